@@ -12,6 +12,7 @@ caller's dialect (streamed or not) by the exact cache's replay. A unit
 - ``index``: each process's in-memory nearest-neighbour index per (route, scope),
   loaded from the store in the background and refreshed, bounded in size;
 - ``store``: the ``SemanticCacheEntry`` rows every instance shares, their pruning;
+- ``announce``: with ``REDIS_URL``, new entries told to every process at once;
 - ``checks``: what a route's settings must satisfy when saved (``route_problems``).
 
 Never across keys or teams that may not see each other's answers: the scope is the key

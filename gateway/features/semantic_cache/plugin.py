@@ -23,7 +23,7 @@ from gateway.base import db_work, hooks
 from gateway.base.background import in_background
 from gateway.base.entries import KeyEntry, RouteEntry
 from gateway.core import cache
-from gateway.features.semantic_cache import embed, index, store
+from gateway.features.semantic_cache import announce, embed, index, store
 from gateway.features.semantic_cache.text import text_key
 from gateway.types import ChatRequest, ChatResponse
 
@@ -94,6 +94,7 @@ class SemanticCache:
 
 def _index(route: str, scope: str) -> index.Index:
     """The index of (route, scope), its (re)load started in the background when due."""
+    announce.ensure_listening()  # (once a loop; nothing without Redis)
     found = index.get(route, scope)
     if found.due(time.monotonic()):
         found.loading = True
@@ -140,7 +141,9 @@ async def _write(
     except Exception:  # an answer not kept is a later miss, never the request's error
         log.warning("semantic cache: keeping an answer of %s failed", route, exc_info=True)
         return
-    index.get(route, scope).add(index.Entry(row_id, vector, expires_at, answer, cost))
+    entry = index.Entry(row_id, vector, expires_at, answer, cost)
+    index.get(route, scope).add(entry)
+    await announce.publish(route, scope, entry)
 
 
 CACHE = SemanticCache()

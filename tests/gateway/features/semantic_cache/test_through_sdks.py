@@ -8,9 +8,11 @@ kept by one process is found by another through the store."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import math
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -27,9 +29,10 @@ from gateway.base import background, http, lifecycle
 from gateway.base.entries import KeyEntry, TeamEntry
 from gateway.core import cache
 from gateway.edge import endpoints
-from gateway.features.semantic_cache import index, plugin
+from gateway.features.semantic_cache import announce, index, plugin
 from gateway.models import SemanticCacheEntry
 from gateway.policy import registry
+from gateway.types import ChatResponse, Text, Usage
 from tests.gateway.entries import deployment, route, snapshot
 
 MASTER_KEY = "sy-master-semantic-test-0123456789"
@@ -358,3 +361,43 @@ def test_the_scope_never_crosses_keys_or_teams():
     team = dataclasses.replace(faq, semantic_cache_scope="team")
     assert plugin.scope_of(team, alice) == "team:7" != plugin.scope_of(team, carol)
     assert plugin.scope_of(team, loner) == "key:4"  # no team: only itself
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_with_redis_an_entry_kept_by_another_process_is_heard_at_once(
+    gateway, settings, monkeypatch
+):
+    """With REDIS_URL, an entry another process keeps is announced: this process serves
+    it without waiting for its index's refresh from the store (set to an hour here)."""
+    from tests.gateway.conftest import REDIS_URL
+    from tests.own_redis import redis_up
+
+    if not redis_up():
+        pytest.skip("Redis is not running")
+    upstream, _, _ = gateway
+    settings.REDIS_URL = REDIS_URL
+    monkeypatch.setattr(announce, "CHANNEL", f"switchyard-test:semantic:{uuid.uuid4().hex}")
+    monkeypatch.setenv("SWITCHYARD_SEMANTIC_CACHE_REFRESH", "3600")
+    announce.reset()
+    try:
+        await ask(UNRELATED)  # this process's index of (faq, key:master), and its listener
+        vector = index.unit(VECTORS[ASKED])
+        assert vector is not None
+        answer = cache.codec.encode(
+            ChatResponse("r1", "up-chat", parts=[Text("Announced: Paris.")], usage=Usage(3, 4))
+        )
+        elsewhere = index.Entry(10_000, vector, index.now() + 300, answer, Decimal("0.001"))
+        for _ in range(50):  # the subscription is up once a publish reaches it
+            await announce.publish("faq", "key:master", elsewhere)
+            await asyncio.sleep(0.1)
+            found = index.peek("faq", "key:master")
+            if found is not None and 10_000 in found.ids:
+                break
+        assert await ask(PARAPHRASE) == ("Announced: Paris.", "hit")
+        assert len(upstream.chats) == 1  # UNRELATED's only
+    finally:
+        for task in list(lifecycle._tasks):
+            if task.get_name() == "semantic-cache-news":
+                task.cancel()
+                lifecycle._tasks.remove(task)
+        announce.reset()
