@@ -69,7 +69,8 @@ class Index:
     loaded_at: float = 0.0  # monotonic time of the last load (0: never)
     loading: bool = False
     last_id: int = 0  # the newest row read from the store
-    _matrix: Any = None  # numpy's stacked vectors of ``entries`` (None: to build)
+    _matrix: Any = None  # numpy's stacked vectors of ``_stacked`` (None: to build)
+    _stacked: list[Entry] = field(default_factory=list)  # the entries ``_matrix`` holds
 
     def add(self, entry: Entry) -> None:
         if entry.id in self.ids:
@@ -100,10 +101,13 @@ class Index:
         if not same:
             return None
         if numpy is not None:
-            if self._matrix is None or self._matrix.shape[0] != len(same):
+            # rebuilt when entries came or went, or for a query of other dimensions (an
+            # embedding route that changed models): never a stale matrix
+            if self._matrix is None or self._stacked != same:
                 self._matrix = numpy.stack(
                     [numpy.frombuffer(e.vector, dtype=numpy.float32) for e in same]
                 )
+                self._stacked = same
             scores = self._matrix @ numpy.frombuffer(vector, dtype=numpy.float32)
             best = int(scores.argmax())
             return float(scores[best]), same[best]

@@ -71,12 +71,13 @@ class SemanticCache:
         scope = scope_of(route, key)
         found = _index(route.name, scope)
         if read:
-            best = found.nearest(vector, index.now())
-            if best is not None and best[0] >= route.semantic_cache_threshold:
-                similarity, entry = best
-                return hooks.AnswerHit(
-                    cache.codec.decode(entry.answer), round(similarity, 6), entry.cost_usd
-                )
+            try:
+                hit = _nearest(found, vector, route.semantic_cache_threshold)
+            except Exception:  # a fault of the cache is a miss, never the request's error
+                log.exception("semantic cache: looking up %s (%s) failed", route.name, scope)
+                hit = None
+            if hit is not None:
+                return hit
         if write:
             digest = hashlib.sha256(text.encode()).hexdigest()
 
@@ -90,6 +91,15 @@ class SemanticCache:
 
             call.answer_keeper = keep
         return None
+
+
+def _nearest(found: index.Index, vector: array[float], threshold: float) -> hooks.AnswerHit | None:
+    """The hit at or above ``threshold`` in ``found``, else None."""
+    best = found.nearest(vector, index.now())
+    if best is None or best[0] < threshold:
+        return None
+    similarity, entry = best
+    return hooks.AnswerHit(cache.codec.decode(entry.answer), round(similarity, 6), entry.cost_usd)
 
 
 def _index(route: str, scope: str) -> index.Index:
