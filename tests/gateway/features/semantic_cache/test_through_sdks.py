@@ -31,7 +31,7 @@ from gateway.core import cache
 from gateway.edge import endpoints
 from gateway.features.semantic_cache import announce, index, plugin
 from gateway.models import SemanticCacheEntry
-from gateway.policy import registry
+from gateway.access import registry
 from gateway.types import ChatResponse, Text, Usage
 from tests.gateway.entries import deployment, route, snapshot
 
