@@ -25,13 +25,13 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import background, http, lifecycle
 from gateway.base.entries import KeyEntry, TeamEntry
 from gateway.core import cache
 from gateway.edge import endpoints
 from gateway.features.semantic_cache import announce, index, plugin
 from gateway.models import SemanticCacheEntry
-from gateway.access import registry
 from gateway.types import ChatResponse, Text, Usage
 from tests.gateway.entries import deployment, route, snapshot
 
