@@ -717,6 +717,12 @@ def test_a_semantic_cache_type_turns_on_the_semantic_cache_of_the_chat_routes() 
     assert (a.semantic_cache_ttl, a.semantic_cache_threshold) == (120, 0.8)
     assert (a.semantic_cache_route, a.semantic_cache_scope) == ("embed", "key")
     assert embed.semantic_cache_ttl == 0 and embed.semantic_cache_route == ""
+    exported = export_config()
+    assert "type: redis-semantic" in exported and "similarity_threshold: 0.8" in exported
+    assert "redis_semantic_cache_embedding_model: embed" in exported
+    plan = plan_import(parse_config(exported))
+    changes = {c.label: c.action for c in plan.routes}
+    assert changes["route a"] == changes["route embed"] == "unchanged", plan.describe()
 
 
 @pytest.mark.django_db
