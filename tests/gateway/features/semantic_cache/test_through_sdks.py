@@ -79,12 +79,15 @@ class Upstream:
     def __init__(self) -> None:
         self.chats: list[dict[str, Any]] = []
         self.embedded: list[str] = []
+        self.embeddings_down = False
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body = orjson.loads(request.content)
         if request.url.path.endswith("/embeddings"):
             text = body["input"]
             self.embedded.append(text)
+            if self.embeddings_down:
+                return httpx.Response(503, json={"error": {"message": "overloaded"}})
             vector = next((v for k, v in VECTORS.items() if k in text), [0.0, 0.0, 0.0, 1.0])
             return httpx.Response(
                 200,
@@ -339,6 +342,18 @@ async def test_requests_with_tools_or_in_other_dialects_are_left_alone(gateway):
     install(semantic(semantic_cache_dialects=frozenset({"anthropic"})))
     assert (await ask(PARAPHRASE))[1] == ""  # OpenAI chat is not among its dialects: not asked
     assert len(upstream.embedded) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_embedding_route_that_fails_is_a_miss_never_the_requests_error(gateway):
+    upstream, recorded, _ = gateway
+    upstream.embeddings_down = True
+    assert await ask(ASKED) == (ANSWER_TEXT, "miss")  # answered upstream
+    assert await ask(ASKED) == (ANSWER_TEXT, "miss")  # and nothing was kept
+    assert len(upstream.chats) == 2 and await SemanticCacheEntry.objects.acount() == 0
+    failed = [r for r in recorded if r.endpoint == "embeddings"]
+    assert failed and all(r.status >= 500 for r in failed)  # journaled as the key's calls
+    assert all(r.status == 200 for r in chat_rows(recorded))
 
 
 @pytest.mark.django_db(transaction=True)
