@@ -26,6 +26,7 @@ from gateway.models import (
     Guardrail,
     Provider,
     Route,
+    SemanticScope,
     Team,
 )
 from gateway.providers import kinds
@@ -254,6 +255,42 @@ class RouteForm(forms.Form):
     cache_scope = forms.ChoiceField(
         required=False, choices=CacheScope.choices, initial=CacheScope.ROUTE
     )
+    semantic_cache_ttl = forms.IntegerField(
+        required=False,
+        min_value=0,
+        initial=0,
+        label="Semantic cache TTL (s)",
+        help_text="answer requests similar to an earlier one from the semantic cache; 0 "
+        "turns it off",
+    )
+    semantic_cache_threshold = forms.FloatField(
+        required=False,
+        min_value=0.5,
+        max_value=1.0,
+        initial=0.95,
+        label="Semantic similarity",
+        help_text="cosine similarity from which an earlier answer is served (0.95: close "
+        "paraphrases only)",
+    )
+    semantic_cache_scope = forms.ChoiceField(
+        required=False,
+        choices=SemanticScope.choices,
+        initial=SemanticScope.KEY,
+        label="Semantic cache scope",
+    )
+    semantic_cache_route = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Embedding route",
+        help_text="the route whose deployments embed the requests for the semantic cache",
+    )
+    semantic_cache_dialects = forms.MultipleChoiceField(
+        required=False,
+        choices=[(name, name) for name in codecs.clients()],
+        widget=forms.CheckboxSelectMultiple,
+        label="Semantic cache APIs",
+        help_text="client APIs whose chat requests use it (none ticked: all)",
+    )
     auto_cache_breakpoints = forms.BooleanField(
         required=False,
         initial=True,
@@ -342,6 +379,12 @@ class RouteForm(forms.Form):
         data["default_params"] = data.get("default_params") or {}
         data["cache_ttl"] = data.get("cache_ttl") or 0
         data["cache_scope"] = data.get("cache_scope") or CacheScope.ROUTE
+        data["semantic_cache_ttl"] = data.get("semantic_cache_ttl") or 0
+        threshold = data.get("semantic_cache_threshold")
+        data["semantic_cache_threshold"] = 0.95 if threshold is None else threshold
+        data["semantic_cache_scope"] = data.get("semantic_cache_scope") or SemanticScope.KEY
+        data["semantic_cache_route"] = (data.get("semantic_cache_route") or "").strip()
+        data["semantic_cache_dialects"] = list(data.get("semantic_cache_dialects") or [])
         data["batch_mode"] = data.get("batch_mode") or BatchMode.AUTO
         data["guardrails"] = list(data.get("guardrails") or [])
         return data

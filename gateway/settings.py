@@ -401,6 +401,7 @@ INSTALLED_APPS = [
     "gateway.features.media.apps.MediaConfig",
     "gateway.features.batches.apps.BatchesConfig",
     "gateway.features.a2a.apps.A2aConfig",
+    "gateway.features.semantic_cache.apps.SemanticCacheConfig",
 ]
 
 MIDDLEWARE = [

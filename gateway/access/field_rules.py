@@ -92,6 +92,8 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
         **_same(EDITOR, "timeout", "retry_budget", "cache_ttl", "cache_scope"),
         **_same(EDITOR, "auto_cache_breakpoints", "shadow_routes", "shadow_percent"),
         **_same(EDITOR, "mcp_passthrough", "batch_mode"),
+        **_same(EDITOR, "semantic_cache_ttl", "semantic_cache_threshold", "semantic_cache_scope"),
+        **_same(EDITOR, "semantic_cache_route", "semantic_cache_dialects"),
         "deployments": FieldRule(EDITOR, EDITOR, rule="deployment.params"),
         # attaching a new server is mcp.server.attach's (owners, admins); keeping or
         # removing one needs no more than changing the route

@@ -188,6 +188,13 @@ def _routes(
             timeout=r.timeout,
             cache_ttl=r.cache_ttl,
             cache_scope=r.cache_scope,
+            semantic_cache_ttl=r.semantic_cache_ttl if r.semantic_cache_route else 0,
+            semantic_cache_threshold=r.semantic_cache_threshold,
+            semantic_cache_scope=r.semantic_cache_scope,
+            semantic_cache_route=r.semantic_cache_route,
+            semantic_cache_dialects=frozenset(
+                str(name) for name in r.semantic_cache_dialects or ()
+            ),
             retry_budget=r.retry_budget,
             auto_cache_breakpoints=r.auto_cache_breakpoints,
             shadow_routes=tuple(r.shadow_routes or ()),

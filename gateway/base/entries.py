@@ -217,6 +217,12 @@ class RouteEntry:
     timeout: float | None = None  # applied to this route's deployments (their provider copy)
     cache_ttl: int = 0  # seconds; 0: answers are not cached (gateway/core/cache)
     cache_scope: str = "route"  # "key": each key sees only its own cached answers
+    # the semantic cache (gateway.features.semantic_cache): off while its TTL is 0
+    semantic_cache_ttl: int = 0
+    semantic_cache_threshold: float = 0.95
+    semantic_cache_scope: str = "key"  # key | team | route
+    semantic_cache_route: str = ""  # the embedding route
+    semantic_cache_dialects: frozenset[str] = frozenset()  # empty: every chat dialect
     retry_budget: float | None = None  # share of requests it may retry; None: the global
     auto_cache_breakpoints: bool = True  # gateway/core/prompt_cache
     shadow_routes: tuple[str, ...] = ()  # mirrored to in the background (gateway/core/shadow)

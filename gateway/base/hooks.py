@@ -220,6 +220,47 @@ extra_jobs: Registry[ExtraJob] = Registry(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class AnswerHit:
+    """An earlier answer an ``AnswerCache`` serves for a request: the canonical answer
+    (a ``ChatResponse``), how similar the request it answered was (1.0: the same) and
+    the USD it cost upstream, which this hit saves."""
+
+    response: Any
+    similarity: float
+    saved_usd: Any  # Decimal
+
+
+class AnswerCache(Protocol):
+    """A cache that answers a chat request with an earlier answer to a request like it
+    (``answer_caches``: the semantic cache). The pipeline asks it only for a request the
+    exact response cache may serve (no guardrail reading the answer, no MCP tools) and
+    did not; it never asks which kind of cache it is."""
+
+    def applies(self, call: Any, route: Any) -> bool:
+        """Whether it looks at this request at all (a few attribute reads: the route's
+        settings, the caller's dialect). False costs the request nothing more."""
+        ...
+
+    async def lookup(
+        self, call: Any, route: Any, request: Any, key: Any, headers: Mapping[str, str]
+    ) -> AnswerHit | None:
+        """The hit, or None. On a miss it may ask to keep the answer by setting
+        ``call.answer_keeper`` (called once with the final ``ChatResponse``). Never raises
+        for its own failures (an unreachable embedding route is a miss)."""
+        ...
+
+
+answer_caches: Registry[AnswerCache] = Registry(
+    "answer_caches",
+    "Caches of answers to similar requests: ``gateway.core.service`` asks each that "
+    "``applies`` to ``lookup`` a chat request after the exact response cache missed, in "
+    "order; the first hit is replayed in the caller's dialect like an exact hit "
+    "(``gateway.core.jobs.cached_reply``) and journaled with its similarity and saving. "
+    "Filled by ``gateway.features.semantic_cache``; empty, a request pays one length check.",
+)
+
+
 # --- the applications units serve at the edge (read by gateway.edge.endpoints) ---
 
 asgi_apps: NamedRegistry[Callable[[], Awaitable[Any]]] = NamedRegistry(

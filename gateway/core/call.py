@@ -38,6 +38,7 @@ from gateway.providers.base import Exchange
 from gateway.routing import routing
 from gateway.telemetry import tracing
 from gateway.types import (
+    ChatResponse,
     Usage,
 )
 
@@ -230,6 +231,8 @@ class Call:
         self.stream_outcome: routing.StreamOutcome | None = None  # its deployment's verdict
         self.cache: cache.Ticket | None = None  # where a cacheable answer goes
         self.cache_status: bytes | None = None  # x-switchyard-cache: hit | miss
+        # an answer cache's (hooks.answer_caches) hand for the final answer, after a miss
+        self.answer_keeper: Callable[[ChatResponse], None] | None = None
         self.span: Any = None  # the request's trace span (gateway/telemetry/tracing), when tracing
         # what a feature keeps of the request (hooks.call_states: stored Responses and
         # interactions, their chaining)
@@ -325,6 +328,11 @@ class Call:
         journal.when_written(
             lambda: self._complete(now, status, usage, finish_reason, error, disconnected, cost)
         )
+
+    @property
+    def keeps_answer(self) -> bool:
+        """Whether a cache waits for this request's final answer (its text is kept)."""
+        return self.cache is not None or self.answer_keeper is not None
 
     def _complete(
         self,

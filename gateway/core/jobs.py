@@ -432,7 +432,7 @@ class ChatJob(RoutedJob):
                 call.response_id = str(data.get("id") or "")
                 call.response_model = str(data.get("model") or "")
             reason = call.client.finish_reason_of(data)
-            if call.cache is not None:
+            if call.keeps_answer:
                 upstream = call.codec.upstream  # the same codec as the adapter's
                 assert upstream is not None  # it passes through, so it has one
                 keep_in_cache(call, upstream.parse_response(data))
@@ -448,7 +448,7 @@ class ChatJob(RoutedJob):
             response = await call.guard.after(response)  # during_call, then post_call
         reasoning_ledger.record_response(self.key, response)
         rendered = orjson.dumps(call.client.render_response(response, request))
-        if call.cache is not None:
+        if call.keeps_answer:
             keep_in_cache(call, response)
         return rendered, response.usage, response.finish_reason
 
@@ -479,7 +479,7 @@ class ChatJob(RoutedJob):
             body = self.passthrough_body(adapter, route, deployment)
             # Skimmed unless the response cache keeps the answer's text.
             return True, adapter.passthrough_stream(
-                body, deployment, call.attempt_exchange, request.headers, skim=call.cache is None
+                body, deployment, call.attempt_exchange, request.headers, skim=not call.keeps_answer
             )
         guard = call.guard
         if guard is not None and guard.checks_answer:
@@ -536,14 +536,38 @@ async def cache_lookup(
     if cached is not None:
         call.cache = None
         call.record.cache_hit = True
+        if route.deployments:  # what the answer costs at the route's first deployment
+            call.record.cache_hit_saved_usd = route.deployments[0].cost(cached.usage)
     return cached
+
+
+async def answer_cache_lookup(
+    call: Call, route: RouteEntry, request: ChatRequest, key: KeyEntry, headers: Mapping[str, str]
+) -> ChatResponse | None:
+    """Ask the answer caches (``hooks.answer_caches``: the semantic cache) that apply,
+    after the exact cache missed; a hit is journaled with its similarity and saving."""
+    for answers in hooks.answer_caches:
+        if not answers.applies(call, route):
+            continue
+        hit = await answers.lookup(call, route, request, key, headers)
+        if hit is None:
+            call.cache_status = cache.MISS
+            continue
+        call.cache_status = cache.HIT
+        call.answer_keeper = None
+        call.record.cache_hit = True
+        call.record.cache_similarity = hit.similarity
+        call.record.cache_hit_saved_usd = hit.saved_usd
+        return cast("ChatResponse", hit.response)
+    return None
 
 
 async def cached_reply(
     call: Call, request: ChatRequest, response: ChatResponse
 ) -> Reply | StreamReply:
     """Serve a cached answer in the caller's dialect: no upstream, no deployment, no cost
-    (the journal row says ``cache_hit``; usage is what the answer reports)."""
+    (the journal row says ``cache_hit``, with the similarity and saving an answer cache
+    reports; usage is what the answer reports)."""
     response.id = ""  # each dialect's renderer makes an id of its own kind
     if request.stream:
         events = cache.replay.events(response)

@@ -77,7 +77,7 @@ class _Tap:
     def __init__(self, call: Call) -> None:
         self.call = call
         # text is folded only for the response cache, and only so much of it
-        keep = settings.SWITCHYARD_MAX_ANSWER_BYTES if call.cache is not None else 0
+        keep = settings.SWITCHYARD_MAX_ANSWER_BYTES if call.keeps_answer else 0
         self.folder = StreamFolder(max_chars=keep)
         self.rendered_first_token = False  # the renderer is past the first content event
         # signed reasoning and tool-call ids, for the ledger (translated streams only)
@@ -100,7 +100,7 @@ class _Tap:
             status = getattr(error, "status", 502)
         elif disconnected:
             status = 499
-        elif self.call.cache is not None and folder.finished and not folder.truncated:
+        elif self.call.keeps_answer and folder.finished and not folder.truncated:
             keep_in_cache(self.call, folder.result())
         if error is None and self.reasoning is not None and self.call.caller.key is not None:
             self.reasoning.record(self.call.caller.key)
@@ -314,7 +314,11 @@ async def close_quietly(iterator: Any) -> None:
 
 
 def keep_in_cache(call: Call, response: ChatResponse) -> None:
-    """Store a successful answer; the ticket is used up (one answer per request)."""
+    """Store a successful answer in the exact cache and hand it to the answer cache that
+    asked for it (``call.answer_keeper``); each is used up (one answer per request)."""
     ticket, call.cache = call.cache, None
     if ticket is not None:
         cache.keep(ticket, response)
+    keeper, call.answer_keeper = call.answer_keeper, None
+    if keeper is not None and response.finish_reason != "error":
+        keeper(response)

@@ -44,7 +44,7 @@ from gateway.core.call import (
     protocol,
     retry_headers,
 )
-from gateway.core.jobs import JOBS, Job, cache_lookup, cached_reply
+from gateway.core.jobs import JOBS, Job, answer_cache_lookup, cache_lookup, cached_reply
 from gateway.core.pumps import close_quietly
 from gateway.errors import (
     AuthenticationFailed,
@@ -302,6 +302,16 @@ async def _serve(job: Job) -> Reply | StreamReply:
         and not route.mcp_servers  # an answer made with MCP tools is never replayed
     ):
         cached = await cache_lookup(call, route, request, key, job.headers)
+        if cached is not None:
+            return await cached_reply(call, request, cached)
+    if (
+        request is not None
+        and hooks.answer_caches  # none installed: this check is all they cost
+        and (call.guard is None or not call.guard.checks_answer)
+        and not request.mcp_servers
+        and not route.mcp_servers
+    ):
+        cached = await answer_cache_lookup(call, route, request, key, job.headers)
         if cached is not None:
             return await cached_reply(call, request, cached)
     return await job.respond(route)

@@ -52,6 +52,8 @@ class Record:
     from_playground: bool = False
     client_disconnected: bool = False
     cache_hit: bool = False  # answered from the response cache (no upstream call)
+    cache_similarity: float | None = None  # an answer cache's hit: how similar (semantic)
+    cache_hit_saved_usd: Decimal | None = None  # a hit: what its answer cost upstream
     prompt_cache_breakpoints: str = ""  # gateway/core/prompt_cache Plan.describe()
     shadow_of: str = ""  # the request this one mirrors (gateway/core/shadow)
     mcp_calls: list[dict[str, Any]] | None = None  # hosted MCP tool calls (mcp/hosted)

@@ -116,6 +116,8 @@ LOG_COLUMNS = (
     "prompt_name",
     "prompt_version",
     "requested_route",
+    "cache_similarity",
+    "cache_hit_saved_usd",
 )
 BODY_FIELDS = ("inbound_request", "upstream_request", "upstream_response", "outbound_response")
 BODY_COLUMNS = ("log_id", *BODY_FIELDS, "truncated", "derived", "parts")
@@ -183,6 +185,8 @@ def log_values(
         rec.prompt_name[:100] or None,
         rec.prompt_version,
         rec.requested_route[:200] if rec.requested_route not in ("", rec.route) else None,
+        rec.cache_similarity,
+        None if rec.cache_hit_saved_usd is None else adapt_money(rec.cache_hit_saved_usd),
     )
     return values, created
 

@@ -297,6 +297,14 @@ class CacheScope(models.TextChoices):
     KEY = "key", "Only the key that asked"
 
 
+class SemanticScope(models.TextChoices):
+    """Who may be served an answer the semantic cache found for a similar request."""
+
+    KEY = "key", "Only the key that asked"
+    TEAM = "team", "Keys of the asking key's team"
+    ROUTE = "route", "Every key allowed on the route"
+
+
 class Role(models.TextChoices):
     """What a console user or a management key may do (gateway/access/roles.py has the
     rules). Ordered from most to least: owner > admin > editor > member > viewer."""
@@ -448,6 +456,35 @@ class Route(models.Model):
         help_text="place prompt-cache breakpoints (tools, system prompt, last stable turn) "
         "for Anthropic and Bedrock upstreams when the client's API cannot mark them",
     )
+    # The semantic cache (gateway.features.semantic_cache): on when a TTL and an
+    # embedding route are set; answers a request similar enough to an earlier one.
+    semantic_cache_ttl = models.PositiveIntegerField(
+        default=0,
+        help_text="seconds an answer stays in the semantic cache (0: off)",
+    )
+    semantic_cache_threshold = models.FloatField(
+        default=0.95,
+        validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
+        help_text="cosine similarity from which an earlier answer is served (0.5-1)",
+    )
+    semantic_cache_scope = models.CharField(
+        max_length=10,
+        choices=SemanticScope.choices,
+        default=SemanticScope.KEY,
+        help_text="key: each key its own answers; team: the key's team shares; route: "
+        "every key allowed on the route shares",
+    )
+    semantic_cache_route = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="the gateway route whose deployments embed the requests (an embedding route)",
+    )
+    semantic_cache_dialects = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="client APIs whose chat requests use the semantic cache (empty: all)",
+    )
     shadow_routes = models.JSONField(
         default=list,
         blank=True,
@@ -522,6 +559,15 @@ class Route(models.Model):
             raise ValidationError({"shadow_routes": "a route cannot shadow itself"})
         if any(ch in n for n in shadows for ch in "*?["):
             raise ValidationError({"shadow_routes": "name routes, not patterns"})
+        dialects = self.semantic_cache_dialects
+        if not isinstance(dialects, list) or not all(isinstance(n, str) for n in dialects):
+            raise ValidationError({"semantic_cache_dialects": "must be a list of client APIs"})
+        if self.semantic_cache_route and self.semantic_cache_route == self.name:
+            raise ValidationError({"semantic_cache_route": "a route cannot embed for itself"})
+        if self.semantic_cache_ttl and not self.semantic_cache_route:
+            raise ValidationError(
+                {"semantic_cache_route": "name the embedding route the semantic cache uses"}
+            )
 
 
 class Deployment(models.Model):
@@ -967,6 +1013,14 @@ class RequestLog(models.Model):
     from_playground = models.BooleanField(default=False)
     client_disconnected = models.BooleanField(default=False)
     cache_hit = models.BooleanField(default=False, help_text="answered from the response cache")
+    # A hit's similarity to the request whose answer it served (the semantic cache;
+    # NULL: an exact hit or no hit) and what the answer cost when it was made (NULL on
+    # older rows and misses). Nullable: an ALTER TABLE ADD COLUMN.
+    cache_similarity = models.FloatField(null=True, blank=True)
+    cache_hit_saved_usd = models.DecimalField(
+        max_digits=14, decimal_places=8, null=True, blank=True,
+        help_text="USD a cache hit saved: what its answer cost upstream",
+    )  # fmt: skip
     # Nullable so that adding it is an ALTER TABLE ADD COLUMN, not a copy of the whole
     # log table (SQLite rebuilds a table for a NOT NULL column); NULL on older rows.
     prompt_cache_breakpoints = models.CharField(
@@ -1264,6 +1318,7 @@ from gateway.models.prompts import Prompt as Prompt  # noqa: E402,F401 (gateway'
 from gateway.models.prompts import PromptLabel as PromptLabel  # noqa: E402,F401
 from gateway.models.prompts import PromptVersion as PromptVersion  # noqa: E402,F401
 from gateway.models.scores import Score as Score  # noqa: E402,F401 (gateway's tables)
+from gateway.models.semantic_cache import SemanticCacheEntry as SemanticCacheEntry  # noqa: E402,F401 (gateway's tables)
 from gateway.models.tags import RequestTag as RequestTag  # noqa: E402,F401 (gateway's tables)
 from gateway.models.tags import TagBudget as TagBudget  # noqa: E402,F401 (gateway's tables)
 from gateway.models.tags import TagSpendRollup as TagSpendRollup  # noqa: E402,F401 (gateway's tables)

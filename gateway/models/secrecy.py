@@ -37,7 +37,8 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
     "gateway.Deployment": _fields("model", params=PARAMS),
     "gateway.Route": _fields(
         "name description strategy fallbacks context_window_fallbacks default_params "
-        "cache_scope shadow_routes mcp_servers guardrails batch_mode"
+        "cache_scope shadow_routes mcp_servers guardrails batch_mode "
+        "semantic_cache_scope semantic_cache_route semantic_cache_dialects"
     ),
     "gateway.ApiKey": _fields(
         "name prefix budget_period scopes mcp_allowed a2a_allowed guardrails tags alert_thresholds",
@@ -122,6 +123,7 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
     "gateway.RequestBody": _fields(
         "inbound_request upstream_request upstream_response outbound_response derived parts"
     ),
+    "gateway.SemanticCacheEntry": _fields("route scope text_hash vector answer"),  # caller content
     "gateway.BodyBlob": _fields("hash parent data"),  # parts of those bodies, redacted alike
     "gateway.UsageRollup": _fields("route key_name dialect latency_hist ttft_hist"),
     "gateway.SpendRollup": _fields("key_name end_user session route model"),

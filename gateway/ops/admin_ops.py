@@ -41,6 +41,11 @@ ROUTE_FIELDS = frozenset(
         "retry_budget",
         "cache_ttl",
         "cache_scope",
+        "semantic_cache_ttl",
+        "semantic_cache_threshold",
+        "semantic_cache_scope",
+        "semantic_cache_route",
+        "semantic_cache_dialects",
         "auto_cache_breakpoints",
         "shadow_routes",
         "shadow_percent",
@@ -205,6 +210,18 @@ def _check_route_names(route: Route) -> None:
         raise ValidationError(errors)
 
 
+def _check_semantic_cache(route: Route) -> None:
+    """The semantic cache's embedding route exists and embeds, its client APIs exist
+    (``gateway.features.semantic_cache.route_problems``)."""
+    if not route.semantic_cache_route and not route.semantic_cache_dialects:
+        return
+    from gateway.features.semantic_cache import route_problems
+
+    problems = route_problems(route)
+    if problems:
+        raise ValidationError(problems)
+
+
 def route_errors(route: Route, values: Mapping[str, Any]) -> dict[str, list[str]]:
     """Every error saving ``values`` on ``route`` would meet, all at once (the guardrails
     named, the model's own checks, the routes named): ``{field: [message, ...]}``. The
@@ -226,7 +243,11 @@ def route_errors(route: Route, values: Mapping[str, Any]) -> dict[str, list[str]
             errors["guardrails"] = [str(exc)]
             values = {k: v for k, v in values.items() if k != "guardrails"}
     _assign(route, values, ROUTE_FIELDS)
-    for check in (route.full_clean, lambda: _check_route_names(route)):
+    for check in (
+        route.full_clean,
+        lambda: _check_route_names(route),
+        lambda: _check_semantic_cache(route),
+    ):
         try:
             check()
         except ValidationError as exc:
@@ -252,6 +273,16 @@ def delete_route(route: Route) -> None:
     if users:
         raise ValidationError(
             f"{route.name} is a fallback or shadow of {', '.join(users)}; remove it there first"
+        )
+    embedders = sorted(
+        Route.objects.filter(semantic_cache_route=route.name)
+        .exclude(pk=route.pk)
+        .values_list("name", flat=True)
+    )
+    if embedders:
+        raise ValidationError(
+            f"{route.name} embeds for the semantic cache of {', '.join(embedders)}; "
+            "remove it there first"
         )
     try:
         route.delete()

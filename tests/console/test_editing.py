@@ -237,6 +237,44 @@ def test_route_cache_settings_are_edited_in_the_form(staff_client: Client, regis
     assert route.cache_ttl == 120
 
 
+def test_route_semantic_cache_settings_are_edited_in_the_form(
+    staff_client: Client, registry_rows
+) -> None:
+    route = registry_rows["route"]
+    embedder = Route.objects.create(name="embedder")
+    Deployment.objects.create(
+        route=embedder, provider=registry_rows["provider"], model="text-embedding-3-small"
+    )
+    form = staff_client.get(f"/routes/{route.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'name="semantic_cache_route"' in form and 'name="semantic_cache_dialects"' in form
+    fields = {"name": "chat", "strategy": "weighted", "max_attempts": 2}
+    semantic = {"semantic_cache_ttl": 300, "semantic_cache_threshold": 0.9}
+    response = staff_client.post(
+        f"/routes/{route.pk}/",
+        {**fields, **semantic, "semantic_cache_scope": "team",
+         "semantic_cache_route": "embedder", "semantic_cache_dialects": ["anthropic"]},
+        HTTP_HX_REQUEST="true",
+    )  # fmt: skip
+    assert "300 s, similarity ≥ 0.9, per team" in response.content.decode()
+    route.refresh_from_db()
+    assert (route.semantic_cache_ttl, route.semantic_cache_route) == (300, "embedder")
+    assert route.semantic_cache_dialects == ["anthropic"]
+    html = staff_client.post(
+        f"/routes/{route.pk}/",
+        {**fields, **semantic, "semantic_cache_route": "chat-x"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "unknown route" in field_error(html, "semantic_cache_route")
+    html = staff_client.post(
+        f"/routes/{route.pk}/",
+        {**fields, **semantic, "semantic_cache_route": "chat"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "cannot embed for itself" in field_error(html, "semantic_cache_route")
+    route.refresh_from_db()
+    assert route.semantic_cache_route == "embedder"
+
+
 def test_route_retry_budget_is_edited_in_the_form(staff_client: Client, registry_rows) -> None:
     route = registry_rows["route"]
     form = staff_client.get(f"/routes/{route.pk}/", HTTP_HX_REQUEST="true").content.decode()

@@ -73,6 +73,10 @@ class LogOut(Schema):
     from_playground: bool
     client_disconnected: bool
     cache_hit: bool  # answered from the response cache (no upstream call, no cost)
+    # a hit's similarity to the request it answered (the semantic cache; None: an exact
+    # hit or none) and the USD its answer cost when it was made (None: no hit, older rows)
+    cache_similarity: float | None = None
+    cache_hit_saved_usd: Decimal | None = None
     prompt_cache_breakpoints: str  # sent upstream: "auto: tools, system, messages[4]"
     end_user: str | None = None  # spend attribution (x-switchyard-user, the dialect's user)
     session: str | None = None

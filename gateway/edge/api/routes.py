@@ -126,6 +126,11 @@ class RouteOut(Schema):
     retry_budget: float | None  # share of requests retried a minute; None: the server's
     cache_ttl: int  # seconds answers stay in the response cache; 0: not cached
     cache_scope: str  # "route" (keys allowed on the route share) or "key"
+    semantic_cache_ttl: int  # seconds answers stay in the semantic cache; 0: off
+    semantic_cache_threshold: float  # cosine similarity from which an answer is served
+    semantic_cache_scope: str  # key | team | route: who shares the semantic cache's answers
+    semantic_cache_route: str  # the embedding route that embeds the requests
+    semantic_cache_dialects: list[str]  # client APIs using it; [] every chat API
     auto_cache_breakpoints: bool  # prompt-cache breakpoints for Anthropic/Bedrock upstreams
     shadow_routes: list[str]  # routes mirrored to in the background
     shadow_percent: float  # share of requests mirrored (0-100)
@@ -162,6 +167,11 @@ class RoutePatch(Schema):
     retry_budget: float | None = column(Route, "retry_budget", patch=True)
     cache_ttl: int = column(Route, "cache_ttl", patch=True)
     cache_scope: str = column(Route, "cache_scope", patch=True)
+    semantic_cache_ttl: int = column(Route, "semantic_cache_ttl", patch=True)
+    semantic_cache_threshold: float = column(Route, "semantic_cache_threshold", patch=True)
+    semantic_cache_scope: str = column(Route, "semantic_cache_scope", patch=True)
+    semantic_cache_route: str = column(Route, "semantic_cache_route", patch=True)
+    semantic_cache_dialects: list[str] = omittable()
     auto_cache_breakpoints: bool = omittable()
     shadow_routes: list[str] = omittable()
     shadow_percent: float = column(Route, "shadow_percent", patch=True)

@@ -234,6 +234,15 @@ def _export_cache(routes: list[Route], comments: list[str]) -> dict[str, Any]:
     """``cache``/``cache_params`` when some route is cached (LiteLLM caches every model
     alike: the most common TTL of the cached routes is written)."""
     cached = [r for r in routes if r.cache_ttl]
+    semantic = [r for r in routes if r.semantic_cache_ttl and r.semantic_cache_route]
+    if semantic and cached:
+        comments.append(
+            "semantic cache of "
+            f"{', '.join(r.name for r in semantic)} is not written: LiteLLM has one cache "
+            "type, and the exact cache of other routes is"
+        )
+    elif semantic:
+        return _export_semantic(routes, semantic, comments)
     if not cached:
         return {}
     ttl = _common(cached, "cache_ttl")
@@ -249,6 +258,35 @@ def _export_cache(routes: list[Route], comments: list[str]) -> dict[str, Any]:
         )
     kind = "redis" if getattr(settings, "REDIS_URL", "") else "local"
     return {"cache": True, "cache_params": {"type": kind, "ttl": ttl}}
+
+
+def _export_semantic(
+    routes: list[Route], semantic: list[Route], comments: list[str]
+) -> dict[str, Any]:
+    """``cache_params`` of type ``redis-semantic`` for the routes with a semantic cache
+    (LiteLLM has one threshold, TTL and embedding model: the most common are written)."""
+    params: dict[str, Any] = {"type": "redis-semantic"}
+    for attr, name in (
+        ("semantic_cache_threshold", "similarity_threshold"),
+        ("semantic_cache_route", "redis_semantic_cache_embedding_model"),
+        ("semantic_cache_ttl", "ttl"),
+    ):
+        params[name] = _common(semantic, attr)
+        if len({getattr(r, attr) for r in semantic}) > 1:
+            comments.append(
+                f"{attr} differs per route; {params[name]} (the most common) is written"
+            )
+    embedder = params["redis_semantic_cache_embedding_model"]
+    off = [r.name for r in routes if r not in semantic and r.name != embedder]
+    if off:
+        comments.append(f"semantic cache is off for {', '.join(off)}; LiteLLM caches every model")
+    scoped = [r.name for r in semantic if r.semantic_cache_scope != "route"]
+    if scoped:
+        comments.append(
+            "semantic_cache_scope key or team (answers kept apart) has no LiteLLM form: "
+            f"{', '.join(scoped)}"
+        )
+    return {"cache": True, "cache_params": params}
 
 
 def _common(routes: list[Route], attr: str) -> Any:

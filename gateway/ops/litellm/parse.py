@@ -49,6 +49,33 @@ PRICE_MAX = Decimal("999999.999999")  # Deployment price fields: 12 digits, 6 de
 CACHE_TYPES = ("local", "redis")
 CACHE_CONNECTION_PARAMS = frozenset({"host", "port", "password", "namespace", "url", "ssl"})
 DEFAULT_CACHE_TTL = 600
+# LiteLLM's semantic cache types -> the gateway's semantic cache (its entries kept in the
+# gateway's database): the setting that names the embedding model (one of the file's
+# model_list names: a route here), and those of the vector store it would connect to.
+SEMANTIC_CACHE_TYPES = {
+    "redis-semantic": "redis_semantic_cache_embedding_model",
+    "qdrant-semantic": "qdrant_semantic_cache_embedding_model",
+}
+SEMANTIC_STORE_PARAMS = frozenset(
+    {
+        "redis_semantic_cache_index_name",
+        "qdrant_api_base",
+        "qdrant_api_key",
+        "qdrant_collection_name",
+        "qdrant_quantization_config",
+        "qdrant_semantic_cache_vector_size",
+    }
+)
+DEFAULT_SIMILARITY = 0.95
+
+
+@dataclass(slots=True)
+class SemanticCacheSpec:
+    """``cache_params`` of a semantic type: what every imported chat route gets."""
+
+    ttl: int
+    threshold: float
+    embedding_route: str
 
 
 # Why some common keys are skipped: the warning says what to use instead.
@@ -159,6 +186,7 @@ class LiteLLMConfig:
     strategy: str | None = None
     max_attempts: int | None = None
     cache_ttl: int | None = None  # litellm_settings.cache: None when the file is silent
+    semantic_cache: SemanticCacheSpec | None = None  # cache_params of a semantic type
     auto_cache_breakpoints: bool | None = None  # never file-wide: per deployment only
     env_references: dict[str, str] = field(default_factory=dict)  # path -> NAME
     warnings: list[str] = field(default_factory=list)
@@ -691,6 +719,9 @@ class _Parser:
             self.config.cache_ttl = 0
             return
         kind = params.pop("type", "local")
+        if kind in SEMANTIC_CACHE_TYPES:
+            self.semantic_cache_settings(kind, params, path)
+            return
         if kind not in CACHE_TYPES:
             self.warn(
                 f"{path}.type: {kind!r} is not supported; Switchyard's exact-match cache "
@@ -710,6 +741,49 @@ class _Parser:
         for name in sorted(params):
             if name in CACHE_CONNECTION_PARAMS:
                 self.warn(f"{path}.{name}: not used; Switchyard's cache uses REDIS_URL")
+            else:
+                self.warn(f"{path}.{name}: not supported by Switchyard, ignored")
+
+    def semantic_cache_settings(self, kind: str, params: dict[str, Any], path: str) -> None:
+        """``type: redis-semantic`` / ``qdrant-semantic`` -> the semantic cache on every
+        imported chat route: ``similarity_threshold``, ``ttl`` and the embedding model,
+        which must be a model_name of the file (one of its routes). Entries live in the
+        gateway's database (and Redis announces them when REDIS_URL is set): the vector
+        store's settings are not used. LiteLLM shares answers across keys; the import
+        keeps each key's own (``semantic_cache_scope: key``), the safe default."""
+        embedding = self.string(params.pop(SEMANTIC_CACHE_TYPES[kind], None), f"{path}.{kind}")
+        if not embedding:
+            self.warn(
+                f"{path}.{SEMANTIC_CACHE_TYPES[kind]}: not set; name the model_list entry "
+                "that embeds (the semantic cache stays off)"
+            )
+            return
+        threshold = self.number(
+            params.pop("similarity_threshold", None), f"{path}.similarity_threshold"
+        )
+        if threshold is None:
+            self.warn(f"{path}.similarity_threshold: not set; {DEFAULT_SIMILARITY} is used")
+            threshold = DEFAULT_SIMILARITY
+        if not 0.5 <= threshold <= 1.0:
+            raise ConfigError(
+                f"{path}.similarity_threshold: must be between 0.5 and 1, got {threshold}"
+            )
+        ttl = self.whole(params.pop("ttl", None), f"{path}.ttl")
+        if ttl is None:
+            self.warn(f"{path}.ttl: not set; {DEFAULT_CACHE_TTL} seconds is used")
+            ttl = DEFAULT_CACHE_TTL
+        params.pop("mode", None)
+        self.config.semantic_cache = SemanticCacheSpec(ttl, threshold, embedding)
+        self.warn(
+            f"{path}.type: {kind}: each key sees only its own cached answers "
+            "(semantic_cache_scope key; LiteLLM shares them across keys)"
+        )
+        for name in sorted(params):
+            if name in CACHE_CONNECTION_PARAMS or name in SEMANTIC_STORE_PARAMS:
+                self.warn(
+                    f"{path}.{name}: not used; Switchyard keeps semantic cache entries in "
+                    "its database"
+                )
             else:
                 self.warn(f"{path}.{name}: not supported by Switchyard, ignored")
 

@@ -363,11 +363,36 @@ class _Planner:
             values["timeout"] = self.timeouts.get(name)
             if self.config.cache_ttl is not None:
                 values["cache_ttl"] = self.config.cache_ttl
+            values.update(self.semantic_cache(name))
         change = _change(route, values, f"route {name}", f"{path}.model_name")
         change.route = name
         self.routes[name] = route
         self.plan.routes.append(change)
         return change
+
+    def semantic_cache(self, name: str) -> dict[str, Any]:
+        """The semantic cache settings of route ``name`` from ``cache_params`` of a
+        semantic type (none for the embedding route itself, nor when it names a model
+        neither the file nor the gateway has: warned once)."""
+        spec = self.config.semantic_cache
+        if spec is None or name == spec.embedding_route:
+            return {}
+        known = spec.embedding_route in self.config.routes or (
+            Route.objects.filter(name=spec.embedding_route).exists()
+        )
+        if not known:
+            warning = (
+                f"litellm_settings.cache_params: embedding model {spec.embedding_route!r} is "
+                "not in model_list; the semantic cache stays off"
+            )
+            if warning not in self.plan.warnings:
+                self.plan.warnings.append(warning)
+            return {}
+        return {
+            "semantic_cache_ttl": spec.ttl,
+            "semantic_cache_threshold": spec.threshold,
+            "semantic_cache_route": spec.embedding_route,
+        }
 
     def route_names(
         self, route: Route, own: list[str] | None, filed: list[str] | None

@@ -159,3 +159,8 @@ def test_the_detail_page_says_when_the_cache_answered(staff_client: Client) -> N
     )
     (miss,) = make_logs(1, route="b")
     assert "response cache" not in staff_client.get(f"/logs/{miss.request_id}/").content.decode()
+    (similar,) = make_logs(
+        1, route="c", cache_hit=True, cache_similarity=0.9712, cache_hit_saved_usd=Decimal("0.006")
+    )
+    page = staff_client.get(f"/logs/{similar.request_id}/").content.decode()
+    assert "answered from the semantic cache (similarity 0.971), saving $0.006" in page

@@ -59,6 +59,9 @@ UNITS = {
     "batches": Expected("batch", ("gateway/models/batches.py",), None, ("ready_batches",)),
     "media": Expected("media", (), None, ("openai_media", "media_inline", "mediation")),
     "a2a": Expected("a2a", ("gateway/models/a2a.py",), "/a2a-agents"),
+    "semantic_cache": Expected(
+        "semantic", ("gateway/models/semantic_cache.py",), "/semantic-cache"
+    ),
 }
 
 # What outside names a unit and is not its, each with why: a file (by its path), or a

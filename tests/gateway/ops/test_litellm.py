@@ -672,12 +672,12 @@ def test_cache_params_without_a_ttl_or_of_an_unknown_type_are_reported() -> None
     config = parse_config(
         CACHED.replace(
             "{type: redis, ttl: 900, host: redis.internal, port: 6379, password: hunter2}",
-            "{type: redis-semantic}",
+            "{type: disk}",
         )
     )
     warnings = "\n".join(config.warnings)
     assert config.cache_ttl == 600
-    assert "cache_params.type: 'redis-semantic' is not supported" in warnings
+    assert "cache_params.type: 'disk' is not supported" in warnings
     assert "cache_params.ttl: not set; 600 seconds is used" in warnings
     off = parse_config(CACHED.replace("type: redis,", "type: local, mode: default_off,"))
     assert off.cache_ttl is None and "default_off is not supported" in "\n".join(off.warnings)
@@ -685,6 +685,60 @@ def test_cache_params_without_a_ttl_or_of_an_unknown_type_are_reported() -> None
         parse_config(CACHED.replace("ttl: 900", "ttl: soon"))
     with pytest.raises(ConfigError, match=r"litellm_settings\.cache:"):
         parse_config(CACHED.replace("cache: true", "cache: yes please"))
+
+
+SEMANTIC = """
+model_list:
+  - model_name: a
+    litellm_params: {model: openai/x, api_key: os.environ/K}
+  - model_name: embed
+    litellm_params: {model: openai/text-embedding-3-small, api_key: os.environ/K}
+litellm_settings:
+  cache: true
+  cache_params:
+    type: redis-semantic
+    similarity_threshold: 0.8
+    redis_semantic_cache_embedding_model: embed
+    ttl: 120
+    host: redis.internal
+    password: hunter2
+"""
+
+
+@pytest.mark.django_db
+def test_a_semantic_cache_type_turns_on_the_semantic_cache_of_the_chat_routes() -> None:
+    config = parse_config(SEMANTIC)
+    assert config.cache_ttl is None  # the exact cache is left as it is
+    warnings = "\n".join(config.warnings)
+    assert "cache_params.host: not used; Switchyard keeps semantic cache entries" in warnings
+    assert "semantic_cache_scope key" in warnings and "hunter2" not in warnings
+    import_text(SEMANTIC)
+    a, embed = Route.objects.get(name="a"), Route.objects.get(name="embed")
+    assert (a.semantic_cache_ttl, a.semantic_cache_threshold) == (120, 0.8)
+    assert (a.semantic_cache_route, a.semantic_cache_scope) == ("embed", "key")
+    assert embed.semantic_cache_ttl == 0 and embed.semantic_cache_route == ""
+    exported = export_config()
+    assert "type: redis-semantic" in exported and "similarity_threshold: 0.8" in exported
+    assert "redis_semantic_cache_embedding_model: embed" in exported
+    plan = plan_import(parse_config(exported))
+    changes = {c.label: c.action for c in plan.routes}
+    assert changes["route a"] == changes["route embed"] == "unchanged", plan.describe()
+
+
+@pytest.mark.django_db
+def test_a_semantic_cache_without_its_embedding_model_stays_off() -> None:
+    unnamed = parse_config(
+        SEMANTIC.replace("type: redis-semantic", "type: qdrant-semantic").replace(
+            "redis_semantic_cache_embedding_model: embed", "qdrant_collection_name: c"
+        )
+    )
+    assert unnamed.semantic_cache is None
+    assert "qdrant_semantic_cache_embedding_model: not set" in "\n".join(unnamed.warnings)
+    plan = plan_import(parse_config(SEMANTIC.replace("model: embed", "model: nowhere")))
+    assert any("embedding model 'nowhere' is not in model_list" in w for w in plan.warnings)
+    assert all(change.obj.semantic_cache_ttl == 0 for change in plan.routes)
+    with pytest.raises(ConfigError, match=r"similarity_threshold"):
+        parse_config(SEMANTIC.replace("similarity_threshold: 0.8", "similarity_threshold: 3"))
 
 
 @pytest.mark.django_db

@@ -99,6 +99,7 @@ async def respond(job: ChatJob, route: RouteEntry) -> Reply | StreamReply:
     if call.cache is not None:  # an answer made with tools is not replayed from cache
         cache.abandon(call.cache)
         call.cache = None
+    call.answer_keeper = None  # nor kept by an answer cache
 
     async def turn(request: ChatRequest) -> ChatResponse:
         async def attempt(route: RouteEntry, deployment: DeploymentEntry) -> ChatResponse:

@@ -4,6 +4,7 @@ for the master key or a staff session only."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.test import Client
@@ -173,6 +174,13 @@ def test_a_cache_hit_is_marked_in_the_list_and_the_detail(client, journal_rows) 
     items = {i["request_id"]: i for i in client.get("/api/logs/").json()["items"]}
     assert items["r-ok-1"]["cache_hit"] is True and items["r-anth"]["cache_hit"] is False
     assert client.get("/api/logs/r-ok-1").json()["cache_hit"] is True
+    RequestLog.objects.filter(request_id="r-ok-1").update(
+        cache_similarity=0.97, cache_hit_saved_usd=Decimal("0.006")
+    )
+    detail = client.get("/api/logs/r-ok-1").json()
+    assert detail["cache_similarity"] == 0.97 and Decimal(detail["cache_hit_saved_usd"]) == Decimal(
+        "0.006"
+    )
 
 
 @pytest.mark.django_db
