@@ -42,6 +42,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError, UrlElicitationRequiredError
 from mcp_types import INVALID_PARAMS, INVALID_REQUEST
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway import journal
 from gateway.access import registry
@@ -75,6 +76,10 @@ def matches(path: str) -> bool:
 
 
 def _caller(ctx: ServerRequestContext[Any]) -> tuple[KeyEntry, str | None, str]:
+    """The request's key, ``/mcp/<server>``'s server and the caller's user agent: on a
+    2026-07-28 request (sessionless) the client named itself in ``params._meta``
+    (``clientInfo``), so the journal row says which MCP client called, as the
+    handshake's ``clientInfo`` would have."""
     request = ctx.request
     scope = getattr(request, "scope", None)
     found: tuple[KeyEntry, str | None, str] | None = (
@@ -83,7 +88,22 @@ def _caller(ctx: ServerRequestContext[Any]) -> tuple[KeyEntry, str | None, str]:
     if found is None:
         raise MCPError(INVALID_PARAMS, "no authenticated caller")
     oauth_caller.act_for(found[0])  # an OAuth server: the owner's token if they minted the key
-    return found
+    key, only, user_agent = found
+    named = client_named(ctx)
+    if named:
+        user_agent = f"{named} {user_agent}".strip()[:300]
+    return key, only, user_agent
+
+
+def client_named(ctx: ServerRequestContext[Any]) -> str:
+    """``name/version`` of the client a 2026-07-28 request's ``_meta`` names, else ''."""
+    if getattr(ctx, "protocol_version", None) not in MODERN_PROTOCOL_VERSIONS:
+        return ""
+    params = getattr(getattr(ctx, "session", None), "client_params", None)
+    info = getattr(params, "client_info", None)
+    if info is None:
+        return ""
+    return f"{info.name}/{info.version}" if info.version else str(info.name)
 
 
 def _session(ctx: ServerRequestContext[Any]) -> sessions.Session | None:
@@ -149,7 +169,9 @@ async def _list_tools(
 ) -> types.ListToolsResult:
     key, only, _ = _caller(ctx)
     tools: list[types.Tool] = []
+    listed_from: list[str] = []
     for server, listed in await _gather(key, only, pool.list_tools, ctx=ctx):
+        listed_from.append(server)
         for tool in listed:
             if not permissions.allows_tool(key, server, tool.name):
                 continue
@@ -160,9 +182,9 @@ async def _list_tools(
     # 2026-07-28 hints: reusable for as long as the pool reuses the servers' lists, and
     # only by this caller (a key sees the tools its grants open)
     tools.sort(key=lambda tool: tool.name)
-    return types.ListToolsResult(
-        tools=tools, ttl_ms=int(pool.TOOLS_TTL * 1000), cache_scope="private"
-    )
+    # a 2026-07-28 server that says its list goes stale sooner shortens the whole list's
+    ttl = min((pool.tools_ttl(server) for server in listed_from), default=pool.TOOLS_TTL)
+    return types.ListToolsResult(tools=tools, ttl_ms=int(ttl * 1000), cache_scope="private")
 
 
 async def _call_tool(
@@ -456,6 +478,56 @@ async def _get_prompt(
         raise _mcp_error(ctx, exc) from None
 
 
+async def _discover(
+    ctx: ServerRequestContext[Any], params: types.RequestParams | None
+) -> types.DiscoverResult:
+    """``server/discover`` for this key: the gateway's versions, and the capabilities of
+    the servers the key may reach, aggregated (prompts, resources and completions only
+    when a reachable server offers them under the key's grants; tools always, the
+    gateway's own list). A server that cannot be reached is left out, as from a list.
+    Logging (removed in 2026-07-28) is not declared; the handshake era's ``initialize``
+    still declares what it serves. Private to the key, reusable for as long as tool
+    lists are."""
+    key, only, _ = _caller(ctx)
+    base = SERVER.get_capabilities(protocol_version=ctx.protocol_version)
+    declared = dict(await _gather(key, only, pool.server_capabilities))
+
+    def offered(grant: Grant, has: Callable[[types.ServerCapabilities], Any]) -> list[str]:
+        return [n for n, caps in declared.items() if has(caps) is not None and grant(key, n)]
+
+    prompts = offered(permissions.allows_prompts, lambda caps: caps.prompts)
+    resources = offered(permissions.allows_resources, lambda caps: caps.resources)
+    completions = [
+        n
+        for n in offered(permissions.allows_server, lambda caps: caps.completions)
+        if n in prompts or n in resources
+    ]
+    subscribe = any(
+        declared[n].resources is not None and declared[n].resources.subscribe for n in resources
+    )
+    capabilities = base.model_copy(
+        update={
+            "logging": None,
+            "prompts": base.prompts if prompts else None,
+            "resources": (
+                base.resources.model_copy(
+                    update={"subscribe": bool(base.resources.subscribe and subscribe)}
+                )
+                if resources and base.resources is not None
+                else None
+            ),
+            "completions": base.completions if completions else None,
+        }
+    )
+    return types.DiscoverResult(
+        supported_versions=list(MODERN_PROTOCOL_VERSIONS),
+        capabilities=capabilities,
+        instructions=SERVER.instructions,
+        ttl_ms=int(pool.TOOLS_TTL * 1000),
+        cache_scope="private",
+    )
+
+
 with warnings.catch_warnings():  # logging/setLevel: deprecated in 2026-07-28, served before
     warnings.simplefilter("ignore", MCPDeprecationWarning)
     SERVER: Server[Any] = Server(
@@ -474,6 +546,8 @@ with warnings.catch_warnings():  # logging/setLevel: deprecated in 2026-07-28, s
         on_set_logging_level=_set_logging_level,
     )
 
+
+SERVER.add_request_handler("server/discover", types.RequestParams, _discover)
 
 # /mcp says when lists change: what servers announce (and registry changes) reaches the
 # session's notification stream (``streams``)

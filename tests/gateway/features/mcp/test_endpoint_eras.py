@@ -1,0 +1,233 @@
+"""Both protocol eras on both sides of ``/mcp``, with the official SDK only: a
+2026-07-28 client (``mode="auto"``, which negotiates the new revision against the
+gateway) and a 2025-11-25 client (``mode="legacy"``: the initialize handshake and a
+session) on the same ``/mcp`` at once, against two upstream servers written with the
+SDK, one serving 2026-07-28 (and the handshake) and one of the handshake era only.
+
+Held here: the pool reaches each upstream in its own era (the new headers and
+``_meta`` reach the modern one, the handshake the old one); ``server/discover``
+aggregates what the servers the key may reach offer; a 2026-07-28 request's
+``_meta`` names its client in the journal; ``x-mcp-header`` arguments travel as
+``Mcp-Param-*`` headers from the client to the gateway (checked against the body:
+-32020 on a mismatch) and from the gateway to the server; a server's ``ttlMs``
+shortens the gateway's."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types.jsonrpc import HEADER_MISMATCH
+
+from gateway.base.entries import MASTER, KeyEntry, McpServerEntry, Snapshot
+from gateway.features.mcp import endpoint, pool
+from gateway.policy import registry
+from tests.mcp_test_server import HANDSHAKE_ERA, TOOLS_TTL_MS, running_mcp_server
+
+MODERN = "2026-07-28"
+WIDE = "sy-eras-wide-key"  # every server
+NARROW = "sy-eras-narrow-key"  # one tool of the handshake-era server
+
+Seen = list[tuple[str, dict[str, str]]]
+
+
+@pytest.fixture(scope="module")
+def upstreams() -> Iterator[tuple[str, Seen, str, Seen]]:
+    new_seen: Seen = []
+    old_seen: Seen = []
+    with ExitStack() as stack:
+        new = stack.enter_context(running_mcp_server(seen=new_seen, full=True))
+        old = stack.enter_context(running_mcp_server(era=HANDSHAKE_ERA, seen=old_seen))
+        yield new, new_seen, old, old_seen
+
+
+def _server(name: str, url: str) -> McpServerEntry:
+    return McpServerEntry(
+        id=len(name), name=name, transport="streamable_http", url=url, headers=(),
+        bearer="", command="", args=(), env=(), enabled=True, connect_timeout=10,
+        call_timeout=10,
+    )  # fmt: skip
+
+
+def _key(n: int, raw: str, *allowed: str) -> tuple[str, KeyEntry]:
+    entry = dataclasses.replace(
+        MASTER, id=n, name=f"k{n}", prefix=raw[:8], mcp_allowed=frozenset(allowed)
+    )
+    return hashlib.sha256(raw.encode()).hexdigest(), entry
+
+
+@pytest.fixture
+async def gateway(upstreams, monkeypatch, settings, snapshot_reset):  # type: ignore[no-untyped-def]
+    new, new_seen, old, old_seen = upstreams
+    settings.SWITCHYARD_MASTER_KEY = "sy-eras-master-key"
+    monkeypatch.setenv("SWITCHYARD_MCP_SESSIONS", "auto")
+    registry.install(
+        Snapshot(
+            version=1,
+            keys=dict([_key(1, WIDE, "*"), _key(2, NARROW, "old__add")]),
+            mcp_servers={"new": _server("new", new), "old": _server("old", old)},
+        )
+    )
+    new_seen.clear()
+    old_seen.clear()
+    yield endpoint.app, new_seen, old_seen
+    await endpoint.aclose()
+    await pool.aclose()
+
+
+def _http(app: Any, key: str) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=app),
+        base_url="http://gateway",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+
+
+def _client(app: Any, key: str, mode: str) -> Client:
+    return Client(
+        streamable_http_client("http://gateway/mcp", http_client=_http(app, key)), mode=mode
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_both_eras_of_clients_at_once_against_both_eras_of_servers(gateway):  # type: ignore[no-untyped-def]
+    app, new_seen, old_seen = gateway
+
+    async def use(mode: str) -> tuple[str, set[str], str, str]:
+        async with _client(app, WIDE, mode) as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+            via_new = await client.call_tool("new__add", {"a": 2, "b": 3})
+            via_old = await client.call_tool("old__add", {"a": 20, "b": 22})
+            return (
+                client.protocol_version,
+                names,
+                via_new.content[0].text,  # type: ignore[union-attr]
+                via_old.content[0].text,  # type: ignore[union-attr]
+            )
+
+    modern, legacy = await asyncio.gather(use("auto"), use("legacy"))
+    assert modern[0] == MODERN and legacy[0] == HANDSHAKE_ERA
+    for _, names, five, forty_two in (modern, legacy):
+        assert {"new__add", "new__forecast", "old__add", "old__nap"} <= names
+        assert "old__forecast" not in names
+        assert (five, forty_two) == ("5", "42")
+
+    # the pool speaks to each server in its era
+    assert pool.era("new") == MODERN and pool.era("old") == HANDSHAKE_ERA
+    calls_new = [h for m, h in new_seen if m == "tools/call"]
+    assert calls_new and all(h.get("mcp-method") == "tools/call" for h in calls_new)
+    assert all(h.get("mcp-name") == "add" for h in calls_new)
+    assert all(h.get("mcp-protocol-version") == MODERN for h in calls_new)
+    assert not any(m == "initialize" for m, _ in new_seen)
+    methods_old = [m for m, _ in old_seen]
+    assert "initialize" in methods_old and "tools/call" in methods_old
+    calls_old = [h for m, h in old_seen if m == "tools/call"]
+    assert all("mcp-session-id" in h and "mcp-method" not in h for h in calls_old)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_server_discover_aggregates_what_the_key_may_reach(gateway):  # type: ignore[no-untyped-def]
+    app, _, _ = gateway
+    async with _client(app, WIDE, "auto") as wide, _client(app, NARROW, "auto") as narrow:
+        assert wide.protocol_version == narrow.protocol_version == MODERN
+        everything = wide.server_capabilities
+        only_old = narrow.server_capabilities
+        names = {tool.name for tool in (await narrow.list_tools()).tools}
+    # every server offers prompts and resources (and the SDK declares them); a key with
+    # one tool's grant reaches neither
+    assert everything.tools is not None and everything.prompts is not None
+    assert everything.resources is not None
+    assert only_old.tools is not None
+    assert only_old.prompts is None and only_old.resources is None
+    assert everything.logging is None  # removed in 2026-07-28
+    assert names == {"old__add"}
+
+    # the 2025-11-25 handshake still declares what the gateway serves
+    async with _client(app, NARROW, "legacy") as legacy:
+        assert legacy.server_capabilities.tools is not None
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_promoted_arguments_travel_as_headers_both_ways(gateway):  # type: ignore[no-untyped-def]
+    app, new_seen, _ = gateway
+    async with _client(app, WIDE, "auto") as client:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        schema = listed["new__forecast"].input_schema
+        assert schema["properties"]["region"]["x-mcp-header"] == "Region"
+        result = await client.call_tool("new__forecast", {"region": "alps", "days": 2})
+    assert result.content[0].text == "sunny in alps for 2 day(s)"  # type: ignore[union-attr]
+    upstream = [h for m, h in new_seen if m == "tools/call" and h.get("mcp-name") == "forecast"]
+    assert upstream and upstream[-1]["mcp-param-region"] == "alps"
+
+    # a header that says another region than the body: refused before any call
+    before = len(new_seen)
+    body = {
+        "jsonrpc": "2.0", "id": 9, "method": "tools/call",
+        "params": {
+            "name": "new__forecast", "arguments": {"region": "alps"},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": MODERN,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+            },
+        },
+    }  # fmt: skip
+    headers = {
+        "mcp-protocol-version": MODERN,
+        "mcp-method": "tools/call",
+        "mcp-name": "new__forecast",
+        "mcp-param-region": "sahara",
+        "accept": "application/json, text/event-stream",
+    }
+    async with _http(app, WIDE) as raw:
+        refused = await raw.post("/mcp", json=body, headers=headers)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["code"] == HEADER_MISMATCH
+    assert not [m for m, _ in new_seen[before:] if m == "tools/call"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_client_a_modern_request_names_is_journaled(gateway, monkeypatch):  # type: ignore[no-untyped-def]
+    from gateway import journal
+
+    rows: list[Any] = []
+    monkeypatch.setattr(journal, "record", rows.append)
+    app, _, _ = gateway
+    from mcp_types import Implementation
+
+    http = _http(app, WIDE)
+    info = Implementation(name="era-probe", version="9.1")
+    async with Client(
+        streamable_http_client("http://gateway/mcp", http_client=http), client_info=info
+    ) as client:
+        await client.call_tool("new__add", {"a": 1, "b": 1})
+    assert rows and rows[-1].user_agent.startswith("era-probe/9.1")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_servers_ttl_shortens_the_gateways(gateway):  # type: ignore[no-untyped-def]
+    """The modern server says its tool list is fresh for 4 s: the gateway's list says so
+    (never longer than its own reuse), and the pool reuses the server's list no longer."""
+    app, new_seen, _ = gateway
+    async with _client(app, WIDE, "auto") as client:
+        listed = await client.list_tools()
+        assert listed.ttl_ms == TOOLS_TTL_MS < pool.TOOLS_TTL * 1000
+        assert listed.cache_scope == "private"
+        asked = sum(1 for m, _ in new_seen if m == "tools/list")
+        await client.list_tools(cache_mode="bypass")  # reused by the pool
+        assert sum(1 for m, _ in new_seen if m == "tools/list") == asked
+        pool._connections["new"].tools_at -= TOOLS_TTL_MS / 1000  # 4 s later
+        await client.list_tools(cache_mode="bypass")
+        assert sum(1 for m, _ in new_seen if m == "tools/list") == asked + 1
+
+    async with _client(app, NARROW, "auto") as narrow:  # the old server says nothing
+        assert (await narrow.list_tools()).ttl_ms == int(pool.TOOLS_TTL * 1000)
