@@ -4,7 +4,8 @@ on 127.0.0.1 in a thread of the test process.
 Tools: ``add(a, b)``, ``secret_word()`` (a word no model could guess, so an answer that
 contains it used the tool), ``explode()`` (raises: an ``isError`` result), ``nap(seconds)``
 (hangs for a while); with ``full``, ``forecast(region, days)`` (``region`` promoted to the
-``Mcp-Param-Region`` header by ``x-mcp-header``), a prompt ``brief(topic)`` and a
+``Mcp-Param-Region`` header by ``x-mcp-header``), ``grow(name)`` (adds a tool and
+says so to ``subscriptions/listen`` streams), a prompt ``brief(topic)`` and a
 resource ``notes://today``. With ``token`` set, every request must carry
 ``Authorization: Bearer <token>`` (else 401), so a test can check headers arrive.
 
@@ -26,7 +27,7 @@ from typing import Annotated, Any
 
 import uvicorn
 from mcp.server.caching import CacheHint
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import Field
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -77,6 +78,17 @@ def _more(server: MCPServer) -> None:
     ) -> str:
         """The weather of a region (the region travels in a header too)."""
         return f"sunny in {region} for {days} day(s)"
+
+    @server.tool()
+    async def grow(name: str, ctx: Context) -> str:  # type: ignore[type-arg]
+        """Add a tool named ``name`` and say the tool list changed."""
+
+        def grown() -> str:
+            return f"I am {name}"
+
+        server.add_tool(grown, name=name, description="A tool that grew.")
+        await ctx.notify_tools_changed()
+        return f"grew {name}"
 
     @server.prompt()
     def brief(topic: str) -> str:

@@ -49,7 +49,16 @@ from gateway.access import registry
 from gateway.base import lifecycle
 from gateway.base.entries import KeyEntry
 from gateway.errors import ShuttingDown
-from gateway.features.mcp import backchannel, calls, permissions, pool, relay, sessions, streams
+from gateway.features.mcp import (
+    backchannel,
+    calls,
+    listen,
+    permissions,
+    pool,
+    relay,
+    sessions,
+    streams,
+)
 from gateway.features.mcp.errors import AuthorizationRequired, McpGatewayError
 from gateway.features.mcp.oauth import caller as oauth_caller
 from gateway.features.mcp.oauth_server import resources as oauth_resources
@@ -502,17 +511,13 @@ async def _discover(
         for n in offered(permissions.allows_server, lambda caps: caps.completions)
         if n in prompts or n in resources
     ]
-    subscribe = any(
-        declared[n].resources is not None and declared[n].resources.subscribe for n in resources
-    )
     capabilities = base.model_copy(
         update={
             "logging": None,
             "prompts": base.prompts if prompts else None,
+            # list changes reach subscriptions/listen (``listen``); resource updates not
             "resources": (
-                base.resources.model_copy(
-                    update={"subscribe": bool(base.resources.subscribe and subscribe)}
-                )
+                base.resources.model_copy(update={"subscribe": False})
                 if resources and base.resources is not None
                 else None
             ),
@@ -547,7 +552,16 @@ with warnings.catch_warnings():  # logging/setLevel: deprecated in 2026-07-28, s
     )
 
 
+async def _listen(
+    ctx: ServerRequestContext[Any], params: types.SubscriptionsListenRequestParams
+) -> types.SubscriptionsListenResult:
+    """``subscriptions/listen``: the key's change notices (``listen``)."""
+    key, only, _ = _caller(ctx)
+    return await listen.serve(ctx, params, key, only, _servers(key, only))
+
+
 SERVER.add_request_handler("server/discover", types.RequestParams, _discover)
+SERVER.add_request_handler("subscriptions/listen", types.SubscriptionsListenRequestParams, _listen)
 
 # /mcp says when lists change: what servers announce (and registry changes) reaches the
 # session's notification stream (``streams``)

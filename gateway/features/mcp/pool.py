@@ -58,6 +58,7 @@ from mcp.client.session import IncomingMessage, MessageHandlerFnT
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ToolsListChanged
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -85,9 +86,13 @@ MAX_RETRY_SECONDS = 30.0  # the pause after many failures in a row
 STABLE_SECONDS = 5.0  # a connection lost sooner counts as a failure (crash loops pause)
 PING_SECONDS = 15.0  # a connected server is pinged this often; a failed ping reconnects
 TOOLS_TTL = 30.0  # seconds a server's tool list is reused
-MIN_TOOLS_REUSE = (
-    1.0  # a server whose list is "immediately stale" (ttlMs 0) is listed at most this often
-)
+# a server whose list is "immediately stale" (ttlMs 0) is listed at most this often
+MIN_TOOLS_REUSE = 1.0
+_EVENT_LISTS: dict[type[Any], str] = {
+    ToolsListChanged: "tools",
+    PromptsListChanged: "prompts",
+    ResourcesListChanged: "resources",
+}
 
 
 class _Connection:
@@ -155,7 +160,59 @@ class _Connection:
                 self.tools = None
 
     async def _hold(self, client: Client) -> None:
-        """Keep the connection until stopped or broken; ping it now and then."""
+        """Keep the connection until stopped or broken; ping it now and then. A
+        2026-07-28 server's changes come on a ``subscriptions/listen`` stream held as
+        long as the connection (an older one sends them unasked: ``_notice``)."""
+        listening = self._listen(client) if is_modern(client) else None
+        try:
+            await self._keep(client)
+        finally:
+            if listening is not None:
+                listening.cancel()
+                with contextlib.suppress(BaseException):
+                    await listening
+
+    def _listen(self, client: Client) -> asyncio.Task[None] | None:
+        caps = client.server_capabilities
+        kinds = {
+            "tools": caps.tools is not None and bool(caps.tools.list_changed),
+            "prompts": caps.prompts is not None and bool(caps.prompts.list_changed),
+            "resources": caps.resources is not None and bool(caps.resources.list_changed),
+        }
+        if not any(kinds.values()):
+            return None
+        return asyncio.create_task(
+            self._listening(client, kinds), name=f"mcp-listen:{self.entry.name}"
+        )
+
+    async def _listening(self, client: Client, kinds: dict[str, bool]) -> None:
+        """Hear the server's list changes until the connection ends; a stream the
+        server drops is opened again (no sooner than ``RETRY_SECONDS``), and what may
+        have changed meanwhile is told as changed."""
+        lost = False
+        while not self._stopped:
+            try:
+                async with client.listen(
+                    tools_list_changed=kinds["tools"],
+                    prompts_list_changed=kinds["prompts"],
+                    resources_list_changed=kinds["resources"],
+                ) as events:
+                    if lost:
+                        for kind, on in kinds.items():
+                            if on:
+                                self._changed(kind)
+                    async for event in events:
+                        heard = _EVENT_LISTS.get(type(event))
+                        if heard is not None:
+                            self._changed(heard)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - dropped: listen again
+                log.debug("MCP server %s: listen stream ended: %s", self.entry.name, exc)
+            lost = True
+            await asyncio.sleep(RETRY_SECONDS)
+
+    async def _keep(self, client: Client) -> None:
         while not self._stopped:
             try:
                 async with asyncio.timeout(PING_SECONDS):
@@ -216,7 +273,6 @@ class _Connection:
         """A message the server sent on its own: a list it changed is told (and the
         cached tool list dropped); the rest (progress, logs) concerns no one here."""
         if isinstance(message, types.ToolListChangedNotification):
-            self.tools = None
             what = "tools"
         elif isinstance(message, types.PromptListChangedNotification):
             what = "prompts"
@@ -224,6 +280,13 @@ class _Connection:
             what = "resources"
         else:
             return
+        self._changed(what)
+
+    def _changed(self, what: str) -> None:
+        """The server's ``what`` list changed: the cached tool list is dropped, the
+        watchers told."""
+        if what == "tools":
+            self.tools = None
         for watcher in list(_list_watchers):
             try:
                 watcher(self.entry.name, what)
@@ -250,7 +313,7 @@ async def _alive(client: Client) -> None:
     if is_modern(client):
         await client.session.send_discover(client.protocol_version)
     else:
-        await client.send_ping()
+        await client.session.send_ping()
 
 
 def _client_for(

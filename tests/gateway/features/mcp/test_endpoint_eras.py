@@ -15,9 +15,10 @@ shortens the gateway's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -30,6 +31,7 @@ from mcp_types.jsonrpc import HEADER_MISMATCH
 from gateway.base.entries import MASTER, KeyEntry, McpServerEntry, Snapshot
 from gateway.features.mcp import endpoint, pool
 from gateway.policy import registry
+from tests.live import free_port
 from tests.mcp_test_server import HANDSHAKE_ERA, TOOLS_TTL_MS, running_mcp_server
 
 MODERN = "2026-07-28"
@@ -231,3 +233,100 @@ async def test_a_servers_ttl_shortens_the_gateways(gateway):  # type: ignore[no-
 
     async with _client(app, NARROW, "auto") as narrow:  # the old server says nothing
         assert (await narrow.list_tools()).ttl_ms == int(pool.TOOLS_TTL * 1000)
+
+
+@contextlib.asynccontextmanager
+async def _served(app: Any) -> AsyncIterator[str]:
+    """``app`` on 127.0.0.1 in this event loop (a listen stream needs real streaming,
+    which the in-process ASGI transport does not do)."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn sets a flag, no event
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        server.should_exit = True
+        server.force_exit = True
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(task, 10)
+
+
+def _remote(url: str, key: str) -> Client:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    return Client(streamable_http_client(url, http_client=http))
+
+
+async def _next(subscription: Any, seconds: float) -> Any:
+    """The subscription's next event, or None when none comes within ``seconds``."""
+    try:
+        return await asyncio.wait_for(subscription.__anext__(), seconds)
+    except TimeoutError:
+        return None
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_listen_relays_upstream_and_registry_changes_by_grant(gateway, monkeypatch):  # type: ignore[no-untyped-def]
+    """``subscriptions/listen`` on ``/mcp``: a change the 2026-07-28 server announces on
+    the pool's own listen stream reaches the keys that may see that server (not the
+    others); an admin's edit of a server reaches every key that sees it; an edited
+    grant reaches its key; the drain closes the stream gracefully (the client listens
+    again elsewhere). The GET stream of a 2025-11-25 session hears the same
+    (``test_sessions``)."""
+    from mcp.client.subscriptions import ToolsListChanged
+
+    app, _, _ = gateway
+    async with (
+        _served(app) as url,
+        _remote(url, WIDE) as wide,
+        _remote(url, NARROW) as narrow,
+        wide.listen(tools_list_changed=True, prompts_list_changed=True) as heard_wide,
+        narrow.listen(tools_list_changed=True) as heard_narrow,
+    ):
+        assert heard_wide.honored.tools_list_changed and heard_wide.honored.prompts_list_changed
+        assert heard_wide.honored.resource_subscriptions is None  # not relayed
+        # the server grows a tool (the pool's listen stream to it may take a moment to open)
+        event = None
+        for n in range(20):
+            await wide.call_tool("new__grow", {"name": f"grown{n}"})
+            event = await _next(heard_wide, 1.0)
+            if event is not None:
+                break
+        assert isinstance(event, ToolsListChanged)
+        names = {tool.name for tool in (await wide.list_tools(cache_mode="bypass")).tools}
+        assert f"new__grown{n}" in names  # the pool dropped its cached list
+        assert await _next(heard_narrow, 0.5) is None  # it may not see "new"
+
+        # an admin edits the old server: both keys see it
+        before = registry.current()
+        edited = dataclasses.replace(before.mcp_servers["old"], call_timeout=11)
+        registry.install(
+            dataclasses.replace(
+                before, version=2, mcp_servers={**before.mcp_servers, "old": edited}
+            )
+        )
+        assert isinstance(await _next(heard_narrow, 5), ToolsListChanged)
+        assert isinstance(await _next(heard_wide, 5), ToolsListChanged)
+
+        # the narrow key's grant is edited: its tools changed
+        now = registry.current()
+        keys = dict(now.keys)
+        digest, _ = _key(2, NARROW)
+        keys[digest] = dataclasses.replace(keys[digest], mcp_allowed=frozenset({"old"}))
+        registry.install(dataclasses.replace(now, version=3, keys=keys))
+        assert isinstance(await _next(heard_narrow, 5), ToolsListChanged)
+        names = {tool.name for tool in (await narrow.list_tools(cache_mode="bypass")).tools}
+        assert "old__nap" in names
+
+        # the process drains: the stream ends as the server meant it to (no SubscriptionLost)
+        from gateway.base import lifecycle
+
+        with monkeypatch.context() as patched:
+            patched.setattr(lifecycle, "draining", lambda: True)
+            with pytest.raises(StopAsyncIteration):
+                await asyncio.wait_for(heard_narrow.__anext__(), 5)
