@@ -5,7 +5,8 @@ Tools: ``add(a, b)``, ``secret_word()`` (a word no model could guess, so an answ
 contains it used the tool), ``explode()`` (raises: an ``isError`` result), ``nap(seconds)``
 (hangs for a while); with ``full``, ``forecast(region, days)`` (``region`` promoted to the
 ``Mcp-Param-Region`` header by ``x-mcp-header``), ``grow(name)`` (adds a tool and
-says so to ``subscriptions/listen`` streams), a prompt ``brief(topic)`` and a
+says so to ``subscriptions/listen`` streams), ``confirm(action)`` (asks the person
+first: a multi-round-trip ``input_required`` elicitation), a prompt ``brief(topic)`` and a
 resource ``notes://today``. With ``token`` set, every request must carry
 ``Authorization: Bearer <token>`` (else 401), so a test can check headers arrive.
 
@@ -25,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
+import mcp_types as types
 import uvicorn
 from mcp.server.caching import CacheHint
 from mcp.server.mcpserver import Context, MCPServer
@@ -89,6 +91,23 @@ def _more(server: MCPServer) -> None:
         server.add_tool(grown, name=name, description="A tool that grew.")
         await ctx.notify_tools_changed()
         return f"grew {name}"
+
+    @server.tool()
+    async def confirm(action: str, ctx: Context) -> str | types.InputRequiredResult:  # type: ignore[type-arg]
+        """Ask the person (2026-07-28: an ``input_required`` round), then answer."""
+        answer = (ctx.input_responses or {}).get("ok")
+        if answer is None:
+            form = types.ElicitRequestFormParams(
+                message=f"Really {action}?",
+                requested_schema={"type": "object", "properties": {"sure": {"type": "boolean"}}},
+            )
+            return types.InputRequiredResult(
+                input_requests={"ok": types.ElicitRequest(params=form)},
+                request_state=f"asked:{action}",
+            )
+        if ctx.request_state != f"asked:{action}":
+            return f"{action}: lost state {ctx.request_state!r}"
+        return f"{action}: {getattr(answer, 'action', '?')} {getattr(answer, 'content', None)}"
 
     @server.prompt()
     def brief(topic: str) -> str:

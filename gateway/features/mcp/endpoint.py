@@ -56,6 +56,7 @@ from gateway.features.mcp import (
     permissions,
     pool,
     relay,
+    rounds,
     sessions,
     streams,
 )
@@ -198,7 +199,7 @@ async def _list_tools(
 
 async def _call_tool(
     ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-) -> types.CallToolResult:
+) -> types.CallToolResult | types.InputRequiredResult:
     key, only, user_agent = _caller(ctx)
     if only is not None:
         server, tool = only, params.name
@@ -209,22 +210,36 @@ async def _call_tool(
             server, tool = "", params.name
         else:
             server, tool = parts
+    modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+    state: rounds.State | None = None
+    if modern and params.request_state is not None:  # a retry of a round (``rounds``)
+        state = rounds.read(params.request_state, key, server, tool)
+        if state is None:
+            raise MCPError(INVALID_PARAMS, "unknown or expired requestState")
+        if state.connect and rounds.declined(params.input_responses):
+            return calls.error_result(f"MCP server {server}: the account was not connected")
     downstream = relay.Downstream(ctx, _session(ctx))
     progress = _progress(downstream)
     via: calls.Upstream | None = None
+    known = bool(server) and server in registry.current().mcp_servers
+    # a 2025-11-25 client's call that needs a session of its own upstream (``relay``),
+    # unless the server speaks 2026-07-28 (no server-to-client requests: its rounds)
     if (
-        server
-        and server in registry.current().mcp_servers
+        known
+        and not modern
+        and pool.era(server) not in MODERN_PROTOCOL_VERSIONS
         and relay.needs(downstream.session, server)
     ):
 
         async def via(arguments: Any) -> types.CallToolResult:
             return await relay.call_tool(downstream, key, server, tool, arguments, progress)
 
+    elif known:
+        via = _in_rounds(downstream, key, server, tool, state, params, progress, modern)
     try:
-        return await calls.call(
+        return await calls.call_in_rounds(
             key,
-            server if server in registry.current().mcp_servers else (server or "(none)"),
+            server if known else (server or "(none)"),
             tool,
             params.arguments,
             user_agent=user_agent,
@@ -233,7 +248,76 @@ async def _call_tool(
             operation=_operation(ctx, params.name) if tracing.ENABLED else None,
         )
     except McpGatewayError as exc:
+        if modern and isinstance(exc, AuthorizationRequired):
+            return rounds.connect(exc.message, _connect_url(ctx), key, server, tool)
         raise _mcp_error(ctx, exc) from None
+
+
+def _in_rounds(
+    downstream: relay.Downstream,
+    key: KeyEntry,
+    server: str,
+    tool: str,
+    state: rounds.State | None,
+    params: types.CallToolRequestParams,
+    progress: Any,
+    modern: bool,
+) -> calls.Upstream:
+    """The pool's call that lets a 2026-07-28 server ask for input: its round goes to a
+    2026-07-28 client sealed (``rounds.relayed``); for a 2025-11-25 client the gateway
+    drives the rounds, asking over the back channel what the client declared it can
+    answer, else the call is a tool error naming what was wanted."""
+    responses = params.input_responses if state is not None and not state.connect else None
+    upstream_state = state.upstream if state is not None else None
+
+    async def via(arguments: Any) -> types.CallToolResult | types.InputRequiredResult:
+        async def again(
+            given: types.InputResponses | None, state: str | None
+        ) -> types.CallToolResult | types.InputRequiredResult:
+            return await pool.call_tool_in_rounds(
+                server, tool, arguments, input_responses=given, request_state=state,
+                progress=progress,
+            )  # fmt: skip
+
+        answer = await again(responses, upstream_state)
+        if not isinstance(answer, types.InputRequiredResult):
+            return answer
+        if modern:
+            return rounds.relayed(answer, key, server, tool)
+        wanted = {
+            _CAPABILITY.get(r.method, r.method) for r in (answer.input_requests or {}).values()
+        }
+        missing = sorted(c for c in wanted if not downstream.can_ask(c))
+        if missing:
+            return calls.error_result(
+                f"MCP server {server}: {tool} needs input this client cannot give "
+                f"({', '.join(missing)})"
+            )
+
+        async def ask(request: types.InputRequest) -> types.InputResponse:
+            answered: types.InputResponse = await downstream.ask(request, _ANSWER[request.method])
+            return answered
+
+        return await rounds.drive(answer, ask, again)
+
+    return via
+
+
+_CAPABILITY = {
+    "elicitation/create": "elicitation",
+    "sampling/createMessage": "sampling",
+    "roots/list": "roots",
+}
+_ANSWER: dict[str, Any] = {
+    "elicitation/create": types.ElicitResult,
+    "sampling/createMessage": types.CreateMessageResult,
+    "roots/list": types.ListRootsResult,
+}
+
+
+def _connect_url(ctx: ServerRequestContext[Any]) -> str:
+    base = str(getattr(ctx.request, "base_url", "") or "").rstrip("/")
+    return base + AuthorizationRequired.CONNECT_PATH
 
 
 def _operation(ctx: ServerRequestContext[Any], tool: str) -> tracing.Operation:

@@ -635,6 +635,36 @@ async def call_tool(
     return await _request(server_name, f"tools/call {tool_name}", call, timeout)
 
 
+async def call_tool_in_rounds(
+    server_name: str,
+    tool_name: str,
+    arguments: dict[str, Any] | None,
+    *,
+    input_responses: types.InputResponses | None = None,
+    request_state: str | None = None,
+    progress: ProgressFnT | None = None,
+) -> types.CallToolResult | types.InputRequiredResult:
+    """``call_tool`` that lets a 2026-07-28 server answer ``input_required`` (``rounds``
+    relays it) and carries a retry's ``inputResponses`` and ``requestState``."""
+    if _modern_unlisted(server_name):
+        await list_tools(server_name)
+
+    async def call(
+        client: Client, limit: float
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        return await client.session.call_tool(
+            tool_name,
+            arguments or {},
+            read_timeout_seconds=limit,
+            progress_callback=progress,
+            input_responses=input_responses,
+            request_state=request_state,
+            allow_input_required=True,
+        )
+
+    return await _request(server_name, f"tools/call {tool_name}", call)
+
+
 async def list_resources(server_name: str) -> list[types.Resource]:
     async def fetch(client: Client, limit: float) -> list[types.Resource]:
         return list((await client.list_resources()).resources)

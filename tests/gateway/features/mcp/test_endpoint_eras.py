@@ -257,9 +257,9 @@ async def _served(app: Any) -> AsyncIterator[str]:
             await asyncio.wait_for(task, 10)
 
 
-def _remote(url: str, key: str) -> Client:
+def _remote(url: str, key: str, mode: str = "auto", **callbacks: Any) -> Client:
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30)
-    return Client(streamable_http_client(url, http_client=http))
+    return Client(streamable_http_client(url, http_client=http), mode=mode, **callbacks)
 
 
 async def _next(subscription: Any, seconds: float) -> Any:
@@ -330,3 +330,122 @@ async def test_listen_relays_upstream_and_registry_changes_by_grant(gateway, mon
             patched.setattr(lifecycle, "draining", lambda: True)
             with pytest.raises(StopAsyncIteration):
                 await asyncio.wait_for(heard_narrow.__anext__(), 5)
+
+
+def _answering(seen: list[Any], action: str = "accept") -> Any:
+    """An elicitation callback that says ``action`` (sure: yes) and keeps what it saw."""
+    import mcp_types as types
+
+    async def answer(context: Any, params: Any) -> types.ElicitResult:
+        seen.append(params)
+        content = {"sure": True} if action == "accept" and params.mode != "url" else None
+        return types.ElicitResult(action=action, content=content)  # type: ignore[arg-type]
+
+    return answer
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_servers_input_rounds_reach_clients_of_both_eras(gateway):  # type: ignore[no-untyped-def]
+    """The 2026-07-28 server asks the person before it acts (``input_required``): a
+    2026-07-28 client answers the round and retries (its state sealed to its key, so
+    another key cannot continue it); for a 2025-11-25 client the gateway drives the
+    rounds over the back channel (``elicitation/create``), or says what was missing."""
+    import mcp_types as types
+    from mcp.shared.exceptions import MCPError
+
+    app, new_seen, _ = gateway
+    asked: list[Any] = []
+    http = _http(app, WIDE)
+    modern = Client(
+        streamable_http_client("http://gateway/mcp", http_client=http),
+        elicitation_callback=_answering(asked),
+    )
+    async with modern:
+        done = await modern.call_tool("new__confirm", {"action": "deploy"})
+        assert done.content[0].text == "deploy: accept {'sure': True}"  # type: ignore[union-attr]
+        assert asked and asked[0].message == "Really deploy?"
+        # by hand: the round's state is the gateway's, bound to the key
+        first = await modern.session.call_tool(
+            "new__confirm", {"action": "ship"}, allow_input_required=True
+        )
+        assert isinstance(first, types.InputRequiredResult)
+        assert first.request_state and "asked:ship" not in first.request_state
+        assert set(first.input_requests or {}) == {"ok"}
+    answer = {"ok": types.ElicitResult(action="accept", content={"sure": False})}
+    async with _client(app, NARROW, "auto") as other:
+        with pytest.raises(MCPError, match="requestState"):
+            await other.session.call_tool(
+                "new__confirm", {"action": "ship"}, input_responses=answer,
+                request_state=first.request_state,
+            )  # fmt: skip
+    async with _client(app, WIDE, "auto") as same:
+        again = await same.session.call_tool(
+            "new__confirm", {"action": "ship"}, input_responses=answer,
+            request_state=first.request_state,
+        )  # fmt: skip
+        assert again.content[0].text == "ship: accept {'sure': False}"  # type: ignore[union-attr]
+        with pytest.raises(MCPError, match="requestState"):  # not another tool's
+            await same.session.call_tool(
+                "new__add", {"a": 1, "b": 2}, input_responses=answer,
+                request_state=first.request_state,
+            )  # fmt: skip
+    # the server's own state went back to it untouched
+    states = [h for m, h in new_seen if m == "tools/call" and h.get("mcp-name") == "confirm"]
+    assert len(states) >= 4
+
+    # a 2025-11-25 client: the gateway asks it over the back channel and retries (a
+    # real socket: the request rides the POST's response stream)
+    old_asked: list[Any] = []
+    async with (
+        _served(app) as url,
+        _remote(url, WIDE, "legacy", elicitation_callback=_answering(old_asked)) as legacy,
+    ):
+        done = await legacy.call_tool("new__confirm", {"action": "merge"})
+    assert done.content[0].text == "merge: accept {'sure': True}"  # type: ignore[union-attr]
+    assert old_asked and old_asked[0].message == "Really merge?"
+    async with _client(app, WIDE, "legacy") as mute:  # no elicitation capability
+        refused = await mute.call_tool("new__confirm", {"action": "merge"})
+    assert refused.is_error and "elicitation" in refused.content[0].text  # type: ignore[union-attr]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_connect_your_account_is_a_round_for_a_modern_client(gateway, monkeypatch):  # type: ignore[no-untyped-def]
+    """A per-user OAuth server the person has not connected: a 2026-07-28 client gets
+    a URL elicitation round naming the console's connections page; once connected, its
+    retry calls the tool; a person who declines gets a tool error."""
+    from gateway.features.mcp.errors import AuthorizationRequired
+
+    app, _, _ = gateway
+    connected = {"yes": False}
+    real = pool.call_tool_in_rounds
+
+    async def needs_account(server: str, tool: str, *args: Any, **kwargs: Any) -> Any:
+        if not connected["yes"]:
+            raise AuthorizationRequired(server, "not connected")
+        return await real(server, tool, *args, **kwargs)
+
+    monkeypatch.setattr(pool, "call_tool_in_rounds", needs_account)
+    seen: list[Any] = []
+    answer = _answering(seen)
+
+    async def connect_then_accept(context: Any, params: Any) -> Any:
+        connected["yes"] = True  # the person connected on the page meanwhile
+        return await answer(context, params)
+
+    http = _http(app, WIDE)
+    async with Client(
+        streamable_http_client("http://gateway/mcp", http_client=http),
+        elicitation_callback=connect_then_accept,
+    ) as client:
+        done = await client.call_tool("new__add", {"a": 2, "b": 2})
+    assert done.content[0].text == "4"  # type: ignore[union-attr]
+    assert seen[0].mode == "url" and seen[0].url == "http://gateway/mcp-connections/"
+    assert "connect your account" in seen[0].message
+
+    connected["yes"] = False
+    async with Client(
+        streamable_http_client("http://gateway/mcp", http_client=_http(app, WIDE)),
+        elicitation_callback=_answering([], "decline"),
+    ) as client:
+        declined = await client.call_tool("new__add", {"a": 2, "b": 2})
+    assert declined.is_error and "not connected" in declined.content[0].text  # type: ignore[union-attr]
