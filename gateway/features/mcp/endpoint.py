@@ -210,7 +210,7 @@ async def _call_tool(
             server, tool = "", params.name
         else:
             server, tool = parts
-    modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+    modern = getattr(ctx, "protocol_version", None) in MODERN_PROTOCOL_VERSIONS
     state: rounds.State | None = None
     if modern and params.request_state is not None:  # a retry of a round (``rounds``)
         state = rounds.read(params.request_state, key, server, tool)

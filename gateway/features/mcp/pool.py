@@ -622,6 +622,16 @@ async def call_tool(
     ``UpstreamError`` for a JSON-RPC error). ``progress`` hears the server's progress
     notifications of this call (the SDK gives the call its own progress token)."""
 
+    return await _plain_call(server_name, tool_name, arguments, timeout, progress)
+
+
+async def _plain_call(
+    server_name: str,
+    tool_name: str,
+    arguments: dict[str, Any] | None,
+    timeout: float | None,  # noqa: ASYNC109 - per call, over the server's default
+    progress: ProgressFnT | None,
+) -> types.CallToolResult:
     if _modern_unlisted(server_name):
         # the SDK mirrors x-mcp-header arguments into Mcp-Param-* headers from the
         # connection's listing: without one, a 2026-07-28 server refuses the call
@@ -645,7 +655,12 @@ async def call_tool_in_rounds(
     progress: ProgressFnT | None = None,
 ) -> types.CallToolResult | types.InputRequiredResult:
     """``call_tool`` that lets a 2026-07-28 server answer ``input_required`` (``rounds``
-    relays it) and carries a retry's ``inputResponses`` and ``requestState``."""
+    relays it) and carries a retry's ``inputResponses`` and ``requestState``; a plain
+    ``call_tool`` for a server of the handshake era (which asks for input its own way)."""
+    conn = _connection(server_name)
+    modern = conn.client is not None and is_modern(conn.client)
+    if not modern and input_responses is None and request_state is None:
+        return await _plain_call(server_name, tool_name, arguments, None, progress)
     if _modern_unlisted(server_name):
         await list_tools(server_name)
 
