@@ -28,9 +28,9 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types.jsonrpc import HEADER_MISMATCH
 
+from gateway.access import registry
 from gateway.base.entries import MASTER, KeyEntry, McpServerEntry, Snapshot
 from gateway.features.mcp import endpoint, pool
-from gateway.policy import registry
 from tests.live import free_port
 from tests.mcp_test_server import HANDSHAKE_ERA, TOOLS_TTL_MS, running_mcp_server
 
