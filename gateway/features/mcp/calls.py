@@ -41,8 +41,10 @@ from gateway.features.mcp.oauth import caller as oauth_caller
 from gateway.limits import limits
 from gateway.telemetry import semconv, tracing
 
-# calls a tool with the (checked) arguments some other way than the pool's shared session
-Upstream = Callable[[Any], Awaitable[types.CallToolResult]]
+# calls a tool with the (checked) arguments some other way than the pool's shared session;
+# one that lets the server ask for input may answer ``InputRequiredResult`` (``rounds``)
+Upstream = Callable[[Any], Awaitable[types.CallToolResult | types.InputRequiredResult]]
+Answer = types.CallToolResult | types.InputRequiredResult
 
 RATE_LIMITED = -32029  # implementation-defined server error range (-32000..-32099)
 
@@ -111,7 +113,45 @@ async def call(
     journal_as: KeyEntry | None = None,
     operation: tracing.Operation | None = None,
 ) -> types.CallToolResult:
-    """``progress`` hears the server's progress notifications of the call; ``via``
+    """``call_in_rounds`` for a caller that cannot answer a server's request for input:
+    such an answer is a tool error."""
+    result = await call_in_rounds(
+        key,
+        server,
+        tool,
+        arguments,
+        user_agent=user_agent,
+        from_playground=from_playground,
+        endpoint=endpoint,
+        progress=progress,
+        via=via,
+        journal_as=journal_as,
+        operation=operation,
+    )
+    if isinstance(result, types.InputRequiredResult):
+        return error_result(f"MCP server {server}: {tool} asked for input this caller cannot give")
+    return result
+
+
+async def call_in_rounds(
+    key: KeyEntry,
+    server: str,
+    tool: str,
+    arguments: Any,
+    *,
+    user_agent: str = "",
+    from_playground: bool = False,
+    endpoint: str = "tools/call",
+    progress: ProgressFnT | None = None,
+    via: Upstream | None = None,
+    journal_as: KeyEntry | None = None,
+    operation: tracing.Operation | None = None,
+) -> Answer:
+    """One governed call; a ``via`` that lets the server ask for input may answer
+    ``InputRequiredResult`` (journaled with finish reason ``input_required``; the
+    result guardrails run on the round that ends the call).
+
+    ``progress`` hears the server's progress notifications of the call; ``via``
     calls the tool instead of the pool's shared session (``relay``: a session bound to
     the caller's client session), after every check here, as the pool would.
     ``journal_as``: the key the journal row names when ``key`` (the master key, for a
@@ -136,6 +176,7 @@ async def call(
     )
     span = operation or tracing.start_operation("mcp", "tools/call", target=f"{server}__{tool}")
     upstream_started: float | None = None
+    result: Answer
     if not key.is_master:  # an OAuth server: the owner's token if they minted the key (the
         oauth_caller.act_for(key)  # master key: whoever the caller said acts, the console's)
     try:
@@ -155,15 +196,19 @@ async def call(
                     arguments = checked
                     rec.inbound_request = {"server": server, "tool": tool, "arguments": arguments}
             upstream_started = time.monotonic()
+            answer: Answer
             if via is not None:
-                result = await via(arguments)
+                answer = await via(arguments)
             else:
-                result = await pool.call_tool(server, tool, arguments, progress=progress)
-            result = await guarded.result(checks, result)
+                answer = await pool.call_tool(server, tool, arguments, progress=progress)
             rec.status = 200
-            if result.is_error:
-                rec.error_kind = "tool_error"
-                rec.error_message = safe_message(_text_of(result))
+            if isinstance(answer, types.InputRequiredResult):
+                result = answer
+            else:
+                result = await guarded.result(checks, answer)
+                if result.is_error:
+                    rec.error_kind = "tool_error"
+                    rec.error_message = safe_message(_text_of(result))
     except (GuardrailBlocked, GuardrailUnavailable) as refusal:
         rec.status, rec.error_kind = refusal.status, refusal.code or refusal.kind
         rec.error_message = refusal.message
@@ -205,7 +250,7 @@ def _finish(
     started: float,
     upstream_started: float | None,
     span: tracing.Operation,
-    result: types.CallToolResult | None,
+    result: Answer | None,
     code: int | None = None,
 ) -> None:
     now = time.monotonic()
@@ -213,7 +258,10 @@ def _finish(
     if upstream_started is not None:
         rec.upstream_ms = (now - upstream_started) * 1000
         rec.overhead_ms = rec.latency_ms - rec.upstream_ms
-    rec.finish_reason = "error" if (result is None or result.is_error) else "stop"
+    if isinstance(result, types.InputRequiredResult):
+        rec.finish_reason = "input_required"
+    else:
+        rec.finish_reason = "error" if (result is None or result.is_error) else "stop"
     if result is not None:
         rec.outbound_response = result.model_dump(mode="json", by_alias=True, exclude_none=True)
     journal.record(rec)
@@ -224,7 +272,7 @@ def _finish(
 def _end_span(
     span: tracing.Operation,
     rec: journal.Record,
-    result: types.CallToolResult | None,
+    result: Answer | None,
     code: int | None,
 ) -> None:
     """The MCP conventions' outcome: a JSON-RPC error's code as ``error.type`` and
@@ -234,7 +282,7 @@ def _end_span(
     if code is not None:
         span.set({semconv.RPC_STATUS: str(code)})
         span.end(str(code), safe_message(rec.error_message))
-    elif result is not None and result.is_error:
+    elif isinstance(result, types.CallToolResult) and result.is_error:
         span.end(semconv.TOOL_ERROR, safe_message(rec.error_message))
     else:
         span.end()

@@ -42,13 +42,24 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError, UrlElicitationRequiredError
 from mcp_types import INVALID_PARAMS, INVALID_REQUEST
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway import journal
 from gateway.access import registry
 from gateway.base import lifecycle
 from gateway.base.entries import KeyEntry
 from gateway.errors import ShuttingDown
-from gateway.features.mcp import backchannel, calls, permissions, pool, relay, sessions, streams
+from gateway.features.mcp import (
+    backchannel,
+    calls,
+    listen,
+    permissions,
+    pool,
+    relay,
+    rounds,
+    sessions,
+    streams,
+)
 from gateway.features.mcp.errors import AuthorizationRequired, McpGatewayError
 from gateway.features.mcp.oauth import caller as oauth_caller
 from gateway.features.mcp.oauth_server import resources as oauth_resources
@@ -75,6 +86,10 @@ def matches(path: str) -> bool:
 
 
 def _caller(ctx: ServerRequestContext[Any]) -> tuple[KeyEntry, str | None, str]:
+    """The request's key, ``/mcp/<server>``'s server and the caller's user agent: on a
+    2026-07-28 request (sessionless) the client named itself in ``params._meta``
+    (``clientInfo``), so the journal row says which MCP client called, as the
+    handshake's ``clientInfo`` would have."""
     request = ctx.request
     scope = getattr(request, "scope", None)
     found: tuple[KeyEntry, str | None, str] | None = (
@@ -83,7 +98,22 @@ def _caller(ctx: ServerRequestContext[Any]) -> tuple[KeyEntry, str | None, str]:
     if found is None:
         raise MCPError(INVALID_PARAMS, "no authenticated caller")
     oauth_caller.act_for(found[0])  # an OAuth server: the owner's token if they minted the key
-    return found
+    key, only, user_agent = found
+    named = client_named(ctx)
+    if named:
+        user_agent = f"{named} {user_agent}".strip()[:300]
+    return key, only, user_agent
+
+
+def client_named(ctx: ServerRequestContext[Any]) -> str:
+    """``name/version`` of the client a 2026-07-28 request's ``_meta`` names, else ''."""
+    if getattr(ctx, "protocol_version", None) not in MODERN_PROTOCOL_VERSIONS:
+        return ""
+    params = getattr(getattr(ctx, "session", None), "client_params", None)
+    info = getattr(params, "client_info", None)
+    if info is None:
+        return ""
+    return f"{info.name}/{info.version}" if info.version else str(info.name)
 
 
 def _session(ctx: ServerRequestContext[Any]) -> sessions.Session | None:
@@ -149,7 +179,9 @@ async def _list_tools(
 ) -> types.ListToolsResult:
     key, only, _ = _caller(ctx)
     tools: list[types.Tool] = []
+    listed_from: list[str] = []
     for server, listed in await _gather(key, only, pool.list_tools, ctx=ctx):
+        listed_from.append(server)
         for tool in listed:
             if not permissions.allows_tool(key, server, tool.name):
                 continue
@@ -160,14 +192,14 @@ async def _list_tools(
     # 2026-07-28 hints: reusable for as long as the pool reuses the servers' lists, and
     # only by this caller (a key sees the tools its grants open)
     tools.sort(key=lambda tool: tool.name)
-    return types.ListToolsResult(
-        tools=tools, ttl_ms=int(pool.TOOLS_TTL * 1000), cache_scope="private"
-    )
+    # a 2026-07-28 server that says its list goes stale sooner shortens the whole list's
+    ttl = min((pool.tools_ttl(server) for server in listed_from), default=pool.TOOLS_TTL)
+    return types.ListToolsResult(tools=tools, ttl_ms=int(ttl * 1000), cache_scope="private")
 
 
 async def _call_tool(
     ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-) -> types.CallToolResult:
+) -> types.CallToolResult | types.InputRequiredResult:
     key, only, user_agent = _caller(ctx)
     if only is not None:
         server, tool = only, params.name
@@ -178,22 +210,36 @@ async def _call_tool(
             server, tool = "", params.name
         else:
             server, tool = parts
+    modern = getattr(ctx, "protocol_version", None) in MODERN_PROTOCOL_VERSIONS
+    state: rounds.State | None = None
+    if modern and params.request_state is not None:  # a retry of a round (``rounds``)
+        state = rounds.read(params.request_state, key, server, tool)
+        if state is None:
+            raise MCPError(INVALID_PARAMS, "unknown or expired requestState")
+        if state.connect and rounds.declined(params.input_responses):
+            return calls.error_result(f"MCP server {server}: the account was not connected")
     downstream = relay.Downstream(ctx, _session(ctx))
     progress = _progress(downstream)
     via: calls.Upstream | None = None
+    known = bool(server) and server in registry.current().mcp_servers
+    # a 2025-11-25 client's call that needs a session of its own upstream (``relay``),
+    # unless the server speaks 2026-07-28 (no server-to-client requests: its rounds)
     if (
-        server
-        and server in registry.current().mcp_servers
+        known
+        and not modern
+        and pool.era(server) not in MODERN_PROTOCOL_VERSIONS
         and relay.needs(downstream.session, server)
     ):
 
         async def via(arguments: Any) -> types.CallToolResult:
             return await relay.call_tool(downstream, key, server, tool, arguments, progress)
 
+    elif known:
+        via = _in_rounds(downstream, key, server, tool, state, params, progress, modern)
     try:
-        return await calls.call(
+        return await calls.call_in_rounds(
             key,
-            server if server in registry.current().mcp_servers else (server or "(none)"),
+            server if known else (server or "(none)"),
             tool,
             params.arguments,
             user_agent=user_agent,
@@ -202,7 +248,76 @@ async def _call_tool(
             operation=_operation(ctx, params.name) if tracing.ENABLED else None,
         )
     except McpGatewayError as exc:
+        if modern and isinstance(exc, AuthorizationRequired):
+            return rounds.connect(exc.message, _connect_url(ctx), key, server, tool)
         raise _mcp_error(ctx, exc) from None
+
+
+def _in_rounds(
+    downstream: relay.Downstream,
+    key: KeyEntry,
+    server: str,
+    tool: str,
+    state: rounds.State | None,
+    params: types.CallToolRequestParams,
+    progress: Any,
+    modern: bool,
+) -> calls.Upstream:
+    """The pool's call that lets a 2026-07-28 server ask for input: its round goes to a
+    2026-07-28 client sealed (``rounds.relayed``); for a 2025-11-25 client the gateway
+    drives the rounds, asking over the back channel what the client declared it can
+    answer, else the call is a tool error naming what was wanted."""
+    responses = params.input_responses if state is not None and not state.connect else None
+    upstream_state = state.upstream if state is not None else None
+
+    async def via(arguments: Any) -> types.CallToolResult | types.InputRequiredResult:
+        async def again(
+            given: types.InputResponses | None, state: str | None
+        ) -> types.CallToolResult | types.InputRequiredResult:
+            return await pool.call_tool_in_rounds(
+                server, tool, arguments, input_responses=given, request_state=state,
+                progress=progress,
+            )  # fmt: skip
+
+        answer = await again(responses, upstream_state)
+        if not isinstance(answer, types.InputRequiredResult):
+            return answer
+        if modern:
+            return rounds.relayed(answer, key, server, tool)
+        wanted = {
+            _CAPABILITY.get(r.method, r.method) for r in (answer.input_requests or {}).values()
+        }
+        missing = sorted(c for c in wanted if not downstream.can_ask(c))
+        if missing:
+            return calls.error_result(
+                f"MCP server {server}: {tool} needs input this client cannot give "
+                f"({', '.join(missing)})"
+            )
+
+        async def ask(request: types.InputRequest) -> types.InputResponse:
+            answered: types.InputResponse = await downstream.ask(request, _ANSWER[request.method])
+            return answered
+
+        return await rounds.drive(answer, ask, again)
+
+    return via
+
+
+_CAPABILITY = {
+    "elicitation/create": "elicitation",
+    "sampling/createMessage": "sampling",
+    "roots/list": "roots",
+}
+_ANSWER: dict[str, Any] = {
+    "elicitation/create": types.ElicitResult,
+    "sampling/createMessage": types.CreateMessageResult,
+    "roots/list": types.ListRootsResult,
+}
+
+
+def _connect_url(ctx: ServerRequestContext[Any]) -> str:
+    base = str(getattr(ctx.request, "base_url", "") or "").rstrip("/")
+    return base + AuthorizationRequired.CONNECT_PATH
 
 
 def _operation(ctx: ServerRequestContext[Any], tool: str) -> tracing.Operation:
@@ -456,6 +571,52 @@ async def _get_prompt(
         raise _mcp_error(ctx, exc) from None
 
 
+async def _discover(
+    ctx: ServerRequestContext[Any], params: types.RequestParams | None
+) -> types.DiscoverResult:
+    """``server/discover`` for this key: the gateway's versions, and the capabilities of
+    the servers the key may reach, aggregated (prompts, resources and completions only
+    when a reachable server offers them under the key's grants; tools always, the
+    gateway's own list). A server that cannot be reached is left out, as from a list.
+    Logging (removed in 2026-07-28) is not declared; the handshake era's ``initialize``
+    still declares what it serves. Private to the key, reusable for as long as tool
+    lists are."""
+    key, only, _ = _caller(ctx)
+    base = SERVER.get_capabilities(protocol_version=ctx.protocol_version)
+    declared = dict(await _gather(key, only, pool.server_capabilities))
+
+    def offered(grant: Grant, has: Callable[[types.ServerCapabilities], Any]) -> list[str]:
+        return [n for n, caps in declared.items() if has(caps) is not None and grant(key, n)]
+
+    prompts = offered(permissions.allows_prompts, lambda caps: caps.prompts)
+    resources = offered(permissions.allows_resources, lambda caps: caps.resources)
+    completions = [
+        n
+        for n in offered(permissions.allows_server, lambda caps: caps.completions)
+        if n in prompts or n in resources
+    ]
+    capabilities = base.model_copy(
+        update={
+            "logging": None,
+            "prompts": base.prompts if prompts else None,
+            # list changes reach subscriptions/listen (``listen``); resource updates not
+            "resources": (
+                base.resources.model_copy(update={"subscribe": False})
+                if resources and base.resources is not None
+                else None
+            ),
+            "completions": base.completions if completions else None,
+        }
+    )
+    return types.DiscoverResult(
+        supported_versions=list(MODERN_PROTOCOL_VERSIONS),
+        capabilities=capabilities,
+        instructions=SERVER.instructions,
+        ttl_ms=int(pool.TOOLS_TTL * 1000),
+        cache_scope="private",
+    )
+
+
 with warnings.catch_warnings():  # logging/setLevel: deprecated in 2026-07-28, served before
     warnings.simplefilter("ignore", MCPDeprecationWarning)
     SERVER: Server[Any] = Server(
@@ -474,6 +635,17 @@ with warnings.catch_warnings():  # logging/setLevel: deprecated in 2026-07-28, s
         on_set_logging_level=_set_logging_level,
     )
 
+
+async def _listen(
+    ctx: ServerRequestContext[Any], params: types.SubscriptionsListenRequestParams
+) -> types.SubscriptionsListenResult:
+    """``subscriptions/listen``: the key's change notices (``listen``)."""
+    key, only, _ = _caller(ctx)
+    return await listen.serve(ctx, params, key, only, _servers(key, only))
+
+
+SERVER.add_request_handler("server/discover", types.RequestParams, _discover)
+SERVER.add_request_handler("subscriptions/listen", types.SubscriptionsListenRequestParams, _listen)
 
 # /mcp says when lists change: what servers announce (and registry changes) reaches the
 # session's notification stream (``streams``)

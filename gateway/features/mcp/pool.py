@@ -22,6 +22,17 @@ subclasses with messages safe to show):
   ``tools``, ``prompts`` or ``resources`` changed (the tool list cached here is dropped
   first); ``endpoint`` relays it to the notification streams of this process.
 
+Two protocol eras upstream, as on ``/mcp``: a streamable-HTTP server is reached in its
+own era (``mode="auto"``: the SDK probes ``server/discover`` and falls back to the
+``initialize`` handshake for a 2025-11-25 server), so a 2026-07-28 server gets its
+per-request ``_meta``, the ``Mcp-Method``/``Mcp-Name`` headers and the ``Mcp-Param-*``
+headers its tools' ``x-mcp-header`` arguments promote (the SDK mirrors them from the
+listing, so a call first makes sure the connection listed its tools), and its own
+``ttlMs`` on ``tools/list`` shortens the reuse of its list. A stdio or legacy SSE server
+(whose pre-2026 SDKs may not answer a request before ``initialize``) and the sessions
+``relay`` binds to one client (server-to-client requests need the handshake era) keep
+the handshake. ``era(server_name)`` says which one a connection speaks.
+
 These connections are the gateway's, one per server per process, whichever client's
 request uses them: an MCP client's session with the gateway has no upstream session
 of its own, so it needs no upstream state on the worker that serves it.
@@ -47,7 +58,9 @@ from mcp.client.session import IncomingMessage, MessageHandlerFnT
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ToolsListChanged
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway.access import registry
 from gateway.base import http
@@ -73,6 +86,13 @@ MAX_RETRY_SECONDS = 30.0  # the pause after many failures in a row
 STABLE_SECONDS = 5.0  # a connection lost sooner counts as a failure (crash loops pause)
 PING_SECONDS = 15.0  # a connected server is pinged this often; a failed ping reconnects
 TOOLS_TTL = 30.0  # seconds a server's tool list is reused
+# a server whose list is "immediately stale" (ttlMs 0) is listed at most this often
+MIN_TOOLS_REUSE = 1.0
+_EVENT_LISTS: dict[type[Any], str] = {
+    ToolsListChanged: "tools",
+    PromptsListChanged: "prompts",
+    ResourcesListChanged: "resources",
+}
 
 
 class _Connection:
@@ -86,6 +106,7 @@ class _Connection:
         self.connects = 0  # successful connections (1 + restarts)
         self.tools: list[types.Tool] | None = None
         self.tools_at = 0.0
+        self.tools_ttl = TOOLS_TTL  # shorter when a 2026-07-28 server's ttlMs says so
         self.overflow = capped.Overflow()  # answers cut at SWITCHYARD_MAX_ANSWER_BYTES
         self._attempt: asyncio.Future[Client] | None = None
         self._wanted = asyncio.Event()
@@ -139,7 +160,59 @@ class _Connection:
                 self.tools = None
 
     async def _hold(self, client: Client) -> None:
-        """Keep the connection until stopped or broken; ping it now and then."""
+        """Keep the connection until stopped or broken; ping it now and then. A
+        2026-07-28 server's changes come on a ``subscriptions/listen`` stream held as
+        long as the connection (an older one sends them unasked: ``_notice``)."""
+        listening = self._listen(client) if is_modern(client) else None
+        try:
+            await self._keep(client)
+        finally:
+            if listening is not None:
+                listening.cancel()
+                with contextlib.suppress(BaseException):
+                    await listening
+
+    def _listen(self, client: Client) -> asyncio.Task[None] | None:
+        caps = client.server_capabilities
+        kinds = {
+            "tools": caps.tools is not None and bool(caps.tools.list_changed),
+            "prompts": caps.prompts is not None and bool(caps.prompts.list_changed),
+            "resources": caps.resources is not None and bool(caps.resources.list_changed),
+        }
+        if not any(kinds.values()):
+            return None
+        return asyncio.create_task(
+            self._listening(client, kinds), name=f"mcp-listen:{self.entry.name}"
+        )
+
+    async def _listening(self, client: Client, kinds: dict[str, bool]) -> None:
+        """Hear the server's list changes until the connection ends; a stream the
+        server drops is opened again (no sooner than ``RETRY_SECONDS``), and what may
+        have changed meanwhile is told as changed."""
+        lost = False
+        while not self._stopped:
+            try:
+                async with client.listen(
+                    tools_list_changed=kinds["tools"],
+                    prompts_list_changed=kinds["prompts"],
+                    resources_list_changed=kinds["resources"],
+                ) as events:
+                    if lost:
+                        for kind, on in kinds.items():
+                            if on:
+                                self._changed(kind)
+                    async for event in events:
+                        heard = _EVENT_LISTS.get(type(event))
+                        if heard is not None:
+                            self._changed(heard)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - dropped: listen again
+                log.debug("MCP server %s: listen stream ended: %s", self.entry.name, exc)
+            lost = True
+            await asyncio.sleep(RETRY_SECONDS)
+
+    async def _keep(self, client: Client) -> None:
         while not self._stopped:
             try:
                 async with asyncio.timeout(PING_SECONDS):
@@ -149,7 +222,7 @@ class _Connection:
                 pass
             try:
                 async with asyncio.timeout(self.entry.connect_timeout):
-                    await client.send_ping()
+                    await _alive(client)
             except Exception as exc:
                 self.last_error = _describe(self.entry, exc)
                 return
@@ -200,7 +273,6 @@ class _Connection:
         """A message the server sent on its own: a list it changed is told (and the
         cached tool list dropped); the rest (progress, logs) concerns no one here."""
         if isinstance(message, types.ToolListChangedNotification):
-            self.tools = None
             what = "tools"
         elif isinstance(message, types.PromptListChangedNotification):
             what = "prompts"
@@ -208,6 +280,13 @@ class _Connection:
             what = "resources"
         else:
             return
+        self._changed(what)
+
+    def _changed(self, what: str) -> None:
+        """The server's ``what`` list changed: the cached tool list is dropped, the
+        watchers told."""
+        if what == "tools":
+            self.tools = None
         for watcher in list(_list_watchers):
             try:
                 watcher(self.entry.name, what)
@@ -223,18 +302,36 @@ class _Connection:
             await self._task
 
 
+def is_modern(client: Client) -> bool:
+    """Whether the connection speaks a 2026-07-28 (sessionless) revision."""
+    return client.session.protocol_version in MODERN_PROTOCOL_VERSIONS
+
+
+async def _alive(client: Client) -> None:
+    """The periodic liveness check: ``ping`` in the handshake era; ``server/discover``
+    (``ping`` is removed in 2026-07-28) in the modern one."""
+    if is_modern(client):
+        await client.session.send_discover(client.protocol_version)
+    else:
+        await client.session.send_ping()
+
+
 def _client_for(
     entry: McpServerEntry,
     overflowed: capped.Overflow | None = None,
     notices: MessageHandlerFnT | None = None,
     auth: httpx2.Auth | None = None,
+    *,
+    mode: str = "auto",
     **callbacks: Any,
 ) -> Client:
     """An ``mcp.Client`` for the entry (secrets resolved now, never logged). A stdio
     server runs a command on this host: launched only if the operator allowed it (rule
     ``mcp_server.stdio``), else ``ServerUnavailable`` saying how to allow it. A network
     server's answers are read at most ``SWITCHYARD_MAX_ANSWER_BYTES`` far (``capped``;
-    ``overflowed`` counts the cuts); ``notices`` hears what the server sends unasked."""
+    ``overflowed`` counts the cuts); ``notices`` hears what the server sends unasked.
+    ``mode``: a streamable-HTTP server's era negotiation (``"auto"``: its own era;
+    ``"legacy"``: the handshake); stdio and SSE always use the handshake."""
     if entry.transport == "stdio":
         from mcp.client.stdio import StdioServerParameters
 
@@ -294,7 +391,7 @@ def _client_for(
         )
     return Client(
         _http_transport(url, headers, entry, overflowed, oauth),
-        mode="legacy",
+        mode=mode,
         cache=None,
         read_timeout_seconds=entry.call_timeout,
         message_handler=notices,
@@ -477,25 +574,39 @@ async def _request(
 
 
 async def list_tools(server_name: str) -> list[types.Tool]:
-    """The server's tools (every page), cached for ``TOOLS_TTL`` seconds."""
+    """The server's tools (every page), cached for ``TOOLS_TTL`` seconds, or less when a
+    2026-07-28 server's ``ttlMs`` says its list goes stale sooner (no less than
+    ``MIN_TOOLS_REUSE``: a tool call checks its arguments against the list)."""
     conn = _connection(server_name)
-    if conn.tools is not None and time.monotonic() - conn.tools_at < TOOLS_TTL:
+    reuse = max(conn.tools_ttl, MIN_TOOLS_REUSE)  # calls check arguments against it
+    if conn.tools is not None and time.monotonic() - conn.tools_at < reuse:
         return conn.tools
+    ttl = TOOLS_TTL
 
     async def fetch(client: Client, limit: float) -> list[types.Tool]:
+        nonlocal ttl
         tools: list[types.Tool] = []
         cursor: str | None = None
         for _ in range(100):
             page = await client.list_tools(cursor=cursor)
             tools.extend(page.tools)
+            if is_modern(client) and "ttl_ms" in page.model_fields_set:  # said, not defaulted
+                ttl = min(ttl, max(page.ttl_ms, 0) / 1000)
             cursor = page.next_cursor
             if not cursor:
                 break
         return tools
 
     tools = await _request(server_name, "tools/list", fetch)
-    conn.tools, conn.tools_at = tools, time.monotonic()
+    conn.tools, conn.tools_at, conn.tools_ttl = tools, time.monotonic(), ttl
     return tools
+
+
+def tools_ttl(server_name: str) -> float:
+    """How long the server's tool list stays fresh (seconds): its ``ttlMs`` when it said
+    one shorter than ``TOOLS_TTL``."""
+    conn = _connections.get(server_name)
+    return conn.tools_ttl if conn is not None else TOOLS_TTL
 
 
 async def call_tool(
@@ -511,12 +622,62 @@ async def call_tool(
     ``UpstreamError`` for a JSON-RPC error). ``progress`` hears the server's progress
     notifications of this call (the SDK gives the call its own progress token)."""
 
+    return await _plain_call(server_name, tool_name, arguments, timeout, progress)
+
+
+async def _plain_call(
+    server_name: str,
+    tool_name: str,
+    arguments: dict[str, Any] | None,
+    timeout: float | None,  # noqa: ASYNC109 - per call, over the server's default
+    progress: ProgressFnT | None,
+) -> types.CallToolResult:
+    if _modern_unlisted(server_name):
+        # the SDK mirrors x-mcp-header arguments into Mcp-Param-* headers from the
+        # connection's listing: without one, a 2026-07-28 server refuses the call
+        await list_tools(server_name)
+
     async def call(client: Client, limit: float) -> types.CallToolResult:
         return await client.call_tool(
             tool_name, arguments or {}, read_timeout_seconds=limit, progress_callback=progress
         )
 
     return await _request(server_name, f"tools/call {tool_name}", call, timeout)
+
+
+async def call_tool_in_rounds(
+    server_name: str,
+    tool_name: str,
+    arguments: dict[str, Any] | None,
+    *,
+    input_responses: types.InputResponses | None = None,
+    request_state: str | None = None,
+    progress: ProgressFnT | None = None,
+) -> types.CallToolResult | types.InputRequiredResult:
+    """``call_tool`` that lets a 2026-07-28 server answer ``input_required`` (``rounds``
+    relays it) and carries a retry's ``inputResponses`` and ``requestState``; a plain
+    ``call_tool`` for a server of the handshake era (which asks for input its own way)."""
+    conn = _connection(server_name)
+    modern = conn.client is not None and is_modern(conn.client)
+    if not modern and input_responses is None and request_state is None:
+        return await _plain_call(server_name, tool_name, arguments, None, progress)
+    if _modern_unlisted(server_name):
+        await list_tools(server_name)
+
+    async def call(
+        client: Client, limit: float
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        return await client.session.call_tool(
+            tool_name,
+            arguments or {},
+            read_timeout_seconds=limit,
+            progress_callback=progress,
+            input_responses=input_responses,
+            request_state=request_state,
+            allow_input_required=True,
+        )
+
+    return await _request(server_name, f"tools/call {tool_name}", call)
 
 
 async def list_resources(server_name: str) -> list[types.Resource]:
@@ -591,6 +752,30 @@ async def complete(
     return await _request(server_name, "completion/complete", fetch)
 
 
+def _modern_unlisted(server_name: str) -> bool:
+    conn = _connection(server_name)
+    return conn.client is not None and is_modern(conn.client) and conn.tools is None
+
+
+def era(server_name: str) -> str | None:
+    """The protocol revision the pool's connection to the server speaks (None before
+    it connected)."""
+    conn = _connections.get(server_name)
+    if conn is None or conn.client is None:
+        return None
+    return conn.client.session.protocol_version
+
+
+async def server_capabilities(server_name: str) -> types.ServerCapabilities:
+    """What the server declares (its ``initialize`` or ``server/discover`` answer),
+    connecting first if needed."""
+
+    async def read(client: Client, limit: float) -> types.ServerCapabilities:
+        return client.server_capabilities
+
+    return await _request(server_name, "capabilities", read)
+
+
 def capabilities(server_name: str) -> types.ServerCapabilities | None:
     """What the server declared when the pool's connection to it opened (None before)."""
     conn = _connections.get(server_name)
@@ -608,7 +793,8 @@ def bound_client(entry: McpServerEntry, **callbacks: Any) -> Client:
     auth = None
     if entry.oauth:  # the acting person's token (the task was started in the call's context)
         auth = oauth_caller.Bearer(entry, oauth_caller.principal(entry))
-    return _client_for(entry, capped.Overflow(), notices, auth, **callbacks)
+    # server-to-client requests and session state live in the handshake era
+    return _client_for(entry, capped.Overflow(), notices, auth, mode="legacy", **callbacks)
 
 
 def describe(entry: McpServerEntry, exc: BaseException) -> str:

@@ -69,7 +69,12 @@ class Downstream:
         self.session = session
 
     def declares(self, capability: str) -> bool:
-        return self.session is not None and capability in self.session.capabilities
+        """Whether the client declared ``capability``: its session's (handshake era),
+        else its request's ``_meta`` (2026-07-28: every request carries them)."""
+        if self.session is not None:
+            return capability in self.session.capabilities
+        declared = getattr(self.ctx.session, "client_capabilities", None)
+        return declared is not None and getattr(declared, capability, None) is not None
 
     def can_ask(self, capability: str) -> bool:
         return self.declares(capability) and self.ctx.session.can_send_request

@@ -17,6 +17,12 @@ messages (``tell``), on the streams of this process. Requests an upstream server
 
 What it does not: no event ids and no replay (``Last-Event-ID`` gets a fresh stream).
 
+A 2026-07-28 client has no session and no GET stream: it opens ``subscriptions/listen``
+(``listen``), a POST whose response is its stream, and the same listeners carry its
+notices (``Listener.session`` is None; it ends when its client leaves or at the drain).
+A changed grant of a listening key (``mcp_allowed`` edited) tells its listeners every
+list changed, and they hear with the new grant from then on.
+
 The stream ends when its client leaves, when the session is ended (a DELETE on this
 worker at once; on another worker or instance within about ``WATCH_SECONDS`` +
 ``sessions.CHECK_SECONDS``, one query per process for all its streams) and at the drain
@@ -42,8 +48,12 @@ LISTS = ("tools", "prompts", "resources")
 
 
 @dataclass(eq=False)
-class _Listener:
-    session: sessions.Session
+class Listener:
+    """One open stream of this process: a session's GET, or a 2026-07-28
+    ``subscriptions/listen`` (no session). ``queue`` gets the JSON-RPC notices it should
+    carry, None when it must end."""
+
+    session: sessions.Session | None
     key: KeyEntry
     only: str | None  # /mcp/<server>: that server's notices only
     queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
@@ -54,7 +64,7 @@ class _Listener:
         )
 
 
-_listeners: set[_Listener] = set()
+_listeners: set[Listener] = set()
 _watcher: asyncio.Task[None] | None = None
 _loop: asyncio.AbstractEventLoop | None = None
 _servers: dict[str, McpServerEntry] | None = None  # the registry's, as last seen
@@ -72,17 +82,18 @@ def relay(server: str, what: str) -> None:
 def tell(session_id: str, notice: dict[str, Any]) -> None:
     """Send ``notice`` (a JSON-RPC notification) on the session's streams in this process."""
     for listener in list(_listeners):
-        if listener.session.id == session_id:
+        if listener.session is not None and listener.session.id == session_id:
             listener.queue.put_nowait(notice)
 
 
 def listening() -> set[str]:
     """The sessions with a notification stream open in this process."""
-    return {listener.session.id for listener in _listeners}
+    return {listener.session.id for listener in _listeners if listener.session is not None}
 
 
 def _registry_changed(snapshot: Snapshot) -> None:
     global _servers
+    _regranted(snapshot)
     before, _servers = _servers, dict(snapshot.mcp_servers)
     if before is None or before == _servers:
         return
@@ -90,6 +101,22 @@ def _registry_changed(snapshot: Snapshot) -> None:
     for name in sorted(changed):
         for what in LISTS:
             relay(name, what)
+
+
+def _regranted(snapshot: Snapshot) -> None:
+    """Listeners whose key's grant changed: every list may have, for them."""
+    if not _listeners:
+        return
+    by_id = {key.id: key for key in snapshot.keys.values() if key.id is not None}
+    for listener in list(_listeners):
+        now = by_id.get(listener.key.id) if listener.key.id is not None else None
+        if now is None or now.mcp_allowed == listener.key.mcp_allowed:
+            continue
+        listener.key = now
+        for what in LISTS:
+            listener.queue.put_nowait(
+                {"jsonrpc": "2.0", "method": f"notifications/{what}/list_changed"}
+            )
 
 
 def on_registry_change(snapshot: Snapshot) -> None:
@@ -106,7 +133,7 @@ def on_registry_change(snapshot: Snapshot) -> None:
 def end(session_id: str) -> None:
     """The session was ended here: its streams in this process end now."""
     for listener in list(_listeners):
-        if listener.session.id == session_id:
+        if listener.session is not None and listener.session.id == session_id:
             listener.queue.put_nowait(None)
 
 
@@ -114,19 +141,34 @@ async def _watch() -> None:
     """While streams are open: end those whose session another process ended."""
     while _listeners:
         await asyncio.sleep(WATCH_SECONDS)
-        listening = list(_listeners)
-        unique = {listener.session.id: listener.session for listener in listening}
+        listening = [listener for listener in _listeners if listener.session is not None]
+        if not listening:
+            continue
+        unique = {
+            listener.session.id: listener.session
+            for listener in listening
+            if listener.session is not None
+        }
         try:
             ended = await sessions.ended_among(list(unique.values()))
         except Exception:
             log.exception("MCP streams: cannot check ended sessions")
             continue
         for listener in listening:
-            if listener.session.id in ended:
+            if listener.session is not None and listener.session.id in ended:
                 listener.queue.put_nowait(None)
 
 
-def _listen(listener: _Listener) -> None:
+def add(listener: Listener) -> None:
+    """Open ``listener`` in this process (``forget`` it when its stream ends)."""
+    _listen(listener)
+
+
+def forget(listener: Listener) -> None:
+    _listeners.discard(listener)
+
+
+def _listen(listener: Listener) -> None:
     global _watcher, _loop, _servers
     loop = asyncio.get_running_loop()
     if _loop is not loop:
@@ -153,7 +195,7 @@ async def serve(
 ) -> None:
     """Serve the stream until the client leaves or the session ends (the drain cancels
     it from outside: ``endpoint``)."""
-    listener = _Listener(session, key, only)
+    listener = Listener(session, key, only)
     _listen(listener)
     leaving = asyncio.ensure_future(_left(receive))
     try:

@@ -13,7 +13,7 @@ sent. The answer is a POST with the CSRF token; the page may not be framed."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -41,9 +41,24 @@ def _refused(request: HtmxHttpRequest, error: OAuth2Error) -> HttpResponse:
     if getattr(error, "redirect_uri", None):
         error.state = request.GET.get("state")
         response: HttpResponse = server.server().handle_error_response(request, error)
-        return response
+        return with_issuer(response, resources.base_from_request(request))
     detail = error.description or error.error
     return _problem(request, f"This sign-in request is not valid: {detail}.")
+
+
+def with_issuer(response: HttpResponse, issuer: str) -> HttpResponse:
+    """RFC 9207: an authorization response (a code, or an error sent back to the
+    client) names its issuer in ``iss``, so a client talking to several authorization
+    servers can tell which one answered (a mix-up attack otherwise). The issuer is the
+    one the metadata names (``resources.authorization_server``)."""
+    location = response.get("Location") if response.status_code in (301, 302, 303) else None
+    if not location:
+        return response
+    parts = urlsplit(location)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "iss"]
+    query.append(("iss", issuer))
+    response["Location"] = urlunsplit(parts._replace(query=urlencode(query)))
+    return response
 
 
 def _team(value: str | None, options: list[identity.TeamOption]) -> identity.TeamOption | None:
@@ -88,7 +103,7 @@ def authorize(request: HtmxHttpRequest) -> HttpResponse:
             denied: HttpResponse = auth.create_authorization_response(
                 request, grant_user=None, grant=grant
             )
-            return denied
+            return with_issuer(denied, base)
         problem = ""
         if option is None:
             problem = "Pick a team whose keys grant MCP servers."
@@ -114,7 +129,7 @@ def authorize(request: HtmxHttpRequest) -> HttpResponse:
                     object_name=client.display_name[:200],
                     detail=f"signed in an MCP client as {key.name} for {resource}",
                 )
-                return response
+                return with_issuer(response, base)
         context = _context(request, client, resource, options, option, snapshot)
         page = render(request, TEMPLATE, {**context, "error": problem}, status=400)
         return _answering_to(page, grant.request.payload.redirect_uri)

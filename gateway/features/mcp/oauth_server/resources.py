@@ -93,6 +93,8 @@ def authorization_server(base: str) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["none"],
         "revocation_endpoint_auth_methods_supported": ["none"],
+        # RFC 9207: every authorization response carries ``iss`` (``consent.with_issuer``)
+        "authorization_response_iss_parameter_supported": True,
     }
 
 

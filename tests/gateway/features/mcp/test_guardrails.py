@@ -121,13 +121,19 @@ async def gateway(monkeypatch, settings, web_url, snapshot_reset):  # type: igno
         )
 
     received: list[tuple[str, str, Any]] = []
-    real_call = pool.call_tool
+    real_call, real_rounds = pool.call_tool, pool.call_tool_in_rounds
 
     async def spy(server: str, tool: str, arguments: Any, **kwargs: Any) -> Any:
         received.append((server, tool, arguments))
         return await real_call(server, tool, arguments, **kwargs)
 
+    async def spy_rounds(server: str, tool: str, arguments: Any, **kwargs: Any) -> Any:
+        # /mcp's calls (a 2026-07-28 server may answer with a round)
+        received.append((server, tool, arguments))
+        return await real_rounds(server, tool, arguments, **kwargs)
+
     monkeypatch.setattr(pool, "call_tool", spy)
+    monkeypatch.setattr(pool, "call_tool_in_rounds", spy_rounds)
     rows: list[journal.Record] = []
     journal.subscribe(rows.append)
     limits.reset()

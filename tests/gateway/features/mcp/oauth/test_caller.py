@@ -99,6 +99,7 @@ def upstream(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(pool, "list_tools", list_tools)
     monkeypatch.setattr(pool, "call_tool", call_tool)
+    monkeypatch.setattr(pool, "call_tool_in_rounds", call_tool)  # /mcp's calls
     return sent
 
 

@@ -85,7 +85,9 @@ def approve(browser: Client, url: str, **form: str) -> dict[str, list[str]]:
     assert answer.status_code == 302, answer.content.decode()[-900:]
     location = answer.headers["Location"]
     assert location.startswith(REDIRECT), location
-    return parse_qs(urlsplit(location).query)
+    query = parse_qs(urlsplit(location).query)
+    assert query["iss"] == [BASE]  # RFC 9207: the issuer the metadata names
+    return query
 
 
 def signed_in(user: User) -> Client:
@@ -135,6 +137,7 @@ def test_metadata_documents_name_the_gateway(world) -> None:
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["token_endpoint_auth_methods_supported"] == ["none"]
     assert meta["registration_endpoint"] == BASE + "/oauth/register"
+    assert meta["authorization_response_iss_parameter_supported"] is True  # RFC 9207
     answer = Client().options("/oauth/token")
     assert answer.status_code == 204 and answer["Access-Control-Allow-Origin"] == "*"
 
@@ -276,6 +279,7 @@ def test_deny_goes_back_with_access_denied_and_the_state(world) -> None:
     answer = browser.post(authorize_url(client_id, challenge), {"decision": "deny"})
     query = parse_qs(urlsplit(answer["Location"]).query)
     assert query["error"] == ["access_denied"] and query["state"] == ["state-123"]
+    assert query["iss"] == [BASE]
     assert McpAuthorizationCode.objects.count() == 0
 
 
@@ -364,6 +368,7 @@ def test_authorize_refuses_bad_requests_without_storing(world) -> None:
         query = parse_qs(urlsplit(answer["Location"]).query)
         assert query["error"] == [error], (extra, query)
         assert query.get("state") == ["state-123"]
+        assert query.get("iss") == [BASE]  # errors sent back name the issuer too
     assert McpAuthorizationCode.objects.count() == 0
 
 

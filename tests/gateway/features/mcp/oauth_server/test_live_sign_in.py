@@ -114,7 +114,9 @@ class Browser:
             assert where.startswith(REDIRECT), where
             query = parse_qs(urlsplit(where).query)
             self.result = AuthorizationCodeResult(
-                code=query["code"][0], state=query.get("state", [None])[0]
+                code=query["code"][0],
+                state=query.get("state", [None])[0],
+                iss=query.get("iss", [None])[0],  # RFC 9207: the SDK checks it
             )
 
     async def callback(self) -> AuthorizationCodeResult:
