@@ -402,6 +402,7 @@ INSTALLED_APPS = [
     "gateway.features.batches.apps.BatchesConfig",
     "gateway.features.a2a.apps.A2aConfig",
     "gateway.features.semantic_cache.apps.SemanticCacheConfig",
+    "gateway.features.gemini_live.apps.GeminiLiveConfig",
 ]
 
 MIDDLEWARE = [

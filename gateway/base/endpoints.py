@@ -168,6 +168,9 @@ ENDPOINTS: dict[str, Endpoint] = _declare(
     # /v1/realtime: text events both ways are checked, audio is refused
     # (gateway.features.guardrails.realtime)
     Endpoint("realtime", REQUEST, TEXT, "audio", socket=True),
+    # the Gemini Live API's socket (gateway.features.gemini_live): text both ways is
+    # checked, audio, images and video refused (gateway.features.guardrails.live)
+    Endpoint("gemini_live", REQUEST, TEXT, "audio, images or video", socket=True),
     # /{vendor}/... (gateway.features.passthrough): a vendor API's own request, its body
     # sent as it came and its answer relayed as it comes. Routed on the first route the
     # key may call with a deployment on the provider reached; priced by the usage the

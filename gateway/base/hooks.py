@@ -539,17 +539,22 @@ class SessionGuardRun(Protocol):
 
 
 class SessionGuard(Protocol):
-    def begin(self, key: Any, route: Any, request_id: str) -> SessionGuardRun | None:
+    def begin(
+        self, key: Any, route: Any, request_id: str, protocol: str = "realtime"
+    ) -> SessionGuardRun | None:
         """A session's checks once its route is known and the key may call it; None (the
-        common case, and all an unguarded session costs) when no guardrail applies."""
+        common case, and all an unguarded session costs) when no guardrail applies.
+        ``protocol``: the socket's messages, the declared endpoint's name (``realtime``:
+        OpenAI's Realtime events; ``gemini_live``: the Live API's messages)."""
         ...
 
 
 session_guards: Registry[SessionGuard] = Registry(
     "session_guards",
-    "The guardrails of a Realtime session: ``gateway.edge.realtime_socket`` asks each to "
-    "``begin`` a session once it is open; the first run returned checks its text events "
-    "both ways. Filled by ``gateway.features.guardrails.plugin``.",
+    "The guardrails of a relayed session: ``gateway.edge.realtime_socket`` (OpenAI "
+    "Realtime) and ``gateway.features.gemini_live`` (the Gemini Live API) ask each to "
+    "``begin`` a session once it is open, naming its protocol; the first run returned "
+    "checks its text both ways. Filled by ``gateway.features.guardrails.plugin``.",
 )
 
 

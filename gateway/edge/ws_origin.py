@@ -15,56 +15,15 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from gateway.web.origins import origin_allowed as origin_allowed
+from gateway.web.origins import origin_tuple as _origin_tuple
+from gateway.web.origins import trusted as _trusted
+
 log = logging.getLogger(__name__)
-
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _origin_tuple(url: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of an origin URL, default ports filled in; None if invalid."""
-    try:
-        parts = urlsplit(url.strip().lower())
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-        return None
-    return parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme]
-
-
-def _trusted(origin: tuple[str, str, int]) -> bool:
-    scheme, host, port = origin
-    for entry in settings.CSRF_TRUSTED_ORIGINS:
-        wildcard = "://*." in entry
-        trusted = _origin_tuple(entry.replace("://*.", "://", 1) if wildcard else entry)
-        if trusted is None or trusted[0] != scheme or trusted[2] != port:
-            continue
-        if host == trusted[1] or (wildcard and host.endswith("." + trusted[1])):
-            return True
-    return False
-
-
-def origin_allowed(scope: dict[str, Any]) -> bool:
-    """Whether the handshake in ``scope`` comes from an allowed origin."""
-    headers = {name.lower(): value for name, value in scope.get("headers", [])}
-    host = headers.get(b"host", b"").decode("latin-1").strip()
-    domain, _port = split_domain_port(host)
-    allowed_hosts = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed_hosts:  # what Django allows for HTTP then
-        allowed_hosts = [".localhost", "127.0.0.1", "[::1]"]
-    if not domain or not validate_host(domain, allowed_hosts):
-        return False
-    origin = _origin_tuple(headers.get(b"origin", b"").decode("latin-1"))
-    if origin is None:
-        return False
-    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
-    own = _origin_tuple(f"{scheme}://{host}")
-    return origin == own or _trusted(origin)
 
 
 class SameOriginWebSockets:

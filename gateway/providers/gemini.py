@@ -182,5 +182,26 @@ class GeminiProvider(GoogleCodecProvider):
         """Every model, a page at a time (``nextPageToken``)."""
         return f"{self.root()}/models?pageSize=1000" + (f"&pageToken={quote(page)}" if page else "")
 
+    async def live_target(
+        self, deployment: DeploymentEntry, version: str
+    ) -> tuple[str, dict[str, str], str]:
+        """The Live API's socket (``BidiGenerateContent``) for ``deployment``: its
+        ``wss://`` URL under the host root (the API version the provider names, else
+        the caller's ``version``), the headers that sign it (the key in
+        ``x-goog-api-key``, never in the URL) and the ``setup.model`` to send."""
+        root = host_root(wire.base_url(self.provider) or DEFAULT_BASE_URL)
+        version = self.provider.api_version or version or DEFAULT_API_VERSION
+        url = f"{ws_scheme(root)}/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
+        return url, self.auth(), "models/" + deployment.model.removeprefix("models/")
 
-__all__ = ["CONTROL_PARAMS", "GeminiProvider", "GoogleCodecProvider", "host_root"]
+
+def ws_scheme(url: str) -> str:
+    """``url`` (http or https) with the WebSocket scheme (ws, wss)."""
+    if url.startswith("https://"):
+        return "wss://" + url[len("https://") :]
+    if url.startswith("http://"):
+        return "ws://" + url[len("http://") :]
+    return url
+
+
+__all__ = ["CONTROL_PARAMS", "GeminiProvider", "GoogleCodecProvider", "host_root", "ws_scheme"]

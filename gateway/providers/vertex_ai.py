@@ -33,11 +33,12 @@ from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.catalog.matching import KindVendor
 from gateway.errors import MissingSecret
 from gateway.providers import ambient, google_auth
-from gateway.providers.gemini import GoogleCodecProvider
+from gateway.providers.gemini import GoogleCodecProvider, ws_scheme
 from gateway.providers.kinds import PASSTHROUGH_SETTINGS, FormHelp, Keyless, Setting
 
 DEFAULT_LOCATION = "us-central1"
 DEFAULT_API_VERSION = "v1"
+LIVE_API_VERSION = "v1beta1"  # the Live API's version google-genai asks Vertex for
 _LOCATION = re.compile(r"^[a-z0-9-]+$")  # a region name goes into the host name
 _OFFICIAL_HOST = re.compile(r"^(?:[a-z0-9-]+-)?aiplatform\.googleapis\.com$")
 HOST_CREDENTIALS = "the host's Google credentials (application default or a key file path)"
@@ -203,6 +204,38 @@ class VertexAIProvider(GoogleCodecProvider):
         token, _sa_project = await google_auth.access_token(source)
         headers.update(extra)
         headers["Authorization"] = f"Bearer {token}"
+
+    async def live_target(
+        self, deployment: DeploymentEntry, version: str
+    ) -> tuple[str, dict[str, str], str]:
+        """Vertex AI's Live API socket (``LlmBidiService/BidiGenerateContent``) on the
+        deployment's host (its location's, or ``base_url``): the ``wss://`` URL, a bearer
+        token from its credentials, and the ``setup.model`` as Vertex names it
+        (``projects/P/locations/L/publishers/google/models/M``). The version: the
+        provider's, else ``v1beta1`` (what google-genai asks for); the caller's
+        ``version`` is a Gemini API one and says nothing here."""
+        project, location, source = self._settings(deployment)
+        host = (self.provider.base_url or host_for(location)).rstrip("/")
+        self._host_checked(host, source)  # before any token is fetched
+        try:
+            extra = {k: resolve_secret(v) for k, v in self.provider.extra_headers.items()}
+        except MissingSecret as exc:
+            raise errors.ConfigurationError(f"provider {self.provider.name!r}: {exc}") from None
+        token, sa_project = await google_auth.access_token(source)
+        version = self.provider.api_version or LIVE_API_VERSION
+        url = f"{ws_scheme(host)}/ws/google.cloud.aiplatform.{version}.LlmBidiService/BidiGenerateContent"
+        if deployment.model.startswith("projects/"):
+            model = deployment.model
+        else:
+            project = project or sa_project
+            if not project:
+                raise errors.ConfigurationError(
+                    f"deployment {deployment.label!r} has no Vertex AI project: set "
+                    "params.vertex_project (or use credentials with a project_id)"
+                )
+            name = deployment.model.removeprefix("publishers/google/models/")
+            model = f"projects/{project}/locations/{location}/publishers/google/models/{name}"
+        return url, {**extra, "Authorization": f"Bearer {token}"}, model
 
     lists_models = False
     models_unlisted = (

@@ -78,20 +78,30 @@ def _setter(container: Any, where: Any) -> Callable[[str], None]:
     return set_item
 
 
-def begin(key: KeyEntry, route: RouteEntry, request_id: str) -> SessionGuard | None:
-    """The guardrails of a session, or None (no guardrail defined, none applies)."""
+def begin(
+    key: KeyEntry, route: RouteEntry, request_id: str, kind: type[SessionGuard] | None = None
+) -> SessionGuard | None:
+    """The guardrails of a session (a ``kind``: ``SessionGuard`` unless told), or None (no
+    guardrail defined, none applies)."""
     snapshot = registry.current()
     if not snapshot.guardrails:
         return None
     entries = applicable(snapshot, key, route, [])
     reads = [e for e in entries if e.modes & {"pre_call", "during_call", "post_call"}]
-    return SessionGuard(key, route, reads, request_id) if reads else None
+    return (kind or SessionGuard)(key, route, reads, request_id) if reads else None
 
 
 class Sessions:
-    """The Realtime sessions' guardrails as ``hooks.session_guards`` asks for them."""
+    """The relayed sessions' guardrails as ``hooks.session_guards`` asks for them: the
+    Realtime events' (here), the Gemini Live messages' (``live.LiveGuard``)."""
 
-    def begin(self, key: KeyEntry, route: RouteEntry, request_id: str) -> SessionGuard | None:
+    def begin(
+        self, key: KeyEntry, route: RouteEntry, request_id: str, protocol: str = "realtime"
+    ) -> SessionGuard | None:
+        if protocol == "gemini_live":
+            from gateway.features.guardrails.live import LiveGuard
+
+            return begin(key, route, request_id, LiveGuard)
         return begin(key, route, request_id)
 
 

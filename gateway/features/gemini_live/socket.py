@@ -1,0 +1,547 @@
+"""The Live API's socket (``plugin.PATHS``): one session relayed to a deployment of the
+route its ``setup`` names. A raw ASGI application.
+
+The handshake: the virtual key where google-genai puts the Google key
+(``x-goog-api-key``, or ``?key=``; ``Authorization: Bearer`` from a Vertex AI client).
+A browser (any request with an ``Origin``) must come from an allowed origin
+(``gateway.web.origins``): a foreign one is refused before the socket is accepted (an
+HTTP 403 when the server supports denial responses, else a close with 4403). Otherwise
+the socket is accepted and its first message must be ``setup`` (within
+``SETUP_SECONDS``); then the key, the route ``setup.model`` names, the key's permission
+for it, the session's tags, its rpm and budget (``limits.admit``: a budget hold while
+the session lasts) are decided, as for the Realtime relay (``gateway.core.realtime``).
+A refusal is answered as Google's server answers it: the socket is closed with a code
+and a reason, which google-genai raises as an ``APIError`` whose ``code`` is the close
+code (``close_for``: 1007 for a bad key or an invalid setup, 1008 for a model that does
+not exist or that the key may not use, 1011 for a rate limit or a spent budget, 1012 for
+a server going away).
+
+The connect is routed as an HTTP stream is (``routing.run``): the route's strategy picks
+among its deployments with a Live socket (``live_target``), the ``setup`` goes to it
+naming the deployment's model, and the attempt succeeds on its first answer
+(``setupComplete``); a refused socket, or one closed before answering, is a failed
+request of its deployment (cooldowns), retried on its siblings and the route's
+fallbacks. When every one failed the client's socket is closed with the last
+upstream's code and reason (1011 when none was reached). The caller's key never goes
+upstream; the provider's credentials never reach the caller or the journal.
+
+Then the messages go both ways as they come, one at a time (a slow reader slows its
+peer; the upstream side reads ahead at most ``realtime.UPSTREAM_READ_AHEAD`` frames). A
+client frame over the request body limit closes the session (1009). As each turn ends
+its cost is charged to the key's budget; when that spends it the session is closed
+(1011, "budget exhausted"). Guardrails that apply (``hooks.session_guards``, asked for
+the ``gemini_live`` protocol) check the text both ways; a refusal closes the session
+(1008, naming the guardrail). A drain sends ``goAway`` and closes with 1012 (when no
+turn is being generated, else once it ends or the grace period does). Each session is
+one journal row (``LiveSession.finish``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+from django.conf import settings
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from gateway.base import hooks, lifecycle
+from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
+from gateway.core import realtime
+from gateway.core.call import Call
+from gateway.core.call import authorize as authorize_call
+from gateway.errors import (
+    ConfigurationError,
+    GatewayError,
+    InvalidRequest,
+    ModelNotFound,
+    PermissionDenied,
+    ShuttingDown,
+    UpstreamConnectionError,
+    UpstreamError,
+)
+from gateway.features.gemini_live import plugin
+from gateway.features.gemini_live.session import LiveSession, read_setup, route_name, with_model
+from gateway.policy import budget_estimate, limits, registry, routing
+from gateway.providers.base import adapter_for
+from gateway.telemetry import tags
+from gateway.web.callers import header_map, resolve_fresh_caller
+from gateway.web.origins import origin_allowed
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+SETUP_SECONDS = 30.0  # for the client's setup once the socket is accepted
+CONNECT_TIMEOUT = realtime.CONNECT_TIMEOUT  # the upstream's socket open and its setupComplete
+DENIAL_EXTENSION = "websocket.http.response"
+DRAIN_POLL_SECONDS = 0.2
+INVALID = 1007  # Google's close for a bad key or an invalid argument
+POLICY = 1008  # a model not found or not permitted, a guardrail's refusal
+TOO_BIG = 1009
+EXHAUSTED = 1011  # Google's close for a quota (RESOURCE_EXHAUSTED) and internal errors
+GOING_AWAY = 1012
+# the codes an upstream's close may be passed on with (the others become 1011)
+PASSED_ON = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)})
+
+
+def key_token(scope: Scope, headers: Mapping[str, str]) -> str:
+    """The virtual key, where google-genai puts a Google key: ``x-goog-api-key`` (the
+    Gemini API client), ``?key=`` (a raw client), ``Authorization: Bearer`` (a Vertex AI
+    client given the key as its token)."""
+    token = headers.get("x-goog-api-key", "").strip()
+    if token:
+        return token
+    raw: bytes = scope.get("query_string") or b""
+    if b"key=" in raw:
+        from urllib.parse import parse_qsl
+
+        for name, value in parse_qsl(raw.decode("latin-1")):
+            if name == "key" and value.strip():
+                return value.strip()
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return ""
+
+
+def client_version(path: str) -> str:
+    """The Gemini API version a Gemini API client's path names (``v1beta``), or ""."""
+    for version in plugin.GEMINI_VERSIONS:
+        if path == plugin.GEMINI_PATH.format(version):
+            return version
+    return ""
+
+
+def close_for(error: GatewayError) -> tuple[int, str]:
+    """The close code and reason Google's server answers ``error`` with."""
+    status = error.status
+    if isinstance(error, ShuttingDown):
+        code = GOING_AWAY
+    elif status in (400, 401, 413, 422):
+        code = INVALID
+    elif status in (403, 404):
+        code = POLICY
+    else:
+        code = EXHAUSTED  # a rate limit, a spent budget, an upstream that failed
+    return code, reason(error.message)
+
+
+def reason(text: str) -> str:
+    """A close reason: at most 123 bytes of UTF-8 (the frame's limit)."""
+    data = text.encode()[:123]
+    return data.decode(errors="ignore")
+
+
+# -- the deployments with a Live socket ------------------------------------------------
+
+
+def _live_adapter(deployment: DeploymentEntry) -> Any:
+    try:
+        adapter = adapter_for(deployment.provider)
+    except GatewayError:
+        return None
+    return adapter if callable(getattr(adapter, "live_target", None)) else None
+
+
+def _live_only(route: RouteEntry) -> RouteEntry:
+    import dataclasses
+
+    usable = tuple(d for d in route.deployments if _live_adapter(d) is not None)
+    if len(usable) == len(route.deployments):
+        return route
+    return dataclasses.replace(route, deployments=usable)
+
+
+class UpstreamClosed(UpstreamError):
+    """The upstream closed the socket before answering the setup: its code and reason
+    are what the client gets when no other deployment answers."""
+
+    def __init__(self, code: int, why: str) -> None:
+        status = 400 if code in (INVALID, POLICY) else 502
+        super().__init__(f"the upstream closed the Live socket ({code}): {why}", status=status)
+        self.close_code, self.close_reason = code, why
+
+
+async def _connect(
+    deployment: DeploymentEntry, setup: dict[str, Any], version: str
+) -> tuple[ClientConnection, str | bytes]:
+    """The deployment's Live socket, its setup sent, and its first answer."""
+    adapter = _live_adapter(deployment)
+    if adapter is None:  # a fallback's: skipped, never cooled down
+        raise ConfigurationError("its upstream has no Live API")
+    url, headers, model = await adapter.live_target(deployment, version)
+    try:
+        upstream = await asyncio.wait_for(
+            connect(
+                url,
+                additional_headers=headers,
+                open_timeout=None,
+                max_size=realtime.UPSTREAM_MAX_FRAME,
+                max_queue=realtime.UPSTREAM_READ_AHEAD,
+                compression=None,
+                user_agent_header="switchyard",
+                proxy=None,
+            ),
+            CONNECT_TIMEOUT,
+        )
+    except TimeoutError:
+        raise UpstreamConnectionError(
+            f"the upstream's Live socket did not open in {CONNECT_TIMEOUT:g}s", status=504
+        ) from None
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        raise UpstreamError(
+            f"the upstream refused the Live socket (HTTP {status})", status=status
+        ) from None
+    except (OSError, InvalidHandshake) as exc:
+        raise UpstreamConnectionError(
+            f"could not connect to the upstream's Live socket ({type(exc).__name__})"
+        ) from None
+    try:
+        await upstream.send(with_model(setup, model))
+        first = await asyncio.wait_for(upstream.recv(), CONNECT_TIMEOUT)
+    except ConnectionClosed:
+        code, why = upstream.close_code or 1006, upstream.close_reason or ""
+        raise UpstreamClosed(code, why) from None
+    except TimeoutError:
+        await upstream.close()
+        raise UpstreamConnectionError(
+            f"the upstream did not answer the setup in {CONNECT_TIMEOUT:g}s", status=504
+        ) from None
+    return upstream, first
+
+
+# -- the application --------------------------------------------------------------------
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    """The ASGI application of the Live paths."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await lifecycle.ensure_started()
+    headers = header_map(scope)
+    caller = await resolve_fresh_caller(headers, key_token(scope, headers))
+    call = Call("gemini_live", "gemini", b"", caller)
+    if "origin" in headers and not origin_allowed(scope):
+        log.warning("refused a Live socket from origin %r", headers["origin"][:200])
+        await _deny_origin(scope, send, call, PermissionDenied("this origin may not connect"))
+        return
+    await send({"type": "websocket.accept"})
+    try:
+        first = await asyncio.wait_for(receive(), SETUP_SECONDS)
+    except TimeoutError:
+        await _refuse(send, call, InvalidRequest("no setup was sent"))
+        return
+    if first["type"] != "websocket.receive":
+        return  # the client left before its setup: nothing to journal
+    try:
+        setup = read_setup(first.get("text") or first.get("bytes") or b"")
+        key = authorize_call(call)
+    except GatewayError as error:
+        await _refuse(send, call, error)
+        return
+    if lifecycle.closing():
+        await _refuse(send, call, ShuttingDown("this gateway instance is shutting down"))
+        return
+    lifecycle.request_started()
+    try:
+        await _serve(scope, receive, send, call, key, setup, headers)
+    finally:
+        lifecycle.request_finished()
+
+
+async def _serve(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    call: Call,
+    key: KeyEntry,
+    setup: dict[str, Any],
+    headers: dict[str, str],
+) -> None:
+    try:
+        route, guard, upstream, answer = await _open(call, key, setup, headers, scope["path"])
+    except _Refused as refused:
+        if refused.guard is not None:
+            refused.guard.finished(call.record)
+        await _refuse(send, call, refused.error)
+        return
+    except UpstreamClosed as error:  # the last upstream closed: its code and reason
+        call.finish(status=error.status if error.status >= 500 else 502, error=error)
+        await _close_client(send, error.close_code, error.close_reason)
+        return
+    except GatewayError as error:  # no upstream could be reached
+        call.finish(status=error.status if error.status >= 500 else 502, error=error)
+        await _close_client(send, EXHAUSTED, "upstream unavailable")
+        return
+    except asyncio.CancelledError:
+        call.finish(status=499, error=GatewayError("client disconnected"), disconnected=True)
+        raise
+    assert call.deployment is not None
+    session = LiveSession(call=call, route=route, deployment=call.deployment, upstream=upstream)
+    session.guard = guard
+    await _relay(session, receive, send, answer)
+
+
+class _Refused(Exception):
+    def __init__(self, error: GatewayError, guard: hooks.SessionGuardRun | None = None) -> None:
+        super().__init__(str(error))
+        self.error, self.guard = error, guard
+
+
+async def _open(
+    call: Call, key: KeyEntry, setup: dict[str, Any], headers: Mapping[str, str], path: str
+) -> tuple[RouteEntry, hooks.SessionGuardRun | None, ClientConnection, str | bytes]:
+    """Admit the session, check its setup (its guardrails, which it answers) and open
+    the upstream's (the setup answered)."""
+    try:
+        name = route_name(setup["setup"].get("model"))
+        route = registry.current().route(name)
+        if route is None or not route.enabled:
+            await registry.refresh_on_miss()  # created a moment ago in another process?
+            route = registry.current().route(name)
+        if route is None or not route.enabled:
+            raise ModelNotFound(
+                f"models/{name} is not found, or is not supported for bidiGenerateContent",
+                param="model",
+                code="model_not_found",
+            )
+        call.route = route
+        tags.attribute(call.record, {}, headers, key)
+        tagged = limits.tag_limits(registry.current().tag_limits, call.record.tags)
+        hold = budget_estimate.session_hold(key, tagged)
+        call.reservation = await limits.admit(
+            key, route.name, 0, hold, route_teams=route.teams, tags=tagged
+        )
+    except GatewayError as error:
+        raise _Refused(error) from None
+    plan = _live_only(route)
+    if not any(d.weight > 0 for d in plan.deployments):
+        raise _Refused(
+            InvalidRequest(
+                f"models/{route.name} is not supported for bidiGenerateContent: none of its "
+                "upstreams has the Live API",
+                param="model",
+            )
+        )
+    guard = _guard(key, route, call.caller.request_id)
+    if guard is not None:  # the setup's texts (system instruction, tools) are checked too
+        try:
+            setup = orjson.loads(await guard.client(orjson.dumps(setup).decode()))
+        except GatewayError as error:
+            raise _Refused(error, guard) from None
+    version = client_version(path)
+    answers: dict[int, str | bytes] = {}
+
+    async def attempt(target: RouteEntry, deployment: DeploymentEntry) -> ClientConnection:
+        call.deployment = deployment
+        try:
+            upstream, answers[0] = await _connect(deployment, setup, version)
+        except GatewayError as error:
+            log.warning("live: %s failed to connect: %s", deployment.label, error.log_message[:300])
+            raise
+        return upstream
+
+    outcome = call.stream_outcome = routing.StreamOutcome()
+    upstream = await routing.run(
+        registry.current(), plan, attempt, call.record.attempts, key, outcome
+    )
+    assert call.deployment is not None
+    call.release_deployment = routing.hold(call.deployment.id)  # in flight (least_busy)
+    return route, guard, upstream, answers[0]
+
+
+def _guard(key: KeyEntry, route: RouteEntry, request_id: str) -> hooks.SessionGuardRun | None:
+    """The session's guardrails (``hooks.session_guards``, the Live protocol's), or None."""
+    for guards in hooks.session_guards:
+        run = guards.begin(key, route, request_id, protocol="gemini_live")
+        if run is not None:
+            return run
+    return None
+
+
+async def _relay(session: LiveSession, receive: Receive, send: Send, answer: str | bytes) -> None:
+    upstream = session.upstream
+    ends: dict[str, Any] = {}
+    limit = settings.SWITCHYARD_MAX_BODY_BYTES
+    guard = session.guard
+
+    async def to_client(data: str | bytes) -> bool:
+        """Send one upstream message on (checked, charged); False: the session ends."""
+        data = session.observe_upstream(data)
+        if guard is None:
+            outgoing: list[str | bytes] = [data]
+        else:
+            try:
+                outgoing = await guard.server(data)
+            except GatewayError as refused:
+                ends.setdefault("guardrail", refused)
+                return False
+        for item in outgoing:
+            if isinstance(item, str):
+                await send({"type": "websocket.send", "text": item})
+            else:
+                await send({"type": "websocket.send", "bytes": item})
+        if session.unpaid:  # a turn ended: count its cost now
+            refusal = await session.charge()
+            if refusal is not None:
+                ends.setdefault("budget", refusal)
+                return False
+        return True
+
+    async def client_to_upstream() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                ends.setdefault("client", int(message.get("code") or 1005))
+                return
+            if message["type"] != "websocket.receive":
+                continue
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            if len(data) > limit:
+                ends.setdefault("too_big", f"a message exceeds the limit of {limit} bytes")
+                return
+            if guard is not None:
+                try:
+                    data = await guard.client(data)
+                except GatewayError as refusal:
+                    ends.setdefault("guardrail", refusal)
+                    return
+            await upstream.send(data)
+
+    async def upstream_to_client() -> None:
+        try:
+            if not await to_client(answer):
+                return
+            async for data in upstream:
+                if not await to_client(data):
+                    return
+        except ConnectionClosed:
+            pass
+        ends.setdefault("upstream", upstream.close_code or 1006)
+        ends.setdefault("reason", upstream.close_reason or "")
+
+    async def drain_watch() -> None:
+        while not (lifecycle.draining() and session.responding == 0):  # noqa: ASYNC110
+            await asyncio.sleep(DRAIN_POLL_SECONDS)
+        ends.setdefault("drain", GOING_AWAY)
+
+    tasks = [
+        asyncio.ensure_future(client_to_upstream()),
+        asyncio.ensure_future(upstream_to_client()),
+        asyncio.ensure_future(drain_watch()),
+    ]
+    cut = False
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        cut = lifecycle.was_cut()
+        if not cut:  # the server ended the connection (the client is gone)
+            ends.setdefault("client", 1006)
+            _finish(session, ends)
+            _close_later(upstream)
+            raise
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+    for task in tasks:
+        failed = None if task.cancelled() else task.exception()
+        if isinstance(failed, ConnectionClosed):  # sending upstream: the upstream closed
+            ends.setdefault("upstream", upstream.close_code or 1006)
+            ends.setdefault("reason", upstream.close_reason or "")
+        elif failed is not None:  # sending to the client failed: it is gone
+            ends.setdefault("client", 1006)
+    await _close(session, send, ends, cut)
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _close_later(upstream: ClientConnection) -> None:
+    task = asyncio.ensure_future(upstream.close())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+async def _close(session: LiveSession, send: Send, ends: dict[str, Any], cut: bool) -> None:
+    """Close the side that is still open; journal the session."""
+    upstream = session.upstream
+    if "client" in ends:  # the client left: tell the upstream
+        code = ends["client"]
+        with contextlib.suppress(Exception):
+            await upstream.close(code if 1000 <= code < 1004 or 3000 <= code < 5000 else 1000)
+    else:
+        if "guardrail" in ends and not cut:
+            code, why = POLICY, reason(ends["guardrail"].message)
+        elif "budget" in ends and not cut:
+            code, why = EXHAUSTED, reason("budget exhausted: " + ends["budget"].message)
+        elif "too_big" in ends and not cut:
+            code, why = TOO_BIG, reason(ends["too_big"])
+        elif cut or "drain" in ends:
+            code, why = GOING_AWAY, "server restarting; reconnect"
+            with contextlib.suppress(Exception):  # Google's notice before it closes
+                goaway = orjson.dumps({"goAway": {"timeLeft": "0s"}}).decode()
+                await send({"type": "websocket.send", "text": goaway})
+        else:  # the upstream ended the session: pass its code on
+            code, why = ends.get("upstream", EXHAUSTED), ends.get("reason", "")
+            if code not in PASSED_ON:
+                code = EXHAUSTED
+        await _close_client(send, code, why)
+        with contextlib.suppress(Exception):
+            await upstream.close(1001 if cut or "drain" in ends else 1000)
+    _finish(session, ends, cut)
+
+
+def _finish(session: LiveSession, ends: dict[str, Any], cut: bool = False) -> None:
+    if "client" in ends:
+        session.finish(close_code=ends["client"], closed_by="client")
+    elif "guardrail" in ends and not cut:
+        session.finish(close_code=POLICY, closed_by="gateway", refusal=ends["guardrail"])
+    elif "budget" in ends and not cut:
+        session.finish(close_code=EXHAUSTED, closed_by="gateway", refusal=ends["budget"])
+    elif "too_big" in ends and not cut:
+        session.finish(close_code=TOO_BIG, closed_by="gateway", error=ends["too_big"])
+    elif cut or "drain" in ends:
+        session.finish(close_code=GOING_AWAY, closed_by="gateway", cut=cut)
+    else:
+        code, why = ends.get("upstream", 1006), ends.get("reason", "")
+        error = f"upstream closed {code}" + (f": {why}" if why else "")
+        session.finish(close_code=code, closed_by="upstream", error=error)
+
+
+async def _close_client(send: Send, code: int, why: str) -> None:
+    with contextlib.suppress(Exception):  # the client may be gone already
+        await send({"type": "websocket.close", "code": code, "reason": reason(why)})
+
+
+async def _refuse(send: Send, call: Call, error: GatewayError) -> None:
+    """Refuse the session as Google's server does (``close_for``); journaled with the
+    error's HTTP status."""
+    call.error_reply(error)  # the journal row
+    await _close_client(send, *close_for(error))
+
+
+async def _deny_origin(scope: Scope, send: Send, call: Call, error: GatewayError) -> None:
+    """Refuse a browser from a foreign origin before accepting: the error as an HTTP
+    answer when the server can send one, else a close with 4403. Journaled."""
+    reply = call.error_reply(error)
+    if DENIAL_EXTENSION in (scope.get("extensions") or {}):
+        headers = reply.headers + [(b"content-length", str(len(reply.body)).encode())]
+        await send(
+            {"type": "websocket.http.response.start", "status": reply.status, "headers": headers}
+        )
+        await send({"type": "websocket.http.response.body", "body": reply.body})
+    else:
+        await send({"type": "websocket.close", "code": 4000 + reply.status})
