@@ -160,9 +160,16 @@ def _realtime_text(text: str) -> str:
     return orjson.dumps({"type": "conversation.item.create", "item": item}).decode()
 
 
-# a socket's client event carrying ``text``, checked by its relay guard (the relay itself:
-# tests/gateway/edge/test_realtime_socket.py)
-SOCKETS: dict[str, Callable[[str], str]] = {"realtime": _realtime_text}
+def _live_text(text: str) -> str:
+    turn = {"role": "user", "parts": [{"text": f"say {text}"}]}
+    # google-genai's spelling: the message's name in snake_case, its fields in camelCase
+    return orjson.dumps({"client_content": {"turns": [turn], "turnComplete": True}}).decode()
+
+
+# a socket's client event carrying ``text``, checked by its relay guard (the relays
+# themselves: tests/gateway/edge/test_realtime_socket.py, tests/integration/
+# test_sdk_gemini_live.py)
+SOCKETS: dict[str, Callable[[str], str]] = {"realtime": _realtime_text, "gemini_live": _live_text}
 
 
 def answer(request: httpx.Request) -> httpx.Response:

@@ -52,8 +52,11 @@ from gateway.core import jobs, realtime, service
 from gateway.core.call import Caller, StreamReply
 from gateway.edge import dialects, realtime_socket
 from gateway.errors import GatewayError, PermissionDenied, RateLimited
+from gateway.features.gemini_live import plugin as live_plugin
+from gateway.features.gemini_live import socket as live_socket
 from gateway.limits import limits, spend
 from tests.gateway.endpoint_samples import (
+    GEMINI,
     SAMPLES,
     SOCKETS,
     Sample,
@@ -185,7 +188,12 @@ def upstream(
     async def started() -> None:
         return None
 
+    async def connect_live(deployment: Any, setup: Any, version: str) -> tuple[Any, str]:
+        state.seen.append(b"live socket")
+        return ClosingSocket(), '{"setupComplete": {}}'
+
     monkeypatch.setattr(realtime, "_connect", connect)
+    monkeypatch.setattr(live_socket, "_connect", connect_live)
     monkeypatch.setattr(lifecycle, "ensure_started", started)
     http.use_transport(httpx.MockTransport(handler))
     yield state
@@ -193,16 +201,39 @@ def upstream(
     limits.reset()
 
 
-RESOLVE = getattr(realtime_socket, "resolve_fresh_caller")  # noqa: B009
 journal_rows: list[journal.Record] = []  # the records of the test under way
 
 
-def socket_sample() -> Sample:
-    return Sample("openai", lambda text: (b"", {}))
+@dataclasses.dataclass(frozen=True)
+class SocketCase:
+    """How a declared socket is opened: its module (its app, its ``resolve_fresh_caller``
+    replaced), its path, the client's first message, the route's provider; ``events``:
+    a refusal is an ``error`` event (OpenAI's), else the close's code and reason
+    (Google's)."""
+
+    module: Any
+    path: str
+    first: str | None
+    provider: Any
+    events: bool
+
+
+SOCKET_CASES = {
+    "realtime": SocketCase(realtime_socket, "/v1/realtime?model=m", None, None, True),
+    "gemini_live": SocketCase(
+        live_socket,
+        live_plugin.PATHS[0],
+        '{"setup": {"model": "models/m"}}',
+        GEMINI,
+        False,
+    ),
+}
 
 
 def sample_of(name: str) -> Sample:
-    return CASES[name] if name in CASES else socket_sample()
+    if name in CASES:
+        return CASES[name]
+    return Sample("openai", lambda text: (b"", {}), provider=SOCKET_CASES[name].provider)
 
 
 def declaration(case: str) -> Endpoint:
@@ -229,7 +260,7 @@ async def ask(
     """``name``'s sample request made with key ``k`` (the whole answer read)."""
     headers = dict(headers or {})
     if name in SOCKETS:
-        return await _ask_socket(k, headers)
+        return await _ask_socket(SOCKET_CASES[name], k, headers)
     sample = CASES[name]
     raw, form_headers = sample.body("hello")
     if body_tags:
@@ -250,34 +281,39 @@ async def ask(
     return Outcome(reply.status, error)
 
 
-async def _ask_socket(k: KeyEntry, headers: dict[str, str]) -> Outcome:
-    """A Realtime session opened with ``k``: refused (its ``error`` event, the row's
-    status), or opened and closed at once by the upstream (status 200)."""
+async def _ask_socket(case: SocketCase, k: KeyEntry, headers: dict[str, str]) -> Outcome:
+    """A session opened with ``k``: refused (its ``error`` event, or its close's code
+    and reason; the row's status), or opened and closed at once by the upstream (200)."""
 
     async def caller(found: dict[str, str], token: str | None = None) -> Caller:
         return Caller(key=k)
 
-    setattr(realtime_socket, "resolve_fresh_caller", caller)  # noqa: B010
+    resolve = case.module.resolve_fresh_caller
+    case.module.resolve_fresh_caller = caller
     try:
         communicator = WebsocketCommunicator(
-            realtime_socket.app,
-            "/v1/realtime?model=m",
+            case.module.app,
+            case.path,
             headers=[(n.encode(), v.encode()) for n, v in headers.items()],
         )
         connected, _ = await communicator.connect(timeout=5)
         assert connected
+        if case.first is not None:
+            await communicator.send_to(text_data=case.first)
         error: dict[str, Any] | None = None
         while True:
             message = await communicator.receive_output(timeout=5)
-            if message["type"] == "websocket.send":
+            if message["type"] == "websocket.send" and case.events:
                 event = orjson.loads(message["text"])
                 if event.get("type") == "error":
                     error = event
             if message["type"] == "websocket.close":
+                if not case.events and message["code"] not in (1000, 1005):
+                    error = {"code": message["code"], "reason": message.get("reason", "")}
                 break
         await communicator.wait(5)
     finally:
-        setattr(realtime_socket, "resolve_fresh_caller", RESOLVE)  # noqa: B010
+        case.module.resolve_fresh_caller = resolve
     rows = [r for r in journal_rows if r.key_id == k.id]
     return Outcome(rows[-1].status, error)
 
@@ -286,6 +322,10 @@ def caller_format(name: str, outcome: Outcome, error: type[GatewayError], code: 
     """The refusal is the caller's dialect's own error (the Realtime ``error`` event on
     the socket), with the status the dialect gives ``error``."""
     assert outcome.error is not None
+    if name in SOCKETS and not SOCKET_CASES[name].events:  # a close, as Google's
+        code_, why = live_socket.close_for(error(outcome.error["reason"], code=code))
+        assert outcome.error == {"code": code_, "reason": why}
+        return
     if name in SOCKETS:
         got = outcome.error["error"]
         expected = realtime_socket.error_event(error(got["message"], code=code))
@@ -409,7 +449,7 @@ def test_every_endpoint_is_routed_and_priced_as_declared() -> None:
     free = {name for name, e in endpoints.ENDPOINTS.items() if not e.billable}
     assert free == {"count_tokens", "input_tokens", "prepare"}
     text = {name for name, e in endpoints.ENDPOINTS.items() if e.generates_text}
-    assert text == {"chat", "compact", "completions", "realtime"}
+    assert text == {"chat", "compact", "completions", "realtime", "gemini_live"}
 
 
 # --- (a) the route's bound: the key's route list, the route's teams -------------------------

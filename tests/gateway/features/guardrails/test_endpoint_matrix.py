@@ -262,7 +262,7 @@ async def test_a_default_on_pre_call_guardrail_blocks_every_socket(
     install(SAMPLES["chat"], guard("words", ("pre_call",), BLOCKING))
     route_ = registry.current().route("m")
     assert route_ is not None
-    session = realtime_guard.begin(MASTER, route_, "r1")
+    session = realtime_guard.Sessions().begin(MASTER, route_, "r1", protocol=name)
     assert session is not None
     event = SOCKETS[name]("nothing bad")
     assert await session.client(event) is event  # the control: relayed as it came
