@@ -92,7 +92,7 @@ class MockLive:
     async def _main(self) -> None:
         self._stop = asyncio.Event()
         async with serve(self._session, "127.0.0.1", 0, process_request=self._check) as server:
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.port = server.sockets[0].getsockname()[1]
             self.ready.set()
             await self._stop.wait()
 

@@ -41,7 +41,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 from django.conf import settings
@@ -141,12 +141,22 @@ def reason(text: str) -> str:
 # -- the deployments with a Live socket ------------------------------------------------
 
 
-def _live_adapter(deployment: DeploymentEntry) -> Any:
+@runtime_checkable
+class LiveUpstream(Protocol):
+    """A provider adapter whose upstream has a Live API socket: its URL, the headers
+    that sign it, and the ``setup.model`` naming the deployment's model there."""
+
+    async def live_target(
+        self, deployment: DeploymentEntry, version: str
+    ) -> tuple[str, dict[str, str], str]: ...
+
+
+def _live_adapter(deployment: DeploymentEntry) -> LiveUpstream | None:
     try:
         adapter = adapter_for(deployment.provider)
     except GatewayError:
         return None
-    return adapter if callable(getattr(adapter, "live_target", None)) else None
+    return adapter if isinstance(adapter, LiveUpstream) else None
 
 
 def _live_only(route: RouteEntry) -> RouteEntry:

@@ -10,9 +10,16 @@ from typing import Any
 
 import pytest
 
+from gateway.features.gemini_live.socket import LiveUpstream
 from gateway.providers import google_auth
 from gateway.providers.base import adapter_for
 from tests.gateway.entries import PROVIDER, deployment
+
+
+def live(provider: Any) -> LiveUpstream:
+    adapter = adapter_for(provider)
+    assert isinstance(adapter, LiveUpstream)
+    return adapter
 
 
 async def test_the_gemini_api_socket() -> None:
@@ -20,7 +27,7 @@ async def test_the_gemini_api_socket() -> None:
         PROVIDER, kind="gemini", base_url="https://g.example/v1beta/", secret="AIza-k"
     )
     target = deployment("r", "gemini-live-2.5-flash", provider=provider)
-    url, headers, model = await adapter_for(provider).live_target(target, "v1alpha")
+    url, headers, model = await live(provider).live_target(target, "v1alpha")
     assert (
         url
         == "wss://g.example/ws/google.ai.generativelanguage.v1alpha.GenerativeService.BidiGenerateContent"
@@ -28,7 +35,7 @@ async def test_the_gemini_api_socket() -> None:
     assert headers == {"x-goog-api-key": "AIza-k"} and "AIza-k" not in url
     assert model == "models/gemini-live-2.5-flash"
     pinned = dataclasses.replace(provider, api_version="v1beta")  # the operator's wins
-    url, _, _ = await adapter_for(pinned).live_target(target, "v1alpha")
+    url, _, _ = await live(pinned).live_target(target, "v1alpha")
     assert ".v1beta.GenerativeService" in url
 
 
@@ -42,7 +49,7 @@ async def test_the_vertex_ai_socket(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     params = {"vertex_project": "proj", "vertex_location": "europe-west4"}
     target = deployment("r", "gemini-live-2.5-flash", provider=provider, params=params)
-    url, headers, model = await adapter_for(provider).live_target(target, "v1beta")
+    url, headers, model = await live(provider).live_target(target, "v1beta")
     assert url == (
         "wss://europe-west4-aiplatform.googleapis.com"
         "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"
