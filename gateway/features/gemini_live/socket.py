@@ -48,6 +48,7 @@ from django.conf import settings
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from gateway.access import registry
 from gateway.base import hooks, lifecycle
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.core import realtime
@@ -65,8 +66,9 @@ from gateway.errors import (
 )
 from gateway.features.gemini_live import plugin
 from gateway.features.gemini_live.session import LiveSession, read_setup, route_name, with_model
-from gateway.policy import budget_estimate, limits, registry, routing
+from gateway.limits import budget_estimate, limits, subjects
 from gateway.providers.base import adapter_for
+from gateway.routing import routing
 from gateway.telemetry import tags
 from gateway.web.callers import header_map, resolve_fresh_caller
 from gateway.web.origins import origin_allowed
@@ -325,7 +327,7 @@ async def _open(
             )
         call.route = route
         tags.attribute(call.record, {}, headers, key)
-        tagged = limits.tag_limits(registry.current().tag_limits, call.record.tags)
+        tagged = subjects.tag_limits(registry.current().tag_limits, call.record.tags)
         hold = budget_estimate.session_hold(key, tagged)
         call.reservation = await limits.admit(
             key, route.name, 0, hold, route_teams=route.teams, tags=tagged

@@ -11,11 +11,11 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.access import registry
 from gateway.base.entries import MASTER, GuardrailEntry
 from gateway.errors import GuardrailBlocked
 from gateway.features.guardrails.live import LiveGuard
 from gateway.features.guardrails.realtime import Sessions
-from gateway.policy import registry
 from tests.gateway.endpoint_samples import SAMPLES, install
 
 WORD = "forbidden"
