@@ -71,8 +71,10 @@ vertex = dict(vertex_project="proj-live", vertex_location="us-east5", vertex_cre
 route("live", (gem, "gemini-live-2.5-flash", 1, {{}}))
 route("live-vertex", (vtx, "gemini-live-2.5-flash", 1, vertex))
 route("live-other", (gem, "gemini-live-2.5-flash", 1, {{}}))
-route("live-failover", (down, "gemini-live-2.5-flash", 2, {{}}),
-      (gem, "gemini-2.0-flash-live-001", 1, {{}}), attempts=2)
+# the first deployment's socket is refused (503): the session goes to the fallback's
+route("live-fallback", (gem, "gemini-2.0-flash-live-001", 1, {{}}))
+route("live-failover", (down, "gemini-live-2.5-flash", 1, {{}}), attempts=2,
+      fallbacks=["live-fallback"])
 Guardrail.objects.create(name="no-forbidden", kind="litellm_content_filter", modes=["pre_call"],
     params={{"blocked_words": [{{"keyword": "forbidden", "action": "BLOCK"}}]}})
 route("live-guarded", (gem, "gemini-live-2.5-flash", 1, {{}}), guardrails=["no-forbidden"])
