@@ -13,7 +13,7 @@ from gateway.web import units
 COUNTER_BOOKS = (
     "gateway.limits.limits_book",
     "gateway.routing.cooldown_book",
-    "gateway.routing.shared_affinity",
+    "gateway.routing.affinity_book",
     "gateway.routing.retry_budget",
     "gateway.access.login_attempts",
     "gateway.core.ledger_book",

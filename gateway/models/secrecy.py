@@ -118,7 +118,8 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
     "gateway.RequestLog": _fields(
         "request_id key_name key_prefix dialect endpoint route provider upstream_model "
         "finish_reason error_kind error_message attempts user_agent prompt_cache_breakpoints "
-        "shadow_of mcp_calls guardrails translation end_user session tags prompt_name"
+        "shadow_of mcp_calls guardrails translation end_user session tags prompt_name "
+        "requested_route"
     ),
     "gateway.RequestBody": _fields(
         "inbound_request upstream_request upstream_response outbound_response derived parts"

@@ -13,7 +13,7 @@ a prefix it served or learned). Where the key limits' counters are shared
   first attempt (``recall``: one round trip, only for prompts long enough to cache on
   routes where there is a choice to make), and keeps the answer in its table.
 
-The store keeps at most ``MAX_ENTRIES`` prefixes (least recently told dropped first);
+The store keeps at most ``affinity_book.MAX_ENTRIES`` prefixes (least recently told dropped first);
 an entry lives as long as the upstream keeps the prefix warm. When the store cannot be
 reached, each process steers alone, as in one process (``limits`` warns once per outage).
 The prefix key is a stable digest (``prefix_affinity.prefix_key``) so that processes
@@ -23,62 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from gateway.base import hooks
 from gateway.base.background import in_background
-from gateway.base.counters import CounterBooks
 from gateway.limits import limits, redis_counters, subjects
+from gateway.routing import affinity_book  # noqa: F401 - the counter service's book
 
 wall: Callable[[], float] = time.time  # seam for tests: epoch seconds
-MAX_ENTRIES = 200_000
-
-
-class AffinityBook:
-    """The counter service's book: (route, prefix) -> (deployment id, warm until, epoch
-    seconds), bounded, least recently told dropped first. Imports no Django."""
-
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
-        self.max_entries = max_entries
-        self.entries: OrderedDict[tuple[str, int], tuple[int, float]] = OrderedDict()
-
-    def put(
-        self, route: str, prefix: int, deployment_id: int, seconds: float, now: float
-    ) -> list[Any]:
-        key = (route, prefix)
-        self.entries[key] = (deployment_id, now + seconds)
-        self.entries.move_to_end(key)
-        if len(self.entries) > self.max_entries:
-            self.entries.popitem(last=False)
-        return ["ok"]
-
-    def get(self, route: str, prefix: int, now: float) -> list[Any]:
-        """["ok", deployment id, seconds still warm] or ["ok", None, 0]."""
-        found = self.entries.get((route, prefix))
-        if found is None:
-            return ["ok", None, 0]
-        deployment_id, until = found
-        if until <= now:
-            del self.entries[(route, prefix)]
-            return ["ok", None, 0]
-        return ["ok", deployment_id, until - now]
-
-
-def _on_put(books: CounterBooks, *args: Any) -> list[Any]:
-    book: AffinityBook = books.affinity
-    return book.put(*args)
-
-
-def _on_get(books: CounterBooks, *args: Any) -> list[Any]:
-    book: AffinityBook = books.affinity
-    return book.get(*args)
-
-
-hooks.counter_books.register("affinity", AffinityBook)
-hooks.counter_ops.register("affinity_put", _on_put)
-hooks.counter_ops.register("affinity_get", _on_get)
 
 
 def _backend() -> Any:

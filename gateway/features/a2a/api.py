@@ -91,25 +91,25 @@ def create_agent(request: HttpRequest, payload: AgentIn) -> Status[Any]:
     return save_with_secret(_saving, None, payload, "bearer", AgentOut.of)
 
 
-@router.get("/{agent_id}", response=AgentOut)
+@router.get("/{rowid:agent_id}", response=AgentOut)
 def get_agent(request: HttpRequest, agent_id: int) -> AgentOut:
     return AgentOut.of(get_object_or_404(A2aAgent, pk=agent_id))
 
 
-@router.patch("/{agent_id}", response={200: AgentOut, 422: ValidationErrors})
+@router.patch("/{rowid:agent_id}", response={200: AgentOut, 422: ValidationErrors})
 def update_agent(request: HttpRequest, agent_id: int, payload: AgentPatch) -> Status[Any]:
     agent = get_object_or_404(A2aAgent, pk=agent_id)
     check_fields(request, "a2a_agents", payload.dict(exclude_unset=True), agent)
     return save_with_secret(_saving, agent, payload, "bearer", AgentOut.of)
 
 
-@router.delete("/{agent_id}", response={204: None})
+@router.delete("/{rowid:agent_id}", response={204: None})
 def delete_agent(request: HttpRequest, agent_id: int) -> Status[None]:
     save.delete_agent(get_object_or_404(A2aAgent, pk=agent_id))
     return Status(204, None)
 
 
-@router.post("/{agent_id}/refresh", response={200: AgentOut, 422: ValidationErrors})
+@router.post("/{rowid:agent_id}/refresh", response={200: AgentOut, 422: ValidationErrors})
 def refresh_card(request: HttpRequest, agent_id: int) -> Status[Any]:
     """Fetch the agent's card again (its skills or interfaces changed)."""
     agent = get_object_or_404(A2aAgent, pk=agent_id)

@@ -14,7 +14,6 @@ import logging
 import orjson
 
 from gateway.base.entries import MASTER, KeyEntry
-from gateway.core import service
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +31,10 @@ def embedding_key(key: KeyEntry | None, route: str) -> KeyEntry:
 
 async def embed(route: str, text: str, key: KeyEntry) -> list[float] | None:
     """The embedding of ``text`` by ``route``, or None (logged) when it could not be had."""
+    # the request stack, imported on first use: a process that registers the unit (a
+    # management command) never loads it
+    from gateway.core import service
+
     raw = orjson.dumps({"model": route, "input": text, "encoding_format": "float"})
     caller = service.Caller(key=embedding_key(key, route), user_agent=USER_AGENT)
     reply = await service.handle("embeddings", "openai", raw, {}, caller)

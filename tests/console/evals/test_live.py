@@ -65,7 +65,7 @@ async def test_progress_written_elsewhere_arrives_and_the_end_closes(staff) -> N
     await update(experiment.pk, cells_done=4, cells_failed=1, spend_usd=Decimal("0.0012"))
     moved = await ws.receive_json_from(timeout=3)
     assert (moved["done"], moved["errors"], moved["percent"]) == (4, 1, 50)
-    assert moved["spend"].startswith("0.0012") and "$0.001200" in moved["html"]
+    assert moved["spend"].startswith("0.0012") and "$0.0012" in moved["html"]
     await update(experiment.pk, cells_done=8, status="done")
     last = await ws.receive_json_from(timeout=3)
     assert last["finished"] and last["percent"] == 100 and 'value="100"' in last["html"]

@@ -96,13 +96,13 @@ def test_preview_is_a_table_of_plain_values(
     assert ["chat changed", "", "strategy", "weighted → least_busy"] in routes
     assert ["", "", "max_attempts", "3 → 5"] in routes
     # its deployment upstream/gpt-x: the file's values against the stored ones
-    assert ["chat changed", "upstream/gpt-x", "rpm", "— → 120"] in routes
+    assert ["chat", "upstream/gpt-x changed", "rpm", "— → 120"] in routes
     assert ["", "", "input_price", "— → 2.5"] in routes  # — : the catalog's price
     assert ["", "", "output_price", "2 → —"] in routes
     assert ["", "", "params", '— → {"temperature": 0.2}'] in routes
     # a new route and its new deployment, new values only
     assert ["fresh new", "", "strategy", "least_busy"] in routes
-    assert ["fresh new", "xai/grok-2", "model", "grok-2"] in routes
+    assert ["fresh", "xai/grok-2 new", "model", "grok-2"] in routes
     providers = plan_tables(html)["providers"]
     assert ["xai new", "", "base_url", "https://api.x.ai/v1"] in providers
     assert ["", "", "secret", "os.environ/XAI_API_KEY"] in providers

@@ -86,7 +86,7 @@ def group(name: str, route: str) -> str:
         return "master"
     if route.startswith("admin/"):
         return "admin"
-    if route.startswith("api/"):
+    if route.lstrip("^").startswith("api/"):  # "^api/": every other /api path, a JSON 404
         return "api"
     if name.startswith("console:"):
         return "console"

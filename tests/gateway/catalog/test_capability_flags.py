@@ -64,7 +64,8 @@ def test_a_new_flag_is_a_field_of_the_console_form_before_params(toy):
 
 def test_a_new_flag_shows_on_the_route_card_when_on(toy):
     row = SimpleNamespace(supports_top_k=False, supports_plain_toy=False)
-    in_force = {"supports_tools": True, "supports_vision": False, "supports_toy": True}
+    in_force = {"catalog_model": "m", "supports_tools": True, "supports_vision": False,
+                "supports_toy": True}  # fmt: skip
     assert flags_on(row, in_force) == ["tools", "toy"]  # catalog-decided: as in force
     row.supports_plain_toy = True  # a plain flag: as set on the deployment
     assert flags_on(row, {**in_force, "supports_toy": False}) == ["tools", "toy"]
