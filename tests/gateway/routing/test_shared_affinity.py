@@ -13,8 +13,8 @@ import pytest
 from gateway.base.counters import SOCKET_ENV
 from gateway.limits import counters, limits
 from gateway.routing import prefix_affinity, routing, shared_affinity
-from gateway.routing.prefix_affinity import AffinityTable
 from gateway.routing.affinity_book import AffinityBook
+from gateway.routing.prefix_affinity import AffinityTable
 from gateway.server.counter_service import CounterService
 from tests.gateway.entries import route, snapshot
 from tests.gateway.routing.test_routing import Upstream
