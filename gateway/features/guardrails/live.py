@@ -25,9 +25,10 @@ from typing import Any
 
 import orjson
 
+from gateway.base.entries import KeyEntry, RouteEntry
 from gateway.errors import GuardrailBlocked
 from gateway.features.guardrails import engine, texts
-from gateway.features.guardrails.realtime import SessionGuard, _event, _names, _setter
+from gateway.features.guardrails.realtime import SessionGuard, _event, _names, _setter, begin
 
 # each in both spellings: protobuf's JSON takes either, and google-genai sends the
 # top-level ones in snake_case (``client_content``) with camelCase fields inside
@@ -183,3 +184,15 @@ def _strings(container: Any, where: Any, slots: texts.Slots) -> None:
 
 
 __all__ = ["GuardrailBlocked", "LiveGuard"]
+
+
+class Sessions:
+    """The relayed sessions' guardrails as ``hooks.session_guards`` asks for them: the
+    Realtime events' (``realtime``), the Gemini Live messages' (``LiveGuard``, here)."""
+
+    def begin(
+        self, key: KeyEntry, route: RouteEntry, request_id: str, protocol: str = "realtime"
+    ) -> SessionGuard | None:
+        if protocol == "gemini_live":
+            return begin(key, route, request_id, LiveGuard)
+        return begin(key, route, request_id)

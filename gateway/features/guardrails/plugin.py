@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from gateway.base import hooks
 from gateway.features.guardrails import kinds
+from gateway.features.guardrails.live import Sessions
 from gateway.features.guardrails.mcp import McpGuardrails
 from gateway.features.guardrails.messages import MessageGuardrails
 from gateway.features.guardrails.plane import Plane
-from gateway.features.guardrails.realtime import Sessions
 
 PLANE = Plane()
 MCP = McpGuardrails()

@@ -91,20 +91,6 @@ def begin(
     return (kind or SessionGuard)(key, route, reads, request_id) if reads else None
 
 
-class Sessions:
-    """The relayed sessions' guardrails as ``hooks.session_guards`` asks for them: the
-    Realtime events' (here), the Gemini Live messages' (``live.LiveGuard``)."""
-
-    def begin(
-        self, key: KeyEntry, route: RouteEntry, request_id: str, protocol: str = "realtime"
-    ) -> SessionGuard | None:
-        if protocol == "gemini_live":
-            from gateway.features.guardrails.live import LiveGuard
-
-            return begin(key, route, request_id, LiveGuard)
-        return begin(key, route, request_id)
-
-
 class SessionGuard:
     """One session's guardrails (see the module docstring)."""
 

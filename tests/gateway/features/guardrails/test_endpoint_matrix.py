@@ -31,7 +31,7 @@ from gateway.core import jobs, service
 from gateway.core.call import StreamReply
 from gateway.edge import dialects
 from gateway.errors import GuardrailBlocked
-from gateway.features.guardrails import realtime as realtime_guard
+from gateway.features.guardrails import live as live_guard
 from tests.gateway.endpoint_samples import SAMPLES, SOCKETS, answer, install, served
 
 WORD = "forbidden"
@@ -262,7 +262,7 @@ async def test_a_default_on_pre_call_guardrail_blocks_every_socket(
     install(SAMPLES["chat"], guard("words", ("pre_call",), BLOCKING))
     route_ = registry.current().route("m")
     assert route_ is not None
-    session = realtime_guard.Sessions().begin(MASTER, route_, "r1", protocol=name)
+    session = live_guard.Sessions().begin(MASTER, route_, "r1", protocol=name)
     assert session is not None
     event = SOCKETS[name]("nothing bad")
     assert await session.client(event) is event  # the control: relayed as it came

@@ -14,8 +14,7 @@ import pytest
 from gateway.access import registry
 from gateway.base.entries import MASTER, GuardrailEntry
 from gateway.errors import GuardrailBlocked
-from gateway.features.guardrails.live import LiveGuard
-from gateway.features.guardrails.realtime import Sessions
+from gateway.features.guardrails.live import LiveGuard, Sessions
 from tests.gateway.endpoint_samples import SAMPLES, install
 
 WORD = "forbidden"
