@@ -72,6 +72,8 @@ def test_two_regions_never_spend_past_one_budget(regions) -> None:
     # can spend (a hold is a request's ceiling, a little over its cost)
     assert 16 <= len(served) + more <= 20, (len(served), more)
     slices = json.loads(eu.shell(LEDGER).strip().splitlines()[-1])  # [[region, units]]
-    assert {region for region, _ in slices} == {"eu", "us"}  # both were leased slices
+    # the regions that took slices: which ones depends on the burst's timing (one region
+    # may lease every slice before the other asks); never one the ledger does not know
+    assert {region for region, _ in slices} <= {"eu", "us"} and slices
     assert sum(units for _, units in slices) <= int(budget / Decimal("0.00000001"))
     assert "Traceback" not in eu.log() + us.log()
