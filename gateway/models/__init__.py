@@ -25,12 +25,12 @@ from gateway.base.secrets.declared import mask_url_secrets
 from gateway.base.secrets.secret_refs import ENV_REFERENCE as ENV_REFERENCE  # ops reads it here
 from gateway.base.secrets.secret_refs import resolve_secret  # noqa: F401 (re-exported)
 from gateway.errors import MissingSecret  # noqa: F401 (raised by resolve_secret; a ConfigurationError)
-from gateway.models.sealed import SealedUrlField
+from gateway.models.sealed import HEADER_MASK as HEADER_MASK  # forms and the API show it
+from gateway.models.sealed import BearerSecret, SealedUrlField
 from gateway.providers import kinds
 
 # What is shown instead of a stored extra header value (and, sent back unchanged by a
 # form or an API client, keeps that value).
-HEADER_MASK = "•••••••• (stored encrypted)"
 # Public model names; ``*``, ``?`` and ``[...]`` make a pattern route (e.g. ``claude-*``).
 ROUTE_NAME = re.compile(r"^[A-Za-z0-9*?\[][A-Za-z0-9._:/@+*?\[\]-]{0,199}$")
 
@@ -741,7 +741,7 @@ class ApiKey(models.Model):
 MCP_SERVER_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_)){0,62}$")
 
 
-class McpServer(models.Model):
+class McpServer(BearerSecret, models.Model):
     """An upstream MCP server the gateway connects to (``gateway.features.mcp``): streamable HTTP,
     legacy SSE or a stdio command. Headers, the bearer token and stdio env values are
     literals kept encrypted or ``os.environ/NAME`` references resolved when connecting."""
@@ -812,30 +812,6 @@ class McpServer(models.Model):
                 params={"name": self.name},
             )
         return super().unique_error_message(model_class, unique_check)
-
-    def set_bearer(self, value: str | None) -> None:
-        """Store an ``os.environ/NAME`` reference as it is, a literal encrypted; an empty
-        value clears it; HEADER_MASK keeps what is stored."""
-        if value is None or value == HEADER_MASK:
-            return
-        value = value.strip()
-        if not value:
-            self.bearer_ref, self.bearer_ciphertext = "", ""
-        elif value.startswith("os.environ/"):
-            if not ENV_REFERENCE.match(value):
-                raise ValidationError({"bearer": f"not a valid environment reference: {value!r}"})
-            self.bearer_ref, self.bearer_ciphertext = value, ""
-        else:
-            self.bearer_ref, self.bearer_ciphertext = "", crypto.encrypt(value)
-
-    @property
-    def bearer_display(self) -> str:
-        if self.bearer_ref:
-            return self.bearer_ref
-        return HEADER_MASK if self.bearer_ciphertext else ""
-
-    def stored_bearer(self) -> str:
-        return self.bearer_ref or crypto.decrypt(self.bearer_ciphertext)
 
     def set_oauth_client_secret(self, value: str | None) -> None:
         """A literal, kept encrypted; empty clears it; None or HEADER_MASK keeps it."""

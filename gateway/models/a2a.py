@@ -9,16 +9,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
-from gateway.base.secrets import crypto
 from gateway.base.secrets.declared import mask_url_secrets
-from gateway.base.secrets.secret_refs import ENV_REFERENCE
-from gateway.models.sealed import SealedUrlField
+from gateway.models.sealed import BearerSecret, SealedUrlField
 
 AGENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
-SECRET_MASK = "•••••••• (stored encrypted)"
 
 
-class A2aAgent(models.Model):
+class A2aAgent(BearerSecret, models.Model):
     """A remote A2A agent served at ``/a2a/<name>``. ``url`` is its agent card's URL or
     its base URL (the card is then ``/.well-known/agent-card.json`` under it); the card
     is fetched when the agent is saved or refreshed (``card``: as the agent published
@@ -58,27 +55,6 @@ class A2aAgent(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def set_bearer(self, value: str | None) -> None:
-        """An ``os.environ/NAME`` reference kept as it is, a literal encrypted; '' clears
-        it; None or the mask keeps what is stored."""
-        if value is None or value == SECRET_MASK:
-            return
-        value = value.strip()
-        if not value:
-            self.bearer_ref, self.bearer_ciphertext = "", ""
-        elif value.startswith("os.environ/"):
-            if not ENV_REFERENCE.match(value):
-                raise ValidationError({"bearer": f"not a valid environment reference: {value!r}"})
-            self.bearer_ref, self.bearer_ciphertext = value, ""
-        else:
-            self.bearer_ref, self.bearer_ciphertext = "", crypto.encrypt(value)
-
-    @property
-    def bearer_display(self) -> str:
-        if self.bearer_ref:
-            return self.bearer_ref
-        return SECRET_MASK if self.bearer_ciphertext else ""
 
     @property
     def url_display(self) -> str:

@@ -78,3 +78,41 @@ class SealedUrlField(models.TextField):
     def value_to_string(self, obj: models.Model) -> str:
         """What a dump holds: the sealed form, never the credentials."""
         return str(seal_url(self.value_from_object(obj)) or "")
+
+
+HEADER_MASK = "•••••••• (stored encrypted)"  # what a form or the API shows of a stored secret
+
+
+class BearerSecret:
+    """A bearer token a row sends upstream (an MCP server's, an A2A agent's): an
+    ``os.environ/NAME`` reference kept as it is or a literal kept encrypted, in the
+    row's ``bearer_ref`` and ``bearer_ciphertext`` columns (declared by the model)."""
+
+    bearer_ref: Any
+    bearer_ciphertext: Any
+
+    def set_bearer(self, value: str | None) -> None:
+        """An ``os.environ/NAME`` reference kept as it is, a literal encrypted; '' clears
+        it; None or ``HEADER_MASK`` keeps what is stored."""
+        if value is None or value == HEADER_MASK:
+            return
+        value = value.strip()
+        if not value:
+            self.bearer_ref, self.bearer_ciphertext = "", ""
+        elif value.startswith("os.environ/"):
+            if not ENV_REFERENCE.match(value):
+                from django.core.exceptions import ValidationError
+
+                raise ValidationError({"bearer": f"not a valid environment reference: {value!r}"})
+            self.bearer_ref, self.bearer_ciphertext = value, ""
+        else:
+            self.bearer_ref, self.bearer_ciphertext = "", crypto.encrypt(value)
+
+    @property
+    def bearer_display(self) -> str:
+        if self.bearer_ref:
+            return str(self.bearer_ref)
+        return HEADER_MASK if self.bearer_ciphertext else ""
+
+    def stored_bearer(self) -> str:
+        return str(self.bearer_ref or crypto.decrypt(self.bearer_ciphertext))
