@@ -24,6 +24,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from gateway.access.alert_thresholds import parse_thresholds
 from gateway.access.tag_bounds import parse_tags
+from gateway.base.numbers import row_id
 from gateway.models import ApiKey, Route
 
 KEY_PREFIX = "sy-"
@@ -158,7 +159,8 @@ def _row(model: Any, field: str, what: str, value: object) -> Any:
     if isinstance(value, model):
         return value
     text = str(value).strip()
-    row = model.objects.filter(pk=int(text)).first() if text.isdigit() else None
+    number = row_id(text)
+    row = model.objects.filter(pk=number).first() if number is not None else None
     row = row or model.objects.filter(**{field: text}).first()
     if row is None:
         raise ValueError(f"unknown {what} {value!r}")

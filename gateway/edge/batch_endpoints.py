@@ -23,6 +23,7 @@ import orjson
 from django.conf import settings
 
 from gateway.base import db_work
+from gateway.base.numbers import ascii_int
 from gateway.core import service
 from gateway.core.service import Call, Caller, Reply
 from gateway.edge import upload_stream
@@ -149,8 +150,8 @@ JSON = b"application/json"
 
 async def _json_body(request: _Request) -> dict[str, Any]:
     limit = settings.SWITCHYARD_MAX_BODY_BYTES
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = ascii_int(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit:
         raise RequestTooLarge(f"the request body exceeds the limit of {limit} bytes")
     raw = await request.io.read_body(request.receive, limit)
     if raw is None:
@@ -174,8 +175,8 @@ async def _upload(request: _Request) -> tuple[int, Any, bytes]:
     if not content_type.lower().startswith("multipart/form-data"):
         raise InvalidRequest("upload a file as multipart/form-data (fields 'file' and 'purpose')")
     limit = settings.SWITCHYARD_MAX_FILE_BYTES
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + ENVELOPE_SLACK:
+    declared = ascii_int(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit + ENVELOPE_SLACK:
         raise upload_stream.too_large(limit)
     room = await db_work.arun(quota.check_start, request.key)  # refused here when full
     file_id = files.new_id()

@@ -26,6 +26,7 @@ from django.conf import settings
 from gateway import codecs, journal
 from gateway.base import db_work, hooks, lazy_import, lifecycle, process_role
 from gateway.base.entries import KeyEntry
+from gateway.base.numbers import ascii_int
 from gateway.core import service
 from gateway.core.call import StreamCut
 from gateway.core.service import Caller, Reply, StreamReply
@@ -571,14 +572,14 @@ class GatewayApp:
                 await send_reply(send, refused)
                 return
         limit = body_caps.api_body_cap(endpoint)
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        declared = ascii_int(headers.get("content-length", ""))
+        if declared is not None and declared > limit:
             too_large = RequestTooLarge(body_caps.too_large(endpoint, limit))
             await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
             return
         try:
             if service.multipart(endpoint):  # media uploads: read into one buffer
-                size = int(declared) if declared.isdigit() else None
+                size = declared
                 raw: bytes | bytearray | None = await read_body_once(receive, limit, size)
             else:
                 raw = await read_body(receive, limit)

@@ -19,6 +19,7 @@ from django.db.models import ProtectedError
 
 from gateway.access.keys import clean_guardrails
 from gateway.base.entries import ProviderEntry
+from gateway.base.numbers import row_id
 from gateway.catalog import capability_flags
 from gateway.errors import GatewayError
 from gateway.models import ApiKey, Deployment, Provider, Route
@@ -303,9 +304,10 @@ def _resolve_provider(values: Mapping[str, Any]) -> dict[str, Any]:
     ref = values.get("provider")
     if ref is None or isinstance(ref, Provider):
         return values
+    number = ref if isinstance(ref, int) else row_id(ref) if isinstance(ref, str) else None
     found = (
-        Provider.objects.filter(pk=ref).first()
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit())
+        Provider.objects.filter(pk=number).first()
+        if number is not None
         else Provider.objects.filter(name=ref).first()
     )
     if found is None:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.base.numbers import ascii_int
 from gateway.catalog.matching import KindVendor
 
 
@@ -75,7 +76,8 @@ def fraction(value: str) -> str:
 
 
 def positive_integer(value: str) -> str:
-    if not value.isdigit() or int(value) < 1:
+    number = ascii_int(value)
+    if number is None or number < 1:
         return f"{value!r} is not a whole number of at least 1"
     return ""
 

@@ -38,6 +38,7 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from gateway.base.numbers import row_id
 from gateway.errors import BUDGET_EXCEEDED
 from gateway.models import ApiKey, RequestBody, RequestLog, StatusClass, body_blobs
 from gateway.telemetry.ages import parse_age
@@ -264,8 +265,11 @@ def cursor_at(moment: datetime, row_id: int) -> str:
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
-        micros, row_id = cursor.split("_")
-        return EPOCH + timedelta(microseconds=int(micros)), int(row_id)
+        micros, row = cursor.split("_")
+        number = row_id(row)
+        if number is None:
+            raise ValueError(row)
+        return EPOCH + timedelta(microseconds=int(micros)), number
     except (ValueError, OverflowError):
         raise InvalidFilter("cursor", "not a cursor returned by a log page") from None
 

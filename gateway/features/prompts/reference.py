@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.base.numbers import MAX_ROW_ID, ascii_int
 from gateway.errors import InvalidRequest
 from gateway.features.prompts import template
 from gateway.features.prompts.entries import PromptEntry, VersionEntry
@@ -55,8 +56,9 @@ def _version_number(value: Any, field: str) -> int | None:
         raise InvalidRequest(f"{field} must be a version number", param=field)
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    number = ascii_int(value, MAX_ROW_ID) if isinstance(value, str) else None
+    if number is not None:
+        return number
     raise InvalidRequest(f"{field} must be a version number", param=field)
 
 

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from gateway.access import authorization
+from gateway.base.numbers import ascii_int
 from gateway.features.prompts import versions
 from gateway.models import Prompt, PromptVersion
 from gateway.web.decorators import actor_of, staff_required
@@ -160,8 +161,8 @@ def prompt_diff(request: HtmxHttpRequest, name: str) -> HttpResponse:
     numbers = list(prompt.versions.order_by("-number").values_list("number", flat=True))
 
     def asked(key: str, default: int) -> int:
-        raw = request.GET.get(key, "")
-        return int(raw) if raw.isdigit() and int(raw) in numbers else default
+        number = ascii_int(request.GET.get(key, ""))
+        return number if number is not None and number in numbers else default
 
     newest = numbers[0] if numbers else 0
     to = asked("to", newest)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from gateway.base.numbers import ascii_int
 from gateway.catalog import capability_flags
 from gateway.models import ENV_REFERENCE, Provider, Route
 from gateway.ops.litellm.prefixes import (
@@ -300,8 +301,8 @@ class _Parser:
             raise ConfigError(f"{path}: must be a whole number, got {value!r}")
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value.strip())
+        if isinstance(value, str) and ascii_int(value) is not None:
+            value = ascii_int(value)
         if not isinstance(value, int):
             raise ConfigError(f"{path}: must be a whole number, got {value!r}")
         if value < 0:

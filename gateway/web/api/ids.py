@@ -12,18 +12,9 @@ from __future__ import annotations
 
 from django.urls import register_converter
 
-# The largest value of a signed 64-bit column (PostgreSQL bigint, SQLite INTEGER): a
-# larger id names no row, and the drivers raise on binding it.
-MAX_ROW_ID = 2**63 - 1
+from gateway.base.numbers import MAX_ROW_ID, row_id
 
-
-def row_id(value: str) -> int | None:
-    """``value`` as a row id, or None when it names none: only ASCII digits, no sign,
-    no exponent, no Unicode digit, at most ``MAX_ROW_ID``."""
-    if not value or len(value) > 19 or not value.isascii() or not value.isdigit():
-        return None
-    number = int(value)
-    return number if number <= MAX_ROW_ID else None
+__all__ = ["MAX_ROW_ID", "RowIdConverter", "row_id"]
 
 
 class RowIdConverter:
