@@ -247,7 +247,7 @@ register(
     ),
     # the one-time link itself is the credential
     Page("invite/<str:token>/", invite_accept.invite_accept, "invite-accept", read=None),
-    # the sign-in settings (OpenID Connect as the environment sets it): owners
+    # the sign-in settings (OpenID Connect, set here or by the environment): owners
     Page("settings/sign-in/", sign_in.sign_in_settings, "sign-in", read="settings.edit"),
     Page(
         "settings/sign-in/discovery/",

@@ -1,26 +1,32 @@
-"""The sign-in settings page (owners): single sign-on as the environment configures it.
-Settings stay in the environment (``SWITCHYARD_OIDC_*``, read once per process by
-``gateway.access.sso``); this page shows them, the client secret masked, with the
-callback URL to register at the identity provider and the claim maps in force, and
-"Test discovery" fetches the issuer's discovery document through the guarded fetch
-(``gateway.ops.oidc_discovery``)."""
+"""The sign-in settings page (owners): single sign-on set here (issuer, client, claim
+maps; the client secret sealed, ``gateway.access.sso_settings``) or by the environment
+(``SWITCHYARD_OIDC_*``), which wins field by field where set: such a field is shown
+read-only with its variable. The page shows the callback URL to register at the
+identity provider and the claim maps in force, and "Test discovery" fetches the
+issuer's discovery document through the guarded fetch (``gateway.ops.oidc_discovery``).
+Password sign-in off and the break-glass accounts stay the operator's (environment)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from gateway.access import sso
+from gateway.access import sso, sso_settings
 from gateway.base.env import env_str
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
-from gateway.models import Team
+from gateway.models import SsoSettings, Team
 from gateway.ops import oidc_discovery
-from gateway.web.decorators import staff_required
+from gateway.web.decorators import fields_refused, form_values, staff_required
+from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.saving import show_errors
 
 TEMPLATE = "console/sign_in.html"
 # (variable, what it sets, default shown when unset)
@@ -42,6 +48,82 @@ SETTINGS = (
 SECRET_SETTINGS = frozenset({"SWITCHYARD_OIDC_CLIENT_SECRET"})
 
 
+class SsoSettingsForm(forms.Form):
+    issuer = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Issuer URL",
+        help_text="the provider's issuer; empty: single sign-on is off",
+    )
+    client_id = forms.CharField(required=False, max_length=500, label="Client ID")
+    client_secret = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Client secret",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="stored encrypted, never shown; empty: keep the one set",
+    )
+    clear_secret = forms.BooleanField(required=False, label="Remove the client secret")
+    scopes = forms.CharField(
+        required=False, max_length=500, label="Scopes", help_text="default: openid email profile"
+    )
+    label = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Button label",
+        help_text="default: Sign in with <issuer host>",
+    )
+    role_claim = forms.CharField(
+        required=False, max_length=200, label="Role claim", help_text="default: groups"
+    )
+    role_map = forms.CharField(
+        required=False,
+        max_length=4000,
+        label="Role map",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="claim value=role, one a line: llm-admins=admin",
+    )
+    default_role = forms.CharField(
+        required=False,
+        max_length=20,
+        label="Default role",
+        help_text="when no value maps: owner, admin, editor, member, viewer or none "
+        "(refused); default: member",
+    )
+    team_claim = forms.CharField(
+        required=False, max_length=200, label="Team claim", help_text="default: groups"
+    )
+    team_map = forms.CharField(
+        required=False,
+        max_length=4000,
+        label="Team map",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="claim value=team, one a line: team-red=Red",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        env = sso.environment()
+        for name, variable in sso.ENVIRONMENT.items():
+            if name in env and name in self.fields:
+                self.fields[name].disabled = True
+                self.fields[name].help_text = f"set by {variable}: the environment wins"
+        if "client_secret" in env:
+            self.fields["clear_secret"].disabled = True
+
+
+def _form(data: Any = None) -> SsoSettingsForm:
+    if data is not None:
+        return SsoSettingsForm(data)
+    row = SsoSettings.objects.filter(pk=1).first()
+    initial = sso_settings.shown(row) if row is not None else {}
+    env = sso.environment()
+    for name in sso.ENVIRONMENT:
+        if name in env:
+            initial[name] = shown_value(sso.ENVIRONMENT[name])
+    return SsoSettingsForm(initial=initial)
+
+
 def shown_value(name: str) -> str:
     """The variable as the page shows it: secrets masked unless an ``os.environ/NAME``
     reference (the name is no secret)."""
@@ -58,8 +140,9 @@ def callback_url(request: HttpRequest) -> str:
     )
 
 
-def _context(request: HttpRequest) -> dict[str, Any]:
+def _context(request: HttpRequest, form: SsoSettingsForm | None = None) -> dict[str, Any]:
     cfg, error = sso.config_or_error()
+    row = SsoSettings.objects.filter(pk=1).first()
     teams = set(Team.objects.values_list("name", flat=True))
     rows = [
         {"name": n, "what": what, "value": shown_value(n), "default": default}
@@ -76,12 +159,29 @@ def _context(request: HttpRequest) -> dict[str, Any]:
         else [],
         "sso_only": sso.sso_only(),
         "break_glass": sorted(sso.break_glass_accounts()),
+        "form": form if form is not None else _form(),
+        "secret_stored": bool(row and row.client_secret_ciphertext),
     }
 
 
 @staff_required
-def sign_in_settings(request: HttpRequest) -> HttpResponse:
-    return render(request, TEMPLATE, _context(request))
+def sign_in_settings(request: HtmxHttpRequest) -> HttpResponse:
+    """GET: the page. POST: save the console's settings (every error at once)."""
+    if request.method != "POST":
+        return render(request, TEMPLATE, _context(request))
+    form = _form(request.POST)
+    if form.is_valid():
+        sent = {k: v for k, v in form_values(form).items() if not form.fields[k].disabled}
+        if refused := fields_refused(request, "sso", sent):
+            return refused
+        try:
+            sso_settings.save(sent)
+        except ValidationError as exc:
+            show_errors(form, exc)
+        else:
+            messages.success(request, "Saved the single sign-on settings.")
+            return go_to(request, reverse("console:sign-in"))
+    return render(request, TEMPLATE, _context(request, form), status=422)
 
 
 @staff_required

@@ -153,6 +153,12 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
         "how",
         rule="user.invite",
     ),  # fmt: skip
+    # single sign-on (the console's settings; the environment wins where set): owners
+    "sso": _same(
+        OWNER,
+        *("issuer", "client_id", "client_secret", "clear_secret", "scopes", "label"),
+        *("role_claim", "role_map", "default_role", "team_claim", "team_map"),
+    ),
     "scores": _same(VIEWER, "name", "value", "label", "comment", rule="score.write"),
     # evaluations: admins and owners (ability evals.use)
     "datasets": _same(ADMIN, "name", "description", "rows", "row", "file"),

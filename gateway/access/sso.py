@@ -4,7 +4,12 @@ of a user.
 The protocol itself (discovery document, authorization code with PKCE, ``state`` and
 ``nonce``, the ID token's signature checked against the provider's JWKS, its issuer,
 audience and expiry) is Authlib's; this module says how it is configured and turns the
-verified claims into a console user:
+verified claims into a console user.
+
+Each setting comes from its variable below where that is set, else from what an owner
+saved in the console (``SsoSettings``, ``gateway.access.sso_settings``): the
+environment wins field by field. ``SWITCHYARD_SSO_ONLY`` and the break-glass accounts
+are the environment's only.
 
 - ``SWITCHYARD_OIDC_ISSUER``: the provider's issuer URL (its discovery document is
   ``<issuer>/.well-known/openid-configuration``); unset, single sign-on is off.
@@ -43,7 +48,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from gateway.access import usernames
 from gateway.base.env import env_bool, env_list, env_str
-from gateway.base.secrets.secret_refs import resolve_operator_value
+from gateway.base.secrets.secret_refs import resolve_operator_value, resolve_secret
+from gateway.errors import MissingSecret
 
 # From the most to the least that a role may do (see the roles of issue #29).
 ROLES = ("owner", "admin", "editor", "member", "viewer")
@@ -84,58 +90,157 @@ class SsoRefused(Exception):
     """The provider vouched for the person, but this gateway does not let them in."""
 
 
-def _pairs(name: str) -> dict[str, str]:
+# Each stored field and the variable that wins over it where set (the page shows which).
+ENVIRONMENT = {
+    "issuer": "SWITCHYARD_OIDC_ISSUER",
+    "client_id": "SWITCHYARD_OIDC_CLIENT_ID",
+    "client_secret": "SWITCHYARD_OIDC_CLIENT_SECRET",
+    "scopes": "SWITCHYARD_OIDC_SCOPES",
+    "label": "SWITCHYARD_OIDC_LABEL",
+    "role_claim": "SWITCHYARD_OIDC_ROLE_CLAIM",
+    "role_map": "SWITCHYARD_OIDC_ROLE_MAP",
+    "default_role": "SWITCHYARD_OIDC_DEFAULT_ROLE",
+    "team_claim": "SWITCHYARD_OIDC_TEAM_CLAIM",
+    "team_map": "SWITCHYARD_OIDC_TEAM_MAP",
+}
+DEFAULT_SCOPES = "openid email profile"
+
+
+def parse_pairs(text: str, what: str) -> dict[str, str]:
+    """``claim=value,claim=value`` (blanks around items allowed); ``ValueError`` naming
+    the first item that is not a pair."""
     pairs: dict[str, str] = {}
-    for item in env_list(name):
+    for item in (part.strip() for part in text.replace("\n", ",").split(",")):
+        if not item:
+            continue
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise ImproperlyConfigured(f"{name} takes claim=value pairs, got {item!r}")
+            raise ValueError(f"{what} takes claim=value pairs, got {item!r}")
         pairs[key.strip()] = value.strip()
     return pairs
 
 
-def load_config() -> SsoConfig | None:
-    """The configured provider, or None when single sign-on is off. A half-done
-    configuration is an ``ImproperlyConfigured`` naming the missing variable."""
-    issuer = env_str("SWITCHYARD_OIDC_ISSUER").strip()
-    if not issuer:
-        return None
-    client_id = env_str("SWITCHYARD_OIDC_CLIENT_ID").strip()
-    if not client_id:
-        raise ImproperlyConfigured("SWITCHYARD_OIDC_ISSUER is set: SWITCHYARD_OIDC_CLIENT_ID too")
-    role_map = _pairs("SWITCHYARD_OIDC_ROLE_MAP")
+def check_role_map(role_map: Mapping[str, str]) -> None:
     for claim, role in role_map.items():
         if role not in ROLES:
-            raise ImproperlyConfigured(
-                f"SWITCHYARD_OIDC_ROLE_MAP maps {claim!r} to {role!r}: roles are {', '.join(ROLES)}"
-            )
-    default_role: str | None = env_str("SWITCHYARD_OIDC_DEFAULT_ROLE", "member").strip()
-    if default_role == "none":
-        default_role = None
-    elif default_role not in ROLES:
-        raise ImproperlyConfigured(
-            f"SWITCHYARD_OIDC_DEFAULT_ROLE is {default_role!r}: one of {', '.join(ROLES)} or none"
-        )
-    host = issuer.split("//", 1)[-1].split("/", 1)[0]
-    return SsoConfig(
-        issuer=issuer,
-        client_id=resolve_operator_value(client_id),
-        client_secret=resolve_operator_value(env_str("SWITCHYARD_OIDC_CLIENT_SECRET").strip()),
-        scopes=env_str("SWITCHYARD_OIDC_SCOPES", "openid email profile").strip()
-        or "openid email profile",
-        label=env_str("SWITCHYARD_OIDC_LABEL").strip() or f"Sign in with {host}",
-        role_claim=env_str("SWITCHYARD_OIDC_ROLE_CLAIM", "groups").strip() or "groups",
-        role_map=role_map,
-        default_role=default_role,
-        team_claim=env_str("SWITCHYARD_OIDC_TEAM_CLAIM", "groups").strip() or "groups",
-        team_map=_pairs("SWITCHYARD_OIDC_TEAM_MAP"),
-    )
+            raise ValueError(f"maps {claim!r} to {role!r}: roles are {', '.join(ROLES)}")
+
+
+def check_default_role(value: str) -> str | None:
+    """The role of a user no claim value maps (None: refused); "" is ``member``."""
+    role = value.strip() or "member"
+    if role == "none":
+        return None
+    if role not in ROLES:
+        raise ValueError(f"is {role!r}: one of {', '.join(ROLES)} or none")
+    return role
 
 
 @functools.cache
+def environment() -> dict[str, str]:
+    """The ``SWITCHYARD_OIDC_*`` variables that are set, by stored field; read once per
+    process (the environment does not change under it)."""
+    return {f: env_str(name).strip() for f, name in ENVIRONMENT.items() if env_str(name).strip()}
+
+
+def stored() -> dict[str, Any]:
+    """What an owner saved in the console (``SsoSettings``), by field; {} when nothing.
+    One row by primary key, read only on the sign-in paths and pages."""
+    from gateway.models import SsoSettings
+
+    row = SsoSettings.objects.filter(pk=1).first()
+    if row is None:
+        return {}
+    values: dict[str, Any] = {
+        f: getattr(row, f) for f in ENVIRONMENT if f != "client_secret" and getattr(row, f)
+    }
+    if row.client_secret_ciphertext:
+        from gateway.base.secrets import crypto
+
+        values["client_secret"] = crypto.decrypt(row.client_secret_ciphertext)
+    return values
+
+
+def _source(field_name: str) -> str:
+    """Where a field's value comes from, as an error names it."""
+    if field_name in environment():
+        return ENVIRONMENT[field_name]
+    return f"the console's {field_name.replace('_', ' ')}"
+
+
+def _merged() -> dict[str, Any]:
+    """Each field from the environment where set, else from the console's row; the
+    environment's maps are ``claim=value`` text, the row's already parsed."""
+    values = stored()
+    env = environment()
+    for field_name in ("role_map", "team_map"):
+        if field_name in env:
+            try:
+                values[field_name] = parse_pairs(env[field_name], ENVIRONMENT[field_name])
+            except ValueError as exc:
+                raise ImproperlyConfigured(str(exc)) from None
+    return {**values, **{k: v for k, v in env.items() if k not in ("role_map", "team_map")}}
+
+
+def load_config() -> SsoConfig | None:
+    """The configured provider, or None when single sign-on is off. A half-done
+    configuration is an ``ImproperlyConfigured`` naming the variable or the console
+    field at fault."""
+    values = _merged()
+    issuer = values.get("issuer", "")
+    if not issuer:
+        return None
+    client_id = values.get("client_id", "")
+    if not client_id:
+        raise ImproperlyConfigured(
+            f"{_source('issuer')} is set: {ENVIRONMENT['client_id']} (or the console's "
+            "client id) too"
+        )
+    role_map = dict(values.get("role_map") or {})
+    try:
+        check_role_map(role_map)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{_source('role_map')} {exc}") from None
+    try:
+        default_role = check_default_role(values.get("default_role", ""))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{_source('default_role')} {exc}") from None
+    host = issuer.split("//", 1)[-1].split("/", 1)[0]
+    return SsoConfig(
+        issuer=issuer,
+        client_id=_resolved("client_id", client_id),
+        client_secret=_resolved("client_secret", values.get("client_secret", "")),
+        scopes=values.get("scopes") or DEFAULT_SCOPES,
+        label=values.get("label") or f"Sign in with {host}",
+        role_claim=values.get("role_claim") or "groups",
+        role_map=role_map,
+        default_role=default_role,
+        team_claim=values.get("team_claim") or "groups",
+        team_map=dict(values.get("team_map") or {}),
+    )
+
+
+def _resolved(field_name: str, value: str) -> str:
+    """An ``os.environ/NAME`` in ``value`` read: any variable where the operator set the
+    field in the environment; only what ``SWITCHYARD_ENV_ALLOW`` allows where an owner
+    set it in the console (reading the host's environment is the operator's power)."""
+    try:
+        if field_name in environment():
+            return resolve_operator_value(value)
+        return resolve_secret(value)
+    except MissingSecret as exc:
+        raise ImproperlyConfigured(f"{_source(field_name)}: {exc}") from None
+
+
 def config() -> SsoConfig | None:
-    """The configuration, read once per process (it comes from the environment)."""
+    """The configuration: the environment (read once per process) over what the console
+    stored (read each time, so a save reaches every worker at its next sign-in)."""
     return load_config()
+
+
+def forget() -> None:
+    """Read the environment again (tests that change it)."""
+    environment.cache_clear()
 
 
 def config_or_error() -> tuple[SsoConfig | None, str]:

@@ -1260,6 +1260,7 @@ from gateway.models.a2a import A2aAgent as A2aAgent  # noqa: E402,F401 (gateway'
 from gateway.models.a2a import A2aTask as A2aTask  # noqa: E402,F401 (gateway's tables)
 from gateway.models.alerts import AlertSettings as AlertSettings  # noqa: E402,F401 (gateway's tables)
 from gateway.models.alerts import BudgetAlert as BudgetAlert  # noqa: E402,F401 (gateway's tables)
+from gateway.models.sso import SsoSettings as SsoSettings  # noqa: E402,F401 (gateway's tables)
 from gateway.models.batches import Batch, BatchLine  # noqa: E402,F401 (gateway's tables)
 from gateway.models.body_blobs import BodyBlob as BodyBlob  # noqa: E402,F401 (gateway's tables)
 from gateway.models.conversations import (  # noqa: E402,F401 (gateway's tables)

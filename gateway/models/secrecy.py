@@ -75,6 +75,10 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
     ),
     "gateway.BudgetAlert": _fields("scope subject_name period status last_error"),
     "gateway.Invite": _fields("username email role", token_hash=DIGEST),
+    "gateway.SsoSettings": _fields(
+        "issuer client_id scopes label role_claim role_map default_role team_claim team_map",
+        client_secret_ciphertext=SECRET,
+    ),
     "gateway.SsoLink": _fields("issuer subject"),
     "gateway.SsoRemoval": _fields("issuer subject username"),  # who may not come back
     "auth.User": _fields("username first_name last_name email", password=DIGEST),

@@ -603,6 +603,7 @@ def connect() -> None:
         PromptVersion,
         Provider,
         Route,
+        SsoSettings,
         TagBudget,
         Team,
     )
@@ -620,6 +621,7 @@ def connect() -> None:
         (A2aAgent, "a2a_agent"),
         (Guardrail, "guardrail"),
         (AlertSettings, "alert_settings"),  # the webhook (masked) and default thresholds
+        (SsoSettings, "sso_settings"),  # the identity provider (client secret masked)
         (Prompt, "prompt"),
         (PromptVersion, "prompt_version"),
         (PromptLabel, "prompt_label"),

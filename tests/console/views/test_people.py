@@ -148,14 +148,14 @@ def test_sso_users_are_explained_and_marked(people, monkeypatch) -> None:
 
     monkeypatch.setenv("SWITCHYARD_OIDC_ISSUER", "https://idp.example.com")
     monkeypatch.setenv("SWITCHYARD_OIDC_CLIENT_ID", "console")
-    sso.config.cache_clear()
+    sso.forget()
     try:
         SsoLink.objects.create(
             issuer="https://idp.example.com", subject="s1", user=people["member"]
         )
         page = as_user(people["owner"]).get("/users/").content.decode()
     finally:
-        sso.config.cache_clear()
+        sso.forget()
     assert "appear here on their first sign-in" in page and "Sign in with idp.example.com" in page
     row = page.split(f'id="user-{people["member"].pk}"')[1].split("</tr>")[0]
     assert 'title="signs in through single sign-on">SSO</span>' in row

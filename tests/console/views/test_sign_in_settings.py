@@ -47,14 +47,14 @@ def configure(monkeypatch) -> Iterator:
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        sso.config.cache_clear()
+        sso.forget()
 
     yield set_env
-    sso.config.cache_clear()
+    sso.forget()
 
 
 def test_off_it_says_how_to_turn_it_on(owner) -> None:
-    sso.config.cache_clear()
+    sso.forget()
     page = owner.get("/settings/sign-in/").content.decode()
     assert "Single sign-on is off" in page
     assert 'value="http://testserver/login/sso/callback/"' in page

@@ -41,7 +41,7 @@ def configure(monkeypatch: pytest.MonkeyPatch, issuer: str, **extra: str) -> Non
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    sso.config.cache_clear()
+    sso.forget()
     sso_users._registry.cache_clear()
 
 
@@ -50,7 +50,7 @@ def provider(tmp_path, monkeypatch):
     with oidc_provider(free_port(), [CALLBACK], tmp_path) as issuer:
         configure(monkeypatch, issuer)
         yield issuer
-    sso.config.cache_clear()
+    sso.forget()
     sso_users._registry.cache_clear()
 
 
@@ -177,7 +177,7 @@ def test_a_provider_that_is_down_gives_a_readable_page_and_passwords_still_work(
     assert b'name="password"' in response.content
     response = client.post("/login/", {"username": "owner", "password": "pw-123456789"})
     assert response.status_code == 302 and signed_in_user(client) is not None
-    sso.config.cache_clear()
+    sso.forget()
     sso_users._registry.cache_clear()
 
 
@@ -200,12 +200,12 @@ def test_sso_only_keeps_passwords_for_break_glass_accounts(monkeypatch):
     assert signed_in_user(client) is None, admin.status_code
     response = client.post("/login/", {"username": "root", "password": "pw-123456789"})
     assert response.status_code == 302 and signed_in_user(client).username == "root"
-    sso.config.cache_clear()
+    sso.forget()
     sso_users._registry.cache_clear()
 
 
 def test_without_configuration_there_is_no_sso_page(db):
-    sso.config.cache_clear()
+    sso.forget()
     assert Client().get("/login/sso/").status_code == 404
     assert b"Sign in with" not in Client().get("/login/").content
 
@@ -214,7 +214,7 @@ def test_a_misconfigured_sign_on_is_a_message_and_passwords_still_work(db, monke
     monkeypatch.setenv("SWITCHYARD_OIDC_ISSUER", "https://idp.example.com")
     monkeypatch.delenv("SWITCHYARD_OIDC_CLIENT_ID", raising=False)
     monkeypatch.setenv("SWITCHYARD_SSO_ONLY", "1")
-    sso.config.cache_clear()
+    sso.forget()
     User.objects.create_user("ops", password="pw-123456789", is_staff=True)
     client = Client()
     page = client.get("/login/")
@@ -223,4 +223,4 @@ def test_a_misconfigured_sign_on_is_a_message_and_passwords_still_work(db, monke
     assert client.get("/login/sso/").status_code == 404
     response = client.post("/login/", {"username": "ops", "password": "pw-123456789"})
     assert response.status_code == 302 and signed_in_user(client) is not None
-    sso.config.cache_clear()
+    sso.forget()

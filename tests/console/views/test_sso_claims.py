@@ -90,14 +90,14 @@ def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
         "SWITCHYARD_OIDC_ROLE_MAP": "llm-owners=owner",
     }.items():
         monkeypatch.setenv(name, value)
-    sso.config.cache_clear()
+    sso.forget()
     sso_users._registry.cache_clear()
     try:
         yield fake
     finally:
         server.shutdown()
         server.server_close()
-        sso.config.cache_clear()
+        sso.forget()
         sso_users._registry.cache_clear()
 
 

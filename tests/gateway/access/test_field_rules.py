@@ -78,6 +78,7 @@ FORMS = {
     "InviteForm": "invites",
     "GuardrailForm": "guardrails",
     "AlertSettingsForm": "alerts",
+    "SsoSettingsForm": "sso",
 }
 NOT_RESOURCE_FORMS = {
     "LogFilterForm": "filters a page",

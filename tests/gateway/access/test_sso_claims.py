@@ -54,12 +54,12 @@ def test_no_subject_is_refused():
 
 
 @pytest.fixture
-def env(monkeypatch):
+def env(monkeypatch, db):  # the console's stored settings are read too
     for name in ("ISSUER", "CLIENT_ID", "CLIENT_SECRET", "ROLE_MAP", "TEAM_MAP", "DEFAULT_ROLE"):
         monkeypatch.delenv(f"SWITCHYARD_OIDC_{name}", raising=False)
-    sso.config.cache_clear()
+    sso.forget()
     yield monkeypatch
-    sso.config.cache_clear()
+    sso.forget()
 
 
 def test_unset_issuer_means_off(env):
