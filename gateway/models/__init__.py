@@ -1260,7 +1260,6 @@ from gateway.models.a2a import A2aAgent as A2aAgent  # noqa: E402,F401 (gateway'
 from gateway.models.a2a import A2aTask as A2aTask  # noqa: E402,F401 (gateway's tables)
 from gateway.models.alerts import AlertSettings as AlertSettings  # noqa: E402,F401 (gateway's tables)
 from gateway.models.alerts import BudgetAlert as BudgetAlert  # noqa: E402,F401 (gateway's tables)
-from gateway.models.sso import SsoSettings as SsoSettings  # noqa: E402,F401 (gateway's tables)
 from gateway.models.batches import Batch, BatchLine  # noqa: E402,F401 (gateway's tables)
 from gateway.models.body_blobs import BodyBlob as BodyBlob  # noqa: E402,F401 (gateway's tables)
 from gateway.models.conversations import (  # noqa: E402,F401 (gateway's tables)
@@ -1296,6 +1295,7 @@ from gateway.models.prompts import PromptLabel as PromptLabel  # noqa: E402,F401
 from gateway.models.prompts import PromptVersion as PromptVersion  # noqa: E402,F401
 from gateway.models.scores import Score as Score  # noqa: E402,F401 (gateway's tables)
 from gateway.models.semantic_cache import SemanticCacheEntry as SemanticCacheEntry  # noqa: E402,F401 (gateway's tables)
+from gateway.models.sso import SsoSettings as SsoSettings  # noqa: E402,F401 (gateway's tables)
 from gateway.models.tags import RequestTag as RequestTag  # noqa: E402,F401 (gateway's tables)
 from gateway.models.tags import TagBudget as TagBudget  # noqa: E402,F401 (gateway's tables)
 from gateway.models.tags import TagSpendRollup as TagSpendRollup  # noqa: E402,F401 (gateway's tables)

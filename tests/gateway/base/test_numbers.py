@@ -8,7 +8,9 @@ import pytest
 from gateway.base.numbers import MAX_ROW_ID, ascii_int, row_id
 
 
-@pytest.mark.parametrize("text", ["²", "١٢", "𝟙", "-1", "+1", "1e3", "1.0", "", " ", "0x10", "1_000"])
+@pytest.mark.parametrize(
+    "text", ["²", "١٢", "𝟙", "-1", "+1", "1e3", "1.0", "", " ", "0x10", "1_000"]
+)
 def test_what_int_or_a_sign_would_need_is_no_number(text: str) -> None:
     assert ascii_int(text) is None
     assert row_id(text) is None

@@ -24,7 +24,13 @@ async def test_a_length_that_is_no_number_is_read_as_undeclared(app, declared, p
         return {"type": "http.request", "body": b"[1]", "more_body": False}
 
     headers = [(b"authorization", f"Bearer {LIVE}".encode()), (b"content-length", declared)]
-    scope = {"type": "http", "method": "POST", "path": path, "query_string": b"", "headers": headers}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "query_string": b"",
+        "headers": headers,
+    }
     await app(scope, receive, send)
     assert sent[0]["status"] == 400
     body = orjson.loads(b"".join(m.get("body", b"") for m in sent[1:]))
