@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -22,6 +23,7 @@ from console.views.teams import UserLimitsForm
 from gateway.access import authorization, roles, sso
 from gateway.access import keys as key_ops
 from gateway.access.rules.users import InviteGrant
+from gateway.features.alerts import email
 from gateway.models import ApiKey, Invite, Team
 from gateway.ops import invites, people
 from gateway.telemetry import budget_spend
@@ -43,7 +45,7 @@ class InviteForm(forms.Form):
         help_text="they join each with their role there (owners and admins: editor)",
     )
     how = forms.ChoiceField(
-        choices=[("link", "Send a one-time link"), ("password", "Set a password now")],
+        choices=[("link", "A one-time link"), ("password", "Set a password now")],
         initial="link",
         widget=forms.RadioSelect,
         label="How they sign in",
@@ -62,6 +64,12 @@ class InviteForm(forms.Form):
         if actor is not None and actor.role != roles.OWNER:  # an admin invites no owner
             role_field: Any = self.fields["role"]
             role_field.choices = [(r, r) for r in roles.ROLES if r != roles.OWNER]
+        self.fields["how"].help_text = (
+            "the link is emailed to them when you give an email, and shown to copy"
+            if email.configured()
+            else "the link is shown to copy and hand over (email needs the operator's "
+            "SWITCHYARD_EMAIL_HOST)"
+        )
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean()
@@ -160,7 +168,33 @@ def user_invite(request: HtmxHttpRequest) -> HttpResponse:
         show_errors(form, exc)
         return _render_invites(request, 422, invite_form=form)
     link = request.build_absolute_uri(reverse("console:invite-accept", args=[issued.token]))
-    return _render_invites(request, issued=issued.invite, invite_link=link)
+    emailed, email_error = _email_invite(issued.invite, link, request.user)
+    return _render_invites(
+        request,
+        issued=issued.invite,
+        invite_link=link,
+        emailed=emailed,
+        email_error=email_error,
+    )
+
+
+def _email_invite(invite: Invite, link: str, sender: Any) -> tuple[bool, str]:
+    """Email the one-time link when the invite has an address and the operator set up
+    email (``SWITCHYARD_EMAIL_HOST``): (sent, why not). A failure names the SMTP host
+    only; the link is shown to copy either way."""
+    if not invite.email or not email.configured():
+        return False, ""
+    who = " ".join(str(sender.get_username()).split())[:150]
+    body = (
+        f"{who} invited you to Switchyard as {invite.username}.\n\n"
+        f"Open this link to choose your password and sign in (it works once, until "
+        f"{invite.expires_at:%Y-%m-%d %H:%M} UTC):\n\n{link}\n"
+    )
+    try:
+        async_to_sync(email.send_text)([invite.email], "Your Switchyard invitation", body)
+    except email.Refused as exc:
+        return False, str(exc)
+    return True, ""
 
 
 @staff_required

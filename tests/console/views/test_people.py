@@ -243,3 +243,40 @@ def test_a_members_key_form_offers_only_what_the_role_may_set(people) -> None:
     admin_form = KeyForm(actor=roles.actor_for_user(people["admin"]))
     assert "management" in admin_form.fields
     assert [c[1] for c in admin_form.fields["team"].choices][0] == "---------"
+
+
+def test_an_invite_with_an_email_is_emailed_when_the_operator_set_up_email(
+    people, settings
+) -> None:
+    from django.core import mail
+
+    settings.SWITCHYARD_ALERT_EMAIL = True  # the operator set SWITCHYARD_EMAIL_HOST
+    settings.EMAIL_HOST = "smtp.example.test"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    mail.outbox = []
+    admin = as_user(people["admin"])
+    form = {"username": "bea", "role": "member", "how": "link", "expires_in_days": 3}
+    reply = admin.post("/users/invite/", {**form, "email": "bea@example.com"})
+    assert reply.status_code == 200
+    html = reply.content.decode()
+    link = link_in(html)
+    assert "Emailed to <strong>bea@example.com</strong>" in html
+    (sent,) = mail.outbox
+    assert sent.to == ["bea@example.com"] and link in sent.body and "admin" in sent.body
+
+    # without an address nothing is sent; an SMTP server that refuses is named, and the
+    # link is still there to copy
+    mail.outbox = []
+    reply = admin.post("/users/invite/", {**form, "username": "cy"})
+    assert "Emailed" not in reply.content.decode() and mail.outbox == []
+    settings.EMAIL_BACKEND = "tests.gateway.features.alerts.test_email.Broken"
+    reply = admin.post("/users/invite/", {**form, "username": "di", "email": "di@example.com"})
+    html = reply.content.decode()
+    assert "Could not email it (smtp.example.test: ConnectionRefusedError)" in html
+    assert link_in(html)
+
+
+def test_without_email_set_up_the_form_says_the_link_is_to_copy(people, settings) -> None:
+    settings.SWITCHYARD_ALERT_EMAIL = False
+    page = as_user(people["admin"]).get("/users/").content.decode()
+    assert "the link is shown to copy and hand over" in page
