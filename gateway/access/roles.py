@@ -129,6 +129,8 @@ API: dict[str, tuple[str, str]] = {
     "invites": ("users.invite", "users.invite"),
     # removed single sign-on identities: admins read; owners let one in again (user.manage)
     "sso-removals": ("users.view", "users.edit"),
+    # single sign-on settings: owners read and change them (as the console's page)
+    "sign-in": ("settings.edit", "settings.edit"),
     "docs": ("dashboard.view", "dashboard.view"),
     "mcp-servers": ("providers.edit", "providers.edit"),
     # A2A agents: as MCP servers, the owners' and admins' (their URLs and tokens)

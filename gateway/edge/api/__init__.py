@@ -48,6 +48,7 @@ api.add_router("/users", "gateway.edge.api.users.router")
 api.add_router("/user-limits", "gateway.edge.api.users.limits_router")
 api.add_router("/invites", "gateway.edge.api.invites.router")
 api.add_router("/sso-removals", "gateway.edge.api.sso_removals.router")
+api.add_router("/sign-in", "gateway.edge.api.sign_in.router")  # single sign-on settings
 for unit_api in units.modules("api"):  # the units' (INSTALLED_APPS): evaluations, MCP servers...
     api.add_router(unit_api.PATH, unit_api.router)
 api.add_router("/bill-drift", "gateway.edge.api.bills.router")  # the providers' bills

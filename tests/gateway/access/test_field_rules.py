@@ -52,6 +52,7 @@ SCHEMAS = {
     "GuardrailIn": "guardrails",
     "GuardrailPatch": "guardrails",
     "SettingsPatch": "alerts",
+    "SignInPatch": "sso",
     "PromptIn": "prompts",
     "VersionIn": "prompts",
     "LabelIn": "prompts",
