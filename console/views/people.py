@@ -9,7 +9,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -168,7 +167,7 @@ def user_invite(request: HtmxHttpRequest) -> HttpResponse:
         show_errors(form, exc)
         return _render_invites(request, 422, invite_form=form)
     link = request.build_absolute_uri(reverse("console:invite-accept", args=[issued.token]))
-    emailed, email_error = _email_invite(issued.invite, link, request.user)
+    emailed, email_error = invites.email_link(issued.invite, link, request.user.get_username())
     return _render_invites(
         request,
         issued=issued.invite,
@@ -176,25 +175,6 @@ def user_invite(request: HtmxHttpRequest) -> HttpResponse:
         emailed=emailed,
         email_error=email_error,
     )
-
-
-def _email_invite(invite: Invite, link: str, sender: Any) -> tuple[bool, str]:
-    """Email the one-time link when the invite has an address and the operator set up
-    email (``SWITCHYARD_EMAIL_HOST``): (sent, why not). A failure names the SMTP host
-    only; the link is shown to copy either way."""
-    if not invite.email or not email.configured():
-        return False, ""
-    who = " ".join(str(sender.get_username()).split())[:150]
-    body = (
-        f"{who} invited you to Switchyard as {invite.username}.\n\n"
-        f"Open this link to choose your password and sign in (it works once, until "
-        f"{invite.expires_at:%Y-%m-%d %H:%M} UTC):\n\n{link}\n"
-    )
-    try:
-        async_to_sync(email.send_text)([invite.email], "Your Switchyard invitation", body)
-    except email.Refused as exc:
-        return False, str(exc)
-    return True, ""
 
 
 @staff_required

@@ -253,3 +253,26 @@ def pending() -> list[Invite]:
         used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
     )
     return list(rows.select_related("created_by").prefetch_related("teams"))
+
+
+def email_link(invite: Invite, link: str, sender: str) -> tuple[bool, str]:
+    """Email the one-time ``link`` when the invite has an address and the operator set up
+    email (``SWITCHYARD_EMAIL_HOST``): (sent, why not). It blocks on SMTP (the console's
+    and /api's sync views, never the request path); a failure names the SMTP host only."""
+    from asgiref.sync import async_to_sync
+
+    from gateway.features.alerts import email
+
+    if not invite.email or not email.configured():
+        return False, ""
+    who = " ".join(sender.split())[:150]
+    body = (
+        f"{who} invited you to Switchyard as {invite.username}.\n\n"
+        f"Open this link to choose your password and sign in (it works once, until "
+        f"{invite.expires_at:%Y-%m-%d %H:%M} UTC):\n\n{link}\n"
+    )
+    try:
+        async_to_sync(email.send_text)([invite.email], "Your Switchyard invitation", body)
+    except email.Refused as exc:
+        return False, str(exc)
+    return True, ""

@@ -46,6 +46,8 @@ class InviteOut(Schema):
     expires_at: datetime | None
     created_by: str | None
     link: str | None = None  # once, when the invite is made
+    emailed: bool = False  # the link was emailed (an email given, the operator's SMTP set)
+    email_error: str = ""  # why emailing it failed (the SMTP host), "" otherwise
 
 
 def _out(invite: Invite, link: str | None = None) -> dict[str, Any]:
@@ -122,7 +124,12 @@ def create_invite(request: HttpRequest, payload: InviteIn) -> Status[Any]:
         )
     except ValidationError as exc:
         return Status(422, {"errors": saving.errors_by_field(exc)})
-    return Status(201, _out(issued.invite, accept_link(request, issued.token)))
+    link = accept_link(request, issued.token)
+    sender = getattr(request.actor, "username", "") or "An administrator"
+    emailed, email_error = invites.email_link(issued.invite, link, sender)
+    return Status(
+        201, {**_out(issued.invite, link), "emailed": emailed, "email_error": email_error}
+    )
 
 
 @router.delete("/{rowid:invite_id}", response=InviteOut)
