@@ -35,6 +35,9 @@ parts."""
 
 from __future__ import annotations
 
+import threading
+from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from hashlib import sha256
@@ -51,6 +54,13 @@ PART_MIN_BYTES = 256
 SPLIT_MIN_CHARS = 1024
 # shown in place of a part no longer stored (never expected: see gateway.models.body_blobs)
 MISSING = "[part of this body no longer stored by Switchyard]"
+# texts split recently, by session (``_fingerprint``), whose parts the next split of the
+# session takes instead of encoding and hashing them again: the last request of 32
+# sessions (about 10 MB at an agent's 150 KB: the text and its parts' bytes)
+RECENT_LAYOUTS = 32
+# sessions that look alike (one agent's system prompt, tools and first messages: see
+# ``_fingerprint``) remembered side by side, the one sharing the most taken from
+SESSIONS_ALIKE = 4
 
 # A part reference as RequestBody.parts stores it: [tip, count] for a list (its last
 # node and its length), [hash] for one value.
@@ -79,6 +89,13 @@ class Split:
     nodes: list[Node]
 
 
+# fingerprint -> the texts last split with it (``split``), the newest first; the
+# fingerprints used longest ago first
+_recent: OrderedDict[bytes, list[_Layout]] = OrderedDict()
+_remembered = 0  # layouts in ``_recent``
+_recent_lock = threading.Lock()
+
+
 class MissingPart(LookupError):
     """A reference names a node that is not stored (or a chain that ends too soon)."""
 
@@ -99,48 +116,185 @@ def node_hash(parent: bytes, data: bytes) -> bytes:
 def split(text: str) -> Split | None:
     """``text`` as envelope and parts, or None when it is to be stored whole: not a JSON
     object in canonical form, no value large enough to be a part, or a placeholder not
-    found exactly once in the envelope (see the module docstring)."""
+    found exactly once in the envelope (see the module docstring).
+
+    What the body repeats of one split shortly before (``_Layout``: an agent's next turn
+    repeats the conversation so far) is taken from that split, not encoded and hashed
+    again: a part whose bytes lie wholly inside the prefix the two texts share sits at
+    the same offset, after the same parts, so it is the same node."""
     if len(text) < SPLIT_MIN_CHARS or not text.startswith("{"):
         return None
+    data = text.encode()
     try:
-        body = orjson.loads(text)
+        body = orjson.loads(data)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(body, dict) or orjson.dumps(body) != text.encode():
+    if not isinstance(body, dict) or orjson.dumps(body) != data:
         return None
+    fingerprint = _fingerprint(body)
+    prior, same = None, 0
+    for layout in _recall(fingerprint):  # the one sharing the longest prefix
+        shared = _common_prefix(data, layout.data)
+        if shared > same:
+            prior, same = layout, shared
+    earlier = prior.chains if prior is not None else {}
     refs: dict[str, Ref] = {}
     nodes: list[Node] = []
     envelope: dict[str, Any] = {}
+    chains: dict[str, _Chain] = {}
+    taken = 0  # parts taken from ``prior``
+    at = 1  # the offset in ``data`` of the current key's value (after "{" or ",", "key":)
     for key, value in body.items():
+        at += len(orjson.dumps(key)) + 1
         envelope[key] = value
+        known = earlier.get(key)
+        chain: _Chain | None = None
         if isinstance(value, list) and value:
-            items = [orjson.dumps(item) for item in value]
-            if sum(map(len, items)) < PART_MIN_BYTES:
-                continue
-            digest, parent = b"", None
-            for item in items:
-                hasher = sha256(digest)
-                hasher.update(item)
-                digest = hasher.digest()[:DIGEST_BYTES]
-                node = Node(digest.hex(), parent, item)
-                nodes.append(node)
-                parent = node.hash
-            refs[key] = [parent, len(items)]
+            chain, shared = _list_part(value, at, known, same)
+            taken += shared
+            size = chain.ends[-1] + 1 - at  # to the "]"
+            if size - len(value) - 1 < PART_MIN_BYTES:  # its elements' bytes
+                chain = None
         elif isinstance(value, dict | str):
-            item = orjson.dumps(value)
-            if len(item) < PART_MIN_BYTES:
-                continue
-            nodes.append(Node(node_hash(b"", item).hex(), None, item))
-            refs[key] = [nodes[-1].hash]
+            if known is not None and not known.listed and known.first == at <= same:
+                chain = known if known.ends[0] <= same else None
+            if chain is not None:
+                size = chain.ends[0] - at
+                taken += 1
+            else:
+                item = orjson.dumps(value)
+                size = len(item)
+                chain = None
+                if size >= PART_MIN_BYTES:
+                    node = Node(node_hash(b"", item).hex(), None, item)
+                    chain = _Chain(False, at, [at + size], [node])
         else:
+            chain = None
+            size = len(orjson.dumps(value))
+        at += size + 1  # the value and the "," or "}" after it
+        if chain is None:
             continue
+        chains[key] = chain
+        nodes.extend(chain.nodes)
+        refs[key] = (
+            [chain.nodes[-1].hash, len(chain.nodes)] if chain.listed else [chain.nodes[0].hash]
+        )
         envelope[key] = "\x00" + key
-    if not refs:
+    if not refs or at != len(data):  # (never the second: ``data`` is orjson's ``body``)
         return None
     wrapped = orjson.dumps(envelope).decode()
     if any(wrapped.count(placeholder(key)) != 1 for key in refs):
         return None
+    # the layout it took most from is this session's turn before: this one replaces it
+    superseded = prior if prior is not None and taken * 2 >= prior.parts() else None
+    _remember(fingerprint, _Layout(data, chains), superseded)
     return Split(wrapped, refs, nodes)
+
+
+class _Chain(NamedTuple):
+    """Where the parts of one key lie in the text split: a list's elements (``listed``)
+    or one value, the offset of the first, the offset after each, and their nodes."""
+
+    listed: bool
+    first: int
+    ends: list[int]
+    nodes: list[Node]
+
+
+class _Layout(NamedTuple):
+    """A text split recently and where each key's parts lie in it."""
+
+    data: bytes
+    chains: dict[str, _Chain]
+
+    def parts(self) -> int:
+        return sum(len(chain.nodes) for chain in self.chains.values())
+
+
+def _list_part(value: list[Any], at: int, known: _Chain | None, same: int) -> tuple[_Chain, int]:
+    """The chain of the list at offset ``at``. The elements that ``known`` (the same
+    key's chain in a text sharing the first ``same`` bytes) has at the same offsets,
+    wholly inside those bytes, are taken from it (the same bytes after the same prefix:
+    the same nodes); the rest are encoded and chained after them. Returns the chain
+    and how many nodes it took."""
+    first = at + 1  # after "["
+    ends: list[int] = []
+    nodes: list[Node] = []
+    taken = 0
+    if known is not None and known.listed and known.first == first:
+        taken = min(bisect_right(known.ends, same), len(value))
+        ends, nodes = known.ends[:taken], known.nodes[:taken]
+    start = ends[-1] + 1 if ends else first  # after the ","
+    parent = nodes[-1].hash if nodes else None
+    digest = bytes.fromhex(parent) if parent is not None else b""
+    for item in value[len(nodes) :]:
+        data = orjson.dumps(item)
+        hasher = sha256(digest)
+        hasher.update(data)
+        digest = hasher.digest()[:DIGEST_BYTES]
+        node = Node(digest.hex(), parent, data)
+        nodes.append(node)
+        start += len(data)
+        ends.append(start)
+        start += 1
+        parent = node.hash
+    return _Chain(True, first, ends, nodes), taken
+
+
+def _fingerprint(body: dict[str, Any]) -> bytes:
+    """What tells a body's session from others' (its lists' first elements: the system
+    prompt, the first tool, the first message), the key it is remembered under."""
+    hasher = sha256()
+    for key, value in body.items():
+        if isinstance(value, list) and value:
+            hasher.update(orjson.dumps([key, value[:2]]))
+    return hasher.digest()[:DIGEST_BYTES]
+
+
+def _common_prefix(one: bytes, other: bytes) -> int:
+    """How many first bytes ``one`` and ``other`` share (compared a window at a time)."""
+    low, high = 0, min(len(one), len(other))
+    if one[:high] == other[:high]:
+        return high
+    while high - low > 64:  # one[:low] == other[:low], one[:high] != other[:high]
+        middle = (low + high) // 2
+        if one[low:middle] == other[low:middle]:
+            low = middle
+        else:
+            high = middle
+    while low < high and one[low] == other[low]:
+        low += 1
+    return low
+
+
+def _recall(fingerprint: bytes) -> list[_Layout]:
+    with _recent_lock:
+        return list(_recent.get(fingerprint, ()))
+
+
+def _remember(fingerprint: bytes, layout: _Layout, superseded: _Layout | None) -> None:
+    """Keep ``layout`` first among its fingerprint's (dropping ``superseded``, the same
+    session's turn before), at most ``SESSIONS_ALIKE`` of them, ``RECENT_LAYOUTS`` in all
+    (the fingerprints used longest ago dropped first)."""
+    global _remembered
+    with _recent_lock:
+        bucket = _recent.pop(fingerprint, [])
+        _remembered -= len(bucket)
+        bucket = [layout, *(kept for kept in bucket if kept is not superseded)]
+        del bucket[SESSIONS_ALIKE:]
+        _recent[fingerprint] = bucket
+        _remembered += len(bucket)
+        while _remembered > RECENT_LAYOUTS:
+            _key, dropped = _recent.popitem(last=False)
+            _remembered -= len(dropped)
+
+
+def forget_layouts() -> None:
+    """Forget the texts split recently (tests: a split made from nothing remembered)."""
+    global _remembered
+    with _recent_lock:
+        _recent.clear()
+        _remembered = 0
 
 
 def tips(refs: Mapping[str, Ref]) -> list[str]:

@@ -179,10 +179,15 @@ def call_arguments(raw: Any, param: str) -> tuple[dict[str, Any], str | None]:
     if isinstance(raw, dict):
         return raw, None
     expect(raw, str, "a JSON string", param)
+    # ``arguments`` inlined (an agent's history holds hundreds of calls): text that is
+    # no JSON object is kept as sent
+    if not raw.strip():
+        return {}, None
     try:
-        return arguments(raw, param), None
-    except errors.InvalidRequest:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         return {}, raw
+    return (parsed, None) if isinstance(parsed, dict) else ({}, raw)
 
 
 def arguments(raw: Any, param: str) -> dict[str, Any]:

@@ -96,7 +96,7 @@ class UpstreamCall:
     request: ChatRequest
     emulated: Emulation | None = None
     breakpoints: prompt_cache.Plan = prompt_cache.NONE
-    fetches: bool = False
+    fetches: bool | None = None  # media to fetch, as ``prepare`` found (None: not looked)
     notes: list[lossiness.Note] | None = None
 
     @classmethod
@@ -162,9 +162,11 @@ class UpstreamCall:
         return emulation.stream(events, self.emulated) if self.emulated is not None else events
 
     async def _inlined(self) -> ChatRequest:
-        """The request with the media its upstream cannot take by URL fetched (step 4)."""
+        """The request with the media its upstream cannot take by URL fetched (step 4);
+        as is when ``prepare`` found nothing to fetch in it (an agent's history is not
+        walked for URLs a second time)."""
         codec = self.adapter.speaks
-        if codec is None:
+        if codec is None or self.fetches is False:
             return self.request
         return await media_inline.inline(self.request, codec.media_urls)
 

@@ -213,7 +213,8 @@ def _messages(raw: Any, unmapped: list[str]) -> tuple[list[Text], list[Message]]
     messages: list[Message] = []
     for i, msg in enumerate(raw):
         param = f"messages[{i}]"
-        common.expect(msg, dict, "an object", param)
+        if not isinstance(msg, dict):  # (checked here first: a call a message is many)
+            common.expect(msg, dict, "an object", param)
         role = msg.get("role")
         if role in ("system", "developer", "user", "tool") and msg.get("content") is None:
             # OpenAI refuses these without content; forwarded, they reached the upstream

@@ -146,3 +146,53 @@ def test_any_split_joins_back_exactly(body: dict[str, object], pad: int) -> None
     split = body_parts.split(text)
     if split is not None:
         assert body_parts.join(split.envelope, split.refs, stored(split)) == text
+
+
+def fresh_split(text: str) -> body_parts.Split | None:
+    """``split`` with nothing remembered of earlier texts."""
+    body_parts.forget_layouts()
+    return body_parts.split(text)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_split_from_a_remembered_turn_is_the_split_from_nothing(dialect: str) -> None:
+    """A session's turns split one after another (each taking what the turn before
+    shares with it: its parts not encoded or hashed again) give exactly the splits made
+    with nothing remembered, also when another session comes between, a turn goes back
+    (a client retrying an earlier request) or the same turn comes again."""
+    order = [1, 2, 3, 5, 4, 4, 9]
+    body_parts.forget_layouts()
+    remembered = []
+    for turn in order:
+        remembered.append(body_parts.split(request(dialect, turn).decode()))
+        body_parts.split(request(dialect, turn, model="another-session").decode())
+    for turn, split in zip(order, remembered, strict=True):
+        assert split is not None
+        assert split == fresh_split(request(dialect, turn).decode())
+    # taken, not made again: the same node objects as the turn before's
+    first, second = remembered[0], remembered[1]
+    assert first is not None and second is not None
+    assert second.nodes[0] is first.nodes[0]
+
+
+def test_what_a_remembered_text_shares_is_taken_only_where_it_lies_alike() -> None:
+    """Texts sharing a prefix that ends inside a part, a list that grew shorter, a value
+    that became a list and a list that fell under a part's size: each split is the
+    split from nothing, and joins back."""
+    big = "x" * 1100
+    bodies = [
+        {"model": "m", "messages": [{"a": big}, {"b": big}, {"c": big}], "sys": big},
+        {"model": "m", "messages": [{"a": big}, {"b": big + "y"}, {"c": big}], "sys": big},
+        {"model": "m", "messages": [{"a": big}, {"b": big}], "sys": big + "z"},
+        {"model": "m", "messages": [{"a": "x" * 100}, {"b": 1}], "sys": [big, big]},
+        {"model": "m", "messages": [{"a": "x" * 100}, {"b": 2}], "sys": {"t": big}},
+        {"model": "m", "messages": [{"a": big}, {"b": big}, {"c": big}], "sys": big},
+    ]
+    body_parts.forget_layouts()
+    for body in bodies:
+        text = compact(body).decode()
+        split = body_parts.split(text)
+        assert split is not None
+        assert body_parts.join(split.envelope, split.refs, stored(split)) == text
+        assert split == fresh_split(text)
+        body_parts.split(text)  # remembered again (fresh_split forgot)

@@ -8,7 +8,17 @@ import threading
 import pytest
 
 from gateway.core import tokens
-from gateway.types import ChatRequest, Image, Message, Text, Tool, ToolCall, ToolResult
+from gateway.types import (
+    ChatRequest,
+    Document,
+    Image,
+    Message,
+    Text,
+    Thinking,
+    Tool,
+    ToolCall,
+    ToolResult,
+)
 
 
 def request(*messages: Message, **fields) -> ChatRequest:
@@ -188,3 +198,41 @@ async def test_start_count_falls_back_to_the_estimate_instead_of_failing(monkeyp
     monkeypatch.setattr(tokens, "_count_all", broken)
     counted = tokens.start_count(request(user("hi")), 42)
     assert counted.done() and counted.result() == 42
+
+
+def test_the_estimate_counts_in_one_pass_what_the_texts_and_overheads_say():
+    """``estimate_tokens`` walks the parts once; it is every text ``_texts`` yields at
+    characters / 4 plus ``_overhead`` (messages, tools, images, PDF pages), part kind by
+    part kind."""
+    pdf = "JVBERi0xLjQKMSAwIG9iago8PC9UeXBlIC9QYWdlPj4KZW5kb2JqCg=="  # one /Type /Page
+    every_kind = request(
+        Message("user", [Text("Read these."), Image(url="https://x.test/a.png")]),
+        Message("user", [Document(text="a text file, decoded " * 3), Document(data=pdf)]),
+        Message("assistant", [Thinking("I should call the tool."), Text("")]),
+        Message(
+            "assistant",
+            [
+                ToolCall(id="t1", name="Read", arguments={"path": "/a", "limit": 3}),
+                ToolCall(id="t2", name="Grep", raw_arguments='{"cut": "off'),
+            ],
+        ),
+        Message(
+            "user",
+            [
+                ToolResult("t1", [Text("line one\nline two"), Image(url="https://x.test/b")]),
+                ToolResult("t2", [Document(text="found it"), Document(data=pdf)], is_error=True),
+                ToolResult("t3", []),
+            ],
+        ),
+        system=[Text("You are terse."), Text("Answer in English.")],
+        tools=[
+            Tool("Read", "Read a file.", {"type": "object", "properties": {}}),
+            Tool("Grep", None, {"type": "object", "required": ["pattern"]}),
+        ],
+    )
+    for asked in (every_kind, request(user("hello"))):
+        by_texts = sum(tokens._char_estimate(text) for text in tokens._texts(asked))
+        assert tokens.estimate_tokens(asked) == by_texts + tokens._overhead(asked)
+    assert tokens._media_tokens(every_kind) == 2 * tokens.IMAGE_TOKENS + 2 * (
+        tokens.PDF_PAGE_TOKENS
+    )

@@ -7,6 +7,7 @@ refused; a Bedrock upstream receives the bytes."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import ipaddress
 import ssl
 import subprocess
@@ -26,7 +27,7 @@ from gateway.errors import InvalidRequest
 from gateway.providers.base import Exchange, adapter_for
 from gateway.types import ChatRequest, Document, Image, Message, Text, ToolResult
 from tests.aws import ACCESS_KEY, REGION, SECRET_KEY
-from tests.gateway.entries import deployment
+from tests.gateway.entries import deployment, route
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 56
 PDF = b"%PDF-1.4 a tiny pdf"
@@ -264,6 +265,32 @@ async def test_a_refused_fetch_is_a_400_naming_only_the_host(settings, media, be
     assert caught.value.status == 400 and "127.0.0.1" in message
     assert "s3cr3t" not in message and "/cat.png" not in message
     assert bedrock == []  # the upstream was never called
+
+
+async def test_a_request_prepare_found_nothing_to_fetch_in_is_not_walked_again(
+    allowed, bedrock, monkeypatch
+) -> None:
+    """``complete`` takes ``prepare``'s answer: a long text conversation (an agent's
+    history) is looked through for URLs once a request, not again before the call; one
+    built without ``prepare`` is still looked through."""
+    looked: list[int] = []
+    walk = media_inline._urls
+
+    def counted(asked: ChatRequest, by_url: frozenset[str]) -> dict[str, str]:
+        looked.append(len(asked.messages))
+        return walk(asked, by_url)
+
+    monkeypatch.setattr(media_inline, "_urls", counted)
+    bedrock_route = route("r", "anthropic.claude-x", provider=BEDROCK)
+    dep = dataclasses.replace(bedrock_route.deployments[0], params=KEYS)
+    adapter = adapter_for(BEDROCK)
+    text_only = ChatRequest(model="r", messages=[Message("user", [Text("hello")])])
+    prepared = UpstreamCall.prepare(text_only, adapter, bedrock_route, dep)
+    assert prepared.fetches is False and looked == [1]
+    answer = await prepared.complete(Exchange())
+    assert answer.parts == [Text("A cat.")] and looked == [1]
+    await UpstreamCall(adapter, dep, text_only).complete(Exchange())
+    assert looked == [1, 1]
 
 
 @pytest.fixture(scope="module")
