@@ -22,7 +22,7 @@ from console.views.teams import UserLimitsForm
 from gateway.access import authorization, roles, sso
 from gateway.access import keys as key_ops
 from gateway.access.rules.users import InviteGrant
-from gateway.features.alerts import email
+from gateway.base import mail
 from gateway.models import ApiKey, Invite, Team
 from gateway.ops import invites, people
 from gateway.telemetry import budget_spend
@@ -65,7 +65,7 @@ class InviteForm(forms.Form):
             role_field.choices = [(r, r) for r in roles.ROLES if r != roles.OWNER]
         self.fields["how"].help_text = (
             "the link is emailed to them when you give an email, and shown to copy"
-            if email.configured()
+            if mail.configured()
             else "the link is shown to copy and hand over (email needs the operator's "
             "SWITCHYARD_EMAIL_HOST)"
         )

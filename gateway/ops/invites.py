@@ -42,6 +42,7 @@ from django.utils import timezone
 
 from gateway.access import authorization, roles, usernames
 from gateway.access.rules.users import InviteGrant
+from gateway.base import mail
 from gateway.models import Invite, Team
 from gateway.ops import people
 from gateway.telemetry import audit
@@ -259,11 +260,7 @@ def email_link(invite: Invite, link: str, sender: str) -> tuple[bool, str]:
     """Email the one-time ``link`` when the invite has an address and the operator set up
     email (``SWITCHYARD_EMAIL_HOST``): (sent, why not). It blocks on SMTP (the console's
     and /api's sync views, never the request path); a failure names the SMTP host only."""
-    from asgiref.sync import async_to_sync
-
-    from gateway.features.alerts import email
-
-    if not invite.email or not email.configured():
+    if not invite.email or not mail.configured():
         return False, ""
     who = " ".join(sender.split())[:150]
     body = (
@@ -272,7 +269,7 @@ def email_link(invite: Invite, link: str, sender: str) -> tuple[bool, str]:
         f"{invite.expires_at:%Y-%m-%d %H:%M} UTC):\n\n{link}\n"
     )
     try:
-        async_to_sync(email.send_text)([invite.email], "Your Switchyard invitation", body)
-    except email.Refused as exc:
+        mail.send_now([invite.email], "Your Switchyard invitation", body)
+    except mail.Refused as exc:
         return False, str(exc)
     return True, ""

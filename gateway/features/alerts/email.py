@@ -15,22 +15,15 @@ import asyncio
 import re
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage, get_connection
 from django.core.validators import validate_email
 
+from gateway.base import mail
+from gateway.base.mail import Refused, configured, send_text
+
+__all__ = ["Refused", "configured", "message", "parse_recipients", "send", "send_text"]
+
 MAX_RECIPIENTS = 20
-
-
-class Refused(Exception):
-    """An email the gateway could not send; ``str()`` names the SMTP host and the
-    kind of failure, never a password."""
-
-
-def configured() -> bool:
-    """Whether the operator set up email (an SMTP host, or a backend of their own)."""
-    return bool(getattr(settings, "SWITCHYARD_ALERT_EMAIL", False))
 
 
 def parse_recipients(value: object) -> list[str]:
@@ -84,22 +77,7 @@ def message(alert: dict[str, Any]) -> tuple[str, str]:
     return subject, body
 
 
-def _send_now(recipients: list[str], subject: str, body: str) -> None:
-    host = getattr(settings, "EMAIL_HOST", "") or "the email backend"
-    try:
-        connection = get_connection(fail_silently=False)
-        EmailMessage(subject, body, to=recipients, connection=connection).send()
-    except Exception as exc:  # SMTP refusals, a host down or slow, a bad backend
-        raise Refused(f"{host}: {type(exc).__name__}") from None
-
-
 async def send(recipients: list[str], alert: dict[str, Any]) -> None:
     """Email ``alert`` to ``recipients`` (in a thread: SMTP blocks); ``Refused`` on failure."""
     subject, body = message(alert)
-    await asyncio.to_thread(_send_now, recipients, subject, body)
-
-
-async def send_text(recipients: list[str], subject: str, body: str) -> None:
-    """Email a ready message (a notice's); ``Refused`` on failure."""
-    subject = " ".join(subject.split())[:200]  # one line: no header folding
-    await asyncio.to_thread(_send_now, recipients, subject, body)
+    await asyncio.to_thread(mail.send_now, recipients, subject, body)
