@@ -441,6 +441,13 @@ async def _connect(
     url, headers = adapter.realtime_target(deployment, query)
     if beta:
         headers["OpenAI-Beta"] = beta
+    return await open_upstream(url, headers, "realtime")
+
+
+async def open_upstream(url: str, headers: dict[str, str], name: str) -> ClientConnection:
+    """The upstream's session socket at ``url`` (``name``: the API's, for the errors):
+    bounded frames and read-ahead, no compression, no proxy, opened within
+    ``CONNECT_TIMEOUT``; a failure is the UpstreamError routing retries on."""
     try:
         return await asyncio.wait_for(
             connect(
@@ -457,14 +464,14 @@ async def _connect(
         )
     except TimeoutError:
         raise UpstreamConnectionError(
-            f"the upstream's realtime socket did not open in {CONNECT_TIMEOUT:g}s", status=504
+            f"the upstream's {name} socket did not open in {CONNECT_TIMEOUT:g}s", status=504
         ) from None
     except InvalidStatus as exc:
         status = exc.response.status_code
         raise UpstreamError(
-            f"the upstream refused the realtime socket (HTTP {status})", status=status
+            f"the upstream refused the {name} socket (HTTP {status})", status=status
         ) from None
     except (OSError, InvalidHandshake) as exc:
         raise UpstreamConnectionError(
-            f"could not connect to the upstream's realtime socket ({type(exc).__name__})"
+            f"could not connect to the upstream's {name} socket ({type(exc).__name__})"
         ) from None

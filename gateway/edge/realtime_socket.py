@@ -48,16 +48,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from django.conf import settings
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
 from gateway import codecs
 from gateway.base import hooks, lifecycle
 from gateway.base.entries import KeyEntry
-from gateway.core import realtime
+from gateway.core import realtime, session_relay
 from gateway.core.call import Call
-from gateway.core.realtime import Refused, Session
+from gateway.core.realtime import Refused
 from gateway.edge.ws_origin import origin_allowed
 from gateway.errors import GatewayError, PermissionDenied, ShuttingDown
 from gateway.web.callers import header_map, resolve_fresh_caller
@@ -73,7 +70,6 @@ PATHS = ("/v1/realtime", "/realtime", "/openai/v1/realtime")
 DENIAL_EXTENSION = "websocket.http.response"
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
-DRAIN_POLL_SECONDS = 0.2
 GOING_AWAY = 1012  # service restart: the client reconnects (to another worker)
 BUDGET_SPENT = 1008  # policy violation: the key's budget ran out during the session
 REFUSED = 1008  # policy violation: a bad key, a model the key may not use, ...
@@ -177,7 +173,7 @@ async def _serve(
         await session.upstream.close()
         session.finish(close_code=1006, closed_by="client")
         return
-    await _relay(session, receive, send)
+    await session_relay.relay(session, receive, send, REALTIME)
 
 
 def _guard(key: Any, route: Any, request_id: str) -> hooks.SessionGuardRun | None:
@@ -189,158 +185,39 @@ def _guard(key: Any, route: Any, request_id: str) -> hooks.SessionGuardRun | Non
     return None
 
 
-async def _relay(session: Session, receive: Receive, send: Send) -> None:
-    upstream = session.upstream
-    ends: dict[str, Any] = {}
-    limit = settings.SWITCHYARD_MAX_BODY_BYTES
-    guard = session.guard
+class _Realtime:
+    """The Realtime API's side of the relay (``session_relay``): an ``error`` event for
+    an oversized client event (dropped) and before the gateway closes a session."""
 
-    async def client_to_upstream() -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                ends.setdefault("client", int(message.get("code") or 1005))
-                return
-            if message["type"] != "websocket.receive":
-                continue
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes") or b""
-            if len(data) > limit:
-                error = GatewayError(f"the event exceeds the limit of {limit} bytes", status=413)
-                error.kind = "invalid_request_error"
-                await send({"type": "websocket.send", "text": error_event(error)})
-                continue
-            data = session.observe_client(data)
-            if guard is not None:
-                try:
-                    data = await guard.client(data)
-                except GatewayError as refusal:  # a guardrail's: the session ends
-                    ends.setdefault("guardrail", refusal)
-                    return
-            await upstream.send(data)
+    guardrail_close = REFUSED
+    budget_close = BUDGET_SPENT
 
-    async def upstream_to_client() -> None:
-        try:
-            async for data in upstream:
-                data = session.observe_upstream(data)
-                if guard is None:
-                    outgoing: list[str | bytes] = [data]
-                else:
-                    try:
-                        outgoing = await guard.server(data)
-                    except GatewayError as refused:  # a guardrail's: the session ends
-                        ends.setdefault("guardrail", refused)
-                        return
-                for item in outgoing:
-                    if isinstance(item, str):
-                        await send({"type": "websocket.send", "text": item})
-                    else:
-                        await send({"type": "websocket.send", "bytes": item})
-                if session.unpaid:  # a response is done: count its cost now
-                    refusal = await session.charge()
-                    if refusal is not None:
-                        ends.setdefault("budget", refusal)
-                        return
-        except ConnectionClosed:
-            pass
-        code = upstream.close_code or 1006
-        ends.setdefault("upstream", code)
-        ends.setdefault("reason", upstream.close_reason or "")
+    async def oversized(self, send: Send, limit: int) -> bool:
+        error = GatewayError(f"the event exceeds the limit of {limit} bytes", status=413)
+        error.kind = "invalid_request_error"
+        await send({"type": "websocket.send", "text": error_event(error)})
+        return False
 
-    async def drain_watch() -> None:
-        # the drain flag is a plain flag (no event to wait on): poll it
-        while not (lifecycle.draining() and session.responding == 0):  # noqa: ASYNC110
-            await asyncio.sleep(DRAIN_POLL_SECONDS)
-        ends.setdefault("drain", GOING_AWAY)
-
-    tasks = [
-        asyncio.ensure_future(client_to_upstream()),
-        asyncio.ensure_future(upstream_to_client()),
-        asyncio.ensure_future(drain_watch()),
-    ]
-    cut = False
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        cut = lifecycle.was_cut()
-        if not cut:  # the server ended the connection (the client is gone)
-            ends.setdefault("client", 1006)
-            _finish(session, ends)
-            _close_later(upstream)
-            raise
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
-    for task in tasks:
-        failed = None if task.cancelled() else task.exception()
-        if isinstance(failed, ConnectionClosed):  # sending upstream: the upstream closed
-            ends.setdefault("upstream", upstream.close_code or 1006)
-            ends.setdefault("reason", upstream.close_reason or "")
-        elif failed is not None:  # sending to the client failed: it is gone
-            ends.setdefault("client", 1006)
-    await _close(session, send, ends, cut)
-
-
-_closing: set[asyncio.Task[None]] = set()
-
-
-def _close_later(upstream: ClientConnection) -> None:
-    """Close the upstream's socket in the background (the session's task is ending)."""
-    task = asyncio.ensure_future(upstream.close())
-    _closing.add(task)
-    task.add_done_callback(_closing.discard)
-
-
-async def _close(session: Session, send: Send, ends: dict[str, Any], cut: bool) -> None:
-    """Close the side that is still open; journal the session."""
-    upstream = session.upstream
-    if "client" in ends:  # the client left: tell the upstream
-        code = ends["client"]
-        with contextlib.suppress(Exception):
-            await upstream.close(code if 1000 <= code < 1004 or 3000 <= code < 5000 else 1000)
-    else:
-        if "guardrail" in ends and not cut:  # a guardrail refused: say which, end it
+    async def farewell(
+        self, send: Send, ending: session_relay.Ending, ends: session_relay.Ends
+    ) -> tuple[int, str]:
+        if ending == "upstream":  # the upstream ended the session: pass its code on
+            code, reason = session_relay.upstream_close(ends)
+            return code, reason[:120]
+        if ending == "guardrail":  # a guardrail refused: say which, end it
+            error: GatewayError = ends["guardrail"]
             code, reason = REFUSED, "guardrail"
-            with contextlib.suppress(Exception):
-                await send({"type": "websocket.send", "text": error_event(ends["guardrail"])})
-        elif "budget" in ends and not cut:  # the key's budget is spent: say so, end it
-            code, reason = BUDGET_SPENT, "budget exhausted"
-            with contextlib.suppress(Exception):
-                await send({"type": "websocket.send", "text": error_event(ends["budget"])})
-        elif cut or "drain" in ends:
+        elif ending == "budget":  # the key's budget is spent: say so, end it
+            error, code, reason = ends["budget"], BUDGET_SPENT, "budget exhausted"
+        else:  # a restart (a drain, a cut)
             error = ShuttingDown("this gateway instance is restarting; reconnect")
             code, reason = GOING_AWAY, "server restarting"
-            with contextlib.suppress(Exception):
-                await send({"type": "websocket.send", "text": error_event(error)})
-        else:  # the upstream ended the session: pass its code on
-            code = ends.get("upstream", 1011)
-            reason = ends.get("reason", "")
-            if not (1000 <= code < 1004 or 1007 <= code < 1015 or 3000 <= code < 5000):
-                code = 1011
         with contextlib.suppress(Exception):
-            await send({"type": "websocket.close", "code": code, "reason": reason[:120]})
-        with contextlib.suppress(Exception):
-            await upstream.close(1001 if cut or "drain" in ends else 1000)
-    _finish(session, ends, cut)
+            await send({"type": "websocket.send", "text": error_event(error)})
+        return code, reason
 
 
-def _finish(session: Session, ends: dict[str, Any], cut: bool = False) -> None:
-    if "client" in ends:
-        session.finish(close_code=ends["client"], closed_by="client")
-    elif "guardrail" in ends and not cut:
-        session.finish(close_code=REFUSED, closed_by="gateway", refusal=ends["guardrail"])
-    elif "budget" in ends and not cut:
-        session.finish(close_code=BUDGET_SPENT, closed_by="gateway", refusal=ends["budget"])
-    elif cut or "drain" in ends:
-        session.finish(close_code=GOING_AWAY, closed_by="gateway", cut=cut)
-    else:
-        code, reason = ends.get("upstream", 1006), ends.get("reason", "")
-        error = f"upstream closed {code}" + (f": {reason}" if reason else "")
-        session.finish(close_code=code, closed_by="upstream", error=error)
+REALTIME = _Realtime()
 
 
 def refusal_close_code(error: GatewayError) -> int:

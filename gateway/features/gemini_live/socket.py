@@ -44,14 +44,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
-from django.conf import settings
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from gateway.access import registry
 from gateway.base import hooks, lifecycle
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
-from gateway.core import realtime
+from gateway.core import realtime, session_relay
 from gateway.core.call import Call
 from gateway.core.call import authorize as authorize_call
 from gateway.errors import (
@@ -82,14 +81,11 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 SETUP_SECONDS = 30.0  # for the client's setup once the socket is accepted
 CONNECT_TIMEOUT = realtime.CONNECT_TIMEOUT  # the upstream's socket open and its setupComplete
 DENIAL_EXTENSION = "websocket.http.response"
-DRAIN_POLL_SECONDS = 0.2
 INVALID = 1007  # Google's close for a bad key or an invalid argument
 POLICY = 1008  # a model not found or not permitted, a guardrail's refusal
 TOO_BIG = 1009
 EXHAUSTED = 1011  # Google's close for a quota (RESOURCE_EXHAUSTED) and internal errors
 GOING_AWAY = 1012
-# the codes an upstream's close may be passed on with (the others become 1011)
-PASSED_ON = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)})
 
 
 def key_token(scope: Scope, headers: Mapping[str, str]) -> str:
@@ -188,33 +184,7 @@ async def _connect(
     if adapter is None:  # a fallback's: skipped, never cooled down
         raise ConfigurationError("its upstream has no Live API")
     url, headers, model = await adapter.live_target(deployment, version)
-    try:
-        upstream = await asyncio.wait_for(
-            connect(
-                url,
-                additional_headers=headers,
-                open_timeout=None,
-                max_size=realtime.UPSTREAM_MAX_FRAME,
-                max_queue=realtime.UPSTREAM_READ_AHEAD,
-                compression=None,
-                user_agent_header="switchyard",
-                proxy=None,
-            ),
-            CONNECT_TIMEOUT,
-        )
-    except TimeoutError:
-        raise UpstreamConnectionError(
-            f"the upstream's Live socket did not open in {CONNECT_TIMEOUT:g}s", status=504
-        ) from None
-    except InvalidStatus as exc:
-        status = exc.response.status_code
-        raise UpstreamError(
-            f"the upstream refused the Live socket (HTTP {status})", status=status
-        ) from None
-    except (OSError, InvalidHandshake) as exc:
-        raise UpstreamConnectionError(
-            f"could not connect to the upstream's Live socket ({type(exc).__name__})"
-        ) from None
+    upstream = await realtime.open_upstream(url, headers, "Live")
     try:
         await upstream.send(with_model(setup, model))
         first = await asyncio.wait_for(upstream.recv(), CONNECT_TIMEOUT)
@@ -299,7 +269,7 @@ async def _serve(
     assert call.deployment is not None
     session = LiveSession(call=call, route=route, deployment=call.deployment, upstream=upstream)
     session.guard = guard
-    await _relay(session, receive, send, answer)
+    await session_relay.relay(session, receive, send, LIVE, first=answer)
 
 
 class _Refused(Exception):
@@ -379,158 +349,36 @@ def _guard(key: KeyEntry, route: RouteEntry, request_id: str) -> hooks.SessionGu
     return None
 
 
-async def _relay(session: LiveSession, receive: Receive, send: Send, answer: str | bytes) -> None:
-    upstream = session.upstream
-    ends: dict[str, Any] = {}
-    limit = settings.SWITCHYARD_MAX_BODY_BYTES
-    guard = session.guard
+class _Live:
+    """The Live API's side of the relay (``session_relay``): a client message over the
+    limit ends the session; each end is a close code and reason as Google's server
+    gives them (a restart's after a ``goAway``)."""
 
-    async def to_client(data: str | bytes) -> bool:
-        """Send one upstream message on (checked, charged); False: the session ends."""
-        data = session.observe_upstream(data)
-        if guard is None:
-            outgoing: list[str | bytes] = [data]
-        else:
-            try:
-                outgoing = await guard.server(data)
-            except GatewayError as refused:
-                ends.setdefault("guardrail", refused)
-                return False
-        for item in outgoing:
-            if isinstance(item, str):
-                await send({"type": "websocket.send", "text": item})
-            else:
-                await send({"type": "websocket.send", "bytes": item})
-        if session.unpaid:  # a turn ended: count its cost now
-            refusal = await session.charge()
-            if refusal is not None:
-                ends.setdefault("budget", refusal)
-                return False
+    guardrail_close = POLICY
+    budget_close = EXHAUSTED
+
+    async def oversized(self, send: Send, limit: int) -> bool:
         return True
 
-    async def client_to_upstream() -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                ends.setdefault("client", int(message.get("code") or 1005))
-                return
-            if message["type"] != "websocket.receive":
-                continue
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes") or b""
-            if len(data) > limit:
-                ends.setdefault("too_big", f"a message exceeds the limit of {limit} bytes")
-                return
-            if guard is not None:
-                try:
-                    data = await guard.client(data)
-                except GatewayError as refusal:
-                    ends.setdefault("guardrail", refusal)
-                    return
-            await upstream.send(data)
-
-    async def upstream_to_client() -> None:
-        try:
-            if not await to_client(answer):
-                return
-            async for data in upstream:
-                if not await to_client(data):
-                    return
-        except ConnectionClosed:
-            pass
-        ends.setdefault("upstream", upstream.close_code or 1006)
-        ends.setdefault("reason", upstream.close_reason or "")
-
-    async def drain_watch() -> None:
-        while not (lifecycle.draining() and session.responding == 0):  # noqa: ASYNC110
-            await asyncio.sleep(DRAIN_POLL_SECONDS)
-        ends.setdefault("drain", GOING_AWAY)
-
-    tasks = [
-        asyncio.ensure_future(client_to_upstream()),
-        asyncio.ensure_future(upstream_to_client()),
-        asyncio.ensure_future(drain_watch()),
-    ]
-    cut = False
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        cut = lifecycle.was_cut()
-        if not cut:  # the server ended the connection (the client is gone)
-            ends.setdefault("client", 1006)
-            _finish(session, ends)
-            _close_later(upstream)
-            raise
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
-    for task in tasks:
-        failed = None if task.cancelled() else task.exception()
-        if isinstance(failed, ConnectionClosed):  # sending upstream: the upstream closed
-            ends.setdefault("upstream", upstream.close_code or 1006)
-            ends.setdefault("reason", upstream.close_reason or "")
-        elif failed is not None:  # sending to the client failed: it is gone
-            ends.setdefault("client", 1006)
-    await _close(session, send, ends, cut)
-
-
-_closing: set[asyncio.Task[None]] = set()
-
-
-def _close_later(upstream: ClientConnection) -> None:
-    task = asyncio.ensure_future(upstream.close())
-    _closing.add(task)
-    task.add_done_callback(_closing.discard)
-
-
-async def _close(session: LiveSession, send: Send, ends: dict[str, Any], cut: bool) -> None:
-    """Close the side that is still open; journal the session."""
-    upstream = session.upstream
-    if "client" in ends:  # the client left: tell the upstream
-        code = ends["client"]
-        with contextlib.suppress(Exception):
-            await upstream.close(code if 1000 <= code < 1004 or 3000 <= code < 5000 else 1000)
-    else:
-        if "guardrail" in ends and not cut:
-            code, why = POLICY, reason(ends["guardrail"].message)
-        elif "budget" in ends and not cut:
-            code, why = EXHAUSTED, reason("budget exhausted: " + ends["budget"].message)
-        elif "too_big" in ends and not cut:
-            code, why = TOO_BIG, reason(ends["too_big"])
-        elif cut or "drain" in ends:
-            code, why = GOING_AWAY, "server restarting; reconnect"
+    async def farewell(
+        self, send: Send, ending: session_relay.Ending, ends: session_relay.Ends
+    ) -> tuple[int, str]:
+        if ending == "guardrail":
+            return POLICY, reason(ends["guardrail"].message)
+        if ending == "budget":
+            return EXHAUSTED, reason("budget exhausted: " + ends["budget"].message)
+        if ending == "too_big":
+            return TOO_BIG, reason(ends["too_big"])
+        if ending == "restart":
             with contextlib.suppress(Exception):  # Google's notice before it closes
                 goaway = orjson.dumps({"goAway": {"timeLeft": "0s"}}).decode()
                 await send({"type": "websocket.send", "text": goaway})
-        else:  # the upstream ended the session: pass its code on
-            code, why = ends.get("upstream", EXHAUSTED), ends.get("reason", "")
-            if code not in PASSED_ON:
-                code = EXHAUSTED
-        await _close_client(send, code, why)
-        with contextlib.suppress(Exception):
-            await upstream.close(1001 if cut or "drain" in ends else 1000)
-    _finish(session, ends, cut)
+            return GOING_AWAY, "server restarting; reconnect"
+        code, why = session_relay.upstream_close(ends)  # the upstream ended it: passed on
+        return code, reason(why)
 
 
-def _finish(session: LiveSession, ends: dict[str, Any], cut: bool = False) -> None:
-    if "client" in ends:
-        session.finish(close_code=ends["client"], closed_by="client")
-    elif "guardrail" in ends and not cut:
-        session.finish(close_code=POLICY, closed_by="gateway", refusal=ends["guardrail"])
-    elif "budget" in ends and not cut:
-        session.finish(close_code=EXHAUSTED, closed_by="gateway", refusal=ends["budget"])
-    elif "too_big" in ends and not cut:
-        session.finish(close_code=TOO_BIG, closed_by="gateway", error=ends["too_big"])
-    elif cut or "drain" in ends:
-        session.finish(close_code=GOING_AWAY, closed_by="gateway", cut=cut)
-    else:
-        code, why = ends.get("upstream", 1006), ends.get("reason", "")
-        error = f"upstream closed {code}" + (f": {why}" if why else "")
-        session.finish(close_code=code, closed_by="upstream", error=error)
+LIVE = _Live()
 
 
 async def _close_client(send: Send, code: int, why: str) -> None:

@@ -16,6 +16,7 @@ needs it), else a plain-Python scan over ``array('f')`` vectors."""
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 from array import array
@@ -27,10 +28,20 @@ from typing import Any
 
 from gateway.base.env import env_float, env_int
 
-try:  # pragma: no branch - the fallback is tested by forcing it
-    import numpy
-except ImportError:  # pragma: no cover - numpy comes with the dependencies
-    numpy = None  # type: ignore[assignment]
+_UNLOADED: Any = object()
+# numpy, imported at the first search: it costs a process about 0.1 s of CPU to import,
+# and a gateway whose routes have no semantic cache never needs it (None: not installed)
+numpy: Any = _UNLOADED
+
+
+def _numpy() -> Any:
+    global numpy
+    if numpy is _UNLOADED:
+        try:  # pragma: no branch - the fallback is tested by forcing it
+            numpy = importlib.import_module("numpy")
+        except ImportError:  # pragma: no cover - numpy comes with the dependencies
+            numpy = None
+    return numpy
 
 
 def max_entries() -> int:
@@ -100,15 +111,14 @@ class Index:
         same = [e for e in self.entries if len(e.vector) == len(vector)]
         if not same:
             return None
-        if numpy is not None:
+        np = _numpy()
+        if np is not None:
             # rebuilt when entries came or went, or for a query of other dimensions (an
             # embedding route that changed models): never a stale matrix
             if self._matrix is None or self._stacked != same:
-                self._matrix = numpy.stack(
-                    [numpy.frombuffer(e.vector, dtype=numpy.float32) for e in same]
-                )
+                self._matrix = np.stack([np.frombuffer(e.vector, dtype=np.float32) for e in same])
                 self._stacked = same
-            scores = self._matrix @ numpy.frombuffer(vector, dtype=numpy.float32)
+            scores = self._matrix @ np.frombuffer(vector, dtype=np.float32)
             best = int(scores.argmax())
             return float(scores[best]), same[best]
         return scan(same, vector)
