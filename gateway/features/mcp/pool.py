@@ -66,7 +66,7 @@ from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import McpServerEntry, Snapshot
 from gateway.base.secrets.secret_refs import resolve_secret
-from gateway.features.mcp import capped
+from gateway.features.mcp import capped, tasks
 from gateway.features.mcp.errors import (
     McpGatewayError,
     ServerUnavailable,
@@ -395,6 +395,8 @@ def _client_for(
         cache=None,
         read_timeout_seconds=entry.call_timeout,
         message_handler=notices,
+        # the tasks extension, declared at 2026-07-28 only (``tasks``)
+        extensions=[tasks.Upstream()],
         **callbacks,
     )
 
@@ -653,10 +655,13 @@ async def call_tool_in_rounds(
     input_responses: types.InputResponses | None = None,
     request_state: str | None = None,
     progress: ProgressFnT | None = None,
-) -> types.CallToolResult | types.InputRequiredResult:
+    task: bool = False,
+) -> types.CallToolResult | types.InputRequiredResult | tasks.TaskHandle:
     """``call_tool`` that lets a 2026-07-28 server answer ``input_required`` (``rounds``
     relays it) and carries a retry's ``inputResponses`` and ``requestState``; a plain
-    ``call_tool`` for a server of the handshake era (which asks for input its own way)."""
+    ``call_tool`` for a server of the handshake era (which asks for input its own way).
+    A task the server answers with is the ``TaskHandle`` when ``task`` (the caller
+    declared the tasks extension), else followed to its end here (``tasks.follow``)."""
     conn = _connection(server_name)
     modern = conn.client is not None and is_modern(conn.client)
     if not modern and input_responses is None and request_state is None:
@@ -666,8 +671,8 @@ async def call_tool_in_rounds(
 
     async def call(
         client: Client, limit: float
-    ) -> types.CallToolResult | types.InputRequiredResult:
-        return await client.session.call_tool(
+    ) -> types.CallToolResult | types.InputRequiredResult | tasks.TaskHandle:
+        answer = await client.session.call_tool(
             tool_name,
             arguments or {},
             read_timeout_seconds=limit,
@@ -675,9 +680,32 @@ async def call_tool_in_rounds(
             input_responses=input_responses,
             request_state=request_state,
             allow_input_required=True,
+            allow_claimed=True,
         )
+        if isinstance(answer, tasks.TaskHandle):
+            return answer if task else await tasks.follow(answer, client.session)
+        if isinstance(answer, types.CallToolResult | types.InputRequiredResult):
+            return answer
+        raise UpstreamError(f"MCP server {server_name}: an answer of an unknown kind")
 
     return await _request(server_name, f"tools/call {tool_name}", call)
+
+
+R = TypeVar("R", bound=types.Result)
+
+
+async def task_request(server_name: str, request: types.Request[Any, Any], answer: type[R]) -> R:
+    """One request of the tasks extension (``tasks/get``, ``tasks/update``,
+    ``tasks/cancel``) to the server, its answer read as ``answer``."""
+
+    async def send(client: Client, limit: float) -> R:
+        if not is_modern(client):
+            raise UpstreamError(f"MCP server {server_name}: it no longer speaks 2026-07-28")
+        return await client.session.send_request(
+            request, answer, request_read_timeout_seconds=limit
+        )
+
+    return await _request(server_name, request.method, send)
 
 
 async def list_resources(server_name: str) -> list[types.Resource]:
