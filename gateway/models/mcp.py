@@ -189,7 +189,11 @@ class McpOAuthClient(models.Model):
 
     @property
     def display_name(self) -> str:
-        return self.client_name or f"an unnamed MCP client ({self.client_id[:8]}…)"
+        if self.client_name:
+            return self.client_name
+        if self.metadata_fetched_at is not None:  # its id is its document's URL
+            return f"an unnamed MCP client of {urlsplit(self.client_id).netloc}"
+        return f"an unnamed MCP client ({self.client_id[:8]}…)"
 
     # --- Authlib's ClientMixin ------------------------------------------------------------
     def get_client_id(self) -> str:

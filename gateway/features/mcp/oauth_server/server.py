@@ -1,6 +1,7 @@
 """The authorization server, built from Authlib's parts: the authorization code grant
 with PKCE (S256 only, required), the refresh token grant with rotation, dynamic client
-registration (RFC 7591, public clients) and revocation (RFC 7009), over the tables of
+registration (RFC 7591, public clients) beside Client ID Metadata Documents
+(``metadata_documents``), and revocation (RFC 7009), over the tables of
 ``gateway.models.mcp``. Authlib parses and checks every request; what is ours is
 where rows live, the ``resource`` (RFC 8707) and what a replay revokes.
 
@@ -346,6 +347,18 @@ class McpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         return made
 
     def query_client(self, client_id: str) -> McpOAuthClient | None:
+        """A registered client, or one known by its metadata document (an https
+        ``client_id``: ``metadata_documents``), whose refusal is ``invalid_client``
+        naming why."""
+        from authlib.oauth2.rfc6749 import InvalidClientError
+
+        from gateway.features.mcp.oauth_server import metadata_documents
+
+        if metadata_documents.is_document_id(client_id):
+            try:
+                return metadata_documents.client(client_id)
+            except metadata_documents.DocumentRefused as exc:
+                raise InvalidClientError(description=str(exc)) from None
         if not isinstance(client_id, str) or len(client_id) > 64:
             return None
         found: McpOAuthClient | None = McpOAuthClient.objects.filter(client_id=client_id).first()
