@@ -31,7 +31,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
@@ -442,14 +442,19 @@ def _matches(template: str, uri: str) -> bool:
 
 async def _read_resource(
     ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
-) -> types.ReadResourceResult:
+) -> types.ReadResourceResult | types.InputRequiredResult:
     key, only, _ = _caller(ctx)
     uri = str(params.uri)
     server = await _resource_server(key, only, uri)
-    try:
-        return await pool.read_resource(server, uri)
-    except McpGatewayError as exc:
-        raise _mcp_error(ctx, exc) from None
+
+    async def read(
+        responses: types.InputResponses | None, state: str | None
+    ) -> types.ReadResourceResult | types.InputRequiredResult:
+        return await pool.read_resource_in_rounds(
+            server, uri, input_responses=responses, request_state=state
+        )
+
+    return await _rounds_of(ctx, key, server, f"resources/read {uri}", params, read)
 
 
 async def _list_resource_templates(
@@ -571,7 +576,7 @@ async def _list_prompts(
 
 async def _get_prompt(
     ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
-) -> types.GetPromptResult:
+) -> types.GetPromptResult | types.InputRequiredResult:
     key, only, _ = _caller(ctx)
     if only is not None:
         server, name = only, params.name
@@ -582,9 +587,73 @@ async def _get_prompt(
         server, name = parts
     if server not in _servers(key, only, permissions.allows_prompts):
         raise MCPError(INVALID_PARAMS, f"unknown prompt: {params.name}")
+
+    async def get(
+        responses: types.InputResponses | None, state: str | None
+    ) -> types.GetPromptResult | types.InputRequiredResult:
+        return await pool.get_prompt_in_rounds(
+            server, name, params.arguments, input_responses=responses, request_state=state
+        )
+
+    return await _rounds_of(ctx, key, server, f"prompts/get {name}", params, get)
+
+
+R = TypeVar("R", bound=types.Result)
+
+
+async def _rounds_of(
+    ctx: ServerRequestContext[Any],
+    key: KeyEntry,
+    server: str,
+    target: str,
+    params: types.GetPromptRequestParams | types.ReadResourceRequestParams,
+    fetch: Callable[
+        [types.InputResponses | None, str | None], Awaitable[R | types.InputRequiredResult]
+    ],
+) -> R | types.InputRequiredResult:
+    """A ``prompts/get`` or ``resources/read`` whose server may ask for input
+    (``rounds``), as a tool call's: a 2026-07-28 client gets the round, its state
+    sealed to the key, the server and ``target``, and its retry continues it (on any
+    instance); for a 2025-11-25 client the gateway asks over the back channel what it
+    declared it can answer, else a JSON-RPC error names what was wanted. A per-user
+    OAuth server not connected yet: a "connect your account" round (2026-07-28)."""
+    modern = getattr(ctx, "protocol_version", None) in MODERN_PROTOCOL_VERSIONS
+    state: rounds.State | None = None
+    if modern and params.request_state is not None:
+        state = rounds.read(params.request_state, key, server, target)
+        if state is None:
+            raise MCPError(INVALID_PARAMS, "unknown or expired requestState")
+        if state.connect and rounds.declined(params.input_responses):
+            raise MCPError(INVALID_REQUEST, f"MCP server {server}: the account was not connected")
+    responses = params.input_responses if state is not None and not state.connect else None
     try:
-        return await pool.get_prompt(server, name, params.arguments)
+        answer = await fetch(responses, state.upstream if state is not None else None)
+        if not isinstance(answer, types.InputRequiredResult):
+            return answer
+        if modern:
+            return rounds.relayed(answer, key, server, target)
+        downstream = relay.Downstream(ctx, _session(ctx))
+        wanted = {
+            _CAPABILITY.get(r.method, r.method) for r in (answer.input_requests or {}).values()
+        }
+        missing = sorted(c for c in wanted if not downstream.can_ask(c))
+        if missing:
+            raise MCPError(
+                INVALID_REQUEST,
+                f"MCP server {server}: {target} needs input this client cannot give "
+                f"({', '.join(missing)})",
+            )
+
+        async def ask(request: types.InputRequest) -> types.InputResponse:
+            answered: types.InputResponse = await downstream.ask(request, _ANSWER[request.method])
+            return answered
+
+        return await rounds.drive_rounds(answer, ask, fetch)
+    except rounds.TooManyRounds as exc:
+        raise MCPError(INVALID_REQUEST, f"MCP server {server}: {exc}") from None
     except McpGatewayError as exc:
+        if modern and isinstance(exc, AuthorizationRequired):
+            return rounds.connect(exc.message, _connect_url(ctx), key, server, target)
         raise _mcp_error(ctx, exc) from None
 
 

@@ -722,6 +722,31 @@ async def read_resource(server_name: str, uri: str) -> types.ReadResourceResult:
     return await _request(server_name, "resources/read", fetch)
 
 
+async def read_resource_in_rounds(
+    server_name: str,
+    uri: str,
+    *,
+    input_responses: types.InputResponses | None = None,
+    request_state: str | None = None,
+) -> types.ReadResourceResult | types.InputRequiredResult:
+    """``read_resource`` that lets a 2026-07-28 server answer ``input_required``
+    (``rounds``) and carries a retry's answers and state."""
+
+    async def fetch(
+        client: Client, limit: float
+    ) -> types.ReadResourceResult | types.InputRequiredResult:
+        if not is_modern(client):
+            return await client.read_resource(uri)
+        return await client.session.read_resource(
+            uri,
+            input_responses=input_responses,
+            request_state=request_state,
+            allow_input_required=True,
+        )
+
+    return await _request(server_name, "resources/read", fetch)
+
+
 async def list_prompts(server_name: str) -> list[types.Prompt]:
     async def fetch(client: Client, limit: float) -> list[types.Prompt]:
         return list((await client.list_prompts()).prompts)
@@ -734,6 +759,33 @@ async def get_prompt(
 ) -> types.GetPromptResult:
     async def fetch(client: Client, limit: float) -> types.GetPromptResult:
         return await client.get_prompt(name, arguments or {})
+
+    return await _request(server_name, "prompts/get", fetch)
+
+
+async def get_prompt_in_rounds(
+    server_name: str,
+    name: str,
+    arguments: dict[str, str] | None = None,
+    *,
+    input_responses: types.InputResponses | None = None,
+    request_state: str | None = None,
+) -> types.GetPromptResult | types.InputRequiredResult:
+    """``get_prompt`` that lets a 2026-07-28 server answer ``input_required``
+    (``rounds``) and carries a retry's answers and state."""
+
+    async def fetch(
+        client: Client, limit: float
+    ) -> types.GetPromptResult | types.InputRequiredResult:
+        if not is_modern(client):
+            return await client.get_prompt(name, arguments or {})
+        return await client.session.get_prompt(
+            name,
+            arguments or {},
+            input_responses=input_responses,
+            request_state=request_state,
+            allow_input_required=True,
+        )
 
     return await _request(server_name, "prompts/get", fetch)
 
