@@ -52,6 +52,7 @@ from gateway.errors import GuardrailBlocked, GuardrailUnavailable, ShuttingDown
 from gateway.features.mcp import (
     backchannel,
     calls,
+    changes,
     guarded,
     listen,
     permissions,
@@ -1058,6 +1059,7 @@ async def _dispatch(
             return
 
         async def stream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            changes.ensure_listening()  # what other processes hear (with Redis)
             await streams.serve(session, key, only, scope, receive, send)
 
         await _until_drain(stream, scope, receive, send, started)
@@ -1201,5 +1203,6 @@ async def _until_drain(
                 await task
 
 
-pool.on_list_changed(streams.relay)  # what an upstream server says changed reaches the streams
+# what an upstream server says changed reaches the streams of every process (``changes``)
+pool.on_list_changed(changes.heard)
 registry.on_change(streams.on_registry_change)

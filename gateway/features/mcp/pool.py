@@ -604,6 +604,13 @@ async def list_tools(server_name: str) -> list[types.Tool]:
     return tools
 
 
+def drop_tools(server_name: str) -> None:
+    """Forget the server's cached tool list (another process heard that it changed)."""
+    conn = _connections.get(server_name)
+    if conn is not None:
+        conn.tools = None
+
+
 def tools_ttl(server_name: str) -> float:
     """How long the server's tool list stays fresh (seconds): its ``ttlMs`` when it said
     one shorter than ``TOOLS_TTL``."""
