@@ -15,7 +15,7 @@ host only, never the document): the URL is https with a path, no fragment, no us
 password, no ``.``/``..`` segment; the document is a JSON object whose ``client_id`` is
 the URL exactly; it asks for no client secret (a document is public: the client is a
 public one, PKCE protects its codes); its ``redirect_uris`` are the same kind the
-registration accepts (``server.redirect_uri_problem``), and the authorization request's
+registration accepts (``client_rules.redirect_uri_problem``), and the authorization request's
 redirect URI must be one of them (the client's ``check_redirect_uri``, as for any
 client); grant and response types within the code and refresh grants.
 
@@ -33,6 +33,7 @@ from urllib.parse import unquote, urlsplit
 
 from django.utils import timezone
 
+from gateway.features.mcp.oauth_server.client_rules import GRANT_TYPES, redirect_uri_problem
 from gateway.models.mcp import McpOAuthClient
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,6 @@ def url_problem(url: str) -> str | None:
 
 def document_problem(url: str, document: Any) -> str | None:
     """Why ``document`` does not describe the client ``url`` names, or None."""
-    from gateway.features.mcp.oauth_server.server import GRANT_TYPES, redirect_uri_problem
-
     if not isinstance(document, dict):
         return "the metadata document is not a JSON object"
     if document.get("client_id") != url:

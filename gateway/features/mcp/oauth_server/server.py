@@ -29,9 +29,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from gateway.features.mcp.oauth_server import resources
+from gateway.features.mcp.oauth_server.client_rules import GRANT_TYPES, redirect_uri_problem
 from gateway.features.mcp.oauth_server.tokens import ACCESS_PREFIX, REFRESH_PREFIX
 from gateway.models.mcp import (
-    LOOPBACK_HOSTS,
     McpAccessToken,
     McpAuthorizationCode,
     McpOAuthClient,
@@ -41,9 +41,7 @@ from gateway.models.mcp import (
 ACCESS_SECONDS = 3600  # an access token lives an hour
 REFRESH_DAYS = 30  # a refresh token a month (each refresh starts a new month)
 CODE_SECONDS = 600  # a code ten minutes (RFC 6749's recommended most)
-GRANT_TYPES = ("authorization_code", "refresh_token")
 OAUTH_REQUEST = "switchyard_oauth2_request"  # where the Django request keeps Authlib's
-UNSAFE_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "about", "blob", "ftp"})
 
 
 class InvalidTargetError(OAuth2Error):  # type: ignore[misc]
@@ -172,28 +170,6 @@ class RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
 
 
 # --- endpoints ------------------------------------------------------------------------------
-
-
-def redirect_uri_problem(uri: Any) -> str | None:
-    """Why ``uri`` may not be registered: https, a loopback http (RFC 8252 7.3) or a
-    native app's own scheme (RFC 8252 7.1); never a fragment."""
-    from urllib.parse import urlsplit
-
-    if not isinstance(uri, str) or not uri or len(uri) > 1000:
-        return "a redirect URI must be a string of at most 1000 characters"
-    parts = urlsplit(uri)
-    scheme = parts.scheme.lower()
-    if parts.fragment:
-        return f"{uri}: a redirect URI has no fragment"
-    if scheme == "https" and parts.hostname:
-        return None
-    if scheme == "http":
-        if (parts.hostname or "") in LOOPBACK_HOSTS:
-            return None
-        return f"{uri}: plain http only to a loopback address (127.0.0.1, [::1], localhost)"
-    if scheme not in UNSAFE_SCHEMES and ("." in scheme or scheme in ("cursor", "vscode")):
-        return None
-    return f"{uri}: not an https, loopback http or private-use (reverse domain) URI"
 
 
 class Registration(ClientRegistrationEndpoint):  # type: ignore[misc]
