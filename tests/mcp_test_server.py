@@ -6,8 +6,9 @@ contains it used the tool), ``explode()`` (raises: an ``isError`` result), ``nap
 (hangs for a while); with ``full``, ``forecast(region, days)`` (``region`` promoted to the
 ``Mcp-Param-Region`` header by ``x-mcp-header``), ``grow(name)`` (adds a tool and
 says so to ``subscriptions/listen`` streams), ``confirm(action)`` (asks the person
-first: a multi-round-trip ``input_required`` elicitation), a prompt ``brief(topic)`` and a
-resource ``notes://today``. With ``token`` set, every request must carry
+first: a multi-round-trip ``input_required`` elicitation), a prompt ``brief(topic)``, a
+resource ``notes://today``, and a prompt ``vetted(topic)`` and a resource template
+``vault://{shelf}`` that ask the person first (``input_required``) as ``confirm`` does. With ``token`` set, every request must carry
 ``Authorization: Bearer <token>`` (else 401), so a test can check headers arrive.
 
 The SDK serves both protocol eras on one endpoint; ``era="2025-11-25"`` makes the
@@ -117,6 +118,31 @@ def _more(server: MCPServer) -> None:
     @server.resource("notes://today")
     def notes() -> str:
         return "nothing planned"
+
+    def _ask(message: str, state: str) -> types.InputRequiredResult:
+        form = types.ElicitRequestFormParams(
+            message=message,
+            requested_schema={"type": "object", "properties": {"sure": {"type": "boolean"}}},
+        )
+        return types.InputRequiredResult(
+            input_requests={"ok": types.ElicitRequest(params=form)}, request_state=state
+        )
+
+    @server.prompt()
+    async def vetted(topic: str, ctx: Context) -> str | types.InputRequiredResult:  # type: ignore[type-arg]
+        """A prompt the person confirms first (an ``input_required`` round)."""
+        answer = (ctx.input_responses or {}).get("ok")
+        if answer is None:
+            return _ask(f"Brief on {topic}?", f"prompt:{topic}")
+        return f"Vetted {topic}: {getattr(answer, 'action', '?')} ({ctx.request_state})"
+
+    @server.resource("vault://{shelf}")
+    async def vault(shelf: str, ctx: Context) -> str | types.InputRequiredResult:  # type: ignore[type-arg]
+        """A resource read the person confirms first (an ``input_required`` round)."""
+        answer = (ctx.input_responses or {}).get("ok")
+        if answer is None:
+            return _ask(f"Open {shelf}?", f"vault:{shelf}")
+        return f"shelf {shelf}: {getattr(answer, 'action', '?')} ({ctx.request_state})"
 
 
 HANDSHAKE_ERA = "2025-11-25"

@@ -156,14 +156,22 @@ def _client() -> httpx.AsyncClient:
     return client
 
 
-async def fetch(url: str, accept: frozenset[str], *, trusted_hosts: Iterable[str] = ()) -> Fetched:
+async def fetch(
+    url: str,
+    accept: frozenset[str],
+    *,
+    trusted_hosts: Iterable[str] = (),
+    max_bytes: int | None = None,
+) -> Fetched:
     """The body and content type at ``url``, the content type one of ``accept``.
     ``trusted_hosts``: host names the operator configured themselves (an identity
-    provider's issuer), allowed wherever they resolve; a redirect elsewhere is checked."""
+    provider's issuer), allowed wherever they resolve; a redirect elsewhere is checked.
+    ``max_bytes``: a smaller cap than ``SWITCHYARD_URL_FETCH_MAX_BYTES`` (a document
+    known to be small)."""
     timeout = float(getattr(settings, "SWITCHYARD_URL_FETCH_TIMEOUT", DEFAULT_TIMEOUT))
     try:
         async with asyncio.timeout(timeout):
-            return await _fetch(url, accept, trusted_hosts)
+            return await _fetch(url, accept, trusted_hosts, max_bytes)
     except TimeoutError:
         raise FetchRefused(f"{host_of(url)} did not answer within {timeout:g} s") from None
 
@@ -212,12 +220,19 @@ async def _connect(
     return await send_pinned("GET", url, addresses, {"Accept": ", ".join(sorted(accept))})
 
 
-async def _fetch(url: str, accept: frozenset[str], trusted_hosts: Iterable[str] = ()) -> Fetched:
+async def _fetch(
+    url: str,
+    accept: frozenset[str],
+    trusted_hosts: Iterable[str] = (),
+    max_bytes: int | None = None,
+) -> Fetched:
     allow = _allowlist()
     if trusted_hosts:
         extra = {h.lower().rstrip(".") for h in trusted_hosts}
         allow = Allowlist(allow.hosts | extra, allow.networks)
     limit = int(getattr(settings, "SWITCHYARD_URL_FETCH_MAX_BYTES", DEFAULT_MAX_BYTES))
+    if max_bytes is not None:
+        limit = min(limit, max_bytes)
     try:
         current = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError):

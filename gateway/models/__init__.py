@@ -1288,6 +1288,7 @@ from gateway.models.mcp import (  # noqa: E402,F401 (gateway's tables)
     McpOAuthState,
     McpOAuthToken,
     McpSessionEnd,
+    McpTask,
     McpUpstreamClient,
 )
 from gateway.models.prompts import Prompt as Prompt  # noqa: E402,F401 (gateway's tables)

@@ -40,6 +40,28 @@ class McpSessionEnd(models.Model):
         return self.session
 
 
+class McpTask(models.Model):
+    """A task an upstream MCP server answered a ``tools/call`` with (the tasks extension,
+    ``io.modelcontextprotocol/tasks``; ``gateway.features.mcp.tasks``): the id the
+    gateway gave the client in its place (``task_id``, random), the server and the
+    server's own id, and the key (and its team) that started it. ``tasks/get``,
+    ``tasks/update`` and ``tasks/cancel`` of any other key, through any worker or
+    instance, find no such task. Pruned after ``expires_at`` (the server's ``ttlMs``),
+    or, without one, with the journal's rows."""
+
+    task_id: str = models.CharField(max_length=64, unique=True)
+    server = models.ForeignKey("gateway.McpServer", on_delete=models.CASCADE, related_name="tasks")
+    upstream_task_id: str = models.CharField(max_length=300)
+    key_id = models.IntegerField(null=True)  # None: the master key
+    team_id = models.IntegerField(null=True, blank=True)
+    tool: str = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    def __str__(self) -> str:
+        return self.task_id
+
+
 class McpUpstreamClient(models.Model):
     """The OAuth client the gateway is at a server's authorization server: what dynamic
     client registration answered (or the pre-registered client id), bound to the issuer
@@ -144,9 +166,12 @@ def _without_port(uri: str) -> tuple[str, ...] | None:
 class McpOAuthClient(models.Model):
     """An MCP client (Claude Code, the MCP Inspector, an IDE) registered through
     ``/oauth/register``: a public client (no secret: PKCE protects its codes) with its
-    exact redirect URIs."""
+    exact redirect URIs; or one known by its Client ID Metadata Document, whose
+    ``client_id`` is the document's https URL (``oauth_server.metadata_documents``:
+    fetched under the SSRF rules, kept for ``metadata_fetched_at`` plus the cache time).
+    """
 
-    client_id: str = models.CharField(max_length=64, unique=True)
+    client_id: str = models.CharField(max_length=500, unique=True)
     client_name: str = models.CharField(max_length=200, blank=True)
     client_uri: str = models.CharField(max_length=500, blank=True)
     redirect_uris = models.JSONField(default=list)
@@ -156,13 +181,19 @@ class McpOAuthClient(models.Model):
     software_id: str = models.CharField(max_length=200, blank=True)
     software_version: str = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # a Client ID Metadata Document's client: when the document was last fetched
+    metadata_fetched_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.client_name or self.client_id
 
     @property
     def display_name(self) -> str:
-        return self.client_name or f"an unnamed MCP client ({self.client_id[:8]}…)"
+        if self.client_name:
+            return self.client_name
+        if self.metadata_fetched_at is not None:  # its id is its document's URL
+            return f"an unnamed MCP client of {urlsplit(self.client_id).netloc}"
+        return f"an unnamed MCP client ({self.client_id[:8]}…)"
 
     # --- Authlib's ClientMixin ------------------------------------------------------------
     def get_client_id(self) -> str:

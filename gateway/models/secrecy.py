@@ -113,6 +113,7 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
     ),
     "gateway.McpApprovalUse": _fields("nonce"),  # spent: no longer worth anything
     "gateway.McpSessionEnd": _fields("session"),
+    "gateway.McpTask": _fields("task_id upstream_task_id tool"),
     "gateway.SingletonLease": _fields("name runner"),
     # the budget ledger of several regions and the providers' bills (gateway.models.ledger)
     "gateway.BudgetLedger": _fields("counter period wanted_by"),

@@ -25,7 +25,7 @@ from mcp.shared.dispatcher import ProgressFnT
 from gateway import journal
 from gateway.base.entries import KeyEntry
 from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
-from gateway.features.mcp import guarded, permissions, pool
+from gateway.features.mcp import guarded, permissions, pool, tasks
 from gateway.features.mcp.errors import (
     AuthorizationRequired,
     McpGatewayError,
@@ -42,9 +42,10 @@ from gateway.limits import limits
 from gateway.telemetry import semconv, tracing
 
 # calls a tool with the (checked) arguments some other way than the pool's shared session;
-# one that lets the server ask for input may answer ``InputRequiredResult`` (``rounds``)
-Upstream = Callable[[Any], Awaitable[types.CallToolResult | types.InputRequiredResult]]
-Answer = types.CallToolResult | types.InputRequiredResult
+# one that lets the server ask for input may answer ``InputRequiredResult`` (``rounds``),
+# one for a client that declared the tasks extension a task's handle (``tasks``)
+Answer = types.CallToolResult | types.InputRequiredResult | tasks.TaskHandle
+Upstream = Callable[[Any], Awaitable[Answer]]
 
 RATE_LIMITED = -32029  # implementation-defined server error range (-32000..-32099)
 
@@ -128,7 +129,7 @@ async def call(
         journal_as=journal_as,
         operation=operation,
     )
-    if isinstance(result, types.InputRequiredResult):
+    if isinstance(result, types.InputRequiredResult | tasks.TaskHandle):
         return error_result(f"MCP server {server}: {tool} asked for input this caller cannot give")
     return result
 
@@ -149,7 +150,9 @@ async def call_in_rounds(
 ) -> Answer:
     """One governed call; a ``via`` that lets the server ask for input may answer
     ``InputRequiredResult`` (journaled with finish reason ``input_required``; the
-    result guardrails run on the round that ends the call).
+    result guardrails run on the round that ends the call), one for a client of the
+    tasks extension a ``TaskHandle`` (finish reason ``task``; the guardrails run on the
+    result ``tasks/get`` brings).
 
     ``progress`` hears the server's progress notifications of the call; ``via``
     calls the tool instead of the pool's shared session (``relay``: a session bound to
@@ -202,7 +205,7 @@ async def call_in_rounds(
             else:
                 answer = await pool.call_tool(server, tool, arguments, progress=progress)
             rec.status = 200
-            if isinstance(answer, types.InputRequiredResult):
+            if isinstance(answer, types.InputRequiredResult | tasks.TaskHandle):
                 result = answer
             else:
                 result = await guarded.result(checks, answer)
@@ -260,6 +263,8 @@ def _finish(
         rec.overhead_ms = rec.latency_ms - rec.upstream_ms
     if isinstance(result, types.InputRequiredResult):
         rec.finish_reason = "input_required"
+    elif isinstance(result, tasks.TaskHandle):
+        rec.finish_reason = "task"
     else:
         rec.finish_reason = "error" if (result is None or result.is_error) else "stop"
     if result is not None:

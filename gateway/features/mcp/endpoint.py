@@ -31,7 +31,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
@@ -41,17 +41,19 @@ from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError, UrlElicitationRequiredError
-from mcp_types import INVALID_PARAMS, INVALID_REQUEST
+from mcp_types import HEADER_MISMATCH, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway import journal
 from gateway.access import registry
 from gateway.base import lifecycle
 from gateway.base.entries import KeyEntry
-from gateway.errors import ShuttingDown
+from gateway.errors import GuardrailBlocked, GuardrailUnavailable, ShuttingDown
 from gateway.features.mcp import (
     backchannel,
     calls,
+    changes,
+    guarded,
     listen,
     permissions,
     pool,
@@ -59,6 +61,7 @@ from gateway.features.mcp import (
     rounds,
     sessions,
     streams,
+    tasks,
 )
 from gateway.features.mcp.errors import AuthorizationRequired, McpGatewayError
 from gateway.features.mcp.oauth import caller as oauth_caller
@@ -199,7 +202,7 @@ async def _list_tools(
 
 async def _call_tool(
     ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-) -> types.CallToolResult | types.InputRequiredResult:
+) -> types.CallToolResult | types.InputRequiredResult | dict[str, Any]:
     key, only, user_agent = _caller(ctx)
     if only is not None:
         server, tool = only, params.name
@@ -237,7 +240,7 @@ async def _call_tool(
     elif known:
         via = _in_rounds(downstream, key, server, tool, state, params, progress, modern)
     try:
-        return await calls.call_in_rounds(
+        answer = await calls.call_in_rounds(
             key,
             server if known else (server or "(none)"),
             tool,
@@ -247,6 +250,9 @@ async def _call_tool(
             via=via,
             operation=_operation(ctx, params.name) if tracing.ENABLED else None,
         )
+        if isinstance(answer, tasks.TaskHandle):  # bound to the key by ``_in_rounds``
+            return _task_wire(answer)
+        return answer
     except McpGatewayError as exc:
         if modern and isinstance(exc, AuthorizationRequired):
             return rounds.connect(exc.message, _connect_url(ctx), key, server, tool)
@@ -269,17 +275,29 @@ def _in_rounds(
     answer, else the call is a tool error naming what was wanted."""
     responses = params.input_responses if state is not None and not state.connect else None
     upstream_state = state.upstream if state is not None else None
+    # a 2026-07-28 client that declared the tasks extension on this call gets the
+    # server's task (bound to its key, ``tasks``); any other caller its result
+    task = modern and tasks.declared(downstream.ctx.session.client_capabilities)
 
-    async def via(arguments: Any) -> types.CallToolResult | types.InputRequiredResult:
+    async def via(arguments: Any) -> calls.Answer:
         async def again(
             given: types.InputResponses | None, state: str | None
         ) -> types.CallToolResult | types.InputRequiredResult:
-            return await pool.call_tool_in_rounds(
+            answered = await pool.call_tool_in_rounds(
                 server, tool, arguments, input_responses=given, request_state=state,
                 progress=progress,
             )  # fmt: skip
+            if isinstance(answered, tasks.TaskHandle):  # not asked for: followed by the pool
+                return calls.error_result(f"MCP server {server}: an unexpected task")
+            return answered
 
-        answer = await again(responses, upstream_state)
+        answer = await pool.call_tool_in_rounds(
+            server, tool, arguments, input_responses=responses, request_state=upstream_state,
+            progress=progress, task=task,
+        )  # fmt: skip
+        if isinstance(answer, tasks.TaskHandle):
+            entry = registry.current().mcp_servers[server]
+            return await tasks.bind(entry.id, server, tool, answer, key)
         if not isinstance(answer, types.InputRequiredResult):
             return answer
         if modern:
@@ -425,14 +443,19 @@ def _matches(template: str, uri: str) -> bool:
 
 async def _read_resource(
     ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
-) -> types.ReadResourceResult:
+) -> types.ReadResourceResult | types.InputRequiredResult:
     key, only, _ = _caller(ctx)
     uri = str(params.uri)
     server = await _resource_server(key, only, uri)
-    try:
-        return await pool.read_resource(server, uri)
-    except McpGatewayError as exc:
-        raise _mcp_error(ctx, exc) from None
+
+    async def read(
+        responses: types.InputResponses | None, state: str | None
+    ) -> types.ReadResourceResult | types.InputRequiredResult:
+        return await pool.read_resource_in_rounds(
+            server, uri, input_responses=responses, request_state=state
+        )
+
+    return await _rounds_of(ctx, key, server, f"resources/read {uri}", params, read)
 
 
 async def _list_resource_templates(
@@ -554,7 +577,7 @@ async def _list_prompts(
 
 async def _get_prompt(
     ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
-) -> types.GetPromptResult:
+) -> types.GetPromptResult | types.InputRequiredResult:
     key, only, _ = _caller(ctx)
     if only is not None:
         server, name = only, params.name
@@ -565,9 +588,73 @@ async def _get_prompt(
         server, name = parts
     if server not in _servers(key, only, permissions.allows_prompts):
         raise MCPError(INVALID_PARAMS, f"unknown prompt: {params.name}")
+
+    async def get(
+        responses: types.InputResponses | None, state: str | None
+    ) -> types.GetPromptResult | types.InputRequiredResult:
+        return await pool.get_prompt_in_rounds(
+            server, name, params.arguments, input_responses=responses, request_state=state
+        )
+
+    return await _rounds_of(ctx, key, server, f"prompts/get {name}", params, get)
+
+
+R = TypeVar("R", bound=types.Result)
+
+
+async def _rounds_of(
+    ctx: ServerRequestContext[Any],
+    key: KeyEntry,
+    server: str,
+    target: str,
+    params: types.GetPromptRequestParams | types.ReadResourceRequestParams,
+    fetch: Callable[
+        [types.InputResponses | None, str | None], Awaitable[R | types.InputRequiredResult]
+    ],
+) -> R | types.InputRequiredResult:
+    """A ``prompts/get`` or ``resources/read`` whose server may ask for input
+    (``rounds``), as a tool call's: a 2026-07-28 client gets the round, its state
+    sealed to the key, the server and ``target``, and its retry continues it (on any
+    instance); for a 2025-11-25 client the gateway asks over the back channel what it
+    declared it can answer, else a JSON-RPC error names what was wanted. A per-user
+    OAuth server not connected yet: a "connect your account" round (2026-07-28)."""
+    modern = getattr(ctx, "protocol_version", None) in MODERN_PROTOCOL_VERSIONS
+    state: rounds.State | None = None
+    if modern and params.request_state is not None:
+        state = rounds.read(params.request_state, key, server, target)
+        if state is None:
+            raise MCPError(INVALID_PARAMS, "unknown or expired requestState")
+        if state.connect and rounds.declined(params.input_responses):
+            raise MCPError(INVALID_REQUEST, f"MCP server {server}: the account was not connected")
+    responses = params.input_responses if state is not None and not state.connect else None
     try:
-        return await pool.get_prompt(server, name, params.arguments)
+        answer = await fetch(responses, state.upstream if state is not None else None)
+        if not isinstance(answer, types.InputRequiredResult):
+            return answer
+        if modern:
+            return rounds.relayed(answer, key, server, target)
+        downstream = relay.Downstream(ctx, _session(ctx))
+        wanted = {
+            _CAPABILITY.get(r.method, r.method) for r in (answer.input_requests or {}).values()
+        }
+        missing = sorted(c for c in wanted if not downstream.can_ask(c))
+        if missing:
+            raise MCPError(
+                INVALID_REQUEST,
+                f"MCP server {server}: {target} needs input this client cannot give "
+                f"({', '.join(missing)})",
+            )
+
+        async def ask(request: types.InputRequest) -> types.InputResponse:
+            answered: types.InputResponse = await downstream.ask(request, _ANSWER[request.method])
+            return answered
+
+        return await rounds.drive_rounds(answer, ask, fetch)
+    except rounds.TooManyRounds as exc:
+        raise MCPError(INVALID_REQUEST, f"MCP server {server}: {exc}") from None
     except McpGatewayError as exc:
+        if modern and isinstance(exc, AuthorizationRequired):
+            return rounds.connect(exc.message, _connect_url(ctx), key, server, target)
         raise _mcp_error(ctx, exc) from None
 
 
@@ -595,8 +682,13 @@ async def _discover(
         for n in offered(permissions.allows_server, lambda caps: caps.completions)
         if n in prompts or n in resources
     ]
+    # the tasks extension, when a server the key may call tools of offers it
+    extensions = dict(base.extensions or {})
+    if any(tasks.offered(caps) for caps in declared.values()):
+        extensions[tasks.EXTENSION] = {}
     capabilities = base.model_copy(
         update={
+            "extensions": extensions or None,
             "logging": None,
             "prompts": base.prompts if prompts else None,
             # list changes reach subscriptions/listen (``listen``); resource updates not
@@ -623,7 +715,9 @@ with warnings.catch_warnings():  # logging/setLevel: deprecated in 2026-07-28, s
         "switchyard",
         instructions="Tools of the MCP servers registered in this Switchyard gateway.",
         on_list_tools=_list_tools,
-        on_call_tool=_call_tool,
+        # a task's handle is a dict (``resultType: "task"``, the extension's shape, which
+        # the SDK serializes as it comes): outside the SDK's declared result types
+        on_call_tool=_call_tool,  # type: ignore[arg-type]
         on_list_resources=_list_resources,
         on_read_resource=_read_resource,
         on_list_prompts=_list_prompts,
@@ -644,6 +738,93 @@ async def _listen(
     return await listen.serve(ctx, params, key, only, _servers(key, only))
 
 
+def _task_wire(task: tasks.TaskHandle | tasks.DetailedTask) -> dict[str, Any]:
+    """A task as the extension has it on the wire: ``ttlMs`` is kept when null
+    (unlimited), which the SDK's dump would leave out."""
+    wire = task.model_dump(by_alias=True, mode="json", exclude_none=True)
+    wire["ttlMs"] = task.ttl_ms
+    return wire
+
+
+async def _task(ctx: ServerRequestContext[Any], task_id: str) -> tuple[KeyEntry, tasks.Binding]:
+    """The caller's binding of ``task_id`` (``tasks.find``), on a request whose
+    ``Mcp-Name`` names it (the extension's header, checked as the SDK checks a tool's:
+    -32020 on a mismatch), for a server and tool the key may still reach."""
+    key, only, _ = _caller(ctx)
+    if getattr(ctx, "protocol_version", None) not in MODERN_PROTOCOL_VERSIONS:
+        raise MCPError(METHOD_NOT_FOUND, "tasks are served to 2026-07-28 clients only")
+    headers = getattr(ctx.request, "headers", None)
+    if headers is not None:
+        from mcp.shared.inbound import MCP_NAME_HEADER, decode_header_value
+
+        if decode_header_value(headers.get(MCP_NAME_HEADER)) != task_id:
+            raise MCPError(HEADER_MISMATCH, "Mcp-Name header does not match params.taskId")
+    binding = await tasks.find(task_id, key)
+    if (only is not None and binding.server != only) or binding.server not in _servers(key, only):
+        raise MCPError(INVALID_PARAMS, tasks.UNKNOWN)
+    if not permissions.allows_tool(key, binding.server, binding.tool):
+        raise MCPError(INVALID_PARAMS, tasks.UNKNOWN)
+    return key, binding
+
+
+async def _tasks_get(ctx: ServerRequestContext[Any], params: tasks.TaskParams) -> dict[str, Any]:
+    """``tasks/get``: the server's task under the gateway's id; a completed task's
+    result through the call's result guardrails."""
+    key, binding = await _task(ctx, params.task_id)
+    try:
+        found = await pool.task_request(
+            binding.server,
+            tasks.GetTask(params=tasks.TaskParams(task_id=binding.upstream_id)),
+            tasks.DetailedTask,
+        )
+    except McpGatewayError as exc:
+        raise _mcp_error(ctx, exc) from None
+    found = found.model_copy(update={"task_id": binding.task_id})
+    if found.status == "completed" and found.result is not None:
+        checks = guarded.begin(key, binding.server, binding.tool)
+        if checks:
+            try:
+                result = types.CallToolResult.model_validate(found.result)
+                checked = await guarded.result(checks, result)
+            except (GuardrailBlocked, GuardrailUnavailable) as refusal:
+                checked = calls.error_result(refusal.message)
+            found = found.model_copy(
+                update={"result": checked.model_dump(by_alias=True, mode="json", exclude_none=True)}
+            )
+    return _task_wire(found)
+
+
+async def _tasks_update(
+    ctx: ServerRequestContext[Any], params: tasks.UpdateParams
+) -> types.EmptyResult:
+    """``tasks/update``: the client's answers to the task's ``inputRequests``."""
+    _, binding = await _task(ctx, params.task_id)
+    upstream = tasks.UpdateParams(
+        task_id=binding.upstream_id, input_responses=params.input_responses
+    )
+    try:
+        await pool.task_request(binding.server, tasks.UpdateTask(params=upstream), tasks.Ack)
+    except McpGatewayError as exc:
+        raise _mcp_error(ctx, exc) from None
+    return types.EmptyResult()
+
+
+async def _tasks_cancel(
+    ctx: ServerRequestContext[Any], params: tasks.TaskParams
+) -> types.EmptyResult:
+    """``tasks/cancel``: asks the server to stop the task (it may or may not)."""
+    _, binding = await _task(ctx, params.task_id)
+    upstream = tasks.TaskParams(task_id=binding.upstream_id)
+    try:
+        await pool.task_request(binding.server, tasks.CancelTask(params=upstream), tasks.Ack)
+    except McpGatewayError as exc:
+        raise _mcp_error(ctx, exc) from None
+    return types.EmptyResult()
+
+
+SERVER.add_request_handler("tasks/get", tasks.TaskParams, _tasks_get)
+SERVER.add_request_handler("tasks/update", tasks.UpdateParams, _tasks_update)
+SERVER.add_request_handler("tasks/cancel", tasks.TaskParams, _tasks_cancel)
 SERVER.add_request_handler("server/discover", types.RequestParams, _discover)
 SERVER.add_request_handler("subscriptions/listen", types.SubscriptionsListenRequestParams, _listen)
 
@@ -878,6 +1059,7 @@ async def _dispatch(
             return
 
         async def stream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            changes.ensure_listening()  # what other processes hear (with Redis)
             await streams.serve(session, key, only, scope, receive, send)
 
         await _until_drain(stream, scope, receive, send, started)
@@ -1021,5 +1203,6 @@ async def _until_drain(
                 await task
 
 
-pool.on_list_changed(streams.relay)  # what an upstream server says changed reaches the streams
+# what an upstream server says changed reaches the streams of every process (``changes``)
+pool.on_list_changed(changes.heard)
 registry.on_change(streams.on_registry_change)

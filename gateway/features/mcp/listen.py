@@ -8,7 +8,8 @@ changed (the pool's connection of this process to each: ``pool.on_list_changed``
 notifications), and what the registry changes (a server added, edited, disabled or
 removed; the key's grant edited), which every process sees within about a second of the
 save. Opening one connects this process's pool to the servers the key may reach, so
-their changes are heard here even when no call went to them from this worker.
+their changes are heard here even when no call went to them from this worker; with
+Redis, what any other process hears reaches it too (``changes``).
 
 The acknowledgment names what is honoured: the three list changes; resource updates
 are not relayed (``resourceSubscriptions`` is left out of the ack). Each notice carries
@@ -38,7 +39,7 @@ from mcp_types import INVALID_REQUEST
 
 from gateway.base import lifecycle
 from gateway.base.entries import KeyEntry
-from gateway.features.mcp import pool, streams
+from gateway.features.mcp import changes, pool, streams
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ async def serve(
     meta: dict[str, Any] = {SUBSCRIPTION_ID_META_KEY: subscription}
     listener = streams.Listener(None, key, only)
     streams.add(listener)  # before the ack: a change meanwhile is not lost
+    changes.ensure_listening()  # what other processes hear (with Redis)
     try:
         await ctx.session.send_notification(
             types.SubscriptionsAcknowledgedNotification(

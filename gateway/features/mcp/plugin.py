@@ -52,3 +52,4 @@ def register() -> None:
     hooks.pruners.register(retention.prune_ended_sessions)
     hooks.pruners.register(retention.prune_sign_in)
     hooks.pruners.register(retention.prune_pending_authorizations)
+    hooks.pruners.register(retention.prune_tasks)

@@ -66,7 +66,7 @@ from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import McpServerEntry, Snapshot
 from gateway.base.secrets.secret_refs import resolve_secret
-from gateway.features.mcp import capped
+from gateway.features.mcp import capped, tasks
 from gateway.features.mcp.errors import (
     McpGatewayError,
     ServerUnavailable,
@@ -395,6 +395,8 @@ def _client_for(
         cache=None,
         read_timeout_seconds=entry.call_timeout,
         message_handler=notices,
+        # the tasks extension, declared at 2026-07-28 only (``tasks``)
+        extensions=[tasks.Upstream()],
         **callbacks,
     )
 
@@ -602,6 +604,13 @@ async def list_tools(server_name: str) -> list[types.Tool]:
     return tools
 
 
+def drop_tools(server_name: str) -> None:
+    """Forget the server's cached tool list (another process heard that it changed)."""
+    conn = _connections.get(server_name)
+    if conn is not None:
+        conn.tools = None
+
+
 def tools_ttl(server_name: str) -> float:
     """How long the server's tool list stays fresh (seconds): its ``ttlMs`` when it said
     one shorter than ``TOOLS_TTL``."""
@@ -653,10 +662,13 @@ async def call_tool_in_rounds(
     input_responses: types.InputResponses | None = None,
     request_state: str | None = None,
     progress: ProgressFnT | None = None,
-) -> types.CallToolResult | types.InputRequiredResult:
+    task: bool = False,
+) -> types.CallToolResult | types.InputRequiredResult | tasks.TaskHandle:
     """``call_tool`` that lets a 2026-07-28 server answer ``input_required`` (``rounds``
     relays it) and carries a retry's ``inputResponses`` and ``requestState``; a plain
-    ``call_tool`` for a server of the handshake era (which asks for input its own way)."""
+    ``call_tool`` for a server of the handshake era (which asks for input its own way).
+    A task the server answers with is the ``TaskHandle`` when ``task`` (the caller
+    declared the tasks extension), else followed to its end here (``tasks.follow``)."""
     conn = _connection(server_name)
     modern = conn.client is not None and is_modern(conn.client)
     if not modern and input_responses is None and request_state is None:
@@ -666,8 +678,8 @@ async def call_tool_in_rounds(
 
     async def call(
         client: Client, limit: float
-    ) -> types.CallToolResult | types.InputRequiredResult:
-        return await client.session.call_tool(
+    ) -> types.CallToolResult | types.InputRequiredResult | tasks.TaskHandle:
+        answer = await client.session.call_tool(
             tool_name,
             arguments or {},
             read_timeout_seconds=limit,
@@ -675,9 +687,32 @@ async def call_tool_in_rounds(
             input_responses=input_responses,
             request_state=request_state,
             allow_input_required=True,
+            allow_claimed=True,
         )
+        if isinstance(answer, tasks.TaskHandle):
+            return answer if task else await tasks.follow(answer, client.session)
+        if isinstance(answer, types.CallToolResult | types.InputRequiredResult):
+            return answer
+        raise UpstreamError(f"MCP server {server_name}: an answer of an unknown kind")
 
     return await _request(server_name, f"tools/call {tool_name}", call)
+
+
+R = TypeVar("R", bound=types.Result)
+
+
+async def task_request(server_name: str, request: types.Request[Any, Any], answer: type[R]) -> R:
+    """One request of the tasks extension (``tasks/get``, ``tasks/update``,
+    ``tasks/cancel``) to the server, its answer read as ``answer``."""
+
+    async def send(client: Client, limit: float) -> R:
+        if not is_modern(client):
+            raise UpstreamError(f"MCP server {server_name}: it no longer speaks 2026-07-28")
+        return await client.session.send_request(
+            request, answer, request_read_timeout_seconds=limit
+        )
+
+    return await _request(server_name, request.method, send)
 
 
 async def list_resources(server_name: str) -> list[types.Resource]:
@@ -694,6 +729,31 @@ async def read_resource(server_name: str, uri: str) -> types.ReadResourceResult:
     return await _request(server_name, "resources/read", fetch)
 
 
+async def read_resource_in_rounds(
+    server_name: str,
+    uri: str,
+    *,
+    input_responses: types.InputResponses | None = None,
+    request_state: str | None = None,
+) -> types.ReadResourceResult | types.InputRequiredResult:
+    """``read_resource`` that lets a 2026-07-28 server answer ``input_required``
+    (``rounds``) and carries a retry's answers and state."""
+
+    async def fetch(
+        client: Client, limit: float
+    ) -> types.ReadResourceResult | types.InputRequiredResult:
+        if not is_modern(client):
+            return await client.read_resource(uri)
+        return await client.session.read_resource(
+            uri,
+            input_responses=input_responses,
+            request_state=request_state,
+            allow_input_required=True,
+        )
+
+    return await _request(server_name, "resources/read", fetch)
+
+
 async def list_prompts(server_name: str) -> list[types.Prompt]:
     async def fetch(client: Client, limit: float) -> list[types.Prompt]:
         return list((await client.list_prompts()).prompts)
@@ -706,6 +766,33 @@ async def get_prompt(
 ) -> types.GetPromptResult:
     async def fetch(client: Client, limit: float) -> types.GetPromptResult:
         return await client.get_prompt(name, arguments or {})
+
+    return await _request(server_name, "prompts/get", fetch)
+
+
+async def get_prompt_in_rounds(
+    server_name: str,
+    name: str,
+    arguments: dict[str, str] | None = None,
+    *,
+    input_responses: types.InputResponses | None = None,
+    request_state: str | None = None,
+) -> types.GetPromptResult | types.InputRequiredResult:
+    """``get_prompt`` that lets a 2026-07-28 server answer ``input_required``
+    (``rounds``) and carries a retry's answers and state."""
+
+    async def fetch(
+        client: Client, limit: float
+    ) -> types.GetPromptResult | types.InputRequiredResult:
+        if not is_modern(client):
+            return await client.get_prompt(name, arguments or {})
+        return await client.session.get_prompt(
+            name,
+            arguments or {},
+            input_responses=input_responses,
+            request_state=request_state,
+            allow_input_required=True,
+        )
 
     return await _request(server_name, "prompts/get", fetch)
 

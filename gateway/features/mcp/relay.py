@@ -40,7 +40,7 @@ from mcp_types import INVALID_REQUEST
 
 from gateway.access import registry
 from gateway.base.entries import KeyEntry, McpServerEntry
-from gateway.features.mcp import pool, sampling, sessions, streams
+from gateway.features.mcp import changes, pool, sampling, sessions, streams
 from gateway.features.mcp.errors import ServerUnavailable, ToolTimeout, UpstreamError, safe_message
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ class Bound:
     async def _notice(self, message: IncomingMessage) -> None:
         what = next((w for kind, w in LIST_CHANGES.items() if isinstance(message, kind)), None)
         if what is not None:
-            streams.relay(self.entry.name, what)
+            changes.heard(self.entry.name, what)  # every process's streams (``changes``)
             return
         if isinstance(message, types.ResourceUpdatedNotification):
             if self.session_id is not None:

@@ -1,7 +1,8 @@
 """What the journal's retention round deletes for MCP (``hooks.pruners``, registered by
 ``gateway.features.mcp.plugin``): the ends of sessions past their expiry, the sign-in's spent
 codes, dead tokens and unused registrations, and upstream OAuth authorizations nobody
-came back from.
+came back from, and the bindings of tasks past their server's ``ttlMs`` (or, with none,
+past the journal's retention).
 
 Only the models and ``db_work`` here: a round runs in one worker of every deployment,
 MCP used or not, and the modules that serve these rows bring the MCP SDK's types,
@@ -58,3 +59,25 @@ def prune_pending_authorizations(max_batches: int) -> int:
     with transaction.atomic():
         deleted, _ = McpOAuthState.objects.filter(expires_at__lt=timezone.now()).delete()
     return int(deleted)
+
+
+def prune_tasks(max_batches: int) -> int:
+    """Bindings of tasks (``McpTask``) a day past the expiry their server gave them,
+    and those with none once older than the journal keeps its rows
+    (``SWITCHYARD_LOG_RETENTION_DAYS``; 0 keeps them). Asked for again, such a task
+    is unknown, as the server may have dropped it too."""
+    from django.conf import settings
+
+    from gateway.models.mcp import McpTask
+
+    now = timezone.now()
+    deleted = db_work.delete_in_batches(
+        McpTask.objects.filter(expires_at__lte=now - timedelta(days=1)), 1000, max_batches
+    )
+    days = int(getattr(settings, "SWITCHYARD_LOG_RETENTION_DAYS", 0) or 0)
+    if days > 0:
+        old = McpTask.objects.filter(
+            expires_at__isnull=True, created_at__lt=now - timedelta(days=days)
+        )
+        deleted += db_work.delete_in_batches(old, 1000, max_batches)
+    return deleted

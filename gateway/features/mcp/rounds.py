@@ -1,5 +1,5 @@
-"""Multi-round-trip requests (2026-07-28): a ``tools/call`` answered with
-``resultType: "input_required"`` (what the server needs: elicitation, sampling, roots)
+"""Multi-round-trip requests (2026-07-28): a ``tools/call``, ``prompts/get`` or
+``resources/read`` answered with ``resultType: "input_required"`` (what the server needs: elicitation, sampling, roots)
 and retried by the client with ``inputResponses`` and the ``requestState`` it was given.
 
 The gateway relays them end to end and adds its own:
@@ -13,6 +13,10 @@ The gateway relays them end to end and adds its own:
   and tool it was minted for, so one key cannot continue another's call nor point it
   at another tool. Each round is a governed call (permission, rpm, schema, guardrails
   on the arguments, one journal row whose finish reason is ``input_required``).
+- **Prompts and resources.** ``prompts/get`` and ``resources/read`` go the same way
+  (their state sealed to ``prompts/get <name>`` or ``resources/read <uri>`` in the
+  tool's place, so a round of one cannot continue another); a 2025-11-25 client that
+  cannot answer gets a JSON-RPC error naming what was wanted.
 - **A 2025-11-25 client.** It cannot retry: the gateway drives the rounds itself
   (``drive``), asking the client each embedded request over the POST's back channel
   (``relay.Downstream.ask``) when it declared that capability, else the call ends as a
@@ -28,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import mcp_types as types
 
@@ -103,6 +107,37 @@ def declined(responses: types.InputResponses | None) -> bool:
     return isinstance(answer, types.ElicitResult) and answer.action != "accept"
 
 
+R = TypeVar("R", bound=types.Result)
+
+
+class TooManyRounds(Exception):
+    """A server asked for input more than ``MAX_ROUNDS`` times in one request."""
+
+
+async def drive_rounds(
+    first: types.InputRequiredResult,
+    ask: Callable[[types.InputRequest], Awaitable[types.InputResponse]],
+    retry: Callable[
+        [types.InputResponses | None, str | None], Awaitable[R | types.InputRequiredResult]
+    ],
+) -> R:
+    """The rounds of a server's request (a tool call, a prompt, a resource read) for a
+    client that cannot retry (2025-11-25): ``ask(request)`` puts each embedded request
+    to the client (over its back channel) and returns its answer; ``retry(responses,
+    state)`` asks the server again. More than ``MAX_ROUNDS``: ``TooManyRounds``."""
+    current: R | types.InputRequiredResult = first
+    for _ in range(MAX_ROUNDS):
+        if not isinstance(current, types.InputRequiredResult):
+            return current
+        responses: types.InputResponses = {}
+        for name, request in (current.input_requests or {}).items():
+            responses[name] = await ask(request)
+        current = await retry(responses or None, current.request_state)
+    if not isinstance(current, types.InputRequiredResult):
+        return current
+    raise TooManyRounds(f"the server asked for input more than {MAX_ROUNDS} times")
+
+
 async def drive(
     first: types.InputRequiredResult,
     ask: Callable[[types.InputRequest], Awaitable[types.InputResponse]],
@@ -111,25 +146,15 @@ async def drive(
         Awaitable[types.CallToolResult | types.InputRequiredResult],
     ],
 ) -> types.CallToolResult:
-    """The rounds of a server's call, for a client that cannot retry (2025-11-25):
-    ``ask(request)`` puts each embedded request to the client (over its back channel)
-    and returns its answer; ``retry(responses, state)`` calls the server again. More
-    than ``MAX_ROUNDS`` is a tool error."""
-    current: types.CallToolResult | types.InputRequiredResult = first
-    for _ in range(MAX_ROUNDS):
-        if not isinstance(current, types.InputRequiredResult):
-            return current
-        responses: types.InputResponses = {}
-        for name, request in (current.input_requests or {}).items():
-            responses[name] = await ask(request)
-        current = await retry(responses or None, current.request_state)
-    if isinstance(current, types.CallToolResult):
-        return current
-    return types.CallToolResult(
-        content=[
-            types.TextContent(
-                type="text", text=f"the tool asked for input more than {MAX_ROUNDS} times"
-            )
-        ],
-        is_error=True,
-    )
+    """``drive_rounds`` of a tool call: more than ``MAX_ROUNDS`` is a tool error."""
+    try:
+        return await drive_rounds(first, ask, retry)
+    except TooManyRounds:
+        return types.CallToolResult(
+            content=[
+                types.TextContent(
+                    type="text", text=f"the tool asked for input more than {MAX_ROUNDS} times"
+                )
+            ],
+            is_error=True,
+        )

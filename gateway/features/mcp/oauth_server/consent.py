@@ -171,6 +171,10 @@ def _context(
         "client": client,
         "redirect_host": urlsplit(redirect).netloc or urlsplit(redirect).scheme + ":",
         "client_host": urlsplit(client.client_uri).netloc if client.client_uri else "",
+        # a client known by its metadata document: the host that serves it (verified)
+        "document_host": (
+            urlsplit(client.client_id).netloc if client.metadata_fetched_at is not None else ""
+        ),
         "resource": resource,
         "options": options,
         "option": option,

@@ -79,7 +79,8 @@ def protected_resource(base: str, path: str) -> dict[str, Any]:
 
 def authorization_server(base: str) -> dict[str, Any]:
     """RFC 8414 metadata: authorization code with PKCE (S256) for public clients that
-    register themselves, refresh tokens, revocation."""
+    register themselves or are known by a Client ID Metadata Document, refresh tokens,
+    revocation."""
     return {
         "issuer": base,
         "authorization_endpoint": base + AUTHORIZE_PATH,
@@ -95,6 +96,9 @@ def authorization_server(base: str) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": ["none"],
         # RFC 9207: every authorization response carries ``iss`` (``consent.with_issuer``)
         "authorization_response_iss_parameter_supported": True,
+        # a client_id may be the https URL of its metadata document
+        # (``metadata_documents``), beside registration
+        "client_id_metadata_document_supported": True,
     }
 
 

@@ -1,6 +1,7 @@
 """The authorization server, built from Authlib's parts: the authorization code grant
 with PKCE (S256 only, required), the refresh token grant with rotation, dynamic client
-registration (RFC 7591, public clients) and revocation (RFC 7009), over the tables of
+registration (RFC 7591, public clients) beside Client ID Metadata Documents
+(``metadata_documents``), and revocation (RFC 7009), over the tables of
 ``gateway.models.mcp``. Authlib parses and checks every request; what is ours is
 where rows live, the ``resource`` (RFC 8707) and what a replay revokes.
 
@@ -28,9 +29,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from gateway.features.mcp.oauth_server import resources
+from gateway.features.mcp.oauth_server.client_rules import GRANT_TYPES, redirect_uri_problem
 from gateway.features.mcp.oauth_server.tokens import ACCESS_PREFIX, REFRESH_PREFIX
 from gateway.models.mcp import (
-    LOOPBACK_HOSTS,
     McpAccessToken,
     McpAuthorizationCode,
     McpOAuthClient,
@@ -40,9 +41,7 @@ from gateway.models.mcp import (
 ACCESS_SECONDS = 3600  # an access token lives an hour
 REFRESH_DAYS = 30  # a refresh token a month (each refresh starts a new month)
 CODE_SECONDS = 600  # a code ten minutes (RFC 6749's recommended most)
-GRANT_TYPES = ("authorization_code", "refresh_token")
 OAUTH_REQUEST = "switchyard_oauth2_request"  # where the Django request keeps Authlib's
-UNSAFE_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "about", "blob", "ftp"})
 
 
 class InvalidTargetError(OAuth2Error):  # type: ignore[misc]
@@ -171,28 +170,6 @@ class RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
 
 
 # --- endpoints ------------------------------------------------------------------------------
-
-
-def redirect_uri_problem(uri: Any) -> str | None:
-    """Why ``uri`` may not be registered: https, a loopback http (RFC 8252 7.3) or a
-    native app's own scheme (RFC 8252 7.1); never a fragment."""
-    from urllib.parse import urlsplit
-
-    if not isinstance(uri, str) or not uri or len(uri) > 1000:
-        return "a redirect URI must be a string of at most 1000 characters"
-    parts = urlsplit(uri)
-    scheme = parts.scheme.lower()
-    if parts.fragment:
-        return f"{uri}: a redirect URI has no fragment"
-    if scheme == "https" and parts.hostname:
-        return None
-    if scheme == "http":
-        if (parts.hostname or "") in LOOPBACK_HOSTS:
-            return None
-        return f"{uri}: plain http only to a loopback address (127.0.0.1, [::1], localhost)"
-    if scheme not in UNSAFE_SCHEMES and ("." in scheme or scheme in ("cursor", "vscode")):
-        return None
-    return f"{uri}: not an https, loopback http or private-use (reverse domain) URI"
 
 
 class Registration(ClientRegistrationEndpoint):  # type: ignore[misc]
@@ -346,6 +323,18 @@ class McpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         return made
 
     def query_client(self, client_id: str) -> McpOAuthClient | None:
+        """A registered client, or one known by its metadata document (an https
+        ``client_id``: ``metadata_documents``), whose refusal is ``invalid_client``
+        naming why."""
+        from authlib.oauth2.rfc6749 import InvalidClientError
+
+        from gateway.features.mcp.oauth_server import metadata_documents
+
+        if metadata_documents.is_document_id(client_id):
+            try:
+                return metadata_documents.client(client_id)
+            except metadata_documents.DocumentRefused as exc:
+                raise InvalidClientError(description=str(exc)) from None
         if not isinstance(client_id, str) or len(client_id) > 64:
             return None
         found: McpOAuthClient | None = McpOAuthClient.objects.filter(client_id=client_id).first()

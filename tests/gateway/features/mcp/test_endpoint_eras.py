@@ -449,3 +449,80 @@ async def test_connect_your_account_is_a_round_for_a_modern_client(gateway, monk
     ) as client:
         declined = await client.call_tool("new__add", {"a": 2, "b": 2})
     assert declined.is_error and "not connected" in declined.content[0].text  # type: ignore[union-attr]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_prompts_and_resource_reads_have_rounds_too(gateway):  # type: ignore[no-untyped-def]
+    """``prompts/get`` and ``resources/read`` of a 2026-07-28 server that asks first:
+    a 2026-07-28 client answers the round (its state sealed to the key and to that
+    prompt or resource: it continues neither a tool call nor another prompt); for a
+    2025-11-25 client the gateway asks over the back channel, or names what was wanted."""
+    import mcp_types as types
+    from mcp.shared.exceptions import MCPError
+
+    app, new_seen, _ = gateway
+    asked: list[Any] = []
+    modern = Client(
+        streamable_http_client("http://gateway/mcp", http_client=_http(app, WIDE)),
+        elicitation_callback=_answering(asked),
+    )
+    async with modern:
+        prompt = await modern.get_prompt("new__vetted", {"topic": "tides"})
+        read = await modern.read_resource("vault://maps")
+        first = await modern.session.get_prompt(
+            "new__vetted", {"topic": "reefs"}, allow_input_required=True
+        )
+        assert isinstance(first, types.InputRequiredResult)
+        assert first.request_state and "prompt:reefs" not in first.request_state
+        answer = {"ok": types.ElicitResult(action="decline")}
+        again = await modern.session.get_prompt(
+            "new__vetted", {"topic": "reefs"}, input_responses=answer,
+            request_state=first.request_state,
+        )  # fmt: skip
+        for wrong in (
+            lambda: modern.session.get_prompt(
+                "new__brief",
+                {"topic": "reefs"},
+                input_responses=answer,
+                request_state=first.request_state,
+            ),  # fmt: skip
+            lambda: modern.session.read_resource(
+                "vault://maps", input_responses=answer, request_state=first.request_state
+            ),
+            lambda: modern.session.call_tool(
+                "new__confirm",
+                {"action": "x"},
+                input_responses=answer,
+                request_state=first.request_state,
+            ),  # fmt: skip
+        ):
+            with pytest.raises(MCPError, match="requestState"):
+                await wrong()
+    text = prompt.messages[0].content.text  # type: ignore[union-attr]
+    assert text == "Vetted tides: accept (prompt:tides)"  # the server's state, untouched
+    assert read.contents[0].text == "shelf maps: accept (vault:maps)"  # type: ignore[union-attr]
+    assert [a.message for a in asked] == ["Brief on tides?", "Open maps?"]
+    assert again.messages[0].content.text == "Vetted reefs: decline (prompt:reefs)"  # type: ignore[union-attr]
+    async with _client(app, NARROW, "auto") as narrow:  # another key cannot continue it
+        with pytest.raises(MCPError):
+            await narrow.session.get_prompt(
+                "new__vetted", {"topic": "reefs"}, input_responses=answer,
+                request_state=first.request_state,
+            )  # fmt: skip
+
+    # a 2025-11-25 client: asked over the back channel, or told what was missing
+    old_asked: list[Any] = []
+    async with (
+        _served(app) as url,
+        _remote(url, WIDE, "legacy", elicitation_callback=_answering(old_asked)) as legacy,
+    ):
+        legacy_prompt = await legacy.get_prompt("new__vetted", {"topic": "sand"})
+        legacy_read = await legacy.read_resource("vault://deeds")
+    assert legacy_prompt.messages[0].content.text.startswith("Vetted sand: accept")  # type: ignore[union-attr]
+    assert legacy_read.contents[0].text.startswith("shelf deeds: accept")  # type: ignore[union-attr]
+    assert [a.message for a in old_asked] == ["Brief on sand?", "Open deeds?"]
+    async with _client(app, WIDE, "legacy") as mute:
+        with pytest.raises(MCPError, match="elicitation"):
+            await mute.get_prompt("new__vetted", {"topic": "sand"})
+        with pytest.raises(MCPError, match="elicitation"):
+            await mute.read_resource("vault://deeds")
