@@ -155,6 +155,7 @@ API = {
     "user-limits": (ADMINS, ADMINS),
     "invites": (ADMINS, ADMINS),  # rule user.invite: an admin invites no owner
     "sso-removals": (ADMINS, {O}),  # removed SSO identities: owners let one in again
+    "sign-in": (OWNERS, OWNERS),  # single sign-on settings: owners read and change them
     "spend": (ADMINS, ADMINS),
     "tags": (ADMINS, ADMINS),  # tag budgets: across every team's keys
     "alerts": (ADMINS, {O}),  # budget alerts: admins read, owners change
