@@ -39,6 +39,7 @@ from datetime import UTC, date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Avg
@@ -259,10 +260,40 @@ def _candidates(evaluator: Evaluator) -> tuple[list[Item], int]:
         if row is None:
             continue
         body = bodies.get(pk)
-        question = shadow_scoring.question_of(row.dialect, body.inbound_request) if body else ""
+        question = question_of(row, body)
         answer = answers.answer_text(row.dialect, body.outbound_response) if body else None
         items.append(Item(row, question, answer))
     return items, newest
+
+
+def question_of(row: RequestLog, body: RequestBody | None) -> str:
+    """The last user message a logged request asked; for a request that named a
+    registry prompt (its messages came from the version), the version's last user
+    message with the request's ``prompt_variables`` filled in when its own has none."""
+    if body is None:
+        return ""
+    question = shadow_scoring.question_of(row.dialect, body.inbound_request)
+    if question or not row.prompt_name or row.prompt_version is None:
+        return question
+    from gateway.features.prompts import template
+    from gateway.models import PromptVersion
+
+    version = PromptVersion.objects.filter(
+        prompt__name=row.prompt_name, number=row.prompt_version
+    ).first()
+    if version is None:
+        return ""
+    try:
+        raw = orjson.loads(body.inbound_request or b"{}")
+        given = raw.get("prompt_variables") or (raw.get("prompt") or {}).get("variables") or {}
+        values = {k: template.text_of(v) for k, v in given.items()}
+    except (orjson.JSONDecodeError, AttributeError, template.TemplateError):
+        return ""
+    for message in reversed(version.messages):
+        if message.get("role") == "user":
+            text = str(message.get("content") or "")
+            return template.VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+    return ""
 
 
 def _key(evaluator: Evaluator) -> KeyEntry:

@@ -139,8 +139,9 @@ def test_a_judge_scores_sampled_traffic_with_its_reasoning(
         assert call.key_name.startswith("console:") or OWNER in (call.key_name or "")
     assert upstream.judge_calls == 3
     # the judge was asked about the logged question and answer
-    prompt = [m for b in upstream.asked for m in b["messages"]][-1]["content"]
-    assert "Capital of France? #2" in prompt and ANSWER in prompt
+    prompts = sorted(b["messages"][-1]["content"] for b in upstream.asked)  # asked concurrently
+    assert [("Capital of France? #" + str(i)) in p for i, p in enumerate(prompts)] == [True] * 3
+    assert all(ANSWER in p for p in prompts)
     evaluator.refresh_from_db()
     assert (evaluator.sampled, evaluator.scored, evaluator.skipped_budget) == (3, 3, 0)
     assert evaluator.spent_usd == Decimal("0.06")
@@ -353,3 +354,24 @@ def test_the_pages_create_edit_and_pause(routes) -> None:
     client.post(f"/evals/evaluators/{evaluator.pk}/pause/")  # resume: from the journal's end
     evaluator.refresh_from_db()
     assert evaluator.status == "active" and evaluator.cursor == RequestLog.objects.latest("id").pk
+
+
+def test_a_request_that_named_a_prompt_is_judged_on_its_filled_in_question(
+    routes, upstream: Upstream, recorder: JournalRecorder
+) -> None:
+    from gateway.features.prompts import versions
+
+    versions.create("capitals", versions.draft([
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Capital of {{country}}?"},
+    ]))  # fmt: skip
+    judge_evaluator()
+    row = traffic(1)[0]
+    RequestLog.objects.filter(pk=row.pk).update(prompt_name="capitals", prompt_version=1)
+    RequestBody.objects.filter(log=row).update(inbound_request=orjson.dumps(
+        {"model": "chat", "prompt_id": "capitals", "prompt_variables": {"country": "France"}}
+    ).decode())  # fmt: skip
+    assert one_round() == 1
+    assert Score.objects.get().value == 0.8
+    prompt = upstream.asked[-1]["messages"][-1]["content"]
+    assert "Question:\nCapital of France?" in prompt
