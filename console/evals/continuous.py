@@ -149,9 +149,7 @@ def clean(data: dict[str, Any], current: Evaluator | None = None) -> dict[str, A
         raise EvaluatorError("budget_usd_per_day", "the budget is 0 to 100000 USD a day")
     out["budget_usd_per_day"] = budget
     below = given("alert_below", None)
-    out["alert_below"] = (
-        None if below in (None, "") else _number(below, "alert_below", 0.0, 1.0)
-    )
+    out["alert_below"] = None if below in (None, "") else _number(below, "alert_below", 0.0, 1.0)
     window = _number(given("alert_window", 20), "alert_window", 1, 1000)
     if window != int(window):
         raise EvaluatorError("alert_window", "alert_window is a whole number")
@@ -178,9 +176,11 @@ def save(fields: dict[str, Any], current: Evaluator | None = None, by: str = "")
     starts at the journal's end: it scores traffic from now on, not the past."""
     from console.evals import runner
 
-    if Evaluator.objects.filter(name=fields["name"]).exclude(
-        pk=current.pk if current else None
-    ).exists():
+    if (
+        Evaluator.objects.filter(name=fields["name"])
+        .exclude(pk=current.pk if current else None)
+        .exists()
+    ):
         raise EvaluatorError("name", f"an evaluator named {fields['name']!r} exists")
     if current is None:
         evaluator = Evaluator(cursor=journal_end(), created_by=by, **fields)
@@ -275,25 +275,17 @@ def question_of(row: RequestLog, body: RequestBody | None) -> str:
     question = shadow_scoring.question_of(row.dialect, body.inbound_request)
     if question or not row.prompt_name or row.prompt_version is None:
         return question
-    from gateway.features.prompts import template
-    from gateway.models import PromptVersion
+    from gateway.features import prompts
 
-    version = PromptVersion.objects.filter(
-        prompt__name=row.prompt_name, number=row.prompt_version
-    ).first()
-    if version is None:
-        return ""
     try:
         raw = orjson.loads(body.inbound_request or b"{}")
-        given = raw.get("prompt_variables") or (raw.get("prompt") or {}).get("variables") or {}
-        values = {k: template.text_of(v) for k, v in given.items()}
-    except (orjson.JSONDecodeError, AttributeError, template.TemplateError):
+    except orjson.JSONDecodeError:
         return ""
-    for message in reversed(version.messages):
-        if message.get("role") == "user":
-            text = str(message.get("content") or "")
-            return template.VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), text)
-    return ""
+    if not isinstance(raw, dict):
+        return ""
+    prompt = raw.get("prompt") if isinstance(raw.get("prompt"), dict) else {}
+    variables = raw.get("prompt_variables") or prompt.get("variables") or {}
+    return prompts.logged_question(row.prompt_name, row.prompt_version, variables)
 
 
 def _key(evaluator: Evaluator) -> KeyEntry:
@@ -328,7 +320,9 @@ async def judge(evaluator: Evaluator, item: Item, key: KeyEntry) -> Outcome:
             raise RuntimeError(run.error)
         return str(run.reader.fold.text)
 
-    value, words = await scorers.judge_pointwise_reasoned(scorer, item.question, item.answer, "", chat)
+    value, words = await scorers.judge_pointwise_reasoned(
+        scorer, item.question, item.answer, "", chat
+    )
     if not words:
         words = f"The judge's call failed ({scorers.JUDGE_FAILED})."
     elif value is None:
@@ -346,7 +340,8 @@ def _load(pk: int) -> Evaluator | None:
 
 
 def _today() -> date:
-    return timezone.now().astimezone(UTC).date()
+    today: date = timezone.now().astimezone(UTC).date()
+    return today
 
 
 def _save(evaluator: Evaluator, graded: list[tuple[Item, Outcome]], cursor: int,

@@ -333,9 +333,15 @@ def rule_reasoning(scorer: dict[str, Any], value: float | None) -> str:
     """Why a rule scorer gave ``value`` (the words a log shows beside it)."""
     kind = scorer["kind"]
     if kind == "contains":
-        yes, no = f"contains {scorer.get('value', '')!r}", f"does not contain {scorer.get('value', '')!r}"
+        yes, no = (
+            f"contains {scorer.get('value', '')!r}",
+            f"does not contain {scorer.get('value', '')!r}",
+        )
     elif kind == "regex":
-        yes, no = f"matches /{scorer.get('pattern', '')}/", f"does not match /{scorer.get('pattern', '')}/"
+        yes, no = (
+            f"matches /{scorer.get('pattern', '')}/",
+            f"does not match /{scorer.get('pattern', '')}/",
+        )
     elif kind == "json_valid":
         yes, no = "is valid JSON", "is not valid JSON"
     else:

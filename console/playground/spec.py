@@ -355,7 +355,7 @@ MAX_VARIABLE_CHARS = 100_000
 def parse_variables(raw: Any) -> dict[str, str]:
     """A versioned prompt's ``{{variables}}`` as the page's fields filled them in
     (name -> text); each must be filled in."""
-    from gateway.features.prompts import template
+    from gateway.features import prompts
 
     if raw in (None, ""):
         return {}
@@ -363,7 +363,7 @@ def parse_variables(raw: Any) -> dict[str, str]:
         raise SpecError(f"variables must be an object of at most {MAX_VARIABLES} names")
     out: dict[str, str] = {}
     for name, value in raw.items():
-        if not isinstance(name, str) or not template.VARIABLE.fullmatch("{{" + name + "}}"):
+        if not isinstance(name, str) or not prompts.is_variable_name(name):
             raise SpecError(f"{str(name)[:60]!r} is not a variable name")
         if not isinstance(value, str):
             raise SpecError(f"variable {name}: the value must be text")
@@ -378,9 +378,9 @@ def parse_variables(raw: Any) -> dict[str, str]:
 def fill(text: str, variables: dict[str, str]) -> str:
     """``text`` with the placeholders of ``variables`` filled in; any other
     ``{{placeholder}}`` is left as written."""
-    from gateway.features.prompts import template
+    from gateway.features import prompts
 
-    return template.VARIABLE.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
+    return prompts.fill(text, variables)
 
 
 def parse_spec(

@@ -165,8 +165,18 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
     "datasets_from_log": _same(ADMIN, "name", "filters", "with_answers", "limit"),
     "experiments": _same(ADMIN, "dataset", "columns", "scorers", "name", "concurrency", "baseline"),
     "evaluators": _same(
-        ADMIN, "name", "route", "tag", "filters", "scorer", "score_name", "sample_rate",
-        "budget_usd_per_day", "alert_below", "alert_window", "status",
+        ADMIN,
+        "name",
+        "route",
+        "tag",
+        "filters",
+        "scorer",
+        "score_name",
+        "sample_rate",
+        "budget_usd_per_day",
+        "alert_below",
+        "alert_window",
+        "status",
     ),  # fmt: skip
 }
 

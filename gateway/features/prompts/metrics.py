@@ -36,9 +36,9 @@ def per_version(name: str, days: int = DAYS) -> list[VersionMetrics]:
     since = timezone.now() - timedelta(days=days)
     rows = RequestLog.objects.filter(prompt_name=name, created_at__gte=since)
     found: dict[int, VersionMetrics] = {}
-    for row in rows.values("prompt_version").annotate(
-        n=Count("id"), cost=Sum("cost_usd")
-    ).order_by():
+    for row in (
+        rows.values("prompt_version").annotate(n=Count("id"), cost=Sum("cost_usd")).order_by()
+    ):
         number = row["prompt_version"]
         if number is None:
             continue
@@ -56,14 +56,12 @@ def per_version(name: str, days: int = DAYS) -> list[VersionMetrics]:
         )
         metrics.latency_p50_ms = statistics.median(latencies) if latencies else None
     for row in (
-        Score.objects.filter(
-            log__prompt_name=name, log__created_at__gte=since, value__isnull=False
-        )
+        Score.objects.filter(log__prompt_name=name, log__created_at__gte=since, value__isnull=False)
         .values("log__prompt_version", "name")
         .annotate(mean=Avg("value"), n=Count("id"))
         .order_by("name")
     ):
-        metrics = found.get(row["log__prompt_version"])
-        if metrics is not None:
-            metrics.scores.append((row["name"], row["mean"], row["n"]))
+        scored = found.get(row["log__prompt_version"])
+        if scored is not None:
+            scored.scores.append((row["name"], row["mean"], row["n"]))
     return [found[n] for n in sorted(found, reverse=True)]

@@ -36,7 +36,14 @@ from gateway.models import (
 )
 
 from ..playground_support import JournalRecorder, make_user
+from ..role_sets import ADMINS, Expectation
 from .judge_upstream import ANSWER, JUDGE_REPLY, Upstream, judge_upstream
+
+# the Evaluators pages: admins and owners (ability evals.use), as the other evaluations
+ROLE_EXPECTATIONS: dict[str, Expectation] = {
+    name: (ADMINS, ADMINS)
+    for name in ("evals-evaluators", "evals-evaluator", "evals-evaluator-pause")
+}
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,7 +72,9 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
 def routes(transactional_db, upstream: Upstream) -> None:
     """``chat`` (the production route) and ``judge``, both served by the mock upstream
     at 10 USD per million tokens each way (a judge call: 0.02 USD)."""
-    provider = Provider.objects.create(name="local", kind=Provider.Kind.OPENAI, base_url=upstream.url)
+    provider = Provider.objects.create(
+        name="local", kind=Provider.Kind.OPENAI, base_url=upstream.url
+    )
     provider.set_secret("sk-local")
     provider.save()
     for name in ("chat", "judge", "other"):

@@ -47,6 +47,7 @@ def test_per_version_metrics(staff_client: Client) -> None:  # noqa: F811
     page = staff_client.get("/prompts/triage/").content.decode()
     assert 'id="version-metrics"' in page and "200 ms" in page and "quality 0.70" in page
     empty, _ = versions.create("unused", versions.draft("x"))
-    assert "No request has named this prompt yet" in staff_client.get(
-        "/prompts/unused/"
-    ).content.decode()
+    assert (
+        "No request has named this prompt yet"
+        in staff_client.get("/prompts/unused/").content.decode()
+    )
