@@ -9,7 +9,7 @@ from django.db.models import Q
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("gateway", "0067_semantic_cache"),
+        ("gateway", "0068_sso_settings"),
     ]
 
     operations = [
