@@ -324,7 +324,7 @@ def _evaluator_out(evaluator: Evaluator) -> dict[str, Any]:
         "score_name": evaluator.score_name,
         "sample_rate": evaluator.sample_rate,
         "budget_usd_per_day": f"{Decimal(evaluator.budget_usd_per_day).normalize():f}",
-        "spent_today_usd": f"{Decimal(evaluator.spent_usd).normalize():f}",
+        "spent_today_usd": f"{continuous.spent_today(evaluator).normalize():f}",
         "alert_below": evaluator.alert_below,
         "alert_window": evaluator.alert_window,
         "alerting": evaluator.alerting,

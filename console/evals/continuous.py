@@ -283,7 +283,8 @@ def question_of(row: RequestLog, body: RequestBody | None) -> str:
         return ""
     if not isinstance(raw, dict):
         return ""
-    prompt = raw.get("prompt") if isinstance(raw.get("prompt"), dict) else {}
+    named = raw.get("prompt")
+    prompt: dict[str, Any] = named if isinstance(named, dict) else {}
     variables = raw.get("prompt_variables") or prompt.get("variables") or {}
     return prompts.logged_question(row.prompt_name, row.prompt_version, variables)
 
@@ -337,6 +338,11 @@ def _load(pk: int) -> Evaluator | None:
     if evaluator is not None and evaluator.spent_day != _today():
         evaluator.spent_day, evaluator.spent_usd = _today(), Decimal(0)
     return evaluator
+
+
+def spent_today(evaluator: Evaluator) -> Decimal:
+    """What the judge's calls cost so far in this UTC day."""
+    return Decimal(evaluator.spent_usd) if evaluator.spent_day == _today() else Decimal(0)
 
 
 def _today() -> date:
