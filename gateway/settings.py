@@ -241,6 +241,11 @@ SWITCHYARD_URL_FETCH_TIMEOUT = env_float("SWITCHYARD_URL_FETCH_TIMEOUT", 10.0, m
 # Budget alerts (gateway.features.alerts): how often spend is compared with the thresholds, and
 # whether the webhook may be a private, loopback or link-local host (an operator power).
 SWITCHYARD_ALERT_EVERY_SECONDS = env_float("SWITCHYARD_ALERT_EVERY_SECONDS", 30.0, minimum=1.0)
+# Continuous evaluators (console.evals.continuous): how often the lease holder looks at
+# the journal's new requests.
+SWITCHYARD_EVALUATORS_EVERY_SECONDS = env_float(
+    "SWITCHYARD_EVALUATORS_EVERY_SECONDS", 10.0, minimum=0.5
+)
 SWITCHYARD_ALERT_WEBHOOK_PRIVATE = env_bool("SWITCHYARD_ALERT_WEBHOOK_PRIVATE", False)
 # Bills (gateway.features.billing): the providers' own usage and cost APIs read daily beside the
 # journal; the admin keys are read from the environment by the sources themselves

@@ -1,9 +1,10 @@
-"""``/api/datasets`` and ``/api/experiments`` (django-ninja, registered in
+"""``/api/datasets``, ``/api/experiments`` and ``/api/evaluators`` (django-ninja, registered in
 ``gateway/edge/api/__init__.py`` by its dotted path, so the gateway never imports it)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -13,10 +14,11 @@ from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 from pydantic import ConfigDict, Field
 
-from console.evals import datasets, events, experiments, runner, summary
+from console.evals import continuous, datasets, events, experiments, runner, summary
 from console.evals.exports import csv_response, json_document
-from console.evals.models import Dataset, Experiment
+from console.evals.models import Dataset, Evaluator, Experiment
 from console.evals.parsing import DatasetError, parse_file, row_from_object
+from gateway.telemetry.scores import as_dict as scores_as_dict
 from gateway.web.api.errors import ApiError
 from gateway.web.api.writes import check_fields
 
@@ -287,3 +289,99 @@ def experiment_results(request: HttpRequest, experiment_id: int, format: str = "
     if not experiment.summary:
         summary.refresh(experiment)
     return HttpResponse(json_document(experiment), content_type="application/json")
+
+
+# --- continuous evaluators -------------------------------------------------------------------
+
+
+class EvaluatorIn(Schema):
+    """An evaluator's fields (``console.evals.continuous.clean``); on PATCH, only those
+    sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    route: str | None = None
+    tag: str | None = None
+    filters: dict[str, Any] | None = None
+    scorer: dict[str, Any] | None = None
+    score_name: str | None = None
+    sample_rate: float | None = None
+    budget_usd_per_day: float | str | None = None
+    alert_below: float | None = None
+    alert_window: int | None = None
+    status: str | None = None
+
+
+def _evaluator_out(evaluator: Evaluator) -> dict[str, Any]:
+    return {
+        "id": evaluator.pk,
+        "name": evaluator.name,
+        "route": evaluator.route,
+        "tag": evaluator.tag,
+        "filters": evaluator.filters,
+        "scorer": evaluator.scorer,
+        "score_name": evaluator.score_name,
+        "sample_rate": evaluator.sample_rate,
+        "budget_usd_per_day": f"{Decimal(evaluator.budget_usd_per_day).normalize():f}",
+        "spent_today_usd": f"{continuous.spent_today(evaluator).normalize():f}",
+        "alert_below": evaluator.alert_below,
+        "alert_window": evaluator.alert_window,
+        "alerting": evaluator.alerting,
+        "status": evaluator.status,
+        "sampled": evaluator.sampled,
+        "scored": evaluator.scored,
+        "unscored": evaluator.unscored,
+        "skipped_budget": evaluator.skipped_budget,
+        "last_error": evaluator.last_error,
+        "last_run_at": evaluator.last_run_at,
+        "created_by": evaluator.created_by,
+        "created_at": evaluator.created_at,
+    }
+
+
+def _save_evaluator(request: HttpRequest, payload: EvaluatorIn,
+                    current: Evaluator | None) -> Any:  # fmt: skip
+    given = payload.dict(exclude_unset=True)
+    check_fields(request, "evaluators", given)
+    try:
+        fields = continuous.clean(given, current)
+        saved = continuous.save(
+            fields, current, by=runner.starter_of(request.actor) if current is None else ""
+        )
+    except continuous.EvaluatorError as exc:
+        return Status(422, {"detail": str(exc), "errors": {exc.field: [str(exc)]}})
+    return Status(201 if current is None else 200, _evaluator_out(saved))
+
+
+@router.get("/evaluators/")
+def list_evaluators(request: HttpRequest) -> Any:
+    return [_evaluator_out(e) for e in Evaluator.objects.all()]
+
+
+@router.post("/evaluators/", response={201: dict, 422: Problem})
+def create_evaluator(request: HttpRequest, payload: EvaluatorIn) -> Any:
+    return _save_evaluator(request, payload, None)
+
+
+@router.get("/evaluators/{rowid:evaluator_id}", response={200: dict, 404: Problem})
+def get_evaluator(request: HttpRequest, evaluator_id: int) -> Any:
+    evaluator = get_object_or_404(Evaluator, pk=evaluator_id)
+    out = _evaluator_out(evaluator)
+    out["trend"] = continuous.trend(evaluator)
+    out["recent"] = [
+        {**scores_as_dict(s), "request_id": s.log.request_id}
+        for s in continuous.recent_scores(evaluator)
+    ]
+    return out
+
+
+@router.patch("/evaluators/{rowid:evaluator_id}", response={200: dict, 404: Problem, 422: Problem})
+def edit_evaluator(request: HttpRequest, evaluator_id: int, payload: EvaluatorIn) -> Any:
+    return _save_evaluator(request, payload, get_object_or_404(Evaluator, pk=evaluator_id))
+
+
+@router.delete("/evaluators/{rowid:evaluator_id}", response={204: None, 404: Problem})
+def delete_evaluator(request: HttpRequest, evaluator_id: int) -> Any:
+    get_object_or_404(Evaluator, pk=evaluator_id).delete()  # its scores stay on the logs
+    return Status(204, None)

@@ -11,7 +11,7 @@ class EvalsConfig(Unit):
     default_auto_field = "django.db.models.BigAutoField"
 
     def register(self) -> None:
-        from console.evals.models import Experiment, ShadowScoring, SliceScoring
+        from console.evals.models import Evaluator, Experiment, ShadowScoring, SliceScoring
         from gateway.base import hooks, process_role
 
         # Every worker process (and `all`) runs one runner, once there is a job for it;
@@ -22,6 +22,13 @@ class EvalsConfig(Unit):
                 _run_evaluations,
                 process_role.WORKER,
                 jobs=(Experiment, ShadowScoring, SliceScoring),
+            )
+        )
+        # Continuous evaluators: one loop per worker process once one is active; the
+        # ``continuous-evaluators`` lease says which process of all runs the rounds.
+        hooks.background_tasks.register(
+            hooks.BackgroundTask(
+                "continuous-evaluators", _run_evaluators, process_role.WORKER, jobs=(Evaluator,)
             )
         )
 
@@ -36,3 +43,9 @@ async def _run_evaluations() -> None:
     from console.evals import runner
 
     await runner.run_forever()
+
+
+async def _run_evaluators() -> None:
+    from console.evals import continuous
+
+    await continuous.run_forever()

@@ -141,7 +141,8 @@ def scored(experiment: Experiment, cell: Cell) -> list[dict[str, Any]]:
         if name in (cell.scores or {}):
             why = (cell.unscored or {}).get(name, "")
             value = cell.scores[name]
-            out.append({"label": label_of(scorer), "value": value, "why": why})
+            reason = (cell.reasons or {}).get(name, "")
+            out.append({"label": label_of(scorer), "value": value, "why": why, "reason": reason})
     return out
 
 

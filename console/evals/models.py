@@ -138,6 +138,8 @@ class Cell(models.Model):
     score = models.FloatField(null=True, blank=True)  # the headline scorer's value
     # {scorer name: why it left this answer unscored} (scorers.JUDGE_NO_SCORE...)
     unscored = models.JSONField(default=dict, blank=True)
+    # {scorer name: the judge's answer}: why a judge gave the grade it did
+    reasons = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -257,3 +259,65 @@ class SliceScoring(models.Model):
     @property
     def unscored(self) -> int:
         return sum(1 for value in self.scored.values() if value is None)
+
+
+class Evaluator(models.Model):
+    """A scorer watching production traffic (``console.evals.continuous``): the requests
+    of ``route`` (and/or carrying ``tag``) that match ``filters``, sampled at
+    ``sample_rate``, are scored after the fact (read from the journal, never on the
+    request path) by ``scorer`` (a pointwise judge or a rule), each score a
+    ``gateway.models.Score`` named ``score_name`` with the judge's reasoning. The judge's
+    calls stop for the UTC day once they cost ``budget_usd_per_day``. ``cursor`` is the
+    newest log row looked at, so a restart neither rescored nor skips.
+
+    ``status`` active or paused; the runner is started once one is active
+    (``hooks.BackgroundTask.jobs``: ``UNFINISHED``) and one process of all holds the
+    ``continuous-evaluators`` lease."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        PAUSED = "paused"
+
+    UNFINISHED = (Status.ACTIVE,)
+
+    name = models.CharField(max_length=100, unique=True)
+    route = models.CharField(max_length=200, blank=True)
+    tag = models.CharField(max_length=200, blank=True)
+    filters = models.JSONField(default=dict, blank=True)  # status, key, end_user, q
+    scorer = models.JSONField()  # one validated scorer (console.evals.scorers)
+    score_name = models.CharField(max_length=100)
+    sample_rate = models.FloatField(default=0.1)
+    budget_usd_per_day = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("1"))
+    alert_below = models.FloatField(null=True, blank=True)
+    alert_window = models.PositiveIntegerField(default=20)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    cursor = models.BigIntegerField(default=0)  # the newest log id looked at
+    spent_day = models.DateField(null=True, blank=True)
+    spent_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
+    sampled = models.PositiveIntegerField(default=0)
+    scored = models.PositiveIntegerField(default=0)
+    unscored = models.PositiveIntegerField(default=0)
+    skipped_budget = models.PositiveIntegerField(default=0)
+    alerting = models.BooleanField(default=False)  # the mean is below; told once until it recovers
+    last_error = models.TextField(blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return str(self.name)
+
+    @property
+    def author(self) -> str:
+        """The ``Score.author`` of its scores."""
+        return f"evaluator:{self.name}"[:200]
+
+    @property
+    def scorer_label(self) -> str:
+        from console.evals.scorers import label_of
+
+        return label_of(self.scorer)

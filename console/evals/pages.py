@@ -3,7 +3,7 @@ over them, so they read request bodies of every key (``evals.use``: admins and o
 
 from __future__ import annotations
 
-from console.evals import views
+from console.evals import evaluator_views, views
 from gateway.web.pages import Nav, Page, register
 
 USE = "evals.use"
@@ -38,4 +38,17 @@ register(
     ),
     Page("evals/experiments/<int:pk>/review/", views.review, "evals-review", read=USE),
     Page("evals/compare/", views.compare, "evals-compare", read=USE),
+    Page("evals/evaluators/", evaluator_views.evaluators, "evals-evaluators", read=USE),
+    Page(
+        "evals/evaluators/<int:pk>/",
+        evaluator_views.evaluator_detail,
+        "evals-evaluator",
+        read=USE,
+    ),
+    Page(
+        "evals/evaluators/<int:pk>/pause/",
+        evaluator_views.evaluator_pause,
+        "evals-evaluator-pause",
+        read=USE,
+    ),
 )

@@ -49,7 +49,7 @@ from console.evals.models import Cell, DatasetRow, Experiment, ShadowScoring, Sl
 from console.evals.scorers import (
     ASYNC_KINDS,
     judge_pairwise,
-    judge_pointwise,
+    judge_pointwise_reasoned,
     name_of,
     score_sync,
     similarity,
@@ -499,7 +499,7 @@ def _cells_for_scoring(pk: int) -> list[Cell]:
 
 
 def _save_scores(cells: list[Cell]) -> None:
-    Cell.objects.bulk_update(cells, ["scores", "score", "unscored"], batch_size=500)
+    Cell.objects.bulk_update(cells, ["scores", "score", "unscored", "reasons"], batch_size=500)
 
 
 async def _score_async(
@@ -557,7 +557,11 @@ async def _score_async(
                     )
                     why = scoring.JUDGE_FAILED if failed else scoring.JUDGE_NO_VERDICT
             else:
-                value = await judge_pointwise(scorer, question, cell.output, row.reference, ask)
+                value, words = await judge_pointwise_reasoned(
+                    scorer, question, cell.output, row.reference, ask
+                )
+                if words:
+                    cell.reasons = {**(cell.reasons or {}), name: words}
                 why = scoring.JUDGE_FAILED if failed else scoring.JUDGE_NO_SCORE
         if value is None and why:
             cell.unscored = {**(cell.unscored or {}), name: why}

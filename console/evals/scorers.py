@@ -256,7 +256,10 @@ def pointwise_prompt(rubric: str, question: str, answer: str, reference: str) ->
     if reference:
         parts.append(f"Reference answer:\n{reference}")
     parts.append(f"Answer to grade:\n{answer}")
-    parts.append("Reply with one line: 'Score: N' where N is a whole number from 1 to 10.")
+    parts.append(
+        "Say in one to three sentences why the answer deserves its grade, then end with a"
+        " line 'Score: N' where N is a whole number from 1 to 10."
+    )
     return "\n\n".join(parts)
 
 
@@ -296,13 +299,54 @@ def parse_verdict(text: str) -> str | None:
 async def judge_pointwise(
     scorer: dict[str, Any], question: str, output: str, reference: str, chat: Chat
 ) -> float | None:
+    value, _ = await judge_pointwise_reasoned(scorer, question, output, reference, chat)
+    return value
+
+
+async def judge_pointwise_reasoned(
+    scorer: dict[str, Any], question: str, output: str, reference: str, chat: Chat
+) -> tuple[float | None, str]:
+    """The grade and the judge's own words ("" when its call failed): a 0.80 is kept
+    with the "The answer is correct and concise. Score: 8" it was read from."""
     try:
         answer = await chat(
             scorer["route"], pointwise_prompt(scorer["rubric"], question, output, reference)
         )
     except Exception:
-        return None
-    return parse_grade(answer)
+        return None, ""
+    return parse_grade(answer), reasoning_of(answer)
+
+
+MAX_REASONING = 4000
+
+
+def reasoning_of(answer: str) -> str:
+    """What a judge said, as kept beside its grade (trimmed, at most ``MAX_REASONING``)."""
+    text = answer.strip()
+    return text if len(text) <= MAX_REASONING else text[: MAX_REASONING - 1] + "…"
+
+
+RULE_KINDS = ("contains", "regex", "json_valid", "json_schema")
+
+
+def rule_reasoning(scorer: dict[str, Any], value: float | None) -> str:
+    """Why a rule scorer gave ``value`` (the words a log shows beside it)."""
+    kind = scorer["kind"]
+    if kind == "contains":
+        yes, no = (
+            f"contains {scorer.get('value', '')!r}",
+            f"does not contain {scorer.get('value', '')!r}",
+        )
+    elif kind == "regex":
+        yes, no = (
+            f"matches /{scorer.get('pattern', '')}/",
+            f"does not match /{scorer.get('pattern', '')}/",
+        )
+    elif kind == "json_valid":
+        yes, no = "is valid JSON", "is not valid JSON"
+    else:
+        yes, no = "validates against the JSON schema", "does not validate against the JSON schema"
+    return f"The answer {yes if value else no}."
 
 
 async def judge_pairwise(

@@ -348,6 +348,41 @@ def parse_mcp_servers(raw: Any, where: str, usable: Callable[[str], bool] | None
     return names
 
 
+MAX_VARIABLES = 100
+MAX_VARIABLE_CHARS = 100_000
+
+
+def parse_variables(raw: Any) -> dict[str, str]:
+    """A versioned prompt's ``{{variables}}`` as the page's fields filled them in
+    (name -> text); each must be filled in."""
+    from gateway.features import prompts
+
+    if raw in (None, ""):
+        return {}
+    if not isinstance(raw, dict) or len(raw) > MAX_VARIABLES:
+        raise SpecError(f"variables must be an object of at most {MAX_VARIABLES} names")
+    out: dict[str, str] = {}
+    for name, value in raw.items():
+        if not isinstance(name, str) or not prompts.is_variable_name(name):
+            raise SpecError(f"{str(name)[:60]!r} is not a variable name")
+        if not isinstance(value, str):
+            raise SpecError(f"variable {name}: the value must be text")
+        if not value.strip():
+            raise SpecError(f"fill in the variable {name}")
+        if len(value) > MAX_VARIABLE_CHARS:
+            raise SpecError(f"variable {name}: at most {MAX_VARIABLE_CHARS} characters")
+        out[name] = value
+    return out
+
+
+def fill(text: str, variables: dict[str, str]) -> str:
+    """``text`` with the placeholders of ``variables`` filled in; any other
+    ``{{placeholder}}`` is left as written."""
+    from gateway.features import prompts
+
+    return prompts.fill(text, variables)
+
+
 def parse_spec(
     data: Any,
     route_exists: Callable[[str], Any] | None = None,
@@ -382,9 +417,16 @@ def parse_spec(
     system = data.get("system") or ""
     if not isinstance(system, str):
         raise SpecError("the system prompt must be text")
+    variables = parse_variables(data.get("variables"))
+    messages = parse_messages(data.get("messages"))
+    if variables:
+        system = fill(system, variables)
+        for message in messages:
+            if isinstance(message.get("content"), str):
+                message["content"] = fill(message["content"], variables)
     return Spec(
         columns=columns,
-        messages=parse_messages(data.get("messages")),
+        messages=messages,
         system=system,
         params=parse_params(data.get("params"), "shared parameters"),
         tools=parse_tools(data.get("tools")),

@@ -164,6 +164,20 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
     "datasets": _same(ADMIN, "name", "description", "rows", "row", "file"),
     "datasets_from_log": _same(ADMIN, "name", "filters", "with_answers", "limit"),
     "experiments": _same(ADMIN, "dataset", "columns", "scorers", "name", "concurrency", "baseline"),
+    "evaluators": _same(
+        ADMIN,
+        "name",
+        "route",
+        "tag",
+        "filters",
+        "scorer",
+        "score_name",
+        "sample_rate",
+        "budget_usd_per_day",
+        "alert_below",
+        "alert_window",
+        "status",
+    ),  # fmt: skip
 }
 
 

@@ -147,6 +147,7 @@ API: dict[str, tuple[str, str]] = {
     "prompts": ("prompts.view", "prompts.edit"),  # and rule prompt.change
     "datasets": ("evals.use", "evals.use"),
     "experiments": ("evals.use", "evals.use"),
+    "evaluators": ("evals.use", "evals.use"),
     "openapi.json": ("dashboard.view", "dashboard.view"),
 }
 # Sockets (console/routing.py): what connecting to each needs.

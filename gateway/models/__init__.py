@@ -1085,6 +1085,13 @@ class RequestLog(models.Model):
                 name="log_session_time",
                 condition=Q(session__isnull=False),
             ),
+            # a prompt's per-version metrics (gateway.features.prompts.metrics): only
+            # the rows that named a prompt
+            models.Index(
+                fields=["prompt_name", "prompt_version", "-created_at"],
+                name="log_prompt_version",
+                condition=Q(prompt_name__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -23,6 +23,10 @@ class Score(models.Model):
     value = models.FloatField(null=True, blank=True)
     label = models.CharField(max_length=100, blank=True, help_text="up, down, or a category")
     comment = models.TextField(blank=True)
+    # A judge's own words (its answer, the grade read from it) and the request id of
+    # its call in the journal: what a grade of 0.80 was for, and what it cost.
+    reasoning = models.TextField(blank=True)
+    judge_request_id = models.CharField(max_length=40, blank=True)
     source = models.CharField(max_length=10, choices=Source.choices)
     author = models.CharField(max_length=200, blank=True, help_text="user, key or judge")
     key_id = models.BigIntegerField(null=True, blank=True, help_text="the key that sent it")

@@ -74,8 +74,10 @@ def clean(name: Any, value: Any = None, label: Any = None, comment: Any = "") ->
 
 
 def save(log: RequestLog, given: Given, *, source: str, author: str,
-         key_id: int | None = None) -> Score:  # fmt: skip
-    """``given`` on ``log`` by ``author`` (replacing their earlier score of that name)."""
+         key_id: int | None = None, reasoning: str = "",
+         judge_request_id: str = "") -> Score:  # fmt: skip
+    """``given`` on ``log`` by ``author`` (replacing their earlier score of that name);
+    a judge's ``reasoning`` and the ``judge_request_id`` of its call are kept with it."""
     score: Score
     score, _ = Score.objects.update_or_create(
         log=log,
@@ -88,6 +90,8 @@ def save(log: RequestLog, given: Given, *, source: str, author: str,
             "comment": given.comment,
             "key_id": key_id,
             "route": log.route,
+            "reasoning": reasoning,
+            "judge_request_id": judge_request_id[:40],
             "created_at": timezone.now(),
         },
     )
@@ -103,6 +107,8 @@ def as_dict(score: Score) -> dict[str, Any]:
         "comment": score.comment,
         "source": score.source,
         "author": score.author,
+        "reasoning": score.reasoning,
+        "judge_request_id": score.judge_request_id,
         "created_at": score.created_at,
     }
 

@@ -167,6 +167,7 @@ API = {
     "guardrails": (ALL, ADMINS),  # any role reads them (secrets masked)
     "datasets": (ADMINS, ADMINS),
     "experiments": (ADMINS, ADMINS),
+    "evaluators": (ADMINS, ADMINS),  # continuous evaluators (console.evals.continuous)
     # any role reads prompts; playground users write (their own: rule prompt.change)
     "prompts": (ALL, KEY_EDITORS),
 }
@@ -394,6 +395,7 @@ def api_url(template: str, world: dict) -> str:
         "invite_id": 1,
         "removal_id": 1,
         "experiment_id": 1,
+        "evaluator_id": 1,
         "alert_id": 1,
         "index": 0,
         "n": 1,

@@ -219,6 +219,10 @@
       columns: columns,
       blind: data.get("blind") === "on",
       replay_of: prefill.replay_of || "",
+      // a versioned prompt's {{variables}}, one field each: the server fills them in
+      variables: Object.fromEntries(
+        Array.from(form.querySelectorAll("[data-variable]"), (field) => [field.dataset.variable, field.value])
+      ),
     };
   }
 

@@ -67,6 +67,8 @@ class ScoreOut(Schema):
     comment: str
     source: str  # user | api | judge
     author: str
+    reasoning: str = ""  # a judge's own words
+    judge_request_id: str = ""  # its call in the journal (GET /api/logs/{id})
     created_at: datetime
 
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 
 from gateway.access import authorization
 from gateway.base.numbers import ascii_int
-from gateway.features.prompts import versions
+from gateway.features.prompts import metrics, versions
 from gateway.models import Prompt, PromptVersion
 from gateway.web.decorators import actor_of, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
@@ -139,6 +139,8 @@ def prompt_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
     context = {
         "prompt": prompt,
         "versions": history,
+        "metrics": metrics.per_version(prompt.name),
+        "metrics_days": metrics.DAYS,
         "latest": latest,
         "labels": sorted(prompt.labels.select_related("version"), key=lambda label: label.name),
         "may_change": may_change,

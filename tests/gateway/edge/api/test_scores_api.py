@@ -45,7 +45,7 @@ def test_an_application_scores_its_own_requests_with_its_key(world) -> None:
     assert sent.status_code == 201, sent.content
     assert sent.json() | {"id": 0, "created_at": 0} == {
         "id": 0, "name": "thumbs", "value": 0.0, "label": "down", "comment": "wrong",
-        "source": "api", "author": "key:app", "created_at": 0,
+        "source": "api", "author": "key:app", "reasoning": "", "judge_request_id": "", "created_at": 0,
     }  # fmt: skip
     # again: the key's earlier thumbs is replaced, not doubled
     assert post(world["app"], "req-mine", {"value": True}).json()["label"] == "up"
