@@ -42,6 +42,16 @@ class A2aAgent(BearerSecret, models.Model):
     price_usd = models.DecimalField(
         max_digits=12, decimal_places=6, default=0, validators=[MinValueValidator(0)]
     )
+    # The most one run of the agent may spend through the gateway (the call's price and
+    # reported cost, and every model and MCP call its agent makes with the token it was
+    # carried); None: no budget per run.
+    run_budget_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
     timeout = models.FloatField(default=300.0, validators=[MinValueValidator(0.1)])
     enabled = models.BooleanField(default=True)
     # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an

@@ -59,6 +59,7 @@ def _edit(request: HtmxHttpRequest, agent: A2aAgent | None) -> HttpResponse:
                 "url": agent.url_display,
                 "auth": agent.auth,
                 "price_usd": agent.price_usd,
+                "run_budget_usd": agent.run_budget_usd,
                 "timeout": agent.timeout,
                 "enabled": agent.enabled,
             }
