@@ -743,6 +743,7 @@ class LogFilterForm(forms.Form):
     score = forms.CharField(required=False, label="Score", max_length=120)
     end_user = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
     session = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+    agent_run = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput)
     tag = forms.CharField(required=False, max_length=64)
 
 

@@ -94,6 +94,7 @@ def query(
                 "tokens": tokens,
                 "cost_usd": row["cost_usd"] or Decimal(0),
                 "bucket": None,
+                "started": row["started"],
             }
         )
     return out

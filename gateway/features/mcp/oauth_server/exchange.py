@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from authlib.consts import default_json_headers
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc6749.grants import BaseGrant, TokenEndpointMixin
@@ -77,7 +78,7 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
                 raise InvalidTarget(f"unknown audience {surface!r}: models, mcp or mcp:<server>")
         self.request.exchange = (subject, surfaces)
 
-    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+    def create_token_response(self) -> tuple[int, dict[str, Any], Any]:
         subject, surfaces = self.request.exchange
         try:
             token, expires_in = delegation.exchange(subject, surfaces, None)
@@ -91,4 +92,4 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
             "token_type": "Bearer",
             "expires_in": expires_in,
         }
-        return 200, body, [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+        return 200, body, default_json_headers
