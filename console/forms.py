@@ -589,7 +589,7 @@ class KeyForm(forms.Form):
         required=False,
         label="A2A agents",
         help_text="agent names or * (every agent), comma separated, within the team's "
-        "agents when it limits them; empty: none; admins grant, anyone may narrow",
+        "agents when it limits them; empty: none; only admins grant them",
     )
     team = forms.ModelChoiceField(
         queryset=Team.objects.all(),

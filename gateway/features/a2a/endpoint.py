@@ -359,7 +359,7 @@ def _upstream(ex: Exchange) -> tuple[str, dict[str, str]]:
     headers.setdefault("a2a-version", call.version)
     if call.operation in wire.STREAMING:
         headers["accept"] = "text/event-stream"
-    if ex.run is not None:  # the caller's identity, for the agent's own calls
+    if ex.run is not None and agent.act_as_caller:  # the caller's identity, for its calls
         seconds = max(delegation.TOKEN_SECONDS, agent.timeout + 60)
         carried, _ = delegation.mint(ex.key, ex.run, seconds=seconds)
         headers[delegation.HEADER] = carried

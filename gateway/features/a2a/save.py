@@ -28,7 +28,10 @@ from gateway.features.a2a import wire
 from gateway.models import A2aAgent
 from gateway.web import references
 
-FIELDS = ("name", "description", "url", "auth", "price_usd", "run_budget_usd", "timeout", "enabled")
+FIELDS = (
+    *("name", "description", "url", "auth", "price_usd", "run_budget_usd", "act_as_caller"),
+    *("timeout", "enabled"),
+)
 CLEARABLE = frozenset({"run_budget_usd"})  # None sent: no budget per run
 JSON_TYPES = frozenset({"application/json", "application/a2a+json"})
 

@@ -34,6 +34,7 @@ class AgentEntry:
     timeout: float
     enabled: bool
     run_budget_usd: Decimal | None = None  # the most one run may spend (None: no bound)
+    act_as_caller: bool = False  # its calls carry the caller's token (access.delegation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,7 @@ def _entry(agent: A2aAgent) -> AgentEntry:
         timeout=agent.timeout,
         enabled=agent.enabled,
         run_budget_usd=None if agent.run_budget_usd is None else Decimal(agent.run_budget_usd),
+        act_as_caller=agent.act_as_caller,
     )
 
 

@@ -62,6 +62,7 @@ def _edit(request: HtmxHttpRequest, agent: A2aAgent | None) -> HttpResponse:
                 "auth": agent.auth,
                 "price_usd": agent.price_usd,
                 "run_budget_usd": agent.run_budget_usd,
+                "act_as_caller": agent.act_as_caller,
                 "timeout": agent.timeout,
                 "enabled": agent.enabled,
             }

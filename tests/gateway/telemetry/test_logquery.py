@@ -263,7 +263,11 @@ def test_a_status_class_reads_its_index_in_list_order(db) -> None:
 
 @pytest.mark.parametrize(
     ("given", "index"),
-    [({"end_user": "ann"}, "log_end_user_time"), ({"session": "s-1"}, "log_session_time")],
+    [
+        ({"end_user": "ann"}, "log_end_user_time"),
+        ({"session": "s-1"}, "log_session_time"),
+        ({"agent_run": "a2a_1"}, "log_agent_run_time"),
+    ],
 )
 def test_an_attribution_filter_reads_its_partial_index(db, given, index) -> None:
     """The end-user and session indexes hold only rows that have one (the journal's
@@ -276,7 +280,7 @@ def test_an_attribution_filter_reads_its_partial_index(db, given, index) -> None
     assert index in plan and "TEMP B-TREE" not in plan
 
 
-def test_the_three_sparse_columns_have_partial_indexes(db) -> None:
+def test_the_sparse_columns_have_partial_indexes(db) -> None:
     from django.db import connection
 
     if connection.vendor != "sqlite":
@@ -285,7 +289,10 @@ def test_the_three_sparse_columns_have_partial_indexes(db) -> None:
         partial = cursor.execute(
             "SELECT name FROM pragma_index_list('gateway_requestlog') WHERE partial = 1"
         ).fetchall()
-    assert {row[0] for row in partial} == {"log_shadow_of", "log_end_user_time", "log_session_time"}
+    assert {row[0] for row in partial} == {
+        *("log_shadow_of", "log_end_user_time", "log_session_time"),
+        "log_agent_run_time",  # A2A agent runs (gateway/access/delegation.py)
+    }
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ gateway on both bindings; the agent calls ``/v1/chat/completions`` and the ``mcp
 at ``/oauth/token`` (RFC 8693) for a narrower one. The spend lands on the caller's key
 and in the run; a key without permission is refused; a per-run budget refuses the call
 past it; an expired token, a token for another surface and the token of a revoked key
-are refused in the caller's own format."""
+are refused in the caller's own format. An agent not trusted to act as its callers
+(``act_as_caller`` off) is sent no token."""
 
 from __future__ import annotations
 
@@ -39,8 +40,9 @@ from gateway.features.a2a import save
 from gateway.models import ApiKey, Deployment, McpServer, Provider, Route
 from gateway.access import keys
 url = 'http://127.0.0.1:%(agent)d/delegate'
-save.save_agent(None, {'name': 'delegate', 'url': url, 'price_usd': '0.5'})
-save.save_agent(None, {'name': 'capped', 'url': url, 'run_budget_usd': '0.03'})
+save.save_agent(None, {'name': 'delegate', 'url': url, 'price_usd': '0.5', 'act_as_caller': True})
+save.save_agent(None, {'name': 'capped', 'url': url, 'run_budget_usd': '0.03', 'act_as_caller': True})
+save.save_agent(None, {'name': 'untrusted', 'url': url})
 provider = Provider.objects.create(name='echo', kind=Provider.Kind.ECHO)
 for name in ('chat', 'other'):
     route = Route.objects.create(name=name)
@@ -49,7 +51,7 @@ m = McpServer(name='tools', transport='streamable_http', url='http://127.0.0.1:%
 m.from_operator = True
 m.full_clean(); m.save()
 def make(name, **kw):
-    a2a = kw.pop('a2a', ['delegate', 'capped'])
+    a2a = kw.pop('a2a', ['delegate', 'capped', 'untrusted'])
     created = keys.create_key(name=name, **kw)
     ApiKey.objects.filter(pk=created.key.pk).update(a2a_allowed=a2a)
     return created.raw
@@ -173,6 +175,14 @@ async def test_a_key_without_permission_is_refused_through_the_agent(world):  # 
     assert report["chats"][0]["status"] == 403
     assert report["chats"][0]["error"]["type"] == "permission_error"
     assert not report["mcp"]["ok"]
+
+
+async def test_an_agent_not_trusted_to_act_as_its_callers_gets_no_token(world):  # type: ignore[no-untyped-def]
+    report = await ask(
+        world, "untrusted", world.keys["caller"], f"{world.url} chat tools__add", REST
+    )
+    assert not report["token"] and report["run"] == ""
+    assert report["chats"][0]["status"] == 401
 
 
 async def test_an_exchanged_token_reaches_only_what_it_was_exchanged_for(world):  # type: ignore[no-untyped-def]
