@@ -107,7 +107,7 @@ async def _tool(gateway: str, token: str, tool: str) -> dict[str, Any]:
     from mcp.shared._httpx_utils import create_mcp_http_client
     from mcp.shared.exceptions import MCPError
 
-    http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
         async with Client(streamable_http_client(f"{gateway}/mcp", http_client=http)) as client:
             result = await client.call_tool(tool, {"a": 2, "b": 3})
@@ -154,7 +154,7 @@ class Delegate(AgentExecutor):
             for _ in range(int(next((r[6:] for r in rest if r.startswith("times=")), "1"))):
                 chat = await http.post(
                     f"{gateway}/v1/chat/completions",
-                    headers={"Authorization": f"Bearer {chat_token}"},
+                    headers={"Authorization": f"Bearer {chat_token}"} if chat_token else {},
                     json={
                         "model": route,
                         "max_tokens": 16,
