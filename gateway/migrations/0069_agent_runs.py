@@ -5,29 +5,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('gateway', '0068_sso_settings'),
+        ("gateway", "0068_sso_settings"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='a2aagent',
-            name='act_as_caller',
+            model_name="a2aagent",
+            name="act_as_caller",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='a2aagent',
-            name='run_budget_usd',
-            field=models.DecimalField(blank=True, decimal_places=6, max_digits=12, null=True, validators=[django.core.validators.MinValueValidator(0)]),
+            model_name="a2aagent",
+            name="run_budget_usd",
+            field=models.DecimalField(
+                blank=True,
+                decimal_places=6,
+                max_digits=12,
+                null=True,
+                validators=[django.core.validators.MinValueValidator(0)],
+            ),
         ),
         migrations.AddField(
-            model_name='requestlog',
-            name='agent_run',
+            model_name="requestlog",
+            name="agent_run",
             field=models.CharField(blank=True, max_length=40, null=True),
         ),
         migrations.AddIndex(
-            model_name='requestlog',
-            index=models.Index(condition=models.Q(('agent_run__isnull', False)), fields=['agent_run', '-created_at', '-id'], name='log_agent_run_time'),
+            model_name="requestlog",
+            index=models.Index(
+                condition=models.Q(("agent_run__isnull", False)),
+                fields=["agent_run", "-created_at", "-id"],
+                name="log_agent_run_time",
+            ),
         ),
     ]
