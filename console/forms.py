@@ -585,6 +585,12 @@ class KeyForm(forms.Form):
         label="MCP servers and tools",
         help_text="server, server__tool or * (every server), comma separated; empty: none",
     )
+    a2a_allowed = CommaList(
+        required=False,
+        label="A2A agents",
+        help_text="agent names or * (every agent), comma separated, within the team's "
+        "agents when it limits them; empty: none; only admins grant them",
+    )
     team = forms.ModelChoiceField(
         queryset=Team.objects.all(),
         required=False,
@@ -691,6 +697,7 @@ class KeyForm(forms.Form):
                 "max_budget_per_user": key.max_budget_per_user,
                 "expires_at": key.expires_at,
                 "mcp_allowed": list(key.mcp_allowed or []),
+                "a2a_allowed": list(key.a2a_allowed or []),
                 "guardrails": list(key.guardrails or []),
                 "tags": ", ".join(key.tags or []),
                 "enforce_tags": key.enforce_tags,
@@ -736,6 +743,7 @@ class LogFilterForm(forms.Form):
     score = forms.CharField(required=False, label="Score", max_length=120)
     end_user = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
     session = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+    agent_run = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput)
     tag = forms.CharField(required=False, max_length=64)
 
 

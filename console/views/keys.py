@@ -47,6 +47,7 @@ def _with_usage(keys: list[ApiKey]) -> list[ApiKey]:
         row["tokens"] = row["input_tokens"] + row["output_tokens"]
         key.usage = row
         key.mcp_effective = key_ops.mcp_effective(key)
+        key.a2a_effective = key_ops.a2a_effective(key)
     return keys
 
 
@@ -117,6 +118,7 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
             "expires_at": data["expires_at"],
             **_owner_fields(request, data),
             "mcp_allowed": data["mcp_allowed"],
+            "a2a_allowed": data["a2a_allowed"],
             "guardrails": data.get("guardrails") or None,
             "tags": data["tags"] or None,
             "enforce_tags": data.get("enforce_tags") or None,  # offered to admins only
@@ -167,6 +169,7 @@ def _changes(key: ApiKey, data: dict[str, Any]) -> dict[str, Any]:
         "budget_period": data["budget_period"],
         "max_budget_per_user": data["max_budget_per_user"],
         "mcp_allowed": data["mcp_allowed"],
+        "a2a_allowed": data["a2a_allowed"],
         "guardrails": data.get("guardrails") or [],
         "tags": data["tags"],
         "alert_thresholds": data["alert_thresholds"],

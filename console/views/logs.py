@@ -75,6 +75,7 @@ def log_list(request: HtmxHttpRequest) -> HttpResponse:
         "known_tags": known_tags(actor),
         "query_without_end_user": urlencode({k: v for k, v in filters.items() if k != "end_user"}),
         "query_without_session": urlencode({k: v for k, v in filters.items() if k != "session"}),
+        "query_without_run": urlencode({k: v for k, v in filters.items() if k != "agent_run"}),
     }
     template = TEMPLATE + "#log-results" if request.htmx else TEMPLATE
     return render(request, template, context)

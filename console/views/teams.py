@@ -66,6 +66,17 @@ class TeamForm(forms.Form):
         help_text="server, server__tool or *, comma separated; a key keeps only what is "
         "in its own list and here (empty: none)",
     )
+    a2a_restricted = forms.BooleanField(
+        required=False,
+        label="Limit the team's A2A agents",
+        help_text="off: each key's own agent grants apply as they are",
+    )
+    a2a_allowed = CommaList(
+        required=False,
+        label="A2A agents the team's keys may call at most",
+        help_text="agent names or *, comma separated; a key keeps only what is in its own "
+        "list and here (empty: none)",
+    )
 
     guardrails = guardrail_field(
         "checked on every request of the team's keys, beside the ones on by default"
@@ -80,6 +91,8 @@ class TeamForm(forms.Form):
         initial = {f: getattr(team, f) for f in cls.base_fields if hasattr(team, f)}
         initial["mcp_restricted"] = team.mcp_allowed is not None
         initial["mcp_allowed"] = list(team.mcp_allowed or [])
+        initial["a2a_restricted"] = team.a2a_allowed is not None
+        initial["a2a_allowed"] = list(team.a2a_allowed or [])
         initial["guardrails"] = list(team.guardrails or [])
         initial["alert_thresholds"] = thresholds_shown(team.alert_thresholds)
         return initial
@@ -133,6 +146,8 @@ def _save(form: TeamForm, team: Team | None) -> Team | None:
     fields = dict(form.cleaned_data)
     if not fields.pop("mcp_restricted"):
         fields["mcp_allowed"] = None
+    if not fields.pop("a2a_restricted"):
+        fields["a2a_allowed"] = None
     try:
         return save_team(team, fields)
     except ValidationError as exc:

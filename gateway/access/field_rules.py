@@ -125,7 +125,8 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
     "teams": _same(
         ADMIN,
         *("name", "description", "rpm_limit", "tpm_limit", "budget_usd", "budget_period"),
-        *("alert_thresholds", "mcp_allowed", "mcp_restricted", "a2a_allowed", "guardrails"),
+        *("alert_thresholds", "mcp_allowed", "mcp_restricted", "a2a_allowed"),
+        *("a2a_restricted", "guardrails"),
     ),
     "team_members": _same(ADMIN, "user", "role"),
     "users": {

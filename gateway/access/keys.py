@@ -252,6 +252,18 @@ def mcp_effective(key: ApiKey) -> list[str]:
     return sorted(mcp_within(own, team if isinstance(team, list) else None))
 
 
+def a2a_effective(key: ApiKey) -> list[str]:
+    """The A2A agents the key may call: its own ``a2a_allowed`` within its team's (a
+    team without a list does not restrict; ``*`` in the team's keeps the key's)."""
+    own = key.a2a_allowed if isinstance(key.a2a_allowed, list) else []
+    team = key.team.a2a_allowed if key.team_id is not None else None
+    if not isinstance(team, list) or "*" in team:
+        return sorted(own)
+    if "*" in own:
+        return sorted(team)
+    return sorted(set(own) & set(team))
+
+
 PARSERS = {
     "name": _name,
     "team": _team,

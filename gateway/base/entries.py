@@ -365,6 +365,20 @@ class GuardrailEntry:
 
 
 @dataclass(slots=True, frozen=True)
+class AgentRun:
+    """An A2A agent run a request acts in (``gateway.access.delegation``): the agent
+    called, the run's id (the A2A call's journal request id), the task and context the
+    call named ('' when it started a new one) and the agent's budget per run (None:
+    none)."""
+
+    id: str
+    agent: str
+    task: str = ""
+    context: str = ""
+    budget_usd: Decimal | None = None
+
+
+@dataclass(slots=True, frozen=True)
 class KeyEntry:
     id: int | None  # None for the master key
     name: str
@@ -400,6 +414,9 @@ class KeyEntry:
     tags: tuple[str, ...] = ()
     # Its requests may assert only its own ``tags`` (another: 403)
     enforce_tags: bool = False
+    # Set on the entry an agent's token acts with (``gateway.access.delegation``): the
+    # caller's key, in the agent run that token was minted for; None on the keys themselves
+    run: AgentRun | None = None
 
     @property
     def is_master(self) -> bool:

@@ -429,6 +429,9 @@ def authorize(call: Call) -> KeyEntry:
         raise AuthenticationFailed(call.caller.key_error)
     rec = call.record
     rec.key_id, rec.key_name, rec.key_prefix = key.id, key.name, key.prefix
+    if key.run is not None:  # an agent acting for this key's caller (access.delegation)
+        rec.agent_run = key.run.id
+        rec.session = rec.session or key.run.context
     refusal = key_refusal(key)
     if refusal:
         raise AuthenticationFailed(refusal)

@@ -48,6 +48,7 @@ class Record:
     user_agent: str = ""
     end_user: str = ""  # spend attribution (gateway/telemetry/attribution.py)
     session: str = ""
+    agent_run: str = ""  # the A2A agent run it was made in (gateway/access/delegation.py)
     tags: tuple[str, ...] = ()  # request tags (gateway/telemetry/tags.py)
     from_playground: bool = False
     client_disconnected: bool = False

@@ -118,6 +118,7 @@ LOG_COLUMNS = (
     "requested_route",
     "cache_similarity",
     "cache_hit_saved_usd",
+    "agent_run",
 )
 BODY_FIELDS = ("inbound_request", "upstream_request", "upstream_response", "outbound_response")
 BODY_COLUMNS = ("log_id", *BODY_FIELDS, "truncated", "derived", "parts")
@@ -187,6 +188,7 @@ def log_values(
         rec.requested_route[:200] if rec.requested_route not in ("", rec.route) else None,
         rec.cache_similarity,
         None if rec.cache_hit_saved_usd is None else adapt_money(rec.cache_hit_saved_usd),
+        rec.agent_run[:40] or None,
     )
     return values, created
 

@@ -42,6 +42,7 @@ def budgeted(key: KeyEntry, tags: tuple[TagEntry, ...] = ()) -> bool:
         or key.max_budget_per_user is not None
         or team_budget
         or any(t.budget_usd is not None for t in tags)
+        or (key.run is not None and key.run.budget_usd is not None)  # an agent run's
     )
 
 

@@ -29,7 +29,9 @@ A key with ``max_budget_per_user`` also gives each end user of it (the request's
 ``end_user``, gateway/telemetry/attribution.py) that budget per budget period, counted
 exactly like the key's (same store, holds and period) under an entry derived from the
 key (``end_user_entry``): one more round trip, only for such keys and requests that
-name an end user.
+name an end user. An agent's token acting in an agent run whose agent has a budget per
+run (``KeyEntry.run``, gateway/access/delegation.py) counts the same way against that
+budget, in total, under ``run_entry`` (its spend restored from the rows of the run).
 
 Windows are sliding over the last 60 seconds, counted in one-second buckets. Budgets
 run per UTC day, per UTC month or in total; the spend of the current period is read
@@ -79,7 +81,7 @@ from gateway.limits.counters import MemoryCounters, SharedCounters, settle_lease
 from gateway.limits.leased_limits import Leased
 from gateway.limits.redis_counters import RedisCounters
 from gateway.limits.spend import current_region, to_units
-from gateway.limits.subjects import Joint, end_user_entry, shares_limits, subjects_of
+from gateway.limits.subjects import Joint, end_user_entry, run_entry, shares_limits, subjects_of
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +170,7 @@ class Reservation:
     handle: Any = None
     settled: bool = field(default=False)
     end_user: Reservation | None = None  # the end user's budget, when the key sets one
+    run: Reservation | None = None  # an agent run's budget (``subjects.run_entry``)
     charged: Decimal = field(default=Decimal(0))  # cost already counted by ``charge``
 
     async def charge(self, cost: Decimal) -> RateLimited | None:
@@ -179,6 +182,8 @@ class Reservation:
         nothing reserved."""
         cost = Decimal(cost or 0)
         refusal = await self.end_user.charge(cost) if self.end_user is not None else None
+        if self.run is not None:
+            refusal = await self.run.charge(cost) or refusal
         if self.settled or self.backend is None or cost <= 0:
             return refusal
         if self.key.budget_usd is None and not _joint(self.handle):
@@ -204,7 +209,7 @@ class Reservation:
         key without limits) starts no task, and one admitted against this worker's
         leased allowance (``Leased``) is bookkeeping in memory, settled by a callback
         of the loop instead of a task (about 2 us less a request)."""
-        if self.end_user is None:
+        if self.end_user is None and self.run is None:
             if self.settled or self.backend is None:
                 return None
             handle = self.handle
@@ -231,6 +236,8 @@ class Reservation:
         counted already is not counted again."""
         if self.end_user is not None:
             await self.end_user.settle(tokens, cost)
+        if self.run is not None:
+            await self.run.settle(tokens, cost)
         if self.settled or self.backend is None:
             return
         self.settled = True
@@ -392,6 +399,12 @@ async def admit(
             reservation.end_user = await _admit(entry, route, estimated_tokens, hold_usd)
         except RateLimited:
             await reservation.settle(0, Decimal(0))  # give back the key's tokens and hold
+            raise
+    if key.run is not None and key.run.budget_usd is not None and not key.is_master:
+        try:  # an agent run's budget (an agent's token, gateway/access/delegation.py)
+            reservation.run = await _admit(run_entry(key), route, estimated_tokens, hold_usd)
+        except RateLimited:
+            await reservation.settle(0, Decimal(0))
             raise
     return reservation
 

@@ -50,7 +50,9 @@ def _bounds_on_day(period: str, day: int) -> tuple[str, datetime | None, datetim
     return "total", None, None
 
 
-def _load_spend_sync(key_id: int, start: datetime | None, end_user: str | None = None) -> Decimal:
+def _load_spend_sync(
+    key_id: int, start: datetime | None, end_user: str | None = None, agent_run: str | None = None
+) -> Decimal:
     from django.db.models import Sum
 
     from gateway.models import RequestLog
@@ -58,6 +60,9 @@ def _load_spend_sync(key_id: int, start: datetime | None, end_user: str | None =
     rows = RequestLog.objects.filter(key_id=key_id)
     if end_user is not None:
         rows = rows.filter(end_user=end_user)
+    if agent_run is not None:
+        rows = rows.filter(agent_run=agent_run)
+        end_user = agent_run  # no batch holds: a run's spend is its rows
     if start is not None:
         rows = rows.filter(created_at__gte=start)
     spent = rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
@@ -75,13 +80,15 @@ def _batch_holds_sync(key_ids: Any) -> Decimal:
     return rows.aggregate(total=Sum("held_usd"))["total"] or Decimal("0")
 
 
-async def load_spend(key_id: int, start: datetime | None, end_user: str | None = None) -> Decimal:
+async def load_spend(
+    key_id: int, start: datetime | None, end_user: str | None = None, agent_run: str | None = None
+) -> Decimal:
     """What ``key_id`` (or only its ``end_user``) spent since ``start``, from the
     request log, plus what its native batches hold (two queries, once per counter
     load, in the database thread: never per request)."""
     from gateway.base import db_work
 
-    return await db_work.arun(_load_spend_sync, key_id, start, end_user)
+    return await db_work.arun(_load_spend_sync, key_id, start, end_user, agent_run)
 
 
 def _load_team_spend_sync(team_id: int, start: datetime | None) -> Decimal:
@@ -192,4 +199,6 @@ async def key_spend(key: KeyEntry, start: datetime | None) -> Decimal:
         return initial
     if key.end_user is not None and key.parent_id is not None:
         return await load_spend(key.parent_id, start, key.end_user)
+    if key.run is not None and key.parent_id is not None:  # an agent run (run_entry)
+        return await load_spend(key.parent_id, None, agent_run=key.run.id)
     return await load_spend(key.id, start)  # type: ignore[arg-type]

@@ -35,10 +35,34 @@ def end_user_entry(key: KeyEntry, end_user: str) -> KeyEntry:
         owner=None,  # so does the key's owner
         end_user=end_user,
         parent_id=key.id,
+        run=None,  # the key's request counts its run once, not again for its end user
+    )
+
+
+def run_entry(key: KeyEntry) -> KeyEntry:
+    """The entry counting an agent run's spend (``key.run``: the run a request of an
+    agent's token is made in, ``gateway.access.delegation``) against the agent's budget
+    per run: no rpm, tpm or route limits of its own, in total (a run has no period)."""
+    assert key.run is not None
+    return dataclasses.replace(
+        key,
+        id=f"{key.id}:run:{key.run.id}",  # type: ignore[arg-type]
+        routes=None,
+        rpm_limit=None,
+        tpm_limit=None,
+        budget_usd=key.run.budget_usd,
+        budget_period="total",
+        max_budget_per_user=None,
+        team=None,
+        owner=None,
+        end_user=None,
+        parent_id=key.id,
     )
 
 
 def whose(key: KeyEntry) -> str:
+    if key.run is not None and key.parent_id is not None:
+        return f"agent {key.run.agent}'s budget per run"
     return "this end user's budget on this API key" if key.end_user else "this API key's budget"
 
 

@@ -1045,6 +1045,10 @@ class RequestLog(models.Model):
     # The route the caller named when another one answered (a fallback: ``route``);
     # NULL when the named route answered, or on rows from before the column.
     requested_route = models.CharField(max_length=200, null=True, blank=True)
+    # The A2A agent run the request was made in: the run's id (the A2A call's request id)
+    # on the call itself and on each call its agent made with the token it was carried
+    # (gateway/access/delegation.py); NULL elsewhere.
+    agent_run = models.CharField(max_length=40, null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -1091,6 +1095,11 @@ class RequestLog(models.Model):
                 fields=["prompt_name", "prompt_version", "-created_at"],
                 name="log_prompt_version",
                 condition=Q(prompt_name__isnull=False),
+            ),
+            models.Index(
+                fields=["agent_run", "-created_at", "-id"],
+                name="log_agent_run_time",
+                condition=Q(agent_run__isnull=False),
             ),
         ]
 

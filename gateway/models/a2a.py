@@ -42,6 +42,19 @@ class A2aAgent(BearerSecret, models.Model):
     price_usd = models.DecimalField(
         max_digits=12, decimal_places=6, default=0, validators=[MinValueValidator(0)]
     )
+    # Whether the agent is trusted to act as its callers: each message it is sent carries
+    # a token acting as the caller's key in that run (gateway/access/delegation.py)
+    act_as_caller = models.BooleanField(default=False)
+    # The most one run of the agent may spend through the gateway (the call's price and
+    # reported cost, and every model and MCP call its agent makes with the token it was
+    # carried); None: no budget per run.
+    run_budget_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
     timeout = models.FloatField(default=300.0, validators=[MinValueValidator(0.1)])
     enabled = models.BooleanField(default=True)
     # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an

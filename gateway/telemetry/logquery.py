@@ -47,6 +47,7 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 FILTERS = (
     "since", "until", "route", "key", "status", "dialect", "end_user", "session", "tag", "q", "score",
+    "agent_run",
 )  # fmt: skip
 # What the text search (``q``) looks in, case-insensitively, anywhere in the value.
 SEARCH_FIELDS = (
@@ -74,7 +75,7 @@ LIST_FIELDS = (
     "cache_write_tokens", "cost_usd", "user_agent", "from_playground", "client_disconnected",
     "cache_hit", "prompt_cache_breakpoints", "shadow_of", "cache_saved_usd", "end_user",
     "session", "tags",
-    "session", "prompt_name", "prompt_version",
+    "session", "prompt_name", "prompt_version", "agent_run",
 )  # fmt: skip
 STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -205,7 +206,7 @@ def filtered(params: Mapping[str, Any], among: list[int] | None = None) -> Query
         rows = rows.filter(status_filter(given["status"]))
     if "dialect" in given:
         rows = rows.filter(dialect=given["dialect"])
-    for name in ("end_user", "session"):  # spend attribution, each on its own index
+    for name in ("end_user", "session", "agent_run"):  # attribution, each on its own index
         if name in given:
             rows = rows.filter(**{name: given[name]})
     if "tag" in given:  # through RequestTag's (tag, time) index; one row per log and tag

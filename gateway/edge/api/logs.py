@@ -32,6 +32,7 @@ class LogFilters(Schema):
     dialect: str | None = None
     end_user: str | None = None  # spend attribution: exactly this end user / session
     session: str | None = None
+    agent_run: str | None = None  # the A2A agent run's calls (gateway/access/delegation.py)
     tag: str | None = None  # request tags: requests carrying this tag
     score: str | None = None  # a score: thumbs, thumbs=down, quality<0.5
     q: str | None = (
@@ -80,6 +81,7 @@ class LogOut(Schema):
     prompt_cache_breakpoints: str  # sent upstream: "auto: tools, system, messages[4]"
     end_user: str | None = None  # spend attribution (x-switchyard-user, the dialect's user)
     session: str | None = None
+    agent_run: str | None = None  # the A2A agent run it was made in, if any
     tags: list[str] = []  # request tags (the key's, x-switchyard-tags, metadata.tags)
 
     @staticmethod

@@ -1,6 +1,8 @@
 """Spend attribution in the management API: ``GET /api/spend`` groups spend, tokens and
 requests by any of key, end user, session, route, model (and team, once keys have one)
-and a time bucket, read from the hourly spend rollups (``gateway.telemetry.spend``);
+and a time bucket, read from the hourly spend rollups (``gateway.telemetry.spend``), or
+by A2A agent run (``group_by=agent_run``: the run's A2A call and its agent's model and
+MCP calls, ``gateway.telemetry.agent_runs``);
 ``format=csv`` returns the same rows as CSV."""
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 
 from gateway.ops import tag_budgets
-from gateway.telemetry import logquery, spend, tag_spend
+from gateway.telemetry import agent_runs, logquery, spend, tag_spend
 
 router = Router(tags=["spend"])
 
 
 class SpendFilters(Schema):
-    # comma-separated: key, end_user, session, route, model, team; or tag (with key)
+    # comma-separated: key, end_user, session, route, model, team; or tag (with key);
+    # or agent_run alone
     group_by: str = "key"
     bucket: str | None = None  # hour or day (UTC); none: totals over the range
     # ISO 8601, epoch seconds, or an age such as 7d (floored to the hour); "from" and
@@ -32,6 +35,8 @@ class SpendFilters(Schema):
     route: str | None = None
     model: str | None = None
     tag: str | None = None  # only requests with this tag (groups by tag and key only)
+    agent: str | None = None  # by agent run: only this agent's runs
+    agent_run: str | None = None  # by agent run: only this run
     limit: int = 1000
     format: str = "json"  # json or csv
 
@@ -45,6 +50,9 @@ class SpendRow(Schema):
     model: str | None = None
     team: str | None = None
     tag: str | None = None
+    agent_run: str | None = None  # by agent run: its id, agent, task (and session)
+    agent: str | None = None
+    task: str | None = None
     requests: int
     errors: int
     input_tokens: int
@@ -73,6 +81,8 @@ def figures(request: Any, filters: SpendFilters) -> tuple[list[str], list[dict[s
     until = params.get("to") or filters.until
     if filters.tag is not None or "tag" in filters.group_by.split(","):
         return tag_figures(filters, since, until)
+    if "agent_run" in filters.group_by.split(",") or filters.agent or filters.agent_run:
+        return run_figures(filters, since, until)
     try:
         names = spend.dimensions(filters.group_by.split(","))
         rows = spend.query(
@@ -90,6 +100,30 @@ def figures(request: Any, filters: SpendFilters) -> tuple[list[str], list[dict[s
     except (spend.BadQuery, logquery.InvalidFilter) as exc:
         raise HttpError(422, str(exc)) from None
     return names, rows
+
+
+def run_figures(
+    filters: SpendFilters, since: str | None, until: str | None
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """(dimensions, rows) by agent run (``gateway.telemetry.agent_runs``); 422 for a
+    grouping, bucket or filter it does not have."""
+    if [n.strip() for n in filters.group_by.split(",") if n.strip()] != ["agent_run"]:
+        raise HttpError(422, "group_by=agent_run goes alone (each run names its agent and key)")
+    if filters.bucket:
+        raise HttpError(422, "by agent run, spend has no time buckets")
+    if any(getattr(filters, n) is not None for n in ("end_user", "session", "route", "model")):
+        raise HttpError(422, "by agent run, spend filters only by agent, agent_run and key")
+    given = {"agent": filters.agent, "agent_run": filters.agent_run, "key": filters.key}
+    try:
+        rows = agent_runs.query(
+            since=logquery.parse_moment(since, "from") if since else None,
+            until=logquery.parse_moment(until, "to") if until else None,
+            filters={name: value for name, value in given.items() if value is not None},
+            limit=max(1, min(filters.limit, 10000)),
+        )
+    except (agent_runs.BadRunQuery, logquery.InvalidFilter) as exc:
+        raise HttpError(422, str(exc)) from None
+    return ["agent_run"], rows
 
 
 def tag_figures(

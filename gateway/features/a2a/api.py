@@ -31,6 +31,8 @@ class AgentOut(Schema):
     auth: str  # "" none, "bearer"
     bearer: str  # an os.environ/ reference or a mask
     price_usd: Decimal
+    run_budget_usd: Decimal | None  # the most one run may spend (null: no bound)
+    act_as_caller: bool  # its calls carry a token acting as the caller (docs/agents.md)
     timeout: float
     enabled: bool
     card: dict[str, Any]  # as the agent published it
@@ -46,6 +48,8 @@ class AgentOut(Schema):
             auth=agent.auth,
             bearer=agent.bearer_display,
             price_usd=agent.price_usd,
+            run_budget_usd=agent.run_budget_usd,
+            act_as_caller=agent.act_as_caller,
             timeout=agent.timeout,
             enabled=agent.enabled,
             card=agent.card if isinstance(agent.card, dict) else {},
@@ -60,6 +64,8 @@ class AgentIn(Schema):
     auth: str = ""
     bearer: str | None = None  # a literal (stored encrypted) or os.environ/NAME
     price_usd: Decimal = Decimal(0)
+    run_budget_usd: Decimal | None = None
+    act_as_caller: bool = False
     timeout: float = 300.0
     enabled: bool = True
 
@@ -71,6 +77,8 @@ class AgentPatch(Schema):
     auth: str | None = None
     bearer: str | None = None  # omitted: keep; "": clear
     price_usd: Decimal | None = None
+    run_budget_usd: Decimal | None = None  # omitted: keep; null: no bound
+    act_as_caller: bool | None = None
     timeout: float | None = None
     enabled: bool | None = None
 

@@ -35,10 +35,11 @@ import orjson
 from django.conf import settings
 
 from gateway import journal
+from gateway.access import delegation
 from gateway.access.authorization import decide
 from gateway.base import db_work, hooks
 from gateway.base import http as outbound
-from gateway.base.entries import KeyEntry
+from gateway.base.entries import AgentRun, KeyEntry
 from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.core.call import key_refusal
 from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
@@ -77,6 +78,7 @@ class Exchange:
     state: str = ""
     rpc_method: str = ""  # JSON-RPC: the method as the caller named it (relayed so)
     started: bool = False  # a stream's answer has begun: errors go as its last event
+    run: AgentRun | None = None  # a message's agent run (the token carried names it)
 
 
 def base_url(scope: dict[str, Any], name: str) -> str:
@@ -121,7 +123,7 @@ async def _read(receive: Any) -> bytes:
 
 
 async def _key(headers: dict[str, str]) -> KeyEntry:
-    caller = await resolve_fresh_caller(headers)
+    caller = await resolve_fresh_caller(headers, surface="a2a")  # no agent token here
     if caller.key is None:
         raise errors.Unauthenticated(caller.key_error or "invalid API key")
     refused = key_refusal(caller.key)
@@ -233,7 +235,12 @@ async def serve(ex: Exchange) -> None:
         except GatewayError as exc:
             raise errors.Forbidden(exc.message) from None
         priced = call.operation in ("send", "stream") and agent.price_usd > 0
-        reservation = await _admit(key, agent, priced)
+        if call.operation in ("send", "stream") and not key.is_master:
+            ex.run = _run_of(ex, rec.request_id)
+            rec.agent_run = ex.run.id
+            rec.session = rec.session or ex.run.context
+        run_key = key if ex.run is None else dataclasses.replace(key, run=ex.run)
+        reservation = await _admit(run_key, agent, priced)
         for guard in hooks.message_guards:
             check = guard.begin(key, f"a2a:{agent.name}", record=rec)
             if check is not None:
@@ -272,6 +279,20 @@ async def _answer_fault(ex: Exchange, fault: A2aFault) -> None:
         return  # a stream already under way ends with its error event (``_relay_stream``)
     with contextlib.suppress(OSError):  # the client left
         await _fault(ex.send, fault, ex.call.binding == wire.JSONRPC, ex.rpc_id)
+
+
+def _run_of(ex: Exchange, run_id: str) -> AgentRun:
+    """The agent run a message starts or continues: the task and context it names."""
+    message = ex.body.get("message")
+    message = message if isinstance(message, dict) else {}
+    context = message.get("contextId")
+    return AgentRun(
+        id=run_id,
+        agent=ex.agent.name,
+        task=ex.call.task_id,
+        context=context[:200] if isinstance(context, str) else "",
+        budget_usd=ex.agent.run_budget_usd,
+    )
 
 
 async def _admit(key: KeyEntry, agent: AgentEntry, priced: bool) -> Any:
@@ -338,6 +359,11 @@ def _upstream(ex: Exchange) -> tuple[str, dict[str, str]]:
     headers.setdefault("a2a-version", call.version)
     if call.operation in wire.STREAMING:
         headers["accept"] = "text/event-stream"
+    if ex.run is not None and agent.act_as_caller:  # the caller's identity, for its calls
+        seconds = max(delegation.TOKEN_SECONDS, agent.timeout + 60)
+        carried, _ = delegation.mint(ex.key, ex.run, seconds=seconds)
+        headers[delegation.HEADER] = carried
+        headers[delegation.RUN_HEADER] = ex.run.id
     if agent.auth == "bearer":
         token = agent.bearer or resolve_secret(agent.bearer_ref)
         if token:

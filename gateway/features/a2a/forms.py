@@ -30,6 +30,21 @@ class AgentForm(forms.Form):
     price_usd = forms.DecimalField(
         min_value=0, decimal_places=6, initial=0, help_text="charged per message to the caller"
     )
+    run_budget_usd = forms.DecimalField(
+        required=False,
+        min_value=0,
+        decimal_places=6,
+        label="Budget per run (USD)",
+        help_text="the most one run may spend: this call's price and reported cost, and "
+        "the model and MCP calls the agent makes with the caller's token; empty: none",
+    )
+    act_as_caller = forms.BooleanField(
+        required=False,
+        label="Acts as its callers",
+        help_text="each message carries a token the agent may call models and MCP tools "
+        "with as the caller (their key's permissions and budgets, for this run only); "
+        "only for an agent you trust with that",
+    )
     timeout = forms.FloatField(min_value=0.1, initial=300.0, help_text="seconds")
     enabled = forms.BooleanField(required=False, initial=True)
 
@@ -37,7 +52,16 @@ class AgentForm(forms.Form):
         data = self.cleaned_data
         return {
             name: data[name]
-            for name in ("name", "description", "url", "auth", "price_usd", "timeout", "enabled")
+            for name in (
+                "name",
+                "description",
+                "url",
+                "auth",
+                "price_usd",
+                "run_budget_usd",
+                "act_as_caller",
+            )
+            + ("timeout", "enabled")
         }
 
     def bearer_change(self) -> str | None:

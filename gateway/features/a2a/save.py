@@ -28,7 +28,11 @@ from gateway.features.a2a import wire
 from gateway.models import A2aAgent
 from gateway.web import references
 
-FIELDS = ("name", "description", "url", "auth", "price_usd", "timeout", "enabled")
+FIELDS = (
+    *("name", "description", "url", "auth", "price_usd", "run_budget_usd", "act_as_caller"),
+    *("timeout", "enabled"),
+)
+CLEARABLE = frozenset({"run_budget_usd"})  # None sent: no budget per run
 JSON_TYPES = frozenset({"application/json", "application/a2a+json"})
 
 
@@ -101,7 +105,7 @@ def save_agent(
         values = {**values, "url": agent.url}
     moved = agent.pk is None or (values.get("url") not in (None, agent.url))
     for name in FIELDS:
-        if name in values and values[name] is not None:
+        if name in values and (values[name] is not None or name in CLEARABLE):
             setattr(agent, name, values[name])
     agent.set_bearer(bearer)
     if agent.auth == A2aAgent.Auth.BEARER and not (agent.bearer_ref or agent.bearer_ciphertext):

@@ -33,6 +33,8 @@ class AgentEntry:
     price_usd: Decimal
     timeout: float
     enabled: bool
+    run_budget_usd: Decimal | None = None  # the most one run may spend (None: no bound)
+    act_as_caller: bool = False  # its calls carry the caller's token (access.delegation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,8 @@ def _entry(agent: A2aAgent) -> AgentEntry:
         price_usd=Decimal(agent.price_usd or 0),
         timeout=agent.timeout,
         enabled=agent.enabled,
+        run_budget_usd=None if agent.run_budget_usd is None else Decimal(agent.run_budget_usd),
+        act_as_caller=agent.act_as_caller,
     )
 
 

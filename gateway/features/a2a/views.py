@@ -15,11 +15,13 @@ from django.views.decorators.http import require_POST
 from gateway.features.a2a import save, wire
 from gateway.features.a2a.forms import AgentForm
 from gateway.models import A2aAgent, RequestLog
+from gateway.telemetry import agent_runs
 from gateway.web.decorators import fields_refused, form_values, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
 from gateway.web.saving import show_errors
 
 RECENT_CALLS = 20
+RECENT_RUNS = 20
 
 
 @staff_required
@@ -59,12 +61,17 @@ def _edit(request: HtmxHttpRequest, agent: A2aAgent | None) -> HttpResponse:
                 "url": agent.url_display,
                 "auth": agent.auth,
                 "price_usd": agent.price_usd,
+                "run_budget_usd": agent.run_budget_usd,
+                "act_as_caller": agent.act_as_caller,
                 "timeout": agent.timeout,
                 "enabled": agent.enabled,
             }
         form = AgentForm(initial=initial)
     template = "a2a/agent_form.html" + ("#a2a-form" if request.htmx else "")
-    return render(request, template, {"form": form, "agent": agent})
+    runs = []
+    if agent is not None and not request.htmx:  # its latest runs, with what each spent
+        runs = agent_runs.query(filters={"agent": agent.name}, limit=RECENT_RUNS)
+    return render(request, template, {"form": form, "agent": agent, "runs": runs})
 
 
 @staff_required

@@ -176,6 +176,8 @@ async def call_in_rounds(
         user_agent=user_agent[:300],
         from_playground=from_playground,
         inbound_request={"server": server, "tool": tool, "arguments": arguments},
+        agent_run=key.run.id if key.run is not None else "",
+        session=key.run.context if key.run is not None else "",
     )
     span = operation or tracing.start_operation("mcp", "tools/call", target=f"{server}__{tool}")
     upstream_started: float | None = None

@@ -45,7 +45,7 @@ from mcp_types import HEADER_MISMATCH, INVALID_PARAMS, INVALID_REQUEST, METHOD_N
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway import journal
-from gateway.access import registry
+from gateway.access import delegation, registry
 from gateway.base import lifecycle
 from gateway.base.entries import KeyEntry
 from gateway.errors import GuardrailBlocked, GuardrailUnavailable, ShuttingDown
@@ -887,6 +887,10 @@ async def _authenticate(raw: str, path: str) -> tuple[KeyEntry | None, str]:
     if oauth_tokens.is_access_token(raw):
         checked = await oauth_tokens.check(raw, path)
         return checked.key, checked.problem
+    if delegation.is_agent_token(raw):  # an agent acting for the caller who started it
+        server = path[len(PREFIX) + 1 :].split("/", 1)[0] if path.startswith(PREFIX + "/") else ""
+        agent = delegation.check(raw, f"{delegation.MCP}:{server}" if server else delegation.MCP)
+        return agent.key, agent.problem
     key = registry.current().key(raw)
     if key is None and raw:
         await registry.refresh_on_miss()

@@ -263,7 +263,11 @@ def test_a_status_class_reads_its_index_in_list_order(db) -> None:
 
 @pytest.mark.parametrize(
     ("given", "index"),
-    [({"end_user": "ann"}, "log_end_user_time"), ({"session": "s-1"}, "log_session_time")],
+    [
+        ({"end_user": "ann"}, "log_end_user_time"),
+        ({"session": "s-1"}, "log_session_time"),
+        ({"agent_run": "a2a_1"}, "log_agent_run_time"),
+    ],
 )
 def test_an_attribution_filter_reads_its_partial_index(db, given, index) -> None:
     """The end-user and session indexes hold only rows that have one (the journal's
@@ -286,8 +290,9 @@ def test_the_sparse_columns_have_partial_indexes(db) -> None:
             "SELECT name FROM pragma_index_list('gateway_requestlog') WHERE partial = 1"
         ).fetchall()
     assert {row[0] for row in partial} == {
-        "log_shadow_of", "log_end_user_time", "log_session_time", "log_prompt_version",
-    }  # fmt: skip
+        *("log_shadow_of", "log_end_user_time", "log_session_time", "log_prompt_version"),
+        "log_agent_run_time",  # A2A agent runs (gateway/access/delegation.py)
+    }
 
 
 @pytest.fixture

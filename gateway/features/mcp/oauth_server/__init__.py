@@ -8,6 +8,8 @@ client of upstream MCP servers).
 - ``server``: Authlib's authorization server: code grant with PKCE (S256, required),
   refresh with rotation, dynamic registration of public clients, revocation; replays
   revoke what they led to.
+- ``exchange``: RFC 8693 token exchange of an A2A agent's token (``access.delegation``)
+  for one reaching fewer surfaces, as the same caller, no longer.
 - ``identity``: who a token acts as: the user, under one team, through a managed
   ``mcp-oauth`` key; what it may use is the union of the user's own keys' MCP grants
   in that team (``rules.user_grant``).

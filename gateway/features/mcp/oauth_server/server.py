@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from gateway.features.mcp.oauth_server import resources
 from gateway.features.mcp.oauth_server.client_rules import GRANT_TYPES, redirect_uri_problem
+from gateway.features.mcp.oauth_server.exchange import TokenExchangeGrant
 from gateway.features.mcp.oauth_server.tokens import ACCESS_PREFIX, REFRESH_PREFIX
 from gateway.models.mcp import (
     McpAccessToken,
@@ -302,6 +303,7 @@ class McpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         super().__init__(McpOAuthClient, McpAccessToken)
         self.register_grant(CodeGrant, [S256Only(required=True)])
         self.register_grant(RefreshGrant)
+        self.register_grant(TokenExchangeGrant)  # RFC 8693: an agent's token, narrowed
         self.register_endpoint(Registration)
         self.register_endpoint(Revocation)
         self.scopes_supported = [resources.SCOPE]

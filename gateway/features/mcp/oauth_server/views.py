@@ -144,7 +144,7 @@ def token(request: HttpRequest) -> HttpResponse:
             object_type="mcp_oauth_token",
             detail=f"a spent {what} was presented again: {count} token(s) of it revoked",
         )
-    elif response.status_code == 200:
+    elif response.status_code == 200 and not request.POST.get("grant_type", "").startswith("urn:"):
         grant_type = request.POST.get("grant_type", "")
         audit.record(
             "mcp_oauth_token",

@@ -7,7 +7,14 @@ TOKEN]``), on 127.0.0.1 under ``/<agent>``:
   words with their ``_`` taken out (a way to make the agent utter a blocked one);
   the echo agent has an extended card (one more skill, ``shout``);
 - ``/slow``: starts a long task (working until cancelled, at most 60 s) and answers at
-  once when asked to (``returnImmediately``).
+  once when asked to (``returnImmediately``);
+- ``/delegate``: acts for its caller through the gateway. A message "<gateway URL>
+  <route> <server>__<tool> [exchange] [times=N]" makes it call the route's chat
+  completions (N times) and
+  the MCP tool (``add`` 2 + 3) at that gateway with the token the gateway carried on the
+  call (``x-switchyard-agent-token``; "exchange": first traded at ``/oauth/token``,
+  RFC 8693, for one for models only, used for the chat), and answer, as JSON, the
+  status and error of each.
 
 Each serves JSON-RPC and HTTP+JSON, A2A 1.0 with 0.3 compatibility, push notification
 configs kept in memory; ``--token``: both refuse a request without ``Authorization:
@@ -17,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 from typing import Any
 
+import httpx
 import uvicorn
 from a2a.helpers.proto_helpers import new_task_from_user_message, new_text_message
 from a2a.server.agent_execution import AgentExecutor, RequestContext
@@ -86,6 +95,84 @@ class Slow(AgentExecutor):
         await TaskUpdater(event_queue, task.id, task.context_id).cancel()
 
 
+TOKEN_HEADER = "x-switchyard-agent-token"
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS = "urn:ietf:params:oauth:token-type:access_token"
+
+
+async def _tool(gateway: str, token: str, tool: str) -> dict[str, Any]:
+    """The MCP tool called at the gateway with the official client, as the caller."""
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+    from mcp.shared.exceptions import MCPError
+
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        async with Client(streamable_http_client(f"{gateway}/mcp", http_client=http)) as client:
+            result = await client.call_tool(tool, {"a": 2, "b": 3})
+    except MCPError as exc:
+        return {"ok": False, "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - a refusal at connect (401) is an httpx error
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    texts = [getattr(c, "text", "") for c in result.content]
+    return {"ok": not result.is_error, "text": " ".join(texts)}
+
+
+class Delegate(AgentExecutor):
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        assert context.message is not None
+        task = context.current_task or new_task_from_user_message(context.message)
+        await event_queue.enqueue_event(task)
+        updater = TaskUpdater(event_queue, task.id, task.context_id)
+        await updater.start_work()
+        headers = context.call_context.state.get("headers", {}) if context.call_context else {}
+        token = headers.get(TOKEN_HEADER, "")
+        gateway, route, tool, *rest = context.get_user_input().split()
+        report: dict[str, Any] = {
+            "token": bool(token),
+            "run": headers.get("x-switchyard-agent-run", ""),
+            # what else the call carried (the test checks the caller's key is not in it)
+            "headers": {k: v for k, v in headers.items() if k != TOKEN_HEADER},
+        }
+        async with httpx.AsyncClient(timeout=30) as http:
+            chat_token = token
+            if "exchange" in rest:
+                traded = await http.post(
+                    f"{gateway}/oauth/token",
+                    data={
+                        "grant_type": EXCHANGE,
+                        "subject_token": token,
+                        "subject_token_type": ACCESS,
+                        "audience": "models",
+                    },
+                )
+                report["exchange"] = traded.status_code
+                chat_token = traded.json().get("access_token", "")
+                report["exchanged_mcp"] = await _tool(gateway, chat_token, tool)
+            report["chats"] = []
+            for _ in range(int(next((r[6:] for r in rest if r.startswith("times=")), "1"))):
+                chat = await http.post(
+                    f"{gateway}/v1/chat/completions",
+                    headers={"Authorization": f"Bearer {chat_token}"} if chat_token else {},
+                    json={
+                        "model": route,
+                        "max_tokens": 16,
+                        "messages": [{"role": "user", "content": "from the agent"}],
+                    },
+                )
+                error = chat.json().get("error") if chat.status_code != 200 else None
+                report["chats"].append({"status": chat.status_code, "error": error})
+        report["mcp"] = await _tool(gateway, token, tool)
+        done = new_text_message(json.dumps(report), context_id=task.context_id, task_id=task.id)
+        await updater.update_status(TaskState.TASK_STATE_COMPLETED, message=done)
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        task = context.current_task
+        assert task is not None
+        await TaskUpdater(event_queue, task.id, task.context_id).cancel()
+
+
 def card(name: str, base: str, streaming: bool, extended: bool = False) -> AgentCard:
     return AgentCard(
         name=name,
@@ -139,12 +226,13 @@ class Bearer(BaseHTTPMiddleware):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("agent", choices=("echo", "slow"))
+    parser.add_argument("agent", choices=("echo", "slow", "delegate"))
     parser.add_argument("port", type=int)
     parser.add_argument("--token", default="")
     args = parser.parse_args()
     root = f"http://127.0.0.1:{args.port}"
-    executor = Echo() if args.agent == "echo" else Slow()
+    executors = {"echo": Echo, "slow": Slow, "delegate": Delegate}
+    executor = executors[args.agent]()
     prefix = f"/{args.agent}"
     public = card(args.agent, root + prefix, True, extended=args.agent == "echo")
     extended = None

@@ -1,0 +1,220 @@
+"""Agent tokens: a caller's identity carried into the agent it calls (issue #63).
+
+When the gateway relays an A2A message to a registered agent it mints a token for that
+call (``mint``) and sends it along (``HEADER``): the agent calls ``/v1/...`` and ``/mcp``
+with it as its bearer, and the gateway admits those requests as the caller's own key,
+in the agent run the token names (``check``). What the token may reach is the key's
+entry as the snapshot has it now: its routes, MCP grants, rpm and budgets, never wider;
+a key revoked, expired or narrowed since is so for its tokens at once.
+
+A token is ``sy-agent-`` + base64url(JSON claims) + ``.`` + base64url(HMAC-SHA256 of
+the claims under a key derived from ``SECRET_KEY``): nothing is stored, so nothing is
+stored in clear, and checking one is a hash and a dict lookup (no query). Claims: ``k``
+the key's id, ``run``/``agent``/``task``/``ctx`` the run, ``aud`` the surfaces it is for
+(``models``: the inference APIs; ``mcp``: ``/mcp``, or ``mcp:<server>`` for one), ``exp``
+(epoch seconds), ``b`` the agent's budget per run (USD, as a string; absent: none).
+``exchange`` is RFC 8693's step: from a token, one for fewer surfaces and no longer
+life. Refusals name what was wrong, never the token; callers answer them in their own
+format (401)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+import hmac
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+from django.conf import settings
+
+from gateway.access import registry
+from gateway.base.entries import AgentRun, KeyEntry
+
+PREFIX = "sy-agent-"
+HEADER = "x-switchyard-agent-token"  # what the agent reads on the A2A call
+RUN_HEADER = "x-switchyard-agent-run"  # the run's id, for the agent's own logs
+MODELS, MCP = "models", "mcp"
+SURFACES = (MODELS, MCP)
+TOKEN_SECONDS = 900  # a carried token lives 15 minutes past the call's start
+MAX_LENGTH = 4096
+
+
+def is_agent_token(raw: str) -> bool:
+    return raw.startswith(PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A token's verdict: the entry to act with, or why not (safe to show)."""
+
+    key: KeyEntry | None
+    problem: str = ""
+
+
+_signing: tuple[str, bytes] | None = None
+
+
+def _signing_key() -> bytes:
+    global _signing
+    secret = str(settings.SECRET_KEY)
+    if _signing is None or _signing[0] != secret:  # a settings change (tests)
+        _signing = (
+            secret,
+            hashlib.sha256(b"switchyard agent token\x00" + secret.encode()).digest(),
+        )
+    return _signing[1]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(body: str) -> str:
+    return _b64(hmac.new(_signing_key(), body.encode(), hashlib.sha256).digest())
+
+
+def _encode(claims: dict[str, Any]) -> str:
+    body = _b64(orjson.dumps(claims))
+    return f"{PREFIX}{body}.{_sign(body)}"
+
+
+def mint(
+    key: KeyEntry,
+    run: AgentRun,
+    audience: Iterable[str] = SURFACES,
+    seconds: float = TOKEN_SECONDS,
+) -> tuple[str, int]:
+    """(a token acting as ``key`` in ``run`` for ``audience``, its expiry in epoch
+    seconds). The master key has no token: it is nobody's identity to carry."""
+    if key.id is None:
+        raise ValueError("the master key is not carried to agents")
+    expires = int(time.time() + seconds)
+    claims: dict[str, Any] = {
+        "k": key.id,
+        "run": run.id,
+        "agent": run.agent,
+        "aud": sorted(set(audience)),
+        "exp": expires,
+    }
+    if run.task:
+        claims["task"] = run.task
+    if run.context:
+        claims["ctx"] = run.context
+    if run.budget_usd is not None:
+        claims["b"] = str(run.budget_usd)
+    return _encode(claims), expires
+
+
+def _claims(raw: str) -> dict[str, Any] | None:
+    """The claims of a well-formed token signed by this gateway, else None."""
+    if not raw.startswith(PREFIX) or len(raw) > MAX_LENGTH:
+        return None
+    body, dot, signature = raw[len(PREFIX) :].partition(".")
+    if not dot or not hmac.compare_digest(signature.encode(), _sign(body).encode()):
+        return None
+    try:
+        claims = orjson.loads(_unb64(body))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        return None
+    if not isinstance(claims, dict) or not isinstance(claims.get("k"), int):
+        return None
+    if not isinstance(claims.get("exp"), int) or not isinstance(claims.get("aud"), list):
+        return None
+    return claims
+
+
+def covers(audience: list[Any], surface: str) -> bool:
+    """Whether a token for ``audience`` may be used on ``surface`` (``models``, ``mcp``
+    or ``mcp:<server>``): ``mcp`` covers every server, ``mcp:<server>`` that one."""
+    if surface in audience:
+        return True
+    return surface.startswith(MCP + ":") and MCP in audience
+
+
+_by_id: tuple[int, dict[int, KeyEntry]] = (-2, {})
+
+
+def _key(key_id: int) -> KeyEntry | None:
+    """The key's entry in the current snapshot (an index by id, built once a snapshot)."""
+    global _by_id
+    snapshot = registry.current()
+    if _by_id[0] != snapshot.version:
+        _by_id = (snapshot.version, {e.id: e for e in snapshot.keys.values() if e.id is not None})
+    return _by_id[1].get(key_id)
+
+
+def _run(claims: dict[str, Any]) -> AgentRun:
+    budget = None
+    if isinstance(claims.get("b"), str):
+        try:
+            budget = Decimal(claims["b"])
+        except InvalidOperation:
+            budget = None
+    return AgentRun(
+        id=str(claims.get("run") or "")[:40],
+        agent=str(claims.get("agent") or "")[:100],
+        task=str(claims.get("task") or "")[:200],
+        context=str(claims.get("ctx") or "")[:200],
+        budget_usd=budget,
+    )
+
+
+def check(raw: str, surface: str) -> Checked:
+    """The entry a request on ``surface`` with agent token ``raw`` acts with: the
+    caller's key as the snapshot has it, in the token's run; or why it is refused
+    (not ours, expired, for another surface, its key revoked or gone)."""
+    claims = _claims(raw)
+    if claims is None:
+        return Checked(None, "invalid agent token")
+    if claims["exp"] <= time.time():
+        return Checked(None, "this agent token has expired")
+    if not covers(claims["aud"], surface):
+        return Checked(None, f"this agent token is not for {surface}")
+    entry = _key(claims["k"])
+    if entry is None or entry.revoked:
+        return Checked(None, "the API key this agent token acts for has been revoked")
+    return Checked(dataclasses.replace(entry, run=_run(claims)))
+
+
+class ExchangeRefused(Exception):
+    """RFC 8693 refusal: ``error`` is the OAuth error code, ``str()`` safe to show."""
+
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+def exchange(subject: str, audience: Iterable[str], seconds: float | None) -> tuple[str, int]:
+    """RFC 8693: a token for ``audience`` (within the subject token's surfaces; empty:
+    the same ones) living at most ``seconds`` and never past the subject token, in the
+    same run for the same key. (token, expires_in)."""
+    claims = _claims(subject)
+    if claims is None:
+        raise ExchangeRefused("invalid_grant", "the subject token is not a valid agent token")
+    now = time.time()
+    if claims["exp"] <= now:
+        raise ExchangeRefused("invalid_grant", "the subject token has expired")
+    entry = _key(claims["k"])
+    if entry is None or entry.revoked:
+        raise ExchangeRefused("invalid_grant", "the API key of the subject token has been revoked")
+    wanted = sorted(set(audience)) or list(claims["aud"])
+    for surface in wanted:
+        if surface != MODELS and surface != MCP and not surface.startswith(MCP + ":"):
+            raise ExchangeRefused("invalid_target", f"unknown audience {surface!r}")
+        if not covers(claims["aud"], surface):
+            raise ExchangeRefused("invalid_target", f"the subject token is not for {surface}")
+    expires = claims["exp"]
+    if seconds is not None:
+        expires = min(expires, int(now + max(1.0, seconds)))
+    narrowed = {**claims, "aud": wanted, "exp": expires}
+    return _encode(narrowed), max(1, int(expires - now))
