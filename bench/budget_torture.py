@@ -72,7 +72,15 @@ UNASKED_TOKENS = 1000  # what the mock answers when no max tokens is sent
 UPSTREAM_DELAY = 0.15  # seconds before the mock answers: a burst is in flight at once
 SECRET = "two-instances-share-this-secret-key-torture-0123"
 
-ENDPOINTS = ("chat", "chat_stream", "chat_default", "responses", "responses_ws", "a2a")
+ENDPOINTS = (
+    "chat",
+    "chat_stream",
+    "chat_default",
+    "responses",
+    "responses_ws",
+    "batch",
+    "a2a",
+)
 KINDS = ("key", "team", "user", "tag", "end_user")
 NOT_COUNTED = {("a2a", "end_user")}  # A2A messages carry no end user
 
@@ -266,6 +274,16 @@ def chat_body(cell: Cell, stream: bool = False, ceiling: bool = True) -> dict[st
     return body
 
 
+def batch_line(cell: Cell, n: int) -> dict[str, Any]:
+    """One line of a batch: the chat request, its tag in its body's metadata (a batch
+    line has no headers of its own)."""
+    body = chat_body(cell)
+    if cell.tag:
+        body["metadata"] = {"tags": [cell.tag]}
+    return {"custom_id": f"line-{n}", "method": "POST", "url": "/v1/chat/completions",
+            "body": body}  # fmt: skip
+
+
 def responses_body(cell: Cell) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": "torture",
@@ -437,7 +455,95 @@ def settled_journal(database_url: str, cell: Cell, served: int) -> list[tuple[in
         time.sleep(0.25)
 
 
+def run_batches(bases: list[str], cell: Cell, count: int) -> tuple[int, int, list[str]]:
+    """``count`` lines in one batch per instance, run by the gateway's batch runners
+    (every line through the request path, holding as a request does), to their end:
+    (lines succeeded, lines refused for the budget, other failures)."""
+    headers = {"authorization": f"Bearer {cell.key}"}
+    ids, others, refused = [], [], 0
+    with httpx.Client(timeout=60, headers=headers) as client:
+        for n, base in enumerate(bases):
+            lines = [batch_line(cell, i) for i in range(n, count, len(bases))]
+            data = "\n".join(json.dumps(line) for line in lines).encode()
+            upload = client.post(
+                base + "/v1/files",
+                files={"file": ("lines.jsonl", data, "application/jsonl")},
+                data={"purpose": "batch"},
+            )
+            if upload.status_code != 200:
+                return 0, 0, [f"file upload {upload.status_code} {upload.text[:200]}"]
+            made = client.post(
+                base + "/v1/batches",
+                json={
+                    "input_file_id": upload.json()["id"],
+                    "endpoint": "/v1/chat/completions",
+                    "completion_window": "24h",
+                },
+            )
+            if _judge_http(made).budget_refused:  # the lines of the first spent it all
+                refused += len(lines)
+                continue
+            if made.status_code != 200:
+                return 0, 0, [f"batch {made.status_code} {made.text[:200]}"]
+            ids.append((base, made.json()["id"]))
+        succeeded = 0
+        for base, batch_id in ids:
+            deadline = time.monotonic() + 120
+            while True:
+                reply = client.get(f"{base}/v1/batches/{batch_id}")
+                batch = reply.json()
+                if reply.status_code != 200:
+                    others.append(f"batch {batch_id}: {reply.status_code} {reply.text[:200]}")
+                    break
+                if batch["status"] in ("completed", "failed", "expired", "cancelled"):
+                    break
+                if time.monotonic() > deadline:
+                    others.append(f"batch {batch_id} still {batch['status']}")
+                    break
+                time.sleep(0.5)
+            if batch.get("error_file_id"):
+                errors = client.get(f"{base}/v1/files/{batch['error_file_id']}/content")
+                for line in errors.text.splitlines():
+                    error = json.loads(line).get("response") or {}
+                    body = error.get("body") or {}
+                    code = (body.get("error") or {}).get("code")
+                    if error.get("status_code") == 429 and code == "budget_exceeded":
+                        refused += 1
+                    else:
+                        others.append(f"batch line {line[:200]}")
+            succeeded += (batch.get("request_counts") or {}).get("completed", 0)
+    return succeeded, refused, others
+
+
+def run_batch_cell(bases: list[str], database_url: str, cell: Cell) -> None:
+    started = time.monotonic()
+    count = max(3 * BUDGET_CEILINGS, cell.concurrency)
+    succeeded, refused, others = run_batches(bases, cell, count)
+    cell.sent, cell.served, cell.burst_served, cell.burst_refused = count, succeeded, 0, refused
+    cell.others += others
+    judge(database_url, cell)
+    # every line has ended: a budget refusal with room left for one more was false
+    if refused and cell.spend + CEILING <= cell.budget:
+        cell.false_refusals += refused
+    cell.seconds = round(time.monotonic() - started, 1)
+
+
+def judge(database_url: str, cell: Cell) -> None:
+    """The spend from the journal against the budget and the documented bound."""
+    rows = settled_journal(database_url, cell, cell.served)
+    costs = [cost for status, cost in rows if status == 200]
+    cell.spend = sum(costs, Decimal(0))
+    # the documented bound: the budget plus what requests cost beyond their holds
+    cell.bound = cell.budget + sum((max(Decimal(0), c - CEILING) for c in costs), Decimal(0))
+    cell.overrun = max(Decimal(0), cell.spend - cell.budget)
+    if any(c > CEILING for c in costs):
+        cell.others.append(f"a request cost more than its ceiling: {max(costs)} > {CEILING}")
+
+
 def run_cell(bases: list[str], database_url: str, cell: Cell) -> None:
+    if cell.endpoint == "batch":
+        run_batch_cell(bases, database_url, cell)
+        return
     started = time.monotonic()
     count = max(3 * BUDGET_CEILINGS, cell.concurrency)
     answers = asyncio.run(burst(bases, cell, count))
@@ -448,14 +554,7 @@ def run_cell(bases: list[str], database_url: str, cell: Cell) -> None:
     cell.burst_refused = sum(a.budget_refused for a in answers)
     cell.served = cell.burst_served + sum(a.ok for a in follow)
     cell.others += [a.other for a in answers + follow if a.other]
-    rows = settled_journal(database_url, cell, cell.served)
-    costs = [cost for status, cost in rows if status == 200]
-    cell.spend = sum(costs, Decimal(0))
-    # the documented bound: the budget plus what requests cost beyond their holds
-    cell.bound = cell.budget + sum((max(Decimal(0), c - CEILING) for c in costs), Decimal(0))
-    cell.overrun = max(Decimal(0), cell.spend - cell.budget)
-    if any(c > CEILING for c in costs):
-        cell.others.append(f"a request cost more than its ceiling: {max(costs)} > {CEILING}")
+    judge(database_url, cell)
     # burst refusals are false when the budget had room for all it served and them
     if cell.burst_refused and (cell.burst_served + 1) * CEILING <= cell.budget:
         cell.false_refusals += cell.burst_refused
@@ -503,7 +602,9 @@ def make_cells(concurrencies: list[int], only: list[str]) -> list[Cell]:
                     f"{endpoint}:{kind}:c{concurrency}".startswith(o) for o in only
                 ):
                     continue
-                label = f"t-{run}-{endpoint.replace('_', '-')}-{kind.replace('_', '-')}-{concurrency}"
+                label = (
+                    f"t-{run}-{endpoint.replace('_', '-')}-{kind.replace('_', '-')}-{concurrency}"
+                )
                 cells.append(
                     Cell(
                         endpoint=endpoint,
@@ -554,9 +655,7 @@ def run(
             "SWITCHYARD_URL_FETCH_ALLOW": "127.0.0.1",
         }
         gateways = [
-            stack.enter_context(
-                running_gateway(workdir / f"gw{n}", env=env, seed=False, workers=2)
-            )
+            stack.enter_context(running_gateway(workdir / f"gw{n}", env=env, seed=False, workers=2))
             for n in range(instances)
         ]
         gateways[0].shell(setup_code(cells, upstream, agent))
@@ -596,7 +695,7 @@ def machine_state() -> str:
 
 
 HEADER = (
-    "| endpoint | budget kind | c | sent | served (burst) | spend / budget | overrun past bound "
+    "| endpoint | budget kind | c | sent | served (burst) | spend / budget | overrun (bound: the budget) "
     "| false refusals | other failures | verdict |\n"
     "|---|---|--:|--:|--:|--:|--:|--:|--:|---|"
 )
