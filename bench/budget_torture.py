@@ -324,7 +324,7 @@ def _judge_http(reply: httpx.Response) -> Answer:
     return Answer(ok=False, other=f"{reply.status_code} {reply.text[:200]}")
 
 
-async def _stream(client: httpx.AsyncClient, url: str, cell: Cell, body: dict) -> Answer:
+async def _stream(client: httpx.AsyncClient, url: str, cell: Cell, body: dict[str, Any]) -> Answer:
     async with client.stream("POST", url, json=body, headers=headers_of(cell)) as reply:
         if reply.status_code != 200:
             await reply.aread()
