@@ -23,8 +23,9 @@ and judges:
 
 Endpoint types: chat (plain, streamed, and without ``max_tokens`` so the deployment's
 declared ceiling is the hold and must be sent upstream), Responses over HTTP and over
-WebSocket, and A2A ``message/send`` to an agent with a per-call price. Not here: batches
-(their holds are taken per batch by the batch runner, not per request), realtime (a
+WebSocket, a gateway-run batch per instance (each line through the request path; the
+instances share an S3 file store, moto's server on 127.0.0.1, as several instances
+must) and A2A ``SendMessage`` to an agent with a per-call price. Not here: realtime (a
 session holds a fixed reservation, not a per-request ceiling: a different experiment),
 MCP tool calls (the gateway has no per-call price for MCP tools) and session budgets
 (none exist). Budget kinds that an endpoint does not count are marked ``n/a``: A2A has
@@ -661,6 +662,12 @@ def run(
             "SECRET_KEY": SECRET,
             "SWITCHYARD_URL_FETCH_ALLOW": "127.0.0.1",
         }
+        if any(c.endpoint == "batch" for c in cells):
+            # several instances share one file store (docs/production.md): a batch run
+            # by one instance writes its results where every instance reads them
+            from tests.s3_server import s3_server, store_env
+
+            env.update(store_env(stack.enter_context(s3_server())))
         gateways = [
             stack.enter_context(running_gateway(workdir / f"gw{n}", env=env, seed=False, workers=2))
             for n in range(instances)
