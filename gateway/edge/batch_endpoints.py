@@ -46,6 +46,17 @@ PREFIXES = ("/openai", "/anthropic", "")
 ENVELOPE_SLACK = 64 * 1024  # a multipart upload's boundaries and fields around the file
 
 
+def _without_budgets(key: Any) -> Any:
+    """``key`` with no budget of its own, of its end users, its team or its owner (their
+    rpm and tpm still count): what reading files and batches is admitted as. The team's
+    and owner's were kept, so a spent team budget refused reading a batch's results."""
+    team = key.team and dataclasses.replace(key.team, budget_usd=None)
+    owner = key.owner and dataclasses.replace(key.owner, budget_usd=None)
+    return dataclasses.replace(
+        key, budget_usd=None, max_budget_per_user=None, team=team, owner=owner
+    )
+
+
 def target(path: str) -> tuple[str, list[str], str] | None:
     """(resource, the path's parts after it, prefix) for a files or batches path."""
     for prefix in PREFIXES:
@@ -96,7 +107,7 @@ async def serve(
         creates = method == "POST" and not rest and resource != "/v1/files"
         admitted = dataclasses.replace(key, routes=None)
         if not creates:
-            admitted = dataclasses.replace(admitted, budget_usd=None, max_budget_per_user=None)
+            admitted = _without_budgets(admitted)
         reservation = await limits.admit(admitted, resource, 0)
         await reservation.settle(0, 0)  # type: ignore[arg-type]
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))

@@ -17,8 +17,10 @@ which charge as they run) and deployments without prices hold
 
 A request that named no ceiling and was held at the deployment's max output is sent with
 it (``assumed_ceiling``): an upstream left to its own default could answer longer than
-what was held. Keys without a budget skip all of this (one attribute test), unless the
-request carries a tag with a budget (``TagBudget``): then it holds as for a key's."""
+what was held. Keys without a budget skip all of this (one attribute test), unless their
+team or owner has one or the request carries a tag with a budget (``TagBudget``): then it
+holds as for a key's. (A key whose only budget was its owner's held nothing, so a burst
+spent past the user's budget: bench/budget_torture.py found it.)"""
 
 from __future__ import annotations
 
@@ -35,12 +37,14 @@ MILLION = Decimal(1_000_000)
 
 def budgeted(key: KeyEntry, tags: tuple[TagEntry, ...] = ()) -> bool:
     """Whether a request of ``key`` carrying ``tags`` (those with limits) holds part of a
-    budget (its own, its team's, its end users' or one of its tags')."""
+    budget (its own, its team's, its owner's, its end users' or one of its tags')."""
     team_budget = key.team is not None and key.team.budget_usd is not None
+    owner_budget = key.owner is not None and key.owner.budget_usd is not None
     return not key.is_master and (
         key.budget_usd is not None
         or key.max_budget_per_user is not None
         or team_budget
+        or owner_budget
         or any(t.budget_usd is not None for t in tags)
         or (key.run is not None and key.run.budget_usd is not None)  # an agent run's
     )

@@ -50,6 +50,8 @@ COUNTER_FAMILIES = (
     "cost",
     "disconnects",
     "cache_hits",
+    "semantic_cache_hits",
+    "cache_saved",
     "shadow_skipped",
     "guardrail_checks",
     "guardrail_bypasses",
@@ -107,6 +109,8 @@ class Registry:
         self.cost: dict[Labels, float] = defaultdict(float)
         self.disconnects: dict[Labels, int] = defaultdict(int)
         self.cache_hits: dict[Labels, int] = defaultdict(int)
+        self.semantic_cache_hits: dict[Labels, int] = defaultdict(int)
+        self.cache_saved: dict[Labels, float] = defaultdict(float)
         self.shadow_skipped: dict[Labels, int] = defaultdict(int)
         self.guardrail_checks: dict[Labels, int] = defaultdict(int)
         self.guardrail_bypasses: dict[Labels, int] = defaultdict(int)
@@ -140,6 +144,14 @@ class Registry:
                 self.disconnects[by_route] += 1
             if rec.cache_hit:
                 self.cache_hits[by_route] += 1
+                semantic = rec.cache_similarity is not None  # the exact cache has none
+                if semantic:
+                    self.semantic_cache_hits[by_route] += 1
+                if rec.cache_hit_saved_usd:
+                    kind = "semantic" if semantic else "exact"
+                    self.cache_saved[by_route + (("cache", kind),)] += float(
+                        rec.cache_hit_saved_usd
+                    )
             if rec.guardrails:  # every verdict counted, a fail-open bypass apart
                 for note in rec.guardrails:
                     name = str(note.get("name", ""))
@@ -415,8 +427,20 @@ def render(journal_stats: Callable[[], dict[str, int]] | None = None) -> str:
             ),
             (
                 "switchyard_cache_hits_total",
-                "Requests answered from the response cache (no upstream call).",
+                "Requests answered from the response cache or the semantic cache "
+                "(no upstream call).",
                 reg.cache_hits,
+            ),
+            (
+                "switchyard_semantic_cache_hits_total",
+                "Requests answered from the semantic cache (a similar earlier question).",
+                reg.semantic_cache_hits,
+            ),
+            (
+                "switchyard_cache_saved_usd_total",
+                "USD the cached answers cost when first asked, by route and cache "
+                "(exact or semantic): what the hits did not spend.",
+                reg.cache_saved,
             ),
             (
                 "switchyard_shadow_skipped_total",

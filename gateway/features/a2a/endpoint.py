@@ -35,18 +35,18 @@ import orjson
 from django.conf import settings
 
 from gateway import journal
-from gateway.access import delegation
+from gateway.access import delegation, registry
 from gateway.access.authorization import decide
 from gateway.base import db_work, hooks
 from gateway.base import http as outbound
-from gateway.base.entries import AgentRun, KeyEntry
+from gateway.base.entries import AgentRun, KeyEntry, TagEntry
 from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.core.call import key_refusal
 from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
 from gateway.features.a2a import errors, snapshot, tasks, wire
 from gateway.features.a2a.errors import A2aFault
 from gateway.features.a2a.snapshot import AgentEntry
-from gateway.limits import limits
+from gateway.limits import limits, subjects
 from gateway.telemetry import tags, tracing
 from gateway.web.callers import header_map, resolve_fresh_caller
 
@@ -240,7 +240,8 @@ async def serve(ex: Exchange) -> None:
             rec.agent_run = ex.run.id
             rec.session = rec.session or ex.run.context
         run_key = key if ex.run is None else dataclasses.replace(key, run=ex.run)
-        reservation = await _admit(run_key, agent, priced)
+        tagged = subjects.tag_limits(registry.current().tag_limits, rec.tags)
+        reservation = await _admit(run_key, agent, priced, tagged)
         for guard in hooks.message_guards:
             check = guard.begin(key, f"a2a:{agent.name}", record=rec)
             if check is not None:
@@ -295,13 +296,21 @@ def _run_of(ex: Exchange, run_id: str) -> AgentRun:
     )
 
 
-async def _admit(key: KeyEntry, agent: AgentEntry, priced: bool) -> Any:
-    """The key's rpm and budget (and its team's and owner's), a message holding the
-    agent's price until the call settles; its model route list does not apply."""
+async def _admit(
+    key: KeyEntry, agent: AgentEntry, priced: bool, tagged: tuple[TagEntry, ...]
+) -> Any:
+    """The key's rpm and budget (and its team's, its owner's, its run's and its
+    ``tagged`` tags'), a message holding the agent's price until the call settles; its
+    model route list does not apply. (Without the tags, a tag's budget never refused a
+    message.)"""
     hold = agent.price_usd if priced else None
     try:
         return await limits.admit(
-            dataclasses.replace(key, routes=None), f"a2a:{agent.name}", 0, hold_usd=hold
+            dataclasses.replace(key, routes=None),
+            f"a2a:{agent.name}",
+            0,
+            hold_usd=hold,
+            tags=tagged,
         )
     except GatewayError as exc:
         if exc.status == 429:

@@ -50,9 +50,10 @@ log = logging.getLogger(__name__)
 
 
 def budgeted(key: KeyEntry) -> bool:
-    """Whether a budget counts the key's spend (its own, or its team's)."""
+    """Whether a budget counts the key's spend (its own, its team's or its owner's)."""
     team = key.team is not None and key.team.budget_usd is not None
-    return not key.is_master and (key.budget_usd is not None or team)
+    owner = key.owner is not None and key.owner.budget_usd is not None
+    return not key.is_master and (key.budget_usd is not None or team or owner)
 
 
 def _line_tokens(endpoint: str, body: dict[str, Any]) -> tuple[int, int | None]:

@@ -497,6 +497,45 @@ async def test_a_burst_without_max_tokens_spends_within_the_budget(windowed):
     assert limits.memory.store.holds.held(k.id, "total", START) == 0
 
 
+@pytest.mark.parametrize("whose", ["key", "team", "user"])
+async def test_a_burst_spends_within_a_budget_whoever_holds_it(windowed, monkeypatch, whose):
+    """Twenty requests at once on a $0.50 budget held by the key, its team or its owner
+    (bench/budget_torture.py's smallest cell): six run. A key whose only budget was its
+    owner's held nothing (``budget_estimate.budgeted`` asked the key and its team), so
+    every request of a burst ran: the benchmark's user cells spent $0.80-$1.30 of $0.50."""
+    from tests.gateway.limits.test_limits_team import team
+    from tests.gateway.limits.test_limits_user import user
+
+    async def no_spend(counter_id, start):
+        return Decimal(0)
+
+    monkeypatch.setattr(spend, "load_counter_spend", no_spend)
+    budget = {"budget_usd": Decimal("0.50"), "budget_period": "total"}
+    k = {
+        "key": lambda: key(**budget),
+        "team": lambda: key(team=team(**budget)),
+        "user": lambda: key(owner=(owner := user(**budget)), user_id=owner.id),
+    }[whose]()
+    gate, arrived, recorded = windowed
+    settled, counted = asyncio.Event(), []
+
+    def note(*_: object) -> None:
+        counted.append(1)
+        if len(counted) >= 20:
+            settled.set()
+
+    arrived.note = note
+    tasks = [asyncio.create_task(ask_without_max_tokens(k)) for _ in range(20)]
+    for task in tasks:
+        task.add_done_callback(note)
+    await settled.wait()
+    gate.set()
+    statuses = [status for status, _ in await asyncio.gather(*tasks)]
+    await background.done()
+    assert statuses.count(200) == 6 and statuses.count(429) == 14, statuses
+    assert sum(r.cost_usd for r in recorded if r.status == 200) <= Decimal("0.50")
+
+
 async def test_no_known_ceiling_without_max_tokens_is_refused_for_a_budget(windowed):
     gate, arrived, recorded = windowed
     gate.set()

@@ -174,6 +174,33 @@ def test_cache_hits_are_counted_per_route() -> None:
     assert merged.cache_hits[(("route", "cached"),)] == 2
 
 
+def test_semantic_cache_hits_and_what_hits_saved_are_counted_per_route() -> None:
+    """A semantic hit (it has a similarity) counts as a cache hit and as a semantic one;
+    what each hit saved adds up by cache, and sums across workers."""
+    saved = Decimal("0.002")
+    metrics.observe(
+        rec(route="sem", cache_hit=True, cache_similarity=0.97, cache_hit_saved_usd=saved)
+    )
+    metrics.observe(
+        rec(route="sem", cache_hit=True, cache_similarity=0.91, cache_hit_saved_usd=saved)
+    )
+    metrics.observe(rec(route="sem", cache_hit=True, cache_hit_saved_usd=Decimal("0.001")))
+    metrics.observe(rec(route="sem"))  # a miss
+    out = samples(metrics.render(lambda: {}))
+    assert out['switchyard_cache_hits_total{route="sem"}'] == 3
+    assert out['switchyard_semantic_cache_hits_total{route="sem"}'] == 2
+    assert out['switchyard_cache_saved_usd_total{route="sem",cache="semantic"}'] == pytest.approx(
+        0.004
+    )
+    assert out['switchyard_cache_saved_usd_total{route="sem",cache="exact"}'] == pytest.approx(
+        0.001
+    )
+    merged = metrics.Registry()
+    merged.merge(metrics.REGISTRY.dump())
+    merged.merge(metrics.REGISTRY.dump())  # a second worker's file
+    assert merged.semantic_cache_hits[(("route", "sem"),)] == 4
+
+
 def test_shadow_skips_are_counted_and_summed_across_workers():
     labels = (("route", "primary"), ("shadow_route", "cheap"), ("reason", "busy"))
     before = metrics.REGISTRY.shadow_skipped[labels]

@@ -399,6 +399,35 @@ def test_a_spent_budget_fails_the_remaining_lines(gateway, keys):
         )
 
 
+def test_a_spent_team_or_owner_budget_refuses_new_batches_not_reading_them(gateway):
+    """A spent budget refuses a new batch, never the reading of files and batches: as
+    for the key's own budget, so for its team's and its owner's. Reading a batch whose
+    lines had spent the team's budget was refused 429 (bench/budget_torture.py's batch
+    cells: the results of a finished batch could not be fetched)."""
+    out = gateway.shell(
+        "import json\n"
+        "from django.contrib.auth.models import User\n"
+        "from gateway.access import keys\n"
+        "from gateway.models import Profile, Team\n"
+        "team = Team.objects.create(name='broke-team', budget_usd=0, budget_period='total')\n"
+        "user = User.objects.create_user('broke-user')\n"
+        "Profile.objects.create(user=user, budget_usd=0, budget_period='total')\n"
+        "print(json.dumps([keys.create_key(name='team-broke', team=team.pk).raw, "
+        "keys.create_key(name='user-broke', user='broke-user').raw]))"
+    )
+    for key in json.loads(out.strip().splitlines()[-1]):
+        client = oai(gateway, key)
+        source = client.files.create(file=("in.jsonl", jsonl([chat_line(0)])), purpose="batch")
+        assert client.files.retrieve(source.id).id == source.id
+        assert [b.id for b in client.batches.list()] == []
+        with pytest.raises(openai.RateLimitError, match="budget"):  # no new batch
+            client.batches.create(
+                input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+        with pytest.raises(openai.NotFoundError):  # a read: looked up, not refused
+            client.batches.retrieve("batch_0123456789abcdef01234567")
+
+
 def test_embeddings_and_responses_batches(gateway):
     client = oai(gateway)
     for endpoint, body, check in (

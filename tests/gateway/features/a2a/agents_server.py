@@ -3,7 +3,7 @@
 TOKEN]``), on 127.0.0.1 under ``/<agent>``:
 
 - ``/echo``: streams the words of the message back in capitals, one artifact chunk
-  each, then completes reporting ``metadata.cost_usd`` 0.25; "say <words>" answers the
+  each, then completes reporting ``metadata.cost_usd`` 0.25 (``--cost``); "say <words>" answers the
   words with their ``_`` taken out (a way to make the agent utter a blocked one);
   the echo agent has an extended card (one more skill, ``shout``);
 - ``/slow``: starts a long task (working until cancelled, at most 60 s) and answers at
@@ -49,6 +49,9 @@ from starlette.responses import JSONResponse
 
 
 class Echo(AgentExecutor):
+    def __init__(self, cost: float = 0.25) -> None:
+        self.cost = cost
+
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         assert context.message is not None
         task = context.current_task or new_task_from_user_message(context.message)
@@ -70,7 +73,7 @@ class Echo(AgentExecutor):
             await asyncio.sleep(0.05)
         done = new_text_message(" ".join(words), context_id=task.context_id, task_id=task.id)
         await updater.update_status(
-            TaskState.TASK_STATE_COMPLETED, message=done, metadata={"cost_usd": 0.25}
+            TaskState.TASK_STATE_COMPLETED, message=done, metadata={"cost_usd": self.cost}
         )
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
@@ -229,9 +232,10 @@ def main() -> None:
     parser.add_argument("agent", choices=("echo", "slow", "delegate"))
     parser.add_argument("port", type=int)
     parser.add_argument("--token", default="")
+    parser.add_argument("--cost", type=float, default=0.25, help="cost_usd the echo reports")
     args = parser.parse_args()
     root = f"http://127.0.0.1:{args.port}"
-    executors = {"echo": Echo, "slow": Slow, "delegate": Delegate}
+    executors = {"echo": lambda: Echo(args.cost), "slow": Slow, "delegate": Delegate}
     executor = executors[args.agent]()
     prefix = f"/{args.agent}"
     public = card(args.agent, root + prefix, True, extended=args.agent == "echo")

@@ -44,7 +44,7 @@ ALLOW = {"SWITCHYARD_URL_FETCH_ALLOW": "127.0.0.1"}  # the agents are on loopbac
 SETUP = """
 import json
 from gateway.features.a2a import save
-from gateway.models import ApiKey, Guardrail, Team
+from gateway.models import ApiKey, Guardrail, TagBudget, Team
 from gateway.access import keys
 save.save_agent(None, {'name': 'echo', 'url': 'http://127.0.0.1:%(echo)d/echo', 'auth': 'bearer', 'price_usd': '0.5'}, bearer=%(token)r)
 save.save_agent(None, {'name': 'slow', 'url': 'http://127.0.0.1:%(slow)d/slow/.well-known/agent-card.json', 'auth': 'bearer'}, bearer=%(token)r)
@@ -61,7 +61,9 @@ out = {
     'none': make('no-grant'),
     'poor': make('poor-key', None, ['echo'], budget_usd='0.6'),
     'star': make('star-key', None, ['*']),
+    'tagged': make('tagged-key', None, ['echo']),
 }
+TagBudget.objects.create(name='tight', budget_usd='0.6', budget_period='total')
 Guardrail.objects.create(name='no-pineapple', kind='litellm_content_filter', modes=['pre_call', 'post_call'], default_on=True, params={'blocked_words': [{'keyword': 'pineapple', 'action': 'BLOCK'}]})
 ApiKey.objects.filter(name='red-key').update(a2a_allowed=['*'])
 print(json.dumps(out))
@@ -272,6 +274,33 @@ async def test_a_budget_is_charged_and_then_refuses(world):  # type: ignore[no-u
     assert rows[0]["cost"].startswith("0.75") and rows[0]["status"] == 200
     assert rows[0]["task"] and rows[0]["session"]  # the task and its context
     assert rows[-1]["status"] == 429
+
+
+async def test_a_tags_budget_is_charged_and_then_refuses(world):  # type: ignore[no-untyped-def]
+    """A message tagged with a tag that has a budget holds the agent's price of the tag's
+    budget and is charged to it. A2A admitted a message without its tags' limits, so a
+    tag's budget never refused one (bench/budget_torture.py: 23 calls on a tag budget of
+    five, $2.30 of $0.50)."""
+    headers = {"x-switchyard-tags": "tight", "A2A-Version": "1.0"}
+
+    async def send(text: str) -> httpx.Response:
+        body = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "SendMessage",
+            "params": {"message": {"role": "ROLE_USER", "parts": [{"text": text}],
+                                   "messageId": uuid.uuid4().hex}},
+        }  # fmt: skip
+        async with http(world.keys["tagged"]) as raw:
+            return await raw.post(f"{world.url}/a2a/echo", json=body, headers=headers)
+
+    first = await send("first")
+    assert first.status_code == 200 and "result" in first.json(), first.text
+    # 0.5 per call + the 0.25 the agent reports: 0.75 of the tag's 0.6
+    second = await send("second")
+    assert "budget" in second.text.lower() and "tight" in second.text, second.text
+    rows = journal(world, "key_name='tagged-key'")
+    assert rows[0]["cost"].startswith("0.75") and rows[-1]["status"] == 429
 
 
 @pytest.mark.parametrize("binding", [JSONRPC, REST])

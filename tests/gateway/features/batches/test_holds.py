@@ -93,6 +93,20 @@ async def test_a_teams_budget_holds_too(backend):
     assert await fits(k, "0.99")
 
 
+async def test_an_owners_budget_holds_too(backend):
+    """A key whose only budget is its owner's: a batch holds (``holds.budgeted`` asked
+    only the key and its team, so such a batch held nothing) and the hold counts."""
+    from tests.gateway.limits.test_limits_user import user
+
+    owner = user(budget_usd=Decimal("1.00"), budget_period="month")
+    k = key(owner=owner, user_id=owner.id)
+    assert holds.budgeted(k) and not holds.budgeted(key())
+    await limits.take_spend(k, Decimal("0.70"))
+    assert not await fits(k, "0.31")
+    await limits.give_back_spend(k, Decimal("0.70"))
+    assert await fits(k, "0.99")
+
+
 async def test_a_give_back_before_the_spend_is_loaded_changes_nothing(backend):
     k = key(budget_usd=Decimal("1.00"), budget_period="month")
     await limits.give_back_spend(k, Decimal("0.40"))  # not loaded: loading will be right
