@@ -407,6 +407,7 @@ INSTALLED_APPS = [
     "gateway.features.batches.apps.BatchesConfig",
     "gateway.features.a2a.apps.A2aConfig",
     "gateway.features.semantic_cache.apps.SemanticCacheConfig",
+    "gateway.features.server_tools.apps.ServerToolsConfig",
     "gateway.features.gemini_live.apps.GeminiLiveConfig",
 ]
 
