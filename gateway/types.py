@@ -524,6 +524,7 @@ class PartStart:
     kind: Literal["text", "tool_call", "thinking"]
     tool_id: str | None = None
     tool_name: str | None = None
+    phase: Phase | None = None  # a text part's, when the upstream says (Responses)
 
 
 @dataclass(slots=True)

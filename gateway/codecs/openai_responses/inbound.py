@@ -48,6 +48,7 @@ from gateway.types import (
     Message,
     PartStart,
     PartStop,
+    Phase,
     Reasoning,
     ResponseFormat,
     ServerTool,
@@ -186,6 +187,10 @@ def _content(content: Any, param: str, *, images: bool) -> list[Text | Image | D
     return [p for p in parts if p is not None]
 
 
+# OpenAI's assistant phases (``phase`` on message items): kept on the text parts
+PHASES: tuple[Phase, ...] = ("commentary", "final_answer")
+
+
 def _string(item: dict[str, Any], name: str, param: str) -> str:
     value = item.get(name)
     if not isinstance(value, str) or not value:
@@ -260,7 +265,14 @@ class _Conversation:
             else:
                 self.system.extend(parts)  # type: ignore[arg-type]
         elif role == "assistant":
+            phase = item.get("phase")
+            if phase is not None and phase not in PHASES:
+                raise common.invalid(
+                    "phase must be 'commentary' or 'final_answer'", f"{param}.phase"
+                )
             for part in _content(content, f"{param}.content", images=False):
+                if phase is not None and isinstance(part, Text):
+                    part.phase = phase
                 self.assistant_part(part)
         else:
             raise common.invalid(
@@ -655,15 +667,20 @@ def _output_text(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
-def _message_item(item_id: str, text: str | None, status: str = "completed") -> dict[str, Any]:
+def _message_item(
+    item_id: str, text: str | None, status: str = "completed", phase: Phase | None = None
+) -> dict[str, Any]:
     content = [] if text is None else [_output_text(text)]
-    return {
+    item = {
         "id": item_id,
         "type": "message",
         "role": "assistant",
         "status": status,
         "content": content,
     }
+    if phase is not None:
+        item["phase"] = phase
+    return item
 
 
 def _function_call_item(
@@ -912,8 +929,8 @@ def _output_items(response: ChatResponse) -> list[dict[str, Any]]:
     text_item: dict[str, Any] | None = None
     for part in response.parts:
         if isinstance(part, Text):
-            if text_item is None:
-                text_item = _message_item(_new_id("msg"), "")
+            if text_item is None or text_item.get("phase") != part.phase:
+                text_item = _message_item(_new_id("msg"), "", phase=part.phase)
                 items.append(text_item)
             text_item["content"][0]["text"] += part.text
             continue
@@ -962,6 +979,7 @@ class _Item:
     name: str = ""
     signature: str | None = None
     closed: bool = False
+    phase: Phase | None = None  # a message item's (the upstream's PartStart)
 
     @property
     def text(self) -> str:
@@ -999,6 +1017,7 @@ class StreamRenderer:
         self._items: dict[int, _Item] = {}  # canonical index -> item
         self._done: dict[int, dict[str, Any]] = {}  # output_index -> finished item
         self._hosted = 0  # hosted MCP items sent (they take output indexes too)
+        self._phases: dict[int, Phase] = {}  # canonical index -> its text's phase
 
     def event(self, kind: str, **payload: Any) -> bytes:
         body = {"type": kind, **payload, "sequence_number": self.sequence}
@@ -1037,6 +1056,8 @@ class StreamRenderer:
                 self._kinds[i] = kind
                 if kind == "tool_call":
                     out += self._open(i, "tool_call", event)
+                elif event.phase is not None:
+                    self._phases[i] = event.phase
             case TextDelta(index=i, text=text) if text:
                 out += self._delta(i, "text", text)
             case ToolArgsDelta(index=i, fragment=fragment) if fragment:
@@ -1151,7 +1172,8 @@ class StreamRenderer:
                     part={"type": "summary_text", "text": ""},
                 ),
             ]
-        added = _message_item(item.item_id, None, "in_progress")
+        item.phase = self._phases.get(index)
+        added = _message_item(item.item_id, None, "in_progress", item.phase)
         return [
             self.event("response.output_item.added", **where, item=added),
             self.event(
@@ -1233,7 +1255,7 @@ class StreamRenderer:
             out.append(
                 self.event("response.content_part.done", **where, content_index=0, part=part)
             )
-            done = _message_item(item.item_id, item.text)
+            done = _message_item(item.item_id, item.text, phase=item.phase)
         self._done[item.output_index] = done
         out.append(
             self.event("response.output_item.done", output_index=item.output_index, item=done)
