@@ -62,7 +62,7 @@ def runnable(route: RouteEntry, request: ChatRequest) -> list[ServerTool]:
                 "remove the tool or use an Anthropic upstream",
                 param="tools",
             )
-    fetching = bool(getattr(settings, "SWITCHYARD_WEB_FETCH", True))
+    fetching = settings.SWITCHYARD_WEB_FETCH
     searching = backend_of(route) is not None
     return [
         tool
