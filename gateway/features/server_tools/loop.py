@@ -118,7 +118,8 @@ class Loop:
         self.items: list[Hosted] = []
         self.said: list[str] = []
         self.usage = Usage()
-        self.notes: list[dict[str, Any]] = []  # for the journal: kind, status, ms
+        # for the journal row (``Record.mcp_calls``: the tool calls the gateway ran)
+        self.notes: list[dict[str, Any]] = []
 
     @property
     def searches(self) -> int:
@@ -196,9 +197,15 @@ class Loop:
                 self.usage.web_fetch_requests += 1
                 await fetch.run(item, tool, seen)
         took = round((time.perf_counter() - started) * 1000, 1)
+        error = f"{item.error}: {item.detail}" if item.detail else item.error
         self.notes.append(
-            {"tool": tool.name, "status": item.error or "ok", "duration_ms": took}
-            | ({"detail": item.detail} if item.detail else {})
+            {
+                "server": "server tool",
+                "tool": tool.name,
+                "status": "error" if item.error else "ok",
+                "duration_ms": took,
+                "error": error or "",
+            }
         )
         return item
 

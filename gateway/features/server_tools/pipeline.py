@@ -123,6 +123,7 @@ async def respond(job: ChatJob, route: RouteEntry) -> Reply | StreamReply:
         job.request, turn, backend, inline_text=not call.client.renders_hosted, on_search=charge
     )
 
+    call.record.mcp_calls = loop.notes  # the tool calls it ran, filled as it runs
     guard = call.guard
     if job.stream:
         events = tool_loop.events(loop, job.request)

@@ -264,6 +264,10 @@ async def test_anthropic_client_web_search_and_fetch_on_an_openai_upstream(gatew
     # 330 tokens at $1/M each way, plus one search at $0.01
     assert row.cost_usd == Decimal("0.00033") + Decimal("0.01")
     assert not row.translation  # nothing lost: the gateway ran the tools
+    assert [(c["tool"], c["status"]) for c in row.mcp_calls] == [
+        ("web_search", "ok"),
+        ("web_fetch", "ok"),
+    ]
 
 
 @pytest.mark.django_db
@@ -316,7 +320,7 @@ async def test_the_history_comes_back_as_the_model_read_it(gateway):
 
 @pytest.mark.django_db
 async def test_a_fetch_of_a_url_never_seen_is_refused(gateway):
-    mock, _ = gateway
+    mock, recorded = gateway
     mock.model = lambda body: model_turn(body, fetch_url="http://127.0.0.1:1/secret")
     message = await claude_sdk().messages.create(
         model="web", max_tokens=512, tools=TOOLS, messages=[{"role": "user", "content": QUESTION}]
@@ -325,6 +329,8 @@ async def test_a_fetch_of_a_url_never_seen_is_refused(gateway):
     assert fetched.content.type == "web_fetch_tool_result_error"
     assert fetched.content.error_code == "url_not_in_prior_context"
     assert message.usage.server_tool_use.web_fetch_requests == 1
+    await background.done()
+    assert chat_rows(recorded)[-1].mcp_calls[-1]["error"].startswith("url_not_in_prior_context")
 
 
 @pytest.mark.django_db
