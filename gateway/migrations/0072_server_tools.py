@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateway', '0067_semantic_cache'),
+        ('gateway', '0068_sso_settings'),
     ]
 
     operations = [
