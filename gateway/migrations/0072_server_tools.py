@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateway', '0069_mcp_tasks_and_client_documents'),
+        ('gateway', '0071_agent_runs'),
     ]
 
     operations = [
