@@ -19,6 +19,7 @@ from gateway.access.alert_thresholds import shown as thresholds_shown
 from gateway.access.rules import routes as route_rules
 from gateway.access.tag_bounds import parse_tags
 from gateway.catalog import capability_flags
+from gateway.features import server_tools
 from gateway.models import (
     ApiKey,
     BatchMode,
@@ -291,6 +292,29 @@ class RouteForm(forms.Form):
         label="Semantic cache APIs",
         help_text="client APIs whose chat requests use it (none ticked: all)",
     )
+    web_search_backend = forms.ChoiceField(
+        required=False,
+        choices=server_tools.backend_choices(),
+        label="Web search backend",
+        help_text="the search API that runs clients' web search tools on upstreams that do "
+        "not (web fetch needs none)",
+    )
+    web_search_url = forms.CharField(
+        required=False, max_length=500, label="Web search URL", help_text="the search API's URL"
+    )
+    web_search_key = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Web search key",
+        help_text="os.environ/NAME: the variable holding the search API's key",
+    )
+    web_search_price = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0"),
+        decimal_places=6,
+        label="Price per search (USD)",
+        help_text="charged to the caller for each search the gateway runs; empty: free",
+    )
     auto_cache_breakpoints = forms.BooleanField(
         required=False,
         initial=True,
@@ -387,6 +411,9 @@ class RouteForm(forms.Form):
         data["semantic_cache_dialects"] = list(data.get("semantic_cache_dialects") or [])
         data["batch_mode"] = data.get("batch_mode") or BatchMode.AUTO
         data["guardrails"] = list(data.get("guardrails") or [])
+        data["web_search_backend"] = data.get("web_search_backend") or ""
+        data["web_search_url"] = (data.get("web_search_url") or "").strip()
+        data["web_search_key"] = (data.get("web_search_key") or "").strip()
         return data
 
 

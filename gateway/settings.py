@@ -238,6 +238,9 @@ SWITCHYARD_AMBIENT_CREDENTIALS_ANY_ENDPOINT = env_bool(
     "SWITCHYARD_AMBIENT_CREDENTIALS_ANY_ENDPOINT", False
 )
 SWITCHYARD_URL_FETCH_TIMEOUT = env_float("SWITCHYARD_URL_FETCH_TIMEOUT", 10.0, minimum=0.1)
+# Web fetch run by the gateway for upstreams that do not run it (gateway.features.server_tools),
+# under the URL fetch rules above; off: the tool is treated as any the upstream cannot take.
+SWITCHYARD_WEB_FETCH = env_bool("SWITCHYARD_WEB_FETCH", True)
 # Budget alerts (gateway.features.alerts): how often spend is compared with the thresholds, and
 # whether the webhook may be a private, loopback or link-local host (an operator power).
 SWITCHYARD_ALERT_EVERY_SECONDS = env_float("SWITCHYARD_ALERT_EVERY_SECONDS", 30.0, minimum=1.0)
@@ -407,6 +410,7 @@ INSTALLED_APPS = [
     "gateway.features.batches.apps.BatchesConfig",
     "gateway.features.a2a.apps.A2aConfig",
     "gateway.features.semantic_cache.apps.SemanticCacheConfig",
+    "gateway.features.server_tools.apps.ServerToolsConfig",
     "gateway.features.gemini_live.apps.GeminiLiveConfig",
 ]
 

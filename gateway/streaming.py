@@ -75,8 +75,8 @@ class StreamFolder:
                 r.id, r.model, r.created = id_, model, created
                 if usage:
                     r.usage.merge(usage)
-            case PartStart(index=i, kind="text"):
-                self._parts[i] = Text("")
+            case PartStart(index=i, kind="text", phase=phase):
+                self._parts[i] = Text("", phase=phase)
             case PartStart(index=i, kind="thinking"):
                 self._parts[i] = Thinking("")
             case PartStart(index=i, kind="tool_call", tool_id=tid, tool_name=name):

@@ -25,11 +25,17 @@ FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "stop_s
 CacheTTL = Literal["5m", "1h"]
 
 
+# Where an assistant's text stands in its turn (OpenAI Responses' ``phase`` on output
+# message items): ``commentary`` said on the way (before tool calls), ``final_answer``.
+Phase = Literal["commentary", "final_answer"]
+
+
 @dataclass(slots=True)
 class Text:
     text: str
     kind: Literal["text"] = "text"
     cache: CacheTTL | None = None  # a prompt-cache breakpoint after this part
+    phase: Phase | None = None  # an assistant's text only; None: not said
 
 
 @dataclass(slots=True)
@@ -200,6 +206,71 @@ def mcp_tool_name(server: str, tool: str) -> str:
     return f"{server}__{tool}"
 
 
+# --- server tools (gateway/features/server_tools) -----------------------------------------
+
+ServerToolKind = Literal["web_search", "web_fetch", "code_execution"]
+
+
+@dataclass(slots=True)
+class ServerTool:
+    """A tool the vendor runs on its side that the caller asked for: Anthropic's
+    ``web_search_*``, ``web_fetch_*`` and ``code_execution_*`` (and their kin), the
+    Responses API's ``web_search``. ``type`` is the caller's own (``web_search_20250305``);
+    ``name`` the name its calls go by. An upstream that runs it gets the body as sent; on
+    any other the gateway runs web search and fetch itself (``max_uses`` per request,
+    domains allowed or blocked) and refuses the rest."""
+
+    kind: ServerToolKind
+    type: str
+    name: str
+    max_uses: int | None = None
+    allowed_domains: list[str] = field(default_factory=list)
+    blocked_domains: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SearchResult:
+    url: str
+    title: str = ""
+    snippet: str = ""  # what the model reads of it
+    page_age: str | None = None
+
+
+@dataclass(slots=True)
+class ServerToolItem:
+    """One server tool call the gateway ran: a search (``query``, its ``results``) or a
+    fetch (``url``, the page's ``text`` and ``title``, when it was ``retrieved_at``).
+    ``error``: the vendor's error code for a call that failed (``max_uses_exceeded``,
+    ``url_not_accessible`` ...); ``detail`` says why, for the model and the journal."""
+
+    kind: Literal["web_search", "web_fetch"]
+    id: str
+    name: str
+    input: dict[str, Any] = field(default_factory=dict)
+    results: list[SearchResult] = field(default_factory=list)
+    url: str = ""
+    title: str | None = None
+    text: str = ""
+    media_type: str = "text/plain"
+    retrieved_at: str | None = None
+    error: str | None = None
+    detail: str = ""
+
+    def for_model(self) -> str:
+        """What the model is given as the call's result."""
+        if self.error is not None:
+            return f"error: {self.error}" + (f" ({self.detail})" if self.detail else "")
+        if self.kind == "web_fetch":
+            head = f"{self.title}\n{self.url}\n\n" if self.title else f"{self.url}\n\n"
+            return head + self.text
+        if not self.results:
+            return "no results"
+        return "\n\n".join(
+            f"[{n}] {r.title}\n{r.url}" + (f"\n{r.snippet}" if r.snippet else "")
+            for n, r in enumerate(self.results, 1)
+        )
+
+
 # --- headers a caller sends on through the gateway ------------------------------------
 # The headers a caller may never set on a connection the gateway makes for it, declared
 # once: wherever a caller's headers are sent on (an MCP server's ``headers`` of the
@@ -309,6 +380,10 @@ class McpItem:
     approval_request_id: str | None = None
 
 
+# A step the gateway ran for the model before its answer (rendered first, in order).
+Hosted = McpItem | ServerToolItem
+
+
 # --- request / response ----------------------------------------------------------------
 
 
@@ -365,6 +440,9 @@ class ChatRequest:
     mcp_servers: list[McpServer] = field(default_factory=list)
     mcp_pending: list[McpItem] = field(default_factory=list)
     mcp_approvals: list[McpApproval] = field(default_factory=list)
+    # Server tools (gateway/features/server_tools): the vendor-run tools the caller asked
+    # for, kept out of ``tools``.
+    server_tools: list[ServerTool] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -377,6 +455,9 @@ class Usage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    # server tool calls (Anthropic's ``usage.server_tool_use``), run upstream or here
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
 
     @property
     def prompt_tokens(self) -> int:
@@ -394,6 +475,8 @@ class Usage:
             "cache_read_tokens",
             "cache_write_tokens",
             "reasoning_tokens",
+            "web_search_requests",
+            "web_fetch_requests",
         ):
             value = getattr(other, name)
             if value:
@@ -410,7 +493,7 @@ class ChatResponse:
     usage: Usage = field(default_factory=Usage)
     created: int = 0
     # what the hosted-tool loop did before this answer, in order (rendered first)
-    hosted: list[McpItem] = field(default_factory=list)
+    hosted: list[Hosted] = field(default_factory=list)
 
     def text(self) -> str:
         return "".join(p.text for p in self.parts if isinstance(p, Text))
@@ -441,6 +524,7 @@ class PartStart:
     kind: Literal["text", "tool_call", "thinking"]
     tool_id: str | None = None
     tool_name: str | None = None
+    phase: Phase | None = None  # a text part's, when the upstream says (Responses)
 
 
 @dataclass(slots=True)
@@ -489,9 +573,10 @@ class ErrorEvent:
 
 @dataclass(slots=True)
 class HostedItem:
-    """A hosted MCP step, rendered whole as the dialect's item(s) or block(s)."""
+    """A hosted MCP step or a server tool call the gateway ran, rendered whole as the
+    dialect's item(s) or block(s)."""
 
-    item: McpItem
+    item: Hosted
 
 
 StreamEvent = (

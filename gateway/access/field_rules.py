@@ -94,6 +94,8 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
         **_same(EDITOR, "mcp_passthrough", "batch_mode"),
         **_same(EDITOR, "semantic_cache_ttl", "semantic_cache_threshold", "semantic_cache_scope"),
         **_same(EDITOR, "semantic_cache_route", "semantic_cache_dialects"),
+        **_same(EDITOR, "web_search_backend", "web_search_url", "web_search_key"),
+        **_same(EDITOR, "web_search_price"),
         "deployments": FieldRule(EDITOR, EDITOR, rule="deployment.params"),
         # attaching a new server is mcp.server.attach's (owners, admins); keeping or
         # removing one needs no more than changing the route

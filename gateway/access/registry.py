@@ -195,6 +195,10 @@ def _routes(
             semantic_cache_dialects=frozenset(
                 str(name) for name in r.semantic_cache_dialects or ()
             ),
+            web_search_backend=r.web_search_backend if r.web_search_url else "",
+            web_search_url=r.web_search_url,
+            web_search_key=r.web_search_key,
+            web_search_price=r.web_search_price,
             retry_budget=r.retry_budget,
             auto_cache_breakpoints=r.auto_cache_breakpoints,
             shadow_routes=tuple(r.shadow_routes or ()),

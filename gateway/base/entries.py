@@ -223,6 +223,11 @@ class RouteEntry:
     semantic_cache_scope: str = "key"  # key | team | route
     semantic_cache_route: str = ""  # the embedding route
     semantic_cache_dialects: frozenset[str] = frozenset()  # empty: every chat dialect
+    # web search run by the gateway (gateway.features.server_tools): off while no backend
+    web_search_backend: str = ""  # searxng | brave | tavily
+    web_search_url: str = ""
+    web_search_key: str = ""  # an os.environ/ reference
+    web_search_price: Decimal | None = None  # USD per search
     retry_budget: float | None = None  # share of requests it may retry; None: the global
     auto_cache_breakpoints: bool = True  # gateway/core/prompt_cache
     shadow_routes: tuple[str, ...] = ()  # mirrored to in the background (gateway/core/shadow)

@@ -19,6 +19,9 @@ names the caller's field (its own path for what no other dialect has: ``cache_co
 - dropped or rewritten so the upstream takes the request at all: what its API version
   refuses, what the model's catalog rules refuse, rename, clamp or map
   (``gateway.core.mediation``);
+- dropped: the ``phase`` of a Responses client's assistant messages, on an upstream of
+  another format (none has the concept: the Messages API, Chat Completions and Gemini
+  carry no "commentary" vs "final answer" on a turn's text);
 - rewritten: stop sequences and an output floor the gateway emulates
   (``gateway.core.emulation``), reasoning given as an effort to an upstream that takes a
   token budget or the reverse (``Codec.reasoning_as``), image and document URLs the
@@ -132,6 +135,8 @@ def translated(
             and codec.reasoning_as == "effort"
         ):
             notes.add("reasoning.budget_tokens", REWRITTEN, "sent as an effort bucket")
+    if request.dialect == "responses" and adapter.dialect != "responses" and _phased(request):
+        notes.add("phase", DROPPED, f"the {kind} upstream's format has no assistant phase")
     if fetches:
         notes.add(
             "media URL",
@@ -139,6 +144,16 @@ def translated(
             "fetched by the gateway and sent as bytes (the upstream takes no URLs)",
         )
     return notes.items
+
+
+def _phased(request: ChatRequest) -> bool:
+    """Whether an assistant text of the conversation says its ``phase`` (Responses)."""
+    return any(
+        getattr(part, "phase", None) is not None
+        for message in request.messages
+        if message.role == "assistant"
+        for part in message.parts
+    )
 
 
 def merged(first: list[Note] | None, more: list[Note]) -> list[Note]:

@@ -485,6 +485,37 @@ class Route(models.Model):
         blank=True,
         help_text="client APIs whose chat requests use the semantic cache (empty: all)",
     )
+    # Server tools on upstreams that do not run them (gateway.features.server_tools): the
+    # search API web search goes to (empty: none, web search is not emulated), where it
+    # is, its key (an os.environ/ reference) and what a search costs the caller.
+    web_search_backend = models.CharField(
+        max_length=20,
+        blank=True,
+        default="",
+        help_text="the search API web search tools use off Anthropic and OpenAI (searxng, "
+        "brave, tavily; empty: none)",
+    )
+    # sealed at rest when it carries user info or a query (the URL type: secrecy.py)
+    web_search_url: str = SealedUrlField(
+        blank=True,
+        default="",
+        help_text="the search API's URL (https://api.search.brave.com/res/v1/web/search...)",
+    )
+    web_search_key = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="the search API's key, as os.environ/NAME (the operator's environment)",
+    )
+    web_search_price = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        default=None,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="USD charged per search the gateway runs (empty: free)",
+    )
     shadow_routes = models.JSONField(
         default=list,
         blank=True,
@@ -536,6 +567,13 @@ class Route(models.Model):
     class Meta:
         ordering = ["name"]
 
+    @property
+    def web_search_host(self) -> str:
+        """The web search backend's host (its URL may carry a key in its query)."""
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.web_search_url).hostname or ""
+
     def __str__(self) -> str:
         return self.name
 
@@ -564,6 +602,10 @@ class Route(models.Model):
             raise ValidationError({"semantic_cache_dialects": "must be a list of client APIs"})
         if self.semantic_cache_route and self.semantic_cache_route == self.name:
             raise ValidationError({"semantic_cache_route": "a route cannot embed for itself"})
+        if self.web_search_backend and not self.web_search_url.strip():
+            raise ValidationError(
+                {"web_search_url": "name the URL of the search API web search uses"}
+            )
         if self.semantic_cache_ttl and not self.semantic_cache_route:
             raise ValidationError(
                 {"semantic_cache_route": "name the embedding route the semantic cache uses"}

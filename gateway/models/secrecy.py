@@ -38,7 +38,9 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
     "gateway.Route": _fields(
         "name description strategy fallbacks context_window_fallbacks default_params "
         "cache_scope shadow_routes mcp_servers guardrails batch_mode "
-        "semantic_cache_scope semantic_cache_route semantic_cache_dialects"
+        "semantic_cache_scope semantic_cache_route semantic_cache_dialects "
+        "web_search_backend web_search_key",  # web_search_key: an os.environ/ name, shown
+        web_search_url=URL,
     ),
     "gateway.ApiKey": _fields(
         "name prefix budget_period scopes mcp_allowed a2a_allowed guardrails tags alert_thresholds",

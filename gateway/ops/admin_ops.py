@@ -47,6 +47,10 @@ ROUTE_FIELDS = frozenset(
         "semantic_cache_scope",
         "semantic_cache_route",
         "semantic_cache_dialects",
+        "web_search_backend",
+        "web_search_url",
+        "web_search_key",
+        "web_search_price",
         "auto_cache_breakpoints",
         "shadow_routes",
         "shadow_percent",
@@ -223,6 +227,19 @@ def _check_semantic_cache(route: Route) -> None:
         raise ValidationError(problems)
 
 
+def _check_web_search(route: Route) -> None:
+    """The web search backend is a kind the gateway knows, reached at a URL, with its
+    key a reference that may be read and sent there
+    (``gateway.features.server_tools.route_problems``)."""
+    if not (route.web_search_backend or route.web_search_url or route.web_search_key):
+        return
+    from gateway.features.server_tools import route_problems
+
+    problems = route_problems(route)
+    if problems:
+        raise ValidationError(problems)
+
+
 def route_errors(route: Route, values: Mapping[str, Any]) -> dict[str, list[str]]:
     """Every error saving ``values`` on ``route`` would meet, all at once (the guardrails
     named, the model's own checks, the routes named): ``{field: [message, ...]}``. The
@@ -248,6 +265,7 @@ def route_errors(route: Route, values: Mapping[str, Any]) -> dict[str, list[str]
         route.full_clean,
         lambda: _check_route_names(route),
         lambda: _check_semantic_cache(route),
+        lambda: _check_web_search(route),
     ):
         try:
             check()

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from gateway import documents
-from gateway.codecs.anthropic import claude_code, maps, versions
+from gateway.codecs.anthropic import claude_code, maps, versions, web_tools
 from gateway.codecs.anthropic.maps import stop_reason, usage_body
 from gateway.codecs.base import Dialect, choices_finish_reason, gateway_status, render_events
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError
@@ -31,6 +31,7 @@ from gateway.types import (
     Document,
     ErrorEvent,
     Finish,
+    Hosted,
     HostedItem,
     Image,
     McpItem,
@@ -43,6 +44,8 @@ from gateway.types import (
     Reasoning,
     ResponseFormat,
     Role,
+    ServerTool,
+    ServerToolItem,
     Start,
     StreamEvent,
     Text,
@@ -120,6 +123,7 @@ class _Parser:
         self.cache_marks: list[str] = []  # where cache_control was, as Anthropic names it
         # mcp_toolset tools by server name: (enabled by default, per-tool configs)
         self.toolsets: dict[str, tuple[bool, dict[str, Any]]] = {}
+        self.server_tools: list[ServerTool] = []  # web search, fetch, code execution
 
     def cache_ttl(self, block: dict[str, Any], where: str) -> CacheTTL | None:
         ttl = _cache_ttl(block, where)
@@ -303,6 +307,12 @@ class _Parser:
             if not isinstance(data, str):
                 raise _invalid(f"{at}.data", "Field required: a string")
             return Thinking(redacted=data)
+        if kind == "server_tool_use":  # an earlier turn's web search or fetch: its call
+            earlier = web_tools.history_call(block, at)
+            if earlier is not None:
+                return earlier
+        elif kind in web_tools.RESULT_BLOCKS:  # and its result, as the model read it
+            return web_tools.history_result(block, at)
         if kind in _UNMAPPED_BLOCKS:
             self.note(kind)
             return None
@@ -452,7 +462,12 @@ class _Parser:
                 self.toolset(item, where)
                 continue
             if kind not in (None, "custom"):
-                # Server tools (web_search_*, bash_*, text_editor_*, ...) run at Anthropic.
+                # Server tools (web_search_*, bash_*, text_editor_*, ...) run at Anthropic;
+                # web search and fetch also by the gateway (gateway.features.server_tools),
+                # which takes the note back when it runs them
+                server_tool = web_tools.parse_tool(item, where)
+                if server_tool is not None:
+                    self.server_tools.append(server_tool)
                 self.note(str(kind))
                 continue
             name, schema = item.get("name"), item.get("input_schema")
@@ -781,6 +796,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         cache_marks=sorted(parser.cache_marks, key=_prompt_order),
         headers=forwarded_headers(headers),
         mcp_servers=mcp_servers,
+        server_tools=parser.server_tools,
     )
 
 
@@ -817,6 +833,14 @@ def _block(part: Part) -> dict[str, Any] | None:
     return None
 
 
+def hosted_blocks(item: Hosted) -> list[dict[str, Any]]:
+    """A step the gateway ran as its blocks: a server tool call's ``server_tool_use``
+    and result, a hosted MCP call's (``mcp_blocks``)."""
+    if isinstance(item, ServerToolItem):
+        return web_tools.blocks(item)
+    return mcp_blocks(item)
+
+
 def mcp_blocks(item: McpItem) -> list[dict[str, Any]]:
     """A hosted MCP call as its ``mcp_tool_use`` and ``mcp_tool_result`` blocks, the
     model's text before its calls as a ``text`` block (tool lists and approvals have no
@@ -851,7 +875,7 @@ def render_response(response: ChatResponse, request: ChatRequest) -> dict[str, A
     """The Messages API response body: hosted MCP blocks first, then blocks ordered
     thinking, text, tool_use."""
     parts = sorted(response.parts, key=lambda p: _BLOCK_ORDER.get(p.kind, 3))
-    content = [block for item in response.hosted for block in mcp_blocks(item)]
+    content = [block for item in response.hosted for block in hosted_blocks(item)]
     content += [block for part in parts if (block := _block(part)) is not None]
     has_tools = any(isinstance(p, ToolCall) for p in parts)
     reason = stop_reason(response.finish_reason, has_tools)
@@ -926,7 +950,7 @@ class StreamRenderer:
         }
         return [_event("message_start", {"type": "message_start", "message": message})]
 
-    def _start_usage(self) -> dict[str, int]:
+    def _start_usage(self) -> dict[str, Any]:
         """The upstream's usage so far; when it reported no input (an OpenAI-compatible
         upstream reports usage only at the end), the gateway's own prompt count. Only
         message_start shows that count: message_delta carries the upstream's numbers."""
@@ -984,19 +1008,20 @@ class StreamRenderer:
                 out += self._hosted(item)
         return out
 
-    def _hosted(self, item: McpItem) -> list[bytes]:
-        """A hosted MCP step's blocks, whole: the ``mcp_tool_use`` (its input as one
-        ``input_json_delta``), then its ``mcp_tool_result``; the model's text before
-        its calls as a ``text`` block (one ``text_delta``)."""
+    def _hosted(self, item: Hosted) -> list[bytes]:
+        """A hosted step's blocks, whole: the ``mcp_tool_use`` or ``server_tool_use``
+        (its input as one ``input_json_delta``), then its result block; the model's text
+        before its calls as a ``text`` block (one ``text_delta``)."""
         out: list[bytes] = []
         for canonical in [c for c, b in self._blocks.items() if b in self._open]:
             out += self._close(canonical)
-        for block in mcp_blocks(item):
+        for block in hosted_blocks(item):
             number = self._next_block
             self._next_block += 1
             delta = None
-            if block["type"] == "mcp_tool_use":
-                delta = {"type": "input_json_delta", "partial_json": item.arguments or "{}"}
+            if block["type"] in ("mcp_tool_use", "server_tool_use"):
+                arguments = orjson.dumps(block["input"]).decode()
+                delta = {"type": "input_json_delta", "partial_json": arguments}
                 block = {**block, "input": {}}
             elif block["type"] == "text":
                 delta = {"type": "text_delta", "text": block["text"]}

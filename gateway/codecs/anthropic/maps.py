@@ -90,14 +90,21 @@ def usage(data: dict[str, Any] | None) -> Usage:
     )
 
 
-def usage_body(usage: Usage) -> dict[str, int]:
-    """Canonical usage -> an Anthropic ``usage`` object."""
-    return {
+def usage_body(usage: Usage) -> dict[str, Any]:
+    """Canonical usage -> an Anthropic ``usage`` object (``server_tool_use`` when server
+    tools ran)."""
+    body: dict[str, Any] = {
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "cache_read_input_tokens": usage.cache_read_tokens,
         "cache_creation_input_tokens": usage.cache_write_tokens,
     }
+    if usage.web_search_requests or usage.web_fetch_requests:
+        body["server_tool_use"] = {
+            "web_search_requests": usage.web_search_requests,
+            "web_fetch_requests": usage.web_fetch_requests,
+        }
+    return body
 
 
 def error_type(error: GatewayError) -> str:

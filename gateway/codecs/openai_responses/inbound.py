@@ -39,6 +39,7 @@ from gateway.types import (
     Document,
     ErrorEvent,
     Finish,
+    Hosted,
     HostedItem,
     Image,
     McpApproval,
@@ -47,8 +48,11 @@ from gateway.types import (
     Message,
     PartStart,
     PartStop,
+    Phase,
     Reasoning,
     ResponseFormat,
+    ServerTool,
+    ServerToolItem,
     Start,
     StreamEvent,
     Text,
@@ -183,6 +187,10 @@ def _content(content: Any, param: str, *, images: bool) -> list[Text | Image | D
     return [p for p in parts if p is not None]
 
 
+# OpenAI's assistant phases (``phase`` on message items): kept on the text parts
+PHASES: tuple[Phase, ...] = ("commentary", "final_answer")
+
+
 def _string(item: dict[str, Any], name: str, param: str) -> str:
     value = item.get(name)
     if not isinstance(value, str) or not value:
@@ -257,7 +265,14 @@ class _Conversation:
             else:
                 self.system.extend(parts)  # type: ignore[arg-type]
         elif role == "assistant":
+            phase = item.get("phase")
+            if phase is not None and phase not in PHASES:
+                raise common.invalid(
+                    "phase must be 'commentary' or 'final_answer'", f"{param}.phase"
+                )
             for part in _content(content, f"{param}.content", images=False):
+                if phase is not None and isinstance(part, Text):
+                    part.phase = phase
                 self.assistant_part(part)
         else:
             raise common.invalid(
@@ -294,6 +309,8 @@ class _Conversation:
                 self.assistant_part(thinking)
         elif kind in _MCP_ITEMS:
             self.mcp_item(kind, item, param)
+        elif kind == "web_search_call":  # an earlier turn's search, the gateway's or OpenAI's
+            self.web_search_call(item, param)
         elif kind == "compaction":
             # The gateway's own compaction items were opened before parsing
             # (gateway.features.responses.state); one still here is an upstream's
@@ -315,6 +332,25 @@ class _Conversation:
                 "function_call_output or reasoning)",
                 f"{param}.type",
             )
+
+    def web_search_call(self, item: dict[str, Any], param: str) -> None:
+        """A search of an earlier turn: the model's call and the sources it found (all
+        the item keeps of them)."""
+        item_id = _string(item, "id", param)
+        action = item.get("action")
+        action = action if isinstance(action, dict) else {}
+        query = action.get("query")
+        arguments = {"query": query} if isinstance(query, str) else {}
+        self.assistant_part(ToolCall(id=item_id, name="web_search", arguments=arguments))
+        sources = action.get("sources")
+        urls = [
+            str(source.get("url"))
+            for source in (sources if isinstance(sources, list) else [])
+            if isinstance(source, dict) and source.get("url")
+        ]
+        failed = item.get("status") == "failed"
+        text = "error: the search failed" if failed else "\n".join(urls) or "searched"
+        self.tool_result(ToolResult(item_id, [Text(text)], is_error=failed))
 
     def mcp_item(self, kind: str, item: dict[str, Any], param: str) -> None:
         """Hosted MCP items of earlier turns: a call becomes the model's tool call and
@@ -430,7 +466,10 @@ def _input(
 
 
 def _tools(
-    body: dict[str, Any], unmapped: list[str], servers: list[McpServer] | None = None
+    body: dict[str, Any],
+    unmapped: list[str],
+    servers: list[McpServer] | None = None,
+    server_tools: list[ServerTool] | None = None,
 ) -> list[Any]:
     raw = body.get("tools")
     if raw is None:
@@ -448,9 +487,28 @@ def _tools(
             tools.append(function)
         elif kind == "mcp" and servers is not None:  # run by the gateway (mcp/hosted)
             servers.append(_mcp_server(tool, param))
+        elif isinstance(kind, str) and kind.startswith("web_search"):
+            # run at OpenAI, or by the gateway elsewhere (gateway.features.server_tools),
+            # which takes the note back when it runs it
+            if server_tools is not None:
+                server_tools.append(_web_search_tool(tool, kind, param))
+            unmapped.append(f"{param} ({kind})")
         else:  # hosted tools (web_search, file_search, computer...) run at OpenAI only
             unmapped.append(f"{param} ({kind})")
     return tools
+
+
+def _web_search_tool(tool: dict[str, Any], kind: str, param: str) -> ServerTool:
+    filters = tool.get("filters")
+    allowed: list[str] = []
+    if filters is not None:
+        common.expect(filters, dict, "an object", f"{param}.filters")
+        raw = filters.get("allowed_domains") or []
+        common.expect(raw, list, "an array of domain names", f"{param}.filters.allowed_domains")
+        for i, domain in enumerate(raw):
+            common.expect(domain, str, "a domain name", f"{param}.filters.allowed_domains[{i}]")
+        allowed = list(raw)
+    return ServerTool("web_search", kind, "web_search", allowed_domains=allowed)
 
 
 def _tool_choice(body: dict[str, Any]) -> ToolChoice | None:
@@ -563,7 +621,8 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
     if metadata:
         extra["metadata"] = metadata  # kept for the response object
     servers: list[McpServer] = []
-    tools = _tools(body, unmapped, servers)
+    server_tools: list[ServerTool] = []
+    tools = _tools(body, unmapped, servers, server_tools)
     response_format = _response_format(body, unmapped)
     cache_key, cache_retention = common.prompt_cache(body)
     return ChatRequest(
@@ -587,6 +646,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         prompt_cache_key=cache_key,
         prompt_cache_retention=cache_retention,
         mcp_servers=servers,
+        server_tools=server_tools,
         mcp_pending=conversation.mcp_pending,
         # an approval whose call is already in the conversation (a client resending the
         # whole history) was spent: only the new ones ask the gateway to run a call
@@ -607,15 +667,20 @@ def _output_text(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
-def _message_item(item_id: str, text: str | None, status: str = "completed") -> dict[str, Any]:
+def _message_item(
+    item_id: str, text: str | None, status: str = "completed", phase: Phase | None = None
+) -> dict[str, Any]:
     content = [] if text is None else [_output_text(text)]
-    return {
+    item = {
         "id": item_id,
         "type": "message",
         "role": "assistant",
         "status": status,
         "content": content,
     }
+    if phase is not None:
+        item["phase"] = phase
+    return item
 
 
 def _function_call_item(
@@ -760,6 +825,30 @@ def _response_object(
     }
 
 
+def web_search_item(item: ServerToolItem, status: str | None = None) -> dict[str, Any]:
+    """A search the gateway ran as a ``web_search_call`` item (its sources listed)."""
+    action: dict[str, Any]
+    if item.kind == "web_fetch":
+        action = {"type": "open_page", "url": item.url}
+    else:
+        query = item.input.get("query")
+        action = {"type": "search", "query": query if isinstance(query, str) else ""}
+        if status is None:
+            action["sources"] = [{"type": "url", "url": r.url} for r in item.results]
+    return {
+        "id": item.id,
+        "type": "web_search_call",
+        "status": status or ("failed" if item.error else "completed"),
+        "action": action,
+    }
+
+
+def hosted_output_item(item: Hosted) -> dict[str, Any]:
+    if isinstance(item, ServerToolItem):
+        return web_search_item(item)
+    return mcp_output_item(item)
+
+
 def mcp_output_item(item: McpItem) -> dict[str, Any]:
     """A hosted MCP step as its Responses output item."""
     if item.kind == "message":  # what the model said before calling tools
@@ -835,13 +924,13 @@ def conform(response: dict[str, Any], request: ChatRequest) -> dict[str, Any]:
 
 def _output_items(response: ChatResponse) -> list[dict[str, Any]]:
     """Output items in part order; consecutive text parts make one message item."""
-    hosted = [mcp_output_item(item) for item in response.hosted]
+    hosted = [hosted_output_item(item) for item in response.hosted]
     items: list[dict[str, Any]] = []
     text_item: dict[str, Any] | None = None
     for part in response.parts:
         if isinstance(part, Text):
-            if text_item is None:
-                text_item = _message_item(_new_id("msg"), "")
+            if text_item is None or text_item.get("phase") != part.phase:
+                text_item = _message_item(_new_id("msg"), "", phase=part.phase)
                 items.append(text_item)
             text_item["content"][0]["text"] += part.text
             continue
@@ -890,6 +979,7 @@ class _Item:
     name: str = ""
     signature: str | None = None
     closed: bool = False
+    phase: Phase | None = None  # a message item's (the upstream's PartStart)
 
     @property
     def text(self) -> str:
@@ -927,6 +1017,7 @@ class StreamRenderer:
         self._items: dict[int, _Item] = {}  # canonical index -> item
         self._done: dict[int, dict[str, Any]] = {}  # output_index -> finished item
         self._hosted = 0  # hosted MCP items sent (they take output indexes too)
+        self._phases: dict[int, Phase] = {}  # canonical index -> its text's phase
 
     def event(self, kind: str, **payload: Any) -> bytes:
         body = {"type": kind, **payload, "sequence_number": self.sequence}
@@ -965,6 +1056,8 @@ class StreamRenderer:
                 self._kinds[i] = kind
                 if kind == "tool_call":
                     out += self._open(i, "tool_call", event)
+                elif event.phase is not None:
+                    self._phases[i] = event.phase
             case TextDelta(index=i, text=text) if text:
                 out += self._delta(i, "text", text)
             case ToolArgsDelta(index=i, fragment=fragment) if fragment:
@@ -994,17 +1087,25 @@ class StreamRenderer:
                 out += self._hosted_item(item)
         return out
 
-    def _hosted_item(self, step: McpItem) -> list[bytes]:
-        """A hosted MCP step, whole: ``output_item.added``, its own progress events
+    def _hosted_item(self, step: Hosted) -> list[bytes]:
+        """A hosted step, whole: ``output_item.added``, its own progress events
         (``response.mcp_list_tools.*``, ``response.mcp_call_arguments.*``,
-        ``response.mcp_call.*``), ``output_item.done``."""
+        ``response.mcp_call.*``, ``response.web_search_call.*``), ``output_item.done``."""
         index = len(self._items) + self._hosted
         self._hosted += 1
-        done = mcp_output_item(step)
+        done = hosted_output_item(step)
         where = {"output_index": index}
         ids = {"item_id": step.id, "output_index": index}
         out: list[bytes] = []
-        if step.kind == "list_tools":
+        if isinstance(step, ServerToolItem):
+            added = web_search_item(step, "in_progress")
+            out += [
+                self.event("response.output_item.added", **where, item=added),
+                self.event("response.web_search_call.in_progress", **ids),
+                self.event("response.web_search_call.searching", **ids),
+                self.event("response.web_search_call.completed", **ids),
+            ]
+        elif step.kind == "list_tools":
             added = {**done, "tools": []}
             outcome = "failed" if step.error else "completed"
             out += [
@@ -1071,7 +1172,8 @@ class StreamRenderer:
                     part={"type": "summary_text", "text": ""},
                 ),
             ]
-        added = _message_item(item.item_id, None, "in_progress")
+        item.phase = self._phases.get(index)
+        added = _message_item(item.item_id, None, "in_progress", item.phase)
         return [
             self.event("response.output_item.added", **where, item=added),
             self.event(
@@ -1153,7 +1255,7 @@ class StreamRenderer:
             out.append(
                 self.event("response.content_part.done", **where, content_index=0, part=part)
             )
-            done = _message_item(item.item_id, item.text)
+            done = _message_item(item.item_id, item.text, phase=item.phase)
         self._done[item.output_index] = done
         out.append(
             self.event("response.output_item.done", output_index=item.output_index, item=done)

@@ -36,6 +36,7 @@ from gateway.types import (
     Part,
     PartStart,
     PartStop,
+    Phase,
     Start,
     StreamEvent,
     Text,
@@ -130,14 +131,21 @@ def _assistant_items(message: Message) -> list[dict[str, Any]]:
     text become one assistant message item."""
     items: list[dict[str, Any]] = []
     text: list[str] = []
+    phase: list[Phase | None] = [None]  # of the text gathered
 
     def flush() -> None:
         if text:
-            items.append({"type": "message", "role": "assistant", "content": "".join(text)})
+            item = {"type": "message", "role": "assistant", "content": "".join(text)}
+            if phase[0] is not None:  # sent back as it came (OpenAI asks to keep it)
+                item["phase"] = phase[0]
+            items.append(item)
             text.clear()
 
     for part in message.parts:
         if isinstance(part, Text):
+            if text and part.phase != phase[0]:
+                flush()
+            phase[0] = part.phase
             text.append(part.text)
         elif isinstance(part, Thinking):
             flush()
@@ -367,6 +375,11 @@ def _parse_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
     return (parsed, None) if isinstance(parsed, dict) else ({}, text)
 
 
+def _phase(item: dict[str, Any]) -> Phase | None:
+    phase = item.get("phase")
+    return phase if phase in ("commentary", "final_answer") else None
+
+
 def parse_response(data: Any) -> ChatResponse:
     """A response object -> ChatResponse. A ``failed`` response raises its error."""
     if not isinstance(data, dict):
@@ -387,7 +400,7 @@ def parse_response(data: Any) -> ChatResponse:
             text, was_refusal = _message_text(item)
             refused = refused or was_refusal
             if text:
-                parts.append(Text(text))
+                parts.append(Text(text, phase=_phase(item)))
         elif kind == "function_call":
             saw_call = True
             args, raw = _parse_arguments(item.get("arguments"))
@@ -432,6 +445,7 @@ class StreamParser:
         self._started = False
         self._parts: dict[int, int] = {}  # output_index -> canonical part index
         self._kinds: dict[int, str] = {}  # output_index -> item type
+        self._phases: dict[int, Phase] = {}  # output_index -> a message item's phase
         self._streamed: set[int] = set()  # output indexes that got a delta
         self._closed: set[int] = set()  # output indexes whose part was stopped
         self._summary: dict[int, Any] = {}  # output_index -> summary_index last streamed
@@ -452,7 +466,10 @@ class StreamParser:
         if output not in self._parts:
             self._parts[output] = self._next
             self._next += 1
-            events.append(PartStart(self._parts[output], kind, **tool))  # type: ignore[arg-type]
+            start = PartStart(self._parts[output], kind, **tool)  # type: ignore[arg-type]
+            if kind == "text":
+                start.phase = self._phases.get(output)
+            events.append(start)
         return events
 
     @staticmethod
@@ -482,6 +499,9 @@ class StreamParser:
         item = data.get("item") or {}
         output = self._index(data)
         self._kinds[output] = item.get("type") or ""
+        phase = _phase(item)
+        if phase is not None:
+            self._phases[output] = phase
         if item.get("type") == "function_call":
             self._saw_call = True
             return self._open(

@@ -131,6 +131,10 @@ class RouteOut(Schema):
     semantic_cache_scope: str  # key | team | route: who shares the semantic cache's answers
     semantic_cache_route: str  # the embedding route that embeds the requests
     semantic_cache_dialects: list[str]  # client APIs using it; [] every chat API
+    web_search_backend: str  # searxng | brave | tavily: web search run by the gateway; "": off
+    web_search_url: str  # the search API's URL
+    web_search_key: str  # its key as os.environ/NAME
+    web_search_price: Decimal | None  # USD per search the gateway runs
     auto_cache_breakpoints: bool  # prompt-cache breakpoints for Anthropic/Bedrock upstreams
     shadow_routes: list[str]  # routes mirrored to in the background
     shadow_percent: float  # share of requests mirrored (0-100)
@@ -172,6 +176,10 @@ class RoutePatch(Schema):
     semantic_cache_scope: str = column(Route, "semantic_cache_scope", patch=True)
     semantic_cache_route: str = column(Route, "semantic_cache_route", patch=True)
     semantic_cache_dialects: list[str] = omittable()
+    web_search_backend: str = column(Route, "web_search_backend", patch=True)
+    web_search_url: str = column(Route, "web_search_url", patch=True)
+    web_search_key: str = column(Route, "web_search_key", patch=True)
+    web_search_price: Decimal | None = column(Route, "web_search_price", patch=True)
     auto_cache_breakpoints: bool = omittable()
     shadow_routes: list[str] = omittable()
     shadow_percent: float = column(Route, "shadow_percent", patch=True)

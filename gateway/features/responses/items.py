@@ -11,7 +11,10 @@ from typing import Any
 # Hosted MCP items (gateway/features/mcp/hosted) are carried with their ids: an approval
 # response names its request's id, and a call's id is its place in the conversation.
 _MCP_ITEMS = frozenset({"mcp_list_tools", "mcp_call", "mcp_approval_request"})
-_CARRIED_OUTPUT = frozenset({"message", "function_call", "reasoning", *_MCP_ITEMS})
+# A web search's item (OpenAI's, or the gateway's: gateway/features/server_tools) goes
+# back whole: OpenAI reads it by its id and status, the parser as the call it was.
+_WHOLE_ITEMS = frozenset({*_MCP_ITEMS, "web_search_call"})
+_CARRIED_OUTPUT = frozenset({"message", "function_call", "reasoning", *_WHOLE_ITEMS})
 _ID_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
 
 
@@ -58,6 +61,8 @@ def normalize_input(raw: Any) -> list[dict[str, Any]]:
 def as_input(item: dict[str, Any]) -> dict[str, Any]:
     """An item as it goes back into a request: without the server's id and status (an
     upstream that keeps no state of its own must not look them up)."""
+    if item.get("type") == "web_search_call":
+        return dict(item)
     if item.get("type") in _MCP_ITEMS:
         return {k: v for k, v in item.items() if k != "status"}
     return {k: v for k, v in item.items() if k not in ("id", "status")}

@@ -62,6 +62,7 @@ UNITS = {
     "semantic_cache": Expected(
         "semantic", ("gateway/models/semantic_cache.py",), "/semantic-cache"
     ),
+    "server_tools": Expected("server_tool", (), None),
 }
 
 # What outside names a unit and is not its, each with why: a file (by its path), or a

@@ -97,6 +97,11 @@ def test_every_url_a_person_writes_is_sealed_at_rest() -> None:
         for f in m._meta.concrete_fields
         if isinstance(f, SealedUrlField)
     }
-    assert sealed == {"gateway.Provider.base_url", "gateway.McpServer.url", "gateway.A2aAgent.url"}
+    assert sealed == {
+        "gateway.Provider.base_url",
+        "gateway.McpServer.url",
+        "gateway.A2aAgent.url",
+        "gateway.Route.web_search_url",
+    }
     assert urls - sealed == PROTOCOL_URLS
     assert sealed <= urls  # a sealed URL is declared one

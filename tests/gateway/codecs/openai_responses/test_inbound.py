@@ -283,7 +283,8 @@ def test_stateful_fields_are_refused_by_name(name: str) -> None:
         ),
         ({"input": [{"type": "function_call_output", "call_id": "c"}]}, "input[0].output"),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0].type"),
-        ({"input": [{"type": "web_search_call"}]}, "input[0].type"),
+        ({"input": [{"type": "web_search_call"}]}, "input[0].id"),  # read back: needs its id
+        ({"input": [{"type": "computer_call"}]}, "input[0].type"),
         ({"tools": [{"type": "function"}]}, "tools[0].name"),
         ({"tool_choice": {"type": "web_search_preview"}}, "tool_choice"),
         ({"parallel_tool_calls": "yes"}, "parallel_tool_calls"),
