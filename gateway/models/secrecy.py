@@ -126,7 +126,7 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
         "request_id key_name key_prefix dialect endpoint route provider upstream_model "
         "finish_reason error_kind error_message attempts user_agent prompt_cache_breakpoints "
         "shadow_of mcp_calls guardrails translation end_user session tags prompt_name "
-        "requested_route"
+        "requested_route agent_run"
     ),
     "gateway.RequestBody": _fields(
         "inbound_request upstream_request upstream_response outbound_response derived parts"
@@ -162,7 +162,8 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
     "gateway.Prompt": _fields("name description"),
     "gateway.PromptVersion": _fields("messages variables model params tools note created_by"),
     "gateway.PromptLabel": _fields("name updated_by"),
-    "gateway.Score": _fields("name label comment source author route"),
+    # reasoning: a judge's own words about the answer; judge_request_id: its call's row
+    "gateway.Score": _fields("name label comment source author route reasoning judge_request_id"),
     "console.Comparison": _fields(
         "title system messages followups params tools columns results replay_of"
     ),
