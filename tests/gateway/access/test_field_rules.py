@@ -36,6 +36,7 @@ SCHEMAS = {
     "RowPatch": "datasets",
     "DatasetFromLog": "datasets_from_log",
     "ExperimentIn": "experiments",
+    "EvaluatorIn": "evaluators",
     "TeamIn": "teams",
     "TeamPatch": "teams",
     "TagBudgetIn": "tags",
