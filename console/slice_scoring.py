@@ -56,7 +56,7 @@ def create(
     chat requests only: an error has no answer to grade), queued for the runner."""
     params = {k: v for k, v in filters.items() if k in FILTERS and v not in (None, "")}
     try:
-        scores.clean(score_name, 0)
+        scores.judged(score_name, 1.0)  # the name, and a config naming it takes a grade
         ids = logquery.matching_ids(
             params, MAX_LOGS, lambda rows: rows.filter(endpoint="chat", status__lt=400)
         )
@@ -112,7 +112,11 @@ def _save(pk: int, job: SliceScoring, graded: dict[int, float | None]) -> bool:
         for row in RequestLog.objects.filter(
             pk__in=[i for i, v in graded.items() if v is not None]
         ):
-            given = scores.Given(job.score_name, graded[row.pk], "", "")
+            try:  # the config governing the name, as it is now (it may have changed)
+                given = scores.judged(job.score_name, graded[row.pk] or 0.0)
+            except scores.ScoreError:
+                log.warning("judge score %s refused by its config", job.score_name)
+                continue
             scores.save(row, given, source="judge", author=author)
         job.scored = {**job.scored, **{str(i): v for i, v in graded.items()}}
         return bool(

@@ -134,7 +134,7 @@ def clean(data: dict[str, Any], current: Evaluator | None = None) -> dict[str, A
         raise EvaluatorError("scorer", str(exc).removeprefix("scorer 1: ")) from None
     score_name = str(given("score_name", "") or "").strip() or name
     try:
-        score_store.clean(score_name, 0)
+        score_store.judged(score_name, 1.0)  # the name; a config naming it takes a grade
     except score_store.ScoreError as exc:
         raise EvaluatorError("score_name", str(exc)) from None
     out["score_name"] = score_name
@@ -357,7 +357,10 @@ def _save(evaluator: Evaluator, graded: list[tuple[Item, Outcome]], cursor: int,
         for item, outcome in graded:
             if outcome.value is None:
                 continue
-            given = score_store.Given(evaluator.score_name, outcome.value, "", "")
+            try:  # the score config naming it, as it is now (spread over its range)
+                given = score_store.judged(evaluator.score_name, outcome.value)
+            except score_store.ScoreError:
+                continue
             score_store.save(
                 item.log, given, source=Score.Source.JUDGE, author=evaluator.author,
                 reasoning=outcome.reasoning, judge_request_id=outcome.judge_request_id,

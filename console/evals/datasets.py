@@ -100,6 +100,22 @@ def rows_from_log(
         max(1, min(limit, FROM_LOG_LIMIT)),
         lambda rows: rows.filter(endpoint__in=("chat", "messages", "responses")),
     )
+    rows = rows_of_logs(ids, with_answers=with_answers)
+    if not rows:
+        raise DatasetError("no logged request matching the filter has a kept chat body")
+    return rows
+
+
+def rows_of_logs(
+    ids: list[int],
+    *,
+    with_answers: bool,
+    metadata: Mapping[int, Mapping[str, Any]] | None = None,
+) -> list[ParsedRow]:
+    """The rows of the logged requests ``ids`` (in that order): each one's conversation
+    as the client sent it, its answer as the reference when asked, ``metadata[log id]``
+    added to the row's (request id and route). Requests whose kept body is not a chat
+    ending with a user message are skipped."""
     found = RequestLog.objects.filter(pk__in=ids).values_list(
         "id", "request_id", "route", "dialect"
     )
@@ -134,11 +150,9 @@ def rows_from_log(
                 messages,
                 prefill["system"],
                 reference,
-                {"request_id": request_id, "route": route},
+                {"request_id": request_id, "route": route, **(metadata or {}).get(log_id, {})},
             )
         )
-    if not rows:
-        raise DatasetError("no logged request matching the filter has a kept chat body")
     return rows
 
 

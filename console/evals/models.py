@@ -307,6 +307,27 @@ class Evaluator(models.Model):
 
     class Meta:
         ordering = ["name"]
+class AnnotationQueue(models.Model):
+    """A queue of logged requests for people to score (``console.evals.queues``): the
+    score configs it asks for, and optionally a journal filter that fills it (``filters``:
+    route, key, tag, status, since, until; ``sample``: the percent of matches taken, the
+    same ones on every fill). ``lock_minutes``: how long an opened item stays its
+    reviewer's."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    score_configs = models.ManyToManyField("gateway.ScoreConfig", related_name="queues")
+    filters = models.JSONField(default=dict, blank=True)
+    sample = models.PositiveSmallIntegerField(default=100)  # percent of matching requests
+    lock_minutes = models.PositiveSmallIntegerField(default=10)
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="queues"
+    )  # the last dataset made from its completed items
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return str(self.name)
@@ -321,3 +342,36 @@ class Evaluator(models.Model):
         from console.evals.scorers import label_of
 
         return label_of(self.scorer)
+
+class QueueItem(models.Model):
+    """One logged request in a queue: pending, done (scored by ``done_by``) or skipped;
+    while a reviewer has it open it is theirs (``locked_by`` until ``locked_until``)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+        SKIPPED = "skipped"
+
+    class Source(models.TextChoices):
+        FILTER = "filter"
+        LOG = "log"
+        SESSION = "session"
+        EXPERIMENT = "experiment"
+
+    queue = models.ForeignKey(AnnotationQueue, on_delete=models.CASCADE, related_name="items")
+    log = models.ForeignKey("gateway.RequestLog", on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=12, choices=Source.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    locked_by = models.CharField(max_length=150, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    done_by = models.CharField(max_length=150, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    added_by = models.CharField(max_length=150, blank=True)
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "log"], name="evals_queue_item_once")
+        ]
+        indexes = [models.Index(fields=["queue", "status"], name="evals_queue_item_status")]

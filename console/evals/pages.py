@@ -3,10 +3,13 @@ over them, so they read request bodies of every key (``evals.use``: admins and o
 
 from __future__ import annotations
 
-from console.evals import evaluator_views, views
+from console.evals import evaluator_views, queue_views, views
 from gateway.web.pages import Nav, Page, register
 
 USE = "evals.use"
+# Annotation queues: leads (evals.use) define them and send requests to them; reviewers
+# (annotations.review: editors, within the requests they may see, and above) work them.
+REVIEW = "annotations.review"
 
 register(
     Page("evals/", views.index, "evals", read=USE, nav=Nav("Build", "Evals", ("evals",), order=30)),
@@ -50,5 +53,34 @@ register(
         evaluator_views.evaluator_pause,
         "evals-evaluator-pause",
         read=USE,
+    ),
+    Page("evals/score-configs/", queue_views.score_configs, "evals-scoring", read=USE),
+    Page(
+        "evals/score-configs/<int:pk>/",
+        queue_views.score_config_edit,
+        "evals-scoring-edit",
+        read=USE,
+    ),
+    Page(
+        "evals/queues/",
+        queue_views.queue_list,
+        "evals-queues",
+        read=REVIEW,
+        write=USE,
+        nav=Nav("Build", "Review queues", ("evals-queue",), order=31),
+    ),
+    Page("evals/queues/add/", queue_views.queue_add, "evals-queue-add", read=USE),
+    Page("evals/queues/<int:pk>/", queue_views.queue_detail, "evals-queue", read=REVIEW, write=USE),
+    Page(
+        "evals/queues/<int:pk>/dataset/", queue_views.queue_dataset, "evals-queue-dataset", read=USE
+    ),
+    Page(
+        "evals/queues/<int:pk>/review/", queue_views.queue_review, "evals-queue-review", read=REVIEW
+    ),
+    Page(
+        "evals/queues/<int:pk>/items/<int:item>/",
+        queue_views.queue_item,
+        "evals-queue-item",
+        read=REVIEW,
     ),
 )

@@ -23,6 +23,7 @@ from console.evals import events as datasets_audit
 from console.evals.exports import csv_response, json_document
 from console.evals.models import Cell, Dataset, Experiment
 from console.evals.parsing import MAX_BYTES, DatasetError, parse_file
+from console.evals.queue_views import queues_to_send
 from console.evals.scorers import (
     DEFAULT_PAIRWISE_RUBRIC,
     DEFAULT_POINTWISE_RUBRIC,
@@ -34,7 +35,7 @@ from console.playground.spec import EFFORTS
 from gateway.access import registry
 from gateway.telemetry import audit
 from gateway.telemetry.logquery import InvalidFilter
-from gateway.web.decorators import staff_required
+from gateway.web.decorators import actor_of, staff_required
 
 TABLE_PAGE = 50
 ROW_PAGE = 100
@@ -281,6 +282,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "page": page,
             "table": table,
             "others": Experiment.objects.exclude(pk=pk).filter(status=Experiment.Status.DONE)[:50],
+            "send_to": queues_to_send(actor_of(request)),
         },
     )
 

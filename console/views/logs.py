@@ -11,9 +11,10 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
 from console.bodies import present
+from console.evals.queue_views import queues_to_send
 from console.forms import LogFilterForm
 from gateway.access import roles
-from gateway.models import ApiKey, RequestBody, RequestLog, Route
+from gateway.models import ApiKey, RequestBody, RequestLog, Route, Score
 from gateway.telemetry import logquery
 from gateway.web.decorators import actor_of, staff_required
 from gateway.web.http import HtmxHttpRequest
@@ -58,6 +59,7 @@ def log_list(request: HtmxHttpRequest) -> HttpResponse:
     cursor = request.GET.get("cursor")
     actor = actor_of(request)
     result = result_page(filters, cursor, actor)
+    attach_scores(result.rows)
     query = urlencode({k: v for k, v in filters.items()})
     context = {
         "form": form,
@@ -79,6 +81,19 @@ def log_list(request: HtmxHttpRequest) -> HttpResponse:
     }
     template = TEMPLATE + "#log-results" if request.htmx else TEMPLATE
     return render(request, template, context)
+
+
+SCORES_PER_ROW = 4
+
+
+def attach_scores(rows: list[RequestLog]) -> None:
+    """Each row's scores as ``row.score_pills`` (newest first, at most
+    ``SCORES_PER_ROW``): one query for the page."""
+    found: dict[int, list[Score]] = {}
+    for score in Score.objects.filter(log_id__in=[r.pk for r in rows]):
+        found.setdefault(score.log_id, []).append(score)
+    for row in rows:
+        row.score_pills = found.get(row.pk, [])[:SCORES_PER_ROW]
 
 
 def known_tags(actor: roles.Actor, limit: int = 200) -> list[str]:
@@ -167,6 +182,7 @@ def log_detail(request: HtmxHttpRequest, request_id: str) -> HttpResponse:
             "truncated": body.truncated if body else False,
             "timing": timing(log),
             "scores": list(log.scores.all()),
+            "send_to": queues_to_send(actor_of(request)),
             "my_score": log.scores.filter(
                 name="thumbs", source="user", author=request.user.get_username()
             ).first(),

@@ -17,6 +17,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from console.evals.queue_views import queues_to_send
 from console.session_thread import thread
 from gateway.access import roles
 from gateway.models import RequestBody, RequestLog
@@ -142,5 +143,6 @@ def session_detail(request: HtmxHttpRequest, session: str) -> HttpResponse:
             "end_users": end_users,
             "next_after": logs[-1].pk if more else None,
             "continued": bool(after),
+            "send_to": queues_to_send(actor_of(request)),
         },
     )

@@ -163,6 +163,10 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
         *("role_claim", "role_map", "default_role", "team_claim", "team_map"),
     ),
     "scores": _same(VIEWER, "name", "value", "label", "comment", rule="score.write"),
+    # score configs govern every score of their name: owners and admins (evals.use)
+    "score_configs": _same(
+        ADMIN, "name", "data_type", "min_value", "max_value", "categories", "description"
+    ),
     # evaluations: admins and owners (ability evals.use)
     "datasets": _same(ADMIN, "name", "description", "rows", "row", "file"),
     "datasets_from_log": _same(ADMIN, "name", "filters", "with_answers", "limit"),
@@ -181,6 +185,21 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
         "alert_window",
         "status",
     ),  # fmt: skip
+    "annotation_queues": _same(
+        ADMIN,
+        "name",
+        "description",
+        "score_configs",
+        "route",
+        "key",
+        "tag",
+        "status",
+        "since",
+        "until",
+        "sample",
+        "lock_minutes",
+    ),  # fmt: skip
+    "annotation_queue_items": _same(ADMIN, "request_ids"),
 }
 
 

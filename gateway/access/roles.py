@@ -73,7 +73,10 @@ ABILITIES: dict[str, frozenset[str]] = {
             "prompts.edit",  # their own prompts (rule prompt.change)
         }
     ),
-    EDITOR: frozenset(READ_TEAM | {"routes.edit", "keys.edit", "playground.use", "prompts.edit"}),
+    EDITOR: frozenset(
+        READ_TEAM
+        | {"routes.edit", "keys.edit", "playground.use", "prompts.edit", "annotations.review"}
+    ),
     ADMIN: frozenset(
         READ_TEAM
         | {
@@ -92,6 +95,7 @@ ABILITIES: dict[str, frozenset[str]] = {
             "audit.view",
             "batches.view",  # every key's batch jobs and their results
             "evals.use",
+            "annotations.review",  # work annotation queues (editors: requests they see)
             "traffic.compare",
         }
     ),
@@ -145,7 +149,11 @@ API: dict[str, tuple[str, str]] = {
     "cache-doctor": ("spend.view", "spend.view"),
     "audit": ("audit.view", "audit.view"),
     "prompts": ("prompts.view", "prompts.edit"),  # and rule prompt.change
+    # score configs: what a score of a name may hold; any role reads, leads change them
+    "score-configs": ("logs.view", "evals.use"),
     "datasets": ("evals.use", "evals.use"),
+    # review queues: reviewers read them and their progress, leads define and fill them
+    "annotation-queues": ("annotations.review", "evals.use"),
     "experiments": ("evals.use", "evals.use"),
     "evaluators": ("evals.use", "evals.use"),
     "openapi.json": ("dashboard.view", "dashboard.view"),

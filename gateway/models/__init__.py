@@ -1353,6 +1353,7 @@ from gateway.models.prompts import Prompt as Prompt  # noqa: E402,F401 (gateway'
 from gateway.models.prompts import PromptLabel as PromptLabel  # noqa: E402,F401
 from gateway.models.prompts import PromptVersion as PromptVersion  # noqa: E402,F401
 from gateway.models.scores import Score as Score  # noqa: E402,F401 (gateway's tables)
+from gateway.models.scores import ScoreConfig as ScoreConfig  # noqa: E402,F401
 from gateway.models.semantic_cache import SemanticCacheEntry as SemanticCacheEntry  # noqa: E402,F401 (gateway's tables)
 from gateway.models.sso import SsoSettings as SsoSettings  # noqa: E402,F401 (gateway's tables)
 from gateway.models.tags import RequestTag as RequestTag  # noqa: E402,F401 (gateway's tables)

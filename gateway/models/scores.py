@@ -15,6 +15,7 @@ class Score(models.Model):
         USER = "user"  # a console user
         API = "api"  # an application (a virtual key) or a management caller
         JUDGE = "judge"  # an LLM judge over a slice of the log
+        REVIEW = "review"  # a reviewer working an annotation queue (console.evals.queues)
 
     log = models.ForeignKey("gateway.RequestLog", on_delete=models.CASCADE, related_name="scores")
     name = models.CharField(max_length=100, help_text="thumbs, quality, ...")
@@ -48,3 +49,48 @@ class Score(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.value if self.value is not None else self.label}"
+
+
+class ScoreConfig(models.Model):
+    """What a score of this ``name`` may hold, wherever it comes from (the API, a judge, a
+    reviewer; ``gateway.telemetry.scores.governed``): a number within ``min_value`` and
+    ``max_value`` (either may be open), one of ``categories``, or a boolean. A score whose
+    name no config names stays free, as before configs existed."""
+
+    class DataType(models.TextChoices):
+        NUMERIC = "numeric"
+        CATEGORICAL = "categorical"
+        BOOLEAN = "boolean"
+
+    name = models.CharField(max_length=100, unique=True)
+    data_type = models.CharField(max_length=12, choices=DataType.choices)
+    min_value = models.FloatField(null=True, blank=True)
+    max_value = models.FloatField(null=True, blank=True)
+    categories = models.JSONField(default=list, blank=True)  # ["correct", "off-topic", ...]
+    description = models.TextField(blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return str(self.name)
+
+    @property
+    def range_text(self) -> str:
+        """What the config accepts, in words ("1 to 5", "correct, wrong", "true or false")."""
+        if self.data_type == self.DataType.CATEGORICAL:
+            return ", ".join(str(c) for c in self.categories)
+        if self.data_type == self.DataType.BOOLEAN:
+            return "true or false"
+        low = "" if self.min_value is None else f"{self.min_value:g}"
+        high = "" if self.max_value is None else f"{self.max_value:g}"
+        if low and high:
+            return f"{low} to {high}"
+        if low:
+            return f"at least {low}"
+        if high:
+            return f"at most {high}"
+        return "any number"

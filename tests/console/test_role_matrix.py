@@ -168,6 +168,9 @@ API = {
     "datasets": (ADMINS, ADMINS),
     "experiments": (ADMINS, ADMINS),
     "evaluators": (ADMINS, ADMINS),  # continuous evaluators (console.evals.continuous)
+    # review queues: reviewers (editors and above) read them, leads define and fill them
+    "annotation-queues": (ROUTE_EDITORS, ADMINS),
+    "score-configs": (ALL, ADMINS),  # what a score may hold: any role reads, leads change
     # any role reads prompts; playground users write (their own: rule prompt.change)
     "prompts": (ALL, KEY_EDITORS),
 }
@@ -253,6 +256,7 @@ def console_url(name: str, pattern: URLPattern, world: dict) -> str:
         "which": "output",
         "path": "console/console.css",
         "turn": 0,
+        "item": 1,  # an annotation queue's item
         "column": 0,
         "run": 1,
         "token": "x1",
@@ -396,6 +400,8 @@ def api_url(template: str, world: dict) -> str:
         "removal_id": 1,
         "experiment_id": 1,
         "evaluator_id": 1,
+        "config_id": 1,  # a score config
+        "queue_id": 1,  # an annotation queue
         "alert_id": 1,
         "index": 0,
         "n": 1,

@@ -128,3 +128,31 @@ def test_a_slice_with_nothing_in_it_is_refused(staff_client: Client, registry_ro
     assert not SliceScoring.objects.exists()
     bad = staff_client.post("/scores/", {"judge_route": "nope"})
     assert bad.status_code == 422 and "no route named" in bad.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_judge_scores_under_the_config_naming_its_score(
+    staff_client: Client, snapshot_reset, recorder: JournalRecorder
+) -> None:
+    """A numeric config spreads the judge's grade over its range (7/10 on 1-10: 7.3); a
+    categorical one refuses the run when it is asked for, naming the config."""
+    from gateway.models import ScoreConfig
+
+    make_echo_routes({"grader": {"reply": "Score: 7"}, "support": {}})
+    question = orjson.dumps({"model": "support", "messages": [{"role": "user", "content": "2+2?"}]})
+    row = RequestLog.objects.create(request_id="s0", dialect="openai", endpoint="chat",
+                                    route="support", status=200)  # fmt: skip
+    RequestBody.objects.create(
+        log=row, inbound_request=question.decode(), outbound_response=answer("4")
+    )
+    ScoreConfig.objects.create(name="quality", data_type="numeric", min_value=1, max_value=10)
+    ScoreConfig.objects.create(name="verdict", data_type="categorical", categories=["ok", "bad"])
+    form = {"route": "support", "since": "1h", "judge_route": "grader", "rubric": "Is it right?"}
+    refused = staff_client.post("/scores/", {**form, "score_name": "verdict"})
+    assert refused.status_code == 422 and "verdict is categorical" in refused.content.decode()
+    assert staff_client.post("/scores/", {**form, "score_name": "quality"}).status_code == 302
+    pk = runner.claim_one(model=SliceScoring)
+    asyncio.run(slice_scoring.run_claimed(pk))
+    assert list(Score.objects.values_list("name", "value", "source")) == [
+        ("quality", pytest.approx(7.3), "judge")
+    ]

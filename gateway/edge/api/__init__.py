@@ -40,6 +40,7 @@ api.add_router("/routes", "gateway.edge.api.routes.router")
 api.add_router("/keys", "gateway.edge.api.keys.router")
 api.add_router("/logs", "gateway.edge.api.logs.router")
 api.add_router("/logs", "gateway.edge.api.scores.router")  # /api/logs/{id}/scores
+api.add_router("/score-configs", "gateway.edge.api.score_configs.router")
 api.add_router("/audit", "gateway.edge.api.audit.router")
 api.add_router("/spend", "gateway.edge.api.spend.router")
 api.add_router("/teams", "gateway.edge.api.teams.router")
