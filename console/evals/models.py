@@ -307,6 +307,22 @@ class Evaluator(models.Model):
 
     class Meta:
         ordering = ["name"]
+
+    def __str__(self) -> str:
+        return str(self.name)
+
+    @property
+    def author(self) -> str:
+        """The ``Score.author`` of its scores."""
+        return f"evaluator:{self.name}"[:200]
+
+    @property
+    def scorer_label(self) -> str:
+        from console.evals.scorers import label_of
+
+        return label_of(self.scorer)
+
+
 class AnnotationQueue(models.Model):
     """A queue of logged requests for people to score (``console.evals.queues``): the
     score configs it asks for, and optionally a journal filter that fills it (``filters``:
@@ -332,16 +348,6 @@ class AnnotationQueue(models.Model):
     def __str__(self) -> str:
         return str(self.name)
 
-    @property
-    def author(self) -> str:
-        """The ``Score.author`` of its scores."""
-        return f"evaluator:{self.name}"[:200]
-
-    @property
-    def scorer_label(self) -> str:
-        from console.evals.scorers import label_of
-
-        return label_of(self.scorer)
 
 class QueueItem(models.Model):
     """One logged request in a queue: pending, done (scored by ``done_by``) or skipped;
