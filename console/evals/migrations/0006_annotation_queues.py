@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('evals', '0005_continuous_evaluators'),
-        ('gateway', '0072_score_configs'),
+        ('gateway', '0073_score_configs'),
     ]
 
     operations = [

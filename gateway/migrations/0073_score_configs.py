@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateway', '0071_agent_runs'),
+        ('gateway', '0072_server_tools'),
     ]
 
     operations = [
