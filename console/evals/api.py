@@ -385,5 +385,7 @@ def edit_evaluator(request: HttpRequest, evaluator_id: int, payload: EvaluatorIn
 def delete_evaluator(request: HttpRequest, evaluator_id: int) -> Any:
     get_object_or_404(Evaluator, pk=evaluator_id).delete()  # its scores stay on the logs
     return Status(204, None)
+
+
 # /api/annotation-queues: review queues (console.evals.queue_api)
 router.add_router("/annotation-queues", "console.evals.queue_api.router")
