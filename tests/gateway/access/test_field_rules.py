@@ -40,7 +40,6 @@ SCHEMAS = {
     "ExperimentIn": "experiments",
     "EvaluatorIn": "evaluators",
     "QueueIn": "annotation_queues",
-    "EvaluatorIn": "evaluators",  # (main's evaluators merge left it unmapped)
     "QueueItemsIn": "annotation_queue_items",
     "TeamIn": "teams",
     "TeamPatch": "teams",
