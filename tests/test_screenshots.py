@@ -28,6 +28,8 @@ def test_screenshots_go_to_a_scratch_folder_unless_asked(
 def test_no_browser_test_writes_into_docs_directly() -> None:
     root = Path(__file__).resolve().parent
     hits = subprocess.run(
-        ["grep", "-rln", '"docs" / "screenshots"', str(root)], capture_output=True, text=True
+        ["grep", "-rln", "--include=*.py", '"docs" / "screenshots"', str(root)],
+        capture_output=True,
+        text=True,
     ).stdout.split()
     assert [h for h in hits if not h.endswith("screenshots.py")] == []

@@ -46,7 +46,10 @@ MAX_LENGTH = 4096
 
 
 def is_agent_token(raw: str) -> bool:
-    return raw.startswith(PREFIX)
+    """Whether ``raw`` is shaped as an agent token (``sy-agent-<claims>.<signature>``):
+    a virtual key is ``sy-`` and URL-safe base64, which may begin ``agent-`` but never
+    holds a dot, so a key is never mistaken for a token."""
+    return raw.startswith(PREFIX) and "." in raw
 
 
 @dataclass(frozen=True, slots=True)

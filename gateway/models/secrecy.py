@@ -162,6 +162,8 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
     "gateway.Prompt": _fields("name description"),
     "gateway.PromptVersion": _fields("messages variables model params tools note created_by"),
     "gateway.PromptLabel": _fields("name updated_by"),
+    # a score's shape (name, type, range or categories): what reviewers and judges fill
+    "gateway.ScoreConfig": _fields("name data_type categories description created_by"),
     # reasoning: a judge's own words about the answer; judge_request_id: its call's row
     "gateway.Score": _fields("name label comment source author route reasoning judge_request_id"),
     "console.Comparison": _fields(

@@ -26,6 +26,7 @@ from gateway.models import (
     Profile,
     Provider,
     Route,
+    SsoSettings,
     TagBudget,
     Team,
 )
@@ -106,6 +107,8 @@ CASES: list[Case] = [
     ("a2a_agents", lambda w: ("/a2a-agents/new/",
                               {"name": "helper", "url": "https://agent.example/", "auth": "",
                                "price_usd": "0", "timeout": "300", "enabled": "on"})),
+    ("sso", lambda w: ("/settings/sign-in/",
+                       {"issuer": "https://idp.example.com", "client_id": "gw"})),
 ]  # fmt: skip
 
 
@@ -115,7 +118,7 @@ def snapshot_of_rows() -> dict[str, Any]:
         model.__name__: sorted(str(row) for row in model.objects.values())
         for model in (
             *(ApiKey, Provider, Route, Deployment, Team, Membership, Profile, Invite),
-            *(Guardrail, McpServer, AlertSettings, TagBudget),
+            *(Guardrail, McpServer, AlertSettings, TagBudget, SsoSettings),
         )
     }
 

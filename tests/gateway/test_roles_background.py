@@ -20,6 +20,7 @@ from gateway.models import RequestLog, SingletonLease
 def started_runners(monkeypatch):
     """Start the lifecycle with the real background-task registrations, the runners'
     loops replaced by stand-ins that note they ran (no starters, drainers, closers)."""
+    from console.evals import continuous as evaluators
     from console.evals import runner as eval_runner
     from gateway.features.alerts import runner as alerts_runner
     from gateway.features.batches import runner as batch_runner
@@ -39,6 +40,7 @@ def started_runners(monkeypatch):
 
     monkeypatch.setattr(batch_runner, "run_forever", stand_in("batches"))
     monkeypatch.setattr(eval_runner, "run_forever", stand_in("evaluations"))
+    monkeypatch.setattr(evaluators, "run_forever", stand_in("continuous-evaluators"))
     monkeypatch.setattr(alerts_runner, "run_forever", stand_in("budget-alerts"))
     monkeypatch.setattr(bills_runner, "run_forever", stand_in("bill-reconciliation"))
     monkeypatch.setattr(cache_alerts, "run_forever", stand_in("cache-loss-alerts"))
@@ -81,6 +83,7 @@ def started_runners(monkeypatch):
                 "bill-reconciliation",
                 "budget-alerts",
                 "cache-loss-alerts",
+                "continuous-evaluators",
                 "evaluations",
                 "file-pruning",
             ],
@@ -93,6 +96,7 @@ def started_runners(monkeypatch):
                 "bill-reconciliation",
                 "budget-alerts",
                 "cache-loss-alerts",
+                "continuous-evaluators",
                 "evaluations",
                 "file-pruning",
             ],
@@ -116,6 +120,7 @@ def test_every_background_task_names_its_roles() -> None:
         "file-pruning": frozenset({"worker"}),
         "background-responses": frozenset({"worker"}),
         "evaluations": frozenset({"worker"}),
+        "continuous-evaluators": frozenset({"worker"}),
         "budget-alerts": frozenset({"worker"}),
         "bill-reconciliation": frozenset({"worker"}),
         "cache-loss-alerts": frozenset({"worker"}),

@@ -163,3 +163,11 @@ def test_exchange_refusals_are_oauth_errors(caller, http_ok, subject_of, extra, 
 def test_the_metadata_lists_token_exchange() -> None:
     metadata = Client().get("/.well-known/oauth-authorization-server").json()
     assert EXCHANGE in metadata["grant_types_supported"]
+
+
+def test_a_virtual_key_that_begins_like_a_token_is_still_a_key() -> None:
+    """A key is ``sy-`` and URL-safe base64: it may begin ``agent-``, never holds a dot."""
+    from gateway.access import delegation
+
+    assert not delegation.is_agent_token("sy-agent-Zx81_q-0123456789abcdefghij")
+    assert delegation.is_agent_token("sy-agent-eyJrIjoxfQ.c2lnbmF0dXJl")

@@ -49,8 +49,21 @@ def probe(monkeypatch: pytest.MonkeyPatch, snapshot_reset):  # type: ignore[no-u
     async def get_prompt(name: str, prompt: str, arguments: object) -> types.GetPromptResult:
         return types.GetPromptResult(messages=[])
 
+    async def read_resource_in_rounds(
+        name: str, uri: str, **rounds: object
+    ) -> types.ReadResourceResult:
+        return await read_resource(name, uri)
+
+    async def get_prompt_in_rounds(
+        name: str, prompt: str, arguments: object = None, **rounds: object
+    ) -> types.GetPromptResult:
+        return await get_prompt(name, prompt, arguments)
+
     for fake in (list_resources, read_resource, list_prompts, get_prompt):
         monkeypatch.setattr(pool, fake.__name__, fake)
+    # resources/read and prompts/get go through the multi-round-trip reads (rounds.py)
+    monkeypatch.setattr(pool, "read_resource_in_rounds", read_resource_in_rounds)
+    monkeypatch.setattr(pool, "get_prompt_in_rounds", get_prompt_in_rounds)
     monkeypatch.setattr(endpoint, "_resource_owner", {str(RESOURCE.uri): "probe"})
 
 
