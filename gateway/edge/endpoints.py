@@ -53,6 +53,15 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 POST_ROUTES = dialects.POST_ROUTES
 MODEL_PATHS = ("/v1/models", "/models", "/anthropic/v1/models", "/openai/v1/models")
 API_PREFIXES = ("/v1/", "/anthropic/", "/openai/", "/v1beta/")
+# the prefixes themselves, without their slash: "/v1" is an API path too (a client's
+# "/v1/models/.." arrives as "/v1"), answered in JSON, never the console's HTML 404
+API_ROOTS = frozenset(prefix.rstrip("/") for prefix in API_PREFIXES)
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES) or path in API_ROOTS
+
+
 # Gemini API: POST {prefix}/{model}:{method}; GET {prefix} and {prefix}/{model}. Under
 # /v1/ a GET is Gemini's only when the caller authenticates the Google way.
 GEMINI_MODELS = ("/v1beta/models", "/v1/models")
@@ -430,12 +439,12 @@ class GatewayApp:
             return
         route, found = route_for(scope, method, path)
         if self.role != "all":
-            inference = route is not None or path.startswith(API_PREFIXES)
+            inference = route is not None or is_api_path(path)
             refused = role_gate.refusal(self.role, method, path, inference)
             if refused is not None:
                 await send_reply(send, refused)
                 return
-        if route is None and path.startswith(API_PREFIXES):
+        if route is None and is_api_path(path):
             await send_reply(send, unknown_endpoint(method, path))  # nothing to start for
             return
         if route is not None or scope.get("type") == "http":
@@ -942,6 +951,7 @@ def route_for(scope: Scope, method: str, path: str) -> tuple[Route | None, Any]:
 
 def unknown_endpoint(method: str, path: str) -> Reply:
     """A 404 for a path under an API prefix that no route serves, in its dialect."""
+    path = f"{path}/" if path in API_ROOTS else path
     if path.startswith(tuple(p + "/" for p in dialects.INTERACTIONS_PATHS)):
         dialect = dialects.INTERACTIONS
     elif path.startswith("/v1beta/") or ":" in path.rsplit("/", 1)[-1]:

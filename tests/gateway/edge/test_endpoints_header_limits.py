@@ -69,3 +69,22 @@ async def test_the_limits_come_from_the_settings(settings) -> None:
     settings.SWITCHYARD_MAX_HEADERS = 100
     assert endpoints.headers_too_large(MANY)
     assert not endpoints.headers_too_large(MANY[:100])
+
+
+@pytest.mark.parametrize(
+    "path, shape",
+    [("/v1", "openai"), ("/anthropic", "anthropic"), ("/openai", "openai"), ("/v1beta", "gemini")],
+)
+async def test_an_api_prefix_without_its_slash_is_a_json_404_in_its_dialect(path, shape) -> None:
+    """``/v1/models/..`` reaches the gateway as ``/v1`` (clients remove dot segments):
+    an API path, never the console's HTML page (found by the fuzzer)."""
+    sink = await call(path, [], "GET")
+    assert sink.messages[0]["status"] == 404
+    assert (b"content-type", b"application/json") in sink.messages[0]["headers"]
+    body = orjson.loads(sink.messages[1]["body"])
+    if shape == "anthropic":
+        assert body["type"] == "error"
+    elif shape == "gemini":
+        assert body["error"]["status"] == "NOT_FOUND"
+    else:
+        assert body["error"]["code"] == "unknown_url"
