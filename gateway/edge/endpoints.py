@@ -445,7 +445,7 @@ class GatewayApp:
                 await send_reply(send, refused)
                 return
         if route is None and is_api_path(path):
-            await send_reply(send, unknown_endpoint(method, path))  # nothing to start for
+            await send_reply(send, unknown_endpoint(method, path, scope["headers"]))
             return
         if route is not None or scope.get("type") == "http":
             await lifecycle.ensure_started()
@@ -949,14 +949,18 @@ def route_for(scope: Scope, method: str, path: str) -> tuple[Route | None, Any]:
     return None, None
 
 
-def unknown_endpoint(method: str, path: str) -> Reply:
-    """A 404 for a path under an API prefix that no route serves, in its dialect."""
+def unknown_endpoint(
+    method: str, path: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> Reply:
+    """A 404 for a path under an API prefix that no route serves, in its dialect: an
+    Anthropic client (its ``anthropic-version`` header) gets Anthropic's envelope."""
     path = f"{path}/" if path in API_ROOTS else path
+    anthropic = any(name.lower() == b"anthropic-version" for name, _ in headers or ())
     if path.startswith(tuple(p + "/" for p in dialects.INTERACTIONS_PATHS)):
         dialect = dialects.INTERACTIONS
     elif path.startswith("/v1beta/") or ":" in path.rsplit("/", 1)[-1]:
         dialect = "gemini"
-    elif path.startswith(("/anthropic/", "/v1/messages")):
+    elif anthropic or path.startswith(("/anthropic/", "/v1/messages")):
         dialect = "anthropic"
     else:
         dialect = "openai"

@@ -88,3 +88,10 @@ async def test_an_api_prefix_without_its_slash_is_a_json_404_in_its_dialect(path
         assert body["error"]["status"] == "NOT_FOUND"
     else:
         assert body["error"]["code"] == "unknown_url"
+
+
+async def test_an_anthropic_client_gets_anthropics_envelope_on_an_unknown_api_path() -> None:
+    sink = await call("/v1", [(b"anthropic-version", b"2023-06-01")], "GET")
+    body = orjson.loads(sink.messages[1]["body"])
+    assert sink.messages[0]["status"] == 404 and body["type"] == "error"
+    assert body["error"]["type"] == "not_found_error"

@@ -283,7 +283,7 @@ async def test_a_budget_is_charged_and_then_refuses(world):  # type: ignore[no-u
         await collect(poor.send_message(SendMessageRequest(message=message("first"))))
         with pytest.raises(Exception, match="(?i)budget"):
             await collect(poor.send_message(SendMessageRequest(message=message("second"))))
-    rows = journal(world, "key_name='poor-key'")
+    rows = journal_until(world, "key_name='poor-key'", lambda rows: len(rows) >= 2)
     assert rows[0]["cost"].startswith("0.75") and rows[0]["status"] == 200
     assert rows[0]["task"] and rows[0]["session"]  # the task and its context
     assert rows[-1]["status"] == 429
@@ -312,7 +312,7 @@ async def test_a_tags_budget_is_charged_and_then_refuses(world):  # type: ignore
     # 0.5 per call + the 0.25 the agent reports: 0.75 of the tag's 0.6
     second = await send("second")
     assert "budget" in second.text.lower() and "tight" in second.text, second.text
-    rows = journal(world, "key_name='tagged-key'")
+    rows = journal_until(world, "key_name='tagged-key'", lambda rows: len(rows) >= 2)
     assert rows[0]["cost"].startswith("0.75") and rows[-1]["status"] == 429
 
 
