@@ -195,3 +195,21 @@ def test_a_reference_an_owner_saves_is_judged_by_the_operators_allow_list(clean_
     assert sso.config_or_error()[0] is None
     assert "IDP_CLIENT_SECRET" in sso.config_or_error()[1]
     assert Client().get("/login/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_secret_that_no_longer_decrypts_is_a_message_not_a_500(clean_env) -> None:
+    """SECRET_KEY changed since the owner saved the client secret: the login page and
+    the settings say so, and passwords keep working."""
+    from gateway.base.secrets import crypto
+
+    owner = signed_in("owner")
+    assert owner.post("/settings/sign-in/", form()).status_code == 302
+    SsoSettings.objects.filter(pk=1).update(client_secret_ciphertext=crypto.PREFIX + "gone")
+    cfg, error = sso.config_or_error()
+    assert cfg is None and "cannot be decrypted" in error
+    login = Client().get("/login/")
+    assert login.status_code == 200 and "misconfigured" in login.content.decode()
+    assert owner.get("/settings/sign-in/").status_code == 200
+    shown = owner.get("/api/sign-in/").json()
+    assert shown["enabled"] is False and "cannot be decrypted" in shown["error"]
