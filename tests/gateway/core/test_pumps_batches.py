@@ -186,8 +186,8 @@ def request_body(dialect: str) -> dict[str, Any]:
 
 
 # what differs between two renderings of one stream: ids made up where the upstream
-# sent none, and the second a response was created in
-RANDOM_ID = re.compile(rb'"[a-z]+[_-][0-9a-f]{16,}"|"created(_at)?":[0-9]+')
+# sent none, and the seconds a response was created and completed in
+RANDOM_ID = re.compile(rb'"[a-z]+[_-][0-9a-f]{16,}"|"(created|completed)(_at)?":[0-9]+')
 
 
 def same_ids(chunks: list[bytes]) -> list[bytes]:
