@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
@@ -328,6 +328,7 @@ class ChatJob(RoutedJob):
     request: ChatRequest  # parsed by prepare (None before it, as Job's)
     counting: asyncio.Future[int] | None = None  # the prompt's token count, started once
     prompt_size = 0  # the prompt's tokens against context windows (prompt_size.py)
+    toolsets: Sequence[Any] = ()  # the tools the gateway runs for it (core.tool_runner)
 
     async def prepare(self, route: RouteEntry) -> None:
         call, body = self.call, self.body
@@ -364,7 +365,7 @@ class ChatJob(RoutedJob):
 
     async def respond_now(self, route: RouteEntry) -> Reply | StreamReply:
         """``respond`` without detaching (what a detached request's task runs)."""
-        for extra in hooks.extra_jobs:  # a feature's answer instead (hosted MCP tools)
+        for extra in hooks.extra_jobs:  # a feature's answer instead (core.tool_runner)
             if await extra.takes(self, route):
                 reply: Reply | StreamReply = await extra.respond(self, route)
                 return reply

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.base import hooks, lazy_import
+from gateway.core.tool_runner import ToolJob
 from gateway.features.mcp import closing, retention
 
 PIPELINE = "gateway.features.mcp.hosted.pipeline"
@@ -24,22 +25,18 @@ async def endpoint_app() -> Any:
     return endpoint.app
 
 
-class HostedTools:
-    """The hosted MCP loop as an extra job of the chat job (``hooks.extra_jobs``)."""
+class HostedTools(ToolJob):
+    """The hosted MCP tools in the gateway's tool loop, an extra job of the chat job
+    (``hooks.extra_jobs``)."""
 
-    async def takes(self, job: Any, route: Any) -> bool:
+    async def toolset(self, job: Any, route: Any) -> Any:
         request = job.request
         named = request is not None and request.mcp_servers
         if not named and not route.mcp_servers and not job.call.caller.mcp_servers:
-            return False  # no MCP server anywhere: the loop is not even imported
+            return None  # no MCP server anywhere: the loop is not even imported
         # the loop brings the MCP SDK: imported off the loop on first use
         pipeline = await lazy_import.loaded(PIPELINE)
-        taken: bool = pipeline.takes(job, route)
-        return taken
-
-    async def respond(self, job: Any, route: Any) -> Any:
-        pipeline = await lazy_import.loaded(PIPELINE)
-        return await pipeline.respond(job, route)
+        return pipeline.toolset(job, route)
 
 
 HOSTED_TOOLS = HostedTools()

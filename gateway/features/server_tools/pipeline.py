@@ -1,30 +1,24 @@
 """Server tools in the request pipeline: the chat job (``gateway.core.jobs``) asks the
 registered extra jobs (``gateway.base.hooks.extra_jobs``) whether one answers its
 request; this is the server tools' answer. ``takes`` says whether the gateway runs the
-request's server tools, refusing what it cannot run; ``respond`` runs the loop
-(``loop``), each upstream turn routed and retried like any call, and charges the
-searches it ran."""
+request's server tools, refusing what it cannot run; ``toolset`` is then their part of
+the gateway's tool loop (``gateway.core.tool_runner``), beside any other feature's, its
+searches charged as they run."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-import orjson
 from django.conf import settings
 
-from gateway.access import registry
-from gateway.base.entries import DeploymentEntry, RouteEntry
-from gateway.core import cache
-from gateway.core.call import Call, Reply, StreamReply
-from gateway.core.jobs import ChatJob, check_unmapped_params
-from gateway.core.pumps import pump_translated
-from gateway.core.upstream import UpstreamCall
+from gateway.base.entries import RouteEntry
+from gateway.core.call import Call
+from gateway.core.jobs import ChatJob
 from gateway.errors import ConfigurationError, InvalidRequest
 from gateway.features.server_tools import loop as tool_loop
 from gateway.features.server_tools.backends import BACKENDS, Backend
 from gateway.providers.base import adapter_for
-from gateway.routing import routing
-from gateway.types import ChatRequest, ChatResponse, ServerTool
+from gateway.types import ChatRequest, ServerTool
 
 
 def native(route: RouteEntry, call: Call) -> bool:
@@ -89,58 +83,16 @@ def takes(job: ChatJob, route: RouteEntry) -> bool:
     return True
 
 
-async def respond(job: ChatJob, route: RouteEntry) -> Reply | StreamReply:
-    """Answer with the server tool loop; one journal row with every turn's usage, the
-    searches' price in its cost."""
-    call, snapshot = job.call, registry.current()
-    if call.cache is not None:  # an answer made with fresh searches is not replayed
-        cache.abandon(call.cache)
-        call.cache = None
-    call.answer_keeper = None
-
-    async def turn(request: ChatRequest) -> ChatResponse:
-        async def attempt(route: RouteEntry, deployment: DeploymentEntry) -> ChatResponse:
-            adapter = job.begin(route, deployment)
-            check_unmapped_params(request, route, adapter, deployment)
-            prepared = UpstreamCall.prepare(
-                request, adapter, route, deployment, held_ceiling=job.held_ceiling(deployment)
-            )
-            if prepared.notes:
-                call.record.translation = prepared.notes
-            return await prepared.complete(call.attempt_exchange)
-
-        return await routing.run(snapshot, job.plan(route), attempt, call.record.attempts, job.key)
-
-    assert job.request is not None
-    backend = backend_of(route)
+def toolset(job: ChatJob, route: RouteEntry) -> tool_loop.ServerTools | None:
+    """The request's server tools in the gateway's tool loop, if it runs them (``takes``);
+    each search charged as it runs (a stream the client leaves still pays)."""
+    if not takes(job, route):
+        return None
+    call, backend = job.call, backend_of(route)
     price = Decimal(backend.price) if backend is not None and backend.price else None
 
-    def charge() -> None:  # each search as it runs: a stream the client leaves still pays
+    def charge() -> None:
         if price is not None:
             call.extra_cost += price
 
-    loop = tool_loop.Loop(
-        job.request, turn, backend, inline_text=not call.client.renders_hosted, on_search=charge
-    )
-
-    call.record.mcp_calls = loop.notes  # the tool calls it ran, filled as it runs
-    guard = call.guard
-    if job.stream:
-        events = tool_loop.events(loop, job.request)
-        if guard is not None:
-            events = guard.stream(events)
-        first = await anext(events)
-        if guard is not None:
-            await guard.gate()
-        chunks = pump_translated(call, job.request, first, events)
-        return StreamReply(200, call.headers(b"text/event-stream"), chunks)
-    response = await loop.run()
-    if guard is not None:
-        response = await guard.after(response)
-    rendered = call.client.render_response(response, job.request)
-    if call.state is not None and call.state.keeps:
-        await call.state.keep(rendered)
-    payload = orjson.dumps(rendered)
-    call.capture_outbound(payload)
-    call.finish(status=200, usage=response.usage, finish_reason=response.finish_reason)
-    return Reply(200, payload, call.headers())
+    return tool_loop.ServerTools(job.request, backend, on_search=charge)

@@ -1,28 +1,24 @@
-"""The server tool loop as an extra job of the chat job (``hooks.extra_jobs``). Light on
-purpose: a request without server tools costs one attribute read; the pipeline is
-imported on the first that has some."""
+"""The server tools in the gateway's tool loop (``gateway.core.tool_runner``), an extra
+job of the chat job (``hooks.extra_jobs``). Light on purpose: a request without server
+tools costs one attribute read; the pipeline is imported on the first that has some."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from gateway.base import hooks, lazy_import
+from gateway.core.tool_runner import ToolJob
 
 PIPELINE = "gateway.features.server_tools.pipeline"
 
 
-class ServerTools:
-    async def takes(self, job: Any, route: Any) -> bool:
+class ServerTools(ToolJob):
+    async def toolset(self, job: Any, route: Any) -> Any:
         request = job.request
         if request is None or not request.server_tools:
-            return False
+            return None
         pipeline = await lazy_import.loaded(PIPELINE)
-        taken: bool = pipeline.takes(job, route)
-        return taken
-
-    async def respond(self, job: Any, route: Any) -> Any:
-        pipeline = await lazy_import.loaded(PIPELINE)
-        return await pipeline.respond(job, route)
+        return pipeline.toolset(job, route)
 
 
 SERVER_TOOLS = ServerTools()

@@ -2,12 +2,13 @@
 MCP connector (``mcp_servers`` + ``mcp_toolset``), run by the gateway.
 
 ``servers`` reaches the attached servers (the ``mcp`` SDK's streamable-HTTP client, or
-the process pool for registered names); ``loop`` lists their tools, offers them to the
-model as function tools, runs the model's calls and feeds the results back until the
-model answers, an approval is needed or the per-request call limit is reached; its
-steps are canonical ``McpItem``s that the client codec renders in its own shapes.
+the process pool for registered names); ``loop`` is their part of the gateway's tool
+loop (``gateway.core.tool_runner``): it lists their tools, offers them to the model as
+function tools and runs the model's calls until the model answers, an approval is
+needed or the per-request call limit is reached; its steps are canonical ``McpItem``s
+that the client codec renders in its own shapes.
 """
 
-from gateway.features.mcp.hosted.loop import Loop, applies, attach, events
+from gateway.features.mcp.hosted.loop import Loop, McpTools, applies, attach, events
 
-__all__ = ["Loop", "applies", "attach", "events"]
+__all__ = ["Loop", "McpTools", "applies", "attach", "events"]

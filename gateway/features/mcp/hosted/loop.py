@@ -1,21 +1,14 @@
-"""The hosted-tool loop of one request (see the package docstring).
-
-Upstream turns are non-streamed canonical calls (``complete``, given by the service:
-routed, retried and counted like any call); a streamed client gets each step as a
-``HostedItem`` event when it happens, then the answer replayed as canonical events, so
-its codec's own stream renderer writes every event. The loop runs in a task of its
-own (the SDK's sessions must open and close in one task) and reports through a queue.
-"""
+"""The hosted MCP tools of one request (see the package docstring): ``McpTools``, their
+part of the gateway's tool loop (``gateway.core.tool_runner``), which holds the
+servers' connections open while it runs; ``Loop``, the loop with these tools alone."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -23,26 +16,20 @@ import orjson
 from gateway.access.authorization import decide
 from gateway.base import http
 from gateway.base.entries import KeyEntry
-from gateway.core.cache import replay
-from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
+from gateway.core.tool_runner import Complete, Runner, Step, Toolset, events
+from gateway.errors import GuardrailBlocked, GuardrailUnavailable
 from gateway.features.mcp import guarded
 from gateway.features.mcp.hosted import approvals
 from gateway.types import (
     ChatRequest,
-    ChatResponse,
-    ErrorEvent,
-    FinishReason,
-    HostedItem,
+    Hosted,
     McpItem,
     McpServer,
     Message,
-    Start,
-    StreamEvent,
     Text,
     Tool,
     ToolCall,
     ToolResult,
-    Usage,
     mcp_tool_name,
 )
 
@@ -51,8 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Complete = Callable[[ChatRequest], Awaitable[ChatResponse]]
-Emit = Callable[[McpItem], Awaitable[None]]
+__all__ = ["Loop", "McpTools", "applies", "attach", "events"]
 
 DECLINED = "The user declined this tool call."
 EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
@@ -119,21 +105,22 @@ class Note:
     error: str = ""
 
 
-class Loop:
-    """One request's loop: ``run`` returns the final canonical response, its ``hosted``
-    steps in order and its usage summed over every upstream turn."""
+class McpTools(Toolset):
+    """The attached servers' tools in the loop (``gateway.core.tool_runner``): listed,
+    offered as ``server__tool`` functions, each call checked against the key's grant and
+    the guardrails; withdrawn when the per-request call limit is reached."""
+
+    cleared = "mcp_servers"
+    connections: Connections  # while the loop runs (``opened``)
 
     def __init__(
         self,
         request: ChatRequest,
-        complete: Complete,
         *,
         max_calls: int,
         timeout: float,
         allow: str = "",
         observe: Callable[[dict[str, Any]], None] | None = None,
-        inline_text: bool = False,
-        watch: Callable[[McpItem], None] | None = None,
         key: KeyEntry | None = None,
         vouched: tuple[str, ...] = (),
         call: Any = None,
@@ -146,104 +133,43 @@ class Loop:
         # call to a registered server, except those a console caller attached itself
         # (``vouched``: its role was checked, ``mcp.server.attach``)
         self.key, self.vouched = key, vouched
-        # told of each step as it happens (the console playground); with inline_text,
-        # also of the text said before calls (a ``message`` item that is no step)
-        self.watch = watch
-        # the client's API has no place for text between tool calls (Chat Completions,
-        # Gemini): it joins the final message, in order, instead of a ``message`` step
-        self.inline_text = inline_text
-        self.said: list[str] = []
         self.observe = observe  # told of each tool call as it ends (tracing)
-        self.request, self.complete = request, complete
+        self.request = request
         self.max_calls, self.timeout, self.allow = max_calls, timeout, allow
-        self.items: list[McpItem] = []
-        self.notes: list[dict[str, Any]] = []  # the journal row's mcp_calls
         self.offered: dict[str, tuple[McpServer, str]] = {}  # function name -> server, tool
         self.calls = 0
-        self.usage = Usage()
 
-    async def run(self, emit: Emit | None = None) -> ChatResponse:
-        async def step(item: McpItem) -> None:
-            self.items.append(item)
-            self._tell(item)
-            if emit is not None:
-                await emit(item)
-
+    def opened(self) -> Connections:
         # the mcp SDK (and the OpenTelemetry it imports) loads on a request's first MCP
         # tool, not with the service: requests without MCP never pay for it
         from gateway.features.mcp.hosted.servers import Connections
 
-        async with Connections(self.timeout, self.allow) as connections:
-            tools = list(self.request.tools)
-            for server in self.request.mcp_servers:
-                tools += await self._list(connections, server, step)
-            messages = list(self.request.messages)
-            messages += await self._approved(connections, step)
-            while True:
-                turn = dataclasses.replace(
-                    self.request, messages=messages, tools=tools, stream=False, mcp_servers=[]
-                )
-                if not tools:
-                    turn.tool_choice = None
-                response = await self.complete(turn)
-                self._add_usage(response.usage)
-                ours = [c for c in response.tool_calls() if c.name in self.offered]
-                if not ours:
-                    return self._final(response, response.parts)
-                theirs = [p for p in response.parts if not (isinstance(p, ToolCall) and p in ours)]
-                said = "".join(p.text for p in theirs if isinstance(p, Text))
-                if said.strip():  # what the model said before its calls, in its place
-                    if self.inline_text:
-                        self.said.append(said)
-                        # not a step of the answer (the text goes into it), but the
-                        # watcher learns where the calls fall between its paragraphs
-                        self._tell(McpItem("message", _id("msg"), "", output=said))
-                    else:
-                        await step(McpItem("message", _id("msg"), "", output=said))
-                calls, results, waiting = [], [], False
-                for call in ours:
-                    server, tool = self.offered[call.name]
-                    arguments = call.raw_arguments or orjson.dumps(call.arguments).decode()
-                    if server.needs_approval(tool):
-                        waiting = True
-                        asked = approvals.issue(self.key, server, tool, arguments)
-                        await step(
-                            McpItem("approval_request", asked, server.label, tool, arguments)
-                        )
-                        self._note(Note(server.label, tool, "approval"))
-                        continue
-                    item = await self._call(connections, server, tool, call, arguments)
-                    await step(item)
-                    calls.append(dataclasses.replace(call, id=item.id))
-                    results.append(_result(item))
-                if waiting or any(isinstance(p, ToolCall) for p in theirs):
-                    # the client's turn: approve, or run its own function calls
-                    reason: FinishReason = (
-                        "tool_calls" if any(isinstance(p, ToolCall) for p in theirs) else "stop"
-                    )
-                    kept = [
-                        p
-                        for p in theirs
-                        if isinstance(p, ToolCall) or not (waiting or isinstance(p, Text))
-                    ]
-                    final = self._final(response, kept)
-                    final.finish_reason = reason
-                    return final
-                spoken = [p for p in theirs if not isinstance(p, ToolCall)]
-                messages = [
-                    *messages,
-                    Message("assistant", [*spoken, *calls]),
-                    Message("user", list(results)),
-                ]
-                if self.calls >= self.max_calls:  # no more calls: the model must answer
-                    tools = [t for t in tools if t.name not in self.offered]
+        self.connections = Connections(self.timeout, self.allow)
+        return self.connections
 
-    def _tell(self, item: McpItem) -> None:
-        if self.watch is not None:
-            try:
-                self.watch(item)
-            except Exception:
-                log.warning("watching a hosted MCP step failed", exc_info=True)
+    async def offer(self, step: Step) -> tuple[list[Tool], list[Message]]:
+        tools = []
+        for server in self.request.mcp_servers:
+            tools += await self._list(server, step)
+        return tools, await self._approved(step)
+
+    def owns(self, name: str) -> bool:
+        return name in self.offered
+
+    def withdrawn(self, turn: int) -> bool:
+        return turn > 0 and self.calls >= self.max_calls  # no more calls: the model answers
+
+    async def run(self, call: ToolCall, step: Step) -> ToolResult | None:
+        server, tool = self.offered[call.name]
+        arguments = call.raw_arguments or orjson.dumps(call.arguments).decode()
+        if server.needs_approval(tool):
+            asked = approvals.issue(self.key, server, tool, arguments)
+            await step(McpItem("approval_request", asked, server.label, tool, arguments))
+            self._note(Note(server.label, tool, "approval"))
+            return None
+        item = await self._call(server, tool, call, arguments)
+        await step(item)
+        return _result(item)
 
     def _note(self, note: Note) -> None:
         entry = dataclasses.asdict(note)
@@ -254,44 +180,14 @@ class Loop:
             except Exception:
                 log.warning("observing a hosted MCP call failed", exc_info=True)
 
-    def _add_usage(self, usage: Usage) -> None:
-        for name in (
-            "input_tokens",
-            "output_tokens",
-            "cache_read_tokens",
-            "cache_write_tokens",
-            "reasoning_tokens",
-        ):
-            setattr(self.usage, name, getattr(self.usage, name) + getattr(usage, name))
-
-    def _final(self, response: ChatResponse, parts: list[Any]) -> ChatResponse:
-        if self.said:  # the text between tool calls, before the answer (inline_text)
-            earlier = "\n\n".join(text.strip() for text in self.said)
-            first_text = next((p for p in parts if isinstance(p, Text)), None)
-            parts = list(parts)
-            if first_text is None:
-                parts.insert(0, Text(earlier))
-            else:
-                parts[parts.index(first_text)] = Text(earlier + "\n\n" + first_text.text)
-        return ChatResponse(
-            id=response.id,
-            model=response.model,
-            parts=list(parts),
-            finish_reason=response.finish_reason,
-            stop_sequence=response.stop_sequence,
-            usage=self.usage,
-            created=response.created,
-            hosted=list(self.items),
-        )
-
-    async def _list(self, connections: Connections, server: McpServer, step: Emit) -> list[Tool]:
+    async def _list(self, server: McpServer, step: Step) -> list[Tool]:
         """List one server's tools (an error item when it cannot); the allowed ones as
         function tools."""
         from gateway.features.mcp.hosted.servers import ServerFailed
 
         error = None
         try:
-            listed = await connections.list_tools(server)
+            listed = await self.connections.list_tools(server)
         except ServerFailed as exc:
             listed, error = [], str(exc)
             self._note(Note(server.label, "tools/list", "error", error=error))
@@ -306,7 +202,7 @@ class Loop:
             offered.append(Tool(name=name, description=tool.description, parameters=schema))
         return offered
 
-    async def _approved(self, connections: Connections, step: Emit) -> list[Message]:
+    async def _approved(self, step: Step) -> list[Message]:
         """Run the calls the client approved (``mcp_approval_response``); a declined
         one tells the model so. Returns the turns to add to the conversation."""
         pending = {item.id: item for item in self.request.mcp_pending}
@@ -336,7 +232,7 @@ class Loop:
                     self._note(Note(asked.server, asked.name, "refused", error=refusal))
                 else:
                     assert server is not None
-                    item = await self._call(connections, server, asked.name, call, asked.arguments)
+                    item = await self._call(server, asked.name, call, asked.arguments)
                 item.approval_request_id = approval.request_id
                 call.id = item.id
                 await step(item)
@@ -371,14 +267,7 @@ class Loop:
                 return decision.reason
         return None
 
-    async def _call(
-        self,
-        connections: Connections,
-        server: McpServer,
-        tool: str,
-        call: ToolCall,
-        arguments: str,
-    ) -> McpItem:
+    async def _call(self, server: McpServer, tool: str, call: ToolCall, arguments: str) -> McpItem:
         item = McpItem("call", _id("mcp"), server.label, tool, arguments)
         if self.calls >= self.max_calls:
             item.error = f"the limit of {self.max_calls} MCP tool calls per request was reached"
@@ -411,7 +300,7 @@ class Loop:
                 sent = await guarded.arguments(checks, sent)
                 if sent is not call.arguments:  # the client sees what the tool got
                     item.arguments = orjson.dumps(sent).decode()
-            result = await connections.call_tool(server, tool, sent)
+            result = await self.connections.call_tool(server, tool, sent)
             result = await guarded.result(checks, result)
         except ServerFailed as exc:
             item.error = str(exc)
@@ -441,38 +330,18 @@ def _result(item: McpItem) -> ToolResult:
     return ToolResult(item.id, [Text(text)], is_error=item.error is not None)
 
 
-async def events(loop: Loop, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-    """The loop as canonical stream events: ``Start``, each step as a ``HostedItem``
-    when it happens, then the answer's parts, usage and finish (or an ``ErrorEvent``).
-    Closing the iterator (the client left) cancels the loop."""
-    queue: asyncio.Queue[Any] = asyncio.Queue()
+class Loop(Runner):
+    """The hosted MCP tools alone in the loop (the console's playground, tests): its
+    keywords besides ``inline_text`` and ``watch`` are ``McpTools``'."""
 
-    async def emit(item: McpItem) -> None:
-        queue.put_nowait(HostedItem(item))
-
-    async def main() -> None:
-        try:
-            queue.put_nowait(await loop.run(emit))
-        except GatewayError as error:
-            queue.put_nowait(ErrorEvent(error))
-        except Exception as exc:
-            log.exception("the hosted MCP loop failed")
-            queue.put_nowait(ErrorEvent(GatewayError(f"internal error ({type(exc).__name__})")))
-
-    task = asyncio.create_task(main())
-    try:
-        yield Start("", request.model, int(time.time()))
-        while True:
-            got = await queue.get()
-            if isinstance(got, ChatResponse):
-                for event in replay.events(got)[1:]:
-                    yield event
-                return
-            yield got
-            if isinstance(got, ErrorEvent):
-                return
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+    def __init__(
+        self,
+        request: ChatRequest,
+        complete: Complete,
+        *,
+        inline_text: bool = False,
+        watch: Callable[[Hosted], None] | None = None,
+        **tools: Any,
+    ) -> None:
+        toolset = McpTools(request, **tools)
+        super().__init__(request, complete, [toolset], inline_text=inline_text, watch=watch)

@@ -3,32 +3,27 @@ the registered extra jobs (``gateway.base.hooks.extra_jobs``) whether one answer
 request; this is the hosted MCP tools' answer. ``takes`` checks the key's grants on the
 MCP servers the request names, attaches the route's and the caller's registered servers
 and says whether the gateway runs the tools (the request has some, and its route does
-not hand them to an upstream that runs them); ``respond`` runs the hosted loop
-(``gateway.features.mcp.hosted.loop``), each upstream turn routed and retried like any call.
+not hand them to an upstream that runs them); ``toolset`` is then their part of the
+gateway's tool loop (``gateway.core.tool_runner``), beside any other feature's.
 
 A feature module: it imports the pipeline (core) and registers into it
 (``gateway.features.mcp.plugin``); core never imports it."""
 
 from __future__ import annotations
 
-import orjson
 from django.conf import settings
 
-from gateway.access import authorization, registry
-from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
-from gateway.core import cache
-from gateway.core.call import Call, Reply, StreamReply
-from gateway.core.jobs import ChatJob, check_unmapped_params
-from gateway.core.pumps import pump_translated
-from gateway.core.upstream import UpstreamCall
+from gateway.access import authorization
+from gateway.base.entries import KeyEntry, RouteEntry
+from gateway.core.call import Call
+from gateway.core.jobs import ChatJob
 from gateway.errors import ConfigurationError, PermissionDenied
 from gateway.features.mcp import hosted
 from gateway.features.mcp import rules as mcp_rules
 from gateway.features.mcp.oauth import caller as oauth_caller
 from gateway.providers.base import adapter_for
-from gateway.routing import routing
 from gateway.telemetry import tracing
-from gateway.types import ChatRequest, ChatResponse, McpServer
+from gateway.types import ChatRequest, McpServer
 
 
 def takes(job: ChatJob, route: RouteEntry) -> bool:
@@ -91,62 +86,21 @@ def _mcp_passes(route: RouteEntry, call: Call) -> bool:
         return False
 
 
-async def respond(job: ChatJob, route: RouteEntry) -> Reply | StreamReply:
-    """Answer with the gateway's hosted MCP loop (gateway/features/mcp/hosted): each upstream
-    turn routed and retried like any call; one journal row with the tool calls."""
-    call, snapshot = job.call, registry.current()
+def toolset(job: ChatJob, route: RouteEntry) -> hosted.McpTools | None:
+    """The hosted MCP tools of ``job``'s request in the gateway's tool loop, if it runs
+    them (``takes``)."""
+    if not takes(job, route):
+        return None
+    call = job.call
     oauth_caller.act_for(job.key)  # registered OAuth servers: the owner's token if they minted it
-    if call.cache is not None:  # an answer made with tools is not replayed from cache
-        cache.abandon(call.cache)
-        call.cache = None
-    call.answer_keeper = None  # nor kept by an answer cache
-
-    async def turn(request: ChatRequest) -> ChatResponse:
-        async def attempt(route: RouteEntry, deployment: DeploymentEntry) -> ChatResponse:
-            adapter = job.begin(route, deployment)
-            check_unmapped_params(request, route, adapter, deployment)
-            prepared = UpstreamCall.prepare(
-                request, adapter, route, deployment, held_ceiling=job.held_ceiling(deployment)
-            )
-            if prepared.notes:  # what any turn lost (the journal's lossiness note)
-                call.record.translation = prepared.notes
-            return await prepared.complete(call.attempt_exchange)
-
-        plan = job.plan(route)
-        return await routing.run(snapshot, plan, attempt, call.record.attempts, job.key)
-
-    loop = hosted.Loop(
+    return hosted.McpTools(
         job.request,
-        turn,
         max_calls=settings.SWITCHYARD_MCP_HOSTED_MAX_CALLS,
         timeout=settings.SWITCHYARD_MCP_HOSTED_TIMEOUT,
         allow=settings.SWITCHYARD_MCP_HOSTED_ALLOW,
         observe=(lambda note: tracing.tool_call(call, note)) if call.span is not None else None,
-        inline_text=not call.client.renders_hosted,
-        watch=call.caller.watch_mcp,
         key=job.key,
         vouched=call.caller.mcp_servers,
         call=call,
         route=route,
     )
-    call.record.mcp_calls = loop.notes  # filled as the loop runs, read at finish
-    guard = call.guard  # the request's guardrails read the loop's answer as any other
-    if job.stream:
-        events = hosted.events(loop, job.request)
-        if guard is not None:
-            events = guard.stream(events)
-        first = await anext(events)
-        if guard is not None:
-            await guard.gate()  # during_call's verdict before the answer's head
-        chunks = pump_translated(call, job.request, first, events)
-        return StreamReply(200, call.headers(b"text/event-stream"), chunks)
-    response = await loop.run()
-    if guard is not None:
-        response = await guard.after(response)
-    rendered = call.client.render_response(response, job.request)
-    if call.state is not None and call.state.keeps:
-        await call.state.keep(rendered)
-    payload = orjson.dumps(rendered)
-    call.capture_outbound(payload)
-    call.finish(status=200, usage=response.usage, finish_reason=response.finish_reason)
-    return Reply(200, payload, call.headers())
