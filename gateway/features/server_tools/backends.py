@@ -51,21 +51,37 @@ class Backend:
         return BACKENDS[self.kind]
 
 
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
 class SearchApi:
-    """A search API's wire: subclasses say how to ask and how to read."""
+    """A search API's wire: subclasses say how to ask and which fields to read (each
+    result's ``url`` and ``title``, its ``snippet`` field, the first of its ``ages``)."""
 
     label: ClassVar[str]
     needs_key: ClassVar[bool] = True
+    snippet: ClassVar[str] = "content"
+    ages: ClassVar[tuple[str, ...]] = ()
 
     def request(self, url: str, query: str, count: int, key: str) -> httpx.Request:
         raise NotImplementedError
 
+    def found(self, data: Any) -> Any:
+        """The answer's list of results."""
+        return data.get("results") if isinstance(data, dict) else None
+
     def results(self, data: Any) -> list[SearchResult]:
-        raise NotImplementedError
-
-
-def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+        return [
+            SearchResult(
+                url=_text(r.get("url")),
+                title=_text(r.get("title")),
+                snippet=_text(r.get(self.snippet)),
+                page_age=next(filter(None, (_text(r.get(age)) for age in self.ages)), None),
+            )
+            for r in self.found(data) or []
+            if isinstance(r, dict) and _text(r.get("url"))
+        ]
 
 
 class SearXNG(SearchApi):
@@ -76,6 +92,7 @@ class SearXNG(SearchApi):
 
     label = "SearXNG"
     needs_key = False
+    ages = ("publishedDate",)
 
     def request(self, url: str, query: str, count: int, key: str) -> httpx.Request:
         headers = {"Accept": "application/json"}
@@ -84,19 +101,6 @@ class SearXNG(SearchApi):
         params = {"q": query, "format": "json"}
         return http.client().build_request("GET", url, params=params, headers=headers)
 
-    def results(self, data: Any) -> list[SearchResult]:
-        found = data.get("results") if isinstance(data, dict) else None
-        return [
-            SearchResult(
-                url=_text(r.get("url")),
-                title=_text(r.get("title")),
-                snippet=_text(r.get("content")),
-                page_age=_text(r.get("publishedDate")) or None,
-            )
-            for r in found or []
-            if isinstance(r, dict) and _text(r.get("url"))
-        ]
-
 
 class Brave(SearchApi):
     """The Brave Search API: ``GET {url}?q=...&count=N`` with the key in
@@ -104,25 +108,16 @@ class Brave(SearchApi):
     ``page_age``."""
 
     label = "Brave Search"
+    snippet, ages = "description", ("page_age", "age")
 
     def request(self, url: str, query: str, count: int, key: str) -> httpx.Request:
         headers = {"Accept": "application/json", "X-Subscription-Token": key}
         params = {"q": query, "count": str(count)}
         return http.client().build_request("GET", url, params=params, headers=headers)
 
-    def results(self, data: Any) -> list[SearchResult]:
+    def found(self, data: Any) -> Any:
         web = data.get("web") if isinstance(data, dict) else None
-        found = web.get("results") if isinstance(web, dict) else None
-        return [
-            SearchResult(
-                url=_text(r.get("url")),
-                title=_text(r.get("title")),
-                snippet=_text(r.get("description")),
-                page_age=_text(r.get("page_age")) or _text(r.get("age")) or None,
-            )
-            for r in found or []
-            if isinstance(r, dict) and _text(r.get("url"))
-        ]
+        return super().found(web)
 
 
 class Tavily(SearchApi):
@@ -131,24 +126,12 @@ class Tavily(SearchApi):
     ``published_date``."""
 
     label = "Tavily"
+    ages = ("published_date",)
 
     def request(self, url: str, query: str, count: int, key: str) -> httpx.Request:
         body = orjson.dumps({"query": query, "max_results": count})
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
         return http.client().build_request("POST", url, content=body, headers=headers)
-
-    def results(self, data: Any) -> list[SearchResult]:
-        found = data.get("results") if isinstance(data, dict) else None
-        return [
-            SearchResult(
-                url=_text(r.get("url")),
-                title=_text(r.get("title")),
-                snippet=_text(r.get("content")),
-                page_age=_text(r.get("published_date")) or None,
-            )
-            for r in found or []
-            if isinstance(r, dict) and _text(r.get("url"))
-        ]
 
 
 BACKENDS: dict[str, SearchApi] = {"searxng": SearXNG(), "brave": Brave(), "tavily": Tavily()}
