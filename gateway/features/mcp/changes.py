@@ -19,46 +19,28 @@ subscription; one with no MCP server connected publishes nothing."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
 from typing import Any
 
 import orjson
-from django.conf import settings
 
-from gateway.base import lifecycle
+from gateway.base import pubsub
 from gateway.features.mcp import pool, streams
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "switchyard:mcp:list-changed"
-RETRY_SECONDS = 5.0
 ECHO_SECONDS = 1.0  # another process's copy of a change delivered here this recently
 ORIGIN = uuid.uuid4().hex  # this process, so that it ignores its own announcements
 
-_client: Any = None
-_client_loop: asyncio.AbstractEventLoop | None = None
-_listening: asyncio.AbstractEventLoop | None = None
 _delivered: dict[tuple[str, str], float] = {}  # (server, what) -> when delivered here
 _publishing: set[asyncio.Task[None]] = set()
 
 
-def url() -> str:
-    return str(getattr(settings, "REDIS_URL", "") or "")
-
-
 def client() -> Any:
-    """One client per event loop (tests run several)."""
-    global _client, _client_loop
-    loop = asyncio.get_running_loop()
-    if _client_loop is not loop:
-        import redis.asyncio as aioredis
-
-        _client = aioredis.Redis.from_url(url(), socket_connect_timeout=2)
-        _client_loop = loop
-    return _client
+    return RELAY.client()
 
 
 def _deliver(server: str, what: str) -> None:
@@ -73,7 +55,7 @@ def heard(server: str, what: str) -> None:
     for the others."""
     _delivered[(server, what)] = time.monotonic()
     _deliver(server, what)
-    if url():
+    if pubsub.url():
         task = asyncio.get_running_loop().create_task(publish(server, what), name="mcp-change")
         _publishing.add(task)
         task.add_done_callback(_publishing.discard)
@@ -81,11 +63,7 @@ def heard(server: str, what: str) -> None:
 
 async def publish(server: str, what: str, origin: str | None = None) -> None:
     """Tell the other processes (a failure is logged: each still hears its own)."""
-    body = orjson.dumps({"o": origin or ORIGIN, "s": server, "w": what})
-    try:
-        await client().publish(CHANNEL, body)
-    except Exception as exc:  # noqa: BLE001 - Redis away: each process hears its own
-        log.warning("MCP: announcing a list change failed (%s)", exc)
+    await RELAY.publish(CHANNEL, orjson.dumps({"o": origin or ORIGIN, "s": server, "w": what}))
 
 
 def arrived(raw: bytes) -> None:
@@ -107,40 +85,13 @@ def arrived(raw: bytes) -> None:
 def ensure_listening() -> None:
     """Start listening on this event loop (once) when Redis is configured: called when
     a stream opens."""
-    global _listening
-    if not url():
-        return
-    loop = asyncio.get_running_loop()
-    if _listening is loop:
-        return
-    _listening = loop
-    lifecycle.spawn(listen(), "mcp-list-changes")
-
-
-async def listen() -> None:
-    """Subscribe and deliver what is announced, resubscribing after a failure."""
-    while True:
-        news = None
-        try:
-            news = client().pubsub()
-            await news.subscribe(CHANNEL)
-            while True:
-                message = await news.get_message(ignore_subscribe_messages=True, timeout=30)
-                if message is not None and isinstance(message.get("data"), bytes):
-                    arrived(message["data"])
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - Redis away: subscribe again later
-            log.warning("MCP: listening for list changes failed (%s)", exc)
-            await asyncio.sleep(RETRY_SECONDS)
-        finally:
-            if news is not None:
-                with contextlib.suppress(Exception):  # already gone with the connection
-                    await news.aclose()
+    RELAY.ensure_listening(CHANNEL)
 
 
 def reset() -> None:
     """Forget the client, the listener and what was delivered (tests)."""
-    global _client, _client_loop, _listening
-    _client = _client_loop = _listening = None
+    RELAY.reset()
     _delivered.clear()
+
+
+RELAY = pubsub.Relay("MCP list changes", "mcp-list-changes", lambda raw: arrived(raw))
