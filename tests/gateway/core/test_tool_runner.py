@@ -102,3 +102,32 @@ async def test_hosted_mcp_tools_and_web_search_run_in_one_request(both) -> None:
         ("server tool", "web_search", "ok"),
     ]
     assert row.status == 200 and len(row.attempts) == 2
+
+
+async def test_a_streamed_anthropic_client_gets_both_kinds_of_blocks(both) -> None:  # type: ignore[no-untyped-def]
+    upstream, recorded = both
+    body = {
+        "model": "docs-gpt",
+        "max_tokens": 200,
+        "stream": True,
+        "messages": [{"role": "user", "content": "llamas?"}],
+        "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+    }
+    reply = await service.handle(
+        "chat", "anthropic", orjson.dumps(body), {}, service.Caller(key=MASTER)
+    )
+    assert isinstance(reply, service.StreamReply)
+    raw = b"".join([chunk async for chunk in reply.chunks])
+    events = [orjson.loads(line[6:]) for line in raw.split(b"\n") if line.startswith(b"data: ")]
+    blocks = [e["content_block"]["type"] for e in events if e["type"] == "content_block_start"]
+    assert blocks == [
+        "mcp_tool_use",
+        "mcp_tool_result",
+        "server_tool_use",
+        "web_search_tool_result",
+        "text",
+    ]
+    assert b"llamas hum" in raw and b"they hum" in raw
+    assert upstream.offered[0] == ["docs__lookup", "web_search"]
+    (row,) = recorded
+    assert [c["tool"] for c in row.mcp_calls] == ["lookup", "web_search"]
