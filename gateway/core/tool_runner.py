@@ -27,21 +27,15 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gateway.access import registry
 from gateway.base import hooks
 from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.core import cache
 from gateway.core.cache import replay
-from gateway.core.call import Reply, StreamReply
-from gateway.core.jobs import ChatJob, check_unmapped_params
-from gateway.core.pumps import pump_translated
-from gateway.core.upstream import UpstreamCall
 from gateway.errors import GatewayError, UpstreamError
-from gateway.routing import routing
 from gateway.types import (
     ChatRequest,
     ChatResponse,
@@ -59,6 +53,10 @@ from gateway.types import (
     ToolResult,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from gateway.core.call import Reply, StreamReply
+    from gateway.core.jobs import ChatJob
 
 log = logging.getLogger(__name__)
 
@@ -302,6 +300,15 @@ async def respond(
 ) -> Reply | StreamReply:
     """Answer with the loop, each upstream turn routed and retried like any call; one
     journal row with every turn's usage and the tool calls (the toolsets' notes)."""
+    # the pipeline's modules, here and not at the top: the features' plugins import this
+    # module (``ToolJob``) in every process's ``ready``, management commands included
+    from gateway.access import registry
+    from gateway.core.call import Reply, StreamReply
+    from gateway.core.jobs import check_unmapped_params
+    from gateway.core.pumps import pump_translated
+    from gateway.core.upstream import UpstreamCall
+    from gateway.routing import routing
+
     call, snapshot = job.call, registry.current()
     if call.cache is not None:  # an answer made with tools is not replayed from cache
         cache.abandon(call.cache)
