@@ -215,8 +215,9 @@ extra_jobs: Registry[ExtraJob] = Registry(
     "What a feature answers a chat request with instead of the plain upstream call: the "
     "chat job (``gateway.core.jobs``) asks each, in order, after admission and the "
     "response cache, whether it ``takes`` the request; the first that does ``respond``s. "
-    "Filled by the MCP feature (``gateway.features.mcp.plugin``: the hosted MCP tools' loop) from "
-    "``GatewayConfig.ready``.",
+    "Filled from ``GatewayConfig.ready`` by the MCP feature (hosted MCP tools) and "
+    "server_tools, each a ``gateway.core.tool_runner.ToolJob``: the first asks both, so "
+    "one loop runs the tools of both.",
 )
 
 
