@@ -26,6 +26,7 @@ def row(request_id: str, **fields: object) -> None:
 def logged() -> None:
     """Session s1 of key 7: two runs of ``planner`` (the second calling ``helper`` down
     the chain, in the same run), each with a model call; session s2 of key 8."""
+    # fmt: off
     row("a2a_r1", dialect="a2a", route="planner", key_id=7, session="s1", agent_run="a2a_r1",
         cost_usd=Decimal("0.10"))
     row("c1", dialect="openai", route="chat", key_id=7, session="s1", agent_run="a2a_r1",
@@ -37,7 +38,7 @@ def logged() -> None:
     row("a2a_r4", dialect="a2a", route="helper", key_id=8, session="s2", agent_run="a2a_r4",
         cost_usd=Decimal("1.00"), key_name="other")
     row("x", dialect="openai", route="chat", key_id=7, cost_usd=Decimal("9"))  # no session
-# fmt: skip
+    # fmt: on
 
 
 def test_sessions_sum_every_row_of_their_key_in_them(logged: None) -> None:
