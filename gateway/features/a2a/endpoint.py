@@ -8,12 +8,17 @@ first A2A request).
 - ``/a2a/<agent>/...``: HTTP+JSON, 1.0 (``/message:send``, ``/tasks/{id}``...) or 0.3
   (``/v1/message:send``...).
 
+The caller is a key, or an agent's token acting for one (``access.delegation``: an
+agent calling another, a chain, stays in the token's run and session, one agent
+deeper, at most ``delegation.MAX_DEPTH``). A message starts an agent run, in the
+session (A2A context) it names, its task's, or a new one the gateway gives it.
 Every call goes through the one chain, in this order: the key (401), its grant of the
 agent (``a2a.agent.call``, 403), the task it names bound to the same key (a task of any
 other key: "task not found"), the key's (and team's, owner's) rpm and budget
-(``limits.admit``: the agent's per-call price held on a message), the tags, the
-guardrails on the message's text parts (``hooks.message_guards``), the relay to the
-agent (its own auth; SSE relayed event by event, each event's text parts checked), the
+(``limits.admit``: the agent's per-call price held on a message; a run's and its
+session's budgets), the tags, the guardrails on the message's text parts
+(``hooks.message_guards``), the relay to the agent (its own auth; SSE relayed event by
+event, each event's text parts checked), the
 tasks the answer carries bound to the key, and the spend settled (the price plus what
 the agent reports as ``metadata.cost_usd``). Each call is one journal row (dialect
 ``a2a``, endpoint the 1.0 method, route the agent, ``upstream_model`` the task id,
