@@ -3,7 +3,11 @@
 When the gateway relays an A2A message to a registered agent it mints a token for that
 call (``mint``) and sends it along (``HEADER``): the agent calls ``/v1/...`` and ``/mcp``
 with it as its bearer, and the gateway admits those requests as the caller's own key,
-in the agent run the token names (``check``). What the token may reach is the key's
+in the agent run the token names (``check``). With ``a2a`` among its surfaces the agent
+may call another agent at ``/a2a/<name>`` with it (one the caller's key is granted): that
+call stays in the same run and session, one agent deeper (``d``), and the token carried
+to the next agent reaches no more surfaces and lives no longer than the one it came
+with; a chain ends at ``MAX_DEPTH`` agents. What the token may reach is the key's
 entry as the snapshot has it now: its routes, MCP grants, rpm and budgets, never wider;
 a key revoked, expired or narrowed since is so for its tokens at once.
 
@@ -11,8 +15,10 @@ A token is ``sy-agent-`` + base64url(JSON claims) + ``.`` + base64url(HMAC-SHA25
 the claims under a key derived from ``SECRET_KEY``): nothing is stored, so nothing is
 stored in clear, and checking one is a hash and a dict lookup (no query). Claims: ``k``
 the key's id, ``run``/``agent``/``task``/``ctx`` the run, ``aud`` the surfaces it is for
-(``models``: the inference APIs; ``mcp``: ``/mcp``, or ``mcp:<server>`` for one), ``exp``
-(epoch seconds), ``b`` the agent's budget per run (USD, as a string; absent: none).
+(``models``: the inference APIs; ``mcp``: ``/mcp``, or ``mcp:<server>`` for one; ``a2a``:
+``/a2a``, or ``a2a:<agent>`` for one), ``exp`` (epoch seconds), ``b`` and ``sb`` the
+agent's budget per run and per session (USD, as strings; absent: none), ``d`` the
+chain's depth (absent: 0).
 ``exchange`` is RFC 8693's step: from a token, one for fewer surfaces and no longer
 life. Refusals name what was wrong, never the token; callers answer them in their own
 format (401)."""
@@ -39,8 +45,9 @@ from gateway.base.entries import AgentRun, KeyEntry
 PREFIX = "sy-agent-"
 HEADER = "x-switchyard-agent-token"  # what the agent reads on the A2A call
 RUN_HEADER = "x-switchyard-agent-run"  # the run's id, for the agent's own logs
-MODELS, MCP = "models", "mcp"
-SURFACES = (MODELS, MCP)
+MODELS, MCP, A2A = "models", "mcp", "a2a"
+SURFACES = (MODELS, MCP, A2A)
+MAX_DEPTH = 4  # agents in one chain: the caller's, and three more it may call on
 TOKEN_SECONDS = 900  # a carried token lives 15 minutes past the call's start
 MAX_LENGTH = 4096
 
@@ -98,10 +105,13 @@ def mint(
     seconds: float = TOKEN_SECONDS,
 ) -> tuple[str, int]:
     """(a token acting as ``key`` in ``run`` for ``audience``, its expiry in epoch
-    seconds). The master key has no token: it is nobody's identity to carry."""
+    seconds, never past ``run.expires`` when the run came by a token). The master key has
+    no token: it is nobody's identity to carry."""
     if key.id is None:
         raise ValueError("the master key is not carried to agents")
     expires = int(time.time() + seconds)
+    if run.expires:
+        expires = min(expires, run.expires)
     claims: dict[str, Any] = {
         "k": key.id,
         "run": run.id,
@@ -115,6 +125,10 @@ def mint(
         claims["ctx"] = run.context
     if run.budget_usd is not None:
         claims["b"] = str(run.budget_usd)
+    if run.session_budget_usd is not None:
+        claims["sb"] = str(run.session_budget_usd)
+    if run.depth:
+        claims["d"] = run.depth
     return _encode(claims), expires
 
 
@@ -136,12 +150,20 @@ def _claims(raw: str) -> dict[str, Any] | None:
     return claims
 
 
+def known_surface(surface: str) -> bool:
+    """``models``, ``mcp``, ``a2a``, ``mcp:<server>`` or ``a2a:<agent>``."""
+    group, colon, name = surface.partition(":")
+    return surface in SURFACES or (bool(colon) and bool(name) and group in (MCP, A2A))
+
+
 def covers(audience: list[Any], surface: str) -> bool:
-    """Whether a token for ``audience`` may be used on ``surface`` (``models``, ``mcp``
-    or ``mcp:<server>``): ``mcp`` covers every server, ``mcp:<server>`` that one."""
+    """Whether a token for ``audience`` may be used on ``surface`` (``models``, ``mcp``,
+    ``mcp:<server>``, ``a2a`` or ``a2a:<agent>``): ``mcp`` covers every server,
+    ``mcp:<server>`` that one; ``a2a`` and ``a2a:<agent>`` the same for agents."""
     if surface in audience:
         return True
-    return surface.startswith(MCP + ":") and MCP in audience
+    group = surface.partition(":")[0]
+    return group in (MCP, A2A) and surface != group and group in audience
 
 
 _by_id: tuple[int, dict[int, KeyEntry]] = (-2, {})
@@ -156,19 +178,27 @@ def _key(key_id: int) -> KeyEntry | None:
     return _by_id[1].get(key_id)
 
 
+def _usd(value: Any) -> Decimal | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        return None
+
+
 def _run(claims: dict[str, Any]) -> AgentRun:
-    budget = None
-    if isinstance(claims.get("b"), str):
-        try:
-            budget = Decimal(claims["b"])
-        except InvalidOperation:
-            budget = None
+    depth = claims.get("d")
     return AgentRun(
         id=str(claims.get("run") or "")[:40],
         agent=str(claims.get("agent") or "")[:100],
         task=str(claims.get("task") or "")[:200],
         context=str(claims.get("ctx") or "")[:200],
-        budget_usd=budget,
+        budget_usd=_usd(claims.get("b")),
+        session_budget_usd=_usd(claims.get("sb")),
+        depth=depth if isinstance(depth, int) and depth > 0 else 0,
+        surfaces=tuple(str(s) for s in claims["aud"]),
+        expires=claims["exp"],
     )
 
 
@@ -212,7 +242,7 @@ def exchange(subject: str, audience: Iterable[str], seconds: float | None) -> tu
         raise ExchangeRefused("invalid_grant", "the API key of the subject token has been revoked")
     wanted = sorted(set(audience)) or list(claims["aud"])
     for surface in wanted:
-        if surface != MODELS and surface != MCP and not surface.startswith(MCP + ":"):
+        if not known_surface(surface):
             raise ExchangeRefused("invalid_target", f"unknown audience {surface!r}")
         if not covers(claims["aud"], surface):
             raise ExchangeRefused("invalid_target", f"the subject token is not for {surface}")

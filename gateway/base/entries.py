@@ -373,14 +373,22 @@ class GuardrailEntry:
 class AgentRun:
     """An A2A agent run a request acts in (``gateway.access.delegation``): the agent
     called, the run's id (the A2A call's journal request id), the task and context the
-    call named ('' when it started a new one) and the agent's budget per run (None:
-    none)."""
+    call named ('' when it started a new one), the agent's budget per run and per
+    session (the context; None: none). A chain (an agent calling another with the token
+    it was carried) stays in the run it started from: ``depth`` counts the agents
+    called since (0: the caller called this one), ``surfaces`` are what the token it
+    came with reached (empty: a run the caller started, every surface) and
+    ``expires`` when that token expires (epoch seconds; 0: not carried yet)."""
 
     id: str
     agent: str
     task: str = ""
     context: str = ""
     budget_usd: Decimal | None = None
+    session_budget_usd: Decimal | None = None
+    depth: int = 0
+    surfaces: tuple[str, ...] = field(default=(), compare=False)  # the token's, not the run's
+    expires: int = field(default=0, compare=False)
 
 
 @dataclass(slots=True, frozen=True)
@@ -401,6 +409,9 @@ class KeyEntry:
     # (``parent_id``: the key); None on the keys themselves.
     end_user: str | None = None
     parent_id: int | None = None
+    # Set on the entry ``limits`` derives to count one A2A session's spend (the run's
+    # context id, ``subjects.session_entry``); None on the keys themselves.
+    session: str | None = None
     team: TeamEntry | None = None  # None: no team (keys made before teams)
     user_id: int | None = None
     # Who minted the key (and holds its raw key); None: the operator or the master key.

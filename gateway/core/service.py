@@ -255,6 +255,8 @@ async def _serve(job: Job) -> Reply | StreamReply:
         call.guard = plane.begin(job, route)
     await job.prepare(route)
     attribution.attribute(call.record, job.request, job.headers)
+    if key.run is not None and key.run.context:  # an agent's token: its run's session,
+        call.record.session = key.run.context  # whatever it says (its budget counts it)
     tags.attribute(call.record, job.body, job.headers, key)
     if job.request is not None and "metadata" in job.request.extra:  # the gateway's field
         tags.strip_request(job.request)

@@ -47,6 +47,7 @@ def budgeted(key: KeyEntry, tags: tuple[TagEntry, ...] = ()) -> bool:
         or owner_budget
         or any(t.budget_usd is not None for t in tags)
         or (key.run is not None and key.run.budget_usd is not None)  # an agent run's
+        or (key.run is not None and key.run.session_budget_usd is not None)  # its session's
     )
 
 

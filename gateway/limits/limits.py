@@ -31,7 +31,9 @@ exactly like the key's (same store, holds and period) under an entry derived fro
 key (``end_user_entry``): one more round trip, only for such keys and requests that
 name an end user. An agent's token acting in an agent run whose agent has a budget per
 run (``KeyEntry.run``, gateway/access/delegation.py) counts the same way against that
-budget, in total, under ``run_entry`` (its spend restored from the rows of the run).
+budget, in total, under ``run_entry`` (its spend restored from the rows of the run), and
+against the agent's budget per session when the run names its context (an A2A
+``contextId``), under ``session_entry`` (restored from the key's rows of that session).
 
 Windows are sliding over the last 60 seconds, counted in one-second buckets. Budgets
 run per UTC day, per UTC month or in total; the spend of the current period is read
@@ -81,7 +83,14 @@ from gateway.limits.counters import MemoryCounters, SharedCounters, settle_lease
 from gateway.limits.leased_limits import Leased
 from gateway.limits.redis_counters import RedisCounters
 from gateway.limits.spend import current_region, to_units
-from gateway.limits.subjects import Joint, end_user_entry, run_entry, shares_limits, subjects_of
+from gateway.limits.subjects import (
+    Joint,
+    end_user_entry,
+    run_entry,
+    session_entry,
+    shares_limits,
+    subjects_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +180,7 @@ class Reservation:
     settled: bool = field(default=False)
     end_user: Reservation | None = None  # the end user's budget, when the key sets one
     run: Reservation | None = None  # an agent run's budget (``subjects.run_entry``)
+    session: Reservation | None = None  # its session's (``subjects.session_entry``)
     charged: Decimal = field(default=Decimal(0))  # cost already counted by ``charge``
 
     async def charge(self, cost: Decimal) -> RateLimited | None:
@@ -184,6 +194,8 @@ class Reservation:
         refusal = await self.end_user.charge(cost) if self.end_user is not None else None
         if self.run is not None:
             refusal = await self.run.charge(cost) or refusal
+        if self.session is not None:
+            refusal = await self.session.charge(cost) or refusal
         if self.settled or self.backend is None or cost <= 0:
             return refusal
         if self.key.budget_usd is None and not _joint(self.handle):
@@ -209,7 +221,7 @@ class Reservation:
         key without limits) starts no task, and one admitted against this worker's
         leased allowance (``Leased``) is bookkeeping in memory, settled by a callback
         of the loop instead of a task (about 2 us less a request)."""
-        if self.end_user is None and self.run is None:
+        if self.end_user is None and self.run is None and self.session is None:
             if self.settled or self.backend is None:
                 return None
             handle = self.handle
@@ -238,6 +250,8 @@ class Reservation:
             await self.end_user.settle(tokens, cost)
         if self.run is not None:
             await self.run.settle(tokens, cost)
+        if self.session is not None:
+            await self.session.settle(tokens, cost)
         if self.settled or self.backend is None:
             return
         self.settled = True
@@ -403,6 +417,13 @@ async def admit(
     if key.run is not None and key.run.budget_usd is not None and not key.is_master:
         try:  # an agent run's budget (an agent's token, gateway/access/delegation.py)
             reservation.run = await _admit(run_entry(key), route, estimated_tokens, hold_usd)
+        except RateLimited:
+            await reservation.settle(0, Decimal(0))
+            raise
+    if key.run is not None and key.run.context and key.run.session_budget_usd is not None:
+        try:  # its session's (the run's A2A context, across every run and agent in it)
+            entry = session_entry(key)
+            reservation.session = await _admit(entry, route, estimated_tokens, hold_usd)
         except RateLimited:
             await reservation.settle(0, Decimal(0))
             raise

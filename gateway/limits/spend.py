@@ -51,7 +51,11 @@ def _bounds_on_day(period: str, day: int) -> tuple[str, datetime | None, datetim
 
 
 def _load_spend_sync(
-    key_id: int, start: datetime | None, end_user: str | None = None, agent_run: str | None = None
+    key_id: int,
+    start: datetime | None,
+    end_user: str | None = None,
+    agent_run: str | None = None,
+    session: str | None = None,
 ) -> Decimal:
     from django.db.models import Sum
 
@@ -63,6 +67,9 @@ def _load_spend_sync(
     if agent_run is not None:
         rows = rows.filter(agent_run=agent_run)
         end_user = agent_run  # no batch holds: a run's spend is its rows
+    if session is not None:
+        rows = rows.filter(session=session)
+        end_user = session  # nor a session's
     if start is not None:
         rows = rows.filter(created_at__gte=start)
     spent = rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
@@ -81,14 +88,18 @@ def _batch_holds_sync(key_ids: Any) -> Decimal:
 
 
 async def load_spend(
-    key_id: int, start: datetime | None, end_user: str | None = None, agent_run: str | None = None
+    key_id: int,
+    start: datetime | None,
+    end_user: str | None = None,
+    agent_run: str | None = None,
+    session: str | None = None,
 ) -> Decimal:
     """What ``key_id`` (or only its ``end_user``) spent since ``start``, from the
     request log, plus what its native batches hold (two queries, once per counter
     load, in the database thread: never per request)."""
     from gateway.base import db_work
 
-    return await db_work.arun(_load_spend_sync, key_id, start, end_user, agent_run)
+    return await db_work.arun(_load_spend_sync, key_id, start, end_user, agent_run, session)
 
 
 def _load_team_spend_sync(team_id: int, start: datetime | None) -> Decimal:
@@ -199,6 +210,8 @@ async def key_spend(key: KeyEntry, start: datetime | None) -> Decimal:
         return initial
     if key.end_user is not None and key.parent_id is not None:
         return await load_spend(key.parent_id, start, key.end_user)
+    if key.session is not None and key.parent_id is not None:  # a session (session_entry)
+        return await load_spend(key.parent_id, None, session=key.session)
     if key.run is not None and key.parent_id is not None:  # an agent run (run_entry)
         return await load_spend(key.parent_id, None, agent_run=key.run.id)
     return await load_spend(key.id, start)  # type: ignore[arg-type]

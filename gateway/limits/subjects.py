@@ -60,7 +60,22 @@ def run_entry(key: KeyEntry) -> KeyEntry:
     )
 
 
+def session_entry(key: KeyEntry) -> KeyEntry:
+    """The entry counting an A2A session's spend (``key.run.context``: every run of the
+    key in that context, and every call those runs make) against the agent's budget per
+    session: like ``run_entry``, in total, one counter per key and session."""
+    assert key.run is not None
+    return dataclasses.replace(
+        run_entry(key),
+        id=f"{key.id}:session:{key.run.context}",  # type: ignore[arg-type]
+        budget_usd=key.run.session_budget_usd,
+        session=key.run.context,
+    )
+
+
 def whose(key: KeyEntry) -> str:
+    if key.session is not None and key.run is not None and key.parent_id is not None:
+        return f"agent {key.run.agent}'s budget per session"
     if key.run is not None and key.parent_id is not None:
         return f"agent {key.run.agent}'s budget per run"
     return "this end user's budget on this API key" if key.end_user else "this API key's budget"

@@ -55,6 +55,15 @@ class A2aAgent(BearerSecret, models.Model):
         blank=True,
         validators=[MinValueValidator(0)],
     )
+    # The most one A2A session (a context id: the runs a caller's key makes in it, and
+    # every call those runs make down the chain) may spend; None: no budget per session.
+    session_budget_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
     timeout = models.FloatField(default=300.0, validators=[MinValueValidator(0.1)])
     enabled = models.BooleanField(default=True)
     # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an

@@ -6,7 +6,8 @@ agent_run`` and an agent's console page read these totals from the request log i
 
 Each run's row names its agent (the A2A call's route), its task and context (the A2A
 call's task id and session), the key it was charged to, and sums its requests, errors,
-tokens and cost."""
+tokens and cost. ``sessions`` answers the same by A2A session (``/api/spend?group_by=
+agent_session``): a context id of agent runs, per key, every row of that key in it."""
 
 from __future__ import annotations
 
@@ -95,6 +96,90 @@ def query(
                 "cost_usd": row["cost_usd"] or Decimal(0),
                 "bucket": None,
                 "started": row["started"],
+            }
+        )
+    return out
+
+
+SESSION_FILTERS = ("agent", "key", "session")
+
+
+def sessions(
+    since: datetime | None = None,
+    until: datetime | None = None,
+    filters: dict[str, str] | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """One row per A2A session (a context id of agent runs, per key; newest first): the
+    agent its first run called, its key, how many runs it holds and the totals of every
+    row of the key in it (the A2A calls, the model and MCP calls their agents made, and
+    the calls down each chain): what the agent's budget per session counts.
+    ``filters`` by ``agent`` (sessions with a run of it), ``key`` (its name) or
+    ``session``."""
+    unknown = [name for name in filters or {} if name not in SESSION_FILTERS]
+    if unknown:
+        raise BadRunQuery(f"by agent session, spend filters only by {', '.join(SESSION_FILTERS)}")
+    wanted = dict(filters or {})
+    calls = RequestLog.objects.filter(dialect="a2a", agent_run__isnull=False, session__gt="")
+    if "agent" in wanted:
+        calls = calls.filter(route=wanted["agent"])
+    if "key" in wanted:
+        calls = calls.filter(key_name=wanted["key"])
+    if "session" in wanted:
+        calls = calls.filter(session=wanted["session"])
+    if since is not None:
+        calls = calls.filter(created_at__gte=since)
+    if until is not None:
+        calls = calls.filter(created_at__lt=until)
+    pairs = calls.values("session", "key_id").annotate(started=Min("created_at"))
+    pairs = pairs.order_by("-started")[: max(1, min(limit, 10000))]
+    found = {(p["session"], p["key_id"]): p["started"] for p in pairs}
+    if not found:
+        return []
+    rows = RequestLog.objects.filter(
+        session__in={s for s, _ in found}, key_id__in={k for _, k in found}
+    )
+    totals = rows.values("session", "key_id").annotate(
+        runs=Count("agent_run", distinct=True),
+        requests=Count("id"),
+        errors=Count("id", filter=Q(status__gte=400)),
+        input_tokens=Sum("input_tokens"),
+        output_tokens=Sum("output_tokens"),
+        cache_read_tokens=Sum("cache_read_tokens"),
+        cache_write_tokens=Sum("cache_write_tokens"),
+        cost_usd=Sum("cost_usd"),
+        key_name=Max("key_name"),
+    )
+    by_pair = {(t["session"], t["key_id"]): t for t in totals}
+    first: dict[tuple[str, int], str] = {}  # the agent each session's first run called
+    for call in (
+        RequestLog.objects.filter(dialect="a2a", session__in={s for s, _ in found})
+        .order_by("created_at", "id")
+        .values("session", "key_id", "route")
+    ):
+        first.setdefault((call["session"], call["key_id"]), call["route"])
+    out = []
+    for pair, started in found.items():
+        row = by_pair.get(pair)
+        if row is None:
+            continue
+        out.append(
+            {
+                "session": pair[0],
+                "agent_session": pair[0],  # the CSV column of this grouping
+                "agent": first.get(pair) or None,
+                "key": row["key_name"] or None,
+                "runs": row["runs"],
+                "requests": row["requests"],
+                "errors": row["errors"],
+                "input_tokens": row["input_tokens"] or 0,
+                "output_tokens": row["output_tokens"] or 0,
+                "cache_read_tokens": row["cache_read_tokens"] or 0,
+                "cache_write_tokens": row["cache_write_tokens"] or 0,
+                "tokens": (row["input_tokens"] or 0) + (row["output_tokens"] or 0),
+                "cost_usd": row["cost_usd"] or Decimal(0),
+                "bucket": None,
+                "started": started,
             }
         )
     return out

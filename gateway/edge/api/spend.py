@@ -2,7 +2,8 @@
 requests by any of key, end user, session, route, model (and team, once keys have one)
 and a time bucket, read from the hourly spend rollups (``gateway.telemetry.spend``), or
 by A2A agent run (``group_by=agent_run``: the run's A2A call and its agent's model and
-MCP calls, ``gateway.telemetry.agent_runs``);
+MCP calls, ``gateway.telemetry.agent_runs``) or by A2A session (``group_by=agent_session``:
+a context id's runs and every call made in them);
 ``format=csv`` returns the same rows as CSV."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ router = Router(tags=["spend"])
 
 class SpendFilters(Schema):
     # comma-separated: key, end_user, session, route, model, team; or tag (with key);
-    # or agent_run alone
+    # or agent_run alone, or agent_session alone
     group_by: str = "key"
     bucket: str | None = None  # hour or day (UTC); none: totals over the range
     # ISO 8601, epoch seconds, or an age such as 7d (floored to the hour); "from" and
@@ -53,6 +54,7 @@ class SpendRow(Schema):
     agent_run: str | None = None  # by agent run: its id, agent, task (and session)
     agent: str | None = None
     task: str | None = None
+    runs: int | None = None  # by agent session: the runs in it
     requests: int
     errors: int
     input_tokens: int
@@ -81,6 +83,8 @@ def figures(request: Any, filters: SpendFilters) -> tuple[list[str], list[dict[s
     until = params.get("to") or filters.until
     if filters.tag is not None or "tag" in filters.group_by.split(","):
         return tag_figures(filters, since, until)
+    if "agent_session" in filters.group_by.split(","):
+        return session_figures(filters, since, until)
     if "agent_run" in filters.group_by.split(",") or filters.agent or filters.agent_run:
         return run_figures(filters, since, until)
     try:
@@ -124,6 +128,30 @@ def run_figures(
     except (agent_runs.BadRunQuery, logquery.InvalidFilter) as exc:
         raise HttpError(422, str(exc)) from None
     return ["agent_run"], rows
+
+
+def session_figures(
+    filters: SpendFilters, since: str | None, until: str | None
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """(dimensions, rows) by A2A session (``agent_runs.sessions``); 422 for a grouping,
+    bucket or filter it does not have."""
+    if [n.strip() for n in filters.group_by.split(",") if n.strip()] != ["agent_session"]:
+        raise HttpError(422, "group_by=agent_session goes alone (each names its agent and key)")
+    if filters.bucket:
+        raise HttpError(422, "by agent session, spend has no time buckets")
+    if any(getattr(filters, n) is not None for n in ("end_user", "route", "model", "agent_run")):
+        raise HttpError(422, "by agent session, spend filters only by agent, session and key")
+    given = {"agent": filters.agent, "session": filters.session, "key": filters.key}
+    try:
+        rows = agent_runs.sessions(
+            since=logquery.parse_moment(since, "from") if since else None,
+            until=logquery.parse_moment(until, "to") if until else None,
+            filters={name: value for name, value in given.items() if value is not None},
+            limit=max(1, min(filters.limit, 10000)),
+        )
+    except (agent_runs.BadRunQuery, logquery.InvalidFilter) as exc:
+        raise HttpError(422, str(exc)) from None
+    return ["agent_session"], rows
 
 
 def tag_figures(

@@ -32,6 +32,7 @@ class AgentOut(Schema):
     bearer: str  # an os.environ/ reference or a mask
     price_usd: Decimal
     run_budget_usd: Decimal | None  # the most one run may spend (null: no bound)
+    session_budget_usd: Decimal | None  # the most one session (context id) may spend
     act_as_caller: bool  # its calls carry a token acting as the caller (docs/agents.md)
     timeout: float
     enabled: bool
@@ -49,6 +50,7 @@ class AgentOut(Schema):
             bearer=agent.bearer_display,
             price_usd=agent.price_usd,
             run_budget_usd=agent.run_budget_usd,
+            session_budget_usd=agent.session_budget_usd,
             act_as_caller=agent.act_as_caller,
             timeout=agent.timeout,
             enabled=agent.enabled,
@@ -65,6 +67,7 @@ class AgentIn(Schema):
     bearer: str | None = None  # a literal (stored encrypted) or os.environ/NAME
     price_usd: Decimal = Decimal(0)
     run_budget_usd: Decimal | None = None
+    session_budget_usd: Decimal | None = None
     act_as_caller: bool = False
     timeout: float = 300.0
     enabled: bool = True
@@ -78,6 +81,7 @@ class AgentPatch(Schema):
     bearer: str | None = None  # omitted: keep; "": clear
     price_usd: Decimal | None = None
     run_budget_usd: Decimal | None = None  # omitted: keep; null: no bound
+    session_budget_usd: Decimal | None = None  # omitted: keep; null: no bound
     act_as_caller: bool | None = None
     timeout: float | None = None
     enabled: bool | None = None

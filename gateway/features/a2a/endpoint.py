@@ -8,12 +8,17 @@ first A2A request).
 - ``/a2a/<agent>/...``: HTTP+JSON, 1.0 (``/message:send``, ``/tasks/{id}``...) or 0.3
   (``/v1/message:send``...).
 
+The caller is a key, or an agent's token acting for one (``access.delegation``: an
+agent calling another, a chain, stays in the token's run and session, one agent
+deeper, at most ``delegation.MAX_DEPTH``). A message starts an agent run, in the
+session (A2A context) it names, its task's, or a new one the gateway gives it.
 Every call goes through the one chain, in this order: the key (401), its grant of the
 agent (``a2a.agent.call``, 403), the task it names bound to the same key (a task of any
 other key: "task not found"), the key's (and team's, owner's) rpm and budget
-(``limits.admit``: the agent's per-call price held on a message), the tags, the
-guardrails on the message's text parts (``hooks.message_guards``), the relay to the
-agent (its own auth; SSE relayed event by event, each event's text parts checked), the
+(``limits.admit``: the agent's per-call price held on a message; a run's and its
+session's budgets), the tags, the guardrails on the message's text parts
+(``hooks.message_guards``), the relay to the agent (its own auth; SSE relayed event by
+event, each event's text parts checked), the
 tasks the answer carries bound to the key, and the spend settled (the price plus what
 the agent reports as ``metadata.cost_usd``). Each call is one journal row (dialect
 ``a2a``, endpoint the 1.0 method, route the agent, ``upstream_model`` the task id,
@@ -122,8 +127,10 @@ async def _read(receive: Any) -> bytes:
             return b"".join(chunks)
 
 
-async def _key(headers: dict[str, str]) -> KeyEntry:
-    caller = await resolve_fresh_caller(headers, surface="a2a")  # no agent token here
+async def _key(headers: dict[str, str], agent: str) -> KeyEntry:
+    """The caller's key, or the key an agent's token acts for (a chain: the token must
+    reach ``a2a``, or ``a2a:<agent>``)."""
+    caller = await resolve_fresh_caller(headers, surface=f"{delegation.A2A}:{agent}")
     if caller.key is None:
         raise errors.Unauthenticated(caller.key_error or "invalid API key")
     refused = key_refusal(caller.key)
@@ -143,7 +150,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     rpc_id: Any = None
     try:
         headers = header_map(scope)
-        key = await _key(headers)  # first: no agent is named to a caller without a key
+        key = await _key(headers, name)  # first: no agent is named to a caller without a key
         agent = snapshot.current().agents.get(name)
         if agent is None or not agent.enabled:
             raise errors.AgentNotFound(f"no agent named {name!r}")
@@ -224,8 +231,12 @@ async def serve(ex: Exchange) -> None:
     reservation = None
     upstream_started: float | None = None
     try:
-        if call.task_id and not await db_work.arun(tasks.owns, agent.id, call.task_id, key):
-            raise errors.TaskNotFound(f"task {call.task_id!r} not found")
+        context = ""  # the context of the task the call names
+        if call.task_id:
+            found = await db_work.arun(tasks.context_of, agent.id, call.task_id, key)
+            if found is None:
+                raise errors.TaskNotFound(f"task {call.task_id!r} not found")
+            context = found
         if call.operation == "card" and not (
             wire.has_extended_card(agent.card) and decide(key, "a2a.card.extended", agent.name)
         ):
@@ -236,9 +247,12 @@ async def serve(ex: Exchange) -> None:
             raise errors.Forbidden(exc.message) from None
         priced = call.operation in ("send", "stream") and agent.price_usd > 0
         if call.operation in ("send", "stream") and not key.is_master:
-            ex.run = _run_of(ex, rec.request_id)
+            ex.run = _run_of(ex, rec.request_id, context)
             rec.agent_run = ex.run.id
             rec.session = rec.session or ex.run.context
+        elif key.run is not None:  # a task call of an agent in a chain: still its run
+            rec.agent_run = key.run.id
+            rec.session = rec.session or key.run.context
         run_key = key if ex.run is None else dataclasses.replace(key, run=ex.run)
         tagged = subjects.tag_limits(registry.current().tag_limits, rec.tags)
         reservation = await _admit(run_key, agent, priced, tagged)
@@ -282,17 +296,34 @@ async def _answer_fault(ex: Exchange, fault: A2aFault) -> None:
         await _fault(ex.send, fault, ex.call.binding == wire.JSONRPC, ex.rpc_id)
 
 
-def _run_of(ex: Exchange, run_id: str) -> AgentRun:
-    """The agent run a message starts or continues: the task and context it names."""
+def _run_of(ex: Exchange, run_id: str, task_context: str) -> AgentRun:
+    """The agent run a message starts: the task it names and its session (the context
+    it names, or its task's; a message naming neither starts a session, and is given a
+    new ``contextId`` so that the session is known before the agent answers). A message
+    an agent sends with the token it was carried (a chain) stays in that token's run
+    and session, one agent deeper: ChainTooDeep past ``delegation.MAX_DEPTH``."""
+    carried = ex.key.run
+    if carried is not None:
+        if carried.depth + 1 >= delegation.MAX_DEPTH:
+            raise errors.ChainTooDeep(
+                f"agent {carried.agent}'s run is {carried.depth + 1} agents deep: a chain "
+                f"calls at most {delegation.MAX_DEPTH} agents"
+            )
+        return dataclasses.replace(carried, depth=carried.depth + 1)
     message = ex.body.get("message")
-    message = message if isinstance(message, dict) else {}
-    context = message.get("contextId")
+    context = message.get("contextId") if isinstance(message, dict) else None
+    if not isinstance(context, str) or not context:
+        context = task_context
+        if isinstance(message, dict) and not context and not ex.call.task_id:
+            context = str(uuid.uuid4())
+            ex.body = {**ex.body, "message": {**message, "contextId": context}}
     return AgentRun(
         id=run_id,
         agent=ex.agent.name,
         task=ex.call.task_id,
-        context=context[:200] if isinstance(context, str) else "",
+        context=context[:200],
         budget_usd=ex.agent.run_budget_usd,
+        session_budget_usd=ex.agent.session_budget_usd,
     )
 
 
@@ -370,7 +401,8 @@ def _upstream(ex: Exchange) -> tuple[str, dict[str, str]]:
         headers["accept"] = "text/event-stream"
     if ex.run is not None and agent.act_as_caller:  # the caller's identity, for its calls
         seconds = max(delegation.TOKEN_SECONDS, agent.timeout + 60)
-        carried, _ = delegation.mint(ex.key, ex.run, seconds=seconds)
+        reach = ex.run.surfaces or delegation.SURFACES  # a chain's: no more than it came with
+        carried, _ = delegation.mint(ex.key, ex.run, audience=reach, seconds=seconds)
         headers[delegation.HEADER] = carried
         headers[delegation.RUN_HEADER] = ex.run.id
     if agent.auth == "bearer":

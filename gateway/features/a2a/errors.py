@@ -71,6 +71,12 @@ class AgentNotFound(A2aFault):
     code, http, status, reason = -32044, 404, "NOT_FOUND", "AGENT_NOT_FOUND"
 
 
+class ChainTooDeep(A2aFault):
+    """An agent calling on another past ``delegation.MAX_DEPTH`` agents in one chain."""
+
+    code, http, status, reason = -32045, 400, "FAILED_PRECONDITION", "AGENT_CHAIN_TOO_DEEP"
+
+
 class Limited(A2aFault):
     code, http, status, reason = -32029, 429, "RESOURCE_EXHAUSTED", "RATE_LIMITED"
 

@@ -38,6 +38,14 @@ class AgentForm(forms.Form):
         help_text="the most one run may spend: this call's price and reported cost, and "
         "the model and MCP calls the agent makes with the caller's token; empty: none",
     )
+    session_budget_usd = forms.DecimalField(
+        required=False,
+        min_value=0,
+        decimal_places=6,
+        label="Budget per session (USD)",
+        help_text="the most one session (an A2A context id) may spend: every run of the "
+        "caller's key in it and every call those runs make; empty: none",
+    )
     act_as_caller = forms.BooleanField(
         required=False,
         label="Acts as its callers",
@@ -59,6 +67,7 @@ class AgentForm(forms.Form):
                 "auth",
                 "price_usd",
                 "run_budget_usd",
+                "session_budget_usd",
                 "act_as_caller",
             )
             + ("timeout", "enabled")

@@ -14,7 +14,7 @@ field_rules.declare(
     field_rules.same(
         field_rules.ADMIN,
         *("name", "description", "url", "auth", "bearer", "clear_bearer", "price_usd"),
-        *("run_budget_usd", "act_as_caller", "timeout", "enabled"),
+        *("run_budget_usd", "session_budget_usd", "act_as_caller", "timeout", "enabled"),
     ),
 )
 

@@ -30,9 +30,10 @@ from gateway.web import references
 
 FIELDS = (
     *("name", "description", "url", "auth", "price_usd", "run_budget_usd", "act_as_caller"),
-    *("timeout", "enabled"),
+    *("session_budget_usd", "timeout", "enabled"),
 )
-CLEARABLE = frozenset({"run_budget_usd"})  # None sent: no budget per run
+# None sent: no budget per run, per session
+CLEARABLE = frozenset({"run_budget_usd", "session_budget_usd"})
 JSON_TYPES = frozenset({"application/json", "application/a2a+json"})
 
 

@@ -35,6 +35,7 @@ class AgentEntry:
     enabled: bool
     run_budget_usd: Decimal | None = None  # the most one run may spend (None: no bound)
     act_as_caller: bool = False  # its calls carry the caller's token (access.delegation)
+    session_budget_usd: Decimal | None = None  # the most one session may spend (None: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,9 @@ def _entry(agent: A2aAgent) -> AgentEntry:
         enabled=agent.enabled,
         run_budget_usd=None if agent.run_budget_usd is None else Decimal(agent.run_budget_usd),
         act_as_caller=agent.act_as_caller,
+        session_budget_usd=(
+            None if agent.session_budget_usd is None else Decimal(agent.session_budget_usd)
+        ),
     )
 
 

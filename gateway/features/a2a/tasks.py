@@ -31,6 +31,21 @@ def owns(agent_id: int, task_id: str, key: KeyEntry) -> bool:
     return found is not None and found == key.id
 
 
+def context_of(agent_id: int, task_id: str, key: KeyEntry) -> str | None:
+    """The context of ``task_id`` when ``key`` started it ('' when unknown: the master
+    key, a task bound without one), else None (another key's, or no such task)."""
+    found = (
+        A2aTask.objects.filter(agent_id=agent_id, task_id=task_id)
+        .values_list("key_id", "context_id")
+        .first()
+    )
+    if key.is_master:
+        return found[1] if found is not None else ""
+    if found is None or found[0] != key.id:
+        return None
+    return str(found[1] or "")
+
+
 def owned(agent_id: int, task_ids: Iterable[str], key: KeyEntry) -> set[str]:
     """Which of ``task_ids`` ``key`` started (the master key: all of them)."""
     ids = list(dict.fromkeys(task_ids))

@@ -62,16 +62,20 @@ def _edit(request: HtmxHttpRequest, agent: A2aAgent | None) -> HttpResponse:
                 "auth": agent.auth,
                 "price_usd": agent.price_usd,
                 "run_budget_usd": agent.run_budget_usd,
+                "session_budget_usd": agent.session_budget_usd,
                 "act_as_caller": agent.act_as_caller,
                 "timeout": agent.timeout,
                 "enabled": agent.enabled,
             }
         form = AgentForm(initial=initial)
     template = "a2a/agent_form.html" + ("#a2a-form" if request.htmx else "")
-    runs = []
-    if agent is not None and not request.htmx:  # its latest runs, with what each spent
+    runs: list[dict[str, Any]] = []
+    sessions: list[dict[str, Any]] = []
+    if agent is not None and not request.htmx:  # its latest runs and sessions, and spend
         runs = agent_runs.query(filters={"agent": agent.name}, limit=RECENT_RUNS)
-    return render(request, template, {"form": form, "agent": agent, "runs": runs})
+        sessions = agent_runs.sessions(filters={"agent": agent.name}, limit=RECENT_RUNS)
+    context = {"form": form, "agent": agent, "runs": runs, "sessions": sessions}
+    return render(request, template, context)
 
 
 @staff_required

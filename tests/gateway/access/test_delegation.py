@@ -65,7 +65,8 @@ def test_the_key_narrowed_since_narrows_its_tokens(caller: KeyEntry) -> None:
     [
         ("expired", lambda k: token_for(k, seconds=-1), "models", "expired"),
         ("audience", lambda k: token_for(k, audience=["mcp"]), "models", "not for models"),
-        ("a2a", lambda k: token_for(k), "a2a", "not for a2a"),
+        ("a2a", lambda k: token_for(k, audience=["models", "mcp"]), "a2a", "not for a2a"),
+        ("agent", lambda k: token_for(k, audience=["a2a:other"]), "a2a:helper", "not for a2a:"),
         ("server", lambda k: token_for(k, audience=["mcp:web"]), "mcp:tools", "not for mcp:tools"),
         ("forged", lambda k: token_for(k)[:-2] + "xx", "models", "invalid agent token"),
         ("garbage", lambda k: delegation.PREFIX + "abc", "models", "invalid agent token"),
@@ -144,7 +145,8 @@ def test_exchange_narrows_the_audience_and_keeps_the_run(caller: KeyEntry, http_
     "subject_of, extra, error",
     [
         (lambda k: token_for(k, audience=["mcp"]), {"audience": "models"}, "invalid_target"),
-        (lambda k: token_for(k), {"audience": "a2a"}, "invalid_target"),
+        (lambda k: token_for(k, audience=["models"]), {"audience": "a2a"}, "invalid_target"),
+        (lambda k: token_for(k), {"audience": "a2a:"}, "invalid_target"),
         (lambda k: token_for(k), {"resource": "https://elsewhere.example/mcp"}, "invalid_target"),
         (lambda k: token_for(k, seconds=-1), {}, "invalid_grant"),
         (lambda k: "sk-a-virtual-key", {}, "invalid_grant"),
@@ -171,3 +173,38 @@ def test_a_virtual_key_that_begins_like_a_token_is_still_a_key() -> None:
 
     assert not delegation.is_agent_token("sy-agent-Zx81_q-0123456789abcdefghij")
     assert delegation.is_agent_token("sy-agent-eyJrIjoxfQ.c2lnbmF0dXJl")
+
+
+# --- chains of agents ------------------------------------------------------------------------
+
+
+def test_a_token_reaches_agents_as_it_reaches_mcp_servers(caller: KeyEntry) -> None:
+    """``a2a`` reaches every agent (the key's grants still decide which), ``a2a:<agent>``
+    that one; a token minted for a run reaches ``a2a`` unless narrowed."""
+    assert delegation.check(token_for(caller), "a2a:helper").key is not None
+    one = token_for(caller, audience=["a2a:helper"])
+    assert delegation.check(one, "a2a:helper").key is not None
+    assert delegation.check(one, "a2a:other").key is None
+    assert delegation.check(one, "models").key is None
+
+
+def test_a_chained_run_keeps_its_session_budget_depth_and_bounds(caller: KeyEntry) -> None:
+    run = dataclasses.replace(RUN, session_budget_usd=Decimal("5"), depth=2)
+    raw, expires = delegation.mint(caller, run, audience=["models", "a2a"], seconds=600)
+    carried = delegation.check(raw, "a2a:next").key
+    assert carried is not None and carried.run is not None
+    assert carried.run == run  # the same run, session budget and depth
+    assert carried.run.surfaces == ("a2a", "models") and carried.run.expires == expires
+    # what is minted from it for the next agent lives no longer than it did
+    onward, onward_expires = delegation.mint(caller, carried.run, seconds=3600)
+    assert onward_expires == expires
+    assert delegation.check(onward, "models").key is not None
+
+
+@pytest.mark.django_db
+def test_exchange_narrows_to_one_agent(caller: KeyEntry, http_ok: None) -> None:
+    body = trade(token_for(caller), audience="a2a:helper")
+    assert body["status"] == 200, body
+    issued = str(body["access_token"])
+    assert delegation.check(issued, "a2a:helper").key is not None
+    assert delegation.check(issued, "a2a:other").key is None

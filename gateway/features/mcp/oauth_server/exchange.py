@@ -74,8 +74,10 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
         base = resources.configured_base() or f"{uri.scheme}://{uri.netloc}"
         surfaces += [_surface(str(r), base) for r in listed.get("resource") or () if r]
         for surface in surfaces:
-            if surface not in delegation.SURFACES and not surface.startswith("mcp:"):
-                raise InvalidTarget(f"unknown audience {surface!r}: models, mcp or mcp:<server>")
+            if not delegation.known_surface(surface):
+                raise InvalidTarget(
+                    f"unknown audience {surface!r}: models, mcp, mcp:<server>, a2a or a2a:<agent>"
+                )
         self.request.exchange = (subject, surfaces)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], Any]:

@@ -14,7 +14,11 @@ TOKEN]``), on 127.0.0.1 under ``/<agent>``:
   the MCP tool (``add`` 2 + 3) at that gateway with the token the gateway carried on the
   call (``x-switchyard-agent-token``; "exchange": first traded at ``/oauth/token``,
   RFC 8693, for one for models only, used for the chat), and answer, as JSON, the
-  status and error of each.
+  status and error of each; "chain=<agent>[,<agent>...]": then call the first agent
+  of the list through the gateway with that token (JSON-RPC ``SendMessage``, the
+  same words with the rest of the list) and report its answer (``chain``: the
+  HTTP status, the JSON-RPC error, the context it was sent in and the next agent's
+  own report).
 
 Each serves JSON-RPC and HTTP+JSON, A2A 1.0 with 0.3 compatibility, push notification
 configs kept in memory; ``--token``: both refuse a request without ``Authorization:
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import uuid
 from typing import Any
 
 import httpx
@@ -122,6 +127,30 @@ async def _tool(gateway: str, token: str, tool: str) -> dict[str, Any]:
     return {"ok": not result.is_error, "text": " ".join(texts)}
 
 
+async def _chain(gateway: str, token: str, route: str, tool: str, chain: list[str]) -> Any:
+    """The next agent of ``chain`` called through the gateway with the caller's token."""
+    words = [gateway, route, tool] + ([f"chain={','.join(chain[1:])}"] if chain[1:] else [])
+    message = {
+        "messageId": uuid.uuid4().hex,
+        "role": "ROLE_USER",
+        "parts": [{"text": " ".join(words)}],
+    }
+    request = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": message}}
+    async with httpx.AsyncClient(timeout=60) as http:
+        answer = await http.post(
+            f"{gateway}/a2a/{chain[0]}",
+            json=request,
+            headers={"Authorization": f"Bearer {token}", "A2A-Version": "1.0"},
+        )
+    body = answer.json()
+    found: dict[str, Any] = {"status": answer.status_code, "error": body.get("error")}
+    task = (body.get("result") or {}).get("task") or {}
+    parts = ((task.get("status") or {}).get("message") or {}).get("parts") or [{}]
+    if parts[0].get("text", "").startswith("{"):
+        found["report"] = json.loads(parts[0]["text"])
+    return found
+
+
 class Delegate(AgentExecutor):
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         assert context.message is not None
@@ -167,6 +196,10 @@ class Delegate(AgentExecutor):
                 error = chat.json().get("error") if chat.status_code != 200 else None
                 report["chats"].append({"status": chat.status_code, "error": error})
         report["mcp"] = await _tool(gateway, token, tool)
+        report["context"] = task.context_id
+        chain = next((r[6:].split(",") for r in rest if r.startswith("chain=")), None)
+        if chain and chain[0]:
+            report["chain"] = await _chain(gateway, token, route, tool, chain)
         done = new_text_message(json.dumps(report), context_id=task.context_id, task_id=task.id)
         await updater.update_status(TaskState.TASK_STATE_COMPLETED, message=done)
 

@@ -7,7 +7,10 @@ at ``/oauth/token`` (RFC 8693) for a narrower one. The spend lands on the caller
 and in the run; a key without permission is refused; a per-run budget refuses the call
 past it; an expired token, a token for another surface and the token of a revoked key
 are refused in the caller's own format. An agent not trusted to act as its callers
-(``act_as_caller`` off) is sent no token."""
+(``act_as_caller`` off) is sent no token. A budget per session holds across the runs of
+one context; an agent calls another (the ``echo`` agent, or itself again) through the
+gateway with the token, in the same run and session, within the caller's grants and at
+most ``MAX_DEPTH`` agents deep."""
 
 from __future__ import annotations
 
@@ -43,6 +46,8 @@ url = 'http://127.0.0.1:%(agent)d/delegate'
 save.save_agent(None, {'name': 'delegate', 'url': url, 'price_usd': '0.5', 'act_as_caller': True})
 save.save_agent(None, {'name': 'capped', 'url': url, 'run_budget_usd': '0.03', 'act_as_caller': True})
 save.save_agent(None, {'name': 'untrusted', 'url': url})
+save.save_agent(None, {'name': 'sessioned', 'url': url, 'session_budget_usd': '0.05', 'act_as_caller': True})
+save.save_agent(None, {'name': 'echo', 'url': 'http://127.0.0.1:%(echo)d/echo', 'price_usd': '0.01'})
 provider = Provider.objects.create(name='echo', kind=Provider.Kind.ECHO)
 for name in ('chat', 'other'):
     route = Route.objects.create(name=name)
@@ -51,13 +56,13 @@ m = McpServer(name='tools', transport='streamable_http', url='http://127.0.0.1:%
 m.from_operator = True
 m.full_clean(); m.save()
 def make(name, **kw):
-    a2a = kw.pop('a2a', ['delegate', 'capped', 'untrusted'])
+    a2a = kw.pop('a2a', ['delegate', 'capped', 'untrusted', 'sessioned', 'echo'])
     created = keys.create_key(name=name, **kw)
     ApiKey.objects.filter(pk=created.key.pk).update(a2a_allowed=a2a)
     return created.raw
 out = {
     'caller': make('caller', mcp_allowed=['tools__add'], routes=['chat']),
-    'narrow': make('narrow', routes=['other']),
+    'narrow': make('narrow', routes=['other'], a2a=['delegate']),
     'doomed': make('doomed', mcp_allowed=['tools']),
 }
 print(json.dumps(out))
@@ -81,10 +86,11 @@ def world(tmp_path_factory):  # type: ignore[no-untyped-def]
     )
     try:
         with (
-            live_agents.running("delegate") as ports,
+            live_agents.running("delegate", "echo") as ports,
             running_gateway(tmp_path_factory.mktemp("a2a-id"), ALLOW, seed=False) as gw,
         ):
-            out = gw.shell(SETUP % {"agent": ports["delegate"], "mcp": port})
+            values = {"agent": ports["delegate"], "echo": ports["echo"], "mcp": port}
+            out = gw.shell(SETUP % values)
             keys = json.loads(out.strip().splitlines()[-1])
             card = f"{gw.url}/a2a/delegate/.well-known/agent-card.json"
             auth = {"Authorization": f"Bearer {keys['caller']}"}
@@ -98,7 +104,9 @@ def world(tmp_path_factory):  # type: ignore[no-untyped-def]
         mcp.wait(timeout=10)
 
 
-async def ask(world: World, agent: str, key: str, text: str, binding: str) -> dict[str, Any]:
+async def ask(
+    world: World, agent: str, key: str, text: str, binding: str, context: str = ""
+) -> dict[str, Any]:
     """Send ``text`` to ``agent`` with the SDK's client as ``key``; the agent's report."""
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as fetcher:
         answer = await fetcher.get(f"{world.url}/a2a/{agent}/.well-known/agent-card.json")
@@ -110,7 +118,12 @@ async def ask(world: World, agent: str, key: str, text: str, binding: str) -> di
     http = httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60)
     config = ClientConfig(streaming=False, httpx_client=http, supported_protocol_bindings=[binding])
     client = ClientFactory(config).create(parse_agent_card(data))
-    sent = Message(message_id=uuid.uuid4().hex, role=Role.ROLE_USER, parts=[Part(text=text)])
+    sent = Message(
+        message_id=uuid.uuid4().hex,
+        role=Role.ROLE_USER,
+        parts=[Part(text=text)],
+        context_id=context,
+    )
     async with client:
         events = [e async for e in client.send_message(SendMessageRequest(message=sent))]
     tasks = [e.task for e in events if e.HasField("task")]
@@ -126,6 +139,7 @@ def rows(world: World, where: str) -> list[dict[str, Any]]:
         f"rows = RequestLog.objects.filter({where}).order_by('id')\n"
         "print(json.dumps([dict(dialect=r.dialect, route=r.route, status=r.status, "
         "key=r.key_name, run=r.agent_run, cost=str(r.cost_usd), task=r.upstream_model, "
+        "session=r.session, "
         "request=r.request_id, error=r.error_kind) for r in rows]))"
     )
     return json.loads(world.gateway.shell(code).strip().splitlines()[-1])
@@ -247,3 +261,72 @@ def test_expired_foreign_and_revoked_tokens_are_refused(world):  # type: ignore[
         assert time.monotonic() < deadline, answer.text
         time.sleep(0.3)
     assert "revoked" in answer.json()["error"]["message"]
+
+
+async def test_the_runs_of_one_session_share_its_budget(world):  # type: ignore[no-untyped-def]
+    """A message naming no context starts a session (the gateway gives it one, and the
+    agent works in it); the next run in that context counts against the same budget
+    per session, and its model call past it is refused naming that budget."""
+    first = await ask(
+        world, "sessioned", world.keys["caller"], f"{world.url} chat tools__add", REST
+    )
+    assert first["chats"] == [{"status": 200, "error": None}] and first["context"]
+    text = f"{world.url} chat tools__add times=4"
+    second = await ask(world, "sessioned", world.keys["caller"], text, JSONRPC, first["context"])
+    assert second["context"] == first["context"] and second["run"] != first["run"]
+    statuses = [c["status"] for c in second["chats"]]
+    assert 429 in statuses, second
+    refused = second["chats"][statuses.index(429)]["error"]
+    assert "budget per session" in refused["message"]
+    found = settled(world, second["run"], 2) + settled(world, first["run"], 3)
+    assert {r["session"] for r in found} == {first["context"]}, [
+        (r["dialect"], r["status"], r["session"]) for r in found
+    ]  # the model calls too
+    spent = sum(Decimal(r["cost"]) for r in found)
+    assert 0 < spent <= Decimal("0.05")
+    # a new session starts afresh
+    fresh = await ask(
+        world, "sessioned", world.keys["caller"], f"{world.url} chat tools__add", REST
+    )
+    assert fresh["chats"] == [{"status": 200, "error": None}]
+    assert fresh["context"] != first["context"]
+    master = {"Authorization": f"Bearer {world.gateway.master_key}"}
+    params = {"group_by": "agent_session", "session": first["context"]}
+    async with httpx.AsyncClient(headers=master) as api:
+        answer = await api.get(f"{world.url}/api/spend", params=params)
+    assert answer.status_code == 200, answer.text
+    (row,) = answer.json()["items"]
+    assert row["agent"] == "sessioned" and row["runs"] == 2 and row["key"] == "caller"
+
+
+async def test_an_agent_calls_another_as_its_caller_in_the_same_run(world):  # type: ignore[no-untyped-def]
+    text = f"{world.url} chat tools__add chain=echo"
+    report = await ask(world, "delegate", world.keys["caller"], text, REST)
+    assert report["chain"]["status"] == 200 and report["chain"]["error"] is None, report
+    found = settled(world, report["run"], 4)
+    calls = {r["route"]: r for r in found if r["dialect"] == "a2a"}
+    assert set(calls) == {"delegate", "echo"}, found  # the inner call ends first
+    assert all(r["key"] == "caller" and r["session"] == report["context"] for r in found)
+    echo = calls["echo"]
+    assert Decimal(echo["cost"]) == Decimal("0.26")  # its price and its reported cost
+    assert echo["request"] != report["run"]  # its own call, in the caller's run
+
+
+async def test_the_callers_grants_bound_the_chain(world):  # type: ignore[no-untyped-def]
+    text = f"{world.url} chat tools__add chain=echo"
+    report = await ask(world, "delegate", world.keys["narrow"], text, JSONRPC)
+    assert report["chain"]["status"] == 200  # JSON-RPC: the refusal is its error
+    assert report["chain"]["error"]["code"] == -32043
+    assert "echo" in report["chain"]["error"]["message"]
+
+
+async def test_a_chain_ends_at_its_greatest_depth(world):  # type: ignore[no-untyped-def]
+    text = f"{world.url} chat tools__add chain=delegate,delegate,delegate,delegate"
+    report = await ask(world, "delegate", world.keys["caller"], text, REST)
+    depth, level = 0, report
+    while "report" in level["chain"]:
+        level, depth = level["chain"]["report"], depth + 1
+        assert level["run"] == report["run"] and level["token"]  # one run down the chain
+    assert depth == 3, report  # the caller's agent and three more
+    refused = level["chain"]["error"]
+    assert refused["code"] == -32045 and "at most 4 agents" in refused["message"]
