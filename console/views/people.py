@@ -167,14 +167,8 @@ def user_invite(request: HtmxHttpRequest) -> HttpResponse:
         show_errors(form, exc)
         return _render_invites(request, 422, invite_form=form)
     link = request.build_absolute_uri(reverse("console:invite-accept", args=[issued.token]))
-    emailed, email_error = invites.email_link(issued.invite, link, request.user.get_username())
-    return _render_invites(
-        request,
-        issued=issued.invite,
-        invite_link=link,
-        emailed=emailed,
-        email_error=email_error,
-    )
+    emailing = invites.email_link(issued.invite, link, request.user.get_username())
+    return _render_invites(request, issued=issued.invite, invite_link=link, emailing=emailing)
 
 
 @staff_required

@@ -256,20 +256,19 @@ def pending() -> list[Invite]:
     return list(rows.select_related("created_by").prefetch_related("teams"))
 
 
-def email_link(invite: Invite, link: str, sender: str) -> tuple[bool, str]:
+def email_link(invite: Invite, link: str, sender: str) -> bool:
     """Email the one-time ``link`` when the invite has an address and the operator set up
-    email (``SWITCHYARD_EMAIL_HOST``): (sent, why not). It blocks on SMTP (the console's
-    and /api's sync views, never the request path); a failure names the SMTP host only."""
+    email (``SWITCHYARD_EMAIL_HOST``): whether it is being sent. It goes after the
+    transaction commits, off the request (``mail.send_later``); a failure is logged with
+    the invite's id and the SMTP host, never the link."""
     if not invite.email or not mail.configured():
-        return False, ""
+        return False
     who = " ".join(sender.split())[:150]
     body = (
         f"{who} invited you to Switchyard as {invite.username}.\n\n"
         f"Open this link to choose your password and sign in (it works once, until "
         f"{invite.expires_at:%Y-%m-%d %H:%M} UTC):\n\n{link}\n"
     )
-    try:
-        mail.send_now([invite.email], "Your Switchyard invitation", body)
-    except mail.Refused as exc:
-        return False, str(exc)
-    return True, ""
+    what = f"the email of invite {invite.pk}"
+    mail.send_later([invite.email], "Your Switchyard invitation", body, what)
+    return True

@@ -46,8 +46,8 @@ class InviteOut(Schema):
     expires_at: datetime | None
     created_by: str | None
     link: str | None = None  # once, when the invite is made
-    emailed: bool = False  # the link was emailed (an email given, the operator's SMTP set)
-    email_error: str = ""  # why emailing it failed (the SMTP host), "" otherwise
+    emailing: bool = False  # the link is being emailed (an email given, the operator's SMTP
+    # set): sent after the answer; a failure is in the gateway's log
 
 
 def _out(invite: Invite, link: str | None = None) -> dict[str, Any]:
@@ -126,10 +126,8 @@ def create_invite(request: HttpRequest, payload: InviteIn) -> Status[Any]:
         return Status(422, {"errors": saving.errors_by_field(exc)})
     link = accept_link(request, issued.token)
     sender = getattr(request.actor, "username", "") or "An administrator"
-    emailed, email_error = invites.email_link(issued.invite, link, sender)
-    return Status(
-        201, {**_out(issued.invite, link), "emailed": emailed, "email_error": email_error}
-    )
+    emailing = invites.email_link(issued.invite, link, sender)
+    return Status(201, {**_out(issued.invite, link), "emailing": emailing})
 
 
 @router.delete("/{rowid:invite_id}", response=InviteOut)
