@@ -24,38 +24,23 @@ from gateway.models import (
     ApiKey,
     BatchMode,
     CacheScope,
-    Guardrail,
     Provider,
     Route,
     SemanticScope,
     Team,
 )
 from gateway.providers import kinds
+from gateway.web.fields import (  # the forms' shared fields, also the units'
+    CommaList,
+    PlainDecimalField,
+    guardrail_field,
+    with_guardrail_choices,
+)
 
 if TYPE_CHECKING:
     from gateway.providers.base import Provider as ProviderAdapter
 
 JSON_ATTRS = {"rows": 2, "class": "mono", "spellcheck": "false"}
-
-
-class PlainDecimalField(forms.DecimalField):
-    """A decimal shown as typed: 0.5, not the stored 0.5000 (budgets and prices are
-    kept with four to eight places, and the edit forms showed every one of them)."""
-
-    def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, Decimal):
-            return f"{value.normalize():f}" if value else "0"
-        return super().prepare_value(value)
-
-
-class CommaList(forms.CharField):
-    """ "a, b, c" <-> ["a", "b", "c"]."""
-
-    def prepare_value(self, value: Any) -> Any:
-        return ", ".join(value) if isinstance(value, list) else value
-
-    def to_python(self, value: str | None) -> list[str]:
-        return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 def kind_adapters() -> list[tuple[str, type[ProviderAdapter]]]:
@@ -193,27 +178,6 @@ class ProviderForm(forms.Form):
             return ""
         secret = self.cleaned_data.get("secret") or ""
         return secret if secret or not editing else None
-
-
-def guardrail_field(help_text: str) -> forms.MultipleChoiceField:
-    """A pick of existing guardrails by name (its choices are read when the form is made:
-    ``with_guardrail_choices``)."""
-    return forms.MultipleChoiceField(
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        label="Guardrails",
-        help_text=help_text,
-    )
-
-
-def with_guardrail_choices(form: forms.Form) -> None:
-    field: Any = form.fields.get("guardrails")
-    if field is not None:
-        names = Guardrail.objects.order_by("name").values_list("name", "kind", "default_on")
-        field.choices = [
-            (name, f"{name} ({kind}{', on by default' if default_on else ''})")
-            for name, kind, default_on in names
-        ]
 
 
 class RouteForm(forms.Form):

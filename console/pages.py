@@ -10,30 +10,24 @@ from console.views import (
     add_model,
     assets,
     audit,
-    auth,
     bills,
     catalog,
     config,
     dashboard,
     health,
-    invite_accept,
     keys,
     logs,
-    people,
     providers,
     routes,
     scores,
     sessions,
     shadow,
-    sign_in,
     spend,
-    sso,
-    teams,
     usage,
 )
 from gateway.web.pages import Nav, Page, register
 
-# --- the dashboard, signing in, static files ---------------------------------------------
+# --- the dashboard, static files ---------------------------------------------
 register(
     Page(
         "",
@@ -42,12 +36,8 @@ register(
         read="dashboard.view",
         nav=Nav("", "Dashboard", ("dashboard",)),
     ),
-    # anyone: signing in and out, single sign-on, the console's own static files
-    Page("login/", auth.login_view, "login", read=None),
-    Page("login/sso/", sso.sso_start, "sso-start", read=None),
-    Page("login/sso/callback/", sso.sso_callback, "sso-callback", read=None),
+    # anyone: the console's own static files (signing in and out: the people unit)
     Page("static/<path:path>", assets.static_file, "static", read=None),
-    Page("logout/", auth.logout_view, "logout", read=None),
 )
 
 # --- providers, routes, deployments ------------------------------------------------------
@@ -208,51 +198,4 @@ register(
         nav=Nav("Observe", "Scores", ("scores",), order=20),
     ),
     Page("scores/runs/<int:pk>/", scores.scores_run, "scores-run", read="evals.use"),
-)
-
-# --- teams, users, invitations, sign-in settings -----------------------------------------
-register(
-    Page(
-        "teams/",
-        teams.team_list,
-        "teams",
-        read="teams.view",
-        write="teams.edit",
-        nav=Nav("Access", "Teams", ("team",), order=40),
-    ),
-    Page("teams/new/", teams.team_create, "team-create", read="teams.edit"),
-    Page("teams/<int:pk>/", teams.team_edit, "team-edit", read="teams.view", write="teams.edit"),
-    Page(
-        "users/",
-        people.user_list,
-        "users",
-        read="users.view",
-        write="users.edit",
-        nav=Nav("Access", "Users", ("user",), order=50),
-    ),
-    Page("users/<int:pk>/role/", teams.user_edit, "user-edit", read="users.edit"),
-    Page(
-        "users/<int:pk>/limits/", teams.user_limits, "user-limits", read="teams.edit"
-    ),  # user.limit
-    # people: invites (rule user.invite: admins below owner), a user's page, deactivate
-    # and remove (rule user.manage: owners)
-    Page(
-        "users/<int:pk>/", people.user_detail, "user-detail", read="users.view", write="users.edit"
-    ),
-    Page("users/<int:pk>/active/", people.user_active, "user-active", read="users.edit"),
-    Page("users/<int:pk>/remove/", people.user_remove, "user-remove", read="users.edit"),
-    Page("users/invite/", people.user_invite, "user-invite", read="users.invite"),
-    Page(
-        "users/invites/<int:pk>/revoke/", people.invite_revoke, "invite-revoke", read="users.invite"
-    ),
-    # the one-time link itself is the credential
-    Page("invite/<str:token>/", invite_accept.invite_accept, "invite-accept", read=None),
-    # the sign-in settings (OpenID Connect, set here or by the environment): owners
-    Page("settings/sign-in/", sign_in.sign_in_settings, "sign-in", read="settings.edit"),
-    Page(
-        "settings/sign-in/discovery/",
-        sign_in.sign_in_discovery,
-        "sign-in-discovery",
-        read="settings.edit",
-    ),
 )

@@ -401,6 +401,7 @@ INSTALLED_APPS = [
     # the features that are units (gateway/web/units.py): one line each; their hooks,
     # pages, /api routers and LiteLLM sections are composed in this order
     "console.evals.apps.EvalsConfig",
+    "gateway.features.people.apps.PeopleConfig",
     "gateway.features.mcp.apps.McpConfig",
     "gateway.features.guardrails.apps.GuardrailsConfig",
     "gateway.features.cache_doctor.apps.CacheDoctorConfig",

@@ -100,47 +100,11 @@ def _on_user_saved(
         registry_changed(kwargs.get("using") or "default")
 
 
-@receiver(post_save, sender=settings.AUTH_USER_MODEL)  # type: ignore[untyped-decorator]
-def _invites_follow_their_inviter(
-    sender: type[Any], instance: Any, created: bool = False, update_fields: Any = None, **kw: Any
-) -> None:
-    """A user deactivated or demoted (``is_active``, or ``is_staff``, which is an owner
-    without a profile): their pending invites they may no longer grant are revoked
-    (``gateway.ops.invites.revoke_lost``). Sign-ins save ``last_login`` alone: nothing."""
-    if created or kw.get("raw"):
-        return
-    if update_fields is None or {"is_active", "is_staff"} & set(update_fields):
-        from gateway.ops import invites
-
-        invites.revoke_lost(instance.pk)
-
-
-@receiver(post_save, sender=Profile)  # type: ignore[untyped-decorator]
-@receiver(post_delete, sender=Profile)  # type: ignore[untyped-decorator]
-def _invites_follow_their_inviters_role(sender: type[Any], instance: Profile, **kw: Any) -> None:
-    """A role changed (every path: ``roles.set_role`` from /api and the console, single
-    sign-on's claims, Django's admin): the invites it no longer reaches are revoked."""
-    if kw.get("raw"):
-        return  # (a profile created for staff demotes an owner too: created counts)
-    from gateway.ops import invites
-
-    invites.revoke_lost(instance.user_id)
-
-
-@receiver(pre_delete, sender=settings.AUTH_USER_MODEL)  # type: ignore[untyped-decorator]
-def _invites_die_with_their_inviter(sender: type[Any], instance: Any, **kw: Any) -> None:
-    """A user removed (``people.remove``, Django's admin, a bulk delete): every invite
-    they made and nobody used yet is revoked before the link to them is cleared."""
-    from gateway.ops import invites
-
-    invites.revoke_lost(instance.pk, removed=True)
-
-
 @receiver(pre_delete, sender=settings.AUTH_USER_MODEL)  # type: ignore[untyped-decorator]
 def _sso_identity_remembered(sender: type[Any], instance: Any, **kw: Any) -> None:
     """A user removed, on any path: each single sign-on identity linked to them is
     remembered (``SsoRemoval``), so its next sign-in is refused instead of making the
-    account again (``gateway.access.sso_users.provision``)."""
+    account again (``gateway.features.people.sso_users.provision``)."""
     for link in SsoLink.objects.filter(user_id=instance.pk):
         SsoRemoval.objects.update_or_create(
             issuer=link.issuer,

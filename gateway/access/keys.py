@@ -216,7 +216,7 @@ def _mcp_allowed(value: object) -> list[str]:
     return out
 
 
-clean_mcp_allowed = _mcp_allowed  # also a team's bound (gateway/edge/api/teams.py)
+clean_mcp_allowed = _mcp_allowed  # also a team's bound (gateway/features/people/api/teams.py)
 
 
 def clean_a2a_allowed(value: object) -> list[str]:

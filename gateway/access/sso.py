@@ -7,7 +7,7 @@ audience and expiry) is Authlib's; this module says how it is configured and tur
 verified claims into a console user.
 
 Each setting comes from its variable below where that is set, else from what an owner
-saved in the console (``SsoSettings``, ``gateway.access.sso_settings``): the
+saved in the console (``SsoSettings``, ``gateway.features.people.sso_settings``): the
 environment wins field by field. ``SWITCHYARD_SSO_ONLY`` and the break-glass accounts
 are the environment's only.
 
@@ -27,7 +27,7 @@ are the environment's only.
   provider is down or misconfigured.
 
 Claims come only from an ID token Authlib verified or from the issuer's userinfo
-endpoint (``gateway.access.sso_users.verified_claims``), never from the token
+endpoint (``gateway.features.people.sso_users.verified_claims``), never from the token
 response's body. The username is normalised (NFKC) and checked
 (``gateway.access.usernames``); a new one that looks like an existing user's is refused.
 

@@ -1,5 +1,5 @@
 """Usernames that a single sign-on, an invitation or ``/api/users`` may create
-(``gateway.ops.people``): normalised, checked, and never a look-alike of an account
+(``gateway.features.people.save``): normalised, checked, and never a look-alike of an account
 that exists.
 
 - ``normalise``: Unicode NFKC (full-width and compatibility forms folded) and trimmed.

@@ -2,7 +2,7 @@
 (``SWITCHYARD_EMAIL_HOST``, port, user, password, STARTTLS or SSL, from address:
 ``gateway/settings.py``) or a backend of the operator's (``SWITCHYARD_EMAIL_BACKEND``).
 Budget alerts (``gateway.features.alerts.email``) and invitations
-(``gateway.ops.invites``) send through here. Sending blocks (SMTP, up to
+(``gateway.features.people.invites``) send through here. Sending blocks (SMTP, up to
 ``SWITCHYARD_EMAIL_TIMEOUT``): ``send_text`` runs it in a thread, ``send_later`` after the
 transaction commits on a small pool of threads, so no view waits on it. Errors name the
 SMTP host only, never a password."""

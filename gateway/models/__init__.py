@@ -1295,7 +1295,7 @@ class SsoLink(models.Model):
 class SsoRemoval(models.Model):
     """A single sign-on identity whose user was removed (#61, I11): its next sign-in is
     refused, not a new account, until an owner lets it in again
-    (``gateway.ops.people.readmit_sso``). Written when the user goes, on every path
+    (``gateway.features.people.save.readmit_sso``). Written when the user goes, on every path
     (``gateway.signals``)."""
 
     issuer = models.CharField(max_length=500)

@@ -1,4 +1,4 @@
-"""Invitations to the console (``gateway.ops.invites``): a one-time link an owner or
+"""Invitations to the console (``gateway.features.people.invites``): a one-time link an owner or
 admin hands a new teammate. Only the token's SHA-256 is kept; the raw link is shown
 once to the inviter. The role and teams are fixed when the invite is made, so the
 person accepting it chooses only their password."""

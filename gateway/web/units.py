@@ -7,7 +7,8 @@ store's migrations never move), so ``APP_DIRS`` and the static files finder find
 
 - ``pages.py``: its console pages (``gateway.web.pages.register``), composed into the
   console's URLconf by ``console/urls.py``;
-- ``api.py``: its ``/api`` router, ``router`` mounted at ``PATH`` by ``gateway.edge.api``;
+- ``api.py``: its ``/api`` router, ``router`` mounted at ``PATH`` by ``gateway.edge.api``
+  (or ``ROUTERS``, (path, router) pairs, for a unit of several resources);
 - ``urls.py``: Django URL patterns of its own outside the console (``urlpatterns``),
   included at the root by ``gateway/urls.py``;
 - ``litellm.py``: its section of a LiteLLM config (``gateway.web.config_sections``),

@@ -48,12 +48,7 @@ from tests.console.role_sets import (
 # pages whose tests hold no expectation of their own.
 ROLE_EXPECTATIONS: dict[str, Expectation] = {
     "dashboard": (ALL, ALL),
-    "login": PUBLIC,
-    "logout": PUBLIC,
     "static": PUBLIC,
-    "sso-start": PUBLIC,
-    "sso-callback": PUBLIC,
-    "invite-accept": PUBLIC,  # the one-time link itself is the credential
     "usage": (READERS, READERS),
     "usage-csv": (READERS, READERS),
     "catalog": (ALL, ALL),
@@ -86,21 +81,6 @@ ROLE_EXPECTATIONS: dict[str, Expectation] = {
     "log-detail": (ALL, ALL),
     "session-detail": (ALL, ALL),
     "sessions": (ALL, ALL),  # the index: each reader sees sessions of the requests they may see
-    "teams": (ALL, ADMINS),
-    "team-create": (ADMINS, ADMINS),
-    "team-edit": (ALL, ADMINS),
-    "users": (ADMINS, OWNERS),
-    "user-edit": (OWNERS, OWNERS),
-    "user-limits": (ADMINS, ADMINS),  # and rule user.limit: admins not an owner's
-    # people (#43): a user's page, invitations (rule user.invite), deactivate and remove
-    # (rule user.manage: owners), the sign-in settings (owners)
-    "user-detail": (ADMINS, OWNERS),
-    "user-invite": (ADMINS, ADMINS),
-    "invite-revoke": (ADMINS, ADMINS),
-    "user-active": (OWNERS, OWNERS),
-    "user-remove": (OWNERS, OWNERS),
-    "sign-in": (OWNERS, OWNERS),
-    "sign-in-discovery": (OWNERS, OWNERS),
     # scores: anyone who sees a request scores it; judging a slice is the evaluations'
     "log-score": (ALL, ALL),
     "scores": (ALL, ADMINS),

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Each is imported by the feature that needs it, when it is first used.
 NOT_AT_START = (
-    "authlib",  # single sign-on (console.views.sso), the MCP OAuth flows
+    "authlib",  # single sign-on (gateway.features.people.views.sso), the MCP OAuth flows
     "requests",  # Authlib's Django client
     "joserfc",  # ID tokens
     "yaml",  # LiteLLM config import and export

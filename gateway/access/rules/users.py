@@ -48,7 +48,7 @@ def user_invite(actor: roles.Actor, grant: InviteGrant) -> Decision:
 @rule("user.manage")
 def user_manage(actor: roles.Actor, user: Any) -> Decision:
     """Deactivate, reactivate or remove a user: owners (never themselves, never the last
-    owner: ``gateway.ops.people`` refuses those)."""
+    owner: ``gateway.features.people.save`` refuses those)."""
     if actor.role == roles.OWNER:
         return ALLOW
     return deny("only owners may deactivate or remove users")

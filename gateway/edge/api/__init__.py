@@ -7,7 +7,7 @@ role policy's (gateway/access/roles.py): 403 in JSON otherwise. Every error has 
 body (``errors.ApiError``) and the document declares it for each status an operation
 answers (``openapi.py``). Each resource lives in its own module and registers its router here;
 an installed unit's (``gateway.web.units``) is its ``api`` module's ``router``, mounted at
-its ``PATH`` with no line here."""
+its ``PATH`` (or its ``ROUTERS``, (path, router) pairs) with no line here."""
 
 from __future__ import annotations
 
@@ -43,15 +43,11 @@ api.add_router("/logs", "gateway.edge.api.scores.router")  # /api/logs/{id}/scor
 api.add_router("/score-configs", "gateway.edge.api.score_configs.router")
 api.add_router("/audit", "gateway.edge.api.audit.router")
 api.add_router("/spend", "gateway.edge.api.spend.router")
-api.add_router("/teams", "gateway.edge.api.teams.router")
 api.add_router("/tags", "gateway.edge.api.tags.router")  # tag budgets
-api.add_router("/users", "gateway.edge.api.users.router")
-api.add_router("/user-limits", "gateway.edge.api.users.limits_router")
-api.add_router("/invites", "gateway.edge.api.invites.router")
-api.add_router("/sso-removals", "gateway.edge.api.sso_removals.router")
-api.add_router("/sign-in", "gateway.edge.api.sign_in.router")  # single sign-on settings
-for unit_api in units.modules("api"):  # the units' (INSTALLED_APPS): evaluations, MCP servers...
-    api.add_router(unit_api.PATH, unit_api.router)
+for unit_api in units.modules("api"):  # the units' (INSTALLED_APPS): people, MCP servers...
+    mounted = vars(unit_api).get("ROUTERS") or ((unit_api.PATH, unit_api.router),)
+    for prefix, router in mounted:
+        api.add_router(prefix, router)
 api.add_router("/bill-drift", "gateway.edge.api.bills.router")  # the providers' bills
 
 

@@ -195,6 +195,6 @@ def test_password_checks_run_one_at_a_time_per_process(monkeypatch):
 def test_the_sign_in_view_is_sync_so_django_runs_it_off_the_event_loop():
     import asyncio
 
-    from console.views import auth
+    from gateway.features.people.views import auth
 
     assert not asyncio.iscoroutinefunction(auth.login_view)

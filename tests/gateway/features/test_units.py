@@ -88,9 +88,9 @@ USED_BY_NAME = {
     "MCP servers it attaches",
     ("console/playground/consumer.py", "usable_mcp_servers"): "the servers a playground "
     "user may attach",
-    ("console/forms.py", "guardrail_field"): "the key, route and team forms' pick of "
+    ("gateway/web/fields.py", "guardrail_field"): "the key, route and team forms' pick of "
     "guardrails (their own field)",
-    ("console/forms.py", "with_guardrail_choices"): "the same pick's choices",
+    ("gateway/web/fields.py", "with_guardrail_choices"): "the same pick's choices",
     ("console/views/keys.py", "_mcp_warnings"): "the keys page warns of MCP allow-list "
     "entries that name nothing, through the unit's door (mcp.allow_list_warnings)",
     ("gateway/edge/endpoints.py", "_mcp"): "the route table's /mcp row (the endpoint is "

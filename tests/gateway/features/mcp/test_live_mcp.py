@@ -41,7 +41,7 @@ add(name='quitter', transport='stdio', command=sys.executable, args=[%(script)r,
 a = keys.create_key(name='agent', mcp_allowed=['local__add', 'web'])
 n = keys.create_key(name='nothing')
 r = keys.create_key(name='all', mcp_allowed=['*'])
-from gateway.edge.api.teams import save_team
+from gateway.features.people.save import save_team
 narrow = save_team(None, {'name': 'narrow', 'mcp_allowed': ['web__add', 'local']})
 t = keys.create_key(name='teamed', team=narrow.pk, mcp_allowed=['web', 'local__add', 'local__echo'])
 print(json.dumps({'agent': a.raw, 'nothing': n.raw, 'all': r.raw, 'teamed': t.raw}))

@@ -16,8 +16,8 @@ from ninja import Router, Schema
 from ninja.errors import HttpError
 
 from gateway.access import authorization
+from gateway.features.people import save
 from gateway.models import SsoRemoval
-from gateway.ops import people
 
 router = Router(tags=["users"])
 
@@ -43,5 +43,5 @@ def readmit(request: HttpRequest, removal_id: int) -> Any:
     if not decision:
         raise HttpError(403, decision.reason)
     shown = SsoRemovalOut.from_orm(removal)
-    people.readmit_sso(removal)
+    save.readmit_sso(removal)
     return shown

@@ -12,10 +12,11 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from gateway.access import roles, sso, sso_users
+from gateway.access import roles, sso
+from gateway.features.people import sso_users
 from gateway.models import SsoSettings
 from gateway.models.telemetry import AuditEvent
-from tests.console.views.test_sso import CALLBACK, finish, signed_in_user, start
+from tests.gateway.features.people.views.test_sso import CALLBACK, finish, signed_in_user, start
 from tests.live import free_port
 from tests.oidc_provider import (
     CLIENT_ID,

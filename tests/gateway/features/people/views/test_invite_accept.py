@@ -1,4 +1,4 @@
-"""The invitation page (``console/views/invite_accept.py``, #61): a live link's token is
+"""The invitation page (``gateway/features/people/views/invite_accept.py``, #61): a live link's token is
 never written to a log line (L26), and a link whose inviter lost the right to make it
 creates nothing and says why (M14)."""
 
@@ -11,8 +11,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from gateway.access import roles
+from gateway.features.people import invites
 from gateway.models import Invite, Profile
-from gateway.ops import invites
 
 pytestmark = pytest.mark.django_db
 GOOD = {"password": "adas-password-1", "password_again": "adas-password-1"}

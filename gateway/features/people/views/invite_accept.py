@@ -2,7 +2,7 @@
 who the invite is for, their role and teams, and takes a password (Django's password
 validators); accepting creates the account and signs it in. An unknown, used, revoked
 or expired link is one plain page, 404, and nothing is created
-(``gateway.ops.invites``). A link whose inviter may no longer grant it (removed,
+(``gateway.features.people.invites``). A link whose inviter may no longer grant it (removed,
 deactivated, demoted) is the same page with the reason, 410, and nothing is created."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.views.decorators.cache import never_cache
 
-from gateway.ops import invites
+from gateway.features.people import invites
 from gateway.web.saving import show_errors
 
 BACKEND = "gateway.access.login_throttle.ThrottledModelBackend"
-TEMPLATE = "console/invite_accept.html"
+TEMPLATE = "people/invite_accept.html"
 
 
 class AcceptForm(forms.Form):

@@ -16,12 +16,37 @@ from console.forms import KeyForm
 from gateway import journal
 from gateway.access import keys, roles, sso
 from gateway.base import mail
+from gateway.features.people import invites
 from gateway.models import ApiKey, AuditEvent, Invite, Profile, Route, Team
-from gateway.ops import invites
+from tests.console.role_sets import ADMINS, ALL, OWNERS, PUBLIC, Expectation
 from tests.gateway.base.test_mail import serve_stalled
 
 stalled_smtp = pytest.fixture(serve_stalled)
 pytestmark = pytest.mark.django_db
+
+# Who may open the people unit's pages (the role matrix collects this)
+ROLE_EXPECTATIONS: dict[str, Expectation] = {
+    "login": PUBLIC,
+    "logout": PUBLIC,
+    "sso-start": PUBLIC,
+    "sso-callback": PUBLIC,
+    "invite-accept": PUBLIC,  # the one-time link itself is the credential
+    "teams": (ALL, ADMINS),
+    "team-create": (ADMINS, ADMINS),
+    "team-edit": (ALL, ADMINS),
+    "users": (ADMINS, OWNERS),
+    "user-edit": (OWNERS, OWNERS),
+    "user-limits": (ADMINS, ADMINS),  # and rule user.limit: admins not an owner's
+    # people (#43): a user's page, invitations (rule user.invite), deactivate and remove
+    # (rule user.manage: owners), the sign-in settings (owners)
+    "user-detail": (ADMINS, OWNERS),
+    "user-invite": (ADMINS, ADMINS),
+    "invite-revoke": (ADMINS, ADMINS),
+    "user-active": (OWNERS, OWNERS),
+    "user-remove": (OWNERS, OWNERS),
+    "sign-in": (OWNERS, OWNERS),
+    "sign-in-discovery": (OWNERS, OWNERS),
+}
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from django.db.models import ProtectedError
 from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 
-from gateway.access import keys, roles
-from gateway.edge.api.providers import ValidationErrors
+from gateway.access import roles
+from gateway.features.people.save import save_team
 from gateway.models import Membership, Team
 from gateway.web import saving
-from gateway.web.api.writes import check_fields
+from gateway.web.api.writes import ValidationErrors, check_fields
 
 router = Router(tags=["teams"])
 
@@ -82,40 +82,6 @@ class TeamIn(TeamPatch):
 
 class MemberIn(Schema):
     role: str = roles.MEMBER
-
-
-LIMITS = ("rpm_limit", "tpm_limit", "budget_usd", "budget_period", "alert_thresholds")
-
-
-def save_team(team: Team | None, fields: dict[str, Any]) -> Team:
-    """Validate and save a team (shared with the console's form)."""
-    clean = keys.clean_fields({f: v for f, v in fields.items() if f in LIMITS})
-    team = team or Team()
-    for name in ("name", "description"):
-        if name in fields and fields[name] is not None:
-            setattr(team, name, str(fields[name]).strip())
-    for name, value in clean.items():
-        setattr(team, name, value)
-    if "mcp_allowed" in fields:  # None: no restriction; a list (even []): the bound
-        value = fields["mcp_allowed"]
-        try:
-            team.mcp_allowed = None if value is None else keys.clean_mcp_allowed(value)
-        except ValueError as exc:
-            raise ValidationError({"mcp_allowed": [str(exc)]}) from None
-    if "a2a_allowed" in fields:  # None: no restriction; a list (even []): the bound
-        value = fields["a2a_allowed"]
-        try:
-            team.a2a_allowed = None if value is None else keys.clean_a2a_allowed(value)
-        except ValueError as exc:
-            raise ValidationError({"a2a_allowed": [str(exc)]}) from None
-    if "guardrails" in fields:  # names of existing guardrails; null is none
-        try:
-            team.guardrails = keys.clean_guardrails(fields["guardrails"])
-        except ValueError as exc:
-            raise ValidationError({"guardrails": [str(exc)]}) from None
-    team.full_clean()
-    team.save()
-    return team
 
 
 def _team(request: HttpRequest, team_id: int) -> Team:

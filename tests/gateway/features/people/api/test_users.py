@@ -17,8 +17,8 @@ from gateway import journal
 from gateway.access import keys, registry, roles
 from gateway.access.registry import build_snapshot
 from gateway.edge import endpoints
+from gateway.features.people import invites
 from gateway.models import ApiKey, AuditEvent, Invite, Membership, RegistryState, RequestLog, Team
-from gateway.ops import invites
 
 pytestmark = pytest.mark.django_db
 SCHEMA_REFUSES = {"enter a username", "control, format or space", "longer than 150"}

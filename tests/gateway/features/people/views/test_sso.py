@@ -12,7 +12,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from gateway.access import roles, sso, sso_users
+from gateway.access import roles, sso
+from gateway.features.people import sso_users
 from gateway.models import Membership, SsoLink, Team
 from gateway.models.telemetry import AuditEvent
 from tests.live import free_port

@@ -12,10 +12,10 @@ from django.test import Client
 
 from gateway.access import roles
 from gateway.access.sso import SsoIdentity, SsoRefused
-from gateway.access.sso_users import provision
+from gateway.features.people import save
+from gateway.features.people.sso_users import provision
 from gateway.models import SsoLink, SsoRemoval
 from gateway.models.telemetry import AuditEvent
-from gateway.ops import people
 
 pytestmark = pytest.mark.django_db
 ISSUER = "http://127.0.0.1:9/issuer"
@@ -49,7 +49,7 @@ def as_user(user: User) -> Client:
 def test_a_removed_sso_user_is_not_made_again_at_the_next_sign_in(owner: User) -> None:
     ada = provision(identity())
     assert provision(identity()).pk == ada.pk  # the control: a sign-in finds the same user
-    people.remove(roles.actor_for_user(owner), ada)
+    save.remove(roles.actor_for_user(owner), ada)
     with pytest.raises(SsoRefused, match="removed from this gateway: ask an owner"):
         provision(identity())
     assert not User.objects.filter(username__startswith="ada").exists()
@@ -59,7 +59,7 @@ def test_a_removed_sso_user_is_not_made_again_at_the_next_sign_in(owner: User) -
 
 
 def test_removal_by_any_path_is_remembered(owner: User) -> None:
-    """Django's admin or a bulk delete goes round ``people.remove``: still remembered."""
+    """Django's admin or a bulk delete goes round ``save.remove``: still remembered."""
     provision(identity())
     User.objects.filter(username="ada").delete()
     removal = SsoRemoval.objects.get()
@@ -71,7 +71,7 @@ def test_removal_by_any_path_is_remembered(owner: User) -> None:
 def test_an_owner_lets_the_identity_in_again(owner: User) -> None:
     admin = User.objects.create_user("admin", password="pw-123456789")
     roles.set_role(admin, roles.ADMIN)
-    people.remove(roles.actor_for_user(owner), provision(identity()))
+    save.remove(roles.actor_for_user(owner), provision(identity()))
     removal = SsoRemoval.objects.get()
     listed = as_user(admin).get("/api/sso-removals/")
     assert listed.status_code == 200 and [r["username"] for r in listed.json()] == ["ada"]

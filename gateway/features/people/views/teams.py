@@ -1,6 +1,6 @@
 """Teams and users: teams with their limits (counted like a key's by every key of the
 team) and members; users with their role. The policy is gateway/access/roles.py; every
-change goes through the same functions as the API (``gateway.edge.api.teams.save_team``,
+change goes through the same functions as the API (``gateway.features.people.api.teams.save_team``,
 ``roles.set_role``, ``roles.assign_membership``)."""
 
 from __future__ import annotations
@@ -12,27 +12,21 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Count, ProtectedError
+from django.db.models import Count, ProtectedError, Sum
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from console import stats
-from console.forms import (
-    CommaList,
-    PlainDecimalField,
-    guardrail_field,
-    with_guardrail_choices,
-)
 from gateway.access import authorization, roles
 from gateway.access import keys as key_ops
 from gateway.access.alert_thresholds import shown as thresholds_shown
-from gateway.edge.api.teams import save_team
-from gateway.models import ApiKey, Membership, Team
-from gateway.telemetry import budget_spend
+from gateway.features.people.save import save_team
+from gateway.models import ApiKey, Membership, Team, UsageRollup
+from gateway.telemetry import budget_spend, rollups
 from gateway.web.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
+from gateway.web.fields import CommaList, PlainDecimalField, guardrail_field, with_guardrail_choices
 from gateway.web.http import HtmxHttpRequest, go_to
 from gateway.web.saving import show_errors
 
@@ -106,17 +100,19 @@ class MemberForm(forms.Form):
 
 
 def _spend(teams: list[Team]) -> None:
-    """Each team's requests and spend over the last USAGE_DAYS (from its keys' usage)."""
+    """Each team's requests and spend over the last USAGE_DAYS (its keys' hourly rollups)."""
     keys = dict(ApiKey.objects.filter(team__in=teams).values_list("pk", "team_id"))
-    usage = stats.key_usage(list(keys), timezone.now() - timedelta(days=USAGE_DAYS))
+    since = rollups.hour_of(timezone.now() - timedelta(days=USAGE_DAYS))
+    rows = UsageRollup.objects.filter(key_id__in=list(keys), hour__gte=since).order_by()
+    usage = rows.values("key_id").annotate(requests=Sum("requests"), cost=Sum("cost_usd"))
     for team in teams:
         team.usage = {"requests": 0, "cost": 0}
     by_id = {t.pk: t for t in teams}
-    for key_id, row in usage.items():
-        owner = by_id.get(keys.get(key_id))
+    for row in usage:
+        owner = by_id.get(keys.get(row["key_id"]))
         if owner is not None:
-            owner.usage["requests"] += row.get("requests") or 0
-            owner.usage["cost"] += row.get("cost") or 0
+            owner.usage["requests"] += row["requests"] or 0
+            owner.usage["cost"] += row["cost"] or 0
 
 
 @staff_required
@@ -137,7 +133,7 @@ def team_list(request: HtmxHttpRequest) -> HttpResponse:
         "can_edit": actor.can("teams.edit"),
         "usage_days": USAGE_DAYS,
     }
-    return render(request, "console/teams.html", context)
+    return render(request, "people/teams.html", context)
 
 
 def _save(form: TeamForm, team: Team | None) -> Team | None:
@@ -167,7 +163,7 @@ def team_create(request: HtmxHttpRequest) -> HttpResponse:
         return go_to(request, reverse("console:team-edit", args=[team.pk]))
     return render(
         request,
-        "console/teams.html",
+        "people/teams.html",
         {"teams": [], "form": form, "can_edit": True, "usage_days": USAGE_DAYS},
         status=422,
     )
@@ -222,7 +218,7 @@ def team_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             "team", team.pk, team.budget_usd, team.budget_period
         ),
     }
-    return render(request, "console/team_form.html", context)
+    return render(request, "people/team_form.html", context)
 
 
 class RoleForm(forms.Form):

@@ -1,7 +1,7 @@
 """Invitations: an owner or admin names a teammate, their role and teams and an expiry;
 the teammate opens a one-time link, chooses a password and is signed in as that user.
 
-- ``issue``: checks the username as a new account's would be (``people.check_username``)
+- ``issue``: checks the username as a new account's would be (``save.check_username``)
   and that no other invite for it is pending, stores the SHA-256 of a random token (the
   raw token lives only in the link, shown once to the inviter) and writes an
   ``invite_create`` audit row.
@@ -10,7 +10,7 @@ the teammate opens a one-time link, chooses a password and is signed in as that 
   created).
 - ``accept``: in one transaction, the invite locked and checked again, the password
   through Django's validators, the account created with the invite's role and teams
-  (``people.create_user``), the invite marked used; an ``invite_accept`` row names the
+  (``save.create_user``), the invite marked used; an ``invite_accept`` row names the
   new user as the actor. Two tabs accepting the same link: one account, the other gets
   the "no longer works" answer.
 - ``revoke``: a pending invite stops working (``invite_revoke`` row).
@@ -43,8 +43,8 @@ from django.utils import timezone
 from gateway.access import authorization, roles, usernames
 from gateway.access.rules.users import InviteGrant
 from gateway.base import mail
+from gateway.features.people import save
 from gateway.models import Invite, Team
-from gateway.ops import people
 from gateway.telemetry import audit
 
 DEFAULT_DAYS = 7
@@ -85,8 +85,8 @@ def issue(
     do)."""
     errors: dict[str, list[str]] = {}
     for field, check in (
-        ("username", lambda: people.check_username(username)),
-        ("role", lambda: people.check_role(role)),
+        ("username", lambda: save.check_username(username)),
+        ("role", lambda: save.check_role(role)),
         ("expires_in_days", lambda: check_days(days)),
     ):
         try:
@@ -189,7 +189,7 @@ def accept(token: str, password: str) -> Any:
             origin, kind="user", name=invite.username, id="", source="invite"
         )
         with audit.acting(newcomer):
-            user = people.create_user(
+            user = save.create_user(
                 invite.username,
                 email=invite.email,
                 role=invite.role,

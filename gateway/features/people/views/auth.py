@@ -1,7 +1,7 @@
 """Sign in and sign out (Django's auth views with the console's templates). Sign-in is
 throttled per account and per client address (``gateway.access.login_throttle``): a refused
 attempt says how long to wait and answers 429 with ``Retry-After``. With single sign-on
-configured the page offers it first (``console.views.sso``); with
+configured the page offers it first (``gateway.features.people.views.sso``); with
 ``SWITCHYARD_SSO_ONLY`` passwords are for the break-glass accounts only."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class SignInForm(ThrottledAuthenticationForm):
 
 
 class SignInView(auth_views.LoginView):
-    template_name = "console/login.html"
+    template_name = "people/login.html"
     redirect_authenticated_user = True
     authentication_form = SignInForm
 

@@ -1,5 +1,5 @@
 """Console users in the management API: their role and team memberships (owners change
-them; admins may read them), deactivation and removal (``gateway.ops.people``: keys
+them; admins may read them), deactivation and removal (``gateway.features.people.save``: keys
 refused at once; removed users' keys revoked and kept, their logs kept), and their own
 limits across every key they own (``/api/user-limits/{username}``: owners, and admins
 for users below owner). Invitations are ``/api/invites``."""
@@ -17,12 +17,11 @@ from ninja.errors import HttpError
 from pydantic import Field
 
 from gateway.access import authorization, keys, roles, usernames
-from gateway.edge.api.providers import ValidationErrors
+from gateway.features.people import save
 from gateway.models import Team
-from gateway.ops import people
 from gateway.web import saving
 from gateway.web.api.ids import row_id
-from gateway.web.api.writes import check_fields
+from gateway.web.api.writes import ValidationErrors, check_fields
 
 router = Router(tags=["users"])
 limits_router = Router(tags=["users"])
@@ -138,10 +137,10 @@ def create_user(request: HttpRequest, payload: UserIn) -> Status[Any]:
     of an existing user) and with Django's password validators; 422 by field."""
     check_fields(request, "users", payload.dict(exclude_unset=True))
     try:
-        user = people.create_user(
+        user = save.create_user(
             payload.username,
             email=payload.email,
-            role=people.check_role(payload.role),
+            role=save.check_role(payload.role),
             teams=teams_named(payload.teams),
             password=payload.password or None,
         )
@@ -174,7 +173,7 @@ def update_user(request: HttpRequest, username: str, payload: UserPatch) -> Any:
         roles.set_role(user, role)
     if payload.active is not None:
         try:
-            people.set_active(request.actor, user, payload.active)
+            save.set_active(request.actor, user, payload.active)
         except ValidationError as exc:
             return Status(409, {"errors": saving.errors_by_field(exc)})
     # as stored now: the role just set, not the one the last-owner check read before it
@@ -191,7 +190,7 @@ def remove_user(request: HttpRequest, username: str) -> Any:
         raise HttpError(403, decision.reason)
     name = user.get_username()
     try:
-        revoked = people.remove(request.actor, user)
+        revoked = save.remove(request.actor, user)
     except ValidationError as exc:
         return Status(409, {"errors": saving.errors_by_field(exc)})
     return {"username": name, "keys_revoked": revoked}

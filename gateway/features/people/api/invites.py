@@ -17,12 +17,11 @@ from ninja.errors import HttpError
 
 from gateway.access import authorization, roles
 from gateway.access.rules.users import InviteGrant
-from gateway.edge.api.providers import ValidationErrors
-from gateway.edge.api.users import teams_named
+from gateway.features.people import invites, save
+from gateway.features.people.api.users import teams_named
 from gateway.models import Invite
-from gateway.ops import invites, people
 from gateway.web import saving
-from gateway.web.api.writes import check_fields
+from gateway.web.api.writes import ValidationErrors, check_fields
 
 router = Router(tags=["users"])
 
@@ -85,7 +84,7 @@ def list_invites(request: HttpRequest) -> list[dict[str, Any]]:
 def create_invite(request: HttpRequest, payload: InviteIn) -> Status[Any]:
     try:
         teams = teams_named(payload.teams)
-        role = people.check_role(payload.role)
+        role = save.check_role(payload.role)
     except ValidationError as exc:
         return Status(422, {"errors": saving.errors_by_field(exc)})
     decision = authorization.decide(
@@ -96,7 +95,7 @@ def create_invite(request: HttpRequest, payload: InviteIn) -> Status[Any]:
     check_fields(request, "invites", payload.dict(exclude_unset=True))
     try:
         if payload.password:
-            user = people.create_user(
+            user = save.create_user(
                 payload.username,
                 email=payload.email,
                 role=role,

@@ -10,9 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from gateway.access import roles
+from gateway.features.people import invites, save
 from gateway.models import Invite, Profile, Team
 from gateway.models.telemetry import AuditEvent
-from gateway.ops import invites, people
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "newcomers-password-1"
@@ -44,7 +44,7 @@ def test_a_live_inviters_invite_makes_the_admin(staff: dict[str, User]) -> None:
 def test_removing_the_inviter_revokes_their_pending_invites(staff: dict[str, User]) -> None:
     issued = invites.issue(staff["admin"], "ada", role=roles.ADMIN)
     other = invites.issue(staff["admin2"], "bob", role=roles.ADMIN)
-    people.remove(roles.actor_for_user(staff["owner"]), staff["admin"])
+    save.remove(roles.actor_for_user(staff["owner"]), staff["admin"])
     assert Invite.objects.get(pk=issued.invite.pk).state == "revoked"
     assert accepted(issued) is None and not User.objects.filter(username="ada").exists()
     row = AuditEvent.objects.get(action="invite_revoke", object_id=str(issued.invite.pk))
@@ -54,7 +54,7 @@ def test_removing_the_inviter_revokes_their_pending_invites(staff: dict[str, Use
 
 def test_deactivating_the_inviter_revokes_their_pending_invites(staff: dict[str, User]) -> None:
     issued = invites.issue(staff["admin"], "ada", role=roles.MEMBER)
-    people.set_active(roles.actor_for_user(staff["owner"]), staff["admin"], False)
+    save.set_active(roles.actor_for_user(staff["owner"]), staff["admin"], False)
     assert Invite.objects.get(pk=issued.invite.pk).state == "revoked"
     assert accepted(issued) is None and not User.objects.filter(username="ada").exists()
 
@@ -96,7 +96,7 @@ def test_acceptance_asks_again_when_the_signals_were_bypassed(staff: dict[str, U
 def test_an_invite_without_an_inviter_is_not_tied_to_anyone(staff: dict[str, User]) -> None:
     """The master key's (or the operator's) invite has no inviter whose rights lapse."""
     issued = invites.issue(None, "ada", role=roles.OWNER)
-    people.remove(roles.actor_for_user(staff["owner"]), staff["admin"])
+    save.remove(roles.actor_for_user(staff["owner"]), staff["admin"])
     assert accepted(issued) is not None
 
 

@@ -127,7 +127,7 @@ def provision(
     created), never of the username the claims asked for: the account may be another
     (``alice-2``; a link made when the provider called them something else). An identity
     whose user was removed (``SsoRemoval``) is refused, nothing created, until an owner
-    lets it in again (``gateway.ops.people.readmit_sso``): removing a user is not undone
+    lets it in again (``gateway.features.people.save.readmit_sso``): removing a user is not undone
     by their next sign-in."""
     with transaction.atomic():
         link = (

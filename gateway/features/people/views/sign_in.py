@@ -1,9 +1,9 @@
 """The sign-in settings page (owners): single sign-on set here (issuer, client, claim
-maps; the client secret sealed, ``gateway.access.sso_settings``) or by the environment
+maps; the client secret sealed, ``gateway.features.people.sso_settings``) or by the environment
 (``SWITCHYARD_OIDC_*``), which wins field by field where set: such a field is shown
 read-only with its variable. The page shows the callback URL to register at the
 identity provider and the claim maps in force, and "Test discovery" fetches the
-issuer's discovery document through the guarded fetch (``gateway.ops.oidc_discovery``).
+issuer's discovery document through the guarded fetch (``gateway.features.people.oidc_discovery``).
 Password sign-in off and the break-glass accounts stay the operator's (environment)."""
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from gateway.access import sso, sso_settings
+from gateway.access import sso
 from gateway.base.env import env_str
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
+from gateway.features.people import oidc_discovery, sso_settings
 from gateway.models import SsoSettings, Team
-from gateway.ops import oidc_discovery
 from gateway.web.decorators import fields_refused, form_values, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
 from gateway.web.saving import show_errors
 
-TEMPLATE = "console/sign_in.html"
+TEMPLATE = "people/sign_in.html"
 # (variable, what it sets, default shown when unset)
 SETTINGS = (
     ("SWITCHYARD_OIDC_ISSUER", "issuer URL (unset: single sign-on is off)", ""),
@@ -134,7 +134,7 @@ def shown_value(name: str) -> str:
 
 
 def callback_url(request: HttpRequest) -> str:
-    """The redirect URI to register at the provider: what ``console.views.sso`` sends."""
+    """The redirect URI to register at the provider: what ``gateway.features.people.views.sso`` sends."""
     return env_str("SWITCHYARD_OIDC_REDIRECT_URI").strip() or request.build_absolute_uri(
         reverse("console:sso-callback")
     )

@@ -1,7 +1,7 @@
 """People: invite a teammate (a one-time link, or an account with a password now), a
 user's own page (role, teams, keys, own limits and what they spent), deactivate,
-reactivate and remove. Every change goes through ``gateway.ops.people`` and
-``gateway.ops.invites`` like ``/api/users`` and ``/api/invites``, and asks the same
+reactivate and remove. Every change goes through ``gateway.features.people.save`` and
+``gateway.features.people.invites`` like ``/api/users`` and ``/api/invites``, and asks the same
 rules (``user.invite``, ``user.manage``, ``user.limit``)."""
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from console.views.teams import UserLimitsForm
 from gateway.access import authorization, roles, sso
 from gateway.access import keys as key_ops
 from gateway.access.rules.users import InviteGrant
 from gateway.base import mail
+from gateway.features.people import invites, save
+from gateway.features.people.views.teams import UserLimitsForm
 from gateway.models import ApiKey, Invite, Team
-from gateway.ops import invites, people
 from gateway.telemetry import budget_spend
 from gateway.web.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
@@ -117,15 +117,15 @@ def users_context(request: HtmxHttpRequest) -> dict[str, Any]:
 @staff_required
 def user_list(request: HtmxHttpRequest) -> HttpResponse:
     context = {**users_context(request), **people_context(request)}
-    return render(request, "console/users.html", context)
+    return render(request, "people/users.html", context)
 
 
 def _render_invites(request: HtmxHttpRequest, status: int = 200, **extra: Any) -> HttpResponse:
     context = people_context(request, **extra)
     if request.htmx:
-        return render(request, "console/users.html#invite-card", context, status=status)
+        return render(request, "people/users.html#invite-card", context, status=status)
     return render(
-        request, "console/users.html", {**users_context(request), **context}, status=status
+        request, "people/users.html", {**users_context(request), **context}, status=status
     )
 
 
@@ -147,7 +147,7 @@ def user_invite(request: HtmxHttpRequest) -> HttpResponse:
         return forbidden(request, decision.reason)
     try:
         if data["how"] == "password":
-            user = people.create_user(
+            user = save.create_user(
                 data["username"],
                 email=data["email"],
                 role=data["role"],
@@ -211,7 +211,7 @@ def user_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "is_last_owner": roles.is_last_owner(user),
         "sso_linked": user.ssolink_set.exists(),
     }
-    return render(request, "console/user_detail.html", context)
+    return render(request, "people/user_detail.html", context)
 
 
 @staff_required
@@ -224,7 +224,7 @@ def user_active(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return forbidden(request, decision.reason)
     active = request.POST.get("active") == "1"
     try:
-        people.set_active(actor, user, active)
+        save.set_active(actor, user, active)
     except ValidationError as exc:
         return forbidden(request, " ".join(exc.messages))
     if active:
@@ -249,7 +249,7 @@ def user_remove(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         messages.error(request, f"Type {name} to confirm the removal.")
         return go_to(request, reverse("console:user-detail", args=[pk]) + "#remove")
     try:
-        revoked = people.remove(actor, user)
+        revoked = save.remove(actor, user)
     except ValidationError as exc:
         return forbidden(request, " ".join(exc.messages))
     messages.success(

@@ -1,5 +1,5 @@
 """Console accounts made and ended by people, the one implementation behind the console,
-``/api/users`` and invitations (``gateway.ops.invites``).
+``/api/users`` and invitations (``gateway.features.people.invites``).
 
 - ``create_user``: a local account with a role and teams. The username is normalised
   (NFKC) and refused, as single sign-on refuses it, when empty, malformed, taken or a
@@ -16,6 +16,7 @@
   (``SsoRemoval``, written by ``gateway.signals`` on every path that deletes a user),
   so the next sign-in is refused instead of making the account again;
   ``readmit_sso`` lets one in again.
+- ``save_team``: a team validated and saved (limits, bounds, guardrails).
 
 The last active owner is never deactivated, demoted or removed, and nobody deactivates
 or removes themselves. Who may do each is the caller's question (rules ``user.invite``,
@@ -32,12 +33,13 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from gateway.access import roles, usernames
+from gateway.access import keys, roles, usernames
 from gateway.models import ApiKey, SsoRemoval, Team
 from gateway.telemetry import audit
 
 # The role a user holds inside the teams they join: an owner or admin acts on every
 # team anyway, so their membership says "editor".
+TEAM_LIMITS = ("rpm_limit", "tpm_limit", "budget_usd", "budget_period", "alert_thresholds")
 TEAM_ROLE = {roles.EDITOR: roles.EDITOR, roles.MEMBER: roles.MEMBER, roles.VIEWER: roles.VIEWER}
 
 
@@ -180,3 +182,34 @@ def readmit_sso(removal: SsoRemoval) -> None:
             detail=f"{removal.issuer} (sub {removal.subject}) may sign in again",
         )
         removal.delete()
+
+
+def save_team(team: Team | None, fields: dict[str, Any]) -> Team:
+    """Validate and save a team (the console's form, ``/api/teams`` and the import)."""
+    clean = keys.clean_fields({f: v for f, v in fields.items() if f in TEAM_LIMITS})
+    team = team or Team()
+    for name in ("name", "description"):
+        if name in fields and fields[name] is not None:
+            setattr(team, name, str(fields[name]).strip())
+    for name, value in clean.items():
+        setattr(team, name, value)
+    if "mcp_allowed" in fields:  # None: no restriction; a list (even []): the bound
+        value = fields["mcp_allowed"]
+        try:
+            team.mcp_allowed = None if value is None else keys.clean_mcp_allowed(value)
+        except ValueError as exc:
+            raise ValidationError({"mcp_allowed": [str(exc)]}) from None
+    if "a2a_allowed" in fields:  # None: no restriction; a list (even []): the bound
+        value = fields["a2a_allowed"]
+        try:
+            team.a2a_allowed = None if value is None else keys.clean_a2a_allowed(value)
+        except ValueError as exc:
+            raise ValidationError({"a2a_allowed": [str(exc)]}) from None
+    if "guardrails" in fields:  # names of existing guardrails; null is none
+        try:
+            team.guardrails = keys.clean_guardrails(fields["guardrails"])
+        except ValueError as exc:
+            raise ValidationError({"guardrails": [str(exc)]}) from None
+    team.full_clean()
+    team.save()
+    return team

@@ -13,7 +13,8 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
-from gateway.access import sso, sso_settings
+from gateway.access import sso
+from gateway.features.people import sso_settings
 from gateway.models import SsoSettings
 from gateway.web import saving
 from gateway.web.api.writes import ValidationErrors, check_fields

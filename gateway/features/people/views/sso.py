@@ -20,10 +20,10 @@ from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from console.views.auth import SignInForm
 from gateway.access import sso
 from gateway.access.login_throttle import client_address
 from gateway.base.env import env_str
+from gateway.features.people.views.auth import SignInForm
 from gateway.telemetry import audit
 
 logger = logging.getLogger("gateway.sso")
@@ -65,7 +65,7 @@ def refused(request: HttpRequest, message: str, status: int) -> HttpResponse:
         "sso": sso.config_or_error()[0],
         "sso_only": sso.sso_only(),
     }
-    return render(request, "console/login.html", context, status=status)
+    return render(request, "people/login.html", context, status=status)
 
 
 def _redirect_uri(request: HttpRequest) -> str:
@@ -80,7 +80,7 @@ def sso_start(request: HttpRequest) -> HttpResponse:
     import requests
     from authlib.common.errors import AuthlibBaseError
 
-    from gateway.access.sso_users import oidc_client
+    from gateway.features.people.sso_users import oidc_client
 
     cfg = _config()
     wanted = request.GET.get("next", "")
@@ -103,7 +103,7 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
     from authlib.integrations.base_client.errors import MismatchingStateError
     from joserfc.errors import JoseError
 
-    from gateway.access.sso_users import oidc_client, provision, verified_claims
+    from gateway.features.people.sso_users import oidc_client, provision, verified_claims
 
     cfg = _config()
     try:
