@@ -17,7 +17,7 @@ also judges the value (``key.grant``: within the team's bounds), where one does.
 
 ``/api`` (``gateway.web.api.writes.check_fields``) and the console's forms ask
 ``refusals``. A unit declares its own resources' rules beside its code (``declare``:
-the guardrails', the MCP servers'). ``manage.py import_config`` and ``switchyard apply``
+the guardrails', the MCP servers', people's). ``manage.py import_config`` and ``switchyard apply``
 run as the operator, who owns the host, and are trusted: they do not ask
 (``docs/security.md``, operator boundary). ``docs/security.md`` "Field rules" is this
 table in prose."""
@@ -123,44 +123,6 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
         *("name", "kind", "base_url", "api_version", "extra_headers", "timeout"),
         *("settings", "secret", "clear_secret"),
         rule="provider.change",
-    ),
-    "teams": _same(
-        ADMIN,
-        *("name", "description", "rpm_limit", "tpm_limit", "budget_usd", "budget_period"),
-        *("alert_thresholds", "mcp_allowed", "mcp_restricted", "a2a_allowed"),
-        *("a2a_restricted", "guardrails"),
-    ),
-    "team_members": _same(ADMIN, "user", "role"),
-    "users": {
-        **_same(OWNER, "username", "email", "password", "teams"),
-        "role": FieldRule(OWNER, OWNER),
-        "active": FieldRule(OWNER, OWNER, rule="user.manage"),
-    },
-    "user_limits": _same(
-        ADMIN,
-        "rpm_limit",
-        "tpm_limit",
-        "budget_usd",
-        "budget_period",
-        "alert_thresholds",
-        rule="user.limit",
-    ),  # fmt: skip
-    "invites": _same(
-        ADMIN,
-        "username",
-        "email",
-        "role",
-        "teams",
-        "expires_in_days",
-        "password",
-        "how",
-        rule="user.invite",
-    ),  # fmt: skip
-    # single sign-on (the console's settings; the environment wins where set): owners
-    "sso": _same(
-        OWNER,
-        *("issuer", "client_id", "client_secret", "clear_secret", "scopes", "label"),
-        *("role_claim", "role_map", "default_role", "team_claim", "team_map"),
     ),
     "scores": _same(VIEWER, "name", "value", "label", "comment", rule="score.write"),
     # score configs govern every score of their name: owners and admins (evals.use)

@@ -1,7 +1,7 @@
 """Authorization rules, one module per resource family; importing this package registers
 them all with ``gateway.access.authorization``. A new family adds its module here; a
 unit's rules are its own ``rules.py``, imported by the unit's ``register``
-(``gateway.web.units``: the MCP servers' ``mcp.*``)."""
+(``gateway.web.units``: the MCP servers' ``mcp.*``, people's ``user.*``)."""
 
 from gateway.access.rules import (  # noqa: F401
     console,
@@ -12,5 +12,4 @@ from gateway.access.rules import (  # noqa: F401
     operator,
     routes,
     scores,
-    users,
 )

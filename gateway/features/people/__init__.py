@@ -10,6 +10,5 @@
   ``oidc_discovery``: the issuer's document fetched for the settings page. What is
   configured is read by ``gateway.access.sso`` (the login page and the throttle need it).
 - ``views/`` (auth, sso, users, teams, invite_accept, sign_in), declared in ``pages``,
-  templates in ``templates/people/``; ``api/``: its routers (``ROUTERS``).
-
-Who may do what is the access layer's (``gateway.access.rules.users``, ``roles``)."""
+  templates in ``templates/people/``; ``api/``: its routers (``ROUTERS``); ``rules``:
+  rules ``user.*`` and the field rules of its resources."""

@@ -41,9 +41,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from gateway.access import authorization, roles, usernames
-from gateway.access.rules.users import InviteGrant
 from gateway.base import mail
 from gateway.features.people import save
+from gateway.features.people.rules import InviteGrant
 from gateway.models import Invite, Team
 from gateway.telemetry import audit
 

@@ -16,9 +16,9 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from gateway.access import authorization, roles
-from gateway.access.rules.users import InviteGrant
 from gateway.features.people import invites, save
 from gateway.features.people.api.users import teams_named
+from gateway.features.people.rules import InviteGrant
 from gateway.models import Invite
 from gateway.web import saving
 from gateway.web.api.writes import ValidationErrors, check_fields

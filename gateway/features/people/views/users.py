@@ -20,9 +20,9 @@ from django.views.decorators.http import require_POST
 
 from gateway.access import authorization, roles, sso
 from gateway.access import keys as key_ops
-from gateway.access.rules.users import InviteGrant
 from gateway.base import mail
 from gateway.features.people import invites, save
+from gateway.features.people.rules import InviteGrant
 from gateway.features.people.views.teams import UserLimitsForm
 from gateway.models import ApiKey, Invite, Team
 from gateway.telemetry import budget_spend

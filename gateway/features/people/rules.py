@@ -1,6 +1,8 @@
 """Users as a resource: who may set a user's own limits (rpm, tpm, budget counted across
 every key they own, gateway/limits/limits.py), who may invite whom, and who deactivates
-and removes users."""
+and removes users; and who may write each field of teams, members, users, their limits,
+invites and the single sign-on settings (the field rules). Imported by the unit's
+``register`` (``gateway.web.units``)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,39 @@ from typing import Any
 
 from gateway.access import roles
 from gateway.access.authorization import ALLOW, Decision, deny, rule
+from gateway.access.field_rules import ADMIN, OWNER, FieldRule, declare, same
+
+declare(
+    "teams",
+    same(
+        ADMIN,
+        *("name", "description", "rpm_limit", "tpm_limit", "budget_usd", "budget_period"),
+        *("alert_thresholds", "mcp_allowed", "mcp_restricted", "a2a_allowed"),
+        *("a2a_restricted", "guardrails"),
+    ),
+)
+declare("team_members", same(ADMIN, "user", "role"))
+declare(
+    "users",
+    {
+        **same(OWNER, "username", "email", "password", "teams"),
+        "role": FieldRule(OWNER, OWNER),
+        "active": FieldRule(OWNER, OWNER, rule="user.manage"),
+    },
+)
+limits = ("rpm_limit", "tpm_limit", "budget_usd", "budget_period", "alert_thresholds")
+declare("user_limits", same(ADMIN, *limits, rule="user.limit"))
+invited = ("username", "email", "role", "teams", "expires_in_days", "password", "how")
+declare("invites", same(ADMIN, *invited, rule="user.invite"))
+# single sign-on (the console's settings; the environment wins where set): owners
+declare(
+    "sso",
+    same(
+        OWNER,
+        *("issuer", "client_id", "client_secret", "clear_secret", "scopes", "label"),
+        *("role_claim", "role_map", "default_role", "team_claim", "team_map"),
+    ),
+)
 
 
 @rule("user.limit")
