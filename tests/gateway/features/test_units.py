@@ -47,6 +47,11 @@ class Expected:
     store: tuple[str, ...]  # its tables' modules
     api: str | None  # its /api path
     other: tuple[str, ...] = ()  # names holding the stem that name something else
+    more: tuple[Expected, ...] = ()  # a unit of several resources: each one's names
+
+
+def resources(expected: Expected) -> tuple[Expected, ...]:
+    return (expected, *expected.more)
 
 
 UNITS = {
@@ -63,6 +68,18 @@ UNITS = {
         "semantic", ("gateway/models/semantic_cache.py",), "/semantic-cache"
     ),
     "server_tools": Expected("server_tool", (), None),
+    "people": Expected(
+        "user",
+        ("gateway/models/invites.py", "gateway/models/sso.py"),
+        "/users",
+        more=(
+            Expected("team", (), "/teams"),
+            Expected("invite", (), "/invites"),
+            Expected("sso", (), "/sso-removals"),
+            Expected("sign-in", (), "/sign-in"),
+            Expected("user-limit", (), "/user-limits"),
+        ),
+    ),
 }
 
 # What outside names a unit and is not its, each with why: a file (by its path), or a
@@ -82,6 +99,15 @@ USES = {
     "gateway/edge/endpoints.py": "the route table's files, batches and signed-link rows",
     "gateway/access/alert_thresholds.py": "a key's, team's and user's budget thresholds: "
     "their own field, parsed when saved (access.keys); the alerts read it",
+    "gateway/access/usernames.py": "the one check of a new account's name (NFKC, no "
+    "look-alike), below the unit: single sign-on's configuration (access.sso) reads it",
+    "gateway/access/sso.py": "what single sign-on is configured (environment or settings "
+    "row): the login throttle in access reads it, the console's layout shows it",
+    "console/context_processors.py": "the console's layout: whether password sign-in is "
+    "off (access.sso), for every page",
+    # left: switchyard.teams is nested in Switchyard's own key and planned after every
+    # unit's section (a team names their rows); a Section for a nested key comes first
+    "gateway/ops/litellm/teams.py": "the LiteLLM import's switchyard.teams",
 }
 USED_BY_NAME = {
     ("console/playground/spec.py", "parse_mcp_servers"): "a playground column names the "
@@ -162,21 +188,22 @@ def declared_outside(name: str, expected: Expected) -> set[str]:
     LiteLLM section of the unit."""
     package = f"gateway.features.{name}"
     found: set[str] = set()
-    for page in pages.all():
-        if expected.stem in page.name:
-            found.add(page.view.__module__)
-    from gateway.edge.api import api
+    for each in resources(expected):
+        for page in pages.all():
+            if each.stem in page.name:
+                found.add(page.view.__module__)
+        from gateway.edge.api import api
 
-    for prefix, router in api._routers:
-        if prefix.rstrip("/") == expected.api:
-            for view in router.path_operations.values():
-                found.update(op.view_func.__module__ for op in view.operations)
-    for rule, check in authorization.RULES.items():
-        if rule.split(".", 1)[0] == expected.stem:
-            found.add(check.__module__)
-    for section in litellm_sections.sections():
-        if expected.stem in section.key:
-            found.add(section.parse.__module__)
+        for prefix, router in api._routers:
+            if prefix.rstrip("/") == each.api:
+                for view in router.path_operations.values():
+                    found.update(op.view_func.__module__ for op in view.operations)
+        for rule, check in authorization.RULES.items():
+            if rule.split(".", 1)[0] == each.stem:
+                found.add(check.__module__)
+        for section in litellm_sections.sections():
+            if each.stem in section.key:
+                found.add(section.parse.__module__)
     return {module_file(m) for m in found if not (m == package or m.startswith(package + "."))}
 
 
@@ -196,8 +223,9 @@ def outside(name: str) -> set[str]:
         theirs = any(other in path.parents for other in others)
         parts = [part.lower() for part in path.relative_to(ROOT).parts]
         named = any(
-            expected.stem in part and not any(other in part for other in expected.other)
+            each.stem in part and not any(other in part for other in each.other)
             for part in parts
+            for each in resources(expected)
         )
         if named and not theirs or path.suffix == ".py" and names_in_code(path, package):
             found.add(where)
