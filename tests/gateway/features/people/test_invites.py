@@ -13,6 +13,7 @@ from gateway.access import roles
 from gateway.features.people import invites, save
 from gateway.models import Invite, Profile, Team
 from gateway.models.telemetry import AuditEvent
+from tests.gateway.features.people.accounts import made
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "newcomers-password-1"
@@ -20,11 +21,7 @@ PASSWORD = "newcomers-password-1"
 
 @pytest.fixture
 def staff() -> dict[str, User]:
-    users = {}
-    for name in ("owner", "owner2", "admin", "admin2"):
-        users[name] = User.objects.create_user(name, password="pw-123456789")
-        roles.set_role(users[name], name.rstrip("2"))
-    return users
+    return made("owner", "admin", owner2="owner", admin2="admin")
 
 
 def accepted(issued: invites.Issued) -> User | None:

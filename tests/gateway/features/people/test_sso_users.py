@@ -8,7 +8,6 @@ import json
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
 
 from gateway.access import roles
 from gateway.access.sso import SsoIdentity, SsoRefused
@@ -16,6 +15,7 @@ from gateway.features.people import save
 from gateway.features.people.sso_users import provision
 from gateway.models import SsoLink, SsoRemoval
 from gateway.models.telemetry import AuditEvent
+from tests.gateway.features.people.accounts import as_user
 
 pytestmark = pytest.mark.django_db
 ISSUER = "http://127.0.0.1:9/issuer"
@@ -38,12 +38,6 @@ def owner() -> User:
     user = User.objects.create_user("owner", password="pw-123456789")
     roles.set_role(user, roles.OWNER)
     return user
-
-
-def as_user(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_a_removed_sso_user_is_not_made_again_at_the_next_sign_in(owner: User) -> None:

@@ -12,24 +12,15 @@ from django.test import Client
 
 from gateway.access import roles
 from gateway.models import Invite
+from tests.gateway.features.people.accounts import as_user, made
 
 pytestmark = pytest.mark.django_db
 GOOD = {"password": "adas-password-1", "password_again": "adas-password-1"}
 
 
-def as_user(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def staff() -> dict[str, User]:
-    users = {}
-    for name, role in (("owner", "owner"), ("ann", "admin"), ("abe", "admin")):
-        users[name] = User.objects.create_user(name, password="pw-123456789")
-        roles.set_role(users[name], role)
-    return users
+    return made("owner", ann="admin", abe="admin")
 
 
 def invite(by: User, username: str) -> str:

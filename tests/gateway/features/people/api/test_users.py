@@ -19,6 +19,7 @@ from gateway.access.registry import build_snapshot
 from gateway.edge import endpoints
 from gateway.features.people import invites
 from gateway.models import ApiKey, AuditEvent, Invite, Membership, RegistryState, RequestLog, Team
+from tests.gateway.features.people.accounts import as_user, made
 
 pytestmark = pytest.mark.django_db
 SCHEMA_REFUSES = {"enter a username", "control, format or space", "longer than 150"}
@@ -26,17 +27,7 @@ SCHEMA_REFUSES = {"enter a username", "control, format or space", "longer than 1
 
 @pytest.fixture
 def people() -> dict[str, User]:
-    users = {}
-    for name in ("owner", "admin", "editor", "member"):
-        users[name] = User.objects.create_user(name, password="pw-123456789")
-        roles.set_role(users[name], name)
-    return users
-
-
-def as_user(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+    return made("owner", "admin", "editor", "member")
 
 
 def send(client: Client, method: str, path: str, body: dict | None = None):

@@ -13,24 +13,16 @@ from django.test import Client
 from gateway.access import roles
 from gateway.access.registry import build_snapshot
 from gateway.models import ApiKey, Profile
+from tests.gateway.features.people.accounts import as_user, made
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def people() -> dict[str, User]:
-    users = {}
-    for name in ("owner", "admin", "editor", "member"):
-        users[name] = User.objects.create_user(name, password="pw-123456789")
-        roles.set_role(users[name], name)
+    users = made("owner", "admin", "editor", "member")
     users["staff"] = User.objects.create_user("staff", is_staff=True)  # an owner, no profile
     return users
-
-
-def as_user(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def patch(client: Client, path: str, body: dict):

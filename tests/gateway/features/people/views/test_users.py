@@ -20,6 +20,7 @@ from gateway.features.people import invites
 from gateway.models import ApiKey, AuditEvent, Invite, Profile, Route, Team
 from tests.console.role_sets import ADMINS, ALL, OWNERS, PUBLIC, Expectation
 from tests.gateway.base.test_mail import serve_stalled
+from tests.gateway.features.people.accounts import as_user, made
 
 stalled_smtp = pytest.fixture(serve_stalled)
 pytestmark = pytest.mark.django_db
@@ -51,17 +52,7 @@ ROLE_EXPECTATIONS: dict[str, Expectation] = {
 
 @pytest.fixture
 def people() -> dict[str, User]:
-    users = {}
-    for name in ("owner", "admin", "member"):
-        users[name] = User.objects.create_user(name, password="pw-123456789")
-        roles.set_role(users[name], name)
-    return users
-
-
-def as_user(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+    return made("owner", "admin", "member")
 
 
 def link_in(html: str) -> str:
