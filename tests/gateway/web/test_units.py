@@ -14,12 +14,13 @@ from gateway.web import units
 def test_the_installed_units_follow_installed_apps() -> None:
     listed = [a for a in settings.INSTALLED_APPS if a.endswith("Config") and "." in a]
     assert [f"{u.__module__}.{type(u).__name__}" for u in units.installed()] == listed
-    assert [u.label for u in units.installed()][:3] == ["evals", "mcp", "guardrails"]
+    assert [u.label for u in units.installed()][:3] == ["evals", "people", "mcp"]
 
 
 def test_modules_are_found_by_name_and_a_unit_without_one_is_skipped() -> None:
     assert [m.__name__ for m in units.modules("api")] == [
         "console.evals.api",
+        "gateway.features.people.api",
         "gateway.features.mcp.api",
         "gateway.features.guardrails.api",
         "gateway.features.cache_doctor.api",
