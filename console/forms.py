@@ -30,12 +30,7 @@ from gateway.models import (
     Team,
 )
 from gateway.providers import kinds
-from gateway.web.fields import (  # the forms' shared fields, also the units'
-    CommaList,
-    PlainDecimalField,
-    guardrail_field,
-    with_guardrail_choices,
-)
+from gateway.web.fields import CommaList, PlainDecimalField, guardrail_field, with_guardrail_choices
 
 if TYPE_CHECKING:
     from gateway.providers.base import Provider as ProviderAdapter
