@@ -57,10 +57,15 @@ FLOW_TIMEOUT = 300
 # test's parameters (mock-gpt: openai, mock-claude: anthropic) or its name (on_gemini).
 CLI_TESTS: dict[str, tuple[list[str], list[tuple[str, str]]]] = {
     "claude": (
-        ["tests/integration/test_claude_code.py", "tests/integration/test_claude_code_mcp.py"],
+        [
+            "tests/integration/test_claude_code.py",
+            "tests/integration/test_claude_code_mcp.py",
+            "tests/integration/test_claude_code_tool_search.py",
+        ],
         [
             ("test_claude_code_answers_through_the_gateway", "stream"),
             ("test_claude_code_calls_a_tool_through_the_gateway_mcp_endpoint", "mcp"),
+            ("test_claude_code_finds_deferred_mcp_tools_with_tool_search", "mcp"),
         ],
     ),
     "codex": (

@@ -50,6 +50,10 @@ def answer(seen: Seen) -> Reply:
         return Reply(
             tool_calls=[ToolUse(id="toolu_mcp1", name=TOOL, arguments='{"a": 20, "b": 22}')]
         )
+    searched = "toolu_search" in json.dumps(seen.body.get("messages", []))
+    if "ToolSearch" in names and not searched:  # a release that defers MCP tools (2.1.329+)
+        query = json.dumps({"query": f"select:{TOOL}", "max_results": 5})
+        return Reply(tool_calls=[ToolUse(id="toolu_search", name="ToolSearch", arguments=query)])
     waited = "toolu_wait" in json.dumps(seen.body.get("messages", []))
     if "WaitForMcpServers" in names and not waited:  # Claude Code connects in the background
         return Reply(
