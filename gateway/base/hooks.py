@@ -546,7 +546,9 @@ class SessionGuard(Protocol):
         """A session's checks once its route is known and the key may call it; None (the
         common case, and all an unguarded session costs) when no guardrail applies.
         ``protocol``: the socket's messages, the declared endpoint's name (``realtime``:
-        OpenAI's Realtime events; ``gemini_live``: the Live API's messages)."""
+        OpenAI's Realtime events, ``realtime_transcription`` / ``realtime_translation``
+        those of its transcription and translation sessions; ``gemini_live``: the Live
+        API's messages)."""
         ...
 
 

@@ -89,6 +89,16 @@ MEDIA: dict[str, MediaPrice] = {
     "tts-1-hd": MediaPrice(SPEECH, per_character=D("0.00003"), source=OPENAI),  # $30 / 1M
     "gpt-4o-mini-tts": MediaPrice(SPEECH, D("0.6"), D(12), source=OPENAI),
 }
+# Realtime sessions priced by the duration of their audio (USD per second; the pages
+# quote it per minute), for the transcription and translation sessions the Realtime
+# relay serves (gateway.core.realtime): each model's page at developers.openai.com/api/
+# docs/models/<model> ("Realtime audio duration", read 2026-11).
+OPENAI_MODELS = "developers.openai.com/api/docs/models (2026-11)"
+REALTIME_PER_SECOND: dict[str, tuple[Decimal, str]] = {
+    "gpt-realtime-translate": (D("0.034") / 60, OPENAI_MODELS),  # $0.034 a minute
+    "gpt-realtime-whisper": (D("0.017") / 60, OPENAI_MODELS),  # $0.017 a minute
+    "gpt-live-transcribe": (D("0.017") / 60, OPENAI_MODELS),  # $0.017 a minute
+}
 _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$|-\d{8}$|-preview(-\d{2}-\d{4})?$")
 # What a model's name says it does, for models neither this table nor the catalog knows.
 _NAMED = (
@@ -105,6 +115,18 @@ def price_of(model: str) -> MediaPrice | None:
     if found is None:
         found = MEDIA.get(_DATED.sub("", name))
     return found
+
+
+def session_per_second(model: str) -> Decimal | None:
+    """USD per second of a realtime session's audio for ``model`` (a provider prefix and
+    a date suffix ignored): ``REALTIME_PER_SECOND``'s, else a transcription model's
+    per-second price (``MEDIA``); None: not priced by duration."""
+    name = model.rsplit("/", 1)[-1].lower()
+    for each in (name, _DATED.sub("", name)):
+        if each in REALTIME_PER_SECOND:
+            return REALTIME_PER_SECOND[each][0]
+    table = price_of(model)
+    return table.per_second if table is not None else None
 
 
 def mode_of(model: str, params: dict[str, Any], catalog_mode: str | None) -> str:

@@ -26,6 +26,17 @@ prices for them where it has them), the status and how the socket closed.
 While the session runs, the cost of each response counts against the key's (and its
 team's) budget as soon as it is done (``Session.charge``); when a budget is spent the
 relay ends the session.
+
+Two more kinds of session (``Session.kind``) go the same way. A transcription session
+(``?intent=transcription``) opens the upstream with the intent and no model (OpenAI's
+guide: a URL with a model opens a conversation session, which refuses the transcription
+``session.update``); the route named as its transcription model in ``session.update``
+gets the deployment's model, and each ``conversation.item.input_audio_transcription.
+completed`` is its usage: tokens (priced as above) or seconds of audio. A translation
+session (``/realtime/translations``) reports no usage: the seconds of audio the client
+appends are measured (24 kHz PCM16, found in the event, never parsed). Seconds are
+priced per second (``per_second``: the deployment's ``price_per_second``, else the
+catalog's, ``catalog.media.session_per_second``), or journaled unpriced.
 """
 
 from __future__ import annotations
@@ -44,6 +55,7 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from gateway.access import registry
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
+from gateway.catalog import media
 from gateway.core.call import Call, Caller
 from gateway.core.call import authorize as authorize_call
 from gateway.errors import (
@@ -72,6 +84,28 @@ UPSTREAM_MAX_FRAME = 16 * 1024 * 1024
 # queue: past it, the library stops reading and TCP pushes back on the upstream).
 UPSTREAM_READ_AHEAD = 16
 INTENTS = frozenset({"transcription"})
+# The sessions relayed: a conversation (``realtime``), a transcription session
+# (``/v1/realtime?intent=transcription``) and a translation session
+# (``/v1/realtime/translations``), each with the upstream path it opens.
+UPSTREAM_PATHS = {
+    "realtime": "realtime",
+    "transcription": "realtime",
+    "translation": "realtime/translations",
+}
+# A translation session's input: base64 of 24 kHz 16-bit mono PCM (the only input the
+# translation guide names), so 48,000 bytes a second.
+TRANSLATION_BYTES_PER_SECOND = 48_000
+AUDIO_FIELD = '"audio"'
+TRANSLATION_APPEND = "session.input_audio_buffer.append"
+TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
+# What says a session's settings (the model to rewrite): GA and the beta's transcription
+# session events
+SESSION_EVENTS = (
+    "session.created",
+    "session.updated",
+    "transcription_session.created",
+    "transcription_session.updated",
+)
 # What a normal end of a session looks like (1005: closed without a code).
 NORMAL_CLOSES = frozenset({1000, 1001, 1005})
 
@@ -90,6 +124,34 @@ class RealtimeUsage:
     cached_image: int = 0
     text_out: int = 0
     audio_out: int = 0
+    # transcription and translation sessions: the transcriptions done, the seconds of
+    # audio (the upstream's ``duration`` usage, or measured: a translation's input)
+    transcriptions: int = 0
+    audio_seconds: float = 0.0
+    audio_seconds_from: str = ""  # "upstream" | "measured"
+
+    def add_transcription(self, usage: Mapping[str, Any]) -> None:
+        """A ``conversation.item.input_audio_transcription.completed`` event's ``usage``:
+        ``{"type": "tokens", "input_tokens", "input_token_details": {"audio_tokens",
+        "text_tokens"}, "output_tokens"}`` or ``{"type": "duration", "seconds"}``."""
+        self.transcriptions += 1
+        if usage.get("type") == "duration":
+            seconds = usage.get("seconds")
+            if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+                self.audio_seconds += max(float(seconds), 0.0)
+                self.audio_seconds_from = "upstream"
+            return
+        total_in = _int(usage.get("input_tokens"))
+        details = usage.get("input_token_details") or {}
+        audio = min(_int(details.get("audio_tokens")) if isinstance(details, dict) else 0, total_in)
+        self.audio_in += audio
+        self.text_in += total_in - audio
+        self.text_out += _int(usage.get("output_tokens"))
+
+    def add_audio(self, seconds: float) -> None:
+        """Seconds of audio the gateway measured (a translation session's input)."""
+        self.audio_seconds += seconds
+        self.audio_seconds_from = "measured"
 
     def add(self, usage: Mapping[str, Any]) -> None:
         self.responses += 1
@@ -148,12 +210,31 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
+def per_second(deployment: DeploymentEntry) -> Decimal | None:
+    """USD per second of a session's audio: the deployment's ``price_per_second``, else
+    the catalog's (``catalog.media.session_per_second``); None: not priced by duration."""
+    own = (deployment.params or {}).get("price_per_second")
+    if own not in (None, ""):
+        try:
+            return Decimal(str(own))
+        except ArithmeticError:
+            return None
+    return media.session_per_second(deployment.model)
+
+
 def cost(deployment: DeploymentEntry, usage: RealtimeUsage) -> Decimal:
     """USD for a session's usage: text at the deployment's token prices; audio at the
     catalog's audio prices, cached audio at its cached-audio price; image input at its
     image prices (cached too). A price the catalog does not have is the text one of
-    the same kind (input, cache read, output)."""
+    the same kind (input, cache read, output). Seconds of audio (a transcription
+    session's ``duration`` usage, a translation session's input) at ``per_second``, or
+    nothing when no price per second is known (the seconds are still journaled)."""
     d = deployment
+    seconds = Decimal(0)
+    if usage.audio_seconds:
+        each = per_second(d)
+        if each is not None:
+            seconds = each * Decimal(str(round(usage.audio_seconds, 3)))
     audio_in = d.input_price if d.audio_input_price is None else d.audio_input_price
     audio_out = d.output_price if d.audio_output_price is None else d.audio_output_price
     audio_cached = (
@@ -172,7 +253,7 @@ def cost(deployment: DeploymentEntry, usage: RealtimeUsage) -> Decimal:
         + Decimal(usage.cached_image) * image_cached
         + Decimal(usage.text_out) * d.output_price
         + Decimal(usage.audio_out) * audio_out
-    ) / Decimal(1_000_000)
+    ) / Decimal(1_000_000) + seconds
 
 
 @dataclass
@@ -183,11 +264,14 @@ class Session:
     route: RouteEntry
     deployment: DeploymentEntry
     upstream: ClientConnection
+    kind: str = "realtime"  # realtime | transcription | translation (UPSTREAM_PATHS)
     usage: RealtimeUsage = field(default_factory=RealtimeUsage)
     last_error: str = ""
     responding: int = 0  # responses created and not yet done (for a graceful drain)
     charged: Decimal = Decimal(0)  # the cost counted against the budgets so far
     charged_responses: int = 0  # the responses whose cost is in ``charged``
+    charged_transcriptions: int = 0  # likewise the transcriptions
+    charged_seconds: float = 0.0  # likewise the seconds of audio
     # the session's guardrails (gateway.features.guardrails.realtime.SessionGuard), set by the
     # relay when any apply: ``client`` / ``server`` check events, ``finished`` notes them
     guard: Any = None
@@ -195,14 +279,23 @@ class Session:
     # -- the budget, response by response --
     @property
     def unpaid(self) -> bool:
-        """Whether a ``response.done`` came whose cost is not counted yet."""
-        return self.usage.responses != self.charged_responses
+        """Whether a ``response.done`` or a transcription came whose cost is not counted
+        yet, or a second of audio more was measured."""
+        u = self.usage
+        return (
+            u.responses != self.charged_responses
+            or u.transcriptions != self.charged_transcriptions
+            or u.audio_seconds - self.charged_seconds >= 1.0
+        )
 
     async def charge(self) -> RateLimited | None:
-        """Count the cost of the responses done since the last charge against the key's
-        (and its team's) budget now, as the session runs; the refusal admission would
-        give when a budget is now spent (the session must end), else None."""
+        """Count the cost of the responses (transcriptions, seconds of audio) done since
+        the last charge against the key's (and its team's) budget now, as the session
+        runs; the refusal admission would give when a budget is now spent (the session
+        must end), else None."""
         self.charged_responses = self.usage.responses
+        self.charged_transcriptions = self.usage.transcriptions
+        self.charged_seconds = self.usage.audio_seconds
         total = cost(self.deployment, self.usage)
         delta, self.charged = total - self.charged, max(total, self.charged)
         reservation = self.call.reservation
@@ -236,13 +329,25 @@ class Session:
             if event is not None and event.get("type") == "response.created":
                 self.responding += 1
             return message
-        if _names(message, "session.created") or _names(message, "session.updated"):
+        if self.kind != "realtime" and _names(message, TRANSCRIBED):
+            event = _event(message)
+            usage = event.get("usage") if event and event.get("type") == TRANSCRIBED else None
+            # in a conversation the transcription is billed at the ASR model's prices,
+            # not the route's: only a transcription session's is counted
+            if isinstance(usage, dict) and self.kind == "transcription":
+                self.usage.add_transcription(usage)
+            return message
+        if any(_names(message, name) for name in SESSION_EVENTS):
             event = _event(message)
             session = event.get("session") if event else None
-            if isinstance(session, dict) and "model" in session:
+            if not isinstance(session, dict):
+                return message
+            changed = "model" in session
+            if changed:
                 session["model"] = self.route.name
-                return orjson.dumps(event).decode()
-            return message
+            if self.kind == "transcription":  # its model is the transcription's
+                changed = _set_transcription_model(session, self.route.name) or changed
+            return orjson.dumps(event).decode() if changed else message
         if _names(message, "error"):
             event = _event(message)
             if event and event.get("type") == "error":
@@ -252,17 +357,30 @@ class Session:
         return message
 
     def observe_client(self, message: str | bytes) -> str | bytes:
-        """A client's ``session.update`` naming a model gets the deployment's model."""
-        if not (_names(message, "session.update") and _names(message, "model")):
+        """A client's ``session.update`` naming a model gets the deployment's model (in a
+        transcription session, also as the transcription's model: GA's
+        ``audio.input.transcription.model``, the beta ``transcription_session.update``'s
+        ``input_audio_transcription.model``); a translation session's audio is measured
+        (its seconds are what it is priced by) without parsing the event."""
+        if self.kind == "translation" and _names(message, TRANSLATION_APPEND):
+            self.usage.add_audio(_audio_seconds(message))
+            return message
+        if not _names(message, "model"):
+            return message
+        updates = ("session.update", "transcription_session.update")
+        if not any(_names(message, name) for name in updates):
             return message
         event = _event(message)
         session = event.get("session") if event else None
-        if not (event and event.get("type") == "session.update" and isinstance(session, dict)):
+        if not (event and event.get("type") in updates and isinstance(session, dict)):
             return message
+        changed = False
         if isinstance(session.get("model"), str):
             session["model"] = self.deployment.model
-            return orjson.dumps(event).decode()
-        return message
+            changed = True
+        if self.kind == "transcription":
+            changed = _set_transcription_model(session, self.deployment.model) or changed
+        return orjson.dumps(event).decode() if changed else message
 
     # -- the end --
     def finish(
@@ -298,10 +416,54 @@ class Session:
             rec.error_message = self.last_error  # the last error event, for the log
         if self.guard is not None:
             self.guard.finished(rec)
+        if self.kind != "realtime":  # what the session was and its audio, for the log
+            call.logged_request = orjson.dumps(self.summary())
         priced = cost(self.deployment, self.usage)
         call.finish(
             status=status, usage=usage, finish_reason=rec.finish_reason, error=failure, cost=priced
         )
+
+    def summary(self) -> dict[str, Any]:
+        """A transcription or translation session as its journal row's request: its
+        kind, transcriptions and seconds of audio (and where they come from), and
+        whether a price per second was known for them."""
+        u = self.usage
+        shown: dict[str, Any] = {"session": self.kind, "transcriptions": u.transcriptions}
+        if u.audio_seconds:
+            shown["audio_seconds"] = round(u.audio_seconds, 3)
+            shown["audio_seconds_from"] = u.audio_seconds_from
+            shown["priced_per_second"] = per_second(self.deployment) is not None
+        return shown
+
+
+def _set_transcription_model(session: dict[str, Any], model: str) -> bool:
+    """Name ``model`` as a transcription session's model where its settings name one:
+    GA ``audio.input.transcription.model``, the beta's
+    ``input_audio_transcription.model``. Whether one was named."""
+    audio = session.get("audio")
+    inputs = audio.get("input") if isinstance(audio, dict) else None
+    found = False
+    for holder in (
+        inputs.get("transcription") if isinstance(inputs, dict) else None,
+        session.get("input_audio_transcription"),
+    ):
+        if isinstance(holder, dict) and isinstance(holder.get("model"), str):
+            holder["model"] = model
+            found = True
+    return found
+
+
+def _audio_seconds(message: str | bytes) -> float:
+    """Seconds of a translation session's ``session.input_audio_buffer.append``: the
+    length of its base64 ``audio`` (found, not parsed) as 24 kHz 16-bit PCM."""
+    text = message if isinstance(message, str) else message.decode("latin-1")
+    key = text.find(AUDIO_FIELD)
+    colon = text.find(":", key + len(AUDIO_FIELD)) if key >= 0 else -1
+    start = text.find('"', colon) + 1 if colon >= 0 else 0
+    end = text.find('"', start) if start else -1
+    if end < 0:
+        return 0.0
+    return (end - start) * 3 / 4 / TRANSLATION_BYTES_PER_SECOND
 
 
 def _names(message: str | bytes, word: str) -> bool:
@@ -343,7 +505,7 @@ class RealtimeUpstream(Protocol):
     """A provider adapter whose upstream has a realtime socket."""
 
     def realtime_target(
-        self, deployment: DeploymentEntry, query: Mapping[str, str]
+        self, deployment: DeploymentEntry, query: Mapping[str, str], path: str = "realtime"
     ) -> tuple[str, dict[str, str]]: ...
 
 
@@ -378,15 +540,21 @@ def authorize(caller: Caller) -> tuple[Call, KeyEntry]:
 
 
 async def open_session(
-    call: Call, key: KeyEntry, query: Mapping[str, str], headers: Mapping[str, str]
+    call: Call,
+    key: KeyEntry,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    translation: bool = False,
 ) -> Session:
     """Admit the session and connect upstream; raise Refused (the handshake is refused
-    with the error's status) or UpstreamError (every deployment failed to connect)."""
+    with the error's status) or UpstreamError (every deployment failed to connect).
+    ``translation``: a translation session (``/v1/realtime/translations``); else
+    ``?intent=transcription`` makes it a transcription session."""
     try:
         route = await _route(query.get("model"))
         call.route = route
         intent = query.get("intent")
-        if intent is not None and intent not in INTENTS:
+        if intent is not None and (translation or intent not in INTENTS):
             raise InvalidRequest(f"unknown intent {intent!r}", param="intent")
         # the session's tags (the key's, the x-switchyard-tags header) on its journal row
         tags.attribute(call.record, {}, headers, key)
@@ -408,12 +576,13 @@ async def open_session(
             ),
         )
     extra = {"intent": intent} if intent else {}
+    kind = "translation" if translation else "transcription" if intent else "realtime"
     beta = headers.get("openai-beta")
 
     async def attempt(target: RouteEntry, deployment: DeploymentEntry) -> ClientConnection:
         call.deployment = deployment
         try:
-            return await _connect(deployment, extra, beta)
+            return await _connect(deployment, extra, beta, UPSTREAM_PATHS[kind])
         except GatewayError as error:
             log.warning(
                 "realtime: %s failed to connect: %s", deployment.label, error.log_message[:300]
@@ -429,16 +598,16 @@ async def open_session(
     )
     assert call.deployment is not None
     call.release_deployment = routing.hold(call.deployment.id)  # in flight (least_busy)
-    return Session(call=call, route=route, deployment=call.deployment, upstream=upstream)
+    return Session(call=call, route=route, deployment=call.deployment, upstream=upstream, kind=kind)
 
 
 async def _connect(
-    deployment: DeploymentEntry, query: Mapping[str, str], beta: str | None
+    deployment: DeploymentEntry, query: Mapping[str, str], beta: str | None, path: str
 ) -> ClientConnection:
     adapter = _realtime_adapter(deployment)
     if adapter is None:  # a fallback's: skipped, never cooled down
         raise ConfigurationError("its upstream does not speak the Realtime API")
-    url, headers = adapter.realtime_target(deployment, query)
+    url, headers = adapter.realtime_target(deployment, query, path)
     if beta:
         headers["OpenAI-Beta"] = beta
     return await open_upstream(url, headers, "realtime")

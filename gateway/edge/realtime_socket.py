@@ -2,6 +2,10 @@
 (``gateway.core.realtime``). A raw ASGI application, so the handshake is decided before
 anything is accepted.
 
+The paths: ``/v1/realtime`` (a conversation, or with ``&intent=transcription`` a
+transcription session) and ``/v1/realtime/translations`` (a translation session), each
+also without ``/v1`` and under ``/openai/v1`` (see ``gateway.core.realtime``).
+
 The handshake: ``?model=<route>`` (``&intent=transcription`` passed on), the virtual
 key in ``Authorization: Bearer``, ``api-key`` / ``x-api-key``, or, from a browser, the
 subprotocols ``realtime`` and ``openai-insecure-api-key.<key>`` (the server then
@@ -66,7 +70,10 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-PATHS = ("/v1/realtime", "/realtime", "/openai/v1/realtime")
+REALTIME_PATHS = ("/v1/realtime", "/realtime", "/openai/v1/realtime")
+# a translation session's socket (OpenAI's SDK: ``client.realtime.translations.connect``)
+TRANSLATION_PATHS = tuple(f"{path}/translations" for path in REALTIME_PATHS)
+PATHS = REALTIME_PATHS + TRANSLATION_PATHS
 DENIAL_EXTENSION = "websocket.http.response"
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
@@ -152,8 +159,9 @@ async def _serve(
     subprotocols: list[str],
 ) -> None:
     accept = {"type": "websocket.accept", "subprotocol": chosen_subprotocol(subprotocols)}
+    translation = scope["path"] in TRANSLATION_PATHS
     try:
-        session = await realtime.open_session(call, key, query, headers)
+        session = await realtime.open_session(call, key, query, headers, translation)
     except Refused as refused:
         await _deny(scope, send, refused, subprotocols)
         return
@@ -166,7 +174,7 @@ async def _serve(
     except asyncio.CancelledError:
         call.finish(status=499, error=GatewayError("client disconnected"), disconnected=True)
         raise
-    session.guard = _guard(key, session.route, call.caller.request_id)
+    session.guard = _guard(key, session.route, call.caller.request_id, GUARDED[session.kind])
     try:
         await send(accept)
     except Exception:  # the client left while the upstream connected
@@ -176,10 +184,25 @@ async def _serve(
     await session_relay.relay(session, receive, send, REALTIME)
 
 
-def _guard(key: Any, route: Any, request_id: str) -> hooks.SessionGuardRun | None:
-    """The session's guardrails (``hooks.session_guards``), or None."""
+# the guardrails' name of each session's messages (``hooks.SessionGuard.begin``)
+GUARDED = {
+    "realtime": "realtime",
+    "transcription": "realtime_transcription",
+    "translation": "realtime_translation",
+}
+
+
+def _guard(
+    key: Any, route: Any, request_id: str, protocol: str = "realtime"
+) -> hooks.SessionGuardRun | None:
+    """The session's guardrails (``hooks.session_guards``), or None. A conversation's
+    are asked for as before there were others (a plugin's ``begin`` may not take
+    ``protocol``)."""
     for guards in hooks.session_guards:
-        run = guards.begin(key, route, request_id)
+        if protocol == "realtime":
+            run = guards.begin(key, route, request_id)
+        else:
+            run = guards.begin(key, route, request_id, protocol)
         if run is not None:
             return run
     return None

@@ -187,12 +187,16 @@ class OpenAICompatibleProvider(CodecProvider):
 
     # -- Realtime API (a WebSocket; the relay is gateway.core.realtime's) --
     def realtime_target(
-        self, deployment: DeploymentEntry, query: Mapping[str, str]
+        self, deployment: DeploymentEntry, query: Mapping[str, str], path: str = "realtime"
     ) -> tuple[str, dict[str, str]]:
-        """The ``ws(s)://`` URL of the upstream's ``/realtime`` socket for
-        ``deployment`` (``query`` added: ``intent``) and the headers that sign it."""
-        params = {"model": deployment.model, **query}
-        return _ws_url(self.url("realtime", deployment), params), self._realtime_headers()
+        """The ``ws(s)://`` URL of the upstream's socket at ``path`` (``realtime``, or
+        ``realtime/translations``: a translation session) for ``deployment`` (``query``
+        added: ``intent``) and the headers that sign it. A transcription session
+        (``intent=transcription``) names no model: OpenAI's guide says a URL with a model
+        opens a conversation session, which refuses the transcription ``session.update``;
+        its model is the one that update names (``gateway.core.realtime`` sets it)."""
+        params = {} if "intent" in query else {"model": deployment.model}
+        return _ws_url(self.url(path, deployment), {**params, **query}), self._realtime_headers()
 
     def _realtime_headers(self) -> dict[str, str]:
         secret, extra = wire.credentials(self.provider)
@@ -233,9 +237,11 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
         return wire.base_url(self.provider).removesuffix("/openai")
 
     def realtime_target(
-        self, deployment: DeploymentEntry, query: Mapping[str, str]
+        self, deployment: DeploymentEntry, query: Mapping[str, str], path: str = "realtime"
     ) -> tuple[str, dict[str, str]]:
-        """Azure's GA Realtime endpoint, ``/openai/v1/realtime?model=<deployment>``;
+        """Azure's GA Realtime endpoint, ``/openai/v1/<path>?model=<deployment>`` (``path``:
+        ``realtime``, or ``realtime/translations``, as Azure's reference names its
+        translation client secrets ``/openai/v1/realtime/translations/client_secrets``);
         for a provider whose api version is a preview (``2025-04-01-preview``), the
         preview endpoint that version names: ``/openai/realtime?api-version=<version>&
         deployment=<deployment>``. The GA endpoint takes no api-version, so any other
@@ -244,8 +250,8 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
         version = wire.setting(self.provider, self.provider.api_version, "api version")
         if version.lower().endswith("-preview"):
             params = {"api-version": version, "deployment": deployment.model, **query}
-            return _ws_url(f"{base}/openai/realtime", params), self._realtime_headers()
-        url = f"{base}/openai/v1/realtime"
+            return _ws_url(f"{base}/openai/{path}", params), self._realtime_headers()
+        url = f"{base}/openai/v1/{path}"
         return _ws_url(url, {"model": deployment.model, **query}), self._realtime_headers()
 
 

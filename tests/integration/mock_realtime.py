@@ -18,6 +18,25 @@ thread), enforcing the documented handshake and speaking the GA events:
   last one was written (``flood_sent`` counts them: a reader that stops reading stops
   them).
 
+Transcription and translation sessions, as OpenAI's guides and references describe
+them (the shapes are golden fixtures: ``tests/fixtures/openai_realtime/
+audio_sessions.json``, each event the mock sends built from its fixture):
+
+- ``/v1/realtime?intent=transcription`` with no model (the guide: a URL with a model
+  opens a conversation session, whose ``session.update`` of type ``transcription`` is
+  then an ``error`` event): ``session.created`` of a transcription session;
+  ``session.update`` must say ``type: "transcription"`` and a transcription model
+  (``TRANSCRIBE_BY_TOKENS`` report token usage, ``TRANSCRIBE_BY_DURATION`` seconds);
+  ``input_audio_buffer.append`` (base64 of 24 kHz PCM16) then ``input_audio_buffer.commit``
+  -> ``input_audio_buffer.committed``, a transcript delta, and ``...completed`` with its
+  ``usage``; ``response.create`` is an ``error`` (a transcription session has none).
+- ``/v1/realtime/translations?model=gpt-realtime-translate`` (``/openai/v1/...`` on
+  Azure): ``session.created`` of a translation session; ``session.update`` may not
+  name a model (set at creation); ``session.input_audio_buffer.append`` (whole PCM16
+  samples) -> an input transcript delta, an output transcript delta and an output
+  audio delta, ``elapsed_ms`` advancing by the audio's length; ``session.close`` ->
+  ``session.closed``, then a normal close. Any other event is an ``error``.
+
 ``seen`` keeps every handshake (path, query, headers) and every event received.
 """
 
@@ -25,11 +44,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
+import copy
 import json
 import os
 import threading
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -39,6 +61,25 @@ from websockets.http11 import Request, Response
 
 MODELS = frozenset({"gpt-realtime", "gpt-realtime-mini", "my-rt-deployment"})
 OVERLOADED = "rt-busy"  # a model whose handshakes get a 503 (the service is overloaded)
+TRANSCRIBE_BY_TOKENS = frozenset({"gpt-4o-transcribe", "gpt-4o-mini-transcribe"})
+TRANSCRIBE_BY_DURATION = frozenset({"gpt-live-transcribe", "gpt-realtime-whisper", "whisper-1"})
+TRANSLATION_MODELS = frozenset({"gpt-realtime-translate"})
+PCM_BYTES_PER_SECOND = 48_000  # 24 kHz, 16-bit, mono
+FIXTURES = json.loads(
+    (
+        Path(__file__).resolve().parent.parent
+        / "fixtures"
+        / "openai_realtime"
+        / "audio_sessions.json"
+    ).read_text()
+)
+
+
+def fixture(session: str, name: str) -> dict[str, Any]:
+    """A documented event of a ``session`` (transcription, translation): a fresh copy."""
+    return copy.deepcopy(FIXTURES[session][name])
+
+
 USAGE = {
     "total_tokens": 1350,
     "input_tokens": 1100,
@@ -105,10 +146,10 @@ class MockRealtime:
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         headers = {k.lower(): v for k, v in request.headers.raw_items()}
         self.handshakes.append(Handshake(parts.path, query, headers))
-        if parts.path == "/v1/realtime":
+        if parts.path in ("/v1/realtime", "/v1/realtime/translations"):
             given = headers.get("authorization", "")
             ok = given == f"Bearer {self.secret}"
-        elif parts.path == "/openai/v1/realtime":
+        elif parts.path in ("/openai/v1/realtime", "/openai/v1/realtime/translations"):
             ok = headers.get("api-key") == self.secret
         elif parts.path == "/openai/realtime":  # Azure's preview endpoint
             if not query.get("api-version", "").endswith("-preview"):
@@ -124,6 +165,12 @@ class MockRealtime:
             return _error(HTTPStatus.UNAUTHORIZED, "invalid_api_key", "Incorrect API key")
         if query.get("model") == OVERLOADED:
             return _error(HTTPStatus.SERVICE_UNAVAILABLE, "overloaded", "try again later")
+        if parts.path.endswith("/translations"):
+            if query.get("model") not in TRANSLATION_MODELS:
+                return _error(HTTPStatus.BAD_REQUEST, "invalid_model", "not a translation model")
+            return None
+        if query.get("intent") == "transcription" and "model" not in query:
+            return None  # a transcription session: its model comes in session.update
         if query.get("model") not in MODELS:
             return _error(HTTPStatus.BAD_REQUEST, "invalid_model", "missing or unknown model")
         return None
@@ -135,6 +182,12 @@ class MockRealtime:
     async def _session(self, ws: ServerConnection) -> None:
         parts = urlsplit(ws.request.path)  # type: ignore[union-attr]
         query = parse_qs(parts.query)
+        if parts.path.endswith("/translations"):
+            await self._translation(ws, query["model"][0])
+            return
+        if "model" not in query and "deployment" not in query:  # intent=transcription
+            await self._transcription(ws)
+            return
         model = (query.get("model") or query["deployment"])[0]
         session = {
             "type": "realtime",
@@ -149,6 +202,10 @@ class MockRealtime:
             self.events.append(event)
             kind = event.get("type")
             if kind == "session.update":
+                if (event.get("session") or {}).get("type") == "transcription":
+                    message = "a conversation session cannot become a transcription session"
+                    await ws.send(self._invalid(event, message, "session.type"))
+                    continue
                 session = {**session, **(event.get("session") or {})}
                 await ws.send(self._event("session.updated", session=session))
             elif kind == "conversation.item.create":
@@ -210,8 +267,133 @@ class MockRealtime:
         done = {**response, "status": "completed", "output": [item], "usage": USAGE}
         await ws.send(self._event("response.done", response=done))
 
+    # -- a transcription session --
+    async def _transcription(self, ws: ServerConnection) -> None:
+        created = fixture("transcription", "session.created")
+        session = created["session"]
+        session["id"] = self._id("sess")
+        await ws.send(self._event("session.created", session=session))
+        model: str | None = None
+        buffered = 0  # bytes of audio not yet committed
+        previous: str | None = None
+        async for raw in ws:
+            event = json.loads(raw)
+            self.events.append(event)
+            kind = event.get("type")
+            if kind == "session.update":
+                update = event.get("session") or {}
+                named = (((update.get("audio") or {}).get("input") or {}).get("transcription")
+                         or {}).get("model")  # fmt: skip
+                if update.get("type") != "transcription":
+                    await ws.send(self._invalid(event, "session.type must be 'transcription'",
+                                                "session.type"))  # fmt: skip
+                elif named not in TRANSCRIBE_BY_TOKENS | TRANSCRIBE_BY_DURATION:
+                    await ws.send(self._invalid(event, f"unknown transcription model {named!r}",
+                                                "session.audio.input.transcription.model"))  # fmt: skip
+                else:
+                    model = named
+                    session["audio"]["input"].update(update["audio"]["input"])
+                    await ws.send(self._event("session.updated", session=session))
+            elif kind == "input_audio_buffer.append":
+                audio = _pcm(event.get("audio"))
+                if audio is None:
+                    await ws.send(self._invalid(event, "audio must be base64 PCM16", "audio"))
+                else:
+                    buffered += audio
+            elif kind == "input_audio_buffer.commit":
+                if model is None or not buffered:
+                    why = "no transcription model set" if model is None else "buffer empty"
+                    await ws.send(self._invalid(event, why, None))
+                    continue
+                item = self._id("item")
+                committed = fixture("transcription", "input_audio_buffer.committed")
+                committed.update(item_id=item, previous_item_id=previous)
+                await ws.send(self._emit(committed))
+                delta = fixture(
+                    "transcription", "conversation.item.input_audio_transcription.delta"
+                )
+                delta.update(item_id=item)
+                await ws.send(self._emit(delta))
+                done = fixture(
+                    "transcription", "conversation.item.input_audio_transcription.completed"
+                )
+                done["item_id"] = item
+                if model in TRANSCRIBE_BY_DURATION:
+                    done["usage"] = {"type": "duration", "seconds": buffered / PCM_BYTES_PER_SECOND}
+                await ws.send(self._emit(done))
+                previous, buffered = item, 0
+            else:  # response.create and the rest: not in a transcription session
+                await ws.send(self._invalid(event, f"Invalid value: '{kind}'.", "type"))
+
+    # -- a translation session --
+    async def _translation(self, ws: ServerConnection, model: str) -> None:
+        created = fixture("translation", "session.created")
+        session = created["session"]
+        session.update(id=self._id("sess"), model=model)
+        await ws.send(self._event("session.created", session=session))
+        elapsed = 0  # ms of audio translated
+        async for raw in ws:
+            event = json.loads(raw)
+            self.events.append(event)
+            kind = event.get("type")
+            if kind == "session.update":
+                update = event.get("session") or {}
+                if "model" in update or "type" in update:
+                    await ws.send(self._invalid(event, "the model is set at session creation",
+                                                "session.model"))  # fmt: skip
+                    continue
+                for side in ("input", "output"):
+                    session["audio"][side].update((update.get("audio") or {}).get(side) or {})
+                await ws.send(self._event("session.updated", session=session))
+            elif kind == "session.input_audio_buffer.append":
+                audio = _pcm(event.get("audio"))
+                if audio is None:
+                    await ws.send(self._invalid(event, "audio must be base64 PCM16", "audio"))
+                    continue
+                elapsed += audio * 1000 // PCM_BYTES_PER_SECOND
+                for name in (
+                    "session.input_transcript.delta",
+                    "session.output_transcript.delta",
+                    "session.output_audio.delta",
+                ):
+                    out = fixture("translation", name)
+                    out["elapsed_ms"] = elapsed
+                    await ws.send(self._emit(out))
+            elif kind == "session.close":
+                await ws.send(self._emit(fixture("translation", "session.closed")))
+                await ws.close(1000)
+                return
+            else:
+                await ws.send(self._invalid(event, f"Invalid value: '{kind}'.", "type"))
+
+    def _invalid(self, event: dict[str, Any], message: str, param: str | None) -> str:
+        error = {
+            "type": "invalid_request_error",
+            "code": "invalid_value",
+            "message": message,
+            "param": param,
+            "event_id": event.get("event_id"),
+        }
+        return self._event("error", error=error)
+
+    def _emit(self, event: dict[str, Any]) -> str:
+        """A documented event (a fixture's), with an id of its own."""
+        return json.dumps({**event, "event_id": self._id("event")})
+
     def _event(self, kind: str, **fields: Any) -> str:
         return json.dumps({"type": kind, "event_id": self._id("event"), **fields})
+
+
+def _pcm(audio: Any) -> int | None:
+    """The bytes of base64 PCM16 audio; None for anything else (not base64, half a
+    sample)."""
+    if not isinstance(audio, str):
+        return None
+    try:
+        data = base64.b64decode(audio, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return len(data) if len(data) % 2 == 0 else None
 
 
 def _error(status: HTTPStatus, code: str, message: str) -> Response:

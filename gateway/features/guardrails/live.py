@@ -28,7 +28,15 @@ import orjson
 from gateway.base.entries import KeyEntry, RouteEntry
 from gateway.errors import GuardrailBlocked
 from gateway.features.guardrails import engine, texts
-from gateway.features.guardrails.realtime import SessionGuard, _event, _names, _setter, begin
+from gateway.features.guardrails.realtime import (
+    SessionGuard,
+    TranscriptionGuard,
+    TranslationGuard,
+    _event,
+    _names,
+    _setter,
+    begin,
+)
 
 # each in both spellings: protobuf's JSON takes either, and google-genai sends the
 # top-level ones in snake_case (``client_content``) with camelCase fields inside
@@ -188,11 +196,17 @@ __all__ = ["GuardrailBlocked", "LiveGuard"]
 
 class Sessions:
     """The relayed sessions' guardrails as ``hooks.session_guards`` asks for them: the
-    Realtime events' (``realtime``), the Gemini Live messages' (``LiveGuard``, here)."""
+    Realtime events' (``realtime``; a transcription session's ``realtime_transcription``,
+    a translation session's ``realtime_translation``), the Gemini Live messages'
+    (``LiveGuard``, here)."""
 
     def begin(
         self, key: KeyEntry, route: RouteEntry, request_id: str, protocol: str = "realtime"
     ) -> SessionGuard | None:
         if protocol == "gemini_live":
             return begin(key, route, request_id, LiveGuard)
+        if protocol == "realtime_transcription":
+            return begin(key, route, request_id, TranscriptionGuard)
+        if protocol == "realtime_translation":
+            return begin(key, route, request_id, TranslationGuard)
         return begin(key, route, request_id)

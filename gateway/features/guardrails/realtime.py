@@ -94,6 +94,9 @@ def begin(
 class SessionGuard:
     """One session's guardrails (see the module docstring)."""
 
+    deltas: tuple[str, ...] = DELTAS  # the server's text events held
+    dones: dict[str, str] = DONE  # and those that end them (the field of the whole text)
+
     def __init__(
         self, key: KeyEntry, route: RouteEntry, entries: list[GuardrailEntry], request_id: str
     ) -> None:
@@ -186,19 +189,19 @@ class SessionGuard:
             self._cannot_read(
                 self.post, "post_call", "audio output (set the session's output to text)"
             )
-        delta = any(_names(message, name) for name in DELTAS)
-        done = not delta and any(_names(message, name) for name in DONE)
+        delta = any(_names(message, name) for name in self.deltas)
+        done = not delta and any(_names(message, name) for name in self.dones)
         if not (delta or done or self.changed):
             return [message]
         event = _event(message)
         kind = event.get("type") if event is not None else None
         if event is None:
             return [message]
-        if kind in DELTAS:
+        if kind in self.deltas:
             self.held.setdefault(self._part(event), []).append(event)
             return []
-        if kind in DONE:
-            return await self._done(event, DONE[kind])
+        if kind in self.dones:
+            return await self._done(event, self.dones[kind])
         rewritten, _ = texts.rewrite_body(event, self.changed)  # echoes of a rewritten text
         return [orjson.dumps(rewritten).decode()]
 
@@ -234,3 +237,44 @@ class SessionGuard:
     def finished(self, record: Any) -> None:
         if self.notes:
             record.guardrails = self.notes.as_list()
+
+
+# a transcription session's transcript of the client's audio: deltas, then the whole
+TRANSCRIPT_DELTA = "conversation.item.input_audio_transcription.delta"
+TRANSCRIPT_DONE = "conversation.item.input_audio_transcription.completed"
+# a translation session's audio in, and what it sends: translated audio, transcript
+# deltas of either side (no event ends them with a whole text to check)
+TRANSLATION_AUDIO = "session.input_audio_buffer.append"
+TRANSLATION_OUT = (
+    "session.output_audio.delta",
+    "session.output_transcript.delta",
+    "session.input_transcript.delta",
+)
+
+
+class TranscriptionGuard(SessionGuard):
+    """A transcription session (``/v1/realtime?intent=transcription``): its input is
+    audio, which pre_call guardrails cannot read (refused at the first
+    ``input_audio_buffer.append``, as in any session); its transcript is the answer
+    post_call guardrails check, as a response's text: the deltas held until the
+    ``completed`` event's whole transcript is checked."""
+
+    deltas = (*DELTAS, TRANSCRIPT_DELTA)
+    dones = {**DONE, TRANSCRIPT_DONE: "transcript"}
+
+
+class TranslationGuard(SessionGuard):
+    """A translation session (``/v1/realtime/translations``): audio in, translated audio
+    and transcript deltas out, none of which the guardrails can read whole: refused at
+    the first audio a pre_call guardrail would have to read, and at the first output a
+    post_call one would."""
+
+    async def client(self, message: str | bytes) -> str | bytes:
+        if self.pre and _names(message, TRANSLATION_AUDIO):
+            self._cannot_read(self.pre, "pre_call", "a translation session's audio input")
+        return await super().client(message)
+
+    async def server(self, message: str | bytes) -> list[str | bytes]:
+        if self.post and any(_names(message, name) for name in TRANSLATION_OUT):
+            self._cannot_read(self.post, "post_call", "a translation session's output")
+        return await super().server(message)

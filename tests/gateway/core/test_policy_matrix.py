@@ -181,7 +181,7 @@ def upstream(
         state.seen.append(request.read())
         return answer(request)
 
-    async def connect(deployment: Any, query: Any, beta: Any) -> ClosingSocket:
+    async def connect(deployment: Any, query: Any, beta: Any, path: str) -> ClosingSocket:
         state.seen.append(b"realtime socket")
         return ClosingSocket()
 

@@ -28,3 +28,20 @@ def test_a_session_is_guarded_only_through_the_hook(monkeypatch) -> None:
     assert begun == [("key", "route", "req-1")]
     monkeypatch.setattr(hooks.session_guards, "_entries", [])
     assert realtime_socket._guard("key", "route", "req-2") is None  # no unit: unguarded
+
+
+def test_a_transcription_or_translation_session_names_its_protocol(monkeypatch) -> None:
+    """The guardrails learn which messages they will see (they refuse what they cannot
+    read); a conversation is asked for as before, for plugins whose ``begin`` has no
+    ``protocol``."""
+    begun: list[str] = []
+
+    class Guard:
+        def begin(self, key: object, route: object, request_id: str, protocol: str = "-") -> str:
+            begun.append(protocol)
+            return protocol
+
+    monkeypatch.setattr(hooks.session_guards, "_entries", [Guard()])
+    for protocol in realtime_socket.GUARDED.values():
+        assert realtime_socket._guard("key", "route", "req", protocol) == begun[-1]
+    assert begun == ["-", "realtime_transcription", "realtime_translation"]
