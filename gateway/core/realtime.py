@@ -229,7 +229,7 @@ def cost(deployment: DeploymentEntry, usage: RealtimeUsage) -> Decimal:
     the same kind (input, cache read, output). Seconds of audio (a transcription
     session's ``duration`` usage, a translation session's input) at ``per_second``, or
     nothing when no price per second is known (the seconds are still journaled)."""
-    d = deployment
+    d = _transcription_prices(deployment) if usage.transcriptions else deployment
     seconds = Decimal(0)
     if usage.audio_seconds:
         each = per_second(d)
@@ -254,6 +254,21 @@ def cost(deployment: DeploymentEntry, usage: RealtimeUsage) -> Decimal:
         + Decimal(usage.text_out) * d.output_price
         + Decimal(usage.audio_out) * audio_out
     ) / Decimal(1_000_000) + seconds
+
+
+def _transcription_prices(deployment: DeploymentEntry) -> DeploymentEntry:
+    """A transcription model's token prices: the deployment's when it has any, else
+    the catalog's transcription prices (``catalog.media``: per 1M tokens in, audio or
+    text, and out), as ``/v1/audio/transcriptions`` prices the same model."""
+    d = deployment
+    if d.input_price or d.output_price or d.audio_input_price is not None:
+        return d
+    table = media.price_of(d.model)
+    if table is None or not (table.input or table.output):
+        return d
+    return dataclasses.replace(
+        d, input_price=table.input, audio_input_price=table.input, output_price=table.output
+    )
 
 
 @dataclass

@@ -4,11 +4,14 @@ subprotocol handshake are relayed (model names rewritten both ways, the gateway'
 upstream key sent, the caller's never), a bad key, a route the key may not use, an
 unknown model, an exceeded rpm limit or budget get OpenAI's ``error`` event and a
 close (a foreign origin is refused before accepting), an unreachable upstream gets an error event and 1011, and each session
-is one journal row with its usage and cost."""
+is one journal row with its usage and cost. Transcription sessions (the SDK's
+``realtime.connect`` with ``intent=transcription``) and translation sessions
+(``realtime.translations.connect``) go the same way, priced by their tokens or seconds."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import sqlite3
@@ -41,6 +44,8 @@ ONE_RPM = "sk-rt-one-rpm-key-0123456789abc"
 SPENT = "sk-rt-no-budget-key-0123456789a"
 BUDGETED = "sk-rt-budgeted-key-0123456789ab"
 TEAMED = "sk-rt-team-budget-key-012345678"
+TINY = "sk-rt-tiny-budget-key-0123456789"
+TRANSLATE_ONLY = "sk-rt-translate-only-0123456789"
 
 
 def setup_code(mock_url: str, dead_url: str) -> str:
@@ -72,6 +77,10 @@ route("rt-mini", (oa, "gpt-realtime-mini", 1))
 route("rt-dead", (dead, "gpt-realtime", 1))
 route("rt-failover", (dead, "gpt-realtime", 2), (oa, "gpt-realtime", 1), attempts=2)
 route("rt-chat-only", (an, "claude-x", 1))
+route("rt-transcribe", (oa, "gpt-4o-transcribe", 1))
+route("rt-live", (oa, "gpt-live-transcribe", 1))
+route("rt-translate", (oa, "gpt-realtime-translate", 1))
+route("rt-translate-azure", (az, "gpt-realtime-translate", 1))
 
 def key(raw, name, **fields):
     return ApiKey.objects.create(name=name, prefix=raw[:10], key_hash=ApiKey.hash_key(raw), **fields)
@@ -84,6 +93,8 @@ key("{BUDGETED}", "rt-budgeted", budget_usd="0.05")
 from gateway.models import Team
 team = Team.objects.create(name="rt-team", budget_usd="0.05")
 key("{TEAMED}", "rt-teamed", team=team)
+key("{TINY}", "rt-tiny", budget_usd="0.05")
+key("{TRANSLATE_ONLY}", "rt-translate-only").routes.set([Route.objects.get(name="rt-translate")])
 """
 
 
@@ -433,3 +444,157 @@ async def test_cached_audio_is_priced_at_the_models_cached_audio_price(gw: Gatew
         + 50 * Decimal("2.4") + 200 * 20
     ) / Decimal(10**6)  # fmt: skip
     assert abs(Decimal(str(row["cost_usd"])) - expected) < Decimal("1e-9"), row["cost_usd"]
+
+
+# --- transcription and translation sessions ---------------------------------------------
+
+ONE_SECOND = base64.b64encode(bytes(48_000)).decode()  # 24 kHz PCM16 mono: one second
+
+
+def sdk(gw: Gateway, key: str = KEY) -> AsyncOpenAI:
+    return AsyncOpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0)
+
+
+def logged_requests(gw: Gateway, route: str) -> list[dict]:
+    query = (
+        "SELECT b.inbound_request FROM gateway_requestlog l "
+        "JOIN gateway_requestbody b ON b.log_id = l.id "
+        "WHERE l.endpoint = 'realtime' AND l.route = ? ORDER BY l.id"
+    )
+    with closing(sqlite3.connect(gw.data_dir / "switchyard.sqlite3")) as db:
+        rows = [row[0] for row in db.execute(query, (route,))]
+    return [json.loads(bytes(row) if isinstance(row, bytes) else row) for row in rows if row]
+
+
+async def test_the_sdk_transcribes_through_the_gateway(gw: Gateway, mock: MockRealtime) -> None:
+    """``client.realtime.connect`` with ``intent=transcription``: the upstream's socket
+    has no model, the route named as the transcription model reaches it as the
+    deployment's, and the typed events (the SDK parses each) come back."""
+    async with sdk(gw).realtime.connect(
+        model="rt-transcribe", extra_query={"intent": "transcription"}
+    ) as conn:
+        created = await conn.recv()
+        assert created.type == "session.created" and created.session.type == "transcription"
+        await conn.session.update(
+            session={
+                "type": "transcription",
+                "audio": {"input": {"transcription": {"model": "rt-transcribe"}}},
+            }
+        )
+        updated = await conn.recv()
+        assert updated.type == "session.updated"
+        assert updated.session.audio.input.transcription.model == "rt-transcribe"
+        await conn.input_audio_buffer.append(audio=ONE_SECOND)
+        await conn.input_audio_buffer.commit()
+        done = None
+        async for event in conn:
+            if event.type == "conversation.item.input_audio_transcription.completed":
+                done = event
+                break
+        assert done is not None and done.transcript == "Hello, how are you?"
+        assert done.usage.type == "tokens" and done.usage.input_tokens == 38
+    handshake = mock.handshakes[-1]
+    assert handshake.path == "/v1/realtime" and handshake.query == {"intent": "transcription"}
+    assert KEY not in json.dumps(handshake.headers)
+    update = next(e for e in reversed(mock.events) if e["type"] == "session.update")
+    assert update["session"]["audio"]["input"]["transcription"]["model"] == "gpt-4o-transcribe"
+    [row] = journal_rows(gw, 1, "rt-transcribe")
+    assert row["status"] == 200 and row["upstream_model"] == "gpt-4o-transcribe"
+    assert (row["input_tokens"], row["output_tokens"]) == (38, 10)
+    # at the catalog's gpt-4o-transcribe prices (catalog.media: $6 in, $10 out per 1M)
+    assert abs(Decimal(str(row["cost_usd"])) - Decimal(38 * 6 + 10 * 10) / 10**6) < Decimal("1e-9")
+    assert logged_requests(gw, "rt-transcribe") == [
+        {"session": "transcription", "transcriptions": 1}
+    ]
+
+
+async def test_a_transcription_by_the_second_is_priced_per_second(gw: Gateway) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    async with connect(ws_url(gw, "model=rt-live&intent=transcription"),
+                       additional_headers=auth) as ws:  # fmt: skip
+        await ws.recv()
+        update = {"type": "session.update", "session": {"type": "transcription",
+                  "audio": {"input": {"transcription": {"model": "rt-live"}}}}}  # fmt: skip
+        await ws.send(json.dumps(update))
+        await ws.recv()
+        for _ in range(2):
+            await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": ONE_SECOND}))
+        await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        event: dict = {}
+        while event.get("type") != "conversation.item.input_audio_transcription.completed":
+            event = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert event["usage"] == {"type": "duration", "seconds": 2.0}
+    [row] = journal_rows(gw, 1, "rt-live")
+    # developers.openai.com/api/docs/models/gpt-live-transcribe: $0.017 a minute
+    assert abs(Decimal(str(row["cost_usd"])) - Decimal("0.017") / 60 * 2) < Decimal("1e-9")
+    [logged] = logged_requests(gw, "rt-live")
+    assert logged["audio_seconds"] == 2.0 and logged["audio_seconds_from"] == "upstream"
+
+
+@pytest.mark.parametrize(("route", "path"), [
+    ("rt-translate", "/v1/realtime/translations"),
+    ("rt-translate-azure", "/openai/v1/realtime/translations"),
+])  # fmt: skip
+async def test_the_sdk_translates_through_the_gateway(
+    gw: Gateway, mock: MockRealtime, route: str, path: str
+) -> None:
+    """``client.realtime.translations.connect``: relayed to the deployment's translation
+    socket (Azure's under ``/openai/v1``), the typed events back, the seconds of audio
+    measured and priced at $0.034 a minute (the model's page on developers.openai.com)."""
+    async with sdk(gw).realtime.translations.connect(model=route, max_retries=0) as conn:
+        created = await conn.recv()
+        assert created.type == "session.created" and created.session.model == route
+        await conn.send({"type": "session.update",
+                         "session": {"audio": {"output": {"language": "fr"}}}})  # fmt: skip
+        updated = await conn.recv()
+        assert updated.type == "session.updated" and updated.session.audio.output.language == "fr"
+        kinds = []
+        for _ in range(3):
+            await conn.send({"type": "session.input_audio_buffer.append", "audio": ONE_SECOND})
+            for _ in range(3):
+                kinds.append((await conn.recv()).type)
+        assert kinds.count("session.output_audio.delta") == 3
+        await conn.send({"type": "session.close"})
+        assert (await conn.recv()).type == "session.closed"
+    handshake = mock.handshakes[-1]
+    assert handshake.path == path and handshake.query == {"model": "gpt-realtime-translate"}
+    [row] = journal_rows(gw, 1, route)
+    assert row["status"] == 200 and row["upstream_model"] == "gpt-realtime-translate"
+    assert abs(Decimal(str(row["cost_usd"])) - Decimal("0.034") / 60 * 3) < Decimal("1e-9")
+    [logged] = logged_requests(gw, route)
+    assert logged == {"session": "translation", "transcriptions": 0, "audio_seconds": 3.0,
+                      "audio_seconds_from": "measured", "priced_per_second": True}  # fmt: skip
+
+
+async def test_a_translation_is_governed_like_any_session(gw: Gateway) -> None:
+    """A key limited to another route is refused the socket; a budget of $0.05 is spent
+    by the 89th second of audio ($0.0504 at $0.034 a minute): the session is cut there,
+    audio appended in 10-second events."""
+    translations = gw.url.replace("http://", "ws://") + "/v1/realtime/translations?model="
+    narrow = {"Authorization": f"Bearer {NARROW}"}
+    async with connect(translations + "rt-translate", additional_headers=narrow) as ws:
+        refused = json.loads(await ws.recv())
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert refused["error"]["type"] == "permission_error" and ws.close_code == 1008
+    only = {"Authorization": f"Bearer {TRANSLATE_ONLY}"}
+    async with connect(ws_url(gw, "model=rt-transcribe&intent=transcription"),
+                       additional_headers=only) as ws:  # fmt: skip
+        assert json.loads(await ws.recv())["error"]["type"] == "permission_error"
+    tiny = {"Authorization": f"Bearer {TINY}"}
+    async with connect(translations + "rt-translate", additional_headers=tiny) as ws:
+        await ws.recv()  # session.created
+        events: list[dict] = []
+        ten = base64.b64encode(bytes(480_000)).decode()
+        for _ in range(9):
+            append = {"type": "session.input_audio_buffer.append", "audio": ten}
+            await ws.send(json.dumps(append))
+        with pytest.raises(ConnectionClosed):
+            while True:
+                events.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+    errors = [e for e in events if e["type"] == "error"]
+    assert errors and errors[0]["error"]["code"] == "budget_exceeded", events
+    assert ws.close_code == 1008 and ws.close_reason == "budget exhausted"
+    [row] = journal_rows(gw, 1, "rt-translate", status=429, key="rt-tiny")
+    assert row["finish_reason"] == "budget exhausted"
+    assert Decimal(str(row["cost_usd"])) == Decimal("0.034") / 60 * 90  # every second counted

@@ -302,3 +302,14 @@ async def test_guardrails_refuse_a_translation_session_they_cannot_read(
     assert relayed == ([] if mode == "pre_call" else ["session.input_audio_buffer.append"])
     [record] = relay
     assert record.finish_reason == "guardrail"
+
+
+def test_a_transcription_model_without_token_prices_takes_the_catalogs() -> None:
+    """gpt-4o-transcribe's tokens at catalog.media's $6 in / $10 out per 1M, as
+    ``/v1/audio/transcriptions`` prices them, when the deployment has no prices."""
+    usage = realtime.RealtimeUsage()
+    usage.add_transcription(TOKENS["usage"])
+    bare = deployment("x", "gpt-4o-transcribe")
+    assert realtime.cost(bare, usage) == Decimal(38 * 6 + 10 * 10) / 10**6
+    own = deployment("x", "gpt-4o-transcribe", input_price=Decimal(1), output_price=Decimal(2))
+    assert realtime.cost(own, usage) == Decimal(38 * 1 + 10 * 2) / 10**6
