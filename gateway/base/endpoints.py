@@ -168,6 +168,16 @@ ENDPOINTS: dict[str, Endpoint] = _declare(
     # /v1/realtime: text events both ways are checked, audio is refused
     # (gateway.features.guardrails.realtime)
     Endpoint("realtime", REQUEST, TEXT, "audio", socket=True),
+    # /v1/realtime/client_secrets (and the beta transcription_sessions, translations'):
+    # a session's settings, relayed for a secret the gateway seals (gateway.core.
+    # realtime_secrets); free: the session it opens is priced when it runs, guarded there
+    Endpoint(
+        "realtime_client_secret",
+        None,
+        NOTHING,
+        "a Realtime session's settings (the session is checked as it runs)",
+        costs=FREE,
+    ),
     # the Gemini Live API's socket (gateway.features.gemini_live): text both ways is
     # checked, audio, images and video refused (gateway.features.guardrails.live)
     Endpoint("gemini_live", REQUEST, TEXT, "audio, images or video", socket=True),

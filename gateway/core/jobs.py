@@ -812,8 +812,50 @@ class _Rerank(_OpenAIOnly):
         return orjson.dumps(payload), ranked.usage, ""
 
 
+class _RealtimeClientSecret(_OpenAIOnly):
+    """``POST /v1/realtime/client_secrets``, ``/transcription_sessions`` (beta) and
+    ``/translations/client_secrets``: relayed to the route's deployment, the caller
+    answered the gateway's own client secret (``gateway.core.realtime_secrets``)."""
+
+    what = "realtime client secrets"
+
+    def check(self) -> None:
+        from gateway.core import realtime_secrets
+
+        self.secret = realtime_secrets.read(self.body)
+        self.body["model"] = self.secret.model  # the route, where the pipeline reads it
+
+    async def prepare(self, route: RouteEntry) -> None:
+        self.public = route.name  # no route defaults: the body is a session's settings
+
+    def max_output(self) -> int | None:
+        return 0
+
+    async def answer(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bytes, Usage, str]:
+        from gateway.core import realtime_secrets
+
+        if not (
+            isinstance(adapter, CodecProvider)
+            and isinstance(adapter, realtime_secrets.SecretUpstream)
+        ):
+            raise InvalidRequest(
+                f"model {route.name!r} cannot serve realtime sessions: its upstream does "
+                "not speak the Realtime API",
+                param="model",
+            )
+        self.secret.holder["model"] = deployment.model
+        body = {k: v for k, v in self.body.items() if k != "model"}
+        url = adapter.realtime_secret_url(self.secret.path, deployment)
+        data = await adapter.post_json(url, body, self.call.attempt_exchange, {})
+        sealed = realtime_secrets.seal(self.key, route, deployment, self.secret.kind, data)
+        return orjson.dumps(sealed), Usage(), ""
+
+
 # endpoint -> its part in the pipeline
 JOBS: dict[str, type[Job]] = {
+    "realtime_client_secret": _RealtimeClientSecret,
     "chat": ChatJob,
     "count_tokens": CountTokensJob,
     "embeddings": _Embeddings,

@@ -58,6 +58,7 @@ from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.catalog import media
 from gateway.core.call import Call, Caller
 from gateway.core.call import authorize as authorize_call
+from gateway.core.realtime_secrets import Grant
 from gateway.errors import (
     ConfigurationError,
     GatewayError,
@@ -65,6 +66,7 @@ from gateway.errors import (
     GuardrailUnavailable,
     InvalidRequest,
     ModelNotFound,
+    PermissionDenied,
     RateLimited,
     UpstreamConnectionError,
     UpstreamError,
@@ -544,6 +546,31 @@ def _realtime_only(route: RouteEntry) -> RouteEntry:
     return dataclasses.replace(route, deployments=usable)
 
 
+SIGNING_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
+
+
+def _check_grant(grant: Grant, query: Mapping[str, str], translation: bool) -> None:
+    """A client secret opens the session it was made for, nothing else."""
+    named = query.get("model")
+    if named is not None and named != grant.route:
+        raise PermissionDenied(f"this client secret opens sessions of model {grant.route!r}")
+    if translation != (grant.kind == "translation"):
+        where = "/v1/realtime/translations" if grant.kind == "translation" else "/v1/realtime"
+        raise InvalidRequest(f"this client secret opens a {grant.kind} session at {where}")
+
+
+def _granted(call: Call, route: RouteEntry, grant: Grant) -> RouteEntry:
+    """``route`` with only the deployment that issued the grant's ephemeral key (no
+    fallbacks: another upstream does not know the key)."""
+    found = tuple(d for d in route.deployments if d.id == grant.deployment)
+    if not found:
+        raise Refused(
+            call,
+            PermissionDenied("this client secret's upstream no longer serves its model"),
+        )
+    return dataclasses.replace(route, deployments=found, fallbacks=(), context_window_fallbacks=())
+
+
 def authorize(caller: Caller) -> tuple[Call, KeyEntry]:
     """The journaled call of a session and its key; raise Refused for a missing or bad
     key (decided from the headers before anything else)."""
@@ -560,13 +587,19 @@ async def open_session(
     query: Mapping[str, str],
     headers: Mapping[str, str],
     translation: bool = False,
+    grant: Grant | None = None,
 ) -> Session:
     """Admit the session and connect upstream; raise Refused (the handshake is refused
     with the error's status) or UpstreamError (every deployment failed to connect).
     ``translation``: a translation session (``/v1/realtime/translations``); else
-    ``?intent=transcription`` makes it a transcription session."""
+    ``?intent=transcription`` makes it a transcription session. ``grant``: what the
+    gateway's client secret the caller came with opens (``realtime_secrets``): its
+    route (``?model=`` may name it or nothing else), its kind, its deployment, signed
+    with the upstream's ephemeral key."""
     try:
-        route = await _route(query.get("model"))
+        if grant is not None:
+            _check_grant(grant, query, translation)
+        route = await _route(grant.route if grant is not None else query.get("model"))
         call.route = route
         intent = query.get("intent")
         if intent is not None and (translation or intent not in INTENTS):
@@ -580,7 +613,7 @@ async def open_session(
         )
     except GatewayError as error:
         raise Refused(call, error) from None
-    plan = _realtime_only(route)
+    plan = _realtime_only(route) if grant is None else _granted(call, route, grant)
     if not any(d.weight > 0 for d in plan.deployments):
         raise Refused(
             call,
@@ -590,14 +623,16 @@ async def open_session(
                 param="model",
             ),
         )
-    extra = {"intent": intent} if intent else {}
     kind = "translation" if translation else "transcription" if intent else "realtime"
+    kind = grant.kind if grant is not None else kind
+    extra = {"intent": "transcription"} if kind == "transcription" else {}
     beta = headers.get("openai-beta")
 
     async def attempt(target: RouteEntry, deployment: DeploymentEntry) -> ClientConnection:
         call.deployment = deployment
         try:
-            return await _connect(deployment, extra, beta, UPSTREAM_PATHS[kind])
+            secret = grant.secret if grant is not None else None
+            return await _connect(deployment, extra, beta, UPSTREAM_PATHS[kind], secret)
         except GatewayError as error:
             log.warning(
                 "realtime: %s failed to connect: %s", deployment.label, error.log_message[:300]
@@ -617,12 +652,21 @@ async def open_session(
 
 
 async def _connect(
-    deployment: DeploymentEntry, query: Mapping[str, str], beta: str | None, path: str
+    deployment: DeploymentEntry,
+    query: Mapping[str, str],
+    beta: str | None,
+    path: str,
+    secret: str | None = None,
 ) -> ClientConnection:
+    """The upstream's socket; ``secret``: an ephemeral key the upstream issued (a client
+    secret's session) signs it in place of the provider's key."""
     adapter = _realtime_adapter(deployment)
     if adapter is None:  # a fallback's: skipped, never cooled down
         raise ConfigurationError("its upstream does not speak the Realtime API")
     url, headers = adapter.realtime_target(deployment, query, path)
+    if secret is not None:
+        headers = {k: v for k, v in headers.items() if k.lower() not in SIGNING_HEADERS}
+        headers["Authorization"] = f"Bearer {secret}"
     if beta:
         headers["OpenAI-Beta"] = beta
     return await open_upstream(url, headers, "realtime")

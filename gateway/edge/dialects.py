@@ -49,6 +49,12 @@ for _prefix in ("/v1", "", "/openai/v1"):
     POST_ROUTES[f"{_prefix}/audio/transcriptions"] = ("transcription", "openai")
     POST_ROUTES[f"{_prefix}/audio/translations"] = ("translation", "openai")
     POST_ROUTES[f"{_prefix}/audio/speech"] = ("speech", "openai")
+    for _secrets in (
+        "realtime/client_secrets",
+        "realtime/transcription_sessions",
+        "realtime/translations/client_secrets",
+    ):
+        POST_ROUTES[f"{_prefix}/{_secrets}"] = ("realtime_client_secret", "openai")
 # Gemini API: POST {prefix}/{model}:{method}, the model named in the path.
 GEMINI = "gemini"
 GEMINI_METHODS: dict[str, tuple[str, bool]] = {  # method -> (endpoint, stream)

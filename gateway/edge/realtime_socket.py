@@ -9,7 +9,9 @@ also without ``/v1`` and under ``/openai/v1`` (see ``gateway.core.realtime``).
 The handshake: ``?model=<route>`` (``&intent=transcription`` passed on), the virtual
 key in ``Authorization: Bearer``, ``api-key`` / ``x-api-key``, or, from a browser, the
 subprotocols ``realtime`` and ``openai-insecure-api-key.<key>`` (the server then
-chooses ``realtime``; the key's subprotocol is never echoed). The beta interface's
+chooses ``realtime``; the key's subprotocol is never echoed). In place of the key, a
+client secret the gateway sealed (``gateway.core.realtime_secrets``) opens the session
+it was made for. The beta interface's
 ``OpenAI-Beta: realtime=v1`` header (or ``openai-beta.realtime-v1`` subprotocol) is
 passed on to the upstream. A browser (any request
 with an ``Origin``) must come from an allowed origin, as for the console's sockets
@@ -56,9 +58,10 @@ import orjson
 from gateway import codecs
 from gateway.base import hooks, lifecycle
 from gateway.base.entries import KeyEntry
-from gateway.core import realtime, session_relay
-from gateway.core.call import Call
+from gateway.core import realtime, realtime_secrets, session_relay
+from gateway.core.call import Call, Caller
 from gateway.core.realtime import Refused
+from gateway.core.realtime_secrets import Grant
 from gateway.edge.ws_origin import origin_allowed
 from gateway.errors import GatewayError, PermissionDenied, ShuttingDown
 from gateway.web.callers import header_map, resolve_fresh_caller
@@ -125,7 +128,15 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if BETA_SUBPROTOCOL in subprotocols and "openai-beta" not in headers:
         headers["openai-beta"] = "realtime=v1"  # a browser's way to ask for the beta API
     query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-    caller = await resolve_fresh_caller(headers, key_token(headers, subprotocols))
+    token = key_token(headers, subprotocols)
+    grant: Grant | None = None
+    if realtime_secrets.is_secret(token):  # the gateway's client secret (a browser's)
+        grant = realtime_secrets.grant_of(token)
+        caller = Caller(key=grant.key if grant else None, user_agent=headers.get("user-agent", ""))
+        if grant is None:
+            caller.key_error = "invalid or expired client secret"
+    else:
+        caller = await resolve_fresh_caller(headers, token)
     try:
         call, key = realtime.authorize(caller)
     except Refused as refused:
@@ -143,7 +154,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     lifecycle.request_started()
     try:
-        await _serve(scope, receive, send, call, key, query, headers, subprotocols)
+        await _serve(scope, receive, send, call, key, query, headers, subprotocols, grant)
     finally:
         lifecycle.request_finished()
 
@@ -157,11 +168,12 @@ async def _serve(
     query: dict[str, str],
     headers: dict[str, str],
     subprotocols: list[str],
+    grant: Grant | None = None,
 ) -> None:
     accept = {"type": "websocket.accept", "subprotocol": chosen_subprotocol(subprotocols)}
     translation = scope["path"] in TRANSLATION_PATHS
     try:
-        session = await realtime.open_session(call, key, query, headers, translation)
+        session = await realtime.open_session(call, key, query, headers, translation, grant)
     except Refused as refused:
         await _deny(scope, send, refused, subprotocols)
         return

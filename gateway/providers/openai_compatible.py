@@ -198,6 +198,12 @@ class OpenAICompatibleProvider(CodecProvider):
         params = {} if "intent" in query else {"model": deployment.model}
         return _ws_url(self.url(path, deployment), {**params, **query}), self._realtime_headers()
 
+    def realtime_secret_url(self, path: str, deployment: DeploymentEntry) -> str:
+        """Where a Realtime client secret is created (``path``: ``realtime/
+        client_secrets``, ``realtime/transcription_sessions``, ``realtime/translations/
+        client_secrets``; ``gateway.core.realtime_secrets``)."""
+        return self.url(path, deployment)
+
     def _realtime_headers(self) -> dict[str, str]:
         secret, extra = wire.credentials(self.provider)
         return {**extra, **self.auth_headers(secret)}
@@ -253,6 +259,11 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
             return _ws_url(f"{base}/openai/{path}", params), self._realtime_headers()
         url = f"{base}/openai/v1/{path}"
         return _ws_url(url, {"model": deployment.model, **query}), self._realtime_headers()
+
+    def realtime_secret_url(self, path: str, deployment: DeploymentEntry) -> str:
+        """Azure's GA endpoint (``/openai/v1/realtime/client_secrets``, and
+        ``/openai/v1/realtime/translations/client_secrets`` as its reference names it)."""
+        return f"{wire.base_url(self.provider)}/openai/v1/{path}"
 
 
 def _ws_url(url: str, params: Mapping[str, str]) -> str:

@@ -129,6 +129,10 @@ SAMPLES: dict[str, Sample] = {
         as_json(lambda t: {"model": "m", "input": f"read {t}", "voice": "alloy"}),
         "audio_speech",
     ),
+    "realtime_client_secret": Sample(
+        "openai",
+        as_json(lambda t: {"session": {"type": "realtime", "model": "m", "instructions": t}}),
+    ),
     "gemini_images": Sample("gemini", as_json(_gemini_image), "image_generation", endpoint="chat"),
     "gemini_native_images": Sample(
         "gemini", as_json(_gemini_image), "image_generation", GEMINI, endpoint="chat"
@@ -200,6 +204,10 @@ def answer(request: httpx.Request) -> httpx.Response:
                   "data": [{"object": "embedding", "index": 0, "embedding": [0.1]}],
                   "usage": {"prompt_tokens": 2, "total_tokens": 2}},
         )  # fmt: skip
+    if path.endswith("/realtime/client_secrets"):
+        session = orjson.loads(request.content)["session"]
+        return httpx.Response(200, json={"value": "ek_matrix", "expires_at": 4102444800,
+                                         "session": session})  # fmt: skip
     if path.endswith("/rerank"):
         return httpx.Response(200, json={"results": [{"index": 1, "relevance_score": 0.9}]})
     if path.endswith(("/images/generations", "/images/edits")):

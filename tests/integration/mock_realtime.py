@@ -109,6 +109,9 @@ class MockRealtime:
     events: list[dict[str, Any]] = field(default_factory=list)
     port: int = 0
     flood_sent: int = 0  # deltas a ``mock.flood`` got out so far
+    # ephemeral keys (``ek_...``) the upstream issued for client secrets: each signs a
+    # handshake as the secret does
+    ephemeral: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -148,9 +151,10 @@ class MockRealtime:
         self.handshakes.append(Handshake(parts.path, query, headers))
         if parts.path in ("/v1/realtime", "/v1/realtime/translations"):
             given = headers.get("authorization", "")
-            ok = given == f"Bearer {self.secret}"
+            ok = given == f"Bearer {self.secret}" or given[7:] in self.ephemeral
         elif parts.path in ("/openai/v1/realtime", "/openai/v1/realtime/translations"):
-            ok = headers.get("api-key") == self.secret
+            bearer = headers.get("authorization", "")[7:]
+            ok = headers.get("api-key") == self.secret or bearer in self.ephemeral
         elif parts.path == "/openai/realtime":  # Azure's preview endpoint
             if not query.get("api-version", "").endswith("-preview"):
                 return _error(HTTPStatus.BAD_REQUEST, "BadRequest", "API version not supported")

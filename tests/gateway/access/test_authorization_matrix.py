@@ -211,6 +211,10 @@ BODIES: dict[tuple[str, str], Callable[[str], tuple[bytes, bytes]]] = {
     ("embeddings", "openai"): json_body(input="hello"),
     ("completions", "openai"): json_body(prompt="hello"),
     ("rerank", "openai"): json_body(query="q", documents=["a", "b"]),
+    ("realtime_client_secret", "openai"): lambda model: (
+        b"application/json",
+        orjson.dumps({"session": {"type": "realtime", "model": model}}),
+    ),
     ("image_generation", "openai"): json_body(prompt="a cat"),
     ("image_edit", "openai"): multipart("cat.png", b"\x89PNG\r\n\x1a\n", "image", prompt="hat"),
     ("transcription", "openai"): multipart("a.wav", b"RIFF0000WAVE"),

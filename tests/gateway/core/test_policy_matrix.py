@@ -181,7 +181,9 @@ def upstream(
         state.seen.append(request.read())
         return answer(request)
 
-    async def connect(deployment: Any, query: Any, beta: Any, path: str) -> ClosingSocket:
+    async def connect(
+        deployment: Any, query: Any, beta: Any, path: str, secret: Any = None
+    ) -> ClosingSocket:
         state.seen.append(b"realtime socket")
         return ClosingSocket()
 
@@ -444,10 +446,11 @@ def test_what_generates_nothing_is_declared_apart() -> None:
 
 def test_every_endpoint_is_routed_and_priced_as_declared() -> None:
     """What the pipeline derives from the declaration: every endpoint names a route
-    (route.call, team bound, limits); only a count and a stored turn cost nothing."""
+    (route.call, team bound, limits); only a count, a stored turn and a Realtime client
+    secret (its session is priced as it runs) cost nothing."""
     assert all(e.routed for e in endpoints.ENDPOINTS.values())
     free = {name for name, e in endpoints.ENDPOINTS.items() if not e.billable}
-    assert free == {"count_tokens", "input_tokens", "prepare"}
+    assert free == {"count_tokens", "input_tokens", "prepare", "realtime_client_secret"}
     text = {name for name, e in endpoints.ENDPOINTS.items() if e.generates_text}
     assert text == {"chat", "compact", "completions", "realtime", "gemini_live"}
 

@@ -1,0 +1,184 @@
+"""Realtime client secrets: a session created over HTTP, opened later from a browser.
+
+``POST /v1/realtime/client_secrets`` (a conversation or, ``session.type:
+"transcription"``, a transcription session), the beta ``/v1/realtime/
+transcription_sessions`` and ``/v1/realtime/translations/client_secrets`` are relayed
+as any request is (the ``realtime_client_secret`` endpoint: the virtual key, the route
+named as the session's model and the key's permission for it, rpm, the journal row;
+creating a secret costs nothing, the session is priced when it runs): the route's
+model is the one the body names (``session.model``, a transcription's
+``session.audio.input.transcription.model``, the beta's
+``input_audio_transcription.model``), the upstream gets the deployment's.
+
+The upstream answers an ephemeral key (``ek_...``) that opens a session at the
+upstream itself; handed to the caller it would open sessions the gateway never sees
+(no budget, no journal). So the caller gets the gateway's own client secret instead:
+``sy-ek-`` and a token sealed with ``SECRET_KEY`` (``base.secrets.crypto.sealer``) that
+holds the upstream's key, the caller's key, the route, the deployment and the session's
+kind, and expires when the upstream's does. Given to ``/v1/realtime`` (or
+``/translations``) as the key (the browser's ``openai-insecure-api-key.`` subprotocol,
+or a bearer), it opens that session through the relay (``Grant``): on that route and
+deployment only, as that key (still checked: revoked, expired, its budget), the
+upstream signed with its ephemeral key so the settings given at creation apply. The
+``sy-`` prefix keeps it out of logs and journal bodies as a key is.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from cryptography.fernet import InvalidToken
+
+from gateway.access import registry
+from gateway.base.entries import MASTER, DeploymentEntry, KeyEntry, RouteEntry
+from gateway.base.secrets import crypto
+from gateway.errors import InvalidRequest, UpstreamError
+
+PREFIX = "sy-ek-"
+PURPOSE = "realtime client secret"
+# the upstream's paths for each kind of secret, and the session each opens
+GA, BETA_TRANSCRIPTION, TRANSLATION = (
+    "realtime/client_secrets",
+    "realtime/transcription_sessions",
+    "realtime/translations/client_secrets",
+)
+
+
+@runtime_checkable
+class SecretUpstream(Protocol):
+    """A provider adapter whose upstream creates Realtime client secrets."""
+
+    def realtime_secret_url(self, path: str, deployment: DeploymentEntry) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a gateway client secret opens: ``key`` (the caller's, as it is now),
+    ``route`` and ``deployment`` (its id), ``kind`` (realtime, transcription,
+    translation) and the upstream's ephemeral ``secret``."""
+
+    key: KeyEntry
+    route: str
+    deployment: int
+    kind: str
+    secret: str
+
+
+@dataclass(slots=True)
+class Request:
+    """A client secret's body as read: the upstream path, the kind of session, and where
+    its model is (read and written)."""
+
+    path: str
+    kind: str
+    holder: dict[str, Any]  # the object whose ``model`` names the route
+
+    @property
+    def model(self) -> Any:
+        return self.holder.get("model")
+
+
+def read(body: dict[str, Any]) -> Request:
+    """Which secret ``body`` asks for, by its documented shape: GA ``session`` with a
+    ``type`` (realtime, transcription), a translation ``session`` (its ``model``, no
+    type), or the beta transcription session (no ``session``)."""
+    session = body.get("session")
+    if isinstance(session, dict):
+        kind = session.get("type")
+        if kind == "transcription":
+            audio = session.get("audio") or {}
+            inputs = audio.get("input") if isinstance(audio, dict) else None
+            holder = inputs.get("transcription") if isinstance(inputs, dict) else None
+            where = "session.audio.input.transcription.model"
+            return Request(GA, "transcription", _holder(holder, where))
+        if kind == "realtime":
+            return Request(GA, "realtime", _holder(session, "session.model"))
+        if kind is None:
+            return Request(TRANSLATION, "translation", _holder(session, "session.model"))
+        raise InvalidRequest(f"unknown session type {kind!r}", param="session.type")
+    if session is not None:
+        raise InvalidRequest("session must be an object", param="session")
+    holder = body.get("input_audio_transcription")
+    where = "input_audio_transcription.model"
+    return Request(BETA_TRANSCRIPTION, "transcription", _holder(holder, where))
+
+
+def _holder(holder: Any, where: str) -> dict[str, Any]:
+    if not isinstance(holder, dict) or not isinstance(holder.get("model"), str):
+        raise InvalidRequest(f"{where} is required: the route to open the session on", param=where)
+    return holder
+
+
+def seal(
+    key: KeyEntry, route: RouteEntry, deployment: DeploymentEntry, kind: str, answer: Any
+) -> Any:
+    """The upstream's ``answer`` with its ephemeral key replaced by the gateway's client
+    secret (and its model names by the route's); raise UpstreamError for an answer
+    with no key in it."""
+    if not isinstance(answer, dict):
+        raise UpstreamError("the upstream answered no client secret")
+    secret = answer.get("client_secret")  # the beta's {"client_secret": {value, expires_at}}
+    holder = secret if isinstance(secret, dict) else answer
+    value, expires = holder.get("value"), holder.get("expires_at")
+    if not isinstance(value, str) or not value:
+        raise UpstreamError("the upstream answered no client secret")
+    payload = {
+        "k": key.id,
+        "r": route.name,
+        "d": deployment.id,
+        "t": kind,
+        "u": value,
+        "x": int(expires) if isinstance(expires, int | float) else int(time.time()) + 600,
+    }
+    token = crypto.sealer(PURPOSE).encrypt(json.dumps(payload).encode()).decode()
+    holder["value"] = PREFIX + token.rstrip("=")  # a subprotocol takes no "="
+    session = answer.get("session") if secret is None else answer
+    if isinstance(session, dict):
+        _rename(session, deployment.model, route.name)
+    return answer
+
+
+def _rename(session: dict[str, Any], model: str, name: str) -> None:
+    """The route's ``name`` where ``session`` names the deployment's ``model``."""
+    audio = session.get("audio")
+    inputs = audio.get("input") if isinstance(audio, dict) else None
+    for holder in (
+        session,
+        inputs.get("transcription") if isinstance(inputs, dict) else None,
+        session.get("input_audio_transcription"),
+    ):
+        if isinstance(holder, dict) and holder.get("model") == model:
+            holder["model"] = name
+
+
+def is_secret(token: str) -> bool:
+    return token.startswith(PREFIX)
+
+
+def grant_of(token: str) -> Grant | None:
+    """The grant of a gateway client secret, or None: not one, tampered with, sealed
+    under another SECRET_KEY, expired, or its key is gone (revoked keys stay in the
+    snapshot and are refused as any key is, by the caller's check)."""
+    sealed = token[len(PREFIX) :]
+    sealed += "=" * (-len(sealed) % 4)
+    try:
+        payload = json.loads(crypto.sealer(PURPOSE).decrypt(sealed.encode("ascii")))
+    except (InvalidToken, ValueError, UnicodeEncodeError):
+        return None
+    if not isinstance(payload, dict) or payload.get("x", 0) < time.time():
+        return None
+    key_id = payload.get("k")
+    key = MASTER if key_id is None else _key(key_id)
+    if key is None:
+        return None
+    return Grant(key, str(payload["r"]), int(payload["d"]), str(payload["t"]), str(payload["u"]))
+
+
+def _key(key_id: Any) -> KeyEntry | None:
+    for entry in registry.current().keys.values():
+        if entry.id == key_id:
+            return entry
+    return None
