@@ -7,12 +7,15 @@ ephemeral key; that secret opens its session through the relay (the Realtime moc
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import httpx2
+import openai
 import orjson
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -24,10 +27,10 @@ from openai.types.realtime.realtime_translation_client_secret_create_response im
 from gateway import journal
 from gateway.access import registry
 from gateway.base import http, lifecycle
-from gateway.base.entries import MASTER, ProviderEntry
+from gateway.base.entries import MASTER, KeyEntry, ProviderEntry
 from gateway.core import realtime_secrets, service
 from gateway.core.call import Caller, Reply
-from gateway.edge import realtime_socket
+from gateway.edge import endpoints, realtime_socket
 from tests.gateway.entries import deployment, route, snapshot
 from tests.integration.mock_realtime import MockRealtime
 
@@ -225,3 +228,38 @@ async def test_a_body_naming_no_route_is_a_400_naming_the_field(upstream: list[A
     assert answer["error"]["param"] == "session.audio.input.transcription.model"
     status, answer = await create({"session": {"type": "realtime", "model": "nope"}})
     assert status == 404 and upstream == []
+
+
+SDK_KEY = "sy-realtime-secrets-sdk-0123456789"
+
+
+async def test_the_official_sdk_creates_both_kinds_of_secret(upstream: list[Any]) -> None:
+    """``client.realtime.client_secrets.create`` and
+    ``client.realtime.translations.client_secrets.create`` through the edge (the key
+    from its header): typed answers, each secret the gateway's, granting that key."""
+    snap = registry.current()
+    key = KeyEntry(42, "sdk", SDK_KEY[:8], None, None, None, None, "total", None, False)
+    snap.keys[hashlib.sha256(SDK_KEY.encode()).hexdigest()] = key
+    app = endpoints.GatewayApp(django_app=None)  # type: ignore[arg-type]
+    transport = httpx2.ASGITransport(app=app)  # type: ignore[arg-type]
+    client = openai.AsyncOpenAI(
+        base_url="http://gw/v1",
+        api_key=SDK_KEY,
+        http_client=httpx2.AsyncClient(transport=transport, base_url="http://gw"),
+        max_retries=0,
+    )
+    made = await client.realtime.client_secrets.create(
+        session={"type": "realtime", "model": "rt", "instructions": "be brief"}
+    )
+    assert made.value.startswith("sy-ek-") and made.session.model == "rt"  # type: ignore[union-attr]
+    translated = await client.realtime.translations.client_secrets.create(
+        session={"model": "tl", "audio": {"output": {"language": "de"}}}
+    )
+    assert translated.session.model == "tl"
+    for value, kind in ((made.value, "realtime"), (translated.value, "translation")):
+        grant = realtime_secrets.grant_of(value)
+        assert grant is not None and (grant.key.id, grant.kind) == (42, kind)
+    assert [path for path, _, _ in upstream] == [
+        "/v1/realtime/client_secrets",
+        "/v1/realtime/translations/client_secrets",
+    ]
