@@ -845,8 +845,7 @@ class _RealtimeClientSecret(_OpenAIOnly):
                 "not speak the Realtime API",
                 param="model",
             )
-        self.secret.holder["model"] = deployment.model
-        body = {k: v for k, v in self.body.items() if k != "model"}
+        body = realtime_secrets.upstream_body(self.body, self.secret, deployment)
         url = adapter.realtime_secret_url(self.secret.path, deployment)
         data = await adapter.post_json(url, body, self.call.attempt_exchange, {})
         sealed = realtime_secrets.seal(self.key, route, deployment, self.secret.kind, data)

@@ -112,6 +112,16 @@ def _holder(holder: Any, where: str) -> dict[str, Any]:
     return holder
 
 
+def upstream_body(
+    body: dict[str, Any], request: Request, deployment: DeploymentEntry
+) -> dict[str, Any]:
+    """What the upstream gets: ``body`` with the deployment's model where the session
+    names its model (the route's name until now), without the ``model`` the pipeline
+    read the route from."""
+    request.holder["model"] = deployment.model
+    return {k: v for k, v in body.items() if k != "model"}
+
+
 def seal(
     key: KeyEntry, route: RouteEntry, deployment: DeploymentEntry, kind: str, answer: Any
 ) -> Any:
