@@ -71,11 +71,19 @@ ABILITIES: dict[str, frozenset[str]] = {
             "mcp.connect",
             "prompts.view",
             "prompts.edit",  # their own prompts (rule prompt.change)
+            "dashboard.pin",  # their teams' boards (rule dashboard.pin)
         }
     ),
     EDITOR: frozenset(
         READ_TEAM
-        | {"routes.edit", "keys.edit", "playground.use", "prompts.edit", "annotations.review"}
+        | {
+            "routes.edit",
+            "keys.edit",
+            "playground.use",
+            "prompts.edit",
+            "annotations.review",
+            "dashboard.pin",
+        }
     ),
     ADMIN: frozenset(
         READ_TEAM
@@ -86,6 +94,7 @@ ABILITIES: dict[str, frozenset[str]] = {
             "prompts.edit",
             "providers.edit",
             "teams.edit",
+            "dashboard.pin",  # the global board and every team's
             "guardrails.edit",
             "config.import",
             "users.view",

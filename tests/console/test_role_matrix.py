@@ -226,6 +226,7 @@ def console_url(name: str, pattern: URLPattern, world: dict) -> str:
             "alert": 1,
             "scores": 1,
             "tag": 1,  # a tag budget
+            "dashboard": 1,  # a pinned chart
         },
         "name": "x1",
         "index": 0,

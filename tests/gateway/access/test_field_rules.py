@@ -85,6 +85,7 @@ FORMS = {
     "GuardrailForm": "guardrails",
     "AlertSettingsForm": "alerts",
     "SsoSettingsForm": "sso",
+    "PinForm": "pinned_charts",
 }
 NOT_RESOURCE_FORMS = {
     "LogFilterForm": "filters a page",
