@@ -135,6 +135,9 @@ API: dict[str, tuple[str, str]] = {
     "teams": ("teams.view", "teams.edit"),
     # tag budgets: across every team's keys, so owners and admins read and change them
     "tags": ("spend.view", "teams.edit"),
+    # charts pinned to dashboard boards: every reader lists the boards they see; rule
+    # dashboard.pin narrows pinning to one's own teams' boards below admin
+    "dashboards": ("dashboard.view", "dashboard.pin"),
     "users": ("users.view", "users.edit"),
     # a user's own limits: owners and admins (rule user.limit: admins not an owner's)
     "user-limits": ("users.view", "teams.edit"),

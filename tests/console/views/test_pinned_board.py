@@ -5,6 +5,7 @@ the reader's visible keys among the team's."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -175,3 +176,43 @@ def test_the_rule_refuses_another_teams_board_whatever_the_form(people) -> None:
     assert pinned_charts.pin(actor, people["red"], PIN).position == 1
     with pytest.raises(ValidationError):
         pinned_charts.pin(actor, people["red"], {**PIN, "metric": "vibes"})
+
+
+def test_spend_and_logs_link_the_pin_form_for_those_who_pin(people) -> None:
+    spend = people["owner"].get("/spend/?window=24h&group=model").content.decode()
+    assert "/dashboard/pin/?metric=cost&amp;group_by=model&amp;window=24h" in spend
+    logs = people["member"].get("/logs/").content.decode()
+    assert "/dashboard/pin/?metric=requests&amp;group_by=route" in logs
+    assert "/dashboard/pin/" not in people["viewer"].get("/logs/").content.decode()
+
+
+def api(client: Client, method: str, url: str, body: dict | None = None):  # type: ignore[no-untyped-def]
+    call = getattr(client, method)
+    if body is None:
+        return call(url)
+    return call(url, data=json.dumps(body), content_type="application/json")
+
+
+def test_the_api_pins_lists_and_unpins_within_the_same_rule(people) -> None:
+    red, blue = people["red"], people["blue"]
+    member, owner = people["member"], people["owner"]
+    made = api(member, "post", "/api/dashboards/", {**PIN, "team": red.pk})
+    assert made.status_code == 201 and made.json()["team"] == "red"
+    assert api(member, "post", "/api/dashboards/", PIN).status_code == 403  # the global board
+    other = api(member, "post", "/api/dashboards/", {**PIN, "team": blue.pk})
+    assert other.status_code == 422 and "team" in other.json()["errors"]
+    bad = api(member, "post", "/api/dashboards/", {**PIN, "team": red.pk, "metric": "vibes"})
+    assert bad.status_code == 422 and "metric" in bad.json()["errors"]
+    assert api(owner, "post", "/api/dashboards/", {**PIN, "team": blue.pk}).status_code == 201
+    assert api(owner, "post", "/api/dashboards/", PIN).json()["team"] is None
+    seen = [c["team"] for c in api(member, "get", "/api/dashboards/").json()]
+    assert seen == ["red"]  # blue's and the global board's are not theirs to see
+    assert len(api(owner, "get", "/api/dashboards/").json()) == 3
+    assert [c["team"] for c in api(owner, "get", "/api/dashboards/?team=global").json()] == [None]
+    blue_chart = PinnedChart.objects.get(team=blue)
+    assert api(member, "delete", f"/api/dashboards/{blue_chart.pk}").status_code == 404
+    assert (
+        api(people["viewer"], "delete", f"/api/dashboards/{made.json()['id']}").status_code == 403
+    )
+    assert api(member, "delete", f"/api/dashboards/{made.json()['id']}").status_code == 204
+    assert PinnedChart.objects.count() == 2

@@ -61,6 +61,7 @@ SCHEMAS = {
     "PromptIn": "prompts",
     "VersionIn": "prompts",
     "LabelIn": "prompts",
+    "PinnedChartIn": "pinned_charts",
 }
 # Inputs of an action that stores none of them (each with why).
 ACTIONS = {
