@@ -81,6 +81,9 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
 
 # --- the pinned board: charts a team shapes (gateway.ops.pinned_charts) --------------------
 
+PIN_FIELDS = ("metric", "group_by", "window")
+LABEL_ROOM = 20  # a pinned chart's first bar is its tallest: room for the maximum's label
+
 
 class PinForm(forms.Form):
     """A chart to pin: its board (``team``; empty: the global board, owners and admins),
@@ -142,6 +145,7 @@ def _pinned_chart(chart: PinnedChart, scope: set[int] | None) -> dict[str, Any]:
             [pinned.short(label) for label, _ in found.rows],
             Series([value for _, value in found.rows], spec.css),
             value_label=spec.unit,
+            headroom=LABEL_ROOM,
         )
         if found.rows
         else ""
@@ -195,11 +199,9 @@ def board_context(
     }
 
 
-PIN_FIELDS = ("metric", "group_by", "window")
-
-
 def _board_url(team: Team | None) -> str:
-    return f"{reverse('console:dashboard')}?board={'global' if team is None else team.pk}"
+    board = "global" if team is None else team.pk
+    return f"{reverse('console:dashboard')}?board={board}#pinned-board"
 
 
 def _board_answer(request: HtmxHttpRequest, team: Team | None) -> HttpResponse:

@@ -49,7 +49,7 @@ PIN = {"metric": "requests", "group_by": "route", "window": "24h"}
 def test_a_member_pins_to_their_team_and_sees_it_after_a_reload(people) -> None:
     red = people["red"]
     answer = people["member"].post("/dashboard/pin/", {**PIN, "team": red.pk})
-    assert answer.status_code == 302 and answer["Location"] == f"/?board={red.pk}"
+    assert answer.status_code == 302 and answer["Location"] == f"/?board={red.pk}#pinned-board"
     chart = PinnedChart.objects.get()
     assert (chart.team, chart.metric, chart.group_by, chart.window) == (red, *PIN.values())
     page = people["member"].get("/").content.decode()
