@@ -158,8 +158,8 @@ def _shown(unit: str, value: float) -> str:
     """A figure as the table under a chart prints it."""
     if unit == "USD":
         return str(console_tags.usd(value))
-    if unit == "ms":
-        return str(console_tags.ms(value))
+    if unit == "ms":  # below 10 ms a tenth tells the gateway's own overhead apart
+        return f"{value:.1f} ms" if value < 10 else str(console_tags.ms(value))
     if unit == "":
         return f"{value:.2f}"
     return f"{value:,.0f}"

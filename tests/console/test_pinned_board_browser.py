@@ -151,6 +151,12 @@ def test_the_board_passes_axe_and_is_photographed(browser, gw: Gateway, scheme) 
         page.wait_for_load_state("networkidle")
         if width == 1440:
             assert serious(page) == []
+            form = page.context.new_page()
+            form.goto("/dashboard/pin/?metric=cost&group_by=team")
+            assert form.locator("#id_group_by").input_value() == "team"
+            assert serious(form) == []
+            form.screenshot(path=str(folder / f"dashboard-pin-{width}-{scheme}.png"))
+            form.close()
         page.locator("#pinned-board").screenshot(
             path=str(folder / f"pinned-board-{width}-{scheme}.png")
         )
