@@ -126,11 +126,15 @@ def test_the_largest_groups_are_drawn_and_the_others_counted(db, monkeypatch) ->
     assert found.groups == 5
 
 
-def test_a_cached_figure_is_recomputed_after_a_new_request(journal) -> None:
+def test_a_cached_figure_is_recomputed_after_a_new_request(journal, monkeypatch) -> None:
     chart = PinnedChart(metric="requests", group_by="route", window="24h")
     assert dict(pinned.figure(chart, None).rows) == {"chat": 2, "code": 2}
     log(route="chat")
+    monkeypatch.setattr(pinned, "RECOMPUTE_SECONDS", 3600.0)  # kept while recently computed
+    assert dict(pinned.figure(chart, None).rows) == {"chat": 2, "code": 2}
+    monkeypatch.setattr(pinned, "RECOMPUTE_SECONDS", 0.0)
     assert dict(pinned.figure(chart, None).rows) == {"chat": 3, "code": 2}
+    assert dict(pinned.figure(chart, [journal["kb"].pk]).rows) == {"code": 1}  # its own scope
 
 
 def test_long_labels_are_cut_for_the_axis() -> None:
