@@ -1,9 +1,14 @@
 """The figures of a pinned chart (``gateway.models.PinnedChart``): one journal metric per
 group of one dimension over a window, the largest ``TOP`` groups.
 
-Bounded: a chart reads at most the newest ``CAP`` rows of its window (requests, or
-scores for the score metric), found with one offset read of the time index; a busier
-window says so (``Figure.capped``) rather than scan millions of rows. Sums are grouped in
+Sums over the day and week (requests, errors, cost, tokens by route, model, key, team,
+user, end user or tag) read the hourly spend rollups the journal writer keeps
+(``SpendRollup``, ``TagSpendRollup``: whole hours, so the window starts at the top of its
+first hour, as on Spend), exact whatever the traffic. Everything else (the hour view,
+percentiles, cache savings, scores, prompt versions) reads the journal, bounded: a chart
+reads at most the newest ``CAP`` rows of its window (requests, or scores for the score
+metric), found with one offset read of the time index; a busier window says so
+(``Figure.capped``) rather than scan millions of rows. Sums are grouped in
 SQL; percentiles from the same bounded rows, grouped in Python. Team and user are
 reached through the key (one lookup of the keys seen), so their sums fold exactly.
 Results are cached per scope until the next logged request or score (and then kept up
@@ -25,7 +30,9 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from console import stats
-from gateway.models import ApiKey, PinnedChart, RequestLog, Score
+from gateway.models import ApiKey, PinnedChart, RequestLog, Score, TagSpendRollup
+from gateway.models.telemetry import SpendRollup
+from gateway.telemetry import rollups
 
 CAP = 20_000  # the newest rows of its window a chart reads
 TOP = 8  # groups drawn; the rest are counted in ``Figure.groups``
@@ -49,6 +56,7 @@ class Metric:
     sample: str = ""
     fraction: float = 0.0
     scores: bool = False
+    rollup: dict[str, Any] | None = None  # the same parts over the hourly spend rollups
 
 
 def _n(parts: dict[str, Any]) -> float:
@@ -60,14 +68,21 @@ def _ratio(parts: dict[str, Any]) -> float:
 
 
 METRICS: dict[str, Metric] = {
-    "requests": Metric("req", "bar", {"n": Count("id")}, _n),
-    "errors": Metric("err", "bar-error", {"n": Count("id", filter=Q(status__gte=400))}, _n),
-    "cost": Metric("USD", "bar-spend", {"n": Sum("cost_usd")}, _n),
+    "requests": Metric("req", "bar", {"n": Count("id")}, _n, rollup={"n": Sum("requests")}),
+    "errors": Metric(
+        "err",
+        "bar-error",
+        {"n": Count("id", filter=Q(status__gte=400))},
+        _n,
+        rollup={"n": Sum("errors")},
+    ),
+    "cost": Metric("USD", "bar-spend", {"n": Sum("cost_usd")}, _n, rollup={"n": Sum("cost_usd")}),
     "tokens": Metric(
         "tok",
         "bar-tokens",
         {"i": Sum("input_tokens"), "o": Sum("output_tokens")},
         lambda p: float((p["i"] or 0) + (p["o"] or 0)),
+        rollup={"i": Sum("input_tokens"), "o": Sum("output_tokens")},
     ),
     "latency_p50": Metric("ms", "bar-latency", sample="latency_ms", fraction=0.5),
     "latency_p95": Metric("ms", "bar-latency", sample="latency_ms", fraction=0.95),
@@ -92,6 +107,7 @@ class Dimension:
     columns: tuple[str, ...]
     label: Callable[[tuple[Any, ...]], str]
     through_key: str = ""
+    rollup: tuple[str, ...] | None = None  # the columns of the hourly rollups, if they have it
 
 
 def _plain(none: str) -> Callable[[tuple[Any, ...]], str]:
@@ -113,13 +129,14 @@ def _prompt(values: tuple[Any, ...]) -> str:
 
 
 DIMENSIONS: dict[str, Dimension] = {
-    "route": Dimension(("route",), _plain("(no route)")),
-    "model": Dimension(("upstream_model",), _plain("(no model)")),
-    "key": Dimension(("key_id", "key_name"), _key),
-    "team": Dimension(("key_id",), _plain("(no team)"), through_key="team__name"),
-    "user": Dimension(("key_id",), _plain("(no owner)"), through_key="user__username"),
-    "end_user": Dimension(("end_user",), _plain("(no end user)")),
-    "tag": Dimension(("request_tags__tag",), _plain("(untagged)")),
+    "route": Dimension(("route",), _plain("(no route)"), rollup=("route",)),
+    "model": Dimension(("upstream_model",), _plain("(no model)"), rollup=("model",)),
+    "key": Dimension(("key_id", "key_name"), _key, rollup=("key_id", "key_name")),
+    "team": Dimension(("key_id",), _plain("(no team)"), "team__name", rollup=("key_id",)),
+    "user": Dimension(("key_id",), _plain("(no owner)"), "user__username", rollup=("key_id",)),
+    "end_user": Dimension(("end_user",), _plain("(no end user)"), rollup=("end_user",)),
+    # a request counts under each of its tags; untagged requests under none (as Spend)
+    "tag": Dimension(("request_tags__tag",), _plain(""), rollup=("tag",)),
     "prompt_version": Dimension(("prompt_name", "prompt_version"), _prompt),
 }
 
@@ -167,6 +184,15 @@ def compute(
     spec, dimension = METRICS[metric], DIMENSIONS[group_by]
     window = stats.WINDOWS[window_key]
     since = (now or timezone.now()) - window.span
+    if window.from_rollups and spec.rollup is not None and dimension.rollup is not None:
+        rollup = TagSpendRollup if group_by == "tag" else SpendRollup
+        kept = rollup.objects.filter(hour__gte=rollups.hour_of(since))
+        if now is not None:
+            kept = kept.filter(hour__lte=now)
+        if key_ids is not None:
+            kept = kept.filter(key_id__in=list(key_ids))
+        sums = _sums(kept, list(dimension.rollup), spec.rollup)
+        return _figure(spec, dimension, metric, group_by, window, sums, capped=False)
     if spec.scores:
         rows: QuerySet = Score.objects.filter(created_at__gte=since, value__isnull=False)
         prefix, time_field = "log__", "created_at"
@@ -185,9 +211,30 @@ def compute(
         for *group, value in source.order_by().values_list(*columns, prefix + spec.sample):
             grouped.setdefault(tuple(group), []).append(float(value))
     else:
-        aggregates = {f"x_{name}": agg for name, agg in spec.parts.items()}
-        for row in rows.order_by().values(*columns).annotate(**aggregates):
-            grouped[tuple(row[c] for c in columns)] = {n: row[f"x_{n}"] for n in spec.parts}
+        grouped = _sums(rows, columns, spec.parts)
+    return _figure(spec, dimension, metric, group_by, window, grouped, capped)
+
+
+def _sums(rows: QuerySet, columns: list[str], parts: dict[str, Any]) -> dict[tuple[Any, ...], Any]:
+    """``parts`` summed in SQL per group of ``columns``: {group values: {part: sum}}."""
+    aggregates = {f"x_{name}": agg for name, agg in parts.items()}
+    return {
+        tuple(row[c] for c in columns): {n: row[f"x_{n}"] for n in parts}
+        for row in rows.order_by().values(*columns).annotate(**aggregates)
+    }
+
+
+def _figure(
+    spec: Metric,
+    dimension: Dimension,
+    metric: str,
+    group_by: str,
+    window: stats.Window,
+    grouped: dict[tuple[Any, ...], Any],
+    capped: bool,
+) -> Figure:
+    """Groups named (through the key where the dimension says), folded by name, the
+    largest ``TOP`` first. A group named "" (a request without a tag) is left out."""
     labels = (
         _key_labels(dimension, {g[0] for g in grouped})
         if dimension.through_key
@@ -196,6 +243,8 @@ def compute(
     folded: dict[str, Any] = {}
     for group, found in grouped.items():
         label = labels[group[0] if dimension.through_key else group]
+        if not label:
+            continue
         if spec.sample:
             folded.setdefault(label, []).extend(found)
             continue

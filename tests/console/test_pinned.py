@@ -14,6 +14,7 @@ from django.utils import timezone
 from console import pinned
 from gateway.models import ApiKey, PinnedChart, RequestLog, Score, Team
 from gateway.models.tags import RequestTag
+from gateway.telemetry import spend, tag_spend
 
 
 def test_every_choice_of_the_model_is_computed() -> None:
@@ -56,6 +57,16 @@ def journal(db) -> dict:
         RequestTag.objects.bulk_create(
             [RequestTag(log=row, tag=t, created_at=row.created_at) for t in tags]
         )
+    logs = RequestLog.objects.all()
+    spend.rebuild()  # the journal writer keeps both rollups; these rows were made directly
+    tag_spend.add(
+        tag_spend.tally(
+            (row.created_at, [t.tag for t in row.request_tags.all()], row.key_id, row.key_name,
+             row.status, row.input_tokens, row.output_tokens, row.cache_read_tokens,
+             row.cache_write_tokens, row.cost_usd)
+            for row in logs
+        )
+    )  # fmt: skip
     Score.objects.create(log=a1, name="thumbs", value=1, source="user", route="chat")
     Score.objects.create(log=a2, name="thumbs", value=0, source="user", route="chat")
     Score.objects.create(log=b1, name="quality", value=0.5, source="judge", route="code")
@@ -75,7 +86,7 @@ def figures(metric: str, group_by: str, key_ids=None, window: str = "24h") -> di
         ("requests", "team", {"red": 2, "blue": 1, "(no team)": 1}),
         ("requests", "user", {"alice": 2, "bob": 1, "(no owner)": 1}),
         ("requests", "end_user", {"u1": 2, "u2": 1, "(no end user)": 1}),
-        ("requests", "tag", {"prod": 2, "eu": 1, "dev": 1, "(untagged)": 1}),
+        ("requests", "tag", {"prod": 2, "eu": 1, "dev": 1}),  # untagged: under no tag
         ("requests", "prompt_version", {"greet v2": 1, "(no prompt)": 3}),
         ("errors", "route", {"chat": 1}),  # a route without errors draws no bar
         ("cost", "team", {"red": 0.75, "blue": 2.0}),
@@ -90,8 +101,9 @@ def figures(metric: str, group_by: str, key_ids=None, window: str = "24h") -> di
         ("score", "tag", {"prod": 0.5, "eu": 1.0, "dev": 0.5}),
     ],
 )
-def test_each_metric_by_each_dimension(journal, metric, group_by, expected) -> None:
-    assert figures(metric, group_by) == expected
+@pytest.mark.parametrize("window", ["1h", "24h"])  # the journal's rows; the day's rollups
+def test_each_metric_by_each_dimension(journal, metric, group_by, expected, window) -> None:
+    assert figures(metric, group_by, window=window) == expected
 
 
 def test_largest_first_and_the_window_counts(journal) -> None:
@@ -110,10 +122,12 @@ def test_a_scope_keeps_its_keys_requests_only(journal) -> None:
 
 def test_at_most_cap_rows_are_read_and_it_says_so(journal, monkeypatch) -> None:
     monkeypatch.setattr(pinned, "CAP", 2)
-    found = pinned.compute("requests", "route", "24h")
+    found = pinned.compute("requests", "route", "1h")
     assert found.capped and sum(v for _, v in found.rows) <= 2
+    assert not pinned.compute("requests", "route", "24h").capped  # the rollups: exact
+    assert pinned.compute("latency_p50", "route", "24h").capped  # percentiles: the journal
     monkeypatch.setattr(pinned, "CAP", 100)
-    assert not pinned.compute("requests", "route", "24h").capped
+    assert not pinned.compute("requests", "route", "1h").capped
 
 
 def test_the_largest_groups_are_drawn_and_the_others_counted(db, monkeypatch) -> None:
@@ -127,7 +141,7 @@ def test_the_largest_groups_are_drawn_and_the_others_counted(db, monkeypatch) ->
 
 
 def test_a_cached_figure_is_recomputed_after_a_new_request(journal, monkeypatch) -> None:
-    chart = PinnedChart(metric="requests", group_by="route", window="24h")
+    chart = PinnedChart(metric="requests", group_by="route", window="1h")
     assert dict(pinned.figure(chart, None).rows) == {"chat": 2, "code": 2}
     log(route="chat")
     monkeypatch.setattr(pinned, "RECOMPUTE_SECONDS", 3600.0)  # kept while recently computed

@@ -152,7 +152,7 @@ def test_a_team_board_shows_the_readers_keys_among_the_teams(people) -> None:
     for key in (mine, theirs, elsewhere):
         RequestLog.objects.create(request_id=f"r-{key.name}", dialect="openai", endpoint="chat",
                                   status=200, created_at=when, key_id=key.pk, key_name=key.name)  # fmt: skip
-    PinnedChart.objects.create(team=red, metric="requests", group_by="key")
+    PinnedChart.objects.create(team=red, metric="requests", group_by="key", window="1h")
     member_page = people["member"].get("/").content.decode()
     assert ">mine<" in member_page and ">theirs<" not in member_page  # a member: own keys
     editor_page = people["editor"].get("/").content.decode()
