@@ -60,6 +60,8 @@ def _charts(board: stats.Dashboard) -> dict[str, Any]:
 
 @staff_required
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
+    if request.htmx and request.htmx.target == "pinned-board":  # a board's tab
+        return render(request, "console/dashboard.html#pinned-board", board_context(request))
     window = request.GET.get("window") or stats.DEFAULT_WINDOW
     visible = roles.visible_key_ids(actor_of(request))
     # below admin: the figures of one's own (or one's teams') keys only

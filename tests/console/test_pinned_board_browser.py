@@ -114,6 +114,13 @@ def test_an_owner_pins_reorders_and_sees_the_board_after_a_reload(browser, gw: G
     requests_chart = board.locator(".pinned-chart").nth(1)
     assert requests_chart.locator("svg.chart rect").count() == 3  # echo, echo-pair, echo-slow
     assert requests_chart.locator("tbody tr").first.inner_text().split("\t") == ["echo", "3"]
+    # another board's tab swaps the board alone (htmx), its URL kept for a reload
+    board.get_by_role("link", name="research").click()
+    page.wait_for_url(re.compile(r"/\?board=\d+#pinned-board$"))
+    assert "Nothing is pinned to this board yet." in page.inner_text("#pinned-board")
+    current = page.locator("#pinned-board nav [aria-current=true]").inner_text()
+    assert current == "research"
+    assert page.locator("#dashboard-body").count() == 1
     page.context.close()
 
 

@@ -216,3 +216,13 @@ def test_the_api_pins_lists_and_unpins_within_the_same_rule(people) -> None:
     )
     assert api(member, "delete", f"/api/dashboards/{made.json()['id']}").status_code == 204
     assert PinnedChart.objects.count() == 2
+
+
+def test_a_boards_tab_answers_htmx_with_that_board_alone(people) -> None:
+    PinnedChart.objects.create(team=people["blue"], metric="cost", group_by="model")
+    answer = people["owner"].get(
+        f"/?board={people['blue'].pk}", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="pinned-board"
+    )
+    html = answer.content.decode()
+    assert html.lstrip().startswith('<section id="pinned-board"') and "Cost by model" in html
+    assert 'id="dashboard-body"' not in html
