@@ -18,8 +18,8 @@ class Series:
     css: str  # class name, coloured by the stylesheet
 
 
-def _scale(top: float) -> float:
-    return (HEIGHT - PAD_TOP - PAD_BOTTOM) / top if top > 0 else 0.0
+def _scale(top: float, headroom: float = PAD_TOP) -> float:
+    return (HEIGHT - headroom - PAD_BOTTOM) / top if top > 0 else 0.0
 
 
 def bar_chart(
@@ -29,12 +29,14 @@ def bar_chart(
     overlay: Series | None = None,
     *,
     value_label: str = "",
+    headroom: float = PAD_TOP,
 ) -> SafeString:
     """Bars of ``total`` with ``overlay`` (e.g. errors) drawn over them; each bar has a
-    tooltip. The y maximum is printed top-left."""
+    tooltip. The y maximum is printed top-left; ``headroom`` above the tallest bar keeps
+    it clear of a first bar that is the tallest (bars sorted largest first)."""
     count = max(1, len(total.values))
     top = max([float(v) for v in total.values] + [0.0])
-    scale = _scale(top)
+    scale = _scale(top, headroom)
     slot = WIDTH / count
     bar_width = max(1.0, slot * 0.72)
     base = HEIGHT - PAD_BOTTOM

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -25,7 +26,7 @@ from django.views.decorators.http import require_POST
 from console import usage as usage_data
 from console.views.spend_tags import TagBudgetForm, budgets_section, tag_section
 from gateway.access import field_rules, roles
-from gateway.models import TagBudget
+from gateway.models import PinnedChart, TagBudget
 from gateway.ops import tag_budgets
 from gateway.telemetry import audit, spend
 from gateway.web.decorators import actor_of, forbidden, staff_required
@@ -199,6 +200,14 @@ def _page(
         "filters": filters,
         "sections": sections,
         "chart_dimension": dimension,
+        # "Pin to dashboard": this chart's grouping and the nearest of a board's windows
+        "pin_query": urlencode(
+            {
+                "metric": "cost",
+                "group_by": dimension if dimension in PinnedChart.GroupBy.values else "route",
+                "window": "24h" if window == "24h" else "7d",
+            }
+        ),
         "chart_label": spend.DIMENSIONS[dimension].label,
         # the per day, key and route export (console.usage): the nearest of its windows
         "usage_window": window if window in usage_data.WINDOWS else "7d",

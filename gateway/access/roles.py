@@ -71,11 +71,19 @@ ABILITIES: dict[str, frozenset[str]] = {
             "mcp.connect",
             "prompts.view",
             "prompts.edit",  # their own prompts (rule prompt.change)
+            "dashboard.pin",  # their teams' boards (rule dashboard.pin)
         }
     ),
     EDITOR: frozenset(
         READ_TEAM
-        | {"routes.edit", "keys.edit", "playground.use", "prompts.edit", "annotations.review"}
+        | {
+            "routes.edit",
+            "keys.edit",
+            "playground.use",
+            "prompts.edit",
+            "annotations.review",
+            "dashboard.pin",
+        }
     ),
     ADMIN: frozenset(
         READ_TEAM
@@ -86,6 +94,7 @@ ABILITIES: dict[str, frozenset[str]] = {
             "prompts.edit",
             "providers.edit",
             "teams.edit",
+            "dashboard.pin",  # the global board and every team's
             "guardrails.edit",
             "config.import",
             "users.view",
@@ -126,6 +135,9 @@ API: dict[str, tuple[str, str]] = {
     "teams": ("teams.view", "teams.edit"),
     # tag budgets: across every team's keys, so owners and admins read and change them
     "tags": ("spend.view", "teams.edit"),
+    # charts pinned to dashboard boards: every reader lists the boards they see; rule
+    # dashboard.pin narrows pinning to one's own teams' boards below admin
+    "dashboards": ("dashboard.view", "dashboard.pin"),
     "users": ("users.view", "users.edit"),
     # a user's own limits: owners and admins (rule user.limit: admins not an owner's)
     "user-limits": ("users.view", "teams.edit"),

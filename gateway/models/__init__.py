@@ -1330,6 +1330,7 @@ from gateway.models.conversations import Conversation as Conversation  # noqa: E
 from gateway.models.conversations import (  # noqa: E402,F401 (gateway's tables)
     ConversationItem as ConversationItem,
 )
+from gateway.models.dashboards import PinnedChart as PinnedChart  # noqa: E402,F401 (gateway's tables)
 from gateway.models.files import StoredFile  # noqa: E402,F401 (gateway's tables)
 from gateway.models.guardrails import Guardrail as Guardrail  # noqa: E402,F401 (gateway's tables)
 from gateway.models.interactions import StoredInteraction as StoredInteraction  # noqa: E402,F401 (gateway's tables)

@@ -597,6 +597,7 @@ def connect() -> None:
         Guardrail,
         McpServer,
         Membership,
+        PinnedChart,
         Profile,
         Prompt,
         PromptLabel,
@@ -626,6 +627,7 @@ def connect() -> None:
         (PromptVersion, "prompt_version"),
         (PromptLabel, "prompt_label"),
         (TagBudget, "tag_budget"),
+        (PinnedChart, "pinned_chart"),  # a chart pinned to a dashboard board
     ):
         watch(model, name)
     connection_created.connect(_watch_connection, dispatch_uid="audit-writes")

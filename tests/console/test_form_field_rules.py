@@ -23,6 +23,7 @@ from gateway.models import (
     Invite,
     McpServer,
     Membership,
+    PinnedChart,
     Profile,
     Provider,
     Route,
@@ -109,6 +110,9 @@ CASES: list[Case] = [
                                "price_usd": "0", "timeout": "300", "enabled": "on"})),
     ("sso", lambda w: ("/settings/sign-in/",
                        {"issuer": "https://idp.example.com", "client_id": "gw"})),
+    ("pinned_charts", lambda w: ("/dashboard/pin/",
+                                 {"team": w["team"].pk, "metric": "cost", "group_by": "route",
+                                  "window": "24h"})),
 ]  # fmt: skip
 
 
@@ -118,7 +122,7 @@ def snapshot_of_rows() -> dict[str, Any]:
         model.__name__: sorted(str(row) for row in model.objects.values())
         for model in (
             *(ApiKey, Provider, Route, Deployment, Team, Membership, Profile, Invite),
-            *(Guardrail, McpServer, AlertSettings, TagBudget, SsoSettings),
+            *(Guardrail, McpServer, AlertSettings, TagBudget, SsoSettings, PinnedChart),
         )
     }
 

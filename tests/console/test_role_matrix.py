@@ -138,6 +138,7 @@ API = {
     "sign-in": (OWNERS, OWNERS),  # single sign-on settings: owners read and change them
     "spend": (ADMINS, ADMINS),
     "tags": (ADMINS, ADMINS),  # tag budgets: across every team's keys
+    "dashboards": (ALL, KEY_EDITORS),  # pinned charts: rule dashboard.pin narrows to teams
     "alerts": (ADMINS, {O}),  # budget alerts: admins read, owners change
     "bill-drift": (ADMINS, OWNERS),  # the providers' bills: admins read, owners run it
     "cache-doctor": (ADMINS, ADMINS),  # prompt caching per route, key and session: read only
@@ -226,6 +227,7 @@ def console_url(name: str, pattern: URLPattern, world: dict) -> str:
             "alert": 1,
             "scores": 1,
             "tag": 1,  # a tag budget
+            "dashboard": 1,  # a pinned chart
         },
         "name": "x1",
         "index": 0,
@@ -383,6 +385,7 @@ def api_url(template: str, world: dict) -> str:
         "config_id": 1,  # a score config
         "queue_id": 1,  # an annotation queue
         "alert_id": 1,
+        "chart_id": 1,  # a pinned chart
         "index": 0,
         "n": 1,
         "name": "x1",  # a prompt

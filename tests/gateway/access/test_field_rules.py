@@ -61,6 +61,7 @@ SCHEMAS = {
     "PromptIn": "prompts",
     "VersionIn": "prompts",
     "LabelIn": "prompts",
+    "PinnedChartIn": "pinned_charts",
 }
 # Inputs of an action that stores none of them (each with why).
 ACTIONS = {
@@ -85,6 +86,7 @@ FORMS = {
     "GuardrailForm": "guardrails",
     "AlertSettingsForm": "alerts",
     "SsoSettingsForm": "sso",
+    "PinForm": "pinned_charts",
 }
 NOT_RESOURCE_FORMS = {
     "LogFilterForm": "filters a page",
