@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
-from console.evals import events, runner, scorers
+from console.evals import events, runner, scales, scorers
 from console.evals.models import Cell, Dataset, Experiment
 from console.evals.scorers import label_of, name_of
 from console.playground import spec as specs
@@ -23,6 +23,24 @@ class ExperimentError(ValueError):
 
 def _route_exists(name: str) -> bool:
     return registry.current().route(name) is not None
+
+
+def _prompt_of(raw: Any, n: int) -> dict[str, Any]:
+    """A column's registry prompt (``prompt_runs``): its name, version number, the
+    comparison it belongs to and whether the version has a user message of its own."""
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("name"), str)
+        or isinstance(raw.get("version"), bool)
+        or not isinstance(raw.get("version"), int)
+    ):
+        raise ExperimentError(f"column {n}: prompt is {{name, version}}")
+    return {
+        "name": raw["name"],
+        "version": raw["version"],
+        "run": str(raw.get("run") or "")[:16],
+        "own": bool(raw.get("own")),
+    }
 
 
 def validate_columns(raw: Any) -> list[dict[str, Any]]:
@@ -48,6 +66,8 @@ def validate_columns(raw: Any) -> list[dict[str, Any]]:
         if "system" in params:
             params["system"] = str(params["system"])
         column = {"route": item["route"], "params": params}
+        if item.get("prompt") is not None:
+            column["prompt"] = _prompt_of(item["prompt"], n)
         if item.get("label"):
             column["label"] = str(item["label"])[:80]
         columns.append(column)
@@ -132,9 +152,15 @@ def progress(experiment: Experiment) -> dict[str, Any]:
     }
 
 
-def scored(experiment: Experiment, cell: Cell) -> list[dict[str, Any]]:
+def scored(
+    experiment: Experiment, cell: Cell, by_name: dict[str, scales.Scale] | None = None
+) -> list[dict[str, Any]]:
     """Every scorer's value of ``cell`` in the experiment's order, with the header's
-    label and, when unscored, why (not only the headline scorer's)."""
+    label, the value as its scale reads (``shown``: "8 / 10", "pass") and, when
+    unscored, why (not only the headline scorer's). ``by_name``: the experiment's
+    scales, when the caller has them (``scales.scales``)."""
+    if by_name is None:
+        by_name = scales.scales(experiment.scorers)
     out = []
     for scorer in experiment.scorers:
         name = name_of(scorer)
@@ -142,21 +168,49 @@ def scored(experiment: Experiment, cell: Cell) -> list[dict[str, Any]]:
             why = (cell.unscored or {}).get(name, "")
             value = cell.scores[name]
             reason = (cell.reasons or {}).get(name, "")
-            out.append({"label": label_of(scorer), "value": value, "why": why, "reason": reason})
+            scale = by_name.get(name) or scales.scale_of(scorer)
+            out.append(
+                {
+                    "label": label_of(scorer),
+                    "value": value,
+                    "shown": scale.show(value),
+                    "why": why,
+                    "reason": reason,
+                }
+            )
+    return out
+
+
+def shown_means(
+    experiment: Experiment, route: dict[str, Any], by_name: dict[str, scales.Scale]
+) -> list[dict[str, Any]]:
+    """A summary row's mean per scorer, as its scale reads it (the summary keeps the
+    mean in [0, 1]; the page shows "7.5 / 10", "80% pass")."""
+    out = []
+    for scorer in experiment.scorers:
+        name = name_of(scorer)
+        mean = (route.get("scores") or {}).get(name)
+        out.append({"name": name, "value": mean, "shown": by_name[name].show_mean(mean)})
     return out
 
 
 def result_rows(
-    experiment: Experiment, start: int = 0, stop: int | None = None
+    experiment: Experiment,
+    start: int = 0,
+    stop: int | None = None,
+    by_name: dict[str, scales.Scale] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows ``start`` to ``stop`` of the table: the dataset row and its cells by column."""
+    """Rows ``start`` to ``stop`` of the table: the dataset row and its cells by column
+    (``by_name``: the experiment's scales, when the caller has them)."""
     rows = experiment.dataset.rows(experiment.dataset_version)
     rows = rows[start:stop] if stop is not None else rows[start:]
     rows = list(rows)
     indexes = [r.index for r in rows]
     cells: dict[int, dict[int, Cell]] = {}
+    if by_name is None:
+        by_name = scales.scales(experiment.scorers)
     for cell in Cell.objects.filter(experiment=experiment, row_index__in=indexes):
-        cell.scored = scored(experiment, cell)
+        cell.scored = scored(experiment, cell, by_name)
         cells.setdefault(cell.row_index, {})[cell.column] = cell
     return [
         {"row": r, "cells": [cells.get(r.index, {}).get(c) for c in range(len(experiment.columns))]}

@@ -3,7 +3,7 @@ over them, so they read request bodies of every key (``evals.use``: admins and o
 
 from __future__ import annotations
 
-from console.evals import evaluator_views, queue_views, views
+from console.evals import evaluator_views, prompt_views, queue_views, views
 from gateway.web.pages import Nav, Page, register
 
 USE = "evals.use"
@@ -41,6 +41,18 @@ register(
     ),
     Page("evals/experiments/<int:pk>/review/", views.review, "evals-review", read=USE),
     Page("evals/compare/", views.compare, "evals-compare", read=USE),
+    Page(
+        "evals/prompts/<str:name>/compare/",
+        prompt_views.prompt_compare,
+        "evals-prompt-compare",
+        read=USE,
+    ),
+    Page(
+        "evals/prompts/<str:name>/compare/<str:run>/",
+        prompt_views.prompt_comparison,
+        "evals-prompt-comparison",
+        read=USE,
+    ),
     Page("evals/evaluators/", evaluator_views.evaluators, "evals-evaluators", read=USE),
     Page(
         "evals/evaluators/<int:pk>/",

@@ -43,7 +43,7 @@ from channels.db import database_sync_to_async
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from console.evals import live, summary
+from console.evals import live, prompt_cells, summary
 from console.evals import scorers as scoring
 from console.evals.models import Cell, DatasetRow, Experiment, ShadowScoring, SliceScoring
 from console.evals.scorers import (
@@ -278,6 +278,8 @@ def column_body(experiment: Experiment, row: DatasetRow, column: int) -> dict[st
     raw = dict(spec.get("params") or {})
     system = raw.pop("system", None)
     params = specs.parse_params(raw, f"column {column + 1}")
+    if spec.get("prompt"):  # a registry prompt's version, by reference (prompt_runs)
+        return prompt_cells.body(spec, row, specs.build_body, params)
     return specs.build_body(
         "openai",
         spec["route"],

@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from console.evals import datasets, experiments, summary
+from console.evals import datasets, experiments, scales, summary
 from console.evals import events as datasets_audit
 from console.evals.exports import csv_response, json_document
 from console.evals.models import Cell, Dataset, Experiment
@@ -33,6 +33,7 @@ from console.evals.scorers import (
 )
 from console.playground.spec import EFFORTS
 from gateway.access import registry
+from gateway.models import ScoreConfig
 from gateway.telemetry import audit
 from gateway.telemetry.logquery import InvalidFilter
 from gateway.web.decorators import actor_of, staff_required
@@ -41,7 +42,7 @@ TABLE_PAGE = 50
 ROW_PAGE = 100
 
 
-def _route_names() -> list[str]:
+def route_names() -> list[str]:
     return sorted(registry.current().routes)
 
 
@@ -54,7 +55,7 @@ def index(request: HttpRequest) -> HttpResponse:
             "datasets": Dataset.objects.all()[:200],
             "experiments": Experiment.objects.select_related("dataset")[:100],
             "max_mb": MAX_BYTES // 1048576,
-            "routes": _route_names(),
+            "routes": route_names(),
         },
     )
 
@@ -184,7 +185,7 @@ def _form_columns(post: Any) -> list[dict[str, Any]]:
     return columns
 
 
-def _form_scorers(post: Any) -> list[dict[str, Any]]:
+def form_scorers(post: Any) -> list[dict[str, Any]]:
     chosen = post.getlist("scorer")
     out: list[dict[str, Any]] = []
     for kind in sorted(
@@ -207,8 +208,22 @@ def _form_scorers(post: Any) -> list[dict[str, Any]]:
                 mode=post.get("judge_mode", "pointwise"),
                 rubric=post.get("judge_rubric", "").strip(),
             )
+            config = post.get("judge_config", "").strip()
+            if config and scorer["mode"] == "pointwise":
+                scorer["name"] = config  # its grades read in the config's scale (scales)
         out.append(scorer)
     return out
+
+
+def scale_configs() -> list[ScoreConfig]:
+    """The score configs a judge's grade can be read in: numeric with both ends, or
+    boolean (a categorical one takes no grade: ``gateway.telemetry.scores.judged``)."""
+    return [
+        c
+        for c in ScoreConfig.objects.all()
+        if c.data_type == ScoreConfig.DataType.BOOLEAN
+        or (c.min_value is not None and c.max_value is not None)
+    ]
 
 
 @staff_required
@@ -223,7 +238,7 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
             experiment = experiments.start(
                 dataset,
                 _form_columns(request.POST),
-                _form_scorers(request.POST),
+                form_scorers(request.POST),
                 name=request.POST.get("name", "").strip(),
                 concurrency=int(request.POST.get("concurrency") or 4),
                 baseline=int(request.POST.get("baseline") or 0),
@@ -238,13 +253,14 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
         {
             "datasets": Dataset.objects.all(),
             "dataset_id": int(dataset_id) if dataset_id and str(dataset_id).isdigit() else None,
-            "routes": _route_names(),
+            "routes": route_names(),
             "slots": range(experiments.MAX_COLUMNS),
             "efforts": EFFORTS,
             "error": error,
             "post": request.POST,
             "pointwise_rubric": DEFAULT_POINTWISE_RUBRIC,
             "pairwise_rubric": DEFAULT_PAIRWISE_RUBRIC,
+            "configs": scale_configs(),
         },
     )
 
@@ -268,7 +284,13 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     rows = experiment.dataset.rows(experiment.dataset_version)
     page = Paginator(rows.only("id"), TABLE_PAGE).get_page(request.GET.get("page"))
     start = (page.number - 1) * TABLE_PAGE
-    table = experiments.result_rows(experiment, start, start + TABLE_PAGE)
+    by_name = scales.scales(experiment.scorers)
+    table = experiments.result_rows(experiment, start, start + TABLE_PAGE, by_name)
+    shown_summary = dict(experiment.summary)
+    shown_summary["routes"] = [
+        {**r, "shown_scores": experiments.shown_means(experiment, r, by_name)}
+        for r in experiment.summary.get("routes", [])
+    ]
     return render(
         request,
         "evals/experiment.html",
@@ -277,7 +299,10 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "labels": [experiment.column_label(i) for i in range(len(experiment.columns))],
             "baseline_label": experiment.column_label(experiment.baseline),
             "scorer_labels": [(name_of(s), label_of(s)) for s in experiment.scorers],
-            "summary": experiment.summary,
+            "scorer_heads": [
+                (name_of(s), label_of(s), by_name[name_of(s)].words) for s in experiment.scorers
+            ],
+            "summary": shown_summary,
             "chart": _chart_data(experiment),
             "page": page,
             "table": table,

@@ -144,6 +144,8 @@ def prompt_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
         "latest": latest,
         "labels": sorted(prompt.labels.select_related("version"), key=lambda label: label.name),
         "may_change": may_change,
+        # the evaluations run versions on a dataset (console.evals.prompt_views)
+        "may_compare": len(history) > 1 and actor.can("evals.use"),
         "error": error,
         "note": note,
         "form": request.POST if error else None,

@@ -248,7 +248,8 @@ def test_a_judge_without_a_score_is_counted_with_its_reason_and_every_scorer_sho
     assert "Exact match" in summary_head and "Judge (1–10)" in summary_head
     assert "judge_pointwise" not in page.lower()  # no internal id anywhere
     results = page[page.index('id="results"') :]
-    assert results.count("Exact match: 1.00") == 3 and results.count("Judge (1–10): unscored") == 3
+    # each value in its scorer's words: a pass/fail scorer passes, not "1.00"
+    assert results.count("Exact match: pass") == 3 and results.count("Judge (1–10): unscored") == 3
 
 
 def test_an_idle_runner_keeps_its_database_connection(monkeypatch, transactional_db) -> None:
