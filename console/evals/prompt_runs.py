@@ -178,7 +178,7 @@ def totals(experiment: Experiment, by_name: Mapping[str, scales.Scale]) -> dict[
 
 def table(group: list[Experiment], start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
     """Rows ``start`` to ``stop`` of the dataset (the version the first experiment ran),
-    each with every version's cell (its ``scored`` values shown in their scales)."""
+    each with every version's label and cell (its ``scored`` values in their scales)."""
     if not group:
         return []
     first = group[0]
@@ -192,7 +192,14 @@ def table(group: list[Experiment], start: int = 0, stop: int | None = None) -> l
             next(e for e in group if e.pk == cell.experiment_id), cell, by_name
         )
         found[(cell.experiment_id, cell.row_index)] = cell
-    return [{"row": row, "cells": [found.get((e.pk, row.index)) for e in group]} for row in rows]
+    labels = [experiment.column_label(0) for experiment in group]  # v1, v2, ...
+    return [
+        {
+            "row": row,
+            "cells": [(labels[n], found.get((e.pk, row.index))) for n, e in enumerate(group)],
+        }
+        for row in rows
+    ]
 
 
 def progress(group: list[Experiment]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from gateway.models import RequestLog, Score
 
 DAYS = 30
+EVALUATION_SESSION = "experiment:"  # console.evals.runner.session_of
 LATENCY_SAMPLE = 2000  # the newest requests a version's median latency is taken over
 
 
@@ -34,7 +35,11 @@ def per_version(name: str, days: int = DAYS) -> list[VersionMetrics]:
     """Prompt ``name``'s versions that served requests in the last ``days`` days,
     newest version first."""
     since = timezone.now() - timedelta(days=days)
-    rows = RequestLog.objects.filter(prompt_name=name, created_at__gte=since)
+    # an evaluation's calls (an experiment comparing versions on a dataset: the journal
+    # session ``experiment:<id>``) are not production traffic
+    rows = RequestLog.objects.filter(prompt_name=name, created_at__gte=since).exclude(
+        session__startswith=EVALUATION_SESSION
+    )
     found: dict[int, VersionMetrics] = {}
     for row in (
         rows.values("prompt_version").annotate(n=Count("id"), cost=Sum("cost_usd")).order_by()
@@ -57,6 +62,7 @@ def per_version(name: str, days: int = DAYS) -> list[VersionMetrics]:
         metrics.latency_p50_ms = statistics.median(latencies) if latencies else None
     for row in (
         Score.objects.filter(log__prompt_name=name, log__created_at__gte=since, value__isnull=False)
+        .exclude(log__session__startswith=EVALUATION_SESSION)
         .values("log__prompt_version", "name")
         .annotate(mean=Avg("value"), n=Count("id"))
         .order_by("name")

@@ -160,7 +160,7 @@ def test_the_form_starts_and_the_comparison_shows_the_versions_side_by_side(
     partial = client.get(started["Location"] + "?part=progress&was=running")
     assert partial["HX-Refresh"] == "true"
     page = client.get(started["Location"]).content.decode()
-    assert "support.triage</span>: v1 vs v2" in page
+    assert "<h1>support.triage: v1 vs v2</h1>" in page
     assert page.count("4 / 5") >= 2  # the judge's 8 of 10 in quality's 0 to 5 scale
     assert "Echo: Topic t0: q0" in page and "Echo: q0" in page
     assert page.count("cheapest") == 1

@@ -51,3 +51,15 @@ def test_per_version_metrics(staff_client: Client) -> None:  # noqa: F811
         "No request has named this prompt yet"
         in staff_client.get("/prompts/unused/").content.decode()
     )
+
+
+def test_an_evaluations_calls_are_not_production(staff_client: Client) -> None:  # noqa: F811
+    """A comparison of versions on a dataset (console.evals.prompt_runs) names the
+    prompt in every call; those calls, journaled under ``experiment:<id>``, stay out."""
+    versions.create("triage", versions.draft("Ticket {{body}}"))
+    _log(1, 1, 100)
+    evaluation = _log(2, 1, 900)
+    RequestLog.objects.filter(pk=evaluation.pk).update(session="experiment:7")
+    Score.objects.create(log=evaluation, name="quality", value=0.1, source="judge")
+    [v1] = metrics.per_version("triage")
+    assert (v1.requests, v1.latency_p50_ms, v1.scores) == (1, 100, [])

@@ -57,7 +57,7 @@ def test_off_it_says_how_to_turn_it_on(owner) -> None:
     sso.forget()
     page = owner.get("/settings/sign-in/").content.decode()
     assert "Single sign-on is off" in page
-    assert 'value="http://testserver/login/sso/callback/"' in page
+    assert 'aria-label="Callback URL">http://testserver/login/sso/callback/</textarea>' in page
     assert "Test discovery" not in page
 
 
@@ -69,7 +69,7 @@ def test_on_it_shows_the_environment_with_the_secret_masked(owner, configure) ->
     assert '<code>llm-admins</code></td><td><span class="pill">admin</span>' in page
     assert '<span class="pill off">refused</span>' in page  # the default role: none
     assert "created at the first sign-in" in page  # team "red" does not exist yet
-    assert 'value="http://testserver/login/sso/callback/"' in page
+    assert 'aria-label="Callback URL">http://testserver/login/sso/callback/</textarea>' in page
     assert "https://idp.example.com/realms/acme/.well-known/openid-configuration" in page
 
 
@@ -82,7 +82,9 @@ def test_a_secret_reference_and_a_redirect_uri_are_shown(owner, configure, monke
     )
     page = owner.get("/settings/sign-in/").content.decode()
     assert "os.environ/IDP_SECRET" in page and SECRET not in page
-    assert 'value="https://llm.example.com/login/sso/callback/"' in page
+    assert (
+        'aria-label="Callback URL">https://llm.example.com/login/sso/callback/</textarea>' in page
+    )
 
 
 def test_misconfigured_is_a_message_not_a_500(owner, configure) -> None:
