@@ -94,26 +94,42 @@ def start(
             )
     with transaction.atomic():
         for version in chosen:
-            experiments.start(
-                dataset,
-                [
-                    {
-                        "route": route or version.model,
-                        "label": f"v{version.number}",
-                        "prompt": {
-                            "name": prompt.name,
-                            "version": version.number,
-                            "run": run,
-                            "own": has_user_message(version),
-                        },
-                    }
-                ],
-                scorer_list,
-                name=f"{prompt.name} v{version.number} on {dataset.name}"[:200],
-                concurrency=concurrency,
-                created_by=created_by,
-            )
+            _start_one(prompt, version, dataset, scorer_list, route, run, concurrency, created_by)
     return run
+
+
+def _start_one(
+    prompt: Prompt,
+    version: PromptVersion,
+    dataset: Dataset,
+    scorer_list: Any,
+    route: str,
+    run: str,
+    concurrency: int,
+    created_by: str,
+) -> None:
+    try:
+        experiments.start(
+            dataset,
+            [
+                {
+                    "route": route or version.model,
+                    "label": f"v{version.number}",
+                    "prompt": {
+                        "name": prompt.name,
+                        "version": version.number,
+                        "run": run,
+                        "own": has_user_message(version),
+                    },
+                }
+            ],
+            scorer_list,
+            name=f"{prompt.name} v{version.number} on {dataset.name}"[:200],
+            concurrency=concurrency,
+            created_by=created_by,
+        )
+    except ExperimentError as exc:  # "column 1: no route named 'x'" says which version
+        raise ExperimentError(f"version {version.number}: {exc}") from None
 
 
 def experiments_of(prompt_name: str, run: str) -> list[Experiment]:

@@ -118,6 +118,9 @@ def test_refused_before_anything_runs(setup) -> None:
         prompt_runs.start(prompt, ["1", "9"], dataset, route="fast")
     with pytest.raises(ExperimentError, match="version 2 names no route"):
         prompt_runs.start(prompt, ["1", "2"], dataset)  # v1 has its model, v2 none
+    versions.add_version(prompt, versions.draft("Hi {{input}}", "gone"))  # v3: no such route
+    with pytest.raises(ExperimentError, match="version 3: column 1: no route named 'gone'"):
+        prompt_runs.start(prompt, ["1", "3"], dataset)
     bare = datasets.create("bare", [ParsedRow([{"role": "user", "content": "hi"}])])
     with pytest.raises(ExperimentError, match=r"needs variables .*topic \(1 row\)"):
         prompt_runs.start(prompt, ["1", "2"], bare, route="fast")

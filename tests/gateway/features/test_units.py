@@ -90,6 +90,13 @@ USES = {
     "console/playground/prompts.py": "the playground's own page: it opens a prompt's "
     "version as a comparison and saves one as the next version (prompts.versions)",
     "console/templates/console/playground_prompts.html": "that page's partial",
+    "console/evals/prompt_runs.py": "the evaluations' comparison of a prompt's versions on "
+    "a dataset: one experiment per version (reads the versions' rows, as the playground)",
+    "console/evals/prompt_cells.py": "an experiment cell's request naming a prompt by "
+    "reference (the gateway's own rewrite renders it)",
+    "console/evals/prompt_views.py": "the evaluations' pages of that comparison",
+    "console/evals/templates/evals/prompt_compare.html": "that comparison's form",
+    "console/evals/templates/evals/prompt_comparison.html": "that comparison's page",
     "gateway/catalog/media.py": "the catalog's image and audio models (modes, unit "
     "prices): model facts below the features, read by pricing and the console",
     # left for a hook that hands a unit the raw ASGI request (docs/architecture.md, "Where
