@@ -33,12 +33,13 @@ from tests.screenshots import screenshot_dir
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 SETUP = f"""
+import json
 from django.contrib.auth.models import User
 from console.evals import datasets, queues
-from console.evals.models import AnnotationQueue, Evaluator
+from console.evals.models import AnnotationQueue, Evaluator, QueueItem
 from console.evals.parsing import ParsedRow
 from gateway.features.prompts import versions
-from gateway.models import ScoreConfig
+from gateway.models import RequestBody, RequestLog, ScoreConfig
 user = User.objects.create_superuser({USER!r}, '', {PASSWORD!r})
 prompt, _ = versions.create('support.triage', versions.draft(
     [{{'role': 'system', 'content': 'You sort support tickets.'}},
@@ -58,6 +59,13 @@ ScoreConfig.objects.create(name='on_topic', data_type='boolean')
 q = AnnotationQueue.objects.create(name='Helpdesk answers with a long name to wrap',
     description='Score each answer; skip what you cannot judge.', created_by={USER!r})
 q.score_configs.set(ScoreConfig.objects.all())
+log = RequestLog.objects.create(request_id='req-pc-1', dialect='openai', endpoint='chat',
+    route='echo', status=200, input_tokens=20, output_tokens=12)
+RequestBody.objects.create(log=log, inbound_request=json.dumps({{'model': 'echo', 'messages': [
+    {{'role': 'user', 'content': 'My invoice for March shows a charge I do not recognise, ' * 3}}]}}),
+    outbound_response=json.dumps({{'choices': [{{'message': {{'role': 'assistant',
+    'content': 'That charge is the annual plan renewal; a refund is possible within 30 days.'}}}}]}}))
+QueueItem.objects.create(queue=q, log=log, source='log')
 Evaluator.objects.create(name='helpdesk-quality', route='echo', score_name='quality',
     scorer={{'kind': 'judge', 'route': 'echo', 'mode': 'pointwise',
              'rubric': 'Grade the answer 1-10.'}}, status='paused', created_by={USER!r})
@@ -152,13 +160,18 @@ def test_last_rounds_pages_fit_a_phone_and_a_wide_screen(
     scheme: str,
 ) -> None:
     found = gw.shell(
-        "from console.evals.models import AnnotationQueue, Evaluator, Experiment\n"
+        "from console.evals.models import AnnotationQueue, Evaluator, Experiment, QueueItem\n"
         "e = Experiment.objects.filter(columns__0__prompt__name='support.triage').first()\n"
-        "print(AnnotationQueue.objects.get().pk, Evaluator.objects.get().pk,"
-        " e.columns[0]['prompt']['run'] if e else '')"
+        "print(AnnotationQueue.objects.get().pk, QueueItem.objects.get().pk,"
+        " Evaluator.objects.get().pk, e.columns[0]['prompt']['run'] if e else '')"
     )
-    queue, evaluator, run = found.strip().splitlines()[-1].split(" ")
-    pages = [*PAGES, f"/evals/queues/{queue}/", f"/evals/evaluators/{evaluator}/"]
+    queue, item, evaluator, run = found.strip().splitlines()[-1].split(" ")
+    pages = [
+        *PAGES,
+        f"/evals/queues/{queue}/",
+        f"/evals/queues/{queue}/items/{item}/",
+        f"/evals/evaluators/{evaluator}/",
+    ]
     if run:
         pages.append(f"/evals/prompts/support.triage/compare/{run}/")
     for viewport, width in ((WIDE, 1440), (PHONE, 390)):
