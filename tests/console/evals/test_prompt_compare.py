@@ -168,6 +168,8 @@ def test_the_form_starts_and_the_comparison_shows_the_versions_side_by_side(
     assert "Echo: Topic t0: q0" in page and "Echo: q0" in page
     assert page.count("cheapest") == 1
     assert re.search(r'href="/evals/experiments/\d+/">v1</a>', page)
+    one = client.get(re.search(r'href="(/evals/experiments/\d+/)">v1</a>', page)[1]).content
+    assert f'href="/evals/prompts/support.triage/compare/{run}/"'.encode() in one  # and back
     listed = client.get("/evals/prompts/support.triage/compare/").content.decode()
     assert f"/evals/prompts/support.triage/compare/{run}/" in listed
 
