@@ -67,3 +67,17 @@ def test_the_experiment_page_shows_values_in_their_scales(staff_client) -> None:
     assert 'title="0 to 5 (helpful)"' in head
     row = staff_client.get(f"/evals/experiments/{experiment.pk}/rows/0/").content.decode()
     assert "Judge (1–10): 8 / 10" in row
+
+
+def test_a_judge_picked_with_a_config_is_named_after_it() -> None:
+    """The experiment and comparison forms' "grade out of 10" select: a config's name
+    becomes the judge's name, so its grades read in that config's scale."""
+    from django.http import QueryDict
+
+    from console.evals.views import form_scorers
+
+    post = QueryDict(mutable=True)
+    post.update({"scorer": "judge", "judge_route": "j", "judge_config": "helpful"})
+    assert form_scorers(post)[0]["name"] == "helpful"
+    post["judge_mode"] = "pairwise"  # a verdict is no grade: it keeps its own name
+    assert "name" not in form_scorers(post)[0]
