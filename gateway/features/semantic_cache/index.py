@@ -11,8 +11,18 @@ a process's first request of a (route, scope) misses while its index loads.
 Bounded: at most ``SWITCHYARD_SEMANTIC_CACHE_MAX_ENTRIES`` (2000) entries an index (the
 oldest go first) and ``SWITCHYARD_SEMANTIC_CACHE_MAX_INDEXES`` (1000) indexes a process
 (the least recently asked go; a key-scoped route has one per key). The search is one
-matrix product with numpy (installed with the gateway's dependencies: presidio's spaCy
-needs it), else a plain-Python scan over ``array('f')`` vectors."""
+matrix product with numpy (a dependency) over a matrix each new entry is appended to in
+place (``Block``), else a plain-Python scan over ``array('f')`` vectors.
+
+Not SQLite's sqlite-vec, nor Redis' vector search (issue #65 asked; measured by
+``bench/semantic_lookup.py``, docs/benchmarks.md "Semantic cache lookup"): sqlite-vec's
+``vec0`` search is an exact scan as well, in C over the table's pages, and at 10,000
+entries of 1536 dimensions it took 18-19 ms a lookup where this matrix product takes
+1.5 ms, with a query of the database on the request path this index avoids; the
+standard library's ``sqlite3`` of some Python builds cannot load an extension at all.
+Redis' search needs the RediSearch module (Redis Stack, or Redis 8), which a plain
+Redis 7 has not; the entries are in the database every instance shares, and Redis only
+announces new ones (``announce``)."""
 
 from __future__ import annotations
 
@@ -74,27 +84,115 @@ class Entry:
 
 
 @dataclass(slots=True)
+class Block:
+    """numpy's copy of an index's vectors of one dimension count, one row an entry in
+    the order they came, appended in place: a new entry costs one row, never a new
+    matrix of them all (at 10,000 entries of 1536 dimensions, stacking them again took
+    25-30 ms: ``bench/semantic_lookup.py``). A row let go (its entry expired or pushed
+    out by the bound) is marked dead and skipped; the live rows are copied into a
+    fresh matrix only when the matrix is full, so that copy is paid once every
+    ``capacity - live`` additions."""
+
+    matrix: Any  # (capacity, dims) float32; rows [0, used) hold entries
+    expires: Any  # (capacity,) float64: each row's entry's expiry, -inf once dead
+    rows: list[Entry | None]  # the entry of each used row (None: dead)
+    where: dict[int, int]  # entry id -> its row
+
+    @classmethod
+    def of(cls, entries: list[Entry], dims: int) -> Block:
+        np = _numpy()
+        block = cls(np.empty((0, dims), np.float32), np.empty(0), [], {})
+        block.compact(extra=len(entries))
+        for entry in entries:
+            block.append(entry)
+        return block
+
+    def append(self, entry: Entry) -> None:
+        used = len(self.rows)
+        if used == len(self.expires):
+            self.compact(extra=1)
+            used = len(self.rows)
+        np = _numpy()
+        self.matrix[used] = np.frombuffer(entry.vector, dtype=np.float32)
+        self.expires[used] = entry.expires_at
+        self.rows.append(entry)
+        self.where[entry.id] = used
+
+    def drop(self, entry_id: int) -> None:
+        row = self.where.pop(entry_id, None)
+        if row is not None:
+            self.rows[row] = None
+            self.expires[row] = -math.inf
+
+    def compact(self, extra: int) -> None:
+        """The live rows into a new matrix with room for ``extra`` more and half as
+        many again (at least 64)."""
+        np = _numpy()
+        live = [i for i, entry in enumerate(self.rows) if entry is not None]
+        needed = len(live) + extra
+        capacity = needed + max(64, needed // 2)
+        matrix = np.empty((capacity, self.matrix.shape[1]), np.float32)
+        expires = np.full(capacity, -math.inf)
+        matrix[: len(live)] = self.matrix[live]
+        expires[: len(live)] = self.expires[live]
+        self.rows = [self.rows[i] for i in live]
+        self.where = {entry.id: n for n, entry in enumerate(self.rows) if entry is not None}
+        self.matrix, self.expires = matrix, expires
+
+    def nearest(
+        self, vector: array[float], now: float
+    ) -> tuple[tuple[float, Entry] | None, list[Entry]]:
+        """(the best score and its entry, None when no row is live and unexpired; the
+        entries found expired, their rows marked dead)."""
+        np = _numpy()
+        used = len(self.rows)
+        expires = self.expires[:used]
+        stale = expires <= now
+        expired: list[Entry] = []
+        if stale.any():
+            for row in np.flatnonzero(stale & (expires != -math.inf)).tolist():
+                gone = self.rows[row]
+                if gone is not None:
+                    expired.append(gone)
+                    self.drop(gone.id)
+        if stale.all():  # (nothing used, or every row dead or expired)
+            return None, expired
+        scores = self.matrix[:used] @ np.frombuffer(vector, dtype=np.float32)
+        scores[stale] = -np.inf
+        best = int(scores.argmax())
+        entry = self.rows[best]
+        assert entry is not None  # a dead row's expiry is -inf: stale, never the best
+        return (float(scores[best]), entry), expired
+
+
+@dataclass(slots=True)
 class Index:
     entries: list[Entry] = field(default_factory=list)
     ids: set[int] = field(default_factory=set)
     loaded_at: float = 0.0  # monotonic time of the last load (0: never)
     loading: bool = False
     last_id: int = 0  # the newest row read from the store
-    _matrix: Any = None  # numpy's stacked vectors of ``_stacked`` (None: to build)
-    _stacked: list[Entry] = field(default_factory=list)  # the entries ``_matrix`` holds
+    # numpy's rows of the entries by dimension count, built at the first lookup of
+    # that count and kept up to date by ``add``
+    _blocks: dict[int, Block] = field(default_factory=dict)
 
     def add(self, entry: Entry) -> None:
         if entry.id in self.ids:
             return
-        self.entries.append(entry)
-        self.ids.add(entry.id)
-        self.last_id = max(self.last_id, entry.id)
-        overflow = len(self.entries) - max_entries()
+        overflow = len(self.entries) + 1 - max_entries()
         if overflow > 0:
             for gone in self.entries[:overflow]:
                 self.ids.discard(gone.id)
+                block = self._blocks.get(len(gone.vector))
+                if block is not None:
+                    block.drop(gone.id)
             del self.entries[:overflow]
-        self._matrix = None
+        self.entries.append(entry)
+        self.ids.add(entry.id)
+        self.last_id = max(self.last_id, entry.id)
+        block = self._blocks.get(len(entry.vector))
+        if block is not None:
+            block.append(entry)
 
     def due(self, now: float) -> bool:
         """Whether a (re)load should start (none running, none yet or too old)."""
@@ -103,25 +201,35 @@ class Index:
         )
 
     def nearest(self, vector: array[float], now: float) -> tuple[float, Entry] | None:
-        """The most similar unexpired entry and its similarity (None: none comparable)."""
+        """The most similar unexpired entry and its similarity (None: none comparable).
+        Only entries of the query's dimension count are compared (an embedding route
+        that changed models)."""
+        if _numpy() is None:
+            return self._scan(vector, now)
+        dims = len(vector)
+        block = self._blocks.get(dims)
+        if block is None:
+            self._sweep(now)
+            same = [e for e in self.entries if len(e.vector) == dims]
+            if not same:
+                return None
+            block = self._blocks[dims] = Block.of(same, dims)
+        best, expired = block.nearest(vector, now)
+        if expired:
+            gone = {e.id for e in expired}
+            self.entries = [e for e in self.entries if e.id not in gone]
+            self.ids -= gone
+        return best
+
+    def _sweep(self, now: float) -> None:
+        """Let the expired entries go."""
         if any(e.expires_at <= now for e in self.entries):
             self.entries = [e for e in self.entries if e.expires_at > now]
             self.ids = {e.id for e in self.entries}
-            self._matrix = None
-        same = [e for e in self.entries if len(e.vector) == len(vector)]
-        if not same:
-            return None
-        np = _numpy()
-        if np is not None:
-            # rebuilt when entries came or went, or for a query of other dimensions (an
-            # embedding route that changed models): never a stale matrix
-            if self._matrix is None or self._stacked != same:
-                self._matrix = np.stack([np.frombuffer(e.vector, dtype=np.float32) for e in same])
-                self._stacked = same
-            scores = self._matrix @ np.frombuffer(vector, dtype=np.float32)
-            best = int(scores.argmax())
-            return float(scores[best]), same[best]
-        return scan(same, vector)
+
+    def _scan(self, vector: array[float], now: float) -> tuple[float, Entry] | None:
+        self._sweep(now)
+        return scan([e for e in self.entries if len(e.vector) == len(vector)], vector)
 
 
 def scan(entries: list[Entry], vector: array[float]) -> tuple[float, Entry] | None:
