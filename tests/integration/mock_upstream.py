@@ -10,7 +10,8 @@
   2026-10-21 request with ``temperature``, a budget for Claude Opus 4.7+...) is a 400;
 - Anthropic's prompt cache (``mock_prompt_cache``): more than 4 ``cache_control``
   blocks is a 400; a repeated prefix up to a breakpoint reports cache read/write usage;
-- OpenAI ``*/embeddings`` and legacy ``*/completions`` (JSON only), ``GET */models``;
+- OpenAI ``*/embeddings`` (the vector ``embedding`` gives an input, else [0.1, 0.2]) and
+  legacy ``*/completions`` (JSON only), ``GET */models``;
 - OpenAI's images and audio endpoints, strict as OpenAI is (``mock_media``);
 - OpenAI's Files + Batch API and Anthropic's Message Batches (``mock_batches``), and
   Gemini's batch mode with its Files API (``mock_gemini_batches``): a
@@ -368,6 +369,8 @@ class MockUpstream:
         self.media_delay = 0.005  # between the audio chunks of a speech answer
         self.media_sent: list[float] = []  # when each streamed media chunk went out
         self.media_cut_after: int | None = None  # drop a media stream after N chunks
+        # the vector ``*/embeddings`` answers for an input (None: [0.1, 0.2] for any)
+        self.embedding: Callable[[str], list[float]] | None = None
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
@@ -398,6 +401,7 @@ class MockUpstream:
             self.media_delay = 0.005
             self.media_sent.clear()
             self.media_cut_after = None
+            self.embedding = None
         self.prompt_cache.clear()
         self.batches.reset()
         self.gemini_batches.reset()
@@ -522,11 +526,13 @@ def _handler_for(mock: MockUpstream) -> type[BaseHTTPRequestHandler]:
                     return
                 self._json(200, rerank_answer(body))
             elif path.endswith("/embeddings"):
+                embed = mock.embedding
+                vector = [0.1, 0.2] if embed is None else embed(str(body.get("input")))
                 self._json(
                     200,
                     {
                         "object": "list",
-                        "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
+                        "data": [{"object": "embedding", "index": 0, "embedding": vector}],
                         "model": body.get("model"),
                         "usage": {"prompt_tokens": 2, "total_tokens": 2},
                     },
