@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -344,6 +345,7 @@ def mcp_entry(m: Any) -> McpServerEntry:
         oauth_client_id=m.oauth_client_id,
         oauth_client_secret=client_secret,
         oauth_scopes=m.oauth_scopes,
+        price_usd=Decimal(m.price_usd or 0),
     )
 
 

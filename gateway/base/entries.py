@@ -348,6 +348,7 @@ class McpServerEntry:
     oauth_client_id: str = ""
     oauth_client_secret: str = ""
     oauth_scopes: str = ""
+    price_usd: Decimal = Decimal(0)  # charged to the caller's budget per tool call
 
 
 @dataclass(slots=True, frozen=True)

@@ -814,6 +814,15 @@ class McpServer(BearerSecret, models.Model):
     enabled = models.BooleanField(default=True)
     connect_timeout = models.FloatField(default=10.0, validators=[MinValueValidator(0.1)])
     call_timeout = models.FloatField(default=60.0, validators=[MinValueValidator(0.1)])
+    # Charged to the caller's budget for each tool call the server answers, held while
+    # the call runs (``gateway.features.mcp.calls``), as an A2A agent's ``price_usd``.
+    price_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text="USD charged to the caller's budget per tool call (0: free)",
+    )
     # A route of this gateway that answers the server's sampling requests when the
     # client did not declare sampling (gateway.features.mcp.sampling); blank: such requests fail.
     sampling_route = models.CharField(max_length=200, blank=True)

@@ -12,6 +12,7 @@ unless the operator set ``SWITCHYARD_STDIO_MCP_SERVERS``; deleting one is allowe
 from __future__ import annotations
 
 import dataclasses
+from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -46,6 +47,7 @@ class McpServerOut(Schema):
     enabled: bool
     connect_timeout: float
     call_timeout: float
+    price_usd: Decimal = Decimal(0)  # charged per tool call
     sampling_route: str
     oauth: str = ""  # "", per_user, service
     oauth_client_id: str = ""
@@ -68,6 +70,7 @@ class McpServerOut(Schema):
             enabled=server.enabled,
             connect_timeout=server.connect_timeout,
             call_timeout=server.call_timeout,
+            price_usd=server.price_usd,
             sampling_route=server.sampling_route,
             oauth=server.oauth,
             oauth_client_id=server.oauth_client_id,
@@ -89,6 +92,7 @@ class McpServerIn(Schema):
     enabled: bool = True
     connect_timeout: float = 10.0
     call_timeout: float = 60.0
+    price_usd: Decimal = Decimal(0)  # USD charged to the caller's budget per tool call
     # a route that answers the server's sampling for clients that do not take it
     sampling_route: str = ""
     oauth: str = ""  # "" none, per_user (each person connects), service (client credentials)
@@ -110,6 +114,7 @@ class McpServerPatch(Schema):
     enabled: bool | None = None
     connect_timeout: float | None = None
     call_timeout: float | None = None
+    price_usd: Decimal | None = None
     sampling_route: str | None = None
     oauth: str | None = None
     oauth_client_id: str | None = None

@@ -17,12 +17,14 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import mcp_types as types
 from mcp.shared.dispatcher import ProgressFnT
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base.entries import KeyEntry
 from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
 from gateway.features.mcp import guarded, permissions, pool, tasks
@@ -182,12 +184,14 @@ async def call_in_rounds(
     span = operation or tracing.start_operation("mcp", "tools/call", target=f"{server}__{tool}")
     upstream_started: float | None = None
     result: Answer
+    reservation: Any = None
     if not key.is_master:  # an OAuth server: the owner's token if they minted the key (the
         oauth_caller.act_for(key)  # master key: whoever the caller said acts, the console's)
     try:
         if not permissions.allows_tool(key, server, tool):
             raise NotAllowed(f"this API key may not call {server}__{tool}")
-        await _admit(key, server)
+        price = _price_of(server)
+        reservation = await _admit(key, server, price)
         found = await find_tool(server, tool)
         problem = schema_problem(found, arguments)
         if problem is not None:
@@ -207,6 +211,7 @@ async def call_in_rounds(
             else:
                 answer = await pool.call_tool(server, tool, arguments, progress=progress)
             rec.status = 200
+            rec.cost_usd = price  # the server answered: the call is charged
             if isinstance(answer, types.InputRequiredResult | tasks.TaskHandle):
                 result = answer
             else:
@@ -224,26 +229,48 @@ async def call_in_rounds(
         if isinstance(exc, ServerUnavailable | ToolTimeout | UpstreamError):
             result = error_result(exc.message)  # a tool execution error the model can read
         else:
+            await _settle(reservation, rec)
             _finish(rec, started, upstream_started, span, None, exc.code)
             raise
     except Exception as exc:  # never a crash of the worker, never a secret
         rec.status, rec.error_kind = 500, "internal_error"
         rec.error_message = safe_message(f"{type(exc).__name__}: {exc}")
         result = error_result(f"MCP server {server}: internal error")
+    await _settle(reservation, rec)
     _finish(rec, started, upstream_started, span, result)
     return result
 
 
-async def _admit(key: KeyEntry, server: str) -> None:
-    """The key's rpm (and a revoked or expired key), as for a model call; its model
-    route list does not apply to MCP servers (``permissions`` decides those)."""
+def _price_of(server: str) -> Decimal:
+    """The server's price per call (0 for one the registry does not hold: the call is
+    refused further on as an unknown server)."""
+    entry = registry.current().mcp_servers.get(server)
+    return entry.price_usd if entry is not None else Decimal(0)
+
+
+async def _admit(key: KeyEntry, server: str, price: Decimal) -> Any:
+    """The key's rpm (and a revoked or expired key), as for a model call, and with a
+    price its budget (and its team's, its owner's and its run's) holding that price
+    until the call settles; its model route list does not apply to MCP servers
+    (``permissions`` decides those)."""
     try:
-        reservation = await limits.admit(dataclasses.replace(key, routes=None), f"mcp:{server}", 0)
+        return await limits.admit(
+            dataclasses.replace(key, routes=None),
+            f"mcp:{server}",
+            0,
+            hold_usd=price if price > 0 else None,
+        )
     except GatewayError as exc:
         if exc.status == 429:
             raise RateLimitedCall(exc.message if hasattr(exc, "message") else str(exc)) from None
         raise NotAllowed(str(exc)) from None
-    await reservation.settle(0, 0)  # type: ignore[arg-type]
+
+
+async def _settle(reservation: Any, rec: journal.Record) -> None:
+    """The hold given back, the price charged when the server answered (``cost_usd``);
+    a call refused, invalid, blocked or unanswered costs nothing."""
+    if reservation is not None:
+        await reservation.settle(0, rec.cost_usd or Decimal(0))
 
 
 def _text_of(result: types.CallToolResult) -> str:

@@ -3,6 +3,7 @@ are ``gateway.features.mcp.save``'s, whose errors are put back next to the field
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -52,6 +53,15 @@ class McpServerForm(forms.Form):
     enabled = forms.BooleanField(required=False, initial=True)
     connect_timeout = forms.FloatField(min_value=0.1, initial=10.0, help_text="seconds")
     call_timeout = forms.FloatField(min_value=0.1, initial=60.0, help_text="seconds per call")
+    price_usd = forms.DecimalField(
+        required=False,
+        min_value=0,
+        max_digits=12,
+        decimal_places=6,
+        initial=0,
+        label="Price per call (USD)",
+        help_text="charged to the caller's budget for each tool call the server answers",
+    )
     sampling_route = forms.CharField(
         required=False,
         max_length=200,
@@ -111,6 +121,8 @@ class McpServerForm(forms.Form):
         secret = data.pop("oauth_client_secret", "") or None
         data["oauth_client_secret"] = "" if data.pop("clear_oauth_client_secret", False) else secret
         data["oauth"] = data.get("oauth") or ""
+        if data.get("price_usd") is None:  # left empty: free
+            data["price_usd"] = Decimal(0)
         for name, empty in (("headers", {}), ("env", {}), ("args", [])):
             if data.get(name) in (None, ""):
                 data[name] = empty

@@ -31,6 +31,7 @@ field_rules.declare(
             *("enabled", "connect_timeout", "call_timeout", "sampling_route", "oauth"),
             *("oauth_client_id", "oauth_client_secret", "clear_oauth_client_secret"),
             "oauth_scopes",
+            "price_usd",
         ),
         **field_rules.same(field_rules.ADMIN, "command", "args", "env", rule="mcp_server.stdio"),
     },

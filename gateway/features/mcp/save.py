@@ -32,6 +32,7 @@ FIELDS = (
     "enabled",
     "connect_timeout",
     "call_timeout",
+    "price_usd",
     "sampling_route",
     "oauth",
     "oauth_client_id",

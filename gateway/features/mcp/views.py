@@ -92,6 +92,7 @@ def _edit(request: HtmxHttpRequest, server: McpServer | None) -> HttpResponse:
                 "enabled": server.enabled,
                 "connect_timeout": server.connect_timeout,
                 "call_timeout": server.call_timeout,
+                "price_usd": server.price_usd,
                 "sampling_route": server.sampling_route,
                 "oauth": server.oauth,
                 "oauth_client_id": server.oauth_client_id,

@@ -59,6 +59,16 @@ def test_crud_with_write_only_secrets(api: Client, monkeypatch) -> None:
     row.refresh_from_db()
     assert row.stored_headers()["X-Team"] == "team-secret-value-1" and row.call_timeout == 5
     assert registry.current().mcp_servers["docs"].call_timeout == 5
+    assert body["price_usd"] == "0"  # free unless priced
+    priced = api.patch(
+        f"/api/mcp-servers/{row.pk}", {"price_usd": "0.25"}, content_type="application/json"
+    )
+    assert priced.status_code == 200 and priced.json()["price_usd"] == "0.25", priced.content
+    assert str(registry.current().mcp_servers["docs"].price_usd) == "0.250000"
+    negative = api.patch(
+        f"/api/mcp-servers/{row.pk}", {"price_usd": "-1"}, content_type="application/json"
+    )
+    assert negative.status_code == 422 and "price_usd" in negative.content.decode()
     assert api.delete(f"/api/mcp-servers/{row.pk}").status_code == 204
     assert "docs" not in registry.current().mcp_servers
 

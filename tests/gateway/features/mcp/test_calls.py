@@ -118,3 +118,42 @@ async def test_calls_are_counted_and_traced(records, monkeypatch) -> None:
     counted = {dict(labels)["route"]: n for labels, n in metrics.REGISTRY.requests.items()}
     assert counted == {"local": 2}
     assert all(dict(labels)["dialect"] == "mcp" for labels in metrics.REGISTRY.requests)
+
+
+async def test_a_servers_price_is_held_and_charged_for_each_call_it_answers(
+    records, settings, monkeypatch
+) -> None:
+    """$0.10 a call on a $0.25 budget: a call answered (the tool's own error too) costs
+    the price, one refused before the server (invalid arguments) costs nothing, and
+    the third answered call finds no room for its hold: refused, uncharged."""
+    from decimal import Decimal
+
+    from gateway.limits import spend
+
+    async def nothing_spent_before(key_id: int, start: float) -> Decimal:
+        return Decimal(0)
+
+    settings.REDIS_URL = ""
+    monkeypatch.setattr(spend, "load_spend", nothing_spent_before)
+    limits.reset()
+
+    priced = dataclasses.replace(entry("local"), price_usd=Decimal("0.10"))
+    registry.install(Snapshot(version=2, mcp_servers={"local": priced}))
+    budgeted = dataclasses.replace(
+        key("local"), budget_usd=Decimal("0.25"), budget_period="total"
+    )
+    assert (await calls.call(budgeted, "local", "add", {"a": 1, "b": 1})).content[0].text == "2"
+    assert (await calls.call(budgeted, "local", "add", {"a": "one"})).is_error
+    assert (await calls.call(budgeted, "local", "fail", {"message": "no"})).is_error
+    with pytest.raises(calls.RateLimitedCall) as refused:
+        await calls.call(budgeted, "local", "add", {"a": 1, "b": 1})
+    assert "budget" in refused.value.message
+    assert [(r.status, r.cost_usd) for r in records] == [
+        (200, Decimal("0.10")),
+        (400, Decimal(0)),
+        (200, Decimal("0.10")),
+        (429, Decimal(0)),
+    ]
+    free = key("local")  # the same server for a key without a budget: charged all the same
+    await calls.call(free, "local", "add", {"a": 1, "b": 1})
+    assert records[-1].cost_usd == Decimal("0.10")
