@@ -15,6 +15,7 @@ LiteLLM's form, per server name::
         command: npx
         args: ["-y", "@modelcontextprotocol/server-filesystem", "/data"]
         env: {ROOT: /data}
+        switchyard: {price_usd: 0.01}   # Switchyard's own: USD per tool call
 
 ``auth_type: bearer_token`` becomes the server's bearer token; ``api_key`` an
 ``X-API-Key`` header; ``authorization`` the literal ``Authorization`` header. Literal
@@ -28,6 +29,7 @@ from the operator's own file unless the operator allows stdio servers (rule
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -83,6 +85,7 @@ class McpServerSpec:
     description: str = ""
     call_timeout: float | None = None
     sampling_route: str | None = None  # ``switchyard.sampling_route``: LiteLLM has none
+    price_usd: Decimal | None = None  # ``switchyard.price_usd``: per tool call
 
 
 OWN_KEY = "switchyard"  # mcp_servers.<name>.switchyard: Switchyard's settings LiteLLM lacks
@@ -97,6 +100,7 @@ def _comparable(server: McpServer) -> dict[str, Any]:
         "description": server.description,
         "call_timeout": server.call_timeout,
         "sampling_route": server.sampling_route,
+        "price_usd": Decimal(server.price_usd or 0),
         "headers": server.stored_headers(),
         "env": server.stored_env(),
         "bearer": server.stored_bearer(),
@@ -139,6 +143,11 @@ def parse(reader: Reader, section: Any) -> list[McpServerSpec]:
                 spec.sampling_route = reader.string(
                     own.get("sampling_route"), f"{path}.switchyard.sampling_route"
                 )
+            if own.get("price_usd") is not None:
+                try:
+                    spec.price_usd = Decimal(str(own["price_usd"]))
+                except InvalidOperation:
+                    raise ConfigError(f"{path}.switchyard.price_usd: not a number") from None
             auth = reader.string(entry.get("auth_type"), f"{path}.auth_type") or "none"
             value = reader.reference_or_text(
                 entry.get("auth_value", entry.get("authentication_token")), f"{path}.auth_value"
@@ -198,6 +207,8 @@ def plan_server(spec: McpServerSpec, existing: dict[str, McpServer], operator: b
         server.call_timeout = spec.call_timeout
     if spec.sampling_route is not None:
         server.sampling_route = spec.sampling_route
+    if spec.price_usd is not None:
+        server.price_usd = spec.price_usd
     if before is None or spec.headers != before["headers"]:
         server.headers = dict(spec.headers)
     if before is None or spec.env != before["env"]:
@@ -276,8 +287,13 @@ def export_section(include_secrets: bool, comments: list[str]) -> dict[str, Any]
             entry["static_headers"] = headers
         if server.call_timeout != 60.0:
             entry["timeout"] = server.call_timeout
+        own: dict[str, Any] = {}
         if server.sampling_route:
-            entry[OWN_KEY] = {"sampling_route": server.sampling_route}
+            own["sampling_route"] = server.sampling_route
+        if server.price_usd:
+            own["price_usd"] = float(server.price_usd)
+        if own:
+            entry[OWN_KEY] = own
         out[server.name] = entry
     return out
 

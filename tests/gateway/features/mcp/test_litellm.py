@@ -22,7 +22,7 @@ mcp_servers:
     auth_value: literal-token-Unmistakable-5521
     static_headers: {X-Team: os.environ/TEAM_HEADER}
     description: GitHub tools
-    switchyard: {sampling_route: echo}
+    switchyard: {sampling_route: echo, price_usd: 0.02}
   files:
     transport: stdio
     command: npx
@@ -52,7 +52,8 @@ def test_import_plan_apply_and_round_trip() -> None:
     assert github.bearer_ciphertext and "Unmistakable" not in github.bearer_ciphertext
     assert github.stored_bearer() == "literal-token-Unmistakable-5521"
     assert github.headers == {"X-Team": "os.environ/TEAM_HEADER"}
-    assert github.sampling_route == "echo"  # Switchyard's own key: LiteLLM has none
+    assert github.sampling_route == "echo"  # Switchyard's own keys: LiteLLM has none
+    assert str(github.price_usd) == "0.020000"
     files = McpServer.objects.get(name="files")
     assert files.transport == "stdio" and files.args == ["-y", "server-filesystem", "/data"]
     assert McpServer.objects.get(name="legacy").headers == {"X-API-Key": "os.environ/LEGACY_KEY"}
@@ -67,7 +68,7 @@ def test_import_plan_apply_and_round_trip() -> None:
     section = yaml.safe_load(exported)["mcp_servers"]
     assert section["github"]["auth_value"].startswith("os.environ/")
     assert section["files"]["command"] == "npx"
-    assert section["github"]["switchyard"] == {"sampling_route": "echo"}
+    assert section["github"]["switchyard"] == {"sampling_route": "echo", "price_usd": 0.02}
     assert "switchyard" not in section["files"]
     with_secrets = yaml.safe_load(export_config(include_secrets=True))["mcp_servers"]
     assert with_secrets["github"]["auth_value"] == "literal-token-Unmistakable-5521"
