@@ -25,11 +25,14 @@ Endpoint types: chat (plain, streamed, and without ``max_tokens`` so the deploym
 declared ceiling is the hold and must be sent upstream), Responses over HTTP and over
 WebSocket, a gateway-run batch per instance (each line through the request path; the
 instances share an S3 file store, moto's server on 127.0.0.1, as several instances
-must) and A2A ``SendMessage`` to an agent with a per-call price. Not here: realtime (a
-session holds a fixed reservation, not a per-request ceiling: a different experiment),
-MCP tool calls (the gateway has no per-call price for MCP tools) and session budgets
-(none exist). Budget kinds that an endpoint does not count are marked ``n/a``: A2A has
-no end user.
+must), A2A ``SendMessage`` to an agent with a per-call price, and MCP ``tools/call`` on
+``/mcp`` (the 2026-07-28 era, sessionless) to a registered streamable-HTTP server (the
+tests' SDK server on 127.0.0.1, its ``sleep`` tool) with a per-call price. Not here:
+realtime (a session holds a fixed reservation, ``SWITCHYARD_BUDGET_RESERVATION_USD``,
+not a per-request ceiling, and is charged as it runs: a different experiment) and
+session budgets (none exist). Budget kinds that an endpoint does not count are marked
+``n/a``: A2A and MCP have no end user. An MCP call carries its key's own tags only (no
+header or body of its own reaches the call), so an MCP cell's tag is the key's.
 
     .venv/bin/python bench/budget_torture.py           # c = 8 and 32 (~5 minutes)
     .venv/bin/python bench/budget_torture.py --quick   # c = 8 (~2 minutes)
@@ -68,6 +71,7 @@ OUTPUT_PRICE = Decimal(1000)  # USD per 1M output tokens; input is free
 MAX_TOKENS = 100  # every request's ceiling: 100 tokens, $0.10
 CEILING = MAX_TOKENS * OUTPUT_PRICE / 1_000_000
 A2A_PRICE = CEILING  # the agent's per-call price
+MCP_PRICE = CEILING  # the MCP server's per-call price
 BUDGET_CEILINGS = 5  # a budget of five requests' ceilings
 UNASKED_TOKENS = 1000  # what the mock answers when no max tokens is sent
 UPSTREAM_DELAY = 0.15  # seconds before the mock answers: a burst is in flight at once
@@ -81,9 +85,12 @@ ENDPOINTS = (
     "responses_ws",
     "batch",
     "a2a",
+    "mcp",
 )
 KINDS = ("key", "team", "user", "tag", "end_user")
-NOT_COUNTED = {("a2a", "end_user")}  # A2A messages carry no end user
+# A2A messages and MCP calls carry no end user
+NOT_COUNTED = {("a2a", "end_user"), ("mcp", "end_user")}
+MCP_MODERN = "2026-07-28"
 
 
 # -- the mock upstream -------------------------------------------------------------
@@ -187,6 +194,37 @@ def a2a_agent() -> Iterator[str]:
         process.wait(timeout=10)
 
 
+@contextlib.contextmanager
+def mcp_server() -> Iterator[str]:
+    """The tests' MCP server (the official SDK) over streamable HTTP on 127.0.0.1: its
+    ``sleep`` tool answers after the seconds asked."""
+    import socket
+
+    from tests.live import free_port
+
+    script = ROOT / "tests" / "gateway" / "features" / "mcp" / "mcp_test_server.py"
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(script), "http", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the MCP server did not start") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 # -- the cells ---------------------------------------------------------------------
 
 
@@ -221,23 +259,33 @@ class Cell:
         return self.overrun <= 0 and self.false_refusals == 0 and not self.others
 
 
-def setup_code(cells: list[Cell], upstream: str, agent: str) -> str:
-    """Django shell code making the route, the agent and each cell's subject, in one
-    transaction (one commit for all the rows: quick on a loaded machine)."""
-    body = _setup_body(cells, upstream, agent)
+def setup_code(cells: list[Cell], upstream: str, agent: str, mcp: str = "") -> str:
+    """Django shell code making the route, the agent, the MCP server and each cell's
+    subject, in one transaction (one commit for all the rows: quick on a loaded
+    machine)."""
+    body = _setup_body(cells, upstream, agent, mcp)
     indented = "".join(f"    {line}\n" for line in body.strip().splitlines())
     return f"from django.db import transaction\nwith transaction.atomic():\n{indented}"
 
 
-def _setup_body(cells: list[Cell], upstream: str, agent: str) -> str:
+def _setup_body(cells: list[Cell], upstream: str, agent: str, mcp: str) -> str:
     made = [
-        {"key": c.key, "name": c.key_name, "kind": c.kind, "tag": c.tag, "budget": str(c.budget)}
+        {
+            "key": c.key,
+            "name": c.key_name,
+            "kind": c.kind,
+            "tag": c.tag,
+            "budget": str(c.budget),
+            "endpoint": c.endpoint,
+        }
         for c in cells
     ]
     return f"""
 from django.contrib.auth.models import User
 from gateway.features.a2a import save
-from gateway.models import ApiKey, Deployment, Profile, Provider, Route, TagBudget, Team
+from gateway.models import (
+    ApiKey, Deployment, McpServer, Profile, Provider, Route, TagBudget, Team,
+)
 p = Provider(name="torture-upstream", kind="openai", base_url="{upstream}/v1")
 p.set_secret("sk-upstream")
 p.save()
@@ -246,9 +294,11 @@ Deployment.objects.create(route=r, provider=p, model="mock-model", input_price=0
     output_price={OUTPUT_PRICE}, max_output_tokens={MAX_TOKENS}, context_window=100000)
 if "{agent}":
     save.save_agent(None, {{"name": "torture-agent", "url": "{agent}", "price_usd": "{A2A_PRICE}"}})
+if "{mcp}":
+    McpServer.objects.create(name="torture-mcp", url="{mcp}", price_usd="{MCP_PRICE}")
 for c in {made!r}:
     fields = dict(name=c["name"], prefix=c["key"][:10], key_hash=ApiKey.hash_key(c["key"]),
-                  budget_period="total", a2a_allowed=["*"])
+                  budget_period="total", a2a_allowed=["*"], mcp_allowed=["*"])
     if c["kind"] == "key":
         fields["budget_usd"] = c["budget"]
     elif c["kind"] == "team":
@@ -260,6 +310,8 @@ for c in {made!r}:
         fields["user"] = user
     elif c["kind"] == "tag":
         TagBudget.objects.create(name=c["tag"], budget_usd=c["budget"], budget_period="total")
+        if c["endpoint"] == "mcp":  # an MCP call carries its key's tags only
+            fields["tags"] = [c["tag"]]
     elif c["kind"] == "end_user":
         fields["max_budget_per_user"] = c["budget"]
     ApiKey.objects.create(**fields)
@@ -387,6 +439,48 @@ async def _a2a(client: httpx.AsyncClient, base: str, cell: Cell) -> Answer:
     return Answer(ok=True)
 
 
+async def _mcp(client: httpx.AsyncClient, base: str, cell: Cell) -> Answer:
+    """A sessionless (2026-07-28) ``tools/call`` of the priced server's ``sleep`` tool;
+    a budget refusal is JSON-RPC -32029 naming the budget."""
+    tool = "torture-mcp__sleep"
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MCP_MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "torture", "version": "1"},
+    }
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": {"seconds": UPSTREAM_DELAY}, "_meta": meta},
+    }
+    headers = {
+        **headers_of(cell),
+        "accept": "application/json, text/event-stream",
+        "mcp-protocol-version": MCP_MODERN,
+        "mcp-method": "tools/call",
+        "mcp-name": tool,
+    }
+    reply = await client.post(base + "/mcp", json=body, headers=headers)
+    text = reply.text
+    if reply.headers.get("content-type", "").startswith("text/event-stream"):
+        datas = [line[5:].strip() for line in text.splitlines() if line.startswith("data:")]
+        text = next((d for d in reversed(datas) if '"id"' in d), "")
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        return Answer(ok=False, other=f"mcp {reply.status_code} {reply.text[:200]}")
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if isinstance(error, dict):
+        if error.get("code") == -32029 and "budget" in str(error.get("message", "")).lower():
+            return Answer(ok=False, budget_refused=True)
+        return Answer(ok=False, other=f"mcp {json.dumps(error)[:200]}")
+    result = answer.get("result") if isinstance(answer, dict) else None
+    if not isinstance(result, dict) or result.get("isError"):
+        return Answer(ok=False, other=f"mcp {json.dumps(answer)[:200]}")
+    return Answer(ok=True)
+
+
 async def one_request(client: httpx.AsyncClient, base: str, cell: Cell) -> Answer:
     try:
         if cell.endpoint == "chat":
@@ -406,6 +500,8 @@ async def one_request(client: httpx.AsyncClient, base: str, cell: Cell) -> Answe
             return await _responses_ws(base, cell)
         if cell.endpoint == "a2a":
             return await _a2a(client, base, cell)
+        if cell.endpoint == "mcp":
+            return await _mcp(client, base, cell)
     except (httpx.HTTPError, OSError, TimeoutError) as exc:
         return Answer(ok=False, other=f"{type(exc).__name__}: {exc}")
     raise ValueError(cell.endpoint)
@@ -656,6 +752,8 @@ def run(
     ):
         needs_agent = any(c.endpoint == "a2a" for c in cells)
         agent = stack.enter_context(a2a_agent()) if needs_agent else ""
+        needs_mcp = any(c.endpoint == "mcp" for c in cells)
+        mcp = stack.enter_context(mcp_server()) if needs_mcp else ""
         env = {
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
@@ -679,7 +777,7 @@ def run(
                 str(ROOT / "manage.py"),
                 "shell",
                 "-c",
-                setup_code(cells, upstream, agent),
+                setup_code(cells, upstream, agent, mcp),
             ],
             cwd=ROOT,
             env=gateways[0].env,

@@ -1,7 +1,7 @@
-"""bench/budget_torture.py's smallest cell, run as the benchmark runs (its own
+"""bench/budget_torture.py's smallest cells, run as the benchmark runs (its own
 PostgreSQL database and Redis database, two instances of ``serve --workers 2``, the mock
-upstream, the A2A agent): chat with a key's budget at concurrency 8, so the benchmark
-cannot rot. Its verdicts are the benchmark's: no spend past the budget, no refusal while
+upstream, the A2A agent, the priced MCP server): chat, and MCP tool calls on ``/mcp``,
+with a key's budget at concurrency 8, so the benchmark cannot rot. Its verdicts are the benchmark's: no spend past the budget, no refusal while
 the budget had room, nothing but successes and budget refusals."""
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ pytestmark = pytest.mark.services
 # two instances migrating a fresh PostgreSQL database start in ~20 s on a quiet machine;
 # the suite's 120 s ran out at load average 23 (seven other runs on two cores)
 @pytest.mark.timeout(360)
-def test_the_smallest_cell_of_the_torture_benchmark_passes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("endpoint", ["chat", "mcp"])
+def test_the_smallest_cell_of_the_torture_benchmark_passes(tmp_path: Path, endpoint: str) -> None:
     from .test_two_instances import ensure_services
 
     ensure_services()  # skips where PostgreSQL or Redis is not installed
@@ -32,7 +33,7 @@ def test_the_smallest_cell_of_the_torture_benchmark_passes(tmp_path: Path) -> No
             str(ROOT / "bench" / "budget_torture.py"),
             "--quick",
             "--only",
-            "chat:key:c8",
+            f"{endpoint}:key:c8",
             "--out",
             str(tmp_path),
         ],
@@ -44,11 +45,11 @@ def test_the_smallest_cell_of_the_torture_benchmark_passes(tmp_path: Path) -> No
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads((tmp_path / "budget_torture.json").read_text())
     [cell] = result["cells"]
-    assert cell["name"] == "chat:key:c8" and cell["ok"] and result["failed"] == []
+    assert cell["name"] == f"{endpoint}:key:c8" and cell["ok"] and result["failed"] == []
     # a burst larger than the budget, then one at a time: exactly five requests' worth
     assert cell["sent"] > cell["served"] == 5, cell
     assert Decimal(cell["spend"]) == Decimal(cell["budget"]) == Decimal("0.5"), cell
     assert cell["false_refusals"] == 0 and Decimal(cell["overrun"]) == 0
     assert cell["others"] == []
-    assert "| chat | key | 8 |" in (tmp_path / "budget_torture.md").read_text()
+    assert f"| {endpoint} | key | 8 |" in (tmp_path / "budget_torture.md").read_text()
     assert result["tracebacks"] == 0

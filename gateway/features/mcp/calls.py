@@ -25,7 +25,7 @@ from mcp.shared.dispatcher import ProgressFnT
 
 from gateway import journal
 from gateway.access import registry
-from gateway.base.entries import KeyEntry
+from gateway.base.entries import KeyEntry, TagEntry
 from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
 from gateway.features.mcp import guarded, permissions, pool, tasks
 from gateway.features.mcp.errors import (
@@ -40,8 +40,8 @@ from gateway.features.mcp.errors import (
     safe_message,
 )
 from gateway.features.mcp.oauth import caller as oauth_caller
-from gateway.limits import limits
-from gateway.telemetry import semconv, tracing
+from gateway.limits import limits, subjects
+from gateway.telemetry import semconv, tags, tracing
 
 # calls a tool with the (checked) arguments some other way than the pool's shared session;
 # one that lets the server ask for input may answer ``InputRequiredResult`` (``rounds``),
@@ -191,7 +191,9 @@ async def call_in_rounds(
         if not permissions.allows_tool(key, server, tool):
             raise NotAllowed(f"this API key may not call {server}__{tool}")
         price = _price_of(server)
-        reservation = await _admit(key, server, price)
+        tags.attribute(rec, {}, {}, key)  # the key's own tags (a call has no body of them)
+        tagged = subjects.tag_limits(registry.current().tag_limits, rec.tags)
+        reservation = await _admit(key, server, price, tagged)
         found = await find_tool(server, tool)
         problem = schema_problem(found, arguments)
         if problem is not None:
@@ -248,17 +250,18 @@ def _price_of(server: str) -> Decimal:
     return entry.price_usd if entry is not None else Decimal(0)
 
 
-async def _admit(key: KeyEntry, server: str, price: Decimal) -> Any:
+async def _admit(key: KeyEntry, server: str, price: Decimal, tagged: tuple[TagEntry, ...]) -> Any:
     """The key's rpm (and a revoked or expired key), as for a model call, and with a
-    price its budget (and its team's, its owner's and its run's) holding that price
-    until the call settles; its model route list does not apply to MCP servers
-    (``permissions`` decides those)."""
+    price its budget (and its team's, its owner's, its run's and its ``tagged`` tags')
+    holding that price until the call settles; its model route list does not apply to
+    MCP servers (``permissions`` decides those)."""
     try:
         return await limits.admit(
             dataclasses.replace(key, routes=None),
             f"mcp:{server}",
             0,
             hold_usd=price if price > 0 else None,
+            tags=tagged,
         )
     except GatewayError as exc:
         if exc.status == 429:

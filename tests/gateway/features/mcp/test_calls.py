@@ -139,9 +139,7 @@ async def test_a_servers_price_is_held_and_charged_for_each_call_it_answers(
 
     priced = dataclasses.replace(entry("local"), price_usd=Decimal("0.10"))
     registry.install(Snapshot(version=2, mcp_servers={"local": priced}))
-    budgeted = dataclasses.replace(
-        key("local"), budget_usd=Decimal("0.25"), budget_period="total"
-    )
+    budgeted = dataclasses.replace(key("local"), budget_usd=Decimal("0.25"), budget_period="total")
     assert (await calls.call(budgeted, "local", "add", {"a": 1, "b": 1})).content[0].text == "2"
     assert (await calls.call(budgeted, "local", "add", {"a": "one"})).is_error
     assert (await calls.call(budgeted, "local", "fail", {"message": "no"})).is_error
@@ -157,3 +155,40 @@ async def test_a_servers_price_is_held_and_charged_for_each_call_it_answers(
     free = key("local")  # the same server for a key without a budget: charged all the same
     await calls.call(free, "local", "add", {"a": 1, "b": 1})
     assert records[-1].cost_usd == Decimal("0.10")
+
+
+async def test_a_priced_call_is_charged_to_the_budget_of_the_keys_tags(
+    records, settings, monkeypatch
+) -> None:
+    """A key carrying a tag with a $0.15 budget (the key has none of its own): its
+    calls carry the tag (the journal's spend by tag sees them) and the tag's budget
+    holds the price: one call, then a refusal."""
+    from decimal import Decimal
+
+    from gateway.base.entries import TagEntry
+    from gateway.limits import spend
+
+    async def nothing_spent_before(key_id: int, start: float) -> Decimal:
+        return Decimal(0)
+
+    async def no_counter_spent_before(counter_id: int | str, start: object) -> Decimal:
+        return Decimal(0)
+
+    settings.REDIS_URL = ""
+    monkeypatch.setattr(spend, "load_spend", nothing_spent_before)
+    monkeypatch.setattr(spend, "load_counter_spend", no_counter_spent_before)
+    limits.reset()
+    tag = TagEntry(5, "research", None, None, Decimal("0.15"), "total")
+    priced = dataclasses.replace(entry("local"), price_usd=Decimal("0.10"))
+    registry.install(
+        Snapshot(version=3, mcp_servers={"local": priced}, tag_limits={"research": tag})
+    )
+    tagged = dataclasses.replace(key("local"), tags=("research",))
+    await calls.call(tagged, "local", "add", {"a": 1, "b": 1})
+    with pytest.raises(calls.RateLimitedCall) as refused:
+        await calls.call(tagged, "local", "add", {"a": 1, "b": 1})
+    assert "research" in refused.value.message or "tag" in refused.value.message
+    assert [(r.status, r.cost_usd, r.tags) for r in records] == [
+        (200, Decimal("0.10"), ("research",)),
+        (429, Decimal(0), ("research",)),
+    ]
