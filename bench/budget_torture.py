@@ -31,8 +31,7 @@ tests' SDK server on 127.0.0.1, its ``sleep`` tool) with a per-call price. Not h
 realtime (a session holds a fixed reservation, ``SWITCHYARD_BUDGET_RESERVATION_USD``,
 not a per-request ceiling, and is charged as it runs: a different experiment) and
 session budgets (none exist). Budget kinds that an endpoint does not count are marked
-``n/a``: A2A and MCP have no end user. An MCP call carries its key's own tags only (no
-header or body of its own reaches the call), so an MCP cell's tag is the key's.
+``n/a``: A2A and MCP have no end user.
 
     .venv/bin/python bench/budget_torture.py           # c = 8 and 32 (~5 minutes)
     .venv/bin/python bench/budget_torture.py --quick   # c = 8 (~2 minutes)
@@ -276,7 +275,6 @@ def _setup_body(cells: list[Cell], upstream: str, agent: str, mcp: str) -> str:
             "kind": c.kind,
             "tag": c.tag,
             "budget": str(c.budget),
-            "endpoint": c.endpoint,
         }
         for c in cells
     ]
@@ -310,8 +308,6 @@ for c in {made!r}:
         fields["user"] = user
     elif c["kind"] == "tag":
         TagBudget.objects.create(name=c["tag"], budget_usd=c["budget"], budget_period="total")
-        if c["endpoint"] == "mcp":  # an MCP call carries its key's tags only
-            fields["tags"] = [c["tag"]]
     elif c["kind"] == "end_user":
         fields["max_budget_per_user"] = c["budget"]
     ApiKey.objects.create(**fields)

@@ -115,6 +115,7 @@ async def call(
     via: Upstream | None = None,
     journal_as: KeyEntry | None = None,
     operation: tracing.Operation | None = None,
+    tags_header: str = "",
 ) -> types.CallToolResult:
     """``call_in_rounds`` for a caller that cannot answer a server's request for input:
     such an answer is a tool error."""
@@ -130,6 +131,7 @@ async def call(
         via=via,
         journal_as=journal_as,
         operation=operation,
+        tags_header=tags_header,
     )
     if isinstance(result, types.InputRequiredResult | tasks.TaskHandle):
         return error_result(f"MCP server {server}: {tool} asked for input this caller cannot give")
@@ -149,6 +151,7 @@ async def call_in_rounds(
     via: Upstream | None = None,
     journal_as: KeyEntry | None = None,
     operation: tracing.Operation | None = None,
+    tags_header: str = "",
 ) -> Answer:
     """One governed call; a ``via`` that lets the server ask for input may answer
     ``InputRequiredResult`` (journaled with finish reason ``input_required``; the
@@ -162,7 +165,9 @@ async def call_in_rounds(
     ``journal_as``: the key the journal row names when ``key`` (the master key, for a
     person with its reach) is not who acts: ``/api``'s caller. ``operation``: the
     call's span as ``/mcp`` started it (the MCP request's context); else one is started
-    here (``tracing.start_operation``, nothing when OpenTelemetry is off)."""
+    here (``tracing.start_operation``, nothing when OpenTelemetry is off).
+    ``tags_header``: the caller's ``x-switchyard-tags`` (``/mcp``'s request); the call
+    carries those and its key's own tags, and their budgets hold the server's price."""
     started = time.monotonic()
     named = journal_as or key
     rec = journal.Record(
@@ -191,7 +196,10 @@ async def call_in_rounds(
         if not permissions.allows_tool(key, server, tool):
             raise NotAllowed(f"this API key may not call {server}__{tool}")
         price = _price_of(server)
-        tags.attribute(rec, {}, {}, key)  # the key's own tags (a call has no body of them)
+        try:  # the key's own tags and the caller's ``x-switchyard-tags`` (``tags_header``)
+            tags.attribute(rec, {}, {tags.TAGS_HEADER: tags_header} if tags_header else {}, key)
+        except GatewayError as exc:  # tags out of bounds, or not the key's own when enforced
+            raise NotAllowed(exc.message) from None
         tagged = subjects.tag_limits(registry.current().tag_limits, rec.tags)
         reservation = await _admit(key, server, price, tagged)
         found = await find_tool(server, tool)

@@ -68,6 +68,7 @@ from gateway.features.mcp.oauth import caller as oauth_caller
 from gateway.features.mcp.oauth_server import resources as oauth_resources
 from gateway.features.mcp.oauth_server import tokens as oauth_tokens
 from gateway.telemetry import semconv, tracing
+from gateway.telemetry.tags import TAGS_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ SHUTTING_DOWN = "this gateway instance is shutting down; retry"
 DRAIN_POLL_SECONDS = 0.25  # how often a notification stream looks for a drain
 SCOPE_KEY = "switchyard.mcp"
 SESSION_SCOPE_KEY = "switchyard.mcp.session"  # the request's sessions.Session, if any
+TAGS_SCOPE_KEY = "switchyard.mcp.tags"  # the request's x-switchyard-tags ("" without)
 SESSION_HEADER = b"mcp-session-id"
 VERSION_HEADER = b"mcp-protocol-version"
 MAX_BODY_BYTES = DEFAULT_MAX_REQUEST_BODY_SIZE  # as the SDK caps what it reads
@@ -200,6 +202,13 @@ async def _list_tools(
     return types.ListToolsResult(tools=tools, ttl_ms=int(ttl * 1000), cache_scope="private")
 
 
+def _tags_header(ctx: ServerRequestContext[Any]) -> str:
+    """The ``x-switchyard-tags`` of the HTTP request that carried the call ("" without)."""
+    scope = getattr(ctx.request, "scope", None)
+    found = scope.get(TAGS_SCOPE_KEY) if isinstance(scope, dict) else None
+    return found if isinstance(found, str) else ""
+
+
 async def _call_tool(
     ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
 ) -> types.CallToolResult | types.InputRequiredResult | dict[str, Any]:
@@ -249,6 +258,7 @@ async def _call_tool(
             progress=progress,
             via=via,
             operation=_operation(ctx, params.name) if tracing.ENABLED else None,
+            tags_header=_tags_header(ctx),
         )
         if isinstance(answer, tasks.TaskHandle):  # bound to the key by ``_in_rounds``
             return _task_wire(answer)
@@ -998,6 +1008,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         **scope,
         "user": AuthenticatedUser(AccessToken(token="", client_id=principal, scopes=[])),
         SCOPE_KEY: (key, only, user_agent),
+        TAGS_SCOPE_KEY: headers.get(TAGS_HEADER.encode(), b"").decode("latin-1"),
     }
     manager = await _session_manager()
     await _dispatch(manager, key, raw, only, headers, scope, receive, send, started)

@@ -192,3 +192,21 @@ async def test_a_priced_call_is_charged_to_the_budget_of_the_keys_tags(
         (200, Decimal("0.10"), ("research",)),
         (429, Decimal(0), ("research",)),
     ]
+
+
+async def test_a_call_carries_the_requests_tags_and_a_key_enforcing_its_own_refuses_others(
+    records,
+) -> None:
+    """``/mcp``'s ``x-switchyard-tags`` (``tags_header``) are the call's tags with the
+    key's; a key that enforces its tags may not name another (refused, uncalled)."""
+    await calls.call(key("local"), "local", "add", {"a": 1, "b": 1}, tags_header="nightly")
+    strict = dataclasses.replace(key("local"), tags=("research",), enforce_tags=True)
+    await calls.call(strict, "local", "add", {"a": 1, "b": 1}, tags_header="research")
+    with pytest.raises(NotAllowed) as refused:
+        await calls.call(strict, "local", "add", {"a": 1, "b": 1}, tags_header="billing")
+    assert "billing" in refused.value.message
+    assert [(r.status, r.tags) for r in records] == [
+        (200, ("nightly",)),
+        (200, ("research",)),
+        (403, ()),  # refused before its tags were read
+    ]
