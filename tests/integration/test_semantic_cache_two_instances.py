@@ -139,10 +139,20 @@ class Announcements:
 
         from gateway.features.semantic_cache.announce import CHANNEL
 
-        client: Any = redis.Redis.from_url(url)
+        self.client: Any = redis.Redis.from_url(url)
+        self.channel = CHANNEL
+        client: Any = self.client
         self.pubsub: Any = client.pubsub()
         self.pubsub.subscribe(CHANNEL)
         self.pubsub.get_message(timeout=2)  # the subscription's confirmation
+
+    def wait_for_listeners(self, count: int, timeout: float = 20) -> None:
+        """Until ``count`` connections (this one included) are subscribed: an instance
+        subscribes in the background once it first looks something up."""
+        deadline = time.monotonic() + timeout
+        while dict(self.client.pubsub_numsub(self.channel)).get(self.channel.encode(), 0) < count:
+            assert time.monotonic() < deadline, "an instance never listened for the news"
+            time.sleep(0.05)
 
     def wait(self, route: str, timeout: float = 10) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -170,6 +180,7 @@ def test_an_answer_kept_through_one_instance_is_a_semantic_hit_on_the_other_for_
 
     news = Announcements(url)
     try:
+        news.wait_for_listeners(2)  # B and this test
         before = chats(mock)
         first = ask(a, ALICE, ASKED)
         assert first.status_code == 200, a.log()
@@ -179,7 +190,7 @@ def test_an_answer_kept_through_one_instance_is_a_semantic_hit_on_the_other_for_
     finally:
         news.close()
     assert announced["scope"].startswith("team:")
-    time.sleep(0.3)  # B's listener reads the same message
+    time.sleep(1.0)  # B's listener reads the same message (a loaded machine: some slack)
 
     # another key of the same team, on the other instance, a paraphrase: a hit
     hit = ask(b, BOB, PARAPHRASE)
