@@ -30,8 +30,11 @@ must), A2A ``SendMessage`` to an agent with a per-call price, and MCP ``tools/ca
 tests' SDK server on 127.0.0.1, its ``sleep`` tool) with a per-call price. Not here:
 realtime (a session holds a fixed reservation, ``SWITCHYARD_BUDGET_RESERVATION_USD``,
 not a per-request ceiling, and is charged as it runs: a different experiment) and
-session budgets (none exist). Budget kinds that an endpoint does not count are marked
-``n/a``: A2A and MCP have no end user.
+session budgets other than A2A's. Budget kinds that an endpoint does not count are
+marked ``n/a``: A2A and MCP have no end user; a budget per session is an A2A agent's
+(``session_budget_usd``, per key and ``contextId``): its cells send every message of
+the cell in one context to a second agent whose session budget is the cell's budget
+(the key has none).
 
     .venv/bin/python bench/budget_torture.py           # c = 8 and 32 (~5 minutes)
     .venv/bin/python bench/budget_torture.py --quick   # c = 8 (~2 minutes)
@@ -86,9 +89,11 @@ ENDPOINTS = (
     "a2a",
     "mcp",
 )
-KINDS = ("key", "team", "user", "tag", "end_user")
+KINDS = ("key", "team", "user", "tag", "end_user", "session")
 # A2A messages and MCP calls carry no end user
 NOT_COUNTED = {("a2a", "end_user"), ("mcp", "end_user")}
+# a budget per session is an A2A agent's (``session_budget_usd``: per key and context id)
+NOT_COUNTED |= {(e, "session") for e in ENDPOINTS if e != "a2a"}
 MCP_MODERN = "2026-07-28"
 
 
@@ -236,6 +241,7 @@ class Cell:
     key_name: str = ""
     tag: str = ""
     end_user: str = ""
+    context: str = ""  # an A2A session's contextId (the session kind)
     budget: Decimal = CEILING * BUDGET_CEILINGS
     # results
     sent: int = 0
@@ -278,6 +284,7 @@ def _setup_body(cells: list[Cell], upstream: str, agent: str, mcp: str) -> str:
         }
         for c in cells
     ]
+    session_budget = str(CEILING * BUDGET_CEILINGS)
     return f"""
 from django.contrib.auth.models import User
 from gateway.features.a2a import save
@@ -292,6 +299,8 @@ Deployment.objects.create(route=r, provider=p, model="mock-model", input_price=0
     output_price={OUTPUT_PRICE}, max_output_tokens={MAX_TOKENS}, context_window=100000)
 if "{agent}":
     save.save_agent(None, {{"name": "torture-agent", "url": "{agent}", "price_usd": "{A2A_PRICE}"}})
+    save.save_agent(None, {{"name": "torture-agent-session", "url": "{agent}",
+                            "price_usd": "{A2A_PRICE}", "session_budget_usd": "{session_budget}"}})
 if "{mcp}":
     McpServer.objects.create(name="torture-mcp", url="{mcp}", price_usd="{MCP_PRICE}")
 for c in {made!r}:
@@ -409,18 +418,22 @@ async def _responses_ws(base: str, cell: Cell) -> Answer:
                 return Answer(ok=False, other=f"ws {json.dumps(event)[:200]}")
 
 
-def _a2a_body(text: str) -> dict[str, Any]:
+def _a2a_body(text: str, context: str = "") -> dict[str, Any]:
     message = {
         "role": "ROLE_USER",
         "parts": [{"text": text}],
         "messageId": uuid.uuid4().hex,
     }
+    if context:
+        message["contextId"] = context
     return {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": message}}
 
 
 async def _a2a(client: httpx.AsyncClient, base: str, cell: Cell) -> Answer:
     headers = {**headers_of(cell), "A2A-Version": "1.0"}
-    reply = await client.post(base + "/a2a/torture-agent", json=_a2a_body("hi"), headers=headers)
+    agent = "torture-agent-session" if cell.kind == "session" else "torture-agent"
+    body = _a2a_body("hi", cell.context)
+    reply = await client.post(f"{base}/a2a/{agent}", json=body, headers=headers)
     if reply.status_code != 200:
         text = reply.text
         if reply.status_code == 429 and "budget" in text.lower():
@@ -714,6 +727,7 @@ def make_cells(concurrencies: list[int], only: list[str]) -> list[Cell]:
                         key_name=label,
                         tag=label if kind == "tag" else "",
                         end_user=f"user-{label}" if kind == "end_user" else "",
+                        context=f"ctx-{label}" if kind == "session" else "",
                     )
                 )
     return cells
