@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("gateway", "0074_agent_session_budget"),
+        ("gateway", "0075_pinned_charts"),
     ]
 
     operations = [
