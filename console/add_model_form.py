@@ -11,9 +11,9 @@ from typing import Any
 from django import forms
 
 from console import model_picker
-from console.forms import PlainDecimalField
 from gateway import catalog
 from gateway.models import Provider
+from gateway.web.fields import PlainDecimalField
 
 NEW = "new"  # the provider choice that shows the new provider's fields
 NEW_PREFIX = "new"  # the new provider's fields: new-name, new-kind, ...

@@ -14,11 +14,11 @@ from typing import Any
 
 from django import forms
 
-from console.forms import PlainDecimalField
 from gateway.models import TagBudget
 from gateway.ops import tag_budgets
 from gateway.telemetry import tag_spend
 from gateway.telemetry.budget_spend import Standing
+from gateway.web.fields import PlainDecimalField
 
 TABLE_ROWS = 50
 
