@@ -644,35 +644,45 @@ class DeferredChatRequest(ChatRequest):
     then ``digest()`` answers what the hot path asks of them (their count, their token
     estimate, that they hold no media). Equal to a ``ChatRequest`` of equal fields."""
 
-    __slots__ = ("_build", "_digest")
+    __slots__ = ("_build", "_digest", "_texts")
 
     def __init__(
         self,
         *args: Any,
         build: Callable[[], list[Message]] | None = None,
         digest: MessagesDigest | None = None,
+        texts: Callable[[], list[str]] | None = None,
         **fields: Any,
     ) -> None:
         ChatRequest.__init__(self, *args, **fields)  # (sets messages: nothing pending)
-        self._build, self._digest = build, digest if build is not None else None
+        self._build = build
+        self._digest, self._texts = (digest, texts) if build is not None else (None, None)
 
     @property
     def messages(self) -> list[Message]:
         build = self._build
         if build is not None:
-            self._build = self._digest = None
+            self._build = self._digest = self._texts = None
             _MESSAGES.__set__(self, build())
         value: list[Message] = _MESSAGES.__get__(self)
         return value
 
     @messages.setter
     def messages(self, value: list[Message]) -> None:
-        self._build = self._digest = None
+        self._build = self._digest = self._texts = None
         _MESSAGES.__set__(self, value)
 
     def digest(self) -> MessagesDigest | None:
         """The scan's digest while the messages are unbuilt, else None."""
         return self._digest
+
+    def message_texts(self) -> list[str] | None:
+        """While the messages are unbuilt, the texts a guardrail reads of them, in the
+        order ``features.guardrails.texts.request_slots`` walks the built ones (each
+        message's name, its texts, its tool results' texts, its tool calls' arguments
+        as JSON), read off the wire messages by the codec; else None."""
+        texts = self._texts
+        return None if texts is None else texts()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ChatRequest):
@@ -684,6 +694,11 @@ def messages_digest(request: ChatRequest) -> MessagesDigest | None:
     """``request``'s digest while its messages are unbuilt (a ``DeferredChatRequest``
     nobody read the messages of), else None: read ``request.messages``."""
     return request.digest() if type(request) is DeferredChatRequest else None
+
+
+def deferred_texts(request: ChatRequest) -> list[str] | None:
+    """``DeferredChatRequest.message_texts`` of ``request``, or None: read its messages."""
+    return request.message_texts() if type(request) is DeferredChatRequest else None
 
 
 _FIELDS = tuple(ChatRequest.__dataclass_fields__)

@@ -356,33 +356,61 @@ def _assistant_tokens(msg: dict[str, Any], size: int) -> int | None:
         name = fn.get("name") if type(fn) is dict else None
         if type(name) is not str or type(call.get("id")) is not str:
             return None
-        arguments = _arguments_tokens(fn.get("arguments", ""))  # type: ignore[union-attr]
+        arguments = _sent_arguments(fn.get("arguments", ""))  # type: ignore[union-attr]
         if arguments is None:
             return None
-        size += (len(name) + 3) // 4 + arguments
+        size += (len(name) + 3) // 4 + (len(arguments) + 3) // 4
     return size
 
 
-def _arguments_tokens(raw: Any) -> int | None:
-    """A tool call's arguments' tokens as ``estimate_tokens`` counts the parsed call:
-    its ``raw_arguments`` (text that is no JSON object), else its object as orjson
-    writes it (``common.call_arguments``); None: arguments the parse refuses."""
+def _sent_arguments(raw: Any) -> str | None:
+    """A tool call's arguments as its parsed call gives them back (``common.call_arguments``:
+    its ``raw_arguments``, text that is no JSON object, else its object as orjson writes
+    it), which ``estimate_tokens`` counts and a guardrail reads; None: arguments the parse
+    refuses."""
     try:
         if type(raw) is dict:
-            text = orjson.dumps(raw).decode()
-        elif type(raw) is str:
-            if not raw.strip():
-                return 1  # {}
-            try:
-                parsed = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                return (len(raw) + 3) // 4
-            text = orjson.dumps(parsed).decode() if type(parsed) is dict else raw
-        else:
+            return orjson.dumps(raw).decode()
+        if type(raw) is not str:
             return None
+        if not raw.strip():
+            return "{}"
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return raw
+        return orjson.dumps(parsed).decode() if type(parsed) is dict else raw
     except TypeError:  # an object orjson cannot write (a body made in code)
         return None
-    return (len(text) + 3) // 4
+
+
+def _message_texts(raw: list[Any]) -> list[str]:
+    """The texts a guardrail reads of wire messages ``_scan`` took, in the order
+    ``guardrails.texts.request_slots`` reads the messages ``_messages`` makes of them:
+    each message's name, its texts (not its reasoning), its tool results' texts and its
+    tool calls' arguments; the leading system messages are the request's ``system``."""
+    out: list[str] = []
+    started = False  # past the leading system messages
+    for msg in raw:
+        role = msg.get("role")
+        if role == "system" or role == "developer":
+            if not started:
+                continue
+        else:
+            started = True
+            if role != "tool" and msg.get("name"):
+                out.append(msg["name"])
+        content = msg.get("content")
+        if type(content) is str:
+            if content:
+                out.append(content)
+        elif content is not None:
+            out += _plain_texts(content) or ()
+        for call in msg.get("tool_calls") or () if role == "assistant" else ():
+            arguments = _sent_arguments(call["function"].get("arguments", ""))
+            if arguments:
+                out.append(arguments)
+    return out
 
 
 def _tools(body: dict[str, Any], unmapped: list[str]) -> list[Tool]:
@@ -515,6 +543,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         assert isinstance(raw_messages, list)  # (what the scan took)
         fields["build"] = functools.partial(_built_messages, raw_messages)
         fields["digest"] = digest
+        fields["texts"] = functools.partial(_message_texts, raw_messages)
         made = DeferredChatRequest
     return made(
         dialect="openai",

@@ -1,7 +1,7 @@
-"""An agent's request passed through (OpenAI in, OpenAI out) with no guardrail never
-builds its canonical messages: nothing on that path reads them (issue #67). A guardrail
-still reads every text of them, and a translation still sends every message: both build
-them, exactly as an eager parse does."""
+"""An agent's request passed through (OpenAI in, OpenAI out) never builds its canonical
+messages unless something reads them (issue #67): not with no guardrail, not with one
+that reads every text and rewrites none. A guardrail's rewrite and a translation build
+them, exactly as an eager parse does, and get every message."""
 
 from __future__ import annotations
 
@@ -122,18 +122,23 @@ async def test_a_passthrough_with_no_guardrail_builds_no_canonical_message(
     assert seen == [{**body, "model": "up-1"}]  # as sent, but for the deployment's model
 
 
-async def test_a_guardrail_reads_every_text_of_a_deferred_request(
+FILTER = GuardrailEntry(
+    id=7,
+    name="words",
+    kind="litellm_content_filter",
+    modes=frozenset({"pre_call"}),
+    params={
+        "patterns": [{"pattern_type": "prebuilt", "pattern_name": "email", "action": "MASK"}],
+        "blocked_words": [{"keyword": "forbidden", "action": "BLOCK"}],
+    },
+)
+
+
+async def test_a_guardrail_reads_every_text_and_builds_no_message_to_pass(
     upstream: Upstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen, built = upstream
-    filter_ = GuardrailEntry(
-        id=7,
-        name="words",
-        kind="litellm_content_filter",
-        modes=frozenset({"pre_call"}),
-        params={"blocked_words": [{"keyword": "forbidden", "action": "BLOCK"}]},
-    )
-    install(filter_)
+    install(FILTER)
     checked: list[list[str]] = []
     run = engine.run
 
@@ -145,15 +150,29 @@ async def test_a_guardrail_reads_every_text_of_a_deferred_request(
     body = agent_body(30)
     reply = await send(body)
     assert reply.status == 200, reply.body
-    assert built.call_count >= 1
+    assert built.call_count == 0  # texts read off the wire messages, nothing rewritten
     with mock.patch.object(inbound, "_scan", return_value=None):  # every message at once
         expected = texts.request_slots(inbound.parse_request(body, {})).texts
+    assert built.call_count == 1
     assert checked == [expected]
     assert "def f29(): pass" in expected and '{"path":"src/m0.py","limit":0}' in expected
     # a word deep in the history: seen, and refused with nothing sent upstream
     body["messages"][40]["content"] = "this is forbidden"
     refused = await send(body)
     assert refused.status == 400 and len(seen) == 1
+
+
+async def test_a_rewrite_lands_in_the_built_messages_and_the_body(upstream: Upstream) -> None:
+    seen, built = upstream
+    install(FILTER)
+    body = agent_body(30)
+    body["messages"][41]["content"] = "mail me at ann@example.com"  # a tool result
+    reply = await send(body)
+    assert reply.status == 200, reply.body
+    assert built.call_count == 1  # built for the rewrite to land in
+    sent = seen[0]["messages"][41]["content"]
+    assert "ann@example.com" not in sent and sent.startswith("mail me at ")
+    assert seen[0]["messages"][40] == body["messages"][40]  # the rest as it came
 
 
 async def test_a_translation_sends_every_message(upstream: Upstream) -> None:

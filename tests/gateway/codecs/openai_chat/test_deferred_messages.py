@@ -1,8 +1,9 @@
 """An OpenAI chat body whose messages are texts, tool calls and tool results parses to a
 ``DeferredChatRequest``: its messages are built when first read, and until then its
-digest answers the token estimate. Whatever the body, the request equals the eager
-parse's, its estimate is the eager one's, and a body the eager parse refuses is refused
-with the same error (issue #67)."""
+digest answers the token estimate and the wire messages the texts a guardrail reads.
+Whatever the body, the request equals the eager parse's, its estimate and its
+guardrail texts are the eager one's, and a body the eager parse refuses is refused with
+the same error (issue #67)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from gateway.codecs.openai_chat import inbound
 from gateway.core import tokens
 from gateway.errors import InvalidRequest
+from gateway.features.guardrails import texts as guardrail_texts
 from gateway.types import ChatRequest, DeferredChatRequest, messages_digest
 
 AGENT = {
@@ -170,8 +172,10 @@ message = st.one_of(
     st.fixed_dictionaries({"role": st.sampled_from(["function", "robot"]), "content": texts}),
 )
 # mostly the shapes an agent sends (so most examples are deferred), some of every other
+names = {"name": st.sampled_from(["ann", ""])}
 plain = st.one_of(
-    st.fixed_dictionaries({"role": st.sampled_from(["system", "user"]), "content": texts}),
+    st.fixed_dictionaries({"role": st.just("system"), "content": texts}),
+    st.fixed_dictionaries({"role": st.just("user"), "content": texts}, optional=names),
     st.fixed_dictionaries(
         {
             "role": st.just("assistant"),
@@ -190,7 +194,8 @@ plain = st.one_of(
                 ),
                 max_size=3,
             ),
-        }
+        },
+        optional=names,
     ),
     st.fixed_dictionaries(
         {"role": st.just("tool"), "tool_call_id": st.just("c1"), "content": texts | content_parts}
@@ -211,5 +216,8 @@ def test_any_messages_parse_as_the_eager_parse_with_its_estimate(messages: list[
     deferred = messages_digest(request) is not None
     assert tokens.estimate_tokens(request) == tokens.estimate_tokens(reference)
     assert (messages_digest(request) is not None) == deferred  # the estimate built nothing
+    read = guardrail_texts.request_slots(request).texts  # what a guardrail reads of it
+    assert (messages_digest(request) is not None) == deferred  # nor did the read
+    assert read == guardrail_texts.request_slots(reference).texts
     assert request == reference
     assert request.unmapped == reference.unmapped
