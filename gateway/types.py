@@ -662,8 +662,10 @@ class DeferredChatRequest(ChatRequest):
     def messages(self) -> list[Message]:
         build = self._build
         if build is not None:
-            self._build = self._digest = self._texts = None
-            _MESSAGES.__set__(self, build())
+            built = build()  # (raising, it leaves them unbuilt: never an empty list)
+            if self._build is build:  # not built meanwhile by another thread
+                _MESSAGES.__set__(self, built)
+                self._build = self._digest = self._texts = None
         value: list[Message] = _MESSAGES.__get__(self)
         return value
 

@@ -22,7 +22,7 @@ from gateway.codecs.openai_chat import inbound
 from gateway.core import tokens
 from gateway.errors import InvalidRequest
 from gateway.features.guardrails import texts as guardrail_texts
-from gateway.types import ChatRequest, DeferredChatRequest, messages_digest
+from gateway.types import ChatRequest, DeferredChatRequest, MessagesDigest, messages_digest
 
 AGENT = {
     "model": "m",
@@ -102,6 +102,17 @@ def test_a_copy_a_pickle_and_a_replace_carry_the_built_messages() -> None:
     ):
         assert made == reference
         assert messages_digest(made) is None
+
+
+def test_a_build_that_fails_leaves_the_messages_unbuilt_never_empty() -> None:
+    def failing() -> list[Any]:
+        raise RuntimeError("a bug in the builder")
+
+    request = DeferredChatRequest(model="m", build=failing, digest=MessagesDigest(1, 1))
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            _ = request.messages
+    assert messages_digest(request) == MessagesDigest(1, 1)
 
 
 @pytest.mark.parametrize(
