@@ -252,8 +252,50 @@ def _messages(raw: Any, unmapped: list[str]) -> tuple[list[Text], list[Message]]
 
 
 def _built_messages(raw: list[Any]) -> list[Message]:
-    """The canonical messages of wire messages ``_scan`` took (they cannot fail)."""
-    return _messages(raw, [])[1]
+    """The canonical messages of wire messages ``_scan`` took, as ``_messages`` makes
+    them (a test holds them equal) without its checks, which the scan made."""
+    messages: list[Message] = []
+    results: list[Any] | None = None  # a user turn of tool results only: a tool joins it
+    for msg in raw:
+        role = msg["role"]
+        content = msg.get("content")
+        if type(content) is str:
+            texts: list[Any] = [Text(content)] if content else []
+        elif content is None:
+            texts = []
+        else:
+            texts = [Text(text) for text in _plain_texts(content) or ()]
+        if role == "assistant":
+            reasoning = msg.get("reasoning_content")
+            parts: list[Any] = [Thinking(reasoning)] if reasoning else []
+            parts += texts
+            for call in msg.get("tool_calls") or ():
+                fn = call["function"]
+                arguments, raw_arguments = common.call_arguments(fn.get("arguments", ""), "")
+                parts.append(
+                    ToolCall(
+                        id=call["id"],
+                        name=fn["name"],
+                        arguments=arguments,
+                        raw_arguments=raw_arguments,
+                    )
+                )
+            messages.append(Message("assistant", parts, name=msg.get("name")))
+            results = None
+        elif role == "tool":
+            result = ToolResult(call_id=msg["tool_call_id"], content=texts)
+            if results is None:
+                results = [result]
+                messages.append(Message("user", results))
+            else:
+                results.append(result)
+        elif role == "user":
+            messages.append(Message("user", texts, name=msg.get("name")))
+            results = None if texts else texts
+        elif messages:  # a system message in place (the leading ones are the system prompt)
+            messages.append(Message("system", texts))
+            results = None
+    return messages
 
 
 def _scan(raw: Any) -> tuple[list[Text], MessagesDigest] | None:

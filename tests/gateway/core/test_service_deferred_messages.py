@@ -90,10 +90,19 @@ def upstream(monkeypatch: pytest.MonkeyPatch, snapshot_reset: None) -> Iterator[
         return httpx.Response(200, json=ANSWERS[request.url.host])
 
     http.use_transport(httpx.MockTransport(answer))
-    built = mock.Mock(wraps=inbound._messages)
-    monkeypatch.setattr(inbound, "_messages", built)
+    built = mock.Mock()  # called for each list of canonical messages built, either way
+    for builder in ("_messages", "_built_messages"):  # at once, or deferred
+        monkeypatch.setattr(inbound, builder, counted(getattr(inbound, builder), built))
     yield seen, built
     http.use_transport(None)
+
+
+def counted(builder: Any, spy: mock.Mock) -> Any:
+    def build(*args: Any) -> Any:
+        spy()
+        return builder(*args)
+
+    return build
 
 
 def install(*guards: GuardrailEntry) -> None:

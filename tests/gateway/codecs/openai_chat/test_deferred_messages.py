@@ -65,7 +65,7 @@ def outcome(parse: Any, body: dict[str, Any]) -> ChatRequest | str:
 
 def test_an_agent_body_is_deferred_and_built_on_first_read_as_the_eager_parse() -> None:
     built = []
-    with mock.patch.object(inbound, "_messages", wraps=inbound._messages) as spy:
+    with mock.patch.object(inbound, "_built_messages", wraps=inbound._built_messages) as spy:
         request = inbound.parse_request(AGENT, {})
         built.append(spy.call_count)
         assert type(request) is DeferredChatRequest
