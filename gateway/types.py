@@ -645,6 +645,9 @@ class DeferredChatRequest(ChatRequest):
     estimate, that they hold no media). Equal to a ``ChatRequest`` of equal fields."""
 
     __slots__ = ("_build", "_digest", "_texts")
+    # orjson writes a dataclass by the fields its own type names (the cache key's hash):
+    # named here, they are read through ``messages`` as every other reader reads them
+    __dataclass_fields__ = ChatRequest.__dataclass_fields__
 
     def __init__(
         self,

@@ -14,12 +14,14 @@ import pickle
 from typing import Any
 from unittest import mock
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.codecs.openai_chat import inbound
 from gateway.core import tokens
+from gateway.core.cache.codec import request_key
 from gateway.errors import InvalidRequest
 from gateway.features.guardrails import texts as guardrail_texts
 from gateway.types import ChatRequest, DeferredChatRequest, MessagesDigest, messages_digest
@@ -84,6 +86,11 @@ def test_an_agent_body_is_deferred_and_built_on_first_read_as_the_eager_parse() 
     assert request == reference and reference == request
     assert messages == reference.messages
     assert estimate == tokens.estimate_tokens(reference) == tokens.estimate_tokens(request)
+
+
+def test_the_response_cache_keys_a_deferred_request_as_the_eager_one() -> None:
+    deferred = inbound.parse_request(AGENT, {})
+    assert request_key("r", deferred, 1, "up") == request_key("r", eager(AGENT), 1, "up")
 
 
 def test_messages_set_before_they_are_read_replace_the_deferred_ones() -> None:
@@ -230,5 +237,7 @@ def test_any_messages_parse_as_the_eager_parse_with_its_estimate(messages: list[
     read = guardrail_texts.request_slots(request).texts  # what a guardrail reads of it
     assert (messages_digest(request) is not None) == deferred  # nor did the read
     assert read == guardrail_texts.request_slots(reference).texts
+    # orjson writes it as the eager one (the response cache's key hashes those bytes)
+    assert orjson.dumps(inbound.parse_request(body, {})) == orjson.dumps(reference)
     assert request == reference
     assert request.unmapped == reference.unmapped
