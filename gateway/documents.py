@@ -14,7 +14,7 @@ import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from gateway.types import ChatRequest, Document, ToolResult
+from gateway.types import ChatRequest, Document, ToolResult, messages_digest
 
 PDF = "application/pdf"
 
@@ -64,6 +64,8 @@ def media_type_of_url(url: str) -> str | None:
 
 def iter_documents(request: ChatRequest) -> Iterator[Document]:
     """Every document in the conversation, tool results included."""
+    if messages_digest(request) is not None:  # scanned and not built: texts and tool calls
+        return
     for message in request.messages:
         for part in message.parts:
             if isinstance(part, Document):

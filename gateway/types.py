@@ -8,6 +8,7 @@ receives arguments it cannot parse keeps the raw text under ``ToolCall.raw_argum
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -611,3 +612,98 @@ class ModelInfo:
 # the price tiers a request may name besides the standard one (OpenAI's service_tier,
 # Gemini's serviceTier; batch for native batches): the catalog prices each
 SERVICE_TIERS = ("batch", "flex", "priority")
+
+
+# --- a request whose messages are built when first read ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MessagesDigest:
+    """What a codec's scan of a request's wire messages found, standing in for the
+    canonical messages until something reads them (``DeferredChatRequest``). A codec
+    makes one only for messages of texts, tool calls and tool results: no images, no
+    documents, no prompt-cache marks, nothing ``unmapped``. ``count``: the canonical
+    messages they make (a tool message folded into the user turn before it, as parsed);
+    ``text_tokens``: their part of ``core.tokens.estimate_tokens`` (each text's, tool
+    call name's and arguments' characters / 4, rounded up)."""
+
+    count: int
+    text_tokens: int
+
+
+_MESSAGES = ChatRequest.__dict__["messages"]  # the slot ``messages`` is stored in
+
+
+class DeferredChatRequest(ChatRequest):
+    """A ``ChatRequest`` whose ``messages`` are built on first read, by the codec's own
+    parser from the wire messages its scan already validated. Most requests are passed
+    through to an upstream of the caller's own format with no guardrail: nothing reads
+    their 200 messages of an agent's history, and building them was a quarter of the
+    request's CPU (issue #67). Whatever reads ``messages`` (a guardrail, a translation,
+    a cache key, the tokenizer's count) gets exactly the list an eager parse makes; until
+    then ``digest()`` answers what the hot path asks of them (their count, their token
+    estimate, that they hold no media). Equal to a ``ChatRequest`` of equal fields."""
+
+    __slots__ = ("_build", "_digest", "_texts")
+    # orjson writes a dataclass by the fields its own type names (the cache key's hash):
+    # named here, they are read through ``messages`` as every other reader reads them
+    __dataclass_fields__ = ChatRequest.__dataclass_fields__
+
+    def __init__(
+        self,
+        *args: Any,
+        build: Callable[[], list[Message]] | None = None,
+        digest: MessagesDigest | None = None,
+        texts: Callable[[], list[str]] | None = None,
+        **fields: Any,
+    ) -> None:
+        ChatRequest.__init__(self, *args, **fields)  # (sets messages: nothing pending)
+        self._build = build
+        self._digest, self._texts = (digest, texts) if build is not None else (None, None)
+
+    @property
+    def messages(self) -> list[Message]:
+        build = self._build
+        if build is not None:
+            built = build()  # (raising, it leaves them unbuilt: never an empty list)
+            if self._build is build:  # not built meanwhile by another thread
+                _MESSAGES.__set__(self, built)
+                self._build = self._digest = self._texts = None
+        value: list[Message] = _MESSAGES.__get__(self)
+        return value
+
+    @messages.setter
+    def messages(self, value: list[Message]) -> None:
+        self._build = self._digest = self._texts = None
+        _MESSAGES.__set__(self, value)
+
+    def digest(self) -> MessagesDigest | None:
+        """The scan's digest while the messages are unbuilt, else None."""
+        return self._digest
+
+    def message_texts(self) -> list[str] | None:
+        """While the messages are unbuilt, the texts a guardrail reads of them, in the
+        order ``features.guardrails.texts.request_slots`` walks the built ones (each
+        message's name, its texts, its tool results' texts, its tool calls' arguments
+        as JSON), read off the wire messages by the codec; else None."""
+        texts = self._texts
+        return None if texts is None else texts()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ChatRequest):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _FIELDS)
+
+
+def messages_digest(request: ChatRequest) -> MessagesDigest | None:
+    """``request``'s digest while its messages are unbuilt (a ``DeferredChatRequest``
+    nobody read the messages of), else None: read ``request.messages``."""
+    return request.digest() if type(request) is DeferredChatRequest else None
+
+
+def deferred_texts(request: ChatRequest) -> list[str] | None:
+    """``DeferredChatRequest.message_texts`` of ``request``, or None: read its messages."""
+    return request.message_texts() if type(request) is DeferredChatRequest else None
+
+
+_FIELDS = tuple(ChatRequest.__dataclass_fields__)

@@ -20,10 +20,12 @@ from gateway.errors import InvalidRequest
 from gateway.providers import kinds
 from gateway.providers.base import Provider
 from gateway.routing.context_windows import ContextWindowExceeded
-from gateway.types import ChatRequest, Document, Image, ToolResult
+from gateway.types import ChatRequest, Document, Image, ToolResult, messages_digest
 
 
 def _has_images(request: ChatRequest) -> bool:
+    if messages_digest(request) is not None:  # scanned and not built: texts and tool calls
+        return False
     for message in request.messages:
         for part in message.parts:
             if isinstance(part, Image):

@@ -28,7 +28,16 @@ import orjson
 
 from gateway.core.shared_tokenizer import TOKENIZER_ENV, SharedTokenizer
 from gateway.core.token_pieces import count_bounded, scaled, within_budget
-from gateway.types import ChatRequest, Document, Image, Text, Thinking, ToolCall, ToolResult
+from gateway.types import (
+    ChatRequest,
+    Document,
+    Image,
+    Text,
+    Thinking,
+    ToolCall,
+    ToolResult,
+    messages_digest,
+)
 
 # isinstance against tuples: a union written in the call is built anew each time
 _TEXTS = (Text, Thinking)
@@ -265,7 +274,10 @@ def estimate_tokens(request: ChatRequest) -> int:
     total = 0
     for system_part in request.system:
         total += (len(system_part.text) + 3) // 4
-    for message in request.messages:
+    digest = messages_digest(request)  # messages nothing has read yet: their scan's count
+    if digest is not None:
+        total += digest.text_tokens
+    for message in request.messages if digest is None else ():
         for part in message.parts:
             if isinstance(part, _TEXTS):
                 total += (len(part.text) + 3) // 4
@@ -288,10 +300,11 @@ def estimate_tokens(request: ChatRequest) -> int:
         if tool.description:
             total += (len(tool.description) + 3) // 4
         total += (len(orjson.dumps(tool.parameters).decode()) + 3) // 4
+    messages = len(request.messages) if digest is None else digest.count
     return (
         total
         + REQUEST_OVERHEAD
-        + MESSAGE_OVERHEAD * (len(request.messages) + (1 if request.system else 0))
+        + MESSAGE_OVERHEAD * (messages + (1 if request.system else 0))
         + TOOL_OVERHEAD * len(request.tools)
     )
 

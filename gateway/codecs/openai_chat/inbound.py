@@ -7,6 +7,7 @@ so the SDK's ``BadRequestError`` tells the caller exactly what to fix.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -23,11 +24,13 @@ from gateway.streaming import sse_bytes
 from gateway.types import (
     ChatRequest,
     ChatResponse,
+    DeferredChatRequest,
     Document,
     ErrorEvent,
     Finish,
     Image,
     Message,
+    MessagesDigest,
     PartStart,
     PartStop,
     Reasoning,
@@ -248,6 +251,210 @@ def _messages(raw: Any, unmapped: list[str]) -> tuple[list[Text], list[Message]]
     return system, messages
 
 
+def _built_messages(raw: list[Any]) -> list[Message]:
+    """The canonical messages of wire messages ``_scan`` took, as ``_messages`` makes
+    them (a test holds them equal) without its checks, which the scan made."""
+    messages: list[Message] = []
+    results: list[Any] | None = None  # a user turn of tool results only: a tool joins it
+    for msg in raw:
+        role = msg["role"]
+        content = msg.get("content")
+        if type(content) is str:
+            texts: list[Any] = [Text(content)] if content else []
+        elif content is None:
+            texts = []
+        else:
+            texts = [Text(text) for text in _plain_texts(content) or ()]
+        if role == "assistant":
+            reasoning = msg.get("reasoning_content")
+            parts: list[Any] = [Thinking(reasoning)] if reasoning else []
+            parts += texts
+            for call in msg.get("tool_calls") or ():
+                fn = call["function"]
+                arguments, raw_arguments = common.call_arguments(fn.get("arguments", ""), "")
+                parts.append(
+                    ToolCall(
+                        id=call["id"],
+                        name=fn["name"],
+                        arguments=arguments,
+                        raw_arguments=raw_arguments,
+                    )
+                )
+            messages.append(Message("assistant", parts, name=msg.get("name")))
+            results = None
+        elif role == "tool":
+            result = ToolResult(call_id=msg["tool_call_id"], content=texts)
+            if results is None:
+                results = [result]
+                messages.append(Message("user", results))
+            else:
+                results.append(result)
+        elif role == "user":
+            messages.append(Message("user", texts, name=msg.get("name")))
+            results = None if texts else texts
+        elif messages:  # a system message in place (the leading ones are the system prompt)
+            messages.append(Message("system", texts))
+            results = None
+    return messages
+
+
+def _scan(raw: Any) -> tuple[list[Text], MessagesDigest] | None:
+    """The system prompt and the digest of wire messages in the shape an agent sends
+    (texts, tool calls and tool results: what ``_messages`` takes without an error or an
+    ``unmapped`` name), without building the canonical messages; None for any other
+    shape (images, files, a refusal, the legacy ``function_call``, an error to raise),
+    which ``_messages`` parses at once. Its count and tokens are what ``_messages``'s
+    list gives ``tokens.estimate_tokens`` (a test holds them equal)."""
+    if type(raw) is not list or not raw:
+        return None
+    system: list[Text] = []
+    count = tokens = 0
+    folds = False  # the last message is a user turn of tool results only: a tool joins it
+    for msg in raw:
+        if type(msg) is not dict:
+            return None
+        role = msg.get("role")
+        content = msg.get("content")
+        if type(content) is str:
+            size = (len(content) + 3) // 4
+        elif content is None and role == "assistant":
+            size = 0
+        else:
+            texts = _plain_texts(content)
+            if texts is None:
+                return None
+            size = sum((len(text) + 3) // 4 for text in texts)
+        if role == "user":
+            count += 1
+            tokens += size
+            folds = size == 0  # (no parts: all of its parts are results)
+        elif role == "assistant":
+            said = _assistant_tokens(msg, size)
+            if said is None:
+                return None
+            count += 1
+            tokens += said
+            folds = False
+        elif role == "tool":
+            if type(msg.get("tool_call_id")) is not str:
+                return None
+            tokens += size
+            if not folds:
+                count += 1
+                folds = True
+        elif role == "system" or role == "developer":
+            if count:  # a system message in place
+                count += 1
+                tokens += size
+                folds = False
+            elif type(content) is str:
+                if content:
+                    system.append(Text(content))
+            else:
+                system.extend(Text(text) for text in _plain_texts(content) or ())
+        else:
+            return None
+    return system, MessagesDigest(count=count, text_tokens=tokens)
+
+
+def _plain_texts(content: Any) -> list[str] | None:
+    """The texts of a list of text (or refusal) parts, the empty ones left out; None
+    for anything else."""
+    if type(content) is not list:
+        return None
+    texts: list[str] = []
+    for part in content:
+        if type(part) is not dict:
+            return None
+        kind = part.get("type")
+        if kind != "text" and kind != "refusal":
+            return None
+        text = part.get(kind)
+        if type(text) is not str:
+            return None
+        if text:
+            texts.append(text)
+    return texts
+
+
+def _assistant_tokens(msg: dict[str, Any], size: int) -> int | None:
+    """An assistant message's tokens (``size``: its content's) with its reasoning and
+    tool calls, as ``estimate_tokens`` counts its parsed parts; None: not a plain one."""
+    reasoning = msg.get("reasoning_content")
+    if reasoning is not None:
+        if type(reasoning) is not str:
+            return None
+        size += (len(reasoning) + 3) // 4
+    if msg.get("refusal"):
+        return None
+    legacy = msg.get("function_call")
+    if isinstance(legacy, dict) and legacy.get("name"):
+        return None
+    calls = msg.get("tool_calls") or []
+    if type(calls) is not list:
+        return None
+    for call in calls:
+        fn = call.get("function") if type(call) is dict else None
+        name = fn.get("name") if type(fn) is dict else None
+        if type(name) is not str or type(call.get("id")) is not str:
+            return None
+        arguments = _sent_arguments(fn.get("arguments", ""))  # type: ignore[union-attr]
+        if arguments is None:
+            return None
+        size += (len(name) + 3) // 4 + (len(arguments) + 3) // 4
+    return size
+
+
+def _sent_arguments(raw: Any) -> str | None:
+    """A tool call's arguments as its parsed call gives them back (``common.call_arguments``:
+    its ``raw_arguments``, text that is no JSON object, else its object as orjson writes
+    it), which ``estimate_tokens`` counts and a guardrail reads; None: arguments the parse
+    refuses."""
+    try:
+        if type(raw) is dict:
+            return orjson.dumps(raw).decode()
+        if type(raw) is not str:
+            return None
+        if not raw.strip():
+            return "{}"
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return raw
+        return orjson.dumps(parsed).decode() if type(parsed) is dict else raw
+    except TypeError:  # an object orjson cannot write (a body made in code)
+        return None
+
+
+def _message_texts(raw: list[Any]) -> list[str]:
+    """The texts a guardrail reads of wire messages ``_scan`` took, in the order
+    ``guardrails.texts.request_slots`` reads the messages ``_messages`` makes of them:
+    each message's name, its texts (not its reasoning), its tool results' texts and its
+    tool calls' arguments; the leading system messages are the request's ``system``."""
+    out: list[str] = []
+    started = False  # past the leading system messages
+    for msg in raw:
+        role = msg.get("role")
+        if role == "system" or role == "developer":
+            if not started:
+                continue
+        else:
+            started = True
+            if role != "tool" and msg.get("name"):
+                out.append(msg["name"])
+        content = msg.get("content")
+        if type(content) is str:
+            if content:
+                out.append(content)
+        elif content is not None:
+            out += _plain_texts(content) or ()
+        for call in msg.get("tool_calls") or () if role == "assistant" else ():
+            arguments = _sent_arguments(call["function"].get("arguments", ""))
+            if arguments:
+                out.append(arguments)
+    return out
+
+
 def _tools(body: dict[str, Any], unmapped: list[str]) -> list[Tool]:
     tools: list[Tool] = []
     raw = body.get("tools")
@@ -355,7 +562,10 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         raise common.invalid("model is required and must be a string", "model")
     extra = {k: v for k, v in body.items() if k not in _MODELLED}
     unmapped = list(extra)
-    system, messages = _messages(body.get("messages"), unmapped)
+    raw_messages = body.get("messages")
+    scanned = _scan(raw_messages)  # an agent's messages: built when something reads them
+    if scanned is None:
+        system, messages = _messages(raw_messages, unmapped)
     stream = bool(common.expect(body.get("stream", False), bool, "a boolean", "stream"))
     options = body.get("stream_options") or {}
     common.expect(options, dict, "an object", "stream_options")
@@ -366,10 +576,20 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
     if user is not None:
         common.expect(user, str, "a string", "user")
     cache_key, cache_retention = common.prompt_cache(body)
-    return ChatRequest(
+    fields: dict[str, Any] = {}
+    if scanned is None:
+        fields["messages"] = messages
+        made: type[ChatRequest] = ChatRequest
+    else:
+        system, digest = scanned
+        assert isinstance(raw_messages, list)  # (what the scan took)
+        fields["build"] = functools.partial(_built_messages, raw_messages)
+        fields["digest"] = digest
+        fields["texts"] = functools.partial(_message_texts, raw_messages)
+        made = DeferredChatRequest
+    return made(
         dialect="openai",
         model=model,
-        messages=messages,
         system=system,
         tools=_tools(body, unmapped),
         tool_choice=_tool_choice(body),
@@ -389,6 +609,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         unmapped=unmapped,
         prompt_cache_key=cache_key,
         prompt_cache_retention=cache_retention,
+        **fields,
     )
 
 

@@ -31,6 +31,7 @@ from gateway.types import (
     Tool,
     ToolCall,
     ToolResult,
+    deferred_texts,
 )
 
 
@@ -85,15 +86,46 @@ def _attribute_setter(owner: Message | Tool, name: str) -> Callable[[str], None]
     return set_attribute
 
 
+class _DeferredSlots(Slots):
+    """A deferred request's slots (``types.DeferredChatRequest``): its messages' texts
+    read off the wire messages; the messages are built only for a rewrite to land in."""
+
+    def __init__(self, request: ChatRequest, texts: list[str]) -> None:
+        super().__init__()
+        self.request = request
+        _head(self, request)
+        self.texts += [text for text in texts if text]
+
+    def write(self, texts: list[str]) -> dict[str, str]:
+        built = _built_slots(self.request)  # (builds the messages)
+        assert built.texts == self.texts, "the codec read other texts than its messages hold"
+        changed = built.write(texts)
+        self.texts = built.texts
+        return changed
+
+
 def request_slots(request: ChatRequest) -> Slots:
-    slots = Slots()
+    deferred = deferred_texts(request)  # messages not built: texts suffice unless rewritten
+    if deferred is not None:
+        return _DeferredSlots(request, deferred)
+    return _built_slots(request)
+
+
+def _head(slots: Slots, request: ChatRequest) -> None:
+    """The system text, and what the model reads of a tool: its name and description."""
     add = slots.add
     for block in request.system:
         add(block.text, block)
-    for tool in request.tools:  # what the model reads of a tool: its name and description
+    for tool in request.tools:
         add(tool.name, _attribute_setter(tool, "name"))
         if tool.description:
             add(tool.description, _attribute_setter(tool, "description"))
+
+
+def _built_slots(request: ChatRequest) -> Slots:
+    slots = Slots()
+    _head(slots, request)
+    add = slots.add
     for message in request.messages:
         if message.name:
             add(message.name, _attribute_setter(message, "name"))
