@@ -241,6 +241,11 @@ class Call:
         # second of audio, per character), and the bodies the journal keeps instead of
         # the ones sent (image and audio bytes are never journaled: a summary is).
         self.extra_cost: Decimal = Decimal(0)
+        # What the request cost that holds of its own already charged to the budgets (the
+        # priced MCP tools its tool loop called, each held and charged as ``/mcp`` calls
+        # are): in its journal row's cost, answered or not, never charged again when its
+        # reservation settles.
+        self.charged_cost: Decimal = Decimal(0)
         # The service tier the request asked for (``service_tier``: flex, priority), whose
         # catalog prices it pays where the model has them (DeploymentEntry.cost).
         self.service_tier = ""
@@ -388,6 +393,8 @@ class Call:
                 rec.cost_usd = d.cost(usage, tier) + self.extra_cost
                 if usage.cache_read_tokens or usage.cache_write_tokens:
                     rec.cache_saved_usd = d.cache_saved(usage, tier)
+        if self.charged_cost:
+            rec.cost_usd += self.charged_cost
         if error is not None:
             if isinstance(error, GatewayError):
                 rec.error_kind, rec.error_message = error.outcome, error.log_message[:2000]
@@ -407,7 +414,7 @@ class Call:
             tracing.end_request(self, usage)
         if self.reservation is not None:
             tokens = rec.input_tokens + rec.output_tokens + rec.cache_read_tokens
-            settle = self.reservation.settlement(tokens, rec.cost_usd)
+            settle = self.reservation.settlement(tokens, rec.cost_usd - self.charged_cost)
             if settle is not None:
                 background.in_background(settle)
         journal.record(rec)

@@ -13,7 +13,6 @@ rate limited) — every path journaled once."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -27,7 +26,7 @@ from gateway import journal
 from gateway.access import registry
 from gateway.base.entries import KeyEntry, TagEntry
 from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
-from gateway.features.mcp import guarded, permissions, pool, tasks
+from gateway.features.mcp import guarded, permissions, pool, pricing, tasks
 from gateway.features.mcp.errors import (
     AuthorizationRequired,
     McpGatewayError,
@@ -40,7 +39,7 @@ from gateway.features.mcp.errors import (
     safe_message,
 )
 from gateway.features.mcp.oauth import caller as oauth_caller
-from gateway.limits import limits, subjects
+from gateway.limits import subjects
 from gateway.telemetry import semconv, tags, tracing
 
 # calls a tool with the (checked) arguments some other way than the pool's shared session;
@@ -195,7 +194,7 @@ async def call_in_rounds(
     try:
         if not permissions.allows_tool(key, server, tool):
             raise NotAllowed(f"this API key may not call {server}__{tool}")
-        price = _price_of(server)
+        price = pricing.price_of(server)
         try:  # the key's own tags and the caller's ``x-switchyard-tags`` (``tags_header``)
             tags.attribute(rec, {}, {tags.TAGS_HEADER: tags_header} if tags_header else {}, key)
         except GatewayError as exc:  # tags out of bounds, or not the key's own when enforced
@@ -251,26 +250,12 @@ async def call_in_rounds(
     return result
 
 
-def _price_of(server: str) -> Decimal:
-    """The server's price per call (0 for one the registry does not hold: the call is
-    refused further on as an unknown server)."""
-    entry = registry.current().mcp_servers.get(server)
-    return entry.price_usd if entry is not None else Decimal(0)
-
-
 async def _admit(key: KeyEntry, server: str, price: Decimal, tagged: tuple[TagEntry, ...]) -> Any:
     """The key's rpm (and a revoked or expired key), as for a model call, and with a
-    price its budget (and its team's, its owner's, its run's and its ``tagged`` tags')
-    holding that price until the call settles; its model route list does not apply to
-    MCP servers (``permissions`` decides those)."""
+    price its budgets holding it until the call settles (``pricing.hold``), a refusal
+    as the JSON-RPC error of ``/mcp``."""
     try:
-        return await limits.admit(
-            dataclasses.replace(key, routes=None),
-            f"mcp:{server}",
-            0,
-            hold_usd=price if price > 0 else None,
-            tags=tagged,
-        )
+        return await pricing.hold(key, server, price, tagged)
     except GatewayError as exc:
         if exc.status == 429:
             raise RateLimitedCall(exc.message if hasattr(exc, "message") else str(exc)) from None

@@ -9,17 +9,20 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gateway.access import registry
 from gateway.access.authorization import decide
 from gateway.base import http
 from gateway.base.entries import KeyEntry
 from gateway.core.tool_runner import Complete, Runner, Step, Toolset, events
-from gateway.errors import GuardrailBlocked, GuardrailUnavailable
-from gateway.features.mcp import guarded
+from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
+from gateway.features.mcp import guarded, pricing
 from gateway.features.mcp.hosted import approvals
+from gateway.limits import subjects
 from gateway.types import (
     ChatRequest,
     Hosted,
@@ -103,6 +106,13 @@ class Note:
     status: str  # ok | error | approval | declined | refused | blocked (by a guardrail)
     duration_ms: float = 0.0
     error: str = ""
+    cost_usd: str = ""  # the server's price, charged when it answered (a priced server)
+
+    def entry(self) -> dict[str, Any]:
+        entry = dataclasses.asdict(self)
+        if not self.cost_usd:
+            del entry["cost_usd"]
+        return entry
 
 
 class McpTools(Toolset):
@@ -172,7 +182,7 @@ class McpTools(Toolset):
         return _result(item)
 
     def _note(self, note: Note) -> None:
-        entry = dataclasses.asdict(note)
+        entry = note.entry()
         self.notes.append(entry)
         if self.observe is not None:
             try:
@@ -285,6 +295,8 @@ class McpTools(Toolset):
             return item
         from gateway.features.mcp.hosted.servers import ServerFailed
 
+        price, held = await self._hold(server, tool)
+        answered = False
         started = time.perf_counter()
         status = "ok"
         try:
@@ -301,6 +313,7 @@ class McpTools(Toolset):
                 if sent is not call.arguments:  # the client sees what the tool got
                     item.arguments = orjson.dumps(sent).decode()
             result = await self.connections.call_tool(server, tool, sent)
+            answered = True
             result = await guarded.result(checks, result)
         except ServerFailed as exc:
             item.error = str(exc)
@@ -318,11 +331,43 @@ class McpTools(Toolset):
                 item.error = text or "the tool reported an error"
             else:
                 item.output = text
+        finally:  # the server answered: charged (the guardrails' verdict after, too)
+            charged = price if answered else Decimal(0)
+            if held is not None:
+                await held.settle(0, charged)
+            if charged and self.call is not None:
+                self.call.charged_cost += charged
         took = (time.perf_counter() - started) * 1000
         if item.error and status == "ok":
             status = "error"
-        self._note(Note(server.label, tool, status, took, item.error or ""))
+        note = Note(server.label, tool, status, took, item.error or "")
+        if charged:
+            note.cost_usd = str(charged)
+        self._note(note)
         return item
+
+    async def _hold(self, server: McpServer, tool: str) -> tuple[Decimal, Any]:
+        """A registered server's price (``price_usd``) and its hold, admitted as a
+        ``/mcp`` call's (``pricing.hold``: the key's, team's, owner's, run's and the
+        request's tags' budgets); (0, None) for a server without a price. A refusal
+        ends the loop, and the request, as a budget refusal of the request would."""
+        if server.url is not None:  # the caller's own server: the gateway prices nothing
+            return Decimal(0), None
+        name = server.registered or server.label
+        price = pricing.price_of(name)
+        if price <= 0 or self.key is None:
+            return price if price > 0 else Decimal(0), None
+        record = self.call.record if self.call is not None else None
+        tagged = (
+            subjects.tag_limits(registry.current().tag_limits, record.tags)
+            if record is not None and record.tags
+            else ()
+        )
+        try:
+            return price, await pricing.hold(self.key, name, price, tagged)
+        except GatewayError as refusal:
+            self._note(Note(server.label, tool, "refused", error=refusal.message))
+            raise
 
 
 def _result(item: McpItem) -> ToolResult:
