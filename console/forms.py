@@ -256,10 +256,13 @@ class RouteForm(forms.Form):
         choices=server_tools.backend_choices(),
         label="Web search backend",
         help_text="the search API that runs clients' web search tools on upstreams that do "
-        "not (web fetch needs none)",
+        "not, or a route of this gateway whose model searches (web fetch needs none)",
     )
     web_search_url = forms.CharField(
-        required=False, max_length=500, label="Web search URL", help_text="the search API's URL"
+        required=False,
+        max_length=500,
+        label="Web search URL",
+        help_text="the search API's URL; for a route backend, the route's name",
     )
     web_search_key = forms.CharField(
         required=False,

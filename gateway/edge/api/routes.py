@@ -131,7 +131,9 @@ class RouteOut(Schema):
     semantic_cache_scope: str  # key | team | route: who shares the semantic cache's answers
     semantic_cache_route: str  # the embedding route that embeds the requests
     semantic_cache_dialects: list[str]  # client APIs using it; [] every chat API
-    web_search_backend: str  # searxng | brave | tavily: web search run by the gateway; "": off
+    # searxng | brave | tavily | route (web_search_url names the route): web search run
+    # by the gateway; "": off
+    web_search_backend: str
     web_search_url: str  # the search API's URL
     web_search_key: str  # its key as os.environ/NAME
     web_search_price: Decimal | None  # USD per search the gateway runs

@@ -12,23 +12,26 @@ into the chat job as one of its extra jobs (``hooks.extra_jobs``, ``plugin``).
   (``server_tool_use`` + ``web_search_tool_result`` / ``web_fetch_tool_result``,
   ``web_search_call``), streamed too, counted in ``usage.server_tool_use``;
 - ``backends``: the search APIs a route may name (SearXNG, Brave, Tavily);
+- ``route_search``: a route of the gateway as the backend (a model that searches,
+  asked through the pipeline under the caller's key, its citations the results);
 - ``fetch``: web fetch under the gateway's SSRF rules (``gateway.core.url_fetch``);
 - ``checks``: what a route's web search settings must satisfy when saved.
 
 Web search needs the route's backend (``web_search_backend``, ``web_search_url``,
-``web_search_key``); without one the tool is treated as before (dropped per
+``web_search_key``; for ``route``, ``web_search_url`` names the route); without one the tool is treated as before (dropped per
 ``drop_params``, noted as lost). Each search the gateway runs costs the route's
 ``web_search_price`` on top of the tokens, charged to the key's budget like them."""
 
 from __future__ import annotations
 
-from gateway.features.server_tools.backends import BACKENDS
+from gateway.features.server_tools.backends import BACKENDS, ROUTE
 from gateway.features.server_tools.checks import route_problems
 
 
 def backend_choices() -> list[tuple[str, str]]:
     """The search backends a route may name, for a form: (kind, label), none first."""
-    return [("", "none"), *((kind, api.label) for kind, api in BACKENDS.items())]
+    apis = [(kind, api.label) for kind, api in BACKENDS.items()]
+    return [("", "none"), *apis, (ROUTE, "a route of this gateway")]
 
 
 __all__ = ["backend_choices", "route_problems"]

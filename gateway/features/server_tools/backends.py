@@ -43,7 +43,7 @@ class Backend:
     its kind, URL, key reference and price per search (USD, None: not priced)."""
 
     kind: str
-    url: str
+    url: str  # the route's name for the ``route`` kind
     key: str = ""  # an os.environ/NAME reference, resolved per search
     price: Any = None  # Decimal | None
 
@@ -135,6 +135,9 @@ class Tavily(SearchApi):
 
 
 BACKENDS: dict[str, SearchApi] = {"searxng": SearXNG(), "brave": Brave(), "tavily": Tavily()}
+# the backend that is a route of this gateway (``route_search``): ``url`` names the route
+ROUTE = "route"
+KINDS = (*BACKENDS, ROUTE)
 
 
 def host(url: str) -> str:

@@ -4,17 +4,20 @@ is a kind the gateway knows, its URL is an http(s) URL (https unless it is this
 host's), a kind that needs a key has one, and the key is an ``os.environ/NAME``
 reference (never the key itself, which would be stored in clear) that may be read and
 sent to that URL (``gateway.web.references``: rules ``env.resolve`` and ``env.send``).
+A ``route`` backend names another route in ``web_search_url`` and has no key.
 Refused when saved, naming the field, never at call time."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.base.secrets import secret_refs
-from gateway.features.server_tools.backends import BACKENDS
+from gateway.features.server_tools.backends import BACKENDS, KINDS, ROUTE
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")  # as a route's, no pattern
 
 
 def route_problems(route: Any) -> dict[str, str]:
@@ -26,13 +29,15 @@ def route_problems(route: Any) -> dict[str, str]:
     if not kind:
         if url or key:
             problems["web_search_backend"] = (
-                "name the search API the URL and key are for (one of " + ", ".join(BACKENDS) + ")"
+                "name the search API the URL and key are for (one of " + ", ".join(KINDS) + ")"
             )
         return problems
+    if kind == ROUTE:
+        return _route_problems(route, url, key)
     api = BACKENDS.get(kind)
     if api is None:
         problems["web_search_backend"] = (
-            f"unknown search backend {kind!r} (one of {', '.join(BACKENDS)})"
+            f"unknown search backend {kind!r} (one of {', '.join(KINDS)})"
         )
         return problems
     parts = urlsplit(url)
@@ -54,4 +59,21 @@ def route_problems(route: Any) -> dict[str, str]:
     found = references.problems({"web_search_key": key}, [url] if url else [])
     if found.get("web_search_key"):
         problems["web_search_key"] = "; ".join(found["web_search_key"])
+    return problems
+
+
+def _route_problems(route: Any, name: str, key: str) -> dict[str, str]:
+    """A route as the backend: ``web_search_url`` names another route (one name, no
+    pattern, no URL); no key (the search is asked under the caller's own)."""
+    problems: dict[str, str] = {}
+    if not name:
+        problems["web_search_url"] = "name the route web search asks (a model that searches)"
+    elif "://" in name or not ROUTE_NAME.match(name) or any(ch in name for ch in "*?["):
+        problems["web_search_url"] = "name one route of this gateway, not a URL or a pattern"
+    elif name == route.name:
+        problems["web_search_url"] = "a route cannot search through itself"
+    if key:
+        problems["web_search_key"] = (
+            "a search route is asked under the caller's own key: leave the key empty"
+        )
     return problems

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from gateway.base.entries import KeyEntry
 from gateway.core.tool_runner import Step, Toolset
 from gateway.features.server_tools import backends, fetch
 from gateway.types import (
@@ -86,8 +87,10 @@ class ServerTools(Toolset):
         backend: backends.Backend | None,
         *,
         on_search: Callable[[], None] | None = None,
+        key: KeyEntry | None = None,
     ) -> None:
         self.backend, self.on_search = backend, on_search  # told of each search run
+        self.key = key  # the caller's: a route backend is asked under it (``route_search``)
         self.tools = {tool.name: tool for tool in request.server_tools}
         self.used: dict[str, int] = {}  # calls per tool name
         self.searches = self.fetches = 0
@@ -154,7 +157,16 @@ class ServerTools(Toolset):
         if self.on_search is not None:
             self.on_search()
         try:
-            results = await backends.search(self.backend, query.strip())
+            if self.backend.kind == backends.ROUTE:
+                if self.key is None:
+                    raise backends.SearchFailed("a search route is asked under a key")
+                from gateway.features.server_tools import route_search
+
+                results = await route_search.search(
+                    self.backend.url, query.strip(), self.key, backends.MAX_RESULTS
+                )
+            else:
+                results = await backends.search(self.backend, query.strip())
         except backends.SearchFailed as exc:
             item.error, item.detail = exc.code, str(exc)
             return

@@ -16,7 +16,7 @@ from gateway.core.call import Call
 from gateway.core.jobs import ChatJob
 from gateway.errors import ConfigurationError, InvalidRequest
 from gateway.features.server_tools import loop as tool_loop
-from gateway.features.server_tools.backends import BACKENDS, Backend
+from gateway.features.server_tools.backends import KINDS, Backend
 from gateway.providers.base import adapter_for
 from gateway.types import ChatRequest, ServerTool
 
@@ -34,7 +34,7 @@ def native(route: RouteEntry, call: Call) -> bool:
 
 
 def backend_of(route: RouteEntry) -> Backend | None:
-    if route.web_search_backend not in BACKENDS or not route.web_search_url:
+    if route.web_search_backend not in KINDS or not route.web_search_url:
         return None
     return Backend(
         route.web_search_backend,
@@ -95,4 +95,4 @@ def toolset(job: ChatJob, route: RouteEntry) -> tool_loop.ServerTools | None:
         if price is not None:
             call.extra_cost += price
 
-    return tool_loop.ServerTools(job.request, backend, on_search=charge)
+    return tool_loop.ServerTools(job.request, backend, on_search=charge, key=job.key)

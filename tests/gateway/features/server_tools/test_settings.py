@@ -40,7 +40,7 @@ def test_a_backend_without_its_url_is_refused() -> None:
 def test_an_unknown_backend_is_refused() -> None:
     errors = refused(web_search_backend="bing", web_search_url=BRAVE)
     assert errors["web_search_backend"] == [
-        "unknown search backend 'bing' (one of searxng, brave, tavily)"
+        "unknown search backend 'bing' (one of searxng, brave, tavily, route)"
     ]
 
 
@@ -95,3 +95,15 @@ def test_a_good_setting_is_saved_and_reaches_the_snapshot() -> None:
     assert (entry.web_search_backend, entry.web_search_url) == ("brave", BRAVE)
     assert entry.web_search_key == "os.environ/SEARCH_KEY"
     assert entry.web_search_price == Decimal("0.005")
+
+
+@pytest.mark.django_db
+def test_a_route_backend_is_saved_with_the_routes_name() -> None:
+    """``web_search_backend: route``: the URL field names the route that searches."""
+    admin_ops.save_route(
+        None, {"name": "web", "web_search_backend": "route", "web_search_url": "sonar"}
+    )
+    entry = registry.build_snapshot().routes["web"]
+    assert (entry.web_search_backend, entry.web_search_url) == ("route", "sonar")
+    errors = refused(web_search_backend="route", web_search_url="https://x.example/")
+    assert errors["web_search_url"] == ["name one route of this gateway, not a URL or a pattern"]
