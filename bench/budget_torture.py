@@ -27,11 +27,13 @@ WebSocket, a gateway-run batch per instance (each line through the request path;
 instances share an S3 file store, moto's server on 127.0.0.1, as several instances
 must), A2A ``SendMessage`` to an agent with a per-call price, and MCP ``tools/call`` on
 ``/mcp`` (the 2026-07-28 era, sessionless) to a registered streamable-HTTP server (the
-tests' SDK server on 127.0.0.1, its ``sleep`` tool) with a per-call price. Not here:
-realtime (a session holds a fixed reservation, ``SWITCHYARD_BUDGET_RESERVATION_USD``,
-not a per-request ceiling, and is charged as it runs: a different experiment) and
-session budgets other than A2A's. Budget kinds that an endpoint does not count are
-marked ``n/a``: A2A and MCP have no end user; a budget per session is an A2A agent's
+tests' SDK server on 127.0.0.1, its ``sleep`` tool) with a per-call price, and realtime
+sessions (``run_realtime_cell``: a session holds only
+``SWITCHYARD_BUDGET_RESERVATION_USD`` and is charged response by response, so its
+documented bound is the budget plus one response per session open when the budget is
+reached, and its cells are judged against that). Not here: session budgets other than
+A2A's. Budget kinds that an endpoint does not count are marked ``n/a``: A2A, MCP and
+realtime have no end user; a budget per session is an A2A agent's
 (``session_budget_usd``, per key and ``contextId``): its cells send every message of
 the cell in one context to a second agent whose session budget is the cell's budget
 (the key has none).
@@ -88,13 +90,23 @@ ENDPOINTS = (
     "batch",
     "a2a",
     "mcp",
+    "realtime",
 )
 KINDS = ("key", "team", "user", "tag", "end_user", "session")
-# A2A messages and MCP calls carry no end user
-NOT_COUNTED = {("a2a", "end_user"), ("mcp", "end_user")}
+# A2A messages, MCP calls and realtime sessions carry no end user
+NOT_COUNTED = {("a2a", "end_user"), ("mcp", "end_user"), ("realtime", "end_user")}
 # a budget per session is an A2A agent's (``session_budget_usd``: per key and context id)
 NOT_COUNTED |= {(e, "session") for e in ENDPOINTS if e != "a2a"}
 MCP_MODERN = "2026-07-28"
+# A realtime response of the mock (``tests/integration/mock_realtime.USAGE``) at the
+# catalog's gpt-realtime prices per 1M: text 4 (cached 0.40) / 16 out, audio 32 (cached
+# 0.40) / 64 out: $0.0458
+RT_RESPONSE = (
+    68 * 4 + 32 * Decimal("0.4") + 968 * 32 + 32 * Decimal("0.4") + 50 * 16 + 200 * 64
+) / Decimal(10**6)
+RT_HOLD = Decimal("0.01")  # SWITCHYARD_BUDGET_RESERVATION_USD: what a session holds
+RT_MOST_RESPONSES = 20  # a session asks for at most this many (it is cut well before)
+RT_DELAY = 0.02  # seconds before each of a response's deltas: responses overlap
 
 
 # -- the mock upstream -------------------------------------------------------------
@@ -264,16 +276,18 @@ class Cell:
         return self.overrun <= 0 and self.false_refusals == 0 and not self.others
 
 
-def setup_code(cells: list[Cell], upstream: str, agent: str, mcp: str = "") -> str:
-    """Django shell code making the route, the agent, the MCP server and each cell's
-    subject, in one transaction (one commit for all the rows: quick on a loaded
-    machine)."""
-    body = _setup_body(cells, upstream, agent, mcp)
+def setup_code(
+    cells: list[Cell], upstream: str, agent: str, mcp: str = "", realtime: str = ""
+) -> str:
+    """Django shell code making the route, the agent, the MCP server, the realtime route
+    and each cell's subject, in one transaction (one commit for all the rows: quick on
+    a loaded machine)."""
+    body = _setup_body(cells, upstream, agent, mcp, realtime)
     indented = "".join(f"    {line}\n" for line in body.strip().splitlines())
     return f"from django.db import transaction\nwith transaction.atomic():\n{indented}"
 
 
-def _setup_body(cells: list[Cell], upstream: str, agent: str, mcp: str) -> str:
+def _setup_body(cells: list[Cell], upstream: str, agent: str, mcp: str, realtime: str) -> str:
     made = [
         {
             "key": c.key,
@@ -303,6 +317,12 @@ if "{agent}":
                             "price_usd": "{A2A_PRICE}", "session_budget_usd": "{session_budget}"}})
 if "{mcp}":
     McpServer.objects.create(name="torture-mcp", url="{mcp}", price_usd="{MCP_PRICE}")
+if "{realtime}":
+    rt = Provider(name="torture-realtime", kind="openai", base_url="{realtime}/v1")
+    rt.set_secret("sk-upstream-realtime")
+    rt.save()
+    rr = Route.objects.create(name="torture-rt")
+    Deployment.objects.create(route=rr, provider=rt, model="gpt-realtime")
 for c in {made!r}:
     fields = dict(name=c["name"], prefix=c["key"][:10], key_hash=ApiKey.hash_key(c["key"]),
                   budget_period="total", a2a_allowed=["*"], mcp_allowed=["*"])
@@ -657,6 +677,9 @@ def run_cell(bases: list[str], database_url: str, cell: Cell) -> None:
     if cell.endpoint == "batch":
         run_batch_cell(bases, database_url, cell)
         return
+    if cell.endpoint == "realtime":
+        run_realtime_cell(bases, database_url, cell)
+        return
     started = time.monotonic()
     count = max(3 * BUDGET_CEILINGS, cell.concurrency)
     answers = asyncio.run(burst(bases, cell, count))
@@ -728,6 +751,12 @@ def make_cells(concurrencies: list[int], only: list[str]) -> list[Cell]:
                         tag=label if kind == "tag" else "",
                         end_user=f"user-{label}" if kind == "end_user" else "",
                         context=f"ctx-{label}" if kind == "session" else "",
+                        # five responses of a realtime session, else five ceilings
+                        budget=(
+                            RT_RESPONSE * BUDGET_CEILINGS
+                            if endpoint == "realtime"
+                            else CEILING * BUDGET_CEILINGS
+                        ),
                     )
                 )
     return cells
@@ -764,6 +793,13 @@ def run(
         agent = stack.enter_context(a2a_agent()) if needs_agent else ""
         needs_mcp = any(c.endpoint == "mcp" for c in cells)
         mcp = stack.enter_context(mcp_server()) if needs_mcp else ""
+        realtime = ""
+        if any(c.endpoint == "realtime" for c in cells):
+            from tests.integration.mock_realtime import MockRealtime
+
+            mock_rt = MockRealtime("sk-upstream-realtime").start()
+            stack.callback(mock_rt.stop)
+            realtime = mock_rt.url
         env = {
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
@@ -787,7 +823,7 @@ def run(
                 str(ROOT / "manage.py"),
                 "shell",
                 "-c",
-                setup_code(cells, upstream, agent, mcp),
+                setup_code(cells, upstream, agent, mcp, realtime),
             ],
             cwd=ROOT,
             env=gateways[0].env,
@@ -833,10 +869,112 @@ def machine_state() -> str:
 
 
 HEADER = (
-    "| endpoint | budget kind | c | sent | served (burst) | spend / budget | overrun (bound: the budget) "
-    "| false refusals | other failures | verdict |\n"
-    "|---|---|--:|--:|--:|--:|--:|--:|--:|---|"
+    "| endpoint | budget kind | c | sent | served (burst) | spend / budget | bound "
+    "| overrun (past the bound) | false refusals | other failures | verdict |\n"
+    "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"
 )
+
+
+# -- realtime: sessions charged response by response ---------------------------------
+
+
+@dataclass
+class Session:
+    admitted: bool = False
+    responses: int = 0
+    cut: bool = False  # ended by the gateway with budget_exceeded after responses
+    refused: bool = False  # refused at admission with budget_exceeded
+    other: str = ""
+
+
+async def _realtime_session(base: str, cell: Cell) -> Session:
+    """One session: admitted (``session.created``) or refused (an ``error`` event),
+    then responses one after another until the gateway cuts it for the budget."""
+    import websockets
+
+    url = base.replace("http://", "ws://") + "/v1/realtime?model=torture-rt"
+    out = Session()
+    try:
+        async with websockets.connect(url, additional_headers=headers_of(cell)) as socket:
+            first = json.loads(await asyncio.wait_for(socket.recv(), 60))
+            if first.get("type") == "error":
+                code = (first.get("error") or {}).get("code")
+                out.refused = code == "budget_exceeded"
+                out.other = "" if out.refused else f"admission: {json.dumps(first)[:200]}"
+                return out
+            out.admitted = True
+            for _ in range(RT_MOST_RESPONSES):
+                create = {"type": "response.create", "response": {"metadata": {"delay": RT_DELAY}}}
+                await socket.send(json.dumps(create))
+                while True:
+                    event = json.loads(await asyncio.wait_for(socket.recv(), 60))
+                    if event.get("type") == "response.done":
+                        out.responses += 1
+                        break
+                    if event.get("type") == "error":
+                        if (event.get("error") or {}).get("code") == "budget_exceeded":
+                            out.cut = True
+                        else:
+                            out.other = f"session: {json.dumps(event)[:200]}"
+                        return out
+            out.other = f"never cut: {RT_MOST_RESPONSES} responses"
+    except websockets.ConnectionClosed as closed:
+        if not (out.admitted and closed.rcvd is not None and closed.rcvd.code == 1008):
+            out.other = f"closed: {closed}"
+        out.cut = out.cut or out.admitted
+    except (OSError, TimeoutError) as exc:
+        out.other = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def run_realtime_cell(bases: list[str], database_url: str, cell: Cell) -> None:
+    """``cell.concurrency`` sessions at once over both instances, each asking for
+    responses until it is cut, then one more session, which admission must refuse.
+
+    The documented bound (docs/production.md, "Realtime sessions"): a session holds only
+    ``SWITCHYARD_BUDGET_RESERVATION_USD`` and each response is charged when done, the
+    session cut by the charge that finds the budget spent; so once the spend reaches the
+    budget, each session still open adds at most the response it has in flight. The
+    spend is at most the budget plus one response per session admitted in the burst
+    (at most ``c`` open at once): ``budget + admitted x RT_RESPONSE``."""
+
+    async def the_burst() -> list[Session]:
+        return await asyncio.gather(
+            *(_realtime_session(bases[n % len(bases)], cell) for n in range(cell.concurrency))
+        )
+
+    started = time.monotonic()
+    sessions = asyncio.run(the_burst())
+    time.sleep(0.5)  # the last charges settle
+    after = asyncio.run(_realtime_session(bases[0], cell))
+    cell.sent = len(sessions) + 1
+    admitted = [s for s in sessions if s.admitted]
+    cell.burst_served = len(admitted)
+    cell.burst_refused = sum(s.refused for s in sessions)
+    cell.served = cell.burst_served + after.admitted
+    cell.others += [s.other for s in [*sessions, after] if s.other]
+    deadline = time.monotonic() + 20
+    while True:  # every admitted session's row (a cut one is a 429 with its cost)
+        rows = journal(database_url, cell.key_name)
+        if len(rows) >= cell.served or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    cell.spend = sum((cost for _, cost in rows), Decimal(0))
+    cell.bound = cell.budget + len(admitted) * RT_RESPONSE
+    cell.overrun = max(Decimal(0), cell.spend - cell.bound)
+    charged = sum(s.responses for s in sessions) + after.responses
+    if abs(cell.spend - charged * RT_RESPONSE) > Decimal("0.000001"):
+        cell.others.append(f"the journal's ${cell.spend} is not {charged} responses' cost")
+    if not any(s.cut for s in admitted):
+        cell.others.append("no session was cut when the budget was spent")
+    # a refusal is false when the budget had room for the session's hold even at the end
+    if cell.burst_refused and cell.spend + cell.concurrency * RT_HOLD <= cell.budget:
+        cell.false_refusals += cell.burst_refused
+    if after.refused and cell.spend + RT_HOLD <= cell.budget:
+        cell.false_refusals += 1
+    if after.admitted and cell.spend >= cell.budget:
+        cell.others.append("a session was admitted after the budget was spent")
+    cell.seconds = round(time.monotonic() - started, 1)
 
 
 def row_of(cell: Cell | dict[str, Any]) -> str:
@@ -846,6 +984,7 @@ def row_of(cell: Cell | dict[str, Any]) -> str:
     return (
         f"| {c['endpoint']} | {c['kind']} | {c['concurrency']} | {c['sent']} "
         f"| {c['served']} ({c['burst_served']}) | ${spend} / ${budget} "
+        f"| ${Decimal(str(c.get('bound') or c['budget'])).quantize(Decimal('0.0001'))} "
         f"| ${Decimal(str(c['overrun'])).quantize(Decimal('0.0001'))} | {c['false_refusals']} "
         f"| {len(c['others'])} | {'pass' if c['ok'] else 'FAIL'} |"
     )

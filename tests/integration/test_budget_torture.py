@@ -53,3 +53,38 @@ def test_the_smallest_cell_of_the_torture_benchmark_passes(tmp_path: Path, endpo
     assert cell["others"] == []
     assert f"| {endpoint} | key | 8 |" in (tmp_path / "budget_torture.md").read_text()
     assert result["tracebacks"] == 0
+
+
+@pytest.mark.timeout(360)
+def test_the_realtime_cell_is_judged_against_its_own_bound(tmp_path: Path) -> None:
+    """Realtime sessions hold $0.01 each and are charged response by response: eight at
+    once on a budget of five responses may pass the budget by a response each, never
+    more (the documented bound), and the session after them is refused."""
+    from .test_two_instances import ensure_services
+
+    ensure_services()
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "budget_torture.py"),
+            "--quick",
+            "--only",
+            "realtime:key:c8",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads((tmp_path / "budget_torture.json").read_text())
+    [cell] = result["cells"]
+    assert cell["name"] == "realtime:key:c8" and cell["ok"], cell
+    response = Decimal(cell["budget"]) / 5
+    assert cell["sent"] == 9 and cell["served"] == cell["burst_served"] == 8, cell
+    assert Decimal(cell["bound"]) == Decimal(cell["budget"]) + 8 * response
+    assert Decimal(cell["spend"]) <= Decimal(cell["bound"]) and Decimal(cell["overrun"]) == 0
+    assert cell["false_refusals"] == 0 and cell["others"] == []
+    assert result["tracebacks"] == 0
