@@ -31,7 +31,6 @@ from gateway.core import (
 from gateway.errors import (
     AuthenticationFailed,
     GatewayError,
-    GuardrailBlocked,
 )
 from gateway.limits import limits
 from gateway.providers.base import Exchange
@@ -295,8 +294,9 @@ class Call:
         self.capture_outbound(body)
         status = self.client.client_status(error)
         headers += retry_headers(status)
-        # a guardrail's refusal of an answer: the upstream's usage still counts
-        usage = error.usage if isinstance(error, GuardrailBlocked) else None
+        # a guardrail's refusal of an answer, a tool loop cut short: the upstream's usage
+        # so far still counts
+        usage = getattr(error, "usage", None)
         self.finish(status=status, error=error, usage=usage)
         return Reply(status, body, headers)
 

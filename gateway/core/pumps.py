@@ -107,9 +107,13 @@ class _Tap:
         if self.call.span is not None:  # the upstream's names, from its stream's start
             self.call.response_id = folder.response.id
             self.call.response_model = folder.response.model
+        usage = folder.response.usage
+        spent = getattr(error, "usage", None)  # a tool loop cut short: its turns' usage
+        if spent is not None and not usage.total_tokens:
+            usage = spent
         self.call.finish(
             status=status,
-            usage=folder.response.usage,
+            usage=usage,
             finish_reason=folder.response.finish_reason if folder.finished else "",
             error=error
             if error is not None

@@ -128,6 +128,16 @@ class Runner:
         self.usage = Usage()
 
     async def run(self, emit: Step | None = None) -> ChatResponse:
+        try:
+            return await self._run(emit)
+        except GatewayError as error:
+            # cut short (a budget refusal of a priced tool call, a turn that failed): what
+            # the turns so far used still counts, in the journal and against the budget
+            if getattr(error, "usage", None) is None and self.usage.total_tokens:
+                error.usage = self.usage  # type: ignore[attr-defined]
+            raise
+
+    async def _run(self, emit: Step | None) -> ChatResponse:
         async def step(item: Hosted) -> None:
             self.items.append(item)
             self._tell(item)

@@ -155,7 +155,8 @@ async def test_each_tool_call_is_charged_in_the_requests_journal_row(gateway):
 async def test_a_budget_that_covers_the_model_but_not_every_call_refuses_the_third(gateway):
     """$0.25: the model's hold and two calls fit; the third call's hold does not. The
     request ends as a budget refusal does (429 ``budget_exceeded`` in the caller's
-    format); the third call never reaches the server; the row counts the two prices."""
+    format); the third call never reaches the server; the row counts the two prices and
+    the turns' tokens."""
     recorded, calls = gateway
     upstream = Upstream(wanted=5)
     http.use_transport(httpx.MockTransport(upstream))
@@ -166,7 +167,9 @@ async def test_a_budget_that_covers_the_model_but_not_every_call_refuses_the_thi
     assert error["code"] == "budget_exceeded" and "budget" in error["message"]
     assert len(calls) == 2 and upstream.turns == 3
     (row,) = recorded
-    assert row.status == 429 and row.cost_usd == 2 * PRICE
+    # the two prices, and the three upstream turns' tokens (the loop was cut short)
+    assert row.status == 429 and row.cost_usd == 3 * TURN + 2 * PRICE
+    assert (row.input_tokens, row.output_tokens) == (27, 15)
     assert [c["status"] for c in row.mcp_calls] == ["ok", "ok", "refused"]
     assert "budget" in row.mcp_calls[-1]["error"]
     # the budget counted the two prices: a call alone ($0.10) no longer fits in $0.25
@@ -192,7 +195,7 @@ async def test_a_streamed_request_is_refused_in_its_stream(gateway):
     assert b"event: error" in raw and b"budget" in raw
     assert len(calls) == 1
     (row,) = recorded
-    assert row.status == 429 and row.cost_usd == PRICE
+    assert row.status == 429 and row.cost_usd == 2 * TURN + PRICE
 
 
 async def test_a_key_without_a_budget_is_charged_all_the_same(gateway):
@@ -218,4 +221,4 @@ async def test_a_tags_budget_holds_the_price(gateway):
     assert reply.status == 429, reply.body
     assert len(calls) == 1
     (row,) = recorded
-    assert row.tags == ("research",) and row.cost_usd == PRICE
+    assert row.tags == ("research",) and row.cost_usd == 2 * TURN + PRICE
