@@ -25,15 +25,22 @@ def price_of(server: str) -> Decimal:
 
 
 async def hold(
-    key: KeyEntry, server: str, price: Decimal, tagged: tuple[TagEntry, ...]
+    key: KeyEntry,
+    server: str,
+    price: Decimal,
+    tagged: tuple[TagEntry, ...],
+    end_user: str = "",
 ) -> limits.Reservation:
     """Admit one call of ``key`` to ``server`` holding ``price`` (``tagged``: the call's
-    tags that have limits); its model route list does not apply to MCP servers (the
-    key's MCP grant decides those). Raises what ``limits.admit`` raises."""
+    tags that have limits; ``end_user``: the model request's end user, whose budget
+    under ``max_budget_per_user`` holds it too); its model route list does not apply to
+    MCP servers (the key's MCP grant decides those). Raises what ``limits.admit``
+    raises."""
     return await limits.admit(
         dataclasses.replace(key, routes=None),
         f"mcp:{server}",
         0,
         hold_usd=price if price > 0 else None,
+        end_user=end_user,
         tags=tagged,
     )

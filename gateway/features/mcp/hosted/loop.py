@@ -349,7 +349,7 @@ class McpTools(Toolset):
     async def _hold(self, server: McpServer, tool: str) -> tuple[Decimal, Any]:
         """A registered server's price (``price_usd``) and its hold, admitted as a
         ``/mcp`` call's (``pricing.hold``: the key's, team's, owner's, run's and the
-        request's tags' budgets); (0, None) for a server without a price. A refusal
+        request's tags' and end user's budgets); (0, None) for a server without a price. A refusal
         ends the loop, and the request, as a budget refusal of the request would."""
         if server.url is not None:  # the caller's own server: the gateway prices nothing
             return Decimal(0), None
@@ -364,7 +364,8 @@ class McpTools(Toolset):
             else ()
         )
         try:
-            return price, await pricing.hold(self.key, name, price, tagged)
+            end_user = record.end_user if record is not None else ""
+            return price, await pricing.hold(self.key, name, price, tagged, end_user)
         except GatewayError as refusal:
             self._note(Note(server.label, tool, "refused", error=refusal.message))
             raise

@@ -75,7 +75,7 @@ def server(name: str, price: Decimal) -> McpServerEntry:
 def gateway(monkeypatch: pytest.MonkeyPatch, snapshot_reset, settings):
     settings.REDIS_URL = ""
 
-    async def nothing_spent_before(key_id: int, start: float) -> Decimal:
+    async def nothing_spent_before(key_id: int, start: float, *more: object) -> Decimal:
         return Decimal(0)
 
     async def no_counter_spent_before(counter_id: int | str, start: object) -> Decimal:
@@ -222,3 +222,25 @@ async def test_a_tags_budget_holds_the_price(gateway):
     assert len(calls) == 1
     (row,) = recorded
     assert row.tags == ("research",) and row.cost_usd == 2 * TURN + PRICE
+
+
+async def test_the_end_users_budget_holds_the_price(gateway):
+    """A key giving each end user $0.15 (``max_budget_per_user``): the request's ``user``
+    pays its tool calls as it pays its tokens: one call fits, the second is refused."""
+    recorded, calls = gateway
+    http.use_transport(httpx.MockTransport(Upstream(wanted=5)))
+    key = dataclasses.replace(
+        MASTER,
+        id=43,
+        name="per-user",
+        mcp_allowed=frozenset({"docs__lookup"}),
+        max_budget_per_user=Decimal("0.15"),
+        budget_period="total",
+    )
+    body = orjson.loads(chat())
+    body["user"] = "alice"
+    reply = await service.handle("chat", "openai", orjson.dumps(body), {}, service.Caller(key=key))
+    assert reply.status == 429, reply.body
+    assert len(calls) == 1
+    (row,) = recorded
+    assert row.end_user == "alice" and row.cost_usd == 2 * TURN + PRICE
