@@ -256,6 +256,33 @@ def test_refresh_before_expiry_and_disconnect(upstream, people) -> None:
     assert _send(alice_key)[1]["error"]["code"] == -32041
 
 
+def test_the_authorization_server_is_discovered_and_the_api_keeps_the_settings(
+    upstream, people, settings
+) -> None:
+    """No issuer configured: the agent's 401 names its protected resource metadata, which
+    names the authorization server; the management API writes and shows the settings."""
+    as_port, agent_port = upstream
+    settings.SWITCHYARD_MASTER_KEY = "sy-master-agent-oauth"
+    api = Client(HTTP_AUTHORIZATION="Bearer sy-master-agent-oauth")
+    made = api.post(
+        "/api/a2a-agents/",
+        {"name": "whoami", "url": f"http://127.0.0.1:{agent_port}/whoami", "auth": "oauth",
+         "oauth_scopes": "mcp"},
+        content_type="application/json",
+    )  # fmt: skip
+    assert made.status_code == 201, made.content
+    shown = made.json()
+    assert shown["auth"] == "oauth" and shown["oauth_issuer"] == ""
+    assert shown["oauth_scopes"] == "mcp" and shown["oauth_client_secret_ref"] == ""
+    registry.rebuild()
+    agent = A2aAgent.objects.get(name="whoami")
+    alice_key = _key(people["alice"], people["alice"])
+    _connect(_console(people["alice"]), agent, "alice")
+    assert _said(_send(alice_key)[1]) == "user=alice"
+    token = McpOAuthToken.objects.get(agent=agent)
+    assert token.issuer == f"http://127.0.0.1:{as_port}" and token.scopes == "mcp"
+
+
 def test_connect_is_only_for_oauth_agents(upstream, people) -> None:
     as_port, agent_port = upstream
     agent = _agent(as_port, agent_port)

@@ -15,9 +15,10 @@ server whose metadata points at an address the gateway must refuse) and answers 
 without a valid token; its tool ``whoami`` answers the token's subject and client.
 
 With ``--a2a PORT``, an A2A agent (the ``a2a-sdk`` server) at PORT/whoami, protected by the
-same authorization server: every request but its card needs a live access token (401
-with ``WWW-Authenticate`` otherwise), and a message is answered "user=<the token's
-subject>" on JSON-RPC and HTTP+JSON.
+same authorization server: every request but its card and its protected resource
+metadata (RFC 9728, naming the authorization server) needs a live access token (401 with
+``WWW-Authenticate`` pointing at that metadata otherwise), and a message is answered
+"user=<the token's subject>" on JSON-RPC and HTTP+JSON.
 
 Test-only routes on the authorization server: GET /_test/state (counts of grants issued,
 refreshes, revocations, live tokens), POST /_test/revoke-all (revokes every token without
@@ -438,6 +439,7 @@ def a2a_app(port: int) -> Starlette:
     from starlette.middleware.base import BaseHTTPMiddleware
 
     base = f"http://127.0.0.1:{port}/whoami"
+    prm_path = "/.well-known/oauth-protected-resource/whoami"
 
     def subject(authorization: str) -> str | None:
         held = ACCESS.get(authorization.removeprefix("Bearer "))
@@ -456,13 +458,14 @@ def a2a_app(port: int) -> Starlette:
 
     class Protected(BaseHTTPMiddleware):
         async def dispatch(self, request, call_next):  # type: ignore[no-untyped-def]
-            if request.url.path.endswith("agent-card.json"):
+            if request.url.path.endswith("agent-card.json") or request.url.path == prm_path:
                 return await call_next(request)
             if subject(request.headers.get("authorization", "")) is None:
+                where = f"http://127.0.0.1:{port}{prm_path}"
                 return JSONResponse(
                     {"error": "unauthorized"},
                     status_code=401,
-                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                    headers={"WWW-Authenticate": f'Bearer resource_metadata="{where}"'},
                 )
             return await call_next(request)
 
@@ -482,8 +485,13 @@ def a2a_app(port: int) -> Starlette:
     handler = DefaultRequestHandler(
         agent_executor=WhoAmI(), task_store=InMemoryTaskStore(), agent_card=card
     )
+
+    async def protected_resource(request: Request) -> Response:
+        return JSONResponse({"resource": base, "authorization_servers": [ISSUER]})
+
     app = Starlette(
         routes=[
+            Route(prm_path, protected_resource),
             *create_agent_card_routes(card, card_url="/whoami/.well-known/agent-card.json"),
             *create_jsonrpc_routes(handler, "/whoami"),
             *create_rest_routes(handler, path_prefix="/whoami"),
