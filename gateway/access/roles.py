@@ -52,7 +52,9 @@ READ_TEAM = {
     "providers.view",
     "teams.view",
     "guardrails.view",  # names, kinds, modes; params with their secrets masked
-    "mcp.connect",  # one's own OAuth connections to MCP servers (rule mcp.oauth.connect)
+    # one's own OAuth connections to MCP servers and A2A agents (rules mcp.oauth.connect,
+    # a2a.oauth.connect)
+    "mcp.connect",
     "prompts.view",  # the prompt registry: templates hold no secrets
 }
 ABILITIES: dict[str, frozenset[str]] = {

@@ -352,6 +352,33 @@ class McpServerEntry:
 
 
 @dataclass(slots=True, frozen=True)
+class OAuthTarget:
+    """An upstream other than an MCP server that takes each person's own OAuth token
+    (``kind`` "agent": an A2A agent with ``auth`` "oauth"), as the MCP unit's OAuth client
+    machinery (``gateway.features.mcp.oauth``, through ``hooks.upstream_oauth``) reads it:
+    ``url`` is where the upstream is asked (the discovery probe, the RFC 8707 resource);
+    the authorization server is ``oauth_issuer`` (blank: discovered from the upstream's
+    401); a pre-registered client (id, its secret resolved) or none (dynamic
+    registration); ``page``: the console path where a person connects."""
+
+    kind: str
+    id: int
+    name: str
+    url: str
+    enabled: bool = True
+    oauth_issuer: str = ""
+    oauth_client_id: str = ""
+    oauth_client_secret: str = ""
+    oauth_scopes: str = ""
+    page: str = ""
+    oauth: str = "per_user"  # always each person's own (no service token for these)
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.name}"
+
+
+@dataclass(slots=True, frozen=True)
 class GuardrailEntry:
     """A guardrail as the feature runs it (``gateway.features.guardrails``); ``params`` are the
     kind's, validated when saved (secrets as stored: literals or ``os.environ/NAME``)."""

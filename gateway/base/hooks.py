@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from gateway.base.entries import KeyEntry, ProviderEntry
+    from gateway.base.entries import KeyEntry, OAuthTarget, ProviderEntry
     from gateway.base.plugins import RequestOutcome
     from gateway.base.process_role import Role
 
@@ -399,6 +399,71 @@ snapshot_parts: NamedRegistry[Callable[[], Any]] = NamedRegistry(
     "``Snapshot.parts[name]``, so the request path reads it without a query; the "
     "feature's tables bump the registry version like the registry's own (``signals``). "
     "The prompt registry loads its prompts here (``gateway.features.prompts.plugin``).",
+)
+
+# --- each person's OAuth to upstreams other than MCP servers (A2A agents) ---
+
+
+class OAuthRequired(Exception):
+    """The person acting has no usable token for a target (never connected, refresh
+    refused, revoked, or a key someone else minted for them): ``why``, and the console
+    page where they connect. No token, code or state in it."""
+
+    def __init__(self, target: OAuthTarget, why: str) -> None:
+        super().__init__(f"{target.label}: {why}")
+        self.target = target
+        self.why = why
+
+
+class OAuthUnavailable(Exception):
+    """The target's authorization server could not be reached or refused the gateway;
+    ``str()`` is safe to show."""
+
+
+class UpstreamOAuth(Protocol):
+    """Per-person OAuth to an ``OAuthTarget``: the MCP unit's machinery (discovery,
+    clients, the connect flow, tokens sealed per person, refresh), shared."""
+
+    async def bearer(self, target: OAuthTarget, owner: int | None, holder: int | None) -> str:
+        """The access token to send for ``owner`` with a credential ``holder`` holds
+        (only ``owner``'s own when the holder is the owner: ``entries.own_identity``);
+        ``OAuthRequired`` / ``OAuthUnavailable``."""
+        ...
+
+    def expire(self, target: OAuthTarget, user_id: int, token: str) -> None:
+        """The target refused ``token`` (401): the next ``bearer`` refreshes it."""
+        ...
+
+    async def connect(self, target: OAuthTarget, user_id: int, redirect_uri: str) -> str:
+        """The authorization URL to send the person's browser to (``ValueError``: safe to
+        show)."""
+        ...
+
+    async def disconnect(self, target: OAuthTarget, user_id: int) -> bool:
+        """Revoke and delete the person's tokens; whether the server confirmed it."""
+        ...
+
+    def connected(self, kind: str, user_id: int) -> dict[int, Any]:
+        """The targets of ``kind`` the person has tokens for: {id: expires_at or None}."""
+        ...
+
+    def redirect_uri(self, request: Any) -> str:
+        """The console's OAuth callback, where every flow comes back to."""
+        ...
+
+
+upstream_oauth: Registry[UpstreamOAuth] = Registry(
+    "upstream_oauth",
+    "Each person's OAuth to upstreams that are not MCP servers (an A2A agent with auth "
+    "'oauth'): registered by the MCP unit (``gateway.features.mcp.oauth.shared``), read by "
+    "the A2A feature (its relay and its connections page). The first entry serves.",
+)
+
+oauth_targets: NamedRegistry[Callable[[int], OAuthTarget | None]] = NamedRegistry(
+    "oauth_targets",
+    "By kind ('agent'): the ``OAuthTarget`` of a target id (None: unknown or no longer "
+    "taking OAuth), read by the MCP unit's OAuth flow when a callback, refresh or "
+    "disconnect names a target that is not an MCP server; registered by the A2A feature.",
 )
 
 # --- secrets (read by gateway.base.secrets.provider_credentials) ---

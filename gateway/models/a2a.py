@@ -26,6 +26,7 @@ class A2aAgent(BearerSecret, models.Model):
     class Auth(models.TextChoices):
         NONE = "", "none"
         BEARER = "bearer", "bearer token (the operator's secret)"
+        OAUTH = "oauth", "OAuth, per user (each person connects)"
 
     name: str = models.CharField(
         max_length=63,
@@ -39,6 +40,15 @@ class A2aAgent(BearerSecret, models.Model):
     auth = models.CharField(max_length=10, choices=Auth.choices, default="", blank=True)
     bearer_ref: str = models.CharField(max_length=200, blank=True)
     bearer_ciphertext = models.TextField(blank=True)
+    # ``auth`` "oauth" (``gateway.features.mcp.oauth``, shared with MCP servers): each
+    # caller's own token, from the account they connected on the console. The
+    # authorization server is ``oauth_issuer`` (blank: discovered from the agent's 401,
+    # RFC 9728); the client is a pre-registered one (id, and its secret as an operator's
+    # ``os.environ/NAME``) or, with no id, made by dynamic client registration.
+    oauth_issuer: str = SealedUrlField(blank=True)
+    oauth_client_id = models.CharField(max_length=200, blank=True)
+    oauth_client_secret_ref = models.CharField(max_length=200, blank=True)
+    oauth_scopes = models.CharField(max_length=300, blank=True)
     price_usd = models.DecimalField(
         max_digits=12, decimal_places=6, default=0, validators=[MinValueValidator(0)]
     )

@@ -62,13 +62,34 @@ class McpTask(models.Model):
         return self.task_id
 
 
+def _one_target(name: str) -> models.CheckConstraint:
+    """An OAuth row is an MCP server's or an A2A agent's: exactly one of the two."""
+    return models.CheckConstraint(
+        condition=models.Q(server__isnull=False, agent__isnull=True)
+        | models.Q(server__isnull=True, agent__isnull=False),
+        name=name,
+    )
+
+
 class McpUpstreamClient(models.Model):
     """The OAuth client the gateway is at a server's authorization server: what dynamic
     client registration answered (or the pre-registered client id), bound to the issuer
     it was registered with (another issuer registers anew). The secret is sealed."""
 
     server = models.OneToOneField(
-        "gateway.McpServer", on_delete=models.CASCADE, related_name="oauth_client"
+        "gateway.McpServer",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="oauth_client",
+    )
+    # or an A2A agent's (``auth`` "oauth"): every OAuth row names one server or one agent
+    agent = models.OneToOneField(
+        "gateway.A2aAgent",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="oauth_client",
     )
     issuer = models.CharField(max_length=500)
     client_id = models.CharField(max_length=300)
@@ -77,8 +98,11 @@ class McpUpstreamClient(models.Model):
     redirect_uri = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        constraints = [_one_target("oauth_client_one_target")]
+
     def __str__(self) -> str:
-        return f"{self.server_id}:{self.client_id}"
+        return f"{self.server_id or self.agent_id}:{self.client_id}"
 
 
 class McpOAuthToken(models.Model):
@@ -87,7 +111,18 @@ class McpOAuthToken(models.Model):
     is when the access token stops working (null: the server did not say)."""
 
     server = models.ForeignKey(
-        "gateway.McpServer", on_delete=models.CASCADE, related_name="oauth_tokens"
+        "gateway.McpServer",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="oauth_tokens",
+    )
+    agent = models.ForeignKey(  # or an A2A agent's (never both, never neither)
+        "gateway.A2aAgent",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="oauth_tokens",
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
@@ -109,10 +144,14 @@ class McpOAuthToken(models.Model):
                 condition=models.Q(user__isnull=True),
                 name="mcp_oauth_token_one_service",
             ),
+            models.UniqueConstraint(
+                fields=["agent", "user"], name="oauth_token_one_per_agent_user"
+            ),
+            _one_target("oauth_token_one_target"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.server_id}:{self.user_id or 'service'}"
+        return f"{self.server_id or self.agent_id}:{self.user_id or 'service'}"
 
 
 class McpOAuthState(models.Model):
@@ -122,7 +161,8 @@ class McpOAuthState(models.Model):
     callback deletes it before anything else; useless after ``expires_at``, pruned."""
 
     state_hash = models.CharField(max_length=64, unique=True)
-    server = models.ForeignKey("gateway.McpServer", on_delete=models.CASCADE)
+    server = models.ForeignKey("gateway.McpServer", null=True, blank=True, on_delete=models.CASCADE)
+    agent = models.ForeignKey("gateway.A2aAgent", null=True, blank=True, on_delete=models.CASCADE)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     verifier_ciphertext = models.TextField()
     redirect_uri = models.CharField(max_length=500)
@@ -130,8 +170,11 @@ class McpOAuthState(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
 
+    class Meta:
+        constraints = [_one_target("oauth_state_one_target")]
+
     def __str__(self) -> str:
-        return f"{self.server_id}:{self.user_id}"
+        return f"{self.server_id or self.agent_id}:{self.user_id}"
 
 
 # --- the gateway as an OAuth authorization server for /mcp --------------------------------

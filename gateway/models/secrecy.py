@@ -61,8 +61,11 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
         oauth_client_secret_ciphertext=SECRET,
     ),
     "gateway.A2aAgent": _fields(
-        "name description card auth bearer_ref",  # a card is public
+        # a card is public; oauth_client_secret_ref: an os.environ/ name, never the secret
+        "name description card auth bearer_ref oauth_client_id oauth_client_secret_ref "
+        "oauth_scopes",
         url=URL,
+        oauth_issuer=URL,
         bearer_ciphertext=SECRET,
     ),
     "gateway.A2aTask": _fields("task_id context_id"),

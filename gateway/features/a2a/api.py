@@ -28,8 +28,12 @@ class AgentOut(Schema):
     name: str
     description: str
     url: str
-    auth: str  # "" none, "bearer"
+    auth: str  # "" none, "bearer", "oauth" (each caller's own token)
     bearer: str  # an os.environ/ reference or a mask
+    oauth_issuer: str  # empty: discovered from the agent
+    oauth_client_id: str  # empty: dynamic client registration
+    oauth_client_secret_ref: str  # an os.environ/NAME
+    oauth_scopes: str
     price_usd: Decimal
     run_budget_usd: Decimal | None  # the most one run may spend (null: no bound)
     session_budget_usd: Decimal | None  # the most one session (context id) may spend
@@ -48,6 +52,10 @@ class AgentOut(Schema):
             url=agent.url_display,
             auth=agent.auth,
             bearer=agent.bearer_display,
+            oauth_issuer=agent.oauth_issuer,
+            oauth_client_id=agent.oauth_client_id,
+            oauth_client_secret_ref=agent.oauth_client_secret_ref,
+            oauth_scopes=agent.oauth_scopes,
             price_usd=agent.price_usd,
             run_budget_usd=agent.run_budget_usd,
             session_budget_usd=agent.session_budget_usd,
@@ -65,6 +73,10 @@ class AgentIn(Schema):
     url: str  # the agent card's URL, or the agent's base URL
     auth: str = ""
     bearer: str | None = None  # a literal (stored encrypted) or os.environ/NAME
+    oauth_issuer: str = ""
+    oauth_client_id: str = ""
+    oauth_client_secret_ref: str = ""
+    oauth_scopes: str = ""
     price_usd: Decimal = Decimal(0)
     run_budget_usd: Decimal | None = None
     session_budget_usd: Decimal | None = None
@@ -79,6 +91,10 @@ class AgentPatch(Schema):
     url: str | None = None
     auth: str | None = None
     bearer: str | None = None  # omitted: keep; "": clear
+    oauth_issuer: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret_ref: str | None = None
+    oauth_scopes: str | None = None
     price_usd: Decimal | None = None
     run_budget_usd: Decimal | None = None  # omitted: keep; null: no bound
     session_budget_usd: Decimal | None = None  # omitted: keep; null: no bound

@@ -87,6 +87,11 @@ class Exchange:
 
 
 def base_url(scope: dict[str, Any], name: str) -> str:
+    return f"{origin(scope)}{PREFIX}{name}"
+
+
+def origin(scope: dict[str, Any]) -> str:
+    """The gateway's public origin (``SWITCHYARD_PUBLIC_URL``, else as the request came)."""
     configured = str(getattr(settings, "SWITCHYARD_PUBLIC_URL", "") or "").strip().rstrip("/")
     if not configured:
         headers = dict(scope.get("headers") or ())
@@ -95,7 +100,7 @@ def base_url(scope: dict[str, Any], name: str) -> str:
             server = scope.get("server") or ("localhost", None)
             host = server[0] if server[1] in (None, 80, 443) else f"{server[0]}:{server[1]}"
         configured = f"{scope.get('scheme') or 'http'}://{host}"
-    return f"{configured}{PREFIX}{name}"
+    return configured
 
 
 async def _reply(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
@@ -425,19 +430,57 @@ def _request_body(ex: Exchange) -> bytes | None:
     return None
 
 
+def _upstream_oauth() -> hooks.UpstreamOAuth:
+    for shared in hooks.upstream_oauth:
+        return shared
+    raise errors.AgentUnavailable("per-person OAuth to agents is not available")
+
+
+async def _oauth_bearer(ex: Exchange) -> str:
+    """The caller's own access token for an ``oauth`` agent: only a key its owner minted
+    carries the owner's (``entries.own_identity``), never another person's; none is
+    ``AuthorizationRequired`` naming the console page to connect on."""
+    target = ex.agent.oauth_target()
+    try:
+        return await _upstream_oauth().bearer(target, ex.key.user_id, ex.key.minted_by)
+    except hooks.OAuthRequired as exc:
+        url = origin(ex.scope) + (target.page or snapshot.CONNECT_PATH)
+        raise errors.AuthorizationRequired(
+            f"agent {ex.agent.name}: {exc.why}; connect your account at {url}, then try again",
+            connect_url=url,
+        ) from None
+    except hooks.OAuthUnavailable as exc:
+        raise errors.AgentUnavailable(str(exc)) from None
+
+
+async def _send(
+    ex: Exchange, client: httpx.AsyncClient, target: str, headers: dict[str, str]
+) -> httpx.Response:
+    method = ex.scope["method"] if ex.call.binding == wire.HTTP_JSON else "POST"
+    timeout = outbound.default_timeout(ex.agent.timeout)
+    try:
+        request = client.build_request(
+            method, target, content=_request_body(ex), headers=headers, timeout=timeout
+        )
+        return await client.send(request, stream=True)
+    except httpx.HTTPError:
+        raise errors.AgentUnavailable(f"agent {ex.agent.name} is unreachable") from None
+
+
 async def _relay(ex: Exchange) -> None:
     target, headers = _upstream(ex)
     client = outbound.client()
-    timeout = outbound.default_timeout(ex.agent.timeout)
-    method = ex.scope["method"] if ex.call.binding == wire.HTTP_JSON else "POST"
-    body = _request_body(ex)
-    try:
-        request = client.build_request(
-            method, target, content=body, headers=headers, timeout=timeout
-        )
-        response = await client.send(request, stream=True)
-    except httpx.HTTPError:
-        raise errors.AgentUnavailable(f"agent {ex.agent.name} is unreachable") from None
+    oauth = ex.agent.auth == "oauth"
+    if oauth:
+        headers["authorization"] = f"Bearer {await _oauth_bearer(ex)}"
+    response = await _send(ex, client, target, headers)
+    if oauth and response.status_code == 401 and ex.key.user_id is not None:
+        # refused (revoked at the server, expired early): refreshed once, sent once more
+        await response.aclose()
+        token = headers["authorization"].removeprefix("Bearer ")
+        _upstream_oauth().expire(ex.agent.oauth_target(), ex.key.user_id, token)
+        headers["authorization"] = f"Bearer {await _oauth_bearer(ex)}"
+        response = await _send(ex, client, target, headers)
     try:
         kind = response.headers.get("content-type", "")
         if kind.startswith("text/event-stream"):

@@ -25,6 +25,8 @@ class A2aFault(Exception):
     status = "INTERNAL"
     reason = "INTERNAL_ERROR"
 
+    metadata: dict[str, str] = {}  # noqa: RUF012 - ErrorInfo's metadata (never a secret)
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -77,6 +79,19 @@ class ChainTooDeep(A2aFault):
     code, http, status, reason = -32045, 400, "FAILED_PRECONDITION", "AGENT_CHAIN_TOO_DEEP"
 
 
+class AuthorizationRequired(A2aFault):
+    """An ``oauth`` agent and a caller with no usable token of their own (never
+    connected, refresh refused, or a key someone else minted for them): the console page
+    to connect on is in the message and in ErrorInfo's ``metadata.connect_url`` (as
+    MCP's URL elicitation names it)."""
+
+    code, http, status, reason = -32041, 403, "PERMISSION_DENIED", "AUTHORIZATION_REQUIRED"
+
+    def __init__(self, message: str, connect_url: str) -> None:
+        super().__init__(message)
+        self.metadata = {"connect_url": connect_url}
+
+
 class Limited(A2aFault):
     code, http, status, reason = -32029, 429, "RESOURCE_EXHAUSTED", "RATE_LIMITED"
 
@@ -89,16 +104,24 @@ class AgentUnavailable(A2aFault):
     code, http, status, reason = -32050, 502, "UNAVAILABLE", "AGENT_UNAVAILABLE"
 
 
-def rpc_payload(request_id: Any, fault: A2aFault) -> dict[str, Any]:
+def _info(fault: A2aFault) -> dict[str, Any]:
     return {
-        "jsonrpc": "2.0",
-        "id": request_id,
-        "error": {"code": fault.code, "message": fault.message},
+        "@type": ERROR_INFO,
+        "reason": fault.reason,
+        "domain": DOMAIN,
+        "metadata": dict(fault.metadata),
     }
 
 
+def rpc_payload(request_id: Any, fault: A2aFault) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": fault.code, "message": fault.message}
+    if fault.metadata:  # what the caller needs beyond the message: ErrorInfo, as HTTP+JSON
+        error["data"] = [_info(fault)]
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
 def rest_payload(fault: A2aFault) -> dict[str, Any]:
-    info = {"@type": ERROR_INFO, "reason": fault.reason, "domain": DOMAIN, "metadata": {}}
+    info = _info(fault)
     return {
         "error": {
             "code": fault.http,

@@ -27,6 +27,28 @@ class AgentForm(forms.Form):
         "os.environ/NAME. Callers never see it.",
     )
     clear_bearer = forms.BooleanField(required=False, label="Remove the stored token")
+    oauth_issuer = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        max_length=500,
+        label="OAuth authorization server",
+        help_text="for OAuth per user: its issuer URL; empty: discovered from the agent",
+    )
+    oauth_client_id = forms.CharField(
+        required=False,
+        max_length=200,
+        label="OAuth client id",
+        help_text="a pre-registered client; empty: the gateway registers itself",
+    )
+    oauth_client_secret_ref = forms.CharField(
+        required=False,
+        max_length=200,
+        label="OAuth client secret",
+        help_text="the operator's secret as os.environ/NAME (a public client: empty)",
+    )
+    oauth_scopes = forms.CharField(
+        required=False, max_length=300, label="OAuth scopes", help_text="empty: as discovered"
+    )
     price_usd = forms.DecimalField(
         min_value=0, decimal_places=6, initial=0, help_text="charged per message to the caller"
     )
@@ -71,6 +93,7 @@ class AgentForm(forms.Form):
                 "act_as_caller",
             )
             + ("timeout", "enabled")
+            + ("oauth_issuer", "oauth_client_id", "oauth_client_secret_ref", "oauth_scopes")
         }
 
     def bearer_change(self) -> str | None:

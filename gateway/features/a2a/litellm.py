@@ -145,7 +145,10 @@ def plan_agent(spec: AgentSpec, existing: dict[str, A2aAgent], operator: bool) -
         agent.price_usd = spec.price_usd
     if before is None or spec.bearer != agent.bearer_display:
         agent.set_bearer(spec.bearer)
-    agent.auth = A2aAgent.Auth.BEARER if spec.bearer else A2aAgent.Auth.NONE
+    if spec.bearer:
+        agent.auth = A2aAgent.Auth.BEARER
+    elif agent.auth != A2aAgent.Auth.OAUTH:  # LiteLLM cannot say "per-user OAuth": kept
+        agent.auth = A2aAgent.Auth.NONE
     validate(agent, spec.path)
     after = _comparable(agent)
     if before is None:
@@ -192,6 +195,11 @@ def export_section(include_secrets: bool, comments: list[str]) -> list[dict[str,
                 name = env_variable("A2A", agent.name, "TOKEN")
                 entry["litellm_params"] = {"api_key": f"os.environ/{name}"}
                 comments.append(f"A2A agent {agent.name}: set {name} to its token")
+        if agent.auth == A2aAgent.Auth.OAUTH:
+            comments.append(
+                f"A2A agent {agent.name} takes each caller's own OAuth token, which LiteLLM "
+                "cannot express: its OAuth settings are not exported (an import keeps them)"
+            )
         if agent.price_usd:
             entry["switchyard"] = {"price_usd": float(agent.price_usd)}
         out.append(entry)

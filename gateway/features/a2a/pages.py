@@ -19,4 +19,19 @@ register(
     Page("a2a-agents/<int:pk>/", views.agent_edit, "a2a-edit", read="providers.edit"),
     Page("a2a-agents/<int:pk>/delete/", views.agent_delete, "a2a-delete", read="providers.edit"),
     Page("a2a-agents/<int:pk>/refresh/", views.agent_refresh, "a2a-refresh", read="providers.edit"),
+    # one's own OAuth connections to agents with auth "oauth" (rule a2a.oauth.connect)
+    Page(
+        "a2a-connections/",
+        views.connections,
+        "a2a-connections",
+        read="mcp.connect",
+        nav=Nav("Access", "Agents", ("a2a-connections",), unless="providers.edit", order=23),
+    ),
+    Page("a2a-connections/<int:pk>/connect/", views.connect, "a2a-connect", read="mcp.connect"),
+    Page(
+        "a2a-connections/<int:pk>/disconnect/",
+        views.disconnect,
+        "a2a-disconnect",
+        read="mcp.connect",
+    ),
 )

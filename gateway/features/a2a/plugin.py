@@ -23,3 +23,4 @@ def register() -> None:
     hooks.asgi_apps.register("a2a", endpoint_app)
     hooks.snapshot_parts.register(snapshot.PART, snapshot.load)
     hooks.pruners.register(retention.prune_tasks)
+    hooks.oauth_targets.register("agent", snapshot.oauth_target)

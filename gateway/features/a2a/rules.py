@@ -4,7 +4,9 @@ an agent (the field rules). Imported by the unit's ``register`` (``apps.py``).""
 
 from __future__ import annotations
 
-from gateway.access import field_rules
+from typing import Any
+
+from gateway.access import field_rules, roles
 from gateway.access.authorization import ALLOW, Decision, deny, rule
 from gateway.base.entries import KeyEntry
 from gateway.features.a2a import snapshot
@@ -15,6 +17,7 @@ field_rules.declare(
         field_rules.ADMIN,
         *("name", "description", "url", "auth", "bearer", "clear_bearer", "price_usd"),
         *("run_budget_usd", "session_budget_usd", "act_as_caller", "timeout", "enabled"),
+        *("oauth_issuer", "oauth_client_id", "oauth_client_secret_ref", "oauth_scopes"),
     ),
 )
 
@@ -31,6 +34,18 @@ def agent_call(key: KeyEntry, agent: str) -> Decision:
     if may_call(key, agent):
         return ALLOW
     return deny(f"this API key may not call the agent {agent!r}")
+
+
+@rule("a2a.oauth.connect")
+def oauth_connect(actor: roles.Actor, agent: Any) -> Decision:
+    """Connect (or disconnect) one's own OAuth authorization to an agent with ``auth``
+    "oauth": anyone with a console role, for an enabled agent; only their own tokens are
+    ever touched (as ``mcp.oauth.connect`` for MCP servers)."""
+    if actor.role is None or actor.user_id is None:
+        return deny("only a signed-in person connects their own account")
+    if getattr(agent, "auth", "") != "oauth" or not getattr(agent, "enabled", False):
+        return deny(f"the agent {agent} does not take per-person OAuth")
+    return ALLOW
 
 
 @rule("a2a.card.extended")

@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from gateway.base.secrets import secret_refs
 from gateway.core import url_fetch
 from gateway.features.a2a import wire
 from gateway.models import A2aAgent
@@ -31,6 +32,7 @@ from gateway.web import references
 FIELDS = (
     *("name", "description", "url", "auth", "price_usd", "run_budget_usd", "act_as_caller"),
     *("session_budget_usd", "timeout", "enabled"),
+    *("oauth_issuer", "oauth_client_id", "oauth_client_secret_ref", "oauth_scopes"),
 )
 # None sent: no budget per run, per session
 CLEARABLE = frozenset({"run_budget_usd", "session_budget_usd"})
@@ -83,10 +85,14 @@ def check_references(agent: A2aAgent | None, values: dict[str, Any], bearer: str
     the operator allows it, judged with the URL it is sent to."""
     url = values.get("url") if values.get("url") is not None else getattr(agent, "url", "")
     kept = agent.bearer_ref if agent is not None else ""
-    sent = {"bearer": bearer if bearer is not None else kept}
+    secret = values.get("oauth_client_secret_ref")
+    if secret is None:
+        secret = agent.oauth_client_secret_ref if agent is not None else ""
+    sent = {"bearer": bearer if bearer is not None else kept, "oauth_client_secret": secret}
     before = None
     if agent is not None and agent.pk is not None:
-        before = references.state({"bearer": agent.bearer_ref, "url": agent.url}, [agent.url])
+        stored = {"bearer": agent.bearer_ref, "oauth_client_secret": agent.oauth_client_secret_ref}
+        before = references.state({**stored, "url": agent.url}, [agent.url])
     references.judge(agent or A2aAgent(), sent, [url], {"url": url}, before)
 
 
@@ -111,6 +117,11 @@ def save_agent(
     agent.set_bearer(bearer)
     if agent.auth == A2aAgent.Auth.BEARER and not (agent.bearer_ref or agent.bearer_ciphertext):
         raise ValidationError({"bearer": "a bearer token is needed for bearer auth"})
+    ref = agent.oauth_client_secret_ref.strip()
+    if ref and secret_refs.reference_name(ref) is None:
+        raise ValidationError(
+            {"oauth_client_secret_ref": "an operator's secret: os.environ/NAME, never the value"}
+        )
     agent.full_clean(exclude=["card"])
     if card is not None:
         check_card(card)

@@ -11,11 +11,14 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.access import registry
-from gateway.base.entries import KeyEntry
+from gateway.base.entries import KeyEntry, OAuthTarget
 from gateway.base.secrets import crypto
+from gateway.base.secrets.secret_refs import resolve_secret
+from gateway.features.a2a import wire
 from gateway.models import A2aAgent, ApiKey, Team
 
 PART = "a2a"
+CONNECT_PATH = "/a2a-connections/"  # the console page where a person connects an agent
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,36 @@ class AgentEntry:
     run_budget_usd: Decimal | None = None  # the most one run may spend (None: no bound)
     act_as_caller: bool = False  # its calls carry the caller's token (access.delegation)
     session_budget_usd: Decimal | None = None  # the most one session may spend (None: none)
+    # auth "oauth": each caller's own token (``oauth_target``, hooks.upstream_oauth)
+    oauth_issuer: str = ""
+    oauth_client_id: str = ""
+    oauth_client_secret_ref: str = ""  # an os.environ/NAME, resolved when used
+    oauth_scopes: str = ""
+
+    def oauth_target(self) -> OAuthTarget:
+        """The agent as the shared OAuth machinery reads it: asked at its JSON-RPC
+        interface (the discovery probe and the resource), else at its registered URL."""
+        same = wire.same_host(self.url)
+        url = (
+            wire.upstream_url(self.card, wire.JSONRPC, wire.V1, same)
+            or wire.upstream_url(self.card, wire.HTTP_JSON, wire.V1, same)
+            or self.url
+        )
+        secret = (
+            resolve_secret(self.oauth_client_secret_ref) if self.oauth_client_secret_ref else ""
+        )
+        return OAuthTarget(
+            kind="agent",
+            id=self.id,
+            name=self.name,
+            url=url,
+            enabled=self.enabled,
+            oauth_issuer=self.oauth_issuer,
+            oauth_client_id=self.oauth_client_id,
+            oauth_client_secret=secret or "",
+            oauth_scopes=self.oauth_scopes,
+            page=CONNECT_PATH,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +93,11 @@ def within(own: frozenset[str], team: frozenset[str] | None) -> frozenset[str]:
     return own & team
 
 
+def entry_of(agent: A2aAgent) -> AgentEntry:
+    """The snapshot's entry of ``agent`` (the console's connect reads a row just saved)."""
+    return _entry(agent)
+
+
 def _entry(agent: A2aAgent) -> AgentEntry:
     bearer = ""
     if agent.bearer_ciphertext:
@@ -80,6 +118,10 @@ def _entry(agent: A2aAgent) -> AgentEntry:
         session_budget_usd=(
             None if agent.session_budget_usd is None else Decimal(agent.session_budget_usd)
         ),
+        oauth_issuer=agent.oauth_issuer,
+        oauth_client_id=agent.oauth_client_id,
+        oauth_client_secret_ref=agent.oauth_client_secret_ref,
+        oauth_scopes=agent.oauth_scopes,
     )
 
 
@@ -100,6 +142,15 @@ def load() -> Part:
 def current() -> Part:
     part = registry.current().parts.get(PART)
     return part if isinstance(part, Part) else EMPTY
+
+
+def oauth_target(agent_id: int) -> OAuthTarget | None:
+    """``hooks.oauth_targets["agent"]``: the OAuth target of an agent that takes each
+    person's own token (None: no such agent, or another auth)."""
+    for agent in current().agents.values():
+        if agent.id == agent_id and agent.auth == "oauth":
+            return agent.oauth_target()
+    return None
 
 
 def granted(key: KeyEntry) -> frozenset[str]:

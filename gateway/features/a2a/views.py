@@ -5,18 +5,30 @@ through ``save``; the pages are declared in ``pages.py``."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
+from django_htmx.http import HttpResponseClientRedirect
 
-from gateway.features.a2a import save, wire
+from gateway.access.authorization import decide
+from gateway.base import hooks
+from gateway.base.entries import OAuthTarget
+from gateway.features.a2a import save, snapshot, wire
 from gateway.features.a2a.forms import AgentForm
 from gateway.models import A2aAgent, RequestLog
 from gateway.telemetry import agent_runs
-from gateway.web.decorators import fields_refused, form_values, staff_required
+from gateway.web.decorators import (
+    actor_of,
+    fields_refused,
+    forbidden,
+    form_values,
+    staff_required,
+)
 from gateway.web.http import HtmxHttpRequest, go_to
 from gateway.web.saving import show_errors
 
@@ -66,6 +78,10 @@ def _edit(request: HtmxHttpRequest, agent: A2aAgent | None) -> HttpResponse:
                 "act_as_caller": agent.act_as_caller,
                 "timeout": agent.timeout,
                 "enabled": agent.enabled,
+                "oauth_issuer": agent.oauth_issuer,
+                "oauth_client_id": agent.oauth_client_id,
+                "oauth_client_secret_ref": agent.oauth_client_secret_ref,
+                "oauth_scopes": agent.oauth_scopes,
             }
         form = AgentForm(initial=initial)
     template = "a2a/agent_form.html" + ("#a2a-form" if request.htmx else "")
@@ -74,7 +90,10 @@ def _edit(request: HtmxHttpRequest, agent: A2aAgent | None) -> HttpResponse:
     if agent is not None and not request.htmx:  # its latest runs and sessions, and spend
         runs = agent_runs.query(filters={"agent": agent.name}, limit=RECENT_RUNS)
         sessions = agent_runs.sessions(filters={"agent": agent.name}, limit=RECENT_RUNS)
-    context = {"form": form, "agent": agent, "runs": runs, "sessions": sessions}
+    context: dict[str, Any] = {"form": form, "agent": agent, "runs": runs, "sessions": sessions}
+    shared = _shared()
+    if agent is not None and agent.auth == A2aAgent.Auth.OAUTH and shared is not None:
+        context["connected"] = agent.pk in shared.connected("agent", request.user.pk)
     return render(request, template, context)
 
 
@@ -106,3 +125,78 @@ def agent_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         return HttpResponse("; ".join(exc.messages), status=422)
     return go_to(request, reverse("console:a2a"))
+
+
+# --- each person's own OAuth connection to agents with auth "oauth" ------------------------
+# (the MCP unit's machinery, through hooks.upstream_oauth; the authorization server comes
+# back to the console's one OAuth callback, which sends the browser here)
+
+CONNECTIONS = "a2a/connections.html"
+
+
+def _shared() -> hooks.UpstreamOAuth | None:
+    return next(iter(hooks.upstream_oauth), None)
+
+
+def _oauth_agent(pk: int) -> tuple[A2aAgent, OAuthTarget, hooks.UpstreamOAuth]:
+    """An enabled agent that takes each person's OAuth, as the shared machinery reads it
+    (from its row: a change just saved counts at once); any other: 404, as on the list."""
+    agent: A2aAgent = get_object_or_404(A2aAgent, pk=pk, auth=A2aAgent.Auth.OAUTH, enabled=True)
+    shared = _shared()
+    if shared is None:
+        raise Http404("per-person OAuth is not available")
+    return agent, snapshot.entry_of(agent).oauth_target(), shared
+
+
+def _connections(request: HtmxHttpRequest, status: int = 200, **extra: Any) -> HttpResponse:
+    agents = list(A2aAgent.objects.filter(auth=A2aAgent.Auth.OAUTH, enabled=True))
+    shared = _shared()
+    connected = shared.connected("agent", request.user.pk) if shared is not None else {}
+    for agent in agents:
+        agent.connected = agent.pk in connected
+        agent.expires_at = connected.get(agent.pk)
+    template = CONNECTIONS + "#connections" if request.htmx else CONNECTIONS
+    return render(request, template, {"agents": agents, **extra}, status=status)
+
+
+def _refused(request: HtmxHttpRequest, agent: A2aAgent) -> str:
+    decision = decide(actor_of(request), "a2a.oauth.connect", agent)
+    return "" if decision else decision.reason
+
+
+@staff_required
+@require_safe
+def connections(request: HtmxHttpRequest) -> HttpResponse:
+    connected = request.GET.get("connected", "")
+    message = f"Connected to {connected[:63]}." if connected else ""
+    return _connections(request, message=message)
+
+
+@staff_required
+@require_POST
+def connect(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    agent, target, shared = _oauth_agent(pk)
+    refused = _refused(request, agent)
+    if refused:
+        return forbidden(request, refused)
+    try:
+        location = async_to_sync(shared.connect)(
+            target, request.user.pk, shared.redirect_uri(request)
+        )
+    except ValueError as exc:
+        return _connections(request, status=502, error=str(exc))
+    if request.htmx:  # a navigation, not a form's redirect (the CSP's form-action 'self')
+        return HttpResponseClientRedirect(location)
+    return _connections(request, continue_to=location, continue_host=urlsplit(location).hostname)
+
+
+@staff_required
+@require_POST
+def disconnect(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    agent, target, shared = _oauth_agent(pk)
+    refused = _refused(request, agent)
+    if refused:
+        return forbidden(request, refused)
+    revoked = async_to_sync(shared.disconnect)(target, request.user.pk)
+    note = "your tokens were revoked" if revoked else "your tokens were deleted"
+    return _connections(request, message=f"Disconnected from {agent.name}: {note}.")

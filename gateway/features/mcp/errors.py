@@ -75,3 +75,4 @@ class AuthorizationRequired(McpGatewayError):
             f"connections page ({self.CONNECT_PATH}), then try again"
         )
         self.server = server
+        self.why = why

@@ -13,6 +13,7 @@ from typing import Any
 from gateway.base import hooks, lazy_import
 from gateway.core.tool_runner import ToolJob
 from gateway.features.mcp import closing, retention
+from gateway.features.mcp.oauth.shared import SHARED
 
 PIPELINE = "gateway.features.mcp.hosted.pipeline"
 ENDPOINT = "gateway.features.mcp.endpoint"
@@ -46,6 +47,7 @@ def register() -> None:
     hooks.asgi_apps.register("mcp", endpoint_app)
     hooks.closers.register(closing.aclose_used)  # sessions and connections, if used
     hooks.extra_jobs.register(HOSTED_TOOLS)
+    hooks.upstream_oauth.register(SHARED)  # per-person OAuth to A2A agents
     hooks.pruners.register(retention.prune_ended_sessions)
     hooks.pruners.register(retention.prune_sign_in)
     hooks.pruners.register(retention.prune_pending_authorizations)

@@ -101,6 +101,7 @@ def test_every_url_a_person_writes_is_sealed_at_rest() -> None:
         "gateway.Provider.base_url",
         "gateway.McpServer.url",
         "gateway.A2aAgent.url",
+        "gateway.A2aAgent.oauth_issuer",
         "gateway.Route.web_search_url",
     }
     assert urls - sealed == PROTOCOL_URLS

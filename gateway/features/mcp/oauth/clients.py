@@ -16,9 +16,9 @@ from mcp.client.auth.utils import create_client_registration_request, handle_reg
 from mcp.shared.auth import OAuthClientMetadata
 from pydantic import AnyUrl
 
-from gateway.base.entries import McpServerEntry
-from gateway.features.mcp.oauth import guarded_http, store
+from gateway.features.mcp.oauth import guarded_http, store, targets
 from gateway.features.mcp.oauth.discovery import Discovered
+from gateway.features.mcp.oauth.targets import Target
 
 CLIENT_NAME = "Switchyard gateway"
 
@@ -27,7 +27,7 @@ class RegistrationFailed(Exception):
     """No client could be had; safe to show."""
 
 
-def _preregistered(entry: McpServerEntry, discovered: Discovered | None) -> store.Client:
+def _preregistered(entry: Target, discovered: Discovered | None) -> store.Client:
     secret = entry.oauth_client_secret
     method = "none"
     if secret:
@@ -43,7 +43,7 @@ def _preregistered(entry: McpServerEntry, discovered: Discovered | None) -> stor
 
 
 async def client_for(
-    entry: McpServerEntry,
+    entry: Target,
     discovered: Discovered,
     redirect_uri: str,
     http: httpx2.AsyncClient,
@@ -53,15 +53,15 @@ async def client_for(
     which takes whichever was registered)."""
     if entry.oauth_client_id:
         return _preregistered(entry, discovered)
-    known = await store.registered_client(entry.id, discovered.issuer, redirect_uri)
+    known = await store.registered_client(targets.where(entry), discovered.issuer, redirect_uri)
     if known is not None:
         return known
     if not redirect_uri:
-        raise RegistrationFailed(f"MCP server {entry.name}: no client registered")
+        raise RegistrationFailed(f"{targets.label(entry)}: no client registered")
     endpoint = discovered.metadata.registration_endpoint
     if endpoint is None:
         raise RegistrationFailed(
-            f"MCP server {entry.name}: its authorization server offers no dynamic client "
+            f"{targets.label(entry)}: its authorization server offers no dynamic client "
             "registration; give the server a pre-registered client id"
         )
     metadata = OAuthClientMetadata(
@@ -78,20 +78,20 @@ async def client_for(
         check_registration_usable(registered)
     except OAuthRegistrationError:
         raise RegistrationFailed(
-            f"MCP server {entry.name}: its authorization server refused to register the gateway"
+            f"{targets.label(entry)}: its authorization server refused to register the gateway"
         ) from None
     except guarded_http.Refused as exc:
-        raise RegistrationFailed(f"MCP server {entry.name}: OAuth refused: {exc}") from None
+        raise RegistrationFailed(f"{targets.label(entry)}: OAuth refused: {exc}") from None
     except httpx2.HTTPError as exc:
         raise RegistrationFailed(
-            f"MCP server {entry.name}: registration failed ({type(exc).__name__})"
+            f"{targets.label(entry)}: registration failed ({type(exc).__name__})"
         ) from None
     client = store.Client(
         registered.client_id,
         registered.client_secret or "",
         registered.token_endpoint_auth_method or "client_secret_basic",
     )
-    await store.save_client(entry.id, discovered.issuer, redirect_uri, client)
+    await store.save_client(targets.where(entry), discovered.issuer, redirect_uri, client)
     return client
 
 

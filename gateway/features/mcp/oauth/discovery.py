@@ -30,8 +30,9 @@ from mcp.client.auth.utils import (
 from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
 from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_server_url
 
-from gateway.base.entries import McpServerEntry
+from gateway.features.mcp.oauth import targets
 from gateway.features.mcp.oauth.guarded_http import Refused
+from gateway.features.mcp.oauth.targets import Target
 
 TTL = 600.0
 
@@ -64,7 +65,7 @@ def forget(url: str) -> None:
     _found.pop(url, None)
 
 
-async def discover(entry: McpServerEntry, http: httpx2.AsyncClient, url: str) -> Discovered:
+async def discover(entry: Target, http: httpx2.AsyncClient, url: str) -> Discovered:
     """The OAuth facts of the server at ``url`` (its entry's URL, secrets resolved)."""
     cached = _found.get(url)
     if cached is not None and time.monotonic() - cached[0] < TTL:
@@ -72,18 +73,21 @@ async def discover(entry: McpServerEntry, http: httpx2.AsyncClient, url: str) ->
     try:
         found = await _discover(entry, http, url)
     except Refused as exc:
-        raise DiscoveryFailed(f"MCP server {entry.name}: OAuth refused: {exc}") from None
+        raise DiscoveryFailed(f"{targets.label(entry)}: OAuth refused: {exc}") from None
     except OAuthFlowError as exc:
-        raise DiscoveryFailed(f"MCP server {entry.name}: {exc}") from None
+        raise DiscoveryFailed(f"{targets.label(entry)}: {exc}") from None
     except httpx2.HTTPError as exc:
         raise DiscoveryFailed(
-            f"MCP server {entry.name}: OAuth discovery failed ({type(exc).__name__})"
+            f"{targets.label(entry)}: OAuth discovery failed ({type(exc).__name__})"
         ) from None
     _found[url] = (time.monotonic(), found)
     return found
 
 
-async def _discover(entry: McpServerEntry, http: httpx2.AsyncClient, url: str) -> Discovered:
+async def _discover(entry: Target, http: httpx2.AsyncClient, url: str) -> Discovered:
+    configured = targets.issuer(entry)
+    if configured:  # the operator named the authorization server: no probe, no PRM
+        return await _metadata(entry, http, url, configured, resource_url_from_server_url(url))
     probe = await http.post(
         url,
         json={"jsonrpc": "2.0", "id": 0, "method": "ping"},
@@ -92,7 +96,7 @@ async def _discover(entry: McpServerEntry, http: httpx2.AsyncClient, url: str) -
     await probe.aread()
     if probe.status_code not in (401, 403):
         raise DiscoveryFailed(
-            f"MCP server {entry.name}: asked without a token it answered {probe.status_code}, "
+            f"{targets.label(entry)}: asked without a token it answered {probe.status_code}, "
             "not 401: it does not ask for OAuth"
         )
     www_scope = extract_scope_from_www_auth(probe)
@@ -110,12 +114,25 @@ async def _discover(entry: McpServerEntry, http: httpx2.AsyncClient, url: str) -
         named = str(prm.resource)
         if not check_resource_allowed(requested_resource=resource, configured_resource=named):
             raise DiscoveryFailed(
-                f"MCP server {entry.name}: its resource metadata names another resource"
+                f"{targets.label(entry)}: its resource metadata names another resource"
             )
         resource = named
         if not prm.authorization_servers:
-            raise DiscoveryFailed(f"MCP server {entry.name}: no authorization server named")
+            raise DiscoveryFailed(f"{targets.label(entry)}: no authorization server named")
     issuer = str(prm.authorization_servers[0]) if prm is not None else None
+    return await _metadata(entry, http, url, issuer, resource, www_scope, prm)
+
+
+async def _metadata(
+    entry: Target,
+    http: httpx2.AsyncClient,
+    url: str,
+    issuer: str | None,
+    resource: str,
+    www_scope: str | None = None,
+    prm: ProtectedResourceMetadata | None = None,
+) -> Discovered:
+    """The authorization server's metadata (``issuer``'s, or found from ``url``)."""
     metadata: OAuthMetadata | None = None
     for candidate in build_oauth_authorization_server_metadata_discovery_urls(issuer, url):
         go_on, metadata = await handle_auth_metadata_response(
@@ -124,13 +141,13 @@ async def _discover(entry: McpServerEntry, http: httpx2.AsyncClient, url: str) -
         if metadata is not None or not go_on:
             break
     if metadata is None:
-        raise DiscoveryFailed(f"MCP server {entry.name}: no authorization server metadata")
+        raise DiscoveryFailed(f"{targets.label(entry)}: no authorization server metadata")
     if issuer is not None and not issuers_match(str(metadata.issuer), issuer):
         raise DiscoveryFailed(
-            f"MCP server {entry.name}: the authorization server's metadata names another issuer"
+            f"{targets.label(entry)}: the authorization server's metadata names another issuer"
         )
     if "S256" not in (metadata.code_challenge_methods_supported or ["S256"]):
-        raise DiscoveryFailed(f"MCP server {entry.name}: the authorization server lacks PKCE S256")
+        raise DiscoveryFailed(f"{targets.label(entry)}: the authorization server lacks PKCE S256")
     scopes = get_client_metadata_scopes(
         www_scope, prm, metadata, ["authorization_code", "refresh_token"]
     )

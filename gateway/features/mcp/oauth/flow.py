@@ -24,9 +24,9 @@ from mcp.client.auth import OAuthFlowError
 from mcp.client.auth.utils import validate_authorization_response_iss
 
 from gateway.access import registry
-from gateway.base.entries import McpServerEntry
-from gateway.base.secrets.secret_refs import resolve_secret
-from gateway.features.mcp.oauth import clients, discovery, guarded_http, store, tokens
+from gateway.base.entries import McpServerEntry, OAuthTarget
+from gateway.features.mcp.oauth import clients, discovery, guarded_http, store, targets, tokens
+from gateway.features.mcp.oauth.targets import FIELD, Target, Where
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +42,33 @@ def _entry(server_id: int) -> McpServerEntry:
     for entry in registry.current().mcp_servers.values():
         if entry.id == server_id:
             if entry.oauth != "per_user":
-                raise FlowError(f"MCP server {entry.name} does not take per-person OAuth")
+                raise FlowError(f"{targets.label(entry)} does not take per-person OAuth")
             if not entry.enabled:
-                raise FlowError(f"MCP server {entry.name} is disabled")
+                raise FlowError(f"{targets.label(entry)} is disabled")
             return entry
     raise FlowError("unknown MCP server")
+
+
+def _target(where: Where) -> Target:
+    """The server or other target (``targets.other``) a pending authorization names."""
+    for kind, field in FIELD.items():
+        if field in where:
+            target = targets.other(kind, where[field])
+            if target is None or not target.enabled:
+                raise FlowError(f"unknown or disabled {kind}")
+            return target
+    return _entry(where["server_id"])
 
 
 async def connect(server_id: int, user_id: int, redirect_uri: str) -> str:
     """The authorization URL to send ``user_id``'s browser to."""
     await registry.ensure_loaded()
-    entry = _entry(server_id)
-    url = resolve_secret(entry.url)
+    return await connect_target(_entry(server_id), user_id, redirect_uri)
+
+
+async def connect_target(entry: Target, user_id: int, redirect_uri: str) -> str:
+    """``connect`` for a server's or another target's entry."""
+    url = targets.home_url(entry)
     try:
         async with guarded_http.client(url) as http:
             found = await discovery.discover(entry, http, url)
@@ -70,13 +85,18 @@ async def connect(server_id: int, user_id: int, redirect_uri: str) -> str:
         str(found.metadata.authorization_endpoint), state=state, code_verifier=verifier, **extra
     )
     await oauth.aclose()
-    pending = store.Pending(entry.id, user_id, verifier, redirect_uri, found.issuer)
+    pending = store.Pending(targets.where(entry), user_id, verifier, redirect_uri, found.issuer)
     await store.save_pending(state, pending, STATE_SECONDS)
     return str(location)
 
 
 async def complete(params: dict[str, str], user_id: int) -> str:
     """Finish the authorization the callback's ``params`` answer; the server's name."""
+    return (await complete_target(params, user_id)).name
+
+
+async def complete_target(params: dict[str, str], user_id: int) -> Target:
+    """``complete``: the server or other target connected."""
     state = params.get("state", "")
     if not state or len(state) > 200:
         raise FlowError("the authorization server's answer carries no state")
@@ -87,21 +107,21 @@ async def complete(params: dict[str, str], user_id: int) -> str:
             "this authorization is unknown, already used or expired: press Connect again"
         )
     await registry.ensure_loaded()
-    entry = _entry(pending.server_id)
+    entry = _target(pending.where)
     error = params.get("error", "")
     if error:
         code = error if _ERROR_CODE.match(error) else "error"
         await _audit_refusal(entry, user_id, f"the authorization server answered {code}")
-        raise FlowError(f"MCP server {entry.name}: the authorization was refused ({code})")
+        raise FlowError(f"{targets.label(entry)}: the authorization was refused ({code})")
     code = params.get("code", "")
     if not code or len(code) > 2000:
-        raise FlowError(f"MCP server {entry.name}: the answer carries no authorization code")
-    url = resolve_secret(entry.url)
+        raise FlowError(f"{targets.label(entry)}: the answer carries no authorization code")
+    url = targets.home_url(entry)
     try:
         async with guarded_http.client(url) as http:
             found = await discovery.discover(entry, http, url)
             if found.issuer != pending.issuer:
-                raise FlowError(f"MCP server {entry.name}: its authorization server changed")
+                raise FlowError(f"{targets.label(entry)}: its authorization server changed")
             validate_authorization_response_iss(params.get("iss"), found.metadata)
             client = await clients.client_for(entry, found, pending.redirect_uri, http)
         async with clients.oauth_client(url, client, redirect_uri=pending.redirect_uri) as oauth:
@@ -115,29 +135,29 @@ async def complete(params: dict[str, str], user_id: int) -> str:
     except OAuthFlowError:
         await _audit_refusal(entry, user_id, "iss mismatch")
         raise FlowError(
-            f"MCP server {entry.name}: the answer came from another authorization server"
+            f"{targets.label(entry)}: the answer came from another authorization server"
         ) from None
     except OAuthError as exc:
         code = exc.error if _ERROR_CODE.match(exc.error or "") else "error"
         await _audit_refusal(entry, user_id, f"code exchange refused ({code})")
-        raise FlowError(f"MCP server {entry.name}: the code was refused ({code})") from None
+        raise FlowError(f"{targets.label(entry)}: the code was refused ({code})") from None
     except (discovery.DiscoveryFailed, clients.RegistrationFailed) as exc:
         raise FlowError(str(exc)) from None
     except FlowError:
         raise
     except Exception as exc:
-        log.info("MCP server %s: code exchange failed: %s", entry.name, type(exc).__name__)
+        log.info("%s: code exchange failed: %s", targets.label(entry), type(exc).__name__)
         raise FlowError(
-            f"MCP server {entry.name}: the token exchange failed ({type(exc).__name__})"
+            f"{targets.label(entry)}: the token exchange failed ({type(exc).__name__})"
         ) from None
     try:
         held = store.tokens_of(answer, found.issuer)
     except (KeyError, TypeError, ValueError):
-        raise FlowError(f"MCP server {entry.name}: the token answer has no access token") from None
-    await store.save_tokens(entry.id, user_id, held)
-    tokens.forget(entry.name, user_id)
+        raise FlowError(f"{targets.label(entry)}: the token answer has no access token") from None
+    await store.save_tokens(targets.where(entry), user_id, held)
+    tokens.forget(targets.cache_name(entry), user_id)
     await _audit(entry, user_id, "oauth_connect", "connected from the console")
-    return entry.name
+    return entry
 
 
 async def disconnect(server_id: int, user_id: int) -> bool:
@@ -145,13 +165,22 @@ async def disconnect(server_id: int, user_id: int) -> bool:
     for the server; whether the server confirmed the revocation."""
     await registry.ensure_loaded()
     entry = next((e for e in registry.current().mcp_servers.values() if e.id == server_id), None)
-    held = await store.load_tokens(server_id, user_id)
+    return await _disconnect({"server_id": server_id}, entry, user_id)
+
+
+async def disconnect_target(entry: OAuthTarget, user_id: int) -> bool:
+    """``disconnect`` for another target (an agent)."""
+    return await _disconnect(targets.where(entry), entry, user_id)
+
+
+async def _disconnect(where: Where, entry: Target | None, user_id: int) -> bool:
+    held = await store.load_tokens(where, user_id)
     revoked = False
     if entry is not None and held is not None:
         revoked = await _revoke(entry, held)
-    await store.delete_tokens(server_id, user_id)
+    await store.delete_tokens(where, user_id)
     if entry is not None:
-        tokens.forget(entry.name, user_id)
+        tokens.forget(targets.cache_name(entry), user_id)
         await _audit(
             entry,
             user_id,
@@ -163,8 +192,8 @@ async def disconnect(server_id: int, user_id: int) -> bool:
     return revoked
 
 
-async def _revoke(entry: McpServerEntry, held: store.Tokens) -> bool:
-    url = resolve_secret(entry.url)
+async def _revoke(entry: Target, held: store.Tokens) -> bool:
+    url = targets.home_url(entry)
     try:
         async with guarded_http.client(url) as http:
             found = await discovery.discover(entry, http, url)
@@ -180,17 +209,17 @@ async def _revoke(entry: McpServerEntry, held: store.Tokens) -> bool:
                         return False
         return True
     except Exception as exc:  # the person asked to be disconnected: the rows go anyway
-        log.info("MCP server %s: revocation failed: %s", entry.name, type(exc).__name__)
+        log.info("%s: revocation failed: %s", targets.label(entry), type(exc).__name__)
         return False
 
 
 @sync_to_async
-def _audit(entry: McpServerEntry, user_id: int, action: str, detail: str) -> None:
+def _audit(entry: Target, user_id: int, action: str, detail: str) -> None:
     from gateway.telemetry import audit
 
     audit.record(
         action,
-        object_type="mcp_server",
+        object_type=targets.object_type(entry),
         object_id=entry.id,
         object_name=entry.name,
         changes={"user": user_id},
@@ -198,7 +227,7 @@ def _audit(entry: McpServerEntry, user_id: int, action: str, detail: str) -> Non
     )
 
 
-async def _audit_refusal(entry: McpServerEntry | None, user_id: int, why: str) -> None:
+async def _audit_refusal(entry: Target | None, user_id: int, why: str) -> None:
     if entry is None:
         await sync_to_async(_audit_unknown)(user_id, why)
     else:

@@ -16,6 +16,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from gateway.base.secrets import crypto
+from gateway.features.mcp.oauth.targets import FIELD, Where
 from gateway.models.mcp import McpOAuthState, McpOAuthToken, McpUpstreamClient
 
 
@@ -41,11 +42,16 @@ class Client:
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    server_id: int
+    where: Where  # the server's or the agent's (``targets.where``)
     user_id: int
     verifier: str
     redirect_uri: str
     issuer: str
+
+
+def _named(where: Where | int) -> Where:
+    """The rows' filter (``targets.where``; a bare id: an MCP server's)."""
+    return {"server_id": where} if isinstance(where, int) else where
 
 
 def state_hash(state: str) -> str:
@@ -55,8 +61,8 @@ def state_hash(state: str) -> str:
 # --- tokens ------------------------------------------------------------------------------
 
 
-async def load_tokens(server_id: int, user_id: int | None) -> Tokens | None:
-    row = await McpOAuthToken.objects.filter(server_id=server_id, user_id=user_id).afirst()
+async def load_tokens(where: Where | int, user_id: int | None) -> Tokens | None:
+    row = await McpOAuthToken.objects.filter(**_named(where), user_id=user_id).afirst()
     if row is None:
         return None
     return Tokens(
@@ -81,7 +87,7 @@ def tokens_of(answer: dict[str, Any], issuer: str, keep_refresh: str = "") -> To
     )
 
 
-async def save_tokens(server_id: int, user_id: int | None, tokens: Tokens) -> None:
+async def save_tokens(where: Where | int, user_id: int | None, tokens: Tokens) -> None:
     expires = dt.datetime.fromtimestamp(tokens.expires_at, tz=dt.UTC) if tokens.expires_at else None
     values = {
         "access_token_ciphertext": crypto.encrypt(tokens.access),
@@ -92,31 +98,37 @@ async def save_tokens(server_id: int, user_id: int | None, tokens: Tokens) -> No
     }
     try:
         await McpOAuthToken.objects.aupdate_or_create(
-            server_id=server_id, user_id=user_id, defaults=values
+            **_named(where), user_id=user_id, defaults=values
         )
     except IntegrityError:  # another process saved the same pair a moment ago: overwrite
-        await McpOAuthToken.objects.filter(server_id=server_id, user_id=user_id).aupdate(**values)
+        await McpOAuthToken.objects.filter(**_named(where), user_id=user_id).aupdate(**values)
 
 
-async def delete_tokens(server_id: int, user_id: int | None) -> bool:
-    deleted, _ = await McpOAuthToken.objects.filter(server_id=server_id, user_id=user_id).adelete()
+async def delete_tokens(where: Where | int, user_id: int | None) -> bool:
+    deleted, _ = await McpOAuthToken.objects.filter(**_named(where), user_id=user_id).adelete()
     return bool(deleted)
 
 
 def connected_servers(user_id: int) -> dict[int, dt.datetime | None]:
     """Server id -> the access token's expiry, for the servers ``user_id`` connected
     (sync: the console's page)."""
-    rows = McpOAuthToken.objects.filter(user_id=user_id).values_list("server_id", "expires_at")
-    return dict(rows)
+    return connected("server_id", user_id)
+
+
+def connected(field: str, user_id: int) -> dict[int, dt.datetime | None]:
+    """Id -> the access token's expiry, for the targets (``field``: "server_id",
+    "agent_id") ``user_id`` connected (sync: the console's pages)."""
+    rows = McpOAuthToken.objects.filter(user_id=user_id, **{f"{field}__isnull": False})
+    return dict(rows.values_list(field, "expires_at"))
 
 
 # --- clients -----------------------------------------------------------------------------
 
 
-async def registered_client(server_id: int, issuer: str, redirect_uri: str) -> Client | None:
+async def registered_client(where: Where | int, issuer: str, redirect_uri: str) -> Client | None:
     """The client dynamic registration made for this server at ``issuer`` (None when it
     was made at another issuer or for another redirect URI: register anew)."""
-    row = await McpUpstreamClient.objects.filter(server_id=server_id).afirst()
+    row = await McpUpstreamClient.objects.filter(**_named(where)).afirst()
     if row is None or row.issuer != issuer:
         return None
     if redirect_uri and row.redirect_uri != redirect_uri:
@@ -126,9 +138,9 @@ async def registered_client(server_id: int, issuer: str, redirect_uri: str) -> C
     )
 
 
-async def save_client(server_id: int, issuer: str, redirect_uri: str, client: Client) -> None:
+async def save_client(where: Where | int, issuer: str, redirect_uri: str, client: Client) -> None:
     await McpUpstreamClient.objects.aupdate_or_create(
-        server_id=server_id,
+        **_named(where),
         defaults={
             "issuer": issuer[:500],
             "client_id": client.client_id[:300],
@@ -147,7 +159,7 @@ async def save_client(server_id: int, issuer: str, redirect_uri: str, client: Cl
 async def save_pending(state: str, pending: Pending, seconds: float) -> None:
     await McpOAuthState.objects.acreate(
         state_hash=state_hash(state),
-        server_id=pending.server_id,
+        **pending.where,
         user_id=pending.user_id,
         verifier_ciphertext=crypto.encrypt(pending.verifier),
         redirect_uri=pending.redirect_uri[:500],
@@ -166,8 +178,13 @@ async def take_pending(state: str, user_id: int) -> Pending | None:
     deleted, _ = await McpOAuthState.objects.filter(pk=row.pk).adelete()
     if not deleted or row.expires_at <= timezone.now():
         return None
+    if row.agent_id is not None:
+        where: Where = {FIELD["agent"]: row.agent_id}
+    else:
+        assert row.server_id is not None
+        where = {"server_id": row.server_id}
     return Pending(
-        server_id=row.server_id,
+        where=where,
         user_id=row.user_id,
         verifier=crypto.decrypt(row.verifier_ciphertext),
         redirect_uri=row.redirect_uri,

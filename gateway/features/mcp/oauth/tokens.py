@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from authlib.integrations.base_client.errors import OAuthError
 
-from gateway.base.entries import McpServerEntry
-from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.features.mcp import secrets as mcp_secrets
 from gateway.features.mcp.errors import AuthorizationRequired, ServerUnavailable
-from gateway.features.mcp.oauth import clients, discovery, guarded_http, store
+from gateway.features.mcp.oauth import clients, discovery, guarded_http, store, targets
+from gateway.features.mcp.oauth.targets import Target
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +97,9 @@ def _lock(pair: Pair) -> asyncio.Lock:
     return _locks.setdefault(pair, asyncio.Lock())
 
 
-async def bearer(entry: McpServerEntry, user_id: int | None) -> str:
+async def bearer(entry: Target, user_id: int | None) -> str:
     """The access token to send now (see the module)."""
-    pair = (entry.name, user_id)
+    pair = (targets.cache_name(entry), user_id)
     held = _held.get(pair)
     now = time.time()
     if held is not None and now - held.checked_at < RECHECK_SECONDS and _usable(held.tokens, now):
@@ -114,7 +113,7 @@ async def bearer(entry: McpServerEntry, user_id: int | None) -> str:
             and _usable(held.tokens, now)
         ):
             return held.tokens.access
-        tokens = await store.load_tokens(entry.id, user_id)
+        tokens = await store.load_tokens(targets.where(entry), user_id)
         if tokens is None and user_id is not None:
             _held.pop(pair, None)
             raise AuthorizationRequired(entry.name, "you have not connected your account yet")
@@ -127,11 +126,9 @@ async def bearer(entry: McpServerEntry, user_id: int | None) -> str:
         return tokens.access
 
 
-async def _renew(
-    entry: McpServerEntry, user_id: int | None, tokens: store.Tokens | None
-) -> store.Tokens:
+async def _renew(entry: Target, user_id: int | None, tokens: store.Tokens | None) -> store.Tokens:
     """A refreshed token (person) or a new service token; saved and audited."""
-    url = resolve_secret(entry.url)
+    url = targets.home_url(entry)
     if user_id is not None and (tokens is None or not tokens.refresh):
         await _drop(entry, user_id, "expired, no refresh token")
         raise AuthorizationRequired(entry.name, "your authorization expired")
@@ -161,35 +158,35 @@ async def _renew(
                 entry.name, f"the authorization server refused to refresh your token ({exc.error})"
             ) from None
         raise ServerUnavailable(
-            f"MCP server {entry.name}: the authorization server refused a token ({exc.error})"
+            f"{targets.label(entry)}: the authorization server refused a token ({exc.error})"
         ) from None
     except AuthorizationRequired:
         raise
     except (discovery.DiscoveryFailed, clients.RegistrationFailed) as exc:
         raise ServerUnavailable(str(exc)) from None
     except Exception as exc:
-        log.info("MCP server %s: token refresh failed: %s", entry.name, type(exc).__name__)
+        log.info("%s: token refresh failed: %s", targets.label(entry), type(exc).__name__)
         raise ServerUnavailable(
-            f"MCP server {entry.name}: could not refresh its OAuth token ({type(exc).__name__})"
+            f"{targets.label(entry)}: could not refresh its OAuth token ({type(exc).__name__})"
         ) from None
-    await store.save_tokens(entry.id, user_id, new)
+    await store.save_tokens(targets.where(entry), user_id, new)
     await _audit(entry, user_id, "oauth_refresh", "service token" if user_id is None else "")
     return new
 
 
-async def _drop(entry: McpServerEntry, user_id: int, why: str) -> None:
-    await store.delete_tokens(entry.id, user_id)
-    forget(entry.name, user_id)
+async def _drop(entry: Target, user_id: int, why: str) -> None:
+    await store.delete_tokens(targets.where(entry), user_id)
+    forget(targets.cache_name(entry), user_id)
     await _audit(entry, user_id, "oauth_expired", why)
 
 
 @sync_to_async
-def _audit(entry: McpServerEntry, user_id: int | None, action: str, detail: str) -> None:
+def _audit(entry: Target, user_id: int | None, action: str, detail: str) -> None:
     from gateway.telemetry import audit
 
     audit.record(
         action,
-        object_type="mcp_server",
+        object_type=targets.object_type(entry),
         object_id=entry.id,
         object_name=entry.name,
         changes={"user": user_id} if user_id is not None else {"service": True},

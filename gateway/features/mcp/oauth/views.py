@@ -14,16 +14,17 @@ its protection against forgery, and a failure stores nothing."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from asgiref.sync import async_to_sync
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from gateway.access.authorization import decide
+from gateway.base.entries import OAuthTarget
 from gateway.base.env import env_str
 from gateway.features.mcp.oauth import store
 from gateway.models import McpServer
@@ -100,10 +101,12 @@ def callback(request: HtmxHttpRequest) -> HttpResponse:
 
     params = {k: v for k, v in request.GET.items() if isinstance(v, str)}
     try:
-        name = async_to_sync(flow.complete)(params, request.user.pk)
+        target = async_to_sync(flow.complete_target)(params, request.user.pk)
     except flow.FlowError as exc:
         return _page(request, status=400, error=str(exc))
-    return _page(request, message=f"Connected to {name}.")
+    if isinstance(target, OAuthTarget) and target.page:  # an agent's: back to its page
+        return redirect(f"{target.page}?{urlencode({'connected': target.name})}")
+    return _page(request, message=f"Connected to {target.name}.")
 
 
 @staff_required

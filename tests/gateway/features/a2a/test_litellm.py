@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from gateway.features.a2a.litellm import export_section
 from gateway.models import A2aAgent
 from gateway.ops.litellm.apply import apply_plan
 from gateway.ops.litellm.export import export_config
@@ -67,3 +68,25 @@ def test_import_plan_apply_and_round_trip() -> None:
     assert exported["agents"][0]["litellm_params"]["api_key"].startswith("os.environ/")
     back = parse_config(yaml.safe_dump(exported))
     assert [s.name for s in back.specs("agents")] == ["helper", "referenced"]
+
+
+@pytest.mark.django_db
+def test_an_oauth_agent_keeps_its_oauth_through_an_import() -> None:
+    """LiteLLM's agents have no per-user OAuth: an import of an agent that has it (no
+    api_key in the file) keeps it rather than making the agent take no token."""
+    config = parse_config(CONFIG)
+    config.operator = True
+    apply_plan(plan_import(config))
+    A2aAgent.objects.filter(name="referenced").update(
+        auth="oauth", bearer_ref="", oauth_issuer="https://login.example"
+    )
+    without_key = CONFIG.replace("    litellm_params: {api_key: os.environ/REF_TOKEN}\n", "")
+    assert "REF_TOKEN" not in without_key
+    again = parse_config(without_key)
+    again.operator = True
+    apply_plan(plan_import(again))
+    agent = A2aAgent.objects.get(name="referenced")
+    assert agent.auth == "oauth" and agent.oauth_issuer == "https://login.example"
+    comments: list[str] = []
+    export_section(False, comments)
+    assert any("referenced" in c and "OAuth" in c for c in comments)

@@ -7,14 +7,18 @@ from __future__ import annotations
 import pytest
 
 from gateway.models import A2aAgent, RequestLog
-from tests.console.role_sets import ADMINS, Expectation
+from tests.console.role_sets import ADMINS, ALL, Expectation
 from tests.gateway.features.a2a import live_agents
 
 # Who may open the A2A pages (the role matrix collects this): agents' URLs and tokens are
 # the admins', as MCP servers are.
 ROLE_EXPECTATIONS: dict[str, Expectation] = {
-    name: (ADMINS, ADMINS)
-    for name in ("a2a", "a2a-create", "a2a-edit", "a2a-delete", "a2a-refresh")
+    **{
+        name: (ADMINS, ADMINS)
+        for name in ("a2a", "a2a-create", "a2a-edit", "a2a-delete", "a2a-refresh")
+    },
+    # one's own OAuth connections to agents with auth "oauth" (test_oauth_agents.py)
+    **{name: (ALL, ALL) for name in ("a2a-connections", "a2a-connect", "a2a-disconnect")},
 }
 TOKEN = "console-agent-token-5512"
 

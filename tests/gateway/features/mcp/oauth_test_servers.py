@@ -2,7 +2,7 @@
 (the ``mcp`` SDK's resource-server auth), both on 127.0.0.1, for the tests:
 
     python oauth_test_servers.py AS_PORT RS_PORT [--ttl SECONDS] [--no-dcr]
-        [--client ID:SECRET] [--elsewhere URL]
+        [--client ID:SECRET] [--elsewhere URL] [--a2a PORT]
 
 The authorization server offers metadata (RFC 8414), dynamic client registration (off
 with ``--no-dcr``), authorization code with PKCE S256 (required), refresh tokens (rotated;
@@ -13,6 +13,12 @@ live ``--ttl`` seconds (default 3600). The MCP server at RS_PORT/mcp publishes p
 resource metadata naming the authorization server (or ``--elsewhere``'s URL, to test a
 server whose metadata points at an address the gateway must refuse) and answers 401
 without a valid token; its tool ``whoami`` answers the token's subject and client.
+
+With ``--a2a PORT``, an A2A agent (the ``a2a-sdk`` server) at PORT/whoami, protected by the
+same authorization server: every request but its card and its protected resource
+metadata (RFC 9728, naming the authorization server) needs a live access token (401 with
+``WWW-Authenticate`` pointing at that metadata otherwise), and a message is answered
+"user=<the token's subject>" on JSON-RPC and HTTP+JSON.
 
 Test-only routes on the authorization server: GET /_test/state (counts of grants issued,
 refreshes, revocations, live tokens), POST /_test/revoke-all (revokes every token without
@@ -415,6 +421,86 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
+# --- the protected A2A agent ----------------------------------------------------------------
+
+
+def a2a_app(port: int) -> Starlette:
+    from a2a.helpers.proto_helpers import new_text_message
+    from a2a.server.agent_execution import AgentExecutor, RequestContext
+    from a2a.server.events import EventQueue
+    from a2a.server.request_handlers import DefaultRequestHandler
+    from a2a.server.routes import (
+        create_agent_card_routes,
+        create_jsonrpc_routes,
+        create_rest_routes,
+    )
+    from a2a.server.tasks import InMemoryTaskStore
+    from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentInterface, AgentSkill
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    base = f"http://127.0.0.1:{port}/whoami"
+    prm_path = "/.well-known/oauth-protected-resource/whoami"
+
+    def subject(authorization: str) -> str | None:
+        held = ACCESS.get(authorization.removeprefix("Bearer "))
+        if held is None or held.revoked or held.is_expired():
+            return None
+        return held.user
+
+    class WhoAmI(AgentExecutor):
+        async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+            headers = context.call_context.state.get("headers", {}) if context.call_context else {}
+            who = subject(headers.get("authorization", "")) or "?"
+            await event_queue.enqueue_event(new_text_message(f"user={who}"))
+
+        async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+            pass
+
+    class Protected(BaseHTTPMiddleware):
+        async def dispatch(self, request, call_next):  # type: ignore[no-untyped-def]
+            if request.url.path.endswith("agent-card.json") or request.url.path == prm_path:
+                return await call_next(request)
+            if subject(request.headers.get("authorization", "")) is None:
+                where = f"http://127.0.0.1:{port}{prm_path}"
+                return JSONResponse(
+                    {"error": "unauthorized"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": f'Bearer resource_metadata="{where}"'},
+                )
+            return await call_next(request)
+
+    card = AgentCard(
+        name="whoami",
+        description="answers who its token belongs to",
+        version="1.0.0",
+        supported_interfaces=[
+            AgentInterface(url=base, protocol_binding="JSONRPC", protocol_version="1.0"),
+            AgentInterface(url=base, protocol_binding="HTTP+JSON", protocol_version="1.0"),
+        ],
+        capabilities=AgentCapabilities(streaming=False),
+        default_input_modes=["text/plain"],
+        default_output_modes=["text/plain"],
+        skills=[AgentSkill(id="whoami", name="whoami", description="who", tags=["test"])],
+    )
+    handler = DefaultRequestHandler(
+        agent_executor=WhoAmI(), task_store=InMemoryTaskStore(), agent_card=card
+    )
+
+    async def protected_resource(request: Request) -> Response:
+        return JSONResponse({"resource": base, "authorization_servers": [ISSUER]})
+
+    app = Starlette(
+        routes=[
+            Route(prm_path, protected_resource),
+            *create_agent_card_routes(card, card_url="/whoami/.well-known/agent-card.json"),
+            *create_jsonrpc_routes(handler, "/whoami"),
+            *create_rest_routes(handler, path_prefix="/whoami"),
+        ]
+    )
+    app.add_middleware(Protected)
+    return app
+
+
 async def main() -> None:
     servers = [
         uvicorn.Server(
@@ -429,6 +515,10 @@ async def main() -> None:
             )
         ),
     ]
+    if _arg("--a2a"):
+        port = int(_arg("--a2a"))
+        config = uvicorn.Config(a2a_app(port), host="127.0.0.1", port=port, log_level="warning")
+        servers.append(uvicorn.Server(config))
     await asyncio.gather(*(s.serve() for s in servers))
 
 
