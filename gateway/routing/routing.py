@@ -441,53 +441,14 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
         health.started(deployment, started)
         try:
             result = await call(route, deployment)
-        except ConfigurationError as exc:  # before any connection: on to the next one
-            request.upstream_calls -= 1  # none was made
-            error = misconfigured(route, deployment, exc)
-            attempts.append(
-                attempt(
-                    route,
-                    deployment,
-                    error.status,
-                    started,
-                    clock(),
-                    error.message,
-                    request.took_wait(),
-                )
-            )
-            request.excluded.add(deployment.id)
-            request.release_probe(deployment.id)  # no verdict on the upstream's health
-            last, back_off = error, False
-            continue
-        except ContextWindowExceeded as exc:  # the gateway's own check, before any call
-            request.upstream_calls -= 1  # none was made
-            attempts.append(
-                attempt(
-                    route,
-                    deployment,
-                    exc.status,
-                    started,
-                    clock(),
-                    exc.message,
-                    request.took_wait(),
-                )
-            )
-            request.excluded.add(deployment.id)  # a sibling with a larger window may hold it
-            request.release_probe(deployment.id)
-            last, back_off = exc, False
+        except (ConfigurationError, ContextWindowExceeded) as exc:  # before any call
+            last, back_off = _made_no_call(route, deployment, request, exc, started), False
             continue
         except UpstreamError as exc:
             ended = clock()
+            wait = request.took_wait()
             attempts.append(
-                attempt(
-                    route,
-                    deployment,
-                    exc.status,
-                    started,
-                    ended,
-                    exc.log_message,
-                    request.took_wait(),
-                )
+                attempt(route, deployment, exc.status, started, ended, exc.log_message, wait)
             )
             calls += 1
             if exc.context_window_exceeded:
@@ -507,6 +468,31 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
         _succeeded(route, deployment, request, started)
         return result
     raise Exhausted(last)
+
+
+def _made_no_call(
+    route: RouteEntry,
+    deployment: DeploymentEntry,
+    request: _Request,
+    exc: ConfigurationError | ContextWindowExceeded,
+    started: float,
+) -> GatewayError:
+    """An attempt that stopped before any connection (a configuration error, or the
+    gateway's own context-window check): recorded, and ``deployment`` left out of this
+    request (a sibling, maybe with a larger window, may serve it) with no verdict on
+    its health. The error the request fails with if nothing else serves it."""
+    request.upstream_calls -= 1  # none was made
+    if isinstance(exc, ConfigurationError):
+        error: GatewayError = misconfigured(route, deployment, exc)
+    else:
+        error = exc
+    wait = request.took_wait()
+    request.attempts.append(
+        attempt(route, deployment, error.status, started, clock(), error.message, wait)
+    )
+    request.excluded.add(deployment.id)
+    request.release_probe(deployment.id)  # no verdict on the upstream's health
+    return error
 
 
 async def _pause(
