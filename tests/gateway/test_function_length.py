@@ -26,7 +26,6 @@ KNOWN: dict[str, str] = {
     "gateway/core/call.py:Call._complete": "85 lines, to split",
     "gateway/core/session_relay.py:relay": "109 lines, to split",
     "gateway/features/a2a/endpoint.py:serve": "84 lines, to split",
-    "gateway/features/guardrails/stream.py:_guarded": "85 lines, to split",
     "gateway/features/mcp/calls.py:call_in_rounds": "111 lines, to split",
     "gateway/features/mcp/pool.py:_client_for": "83 lines, to split",
     "gateway/ops/litellm/export.py:export_config": "81 lines, to split",
