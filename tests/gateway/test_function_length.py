@@ -23,7 +23,6 @@ KNOWN: dict[str, str] = {
     "console/evals/summary.py:compute": "105 lines, to split",
     "gateway/codecs/anthropic/outbound.py:build_body": "104 lines, to split",
     "gateway/codecs/gemini_interactions/inbound.py:render_stream": "93 lines, to split",
-    "gateway/core/session_relay.py:relay": "109 lines, to split",
     "gateway/features/a2a/endpoint.py:serve": "84 lines, to split",
     "gateway/features/mcp/calls.py:call_in_rounds": "111 lines, to split",
     "gateway/features/mcp/pool.py:_client_for": "83 lines, to split",
