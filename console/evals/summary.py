@@ -78,6 +78,60 @@ def compute(experiment: Experiment) -> dict[str, Any]:
     scorer_names = [name_of(s) for s in experiment.scorers]
     headline = scorer_names[0] if scorer_names else None
     pairwise = bool(experiment.scorers) and experiment.scorers[0].get("mode") == "pairwise"
+    by_column, unscored, unscored_by_column = _tally(experiment)
+    baseline = by_column.get(experiment.baseline, {"headline": {}})
+    routes = []
+    for index, column in enumerate(experiment.columns):
+        c = by_column[index]
+        mean_scores = {name: _mean(c["scores"].get(name, [])) for name in scorer_names}
+        if index == experiment.baseline:
+            win = None
+        else:
+            win = _win_rate(c["headline"], baseline["headline"], pairwise)
+        human = win_rate([(v, 0.5) for v in c["human"].values()]) if c["human"] else None
+        latencies = c["latency"]
+        routes.append(
+            {
+                "column": index,
+                "label": experiment.column_label(index),
+                "route": column["route"],
+                "rows": c["rows"],
+                "errors": c["errors"],
+                "unscored": unscored_by_column[index],
+                "mean_score": mean_scores.get(headline) if headline else None,
+                "scores": mean_scores,
+                "win_rate": win,
+                "human_win_rate": human,
+                "p50_ms": percentile(latencies, 0.5),
+                "p95_ms": percentile(latencies, 0.95),
+                "p50_ttft_ms": percentile(c["ttft"], 0.5),
+                "total_cost": str(c["cost"]),
+                "cost_per_row": str(c["cost"] / c["rows"]) if c["rows"] else "0",
+                "input_tokens": c["tokens_in"],
+                "output_tokens": c["tokens_out"],
+                "latency_histogram": _latency_histogram(latencies),
+            }
+        )
+    labels = {name_of(s): label_of(s) for s in experiment.scorers}
+    return {
+        "headline": headline,
+        "scorers": scorer_names,
+        "labels": labels,  # what the headers say: "Judge (1–10)", not judge_pointwise
+        "unscored": [
+            {"scorer": name, "label": labels.get(name, name), "count": n, "why": why}
+            for (name, why), n in sorted(unscored.items(), key=lambda item: -item[1])
+        ],
+        "baseline": experiment.baseline,
+        "latency_buckets_ms": list(LATENCY_BUCKETS_MS),
+        "routes": routes,
+    }
+
+
+def _tally(
+    experiment: Experiment,
+) -> tuple[dict[int, dict[str, Any]], dict[tuple[str, str], int], dict[int, int]]:
+    """The experiment's cells summed per column (latencies, costs, tokens, scores), and
+    the answers scorers left unscored, by (scorer, why) and by column."""
     by_column: dict[int, dict[str, Any]] = defaultdict(
         lambda: {"latency": [], "ttft": [], "cost": Decimal(0), "rows": 0, "errors": 0,
                  "scores": defaultdict(list), "tokens_in": 0, "tokens_out": 0,
@@ -117,68 +171,30 @@ def compute(experiment: Experiment) -> dict[str, Any]:
             c["headline"][row] = score
         if (scores or {}).get("human") is not None:
             c["human"][row] = scores["human"]
-    baseline = by_column.get(experiment.baseline, {"headline": {}})
-    routes = []
-    for index, column in enumerate(experiment.columns):
-        c = by_column[index]
-        mean_scores = {name: _mean(c["scores"].get(name, [])) for name in scorer_names}
-        if index == experiment.baseline:
-            win = None
-        elif pairwise:
-            win = win_rate([(v, 0.5) for v in c["headline"].values()])
-        else:
-            win = win_rate(
-                [
-                    (v, baseline["headline"][r])
-                    for r, v in c["headline"].items()
-                    if r in baseline["headline"]
-                ]
+    return by_column, unscored, unscored_by_column
+
+
+def _win_rate(
+    headline: dict[int, float], baseline: dict[int, float], pairwise: bool
+) -> dict[str, Any] | None:
+    """A column's win rate: a pairwise judge's verdicts, or its headline scores against
+    the baseline column's on the same rows."""
+    if pairwise:
+        return win_rate([(v, 0.5) for v in headline.values()])
+    return win_rate([(v, baseline[r]) for r, v in headline.items() if r in baseline])
+
+
+def _latency_histogram(latencies: list[float]) -> list[int]:
+    """How many latencies fall in each of LATENCY_BUCKETS_MS, and above the last."""
+    histogram = [0] * (len(LATENCY_BUCKETS_MS) + 1)
+    for value in latencies:
+        histogram[
+            next(
+                (i for i, b in enumerate(LATENCY_BUCKETS_MS) if value <= b),
+                len(LATENCY_BUCKETS_MS),
             )
-        human = win_rate([(v, 0.5) for v in c["human"].values()]) if c["human"] else None
-        latencies = c["latency"]
-        histogram = [0] * (len(LATENCY_BUCKETS_MS) + 1)
-        for value in latencies:
-            histogram[
-                next(
-                    (i for i, b in enumerate(LATENCY_BUCKETS_MS) if value <= b),
-                    len(LATENCY_BUCKETS_MS),
-                )
-            ] += 1
-        routes.append(
-            {
-                "column": index,
-                "label": experiment.column_label(index),
-                "route": column["route"],
-                "rows": c["rows"],
-                "errors": c["errors"],
-                "unscored": unscored_by_column[index],
-                "mean_score": mean_scores.get(headline) if headline else None,
-                "scores": mean_scores,
-                "win_rate": win,
-                "human_win_rate": human,
-                "p50_ms": percentile(latencies, 0.5),
-                "p95_ms": percentile(latencies, 0.95),
-                "p50_ttft_ms": percentile(c["ttft"], 0.5),
-                "total_cost": str(c["cost"]),
-                "cost_per_row": str(c["cost"] / c["rows"]) if c["rows"] else "0",
-                "input_tokens": c["tokens_in"],
-                "output_tokens": c["tokens_out"],
-                "latency_histogram": histogram,
-            }
-        )
-    labels = {name_of(s): label_of(s) for s in experiment.scorers}
-    return {
-        "headline": headline,
-        "scorers": scorer_names,
-        "labels": labels,  # what the headers say: "Judge (1–10)", not judge_pointwise
-        "unscored": [
-            {"scorer": name, "label": labels.get(name, name), "count": n, "why": why}
-            for (name, why), n in sorted(unscored.items(), key=lambda item: -item[1])
-        ],
-        "baseline": experiment.baseline,
-        "latency_buckets_ms": list(LATENCY_BUCKETS_MS),
-        "routes": routes,
-    }
+        ] += 1
+    return histogram
 
 
 def refresh(experiment: Experiment) -> dict[str, Any]:

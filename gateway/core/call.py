@@ -339,6 +339,23 @@ class Call:
         """Whether a cache waits for this request's final answer (its text is kept)."""
         return self.cache is not None or self.answer_keeper is not None
 
+    def _time_exchange(self, rec: journal.Record, exchange: Exchange) -> None:
+        """The upstream and overhead times of a call whose exchange ran."""
+        # Routing timed a streamed attempt only until its first event; the exchange
+        # ran until the stream ended. Its attempt takes the exchange's time, and
+        # upstream time is the sum of the attempts, so the log's figures agree.
+        exchange_ms = exchange.upstream_ms or 0.0
+        attempts = rec.attempts
+        if len(attempts) > self.exchange_attempt:
+            attempts[self.exchange_attempt].duration_ms = exchange_ms
+            rec.upstream_ms = sum(a.duration_ms for a in attempts)
+        else:  # cut short (the client left) before routing recorded the attempt
+            rec.upstream_ms = sum(a.duration_ms for a in attempts) + exchange_ms
+        # the retry backoff slept between attempts is neither the upstream's time
+        # nor the gateway's work: each attempt says how long it waited
+        waited = sum(a.waited_ms for a in attempts)
+        rec.overhead_ms = max(0.0, rec.latency_ms - rec.upstream_ms - waited)
+
     def _complete(
         self,
         now: float,
@@ -362,20 +379,7 @@ class Call:
             d = self.deployment
             rec.deployment_id, rec.provider, rec.upstream_model = d.id, d.provider.name, d.model
         if self.exchange is not None and self.exchange.started:
-            # Routing timed a streamed attempt only until its first event; the exchange
-            # ran until the stream ended. Its attempt takes the exchange's time, and
-            # upstream time is the sum of the attempts, so the log's figures agree.
-            exchange_ms = self.exchange.upstream_ms or 0.0
-            attempts = rec.attempts
-            if len(attempts) > self.exchange_attempt:
-                attempts[self.exchange_attempt].duration_ms = exchange_ms
-                rec.upstream_ms = sum(a.duration_ms for a in attempts)
-            else:  # cut short (the client left) before routing recorded the attempt
-                rec.upstream_ms = sum(a.duration_ms for a in attempts) + exchange_ms
-            # the retry backoff slept between attempts is neither the upstream's time
-            # nor the gateway's work: each attempt says how long it waited
-            waited = sum(a.waited_ms for a in attempts)
-            rec.overhead_ms = max(0.0, rec.latency_ms - rec.upstream_ms - waited)
+            self._time_exchange(rec, self.exchange)
         if self.stream_outcome is not None:  # a stream cut by its upstream is a failure
             self.stream_outcome.ended(error)
         if usage is not None:

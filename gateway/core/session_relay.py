@@ -97,78 +97,10 @@ async def relay(
     upstream = session.upstream
     ends: Ends = {}
     limit = settings.SWITCHYARD_MAX_BODY_BYTES
-    guard = session.guard
-
-    async def to_client(data: str | bytes) -> bool:
-        """Send one upstream message on (checked, charged); False: the session ends."""
-        data = session.observe_upstream(data)
-        if guard is None:
-            outgoing: list[str | bytes] = [data]
-        else:
-            try:
-                outgoing = await guard.server(data)
-            except GatewayError as refused:  # a guardrail's: the session ends
-                ends.setdefault("guardrail", refused)
-                return False
-        for item in outgoing:
-            if isinstance(item, str):
-                await send({"type": "websocket.send", "text": item})
-            else:
-                await send({"type": "websocket.send", "bytes": item})
-        if session.unpaid:  # a response (a turn) is done: count its cost now
-            refusal = await session.charge()
-            if refusal is not None:
-                ends.setdefault("budget", refusal)
-                return False
-        return True
-
-    async def client_to_upstream() -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                ends.setdefault("client", int(message.get("code") or 1005))
-                return
-            if message["type"] != "websocket.receive":
-                continue
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes") or b""
-            if len(data) > limit:
-                if await protocol.oversized(send, limit):
-                    ends.setdefault("too_big", f"a message exceeds the limit of {limit} bytes")
-                    return
-                continue
-            data = session.observe_client(data)
-            if guard is not None:
-                try:
-                    data = await guard.client(data)
-                except GatewayError as refusal:  # a guardrail's: the session ends
-                    ends.setdefault("guardrail", refusal)
-                    return
-            await upstream.send(data)
-
-    async def upstream_to_client() -> None:
-        try:
-            if first is not None and not await to_client(first):
-                return
-            async for data in upstream:
-                if not await to_client(data):
-                    return
-        except ConnectionClosed:
-            pass
-        ends.setdefault("upstream", upstream.close_code or 1006)
-        ends.setdefault("reason", upstream.close_reason or "")
-
-    async def drain_watch() -> None:
-        # the drain flag is a plain flag (no event to wait on): poll it
-        while not (lifecycle.draining() and session.responding == 0):  # noqa: ASYNC110
-            await asyncio.sleep(DRAIN_POLL_SECONDS)
-        ends.setdefault("drain", GOING_AWAY)
-
     tasks = [
-        asyncio.ensure_future(client_to_upstream()),
-        asyncio.ensure_future(upstream_to_client()),
-        asyncio.ensure_future(drain_watch()),
+        asyncio.ensure_future(_client_to_upstream(session, receive, send, protocol, limit, ends)),
+        asyncio.ensure_future(_upstream_to_client(session, send, first, ends)),
+        asyncio.ensure_future(_drain_watch(session, ends)),
     ]
     cut = False
     try:
@@ -194,6 +126,86 @@ async def relay(
         elif failed is not None:  # sending to the client failed: it is gone
             ends.setdefault("client", 1006)
     await _close(session, send, ends, cut, protocol)
+
+
+async def _to_client(session: Session, send: Send, ends: Ends, data: str | bytes) -> bool:
+    """Send one upstream message on (checked, charged); False: the session ends."""
+    data = session.observe_upstream(data)
+    guard = session.guard
+    if guard is None:
+        outgoing: list[str | bytes] = [data]
+    else:
+        try:
+            outgoing = await guard.server(data)
+        except GatewayError as refused:  # a guardrail's: the session ends
+            ends.setdefault("guardrail", refused)
+            return False
+    for item in outgoing:
+        if isinstance(item, str):
+            await send({"type": "websocket.send", "text": item})
+        else:
+            await send({"type": "websocket.send", "bytes": item})
+    if session.unpaid:  # a response (a turn) is done: count its cost now
+        refusal = await session.charge()
+        if refusal is not None:
+            ends.setdefault("budget", refusal)
+            return False
+    return True
+
+
+async def _client_to_upstream(
+    session: Session, receive: Receive, send: Send, protocol: SocketProtocol, limit: int, ends: Ends
+) -> None:
+    """The client's messages on to the upstream (size-capped, checked) until it leaves."""
+    guard = session.guard
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            ends.setdefault("client", int(message.get("code") or 1005))
+            return
+        if message["type"] != "websocket.receive":
+            continue
+        data = message.get("text")
+        if data is None:
+            data = message.get("bytes") or b""
+        if len(data) > limit:
+            if await protocol.oversized(send, limit):
+                ends.setdefault("too_big", f"a message exceeds the limit of {limit} bytes")
+                return
+            continue
+        data = session.observe_client(data)
+        if guard is not None:
+            try:
+                data = await guard.client(data)
+            except GatewayError as refusal:  # a guardrail's: the session ends
+                ends.setdefault("guardrail", refusal)
+                return
+        await session.upstream.send(data)
+
+
+async def _upstream_to_client(
+    session: Session, send: Send, first: str | bytes | None, ends: Ends
+) -> None:
+    """The upstream's messages on to the client (``first`` before them) until it closes."""
+    upstream = session.upstream
+    try:
+        if first is not None and not await _to_client(session, send, ends, first):
+            return
+        async for data in upstream:
+            if not await _to_client(session, send, ends, data):
+                return
+    except ConnectionClosed:
+        pass
+    ends.setdefault("upstream", upstream.close_code or 1006)
+    ends.setdefault("reason", upstream.close_reason or "")
+
+
+async def _drain_watch(session: Session, ends: Ends) -> None:
+    """Ends the session when the server drains and no response is under way."""
+    # the drain flag is a plain flag (no event to wait on): poll it
+    while not (lifecycle.draining() and session.responding == 0):  # noqa: ASYNC110
+        await asyncio.sleep(DRAIN_POLL_SECONDS)
+    ends.setdefault("drain", GOING_AWAY)
 
 
 _closing: set[asyncio.Task[None]] = set()

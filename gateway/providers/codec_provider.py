@@ -605,19 +605,10 @@ class CodecProvider(Provider):
         yielded = False
         content_out = False  # the first text, tool-argument or thinking delta was handed on
         framing, skims = codec.framing, codec.skims
-        # skimming reads each SSE message as the loop reaches it, not a read's at once
-        lazy = skim and framing in SSE_FRAMINGS
-        deframe = DEFRAMERS[framing]
         exchange.begin(url, content)
         try:
             async with self._answering(url, content, sent, exchange) as response:
-                chunks = body_chunks(response)
-                batches: AsyncIterator[Iterable[WireEvent]] | AsyncIterator[list[SSEMessage]] = (
-                    iter_sse_batches(chunks, exchange.received)
-                    if lazy
-                    else deframe(chunks, exchange.received)
-                )
-                async for batch in batches:
+                async for batch in _wire_batches(response, exchange, framing, skim):
                     out: list[bytes] = []
                     out_events: list[StreamEvent] = []
                     failure = None
@@ -656,11 +647,8 @@ class CodecProvider(Provider):
                         yield (out[0] if len(out) == 1 else b"".join(out)), out_events
                     if failure is not None:
                         return
-                tail, failure = self._owed(parser, yielded)
-                if failure is not None:
-                    yield codec.stream_error(failure.error), held + tail
-                elif tail or held:
-                    yield b"", held + tail
+                if (ending := self._ending(codec, parser, yielded, held)) is not None:
+                    yield ending
         except STREAM_FAILURES as exc:
             error = self._failed_midway(exc, url, yielded)
             yield codec.stream_error(error), [ErrorEvent(error)]
@@ -739,11 +727,8 @@ class CodecProvider(Provider):
                         yield pieces
                     if failure is not None:
                         return
-                tail, failure = self._owed(parser, yielded)
-                if failure is not None:
-                    yield [Piece(codec.stream_error(failure.error), tail)]
-                elif tail:
-                    yield [Piece(b"", tail)]
+                if (ending := self._ending_pieces(codec, parser, yielded)) is not None:
+                    yield ending
         except STREAM_FAILURES as exc:
             error = self._failed_midway(exc, url, yielded)
             yield [Piece(codec.stream_error(error), [ErrorEvent(error)])]
@@ -764,6 +749,35 @@ class CodecProvider(Provider):
                 raise failure.error
             wire_event = wire.hide_secret_in_event(wire_event, self.provider)
         return events, failure, wire_event
+
+    def _ending(
+        self,
+        codec: PassthroughCodec,
+        parser: StreamParser,
+        yielded: bool,
+        held: list[StreamEvent],
+    ) -> tuple[bytes, list[StreamEvent]] | None:
+        """What ``forward`` owes after the upstream's last event: the parser's own
+        events with those still withheld, or the error of a stream cut short; None
+        when nothing is owed."""
+        tail, failure = self._owed(parser, yielded)
+        if failure is not None:
+            return codec.stream_error(failure.error), held + tail
+        if tail or held:
+            return b"", held + tail
+        return None
+
+    def _ending_pieces(
+        self, codec: PassthroughCodec, parser: StreamParser, yielded: bool
+    ) -> list[Piece] | None:
+        """``_ending`` for ``pieces``: the parser's own events, or the error of a stream
+        cut short, as the last piece; None when nothing is owed."""
+        tail, failure = self._owed(parser, yielded)
+        if failure is not None:
+            return [Piece(codec.stream_error(failure.error), tail)]
+        if tail:
+            return [Piece(b"", tail)]
+        return None
 
     def _owed(
         self, parser: StreamParser, yielded: bool
@@ -878,6 +892,18 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
         if key.lower() == name:
             return value.decode("latin-1")
     return ""
+
+
+def _wire_batches(
+    response: httpx.Response, exchange: Exchange, framing: str, skim: bool
+) -> AsyncIterator[Iterable[WireEvent]] | AsyncIterator[list[SSEMessage]]:
+    """The upstream's events a read at a time: when skimming an SSE stream, as its
+    messages (the loop reads each as it reaches it, not a read's at once), else as
+    wire events."""
+    chunks = body_chunks(response)
+    if skim and framing in SSE_FRAMINGS:
+        return iter_sse_batches(chunks, exchange.received)
+    return DEFRAMERS[framing](chunks, exchange.received)
 
 
 def _count(event: StreamEvent, exchange: Exchange) -> None:

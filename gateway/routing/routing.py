@@ -89,6 +89,7 @@ from gateway.routing.attempts import (
 from gateway.routing.context_windows import ContextWindowExceeded, next_larger, route_chain
 from gateway.routing.health import Health, Policy, choose
 from gateway.routing.shared_retry_budget import SharedRetryBudget
+from gateway.routing.store_checks import claim_shared_probe, cooled_meanwhile, recalled
 
 log = logging.getLogger(__name__)
 
@@ -412,7 +413,7 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
         if request.prefix is not None and len(route.deployments) > 1:
             prefer = affinity.preferred(route.name, request.prefix, now)
             if prefer is None and not calls:  # another worker or instance may know it
-                prefer = await _recalled(route, request.prefix)
+                prefer = await recalled(affinity, route, request.prefix, _clock)
         deployment = choose(
             health, rng, route, tried, now, request.excluded, request.ignore_cooldown, prefer
         )
@@ -428,7 +429,7 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             deployment.id in health.shared
             and deployment.id not in health.cool_until
             and not request.ignore_cooldown
-            and await _cooled_meanwhile(route, deployment, request)
+            and await cooled_meanwhile(health, rng, route, deployment, request, _clock)
         ):
             back_off = False  # this request waited already: on to another deployment
             continue
@@ -441,53 +442,14 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
         health.started(deployment, started)
         try:
             result = await call(route, deployment)
-        except ConfigurationError as exc:  # before any connection: on to the next one
-            request.upstream_calls -= 1  # none was made
-            error = misconfigured(route, deployment, exc)
-            attempts.append(
-                attempt(
-                    route,
-                    deployment,
-                    error.status,
-                    started,
-                    clock(),
-                    error.message,
-                    request.took_wait(),
-                )
-            )
-            request.excluded.add(deployment.id)
-            request.release_probe(deployment.id)  # no verdict on the upstream's health
-            last, back_off = error, False
-            continue
-        except ContextWindowExceeded as exc:  # the gateway's own check, before any call
-            request.upstream_calls -= 1  # none was made
-            attempts.append(
-                attempt(
-                    route,
-                    deployment,
-                    exc.status,
-                    started,
-                    clock(),
-                    exc.message,
-                    request.took_wait(),
-                )
-            )
-            request.excluded.add(deployment.id)  # a sibling with a larger window may hold it
-            request.release_probe(deployment.id)
-            last, back_off = exc, False
+        except (ConfigurationError, ContextWindowExceeded) as exc:  # before any call
+            last, back_off = _made_no_call(route, deployment, request, exc, started), False
             continue
         except UpstreamError as exc:
             ended = clock()
+            wait = request.took_wait()
             attempts.append(
-                attempt(
-                    route,
-                    deployment,
-                    exc.status,
-                    started,
-                    ended,
-                    exc.log_message,
-                    request.took_wait(),
-                )
+                attempt(route, deployment, exc.status, started, ended, exc.log_message, wait)
             )
             calls += 1
             if exc.context_window_exceeded:
@@ -507,6 +469,31 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
         _succeeded(route, deployment, request, started)
         return result
     raise Exhausted(last)
+
+
+def _made_no_call(
+    route: RouteEntry,
+    deployment: DeploymentEntry,
+    request: _Request,
+    exc: ConfigurationError | ContextWindowExceeded,
+    started: float,
+) -> GatewayError:
+    """An attempt that stopped before any connection (a configuration error, or the
+    gateway's own context-window check): recorded, and ``deployment`` left out of this
+    request (a sibling, maybe with a larger window, may serve it) with no verdict on
+    its health. The error the request fails with if nothing else serves it."""
+    request.upstream_calls -= 1  # none was made
+    if isinstance(exc, ConfigurationError):
+        error: GatewayError = misconfigured(route, deployment, exc)
+    else:
+        error = exc
+    wait = request.took_wait()
+    request.attempts.append(
+        attempt(route, deployment, error.status, started, clock(), error.message, wait)
+    )
+    request.excluded.add(deployment.id)
+    request.release_probe(deployment.id)  # no verdict on the upstream's health
+    return error
 
 
 async def _pause(
@@ -554,25 +541,12 @@ async def _claimed(route: RouteEntry, deployment: DeploymentEntry, request: _Req
     if health.claim_probe(deployment.id, clock()):
         probe = "probe"
         if deployment.id in health.shared:
-            probe = await _claim_shared_probe(route, deployment, request)
+            probe = await claim_shared_probe(health, rng, route, deployment, request, _clock)
         if probe == "skip":
             return False
         if probe == "probe":
             request.probes.add(deployment.id)
     return True
-
-
-async def _recalled(route: RouteEntry, prefix: int) -> int | None:
-    """The deployment the shared store says holds ``prefix`` warm (one round trip, on a
-    prefix this process does not know), kept in this process's table."""
-    found = await shared_affinity.recall(route.name, prefix)
-    if found is None:
-        return None
-    deployment_id, seconds = found
-    if not any(d.id == deployment_id for d in route.deployments):
-        return None
-    affinity.learn(route.name, prefix, deployment_id, clock() + seconds)
-    return deployment_id
 
 
 def _succeeded(
@@ -593,43 +567,6 @@ def _succeeded(
     else:
         health.succeeded(deployment.id, ended - started)
         request.probes.discard(deployment.id)
-
-
-async def _cooled_meanwhile(
-    route: RouteEntry, deployment: DeploymentEntry, request: _Request
-) -> bool:
-    """A deployment the shared store knows failures of, not cooled in this process's
-    view: ask the store whether it cools now (a cooldown another worker started a
-    moment ago, its news still on the way). True: it does, and the request has another
-    deployment to take; a cooldown never refuses a request. One round trip, only for a
-    deployment that failed since its last success."""
-    state = await shared_cooldowns.current(deployment.id, request.policy.cooldown_window)
-    if state is None or state[0] is None:
-        return False
-    now = clock()
-    health.cool_until[deployment.id] = now + state[0]
-    if state[0] <= 0:
-        return False  # half-open: its probe is claimed next, as any half-open one's
-    return choose(health, rng, route, set(), now, request.excluded | {deployment.id}) is not None
-
-
-async def _claim_shared_probe(
-    route: RouteEntry, deployment: DeploymentEntry, request: _Request
-) -> str:
-    """This process may probe a half-open deployment; may the server (the store says
-    whether another worker's probe is in flight)? If not, the deployment cools here
-    until then, and the request takes another deployment, or this one (without
-    probing) when it has none: a cooldown never refuses a request. Answers "probe",
-    "skip" or "plain"."""
-    wait = await shared_cooldowns.claim_probe(deployment.id, request.policy.cooldown)
-    if wait is None:
-        return "probe"
-    health.probing.discard(deployment.id)
-    now = clock()
-    health.cool_until[deployment.id] = now + max(wait, 0.05)
-    if choose(health, rng, route, set(), now, request.excluded | {deployment.id}) is None:
-        return "plain"  # its probe is elsewhere, but this request has nowhere else to go
-    return "skip"
 
 
 _budget_warned: dict[str, float] = {}

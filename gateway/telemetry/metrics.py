@@ -415,73 +415,88 @@ def render(journal_stats: Callable[[], dict[str, int]] | None = None) -> str:
     journal_stats = journal_stats or combined_stats
     out: list[str] = []
     with reg.lock:
-        counters: list[tuple[str, str, Mapping[Labels, float]]] = [
-            ("switchyard_requests_total", "Requests by route, status and dialect.", reg.requests),
-            ("switchyard_errors_total", "Requests answered with status >= 400.", reg.errors),
-            ("switchyard_tokens_total", "Tokens by route, status and type.", reg.tokens),
-            ("switchyard_cost_usd_total", "Cost in USD by route and status.", reg.cost),
-            (
-                "switchyard_client_disconnects_total",
-                "Requests the client left before the answer ended.",
-                reg.disconnects,
-            ),
-            (
-                "switchyard_cache_hits_total",
-                "Requests answered from the response cache or the semantic cache "
-                "(no upstream call).",
-                reg.cache_hits,
-            ),
-            (
-                "switchyard_semantic_cache_hits_total",
-                "Requests answered from the semantic cache (a similar earlier question).",
-                reg.semantic_cache_hits,
-            ),
-            (
-                "switchyard_cache_saved_usd_total",
-                "USD the cached answers cost when first asked, by route and cache "
-                "(exact or semantic): what the hits did not spend.",
-                reg.cache_saved,
-            ),
-            (
-                "switchyard_shadow_skipped_total",
-                "Shadow mirrors not sent: the process's loop was saturated (busy) or it "
-                "ran its most mirrors at once (in_flight).",
-                reg.shadow_skipped,
-            ),
-            (
-                "switchyard_guardrail_checks_total",
-                "Guardrail verdicts by guardrail and verdict (none, blocked, intervened, "
-                "would_block, would_intervene, error).",
-                reg.guardrail_checks,
-            ),
-            (
-                "switchyard_guardrail_bypass_total",
-                "Requests a fail-open guardrail let through unchecked (its check failed).",
-                reg.guardrail_bypasses,
-            ),
-            (
-                "switchyard_translation_dropped_total",
-                "Request fields the upstream did not get as sent, by route, field and action "
-                "(dropped, or rewritten: emulated, converted, fetched).",
-                reg.translation_dropped,
-            ),
-        ]
-        for name, help_text, series in counters:
-            _family(out, name, "counter", help_text)
-            _samples(out, name, dict(series))
-        histograms = [
-            ("switchyard_request_duration_seconds", "Total request latency.", reg.latency),
-            ("switchyard_time_to_first_token_seconds", "Time to first token.", reg.ttft),
-            (
-                "switchyard_overhead_seconds",
-                "Gateway time: latency minus upstream time.",
-                reg.overhead,
-            ),
-        ]
-        for name, help_text, family in histograms:
-            _family(out, name, "histogram", help_text)
-            _histograms(out, name, dict(family))
-    stats = journal_stats()
+        _render_counters(out, reg)
+        _render_histograms(out, reg)
+    _render_journal(out, journal_stats())
+    _render_load(out, now)
+    return "\n".join(out) + "\n"
+
+
+def _render_counters(out: list[str], reg: Registry) -> None:
+    """The request counters (under ``reg.lock``)."""
+    counters: list[tuple[str, str, Mapping[Labels, float]]] = [
+        ("switchyard_requests_total", "Requests by route, status and dialect.", reg.requests),
+        ("switchyard_errors_total", "Requests answered with status >= 400.", reg.errors),
+        ("switchyard_tokens_total", "Tokens by route, status and type.", reg.tokens),
+        ("switchyard_cost_usd_total", "Cost in USD by route and status.", reg.cost),
+        (
+            "switchyard_client_disconnects_total",
+            "Requests the client left before the answer ended.",
+            reg.disconnects,
+        ),
+        (
+            "switchyard_cache_hits_total",
+            "Requests answered from the response cache or the semantic cache (no upstream call).",
+            reg.cache_hits,
+        ),
+        (
+            "switchyard_semantic_cache_hits_total",
+            "Requests answered from the semantic cache (a similar earlier question).",
+            reg.semantic_cache_hits,
+        ),
+        (
+            "switchyard_cache_saved_usd_total",
+            "USD the cached answers cost when first asked, by route and cache "
+            "(exact or semantic): what the hits did not spend.",
+            reg.cache_saved,
+        ),
+        (
+            "switchyard_shadow_skipped_total",
+            "Shadow mirrors not sent: the process's loop was saturated (busy) or it "
+            "ran its most mirrors at once (in_flight).",
+            reg.shadow_skipped,
+        ),
+        (
+            "switchyard_guardrail_checks_total",
+            "Guardrail verdicts by guardrail and verdict (none, blocked, intervened, "
+            "would_block, would_intervene, error).",
+            reg.guardrail_checks,
+        ),
+        (
+            "switchyard_guardrail_bypass_total",
+            "Requests a fail-open guardrail let through unchecked (its check failed).",
+            reg.guardrail_bypasses,
+        ),
+        (
+            "switchyard_translation_dropped_total",
+            "Request fields the upstream did not get as sent, by route, field and action "
+            "(dropped, or rewritten: emulated, converted, fetched).",
+            reg.translation_dropped,
+        ),
+    ]
+    for name, help_text, series in counters:
+        _family(out, name, "counter", help_text)
+        _samples(out, name, dict(series))
+
+
+def _render_histograms(out: list[str], reg: Registry) -> None:
+    """The latency histograms (under ``reg.lock``)."""
+    histograms = [
+        ("switchyard_request_duration_seconds", "Total request latency.", reg.latency),
+        ("switchyard_time_to_first_token_seconds", "Time to first token.", reg.ttft),
+        (
+            "switchyard_overhead_seconds",
+            "Gateway time: latency minus upstream time.",
+            reg.overhead,
+        ),
+    ]
+    for name, help_text, family in histograms:
+        _family(out, name, "histogram", help_text)
+        _histograms(out, name, dict(family))
+
+
+def _render_journal(out: list[str], stats: dict[str, int]) -> None:
+    """The journal's queue and write counts."""
     gauges = [
         ("switchyard_journal_queue_depth", "gauge", "Records waiting to be written.", "queued"),
         (
@@ -514,6 +529,10 @@ def render(journal_stats: Callable[[], dict[str, int]] | None = None) -> str:
     for name, kind, help_text, field in gauges:
         _family(out, name, kind, help_text)
         out.append(f"{name} {int(stats.get(field, 0))}")
+
+
+def _render_load(out: list[str], now: dict[str, float]) -> None:
+    """The live gauges: streams and requests in flight, the event loop's lag."""
     load = [
         (
             "switchyard_streams_in_flight",
@@ -535,4 +554,3 @@ def render(journal_stats: Callable[[], dict[str, int]] | None = None) -> str:
     for name, help_text, value in load:
         _family(out, name, "gauge", help_text)
         out.append(f"{name} {_number(value)}")
-    return "\n".join(out) + "\n"

@@ -311,40 +311,12 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
     fields = versions.param_fields(target.params) if target.params else {}
     if fields:
         request = _with_param_defaults(request, fields, target.refuses)
-    messages = list(request.messages)
-    system: list[Text] = [part for part in request.system if part.text]
-    while messages and messages[0].role == "system":
-        lead = messages.pop(0)
-        if text := lead.text():  # a breakpoint on any of its parts marks the whole
-            system.append(
-                Text(
-                    text,
-                    cache=next((c for p in lead.parts if (c := getattr(p, "cache", None))), None),
-                )
-            )
-    turns, moved = _turns(messages, _supports_mid_system(target))
-    system += [Text(text) for text in moved]
+    system, turns = _system_and_turns(request, target)
 
     body: dict[str, Any] = {"model": target.model, "messages": turns}
     max_tokens = _max_tokens(request, target)
 
-    tools = [
-        {
-            "name": tool.name,
-            **({"description": tool.description} if tool.description else {}),
-            "input_schema": tool.parameters,
-            **({"cache_control": cache_control(tool.cache)} if tool.cache else {}),
-        }
-        for tool in request.tools
-    ]
-    choice = request.tool_choice
-    tool_choice: dict[str, Any] | None = None
-    if choice is not None:
-        tool_choice = {"type": {"required": "any"}.get(choice.mode, choice.mode)}
-        if choice.mode == "tool":
-            tool_choice["name"] = choice.name
-        if choice.parallel is False and choice.mode != "none":
-            tool_choice["disable_parallel_tool_use"] = True
+    tools, tool_choice = _tools(request)
 
     fmt = request.response_format
     if fmt is not None and fmt.type != "text":
@@ -408,6 +380,49 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
     if target.api_version is not None:
         body, _changes = versions.conform(body, target.api_version)  # noted by mediation
     return body
+
+
+def _system_and_turns(
+    request: ChatRequest, target: Target
+) -> tuple[list[Text], list[dict[str, Any]]]:
+    """The system blocks (the request's, its leading system messages', and the ones
+    ``target`` cannot take mid-conversation) and the Messages API turns."""
+    messages = list(request.messages)
+    system: list[Text] = [part for part in request.system if part.text]
+    while messages and messages[0].role == "system":
+        lead = messages.pop(0)
+        if text := lead.text():  # a breakpoint on any of its parts marks the whole
+            system.append(
+                Text(
+                    text,
+                    cache=next((c for p in lead.parts if (c := getattr(p, "cache", None))), None),
+                )
+            )
+    turns, moved = _turns(messages, _supports_mid_system(target))
+    system += [Text(text) for text in moved]
+    return system, turns
+
+
+def _tools(request: ChatRequest) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The request's tools and tool choice as the Messages API takes them."""
+    tools = [
+        {
+            "name": tool.name,
+            **({"description": tool.description} if tool.description else {}),
+            "input_schema": tool.parameters,
+            **({"cache_control": cache_control(tool.cache)} if tool.cache else {}),
+        }
+        for tool in request.tools
+    ]
+    choice = request.tool_choice
+    tool_choice: dict[str, Any] | None = None
+    if choice is not None:
+        tool_choice = {"type": {"required": "any"}.get(choice.mode, choice.mode)}
+        if choice.mode == "tool":
+            tool_choice["name"] = choice.name
+        if choice.parallel is False and choice.mode != "none":
+            tool_choice["disable_parallel_tool_use"] = True
+    return tools, tool_choice
 
 
 _SAMPLING = ("temperature", "top_p", "top_k", "stop_sequences")

@@ -580,21 +580,9 @@ async def render_stream(
     created = timestamp()
     usage = Usage()
     reason = None
-    steps: dict[int, int] = {}  # canonical index of an open part -> its step's index
-    count = 0  # steps started
+    steps = _Steps(emit)
     calls = False
     started = False
-
-    def opening() -> bytes:
-        body = {"id": interaction, "object": "interaction", "model": request.model}
-        body.update({"status": "in_progress", "created": created, **request.echo})
-        return emit({"event_type": "interaction.created", "interaction": body})
-
-    def start(index: int, step: dict[str, Any]) -> bytes:
-        nonlocal count
-        steps[index] = count
-        count += 1
-        return emit({"event_type": "step.start", "index": steps[index], "step": step})
 
     async for event in events:
         if isinstance(event, Start):
@@ -603,33 +591,26 @@ async def render_stream(
                 usage.merge(event.usage)
             if not started:
                 started = True
-                yield opening()
+                yield _opening(emit, interaction, created, request)
             continue
         if not started:
             started = True
-            yield opening()
+            yield _opening(emit, interaction, created, request)
         if isinstance(event, PartStart):
-            if event.kind == "tool_call":
-                calls = True
-                step: dict[str, Any] = {"type": "function_call", "id": event.tool_id or ""}
-                step["name"] = event.tool_name or ""
-                yield start(event.index, {**step, "arguments": {}})
-            elif event.kind == "thinking":
-                yield start(event.index, {"type": "thought"})
-            else:
-                yield start(event.index, {"type": "model_output"})
+            calls = calls or event.kind == "tool_call"
+            yield steps.start(event.index, _step_of(event))
         elif isinstance(event, TextDelta):
-            if event.index not in steps:
-                yield start(event.index, {"type": "model_output"})
+            if event.index not in steps.at:
+                yield steps.start(event.index, {"type": "model_output"})
             if event.text:
                 delta: dict[str, Any] = {"type": "text", "text": event.text}
                 yield emit(
-                    {"event_type": "step.delta", "index": steps[event.index], "delta": delta}
+                    {"event_type": "step.delta", "index": steps.at[event.index], "delta": delta}
                 )
         elif isinstance(event, ThinkingDelta):
-            if event.index not in steps:
-                yield start(event.index, {"type": "thought"})
-            at = steps[event.index]
+            if event.index not in steps.at:
+                yield steps.start(event.index, {"type": "thought"})
+            at = steps.at[event.index]
             if event.text:
                 delta = {"type": "thought_summary", "content": {"type": "text", "text": event.text}}
                 yield emit({"event_type": "step.delta", "index": at, "delta": delta})
@@ -637,14 +618,14 @@ async def render_stream(
                 delta = {"type": "thought_signature", "signature": event.signature}
                 yield emit({"event_type": "step.delta", "index": at, "delta": delta})
         elif isinstance(event, ToolArgsDelta):
-            if event.index in steps and event.fragment:
+            if event.index in steps.at and event.fragment:
                 delta = {"type": "arguments_delta", "arguments": event.fragment}
                 yield emit(
-                    {"event_type": "step.delta", "index": steps[event.index], "delta": delta}
+                    {"event_type": "step.delta", "index": steps.at[event.index], "delta": delta}
                 )
         elif isinstance(event, PartStop):
-            if event.index in steps:
-                yield emit({"event_type": "step.stop", "index": steps.pop(event.index)})
+            if event.index in steps.at:
+                yield emit({"event_type": "step.stop", "index": steps.at.pop(event.index)})
         elif isinstance(event, UsageEvent):
             usage.merge(event.usage)
         elif isinstance(event, Finish):
@@ -654,8 +635,8 @@ async def render_stream(
             yield maps.DONE
             return
     if not started:
-        yield opening()
-    for at in steps.values():  # never closed by the upstream: closed here
+        yield _opening(emit, interaction, created, request)
+    for at in steps.at.values():  # never closed by the upstream: closed here
         yield emit({"event_type": "step.stop", "index": at})
     status = maps.STATUS_OF_FINISH.get(reason or "stop", "completed")
     if calls:
@@ -663,6 +644,40 @@ async def render_stream(
     final = resource(interaction, request.model, status, [], usage, created, request.echo)
     yield emit({"event_type": "interaction.completed", "interaction": final})
     yield maps.DONE
+
+
+class _Steps:
+    """The steps of an Interactions stream: each open canonical part's step index."""
+
+    __slots__ = ("at", "count", "emit")
+
+    def __init__(self, emit: _Events) -> None:
+        self.emit = emit
+        self.at: dict[int, int] = {}  # canonical index of an open part -> its step's index
+        self.count = 0  # steps started
+
+    def start(self, index: int, step: dict[str, Any]) -> bytes:
+        self.at[index] = self.count
+        self.count += 1
+        return self.emit({"event_type": "step.start", "index": self.at[index], "step": step})
+
+
+def _opening(emit: _Events, interaction: str, created: str, request: ChatRequest) -> bytes:
+    """The stream's ``interaction.created`` event."""
+    body: dict[str, Any] = {"id": interaction, "object": "interaction", "model": request.model}
+    body.update({"status": "in_progress", "created": created, **request.echo})
+    return emit({"event_type": "interaction.created", "interaction": body})
+
+
+def _step_of(event: PartStart) -> dict[str, Any]:
+    """The step a canonical part starts: a function call, a thought or model output."""
+    if event.kind == "tool_call":
+        step: dict[str, Any] = {"type": "function_call", "id": event.tool_id or ""}
+        step["name"] = event.tool_name or ""
+        return {**step, "arguments": {}}
+    if event.kind == "thinking":
+        return {"type": "thought"}
+    return {"type": "model_output"}
 
 
 def _append_text(items: list[dict[str, Any]], text: str) -> None:

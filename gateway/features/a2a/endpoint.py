@@ -211,20 +211,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 async def serve(ex: Exchange) -> None:
     started = time.monotonic()
     call, agent, key = ex.call, ex.agent, ex.key
-    rec = journal.Record(
-        request_id="a2a_" + uuid.uuid4().hex[:24],
-        key_id=key.id,
-        key_name=key.name,
-        key_prefix=key.prefix,
-        dialect="a2a",
-        endpoint=call.method,
-        route=agent.name,
-        provider="a2a",
-        upstream_model=call.task_id,
-        stream=call.operation in wire.STREAMING,
-        user_agent=ex.headers.get("user-agent", "")[:300],
-        inbound_request=ex.body or None,
-    )
+    rec = _record(ex)
     ex.record, ex.task_id = rec, call.task_id
     span = tracing.start_operation(
         "a2a",
@@ -261,17 +248,7 @@ async def serve(ex: Exchange) -> None:
         run_key = key if ex.run is None else dataclasses.replace(key, run=ex.run)
         tagged = subjects.tag_limits(registry.current().tag_limits, rec.tags)
         reservation = await _admit(run_key, agent, priced, tagged)
-        for guard in hooks.message_guards:
-            check = guard.begin(key, f"a2a:{agent.name}", record=rec)
-            if check is not None:
-                ex.checks.append(check)
-        if call.operation in ("send", "stream") and ex.checks:
-            message = ex.body.get("message")
-            if isinstance(message, dict):
-                texts = wire.texts_of(message)
-                for check in ex.checks:
-                    texts = await check.check_input(texts)
-                ex.body = {**ex.body, "message": wire.with_texts(message, texts)}
+        await _check_message(ex, rec)
         if priced:
             ex.cost += agent.price_usd
         upstream_started = time.monotonic()
@@ -292,6 +269,42 @@ async def serve(ex: Exchange) -> None:
         if reservation is not None:
             await reservation.settle(0, ex.cost)
         _finish(ex, rec, span, started, upstream_started)
+
+
+def _record(ex: Exchange) -> journal.Record:
+    """The call's journal row as it starts."""
+    call, agent, key = ex.call, ex.agent, ex.key
+    return journal.Record(
+        request_id="a2a_" + uuid.uuid4().hex[:24],
+        key_id=key.id,
+        key_name=key.name,
+        key_prefix=key.prefix,
+        dialect="a2a",
+        endpoint=call.method,
+        route=agent.name,
+        provider="a2a",
+        upstream_model=call.task_id,
+        stream=call.operation in wire.STREAMING,
+        user_agent=ex.headers.get("user-agent", "")[:300],
+        inbound_request=ex.body or None,
+    )
+
+
+async def _check_message(ex: Exchange, rec: journal.Record) -> None:
+    """The message guardrails that apply to the call begun (``ex.checks``), and a
+    message sent to the agent checked by them, its texts as they let them through."""
+    key, agent = ex.key, ex.agent
+    for guard in hooks.message_guards:
+        check = guard.begin(key, f"a2a:{agent.name}", record=rec)
+        if check is not None:
+            ex.checks.append(check)
+    if ex.call.operation in ("send", "stream") and ex.checks:
+        message = ex.body.get("message")
+        if isinstance(message, dict):
+            texts = wire.texts_of(message)
+            for check in ex.checks:
+                texts = await check.check_input(texts)
+            ex.body = {**ex.body, "message": wire.with_texts(message, texts)}
 
 
 async def _answer_fault(ex: Exchange, fault: A2aFault) -> None:

@@ -59,80 +59,6 @@ async def guarded(
     open_parts: set[int] = set()  # as sent
     sent_chars = 0
 
-    async def settle(part: _Held, final: bool) -> None:
-        """Check and let out what may go of a part (all of it when ``final``), all that
-        arrived together at once; when that check blocks, again a piece at a time as
-        the deltas came, so that the clean text before the match still goes, as in a
-        translated stream (the last of those checks raises)."""
-        try:
-            keep = 0 if final else gate.due(part)
-            if keep is not None:
-                await gate.release(part, final, keep)
-        except GuardrailBlocked:
-            segments = part.segments
-            assert segments is not None  # a passed-through part's
-            items = list(segments.items)
-            segments.items.clear()
-            part.pending = ""
-            for piece, text in items:
-                piece.wait -= 1
-                part.pending += text
-                segments.add(piece, text)
-                keep = gate.due(part)
-                if keep is not None:
-                    await gate.release(part, False, keep)
-            raise
-
-    async def flush(index: int) -> None:
-        part = held.pop(index, None)
-        if part is not None and part.pending:
-            await settle(part, True)
-        pieces = fragments.pop(index, None)
-        if pieces is None:
-            return
-        joined = "".join(fragment for _, fragment in pieces)
-        checked = await gate.arguments(joined)
-        if checked == joined:
-            return
-        for position, (piece, fragment) in enumerate(pieces):
-            placed = isinstance(piece.data, dict) and editor.set_arguments(
-                piece.data, fragment, checked if position == 0 else ""
-            )
-            if not placed:
-                raise GuardrailBlocked(
-                    "a guardrail rewrote a tool call's arguments this stream cannot carry "
-                    "rewritten; the answer was stopped",
-                    guardrail=run.post[0].name,
-                )
-            piece.edited = True
-
-    async def flush_all() -> None:
-        nonlocal behind_calls
-        for index in sorted({*held, *fragments}):
-            await flush(index)
-        for piece in behind_calls or ():
-            piece.wait -= 1
-        behind_calls = None
-
-    def take(out: list[bytes], events: list[StreamEvent]) -> None:
-        """The pieces at the head that may go."""
-        nonlocal sent_chars
-        while queue and queue[0].wait == 0:
-            piece = queue.popleft()
-            raw = _rendered(piece, editor) if piece.edited else piece.raw
-            if raw:
-                out.append(raw)
-            if piece.data is not None:
-                editor.sent(piece.data)
-            if piece.events:  # parsed, or the parser's own at the end
-                for event in piece.events:
-                    if isinstance(event, PartStart):
-                        open_parts.add(event.index)
-                    elif isinstance(event, PartStop):
-                        open_parts.discard(event.index)
-                events += piece.events
-            sent_chars += len(piece.text)
-
     # taken from the queue, not yet yielded (a block still sends them, then the end)
     out: list[bytes] = []
     out_events: list[StreamEvent] = []
@@ -158,9 +84,10 @@ async def guarded(
                             piece.wait += 1
                             behind_calls = [piece]
                     elif isinstance(event, PartStop):
-                        await flush(event.index)
+                        await _flush(gate, editor, run, held, fragments, event.index)
                     elif isinstance(event, Finish | ErrorEvent):
-                        await flush_all()
+                        await _flush_all(gate, editor, run, held, fragments, behind_calls)
+                        behind_calls = None
                     elif isinstance(event, UsageEvent | Start) and event.usage:
                         usage.merge(event.usage)
                         usage_seen = usage_seen or isinstance(event, UsageEvent)
@@ -168,9 +95,9 @@ async def guarded(
             pending = False
             for part in held.values():
                 if part.pending:
-                    await settle(part, False)
+                    await _settle(gate, part, False)
                     pending = pending or bool(part.pending)
-            take(out, out_events)
+            sent_chars += _take(queue, editor, open_parts, out, out_events)
             # until the first text goes, what may go before it (a role chunk, a start
             # event) waits to leave with it in one write, as in a bare passthrough: for
             # checks that know their matches, which let it out at the next delta (a
@@ -178,25 +105,137 @@ async def guarded(
             if (out or out_events) and (sent_chars or not pending or not gate.ask):
                 yield b"".join(out), out_events
                 out, out_events = [], []
-        await flush_all()  # the upstream ended without a Finish
-        take(out, out_events)
+        await _flush_all(gate, editor, run, held, fragments, behind_calls)  # no Finish came
+        behind_calls = None
+        sent_chars += _take(queue, editor, open_parts, out, out_events)
         if out or out_events:
             yield b"".join(out), out_events
             out, out_events = [], []
     except GuardrailBlocked:
         # nothing offending went out: what was checked before it goes, then the end
-        take(out, out_events)
-        closing: list[StreamEvent] = [PartStop(index) for index in sorted(open_parts)]
-        closing.append(Finish("content_filter"))
-        if not usage_seen:
-            estimate = stopped_usage(run, sent_chars)
-            closing.append(UsageEvent(estimate))
-            usage.merge(estimate)
+        sent_chars += _take(queue, editor, open_parts, out, out_events)
+        closing = _closing(run, open_parts, usage, usage_seen, sent_chars)
         out.append(editor.stopped(usage))
         yield b"".join(out), out_events + closing
     finally:
         with contextlib.suppress(Exception):
             await batches.aclose()  # type: ignore[attr-defined]
+
+
+async def _settle(gate: Gate, part: _Held, final: bool) -> None:
+    """Check and let out what may go of a part (all of it when ``final``), all that
+    arrived together at once; when that check blocks, again a piece at a time as
+    the deltas came, so that the clean text before the match still goes, as in a
+    translated stream (the last of those checks raises)."""
+    try:
+        keep = 0 if final else gate.due(part)
+        if keep is not None:
+            await gate.release(part, final, keep)
+    except GuardrailBlocked:
+        segments = part.segments
+        assert segments is not None  # a passed-through part's
+        items = list(segments.items)
+        segments.items.clear()
+        part.pending = ""
+        for piece, text in items:
+            piece.wait -= 1
+            part.pending += text
+            segments.add(piece, text)
+            keep = gate.due(part)
+            if keep is not None:
+                await gate.release(part, False, keep)
+        raise
+
+
+async def _flush(
+    gate: Gate,
+    editor: StreamEditor,
+    run: Run,
+    held: dict[int, _Held],
+    fragments: dict[int, list[tuple[Piece, str]]],
+    index: int,
+) -> None:
+    """Part ``index`` ended: the rest of its text checked, and its tool call's
+    arguments, whole; rewritten arguments placed in the pieces that carried them."""
+    part = held.pop(index, None)
+    if part is not None and part.pending:
+        await _settle(gate, part, True)
+    pieces = fragments.pop(index, None)
+    if pieces is None:
+        return
+    joined = "".join(fragment for _, fragment in pieces)
+    checked = await gate.arguments(joined)
+    if checked == joined:
+        return
+    for position, (piece, fragment) in enumerate(pieces):
+        placed = isinstance(piece.data, dict) and editor.set_arguments(
+            piece.data, fragment, checked if position == 0 else ""
+        )
+        if not placed:
+            raise GuardrailBlocked(
+                "a guardrail rewrote a tool call's arguments this stream cannot carry "
+                "rewritten; the answer was stopped",
+                guardrail=run.post[0].name,
+            )
+        piece.edited = True
+
+
+async def _flush_all(
+    gate: Gate,
+    editor: StreamEditor,
+    run: Run,
+    held: dict[int, _Held],
+    fragments: dict[int, list[tuple[Piece, str]]],
+    behind_calls: list[Piece] | None,
+) -> None:
+    """The answer ended: every part flushed, and what waited behind the tool calls
+    freed (the caller forgets ``behind_calls`` then)."""
+    for index in sorted({*held, *fragments}):
+        await _flush(gate, editor, run, held, fragments, index)
+    for piece in behind_calls or ():
+        piece.wait -= 1
+
+
+def _take(
+    queue: deque[Piece],
+    editor: StreamEditor,
+    open_parts: set[int],
+    out: list[bytes],
+    events: list[StreamEvent],
+) -> int:
+    """The pieces at the head that may go, into ``out`` and ``events``; the characters
+    of text they carried."""
+    sent_chars = 0
+    while queue and queue[0].wait == 0:
+        piece = queue.popleft()
+        raw = _rendered(piece, editor) if piece.edited else piece.raw
+        if raw:
+            out.append(raw)
+        if piece.data is not None:
+            editor.sent(piece.data)
+        if piece.events:  # parsed, or the parser's own at the end
+            for event in piece.events:
+                if isinstance(event, PartStart):
+                    open_parts.add(event.index)
+                elif isinstance(event, PartStop):
+                    open_parts.discard(event.index)
+            events += piece.events
+        sent_chars += len(piece.text)
+    return sent_chars
+
+
+def _closing(
+    run: Run, open_parts: set[int], usage: Usage, usage_seen: bool, sent_chars: int
+) -> list[StreamEvent]:
+    """The events that end a blocked answer: its open parts stopped, the finish, and
+    (when the upstream reported none) the usage estimated, merged into ``usage``."""
+    closing: list[StreamEvent] = [PartStop(index) for index in sorted(open_parts)]
+    closing.append(Finish("content_filter"))
+    if not usage_seen:
+        estimate = stopped_usage(run, sent_chars)
+        closing.append(UsageEvent(estimate))
+        usage.merge(estimate)
+    return closing
 
 
 def _rendered(piece: Piece, editor: StreamEditor) -> bytes:

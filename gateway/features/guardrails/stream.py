@@ -276,20 +276,6 @@ async def _guarded(
     started = False  # the first content event was handed on
     out: list[StreamEvent] = []
 
-    async def flush(index: int) -> list[StreamEvent]:
-        flushed: list[StreamEvent] = []
-        part = held.pop(index, None)
-        if part is not None and part.pending:
-            text = await gate.release(part, True, 0)
-            if text:
-                flushed.append(TextDelta(index, text))
-        pieces = arguments.pop(index, None)
-        if pieces is not None:
-            joined = await gate.arguments("".join(pieces))
-            if joined:
-                flushed.append(ToolArgsDelta(index, joined))
-        return flushed
-
     try:
         async for batch in batches:
             for event in batch:
@@ -315,14 +301,14 @@ async def _guarded(
                         if out and calls_out:
                             yield out
                             out = []
-                        out += await flush(event.index)
+                        out += await _flush(gate, held, arguments, event.index)
                         open_parts.discard(event.index)
                     elif isinstance(event, Finish | ErrorEvent):  # what was held goes, checked
                         for index in sorted({*held, *arguments}):
                             if out and calls_out:
                                 yield out
                                 out = []
-                            out += await flush(index)
+                            out += await _flush(gate, held, arguments, index)
                     elif isinstance(event, UsageEvent):
                         usage_seen = True
                     out.append(event)
@@ -348,6 +334,25 @@ async def _guarded(
             if closer is not None:
                 with contextlib.suppress(Exception):
                     await closer()
+
+
+async def _flush(
+    gate: Gate, held: dict[int, _Held], arguments: dict[int, list[str]], index: int
+) -> list[StreamEvent]:
+    """Part ``index`` ended: the rest of its text and its tool call's arguments (whole),
+    checked, as the events that carry them on."""
+    flushed: list[StreamEvent] = []
+    part = held.pop(index, None)
+    if part is not None and part.pending:
+        text = await gate.release(part, True, 0)
+        if text:
+            flushed.append(TextDelta(index, text))
+    pieces = arguments.pop(index, None)
+    if pieces is not None:
+        joined = await gate.arguments("".join(pieces))
+        if joined:
+            flushed.append(ToolArgsDelta(index, joined))
+    return flushed
 
 
 def stopped_usage(run: Run, sent: int) -> Usage:

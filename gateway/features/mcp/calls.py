@@ -168,8 +168,69 @@ async def call_in_rounds(
     ``tags_header``: the caller's ``x-switchyard-tags`` (``/mcp``'s request); the call
     carries those and its key's own tags, and their budgets hold the server's price."""
     started = time.monotonic()
-    named = journal_as or key
-    rec = journal.Record(
+    rec = _record(
+        key, journal_as or key, server, tool, arguments, endpoint, user_agent, from_playground
+    )
+    span = operation or tracing.start_operation("mcp", "tools/call", target=f"{server}__{tool}")
+    upstream_started: float | None = None
+    result: Answer
+    reservation: Any = None
+    if not key.is_master:  # an OAuth server: the owner's token if they minted the key (the
+        oauth_caller.act_for(key)  # master key: whoever the caller said acts, the console's)
+    try:
+        if not permissions.allows_tool(key, server, tool):
+            raise NotAllowed(f"this API key may not call {server}__{tool}")
+        price = pricing.price_of(server)
+        tagged = _tag_limits(rec, key, tags_header)
+        reservation = await _admit(key, server, price, tagged)
+        found = await find_tool(server, tool)
+        problem = schema_problem(found, arguments)
+        if problem is not None:
+            rec.status, rec.error_kind, rec.error_message = 400, "invalid_arguments", problem
+            result = error_result(problem)
+        else:
+            checks = guarded.begin(key, server, tool, record=rec)
+            if checks:
+                arguments = await _checked_arguments(checks, rec, server, tool, arguments)
+            upstream_started = time.monotonic()
+            answer: Answer = await (
+                via(arguments)
+                if via is not None
+                else pool.call_tool(server, tool, arguments, progress=progress)
+            )
+            rec.status = 200
+            rec.cost_usd = price  # the server answered: the call is charged
+            result = await _answered(checks, rec, answer)
+    except (GuardrailBlocked, GuardrailUnavailable) as refusal:
+        result = _refused(rec, refusal)
+    except McpGatewayError as exc:
+        rec.status = _STATUS.get(type(exc), 429 if isinstance(exc, RateLimitedCall) else 500)
+        rec.error_kind, rec.error_message = exc.kind, exc.message
+        if isinstance(exc, ServerUnavailable | ToolTimeout | UpstreamError):
+            result = error_result(exc.message)  # a tool execution error the model can read
+        else:
+            await _settle(reservation, rec)
+            _finish(rec, started, upstream_started, span, None, exc.code)
+            raise
+    except Exception as exc:  # never a crash of the worker, never a secret
+        result = _crashed(rec, server, exc)
+    await _settle(reservation, rec)
+    _finish(rec, started, upstream_started, span, result)
+    return result
+
+
+def _record(
+    key: KeyEntry,
+    named: KeyEntry,
+    server: str,
+    tool: str,
+    arguments: Any,
+    endpoint: str,
+    user_agent: str,
+    from_playground: bool,
+) -> journal.Record:
+    """The call's journal row as it starts (``named``: the key it names)."""
+    return journal.Record(
         request_id="mcp_" + uuid.uuid4().hex[:24],
         key_id=named.id,
         key_name=named.name,
@@ -185,69 +246,56 @@ async def call_in_rounds(
         agent_run=key.run.id if key.run is not None else "",
         session=key.run.context if key.run is not None else "",
     )
-    span = operation or tracing.start_operation("mcp", "tools/call", target=f"{server}__{tool}")
-    upstream_started: float | None = None
-    result: Answer
-    reservation: Any = None
-    if not key.is_master:  # an OAuth server: the owner's token if they minted the key (the
-        oauth_caller.act_for(key)  # master key: whoever the caller said acts, the console's)
+
+
+def _tag_limits(rec: journal.Record, key: KeyEntry, tags_header: str) -> tuple[TagEntry, ...]:
+    """The key's own tags and the caller's ``x-switchyard-tags`` (``tags_header``) on
+    the row (NotAllowed when they are out of bounds, or not the key's own when
+    enforced), and the limits of those tags."""
     try:
-        if not permissions.allows_tool(key, server, tool):
-            raise NotAllowed(f"this API key may not call {server}__{tool}")
-        price = pricing.price_of(server)
-        try:  # the key's own tags and the caller's ``x-switchyard-tags`` (``tags_header``)
-            tags.attribute(rec, {}, {tags.TAGS_HEADER: tags_header} if tags_header else {}, key)
-        except GatewayError as exc:  # tags out of bounds, or not the key's own when enforced
-            raise NotAllowed(exc.message) from None
-        tagged = subjects.tag_limits(registry.current().tag_limits, rec.tags)
-        reservation = await _admit(key, server, price, tagged)
-        found = await find_tool(server, tool)
-        problem = schema_problem(found, arguments)
-        if problem is not None:
-            rec.status, rec.error_kind, rec.error_message = 400, "invalid_arguments", problem
-            result = error_result(problem)
-        else:
-            checks = guarded.begin(key, server, tool, record=rec)
-            if checks:
-                checked = await guarded.arguments(checks, arguments)
-                if checked is not arguments:  # the journal keeps what the tool got only
-                    arguments = checked
-                    rec.inbound_request = {"server": server, "tool": tool, "arguments": arguments}
-            upstream_started = time.monotonic()
-            answer: Answer
-            if via is not None:
-                answer = await via(arguments)
-            else:
-                answer = await pool.call_tool(server, tool, arguments, progress=progress)
-            rec.status = 200
-            rec.cost_usd = price  # the server answered: the call is charged
-            if isinstance(answer, types.InputRequiredResult | tasks.TaskHandle):
-                result = answer
-            else:
-                result = await guarded.result(checks, answer)
-                if result.is_error:
-                    rec.error_kind = "tool_error"
-                    rec.error_message = safe_message(_text_of(result))
-    except (GuardrailBlocked, GuardrailUnavailable) as refusal:
-        rec.status, rec.error_kind = refusal.status, refusal.code or refusal.kind
-        rec.error_message = refusal.message
-        result = error_result(refusal.message)
-    except McpGatewayError as exc:
-        rec.status = _STATUS.get(type(exc), 429 if isinstance(exc, RateLimitedCall) else 500)
-        rec.error_kind, rec.error_message = exc.kind, exc.message
-        if isinstance(exc, ServerUnavailable | ToolTimeout | UpstreamError):
-            result = error_result(exc.message)  # a tool execution error the model can read
-        else:
-            await _settle(reservation, rec)
-            _finish(rec, started, upstream_started, span, None, exc.code)
-            raise
-    except Exception as exc:  # never a crash of the worker, never a secret
-        rec.status, rec.error_kind = 500, "internal_error"
-        rec.error_message = safe_message(f"{type(exc).__name__}: {exc}")
-        result = error_result(f"MCP server {server}: internal error")
-    await _settle(reservation, rec)
-    _finish(rec, started, upstream_started, span, result)
+        tags.attribute(rec, {}, {tags.TAGS_HEADER: tags_header} if tags_header else {}, key)
+    except GatewayError as exc:
+        raise NotAllowed(exc.message) from None
+    return subjects.tag_limits(registry.current().tag_limits, rec.tags)
+
+
+async def _checked_arguments(
+    checks: guarded.Checks, rec: journal.Record, server: str, tool: str, arguments: Any
+) -> Any:
+    """The arguments as the guardrails let them through; the journal keeps what the
+    tool got only."""
+    checked = await guarded.arguments(checks, arguments)
+    if checked is not arguments:
+        rec.inbound_request = {"server": server, "tool": tool, "arguments": checked}
+    return checked
+
+
+async def _answered(checks: guarded.Checks, rec: journal.Record, answer: Answer) -> Answer:
+    """The server's answer with the result guardrails run (a round asking for input, a
+    task's handle: not yet); a tool's error noted on the row."""
+    if isinstance(answer, types.InputRequiredResult | tasks.TaskHandle):
+        return answer
+    result = await guarded.result(checks, answer)
+    if result.is_error:
+        rec.error_kind = "tool_error"
+        rec.error_message = safe_message(_text_of(result))
     return result
+
+
+def _refused(
+    rec: journal.Record, refusal: GuardrailBlocked | GuardrailUnavailable
+) -> types.CallToolResult:
+    """A guardrail's refusal, on the row and as the tool error the model reads."""
+    rec.status, rec.error_kind = refusal.status, refusal.code or refusal.kind
+    rec.error_message = refusal.message
+    return error_result(refusal.message)
+
+
+def _crashed(rec: journal.Record, server: str, exc: Exception) -> types.CallToolResult:
+    """An unexpected failure, on the row (no secret) and as a tool error naming none."""
+    rec.status, rec.error_kind = 500, "internal_error"
+    rec.error_message = safe_message(f"{type(exc).__name__}: {exc}")
+    return error_result(f"MCP server {server}: internal error")
 
 
 async def _admit(key: KeyEntry, server: str, price: Decimal, tagged: tuple[TagEntry, ...]) -> Any:

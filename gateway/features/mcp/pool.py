@@ -333,54 +333,14 @@ def _client_for(
     ``mode``: a streamable-HTTP server's era negotiation (``"auto"``: its own era;
     ``"legacy"``: the handshake); stdio and SSE always use the handshake."""
     if entry.transport == "stdio":
-        from mcp.client.stdio import StdioServerParameters
-
-        from gateway.access.authorization import decide
-        from gateway.access.rules.operator import launch_actor
-
-        decision = decide(launch_actor(entry), "mcp_server.stdio", entry)
-        if not decision:
-            raise ServerUnavailable(f"MCP server {entry.name}: not launched: {decision.reason}")
-
-        env = {name: resolve_secret(value) for name, value in entry.env}
-        params = StdioServerParameters(
-            command=entry.command, args=list(entry.args), env=env or None
-        )
-        return Client(
-            params,
-            mode="legacy",
-            cache=None,
-            read_timeout_seconds=entry.call_timeout,
-            message_handler=notices,
-            **callbacks,
-        )
+        return _stdio_client(entry, notices, callbacks)
     oauth = auth
     url = resolve_secret(entry.url)
     headers = {name: resolve_secret(value) for name, value in entry.headers}
     if entry.bearer:
         headers["Authorization"] = "Bearer " + resolve_secret(entry.bearer)
     if entry.transport == "sse":
-        from mcp.client.sse import sse_client
-
-        hook = capped.capping_hook(overflowed)
-
-        def capped_client(
-            headers: dict[str, str] | None = None,
-            timeout: httpx2.Timeout | None = None,
-            auth: httpx2.Auth | None = None,
-        ) -> httpx2.AsyncClient:
-            client = create_mcp_http_client(headers=headers, timeout=timeout, auth=auth)
-            client.event_hooks["response"].append(hook)
-            return client
-
-        transport: Any = sse_client(
-            url,
-            headers=headers,
-            auth=oauth,
-            httpx_client_factory=capped_client,
-            timeout=entry.connect_timeout,
-            sse_read_timeout=max(entry.call_timeout, 300.0),
-        )
+        transport = _sse_transport(url, headers, entry, overflowed, oauth)
         return Client(
             transport,
             mode="legacy",
@@ -398,6 +358,63 @@ def _client_for(
         # the tasks extension, declared at 2026-07-28 only (``tasks``)
         extensions=[tasks.Upstream()],
         **callbacks,
+    )
+
+
+def _stdio_client(
+    entry: McpServerEntry, notices: MessageHandlerFnT | None, callbacks: dict[str, Any]
+) -> Client:
+    """A stdio server's client: its command launched on this host, if the operator
+    allowed it (rule ``mcp_server.stdio``)."""
+    from mcp.client.stdio import StdioServerParameters
+
+    from gateway.access.authorization import decide
+    from gateway.access.rules.operator import launch_actor
+
+    decision = decide(launch_actor(entry), "mcp_server.stdio", entry)
+    if not decision:
+        raise ServerUnavailable(f"MCP server {entry.name}: not launched: {decision.reason}")
+
+    env = {name: resolve_secret(value) for name, value in entry.env}
+    params = StdioServerParameters(command=entry.command, args=list(entry.args), env=env or None)
+    return Client(
+        params,
+        mode="legacy",
+        cache=None,
+        read_timeout_seconds=entry.call_timeout,
+        message_handler=notices,
+        **callbacks,
+    )
+
+
+def _sse_transport(
+    url: str,
+    headers: dict[str, str],
+    entry: McpServerEntry,
+    overflowed: capped.Overflow | None,
+    oauth: httpx2.Auth | None,
+) -> Any:
+    """An SSE server's transport, its answers read at most the cap far (``capped``)."""
+    from mcp.client.sse import sse_client
+
+    hook = capped.capping_hook(overflowed)
+
+    def capped_client(
+        headers: dict[str, str] | None = None,
+        timeout: httpx2.Timeout | None = None,
+        auth: httpx2.Auth | None = None,
+    ) -> httpx2.AsyncClient:
+        client = create_mcp_http_client(headers=headers, timeout=timeout, auth=auth)
+        client.event_hooks["response"].append(hook)
+        return client
+
+    return sse_client(
+        url,
+        headers=headers,
+        auth=oauth,
+        httpx_client_factory=capped_client,
+        timeout=entry.connect_timeout,
+        sse_read_timeout=max(entry.call_timeout, 300.0),
     )
 
 

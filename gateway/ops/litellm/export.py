@@ -40,25 +40,7 @@ def export_config(*, include_secrets: bool = False) -> str:
     comments: list[str] = []
     routes = list(Route.objects.prefetch_related("deployments__provider").order_by("id"))
     variables = secret_variables(list(Provider.objects.all()))
-    chosen: list[tuple[Route, list[Deployment]]] = []
-    for route in routes:
-        if not route.enabled:
-            comments.append(f"route {route.name} is disabled and not exported")
-            continue
-        deployments = []
-        for d in sorted(route.deployments.all(), key=lambda d: d.id):
-            if not d.enabled:
-                comments.append(
-                    f"deployment {route.name} -> {d.provider.name}/{d.model} is disabled"
-                )
-            elif d.provider.kind == Provider.Kind.ECHO:
-                comments.append(
-                    f"deployment {route.name} -> {d.provider.name} (echo) has no LiteLLM form"
-                )
-            else:
-                deployments.append(d)
-        if deployments:
-            chosen.append((route, deployments))
+    chosen = _exportable(routes, comments)
     exported = [route for route, _ in chosen]
     config: dict[str, Any] = {"model_list": []}
     if exported:
@@ -111,6 +93,31 @@ def export_config(*, include_secrets: bool = False) -> str:
 
     body: str = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
     return header + body
+
+
+def _exportable(routes: list[Route], comments: list[str]) -> list[tuple[Route, list[Deployment]]]:
+    """The enabled routes with the deployments LiteLLM can express; a comment for each
+    one left out (disabled, or an echo provider)."""
+    chosen: list[tuple[Route, list[Deployment]]] = []
+    for route in routes:
+        if not route.enabled:
+            comments.append(f"route {route.name} is disabled and not exported")
+            continue
+        deployments = []
+        for d in sorted(route.deployments.all(), key=lambda d: d.id):
+            if not d.enabled:
+                comments.append(
+                    f"deployment {route.name} -> {d.provider.name}/{d.model} is disabled"
+                )
+            elif d.provider.kind == Provider.Kind.ECHO:
+                comments.append(
+                    f"deployment {route.name} -> {d.provider.name} (echo) has no LiteLLM form"
+                )
+            else:
+                deployments.append(d)
+        if deployments:
+            chosen.append((route, deployments))
+    return chosen
 
 
 def _route_overrides(entry: dict[str, Any], own: dict[str, Any]) -> None:

@@ -1,0 +1,120 @@
+"""The callers' side of the registry snapshot (``gateway.access.registry``): API keys
+with their teams, owners' limits and guardrails, and the tags with limits of their own.
+
+Read from the database once per snapshot build, a query per table; a deactivated
+user's keys come out revoked."""
+
+from __future__ import annotations
+
+from gateway.base.entries import (
+    KeyEntry,
+    TagEntry,
+    TeamEntry,
+    UserEntry,
+    mcp_list,
+    mcp_within,
+)
+
+
+def names_list(value: object) -> tuple[str, ...]:
+    """A stored JSON list of names (guardrails, modes) as a tuple; anything else: ()."""
+    return tuple(str(item) for item in value) if isinstance(value, list) else ()
+
+
+def keys() -> dict[str, KeyEntry]:
+    """The keys by hash, with their teams, owners' limits and guardrails."""
+    from gateway.models import ApiKey, Team
+
+    team_guardrails = {t.id: names_list(t.guardrails) for t in Team.objects.all()}
+    teams = {
+        t.id: TeamEntry(
+            id=t.id,
+            name=t.name,
+            rpm_limit=t.rpm_limit,
+            tpm_limit=t.tpm_limit,
+            budget_usd=t.budget_usd,
+            budget_period=t.budget_period,
+            mcp_allowed=None if t.mcp_allowed is None else mcp_list(t.mcp_allowed),
+        )
+        for t in Team.objects.all()
+    }
+    owners = _limited_users()
+    inactive = _inactive_users()
+    keys: dict[str, KeyEntry] = {}
+    for k in ApiKey.objects.prefetch_related("routes"):
+        allowed = frozenset(r.name for r in k.routes.all())
+        keys[k.key_hash] = KeyEntry(
+            id=k.id,
+            name=k.name,
+            prefix=k.prefix,
+            routes=allowed or None,
+            rpm_limit=k.rpm_limit,
+            tpm_limit=k.tpm_limit,
+            budget_usd=k.budget_usd,
+            budget_period=k.budget_period,
+            expires_at=k.expires_at,
+            # a deactivated user's keys stop with them (401 as a revoked key's)
+            revoked=k.revoked_at is not None or k.user_id in inactive,
+            max_budget_per_user=k.max_budget_per_user,
+            team=teams.get(k.team_id) if k.team_id is not None else None,
+            user_id=k.user_id,
+            minted_by=k.minted_by_id,
+            owner=owners.get(k.user_id) if k.user_id is not None else None,
+            mcp_allowed=mcp_within(
+                mcp_list(k.mcp_allowed),
+                teams[k.team_id].mcp_allowed if k.team_id in teams else None,
+            ),
+            guardrails=tuple(
+                dict.fromkeys((*names_list(k.guardrails), *team_guardrails.get(k.team_id, ())))
+            ),
+            tags=tuple(names_list(k.tags)),
+            enforce_tags=k.enforce_tags,
+        )
+    return keys
+
+
+def _limited_users() -> dict[int, UserEntry]:
+    """The users with limits of their own (``Profile``), by id: one query per build."""
+    from django.db.models import Q
+
+    from gateway.models import Profile
+
+    rows = Profile.objects.select_related("user").filter(
+        Q(rpm_limit__isnull=False) | Q(tpm_limit__isnull=False) | Q(budget_usd__isnull=False)
+    )
+    return {
+        p.user_id: UserEntry(
+            id=p.user_id,
+            name=p.user.get_username(),
+            rpm_limit=p.rpm_limit,
+            tpm_limit=p.tpm_limit,
+            budget_usd=p.budget_usd,
+            budget_period=p.budget_period,
+        )
+        for p in rows
+    }
+
+
+def limited_tags() -> dict[str, TagEntry]:
+    """The tags with limits of their own (``TagBudget``), by name: one query per build."""
+    from gateway.models import TagBudget
+
+    entries = (
+        TagEntry(
+            id=t.id,
+            name=t.name,
+            rpm_limit=t.rpm_limit,
+            tpm_limit=t.tpm_limit,
+            budget_usd=t.budget_usd,
+            budget_period=t.budget_period,
+        )
+        for t in TagBudget.objects.all()
+    )
+    return {entry.name: entry for entry in entries if entry.limited}
+
+
+def _inactive_users() -> set[int]:
+    """Ids of deactivated users (``is_active`` off): their keys are refused."""
+    from django.contrib.auth import get_user_model
+
+    return set(get_user_model().objects.filter(is_active=False).values_list("pk", flat=True))
