@@ -43,7 +43,7 @@ from gateway.features.guardrails import save as guardrail_ops
 from gateway.features.guardrails.forms import GuardrailForm, kinds_for_form
 from gateway.features.guardrails.kinds import Context
 from gateway.features.guardrails.plane import WITHHELD
-from gateway.models import Guardrail, RequestBody, RequestLog
+from gateway.models import ApiKey, Guardrail, RequestBody, RequestLog, Route, Team
 from gateway.models.guardrails import FAIL_OPEN
 from gateway.web.answers import logged_answer
 from gateway.web.decorators import actor_of, fields_refused, form_values, staff_required
@@ -101,14 +101,49 @@ def recent_counts(since: Any = None) -> tuple[dict[str, Counter[str]], bool]:
 # --- pages ------------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass
+class Attached:
+    """One key, team or route naming a guardrail, with the page that edits it."""
+
+    what: str  # "key" | "team" | "route"
+    name: str
+    href: str
+
+
+def attachments(actor: roles.Actor) -> dict[str, list[Attached]]:
+    """Per guardrail name, the keys (revoked ones left out), teams and routes that name it,
+    read in one pass over each table: where a guardrail applies besides its default-on
+    switch and a request's own ``guardrails`` field (#66: shown nowhere before). A row's
+    link is left out where ``actor`` may not open its page (a link to a 403 explains
+    nothing)."""
+    found: dict[str, list[Attached]] = {}
+    tables: tuple[tuple[str, Any, str, str], ...] = (
+        ("key", ApiKey.objects.filter(revoked_at__isnull=True), "console:key-edit", "keys.edit"),
+        ("team", Team.objects.all(), "console:team-edit", "teams.view"),
+        ("route", Route.objects.all(), "console:route-edit", "routes.edit"),
+    )
+    for what, rows, page, ability in tables:
+        may_open = actor.can(ability)
+        for row in rows.only("pk", "name", "guardrails").order_by("name"):
+            if not isinstance(row.guardrails, list):
+                continue
+            for name in row.guardrails:
+                href = reverse(page, args=[row.pk]) if may_open else ""
+                here = Attached(what, str(row.name), href)
+                found.setdefault(str(name), []).append(here)
+    return found
+
+
 def _list_context(request: HtmxHttpRequest) -> dict[str, Any]:
     actor = actor_of(request)
     rows = list(Guardrail.objects.all())
     counts, capped = recent_counts()
     labels = {k.name: k.label for k in kinds.KINDS.values()}
+    attached = attachments(actor)
     bypassed = []
     for row in rows:
         row.counts = counts.get(row.name, Counter())
+        row.attached = attached.get(row.name, [])
         row.kind_label = labels.get(row.kind, row.kind)
         if row.counts["bypassed"]:
             bypassed.append(row)
@@ -206,6 +241,7 @@ def _detail_context(request: HtmxHttpRequest, row: Guardrail, **extra: Any) -> d
         "kind": kind,
         "params": json.dumps(row.params_display, indent=2, ensure_ascii=False),
         "counts": counts.get(row.name, Counter()),
+        "attached": attachments(actor).get(row.name, []),
         "capped": capped,
         "can_edit": actor.can("guardrails.edit"),
         "test_text": "",

@@ -470,3 +470,40 @@ def test_the_log_detail_links_to_a_replay(owner, guard) -> None:
     assert detail_url in listing
     detail = owner.get(reverse("console:guardrail-detail", args=[guard.pk]), {"replay": "req-link"})
     assert 'value="req-link"' in detail.content.decode()
+
+
+def test_where_a_guardrail_applies_is_shown(owner: Client, guard: Guardrail) -> None:
+    """The keys (revoked left out), teams and routes naming a guardrail, on its page and
+    in the list, each linking to its edit page where the reader may open it (#66: where
+    a guardrail applies was shown nowhere)."""
+    from gateway.access import keys
+    from gateway.models import ApiKey, Route, Team
+
+    team = Team.objects.create(name="research", guardrails=["pii-mask"])
+    route = Route.objects.create(name="chat", guardrails=["pii-mask", "other"])
+    key = keys.create_key(name="ci-key").key
+    ApiKey.objects.filter(pk=key.pk).update(guardrails=["pii-mask"])
+    gone = keys.create_key(name="old-key").key
+    ApiKey.objects.filter(pk=gone.pk).update(guardrails=["pii-mask"], revoked_at=timezone.now())
+    Guardrail.objects.create(name="lonely", kind="litellm_content_filter", modes=["pre_call"],
+                             params=EMAIL_MASK)  # fmt: skip
+
+    detail = owner.get(reverse("console:guardrail-detail", args=[guard.pk])).content.decode()
+    applies = detail[detail.index('id="applies-head"') : detail.index("Last 24 hours")]
+    assert f'href="{reverse("console:key-edit", args=[key.pk])}"' in applies
+    assert f'href="{reverse("console:team-edit", args=[team.pk])}"' in applies
+    assert f'href="{reverse("console:route-edit", args=[route.pk])}"' in applies
+    assert "ci-key" in applies and "research" in applies and "chat" in applies
+    assert "old-key" not in applies
+    lonely = Guardrail.objects.get(name="lonely")
+    alone = owner.get(reverse("console:guardrail-detail", args=[lonely.pk])).content.decode()
+    assert "No key, team or route names this guardrail" in alone
+    listed = owner.get(reverse("console:guardrails")).content.decode()
+    row = listed[listed.index(f'id="guardrail-{guard.pk}"') :]
+    row = row[: row.index("</tbody>")]
+    assert "where named:" in row and "research" in row and "ci-key" in row
+    # a viewer sees where it applies, without links to pages it may not open
+    viewer = client_as("viewer")
+    seen = viewer.get(reverse("console:guardrail-detail", args=[guard.pk])).content.decode()
+    seen = seen[seen.index('id="applies-head"') : seen.index("Last 24 hours")]
+    assert "ci-key" in seen and "/edit/" not in seen
