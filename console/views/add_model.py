@@ -162,7 +162,8 @@ def add_model_page(request: HtmxHttpRequest) -> HttpResponse:
     )
     if warning := _with_catalog(form, new_form).limits_warning:  # said where the route is too
         messages.warning(request, warning)
-    return go_to(request, reverse("console:routes") + f"#route-{added.route.pk}")
+    pk = added.route.pk  # the banner is shown in the new route's card (the page opens there)
+    return go_to(request, reverse("console:routes") + f"?added={pk}#route-{pk}")
 
 
 @staff_required

@@ -67,12 +67,17 @@ def _whole_page(request: HtmxHttpRequest, status: int = 200, **extra: Any) -> Ht
         "has_providers": Provider.objects.exists(),
         **extra,
     }
+    if context.get("added") not in {route.pk for route in context["routes"]}:
+        context["added"] = None  # a route not listed here: the messages stay on top
     return render(request, TEMPLATE, context, status=status)
 
 
 @staff_required
 def route_list(request: HtmxHttpRequest) -> HttpResponse:
-    return _whole_page(request)
+    """The routes; ``?added=<pk>`` (Add model's redirect, which opens the page at that
+    route) shows the messages in that route's card instead of above the fold."""
+    added = request.GET.get("added", "")
+    return _whole_page(request, added=int(added) if added.isdigit() else None)
 
 
 def _save(

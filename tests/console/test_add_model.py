@@ -68,7 +68,7 @@ def test_existing_provider_route_named_after_the_model(staff_client: Client, ope
     response = staff_client.post("/routes/add-model/", {"provider": openai.pk, "model": "gpt-4o"})
     assert response.status_code == 302
     route = Route.objects.get(name="gpt-4o")
-    assert response["location"] == f"/routes/#route-{route.pk}"
+    assert response["location"] == f"/routes/?added={route.pk}#route-{route.pk}"
     deployment = route.deployments.get()
     assert (deployment.provider, deployment.model) == (openai, "gpt-4o")
     # empty figures: the catalog's (nothing stored on the deployment)
@@ -81,7 +81,7 @@ def test_new_provider_route_and_figures(staff_client: Client, openai) -> None:
         model="llama-3.1-8b", route_name="fast", input_price="0.1", context_window="8192"
     )
     response = staff_client.post("/routes/add-model/", data, HTTP_HX_REQUEST="true")
-    assert response.status_code == 200 and response["HX-Redirect"].startswith("/routes/#route-")
+    assert response.status_code == 200 and response["HX-Redirect"].startswith("/routes/?added=")
     provider = Provider.objects.get(name="local")
     assert provider.base_url == "http://127.0.0.1:9/v1" and provider.stored_secret() == KEY
     deployment = Deployment.objects.get(route__name="fast")
@@ -260,3 +260,20 @@ def test_a_model_without_known_limits_warns_of_budgeted_keys(staff_client: Clien
         "/routes/add-model/", {"provider": openai.pk, "model": "house-model"}, follow=True
     )
     assert "No context window or max output is known for house-model" in response.content.decode()
+
+
+def test_the_added_banner_is_in_the_new_routes_card(staff_client: Client, openai) -> None:
+    """The page opens at the new route (its anchor), so the banner is in that card: at the
+    top of the page it was above the fold (#66). Without ``added`` it stays on top."""
+    Route.objects.create(name="aaa-first")
+    page = staff_client.post(
+        "/routes/add-model/", {"provider": openai.pk, "model": "gpt-4o"}, follow=True
+    ).content.decode()
+    route = Route.objects.get(name="gpt-4o")
+    assert page.count("Added route gpt-4o") == 1
+    card = page.index(f'id="route-{route.pk}"')
+    assert card < page.index("Added route gpt-4o") < page.index("</article>", card)
+    # opened without ``added`` (or naming no listed route) the banner stays on top
+    staff_client.post("/routes/add-model/", {"provider": openai.pk, "model": "gpt-4o-mini"})
+    plain = staff_client.get("/routes/?added=999999").content.decode()
+    assert plain.index("Added route gpt-4o-mini") < plain.index('class="route-list"')

@@ -134,10 +134,14 @@ def test_add_a_model_with_a_new_provider_then_errors_at_390(
     shot(page, "add-model-1440")
 
     page.click("button:has-text('Add model')")
-    page.wait_for_url(re.compile(r"/routes/#route-\d+$"))
+    page.wait_for_url(re.compile(r"/routes/\?added=\d+#route-\d+$"))
     card = page.locator("article.route", has_text="gpt-4o-mini")
     assert "mock/" in card.inner_text() and KEY not in page.content()
-    assert "Added route gpt-4o-mini" in page.locator(".alert.ok").inner_text()
+    # the banner is in the new route's card, in view where the page opened (#66: it was
+    # above the fold, at the top of a page scrolled down to the route)
+    banner = card.locator(".alert.ok")
+    assert "Added route gpt-4o-mini" in banner.inner_text()
+    assert banner.evaluate("e => e.getBoundingClientRect().top >= 0")
 
     # the route answers through the new provider
     reply = httpx.post(
