@@ -18,7 +18,7 @@ from console import slice_scoring
 from console.evals import runner, scorers
 from console.evals.models import SliceScoring
 from gateway.access import authorization, roles
-from gateway.models import RequestLog, Route, Score
+from gateway.models import RequestLog, Route, Score, ScoreConfig
 from gateway.telemetry import scores
 from gateway.web.decorators import actor_of, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
@@ -101,7 +101,10 @@ def chart_data(name: str, window: str, actor: roles.Actor) -> dict[str, Any]:
         for moment, mean, _ in s.points:
             values[index[int(moment.timestamp())]] = round(mean, 4)
         out.append({"name": s.route, "values": values})
-    return {"x": xs, "series": out}
+    # the x axis spans the window asked for: a lone bucket on its own drew a two-hour axis
+    # around one day's mean (#66)
+    now = timezone.now()
+    return {"x": xs, "series": out, "range": [int((now - span).timestamp()), int(now.timestamp())]}
 
 
 def totals(name: str, window: str, actor: roles.Actor) -> list[dict[str, Any]]:
@@ -116,6 +119,20 @@ def totals(name: str, window: str, actor: roles.Actor) -> list[dict[str, Any]]:
          "mean": sum(m * n for _, m, n in s.points) / max(1, sum(n for *_, n in s.points))}
         for s in scores.per_route(name, timezone.now() - span, log_ids=visible)
     ]  # fmt: skip
+
+
+def filter_examples(name: str) -> list[str]:
+    """The log filters to suggest for score ``name``, in its own scale: thumbs ``=down``, a
+    boolean ``=false``, a category by its name, a number below and above the middle of
+    its range (a judge's grade is stored in [0, 1]); ``=down`` on a number meant 0 (#66)."""
+    config = ScoreConfig.objects.filter(name=name).first()
+    if name == "thumbs" or (config is not None and config.data_type == scores.BOOLEAN):
+        return [f"{name}=down" if name == "thumbs" else f"{name}=false"]
+    if config is not None and config.data_type == scores.CATEGORICAL and config.categories:
+        return [f"{name}={config.categories[0]}"]
+    low = config.min_value if config is not None and config.min_value is not None else 0.0
+    high = config.max_value if config is not None and config.max_value is not None else 1.0
+    return [f"{name}<{(low + high) / 2:g}", f"{name}>={low + (high - low) * 0.8:g}"]
 
 
 @staff_required
@@ -137,6 +154,7 @@ def scores_page(request: HtmxHttpRequest) -> HttpResponse:
     context = {
         "names": names or ["thumbs"],
         "name": name,
+        "examples": filter_examples(name),
         "window": window,
         "windows": [(k, label) for k, (label, _) in WINDOWS.items()],
         "chart": chart_data(name, window, actor),

@@ -1,7 +1,8 @@
 // The usage and spend pages' charts: money over time, one line per series, drawn with
 // uPlot (static/vendor/uplot). Each `.uplot-host[data-chart]` is drawn from the JSON
 // block whose id its data-chart names: {<x>: [unix seconds...], series: [{name, values}]},
-// where data-x names the x array ("x" unless given). Optional: data-height (px, 260),
+// where data-x names the x array ("x" unless given) and an optional range ([from, to], unix
+// seconds) fixes a score chart's x axis to the window shown. Optional: data-height (px, 260),
 // data-points (point size, 5), data-fill (shade under each line). Without JavaScript the
 // pages' tables have the same figures.
 (function () {
@@ -48,8 +49,10 @@
       height: height,
       series: series,
       scales: format === score ? {
-        // a lone bucket still gets an hour either side; scores start at 0 and reach 1
-        x: xs.length === 1 ? { time: true, auto: false, range: [xs[0] - 3600, xs[0] + 3600] } : { time: true },
+        // the window asked for (data.range: a lone bucket is a point in it, not the middle
+        // of a two-hour axis); scores start at 0 and reach 1
+        x: data.range ? { time: true, auto: false, range: data.range }
+          : xs.length === 1 ? { time: true, auto: false, range: [xs[0] - 86400, xs[0] + 86400] } : { time: true },
         y: { range: (u, min, max) => [Math.min(0, min), Math.max(1, max)] },
       } : { x: { time: true } },
       axes: [
