@@ -7,11 +7,16 @@ the Scores chart's x axis is the window asked for (one point drew a two-hour axi
 from __future__ import annotations
 
 import json
+import re
+from decimal import Decimal
 
 from django.test import Client
+from django.utils import timezone
 
 from gateway.access import keys
 from gateway.models import RequestLog, Route, Score, ScoreConfig, Team
+from gateway.models.telemetry import SpendRollup
+from gateway.telemetry import rollups
 
 
 def test_a_teams_keys_and_routes_are_lists_of_pills(staff_client: Client, db) -> None:
@@ -69,3 +74,24 @@ def test_the_scores_chart_spans_the_window_asked_for(staff_client: Client, regis
         assert len(data["x"]) == 1  # one bucket...
         low, high = data["range"]  # ...on the whole window's axis
         assert high - low == seconds and low <= data["x"][0] <= high
+
+
+def test_the_spend_tables_aria_sort_says_the_order_shown(staff_client: Client, db) -> None:
+    """Names sort a to z on ``sort=name`` (``_sorted``), figures largest first on
+    ``sort=cost``: the header's aria-sort says so (the name column said descending)."""
+    hour = rollups.hour_of(timezone.now())
+    for key_id, name, cost in ((1, "b-key", "0.5"), (2, "a-key", "2")):
+        SpendRollup.objects.create(hour=hour, key_id=key_id, key_name=name, route="chat",
+                                   requests=2, cost_usd=Decimal(cost))  # fmt: skip
+    for sort, column, order in (
+        ("name", "name", "ascending"),
+        ("-name", "name", "descending"),
+        ("cost", "cost", "descending"),
+        ("-cost", "cost", "ascending"),
+    ):
+        page = staff_client.get(f"/spend/?sort={sort}").content.decode()
+        headers = re.findall(r'<th[^>]*aria-sort="(\w+)"[^>]*><a href="([^"]*)"', page)
+        assert headers, page[:200]
+        assert all(found == order for found, _ in headers), (sort, headers)
+        flips = f"sort=-{column}" if sort == column else f"sort={column}"
+        assert all(flips in href for _, href in headers), (sort, headers)
