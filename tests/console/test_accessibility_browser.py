@@ -7,8 +7,8 @@ The pages are the console's own declarations (``gateway.web.pages``): every page
 a parameter that answers HTML to a GET, and one of each page about a row (a request, a
 route and its shadow page, a deployment, a provider, a key, a team, a user, a prompt and
 its diff and comparison, a session, a guardrail, an MCP server, an A2A agent, a dataset,
-a score config, a review queue, an evaluator), so a page added later is
-checked too. A live gateway on the demo routes, with requests sent through them (one of
+a score config, a review queue, an evaluator, an experiment with a row and its review),
+so a page added later is checked too. A live gateway on the demo routes, with requests sent through them (one of
 them a fallback) and a row of each resource."""
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ dataset = Dataset.objects.create(name='helpdesk')
 DatasetRow.objects.create(dataset=dataset, version=1, index=0, messages=[{'role': 'user', 'content': 'hi'}], reference='hello')
 stars = ScoreConfig.objects.create(name='stars', data_type='numeric', min_value=1, max_value=5)
 AnnotationQueue.objects.create(name='triage').score_configs.add(stars)
+from console.evals import experiments
+experiments.start(dataset, ['echo', 'echo-pair'], ['exact'])
 Evaluator.objects.create(name='helpdesk-quality', route='echo', score_name='quality', scorer={'kind': 'judge', 'route': 'echo', 'mode': 'pointwise', 'rubric': 'Grade the answer 1-10.'}, status='paused')
 """
 
@@ -88,7 +90,7 @@ def row_pages(gateway: Gateway) -> list[str]:
             "from gateway.models import ApiKey, Guardrail, McpServer, Provider, RequestLog, Route,"
             " ScoreConfig, Team\n"
             "from gateway.models.a2a import A2aAgent\n"
-            "from console.evals.models import AnnotationQueue, Dataset, Evaluator\n"
+            "from console.evals.models import AnnotationQueue, Dataset, Evaluator, Experiment\n"
             "print(json.dumps({'log': RequestLog.objects.order_by('-id').first().request_id,"
             " 'route': Route.objects.get(name='echo-pair').pk,"
             " 'provider': Provider.objects.first().pk, 'key': ApiKey.objects.first().pk,"
@@ -98,7 +100,7 @@ def row_pages(gateway: Gateway) -> list[str]:
             " 'guardrail': Guardrail.objects.get().pk, 'mcp': McpServer.objects.get().pk,"
             " 'agent': A2aAgent.objects.get().pk, 'dataset': Dataset.objects.get().pk,"
             " 'config': ScoreConfig.objects.get().pk, 'queue': AnnotationQueue.objects.get().pk,"
-            " 'evaluator': Evaluator.objects.get().pk}))"
+            " 'evaluator': Evaluator.objects.get().pk, 'experiment': Experiment.objects.get().pk}))"
         )
         .strip()
         .splitlines()[-1]
@@ -124,6 +126,9 @@ def row_pages(gateway: Gateway) -> list[str]:
         f"/evals/score-configs/{found['config']}/",
         f"/evals/queues/{found['queue']}/",
         f"/evals/evaluators/{found['evaluator']}/",
+        f"/evals/experiments/{found['experiment']}/",
+        f"/evals/experiments/{found['experiment']}/rows/0/",
+        f"/evals/experiments/{found['experiment']}/review/",
     ]
 
 
