@@ -30,8 +30,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from cryptography.fernet import InvalidToken
-
 from gateway.access import registry
 from gateway.base.entries import MASTER, DeploymentEntry, KeyEntry, RouteEntry
 from gateway.base.secrets import crypto
@@ -172,6 +170,8 @@ def grant_of(token: str) -> Grant | None:
     """The grant of a gateway client secret, or None: not one, tampered with, sealed
     under another SECRET_KEY, expired, or its key is gone (revoked keys stay in the
     snapshot and are refused as any key is, by the caller's check)."""
+    from cryptography.fernet import InvalidToken  # ~8 MB: loaded when a secret is used
+
     sealed = token[len(PREFIX) :]
     sealed += "=" * (-len(sealed) % 4)
     try:
