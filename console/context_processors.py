@@ -11,6 +11,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from console import nav
+from gateway.access import roles
 
 
 def console(request: HttpRequest) -> dict[str, Any]:
@@ -21,7 +22,6 @@ def console(request: HttpRequest) -> dict[str, Any]:
 
 
 def _nav(request: HttpRequest) -> list[nav.ShownSection]:
-    from gateway.access import roles
 
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:

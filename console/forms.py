@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from gateway import codecs
+from gateway.access import roles
 from gateway.access.alert_thresholds import parse_thresholds
 from gateway.access.alert_thresholds import shown as thresholds_shown
 from gateway.access.rules import routes as route_rules
@@ -638,8 +639,6 @@ class KeyForm(forms.Form):
         super().__init__(*args, **kwargs)
         with_guardrail_choices(self)
         if actor is not None:
-            from gateway.access import roles
-
             team_field: Any = self.fields["team"]
             user_field: Any = self.fields["user"]
             team_field.queryset = roles.key_team_choices(actor, Team.objects.all())
@@ -650,7 +649,6 @@ class KeyForm(forms.Form):
         """Offer only what rule ``key.grant`` lets an editor or member set: one of their
         teams (no "no team"), themselves as the owner, the routes open to them, limits
         that default to the team's; no management scope."""
-        from gateway.access import roles
 
         team_field.empty_label = None  # left out (a crafted post): their only team's
         team_field.help_text = (

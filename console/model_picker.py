@@ -11,7 +11,7 @@ from decimal import Decimal
 from asgiref.sync import async_to_sync
 
 from gateway import catalog
-from gateway.models import Provider
+from gateway.models import Deployment, Provider
 from gateway.ops import admin_ops
 from gateway.providers import kinds
 
@@ -89,7 +89,6 @@ def options(provider: Provider, live: list[str]) -> list[Option]:
 def route_labels(names: list[str]) -> dict[str, str]:
     """ "$2.5 in / $10 out per 1M tokens · 128k context" per route name (its first
     enabled deployment's figures in force), for the playground's column picker."""
-    from gateway.models import Deployment
 
     labels: dict[str, str] = {}
     rows = (

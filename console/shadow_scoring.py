@@ -39,6 +39,7 @@ from gateway.access import console_keys
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.codecs import CODECS
 from gateway.codecs.openai_chat import inputs as openai_inputs
+from gateway.core import service
 from gateway.models import Route
 from gateway.telemetry.attribution import SESSION_HEADER
 from gateway.types import Text
@@ -94,7 +95,6 @@ async def chat(who: Caller, route: str, prompt: str) -> str:
 
 
 async def embed(who: Caller, route: str, texts: list[str]) -> list[list[float]]:
-    from gateway.core import service
 
     caller = service.Caller(key=who.key, user_agent=USER_AGENT, session=who.session)
     body = orjson.dumps(openai_inputs.embeddings_body(route, texts))

@@ -22,6 +22,7 @@ from django.db.models import Avg, Count, F, Max, Q, QuerySet, Sum, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from console.models import StoredHourSummary
 from gateway.models import ApiKey, RequestLog, UsageRollup
 from gateway.telemetry import rollups
 
@@ -457,7 +458,6 @@ def _load_stored(
     hours: list[datetime], versions: dict[datetime, tuple[int, int]]
 ) -> dict[datetime, HourSummary]:
     """Stored summaries of ``hours`` that are still current (same rollup version)."""
-    from console.models import StoredHourSummary
 
     found = {}
     rows = StoredHourSummary.objects.filter(hour__in=hours).values_list(
@@ -475,7 +475,6 @@ def _load_stored(
 
 def _store(summaries: dict[datetime, HourSummary], now: datetime) -> None:
     """Keep finished hours' summaries for the next process; forget week-old ones."""
-    from console.models import StoredHourSummary
 
     if not summaries:
         return

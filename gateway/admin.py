@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from gateway.access import roles
 from gateway.access.login_throttle import ThrottledAdminAuthenticationForm
 from gateway.models import ApiKey, Deployment, Provider, RequestLog, Route
 
@@ -14,7 +15,6 @@ admin.site.login_form = ThrottledAdminAuthenticationForm  # sign-in waits say ho
 def _owners_only(request: HttpRequest) -> bool:
     """Django's admin edits any row: for staff who are owners only (gateway/access/roles.py),
     so a staff user given a lesser console role cannot go around it there."""
-    from gateway.access import roles
 
     user = request.user
     return bool(user.is_active and user.is_staff and roles.role_of(user) == roles.OWNER)

@@ -2,6 +2,7 @@ import importlib
 
 from django.apps import AppConfig
 
+from gateway.base import hooks, plugins
 from gateway.base.plugins import Sink
 from gateway.web import units
 
@@ -35,7 +36,6 @@ class GatewayConfig(AppConfig):
             importlib.import_module(module)
         from gateway import journal, signals  # noqa: F401  (signals: registry changes)
         from gateway.access import rules  # noqa: F401  (the authorization rules register)
-        from gateway.base import hooks
         from gateway.telemetry import metrics
 
         # metrics count every journaled request: the journal never imports them, and
@@ -112,7 +112,6 @@ def load_plugins(setting: str | None = None) -> None:
     a plugin that fails stops the start-up with a ``PluginError`` naming it."""
     from django.conf import settings
 
-    from gateway.base import hooks, plugins
     from gateway.journal import callbacks
 
     if setting is None:
@@ -126,7 +125,6 @@ def _register_the_process_life() -> None:
     """What ``gateway.base.lifecycle`` starts and stops, in the order it runs them."""
     from gateway import journal
     from gateway.access import registry
-    from gateway.base import hooks
     from gateway.server import memory_trim, warm_up
     from gateway.telemetry import metrics
 
@@ -156,7 +154,6 @@ def _register_pruners() -> None:
     """What the journal's pruning round deletes besides the logs (``hooks.pruners``), in
     this order: usage and spend rollups, audit events; then the features' (stored
     Responses and interactions, registered by their plugins)."""
-    from gateway.base import hooks
     from gateway.telemetry import audit, rollups, spend, tag_spend
 
     hooks.pruners.register(rollups.prune_expired)

@@ -21,6 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from gateway.base import process_role
 from gateway.base.env import env_bool, env_float, env_int, env_list, env_str
 from gateway.base.private_files import private_data_dir, private_database
+from gateway.base.secrets import families, secret_refs
 from gateway.server.supervisor import UVICORN_WORKER_ENV
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -58,7 +59,6 @@ def _secret_key() -> str:
 
 
 def _env_allow() -> str:
-    from gateway.base.secrets import secret_refs
 
     try:
         secret_refs.check_allow_setting()
@@ -89,7 +89,6 @@ def _sqlite(name: str) -> DBConfig:
 
 
 def _env_endpoints() -> str:
-    from gateway.base.secrets import families
 
     try:
         families.check_endpoints_setting()

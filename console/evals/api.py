@@ -18,6 +18,7 @@ from console.evals import continuous, datasets, events, experiments, runner, sum
 from console.evals.exports import csv_response, json_document
 from console.evals.models import Dataset, Evaluator, Experiment
 from console.evals.parsing import DatasetError, parse_file, row_from_object
+from gateway.telemetry.logquery import InvalidFilter
 from gateway.telemetry.scores import as_dict as scores_as_dict
 from gateway.web.api.errors import ApiError
 from gateway.web.api.writes import check_fields
@@ -133,7 +134,6 @@ def upload_dataset(
 @router.post("/datasets/from-log", response={201: DatasetOut, 422: Problem})
 def dataset_from_log(request: HttpRequest, payload: DatasetFromLog) -> Any:
     check_fields(request, "datasets_from_log", payload.dict(exclude_unset=True))
-    from gateway.telemetry.logquery import InvalidFilter
 
     try:
         rows = datasets.rows_from_log(

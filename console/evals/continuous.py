@@ -46,13 +46,14 @@ from django.db.models import Avg
 from django.utils import timezone
 
 from console import shadow_scoring
-from console.evals import scorers
+from console.evals import runner, scorers
 from console.evals.models import Evaluator
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
 from gateway.base import db_work, hooks, leases, lifecycle
 from gateway.base.entries import MASTER, KeyEntry
-from gateway.models import RequestBody, RequestLog, Route, Score
+from gateway.features import prompts
+from gateway.models import RequestBody, RequestLog, Route, Score, SingletonLease
 from gateway.telemetry import logquery
 from gateway.telemetry import scores as score_store
 from gateway.web import answers
@@ -174,7 +175,6 @@ def _number(value: Any, field: str, low: float, high: float) -> float:
 def save(fields: dict[str, Any], current: Evaluator | None = None, by: str = "") -> Evaluator:
     """Create or update (``current``) an evaluator from ``clean``'s fields. A new one
     starts at the journal's end: it scores traffic from now on, not the past."""
-    from console.evals import runner
 
     if (
         Evaluator.objects.filter(name=fields["name"])
@@ -275,7 +275,6 @@ def question_of(row: RequestLog, body: RequestBody | None) -> str:
     question = shadow_scoring.question_of(row.dialect, body.inbound_request)
     if question or not row.prompt_name or row.prompt_version is None:
         return question
-    from gateway.features import prompts
 
     try:
         raw = orjson.loads(body.inbound_request or b"{}")
@@ -290,7 +289,6 @@ def question_of(row: RequestLog, body: RequestBody | None) -> str:
 
 
 def _key(evaluator: Evaluator) -> KeyEntry:
-    from console.evals import runner
 
     master = dataclasses.replace(MASTER, name=f"evaluator:{evaluator.name}", prefix="evaluator")
     return runner.starter_key(evaluator.created_by, ABILITY, master)
@@ -498,7 +496,6 @@ async def alert(pk: int) -> list[str]:
 
 
 def _hold() -> bool:
-    from gateway.models import SingletonLease
 
     return leases.hold(SingletonLease, LEASE_NAME, max(every() * 4, 30.0), leases.PROCESS_ID)
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from gateway.codecs import request_body
 from gateway.errors import GatewayError
+from gateway.features import prompts
 from gateway.types import (
     ChatRequest,
     Document,
@@ -355,7 +356,6 @@ MAX_VARIABLE_CHARS = 100_000
 def parse_variables(raw: Any) -> dict[str, str]:
     """A versioned prompt's ``{{variables}}`` as the page's fields filled them in
     (name -> text); each must be filled in."""
-    from gateway.features import prompts
 
     if raw in (None, ""):
         return {}
@@ -378,7 +378,6 @@ def parse_variables(raw: Any) -> dict[str, str]:
 def fill(text: str, variables: dict[str, str]) -> str:
     """``text`` with the placeholders of ``variables`` filled in; any other
     ``{{placeholder}}`` is left as written."""
-    from gateway.features import prompts
 
     return prompts.fill(text, variables)
 

@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 from gateway import catalog
 from gateway.catalog import capability_flags
 from gateway.catalog.entry import plain
+from gateway.models import Deployment
 
 register = template.Library()
 
@@ -87,7 +88,6 @@ def unpriced_notice(context: Any) -> dict[str, Any]:
     where the reader may change the route (a member's links led to a 403). One query;
     the catalog lookups are in memory. Echo (the built-in test provider) costs nothing
     by design and is left out."""
-    from gateway.models import Deployment
 
     rows = (
         Deployment.objects.filter(

@@ -7,6 +7,9 @@ from typing import Any
 
 from django import template
 
+from gateway.access import roles
+from gateway.access.alert_thresholds import shown
+
 register = template.Library()
 
 
@@ -103,7 +106,6 @@ def get_item(mapping: dict[str, Any] | None, key: str) -> Any:
 def can(user: Any, ability: str) -> bool:
     """``{% if user|can:"teams.view" %}``: whether the user's role has the ability
     (gateway/access/roles.py), so a page shows only what its reader may use."""
-    from gateway.access import roles
 
     return roles.actor_for_user(user).can(ability)
 
@@ -112,7 +114,6 @@ def can(user: Any, ability: str) -> bool:
 def may_change_route(user: Any, route: Any) -> bool:
     """``{% if user|may_change_route:route %}``: editors change the routes of their
     teams only; admins and owners any (the view checks the same rule)."""
-    from gateway.access import roles
 
     return roles.may_change_route(roles.actor_for_user(user), route)
 
@@ -120,7 +121,6 @@ def may_change_route(user: Any, route: Any) -> bool:
 @register.filter
 def console_role(user: Any) -> str:
     """The user's role, or "" without console access."""
-    from gateway.access import roles
 
     return roles.actor_for_user(user).role or ""
 
@@ -128,7 +128,6 @@ def console_role(user: Any) -> str:
 @register.filter
 def thresholds(value: Any) -> str:
     """Budget alert thresholds for a form field: "" (the default), "none", "50, 80, 100"."""
-    from gateway.access.alert_thresholds import shown
 
     return shown(value)
 

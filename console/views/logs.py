@@ -14,7 +14,7 @@ from console.bodies import present
 from console.evals.queue_views import queues_to_send
 from console.forms import LogFilterForm
 from gateway.access import roles
-from gateway.models import ApiKey, RequestBody, RequestLog, Route, Score
+from gateway.models import ApiKey, RequestBody, RequestLog, Route, Score, TagSpendRollup
 from gateway.telemetry import logquery
 from gateway.web.decorators import actor_of, staff_required
 from gateway.web.http import HtmxHttpRequest
@@ -102,8 +102,6 @@ def known_tags(actor: roles.Actor, limit: int = 200) -> list[str]:
     from datetime import timedelta
 
     from django.utils import timezone
-
-    from gateway.models import TagSpendRollup
 
     since = timezone.now() - timedelta(days=7)
     rows = TagSpendRollup.objects.filter(hour__gte=since)

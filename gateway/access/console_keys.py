@@ -27,6 +27,7 @@ from typing import Any
 
 from gateway.access import authorization, registry, roles
 from gateway.base.entries import KeyEntry, mcp_within
+from gateway.models import ApiKey, Team
 
 CONSOLE_SCOPE = "console"
 CONSOLE_PREFIX = "console"
@@ -53,7 +54,6 @@ def team_choices(actor: roles.Actor) -> list[TeamChoice]:
     """The teams ``actor`` may run console calls under, the default first: their teams by
     name (owners and admins: every team, their own first), and "no team" for owners,
     admins and users in no team."""
-    from gateway.models import Team
 
     if actor.role is None:
         return []
@@ -117,8 +117,6 @@ def _ensure_row(user: Any, team: TeamChoice, *, mcp: bool) -> Any:
     follows the user's role now (all servers, within the team's, for the roles that may
     attach servers in the playground; none for the others)."""
     from django.db import transaction
-
-    from gateway.models import ApiKey
 
     wanted = ["*"] if mcp else []
     with transaction.atomic():

@@ -22,10 +22,13 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from gateway.access import roles
 from gateway.access.alert_thresholds import parse_thresholds
+from gateway.access.console_keys import is_console_key
 from gateway.access.tag_bounds import parse_tags
+from gateway.base.entries import mcp_within
 from gateway.base.numbers import row_id
-from gateway.models import ApiKey, Route
+from gateway.models import ApiKey, Guardrail, Membership, Profile, Route, Team
 
 KEY_PREFIX = "sy-"
 UNSET: Any = object()  # "leave this field as it is" in update_key
@@ -169,7 +172,6 @@ def _row(model: Any, field: str, what: str, value: object) -> Any:
 
 def _team(value: object) -> Any:
     """A team by id or name; None or "" for none."""
-    from gateway.models import Team
 
     return _row(Team, "name", "team", value)
 
@@ -233,7 +235,6 @@ def clean_guardrails(value: object) -> list[str]:
     """Guardrails (names) a key, a team or a route runs: a list or a comma/space
     separated string of existing guardrails' names (null: none). A key attaches
     guardrails only: the default ones run whatever it lists."""
-    from gateway.models import Guardrail
 
     names = _words(value, "guardrail names")
     found = set(Guardrail.objects.filter(name__in=names).values_list("name", flat=True))
@@ -245,7 +246,6 @@ def clean_guardrails(value: object) -> list[str]:
 
 def mcp_effective(key: ApiKey) -> list[str]:
     """What the key may use on /mcp: its own ``mcp_allowed`` within its team's."""
-    from gateway.base.entries import mcp_within
 
     own = key.mcp_allowed if isinstance(key.mcp_allowed, list) else []
     team = key.team.mcp_allowed if key.team_id is not None else None
@@ -330,8 +330,6 @@ class KeyGrant:
 def proposed(clean: dict[str, Any], key: ApiKey | None = None) -> KeyGrant:
     """The ``KeyGrant`` of ``key`` (None: a new key) with the ``clean_fields`` output
     ``clean`` applied."""
-    from gateway.access import roles
-    from gateway.models import Membership
 
     def final(field: str, default: Any = None) -> Any:
         if field in clean:
@@ -452,7 +450,6 @@ def update_key(
     console key (``gateway.access.console_keys``) is the console's: never edited into
     another kind of key (revoking it is how to stop it)."""
     given = {f: v for f, v in locals().items() if f in PARSERS and v is not UNSET}
-    from gateway.access.console_keys import is_console_key
 
     if is_console_key(key):
         raise ValidationError(
@@ -485,7 +482,6 @@ USER_LIMITS = ("rpm_limit", "tpm_limit", "budget_usd", "budget_period", "alert_t
 
 def user_limits(user: Any) -> dict[str, Any]:
     """A user's own limits (all None, period "month", when they have none)."""
-    from gateway.models import Profile
 
     profile = Profile.objects.filter(user=user).first()
     if profile is None:
@@ -503,8 +499,6 @@ def save_user_limits(user: Any, values: dict[str, Any]) -> dict[str, Any]:
     """Set the given limits of ``user`` (None or "" clears one); validate all first and
     raise one ValidationError naming each bad field. The registry version is bumped
     (the snapshot's ``KeyEntry.owner``), so the limits hold from the next request."""
-    from gateway.access import roles
-    from gateway.models import Profile
 
     unknown = [f for f in values if f not in USER_LIMITS]
     if unknown:

@@ -48,8 +48,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 from gateway.access import usernames
 from gateway.base.env import env_bool, env_list, env_str
+from gateway.base.secrets import crypto
 from gateway.base.secrets.secret_refs import resolve_operator_value, resolve_secret
 from gateway.errors import MissingSecret
+from gateway.models import SsoSettings
 
 # From the most to the least that a role may do (see the roles of issue #29).
 ROLES = ("owner", "admin", "editor", "member", "viewer")
@@ -146,7 +148,6 @@ def environment() -> dict[str, str]:
 def stored() -> dict[str, Any]:
     """What an owner saved in the console (``SsoSettings``), by field; {} when nothing.
     One row by primary key, read only on the sign-in paths and pages."""
-    from gateway.models import SsoSettings
 
     row = SsoSettings.objects.filter(pk=1).first()
     if row is None:
@@ -155,8 +156,6 @@ def stored() -> dict[str, Any]:
         f: getattr(row, f) for f in ENVIRONMENT if f != "client_secret" and getattr(row, f)
     }
     if row.client_secret_ciphertext:
-        from gateway.base.secrets import crypto
-
         values["client_secret"] = crypto.decrypt(row.client_secret_ciphertext)
     return values
 

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from gateway.base import hooks, process_role
+from gateway.base import db_work, hooks, http, leases, loop_lag, process_role
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +252,6 @@ async def _start_when_due(dormant: list[hooks.BackgroundTask]) -> None:
     row, looking every ``DORMANT_POLL_SECONDS`` (or when ``wake_dormant`` asks): one
     query for all of them. A database that is away is asked again the next time."""
     global _dormant_wake, _dormant_loop
-    from gateway.base import db_work, leases
 
     _dormant_wake, _dormant_loop = asyncio.Event(), asyncio.get_running_loop()
     models = [model for task in dormant for model in task.jobs]
@@ -342,7 +341,6 @@ async def shutdown() -> None:
             await closer()
         except Exception:
             log.exception("shutdown: %r failed", closer)
-    from gateway.base import http, loop_lag
 
     loop_lag.stop()  # running only while routes mirror (gateway/core/shadow)
     for task in _tasks:

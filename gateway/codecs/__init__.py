@@ -13,6 +13,15 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+from gateway.codecs import (
+    anthropic,
+    bedrock,
+    cohere,
+    gemini,
+    gemini_interactions,
+    openai_chat,
+    openai_responses,
+)
 from gateway.codecs.base import Codec, Dialect, Target, register
 from gateway.types import ChatRequest
 
@@ -21,15 +30,6 @@ CODECS: dict[str, Codec] = {}
 
 def _register_all() -> None:
     # In the console's order (client formats first).
-    from gateway.codecs import (
-        anthropic,
-        bedrock,
-        cohere,
-        gemini,
-        gemini_interactions,
-        openai_chat,
-        openai_responses,
-    )
 
     for package in (
         openai_chat,

@@ -29,6 +29,7 @@ from gateway.core import (
     lossiness,
     mediation,
     prompt_cache,
+    realtime_secrets,
     reasoning_ledger,
     tokens,
 )
@@ -820,7 +821,6 @@ class _RealtimeClientSecret(_OpenAIOnly):
     what = "realtime client secrets"
 
     def check(self) -> None:
-        from gateway.core import realtime_secrets
 
         self.secret = realtime_secrets.read(self.body)
         self.body["model"] = self.secret.model  # the route, where the pipeline reads it
@@ -834,7 +834,6 @@ class _RealtimeClientSecret(_OpenAIOnly):
     async def answer(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> tuple[bytes, Usage, str]:
-        from gateway.core import realtime_secrets
 
         if not (
             isinstance(adapter, CodecProvider)

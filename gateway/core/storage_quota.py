@@ -26,6 +26,7 @@ from typing import Any
 
 from django.conf import settings
 
+from gateway import models
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
 from gateway.errors import RequestTooLarge
@@ -77,7 +78,6 @@ def _quota_owner(key: KeyEntry) -> int | None:
 
 def _count(kind: str, key_id: int, cap: int) -> int:
     """The key's objects of ``kind``, counted up to ``cap`` (blocking: one query)."""
-    from gateway import models
 
     model_name, owner, _param, _room = KINDS[kind]
     rows = getattr(models, model_name).objects.filter(**{owner: key_id}).order_by()

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gateway.access import registry
 from gateway.base import hooks
 from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.core import cache
@@ -312,7 +313,6 @@ async def respond(
     journal row with every turn's usage and the tool calls (the toolsets' notes)."""
     # the pipeline's modules, here and not at the top: the features' plugins import this
     # module (``ToolJob``) in every process's ``ready``, management commands included
-    from gateway.access import registry
     from gateway.core.call import Reply, StreamReply
     from gateway.core.jobs import check_unmapped_params
     from gateway.core.pumps import pump_translated

@@ -34,6 +34,7 @@ from gateway.errors import (
     ModelNotFound,
     RequestTooLarge,
 )
+from gateway.features.batches.files import quota, store
 from gateway.limits import limits
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,6 @@ async def _upload(request: _Request) -> tuple[int, Any, bytes]:
     """``POST /v1/files``: the body parsed as it arrives, the file written to the store
     as it comes (``upload_stream``); the row created once the bytes are committed."""
     from gateway.features.batches.files import api as files
-    from gateway.features.batches.files import quota, store
 
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):

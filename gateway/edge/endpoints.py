@@ -31,6 +31,7 @@ from gateway.core import service
 from gateway.core.call import StreamCut
 from gateway.core.service import Caller, Reply, StreamReply
 from gateway.edge import batch_endpoints, body_caps, dialects, health, role_gate
+from gateway.edge.ws_origin import mcp_origin_allowed
 from gateway.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -41,6 +42,8 @@ from gateway.errors import (
     ShuttingDown,
 )
 from gateway.features import passthrough
+from gateway.features.batches.files import links
+from gateway.telemetry import metrics
 from gateway.web.callers import header_map, resolve_caller, resolve_fresh_caller
 
 log = logging.getLogger(__name__)
@@ -518,7 +521,6 @@ class GatewayApp:
         """``GET /v1/images/files/{id}?key=..&expires=..&signature=..``: a file the gateway
         kept for an answer to link to, to whoever holds the signed link until it expires
         (rule ``file.link.read``; no API key: the link is the credential)."""
-        from gateway.features.batches.files import links
 
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         try:
@@ -534,7 +536,6 @@ class GatewayApp:
         await send_reply(send, Reply(200, data, headers))
 
     async def mcp(self, scope: Scope, receive: Receive, send: Send, found: bool) -> None:
-        from gateway.edge.ws_origin import mcp_origin_allowed
 
         if not mcp_origin_allowed(scope):  # the MCP spec's DNS-rebinding rule
             body = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Forbidden: this Host or Origin is not allowed"}}'
@@ -772,7 +773,6 @@ class GatewayApp:
         )
 
     async def metrics(self, scope: Scope, receive: Receive, send: Send, found: bool) -> None:
-        from gateway.telemetry import metrics
 
         metrics.scraped()  # keeps the event-loop lag probe running between scrapes
         text = (await asyncio.to_thread(metrics.render)).encode()  # may read files

@@ -15,6 +15,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
+from gateway.base import lifecycle
 from gateway.ops import deployment_health
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ def _database_ok() -> bool:
 
 async def ready() -> tuple[int, dict[str, str]]:
     """The readiness probe's answer: not while draining, and the database answers."""
-    from gateway.base import lifecycle
 
     if lifecycle.draining():  # load balancers stop sending new requests here
         return 503, {"status": "shutting down"}

@@ -26,6 +26,7 @@ import orjson
 from django.conf import settings
 
 from gateway.access import authorization, roles
+from gateway.base import db_work
 
 API_PREFIX = "/api/"
 
@@ -111,7 +112,6 @@ def _decide(scope: dict[str, Any], actor: roles.Actor) -> authorization.Decision
 def check(scope: dict[str, Any]) -> Refusal | None:
     """None when the caller may send this large body; else the answer to give without
     reading it (sync: it reads the session or key from the database)."""
-    from gateway.base import db_work
 
     actor = db_work.run(_identify, scope)
     api = scope["path"].startswith(API_PREFIX)

@@ -17,6 +17,7 @@ from django.db import close_old_connections
 
 from gateway.base import hooks, leases, process_role
 from gateway.base.db_work import delete_in_batches
+from gateway.models import BodyBlob, RequestBody, RequestLog, RequestTag, SingletonLease, body_blobs
 
 PRUNE_EVERY_SECONDS = 3600.0
 PRUNE_FIRST_AFTER_SECONDS = 60.0
@@ -34,7 +35,6 @@ def prune(
 ) -> int:
     """Delete logs (and their bodies) created more than ``older_than`` ago, in batches
     of ``batch_size`` rows, each its own short transaction. Returns rows deleted."""
-    from gateway.models import RequestBody, RequestLog, RequestTag
 
     def delete(ids: list[int]) -> None:
         RequestBody.objects.filter(log_id__in=ids).delete()
@@ -53,7 +53,6 @@ def prune_parts(
     fence: ``gateway.models.body_blobs``), in batches, each its own short transaction,
     the bound checked again by the DELETE itself; ``now``: this process's clock. Returns
     parts deleted."""
-    from gateway.models import BodyBlob, RequestLog, body_blobs
 
     oldest = RequestLog.objects.order_by("created_at").values_list("created_at", flat=True)
     first = oldest.first()
@@ -87,7 +86,6 @@ def runs_here() -> bool:
 def prune_round_if_held(older_than: timedelta | None, max_batches: int) -> int:
     """``prune_round`` when this process holds the ``retention`` lease (taken or
     extended here), else nothing (another process prunes): logs deleted."""
-    from gateway.models import SingletonLease
 
     close_old_connections()
     if not leases.hold(SingletonLease, LEASE_NAME, LEASE_SECONDS):

@@ -24,6 +24,8 @@ from gateway.base.db_driver import is_psycopg3
 from gateway.journal import blobs
 from gateway.journal.record import Record
 from gateway.journal.rows import BODY_COLUMNS, LOG_COLUMNS, as_is, body_values, log_values
+from gateway.models import RequestBody, RequestLog, RequestTag
+from gateway.telemetry import rollups, spend, tag_spend
 from gateway.telemetry.redaction import configured_secrets
 
 _NO_ATTEMPTS = orjson.dumps([]).decode()
@@ -220,8 +222,6 @@ def write_batch(records: list[Record], *, hurry: bool = False) -> list[int]:
 
     Rows are converted before the transaction starts, so the database (SQLite's one
     write lock, shared by every worker process) is held only for the inserts."""
-    from gateway.models import RequestBody, RequestLog
-    from gateway.telemetry import rollups, spend, tag_spend
 
     parts = blobs.Parts()  # (its start time read first: the fence, journal.blobs)
     secrets = configured_secrets()
@@ -278,7 +278,6 @@ def _tag_rows(tagged: list[tuple[int, Record]], usage: list[Row], logs: list[Row
 def _insert_tags(tagged: list[tuple[int, Record]], ids: list[int], logs: list[Row]) -> None:
     """One ``RequestTag`` row per tag of each tagged record (its log's creation time
     beside it, for the tag filter's index)."""
-    from gateway.models import RequestTag
 
     created_at = LOG_COLUMNS.index("created_at")
     rows = [
@@ -291,7 +290,6 @@ def _insert_tags(tagged: list[tuple[int, Record]], ids: list[int], logs: list[Ro
 def _usage_picker() -> Callable[[Row], Row]:
     """Picks what the rollups tally (``rollups.LOG_FIELDS`` after the creation time)
     out of a ``log_values`` row."""
-    from gateway.telemetry import rollups
 
     assert rollups.LOG_FIELDS[0] == "created_at"
     picker = itemgetter(*(LOG_COLUMNS.index(name) for name in rollups.LOG_FIELDS[1:]))
@@ -302,7 +300,6 @@ def _usage_picker() -> Callable[[Row], Row]:
 def _spend_picker() -> Callable[[Row], Row]:
     """Picks what the spend rollups tally (``spend.LOG_FIELDS`` after the creation time)
     out of a ``log_values`` row."""
-    from gateway.telemetry import spend
 
     assert spend.LOG_FIELDS[0] == "created_at"
     picker = itemgetter(*(LOG_COLUMNS.index(name) for name in spend.LOG_FIELDS[1:]))

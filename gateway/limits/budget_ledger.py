@@ -65,6 +65,7 @@ from gateway.limits.ledger_rows import (
 )
 from gateway.limits.spend import MICRO, period_bounds
 from gateway.limits.subjects import Joint, Subject
+from gateway.models import SingletonLease
 
 log = logging.getLogger("gateway.budget_ledger")
 
@@ -427,7 +428,6 @@ def install(name: str) -> Region:
 
 
 def _hold(name: str) -> bool:
-    from gateway.models import SingletonLease
 
     seconds = max(sync_seconds() * 5, 30.0)
     return leases.hold(SingletonLease, LEASE_PREFIX + name, seconds, leases.PROCESS_ID)

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gateway.limits.spend import period_bounds
+from gateway.models import BudgetLedger, BudgetSlice
 
 
 def slice_percent() -> float:
@@ -67,7 +68,6 @@ def _period_end(kind: str, at: float) -> datetime | None:
 
 
 def _locked(counter: str, period: str, kind: str, at: float, budget: int | None) -> Any:
-    from gateway.models import BudgetLedger
 
     row, _ = BudgetLedger.objects.get_or_create(
         counter=counter,
@@ -91,7 +91,6 @@ def grant_sync(
     """Allot ``region`` at least ``need`` and up to ``want`` more units of the budget
     (``budget``: as the asker knows it now; None: as the ledger has it): what was
     granted, 0 when fewer than ``need`` are free (the ledger then notes who wanted)."""
-    from gateway.models import BudgetSlice
 
     with transaction.atomic():
         ledger = _locked(counter, period, kind, at, budget)
@@ -117,7 +116,6 @@ def grant_sync(
 @_serialized
 def give_back_sync(region: str, counter: str, period: str, units: int) -> None:
     """Take ``units`` off ``region``'s slice (it took them out of its store first)."""
-    from gateway.models import BudgetLedger, BudgetSlice
 
     with transaction.atomic():
         ledger = BudgetLedger.objects.select_for_update().filter(counter=counter, period=period)
@@ -134,7 +132,6 @@ def give_back_sync(region: str, counter: str, period: str, units: int) -> None:
 @_serialized
 def slice_of_sync(region: str, counter: str, period: str) -> tuple[int, int]:
     """(allotted, spent as last reported) of ``region``'s slice; (0, 0) when none."""
-    from gateway.models import BudgetSlice
 
     found = (
         BudgetSlice.objects.filter(ledger__counter=counter, ledger__period=period, region=region)
@@ -148,8 +145,6 @@ def slice_of_sync(region: str, counter: str, period: str) -> tuple[int, int]:
 def region_rows_sync(region: str) -> list[SliceRow]:
     """``region``'s slices of budget periods not over yet."""
     from django.db.models import Q, Sum
-
-    from gateway.models import BudgetSlice
 
     current = Q(ledger__period_end__isnull=True) | Q(ledger__period_end__gt=timezone.now())
     rows = list(BudgetSlice.objects.filter(current, region=region).select_related("ledger"))
@@ -185,7 +180,6 @@ def region_rows_sync(region: str) -> list[SliceRow]:
 
 @_serialized
 def record_spent_sync(region: str, spent: dict[tuple[str, str], int]) -> None:
-    from gateway.models import BudgetSlice
 
     moment = timezone.now()
     for (counter, period), units in spent.items():
@@ -197,7 +191,6 @@ def record_spent_sync(region: str, spent: dict[tuple[str, str], int]) -> None:
 @_serialized
 def prune_sync() -> int:
     """Forget the ledgers of periods over for a day (their slices go with them)."""
-    from gateway.models import BudgetLedger
 
     cutoff = timezone.now() - timedelta(days=1)
     return int(BudgetLedger.objects.filter(period_end__lt=cutoff).delete()[0])

@@ -13,7 +13,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from gateway.base import db_work
 from gateway.base.entries import KeyEntry
+from gateway.models import ApiKey, RequestLog, RequestTag
+from gateway.models.batches import Batch
 
 MICRO = Decimal("0.00000001")  # spend is counted in units of 1e-8 USD
 
@@ -59,8 +62,6 @@ def _load_spend_sync(
 ) -> Decimal:
     from django.db.models import Sum
 
-    from gateway.models import RequestLog
-
     rows = RequestLog.objects.filter(key_id=key_id)
     if end_user is not None:
         rows = rows.filter(end_user=end_user)
@@ -81,8 +82,6 @@ def _batch_holds_sync(key_ids: Any) -> Decimal:
     count as spend in the counters: gateway.features.batches.holds)."""
     from django.db.models import Sum
 
-    from gateway.models.batches import Batch
-
     rows = Batch.objects.filter(key_id__in=key_ids, held_usd__gt=0)
     return rows.aggregate(total=Sum("held_usd"))["total"] or Decimal("0")
 
@@ -97,15 +96,12 @@ async def load_spend(
     """What ``key_id`` (or only its ``end_user``) spent since ``start``, from the
     request log, plus what its native batches hold (two queries, once per counter
     load, in the database thread: never per request)."""
-    from gateway.base import db_work
 
     return await db_work.arun(_load_spend_sync, key_id, start, end_user, agent_run, session)
 
 
 def _load_team_spend_sync(team_id: int, start: datetime | None) -> Decimal:
     from django.db.models import Sum
-
-    from gateway.models import ApiKey, RequestLog
 
     keys = ApiKey.objects.filter(team_id=team_id).values("id")
     rows = RequestLog.objects.filter(key_id__in=keys)
@@ -117,8 +113,6 @@ def _load_team_spend_sync(team_id: int, start: datetime | None) -> Decimal:
 
 def _load_user_spend_sync(user_id: int, start: datetime | None) -> Decimal:
     from django.db.models import Sum
-
-    from gateway.models import ApiKey, RequestLog
 
     keys = ApiKey.objects.filter(user_id=user_id).values("id")
     rows = RequestLog.objects.filter(key_id__in=keys)
@@ -133,8 +127,6 @@ def load_tag_spend_sync(tag: str, start: datetime | None) -> Decimal:
     (tag, time) index of ``RequestTag``; the master key's requests, never limited, are
     not counted, as they are not counted live)."""
     from django.db.models import Sum
-
-    from gateway.models import RequestTag
 
     rows = RequestTag.objects.filter(tag=tag, log__key_id__isnull=False)
     if start is not None:
@@ -171,7 +163,6 @@ async def counter_spend(counter_id: int | str, start: datetime | None, period: s
 async def load_counter_spend(counter_id: int | str, start: datetime | None) -> Decimal:
     """The spend of a key (a positive counter id), a team (negative: its keys'), a
     user (``user:<id>``: every key they own) or a tag (``tag:<name>``: its requests)."""
-    from gateway.base import db_work
 
     if isinstance(counter_id, str) and counter_id.startswith(TAG_COUNTER):
         return await db_work.arun(load_tag_spend_sync, counter_id.removeprefix(TAG_COUNTER), start)

@@ -8,6 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
+from gateway.telemetry import audit
+
 _NO_TABLE = ("no such table", "does not exist")
 
 
@@ -46,7 +48,6 @@ class GatewayCommand(BaseCommand):
         return parser
 
     def execute(self, *args: Any, **options: Any) -> Any:
-        from gateway.telemetry import audit
 
         command = type(self).__module__.rpartition(".")[2]
         actor = audit.Actor("command", f"manage.py {command}", _os_user(), "command")

@@ -24,6 +24,7 @@ from gateway.base.secrets import crypto
 from gateway.base.secrets.declared import mask_url_secrets
 from gateway.base.secrets.secret_refs import ENV_REFERENCE as ENV_REFERENCE  # ops reads it here
 from gateway.base.secrets.secret_refs import resolve_secret  # noqa: F401 (re-exported)
+from gateway.catalog import entry_for
 from gateway.errors import MissingSecret  # noqa: F401 (raised by resolve_secret; a ConfigurationError)
 from gateway.models.sealed import HEADER_MASK as HEADER_MASK  # forms and the API show it
 from gateway.models.sealed import BearerSecret, SealedUrlField
@@ -664,7 +665,6 @@ class Deployment(models.Model):
     def catalog_entry(self) -> Any:
         """The catalog entry describing this deployment (None: none does), as its
         provider's kind and base URL find it (``gateway.catalog.matching``)."""
-        from gateway.catalog import entry_for  # (the catalog loads its file on first use)
 
         vendor = kinds.catalog_vendor(self.provider.kind)
         return entry_for(vendor, self.provider.base_url.rstrip("/"), self.model)

@@ -10,6 +10,11 @@ from typing import Any
 
 from django.db import models
 
+from gateway.base.secrets import crypto
+from gateway.base.secrets.declared import Secrecy, url_has_secret
+from gateway.base.secrets.secret_refs import ENV_REFERENCE
+from gateway.models import HEADER_MASK, ApiKey, Route, Team
+
 log = logging.getLogger(__name__)
 
 # When a guardrail runs (LiteLLM's ``mode`` spellings).
@@ -87,13 +92,11 @@ class Guardrail(models.Model):
 
 
 def is_sealed(value: Any) -> bool:
-    from gateway.base.secrets import crypto
 
     return isinstance(value, str) and value.startswith(crypto.PREFIX)
 
 
 def _reference(value: Any) -> bool:
-    from gateway.base.secrets.secret_refs import ENV_REFERENCE
 
     return isinstance(value, str) and bool(ENV_REFERENCE.match(value.strip()))
 
@@ -104,7 +107,6 @@ def seal_params(params: Any, stored: Any = None, secrecy: Any = None) -> Any:
     declares secret encrypted, the stored ciphertext kept when its plaintext did not
     change (so saving the same values again changes nothing, in the row and in the
     audit log)."""
-    from gateway.base.secrets.declared import Secrecy, url_has_secret
 
     if not isinstance(params, dict):
         return params
@@ -123,7 +125,6 @@ def seal_params(params: Any, stored: Any = None, secrecy: Any = None) -> Any:
 def _sealed(value: Any, before: Any) -> Any:
     """``value`` with every literal string in it encrypted (mappings and lists followed;
     numbers and booleans are no credentials and stay)."""
-    from gateway.base.secrets import crypto
 
     if isinstance(value, dict):
         old = before if isinstance(before, dict) else {}
@@ -149,7 +150,6 @@ def unseal_params(params: Any, owner: str = "") -> Any:
 
 
 def _decrypted(value: str, owner: str) -> str:
-    from gateway.base.secrets import crypto
 
     try:
         return crypto.decrypt(value)
@@ -162,7 +162,6 @@ def _decrypted(value: str, owner: str) -> str:
 def mask_params(params: Any) -> Any:
     """``params`` with each stored secret (an encrypted value, wherever it sits) shown
     as the mask; everything else, references included, as it is."""
-    from gateway.models import HEADER_MASK
 
     if isinstance(params, dict):
         return {name: mask_params(value) for name, value in params.items()}
@@ -175,7 +174,6 @@ def unmask_params(sent: Any, stored: Any) -> Any:
     """``sent`` (params from a form or a PATCH) where a value equal to ``MASK`` keeps the
     stored one under that name (decrypted); a mask where nothing is stored stays and
     the save refuses it."""
-    from gateway.models import HEADER_MASK
 
     if isinstance(sent, dict):
         old = stored if isinstance(stored, dict) else {}
@@ -193,7 +191,6 @@ def unmask_params(sent: Any, stored: Any) -> Any:
 
 def masked_leftovers(params: Any, path: str = "params") -> list[str]:
     """Where ``params`` still holds the mask (sent for a secret nothing stores)."""
-    from gateway.models import HEADER_MASK
 
     if isinstance(params, dict):
         return [
@@ -213,7 +210,6 @@ def masked_leftovers(params: Any, path: str = "params") -> list[str]:
 def references_to(name: str) -> dict[str, list[str]]:
     """What names guardrail ``name``: {"keys" | "teams" | "routes": [their names]}
     (revoked keys left out: they answer nothing and cannot be edited)."""
-    from gateway.models import ApiKey, Route, Team
 
     found: dict[str, list[str]] = {}
     for what, rows in (

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from gateway.access.authorization import require
 from gateway.models import Deployment, Provider, Route, Team
 from gateway.ops import admin_ops
 from gateway.web import saving
@@ -81,7 +82,6 @@ def add_model(
 ) -> Added:
     """Create the provider (when new), the route (limited to ``teams`` when given) and
     its deployment for ``actor`` (a ``roles.Actor``), or nothing."""
-    from gateway.access.authorization import require
 
     if isinstance(provider, NewProvider):
         require(actor, "provider.change", None)

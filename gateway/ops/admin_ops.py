@@ -17,12 +17,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 
+from gateway.access.authorization import decide
 from gateway.access.keys import clean_guardrails
 from gateway.base.entries import ProviderEntry
 from gateway.base.numbers import row_id
 from gateway.catalog import capability_flags
 from gateway.errors import GatewayError
+from gateway.features.semantic_cache import route_problems
 from gateway.models import ApiKey, Deployment, Provider, Route
+from gateway.providers.base import adapter_for
 
 PROVIDER_FIELDS = frozenset(
     {"name", "kind", "base_url", "extra_headers", "api_version", "timeout", "settings"}
@@ -174,7 +177,6 @@ async def test_connection(
 ) -> ConnectionResult:
     """Ask the upstream for its models; never raises, the error message is the result.
     The adapter never puts the secret into an error message."""
-    from gateway.providers.base import adapter_for
 
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -220,7 +222,6 @@ def _check_semantic_cache(route: Route) -> None:
     (``gateway.features.semantic_cache.route_problems``)."""
     if not route.semantic_cache_route and not route.semantic_cache_dialects:
         return
-    from gateway.features.semantic_cache import route_problems
 
     problems = route_problems(route)
     if problems:
@@ -367,7 +368,6 @@ def _check_params(
     """Refuse (a ``params`` error) credential-steering params this actor may not set:
     those added or changed, or all of them when the deployment moves to another provider
     (what an admin set for one provider must not carry another's credentials)."""
-    from gateway.access.authorization import decide
 
     params = deployment.params if isinstance(deployment.params, dict) else {}
     if deployment.provider_id is None:

@@ -16,6 +16,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.base.secrets.secret_refs import refusal
+
 ENV_PREFIX = "os.environ/"
 
 AWS_REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
@@ -30,7 +32,6 @@ def _value(raw: Any) -> str:
     """A setting as the adapter reads it: ``os.environ/NAME`` is NAME's value here (an
     unset variable, or one the operator does not allow, is reported by the import's own
     environment check and read as empty: its value never reaches a warning)."""
-    from gateway.base.secrets.secret_refs import refusal
 
     if raw in (None, ""):
         return ""

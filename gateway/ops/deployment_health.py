@@ -27,6 +27,8 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from gateway import catalog
+from gateway.access import registry
 from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.errors import GatewayError
 from gateway.models import ENV_REFERENCE, Deployment, Provider
@@ -112,8 +114,6 @@ async def check_deployment(
 
 
 def _deployment_entry(deployment: Deployment, entry: ProviderEntry) -> DeploymentEntry:
-    from gateway import catalog
-    from gateway.access import registry
 
     return registry._deployment_entry(
         deployment.route.name, deployment, entry, catalog.load(), deployment.route.timeout

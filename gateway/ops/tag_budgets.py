@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from gateway.access import keys
 from gateway.access.tag_bounds import clean_tags
 from gateway.limits import spend
-from gateway.models import TagBudget
+from gateway.models import TagBudget, TagSpendRollup
 from gateway.telemetry.budget_spend import Standing
 
 PERIODS = ("day", "month", "total")
@@ -103,8 +103,6 @@ def period_spend(row: TagBudget) -> Decimal:
     spend rollups (a period starts on an hour; pages only, never on a request), the
     master key's excepted as admission counts it (``spend.load_tag_spend_sync``)."""
     from django.db.models import Sum
-
-    from gateway.models import TagSpendRollup
 
     _, start, _ = spend.period_bounds(row.budget_period, time.time())
     rows = TagSpendRollup.objects.filter(tag=row.name).exclude(key_id=0)

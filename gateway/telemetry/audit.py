@@ -55,8 +55,28 @@ from gateway.base.db_work import delete_in_batches
 from gateway.base.secrets import crypto
 from gateway.base.secrets.declared import Secrecy, mask_url_secrets
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
-from gateway.models import ApiKey, secrecy
+from gateway.models import (
+    A2aAgent,
+    AlertSettings,
+    ApiKey,
+    Deployment,
+    Guardrail,
+    McpServer,
+    Membership,
+    PinnedChart,
+    Profile,
+    Prompt,
+    PromptLabel,
+    PromptVersion,
+    Provider,
+    Route,
+    SsoSettings,
+    TagBudget,
+    Team,
+    secrecy,
+)
 from gateway.models.telemetry import AuditEvent, retention_pruning
+from gateway.providers import kinds
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +351,6 @@ def _secrecy(instance: models.Model, field: models.Field[Any, Any]) -> Secrecy:
 def _secret_params(instance: models.Model) -> frozenset[str]:
     """The params a provider kind declares secret (``secret_params`` of its adapter),
     for a provider's settings and a deployment's params."""
-    from gateway.providers import kinds
 
     kind = getattr(instance, "kind", None)
     if kind is None and getattr(instance, "provider_id", None) is not None:
@@ -588,26 +607,6 @@ def _login_failed(
 def connect() -> None:
     """Watch the registry's models and the console's users; listen to sign-ins."""
     from django.contrib.auth import get_user_model
-
-    from gateway.models import (
-        A2aAgent,
-        AlertSettings,
-        ApiKey,
-        Deployment,
-        Guardrail,
-        McpServer,
-        Membership,
-        PinnedChart,
-        Profile,
-        Prompt,
-        PromptLabel,
-        PromptVersion,
-        Provider,
-        Route,
-        SsoSettings,
-        TagBudget,
-        Team,
-    )
 
     for model, name in (
         (Provider, "provider"),

@@ -14,7 +14,9 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
+from gateway.access import registry
 from gateway.base import hooks, marker_scan
+from gateway.base.secrets.provider_credentials import deployment_params, of_provider
 from gateway.base.secrets.url_secrets import mask_urls_in, url_credentials
 from gateway.telemetry import caller_credentials
 from gateway.telemetry.caller_credentials import redact_caller_credentials
@@ -53,8 +55,6 @@ def configured_secrets() -> list[str]:
     credential-named settings and deployment params: ``base.secrets.provider_credentials``) and
     MCP servers' tokens, header and env values and URL credentials (``os.environ/NAME``
     references resolved), longest first."""
-    from gateway.access import registry
-    from gateway.base.secrets.provider_credentials import deployment_params, of_provider
 
     found = {settings.SWITCHYARD_MASTER_KEY}
     for secrets_of in hooks.operator_secrets:  # the bills' admin keys (gateway.features.billing)

@@ -46,6 +46,8 @@ from urllib.parse import urlsplit
 from gateway.providers import kinds
 from gateway.telemetry import genai_metrics
 from gateway.telemetry import semconv as sc
+from gateway.telemetry.redaction import configured_secrets, redact_exported
+from gateway.types import Usage
 
 if TYPE_CHECKING:
     from gateway.base.entries import DeploymentEntry
@@ -195,7 +197,6 @@ def flush(timeout_millis: int = 10_000) -> bool:
 
 
 def _secrets() -> list[str]:
-    from gateway.telemetry.redaction import configured_secrets
 
     try:
         return configured_secrets()
@@ -204,7 +205,6 @@ def _secrets() -> list[str]:
 
 
 def _redacted(value: Any, secrets: list[str]) -> Any:
-    from gateway.telemetry.redaction import redact_exported
 
     if isinstance(value, str):
         return redact_exported(value, secrets)
@@ -352,7 +352,6 @@ def end_request(call: TracedCall, usage: Usage | None = None) -> None:
 
 
 def _recorded(rec: TracedRecord) -> Usage:
-    from gateway.types import Usage
 
     return Usage(rec.input_tokens, rec.output_tokens, rec.cache_read_tokens, rec.cache_write_tokens)
 

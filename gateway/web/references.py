@@ -34,7 +34,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from gateway.access.authorization import decide
 from gateway.base.secrets import secret_refs
+from gateway.providers import kinds
 
 # Deployment params and provider settings that name where calls go.
 ENDPOINT_PARAMS = ("api_base", "base_url", "aws_bedrock_runtime_endpoint")
@@ -64,7 +66,6 @@ def problems(
     (as saved before, to the same endpoints). ``endpoints`` are the values naming where
     the row sends them: their own references are asked ``env.resolve`` only (a URL is
     where, not what: pass them as ``fields`` with no endpoints)."""
-    from gateway.access.authorization import decide
 
     urls = [_endpoint(value) for value in endpoints]
     found: dict[str, list[str]] = {}
@@ -124,7 +125,6 @@ def judge(
 
 
 def provider_endpoints(provider: Any) -> list[object]:
-    from gateway.providers import kinds
 
     settings = provider.settings if isinstance(provider.settings, dict) else {}
     adapter = kinds.adapter_class(provider.kind)

@@ -14,6 +14,7 @@ from typing import Any
 from gateway.access import roles
 from gateway.access.authorization import ALLOW, Decision, deny, rule
 from gateway.base.secrets import families, secret_refs
+from gateway.providers.kinds import adapter_class
 
 
 class Operator:
@@ -77,7 +78,6 @@ def provider_change(actor: Any, provider: Any = None) -> Decision:
 
 def credential_params(kind: str, params: dict[str, Any] | None) -> list[str]:
     """The keys of ``params`` that steer a ``kind`` provider's credentials."""
-    from gateway.providers.kinds import adapter_class
 
     adapter = adapter_class(kind)
     if adapter is None:  # an unknown kind: the model's own validation names it

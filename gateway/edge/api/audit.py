@@ -13,6 +13,7 @@ from ninja.errors import HttpError
 
 from gateway.telemetry import audit_query as audit
 from gateway.telemetry import logquery
+from gateway.telemetry.audit import exported
 
 router = Router(tags=["audit"])
 
@@ -79,8 +80,6 @@ def export_events(
     """Every matching event as CSV or JSON (an attachment)."""
     rows = _events(filters)
     if format in ("csv", "json"):
-        from gateway.telemetry.audit import exported
-
         exported("audit", f"audit log as {format} through /api")
     if format == "json":
         import orjson

@@ -16,7 +16,7 @@ from pydantic import create_model
 
 from gateway.access import roles
 from gateway.access.rules import routes as route_rules
-from gateway.catalog import capability_flags
+from gateway.catalog import capability_flags, figures_for
 from gateway.edge.api.providers import ValidationErrors
 from gateway.models import ROUTE_NAME, Deployment, Route, Team
 from gateway.ops import admin_ops
@@ -76,7 +76,6 @@ class DeploymentOut(_DeploymentFlagsOut):  # type: ignore[misc,valid-type]
     def resolve_effective(obj: Deployment) -> dict[str, Any]:
         """The figures in force (catalog filling what the deployment leaves empty),
         each with where it came from; prices in USD per 1M tokens."""
-        from gateway.catalog import figures_for
 
         return figures_for(obj)
 

@@ -17,6 +17,7 @@ from ninja.errors import HttpError
 
 from gateway.ops import tag_budgets
 from gateway.telemetry import agent_runs, logquery, spend, tag_spend
+from gateway.telemetry.audit import exported
 
 router = Router(tags=["spend"])
 
@@ -186,8 +187,6 @@ def get_spend(request: HttpRequest, filters: Query[SpendFilters]) -> HttpRespons
     """Spend, tokens and requests per group (and bucket), costliest first in a bucket."""
     names, rows = figures(request, filters)
     if filters.format == "csv":
-        from gateway.telemetry.audit import exported
-
         exported("spend", f"spend CSV by {', '.join(names)} through /api")
         return HttpResponse(
             "".join(spend.csv_lines(names, rows, filters.bucket)),

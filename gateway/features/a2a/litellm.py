@@ -30,6 +30,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from gateway.base.secrets import crypto
 from gateway.features.a2a.save import check_card, check_references
 from gateway.models import A2aAgent
 from gateway.web.litellm_sections import (
@@ -188,8 +189,6 @@ def export_section(include_secrets: bool, comments: list[str]) -> list[dict[str,
             entry["litellm_params"] = {"api_key": agent.bearer_ref}
         elif agent.bearer_ciphertext:
             if include_secrets:
-                from gateway.base.secrets import crypto
-
                 entry["litellm_params"] = {"api_key": crypto.decrypt(agent.bearer_ciphertext)}
             else:
                 name = env_variable("A2A", agent.name, "TOKEN")

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 
 from gateway.access.alert_thresholds import parse_thresholds
 from gateway.base.secrets import crypto
+from gateway.features.alerts import email, webhook
 from gateway.models.alerts import DEFAULT_THRESHOLDS, AlertSettings
 
 UNCHANGED = object()  # "keep the stored webhook" in ``save``
@@ -76,7 +77,6 @@ def save(
     """Change the given settings; validate all first (one ``ValidationError`` naming each
     bad field), then save. ``webhook_url`` "" or None removes the webhook;
     ``email_recipients`` "", None or [] stops the emails."""
-    from gateway.features.alerts import email, webhook
 
     errors: dict[str, list[str]] = {}
     stored = row()

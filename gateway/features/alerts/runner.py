@@ -11,6 +11,7 @@ from django.conf import settings
 
 from gateway.base import db_work, leases, lifecycle
 from gateway.features.alerts import delivery, evaluate
+from gateway.models import SingletonLease
 
 log = logging.getLogger("gateway.features.alerts")
 
@@ -23,7 +24,6 @@ def every() -> float:
 
 
 def _hold() -> bool:
-    from gateway.models import SingletonLease
 
     return leases.hold(SingletonLease, LEASE_NAME, max(every() * 4, 60.0), leases.PROCESS_ID)
 

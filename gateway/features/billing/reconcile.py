@@ -35,6 +35,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from gateway.features.billing.sources import BilledCost, BilledUsage
+from gateway.models import BillDrift, Provider, RequestLog
 
 CENT = Decimal("0.000001")
 
@@ -71,14 +72,12 @@ class DayDrift:
 
 
 def providers_of(kind: str) -> list[str]:
-    from gateway.models import Provider
 
     return list(Provider.objects.filter(kind=kind).values_list("name", flat=True))
 
 
 def journal_lines(providers: list[str], first: date, last: date) -> dict[date, list[JournalLine]]:
     """The journal's cost of ``providers`` per day, route and upstream model."""
-    from gateway.models import RequestLog
 
     if not providers:
         return {}
@@ -157,7 +156,6 @@ def match_day(
 
 def store(source: str, drift: DayDrift) -> list[int]:
     """Write one source's day (its old rows of that day replaced): the rows' ids."""
-    from gateway.models import BillDrift
 
     ids = []
     with transaction.atomic():
@@ -194,13 +192,11 @@ def past_threshold(journal: Decimal, billed: Decimal) -> bool:
 
 
 def unalerted(source: str, day: date) -> bool:
-    from gateway.models import BillDrift
 
     return not BillDrift.objects.filter(source=source, day=day, alerted_at__isnull=False).exists()
 
 
 def mark_alerted(source: str, day: date) -> None:
-    from gateway.models import BillDrift
 
     BillDrift.objects.filter(source=source, day=day).update(alerted_at=timezone.now())
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from gateway.base import db_work, hooks, leases, lifecycle
 from gateway.features.billing import reconcile, sources
+from gateway.models import SingletonLease
 
 log = logging.getLogger("gateway.features.billing")
 
@@ -97,7 +98,6 @@ def days_back() -> int:
 
 def _due() -> bool:
     """Whether today's run is due and this process took it (the lease, for the day)."""
-    from gateway.models import SingletonLease
 
     held = SingletonLease.objects.filter(pk=LEASE_NAME, lease_until__gt=timezone.now())
     if held.exists():

@@ -19,6 +19,7 @@ from django.utils import timezone
 from gateway.base import db_work, hooks, leases, lifecycle
 from gateway.features.cache_doctor import reading
 from gateway.features.cache_doctor.doctor import Group
+from gateway.models import SingletonLease
 
 log = logging.getLogger("gateway.features.cache_doctor")
 
@@ -73,7 +74,6 @@ async def run(day: datetime) -> list[str]:
 
 
 def _due() -> bool:
-    from gateway.models import SingletonLease
 
     held = SingletonLease.objects.filter(pk=LEASE_NAME, lease_until__gt=timezone.now())
     if held.exists():

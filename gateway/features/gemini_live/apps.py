@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from gateway.features.gemini_live import plugin
 from gateway.web.units import Unit
 
 
@@ -12,6 +13,5 @@ class GeminiLiveConfig(Unit):
     verbose_name = "Switchyard Gemini Live relay"
 
     def register(self) -> None:
-        from gateway.features.gemini_live import plugin
 
         plugin.register()

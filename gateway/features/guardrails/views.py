@@ -33,7 +33,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from gateway.access import roles
+from gateway.access import registry, roles
 from gateway.base import endpoints
 from gateway.base.entries import GuardrailEntry
 from gateway.codecs import client as client_codec
@@ -326,8 +326,6 @@ def run_guardrail(
 
     async def go() -> list[str]:
         if not local:  # a kind that calls one of the gateway's routes finds it
-            from gateway.access import registry
-
             await registry.ensure_loaded()
         return await engine.run([entry], list(found), context, notes)
 

@@ -21,7 +21,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
-from gateway.access import roles
+from gateway.access import console_keys, registry, roles
 from gateway.access.authorization import Denied
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.features.mcp import save
@@ -209,7 +209,6 @@ def test_server(request: HttpRequest, server_id: int) -> ProbeOut:
 def _journal_identity(actor: roles.Actor) -> KeyEntry:
     """The key an ``/api`` caller's tool call is journaled as: a management key itself,
     a signed-in person's console key (``console_keys``), the master key itself."""
-    from gateway.access import console_keys, registry
 
     if actor.via == "master" or actor.user_id is None:
         return MASTER
@@ -232,7 +231,6 @@ def call_tool(request: HttpRequest, server_id: int, payload: CallIn) -> CallOut:
     as the caller: the journal row names their key (a session: their console key; a
     management key: itself), an OAuth server gets their own token (a management key's
     only when its owner minted it) and the call is an audit row naming them."""
-    from gateway.access import registry
     from gateway.features.mcp import calls
     from gateway.features.mcp.errors import McpGatewayError
     from gateway.features.mcp.oauth import caller as oauth_caller

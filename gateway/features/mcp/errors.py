@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, URL_ELICITATION_REQUIRED
 
+from gateway.features.mcp.secrets import known_secrets
+from gateway.telemetry.redaction import redact
+
 
 class McpGatewayError(Exception):
     """A failure to reach or use an MCP server. ``code`` is the JSON-RPC error code
@@ -54,8 +57,6 @@ class UpstreamError(McpGatewayError):
 
 def safe_message(text: str) -> str:
     """``text`` with configured secrets and key-looking tokens redacted, capped."""
-    from gateway.features.mcp.secrets import known_secrets
-    from gateway.telemetry.redaction import redact
 
     return redact(text, known_secrets())[:500]
 

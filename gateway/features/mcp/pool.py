@@ -63,6 +63,8 @@ from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway.access import registry
+from gateway.access.authorization import decide
+from gateway.access.rules.operator import launch_actor
 from gateway.base import http
 from gateway.base.entries import McpServerEntry, Snapshot
 from gateway.base.secrets.secret_refs import resolve_secret
@@ -367,9 +369,6 @@ def _stdio_client(
     """A stdio server's client: its command launched on this host, if the operator
     allowed it (rule ``mcp_server.stdio``)."""
     from mcp.client.stdio import StdioServerParameters
-
-    from gateway.access.authorization import decide
-    from gateway.access.rules.operator import launch_actor
 
     decision = decide(launch_actor(entry), "mcp_server.stdio", entry)
     if not decision:

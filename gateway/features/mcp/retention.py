@@ -17,13 +17,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from gateway.base import db_work
+from gateway.models.mcp import (
+    McpAccessToken,
+    McpAuthorizationCode,
+    McpOAuthClient,
+    McpOAuthState,
+    McpSessionEnd,
+    McpTask,
+)
 
 UNUSED_CLIENT_DAYS = 30  # a sign-in registration that never got a token is dropped after this
 
 
 def prune_ended_sessions(max_batches: int) -> int:
     """Ends of sessions that have expired since (their token no longer opens)."""
-    from gateway.models.mcp import McpSessionEnd
 
     past = McpSessionEnd.objects.filter(expires_at__lte=datetime.now(UTC))
     return db_work.delete_in_batches(past, 1000, max_batches)
@@ -35,7 +42,6 @@ def prune_sign_in(max_batches: int) -> int:
     and refresh both expired (or were revoked) a day ago, and registrations a month old
     that never got a token (anyone may register: this keeps the table from growing
     without end)."""
-    from gateway.models.mcp import McpAccessToken, McpAuthorizationCode, McpOAuthClient
 
     day_ago = timezone.now() - timedelta(days=1)
     deleted = db_work.delete_in_batches(
@@ -54,7 +60,6 @@ def prune_sign_in(max_batches: int) -> int:
 
 def prune_pending_authorizations(max_batches: int) -> int:
     """Upstream OAuth authorizations that expired unused."""
-    from gateway.models.mcp import McpOAuthState
 
     with transaction.atomic():
         deleted, _ = McpOAuthState.objects.filter(expires_at__lt=timezone.now()).delete()
@@ -67,8 +72,6 @@ def prune_tasks(max_batches: int) -> int:
     (``SWITCHYARD_LOG_RETENTION_DAYS``; 0 keeps them). Asked for again, such a task
     is unknown, as the server may have dropped it too."""
     from django.conf import settings
-
-    from gateway.models.mcp import McpTask
 
     now = timezone.now()
     deleted = db_work.delete_in_batches(

@@ -58,6 +58,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERS
 from gateway.base import db_work
 from gateway.base.secrets import crypto
 from gateway.limits import limits, redis_counters, subjects
+from gateway.models.mcp import McpSessionEnd
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,6 @@ def _forget_stale() -> None:
 
 
 def _recorded(ids: list[str]) -> set[str]:
-    from gateway.models.mcp import McpSessionEnd
 
     found: set[str] = set()
     for start in range(0, len(ids), 500):
@@ -273,7 +273,6 @@ async def ended(session: Session) -> bool:
 
 
 def _record(session_id: str, expires: float) -> None:
-    from gateway.models.mcp import McpSessionEnd
 
     McpSessionEnd.objects.get_or_create(
         session=session_id,

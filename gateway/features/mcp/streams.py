@@ -37,6 +37,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.access import registry
 from gateway.base.entries import KeyEntry, McpServerEntry, Snapshot
 from gateway.features.mcp import permissions, sessions
 
@@ -173,7 +174,6 @@ def _listen(listener: Listener) -> None:
     loop = asyncio.get_running_loop()
     if _loop is not loop:
         _loop = loop
-        from gateway.access import registry
 
         _servers = dict(registry.current().mcp_servers)
     _listeners.add(listener)

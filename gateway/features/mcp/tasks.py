@@ -48,6 +48,7 @@ from pydantic.alias_generators import to_camel
 
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
+from gateway.models.mcp import McpTask
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +228,6 @@ def forget() -> None:
 def _store(server_id: int, server: str, tool: str, handle: TaskHandle, key: KeyEntry) -> Binding:
     from django.utils import timezone
 
-    from gateway.models.mcp import McpTask
-
     task_id = ID_PREFIX + secrets.token_urlsafe(24)
     expires = None
     if handle.ttl_ms is not None and handle.ttl_ms >= 0:
@@ -259,7 +258,6 @@ async def bind(
 
 
 def _load(task_id: str) -> Binding | None:
-    from gateway.models.mcp import McpTask
 
     row = (
         McpTask.objects.filter(task_id=task_id)

@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from gateway.access import registry
 from gateway.access.authorization import Denied, decide
 from gateway.base.entries import MASTER
 from gateway.features.mcp import save as mcp_admin
@@ -152,7 +153,6 @@ def mcp_tools(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_POST
 def mcp_call(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    from gateway.access import registry
     from gateway.features.mcp import calls
     from gateway.features.mcp.errors import McpGatewayError
     from gateway.features.mcp.oauth import caller as oauth_caller

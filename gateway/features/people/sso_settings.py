@@ -16,6 +16,7 @@ from django.db import transaction
 
 from gateway.access import sso
 from gateway.base.secrets import crypto, secret_refs
+from gateway.models import SsoSettings
 
 TEXT_FIELDS = ("issuer", "client_id", "scopes", "label", "role_claim", "team_claim")
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
@@ -98,7 +99,6 @@ def save(values: Mapping[str, Any]) -> Any:
     """Check every given field, then save the row; ``ValidationError`` naming each field
     at fault (nothing saved). ``client_secret``: a new secret ("" keeps the stored one);
     ``clear_secret``: remove it."""
-    from gateway.models import SsoSettings
 
     env = sso.environment()
     errors: dict[str, list[str]] = {}

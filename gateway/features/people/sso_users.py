@@ -16,9 +16,9 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from gateway.access import usernames
+from gateway.access import roles, usernames
 from gateway.access.sso import SsoConfig, SsoIdentity, SsoRefused
-from gateway.models import SsoLink, SsoRemoval
+from gateway.models import Membership, SsoLink, SsoRemoval, Team
 
 logger = logging.getLogger("gateway.sso")
 HTTP_TIMEOUT = 10.0  # seconds for each call to the identity provider
@@ -94,8 +94,6 @@ def apply_role(
     so a change at the provider reaches the gateway at the next one: its console role
     (``gateway.access.roles``), membership of each mapped team (created when missing),
     and no longer of a mapped team its claims left (teams given by hand stay)."""
-    from gateway.access import roles
-    from gateway.models import Membership, Team
 
     user.is_staff = user.is_superuser = role == roles.OWNER
     user.save()

@@ -5,6 +5,8 @@ inside ``register``: an app config module is loaded before the tables are."""
 
 from __future__ import annotations
 
+from gateway.base import hooks
+from gateway.features.semantic_cache import plugin, store
 from gateway.web.units import Unit
 
 
@@ -14,8 +16,6 @@ class SemanticCacheConfig(Unit):
     verbose_name = "Switchyard semantic cache"
 
     def register(self) -> None:
-        from gateway.base import hooks
-        from gateway.features.semantic_cache import plugin, store
 
         hooks.answer_caches.register(plugin.CACHE)
         hooks.pruners.register(store.prune)

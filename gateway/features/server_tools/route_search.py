@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from gateway.base.entries import KeyEntry
+from gateway.core import service
 from gateway.features.server_tools.backends import SearchFailed
 from gateway.types import SearchResult
 
@@ -43,7 +44,6 @@ def search_key(key: KeyEntry, route: str) -> KeyEntry:
 
 async def search(route: str, query: str, key: KeyEntry, count: int) -> list[SearchResult]:
     """The results of ``query`` asked of ``route`` (``SearchFailed`` when it cannot)."""
-    from gateway.core import service  # the request stack, on the first search
 
     body = {
         "model": route,

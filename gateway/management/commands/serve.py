@@ -20,8 +20,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError, CommandParser
 
 from gateway.apps import counter_books
-from gateway.base import process_role
+from gateway.asgi import application
+from gateway.base import db_work, lifecycle, process_role
 from gateway.management.base import GatewayCommand
+from gateway.server import uvicorn_server
 from gateway.server.supervisor import Plan, start_service
 from gateway.server.supervisor import command as supervisor_command
 
@@ -88,8 +90,6 @@ class Command(GatewayCommand):
         if server == "daphne":
             self._daphne(host, port)
         else:
-            from gateway.base import db_work
-
             db_work.close_all()  # the workers connect on their own; this one holds none
             self._uvicorn(host, port, max(1, workers))
 
@@ -98,9 +98,6 @@ class Command(GatewayCommand):
         from daphne.server import Server
         from twisted.internet import defer
         from twisted.web import http as twisted_http
-
-        from gateway.asgi import application
-        from gateway.base import lifecycle
 
         class GracefulServer(Server):
             """On SIGTERM daphne cancels every request at once. Instead: refuse new API
@@ -134,8 +131,6 @@ class Command(GatewayCommand):
         ).run()
 
     def _uvicorn(self, host: str, port: int, workers: int) -> None:
-        from gateway.base import lifecycle
-        from gateway.server import uvicorn_server
 
         options = {
             "host": host,

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, transaction
 
 from gateway.catalog import CatalogError, store, update
+from gateway.signals import registry_changed
 
 
 class Command(BaseCommand):
@@ -57,7 +58,6 @@ class Command(BaseCommand):
             self.stdout.write("nothing changed")
             return
         self.stdout.write(self.style.SUCCESS(f"catalog written to {store.override_path()}"))
-        from gateway.signals import registry_changed
 
         try:
             with transaction.atomic():  # every worker rebuilds its snapshot, re-reading it

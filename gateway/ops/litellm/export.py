@@ -26,6 +26,8 @@ from gateway.ops.litellm.prefixes import (
     UPSTREAM_PARAMS,
     effective_base,
 )
+from gateway.ops.litellm.teams import SECTION
+from gateway.ops.litellm.teams import export_section as teams_section
 from gateway.ops.litellm.variables import base_variable, env_variable, secret_variables
 from gateway.web import litellm_sections
 
@@ -76,8 +78,6 @@ def export_config(*, include_secrets: bool = False) -> str:
         written = section.export(include_secrets, comments)
         if written:
             config[section.key] = written
-    from gateway.ops.litellm.teams import SECTION
-    from gateway.ops.litellm.teams import export_section as teams_section
 
     teams = teams_section()
     if teams:

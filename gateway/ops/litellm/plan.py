@@ -21,7 +21,7 @@ from django.db import models
 from django.utils.text import slugify
 
 from gateway.base.secrets import secret_refs
-from gateway.models import ENV_REFERENCE, ApiKey, Deployment, Provider, Route
+from gateway.models import ENV_REFERENCE, ApiKey, Deployment, Guardrail, McpServer, Provider, Route
 from gateway.ops import cloud_checks
 from gateway.ops.litellm.parse import (
     ConfigError,
@@ -33,9 +33,10 @@ from gateway.ops.litellm.parse import (
 )
 from gateway.ops.litellm.prefixes import MASTER_KEY_NAME, PREFIX_BY_KIND, SERVICES, effective_base
 from gateway.ops.litellm.preview import Row, plain, table
+from gateway.ops.litellm.teams import plan_teams
 from gateway.ops.litellm.variables import base_variable, env_variable, secret_variables
 from gateway.providers import kinds
-from gateway.web import litellm_sections
+from gateway.web import litellm_sections, references
 
 # One row an import creates, updates or leaves as is (the kit's: the units' sections
 # make them too).
@@ -614,7 +615,6 @@ class _Planner:
         reads a variable the allow list refuses, or sends a host credential where it
         may not go (``gateway.web.references``): never accepted, then failing at call
         time. What an operator's row already holds, unchanged, stays theirs."""
-        from gateway.web import references
 
         found: dict[str, list[str]] = {}
         if not (provider.pk and provider.from_operator):
@@ -642,8 +642,6 @@ class _Planner:
     def teams(self) -> None:
         """``switchyard.teams`` (gateway.ops.litellm.teams); a team may name the
         guardrails and MCP servers the registry has or the file brings."""
-        from gateway.models import Guardrail, McpServer
-        from gateway.ops.litellm.teams import plan_teams
 
         guardrails = {*Guardrail.objects.values_list("name", flat=True)}
         guardrails |= {c.obj.name for c in self.plan.changes("guardrails")}

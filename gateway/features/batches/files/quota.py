@@ -21,6 +21,8 @@ from django.db.models import Sum
 
 from gateway.base.entries import KeyEntry
 from gateway.errors import RequestTooLarge
+from gateway.models import ApiKey
+from gateway.models.files import StoredFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +53,6 @@ def of(key: KeyEntry) -> Quota | None:
     from django.db.models import Q
     from django.utils import timezone
 
-    from gateway.models.files import StoredFile
-
     live = Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())  # as api.visible
     rows = StoredFile.objects.filter(live, key_id=key.id)
     used = rows.aggregate(total=Sum("bytes"))["total"] or 0
@@ -72,7 +72,6 @@ def check_stored(key: KeyEntry, size: int) -> None:
     finished meanwhile). Call inside the transaction that creates its row."""
     if settings.SWITCHYARD_FILES_QUOTA_BYTES <= 0 or key.is_master:
         return
-    from gateway.models import ApiKey
 
     list(ApiKey.objects.select_for_update().filter(pk=key.id).values_list("pk", flat=True))
     quota = of(key)

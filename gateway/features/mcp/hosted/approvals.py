@@ -31,6 +31,7 @@ from django.utils.crypto import salted_hmac
 
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
+from gateway.models.mcp import McpApprovalUse
 from gateway.types import McpItem, McpServer
 
 PREFIX = "mcpr_"
@@ -102,7 +103,6 @@ def verify(key: KeyEntry | None, server: McpServer, asked: McpItem) -> Granted |
 
 
 def _claim(granted: Granted) -> bool:
-    from gateway.models.mcp import McpApprovalUse
 
     global _pruned_at
     now = wall()

@@ -22,6 +22,7 @@ from gateway.core.tool_runner import Complete, Runner, Step, Toolset, events
 from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
 from gateway.features.mcp import guarded, pricing
 from gateway.features.mcp.hosted import approvals
+from gateway.features.mcp.hosted.servers import Connections, ServerFailed
 from gateway.limits import subjects
 from gateway.types import (
     ChatRequest,
@@ -152,7 +153,6 @@ class McpTools(Toolset):
     def opened(self) -> Connections:
         # the mcp SDK (and the OpenTelemetry it imports) loads on a request's first MCP
         # tool, not with the service: requests without MCP never pay for it
-        from gateway.features.mcp.hosted.servers import Connections
 
         self.connections = Connections(self.timeout, self.allow)
         return self.connections
@@ -193,7 +193,6 @@ class McpTools(Toolset):
     async def _list(self, server: McpServer, step: Step) -> list[Tool]:
         """List one server's tools (an error item when it cannot); the allowed ones as
         function tools."""
-        from gateway.features.mcp.hosted.servers import ServerFailed
 
         error = None
         try:
@@ -293,7 +292,6 @@ class McpTools(Toolset):
             item.error = "the tool call's arguments are not valid JSON"
             self._note(Note(server.label, tool, "error", error=item.error))
             return item
-        from gateway.features.mcp.hosted.servers import ServerFailed
 
         price, held = await self._hold(server, tool)
         answered = False

@@ -27,6 +27,7 @@ from gateway.access import registry
 from gateway.base.entries import McpServerEntry, OAuthTarget
 from gateway.features.mcp.oauth import clients, discovery, guarded_http, store, targets, tokens
 from gateway.features.mcp.oauth.targets import FIELD, Target, Where
+from gateway.telemetry import audit
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,6 @@ async def _revoke(entry: Target, held: store.Tokens) -> bool:
 
 @sync_to_async
 def _audit(entry: Target, user_id: int, action: str, detail: str) -> None:
-    from gateway.telemetry import audit
 
     audit.record(
         action,
@@ -235,6 +235,5 @@ async def _audit_refusal(entry: Target | None, user_id: int, why: str) -> None:
 
 
 def _audit_unknown(user_id: int, why: str) -> None:
-    from gateway.telemetry import audit
 
     audit.record("oauth_refused", object_type="mcp_server", changes={"user": user_id}, detail=why)

@@ -28,6 +28,7 @@ from gateway.features.mcp import secrets as mcp_secrets
 from gateway.features.mcp.errors import AuthorizationRequired, ServerUnavailable
 from gateway.features.mcp.oauth import clients, discovery, guarded_http, store, targets
 from gateway.features.mcp.oauth.targets import Target
+from gateway.telemetry import audit
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,6 @@ async def _drop(entry: Target, user_id: int, why: str) -> None:
 
 @sync_to_async
 def _audit(entry: Target, user_id: int | None, action: str, detail: str) -> None:
-    from gateway.telemetry import audit
 
     audit.record(
         action,

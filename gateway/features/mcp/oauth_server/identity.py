@@ -23,6 +23,7 @@ from typing import Any
 from gateway.access import registry
 from gateway.base.entries import KeyEntry, Snapshot
 from gateway.features.mcp.rules import OAUTH_SCOPE, tools_granted, user_grant
+from gateway.models import ApiKey, Team
 
 PREFIX = OAUTH_SCOPE  # the managed key's visible prefix (mcp.rules skips it as a grant)
 
@@ -86,8 +87,6 @@ def signin_key(user: Any, team_id: int | None) -> Any:
     """The user's managed ``mcp-oauth`` key for ``team_id``, created on first consent.
     Sync (database); raise SignInRefused when it was revoked."""
     from django.db import transaction
-
-    from gateway.models import ApiKey, Team
 
     with transaction.atomic():
         row = (

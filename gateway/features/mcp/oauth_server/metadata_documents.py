@@ -33,6 +33,8 @@ from urllib.parse import unquote, urlsplit
 
 from django.utils import timezone
 
+from gateway.core import url_fetch
+from gateway.features.mcp.oauth_server import resources
 from gateway.features.mcp.oauth_server.client_rules import GRANT_TYPES, redirect_uri_problem
 from gateway.models.mcp import McpOAuthClient
 
@@ -107,8 +109,6 @@ async def fetch(url: str) -> dict[str, Any]:
     """The document at ``url``, checked; ``DocumentRefused`` otherwise."""
     import asyncio
 
-    from gateway.core import url_fetch
-
     host = urlsplit(url).hostname or "the client id"
     try:
         async with asyncio.timeout(TIMEOUT_SECONDS):
@@ -137,8 +137,6 @@ def client(url: str) -> McpOAuthClient:
     than ``CACHE_SECONDS``). Sync (Authlib asks for clients synchronously): the fetch
     runs on its own loop. ``DocumentRefused`` when the URL or document is not valid."""
     from asgiref.sync import async_to_sync
-
-    from gateway.features.mcp.oauth_server import resources
 
     problem = url_problem(url)
     if problem:

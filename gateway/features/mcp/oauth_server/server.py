@@ -28,10 +28,11 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from django.db import transaction
 from django.utils import timezone
 
-from gateway.features.mcp.oauth_server import resources
+from gateway.features.mcp.oauth_server import metadata_documents, resources
 from gateway.features.mcp.oauth_server.client_rules import GRANT_TYPES, redirect_uri_problem
 from gateway.features.mcp.oauth_server.exchange import TokenExchangeGrant
 from gateway.features.mcp.oauth_server.tokens import ACCESS_PREFIX, REFRESH_PREFIX
+from gateway.models import ApiKey
 from gateway.models.mcp import (
     McpAccessToken,
     McpAuthorizationCode,
@@ -267,7 +268,6 @@ def revoke(*, pk: int | None = None, family: str | None = None, code: int | None
     """Revoke one token, a family, or every token a code led to; the managed keys they
     act through are touched, so every process forgets them (``tokens``). Returns how
     many were revoked."""
-    from gateway.models import ApiKey
 
     rows = McpAccessToken.objects.filter(revoked_at__isnull=True)
     if pk is not None:
@@ -329,8 +329,6 @@ class McpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         ``client_id``: ``metadata_documents``), whose refusal is ``invalid_client``
         naming why."""
         from authlib.oauth2.rfc6749 import InvalidClientError
-
-        from gateway.features.mcp.oauth_server import metadata_documents
 
         if metadata_documents.is_document_id(client_id):
             try:

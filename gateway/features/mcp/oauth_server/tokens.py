@@ -24,6 +24,7 @@ from gateway.access import registry
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
 from gateway.features.mcp.oauth_server import identity, resources
+from gateway.models.mcp import McpAccessToken, token_hash
 
 ACCESS_PREFIX = "sy-mcp-at-"
 REFRESH_PREFIX = "sy-mcp-rt-"
@@ -69,7 +70,6 @@ registry.on_change(forget)
 
 def _read(digest: str) -> TokenFacts | None:
     """The token's row (sync, one query)."""
-    from gateway.models.mcp import McpAccessToken
 
     row = (
         McpAccessToken.objects.select_related("api_key", "user").filter(access_hash=digest).first()
@@ -88,7 +88,6 @@ def _read(digest: str) -> TokenFacts | None:
 
 async def facts(raw: str) -> TokenFacts | None:
     """The token's facts: from memory when read in the last ``CACHE_SECONDS``."""
-    from gateway.models.mcp import token_hash
 
     digest = token_hash(raw)
     now = time.monotonic()
