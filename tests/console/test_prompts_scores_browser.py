@@ -96,7 +96,7 @@ def test_thumbs_and_a_comment_on_a_request(gw: Gateway, browser, viewport: dict)
     context, page, errors = new_page(browser, gw, viewport)
     sign_in(page)
     page.goto("/logs/req-browser-1/")
-    assert page.locator("#log-scores >> text=support.triage v1").is_visible()
+    assert page.locator(".log-prompt >> text=support.triage v1").is_visible()  # its own line
     page.fill("#log-scores input[name=comment]", "answered the wrong ticket")
     page.click("#log-scores button[value=down]")
     page.locator("#log-scores .score-list", has_text="answered the wrong ticket").wait_for()
