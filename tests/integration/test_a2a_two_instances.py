@@ -30,7 +30,9 @@ from gateway.models import ApiKey, Team
 save.save_agent(None, {'name': 'echo', 'url': 'http://127.0.0.1:%(echo)d/echo'})
 def make(name, team):
     created = keys.create_key(name=name, team=Team.objects.create(name=team).pk)
-    ApiKey.objects.filter(pk=created.key.pk).update(a2a_allowed=['echo'])
+    key = ApiKey.objects.get(pk=created.key.pk)
+    key.a2a_allowed = ['echo']
+    key.save()  # a save, not .update(): the instances hear of the change from its signal
     return created.raw
 print(json.dumps({'mine': make('mine', 'red'), 'theirs': make('theirs', 'blue')}))
 """
@@ -52,6 +54,13 @@ def serving(url: str, key: str) -> bool:
     return httpx.get(card, headers={"Authorization": f"Bearer {key}"}, timeout=5).status_code == 200
 
 
+def why(url: str, key: str) -> str:
+    """What the card answers while it is not served (for the failure's message)."""
+    card = f"{url}/a2a/echo/.well-known/agent-card.json"
+    reply = httpx.get(card, headers={"Authorization": f"Bearer {key}"}, timeout=5)
+    return f"{reply.status_code} {reply.text[:500]}"
+
+
 def test_a_task_sent_through_a_killed_instance_is_got_through_another(
     tmp_path_factory: pytest.TempPathFactory,
     database_url: str,  # noqa: F811
@@ -68,9 +77,15 @@ def test_a_task_sent_through_a_killed_instance_is_got_through_another(
         a = stack.enter_context(running_gateway(tmp_path_factory.mktemp("a"), env, seed=False))
         b = stack.enter_context(running_gateway(tmp_path_factory.mktemp("b"), env, seed=False))
         keys = json.loads(a.shell(SETUP % {"echo": ports["echo"]}).strip().splitlines()[-1])
-        deadline = time.monotonic() + 60  # each instance's registry sees the new rows (a loaded CI box)
+        deadline = (
+            time.monotonic() + 60
+        )  # each instance's registry sees the new rows (a loaded CI box)
         while not (serving(a.url, keys["mine"]) and serving(b.url, keys["theirs"])):
-            assert time.monotonic() < deadline, a.log() + b.log()
+            assert time.monotonic() < deadline, (
+                why(a.url, keys["mine"]),
+                why(b.url, keys["theirs"]),
+                a.log() + b.log(),
+            )
             time.sleep(0.2)
 
         message = {

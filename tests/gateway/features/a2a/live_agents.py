@@ -35,10 +35,13 @@ def running(*names: str, token: str = "") -> Iterator[dict[str, int]]:
             card = f"http://127.0.0.1:{port}/{name}/.well-known/agent-card.json"
             deadline = time.monotonic() + 30
             while True:
-                try:
-                    httpx.get(card, timeout=0.5)
-                    break
-                except httpx.HTTPError:
+                try:  # its own card: another server may have taken the port first
+                    reply = httpx.get(card, timeout=0.5)
+                    if reply.status_code == 200 and "name" in reply.json():
+                        break
+                    assert time.monotonic() < deadline, f"port {port} answers, not {name}"
+                    time.sleep(0.1)
+                except (httpx.HTTPError, ValueError):
                     assert time.monotonic() < deadline, f"the {name} agent did not start"
                     time.sleep(0.1)
         yield ports
