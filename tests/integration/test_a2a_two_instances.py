@@ -77,9 +77,8 @@ def test_a_task_sent_through_a_killed_instance_is_got_through_another(
         a = stack.enter_context(running_gateway(tmp_path_factory.mktemp("a"), env, seed=False))
         b = stack.enter_context(running_gateway(tmp_path_factory.mktemp("b"), env, seed=False))
         keys = json.loads(a.shell(SETUP % {"echo": ports["echo"]}).strip().splitlines()[-1])
-        deadline = (
-            time.monotonic() + 60
-        )  # each instance's registry sees the new rows (a loaded CI box)
+        # each instance's registry sees the new rows (60 s: a loaded CI box)
+        deadline = time.monotonic() + 60
         while not (serving(a.url, keys["mine"]) and serving(b.url, keys["theirs"])):
             assert time.monotonic() < deadline, (
                 why(a.url, keys["mine"]),
