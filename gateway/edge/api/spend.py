@@ -8,6 +8,7 @@ a context id's runs and every call made in them);
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -112,23 +113,10 @@ def run_figures(
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """(dimensions, rows) by agent run (``gateway.telemetry.agent_runs``); 422 for a
     grouping, bucket or filter it does not have."""
-    if [n.strip() for n in filters.group_by.split(",") if n.strip()] != ["agent_run"]:
-        raise HttpError(422, "group_by=agent_run goes alone (each run names its agent and key)")
-    if filters.bucket:
-        raise HttpError(422, "by agent run, spend has no time buckets")
-    if any(getattr(filters, n) is not None for n in ("end_user", "session", "route", "model")):
-        raise HttpError(422, "by agent run, spend filters only by agent, agent_run and key")
-    given = {"agent": filters.agent, "agent_run": filters.agent_run, "key": filters.key}
-    try:
-        rows = agent_runs.query(
-            since=logquery.parse_moment(since, "from") if since else None,
-            until=logquery.parse_moment(until, "to") if until else None,
-            filters={name: value for name, value in given.items() if value is not None},
-            limit=max(1, min(filters.limit, 10000)),
-        )
-    except (agent_runs.BadRunQuery, logquery.InvalidFilter) as exc:
-        raise HttpError(422, str(exc)) from None
-    return ["agent_run"], rows
+    return _agent_figures(
+        filters, since, until, "agent_run", "agent run", "agent_run", agent_runs.query,
+        "each run names its agent and key",
+    )  # fmt: skip
 
 
 def session_figures(
@@ -136,15 +124,34 @@ def session_figures(
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """(dimensions, rows) by A2A session (``agent_runs.sessions``); 422 for a grouping,
     bucket or filter it does not have."""
-    if [n.strip() for n in filters.group_by.split(",") if n.strip()] != ["agent_session"]:
-        raise HttpError(422, "group_by=agent_session goes alone (each names its agent and key)")
+    return _agent_figures(
+        filters, since, until, "agent_session", "agent session", "session",
+        agent_runs.sessions, "each names its agent and key",
+    )  # fmt: skip
+
+
+def _agent_figures(
+    filters: SpendFilters,
+    since: str | None,
+    until: str | None,
+    grouping: str,
+    label: str,
+    own_filter: str,
+    query: Callable[..., list[dict[str, Any]]],
+    why_alone: str,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Runs and sessions alike: one grouping alone, no buckets, filtered by agent, key
+    and their own id (``own_filter``: ``agent_run`` or ``session``)."""
+    if [n.strip() for n in filters.group_by.split(",") if n.strip()] != [grouping]:
+        raise HttpError(422, f"group_by={grouping} goes alone ({why_alone})")
     if filters.bucket:
-        raise HttpError(422, "by agent session, spend has no time buckets")
-    if any(getattr(filters, n) is not None for n in ("end_user", "route", "model", "agent_run")):
-        raise HttpError(422, "by agent session, spend filters only by agent, session and key")
-    given = {"agent": filters.agent, "session": filters.session, "key": filters.key}
+        raise HttpError(422, f"by {label}, spend has no time buckets")
+    others = {"end_user", "session", "route", "model", "agent_run"} - {own_filter}
+    if any(getattr(filters, n) is not None for n in sorted(others)):
+        raise HttpError(422, f"by {label}, spend filters only by agent, {own_filter} and key")
+    given = {"agent": filters.agent, own_filter: getattr(filters, own_filter), "key": filters.key}
     try:
-        rows = agent_runs.sessions(
+        rows = query(
             since=logquery.parse_moment(since, "from") if since else None,
             until=logquery.parse_moment(until, "to") if until else None,
             filters={name: value for name, value in given.items() if value is not None},
@@ -152,7 +159,7 @@ def session_figures(
         )
     except (agent_runs.BadRunQuery, logquery.InvalidFilter) as exc:
         raise HttpError(422, str(exc)) from None
-    return ["agent_session"], rows
+    return [grouping], rows
 
 
 def tag_figures(
