@@ -1324,6 +1324,7 @@ class SsoRemoval(models.Model):
 
 from gateway.models import body_blobs  # noqa: E402 (RequestBody joins its parts)
 from gateway.models.a2a import A2aAgent as A2aAgent  # noqa: E402,F401 (gateway's tables)
+from gateway.models.a2a import A2aContext as A2aContext  # noqa: E402,F401 (gateway's tables)
 from gateway.models.a2a import A2aTask as A2aTask  # noqa: E402,F401 (gateway's tables)
 from gateway.models.alerts import AlertSettings as AlertSettings  # noqa: E402,F401 (gateway's tables)
 from gateway.models.alerts import BudgetAlert as BudgetAlert  # noqa: E402,F401 (gateway's tables)

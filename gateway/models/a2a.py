@@ -124,3 +124,28 @@ class A2aTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent_id}:{self.task_id}"
+
+
+class A2aContext(models.Model):
+    """An agent's own context id (``context_id``) mapped back to the session the caller
+    is in (``session``: the context it sent, or the one the gateway gave its message),
+    for an agent that answered in a context other than the one it was sent: a later
+    message naming the agent's context is in the caller's session (its runs, its budget
+    per session, its spend by session). Bound to the key whose message the agent first
+    answered so, like a task; pruned with the tasks by the journal's retention."""
+
+    agent = models.ForeignKey(A2aAgent, on_delete=models.CASCADE, related_name="contexts")
+    context_id: str = models.CharField(max_length=200)
+    session: str = models.CharField(max_length=200)
+    key_id = models.IntegerField(null=True)  # None: the master key
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent", "context_id"], name="a2a_context_once_per_agent"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}:{self.context_id}->{self.session}"

@@ -69,6 +69,7 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
         bearer_ciphertext=SECRET,
     ),
     "gateway.A2aTask": _fields("task_id context_id"),
+    "gateway.A2aContext": _fields("context_id session"),
     "gateway.Guardrail": _fields(
         "name kind modes unreachable_fallback description",
         params=PARAMS,  # the kind declares each (Kind.params); sealed as declared

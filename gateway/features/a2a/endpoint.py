@@ -239,7 +239,7 @@ async def serve(ex: Exchange) -> None:
             raise errors.Forbidden(exc.message) from None
         priced = call.operation in ("send", "stream") and agent.price_usd > 0
         if call.operation in ("send", "stream") and not key.is_master:
-            ex.run = _run_of(ex, rec.request_id, context)
+            ex.run = _run_of(ex, rec.request_id, context, await _named_session(ex))
             rec.agent_run = ex.run.id
             rec.session = rec.session or ex.run.context
         elif key.run is not None:  # a task call of an agent in a chain: still its run
@@ -314,10 +314,23 @@ async def _answer_fault(ex: Exchange, fault: A2aFault) -> None:
         await _fault(ex.send, fault, ex.call.binding == wire.JSONRPC, ex.rpc_id)
 
 
-def _run_of(ex: Exchange, run_id: str, task_context: str) -> AgentRun:
-    """The agent run a message starts: the task it names and its session (the context
-    it names, or its task's; a message naming neither starts a session, and is given a
-    new ``contextId`` so that the session is known before the agent answers). A message
+async def _named_session(ex: Exchange) -> str:
+    """The session of the context a message names ('' for none, or a chain's message:
+    it stays in its run's): the caller's own, or the caller's the agent's context was
+    mapped back to (``tasks.session_of``: an agent that answered in its own context)."""
+    message = ex.body.get("message")
+    named = message.get("contextId") if isinstance(message, dict) else None
+    if ex.key.run is not None or not isinstance(named, str) or not named:
+        return ""
+    return await db_work.arun(tasks.session_of, ex.agent.id, named, ex.key)
+
+
+def _run_of(ex: Exchange, run_id: str, task_context: str, named: str) -> AgentRun:
+    """The agent run a message starts: the task it names and its session (``named``,
+    the session of the context it names, or its task's; a message naming neither starts
+    a session, and is given a new ``contextId`` so that the session is known before the
+    agent answers: its tasks are bound in it, whatever context the agent answers in,
+    and the agent's own context mapped back to it, ``tasks.bind``). A message
     an agent sends with the token it was carried (a chain) stays in that token's run
     and session, one agent deeper: ChainTooDeep past ``delegation.MAX_DEPTH``."""
     carried = ex.key.run
@@ -329,12 +342,10 @@ def _run_of(ex: Exchange, run_id: str, task_context: str) -> AgentRun:
             )
         return dataclasses.replace(carried, depth=carried.depth + 1)
     message = ex.body.get("message")
-    context = message.get("contextId") if isinstance(message, dict) else None
-    if not isinstance(context, str) or not context:
-        context = task_context
-        if isinstance(message, dict) and not context and not ex.call.task_id:
-            context = str(uuid.uuid4())
-            ex.body = {**ex.body, "message": {**message, "contextId": context}}
+    context = named or task_context
+    if isinstance(message, dict) and not context and not ex.call.task_id:
+        context = str(uuid.uuid4())
+        ex.body = {**ex.body, "message": {**message, "contextId": context}}
     return AgentRun(
         id=run_id,
         agent=ex.agent.name,
@@ -552,7 +563,8 @@ async def _answered(ex: Exchange, result: Any) -> Any:
     elif found:
         fresh = [(t, c) for t, c in found if t not in ex.seen]
         if fresh:
-            ex.foreign |= await db_work.arun(tasks.bind, ex.agent.id, fresh, ex.key)
+            session = ex.run.context if ex.run is not None else ""
+            ex.foreign |= await db_work.arun(tasks.bind, ex.agent.id, fresh, ex.key, session)
             ex.seen.update(t for t, _ in fresh)
         if any(t in ex.foreign for t, _ in found):
             raise errors.TaskNotFound("task not found")

@@ -18,7 +18,10 @@ TOKEN]``), on 127.0.0.1 under ``/<agent>``:
   of the list through the gateway with that token (JSON-RPC ``SendMessage``, the
   same words with the rest of the list) and report its answer (``chain``: the
   HTTP status, the JSON-RPC error, the context it was sent in and the next agent's
-  own report).
+  own report);
+- ``/forgetful``: the ``delegate`` agent, but one that ignores the ``contextId`` it is
+  sent (taken out of the message before the SDK reads it), so each message it is sent
+  starts a context of its own (a task continued stays in the task's).
 
 Each serves JSON-RPC and HTTP+JSON, A2A 1.0 with 0.3 compatibility, push notification
 configs kept in memory; ``--token``: both refuse a request without ``Authorization:
@@ -260,15 +263,60 @@ class Bearer(BaseHTTPMiddleware):
         return await call_next(request)
 
 
+class IgnoreContext:
+    """An agent that ignores the ``contextId`` of the message it is sent (both bindings,
+    either version's spelling), as some agents do."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict):
+            params = payload.get("params") if "jsonrpc" in payload else payload
+            sent = params.get("message") if isinstance(params, dict) else None
+            if isinstance(sent, dict):
+                sent.pop("contextId", None)
+                sent.pop("context_id", None)
+                body = json.dumps(payload).encode()
+        done = False
+
+        async def replay():  # type: ignore[no-untyped-def]
+            nonlocal done
+            if done:
+                return await receive()
+            done = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("agent", choices=("echo", "slow", "delegate"))
+    parser.add_argument("agent", choices=("echo", "slow", "delegate", "forgetful"))
     parser.add_argument("port", type=int)
     parser.add_argument("--token", default="")
     parser.add_argument("--cost", type=float, default=0.25, help="cost_usd the echo reports")
     args = parser.parse_args()
     root = f"http://127.0.0.1:{args.port}"
-    executors = {"echo": lambda: Echo(args.cost), "slow": Slow, "delegate": Delegate}
+    executors = {
+        "echo": lambda: Echo(args.cost),
+        "slow": Slow,
+        "delegate": Delegate,
+        "forgetful": Delegate,
+    }
     executor = executors[args.agent]()
     prefix = f"/{args.agent}"
     public = card(args.agent, root + prefix, True, extended=args.agent == "echo")
@@ -278,7 +326,8 @@ def main() -> None:
         extended.skills.add(id="shout", name="shout", description="for known callers")
     app = Starlette(routes=agent_routes(prefix, executor, public, extended))
     app.add_middleware(Bearer, token=args.token)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+    served: Any = IgnoreContext(app) if args.agent == "forgetful" else app
+    uvicorn.run(served, host="127.0.0.1", port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

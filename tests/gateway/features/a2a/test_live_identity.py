@@ -47,6 +47,7 @@ save.save_agent(None, {'name': 'delegate', 'url': url, 'price_usd': '0.5', 'act_
 save.save_agent(None, {'name': 'capped', 'url': url, 'run_budget_usd': '0.03', 'act_as_caller': True})
 save.save_agent(None, {'name': 'untrusted', 'url': url})
 save.save_agent(None, {'name': 'sessioned', 'url': url, 'session_budget_usd': '0.05', 'act_as_caller': True})
+save.save_agent(None, {'name': 'forgetful', 'url': 'http://127.0.0.1:%(forgetful)d/forgetful', 'session_budget_usd': '0.05', 'act_as_caller': True})
 save.save_agent(None, {'name': 'echo', 'url': 'http://127.0.0.1:%(echo)d/echo', 'price_usd': '0.01'})
 provider = Provider.objects.create(name='echo', kind=Provider.Kind.ECHO)
 for name in ('chat', 'other'):
@@ -56,7 +57,7 @@ m = McpServer(name='tools', transport='streamable_http', url='http://127.0.0.1:%
 m.from_operator = True
 m.full_clean(); m.save()
 def make(name, **kw):
-    a2a = kw.pop('a2a', ['delegate', 'capped', 'untrusted', 'sessioned', 'echo'])
+    a2a = kw.pop('a2a', ['delegate', 'capped', 'untrusted', 'sessioned', 'echo', 'forgetful'])
     created = keys.create_key(name=name, **kw)
     ApiKey.objects.filter(pk=created.key.pk).update(a2a_allowed=a2a)
     return created.raw
@@ -86,10 +87,11 @@ def world(tmp_path_factory):  # type: ignore[no-untyped-def]
     )
     try:
         with (
-            live_agents.running("delegate", "echo") as ports,
+            live_agents.running("delegate", "echo", "forgetful") as ports,
             running_gateway(tmp_path_factory.mktemp("a2a-id"), ALLOW, seed=False) as gw,
         ):
             values = {"agent": ports["delegate"], "echo": ports["echo"], "mcp": port}
+            values["forgetful"] = ports["forgetful"]
             out = gw.shell(SETUP % values)
             keys = json.loads(out.strip().splitlines()[-1])
             card = f"{gw.url}/a2a/delegate/.well-known/agent-card.json"
@@ -297,6 +299,38 @@ async def test_the_runs_of_one_session_share_its_budget(world):  # type: ignore[
     assert answer.status_code == 200, answer.text
     (row,) = answer.json()["items"]
     assert row["agent"] == "sessioned" and row["runs"] == 2 and row["key"] == "caller"
+
+
+async def test_an_agent_that_ignores_the_context_stays_in_the_callers_session(world):  # type: ignore[no-untyped-def]
+    """The ``forgetful`` agent answers each message in a context of its own: the session
+    is still the one the gateway gave the caller's message. A message naming the
+    agent's context is in that session (its runs, its budget per session, its spend by
+    session), not a new one."""
+    first = await ask(
+        world, "forgetful", world.keys["caller"], f"{world.url} chat tools__add", REST
+    )
+    assert first["chats"] == [{"status": 200, "error": None}] and first["context"]
+    found = settled(world, first["run"], 3)
+    (session,) = {r["session"] for r in found}  # the one the gateway gave the message
+    assert session and session != first["context"]  # the agent ignored it
+    text = f"{world.url} chat tools__add times=4"
+    second = await ask(world, "forgetful", world.keys["caller"], text, JSONRPC, first["context"])
+    assert second["context"] not in (first["context"], session)  # ignored again
+    statuses = [c["status"] for c in second["chats"]]
+    assert 429 in statuses, second  # the one budget per session, not a fresh one
+    refused = second["chats"][statuses.index(429)]["error"]
+    assert "budget per session" in refused["message"]
+    found += settled(world, second["run"], 2)
+    assert {r["session"] for r in found} == {session}, [
+        (r["dialect"], r["status"], r["session"]) for r in found
+    ]
+    master = {"Authorization": f"Bearer {world.gateway.master_key}"}
+    params = {"group_by": "agent_session", "session": session}
+    async with httpx.AsyncClient(headers=master) as api:
+        answer = await api.get(f"{world.url}/api/spend", params=params)
+    assert answer.status_code == 200, answer.text
+    (row,) = answer.json()["items"]
+    assert row["agent"] == "forgetful" and row["runs"] == 2 and row["key"] == "caller"
 
 
 async def test_an_agent_calls_another_as_its_caller_in_the_same_run(world):  # type: ignore[no-untyped-def]
