@@ -491,19 +491,39 @@ async def _send(
         raise errors.AgentUnavailable(f"agent {ex.agent.name} is unreachable") from None
 
 
-async def _relay(ex: Exchange) -> None:
-    target, headers = _upstream(ex)
-    client = outbound.client()
-    oauth = ex.agent.auth == "oauth"
-    if oauth:
-        headers["authorization"] = f"Bearer {await _oauth_bearer(ex)}"
+async def _send_as_caller(
+    ex: Exchange, client: httpx.AsyncClient, target: str, headers: dict[str, str]
+) -> httpx.Response:
+    """The request sent with the caller's own token (an ``oauth`` agent), a message and a
+    stream alike: refused (401: revoked at the server, expired early), the token is
+    refreshed once and the request sent once more; refused again, the caller is asked to
+    connect again (``AuthorizationRequired``), never handed the agent's bare 401."""
+    headers["authorization"] = f"Bearer {await _oauth_bearer(ex)}"
     response = await _send(ex, client, target, headers)
-    if oauth and response.status_code == 401 and ex.key.user_id is not None:
-        # refused (revoked at the server, expired early): refreshed once, sent once more
+    for attempt in (1, 2):
+        if response.status_code != 401 or ex.key.user_id is None:
+            return response
         await response.aclose()
         token = headers["authorization"].removeprefix("Bearer ")
         _upstream_oauth().expire(ex.agent.oauth_target(), ex.key.user_id, token)
+        if attempt == 2:
+            url = origin(ex.scope) + (ex.agent.oauth_target().page or snapshot.CONNECT_PATH)
+            raise errors.AuthorizationRequired(
+                f"agent {ex.agent.name} refused your token, refreshed too; connect your "
+                f"account again at {url}, then try again",
+                connect_url=url,
+            )
         headers["authorization"] = f"Bearer {await _oauth_bearer(ex)}"
+        response = await _send(ex, client, target, headers)
+    return response
+
+
+async def _relay(ex: Exchange) -> None:
+    target, headers = _upstream(ex)
+    client = outbound.client()
+    if ex.agent.auth == "oauth":
+        response = await _send_as_caller(ex, client, target, headers)
+    else:
         response = await _send(ex, client, target, headers)
     try:
         kind = response.headers.get("content-type", "")

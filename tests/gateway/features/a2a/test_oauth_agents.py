@@ -11,6 +11,7 @@ minted for the person, never gets their token."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -302,3 +303,115 @@ def test_a_client_secret_is_an_operators_reference(upstream, people) -> None:
     with pytest.raises(ValidationError) as refused:
         _agent(as_port, agent_port, oauth_client_id="gw", oauth_client_secret_ref="literal")
     assert "os.environ/NAME" in str(refused.value)
+
+
+def _stream(
+    key: str, binding: str = "rpc", method: str = "SendStreamingMessage"
+) -> tuple[int, str, list[dict]]:
+    """A streamed message to the agent: (status, content type, each event's JSON, or the
+    one JSON answer when the call was refused before the stream began)."""
+    if method == "message/stream":  # 0.3's spelling
+        message = {"messageId": uuid.uuid4().hex, "role": "user", "kind": "message",
+                   "parts": [{"kind": "text", "text": "hi"}]}  # fmt: skip
+        headers = {"Authorization": f"Bearer {key}", "A2A-Version": "0.3"}
+    else:
+        message = {"messageId": uuid.uuid4().hex, "role": "ROLE_USER", "parts": [{"text": "hi"}]}
+        headers = {"Authorization": f"Bearer {key}", "A2A-Version": "1.0"}
+    headers["Accept"] = "text/event-stream"
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=endpoint.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as client:
+            if binding == "rpc":
+                body = {"jsonrpc": "2.0", "id": 9, "method": method, "params": {"message": message}}
+                return await client.post("/a2a/whoami", json=body, headers=headers)
+            return await client.post(
+                "/a2a/whoami/message:stream", json={"message": message}, headers=headers
+            )
+
+    answer = async_to_sync(go)()
+    kind = answer.headers.get("content-type", "")
+    if not kind.startswith("text/event-stream"):
+        return answer.status_code, kind, [answer.json()]
+    events = [
+        json.loads(line[5:].strip())
+        for line in answer.text.splitlines()
+        if line.startswith("data:")
+    ]
+    return answer.status_code, kind, events
+
+
+def _streamed_said(events: list[dict]) -> list[str]:
+    said = []
+    for event in events:
+        result = event.get("result", event)
+        message = result.get("message") if "message" in result else result
+        for part in (message or {}).get("parts") or ():
+            if "text" in part:
+                said.append(part["text"])
+    return said
+
+
+STREAMS = [
+    ("rpc", "SendStreamingMessage"),
+    ("rpc", "message/stream"),
+    ("rest", "SendStreamingMessage"),
+]
+
+
+@pytest.mark.parametrize(("binding", "method"), STREAMS)
+def test_a_streamed_call_sends_the_callers_own_token(upstream, people, binding, method) -> None:
+    """``message/stream`` (and 1.0's, and HTTP+JSON's ``message:stream``) as on a send:
+    no connected account is -32041 with where to connect, before any event; the caller's
+    own token once connected; an access token the agent refuses (401) is refreshed once
+    and the stream sent again; a refresh refused too asks to connect again."""
+    as_port, agent_port = upstream
+    agent = _agent(as_port, agent_port)
+    alice_key = _key(people["alice"], people["alice"])
+    minted_for_alice = _key(people["alice"], people["admin"])
+
+    status, kind, (answer,) = _stream(alice_key, binding, method)
+    if binding == "rpc":
+        assert status == 200 and answer["error"]["code"] == -32041, answer
+        assert answer["id"] == 9
+        info = answer["error"]["data"][0]
+    else:
+        assert status == 403, answer
+        info = answer["error"]["details"][0]
+    assert info["reason"] == "AUTHORIZATION_REQUIRED"
+    assert info["metadata"]["connect_url"] == "http://gw.test/a2a-connections/"
+
+    browser = _console(people["alice"])
+    _connect(browser, agent, "alice")
+    status, kind, events = _stream(alice_key, binding, method)
+    assert status == 200 and kind.startswith("text/event-stream"), events
+    assert _streamed_said(events) == ["user=alice"], events
+    _, _, (refused,) = _stream(minted_for_alice, binding, method)  # never her token
+    assert "never with a key someone else minted for them" in json.dumps(refused)
+
+    # the access token revoked behind the gateway's back: one refresh, the stream again
+    before = as_state(as_port)
+    httpx.post(f"http://127.0.0.1:{as_port}/_test/revoke-access")
+    status, kind, events = _stream(alice_key, binding, method)
+    assert _streamed_said(events) == ["user=alice"], events
+    assert as_state(as_port)["refreshes"] == before["refreshes"] + 1
+
+    # the agent refuses even the refreshed token: one refresh, then asked to connect,
+    # never the agent's bare 401 relayed
+    before = as_state(as_port)
+    httpx.post(f"http://127.0.0.1:{as_port}/_test/agent-refuses?on=1")
+    try:
+        status, kind, (answer,) = _stream(alice_key, binding, method)
+    finally:
+        httpx.post(f"http://127.0.0.1:{as_port}/_test/agent-refuses?on=0")
+    assert as_state(as_port)["refreshes"] == before["refreshes"] + 1
+    assert "AUTHORIZATION_REQUIRED" in json.dumps(answer), answer
+    assert "refused your token, refreshed too" in json.dumps(answer)
+    assert (status == 200) if binding == "rpc" else (status == 403), answer
+    assert _streamed_said(_stream(alice_key, binding, method)[2]) == ["user=alice"]
+
+    # everything revoked: the refresh is refused, the stream asks to connect again
+    httpx.post(f"http://127.0.0.1:{as_port}/_test/revoke-all")
+    status, kind, (answer,) = _stream(alice_key, binding, method)
+    assert "AUTHORIZATION_REQUIRED" in json.dumps(answer), answer
+    assert not McpOAuthToken.objects.filter(agent=agent).exists()

@@ -18,11 +18,14 @@ With ``--a2a PORT``, an A2A agent (the ``a2a-sdk`` server) at PORT/whoami, prote
 same authorization server: every request but its card and its protected resource
 metadata (RFC 9728, naming the authorization server) needs a live access token (401 with
 ``WWW-Authenticate`` pointing at that metadata otherwise), and a message is answered
-"user=<the token's subject>" on JSON-RPC and HTTP+JSON.
+"user=<the token's subject>" on JSON-RPC and HTTP+JSON (streamed too; 0.3's methods
+as well as 1.0's).
 
 Test-only routes on the authorization server: GET /_test/state (counts of grants issued,
 refreshes, revocations, live tokens), POST /_test/revoke-all (revokes every token without
-telling the client)."""
+telling the client), POST /_test/revoke-access (every access token, not the refresh
+tokens: the client's next refresh works), POST /_test/agent-refuses?on=1|0 (the A2A
+agent refuses every token, as one whose audience or scopes changed would)."""
 
 from __future__ import annotations
 
@@ -366,6 +369,20 @@ async def revoke_all(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
+REFUSING: list[bool] = [False]  # the A2A agent refuses every token, live or not
+
+
+async def agent_refuses(request: Request) -> Response:
+    REFUSING[0] = request.query_params.get("on", "1") == "1"
+    return JSONResponse({"ok": True})
+
+
+async def revoke_access(request: Request) -> Response:
+    """Every access token revoked, the refresh tokens kept (a refresh still works)."""
+    ACCESS.clear()  # a token is one object under both its strings: its refresh stays
+    return JSONResponse({"ok": True})
+
+
 authorization_app = Starlette(
     routes=[
         Route("/.well-known/oauth-authorization-server", metadata),
@@ -375,6 +392,8 @@ authorization_app = Starlette(
         Route("/register", register, methods=["POST"]),
         Route("/_test/state", state),
         Route("/_test/revoke-all", revoke_all, methods=["POST"]),
+        Route("/_test/revoke-access", revoke_access, methods=["POST"]),
+        Route("/_test/agent-refuses", agent_refuses, methods=["POST"]),
     ]
 )
 
@@ -443,7 +462,7 @@ def a2a_app(port: int) -> Starlette:
 
     def subject(authorization: str) -> str | None:
         held = ACCESS.get(authorization.removeprefix("Bearer "))
-        if held is None or held.revoked or held.is_expired():
+        if held is None or held.revoked or held.is_expired() or REFUSING[0]:
             return None
         return held.user
 
@@ -477,7 +496,7 @@ def a2a_app(port: int) -> Starlette:
             AgentInterface(url=base, protocol_binding="JSONRPC", protocol_version="1.0"),
             AgentInterface(url=base, protocol_binding="HTTP+JSON", protocol_version="1.0"),
         ],
-        capabilities=AgentCapabilities(streaming=False),
+        capabilities=AgentCapabilities(streaming=True),
         default_input_modes=["text/plain"],
         default_output_modes=["text/plain"],
         skills=[AgentSkill(id="whoami", name="whoami", description="who", tags=["test"])],
@@ -493,8 +512,8 @@ def a2a_app(port: int) -> Starlette:
         routes=[
             Route(prm_path, protected_resource),
             *create_agent_card_routes(card, card_url="/whoami/.well-known/agent-card.json"),
-            *create_jsonrpc_routes(handler, "/whoami"),
-            *create_rest_routes(handler, path_prefix="/whoami"),
+            *create_jsonrpc_routes(handler, "/whoami", enable_v0_3_compat=True),
+            *create_rest_routes(handler, path_prefix="/whoami", enable_v0_3_compat=True),
         ]
     )
     app.add_middleware(Protected)
