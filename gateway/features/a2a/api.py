@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
-from gateway.features.a2a import save
+from gateway.features.a2a import save, security
 from gateway.models import A2aAgent
 from gateway.web.api.writes import ValidationErrors, check_fields, save_with_secret
 from gateway.web.saving import errors_by_field
@@ -42,6 +42,10 @@ class AgentOut(Schema):
     enabled: bool
     card: dict[str, Any]  # as the agent published it
     served_at: str  # the path the gateway serves it at
+    # what the card's securitySchemes ask, read: the auth kind to suggest ("", "bearer",
+    # "oauth"), an OAuth scheme's authorization_url, token_url, issuer and scopes, each
+    # scheme (name, label, kind, why not served), and refused: why none can be served
+    card_auth: dict[str, Any]
 
     @staticmethod
     def of(agent: A2aAgent) -> AgentOut:
@@ -64,6 +68,7 @@ class AgentOut(Schema):
             enabled=agent.enabled,
             card=agent.card if isinstance(agent.card, dict) else {},
             served_at=f"/a2a/{agent.name}",
+            card_auth=security.read(agent.card if isinstance(agent.card, dict) else {}).as_dict(),
         )
 
 

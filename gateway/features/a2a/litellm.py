@@ -41,7 +41,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from gateway.base.secrets import crypto
-from gateway.features.a2a.save import check_card, check_references
+from gateway.features.a2a.save import check_card, check_references, check_security
 from gateway.models import A2aAgent
 from gateway.web.litellm_sections import (
     Change,
@@ -243,6 +243,7 @@ def plan_agent(spec: AgentSpec, existing: dict[str, A2aAgent], operator: bool) -
     before = _comparable(agent) if agent.pk else None
     try:
         check_card(spec.card)
+        check_security(spec.card)
         if not operator:  # judged as a console save
             values = {"url": spec.url, **(spec.oauth or {})}
             check_references(agent if agent.pk else None, values, spec.bearer)

@@ -10,7 +10,8 @@ operator lists it in ``SWITCHYARD_URL_FETCH_ALLOW``, as for every URL the gatewa
 fetches for a person. The card is parsed with the official SDK
 (``a2a.client.card_resolver.parse_agent_card``: a card it cannot read is refused when
 saved, never when called), and the gateway relays only to interfaces on the registered
-host (``wire.upstream_url``)."""
+host (``wire.upstream_url``). A card asking only for auth the gateway cannot give (mutual
+TLS, an API key of its own...: ``security``) is refused on ``auth``, naming its scheme."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from django.utils import timezone
 
 from gateway.base.secrets import secret_refs
 from gateway.core import url_fetch
-from gateway.features.a2a import wire
+from gateway.features.a2a import security, wire
 from gateway.models import A2aAgent
 from gateway.web import references
 
@@ -80,6 +81,17 @@ def check_card(card: dict[str, Any]) -> None:
         raise ValidationError({"url": "the agent card lists no interface"})
 
 
+def check_security(card: dict[str, Any]) -> None:
+    """A card whose ``securitySchemes`` the gateway can serve one way or another (no
+    auth, a bearer token, each caller's OAuth): else ValidationError on ``auth`` naming
+    each scheme of the card and why (``security.read``)."""
+    refused = security.read(card).refused
+    if refused:
+        raise ValidationError(
+            {"auth": f"the agent card asks for auth the gateway cannot give: {refused}"}
+        )
+
+
 def check_references(agent: A2aAgent | None, values: dict[str, Any], bearer: str | None) -> None:
     """A person's save (``gateway.web.references``): an ``os.environ/`` bearer only where
     the operator allows it, judged with the URL it is sent to."""
@@ -129,6 +141,7 @@ def save_agent(
     elif moved or not agent.card:
         agent.card = async_to_sync(fetch_card)(agent.url)
         agent.card_fetched_at = timezone.now()
+    check_security(agent.card)
     with transaction.atomic():
         agent.save()
     return agent
@@ -136,8 +149,9 @@ def save_agent(
 
 def refresh_card(agent: A2aAgent) -> A2aAgent:
     """Fetch the agent's card again (it changed its skills or interfaces)."""
-    agent.card = async_to_sync(fetch_card)(agent.url)
-    agent.card_fetched_at = timezone.now()
+    card = async_to_sync(fetch_card)(agent.url)
+    check_security(card)
+    agent.card, agent.card_fetched_at = card, timezone.now()
     agent.save(update_fields=["card", "card_fetched_at", "updated_at"])
     return agent
 

@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from gateway.access.authorization import decide
 from gateway.base import hooks
 from gateway.base.entries import OAuthTarget
-from gateway.features.a2a import save, snapshot, wire
+from gateway.features.a2a import save, security, snapshot, wire
 from gateway.features.a2a.forms import AgentForm
 from gateway.models import A2aAgent, RequestLog
 from gateway.telemetry import agent_runs
@@ -48,7 +48,43 @@ def agent_list(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, template, {"agents": agents, "calls": calls})
 
 
+FORM_FIELDS = tuple(AgentForm.base_fields)
+
+
+def _suggested(initial: dict[str, Any], found: security.CardAuth) -> dict[str, Any]:
+    """``initial`` with the auth the card asks for (its kind; an OAuth scheme's issuer
+    and scopes where the person left them empty)."""
+    if found.refused:
+        return initial
+    initial = {**initial, "auth": found.kind}
+    if found.kind == "oauth":
+        initial["oauth_issuer"] = initial.get("oauth_issuer") or found.issuer
+        initial["oauth_scopes"] = initial.get("oauth_scopes") or found.scopes
+    return initial
+
+
+def _discover(request: HtmxHttpRequest, agent: A2aAgent | None) -> HttpResponse:
+    """ "Read the card": the card at the URL typed, fetched as a save would, its
+    ``securitySchemes`` read into the form (the auth kind, an OAuth scheme's issuer and
+    scopes) and shown; nothing is saved."""
+    typed = {k: v for k, v in request.POST.items() if k in FORM_FIELDS and k != "bearer"}
+    url = str(typed.get("url", "")).strip()
+    if agent is not None and url == agent.url_display:
+        url = agent.url
+    found, error = None, ""
+    try:
+        found = security.read(async_to_sync(save.fetch_card)(url))
+    except ValidationError as exc:
+        error = "; ".join(exc.messages)
+    form = AgentForm(initial=_suggested(typed, found) if found is not None else typed)
+    template = "a2a/agent_form.html" + ("#a2a-form" if request.htmx else "")
+    context = {"form": form, "agent": agent, "card_auth": found, "card_error": error}
+    return render(request, template, context)
+
+
 def _edit(request: HtmxHttpRequest, agent: A2aAgent | None) -> HttpResponse:
+    if request.method == "POST" and request.POST.get("discover"):
+        return _discover(request, agent)
     if request.method == "POST":
         form = AgentForm(request.POST)
         if form.is_valid() and (
@@ -83,6 +119,9 @@ def _edit(request: HtmxHttpRequest, agent: A2aAgent | None) -> HttpResponse:
                 "oauth_client_secret_ref": agent.oauth_client_secret_ref,
                 "oauth_scopes": agent.oauth_scopes,
             }
+        card_auth = security.read(agent.card if agent and isinstance(agent.card, dict) else {})
+        if agent is not None and not agent.auth and card_auth.kind:  # the card asks for one
+            initial = _suggested(initial or {}, card_auth)
         form = AgentForm(initial=initial)
     template = "a2a/agent_form.html" + ("#a2a-form" if request.htmx else "")
     runs: list[dict[str, Any]] = []
@@ -91,6 +130,8 @@ def _edit(request: HtmxHttpRequest, agent: A2aAgent | None) -> HttpResponse:
         runs = agent_runs.query(filters={"agent": agent.name}, limit=RECENT_RUNS)
         sessions = agent_runs.sessions(filters={"agent": agent.name}, limit=RECENT_RUNS)
     context: dict[str, Any] = {"form": form, "agent": agent, "runs": runs, "sessions": sessions}
+    if agent is not None and isinstance(agent.card, dict):
+        context["card_auth"] = security.read(agent.card)
     shared = _shared()
     if agent is not None and agent.auth == A2aAgent.Auth.OAUTH and shared is not None:
         context["connected"] = agent.pk in shared.connected("agent", request.user.pk)

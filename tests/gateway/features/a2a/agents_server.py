@@ -19,6 +19,9 @@ TOKEN]``), on 127.0.0.1 under ``/<agent>``:
   same words with the rest of the list) and report its answer (``chain``: the
   HTTP status, the JSON-RPC error, the context it was sent in and the next agent's
   own report);
+- ``/guarded`` and ``/pinned``: the ``echo`` agent, whose card asks for OAuth 2.0 (an
+  authorization-code flow at login.example, scope ``read``; 1.0's ``securitySchemes``
+  and ``securityRequirements``), and for mutual TLS only;
 - ``/forgetful``: the ``delegate`` agent, but one that ignores the ``contextId`` it is
   sent (taken out of the message before the SDK reads it), so each message it is sent
   starts a context of its own (a task continued stays in the task's).
@@ -48,7 +51,14 @@ from a2a.types.a2a_pb2 import (
     AgentCard,
     AgentInterface,
     AgentSkill,
+    AuthorizationCodeOAuthFlow,
+    MutualTlsSecurityScheme,
+    OAuth2SecurityScheme,
+    OAuthFlows,
     Part,
+    SecurityRequirement,
+    SecurityScheme,
+    StringList,
     TaskState,
 )
 from starlette.applications import Starlette
@@ -230,6 +240,28 @@ def card(name: str, base: str, streaming: bool, extended: bool = False) -> Agent
     )
 
 
+def secured(agent_card: AgentCard, kind: str) -> None:
+    """The card asks for OAuth 2.0 (``guarded``) or mutual TLS only (``pinned``)."""
+    if kind == "guarded":
+        flow = AuthorizationCodeOAuthFlow(
+            authorization_url="https://login.example/authorize",
+            token_url="https://login.example/token",
+            scopes={"read": "read"},
+        )
+        scheme = OAuth2SecurityScheme(
+            flows=OAuthFlows(authorization_code=flow),
+            oauth2_metadata_url="https://login.example/.well-known/oauth-authorization-server",
+        )
+        agent_card.security_schemes["sso"].CopyFrom(SecurityScheme(oauth2_security_scheme=scheme))
+        agent_card.security_requirements.append(
+            SecurityRequirement(schemes={"sso": StringList(list=["read"])})
+        )
+    elif kind == "pinned":
+        agent_card.security_schemes["client-cert"].CopyFrom(
+            SecurityScheme(mtls_security_scheme=MutualTlsSecurityScheme())
+        )
+
+
 def agent_routes(
     prefix: str, executor: AgentExecutor, agent_card: AgentCard, extended: AgentCard | None
 ) -> list[Any]:
@@ -305,7 +337,9 @@ class IgnoreContext:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("agent", choices=("echo", "slow", "delegate", "forgetful"))
+    parser.add_argument(
+        "agent", choices=("echo", "slow", "delegate", "forgetful", "guarded", "pinned")
+    )
     parser.add_argument("port", type=int)
     parser.add_argument("--token", default="")
     parser.add_argument("--cost", type=float, default=0.25, help="cost_usd the echo reports")
@@ -316,10 +350,13 @@ def main() -> None:
         "slow": Slow,
         "delegate": Delegate,
         "forgetful": Delegate,
+        "guarded": lambda: Echo(args.cost),
+        "pinned": lambda: Echo(args.cost),
     }
     executor = executors[args.agent]()
     prefix = f"/{args.agent}"
     public = card(args.agent, root + prefix, True, extended=args.agent == "echo")
+    secured(public, args.agent)
     extended = None
     if args.agent == "echo":  # the echo agent tells its callers more once they are known
         extended = card(args.agent, root + prefix, True, extended=True)

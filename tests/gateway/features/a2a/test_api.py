@@ -93,3 +93,31 @@ def test_a_private_address_is_refused_without_the_operators_allowance(
         assert answer.status_code == 422, answer.content
         assert "could not be fetched" in answer.json()["errors"]["url"][0]
     assert not A2aAgent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_cards_security_schemes_are_read_and_an_unservable_one_refused(api: Client) -> None:  # type: ignore[no-untyped-def]
+    with live_agents.running("guarded", "pinned") as ports:
+        guarded = f"http://127.0.0.1:{ports['guarded']}/guarded"
+        made = api.post(
+            "/api/a2a-agents/",
+            {"name": "guarded", "url": guarded, "auth": "oauth"},
+            content_type="application/json",
+        )
+        assert made.status_code == 201, made.content
+        read = made.json()["card_auth"]
+        assert (read["kind"], read["refused"], read["scopes"]) == ("oauth", "", "read")
+        assert read["authorization_url"] == "https://login.example/authorize"
+        assert read["token_url"] == "https://login.example/token"
+        assert read["issuer"] == "https://login.example"
+        assert read["schemes"][0]["name"] == "sso"
+        pinned = f"http://127.0.0.1:{ports['pinned']}/pinned"
+        refused = api.post(
+            "/api/a2a-agents/", {"name": "pinned", "url": pinned}, content_type="application/json"
+        )
+    assert refused.status_code == 422, refused.content
+    (why,) = refused.json()["errors"]["auth"]
+    assert (
+        "securitySchemes.client-cert (mutual TLS): the gateway presents no client certificate"
+        in why
+    )

@@ -63,3 +63,47 @@ def test_an_agent_is_added_edited_and_deleted(staff_client, agents, settings) ->
     assert b"could not be fetched" in refused.content
     assert staff_client.post(f"/a2a-agents/{agent.pk}/delete/").status_code in (200, 302)
     assert not A2aAgent.objects.exists()
+
+
+@pytest.fixture(scope="module")
+def secured():  # type: ignore[no-untyped-def]
+    with live_agents.running("guarded", "pinned") as ports:
+        yield ports
+
+
+def test_the_cards_security_schemes_fill_the_form_and_refuse_what_cannot_be_served(
+    staff_client, secured, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """ "Read the card's auth" fetches the card at the URL typed and fills in what its
+    ``securitySchemes`` ask (OAuth, its authorization server and scopes; its
+    authorization and token URLs shown); a card asking for mutual TLS only is refused
+    when saved, on the auth field, naming the card's scheme and why."""
+    settings.SWITCHYARD_URL_FETCH_ALLOW = "127.0.0.1"
+    url = f"http://127.0.0.1:{secured['guarded']}/guarded"
+    typed = {"name": "guarded", "url": url, "price_usd": "0", "timeout": "30", "enabled": "on"}
+    page = staff_client.post("/a2a-agents/new/", {**typed, "discover": "1"}, HTTP_HX_REQUEST="true")
+    assert page.status_code == 200 and not A2aAgent.objects.exists()  # nothing saved
+    html = page.content.decode()
+    assert '<option value="oauth" selected>' in html, html
+    assert 'value="https://login.example"' in html and 'name="oauth_scopes" value="read"' in html
+    assert "https://login.example/authorize" in html and "https://login.example/token" in html
+    assert 'value="guarded"' in html  # what was typed is kept
+    saved = staff_client.post("/a2a-agents/new/", {**typed, "auth": "oauth",
+                              "oauth_issuer": "https://login.example", "oauth_scopes": "read"})  # fmt: skip
+    assert saved.status_code in (200, 302), saved.content
+    agent = A2aAgent.objects.get(name="guarded")
+    assert agent.auth == "oauth" and agent.card["securitySchemes"]["sso"]
+    edit = staff_client.get(f"/a2a-agents/{agent.pk}/").content.decode()
+    assert "The agent card asks for" in edit and "https://login.example/token" in edit
+
+    pinned = f"http://127.0.0.1:{secured['pinned']}/pinned"
+    found = staff_client.post("/a2a-agents/new/", {**typed, "url": pinned, "discover": "1"})
+    assert "securitySchemes.client-cert (mutual TLS)" in found.content.decode()
+    refused = staff_client.post("/a2a-agents/new/", {**typed, "name": "pinned", "url": pinned})
+    html = refused.content.decode()
+    assert "asks for auth the gateway cannot give" in html
+    assert (
+        "securitySchemes.client-cert (mutual TLS): the gateway presents no client certificate"
+        in html
+    )
+    assert not A2aAgent.objects.filter(name="pinned").exists()
