@@ -8,7 +8,13 @@ thread), enforcing the documented handshake and speaking the GA events:
   A wrong or missing key is a 401, a missing or unknown model a 400 (JSON error body),
   another path a 404, the model ``rt-busy`` a 503: the socket never opens.
 - On connect: ``session.created`` (the session names its model). ``session.update`` ->
-  ``session.updated`` (the model the client named, if any); ``conversation.item.create``
+  ``session.updated`` (the model the client named, if any; an input transcription model
+  it names must be one of the service's: on Azure a transcription deployment's name,
+  ``AZURE_TRANSCRIBE_DEPLOYMENTS``, else an ``error`` event);
+  ``input_audio_buffer.append`` then ``.commit`` -> ``input_audio_buffer.committed``,
+  ``conversation.item.added`` and, with an input transcription model set, its
+  transcription's delta and ``completed`` event with its billed ``usage`` (as in a
+  transcription session); ``conversation.item.create``
   -> ``conversation.item.created``; ``response.create`` -> ``response.created``, text
   deltas, ``response.output_text.done``, ``response.done`` carrying ``usage`` (text
   and audio tokens, cached input: ``USAGE``; ``response.metadata.delay`` seconds before
@@ -64,6 +70,13 @@ OVERLOADED = "rt-busy"  # a model whose handshakes get a 503 (the service is ove
 TRANSCRIBE_BY_TOKENS = frozenset({"gpt-4o-transcribe", "gpt-4o-mini-transcribe"})
 TRANSCRIBE_BY_DURATION = frozenset({"gpt-live-transcribe", "gpt-realtime-whisper", "whisper-1"})
 TRANSLATION_MODELS = frozenset({"gpt-realtime-translate"})
+# Azure OpenAI's transcription deployments (name -> model): on Azure the transcription
+# ``model`` of a session names a deployment of the resource, never a model (Azure's
+# Realtime reference, "Azure deviation")
+AZURE_TRANSCRIBE_DEPLOYMENTS = {
+    "my-transcribe-deployment": "gpt-4o-transcribe",
+    "my-live-transcribe": "gpt-live-transcribe",
+}
 PCM_BYTES_PER_SECOND = 48_000  # 24 kHz, 16-bit, mono
 FIXTURES = json.loads(
     (
@@ -201,6 +214,8 @@ class MockRealtime:
             "output_modalities": ["audio"],
         }
         await ws.send(self._event("session.created", session=session))
+        azure = parts.path.startswith("/openai/")
+        heard: dict[str, Any] = {"model": None, "buffered": 0}  # input transcription
         async for raw in ws:
             event = json.loads(raw)
             self.events.append(event)
@@ -210,8 +225,14 @@ class MockRealtime:
                     message = "a conversation session cannot become a transcription session"
                     await ws.send(self._invalid(event, message, "session.type"))
                     continue
+                refusal = self._input_transcription(event, azure, heard)
+                if refusal is not None:
+                    await ws.send(refusal)
+                    continue
                 session = {**session, **(event.get("session") or {})}
                 await ws.send(self._event("session.updated", session=session))
+            elif kind in ("input_audio_buffer.append", "input_audio_buffer.commit"):
+                await self._conversation_audio(ws, event, heard)
             elif kind == "conversation.item.create":
                 item = {**event.get("item", {}), "id": self._id("item")}
                 await ws.send(self._event("conversation.item.created", item=item))
@@ -237,6 +258,65 @@ class MockRealtime:
                     "event_id": event.get("event_id"),
                 }
                 await ws.send(self._event("error", error=error))
+
+    def _input_transcription(
+        self, event: dict[str, Any], azure: bool, heard: dict[str, Any]
+    ) -> str | None:
+        """A conversation's ``session.update`` naming an input transcription model (GA
+        ``audio.input.transcription``, the beta's ``input_audio_transcription``): the
+        model transcribing its input audio from then on, or the ``error`` event for one
+        the service does not have (on Azure: a name that is no transcription deployment
+        of the resource)."""
+        update = event.get("session") or {}
+        ga = ((update.get("audio") or {}).get("input") or {}).get("transcription")
+        beta = update.get("input_audio_transcription")
+        param = "session.audio.input.transcription.model"
+        if beta is not None and ga is None:
+            ga, param = beta, "session.input_audio_transcription.model"
+        if ga is None:
+            return None
+        named = ga.get("model")
+        model = AZURE_TRANSCRIBE_DEPLOYMENTS.get(named) if azure else named
+        if model not in TRANSCRIBE_BY_TOKENS | TRANSCRIBE_BY_DURATION:
+            where = "deployment" if azure else "transcription model"
+            return self._invalid(event, f"unknown {where} {named!r}", param)
+        heard["model"] = model
+        return None
+
+    async def _conversation_audio(
+        self, ws: ServerConnection, event: dict[str, Any], heard: dict[str, Any]
+    ) -> None:
+        """A conversation's input audio: appended, then committed as a user item; with an
+        input transcription model set, its transcription follows (delta, then
+        ``completed`` with the usage the transcription is billed by: tokens, or seconds
+        of audio), as in a transcription session."""
+        if event["type"] == "input_audio_buffer.append":
+            audio = _pcm(event.get("audio"))
+            if audio is None:
+                await ws.send(self._invalid(event, "audio must be base64 PCM16", "audio"))
+            else:
+                heard["buffered"] += audio
+            return
+        if not heard["buffered"]:
+            await ws.send(self._invalid(event, "buffer empty", None))
+            return
+        item = self._id("item")
+        committed = fixture("transcription", "input_audio_buffer.committed")
+        committed.update(item_id=item, previous_item_id=None)
+        await ws.send(self._emit(committed))
+        user = {"id": item, "object": "realtime.item", "type": "message", "role": "user",
+                "status": "completed", "content": [{"type": "input_audio", "transcript": None}]}  # fmt: skip
+        await ws.send(self._event("conversation.item.added", previous_item_id=None, item=user))
+        if heard["model"] is not None:
+            delta = fixture("transcription", "conversation.item.input_audio_transcription.delta")
+            await ws.send(self._emit({**delta, "item_id": item}))
+            done = fixture("transcription", "conversation.item.input_audio_transcription.completed")
+            done["item_id"] = item
+            if heard["model"] in TRANSCRIBE_BY_DURATION:
+                seconds = heard["buffered"] / PCM_BYTES_PER_SECOND
+                done["usage"] = {"type": "duration", "seconds": seconds}
+            await ws.send(self._emit(done))
+        heard["buffered"] = 0
 
     async def _respond(self, ws: ServerConnection, delay: float = 0) -> None:
         rid, iid = self._id("resp"), self._id("item")
