@@ -251,14 +251,22 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
         for a provider whose api version is a preview (``2025-04-01-preview``), the
         preview endpoint that version names: ``/openai/realtime?api-version=<version>&
         deployment=<deployment>``. The GA endpoint takes no api-version, so any other
-        version (a GA date, ``v1``, none) uses it."""
+        version (a GA date, ``v1``, none) uses it.
+
+        A transcription session (``intent=transcription``) names no deployment in its
+        URL: Azure refuses the socket of a transcription deployment (400
+        ``OperationNotSupported``), and its Realtime reference says a session's
+        transcription ``model`` is the name of the resource's transcription deployment,
+        which ``gateway.core.realtime`` writes into the ``session.update``."""
         base = wire.base_url(self.provider)
         version = wire.setting(self.provider, self.provider.api_version, "api version")
+        named = {} if "intent" in query else {"model": deployment.model}
         if version.lower().endswith("-preview"):
-            params = {"api-version": version, "deployment": deployment.model, **query}
+            named = {"deployment": named["model"]} if named else {}
+            params = {"api-version": version, **named, **query}
             return _ws_url(f"{base}/openai/{path}", params), self._realtime_headers()
         url = f"{base}/openai/v1/{path}"
-        return _ws_url(url, {"model": deployment.model, **query}), self._realtime_headers()
+        return _ws_url(url, {**named, **query}), self._realtime_headers()
 
     def realtime_secret_url(self, path: str, deployment: DeploymentEntry) -> str:
         """Azure's GA endpoint (``/openai/v1/realtime/client_secrets``, and

@@ -24,6 +24,12 @@ thread), enforcing the documented handshake and speaking the GA events:
   last one was written (``flood_sent`` counts them: a reader that stops reading stops
   them).
 
+On Azure (``/openai/...``) a transcription socket names no deployment (a deployment or
+model with ``intent=transcription``, or a transcription deployment opened as a
+conversation, is a 400 ``OperationNotSupported``, as Azure answers) and the session's
+transcription model is a transcription deployment's name (``AZURE_TRANSCRIBE_
+DEPLOYMENTS``, Azure's Realtime reference).
+
 Transcription and translation sessions, as OpenAI's guides and references describe
 them (the shapes are golden fixtures: ``tests/fixtures/openai_realtime/
 audio_sessions.json``, each event the mock sends built from its fixture):
@@ -173,6 +179,8 @@ class MockRealtime:
                 return _error(HTTPStatus.BAD_REQUEST, "BadRequest", "API version not supported")
             if headers.get("api-key") != self.secret:
                 return _error(HTTPStatus.UNAUTHORIZED, "401", "Access denied: invalid key")
+            if query.get("intent") == "transcription":
+                return _azure_transcription(query)
             if "model" in query or query.get("deployment") not in MODELS:
                 return _error(HTTPStatus.NOT_FOUND, "DeploymentNotFound", "unknown deployment")
             return None
@@ -186,6 +194,11 @@ class MockRealtime:
             if query.get("model") not in TRANSLATION_MODELS:
                 return _error(HTTPStatus.BAD_REQUEST, "invalid_model", "not a translation model")
             return None
+        if parts.path.startswith("/openai/") and (
+            query.get("intent") == "transcription"
+            or query.get("model") in AZURE_TRANSCRIBE_DEPLOYMENTS
+        ):
+            return _azure_transcription(query)
         if query.get("intent") == "transcription" and "model" not in query:
             return None  # a transcription session: its model comes in session.update
         if query.get("model") not in MODELS:
@@ -203,7 +216,7 @@ class MockRealtime:
             await self._translation(ws, query["model"][0])
             return
         if "model" not in query and "deployment" not in query:  # intent=transcription
-            await self._transcription(ws)
+            await self._transcription(ws, azure=parts.path.startswith("/openai/"))
             return
         model = (query.get("model") or query["deployment"])[0]
         session = {
@@ -352,7 +365,7 @@ class MockRealtime:
         await ws.send(self._event("response.done", response=done))
 
     # -- a transcription session --
-    async def _transcription(self, ws: ServerConnection) -> None:
+    async def _transcription(self, ws: ServerConnection, azure: bool = False) -> None:
         created = fixture("transcription", "session.created")
         session = created["session"]
         session["id"] = self._id("sess")
@@ -368,14 +381,17 @@ class MockRealtime:
                 update = event.get("session") or {}
                 named = (((update.get("audio") or {}).get("input") or {}).get("transcription")
                          or {}).get("model")  # fmt: skip
+                # on Azure the model is a transcription deployment's name
+                backing = AZURE_TRANSCRIBE_DEPLOYMENTS.get(named) if azure else named
                 if update.get("type") != "transcription":
                     await ws.send(self._invalid(event, "session.type must be 'transcription'",
                                                 "session.type"))  # fmt: skip
-                elif named not in TRANSCRIBE_BY_TOKENS | TRANSCRIBE_BY_DURATION:
-                    await ws.send(self._invalid(event, f"unknown transcription model {named!r}",
+                elif backing not in TRANSCRIBE_BY_TOKENS | TRANSCRIBE_BY_DURATION:
+                    where = "deployment" if azure else "transcription model"
+                    await ws.send(self._invalid(event, f"unknown {where} {named!r}",
                                                 "session.audio.input.transcription.model"))  # fmt: skip
                 else:
-                    model = named
+                    model = backing
                     session["audio"]["input"].update(update["audio"]["input"])
                     await ws.send(self._event("session.updated", session=session))
             elif kind == "input_audio_buffer.append":
@@ -466,6 +482,16 @@ class MockRealtime:
 
     def _event(self, kind: str, **fields: Any) -> str:
         return json.dumps({"type": kind, "event_id": self._id("event"), **fields})
+
+
+def _azure_transcription(query: dict[str, str]) -> Response | None:
+    """Azure's transcription socket names no deployment (its session's transcription
+    model does): a deployment or model in the URL, or a transcription deployment opened
+    as a conversation, is the 400 Azure answers."""
+    if "model" in query or "deployment" in query:
+        message = "The realtime operation does not work with the specified model."
+        return _error(HTTPStatus.BAD_REQUEST, "OperationNotSupported", message)
+    return None
 
 
 def _pcm(audio: Any) -> int | None:
