@@ -224,6 +224,26 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
         api_version="api-version, e.g. 2024-10-21.",
     )
 
+    @classmethod
+    def model_problem(cls, model: str) -> str | None:
+        """An Azure deployment's model is the deployment's name, which Azure reads in the
+        URL (``/openai/deployments/<name>/``, a Realtime socket's ``?model=``) and, as its
+        Realtime reference says, in a session's transcription ``model``: one that cannot
+        be a URL's path segment (a ``/``, ``?``, ``#``: Azure's naming rules forbid ``#``
+        in any name, as it breaks URL parsing; or a space) names no deployment, and every
+        call would fail, so it is refused when saved."""
+        if (
+            model.strip()
+            and not any(c in model for c in "/?#")
+            and not any(c.isspace() for c in model)
+        ):
+            return None
+        return (
+            f"{model!r} cannot be an Azure deployment's name, which the model must be on "
+            "Azure OpenAI (it names the deployment in every URL and as a Realtime "
+            "session's transcription model): no '/', '?', '#' or spaces"
+        )
+
     def url(self, path: str, deployment: DeploymentEntry | None = None) -> str:
         base = wire.base_url(self.provider)
         version = (
