@@ -390,3 +390,31 @@ async def test_azure_refuses_a_transcription_socket_that_names_a_deployment(
             async with ws_connect(url + query, additional_headers={"api-key": SECRET}):
                 pass
         assert refused.value.response.status_code == 400
+
+
+@pytest.mark.parametrize("beta", [False, True], ids=["ga", "beta"])
+async def test_a_pre_call_guardrail_reads_a_transcription_sessions_prompt(
+    relay: list[Any], mock: MockRealtime, beta: bool
+) -> None:
+    """A transcription session's one text is the prompt its model reads (GA
+    ``audio.input.transcription.prompt``, the beta ``transcription_session.update``'s
+    ``input_audio_transcription.prompt``): checked before it goes up (#64)."""
+    guarded(("pre_call",))
+    communicator = await connect("/v1/realtime?model=tr&intent=transcription")
+    await next_event(communicator)
+    before = len(mock.events)
+    if beta:
+        holder = {"model": "tr", "prompt": "a forbidden topic"}
+        update = {"type": "transcription_session.update",
+                  "session": {"input_audio_transcription": holder}}  # fmt: skip
+    else:
+        update = json.loads(transcription_update("tr"))
+        update["session"]["audio"]["input"]["transcription"]["prompt"] = "a forbidden topic"
+    await communicator.send_to(text_data=json.dumps(update))
+    refused = await next_event(communicator)
+    assert refused["type"] == "error" and "guardrail 'words'" in refused["error"]["message"]
+    assert (await communicator.receive_output(timeout=5))["code"] == 1008
+    await communicator.wait(5)
+    assert len(mock.events) == before
+    [record] = relay
+    assert record.finish_reason == "guardrail"

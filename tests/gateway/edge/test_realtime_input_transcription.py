@@ -34,6 +34,7 @@ from gateway.core.call import Caller
 from gateway.edge import realtime_socket
 from gateway.errors import RateLimited
 from gateway.limits import limits
+from tests.gateway.edge.test_realtime_socket import guarded
 from tests.gateway.entries import deployment, route, snapshot
 from tests.integration.mock_realtime import FIXTURES, MockRealtime
 
@@ -299,3 +300,36 @@ async def test_each_transcription_is_charged_to_the_budget_as_it_arrives(
     await communicator.wait(5)
     [record] = relay
     assert record.finish_reason == "budget exhausted" and record.cost_usd == 2 * CATALOG_4O
+
+
+@pytest.mark.parametrize(
+    "session",
+    [
+        {"instructions": "talk about forbidden things"},
+        {"type": "realtime", "audio": {"input": {"transcription": {
+            "model": "gpt-4o-transcribe", "prompt": "expect forbidden words"}}}},
+        {"input_audio_transcription": {"model": "whisper-1", "prompt": "forbidden, banned"}},
+        {"prompt": {"id": "pmpt_1", "variables": {"city": "forbidden"}}},
+        {"prompt": {"id": "pmpt_1", "variables": {
+            "city": {"type": "input_text", "text": "a forbidden city"}}}},
+    ],
+    ids=["instructions", "transcription-prompt", "beta-prompt", "variables", "variable-part"],
+)  # fmt: skip
+async def test_a_pre_call_guardrail_reads_a_session_updates_prompts(
+    relay: list[Any], mock: MockRealtime, session: dict[str, Any]
+) -> None:
+    """The texts a ``session.update`` sends a model besides its instructions (the
+    input transcription's prompt, a reusable prompt's variables) are checked before
+    they go up, as the instructions are (#64: they went up unchecked)."""
+    guarded(("pre_call",))
+    communicator = await connect("rt")
+    before = len(mock.events)
+    await communicator.send_to(text_data=json.dumps({"type": "session.update", "session": session}))
+    refused = await next_event(communicator)
+    assert refused["type"] == "error" and "guardrail 'words'" in refused["error"]["message"]
+    closed = await communicator.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 1008, "reason": "guardrail"}
+    await communicator.wait(5)
+    assert len(mock.events) == before  # it never went up
+    [record] = relay
+    assert record.finish_reason == "guardrail"
