@@ -52,6 +52,7 @@ catalog's, ``catalog.media.session_per_second``), or journaled unpriced.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Mapping
@@ -64,12 +65,15 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from gateway.access import registry
-from gateway.access.authorization import decide
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.catalog import media
 from gateway.core.call import Call, Caller
 from gateway.core.call import authorize as authorize_call
-from gateway.core.realtime_secrets import Grant
+from gateway.core.realtime_secrets import (
+    Grant,
+    transcriber,
+    transcription_holders,
+)
 from gateway.errors import (
     ConfigurationError,
     GatewayError,
@@ -284,9 +288,6 @@ def _transcription_prices(deployment: DeploymentEntry) -> DeploymentEntry:
     )
 
 
-TRANSCRIPTION_PARAM = "session.audio.input.transcription.model"
-
-
 @dataclass
 class InputTranscription:
     """A conversation's input audio transcription (GA ``audio.input.transcription``, the
@@ -314,7 +315,7 @@ class InputTranscription:
         """An upstream session event: note the transcription model it names (none:
         transcription is off) and show the route's name where the client named one.
         Whether the event changed."""
-        holders = _transcription_holders(session)
+        holders = transcription_holders(session)
         self.model = holders[0]["model"] if holders else ""
         for holder in holders:
             if holder["model"] in self.mapped:
@@ -515,26 +516,13 @@ class Session:
         route has goes on as the upstream's model name. Raise PermissionDenied for a
         route the key may not use, InvalidRequest for one with no deployment here."""
         changed = False
-        for holder in _transcription_holders(session):
+        for holder in transcription_holders(session):
             name = holder["model"]
-            route = registry.current().route(name)
-            if route is None or not route.enabled:
-                continue
-            key = self.call.caller.key
-            allowed = decide(key, "route.call", route) if key is not None else None
-            if allowed is not None and not allowed:
-                raise PermissionDenied(allowed.reason, param=TRANSCRIPTION_PARAM)
-            here = self.deployment.provider.id
-            found = next((d for d in route.deployments if d.provider.id == here), None)
-            if found is None:
-                raise InvalidRequest(
-                    f"model {name!r} cannot transcribe in this session: none of its "
-                    f"deployments is on this session's upstream ({self.deployment.provider.name})",
-                    param=TRANSCRIPTION_PARAM,
-                )
-            holder["model"] = found.model
-            self.heard.mapped[found.model] = (name, found)
-            changed = True
+            found = transcriber(name, self.call.caller.key, self.deployment)
+            if found is not None:
+                holder["model"] = found.model
+                self.heard.mapped[found.model] = (name, found)
+                changed = True
         return changed
 
     # -- the end --
@@ -595,25 +583,10 @@ class Session:
         return shown
 
 
-def _transcription_holders(session: dict[str, Any]) -> list[dict[str, Any]]:
-    """Where a session's settings name a transcription model: GA's
-    ``audio.input.transcription``, the beta's ``input_audio_transcription``."""
-    audio = session.get("audio")
-    inputs = audio.get("input") if isinstance(audio, dict) else None
-    return [
-        holder
-        for holder in (
-            inputs.get("transcription") if isinstance(inputs, dict) else None,
-            session.get("input_audio_transcription"),
-        )
-        if isinstance(holder, dict) and isinstance(holder.get("model"), str)
-    ]
-
-
 def _set_transcription_model(session: dict[str, Any], model: str) -> bool:
     """Name ``model`` as a transcription session's model where its settings name one.
     Whether one was named."""
-    holders = _transcription_holders(session)
+    holders = transcription_holders(session)
     for holder in holders:
         holder["model"] = model
     return bool(holders)
@@ -805,7 +778,15 @@ async def open_session(
     )
     assert call.deployment is not None
     call.release_deployment = routing.hold(call.deployment.id)  # in flight (least_busy)
-    return Session(call=call, route=route, deployment=call.deployment, upstream=upstream, kind=kind)
+    session = Session(
+        call=call, route=route, deployment=call.deployment, upstream=upstream, kind=kind
+    )
+    if grant is not None and grant.heard:  # the input transcription route of its settings
+        with contextlib.suppress(GatewayError):  # since refused: priced as the upstream names it
+            found = transcriber(grant.heard, key, session.deployment)
+            if found is not None:
+                session.heard.mapped[found.model] = (grant.heard, found)
+    return session
 
 
 async def _connect(

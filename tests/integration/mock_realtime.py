@@ -131,6 +131,9 @@ class MockRealtime:
     # ephemeral keys (``ek_...``) the upstream issued for client secrets: each signs a
     # handshake as the secret does
     ephemeral: set[str] = field(default_factory=set)
+    # the settings a client secret was created with (by its ephemeral key): a session it
+    # opens starts with them, as the upstream's does
+    configured: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -226,9 +229,14 @@ class MockRealtime:
             "model": model,
             "output_modalities": ["audio"],
         }
-        await ws.send(self._event("session.created", session=session))
         azure = parts.path.startswith("/openai/")
         heard: dict[str, Any] = {"model": None, "buffered": 0}  # input transcription
+        bearer = (ws.request.headers.get("Authorization") or "")[7:]  # type: ignore[union-attr]
+        if bearer in self.configured:  # a client secret's session: its settings
+            settings = {k: v for k, v in self.configured[bearer].items() if k != "model"}
+            self._input_transcription({"session": settings}, azure, heard)
+            session = {**session, **settings}
+        await ws.send(self._event("session.created", session=session))
         async for raw in ws:
             event = json.loads(raw)
             self.events.append(event)

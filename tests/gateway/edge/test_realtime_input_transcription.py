@@ -29,7 +29,7 @@ from gateway import journal
 from gateway.access import registry
 from gateway.base import lifecycle
 from gateway.base.entries import MASTER, KeyEntry, ProviderEntry, RouteEntry
-from gateway.core import realtime
+from gateway.core import realtime_secrets
 from gateway.core.call import Caller
 from gateway.edge import realtime_socket
 from gateway.errors import RateLimited
@@ -234,7 +234,7 @@ async def test_a_route_the_session_cannot_reach_or_the_key_may_not_use_is_refuse
     for model, kind in (("elsewhere", "permission_error"), ("asr", "permission_error")):
         refused = await configure(communicator, model)
         assert refused["type"] == "error" and refused["error"]["type"] == kind, refused
-        assert refused["error"]["param"] == realtime.TRANSCRIPTION_PARAM
+        assert refused["error"]["param"] == realtime_secrets.TRANSCRIPTION_PARAM
     assert len(mock.events) == before  # nothing went up
     await close(communicator)
     master = await connect("rt")
