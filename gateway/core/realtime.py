@@ -569,9 +569,10 @@ class Session:
         )
 
     def summary(self) -> dict[str, Any]:
-        """A transcription or translation session as its journal row's request: its
-        kind, transcriptions and seconds of audio (and where they come from), and
-        whether a price per second was known for them."""
+        """A session as its journal row's request: a conversation's responses and input
+        transcriptions (``InputTranscription.summary``); a transcription or translation
+        session's kind, transcriptions and seconds of audio (and where they come from),
+        and whether a price per second was known for them."""
         u = self.usage
         if self.kind == "realtime":
             return {"session": "realtime", "responses": u.responses, **self.heard.summary()}
