@@ -844,10 +844,11 @@ class _RealtimeClientSecret(_OpenAIOnly):
                 "not speak the Realtime API",
                 param="model",
             )
-        body = realtime_secrets.upstream_body(self.body, self.secret, deployment)
+        body = realtime_secrets.upstream_body(self.body, self.secret, deployment, self.key)
         url = adapter.realtime_secret_url(self.secret.path, deployment)
         data = await adapter.post_json(url, body, self.call.attempt_exchange, {})
-        sealed = realtime_secrets.seal(self.key, route, deployment, self.secret.kind, data)
+        secret = self.secret
+        sealed = realtime_secrets.seal(self.key, route, deployment, secret.kind, data, secret.heard)
         return orjson.dumps(sealed), Usage(), ""
 
 

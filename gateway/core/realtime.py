@@ -23,9 +23,19 @@ deployment's. ``finish`` writes the one journal row of the session: its duration
 usage, the cost at the deployment's prices (audio and image tokens at the catalog's
 prices for them where it has them), the status and how the socket closed.
 
-While the session runs, the cost of each response counts against the key's (and its
-team's) budget as soon as it is done (``Session.charge``); when a budget is spent the
-relay ends the session.
+A conversation's input audio transcription (GA ``audio.input.transcription``, the
+beta's ``input_audio_transcription``) is billed by the upstream at the transcription
+model's prices, apart from the responses (``InputTranscription``): each ``conversation.
+item.input_audio_transcription.completed`` is counted from its ``usage`` (tokens or
+seconds) at the prices of the model the upstream's session events name (a route the
+client named there gets its deployment on the session's own upstream, as on Azure
+OpenAI the field names a deployment of the resource; else the catalog's prices), on
+the session's journal row. A route the key may not use there, or one with no deployment
+on the session's upstream, is refused with an ``error`` event (the update never goes up).
+
+While the session runs, the cost of each response (and transcription) counts against
+the key's (and its team's) budget as soon as it is done (``Session.charge``); when a
+budget is spent the relay ends the session.
 
 Two more kinds of session (``Session.kind``) go the same way. A transcription session
 (``?intent=transcription``) opens the upstream with the intent and no model (OpenAI's
@@ -42,6 +52,7 @@ catalog's, ``catalog.media.session_per_second``), or journaled unpriced.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Mapping
@@ -58,7 +69,11 @@ from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.catalog import media
 from gateway.core.call import Call, Caller
 from gateway.core.call import authorize as authorize_call
-from gateway.core.realtime_secrets import Grant
+from gateway.core.realtime_secrets import (
+    Grant,
+    transcriber,
+    transcription_holders,
+)
 from gateway.errors import (
     ConfigurationError,
     GatewayError,
@@ -274,6 +289,87 @@ def _transcription_prices(deployment: DeploymentEntry) -> DeploymentEntry:
 
 
 @dataclass
+class InputTranscription:
+    """A conversation's input audio transcription (GA ``audio.input.transcription``, the
+    beta's ``input_audio_transcription``): the upstream runs it with a transcription
+    model and bills it at that model's prices, apart from the responses (each
+    ``conversation.item.input_audio_transcription.completed`` carries its ``usage``:
+    tokens or seconds). Each is priced as it comes, at the model the upstream's last
+    session event named: the deployment of the route the client named (``mapped``),
+    else the catalog's prices of the upstream's model (``catalog.media``: per token,
+    else per second); a model neither knows is journaled unpriced."""
+
+    usage: RealtimeUsage = field(default_factory=RealtimeUsage)
+    cost: Decimal = Decimal(0)
+    model: str = ""  # the upstream's name of the model transcribing now ("": none)
+    # the upstream's model name -> (the route the client named, its deployment here)
+    mapped: dict[str, tuple[str, DeploymentEntry]] = field(default_factory=dict)
+    charged: int = 0  # the transcriptions whose cost the budget has counted
+    unpriced: int = 0  # the transcriptions no price was known for
+
+    @property
+    def unpaid(self) -> bool:
+        return self.usage.transcriptions != self.charged
+
+    def configured(self, session: dict[str, Any]) -> bool:
+        """An upstream session event: note the transcription model it names (none:
+        transcription is off) and show the route's name where the client named one.
+        Whether the event changed."""
+        holders = transcription_holders(session)
+        self.model = holders[0]["model"] if holders else ""
+        for holder in holders:
+            if holder["model"] in self.mapped:
+                holder["model"] = self.mapped[holder["model"]][0]
+        return any(h["model"] != self.model for h in holders)
+
+    def add(self, usage: Mapping[str, Any], session: DeploymentEntry) -> None:
+        """One transcription's ``usage``, priced now (``session``: the session's own
+        deployment, whose upstream transcribes)."""
+        one = RealtimeUsage()
+        one.add_transcription(usage)
+        self.usage.add_transcription(usage)
+        priced = cost(self.pricing(session), one)
+        self.unpriced += priced == 0
+        self.cost += priced
+
+    def pricing(self, session: DeploymentEntry) -> DeploymentEntry:
+        """The deployment whose prices the current model's transcriptions pay."""
+        if self.model in self.mapped:
+            return self.mapped[self.model][1]
+        return dataclasses.replace(  # the upstream's own model: the catalog's prices
+            session,
+            model=self.model,
+            input_price=Decimal(0),
+            output_price=Decimal(0),
+            cache_read_price=Decimal(0),
+            audio_input_price=None,
+            audio_output_price=None,
+            audio_cache_read_price=None,
+            params={},
+            catalog=None,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The journal row's account of them (nothing when there were none)."""
+        u = self.usage
+        if not u.transcriptions:
+            return {}
+        model = self.mapped[self.model][0] if self.model in self.mapped else self.model
+        shown: dict[str, Any] = {
+            "model": model,
+            "transcriptions": u.transcriptions,
+            "input_tokens": u.input_tokens,
+            "output_tokens": u.output_tokens,
+            "cost_usd": str(self.cost),
+        }
+        if u.audio_seconds:
+            shown["audio_seconds"] = round(u.audio_seconds, 3)
+        if self.unpriced:
+            shown["unpriced"] = self.unpriced
+        return {"input_transcription": shown}
+
+
+@dataclass
 class Session:
     """One relayed session: its journal record is finished exactly once."""
 
@@ -289,6 +385,8 @@ class Session:
     charged_responses: int = 0  # the responses whose cost is in ``charged``
     charged_transcriptions: int = 0  # likewise the transcriptions
     charged_seconds: float = 0.0  # likewise the seconds of audio
+    # a conversation's input audio transcription, billed apart at its model's prices
+    heard: InputTranscription = field(default_factory=InputTranscription)
     # the session's guardrails (gateway.features.guardrails.realtime.SessionGuard), set by the
     # relay when any apply: ``client`` / ``server`` check events, ``finished`` notes them
     guard: Any = None
@@ -303,7 +401,13 @@ class Session:
             u.responses != self.charged_responses
             or u.transcriptions != self.charged_transcriptions
             or u.audio_seconds - self.charged_seconds >= 1.0
+            or self.heard.unpaid
         )
+
+    def cost(self) -> Decimal:
+        """USD so far: the session's usage at its deployment's prices, and a
+        conversation's input transcriptions at their model's."""
+        return cost(self.deployment, self.usage) + self.heard.cost
 
     async def charge(self) -> RateLimited | None:
         """Count the cost of the responses (transcriptions, seconds of audio) done since
@@ -313,7 +417,8 @@ class Session:
         self.charged_responses = self.usage.responses
         self.charged_transcriptions = self.usage.transcriptions
         self.charged_seconds = self.usage.audio_seconds
-        total = cost(self.deployment, self.usage)
+        self.heard.charged = self.heard.usage.transcriptions
+        total = self.cost()
         delta, self.charged = total - self.charged, max(total, self.charged)
         reservation = self.call.reservation
         if reservation is None or delta <= 0:
@@ -346,13 +451,13 @@ class Session:
             if event is not None and event.get("type") == "response.created":
                 self.responding += 1
             return message
-        if self.kind != "realtime" and _names(message, TRANSCRIBED):
+        if self.kind != "translation" and _names(message, TRANSCRIBED):
             event = _event(message)
             usage = event.get("usage") if event and event.get("type") == TRANSCRIBED else None
-            # in a conversation the transcription is billed at the ASR model's prices,
-            # not the route's: only a transcription session's is counted
             if isinstance(usage, dict) and self.kind == "transcription":
                 self.usage.add_transcription(usage)
+            elif isinstance(usage, dict):  # a conversation's: at the ASR model's prices
+                self.heard.add(usage, self.deployment)
             return message
         if any(_names(message, name) for name in SESSION_EVENTS):
             event = _event(message)
@@ -364,6 +469,8 @@ class Session:
                 session["model"] = self.route.name
             if self.kind == "transcription":  # its model is the transcription's
                 changed = _set_transcription_model(session, self.route.name) or changed
+            elif self.kind == "realtime":  # the input transcription's model, as named
+                changed = self.heard.configured(session) or changed
             return orjson.dumps(event).decode() if changed else message
         if _names(message, "error"):
             event = _event(message)
@@ -397,7 +504,26 @@ class Session:
             changed = True
         if self.kind == "transcription":
             changed = _set_transcription_model(session, self.deployment.model) or changed
+        elif self.kind == "realtime":  # a route named as the input transcription's model
+            changed = self._map_transcriber(session) or changed
         return orjson.dumps(event).decode() if changed else message
+
+    def _map_transcriber(self, session: dict[str, Any]) -> bool:
+        """A route named as a conversation's input transcription model gets its
+        deployment on this session's upstream (the one socket reaches only its own
+        upstream; on Azure OpenAI the field names a deployment of the same resource, as
+        Azure's Realtime reference says), priced at that deployment's prices; a name no
+        route has goes on as the upstream's model name. Raise PermissionDenied for a
+        route the key may not use, InvalidRequest for one with no deployment here."""
+        changed = False
+        for holder in transcription_holders(session):
+            name = holder["model"]
+            found = transcriber(name, self.call.caller.key, self.deployment)
+            if found is not None:
+                holder["model"] = found.model
+                self.heard.mapped[found.model] = (name, found)
+                changed = True
+        return changed
 
     # -- the end --
     def finish(
@@ -417,6 +543,8 @@ class Session:
             return
         rec.finish_reason = f"{closed_by} closed {close_code}"[:30]
         usage = self.usage.as_usage()
+        if self.heard.usage.transcriptions:  # a conversation's input transcriptions
+            usage = _plus(usage, self.heard.usage.as_usage())
         failure: GatewayError | None = None
         if refusal is not None:
             status, failure = refusal.status, refusal
@@ -433,18 +561,21 @@ class Session:
             rec.error_message = self.last_error  # the last error event, for the log
         if self.guard is not None:
             self.guard.finished(rec)
-        if self.kind != "realtime":  # what the session was and its audio, for the log
-            call.logged_request = orjson.dumps(self.summary())
-        priced = cost(self.deployment, self.usage)
+        if self.kind != "realtime" or self.heard.usage.transcriptions:
+            call.logged_request = orjson.dumps(self.summary())  # its kind and audio, for the log
+        priced = self.cost()
         call.finish(
             status=status, usage=usage, finish_reason=rec.finish_reason, error=failure, cost=priced
         )
 
     def summary(self) -> dict[str, Any]:
-        """A transcription or translation session as its journal row's request: its
-        kind, transcriptions and seconds of audio (and where they come from), and
-        whether a price per second was known for them."""
+        """A session as its journal row's request: a conversation's responses and input
+        transcriptions (``InputTranscription.summary``); a transcription or translation
+        session's kind, transcriptions and seconds of audio (and where they come from),
+        and whether a price per second was known for them."""
         u = self.usage
+        if self.kind == "realtime":
+            return {"session": "realtime", "responses": u.responses, **self.heard.summary()}
         shown: dict[str, Any] = {"session": self.kind, "transcriptions": u.transcriptions}
         if u.audio_seconds:
             shown["audio_seconds"] = round(u.audio_seconds, 3)
@@ -454,20 +585,20 @@ class Session:
 
 
 def _set_transcription_model(session: dict[str, Any], model: str) -> bool:
-    """Name ``model`` as a transcription session's model where its settings name one:
-    GA ``audio.input.transcription.model``, the beta's
-    ``input_audio_transcription.model``. Whether one was named."""
-    audio = session.get("audio")
-    inputs = audio.get("input") if isinstance(audio, dict) else None
-    found = False
-    for holder in (
-        inputs.get("transcription") if isinstance(inputs, dict) else None,
-        session.get("input_audio_transcription"),
-    ):
-        if isinstance(holder, dict) and isinstance(holder.get("model"), str):
-            holder["model"] = model
-            found = True
-    return found
+    """Name ``model`` as a transcription session's model where its settings name one.
+    Whether one was named."""
+    holders = transcription_holders(session)
+    for holder in holders:
+        holder["model"] = model
+    return bool(holders)
+
+
+def _plus(a: Usage, b: Usage) -> Usage:
+    return Usage(
+        input_tokens=a.input_tokens + b.input_tokens,
+        output_tokens=a.output_tokens + b.output_tokens,
+        cache_read_tokens=a.cache_read_tokens + b.cache_read_tokens,
+    )
 
 
 def _audio_seconds(message: str | bytes) -> float:
@@ -648,7 +779,15 @@ async def open_session(
     )
     assert call.deployment is not None
     call.release_deployment = routing.hold(call.deployment.id)  # in flight (least_busy)
-    return Session(call=call, route=route, deployment=call.deployment, upstream=upstream, kind=kind)
+    session = Session(
+        call=call, route=route, deployment=call.deployment, upstream=upstream, kind=kind
+    )
+    if grant is not None and grant.heard:  # the input transcription route of its settings
+        with contextlib.suppress(GatewayError):  # since refused: priced as the upstream names it
+            found = transcriber(grant.heard, key, session.deployment)
+            if found is not None:
+                session.heard.mapped[found.model] = (grant.heard, found)
+    return session
 
 
 async def _connect(

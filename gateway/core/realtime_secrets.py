@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from gateway.access import registry
+from gateway.access.authorization import decide
 from gateway.base.entries import MASTER, DeploymentEntry, KeyEntry, RouteEntry
 from gateway.base.secrets import crypto
-from gateway.errors import InvalidRequest, UpstreamError
+from gateway.errors import InvalidRequest, PermissionDenied, UpstreamError
 
 PREFIX = "sy-ek-"
 PURPOSE = "realtime client secret"
@@ -63,6 +64,7 @@ class Grant:
     deployment: int
     kind: str
     secret: str
+    heard: str = ""  # a conversation's: the route named as its input transcription model
 
 
 @dataclass(slots=True)
@@ -73,6 +75,9 @@ class Request:
     path: str
     kind: str
     holder: dict[str, Any]  # the object whose ``model`` names the route
+    # a conversation's input transcription: the route named as its model, and the
+    # model its deployment on the session's upstream gave the upstream
+    heard: tuple[str, str] | None = None
 
     @property
     def model(self) -> Any:
@@ -111,21 +116,36 @@ def _holder(holder: Any, where: str) -> dict[str, Any]:
 
 
 def upstream_body(
-    body: dict[str, Any], request: Request, deployment: DeploymentEntry
+    body: dict[str, Any], request: Request, deployment: DeploymentEntry, key: KeyEntry | None
 ) -> dict[str, Any]:
     """What the upstream gets: ``body`` with the deployment's model where the session
     names its model (the route's name until now), without the ``model`` the pipeline
-    read the route from."""
+    read the route from. A conversation's input transcription model naming a route
+    gets its deployment's model on the same upstream (``transcriber``; its refusals
+    raised)."""
     request.holder["model"] = deployment.model
+    session = body.get("session")
+    if request.kind == "realtime" and isinstance(session, dict):
+        for holder in transcription_holders(session):
+            found = transcriber(holder["model"], key, deployment)
+            if found is not None:
+                request.heard = (holder["model"], found.model)
+                holder["model"] = found.model
     return {k: v for k, v in body.items() if k != "model"}
 
 
 def seal(
-    key: KeyEntry, route: RouteEntry, deployment: DeploymentEntry, kind: str, answer: Any
+    key: KeyEntry,
+    route: RouteEntry,
+    deployment: DeploymentEntry,
+    kind: str,
+    answer: Any,
+    heard: tuple[str, str] | None = None,
 ) -> Any:
     """The upstream's ``answer`` with its ephemeral key replaced by the gateway's client
     secret (and its model names by the route's); raise UpstreamError for an answer
-    with no key in it."""
+    with no key in it. ``heard``: a conversation's input transcription route (and its
+    upstream model), sealed too so the session prices it at that route's deployment."""
     if not isinstance(answer, dict):
         raise UpstreamError("the upstream answered no client secret")
     secret = answer.get("client_secret")  # the beta's {"client_secret": {value, expires_at}}
@@ -141,11 +161,17 @@ def seal(
         "u": value,
         "x": int(expires) if isinstance(expires, int | float) else int(time.time()) + 600,
     }
+    if heard is not None:
+        payload["h"] = heard[0]
     token = crypto.sealer(PURPOSE).encrypt(json.dumps(payload).encode()).decode()
     holder["value"] = PREFIX + token.rstrip("=")  # a subprotocol takes no "="
     session = answer.get("session") if secret is None else answer
     if isinstance(session, dict):
         _rename(session, deployment.model, route.name)
+        if heard is not None:
+            for holder in transcription_holders(session):
+                if holder["model"] == heard[1]:
+                    holder["model"] = heard[0]
     return answer
 
 
@@ -160,6 +186,51 @@ def _rename(session: dict[str, Any], model: str, name: str) -> None:
     ):
         if isinstance(holder, dict) and holder.get("model") == model:
             holder["model"] = name
+
+
+TRANSCRIPTION_PARAM = "session.audio.input.transcription.model"
+
+
+def transcription_holders(session: dict[str, Any]) -> list[dict[str, Any]]:
+    """Where a session's settings name a transcription model: GA's
+    ``audio.input.transcription``, the beta's ``input_audio_transcription``."""
+    audio = session.get("audio")
+    inputs = audio.get("input") if isinstance(audio, dict) else None
+    return [
+        holder
+        for holder in (
+            inputs.get("transcription") if isinstance(inputs, dict) else None,
+            session.get("input_audio_transcription"),
+        )
+        if isinstance(holder, dict) and isinstance(holder.get("model"), str)
+    ]
+
+
+def transcriber(
+    name: str, key: KeyEntry | None, session: DeploymentEntry
+) -> DeploymentEntry | None:
+    """What a conversation's input transcription ``model`` (``name``) stands for on the
+    upstream of ``session`` (the session's deployment): the deployment on that same
+    upstream of the route so named (the socket reaches only its own upstream; on Azure
+    OpenAI the field names a deployment of the resource, as Azure's Realtime reference
+    says), or None for a name no enabled route has (the upstream's own model name).
+    Raise PermissionDenied for a route ``key`` may not use, InvalidRequest for one with
+    no deployment on that upstream."""
+    route = registry.current().route(name)
+    if route is None or not route.enabled:
+        return None
+    allowed = decide(key, "route.call", route) if key is not None else None
+    if allowed is not None and not allowed:
+        raise PermissionDenied(allowed.reason, param=TRANSCRIPTION_PARAM)
+    here = session.provider.id
+    found = next((d for d in route.deployments if d.provider.id == here), None)
+    if found is None:
+        raise InvalidRequest(
+            f"model {name!r} cannot transcribe in this session: none of its deployments "
+            f"is on this session's upstream ({session.provider.name})",
+            param=TRANSCRIPTION_PARAM,
+        )
+    return found
 
 
 def is_secret(token: str) -> bool:
@@ -184,7 +255,14 @@ def grant_of(token: str) -> Grant | None:
     key = MASTER if key_id is None else _key(key_id)
     if key is None:
         return None
-    return Grant(key, str(payload["r"]), int(payload["d"]), str(payload["t"]), str(payload["u"]))
+    return Grant(
+        key,
+        str(payload["r"]),
+        int(payload["d"]),
+        str(payload["t"]),
+        str(payload["u"]),
+        str(payload.get("h") or ""),
+    )
 
 
 def _key(key_id: Any) -> KeyEntry | None:

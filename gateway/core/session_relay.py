@@ -56,6 +56,12 @@ class SocketProtocol(Protocol):
         session (``too_big``), False drops the message and goes on."""
         ...
 
+    async def refused(self, send: Send, error: GatewayError) -> None:
+        """A client message the session refused (``observe_client`` raised: it names
+        what the key may not use, or what its upstream cannot serve) is not relayed:
+        say why, the session goes on."""
+        ...
+
     async def farewell(self, send: Send, ending: Ending, ends: Ends) -> tuple[int, str]:
         """The gateway or the upstream ended the session (``ending``, never
         ``client``): send any last message, return the client's close code and reason."""
@@ -173,7 +179,11 @@ async def _client_to_upstream(
                 ends.setdefault("too_big", f"a message exceeds the limit of {limit} bytes")
                 return
             continue
-        data = session.observe_client(data)
+        try:
+            data = session.observe_client(data)
+        except GatewayError as error:
+            await protocol.refused(send, error)
+            continue
         if guard is not None:
             try:
                 data = await guard.client(data)

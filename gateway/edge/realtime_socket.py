@@ -222,7 +222,8 @@ def _guard(
 
 class _Realtime:
     """The Realtime API's side of the relay (``session_relay``): an ``error`` event for
-    an oversized client event (dropped) and before the gateway closes a session."""
+    an oversized or refused client event (dropped, as OpenAI's server answers an invalid
+    one) and before the gateway closes a session."""
 
     guardrail_close = REFUSED
     budget_close = BUDGET_SPENT
@@ -232,6 +233,9 @@ class _Realtime:
         error.kind = "invalid_request_error"
         await send({"type": "websocket.send", "text": error_event(error)})
         return False
+
+    async def refused(self, send: Send, error: GatewayError) -> None:
+        await send({"type": "websocket.send", "text": error_event(error)})
 
     async def farewell(
         self, send: Send, ending: session_relay.Ending, ends: session_relay.Ends

@@ -660,7 +660,18 @@ class Deployment(models.Model):
     def clean(self) -> None:
         if not isinstance(self.params, dict):
             raise ValidationError({"params": "must be an object"})
+        self._clean_model()
         self._clean_api_version()
+
+    def _clean_model(self) -> None:
+        """The model, as the provider's kind can name it (``Provider.model_problem``:
+        on Azure OpenAI, a deployment's name)."""
+        if not self.provider_id:
+            return
+        adapter = kinds.adapter_class(self.provider.kind)
+        problem = adapter.model_problem(self.model or "") if adapter is not None else None
+        if problem:
+            raise ValidationError({"model": problem})
 
     def catalog_entry(self) -> Any:
         """The catalog entry describing this deployment (None: none does), as its

@@ -180,6 +180,12 @@ class Provider:
         return [name for name in cls.api_versions if taken is None or name in taken]
 
     @classmethod
+    def model_problem(cls, model: str) -> str | None:
+        """Why ``model`` cannot be a deployment's upstream model on this kind (None: it
+        can); asked by ``Deployment.clean`` with ``param_problems``."""
+        return None
+
+    @classmethod
     def param_problems(cls, params: Mapping[str, Any], catalog: Any) -> dict[str, str]:
         """Why the deployment params ``params`` cannot be saved for a model whose catalog
         entry is ``catalog`` (None: unknown), by param; asked by ``Deployment.clean``, so

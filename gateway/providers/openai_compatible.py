@@ -224,6 +224,26 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
         api_version="api-version, e.g. 2024-10-21.",
     )
 
+    @classmethod
+    def model_problem(cls, model: str) -> str | None:
+        """An Azure deployment's model is the deployment's name, which Azure reads in the
+        URL (``/openai/deployments/<name>/``, a Realtime socket's ``?model=``) and, as its
+        Realtime reference says, in a session's transcription ``model``: one that cannot
+        be a URL's path segment (a ``/``, ``?``, ``#``: Azure's naming rules forbid ``#``
+        in any name, as it breaks URL parsing; or a space) names no deployment, and every
+        call would fail, so it is refused when saved."""
+        if (
+            model.strip()
+            and not any(c in model for c in "/?#")
+            and not any(c.isspace() for c in model)
+        ):
+            return None
+        return (
+            f"{model!r} cannot be an Azure deployment's name, which the model must be on "
+            "Azure OpenAI (it names the deployment in every URL and as a Realtime "
+            "session's transcription model): no '/', '?', '#' or spaces"
+        )
+
     def url(self, path: str, deployment: DeploymentEntry | None = None) -> str:
         base = wire.base_url(self.provider)
         version = (
@@ -251,14 +271,22 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
         for a provider whose api version is a preview (``2025-04-01-preview``), the
         preview endpoint that version names: ``/openai/realtime?api-version=<version>&
         deployment=<deployment>``. The GA endpoint takes no api-version, so any other
-        version (a GA date, ``v1``, none) uses it."""
+        version (a GA date, ``v1``, none) uses it.
+
+        A transcription session (``intent=transcription``) names no deployment in its
+        URL: Azure refuses the socket of a transcription deployment (400
+        ``OperationNotSupported``), and its Realtime reference says a session's
+        transcription ``model`` is the name of the resource's transcription deployment,
+        which ``gateway.core.realtime`` writes into the ``session.update``."""
         base = wire.base_url(self.provider)
         version = wire.setting(self.provider, self.provider.api_version, "api version")
+        named = {} if "intent" in query else {"model": deployment.model}
         if version.lower().endswith("-preview"):
-            params = {"api-version": version, "deployment": deployment.model, **query}
+            named = {"deployment": named["model"]} if named else {}
+            params = {"api-version": version, **named, **query}
             return _ws_url(f"{base}/openai/{path}", params), self._realtime_headers()
         url = f"{base}/openai/v1/{path}"
-        return _ws_url(url, {"model": deployment.model, **query}), self._realtime_headers()
+        return _ws_url(url, {**named, **query}), self._realtime_headers()
 
     def realtime_secret_url(self, path: str, deployment: DeploymentEntry) -> str:
         """Azure's GA endpoint (``/openai/v1/realtime/client_secrets``, and

@@ -8,7 +8,13 @@ thread), enforcing the documented handshake and speaking the GA events:
   A wrong or missing key is a 401, a missing or unknown model a 400 (JSON error body),
   another path a 404, the model ``rt-busy`` a 503: the socket never opens.
 - On connect: ``session.created`` (the session names its model). ``session.update`` ->
-  ``session.updated`` (the model the client named, if any); ``conversation.item.create``
+  ``session.updated`` (the model the client named, if any; an input transcription model
+  it names must be one of the service's: on Azure a transcription deployment's name,
+  ``AZURE_TRANSCRIBE_DEPLOYMENTS``, else an ``error`` event);
+  ``input_audio_buffer.append`` then ``.commit`` -> ``input_audio_buffer.committed``,
+  ``conversation.item.added`` and, with an input transcription model set, its
+  transcription's delta and ``completed`` event with its billed ``usage`` (as in a
+  transcription session); ``conversation.item.create``
   -> ``conversation.item.created``; ``response.create`` -> ``response.created``, text
   deltas, ``response.output_text.done``, ``response.done`` carrying ``usage`` (text
   and audio tokens, cached input: ``USAGE``; ``response.metadata.delay`` seconds before
@@ -17,6 +23,12 @@ thread), enforcing the documented handshake and speaking the GA events:
   ``mock.flood`` (``count``, ``size``) -> that many audio deltas, each sent once the
   last one was written (``flood_sent`` counts them: a reader that stops reading stops
   them).
+
+On Azure (``/openai/...``) a transcription socket names no deployment (a deployment or
+model with ``intent=transcription``, or a transcription deployment opened as a
+conversation, is a 400 ``OperationNotSupported``, as Azure answers) and the session's
+transcription model is a transcription deployment's name (``AZURE_TRANSCRIBE_
+DEPLOYMENTS``, Azure's Realtime reference).
 
 Transcription and translation sessions, as OpenAI's guides and references describe
 them (the shapes are golden fixtures: ``tests/fixtures/openai_realtime/
@@ -64,6 +76,13 @@ OVERLOADED = "rt-busy"  # a model whose handshakes get a 503 (the service is ove
 TRANSCRIBE_BY_TOKENS = frozenset({"gpt-4o-transcribe", "gpt-4o-mini-transcribe"})
 TRANSCRIBE_BY_DURATION = frozenset({"gpt-live-transcribe", "gpt-realtime-whisper", "whisper-1"})
 TRANSLATION_MODELS = frozenset({"gpt-realtime-translate"})
+# Azure OpenAI's transcription deployments (name -> model): on Azure the transcription
+# ``model`` of a session names a deployment of the resource, never a model (Azure's
+# Realtime reference, "Azure deviation")
+AZURE_TRANSCRIBE_DEPLOYMENTS = {
+    "my-transcribe-deployment": "gpt-4o-transcribe",
+    "my-live-transcribe": "gpt-live-transcribe",
+}
 PCM_BYTES_PER_SECOND = 48_000  # 24 kHz, 16-bit, mono
 FIXTURES = json.loads(
     (
@@ -112,6 +131,9 @@ class MockRealtime:
     # ephemeral keys (``ek_...``) the upstream issued for client secrets: each signs a
     # handshake as the secret does
     ephemeral: set[str] = field(default_factory=set)
+    # the settings a client secret was created with (by its ephemeral key): a session it
+    # opens starts with them, as the upstream's does
+    configured: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -160,6 +182,8 @@ class MockRealtime:
                 return _error(HTTPStatus.BAD_REQUEST, "BadRequest", "API version not supported")
             if headers.get("api-key") != self.secret:
                 return _error(HTTPStatus.UNAUTHORIZED, "401", "Access denied: invalid key")
+            if query.get("intent") == "transcription":
+                return _azure_transcription(query)
             if "model" in query or query.get("deployment") not in MODELS:
                 return _error(HTTPStatus.NOT_FOUND, "DeploymentNotFound", "unknown deployment")
             return None
@@ -173,6 +197,11 @@ class MockRealtime:
             if query.get("model") not in TRANSLATION_MODELS:
                 return _error(HTTPStatus.BAD_REQUEST, "invalid_model", "not a translation model")
             return None
+        if parts.path.startswith("/openai/") and (
+            query.get("intent") == "transcription"
+            or query.get("model") in AZURE_TRANSCRIBE_DEPLOYMENTS
+        ):
+            return _azure_transcription(query)
         if query.get("intent") == "transcription" and "model" not in query:
             return None  # a transcription session: its model comes in session.update
         if query.get("model") not in MODELS:
@@ -190,7 +219,7 @@ class MockRealtime:
             await self._translation(ws, query["model"][0])
             return
         if "model" not in query and "deployment" not in query:  # intent=transcription
-            await self._transcription(ws)
+            await self._transcription(ws, azure=parts.path.startswith("/openai/"))
             return
         model = (query.get("model") or query["deployment"])[0]
         session = {
@@ -200,6 +229,13 @@ class MockRealtime:
             "model": model,
             "output_modalities": ["audio"],
         }
+        azure = parts.path.startswith("/openai/")
+        heard: dict[str, Any] = {"model": None, "buffered": 0}  # input transcription
+        bearer = (ws.request.headers.get("Authorization") or "")[7:]  # type: ignore[union-attr]
+        if bearer in self.configured:  # a client secret's session: its settings
+            settings = {k: v for k, v in self.configured[bearer].items() if k != "model"}
+            self._input_transcription({"session": settings}, azure, heard)
+            session = {**session, **settings}
         await ws.send(self._event("session.created", session=session))
         async for raw in ws:
             event = json.loads(raw)
@@ -210,8 +246,14 @@ class MockRealtime:
                     message = "a conversation session cannot become a transcription session"
                     await ws.send(self._invalid(event, message, "session.type"))
                     continue
+                refusal = self._input_transcription(event, azure, heard)
+                if refusal is not None:
+                    await ws.send(refusal)
+                    continue
                 session = {**session, **(event.get("session") or {})}
                 await ws.send(self._event("session.updated", session=session))
+            elif kind in ("input_audio_buffer.append", "input_audio_buffer.commit"):
+                await self._conversation_audio(ws, event, heard)
             elif kind == "conversation.item.create":
                 item = {**event.get("item", {}), "id": self._id("item")}
                 await ws.send(self._event("conversation.item.created", item=item))
@@ -237,6 +279,65 @@ class MockRealtime:
                     "event_id": event.get("event_id"),
                 }
                 await ws.send(self._event("error", error=error))
+
+    def _input_transcription(
+        self, event: dict[str, Any], azure: bool, heard: dict[str, Any]
+    ) -> str | None:
+        """A conversation's ``session.update`` naming an input transcription model (GA
+        ``audio.input.transcription``, the beta's ``input_audio_transcription``): the
+        model transcribing its input audio from then on, or the ``error`` event for one
+        the service does not have (on Azure: a name that is no transcription deployment
+        of the resource)."""
+        update = event.get("session") or {}
+        ga = ((update.get("audio") or {}).get("input") or {}).get("transcription")
+        beta = update.get("input_audio_transcription")
+        param = "session.audio.input.transcription.model"
+        if beta is not None and ga is None:
+            ga, param = beta, "session.input_audio_transcription.model"
+        if ga is None:
+            return None
+        named = ga.get("model")
+        model = AZURE_TRANSCRIBE_DEPLOYMENTS.get(named) if azure else named
+        if model not in TRANSCRIBE_BY_TOKENS | TRANSCRIBE_BY_DURATION:
+            where = "deployment" if azure else "transcription model"
+            return self._invalid(event, f"unknown {where} {named!r}", param)
+        heard["model"] = model
+        return None
+
+    async def _conversation_audio(
+        self, ws: ServerConnection, event: dict[str, Any], heard: dict[str, Any]
+    ) -> None:
+        """A conversation's input audio: appended, then committed as a user item; with an
+        input transcription model set, its transcription follows (delta, then
+        ``completed`` with the usage the transcription is billed by: tokens, or seconds
+        of audio), as in a transcription session."""
+        if event["type"] == "input_audio_buffer.append":
+            audio = _pcm(event.get("audio"))
+            if audio is None:
+                await ws.send(self._invalid(event, "audio must be base64 PCM16", "audio"))
+            else:
+                heard["buffered"] += audio
+            return
+        if not heard["buffered"]:
+            await ws.send(self._invalid(event, "buffer empty", None))
+            return
+        item = self._id("item")
+        committed = fixture("transcription", "input_audio_buffer.committed")
+        committed.update(item_id=item, previous_item_id=None)
+        await ws.send(self._emit(committed))
+        user = {"id": item, "object": "realtime.item", "type": "message", "role": "user",
+                "status": "completed", "content": [{"type": "input_audio", "transcript": None}]}  # fmt: skip
+        await ws.send(self._event("conversation.item.added", previous_item_id=None, item=user))
+        if heard["model"] is not None:
+            delta = fixture("transcription", "conversation.item.input_audio_transcription.delta")
+            await ws.send(self._emit({**delta, "item_id": item}))
+            done = fixture("transcription", "conversation.item.input_audio_transcription.completed")
+            done["item_id"] = item
+            if heard["model"] in TRANSCRIBE_BY_DURATION:
+                seconds = heard["buffered"] / PCM_BYTES_PER_SECOND
+                done["usage"] = {"type": "duration", "seconds": seconds}
+            await ws.send(self._emit(done))
+        heard["buffered"] = 0
 
     async def _respond(self, ws: ServerConnection, delay: float = 0) -> None:
         rid, iid = self._id("resp"), self._id("item")
@@ -272,7 +373,7 @@ class MockRealtime:
         await ws.send(self._event("response.done", response=done))
 
     # -- a transcription session --
-    async def _transcription(self, ws: ServerConnection) -> None:
+    async def _transcription(self, ws: ServerConnection, azure: bool = False) -> None:
         created = fixture("transcription", "session.created")
         session = created["session"]
         session["id"] = self._id("sess")
@@ -288,14 +389,17 @@ class MockRealtime:
                 update = event.get("session") or {}
                 named = (((update.get("audio") or {}).get("input") or {}).get("transcription")
                          or {}).get("model")  # fmt: skip
+                # on Azure the model is a transcription deployment's name
+                backing = AZURE_TRANSCRIBE_DEPLOYMENTS.get(named) if azure else named
                 if update.get("type") != "transcription":
                     await ws.send(self._invalid(event, "session.type must be 'transcription'",
                                                 "session.type"))  # fmt: skip
-                elif named not in TRANSCRIBE_BY_TOKENS | TRANSCRIBE_BY_DURATION:
-                    await ws.send(self._invalid(event, f"unknown transcription model {named!r}",
+                elif backing not in TRANSCRIBE_BY_TOKENS | TRANSCRIBE_BY_DURATION:
+                    where = "deployment" if azure else "transcription model"
+                    await ws.send(self._invalid(event, f"unknown {where} {named!r}",
                                                 "session.audio.input.transcription.model"))  # fmt: skip
                 else:
-                    model = named
+                    model = backing
                     session["audio"]["input"].update(update["audio"]["input"])
                     await ws.send(self._event("session.updated", session=session))
             elif kind == "input_audio_buffer.append":
@@ -386,6 +490,16 @@ class MockRealtime:
 
     def _event(self, kind: str, **fields: Any) -> str:
         return json.dumps({"type": kind, "event_id": self._id("event"), **fields})
+
+
+def _azure_transcription(query: dict[str, str]) -> Response | None:
+    """Azure's transcription socket names no deployment (its session's transcription
+    model does): a deployment or model in the URL, or a transcription deployment opened
+    as a conversation, is the 400 Azure answers."""
+    if "model" in query or "deployment" in query:
+        message = "The realtime operation does not work with the specified model."
+        return _error(HTTPStatus.BAD_REQUEST, "OperationNotSupported", message)
+    return None
 
 
 def _pcm(audio: Any) -> int | None:

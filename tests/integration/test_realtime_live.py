@@ -81,6 +81,8 @@ route("rt-transcribe", (oa, "gpt-4o-transcribe", 1))
 route("rt-live", (oa, "gpt-live-transcribe", 1))
 route("rt-translate", (oa, "gpt-realtime-translate", 1))
 route("rt-translate-azure", (az, "gpt-realtime-translate", 1))
+route("rt-heard", (oa, "gpt-realtime", 1))
+route("rt-az-transcribe", (az, "my-transcribe-deployment", 1))
 
 def key(raw, name, **fields):
     return ApiKey.objects.create(name=name, prefix=raw[:10], key_hash=ApiKey.hash_key(raw), **fields)
@@ -506,6 +508,68 @@ async def test_the_sdk_transcribes_through_the_gateway(gw: Gateway, mock: MockRe
     assert logged_requests(gw, "rt-transcribe") == [
         {"session": "transcription", "transcriptions": 1}
     ]
+
+
+async def test_the_sdk_conversations_input_transcription_is_counted(
+    gw: Gateway, mock: MockRealtime
+) -> None:
+    """A conversation with input transcription (#64): a route named as its model gets
+    the deployment's model upstream; the transcription's usage is journaled on the
+    session's row at that model's prices although no response ever came."""
+    async with sdk(gw).realtime.connect(model="rt-heard") as conn:
+        await conn.recv()
+        await conn.session.update(
+            session={
+                "type": "realtime",
+                "audio": {"input": {"transcription": {"model": "rt-transcribe"}}},
+            }
+        )
+        updated = await conn.recv()
+        assert updated.type == "session.updated", updated
+        assert updated.session.audio.input.transcription.model == "rt-transcribe"
+        await conn.input_audio_buffer.append(audio=ONE_SECOND)
+        await conn.input_audio_buffer.commit()
+        async for event in conn:
+            if event.type == "conversation.item.input_audio_transcription.completed":
+                break
+    update = next(e for e in reversed(mock.events) if e["type"] == "session.update")
+    assert update["session"]["audio"]["input"]["transcription"]["model"] == "gpt-4o-transcribe"
+    [row] = journal_rows(gw, 1, "rt-heard")
+    assert row["status"] == 200 and (row["input_tokens"], row["output_tokens"]) == (38, 10)
+    assert abs(Decimal(str(row["cost_usd"])) - Decimal(38 * 6 + 10 * 10) / 10**6) < Decimal("1e-9")
+    [logged] = logged_requests(gw, "rt-heard")
+    assert logged["input_transcription"]["model"] == "rt-transcribe"
+
+
+async def test_the_sdk_transcribes_on_azure_with_the_deployment_in_the_session(
+    gw: Gateway, mock: MockRealtime
+) -> None:
+    """Azure refuses a transcription socket naming a deployment: the URL has the intent
+    only, the deployment's name goes in the session (Azure's Realtime reference)."""
+    async with sdk(gw).realtime.connect(
+        model="rt-az-transcribe", extra_query={"intent": "transcription"}
+    ) as conn:
+        assert (await conn.recv()).type == "session.created"
+        await conn.session.update(
+            session={
+                "type": "transcription",
+                "audio": {"input": {"transcription": {"model": "rt-az-transcribe"}}},
+            }
+        )
+        assert (await conn.recv()).type == "session.updated"
+        await conn.input_audio_buffer.append(audio=ONE_SECOND)
+        await conn.input_audio_buffer.commit()
+        async for event in conn:
+            if event.type == "conversation.item.input_audio_transcription.completed":
+                break
+    handshake = mock.handshakes[-1]
+    assert (handshake.path, handshake.query) == ("/openai/v1/realtime", {"intent": "transcription"})
+    update = next(e for e in reversed(mock.events) if e["type"] == "session.update")
+    assert update["session"]["audio"]["input"]["transcription"]["model"] == (
+        "my-transcribe-deployment"
+    )
+    [row] = journal_rows(gw, 1, "rt-az-transcribe")
+    assert row["status"] == 200 and (row["input_tokens"], row["output_tokens"]) == (38, 10)
 
 
 async def test_a_transcription_by_the_second_is_priced_per_second(gw: Gateway) -> None:

@@ -360,6 +360,9 @@ class _Live:
     async def oversized(self, send: Send, limit: int) -> bool:
         return True
 
+    async def refused(self, send: Send, error: GatewayError) -> None:
+        """Never asked: a Live session refuses no client message by itself."""
+
     async def farewell(
         self, send: Send, ending: session_relay.Ending, ends: session_relay.Ends
     ) -> tuple[int, str]:

@@ -8,9 +8,11 @@ more): None when nothing does, and the relay then pays nothing more.
 
 - pre_call and during_call (checked before an event is relayed, there being no answer
   to hold for a verdict): the client's texts, from ``conversation.item.create`` (its
-  ``input_text`` / ``text`` parts, a function call's output), ``session.update``
-  (``instructions``, each tool's name and description) and ``response.create``
-  (``instructions``, its ``input`` items); a rewrite (MASK) goes upstream in place of
+  ``input_text`` / ``text`` parts, a function call's output), ``session.update`` (and
+  the beta's ``transcription_session.update``: ``instructions``, each tool's name and
+  description, the input transcription's ``prompt``, a reusable prompt's ``variables``)
+  and ``response.create`` (the same, and its ``input`` items); a rewrite (MASK) goes
+  upstream in place of
   the original. Audio the client sends (``input_audio_buffer.append``, an
   ``input_audio`` part) cannot be read: refused, naming the guardrail.
 - post_call: the server's text (``response.text.delta`` / ``response.output_text.delta``,
@@ -37,7 +39,12 @@ from gateway.features.guardrails import engine, texts
 from gateway.features.guardrails.kinds import Context
 from gateway.features.guardrails.plane import applicable
 
-CLIENT_TEXT = ("conversation.item.create", "session.update", "response.create")
+CLIENT_TEXT = (
+    "conversation.item.create",
+    "session.update",
+    "transcription_session.update",  # the beta's transcription session
+    "response.create",
+)
 CLIENT_AUDIO = "input_audio_buffer.append"
 # server text: the delta events (held) and the done event that ends each, with the
 # field its whole text is in
@@ -76,6 +83,28 @@ def _setter(container: Any, where: Any) -> Callable[[str], None]:
         container[where] = value
 
     return set_item
+
+
+def _prompt_slots(inner: dict[str, Any], slots: texts.Slots) -> None:
+    """The texts a session's settings (or a response's) send a model besides its
+    instructions: the input transcription's ``prompt`` (GA ``audio.input.transcription``,
+    the beta's ``input_audio_transcription``: free text the transcription model reads)
+    and a reusable prompt's ``variables`` (a string, or an ``input_text`` part)."""
+    audio = inner.get("audio")
+    inputs = audio.get("input") if isinstance(audio, dict) else None
+    for holder in (
+        inputs.get("transcription") if isinstance(inputs, dict) else None,
+        inner.get("input_audio_transcription"),
+    ):
+        if isinstance(holder, dict) and isinstance(holder.get("prompt"), str):
+            slots.add(holder["prompt"], _setter(holder, "prompt"))
+    prompt = inner.get("prompt")
+    variables = prompt.get("variables") if isinstance(prompt, dict) else None
+    for name, value in variables.items() if isinstance(variables, dict) else ():
+        if isinstance(value, str):
+            slots.add(value, _setter(variables, name))
+        elif isinstance(value, dict) and isinstance(value.get("text"), str):
+            slots.add(value["text"], _setter(value, "text"))
 
 
 def begin(
@@ -154,11 +183,12 @@ class SessionGuard:
         if kind == "conversation.item.create":
             self._item_slots(event.get("item"), slots)
             return
-        inner = event.get("session" if kind == "session.update" else "response")
+        inner = event.get("response" if kind == "response.create" else "session")
         if not isinstance(inner, dict):
             return
         if isinstance(inner.get("instructions"), str):
             slots.add(inner["instructions"], _setter(inner, "instructions"))
+        _prompt_slots(inner, slots)
         for tool in inner.get("tools") or ():
             for name in ("name", "description"):
                 if isinstance(tool, dict) and isinstance(tool.get(name), str):

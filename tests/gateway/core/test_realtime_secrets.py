@@ -6,11 +6,13 @@ ephemeral key; that secret opens its session through the relay (the Realtime moc
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import json
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -62,6 +64,19 @@ def upstream(mock: MockRealtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[li
             one("rt", "gpt-realtime"),
             one("tr", "gpt-4o-transcribe"),
             one("tl", "gpt-realtime-translate"),
+            dataclasses.replace(
+                one("asr", "gpt-4o-transcribe"),
+                deployments=(
+                    deployment(
+                        "asr",
+                        "gpt-4o-transcribe",
+                        provider=provider,
+                        input_price=Decimal(1),
+                        audio_input_price=Decimal(3),
+                        output_price=Decimal(4),
+                    ),
+                ),
+            ),
         )  # fmt: skip
     )
     seen: list[Any] = []
@@ -70,6 +85,8 @@ def upstream(mock: MockRealtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[li
         body = json.loads(request.content)
         seen.append((request.url.path, dict(request.headers), body))
         mock.ephemeral.add(EPHEMERAL)
+        if isinstance(body.get("session"), dict):
+            mock.configured[EPHEMERAL] = body["session"]
         if request.url.path.endswith("/transcription_sessions"):  # the beta's shape
             return httpx.Response(200, json={
                 "id": "sess_1", "object": "realtime.transcription_session",
@@ -263,3 +280,36 @@ async def test_the_official_sdk_creates_both_kinds_of_secret(upstream: list[Any]
         "/v1/realtime/client_secrets",
         "/v1/realtime/translations/client_secrets",
     ]
+
+
+async def test_a_conversation_secrets_input_transcription_route_is_its_deployment(
+    upstream: list[Any], mock: MockRealtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A route named as the input transcription model when the secret is made: the
+    upstream gets its deployment's model, the answer the route's name, and the session
+    the secret opens prices its transcriptions at that deployment's prices (#64)."""
+    records: list[Any] = []
+    monkeypatch.setattr(journal, "record", records.append)
+    audio = {"input": {"transcription": {"model": "asr"}}}
+    status, answer = await create({"session": {"type": "realtime", "model": "rt", "audio": audio}})
+    assert status == 200, answer
+    [(_, _, body)] = upstream
+    assert body["session"]["audio"]["input"]["transcription"]["model"] == "gpt-4o-transcribe"
+    assert answer["session"]["audio"]["input"]["transcription"]["model"] == "asr"
+    communicator, created = await open_with(answer["value"], "/v1/realtime?model=rt")
+    assert created["session"]["audio"]["input"]["transcription"]["model"] == "asr"
+    second = base64.b64encode(bytes(48_000)).decode()
+    await communicator.send_to(text_data=json.dumps({"type": "input_audio_buffer.append",
+                                                     "audio": second}))  # fmt: skip
+    await communicator.send_to(text_data=json.dumps({"type": "input_audio_buffer.commit"}))
+    event = json.loads(await communicator.receive_from(timeout=10))
+    while event["type"] != "conversation.item.input_audio_transcription.completed":
+        assert event["type"] != "error", event
+        event = json.loads(await communicator.receive_from(timeout=10))
+    await close(communicator)
+    _, session = records
+    usage = event["usage"]
+    details = usage["input_token_details"]
+    expected = details["audio_tokens"] * 3 + details["text_tokens"] + usage["output_tokens"] * 4
+    assert session.cost_usd == Decimal(expected) / 10**6
+    assert json.loads(session.inbound_request)["input_transcription"]["model"] == "asr"

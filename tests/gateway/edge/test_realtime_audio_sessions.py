@@ -41,6 +41,11 @@ SECRET = "sk-mock-realtime-audio"
 AUTH = [(b"authorization", b"Bearer sk-good")]
 ONE_SECOND = base64.b64encode(bytes(48_000)).decode()  # 24 kHz PCM16: one second
 TOKENS = FIXTURES["transcription"]["conversation.item.input_audio_transcription.completed"]
+AZURE_PRICES = {
+    "input_price": Decimal(2),
+    "audio_input_price": Decimal(5),
+    "output_price": Decimal(7),
+}
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +66,8 @@ def relay(mock: MockRealtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
     (gpt-live-transcribe, by the second) and ``tl`` (gpt-realtime-translate) on the
     mock; a master-key caller; the journal's records."""
     provider = ProviderEntry(8, "mock-rt", "openai", mock.url + "/v1", SECRET, {}, "", None)
+    azure = ProviderEntry(9, "mock-az", "azure", mock.url, SECRET, {}, "", None)
+    preview = dataclasses.replace(azure, id=10, api_version="2025-04-01-preview")
     installed = registry.current()
     registry.install(
         snapshot(
@@ -74,6 +81,10 @@ def relay(mock: MockRealtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
             ),
             _route("live", "gpt-live-transcribe", provider),
             _route("tl", "gpt-realtime-translate", provider),
+            # Azure: the deployments' names, never a model's
+            _route("az-tr", "my-transcribe-deployment", azure, **AZURE_PRICES),
+            _route("az-tr-p", "my-transcribe-deployment", preview, **AZURE_PRICES),
+            _route("az-live", "my-live-transcribe", azure, params={"price_per_second": "0.001"}),
         )
     )
     records: list[Any] = []
@@ -313,3 +324,97 @@ def test_a_transcription_model_without_token_prices_takes_the_catalogs() -> None
     assert realtime.cost(bare, usage) == Decimal(38 * 6 + 10 * 10) / 10**6
     own = deployment("x", "gpt-4o-transcribe", input_price=Decimal(1), output_price=Decimal(2))
     assert realtime.cost(own, usage) == Decimal(38 * 1 + 10 * 2) / 10**6
+
+
+@pytest.mark.parametrize(
+    ("model", "path", "query"),
+    [
+        ("az-tr", "/openai/v1/realtime", {"intent": "transcription"}),
+        ("az-tr-p", "/openai/realtime",
+         {"api-version": "2025-04-01-preview", "intent": "transcription"}),
+    ],
+)  # fmt: skip
+async def test_an_azure_transcription_names_its_deployment_in_the_session_not_the_url(
+    relay: list[Any], mock: MockRealtime, model: str, path: str, query: dict[str, str]
+) -> None:
+    """Azure refuses a transcription socket that names a deployment (400
+    ``OperationNotSupported``: before #64 the gateway sent ``?model=<deployment>`` and
+    the session never opened); its Realtime reference says the session's transcription
+    model is the transcription deployment's name. GA and preview endpoints alike."""
+    communicator = await connect(f"/v1/realtime?model={model}&intent=transcription")
+    created = await next_event(communicator)
+    assert created["type"] == "session.created", created
+    assert (mock.handshakes[-1].path, mock.handshakes[-1].query) == (path, query)
+    await communicator.send_to(text_data=transcription_update(model))
+    updated = await next_event(communicator)
+    assert updated["session"]["audio"]["input"]["transcription"]["model"] == model
+    sent = mock.events[-1]["session"]["audio"]["input"]["transcription"]["model"]
+    assert sent == "my-transcribe-deployment"
+    await transcribe(communicator, 1)
+    await close(communicator)
+    [record] = relay
+    usage = TOKENS["usage"]
+    audio, text = (
+        usage["input_token_details"]["audio_tokens"],
+        usage["input_token_details"]["text_tokens"],
+    )
+    assert record.status == 200
+    assert record.cost_usd == (audio * 5 + text * 2 + usage["output_tokens"] * 7) / Decimal(10**6)
+
+
+async def test_an_azure_deployment_priced_by_the_second_takes_its_own_price(
+    relay: list[Any],
+) -> None:
+    """A deployment's name says nothing of its model: its ``price_per_second``."""
+    communicator = await connect("/v1/realtime?model=az-live&intent=transcription")
+    await next_event(communicator)
+    await communicator.send_to(text_data=transcription_update("az-live"))
+    await next_event(communicator)
+    done = await transcribe(communicator, 2)
+    assert done["usage"] == {"type": "duration", "seconds": 2.0}
+    await close(communicator)
+    [record] = relay
+    assert record.cost_usd == Decimal("0.002")
+
+
+async def test_azure_refuses_a_transcription_socket_that_names_a_deployment(
+    mock: MockRealtime,
+) -> None:
+    """The control for the URL the gateway opens on Azure."""
+    from websockets.asyncio.client import connect as ws_connect
+    from websockets.exceptions import InvalidStatus
+
+    url = mock.url.replace("http", "ws") + "/openai/v1/realtime?model=my-transcribe-deployment"
+    for query in ("", "&intent=transcription"):
+        with pytest.raises(InvalidStatus) as refused:
+            async with ws_connect(url + query, additional_headers={"api-key": SECRET}):
+                pass
+        assert refused.value.response.status_code == 400
+
+
+@pytest.mark.parametrize("beta", [False, True], ids=["ga", "beta"])
+async def test_a_pre_call_guardrail_reads_a_transcription_sessions_prompt(
+    relay: list[Any], mock: MockRealtime, beta: bool
+) -> None:
+    """A transcription session's one text is the prompt its model reads (GA
+    ``audio.input.transcription.prompt``, the beta ``transcription_session.update``'s
+    ``input_audio_transcription.prompt``): checked before it goes up (#64)."""
+    guarded(("pre_call",))
+    communicator = await connect("/v1/realtime?model=tr&intent=transcription")
+    await next_event(communicator)
+    before = len(mock.events)
+    if beta:
+        holder = {"model": "tr", "prompt": "a forbidden topic"}
+        update = {"type": "transcription_session.update",
+                  "session": {"input_audio_transcription": holder}}  # fmt: skip
+    else:
+        update = json.loads(transcription_update("tr"))
+        update["session"]["audio"]["input"]["transcription"]["prompt"] = "a forbidden topic"
+    await communicator.send_to(text_data=json.dumps(update))
+    refused = await next_event(communicator)
+    assert refused["type"] == "error" and "guardrail 'words'" in refused["error"]["message"]
+    assert (await communicator.receive_output(timeout=5))["code"] == 1008
+    await communicator.wait(5)
+    assert len(mock.events) == before
+    [record] = relay
+    assert record.finish_reason == "guardrail"

@@ -391,14 +391,19 @@ async def test_a_refused_connect_cools_its_deployment_down_and_fails_over(
         ("v1", "ws://az.test/openai/v1/realtime?model=dep"),
         ("2025-04-01-preview",
          "ws://az.test/openai/realtime?api-version=2025-04-01-preview&deployment=dep"),
+        # a transcription session names its deployment in the session, never the URL
+        ("", "ws://az.test/openai/v1/realtime?intent=transcription"),
+        ("2025-04-01-preview",
+         "ws://az.test/openai/realtime?api-version=2025-04-01-preview&intent=transcription"),
     ],
 )  # fmt: skip
 def test_azure_uses_its_preview_endpoint_for_a_preview_version(version: str, url: str) -> None:
     from gateway.providers.openai_compatible import AzureOpenAIProvider
 
     provider = ProviderEntry(9, "az", "azure", "http://az.test", "sk-az", {}, version, None)
+    query = {"intent": "transcription"} if "intent" in url else {}
     target, headers = AzureOpenAIProvider(provider).realtime_target(
-        deployment("rt", "dep", provider=provider), {}
+        deployment("rt", "dep", provider=provider), query
     )
     assert target == url and headers == {"api-key": "sk-az"}
 

@@ -150,3 +150,27 @@ def test_deployment_params_must_be_an_object() -> None:
         )
     assert "params" in saving.errors_by_field(info.value)
     assert not Deployment.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", ["azure/gpt-4o-transcribe", "my transcribe", "dep#1", "a?b", " "])
+def test_an_azure_deployment_must_be_named_as_a_deployment_can_be(model: str) -> None:
+    """On Azure OpenAI the model is the deployment's name: Azure reads it in the URL and,
+    in a Realtime session, as the transcription model (its Realtime reference), so one
+    no deployment can have is refused when saved, naming the field (#64)."""
+    Provider.objects.create(name="az", kind="azure", base_url="https://acme.openai.azure.com")
+    route = admin_ops.save_route(None, {"name": "r"})
+    with pytest.raises(ValidationError) as info:
+        admin_ops.save_deployment(
+            route, None, {"provider": "az", "model": model}, actor=roles.MASTER
+        )
+    assert "Azure deployment's name" in saving.errors_by_field(info.value)["model"][0]
+    saved = admin_ops.save_deployment(
+        route, None, {"provider": "az", "model": "my-transcribe_2.1"}, actor=roles.MASTER
+    )
+    assert saved.model == "my-transcribe_2.1"
+    Provider.objects.create(name="oa", kind="openai", base_url="http://u/v1")
+    other = admin_ops.save_deployment(
+        route, None, {"provider": "oa", "model": "ft:gpt-4o/org"}, actor=roles.MASTER
+    )  # other kinds: as before
+    assert other.pk
