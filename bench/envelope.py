@@ -8,7 +8,8 @@
   answered ``/v1/chat/completions`` (polled every 20 ms against the bench mock
   upstream); the median of ``--runs`` starts.
 - **Idle memory**: the RSS of every process of the server (supervisor, workers, the
-  counter service) ``--idle-seconds`` after that first answer, with no traffic.
+  counter service) ``--idle-seconds`` after that first answer, with no traffic; and
+  their PSS, where a page shared by several processes counts once in the sum.
 - **Soak** (``--soak-minutes``): a request a second for that long, the tree's RSS each
   minute: growth from the first minute's figure.
 - **Install size**: the wheel built from this tree, and the installed size of it and
@@ -103,6 +104,10 @@ def tree_rss(pid: int) -> dict[str, float]:
     return {f"{run.process_role(p, pid)} {p}": run.rss_mb(p) for p in run.server_processes(pid)}
 
 
+def tree_pss(pid: int) -> float:
+    return sum(run.pss_mb(p) for p in run.server_processes(pid))
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
@@ -177,6 +182,7 @@ def main() -> None:
         _, env = prepared(workdir, mock_port)
         starts = []
         idle: dict[str, float] = {}
+        idle_pss = 0.0
         soak: list[float] = []
         for index in range(args.runs):
             seconds, server, port = cold_start(env, args.workers, log)
@@ -184,6 +190,7 @@ def main() -> None:
             if index == args.runs - 1:
                 time.sleep(args.idle_seconds)
                 idle = tree_rss(server.pid)
+                idle_pss = tree_pss(server.pid)
                 deadline = time.time() + 60 * args.soak_minutes
                 next_sample = time.time()
                 while time.time() < deadline:
@@ -195,7 +202,7 @@ def main() -> None:
             stop(server)
         results.update(
             cold_start_s=statistics.median(starts), cold_starts_s=starts,
-            idle_rss_mb=sum(idle.values()), idle_processes=idle,
+            idle_rss_mb=sum(idle.values()), idle_pss_mb=idle_pss, idle_processes=idle,
             soak_rss_mb=soak, soak_growth_mb=(soak[-1] - soak[0]) if len(soak) > 1 else None,
             **install_size(),
         )  # fmt: skip
@@ -219,6 +226,7 @@ def render(r: dict[str, Any]) -> str:
         f"| cold start to the first answer (median of {len(r['cold_starts_s'])}) | "
         f"{r['cold_start_s']:.2f} s ({', '.join(f'{s:.2f}' for s in r['cold_starts_s'])}) |",
         f"| idle RSS, every process | {r['idle_rss_mb']:.0f} MB |",
+        f"| idle PSS, every process (shared pages counted once) | {r['idle_pss_mb']:.0f} MB |",
     ]
     for name, mb in r["idle_processes"].items():
         lines.append(f"| — {name} | {mb:.0f} MB |")

@@ -138,6 +138,18 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def pss_mb(pid: int) -> float:
+    """The process's proportional set size: its private pages plus its share of pages it
+    shares (libpython, numpy's and Django's shared objects, the page cache of modules), so
+    that a tree's figures add up to the memory it really holds, where RSS sums count every
+    shared page once per process."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of ``pid`` and its whole process tree."""
     ticks = os.sysconf("SC_CLK_TCK")
