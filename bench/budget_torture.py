@@ -956,9 +956,13 @@ def run_realtime_cell(bases: list[str], database_url: str, cell: Cell) -> None:
     cell.served = cell.burst_served + after.admitted
     cell.others += [s.other for s in [*sessions, after] if s.other]
     deadline = time.monotonic() + 20
-    while True:  # every admitted session's row (a cut one is a 429 with its cost)
+    # every session's row: an admitted one's (a cut one is a 429 with its cost) and a
+    # refused one's (a 429 costing nothing). Waiting for as many rows as sessions
+    # admitted let the refusals' rows, written first, stand in for sessions whose rows
+    # the journal had not written yet, and their responses went missing from the spend
+    while True:
         rows = journal(database_url, cell.key_name)
-        if len(rows) >= cell.served or time.monotonic() > deadline:
+        if len(rows) >= cell.sent or time.monotonic() > deadline:
             break
         time.sleep(0.25)
     cell.spend = sum((cost for _, cost in rows), Decimal(0))
