@@ -39,7 +39,7 @@ class Instance:
 
 
 @pytest.fixture(scope="module")
-def instance(tmp_path_factory) -> Iterator[Instance]:
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     with own_postgres() as postgres:
         url = postgres.create_database("switchyard")
         env = {

@@ -8,6 +8,7 @@ tests/integration/test_registry_fingerprint_live.py."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from django.db import OperationalError
@@ -27,7 +28,7 @@ def test_the_signals_registry_tables_are_watched_with_their_many_to_many_tables(
     assert registry_fingerprint._tables == tables
 
 
-def test_off_unless_postgresql_and_a_positive_interval(settings) -> None:
+def test_off_unless_postgresql_and_a_positive_interval(settings) -> None:  # type: ignore[no-untyped-def]
     from django.db import connection
 
     settings.SWITCHYARD_REGISTRY_FINGERPRINT_SECONDS = 5
@@ -42,7 +43,7 @@ def test_off_unless_postgresql_and_a_positive_interval(settings) -> None:
 @pytest.fixture
 def stored(monkeypatch, settings, snapshot_reset):  # type: ignore[no-untyped-def]
     """The tables' fingerprint as a value the test moves; builds counted."""
-    state = {"fingerprint": "a", "builds": 0, "fail": 0}
+    state: dict[str, Any] = {"fingerprint": "a", "builds": 0, "fail": 0}
 
     def read() -> str:
         if state["fail"]:

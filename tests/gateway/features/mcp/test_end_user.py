@@ -82,7 +82,7 @@ async def _call(end_user: str | None) -> dict[str, Any]:
     }
     if end_user is not None:
         headers["x-switchyard-user"] = end_user
-    transport = httpx2.ASGITransport(app=endpoint.app)
+    transport = httpx2.ASGITransport(app=endpoint.app)  # type: ignore[arg-type]
     async with httpx2.AsyncClient(transport=transport, base_url="http://gateway") as client:
         reply = await client.post("/mcp", json=body, headers=headers, timeout=30)
     assert reply.status_code == 200, reply.text
