@@ -32,11 +32,12 @@ sessions (``run_realtime_cell``: a session holds only
 ``SWITCHYARD_BUDGET_RESERVATION_USD`` and is charged response by response, so its
 documented bound is the budget plus one response per session open when the budget is
 reached, and its cells are judged against that). Not here: session budgets other than
-A2A's. Budget kinds that an endpoint does not count are marked ``n/a``: A2A, MCP and
+A2A's. Budget kinds that an endpoint does not count are marked ``n/a``: A2A and
 realtime have no end user; a budget per session is an A2A agent's
 (``session_budget_usd``, per key and ``contextId``): its cells send every message of
 the cell in one context to a second agent whose session budget is the cell's budget
-(the key has none).
+(the key has none). MCP's end-user cells name the end user in ``x-switchyard-user``
+(MCP has no field for it), as the chat cells name theirs in the body's ``user``.
 
     .venv/bin/python bench/budget_torture.py           # c = 8 and 32 (~5 minutes)
     .venv/bin/python bench/budget_torture.py --quick   # c = 8 (~2 minutes)
@@ -93,8 +94,8 @@ ENDPOINTS = (
     "realtime",
 )
 KINDS = ("key", "team", "user", "tag", "end_user", "session")
-# A2A messages, MCP calls and realtime sessions carry no end user
-NOT_COUNTED = {("a2a", "end_user"), ("mcp", "end_user"), ("realtime", "end_user")}
+# A2A messages and realtime sessions carry no end user
+NOT_COUNTED = {("a2a", "end_user"), ("realtime", "end_user")}
 # a budget per session is an A2A agent's (``session_budget_usd``: per key and context id)
 NOT_COUNTED |= {(e, "session") for e in ENDPOINTS if e != "a2a"}
 MCP_MODERN = "2026-07-28"
@@ -485,6 +486,7 @@ async def _mcp(client: httpx.AsyncClient, base: str, cell: Cell) -> Answer:
     }
     headers = {
         **headers_of(cell),
+        **({"x-switchyard-user": cell.end_user} if cell.end_user else {}),
         "accept": "application/json, text/event-stream",
         "mcp-protocol-version": MCP_MODERN,
         "mcp-method": "tools/call",
@@ -954,9 +956,13 @@ def run_realtime_cell(bases: list[str], database_url: str, cell: Cell) -> None:
     cell.served = cell.burst_served + after.admitted
     cell.others += [s.other for s in [*sessions, after] if s.other]
     deadline = time.monotonic() + 20
-    while True:  # every admitted session's row (a cut one is a 429 with its cost)
+    # every session's row: an admitted one's (a cut one is a 429 with its cost) and a
+    # refused one's (a 429 costing nothing). Waiting for as many rows as sessions
+    # admitted let the refusals' rows, written first, stand in for sessions whose rows
+    # the journal had not written yet, and their responses went missing from the spend
+    while True:
         rows = journal(database_url, cell.key_name)
-        if len(rows) >= cell.served or time.monotonic() > deadline:
+        if len(rows) >= cell.sent or time.monotonic() > deadline:
             break
         time.sleep(0.25)
     cell.spend = sum((cost for _, cost in rows), Decimal(0))

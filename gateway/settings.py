@@ -372,6 +372,11 @@ SWITCHYARD_COOLDOWN_WINDOW_SECONDS = env_float(
 SWITCHYARD_COOLDOWN_SECONDS = env_float("SWITCHYARD_COOLDOWN_SECONDS", 30.0, minimum=0)
 # How often each process checks the registry version in the database (seconds).
 SWITCHYARD_REGISTRY_POLL_SECONDS = env_float("SWITCHYARD_REGISTRY_POLL_SECONDS", 1.0, minimum=0.05)
+# How often each process compares the registry tables' fingerprint, on PostgreSQL, to
+# find changes made without the ORM's signals (SQL, .update()); 0: never.
+SWITCHYARD_REGISTRY_FINGERPRINT_SECONDS = env_float(
+    "SWITCHYARD_REGISTRY_FINGERPRINT_SECONDS", 5.0, minimum=0
+)
 
 # daphne's app only serves ``runserver`` (its ASGI development server, WebSockets
 # included); every other process leaves it out: loading it imports twisted, autobahn and

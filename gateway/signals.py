@@ -13,7 +13,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.dispatch import receiver
 from django.utils import timezone
 
-from gateway.access import registry
+from gateway.access import registry, registry_fingerprint
 from gateway.models import (
     A2aAgent,
     ApiKey,
@@ -40,6 +40,8 @@ REGISTRY_MODELS = (
     Provider, Route, Deployment, ApiKey, Team, McpServer, Profile, Guardrail,
     Prompt, PromptVersion, PromptLabel, TagBudget, A2aAgent,
 )  # fmt: skip
+# the same tables are fingerprinted for changes made without these signals (PostgreSQL)
+registry_fingerprint.track(REGISTRY_MODELS)
 
 
 def bump_version(using: str) -> None:

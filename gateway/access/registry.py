@@ -5,7 +5,10 @@ Freshness: a change saved anywhere (console, API, admin, import_config) bumps
 ``RegistryState.version`` in the same transaction and, once committed, rebuilds this
 process's snapshot and announces the change on the channel layer group
 ``switchyard.registry`` (with Redis: every instance). Each process also polls the version
-about once a second (``watch``), so snapshots converge even without Redis.
+about once a second (``watch``), so snapshots converge even without Redis. On
+PostgreSQL a change that bumped nothing (SQL, a queryset ``.update()``) is found by
+comparing the tables' fingerprint every few seconds (``watch_fingerprint``,
+``gateway.access.registry_fingerprint``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 
-from gateway.access import caller_entries
+from gateway.access import caller_entries, registry_fingerprint
 from gateway.access.caller_entries import names_list
 from gateway.base import db_work, hooks, lifecycle
 from gateway.base.entries import (
@@ -293,6 +296,7 @@ def _deployment_entry(
 _current = Snapshot()
 _lock = threading.Lock()
 _listeners: list[Any] = []
+_built_from: str | None = None  # the tables' fingerprint the snapshot in force was read at
 
 
 def current() -> Snapshot:
@@ -325,9 +329,13 @@ def on_change(listener: Any) -> None:
 
 
 def rebuild() -> Snapshot:
-    """Rebuild from the database now (sync)."""
+    """Rebuild from the database now (sync). The tables' fingerprint is read first: a
+    change committed after it and before the tables were read changes the next one."""
+    global _built_from
+    fingerprint = registry_fingerprint.read()
     snapshot = build_snapshot()
     install(snapshot)
+    _built_from = fingerprint
     return snapshot
 
 
@@ -472,11 +480,42 @@ async def watch(stop: asyncio.Event | None = None) -> None:
         _watch_outage.recovered()
 
 
+_fingerprint_outage = db_work.Outage("registry fingerprint check", log)
+
+
+async def watch_fingerprint(stop: asyncio.Event | None = None) -> None:
+    """Every ``SWITCHYARD_REGISTRY_FINGERPRINT_SECONDS``, rebuild when the registry
+    tables' fingerprint differs from the one the snapshot in force was read at: a
+    change no signal announced (``registry_fingerprint``). Runs until cancelled or
+    ``stop``; a database outage costs ticks (logged once), never the loop."""
+    stop = stop or asyncio.Event()
+    every = settings.SWITCHYARD_REGISTRY_FINGERPRINT_SECONDS
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        if stop.is_set():
+            return
+        try:
+            fingerprint = await db_work.arun(registry_fingerprint.read)
+            if fingerprint != _built_from:
+                log.info("registry: the tables changed without an announcement; rebuilding")
+                await arebuild()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # database briefly down: keep serving the old snapshot
+            _fingerprint_outage.failed(exc)
+            continue
+        _fingerprint_outage.recovered()
+
+
 async def start() -> None:
     """At start-up (``hooks.starters``, registered in GatewayConfig.ready): load the
-    snapshot before the first request, then keep it fresh in the background."""
+    snapshot before the first request, then keep it fresh in the background (on
+    PostgreSQL, changes no signal announced too)."""
     await arebuild()
     lifecycle.spawn(watch(), name="registry-watch")
+    if registry_fingerprint.enabled():
+        lifecycle.spawn(watch_fingerprint(), name="registry-fingerprint")
 
 
 def announce() -> None:

@@ -1,7 +1,8 @@
 """bench/budget_torture.py's smallest cells, run as the benchmark runs (its own
 PostgreSQL database and Redis database, two instances of ``serve --workers 2``, the mock
 upstream, the A2A agent, the priced MCP server): chat, and MCP tool calls on ``/mcp``,
-with a key's budget at concurrency 8, so the benchmark cannot rot. Its verdicts are the benchmark's: no spend past the budget, no refusal while
+with a key's budget, and MCP tool calls with an end user's (``x-switchyard-user``) at
+concurrency 8, so the benchmark cannot rot. Its verdicts are the benchmark's: no spend past the budget, no refusal while
 the budget had room, nothing but successes and budget refusals."""
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ pytestmark = pytest.mark.services
 # two instances migrating a fresh PostgreSQL database start in ~20 s on a quiet machine;
 # the suite's 120 s ran out at load average 23 (seven other runs on two cores)
 @pytest.mark.timeout(360)
-@pytest.mark.parametrize("endpoint", ["chat", "mcp"])
-def test_the_smallest_cell_of_the_torture_benchmark_passes(tmp_path: Path, endpoint: str) -> None:
+@pytest.mark.parametrize(
+    ("endpoint", "kind"), [("chat", "key"), ("mcp", "key"), ("mcp", "end_user")]
+)
+def test_the_smallest_cell_of_the_torture_benchmark_passes(
+    tmp_path: Path, endpoint: str, kind: str
+) -> None:
     from .test_two_instances import ensure_services
 
     ensure_services()  # skips where PostgreSQL or Redis is not installed
@@ -33,7 +38,7 @@ def test_the_smallest_cell_of_the_torture_benchmark_passes(tmp_path: Path, endpo
             str(ROOT / "bench" / "budget_torture.py"),
             "--quick",
             "--only",
-            f"{endpoint}:key:c8",
+            f"{endpoint}:{kind}:c8",
             "--out",
             str(tmp_path),
         ],
@@ -45,13 +50,13 @@ def test_the_smallest_cell_of_the_torture_benchmark_passes(tmp_path: Path, endpo
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads((tmp_path / "budget_torture.json").read_text())
     [cell] = result["cells"]
-    assert cell["name"] == f"{endpoint}:key:c8" and cell["ok"] and result["failed"] == []
+    assert cell["name"] == f"{endpoint}:{kind}:c8" and cell["ok"] and result["failed"] == []
     # a burst larger than the budget, then one at a time: exactly five requests' worth
     assert cell["sent"] > cell["served"] == 5, cell
     assert Decimal(cell["spend"]) == Decimal(cell["budget"]) == Decimal("0.5"), cell
     assert cell["false_refusals"] == 0 and Decimal(cell["overrun"]) == 0
     assert cell["others"] == []
-    assert f"| {endpoint} | key | 8 |" in (tmp_path / "budget_torture.md").read_text()
+    assert f"| {endpoint} | {kind} | 8 |" in (tmp_path / "budget_torture.md").read_text()
     assert result["tracebacks"] == 0
 
 

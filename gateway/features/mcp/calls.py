@@ -115,6 +115,7 @@ async def call(
     journal_as: KeyEntry | None = None,
     operation: tracing.Operation | None = None,
     tags_header: str = "",
+    end_user: str = "",
 ) -> types.CallToolResult:
     """``call_in_rounds`` for a caller that cannot answer a server's request for input:
     such an answer is a tool error."""
@@ -131,6 +132,7 @@ async def call(
         journal_as=journal_as,
         operation=operation,
         tags_header=tags_header,
+        end_user=end_user,
     )
     if isinstance(result, types.InputRequiredResult | tasks.TaskHandle):
         return error_result(f"MCP server {server}: {tool} asked for input this caller cannot give")
@@ -151,6 +153,7 @@ async def call_in_rounds(
     journal_as: KeyEntry | None = None,
     operation: tracing.Operation | None = None,
     tags_header: str = "",
+    end_user: str = "",
 ) -> Answer:
     """One governed call; a ``via`` that lets the server ask for input may answer
     ``InputRequiredResult`` (journaled with finish reason ``input_required``; the
@@ -165,8 +168,9 @@ async def call_in_rounds(
     person with its reach) is not who acts: ``/api``'s caller. ``operation``: the
     call's span as ``/mcp`` started it (the MCP request's context); else one is started
     here (``tracing.start_operation``, nothing when OpenTelemetry is off).
-    ``tags_header``: the caller's ``x-switchyard-tags`` (``/mcp``'s request); the call
-    carries those and its key's own tags, and their budgets hold the server's price."""
+    ``tags_header`` and ``end_user``: the caller's ``x-switchyard-tags`` and end user
+    (``/mcp``'s request): the call carries them with its key's own tags, and their
+    budgets (the end user's under ``max_budget_per_user``) hold the server's price."""
     started = time.monotonic()
     rec = _record(
         key, journal_as or key, server, tool, arguments, endpoint, user_agent, from_playground
@@ -178,11 +182,7 @@ async def call_in_rounds(
     if not key.is_master:  # an OAuth server: the owner's token if they minted the key (the
         oauth_caller.act_for(key)  # master key: whoever the caller said acts, the console's)
     try:
-        if not permissions.allows_tool(key, server, tool):
-            raise NotAllowed(f"this API key may not call {server}__{tool}")
-        price = pricing.price_of(server)
-        tagged = _tag_limits(rec, key, tags_header)
-        reservation = await _admit(key, server, price, tagged)
+        price, reservation = await _admit(rec, key, server, tool, tags_header, end_user)
         found = await find_tool(server, tool)
         problem = schema_problem(found, arguments)
         if problem is not None:
@@ -298,12 +298,21 @@ def _crashed(rec: journal.Record, server: str, exc: Exception) -> types.CallTool
     return error_result(f"MCP server {server}: internal error")
 
 
-async def _admit(key: KeyEntry, server: str, price: Decimal, tagged: tuple[TagEntry, ...]) -> Any:
-    """The key's rpm (and a revoked or expired key), as for a model call, and with a
-    price its budgets holding it until the call settles (``pricing.hold``), a refusal
-    as the JSON-RPC error of ``/mcp``."""
+async def _admit(
+    rec: journal.Record, key: KeyEntry, server: str, tool: str, tags_header: str, end_user: str
+) -> tuple[Decimal, Any]:
+    """The server's price and the call's reservation: the key's grant of the tool, its
+    rpm (and a revoked or expired key), as for a model call, and with a price its
+    budgets, its tags' and its end user's holding it until the call settles
+    (``pricing.hold``); a refusal as the JSON-RPC error of ``/mcp``. The row names the
+    end user and the tags."""
+    rec.end_user = end_user
+    if not permissions.allows_tool(key, server, tool):
+        raise NotAllowed(f"this API key may not call {server}__{tool}")
+    price = pricing.price_of(server)
+    tagged = _tag_limits(rec, key, tags_header)
     try:
-        return await pricing.hold(key, server, price, tagged)
+        return price, await pricing.hold(key, server, price, tagged, end_user)
     except GatewayError as exc:
         if exc.status == 429:
             raise RateLimitedCall(exc.message if hasattr(exc, "message") else str(exc)) from None

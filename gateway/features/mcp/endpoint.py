@@ -67,7 +67,8 @@ from gateway.features.mcp.errors import AuthorizationRequired, McpGatewayError
 from gateway.features.mcp.oauth import caller as oauth_caller
 from gateway.features.mcp.oauth_server import resources as oauth_resources
 from gateway.features.mcp.oauth_server import tokens as oauth_tokens
-from gateway.telemetry import semconv, tracing
+from gateway.telemetry import attribution, semconv, tracing
+from gateway.telemetry.attribution import USER_HEADER
 from gateway.telemetry.tags import TAGS_HEADER
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ DRAIN_POLL_SECONDS = 0.25  # how often a notification stream looks for a drain
 SCOPE_KEY = "switchyard.mcp"
 SESSION_SCOPE_KEY = "switchyard.mcp.session"  # the request's sessions.Session, if any
 TAGS_SCOPE_KEY = "switchyard.mcp.tags"  # the request's x-switchyard-tags ("" without)
+USER_SCOPE_KEY = "switchyard.mcp.end_user"  # its x-switchyard-user, cleaned ("" without)
 SESSION_HEADER = b"mcp-session-id"
 VERSION_HEADER = b"mcp-protocol-version"
 MAX_BODY_BYTES = DEFAULT_MAX_REQUEST_BODY_SIZE  # as the SDK caps what it reads
@@ -202,10 +204,12 @@ async def _list_tools(
     return types.ListToolsResult(tools=tools, ttl_ms=int(ttl * 1000), cache_scope="private")
 
 
-def _tags_header(ctx: ServerRequestContext[Any]) -> str:
-    """The ``x-switchyard-tags`` of the HTTP request that carried the call ("" without)."""
+def _scoped(ctx: ServerRequestContext[Any], name: str) -> str:
+    """What ``app`` put in the scope of the HTTP request that carried the call under
+    ``name`` (``TAGS_SCOPE_KEY``: its ``x-switchyard-tags``; ``USER_SCOPE_KEY``: its
+    end user), "" without."""
     scope = getattr(ctx.request, "scope", None)
-    found = scope.get(TAGS_SCOPE_KEY) if isinstance(scope, dict) else None
+    found = scope.get(name) if isinstance(scope, dict) else None
     return found if isinstance(found, str) else ""
 
 
@@ -258,7 +262,8 @@ async def _call_tool(
             progress=progress,
             via=via,
             operation=_operation(ctx, params.name) if tracing.ENABLED else None,
-            tags_header=_tags_header(ctx),
+            tags_header=_scoped(ctx, TAGS_SCOPE_KEY),
+            end_user=_scoped(ctx, USER_SCOPE_KEY),
         )
         if isinstance(answer, tasks.TaskHandle):  # bound to the key by ``_in_rounds``
             return _task_wire(answer)
@@ -1009,6 +1014,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         "user": AuthenticatedUser(AccessToken(token="", client_id=principal, scopes=[])),
         SCOPE_KEY: (key, only, user_agent),
         TAGS_SCOPE_KEY: headers.get(TAGS_HEADER.encode(), b"").decode("latin-1"),
+        # whom the calls are for, as the model endpoints take it (MCP has no field for it)
+        USER_SCOPE_KEY: attribution.end_user_of(
+            {USER_HEADER: headers.get(USER_HEADER.encode(), b"").decode("latin-1")}
+        ),
     }
     manager = await _session_manager()
     await _dispatch(manager, key, raw, only, headers, scope, receive, send, started)

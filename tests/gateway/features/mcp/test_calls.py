@@ -210,3 +210,42 @@ async def test_a_call_carries_the_requests_tags_and_a_key_enforcing_its_own_refu
         (200, ("research",)),
         (403, ()),  # refused before its tags were read
     ]
+
+
+async def test_a_priced_call_is_held_in_its_end_users_budget(
+    records, settings, monkeypatch
+) -> None:
+    """A key giving each end user $0.15 (``max_budget_per_user``; the key has no budget
+    of its own): alice's first call is charged to her, her second finds no room and is
+    refused naming her budget, uncharged; bob's budget is his own; a call naming no end
+    user counts against none."""
+    from decimal import Decimal
+
+    from gateway.limits import spend
+
+    async def nothing_spent_before(*args: object, **kwargs: object) -> Decimal:
+        return Decimal(0)
+
+    settings.REDIS_URL = ""
+    monkeypatch.setattr(spend, "load_spend", nothing_spent_before)
+    limits.reset()
+    priced = dataclasses.replace(entry("local"), price_usd=Decimal("0.10"))
+    registry.install(Snapshot(version=4, mcp_servers={"local": priced}))
+    per_user = dataclasses.replace(
+        key("local"), max_budget_per_user=Decimal("0.15"), budget_period="total"
+    )
+    await calls.call(per_user, "local", "add", {"a": 1, "b": 1}, end_user="alice")
+    with pytest.raises(calls.RateLimitedCall) as refused:
+        await calls.call(per_user, "local", "add", {"a": 1, "b": 1}, end_user="alice")
+    assert refused.value.code == calls.RATE_LIMITED
+    assert "end user's budget" in refused.value.message
+    await calls.call(per_user, "local", "add", {"a": 1, "b": 1}, end_user="bob")
+    await calls.call(per_user, "local", "add", {"a": 1, "b": 1})
+    await calls.call(per_user, "local", "add", {"a": 1, "b": 1})
+    assert [(r.end_user, r.status, r.cost_usd) for r in records] == [
+        ("alice", 200, Decimal("0.10")),
+        ("alice", 429, Decimal(0)),
+        ("bob", 200, Decimal("0.10")),
+        ("", 200, Decimal("0.10")),
+        ("", 200, Decimal("0.10")),
+    ]
