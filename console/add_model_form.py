@@ -11,24 +11,14 @@ from typing import Any
 from django import forms
 
 from console import model_picker
+from console.forms import price_field
 from gateway import catalog
 from gateway.models import Provider
-from gateway.web.fields import PlainDecimalField
 
 NEW = "new"  # the provider choice that shows the new provider's fields
 NEW_PREFIX = "new"  # the new provider's fields: new-name, new-kind, ...
 OPTIONS_LIST = "add-model-options"  # the model field's <datalist>
 ROUTE_NAME_RULES = "letters, digits and . _ : / @ + - (no spaces)"
-
-
-def _price(label: str) -> PlainDecimalField:
-    return PlainDecimalField(
-        required=False,
-        min_value=0,
-        decimal_places=6,
-        label=f"{label} ($ per 1M tokens)",
-        help_text="empty: the model catalog's price",
-    )
 
 
 class AddModelForm(forms.Form):
@@ -46,8 +36,8 @@ class AddModelForm(forms.Form):
         label="Route name",
         help_text=f"what clients send as model; empty: the model id. {ROUTE_NAME_RULES}",
     )
-    input_price = _price("Input")
-    output_price = _price("Output")
+    input_price = price_field("Input")
+    output_price = price_field("Output")
     context_window = forms.IntegerField(
         required=False,
         min_value=1,

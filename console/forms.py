@@ -31,7 +31,13 @@ from gateway.models import (
     Team,
 )
 from gateway.providers import kinds
-from gateway.web.fields import CommaList, PlainDecimalField, guardrail_field, with_guardrail_choices
+from gateway.web.fields import (
+    CommaList,
+    PlainDecimalField,
+    SecretField,
+    guardrail_field,
+    with_guardrail_choices,
+)
 
 if TYPE_CHECKING:
     from gateway.providers.base import Provider as ProviderAdapter
@@ -80,10 +86,7 @@ class ProviderForm(forms.Form):
         max_length=500,
         help_text="Or os.environ/NAME, read when used.",
     )
-    # Never rendered with a value: the stored secret does not go back to the browser.
-    secret = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    secret = SecretField(
         help_text="An API key (stored encrypted) or os.environ/NAME (read when used).",
     )
     clear_secret = forms.BooleanField(required=False, label="Remove the stored secret")
@@ -388,7 +391,9 @@ class CapabilitySelect(forms.NullBooleanSelect):
         self.choices = [("unknown", "From the catalog"), ("true", "Yes"), ("false", "No")]
 
 
-def _price(label: str) -> PlainDecimalField:
+def price_field(label: str) -> PlainDecimalField:
+    """A price per million tokens; empty takes the model catalog's (the deployment
+    forms: the console's and adding a model)."""
     return PlainDecimalField(
         required=False,
         min_value=0,
@@ -432,10 +437,10 @@ class DeploymentForm(forms.Form):
     weight = forms.FloatField(initial=1.0)
     rpm = forms.IntegerField(required=False, label="RPM")
     tpm = forms.IntegerField(required=False, label="TPM")
-    input_price = _price("Input")
-    output_price = _price("Output")
-    cache_read_price = _price("Cache read")
-    cache_write_price = _price("Cache write")
+    input_price = price_field("Input")
+    output_price = price_field("Output")
+    cache_read_price = price_field("Cache read")
+    cache_write_price = price_field("Cache write")
     search_unit_price = PlainDecimalField(
         required=False,
         min_value=0,

@@ -21,7 +21,6 @@ longer compare traffic fails with a message saying so, and calls nothing."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from typing import Any
@@ -35,7 +34,6 @@ from console.evals import runner, scorers, summary
 from console.evals.models import ShadowScoring
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
-from gateway.access import console_keys
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.codecs import CODECS
 from gateway.codecs.openai_chat import inputs as openai_inputs
@@ -229,10 +227,8 @@ def _finish(pk: int, status: str, error: str = "") -> None:
 
 async def run_claimed(pk: int) -> None:
     """Score a claimed job's pairs that have no saved score yet, then its verdict."""
-    stop = asyncio.Event()
-    outcome: list[str] = []
-    heartbeat = asyncio.create_task(runner._heartbeat(pk, stop, outcome, ShadowScoring))
-    try:
+
+    async def score(stop: asyncio.Event) -> bool:
         job, pairs, who = await database_sync_to_async(_start)(pk)
         scores: dict[str, float | None] = dict(job.scores)
         pending = [p for p in pairs if p.mirror.request_id not in scores]
@@ -241,31 +237,13 @@ async def run_claimed(pk: int) -> None:
             questions = [question_of(p.primary.dialect, p.primary_request) for p in chunk]
             values = await score_pairs(job.scorer, chunk, questions, who)
             if stop.is_set():
-                return
+                return False
             scores.update({p.mirror.request_id: v for p, v in zip(chunk, values, strict=True)})
             if not await database_sync_to_async(_save)(pk, scores):
-                return  # another process has it now
-        await database_sync_to_async(_finish)(pk, ShadowScoring.Status.DONE)
-    except asyncio.CancelledError:
-        raise
-    except console_keys.ConsoleIdentityRefused as exc:
-        log.warning("shadow scoring %s not run: %s", pk, exc)
-        with contextlib.suppress(Exception):
-            await database_sync_to_async(_finish)(pk, ShadowScoring.Status.FAILED, str(exc))
-    except Exception as exc:
-        log.exception("shadow scoring %s failed", pk)
-        with contextlib.suppress(Exception):
-            await database_sync_to_async(_finish)(
-                pk, ShadowScoring.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
-            )
-    finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await heartbeat
-        with contextlib.suppress(Exception):
-            await asyncio.shield(
-                database_sync_to_async(runner.release)(pk, runner.RUNNER_ID, ShadowScoring)
-            )
+                return False  # another process has it now
+        return True
+
+    await runner.run_scoring(pk, ShadowScoring, "shadow scoring", score, _finish)
 
 
 runner.register(ShadowScoring, run_claimed)

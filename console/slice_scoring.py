@@ -19,7 +19,6 @@ with the session ``slice-scoring:<id>``), as shadow scoring's do."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from typing import Any
@@ -31,7 +30,6 @@ from django.utils import timezone
 from console import shadow_scoring
 from console.evals import runner, scorers
 from console.evals.models import SliceScoring
-from gateway.access import console_keys
 from gateway.base.entries import MASTER
 from gateway.models import RequestBody, RequestLog
 from gateway.telemetry import logquery, scores
@@ -137,10 +135,8 @@ def _finish(pk: int, status: str, error: str = "") -> None:
 
 async def run_claimed(pk: int) -> None:
     """Grade a claimed job's requests that have no saved grade yet."""
-    stop = asyncio.Event()
-    outcome: list[str] = []
-    heartbeat = asyncio.create_task(runner._heartbeat(pk, stop, outcome, SliceScoring))
-    try:
+
+    async def grade_all(stop: asyncio.Event) -> bool:
         job, who = await database_sync_to_async(_start)(pk)
         pending = [i for i in job.logs if str(i) not in job.scored]
         gate = asyncio.Semaphore(CONCURRENCY)
@@ -161,30 +157,12 @@ async def run_claimed(pk: int) -> None:
             graded: dict[int, float | None] = dict.fromkeys(chunk)  # deleted since: unscored
             graded.update({row.pk: v for (row, _), v in zip(loaded, values, strict=True)})
             if stop.is_set():
-                return
+                return False
             if not await database_sync_to_async(_save)(pk, job, graded):
-                return  # another process has it now
-        await database_sync_to_async(_finish)(pk, SliceScoring.Status.DONE)
-    except asyncio.CancelledError:
-        raise
-    except console_keys.ConsoleIdentityRefused as exc:
-        log.warning("slice scoring %s not run: %s", pk, exc)
-        with contextlib.suppress(Exception):
-            await database_sync_to_async(_finish)(pk, SliceScoring.Status.FAILED, str(exc))
-    except Exception as exc:
-        log.exception("slice scoring %s failed", pk)
-        with contextlib.suppress(Exception):
-            await database_sync_to_async(_finish)(
-                pk, SliceScoring.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
-            )
-    finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await heartbeat
-        with contextlib.suppress(Exception):
-            await asyncio.shield(
-                database_sync_to_async(runner.release)(pk, runner.RUNNER_ID, SliceScoring)
-            )
+                return False  # another process has it now
+        return True
+
+    await runner.run_scoring(pk, SliceScoring, "slice scoring", grade_all, _finish)
 
 
 runner.register(SliceScoring, run_claimed)

@@ -531,17 +531,7 @@ async def run_forever() -> None:
     """Rounds every ``SWITCHYARD_EVALUATORS_EVERY_SECONDS`` until shutdown; never raises
     (a database that is away is retried the next round)."""
     outage = db_work.Outage("continuous evaluators", log)
-    await asyncio.sleep(FIRST_AFTER_SECONDS)
-    while not lifecycle.closing():
-        try:
-            await round_once()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            outage.failed(exc)
-        else:
-            outage.recovered()
-        await asyncio.sleep(every())
+    await lifecycle.every_round(outage, round_once, every, FIRST_AFTER_SECONDS)
 
 
 # --- what the pages show ---------------------------------------------------------------------

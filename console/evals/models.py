@@ -151,12 +151,10 @@ class Cell(models.Model):
         indexes = [models.Index(fields=["experiment", "row_index"], name="evals_cell_row")]
 
 
-class ShadowScoring(models.Model):
-    """A scorer run over a route's newest mirrored pairs (``console.shadow_scoring``), in
-    the background like an experiment: the same runner and lease
-    (``console.evals.runner``), the pairs fixed when it is asked for (``mirrors``: the
-    mirrored requests' ids), each pair's score saved as it comes (``scores``: mirror
-    request id -> value or None for unscored), so a restarted process resumes it."""
+class ScoringRun(models.Model):
+    """What a judge's run in the background has (``ShadowScoring``, ``SliceScoring``):
+    the same runner and lease as an experiment (``console.evals.runner``), its scorer,
+    its state and who asked for it; each says its ``total`` and how many are ``done``."""
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -166,21 +164,49 @@ class ShadowScoring(models.Model):
 
     UNFINISHED = (Status.QUEUED, Status.RUNNING)
 
-    route = models.ForeignKey("gateway.Route", on_delete=models.CASCADE, related_name="+")
     scorer = models.JSONField()  # one validated scorer (console.evals.scorers.validate)
-    mirrors = models.JSONField(default=list)  # the mirrored requests' ids, newest first
-    scores = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
     runner = models.CharField(max_length=80, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
-    verdict = models.JSONField(default=dict, blank=True)  # shadow_scoring.verdict, when done
     created_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at", "-id"]
+
+    @property
+    def total(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def done(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def progress(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 100
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in self.UNFINISHED
+
+
+class ShadowScoring(ScoringRun):
+    """A scorer run over a route's newest mirrored pairs (``console.shadow_scoring``), in
+    the background like an experiment: the same runner and lease
+    (``console.evals.runner``), the pairs fixed when it is asked for (``mirrors``: the
+    mirrored requests' ids), each pair's score saved as it comes (``scores``: mirror
+    request id -> value or None for unscored), so a restarted process resumes it."""
+
+    route = models.ForeignKey("gateway.Route", on_delete=models.CASCADE, related_name="+")
+    mirrors = models.JSONField(default=list)  # the mirrored requests' ids, newest first
+    scores = models.JSONField(default=dict, blank=True)
+    verdict = models.JSONField(default=dict, blank=True)  # shadow_scoring.verdict, when done
+
+    class Meta(ScoringRun.Meta):
         indexes = [models.Index(fields=["status", "lease_until"], name="evals_shadow_claim")]
 
     @property
@@ -192,21 +218,13 @@ class ShadowScoring(models.Model):
         return len(self.scores)
 
     @property
-    def progress(self) -> int:
-        return round(100 * self.done / self.total) if self.total else 100
-
-    @property
-    def finished(self) -> bool:
-        return self.status not in self.UNFINISHED
-
-    @property
     def scorer_name(self) -> str:
         from console.evals.scorers import name_of
 
         return name_of(self.scorer)
 
 
-class SliceScoring(models.Model):
+class SliceScoring(ScoringRun):
     """A judge run over a slice of the request log (``console.slice_scoring``): the
     requests a filter found when it was asked for (``logs``: their row ids, newest
     first, at most ``MAX_LOGS``), each one's grade saved as it comes (``scored``: log id
@@ -214,30 +232,13 @@ class SliceScoring(models.Model):
     ``judge``) under ``score_name``. Run in the background like an experiment: the same
     runner and lease (``console.evals.runner``), so a restarted process resumes it."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
-
-    UNFINISHED = (Status.QUEUED, Status.RUNNING)
-
     filters = models.JSONField(default=dict)  # the log filter (gateway.telemetry.logquery)
-    scorer = models.JSONField()  # one validated judge scorer (console.evals.scorers)
     score_name = models.CharField(max_length=100)
     logs = models.JSONField(default=list)
     scored = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
-    error = models.TextField(blank=True)
-    runner = models.CharField(max_length=80, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
     mean = models.FloatField(null=True, blank=True)  # of the scored, when done
-    created_by = models.CharField(max_length=150, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(ScoringRun.Meta):
         indexes = [models.Index(fields=["status", "lease_until"], name="evals_slice_claim")]
 
     @property
@@ -247,14 +248,6 @@ class SliceScoring(models.Model):
     @property
     def done(self) -> int:
         return len(self.scored)
-
-    @property
-    def progress(self) -> int:
-        return round(100 * self.done / self.total) if self.total else 100
-
-    @property
-    def finished(self) -> bool:
-        return self.status not in self.UNFINISHED
 
     @property
     def unscored(self) -> int:

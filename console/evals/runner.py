@@ -34,7 +34,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from typing import Any
 
@@ -45,7 +45,14 @@ from django.utils import timezone
 
 from console.evals import live, prompt_cells, summary
 from console.evals import scorers as scoring
-from console.evals.models import Cell, DatasetRow, Experiment, ShadowScoring, SliceScoring
+from console.evals.models import (
+    Cell,
+    DatasetRow,
+    Experiment,
+    ScoringRun,
+    ShadowScoring,
+    SliceScoring,
+)
 from console.evals.scorers import (
     ASYNC_KINDS,
     judge_pairwise,
@@ -151,7 +158,7 @@ def release(pk: int, runner_id: str = RUNNER_ID, model: type[Leased] = Experimen
 JobRunner = Callable[[int], Coroutine[Any, Any, None]]
 # The kinds of job the runner takes, in order of preference: experiments first; other
 # kinds register themselves (console.shadow_scoring, imported before the runner starts:
-# console.evals.apps._run_evaluations).
+# console.evals.plugin._run_evaluations).
 _KINDS: list[tuple[type[Leased], JobRunner]] = []
 
 
@@ -391,6 +398,43 @@ async def run_claimed(pk: int) -> None:
                 )
         with contextlib.suppress(Exception):
             await asyncio.shield(database_sync_to_async(release)(pk))
+
+
+async def run_scoring(
+    pk: int,
+    model: type[ScoringRun],
+    what: str,
+    work: Callable[[asyncio.Event], Awaitable[bool]],
+    finish: Callable[..., None],
+) -> None:
+    """A claimed judge's run (shadow or slice scoring) under its lease, renewed meanwhile
+    and released at the end: ``work(stop)`` scores what is left (False: it stopped, the
+    lease lost or the run cancelled), then ``finish(pk, DONE)``; a console identity
+    refused or any failure finishes it ``FAILED``, saying why."""
+    stop = asyncio.Event()
+    outcome: list[str] = []
+    heartbeat = asyncio.create_task(_heartbeat(pk, stop, outcome, model))
+    try:
+        if await work(stop):
+            await database_sync_to_async(finish)(pk, ScoringRun.Status.DONE)
+    except asyncio.CancelledError:
+        raise
+    except console_keys.ConsoleIdentityRefused as exc:
+        log.warning("%s %s not run: %s", what, pk, exc)
+        with contextlib.suppress(Exception):
+            await database_sync_to_async(finish)(pk, ScoringRun.Status.FAILED, str(exc))
+    except Exception as exc:
+        log.exception("%s %s failed", what, pk)
+        with contextlib.suppress(Exception):
+            await database_sync_to_async(finish)(
+                pk, ScoringRun.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+            )
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await heartbeat
+        with contextlib.suppress(Exception):
+            await asyncio.shield(database_sync_to_async(release)(pk, RUNNER_ID, model))
 
 
 async def _heartbeat(

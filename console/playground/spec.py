@@ -10,7 +10,7 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from gateway.codecs import request_body
 from gateway.errors import GatewayError
@@ -92,6 +92,30 @@ class Spec:
 # --- parsing the user's input ----------------------------------------------------------
 
 
+N = TypeVar("N", int, float)
+
+
+def _within(
+    value: Any,
+    convert: Callable[[Any], N],
+    what: str,
+    kind: str,
+    lowest: int,
+    highest: int | None = None,
+) -> N:
+    """``value`` as ``convert`` makes it, from ``lowest`` to ``highest`` (None: no
+    ceiling), or the ``SpecError`` saying what ``what`` must be."""
+    try:
+        number = convert(value)
+    except (TypeError, ValueError):
+        raise SpecError(f"{what} must be {kind}") from None
+    if highest is not None and not lowest <= number <= highest:
+        raise SpecError(f"{what} must be between {lowest} and {highest}")
+    if number < lowest:
+        raise SpecError(f"{what} must be at least {lowest}")
+    return number
+
+
 def parse_params(raw: Any, where: str) -> Params:
     raw = raw or {}
     if not isinstance(raw, dict):
@@ -99,20 +123,10 @@ def parse_params(raw: Any, where: str) -> Params:
     params = Params()
     temperature = raw.get("temperature")
     if temperature not in (None, ""):
-        try:
-            params.temperature = float(temperature)
-        except (TypeError, ValueError):
-            raise SpecError(f"{where}: temperature must be a number") from None
-        if not 0 <= params.temperature <= 2:
-            raise SpecError(f"{where}: temperature must be between 0 and 2")
+        params.temperature = _within(temperature, float, f"{where}: temperature", "a number", 0, 2)
     max_tokens = raw.get("max_tokens")
     if max_tokens not in (None, ""):
-        try:
-            params.max_tokens = int(max_tokens)
-        except (TypeError, ValueError):
-            raise SpecError(f"{where}: max tokens must be a whole number") from None
-        if params.max_tokens < 1:
-            raise SpecError(f"{where}: max tokens must be at least 1")
+        params.max_tokens = _within(max_tokens, int, f"{where}: max tokens", "a whole number", 1)
     effort = raw.get("reasoning_effort")
     if effort not in (None, "", "none"):
         if effort not in EFFORTS:

@@ -108,13 +108,7 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         fields = {
-            "name": data["name"],
-            "routes": [r.name for r in data["routes"]],
-            "rpm_limit": data["rpm_limit"],
-            "tpm_limit": data["tpm_limit"],
-            "budget_usd": data["budget_usd"],
-            "budget_period": data["budget_period"],
-            "max_budget_per_user": data["max_budget_per_user"],
+            **_key_fields(data),
             "expires_at": data["expires_at"],
             **_owner_fields(request, data),
             "mcp_allowed": data["mcp_allowed"],
@@ -157,10 +151,10 @@ def _row(request: HtmxHttpRequest, pk: int, partial: str = "key-row", **extra: A
     return render(request, f"{TEMPLATE}#{partial}", context)
 
 
-def _changes(key: ApiKey, data: dict[str, Any]) -> dict[str, Any]:
-    """update_key's arguments from the form. The expiry only when it changed, so that
-    re-saving a key whose expiry has passed does not fail on "must be in the future"."""
-    changes = {
+def _key_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """What a new key and a changed one take alike from the form: its name, routes and
+    limits (first, in the order the field rules are asked)."""
+    return {
         "name": data["name"],
         "routes": [r.name for r in data["routes"]],
         "rpm_limit": data["rpm_limit"],
@@ -168,6 +162,14 @@ def _changes(key: ApiKey, data: dict[str, Any]) -> dict[str, Any]:
         "budget_usd": data["budget_usd"],
         "budget_period": data["budget_period"],
         "max_budget_per_user": data["max_budget_per_user"],
+    }
+
+
+def _changes(key: ApiKey, data: dict[str, Any]) -> dict[str, Any]:
+    """update_key's arguments from the form. The expiry only when it changed, so that
+    re-saving a key whose expiry has passed does not fail on "must be in the future"."""
+    changes = {
+        **_key_fields(data),
         "mcp_allowed": data["mcp_allowed"],
         "a2a_allowed": data["a2a_allowed"],
         "guardrails": data.get("guardrails") or [],

@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -31,7 +30,7 @@ from gateway.ops import tag_budgets
 from gateway.telemetry import audit, spend
 from gateway.web.decorators import actor_of, forbidden, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
-from gateway.web.saving import show_errors
+from gateway.web.saving import saved
 
 # window -> (label, span, chart bucket)
 WINDOWS = {
@@ -242,13 +241,15 @@ def tag_budget_save(request: HtmxHttpRequest) -> HttpResponse:
         refusal = field_rules.refusal(actor_of(request), "tags", fields, stored)
         if refusal:
             return forbidden(request, refusal)
-        try:
-            saved = tag_budgets.save_tag_budget(row, fields)
-        except ValidationError as exc:
-            show_errors(form, exc)
-        else:
-            messages.success(request, f"Saved the budget of tag {saved.name}.")
-            return go_to(request, reverse("console:spend") + "#tag-budgets")
+        done = saved(
+            request,
+            form,
+            lambda: tag_budgets.save_tag_budget(row, fields),
+            lambda tag: f"Saved the budget of tag {tag.name}.",
+            reverse("console:spend") + "#tag-budgets",
+        )
+        if done is not None:
+            return done
     return _page(request, tag_form=form, status=422)
 
 

@@ -14,6 +14,7 @@ from gateway.base.entries import (
     mcp_list,
     mcp_within,
 )
+from gateway.models import ApiKey, Profile, TagBudget, Team
 
 
 def names_list(value: object) -> tuple[str, ...]:
@@ -23,8 +24,6 @@ def names_list(value: object) -> tuple[str, ...]:
 
 def keys() -> dict[str, KeyEntry]:
     """The keys by hash, with their teams, owners' limits and guardrails."""
-    from gateway.models import ApiKey, Team
-
     team_guardrails = {t.id: names_list(t.guardrails) for t in Team.objects.all()}
     teams = {
         t.id: TeamEntry(
@@ -77,8 +76,6 @@ def _limited_users() -> dict[int, UserEntry]:
     """The users with limits of their own (``Profile``), by id: one query per build."""
     from django.db.models import Q
 
-    from gateway.models import Profile
-
     rows = Profile.objects.select_related("user").filter(
         Q(rpm_limit__isnull=False) | Q(tpm_limit__isnull=False) | Q(budget_usd__isnull=False)
     )
@@ -97,8 +94,6 @@ def _limited_users() -> dict[int, UserEntry]:
 
 def limited_tags() -> dict[str, TagEntry]:
     """The tags with limits of their own (``TagBudget``), by name: one query per build."""
-    from gateway.models import TagBudget
-
     entries = (
         TagEntry(
             id=t.id,

@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 
+from gateway import catalog
 from gateway.access import caller_entries, registry_fingerprint
 from gateway.access.caller_entries import names_list
 from gateway.base import db_work, hooks, lifecycle
@@ -37,7 +38,9 @@ from gateway.base.entries import (
     Snapshot,
 )
 from gateway.base.secrets import provider_credentials, secret_refs
+from gateway.base.secrets.secret_refs import references
 from gateway.catalog import capability_flags
+from gateway.models import Deployment, Guardrail, McpServer, Provider, RegistryState, Route
 from gateway.providers import kinds
 
 log = logging.getLogger(__name__)
@@ -55,9 +58,6 @@ def _as_route_reaches_it(provider: ProviderEntry, timeout: float | None) -> Prov
 
 def build_snapshot() -> Snapshot:
     """Read the registry tables into a new Snapshot (sync; run it in a thread from async)."""
-    from gateway import catalog
-    from gateway.models import McpServer, RegistryState
-
     try:
         models = catalog.load()
     except catalog.CatalogError as exc:  # a broken bundled file: serve without it
@@ -87,8 +87,6 @@ def build_snapshot() -> Snapshot:
 
 def _providers() -> dict[int, ProviderEntry]:
     """The providers by id, their secrets opened (an undecryptable one: empty)."""
-    from gateway.models import Provider
-
     providers: dict[int, ProviderEntry] = {}
     for p in Provider.objects.all():
         try:
@@ -116,8 +114,6 @@ def _routes(
     providers: dict[int, ProviderEntry], models: Any
 ) -> tuple[dict[str, RouteEntry], list[RouteEntry]]:
     """The routes by name, and the pattern routes (``*?[``), most specific first."""
-    from gateway.models import Route
-
     routes: dict[str, RouteEntry] = {}
     patterns: list[RouteEntry] = []
     for r in Route.objects.prefetch_related("deployments", "teams"):
@@ -173,8 +169,6 @@ def _routes(
 
 def _guardrails() -> dict[str, GuardrailEntry]:
     """The enabled guardrails by name."""
-    from gateway.models import Guardrail
-
     return {
         g.name: GuardrailEntry(
             id=g.id,
@@ -194,9 +188,6 @@ def _guardrails() -> dict[str, GuardrailEntry]:
 def _operator_references() -> frozenset[str]:
     """The variables the rows the operator's config file wrote reference (any field:
     what the operator wrote is trusted, ``secret_refs.trust``)."""
-    from gateway.base.secrets.secret_refs import references
-    from gateway.models import Deployment, Guardrail, McpServer, Provider
-
     names: set[str] = set()
     for row in Provider.objects.filter(from_operator=True):
         names.update(references([row.secret_ref, row.base_url, row.api_version]))
@@ -257,8 +248,6 @@ def _deployment_entry(
 ) -> DeploymentEntry:
     """A Deployment row with the catalog's figures filled in where it sets none, calling
     its provider with the route's own timeout when the route has one."""
-    from gateway import catalog
-
     entry = catalog.lookup(models, kinds.catalog_vendor(provider.kind), provider.base_url, d.model)
     figures = catalog.resolve(d, entry)
     return DeploymentEntry(
@@ -427,8 +416,6 @@ async def _check_in_turn(state: _MissChecks, after: asyncio.Task[bool] | None) -
 
 
 def _read_version() -> int:
-    from gateway.models import RegistryState
-
     return RegistryState.objects.filter(pk=1).values_list("version", flat=True).first() or 0
 
 

@@ -34,6 +34,8 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from gateway.models import ApiKey, Membership, Profile, RequestLog
+
 OWNER, ADMIN, EDITOR, MEMBER, VIEWER = "owner", "admin", "editor", "member", "viewer"
 ROLES = (OWNER, ADMIN, EDITOR, MEMBER, VIEWER)
 RANK = {role: place for place, role in enumerate(ROLES)}  # 0: the highest
@@ -235,7 +237,6 @@ def role_of(user: Any) -> str | None:
     """A user's console role (None: no access)."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
-    from gateway.models import Profile
 
     try:
         return user.switchyard.role  # type: ignore[no-any-return]
@@ -252,8 +253,6 @@ def actor_for_user(user: Any) -> Actor:
     if role is None:
         actor = NOBODY
     else:
-        from gateway.models import Membership
-
         teams = dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
         actor = Actor(role=role, user_id=user.pk, username=user.get_username(), teams=teams)
     if user is not None:
@@ -265,8 +264,6 @@ def actor_for_user(user: Any) -> Actor:
 def actor_for_key(raw: str) -> Actor | None:
     """The actor of a virtual key sent to /api: an active key with the "management"
     scope acts as its user, if that user is an owner or admin. None otherwise."""
-    from gateway.models import ApiKey
-
     key = (
         ApiKey.objects.select_related("user", "user__switchyard")
         .filter(key_hash=ApiKey.hash_key(raw))
@@ -344,7 +341,6 @@ def visible_key_ids(actor: Actor) -> set[int] | None:
     the master key's included)."""
     if actor.everywhere:
         return None
-    from gateway.models import ApiKey
 
     return set(visible_keys(actor, ApiKey.objects.all()).values_list("id", flat=True))
 
@@ -420,7 +416,6 @@ def visible_logs(actor: Actor, logs: QuerySet) -> QuerySet:
     playground runs (journaled as ``console:<username>``)."""
     if actor.everywhere:
         return logs
-    from gateway.models import ApiKey
 
     mine = Q(key_id__in=ApiKey.objects.filter(user_id=actor.user_id).values("id"))
     if actor.username:
@@ -432,8 +427,6 @@ def visible_logs(actor: Actor, logs: QuerySet) -> QuerySet:
 
 
 def may_see_log(actor: Actor, log: Any) -> bool:
-    from gateway.models import RequestLog
-
     if actor.everywhere:
         return True
     seen: bool = visible_logs(actor, RequestLog.objects.filter(pk=log.pk)).exists()
@@ -462,8 +455,6 @@ def may_manage_team(actor: Actor, team: Any) -> bool:
 
 def set_role(user: Any, role: str) -> None:
     """Give ``user`` a console role."""
-    from gateway.models import Profile
-
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
     Profile.objects.update_or_create(user=user, defaults={"role": role})
@@ -474,8 +465,6 @@ def set_role(user: Any, role: str) -> None:
 def assign_membership(user: Any, team: Any, role: str = MEMBER) -> Any:
     """Put ``user`` in ``team`` with ``role`` there (created or updated). A user without
     a console role gets ``role`` as theirs too, so a first SSO login has access."""
-    from gateway.models import Membership, Profile
-
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
     membership, _ = Membership.objects.update_or_create(
@@ -489,15 +478,11 @@ def assign_membership(user: Any, team: Any, role: str = MEMBER) -> Any:
 
 
 def remove_membership(user: Any, team: Any) -> None:
-    from gateway.models import Membership
-
     Membership.objects.filter(user=user, team=team).delete()
 
 
 def role_of_any(user: Any) -> str | None:
     """A user's role whether or not they are active (for lists of users)."""
-    from gateway.models import Profile
-
     try:
         return user.switchyard.role  # type: ignore[no-any-return]
     except Profile.DoesNotExist:

@@ -270,8 +270,9 @@ def mcp_within(own: Iterable[str], team: Iterable[str] | None) -> frozenset[str]
 
 
 @dataclass(slots=True, frozen=True)
-class TeamEntry:
-    """A team's limits, counted like a key's (gateway/limits/limits.py) by every key of it."""
+class LimitsEntry:
+    """A subject the limits count besides a key (gateway/limits/limits.py): its own rpm,
+    tpm and budget, each None when it sets none."""
 
     id: int
     name: str
@@ -279,47 +280,31 @@ class TeamEntry:
     tpm_limit: int | None
     budget_usd: Decimal | None
     budget_period: str
+
+    @property
+    def limited(self) -> bool:
+        return not (self.rpm_limit is None and self.tpm_limit is None and self.budget_usd is None)
+
+
+@dataclass(slots=True, frozen=True)
+class TeamEntry(LimitsEntry):
+    """A team's limits, counted like a key's (gateway/limits/limits.py) by every key of it."""
+
     # MCP servers/tools its keys may use at most; None: the team does not restrict MCP
     mcp_allowed: frozenset[str] | None = None
 
-    @property
-    def limited(self) -> bool:
-        return not (self.rpm_limit is None and self.tpm_limit is None and self.budget_usd is None)
-
 
 @dataclass(slots=True, frozen=True)
-class UserEntry:
+class UserEntry(LimitsEntry):
     """A console user's own limits, counted across every key they own
     (gateway/limits/limits.py: one more subject beside the key and its team)."""
 
-    id: int
-    name: str
-    rpm_limit: int | None
-    tpm_limit: int | None
-    budget_usd: Decimal | None
-    budget_period: str
-
-    @property
-    def limited(self) -> bool:
-        return not (self.rpm_limit is None and self.tpm_limit is None and self.budget_usd is None)
-
 
 @dataclass(slots=True, frozen=True)
-class TagEntry:
+class TagEntry(LimitsEntry):
     """A tag's limits (``TagBudget``), counted like a team's by every request carrying the
     tag (gateway/limits/limits.py: one more subject). Only tags with a limit are in the
     snapshot."""
-
-    id: int
-    name: str
-    rpm_limit: int | None
-    tpm_limit: int | None
-    budget_usd: Decimal | None
-    budget_period: str
-
-    @property
-    def limited(self) -> bool:
-        return not (self.rpm_limit is None and self.tpm_limit is None and self.budget_usd is None)
 
 
 @dataclass(slots=True, frozen=True)

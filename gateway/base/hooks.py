@@ -115,9 +115,9 @@ background_tasks: Registry[BackgroundTask] = Registry(
     "``BackgroundTask``s: started once per event loop when the process starts serving, "
     "after the starters, where the process's role runs them (a task with ``jobs`` once "
     "it has one), and cancelled at shutdown. Registered from ``ready``: the batch runner "
-    "(native batches' polling) and the expired files' pruning (``gateway.apps``), "
+    "(native batches' polling) and the expired files' pruning (``gateway.features.batches``), "
     "background Responses (``gateway.features.responses.plugin``), the evaluations' "
-    "runner (experiments, shadow scoring; ``console.evals.apps``), budget alerts "
+    "runner (experiments, shadow scoring; ``console.evals.plugin``), budget alerts "
     "(``gateway.features.alerts``), all for the ``worker`` role. What every role needs "
     "for itself (registry watch, journal writer, metrics publishing) is a starter instead.",
 )

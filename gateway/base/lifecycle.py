@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from gateway.base import db_work, hooks, http, leases, loop_lag, process_role
@@ -67,6 +67,26 @@ def closing() -> bool:
     or a server that cannot stop accepting began its drain), so the count of requests
     in flight only goes down and the journal drain that follows is the last write."""
     return _closing
+
+
+async def every_round(
+    outage: db_work.Outage,
+    round_once: Callable[[], Awaitable[object]],
+    seconds: Callable[[], float],
+    first_after: float = 0.0,
+) -> None:
+    """A background task's loop: after ``first_after`` seconds, ``round_once()`` and a
+    sleep of ``seconds()``, until the process closes. It never raises: a failed round is
+    the ``outage`` (logged once, and its end) and the next round is tried as usual."""
+    await asyncio.sleep(first_after)
+    while not closing():
+        try:
+            await round_once()
+        except Exception as exc:
+            outage.failed(exc)
+        else:
+            outage.recovered()
+        await asyncio.sleep(seconds())
 
 
 def draining() -> bool:

@@ -65,6 +65,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from gateway.access import registry
+from gateway.base import socket_messages
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.catalog import media
 from gateway.core.call import Call, Caller
@@ -430,8 +431,8 @@ class Session:
         """Note what an upstream event says; return it, the model name rewritten. Only
         events naming a type of interest are parsed (a substring test first: audio
         deltas, the bulk of a session, are never parsed)."""
-        if _names(message, "response.done"):
-            event = _event(message)
+        if socket_messages.names(message, "response.done"):
+            event = socket_messages.event(message)
             if event is None or event.get("type") != "response.done":
                 return message
             self.responding = max(0, self.responding - 1)
@@ -446,21 +447,21 @@ class Session:
             if response.get("status") == "failed" and isinstance(error, dict):
                 self.last_error = str(error.get("message") or error.get("code") or "")[:500]
             return message
-        if _names(message, "response.created"):
-            event = _event(message)
+        if socket_messages.names(message, "response.created"):
+            event = socket_messages.event(message)
             if event is not None and event.get("type") == "response.created":
                 self.responding += 1
             return message
-        if self.kind != "translation" and _names(message, TRANSCRIBED):
-            event = _event(message)
+        if self.kind != "translation" and socket_messages.names(message, TRANSCRIBED):
+            event = socket_messages.event(message)
             usage = event.get("usage") if event and event.get("type") == TRANSCRIBED else None
             if isinstance(usage, dict) and self.kind == "transcription":
                 self.usage.add_transcription(usage)
             elif isinstance(usage, dict):  # a conversation's: at the ASR model's prices
                 self.heard.add(usage, self.deployment)
             return message
-        if any(_names(message, name) for name in SESSION_EVENTS):
-            event = _event(message)
+        if any(socket_messages.names(message, name) for name in SESSION_EVENTS):
+            event = socket_messages.event(message)
             session = event.get("session") if event else None
             if not isinstance(session, dict):
                 return message
@@ -472,8 +473,8 @@ class Session:
             elif self.kind == "realtime":  # the input transcription's model, as named
                 changed = self.heard.configured(session) or changed
             return orjson.dumps(event).decode() if changed else message
-        if _names(message, "error"):
-            event = _event(message)
+        if socket_messages.names(message, "error"):
+            event = socket_messages.event(message)
             if event and event.get("type") == "error":
                 error = event.get("error") or {}
                 if isinstance(error, dict):
@@ -486,15 +487,15 @@ class Session:
         ``audio.input.transcription.model``, the beta ``transcription_session.update``'s
         ``input_audio_transcription.model``); a translation session's audio is measured
         (its seconds are what it is priced by) without parsing the event."""
-        if self.kind == "translation" and _names(message, TRANSLATION_APPEND):
+        if self.kind == "translation" and socket_messages.names(message, TRANSLATION_APPEND):
             self.usage.add_audio(_audio_seconds(message))
             return message
-        if not _names(message, "model"):
+        if not socket_messages.names(message, "model"):
             return message
         updates = ("session.update", "transcription_session.update")
-        if not any(_names(message, name) for name in updates):
+        if not any(socket_messages.names(message, name) for name in updates):
             return message
-        event = _event(message)
+        event = socket_messages.event(message)
         session = event.get("session") if event else None
         if not (event and event.get("type") in updates and isinstance(session, dict)):
             return message
@@ -612,20 +613,6 @@ def _audio_seconds(message: str | bytes) -> float:
     if end < 0:
         return 0.0
     return (end - start) * 3 / 4 / TRANSLATION_BYTES_PER_SECOND
-
-
-def _names(message: str | bytes, word: str) -> bool:
-    """Whether ``message`` holds ``"word"`` (quoted), without copying it."""
-    quoted = f'"{word}"'
-    return quoted in message if isinstance(message, str) else quoted.encode() in message
-
-
-def _event(message: str | bytes) -> dict[str, Any] | None:
-    try:
-        event = orjson.loads(message)
-    except orjson.JSONDecodeError:
-        return None
-    return event if isinstance(event, dict) else None
 
 
 class Refused(Exception):

@@ -1,5 +1,6 @@
 """Form fields the console's forms and the units' share: a decimal shown as typed, a
-comma-separated list, and the pick of guardrails the key, route and team forms offer."""
+comma-separated list, a stored secret, and the pick of guardrails the key, route and team
+forms offer."""
 
 from __future__ import annotations
 
@@ -19,6 +20,19 @@ class PlainDecimalField(forms.DecimalField):
         if isinstance(value, Decimal):
             return f"{value.normalize():f}" if value else "0"
         return super().prepare_value(value)
+
+
+class SecretField(forms.CharField):
+    """A secret typed into a form (an API key, a token, a webhook URL): never rendered
+    with a value, so the stored one does not go back to the browser, nor filled in by
+    its password manager; not required, empty keeping the stored one (the form's
+    ``clear_…`` box removes it)."""
+
+    def __init__(self, *, autocomplete: str = "new-password", **kwargs: Any) -> None:
+        attrs = {"autocomplete": autocomplete}
+        super().__init__(
+            required=False, widget=forms.PasswordInput(render_value=False, attrs=attrs), **kwargs
+        )
 
 
 class CommaList(forms.CharField):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from django.core.exceptions import ValidationError
 
@@ -51,6 +51,30 @@ class Change:
     fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     route: str = ""  # for the preview table: the route it belongs to
     item: str = ""  # and its own name (deployment "provider/model", provider, key)
+
+
+class Spec(Protocol):
+    """A section's entry as read: where it stood in the file (``path``)."""
+
+    path: str
+
+
+S = TypeVar("S", bound=Spec)
+
+
+def plan_each(
+    specs: Iterable[S], plan: Callable[[S], Change]
+) -> tuple[list[Change], list[tuple[str, str]]]:
+    """A ``Change`` per entry, and (its path, the reason) per one that cannot be imported
+    (its ``ConfigError``): the others are still planned."""
+    changes: list[Change] = []
+    skipped: list[tuple[str, str]] = []
+    for spec in specs:
+        try:
+            changes.append(plan(spec))
+        except ConfigError as exc:
+            skipped.append((spec.path, str(exc)))
+    return changes, skipped
 
 
 class Reader(Protocol):

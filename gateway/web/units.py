@@ -14,6 +14,7 @@ store's migrations never move), so ``APP_DIRS`` and the static files finder find
 - ``litellm.py``: its section of a LiteLLM config (``gateway.web.config_sections``),
   composed by ``gateway.ops.litellm``;
 - ``rules.py``: its authorization rules and field rules, imported by ``register``;
+- ``signals.py``: its model signals' receivers, connected when ``register`` imports it;
 - ``plugin.py``: a ``register()`` plugging it into the hooks, called by ``register``.
 
 Each shell asks ``modules(name)`` for the units' modules of that name, in the order of
@@ -49,10 +50,10 @@ class Unit(AppConfig):
 
     def register(self) -> None:
         """Plug the unit into the lower layers: its ``rules`` module imported (its rules
-        and field rules declare themselves), then its ``plugin.register()`` (the hooks),
-        each if it has one. Called once per ``GatewayConfig.ready``; registries ignore a
-        second registration."""
-        for name in ("rules", "plugin"):
+        and field rules declare themselves), its ``signals`` (receivers connect), then
+        its ``plugin.register()`` (the hooks), each if it has one. Called once per
+        ``GatewayConfig.ready``; registries ignore a second registration."""
+        for name in ("rules", "signals", "plugin"):
             if module_has_submodule(self.module, name):
                 module = importlib.import_module(f"{self.name}.{name}")
                 if name == "plugin":

@@ -3,11 +3,9 @@ envelope (``{"error": {"code", "message", "status"}}``) with its canonical statu
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-import orjson
-
+from gateway.codecs import google_common
 from gateway.errors import UpstreamError
 from gateway.types import FinishReason, Usage
 
@@ -40,27 +38,6 @@ FINISH_REASONS_OUT: dict[FinishReason, str] = {
     "content_filter": "SAFETY",
     "error": "OTHER",
 }
-
-# google.rpc.Code names -> the HTTP status Gemini pairs them with.
-STATUS_CODES: dict[str, int] = {
-    "INVALID_ARGUMENT": 400,
-    "FAILED_PRECONDITION": 400,
-    "OUT_OF_RANGE": 400,
-    "UNAUTHENTICATED": 401,
-    "PERMISSION_DENIED": 403,
-    "NOT_FOUND": 404,
-    "ABORTED": 409,
-    "ALREADY_EXISTS": 409,
-    "RESOURCE_EXHAUSTED": 429,
-    "CANCELLED": 499,
-    "INTERNAL": 500,
-    "UNKNOWN": 500,
-    "UNAVAILABLE": 503,
-    "DEADLINE_EXCEEDED": 504,
-}
-
-# Gemini words an over-long prompt this way; routing recognises "context length".
-_TOO_LONG = re.compile(r"input token count.*exceeds the maximum", re.IGNORECASE | re.DOTALL)
 
 
 def finish_reason(raw: str | None, calls_tools: bool) -> FinishReason:
@@ -103,22 +80,11 @@ def usage_metadata(value: Usage) -> dict[str, int]:
 def error_from_object(error: Any, status: int | None = None) -> UpstreamError:
     """An ``UpstreamError`` from Gemini's error object. An API key Gemini refuses comes
     as 400 INVALID_ARGUMENT with reason ``API_KEY_INVALID``: that is a 401."""
-    error = error if isinstance(error, dict) else {}
-    code_name = error.get("status") if isinstance(error.get("status"), str) else None
-    message = error.get("message") if isinstance(error.get("message"), str) else ""
-    if status is None:
-        code = error.get("code")
-        status = code if isinstance(code, int) and code >= 400 else None
-    if status is None:
-        status = STATUS_CODES.get(code_name or "", 502)
+    error, name, message, status = google_common.error_fields(error, status)
     if _reason(error) in ("API_KEY_INVALID", "API_KEY_EXPIRED"):
         status = 401
-    if _TOO_LONG.search(message):
-        message += " (context length exceeded)"
-    text = f"Gemini upstream: {message or code_name or f'status {status}'}"
-    if code_name and code_name not in text:
-        text += f" [{code_name}]"
-    return UpstreamError(text, status=status, code=code_name, retry_after=_retry_delay(error))
+    retry_after = _retry_delay(error)
+    return google_common.upstream_error("Gemini", name, message, status, retry_after=retry_after)
 
 
 def _retry_delay(error: dict[str, Any]) -> float | None:
@@ -142,16 +108,5 @@ def _reason(error: dict[str, Any]) -> str | None:
 
 
 def parse_error(status: int, body: bytes) -> UpstreamError:
-    """The upstream's error body (an object, or a one-element list as the non-SSE
-    stream endpoint writes it) as an ``UpstreamError`` carrying ``status``."""
-    try:
-        payload: Any = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        payload = None
-    if isinstance(payload, list) and payload:
-        payload = payload[0]
-    error = payload.get("error") if isinstance(payload, dict) else None
-    if not isinstance(error, dict):
-        text = body.decode("utf-8", "replace").strip()[:500]
-        error = {"message": text or f"answered {status}"}
-    return error_from_object(error, status)
+    """The upstream's error body as an ``UpstreamError`` carrying ``status``."""
+    return google_common.parse_error(status, body, error_from_object)

@@ -28,8 +28,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-import orjson
-
+from gateway.codecs import google_common
 from gateway.errors import UpstreamError
 from gateway.types import FinishReason, Usage
 
@@ -117,61 +116,19 @@ def created(value: Any) -> int:
         return 0
 
 
-# google.rpc.Code names -> the HTTP status Google pairs them with.
-STATUS_CODES: dict[str, int] = {
-    "INVALID_ARGUMENT": 400,
-    "FAILED_PRECONDITION": 400,
-    "OUT_OF_RANGE": 400,
-    "UNAUTHENTICATED": 401,
-    "PERMISSION_DENIED": 403,
-    "NOT_FOUND": 404,
-    "ABORTED": 409,
-    "ALREADY_EXISTS": 409,
-    "RESOURCE_EXHAUSTED": 429,
-    "CANCELLED": 499,
-    "INTERNAL": 500,
-    "UNKNOWN": 500,
-    "UNAVAILABLE": 503,
-    "DEADLINE_EXCEEDED": 504,
-}
-_TOO_LONG = re.compile(r"input token count.*exceeds the maximum", re.IGNORECASE | re.DOTALL)
-
-
 def error_from_object(error: Any, status: int | None = None) -> UpstreamError:
     """An ``UpstreamError`` from Google's error object (``{"code", "message",
     "status"}`` over HTTP; ``{"code": <uri>, "message"}`` in a stream's ``error``
     event). A key Google refuses is a 400 with reason ``API_KEY_INVALID``: a 401."""
-    error = error if isinstance(error, dict) else {}
-    name = error.get("status") if isinstance(error.get("status"), str) else None
-    message = error.get("message") if isinstance(error.get("message"), str) else ""
-    if status is None:
-        code = error.get("code")
-        status = code if isinstance(code, int) and code >= 400 else None
-    if status is None:
-        status = STATUS_CODES.get(name or "", 502)
+    error, name, message, status = google_common.error_fields(error, status)
     reasons = [
         d.get("reason") for d in error.get("details") or [] if isinstance(d, dict)
     ]  # fmt: skip
     if "API_KEY_INVALID" in reasons or "API_KEY_EXPIRED" in reasons:
         status = 401
-    if _TOO_LONG.search(message):
-        message += " (context length exceeded)"
-    text = f"Gemini Interactions upstream: {message or name or f'status {status}'}"
-    if name and name not in text:
-        text += f" [{name}]"
-    return UpstreamError(text, status=status, code=name)
+    return google_common.upstream_error("Gemini Interactions", name, message, status)
 
 
 def parse_error(status: int, body: bytes) -> UpstreamError:
     """The upstream's error body as an ``UpstreamError`` carrying ``status``."""
-    try:
-        payload: Any = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        payload = None
-    if isinstance(payload, list) and payload:
-        payload = payload[0]
-    error = payload.get("error") if isinstance(payload, dict) else None
-    if not isinstance(error, dict):
-        text = body.decode("utf-8", "replace").strip()[:500]
-        error = {"message": text or f"answered {status}"}
-    return error_from_object(error, status)
+    return google_common.parse_error(status, body, error_from_object)

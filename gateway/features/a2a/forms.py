@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from gateway.models import A2aAgent
+from gateway.web.fields import SecretField
 
 
 class AgentForm(forms.Form):
@@ -19,10 +20,8 @@ class AgentForm(forms.Form):
         "/.well-known/agent-card.json under it)",
     )
     auth = forms.ChoiceField(choices=A2aAgent.Auth.choices, required=False)
-    bearer = forms.CharField(
-        required=False,
+    bearer = SecretField(
         label="Bearer token",
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Sent to the agent as Authorization: Bearer; stored encrypted, or "
         "os.environ/NAME. Callers never see it.",
     )

@@ -49,6 +49,7 @@ from gateway.web.litellm_sections import (
     Reader,
     Section,
     env_variable,
+    plan_each,
     validate,
 )
 
@@ -269,14 +270,7 @@ def plan_agents(
     specs: list[AgentSpec], operator: bool = False
 ) -> tuple[list[Change], list[tuple[str, str]]]:
     existing = {a.name: a for a in A2aAgent.objects.all()}
-    changes: list[Change] = []
-    skipped: list[tuple[str, str]] = []
-    for spec in specs:
-        try:
-            changes.append(plan_agent(spec, existing, operator))
-        except ConfigError as exc:
-            skipped.append((spec.path, str(exc)))
-    return changes, skipped
+    return plan_each(specs, lambda spec: plan_agent(spec, existing, operator))
 
 
 def _exported_token(agent: A2aAgent, include_secrets: bool, comments: list[str]) -> str:

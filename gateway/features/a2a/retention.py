@@ -12,11 +12,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway.base import db_work
+from gateway.models import A2aContext, A2aTask
 
 
 def prune_tasks(max_batches: int) -> int:
-    from gateway.models import A2aContext, A2aTask
-
     days = int(getattr(settings, "SWITCHYARD_LOG_RETENTION_DAYS", 0) or 0)
     if days <= 0:
         return 0

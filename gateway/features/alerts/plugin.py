@@ -4,25 +4,16 @@ what it pulls in are imported when a serving process starts it."""
 
 from __future__ import annotations
 
-from typing import Any
+from gateway.base import hooks, lazy_import, process_role
 
-from gateway.base import hooks, process_role
-
-
-async def _run_alerts() -> None:
-    from gateway.features.alerts import runner
-
-    await runner.run_forever()
-
-
-async def _deliver_notice(notice: dict[str, Any]) -> list[str]:
-    from gateway.features.alerts import delivery
-
-    return await delivery.deliver_notice(notice)
+ALERTS = hooks.BackgroundTask(
+    "budget-alerts",
+    lazy_import.function("gateway.features.alerts.runner:run_forever"),
+    process_role.WORKER,
+)
+_deliver_notice = lazy_import.function("gateway.features.alerts.delivery:deliver_notice")
 
 
 def register() -> None:
-    hooks.background_tasks.register(
-        hooks.BackgroundTask("budget-alerts", _run_alerts, process_role.WORKER)
-    )
+    hooks.background_tasks.register(ALERTS)
     hooks.notices.register(_deliver_notice)  # other features' notices (bill drift)

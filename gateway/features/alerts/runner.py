@@ -4,7 +4,6 @@ Never raises: a database that is away is retried the next round."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from django.conf import settings
@@ -39,12 +38,4 @@ async def round_once() -> tuple[list[int], int]:
 
 async def run_forever() -> None:
     outage = db_work.Outage("budget alerts", log)
-    await asyncio.sleep(FIRST_AFTER_SECONDS)
-    while not lifecycle.closing():
-        try:
-            await round_once()
-        except Exception as exc:
-            outage.failed(exc)
-        else:
-            outage.recovered()
-        await asyncio.sleep(every())
+    await lifecycle.every_round(outage, round_once, every, FIRST_AFTER_SECONDS)

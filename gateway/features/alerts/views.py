@@ -10,7 +10,6 @@ from typing import Any
 from django import forms
 from django.conf import settings as django_settings
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -23,8 +22,9 @@ from gateway.models import ApiKey, Profile, Team
 from gateway.models.alerts import BudgetAlert
 from gateway.telemetry import budget_spend
 from gateway.web.decorators import actor_of, fields_refused, form_values, staff_required
+from gateway.web.fields import SecretField
 from gateway.web.http import HtmxHttpRequest, go_to
-from gateway.web.saving import show_errors
+from gateway.web.saving import saved
 
 TEMPLATE = "alerts/alerts.html"
 HISTORY_ROWS = 100
@@ -35,11 +35,10 @@ class AlertSettingsForm(forms.Form):
     enabled = forms.BooleanField(
         required=False, label="Raise budget alerts", help_text="off: nothing is raised or sent"
     )
-    webhook_url = forms.CharField(
-        required=False,
+    webhook_url = SecretField(
         max_length=2000,
         label="Webhook URL",
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        autocomplete="off",
         help_text="Slack-compatible (a JSON body with text); empty: keep the one set",
     )
     clear_webhook = forms.BooleanField(required=False, label="Remove the webhook")
@@ -157,13 +156,15 @@ def alerts_page(request: HtmxHttpRequest) -> HttpResponse:
             changes["webhook_url"] = ""
         elif data["webhook_url"]:
             changes["webhook_url"] = data["webhook_url"]
-        try:
-            config.save(**changes)
-        except ValidationError as exc:
-            show_errors(form, exc)
-        else:
-            messages.success(request, "Saved the alert settings.")
-            return go_to(request, reverse("console:alerts"))
+        done = saved(
+            request,
+            form,
+            lambda: config.save(**changes),
+            "Saved the alert settings.",
+            reverse("console:alerts"),
+        )
+        if done is not None:
+            return done
     return render(request, TEMPLATE, _context(request, form), status=422)
 
 

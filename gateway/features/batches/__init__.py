@@ -7,5 +7,5 @@ they read and write (``files``).
 It sits among the features, above ``core``: it sends each gateway-run line through the
 pipeline (``gateway.core.service``) and imports access, limits, routing, providers, codecs and the store
 below it; nothing below imports it. The edge routes its HTTP endpoints
-(``gateway.edge.batch_endpoints``), the wiring starts its runner (``gateway.apps``) and
+(``gateway.edge.batch_endpoints``), its plugin registers its runner (``plugin``) and
 the console shows its batches."""

@@ -5,23 +5,16 @@ serving process starts it."""
 
 from __future__ import annotations
 
-from gateway.base import hooks, process_role
+from gateway.base import hooks, lazy_import, process_role
 
-
-async def _run_reconciliation() -> None:
-    from gateway.features.billing import runner
-
-    await runner.run_forever()
-
-
-def _admin_keys() -> list[str]:
-    from gateway.features.billing import sources
-
-    return sources.admin_keys()
+RECONCILIATION = hooks.BackgroundTask(
+    "bill-reconciliation",
+    lazy_import.function("gateway.features.billing.runner:run_forever"),
+    process_role.WORKER,
+)
+_admin_keys = lazy_import.function("gateway.features.billing.sources:admin_keys")
 
 
 def register() -> None:
-    hooks.background_tasks.register(
-        hooks.BackgroundTask("bill-reconciliation", _run_reconciliation, process_role.WORKER)
-    )
+    hooks.background_tasks.register(RECONCILIATION)
     hooks.operator_secrets.register(_admin_keys)  # redacted like the master key

@@ -7,7 +7,6 @@ retried the next day; a database that is away is retried the next round."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -114,11 +113,4 @@ async def round_once() -> Outcome | None:
 
 async def run_forever() -> None:
     outage = db_work.Outage("bill reconciliation", log)
-    while not lifecycle.closing():
-        try:
-            await round_once()
-        except Exception as exc:
-            outage.failed(exc)
-        else:
-            outage.recovered()
-        await asyncio.sleep(CHECK_EVERY_SECONDS)
+    await lifecycle.every_round(outage, round_once, lambda: CHECK_EVERY_SECONDS)

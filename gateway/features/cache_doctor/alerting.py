@@ -7,7 +7,6 @@ is retried the next round."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -95,11 +94,4 @@ async def round_once() -> list[str] | None:
 
 async def run_forever() -> None:
     outage = db_work.Outage("cache-loss alerts", log)
-    while not lifecycle.closing():
-        try:
-            await round_once()
-        except Exception as exc:
-            outage.failed(exc)
-        else:
-            outage.recovered()
-        await asyncio.sleep(CHECK_EVERY_SECONDS)
+    await lifecycle.every_round(outage, round_once, lambda: CHECK_EVERY_SECONDS)

@@ -5,14 +5,14 @@ routes losing money to misses."""
 
 from __future__ import annotations
 
-from gateway.base import hooks, process_role
+from gateway.base import hooks, lazy_import, process_role
 from gateway.web.units import Unit
 
-
-async def _alert_losses() -> None:
-    from gateway.features.cache_doctor import alerting
-
-    await alerting.run_forever()
+LOSS_ALERTS = hooks.BackgroundTask(
+    "cache-loss-alerts",
+    lazy_import.function("gateway.features.cache_doctor.alerting:run_forever"),
+    process_role.WORKER,
+)
 
 
 class CacheDoctorConfig(Unit):
@@ -21,6 +21,4 @@ class CacheDoctorConfig(Unit):
     verbose_name = "Switchyard cache doctor"
 
     def register(self) -> None:
-        hooks.background_tasks.register(
-            hooks.BackgroundTask("cache-loss-alerts", _alert_losses, process_role.WORKER)
-        )
+        hooks.background_tasks.register(LOSS_ALERTS)

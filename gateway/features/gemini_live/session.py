@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from gateway.base import socket_messages
 from gateway.core import realtime
 from gateway.errors import InvalidRequest
 
@@ -114,16 +115,16 @@ class LiveSession(realtime.Session):
     turn_open: bool = False
 
     def observe_upstream(self, message: str | bytes) -> str | bytes:
-        usage = _names(message, "usageMetadata")
+        usage = socket_messages.names(message, "usageMetadata")
         if not (
             usage
-            or _names(message, "turnComplete")
-            or _names(message, "toolCall")
-            or _names(message, "modelTurn")
-            or _names(message, "interrupted")
+            or socket_messages.names(message, "turnComplete")
+            or socket_messages.names(message, "toolCall")
+            or socket_messages.names(message, "modelTurn")
+            or socket_messages.names(message, "interrupted")
         ):
             return message
-        event = _event(message)
+        event = socket_messages.event(message)
         if event is None:
             return message
         content = event.get("serverContent")
@@ -150,16 +151,3 @@ class LiveSession(realtime.Session):
             self.usage.add(usage_of(self.pending))
             self.pending = None
         super().finish(**kwargs)
-
-
-def _names(message: str | bytes, word: str) -> bool:
-    quoted = f'"{word}"'
-    return quoted in message if isinstance(message, str) else quoted.encode() in message
-
-
-def _event(message: str | bytes) -> dict[str, Any] | None:
-    try:
-        event = orjson.loads(message)
-    except orjson.JSONDecodeError:
-        return None
-    return event if isinstance(event, dict) else None

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from gateway.base.plugins import Sink
-from gateway.features.guardrails import kinds, plugin
 from gateway.web.units import Unit
 
 
@@ -17,9 +16,11 @@ class GuardrailsConfig(Unit):
     verbose_name = "Switchyard guardrails"
 
     def plugin_sinks(self) -> Mapping[str, Sink]:
+        from gateway.features.guardrails import kinds
 
         return {"guardrail_kinds": Sink(kinds.register, kinds.unregister)}
 
     def builtin_plugins(self) -> Sequence[tuple[str, object]]:
+        from gateway.features.guardrails import plugin
 
         return [("switchyard.guardrails", plugin)]

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from gateway.base import socket_messages
 from gateway.base.entries import KeyEntry, RouteEntry
 from gateway.errors import GuardrailBlocked
 from gateway.features.guardrails import engine, texts
@@ -32,8 +33,6 @@ from gateway.features.guardrails.realtime import (
     SessionGuard,
     TranscriptionGuard,
     TranslationGuard,
-    _event,
-    _names,
     _setter,
     begin,
 )
@@ -56,9 +55,9 @@ class LiveGuard(SessionGuard):
 
     # -- the client's messages --
     async def client(self, message: str | bytes) -> str | bytes:
-        if not self.pre or not any(_names(message, name) for name in CLIENT_TEXT):
+        if not self.pre or not any(socket_messages.names(message, name) for name in CLIENT_TEXT):
             return message
-        event = _event(message)
+        event = socket_messages.event(message)
         if event is None:
             return message
         slots = texts.Slots()
@@ -115,9 +114,9 @@ class LiveGuard(SessionGuard):
     async def server(self, message: str | bytes) -> list[str | bytes]:
         if not self.post:
             return [message]
-        if not _names(message, "serverContent"):
+        if not socket_messages.names(message, "serverContent"):
             return [message]
-        event = _event(message)
+        event = socket_messages.event(message)
         content = event.get("serverContent") if event is not None else None
         if event is None or not isinstance(content, dict):
             return [message]

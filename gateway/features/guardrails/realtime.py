@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from gateway.access import registry
+from gateway.base import socket_messages
 from gateway.base.entries import GuardrailEntry, KeyEntry, RouteEntry
 from gateway.errors import GuardrailBlocked
 from gateway.features.guardrails import engine, texts
@@ -63,19 +64,6 @@ DONE = {
     "response.function_call_arguments.done": "arguments",
 }
 AUDIO_OUT = ("response.audio.delta", "response.output_audio.delta")
-
-
-def _names(message: str | bytes, word: str) -> bool:
-    quoted = f'"{word}"'
-    return quoted in message if isinstance(message, str) else quoted.encode() in message
-
-
-def _event(message: str | bytes) -> dict[str, Any] | None:
-    try:
-        event = orjson.loads(message)
-    except orjson.JSONDecodeError:
-        return None
-    return event if isinstance(event, dict) else None
 
 
 def _setter(container: Any, where: Any) -> Callable[[str], None]:
@@ -160,11 +148,11 @@ class SessionGuard:
         """The event to relay upstream (rewritten, or the same), or a refusal raised."""
         if not self.pre:
             return message
-        if _names(message, CLIENT_AUDIO):
+        if socket_messages.names(message, CLIENT_AUDIO):
             self._cannot_read(self.pre, "pre_call", "audio input (send input_text instead)")
-        if not any(_names(message, name) for name in CLIENT_TEXT):
+        if not any(socket_messages.names(message, name) for name in CLIENT_TEXT):
             return message
-        event = _event(message)
+        event = socket_messages.event(message)
         if event is None or event.get("type") not in CLIENT_TEXT:
             return message
         slots = texts.Slots()
@@ -215,15 +203,15 @@ class SessionGuard:
         refusal raised."""
         if not self.post:
             return [message]
-        if any(_names(message, name) for name in AUDIO_OUT):
+        if any(socket_messages.names(message, name) for name in AUDIO_OUT):
             self._cannot_read(
                 self.post, "post_call", "audio output (set the session's output to text)"
             )
-        delta = any(_names(message, name) for name in self.deltas)
-        done = not delta and any(_names(message, name) for name in self.dones)
+        delta = any(socket_messages.names(message, name) for name in self.deltas)
+        done = not delta and any(socket_messages.names(message, name) for name in self.dones)
         if not (delta or done or self.changed):
             return [message]
-        event = _event(message)
+        event = socket_messages.event(message)
         kind = event.get("type") if event is not None else None
         if event is None:
             return [message]
@@ -300,11 +288,11 @@ class TranslationGuard(SessionGuard):
     post_call one would."""
 
     async def client(self, message: str | bytes) -> str | bytes:
-        if self.pre and _names(message, TRANSLATION_AUDIO):
+        if self.pre and socket_messages.names(message, TRANSLATION_AUDIO):
             self._cannot_read(self.pre, "pre_call", "a translation session's audio input")
         return await super().client(message)
 
     async def server(self, message: str | bytes) -> list[str | bytes]:
-        if self.post and any(_names(message, name) for name in TRANSLATION_OUT):
+        if self.post and any(socket_messages.names(message, name) for name in TRANSLATION_OUT):
             self._cannot_read(self.post, "post_call", "a translation session's output")
         return await super().server(message)

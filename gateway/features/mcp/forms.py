@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 
 from gateway.models import McpServer
+from gateway.web.fields import SecretField
 
 JSON_ATTRS = {"rows": 2, "class": "mono", "spellcheck": "false"}
 
@@ -24,10 +25,8 @@ class McpServerForm(forms.Form):
         max_length=500,
         help_text="HTTP and SSE: the endpoint URL, or os.environ/NAME",
     )
-    bearer = forms.CharField(
-        required=False,
+    bearer = SecretField(
         label="Bearer token",
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Sent as Authorization: Bearer; stored encrypted, or os.environ/NAME.",
     )
     clear_bearer = forms.BooleanField(required=False, label="Remove the stored token")
@@ -81,10 +80,8 @@ class McpServerForm(forms.Form):
         label="OAuth client id",
         help_text="a pre-registered client; empty: dynamic client registration",
     )
-    oauth_client_secret = forms.CharField(
-        required=False,
+    oauth_client_secret = SecretField(
         label="OAuth client secret",
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="stored encrypted; empty keeps the stored one",
     )
     clear_oauth_client_secret = forms.BooleanField(

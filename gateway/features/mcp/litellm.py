@@ -45,6 +45,7 @@ from gateway.web.litellm_sections import (
     Reader,
     Section,
     env_variable,
+    plan_each,
     validate,
 )
 
@@ -234,14 +235,7 @@ def plan_servers(
     """A ``Change`` per server (created, updated by name, unchanged), (path, reason) per
     one that cannot be imported."""
     existing = {s.name: s for s in McpServer.objects.all()}
-    changes: list[Change] = []
-    skipped: list[tuple[str, str]] = []
-    for spec in specs:
-        try:
-            changes.append(plan_server(spec, existing, operator))
-        except ConfigError as exc:
-            skipped.append((spec.path, str(exc)))
-    return changes, skipped
+    return plan_each(specs, lambda spec: plan_server(spec, existing, operator))
 
 
 def export_section(include_secrets: bool, comments: list[str]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """People as a unit (``gateway.web.units``): users, invitations, teams and how people
 sign in (passwords, single sign-on and its settings): their pages, ``/api`` routers and
-save operations; the invites' signals are connected here."""
+save operations; ``Unit.register`` imports its ``rules`` and ``signals`` (the invites'
+receivers)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,3 @@ class PeopleConfig(Unit):
     name = "gateway.features.people"
     label = "people"
     verbose_name = "Switchyard people"
-
-    def register(self) -> None:
-        from gateway.features.people import signals  # noqa: F401 - receivers connect
-
-        super().register()

@@ -157,3 +157,9 @@ async def _write(
 
 
 CACHE = SemanticCache()
+
+
+def register() -> None:
+    """The answer cache and the pruning of its expired entries, from ``Unit.register``."""
+    hooks.answer_caches.register(CACHE)
+    hooks.pruners.register(store.prune)

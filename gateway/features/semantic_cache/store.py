@@ -10,6 +10,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from gateway.base import db_work
+from gateway.models import SemanticCacheEntry
+
 PRUNE_BATCH = 500
 
 
@@ -24,8 +27,6 @@ def insert(
     ttl: int,
 ) -> tuple[int, float]:
     """Write an entry; (its id, when it expires in epoch seconds)."""
-    from gateway.models import SemanticCacheEntry
-
     now = datetime.now(UTC)
     expires = now + timedelta(seconds=ttl)
     row = SemanticCacheEntry.objects.create(
@@ -45,8 +46,6 @@ def insert(
 def newer(route: str, scope: str, after_id: int, limit: int) -> list[dict[str, Any]]:
     """The unexpired rows of (route, scope) after ``after_id``, at most ``limit`` (the
     newest), oldest first."""
-    from gateway.models import SemanticCacheEntry
-
     rows = list(
         SemanticCacheEntry.objects.filter(
             route=route, scope=scope, id__gt=after_id, expires_at__gt=datetime.now(UTC)
@@ -60,8 +59,5 @@ def newer(route: str, scope: str, after_id: int, limit: int) -> list[dict[str, A
 
 def prune(max_batches: int) -> int:
     """Delete expired entries (the journal's pruning round); returns how many."""
-    from gateway.base import db_work
-    from gateway.models import SemanticCacheEntry
-
     expired = SemanticCacheEntry.objects.filter(expires_at__lte=datetime.now(UTC))
     return db_work.delete_in_batches(expired, PRUNE_BATCH, max_batches)

@@ -74,3 +74,15 @@ async def test_the_edge_loads_mcp_and_the_url_conf_off_the_loop(loads: list[str]
     await _request(app, "/ui/logs")
     assert loads == ["gateway.features.mcp.endpoint", settings.ROOT_URLCONF]  # the second: no ask
     assert reached == ["/ui/", "/ui/logs"]
+
+
+def test_a_declared_function_imports_its_module_when_first_called(probe_module: str) -> None:
+    """``lazy_import.function("module:name")``: nothing imported when declared; the call
+    imports the module and calls the name as it is then (a test's patch included)."""
+    later = lazy_import.function(f"{probe_module}:answer")
+    assert probe_module not in sys.modules and later.__name__ == "answer"
+    with pytest.raises(AttributeError):
+        later()  # imported now, and the module has no such name
+    assert probe_module in sys.modules
+    sys.modules[probe_module].answer = lambda *a, **kw: (a, kw)  # type: ignore[attr-defined]
+    assert later(1, two=2) == ((1,), {"two": 2})

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gateway import apps
+from gateway import wiring
 from gateway.base import hooks, plugins
 from gateway.features.guardrails import kinds as guardrail_kinds
 from gateway.features.guardrails import plugin as guardrails_plugin
@@ -58,8 +58,8 @@ def test_the_gateways_own_guardrail_kinds_come_through_the_plugin_door() -> None
 
 def test_each_hooks_items_reach_their_registry_once(fresh: None) -> None:
     plugin = SimpleNamespace(guardrail_kinds=lambda: [WORDS], request_callbacks=lambda: [seen])
-    plugins.load("none", apps.plugin_sinks(), [("acme", plugin)])
-    plugins.load("none", apps.plugin_sinks(), [("acme", plugin)])  # ready again: no change
+    plugins.load("none", wiring.plugin_sinks(), [("acme", plugin)])
+    plugins.load("none", wiring.plugin_sinks(), [("acme", plugin)])  # ready again: no change
     assert guardrail_kinds.KINDS["test_words"] is WORDS
     assert list(hooks.request_callbacks) == [seen]
     plugins.unload("acme")
@@ -71,11 +71,11 @@ def test_a_plugin_that_raises_at_import_stops_the_start_up_naming_it(
 ) -> None:
     installed(monkeypatch, broken="tests.gateway.base.raising_plugin")
     with pytest.raises(plugins.PluginError) as failed:
-        plugins.load("all", apps.plugin_sinks())
+        plugins.load("all", wiring.plugin_sinks())
     assert failed.value.plugin == "broken"
     assert "plugin 'broken'" in str(failed.value) and "own bug at import" in str(failed.value)
     # the control: the same start-up without it loads
-    assert plugins.load("none", apps.plugin_sinks()) == []
+    assert plugins.load("none", wiring.plugin_sinks()) == []
 
 
 def test_a_hook_that_raises_names_the_plugin_and_leaves_nothing_of_it(fresh: None) -> None:
@@ -84,7 +84,7 @@ def test_a_hook_that_raises_names_the_plugin_and_leaves_nothing_of_it(fresh: Non
 
     half = SimpleNamespace(guardrail_kinds=lambda: [WORDS], request_callbacks=broken)
     with pytest.raises(plugins.PluginError, match=r"'half': request_callbacks\(\) failed"):
-        plugins.load("none", apps.plugin_sinks(), [("half", half)])
+        plugins.load("none", wiring.plugin_sinks(), [("half", half)])
     assert "test_words" not in guardrail_kinds.KINDS  # its first hook's kind taken back
     assert "half" not in {p.name for p in plugins.loaded()}
 
@@ -105,7 +105,7 @@ def test_a_bad_or_taken_kind_is_refused_naming_the_plugin(
     before = (dict(provider_kinds.KINDS), dict(guardrail_kinds.KINDS))
     plugin = SimpleNamespace(**{hook: lambda: [item]})
     with pytest.raises(plugins.PluginError, match="plugin 'taker'") as failed:
-        plugins.load("none", apps.plugin_sinks(), [("taker", plugin)])
+        plugins.load("none", wiring.plugin_sinks(), [("taker", plugin)])
     assert why in str(failed.value)
     assert before == (provider_kinds.KINDS, guardrail_kinds.KINDS)  # the gateway's stay
 
@@ -114,8 +114,8 @@ def test_none_loads_no_installed_plugin_and_a_list_only_those_named(
     monkeypatch: pytest.MonkeyPatch, fresh: None
 ) -> None:
     installed(monkeypatch, broken="tests.gateway.base.raising_plugin", fine="types")
-    assert plugins.load("none", apps.plugin_sinks()) == []  # broken never imported
-    (fine,) = plugins.load("fine", apps.plugin_sinks())  # nor here
+    assert plugins.load("none", wiring.plugin_sinks()) == []  # broken never imported
+    (fine,) = plugins.load("fine", wiring.plugin_sinks())  # nor here
     assert fine.name == "fine" and fine.added == []  # (``types`` defines no hook)
     with pytest.raises(plugins.PluginError, match="'absent': named by SWITCHYARD_PLUGINS but"):
-        plugins.load("fine,absent", apps.plugin_sinks())
+        plugins.load("fine,absent", wiring.plugin_sinks())

@@ -15,7 +15,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import Client
 
-from gateway import apps, journal
+from gateway import journal, wiring
 from gateway.access import registry
 from gateway.base import hooks, lifecycle, plugins
 from gateway.edge import endpoints
@@ -40,7 +40,7 @@ def example(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The plugin loaded as the app loads it at start-up, then taken back."""
     monkeypatch.setattr(journal, "_writer", Writer(lambda batch: [], capacity=100, notify=False))
     monkeypatch.setattr(callbacks, "DISPATCHER", callbacks.Dispatcher())
-    apps.load_plugins("example")
+    wiring.load_plugins("example")
     (loaded,) = [p for p in plugins.loaded() if p.name == "example"]
     assert loaded.source == "switchyard-example-plugin" and not loaded.builtin
     import switchyard_example_plugin

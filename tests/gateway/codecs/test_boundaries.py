@@ -24,7 +24,8 @@ FAMILY = {
     "gateway.codecs.openai_common": (
         "gateway.codecs.openai_chat",
         "gateway.codecs.openai_responses",
-    )
+    ),
+    "gateway.codecs.google_common": ("gateway.codecs.gemini", "gateway.codecs.gemini_interactions"),
 }
 
 

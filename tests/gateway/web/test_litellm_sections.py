@@ -42,3 +42,23 @@ def test_validate_names_the_path(db) -> None:
     with pytest.raises(ConfigError, match=r"^mcp_servers\.x: name:"):
         litellm_sections.validate(bad, "mcp_servers.x")
     litellm_sections.validate(McpServer(name="fine", url="https://x"), "mcp_servers.fine")
+
+
+def test_plan_each_plans_every_entry_it_can_and_names_the_others() -> None:
+    from dataclasses import dataclass
+
+    from gateway.web.litellm_sections import Change, ConfigError, plan_each
+
+    @dataclass
+    class Entry:
+        path: str
+        name: str
+
+    def plan(entry: Entry) -> Change:
+        if not entry.name:
+            raise ConfigError("a name is needed")
+        return Change("create", entry.name, None)
+
+    changes, skipped = plan_each([Entry("a[0]", "x"), Entry("a[1]", ""), Entry("a[2]", "y")], plan)
+    assert [c.label for c in changes] == ["x", "y"]
+    assert skipped == [("a[1]", "a name is needed")]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from gateway import apps
+from gateway import apps, wiring
 from gateway.web import units
 
 
@@ -35,6 +35,6 @@ def test_modules_are_found_by_name_and_a_unit_without_one_is_skipped() -> None:
 def test_the_wiring_gathers_what_the_units_give() -> None:
     assert "gateway.features.mcp.mailbox_book" in apps.counter_books()
     assert set(apps.COUNTER_BOOKS) < set(apps.counter_books())
-    assert "guardrail_kinds" in apps.plugin_sinks()
+    assert "guardrail_kinds" in wiring.plugin_sinks()
     builtin = [name for unit in units.installed() for name, _ in unit.builtin_plugins()]
     assert builtin == ["switchyard.guardrails"]

@@ -1,6 +1,6 @@
 """Expired files and what cut-off uploads left in the store, removed when a serving
 process starts and every hour after: a background task of the worker role
-(``gateway.apps``), whether or not batches ever run (uploads expire too). Every worker
+(``gateway.features.batches.plugin``), whether or not batches ever run (uploads expire too). Every worker
 prunes: deleting what another worker deleted first is a no-op."""
 
 from __future__ import annotations

@@ -12,8 +12,6 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django import forms
-from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -25,8 +23,9 @@ from gateway.base.secrets.secret_refs import ENV_REFERENCE
 from gateway.features.people import oidc_discovery, sso_settings
 from gateway.models import SsoSettings, Team
 from gateway.web.decorators import fields_refused, form_values, staff_required
-from gateway.web.http import HtmxHttpRequest, go_to
-from gateway.web.saving import show_errors
+from gateway.web.fields import SecretField
+from gateway.web.http import HtmxHttpRequest
+from gateway.web.saving import saved
 
 TEMPLATE = "people/sign_in.html"
 # (variable, what it sets, default shown when unset)
@@ -56,11 +55,10 @@ class SsoSettingsForm(forms.Form):
         help_text="the provider's issuer; empty: single sign-on is off",
     )
     client_id = forms.CharField(required=False, max_length=500, label="Client ID")
-    client_secret = forms.CharField(
-        required=False,
+    client_secret = SecretField(
         max_length=2000,
         label="Client secret",
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        autocomplete="off",
         help_text="stored encrypted, never shown; empty: keep the one set",
     )
     clear_secret = forms.BooleanField(required=False, label="Remove the client secret")
@@ -174,13 +172,15 @@ def sign_in_settings(request: HtmxHttpRequest) -> HttpResponse:
         sent = {k: v for k, v in form_values(form).items() if not form.fields[k].disabled}
         if refused := fields_refused(request, "sso", sent):
             return refused
-        try:
-            sso_settings.save(sent)
-        except ValidationError as exc:
-            show_errors(form, exc)
-        else:
-            messages.success(request, "Saved the single sign-on settings.")
-            return go_to(request, reverse("console:sign-in"))
+        done = saved(
+            request,
+            form,
+            lambda: sso_settings.save(sent),
+            "Saved the single sign-on settings.",
+            reverse("console:sign-in"),
+        )
+        if done is not None:
+            return done
     return render(request, TEMPLATE, _context(request, form), status=422)
 
 

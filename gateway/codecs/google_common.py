@@ -1,0 +1,80 @@
+"""What Google's two wire formats (``gemini``: generateContent; ``gemini_interactions``:
+the Interactions API) read alike from an upstream's error: the ``google.rpc`` status
+names, the words of an over-long prompt, the error body's envelope. Each codec keeps what
+it reads of the details (the reason that makes a refused key a 401, a retry delay)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from gateway.errors import UpstreamError
+
+# google.rpc.Code names -> the HTTP status Google pairs them with.
+STATUS_CODES: dict[str, int] = {
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ABORTED": 409,
+    "ALREADY_EXISTS": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499,
+    "INTERNAL": 500,
+    "UNKNOWN": 500,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+# Google words an over-long prompt this way; routing recognises "context length".
+TOO_LONG = re.compile(r"input token count.*exceeds the maximum", re.IGNORECASE | re.DOTALL)
+
+
+def error_fields(error: Any, status: int | None) -> tuple[dict[str, Any], str | None, str, int]:
+    """(the error object, its status name, its message, the HTTP status): ``status`` when
+    given, else the object's numeric ``code`` (4xx, 5xx), else its status name's, else 502."""
+    error = error if isinstance(error, dict) else {}
+    name = error.get("status") if isinstance(error.get("status"), str) else None
+    message = error.get("message") if isinstance(error.get("message"), str) else ""
+    if status is None:
+        code = error.get("code")
+        status = code if isinstance(code, int) and code >= 400 else None
+    if status is None:
+        status = STATUS_CODES.get(name or "", 502)
+    return error, name, message, status
+
+
+def upstream_error(
+    upstream: str, name: str | None, message: str, status: int, **more: Any
+) -> UpstreamError:
+    """The ``UpstreamError`` saying ``upstream``'s message (an over-long prompt named as
+    such for routing), with the status name when the message does not hold it."""
+    if TOO_LONG.search(message):
+        message += " (context length exceeded)"
+    text = f"{upstream} upstream: {message or name or f'status {status}'}"
+    if name and name not in text:
+        text += f" [{name}]"
+    return UpstreamError(text, status=status, code=name, **more)
+
+
+def parse_error(
+    status: int, body: bytes, from_object: Callable[[Any, int], UpstreamError]
+) -> UpstreamError:
+    """The upstream's error body (an object, or a one-element list as the non-SSE stream
+    endpoint writes it) as an ``UpstreamError`` carrying ``status``, by ``from_object``;
+    a body without an error object gives its text as the message."""
+    try:
+        payload: Any = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        payload = None
+    if isinstance(payload, list) and payload:
+        payload = payload[0]
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        text = body.decode("utf-8", "replace").strip()[:500]
+        error = {"message": text or f"answered {status}"}
+    return from_object(error, status)
