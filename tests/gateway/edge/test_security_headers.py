@@ -58,18 +58,6 @@ async def test_the_async_middleware_adds_it_the_same_way() -> None:
     assert "Content-Security-Policy" not in api
 
 
-def test_the_policy_allows_nothing_from_elsewhere() -> None:
-    """What the policy is for: a prompt-injected answer cannot load a remote image or run
-    a script; no directive names another origin, eval or inline code."""
-    directives = dict(part.split(" ", 1) for part in CONTENT_SECURITY_POLICY.split("; "))
-    assert directives["default-src"] == "'self'"
-    assert directives["script-src"] == "'self'"
-    assert directives["img-src"] == "'self' data:"
-    assert directives["object-src"] == "'none'"
-    assert "unsafe" not in CONTENT_SECURITY_POLICY
-    assert "http" not in CONTENT_SECURITY_POLICY
-
-
 @pytest.mark.django_db
 def test_the_installed_middleware_sets_it_on_the_sign_in_page() -> None:
     page = Client().get("/login/")
