@@ -18,7 +18,7 @@ from .live import Gateway, running_gateway
 
 # Tests name made-up variables in os.environ/ references: every name the gateway may read
 # (its own settings still never). The allow-list's own tests set it themselves
-# (tests/gateway/base/secrets/test_env_allow.py); live servers inherit this.
+# (tests/gateway/base/secrets/test_secret_refs.py); live servers inherit this.
 os.environ.setdefault("SWITCHYARD_ENV_ALLOW", "*")
 
 # The test environment has the example plugin installed (tests/plugin_package, by

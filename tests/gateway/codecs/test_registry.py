@@ -67,16 +67,6 @@ def test_the_journal_and_console_names_are_the_codec_names() -> None:
     assert choices == [*codecs.clients(), "mcp"]
 
 
-def test_two_codecs_of_one_name_are_refused_at_registration() -> None:
-    registry: dict[str, Codec] = {}
-    first = Codec("fmt", "Format", upstream=None)
-    assert register(registry, first) is first
-    assert register(registry, first) is first  # the same object again: no conflict
-    with pytest.raises(ValueError, match="two codecs are named 'fmt'"):
-        register(registry, Codec("fmt", "Another format"))
-    assert registry == {"fmt": first}
-
-
 def test_the_real_registry_refuses_a_second_openai() -> None:
     copy = Codec("openai", "OpenAI again", upstream=openai_upstream)
     with pytest.raises(ValueError, match="two codecs are named 'openai'"):

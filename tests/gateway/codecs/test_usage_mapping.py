@@ -30,7 +30,6 @@ from gateway.codecs.anthropic import inbound as anthropic_in
 from gateway.codecs.base import WireEvent
 from gateway.codecs.bedrock import codec as bedrock
 from gateway.codecs.cohere import codec as cohere
-from gateway.codecs.cohere import maps as cohere_maps
 from gateway.codecs.gemini import codec as gemini
 from gateway.codecs.gemini import inbound as gemini_in
 from gateway.codecs.openai_chat import codec as openai_chat
@@ -257,18 +256,6 @@ def test_an_upstreams_stream_maps_to_the_same_counts(name: str) -> None:
     folded = fold_events(events)
     assert folded.usage == expected
     assert folded.parts == [Text("hi")]
-
-
-def test_cohere_without_billed_units_counts_every_prompt_token_minus_the_cached() -> None:
-    usage = cohere_maps.usage(
-        {"tokens": {"input_tokens": 12, "output_tokens": 4}, "cached_tokens": 7}
-    )
-    assert usage == READS_ONLY
-    # everything served from the cache: nothing billed, all of it cached
-    usage = cohere_maps.usage(
-        {"billed_units": {"input_tokens": 0, "output_tokens": 4}, "cached_tokens": 7}
-    )
-    assert usage == Usage(input_tokens=0, output_tokens=4, cache_read_tokens=7)
 
 
 # --- canonical -> client wire ----------------------------------------------------------------

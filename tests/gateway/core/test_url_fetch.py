@@ -200,23 +200,6 @@ def request(media: str, query: str = "") -> ChatRequest:
     )
 
 
-async def test_parts_are_replaced_by_their_bytes_for_what_the_upstream_lacks(
-    allowed, media
-) -> None:
-    out = await media_inline.inline(request(media), frozenset())
-    image, pdf, notes = out.messages[0].parts[1:]
-    assert image == Image(data=base64.b64encode(PNG).decode(), media_type="image/png")
-    assert pdf == Document(
-        media_type="application/pdf", data=base64.b64encode(PDF).decode(), filename="Report"
-    )
-    assert notes.text == "plain notes"
-    assert out.messages[1].parts[0].content == [image]
-    keep_images = await media_inline.inline(request(media), frozenset({"image"}))
-    assert keep_images.messages[0].parts[1] == Image(url=f"{media}/cat.png")
-    original = request(media)
-    assert await media_inline.inline(original, None) is original
-
-
 BEDROCK = ProviderEntry(9, "aws", "bedrock", "http://bedrock.test", "", {}, "", None)
 KEYS = {"aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY,
         "aws_region_name": REGION}  # fmt: skip

@@ -7,7 +7,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from tests.gateway.edge.test_endpoints_feature_routes import LIVE, app
+from tests.gateway.edge.test_endpoints import LIVE, app
 
 __all__ = ["app"]
 

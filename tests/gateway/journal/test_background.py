@@ -21,7 +21,6 @@ from gateway import journal
 from gateway.journal import Record, Writer, background, rows, sql
 from gateway.models import RequestBody, RequestLog
 from gateway.telemetry import redaction
-from gateway.telemetry.ages import parse_age
 from tests.gateway.journal.records import full_record
 
 
@@ -405,25 +404,6 @@ def test_prune_deletes_old_logs_and_their_bodies_only() -> None:
         f"new-{i}" for i in range(5)
     )
     assert RequestBody.objects.count() == 5
-
-
-@pytest.mark.parametrize(
-    ("text", "age"),
-    [
-        ("30d", timedelta(days=30)),
-        ("12h", timedelta(hours=12)),
-        ("90m", timedelta(minutes=90)),
-        (" 2W ", timedelta(weeks=2)),
-    ],
-)
-def test_parse_age(text, age) -> None:
-    assert parse_age(text) == age
-
-
-@pytest.mark.parametrize("text", ["", "30", "d", "-1d", "3 days"])
-def test_parse_age_rejects_other_text(text) -> None:
-    with pytest.raises(ValueError):
-        parse_age(text)
 
 
 @pytest.mark.django_db

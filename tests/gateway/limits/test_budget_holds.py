@@ -19,7 +19,7 @@ from gateway.base import background, http
 from gateway.base.counters import SOCKET_ENV
 from gateway.core import service
 from gateway.errors import RateLimited
-from gateway.limits import budget_estimate, counters, limits, redis_counters, spend, subjects
+from gateway.limits import counters, limits, redis_counters, spend, subjects
 from gateway.limits.budget_holds import Holds
 from gateway.limits.leased_limits import Leased
 from gateway.limits.limits_book import CounterStore
@@ -253,37 +253,6 @@ async def test_keys_without_a_budget_send_nothing_more(clean, socket_path, monke
 
 
 # --- what a request holds -------------------------------------------------------------------
-
-
-def priced(**extra):
-    fields = dict(input_price=Decimal("1"), output_price=Decimal("2"), max_output_tokens=1000)
-    fields.update(extra)
-    return deployment("r", "m", **fields)
-
-
-def test_hold_is_the_dearest_deployments_most(settings):
-    settings.SWITCHYARD_BUDGET_RESERVATION_USD = 0.05
-    k = key(budget_usd=Decimal(1))
-    two = dataclasses.replace(
-        route("r", "a"), deployments=(priced(), priced(output_price=Decimal("4")))
-    )
-    # 100 prompt tokens at $1/M + 200 output at $4/M (the request's own ceiling)
-    assert budget_estimate.hold_for(k, two, 100, 200) == Decimal("0.0009")
-    # no ceiling in the request: each deployment's max output (1000)
-    assert budget_estimate.hold_for(k, two, 100, None) == Decimal("0.0041")
-    assert budget_estimate.hold_for(k, two, 100, 0) == Decimal("0.0001")  # embeddings
-    reasoning = dataclasses.replace(two, deployments=(priced(reasoning_price=Decimal("10")),))
-    assert budget_estimate.hold_for(k, reasoning, 0, 100) == Decimal("0.001")
-
-
-def test_hold_falls_back_to_the_configured_amount_when_unknown(settings):
-    settings.SWITCHYARD_BUDGET_RESERVATION_USD = 0.05
-    k = key(budget_usd=Decimal(1))
-    unpriced = route("r", "a")
-    assert budget_estimate.hold_for(k, unpriced, 100, 200) == Decimal("0.05")
-    no_ceiling = dataclasses.replace(unpriced, deployments=(priced(max_output_tokens=None),))
-    assert budget_estimate.hold_for(k, no_ceiling, 100, None) == Decimal("0.05")
-    assert budget_estimate.hold_for(key(), unpriced, 100, 200) is None  # no budget
 
 
 # --- through service.handle: success settles, failure releases ------------------------------
@@ -556,19 +525,3 @@ async def test_no_known_ceiling_without_max_tokens_is_refused_for_a_budget(windo
     assert reply.status == 200
     assert (await ask_without_max_tokens(key(), "open-ended"))[0] == 200
     await background.done()
-
-
-def test_the_hold_counts_the_routes_that_may_answer(settings):
-    settings.SWITCHYARD_BUDGET_RESERVATION_USD = 0.01
-    k = key(budget_usd=Decimal(1))
-    cheap = dataclasses.replace(route("cheap", "a"), deployments=(priced(),))
-    dear = dataclasses.replace(route("dear", "b"), deployments=(priced(output_price=Decimal(8)),))
-    alone = budget_estimate.hold_for(k, cheap, 0, 100)
-    assert alone == Decimal("0.0002")
-    assert budget_estimate.hold_for(k, cheap, 0, 100, reachable=lambda: [dear]) == Decimal("0.0008")
-    windowed = dataclasses.replace(
-        cheap, deployments=(priced(max_output_tokens=None, context_window=4000),)
-    )
-    # the window caps a larger max_tokens, and stands in for an unknown max output
-    assert budget_estimate.hold_for(k, windowed, 0, 10**9) == Decimal("0.008")
-    assert budget_estimate.hold_for(k, windowed, 0, None, text_output=True) == Decimal("0.008")

@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import orjson
@@ -18,7 +17,7 @@ from gateway import errors
 from gateway.base import http
 from gateway.base.entries import ProviderEntry
 from gateway.providers import aws
-from gateway.providers.aws import aws_events, sign_request
+from gateway.providers.aws import aws_events
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.bedrock import BedrockProvider
 from gateway.streaming import fold_events
@@ -299,22 +298,6 @@ async def test_unusable_credentials_are_configuration_errors_without_a_request(
 
 def test_adapter_for_knows_the_bedrock_kind() -> None:
     assert isinstance(adapter_for(provider()), BedrockProvider)
-
-
-def test_signing_a_path_other_than_the_one_sent_fails_verification() -> None:
-    """The ARN trap: a signature over the raw model id does not match the encoded path
-    that goes on the wire; the provider signs the encoded URL it sends."""
-    credentials = aws.ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, None)
-    body, headers = b"{}", {"Content-Type": "application/json"}
-    sent = f"http://bedrock.test/model/{quote(ARN, safe='')}/converse"
-    naive = sign_request(
-        credentials, REGION, "POST", f"http://bedrock.test/model/{ARN}/converse", body, headers
-    )
-    assert (
-        verify_sigv4("POST", sent, {**headers, **naive, "host": "bedrock.test"}, body) is not None
-    )
-    right = sign_request(credentials, REGION, "POST", sent, body, headers)
-    assert verify_sigv4("POST", sent, {**headers, **right, "host": "bedrock.test"}, body) is None
 
 
 def test_botocore_is_not_imported_until_a_bedrock_call_needs_it() -> None:

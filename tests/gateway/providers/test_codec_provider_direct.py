@@ -17,27 +17,15 @@ from gateway.base import http
 from gateway.base.entries import ProviderEntry
 from gateway.providers.base import Exchange
 from gateway.streaming import fold_events
-from gateway.telemetry import tracing
+from tests.gateway.base.test_pooled_transport import Server, reply
 
 from ..entries import deployment
-from ..test_pooled_transport import Server, reply
 from .test_codec_provider import REQUEST, STREAM, ToyProvider
 
 
 def _provider(base: str) -> tuple[ToyProvider, object]:
     entry = ProviderEntry(7, "toy", "toy", base, "", {}, "", None)
     return ToyProvider(entry), deployment("r", "m1", provider=entry)
-
-
-async def test_pooled_is_the_transport_unless_a_test_transport_or_hooks_are_installed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    assert http.pooled() is not None
-    http.use_transport(httpx.MockTransport(lambda r: httpx.Response(200)))
-    assert http.pooled() is None
-    http.use_transport(None)
-    monkeypatch.setattr(tracing, "ENABLED", True)
-    assert http.pooled() is None
 
 
 async def test_complete_writes_one_request_with_the_clients_headers_and_reuses_it() -> None:

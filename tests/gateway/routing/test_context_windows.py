@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.base.entries import DeploymentEntry, RouteEntry
-from gateway.core import capabilities, prompt_size
+from gateway.core import capabilities
 from gateway.routing import routing
 from gateway.routing.attempts import Attempt
 from gateway.routing.context_windows import ContextWindowExceeded
@@ -104,29 +104,6 @@ async def test_a_context_window_fallback_that_is_disabled_or_forbidden_is_passed
     big = sized("big", 200_000)
     result, _, _ = await run(small, [off, big], 100_000)
     assert result == "ok from big-0"
-
-
-async def test_prompt_tokens_counts_only_near_the_smallest_reachable_window(monkeypatch):
-    counted: list[ChatRequest] = []
-
-    def count(request: ChatRequest) -> int:
-        counted.append(request)
-        return 7_777
-
-    monkeypatch.setattr(prompt_size.tokens, "count_request_tokens", count)
-    small = sized("small", 100_000, fallbacks=("tiny",))
-    tiny = sized("tiny", 8_000)
-    snap = snapshot(small, tiny)
-    # 1,000 estimated tokens: even at one character a token it fits 8,000: not counted
-    assert await prompt_size.prompt_tokens(REQUEST, 1_000, snap, small) == 1_000
-    assert counted == []
-    # 3,000 estimated may be 12,000 (over the fallback's 8,000): the tokenizer decides
-    assert await prompt_size.prompt_tokens(REQUEST, 3_000, snap, small) == 7_777
-    assert counted == [REQUEST]
-    # no window known anywhere: never counted
-    free = sized("free", None)
-    assert await prompt_size.prompt_tokens(REQUEST, 90_000, snapshot(free), free) == 90_000
-    assert len(counted) == 1
 
 
 async def test_a_fallback_route_with_mixed_windows_uses_its_deployment_that_holds_it():

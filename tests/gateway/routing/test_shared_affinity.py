@@ -13,7 +13,6 @@ import pytest
 from gateway.base.counters import SOCKET_ENV
 from gateway.limits import counters, limits
 from gateway.routing import prefix_affinity, routing, shared_affinity
-from gateway.routing.affinity_book import AffinityBook
 from gateway.routing.prefix_affinity import AffinityTable
 from gateway.server.counter_service import CounterService
 from tests.gateway.entries import route, snapshot
@@ -21,17 +20,6 @@ from tests.gateway.routing.test_routing import Upstream
 from tests.gateway.routing.test_shared_cooldowns import REDIS_URL, settle
 
 PREFIX = 0x5EED
-
-
-def test_the_book_keeps_a_prefix_while_it_is_warm_and_drops_the_oldest() -> None:
-    book = AffinityBook(max_entries=2)
-    assert book.put("r", 1, 7, 300.0, 1000.0) == ["ok"]
-    assert book.get("r", 1, 1100.0) == ["ok", 7, 200.0]
-    assert book.get("r", 1, 1300.0) == ["ok", None, 0]  # cold: forgotten
-    book.put("r", 1, 7, 300.0, 2000.0)
-    book.put("r", 2, 8, 300.0, 2000.0)
-    book.put("other", 1, 9, 300.0, 2000.0)  # a third: the least recently told goes
-    assert book.get("r", 1, 2001.0)[1] is None and book.get("r", 2, 2001.0)[1] == 8
 
 
 def test_the_prefix_key_is_the_same_in_another_process() -> None:

@@ -1,7 +1,7 @@
 """Who is calling an inference API (gateway/web/callers.py): the key taken from each
 header the SDKs send it in, looked up in the snapshot, and the reason a caller without
 a usable key is refused (no key, an unknown one). The registry check on a miss is
-tests/gateway/access/test_registry_key_miss.py's."""
+tests/gateway/access/test_registry.py's."""
 
 from __future__ import annotations
 

@@ -15,9 +15,7 @@ from pydantic import TypeAdapter
 
 from gateway import errors
 from gateway.codecs.openai_responses.inbound import parse_request, render_response, render_stream
-from gateway.features.responses import compaction
 from gateway.features.responses import state as responses_state
-from gateway.features.responses.items import normalize_input
 from gateway.types import (
     ChatResponse,
     ErrorEvent,
@@ -208,42 +206,3 @@ def test_a_stored_response_replays_as_valid_events() -> None:
     for block in raw.decode().split("\n\n"):
         if block:
             assert_valid_event(orjson.loads(block.split("data: ", 1)[1]))
-
-
-def test_the_compaction_object_validates_and_opens_back_into_a_message() -> None:
-    items = normalize_input(
-        [
-            {"type": "message", "role": "user", "content": "Launch on Tuesday."},
-            {"type": "message", "role": "assistant", "content": "Understood."},
-            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
-            {"type": "function_call_output", "call_id": "c1", "output": "done"},
-        ]
-    )
-    usage = {
-        "input_tokens": 9,
-        "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": 4,
-        "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": 13,
-    }
-    body = compaction.resource(items, "Launch is Tuesday; f ran.", usage)
-    assert_valid(body, "CompactResource")  # (the SDK reads it in tests/integration)
-    user, sealed = body["output"]
-    assert user["role"] == "user" and user["content"][0]["text"] == "Launch on Tuesday."
-    assert sealed["type"] == "compaction" and "Tuesday" not in sealed["encrypted_content"]
-    # sent back as the next input: the summary is read again, the user message stays
-    opened = compaction.open_items([*body["output"], {"role": "user", "content": "next"}])
-    assert opened[0] == user
-    assert opened[1]["role"] == "user" and opened[1]["content"][0]["text"].endswith(
-        "Launch is Tuesday; f ran."
-    )
-    # a later compaction does not keep the opened summary as a user message
-    kept = compaction.kept_messages(normalize_input(opened))
-    assert [m["content"][0]["text"] for m in kept] == ["Launch on Tuesday.", "next"]
-
-
-def test_an_altered_compaction_item_is_refused() -> None:
-    forged = {"type": "compaction", "encrypted_content": compaction.PREFIX + "not-sealed"}
-    with pytest.raises(errors.InvalidRequest) as caught:
-        compaction.open_items([forged])
-    assert caught.value.param == "input[0].encrypted_content"

@@ -23,7 +23,6 @@ from gateway.base.entries import MASTER
 from gateway.codecs.gemini_interactions import inbound
 from gateway.core import service
 from gateway.edge import endpoints
-from gateway.features.interactions import state as interactions_state
 from tests.gateway.entries import route, snapshot
 
 ALICE, BOB = "sy-alice-interactions", "sy-bob-interactions"
@@ -358,23 +357,3 @@ async def test_a_background_interaction_runs_on_and_is_read_back(upstream):
     status, events = await edge(f"/v1beta/interactions/{opened['id']}", query=b"stream=true")
     kinds = [e["event_type"] for e in inbound.parse_sse(events)]
     assert kinds[0] == "interaction.created" and kinds[-1] == "interaction.completed"
-
-
-async def test_cancel_stops_a_background_interaction(upstream, monkeypatch):
-    gate = asyncio.Event()
-
-    async def slow(*args: Any, **kwargs: Any) -> None:
-        await gate.wait()
-
-    from gateway.core import jobs
-
-    monkeypatch.setattr(jobs.RoutedJob, "respond", slow)
-    status, opened = await created({"model": "gem", "input": "hi", "background": True})
-    assert status == 200 and opened["id"] in interactions_state._RUNNING
-    status, cancelled = await edge(f"/v1beta/interactions/{opened['id']}/cancel", "POST")
-    assert status == 200 and cancelled["status"] == "cancelled"
-    await asyncio.sleep(0.05)
-    assert opened["id"] not in interactions_state._RUNNING
-    status, stored = await edge(f"/v1beta/interactions/{opened['id']}")
-    assert stored["status"] == "cancelled"
-    assert [r.status for r in upstream.recorded] == [499]

@@ -30,7 +30,7 @@ from gateway.base import background, http, lifecycle
 from gateway.base.entries import KeyEntry, TeamEntry
 from gateway.core import cache
 from gateway.edge import endpoints
-from gateway.features.semantic_cache import announce, index, plugin
+from gateway.features.semantic_cache import announce, index
 from gateway.models import SemanticCacheEntry
 from gateway.types import ChatResponse, Text, Usage
 from tests.gateway.entries import deployment, route, snapshot
@@ -366,16 +366,6 @@ async def test_no_store_neither_reads_nor_keeps(gateway):
     )
     await settle()
     assert not upstream.embedded and await SemanticCacheEntry.objects.acount() == 0
-
-
-def test_the_scope_never_crosses_keys_or_teams():
-    faq = semantic()
-    alice, carol = key(1, "alice", TEAM), key(3, "carol", OTHER_TEAM)
-    loner = key(4, "loner", None)
-    assert plugin.scope_of(faq, alice) != plugin.scope_of(faq, key(2, "bob", TEAM))
-    team = dataclasses.replace(faq, semantic_cache_scope="team")
-    assert plugin.scope_of(team, alice) == "team:7" != plugin.scope_of(team, carol)
-    assert plugin.scope_of(team, loner) == "key:4"  # no team: only itself
 
 
 @pytest.mark.django_db(transaction=True)

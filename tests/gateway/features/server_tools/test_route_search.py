@@ -18,7 +18,7 @@ from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.core import service
-from gateway.features.server_tools import checks, route_search
+from gateway.features.server_tools import route_search
 from gateway.features.server_tools.backends import SearchFailed
 from tests.gateway.entries import route, snapshot
 
@@ -199,25 +199,6 @@ async def test_a_refused_search_is_too_many_requests(gateway, monkeypatch) -> No
     with pytest.raises(SearchFailed) as failed:
         await route_search.search("sonar", "q", MASTER, 5)
     assert failed.value.code == "too_many_requests"
-
-
-class Row:
-    def __init__(self, **values: Any) -> None:
-        self.name = "chat-model"
-        self.web_search_backend, self.web_search_url, self.web_search_key = "route", "", ""
-        self.web_search_price = None
-        self.__dict__.update(values)
-
-
-def test_a_route_backend_names_another_route_and_no_key() -> None:
-    assert checks.route_problems(Row(web_search_url="sonar")) == {}
-    assert checks.route_problems(Row(web_search_url="perplexity/sonar-pro")) == {}
-    assert "web_search_url" in checks.route_problems(Row())
-    assert "web_search_url" in checks.route_problems(Row(web_search_url="https://x/y"))
-    assert "web_search_url" in checks.route_problems(Row(web_search_url="son*"))
-    assert "itself" in checks.route_problems(Row(web_search_url="chat-model"))["web_search_url"]
-    keyed = checks.route_problems(Row(web_search_url="sonar", web_search_key="os.environ/K"))
-    assert "caller's own key" in keyed["web_search_key"]
 
 
 def test_the_form_offers_a_route_backend() -> None:

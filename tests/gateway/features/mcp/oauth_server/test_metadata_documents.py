@@ -21,7 +21,7 @@ import pytest
 from gateway.core import url_fetch
 from gateway.features.mcp.oauth_server import metadata_documents
 from gateway.models import McpAccessToken, McpAuthorizationCode, McpOAuthClient
-from tests.gateway.features.mcp.oauth_server.test_flow import (  # noqa: F401 (fixture)
+from tests.gateway.features.mcp.oauth_server.test_views import (  # noqa: F401 (fixture)
     BASE,
     REDIRECT,
     Client,

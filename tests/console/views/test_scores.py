@@ -21,7 +21,7 @@ from gateway import journal
 from gateway.base import lifecycle
 from gateway.models import RequestBody, RequestLog, Score
 
-from .playground_support import JournalRecorder, make_echo_routes
+from tests.console.playground_support import JournalRecorder, make_echo_routes
 
 
 def test_thumbs_and_a_comment_on_a_request(staff_client: Client, registry_rows) -> None:

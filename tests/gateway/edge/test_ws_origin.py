@@ -17,53 +17,13 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from gateway.edge.ws_origin import SameOriginWebSockets, origin_allowed
+from gateway.edge.ws_origin import SameOriginWebSockets
+from tests.gateway.web.test_origins import handshake
 from tests.live import Gateway, free_port, running_gateway
 
 USER, PASSWORD = "ops", "pw-123456789"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-def handshake(origin: str | None, host: str = "gw.example:4000", scheme: str = "ws") -> dict:
-    headers = [(b"host", host.encode())]
-    if origin is not None:
-        headers.append((b"origin", origin.encode()))
-    return {"type": "websocket", "path": "/ws/logs/tail/", "scheme": scheme, "headers": headers}
-
-
-@pytest.mark.parametrize(
-    "origin, host, scheme, allowed",
-    [
-        ("http://gw.example:4000", "gw.example:4000", "ws", True),
-        ("https://gw.example", "gw.example", "wss", True),
-        ("https://gw.example:443", "gw.example", "wss", True),
-        ("http://GW.example:4000", "gw.example:4000", "ws", True),
-        ("http://gw.example:4001", "gw.example:4000", "ws", False),  # same host, other port
-        ("https://gw.example:4000", "gw.example:4000", "ws", False),  # other scheme
-        ("http://evil.example:4000", "gw.example:4000", "ws", False),
-        ("http://gw.example.evil.example:4000", "gw.example:4000", "ws", False),
-        ("null", "gw.example:4000", "ws", False),  # sandboxed iframes, file:// pages
-        (None, "gw.example:4000", "ws", False),
-        ("https://console.example", "gw.example:4000", "ws", True),  # trusted
-        ("https://a.corp.example", "gw.example:4000", "ws", True),  # trusted wildcard
-        ("http://a.corp.example", "gw.example:4000", "ws", False),
-        ("https://corp.example.evil", "gw.example:4000", "ws", False),
-    ],
-)
-def test_only_the_same_origin_or_a_trusted_one_is_allowed(
-    settings, origin, host, scheme, allowed
-) -> None:
-    settings.ALLOWED_HOSTS = ["*"]
-    settings.CSRF_TRUSTED_ORIGINS = ["https://console.example", "https://*.corp.example"]
-    assert origin_allowed(handshake(origin, host, scheme)) is allowed
-
-
-def test_the_host_must_also_be_allowed(settings) -> None:
-    settings.ALLOWED_HOSTS = ["gw.example"]
-    settings.CSRF_TRUSTED_ORIGINS = []
-    assert origin_allowed(handshake("http://gw.example:4000"))
-    assert not origin_allowed(handshake("http://other.example:4000", "other.example:4000"))
 
 
 async def test_a_refused_handshake_never_reaches_the_consumer(settings) -> None:

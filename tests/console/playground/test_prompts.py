@@ -16,7 +16,7 @@ from gateway.access import roles
 from gateway.features.prompts import versions
 from gateway.models import Prompt, PromptVersion
 
-from ..playground_support import make_echo_routes
+from tests.console.playground_support import make_echo_routes
 
 SPEC = {
     "system": "You are terse for {{team}}.",

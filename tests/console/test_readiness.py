@@ -13,7 +13,7 @@ from console.readiness import default_routes, ready_route_names
 from gateway.models import Deployment, Provider, RequestLog, Route
 from gateway.ops import deployment_health
 
-from ..playground_support import make_echo_routes
+from tests.console.playground_support import make_echo_routes
 
 AWS_VARIABLES = (
     "AWS_ACCESS_KEY_ID",

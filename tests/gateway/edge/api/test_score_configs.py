@@ -15,7 +15,6 @@ from django.test import Client
 
 from gateway.access import keys, registry, roles
 from gateway.models import ApiKey, RequestLog, Score, ScoreConfig, Team
-from gateway.telemetry import scores
 
 MASTER = "sy-master-score-configs-test"
 
@@ -107,18 +106,6 @@ def test_scores_posted_by_the_api_are_governed(world) -> None:
     assert score({"name": "free-form", "value": 42}).status_code == 201  # no config: as before
     stored = dict(Score.objects.values_list("name", "label"))
     assert stored == {"quality": "", "verdict": "correct", "safe": "true", "free-form": ""}
-
-
-def test_a_judges_grade_is_spread_over_the_range(world) -> None:
-    ScoreConfig.objects.create(name="quality", data_type="numeric", min_value=1, max_value=5)
-    ScoreConfig.objects.create(name="verdict", data_type="categorical", categories=["a", "b"])
-    ScoreConfig.objects.create(name="safe", data_type="boolean")
-    assert scores.judged("quality", 0.75).value == 4.0
-    assert scores.judged("safe", 0.6) == scores.Given("safe", 1.0, "true", "")
-    assert scores.judged("free", 0.3).value == 0.3
-    with pytest.raises(scores.ScoreError) as refused:
-        scores.judged("verdict", 0.5)
-    assert refused.value.field == "score_name" and "categorical" in str(refused.value)
 
 
 def test_members_read_configs_and_only_leads_change_them(world) -> None:

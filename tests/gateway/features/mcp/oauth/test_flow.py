@@ -38,7 +38,7 @@ from gateway.models import (
 )
 from tests.live import free_port
 
-SCRIPT = str(Path(__file__).with_name("oauth_test_servers.py"))
+SCRIPT = str(Path(__file__).parents[1] / "oauth_test_servers.py")
 REDIRECT = "http://testserver/mcp-connections/callback/"
 SERVICE_SECRET = "svc-Secret-Unmistakable-5521"
 

@@ -6,49 +6,10 @@ from __future__ import annotations
 
 import base64
 
-import httpx
 import pytest
 
-from gateway.codecs.openai_media import audio, forms, images
+from gateway.codecs.openai_media import forms, images
 from gateway.errors import InvalidRequest
-
-
-def multipart(fields: dict[str, object], files: list[tuple[str, tuple[str, bytes, str]]]):  # type: ignore[no-untyped-def]
-    request = httpx.Request("POST", "http://x", data=fields, files=files)
-    return request.read(), request.headers["content-type"]
-
-
-def test_parts_are_views_of_the_body_and_only_the_model_is_rewritten():
-    tricky = b"\x89PNG" + b"\r\n--" * 3000 + b"\r\n" + b"\xff" * 100  # boundary-like bytes
-    raw, kind = multipart(
-        {"model": "img", "prompt": "cat", "timestamp_granularities[]": ["word", "segment"]},
-        [("image[]", ("a.png", tricky, "image/png")), ("image[]", ("b.png", b"B", "image/png"))],
-    )
-    form = forms.parse(raw, kind)
-    assert form.fields() == {
-        "model": "img",
-        "prompt": "cat",
-        "timestamp_granularities[]": "word,segment",
-    }
-    first, second = form.files("image", "image[]")
-    assert (first.filename, first.content_type, bytes(first.data)) == ("a.png", "image/png", tricky)
-    assert first.data.obj is raw  # a view, not a copy
-    assert bytes(second.data) == b"B"
-    pieces = forms.with_model(form, "gpt-image-1")
-    assert all(isinstance(p, bytes) or p.obj is raw for p in pieces)  # views, not copies
-    rewritten = b"".join(pieces)
-    assert rewritten.replace(b"gpt-image-1", b"img", 1) == raw
-    again = forms.parse(rewritten, kind)
-    assert again.field("model") == "gpt-image-1" and bytes(again.files("image[]")[0].data) == tricky
-    [whole] = forms.with_model(form, "img")  # nothing to change: the body itself
-    assert whole.obj is raw and bytes(whole) == raw
-    from_buffer = forms.parse(bytearray(raw), kind)  # the edge's buffer
-    assert bytes(from_buffer.files("image[]")[0].data) == tricky
-    summary = form.summary()
-    assert summary["image[]"] == [
-        {"filename": "a.png", "content_type": "image/png", "bytes": len(tricky)},
-        {"filename": "b.png", "content_type": "image/png", "bytes": 1},
-    ]
 
 
 @pytest.mark.parametrize(
@@ -192,62 +153,6 @@ def test_gemini_client_images_to_edit_become_an_edit_form():
         with pytest.raises(InvalidRequest) as refused:
             images.gemini_input_images({"contents": [{"parts": [{"text": "x"}, part]}]})
         assert refused.value.param == f"contents.parts[1].{param}"
-
-
-def test_transcription_checks():
-    ok = {"model": "whisper-1"}
-    assert audio.check_transcription(ok, [("a.mp3", 10)], translation=False) is False
-    assert audio.check_transcription({**ok, "stream": "true"}, [("a.wav", 1)], False) is True
-    cases = [
-        (ok, [], False, "file"),
-        (ok, [("a.txt", 1)], False, "file"),
-        (ok, [("a.mp3", audio.MAX_AUDIO_BYTES + 1)], False, "file"),
-        ({}, [("a.mp3", 1)], False, "model"),
-        ({**ok, "response_format": "xml"}, [("a.mp3", 1)], False, "response_format"),
-        ({**ok, "temperature": "3"}, [("a.mp3", 1)], False, "temperature"),
-        (
-            {**ok, "timestamp_granularities[]": "word"},
-            [("a.mp3", 1)],
-            False,
-            "timestamp_granularities",
-        ),
-        ({**ok, "stream": "true"}, [("a.mp3", 1)], True, "stream"),
-    ]
-    for fields, files, translation, param in cases:
-        with pytest.raises(InvalidRequest) as refused:
-            audio.check_transcription(fields, files, translation)
-        assert refused.value.param == param, (fields, files)
-
-
-def test_speech_checks_and_usage():
-    assert audio.check_speech({"input": "hi", "voice": "alloy"}) == "audio/mpeg"
-    assert (
-        audio.check_speech({"input": "hi", "voice": {"id": "v1"}, "response_format": "wav"})
-        == "audio/wav"
-    )
-    assert (
-        audio.check_speech({"input": "hi", "voice": "x", "stream_format": "sse"})
-        == "text/event-stream"
-    )
-    for body, param in [
-        ({"voice": "alloy"}, "input"),
-        ({"input": "x" * 4097, "voice": "alloy"}, "input"),
-        ({"input": "hi"}, "voice"),
-        ({"input": "hi", "voice": "a", "speed": 5}, "speed"),
-        ({"input": "hi", "voice": "a", "response_format": "ogg"}, "response_format"),
-    ]:
-        with pytest.raises(InvalidRequest) as refused:
-            audio.check_speech(body)
-        assert refused.value.param == param
-    used = audio.Used()
-    used.read_body(b'{"text": "x", "usage": {"type": "duration", "seconds": 12.5}}')
-    assert used.seconds == 12.5
-    used.read_event(
-        b'{"type": "transcript.text.done", "usage": {"input_tokens": 9, "output_tokens": 4}}'
-    )
-    assert (used.input_tokens, used.output_tokens) == (9, 4)
-    used.read_body(b"plain text answer")  # says nothing of what it used
-    assert used.seconds == 12.5
 
 
 def test_audio_length_from_headers_or_estimated_never_raises():

@@ -39,7 +39,7 @@ def parse_config(text: str, *args: Any, **kwargs: Any) -> LiteLLMConfig:
     return config
 
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "litellm"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "litellm"
 REALISTIC = FIXTURES / "realistic.yaml"
 LITERAL_KEYS = FIXTURES / "literal_keys.yaml"
 MASTER = "sk-litellm-master-from-env-0001"

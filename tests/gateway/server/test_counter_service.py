@@ -27,7 +27,7 @@ from gateway.limits.limits_book import CounterStore
 from gateway.server.counter_service import CounterService
 from tests.gateway.limits.test_limits import START, key
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ADMITTED = (subjects.Admission, Leased)  # held in the service, or in a worker's lease
 
 

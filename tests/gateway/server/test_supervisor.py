@@ -18,7 +18,7 @@ from gateway.core.shared_tokenizer import TOKENIZER_ENV
 from gateway.server.supervisor import UVICORN_WORKER_ENV, Plan, command, worker_command
 from tests.live import MASTER_KEY, running_gateway
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 LEFT_OUT = ("django", "channels", "tiktoken", "uvicorn", "multiprocessing", "watchfiles", "click")
