@@ -2,7 +2,7 @@
 journal metric grouped by a dimension over a window. A board is a team's (``team``) or
 the global one (``team`` None: owners and admins). The metrics, dimensions and windows
 are choices here so the console form, ``/api/dashboards`` and the field rules read one
-list; ``console.pinned`` computes each (a test holds every choice computed)."""
+list; ``gateway.features.dashboards.figures`` computes each (a test holds every choice computed)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Charts pinned to dashboard boards (``PinnedChart``), as the console and ``/api/dashboards``
+"""Charts pinned to dashboard boards (``PinnedChart``), as the board's pages (``views``) and ``/api/dashboards`` (``api``)
 change them: one pin, unpin and move for both, each asking rule ``dashboard.pin`` of the
 board it touches (a member pins to their own team's board only; the global board, no
 team, is owners' and admins'). A value outside the model's choices is a

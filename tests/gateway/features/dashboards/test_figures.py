@@ -1,4 +1,4 @@
-"""A pinned chart's figures (``console.pinned``): every metric and every dimension the
+"""A pinned chart's figures (``gateway.features.dashboards.figures``): every metric and every dimension the
 model offers is computed, each from the journal rows of its window, the reader's keys
 only, and no more than ``CAP`` of them."""
 
@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from console import pinned
+from gateway.features.dashboards import figures as pinned
 from gateway.models import ApiKey, PinnedChart, RequestLog, Score, Team
 from gateway.models.tags import RequestTag
 from gateway.telemetry import spend, tag_spend

@@ -14,7 +14,7 @@ reached through the key (one lookup of the keys seen), so their sums fold exactl
 Results are cached per scope until the next logged request or score (and then kept up
 to ``RECOMPUTE_SECONDS`` while traffic keeps coming), so an open board that reloads costs
 one indexed read per chart.
-Nothing here is on ``/v1``'s path: the console calls it."""
+Nothing here is on ``/v1``'s path: the board's view calls it."""
 
 from __future__ import annotations
 
@@ -29,10 +29,9 @@ from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from console import stats
 from gateway.models import ApiKey, PinnedChart, RequestLog, Score, TagSpendRollup
 from gateway.models.telemetry import SpendRollup
-from gateway.telemetry import rollups
+from gateway.telemetry import rollups, windows
 
 CAP = 20_000  # the newest rows of its window a chart reads
 TOP = 8  # groups drawn; the rest are counted in ``Figure.groups``
@@ -118,7 +117,7 @@ def _key(values: tuple[Any, ...]) -> str:
     key_id, name = values
     if name:
         return str(name)
-    return stats.REJECTED_LABEL if not key_id else f"key {key_id}"
+    return windows.REJECTED_LABEL if not key_id else f"key {key_id}"
 
 
 def _prompt(values: tuple[Any, ...]) -> str:
@@ -148,7 +147,7 @@ class Figure:
 
     metric: str
     group_by: str
-    window: stats.Window
+    window: windows.Window
     rows: list[tuple[str, float]]
     groups: int
     capped: bool
@@ -182,7 +181,7 @@ def compute(
     """``metric`` per ``group_by`` over ``window_key`` ending ``now``; ``key_ids`` (None:
     every key's, the master key's included) keeps those keys' requests only."""
     spec, dimension = METRICS[metric], DIMENSIONS[group_by]
-    window = stats.WINDOWS[window_key]
+    window = windows.WINDOWS[window_key]
     since = (now or timezone.now()) - window.span
     if window.from_rollups and spec.rollup is not None and dimension.rollup is not None:
         rollup = TagSpendRollup if group_by == "tag" else SpendRollup
@@ -229,7 +228,7 @@ def _figure(
     dimension: Dimension,
     metric: str,
     group_by: str,
-    window: stats.Window,
+    window: windows.Window,
     grouped: dict[tuple[Any, ...], Any],
     capped: bool,
 ) -> Figure:
@@ -262,7 +261,7 @@ def _figure(
 
 def _value(spec: Metric, found: Any) -> float:
     if spec.sample:
-        return stats.percentile(sorted(found), spec.fraction) or 0.0
+        return windows.percentile(sorted(found), spec.fraction) or 0.0
     return round(spec.value(found), 8)
 
 
@@ -280,7 +279,7 @@ def figure(chart: PinnedChart, key_ids: Collection[int] | None) -> Figure:
     """``compute`` for a pinned chart, as of now: the cached figures while no request (or
     score) was logged since, up to the window's ``cache_seconds``; else recomputed, at
     most once per ``RECOMPUTE_SECONDS`` (at the cap, a chart is 75-80 ms on SQLite)."""
-    window = stats.WINDOWS[chart.window]
+    window = windows.WINDOWS[chart.window]
     newest_model = Score if METRICS[chart.metric].scores else RequestLog
     newest = newest_model.objects.order_by("-id").values_list("id", flat=True).first()
     scope = "all" if key_ids is None else ",".join(str(k) for k in sorted(key_ids))

@@ -1,9 +1,9 @@
 """Charts pinned to dashboard boards in the management API (``/api/dashboards``): list the
 charts of the boards the caller sees (``?team=<id>`` or ``?team=global`` for one board),
-pin one, unpin one. The same pin and unpin as the console (``gateway.ops.pinned_charts``,
+pin one, unpin one. The same pin and unpin as the console (``save``,
 rule ``dashboard.pin``): a member pins to their own team's board only, owners and admins
 to the global board (``team`` null) and every team's. The figures are drawn by the
-console's dashboard."""
+board on the console's dashboard (``views``)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from gateway.access import authorization
+from gateway.features.dashboards import save
 from gateway.models import PinnedChart, Team
-from gateway.ops import pinned_charts
 from gateway.web import saving
 from gateway.web.api.writes import ValidationErrors, check_fields
 
+PATH = "/dashboards"
 router = Router(tags=["dashboards"])
 
 
@@ -72,10 +73,10 @@ def pin_chart(request: HttpRequest, payload: PinnedChartIn) -> Status[Any]:
     team: Team | None = None
     if fields["team"] is not None:
         team = Team.objects.filter(pk=fields["team"]).first()
-        if team is None or not pinned_charts.may_see(request.actor, team):
+        if team is None or not save.may_see(request.actor, team):
             return Status(422, {"errors": {"team": [f"no team {fields['team']}"]}})
     try:
-        chart = pinned_charts.pin(request.actor, team, fields)
+        chart = save.pin(request.actor, team, fields)
     except authorization.Denied as denied:
         raise HttpError(403, denied.reason) from denied
     except ValidationError as exc:
@@ -89,7 +90,7 @@ def unpin_chart(request: HttpRequest, chart_id: int) -> Status[None]:
     if chart is None:
         raise Http404(f"no pinned chart {chart_id}")
     try:
-        pinned_charts.unpin(request.actor, chart)
+        save.unpin(request.actor, chart)
     except authorization.Denied as denied:
         raise HttpError(403, denied.reason) from denied
     return Status(204, None)
