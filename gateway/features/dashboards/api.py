@@ -33,6 +33,7 @@ class PinnedChartOut(Schema):
     metric: str
     group_by: str
     window: str  # 1h, 24h or 7d
+    score_name: str  # a chart of scores: the score it averages; else ""
     position: int
     created_at: datetime
 
@@ -46,6 +47,9 @@ class PinnedChartIn(Schema):
     metric: str  # requests, errors, cost, tokens, latency_p50 ... score
     group_by: str  # route, model, key, team, user, end_user, tag, prompt_version
     window: str = "24h"  # 1h, 24h (the default) or 7d
+    # metric "score": the one score averaged (required: scores of several names are on
+    # several scales); any other metric: none
+    score_name: str = ""
 
 
 def _visible(request: HttpRequest) -> QuerySet[PinnedChart]:

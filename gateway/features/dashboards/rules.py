@@ -33,6 +33,6 @@ declare(
     "pinned_charts",
     {
         "team": FieldRule(MEMBER, ADMIN, rule="dashboard.pin"),
-        **same(MEMBER, "metric", "group_by", "window", rule="dashboard.pin"),
+        **same(MEMBER, "metric", "group_by", "window", "score_name", rule="dashboard.pin"),
     },
 )

@@ -60,19 +60,31 @@ def _scope(actor: roles.Actor, team: Team | None) -> set[int] | None:
 def _pinned_chart(chart: PinnedChart, scope: set[int] | None) -> dict[str, Any]:
     found = figures.figure(chart, scope)
     spec = figures.METRICS[chart.metric]
+    scale = figures.score_scale(chart.score_name) if spec.scores and chart.score_name else None
     svg = (
         bar_chart(
             f"{chart.title}, {found.window.label.lower()}",
             [figures.short(label) for label, _ in found.rows],
             Series([value for _, value in found.rows], spec.css),
-            value_label=spec.unit,
+            value_label=f"({scale.words})" if scale else spec.unit,
             headroom=LABEL_ROOM,
+            top=scale.top if scale else None,
         )
         if found.rows
         else ""
     )
-    rows = [(label, value, _text(spec.unit, value)) for label, value in found.rows]
-    return {"chart": chart, "figure": found, "svg": svg, "rows": rows, "unit": spec.unit}
+    rows = [
+        (label, value, scale.text(value) if scale else _text(spec.unit, value))
+        for label, value in found.rows
+    ]
+    return {
+        "chart": chart,
+        "figure": found,
+        "svg": svg,
+        "rows": rows,
+        "unit": spec.unit,
+        "scale": scale,
+    }
 
 
 def _text(unit: str, value: float) -> str:
