@@ -27,6 +27,7 @@ from gateway.web.saving import show_errors
 BOARD = "dashboards/board.html#pinned-board"
 BOARD_ID = "pinned-board"  # the board's element: a dashboard request aimed at it draws it alone
 PIN_PAGE = "dashboards/pin.html"
+UNPINNED_SHOWN = 12  # the filters a link says the pin leaves out (the Logs page has 11)
 
 LABEL_ROOM = 20  # a pinned chart's first bar is its tallest: room for the maximum's label
 
@@ -163,7 +164,8 @@ def pin_chart(request: HtmxHttpRequest) -> HttpResponse:
         team, _ = _board_team(request, actor)
         initial = {"team": team, **{k: request.GET[k] for k in PIN_FIELDS if k in request.GET}}
         form = PinForm(actor, initial=initial)
-        return render(request, PIN_PAGE, {"form": form})
+        unpinned = request.GET.getlist("unpinned")[:UNPINNED_SHOWN]
+        return render(request, PIN_PAGE, {"form": form, "unpinned": unpinned})
     form = PinForm(actor, request.POST)
     if form.is_valid():
         team = form.cleaned_data["team"]
@@ -183,7 +185,8 @@ def pin_chart(request: HtmxHttpRequest) -> HttpResponse:
         team, _ = _board_team(request, actor)
         context = board_context(request, form=form, team=team)
         return render(request, BOARD, context, status=422)
-    return render(request, PIN_PAGE, {"form": form}, status=422)
+    unpinned = request.POST.getlist("unpinned")[:UNPINNED_SHOWN]
+    return render(request, PIN_PAGE, {"form": form, "unpinned": unpinned}, status=422)
 
 
 def _chart_or_404(request: HtmxHttpRequest, pk: int) -> PinnedChart:
