@@ -133,6 +133,9 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
     "datasets": _same(ADMIN, "name", "description", "rows", "row", "file"),
     "datasets_from_log": _same(ADMIN, "name", "filters", "with_answers", "limit"),
     "experiments": _same(ADMIN, "dataset", "columns", "scorers", "name", "concurrency", "baseline"),
+    "prompt_comparisons": _same(
+        ADMIN, "prompt", "versions", "dataset", "route", "scorers", "concurrency"
+    ),
     "evaluators": _same(
         ADMIN,
         "name",
