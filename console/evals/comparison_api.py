@@ -96,7 +96,7 @@ def start_comparison(request: HttpRequest, payload: ComparisonIn) -> Any:
     )
 
 
-@router.get("/")
+@router.get("/", response={200: list[dict[str, Any]], 404: ApiError})
 def list_comparisons(request: HttpRequest, prompt: str) -> Any:
     found = get_object_or_404(Prompt, name=prompt)
     return [
