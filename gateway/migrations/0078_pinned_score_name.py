@@ -7,15 +7,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('gateway', '0077_agent_oauth'),
+        ("gateway", "0077_agent_oauth"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='pinnedchart',
-            name='score_name',
-            field=models.CharField(blank=True, help_text='a chart of scores: the score it averages (one name, one scale)', max_length=100),
+            model_name="pinnedchart",
+            name="score_name",
+            field=models.CharField(
+                blank=True,
+                help_text="a chart of scores: the score it averages (one name, one scale)",
+                max_length=100,
+            ),
         ),
     ]
