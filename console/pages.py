@@ -36,21 +36,6 @@ register(
         read="dashboard.view",
         nav=Nav("", "Dashboard", ("dashboard",)),
     ),
-    # pin, unpin, reorder a board's charts: owners and admins every board, editors and
-    # members their teams' (rule dashboard.pin); viewers read boards only
-    Page("dashboard/pin/", dashboard.pin_chart, "dashboard-pin", read="dashboard.pin"),
-    Page(
-        "dashboard/pins/<int:pk>/unpin/",
-        dashboard.unpin_chart,
-        "dashboard-unpin",
-        read="dashboard.pin",
-    ),
-    Page(
-        "dashboard/pins/<int:pk>/move/",
-        dashboard.move_chart,
-        "dashboard-move",
-        read="dashboard.pin",
-    ),
     # anyone: the console's own static files (signing in and out: the people unit)
     Page("static/<path:path>", assets.static_file, "static", read=None),
 )

@@ -7,7 +7,6 @@ new request: one indexed read of the newest log id per view tells whether there 
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Collection
@@ -25,32 +24,16 @@ from django.utils import timezone
 from console.models import StoredHourSummary
 from gateway.models import ApiKey, RequestLog, UsageRollup
 from gateway.telemetry import rollups
+from gateway.telemetry.windows import REJECTED_LABEL as REJECTED_LABEL
+from gateway.telemetry.windows import WINDOWS as WINDOWS
+from gateway.telemetry.windows import Window as Window
+from gateway.telemetry.windows import percentile as percentile
 
 PERCENTILE_SAMPLE = 5000
-REJECTED_LABEL = "rejected (no valid key)"
 ERROR = Q(status__gte=400)
 CACHE_HIT = Q(cache_hit=True)
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
-    key: str
-    label: str
-    span: timedelta
-    buckets: int
-    bucket_label: str  # strftime for axis labels
-    cache_seconds: int  # long windows cost more and change more slowly
-    from_rollups: bool = True  # else raw rows (the hour view, drawn in minutes)
-
-
-WINDOWS = {
-    w.key: w
-    for w in (
-        Window("1h", "Last hour", timedelta(hours=1), 30, "%H:%M", 5, from_rollups=False),
-        Window("24h", "Last day", timedelta(days=1), 24, "%H:00", 30),
-        Window("7d", "Last week", timedelta(days=7), 28, "%a %H:00", 120),
-    )
-}
 DEFAULT_WINDOW = "1h"
 # While new requests keep arriving, a window is recomputed at most this often (per
 # process): a busy gateway's open dashboards do not each cost a computation per poll.
@@ -149,14 +132,6 @@ def _aggregates() -> dict[str, Any]:
         "cost": Sum("cost_usd"),
         "cache_saved": Sum("cache_saved_usd"),
     }
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile of an ascending list."""
-    if not sorted_values:
-        return None
-    rank = max(0, min(len(sorted_values) - 1, math.ceil(fraction * len(sorted_values)) - 1))
-    return sorted_values[rank]
 
 
 def totals(rows: QuerySet) -> Totals:

@@ -410,6 +410,7 @@ INSTALLED_APPS = [
     "gateway.features.guardrails.apps.GuardrailsConfig",
     "gateway.features.cache_doctor.apps.CacheDoctorConfig",
     "gateway.features.alerts.apps.AlertsConfig",
+    "gateway.features.dashboards.apps.DashboardsConfig",
     "gateway.features.prompts.apps.PromptsConfig",
     "gateway.features.media.apps.MediaConfig",
     "gateway.features.batches.apps.BatchesConfig",

@@ -389,3 +389,5 @@ def delete_evaluator(request: HttpRequest, evaluator_id: int) -> Any:
 
 # /api/annotation-queues: review queues (console.evals.queue_api)
 router.add_router("/annotation-queues", "console.evals.queue_api.router")
+# /api/prompt-comparisons: a prompt's versions side by side on a dataset
+router.add_router("/prompt-comparisons", "console.evals.comparison_api.router")

@@ -14,6 +14,7 @@ from console.bodies import present
 from console.evals.queue_views import queues_to_send
 from console.forms import LogFilterForm
 from gateway.access import roles
+from gateway.features import dashboards
 from gateway.models import ApiKey, RequestBody, RequestLog, Route, Score, TagSpendRollup
 from gateway.telemetry import logquery
 from gateway.web.decorators import actor_of, staff_required
@@ -78,6 +79,8 @@ def log_list(request: HtmxHttpRequest) -> HttpResponse:
         "query_without_end_user": urlencode({k: v for k, v in filters.items() if k != "end_user"}),
         "query_without_session": urlencode({k: v for k, v in filters.items() if k != "session"}),
         "query_without_run": urlencode({k: v for k, v in filters.items() if k != "agent_run"}),
+        "pin_query": dashboards.pin_query(filters),  # these filters, as a pin holds them
+        "pin_oob": bool(request.htmx),  # a filter's htmx answer refreshes the link too
     }
     template = TEMPLATE + "#log-results" if request.htmx else TEMPLATE
     return render(request, template, context)

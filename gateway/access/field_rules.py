@@ -125,12 +125,6 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
         rule="provider.change",
     ),
     "scores": _same(VIEWER, "name", "value", "label", "comment", rule="score.write"),
-    # charts pinned to a board: a team's (editors and members of it), the global one
-    # (no team: owners and admins)
-    "pinned_charts": {
-        "team": FieldRule(MEMBER, ADMIN, rule="dashboard.pin"),
-        **_same(MEMBER, "metric", "group_by", "window", rule="dashboard.pin"),
-    },
     # score configs govern every score of their name: owners and admins (evals.use)
     "score_configs": _same(
         ADMIN, "name", "data_type", "min_value", "max_value", "categories", "description"
@@ -139,6 +133,9 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
     "datasets": _same(ADMIN, "name", "description", "rows", "row", "file"),
     "datasets_from_log": _same(ADMIN, "name", "filters", "with_answers", "limit"),
     "experiments": _same(ADMIN, "dataset", "columns", "scorers", "name", "concurrency", "baseline"),
+    "prompt_comparisons": _same(
+        ADMIN, "prompt", "versions", "dataset", "route", "scorers", "concurrency"
+    ),
     "evaluators": _same(
         ADMIN,
         "name",

@@ -171,6 +171,8 @@ API: dict[str, tuple[str, str]] = {
     # review queues: reviewers read them and their progress, leads define and fill them
     "annotation-queues": ("annotations.review", "evals.use"),
     "experiments": ("evals.use", "evals.use"),
+    # a prompt's versions compared on a dataset: one experiment each (console.evals)
+    "prompt-comparisons": ("evals.use", "evals.use"),
     "evaluators": ("evals.use", "evals.use"),
     "openapi.json": ("dashboard.view", "dashboard.view"),
 }

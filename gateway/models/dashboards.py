@@ -2,13 +2,16 @@
 journal metric grouped by a dimension over a window. A board is a team's (``team``) or
 the global one (``team`` None: owners and admins). The metrics, dimensions and windows
 are choices here so the console form, ``/api/dashboards`` and the field rules read one
-list; ``console.pinned`` computes each (a test holds every choice computed)."""
+list; ``gateway.features.dashboards.figures`` computes each (a test holds every choice computed)."""
 
 from __future__ import annotations
 
 from django.conf import settings as django_settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+from gateway.models.scores import ScoreConfig
 
 MAX_PER_BOARD = 12  # a board's charts each cost a bounded aggregate per view
 
@@ -52,6 +55,11 @@ class PinnedChart(models.Model):
     metric = models.CharField(max_length=20, choices=Metric.choices)
     group_by = models.CharField(max_length=20, choices=GroupBy.choices)
     window = models.CharField(max_length=4, choices=Window.choices, default=Window.DAY)
+    score_name = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="a chart of scores: the score it averages (one name, one scale)",
+    )
     position = models.PositiveIntegerField(default=0, help_text="order on its board")
     created_by = models.ForeignKey(
         django_settings.AUTH_USER_MODEL,
@@ -68,8 +76,36 @@ class PinnedChart(models.Model):
         indexes = [models.Index(fields=["team", "position"], name="pinned_board_order")]
 
     def __str__(self) -> str:
-        return f"{self.get_metric_display()} by {self.get_group_by_display()}"
+        return f"{self.measure} by {self.get_group_by_display()}"
+
+    @property
+    def measure(self) -> str:
+        """What the chart draws: its metric, or "Average <score>" for a score's."""
+        if self.metric == self.Metric.SCORE and self.score_name:
+            return f"Average {self.score_name}"
+        return str(self.get_metric_display())
 
     @property
     def title(self) -> str:
-        return f"{self.get_metric_display()} by {self.get_group_by_display().lower()}"
+        return f"{self.measure} by {self.get_group_by_display().lower()}"
+
+    def clean(self) -> None:
+        """A chart of scores names the one score it averages: scores of several names are
+        on several scales (thumbs 0 or 1, a grade of 1 to 5), and their mean is no figure
+        of any. A categorical score has no value to average; another metric names none."""
+        if self.metric != self.Metric.SCORE:
+            if self.score_name:
+                raise ValidationError({"score_name": "only a chart of scores names a score"})
+            return
+        if not self.score_name:
+            raise ValidationError(
+                {
+                    "score_name": "a chart of scores needs the score it averages: scores of "
+                    "different names are on different scales"
+                }
+            )
+        config = ScoreConfig.objects.filter(name=self.score_name).first()
+        if config is not None and config.data_type == ScoreConfig.DataType.CATEGORICAL:
+            raise ValidationError(
+                {"score_name": f"{self.score_name} is categorical: it has no value to average"}
+            )

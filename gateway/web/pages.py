@@ -19,7 +19,11 @@ groups) and registered once, at import::
 read one when not given); ``read=None`` is a public page (sign-in, static files), open to
 anyone. A URL name is unique, and so is a route: registering either twice raises.
 Templates keep their own ``<title>`` (most name what they show: a prompt, a route), so a
-page declares none."""
+page declares none.
+
+A unit may also draw part of a page it does not own: a ``Panel`` (the pinned board on
+the console's dashboard), which the host page's view asks for by its own URL name
+(``panels``) and draws where its template says, so the host never names the unit."""
 
 from __future__ import annotations
 
@@ -122,3 +126,37 @@ def get(name: str) -> Page | None:
 def urlpatterns() -> list[URLPattern]:
     """The console's URL patterns, one per registered page, in registration order."""
     return [page.pattern() for page in _PAGES.values()]
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """Part of the page named ``page`` drawn by a unit: ``draw(request)`` gives its HTML,
+    one element whose id is ``target`` (an htmx request of the host page aimed at that
+    id is answered with the panel alone, ``targeted``). Drawn with the host page's own
+    abilities checked; the panel asks its own rules for what it shows."""
+
+    page: str
+    target: str
+    draw: Callable[[Any], str]
+
+
+_PANELS: dict[str, Panel] = {}  # by target id
+
+
+def register_panel(panel: Panel) -> Panel:
+    """Declare ``panel``; a target id already registered raises ``ValueError``."""
+    if panel.target in _PANELS and _PANELS[panel.target] != panel:
+        raise ValueError(f"the panel #{panel.target} is declared twice")
+    _PANELS[panel.target] = panel
+    return panel
+
+
+def panels(page: str) -> list[Panel]:
+    """The panels of the page named ``page``, in registration order (``INSTALLED_APPS``)."""
+    all()  # the units' pages modules declare them
+    return [panel for panel in _PANELS.values() if panel.page == page]
+
+
+def targeted(page: str, target: str | None) -> Panel | None:
+    """The panel of ``page`` an htmx request aims at (its ``HX-Target``), if any."""
+    return next((p for p in panels(page) if target and p.target == target), None)

@@ -148,6 +148,7 @@ API = {
     "guardrails": (ALL, ADMINS),  # any role reads them (secrets masked)
     "datasets": (ADMINS, ADMINS),
     "experiments": (ADMINS, ADMINS),
+    "prompt-comparisons": (ADMINS, ADMINS),  # a prompt's versions on a dataset
     "evaluators": (ADMINS, ADMINS),  # continuous evaluators (console.evals.continuous)
     # review queues: reviewers (editors and above) read them, leads define and fill them
     "annotation-queues": (ROUTE_EDITORS, ADMINS),
@@ -389,6 +390,7 @@ def api_url(template: str, world: dict) -> str:
         "index": 0,
         "n": 1,
         "name": "x1",  # a prompt
+        "run": "0a1b2c3d",  # a prompt comparison
         "label": "production",
     }
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)

@@ -42,7 +42,7 @@ ORDER = (
 FEATURES = (
     "mcp", "media", "batches", "guardrails", "alerts", "prompts", "billing", "passthrough",
     "responses", "interactions", "cache_doctor", "a2a", "semantic_cache", "gemini_live",
-    "server_tools", "people",
+    "server_tools", "people", "dashboards",
 )  # fmt: skip
 WIRING = {"settings", "urls", "asgi", "apps", "admin", "signals", "management", "migrations"}
 

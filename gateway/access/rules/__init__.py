@@ -7,7 +7,6 @@ from gateway.access.rules import (  # noqa: F401
     console,
     console_identity,
     conversations,
-    dashboards,
     files,
     keys,
     operator,

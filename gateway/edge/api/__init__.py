@@ -44,7 +44,6 @@ api.add_router("/score-configs", "gateway.edge.api.score_configs.router")
 api.add_router("/audit", "gateway.edge.api.audit.router")
 api.add_router("/spend", "gateway.edge.api.spend.router")
 api.add_router("/tags", "gateway.edge.api.tags.router")  # tag budgets
-api.add_router("/dashboards", "gateway.edge.api.dashboards.router")  # pinned charts
 for unit_api in units.modules("api"):  # the units' (INSTALLED_APPS): people, MCP servers...
     mounted = vars(unit_api).get("ROUTERS") or ((unit_api.PATH, unit_api.router),)
     for prefix, router in mounted:

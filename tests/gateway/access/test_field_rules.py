@@ -38,6 +38,7 @@ SCHEMAS = {
     "RowPatch": "datasets",
     "DatasetFromLog": "datasets_from_log",
     "ExperimentIn": "experiments",
+    "ComparisonIn": "prompt_comparisons",
     "EvaluatorIn": "evaluators",
     "QueueIn": "annotation_queues",
     "QueueItemsIn": "annotation_queue_items",

@@ -64,6 +64,10 @@ UNITS = {
     "batches": Expected("batch", ("gateway/models/batches.py",), None, ("ready_batches",)),
     "media": Expected("media", (), None, ("openai_media", "media_inline", "mediation")),
     "a2a": Expected("a2a", ("gateway/models/a2a.py",), "/a2a-agents"),
+    # pinned charts: "pin" names them (dashboard-pin, PinForm, pinned_charts); the
+    # dashboard page itself is the console's, which draws the unit's board as a Panel;
+    # its table's module (gateway/models/dashboards.py) does not say "pin"
+    "dashboards": Expected("pin", (), "/dashboards", ("pinned_tls", "spinner")),
     "semantic_cache": Expected(
         "semantic", ("gateway/models/semantic_cache.py",), "/semantic-cache"
     ),

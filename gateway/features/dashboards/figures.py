@@ -7,14 +7,14 @@ user, end user or tag) read the hourly spend rollups the journal writer keeps
 first hour, as on Spend), exact whatever the traffic. Everything else (the hour view,
 percentiles, cache savings, scores, prompt versions) reads the journal, bounded: a chart
 reads at most the newest ``CAP`` rows of its window (requests, or scores for the score
-metric), found with one offset read of the time index; a busier window says so
+metric: the scores of the one name the chart names, read on that score's ``Scale``), found with one offset read of the time index; a busier window says so
 (``Figure.capped``) rather than scan millions of rows. Sums are grouped in
 SQL; percentiles from the same bounded rows, grouped in Python. Team and user are
 reached through the key (one lookup of the keys seen), so their sums fold exactly.
 Results are cached per scope until the next logged request or score (and then kept up
 to ``RECOMPUTE_SECONDS`` while traffic keeps coming), so an open board that reloads costs
 one indexed read per chart.
-Nothing here is on ``/v1``'s path: the console calls it."""
+Nothing here is on ``/v1``'s path: the board's view calls it."""
 
 from __future__ import annotations
 
@@ -29,10 +29,9 @@ from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from console import stats
-from gateway.models import ApiKey, PinnedChart, RequestLog, Score, TagSpendRollup
+from gateway.models import ApiKey, PinnedChart, RequestLog, Score, ScoreConfig, TagSpendRollup
 from gateway.models.telemetry import SpendRollup
-from gateway.telemetry import rollups
+from gateway.telemetry import rollups, windows
 
 CAP = 20_000  # the newest rows of its window a chart reads
 TOP = 8  # groups drawn; the rest are counted in ``Figure.groups``
@@ -118,7 +117,7 @@ def _key(values: tuple[Any, ...]) -> str:
     key_id, name = values
     if name:
         return str(name)
-    return stats.REJECTED_LABEL if not key_id else f"key {key_id}"
+    return windows.REJECTED_LABEL if not key_id else f"key {key_id}"
 
 
 def _prompt(values: tuple[Any, ...]) -> str:
@@ -148,7 +147,7 @@ class Figure:
 
     metric: str
     group_by: str
-    window: stats.Window
+    window: windows.Window
     rows: list[tuple[str, float]]
     groups: int
     capped: bool
@@ -178,11 +177,13 @@ def compute(
     window_key: str,
     key_ids: Collection[int] | None = None,
     now: datetime | None = None,
+    score_name: str = "",
 ) -> Figure:
     """``metric`` per ``group_by`` over ``window_key`` ending ``now``; ``key_ids`` (None:
-    every key's, the master key's included) keeps those keys' requests only."""
+    every key's, the master key's included) keeps those keys' requests only; the score
+    metric averages the scores named ``score_name`` (none without one)."""
     spec, dimension = METRICS[metric], DIMENSIONS[group_by]
-    window = stats.WINDOWS[window_key]
+    window = windows.WINDOWS[window_key]
     since = (now or timezone.now()) - window.span
     if window.from_rollups and spec.rollup is not None and dimension.rollup is not None:
         rollup = TagSpendRollup if group_by == "tag" else SpendRollup
@@ -194,7 +195,9 @@ def compute(
         sums = _sums(kept, list(dimension.rollup), spec.rollup)
         return _figure(spec, dimension, metric, group_by, window, sums, capped=False)
     if spec.scores:
-        rows: QuerySet = Score.objects.filter(created_at__gte=since, value__isnull=False)
+        rows: QuerySet = Score.objects.filter(
+            created_at__gte=since, value__isnull=False, name=score_name
+        )
         prefix, time_field = "log__", "created_at"
     else:
         rows = RequestLog.objects.filter(created_at__gte=since)
@@ -229,7 +232,7 @@ def _figure(
     dimension: Dimension,
     metric: str,
     group_by: str,
-    window: stats.Window,
+    window: windows.Window,
     grouped: dict[tuple[Any, ...], Any],
     capped: bool,
 ) -> Figure:
@@ -262,7 +265,7 @@ def _figure(
 
 def _value(spec: Metric, found: Any) -> float:
     if spec.sample:
-        return stats.percentile(sorted(found), spec.fraction) or 0.0
+        return windows.percentile(sorted(found), spec.fraction) or 0.0
     return round(spec.value(found), 8)
 
 
@@ -280,20 +283,45 @@ def figure(chart: PinnedChart, key_ids: Collection[int] | None) -> Figure:
     """``compute`` for a pinned chart, as of now: the cached figures while no request (or
     score) was logged since, up to the window's ``cache_seconds``; else recomputed, at
     most once per ``RECOMPUTE_SECONDS`` (at the cap, a chart is 75-80 ms on SQLite)."""
-    window = stats.WINDOWS[chart.window]
+    window = windows.WINDOWS[chart.window]
     newest_model = Score if METRICS[chart.metric].scores else RequestLog
     newest = newest_model.objects.order_by("-id").values_list("id", flat=True).first()
     scope = "all" if key_ids is None else ",".join(str(k) for k in sorted(key_ids))
     digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
-    cache_key = f"console:pinned:{chart.metric}:{chart.group_by}:{chart.window}:{digest}"
+    score = hashlib.sha256(chart.score_name.encode()).hexdigest()[:16] if chart.score_name else ""
+    cache_key = f"console:pinned:{chart.metric}:{score}:{chart.group_by}:{chart.window}:{digest}"
     cached: tuple[Figure, int | None, float] | None = cache.get(cache_key)
     if cached is not None:
         found, seen, computed = cached
         if seen == newest or time.time() - computed < RECOMPUTE_SECONDS:
             return found
-    found = compute(chart.metric, chart.group_by, chart.window, key_ids)
+    found = compute(chart.metric, chart.group_by, chart.window, key_ids, None, chart.score_name)
     cache.set(cache_key, (found, newest, time.time()), window.cache_seconds)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """How a chart of one score reads: ``top``, the height of a full bar (its config's
+    maximum; None, a free score: the largest figure), ``words`` its range ("1 to 5"),
+    ``share`` a boolean's, whose average is the share of true, printed as a percentage."""
+
+    top: float | None
+    words: str
+    share: bool = False
+
+    def text(self, value: float) -> str:
+        return f"{value:.0%} true" if self.share else f"{value:.2f}"
+
+
+def score_scale(name: str) -> Scale:
+    """The scale of the scores named ``name``: their config's (``ScoreConfig``), else free."""
+    config = ScoreConfig.objects.filter(name=name).first()
+    if config is None:
+        return Scale(None, "free scale")
+    if config.data_type == ScoreConfig.DataType.BOOLEAN:
+        return Scale(1.0, "share true", share=True)
+    return Scale(config.max_value, str(config.range_text))
 
 
 def short(label: str) -> str:

@@ -15,9 +15,9 @@ from django.test import Client
 from django.utils import timezone
 
 from gateway.access import authorization, roles
+from gateway.features.dashboards import save as pinned_charts
 from gateway.models import ApiKey, Membership, PinnedChart, RequestLog, Team
 from gateway.models.dashboards import MAX_PER_BOARD
-from gateway.ops import pinned_charts
 from tests.console.role_sets import KEY_EDITORS, Expectation
 
 # pin, unpin, reorder: every role that may pin somewhere (rule dashboard.pin narrows it)

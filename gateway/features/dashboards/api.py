@@ -1,9 +1,9 @@
 """Charts pinned to dashboard boards in the management API (``/api/dashboards``): list the
 charts of the boards the caller sees (``?team=<id>`` or ``?team=global`` for one board),
-pin one, unpin one. The same pin and unpin as the console (``gateway.ops.pinned_charts``,
+pin one, unpin one. The same pin and unpin as the console (``save``,
 rule ``dashboard.pin``): a member pins to their own team's board only, owners and admins
 to the global board (``team`` null) and every team's. The figures are drawn by the
-console's dashboard."""
+board on the console's dashboard (``views``)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from gateway.access import authorization
+from gateway.features.dashboards import save
 from gateway.models import PinnedChart, Team
-from gateway.ops import pinned_charts
 from gateway.web import saving
 from gateway.web.api.writes import ValidationErrors, check_fields
 
+PATH = "/dashboards"
 router = Router(tags=["dashboards"])
 
 
@@ -32,6 +33,7 @@ class PinnedChartOut(Schema):
     metric: str
     group_by: str
     window: str  # 1h, 24h or 7d
+    score_name: str  # a chart of scores: the score it averages; else ""
     position: int
     created_at: datetime
 
@@ -45,6 +47,9 @@ class PinnedChartIn(Schema):
     metric: str  # requests, errors, cost, tokens, latency_p50 ... score
     group_by: str  # route, model, key, team, user, end_user, tag, prompt_version
     window: str = "24h"  # 1h, 24h (the default) or 7d
+    # metric "score": the one score averaged (required: scores of several names are on
+    # several scales); any other metric: none
+    score_name: str = ""
 
 
 def _visible(request: HttpRequest) -> QuerySet[PinnedChart]:
@@ -72,10 +77,10 @@ def pin_chart(request: HttpRequest, payload: PinnedChartIn) -> Status[Any]:
     team: Team | None = None
     if fields["team"] is not None:
         team = Team.objects.filter(pk=fields["team"]).first()
-        if team is None or not pinned_charts.may_see(request.actor, team):
+        if team is None or not save.may_see(request.actor, team):
             return Status(422, {"errors": {"team": [f"no team {fields['team']}"]}})
     try:
-        chart = pinned_charts.pin(request.actor, team, fields)
+        chart = save.pin(request.actor, team, fields)
     except authorization.Denied as denied:
         raise HttpError(403, denied.reason) from denied
     except ValidationError as exc:
@@ -89,7 +94,7 @@ def unpin_chart(request: HttpRequest, chart_id: int) -> Status[None]:
     if chart is None:
         raise Http404(f"no pinned chart {chart_id}")
     try:
-        pinned_charts.unpin(request.actor, chart)
+        save.unpin(request.actor, chart)
     except authorization.Denied as denied:
         raise HttpError(403, denied.reason) from denied
     return Status(204, None)

@@ -1,4 +1,4 @@
-"""Charts pinned to dashboard boards (``PinnedChart``), as the console and ``/api/dashboards``
+"""Charts pinned to dashboard boards (``PinnedChart``), as the board's pages (``views``) and ``/api/dashboards`` (``api``)
 change them: one pin, unpin and move for both, each asking rule ``dashboard.pin`` of the
 board it touches (a member pins to their own team's board only; the global board, no
 team, is owners' and admins'). A value outside the model's choices is a
@@ -36,13 +36,15 @@ def on_board(team: Team | None) -> QuerySet[PinnedChart]:
 
 
 def pin(actor: roles.Actor, team: Team | None, fields: dict[str, Any]) -> PinnedChart:
-    """Pin ``fields`` (metric, group_by, window) to ``team``'s board (None: global), last."""
+    """Pin ``fields`` (metric, group_by, window, score_name) to ``team``'s board (None:
+    global), last. A chart of scores without a score name is refused (``PinnedChart.clean``)."""
     authorization.require(actor, "dashboard.pin", team)
     chart = PinnedChart(
         team=team,
         metric=fields.get("metric") or "",
         group_by=fields.get("group_by") or "",
         window=fields.get("window") or PinnedChart.Window.DAY,
+        score_name=(fields.get("score_name") or "").strip(),
         created_by_id=actor.holder_id,
     )
     chart.full_clean(exclude=["team", "created_by", "position"])

@@ -1,5 +1,6 @@
 """Who pins, unpins and reorders charts on a dashboard board (``gateway.models.PinnedChart``):
-the resource is the board's team (None: the global board)."""
+the resource is the board's team (None: the global board). And who may write each field
+of a pin (``gateway.access.field_rules``). Imported by the unit's ``register``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from gateway.access import roles
 from gateway.access.authorization import ALLOW, Decision, deny, rule
+from gateway.access.field_rules import ADMIN, MEMBER, FieldRule, declare, same
 
 
 @rule("dashboard.pin")
@@ -23,3 +25,14 @@ def dashboard_pin(actor: roles.Actor, team: Any) -> Decision:
     if getattr(team, "pk", team) in actor.team_ids(roles.EDITOR, roles.MEMBER):
         return ALLOW
     return deny("you may pin charts only to the boards of your own teams")
+
+
+# a team's board: its editors and members (and owners, admins); the global one (no
+# team): owners and admins, which rule dashboard.pin says
+declare(
+    "pinned_charts",
+    {
+        "team": FieldRule(MEMBER, ADMIN, rule="dashboard.pin"),
+        **same(MEMBER, "metric", "group_by", "window", "score_name", rule="dashboard.pin"),
+    },
+)

@@ -35,6 +35,13 @@ mia = User.objects.create_user('mia', password='pw-123456789')
 roles.set_role(mia, roles.MEMBER)
 roles.assign_membership(mia, Team.objects.create(name='research'), roles.MEMBER)
 """
+# a grade of 1 to 5 on every request: a chart of scores names it and reads on its scale
+SCORES = """
+from gateway.models import RequestLog, Score, ScoreConfig
+ScoreConfig.objects.create(name='grade', data_type='numeric', min_value=1, max_value=5)
+for n, log in enumerate(RequestLog.objects.order_by('id')):
+    Score.objects.create(log=log, name='grade', value=3 + n % 3, source='api', route=log.route)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +60,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
                     headers={"x-switchyard-tags": "board" if i % 2 else "demo"},
                 )
                 assert answer.status_code == 200, answer.text
+        gateway.shell(SCORES)
         yield gateway
 
 
@@ -77,13 +85,14 @@ def signed_in(browser: Any, gw: Gateway, user: str, **options: Any) -> Any:
     return page
 
 
-def pin(page: Any, metric: str, group_by: str) -> None:
+def pin(page: Any, metric: str, group_by: str, score_name: str = "") -> None:
     form = page.locator("#pinned-board details.pin-form")
     if form.get_attribute("open") is None:
         form.locator("summary").click()
     form.locator("#id_metric").select_option(metric)
     form.locator("#id_group_by").select_option(group_by)
     form.locator("#id_window").select_option("24h")
+    form.locator("#id_score_name").fill(score_name)
     with page.expect_response(lambda r: "/dashboard/pin/" in r.url and r.status == 200):
         form.get_by_role("button", name="Pin chart").click()
 
@@ -126,10 +135,13 @@ def test_an_owner_pins_reorders_and_sees_the_board_after_a_reload(browser, gw: G
 
 def test_a_member_pins_to_their_team_from_the_logs_page(browser, gw: Gateway) -> None:
     page = signed_in(browser, gw, "mia", viewport={"width": 1440, "height": 900})
-    page.goto("/logs/")
+    page.goto("/logs/?status=error&route=echo")
     page.get_by_role("link", name="Pin a chart").click()
-    page.wait_for_url(re.compile(r"/dashboard/pin/\?metric=requests"))
+    page.wait_for_url(re.compile(r"/dashboard/pin/\?metric=errors"))  # the filters carried
+    assert page.locator("#id_group_by").input_value() == "model"  # one route: by model
+    assert "route: echo" in page.inner_text("#pin-unpinned")  # said, not silently dropped
     assert page.locator("#id_team option").all_inner_texts() == ["research"]  # no global board
+    page.locator("#id_metric").select_option("requests")
     page.locator("#id_group_by").select_option("tag")
     page.get_by_role("button", name="Pin chart").click()
     page.wait_for_url(re.compile(r"/\?board=\d+#pinned-board$"))
@@ -151,19 +163,23 @@ def test_the_board_passes_axe_and_is_photographed(browser, gw: Gateway, scheme) 
             viewport={"width": width, "height": height},
             color_scheme=scheme,
         )
-        if not page.locator(".pinned-chart").count():
-            pin(page, "cost", "route")
+        if "Average grade" not in page.inner_text("#pinned-board"):
+            pin(page, "score", "route", "grade")
             page.reload()
+        assert "Average grade by route" in page.inner_text("#pinned-board")
+        assert "(1 to 5)" in page.inner_text("#pinned-board")
         page.locator("#pinned-board details.pin-form summary").click()
         page.wait_for_load_state("networkidle")
+        form = page.context.new_page()
+        form.goto(
+            "/dashboard/pin/?metric=score&group_by=team&unpinned=route:+echo&unpinned=tag:+demo"
+        )
+        assert form.locator("#id_group_by").input_value() == "team"
         if width == 1440:
             assert serious(page) == []
-            form = page.context.new_page()
-            form.goto("/dashboard/pin/?metric=cost&group_by=team")
-            assert form.locator("#id_group_by").input_value() == "team"
             assert serious(form) == []
-            form.screenshot(path=str(folder / f"dashboard-pin-{width}-{scheme}.png"))
-            form.close()
+        form.screenshot(path=str(folder / f"dashboard-pin-{width}-{scheme}.png"), full_page=True)
+        form.close()
         page.locator("#pinned-board").screenshot(
             path=str(folder / f"pinned-board-{width}-{scheme}.png")
         )

@@ -30,12 +30,15 @@ def bar_chart(
     *,
     value_label: str = "",
     headroom: float = PAD_TOP,
+    top: float | None = None,
 ) -> SafeString:
     """Bars of ``total`` with ``overlay`` (e.g. errors) drawn over them; each bar has a
     tooltip. The y maximum is printed top-left; ``headroom`` above the tallest bar keeps
-    it clear of a first bar that is the tallest (bars sorted largest first)."""
+    it clear of a first bar that is the tallest (bars sorted largest first). ``top``: the
+    value of a full bar when the figures have a scale (a score of 1 to 5: 5), unless a
+    figure is larger."""
     count = max(1, len(total.values))
-    top = max([float(v) for v in total.values] + [0.0])
+    top = max([float(v) for v in total.values] + [0.0, top or 0.0])
     scale = _scale(top, headroom)
     slot = WIDTH / count
     bar_width = max(1.0, slot * 0.72)
