@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("gateway", "0077_agent_oauth"),
+        ("gateway", "0078_a2a_context"),
     ]
 
     operations = [
