@@ -1,8 +1,9 @@
 """Two Switchyard trees (or one tree with two settings) served side by side and loaded
 at the same time: the CPU a request of each, measured in one machine state.
 
-    .venv/bin/python bench/pair.py A_DIR B_DIR [--mode plain|stream] [--dialect openai]
+    .venv/bin/python bench/pair.py A_DIR B_DIR [--mode plain|stream|agent] [--dialect openai]
         [--concurrency 8] [--seconds 8] [--rounds 3] [--workers 1] [--env-b NAME=VALUE]
+        [--profile bare|governed] [--profile-b bare|governed]
 
 ``bench/run.py`` measures one server at a time, and on a shared VM the same tree's CPU a
 request moves by 20-60 % between two runs minutes apart: a change worth 5-10 % does not
@@ -22,6 +23,7 @@ arguments must be different directories.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import threading
@@ -34,12 +36,14 @@ sys.path.insert(0, str(BENCH))
 
 import run  # noqa: E402  (bench/run.py: the same mock, route, bodies and process helpers)
 
+PROFILES = ("bare", "governed")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("a", help="tree A (a git archive of a commit, or a checkout)")
     parser.add_argument("b", help="tree B")
-    parser.add_argument("--mode", choices=["plain", "stream"], default="plain")
+    parser.add_argument("--mode", choices=["plain", "stream", "agent"], default="plain")
     parser.add_argument("--dialect", choices=["openai", "anthropic"], default="openai")
     parser.add_argument("--concurrency", type=int, default=8, help="connections per server")
     parser.add_argument("--seconds", type=int, default=8, help="seconds a round")
@@ -48,6 +52,8 @@ def main() -> None:
     parser.add_argument("--python", default=run.PYTHON, help="the interpreter both run on")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for both")
     parser.add_argument("--env-b", action="append", default=[], help="NAME=VALUE for B only")
+    parser.add_argument("--profile", choices=PROFILES, default="bare", help="both servers' key")
+    parser.add_argument("--profile-b", choices=PROFILES, help="B's key, when not --profile's")
     args = parser.parse_args()
     a, b = Path(args.a).resolve(), Path(args.b).resolve()
     if a == b:
@@ -63,6 +69,7 @@ def compare(args: argparse.Namespace, a: Path, b: Path, workdir: Path) -> None:
     config = workdir / "config.yaml"
     config.write_text(run.litellm_yaml(mock_port))
     servers: list[tuple[str, int, Any]] = []
+    keys: dict[str, str] = {}
     try:
         for index, tree in enumerate((a, b)):
             port = run.free_port()
@@ -76,13 +83,19 @@ def compare(args: argparse.Namespace, a: Path, b: Path, workdir: Path) -> None:
             data = workdir / f"data-{index}"
             process = run.start_switchyard(options, port, config, data, log)
             servers.append(("AB"[index], port, process))
+            profile = (args.profile_b or args.profile) if index else args.profile
+            base = f"http://127.0.0.1:{port}"
+            keys["AB"[index]] = run.govern(base) if profile == "governed" else run.ADMIN_KEY
         stream = args.mode == "stream"
-        body = run.body_file(workdir, stream)
-        path, headers = _path_and_headers(args.dialect)
+        agent = args.dialect if args.mode == "agent" else ""
+        body = run.body_file(workdir, stream, agent=agent)
+        path, extra = _path_and_headers(args.dialect)
         load = run.run_stream if stream else run.run_wrk
-        for _, port, _ in servers:  # warm up: imports, connections, the first snapshot
-            load(f"http://127.0.0.1:{port}{path}", body, headers, args.concurrency, 2)
+        headers = {name: [f"Authorization: Bearer {keys[name]}", *extra] for name in keys}
+        for name, port, _ in servers:  # warm up: imports, connections, the first snapshot
+            load(f"http://127.0.0.1:{port}{path}", body, headers[name], args.concurrency, 2)
         spent = {name: 0.0 for name, _, _ in servers}
+        p50s: dict[str, list[float]] = {name: [] for name, _, _ in servers}
         served = {name: 0.0 for name, _, _ in servers}
         for number in range(1, args.rounds + 1):
             before = {name: run.cpu_seconds(process.pid) for name, _, process in servers}
@@ -92,7 +105,7 @@ def compare(args: argparse.Namespace, a: Path, b: Path, workdir: Path) -> None:
                     target=_drive,
                     args=(results, name, load, f"http://127.0.0.1:{port}{path}", body),
                     kwargs={
-                        "headers": headers,
+                        "headers": headers[name],
                         "concurrency": args.concurrency,
                         "seconds": args.seconds,
                     },
@@ -109,14 +122,16 @@ def compare(args: argparse.Namespace, a: Path, b: Path, workdir: Path) -> None:
                 cpu = run.cpu_seconds(process.pid) - before[name]
                 spent[name] += cpu
                 served[name] += requests
+                p50s[name].append(results[name]["p50_ms"])
                 cells.append(
                     f"{name} {cpu / requests * 1000:.3f} ms/req "
                     f"{results[name]['rps']:.0f} rps p50 {results[name]['p50_ms']:.2f} ms"
                 )
             print(f"round {number}: " + " | ".join(cells), flush=True)
         cost_a, cost_b = (spent[n] / served[n] * 1000 for n in "AB")
-        print(f"A {a}: {cost_a:.3f} ms CPU a request")
-        print(f"B {b}: {cost_b:.3f} ms CPU a request")
+        p50_a, p50_b = (statistics.median(p50s[n]) for n in "AB")
+        print(f"A {a}: {cost_a:.3f} ms CPU a request, p50 {p50_a:.2f} ms (median of rounds)")
+        print(f"B {b}: {cost_b:.3f} ms CPU a request, p50 {p50_b:.2f} ms (median of rounds)")
         print(f"B/A {cost_b / cost_a:.3f}")
     finally:
         for _, _, process in servers:
@@ -143,10 +158,10 @@ def _drive(
 
 
 def _path_and_headers(dialect: str) -> tuple[str, list[str]]:
-    headers = [f"Authorization: Bearer {run.ADMIN_KEY}"]
+    """The dialect's path and its headers besides the key's."""
     if dialect == "openai":
-        return "/v1/chat/completions", headers
-    return "/v1/messages", [*headers, "anthropic-version: 2023-06-01"]
+        return "/v1/chat/completions", []
+    return "/v1/messages", ["anthropic-version: 2023-06-01"]
 
 
 if __name__ == "__main__":

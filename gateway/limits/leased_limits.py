@@ -288,16 +288,34 @@ class LeasedLimits:
     async def _return_idle(self) -> None:
         """Every IDLE_SECONDS while a lease has anything to report: what busy leases
         used, what idle ones used and their room (then forgotten when nothing of them
-        is in flight)."""
+        is in flight). Every lease's report of a round goes in one request (one for each
+        time to live): a governed key's five leases (its budget, its team's, their rpm,
+        its tpm) cost the counter service one round trip, not five in a row, each of
+        which woke both processes."""
         while self._dirty:
             await asyncio.sleep(IDLE_SECONDS)
             moment = time.monotonic()
+            seen: list[tuple[Lease, bool]] = []
+            due: dict[float, list[tuple[Lease, list[Any]]]] = {}
+            untimed: list[tuple[Lease, list[Any]]] = []
             for lease in list(self._dirty):
                 idle = moment - lease.used_at >= IDLE_SECONDS
                 if idle:
                     self._dirty.discard(lease)
-                if lease.unreported or lease.fixes or (idle and lease.free):
-                    await self._report(lease, idle)
+                seen.append((lease, idle))
+                line = self._line(lease, idle)
+                if line is None:
+                    continue
+                if lease.line in PER_SECOND:  # no time to live of its own: goes with any
+                    untimed.append((lease, line))
+                else:
+                    due.setdefault(lease.ttl, []).append((lease, line))
+            for ttl, lines in due.items():
+                await self._send(ttl, lines + untimed)
+                untimed = []
+            if untimed:
+                await self._send(0.0, untimed)
+            for lease, idle in seen:
                 name = (lease.counter, lease.line)
                 busy = lease.in_flight or lease.free or lease.unreported or lease.fixes
                 done = not (busy or lease.pending)
@@ -305,22 +323,34 @@ class LeasedLimits:
                     del self.leases[name]
 
     async def _report(self, lease: Lease, returning: bool, force: bool = False) -> None:
+        line = self._line(lease, returning, force)
+        if line is not None:
+            await self._send(lease.ttl, [(lease, line)])
+
+    def _line(self, lease: Lease, returning: bool, force: bool = False) -> list[Any] | None:
+        """``lease``'s report (what it used, its room when ``returning``), taken off it;
+        None when it has nothing to report and is not ``force``d to."""
         used, returned, fixes = lease.unreported, lease.free if returning else 0, lease.fixes
         if not force and not used and not returned and not fixes:
-            return
+            return None
         lease.unreported = 0
         lease.free -= returned
         lease.fixes = None
         answered = lease.answered if returning else -1
         line = [lease.counter, lease.line, lease.limit, None, used, returned, answered]
-        line += [0, 0, lease.second, list((fixes or {}).items())]
+        return line + [0, 0, lease.second, list((fixes or {}).items())]
+
+    async def _send(self, ttl: float, reports: list[tuple[Lease, list[Any]]]) -> None:
+        """Send leases' reports (``_line``) in one request; a report that fails is told
+        again with the next one."""
+        lines = [line for _, line in reports]
         try:
-            reply = await self.ask(
-                "lease", self.clock(), self.holder, next(self._seq), lease.ttl, [line]
-            )
+            reply = await self.ask("lease", self.clock(), self.holder, next(self._seq), ttl, lines)
         except Exception as exc:  # told again with the next report
-            self._keep(lease, used, line[10])
+            for lease, line in reports:
+                self._keep(lease, line[4], line[10])
             log.debug("limits: a lease report waits for the counter service (%s)", exc)
             return
         if reply[0] == "ok":
-            lease.contended = bool(reply[1][0][1])
+            for index, (lease, _) in enumerate(reports):
+                lease.contended = bool(reply[1][index][1])

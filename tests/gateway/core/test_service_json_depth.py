@@ -61,3 +61,37 @@ def test_the_check_agrees_with_a_recursive_measure(value: Any, limit: int) -> No
 def test_a_body_with_brackets_inside_strings_is_measured_by_its_values() -> None:
     raw = orjson.dumps({"model": "m", "text": "[" * 500 + "{" * 500})
     assert service._parse_json(raw)["text"].startswith("[[[")
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.integers(min_value=1, max_value=8))
+def test_the_walk_agrees_with_a_recursive_measure(value: Any, limit: int) -> None:
+    if isinstance(value, dict | list):
+        assert service._walks_deeper(value, limit) == (depth(value) > limit)
+
+
+def test_orjson_writes_the_levels_the_check_counts_on() -> None:
+    """``_nests_deeper`` reads orjson's refusal as "deeper": an orjson that wrote more
+    or fewer levels would make it answer wrong, so its limit is held here."""
+    inner: Any = []
+    for _ in range(service.ORJSON_LEVELS - 1):
+        inner = [inner]
+    orjson.dumps(inner)
+    with pytest.raises(orjson.JSONEncodeError, match="^Recursion limit reached$"):
+        orjson.dumps([inner])
+
+
+@pytest.mark.parametrize("levels", [200, 253, 254, 255, 300])
+@pytest.mark.parametrize("limit", [128, 253, 254, 260])
+def test_deep_values_and_limits_past_orjsons_agree_with_the_walk(levels: int, limit: int) -> None:
+    value = nested(levels)
+    assert service._nests_deeper(value, limit) == (levels > limit)
+    assert service._walks_deeper(value, limit) == (levels > limit)
+
+
+@pytest.mark.parametrize("levels", [service.MAX_JSON_DEPTH, service.MAX_JSON_DEPTH + 1])
+def test_a_value_orjson_refuses_otherwise_is_walked(levels: int) -> None:
+    value = nested(levels)
+    value["name"] = "\ud800"  # a lone surrogate: orjson refuses to write it
+    assert service._nests_deeper(value, service.MAX_JSON_DEPTH) == (levels > service.MAX_JSON_DEPTH)
+    assert value["name"] == "\ud800"

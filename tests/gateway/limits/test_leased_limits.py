@@ -348,3 +348,30 @@ async def test_a_leased_settlement_outside_the_event_loop_is_made_at_once(servic
     # a thread without a running loop (where a record may be completed) settles at once
     assert await asyncio.to_thread(reservation.settlement, 10, COST) is None
     assert [lease.in_flight for lease, _ in holds] == [n - UNITS for _, n in holds]
+
+
+async def test_a_rounds_reports_of_every_lease_go_in_one_request(service, monkeypatch):
+    """A key with a budget and an rpm limit in a team with both holds four leases: what
+    they used is reported in one request a round, not four in a row."""
+    from tests.gateway.limits.test_limits_team import team
+
+    monkeypatch.setenv(SOCKET_ENV, service.path)
+
+    async def no_counter_spend(counter_id, start):
+        return Decimal(0)
+
+    monkeypatch.setattr(spending, "load_counter_spend", no_counter_spend)
+    crew = team(budget_usd=COST * 100, rpm_limit=1000)
+    k = key(team=crew, budget_usd=COST * 100, rpm_limit=100)
+    sent = counted(limits._backend())  # type: ignore[arg-type]
+    for _ in range(3):
+        reservation = await limits.admit(k, "r", 10, hold_usd=COST)
+        await reservation.settle(10, COST)
+    admitted = len(sent)
+    await asyncio.sleep(leased_limits.IDLE_SECONDS * 4)
+    reports = sent[admitted:]
+    assert reports and reports[0][0] == "lease"
+    assert len(reports[0][5]) == 4, "the four leases' reports in one request"
+    assert len(reports) <= 2, "a round or two, one request each"
+    assert service.store.limits.spend[(-crew.id, "total")] == 3 * UNITS
+    assert service.store.limits.spend[(k.id, "m2026-03")] == 3 * UNITS
