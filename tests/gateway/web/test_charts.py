@@ -1,11 +1,11 @@
-"""The dashboard's charts (``console.charts``): the first and last axis labels stay inside
+"""The dashboard's charts (``gateway.web.charts``): the first and last axis labels stay inside
 the chart."""
 
 from __future__ import annotations
 
 import re
 
-from console.charts import WIDTH, Series, bar_chart
+from gateway.web.charts import WIDTH, Series, bar_chart
 
 
 def tick_labels(svg: str) -> list[tuple[float, str, str]]:
