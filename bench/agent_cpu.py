@@ -80,7 +80,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> str:
         SWITCHYARD_DATA_DIR=str(workdir / "data"),
         SWITCHYARD_MASTER_KEY=run.ADMIN_KEY,
         SWITCHYARD_LOG_BODIES="1",
-        DJANGO_SETTINGS_MODULE="gateway.settings",
+        DJANGO_SETTINGS_MODULE="gateway.server.settings",
         DEBUG="0",
     )
     os.environ.pop("DATABASE_URL", None)
@@ -118,7 +118,7 @@ async def _measure(args: argparse.Namespace, mock_port: int, socket: Path) -> st
 
     await sync_to_async(call_command)("migrate", "--no-input", verbosity=0)
     from gateway import journal
-    from gateway.asgi import application
+    from gateway.server.asgi import application
 
     keys = await sync_to_async(calls._configure)(mock_port)
     key = keys[args.profile]

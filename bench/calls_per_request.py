@@ -69,7 +69,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> str:
         SWITCHYARD_DATA_DIR=str(workdir / "data"),
         SWITCHYARD_MASTER_KEY=ADMIN_KEY,
         SWITCHYARD_LOG_BODIES="1",
-        DJANGO_SETTINGS_MODULE="gateway.settings",
+        DJANGO_SETTINGS_MODULE="gateway.server.settings",
         DEBUG="0",
     )
     os.environ.pop("DATABASE_URL", None)
@@ -101,7 +101,7 @@ async def _measure(args: argparse.Namespace, mock_port: int, socket: Path) -> st
     from django.core.management import call_command
 
     await sync_to_async(call_command)("migrate", "--no-input", verbosity=0)
-    from gateway.asgi import application
+    from gateway.server.asgi import application
 
     keys = await sync_to_async(_configure)(mock_port)
     counts: dict[tuple[str, str, str], float] = {}

@@ -89,7 +89,7 @@ def environment(data_dir: Path) -> dict[str, str]:
         "DEBUG": "0",
         "SWITCHYARD_DATA_DIR": str(data_dir),
         "SWITCHYARD_MASTER_KEY": MASTER_KEY,
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "gateway.server.settings",
         "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
         "PYTHONPATH": str(ROOT),
         # the gateway as shipped: not the test environment's example plugin

@@ -68,7 +68,7 @@ def prepared(workdir: Path, mock_port: int) -> tuple[Path, dict[str, str]]:
         "SWITCHYARD_DATA_DIR": str(data_dir),
         "SWITCHYARD_LOG_BODIES": "1",
         "SWITCHYARD_MASTER_KEY": run.ADMIN_KEY,
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "gateway.server.settings",
         "SWITCHYARD_PLUGINS": "none",
     }
     env.pop("DATABASE_URL", None)

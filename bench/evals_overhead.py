@@ -38,7 +38,7 @@ def setup(data_dir: str) -> None:
     os.environ.update(
         SWITCHYARD_DATA_DIR=data_dir,
         SWITCHYARD_MASTER_KEY="sy-bench",
-        DJANGO_SETTINGS_MODULE="gateway.settings",
+        DJANGO_SETTINGS_MODULE="gateway.server.settings",
     )
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("REDIS_URL", None)

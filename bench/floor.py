@@ -62,8 +62,8 @@ def serve(
     lookups = lookups or admits  # admission needs the key and the route it looks up
     if lookups:  # what a passthrough lane must do besides the floor and the journal
         from gateway.access import authorization, registry
+        from gateway.base.types import Usage
         from gateway.telemetry import metrics
-        from gateway.types import Usage
 
         registry.rebuild()
         gateway.update(
@@ -248,7 +248,7 @@ def measure(args: argparse.Namespace) -> None:
     env = {
         **os.environ,
         "DEBUG": "0",
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "gateway.server.settings",
         "SWITCHYARD_DATA_DIR": str(work / "data"),
         "SWITCHYARD_LOG_BODIES": "1",
         "SWITCHYARD_MASTER_KEY": run.ADMIN_KEY,

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/guardrails_overhead.py [--requests 300] [--rounds 3]
 
-The ASGI application the server runs (``gateway.asgi.application``) answers requests
+The ASGI application the server runs (``gateway.server.asgi.application``) answers requests
 one at a time against bench/mock_upstream.py (20 streamed tokens), on the OpenAI chat
 path, in five settings:
 
@@ -64,7 +64,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, floa
         SWITCHYARD_DATA_DIR=str(workdir / "data"),
         SWITCHYARD_MASTER_KEY=ADMIN_KEY,
         SWITCHYARD_LOG_BODIES="1",
-        DJANGO_SETTINGS_MODULE="gateway.settings",
+        DJANGO_SETTINGS_MODULE="gateway.server.settings",
         DEBUG="0",
     )
     os.environ.pop("DATABASE_URL", None)
@@ -81,8 +81,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, floa
 
         from gateway import journal
         from gateway.access import registry
-        from gateway.asgi import application
         from gateway.models import Deployment, Guardrail, Provider, Route
+        from gateway.server.asgi import application
 
         journal.record = lambda record: None  # type: ignore[assignment]
         provider = Provider(

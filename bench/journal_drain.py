@@ -29,7 +29,7 @@ def main() -> None:
     sys.path.insert(0, os.getcwd())
     os.environ.update(
         SWITCHYARD_DATA_DIR=tempfile.mkdtemp(prefix="switchyard-journal-drain-"),
-        DJANGO_SETTINGS_MODULE="gateway.settings",
+        DJANGO_SETTINGS_MODULE="gateway.server.settings",
         DEBUG="0",
         SWITCHYARD_LOG_BODIES="1",
         SWITCHYARD_MASTER_KEY="sy-bench-admin-master-key-0123456789",

@@ -198,7 +198,7 @@ def main() -> None:
     data_dir = tempfile.mkdtemp(prefix="switchyard-journal-session-")
     os.environ.update(
         SWITCHYARD_DATA_DIR=data_dir,
-        DJANGO_SETTINGS_MODULE="gateway.settings",
+        DJANGO_SETTINGS_MODULE="gateway.server.settings",
         DEBUG="0",
         SWITCHYARD_LOG_BODIES="1",
         SWITCHYARD_MASTER_KEY="sy-bench-admin-master-key-0123456789",

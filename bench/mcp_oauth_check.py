@@ -8,7 +8,7 @@
 No database: the snapshot and the token cache are filled by hand. ``/v1`` is not touched
 by the change (none of its modules import the OAuth server). Run:
 
-    PYTHONPATH=. DJANGO_SETTINGS_MODULE=gateway.settings python bench/mcp_oauth_check.py
+    PYTHONPATH=. DJANGO_SETTINGS_MODULE=gateway.server.settings python bench/mcp_oauth_check.py
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from __future__ import annotations
 import timeit
 
 from gateway.base.entries import DeploymentEntry, ProviderEntry
+from gateway.base.types import ChatRequest, Message, Text, Tool
 from gateway.routing.prefix_affinity import AffinityTable, prefix_key
-from gateway.types import ChatRequest, Message, Text, Tool
 
 
 def agent_request(system_chars: int) -> ChatRequest:

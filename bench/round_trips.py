@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def setup() -> None:
     sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.server.settings")
     os.environ.setdefault("SWITCHYARD_DATA_DIR", tempfile.mkdtemp(prefix="sy-rt-"))
     os.environ.pop("REDIS_URL", None)
     import django

@@ -274,7 +274,7 @@ def start_switchyard(
         "SWITCHYARD_DATA_DIR": str(data_dir),
         "SWITCHYARD_LOG_BODIES": "1",
         "SWITCHYARD_MASTER_KEY": ADMIN_KEY,
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "gateway.server.settings",
         # the gateway as shipped: not the test environment's example plugin
         "SWITCHYARD_PLUGINS": "none",
     }

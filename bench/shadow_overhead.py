@@ -19,7 +19,7 @@ them up:
   (``SWITCHYARD_SHADOW_BUSY_LAG_MS``; ``--env SWITCHYARD_SHADOW_BUSY_LAG_MS=0`` turns
   that off), are skipped by design.
 - **calls** (deterministic): in this process, the ASGI application the server runs
-  (``gateway.asgi.application``) answers ``--requests`` requests one at a time;
+  (``gateway.server.asgi.application``) answers ``--requests`` requests one at a time;
   ``cProfile`` is on from the moment the request reaches the application until the
   last byte of its answer is sent, i.e. the primary's path as the client waits on it.
   The mirror runs after that (the next request starts only once it has finished), so
@@ -167,7 +167,7 @@ def measure_calls(args, workdir: Path) -> dict[int, dict[str, float]]:
         SWITCHYARD_DATA_DIR=str(workdir / "calls-data"),
         SWITCHYARD_MASTER_KEY=ADMIN_KEY,
         SWITCHYARD_LOG_BODIES="1",
-        DJANGO_SETTINGS_MODULE="gateway.settings",
+        DJANGO_SETTINGS_MODULE="gateway.server.settings",
         DEBUG="0",
     )
     os.environ.pop("DATABASE_URL", None)
@@ -182,9 +182,9 @@ def measure_calls(args, workdir: Path) -> dict[int, dict[str, float]]:
         call_command("migrate", "--no-input", verbosity=0)
         from gateway import journal
         from gateway.access import registry
-        from gateway.asgi import application
         from gateway.core import shadow
         from gateway.models import Deployment, Provider, Route
+        from gateway.server.asgi import application
 
         journal.record = lambda record: None  # type: ignore[assignment]
         provider = Provider(

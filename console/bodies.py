@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from gateway.streaming import SSEDecoder
+from gateway.base.streaming import SSEDecoder
 
 LARGE_BYTES = 16 * 1024
 LARGE_EVENTS = 30

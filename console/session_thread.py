@@ -15,9 +15,7 @@ from typing import Any
 
 import orjson
 
-from gateway.codecs import CODECS
-from gateway.codecs import client as client_codec
-from gateway.types import (
+from gateway.base.types import (
     ChatRequest,
     Document,
     Image,
@@ -28,6 +26,8 @@ from gateway.types import (
     ToolCall,
     ToolResult,
 )
+from gateway.codecs import CODECS
+from gateway.codecs import client as client_codec
 from gateway.web.answers import logged_answer
 
 MAX_TEXT = 4000  # characters of one turn shown (the log detail has the whole body)

@@ -35,12 +35,12 @@ from console.evals.models import ShadowScoring
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
 from gateway.base.entries import MASTER, KeyEntry
+from gateway.base.types import Text
 from gateway.codecs import CODECS
 from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.core import service
 from gateway.models import Route
 from gateway.telemetry.attribution import SESSION_HEADER
-from gateway.types import Text
 
 from . import shadow_pairs
 

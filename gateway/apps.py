@@ -33,6 +33,6 @@ class GatewayConfig(AppConfig):
         for module in counter_books():  # the counter service's books register
             importlib.import_module(module)
         # the composition root (every registration), importable once the tables are
-        from gateway import wiring
+        from gateway.server import wiring
 
         wiring.compose()

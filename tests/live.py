@@ -69,7 +69,7 @@ def gateway_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str
         **os.environ,
         "SWITCHYARD_DATA_DIR": str(data_dir),
         "SWITCHYARD_MASTER_KEY": MASTER_KEY,
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "gateway.server.settings",
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("DATABASE_URL", None)

@@ -44,7 +44,7 @@ CHUNK = 50_000
 
 def prepare_database(db: str) -> dict[str, str]:
     """Environment for a fresh scratch database of kind ``db``."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gateway.settings"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gateway.server.settings"}
     env.pop("REDIS_URL", None)
     if db == "sqlite":
         SQLITE_DIR.mkdir(exist_ok=True)
@@ -216,7 +216,7 @@ def scratch_holds(db: str, rows: int) -> bool:
 
 
 def environment(db: str) -> dict[str, str]:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gateway.settings"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gateway.server.settings"}
     env.pop("REDIS_URL", None)
     if db == "sqlite":
         env["SWITCHYARD_DATA_DIR"] = str(SQLITE_DIR)

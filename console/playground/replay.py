@@ -19,10 +19,8 @@ from typing import Any
 import orjson
 
 from console.playground import spec as specs
-from gateway.codecs import client as client_codec
-from gateway.codecs.anthropic.outbound import EFFORT_BUDGETS
-from gateway.errors import GatewayError
-from gateway.types import (
+from gateway.base.errors import GatewayError
+from gateway.base.types import (
     ChatRequest,
     Document,
     Image,
@@ -33,6 +31,8 @@ from gateway.types import (
     ToolCall,
     ToolResult,
 )
+from gateway.codecs import client as client_codec
+from gateway.codecs.anthropic.outbound import EFFORT_BUDGETS
 
 REPLAYABLE_DIALECTS = ("openai", "anthropic", "responses")
 

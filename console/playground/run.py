@@ -93,7 +93,7 @@ class ColumnRun:
         return 0
 
     def mcp_step(self, item: Any) -> None:
-        """A hosted MCP step (``gateway.types.McpItem``) as the column shows it: each
+        """A hosted MCP step (``gateway.base.types.McpItem``) as the column shows it: each
         tool call with its arguments and result, and a server that could not list.
         Each call keeps where it falls in the answer (``at``: the length of the text
         said before it, which the gateway puts in the answer, joined by blank lines)."""

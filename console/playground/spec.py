@@ -12,10 +12,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeVar
 
-from gateway.codecs import request_body
-from gateway.errors import GatewayError
-from gateway.features import prompts
-from gateway.types import (
+from gateway.base.errors import GatewayError
+from gateway.base.types import (
     ChatRequest,
     Document,
     Image,
@@ -27,6 +25,8 @@ from gateway.types import (
     ToolCall,
     ToolResult,
 )
+from gateway.codecs import request_body
+from gateway.features import prompts
 
 DIALECTS = ("openai", "anthropic")
 Effort = Literal["low", "medium", "high"]
@@ -189,7 +189,7 @@ def parse_attachments(raw: Any, where: str) -> list[dict[str, str]]:
 
 def parse_messages(raw: Any) -> list[dict[str, Any]]:
     """The opening conversation: user and assistant text, files on user messages, and
-    tool turns as the client codecs read them (``gateway.types.ToolCall`` and
+    tool turns as the client codecs read them (``gateway.base.types.ToolCall`` and
     ``ToolResult``) in the form the body builders take: an assistant message's
     ``tool_calls`` ([{"id", "name", "arguments"}], arguments as JSON text or an
     object), each answered by a ``{"role": "tool", "tool_call_id", "content",

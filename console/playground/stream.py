@@ -1,5 +1,5 @@
 """What a playground column gets back, read through the codecs: the SSE bytes of its
-stream are de-framed by the gateway's SSE reader (``gateway.streaming.SSEDecoder``) into
+stream are de-framed by the gateway's SSE reader (``gateway.base.streaming.SSEDecoder``) into
 ``WireEvent``s as the provider path de-frames an upstream's stream, turned into canonical events by the stream parser of the codec the column
 speaks (``CODECS[name].upstream.stream_parser()``) and folded by ``StreamFolder``, with the raw
 transcript kept for the raw exchange.
@@ -16,10 +16,8 @@ from typing import Any
 
 import orjson
 
-from gateway.codecs import CODECS
-from gateway.codecs.base import UpstreamCodec, WireEvent, sse_wire_event
-from gateway.streaming import SSEDecoder, SSEMessage, StreamFolder
-from gateway.types import (
+from gateway.base.streaming import SSEDecoder, SSEMessage, StreamFolder
+from gateway.base.types import (
     ErrorEvent,
     Finish,
     PartStart,
@@ -28,6 +26,8 @@ from gateway.types import (
     ThinkingDelta,
     ToolArgsDelta,
 )
+from gateway.codecs import CODECS
+from gateway.codecs.base import UpstreamCodec, WireEvent, sse_wire_event
 
 TRANSCRIPT_LIMIT = 256 * 1024
 

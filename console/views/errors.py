@@ -1,4 +1,4 @@
-"""404 and 500 pages in the console's style (gateway.urls points handler404/500 here)."""
+"""404 and 500 pages in the console's style (gateway.server.urls points handler404/500 here)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ validation of limits, updates and revocation. The console, the management API an
 
 Every function validates all its input first and raises one ``ValidationError`` whose
 ``message_dict`` names each bad field; nothing is written unless everything is valid.
-Saving a key bumps the registry version (``gateway.signals``), so a change or a
+Saving a key bumps the registry version (``gateway.access.signals``), so a change or a
 revocation is in force on the next request, on every instance.
 """
 
@@ -514,3 +514,10 @@ def save_user_limits(user: Any, values: dict[str, Any]) -> dict[str, Any]:
         setattr(profile, field, value)
     profile.save()
     return {field: getattr(profile, field) for field in USER_LIMITS}
+
+
+def keys_limited_to(route: Route) -> list[str]:
+    """Names of the keys whose only allowed route is ``route`` (an empty allowed list
+    means every route, so deleting the route must not empty theirs)."""
+    keys = ApiKey.objects.filter(routes=route, revoked_at__isnull=True).prefetch_related("routes")
+    return sorted(k.name for k in keys if len(k.routes.all()) == 1)

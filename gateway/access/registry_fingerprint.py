@@ -1,11 +1,11 @@
 """The registry tables' fingerprint, for changes no signal announced (PostgreSQL).
 
-A change saved through the ORM bumps the registry version (``gateway.signals``), which
+A change saved through the ORM bumps the registry version (``gateway.access.signals``), which
 every process polls (``registry.watch``). A change made another way (SQL in ``psql``, a
 migration's data step, a queryset ``.update()``, a restore) bumps nothing, so no process
 would see it until the next announced change. On PostgreSQL every row version carries
 the transaction that wrote it (``xmin``): the fingerprint is, per registry table (the
-models ``gateway.signals`` watches and their many-to-many tables, handed over with
+models ``gateway.access.signals`` watches and their many-to-many tables, handed over with
 ``track``), the row count and the sum of a 64-bit hash of each row's id and ``xmin``,
 read in one query off the request path. Any insert, update or delete changes it (a
 collision is about 2^-64 per change); a table rewritten by ``VACUUM FULL`` may change
@@ -31,7 +31,7 @@ _tables: list[str] = []
 
 
 def track(models: Iterable[Any]) -> None:
-    """Watch ``models``' tables and their many-to-many tables (``gateway.signals``
+    """Watch ``models``' tables and their many-to-many tables (``gateway.access.signals``
     declares which models make the registry; it calls this once at start-up)."""
     for model in models:
         names = [model._meta.db_table]

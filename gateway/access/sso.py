@@ -48,9 +48,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 from gateway.access import usernames
 from gateway.base.env import env_bool, env_list, env_str
+from gateway.base.errors import MissingSecret
 from gateway.base.secrets import crypto
 from gateway.base.secrets.secret_refs import resolve_operator_value, resolve_secret
-from gateway.errors import MissingSecret
 from gateway.models import SsoSettings
 
 # From the most to the least that a role may do (see the roles of issue #29).

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.core.signals import setting_changed
 
-from gateway.types import SERVICE_TIERS
+from gateway.base.types import SERVICE_TIERS
 
 # (SERVICE_TIERS, in the spine: the catalog below us reads it too)
 # A tier's prices per 1M tokens: input, output, cache read, cache write.

@@ -629,7 +629,7 @@ session_guards: Registry[SessionGuard] = Registry(
 class McpCheck(Protocol):
     """pre_mcp_call on one tool call (``McpGuard.begin``): the arguments before the tool
     runs, the texts it returned after. Either may rewrite (masking) or refuse by raising
-    ``GuardrailBlocked`` / ``GuardrailUnavailable`` (``gateway.errors``); each verdict is
+    ``GuardrailBlocked`` / ``GuardrailUnavailable`` (``gateway.base.errors``); each verdict is
     noted on the journal row the call belongs to."""
 
     async def check_call(self, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -704,7 +704,7 @@ message_guards: Registry[MessageGuard] = Registry(
 )
 
 
-# --- the edge (read by gateway.edge.endpoints and gateway.asgi) ---
+# --- the edge (read by gateway.edge.endpoints and gateway.server.asgi) ---
 
 
 @dataclass(frozen=True, slots=True)
@@ -762,7 +762,7 @@ class ApiSocket:
 api_sockets: Registry[ApiSocket] = Registry(
     "api_sockets",
     "The WebSockets features serve on API paths (the Responses API's WebSocket mode): "
-    "``gateway.asgi`` composes its socket table from them and the Realtime relay, each "
+    "``gateway.server.asgi`` composes its socket table from them and the Realtime relay, each "
     "refused by a process whose role does not serve it. Filled from "
     "``GatewayConfig.ready``.",
 )

@@ -1,6 +1,6 @@
 """The gateway's email, through Django's email backend: the operator's SMTP server
 (``SWITCHYARD_EMAIL_HOST``, port, user, password, STARTTLS or SSL, from address:
-``gateway/settings.py``) or a backend of the operator's (``SWITCHYARD_EMAIL_BACKEND``).
+``gateway/server/settings.py``) or a backend of the operator's (``SWITCHYARD_EMAIL_BACKEND``).
 Budget alerts (``gateway.features.alerts.email``) and invitations
 (``gateway.features.people.invites``) send through here. Sending blocks (SMTP, up to
 ``SWITCHYARD_EMAIL_TIMEOUT``): ``send_text`` runs it in a thread, ``send_later`` after the

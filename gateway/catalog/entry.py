@@ -27,8 +27,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from gateway.base.types import SERVICE_TIERS
 from gateway.catalog.rules import ParamRule, RuleError, rules_from_json
-from gateway.types import SERVICE_TIERS
 
 # Capabilities a catalog entry may list.
 CAPABILITIES = frozenset(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+from gateway.base.types import ChatRequest
 from gateway.codecs import (
     anthropic,
     bedrock,
@@ -23,7 +24,6 @@ from gateway.codecs import (
     openai_responses,
 )
 from gateway.codecs.base import Codec, Dialect, Target, register
-from gateway.types import ChatRequest
 
 CODECS: dict[str, Codec] = {}
 

@@ -3,8 +3,8 @@
 A **wire format** (OpenAI chat completions, Anthropic Messages, Gemini
 ``generateContent``, Bedrock Converse, Cohere v2 chat, the OpenAI Responses API) is one
 package under ``gateway/codecs/`` that translates between its JSON and the canonical
-types of ``gateway.types``. A codec imports ``gateway.types``, ``gateway.errors``,
-``gateway.streaming`` and ``gateway.codecs.base`` only: never Django, a provider, the
+types of ``gateway.base.types``. A codec imports ``gateway.base.types``, ``gateway.base.errors``,
+``gateway.base.streaming`` and ``gateway.codecs.base`` only: never Django, a provider, the
 service or another codec. How an upstream is *reached* (base URL, auth, signing) is a
 provider's job; what is *said* is the codec's.
 
@@ -33,9 +33,9 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import orjson
 
-from gateway.errors import GatewayError, UpstreamError
-from gateway.streaming import SSEDecoder, SSEMessage
-from gateway.types import ChatRequest, ChatResponse, ModelInfo, StreamEvent, Usage
+from gateway.base.errors import GatewayError, UpstreamError
+from gateway.base.streaming import SSEDecoder, SSEMessage
+from gateway.base.types import ChatRequest, ChatResponse, ModelInfo, StreamEvent, Usage
 
 
 @dataclass(slots=True, frozen=True)
@@ -133,7 +133,7 @@ Framing = Literal["sse", "sse+done", "aws-eventstream"]
 
 
 def sse_wire_event(message: SSEMessage, framing: Framing = "sse") -> WireEvent | None:
-    """A server-sent event (``gateway.streaming.SSEDecoder``'s message) as the parser of
+    """A server-sent event (``gateway.base.streaming.SSEDecoder``'s message) as the parser of
     a stream framed ``framing`` reads it: JSON data parsed; ``[DONE]`` and data that is
     not JSON dropped (None), or for ``sse+done`` handed on as ``DONE`` and None."""
     keep_all = framing == "sse+done"
@@ -184,7 +184,7 @@ class WireEventDecoder(SSEDecoder):
 
 class StreamParser(Protocol):
     """Turns one upstream stream's events into canonical events, statefully. Folded
-    (``gateway.streaming.fold_events``), the result equals ``parse_response`` of the same
+    (``gateway.base.streaming.fold_events``), the result equals ``parse_response`` of the same
     answer given whole."""
 
     def feed(self, event: WireEvent) -> list[StreamEvent]: ...

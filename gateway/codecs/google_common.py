@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import UpstreamError
+from gateway.base.errors import UpstreamError
 
 # google.rpc.Code names -> the HTTP status Google pairs them with.
 STATUS_CODES: dict[str, int] = {

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from gateway import errors
-from gateway.types import Image, ModelInfo, Tool
+from gateway.base import errors
+from gateway.base.types import Image, ModelInfo, Tool
 
 # Canonical error kind -> (OpenAI error.type, default code); see DESIGN.md's error table.
 ERROR_SHAPES: dict[str, tuple[str, str | None]] = {

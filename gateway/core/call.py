@@ -23,23 +23,23 @@ from django.utils import timezone
 from gateway import codecs, journal
 from gateway.base import background, hooks
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
+from gateway.base.errors import (
+    AuthenticationFailed,
+    GatewayError,
+)
+from gateway.base.types import (
+    ChatResponse,
+    Usage,
+)
 from gateway.codecs.base import Dialect
 from gateway.core import (
     cache,
     shadow,
 )
-from gateway.errors import (
-    AuthenticationFailed,
-    GatewayError,
-)
 from gateway.limits import limits
 from gateway.providers.base import Exchange
 from gateway.routing import routing
 from gateway.telemetry import tracing
-from gateway.types import (
-    ChatResponse,
-    Usage,
-)
 
 log = logging.getLogger(__name__)
 # The service's entry point for a shadow route's copy of a finished request, set by

@@ -14,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from gateway import documents
+from gateway.base import documents
 from gateway.base.entries import DeploymentEntry, RouteEntry
-from gateway.errors import InvalidRequest
+from gateway.base.errors import InvalidRequest
+from gateway.base.types import ChatRequest, Document, Image, ToolResult, messages_digest
 from gateway.providers import kinds
 from gateway.providers.base import Provider
 from gateway.routing.context_windows import ContextWindowExceeded
-from gateway.types import ChatRequest, Document, Image, ToolResult, messages_digest
 
 
 def _has_images(request: ChatRequest) -> bool:

@@ -31,9 +31,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.codecs.base import Codec
-from gateway.core import tokens
-from gateway.types import (
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Finish,
@@ -45,6 +43,8 @@ from gateway.types import (
     TextDelta,
     UsageEvent,
 )
+from gateway.codecs.base import Codec
+from gateway.core import tokens
 
 
 @dataclass(slots=True, frozen=True)

@@ -22,6 +22,18 @@ from django.conf import settings
 from gateway.access import registry
 from gateway.base import hooks
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
+from gateway.base.errors import (
+    ConfigurationError,
+    InvalidRequest,
+    PermissionDenied,
+    UpstreamError,
+)
+from gateway.base.types import (
+    ChatRequest,
+    ChatResponse,
+    Text,
+    Usage,
+)
 from gateway.codecs.base import PassthroughCodec, StreamEditor
 from gateway.core import (
     cache,
@@ -49,24 +61,12 @@ from gateway.core.pumps import (
     pump_translated,
 )
 from gateway.core.upstream import UpstreamCall
-from gateway.errors import (
-    ConfigurationError,
-    InvalidRequest,
-    PermissionDenied,
-    UpstreamError,
-)
 from gateway.limits import budget_estimate
 from gateway.providers import kinds, passthrough_body
 from gateway.providers.base import Exchange, Provider, adapter_for
 from gateway.providers.codec_provider import CodecProvider
 from gateway.routing import prefix_affinity, routing
 from gateway.telemetry import tags, tracing
-from gateway.types import (
-    ChatRequest,
-    ChatResponse,
-    Text,
-    Usage,
-)
 
 log = logging.getLogger(__name__)
 

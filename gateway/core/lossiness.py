@@ -41,9 +41,9 @@ from gateway.core import prompt_cache
 
 if TYPE_CHECKING:
     from gateway.base.entries import DeploymentEntry, RouteEntry
+    from gateway.base.types import ChatRequest
     from gateway.core.emulation import Emulation
     from gateway.providers.base import Provider
-    from gateway.types import ChatRequest
 
 Note = dict[str, str]
 DROPPED = "dropped"

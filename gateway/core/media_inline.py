@@ -14,10 +14,10 @@ import base64
 import dataclasses
 from typing import Any
 
-from gateway import documents
+from gateway.base import documents
+from gateway.base.errors import InvalidRequest
+from gateway.base.types import ChatRequest, Document, Image, ToolResult
 from gateway.core import url_fetch
-from gateway.errors import InvalidRequest
-from gateway.types import ChatRequest, Document, Image, ToolResult
 
 _BY_URL = (Image, Document)  # a tuple: a union in the isinstance call is built each time
 

@@ -27,12 +27,12 @@ import dataclasses
 from typing import Any
 
 from gateway.base.entries import DeploymentEntry, RouteEntry
+from gateway.base.errors import InvalidRequest
+from gateway.base.types import ChatRequest, Document, Message, Part, Reasoning, Text
 from gateway.catalog.rules import ParamRule, nearest_effort
 from gateway.codecs.base import ApiVersion
 from gateway.core.lossiness import DROPPED, REWRITTEN, Note
-from gateway.errors import InvalidRequest
 from gateway.providers.base import Provider
-from gateway.types import ChatRequest, Document, Message, Part, Reasoning, Text
 
 _SAMPLING = ("temperature", "top_p", "top_k", "max_tokens")
 PARAMS_SUFFIX = " (deployment params)"

@@ -2,7 +2,7 @@
 
 Agents resend a long, mostly identical prefix every turn; Anthropic and Bedrock cache it
 only up to the breakpoints the request marks (``cache`` on tools, system blocks and
-message parts: ``gateway/types``). This module decides the breakpoints an upstream
+message parts: ``gateway/base/types``). This module decides the breakpoints an upstream
 request carries, on the canonical request, before the codec renders them:
 
 - The client placed its own (an Anthropic client's ``cache_control``): they are kept,
@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from gateway.types import ChatRequest, Message, Text, Thinking, ToolResult
+from gateway.base.types import ChatRequest, Message, Text, Thinking, ToolResult
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

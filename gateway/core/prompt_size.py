@@ -17,9 +17,9 @@ import asyncio
 import logging
 
 from gateway.base.entries import RouteEntry, Snapshot
+from gateway.base.types import ChatRequest
 from gateway.core import tokens
 from gateway.routing.context_windows import smallest_reachable_window
-from gateway.types import ChatRequest
 
 log = logging.getLogger(__name__)
 

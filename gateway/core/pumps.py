@@ -16,6 +16,17 @@ import orjson
 from django.conf import settings
 
 from gateway.base import lifecycle
+from gateway.base.errors import (
+    GatewayError,
+    ShuttingDown,
+)
+from gateway.base.streaming import EventBatches, StreamFolder
+from gateway.base.types import (
+    CONTENT_DELTAS,
+    ChatRequest,
+    ChatResponse,
+    StreamEvent,
+)
 from gateway.codecs.base import StreamRendering
 from gateway.core import (
     cache,
@@ -26,17 +37,6 @@ from gateway.core.call import (
     Call,
 )
 from gateway.core.ready_batches import Resume, abandon, ready_batches
-from gateway.errors import (
-    GatewayError,
-    ShuttingDown,
-)
-from gateway.streaming import EventBatches, StreamFolder
-from gateway.types import (
-    CONTENT_DELTAS,
-    ChatRequest,
-    ChatResponse,
-    StreamEvent,
-)
 
 log = logging.getLogger(__name__)
 # How long a translated stream's first rendered event may wait for the ones ready

@@ -67,15 +67,7 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus
 from gateway.access import registry
 from gateway.base import socket_messages
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
-from gateway.catalog import media
-from gateway.core.call import Call, Caller
-from gateway.core.call import authorize as authorize_call
-from gateway.core.realtime_secrets import (
-    Grant,
-    transcriber,
-    transcription_holders,
-)
-from gateway.errors import (
+from gateway.base.errors import (
     ConfigurationError,
     GatewayError,
     GuardrailBlocked,
@@ -87,11 +79,19 @@ from gateway.errors import (
     UpstreamConnectionError,
     UpstreamError,
 )
+from gateway.base.types import Usage
+from gateway.catalog import media
+from gateway.core.call import Call, Caller
+from gateway.core.call import authorize as authorize_call
+from gateway.core.realtime_secrets import (
+    Grant,
+    transcriber,
+    transcription_holders,
+)
 from gateway.limits import budget_estimate, limits, subjects
 from gateway.providers.base import adapter_for
 from gateway.routing import routing
 from gateway.telemetry import tags
-from gateway.types import Usage
 
 log = logging.getLogger(__name__)
 

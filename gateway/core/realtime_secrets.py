@@ -33,8 +33,8 @@ from typing import Any, Protocol, runtime_checkable
 from gateway.access import registry
 from gateway.access.authorization import decide
 from gateway.base.entries import MASTER, DeploymentEntry, KeyEntry, RouteEntry
+from gateway.base.errors import InvalidRequest, PermissionDenied, UpstreamError
 from gateway.base.secrets import crypto
-from gateway.errors import InvalidRequest, PermissionDenied, UpstreamError
 
 PREFIX = "sy-ek-"
 PURPOSE = "realtime client secret"

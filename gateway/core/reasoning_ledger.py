@@ -49,9 +49,7 @@ import orjson
 from django.conf import settings
 
 from gateway.base import background
-from gateway.core.ledger_book import Blob, Ledger
-from gateway.limits import counters, limits
-from gateway.types import (
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Message,
@@ -63,6 +61,8 @@ from gateway.types import (
     ToolCall,
     ToolResult,
 )
+from gateway.core.ledger_book import Blob, Ledger
+from gateway.limits import counters, limits
 
 log = logging.getLogger(__name__)
 

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from gateway.errors import InvalidRequest, UpstreamError
-from gateway.types import Usage
+from gateway.base.errors import InvalidRequest, UpstreamError
+from gateway.base.types import Usage
 
 MAX_DOCUMENTS = 10_000
 DOCUMENTS_PER_UNIT = 100  # one search unit: one query with up to 100 documents

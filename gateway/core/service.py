@@ -26,6 +26,18 @@ from gateway.access import authorization, registry
 from gateway.base import endpoints, hooks, lifecycle
 from gateway.base.endpoints import TEXT, Endpoint
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
+from gateway.base.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    InvalidRequest,
+    ModelNotFound,
+    PermissionDenied,
+    ShuttingDown,
+)
+from gateway.base.types import (
+    ModelInfo,
+    Usage,
+)
 from gateway.core import call as _call_module
 from gateway.core import (
     shadow,
@@ -46,22 +58,10 @@ from gateway.core.call import (
 )
 from gateway.core.jobs import JOBS, Job, answer_cache_lookup, cache_lookup, cached_reply
 from gateway.core.pumps import close_quietly
-from gateway.errors import (
-    AuthenticationFailed,
-    GatewayError,
-    InvalidRequest,
-    ModelNotFound,
-    PermissionDenied,
-    ShuttingDown,
-)
 from gateway.limits import budget_estimate, limits, subjects
 from gateway.providers import wire
 from gateway.routing import context_windows
 from gateway.telemetry import attribution, tags, tracing
-from gateway.types import (
-    ModelInfo,
-    Usage,
-)
 
 log = logging.getLogger(__name__)
 

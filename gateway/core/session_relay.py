@@ -29,8 +29,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from gateway.base import lifecycle
+from gateway.base.errors import GatewayError
 from gateway.core.realtime import Session
-from gateway.errors import GatewayError
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]

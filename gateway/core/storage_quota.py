@@ -29,7 +29,7 @@ from django.conf import settings
 from gateway import models
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
-from gateway.errors import RequestTooLarge
+from gateway.base.errors import RequestTooLarge
 
 RECOUNT_SECONDS = 60.0
 

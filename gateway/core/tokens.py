@@ -26,9 +26,7 @@ from collections.abc import Callable, Iterator
 
 import orjson
 
-from gateway.core.shared_tokenizer import TOKENIZER_ENV, SharedTokenizer
-from gateway.core.token_pieces import count_bounded, scaled, within_budget
-from gateway.types import (
+from gateway.base.types import (
     ChatRequest,
     Document,
     Image,
@@ -38,6 +36,8 @@ from gateway.types import (
     ToolResult,
     messages_digest,
 )
+from gateway.core.shared_tokenizer import TOKENIZER_ENV, SharedTokenizer
+from gateway.core.token_pieces import count_bounded, scaled, within_budget
 
 # isinstance against tuples: a union written in the call is built anew each time
 _TEXTS = (Text, Thinking)

@@ -34,10 +34,8 @@ import orjson
 from gateway.access import registry
 from gateway.base import hooks
 from gateway.base.entries import DeploymentEntry, RouteEntry
-from gateway.core import cache
-from gateway.core.cache import replay
-from gateway.errors import GatewayError, UpstreamError
-from gateway.types import (
+from gateway.base.errors import GatewayError, UpstreamError
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     ErrorEvent,
@@ -54,6 +52,8 @@ from gateway.types import (
     ToolResult,
     Usage,
 )
+from gateway.core import cache
+from gateway.core.cache import replay
 
 if TYPE_CHECKING:
     from gateway.core.call import Reply, StreamReply

@@ -38,6 +38,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from gateway.base.entries import DeploymentEntry, RouteEntry
+from gateway.base.types import ChatRequest, ChatResponse, Part, StreamEvent, Thinking
 from gateway.core import (
     capabilities,
     emulation,
@@ -48,7 +49,6 @@ from gateway.core import (
 )
 from gateway.core.emulation import Emulation
 from gateway.providers.base import Exchange, Provider
-from gateway.types import ChatRequest, ChatResponse, Part, StreamEvent, Thinking
 
 
 def foreign_reasoning_dropped(request: ChatRequest, families: frozenset[str]) -> ChatRequest:

@@ -23,17 +23,17 @@ import orjson
 from django.conf import settings
 
 from gateway.base import db_work
-from gateway.base.numbers import ascii_int
-from gateway.core import service
-from gateway.core.service import Call, Caller, Reply
-from gateway.edge import upload_stream
-from gateway.errors import (
+from gateway.base.errors import (
     AuthenticationFailed,
     GatewayError,
     InvalidRequest,
     ModelNotFound,
     RequestTooLarge,
 )
+from gateway.base.numbers import ascii_int
+from gateway.core import service
+from gateway.core.service import Call, Caller, Reply
+from gateway.edge import upload_stream
 from gateway.features.batches.files import quota, store
 from gateway.limits import limits
 

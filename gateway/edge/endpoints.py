@@ -26,13 +26,7 @@ from django.conf import settings
 from gateway import codecs, journal
 from gateway.base import db_work, hooks, lazy_import, lifecycle, process_role
 from gateway.base.entries import KeyEntry
-from gateway.base.numbers import ascii_int
-from gateway.core import service
-from gateway.core.call import StreamCut
-from gateway.core.service import Caller, Reply, StreamReply
-from gateway.edge import batch_endpoints, body_caps, dialects, health, role_gate
-from gateway.edge.ws_origin import mcp_origin_allowed
-from gateway.errors import (
+from gateway.base.errors import (
     AuthenticationFailed,
     GatewayError,
     HeadersTooLarge,
@@ -41,6 +35,12 @@ from gateway.errors import (
     RequestTooLarge,
     ShuttingDown,
 )
+from gateway.base.numbers import ascii_int
+from gateway.core import service
+from gateway.core.call import StreamCut
+from gateway.core.service import Caller, Reply, StreamReply
+from gateway.edge import batch_endpoints, body_caps, dialects, health, role_gate
+from gateway.edge.ws_origin import mcp_origin_allowed
 from gateway.features import passthrough
 from gateway.features.batches.files import links
 from gateway.telemetry import metrics

@@ -58,12 +58,12 @@ import orjson
 from gateway import codecs
 from gateway.base import hooks, lifecycle
 from gateway.base.entries import KeyEntry
+from gateway.base.errors import GatewayError, PermissionDenied, ShuttingDown
 from gateway.core import realtime, realtime_secrets, session_relay
 from gateway.core.call import Call, Caller
 from gateway.core.realtime import Refused
 from gateway.core.realtime_secrets import Grant
 from gateway.edge.ws_origin import origin_allowed
-from gateway.errors import GatewayError, PermissionDenied, ShuttingDown
 from gateway.web.callers import header_map, resolve_fresh_caller
 
 log = logging.getLogger(__name__)

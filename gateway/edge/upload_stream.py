@@ -17,8 +17,8 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from gateway.base.errors import InvalidRequest, RequestTooLarge
 from gateway.codecs.openai_media.form_stream import Field, FileData, FileEnd, FileStart, FormStream
-from gateway.errors import InvalidRequest, RequestTooLarge
 from gateway.features.batches.files.quota import Quota
 from gateway.features.batches.files.store import Writer
 

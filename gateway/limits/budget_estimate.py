@@ -30,7 +30,7 @@ from decimal import Decimal
 from django.conf import settings
 
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry, TagEntry
-from gateway.errors import InvalidRequest
+from gateway.base.errors import InvalidRequest
 
 MILLION = Decimal(1_000_000)
 

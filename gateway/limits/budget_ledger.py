@@ -50,7 +50,7 @@ from typing import Any
 
 from gateway.base import db_work, leases, lifecycle
 from gateway.base.entries import KeyEntry
-from gateway.errors import RateLimited
+from gateway.base.errors import RateLimited
 from gateway.limits import counters, limits, redis_counters, spend, subjects
 from gateway.limits.ledger_rows import (
     give_back_sync,

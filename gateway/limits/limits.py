@@ -77,7 +77,7 @@ from gateway.access.authorization import decide
 from gateway.access.rules.routes import RouteName
 from gateway.base.counters import SOCKET_ENV, Unavailable
 from gateway.base.entries import KeyEntry, TagEntry
-from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
+from gateway.base.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from gateway.limits import spend
 from gateway.limits.counters import MemoryCounters, SharedCounters, settle_leased
 from gateway.limits.leased_limits import Leased

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from gateway.base.entries import KeyEntry, TagEntry
-from gateway.errors import RateLimited
+from gateway.base.errors import RateLimited
 from gateway.limits.spend import MICRO, tag_counter, to_units, user_counter
 
 REDIS_PREFIX = "switchyard:limits"

@@ -20,12 +20,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from gateway.base import derived_bodies
+from gateway.base.errors import MissingSecret  # noqa: F401 (raised by resolve_secret; a ConfigurationError)
 from gateway.base.secrets import crypto
 from gateway.base.secrets.declared import mask_url_secrets
 from gateway.base.secrets.secret_refs import ENV_REFERENCE as ENV_REFERENCE  # ops reads it here
 from gateway.base.secrets.secret_refs import resolve_secret  # noqa: F401 (re-exported)
 from gateway.catalog import entry_for
-from gateway.errors import MissingSecret  # noqa: F401 (raised by resolve_secret; a ConfigurationError)
 from gateway.models.sealed import HEADER_MASK as HEADER_MASK  # forms and the API show it
 from gateway.models.sealed import BearerSecret, SealedUrlField
 from gateway.providers import kinds
@@ -1316,7 +1316,7 @@ class SsoRemoval(models.Model):
     """A single sign-on identity whose user was removed (#61, I11): its next sign-in is
     refused, not a new account, until an owner lets it in again
     (``gateway.features.people.save.readmit_sso``). Written when the user goes, on every path
-    (``gateway.signals``)."""
+    (``gateway.access.signals``)."""
 
     issuer = models.CharField(max_length=500)
     subject = models.CharField(max_length=255)

@@ -1,5 +1,5 @@
 """The A2A feature's tables (``gateway.features.a2a``): the remote agents the gateway
-serves (a registry table: a change rebuilds the snapshot, ``gateway.signals``) and the
+serves (a registry table: a change rebuilds the snapshot, ``gateway.access.signals``) and the
 tasks their callers started, each bound to the key that started it so that another key
 or team never reads, cancels or follows it, on any worker or instance."""
 

@@ -20,11 +20,11 @@ from django.db.models import ProtectedError
 from gateway.access.authorization import decide
 from gateway.access.keys import clean_guardrails
 from gateway.base.entries import ProviderEntry
+from gateway.base.errors import GatewayError
 from gateway.base.numbers import row_id
 from gateway.catalog import capability_flags
-from gateway.errors import GatewayError
 from gateway.features.semantic_cache import route_problems
-from gateway.models import ApiKey, Deployment, Provider, Route
+from gateway.models import Deployment, Provider, Route
 from gateway.providers.base import adapter_for
 
 PROVIDER_FIELDS = frozenset(
@@ -308,13 +308,6 @@ def delete_route(route: Route) -> None:
         route.delete()
     except ProtectedError as exc:  # a key's only allowed route (see signals)
         raise ValidationError(exc.args[0]) from None
-
-
-def keys_limited_to(route: Route) -> list[str]:
-    """Names of the keys whose only allowed route is ``route`` (an empty allowed list
-    means every route, so deleting the route must not empty theirs)."""
-    keys = ApiKey.objects.filter(routes=route, revoked_at__isnull=True).prefetch_related("routes")
-    return sorted(k.name for k in keys if len(k.routes.all()) == 1)
 
 
 def _resolve_provider(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ def _serve_args(extra: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.server.settings")
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import call_command, execute_from_command_line
 

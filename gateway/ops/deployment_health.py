@@ -30,7 +30,7 @@ from asgiref.sync import sync_to_async
 from gateway import catalog
 from gateway.access import registry
 from gateway.base.entries import DeploymentEntry, ProviderEntry
-from gateway.errors import GatewayError
+from gateway.base.errors import GatewayError
 from gateway.models import ENV_REFERENCE, Deployment, Provider
 from gateway.ops import admin_ops
 from gateway.providers import kinds

@@ -13,20 +13,20 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.base.documents import PDF, Accepts
 from gateway.base.entries import DeploymentEntry
+from gateway.base.errors import UpstreamError
+from gateway.base.types import ChatRequest
 from gateway.catalog.matching import KindVendor
 from gateway.catalog.rules import nearest_effort
 from gateway.codecs import CODECS
 from gateway.codecs.anthropic import outbound, versions
 from gateway.codecs.base import ApiVersion, Target
-from gateway.documents import PDF, Accepts
-from gateway.errors import UpstreamError
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
 from gateway.providers.kinds import BATCH_SETTINGS, PASSTHROUGH_SETTINGS, FormHelp, Setting
 from gateway.providers.passthrough_body import for_deployment
-from gateway.types import ChatRequest
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 # A LiteLLM-style api_base may name the API path; the adapter wants the host root.

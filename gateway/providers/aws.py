@@ -21,7 +21,7 @@ from botocore.eventstream import EventStreamBuffer, EventStreamMessage, ParserEr
 from botocore.exceptions import BotoCoreError
 from botocore.session import Session
 
-from gateway import errors
+from gateway.base import errors
 from gateway.codecs.base import WireEvent
 
 SERVICE = "bedrock"

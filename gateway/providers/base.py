@@ -16,15 +16,15 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry, ProviderEntry
+from gateway.base.errors import ConfigurationError, GatewayError
+from gateway.base.types import ChatRequest, ChatResponse, StreamEvent, Usage
 from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
 from gateway.codecs.base import ApiVersion, Codec, Piece, StreamEditor
-from gateway.documents import Accepts
-from gateway.errors import ConfigurationError, GatewayError
 from gateway.providers import kinds
 from gateway.providers.kinds import FormHelp, Keyless, Setting
-from gateway.types import ChatRequest, ChatResponse, StreamEvent, Usage
 
 
 @dataclass(slots=True)

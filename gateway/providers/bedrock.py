@@ -35,18 +35,18 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from gateway import errors
-from gateway.base import lazy_import
+from gateway.base import errors, lazy_import
+from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry
+from gateway.base.errors import MissingSecret
 from gateway.base.secrets.secret_refs import resolve_secret
+from gateway.base.types import ChatRequest
 from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
 from gateway.codecs.anthropic import versions
 from gateway.codecs.base import Target, WireEvent
 from gateway.codecs.bedrock import codec as converse
 from gateway.codecs.bedrock.maps import DOCUMENT_FORMATS
-from gateway.documents import Accepts
-from gateway.errors import MissingSecret
 from gateway.providers import ambient, wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import DEFRAMERS, CodecProvider, one_at_a_time, target_of
@@ -58,7 +58,6 @@ from gateway.providers.kinds import (
     Setting,
     positive_integer,
 )
-from gateway.types import ChatRequest
 
 # Deployment params that steer this provider; never sent upstream as model parameters.
 CONTROL_PARAMS = frozenset(

@@ -34,10 +34,30 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from gateway import errors
-from gateway.base import http
+from gateway.base import errors, http
 from gateway.base.entries import DeploymentEntry
 from gateway.base.pooled_transport import Answer, AnswerTooLarge, Body, body_chunks
+from gateway.base.streaming import (
+    EventBatches,
+    SSEMessage,
+    decoded_lazily,
+    iter_sse_batches,
+    sse_bytes,
+)
+from gateway.base.types import (
+    CONTENT_DELTAS,
+    ChatRequest,
+    ChatResponse,
+    ErrorEvent,
+    PartStart,
+    PartStop,
+    Start,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+    UsageEvent,
+)
 from gateway.catalog import capability_flags
 from gateway.codecs.base import (
     ApiVersion,
@@ -56,27 +76,6 @@ from gateway.codecs.base import (
 from gateway.providers import wire
 from gateway.providers.base import Exchange, Provider
 from gateway.providers.passthrough_body import for_deployment
-from gateway.streaming import (
-    EventBatches,
-    SSEMessage,
-    decoded_lazily,
-    iter_sse_batches,
-    sse_bytes,
-)
-from gateway.types import (
-    CONTENT_DELTAS,
-    ChatRequest,
-    ChatResponse,
-    ErrorEvent,
-    PartStart,
-    PartStop,
-    Start,
-    StreamEvent,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
-    UsageEvent,
-)
 
 OnChunk = Callable[[bytes], None]
 

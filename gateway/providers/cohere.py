@@ -11,17 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway import errors
+from gateway.base import errors
+from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry
+from gateway.base.types import ChatRequest
 from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
 from gateway.codecs.cohere import outbound
-from gateway.documents import Accepts
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider
 from gateway.providers.kinds import PASSTHROUGH_SETTINGS, FormHelp
-from gateway.types import ChatRequest
 
 DEFAULT_BASE_URL = "https://api.cohere.com"
 

@@ -30,13 +30,10 @@ from typing import Any
 
 import orjson
 
+from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry
-from gateway.catalog.matching import KindVendor
-from gateway.documents import Accepts
-from gateway.errors import InvalidRequest, UpstreamError
-from gateway.providers.base import Exchange, Provider
-from gateway.providers.kinds import FormHelp, Keyless
-from gateway.types import (
+from gateway.base.errors import InvalidRequest, UpstreamError
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Finish,
@@ -55,6 +52,9 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.catalog.matching import KindVendor
+from gateway.providers.base import Exchange, Provider
+from gateway.providers.kinds import FormHelp, Keyless
 
 
 def _words(text: str) -> int:

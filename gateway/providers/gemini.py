@@ -16,18 +16,18 @@ from urllib.parse import quote
 
 import orjson
 
-from gateway import errors
+from gateway.base import errors
+from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry
+from gateway.base.types import ChatRequest
 from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
 from gateway.codecs.base import Target
 from gateway.codecs.gemini import codec as gemini_codec
-from gateway.documents import Accepts
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
 from gateway.providers.kinds import PASSTHROUGH_SETTINGS, FormHelp
-from gateway.types import ChatRequest
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_API_VERSION = "v1beta"

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from gateway import errors
+from gateway.base import errors
+from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry
+from gateway.base.types import ChatRequest
 from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
 from gateway.codecs.base import Target
 from gateway.codecs.gemini_interactions import codec as interactions_codec
 from gateway.codecs.gemini_interactions import upstream_maps
-from gateway.documents import Accepts
 from gateway.providers import wire
 from gateway.providers.codec_provider import CodecProvider, target_of
 from gateway.providers.gemini import (
@@ -32,7 +33,6 @@ from gateway.providers.gemini import (
     host_root,
 )
 from gateway.providers.kinds import PASSTHROUGH_SETTINGS, FormHelp
-from gateway.types import ChatRequest
 
 
 class GeminiInteractionsProvider(CodecProvider):

@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import ConfigurationError
+from gateway.base.errors import ConfigurationError
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 REFRESH_MARGIN = dt.timedelta(minutes=5)

@@ -14,15 +14,16 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry
+from gateway.base.errors import MissingSecret
 from gateway.base.secrets.secret_refs import resolve_secret
+from gateway.base.types import ChatRequest, StreamEvent, refused_caller_header
 from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
 from gateway.codecs.base import Target
 from gateway.codecs.openai_chat import codec as openai_chat_codec
 from gateway.codecs.openai_chat import outbound
-from gateway.documents import Accepts
-from gateway.errors import MissingSecret
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
@@ -34,7 +35,6 @@ from gateway.providers.kinds import (
     Setting,
 )
 from gateway.providers.passthrough_body import for_deployment
-from gateway.types import ChatRequest, StreamEvent, refused_caller_header
 
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
 

@@ -19,18 +19,18 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from gateway import errors
+from gateway.base import errors
+from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry
+from gateway.base.types import ChatRequest, ChatResponse, StreamEvent
 from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
 from gateway.codecs.openai_responses import codec as responses_codec
 from gateway.codecs.openai_responses import maps
-from gateway.documents import Accepts
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
 from gateway.providers.kinds import PASSTHROUGH_SETTINGS, FormHelp
-from gateway.types import ChatRequest, ChatResponse, StreamEvent
 
 log = logging.getLogger(__name__)
 

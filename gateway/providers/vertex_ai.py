@@ -27,11 +27,11 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from gateway import errors
+from gateway.base import errors
 from gateway.base.entries import DeploymentEntry
+from gateway.base.errors import MissingSecret
 from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.catalog.matching import KindVendor
-from gateway.errors import MissingSecret
 from gateway.providers import ambient, google_auth
 from gateway.providers.gemini import GoogleCodecProvider, ws_scheme
 from gateway.providers.kinds import PASSTHROUGH_SETTINGS, FormHelp, Keyless, Setting

@@ -14,10 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from gateway.base.entries import ProviderEntry
-from gateway.base.secrets import provider_credentials
-from gateway.base.secrets.secret_refs import resolve_secret
-from gateway.codecs.base import WireEvent
-from gateway.errors import (
+from gateway.base.errors import (
     ConfigurationError,
     GatewayError,
     MissingSecret,
@@ -25,6 +22,9 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from gateway.base.secrets import provider_credentials
+from gateway.base.secrets.secret_refs import resolve_secret
+from gateway.codecs.base import WireEvent
 
 log = logging.getLogger(__name__)
 

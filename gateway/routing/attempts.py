@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from gateway.base.entries import DeploymentEntry, RouteEntry
-from gateway.errors import (
+from gateway.base.errors import (
     ConfigurationError,
     GatewayError,
     ModelNotFound,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from gateway.access.authorization import decide
 from gateway.base.entries import KeyEntry, RouteEntry, Snapshot
-from gateway.errors import UpstreamError
+from gateway.base.errors import UpstreamError
 
 
 class ContextWindowExceeded(UpstreamError):

@@ -48,9 +48,9 @@ from hashlib import sha256
 import orjson
 
 from gateway.base.entries import DeploymentEntry
+from gateway.base.types import ChatRequest
 from gateway.providers import kinds
 from gateway.providers.base import Provider
-from gateway.types import ChatRequest
 
 HEAD_CHARS = 256
 FIRST_MESSAGES = 1  # a conversation's every turn starts with it (the second varies on turn 1)

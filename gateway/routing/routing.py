@@ -67,7 +67,7 @@ from typing import TypeVar
 
 from gateway.access import registry
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry, Snapshot
-from gateway.errors import (
+from gateway.base.errors import (
     ConfigurationError,
     GatewayError,
     UpstreamError,

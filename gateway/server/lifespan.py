@@ -1,6 +1,6 @@
 """The ASGI lifespan protocol (uvicorn, granian): start-up and shutdown of this process
 run the lifecycle's sequence (``gateway.base.lifecycle``). In ``server`` because only
-the process speaks it: ``gateway.asgi`` routes the ``lifespan`` scope here."""
+the process speaks it: ``gateway.server.asgi`` routes the ``lifespan`` scope here."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# Set for the workers: they leave daphne's app out (``gateway.settings``).
+# Set for the workers: they leave daphne's app out (``gateway.server.settings``).
 UVICORN_WORKER_ENV = "SWITCHYARD_UVICORN_WORKER"
 STARTUP_FAILURE = 3  # uvicorn's exit status when a server cannot start
 READY_TIMEOUT = 60.0  # seconds a SIGHUP replacement gets to start serving

@@ -38,8 +38,8 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from gateway.base.errors import BUDGET_EXCEEDED
 from gateway.base.numbers import row_id
-from gateway.errors import BUDGET_EXCEEDED
 from gateway.models import ApiKey, RequestBody, RequestLog, StatusClass, body_blobs
 from gateway.telemetry.ages import parse_age
 

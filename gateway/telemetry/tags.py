@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gateway.access.tag_bounds import clean_tags
-from gateway.errors import InvalidRequest, PermissionDenied
+from gateway.base.errors import InvalidRequest, PermissionDenied
 
 TAGS_HEADER = "x-switchyard-tags"
 

@@ -43,17 +43,17 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from gateway.base.types import Usage
 from gateway.providers import kinds
 from gateway.telemetry import genai_metrics
 from gateway.telemetry import semconv as sc
 from gateway.telemetry.redaction import configured_secrets, redact_exported
-from gateway.types import Usage
 
 if TYPE_CHECKING:
     from gateway.base.entries import DeploymentEntry
+    from gateway.base.types import ChatRequest, Usage
     from gateway.providers.base import Exchange, Provider
     from gateway.routing.attempts import Attempt
-    from gateway.types import ChatRequest, Usage
 
 
 class TracedRecord(Protocol):

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import orjson
 
+from gateway.base.streaming import SSEDecoder, fold_events
+from gateway.base.types import ChatResponse, Text
 from gateway.codecs import CODECS
 from gateway.codecs.base import UpstreamCodec, sse_wire_event
-from gateway.streaming import SSEDecoder, fold_events
-from gateway.types import ChatResponse, Text
 
 
 def _folded(upstream: UpstreamCodec, raw: bytes) -> ChatResponse:

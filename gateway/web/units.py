@@ -10,7 +10,7 @@ store's migrations never move), so ``APP_DIRS`` and the static files finder find
 - ``api.py``: its ``/api`` router, ``router`` mounted at ``PATH`` by ``gateway.edge.api``
   (or ``ROUTERS``, (path, router) pairs, for a unit of several resources);
 - ``urls.py``: Django URL patterns of its own outside the console (``urlpatterns``),
-  included at the root by ``gateway/urls.py``;
+  included at the root by ``gateway/server/urls.py``;
 - ``litellm.py``: its section of a LiteLLM config (``gateway.web.config_sections``),
   composed by ``gateway.ops.litellm``;
 - ``rules.py``: its authorization rules and field rules, imported by ``register``;

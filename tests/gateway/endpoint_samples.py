@@ -275,7 +275,7 @@ def served() -> set[str]:
     request: each row of the edge's route table (``gateway.edge.endpoints.routes()``: the
     POST table, the Gemini methods, listings, stored objects, conversations, files and
     batches, signed links, ``/mcp``), the pipeline's jobs and the features'
-    (``hooks.endpoint_jobs``), the API's WebSockets (``gateway.asgi.API_SOCKETS``) and
+    (``hooks.endpoint_jobs``), the API's WebSockets (``gateway.server.asgi.API_SOCKETS``) and
     the whole URL conf. An API path that no declaration names is in the answer under a
     name no declaration has: a Django URL or console socket under an API prefix
     (``django:<route>``, ``socket:<route>``: the edge answers those paths before Django,
@@ -284,8 +284,8 @@ def served() -> set[str]:
     from django.urls import URLPattern, URLResolver, get_resolver
 
     from console import routing
-    from gateway import asgi
     from gateway.edge import endpoints as edge
+    from gateway.server import asgi
 
     names: set[str] = set()
     for row in edge.routes():

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# a string naming a module of ours, or an attribute of one: ``include("gateway.urls")``,
+# a string naming a module of ours, or an attribute of one: ``include("gateway.server.urls")``,
 # a router mounted by name, ``import_module("...")``, ``"module:Class"``
 DOTTED = re.compile(r"(?:gateway|console)(?:\.\w+)+(?::\w+)?")
 

@@ -36,7 +36,6 @@ MOST = 92
 
 DEFERRED: dict[str, str] = {
     "gateway/access/login_throttle.py": FIRST_USE,
-    "gateway/admin.py": ROOT,
     "gateway/apps.py": ROOT,
     "gateway/core/jobs.py": FIRST_USE,
     "gateway/core/tool_runner.py": FIRST_USE,
@@ -67,9 +66,8 @@ DEFERRED: dict[str, str] = {
     "gateway/server/uvicorn_server.py": START,
     "gateway/server/warm_up.py": START,
     "gateway/server/worker.py": START,
-    "gateway/signals.py": ROOT,
     "gateway/telemetry/logquery.py": FIRST_USE,
-    "gateway/wiring.py": FIRST_USE,  # the budget ledger, with a region only
+    "gateway/server/wiring.py": FIRST_USE,  # the budget ledger, with a region only
     "console/apps.py": ROOT,
     "console/evals/models.py": FIRST_USE,
     "console/evals/plugin.py": FIRST_USE,

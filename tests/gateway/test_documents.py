@@ -8,13 +8,13 @@ import dataclasses
 
 import pytest
 
-from gateway import documents
+from gateway.base import documents
+from gateway.base.errors import InvalidRequest
+from gateway.base.types import ChatRequest, Document, Message, Text, ToolResult
 from gateway.catalog.entry import Entry
 from gateway.codecs.bedrock import maps as bedrock_maps
 from gateway.core import capabilities, tokens
-from gateway.errors import InvalidRequest
 from gateway.providers import kinds
-from gateway.types import ChatRequest, Document, Message, Text, ToolResult
 from tests.gateway.entries import deployment, route
 
 PDF = Document(media_type="application/pdf", data="JVBERi0=")

@@ -114,7 +114,7 @@ CASES = {
 async def test_a_served_request_leaves_no_reference_cycle(
     gateway_setup: None, case: str, governed: bool
 ) -> None:
-    from gateway.asgi import application
+    from gateway.server.asgi import application
 
     install(governed)
     path, extra_body, extra_headers = CASES[case]

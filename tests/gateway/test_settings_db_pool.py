@@ -7,7 +7,7 @@ import pytest
 from django.db.backends.postgresql.base import DatabaseWrapper
 from psycopg_pool import ConnectionPool
 
-from gateway import settings as gateway_settings
+from gateway.server import settings as gateway_settings
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/switchyard"
 

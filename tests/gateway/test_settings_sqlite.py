@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import ConnectionHandler
 
-from gateway import settings as gateway_settings
+from gateway.server import settings as gateway_settings
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from gateway.streaming import SSEMessage, iter_sse, iter_sse_batches
+from gateway.base.streaming import SSEMessage, iter_sse, iter_sse_batches
 
 BODIES = [
     # OpenAI-style data-only stream with [DONE]

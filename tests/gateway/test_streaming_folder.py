@@ -3,8 +3,8 @@ a part opened by its first delta when no ``PartStart`` came, another kind's part
 
 from __future__ import annotations
 
-from gateway.streaming import StreamFolder
-from gateway.types import Finish, PartStart, Start, Text, TextDelta, Thinking, ThinkingDelta
+from gateway.base.streaming import StreamFolder
+from gateway.base.types import Finish, PartStart, Start, Text, TextDelta, Thinking, ThinkingDelta
 
 
 def test_text_deltas_open_their_part_and_fold_in_order():

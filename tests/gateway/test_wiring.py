@@ -1,4 +1,4 @@
-"""The composition root (``gateway.wiring``): what ``GatewayConfig.ready`` registers, in
+"""The composition root (``gateway.server.wiring``): what ``GatewayConfig.ready`` registers, in
 the order the process runs it."""
 
 from __future__ import annotations

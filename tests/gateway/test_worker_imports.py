@@ -22,7 +22,7 @@ NOT_AT_START = (
     "jsonschema",  # evaluation scorers, MCP tool arguments
     "rich",  # httpx's command-line client (gateway/__init__.py); click stays: uvicorn's
     "pygments",
-    "ninja",  # the management API (gateway/settings.py: not an installed app)
+    "ninja",  # the management API (gateway/server/settings.py: not an installed app)
     "pydantic",  # ninja's schemas, the MCP SDK's types
     "mcp",  # the MCP SDK: /mcp, hosted MCP tools
     "mcp_types",
@@ -36,10 +36,10 @@ NOT_AT_START = (
 
 PROBE = """
 import json, os, sys
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.server.settings")
 import django
 django.setup()
-import gateway.asgi  # noqa: F401
+import gateway.server.asgi  # noqa: F401
 from gateway.server import warm_up
 warm_up.warm_up()
 print(json.dumps(sorted(sys.modules)))
@@ -52,7 +52,7 @@ def loaded_by(probe: str, tmp_path: Path) -> set[str]:
         **os.environ,
         "SWITCHYARD_DATA_DIR": str(tmp_path),
         "PYTHONPATH": str(ROOT),
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "gateway.server.settings",
     }
     env.pop("DATABASE_URL", None)
     done = subprocess.run(
@@ -79,10 +79,10 @@ NOT_WITH_THE_URLS = ("authlib", "joserfc", "cryptography.hazmat.primitives.asymm
 
 URLS_PROBE = """
 import json, os, sys
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.server.settings")
 import django
 django.setup()
-import gateway.asgi  # noqa: F401
+import gateway.server.asgi  # noqa: F401
 from django.urls import get_resolver
 get_resolver().url_patterns
 print(json.dumps(sorted(sys.modules)))
@@ -101,12 +101,12 @@ def test_the_url_conf_leaves_the_oauth_libraries_to_their_pages(tmp_path: Path) 
 # hour): what it deletes for the features it does not use must not load them.
 PRUNE_PROBE = """
 import json, os, sys
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.server.settings")
 import django
 django.setup()
 from django.core.management import call_command
 call_command("migrate", "--no-input", verbosity=0)
-import gateway.asgi  # noqa: F401
+import gateway.server.asgi  # noqa: F401
 from gateway.server import warm_up
 warm_up.warm_up()
 from datetime import timedelta

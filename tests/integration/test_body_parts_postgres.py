@@ -99,7 +99,7 @@ def test_a_writer_and_the_pruner_at_once_never_lose_a_named_part(database_url: s
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "gateway.server.settings",
         "DEBUG": "0",
     }
     env.pop("REDIS_URL", None)

@@ -86,7 +86,7 @@ def run(code: str, url: str, *args: str) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "DATABASE_URL": url,
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "gateway.server.settings",
         "DEBUG": "0",
     }
     env.pop("REDIS_URL", None)
@@ -107,7 +107,11 @@ def finished(process: subprocess.Popen[str]) -> str:
 
 
 def test_two_writers_add_up_in_the_same_rollup_rows(database_url: str) -> None:  # noqa: F811
-    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "gateway.settings"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "gateway.server.settings",
+    }
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
         cwd=ROOT,

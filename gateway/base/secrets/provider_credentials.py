@@ -20,9 +20,9 @@ from typing import Any
 
 from gateway.base import hooks
 from gateway.base.entries import ProviderEntry, Snapshot
+from gateway.base.errors import GatewayError
 from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.base.secrets.url_secrets import secret_param, url_credentials
-from gateway.errors import GatewayError
 
 SHOWN_AS = "[provider secret]"
 # Extra headers whose values are an API's own public words, not credentials: the API

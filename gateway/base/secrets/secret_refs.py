@@ -26,7 +26,7 @@ import functools
 import os
 import re
 
-from gateway.errors import MissingSecret
+from gateway.base.errors import MissingSecret
 
 ENV_REFERENCE = re.compile(r"^os\.environ/([A-Za-z_][A-Za-z0-9_]*)$")
 ALLOW_SETTING = "SWITCHYARD_ENV_ALLOW"

@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
+from gateway.base.streaming import sse_bytes
+from gateway.base.types import Usage
 from gateway.codecs.anthropic.maps import usage_body
-from gateway.streaming import sse_bytes
-from gateway.types import Usage
 
 
 def editor(body: dict[str, Any]) -> EventEditor:

@@ -18,13 +18,10 @@ from typing import Any
 
 import orjson
 
-from gateway import documents
-from gateway.codecs.anthropic import claude_code, maps, versions, web_tools
-from gateway.codecs.anthropic.maps import stop_reason, usage_body
-from gateway.codecs.base import Dialect, choices_finish_reason, gateway_status, render_events
-from gateway.errors import GatewayError, InvalidRequest, UpstreamError
-from gateway.streaming import sse_bytes
-from gateway.types import (
+from gateway.base import documents
+from gateway.base.errors import GatewayError, InvalidRequest, UpstreamError
+from gateway.base.streaming import sse_bytes
+from gateway.base.types import (
     CacheTTL,
     ChatRequest,
     ChatResponse,
@@ -62,6 +59,9 @@ from gateway.types import (
     UsageEvent,
     mcp_tool_name,
 )
+from gateway.codecs.anthropic import claude_code, maps, versions, web_tools
+from gateway.codecs.anthropic.maps import stop_reason, usage_body
+from gateway.codecs.base import Dialect, choices_finish_reason, gateway_status, render_events
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import BUDGET_EXCEEDED, GatewayError
-from gateway.streaming import sse_bytes
-from gateway.types import FinishReason, Usage
+from gateway.base.errors import BUDGET_EXCEEDED, GatewayError
+from gateway.base.streaming import sse_bytes
+from gateway.base.types import FinishReason, Usage
 
 # Anthropic ``stop_reason`` -> canonical. ``pause_turn`` (a server tool loop paused; the
 # caller resends to continue) ends this answer like ``end_turn``.

@@ -40,16 +40,14 @@ from typing import Any
 
 import orjson
 
-from gateway.codecs.anthropic import maps, versions
-from gateway.codecs.base import Target, WireEvent
-from gateway.documents import PDF
-from gateway.errors import (
+from gateway.base.documents import PDF
+from gateway.base.errors import (
     InvalidRequest,
     UpstreamConnectionError,
     UpstreamError,
     UpstreamOverloaded,
 )
-from gateway.types import (
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -72,6 +70,8 @@ from gateway.types import (
     ToolResult,
     UsageEvent,
 )
+from gateway.codecs.anthropic import maps, versions
+from gateway.codecs.base import Target, WireEvent
 
 DEFAULT_MAX_TOKENS = 4096
 JSON_TOOL = "switchyard_json"

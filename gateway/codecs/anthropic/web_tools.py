@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import InvalidRequest
-from gateway.types import (
+from gateway.base.errors import InvalidRequest
+from gateway.base.types import (
     SearchResult,
     ServerTool,
     ServerToolItem,

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.base.errors import UpstreamError
+from gateway.base.types import ChatRequest, ChatResponse
 from gateway.codecs.base import Codec, Framing, Target
 from gateway.codecs.bedrock import maps, outbound
 from gateway.codecs.bedrock.stream import ConverseStreamParser
-from gateway.errors import UpstreamError
-from gateway.types import ChatRequest, ChatResponse
 
 
 class BedrockConverseCodec:

@@ -1,6 +1,6 @@
 """Prompt-cache breakpoints as Converse ``cachePoint`` blocks.
 
-A canonical breakpoint (``cache`` on a part, tool or system block: ``gateway/types``)
+A canonical breakpoint (``cache`` on a part, tool or system block: ``gateway/base/types``)
 becomes ``{"cachePoint": {"type": "default"}}`` right after the block it marks, in
 ``system``, ``toolConfig.tools`` or a message's ``content`` (where Converse takes
 them). A one-hour breakpoint says ``"ttl": "1h"``; five minutes is the default and goes
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.types import Part, Text, Tool, ToolResult
+from gateway.base.types import Part, Text, Tool, ToolResult
 
 
 def supported(model: str) -> bool:

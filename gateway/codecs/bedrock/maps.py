@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.errors import UpstreamError
-from gateway.types import FinishReason, Usage
+from gateway.base.errors import UpstreamError
+from gateway.base.types import FinishReason, Usage
 
 # Converse document formats by media type: what a Bedrock upstream takes as bytes.
 DOCUMENT_FORMATS = {

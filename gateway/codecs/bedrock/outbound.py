@@ -31,10 +31,8 @@ from typing import Any
 
 import orjson
 
-from gateway.codecs.base import Target
-from gateway.codecs.bedrock import cache_points, maps
-from gateway.errors import InvalidRequest, UpstreamError
-from gateway.types import (
+from gateway.base.errors import InvalidRequest, UpstreamError
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -46,6 +44,8 @@ from gateway.types import (
     ToolCall,
     ToolResult,
 )
+from gateway.codecs.base import Target
+from gateway.codecs.bedrock import cache_points, maps
 
 JSON_TOOL = "switchyard_json"
 MIN_THINKING_BUDGET = 1024

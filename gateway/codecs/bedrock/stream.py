@@ -12,11 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.codecs.base import WireEvent
-from gateway.codecs.bedrock import maps
-from gateway.codecs.bedrock.outbound import JSON_TOOL
-from gateway.errors import UpstreamConnectionError
-from gateway.types import (
+from gateway.base.errors import UpstreamConnectionError
+from gateway.base.types import (
     ErrorEvent,
     Finish,
     PartStart,
@@ -28,6 +25,9 @@ from gateway.types import (
     ToolArgsDelta,
     UsageEvent,
 )
+from gateway.codecs.base import WireEvent
+from gateway.codecs.bedrock import maps
+from gateway.codecs.bedrock.outbound import JSON_TOOL
 
 
 class ConverseStreamParser:

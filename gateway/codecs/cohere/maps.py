@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.types import FinishReason, Usage
+from gateway.base.types import FinishReason, Usage
 
 # Cohere finish_reason -> canonical. ERROR and TIMEOUT are failures, not reasons
 # (outbound turns them into upstream errors).

@@ -29,10 +29,8 @@ from typing import Any
 
 import orjson
 
-from gateway.codecs.base import Target, WireEvent
-from gateway.codecs.cohere import maps
-from gateway.errors import InvalidRequest, UpstreamError, UpstreamOverloaded, UpstreamTimeout
-from gateway.types import (
+from gateway.base.errors import InvalidRequest, UpstreamError, UpstreamOverloaded, UpstreamTimeout
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -55,6 +53,8 @@ from gateway.types import (
     ToolResult,
     UsageEvent,
 )
+from gateway.codecs.base import Target, WireEvent
+from gateway.codecs.cohere import maps
 
 # OpenAI-named deployment params (LiteLLM ``litellm_params``) -> Cohere names; params
 # already in Cohere's names (``p``, ``k``, ``safety_mode``, ``strict_tools``, ...) pass.

@@ -34,12 +34,9 @@ from typing import Any
 
 import orjson
 
-from gateway.codecs.base import Dialect
-from gateway.codecs.gemini import ids, maps
-from gateway.codecs.gemini.outbound import PLACEHOLDER_SIGNATURE
-from gateway.errors import BUDGET_EXCEEDED, GatewayError, InvalidRequest, UpstreamError
-from gateway.streaming import sse_bytes
-from gateway.types import (
+from gateway.base.errors import BUDGET_EXCEEDED, GatewayError, InvalidRequest, UpstreamError
+from gateway.base.streaming import sse_bytes
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -67,6 +64,9 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.codecs.base import Dialect
+from gateway.codecs.gemini import ids, maps
+from gateway.codecs.gemini.outbound import PLACEHOLDER_SIGNATURE
 
 name = "gemini"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.base.errors import UpstreamError
+from gateway.base.types import FinishReason, Usage
 from gateway.codecs import google_common
-from gateway.errors import UpstreamError
-from gateway.types import FinishReason, Usage
 
 # Gemini ``finishReason`` -> canonical. A STOP whose answer calls functions becomes
 # ``tool_calls`` (Gemini has no finish reason of its own for that).

@@ -38,10 +38,8 @@ from typing import Any
 
 import orjson
 
-from gateway.codecs.base import Target, WireEvent
-from gateway.codecs.gemini import ids, maps
-from gateway.errors import InvalidRequest, UpstreamConnectionError, UpstreamError
-from gateway.types import (
+from gateway.base.errors import InvalidRequest, UpstreamConnectionError, UpstreamError
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -63,6 +61,8 @@ from gateway.types import (
     ToolResult,
     UsageEvent,
 )
+from gateway.codecs.base import Target, WireEvent
+from gateway.codecs.gemini import ids, maps
 
 # Google's placeholder for function calls whose real signature is unknown (see
 # ``_vouch_for_foreign_calls``).

@@ -29,10 +29,8 @@ from typing import Any
 
 import orjson
 
-from gateway.codecs.base import Dialect
-from gateway.codecs.gemini_interactions import maps
-from gateway.errors import GatewayError, InvalidRequest, UpstreamError
-from gateway.types import (
+from gateway.base.errors import GatewayError, InvalidRequest, UpstreamError
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -59,6 +57,8 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.codecs.base import Dialect
+from gateway.codecs.gemini_interactions import maps
 
 name = maps.NAME
 

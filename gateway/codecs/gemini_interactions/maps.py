@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from gateway.types import FinishReason, Usage
+from gateway.base.types import FinishReason, Usage
 
 NAME = "gemini_interactions"  # the codec's name (``outbound.NAME``)
 

@@ -40,10 +40,8 @@ from typing import Any
 
 import orjson
 
-from gateway.codecs.base import Target, WireEvent
-from gateway.codecs.gemini_interactions import upstream_maps as maps
-from gateway.errors import InvalidRequest, UpstreamConnectionError, UpstreamError
-from gateway.types import (
+from gateway.base.errors import InvalidRequest, UpstreamConnectionError, UpstreamError
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -65,6 +63,8 @@ from gateway.types import (
     ToolResult,
     UsageEvent,
 )
+from gateway.codecs.base import Target, WireEvent
+from gateway.codecs.gemini_interactions import upstream_maps as maps
 
 NAME = "gemini_interactions"
 _DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)

@@ -28,9 +28,9 @@ import re
 from datetime import datetime
 from typing import Any
 
+from gateway.base.errors import UpstreamError
+from gateway.base.types import FinishReason, Usage
 from gateway.codecs import google_common
-from gateway.errors import UpstreamError
-from gateway.types import FinishReason, Usage
 
 # The schema revision the codec speaks (sent as the ``Api-Revision`` header).
 API_REVISION = "2026-05-20"

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.base.errors import GatewayError, UpstreamError
+from gateway.base.types import ChatRequest, ChatResponse, Usage
 from gateway.codecs.base import Codec, Framing, StreamEditor, Target, WireEvent
 from gateway.codecs.openai_chat import editor, maps, outbound
-from gateway.errors import GatewayError, UpstreamError
-from gateway.types import ChatRequest, ChatResponse, Usage
 
 
 class OpenAIChatCodec:

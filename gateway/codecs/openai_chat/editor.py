@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
+from gateway.base.streaming import sse_bytes
+from gateway.base.types import Usage
 from gateway.codecs.openai_chat import maps
-from gateway.streaming import sse_bytes
-from gateway.types import Usage
 
 ENVELOPE = ("id", "object", "created", "model", "system_fingerprint")
 

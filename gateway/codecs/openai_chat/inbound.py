@@ -15,13 +15,9 @@ from typing import Any
 
 import orjson
 
-from gateway import documents, errors
-from gateway.codecs import openai_common as common
-from gateway.codecs.base import Dialect, render_events
-from gateway.codecs.openai_chat import inputs, maps
-from gateway.codecs.openai_chat.maps import usage_body as render_usage
-from gateway.streaming import sse_bytes
-from gateway.types import (
+from gateway.base import documents, errors
+from gateway.base.streaming import sse_bytes
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     DeferredChatRequest,
@@ -49,6 +45,10 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.codecs import openai_common as common
+from gateway.codecs.base import Dialect, render_events
+from gateway.codecs.openai_chat import inputs, maps
+from gateway.codecs.openai_chat.maps import usage_body as render_usage
 
 # Top-level fields parse_request models; anything else goes to extra + unmapped.
 _MODELLED = frozenset(

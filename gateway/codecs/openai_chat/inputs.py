@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.errors import InvalidRequest
+from gateway.base.errors import InvalidRequest
 
 
 def _is_token(value: Any) -> bool:

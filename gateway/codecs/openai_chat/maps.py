@@ -9,11 +9,12 @@ from typing import Any
 
 import orjson
 
+from gateway.base.errors import GatewayError
+from gateway.base.streaming import sse_bytes
+from gateway.base.types import FinishReason, Usage
+
 # The error envelope is every OpenAI format's: one copy, in openai_common.
 from gateway.codecs.openai_common import ERROR_SHAPES, error_body  # noqa: F401 (re-exported)
-from gateway.errors import GatewayError
-from gateway.streaming import sse_bytes
-from gateway.types import FinishReason, Usage
 
 # Upstream ``finish_reason`` -> canonical (``function_call``: the pre-tools name).
 FINISH_REASONS: dict[str, FinishReason] = {

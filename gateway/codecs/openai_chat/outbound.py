@@ -15,11 +15,8 @@ from typing import Any
 
 import orjson
 
-from gateway import documents, errors
-from gateway.codecs import openai_common as common
-from gateway.codecs.base import DONE, Target, WireEvent
-from gateway.codecs.openai_chat import maps
-from gateway.types import (
+from gateway.base import documents, errors
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -41,6 +38,9 @@ from gateway.types import (
     ToolResult,
     UsageEvent,
 )
+from gateway.codecs import openai_common as common
+from gateway.codecs.base import DONE, Target, WireEvent
+from gateway.codecs.openai_chat import maps
 
 # isinstance against tuples: a union written in the call is built anew each time
 _MEDIA = (Image, Document)

@@ -13,7 +13,7 @@ from typing import Any
 import mutagen
 import orjson
 
-from gateway.errors import InvalidRequest
+from gateway.base.errors import InvalidRequest
 
 # OpenAI's limit on an uploaded audio file (25 MB).
 MAX_AUDIO_BYTES = 25 * 1024 * 1024

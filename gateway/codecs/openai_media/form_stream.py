@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 
+from gateway.base.errors import InvalidRequest
 from gateway.codecs.openai_media.forms import MAX_PARTS, _boundary, _disposition
-from gateway.errors import InvalidRequest
 
 MAX_FIELD = 64 * 1024
 MAX_HEADERS = 16 * 1024  # a part's headers, all together

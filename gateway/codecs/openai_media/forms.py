@@ -13,7 +13,7 @@ from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 
-from gateway.errors import InvalidRequest
+from gateway.base.errors import InvalidRequest
 
 MAX_PARTS = 64
 

@@ -22,8 +22,8 @@ import base64
 import time
 from typing import Any
 
+from gateway.base.errors import InvalidRequest, UpstreamError
 from gateway.codecs.openai_media import forms
-from gateway.errors import InvalidRequest, UpstreamError
 
 RESPONSE_FORMATS = ("b64_json", "url")
 MAX_N = 10

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.base.errors import UpstreamError
+from gateway.base.types import ChatRequest, ChatResponse
 from gateway.codecs.base import Codec, Framing, Target
 from gateway.codecs.openai_responses import maps, outbound
-from gateway.errors import UpstreamError
-from gateway.types import ChatRequest, ChatResponse
 
 
 class OpenAIResponsesCodec:

@@ -27,13 +27,9 @@ from typing import Any
 
 import orjson
 
-from gateway import documents, errors
-from gateway.codecs import openai_common as common
-from gateway.codecs.base import Dialect, render_events
-from gateway.codecs.openai_responses import maps
-from gateway.codecs.openai_responses.maps import usage_body as render_usage
-from gateway.streaming import sse_bytes
-from gateway.types import (
+from gateway.base import documents, errors
+from gateway.base.streaming import sse_bytes
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -68,6 +64,10 @@ from gateway.types import (
     mcp_tool_name,
     refused_caller_header,
 )
+from gateway.codecs import openai_common as common
+from gateway.codecs.base import Dialect, render_events
+from gateway.codecs.openai_responses import maps
+from gateway.codecs.openai_responses.maps import usage_body as render_usage
 
 __all__ = [
     "CLIENT",

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.errors import UpstreamError, UpstreamOverloaded
-from gateway.types import OPENAI_REASONING_PREFIX, FinishReason, Reasoning, Usage
+from gateway.base.errors import UpstreamError, UpstreamOverloaded
+from gateway.base.types import OPENAI_REASONING_PREFIX, FinishReason, Reasoning, Usage
 
 # deployment.params keys that steer the codec instead of going upstream as body fields.
 # reasoning_summary: what ``reasoning.summary`` asks for (auto, concise, detailed; "none"

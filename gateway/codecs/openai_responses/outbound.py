@@ -21,11 +21,8 @@ from typing import Any
 
 import orjson
 
-from gateway.codecs import openai_common as common
-from gateway.codecs.base import Target, WireEvent
-from gateway.codecs.openai_responses import maps
-from gateway.errors import InvalidRequest, UpstreamError
-from gateway.types import (
+from gateway.base.errors import InvalidRequest, UpstreamError
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -48,6 +45,9 @@ from gateway.types import (
     ToolResult,
     UsageEvent,
 )
+from gateway.codecs import openai_common as common
+from gateway.codecs.base import Target, WireEvent
+from gateway.codecs.openai_responses import maps
 
 MAX_USER_CHARS = 64  # OpenAI's limit on ``user``; longer ids are hashed
 

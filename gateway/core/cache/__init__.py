@@ -27,9 +27,9 @@ from typing import Any
 from django.conf import settings
 
 from gateway.base.entries import KeyEntry, RouteEntry
+from gateway.base.types import ChatRequest, ChatResponse
 from gateway.core.cache import codec, flights, replay  # noqa: F401  (replay: service renders hits)
 from gateway.core.cache.stores import MemoryStore, RedisStore
-from gateway.types import ChatRequest, ChatResponse
 
 HIT, MISS = b"hit", b"miss"
 

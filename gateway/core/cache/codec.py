@@ -1,7 +1,7 @@
 """The cache's two encodings: the lookup key of a canonical request, and a canonical
 response as bytes (so a hit can be rendered to any client dialect).
 
-No Django imports: pure functions over ``gateway.types``."""
+No Django imports: pure functions over ``gateway.base.types``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ from typing import Any
 
 import orjson
 
-from gateway.types import ChatRequest, ChatResponse, Image, Part, Text, Thinking, ToolCall, Usage
+from gateway.base.types import (
+    ChatRequest,
+    ChatResponse,
+    Image,
+    Part,
+    Text,
+    Thinking,
+    ToolCall,
+    Usage,
+)
 
 FORMAT = 1  # bump when the stored layout changes: older entries then read as misses
 KEY_PREFIX = "switchyard:cache:"

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from gateway.types import (
+from gateway.base.types import (
     ChatResponse,
     Finish,
     PartStart,

@@ -45,9 +45,9 @@ from gateway.access.authorization import decide
 from gateway.base import db_work, hooks
 from gateway.base import http as outbound
 from gateway.base.entries import AgentRun, KeyEntry, TagEntry
+from gateway.base.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
 from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.core.call import key_refusal
-from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
 from gateway.features.a2a import errors, snapshot, tasks, wire
 from gateway.features.a2a.errors import A2aFault
 from gateway.features.a2a.snapshot import AgentEntry

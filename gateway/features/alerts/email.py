@@ -1,6 +1,6 @@
 """Emailing an alert beside the webhook, through Django's email backend: the operator's
 SMTP server (``SWITCHYARD_EMAIL_HOST``, port, user, password, STARTTLS or SSL, from
-address: ``gateway/settings.py``), or a backend of the operator's
+address: ``gateway/server/settings.py``), or a backend of the operator's
 (``SWITCHYARD_EMAIL_BACKEND``). Without either, alerts are not emailed and recipients
 cannot be saved (refused when saved, naming the setting).
 

@@ -40,8 +40,8 @@ from django.conf import settings
 from gateway.access import registry
 from gateway.base import db_work
 from gateway.base.entries import DeploymentEntry, KeyEntry
+from gateway.base.errors import RateLimited
 from gateway.core import tokens
-from gateway.errors import RateLimited
 from gateway.features.batches import translate, upstreams
 from gateway.limits import budget_estimate, limits, spend
 from gateway.models.batches import Batch

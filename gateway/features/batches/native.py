@@ -41,15 +41,15 @@ from gateway import codecs, journal
 from gateway.access import registry
 from gateway.base import db_work, lifecycle
 from gateway.base.entries import MASTER, DeploymentEntry, KeyEntry, RouteEntry
+from gateway.base.errors import GatewayError, InvalidRequest
+from gateway.base.types import Usage
 from gateway.codecs.anthropic import maps as anthropic_maps
 from gateway.codecs.openai_chat import maps as chat_maps
 from gateway.codecs.openai_responses import maps as responses_maps
-from gateway.errors import GatewayError, InvalidRequest
 from gateway.features.batches import translate, upstreams
 from gateway.features.batches.upstreams.base import UpstreamBatches, batch_lines, transient
 from gateway.limits import limits
 from gateway.models.batches import Batch, BatchLine
-from gateway.types import Usage
 
 log = logging.getLogger(__name__)
 

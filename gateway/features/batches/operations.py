@@ -29,7 +29,7 @@ from django.utils import timezone
 from gateway.access import registry
 from gateway.access.authorization import decide
 from gateway.base.entries import KeyEntry
-from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
+from gateway.base.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.features.batches import holds, native, upstreams, validate
 from gateway.features.batches.files import api as files
 from gateway.features.batches.files import store

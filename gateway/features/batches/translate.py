@@ -14,12 +14,12 @@ from typing import Any
 
 from gateway.access import registry
 from gateway.base.entries import DeploymentEntry
+from gateway.base.errors import GatewayError, InvalidRequest
+from gateway.base.types import ChatRequest, Usage
 from gateway.codecs import CODECS
 from gateway.codecs.base import Codec
 from gateway.core import media_inline
-from gateway.errors import GatewayError, InvalidRequest
 from gateway.providers.base import adapter_for
-from gateway.types import ChatRequest, Usage
 
 # The batch endpoints whose lines are chat requests, and the codec their lines speak.
 CHAT_ENDPOINTS = {

@@ -24,8 +24,8 @@ from typing import Any
 import orjson
 
 from gateway.base import socket_messages
+from gateway.base.errors import InvalidRequest
 from gateway.core import realtime
-from gateway.errors import InvalidRequest
 
 MODELS_MARK = "models/"
 

@@ -50,10 +50,7 @@ from websockets.exceptions import ConnectionClosed
 from gateway.access import registry
 from gateway.base import hooks, lifecycle
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
-from gateway.core import realtime, session_relay
-from gateway.core.call import Call
-from gateway.core.call import authorize as authorize_call
-from gateway.errors import (
+from gateway.base.errors import (
     ConfigurationError,
     GatewayError,
     InvalidRequest,
@@ -63,6 +60,9 @@ from gateway.errors import (
     UpstreamConnectionError,
     UpstreamError,
 )
+from gateway.core import realtime, session_relay
+from gateway.core.call import Call
+from gateway.core.call import authorize as authorize_call
 from gateway.features.gemini_live import plugin
 from gateway.features.gemini_live.session import LiveSession, read_setup, route_name, with_model
 from gateway.limits import budget_estimate, limits, subjects

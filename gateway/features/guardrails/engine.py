@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.base.entries import GuardrailEntry
-from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
+from gateway.base.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
 from gateway.features.guardrails import kinds
 from gateway.features.guardrails.kinds import Context, Verdict
 

@@ -27,7 +27,7 @@ import orjson
 
 from gateway.base import socket_messages
 from gateway.base.entries import KeyEntry, RouteEntry
-from gateway.errors import GuardrailBlocked
+from gateway.base.errors import GuardrailBlocked
 from gateway.features.guardrails import engine, texts
 from gateway.features.guardrails.realtime import (
     SessionGuard,

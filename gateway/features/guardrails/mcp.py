@@ -18,7 +18,7 @@ import orjson
 
 from gateway.access import registry
 from gateway.base.entries import GuardrailEntry, KeyEntry, RouteEntry, Snapshot
-from gateway.errors import GuardrailBlocked
+from gateway.base.errors import GuardrailBlocked
 from gateway.features.guardrails import engine
 from gateway.features.guardrails.kinds import Context
 from gateway.features.guardrails.plane import Run, applicable

@@ -23,11 +23,9 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from gateway.codecs.base import Piece, StreamEditor
-from gateway.errors import GuardrailBlocked
-from gateway.features.guardrails.stream import Gate, Run, Segments, _Held, stopped_usage
-from gateway.streaming import sse_bytes
-from gateway.types import (
+from gateway.base.errors import GuardrailBlocked
+from gateway.base.streaming import sse_bytes
+from gateway.base.types import (
     ErrorEvent,
     Finish,
     PartStart,
@@ -38,6 +36,8 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.codecs.base import Piece, StreamEditor
+from gateway.features.guardrails.stream import Gate, Run, Segments, _Held, stopped_usage
 
 
 async def guarded(

@@ -33,10 +33,10 @@ from gateway.access import registry
 from gateway.base import endpoints
 from gateway.base.endpoints import REQUEST, TEXT, UNREADABLE, Endpoint
 from gateway.base.entries import GuardrailEntry, KeyEntry, RouteEntry, Snapshot
-from gateway.errors import GuardrailBlocked, InvalidRequest
+from gateway.base.errors import GuardrailBlocked, InvalidRequest
+from gateway.base.types import ChatResponse
 from gateway.features.guardrails import engine, kinds, passed, stream, texts
 from gateway.features.guardrails.kinds import Context, remote
-from gateway.types import ChatResponse
 
 # Which endpoints a guardrail reads, and where their texts are: the endpoint declaration
 # (``gateway.base.endpoints``), never a list kept here.

@@ -35,7 +35,7 @@ import orjson
 from gateway.access import registry
 from gateway.base import socket_messages
 from gateway.base.entries import GuardrailEntry, KeyEntry, RouteEntry
-from gateway.errors import GuardrailBlocked
+from gateway.base.errors import GuardrailBlocked
 from gateway.features.guardrails import engine, texts
 from gateway.features.guardrails.kinds import Context
 from gateway.features.guardrails.plane import applicable

@@ -30,12 +30,9 @@ from typing import Any, Protocol
 import orjson
 
 from gateway.base.entries import GuardrailEntry
-from gateway.codecs.base import Piece
-from gateway.errors import GuardrailBlocked
-from gateway.features.guardrails import engine, kinds
-from gateway.features.guardrails.kinds import Context
-from gateway.streaming import EventBatches
-from gateway.types import (
+from gateway.base.errors import GuardrailBlocked
+from gateway.base.streaming import EventBatches
+from gateway.base.types import (
     CONTENT_DELTAS,
     ErrorEvent,
     Finish,
@@ -47,6 +44,9 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.codecs.base import Piece
+from gateway.features.guardrails import engine, kinds
+from gateway.features.guardrails.kinds import Context
 
 
 class Run(Protocol):

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from gateway.base.endpoints import Field
-from gateway.types import (
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Document,

@@ -36,8 +36,8 @@ from django.views.decorators.http import require_POST
 from gateway.access import registry, roles
 from gateway.base import endpoints
 from gateway.base.entries import GuardrailEntry
+from gateway.base.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
 from gateway.codecs import client as client_codec
-from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
 from gateway.features.guardrails import engine, kinds, texts
 from gateway.features.guardrails import save as guardrail_ops
 from gateway.features.guardrails.forms import GuardrailForm, kinds_for_form

@@ -9,7 +9,7 @@ pipeline (``gateway.core``) never names it: this package plugs in through
 - ``paths`` and ``routes``: the stored interactions' paths, served by the edge;
 - ``plugin``: the registrations.
 
-Errors are ``gateway.errors.GatewayError``s, rendered by the edge in Google's envelope:
+Errors are ``gateway.base.errors.GatewayError``s, rendered by the edge in Google's envelope:
 an id another key owns is the 404 an unknown one is. The table is the store's
 (``gateway.models.StoredInteraction``); the wire format is the codec's
 (``gateway.codecs.gemini_interactions``)."""

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.base.errors import ModelNotFound
 from gateway.base.hooks import ApiRequest
 from gateway.core.call import Reply
-from gateway.errors import ModelNotFound
 from gateway.features.interactions import state
 
 

@@ -49,12 +49,12 @@ from django.utils import timezone
 from gateway.access import authorization
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
+from gateway.base.errors import GatewayError, InvalidRequest, ModelNotFound
+from gateway.base.types import ChatRequest
 from gateway.codecs.gemini_interactions import inbound, maps
 from gateway.core import storage_quota
 from gateway.core.call import Reply
-from gateway.errors import GatewayError, InvalidRequest, ModelNotFound
 from gateway.models import StoredInteraction
-from gateway.types import ChatRequest
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from mcp.shared.dispatcher import ProgressFnT
 from gateway import journal
 from gateway.access import registry
 from gateway.base.entries import KeyEntry, TagEntry
-from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
+from gateway.base.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
 from gateway.features.mcp import guarded, permissions, pool, pricing, tasks
 from gateway.features.mcp.errors import (
     AuthorizationRequired,

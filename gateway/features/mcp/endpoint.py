@@ -48,7 +48,7 @@ from gateway import journal
 from gateway.access import delegation, registry
 from gateway.base import lifecycle
 from gateway.base.entries import KeyEntry
-from gateway.errors import GuardrailBlocked, GuardrailUnavailable, ShuttingDown
+from gateway.base.errors import GuardrailBlocked, GuardrailUnavailable, ShuttingDown
 from gateway.features.mcp import (
     backchannel,
     calls,

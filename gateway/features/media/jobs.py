@@ -42,18 +42,18 @@ import orjson
 from gateway.access import registry
 from gateway.base import db_work, hooks
 from gateway.base.entries import DeploymentEntry, RouteEntry
+from gateway.base.errors import GatewayError, InvalidRequest, UpstreamError
+from gateway.base.types import ChatRequest, Usage
 from gateway.catalog import media as media_prices
 from gateway.codecs import CODECS
 from gateway.codecs.openai_media import audio, forms, images
 from gateway.core.call import Reply, StreamCut, StreamReply
 from gateway.core.jobs import RoutedJob, begin_attempt
-from gateway.errors import GatewayError, InvalidRequest, UpstreamError
 from gateway.providers import kinds
 from gateway.providers.base import Provider
 from gateway.providers.passthrough_body import for_deployment
 from gateway.routing import routing
 from gateway.telemetry import tags
-from gateway.types import ChatRequest, Usage
 
 OPENAI = CODECS["openai"]
 

@@ -35,12 +35,7 @@ import orjson
 from gateway.access import registry
 from gateway.base import endpoints, http, lifecycle
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
-from gateway.base.pooled_transport import body_chunks
-from gateway.base.secrets import provider_credentials
-from gateway.core.call import SHUTDOWN_CUT, Call, Reply, StreamCut, StreamReply
-from gateway.core.jobs import Job, begin_attempt
-from gateway.core.pumps import close_quietly
-from gateway.errors import (
+from gateway.base.errors import (
     GatewayError,
     GuardrailBlocked,
     InvalidRequest,
@@ -49,12 +44,17 @@ from gateway.errors import (
     ShuttingDown,
     UpstreamError,
 )
+from gateway.base.pooled_transport import body_chunks
+from gateway.base.secrets import provider_credentials
+from gateway.base.types import ChatRequest, Usage
+from gateway.core.call import SHUTDOWN_CUT, Call, Reply, StreamCut, StreamReply
+from gateway.core.jobs import Job, begin_attempt
+from gateway.core.pumps import close_quietly
 from gateway.features.passthrough import paths, pricing, selection, shapes
 from gateway.features.passthrough.paths import TARGET, Target
 from gateway.providers import wire
 from gateway.routing.attempts import Attempt
 from gateway.telemetry import tracing
-from gateway.types import ChatRequest, Usage
 
 READABLE, OPAQUE = "passthrough", "passthrough_opaque"  # the two declarations
 assert READABLE in endpoints.ENDPOINTS and OPAQUE in endpoints.ENDPOINTS

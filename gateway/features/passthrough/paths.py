@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, unquote_plus, urlsplit
 
+from gateway.base.errors import InvalidRequest
+from gateway.base.types import refused_caller_header
 from gateway.catalog.matching import PREFIXES as VENDOR_SPELLINGS
-from gateway.errors import InvalidRequest
-from gateway.types import refused_caller_header
 
 SUFFIX = "_passthrough"
 # vendor (the catalog's name) -> the prefix that names it: LiteLLM's first spelling

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 from gateway.access import authorization, registry
 from gateway.base.entries import DeploymentEntry, KeyEntry, ProviderEntry, RouteEntry, Snapshot
+from gateway.base.errors import ConfigurationError, GatewayError, InvalidRequest, ModelNotFound
 from gateway.catalog.matching import vendor_of
-from gateway.errors import ConfigurationError, GatewayError, InvalidRequest, ModelNotFound
 from gateway.features.passthrough.paths import PROVIDER_HEADER, SPELLING
 from gateway.providers import kinds, wire
 from gateway.providers.kinds import SWITCH_OFF, SWITCH_ON, path_prefixes

@@ -23,14 +23,14 @@ from urllib.parse import unquote
 import orjson
 
 from gateway import codecs
+from gateway.base.streaming import SSEDecoder
+from gateway.base.types import ChatRequest, Message, Text, Usage
 from gateway.codecs.anthropic import maps as anthropic_maps
 from gateway.codecs.bedrock import maps as bedrock_maps
 from gateway.codecs.cohere import maps as cohere_maps
 from gateway.codecs.gemini import maps as gemini_maps
 from gateway.codecs.openai_chat import maps as openai_maps
 from gateway.codecs.openai_responses import maps as responses_maps
-from gateway.streaming import SSEDecoder
-from gateway.types import ChatRequest, Message, Text, Usage
 
 # A JSON answer larger than this is relayed without being read for its usage.
 READ_AT_MOST = 8 * 1024 * 1024

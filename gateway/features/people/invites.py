@@ -17,7 +17,7 @@ the teammate opens a one-time link, chooses a password and is signed in as that 
 
 An invite lives no longer than its inviter's right to make it (#61, M14): when the
 inviter is removed, deactivated or given a role that may not grant the invite's role
-and teams, ``revoke_lost`` revokes their pending invites (``gateway.signals`` calls it
+and teams, ``revoke_lost`` revokes their pending invites (``gateway.access.signals`` calls it
 on every path that changes a user or their role), and ``accept`` asks again
 (``inviter_refusal``: the inviter still active and still allowed, rule
 ``user.invite``) so a change that bypassed the signals (a bulk ``update``) still

@@ -8,12 +8,12 @@
   taken by a concurrent request is caught at the unique index and said the same way.
 - ``set_active``: deactivated, a user cannot sign in, their sessions end at their next
   request and their keys (console keys included) are refused at once: the registry
-  snapshot marks a deactivated user's keys revoked (``gateway.signals`` rebuilds it
+  snapshot marks a deactivated user's keys revoked (``gateway.access.signals`` rebuilds it
   when ``is_active`` changes).
 - ``remove``: every key of the user is revoked (kept, so the logs that name them still
   read), then the account goes with its role, memberships and SSO links; logged
   requests, spend and audit rows stay. Their single sign-on identities are remembered
-  (``SsoRemoval``, written by ``gateway.signals`` on every path that deletes a user),
+  (``SsoRemoval``, written by ``gateway.access.signals`` on every path that deletes a user),
   so the next sign-in is refused instead of making the account again;
   ``readmit_sso`` lets one in again.
 - ``save_team``: a team validated and saved (limits, bounds, guardrails).

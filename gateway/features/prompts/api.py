@@ -18,7 +18,7 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from gateway.access import authorization
-from gateway.errors import InvalidRequest
+from gateway.base.errors import InvalidRequest
 from gateway.features.prompts import reference, template, versions
 from gateway.features.prompts.entries import PromptEntry, VersionEntry
 from gateway.models import Prompt, PromptVersion

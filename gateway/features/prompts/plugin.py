@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.access import authorization, registry
 from gateway.base import hooks
-from gateway.errors import PermissionDenied
+from gateway.base.errors import PermissionDenied
 from gateway.features.prompts import reference, snapshot
 
 

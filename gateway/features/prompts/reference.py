@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.base.errors import InvalidRequest
 from gateway.base.numbers import MAX_ROW_ID, ascii_int
-from gateway.errors import InvalidRequest
 from gateway.features.prompts import template
 from gateway.features.prompts.entries import PromptEntry, VersionEntry
 

@@ -1,7 +1,7 @@
 """Saving to the prompt registry (``/api/prompts`` and the console call these): a new
 prompt with its first version, a new version (numbers go up by one, never reused), a
 label moved; every check a ``PromptError`` naming the field, nothing half written.
-The snapshot follows through the registry's version bump (``gateway.signals``)."""
+The snapshot follows through the registry's version bump (``gateway.access.signals``)."""
 
 from __future__ import annotations
 

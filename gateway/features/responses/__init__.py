@@ -15,7 +15,7 @@ package plugs in through ``gateway.base.hooks`` (``plugin``).
 - ``socket``: the Responses API's WebSocket mode;
 - ``plugin``: the registrations.
 
-Errors are ``gateway.errors.GatewayError``s, rendered by the edge in the Responses
+Errors are ``gateway.base.errors.GatewayError``s, rendered by the edge in the Responses
 envelope (OpenAI's for the Conversations API): an id another key owns is the 404 an
 unknown one is. The tables are the store's (``gateway.models``: ``StoredResponse``,
 ``Conversation``, ``ConversationItem``, ``BackgroundResponse``, ``BackgroundEvent``)."""

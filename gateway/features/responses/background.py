@@ -48,11 +48,11 @@ from django.utils import timezone
 from gateway.access import authorization, registry
 from gateway.base import db_work, lifecycle
 from gateway.base.entries import MASTER, KeyEntry
+from gateway.base.errors import InvalidRequest, PermissionDenied
 from gateway.base.leased_runner import LeasedRunner
 from gateway.codecs.openai_responses import inbound
 from gateway.core import service
 from gateway.core.call import Caller, Reply, StreamReply
-from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.features.responses import conversations, state
 from gateway.models import BackgroundEvent, BackgroundResponse, StoredResponse
 

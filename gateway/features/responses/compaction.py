@@ -26,9 +26,9 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from gateway.base.errors import InvalidRequest
 from gateway.base.secrets import crypto
-from gateway.errors import InvalidRequest
-from gateway.types import ChatRequest, Document, Image, Message, Text, ToolCall, ToolResult
+from gateway.base.types import ChatRequest, Document, Image, Message, Text, ToolCall, ToolResult
 
 # encrypted_content of a compaction item the gateway sealed: PREFIX + crypto.encrypt(...)
 PREFIX = "switchyard-compaction:"

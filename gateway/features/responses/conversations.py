@@ -22,8 +22,8 @@ from django.db import transaction
 
 from gateway.access import authorization
 from gateway.base.entries import KeyEntry
+from gateway.base.errors import InvalidRequest, ModelNotFound
 from gateway.core import storage_quota
-from gateway.errors import InvalidRequest, ModelNotFound
 from gateway.features.responses.items import normalize_input
 from gateway.models import Conversation, ConversationItem
 

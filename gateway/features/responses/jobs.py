@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 
 from gateway.base.entries import DeploymentEntry, RouteEntry
+from gateway.base.errors import InvalidRequest, UpstreamError
+from gateway.base.types import ChatRequest, ChatResponse, Text, Usage
 from gateway.codecs.openai_responses.maps import parse_usage, usage_body
 from gateway.core import tokens
 from gateway.core.call import Reply
@@ -26,12 +28,10 @@ from gateway.core.jobs import (
     check_allowed,
 )
 from gateway.core.upstream import UpstreamCall
-from gateway.errors import InvalidRequest, UpstreamError
 from gateway.features.responses import compaction, state
 from gateway.features.responses.items import as_input, normalize_input
 from gateway.providers import passthrough_body
 from gateway.providers.base import Provider
-from gateway.types import ChatRequest, ChatResponse, Text, Usage
 
 log = logging.getLogger(__name__)
 

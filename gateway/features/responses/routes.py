@@ -13,9 +13,9 @@ import contextlib
 from typing import Any
 
 from gateway.base import db_work
+from gateway.base.errors import ModelNotFound
 from gateway.base.hooks import ApiRequest
 from gateway.core.call import Reply, StreamReply
-from gateway.errors import ModelNotFound
 from gateway.features.responses import background, conversations, state
 
 EVENT_STREAM = [(b"content-type", b"text/event-stream")]

@@ -10,7 +10,7 @@ continues with ``previous_response_id``. ``stream_id`` is echoed on every event.
 socket remembers its latest responses in memory, so ``previous_response_id`` continues
 a ``store: false`` response on the socket that made it (as OpenAI's does).
 
-The edge serves it on the Responses paths (``gateway.asgi`` composes its socket table
+The edge serves it on the Responses paths (``gateway.server.asgi`` composes its socket table
 from ``hooks.api_sockets``, which this feature's plugin fills).
 
 A socket serves for 60 minutes (``CONNECTION_LIMIT``); a ``response.create`` after
@@ -45,8 +45,14 @@ from uvicorn.protocols.utils import ClientDisconnected
 
 from gateway import codecs
 from gateway.base import lifecycle
+from gateway.base.errors import (
+    GatewayError,
+    InvalidRequest,
+    RateLimited,
+    RequestTooLarge,
+    ShuttingDown,
+)
 from gateway.core import service
-from gateway.errors import GatewayError, InvalidRequest, RateLimited, RequestTooLarge, ShuttingDown
 from gateway.features.responses.state import SocketMemory
 from gateway.web.callers import header_map, resolve_caller
 

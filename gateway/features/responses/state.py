@@ -46,13 +46,13 @@ from django.db import connection
 
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
+from gateway.base.errors import InvalidRequest, ModelNotFound
+from gateway.base.types import ChatRequest
 from gateway.codecs.openai_responses import inbound
 from gateway.core import storage_quota
-from gateway.errors import InvalidRequest, ModelNotFound
 from gateway.features.responses import compaction, conversations
 from gateway.features.responses.items import as_input, carried_output, normalize_input
 from gateway.models import StoredResponse
-from gateway.types import ChatRequest
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from typing import Any
 from gateway.base import db_work, hooks
 from gateway.base.background import in_background
 from gateway.base.entries import KeyEntry, RouteEntry
+from gateway.base.types import ChatRequest, ChatResponse
 from gateway.core import cache
 from gateway.features.semantic_cache import announce, embed, index, store
 from gateway.features.semantic_cache.text import text_key
-from gateway.types import ChatRequest, ChatResponse
 
 log = logging.getLogger(__name__)
 

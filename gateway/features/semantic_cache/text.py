@@ -15,7 +15,7 @@ beginning would read as the same)."""
 
 from __future__ import annotations
 
-from gateway.types import ChatRequest, Text, Thinking
+from gateway.base.types import ChatRequest, Text, Thinking
 
 MAX_CHARS = 16_000
 

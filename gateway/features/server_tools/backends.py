@@ -20,9 +20,9 @@ import httpx
 import orjson
 
 from gateway.base import http
+from gateway.base.errors import MissingSecret
 from gateway.base.secrets import secret_refs
-from gateway.errors import MissingSecret
-from gateway.types import SearchResult
+from gateway.base.types import SearchResult
 
 MAX_RESULTS = 10
 TIMEOUT = 15.0

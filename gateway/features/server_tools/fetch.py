@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+from gateway.base.types import ServerTool, ServerToolItem
 from gateway.core import url_fetch
-from gateway.types import ServerTool, ServerToolItem
 
 ACCEPT = frozenset(
     {

@@ -12,9 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.base.entries import KeyEntry
-from gateway.core.tool_runner import Step, Toolset
-from gateway.features.server_tools import backends, fetch
-from gateway.types import (
+from gateway.base.types import (
     ChatRequest,
     Message,
     ServerTool,
@@ -25,6 +23,8 @@ from gateway.types import (
     ToolResult,
     Usage,
 )
+from gateway.core.tool_runner import Step, Toolset
+from gateway.features.server_tools import backends, fetch
 
 MAX_TURNS = 12  # upstream turns with the tools offered; then one more without
 MAX_QUERY = 500  # characters of a search query

@@ -12,13 +12,13 @@ from decimal import Decimal
 from django.conf import settings
 
 from gateway.base.entries import RouteEntry
+from gateway.base.errors import ConfigurationError, InvalidRequest
+from gateway.base.types import ChatRequest, ServerTool
 from gateway.core.call import Call
 from gateway.core.jobs import ChatJob
-from gateway.errors import ConfigurationError, InvalidRequest
 from gateway.features.server_tools import loop as tool_loop
 from gateway.features.server_tools.backends import KINDS, Backend
 from gateway.providers.base import adapter_for
-from gateway.types import ChatRequest, ServerTool
 
 
 def native(route: RouteEntry, call: Call) -> bool:

@@ -25,9 +25,9 @@ from typing import Any
 import orjson
 
 from gateway.base.entries import KeyEntry
+from gateway.base.types import SearchResult
 from gateway.core import service
 from gateway.features.server_tools.backends import SearchFailed
-from gateway.types import SearchResult
 
 USER_AGENT = "switchyard-web-search"
 MAX_TOKENS = 1024  # of the search model's answer

@@ -20,10 +20,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError, CommandParser
 
 from gateway.apps import counter_books
-from gateway.asgi import application
 from gateway.base import db_work, lifecycle, process_role
 from gateway.management.base import GatewayCommand
 from gateway.server import uvicorn_server
+from gateway.server.asgi import application
 from gateway.server.supervisor import Plan, start_service
 from gateway.server.supervisor import command as supervisor_command
 
@@ -147,7 +147,7 @@ class Command(GatewayCommand):
         _share_metrics(settings.DATA_DIR / "metrics")
         path, folder = _socket_path(settings.DATA_DIR)
         plan = Plan(
-            "gateway.asgi:application",
+            "gateway.server.asgi:application",
             workers,
             options,
             path,

@@ -13,8 +13,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, transaction
 
+from gateway.access.signals import registry_changed
 from gateway.catalog import CatalogError, store, update
-from gateway.signals import registry_changed
 
 
 class Command(BaseCommand):

@@ -12,9 +12,9 @@ import pytest
 
 from console.playground import spec as specs
 from console.playground.replay import effort_for_budget
+from gateway.base.types import Document, Image, Reasoning, Text, ToolCall, ToolResult
 from gateway.codecs import client
 from gateway.codecs.anthropic.outbound import EFFORT_BUDGETS
-from gateway.types import Document, Image, Reasoning, Text, ToolCall, ToolResult
 
 CONSOLE = Path(__file__).resolve().parents[3] / "console"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgAAACAAEA4iG8MwAAAABJRU5ErkJggg=="

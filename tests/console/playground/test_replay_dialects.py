@@ -16,8 +16,8 @@ import pytest
 from console.playground import spec as specs
 from console.playground.replay import parse_logged, prefill_from_log
 from console.playground.views import split_prompt
+from gateway.base.types import ChatRequest, Text, ToolCall, ToolResult
 from gateway.core.service import protocol
-from gateway.types import ChatRequest, Text, ToolCall, ToolResult
 
 SYSTEM = "Be brief."
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from console.playground.run import PARAGRAPH, ColumnRun, answer_parts
-from gateway.features.mcp.hosted import Loop
-from gateway.types import (
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     McpServer,
@@ -21,6 +20,7 @@ from gateway.types import (
     ToolResult,
     Usage,
 )
+from gateway.features.mcp.hosted import Loop
 from tests.mcp_test_server import running_mcp_server
 
 

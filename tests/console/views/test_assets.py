@@ -21,5 +21,5 @@ def test_static_files_are_sent_whole_with_caching_headers() -> None:
         "/static/console/console.css", HTTP_IF_MODIFIED_SINCE=response["Last-Modified"]
     )
     assert again.status_code == 304
-    assert client.get("/static/../gateway/settings.py").status_code == 404
+    assert client.get("/static/../gateway/server/settings.py").status_code == 404
     assert client.get("/static/console/nope.css").status_code == 404

@@ -151,7 +151,7 @@ def undeclared_in_api(api: NinjaAPI, extra_schemas: dict[str, str] | None = None
 def console_forms() -> list[type[forms.BaseForm]]:
     """Every form of the console and of the installed units (a unit's pages are console
     pages: ``gateway.web.units``)."""
-    importlib.import_module("gateway.urls")  # the API first: console.evals.api is its router
+    importlib.import_module("gateway.server.urls")  # the API first: console.evals.api is its router
     packages = [("console.", console.__path__)]
     packages += [(f"{unit.name}.", unit.module.__path__) for unit in units.installed()]
     found: dict[str, type[forms.BaseForm]] = {}

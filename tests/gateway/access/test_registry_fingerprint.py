@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from django.db import OperationalError
 
-from gateway import signals
-from gateway.access import registry, registry_fingerprint
+from gateway.access import registry, registry_fingerprint, signals
 from gateway.base.entries import Snapshot
 
 

@@ -11,7 +11,7 @@ import shutil
 import sys
 from datetime import UTC, datetime
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.server.settings")
 
 import django  # noqa: E402
 

@@ -140,12 +140,12 @@ async def test_a_process_whose_role_does_not_run_it_never_looks(
 # while at rest: none of their runners' modules is loaded.
 PROBE = """
 import asyncio, json, os, sys
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.server.settings")
 import django
 django.setup()
 from django.core.management import call_command
 call_command("migrate", "--no-input", verbosity=0)
-import gateway.asgi  # noqa: F401
+import gateway.server.asgi  # noqa: F401
 from gateway.base import lifecycle
 
 async def main():
@@ -176,7 +176,7 @@ def test_a_worker_at_rest_has_not_loaded_the_runners_it_had_no_job_for(tmp_path:
         **os.environ,
         "SWITCHYARD_DATA_DIR": str(tmp_path),
         "PYTHONPATH": str(ROOT),
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "gateway.server.settings",
         "SWITCHYARD_ROLE": "worker",
     }
     env.pop("DATABASE_URL", None)

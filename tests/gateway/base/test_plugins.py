@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from gateway import wiring
 from gateway.base import hooks, plugins
 from gateway.features.guardrails import kinds as guardrail_kinds
 from gateway.features.guardrails import plugin as guardrails_plugin
 from gateway.providers import kinds as provider_kinds
+from gateway.server import wiring
 
 # a kind whose adapter class names itself otherwise: refused
 MISNAMED = provider_kinds.Kind("test_echo", "Echo again", "gateway.providers.echo:EchoProvider")

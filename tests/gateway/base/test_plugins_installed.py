@@ -15,12 +15,13 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import Client
 
-from gateway import journal, wiring
+from gateway import journal
 from gateway.access import registry
 from gateway.base import hooks, lifecycle, plugins
 from gateway.edge import endpoints
 from gateway.journal import Writer, callbacks
 from gateway.models import Route
+from gateway.server import wiring
 
 MASTER = "sy-test-master-key-plugins"
 JSON = "application/json"

@@ -22,7 +22,7 @@ def test_console_reads_go_to_the_replica_and_everything_else_to_the_primary(tmp_
         "DATABASE_URL": f"sqlite:///{tmp_path / 'primary.sqlite3'}",
         "DATABASE_REPLICA_URL": f"sqlite:///{tmp_path / 'replica.sqlite3'}",
         "SWITCHYARD_MASTER_KEY": "sy-replica-test",
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "gateway.server.settings",
         "PYTHONPATH": str(ROOT),
     }
     env.pop("REDIS_URL", None)

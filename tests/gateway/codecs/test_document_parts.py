@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.base.errors import InvalidRequest
+from gateway.base.types import ChatRequest, Document, Message, Text, ToolCall, ToolResult
 from gateway.codecs.base import Target
 from gateway.codecs.bedrock import codec as bedrock
 from gateway.codecs.cohere import codec as cohere
 from gateway.codecs.gemini import codec as gemini
 from gateway.codecs.openai_responses import codec as responses
-from gateway.errors import InvalidRequest
-from gateway.types import ChatRequest, Document, Message, Text, ToolCall, ToolResult
 
 PDF = "JVBERi0xLjQgZmFrZQ=="
 TARGET = Target(model="up", max_output_tokens=1000)

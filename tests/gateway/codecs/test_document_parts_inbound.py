@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from gateway.base.errors import InvalidRequest
+from gateway.base.types import Document, Image, Text, ToolResult
 from gateway.codecs.anthropic import inbound as anthropic_messages
 from gateway.codecs.openai_chat import inbound as openai_chat
 from gateway.codecs.openai_responses import inbound as openai_responses
-from gateway.errors import InvalidRequest
-from gateway.types import Document, Image, Text, ToolResult
 
 PDF = base64.b64encode(b"%PDF-1.4 fake").decode()
 NOTES = "line one\nline two"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.base.errors import UpstreamError
 from gateway.codecs import google_common
-from gateway.errors import UpstreamError
 
 
 def test_the_status_is_the_given_one_then_the_code_then_the_name() -> None:

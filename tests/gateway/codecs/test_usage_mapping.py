@@ -25,19 +25,8 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.codecs.anthropic import codec as anthropic
-from gateway.codecs.anthropic import inbound as anthropic_in
-from gateway.codecs.base import WireEvent
-from gateway.codecs.bedrock import codec as bedrock
-from gateway.codecs.cohere import codec as cohere
-from gateway.codecs.gemini import codec as gemini
-from gateway.codecs.gemini import inbound as gemini_in
-from gateway.codecs.openai_chat import codec as openai_chat
-from gateway.codecs.openai_chat import inbound as openai_in
-from gateway.codecs.openai_responses import CODEC as _responses
-from gateway.codecs.openai_responses import inbound as responses_in
-from gateway.streaming import fold_events
-from gateway.types import (
+from gateway.base.streaming import fold_events
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Finish,
@@ -51,6 +40,17 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.codecs.anthropic import codec as anthropic
+from gateway.codecs.anthropic import inbound as anthropic_in
+from gateway.codecs.base import WireEvent
+from gateway.codecs.bedrock import codec as bedrock
+from gateway.codecs.cohere import codec as cohere
+from gateway.codecs.gemini import codec as gemini
+from gateway.codecs.gemini import inbound as gemini_in
+from gateway.codecs.openai_chat import codec as openai_chat
+from gateway.codecs.openai_chat import inbound as openai_in
+from gateway.codecs.openai_responses import CODEC as _responses
+from gateway.codecs.openai_responses import inbound as responses_in
 
 responses = _responses.upstream
 

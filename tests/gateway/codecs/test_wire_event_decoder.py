@@ -11,9 +11,9 @@ import random
 
 import pytest
 
+from gateway.base.streaming import decoded_batches, decoded_lazily, iter_sse_batches
 from gateway.codecs import base
 from gateway.codecs.base import WireEvent, WireEventDecoder, sse_wire_event
-from gateway.streaming import decoded_batches, decoded_lazily, iter_sse_batches
 from tests.gateway.test_streaming import BODIES, _chunks
 
 MORE = [

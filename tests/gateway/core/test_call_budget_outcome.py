@@ -79,8 +79,8 @@ async def test_a_budget_refusal_has_its_own_code_and_outcome(gateway, dialect) -
 
 
 def test_gemini_names_the_reason_in_googles_error_info() -> None:
+    from gateway.base.errors import RateLimited
     from gateway.codecs.gemini.inbound import render_error
-    from gateway.errors import RateLimited
 
     body = render_error(RateLimited("spent", code="budget_exceeded"))["error"]
     assert (body["code"], body["status"]) == (429, "RESOURCE_EXHAUSTED")

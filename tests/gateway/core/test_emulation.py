@@ -8,11 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.codecs.base import Codec
-from gateway.core import emulation, tokens
-from gateway.core.emulation import Emulation, TextCutter
-from gateway.streaming import afold_events
-from gateway.types import (
+from gateway.base.streaming import afold_events
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Finish,
@@ -27,6 +24,9 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.codecs.base import Codec
+from gateway.core import emulation, tokens
+from gateway.core.emulation import Emulation, TextCutter
 
 # What a codec declares about its upstream (``gateway.codecs.base.Codec``).
 NO_STOPS = Codec("no-stops", "No stops", takes_stop=False, min_output_tokens=16)

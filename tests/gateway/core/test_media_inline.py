@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from gateway.base.types import Document, Image
 from gateway.core import media_inline
-from gateway.types import Document, Image
 from tests.gateway.core.test_url_fetch import request
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 56

@@ -20,13 +20,13 @@ from gateway import journal
 from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, DeploymentEntry, ProviderEntry, RouteEntry
+from gateway.base.types import ChatRequest, Message, Text
 from gateway.catalog.entry import entry_from_json
 from gateway.core import service
 from gateway.journal.record import Record
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.bedrock import BedrockProvider
 from gateway.telemetry import metrics
-from gateway.types import ChatRequest, Message, Text
 from tests import anthropic_rules
 from tests.gateway.entries import route, snapshot
 

@@ -48,10 +48,10 @@ from gateway.access import registry
 from gateway.base import background, endpoints, hooks, http, lifecycle
 from gateway.base.endpoints import Endpoint
 from gateway.base.entries import KeyEntry, RouteEntry, TagEntry, TeamEntry
+from gateway.base.errors import GatewayError, PermissionDenied, RateLimited
 from gateway.core import jobs, realtime, service
 from gateway.core.call import Caller, StreamReply
 from gateway.edge import dialects, realtime_socket
-from gateway.errors import GatewayError, PermissionDenied, RateLimited
 from gateway.features.gemini_live import plugin as live_plugin
 from gateway.features.gemini_live import socket as live_socket
 from gateway.limits import limits, spend
@@ -395,8 +395,8 @@ def test_every_api_path_is_declared_whatever_serves_it(
     from django.urls import clear_url_caches, path
 
     from console import routing
-    from gateway import asgi, urls
     from gateway.edge import endpoints as edge
+    from gateway.server import asgi, urls
 
     assert undeclared() == set()
     served_now = served()

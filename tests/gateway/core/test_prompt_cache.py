@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from gateway import codecs
+from gateway.base.errors import InvalidRequest
+from gateway.base.types import ChatRequest
 from gateway.codecs.anthropic import codec as anthropic_codec
 from gateway.codecs.base import Target
 from gateway.codecs.bedrock import codec as bedrock_codec
@@ -17,8 +19,6 @@ from gateway.codecs.gemini import codec as gemini_codec
 from gateway.codecs.openai_chat import codec as chat_codec
 from gateway.codecs.openai_responses import CODEC as _responses
 from gateway.core import prompt_cache, tokens
-from gateway.errors import InvalidRequest
-from gateway.types import ChatRequest
 
 responses_codec = _responses.upstream
 CLAUDE = Target(model="claude-sonnet-4-5", max_output_tokens=8192)

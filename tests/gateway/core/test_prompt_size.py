@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from gateway.base.entries import RouteEntry
+from gateway.base.types import ChatRequest, Message, Text
 from gateway.core import prompt_size
-from gateway.types import ChatRequest, Message, Text
 from tests.gateway.entries import deployment, route, snapshot
 from tests.gateway.routing.test_routing import fake_time  # noqa: F401  (the fixture, used by every test)
 

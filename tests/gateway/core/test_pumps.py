@@ -21,9 +21,9 @@ from gateway import journal
 from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, ProviderEntry
+from gateway.base.streaming import EventBatches, sse_bytes
 from gateway.core import pumps, service
 from gateway.journal.record import Record
-from gateway.streaming import EventBatches, sse_bytes
 from tests.gateway.codecs.test_wire_event_decoder import noting_loads
 from tests.gateway.entries import route, snapshot
 

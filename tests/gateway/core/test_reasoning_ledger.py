@@ -12,13 +12,7 @@ import redis
 
 from gateway.base import background
 from gateway.base.entries import MASTER
-from gateway.codecs.anthropic import codec as anthropic_codec
-from gateway.codecs.base import Target
-from gateway.codecs.bedrock import codec as bedrock_codec
-from gateway.codecs.openai_responses import maps as responses_maps
-from gateway.core import reasoning_ledger
-from gateway.core.reasoning_ledger import Ledger, StreamReasoning
-from gateway.types import (
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Message,
@@ -31,6 +25,12 @@ from gateway.types import (
     ToolCall,
     ToolResult,
 )
+from gateway.codecs.anthropic import codec as anthropic_codec
+from gateway.codecs.base import Target
+from gateway.codecs.bedrock import codec as bedrock_codec
+from gateway.codecs.openai_responses import maps as responses_maps
+from gateway.core import reasoning_ledger
+from gateway.core.reasoning_ledger import Ledger, StreamReasoning
 
 REDIS_DB_URL = "redis://127.0.0.1:6379/11"
 KEY_A = replace(MASTER, id=501, name="a", prefix="sk-a")

@@ -12,11 +12,11 @@ import pytest
 
 from gateway.base import background
 from gateway.base.counters import SOCKET_ENV
+from gateway.base.types import ChatRequest, Message, Text, Thinking, ToolCall, ToolResult
 from gateway.core import reasoning_ledger
 from gateway.core.ledger_book import SharedLedger
 from gateway.limits import limits
 from gateway.server.counter_service import CounterService
-from gateway.types import ChatRequest, Message, Text, Thinking, ToolCall, ToolResult
 from tests.gateway.core.test_reasoning_ledger import KEY_A, KEY_B, answer, continuation
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import errors
+from gateway.base import errors
 from gateway.core import rerank
 
 DOCS = ["Paris is in France.", "Berlin is in Germany.", "Rome is in Italy."]

@@ -12,9 +12,9 @@ import pytest
 from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER
+from gateway.base.streaming import StreamFolder
+from gateway.base.types import Finish, PartStart, TextDelta, ToolArgsDelta
 from gateway.core import service
-from gateway.streaming import StreamFolder
-from gateway.types import Finish, PartStart, TextDelta, ToolArgsDelta
 from tests.gateway.entries import route, snapshot
 
 BIG_TEXT = "y" * 20_000

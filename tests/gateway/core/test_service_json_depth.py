@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.base.errors import InvalidRequest
 from gateway.core import service
-from gateway.errors import InvalidRequest
 
 
 def depth(value: Any) -> int:

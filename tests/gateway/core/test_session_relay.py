@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.base.errors import GatewayError
 from gateway.core.session_relay import ending, upstream_close
-from gateway.errors import GatewayError
 
 
 def test_the_client_leaving_wins_over_everything_else() -> None:

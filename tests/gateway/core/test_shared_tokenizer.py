@@ -13,6 +13,7 @@ import weakref
 
 import pytest
 
+from gateway.base.types import ChatRequest, Message, Text, Tool, ToolCall
 from gateway.core import tokens
 from gateway.core.shared_tokenizer import (
     DEFAULT_IDLE_SECONDS,
@@ -23,7 +24,6 @@ from gateway.core.shared_tokenizer import (
     idle_seconds,
 )
 from gateway.server.counter_service import CounterService
-from gateway.types import ChatRequest, Message, Text, Tool, ToolCall
 
 TEXTS = [
     "hello world",

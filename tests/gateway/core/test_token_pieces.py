@@ -111,7 +111,7 @@ def test_the_cap_is_above_a_million_tokens_of_prose():
 
 
 def test_a_request_of_many_texts_is_counted_up_to_the_budget(monkeypatch, encoded_lengths):
-    from gateway.types import ChatRequest, Message, Text
+    from gateway.base.types import ChatRequest, Message, Text
 
     monkeypatch.setattr(token_pieces, "COUNTED_CHARS", 30_000)
     monkeypatch.setattr(tokens, "_memo", type(tokens._memo)())
@@ -129,7 +129,7 @@ def test_a_request_of_many_texts_is_counted_up_to_the_budget(monkeypatch, encode
 
 
 async def test_the_hot_path_count_keeps_to_the_budget_too(monkeypatch, encoded_lengths):
-    from gateway.types import ChatRequest, Message, Text
+    from gateway.base.types import ChatRequest, Message, Text
 
     monkeypatch.setattr(token_pieces, "COUNTED_CHARS", 30_000)
     monkeypatch.setattr(tokens, "_memo", type(tokens._memo)())

@@ -7,8 +7,7 @@ import threading
 
 import pytest
 
-from gateway.core import tokens
-from gateway.types import (
+from gateway.base.types import (
     ChatRequest,
     Document,
     Image,
@@ -19,6 +18,7 @@ from gateway.types import (
     ToolCall,
     ToolResult,
 )
+from gateway.core import tokens
 
 
 def request(*messages: Message, **fields) -> ChatRequest:

@@ -21,11 +21,11 @@ import pytest
 
 from gateway.base import http
 from gateway.base.entries import ProviderEntry
+from gateway.base.errors import InvalidRequest
+from gateway.base.types import ChatRequest, Document, Image, Message, Text, ToolResult
 from gateway.core import media_inline, url_fetch
 from gateway.core.upstream import UpstreamCall
-from gateway.errors import InvalidRequest
 from gateway.providers.base import Exchange, adapter_for
-from gateway.types import ChatRequest, Document, Image, Message, Text, ToolResult
 from tests.aws import ACCESS_KEY, REGION, SECRET_KEY
 from tests.gateway.entries import deployment, route
 

@@ -13,13 +13,13 @@ import pytest
 
 from gateway import codecs, journal
 from gateway.base.entries import MASTER
+from gateway.base.errors import ShuttingDown
+from gateway.base.types import ChatRequest, ChatResponse, StreamEvent, TextDelta
 from gateway.codecs import CODECS
 from gateway.codecs.base import Codec, Dialect
 from gateway.codecs.openai_chat import inbound as openai_chat
 from gateway.core import service
 from gateway.edge import dialects, endpoints
-from gateway.errors import ShuttingDown
-from gateway.types import ChatRequest, ChatResponse, StreamEvent, TextDelta
 from tests.console.playground_support import JournalRecorder, make_echo_routes
 
 pytestmark = pytest.mark.django_db(transaction=True)

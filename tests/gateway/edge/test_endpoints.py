@@ -15,9 +15,9 @@ import pytest
 
 from gateway.access import registry
 from gateway.base import hooks, lifecycle
+from gateway.base.errors import InvalidRequest
 from gateway.core.call import Reply, StreamReply
 from gateway.edge import endpoints
-from gateway.errors import InvalidRequest
 from tests.gateway.entries import route, snapshot
 from tests.gateway.limits.test_limits import key
 

@@ -29,10 +29,10 @@ from gateway import journal
 from gateway.access import registry
 from gateway.base import lifecycle
 from gateway.base.entries import MASTER, KeyEntry, ProviderEntry, RouteEntry
+from gateway.base.errors import RateLimited
 from gateway.core import realtime_secrets
 from gateway.core.call import Caller
 from gateway.edge import realtime_socket
-from gateway.errors import RateLimited
 from gateway.limits import limits
 from tests.gateway.edge.test_realtime_socket import guarded
 from tests.gateway.entries import deployment, route, snapshot

@@ -1,7 +1,7 @@
 """serve --role: each role serves its plane's paths and answers the other's with a 421
 naming the role that serves them; every role serves the probes and /metrics. Through
 the edge's ASGI app in process (Django stood in for by a recorder), and the WebSocket
-dispatcher of gateway.asgi."""
+dispatcher of gateway.server.asgi."""
 
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ async def test_inference_paths_served_by_the_api_role_answer_as_they_always_do()
 async def test_websockets_are_refused_before_they_are_accepted(
     monkeypatch, role, path, refused
 ) -> None:
-    from gateway import asgi
+    from gateway.server import asgi
 
     reached: list[str] = []
 

@@ -8,9 +8,9 @@ import asyncio
 
 import pytest
 
+from gateway.base.errors import InvalidRequest, RequestTooLarge
 from gateway.codecs.openai_media.forms import encode
 from gateway.edge import upload_stream
-from gateway.errors import InvalidRequest, RequestTooLarge
 from gateway.features.batches.files import store
 
 KIND = "multipart/form-data; boundary=b0und"

@@ -38,7 +38,7 @@ from gateway.access import authorization
 from gateway.web import litellm_sections, pages, units
 
 ROOT = Path(__file__).resolve().parents[3]
-WIRING = "gateway/settings.py"  # INSTALLED_APPS: a unit's one line
+WIRING = "gateway/server/settings.py"  # INSTALLED_APPS: a unit's one line
 
 
 @dataclass(frozen=True)

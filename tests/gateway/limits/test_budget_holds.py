@@ -17,8 +17,8 @@ from gateway import journal
 from gateway.access import registry
 from gateway.base import background, http
 from gateway.base.counters import SOCKET_ENV
+from gateway.base.errors import RateLimited
 from gateway.core import service
-from gateway.errors import RateLimited
 from gateway.limits import counters, limits, redis_counters, spend, subjects
 from gateway.limits.budget_holds import Holds
 from gateway.limits.leased_limits import Leased

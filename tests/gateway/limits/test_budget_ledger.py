@@ -14,7 +14,7 @@ import pytest
 from django.db import OperationalError
 
 from gateway.base import db_work, leases, lifecycle
-from gateway.errors import RateLimited
+from gateway.base.errors import RateLimited
 from gateway.limits import budget_ledger, counters, limits, redis_counters
 from gateway.limits import spend as spending
 from gateway.limits.budget_ledger import REFERENCE, Region

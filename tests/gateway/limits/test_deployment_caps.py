@@ -12,7 +12,7 @@ import pytest
 from gateway.base import background
 from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import DeploymentEntry, RouteEntry
-from gateway.errors import NoHealthyDeployment
+from gateway.base.errors import NoHealthyDeployment
 from gateway.limits import counters, deployment_caps, limits, redis_counters
 from gateway.limits.limits_book import CounterStore
 from gateway.routing import routing

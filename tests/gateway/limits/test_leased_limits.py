@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from gateway.base.counters import SOCKET_ENV, Unavailable
-from gateway.errors import RateLimited
+from gateway.base.errors import RateLimited
 from gateway.limits import counters, leased_limits, limits, subjects
 from gateway.limits import spend as spending
 from gateway.limits.leased_limits import Leased, Want

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from gateway.base.entries import MASTER, KeyEntry
-from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
+from gateway.base.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from gateway.limits import limits, spend, subjects
 from tests.gateway.conftest import REDIS_URL
 from tests.gateway.entries import route, snapshot

@@ -19,8 +19,8 @@ from gateway.access import registry
 from gateway.base import background
 from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import TagEntry
+from gateway.base.errors import RateLimited
 from gateway.core import service
-from gateway.errors import RateLimited
 from gateway.limits import budget_estimate, counters, limits, spend, subjects
 from gateway.server.counter_service import CounterService
 from tests.gateway.limits.test_budget_holds import (  # noqa: F401  (fixtures)

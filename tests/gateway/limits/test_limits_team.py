@@ -10,7 +10,7 @@ import pytest
 
 from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import TeamEntry
-from gateway.errors import PermissionDenied, RateLimited
+from gateway.base.errors import PermissionDenied, RateLimited
 from gateway.limits import limits, spend, subjects
 from gateway.limits.limits_book import CounterStore
 from gateway.server.counter_service import CounterService

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import UserEntry
-from gateway.errors import RateLimited
+from gateway.base.errors import RateLimited
 from gateway.limits import limits, spend, subjects
 from gateway.server.counter_service import CounterService
 from tests.gateway.limits.test_limits import START, key

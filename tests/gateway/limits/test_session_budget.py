@@ -14,7 +14,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from gateway.base.entries import AgentRun, KeyEntry
-from gateway.errors import RateLimited
+from gateway.base.errors import RateLimited
 from gateway.limits import limits, subjects
 from tests.gateway.limits.test_limits import clock, key  # noqa: F401 - the fixture
 

@@ -14,16 +14,15 @@ import httpx
 import pytest
 from django.test import Client
 
-from gateway import errors
-from gateway.base import http
+from gateway.base import errors, http
 from gateway.base.entries import ProviderEntry
+from gateway.base.types import ChatRequest, Message, Text
 from gateway.models import Provider
 from gateway.providers import aws, google_auth
 from gateway.providers.ambient import SETTING
 from gateway.providers.base import Exchange
 from gateway.providers.bedrock import BedrockProvider
 from gateway.providers.vertex_ai import VertexAIProvider
-from gateway.types import ChatRequest, Message, Text
 
 from ..entries import deployment
 from .test_bedrock import ACCESS_KEY, ARN, KEYS, REGION, SECRET_KEY, fixture

@@ -15,8 +15,7 @@ import pytest
 
 from gateway.base import http
 from gateway.base.entries import DeploymentEntry, ProviderEntry
-from gateway.codecs.anthropic.outbound import JSON_TOOL, StreamTranslator, parse_response
-from gateway.errors import (
+from gateway.base.errors import (
     ConfigurationError,
     InvalidRequest,
     UpstreamConnectionError,
@@ -24,10 +23,8 @@ from gateway.errors import (
     UpstreamOverloaded,
     UpstreamTimeout,
 )
-from gateway.providers.anthropic import AnthropicProvider, build_body
-from gateway.providers.base import Exchange
-from gateway.streaming import fold_events
-from gateway.types import (
+from gateway.base.streaming import fold_events
+from gateway.base.types import (
     ChatRequest,
     ErrorEvent,
     Finish,
@@ -50,6 +47,9 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.codecs.anthropic.outbound import JSON_TOOL, StreamTranslator, parse_response
+from gateway.providers.anthropic import AnthropicProvider, build_body
+from gateway.providers.base import Exchange
 from tests import anthropic_rules
 from tests.gateway import entries
 

@@ -27,7 +27,7 @@ def test_every_kind_resolves_when_another_adapter_was_imported_first(tmp_path) -
     answer 500 "unknown kind 'openai'" for every OpenAI route."""
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "gateway.server.settings",
         "SWITCHYARD_DATA_DIR": str(tmp_path),
     }
     done = subprocess.run(

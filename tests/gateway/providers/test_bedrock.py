@@ -13,15 +13,14 @@ import httpx
 import orjson
 import pytest
 
-from gateway import errors
-from gateway.base import http
+from gateway.base import errors, http
 from gateway.base.entries import ProviderEntry
+from gateway.base.streaming import fold_events
+from gateway.base.types import ChatRequest, ErrorEvent, Message, Text
 from gateway.providers import aws
 from gateway.providers.aws import aws_events
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.bedrock import BedrockProvider
-from gateway.streaming import fold_events
-from gateway.types import ChatRequest, ErrorEvent, Message, Text
 from tests.aws import (
     ACCESS_KEY,
     REGION,
@@ -304,7 +303,7 @@ def test_botocore_is_not_imported_until_a_bedrock_call_needs_it() -> None:
     """Loading the adapters (every process does on its first request) must not pay
     botocore's import time; the first Bedrock call imports it in a thread."""
     code = (
-        "import django, os, sys; os.environ['DJANGO_SETTINGS_MODULE'] = 'gateway.settings'; "
+        "import django, os, sys; os.environ['DJANGO_SETTINGS_MODULE'] = 'gateway.server.settings'; "
         "django.setup(); import gateway.providers.bedrock; "
         "print('botocore' in sys.modules)"
     )

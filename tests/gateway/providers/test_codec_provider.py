@@ -10,14 +10,10 @@ import httpx
 import orjson
 import pytest
 
-from gateway import errors
-from gateway.base import http
+from gateway.base import errors, http
 from gateway.base.entries import ProviderEntry
-from gateway.codecs.base import DONE, Target, WireEvent
-from gateway.providers.base import Exchange
-from gateway.providers.codec_provider import DEFRAMERS, CodecProvider, sse_events
-from gateway.streaming import fold_events
-from gateway.types import (
+from gateway.base.streaming import fold_events
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     ErrorEvent,
@@ -31,6 +27,9 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.codecs.base import DONE, Target, WireEvent
+from gateway.providers.base import Exchange
+from gateway.providers.codec_provider import DEFRAMERS, CodecProvider, sse_events
 
 from ..entries import deployment
 

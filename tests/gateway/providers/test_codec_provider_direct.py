@@ -12,11 +12,10 @@ import httpx
 import orjson
 import pytest
 
-from gateway import errors
-from gateway.base import http
+from gateway.base import errors, http
 from gateway.base.entries import ProviderEntry
+from gateway.base.streaming import fold_events
 from gateway.providers.base import Exchange
-from gateway.streaming import fold_events
 from tests.gateway.base.test_pooled_transport import Server, reply
 
 from ..entries import deployment

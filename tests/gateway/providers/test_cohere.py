@@ -10,15 +10,14 @@ import httpx
 import orjson
 import pytest
 
-from gateway import errors
 from gateway.access import registry
-from gateway.base import http
+from gateway.base import errors, http
 from gateway.base.entries import MASTER, ProviderEntry
+from gateway.base.streaming import fold_events
+from gateway.base.types import ChatRequest, Message, Text
 from gateway.core import service
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.cohere import CohereProvider, api_root
-from gateway.streaming import fold_events
-from gateway.types import ChatRequest, Message, Text
 
 from ..entries import deployment, route, snapshot
 

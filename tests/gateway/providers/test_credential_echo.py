@@ -15,10 +15,10 @@ from gateway import journal
 from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, ProviderEntry, Snapshot
+from gateway.base.errors import UpstreamError
 from gateway.base.secrets import provider_credentials
 from gateway.core import service
 from gateway.core.service import Caller, StreamReply
-from gateway.errors import UpstreamError
 from gateway.telemetry.redaction import configured_secrets
 
 from ..entries import deployment, route

@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
+from gateway.base.types import ChatRequest, Document, Message, Text, ToolCall, ToolResult
 from gateway.providers import anthropic, openai_compatible
-from gateway.types import ChatRequest, Document, Message, Text, ToolCall, ToolResult
 
 from ..entries import deployment
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gateway.base.entries import DeploymentEntry, ProviderEntry
-from gateway.errors import UpstreamError
-from gateway.providers.base import Exchange
-from gateway.providers.echo import EchoProvider
-from gateway.streaming import afold_events
-from gateway.types import (
+from gateway.base.errors import UpstreamError
+from gateway.base.streaming import afold_events
+from gateway.base.types import (
     ChatRequest,
     Message,
     Text,
@@ -20,6 +18,8 @@ from gateway.types import (
     ToolChoice,
     ToolResult,
 )
+from gateway.providers.base import Exchange
+from gateway.providers.echo import EchoProvider
 from tests.gateway import entries
 
 PROVIDER = ProviderEntry(1, "echo", "echo", "", "", {}, "", None)

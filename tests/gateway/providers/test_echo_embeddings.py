@@ -11,7 +11,7 @@ import struct
 import openai
 import pytest
 
-from gateway.errors import InvalidRequest
+from gateway.base.errors import InvalidRequest
 from gateway.providers.base import Exchange
 from gateway.providers.echo import EchoProvider, embedding_vector
 from tests.live import Gateway

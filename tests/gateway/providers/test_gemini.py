@@ -9,14 +9,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gateway import errors
-from gateway.base import http
+from gateway.base import errors, http
 from gateway.base.entries import ProviderEntry
+from gateway.base.streaming import fold_events
+from gateway.base.types import ChatRequest, Message, Text, Tool, ToolResult
 from gateway.codecs.gemini import ids
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.gemini import GeminiProvider
-from gateway.streaming import fold_events
-from gateway.types import ChatRequest, Message, Text, Tool, ToolResult
 
 from ...integration.mock_gemini import GReply, MockGemini
 from ..entries import deployment

@@ -11,14 +11,13 @@ import httpx
 import orjson
 import pytest
 
-from gateway import errors
-from gateway.base import http
+from gateway.base import errors, http
 from gateway.base.entries import ProviderEntry
+from gateway.base.streaming import fold_events
+from gateway.base.types import ChatRequest, ErrorEvent, Message, Text
 from gateway.codecs import CODECS
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.gemini_interactions import GeminiInteractionsProvider
-from gateway.streaming import fold_events
-from gateway.types import ChatRequest, ErrorEvent, Message, Text
 
 from ..entries import deployment
 

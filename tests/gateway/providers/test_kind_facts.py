@@ -13,17 +13,17 @@ import dataclasses
 
 import pytest
 
+from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry
+from gateway.base.errors import InvalidRequest
+from gateway.base.types import ChatRequest, Document, Message
 from gateway.catalog import KindVendor
 from gateway.codecs import CODECS
 from gateway.core import capabilities
-from gateway.documents import Accepts
-from gateway.errors import InvalidRequest
 from gateway.providers import kinds
 from gateway.providers.base import DECLARED_FACTS, Provider
 from gateway.providers.codec_provider import CodecProvider
 from gateway.providers.kinds import Keyless, Kind
-from gateway.types import ChatRequest, Document, Message
 from tests.gateway.entries import route
 
 KIND_CLASSES = {name: kinds.adapter_class(name) for name in kinds.KINDS}

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def run(code: str, tmp_path: Path) -> str:
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        "DJANGO_SETTINGS_MODULE": "gateway.server.settings",
         "SWITCHYARD_DATA_DIR": str(tmp_path),
     }
     done = subprocess.run(

@@ -13,15 +13,15 @@ from django.core.management import call_command
 from django.test import Client
 
 from gateway.access import registry
+from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry, ProviderEntry
+from gateway.base.types import ChatRequest, ChatResponse, Message, Text
 from gateway.catalog import KindVendor
-from gateway.documents import Accepts
 from gateway.models import Provider
 from gateway.providers import kinds
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.base import Provider as Adapter
 from gateway.providers.kinds import FormHelp, Keyless, Kind, Setting
-from gateway.types import ChatRequest, ChatResponse, Message, Text
 from tests.gateway.entries import deployment
 
 MASTER = "sy-master-toy-kind"

@@ -10,22 +10,10 @@ import httpx
 import orjson
 import pytest
 
-from gateway import errors
-from gateway.base import http
+from gateway.base import errors, http
 from gateway.base.entries import DeploymentEntry, ProviderEntry
-from gateway.codecs.openai_chat.outbound import (
-    ChunkTranslator,
-    clean_schema_for_gemini,
-    parse_response,
-)
-from gateway.providers.base import Exchange
-from gateway.providers.openai_compatible import (
-    AzureOpenAIProvider,
-    OpenAICompatibleProvider,
-    build_body,
-)
-from gateway.streaming import EventBatches, fold_events
-from gateway.types import (
+from gateway.base.streaming import EventBatches, fold_events
+from gateway.base.types import (
     ChatRequest,
     ErrorEvent,
     Finish,
@@ -47,6 +35,17 @@ from gateway.types import (
     ToolResult,
     Usage,
     UsageEvent,
+)
+from gateway.codecs.openai_chat.outbound import (
+    ChunkTranslator,
+    clean_schema_for_gemini,
+    parse_response,
+)
+from gateway.providers.base import Exchange
+from gateway.providers.openai_compatible import (
+    AzureOpenAIProvider,
+    OpenAICompatibleProvider,
+    build_body,
 )
 from tests.gateway import entries
 
@@ -1138,7 +1137,7 @@ async def test_a_read_with_the_whole_answer_hands_its_first_two_tokens_on_alone(
 
 def test_a_passed_through_body_takes_no_proxy_identity_header_of_the_callers():
     """On passthrough the caller's headers go along, but never the proxy's (the client's
-    address, the original host or path: ``gateway.types.refused_caller_header``, L24) nor its
+    address, the original host or path: ``gateway.base.types.refused_caller_header``, L24) nor its
     credentials; a header of the caller's own does (the control)."""
     adapter = OpenAICompatibleProvider(provider_entry())
     caller = {

@@ -13,8 +13,8 @@ import orjson
 import pytest
 
 from gateway.base import http
+from gateway.base.errors import UpstreamError
 from gateway.codecs.anthropic.inbound import parse_request, render_stream
-from gateway.errors import UpstreamError
 from gateway.providers.base import Exchange
 from gateway.providers.openai_compatible import OpenAICompatibleProvider
 from tests.gateway.providers.test_anthropic import make_deployment, make_provider

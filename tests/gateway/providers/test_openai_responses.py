@@ -12,10 +12,12 @@ import httpx
 import orjson
 import pytest
 
-from gateway import errors, journal
+from gateway import journal
 from gateway.access import registry
-from gateway.base import http
+from gateway.base import errors, http
 from gateway.base.entries import MASTER, ProviderEntry
+from gateway.base.streaming import fold_events
+from gateway.base.types import ChatRequest, ErrorEvent, Message, Reasoning, Text
 from gateway.codecs import CODECS
 from gateway.codecs.openai_responses import codec as CODEC
 from gateway.codecs.openai_responses import maps
@@ -23,8 +25,6 @@ from gateway.core import service
 from gateway.providers import openai_responses as openai_responses_provider
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.openai_responses import OpenAIResponsesProvider
-from gateway.streaming import fold_events
-from gateway.types import ChatRequest, ErrorEvent, Message, Reasoning, Text
 
 from ..entries import deployment, route, snapshot
 

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from gateway.base import http
+from gateway.base.types import ChatRequest, Message, Text
 from gateway.codecs.base import PassthroughCodec
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Exchange, Provider
@@ -20,7 +21,6 @@ from gateway.providers.gemini import GeminiProvider
 from gateway.providers.openai_compatible import AzureOpenAIProvider, OpenAICompatibleProvider
 from gateway.providers.openai_responses import OpenAIResponsesProvider
 from gateway.providers.vertex_ai import VertexAIProvider
-from gateway.types import ChatRequest, Message, Text
 from tests.gateway.providers.test_anthropic import (
     make_deployment,
     make_provider,

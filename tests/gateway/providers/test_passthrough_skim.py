@@ -13,14 +13,8 @@ import httpx
 import pytest
 
 from gateway.base import http
-from gateway.codecs.anthropic import outbound as anthropic_outbound
-from gateway.codecs.base import sse_wire_event
-from gateway.codecs.openai_chat import outbound as openai_outbound
-from gateway.providers.anthropic import AnthropicProvider
-from gateway.providers.base import Exchange, Provider
-from gateway.providers.openai_compatible import OpenAICompatibleProvider
-from gateway.streaming import SSEDecoder
-from gateway.types import (
+from gateway.base.streaming import SSEDecoder
+from gateway.base.types import (
     PartStart,
     PartStop,
     StreamEvent,
@@ -28,6 +22,12 @@ from gateway.types import (
     ThinkingDelta,
     ToolArgsDelta,
 )
+from gateway.codecs.anthropic import outbound as anthropic_outbound
+from gateway.codecs.base import sse_wire_event
+from gateway.codecs.openai_chat import outbound as openai_outbound
+from gateway.providers.anthropic import AnthropicProvider
+from gateway.providers.base import Exchange, Provider
+from gateway.providers.openai_compatible import OpenAICompatibleProvider
 from tests.gateway.providers import test_anthropic as anthropic_case
 from tests.gateway.providers import test_openai_compatible as openai_case
 

@@ -11,10 +11,10 @@ import pytest
 
 from gateway.base import http
 from gateway.base.entries import DeploymentEntry, ProviderEntry
+from gateway.base.streaming import afold_events
+from gateway.base.types import ChatRequest, Message, Text
 from gateway.core.upstream import UpstreamCall
 from gateway.providers.base import Exchange, adapter_for
-from gateway.streaming import afold_events
-from gateway.types import ChatRequest, Message, Text
 from tests.aws import ACCESS_KEY, REGION, SECRET_KEY
 
 from ..entries import deployment, route

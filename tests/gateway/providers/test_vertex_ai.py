@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway import errors
+from gateway.base import errors
 from gateway.base.entries import ProviderEntry
+from gateway.base.types import ChatRequest, Message, Text
 from gateway.providers import google_auth
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.vertex_ai import VertexAIProvider, host_for
-from gateway.types import ChatRequest, Message, Text
 
 from ...integration.mock_gemini import GReply, MockGemini, new_service_account
 from ..entries import deployment

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.base.entries import ProviderEntry
-from gateway.errors import ConfigurationError
+from gateway.base.errors import ConfigurationError
 from gateway.providers import wire
 from gateway.providers.base import adapter_for
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 
 from gateway.base.entries import DeploymentEntry, RouteEntry
+from gateway.base.types import ChatRequest, Message, Text
 from gateway.core import capabilities
 from gateway.routing import routing
 from gateway.routing.attempts import Attempt
 from gateway.routing.context_windows import ContextWindowExceeded
-from gateway.types import ChatRequest, Message, Text
 from tests.gateway.entries import deployment, route, snapshot
 from tests.gateway.routing.test_routing import fake_time  # noqa: F401  (the fixture, used by every test)
 

@@ -11,10 +11,10 @@ from collections import Counter
 import pytest
 
 from gateway.base.entries import DeploymentEntry, RouteEntry
+from gateway.base.types import ChatRequest, Message, Text, Tool
 from gateway.providers import kinds
 from gateway.routing import prefix_affinity, routing
 from gateway.routing.prefix_affinity import AffinityTable, prefix_key
-from gateway.types import ChatRequest, Message, Text, Tool
 from tests.gateway.entries import route, snapshot
 from tests.gateway.routing.test_routing import FakeTime, fake_time  # noqa: F401  (the fixture)
 

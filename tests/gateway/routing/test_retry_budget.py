@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-from gateway.errors import UpstreamError
+from gateway.base.errors import UpstreamError
 from gateway.routing import routing
 from gateway.routing.retry_budget import RetryBudget
 from tests.gateway.entries import route, snapshot

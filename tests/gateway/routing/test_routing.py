@@ -8,7 +8,7 @@ import pytest
 
 from gateway.access import registry
 from gateway.base.entries import DeploymentEntry, ProviderEntry, RouteEntry
-from gateway.errors import (
+from gateway.base.errors import (
     InvalidRequest,
     NoHealthyDeployment,
     UpstreamConnectionError,

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from gateway.errors import InvalidRequest, UpstreamError
+from gateway.base.errors import InvalidRequest, UpstreamError
 from gateway.routing import routing
 from tests.gateway.entries import route, snapshot
 from tests.gateway.routing.test_routing import FakeTime, Upstream, server_error

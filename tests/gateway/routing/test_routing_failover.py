@@ -12,14 +12,14 @@ import pytest
 from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, DeploymentEntry, ProviderEntry, RouteEntry
-from gateway.core import service
-from gateway.errors import (
+from gateway.base.errors import (
     ConfigurationError,
     MissingSecret,
     ModelNotFound,
     UpstreamError,
     UpstreamRejected,
 )
+from gateway.core import service
 from gateway.routing import routing
 from tests.gateway.entries import _ids, deployment, route, snapshot
 from tests.gateway.routing.test_routing import FakeTime, Upstream, completion, server_error

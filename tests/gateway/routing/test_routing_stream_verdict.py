@@ -11,8 +11,8 @@ import pytest
 from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER
+from gateway.base.errors import GatewayError, InvalidRequest, UpstreamConnectionError, UpstreamError
 from gateway.core import service
-from gateway.errors import GatewayError, InvalidRequest, UpstreamConnectionError, UpstreamError
 from gateway.routing import routing
 from tests.gateway.entries import route, snapshot
 from tests.gateway.routing.test_routing import FakeTime, Upstream

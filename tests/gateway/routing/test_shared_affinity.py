@@ -25,7 +25,7 @@ PREFIX = 0x5EED
 def test_the_prefix_key_is_the_same_in_another_process() -> None:
     """``hash`` is salted per process: two workers would never agree on a prefix."""
     code = (
-        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'gateway.settings');"
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'gateway.server.settings');"
         "django.setup();"
         "from tests.gateway.routing.test_prefix_affinity import agent, prefix_key_of;"
         "print(prefix_key_of(agent('You are a coder.', 'fix the bug', 'and the test')))"

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from gateway.base.counters import SOCKET_ENV, CounterBooks
-from gateway.errors import UpstreamError
+from gateway.base.errors import UpstreamError
 from gateway.limits import counters, limits
 from gateway.routing import routing, shared_retry_budget
 from gateway.routing.retry_budget import RetryBudget

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from gateway.base.counters import SOCKET_ENV, CounterClient, Unavailable
-from gateway.errors import RateLimited
+from gateway.base.errors import RateLimited
 from gateway.limits import counters, limits, spend, subjects
 from gateway.limits.leased_limits import Leased
 from gateway.limits.limits_book import CounterStore

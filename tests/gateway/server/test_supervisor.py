@@ -28,7 +28,7 @@ def test_the_supervisor_loads_neither_django_nor_uvicorn(tmp_path) -> None:
     """Everything the supervisor runs before it watches its workers (who import the
     application): the service started and the port bound, with neither Django nor
     uvicorn (nor multiprocessing, uvicorn's way to start workers) imported."""
-    plan = Plan("gateway.asgi:application", 2, {"port": 0}, str(tmp_path / "s.sock"), True)
+    plan = Plan("gateway.server.asgi:application", 2, {"port": 0}, str(tmp_path / "s.sock"), True)
     code = f"""
 import os, sys
 from gateway.server import supervisor
@@ -67,7 +67,7 @@ import sys
 from gateway.server import worker
 worker.prepare()
 from gateway.server.uvicorn_server import worker_config
-config = worker_config("gateway.asgi:application", {"lifespan": "on", "loop": "uvloop",
+config = worker_config("gateway.server.asgi:application", {"lifespan": "on", "loop": "uvloop",
                                                      "http": "httptools"})
 config.load()
 import uvicorn
@@ -80,7 +80,7 @@ print(sorted(m for m in sys.modules if m.startswith(("watchfiles", "uvicorn.supe
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DATABASE_URL"))}
     env.update({UVICORN_WORKER_ENV: "1", "SWITCHYARD_DATA_DIR": str(tmp_path)})
-    env["DJANGO_SETTINGS_MODULE"] = "gateway.settings"
+    env["DJANGO_SETTINGS_MODULE"] = "gateway.server.settings"
     result = subprocess.run(
         [argv[0], "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
@@ -101,8 +101,8 @@ def test_the_supervisor_command_finds_this_tree_from_anywhere(tmp_path) -> None:
 def test_a_worker_loads_no_daphne_nor_optional_clients(tmp_path) -> None:
     code = """
 import os, sys
-os.environ["DJANGO_SETTINGS_MODULE"] = "gateway.settings"
-import gateway.asgi, gateway.core.service
+os.environ["DJANGO_SETTINGS_MODULE"] = "gateway.server.settings"
+import gateway.server.asgi, gateway.core.service
 from django.conf import settings
 assert "daphne" not in settings.INSTALLED_APPS
 heavy = ("twisted", "daphne", "autobahn", "OpenSSL", "psycopg", "tiktoken",
@@ -135,7 +135,7 @@ def test_only_runserver_loads_daphnes_app_and_no_command_the_request_stack(
     code = f"""
 import os, sys
 sys.argv = {argv!r}
-os.environ["DJANGO_SETTINGS_MODULE"] = "gateway.settings"
+os.environ["DJANGO_SETTINGS_MODULE"] = "gateway.server.settings"
 import django
 django.setup()
 from django.conf import settings

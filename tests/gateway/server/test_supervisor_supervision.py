@@ -216,7 +216,7 @@ def test_a_killed_supervisors_workers_free_the_port_at_once_and_finish_their_str
 def test_a_worker_that_cannot_start_stops_the_server_with_status_3(tmp_path) -> None:
     """The application's start-up fails (no tables: never migrated) in every worker:
     the supervisor exits with uvicorn's status 3 rather than replacing them forever."""
-    plan = Plan("gateway.asgi:application", 2, {"port": 0, "lifespan": "on"})
+    plan = Plan("gateway.server.asgi:application", 2, {"port": 0, "lifespan": "on"})
     env = gateway_env(tmp_path)
     argv = supervisor.command(plan)
     result = subprocess.run(

@@ -54,7 +54,7 @@ def test_queued_connections_are_taken_and_new_ones_refused_not_reset() -> None:
 
 
 def test_only_a_worker_whose_supervisor_stops_refuses_for_all() -> None:
-    config = uvicorn.Config("gateway.asgi:application", lifespan="off")
+    config = uvicorn.Config("gateway.server.asgi:application", lifespan="off")
     assert uvicorn_server.DrainingServer(config).stops_whole_server()  # alone on its socket
     assert not uvicorn_server.WorkerServer(config).stops_whole_server()
     stopping_r, stopping_w = os.pipe()

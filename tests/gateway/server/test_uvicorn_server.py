@@ -24,7 +24,7 @@ def test_the_servers_timeout_follows_the_grace_period(monkeypatch, settings) -> 
         seen["timeout"] = self.config.timeout_graceful_shutdown
 
     monkeypatch.setattr(uvicorn_server.DrainingServer, "run", run)
-    uvicorn_server.run("gateway.asgi:application", lifespan="on")
+    uvicorn_server.run("gateway.server.asgi:application", lifespan="on")
     assert seen["timeout"] == math.ceil(7.5 + lifecycle.SERVER_MARGIN_SECONDS)
     assert lifecycle.server_timeout_seconds() > lifecycle.grace_seconds() + lifecycle.CUT_SECONDS
 
@@ -166,7 +166,7 @@ async def test_a_worker_stops_at_once_when_its_supervisor_stops_or_dies() -> Non
 
     stopping_r, stopping_w = os.pipe()
     try:
-        config = uvicorn.Config("gateway.asgi:application", lifespan="off")
+        config = uvicorn.Config("gateway.server.asgi:application", lifespan="off")
         worker = uvicorn_server.WorkerServer(config, stop_fd=stopping_r)
         loop = asyncio.get_running_loop()
         loop.add_reader(stopping_r, worker.supervisor_stopping)
@@ -201,7 +201,7 @@ async def test_the_once_a_second_parent_check_defers_to_a_closed_pipe(
     monkeypatch.setattr(uvicorn.Server, "on_tick", tick)
     stopping_r, stopping_w = os.pipe()
     try:
-        config = uvicorn.Config("gateway.asgi:application", lifespan="off")
+        config = uvicorn.Config("gateway.server.asgi:application", lifespan="off")
         worker = uvicorn_server.WorkerServer(config, stop_fd=None if pipe == "none" else stopping_r)
         if pipe == "closed":
             os.close(stopping_w)

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from gateway.base.entries import KeyEntry
-from gateway.errors import RateLimited
+from gateway.base.errors import RateLimited
 from gateway.limits import limits, subjects
 from gateway.limits import spend as spending
 from gateway.models import RequestLog

@@ -18,12 +18,12 @@ from gateway import journal
 from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER
+from gateway.base.errors import InvalidRequest
+from gateway.base.types import ChatRequest
 from gateway.core import service
-from gateway.errors import InvalidRequest
 from gateway.journal.pruning import prune
 from gateway.models import RequestLog, RequestTag, TagSpendRollup
 from gateway.telemetry import tags
-from gateway.types import ChatRequest
 from tests.gateway.entries import route, snapshot
 
 ANSWER = {

@@ -210,7 +210,7 @@ def test_off_the_sdk_is_never_imported_and_the_client_has_no_hook():
 import asyncio, os, sys
 os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
 os.environ.pop("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", None)
-os.environ["DJANGO_SETTINGS_MODULE"] = "gateway.settings"
+os.environ["DJANGO_SETTINGS_MODULE"] = "gateway.server.settings"
 import django
 django.setup()
 from gateway.base import http
@@ -388,7 +388,7 @@ def test_an_operation_without_a_trace_context_is_a_root_span(exported):
 
 
 def test_the_usage_attributes_split_cache_reads_writes_and_reasoning():
-    from gateway.types import Usage
+    from gateway.base.types import Usage
 
     usage = Usage(input_tokens=10, output_tokens=20, cache_read_tokens=30, cache_write_tokens=40,
                   reasoning_tokens=5)  # fmt: skip

@@ -21,8 +21,8 @@ from django.test import Client
 
 from gateway.access import registry
 from gateway.base import http
+from gateway.base.errors import ConfigurationError
 from gateway.base.secrets import secret_refs
-from gateway.errors import ConfigurationError
 from gateway.features.guardrails import kinds
 from gateway.features.guardrails.kinds import Context
 from gateway.models import Deployment, Guardrail, Provider, Route

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from gateway import apps, wiring
+from gateway import apps
+from gateway.server import wiring
 from gateway.web import units
 
 

@@ -7,12 +7,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
+from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry
-from gateway.catalog.matching import KindVendor
-from gateway.documents import Accepts
-from gateway.providers.base import Exchange, Provider
-from gateway.providers.kinds import Keyless
-from gateway.types import (
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Finish,
@@ -25,6 +22,9 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.catalog.matching import KindVendor
+from gateway.providers.base import Exchange, Provider
+from gateway.providers.kinds import Keyless
 
 
 def _answer(request: ChatRequest) -> str:

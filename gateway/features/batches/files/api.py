@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from gateway.base.entries import KeyEntry
-from gateway.errors import InvalidRequest, ModelNotFound
+from gateway.base.errors import InvalidRequest, ModelNotFound
 from gateway.features.batches.files import quota, store
 from gateway.models.files import StoredFile
 

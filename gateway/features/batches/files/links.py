@@ -22,7 +22,7 @@ from django.utils import timezone
 from gateway.access import authorization
 from gateway.access.rules import files as file_rules
 from gateway.base.entries import KeyEntry
-from gateway.errors import ModelNotFound
+from gateway.base.errors import ModelNotFound
 from gateway.features.batches.files import store
 from gateway.models.files import StoredFile
 

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db.models import Sum
 
 from gateway.base.entries import KeyEntry
-from gateway.errors import RequestTooLarge
+from gateway.base.errors import RequestTooLarge
 from gateway.models import ApiKey
 from gateway.models.files import StoredFile
 

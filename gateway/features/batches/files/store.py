@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 
-from gateway.errors import ConfigurationError, GatewayError
+from gateway.base.errors import ConfigurationError, GatewayError
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # an upload nothing has written to for this long was cut off with its worker (a SIGKILL

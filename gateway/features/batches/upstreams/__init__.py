@@ -18,7 +18,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from gateway.base.entries import DeploymentEntry, ProviderEntry
-from gateway.errors import UpstreamError
+from gateway.base.errors import UpstreamError
 from gateway.features.batches.upstreams.anthropic import AnthropicBatches
 from gateway.features.batches.upstreams.base import OFF, UpstreamBatches, flag
 from gateway.features.batches.upstreams.bedrock import BedrockBatches

@@ -41,7 +41,7 @@ from django.utils import timezone
 
 from gateway.base import db_work, lifecycle
 from gateway.base.entries import DeploymentEntry, ProviderEntry
-from gateway.errors import GatewayError, UpstreamError
+from gateway.base.errors import GatewayError, UpstreamError
 from gateway.features.batches.translate import upstream_body
 from gateway.features.batches.upstreams.base import (
     Line,

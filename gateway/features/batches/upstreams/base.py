@@ -26,7 +26,7 @@ import orjson
 
 from gateway.base import lifecycle
 from gateway.base.entries import DeploymentEntry, ProviderEntry
-from gateway.errors import GatewayError
+from gateway.base.errors import GatewayError
 from gateway.models.batches import Batch, BatchLine
 from gateway.providers import kinds
 

@@ -53,11 +53,10 @@ from urllib.parse import urlparse
 
 import orjson
 
-from gateway import errors
-from gateway.base import db_work
+from gateway.base import db_work, errors
 from gateway.base.entries import DeploymentEntry, ProviderEntry
+from gateway.base.errors import GatewayError, UpstreamError
 from gateway.base.secrets.secret_refs import resolve_secret
-from gateway.errors import GatewayError, UpstreamError
 from gateway.features.batches import translate
 from gateway.features.batches.upstreams.base import (
     Line,

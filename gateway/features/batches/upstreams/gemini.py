@@ -46,7 +46,7 @@ from django.utils import timezone
 
 from gateway.base import db_work
 from gateway.base.entries import DeploymentEntry, ProviderEntry
-from gateway.errors import GatewayError, InvalidRequest, UpstreamError
+from gateway.base.errors import GatewayError, InvalidRequest, UpstreamError
 from gateway.features.batches import translate
 from gateway.features.batches.upstreams.base import Line, Progress, Result, Save
 from gateway.features.batches.upstreams.http import HttpBatches

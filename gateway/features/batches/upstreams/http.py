@@ -13,7 +13,7 @@ import httpx
 import orjson
 
 from gateway.base.entries import DeploymentEntry, ProviderEntry
-from gateway.errors import UpstreamError
+from gateway.base.errors import UpstreamError
 from gateway.features.batches.upstreams.base import UpstreamBatches
 from gateway.providers import wire
 from gateway.providers.base import adapter_for

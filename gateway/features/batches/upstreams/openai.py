@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import orjson
 
 from gateway.base.entries import DeploymentEntry, ProviderEntry
-from gateway.errors import GatewayError
+from gateway.base.errors import GatewayError
 from gateway.features.batches import translate
 from gateway.features.batches.upstreams.base import ON, Line, Progress, Result, Save, flag, jsonl
 from gateway.features.batches.upstreams.http import HttpBatches

@@ -28,10 +28,10 @@ import orjson
 
 from gateway.base import http
 from gateway.base.entries import GuardrailEntry
+from gateway.base.errors import MissingSecret
 from gateway.base.pooled_transport import AnswerTooLarge
 from gateway.base.secrets.secret_refs import ENV_REFERENCE, resolve_secret
 from gateway.base.secrets.url_secrets import mask_url
-from gateway.errors import MissingSecret
 from gateway.features.guardrails.kinds import Checker as BaseChecker
 from gateway.features.guardrails.kinds import ConfigError, Context, Verdict
 from gateway.features.guardrails.kinds.remote import CheckFailed, reference_or_text

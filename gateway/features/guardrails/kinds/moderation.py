@@ -20,7 +20,7 @@ from typing import Any
 
 from gateway.access import registry
 from gateway.base.entries import DeploymentEntry, GuardrailEntry
-from gateway.errors import GatewayError
+from gateway.base.errors import GatewayError
 from gateway.features.guardrails.kinds import Checker as BaseChecker
 from gateway.features.guardrails.kinds import ConfigError, Context, Verdict
 from gateway.features.guardrails.kinds.remote import CheckFailed, route_name

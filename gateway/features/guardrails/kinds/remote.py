@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
+from gateway.base.errors import GatewayError
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
-from gateway.errors import GatewayError
 from gateway.features.guardrails.kinds import ConfigError
 
 

@@ -31,8 +31,8 @@ from django.utils.crypto import salted_hmac
 
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
+from gateway.base.types import McpItem, McpServer
 from gateway.models.mcp import McpApprovalUse
-from gateway.types import McpItem, McpServer
 
 PREFIX = "mcpr_"
 TTL_SECONDS = 3600  # how long a client has to answer an approval request

@@ -18,13 +18,8 @@ from gateway.access import registry
 from gateway.access.authorization import decide
 from gateway.base import http
 from gateway.base.entries import KeyEntry
-from gateway.core.tool_runner import Complete, Runner, Step, Toolset, events
-from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
-from gateway.features.mcp import guarded, pricing
-from gateway.features.mcp.hosted import approvals
-from gateway.features.mcp.hosted.servers import Connections, ServerFailed
-from gateway.limits import subjects
-from gateway.types import (
+from gateway.base.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
+from gateway.base.types import (
     ChatRequest,
     Hosted,
     McpItem,
@@ -36,6 +31,11 @@ from gateway.types import (
     ToolResult,
     mcp_tool_name,
 )
+from gateway.core.tool_runner import Complete, Runner, Step, Toolset, events
+from gateway.features.mcp import guarded, pricing
+from gateway.features.mcp.hosted import approvals
+from gateway.features.mcp.hosted.servers import Connections, ServerFailed
+from gateway.limits import subjects
 
 if TYPE_CHECKING:
     from gateway.features.mcp.hosted.servers import Connections

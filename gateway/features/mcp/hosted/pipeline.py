@@ -15,15 +15,15 @@ from django.conf import settings
 
 from gateway.access import authorization
 from gateway.base.entries import KeyEntry, RouteEntry
+from gateway.base.errors import ConfigurationError, PermissionDenied
+from gateway.base.types import ChatRequest, McpServer
 from gateway.core.call import Call
 from gateway.core.jobs import ChatJob
-from gateway.errors import ConfigurationError, PermissionDenied
 from gateway.features.mcp import hosted
 from gateway.features.mcp import rules as mcp_rules
 from gateway.features.mcp.oauth import caller as oauth_caller
 from gateway.providers.base import adapter_for
 from gateway.telemetry import tracing
-from gateway.types import ChatRequest, McpServer
 
 
 def takes(job: ChatJob, route: RouteEntry) -> bool:

@@ -31,11 +31,11 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from gateway.base.types import McpServer
 from gateway.core import url_fetch
 from gateway.features.mcp import capped
 from gateway.features.mcp.capped import AnswerTooLarge, CappedStream  # noqa: F401 (re-exported)
 from gateway.features.mcp.errors import McpGatewayError, UnknownServer
-from gateway.types import McpServer
 
 log = logging.getLogger(__name__)
 

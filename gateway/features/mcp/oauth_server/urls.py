@@ -1,4 +1,4 @@
-"""The authorization server's machine endpoints (``views``), included by ``gateway.urls``."""
+"""The authorization server's machine endpoints (``views``), included by ``gateway.server.urls``."""
 
 from django.urls import path
 

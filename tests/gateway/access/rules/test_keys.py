@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from gateway.access import registry, roles
-from gateway.errors import RateLimited
+from gateway.base.errors import RateLimited
 from gateway.limits import limits, spend
 from gateway.models import ApiKey, Team
 

@@ -19,8 +19,8 @@ from gateway.access import registry
 from gateway.access.authorization import decide
 from gateway.base import background, http
 from gateway.base.entries import MASTER, RouteEntry, TeamEntry
+from gateway.base.errors import PermissionDenied
 from gateway.core import service
-from gateway.errors import PermissionDenied
 from gateway.features.batches import operations as batches_api
 from gateway.features.batches import validate
 from tests.gateway.entries import route, snapshot

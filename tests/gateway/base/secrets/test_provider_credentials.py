@@ -9,11 +9,11 @@ import pytest
 
 from gateway.base import http
 from gateway.base.entries import ProviderEntry
+from gateway.base.errors import UpstreamError
 from gateway.base.secrets import provider_credentials
-from gateway.errors import UpstreamError
+from gateway.base.types import ChatRequest, Message, Text
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Exchange
-from gateway.types import ChatRequest, Message, Text
 from tests.gateway import entries
 
 TOKEN = "x-org-token-0123456789"

@@ -7,19 +7,18 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gateway import errors
 from gateway.access.authorization import decide
-from gateway.base import http
+from gateway.base import errors, http
 from gateway.base.secrets import secret_refs
 from gateway.base.secrets.secret_refs import (
     RefusedReference,
     resolve_operator_value,
     resolve_secret,
 )
+from gateway.base.types import ChatRequest, Message, Text
 from gateway.providers.base import Exchange
 from gateway.providers.bedrock import BedrockProvider
 from gateway.providers.vertex_ai import VertexAIProvider
-from gateway.types import ChatRequest, Message, Text
 
 from ...entries import deployment
 from ...providers.test_bedrock import ACCESS_KEY, REGION, SECRET_KEY, dep, fixture

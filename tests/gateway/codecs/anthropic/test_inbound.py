@@ -11,18 +11,7 @@ from hypothesis import example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from gateway.codecs.anthropic import inbound
-from gateway.codecs.anthropic.inbound import (
-    closed_schema,
-    parse_request,
-    render_count_tokens,
-    render_error,
-    render_models,
-    render_response,
-    render_stream,
-    render_stream_error,
-)
-from gateway.errors import (
+from gateway.base.errors import (
     GatewayError,
     InvalidRequest,
     ModelNotFound,
@@ -32,7 +21,7 @@ from gateway.errors import (
     UpstreamOverloaded,
     UpstreamTimeout,
 )
-from gateway.types import (
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -57,6 +46,17 @@ from gateway.types import (
     ToolResult,
     Usage,
     UsageEvent,
+)
+from gateway.codecs.anthropic import inbound
+from gateway.codecs.anthropic.inbound import (
+    closed_schema,
+    parse_request,
+    render_count_tokens,
+    render_error,
+    render_models,
+    render_response,
+    render_stream,
+    render_stream_error,
 )
 from tests.gateway.providers.test_anthropic import (
     MODEL,

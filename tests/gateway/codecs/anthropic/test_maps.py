@@ -8,13 +8,13 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base.errors import UpstreamError, UpstreamTimeout
+from gateway.base.types import ChatRequest, ErrorEvent, Finish, Message, Text
 from gateway.codecs.anthropic import codec, inbound, maps, outbound
 from gateway.codecs.base import Target, UpstreamCodec, WireEvent
 from gateway.core import service
-from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Exchange
-from gateway.types import ChatRequest, ErrorEvent, Finish, Message, Text
 from tests.gateway.providers.test_anthropic import (
     collect,
     make_deployment,

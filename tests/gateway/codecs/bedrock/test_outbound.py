@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.codecs.base import Target
-from gateway.codecs.bedrock import codec
-from gateway.errors import InvalidRequest
-from gateway.types import (
+from gateway.base.errors import InvalidRequest
+from gateway.base.types import (
     ChatRequest,
     Image,
     Message,
@@ -21,6 +19,8 @@ from gateway.types import (
     ToolChoice,
     ToolResult,
 )
+from gateway.codecs.base import Target
+from gateway.codecs.bedrock import codec
 
 TARGET = Target(model="anthropic.claude-sonnet-4-20250514-v1:0", max_output_tokens=8192)
 REASONING_TARGET = Target(model=TARGET.model, max_output_tokens=32000, supports_reasoning=True)

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway import errors
-from gateway.codecs.base import WireEvent
-from gateway.codecs.bedrock import codec
-from gateway.streaming import fold_events
-from gateway.types import (
+from gateway.base import errors
+from gateway.base.streaming import fold_events
+from gateway.base.types import (
     ErrorEvent,
     Finish,
     PartStart,
@@ -24,6 +22,8 @@ from gateway.types import (
     ToolCall,
     Usage,
 )
+from gateway.codecs.base import WireEvent
+from gateway.codecs.bedrock import codec
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "bedrock"
 ANSWERS = ["text", "tool_use", "reasoning", "json_output", "max_tokens"]

@@ -3,8 +3,8 @@ token but the cached ones is counted."""
 
 from __future__ import annotations
 
+from gateway.base.types import Usage
 from gateway.codecs.cohere import maps as cohere_maps
-from gateway.types import Usage
 
 READS_ONLY = Usage(input_tokens=5, output_tokens=4, cache_read_tokens=7)
 

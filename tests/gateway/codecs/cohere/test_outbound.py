@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.codecs.anthropic import inbound as anthropic_messages
-from gateway.codecs.base import Target
-from gateway.codecs.cohere import codec, outbound
-from gateway.codecs.openai_chat import inbound as openai_chat
-from gateway.codecs.openai_responses import inbound as openai_responses
-from gateway.errors import InvalidRequest
-from gateway.types import (
+from gateway.base.errors import InvalidRequest
+from gateway.base.types import (
     ChatRequest,
     Image,
     Message,
@@ -23,6 +18,11 @@ from gateway.types import (
     ToolChoice,
     ToolResult,
 )
+from gateway.codecs.anthropic import inbound as anthropic_messages
+from gateway.codecs.base import Target
+from gateway.codecs.cohere import codec, outbound
+from gateway.codecs.openai_chat import inbound as openai_chat
+from gateway.codecs.openai_responses import inbound as openai_responses
 
 TARGET = Target(model="command-a-03-2025")
 REASONING = Target(model="command-a-reasoning-08-2025", supports_reasoning=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.base.errors import UpstreamError, UpstreamTimeout
 from gateway.codecs.cohere import codec
-from gateway.errors import UpstreamError, UpstreamTimeout
 
 
 @pytest.mark.parametrize(

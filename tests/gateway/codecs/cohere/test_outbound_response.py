@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.codecs.base import WireEvent
-from gateway.codecs.cohere import codec
-from gateway.errors import UpstreamError, UpstreamTimeout
-from gateway.streaming import fold_events
-from gateway.types import (
+from gateway.base.errors import UpstreamError, UpstreamTimeout
+from gateway.base.streaming import fold_events
+from gateway.base.types import (
     ErrorEvent,
     Finish,
     PartStart,
@@ -28,6 +26,8 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.codecs.base import WireEvent
+from gateway.codecs.cohere import codec
 
 FIXTURES = Path(__file__).parents[3] / "fixtures" / "cohere"
 

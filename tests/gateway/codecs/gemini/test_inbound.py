@@ -14,9 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.codecs.base import ClientCodec, Target, WireEvent
-from gateway.codecs.gemini import ids, inbound, outbound
-from gateway.errors import (
+from gateway.base.errors import (
     AuthenticationFailed,
     GatewayError,
     InvalidRequest,
@@ -26,8 +24,8 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gateway.streaming import fold_events
-from gateway.types import (
+from gateway.base.streaming import fold_events
+from gateway.base.types import (
     ChatResponse,
     ErrorEvent,
     Finish,
@@ -48,6 +46,8 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.codecs.base import ClientCodec, Target, WireEvent
+from gateway.codecs.gemini import ids, inbound, outbound
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "gemini" / "inbound"
 SIG = "CpYBAdHt+im9/Lu=="

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.base.errors import UpstreamError
 from gateway.codecs.gemini import maps
-from gateway.errors import UpstreamError
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "gemini"
 

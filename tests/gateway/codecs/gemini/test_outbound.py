@@ -10,15 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.codecs import CODECS
-from gateway.codecs.anthropic import inbound as anthropic_messages
-from gateway.codecs.base import Target, UpstreamCodec, WireEvent
-from gateway.codecs.gemini import codec, ids
-from gateway.codecs.openai_chat import inbound as openai_chat
-from gateway.codecs.openai_responses import inbound as openai_responses
-from gateway.errors import InvalidRequest, UpstreamError
-from gateway.streaming import fold_events
-from gateway.types import (
+from gateway.base.errors import InvalidRequest, UpstreamError
+from gateway.base.streaming import fold_events
+from gateway.base.types import (
     ChatRequest,
     ErrorEvent,
     Finish,
@@ -29,6 +23,12 @@ from gateway.types import (
     ToolCall,
     ToolChoice,
 )
+from gateway.codecs import CODECS
+from gateway.codecs.anthropic import inbound as anthropic_messages
+from gateway.codecs.base import Target, UpstreamCodec, WireEvent
+from gateway.codecs.gemini import codec, ids
+from gateway.codecs.openai_chat import inbound as openai_chat
+from gateway.codecs.openai_responses import inbound as openai_responses
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "gemini"
 TARGET = Target(model="gemini-2.5-pro", supports_reasoning=True, max_output_tokens=8192)
@@ -349,7 +349,7 @@ def _request(**fields: Any) -> ChatRequest:
 
 
 def test_documents_and_mid_conversation_system_messages() -> None:
-    from gateway.types import Image
+    from gateway.base.types import Image
 
     request = ChatRequest(
         model="gem",
@@ -383,14 +383,14 @@ def test_documents_and_mid_conversation_system_messages() -> None:
     ],
 )
 def test_tool_choice(choice: ToolChoice, expected: dict) -> None:
-    from gateway.types import Tool
+    from gateway.base.types import Tool
 
     body = codec.build_request(_request(tools=[Tool("f")], tool_choice=choice), TARGET)
     assert body["toolConfig"] == {"functionCallingConfig": expected}
 
 
 def test_tool_choice_none_sends_no_tools() -> None:
-    from gateway.types import Tool
+    from gateway.base.types import Tool
 
     body = codec.build_request(_request(tools=[Tool("f")], tool_choice=ToolChoice("none")), TARGET)
     assert "tools" not in body and "toolConfig" not in body
@@ -431,7 +431,7 @@ def test_deployment_params_fill_generation_config_and_top_level_fields() -> None
 def test_what_gemini_cannot_carry_is_a_clear_400() -> None:
     with pytest.raises(InvalidRequest, match="n > 1"):
         codec.build_request(_request(n=2), TARGET)
-    from gateway.types import ToolResult
+    from gateway.base.types import ToolResult
 
     orphan = ChatRequest(model="g", messages=[Message("tool", [ToolResult("call_x", [Text("r")])])])
     with pytest.raises(InvalidRequest, match="call_x"):

@@ -15,9 +15,8 @@ import pytest
 from google.genai import interactions as sdk
 from pydantic import TypeAdapter
 
-from gateway.codecs.gemini_interactions import inbound, maps, upstream_maps
-from gateway.errors import InvalidRequest, ModelNotFound, RateLimited, UpstreamError
-from gateway.types import (
+from gateway.base.errors import InvalidRequest, ModelNotFound, RateLimited, UpstreamError
+from gateway.base.types import (
     ChatResponse,
     Finish,
     PartStart,
@@ -34,6 +33,7 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.codecs.gemini_interactions import inbound, maps, upstream_maps
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "gemini_interactions"
 EVENTS = TypeAdapter(sdk.InteractionSSEEvent)
@@ -285,7 +285,7 @@ def test_a_resource_replays_as_a_stream_that_folds_back() -> None:
 
 
 async def test_an_upstream_failure_mid_stream_is_an_error_event_then_done() -> None:
-    from gateway.types import ErrorEvent
+    from gateway.base.types import ErrorEvent
 
     request = inbound.parse_request(fixture("create_text.request.json"), {})
     failure = UpstreamError("the model crashed", status=500)

@@ -12,15 +12,9 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.codecs import CODECS
-from gateway.codecs.anthropic import inbound as anthropic_messages
-from gateway.codecs.base import Target, UpstreamCodec, WireEvent
-from gateway.codecs.gemini_interactions import codec
-from gateway.codecs.gemini_interactions import upstream_maps as maps
-from gateway.codecs.openai_chat import inbound as openai_chat
-from gateway.errors import InvalidRequest, UpstreamError
-from gateway.streaming import SSEDecoder, fold_events
-from gateway.types import (
+from gateway.base.errors import InvalidRequest, UpstreamError
+from gateway.base.streaming import SSEDecoder, fold_events
+from gateway.base.types import (
     ChatRequest,
     ErrorEvent,
     Finish,
@@ -37,6 +31,12 @@ from gateway.types import (
     ToolResult,
     Usage,
 )
+from gateway.codecs import CODECS
+from gateway.codecs.anthropic import inbound as anthropic_messages
+from gateway.codecs.base import Target, UpstreamCodec, WireEvent
+from gateway.codecs.gemini_interactions import codec
+from gateway.codecs.gemini_interactions import upstream_maps as maps
+from gateway.codecs.openai_chat import inbound as openai_chat
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "gemini_interactions"
 TARGET = Target(model="gemini-3.5-flash", supports_reasoning=True, max_output_tokens=8192)

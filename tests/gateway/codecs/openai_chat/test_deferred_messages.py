@@ -19,12 +19,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.base.errors import InvalidRequest
+from gateway.base.types import ChatRequest, DeferredChatRequest, MessagesDigest, messages_digest
 from gateway.codecs.openai_chat import inbound
 from gateway.core import tokens
 from gateway.core.cache.codec import request_key
-from gateway.errors import InvalidRequest
 from gateway.features.guardrails import texts as guardrail_texts
-from gateway.types import ChatRequest, DeferredChatRequest, MessagesDigest, messages_digest
 
 AGENT = {
     "model": "m",

@@ -11,18 +11,9 @@ import pytest
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from gateway import errors
-from gateway.codecs.openai_chat.inbound import (
-    parse_request,
-    render_error,
-    render_models,
-    render_response,
-    render_stream,
-    render_stream_error,
-)
-from gateway.codecs.openai_chat.outbound import ChunkTranslator, parse_response
-from gateway.streaming import SSEMessage, iter_sse
-from gateway.types import (
+from gateway.base import errors
+from gateway.base.streaming import SSEMessage, iter_sse
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     ErrorEvent,
@@ -47,6 +38,15 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.codecs.openai_chat.inbound import (
+    parse_request,
+    render_error,
+    render_models,
+    render_response,
+    render_stream,
+    render_stream_error,
+)
+from gateway.codecs.openai_chat.outbound import ChunkTranslator, parse_response
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "openai"
 

@@ -12,10 +12,10 @@ import pytest
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 
+from gateway.base.streaming import iter_sse
+from gateway.base.types import ChatRequest
 from gateway.codecs.anthropic.outbound import StreamTranslator
 from gateway.codecs.openai_chat.inbound import render_stream
-from gateway.streaming import iter_sse
-from gateway.types import ChatRequest
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "anthropic"
 
@@ -196,7 +196,7 @@ async def test_the_openai_sdk_accumulates_the_same_message_anthropic_sent(name):
 async def test_a_tool_without_inputs_streams_empty_object_arguments():
     # Anthropic streams partial_json "" for a tool with no inputs; OpenAI clients
     # json.loads the arguments they assembled
-    from gateway.types import Finish, PartStart, PartStop, Start, ToolArgsDelta
+    from gateway.base.types import Finish, PartStart, PartStop, Start, ToolArgsDelta
 
     async def canonical():
         yield Start(id="msg_1", model="m")

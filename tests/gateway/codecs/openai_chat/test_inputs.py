@@ -13,9 +13,9 @@ from gateway import journal
 from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER
+from gateway.base.errors import InvalidRequest
 from gateway.codecs.openai_chat.inputs import check_completions, check_embeddings
 from gateway.core import service
-from gateway.errors import InvalidRequest
 from tests.gateway.entries import route, snapshot
 
 GOOD_INPUTS = ["hello", ["a", "b"], [15339, 1917], [[15339, 1917], [1]]]

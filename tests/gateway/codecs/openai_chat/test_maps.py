@@ -10,13 +10,13 @@ import pytest
 
 from gateway.base import http
 from gateway.base.entries import ProviderEntry
+from gateway.base.errors import RateLimited, UpstreamError, UpstreamTimeout
+from gateway.base.types import ChatRequest, ErrorEvent, Finish, Message, Text
 from gateway.codecs.base import Target, UpstreamCodec, WireEvent
 from gateway.codecs.openai_chat import codec, inbound, maps, outbound
 from gateway.core import service
-from gateway.errors import RateLimited, UpstreamError, UpstreamTimeout
 from gateway.providers.base import Exchange
 from gateway.providers.openai_compatible import OpenAICompatibleProvider
-from gateway.types import ChatRequest, ErrorEvent, Finish, Message, Text
 from tests.gateway import entries
 
 

@@ -10,10 +10,10 @@ import dataclasses
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.base.errors import UpstreamError, UpstreamTimeout
+from gateway.base.types import ChatRequest, ErrorEvent, Finish, Message, Text, Usage
 from gateway.codecs.base import DONE, PassthroughCodec, Target, WireEvent
 from gateway.codecs.openai_chat import codec, maps, outbound
-from gateway.errors import UpstreamError, UpstreamTimeout
-from gateway.types import ChatRequest, ErrorEvent, Finish, Message, Text, Usage
 
 
 def test_the_codec_is_a_passthrough_codec_on_the_shared_maps():

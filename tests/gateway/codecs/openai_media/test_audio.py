@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.base.errors import InvalidRequest
 from gateway.codecs.openai_media import audio
-from gateway.errors import InvalidRequest
 
 
 def test_transcription_checks():

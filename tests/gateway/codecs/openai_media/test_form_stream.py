@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.base.errors import InvalidRequest
 from gateway.codecs.openai_media.form_stream import Field, FileData, FileEnd, FileStart, FormStream
 from gateway.codecs.openai_media.forms import encode
-from gateway.errors import InvalidRequest
 
 KIND = "multipart/form-data; boundary=bound-xyz"
 # the file holds pieces of the delimiter: the parser must hold them back and give them

@@ -8,8 +8,8 @@ import base64
 
 import pytest
 
+from gateway.base.errors import InvalidRequest
 from gateway.codecs.openai_media import forms, images
-from gateway.errors import InvalidRequest
 
 
 @pytest.mark.parametrize(

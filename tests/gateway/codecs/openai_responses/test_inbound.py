@@ -14,15 +14,8 @@ from openai.lib.streaming.responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from gateway import errors
-from gateway.codecs.openai_responses.inbound import (
-    parse_request,
-    render_error,
-    render_response,
-    render_stream,
-    render_stream_error,
-)
-from gateway.types import (
+from gateway.base import errors
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     ErrorEvent,
@@ -43,6 +36,13 @@ from gateway.types import (
     ToolResult,
     Usage,
     UsageEvent,
+)
+from gateway.codecs.openai_responses.inbound import (
+    parse_request,
+    render_error,
+    render_response,
+    render_stream,
+    render_stream_error,
 )
 
 EVENTS = TypeAdapter(ResponseStreamEvent)

@@ -13,10 +13,8 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from gateway import errors
-from gateway.codecs.openai_responses.inbound import parse_request, render_response, render_stream
-from gateway.features.responses import state as responses_state
-from gateway.types import (
+from gateway.base import errors
+from gateway.base.types import (
     ChatResponse,
     ErrorEvent,
     Finish,
@@ -32,6 +30,8 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.codecs.openai_responses.inbound import parse_request, render_response, render_stream
+from gateway.features.responses import state as responses_state
 from tests.openresponses import assert_valid, assert_valid_event, problems
 
 EVENTS = TypeAdapter(ResponseStreamEvent)

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from gateway.base.types import ChatRequest, Message, Text, Thinking, ToolCall
 from gateway.codecs.anthropic import inbound as anthropic_messages
 from gateway.codecs.base import Target
 from gateway.codecs.openai_chat import inbound as openai_chat
 from gateway.codecs.openai_responses import codec as CODEC
 from gateway.codecs.openai_responses import inbound as openai_responses
 from gateway.codecs.openai_responses import maps
-from gateway.types import ChatRequest, Message, Text, Thinking, ToolCall
 
 REASONING_TARGET = Target(model="o3-pro", supports_reasoning=True, max_output_tokens=8192)
 PLAIN_TARGET = Target(model="gpt-4.1")

@@ -11,12 +11,9 @@ from typing import Any
 
 import pytest
 
-from gateway import errors
-from gateway.codecs.base import WireEvent
-from gateway.codecs.openai_responses import codec as CODEC
-from gateway.codecs.openai_responses import maps
-from gateway.streaming import fold_events
-from gateway.types import (
+from gateway.base import errors
+from gateway.base.streaming import fold_events
+from gateway.base.types import (
     ErrorEvent,
     Finish,
     PartStart,
@@ -32,6 +29,9 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.codecs.base import WireEvent
+from gateway.codecs.openai_responses import codec as CODEC
+from gateway.codecs.openai_responses import maps
 
 FIXTURES = Path(__file__).parents[3] / "fixtures" / "openai_responses"
 ENCRYPTED = "gAAAAABor-EnCRyPtEdReAsOnInGbLoB_0123456789abcdefABCDEF-_=="

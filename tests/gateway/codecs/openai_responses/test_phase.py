@@ -14,13 +14,9 @@ from openai.lib.streaming.responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from gateway import errors
-from gateway.codecs.base import Target, WireEvent
-from gateway.codecs.openai_responses import codec as CODEC
-from gateway.codecs.openai_responses import inbound
-from gateway.core import lossiness
-from gateway.streaming import fold_events
-from gateway.types import (
+from gateway.base import errors
+from gateway.base.streaming import fold_events
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Finish,
@@ -31,6 +27,10 @@ from gateway.types import (
     TextDelta,
     ToolCall,
 )
+from gateway.codecs.base import Target, WireEvent
+from gateway.codecs.openai_responses import codec as CODEC
+from gateway.codecs.openai_responses import inbound
+from gateway.core import lossiness
 
 EVENTS = TypeAdapter(ResponseStreamEvent)
 HISTORY = [

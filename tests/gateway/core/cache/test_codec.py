@@ -3,8 +3,7 @@ back equal, parts of every kind included."""
 
 from __future__ import annotations
 
-from gateway.core.cache import codec
-from gateway.types import (
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     Message,
@@ -14,6 +13,7 @@ from gateway.types import (
     ToolCall,
     Usage,
 )
+from gateway.core.cache import codec
 
 
 def request(**fields) -> ChatRequest:

@@ -37,8 +37,8 @@ async def test_memory_holds_about_the_bytes_it_counts():
     size: the byte bound counts what the cache really holds."""
     import tracemalloc
 
+    from gateway.base.types import ChatResponse, Text, Usage
     from gateway.core.cache import codec
-    from gateway.types import ChatResponse, Text, Usage
 
     store = stores.MemoryStore(max_entries=10_000, max_bytes=10**9)
     answer = ChatResponse(id="r", model="m", parts=[Text("hello")], usage=Usage(1, 1))

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import TeamEntry
-from gateway.errors import RateLimited
+from gateway.base.errors import RateLimited
 from gateway.features.batches import holds
 from gateway.limits import limits, spend
 from gateway.models.batches import Batch

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from gateway.access import registry
-from gateway.errors import InvalidRequest
+from gateway.base.errors import InvalidRequest
 from gateway.features.batches import native, upstreams
 from gateway.models import Deployment, Provider, Route
 

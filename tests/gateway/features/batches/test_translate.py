@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from gateway.access import registry
 from gateway.base.entries import DeploymentEntry
-from gateway.errors import InvalidRequest
+from gateway.base.errors import InvalidRequest
 from gateway.features.batches import translate
 from gateway.features.batches.upstreams import bedrock
 from gateway.models import Deployment, Provider, Route

@@ -11,8 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.core import realtime
-from gateway.errors import (
+from gateway.base.errors import (
     AuthenticationFailed,
     InvalidRequest,
     ModelNotFound,
@@ -20,6 +19,7 @@ from gateway.errors import (
     RateLimited,
     ShuttingDown,
 )
+from gateway.core import realtime
 from gateway.features.gemini_live import socket
 from gateway.features.gemini_live.session import (
     LiveSession,

@@ -27,10 +27,10 @@ from gateway.access import registry
 from gateway.base import endpoints, hooks, http
 from gateway.base.endpoints import TEXT, UNREADABLE, Endpoint
 from gateway.base.entries import MASTER, GuardrailEntry
+from gateway.base.errors import GuardrailBlocked
 from gateway.core import jobs, service
 from gateway.core.call import StreamReply
 from gateway.edge import dialects
-from gateway.errors import GuardrailBlocked
 from gateway.features.guardrails import live as live_guard
 from tests.gateway.endpoint_samples import SAMPLES, SOCKETS, answer, install, served
 

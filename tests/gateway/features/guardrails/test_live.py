@@ -13,7 +13,7 @@ import pytest
 
 from gateway.access import registry
 from gateway.base.entries import MASTER, GuardrailEntry
-from gateway.errors import GuardrailBlocked
+from gateway.base.errors import GuardrailBlocked
 from gateway.features.guardrails.live import LiveGuard, Sessions
 from tests.gateway.endpoint_samples import SAMPLES, install
 

@@ -20,6 +20,8 @@ import pytest
 
 from gateway.base import http
 from gateway.base.entries import GuardrailEntry
+from gateway.base.streaming import SSEDecoder, fold_events
+from gateway.base.types import ChatResponse, ErrorEvent, StreamEvent, TextDelta
 from gateway.codecs.anthropic import outbound as anthropic_outbound
 from gateway.codecs.base import sse_wire_event
 from gateway.codecs.openai_chat import outbound as openai_outbound
@@ -28,8 +30,6 @@ from gateway.features.guardrails.kinds import Context
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Exchange, Provider
 from gateway.providers.openai_compatible import OpenAICompatibleProvider
-from gateway.streaming import SSEDecoder, fold_events
-from gateway.types import ChatResponse, ErrorEvent, StreamEvent, TextDelta
 from tests.gateway.providers import test_anthropic as anthropic_case
 from tests.gateway.providers import test_openai_compatible as openai_case
 from tests.gateway.providers.test_passthrough_skim import CASES, journaled, reads, transcript

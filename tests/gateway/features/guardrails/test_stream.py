@@ -14,10 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.features.guardrails import engine, stream
-from gateway.features.guardrails.kinds import Context, content_filter
-from gateway.streaming import EventBatches
-from gateway.types import (
+from gateway.base.streaming import EventBatches
+from gateway.base.types import (
     Finish,
     PartStart,
     PartStop,
@@ -27,6 +25,8 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from gateway.features.guardrails import engine, stream
+from gateway.features.guardrails.kinds import Context, content_filter
 from tests.gateway.features.guardrails.kinds.test_content_filter import (
     EVERY_PATTERN,
     PIECES,

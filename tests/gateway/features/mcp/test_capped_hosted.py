@@ -14,8 +14,16 @@ from collections.abc import Iterator
 import pytest
 
 from gateway.base import http
+from gateway.base.types import (
+    ChatRequest,
+    ChatResponse,
+    McpServer,
+    Message,
+    Text,
+    ToolCall,
+    ToolResult,
+)
 from gateway.features.mcp.hosted import Loop
-from gateway.types import ChatRequest, ChatResponse, McpServer, Message, Text, ToolCall, ToolResult
 from tests.live import free_port
 
 LIMIT = 1024 * 1024

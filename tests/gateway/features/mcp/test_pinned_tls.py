@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from gateway.base.types import McpServer
 from gateway.core import url_fetch
 from gateway.features.mcp.hosted.servers import Connections, ServerFailed
-from gateway.types import McpServer
 from tests.mcp_test_server import running_mcp_server
 
 NAME = "mcp.pinned.test"  # made up: it resolves nowhere but through the test's resolver

@@ -19,10 +19,18 @@ import pytest
 from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import Snapshot
+from gateway.base.types import (
+    ChatRequest,
+    ChatResponse,
+    McpServer,
+    Message,
+    Text,
+    ToolCall,
+    ToolResult,
+)
 from gateway.features.mcp import pool
 from gateway.features.mcp.capped import ResultTooLarge
 from gateway.features.mcp.hosted import Loop
-from gateway.types import ChatRequest, ChatResponse, McpServer, Message, Text, ToolCall, ToolResult
 from tests.live import free_port
 
 from .test_pool import entry

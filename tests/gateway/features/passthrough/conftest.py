@@ -35,11 +35,11 @@ import pytest
 
 from gateway import journal
 from gateway.access import registry
-from gateway.asgi import application
 from gateway.base import http, lifecycle
 from gateway.base.entries import GuardrailEntry, KeyEntry, ProviderEntry, RouteEntry, Snapshot
 from gateway.journal.record import Record
 from gateway.limits import limits, spend
+from gateway.server.asgi import application
 from tests.aws import ACCESS_KEY, REGION, SECRET_KEY
 from tests.gateway.entries import route
 from tests.gateway.features.passthrough.vendor import VendorMock

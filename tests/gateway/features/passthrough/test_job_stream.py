@@ -1,4 +1,4 @@
-"""A passed-through stream at the ASGI level (``gateway.asgi.application`` called as a
+"""A passed-through stream at the ASGI level (``gateway.server.asgi.application`` called as a
 server would): each upstream event reaches the client as it arrives, before the vendor
 sent the next (no buffering), byte for byte, with no keep-alive of the gateway's in it;
 a client that leaves is journaled with what it got (499); a vendor that breaks off
@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from gateway.asgi import application
 from gateway.base import lifecycle
+from gateway.server.asgi import application
 from tests.gateway.features.passthrough.conftest import KEYS, Gateway
 from tests.gateway.features.passthrough.vendor import Answer
 

@@ -9,9 +9,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from gateway.asgi import application
-from gateway.errors import InvalidRequest
+from gateway.base.errors import InvalidRequest
 from gateway.features.passthrough import paths
+from gateway.server.asgi import application
 from tests.gateway.features.passthrough.conftest import BETA_SECRET, KEYS, Gateway
 
 

@@ -7,9 +7,9 @@ import dataclasses
 from decimal import Decimal
 
 from gateway.access import registry
+from gateway.base.types import Usage
 from gateway.catalog import store
 from gateway.features.passthrough import pricing
-from gateway.types import Usage
 from tests.gateway.entries import PROVIDER, route, snapshot
 
 OPENAI = dataclasses.replace(PROVIDER, base_url="https://api.openai.com/v1")

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.access import registry
 from gateway.base.entries import ProviderEntry, RouteEntry
-from gateway.errors import ConfigurationError, InvalidRequest, ModelNotFound
+from gateway.base.errors import ConfigurationError, InvalidRequest, ModelNotFound
 from gateway.features.passthrough import selection
 from tests.gateway.entries import route, snapshot
 from tests.gateway.features.passthrough.conftest import MODEL, Gateway, key_entry, oai

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.base.types import Usage
 from gateway.features.passthrough import shapes
-from gateway.types import Usage
 
 
 def texts(request: Any) -> list[str]:

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from asgiref.sync import sync_to_async
 
-from gateway import errors
+from gateway.base import errors
 from gateway.base.entries import MASTER
 from gateway.features.responses import background as bg
 from gateway.models import BackgroundEvent, BackgroundResponse, StoredResponse

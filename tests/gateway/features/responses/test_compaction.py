@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gateway import errors
+from gateway.base import errors
 from gateway.features.responses import compaction
 from gateway.features.responses.items import normalize_input
 from tests.openresponses import assert_valid

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from gateway import errors
+from gateway.base import errors
 from gateway.base.entries import MASTER
 from gateway.features.responses import conversations
 from gateway.features.responses import state as responses_state

@@ -20,10 +20,10 @@ import pytest
 
 from gateway import journal
 from gateway.access import registry
-from gateway.asgi import application
 from gateway.base import http, lifecycle
 from gateway.base.entries import ProviderEntry
 from gateway.journal.record import Record
+from gateway.server.asgi import application
 from tests.gateway.entries import route, snapshot
 
 MASTER = "sk-input-tokens-master"

@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 
 from gateway.base.entries import MASTER
+from gateway.base.types import Text, ToolCall, ToolResult
 from gateway.codecs.openai_responses.inbound import parse_request
 from gateway.features.responses import state as responses_state
 from gateway.models import StoredResponse
-from gateway.types import Text, ToolCall, ToolResult
 
 ALICE = replace(MASTER, id=1, name="alice", prefix="sy-a")
 SEARCH = {

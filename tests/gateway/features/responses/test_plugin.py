@@ -5,13 +5,13 @@ pipeline and the wiring name none of its modules."""
 
 from __future__ import annotations
 
-from gateway import asgi
 from gateway.base import hooks, process_role
 from gateway.core import jobs as core_jobs
 from gateway.core.call import Call, Caller
 from gateway.edge import endpoints
 from gateway.features.responses import jobs, paths, plugin
 from gateway.models import BackgroundResponse
+from gateway.server import asgi
 
 
 def test_every_part_is_registered() -> None:

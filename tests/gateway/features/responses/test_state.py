@@ -11,13 +11,13 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway import errors
+from gateway.base import errors
 from gateway.base.entries import MASTER
+from gateway.base.streaming import sse_bytes
+from gateway.base.types import Text, Thinking, ToolCall, ToolResult
 from gateway.codecs.openai_responses.inbound import parse_request
 from gateway.features.responses import state as responses_state
 from gateway.models import StoredResponse
-from gateway.streaming import sse_bytes
-from gateway.types import Text, Thinking, ToolCall, ToolResult
 
 ALICE = replace(MASTER, id=1, name="alice", prefix="sy-a")
 BOB = replace(MASTER, id=2, name="bob", prefix="sy-b")

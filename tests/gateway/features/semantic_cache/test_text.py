@@ -3,8 +3,7 @@ nothing for a request it cannot judge safely."""
 
 from __future__ import annotations
 
-from gateway.features.semantic_cache.text import MAX_CHARS, text_key
-from gateway.types import (
+from gateway.base.types import (
     ChatRequest,
     Image,
     Message,
@@ -15,6 +14,7 @@ from gateway.types import (
     ToolCall,
     ToolResult,
 )
+from gateway.features.semantic_cache.text import MAX_CHARS, text_key
 
 
 def request(*messages: Message, **fields) -> ChatRequest:

@@ -28,11 +28,11 @@ from gateway import journal
 from gateway.access import registry
 from gateway.base import background, http, lifecycle
 from gateway.base.entries import KeyEntry, TeamEntry
+from gateway.base.types import ChatResponse, Text, Usage
 from gateway.core import cache
 from gateway.edge import endpoints
 from gateway.features.semantic_cache import announce, index
 from gateway.models import SemanticCacheEntry
-from gateway.types import ChatResponse, Text, Usage
 from tests.gateway.entries import deployment, route, snapshot
 
 MASTER_KEY = "sy-master-semantic-test-0123456789"

@@ -15,10 +15,10 @@ from asgiref.sync import sync_to_async
 
 from gateway import journal
 from gateway.base.entries import MASTER
+from gateway.base.errors import RequestTooLarge
 from gateway.codecs.openai_media.forms import encode
 from gateway.core.service import Caller
 from gateway.edge import batch_endpoints, endpoints
-from gateway.errors import RequestTooLarge
 from gateway.features.batches.files import api as files
 from gateway.features.batches.files import quota, store
 from gateway.models.files import StoredFile

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from gateway.access import registry
-from gateway.errors import ConfigurationError, UpstreamError
+from gateway.base.errors import ConfigurationError, UpstreamError
 from gateway.features.batches.upstreams import bedrock
 from gateway.features.batches.upstreams.bedrock import BedrockBatches
 from gateway.models import Deployment, Provider, Route

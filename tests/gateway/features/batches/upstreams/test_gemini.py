@@ -17,7 +17,7 @@ import pytest
 from django.utils import timezone
 
 from gateway.access import registry
-from gateway.errors import InvalidRequest
+from gateway.base.errors import InvalidRequest
 from gateway.features.batches import native, translate, upstreams
 from gateway.features.batches.upstreams import gemini
 from gateway.models import Deployment, Provider, Route

@@ -140,9 +140,9 @@ def test_holds_only_what_may_begin_a_match() -> None:
 
 async def _streamed(filter_: Checker, pieces: list[str]) -> tuple[str, str]:
     """The text a guarded stream lets out, and how it finished."""
+    from gateway.base.types import Finish, TextDelta
     from gateway.features.guardrails import engine, stream
     from gateway.features.guardrails.kinds import Context
-    from gateway.types import Finish, TextDelta
 
     class Run:
         post = [filter_.entry]

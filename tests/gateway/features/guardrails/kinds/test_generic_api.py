@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from gateway.base.entries import MASTER, GuardrailEntry, KeyEntry, TeamEntry
-from gateway.errors import GuardrailBlocked, GuardrailUnavailable
+from gateway.base.errors import GuardrailBlocked, GuardrailUnavailable
 from gateway.features.guardrails import engine, kinds
 from gateway.features.guardrails.kinds import ConfigError, Context
 from gateway.features.guardrails.kinds.generic_api import PATH

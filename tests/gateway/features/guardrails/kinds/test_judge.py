@@ -17,8 +17,8 @@ from gateway import journal
 from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, GuardrailEntry
+from gateway.base.errors import GuardrailBlocked, GuardrailUnavailable
 from gateway.core import service
-from gateway.errors import GuardrailBlocked, GuardrailUnavailable
 from gateway.features.guardrails import engine, kinds
 from gateway.features.guardrails.kinds import ConfigError, Context
 from tests.gateway.entries import route, snapshot

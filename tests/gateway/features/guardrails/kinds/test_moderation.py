@@ -16,7 +16,7 @@ import pytest
 from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import GuardrailEntry, ProviderEntry
-from gateway.errors import GuardrailBlocked, GuardrailUnavailable
+from gateway.base.errors import GuardrailBlocked, GuardrailUnavailable
 from gateway.features.guardrails import engine, kinds
 from gateway.features.guardrails.kinds import ConfigError, Context
 from tests.gateway.entries import route, snapshot

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from gateway.base.entries import GuardrailEntry
-from gateway.errors import GuardrailUnavailable
+from gateway.base.errors import GuardrailUnavailable
 from gateway.features.guardrails import engine, kinds
 from gateway.features.guardrails.kinds import ConfigError, Context
 from gateway.features.guardrails.kinds import presidio as kind
@@ -182,7 +182,7 @@ async def test_a_large_text_is_analysed_off_the_event_loop(monkeypatch) -> None:
 
 def test_the_guardrails_package_never_loads_presidio_or_detect_secrets() -> None:
     code = (
-        "import sys, django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'gateway.settings');"
+        "import sys, django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'gateway.server.settings');"
         "django.setup();"
         "import gateway.features.guardrails.plane, gateway.features.guardrails.plugin, gateway.features.guardrails.stream;"
         "import gateway.features.guardrails.kinds.presidio, gateway.features.guardrails.kinds.secrets;"

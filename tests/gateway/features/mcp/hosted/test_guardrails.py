@@ -23,12 +23,12 @@ from gateway import journal
 from gateway.access import registry
 from gateway.base import hooks, http
 from gateway.base.entries import MASTER, GuardrailEntry
+from gateway.base.types import ChatRequest, McpServer, Message, Text
 from gateway.core import service
 from gateway.features.guardrails import kinds
 from gateway.features.guardrails.plugin import MCP, PLANE
 from gateway.features.mcp.hosted import Loop
 from gateway.features.mcp.hosted.servers import POOL_MODULE
-from gateway.types import ChatRequest, McpServer, Message, Text
 from tests.gateway.entries import route, snapshot
 from tests.gateway.features.mcp.hosted.test_loop import Model
 from tests.gateway.features.mcp.test_guardrails import FILTER, DownKind, guardrail

@@ -11,11 +11,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from gateway.codecs.anthropic import inbound as anthropic
-from gateway.codecs.openai_responses import inbound as responses
-from gateway.features.mcp.hosted import Loop, events
-from gateway.features.mcp.hosted.servers import POOL_MODULE
-from gateway.types import (
+from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     HostedItem,
@@ -26,6 +22,10 @@ from gateway.types import (
     ToolResult,
     Usage,
 )
+from gateway.codecs.anthropic import inbound as anthropic
+from gateway.codecs.openai_responses import inbound as responses
+from gateway.features.mcp.hosted import Loop, events
+from gateway.features.mcp.hosted.servers import POOL_MODULE
 from tests.live import free_port
 from tests.mcp_test_server import SECRET_WORD, running_mcp_server
 
@@ -319,7 +319,7 @@ def test_anthropic_parse_and_render():
     assert srv.allows("add") and not parsed.unmapped
     assert [m.role for m in parsed.messages] == ["user", "assistant", "user", "assistant", "user"]
     assert parsed.messages[1].parts[0].name == "s__add"
-    from gateway.types import McpItem
+    from gateway.base.types import McpItem
 
     item = McpItem("call", "mcp_9", "s", "add", '{"a": 1}', output="2")
     rendered = anthropic.render_response(ChatResponse("r", "m", [Text("2")], hosted=[item]), parsed)

@@ -223,8 +223,8 @@ async def test_a_routes_server_offers_only_what_the_keys_grant_names(gateway, mo
 
 
 def test_a_key_allowed_some_tools_of_a_server_is_offered_those_only():
+    from gateway.base.types import ChatRequest, McpServer
     from gateway.features.mcp import permissions
-    from gateway.types import ChatRequest, McpServer
 
     request = ChatRequest(model="m", mcp_servers=[McpServer(label="docs", registered="docs")])
     pipeline.check_permissions(keyed({"docs__other", "wiki"}), request)

@@ -11,7 +11,7 @@ chunks sent while the application is busy go out in one write
 
 import os
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.server.settings")
 
 from django.core.asgi import get_asgi_application  # noqa: E402
 

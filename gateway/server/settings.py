@@ -24,7 +24,7 @@ from gateway.base.private_files import private_data_dir, private_database
 from gateway.base.secrets import families, secret_refs
 from gateway.server.supervisor import UVICORN_WORKER_ENV
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 def _default_data_dir() -> Path:
@@ -440,8 +440,8 @@ _NINJA_SPEC = importlib.util.find_spec("ninja")
 assert _NINJA_SPEC is not None and _NINJA_SPEC.submodule_search_locations
 NINJA_FILES = Path(next(iter(_NINJA_SPEC.submodule_search_locations)))
 
-ROOT_URLCONF = "gateway.urls"
-ASGI_APPLICATION = "gateway.asgi.application"
+ROOT_URLCONF = "gateway.server.urls"
+ASGI_APPLICATION = "gateway.server.asgi.application"
 WSGI_APPLICATION = None
 
 TEMPLATES = [

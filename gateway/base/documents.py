@@ -14,7 +14,7 @@ import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from gateway.types import ChatRequest, Document, ToolResult, messages_digest
+from gateway.base.types import ChatRequest, Document, ToolResult, messages_digest
 
 PDF = "application/pdf"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from gateway.types import (
+from gateway.base.types import (
     ChatResponse,
     ErrorEvent,
     Finish,

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from gateway import (
-    journal,
-    signals,  # noqa: F401 - the registry's change receivers connect
-)
+from gateway import journal
 from gateway.access import (
     registry,
     rules,  # noqa: F401 - the authorization rules register
+    signals,  # noqa: F401 - the registry's change receivers connect
 )
 from gateway.base import hooks, plugins, process_role
 from gateway.base.plugins import Sink

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from gateway.access import roles
+from gateway.access.keys import keys_limited_to
 from gateway.access.login_throttle import ThrottledAdminAuthenticationForm
 from gateway.models import ApiKey, Deployment, Provider, RequestLog, Route
 
@@ -67,8 +68,6 @@ class RouteAdmin(admin.ModelAdmin):
     ) -> tuple[list[Any], dict[str, int], set[str], list[str]]:
         """A route that is some key's only allowed route is listed as protected (the
         key would otherwise be opened to every route)."""
-        from gateway.ops.admin_ops import keys_limited_to
-
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         for route in objs:
             protected += [

@@ -14,6 +14,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from gateway.access import registry, registry_fingerprint
+from gateway.access.keys import keys_limited_to
 from gateway.models import (
     A2aAgent,
     ApiKey,
@@ -119,8 +120,6 @@ def _sso_identity_remembered(sender: type[Any], instance: Any, **kw: Any) -> Non
 def _keep_keys_limited(sender: type[Any], instance: Route, **kwargs: Any) -> None:
     """The last net under every path that deletes routes: a key whose only allowed
     route goes would be left with none, which means every route."""
-    from gateway.ops.admin_ops import keys_limited_to
-
     names = keys_limited_to(instance)
     if names:
         raise ProtectedError(
