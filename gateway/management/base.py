@@ -38,7 +38,7 @@ class GatewayCommand(BaseCommand):
     # Django's system checks import the URL conf (the console's views, the API and its
     # schemas): 0.4-0.9 s of CPU before each command did its work, and before ``serve``
     # handed over to the supervisor. They are ``manage.py check``'s job (CI runs it:
-    # tests/gateway/test_settings.py), not every command's.
+    # tests/gateway/server/test_settings.py), not every command's.
     requires_system_checks: list[str] = []
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:

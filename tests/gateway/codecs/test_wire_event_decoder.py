@@ -14,7 +14,7 @@ import pytest
 from gateway.base.streaming import decoded_batches, decoded_lazily, iter_sse_batches
 from gateway.codecs import base
 from gateway.codecs.base import WireEvent, WireEventDecoder, sse_wire_event
-from tests.gateway.test_streaming import BODIES, _chunks
+from tests.gateway.base.test_streaming import BODIES, _chunks
 
 MORE = [
     # JSON that needs the strip, a [DONE] with spaces around, data that is not JSON,
