@@ -12,7 +12,6 @@ from django.test import Client
 from console.readiness import default_routes, ready_route_names
 from gateway.models import Deployment, Provider, RequestLog, Route
 from gateway.ops import deployment_health
-
 from tests.console.playground_support import make_echo_routes
 
 AWS_VARIABLES = (

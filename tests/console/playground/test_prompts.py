@@ -15,7 +15,6 @@ from django.test import Client
 from gateway.access import roles
 from gateway.features.prompts import versions
 from gateway.models import Prompt, PromptVersion
-
 from tests.console.playground_support import make_echo_routes
 
 SPEC = {

@@ -12,7 +12,6 @@ from django.utils import timezone
 from console import stats
 from gateway.models import RequestLog
 from gateway.telemetry import rollups
-from gateway.web.charts import WIDTH, Series, bar_chart
 from tests.console.views.test_logs import make_logs
 
 

@@ -20,7 +20,6 @@ from console.evals.models import SliceScoring
 from gateway import journal
 from gateway.base import lifecycle
 from gateway.models import RequestBody, RequestLog, Score
-
 from tests.console.playground_support import JournalRecorder, make_echo_routes
 
 
