@@ -5,6 +5,7 @@ JavaScript the same URLs render whole pages."""
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -129,6 +130,22 @@ def _refused(request: HtmxHttpRequest, route: Route) -> HttpResponse | None:
     return forbidden(request, f"Route {route.name} is not one of your teams' routes.")
 
 
+def _changing_route(
+    view: Callable[[HtmxHttpRequest, Route], HttpResponse],
+) -> Callable[[HtmxHttpRequest, int], HttpResponse]:
+    """A view of one route (``pk``) that changes it: called with the route, or the 403
+    page (``_refused``) instead."""
+
+    @functools.wraps(view)
+    def changing(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+        route = get_object_or_404(Route, pk=pk)
+        if (refused := _refused(request, route)) is not None:
+            return refused
+        return view(request, route)
+
+    return changing
+
+
 def _fields_refused(request: HtmxHttpRequest, route: Route, form: RouteForm) -> HttpResponse | None:
     """The 403 page when the form changes a field the user's role may not
     (``gateway.access.field_rules``: below admin, guardrails are added, never removed)."""
@@ -205,22 +222,18 @@ def route_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 @staff_required
 @require_POST
-def route_toggle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    route = get_object_or_404(Route, pk=pk)
-    if (refused := _refused(request, route)) is not None:
-        return refused
+@_changing_route
+def route_toggle(request: HtmxHttpRequest, route: Route) -> HttpResponse:
     admin_ops.save_route(route, {"enabled": not route.enabled})
     if request.htmx:
         return _card(request, route)
-    return go_to(request, reverse("console:routes") + f"#route-{pk}")
+    return go_to(request, reverse("console:routes") + f"#route-{route.pk}")
 
 
 @staff_required
 @require_POST
-def route_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    route = get_object_or_404(Route, pk=pk)
-    if (refused := _refused(request, route)) is not None:
-        return refused
+@_changing_route
+def route_delete(request: HtmxHttpRequest, route: Route) -> HttpResponse:
     try:
         admin_ops.delete_route(route)
     except ValidationError as exc:
