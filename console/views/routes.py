@@ -246,8 +246,11 @@ def route_delete(request: HtmxHttpRequest, route: Route) -> HttpResponse:
 
 
 def _back_to_route(request: HtmxHttpRequest, route: Route, done: str) -> HttpResponse:
-    """After a save from the standalone page (no JavaScript, or the URL opened
-    directly): the routes page at this route's card, saying what was saved."""
+    """After a deployment is saved: the route's card in place (htmx), else (no
+    JavaScript, or the standalone page opened directly) the routes page at this route's
+    card, saying what was saved."""
+    if request.htmx:
+        return _card(request, route)
     messages.success(request, done)
     return go_to(request, reverse("console:routes") + f"#route-{route.pk}")
 
@@ -271,8 +274,6 @@ def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             lambda values: admin_ops.save_deployment(route, None, values, actor=actor_of(request)),
         )
         if saved is not None:
-            if request.htmx:
-                return _card(request, route)
             return _back_to_route(
                 request,
                 route,
@@ -305,8 +306,6 @@ def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             ),
         )
         if saved is not None:
-            if request.htmx:
-                return _card(request, route)
             return _back_to_route(
                 request,
                 route,
