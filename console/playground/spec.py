@@ -529,22 +529,23 @@ def answer_text(result: dict[str, Any]) -> str:
 # --- the request each column sends ---------------------------------------------------------
 
 
-def canonical_request(
+def build_body(
     dialect: str,
     route: str,
     system: str,
     history: list[dict[str, Any]],
     params: Params,
     tools: list[dict[str, Any]],
-) -> ChatRequest:
-    """The streaming request a column sends, in the gateway's canonical types: the
-    column's codec writes it in its dialect (``request_body``). Attachments become image
-    and document parts, tool calls and results their own parts; a reasoning effort stays
-    an effort (the Anthropic codec turns it into its thinking budget)."""
+) -> dict[str, Any]:
+    """The streaming request body for ``route`` in ``dialect``: the column's request in
+    the gateway's canonical types, written by the dialect's codec (``request_body``).
+    Attachments become image and document parts, tool calls and results their own
+    parts; a reasoning effort stays an effort (the Anthropic codec turns it into its
+    thinking budget)."""
     temperature = params.temperature
     if temperature is not None and dialect in TEMPERATURE_CEILING:
         temperature = min(temperature, TEMPERATURE_CEILING[dialect])
-    return ChatRequest(
+    request = ChatRequest(
         model=route,
         system=[Text(system)] if system else [],
         messages=[_canonical_message(m) for m in history],
@@ -555,18 +556,6 @@ def canonical_request(
         stream=True,
         include_usage=True,
     )
-
-
-def build_body(
-    dialect: str,
-    route: str,
-    system: str,
-    history: list[dict[str, Any]],
-    params: Params,
-    tools: list[dict[str, Any]],
-) -> dict[str, Any]:
-    """The streaming request body for ``route`` in ``dialect``, written by its codec."""
-    request = canonical_request(dialect, route, system, history, params, tools)
     try:
         return request_body(dialect, request)
     except GatewayError as exc:  # what the dialect cannot carry, said by its codec

@@ -5,6 +5,7 @@ JavaScript the same URLs render whole pages."""
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -129,6 +130,22 @@ def _refused(request: HtmxHttpRequest, route: Route) -> HttpResponse | None:
     return forbidden(request, f"Route {route.name} is not one of your teams' routes.")
 
 
+def _changing_route(
+    view: Callable[[HtmxHttpRequest, Route], HttpResponse],
+) -> Callable[[HtmxHttpRequest, int], HttpResponse]:
+    """A view of one route (``pk``) that changes it: called with the route, or the 403
+    page (``_refused``) instead."""
+
+    @functools.wraps(view)
+    def changing(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+        route = get_object_or_404(Route, pk=pk)
+        if (refused := _refused(request, route)) is not None:
+            return refused
+        return view(request, route)
+
+    return changing
+
+
 def _fields_refused(request: HtmxHttpRequest, route: Route, form: RouteForm) -> HttpResponse | None:
     """The 403 page when the form changes a field the user's role may not
     (``gateway.access.field_rules``: below admin, guardrails are added, never removed)."""
@@ -205,22 +222,18 @@ def route_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 @staff_required
 @require_POST
-def route_toggle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    route = get_object_or_404(Route, pk=pk)
-    if (refused := _refused(request, route)) is not None:
-        return refused
+@_changing_route
+def route_toggle(request: HtmxHttpRequest, route: Route) -> HttpResponse:
     admin_ops.save_route(route, {"enabled": not route.enabled})
     if request.htmx:
         return _card(request, route)
-    return go_to(request, reverse("console:routes") + f"#route-{pk}")
+    return go_to(request, reverse("console:routes") + f"#route-{route.pk}")
 
 
 @staff_required
 @require_POST
-def route_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    route = get_object_or_404(Route, pk=pk)
-    if (refused := _refused(request, route)) is not None:
-        return refused
+@_changing_route
+def route_delete(request: HtmxHttpRequest, route: Route) -> HttpResponse:
     try:
         admin_ops.delete_route(route)
     except ValidationError as exc:
@@ -233,8 +246,11 @@ def route_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 def _back_to_route(request: HtmxHttpRequest, route: Route, done: str) -> HttpResponse:
-    """After a save from the standalone page (no JavaScript, or the URL opened
-    directly): the routes page at this route's card, saying what was saved."""
+    """After a deployment is saved: the route's card in place (htmx), else (no
+    JavaScript, or the standalone page opened directly) the routes page at this route's
+    card, saying what was saved."""
+    if request.htmx:
+        return _card(request, route)
     messages.success(request, done)
     return go_to(request, reverse("console:routes") + f"#route-{route.pk}")
 
@@ -258,8 +274,6 @@ def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             lambda values: admin_ops.save_deployment(route, None, values, actor=actor_of(request)),
         )
         if saved is not None:
-            if request.htmx:
-                return _card(request, route)
             return _back_to_route(
                 request,
                 route,
@@ -292,8 +306,6 @@ def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             ),
         )
         if saved is not None:
-            if request.htmx:
-                return _card(request, route)
             return _back_to_route(
                 request,
                 route,

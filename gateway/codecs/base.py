@@ -226,6 +226,40 @@ class ModelLister(Protocol):
         ...
 
 
+class Outbound(Protocol):
+    """What a codec's ``outbound`` module offers ``OutboundCodec``: its functions and
+    its ``StreamParser`` class."""
+
+    def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]: ...
+
+    def parse_response(self, data: Any) -> ChatResponse: ...
+
+    @property
+    def StreamParser(self) -> Callable[[], StreamParser]: ...  # noqa: N802 (the class)
+
+    def parse_error(self, status: int, body: bytes) -> UpstreamError: ...
+
+
+class OutboundCodec:
+    """An ``UpstreamCodec`` whose halves are its ``outbound`` module's functions, as
+    most codecs' are: a codec names its module (and ``name``, ``framing``) and overrides
+    what it does otherwise."""
+
+    outbound: Outbound
+
+    def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:
+        return self.outbound.build_request(request, target)
+
+    def parse_response(self, data: Any) -> ChatResponse:
+        return self.outbound.parse_response(data)
+
+    def stream_parser(self) -> StreamParser:
+        return self.outbound.StreamParser()
+
+    def parse_error(self, status: int, body: bytes) -> UpstreamError:
+        return self.outbound.parse_error(status, body)
+
+
 @dataclass(slots=True, eq=False)
 class Piece:
     """One upstream event of a passed-through stream checked by a post_call guardrail

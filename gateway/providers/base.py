@@ -63,6 +63,17 @@ class Exchange:
         return ((self.ended or time.perf_counter()) - self.started) * 1000
 
 
+@dataclass(frozen=True, slots=True)
+class ApiCall:
+    """One request to a vendor's own API (``gateway.features.passthrough``), for
+    ``Provider.sign_api_call`` to sign: ``headers`` is added to in place."""
+
+    method: str
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
 class Provider:
     """Base class of outbound adapters: what every adapter does (``complete``,
     ``stream``) and every optional capability, declared here with its default, so the
@@ -384,15 +395,8 @@ class Provider:
         service account: other projects) stays out."""
         return ()
 
-    async def sign_api_call(
-        self,
-        deployment: DeploymentEntry,
-        method: str,
-        url: str,
-        body: bytes,
-        headers: dict[str, str],
-    ) -> None:
-        """Add the provider's credentials (and extra headers) to ``headers`` for exactly
+    async def sign_api_call(self, deployment: DeploymentEntry, call: ApiCall) -> None:
+        """Add the provider's credentials (and extra headers) to ``call.headers`` for exactly
         this request: a key, a token, or a signature over the method, URL, headers and
         body (SigV4). Raise ``ConfigurationError`` when they cannot be had."""
         raise NotImplementedError(f"{self.kind} providers take no passthrough")

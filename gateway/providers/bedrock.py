@@ -48,7 +48,7 @@ from gateway.codecs.base import Target, WireEvent
 from gateway.codecs.bedrock import codec as converse
 from gateway.codecs.bedrock.maps import DOCUMENT_FORMATS
 from gateway.providers import ambient, wire
-from gateway.providers.base import Exchange
+from gateway.providers.base import ApiCall, Exchange
 from gateway.providers.codec_provider import DEFRAMERS, CodecProvider, one_at_a_time, target_of
 from gateway.providers.kinds import (
     BATCH_SETTINGS,
@@ -357,26 +357,22 @@ class BedrockProvider(CodecProvider):
         region = await self.region(settings, deployment)
         return (settings.endpoint or f"https://bedrock-runtime.{region}.amazonaws.com").rstrip("/")
 
-    async def sign_api_call(
-        self,
-        deployment: DeploymentEntry,
-        method: str,
-        url: str,
-        body: bytes,
-        headers: dict[str, str],
-    ) -> None:
+    async def sign_api_call(self, deployment: DeploymentEntry, call: ApiCall) -> None:
         """SigV4 over exactly this request (its path as it goes on the wire), with the
         deployment's credentials; the host's only to Bedrock's official hosts."""
         settings = self.settings(deployment)
         region = await self.region(settings, deployment)
-        self._url_checked(settings, url)
+        self._url_checked(settings, call.url)
         aws = await aws_module()
         _secret, extra = wire.credentials(self.provider)
+        headers = call.headers
         headers.update(extra)
         credentials = await aws.frozen_credentials(
             settings.access_key, settings.secret_key, settings.token, settings.profile
         )
-        headers.update(aws.sign_request(credentials, region, method, url, body, headers))
+        headers.update(
+            aws.sign_request(credentials, region, call.method, call.url, call.body, headers)
+        )
 
     @staticmethod
     def url(endpoint: str | None, region: str, model: str, stream: bool) -> str:

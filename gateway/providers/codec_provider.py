@@ -74,7 +74,7 @@ from gateway.codecs.base import (
     sse_wire_event,
 )
 from gateway.providers import wire
-from gateway.providers.base import Exchange, Provider
+from gateway.providers.base import ApiCall, Exchange, Provider
 from gateway.providers.passthrough_body import for_deployment
 
 OnChunk = Callable[[bytes], None]
@@ -214,17 +214,10 @@ class CodecProvider(Provider):
         _secret, extra = wire.credentials(self.provider)
         headers.update(extra)
 
-    async def sign_api_call(
-        self,
-        deployment: DeploymentEntry,
-        method: str,
-        url: str,
-        body: bytes,
-        headers: dict[str, str],
-    ) -> None:
+    async def sign_api_call(self, deployment: DeploymentEntry, call: ApiCall) -> None:
         """A passthrough request is signed as the adapter's own calls are (``sign``);
         kinds whose signature needs the deployment's settings override it."""
-        await self.sign(method, url, body, headers)
+        await self.sign(call.method, call.url, call.body, call.headers)
 
     def timeout(self) -> httpx.Timeout:
         return http.default_timeout(read=self.provider.timeout)

@@ -33,6 +33,7 @@ from gateway.base.errors import MissingSecret
 from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.catalog.matching import KindVendor
 from gateway.providers import ambient, google_auth
+from gateway.providers.base import ApiCall
 from gateway.providers.gemini import GoogleCodecProvider, ws_scheme
 from gateway.providers.kinds import PASSTHROUGH_SETTINGS, FormHelp, Keyless, Setting
 
@@ -188,22 +189,15 @@ class VertexAIProvider(GoogleCodecProvider):
         version = self.provider.api_version or DEFAULT_API_VERSION
         return tuple(dict.fromkeys(f"/{v}{where}" for v in (version, "v1", "v1beta1")))
 
-    async def sign_api_call(
-        self,
-        deployment: DeploymentEntry,
-        method: str,
-        url: str,
-        body: bytes,
-        headers: dict[str, str],
-    ) -> None:
+    async def sign_api_call(self, deployment: DeploymentEntry, call: ApiCall) -> None:
         _project, _location, source = self._settings(deployment)
         try:
             extra = {k: resolve_secret(v) for k, v in self.provider.extra_headers.items()}
         except MissingSecret as exc:
             raise errors.ConfigurationError(f"provider {self.provider.name!r}: {exc}") from None
         token, _sa_project = await google_auth.access_token(source)
-        headers.update(extra)
-        headers["Authorization"] = f"Bearer {token}"
+        call.headers.update(extra)
+        call.headers["Authorization"] = f"Bearer {token}"
 
     async def live_target(
         self, deployment: DeploymentEntry, version: str

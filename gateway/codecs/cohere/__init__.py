@@ -4,27 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.base.errors import UpstreamError
-from gateway.base.types import ChatRequest, ChatResponse
-from gateway.codecs.base import Codec, Framing, Target
+from gateway.codecs.base import Codec, Framing, OutboundCodec
 from gateway.codecs.cohere import outbound
 
 
-class CohereCodec:
+class CohereCodec(OutboundCodec):
     name = "cohere"
     framing: Framing = "sse"
-
-    def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:
-        return outbound.build_request(request, target)
-
-    def parse_response(self, data: Any) -> ChatResponse:
-        return outbound.parse_response(data)
-
-    def stream_parser(self) -> outbound.StreamParser:
-        return outbound.StreamParser()
-
-    def parse_error(self, status: int, body: bytes) -> UpstreamError:
-        return outbound.parse_error(status, body)
+    outbound = outbound
 
     def model_list(self, data: Any) -> tuple[list[str], str]:
         models = (data.get("models") if isinstance(data, dict) else None) or []

@@ -15,29 +15,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.base.errors import UpstreamError
-from gateway.base.types import ChatRequest, ChatResponse
-from gateway.codecs.base import Codec, Framing, Target
+from gateway.base.types import ChatRequest
+from gateway.codecs.base import Codec, Framing, OutboundCodec, Target
 from gateway.codecs.gemini_interactions import outbound, upstream_maps
 
 
-class GeminiInteractionsCodec:
+class GeminiInteractionsCodec(OutboundCodec):
     """``UpstreamCodec`` for ``POST {api_base}/interactions``."""
 
     name = outbound.NAME
     framing: Framing = "sse"  # ends with ``data: [DONE]``, which the de-framer drops
-
-    def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:
-        return outbound.build_request(request, target)
-
-    def parse_response(self, data: Any) -> ChatResponse:
-        return outbound.parse_response(data)
-
-    def stream_parser(self) -> outbound.StreamParser:
-        return outbound.StreamParser()
-
-    def parse_error(self, status: int, body: bytes) -> UpstreamError:
-        return outbound.parse_error(status, body)
+    outbound = outbound
 
     def unsupported_params(self, request: ChatRequest, target: Target) -> list[str]:
         return outbound.unsupported_params(request, target)

@@ -53,6 +53,7 @@ from gateway.core.pumps import close_quietly
 from gateway.features.passthrough import paths, pricing, selection, shapes
 from gateway.features.passthrough.paths import TARGET, Target
 from gateway.providers import wire
+from gateway.providers.base import ApiCall
 from gateway.routing.attempts import Attempt
 from gateway.telemetry import tracing
 
@@ -177,7 +178,7 @@ class PassthroughJob(Job):
             )
         url = paths.url(root, self.path, target.query)
         headers = paths.forwarded(self.headers, provider.extra_headers)
-        await adapter.sign_api_call(deployment, target.method, url, self.content, headers)
+        await adapter.sign_api_call(deployment, ApiCall(target.method, url, self.content, headers))
         headers = paths.one_each(headers)
         exchange = call.attempt_exchange
         exchange.begin(wire.safe_url(url), self.content)
