@@ -605,6 +605,38 @@ def _plain_tokens(block: Any, role: str) -> int | None:
     return None
 
 
+def _built_messages(value: list[Any]) -> list[Message]:
+    """The canonical messages of turns ``_scan`` took, as ``_Parser.messages`` makes
+    them (a test holds them equal) without its checks, which the scan made."""
+    out: list[Message] = []
+    for item in value:
+        content = item["content"]
+        if type(content) is str:
+            parts: list[Part] = [Text(content)]
+        else:
+            parts = [_built_block(block) for block in content]
+        out.append(Message(role=item["role"], parts=parts))
+    return out
+
+
+def _built_block(block: dict[str, Any]) -> Part:
+    control = block.get("cache_control")
+    cache: CacheTTL | None = None if control is None else control.get("ttl", "5m")
+    kind = block["type"]
+    if kind == "text":
+        return Text(block["text"], cache=cache)
+    if kind == "tool_use":
+        return ToolCall(id=block["id"], name=block["name"], arguments=block["input"], cache=cache)
+    raw = block.get("content")
+    content: list[Text | Image | Document] = []
+    if type(raw) is str:
+        content = [Text(raw)] if raw else []
+    elif raw is not None:
+        content = [Text(inner["text"]) for inner in raw]
+    is_error = block.get("is_error", False)
+    return ToolResult(call_id=block["tool_use_id"], content=content, is_error=is_error, cache=cache)
+
+
 def _message_texts(value: list[Any]) -> list[str]:
     """The texts a guardrail reads of messages ``_scan`` took, in the order
     ``guardrails.texts.request_slots`` reads the parsed ones: texts, tool results'
@@ -835,10 +867,10 @@ def _messages_fields(parser: _Parser, raw: Any) -> tuple[type[ChatRequest], dict
     digest, marks = scanned
     parser.cache_marks += marks
     fields = {
-        "build": functools.partial(_Parser().messages, raw),
+        "build": functools.partial(_built_messages, raw),
         "digest": digest,
         "texts": functools.partial(_message_texts, raw),
-        "head": lambda count: _Parser().messages(raw[:count]),
+        "head": lambda count: _built_messages(raw[:count]),
     }
     return DeferredChatRequest, fields
 

@@ -30,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "bench"))
 import agent_body  # noqa: E402  (bench/agent_body.py: Claude Code's shape)
 
 EPHEMERAL = {"type": "ephemeral"}
-PARSE = inbound._Parser.messages  # the eager parse of a body's turns
 
 
 def eager(body: dict[str, Any]) -> ChatRequest:
@@ -52,8 +51,7 @@ def deferred(request: ChatRequest) -> bool:
 
 def test_claude_codes_body_is_deferred_and_nothing_on_the_passthrough_path_builds_it() -> None:
     body = orjson.loads(agent_body.anthropic_body(100, model="m"))
-    with mock.patch.object(inbound._Parser, "messages", autospec=True) as parse:
-        parse.side_effect = PARSE  # (counted, and parsing as ever)
+    with mock.patch.object(inbound, "_built_messages", wraps=inbound._built_messages) as parse:
         request = inbound.parse_request(body, {})
         assert type(request) is DeferredChatRequest
         tokens.estimate_tokens(request)
@@ -62,7 +60,7 @@ def test_claude_codes_body_is_deferred_and_nothing_on_the_passthrough_path_build
         assert parse.call_count == 0
         prefix_affinity.prefix_key(request, 10**6)  # the first turns only
         assert deferred(request)
-        assert [len(call.args[1]) for call in parse.call_args_list] == [
+        assert [len(call.args[0]) for call in parse.call_args_list] == [
             prefix_affinity.FIRST_MESSAGES
         ]
     reference = eager(body)
