@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=20, help="functions listed by own time")
     parser.add_argument("--profile", choices=("bare", "governed"), default="bare")
     parser.add_argument("--session", action="store_true", help="a session's growing turns")
-    parser.add_argument("--only", choices=tuple(calls.PATHS), help="one dialect")
+    parser.add_argument("--only", choices=tuple(CELLS), help="one cell")
     parser.add_argument("--source", default=str(BENCH.parent), help="Switchyard tree to load")
     parser.add_argument("--dump", metavar="DIR", help="write each cell's profiles to DIR")
     args = parser.parse_args()
@@ -94,11 +94,23 @@ def measure(args: argparse.Namespace, workdir: Path) -> str:
         log.close()
 
 
-def _bodies(dialect: str, count: int, session: bool) -> list[bytes]:
+# the cells: the path sent to (calls.PATHS) and the route (its upstream's dialect)
+CELLS = {
+    "openai": ("openai", run.ROUTE, "passthrough (OpenAI in, OpenAI out)"),
+    "anthropic": ("anthropic", run.ROUTE, "translated (Anthropic in, OpenAI out)"),
+    "anthropic-native": (
+        "anthropic",
+        run.ROUTE + "-anthropic",
+        "passthrough (Anthropic in, Anthropic out)",
+    ),
+}
+
+
+def _bodies(dialect: str, route: str, count: int, session: bool) -> list[bytes]:
     make = agent_body.anthropic_body if dialect == "anthropic" else agent_body.openai_body
     if not session:
-        return [make(TURNS, model=run.ROUTE)] * count
-    return [make(TURNS - count + 1 + i, model=run.ROUTE) for i in range(count)]
+        return [make(TURNS, model=route)] * count
+    return [make(TURNS - count + 1 + i, model=route) for i in range(count)]
 
 
 async def _measure(args: argparse.Namespace, mock_port: int, socket: Path) -> str:
@@ -148,14 +160,12 @@ async def _measure(args: argparse.Namespace, mock_port: int, socket: Path) -> st
         "|---|---:|---:|---:|",
     ]
     details: list[str] = []
-    for dialect, (path, extra) in calls.PATHS.items():
-        if args.only and dialect != args.only:
+    for cell, (dialect, route, name) in CELLS.items():
+        if args.only and cell != args.only:
             continue
-        name = "passthrough (OpenAI in, OpenAI out)"
-        if dialect == "anthropic":
-            name = "translated (Anthropic in, OpenAI out)"
-        warm = _bodies(dialect, args.warmup, args.session)
-        bodies = _bodies(dialect, args.requests, args.session)
+        path, extra = calls.PATHS[dialect]
+        warm = _bodies(dialect, route, args.warmup, args.session)
+        bodies = _bodies(dialect, route, args.requests, args.session)
 
         async def send(body: bytes, recorder: cProfile.Profile | None) -> None:
             scope = calls._scope(path, body, key, extra)  # noqa: B023
@@ -200,8 +210,8 @@ async def _measure(args: argparse.Namespace, mock_port: int, socket: Path) -> st
             details += ["", f"{name}, {label}: top {args.top} by own time", ""]
             details.append(_top(stats, args.top, per))
         if args.dump:
-            loop_stats.dump_stats(str(Path(args.dump) / f"agent-{dialect}-loop.prof"))
-            writer_stats.dump_stats(str(Path(args.dump) / f"agent-{dialect}-writer.prof"))
+            loop_stats.dump_stats(str(Path(args.dump) / f"agent-{cell}-loop.prof"))
+            writer_stats.dump_stats(str(Path(args.dump) / f"agent-{cell}-writer.prof"))
     return "\n".join(lines + details)
 
 

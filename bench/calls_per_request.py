@@ -148,6 +148,19 @@ def _configure(mock_port: int) -> dict[str, str]:
     Deployment.objects.create(
         route=route, provider=provider, model="bench-model", input_price="2.5", output_price="10"
     )
+    # the same mock as an Anthropic upstream: Anthropic in, Anthropic out (Claude Code's)
+    native = Provider(
+        name="mock-anthropic", kind="anthropic", base_url=f"http://127.0.0.1:{mock_port}"
+    )
+    native.set_secret("sk-ant-mock-upstream-key-0000")
+    native.save()
+    Deployment.objects.create(
+        route=Route.objects.create(name=run.ROUTE + "-anthropic"),
+        provider=native,
+        model="bench-model",
+        input_price="2.5",
+        output_price="10",
+    )
     Guardrail.objects.create(
         name="bench-filter",
         kind="litellm_content_filter",
@@ -159,7 +172,7 @@ def _configure(mock_port: int) -> dict[str, str]:
     governed = keys.create_key(
         name="bench-governed",
         team="bench-team",
-        routes=[run.ROUTE],
+        routes=[run.ROUTE, run.ROUTE + "-anthropic"],
         rpm_limit=run.UNREACHED,
         tpm_limit=run.UNREACHED,
         budget_usd="100000",

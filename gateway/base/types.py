@@ -622,7 +622,8 @@ class MessagesDigest:
     """What a codec's scan of a request's wire messages found, standing in for the
     canonical messages until something reads them (``DeferredChatRequest``). A codec
     makes one only for messages of texts, tool calls and tool results: no images, no
-    documents, no prompt-cache marks, nothing ``unmapped``. ``count``: the canonical
+    documents, nothing ``unmapped``; prompt-cache marks only where the codec names them
+    in ``ChatRequest.cache_marks`` from its scan (Anthropic's, Claude Code's traffic). ``count``: the canonical
     messages they make (a tool message folded into the user turn before it, as parsed);
     ``text_tokens``: their part of ``core.tokens.estimate_tokens`` (each text's, tool
     call name's and arguments' characters / 4, rounded up)."""
@@ -644,7 +645,7 @@ class DeferredChatRequest(ChatRequest):
     then ``digest()`` answers what the hot path asks of them (their count, their token
     estimate, that they hold no media). Equal to a ``ChatRequest`` of equal fields."""
 
-    __slots__ = ("_build", "_digest", "_texts")
+    __slots__ = ("_build", "_digest", "_head", "_texts")
     # orjson writes a dataclass by the fields its own type names (the cache key's hash):
     # named here, they are read through ``messages`` as every other reader reads them
     __dataclass_fields__ = ChatRequest.__dataclass_fields__
@@ -655,11 +656,13 @@ class DeferredChatRequest(ChatRequest):
         build: Callable[[], list[Message]] | None = None,
         digest: MessagesDigest | None = None,
         texts: Callable[[], list[str]] | None = None,
+        head: Callable[[int], list[Message]] | None = None,
         **fields: Any,
     ) -> None:
         ChatRequest.__init__(self, *args, **fields)  # (sets messages: nothing pending)
         self._build = build
         self._digest, self._texts = (digest, texts) if build is not None else (None, None)
+        self._head = head if build is not None else None
 
     @property
     def messages(self) -> list[Message]:
@@ -668,13 +671,13 @@ class DeferredChatRequest(ChatRequest):
             built = build()  # (raising, it leaves them unbuilt: never an empty list)
             if self._build is build:  # not built meanwhile by another thread
                 _MESSAGES.__set__(self, built)
-                self._build = self._digest = self._texts = None
+                self._build = self._digest = self._texts = self._head = None
         value: list[Message] = _MESSAGES.__get__(self)
         return value
 
     @messages.setter
     def messages(self, value: list[Message]) -> None:
-        self._build = self._digest = self._texts = None
+        self._build = self._digest = self._texts = self._head = None
         _MESSAGES.__set__(self, value)
 
     def digest(self) -> MessagesDigest | None:
@@ -689,6 +692,15 @@ class DeferredChatRequest(ChatRequest):
         texts = self._texts
         return None if texts is None else texts()
 
+    def leading(self, count: int) -> list[Message]:
+        """``messages[:count]``, built alone while the rest are unbuilt when the codec
+        can (each wire message one canonical message: Anthropic's): what the prefix
+        affinity key reads of an agent's history."""
+        head = self._head
+        if head is None:
+            return self.messages[:count]
+        return head(count)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ChatRequest):
             return NotImplemented
@@ -699,6 +711,14 @@ def messages_digest(request: ChatRequest) -> MessagesDigest | None:
     """``request``'s digest while its messages are unbuilt (a ``DeferredChatRequest``
     nobody read the messages of), else None: read ``request.messages``."""
     return request.digest() if type(request) is DeferredChatRequest else None
+
+
+def leading_messages(request: ChatRequest, count: int) -> list[Message]:
+    """``request.messages[:count]``, without building the rest where it can
+    (``DeferredChatRequest.leading``)."""
+    if type(request) is DeferredChatRequest:
+        return request.leading(count)
+    return request.messages[:count]
 
 
 def deferred_texts(request: ChatRequest) -> list[str] | None:

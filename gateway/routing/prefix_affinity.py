@@ -48,7 +48,7 @@ from hashlib import sha256
 import orjson
 
 from gateway.base.entries import DeploymentEntry
-from gateway.base.types import ChatRequest
+from gateway.base.types import ChatRequest, leading_messages
 from gateway.providers import kinds
 from gateway.providers.base import Provider
 
@@ -83,7 +83,7 @@ def prefix_key(request: ChatRequest, estimate: int) -> int | None:
         return None
     parts: list[object] = [tool.name for tool in request.tools]
     parts.extend(_head(text.text) for text in request.system)
-    for message in request.messages[:FIRST_MESSAGES]:
+    for message in leading_messages(request, FIRST_MESSAGES):  # (the rest left unbuilt)
         parts.append(message.role)
         for part in message.parts:
             text = getattr(part, "text", None)

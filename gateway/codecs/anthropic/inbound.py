@@ -9,6 +9,7 @@ upstream speaks another dialect; same-dialect passthrough keeps them untouched.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
@@ -25,6 +26,7 @@ from gateway.base.types import (
     CacheTTL,
     ChatRequest,
     ChatResponse,
+    DeferredChatRequest,
     Document,
     ErrorEvent,
     Finish,
@@ -34,6 +36,7 @@ from gateway.base.types import (
     McpItem,
     McpServer,
     Message,
+    MessagesDigest,
     ModelInfo,
     Part,
     PartStart,
@@ -531,6 +534,134 @@ def _plain_block(block: Any, role: str) -> Part | None:
     return None
 
 
+def _scan(value: Any) -> tuple[MessagesDigest, list[str]] | None:
+    """The digest and the cache marks of ``messages`` in the shape an agent sends (user
+    and assistant turns of texts, tool calls and tool results of texts; cache breakpoints
+    on blocks), without building the canonical messages; None for any other shape (media,
+    thinking, a system turn, a block ``unmapped``, an error to raise), which
+    ``_Parser.messages`` parses at once. Each turn is one canonical message, and the
+    count and tokens are what the parsed list gives ``tokens.estimate_tokens`` (a test
+    holds them and the marks equal to the eager parse's)."""
+    if type(value) is not list or not value:
+        return None
+    tokens = 0
+    marks: list[str] = []
+    for i, item in enumerate(value):
+        if type(item) is not dict:
+            return None
+        role, content = item.get("role"), item.get("content")
+        if role != "user" and role != "assistant":
+            return None
+        if type(content) is str:
+            tokens += (len(content) + 3) // 4
+            continue
+        if type(content) is not list:
+            return None
+        for j, block in enumerate(content):
+            size = _plain_tokens(block, role)
+            if size is None:
+                return None
+            tokens += size
+            if block.get("cache_control") is not None:
+                _cache_ttl(block, f"messages.{i}.content.{j}")  # (raises as the parse does)
+                marks.append(f"messages.{i}.content.{j}")
+    return MessagesDigest(count=len(value), text_tokens=tokens), marks
+
+
+def _plain_tokens(block: Any, role: str) -> int | None:
+    """A block's tokens as ``estimate_tokens`` counts its parsed part, for the blocks
+    ``_plain_block`` reads (whatever their cache breakpoint); None for any other."""
+    if type(block) is not dict:
+        return None
+    kind = block.get("type")
+    if kind == "text":
+        text = block.get("text")
+        if type(text) is not str or block.get("citations"):
+            return None
+        return (len(text) + 3) // 4
+    if kind == "tool_use":
+        call_id, name, arguments = block.get("id"), block.get("name"), block.get("input")
+        if type(call_id) is not str or not call_id or type(name) is not str or not name:
+            return None
+        if type(arguments) is not dict:
+            return None
+        try:
+            written = orjson.dumps(arguments)
+        except TypeError:  # an object orjson cannot write (a body made in code)
+            return None
+        return (len(name) + 3) // 4 + (len(written.decode()) + 3) // 4
+    if kind != "tool_result" or role != "user":  # (an assistant turn's results split it)
+        return None
+    call_id, is_error = block.get("tool_use_id"), block.get("is_error", False)
+    if type(call_id) is not str or not call_id or type(is_error) is not bool:
+        return None
+    raw = block.get("content")
+    if type(raw) is str:
+        return (len(raw) + 3) // 4
+    if raw is None:
+        return 0
+    if type(raw) is list and all(map(_plain_text, raw)):
+        return sum((len(item["text"]) + 3) // 4 for item in raw)
+    return None
+
+
+def _built_messages(value: list[Any]) -> list[Message]:
+    """The canonical messages of turns ``_scan`` took, as ``_Parser.messages`` makes
+    them (a test holds them equal) without its checks, which the scan made."""
+    out: list[Message] = []
+    for item in value:
+        content = item["content"]
+        if type(content) is str:
+            parts: list[Part] = [Text(content)]
+        else:
+            parts = [_built_block(block) for block in content]
+        out.append(Message(role=item["role"], parts=parts))
+    return out
+
+
+def _built_block(block: dict[str, Any]) -> Part:
+    control = block.get("cache_control")
+    cache: CacheTTL | None = None if control is None else control.get("ttl", "5m")
+    kind = block["type"]
+    if kind == "text":
+        return Text(block["text"], cache=cache)
+    if kind == "tool_use":
+        return ToolCall(id=block["id"], name=block["name"], arguments=block["input"], cache=cache)
+    raw = block.get("content")
+    content: list[Text | Image | Document] = []
+    if type(raw) is str:
+        content = [Text(raw)] if raw else []
+    elif raw is not None:
+        content = [Text(inner["text"]) for inner in raw]
+    is_error = block.get("is_error", False)
+    return ToolResult(call_id=block["tool_use_id"], content=content, is_error=is_error, cache=cache)
+
+
+def _message_texts(value: list[Any]) -> list[str]:
+    """The texts a guardrail reads of messages ``_scan`` took, in the order
+    ``guardrails.texts.request_slots`` reads the parsed ones: texts, tool results'
+    texts, tool calls' arguments as JSON."""
+    out: list[str] = []
+    for item in value:
+        content = item["content"]
+        if type(content) is str:
+            out.append(content)
+            continue
+        for block in content:
+            kind = block["type"]
+            if kind == "text":
+                out.append(block["text"])
+            elif kind == "tool_use":
+                out.append(orjson.dumps(block["input"]).decode())
+            else:
+                raw = block.get("content")
+                if type(raw) is str:
+                    out.append(raw)
+                elif raw is not None:
+                    out += [inner["text"] for inner in raw]
+    return out
+
+
 def _tool_reference(item: dict[str, Any], where: str) -> Text:
     """A ``tool_reference`` in a tool result (what a tool search found: the tool is
     loaded for the next turn) as text naming the tool, so an upstream of another
@@ -725,6 +856,25 @@ def _number(body: dict[str, Any], name: str) -> float | None:
     return value
 
 
+def _messages_fields(parser: _Parser, raw: Any) -> tuple[type[ChatRequest], dict[str, Any]]:
+    """The request's type and its messages' fields: an agent's turns (``_scan``) are
+    built when something reads them (a translation, a guardrail that rewrites), by the
+    parse that would have made them now (the scan took only what it parses alike);
+    any other body's are parsed now."""
+    scanned = _scan(raw)
+    if scanned is None:
+        return ChatRequest, {"messages": parser.messages(raw)}
+    digest, marks = scanned
+    parser.cache_marks += marks
+    fields = {
+        "build": functools.partial(_built_messages, raw),
+        "digest": digest,
+        "texts": functools.partial(_message_texts, raw),
+        "head": lambda count: _built_messages(raw[:count]),
+    }
+    return DeferredChatRequest, fields
+
+
 def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatRequest:
     """Validate an Anthropic Messages body into a canonical ChatRequest."""
     if not isinstance(body, dict):
@@ -743,7 +893,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
     # an assistant turn's documents, 2026-10-21 refuses them); the upstream's is its own
     parser = _Parser(versions.VERSIONS.get(version, versions.DEFAULT).assistant_documents)
     system = parser.system(body.get("system"))
-    messages = parser.messages(body.get("messages"))
+    made, fields = _messages_fields(parser, body.get("messages"))
     tools = parser.tools(body.get("tools"))
     mcp_servers = parser.mcp_servers(body.get("mcp_servers"))
 
@@ -773,10 +923,9 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         if name not in _OUTPUT_FIELDS:  # _output_format notes what it cannot map
             parser.note(name)
 
-    return ChatRequest(
+    return made(
         dialect="anthropic",
         model=model,
-        messages=messages,
         system=system,
         tools=tools,
         tool_choice=_tool_choice(body.get("tool_choice")),
@@ -797,6 +946,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         headers=forwarded_headers(headers),
         mcp_servers=mcp_servers,
         server_tools=parser.server_tools,
+        **fields,
     )
 
 
