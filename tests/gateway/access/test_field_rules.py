@@ -76,6 +76,7 @@ FORMS = {
     "DeploymentForm": "deployments",
     "AddModelForm": "add_model",
     "ProviderForm": "providers",
+    "ProviderAdminForm": "providers",  # Django admin (owners only, console/admin.py)
     "McpServerForm": "mcp_servers",
     "AgentForm": "a2a_agents",
     "TeamForm": "teams",
