@@ -142,7 +142,7 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
     "gateway.TagSpendRollup": _fields("tag key_name"),
     "gateway.RequestTag": _fields("tag"),
     "gateway.TagBudget": _fields("name description budget_period"),
-    "gateway.PinnedChart": _fields("metric group_by window"),
+    "gateway.PinnedChart": _fields("metric group_by window score_name"),
     "gateway.AuditEvent": _fields(  # written masked (gateway.telemetry.audit)
         "actor_kind actor actor_id source user_agent action object_type object_id "
         "object_name changes detail"

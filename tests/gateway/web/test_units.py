@@ -26,6 +26,7 @@ def test_modules_are_found_by_name_and_a_unit_without_one_is_skipped() -> None:
         "gateway.features.guardrails.api",
         "gateway.features.cache_doctor.api",
         "gateway.features.alerts.api",
+        "gateway.features.dashboards.api",
         "gateway.features.prompts.api",
         "gateway.features.a2a.api",
     ]  # media and batches have no /api router
