@@ -40,7 +40,10 @@ def gateway(tmp_path_factory) -> Iterator[Gateway]:
             "route = Route.objects.create(name='echo-wait'); "
             "Deployment.objects.create(route=route, provider=Provider.objects.get(name='echo'), "
             "model='echo-wait', params={'first_delay': 0.05}, input_price=Decimal('0.1'), "
-            "output_price=Decimal('0.4'))"
+            "output_price=Decimal('0.4')); "
+            "route = Route.objects.create(name='echo-hold'); "  # 2 s each: still running when
+            "Deployment.objects.create(route=route, provider=Provider.objects.get(name='echo'), "
+            "model='echo-hold', params={'first_delay': 2.0})"  # a slow browser reaches it
         )
         yield gw
 
@@ -640,7 +643,7 @@ def test_the_batches_page(gateway, keys):
     failed = client.batches.create(
         input_file_id=broken.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
-    slow = [chat_line(i, model="echo-wait") for i in range(600)]
+    slow = [chat_line(i, model="echo-hold") for i in range(120)]  # 60 s at 4 at a time
     source = oai(gateway).files.create(file=("slow.jsonl", jsonl(slow)), purpose="batch")
     running = oai(gateway).batches.create(
         input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h"

@@ -86,7 +86,9 @@ async def test_each_event_reaches_the_client_before_the_vendor_sends_the_next(gw
     assert dict(start["headers"])[b"content-type"] == b"text/event-stream"
     first = await client.next(5)  # (the vendor holds the rest for 30 s)
     assert first["body"] == EVENTS[0]  # relayed while the vendor still holds the rest
-    assert gw.vendor.held.is_set() and not gw.vendor.release.is_set()
+    # (the vendor marks itself held just after it flushes the first event)
+    assert await asyncio.to_thread(gw.vendor.held.wait, 5)
+    assert not gw.vendor.release.is_set()
     gw.vendor.release.set()
     rest = [first["body"]]
     while True:
