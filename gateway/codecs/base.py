@@ -405,6 +405,21 @@ async def render_events(
         yield chunk
 
 
+def tool_call_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
+    """An upstream tool call's arguments: an object, or text that is none (a call cut
+    off by max_tokens) kept as the raw text beside an empty object."""
+    if isinstance(raw, dict):
+        return raw, None
+    text = raw if isinstance(raw, str) else ""
+    if not text.strip():
+        return {}, None
+    try:
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}, text
+    return (parsed, None) if isinstance(parsed, dict) else ({}, text)
+
+
 # --- a client dialect as the service serves it ---------------------------------------------
 
 SSE_COMMENT_KEEPALIVE = b": keep-alive\n\n"

@@ -205,6 +205,16 @@ def arguments(raw: Any, param: str) -> dict[str, Any]:
     return parsed
 
 
+def budget_effort(budget: int | None) -> str | None:
+    """A reasoning token budget (Anthropic's thinking) as an effort: up to 4k low, up to
+    16k medium, above high."""
+    if budget is None:
+        return None
+    if budget <= 4096:
+        return "low"
+    return "medium" if budget <= 16384 else "high"
+
+
 def function_tool(fn: dict[str, Any], param: str) -> Tool:
     name = expect(fn.get("name"), str, "a string", f"{param}.name")
     description = fn.get("description")

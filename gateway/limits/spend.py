@@ -100,21 +100,12 @@ async def load_spend(
     return await db_work.arun(_load_spend_sync, key_id, start, end_user, agent_run, session)
 
 
-def _load_team_spend_sync(team_id: int, start: datetime | None) -> Decimal:
+def _owned_spend_sync(owner: dict[str, int], start: datetime | None) -> Decimal:
+    """What the keys of a team (``{"team_id": id}``) or a user (``{"user_id": id}``)
+    spent since ``start``, plus what their native batches hold."""
     from django.db.models import Sum
 
-    keys = ApiKey.objects.filter(team_id=team_id).values("id")
-    rows = RequestLog.objects.filter(key_id__in=keys)
-    if start is not None:
-        rows = rows.filter(created_at__gte=start)
-    spent = rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
-    return spent + _batch_holds_sync(keys)
-
-
-def _load_user_spend_sync(user_id: int, start: datetime | None) -> Decimal:
-    from django.db.models import Sum
-
-    keys = ApiKey.objects.filter(user_id=user_id).values("id")
+    keys = ApiKey.objects.filter(**owner).values("id")
     rows = RequestLog.objects.filter(key_id__in=keys)
     if start is not None:
         rows = rows.filter(created_at__gte=start)
@@ -168,9 +159,9 @@ async def load_counter_spend(counter_id: int | str, start: datetime | None) -> D
         return await db_work.arun(load_tag_spend_sync, counter_id.removeprefix(TAG_COUNTER), start)
     if isinstance(counter_id, str):
         user_id = int(counter_id.removeprefix(USER_COUNTER))
-        return await db_work.arun(_load_user_spend_sync, user_id, start)
+        return await db_work.arun(_owned_spend_sync, {"user_id": user_id}, start)
     if counter_id < 0:
-        return await db_work.arun(_load_team_spend_sync, -counter_id, start)
+        return await db_work.arun(_owned_spend_sync, {"team_id": -counter_id}, start)
     return await load_spend(counter_id, start)
 
 

@@ -27,6 +27,16 @@ class BadRunQuery(ValueError):
     """A grouping or filter by agent run that cannot be answered; ``str()`` says why."""
 
 
+def _sums() -> dict[str, Any]:
+    """The requests, errors, tokens and cost a group of request log rows adds up to."""
+    summed = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+    return {
+        "requests": Count("id"),
+        "errors": Count("id", filter=Q(status__gte=400)),
+        **{name: Sum(name) for name in (*summed, "cost_usd")},
+    }
+
+
 def query(
     since: datetime | None = None,
     until: datetime | None = None,
@@ -58,13 +68,7 @@ def query(
     totals = (
         rows.values("agent_run")
         .annotate(
-            requests=Count("id"),
-            errors=Count("id", filter=Q(status__gte=400)),
-            input_tokens=Sum("input_tokens"),
-            output_tokens=Sum("output_tokens"),
-            cache_read_tokens=Sum("cache_read_tokens"),
-            cache_write_tokens=Sum("cache_write_tokens"),
-            cost_usd=Sum("cost_usd"),
+            **_sums(),
             started=Min("created_at"),
             last=Max("created_at"),
         )
@@ -141,13 +145,7 @@ def sessions(
     )
     totals = rows.values("session", "key_id").annotate(
         runs=Count("agent_run", distinct=True),
-        requests=Count("id"),
-        errors=Count("id", filter=Q(status__gte=400)),
-        input_tokens=Sum("input_tokens"),
-        output_tokens=Sum("output_tokens"),
-        cache_read_tokens=Sum("cache_read_tokens"),
-        cache_write_tokens=Sum("cache_write_tokens"),
-        cost_usd=Sum("cost_usd"),
+        **_sums(),
         key_name=Max("key_name"),
     )
     by_pair = {(t["session"], t["key_id"]): t for t in totals}

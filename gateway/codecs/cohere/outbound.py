@@ -53,7 +53,7 @@ from gateway.base.types import (
     ToolResult,
     UsageEvent,
 )
-from gateway.codecs.base import Target, WireEvent
+from gateway.codecs.base import Target, WireEvent, tool_call_arguments
 from gateway.codecs.cohere import maps
 
 # OpenAI-named deployment params (LiteLLM ``litellm_params``) -> Cohere names; params
@@ -310,19 +310,6 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
 # --- Cohere -> canonical ---------------------------------------------------------------
 
 
-def _parse_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
-    if isinstance(raw, dict):
-        return raw, None
-    text = raw if isinstance(raw, str) else ""
-    if not text.strip():
-        return {}, None
-    try:
-        parsed = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return {}, text
-    return (parsed, None) if isinstance(parsed, dict) else ({}, text)
-
-
 def _failure(raw_reason: str, detail: Any) -> UpstreamError:
     message = detail if isinstance(detail, str) and detail else "generation failed"
     if raw_reason == "TIMEOUT":
@@ -359,7 +346,7 @@ def parse_response(data: Any) -> ChatResponse:
         if not isinstance(call, dict):
             continue
         fn: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else {}
-        arguments, raw = _parse_arguments(fn.get("arguments"))
+        arguments, raw = tool_call_arguments(fn.get("arguments"))
         parts.append(
             ToolCall(
                 id=str(call.get("id") or ""),

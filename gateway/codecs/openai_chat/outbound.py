@@ -172,12 +172,7 @@ def reasoning_effort(request: ChatRequest) -> str | None:
         return None
     if reasoning.effort:
         return reasoning.effort
-    budget = reasoning.budget_tokens
-    if budget is None:
-        return None
-    if budget <= 4096:
-        return "low"
-    return "medium" if budget <= 16384 else "high"
+    return common.budget_effort(reasoning.budget_tokens)
 
 
 def upstream_user(user: str) -> str:

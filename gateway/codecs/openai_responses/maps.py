@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway.base.errors import UpstreamError, UpstreamOverloaded
 from gateway.base.types import OPENAI_REASONING_PREFIX, FinishReason, Reasoning, Usage
+from gateway.codecs import openai_common as common
 
 # deployment.params keys that steer the codec instead of going upstream as body fields.
 # reasoning_summary: what ``reasoning.summary`` asks for (auto, concise, detailed; "none"
@@ -140,12 +141,7 @@ def effort(reasoning: Reasoning | None) -> str | None:
         return None
     if reasoning.effort in EFFORTS:
         return reasoning.effort
-    budget = reasoning.budget_tokens
-    if budget is None:
-        return None
-    if budget <= 4096:
-        return "low"
-    return "medium" if budget <= 16384 else "high"
+    return common.budget_effort(reasoning.budget_tokens)
 
 
 def parse_usage(data: Any) -> Usage:

@@ -46,7 +46,7 @@ from gateway.base.types import (
     UsageEvent,
 )
 from gateway.codecs import openai_common as common
-from gateway.codecs.base import Target, WireEvent
+from gateway.codecs.base import Target, WireEvent, tool_call_arguments
 from gateway.codecs.openai_responses import maps
 
 MAX_USER_CHARS = 64  # OpenAI's limit on ``user``; longer ids are hashed
@@ -362,19 +362,6 @@ def _message_text(item: dict[str, Any]) -> tuple[str, bool]:
     return "".join(texts), refused
 
 
-def _parse_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
-    if isinstance(raw, dict):
-        return raw, None
-    text = raw if isinstance(raw, str) else ""
-    if not text.strip():
-        return {}, None
-    try:
-        parsed = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return {}, text
-    return (parsed, None) if isinstance(parsed, dict) else ({}, text)
-
-
 def _phase(item: dict[str, Any]) -> Phase | None:
     phase = item.get("phase")
     return phase if phase in ("commentary", "final_answer") else None
@@ -403,7 +390,7 @@ def parse_response(data: Any) -> ChatResponse:
                 parts.append(Text(text, phase=_phase(item)))
         elif kind == "function_call":
             saw_call = True
-            args, raw = _parse_arguments(item.get("arguments"))
+            args, raw = tool_call_arguments(item.get("arguments"))
             parts.append(
                 ToolCall(
                     id=item.get("call_id") or item.get("id") or "",

@@ -124,7 +124,7 @@ def test_user_spend_loads_from_the_request_log_of_all_their_keys() -> None:
             key_name=name,
             cost_usd=Decimal(cost),
         )
-    assert spend._load_user_spend_sync(ann.pk, None) == Decimal("0.75")
+    assert spend._owned_spend_sync({"user_id": ann.pk}, None) == Decimal("0.75")
 
 
 # --- the counter service and Redis -------------------------------------------------------
