@@ -60,16 +60,7 @@ class LiveGuard(SessionGuard):
         event = socket_messages.event(message)
         if event is None:
             return message
-        slots = texts.Slots()
-        self._client_slots(event, slots)
-        if not slots.texts:
-            return message
-        checked = await engine.run(
-            self.pre, slots.texts, self.context("request", "pre_call"), self.notes
-        )
-        if checked is slots.texts or not slots.write(checked):
-            return message
-        return orjson.dumps(event).decode()
+        return await self._checked(message, event)
 
     def _client_slots(self, event: dict[str, Any], slots: texts.Slots) -> None:
         setup = event.get("setup")

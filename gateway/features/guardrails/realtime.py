@@ -155,6 +155,11 @@ class SessionGuard:
         event = socket_messages.event(message)
         if event is None or event.get("type") not in CLIENT_TEXT:
             return message
+        return await self._checked(message, event)
+
+    async def _checked(self, message: str | bytes, event: dict[str, Any]) -> str | bytes:
+        """``event`` (``message`` read) with its texts through the pre_call guardrails:
+        rewritten, or ``message`` itself when none changed them."""
         slots = texts.Slots()
         self._client_slots(event, slots)
         if not slots.texts:

@@ -73,11 +73,17 @@ def authorization_server_metadata(request: HttpRequest) -> HttpResponse:
     return _cors(JsonResponse(resources.authorization_server(base)))
 
 
-def _too_large(request: HttpRequest) -> bool:
+def _post_refused(request: HttpRequest, error: str) -> HttpResponse | None:
+    """The answer to a preflight, another method or a body over ``FORM_BYTES`` (``error``
+    its OAuth error code), or None: the POST is read."""
+    refused = _preflight_or(("POST",), request)
+    if refused is not None:
+        return refused
     try:
-        return int(request.headers.get("content-length") or 0) > FORM_BYTES
+        too_large = int(request.headers.get("content-length") or 0) > FORM_BYTES
     except ValueError:
-        return True
+        too_large = True
+    return _error(413, error, f"at most {FORM_BYTES} bytes") if too_large else None
 
 
 @csrf_exempt  # type: ignore[untyped-decorator]
@@ -85,11 +91,9 @@ def register(request: HttpRequest) -> HttpResponse:
     """RFC 7591: a public client registers its name and redirect URIs."""
     from gateway.features.mcp.oauth_server import server  # Authlib: on first use
 
-    refused = _preflight_or(("POST",), request)
+    refused = _post_refused(request, "invalid_client_metadata")
     if refused is not None:
         return refused
-    if _too_large(request):
-        return _error(413, "invalid_client_metadata", f"at most {FORM_BYTES} bytes")
     try:
         json.loads(request.body or b"null")
     except ValueError:
@@ -119,11 +123,9 @@ def token(request: HttpRequest) -> HttpResponse:
     revokes what it led to."""
     from gateway.features.mcp.oauth_server import server  # Authlib: on first use
 
-    refused = _preflight_or(("POST",), request)
+    refused = _post_refused(request, "invalid_request")
     if refused is not None:
         return refused
-    if _too_large(request):
-        return _error(413, "invalid_request", f"at most {FORM_BYTES} bytes")
     with transaction.atomic():
         response: HttpResponse = server.server().create_token_response(request)
         if response.status_code >= 400:
@@ -160,11 +162,9 @@ def revoke(request: HttpRequest) -> HttpResponse:
     """RFC 7009: a client revokes its token (answered 200 for an unknown one)."""
     from gateway.features.mcp.oauth_server import server  # Authlib: on first use
 
-    refused = _preflight_or(("POST",), request)
+    refused = _post_refused(request, "invalid_request")
     if refused is not None:
         return refused
-    if _too_large(request):
-        return _error(413, "invalid_request", f"at most {FORM_BYTES} bytes")
     with transaction.atomic():
         response: HttpResponse = server.server().create_endpoint_response("revocation", request)
         if response.status_code >= 400:
