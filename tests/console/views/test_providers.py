@@ -161,3 +161,12 @@ def test_test_connection_says_why_bedrock_and_vertex_list_nothing(
     html = html.content.decode()
     assert f"{name} providers cannot list models" in html and "playground" in html
     assert SECRET not in html
+
+
+def test_the_list_deletes_a_provider_in_place_after_asking(staff_client: Client, db) -> None:
+    provider = Provider.objects.create(name="a<b", kind="openai", base_url="https://x.test")
+    html = staff_client.get("/providers/").content.decode()
+    url = f"/providers/{provider.pk}/delete/"
+    for attribute in (f'action="{url}"', f'hx-post="{url}"', 'hx-target="closest tbody"'):
+        assert attribute in html
+    assert 'hx-confirm="Delete provider a&lt;b?"' in html  # the name escaped
