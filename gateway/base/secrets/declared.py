@@ -31,7 +31,9 @@ Helpers here only decide and mask: sealing is ``crypto``'s, and each owner appli
 from __future__ import annotations
 
 import enum
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from gateway.base.secrets.url_secrets import masked_url
 
 MASK = "***"
 
@@ -57,15 +59,11 @@ def url_has_secret(url: str) -> bool:
 def mask_url_secrets(url: str) -> str:
     """``url`` with its user info and *every* query value replaced by ``***`` (the URL
     type: no name decides which parameter is a key)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return MASK
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
-    query = "&".join(
+    return masked_url(url, _masked_query)
+
+
+def _masked_query(query: str) -> str:
+    return "&".join(
         f"{name}={MASK}" if equals else name
-        for name, equals, _ in (item.partition("=") for item in parts.query.split("&") if item)
+        for name, equals, _ in (item.partition("=") for item in query.split("&") if item)
     )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 MASK = "***"
@@ -34,6 +35,12 @@ def mask_url(url: str) -> str:
     ``***``; everything else (host, path, other parameters) as it was."""
     if "@" not in url and "=" not in url:
         return url
+    return masked_url(url, lambda query: "&".join(map(_masked_item, query.split("&"))))
+
+
+def masked_url(url: str, masked_query: Callable[[str], str]) -> str:
+    """``url`` with its user info replaced by ``***`` and its query (when it has one) as
+    ``masked_query`` gives it back; ``***`` whole when it cannot be parsed."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -41,7 +48,7 @@ def mask_url(url: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
-    query = "&".join(_masked_item(item) for item in parts.query.split("&")) if parts.query else ""
+    query = masked_query(parts.query) if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 

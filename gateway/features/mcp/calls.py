@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import mcp_types as types
 from mcp.shared.dispatcher import ProgressFnT
@@ -101,39 +101,26 @@ def error_result(message: str) -> types.CallToolResult:
     )
 
 
+class CallOptions(TypedDict, total=False):
+    """``call_in_rounds``'s keywords, as ``call`` hands them on (see there)."""
+
+    user_agent: str
+    from_playground: bool
+    endpoint: str
+    progress: ProgressFnT | None
+    via: Upstream | None
+    journal_as: KeyEntry | None
+    operation: tracing.Operation | None
+    tags_header: str
+    end_user: str
+
+
 async def call(
-    key: KeyEntry,
-    server: str,
-    tool: str,
-    arguments: Any,
-    *,
-    user_agent: str = "",
-    from_playground: bool = False,
-    endpoint: str = "tools/call",
-    progress: ProgressFnT | None = None,
-    via: Upstream | None = None,
-    journal_as: KeyEntry | None = None,
-    operation: tracing.Operation | None = None,
-    tags_header: str = "",
-    end_user: str = "",
+    key: KeyEntry, server: str, tool: str, arguments: Any, **options: Unpack[CallOptions]
 ) -> types.CallToolResult:
     """``call_in_rounds`` for a caller that cannot answer a server's request for input:
     such an answer is a tool error."""
-    result = await call_in_rounds(
-        key,
-        server,
-        tool,
-        arguments,
-        user_agent=user_agent,
-        from_playground=from_playground,
-        endpoint=endpoint,
-        progress=progress,
-        via=via,
-        journal_as=journal_as,
-        operation=operation,
-        tags_header=tags_header,
-        end_user=end_user,
-    )
+    result = await call_in_rounds(key, server, tool, arguments, **options)
     if isinstance(result, types.InputRequiredResult | tasks.TaskHandle):
         return error_result(f"MCP server {server}: {tool} asked for input this caller cannot give")
     return result
