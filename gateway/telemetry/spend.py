@@ -192,15 +192,7 @@ DIMENSIONS: dict[str, Dimension] = {
     "team": Dimension("Team", through_key="team__name"),
 }
 BUCKETS = ("hour", "day")
-FIGURES = (
-    "requests",
-    "errors",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cost_usd",
-)
+FIGURES = COUNTERS  # what a query sums: the rollups' counters
 
 
 class BadQuery(ValueError):

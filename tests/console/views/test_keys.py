@@ -77,3 +77,15 @@ def test_a_member_adds_and_an_admin_removes(world) -> None:
     assert reply.status_code in (200, 302), reply.content
     key.refresh_from_db()
     assert key.guardrails == [] and key.tags == []
+
+
+def test_the_keys_and_routes_pages_ask_before_revoking_and_deleting(world) -> None:
+    client = as_user(world["users"]["admin"])
+    key, route = world["key"], world["route"]
+    ApiKey.objects.filter(pk=key.pk).update(name="a<b")
+    keys = client.get("/keys/").content.decode()
+    assert f'hx-post="/keys/{key.pk}/revoke/" hx-target="closest tr"' in keys
+    assert 'hx-confirm="Revoke a&lt;b? Clients using it stop working at once."' in keys
+    routes = client.get("/routes/").content.decode()
+    assert f'hx-post="/routes/{route.pk}/delete/" hx-target="closest article"' in routes
+    assert 'hx-confirm="Delete route alpha-route and its deployments?"' in routes
