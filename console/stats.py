@@ -603,22 +603,22 @@ def dashboard(window_key: str, now: datetime | None = None) -> Dashboard:
 def key_usage(key_ids: list[int], since: datetime) -> dict[int, dict[str, Any]]:
     """Requests, tokens and spend per key since the hour of ``since`` (the keys page),
     from the hourly rollups."""
-    rows = (
-        UsageRollup.objects.filter(key_id__in=key_ids, hour__gte=rollups.hour_of(since))
-        .order_by()
-        .values("key_id")
-        .annotate(**{k: v for k, v in ROLLUP_SUMS.items() if k != "latency_sum"})
-    )
-    return {row["key_id"]: with_prompt_cache(row) for row in rows}
+    return _usage_by("key_id", key_ids, since)
 
 
 def route_usage(names: list[str], since: datetime) -> dict[str, dict[str, Any]]:
     """Requests, tokens, spend and what the prompt cache saved per route since the hour
     of ``since`` (the routes page), from the hourly rollups."""
+    return _usage_by("route", names, since)
+
+
+def _usage_by(column: str, values: list[Any], since: datetime) -> dict[Any, dict[str, Any]]:
+    """The rollups' sums per ``column`` for the rows whose ``column`` is among ``values``,
+    since the hour of ``since``."""
     rows = (
-        UsageRollup.objects.filter(route__in=names, hour__gte=rollups.hour_of(since))
+        UsageRollup.objects.filter(**{f"{column}__in": values}, hour__gte=rollups.hour_of(since))
         .order_by()
-        .values("route")
+        .values(column)
         .annotate(**{k: v for k, v in ROLLUP_SUMS.items() if k != "latency_sum"})
     )
-    return {row["route"]: with_prompt_cache(row) for row in rows}
+    return {row[column]: with_prompt_cache(row) for row in rows}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -265,16 +266,18 @@ def poll_experiment(request: HttpRequest, experiment_id: int) -> Any:
 
 @router.post("/experiments/{rowid:experiment_id}/cancel")
 def cancel_experiment(request: HttpRequest, experiment_id: int) -> Any:
-    experiment = get_object_or_404(Experiment, pk=experiment_id)
-    experiments.cancel(experiment)
-    experiment.refresh_from_db()
-    return _experiment_out(experiment)
+    return _after(experiments.cancel, experiment_id)
 
 
 @router.post("/experiments/{rowid:experiment_id}/resume")
 def resume_experiment(request: HttpRequest, experiment_id: int) -> Any:
+    return _after(experiments.resume, experiment_id)
+
+
+def _after(act: Callable[[Experiment], object], experiment_id: int) -> dict[str, Any]:
+    """The experiment as ``act`` (cancel, resume) left it."""
     experiment = get_object_or_404(Experiment, pk=experiment_id)
-    experiments.resume(experiment)
+    act(experiment)
     experiment.refresh_from_db()
     return _experiment_out(experiment)
 
