@@ -81,9 +81,8 @@ def upload(request: HttpRequest) -> HttpResponse:
     except DatasetError as exc:
         messages.error(request, f"Not imported: {exc}")
         return redirect("console:evals")
-    datasets_audit.created(dataset, len(rows), "upload")
-    messages.success(request, f"Imported {len(rows)} rows into {dataset.name}.")
-    return redirect("console:evals-dataset", pk=dataset.pk)
+    said = f"Imported {len(rows)} rows into {dataset.name}."
+    return _created(request, dataset, len(rows), "upload", said)
 
 
 @staff_required
@@ -103,8 +102,16 @@ def from_log(request: HttpRequest) -> HttpResponse:
     except (DatasetError, InvalidFilter, ValueError) as exc:
         messages.error(request, f"Not created: {exc}")
         return redirect("console:evals")
-    datasets_audit.created(dataset, len(rows), "from the log")
-    messages.success(request, f"Created {dataset.name} with {len(rows)} requests from the log.")
+    said = f"Created {dataset.name} with {len(rows)} requests from the log."
+    return _created(request, dataset, len(rows), "from the log", said)
+
+
+def _created(
+    request: HttpRequest, dataset: Dataset, rows: int, how: str, said: str
+) -> HttpResponse:
+    """A new dataset of ``rows`` rows audited (``how`` it was made), said, and shown."""
+    datasets_audit.created(dataset, rows, how)
+    messages.success(request, said)
     return redirect("console:evals-dataset", pk=dataset.pk)
 
 

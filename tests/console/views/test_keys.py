@@ -89,3 +89,12 @@ def test_the_keys_and_routes_pages_ask_before_revoking_and_deleting(world) -> No
     routes = client.get("/routes/").content.decode()
     assert f'hx-post="/routes/{route.pk}/delete/" hx-target="closest article"' in routes
     assert 'hx-confirm="Delete route alpha-route and its deployments?"' in routes
+
+
+def test_a_keys_and_a_teams_forms_draw_their_own_limits(world) -> None:
+    client = as_user(world["users"]["admin"])
+    key, team = world["key"], world["team"]
+    for path in ("/keys/", f"/keys/{key.pk}/edit/", "/teams/", f"/teams/{team.pk}/"):
+        html = client.get(path).content.decode()
+        for field in ("rpm_limit", "tpm_limit", "budget_usd", "budget_period"):
+            assert f'name="{field}"' in html, (path, field)
