@@ -46,6 +46,30 @@ BASE64 = re.compile(r"^[A-Za-z0-9+/\s]+=*\s*$")
 DATA_URL = re.compile(r"^data:(?P<media>[\w.+-]+/[\w.+-]+)?(?:;[^,;]*)*;base64,(?P<data>.*)$", re.S)
 
 
+def http_error(status: int, raw: bytes, top_message: bool = False) -> errors.UpstreamError:
+    """A non-2xx answer's ``{"error": {...}}`` (or ``{"error": "..."}``) envelope as an
+    UpstreamError carrying the upstream's status, message, code and param; with
+    ``top_message`` a top-level ``message`` is read when there is no ``error``."""
+    message, code, param = "", None, None
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        payload = None
+    detail = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(detail, dict):
+        message = str(detail.get("message") or "")
+        code = detail.get("code") if isinstance(detail.get("code"), str) else None
+        param = detail.get("param") if isinstance(detail.get("param"), str) else None
+    elif isinstance(detail, str):
+        message = detail
+    elif top_message and isinstance(payload, dict) and isinstance(payload.get("message"), str):
+        message = payload["message"]
+    if not message:
+        message = raw.decode(errors="replace")[:500] or f"HTTP {status}"
+    cls = errors.UpstreamOverloaded if status == 529 else errors.UpstreamError
+    return cls(f"upstream returned {status}: {message}", status=status, code=code, param=param)
+
+
 def invalid(message: str, param: str) -> errors.InvalidRequest:
     return errors.InvalidRequest(message, param=param)
 

@@ -610,29 +610,7 @@ class ChunkTranslator:
 
 def parse_error(status: int, raw: bytes) -> errors.UpstreamError:
     """A non-2xx upstream answer -> UpstreamError carrying the upstream's own message."""
-    message, code, param = "", None, None
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        payload = None
-    detail = payload.get("error") if isinstance(payload, dict) else None
-    if isinstance(detail, dict):
-        message = str(detail.get("message") or "")
-        code = detail.get("code") if isinstance(detail.get("code"), str) else None
-        param = detail.get("param") if isinstance(detail.get("param"), str) else None
-    elif isinstance(detail, str):
-        message = detail
-    elif isinstance(payload, dict) and isinstance(payload.get("message"), str):
-        message = payload["message"]
-    if not message:
-        message = raw.decode(errors="replace")[:500] or f"HTTP {status}"
-    cls = errors.UpstreamOverloaded if status == 529 else errors.UpstreamError
-    return cls(
-        f"upstream returned {status}: {message}",
-        status=status,
-        code=code,
-        param=param,
-    )
+    return common.http_error(status, raw, top_message=True)
 
 
 def stream_cut() -> errors.UpstreamError:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.base.errors import UpstreamError, UpstreamOverloaded
+from gateway.base.errors import UpstreamError
 from gateway.base.types import OPENAI_REASONING_PREFIX, FinishReason, Reasoning, Usage
 from gateway.codecs import openai_common as common
 
@@ -200,19 +200,3 @@ def stream_error(detail: Any, fallback: str) -> UpstreamError:
     status = ERROR_CODE_STATUS.get(code or "", 502)
     text = f"upstream stream failed ({code}): {message}" if code else f"upstream: {message}"
     return UpstreamError(text if message else fallback, status=status, code=code)
-
-
-def http_error(status: int, detail: Any, raw_text: str) -> UpstreamError:
-    """A non-2xx answer's ``{"error": {...}}`` envelope as an UpstreamError carrying the
-    upstream's status, message, code and param."""
-    message, code, param = "", None, None
-    if isinstance(detail, dict):
-        message = str(detail.get("message") or "")
-        code = detail.get("code") if isinstance(detail.get("code"), str) else None
-        param = detail.get("param") if isinstance(detail.get("param"), str) else None
-    elif isinstance(detail, str):
-        message = detail
-    if not message:
-        message = raw_text[:500] or f"HTTP {status}"
-    cls = UpstreamOverloaded if status == 529 else UpstreamError
-    return cls(f"upstream returned {status}: {message}", status=status, code=code, param=param)

@@ -410,12 +410,7 @@ def parse_response(data: Any) -> ChatResponse:
 
 
 def parse_error(status: int, body: bytes) -> UpstreamError:
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        payload = None
-    detail = payload.get("error") if isinstance(payload, dict) else None
-    return maps.http_error(status, detail, body.decode(errors="replace"))
+    return common.http_error(status, body)
 
 
 class StreamParser:

@@ -140,3 +140,16 @@ def _fed(translator: outbound.ChunkTranslator, chunk: object) -> str:
         return repr(translator.feed(chunk))  # type: ignore[arg-type]
     except Exception as exc:
         return type(exc).__name__
+
+
+def test_an_error_without_an_envelope_keeps_its_top_level_message() -> None:
+    error = outbound.parse_error(400, b'{"message": "no such model", "code": 1}')
+    assert error.status == 400 and error.message == "upstream returned 400: no such model"
+    said = outbound.parse_error(
+        429, b'{"error": {"message": "slow down", "code": "rate", "param": "x"}}'
+    )
+    assert (said.message, said.code, said.param) == (
+        "upstream returned 429: slow down",
+        "rate",
+        "x",
+    )
