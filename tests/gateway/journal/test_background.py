@@ -241,54 +241,6 @@ def test_record_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     journal.record(Record(request_id="x"))  # logged, not raised
 
 
-# --- bodies --------------------------------------------------------------------------------
-
-
-def test_body_over_the_limit_is_cut_with_a_marker() -> None:
-    text, truncated = journal.body_text(b"a" * 100, limit=10)
-    assert truncated
-    assert text.startswith("a" * 10) and "a" * 11 not in text
-    assert "truncated" in text
-
-
-def test_body_under_the_limit_is_kept_whole() -> None:
-    assert journal.body_text(b'{"x": 1}', limit=100) == ('{"x": 1}', False)
-    assert journal.body_text(None, limit=100) == ("", False)
-    assert journal.body_text({"a": [1]}, limit=100) == ('{"a":[1]}', False)
-
-
-def test_invalid_utf8_is_stored_with_replacement_characters() -> None:
-    text, _ = journal.body_text(b"ok \xff\xfe end", limit=100)
-    assert text == "ok \ufffd\ufffd end"
-
-
-def test_secrets_are_redacted_from_bodies() -> None:
-    master = "sy-test-master-key"
-    provider = "upstream-literal-secret-123"
-    body = (
-        b'{"messages":[{"role":"user","content":"my key is sy-abcdefghijklmnopqrstuvwxyz012 '
-        b'and sk-ant-api03-ABCDEFGHIJKLMNOPQRSTUV"}],"headers":{"Authorization":"Bearer xyz12345678",'
-        b'"x-api-key":"whatever"},"note":"' + master.encode() + b" " + provider.encode() + b'"}'
-    )
-    text, _ = journal.body_text(body, limit=10_000, secrets=[provider, master])
-    for secret in (
-        master,
-        provider,
-        "sy-abcdefghijklmnopqrstuvwxyz012",
-        "sk-ant-api03",
-        "xyz12345678",
-        "whatever",
-    ):
-        assert secret not in text
-    assert "[redacted]" in text and "my key is" in text
-
-
-def test_a_secret_straddling_the_cut_is_redacted_first() -> None:
-    secret = "provider-secret-abcdefgh"
-    text, truncated = journal.body_text(b"x" * 10 + secret.encode(), limit=20, secrets=[secret])
-    assert truncated and "provider-secret"[:8] not in text
-
-
 # --- writing to the database -------------------------------------------------------------------
 
 
@@ -519,17 +471,6 @@ def test_every_character_the_pattern_folds_onto_a_marker_letter_is_covered() -> 
             assert char.lower() in letters or char in redaction._CASE_FOLD_ODDITIES, hex(point)
 
 
-def test_equal_bodies_of_one_record_are_both_stored_redacted() -> None:
-    same = b'{"echo":"sk-' + b"z" * 30 + b'"}'
-    rec = Record(request_id="r", inbound_request=b"{}", upstream_response=same)
-    rec.outbound_response = bytes(same)  # equal, not the same object
-    values = journal.body_values(rec, limit=1000)
-    assert values is not None
-    inbound, upstream_request, upstream_response, outbound, truncated, derived, parts = values
-    assert upstream_response == outbound == '{"echo":"[redacted]"}'  # short: stored whole
-    assert (inbound, upstream_request, truncated, derived, parts) == ("{}", "", False, None, None)
-
-
 def test_the_queue_is_bounded_by_bytes_too(settings) -> None:
     settings.SWITCHYARD_LOG_BODY_MAX_BYTES = 100_000
     writer = Writer(FakeStore(), capacity=1000, max_bytes=50_000, notify=False)
@@ -617,12 +558,6 @@ async def test_two_megabytes_of_records_are_written_without_waiting_for_the_inte
         assert store.ids == []
     await writer.drain()
     assert len(store.ids) == records
-
-
-def test_a_record_without_its_bodies_is_stored_with_a_note() -> None:
-    rec = Record(request_id="r", inbound_request=b'{"q": 1}', bodies_shed=True)
-    values = rows.body_values(rec, 1000)
-    assert values == (rows.SHED_NOTE, "", "", "", True, None, None)
 
 
 async def test_requeue_after_an_outage_keeps_within_the_byte_bound(fast_backoff, settings) -> None:

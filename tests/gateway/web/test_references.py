@@ -55,49 +55,6 @@ def patch(client: Client, path: str, body: dict[str, Any]) -> Any:
     return client.patch(path, json.dumps(body), content_type=JSON)
 
 
-# --- the table --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "url", "sent"),
-    [
-        ("AWS_SECRET_ACCESS_KEY", "https://bedrock-runtime.eu-west-1.amazonaws.com", True),
-        ("AWS_SECRET_ACCESS_KEY", "https://evil.example", False),
-        ("AWS_SECRET_ACCESS_KEY", "https://amazonaws.com.evil.example", False),
-        ("OPENAI_API_KEY", "https://api.openai.com/v1", True),
-        ("OPENAI_API_KEY", "http://api.openai.com/v1", False),  # never in clear
-        ("OPENAI_API_KEY", "https://acme.openai.azure.com", False),
-        ("AZURE_API_KEY", "https://acme.openai.azure.com", True),
-        ("ANTHROPIC_API_KEY", "https://api.anthropic.com", True),
-        ("GEMINI_API_KEY", "https://generativelanguage.googleapis.com", True),
-        ("GUARD_API_KEY", "https://guard.example.com", False),  # no vendor: nowhere
-        ("OPENAI_API_KEY", "", False),  # where it goes is not known
-    ],
-)
-def test_a_host_credential_goes_to_its_own_vendors_hosts(name: str, url: str, sent: bool) -> None:
-    from gateway.base.secrets import families
-
-    assert (families.refusal(name, url) is None) is sent
-
-
-def test_the_operator_pairs_a_variable_with_one_endpoint(monkeypatch) -> None:
-    from gateway.base.secrets import families
-
-    monkeypatch.setenv(
-        "SWITCHYARD_ENV_ENDPOINTS",
-        "GUARD_API_KEY=https://guard.example.com/v2,LLM_*=http://llm:8000",
-    )
-    assert families.refusal("GUARD_API_KEY", "https://guard.example.com/v2/check") is None
-    assert families.refusal("GUARD_API_KEY", "https://guard.example.com/v2") is None
-    assert families.refusal("GUARD_API_KEY", "https://guard.example.com/v3") is not None
-    assert families.refusal("GUARD_API_KEY", "https://guard.example.com:8443/v2") is not None
-    assert families.refusal("LLM_TOKEN", "http://llm:8000/v1") is None
-    assert families.refusal("OPENAI_API_KEY", "http://llm:8000/v1") is not None  # not paired
-    monkeypatch.setenv("SWITCHYARD_ENV_ENDPOINTS", "no pair here")
-    with pytest.raises(ValueError, match="SWITCHYARD_ENV_ENDPOINTS"):
-        families.check_endpoints_setting()
-
-
 # --- M17: console and /api saves ----------------------------------------------------------
 
 

@@ -1,0 +1,137 @@
+"""Records as database rows (``gateway.journal.rows``): a body stored as text (utf-8 with
+replacements, secrets redacted before the cut, cut at the limit with a marker), a
+record's bodies converted once each, equal ones alike, a record that gave its bodies
+up stored with a note; a log's values cut to their columns and counts to their ranges,
+through the backend's adapters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from gateway import journal
+from gateway.journal import Record, rows
+from tests.gateway.journal.records import full_record
+
+
+def test_body_over_the_limit_is_cut_with_a_marker() -> None:
+    text, truncated = journal.body_text(b"a" * 100, limit=10)
+    assert truncated
+    assert text.startswith("a" * 10) and "a" * 11 not in text
+    assert "truncated" in text
+
+
+def test_body_under_the_limit_is_kept_whole() -> None:
+    assert journal.body_text(b'{"x": 1}', limit=100) == ('{"x": 1}', False)
+    assert journal.body_text(None, limit=100) == ("", False)
+    assert journal.body_text({"a": [1]}, limit=100) == ('{"a":[1]}', False)
+
+
+def test_invalid_utf8_is_stored_with_replacement_characters() -> None:
+    text, _ = journal.body_text(b"ok \xff\xfe end", limit=100)
+    assert text == "ok \ufffd\ufffd end"
+
+
+def test_secrets_are_redacted_from_bodies() -> None:
+    master = "sy-test-master-key"
+    provider = "upstream-literal-secret-123"
+    body = (
+        b'{"messages":[{"role":"user","content":"my key is sy-abcdefghijklmnopqrstuvwxyz012 '
+        b'and sk-ant-api03-ABCDEFGHIJKLMNOPQRSTUV"}],"headers":{"Authorization":"Bearer xyz12345678",'
+        b'"x-api-key":"whatever"},"note":"' + master.encode() + b" " + provider.encode() + b'"}'
+    )
+    text, _ = journal.body_text(body, limit=10_000, secrets=[provider, master])
+    for secret in (
+        master,
+        provider,
+        "sy-abcdefghijklmnopqrstuvwxyz012",
+        "sk-ant-api03",
+        "xyz12345678",
+        "whatever",
+    ):
+        assert secret not in text
+    assert "[redacted]" in text and "my key is" in text
+
+
+def test_a_secret_straddling_the_cut_is_redacted_first() -> None:
+    secret = "provider-secret-abcdefgh"
+    text, truncated = journal.body_text(b"x" * 10 + secret.encode(), limit=20, secrets=[secret])
+    assert truncated and "provider-secret"[:8] not in text
+
+
+def test_equal_bodies_of_one_record_are_both_stored_redacted() -> None:
+    same = b'{"echo":"sk-' + b"z" * 30 + b'"}'
+    rec = Record(request_id="r", inbound_request=b"{}", upstream_response=same)
+    rec.outbound_response = bytes(same)  # equal, not the same object
+    values = journal.body_values(rec, limit=1000)
+    assert values is not None
+    inbound, upstream_request, upstream_response, outbound, truncated, derived, parts = values
+    assert upstream_response == outbound == '{"echo":"[redacted]"}'  # short: stored whole
+    assert (inbound, upstream_request, truncated, derived, parts) == ("{}", "", False, None, None)
+
+
+def test_a_record_without_its_bodies_is_stored_with_a_note() -> None:
+    rec = Record(request_id="r", inbound_request=b'{"q": 1}', bodies_shed=True)
+    values = rows.body_values(rec, 1000)
+    assert values == (rows.SHED_NOTE, "", "", "", True, None, None)
+
+
+def logged(rec: Record, secrets=()) -> dict:  # type: ignore[no-untyped-def]
+    values, created = rows.log_values(
+        rec, secrets, adapt_time=lambda t: ("time", t), adapt_json=lambda v: ("json", v),
+        adapt_flag=lambda b: ("flag", b), adapt_money=lambda m: ("money", m),
+    )  # fmt: skip
+    assert created == datetime.fromtimestamp(rec.created_at, tz=UTC)
+    return dict(zip(rows.LOG_COLUMNS, values, strict=True))
+
+
+def test_a_logs_values_are_cut_to_their_columns_and_counts_to_their_ranges() -> None:
+    rec = full_record(
+        request_id="r" * 50, key_name="k" * 300, status=70_000, input_tokens=-5,
+        output_tokens=2**40, error_message="failed with sk-secret-value\x00!",
+        requested_route="echo", end_user="", tags=("a", "b"),
+    )  # fmt: skip
+    row = logged(rec, secrets=["sk-secret-value"])
+    assert row["request_id"] == "r" * 40 and row["key_name"] == "k" * 200
+    assert (row["status"], row["input_tokens"], row["output_tokens"]) == (32767, 0, 2**31 - 1)
+    assert row["error_message"] == "failed with [redacted]\ufffd!"
+    assert row["requested_route"] is None  # the route that answered: not repeated
+    assert row["end_user"] is None and row["tags"] == ("json", ["a", "b"])
+    assert row["created_at"][0] == "time" and row["stream"] == ("flag", True)
+    assert row["cost_usd"] == ("money", Decimal("0.00000410"))
+    assert row["cache_saved_usd"] == ("money", Decimal("0"))
+    assert row["attempts"][1][0]["status"] == 200
+    assert row["cache_hit_saved_usd"] is None and row["mcp_calls"] is None
+    assert logged(full_record(requested_route="other"))["requested_route"] == "other"
+
+
+def test_an_mcp_calls_error_is_redacted_and_the_rest_kept() -> None:
+    calls = [
+        {"server": "docs", "error": "GET https://mcp.example/?token=tok-123456 failed"},
+        {"server": "wiki", "error": ""},
+    ]
+    row = logged(full_record(mcp_calls=calls), secrets=["tok-123456"])
+    stored = row["mcp_calls"][1]
+    assert "tok-123456" not in stored[0]["error"] and stored[1] == calls[1]
+
+
+def test_a_record_without_bodies_has_no_body_row() -> None:
+    assert rows.body_values(Record(request_id="r"), 1000) is None
+
+
+def test_request_bodies_are_split_into_an_envelope_and_parts_when_asked() -> None:
+    long = "x" * 20_000
+    rec = Record(
+        request_id="r",
+        inbound_request=(
+            '{"model":"m","messages":[{"role":"user","content":"' + long + '"}]}'
+        ).encode(),
+    )
+    found = []
+    values = rows.body_values(rec, 256 * 1024, parts=found.append)
+    assert values is not None
+    inbound, *_, truncated, derived, parts = values
+    assert len(found) == 1 and long not in inbound  # the envelope stays, the messages go
+    assert parts is not None and "inbound_request" in parts and truncated is False
+    cut = rows.body_values(rec, 100, parts=found.append)
+    assert cut is not None and cut[4] is True and cut[6] is None  # a cut body is never split

@@ -1,0 +1,146 @@
+"""Admission through a counter store (``gateway.limits.counters``): a budget's spend is
+read from the log only when the store asks for it, a refusal is raised as RateLimited,
+settling skips what no limit reads and otherwise adds the cost and gives the hold back;
+a key and its team are admitted and settled together, one subject at a time with a
+service that cannot settle them all at once; a worker of a shared service leases the
+lines a request needs. (The stores end to end: ``test_limits*.py``, ``test_leased_limits.py``.)"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from gateway.base.entries import KeyEntry, TeamEntry
+from gateway.base.errors import RateLimited
+from gateway.limits import counters
+from gateway.limits.counters import MemoryCounters, SharedCounters, hold_ttl, parts_of
+from gateway.limits.limit_leases import RPM, TPM
+from gateway.limits.spend import period_bounds
+from gateway.limits.subjects import Admission, subjects_of
+
+AT = 1_767_225_600.0 + 3600  # 2026-01-01T01:00Z
+UNITS = 100_000_000
+TEAM = TeamEntry(4, "research", None, None, Decimal(10), "month")
+
+
+def key(**fields: Any) -> KeyEntry:
+    base: dict[str, Any] = dict(
+        id=3, name="k", prefix="sy-k", routes=None, rpm_limit=None, tpm_limit=None,
+        budget_usd=Decimal(1), budget_period="month", expires_at=None, revoked=False,
+    )  # fmt: skip
+    return KeyEntry(**{**base, **fields})
+
+
+@pytest.fixture
+def logged(monkeypatch) -> list[Any]:
+    """The spend the request log holds: $0.40 for every counter; what was read."""
+    reads: list[Any] = []
+
+    async def key_spend(entry: KeyEntry, start: Any) -> Decimal:
+        reads.append(entry.id)
+        return Decimal("0.4")
+
+    async def counter_spend(counter: Any, start: Any, period: str) -> Decimal:
+        reads.append(counter)
+        return Decimal("0.4")
+
+    monkeypatch.setattr(counters, "key_spend", key_spend)
+    monkeypatch.setattr(counters, "counter_spend", counter_spend)
+    return reads
+
+
+async def test_the_spend_is_read_from_the_log_once_and_a_spent_budget_refused(logged) -> None:
+    store = MemoryCounters()
+    admitted = await store.admit(key(), 10, AT)
+    assert admitted == Admission(None, None, period_bounds("month", AT)[0])
+    await store.admit(key(), 10, AT)
+    assert logged == [3]  # loaded once
+    await store.settle(key(), admitted, 0, Decimal("0.6"), AT)
+    with pytest.raises(RateLimited, match=r"budget of \$1 this month is exhausted \(\$1.0000"):
+        await store.admit(key(), 10, AT)
+
+
+async def test_a_hold_is_taken_and_given_back_when_settled(settings, logged) -> None:
+    settings.SWITCHYARD_BUDGET_HOLD_SECONDS = 30
+    assert hold_ttl() == 30.0
+    store = MemoryCounters()
+    held = await store.admit(key(), 0, AT, hold=UNITS // 2)
+    assert held.hold is not None and parts_of(held) == (None, held.hold, held.period)
+    with pytest.raises(RateLimited, match="in flight"):
+        await store.admit(key(), 0, AT, hold=UNITS // 2)
+    await store.settle(key(), held, 0, Decimal(0), AT)
+    assert (await store.admit(key(), 0, AT, hold=UNITS // 2)).hold is not None
+
+
+async def test_settling_what_no_limit_reads_asks_nothing() -> None:
+    asked: list[Any] = []
+
+    class Counting(MemoryCounters):
+        async def ask(self, *request: Any) -> list[Any]:
+            asked.append(request[0])
+            return await super().ask(*request)
+
+    store = Counting()
+    await store.settle(key(budget_usd=None), 17, 5, Decimal("1"), AT)  # no budget, no tpm
+    await store.settle(key(), None, 0, Decimal(0), AT)
+    assert asked == []
+    assert parts_of(17) == (17, None, None) and parts_of(None) == (None, None, None)
+
+
+async def test_a_key_and_its_team_are_admitted_and_settled_together(logged) -> None:
+    store = MemoryCounters()
+    both = subjects_of(key(team=TEAM))
+    joint = await store.admit_joint(both, 10, AT, hold=UNITS // 10)
+    assert [part[1] is not None for part in joint.parts] == [True, True]
+    assert sorted(map(str, logged)) == ["-4", "3"]
+    await store.settle_joint(joint, 0, Decimal("0.6"), AT)
+    with pytest.raises(RateLimited, match="this API key's budget of"):
+        await store.admit_joint(both, 10, AT)
+    period = period_bounds("month", AT)[0]
+    assert store.store.spend[(-4, period)] == UNITS  # 0.40 logged + 0.60 settled
+
+
+async def test_a_service_without_settle_all_is_settled_one_subject_at_a_time(logged) -> None:
+    class Older(MemoryCounters):
+        async def ask(self, *request: Any) -> list[Any]:
+            if request[0] == "settle_all":
+                raise RuntimeError("unknown operation 'settle_all'")
+            return await super().ask(*request)
+
+    store = Older()
+    both = subjects_of(key(team=TEAM))
+    joint = await store.admit_joint(both, 10, AT)
+    store.store.spend.clear()  # forgotten (a restarted service): each asks to load again
+    await store.settle_joint(joint, 0, Decimal("0.1"), AT)
+    assert not store.settles_all
+    period = period_bounds("month", AT)[0]
+    assert store.store.spend == {(3, period): 50_000_000, (-4, period): 50_000_000}
+
+
+async def test_deployments_caps_are_claimed_per_minute() -> None:
+    store = MemoryCounters()
+    assert await store.claim_deployment(9, 1, 0, 100)
+    assert not await store.claim_deployment(9, 1, 0, 100)
+    await store.deployment_used(9, 100, 5)
+    assert store.store.minutes[9] == [100, 1, 5]
+    store.forget(3)
+
+
+def test_a_shared_worker_leases_the_lines_a_request_needs(tmp_path) -> None:
+    shared = SharedCounters(str(tmp_path / "none.sock"))
+    wants, owners = shared._wants(((3, key(rpm_limit=5, tpm_limit=100)),), 20, UNITS, AT) or (
+        [],
+        [],
+    )
+    assert [(w[1], w[2], w[3]) for w in wants] == [
+        (period_bounds("month", AT)[0], UNITS, UNITS),
+        (RPM, 5, 1),
+        (TPM, 100, 20),
+    ]
+    assert owners == [0, 0, 0]
+    assert shared._wants(((3, key()),), 20, 0, AT) is None  # a budget without a hold
+    assert shared._wants(((3, key(budget_usd=None)),), 20, 0, AT) is None  # nothing to lease
+    shared.leasing = False
+    assert shared._wants(((3, key(rpm_limit=5)),), 20, UNITS, AT) is None

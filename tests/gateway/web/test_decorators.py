@@ -1,0 +1,91 @@
+"""Console pages ask the role policy (``gateway.web.decorators``): signed out goes to sign
+in (an htmx request is told to navigate there), a role the page's ability is not given
+to gets the 403 page, else the view runs with ``request.actor`` set; a form writing a
+field the field table refuses gets the 403 page naming it."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from django import forms
+from django.contrib.auth.models import AnonymousUser, User
+from django.http import HttpResponse
+from django.test import RequestFactory
+
+from gateway.access import field_rules, roles
+from gateway.models import Profile
+from gateway.web import pages
+from gateway.web.decorators import actor_of, fields_refused, form_values, staff_required
+
+pytestmark = pytest.mark.django_db
+
+
+@staff_required
+def page(request):  # type: ignore[no-untyped-def]
+    return HttpResponse(f"hello {request.actor.role}")
+
+
+def request_for(user, view_name: str = "", htmx: bool = False, method: str = "get"):  # type: ignore[no-untyped-def]
+    made = getattr(RequestFactory(), method)("/console/x/?a=1")
+    made.user, made.htmx = user, htmx
+    made.resolver_match = SimpleNamespace(view_name=view_name, url_name=view_name.partition(":")[2])
+    return made
+
+
+def page_needing(ability: str) -> str:
+    pages.all()
+    return next(name for name, need in roles.PAGES.items() if need and need[0] == ability)
+
+
+def member() -> User:
+    user = User.objects.create_user("mo")
+    Profile.objects.create(user=user, role=roles.MEMBER)
+    return user
+
+
+def test_signed_out_goes_to_sign_in_and_htmx_is_told_to_navigate() -> None:
+    answer = page(request_for(AnonymousUser()))
+    assert answer.status_code == 302 and "next=/console/x/%3Fa%3D1" in answer["Location"]
+    htmx = page(request_for(AnonymousUser(), htmx=True))
+    assert htmx["HX-Redirect"].endswith("?next=/console/x/?a=1")
+
+
+def test_the_page_opens_for_a_role_given_its_ability_and_not_otherwise() -> None:
+    audit = page_needing("audit.view")
+    owner = User.objects.create_user("ow", is_staff=True)
+    assert page(request_for(owner, audit)).content == b"hello owner"
+    refused = page(request_for(member(), audit))
+    assert refused.status_code == 403 and b"hello" not in refused.content
+    keys = page_needing("keys.view")
+    assert page(request_for(User.objects.get(username="mo"), keys)).status_code == 200
+    no_role = User.objects.create_user("nobody")  # not staff, no profile: no console
+    assert page(request_for(no_role, keys)).status_code == 403
+
+
+def test_the_actor_is_the_one_set_or_the_users() -> None:
+    made = request_for(User.objects.create_user("ow", is_staff=True))
+    assert actor_of(made).role == roles.OWNER
+    made.actor = roles.MASTER
+    assert actor_of(made) is roles.MASTER
+
+
+def test_form_values_are_the_declared_fields_cleaned() -> None:
+    class Form(forms.Form):
+        name = forms.CharField()
+        size = forms.IntegerField(required=False)
+
+    form = Form({"name": "x"})
+    form.fields["extra"] = forms.CharField(required=False)  # added for one instance
+    assert form.is_valid()
+    assert form_values(form) == {"name": "x", "size": None}
+
+
+def test_a_field_the_table_refuses_gets_the_403_page_naming_it() -> None:
+    made = request_for(member(), method="post")
+    refused = fields_refused(made, "routes", {"no_such_field": 1})
+    assert refused is not None and refused.status_code == 403
+    assert b"no_such_field" in refused.content
+    owner = request_for(User.objects.create_user("ow", is_staff=True), method="post")
+    field = next(iter(field_rules.FIELDS["routes"]))
+    assert fields_refused(owner, "routes", {field: "x"}) is None
