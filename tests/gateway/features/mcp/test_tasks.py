@@ -377,35 +377,3 @@ async def test_a_completed_tasks_result_passes_the_result_guardrails(gateway, mo
     assert row.finish_reason == "task" and row.status == 200
     assert row.outbound_response is not None
     assert row.outbound_response["taskId"] == handle.task_id
-
-
-@pytest.mark.django_db(transaction=True)
-def test_bindings_are_pruned_past_their_expiry(settings):  # type: ignore[no-untyped-def]
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from gateway.base import hooks
-    from gateway.features.mcp import retention
-    from gateway.models import McpServer, McpTask
-
-    settings.SWITCHYARD_LOG_RETENTION_DAYS = 30
-    server = McpServer.objects.create(name="jobs", url="http://127.0.0.1:9/mcp")
-    now = timezone.now()
-
-    def task(name: str, expires: Any) -> McpTask:
-        return McpTask.objects.create(
-            task_id=name, server=server, upstream_task_id="u", key_id=1, expires_at=expires
-        )
-
-    task("task_expired", now - timedelta(days=2))
-    task("task_just_expired", now - timedelta(hours=1))  # a late poll still finds it
-    task("task_open", None)
-    ancient = task("task_ancient", None)
-    McpTask.objects.filter(pk=ancient.pk).update(created_at=now - timedelta(days=31))
-    assert retention.prune_tasks(10) == 2
-    assert set(McpTask.objects.values_list("task_id", flat=True)) == {
-        "task_just_expired",
-        "task_open",
-    }
-    assert retention.prune_tasks in list(hooks.pruners)

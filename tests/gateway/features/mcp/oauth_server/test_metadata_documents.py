@@ -21,6 +21,7 @@ import pytest
 from gateway.core import url_fetch
 from gateway.features.mcp.oauth_server import metadata_documents
 from gateway.models import McpAccessToken, McpAuthorizationCode, McpOAuthClient
+from tests.gateway.features.mcp.hosted.test_servers import self_signed
 from tests.gateway.features.mcp.oauth_server.test_views import (  # noqa: F401 (fixture)
     BASE,
     REDIRECT,
@@ -33,7 +34,6 @@ from tests.gateway.features.mcp.oauth_server.test_views import (  # noqa: F401 (
     signed_in,
     world,
 )
-from tests.gateway.features.mcp.test_pinned_tls import self_signed
 
 
 class Documents(BaseHTTPRequestHandler):

@@ -244,3 +244,10 @@ async def test_the_end_users_budget_holds_the_price(gateway):
     assert len(calls) == 1
     (row,) = recorded
     assert row.end_user == "alice" and row.cost_usd == 2 * TURN + PRICE
+
+
+def test_the_price_is_the_registered_servers_and_nothing_for_one_not_held(gateway):
+    from gateway.features.mcp import pricing
+
+    assert pricing.price_of("docs") == PRICE
+    assert pricing.price_of("gone") == Decimal(0)
