@@ -238,46 +238,6 @@ def test_a_serving_process_leaves_requests_in_flight_to_the_young_generation(
         gc.unfreeze()
 
 
-def test_warm_up_compiles_every_url_pattern_before_the_first_request(settings):
-    """The first console page of a console process reverses URLs and resolves its path:
-    after the start-up warm-up neither compiles a pattern any more."""
-    from unittest import mock
-
-    from django.urls import clear_url_caches, resolve, reverse
-
-    settings.SWITCHYARD_ROLE = "console"
-    clear_url_caches()  # a process that has not resolved anything yet
-    try:
-        lifecycle.warm_up()
-        compiled = AssertionError("a URL pattern was compiled on first use")
-        with mock.patch("django.urls.resolvers.re.compile", side_effect=compiled):
-            assert reverse("console:log-detail", args=["abc"]).endswith("abc/")
-            reverse("console:logs")
-            reverse("console:dashboard")
-            assert resolve("/logs/").view_name == "console:logs"
-            resolve("/api/logs/")
-    finally:
-        clear_url_caches()
-
-
-@pytest.mark.parametrize("role", ["all", "api"])
-def test_warm_up_leaves_the_console_to_its_first_page_outside_the_console_role(settings, role: str):
-    """A process of the ``all`` or ``api`` role loads the codecs at start, not the URL
-    conf: a gateway serving only inference never pays for the console's modules."""
-    from unittest import mock
-
-    from gateway.server import warm_up
-
-    settings.SWITCHYARD_ROLE = role
-    with (
-        mock.patch.object(warm_up, "_warm_console") as console,
-        mock.patch.object(warm_up, "_warm_inference") as inference,
-    ):
-        lifecycle.warm_up()
-    console.assert_not_called()
-    inference.assert_called_once()
-
-
 async def test_a_server_that_stopped_accepting_serves_until_its_drain_ends_then_refuses(
     app, monkeypatch: pytest.MonkeyPatch
 ):

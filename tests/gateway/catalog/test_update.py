@@ -4,9 +4,6 @@ user's override, report what changed, fail with one clear line."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -117,45 +114,6 @@ def test_a_catalog_format_file_is_read_too(tmp_path):
     assert catalog.load().get("deepseek", "deepseek-chat").input == Decimal("0.3")
 
 
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ("{oops", "not valid JSON"),
-        ("[1, 2]", "unrecognised file"),
-        ('{"gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": -1}}', "zero or more"),
-        ('{"gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": 1e30}}', "at most"),
-        ('{"gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": 1e308}}', "at most"),
-        (
-            '{"schema": 1, "providers": {"openai": {"as_of": "2026-11-20", "models": '
-            '{"gpt-4o": {"input": 1e30}}}}}',
-            "at most",
-        ),
-    ],
-)
-def test_bad_files_are_one_clear_error(tmp_path, content, message):
-    source = tmp_path / "bad.json"
-    source.write_text(content)
-    with pytest.raises(CommandError, match=message):
-        run(str(source))
-    assert not (tmp_path / "catalog.json").exists()
-
-
-def test_a_missing_file_is_a_clear_error(tmp_path):
-    with pytest.raises(CommandError, match="cannot read .*nope.json"):
-        run(str(tmp_path / "nope.json"))
-
-
-def test_standard_input_and_exit_status(tmp_path):
-    env = {**os.environ, "SWITCHYARD_DATA_DIR": str(tmp_path)}
-    command = [sys.executable, "manage.py", "update_catalog", "-", "--date", "2026-11-20"]
-    bad = subprocess.run(
-        command, input=b"{oops", capture_output=True, cwd=ROOT, env=env, timeout=60
-    )
-    assert bad.returncode != 0
-    errors = [line for line in bad.stderr.decode().splitlines() if line.strip()]
-    assert len(errors) == 1 and "standard input: not valid JSON" in errors[0]
-
-
 NEWER = {
     # a newer map: claude-opus-5 gets cheaper and gains a batch tier; the catalog's own
     # rules and Bedrock's API versions for it are not LiteLLM's to say, and stay
@@ -219,12 +177,3 @@ def test_an_address_is_read_without_a_release(tmp_path, monkeypatch):
     assert catalog.load().get("openai", "gpt-4o").input == Decimal(2)
     with pytest.raises(CommandError, match="missing.json: the server answered 404"):
         run("https://prices.test/missing.json")
-
-
-def test_an_oversized_download_is_refused(monkeypatch):
-    monkeypatch.setattr(update, "MAX_DOWNLOAD", 10)
-    monkeypatch.setattr(
-        update, "TRANSPORT", httpx.MockTransport(lambda r: httpx.Response(200, json=LITELLM))
-    )
-    with pytest.raises(CommandError, match="larger than"):
-        run("https://prices.test/big.json")

@@ -30,7 +30,7 @@ from gateway.codecs.base import Target
 from gateway.codecs.bedrock import codec as bedrock_codec
 from gateway.codecs.openai_responses import maps as responses_maps
 from gateway.core import reasoning_ledger
-from gateway.core.reasoning_ledger import Ledger, StreamReasoning
+from gateway.core.reasoning_ledger import StreamReasoning
 
 REDIS_DB_URL = "redis://127.0.0.1:6379/11"
 KEY_A = replace(MASTER, id=501, name="a", prefix="sk-a")
@@ -47,48 +47,6 @@ class Clock:
 
 
 # --- the LRU ------------------------------------------------------------------------------
-
-
-def test_entries_are_bounded_least_recently_used_first() -> None:
-    book = Ledger(max_entries=3, max_bytes=10**6, ttl=60)
-    for n in range(3):
-        book.put("k", f"call_{n}", BLOB)
-    assert book.get("k", "call_0") == BLOB  # now the most recently used
-    book.put("k", "call_3", BLOB)
-    assert len(book) == 3
-    assert book.get("k", "call_1") is None  # the least recently used went
-    assert book.get("k", "call_0") == BLOB and book.get("k", "call_3") == BLOB
-
-
-def test_bytes_are_bounded_and_counted_back_on_eviction() -> None:
-    big = (("x" * 1000, "s" * 1000, None),)
-    book = Ledger(max_entries=100, max_bytes=5000, ttl=60)
-    for n in range(5):
-        book.put("k", f"c{n}", big)
-    assert book.bytes <= 5000
-    assert len(book) == 2  # ~2.1 kB each
-    assert book.get("k", "c4") == big and book.get("k", "c0") is None
-    book.put("k", "huge", (("y" * 6000, "s", None),))  # larger than the whole ledger
-    assert book.get("k", "huge") is None and book.get("k", "c4") == big
-    book.put("k", "c4", BLOB)  # replacing an entry gives its bytes back
-    assert book.bytes == sum(size for _, size, _ in book.entries.values())
-
-
-def test_entries_expire_after_their_ttl() -> None:
-    clock = Clock()
-    book = Ledger(max_entries=10, max_bytes=10**6, ttl=30, clock=clock)
-    book.put("k", "c", BLOB)
-    clock.now += 29
-    assert book.get("k", "c") == BLOB
-    clock.now += 2
-    assert book.get("k", "c") is None
-    assert len(book) == 0 and book.bytes == 0
-
-
-def test_zero_entries_turns_it_off() -> None:
-    book = Ledger(max_entries=0, max_bytes=10**6, ttl=30)
-    book.put("k", "c", BLOB)
-    assert book.get("k", "c") is None
 
 
 # --- record and restore -------------------------------------------------------------------

@@ -14,7 +14,6 @@ from gateway.base import background
 from gateway.base.counters import SOCKET_ENV
 from gateway.base.types import ChatRequest, Message, Text, Thinking, ToolCall, ToolResult
 from gateway.core import reasoning_ledger
-from gateway.core.ledger_book import SharedLedger
 from gateway.limits import limits
 from gateway.server.counter_service import CounterService
 from tests.gateway.core.test_reasoning_ledger import KEY_A, KEY_B, answer, continuation
@@ -75,18 +74,6 @@ async def test_an_unreachable_service_is_a_miss(socket_path, settings, monkeypat
     finally:
         reasoning_ledger.reset()
         limits.reset()
-
-
-def test_the_shared_book_answers_per_turn() -> None:
-    shared = SharedLedger()
-    blob = [["thought", "sig", None]]
-    assert shared.answer("ledger_get", ["7", [["a"]]]) == ["ok", [None]]  # nothing yet
-    assert shared.answer("ledger_put", ["7", ["a", "b"], blob, 10, 10_000, 60]) == ["ok"]
-    got = shared.answer("ledger_get", ["7", [["x", "b"], ["y"], ["a"]]])
-    assert got == ["ok", [blob, None, blob]]
-    assert shared.answer("ledger_get", ["8", [["a"]]]) == ["ok", [None]]
-    with pytest.raises(ValueError):
-        shared.answer("ledger_drop", [])
 
 
 def loop(turns: int) -> ChatRequest:

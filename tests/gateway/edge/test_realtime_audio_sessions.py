@@ -30,7 +30,6 @@ from gateway.access import registry
 from gateway.base import lifecycle
 from gateway.base.entries import MASTER, ProviderEntry, RouteEntry
 from gateway.catalog import media
-from gateway.core import realtime
 from gateway.core.call import Caller
 from gateway.edge import realtime_socket
 from tests.gateway.edge.test_realtime_socket import guarded
@@ -258,18 +257,6 @@ async def test_an_intent_on_a_translation_socket_is_refused(relay: list[Any]) ->
     assert (await communicator.receive_output(timeout=5))["code"] == 1008
 
 
-def test_seconds_without_a_price_per_second_are_journaled_unpriced() -> None:
-    usage = realtime.RealtimeUsage()
-    usage.add_audio(1.5)
-    nameless = deployment("x", "my-local-translator")
-    assert realtime.per_second(nameless) is None
-    assert realtime.cost(nameless, usage) == 0  # journaled (summary), not priced
-    own = deployment("x", "my-local-translator", params={"price_per_second": "0.001"})
-    assert realtime.cost(own, usage) == Decimal("0.0015")  # the deployment's own price
-    unset = deployment("x", "gpt-realtime-translate", params={"price_per_second": ""})
-    assert realtime.per_second(unset) == Decimal("0.034") / 60  # the catalog's
-
-
 async def test_a_post_call_guardrail_checks_a_transcript_before_the_client_sees_it(
     relay: list[Any],
 ) -> None:
@@ -313,17 +300,6 @@ async def test_guardrails_refuse_a_translation_session_they_cannot_read(
     assert relayed == ([] if mode == "pre_call" else ["session.input_audio_buffer.append"])
     [record] = relay
     assert record.finish_reason == "guardrail"
-
-
-def test_a_transcription_model_without_token_prices_takes_the_catalogs() -> None:
-    """gpt-4o-transcribe's tokens at catalog.media's $6 in / $10 out per 1M, as
-    ``/v1/audio/transcriptions`` prices them, when the deployment has no prices."""
-    usage = realtime.RealtimeUsage()
-    usage.add_transcription(TOKENS["usage"])
-    bare = deployment("x", "gpt-4o-transcribe")
-    assert realtime.cost(bare, usage) == Decimal(38 * 6 + 10 * 10) / 10**6
-    own = deployment("x", "gpt-4o-transcribe", input_price=Decimal(1), output_price=Decimal(2))
-    assert realtime.cost(own, usage) == Decimal(38 * 1 + 10 * 2) / 10**6
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -38,91 +37,6 @@ def test_the_key_comes_from_the_headers_else_the_subprotocol() -> None:
     assert key_token({}, ["realtime"]) == ""
     assert chosen_subprotocol(protocols) == "realtime"  # never the key's
     assert chosen_subprotocol(["openai-insecure-api-key.sk-browser"]) is None
-
-
-def test_usage_sums_every_response_and_prices_audio_apart() -> None:
-    usage = realtime.RealtimeUsage()
-    usage.add(USAGE)
-    usage.add({"input_tokens": 10, "output_tokens": 5})  # no details: text
-    assert usage.responses == 2
-    assert (usage.input_tokens, usage.output_tokens, usage.cached_in) == (1110, 255, 64)
-    journaled = usage.as_usage()
-    assert (journaled.input_tokens, journaled.cache_read_tokens) == (1110 - 64, 64)
-    prices = deployment(
-        "rt",
-        "gpt-realtime",
-        input_price=Decimal(4),
-        output_price=Decimal(16),
-        cache_read_price=Decimal("0.4"),
-        audio_input_price=Decimal(32),
-        audio_output_price=Decimal(64),
-    )
-    text_in, audio_in, cached, text_out, audio_out = 100 + 10 - 32, 1000 - 32, 64, 55, 200
-    expected = (  # cached audio at the cache-read price, as the deployment has no other
-        text_in * 4 + audio_in * 32 + cached * Decimal("0.4") + text_out * 16 + audio_out * 64
-    ) / Decimal(1_000_000)
-    assert realtime.cost(prices, usage) == expected
-    # without audio prices (not in the catalog) audio costs what text does
-    plain = deployment("rt", "m", input_price=Decimal(1), output_price=Decimal(2),
-                       cache_read_price=Decimal(1))  # fmt: skip
-    assert realtime.cost(plain, usage) == Decimal(1110 + 255 * 2) / Decimal(1_000_000)
-
-
-def from_catalog(model: str) -> Any:
-    """A deployment of ``model`` priced by the shipped catalog alone."""
-    from gateway import catalog
-
-    entry = catalog.load().get("openai", model)
-    assert entry is not None
-    return deployment(
-        "rt", model, input_price=entry.input, output_price=entry.output,
-        cache_read_price=entry.cache_read, audio_input_price=entry.audio_input,
-        audio_output_price=entry.audio_output, audio_cache_read_price=entry.audio_cache_read,
-        image_input_price=entry.image_input, image_cache_read_price=entry.image_cache_read,
-    )  # fmt: skip
-
-
-def test_cached_audio_and_images_are_priced_at_their_own_prices() -> None:
-    """gpt-realtime-mini per 1M (OpenAI's model page): text 0.60 / cached 0.06 / out
-    2.40, audio 10 / cached 0.30 / out 20, image 0.80 / cached 0.08."""
-    usage = realtime.RealtimeUsage()
-    usage.add({
-        "input_tokens": 3000, "output_tokens": 300,
-        "input_token_details": {
-            "text_tokens": 500, "audio_tokens": 2000, "image_tokens": 500,
-            "cached_tokens": 1700,
-            "cached_tokens_details": {"text_tokens": 400, "audio_tokens": 1000,
-                                      "image_tokens": 300},
-        },
-        "output_token_details": {"text_tokens": 100, "audio_tokens": 200},
-    })  # fmt: skip
-    assert (usage.cached_text, usage.cached_audio, usage.cached_image) == (400, 1000, 300)
-    assert usage.as_usage().cache_read_tokens == 1700
-    expected = (
-        100 * Decimal("0.6") + 400 * Decimal("0.06")  # text
-        + 1000 * 10 + 1000 * Decimal("0.3")  # audio: cached at 0.30, not 0.06
-        + 200 * Decimal("0.8") + 300 * Decimal("0.08")  # images
-        + 100 * Decimal("2.4") + 200 * 20
-    ) / Decimal(1_000_000)  # fmt: skip
-    assert realtime.cost(from_catalog("gpt-realtime-mini"), usage) == expected
-    # gpt-4o-realtime-preview has no image prices: its images cost what text does
-    old = from_catalog("gpt-4o-realtime-preview")
-    assert old.image_input_price is None and old.audio_cache_read_price == Decimal("2.5")
-    expected_old = (
-        100 * 5 + 400 * Decimal("2.5") + 1000 * 40 + 1000 * Decimal("2.5")
-        + 200 * 5 + 300 * Decimal("2.5") + 100 * 20 + 200 * 80
-    ) / Decimal(1_000_000)  # fmt: skip
-    assert realtime.cost(old, usage) == expected_old
-
-
-def test_cached_tokens_without_their_details_come_off_text_first() -> None:
-    usage = realtime.RealtimeUsage()
-    usage.add({"input_tokens": 1000, "output_tokens": 0, "input_token_details": {
-        "text_tokens": 100, "audio_tokens": 900, "cached_tokens": 300}})  # fmt: skip
-    assert (usage.cached_text, usage.cached_audio, usage.cached_image) == (100, 200, 0)
-    priced = from_catalog("gpt-realtime")  # text 4 / 0.4, audio 32 / 0.4
-    expected = (100 * Decimal("0.4") + 700 * 32 + 200 * Decimal("0.4")) / Decimal(1_000_000)
-    assert realtime.cost(priced, usage) == expected
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gateway.edge import endpoints, role_gate
+from gateway.edge import endpoints
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -113,50 +113,6 @@ async def test_inference_paths_served_by_the_api_role_answer_as_they_always_do()
     assert status == 404 and payload["error"]["code"] == "unknown_url"
     status, _, _ = await call(app, "GET", "/metrics")
     assert status == 200
-
-
-@pytest.mark.parametrize(
-    ("role", "path", "refused"),
-    [
-        ("api", "/ws/logs/tail/", True),
-        ("api", "/v1/responses", False),
-        ("api", "/v1/realtime", False),
-        ("console", "/v1/responses", True),
-        ("console", "/v1/realtime", True),
-        ("console", "/ws/logs/tail/", False),
-        ("worker", "/ws/logs/tail/", True),
-        ("worker", "/v1/responses", True),
-    ],
-)
-async def test_websockets_are_refused_before_they_are_accepted(
-    monkeypatch, role, path, refused
-) -> None:
-    from gateway.server import asgi
-
-    reached: list[str] = []
-
-    async def stand_in(scope, receive, send) -> None:
-        reached.append(scope["path"])
-
-    monkeypatch.setattr(asgi, "ROLE", role)
-    monkeypatch.setattr(asgi, "console_sockets", stand_in)
-    for feature_path in list(asgi.FEATURE_SOCKETS):
-        monkeypatch.setitem(asgi.FEATURE_SOCKETS, feature_path, stand_in)
-    monkeypatch.setattr(asgi.realtime_socket, "app", stand_in)
-    sent: list[dict] = []
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    async def receive() -> dict:
-        return {"type": "websocket.connect"}
-
-    await asgi.websockets({"type": "websocket", "path": path, "headers": []}, receive, send)
-    if refused:
-        assert sent == [{"type": "websocket.close", "code": role_gate.CLOSE_MISDIRECTED}]
-        assert reached == []
-    else:
-        assert reached == [path] and sent == []
 
 
 def test_the_role_comes_from_the_setting_and_a_bad_one_is_refused() -> None:

@@ -358,32 +358,6 @@ def test_prune_deletes_old_logs_and_their_bodies_only() -> None:
     assert RequestBody.objects.count() == 5
 
 
-@pytest.mark.django_db
-def test_prune_logs_command_takes_an_age() -> None:
-    from io import StringIO
-
-    from django.core.management import CommandError, call_command
-
-    now = datetime.now(UTC)
-    RequestLog.objects.bulk_create(
-        [
-            RequestLog(
-                request_id=f"m-{m}",
-                dialect="openai",
-                endpoint="chat",
-                created_at=now - timedelta(minutes=m),
-            )
-            for m in (10, 100, 60 * 13)
-        ]
-    )
-    out = StringIO()
-    call_command("prune_logs", "--older-than", "90m", stdout=out)
-    assert "Deleted 2" in out.getvalue()
-    assert list(RequestLog.objects.values_list("request_id", flat=True)) == ["m-10"]
-    with pytest.raises(CommandError):
-        call_command("prune_logs", "--older-than", "soon")
-
-
 @pytest.mark.django_db(transaction=True)
 async def test_the_writer_prunes_past_the_retention_setting(settings) -> None:
     settings.SWITCHYARD_LOG_RETENTION_DAYS = 7

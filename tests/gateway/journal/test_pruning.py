@@ -9,7 +9,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.management import call_command
 
 from gateway import journal
 from gateway.base import body_parts
@@ -174,21 +173,6 @@ def test_no_order_of_writes_and_prunes_loses_a_part_a_log_names(db, clock, commi
         for body in RequestBody.objects.select_related("log"):
             shown = {n: getattr(body, n) for n in FIELDS}
             assert shown == expected[body.log.request_id], (seed, body.log.request_id)
-
-
-def test_the_command_prunes_the_parts_after_the_logs(db, clock, committed) -> None:
-    clock[0] = time.time() - 40 * DAY  # (the command reads the real clock)
-    committed(records("anthropic", 3))
-    RequestLog.objects.update(created_at=datetime.now(UTC) - timedelta(days=40))
-    out = []
-
-    class Out:
-        def write(self, text: str) -> None:
-            out.append(text)
-
-    call_command("prune_logs", "--older-than", "30d", stdout=Out())
-    assert not RequestLog.objects.exists() and not BodyBlob.objects.exists()
-    assert "3 request log(s)" in "".join(out) and "body part(s)" in "".join(out)
 
 
 def test_the_writers_round_prunes_the_parts(db, clock, committed, monkeypatch) -> None:

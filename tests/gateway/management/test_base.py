@@ -144,18 +144,3 @@ def test_serve_on_a_busy_port_is_one_line(migrated: dict[str, str], workers: str
         port = str(busy.getsockname()[1])
         result = manage(migrated, "serve", "--port", port, "--workers", workers, check=False)
     fails_with_one_line(result, f"cannot listen on 127.0.0.1:{port}: Address already in use")
-
-
-def test_unreadable_file_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Permission denied (simulated: the tests may run as root, who reads anything)."""
-    from django.core.management import CommandError, call_command
-
-    path = tmp_path / "config.yaml"
-    path.write_text("model_list: []\n")
-
-    def denied(self: Path, *args: object, **kwargs: object) -> str:
-        raise PermissionError(13, "Permission denied", str(self))
-
-    monkeypatch.setattr(Path, "read_text", denied)
-    with pytest.raises(CommandError, match=f"cannot read {path}: Permission denied"):
-        call_command("import_config", str(path))

@@ -15,7 +15,7 @@ import pytest
 
 from gateway.base.counters import SOCKET_ENV
 from gateway.core.shared_tokenizer import TOKENIZER_ENV
-from gateway.server.supervisor import UVICORN_WORKER_ENV, Plan, command, worker_command
+from gateway.server.supervisor import UVICORN_WORKER_ENV, Plan, command
 from tests.live import MASTER_KEY, running_gateway
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -50,39 +50,6 @@ supervisor.main()
         capture_output=True,
         text=True,
         timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
-
-
-def test_a_worker_loads_neither_the_command_lines_nor_uvicorns_supervisors(tmp_path) -> None:
-    """What a worker imports before it serves (``gateway.server.worker``, the configuration
-    loading the application, uvicorn's protocols and lifespan): not uvicorn's command
-    line and supervisors (click, multiprocessing's spawning, watchfiles), nor httpx's
-    command line (click, pygments)."""
-    argv = worker_command({})
-    code = argv[2].replace("from gateway.server.worker import main; main()", "")
-    code += """
-import sys
-from gateway.server import worker
-worker.prepare()
-from gateway.server.uvicorn_server import worker_config
-config = worker_config("gateway.server.asgi:application", {"lifespan": "on", "loop": "uvloop",
-                                                     "http": "httptools"})
-config.load()
-import uvicorn
-assert uvicorn.Config is type(config) and config.lifespan_class.__module__ == "uvicorn.lifespan.on"
-import gateway.core.service, httpx  # the upstream client
-assert httpx.Client and callable(httpx.main)
-print(sorted(m for m in sys.modules if m.startswith(("watchfiles", "uvicorn.supervisors",
-      "uvicorn.main", "uvicorn._subprocess", "multiprocessing.popen", "multiprocessing.spawn",
-      "click", "pygments"))))
-"""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DATABASE_URL"))}
-    env.update({UVICORN_WORKER_ENV: "1", "SWITCHYARD_DATA_DIR": str(tmp_path)})
-    env["DJANGO_SETTINGS_MODULE"] = "gateway.server.settings"
-    result = subprocess.run(
-        [argv[0], "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -298,17 +298,6 @@ def test_top_k_and_n_are_unsupported() -> None:
 # --- ids -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("signature", [SIG, "not base64 at all: ü", None])
-def test_a_call_id_carries_the_upstream_id_and_signature(signature: str | None) -> None:
-    made = maps.call_id("fc_7x1", signature)
-    assert all(c.isalnum() or c in "_-" for c in made)  # Anthropic's tool_use id pattern
-    assert maps.split_call_id(made) == ("fc_7x1", signature)
-
-
-def test_a_foreign_id_is_its_own_upstream_id() -> None:
-    assert maps.split_call_id("toolu_01abc") == ("toolu_01abc", None)
-
-
 # --- answers ---------------------------------------------------------------------------
 
 

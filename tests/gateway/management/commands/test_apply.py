@@ -55,17 +55,6 @@ def test_command_errors_exit_1_naming_the_place(env: None, tmp_path: Path) -> No
     assert run("-f", str(tmp_path / "missing.yaml"))[0] == 1
 
 
-def test_the_switchyard_cli_passes_apply_through(monkeypatch) -> None:
-    from gateway.ops import cli
-
-    seen: list[list[str]] = []
-    monkeypatch.setattr(
-        "django.core.management.execute_from_command_line", lambda argv: seen.append(argv)
-    )
-    cli.main(["apply", "-f", "config.yaml", "--dry-run"])
-    assert seen == [["switchyard", "apply", "-f", "config.yaml", "--dry-run"]]
-
-
 @pytest.mark.django_db
 def test_command_reads_the_file_from_stdin(env: None, monkeypatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(CONFIG))

@@ -5,10 +5,7 @@ with what was there; adding beside them is an explicit choice the preview spells
 
 from __future__ import annotations
 
-from io import StringIO
-
 import pytest
-from django.core.management import call_command
 
 from gateway.models import Deployment, Provider, Route
 from gateway.ops.litellm.apply import apply_plan
@@ -74,20 +71,6 @@ def test_adding_beside_is_a_choice_the_preview_spells_out(existing_route):
     apply_plan(plan)
     assert models_of(route) == ["gpt-4o", "gpt-4o-mini"]
     assert Deployment.objects.filter(pk=old.pk).exists()
-
-
-def test_the_command_replaces_by_default_and_adds_when_asked(existing_route, tmp_path):
-    route, _ = existing_route
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG)
-    out = StringIO()
-    call_command("import_config", str(path), "--add", stdout=out)
-    assert "so its traffic is split" in out.getvalue()
-    assert models_of(route) == ["gpt-4o", "gpt-4o-mini"]
-    out = StringIO()
-    call_command("import_config", str(path), stdout=out)
-    assert "1 removed" in out.getvalue()
-    assert models_of(route) == ["gpt-4o"]
 
 
 def test_a_route_whose_file_lines_are_skipped_keeps_what_it_has(existing_route):
