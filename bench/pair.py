@@ -34,9 +34,11 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+import agent_body  # noqa: E402  (bench/agent_body.py: a coding agent's request)
 import run  # noqa: E402  (bench/run.py: the same mock, route, bodies and process helpers)
 
 PROFILES = ("bare", "governed")
+NATIVE = run.ROUTE + "-anthropic"  # the route whose upstream is the mock as Anthropic
 
 
 def main() -> None:
@@ -44,7 +46,13 @@ def main() -> None:
     parser.add_argument("a", help="tree A (a git archive of a commit, or a checkout)")
     parser.add_argument("b", help="tree B")
     parser.add_argument("--mode", choices=["plain", "stream", "agent"], default="plain")
-    parser.add_argument("--dialect", choices=["openai", "anthropic"], default="openai")
+    parser.add_argument(
+        "--dialect",
+        choices=["openai", "anthropic", "anthropic-native"],
+        default="openai",
+        help="the client's; its upstream is OpenAI's, but anthropic-native's Anthropic's "
+        "(the mock as both: Anthropic in, Anthropic out, passed through)",
+    )
     parser.add_argument("--concurrency", type=int, default=8, help="connections per server")
     parser.add_argument("--seconds", type=int, default=8, help="seconds a round")
     parser.add_argument("--rounds", type=int, default=3)
@@ -67,7 +75,7 @@ def compare(args: argparse.Namespace, a: Path, b: Path, workdir: Path) -> None:
     mock_port = run.free_port()
     mock = run.start_mock(mock_port, log)
     config = workdir / "config.yaml"
-    config.write_text(run.litellm_yaml(mock_port))
+    config.write_text(_config(mock_port))
     servers: list[tuple[str, int, Any]] = []
     keys: dict[str, str] = {}
     try:
@@ -85,10 +93,16 @@ def compare(args: argparse.Namespace, a: Path, b: Path, workdir: Path) -> None:
             servers.append(("AB"[index], port, process))
             profile = (args.profile_b or args.profile) if index else args.profile
             base = f"http://127.0.0.1:{port}"
-            keys["AB"[index]] = run.govern(base) if profile == "governed" else run.ADMIN_KEY
+            keys["AB"[index]] = (
+                run.govern(base, (run.ROUTE, NATIVE)) if profile == "governed" else run.ADMIN_KEY
+            )
         stream = args.mode == "stream"
         agent = args.dialect if args.mode == "agent" else ""
-        body = run.body_file(workdir, stream, agent=agent)
+        if agent == "anthropic-native":
+            body = workdir / "body-agent-anthropic-native.json"
+            body.write_bytes(agent_body.anthropic_body(stream=stream, model=NATIVE))
+        else:
+            body = run.body_file(workdir, stream, agent=agent)
         path, extra = _path_and_headers(args.dialect)
         load = run.run_stream if stream else run.run_wrk
         headers = {name: [f"Authorization: Bearer {keys[name]}", *extra] for name in keys}
@@ -155,6 +169,23 @@ def _drive(
 ) -> None:
     """One server's load for a round (a thread of its own: both run at once)."""
     results[name] = load(url, body, headers, concurrency, seconds)
+
+
+def _config(mock_port: int) -> str:
+    """bench/run.py's LiteLLM config, with the mock as an Anthropic upstream too
+    (``NATIVE``: what ``--dialect anthropic-native`` sends to)."""
+    native = (
+        f"  - model_name: {NATIVE}\n"
+        "    litellm_params:\n"
+        "      model: anthropic/bench-model\n"
+        f"      api_base: http://127.0.0.1:{mock_port}\n"
+        "      api_key: sk-ant-mock-upstream-key-0000\n"
+        "      input_cost_per_token: 0.0000025\n"
+        "      output_cost_per_token: 0.00001\n"
+    )
+    return run.litellm_yaml(mock_port).replace(
+        "general_settings:\n", native + "general_settings:\n"
+    )
 
 
 def _path_and_headers(dialect: str) -> tuple[str, list[str]]:

@@ -321,8 +321,9 @@ def admin_call(base: str, method: str, path: str, body: dict) -> dict:
         return answer
 
 
-def govern(base: str) -> str:
-    """The governed profile's setup through the management API; the key it made."""
+def govern(base: str, routes: tuple[str, ...] = (ROUTE,)) -> str:
+    """The governed profile's setup through the management API; the key it made (for
+    ``routes``)."""
     admin_call(
         base,
         "POST",
@@ -353,7 +354,7 @@ def govern(base: str) -> str:
         {
             "name": "bench-governed",
             "team": "bench-team",
-            "routes": [ROUTE],
+            "routes": list(routes),
             "rpm_limit": UNREACHED,
             "tpm_limit": UNREACHED,
             "budget_usd": "100000",

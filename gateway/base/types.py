@@ -8,7 +8,7 @@ receives arguments it cannot parse keeps the raw text under ``ToolCall.raw_argum
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -632,6 +632,13 @@ class MessagesDigest:
     text_tokens: int
 
 
+# What the reasoning ledger reads of one message (``core.reasoning_ledger``): its place
+# in ``messages``, its role, the ids of its tool calls, whether it holds a tool result,
+# and whether it holds reasoning a client must hand back as is (signed or redacted
+# ``Thinking``). A plain tuple: an agent's request has hundreds of messages.
+Turn = tuple[int, str, list[str], bool, bool]
+
+
 _MESSAGES = ChatRequest.__dict__["messages"]  # the slot ``messages`` is stored in
 
 
@@ -645,7 +652,7 @@ class DeferredChatRequest(ChatRequest):
     then ``digest()`` answers what the hot path asks of them (their count, their token
     estimate, that they hold no media). Equal to a ``ChatRequest`` of equal fields."""
 
-    __slots__ = ("_build", "_digest", "_head", "_texts")
+    __slots__ = ("_build", "_digest", "_head", "_texts", "_turns")
     # orjson writes a dataclass by the fields its own type names (the cache key's hash):
     # named here, they are read through ``messages`` as every other reader reads them
     __dataclass_fields__ = ChatRequest.__dataclass_fields__
@@ -657,12 +664,14 @@ class DeferredChatRequest(ChatRequest):
         digest: MessagesDigest | None = None,
         texts: Callable[[], list[str]] | None = None,
         head: Callable[[int], list[Message]] | None = None,
+        turns: Callable[[], Iterator[Turn]] | None = None,
         **fields: Any,
     ) -> None:
         ChatRequest.__init__(self, *args, **fields)  # (sets messages: nothing pending)
         self._build = build
         self._digest, self._texts = (digest, texts) if build is not None else (None, None)
         self._head = head if build is not None else None
+        self._turns = turns if build is not None else None
 
     @property
     def messages(self) -> list[Message]:
@@ -671,13 +680,13 @@ class DeferredChatRequest(ChatRequest):
             built = build()  # (raising, it leaves them unbuilt: never an empty list)
             if self._build is build:  # not built meanwhile by another thread
                 _MESSAGES.__set__(self, built)
-                self._build = self._digest = self._texts = self._head = None
+                self._build = self._digest = self._texts = self._head = self._turns = None
         value: list[Message] = _MESSAGES.__get__(self)
         return value
 
     @messages.setter
     def messages(self, value: list[Message]) -> None:
-        self._build = self._digest = self._texts = self._head = None
+        self._build = self._digest = self._texts = self._head = self._turns = None
         _MESSAGES.__set__(self, value)
 
     def digest(self) -> MessagesDigest | None:
@@ -691,6 +700,13 @@ class DeferredChatRequest(ChatRequest):
         as JSON), read off the wire messages by the codec; else None."""
         texts = self._texts
         return None if texts is None else texts()
+
+    def turns_from_end(self) -> Iterator[Turn] | None:
+        """While the messages are unbuilt, each message's ``Turn``, the last first, read
+        off the wire messages by the codec (each one canonical message), as
+        ``core.reasoning_ledger`` reads them of the built ones; else None."""
+        turns = self._turns
+        return None if turns is None else turns()
 
     def leading(self, count: int) -> list[Message]:
         """``messages[:count]``, built alone while the rest are unbuilt when the codec
@@ -724,6 +740,11 @@ def leading_messages(request: ChatRequest, count: int) -> list[Message]:
 def deferred_texts(request: ChatRequest) -> list[str] | None:
     """``DeferredChatRequest.message_texts`` of ``request``, or None: read its messages."""
     return request.message_texts() if type(request) is DeferredChatRequest else None
+
+
+def deferred_turns(request: ChatRequest) -> Iterator[Turn] | None:
+    """``DeferredChatRequest.turns_from_end`` of ``request``, or None: read its messages."""
+    return request.turns_from_end() if type(request) is DeferredChatRequest else None
 
 
 _FIELDS = tuple(ChatRequest.__dataclass_fields__)

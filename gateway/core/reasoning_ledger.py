@@ -42,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -60,6 +60,9 @@ from gateway.base.types import (
     ThinkingDelta,
     ToolCall,
     ToolResult,
+    Turn,
+    deferred_turns,
+    messages_digest,
 )
 from gateway.core.ledger_book import Blob, Ledger
 from gateway.limits import counters, limits
@@ -241,30 +244,48 @@ def record_response(key: Any, response: ChatResponse) -> None:
         record(key, calls, blob_of(response.parts))
 
 
-def _wanting(request: ChatRequest) -> list[tuple[Message, list[str]]]:
+def _turns(request: ChatRequest) -> Iterator[Turn]:
+    """Each message's ``Turn``, the last first: read off the wire messages while they
+    are unbuilt (``DeferredChatRequest``: a guarded passthrough builds none), else off
+    the built ones."""
+    wire = deferred_turns(request)
+    if wire is not None:
+        return wire
+    return _built_turns(request.messages)
+
+
+def _built_turns(messages: list[Message]) -> Iterator[Turn]:
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        calls: list[str] = []
+        results = reasoned = False
+        for part in message.parts:
+            if isinstance(part, ToolCall):
+                calls.append(part.id)
+            elif isinstance(part, ToolResult):
+                results = True
+            elif not reasoned and signed(part):
+                reasoned = True
+        yield index, message.role, calls, results, reasoned
+
+
+def _wanting(request: ChatRequest) -> tuple[list[tuple[int, list[str]]], int]:
     """Assistant turns of the current tool loop (after the caller's last own message)
-    that call tools and came back without signed reasoning. Earlier loops are left as
-    they are: every upstream validates, and uses, only the current loop's reasoning."""
-    out = []
-    for message in reversed(request.messages):  # an agent's loop: hundreds, every request
-        role = message.role
+    that call tools and came back without signed reasoning, by their place in
+    ``messages``; and the newest assistant turn's place (-1: none wanted). Earlier loops
+    are left as they are: every upstream validates, and uses, only the current loop's
+    reasoning."""
+    out: list[tuple[int, list[str]]] = []
+    newest = -1
+    for index, role, calls, results, reasoned in _turns(request):  # hundreds, every request
         if role == "assistant":
-            calls: list[str] = []
-            unsigned = True
-            for part in message.parts:
-                if isinstance(part, ToolCall):
-                    calls.append(part.id)
-                elif unsigned and signed(part):
-                    unsigned = False
-            if calls and unsigned:
-                out.append((message, calls))
-        elif role == "user":
-            for part in message.parts:
-                if isinstance(part, ToolResult):
-                    break
-            else:
-                break  # the caller spoke (not a tool result): the loop before this is over
-    return out
+            if newest < 0:
+                newest = index
+            if calls and not reasoned:
+                out.append((index, calls))
+        elif role == "user" and not results:
+            break  # the caller spoke (not a tool result): the loop before this is over
+    return out, newest
 
 
 def _restore_into(message: Message, blob: Blob) -> None:
@@ -277,33 +298,36 @@ def _restore_into(message: Message, blob: Blob) -> None:
 async def restore(key: Any, request: ChatRequest) -> int:
     """Restore recorded reasoning into ``request``'s assistant tool-call turns that lack
     it; returns how many turns got theirs back. A miss is no error: the turn goes on
-    without (see the module docstring)."""
-    wanting = _wanting(request)
+    without (see the module docstring). The messages are built only when a turn's
+    reasoning is found (an agent's loop of a model that does not reason finds none)."""
+    wanting, newest = _wanting(request)
     if not wanting:
         return 0
     scope, book = scope_of(key), ledger()
-    newest = next(m for m in reversed(request.messages) if m.role == "assistant")
     restored = 0
-    missing: list[tuple[Message, list[str]]] = []
-    for message, calls in wanting:
+    missing: list[tuple[int, list[str]]] = []
+    for index, calls in wanting:
         blob = next((b for c in calls if (b := book.get(scope, c)) is not None), None)
         if blob is not None:
-            _restore_into(message, blob)
+            _restore_into(request.messages[index], blob)
             restored += 1
-        elif message is newest or (scope, calls[0]) not in _absent:
-            missing.append((message, calls))
+        elif index == newest or (scope, calls[0]) not in _absent:
+            missing.append((index, calls))
     if not missing:
         return restored
     client = _redis.client()
     found: int | None = None
     if client is not None:
-        found = await _restore_shared(client, scope, book, missing)
+        found = await _restore_shared(client, scope, book, request, missing)
     elif (service := _counter_service()) is not None:
-        found = await _restore_from_service(service, scope, book, missing)
+        found = await _restore_from_service(service, scope, book, request, missing)
     if found is None:  # no shared store, or it did not answer: nothing learnt
         return restored
-    for message, calls in missing:
-        if message is not newest and not any(signed(p) for p in message.parts):
+    built = messages_digest(request) is None  # (unbuilt: nothing was restored into any)
+    for index, calls in missing:
+        if index != newest and not (
+            built and any(signed(p) for p in request.messages[index].parts)
+        ):
             _absent[(scope, calls[0])] = None
             if len(_absent) > ABSENT_ENTRIES:
                 _absent.popitem(last=False)
@@ -311,10 +335,14 @@ async def restore(key: Any, request: ChatRequest) -> int:
 
 
 async def _restore_from_service(
-    service: Any, scope: str, book: Ledger, missing: list[tuple[Message, list[str]]]
+    service: Any,
+    scope: str,
+    book: Ledger,
+    request: ChatRequest,
+    missing: list[tuple[int, list[str]]],
 ) -> int | None:
-    """One ``ledger_get`` for every turn this worker had nothing for: how many were
-    restored (None: the service did not answer)."""
+    """One ``ledger_get`` for every turn this worker had nothing for (by its place in
+    ``request.messages``): how many were restored (None: the service did not answer)."""
     try:
         reply = await asyncio.wait_for(
             service.ask("ledger_get", scope, [calls for _, calls in missing]), REDIS_TIMEOUT
@@ -323,18 +351,22 @@ async def _restore_from_service(
         limits.note_failure(service, exc)
         return None
     restored = 0
-    for (message, calls), raw in zip(missing, reply[1], strict=True):
+    for (index, calls), raw in zip(missing, reply[1], strict=True):
         blob = _blob_from(raw) if raw else None
         if blob:
             for call_id in calls:
                 book.put(scope, call_id, blob)  # the next turn finds it here
-            _restore_into(message, blob)
+            _restore_into(request.messages[index], blob)
             restored += 1
     return restored
 
 
 async def _restore_shared(
-    client: Any, scope: str, book: Ledger, missing: list[tuple[Message, list[str]]]
+    client: Any,
+    scope: str,
+    book: Ledger,
+    request: ChatRequest,
+    missing: list[tuple[int, list[str]]],
 ) -> int | None:
     """``_restore_from_service`` with Redis: one MGET."""
     names = [redis_key(scope, c) for _, calls in missing for c in calls]
@@ -346,13 +378,13 @@ async def _restore_shared(
     _redis.answered()
     found = dict(zip(names, values, strict=True))
     restored = 0
-    for message, calls in missing:
+    for index, calls in missing:
         for call_id in calls:
             raw = found.get(redis_key(scope, call_id))
             blob = _decode(raw) if raw else None
             if blob:
                 book.put(scope, call_id, blob)  # the next turn finds it here
-                _restore_into(message, blob)
+                _restore_into(request.messages[index], blob)
                 restored += 1
                 break
     return restored

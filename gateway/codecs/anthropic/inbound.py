@@ -13,7 +13,7 @@ import functools
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +58,7 @@ from gateway.base.types import (
     ToolChoice,
     ToolChoiceMode,
     ToolResult,
+    Turn,
     Usage,
     UsageEvent,
     mcp_tool_name,
@@ -534,18 +535,21 @@ def _plain_block(block: Any, role: str) -> Part | None:
     return None
 
 
-def _scan(value: Any) -> tuple[MessagesDigest, list[str]] | None:
-    """The digest and the cache marks of ``messages`` in the shape an agent sends (user
-    and assistant turns of texts, tool calls and tool results of texts; cache breakpoints
-    on blocks), without building the canonical messages; None for any other shape (media,
-    thinking, a system turn, a block ``unmapped``, an error to raise), which
-    ``_Parser.messages`` parses at once. Each turn is one canonical message, and the
-    count and tokens are what the parsed list gives ``tokens.estimate_tokens`` (a test
-    holds them and the marks equal to the eager parse's)."""
+def _scan(value: Any) -> tuple[MessagesDigest, list[str], list[str]] | None:
+    """The digest, the cache marks and the tool calls' arguments as JSON (what the
+    estimate counts and a guardrail reads, in order) of ``messages`` in the shape an
+    agent sends (user and assistant turns of texts, tool calls and tool results of texts;
+    cache breakpoints on blocks), without building the canonical messages; None for any
+    other shape (media, thinking, a system turn, a block ``unmapped``, an error to
+    raise), which ``_Parser.messages`` parses at once. Each turn is one canonical
+    message, and the count and tokens are what the parsed list gives
+    ``tokens.estimate_tokens`` (a test holds them and the marks equal to the eager
+    parse's)."""
     if type(value) is not list or not value:
         return None
     tokens = 0
     marks: list[str] = []
+    written: list[str] = []
     for i, item in enumerate(value):
         if type(item) is not dict:
             return None
@@ -558,19 +562,20 @@ def _scan(value: Any) -> tuple[MessagesDigest, list[str]] | None:
         if type(content) is not list:
             return None
         for j, block in enumerate(content):
-            size = _plain_tokens(block, role)
+            size = _plain_tokens(block, role, written)
             if size is None:
                 return None
             tokens += size
             if block.get("cache_control") is not None:
                 _cache_ttl(block, f"messages.{i}.content.{j}")  # (raises as the parse does)
                 marks.append(f"messages.{i}.content.{j}")
-    return MessagesDigest(count=len(value), text_tokens=tokens), marks
+    return MessagesDigest(count=len(value), text_tokens=tokens), marks, written
 
 
-def _plain_tokens(block: Any, role: str) -> int | None:
+def _plain_tokens(block: Any, role: str, written: list[str]) -> int | None:
     """A block's tokens as ``estimate_tokens`` counts its parsed part, for the blocks
-    ``_plain_block`` reads (whatever their cache breakpoint); None for any other."""
+    ``_plain_block`` reads (whatever their cache breakpoint); None for any other. A tool
+    call's arguments as JSON are appended to ``written``."""
     if type(block) is not dict:
         return None
     kind = block.get("type")
@@ -586,10 +591,11 @@ def _plain_tokens(block: Any, role: str) -> int | None:
         if type(arguments) is not dict:
             return None
         try:
-            written = orjson.dumps(arguments)
+            json = orjson.dumps(arguments).decode()
         except TypeError:  # an object orjson cannot write (a body made in code)
             return None
-        return (len(name) + 3) // 4 + (len(written.decode()) + 3) // 4
+        written.append(json)
+        return (len(name) + 3) // 4 + (len(json) + 3) // 4
     if kind != "tool_result" or role != "user":  # (an assistant turn's results split it)
         return None
     call_id, is_error = block.get("tool_use_id"), block.get("is_error", False)
@@ -637,11 +643,12 @@ def _built_block(block: dict[str, Any]) -> Part:
     return ToolResult(call_id=block["tool_use_id"], content=content, is_error=is_error, cache=cache)
 
 
-def _message_texts(value: list[Any]) -> list[str]:
+def _message_texts(value: list[Any], written: list[str]) -> list[str]:
     """The texts a guardrail reads of messages ``_scan`` took, in the order
     ``guardrails.texts.request_slots`` reads the parsed ones: texts, tool results'
-    texts, tool calls' arguments as JSON."""
+    texts, tool calls' arguments as JSON (``written``: the scan's, in order)."""
     out: list[str] = []
+    arguments = iter(written)
     for item in value:
         content = item["content"]
         if type(content) is str:
@@ -652,7 +659,7 @@ def _message_texts(value: list[Any]) -> list[str]:
             if kind == "text":
                 out.append(block["text"])
             elif kind == "tool_use":
-                out.append(orjson.dumps(block["input"]).decode())
+                out.append(next(arguments))
             else:
                 raw = block.get("content")
                 if type(raw) is str:
@@ -660,6 +667,26 @@ def _message_texts(value: list[Any]) -> list[str]:
                 elif raw is not None:
                     out += [inner["text"] for inner in raw]
     return out
+
+
+def _turns_from_end(value: list[Any]) -> Iterator[Turn]:
+    """Each turn ``_scan`` took, the last first, as the reasoning ledger reads its built
+    message: one canonical message a turn, of no reasoning (the scan takes no thinking)."""
+    for index in range(len(value) - 1, -1, -1):
+        item = value[index]
+        content = item["content"]
+        if type(content) is str:
+            yield index, item["role"], [], False, False
+            continue
+        calls: list[str] = []
+        results = False
+        for block in content:
+            kind = block["type"]
+            if kind == "tool_use":
+                calls.append(block["id"])
+            elif kind == "tool_result":
+                results = True
+        yield index, item["role"], calls, results, False
 
 
 def _tool_reference(item: dict[str, Any], where: str) -> Text:
@@ -864,13 +891,14 @@ def _messages_fields(parser: _Parser, raw: Any) -> tuple[type[ChatRequest], dict
     scanned = _scan(raw)
     if scanned is None:
         return ChatRequest, {"messages": parser.messages(raw)}
-    digest, marks = scanned
+    digest, marks, written = scanned
     parser.cache_marks += marks
     fields = {
         "build": functools.partial(_built_messages, raw),
         "digest": digest,
-        "texts": functools.partial(_message_texts, raw),
+        "texts": functools.partial(_message_texts, raw, written),
         "head": lambda count: _built_messages(raw[:count]),
+        "turns": functools.partial(_turns_from_end, raw),
     }
     return DeferredChatRequest, fields
 

@@ -298,16 +298,18 @@ def _built_messages(raw: list[Any]) -> list[Message]:
     return messages
 
 
-def _scan(raw: Any) -> tuple[list[Text], MessagesDigest] | None:
-    """The system prompt and the digest of wire messages in the shape an agent sends
-    (texts, tool calls and tool results: what ``_messages`` takes without an error or an
-    ``unmapped`` name), without building the canonical messages; None for any other
-    shape (images, files, a refusal, the legacy ``function_call``, an error to raise),
-    which ``_messages`` parses at once. Its count and tokens are what ``_messages``'s
+def _scan(raw: Any) -> tuple[list[Text], MessagesDigest, list[str]] | None:
+    """The system prompt, the digest and the tool calls' arguments as sent (what the
+    estimate counts and a guardrail reads, in order) of wire messages in the shape an
+    agent sends (texts, tool calls and tool results: what ``_messages`` takes without an
+    error or an ``unmapped`` name), without building the canonical messages; None for
+    any other shape (images, files, a refusal, the legacy ``function_call``, an error
+    to raise), which ``_messages`` parses at once. Its count and tokens are what ``_messages``'s
     list gives ``tokens.estimate_tokens`` (a test holds them equal)."""
     if type(raw) is not list or not raw:
         return None
     system: list[Text] = []
+    written: list[str] = []
     count = tokens = 0
     folds = False  # the last message is a user turn of tool results only: a tool joins it
     for msg in raw:
@@ -329,7 +331,7 @@ def _scan(raw: Any) -> tuple[list[Text], MessagesDigest] | None:
             tokens += size
             folds = size == 0  # (no parts: all of its parts are results)
         elif role == "assistant":
-            said = _assistant_tokens(msg, size)
+            said = _assistant_tokens(msg, size, written)
             if said is None:
                 return None
             count += 1
@@ -354,7 +356,7 @@ def _scan(raw: Any) -> tuple[list[Text], MessagesDigest] | None:
                 system.extend(Text(text) for text in _plain_texts(content) or ())
         else:
             return None
-    return system, MessagesDigest(count=count, text_tokens=tokens)
+    return system, MessagesDigest(count=count, text_tokens=tokens), written
 
 
 def _plain_texts(content: Any) -> list[str] | None:
@@ -377,9 +379,10 @@ def _plain_texts(content: Any) -> list[str] | None:
     return texts
 
 
-def _assistant_tokens(msg: dict[str, Any], size: int) -> int | None:
+def _assistant_tokens(msg: dict[str, Any], size: int, written: list[str]) -> int | None:
     """An assistant message's tokens (``size``: its content's) with its reasoning and
-    tool calls, as ``estimate_tokens`` counts its parsed parts; None: not a plain one."""
+    tool calls, as ``estimate_tokens`` counts its parsed parts; None: not a plain one.
+    Its tool calls' arguments as sent (``_sent_arguments``) are appended to ``written``."""
     reasoning = msg.get("reasoning_content")
     if reasoning is not None:
         if type(reasoning) is not str:
@@ -401,6 +404,7 @@ def _assistant_tokens(msg: dict[str, Any], size: int) -> int | None:
         arguments = _sent_arguments(fn.get("arguments", ""))  # type: ignore[union-attr]
         if arguments is None:
             return None
+        written.append(arguments)
         size += (len(name) + 3) // 4 + (len(arguments) + 3) // 4
     return size
 
@@ -426,12 +430,14 @@ def _sent_arguments(raw: Any) -> str | None:
         return None
 
 
-def _message_texts(raw: list[Any]) -> list[str]:
+def _message_texts(raw: list[Any], written: list[str]) -> list[str]:
     """The texts a guardrail reads of wire messages ``_scan`` took, in the order
     ``guardrails.texts.request_slots`` reads the messages ``_messages`` makes of them:
     each message's name, its texts (not its reasoning), its tool results' texts and its
-    tool calls' arguments; the leading system messages are the request's ``system``."""
+    tool calls' arguments (``written``: the scan's, in order); the leading system
+    messages are the request's ``system``."""
     out: list[str] = []
+    sent = iter(written)
     started = False  # past the leading system messages
     for msg in raw:
         role = msg.get("role")
@@ -448,8 +454,8 @@ def _message_texts(raw: list[Any]) -> list[str]:
                 out.append(content)
         elif content is not None:
             out += _plain_texts(content) or ()
-        for call in msg.get("tool_calls") or () if role == "assistant" else ():
-            arguments = _sent_arguments(call["function"].get("arguments", ""))
+        for _call in msg.get("tool_calls") or () if role == "assistant" else ():
+            arguments = next(sent)
             if arguments:
                 out.append(arguments)
     return out
@@ -581,11 +587,11 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         fields["messages"] = messages
         made: type[ChatRequest] = ChatRequest
     else:
-        system, digest = scanned
+        system, digest, written = scanned
         assert isinstance(raw_messages, list)  # (what the scan took)
         fields["build"] = functools.partial(_built_messages, raw_messages)
         fields["digest"] = digest
-        fields["texts"] = functools.partial(_message_texts, raw_messages)
+        fields["texts"] = functools.partial(_message_texts, raw_messages, written)
         made = DeferredChatRequest
     return made(
         dialect="openai",

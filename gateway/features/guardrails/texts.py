@@ -93,8 +93,12 @@ class _DeferredSlots(Slots):
     def __init__(self, request: ChatRequest, texts: list[str]) -> None:
         super().__init__()
         self.request = request
-        _head(self, request)
-        self.texts += [text for text in texts if text]
+        # the texts alone: a rewrite lands through the built slots (``write``)
+        head = [block.text for block in request.system]
+        for tool in request.tools:
+            head.append(tool.name)
+            head.append(tool.description or "")
+        self.texts = [text for text in head if text] + [text for text in texts if text]
 
     def write(self, texts: list[str]) -> dict[str, str]:
         built = _built_slots(self.request)  # (builds the messages)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import replace
+from unittest import mock
 
 import pytest
 import redis
@@ -24,8 +25,10 @@ from gateway.base.types import (
     ThinkingDelta,
     ToolCall,
     ToolResult,
+    messages_digest,
 )
 from gateway.codecs.anthropic import codec as anthropic_codec
+from gateway.codecs.anthropic import inbound as anthropic_inbound
 from gateway.codecs.base import Target
 from gateway.codecs.bedrock import codec as bedrock_codec
 from gateway.codecs.openai_responses import maps as responses_maps
@@ -222,3 +225,54 @@ async def test_only_the_current_tool_loop_is_restored(local) -> None:
     assert await reasoning_ledger.restore(KEY_A, request) == 1
     assert isinstance(request.messages[5].parts[0], Thinking)
     assert not any(isinstance(p, Thinking) for p in request.messages[1].parts)
+
+
+def claude_loop(turns: int) -> ChatRequest:
+    """An Anthropic client's tool loop as the codec parses it (messages unbuilt: a
+    ``DeferredChatRequest``), its assistant turns without their thinking."""
+    messages: list[dict] = [{"role": "user", "content": "look them up"}]
+    for n in range(turns):
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": f"Looking {n} up."},
+                    {"type": "tool_use", "id": f"toolu_{n}", "name": "lookup", "input": {}},
+                ],
+            }
+        )
+        messages.append(
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": f"toolu_{n}", "content": "ok"}],
+            }
+        )
+    body = {"model": "m", "max_tokens": 8, "messages": messages}
+    request = anthropic_inbound.parse_request(body, {})
+    assert messages_digest(request) is not None  # deferred: nothing built yet
+    return request
+
+
+async def test_a_loop_with_nothing_recorded_is_read_off_the_wire_and_left_unbuilt(local) -> None:
+    """A guarded passthrough of an agent's loop whose turns have no recorded reasoning
+    (a model that does not reason) asks the ledger for every turn without building the
+    canonical messages."""
+    request = claude_loop(3)
+    asked: list[str] = []
+    get = reasoning_ledger.ledger().get
+    with mock.patch.object(
+        reasoning_ledger.ledger(), "get", side_effect=lambda s, c: asked.append(c) or get(s, c)
+    ):
+        assert await reasoning_ledger.restore(KEY_A, request) == 0
+    assert asked == ["toolu_2", "toolu_1", "toolu_0"]  # every turn of the loop
+    assert messages_digest(request) is not None
+
+
+async def test_a_recorded_turn_of_a_wire_loop_gets_its_reasoning_in_its_own_message(local) -> None:
+    reasoning_ledger.record_response(KEY_A, answer(("toolu_1",)))
+    request = claude_loop(3)
+    assert await reasoning_ledger.restore(KEY_A, request) == 1
+    assert messages_digest(request) is None  # built, to carry it
+    assert request.messages[3].parts[0] == Thinking("I should look it up.", signature="sig-1")
+    others = [m for i, m in enumerate(request.messages) if i != 3]
+    assert not any(isinstance(p, Thinking) for m in others for p in m.parts)

@@ -281,13 +281,17 @@ class Checker(BaseChecker):
         groups = found.groupdict()
         return next(rule for key, rule in self.names.items() if groups.get(key) is not None)
 
-    def _hints_present(self, texts: list[str]) -> tuple[Hints | None, Hints | None]:
+    def _hints_present(
+        self, texts: list[str], joined: str | None = None
+    ) -> tuple[Hints | None, Hints | None]:
         """(block hints, mask hints), narrowed to those some text holds when the texts
-        are many and ASCII: absent from all of them, a hint is absent from each."""
+        are many and ASCII: absent from all of them, a hint is absent from each.
+        ``joined``: the texts joined by newlines, when the caller has them."""
         block, mask = self.block_hints, self.mask_hints
         if (block is None and mask is None) or sum(map(len, texts)) < MANY_TEXTS_CHARS:
             return block, mask
-        joined = "\n".join(texts)
+        if joined is None:
+            joined = "\n".join(texts)
         if not joined.isascii():
             return block, mask
         exact = tuple(h for hints in (block, mask) if hints for h in hints[0])
@@ -300,9 +304,16 @@ class Checker(BaseChecker):
 
     def scan(self, texts: list[str]) -> Verdict:
         originals = texts
-        texts = [t if t.isascii() else normalized(t) for t in texts]
-        block_hints, mask_hints = self._hints_present(texts)
-        if self.block is not None:
+        joined = "\n".join(texts) if len(texts) > 1 else None  # (one pass: is all ASCII?)
+        if joined is None or not joined.isascii():
+            texts = [t if t.isascii() else normalized(t) for t in texts]
+            joined = None
+        block_hints, mask_hints = self._hints_present(texts, joined)
+        # every text ASCII (its own normal form), an action's hints narrowed to none:
+        # no text holds what any of its rules needs, as each text's test would find
+        block_none = joined is not None and block_hints == NO_HINTS
+        mask_none = joined is not None and mask_hints == NO_HINTS
+        if self.block is not None and not block_none:
             for text in texts:
                 if not self._may_match(block_hints, text):
                     continue
@@ -312,7 +323,7 @@ class Checker(BaseChecker):
                     what = "a blocked word" if rule.name == "keyword" else f"{rule.name} pattern"
                     return Verdict("blocked", f"{what} detected", entities=(rule.name,))
         hints, mask = mask_hints, self.mask
-        if mask is None:
+        if mask is None or mask_none:
             return Verdict()
         may = self._may_match
         scanned = [may(hints, text) for text in texts]
@@ -336,6 +347,7 @@ class Checker(BaseChecker):
 
 
 Hints = tuple[tuple[str, ...], tuple[str, ...]]  # (exact, lowered): see ``_hints``
+NO_HINTS: Hints = ((), ())  # hints narrowed to none (or an action without rules)
 MANY_TEXTS_CHARS = 16 * 1024  # from this total the hints are looked for in all texts at once
 
 

@@ -4,7 +4,7 @@ Code's: cache breakpoints on the system prompt and the last turn) parses to a
 digest answers what the pipeline asks of them. Whatever the body, the request equals
 the eager parse's on every property the pipeline reads (the fields, cache marks and
 ``unmapped`` names, the token estimate, the guardrail's texts, the prefix affinity key,
-documents and images), and a body the eager parse refuses is refused with the same
+documents and images, the turns the reasoning ledger restores), and a body the eager parse refuses is refused with the same
 error (issue #67)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from gateway.base import documents
 from gateway.base.errors import InvalidRequest
 from gateway.base.types import ChatRequest, DeferredChatRequest, messages_digest
 from gateway.codecs.anthropic import inbound
-from gateway.core import capabilities, tokens
+from gateway.core import capabilities, reasoning_ledger, tokens
 from gateway.features.guardrails import texts as guardrail_texts
 from gateway.routing import prefix_affinity
 
@@ -57,6 +57,7 @@ def test_claude_codes_body_is_deferred_and_nothing_on_the_passthrough_path_build
         tokens.estimate_tokens(request)
         guardrail_texts.request_slots(request)
         list(documents.iter_documents(request))
+        wanting, newest = reasoning_ledger._wanting(request)  # (a guarded passthrough's)
         assert parse.call_count == 0
         prefix_affinity.prefix_key(request, 10**6)  # the first turns only
         assert deferred(request)
@@ -64,6 +65,8 @@ def test_claude_codes_body_is_deferred_and_nothing_on_the_passthrough_path_build
             prefix_affinity.FIRST_MESSAGES
         ]
     reference = eager(body)
+    assert (wanting, newest) == reasoning_ledger._wanting(reference)
+    assert len(wanting) == 100 and newest == 199  # every assistant turn of the loop
     assert request.cache_marks == reference.cache_marks == ["system.0", "messages.200.content.0"]
     assert request.messages == reference.messages and not deferred(request)
     assert request == reference
@@ -194,6 +197,9 @@ def test_any_body_parses_as_the_eager_parse_on_what_the_pipeline_reads(
     assert prefix_affinity.prefix_key(request, 10**6) == prefix_affinity.prefix_key(
         reference, 10**6
     )
+    # what the reasoning ledger reads of each turn, and the turns it would restore
+    assert list(reasoning_ledger._turns(request)) == list(reasoning_ledger._turns(reference))
+    assert reasoning_ledger._wanting(request) == reasoning_ledger._wanting(reference)
     assert deferred(request) == lazy  # none of those built the messages
     # orjson writes it as the eager one (the response cache's key hashes those bytes)
     assert orjson.dumps(inbound.parse_request(body, {})) == orjson.dumps(reference)

@@ -121,6 +121,26 @@ def test_an_agents_texts_are_tested_only_for_the_hints_some_text_holds() -> None
     assert filter_.scan([*texts, "the codename"]).texts[-1] == "the [KEYWORD_REDACTED]"
 
 
+def test_an_agents_texts_holding_no_hint_anywhere_are_not_tested_one_by_one() -> None:
+    """Hundreds of ASCII texts none of which holds a hint of any rule: the look in all of
+    them at once answers, no text is tested alone; a hint anywhere (or a text that is
+    not ASCII, a word split by a zero-width space) and each text is tested again."""
+    if marker_scan.scanner(("x",)) is None:
+        pytest.skip("Hyperscan is not installed on this platform")
+    filter_ = checker(EVERY_PATTERN)
+    texts = ["read the handler of this module and run the tests again"] * 400
+    tested: list[str] = []
+    may_match = filter_._may_match
+    filter_._may_match = lambda hints, text: tested.append(text) or may_match(hints, text)
+    assert filter_.scan(texts).action == "none"
+    assert tested == []
+    assert filter_.scan([*texts, "this is Confidential"]).action == "blocked"
+    assert filter_.scan([*texts, "this is con\u200bfidential"]).action == "blocked"
+    assert filter_.scan([*texts, "the codename"]).texts[-1] == "the [KEYWORD_REDACTED]"
+    assert filter_.scan([*texts, "mail a@b.co"]).action != "none"
+    assert tested
+
+
 def test_every_prebuilt_pattern_has_hints() -> None:
     assert set(content_filter.PREBUILT_HINTS) == set(PREBUILT)
 
