@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from array import array
 from decimal import Decimal
-from typing import Any
 
 import orjson
 import pytest
