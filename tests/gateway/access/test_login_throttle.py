@@ -190,11 +190,3 @@ def test_password_checks_run_one_at_a_time_per_process(monkeypatch):
     for thread in threads:
         thread.join()
     assert most[0] == 1
-
-
-def test_the_sign_in_view_is_sync_so_django_runs_it_off_the_event_loop():
-    import asyncio
-
-    from gateway.features.people.views import auth
-
-    assert not asyncio.iscoroutinefunction(auth.login_view)

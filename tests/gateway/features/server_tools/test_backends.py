@@ -13,7 +13,6 @@ import pytest
 
 from gateway.base import http
 from gateway.features.server_tools import backends
-from gateway.features.server_tools.fetch import html_text
 
 
 @pytest.fixture
@@ -73,12 +72,3 @@ async def test_a_failure_names_the_host_never_the_key(seen: list[httpx.Request])
     with pytest.raises(backends.SearchFailed) as failed:
         await backends.search(missing, "q")
     assert failed.value.code == "unavailable" and "SEARCH_MISSING" in str(failed.value)
-
-
-def test_html_text() -> None:
-    title, text = html_text(
-        "<html><head><title> A  page </title><script>x()</script></head>"
-        "<body><p>One &amp; two</p><div>three</div><noscript>no</noscript></body></html>"
-    )
-    assert title == "A page"
-    assert text == "One & two\nthree"

@@ -2,7 +2,8 @@
 the whole authorization-code flow with PKCE through the console's views, claims mapped
 to a role, a user created once and found again by the provider's subject, and every
 kind of bad answer (tampered state, a nonce that does not match, a provider that is
-down, SSO-only mode) refused with a readable page, never a 500 nor a session."""
+down) refused with a readable page, never a 500 nor a session. The sign-in page's
+own cases (SSO-only mode, none configured, misconfigured): ``test_auth.py``."""
 
 from __future__ import annotations
 
@@ -180,48 +181,3 @@ def test_a_provider_that_is_down_gives_a_readable_page_and_passwords_still_work(
     assert response.status_code == 302 and signed_in_user(client) is not None
     sso.forget()
     sso_users._registry.cache_clear()
-
-
-def test_sso_only_keeps_passwords_for_break_glass_accounts(monkeypatch):
-    configure(
-        monkeypatch,
-        "http://127.0.0.1:9",
-        SWITCHYARD_SSO_ONLY="1",
-        SWITCHYARD_SSO_BREAK_GLASS="root",
-    )
-    User.objects.create_user("ops", password="pw-123456789", is_staff=True)
-    User.objects.create_user("root", password="pw-123456789", is_staff=True, is_superuser=True)
-    client = Client()
-    page = client.get("/login/").content.decode()
-    assert "Sign in with 127.0.0.1:9" in page and "Break-glass" in page
-    response = client.post("/login/", {"username": "ops", "password": "pw-123456789"})
-    assert response.status_code == 200 and b"Password sign-in is off" in response.content
-    assert signed_in_user(client) is None
-    admin = client.post("/admin/login/", {"username": "ops", "password": "pw-123456789"})
-    assert signed_in_user(client) is None, admin.status_code
-    response = client.post("/login/", {"username": "root", "password": "pw-123456789"})
-    assert response.status_code == 302 and signed_in_user(client).username == "root"
-    sso.forget()
-    sso_users._registry.cache_clear()
-
-
-def test_without_configuration_there_is_no_sso_page(db):
-    sso.forget()
-    assert Client().get("/login/sso/").status_code == 404
-    assert b"Sign in with" not in Client().get("/login/").content
-
-
-def test_a_misconfigured_sign_on_is_a_message_and_passwords_still_work(db, monkeypatch):
-    monkeypatch.setenv("SWITCHYARD_OIDC_ISSUER", "https://idp.example.com")
-    monkeypatch.delenv("SWITCHYARD_OIDC_CLIENT_ID", raising=False)
-    monkeypatch.setenv("SWITCHYARD_SSO_ONLY", "1")
-    sso.forget()
-    User.objects.create_user("ops", password="pw-123456789", is_staff=True)
-    client = Client()
-    page = client.get("/login/")
-    assert page.status_code == 200
-    assert b"Single sign-on is misconfigured" in page.content and b"CLIENT_ID" in page.content
-    assert client.get("/login/sso/").status_code == 404
-    response = client.post("/login/", {"username": "ops", "password": "pw-123456789"})
-    assert response.status_code == 302 and signed_in_user(client) is not None
-    sso.forget()

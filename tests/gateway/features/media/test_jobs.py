@@ -1,11 +1,13 @@
-"""OpenAI's images and audio endpoints end to end: a real gateway, the official
-``openai`` SDK (``images.generate``, ``images.edit``, ``audio.transcriptions.create``
-with and without ``stream=True``, ``audio.translations.create``,
-``audio.speech.create`` and its ``with_streaming_response``) and ``google-genai``
-asking for image output, against the mock upstream's media endpoints (strict as OpenAI
-is: ``mock_media``) and the mock Gemini API's image model. Routes to OpenAI-compatible,
-Azure and Gemini deployments; key permissions, chat-only routes refused, the 25 MB
-audio cap, one priced journal row per request without image or audio bytes."""
+"""The media jobs: OpenAI's images and audio endpoints end to end, through a real
+gateway and the official ``openai`` SDK (``images.generate``, ``images.edit``,
+``audio.transcriptions.create`` with and without ``stream=True``,
+``audio.translations.create``, ``audio.speech.create`` and its
+``with_streaming_response``) and ``google-genai`` asking for image output, against the
+mock upstream's media endpoints (strict as OpenAI is: ``mock_media``) and the mock
+Gemini API's image model. Routes to OpenAI-compatible, Azure and Gemini deployments; key
+permissions, chat-only routes refused, the 25 MB audio cap, one priced journal row per
+request without image or audio bytes. At the end, the jobs' helpers in process (the
+caller's base URL, an upstream's JSON, the Gemini image job a route gets)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ import sqlite3
 import time
 import wave
 from collections.abc import Iterator
+from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -24,11 +28,15 @@ import pytest
 from google import genai
 from google.genai import types
 
+from gateway.base.entries import ProviderEntry
+from gateway.base.errors import InvalidRequest, UpstreamError
+from gateway.features.media import jobs as media_jobs
+from tests.gateway.entries import PROVIDER as ENTRY_PROVIDER
+from tests.gateway.entries import route as entry_route
+from tests.integration.mock_gemini import MockGemini
+from tests.integration.mock_media import AUDIO, PNG, TRANSCRIPT
+from tests.integration.mock_upstream import MockUpstream
 from tests.live import MASTER_KEY, running_gateway
-
-from .mock_gemini import MockGemini
-from .mock_media import AUDIO, PNG, TRANSCRIPT
-from .mock_upstream import MockUpstream
 
 GEMINI_KEY = "AIza-mock-gemini-key-for-media"
 SECRET = "sk-upstream-media-0123456789"
@@ -830,3 +838,68 @@ def test_google_genai_images_on_a_route_mixing_gemini_and_openai_models(gateway:
     assert served == {"gemini", "openai"}
     rows = journal(gateway, "chat", "img-mixed")
     assert all(r["status"] == 200 and float(r["cost"]) > 0 for r in rows)
+
+
+# --- the jobs' own helpers, in process ------------------------------------------------------
+
+
+def test_the_base_url_is_the_address_the_caller_reached() -> None:
+    assert media_jobs._base_url({"host": "gw:8000"}) == "http://gw:8000"
+    behind = {
+        "host": "10.0.0.5",
+        "x-forwarded-host": "llm.example, inner",
+        "x-forwarded-proto": "https, http",
+    }
+    assert media_jobs._base_url(behind) == "https://llm.example"
+    assert media_jobs._base_url({}) == "http://localhost"
+
+
+def test_an_upstream_answer_must_be_a_json_object() -> None:
+    assert media_jobs._json_answer(b'{"data": []}') == {"data": []}
+    for raw, words in ((b"<html>", "invalid JSON"), (b"[1]", "unexpected JSON")):
+        with pytest.raises(UpstreamError, match=words) as caught:
+            media_jobs._json_answer(raw)
+        assert caught.value.status == 502
+
+
+def test_prices_are_decimals_or_none() -> None:
+    assert media_jobs._decimal("0.05") == Decimal("0.05") and media_jobs._decimal(2) == Decimal(2)
+    assert media_jobs._decimal(None) is None and media_jobs._decimal(True) is None
+    assert media_jobs._decimal("lots") is None
+
+
+def test_a_gemini_client_asking_for_an_image_gets_the_route_s_image_job() -> None:
+
+    gemini = ProviderEntry(2, "g", "gemini", "http://g.test/v1beta", "k", {}, "", None)
+    asks = {"contents": [{"role": "user", "parts": [{"text": "a cat"}]}],
+            "generationConfig": {"responseModalities": ["TEXT", "IMAGE"]}}  # fmt: skip
+
+    def job(body: dict[str, Any], dialect: str = "gemini") -> Any:
+        call = SimpleNamespace(dialect=dialect, endpoint="chat")
+        return SimpleNamespace(call=call, key=None, body=body, headers={})
+
+    text_only = job({"contents": []})
+    assert media_jobs.for_gemini_route(text_only, entry_route("img", "gpt-image-1")) is text_only
+    openai_client = job(asks, "openai")
+    assert (
+        media_jobs.for_gemini_route(openai_client, entry_route("img", "gpt-image-1"))
+        is openai_client
+    )
+    native_text = job(asks)  # a Gemini text model answers as Gemini does
+    assert (
+        media_jobs.for_gemini_route(
+            native_text, entry_route("g", "gemini-2.5-flash", provider=gemini)
+        )
+        is native_text
+    )
+    with pytest.raises(InvalidRequest, match="cannot generate images") as refused:
+        media_jobs.for_gemini_route(
+            job(asks), entry_route("chat", "gpt-4o-mini", provider=ENTRY_PROVIDER)
+        )
+    assert refused.value.param == "generationConfig.responseModalities"
+    drawn = media_jobs.for_gemini_route(job(asks), entry_route("img", "gpt-image-1"))
+    assert type(drawn) is media_jobs.GeminiImages
+    native = media_jobs.for_gemini_route(
+        job(asks), entry_route("g", "gemini-2.5-flash-image", provider=gemini)
+    )
+    assert type(native) is media_jobs.GeminiNativeImages

@@ -235,16 +235,3 @@ async def test_an_openai_stored_prompt_id_is_left_for_the_upstream(upstream) -> 
     body = {"model": "m", "input": "hi", "prompt": {"id": "pmpt_abc123", "version": "2"}}
     await chat("responses", **body)
     assert recorded[0].prompt_name == ""  # not ours: no reference journaled
-
-
-def test_the_snapshot_loads_prompts_versions_and_labels(db) -> None:
-    from gateway.features.prompts import versions
-
-    prompt, _ = versions.create("greet", versions.draft("Hello {{name}}"), labels=("production",))
-    versions.add_version(prompt, versions.draft([{"role": "system", "content": "Hi {{ name }}!"}],
-                                                 model="m", params={"temperature": 0.5}))  # fmt: skip
-    snap = registry.rebuild()
-    entry = snap.parts["prompts"]["greet"]
-    assert set(entry.versions) == {1, 2} and entry.labels == {"production": 1}
-    assert entry.pick().number == 1 and entry.versions[2].variables == ("name",)
-    assert entry.versions[2].params == {"temperature": 0.5}
