@@ -218,3 +218,9 @@ def test_the_openai_counts_of_a_batch_with_no_lines_counted() -> None:
     }  # fmt: skip
     running = Batch(id="batch_y", api="openai", status="in_progress", total=4, completed=3)
     assert operations.openai_render(running, Counter())["request_counts"]["completed"] == 3
+
+
+def test_a_message_batch_past_the_most_lines(setup: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(operations, "MAX_ANTHROPIC_LINES", 1)
+    with pytest.raises(InvalidRequest, match="at most 1 requests per batch"):
+        operations.anthropic_create(KEY, {"requests": [_request("a"), _request("b")]})
