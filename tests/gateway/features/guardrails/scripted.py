@@ -1,6 +1,6 @@
 """A guardrail kind whose verdict its params script (``scripted``), for the tests of the
 engine and of what runs it (agent messages, MCP calls): ``{"block": word}`` blocks a
-text holding the word, ``{"mask": word}`` rewrites it to ``[MASKED]``, ``{"fail":
+text holding the word, ``{"mask": word}`` rewrites it to ``[MASKED]`` (or ``{"with": text}``), ``{"fail":
 True}`` raises, ``{"slow": seconds}`` sleeps before passing, ``{"texts": n}`` answers
 ``n`` rewritten texts whatever it was given. Each check's texts and context are kept
 in ``SEEN``."""
@@ -37,7 +37,7 @@ class ScriptedChecker(kinds.Checker):
             return kinds.Verdict("blocked", reason=f"said {word}", entities=("WORD",))
         word = params.get("mask")
         if word and any(word in text for text in texts):
-            masked = [text.replace(word, "[MASKED]") for text in texts]
+            masked = [text.replace(word, params.get("with", "[MASKED]")) for text in texts]
             return kinds.Verdict("intervened", texts=masked, entities=("WORD",))
         return kinds.NONE
 

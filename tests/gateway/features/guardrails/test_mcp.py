@@ -70,6 +70,14 @@ def test_a_rewrite_that_is_no_json_object_refuses_the_call(
     assert check is not None
     with pytest.raises(GuardrailBlocked, match="into invalid JSON; the call was refused"):
         asyncio.run(check.check_call({"q": 1}))
+    # a rewrite that parses, but as no object: refused too
+    _install(
+        guardrail("g", ("pre_mcp_call",), params={"mask": '{"q":1}', "with": "[1]"}), default=("g",)
+    )
+    check = mcp.McpGuardrails().begin(key(), "web", "fetch")
+    assert check is not None
+    with pytest.raises(GuardrailBlocked, match="into invalid JSON"):
+        asyncio.run(check.check_call({"q": 1}))
 
 
 def test_a_hosted_call_takes_its_requests_run(scripted) -> None:  # type: ignore[no-untyped-def]
