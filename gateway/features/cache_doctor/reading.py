@@ -78,12 +78,15 @@ def pricing() -> dict[int, Pricing]:
 
 def _pricing(deployment: DeploymentEntry) -> Pricing:
     adapter: type[Provider] = kinds.adapter_class(deployment.provider.kind) or Provider
+    # the class's codec: ``Provider.dialect`` is an instance property (on the class it is
+    # the property object, never a dialect's name)
+    dialect = adapter.speaks.name if adapter.speaks is not None else ""
     return Pricing(
         input=deployment.input_price or Decimal(0),
         read=deployment.cache_read_price or Decimal(0),
         write=deployment.cache_write_price or Decimal(0),
         warm_seconds=adapter.prompt_cache_seconds,
-        needs_breakpoints=getattr(adapter, "dialect", "") in BREAKPOINT_DIALECTS,
+        needs_breakpoints=dialect in BREAKPOINT_DIALECTS,
     )
 
 

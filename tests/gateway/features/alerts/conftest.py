@@ -1,5 +1,6 @@
 """A webhook receiver on 127.0.0.1 (a real HTTP server in a thread) whose answer the
-test sets, and a key, a team and a user with budgets (``budgeted``)."""
+test sets, a key, a team and a user with budgets (``budgeted``), a console owner signed
+in (``owner``) and an alert whose delivery failed (``failed``)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
 
-from gateway.access import keys
+from gateway.access import keys, roles
 from gateway.models import Profile, Team
+from gateway.models.alerts import BudgetAlert
 
 
 @dataclass
@@ -61,3 +64,28 @@ def budgeted(db):
     key = keys.create_key(name="ci", budget_usd="10", team=team, user=owner).key
     other = keys.create_key(name="batch", team=team, user=owner).key  # no budget of its own
     return key, other, team, owner
+
+
+@pytest.fixture
+def owner(db) -> Client:
+    user = User.objects.create_user("own", password="pw-123456789")
+    roles.set_role(user, "owner")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def failed(db) -> BudgetAlert:
+    return BudgetAlert.objects.create(
+        scope="key",
+        subject_id=1,
+        subject_name="ci-key",
+        period="m2026-03",
+        threshold=80,
+        spend_usd=Decimal("8.5"),
+        budget_usd=Decimal("10"),
+        status="failed",
+        attempts=8,
+        last_error="hooks.example.com answered 502",
+    )

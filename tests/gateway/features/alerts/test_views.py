@@ -5,16 +5,12 @@ failed delivery shown with its error and sent again; thresholds and default tags
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
 
 from gateway.access import roles
 from gateway.features.alerts import config
 from gateway.models import ApiKey, AuditEvent, Team
-from gateway.models.alerts import BudgetAlert
 from tests.console.role_sets import ADMINS, OWNERS, Expectation
 
 # budget alerts: admins read; owners set the webhook, send a test, send again
@@ -25,31 +21,6 @@ ROLE_EXPECTATIONS: dict[str, Expectation] = {
 }
 
 SLACK = "https://hooks.slack.com/services/T1/B2/TopSecretTokenAbcd"
-
-
-@pytest.fixture
-def owner(db) -> Client:
-    user = User.objects.create_user("own", password="pw-123456789")
-    roles.set_role(user, "owner")
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def failed(db) -> BudgetAlert:
-    return BudgetAlert.objects.create(
-        scope="key",
-        subject_id=1,
-        subject_name="ci-key",
-        period="m2026-03",
-        threshold=80,
-        spend_usd=Decimal("8.5"),
-        budget_usd=Decimal("10"),
-        status="failed",
-        attempts=8,
-        last_error="hooks.example.com answered 502",
-    )
 
 
 def test_the_alerts_page_shows_deliveries_and_their_errors(owner, failed):
@@ -97,25 +68,6 @@ def test_send_a_test_message_from_the_page_and_the_api(owner, receiver):
     answer = owner.post("/api/alerts/test").json()
     assert answer == {"delivered": False, "error": "127.0.0.1 answered 404"}
     assert AuditEvent.objects.filter(action="alert_test").count() == 2
-
-
-def test_the_api_reads_and_changes_the_settings(owner, failed):
-    assert (
-        owner.patch(
-            "/api/alerts",
-            {"webhook_url": SLACK, "default_thresholds": [75, 100]},
-            content_type="application/json",
-        ).status_code
-        == 200
-    )
-    data = owner.get("/api/alerts/").json()
-    assert data["webhook"] == "https://hooks.slack.com/…Abcd" and data["webhook_set"]
-    assert data["default_thresholds"] == [75, 100]
-    assert data["items"][0]["status"] == "failed" and data["items"][0]["last_error"]
-    bad = owner.patch("/api/alerts", {"default_thresholds": [0]}, content_type="application/json")
-    assert bad.status_code == 422 and "default_thresholds" in bad.json()["errors"]
-    assert owner.post(f"/api/alerts/{failed.pk}/retry").json()["status"] == "pending"
-    assert owner.post(f"/api/alerts/{failed.pk}/retry").status_code == 404  # not failed now
 
 
 def test_keys_teams_and_users_take_thresholds_and_keys_default_tags(owner):

@@ -1,16 +1,18 @@
-"""Who may call which agent: a key's ``a2a_allowed`` (set through /api/keys) within its
+"""Who may call which agent (``gateway.features.a2a.rules``): a key's ``a2a_allowed`` (set through /api/keys) within its
 team's bound (/api/teams), read from the snapshot with no query; ``*`` and names; the
-extended card only for a grant by name; the master key everything."""
+extended card only for a grant by name; the master key everything. And who may connect
+their own OAuth account to an agent."""
 
 from __future__ import annotations
 
 import pytest
 from django.test import Client
 
-from gateway.access import registry
+from gateway.access import registry, roles
 from gateway.access.authorization import decide
 from gateway.base.entries import MASTER
-from gateway.features.a2a import snapshot
+from gateway.features.a2a import rules, snapshot
+from gateway.models import A2aAgent
 
 MASTER_RAW = "sy-master-a2a-grants"
 
@@ -66,3 +68,23 @@ def test_a_keys_grant_is_bounded_by_its_team(settings) -> None:
     assert patched.status_code == 200, patched.content
     registry.rebuild()
     assert snapshot.granted(entry("wide")) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("actor", "auth", "enabled", "allowed"),
+    [
+        (roles.Actor("member", user_id=3), "oauth", True, True),
+        (roles.Actor("viewer", user_id=3), "oauth", True, True),
+        (roles.Actor(None, user_id=3), "oauth", True, False),  # no console access
+        (roles.Actor("admin", via="master"), "oauth", True, False),  # nobody's account
+        (roles.Actor("member", user_id=3), "bearer", True, False),
+        (roles.Actor("member", user_id=3), "oauth", False, False),  # disabled
+    ],
+)
+def test_only_a_signed_in_person_connects_to_an_enabled_oauth_agent(
+    actor: roles.Actor, auth: str, enabled: bool, allowed: bool
+) -> None:
+    agent = A2aAgent(name="echo", auth=auth, enabled=enabled)
+    decision = rules.oauth_connect(actor, agent)
+    assert bool(decision) is allowed
+    assert bool(decide(actor, "a2a.oauth.connect", agent)) is allowed

@@ -1,6 +1,8 @@
-"""An agent that answers in a context of its own: its tasks are bound in the caller's
-session and its context mapped back to it, for the key that started them only; the
-journal's retention takes the mappings with the tasks."""
+"""Which key started each task (``gateway.features.a2a.tasks``): a task is bound to the
+first key an answer carries it for, and every other key sees it as not found; an agent
+that answers in a context of its own has its tasks bound in the caller's session and its
+context mapped back to it, for the key that started them only; the journal's retention
+takes the mappings with the tasks."""
 
 from __future__ import annotations
 
@@ -54,3 +56,23 @@ def test_the_mappings_go_with_the_journals_retention(settings) -> None:  # type:
     assert retention.prune_tasks(10) == 1
     assert tasks.session_of(agent.pk, "a-old", key) == "a-old"
     assert tasks.session_of(agent.pk, "a-new", key) == "s-new"
+
+
+@pytest.mark.django_db
+def test_a_task_is_its_first_keys_and_no_other_keys() -> None:
+    agent = A2aAgent.objects.create(name="echo", url="https://agents.example/e", card={})
+    mine, other = _key(7), _key(8)
+    assert tasks.bind(agent.pk, [("t1", "c1"), ("", "c0")], mine) == set()
+    # another key's answer carrying the same task: not bound to it, reported foreign
+    assert tasks.bind(agent.pk, [("t1", "c1"), ("t2", "c2")], other) == {"t1"}
+    assert tasks.owns(agent.pk, "t1", mine) and not tasks.owns(agent.pk, "t1", other)
+    assert not tasks.owns(agent.pk, "unknown", mine)
+    assert tasks.owns(agent.pk, "anything", MASTER)  # the master key: any task
+    assert tasks.owned(agent.pk, ["t1", "t2", "t1", "nope"], mine) == {"t1"}
+    assert tasks.owned(agent.pk, ["t1", "t2"], other) == {"t2"}
+    assert tasks.owned(agent.pk, ["x", "y"], MASTER) == {"x", "y"}
+    assert tasks.context_of(agent.pk, "t1", mine) == "c1"
+    assert tasks.context_of(agent.pk, "t1", other) is None  # another's: as if none
+    assert tasks.context_of(agent.pk, "t1", MASTER) == "c1"
+    assert tasks.context_of(agent.pk, "ghost", MASTER) == ""
+    assert tasks.session_of(agent.pk, "", mine) == ""
