@@ -3,7 +3,8 @@ requests after the fact, its calls going through the gateway to an OpenAI-compat
 upstream on 127.0.0.1; each score keeps the judge's words and its call's request id
 (shown on the request's page); a rule scorer needs no call; the daily budget stops the
 judge; one process of all holds the lease; the loop outlives a database that went
-away; a falling mean tells the alert channels once; /api/evaluators and the pages."""
+away; a falling mean tells the alert channels once. ``/api/evaluators``: ``test_api.py``;
+the pages: ``test_evaluator_views.py``."""
 
 from __future__ import annotations
 
@@ -22,9 +23,8 @@ from django.utils import timezone
 
 from console.evals import continuous
 from console.evals.models import Evaluator
-from gateway import journal
 from gateway.access import registry
-from gateway.base import hooks, leases, lifecycle
+from gateway.base import hooks, leases
 from gateway.models import (
     Deployment,
     Provider,
@@ -36,14 +36,7 @@ from gateway.models import (
 )
 
 from ..playground_support import JournalRecorder, make_user
-from ..role_sets import ADMINS, Expectation
 from .judge_upstream import ANSWER, JUDGE_REPLY, Upstream, judge_upstream
-
-# the Evaluators pages: admins and owners (ability evals.use), as the other evaluations
-ROLE_EXPECTATIONS: dict[str, Expectation] = {
-    name: (ADMINS, ADMINS)
-    for name in ("evals-evaluators", "evals-evaluator", "evals-evaluator-pause")
-}
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,18 +47,6 @@ OWNER = "eve"
 def upstream() -> Iterator[Upstream]:
     with judge_upstream() as state:
         yield state
-
-
-@pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
-    rec = JournalRecorder()
-    monkeypatch.setattr(journal, "record", rec)
-
-    async def started() -> None:
-        return None
-
-    monkeypatch.setattr(lifecycle, "ensure_started", started)
-    return rec
 
 
 @pytest.fixture
@@ -300,69 +281,6 @@ def test_a_falling_mean_tells_the_alert_channels_once(
         assert not evaluator.alerting and len(told) == 1
     finally:
         hooks.notices.unregister(channel)
-
-
-def test_the_api(routes, settings) -> None:
-    settings.SWITCHYARD_MASTER_KEY = "sk-master"
-    registry.rebuild()
-    headers = {"HTTP_AUTHORIZATION": "Bearer sk-master"}
-    client = Client()
-
-    def post(body: dict[str, Any]) -> Any:
-        return client.post("/api/evaluators/", body, content_type="application/json", **headers)
-
-    bad = post({"name": "q", "route": "nope", "scorer": {"kind": "judge", "route": "judge"}})
-    assert bad.status_code == 422 and "no route named 'nope'" in bad.json()["detail"]
-    assert post({"name": "q", "route": "chat", "scorer": {"kind": "judge", "route": "judge"},
-                 "sample_rate": 2}).status_code == 422  # fmt: skip
-    assert post({"name": "q", "route": "chat", "scorer": {"kind": "exact"}}).status_code == 422
-    assert post({"name": "q", "route": "chat", "scorer": {"kind": "judge", "route": "judge"},
-                 "surprise": 1}).status_code == 422  # fmt: skip
-    made = post({"name": "q", "route": "chat", "scorer": {"kind": "judge", "route": "judge"},
-                 "sample_rate": 0.5, "budget_usd_per_day": "2.5", "alert_below": 0.6})  # fmt: skip
-    assert made.status_code == 201, made.content
-    body = made.json()
-    assert body["status"] == "active" and body["budget_usd_per_day"] == "2.5"
-    assert body["created_by"] == "(master key)"
-    assert post({"name": "q", "route": "chat", "scorer": {"kind": "regex", "pattern": "x"}}
-                ).status_code == 422  # the name is taken  # fmt: skip
-    paused = client.patch(f"/api/evaluators/{body['id']}", {"status": "paused"},
-                          content_type="application/json", **headers)  # fmt: skip
-    assert paused.status_code == 200 and paused.json()["status"] == "paused"
-    assert paused.json()["sample_rate"] == 0.5  # what was not sent is kept
-    got = client.get(f"/api/evaluators/{body['id']}", **headers).json()
-    assert got["trend"] == {"x": [], "series": []} and got["recent"] == []
-    assert client.get("/api/evaluators/999", **headers).status_code == 404
-    assert client.get("/api/evaluators/%C2%B2", **headers).status_code in (404, 422)
-    assert client.delete(f"/api/evaluators/{body['id']}", **headers).status_code == 204
-    assert not Evaluator.objects.exists()
-
-
-def test_the_pages_create_edit_and_pause(routes) -> None:
-    client = Client()
-    client.force_login(make_user("ops", staff=True))
-    assert client.get("/evals/evaluators/").status_code == 200
-    form = {"name": "tone", "route": "chat", "kind": "judge", "judge_route": "judge",
-            "rubric": "Polite?", "sample_percent": "20", "budget_usd_per_day": "0.5"}  # fmt: skip
-    refused = client.post("/evals/evaluators/", {**form, "sample_percent": "0"})
-    assert refused.status_code == 422 and "sample rate" in refused.content.decode()
-    made = client.post("/evals/evaluators/", form)
-    evaluator = Evaluator.objects.get()
-    assert made.status_code == 302 and made["Location"] == f"/evals/evaluators/{evaluator.pk}/"
-    assert evaluator.scorer["rubric"] == "Polite?" and evaluator.sample_rate == 0.2
-    assert evaluator.created_by == "ops"
-    edited = client.post(f"/evals/evaluators/{evaluator.pk}/", {**form, "sample_percent": "5",
-                                                               "status": "active"})  # fmt: skip
-    assert edited.status_code == 200 and "Saved." in edited.content.decode()
-    evaluator.refresh_from_db()
-    assert evaluator.sample_rate == 0.05
-    client.post(f"/evals/evaluators/{evaluator.pk}/pause/")
-    evaluator.refresh_from_db()
-    assert evaluator.status == "paused"
-    traffic(2)
-    client.post(f"/evals/evaluators/{evaluator.pk}/pause/")  # resume: from the journal's end
-    evaluator.refresh_from_db()
-    assert evaluator.status == "active" and evaluator.cursor == RequestLog.objects.latest("id").pk
 
 
 def test_a_request_that_named_a_prompt_is_judged_on_its_filled_in_question(

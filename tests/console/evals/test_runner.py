@@ -1,7 +1,7 @@
 """The runner in-process over echo routes: every cell through the service, tagged with
 the experiment in the journal; a failing route records its error and the run goes on;
 scores and the summary; one claimant per experiment; cancel and resume run each cell
-once; the /api endpoints."""
+once. The ``/api`` endpoints: ``test_api.py``."""
 
 from __future__ import annotations
 
@@ -15,24 +15,10 @@ from django.utils import timezone
 from console.evals import datasets, experiments, runner
 from console.evals.models import Cell, Dataset, Experiment
 from console.evals.parsing import ParsedRow
-from gateway import journal
-from gateway.base import lifecycle
 
-from ..playground_support import JournalRecorder, make_echo_routes, make_user
+from ..playground_support import make_echo_routes, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
-    rec = JournalRecorder()
-    monkeypatch.setattr(journal, "record", rec)
-
-    async def started() -> None:
-        return None
-
-    monkeypatch.setattr(lifecycle, "ensure_started", started)
-    return rec
 
 
 @pytest.fixture
@@ -152,48 +138,6 @@ def test_cancel_then_resume_runs_each_cell_once(routes, recorder) -> None:
     assert Cell.objects.filter(experiment=experiment).count() == 80
     # the resumed run made only the missing calls (plus at most the in-flight ones lost at cancel)
     assert len(recorder.records) - calls_before == 80 - partial
-
-
-def test_api_start_poll_results_and_errors(routes, recorder, client) -> None:
-    headers = {"HTTP_AUTHORIZATION": "Bearer sk-master"}
-    from django.conf import settings
-
-    settings.SWITCHYARD_MASTER_KEY = "sk-master"
-    from gateway.access import registry
-
-    registry.rebuild()
-    response = client.post(
-        "/api/datasets/", {"name": "api-ds", "rows": [{"prompt": "x", "reference": "Echo: x"}, {"prompt": "y"}]},
-        content_type="application/json", **headers,
-    )  # fmt: skip
-    assert response.status_code == 201, response.content
-    dataset_id = response.json()["id"]
-    bad = client.post(
-        "/api/datasets/", {"name": "bad", "rows": [{"prompt": "x"}, {"nothing": 1}]},
-        content_type="application/json", **headers,
-    )  # fmt: skip
-    assert bad.status_code == 422 and "row 1" in bad.json()["detail"]
-    refused = client.post(
-        "/api/experiments/",
-        {"dataset": dataset_id, "columns": ["ghost"]},
-        content_type="application/json",
-        **headers,
-    )
-    assert refused.status_code == 422 and "ghost" in refused.json()["detail"]
-    started = client.post(
-        "/api/experiments/", {"dataset": dataset_id, "columns": ["fast", "also"], "scorers": ["exact"]},
-        content_type="application/json", **headers,
-    )  # fmt: skip
-    assert started.status_code == 201, started.content
-    pk = started.json()["id"]
-    run(pk)
-    poll = client.get(f"/api/experiments/{pk}", **headers).json()
-    assert poll["status"] == "done" and poll["percent"] == 100 and poll["done"] == 4
-    results = client.get(f"/api/experiments/{pk}/results", **headers).json()
-    assert len(results["results"]) == 4 and results["summary"]["routes"][0]["mean_score"] == 1.0
-    csv_text = client.get(f"/api/experiments/{pk}/results?format=csv", **headers).content.decode()
-    assert csv_text.splitlines()[0].startswith("row,prompt,reference,column,route,output")
-    assert len(csv_text.strip().splitlines()) == 5
 
 
 def test_similarity_through_an_embedding_route_and_a_garbage_judge(routes, recorder) -> None:

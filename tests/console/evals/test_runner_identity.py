@@ -14,26 +14,12 @@ from console import shadow_scoring
 from console.evals import datasets, experiments, runner, scorers
 from console.evals.models import Cell, Experiment, ShadowScoring
 from console.evals.parsing import ParsedRow
-from gateway import journal
 from gateway.access import console_keys, registry, roles
-from gateway.base import lifecycle
 from gateway.models import ApiKey, Route, Team
 
 from ..playground_support import JournalRecorder, make_echo_routes
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
-    rec = JournalRecorder()
-    monkeypatch.setattr(journal, "record", rec)
-
-    async def started() -> None:
-        return None
-
-    monkeypatch.setattr(lifecycle, "ensure_started", started)
-    return rec
 
 
 def admin(name: str, *teams: Team) -> User:
