@@ -1,16 +1,13 @@
-"""The usage page (each key's spend per day, for the uPlot chart and a table) and its
-CSV export (per day, key and route), both read from the hourly rollups."""
+"""The usage figures (``console.usage``): each key's spend per day, for the uPlot chart
+and a table, and the CSV lines per day, key and route, read from the hourly rollups.
+The export's view: ``tests/console/views/test_usage.py``."""
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from console import usage
@@ -102,27 +99,3 @@ def test_more_keys_than_drawn_are_summed(db) -> None:
     series = usage.usage("7d").chart()["series"]
     assert len(series) == usage.CHART_KEYS + 1
     assert series[-1]["name"] == "3 other keys" and series[-1]["values"][-1] == 6.0
-
-
-def test_csv_export_per_day_key_and_route(staff_client: Client, rollups) -> None:
-    response = staff_client.get("/usage/export.csv?window=30d")
-    assert response["Content-Type"] == "text/csv; charset=utf-8"
-    assert re.match(
-        r'attachment; filename="switchyard-usage-30d-\d{4}-\d{2}-\d{2}.csv"',
-        response["Content-Disposition"],
-    )
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert list(rows[0]) == list(usage.CSV_COLUMNS)
-    assert len(rows) == 5  # the 45-day-old row is outside the window
-    today = [
-        r for r in rows if r["date"] == TODAY.date().isoformat() and r["key_name"] == "research"
-    ]
-    assert {(r["route"], r["cost_usd"]) for r in today} == {
-        ("chat", "0.50000000"),
-        ("embed", "0.25000000"),
-    }
-    master = next(r for r in rows if r["key_name"] == "master key")
-    assert master["key_id"] == "" and master["requests"] == "3"
-    ci = next(r for r in rows if r["key_name"] == "ci")
-    assert ci["errors"] == "1" and ci["cost_usd"] == "0.00040000"
-    assert Client().get("/usage/export.csv").status_code == 302
