@@ -4,7 +4,8 @@ score queues a background run and returns at once (no judge call in the request)
 evaluations' runner claims it under a lease, scores the pairs (a pairwise judge through a
 real echo route, sides swapped, its win rate with a 95% interval), saves them as it goes
 and resumes after a restart without scoring a pair twice; a failing judge leaves pairs
-unscored; the page shows progress, then the verdict, and keeps the earlier ones."""
+unscored; the page shows progress, then the verdict, and keeps the earlier ones. Asking
+for a score on the page: ``tests/console/views/test_shadow.py``."""
 
 from __future__ import annotations
 
@@ -113,21 +114,6 @@ def judged(recorder: JournalRecorder, route: str) -> int:
     )
 
 
-def test_asking_queues_a_job_and_returns_at_once(
-    staff_client: Client, primary: Route, recorder: JournalRecorder
-) -> None:
-    response = staff_client.post(
-        f"/routes/{primary.pk}/shadow/", {"kind": "judge", "route": "judge", "mode": "pairwise"}
-    )
-    assert response.status_code == 302 and response["Location"] == f"/routes/{primary.pk}/shadow/"
-    job = ShadowScoring.objects.get()
-    assert job.status == "queued" and job.mirrors == ["m1", "m0"] and job.scores == {}
-    assert judged(recorder, "judge") == 0  # no judge call was made in the request
-    page = staff_client.get(f"/routes/{primary.pk}/shadow/").content.decode()
-    assert 'id="scoring-bar"' in page and "0 of 2 pairs scored" in page
-    assert f"/routes/{primary.pk}/shadow/scoring/{job.pk}/?was=running" in page  # polled
-
-
 def test_the_runner_scores_and_the_page_shows_the_verdict(
     staff_client: Client, primary: Route, recorder: JournalRecorder
 ) -> None:
@@ -226,15 +212,3 @@ def test_an_interrupted_run_resumes_where_it_stopped(
     assert job.status == "done" and job.done == 24 and job.verdict["mean"] == pytest.approx(0.9)
     # at most the chunk in flight at the stop is asked again
     assert judged(recorder, "slow-grader") - calls_before == 24 - partial.done
-
-
-def test_bad_scorer_and_nothing_to_score_are_messages(
-    staff_client: Client, primary: Route, recorder: JournalRecorder
-) -> None:
-    response = staff_client.post(f"/routes/{primary.pk}/shadow/", {"kind": "judge"})
-    assert response.status_code == 200 and "needs a route" in response.content.decode()
-    lonely = Route.objects.create(name="lonely", shadow_routes=["small"], shadow_percent=10)
-    RequestLog.objects.filter(route="small").update(shadow_of="elsewhere")
-    response = staff_client.post(f"/routes/{lonely.pk}/shadow/", {"kind": "exact"})
-    assert "no mirrored request to score" in response.content.decode()
-    assert not ShadowScoring.objects.exists()

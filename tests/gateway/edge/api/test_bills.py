@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from gateway.models import AuditEvent
+from tests.gateway.features.billing.bill_drift_rows import RECENT, client_of, drift  # noqa: F401
 from tests.gateway.features.billing.bill_server import bill_server
-from tests.gateway.features.billing.test_bill_surfaces import RECENT, client_of, drift  # noqa: F401
 from tests.gateway.features.billing.test_reconcile import OPENAI_KEY, gateway_journal  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
