@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TOPS = ("gateway", "console")
 # #62's goal is ≥90 % mirrored: MOST ≤ 56, a tenth of the 564 modules that hold logic
 # (338 before the first moves: 40 % mirrored)
-MOST = 1
+MOST = 0
 
 # a module with its reason, where the kinds above do not decide it
 EXEMPT: dict[str, str] = {}
