@@ -27,8 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPS = ("gateway", "console")
-# #62's goal is ≥90 % mirrored: MOST ≤ 56, a tenth of the 564 modules that hold logic
-# (338 before the first moves: 40 % mirrored)
+# #62's goal was ≥90 % mirrored (MOST ≤ 56); every module is mirrored now (338 unmirrored
+# before the first moves: 40 %), so a new module of logic comes with its test file
 MOST = 0
 
 # a module with its reason, where the kinds above do not decide it
