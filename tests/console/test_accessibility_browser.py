@@ -13,6 +13,7 @@ them a fallback) and a row of each resource."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Iterator
@@ -141,20 +142,12 @@ def console_pages(gateway: Gateway) -> list[str]:
     return plain + row_pages(gateway)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+PARALLEL = 4  # tabs at once: each page mostly waits (its render, htmx, the idle network)
 
 
-def serious(page: Any) -> list[str]:
-    axe = pytest.importorskip("axe_playwright_python.sync_playwright")
-    results = axe.Axe().run(page)
+def serious(results: dict[str, Any]) -> list[str]:
     found = []
-    for violation in results.response["violations"]:
+    for violation in results["violations"]:
         if violation.get("impact") in IMPACTS:
             targets = [", ".join(node["target"]) for node in violation["nodes"][:4]]
             found.append(
@@ -164,49 +157,67 @@ def serious(page: Any) -> list[str]:
     return found
 
 
-def page_of(context: Any, path: str) -> tuple[Any, str]:
-    """``path`` opened in a page of its own when it is a whole HTML page, asked for first
-    without a browser tab: a tab that navigated to an error answer (a POST-only URL's
-    405) or a partial left a navigation behind that interrupted the next path's, and
-    that page was skipped unchecked (/audit/, /evals/, /users/ and /settings/sign-in/
-    were, #66). (None, why) for what is not a page."""
-    answer = context.request.get(path)
+async def check(context: Any, path: str, axe: Any) -> tuple[list[str] | None, str]:
+    """axe's serious findings on ``path``, opened in a tab of its own when it is a whole
+    HTML page, asked for first without a browser tab: a tab that navigated to an error
+    answer (a POST-only URL's 405) or a partial left a navigation behind that
+    interrupted the next path's, and that page was skipped unchecked (/audit/, /evals/,
+    /users/ and /settings/sign-in/ were, #66). (None, why) for what is not a page."""
+    answer = await context.request.get(path)
     if answer.status != 200:
         return None, str(answer.status)
     if not answer.headers.get("content-type", "").startswith("text/html"):
         return None, "not HTML"
-    if "<main" not in answer.text():  # a partial (htmx): checked on its page
+    if "<main" not in await answer.text():  # a partial (htmx): checked on its page
         return None, "a partial"
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(path)
-    page.wait_for_load_state("networkidle")
-    return page, ""
+    page = await context.new_page()
+    try:
+        page.set_default_timeout(30_000)
+        await page.goto(path)
+        await page.wait_for_load_state("networkidle")
+        return serious((await axe.run(page)).response), ""
+    finally:
+        await page.close()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_no_console_page_has_a_serious_or_critical_violation(browser, gw: Gateway, scheme) -> None:
-    context = browser.new_context(
-        viewport={"width": 1440, "height": 900}, base_url=gw.url, color_scheme=scheme
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto("/login/")
-    page.fill("#id_username", USER)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/$"))
+async def test_no_console_page_has_a_serious_or_critical_violation(gw: Gateway, scheme) -> None:
+    """The pages are checked a few tabs at a time (``PARALLEL``), each tab on its own
+    page load, so what is checked is what a visitor's browser shows in that scheme."""
+    async_api = pytest.importorskip("playwright.async_api")
+    axe = pytest.importorskip("axe_playwright_python.async_playwright").Axe()
+    paths = console_pages(gw)
+    async with async_api.async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        context = await browser.new_context(
+            viewport={"width": 1440, "height": 900}, base_url=gw.url, color_scheme=scheme
+        )
+        page = await context.new_page()
+        page.set_default_timeout(15_000)
+        await page.goto("/login/")
+        await page.fill("#id_username", USER)
+        await page.fill("#id_password", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_url(re.compile(r"/$"))
+        await page.close()
+        gate = asyncio.Semaphore(PARALLEL)
+
+        async def one(path: str) -> tuple[list[str] | None, str]:
+            async with gate:
+                return await check(context, path, axe)
+
+        results = await asyncio.gather(*(one(path) for path in paths))
+        await context.close()
+        await browser.close()
     checked, report, skipped = [], [], []
-    page.close()
-    for path in console_pages(gw):
-        found, why = page_of(context, path)
+    for path, (found, why) in zip(paths, results, strict=True):
         if found is None:
             skipped.append(f"{path} ({why})")
             continue
         checked.append(path)
-        report += [f"{path}: {line}" for line in serious(found)]
-        found.close()
-    context.close()
+        report += [f"{path}: {line}" for line in found]
     print(f"axe ({scheme}): {len(checked)} pages checked; not pages: {skipped}")
     assert len(checked) >= 60, (checked, skipped)
     assert not [path for path in row_pages(gw) if path not in checked], skipped
