@@ -145,7 +145,14 @@ def console_pages(gateway: Gateway) -> list[str]:
 PARALLEL = 4  # tabs at once: each page mostly waits (its render, htmx, the idle network)
 
 
-def serious(results: dict[str, Any]) -> list[str]:
+def serious(page: Any) -> list[str]:
+    """axe's serious and critical findings on a (sync Playwright) page, for the browser
+    tests of single pages."""
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright")
+    return findings(axe.Axe().run(page).response)
+
+
+def findings(results: dict[str, Any]) -> list[str]:
     found = []
     for violation in results["violations"]:
         if violation.get("impact") in IMPACTS:
@@ -175,7 +182,7 @@ async def check(context: Any, path: str, axe: Any) -> tuple[list[str] | None, st
         page.set_default_timeout(30_000)
         await page.goto(path)
         await page.wait_for_load_state("networkidle")
-        return serious((await axe.run(page)).response), ""
+        return findings((await axe.run(page)).response), ""
     finally:
         await page.close()
 

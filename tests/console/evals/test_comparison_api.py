@@ -13,14 +13,14 @@ from django.test import Client
 from gateway.models import AuditEvent
 
 from ..playground_support import make_user
-from .test_prompt_compare import recorder, run_all, setup  # noqa: F401 - the fixtures
+from .test_prompt_runs import run_all
 
 pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/api/prompt-comparisons/"
 
 
 @pytest.fixture
-def client(setup) -> Client:  # noqa: F811 - the imported fixture
+def client(triage) -> Client:
     browser = Client()
     browser.force_login(make_user("olive", staff=True))
     return browser
@@ -30,8 +30,8 @@ def post(client: Client, body: dict):  # type: ignore[no-untyped-def]
     return client.post(URL, json.dumps(body), content_type="application/json")
 
 
-def test_a_comparison_is_started_and_read_back(setup, recorder, client) -> None:  # noqa: F811
-    _, dataset = setup
+def test_a_comparison_is_started_and_read_back(triage, recorder, client) -> None:
+    _, dataset = triage
     body = {"prompt": "support.triage", "versions": [1, 2], "dataset": dataset.pk}
     started = post(client, {**body, "route": "fast", "scorers": ["exact"]})
     assert started.status_code == 201, started.content
@@ -49,8 +49,8 @@ def test_a_comparison_is_started_and_read_back(setup, recorder, client) -> None:
     assert [(c["run"], c["versions"], c["finished"]) for c in listed] == [(run, [1, 2], True)]
 
 
-def test_refused_in_the_apis_format(setup, client) -> None:  # noqa: F811
-    _, dataset = setup
+def test_refused_in_the_apis_format(triage, client) -> None:
+    _, dataset = triage
     body = {"prompt": "support.triage", "versions": [1, 2], "dataset": dataset.pk}
     one = post(client, {**body, "versions": [1], "route": "fast"})
     assert one.status_code == 422 and "choose 2 to 6 versions" in one.json()["detail"]
