@@ -7,7 +7,11 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway import journal
+from gateway.base import lifecycle
 from gateway.models import Deployment, Provider, RequestBody, RequestLog, Route
+
+from .playground_support import JournalRecorder
 
 SECRET = "sk-live-Distinctive-Q9x7Wv3k"
 
@@ -86,3 +90,17 @@ def _wait_for_function_under_the_csp():
     Page.wait_for_function = wait_for_function
     yield
     Page.wait_for_function = original
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
+    """The journal recorded in memory (and the lifecycle's start a no-op), for the
+    console's tests that read what a run journaled."""
+    rec = JournalRecorder()
+    monkeypatch.setattr(journal, "record", rec)
+
+    async def started() -> None:
+        return None
+
+    monkeypatch.setattr(lifecycle, "ensure_started", started)
+    return rec

@@ -21,8 +21,6 @@ from django.utils import timezone
 from console import shadow_scoring
 from console.evals import runner
 from console.evals.models import ShadowScoring
-from gateway import journal
-from gateway.base import lifecycle
 from gateway.models import RequestBody, RequestLog, Route
 
 from .playground_support import JournalRecorder, make_echo_routes
@@ -70,18 +68,6 @@ def log_pairs(answers: list[tuple[str, str]], start: int = 0) -> None:
         RequestBody.objects.create(
             log=m, inbound_request=question.decode(), outbound_response=answer(theirs)
         )
-
-
-@pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
-    rec = JournalRecorder()
-    monkeypatch.setattr(journal, "record", rec)
-
-    async def started() -> None:
-        return None
-
-    monkeypatch.setattr(lifecycle, "ensure_started", started)
-    return rec
 
 
 @pytest.fixture

@@ -16,8 +16,6 @@ from django.test import Client
 from console import slice_scoring
 from console.evals import runner
 from console.evals.models import SliceScoring
-from gateway import journal
-from gateway.base import lifecycle
 from gateway.models import RequestBody, RequestLog, Score
 from tests.console.playground_support import JournalRecorder, make_echo_routes
 
@@ -28,18 +26,6 @@ def answer(text: str) -> str:
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
     }).decode()  # fmt: skip
-
-
-@pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
-    rec = JournalRecorder()
-    monkeypatch.setattr(journal, "record", rec)
-
-    async def started() -> None:
-        return None
-
-    monkeypatch.setattr(lifecycle, "ensure_started", started)
-    return rec
 
 
 @pytest.mark.django_db(transaction=True)

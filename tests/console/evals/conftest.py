@@ -11,26 +11,12 @@ import pytest
 from console.evals import datasets
 from console.evals.models import Dataset
 from console.evals.parsing import ParsedRow
-from gateway import journal
 from gateway.access import registry
-from gateway.base import lifecycle
 from gateway.features.prompts import versions
 from gateway.models import ApiKey, Prompt, ScoreConfig, Team
 
-from ..playground_support import JournalRecorder, make_echo_routes, make_user
+from ..playground_support import make_echo_routes, make_user
 from .queue_support import logged, user
-
-
-@pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
-    rec = JournalRecorder()
-    monkeypatch.setattr(journal, "record", rec)
-
-    async def started() -> None:
-        return None
-
-    monkeypatch.setattr(lifecycle, "ensure_started", started)
-    return rec
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.test import Client
 from console.evals.models import ShadowScoring
 from gateway.models import RequestLog, Route
 from tests.console.playground_support import JournalRecorder
-from tests.console.test_shadow_scoring import judged, primary, recorder  # noqa: F401 (fixtures)
+from tests.console.test_shadow_scoring import judged, primary  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
