@@ -203,6 +203,7 @@ async def test_no_console_page_has_a_serious_or_critical_violation(gw: Gateway, 
         )
         page = await context.new_page()
         page.set_default_timeout(15_000)
+        page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
         await page.goto("/login/")
         await page.fill("#id_username", USER)
         await page.fill("#id_password", PASSWORD)

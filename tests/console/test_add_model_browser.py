@@ -90,6 +90,7 @@ def new_page(browser, gw: Gateway, width: int, height: int):  # type: ignore[no-
     context = browser.new_context(viewport={"width": width, "height": height}, base_url=gw.url)
     page = context.new_page()
     page.set_default_timeout(10_000)
+    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     return context, page, errors

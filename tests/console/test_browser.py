@@ -63,6 +63,7 @@ def page(browser, gw: Gateway):
     context = browser.new_context(viewport=LAPTOP, base_url=gw.url)
     page = context.new_page()
     page.set_default_timeout(10_000)
+    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page

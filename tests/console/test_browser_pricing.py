@@ -65,6 +65,7 @@ def test_unpriced_flags_and_the_reimport_preview(browser, gw: Gateway, size: str
     context = browser.new_context(viewport=viewport, base_url=gw.url)
     page = context.new_page()
     page.set_default_timeout(10_000)
+    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -53,6 +53,7 @@ def _page(browser, gw: Gateway, viewport: dict, user: str = USER, scheme: str = 
     context = browser.new_context(viewport=viewport, base_url=gw.url, color_scheme=scheme)
     page = context.new_page()
     page.set_default_timeout(10_000)
+    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
     page.errors = []
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
     page.goto("/login/")

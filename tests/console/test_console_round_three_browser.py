@@ -98,6 +98,7 @@ def _page(browser, gw: Gateway, viewport: dict, scheme: str = "light"):
     context = browser.new_context(viewport=viewport, base_url=gw.url, color_scheme=scheme)
     page = context.new_page()
     page.set_default_timeout(10_000)
+    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
     page.errors = []
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
     page.goto("/login/")

@@ -85,6 +85,7 @@ def signed_in_page(browser, gw: Gateway, width: int):
     context.add_init_script(WATCH)
     page = context.new_page()
     page.set_default_timeout(15_000)
+    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
     problems: list[str] = []
     page.on(
         "console",

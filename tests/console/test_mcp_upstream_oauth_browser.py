@@ -122,6 +122,7 @@ def test_connect_call_refresh_and_disconnect(browser, world) -> None:  # noqa: F
     context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=gw.url)
     page = context.new_page()
     page.set_default_timeout(15_000)
+    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
     sign_in(page)
 
     # before connecting, the SDK's call is a URL elicitation naming where to connect

@@ -57,6 +57,7 @@ def test_media_prices_shown_and_set_in_the_console(browser, gw: Gateway, size: s
     context = browser.new_context(viewport=viewport, base_url=gw.url)
     page = context.new_page()
     page.set_default_timeout(10_000)
+    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     shots = screenshot_dir()

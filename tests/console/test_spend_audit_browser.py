@@ -136,6 +136,7 @@ def page(browser, gw: Gateway, live_traffic):
     )
     page = context.new_page()
     page.set_default_timeout(10_000)
+    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto("/login/")

@@ -45,6 +45,7 @@ def page(gw: Gateway):
         context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=gw.url)
         page = context.new_page()
         page.set_default_timeout(20_000)
+        page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto("/login/")

@@ -142,6 +142,7 @@ def test_a_page_on_another_port_cannot_open_the_tail_in_the_admins_browser(
         try:
             page = browser.new_context().new_page()
             page.set_default_timeout(10_000)
+            page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
             page.goto(gw.url + "/login/")
             page.fill("#id_username", USER)
             page.fill("#id_password", PASSWORD)

@@ -659,6 +659,7 @@ def test_the_batches_page(gateway, keys):
         )
         page = context.new_page()
         page.set_default_timeout(10_000)
+        page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto("/login/")

@@ -77,6 +77,7 @@ def signed_in(browser: Any, gw: Gateway, user: str, **options: Any) -> Any:
     context = browser.new_context(base_url=gw.url, **options)
     page = context.new_page()
     page.set_default_timeout(15_000)
+    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
     page.goto("/login/")
     page.fill("#id_username", user)
     page.fill("#id_password", PASSWORD)
