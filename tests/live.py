@@ -15,10 +15,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.command_client import CommandServer
 
 ROOT = Path(__file__).resolve().parent.parent
 MASTER_KEY = "sy-test-master-key"
@@ -42,9 +44,23 @@ class Gateway:
     def master_key(self) -> str:
         return self.env["SWITCHYARD_MASTER_KEY"]
 
+    commands: CommandServer | None = field(default=None, repr=False, compare=False)
+
     def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """Run a management command against this server's database."""
-        return manage(self.env, *args, check=check)
+        """Run a management command against this server's database (in a child forked
+        from a process that started Django once: ``tests/command_server.py``)."""
+        if self.commands is None or not self.commands.serves(self.env):
+            if self.commands is not None:
+                self.commands.close()
+            self.commands = CommandServer(self.env)
+        result = self.commands.run(list(args))
+        if result is None:  # no command server for this environment: a process each
+            return manage(self.env, *args, check=check)
+        if check and result.returncode != 0:
+            raise RuntimeError(
+                f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+            )
+        return result
 
     def shell(self, code: str) -> str:
         """Run Python in ``manage.py shell`` against this server's database."""
@@ -220,10 +236,13 @@ def running_gateway(
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
+    gateway = Gateway(url=url, data_dir=data_dir, env=full_env, process=process, log_path=log_path)
     try:
         wait_until_up(url, process, log_path)
-        yield Gateway(url=url, data_dir=data_dir, env=full_env, process=process, log_path=log_path)
+        yield gateway
     finally:
+        if gateway.commands is not None:
+            gateway.commands.close()
         process.terminate()
         try:
             process.wait(timeout=20)
