@@ -45,6 +45,7 @@ class CommandServer:
         _alive.add(self)
         if not self._reply(timeout=120).get("ready"):
             self.close()
+        self.fingerprint = _fingerprint(env)  # after set-up, which may write the secret key
 
     def serves(self, env: dict[str, str]) -> bool:
         return self.process is not None and self.fingerprint == _fingerprint(env)

@@ -53,14 +53,7 @@ class Gateway:
             if self.commands is not None:
                 self.commands.close()
             self.commands = CommandServer(self.env)
-        result = self.commands.run(list(args))
-        if result is None:  # no command server for this environment: a process each
-            return manage(self.env, *args, check=check)
-        if check and result.returncode != 0:
-            raise RuntimeError(
-                f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-            )
-        return result
+        return manage(self.env, *args, check=check, commands=self.commands)
 
     def shell(self, code: str) -> str:
         """Run Python in ``manage.py shell`` against this server's database."""
@@ -94,15 +87,21 @@ def gateway_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str
     return env
 
 
-def manage(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def manage(
+    env: dict[str, str], *args: str, check: bool = True, commands: CommandServer | None = None
+) -> subprocess.CompletedProcess:
+    """``manage.py *args`` with ``env``: by ``commands`` where given and able (a child
+    forked from its one Django start), else in a process of its own."""
+    result = commands.run(list(args)) if commands is not None else None
+    if result is None:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     if check and result.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -214,8 +213,9 @@ def running_gateway(
         manage(full_env, "migrate", "--no-input", "--skip-checks", "-v", "0")
         if seed:
             manage(full_env, "seed_demo")
+    commands = CommandServer(full_env) if setup else None  # kept for the Gateway's own
     for command in setup or []:
-        manage(full_env, *command)
+        manage(full_env, *command, commands=commands)
     port = free_port()
     log_path = data_dir / f"server-{port}.log"
     with open(log_path, "w") as log_file:
@@ -236,7 +236,14 @@ def running_gateway(
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    gateway = Gateway(url=url, data_dir=data_dir, env=full_env, process=process, log_path=log_path)
+    gateway = Gateway(
+        url=url,
+        data_dir=data_dir,
+        env=full_env,
+        process=process,
+        log_path=log_path,
+        commands=commands,
+    )
     try:
         wait_until_up(url, process, log_path)
         yield gateway
