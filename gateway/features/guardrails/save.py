@@ -77,8 +77,8 @@ def prepare(
     for flag in FLAGS:
         if flag in given and not isinstance(given[flag], bool):
             errors[flag] = ["must be true or false"]
-    for text in ("name", "kind", "description"):
-        if text in given and not isinstance(given[text], str):
+    for text in ("name", "kind", "description"):  # a null description clears it
+        if given.get(text) is not None and not isinstance(given[text], str):
             errors[text] = ["must be a string"]
     if errors:
         raise ValidationError(errors)

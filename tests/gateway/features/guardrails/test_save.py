@@ -48,6 +48,13 @@ def test_each_bad_field_is_named() -> None:
 
 
 @pytest.mark.django_db
+def test_a_null_description_clears_it_and_a_number_is_refused() -> None:
+    row = save.save_guardrail(None, {**FILTER, "description": "blocks the bird"})
+    assert save.save_guardrail(row, {"description": None}).description == ""
+    assert set(_refused({**FILTER, "description": 7})) == {"description"}
+
+
+@pytest.mark.django_db
 def test_a_guardrail_is_saved_with_its_secret_sealed() -> None:
     row = save.save_guardrail(None, GENERIC)
     assert row.pk is not None and row.modes == ["pre_call"]
