@@ -26,7 +26,8 @@ from gateway.access.authorization import Denied
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.features.mcp import save
 from gateway.models import McpServer
-from gateway.telemetry import audit
+from gateway.telemetry import attribution, audit
+from gateway.telemetry.tags import TAGS_HEADER
 from gateway.web.api.writes import ValidationErrors, check_fields, save_with_secret
 
 PATH = "/mcp-servers"  # mounted at /api/mcp-servers (gateway.edge.api)
@@ -230,7 +231,9 @@ def call_tool(request: HttpRequest, server_id: int, payload: CallIn) -> CallOut:
     """Call one tool with the master key's reach (the caller may manage every server),
     as the caller: the journal row names their key (a session: their console key; a
     management key: itself), an OAuth server gets their own token (a management key's
-    only when its owner minted it) and the call is an audit row naming them."""
+    only when its owner minted it) and the call is an audit row naming them. The
+    request's ``x-switchyard-user`` and ``x-switchyard-tags`` reach the journal and
+    the budgets as on ``/mcp``."""
     from gateway.features.mcp import calls
     from gateway.features.mcp.errors import McpGatewayError
     from gateway.features.mcp.oauth import caller as oauth_caller
@@ -250,6 +253,8 @@ def call_tool(request: HttpRequest, server_id: int, payload: CallIn) -> CallOut:
                 payload.arguments,
                 endpoint="api",
                 journal_as=named,
+                tags_header=request.headers.get(TAGS_HEADER, ""),
+                end_user=attribution.end_user_of(request.headers),
             )
         except McpGatewayError as exc:
             return calls.error_result(exc.message)

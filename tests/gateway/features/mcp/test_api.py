@@ -246,3 +246,13 @@ def test_a_tool_call_is_audited_and_journaled_as_its_caller(
     assert master.post(path, call, content_type="application/json").status_code == 200
     assert recorded[-1].key_id is None and recorded[-1].key_name == "master"
     assert AuditEvent.objects.filter(action="tool_call", actor="master key").count() == 1
+
+    # whom the call is for and its tags, as on /mcp
+    tagged = Client(
+        HTTP_AUTHORIZATION=f"Bearer {MASTER}",
+        HTTP_X_SWITCHYARD_USER=" customer-42 ",
+        HTTP_X_SWITCHYARD_TAGS="project:docs",
+    )
+    assert tagged.post(path, call, content_type="application/json").status_code == 200
+    assert recorded[-1].end_user == "customer-42"
+    assert "project:docs" in recorded[-1].tags
