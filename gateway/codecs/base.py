@@ -35,7 +35,7 @@ import orjson
 
 from gateway.base.errors import GatewayError, UpstreamError
 from gateway.base.streaming import SSEDecoder, SSEMessage
-from gateway.base.types import ChatRequest, ChatResponse, ModelInfo, StreamEvent, Usage
+from gateway.base.types import ChatRequest, ChatResponse, ModelInfo, StreamEvent, ToolCall, Usage
 
 
 @dataclass(slots=True, frozen=True)
@@ -410,7 +410,13 @@ def tool_call_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
     off by max_tokens) kept as the raw text beside an empty object."""
     if isinstance(raw, dict):
         return raw, None
-    text = raw if isinstance(raw, str) else ""
+    return arguments_from_text(raw if isinstance(raw, str) else "")
+
+
+def arguments_from_text(text: str) -> tuple[dict[str, Any], str | None]:
+    """Tool call arguments written as JSON text: the object, or (when the text is not
+    one, say a call cut off by max_tokens) an empty object with the text kept beside it.
+    Blank text is no arguments."""
     if not text.strip():
         return {}, None
     try:
@@ -418,6 +424,26 @@ def tool_call_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
     except orjson.JSONDecodeError:
         return {}, text
     return (parsed, None) if isinstance(parsed, dict) else ({}, text)
+
+
+def tool_call_text(call: ToolCall) -> str:
+    """A tool call's arguments as the JSON text the OpenAI-style wires carry: the raw
+    text the call kept (arguments that were not an object) or its object serialised."""
+    if call.raw_arguments is not None:
+        return call.raw_arguments
+    return orjson.dumps(call.arguments).decode()
+
+
+def chat_tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
+    """Tool calls as Chat Completions' ``tool_calls`` entries (Cohere v2 takes the same)."""
+    return [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": tool_call_text(call)},
+        }
+        for call in calls
+    ]
 
 
 # --- a client dialect as the service serves it ---------------------------------------------

@@ -33,3 +33,17 @@ def test_tool_call_arguments_keeps_what_is_no_object_as_text(raw, expected) -> N
     from gateway.codecs.base import tool_call_arguments
 
     assert tool_call_arguments(raw) == expected
+
+
+def test_a_tool_call_is_written_as_its_kept_text_or_its_object() -> None:
+    from gateway.base.types import ToolCall
+    from gateway.codecs.base import chat_tool_calls, tool_call_text
+
+    whole = ToolCall(id="c1", name="f", arguments={"a": 1})
+    cut = ToolCall(id="c2", name="g", arguments={}, raw_arguments='{"a": ')
+    assert tool_call_text(whole) == '{"a":1}'
+    assert tool_call_text(cut) == '{"a": '
+    assert chat_tool_calls([whole, cut]) == [
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}},
+        {"id": "c2", "type": "function", "function": {"name": "g", "arguments": '{"a": '}},
+    ]
