@@ -426,6 +426,17 @@ def arguments_from_text(text: str) -> tuple[dict[str, Any], str | None]:
     return (parsed, None) if isinstance(parsed, dict) else ({}, text)
 
 
+def add_turn(
+    turns: list[dict[str, Any]], role: str, items: list[Any], key: str = "content"
+) -> None:
+    """``items`` (a message's blocks or parts) added to upstream turns that must alternate
+    user and assistant: to the last turn when it is of ``role``, else as a new turn."""
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(items)
+    else:
+        turns.append({"role": role, key: items})
+
+
 def tool_call_text(call: ToolCall) -> str:
     """A tool call's arguments as the JSON text the OpenAI-style wires carry: the raw
     text the call kept (arguments that were not an object) or its object serialised."""

@@ -61,7 +61,7 @@ from gateway.base.types import (
     ToolResult,
     UsageEvent,
 )
-from gateway.codecs.base import Target, WireEvent
+from gateway.codecs.base import Target, WireEvent, add_turn
 from gateway.codecs.gemini import ids, maps
 
 # Google's placeholder for function calls whose real signature is unknown (see
@@ -209,10 +209,7 @@ def _contents(request: ChatRequest) -> tuple[list[dict[str, Any]], list[str]]:
         parts = _parts(message, names)
         if not parts:
             continue
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
+        add_turn(contents, role, parts, key="parts")
     for turn in contents:  # function responses lead their user turn
         if turn["role"] == "user":
             turn["parts"].sort(key=lambda p: "functionResponse" not in p)

@@ -47,3 +47,13 @@ def test_a_tool_call_is_written_as_its_kept_text_or_its_object() -> None:
         {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}},
         {"id": "c2", "type": "function", "function": {"name": "g", "arguments": '{"a": '}},
     ]
+
+
+def test_a_turn_of_the_last_turns_role_joins_it() -> None:
+    from gateway.codecs.base import add_turn
+
+    turns: list[dict[str, object]] = []
+    add_turn(turns, "user", [1])
+    add_turn(turns, "user", [2])
+    add_turn(turns, "model", [3], key="parts")
+    assert turns == [{"role": "user", "content": [1, 2]}, {"role": "model", "parts": [3]}]
