@@ -112,8 +112,7 @@ class VertexAIProvider(GoogleCodecProvider):
     @staticmethod
     def official_host(url: str) -> bool:
         """``https://aiplatform.googleapis.com`` or ``https://LOCATION-aiplatform...``."""
-        host = ambient.host_of(url)
-        return host is not None and bool(_OFFICIAL_HOST.match(host))
+        return ambient.on_host(url, _OFFICIAL_HOST)
 
     @classmethod
     def ambient_problem(cls, base_url: str, secret: str | None) -> str | None:
