@@ -63,6 +63,7 @@ from gateway.base.types import (
 )
 from gateway.codecs.base import Target, WireEvent, add_turn
 from gateway.codecs.gemini import ids, maps
+from gateway.codecs.google_common import clean_schema
 
 # Google's placeholder for function calls whose real signature is unknown (see
 # ``_vouch_for_foreign_calls``).
@@ -71,7 +72,6 @@ EFFORT_BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 # Gemini 3 and later take a thinking *level*; 2.5 a budget.
 _LEVEL_MODELS = re.compile(r"(^|/)gemini-([3-9]|\d{2,})")
 _DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
-_SCHEMA_DROP = frozenset({"$schema", "$id", "$comment"})
 _TOP_LEVEL = {
     "safetySettings": "safetySettings",
     "safety_settings": "safetySettings",
@@ -116,28 +116,6 @@ def _document_part(doc: Document) -> dict[str, Any]:
     url = doc.url or ""
     mime = doc.media_type or mimetypes.guess_type(url.split("?", 1)[0])[0] or "application/pdf"
     return {"fileData": {"mimeType": mime, "fileUri": url}}
-
-
-def clean_schema(schema: Any) -> Any:
-    """A JSON schema for ``parametersJsonSchema``: meta keywords removed at every level
-    (property names are kept even when they look like keywords)."""
-    if isinstance(schema, list):
-        return [clean_schema(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in _SCHEMA_DROP:
-            continue
-        if key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(
-            value, dict
-        ):
-            out[key] = {name: clean_schema(sub) for name, sub in value.items()}
-        elif key in ("enum", "const", "default", "examples", "required"):
-            out[key] = value
-        else:
-            out[key] = clean_schema(value)
-    return out
 
 
 def _tool_result_parts(result: ToolResult, name: str) -> list[dict[str, Any]]:

@@ -65,10 +65,10 @@ from gateway.base.types import (
 )
 from gateway.codecs.base import Target, WireEvent
 from gateway.codecs.gemini_interactions import upstream_maps as maps
+from gateway.codecs.google_common import clean_schema
 
 NAME = "gemini_interactions"
 _DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
-_SCHEMA_DROP = frozenset({"$schema", "$id", "$comment"})
 # Deployment params that are top-level fields of the body (the rest is generation_config).
 _TOP_LEVEL = frozenset({"safety_settings", "labels", "service_tier", "response_modalities"})
 # LiteLLM's (and OpenAI's) names for generation_config fields.
@@ -83,27 +83,6 @@ _BUDGET_LEVELS = ((512, "minimal"), (2048, "low"), (8192, "medium"))
 
 
 # --- request ---------------------------------------------------------------------------
-
-
-def clean_schema(schema: Any) -> Any:
-    """A JSON schema without the meta keywords the API refuses, at every level."""
-    if isinstance(schema, list):
-        return [clean_schema(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in _SCHEMA_DROP:
-            continue
-        if key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(
-            value, dict
-        ):
-            out[key] = {name: clean_schema(sub) for name, sub in value.items()}
-        elif key in ("enum", "const", "default", "examples", "required"):
-            out[key] = value
-        else:
-            out[key] = clean_schema(value)
-    return out
 
 
 def _media(kind: str, data: str | None, url: str | None, mime: str | None) -> dict[str, Any]:
