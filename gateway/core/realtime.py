@@ -89,7 +89,7 @@ from gateway.core.realtime_secrets import (
     transcription_holders,
 )
 from gateway.limits import budget_estimate, limits, subjects
-from gateway.providers.base import adapter_for
+from gateway.providers.base import adapter_with, with_adapters
 from gateway.routing import routing
 from gateway.telemetry import tags
 
@@ -644,26 +644,6 @@ class RealtimeUpstream(Protocol):
     ) -> tuple[str, dict[str, str]]: ...
 
 
-def _realtime_adapter(deployment: DeploymentEntry) -> RealtimeUpstream | None:
-    try:
-        adapter = adapter_for(deployment.provider)
-    except GatewayError:
-        return None
-    return adapter if isinstance(adapter, RealtimeUpstream) else None
-
-
-def _speaks_realtime(deployment: DeploymentEntry) -> bool:
-    return _realtime_adapter(deployment) is not None
-
-
-def _realtime_only(route: RouteEntry) -> RouteEntry:
-    """``route`` with only its deployments whose upstream has a realtime socket."""
-    usable = tuple(d for d in route.deployments if _speaks_realtime(d))
-    if len(usable) == len(route.deployments):
-        return route
-    return dataclasses.replace(route, deployments=usable)
-
-
 SIGNING_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
 
 
@@ -731,7 +711,7 @@ async def open_session(
         )
     except GatewayError as error:
         raise Refused(call, error) from None
-    plan = _realtime_only(route) if grant is None else _granted(call, route, grant)
+    plan = with_adapters(route, RealtimeUpstream) if grant is None else _granted(call, route, grant)
     if not any(d.weight > 0 for d in plan.deployments):
         raise Refused(
             call,
@@ -786,7 +766,7 @@ async def _connect(
 ) -> ClientConnection:
     """The upstream's socket; ``secret``: an ephemeral key the upstream issued (a client
     secret's session) signs it in place of the provider's key."""
-    adapter = _realtime_adapter(deployment)
+    adapter = adapter_with(deployment, RealtimeUpstream)
     if adapter is None:  # a fallback's: skipped, never cooled down
         raise ConfigurationError("its upstream does not speak the Realtime API")
     url, headers = adapter.realtime_target(deployment, query, path)
