@@ -35,7 +35,16 @@ import orjson
 
 from gateway.base.errors import GatewayError, UpstreamError
 from gateway.base.streaming import SSEDecoder, SSEMessage
-from gateway.base.types import ChatRequest, ChatResponse, ModelInfo, StreamEvent, ToolCall, Usage
+from gateway.base.types import (
+    ChatRequest,
+    ChatResponse,
+    ModelInfo,
+    PartStart,
+    PartStop,
+    StreamEvent,
+    ToolCall,
+    Usage,
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -424,6 +433,34 @@ def arguments_from_text(text: str) -> tuple[dict[str, Any], str | None]:
     except orjson.JSONDecodeError:
         return {}, text
     return (parsed, None) if isinstance(parsed, dict) else ({}, text)
+
+
+class OnePartOpen:
+    """An upstream stream decoder's canonical parts when at most one is open at a time,
+    numbered in order: opening one stops the one before it."""
+
+    def __init__(self) -> None:
+        self.index = -1  # the last opened part's index
+        self.kind: str | None = None  # the open part's kind; None: none is open
+
+    def open(self, kind: str, **tool: str) -> list[StreamEvent]:
+        """Stop the open part, if any, and start the next, of ``kind``."""
+        out = self.close()
+        self.index += 1
+        self.kind = kind
+        return [*out, PartStart(self.index, kind, **tool)]  # type: ignore[arg-type]
+
+    def go_on(self, kind: str) -> list[StreamEvent]:
+        """Nothing when a part of ``kind`` is open (what follows continues it), else
+        ``open(kind)``."""
+        return [] if self.kind == kind else self.open(kind)
+
+    def close(self) -> list[StreamEvent]:
+        """Stop the open part, if any."""
+        if self.kind is None:
+            return []
+        self.kind = None
+        return [PartStop(self.index)]
 
 
 def add_turn(

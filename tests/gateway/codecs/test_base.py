@@ -57,3 +57,20 @@ def test_a_turn_of_the_last_turns_role_joins_it() -> None:
     add_turn(turns, "user", [2])
     add_turn(turns, "model", [3], key="parts")
     assert turns == [{"role": "user", "content": [1, 2]}, {"role": "model", "parts": [3]}]
+
+
+def test_opening_a_part_stops_the_open_one_and_more_of_its_kind_continues_it() -> None:
+    from gateway.base.types import PartStart, PartStop
+    from gateway.codecs.base import OnePartOpen
+
+    parts = OnePartOpen()
+    assert parts.close() == []
+    assert parts.go_on("text") == [PartStart(0, "text")]
+    assert parts.go_on("text") == []
+    assert parts.open("tool_call", tool_id="c", tool_name="f") == [
+        PartStop(0),
+        PartStart(1, "tool_call", tool_id="c", tool_name="f"),
+    ]
+    assert (parts.index, parts.kind) == (1, "tool_call")
+    assert parts.close() == [PartStop(1)]
+    assert parts.kind is None
