@@ -669,6 +669,20 @@ def _granted(call: Call, route: RouteEntry, grant: Grant) -> RouteEntry:
     return dataclasses.replace(route, deployments=found, fallbacks=(), context_window_fallbacks=())
 
 
+async def admit_session(
+    call: Call, key: KeyEntry, route: RouteEntry, headers: Mapping[str, str]
+) -> None:
+    """A socket session's admission (realtime, Gemini Live): its tags (the key's, the
+    x-switchyard-tags header) on its journal row, then the limits, which hold a session's
+    budget estimate; raises the GatewayError that refuses it."""
+    tags.attribute(call.record, {}, headers, key)
+    tagged = subjects.tag_limits(registry.current().tag_limits, call.record.tags)
+    hold = budget_estimate.session_hold(key, tagged)
+    call.reservation = await limits.admit(
+        key, route.name, 0, hold, route_teams=route.teams, tags=tagged
+    )
+
+
 def authorize(caller: Caller) -> tuple[Call, KeyEntry]:
     """The journaled call of a session and its key; raise Refused for a missing or bad
     key (decided from the headers before anything else)."""
@@ -702,13 +716,7 @@ async def open_session(
         intent = query.get("intent")
         if intent is not None and (translation or intent not in INTENTS):
             raise InvalidRequest(f"unknown intent {intent!r}", param="intent")
-        # the session's tags (the key's, the x-switchyard-tags header) on its journal row
-        tags.attribute(call.record, {}, headers, key)
-        tagged = subjects.tag_limits(registry.current().tag_limits, call.record.tags)
-        hold = budget_estimate.session_hold(key, tagged)
-        call.reservation = await limits.admit(
-            key, route.name, 0, hold, route_teams=route.teams, tags=tagged
-        )
+        await admit_session(call, key, route, headers)
     except GatewayError as error:
         raise Refused(call, error) from None
     plan = with_adapters(route, RealtimeUpstream) if grant is None else _granted(call, route, grant)
