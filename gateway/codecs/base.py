@@ -35,7 +35,16 @@ import orjson
 
 from gateway.base.errors import GatewayError, UpstreamError
 from gateway.base.streaming import SSEDecoder, SSEMessage
-from gateway.base.types import ChatRequest, ChatResponse, ModelInfo, StreamEvent, Usage
+from gateway.base.types import (
+    ChatRequest,
+    ChatResponse,
+    ModelInfo,
+    PartStart,
+    PartStop,
+    StreamEvent,
+    ToolCall,
+    Usage,
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -410,7 +419,13 @@ def tool_call_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
     off by max_tokens) kept as the raw text beside an empty object."""
     if isinstance(raw, dict):
         return raw, None
-    text = raw if isinstance(raw, str) else ""
+    return arguments_from_text(raw if isinstance(raw, str) else "")
+
+
+def arguments_from_text(text: str) -> tuple[dict[str, Any], str | None]:
+    """Tool call arguments written as JSON text: the object, or (when the text is not
+    one, say a call cut off by max_tokens) an empty object with the text kept beside it.
+    Blank text is no arguments."""
     if not text.strip():
         return {}, None
     try:
@@ -418,6 +433,65 @@ def tool_call_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
     except orjson.JSONDecodeError:
         return {}, text
     return (parsed, None) if isinstance(parsed, dict) else ({}, text)
+
+
+class OnePartOpen:
+    """An upstream stream decoder's canonical parts when at most one is open at a time,
+    numbered in order: opening one stops the one before it."""
+
+    def __init__(self) -> None:
+        self.index = -1  # the last opened part's index
+        self.kind: str | None = None  # the open part's kind; None: none is open
+
+    def open(self, kind: str, **tool: str) -> list[StreamEvent]:
+        """Stop the open part, if any, and start the next, of ``kind``."""
+        out = self.close()
+        self.index += 1
+        self.kind = kind
+        return [*out, PartStart(self.index, kind, **tool)]  # type: ignore[arg-type]
+
+    def go_on(self, kind: str) -> list[StreamEvent]:
+        """Nothing when a part of ``kind`` is open (what follows continues it), else
+        ``open(kind)``."""
+        return [] if self.kind == kind else self.open(kind)
+
+    def close(self) -> list[StreamEvent]:
+        """Stop the open part, if any."""
+        if self.kind is None:
+            return []
+        self.kind = None
+        return [PartStop(self.index)]
+
+
+def add_turn(
+    turns: list[dict[str, Any]], role: str, items: list[Any], key: str = "content"
+) -> None:
+    """``items`` (a message's blocks or parts) added to upstream turns that must alternate
+    user and assistant: to the last turn when it is of ``role``, else as a new turn."""
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(items)
+    else:
+        turns.append({"role": role, key: items})
+
+
+def tool_call_text(call: ToolCall) -> str:
+    """A tool call's arguments as the JSON text the OpenAI-style wires carry: the raw
+    text the call kept (arguments that were not an object) or its object serialised."""
+    if call.raw_arguments is not None:
+        return call.raw_arguments
+    return orjson.dumps(call.arguments).decode()
+
+
+def chat_tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
+    """Tool calls as Chat Completions' ``tool_calls`` entries (Cohere v2 takes the same)."""
+    return [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": tool_call_text(call)},
+        }
+        for call in calls
+    ]
 
 
 # --- a client dialect as the service serves it ---------------------------------------------

@@ -1,7 +1,8 @@
 """What Google's two wire formats (``gemini``: generateContent; ``gemini_interactions``:
 the Interactions API) read alike from an upstream's error: the ``google.rpc`` status
 names, the words of an over-long prompt, the error body's envelope. Each codec keeps what
-it reads of the details (the reason that makes a refused key a 401, a retry delay)."""
+it reads of the details (the reason that makes a refused key a 401, a retry delay).
+Both also take tool and output schemas cleaned alike (``clean_schema``)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,30 @@ def parse_error(
         text = body.decode("utf-8", "replace").strip()[:500]
         error = {"message": text or f"answered {status}"}
     return from_object(error, status)
+
+
+# JSON Schema meta keywords both APIs refuse in a schema.
+_SCHEMA_DROP = frozenset({"$schema", "$id", "$comment"})
+
+
+def clean_schema(schema: Any) -> Any:
+    """A JSON schema as the Google APIs take it (``parametersJsonSchema``,
+    ``responseJsonSchema``, an interaction's tool ``parameters``): meta keywords removed
+    at every level (property names are kept even when they look like keywords)."""
+    if isinstance(schema, list):
+        return [clean_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _SCHEMA_DROP:
+            continue
+        if key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(
+            value, dict
+        ):
+            out[key] = {name: clean_schema(sub) for name, sub in value.items()}
+        elif key in ("enum", "const", "default", "examples", "required"):
+            out[key] = value
+        else:
+            out[key] = clean_schema(value)
+    return out

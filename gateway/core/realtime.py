@@ -89,7 +89,7 @@ from gateway.core.realtime_secrets import (
     transcription_holders,
 )
 from gateway.limits import budget_estimate, limits, subjects
-from gateway.providers.base import adapter_for
+from gateway.providers.base import adapter_with, with_adapters
 from gateway.routing import routing
 from gateway.telemetry import tags
 
@@ -644,26 +644,6 @@ class RealtimeUpstream(Protocol):
     ) -> tuple[str, dict[str, str]]: ...
 
 
-def _realtime_adapter(deployment: DeploymentEntry) -> RealtimeUpstream | None:
-    try:
-        adapter = adapter_for(deployment.provider)
-    except GatewayError:
-        return None
-    return adapter if isinstance(adapter, RealtimeUpstream) else None
-
-
-def _speaks_realtime(deployment: DeploymentEntry) -> bool:
-    return _realtime_adapter(deployment) is not None
-
-
-def _realtime_only(route: RouteEntry) -> RouteEntry:
-    """``route`` with only its deployments whose upstream has a realtime socket."""
-    usable = tuple(d for d in route.deployments if _speaks_realtime(d))
-    if len(usable) == len(route.deployments):
-        return route
-    return dataclasses.replace(route, deployments=usable)
-
-
 SIGNING_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
 
 
@@ -687,6 +667,20 @@ def _granted(call: Call, route: RouteEntry, grant: Grant) -> RouteEntry:
             PermissionDenied("this client secret's upstream no longer serves its model"),
         )
     return dataclasses.replace(route, deployments=found, fallbacks=(), context_window_fallbacks=())
+
+
+async def admit_session(
+    call: Call, key: KeyEntry, route: RouteEntry, headers: Mapping[str, str]
+) -> None:
+    """A socket session's admission (realtime, Gemini Live): its tags (the key's, the
+    x-switchyard-tags header) on its journal row, then the limits, which hold a session's
+    budget estimate; raises the GatewayError that refuses it."""
+    tags.attribute(call.record, {}, headers, key)
+    tagged = subjects.tag_limits(registry.current().tag_limits, call.record.tags)
+    hold = budget_estimate.session_hold(key, tagged)
+    call.reservation = await limits.admit(
+        key, route.name, 0, hold, route_teams=route.teams, tags=tagged
+    )
 
 
 def authorize(caller: Caller) -> tuple[Call, KeyEntry]:
@@ -722,16 +716,10 @@ async def open_session(
         intent = query.get("intent")
         if intent is not None and (translation or intent not in INTENTS):
             raise InvalidRequest(f"unknown intent {intent!r}", param="intent")
-        # the session's tags (the key's, the x-switchyard-tags header) on its journal row
-        tags.attribute(call.record, {}, headers, key)
-        tagged = subjects.tag_limits(registry.current().tag_limits, call.record.tags)
-        hold = budget_estimate.session_hold(key, tagged)
-        call.reservation = await limits.admit(
-            key, route.name, 0, hold, route_teams=route.teams, tags=tagged
-        )
+        await admit_session(call, key, route, headers)
     except GatewayError as error:
         raise Refused(call, error) from None
-    plan = _realtime_only(route) if grant is None else _granted(call, route, grant)
+    plan = with_adapters(route, RealtimeUpstream) if grant is None else _granted(call, route, grant)
     if not any(d.weight > 0 for d in plan.deployments):
         raise Refused(
             call,
@@ -786,7 +774,7 @@ async def _connect(
 ) -> ClientConnection:
     """The upstream's socket; ``secret``: an ephemeral key the upstream issued (a client
     secret's session) signs it in place of the provider's key."""
-    adapter = _realtime_adapter(deployment)
+    adapter = adapter_with(deployment, RealtimeUpstream)
     if adapter is None:  # a fallback's: skipped, never cooled down
         raise ConfigurationError("its upstream does not speak the Realtime API")
     url, headers = adapter.realtime_target(deployment, query, path)

@@ -139,20 +139,25 @@ async def read_json_object(receive: Receive, limit: int) -> dict[str, Any]:
     return parsed
 
 
+async def _body_chunk(receive: Receive) -> tuple[bytes, bool]:
+    """The body's next chunk and whether more follows; a client gone cancels the read."""
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise asyncio.CancelledError
+    return message.get("body", b""), bool(message.get("more_body"))
+
+
 async def read_body(receive: Receive, limit: int) -> bytes | None:
     """The whole body, or None when it exceeds ``limit`` bytes."""
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError
-        chunk = message.get("body", b"")
+        chunk, more = await _body_chunk(receive)
         size += len(chunk)
         if size > limit:
             return None
         chunks.append(chunk)
-        if not message.get("more_body"):
+        if not more:
             return b"".join(chunks)
 
 
@@ -163,27 +168,22 @@ async def read_body_once(receive: Receive, limit: int, declared: int | None) -> 
     if declared is None:
         grown = bytearray()
         while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise asyncio.CancelledError
-            grown += message.get("body", b"")
+            chunk, more = await _body_chunk(receive)
+            grown += chunk
             if len(grown) > limit:
                 return None
-            if not message.get("more_body"):
+            if not more:
                 return grown
     buffer = bytearray(declared)
     view = memoryview(buffer)
     size = 0
     while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError
-        chunk = message.get("body", b"")
+        chunk, more = await _body_chunk(receive)
         if size + len(chunk) > declared:  # more than declared: the server prevents it
             return None
         view[size : size + len(chunk)] = chunk
         size += len(chunk)
-        if not message.get("more_body"):
+        if not more:
             break
     view.release()
     if size < declared:

@@ -10,6 +10,7 @@ only words the refusal."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -30,6 +31,12 @@ def host_of(url: str) -> str | None:
     if parts.scheme != "https" or not parts.hostname:
         return None
     return parts.hostname.lower().rstrip(".")
+
+
+def on_host(url: str, official: re.Pattern[str]) -> bool:
+    """``url`` is https on a host the adapter's ``official`` pattern matches whole."""
+    host = host_of(url)
+    return host is not None and bool(official.match(host))
 
 
 def refusal(what: str, url: str, official: bool) -> str | None:

@@ -11,13 +11,14 @@ an error message.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from gateway.base.documents import Accepts
-from gateway.base.entries import DeploymentEntry, ProviderEntry
+from gateway.base.entries import DeploymentEntry, ProviderEntry, RouteEntry
 from gateway.base.errors import ConfigurationError, GatewayError
 from gateway.base.types import ChatRequest, ChatResponse, StreamEvent, Usage
 from gateway.catalog.matching import KindVendor
@@ -413,6 +414,8 @@ class Provider:
         raise GatewayError(f"{self.kind} providers have no deployment check")
 
 
+_Kind = TypeVar("_Kind")
+
 DECLARED_FACTS = ("documents", "catalog_vendor", "keyless", "trace_name")
 
 
@@ -424,3 +427,23 @@ def adapter_for(provider: ProviderEntry) -> Provider:
         raise ConfigurationError(f"provider {provider.name!r} has unknown kind {provider.kind!r}")
     adapter: Provider = cls(provider)
     return adapter
+
+
+def adapter_with(deployment: DeploymentEntry, kind: Callable[..., _Kind]) -> _Kind | None:
+    """The deployment's adapter when it is a ``kind`` (a runtime-checkable protocol, say
+    an upstream with a realtime socket), else None (an unknown provider kind too).
+    (``kind`` is typed as a callable because mypy takes no protocol for a ``type[T]``.)"""
+    try:
+        adapter = adapter_for(deployment.provider)
+    except GatewayError:
+        return None
+    return cast(_Kind, adapter) if isinstance(adapter, cast(type, kind)) else None
+
+
+def with_adapters(route: RouteEntry, kind: Callable[..., object]) -> RouteEntry:
+    """``route`` with only its deployments whose adapter is a ``kind`` (the route
+    itself when all are)."""
+    usable = tuple(d for d in route.deployments if adapter_with(d, kind) is not None)
+    if len(usable) == len(route.deployments):
+        return route
+    return dataclasses.replace(route, deployments=usable)

@@ -251,8 +251,7 @@ class BedrockProvider(CodecProvider):
     @staticmethod
     def official_host(url: str) -> bool:
         """An https URL on one of Bedrock's official hosts (see ``_OFFICIAL_HOST``)."""
-        host = ambient.host_of(url)
-        return host is not None and bool(_OFFICIAL_HOST.match(host))
+        return ambient.on_host(url, _OFFICIAL_HOST)
 
     @classmethod
     def ambient_problem(cls, base_url: str, secret: str | None) -> str | None:

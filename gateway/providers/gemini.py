@@ -62,6 +62,23 @@ def model_path(model: str) -> str:
     return "models/" + quote(model, safe="-._~")
 
 
+def google_target(deployment: DeploymentEntry, model: str | None = None) -> Target:
+    """The Google codecs' view of a deployment: its capabilities and its params less the
+    control ones (``CONTROL_PARAMS``); ``model``, when given, for the deployment's own."""
+    target = target_of(deployment)
+    params = {k: v for k, v in target.params.items() if k not in CONTROL_PARAMS}
+    return Target(
+        model=target.model if model is None else model,
+        params=params,
+        max_output_tokens=target.max_output_tokens,
+        supports_tools=target.supports_tools,
+        supports_vision=target.supports_vision,
+        supports_reasoning=target.supports_reasoning,
+        supports_top_k=target.supports_top_k,
+        drop_params=target.drop_params,
+    )
+
+
 class GoogleCodecProvider(CodecProvider):
     """What the Gemini API and Vertex AI share: the codec, control params kept out of the
     body, the stream endpoint, counting tokens."""
@@ -77,18 +94,7 @@ class GoogleCodecProvider(CodecProvider):
     documents = Accepts()  # any
 
     def target(self, deployment: DeploymentEntry) -> Target:
-        target = target_of(deployment)
-        params = {k: v for k, v in target.params.items() if k not in CONTROL_PARAMS}
-        return Target(
-            model=target.model,
-            params=params,
-            max_output_tokens=target.max_output_tokens,
-            supports_tools=target.supports_tools,
-            supports_vision=target.supports_vision,
-            supports_reasoning=target.supports_reasoning,
-            supports_top_k=target.supports_top_k,
-            drop_params=target.drop_params,
-        )
+        return google_target(deployment)
 
     async def locate(self, deployment: DeploymentEntry) -> tuple[str, dict[str, str]]:
         """``.../models/<id>`` (the URL the methods such as ``:generateContent`` hang
@@ -204,4 +210,11 @@ def ws_scheme(url: str) -> str:
     return url
 
 
-__all__ = ["CONTROL_PARAMS", "GeminiProvider", "GoogleCodecProvider", "host_root", "ws_scheme"]
+__all__ = [
+    "CONTROL_PARAMS",
+    "GeminiProvider",
+    "GoogleCodecProvider",
+    "google_target",
+    "host_root",
+    "ws_scheme",
+]

@@ -25,11 +25,12 @@ from gateway.codecs.base import Target
 from gateway.codecs.gemini_interactions import codec as interactions_codec
 from gateway.codecs.gemini_interactions import upstream_maps
 from gateway.providers import wire
-from gateway.providers.codec_provider import CodecProvider, target_of
+from gateway.providers.codec_provider import CodecProvider
 from gateway.providers.gemini import (
     CONTROL_PARAMS,
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
+    google_target,
     host_root,
 )
 from gateway.providers.kinds import PASSTHROUGH_SETTINGS, FormHelp
@@ -71,18 +72,7 @@ class GeminiInteractionsProvider(CodecProvider):
         return f"{self.root()}/interactions"
 
     def target(self, deployment: DeploymentEntry) -> Target:
-        target = target_of(deployment)
-        params = {k: v for k, v in target.params.items() if k not in CONTROL_PARAMS}
-        return Target(
-            model=target.model.removeprefix("models/"),
-            params=params,
-            max_output_tokens=target.max_output_tokens,
-            supports_tools=target.supports_tools,
-            supports_vision=target.supports_vision,
-            supports_reasoning=target.supports_reasoning,
-            supports_top_k=target.supports_top_k,
-            drop_params=target.drop_params,
-        )
+        return google_target(deployment, deployment.model.removeprefix("models/"))
 
     async def sign(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
         secret, extra = wire.credentials(self.provider)

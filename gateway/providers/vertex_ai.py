@@ -32,7 +32,7 @@ from gateway.base.entries import DeploymentEntry
 from gateway.base.errors import MissingSecret
 from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.catalog.matching import KindVendor
-from gateway.providers import ambient, google_auth
+from gateway.providers import ambient, google_auth, wire
 from gateway.providers.base import ApiCall
 from gateway.providers.gemini import GoogleCodecProvider, ws_scheme
 from gateway.providers.kinds import PASSTHROUGH_SETTINGS, FormHelp, Keyless, Setting
@@ -59,6 +59,17 @@ def _param(params: dict[str, Any], *names: str) -> str | None:
         if isinstance(value, dict):  # credentials given inline as an object
             return json.dumps(value)
     return None
+
+
+def _project(project: str | None, deployment: DeploymentEntry) -> str:
+    """The deployment's Vertex AI project (its own or its credentials'); none is a
+    ConfigurationError saying where to set one."""
+    if not project:
+        raise errors.ConfigurationError(
+            f"deployment {deployment.label!r} has no Vertex AI project: set "
+            "params.vertex_project (or use credentials with a project_id)"
+        )
+    return project
 
 
 def host_for(location: str) -> str:
@@ -101,8 +112,7 @@ class VertexAIProvider(GoogleCodecProvider):
     @staticmethod
     def official_host(url: str) -> bool:
         """``https://aiplatform.googleapis.com`` or ``https://LOCATION-aiplatform...``."""
-        host = ambient.host_of(url)
-        return host is not None and bool(_OFFICIAL_HOST.match(host))
+        return ambient.on_host(url, _OFFICIAL_HOST)
 
     @classmethod
     def ambient_problem(cls, base_url: str, secret: str | None) -> str | None:
@@ -114,12 +124,16 @@ class VertexAIProvider(GoogleCodecProvider):
             return None  # what the variable holds is checked when called
         return ambient.refusal(HOST_CREDENTIALS, base_url, cls.official_host(base_url))
 
-    def _host_checked(self, host: str, source: str | None) -> None:
+    def _host(self, location: str, source: str | None) -> str:
+        """The deployment's host (``base_url``, else its location's), checked before any
+        token is fetched: the host's own credentials go to Google's hosts only."""
+        host = (self.provider.base_url or host_for(location)).rstrip("/")
         problem = None
         if host_credentials(source) and not self.provider.from_operator:
             problem = ambient.refusal(HOST_CREDENTIALS, host, self.official_host(host))
         if problem:
             raise errors.ConfigurationError(f"provider {self.provider.name!r}: {problem}")
+        return host
 
     def _settings(self, deployment: DeploymentEntry) -> tuple[str | None, str, str | None]:
         """(project, location, credentials source) with references resolved."""
@@ -141,23 +155,14 @@ class VertexAIProvider(GoogleCodecProvider):
 
     async def locate(self, deployment: DeploymentEntry) -> tuple[str, dict[str, str]]:
         project, location, source = self._settings(deployment)
-        host = (self.provider.base_url or host_for(location)).rstrip("/")
-        self._host_checked(host, source)  # before any token is fetched
-        try:
-            extra = {k: resolve_secret(v) for k, v in self.provider.extra_headers.items()}
-        except MissingSecret as exc:
-            raise errors.ConfigurationError(f"provider {self.provider.name!r}: {exc}") from None
+        host = self._host(location, source)
+        extra = wire.extra_headers(self.provider)
         token, sa_project = await google_auth.access_token(source)
         auth = {**extra, "Authorization": f"Bearer {token}"}
         version = self.provider.api_version or DEFAULT_API_VERSION
         if deployment.model.startswith("projects/"):
             return f"{host}/{version}/{deployment.model}", auth
-        project = project or sa_project
-        if not project:
-            raise errors.ConfigurationError(
-                f"deployment {deployment.label!r} has no Vertex AI project: set "
-                "params.vertex_project (or use credentials with a project_id)"
-            )
+        project = _project(project or sa_project, deployment)
         model = quote(deployment.model.removeprefix("publishers/google/models/"), safe="-._~@")
         path = (
             f"{host}/{version}/projects/{quote(project, safe='-._~')}/locations/"
@@ -169,9 +174,7 @@ class VertexAIProvider(GoogleCodecProvider):
     # and location only, a bearer token from its credentials --
     async def api_root(self, deployment: DeploymentEntry) -> str | None:
         _project, location, source = self._settings(deployment)
-        host = (self.provider.base_url or host_for(location)).rstrip("/")
-        self._host_checked(host, source)  # before any token is fetched
-        return host
+        return self._host(location, source)
 
     async def api_scope(self, deployment: DeploymentEntry) -> tuple[str, ...]:
         """The deployment's own project and location, under any API version
@@ -180,21 +183,14 @@ class VertexAIProvider(GoogleCodecProvider):
         project, location, source = self._settings(deployment)
         if not project:
             _token, project = await google_auth.access_token(source)
-        if not project:
-            raise errors.ConfigurationError(
-                f"deployment {deployment.label!r} has no Vertex AI project: set "
-                "params.vertex_project (or use credentials with a project_id)"
-            )
+        project = _project(project, deployment)
         where = f"/projects/{quote(project, safe='-._~')}/locations/{quote(location, safe='-._~')}/"
         version = self.provider.api_version or DEFAULT_API_VERSION
         return tuple(dict.fromkeys(f"/{v}{where}" for v in (version, "v1", "v1beta1")))
 
     async def sign_api_call(self, deployment: DeploymentEntry, call: ApiCall) -> None:
         _project, _location, source = self._settings(deployment)
-        try:
-            extra = {k: resolve_secret(v) for k, v in self.provider.extra_headers.items()}
-        except MissingSecret as exc:
-            raise errors.ConfigurationError(f"provider {self.provider.name!r}: {exc}") from None
+        extra = wire.extra_headers(self.provider)
         token, _sa_project = await google_auth.access_token(source)
         call.headers.update(extra)
         call.headers["Authorization"] = f"Bearer {token}"
@@ -209,24 +205,15 @@ class VertexAIProvider(GoogleCodecProvider):
         provider's, else ``v1beta1`` (what google-genai asks for); the caller's
         ``version`` is a Gemini API one and says nothing here."""
         project, location, source = self._settings(deployment)
-        host = (self.provider.base_url or host_for(location)).rstrip("/")
-        self._host_checked(host, source)  # before any token is fetched
-        try:
-            extra = {k: resolve_secret(v) for k, v in self.provider.extra_headers.items()}
-        except MissingSecret as exc:
-            raise errors.ConfigurationError(f"provider {self.provider.name!r}: {exc}") from None
+        host = self._host(location, source)
+        extra = wire.extra_headers(self.provider)
         token, sa_project = await google_auth.access_token(source)
         version = self.provider.api_version or LIVE_API_VERSION
         url = f"{ws_scheme(host)}/ws/google.cloud.aiplatform.{version}.LlmBidiService/BidiGenerateContent"
         if deployment.model.startswith("projects/"):
             model = deployment.model
         else:
-            project = project or sa_project
-            if not project:
-                raise errors.ConfigurationError(
-                    f"deployment {deployment.label!r} has no Vertex AI project: set "
-                    "params.vertex_project (or use credentials with a project_id)"
-                )
+            project = _project(project or sa_project, deployment)
             name = deployment.model.removeprefix("publishers/google/models/")
             model = f"projects/{project}/locations/{location}/publishers/google/models/{name}"
         return url, {**extra, "Authorization": f"Bearer {token}"}, model
@@ -242,7 +229,7 @@ class VertexAIProvider(GoogleCodecProvider):
         from Google's token endpoint now (the one call, and the proof that the
         credentials work). No model is called."""
         project, location, source = self._settings(deployment)
-        self._host_checked((self.provider.base_url or host_for(location)).rstrip("/"), source)
+        self._host(location, source)
         _token, sa_project = await google_auth.access_token(source)
         project = project or sa_project
         if not project and not deployment.model.startswith("projects/"):

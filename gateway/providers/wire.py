@@ -103,10 +103,18 @@ def credentials(provider: ProviderEntry) -> tuple[str, dict[str, str]]:
     routing moves on at once, without connecting anywhere."""
     try:
         secret = resolve_secret(provider.secret)
-        extra = {k: resolve_secret(v) for k, v in provider.extra_headers.items()}
     except MissingSecret as exc:
         raise ConfigurationError(f"provider {provider.name!r}: {exc}") from None
-    return secret, extra
+    return secret, extra_headers(provider)
+
+
+def extra_headers(provider: ProviderEntry) -> dict[str, str]:
+    """The provider's extra headers with ``os.environ/NAME`` references resolved now (an
+    unset variable: a ConfigurationError naming it, as for ``credentials``)."""
+    try:
+        return {k: resolve_secret(v) for k, v in provider.extra_headers.items()}
+    except MissingSecret as exc:
+        raise ConfigurationError(f"provider {provider.name!r}: {exc}") from None
 
 
 SECRET_SHOWN_AS = provider_credentials.SHOWN_AS

@@ -71,7 +71,7 @@ from gateway.base.types import (
     UsageEvent,
 )
 from gateway.codecs.anthropic import maps, versions
-from gateway.codecs.base import Target, WireEvent
+from gateway.codecs.base import Target, WireEvent, add_turn
 
 DEFAULT_MAX_TOKENS = 4096
 JSON_TOOL = "switchyard_json"
@@ -218,10 +218,7 @@ def _turns(
         blocks = [b for part in message.parts if (b := _block(part)) is not None]
         if not blocks:
             continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        add_turn(turns, role, blocks)
     # A kept system message must be last or followed by an assistant turn.
     legal: list[dict[str, Any]] = []
     for i, turn in enumerate(turns):

@@ -44,7 +44,7 @@ from gateway.base.types import (
     ToolCall,
     ToolResult,
 )
-from gateway.codecs.base import Target
+from gateway.codecs.base import Target, add_turn
 from gateway.codecs.bedrock import cache_points, maps
 
 JSON_TOOL = "switchyard_json"
@@ -187,10 +187,7 @@ def _turns(
                     blocks.append(cache_points.point(ttl))
         if not blocks:
             continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        add_turn(turns, role, blocks)
     for turn in turns:
         if turn["role"] == "user":  # tool results open their user turn
             turn["content"].sort(key=lambda block: "toolResult" not in block)

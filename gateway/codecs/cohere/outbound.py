@@ -53,7 +53,7 @@ from gateway.base.types import (
     ToolResult,
     UsageEvent,
 )
-from gateway.codecs.base import Target, WireEvent, tool_call_arguments
+from gateway.codecs.base import Target, WireEvent, chat_tool_calls, tool_call_arguments
 from gateway.codecs.cohere import maps
 
 # OpenAI-named deployment params (LiteLLM ``litellm_params``) -> Cohere names; params
@@ -109,12 +109,6 @@ def _as_text(parts: list[Any]) -> list[Any]:
     return out
 
 
-def _arguments(call: ToolCall) -> str:
-    if call.raw_arguments is not None:
-        return call.raw_arguments
-    return orjson.dumps(call.arguments).decode()
-
-
 def _assistant(message: Message, target: Target) -> dict[str, Any] | None:
     out: dict[str, Any] = {"role": "assistant"}
     calls = [p for p in message.parts if isinstance(p, ToolCall)]
@@ -131,14 +125,7 @@ def _assistant(message: Message, target: Target) -> dict[str, Any] | None:
         only_text = len(content) == 1 and content[0]["type"] == "text"
         out["content"] = text if only_text else content
     if calls:
-        out["tool_calls"] = [
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": _arguments(call)},
-            }
-            for call in calls
-        ]
+        out["tool_calls"] = chat_tool_calls(calls)
     return out if len(out) > 1 else None  # Cohere rejects an empty turn
 
 

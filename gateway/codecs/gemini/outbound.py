@@ -48,8 +48,6 @@ from gateway.base.types import (
     Image,
     Message,
     Part,
-    PartStart,
-    PartStop,
     Start,
     StreamEvent,
     Text,
@@ -61,8 +59,9 @@ from gateway.base.types import (
     ToolResult,
     UsageEvent,
 )
-from gateway.codecs.base import Target, WireEvent
+from gateway.codecs.base import OnePartOpen, Target, WireEvent, add_turn
 from gateway.codecs.gemini import ids, maps
+from gateway.codecs.google_common import clean_schema
 
 # Google's placeholder for function calls whose real signature is unknown (see
 # ``_vouch_for_foreign_calls``).
@@ -71,7 +70,6 @@ EFFORT_BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 # Gemini 3 and later take a thinking *level*; 2.5 a budget.
 _LEVEL_MODELS = re.compile(r"(^|/)gemini-([3-9]|\d{2,})")
 _DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
-_SCHEMA_DROP = frozenset({"$schema", "$id", "$comment"})
 _TOP_LEVEL = {
     "safetySettings": "safetySettings",
     "safety_settings": "safetySettings",
@@ -116,28 +114,6 @@ def _document_part(doc: Document) -> dict[str, Any]:
     url = doc.url or ""
     mime = doc.media_type or mimetypes.guess_type(url.split("?", 1)[0])[0] or "application/pdf"
     return {"fileData": {"mimeType": mime, "fileUri": url}}
-
-
-def clean_schema(schema: Any) -> Any:
-    """A JSON schema for ``parametersJsonSchema``: meta keywords removed at every level
-    (property names are kept even when they look like keywords)."""
-    if isinstance(schema, list):
-        return [clean_schema(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in _SCHEMA_DROP:
-            continue
-        if key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(
-            value, dict
-        ):
-            out[key] = {name: clean_schema(sub) for name, sub in value.items()}
-        elif key in ("enum", "const", "default", "examples", "required"):
-            out[key] = value
-        else:
-            out[key] = clean_schema(value)
-    return out
 
 
 def _tool_result_parts(result: ToolResult, name: str) -> list[dict[str, Any]]:
@@ -209,10 +185,7 @@ def _contents(request: ChatRequest) -> tuple[list[dict[str, Any]], list[str]]:
         parts = _parts(message, names)
         if not parts:
             continue
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
+        add_turn(contents, role, parts, key="parts")
     for turn in contents:  # function responses lead their user turn
         if turn["role"] == "user":
             turn["parts"].sort(key=lambda p: "functionResponse" not in p)
@@ -400,8 +373,7 @@ class StreamParser:
 
     def __init__(self) -> None:
         self._started = False
-        self._index = -1
-        self._open: str | None = None  # kind of the open part
+        self._parts = OnePartOpen()
         self._calls = 0
         self._response_id = ""
         self._reason: str | None = None
@@ -413,7 +385,7 @@ class StreamParser:
             return []
         if "error" in data:
             self._finished = True  # the error ends the stream: finish() owes nothing more
-            return [*self._close(), ErrorEvent(maps.error_from_object(data["error"]))]
+            return [*self._parts.close(), ErrorEvent(maps.error_from_object(data["error"]))]
         out: list[StreamEvent] = []
         if not self._started:
             self._started = True
@@ -426,7 +398,7 @@ class StreamParser:
         if data.get("usageMetadata"):
             out.append(UsageEvent(maps.usage(data["usageMetadata"])))
         if candidate.get("finishReason") or (not candidate and _blocked(data)):
-            out.extend(self._close())
+            out.extend(self._parts.close())
             reason = maps.finish_reason(candidate.get("finishReason"), self._calls > 0)
             if not candidate:
                 reason = "content_filter"
@@ -434,18 +406,6 @@ class StreamParser:
                 self._finished = True
                 out.append(Finish(reason))
         return out
-
-    def _open_part(self, kind: str, **tool: str) -> list[StreamEvent]:
-        out = self._close()
-        self._index += 1
-        self._open = kind
-        return [*out, PartStart(self._index, kind, **tool)]  # type: ignore[arg-type]
-
-    def _close(self) -> list[StreamEvent]:
-        if self._open is None:
-            return []
-        self._open = None
-        return [PartStop(self._index)]
 
     def _part(self, raw: dict[str, Any]) -> list[StreamEvent]:
         signature = raw.get("thoughtSignature")
@@ -455,29 +415,29 @@ class StreamParser:
             args = call.get("args") if isinstance(call.get("args"), dict) else {}
             tool_id = ids.call_id(self._response_id, self._calls, name, signature)
             self._calls += 1
-            out = self._open_part("tool_call", tool_id=tool_id, tool_name=name)
-            out.append(ToolArgsDelta(self._index, _json(args)))
-            return [*out, *self._close()]
+            out = self._parts.open("tool_call", tool_id=tool_id, tool_name=name)
+            out.append(ToolArgsDelta(self._parts.index, _json(args)))
+            return [*out, *self._parts.close()]
         text = raw.get("text")
         if not isinstance(text, str):
             return []
         if raw.get("thought"):
             if not text:
                 return []
-            out = [] if self._open == "thinking" else self._open_part("thinking")
-            out.append(ThinkingDelta(self._index, text))
+            out = self._parts.go_on("thinking")
+            out.append(ThinkingDelta(self._parts.index, text))
             return out
         if not text:
             return []  # a bare signature on answer text: nothing to show (see docstring)
-        out = [] if self._open == "text" else self._open_part("text")
-        out.append(TextDelta(self._index, text))
+        out = self._parts.go_on("text")
+        out.append(TextDelta(self._parts.index, text))
         return out
 
     def finish(self) -> list[StreamEvent]:
         if self._finished:
             return []
         error = UpstreamConnectionError("Gemini upstream stream ended without a finish reason")
-        return [*self._close(), ErrorEvent(error)]
+        return [*self._parts.close(), ErrorEvent(error)]
 
 
 def _json(value: Any) -> str:

@@ -50,8 +50,6 @@ from gateway.base.types import (
     Image,
     Message,
     Part,
-    PartStart,
-    PartStop,
     Start,
     StreamEvent,
     Text,
@@ -63,12 +61,12 @@ from gateway.base.types import (
     ToolResult,
     UsageEvent,
 )
-from gateway.codecs.base import Target, WireEvent
+from gateway.codecs.base import OnePartOpen, Target, WireEvent
 from gateway.codecs.gemini_interactions import upstream_maps as maps
+from gateway.codecs.google_common import clean_schema
 
 NAME = "gemini_interactions"
 _DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
-_SCHEMA_DROP = frozenset({"$schema", "$id", "$comment"})
 # Deployment params that are top-level fields of the body (the rest is generation_config).
 _TOP_LEVEL = frozenset({"safety_settings", "labels", "service_tier", "response_modalities"})
 # LiteLLM's (and OpenAI's) names for generation_config fields.
@@ -83,27 +81,6 @@ _BUDGET_LEVELS = ((512, "minimal"), (2048, "low"), (8192, "medium"))
 
 
 # --- request ---------------------------------------------------------------------------
-
-
-def clean_schema(schema: Any) -> Any:
-    """A JSON schema without the meta keywords the API refuses, at every level."""
-    if isinstance(schema, list):
-        return [clean_schema(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in _SCHEMA_DROP:
-            continue
-        if key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(
-            value, dict
-        ):
-            out[key] = {name: clean_schema(sub) for name, sub in value.items()}
-        elif key in ("enum", "const", "default", "examples", "required"):
-            out[key] = value
-        else:
-            out[key] = clean_schema(value)
-    return out
 
 
 def _media(kind: str, data: str | None, url: str | None, mime: str | None) -> dict[str, Any]:
@@ -411,8 +388,7 @@ class StreamParser:
     def __init__(self) -> None:
         self._started = False
         self._finished = False
-        self._index = -1  # the last canonical part's index
-        self._open: str | None = None  # the kind of the open canonical part
+        self._parts = OnePartOpen()
         self._steps: dict[int, str] = {}  # upstream step index -> its type
         self._args: dict[int, tuple[bool, Any]] = {}  # call step -> (fragments seen, start args)
         self._signature: str | None = None
@@ -426,7 +402,7 @@ class StreamParser:
         out: list[StreamEvent] = []
         if kind == "error":
             self._finished = True
-            return [*self._close(), ErrorEvent(maps.error_from_object(data.get("error")))]
+            return [*self._parts.close(), ErrorEvent(maps.error_from_object(data.get("error")))]
         if not self._started:
             self._started = True
             interaction = _object(data.get("interaction"))
@@ -454,7 +430,7 @@ class StreamParser:
         kind = str(step.get("type") or "")
         if isinstance(index, int):
             self._steps[index] = kind
-        out = self._close()
+        out = self._parts.close()
         if kind == "thought":
             self._signature = step.get("signature") or None
             out += self._thinking(_texts(step.get("summary")))
@@ -464,7 +440,7 @@ class StreamParser:
             tool_id = maps.call_id(str(step.get("id") or ""), self._signature)
             self._signature = None
             self._calls += 1
-            out += self._open_part(
+            out += self._parts.open(
                 "tool_call", tool_id=tool_id, tool_name=str(step.get("name") or "")
             )
             if isinstance(index, int):
@@ -484,12 +460,12 @@ class StreamParser:
             if isinstance(delta.get("signature"), str):
                 self._signature = (self._signature or "") + delta["signature"]
             return []
-        if kind == "arguments_delta" and self._open == "tool_call":
+        if kind == "arguments_delta" and self._parts.kind == "tool_call":
             fragment = delta.get("arguments")
             if isinstance(index, int) and index in self._args:
                 self._args[index] = (True, self._args[index][1])
             return (
-                [ToolArgsDelta(self._index, fragment)]
+                [ToolArgsDelta(self._parts.index, fragment)]
                 if isinstance(fragment, str) and fragment
                 else []
             )
@@ -498,16 +474,16 @@ class StreamParser:
     def _step_stop(self, data: dict[str, Any]) -> list[StreamEvent]:
         index = data.get("index")
         out: list[StreamEvent] = []
-        if isinstance(index, int) and index in self._args and self._open == "tool_call":
+        if isinstance(index, int) and index in self._args and self._parts.kind == "tool_call":
             seen, start_args = self._args.pop(index)
             if not seen:  # the whole arguments came with the step's start
                 args = start_args if isinstance(start_args, dict) else {}
-                out.append(ToolArgsDelta(self._index, orjson.dumps(args).decode()))
-        return [*out, *self._close()]
+                out.append(ToolArgsDelta(self._parts.index, orjson.dumps(args).decode()))
+        return [*out, *self._parts.close()]
 
     def _completed(self, interaction: Any) -> list[StreamEvent]:
         interaction = interaction if isinstance(interaction, dict) else {}
-        out = self._close()
+        out = self._parts.close()
         if interaction.get("usage"):
             out.append(UsageEvent(maps.usage(interaction["usage"])))
         self._finished = True
@@ -517,29 +493,17 @@ class StreamParser:
         return [*out, Finish(maps.finish_reason(status, self._calls > 0))]
 
     # -- canonical parts --------------------------------------------------------------
-    def _open_part(self, kind: str, **tool: str) -> list[StreamEvent]:
-        out = self._close()
-        self._index += 1
-        self._open = kind
-        return [*out, PartStart(self._index, kind, **tool)]  # type: ignore[arg-type]
-
-    def _close(self) -> list[StreamEvent]:
-        if self._open is None:
-            return []
-        self._open = None
-        return [PartStop(self._index)]
-
     def _text(self, text: str) -> list[StreamEvent]:
         if not text:
             return []
-        out = [] if self._open == "text" else self._open_part("text")
-        return [*out, TextDelta(self._index, text)]
+        out = self._parts.go_on("text")
+        return [*out, TextDelta(self._parts.index, text)]
 
     def _thinking(self, text: str) -> list[StreamEvent]:
         if not text:
             return []
-        out = [] if self._open == "thinking" else self._open_part("thinking")
-        return [*out, ThinkingDelta(self._index, text)]
+        out = self._parts.go_on("thinking")
+        return [*out, ThinkingDelta(self._parts.index, text)]
 
     def finish(self) -> list[StreamEvent]:
         if self._finished:
@@ -547,7 +511,7 @@ class StreamParser:
         error = UpstreamConnectionError(
             "Gemini Interactions upstream stream ended before interaction.completed"
         )
-        return [*self._close(), ErrorEvent(error)]
+        return [*self._parts.close(), ErrorEvent(error)]
 
 
 def parse_error(status: int, body: bytes) -> UpstreamError:

@@ -46,7 +46,7 @@ from gateway.base.types import (
     UsageEvent,
 )
 from gateway.codecs import openai_common as common
-from gateway.codecs.base import Dialect, render_events
+from gateway.codecs.base import Dialect, chat_tool_calls, render_events
 from gateway.codecs.openai_chat import inputs, maps
 from gateway.codecs.openai_chat.maps import usage_body as render_usage
 
@@ -622,12 +622,6 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
 # --- responses -----------------------------------------------------------------------
 
 
-def _arguments_text(call: ToolCall) -> str:
-    if call.raw_arguments is not None:
-        return call.raw_arguments
-    return orjson.dumps(call.arguments).decode()
-
-
 def _new_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
@@ -640,14 +634,7 @@ def render_response(response: ChatResponse, request: ChatRequest) -> dict[str, A
         message["content"] = text
     calls = response.tool_calls()
     if calls:
-        message["tool_calls"] = [
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": _arguments_text(call)},
-            }
-            for call in calls
-        ]
+        message["tool_calls"] = chat_tool_calls(calls)
     reasoning = "".join(p.text for p in response.parts if isinstance(p, Thinking))
     if reasoning:
         message["reasoning_content"] = reasoning

@@ -39,7 +39,7 @@ from gateway.base.types import (
     UsageEvent,
 )
 from gateway.codecs import openai_common as common
-from gateway.codecs.base import DONE, Target, WireEvent
+from gateway.codecs.base import DONE, Target, WireEvent, arguments_from_text, chat_tool_calls
 from gateway.codecs.openai_chat import maps
 
 # isinstance against tuples: a union written in the call is built anew each time
@@ -119,19 +119,7 @@ def _assistant_message(message: Message, target: Target) -> dict[str, Any]:
     calls = [p for p in message.parts if isinstance(p, ToolCall)]
     out["content"] = text if text or not calls else None
     if calls:
-        out["tool_calls"] = [
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {
-                    "name": call.name,
-                    "arguments": call.raw_arguments
-                    if call.raw_arguments is not None
-                    else orjson.dumps(call.arguments).decode(),
-                },
-            }
-            for call in calls
-        ]
+        out["tool_calls"] = chat_tool_calls(calls)
     reasoning = "".join(p.text for p in message.parts if isinstance(p, Thinking))
     if reasoning and target.echo_reasoning:  # DeepSeek-style thinking wants it back
         out["reasoning_content"] = reasoning
@@ -319,14 +307,7 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
 def _parse_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
     if isinstance(raw, dict):
         return raw, None
-    text = raw or ""
-    if not text.strip():
-        return {}, None
-    try:
-        parsed = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return {}, text
-    return (parsed, None) if isinstance(parsed, dict) else ({}, text)
+    return arguments_from_text(raw or "")
 
 
 def _reasoning_text(message: dict[str, Any]) -> str:

@@ -65,7 +65,7 @@ from gateway.base.types import (
     refused_caller_header,
 )
 from gateway.codecs import openai_common as common
-from gateway.codecs.base import Dialect, render_events
+from gateway.codecs.base import Dialect, render_events, tool_call_text
 from gateway.codecs.openai_responses import maps
 from gateway.codecs.openai_responses.maps import usage_body as render_usage
 
@@ -704,12 +704,6 @@ def _reasoning_output(item_id: str, text: str | None, signature: str | None) -> 
     return item
 
 
-def _arguments_text(call: ToolCall) -> str:
-    if call.raw_arguments is not None:
-        return call.raw_arguments
-    return orjson.dumps(call.arguments).decode()
-
-
 def _tool_choice_out(request: ChatRequest) -> Any:
     choice = request.tool_choice
     if choice is None:
@@ -941,7 +935,7 @@ def _output_items(response: ChatResponse) -> list[dict[str, Any]]:
             items.append(_reasoning_output(_new_id("rs"), None, part.redacted))
         elif isinstance(part, ToolCall):
             items.append(
-                _function_call_item(_new_id("fc"), part.id, part.name, _arguments_text(part))
+                _function_call_item(_new_id("fc"), part.id, part.name, tool_call_text(part))
             )
     if not items and not any(item.kind == "approval_request" for item in response.hosted):
         items.append(_message_item(_new_id("msg"), ""))

@@ -19,8 +19,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import orjson
-
 from gateway.base.errors import InvalidRequest, UpstreamError
 from gateway.base.types import (
     ChatRequest,
@@ -46,7 +44,7 @@ from gateway.base.types import (
     UsageEvent,
 )
 from gateway.codecs import openai_common as common
-from gateway.codecs.base import Target, WireEvent, tool_call_arguments
+from gateway.codecs.base import Target, WireEvent, tool_call_arguments, tool_call_text
 from gateway.codecs.openai_responses import maps
 
 MAX_USER_CHARS = 64  # OpenAI's limit on ``user``; longer ids are hashed
@@ -120,12 +118,6 @@ def _reasoning_item(part: Thinking) -> dict[str, Any] | None:
     return item
 
 
-def _arguments(call: ToolCall) -> str:
-    if call.raw_arguments is not None:
-        return call.raw_arguments
-    return orjson.dumps(call.arguments).decode()
-
-
 def _assistant_items(message: Message) -> list[dict[str, Any]]:
     """Reasoning, text and function calls in the order the model produced them; runs of
     text become one assistant message item."""
@@ -159,7 +151,7 @@ def _assistant_items(message: Message) -> list[dict[str, Any]]:
                     "type": "function_call",
                     "call_id": part.id,
                     "name": part.name,
-                    "arguments": _arguments(part),
+                    "arguments": tool_call_text(part),
                 }
             )
         else:

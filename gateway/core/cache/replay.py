@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import orjson
-
 from gateway.base.types import (
     ChatResponse,
     Finish,
@@ -23,6 +21,7 @@ from gateway.base.types import (
     ToolCall,
     UsageEvent,
 )
+from gateway.codecs.base import tool_call_text
 
 CHUNK_CHARS = 256  # text is replayed in pieces of this size, as upstreams stream it
 
@@ -52,12 +51,7 @@ def events(response: ChatResponse) -> list[StreamEvent]:
                     out.append(ThinkingDelta(index, signature=part.signature))
         elif isinstance(part, ToolCall):
             out.append(PartStart(index, "tool_call", tool_id=part.id, tool_name=part.name))
-            arguments = (
-                part.raw_arguments
-                if part.raw_arguments is not None
-                else orjson.dumps(part.arguments).decode()
-            )
-            out.append(ToolArgsDelta(index, arguments))
+            out.append(ToolArgsDelta(index, tool_call_text(part)))
         else:  # images and tool results never appear in an answer
             continue
         out.append(PartStop(index))

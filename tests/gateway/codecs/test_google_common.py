@@ -47,3 +47,19 @@ def test_an_error_body_is_read_from_its_envelope_or_its_text() -> None:
         ({"message": "<html>proxy</html>"}, 502),
         ({"message": "answered 500"}, 500),
     ]
+
+
+def test_a_schema_loses_its_meta_keywords_at_every_level_but_not_its_property_names() -> None:
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {"$id": {"type": "string", "$comment": "x"}},
+        "items": [{"$id": "a", "type": "integer"}],
+        "enum": [{"$id": "kept as a value"}],
+    }
+    assert google_common.clean_schema(schema) == {
+        "type": "object",
+        "properties": {"$id": {"type": "string"}},
+        "items": [{"type": "integer"}],
+        "enum": [{"$id": "kept as a value"}],
+    }

@@ -45,3 +45,26 @@ def test_every_kind_resolves_when_another_adapter_was_imported_first(tmp_path) -
         "anthropic AnthropicProvider",
         "echo EchoProvider",
     ]
+
+
+def test_a_route_keeps_only_the_deployments_whose_adapter_has_the_asked_kind() -> None:
+    import dataclasses
+
+    from gateway.base.entries import ProviderEntry
+    from gateway.core.realtime import RealtimeUpstream
+    from gateway.providers.base import adapter_with, with_adapters
+    from gateway.providers.openai_compatible import OpenAICompatibleProvider
+
+    from ..entries import deployment, route
+
+    both = route("r", "gpt-realtime", "claude")
+    anthropic = ProviderEntry(2, "a", "anthropic", "http://a.test", "", {}, "", None)
+    unknown = ProviderEntry(3, "u", "no-such-kind", "http://u.test", "", {}, "", None)
+    claude = dataclasses.replace(both.deployments[1], provider=anthropic)
+    both = dataclasses.replace(both, deployments=(both.deployments[0], claude))
+    assert isinstance(adapter_with(both.deployments[0], RealtimeUpstream), OpenAICompatibleProvider)
+    assert adapter_with(claude, RealtimeUpstream) is None
+    assert adapter_with(deployment("r", "m", provider=unknown), RealtimeUpstream) is None
+    assert with_adapters(both, RealtimeUpstream).deployments == both.deployments[:1]
+    only = route("o", "gpt-realtime")
+    assert with_adapters(only, RealtimeUpstream) is only

@@ -205,3 +205,18 @@ async def test_thought_signature_round_trips_through_the_tool_call_id(mock: Mock
         )
     assert caught.value.status == 400 and "thought_signature" in caught.value.message
     assert not caught.value.retryable
+
+
+def test_the_google_target_keeps_control_params_out_and_may_name_the_model() -> None:
+    from gateway.providers.gemini import google_target
+
+    entry = deployment(
+        "g",
+        "models/gemini-x",
+        params={"vertex_location": "eu", "temperature": 0.2},
+        supports_reasoning=True,
+    )
+    target = google_target(entry)
+    assert (target.model, dict(target.params)) == ("models/gemini-x", {"temperature": 0.2})
+    assert target.supports_reasoning
+    assert google_target(entry, "gemini-x").model == "gemini-x"

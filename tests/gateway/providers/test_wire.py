@@ -80,3 +80,18 @@ def test_unset_reference_is_a_configuration_error_naming_the_variable(
 
 def test_literal_base_url_is_used_as_is() -> None:
     assert wire.base_url(entry("openai", "http://h:8000/v1/")) == "http://h:8000/v1"
+
+
+def test_extra_headers_are_resolved_and_an_unset_one_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SY_WIRE_ORG", "org-7")
+    monkeypatch.delenv("SY_WIRE_UNSET", raising=False)
+    headers = {"X-Org": "os.environ/SY_WIRE_ORG", "X-Plain": "p"}
+    provider = ProviderEntry(7, "up", "openai", "", SECRET, headers, "", None)
+    assert wire.extra_headers(provider) == {"X-Org": "org-7", "X-Plain": "p"}
+    provider = ProviderEntry(
+        7, "up", "openai", "", SECRET, {"X": "os.environ/SY_WIRE_UNSET"}, "", None
+    )
+    with pytest.raises(ConfigurationError, match="provider 'up'.*SY_WIRE_UNSET"):
+        wire.extra_headers(provider)
