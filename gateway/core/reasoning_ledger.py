@@ -309,12 +309,13 @@ def _built_turns(messages: list[Message]) -> Iterator[Turn]:
         yield index, message.role, calls, results, reasoned
 
 
-def _wanting(request: ChatRequest, scope: str) -> tuple[list[tuple[int, list[str]]], int]:
+def _wanting(request: ChatRequest, scope: str = "") -> tuple[list[tuple[int, list[str]]], int]:
     """Assistant turns of the current tool loop (after the caller's last own message)
     that call tools and came back without signed reasoning, by their place in
-    ``messages``, down to a settled one (left out, as every turn before it); and the
-    newest assistant turn's place (-1: none wanted). Earlier loops are left as they
-    are: every upstream validates, and uses, only the current loop's reasoning."""
+    ``messages``, down to a settled one of ``scope`` (left out, as every turn before
+    it); and the newest assistant turn's place (-1: none wanted). Earlier loops are
+    left as they are: every upstream validates, and uses, only the current loop's
+    reasoning."""
     out: list[tuple[int, list[str]]] = []
     newest = -1
     generation = _gained.get(scope, 0)
