@@ -34,13 +34,28 @@ nothing for any turn, and every request resends the whole loop: each turn would 
 for again, hundreds a request late in an agent's loop. So a turn the shared store
 answered nothing for is remembered as having none (per worker, bounded) and not asked
 for again, except the newest assistant turn: its answer's reasoning may still be on its
-way to the shared store when the next request reaches another worker.
+way to the shared store when the next request reaches another worker. The newest turn is
+asked for on every request that ends with it until ``NEWEST_GRACE`` seconds after its
+first miss (a Redis write gives up after ``REDIS_TIMEOUT``, the counter service's client
+after two seconds): a miss after that is as final as an older turn's (an agent's side
+requests, a retry, a benchmark's one body again, resend the same newest turn).
+
+And each request resends the whole loop, so walking it and looking each turn up, even
+only in this worker, costs hundreds of steps a request late in an agent's loop. So a
+worker also remembers where a loop is settled: a turn (by its first call id and its
+place in ``messages``) such that it and every turn before it in its loop that wants
+reasoning had none, here or shared. The next request's walk stops there. A settled
+mark holds only while this worker's ledger has gained nothing for the key since (a
+record, or a turn found shared): the only ways a turn remembered as absent could have
+reasoning here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -73,6 +88,9 @@ REDIS_PREFIX = "sy:reason"
 REDIS_TIMEOUT = 0.25  # seconds a restore waits for Redis (or the service) before a miss
 # turns (scope, first call id) the shared store had nothing for, remembered per worker
 ABSENT_ENTRIES = 20_000
+# seconds after the newest turn's first miss that a miss is final (see the docstring)
+NEWEST_GRACE = 3.0
+clock = time.monotonic  # (tests move it)
 
 
 def scope_of(key: Any) -> str:
@@ -99,6 +117,13 @@ def blob_of(parts: Iterable[Part]) -> Blob:
 
 _ledger: Ledger | None = None
 _absent: OrderedDict[tuple[str, str], None] = OrderedDict()
+# newest turns (scope, first call id) the shared store had nothing for: when first missed
+_newest_missed: OrderedDict[tuple[str, str], float] = OrderedDict()
+# settled turns (scope, first call id) -> (their place in messages, the scope's generation)
+_settled: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
+# scope -> its generation: bumped whenever this worker's ledger gains an entry for it
+_gained: dict[str, int] = {}
+_generations = itertools.count(1)
 
 
 def ledger() -> Ledger:
@@ -118,6 +143,9 @@ def reset() -> None:
     global _ledger
     _ledger = None
     _absent.clear()
+    _newest_missed.clear()
+    _settled.clear()
+    _gained.clear()
     _redis.clients.clear()
 
 
@@ -230,11 +258,23 @@ def record(key: Any, call_ids: list[str], blob: Blob) -> None:
     for call_id in call_ids:
         book.put(scope, call_id, blob)
         _absent.pop((scope, call_id), None)
+    gained(scope)
     client = _redis.client()
     if client is not None:
         background.in_background(_store_shared(client, scope, [(c, blob) for c in call_ids]))
     elif (service := _counter_service()) is not None:
         background.in_background(_store_in_service(service, scope, list(call_ids), blob))
+
+
+def gained(scope: str) -> None:
+    """This worker's ledger gained an entry for ``scope``: its settled marks lapse."""
+    _gained[scope] = next(_generations)
+
+
+def _remember(memory: OrderedDict[tuple[str, str], Any], key: tuple[str, str], value: Any) -> None:
+    memory[key] = value
+    if len(memory) > ABSENT_ENTRIES:
+        memory.popitem(last=False)
 
 
 def record_response(key: Any, response: ChatResponse) -> None:
@@ -269,19 +309,23 @@ def _built_turns(messages: list[Message]) -> Iterator[Turn]:
         yield index, message.role, calls, results, reasoned
 
 
-def _wanting(request: ChatRequest) -> tuple[list[tuple[int, list[str]]], int]:
+def _wanting(request: ChatRequest, scope: str = "") -> tuple[list[tuple[int, list[str]]], int]:
     """Assistant turns of the current tool loop (after the caller's last own message)
     that call tools and came back without signed reasoning, by their place in
-    ``messages``; and the newest assistant turn's place (-1: none wanted). Earlier loops
-    are left as they are: every upstream validates, and uses, only the current loop's
+    ``messages``, down to a settled one of ``scope`` (left out, as every turn before
+    it); and the newest assistant turn's place (-1: none wanted). Earlier loops are
+    left as they are: every upstream validates, and uses, only the current loop's
     reasoning."""
     out: list[tuple[int, list[str]]] = []
     newest = -1
+    generation = _gained.get(scope, 0)
     for index, role, calls, results, reasoned in _turns(request):  # hundreds, every request
         if role == "assistant":
             if newest < 0:
                 newest = index
             if calls and not reasoned:
+                if _settled.get((scope, calls[0])) == (index, generation):
+                    break  # this turn and every one before it: nothing anywhere
                 out.append((index, calls))
         elif role == "user" and not results:
             break  # the caller spoke (not a tool result): the loop before this is over
@@ -300,10 +344,11 @@ async def restore(key: Any, request: ChatRequest) -> int:
     it; returns how many turns got theirs back. A miss is no error: the turn goes on
     without (see the module docstring). The messages are built only when a turn's
     reasoning is found (an agent's loop of a model that does not reason finds none)."""
-    wanting, newest = _wanting(request)
+    scope = scope_of(key)
+    wanting, newest = _wanting(request, scope)
     if not wanting:
         return 0
-    scope, book = scope_of(key), ledger()
+    book = ledger()
     restored = 0
     missing: list[tuple[int, list[str]]] = []
     for index, calls in wanting:
@@ -311,9 +356,11 @@ async def restore(key: Any, request: ChatRequest) -> int:
         if blob is not None:
             _restore_into(request.messages[index], blob)
             restored += 1
-        elif index == newest or (scope, calls[0]) not in _absent:
+        elif (scope, calls[0]) not in _absent:
             missing.append((index, calls))
     if not missing:
+        if not restored:
+            _settle(scope, wanting)
         return restored
     client = _redis.client()
     found: int | None = None
@@ -325,13 +372,40 @@ async def restore(key: Any, request: ChatRequest) -> int:
         return restored
     built = messages_digest(request) is None  # (unbuilt: nothing was restored into any)
     for index, calls in missing:
-        if index != newest and not (
-            built and any(signed(p) for p in request.messages[index].parts)
-        ):
-            _absent[(scope, calls[0])] = None
-            if len(_absent) > ABSENT_ENTRIES:
-                _absent.popitem(last=False)
+        if built and any(signed(p) for p in request.messages[index].parts):
+            continue  # found shared
+        if index != newest or _newest_final((scope, calls[0])):
+            _remember(_absent, (scope, calls[0]), None)
+    if not restored and not found:  # (a turn with reasoning is never settled)
+        _settle(scope, wanting)
     return restored + found
+
+
+def _newest_final(turn: tuple[str, str]) -> bool:
+    """Whether the newest turn's miss is final: ``NEWEST_GRACE`` seconds after its
+    first (its reasoning, were there any, has reached the shared store by then)."""
+    first = _newest_missed.get(turn)
+    if first is None:
+        _remember(_newest_missed, turn, clock())
+        return False
+    if clock() - first < NEWEST_GRACE:
+        return False
+    del _newest_missed[turn]
+    return True
+
+
+def _settle(scope: str, wanting: list[tuple[int, list[str]]]) -> None:
+    """Mark the newest of the oldest wanting turns remembered as absent (the walk
+    stopped below them at the loop's start or at a settled turn) as settled. Called
+    only when none of them had reasoning."""
+    settled: tuple[int, list[str]] | None = None
+    for turn in reversed(wanting):  # the oldest first
+        if (scope, turn[1][0]) not in _absent:
+            break
+        settled = turn
+    if settled is not None:
+        index, calls = settled
+        _remember(_settled, (scope, calls[0]), (index, _gained.get(scope, 0)))
 
 
 async def _restore_from_service(
@@ -356,6 +430,7 @@ async def _restore_from_service(
         if blob:
             for call_id in calls:
                 book.put(scope, call_id, blob)  # the next turn finds it here
+            gained(scope)
             _restore_into(request.messages[index], blob)
             restored += 1
     return restored
@@ -384,6 +459,7 @@ async def _restore_shared(
             blob = _decode(raw) if raw else None
             if blob:
                 book.put(scope, call_id, blob)  # the next turn finds it here
+                gained(scope)
                 _restore_into(request.messages[index], blob)
                 restored += 1
                 break

@@ -143,3 +143,80 @@ async def test_a_service_that_did_not_answer_teaches_nothing(asked, monkeypatch)
     silent[0] = False
     assert await reasoning_ledger.restore(KEY_A, loop(3)) == 0
     assert asked == [[["toolu_2"], ["toolu_1"], ["toolu_0"]]]  # all asked for again
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    now = [1000.0]
+    monkeypatch.setattr(reasoning_ledger, "clock", lambda: now[0])
+    return now
+
+
+def looked_up(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The call ids this worker's ledger is asked for from now on."""
+    seen: list[str] = []
+    book = reasoning_ledger.ledger()
+    get = book.get
+
+    def noting(scope: str, call_id: str) -> Any:
+        seen.append(call_id)
+        return get(scope, call_id)
+
+    monkeypatch.setattr(book, "get", noting)
+    return seen
+
+
+async def test_a_settled_loop_is_walked_only_down_to_its_settled_turn(asked, monkeypatch) -> None:
+    """Once every turn but the newest had nothing anywhere, the next request's walk
+    stops at the newest of them: the older ones are neither looked up nor asked for."""
+    assert await reasoning_ledger.restore(KEY_A, loop(30)) == 0
+    seen = looked_up(monkeypatch)
+    assert await reasoning_ledger.restore(KEY_A, loop(31)) == 0
+    assert seen == ["toolu_30", "toolu_29"]  # down to toolu_28, settled
+    assert asked[-1] == [["toolu_30"], ["toolu_29"]]
+    assert await reasoning_ledger.restore(KEY_A, loop(32)) == 0
+    assert seen[2:] == ["toolu_31", "toolu_30"]
+    assert await reasoning_ledger.restore(KEY_B, loop(3)) == 0  # another key: its own
+    assert asked[-1] == [["toolu_2"], ["toolu_1"], ["toolu_0"]]
+
+
+async def test_a_settled_turn_lapses_when_this_worker_gains_reasoning_for_the_key(
+    asked, monkeypatch
+) -> None:
+    for turns in (5, 6):
+        assert await reasoning_ledger.restore(KEY_A, loop(turns)) == 0
+    reasoning_ledger.record_response(KEY_A, answer(("toolu_1",)))  # below the settled turn
+    request = loop(6)
+    assert await reasoning_ledger.restore(KEY_A, request) == 1
+    assert request.messages[3].parts[0] == Thinking("I should look it up.", signature="sig-1")
+
+
+async def test_the_newest_turns_miss_is_final_after_the_grace(asked, clock, monkeypatch) -> None:
+    """An agent's side requests, a retry, resend the same newest turn: asked for until
+    ``NEWEST_GRACE`` seconds after its first miss, then no more, nor looked up."""
+    assert await reasoning_ledger.restore(KEY_A, loop(3)) == 0
+    clock[0] += reasoning_ledger.NEWEST_GRACE - 0.5
+    assert await reasoning_ledger.restore(KEY_A, loop(3)) == 0
+    assert asked == [[["toolu_2"], ["toolu_1"], ["toolu_0"]], [["toolu_2"]]]
+    clock[0] += 0.5
+    assert await reasoning_ledger.restore(KEY_A, loop(3)) == 0  # a miss: final now
+    seen = looked_up(monkeypatch)
+    assert await reasoning_ledger.restore(KEY_A, loop(3)) == 0
+    assert asked == [[["toolu_2"], ["toolu_1"], ["toolu_0"]], [["toolu_2"]], [["toolu_2"]]]
+    assert seen == []
+    assert await reasoning_ledger.restore(KEY_A, loop(4)) == 0  # the next turn: asked
+    assert asked[-1] == [["toolu_3"]]
+
+
+async def test_the_same_newest_turn_finds_reasoning_that_lands_within_the_grace(
+    service, asked, clock
+) -> None:
+    """Another worker's record that reaches the service after the newest turn's first
+    miss is found by the next request that ends with that turn."""
+    assert await reasoning_ledger.restore(KEY_A, continuation("toolu_1")) == 0
+    clock[0] += reasoning_ledger.NEWEST_GRACE - 0.5
+    blob = [["I should look it up.", "sig-1", None]]
+    assert service.store.answer(["ledger_put", "501", ["toolu_1"], blob, 10, 10**6, 60])
+    request = continuation("toolu_1")
+    assert await reasoning_ledger.restore(KEY_A, request) == 1
+    assert request.messages[1].parts[0] == Thinking("I should look it up.", signature="sig-1")
