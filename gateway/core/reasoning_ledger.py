@@ -421,6 +421,8 @@ async def _restore_from_service(
         reply = await asyncio.wait_for(
             service.ask("ledger_get", scope, [calls for _, calls in missing]), REDIS_TIMEOUT
         )
+    except TimeoutError:  # a busy service, not a failed one: nothing is counted elsewhere
+        return None
     except Exception as exc:
         limits.note_failure(service, exc)
         return None

@@ -220,3 +220,24 @@ async def test_the_same_newest_turn_finds_reasoning_that_lands_within_the_grace(
     request = continuation("toolu_1")
     assert await reasoning_ledger.restore(KEY_A, request) == 1
     assert request.messages[1].parts[0] == Thinking("I should look it up.", signature="sig-1")
+
+
+async def test_a_slow_service_is_a_miss_without_an_error(service, monkeypatch, caplog) -> None:
+    """A ``ledger_get`` past its time (a loaded machine) is a miss: the service did not
+    fail, and nothing is counted in this process instead, so nothing is logged."""
+    reasoning_ledger.record_response(KEY_A, answer())
+    await background.done()
+    reasoning_ledger.reset()
+    monkeypatch.setattr(reasoning_ledger, "REDIS_TIMEOUT", 0.01)
+    shared = limits.shared_backend()
+    real_ask = shared.ask
+
+    async def slow(*request: Any) -> Any:
+        if request[0] == "ledger_get":
+            await asyncio.sleep(0.2)
+        return await real_ask(*request)
+
+    monkeypatch.setattr(shared, "ask", slow)
+    with caplog.at_level("WARNING"):
+        assert await reasoning_ledger.restore(KEY_A, continuation()) == 0
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
