@@ -15,18 +15,32 @@ worker to 1.65 GB. So a long text is counted in pieces of at most ``PIECE_CHARS`
 - past ``COUNTED_CHARS`` (about a million tokens, more than any model's window) the
   rest is estimated at the rate of what was counted, so one request costs at most
   about a second of tokenizer time and a piece's worth of memory.
+
+``regex`` (about 2 MB of every process that imports this module: the supervisor and
+each worker, #67) is imported when a text first needs cutting, a text longer than
+``PIECE_CHARS``: most processes never count one.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import regex
+if TYPE_CHECKING:
+    import regex
 
 PIECE_CHARS = 8192
 COUNTED_CHARS = 4_000_000
 # The last letter or digit before a character that is neither: a pre-token ends there.
-_BREAK = regex.compile(r"(?r)[\p{L}\p{N}](?=[^\p{L}\p{N}])")
+BREAK_PATTERN = r"(?r)[\p{L}\p{N}](?=[^\p{L}\p{N}])"
+
+
+@functools.cache
+def _break() -> regex.Pattern[str]:
+    import regex  # first use: a text longer than a piece
+
+    return regex.compile(BREAK_PATTERN)
 
 
 def pieces(text: str, size: int = PIECE_CHARS) -> list[tuple[int, int]]:
@@ -36,7 +50,7 @@ def pieces(text: str, size: int = PIECE_CHARS) -> list[tuple[int, int]]:
     start, length = 0, len(text)
     while length - start > size:
         limit = start + size
-        found = _BREAK.search(text, start + size // 2, limit + 1)
+        found = _break().search(text, start + size // 2, limit + 1)
         end = found.end() if found is not None else limit
         spans.append((start, end))
         start = end

@@ -32,6 +32,7 @@ NOT_AT_START = (
     "spacy",
     "detect_secrets",
     "kubernetes_validate",
+    "regex",  # a text longer than a tokenizer piece (gateway.core.token_pieces)
 )
 
 PROBE = """
