@@ -225,6 +225,16 @@ _started_loop: asyncio.AbstractEventLoop | None = None
 _lock: asyncio.Lock | None = None
 
 
+def started() -> bool:
+    """Whether the start-up sequence has run in the running event loop: set once the
+    starters are done; the rest of it (the background tasks spawned, the warm-ups, the
+    freeze) follows without an await, so another task that sees it true sees it all."""
+    try:
+        return _started_loop is asyncio.get_running_loop()
+    except RuntimeError:  # no loop running
+        return False
+
+
 def spawn(coroutine: Coroutine[Any, Any, None], name: str) -> None:
     """Run ``coroutine`` as a background task of this process, cancelled at shutdown
     (a starter's long-running part: the registry watcher, metrics publishing)."""

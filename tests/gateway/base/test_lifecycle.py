@@ -208,6 +208,20 @@ def test_startup_objects_are_frozen_once_per_process(monkeypatch: pytest.MonkeyP
         gc.unfreeze()
 
 
+async def test_started_says_whether_this_loop_ran_the_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the start-up trim waits for (``gateway.server.memory_trim``)."""
+    monkeypatch.setattr(lifecycle, "_started_loop", None)
+    assert not lifecycle.started()
+    monkeypatch.setattr(lifecycle, "_started_loop", asyncio.get_running_loop())
+    assert lifecycle.started()
+
+
+def test_started_is_false_outside_a_loop() -> None:
+    assert not lifecycle.started()
+
+
 def test_a_serving_process_leaves_requests_in_flight_to_the_young_generation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

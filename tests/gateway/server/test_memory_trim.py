@@ -1,5 +1,5 @@
-"""gateway.server.memory_trim: the heap is trimmed once per quiet spell after requests, and
-under steady load once per ``busy_every``."""
+"""gateway.server.memory_trim: the heap is trimmed once after the start-up, once per quiet
+spell after requests, and under steady load once per ``busy_every``."""
 
 from __future__ import annotations
 
@@ -27,22 +27,45 @@ async def test_trims_once_after_a_burst_when_quiet_and_not_while_busy() -> None:
     )
     try:
         await asyncio.sleep(0.07)
-        assert trims == []  # nothing served yet: nothing to give back
+        assert trims == [1]  # nothing served yet: what the start-up freed, once
         activity.started, activity.in_flight = 5, 1
         await asyncio.sleep(0.07)
-        assert trims == []  # a request still in flight
+        assert trims == [1]  # a request still in flight
         for _ in range(4):  # requests keep arriving: no interval is quiet
             activity.started += 1
             await asyncio.sleep(0.02)
         activity.in_flight = 0
-        assert trims == []
+        assert trims == [1]
         await asyncio.sleep(0.1)
-        assert trims == [1]  # one quiet interval after the burst: trimmed once
+        assert trims == [1, 1]  # one quiet interval after the burst: trimmed once
         await asyncio.sleep(0.1)
-        assert trims == [1]  # and not again until there were requests
+        assert trims == [1, 1]  # and not again until there were requests
         activity.started += 1
         await asyncio.sleep(0.1)
-        assert trims == [1, 1]
+        assert trims == [1, 1, 1]
+    finally:
+        task.cancel()
+
+
+async def test_the_start_up_is_trimmed_once_it_is_over_and_quiet() -> None:
+    """A worker that has served nothing gives back what its start-up freed (#67), but
+    not before the start-up sequence is over (what is left of it frees more)."""
+    activity = Activity()
+    trims: list[int] = []
+    over = False
+    task = asyncio.ensure_future(
+        memory_trim.trim_when_idle(
+            activity, every=0.02, trim=lambda: trims.append(1), started=lambda: over
+        )
+    )
+    try:
+        await asyncio.sleep(0.1)
+        assert trims == []  # still starting
+        over = True
+        await asyncio.sleep(0.07)
+        assert trims == [1]
+        await asyncio.sleep(0.1)
+        assert trims == [1]  # once: nothing new was freed since
     finally:
         task.cancel()
 
