@@ -58,11 +58,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from gateway.access import registry
 from gateway.base import socket_messages
@@ -92,6 +90,9 @@ from gateway.limits import budget_estimate, limits, subjects
 from gateway.providers.base import adapter_with, with_adapters
 from gateway.routing import routing
 from gateway.telemetry import tags
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 log = logging.getLogger(__name__)
 
@@ -789,7 +790,13 @@ async def _connect(
 async def open_upstream(url: str, headers: dict[str, str], name: str) -> ClientConnection:
     """The upstream's session socket at ``url`` (``name``: the API's, for the errors):
     bounded frames and read-ahead, no compression, no proxy, opened within
-    ``CONNECT_TIMEOUT``; a failure is the UpstreamError routing retries on."""
+    ``CONNECT_TIMEOUT``; a failure is the UpstreamError routing retries on. The
+    websockets client (with the server side uvicorn loads on a first upgrade,
+    ``gateway.server.uvicorn_server.lazy_websockets``: about 1.5 MB of a worker, #67)
+    is imported here, when a session first opens one."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidHandshake, InvalidStatus
+
     try:
         return await asyncio.wait_for(
             connect(

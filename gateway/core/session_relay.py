@@ -22,15 +22,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from django.conf import settings
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
 from gateway.base import lifecycle
 from gateway.base.errors import GatewayError
 from gateway.core.realtime import Session
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -100,6 +101,8 @@ async def relay(
 ) -> None:
     """Relay the session until it ends (``first``: an upstream message already read,
     sent on before the rest), then close the side still open and journal it."""
+    from websockets.exceptions import ConnectionClosed  # loaded with the upstream's socket
+
     upstream = session.upstream
     ends: Ends = {}
     limit = settings.SWITCHYARD_MAX_BODY_BYTES
@@ -197,6 +200,8 @@ async def _upstream_to_client(
     session: Session, send: Send, first: str | bytes | None, ends: Ends
 ) -> None:
     """The upstream's messages on to the client (``first`` before them) until it closes."""
+    from websockets.exceptions import ConnectionClosed  # loaded with the upstream's socket
+
     upstream = session.upstream
     try:
         if first is not None and not await _to_client(session, send, ends, first):

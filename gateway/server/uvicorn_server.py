@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib.util
 import logging
 import math
 import os
@@ -44,6 +45,8 @@ import socket
 from typing import Any, cast
 
 import uvicorn
+from uvicorn.config import WS_PROTOCOLS
+from uvicorn.importer import import_from_string
 
 log = logging.getLogger(__name__)
 
@@ -214,12 +217,40 @@ def worker_config(app: str, options: dict[str, Any]) -> uvicorn.Config:
     return uvicorn.Config(app, **head_joining(options))
 
 
+def lazy_websockets(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with uvicorn's WebSocket protocol (``ws``, a name: ``auto`` unless
+    given) imported on the first upgrade rather than when uvicorn loads its
+    configuration: with the websockets library it is about 1.5 MB of every worker,
+    most of which never sees a WebSocket (#67). The name means what it means to
+    uvicorn; ``none``, a class given, or ``auto`` without websockets installed (uvicorn
+    then refuses upgrades, or picks wsproto) stay as they are."""
+    ws = options.get("ws", "auto")
+    if not isinstance(ws, str) or WS_PROTOCOLS.get(ws, ws) is None:
+        return options
+    if ws == "auto" and importlib.util.find_spec("websockets") is None:
+        return options
+    return {**options, "ws": functools.partial(websocket_protocol, ws)}
+
+
+def websocket_protocol(name: str, **arguments: Any) -> asyncio.Protocol:
+    """A connection's protocol after its upgrade: uvicorn's ``name`` (``ws``), built with
+    what uvicorn gives its protocols (config, server_state, app_state)."""
+    protocol = _protocol_class(name)
+    return cast(asyncio.Protocol, protocol(**arguments))
+
+
+@functools.cache
+def _protocol_class(name: str) -> Any:
+    return import_from_string(WS_PROTOCOLS.get(name, name))
+
+
 def head_joining(options: dict[str, Any]) -> dict[str, Any]:
     """``options`` with uvicorn's httptools protocol replaced by the same protocol
     writing each response's head with its body, bounding the wait for a request head by
     ``options["header_timeout"]`` (seconds; not a uvicorn option, so taken out) and
-    closing without resets (``gateway.server.http_protocol``)."""
-    options = dict(options)
+    closing without resets (``gateway.server.http_protocol``); the WebSocket protocol
+    loaded on first use (``lazy_websockets``)."""
+    options = dict(lazy_websockets(options))
     header_timeout = options.pop("header_timeout", None)
     if options.get("http") != "httptools":
         return options

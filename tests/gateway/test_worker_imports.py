@@ -33,6 +33,7 @@ NOT_AT_START = (
     "detect_secrets",
     "kubernetes_validate",
     "regex",  # a text longer than a tokenizer piece (gateway.core.token_pieces)
+    "websockets",  # a Realtime or Live session's upstream socket (gateway.core.realtime)
 )
 
 PROBE = """

@@ -41,11 +41,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import orjson
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
 from gateway.access import registry
 from gateway.base import hooks, lifecycle
@@ -71,6 +69,9 @@ from gateway.routing import routing
 from gateway.telemetry import tags
 from gateway.web.callers import header_map, resolve_fresh_caller
 from gateway.web.origins import origin_allowed
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +186,8 @@ async def _connect(
         raise ConfigurationError("its upstream has no Live API")
     url, headers, model = await adapter.live_target(deployment, version)
     upstream = await realtime.open_upstream(url, headers, "Live")
+    from websockets.exceptions import ConnectionClosed  # loaded by open_upstream
+
     try:
         await upstream.send(with_model(setup, model))
         first = await asyncio.wait_for(upstream.recv(), CONNECT_TIMEOUT)

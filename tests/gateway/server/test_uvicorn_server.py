@@ -8,11 +8,17 @@ import asyncio
 import math
 import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from gateway.base import lifecycle
 from gateway.server import uvicorn_server
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_the_servers_timeout_follows_the_grace_period(monkeypatch, settings) -> None:
@@ -230,3 +236,31 @@ def test_the_header_timeout_reaches_the_protocol_not_uvicorn() -> None:
     joined = uvicorn_server.head_joining(options)
     assert "header_timeout" not in joined and joined["http"].keywords == {"header_timeout": 2.5}
     assert "header_timeout" in options  # the caller's options are left as they were
+
+
+def test_the_websocket_protocol_loads_on_the_first_upgrade() -> None:
+    """A worker's configuration leaves uvicorn's WebSocket protocol and the websockets
+    library out (#67) until a connection upgrades; then it is uvicorn's own for the
+    name (``auto``: websockets' sans-I/O protocol)."""
+    code = """
+import sys
+from gateway.server.worker import prepare
+prepare()
+from gateway.server import uvicorn_server
+from uvicorn.server import ServerState
+config = uvicorn_server.worker_config("asyncio:sleep", {"http": "httptools", "port": 0})
+config.load()
+print(sorted(m for m in sys.modules if m.startswith("websockets")))
+protocol = config.ws_protocol_class(config=config, server_state=ServerState(), app_state={})
+print(type(protocol).__name__)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:2] == ["[]", "WebSocketsSansIOProtocol"]
+
+
+@pytest.mark.parametrize("ws", ["none", WebSocketsSansIOProtocol])
+def test_no_websockets_or_a_class_given_stays_as_it_is(ws) -> None:
+    assert uvicorn_server.lazy_websockets({"ws": ws})["ws"] is ws
