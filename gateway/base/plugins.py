@@ -34,8 +34,10 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +124,11 @@ def selection(setting: str) -> frozenset[str] | None:
 
 
 def installed() -> dict[str, metadata.EntryPoint]:
-    """The entry points of the ``switchyard`` group, by name."""
+    """The entry points of the ``switchyard`` group, by name. ``importlib.metadata``
+    (with zipfile and csv, about 1 MB of a worker, #67) is imported here: a process
+    whose ``SWITCHYARD_PLUGINS`` is ``none`` never reads the installed distributions."""
+    from importlib import metadata
+
     found: dict[str, metadata.EntryPoint] = {}
     for point in metadata.entry_points(group=GROUP):
         other = found.get(point.name)
