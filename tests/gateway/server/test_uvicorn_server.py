@@ -262,5 +262,5 @@ print(type(protocol).__name__)
 
 
 @pytest.mark.parametrize("ws", ["none", WebSocketsSansIOProtocol])
-def test_no_websockets_or_a_class_given_stays_as_it_is(ws) -> None:
+def test_no_websockets_or_a_class_given_stays_as_it_is(ws: object) -> None:
     assert uvicorn_server.lazy_websockets({"ws": ws})["ws"] is ws
