@@ -51,8 +51,8 @@ class StoreCounters:
     ) -> None:
         """Correct the tokens by ``delta``, add ``cost`` to the spend, give back the hold."""
         second, hold, hold_period = parts_of(handle)
-        units = to_units(cost) if key.budget_usd is not None and cost else 0
-        if not units and hold is None and not (second is not None and delta and key.tpm_limit):
+        units = settled_units(key, second, hold, delta, cost)
+        if units is None:
             return  # nothing that a limit of this key reads (one round trip saved)
         period_id, start, _ = period_bounds(key.budget_period, at)
         args = ("settle", key.id, second, delta, period_id, units)
@@ -96,15 +96,10 @@ class StoreCounters:
         rows: list[list[Any]] = []
         subjects: list[Subject] = []
         for subject, (second, hold, hold_period) in zip(joint.subjects, joint.parts, strict=True):
-            limits_ = subject.limits
-            units = to_units(cost) if limits_.budget_usd is not None and cost else 0
-            if (
-                not units
-                and hold is None
-                and not (second is not None and delta and limits_.tpm_limit)
-            ):
+            units = settled_units(subject.limits, second, hold, delta, cost)
+            if units is None:
                 continue
-            period_id = period_bounds(limits_.budget_period, at)[0]
+            period_id = period_bounds(subject.limits.budget_period, at)[0]
             rows.append([subject.counter, second, delta, period_id, units, None, hold_period, hold])
             subjects.append(subject)
         if not rows:
@@ -155,6 +150,18 @@ def parts_of(handle: Any) -> tuple[int | None, Any, str | None]:
     if isinstance(handle, Admission):
         return handle.second, handle.hold, handle.period if handle.hold is not None else None
     return handle, None, None
+
+
+def settled_units(
+    limits: Any, second: int | None, hold: Any, delta: int, cost: Decimal
+) -> int | None:
+    """The budget units a settle adds to ``limits`` (a key's, a team's ...: rpm/tpm,
+    budget), or None when it changes nothing those limits read: no cost counted, no
+    hold to give back and no token correction a tpm limit would see."""
+    units = to_units(cost) if limits.budget_usd is not None and cost else 0
+    if not units and hold is None and not (second is not None and delta and limits.tpm_limit):
+        return None
+    return units
 
 
 def hold_ttl() -> float:

@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway.base.entries import KeyEntry
 from gateway.limits import subjects
-from gateway.limits.counters import hold_ttl, parts_of
+from gateway.limits.counters import hold_ttl, parts_of, settled_units
 from gateway.limits.spend import counter_spend, key_spend, period_bounds, to_units
 from gateway.limits.subjects import Admission, Joint, Subject, joint_verdict, verdict
 
@@ -272,8 +272,8 @@ class RedisCounters:
         self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float
     ) -> None:
         second, hold, hold_period = parts_of(handle)
-        units = to_units(cost) if key.budget_usd is not None and cost else 0
-        if not units and hold is None and not (second is not None and delta and key.tpm_limit):
+        units = settled_units(key, second, hold, delta, cost)
+        if units is None:
             return  # nothing that a limit of this key reads
         self.client()
         period_id, _, _ = period_bounds(key.budget_period, at)
@@ -327,15 +327,10 @@ class RedisCounters:
         client = self.client()
         calls = []
         for subject, (second, hold, hold_period) in zip(joint.subjects, joint.parts, strict=True):
-            limits_ = subject.limits
-            units = to_units(cost) if limits_.budget_usd is not None and cost else 0
-            if (
-                not units
-                and hold is None
-                and not (second is not None and delta and limits_.tpm_limit)
-            ):
+            units = settled_units(subject.limits, second, hold, delta, cost)
+            if units is None:
                 continue
-            period_id, _, _ = period_bounds(limits_.budget_period, at)
+            period_id, _, _ = period_bounds(subject.limits.budget_period, at)
             base = subject.redis_base()
             held = hold_period or period_id
             keys = [
