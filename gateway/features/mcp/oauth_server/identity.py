@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.access import registry
-from gateway.base.entries import KeyEntry, Snapshot
+from gateway.base.entries import MASTER, KeyEntry, Snapshot
 from gateway.features.mcp.rules import OAUTH_SCOPE, tools_granted, user_grant
 from gateway.models import ApiKey, Team
 
@@ -55,19 +55,9 @@ class TeamOption:
 
 
 def _probe(grant: frozenset[str]) -> KeyEntry:
-    return KeyEntry(
-        id=0,
-        name="",
-        prefix=PREFIX,
-        routes=None,
-        rpm_limit=None,
-        tpm_limit=None,
-        budget_usd=None,
-        budget_period="total",
-        expires_at=None,
-        revoked=False,
-        mcp_allowed=grant,
-    )
+    """A key that opens ``grant`` and nothing else: unlimited like the master key, but
+    not it (the master key opens every server)."""
+    return dataclasses.replace(MASTER, id=0, name="", prefix=PREFIX, mcp_allowed=grant)
 
 
 def options(user_id: int, keys: Iterable[KeyEntry]) -> list[TeamOption]:
