@@ -6,11 +6,15 @@ the list routing returned."""
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.routing.attempts import Attempt
+
+if TYPE_CHECKING:
+    from gateway.base.entries import KeyEntry
 
 __all__ = ["Attempt", "Record"]
 
@@ -74,3 +78,19 @@ class Record:
     queued_bytes: int = field(default=0, repr=False, compare=False)
     # its bodies were let go to keep the queue within its memory bound (journal.background)
     bodies_shed: bool = field(default=False, repr=False, compare=False)
+
+    @classmethod
+    def of_call(cls, protocol: str, key: KeyEntry | None, **fields: Any) -> Record:
+        """The row of a call on one of the gateway's own protocols (``protocol``: "mcp",
+        "a2a") as it starts: a fresh id with the protocol's prefix, the protocol as its
+        dialect and provider, ``key``'s id, name and prefix (none while no key is known)
+        and ``fields``."""
+        return cls(
+            request_id=f"{protocol}_{uuid.uuid4().hex[:24]}",
+            key_id=key.id if key is not None else None,
+            key_name=key.name if key is not None else "",
+            key_prefix=key.prefix if key is not None else "",
+            dialect=protocol,
+            provider=protocol,
+            **fields,
+        )

@@ -274,15 +274,11 @@ async def serve(ex: Exchange) -> None:
 def _record(ex: Exchange) -> journal.Record:
     """The call's journal row as it starts."""
     call, agent, key = ex.call, ex.agent, ex.key
-    return journal.Record(
-        request_id="a2a_" + uuid.uuid4().hex[:24],
-        key_id=key.id,
-        key_name=key.name,
-        key_prefix=key.prefix,
-        dialect="a2a",
+    return journal.Record.of_call(
+        "a2a",
+        key,
         endpoint=call.method,
         route=agent.name,
-        provider="a2a",
         upstream_model=call.task_id,
         stream=call.operation in wire.STREAMING,
         user_agent=ex.headers.get("user-agent", "")[:300],

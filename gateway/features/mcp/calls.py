@@ -14,7 +14,6 @@ rate limited) — every path journaled once."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypedDict, Unpack
@@ -217,15 +216,11 @@ def _record(
     from_playground: bool,
 ) -> journal.Record:
     """The call's journal row as it starts (``named``: the key it names)."""
-    return journal.Record(
-        request_id="mcp_" + uuid.uuid4().hex[:24],
-        key_id=named.id,
-        key_name=named.name,
-        key_prefix=named.prefix,
-        dialect="mcp",
+    return journal.Record.of_call(
+        "mcp",
+        named,
         endpoint=endpoint,
         route=server,
-        provider="mcp",
         upstream_model=tool,
         user_agent=user_agent[:300],
         from_playground=from_playground,

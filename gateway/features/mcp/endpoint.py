@@ -28,7 +28,6 @@ import contextlib
 import json
 import logging
 import time
-import uuid
 import warnings
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
@@ -959,15 +958,11 @@ async def _refuse_draining(
     path: str = scope["path"].rstrip("/") or "/"
     error = ShuttingDown(SHUTTING_DOWN)
     journal.record(
-        journal.Record(
-            request_id="mcp_" + uuid.uuid4().hex[:24],
-            key_id=key.id if key is not None else None,
-            key_name=key.name if key is not None else "",
-            key_prefix=key.prefix if key is not None else "",
-            dialect="mcp",
+        journal.Record.of_call(
+            "mcp",
+            key,
             endpoint=f"{scope.get('method', '')} {PREFIX}"[:40],
             route=path[len(PREFIX) + 1 :][:200] if path.startswith(PREFIX + "/") else "",
-            provider="mcp",
             status=503,
             finish_reason="error",
             error_kind=error.kind,

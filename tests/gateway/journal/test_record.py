@@ -1,0 +1,27 @@
+"""What the request path hands to the journal (``gateway.journal.record``): the row of a
+call on one of the gateway's own protocols (MCP, A2A) as it starts."""
+
+from __future__ import annotations
+
+from gateway.base.entries import MASTER
+from gateway.journal.record import Record
+
+
+def test_a_protocol_call_row_names_its_protocol_and_key() -> None:
+    key = MASTER
+    row = Record.of_call("mcp", key, endpoint="tools/call", route="files")
+    assert row.request_id.startswith("mcp_") and len(row.request_id) == 4 + 24
+    assert (row.dialect, row.provider, row.endpoint, row.route) == (
+        "mcp",
+        "mcp",
+        "tools/call",
+        "files",
+    )
+    assert (row.key_id, row.key_name, row.key_prefix) == (None, "master", "master")
+    assert Record.of_call("mcp", key).request_id != row.request_id
+
+
+def test_a_protocol_call_row_without_a_key_names_none() -> None:
+    row = Record.of_call("a2a", None, status=503)
+    assert (row.key_id, row.key_name, row.key_prefix, row.status) == (None, "", "", 503)
+    assert row.request_id.startswith("a2a_") and row.dialect == "a2a"
