@@ -50,7 +50,7 @@ from gateway.codecs.openai_media import audio, forms, images
 from gateway.core.call import Reply, StreamCut, StreamReply
 from gateway.core.jobs import RoutedJob, begin_attempt
 from gateway.providers import kinds
-from gateway.providers.base import Provider
+from gateway.providers.base import Exchange, Provider
 from gateway.providers.passthrough_body import for_deployment
 from gateway.routing import routing
 from gateway.telemetry import tags
@@ -124,10 +124,8 @@ class _Media(RoutedJob):
         return self.public
 
     def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
-        call = self.call
-        adapter = begin_attempt(call, route, deployment)
-        assert call.exchange is not None
-        call.exchange.capture_limit = 0  # the answer (images, audio) stays out of the journal
+        adapter = begin_attempt(self.call, route, deployment)
+        self.exchange().capture_limit = 0  # the answer (images, audio) stays out of the journal
         if mode_of(deployment) != self.mode:
             raise InvalidRequest(
                 f"model {route.name!r} cannot serve {self.what}: deployment "
@@ -141,6 +139,12 @@ class _Media(RoutedJob):
                 param="model",
             )
         return adapter
+
+    def exchange(self) -> Exchange:
+        """The upstream exchange of the attempt ``begin`` started."""
+        exchange = self.call.exchange
+        assert exchange is not None
+        return exchange
 
     # -- pricing -----------------------------------------------------------------------
     def price(self, deployment: DeploymentEntry, usage: Usage) -> Decimal:
@@ -342,11 +346,10 @@ class _Images(_Media):
     ) -> dict[str, Any]:
         """``n`` ``generateContent`` calls (a Gemini image model makes one image a call),
         made together; the Images API answer."""
-        call = self.call
-        assert call.exchange is not None
+        exchange = self.exchange()
         body = images.gemini_body(str(self.option("prompt")), self.option("size"), inputs)
         answers = await asyncio.gather(
-            *(adapter.generate_content(body, deployment, call.exchange) for _ in range(self.count)),
+            *(adapter.generate_content(body, deployment, exchange) for _ in range(self.count)),
             return_exceptions=True,  # every call ends before the first failure is raised
         )
         found: list[tuple[str, str]] = []
@@ -386,8 +389,7 @@ class _ImageGeneration(_Images):
     async def answer(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> tuple[bytes, Usage, str]:
-        exchange = self.call.exchange
-        assert exchange is not None
+        exchange = self.exchange()
         if adapter.speaks is OPENAI:
             content = orjson.dumps(for_deployment(self.body, deployment))
             raw, _kind = await adapter.media(
@@ -435,8 +437,7 @@ class _Form(_Media):
         return orjson.dumps({**self.form.summary(), **self.replaced})
 
     async def post_form(self, adapter: Provider, deployment: DeploymentEntry) -> tuple[bytes, str]:
-        exchange = self.call.exchange
-        assert exchange is not None
+        exchange = self.exchange()
         content = self.sent(deployment)
         return await adapter.media(self.path, content, self.form.content_type, deployment, exchange)
 
@@ -544,8 +545,7 @@ class _Transcription(_Form):
     async def open_media(
         self, adapter: Provider, deployment: DeploymentEntry
     ) -> tuple[str, AsyncIterator[bytes]]:
-        exchange = self.call.exchange
-        assert exchange is not None
+        exchange = self.exchange()
         await self.measure(deployment)  # in case the final event reports no duration
         content = self.sent(deployment)
         return await adapter.media_stream(
@@ -611,8 +611,7 @@ class _Speech(_Media):
     async def open_media(
         self, adapter: Provider, deployment: DeploymentEntry
     ) -> tuple[str, AsyncIterator[bytes]]:
-        exchange = self.call.exchange
-        assert exchange is not None
+        exchange = self.exchange()
         content = orjson.dumps(for_deployment(self.body, deployment))
         return await adapter.media_stream(
             self.path, content, "application/json", deployment, exchange
@@ -647,15 +646,32 @@ class _Speech(_Media):
         return orjson.dumps({"audio_bytes": sent, "content_type": self.content_type})
 
 
-class GeminiImages(_Media):
+class _ForGemini(_Media):
     """A Gemini client's ``generateContent`` (or ``streamGenerateContent``) asking for
-    image output, on a route to an OpenAI image model: an images generation body
-    (``images.generation_from_gemini``), or an images edit form when the last turn
-    carries images to change (``images.gemini_input_images``), and the answer as
-    ``inlineData`` parts (a stream is that one answer as one event)."""
+    image output: its answer is one ``generateContent`` body (a stream is that one
+    answer as one event), journaled as how many images and how many bytes."""
 
     mode = media_prices.IMAGE
     what = "image generation"
+    wants_stream = False
+
+    def reply(self, data: dict[str, Any]) -> tuple[bytes, Usage, str]:
+        """``data`` (a ``generateContent`` answer) as the client reads it."""
+        answer = orjson.dumps(data)
+        if self.wants_stream:
+            return b"data: " + answer + b"\r\n\r\n", self.usage, "text/event-stream"
+        return answer, self.usage, "application/json"
+
+    def summary(self, payload: bytes, content_type: str) -> bytes:
+        return orjson.dumps({"images": int(self.units), "bytes": len(payload)})
+
+
+class GeminiImages(_ForGemini):
+    """A Gemini client asking for image output on a route to an OpenAI image model: an
+    images generation body (``images.generation_from_gemini``), or an images edit form
+    when the last turn carries images to change (``images.gemini_input_images``), and
+    the answer as ``inlineData`` parts."""
+
     path = "images/generations"
     declared_as = "gemini_images"
 
@@ -693,8 +709,7 @@ class GeminiImages(_Media):
     async def answer(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> tuple[bytes, Usage, str]:
-        exchange = self.call.exchange
-        assert exchange is not None
+        exchange = self.exchange()
         body = for_deployment(self.generation, deployment)
         if not deployment.model.lower().startswith("gpt-image"):  # those answer b64 alone
             body["response_format"] = "b64_json"  # the image inline, not a link
@@ -706,10 +721,7 @@ class GeminiImages(_Media):
         raw, _kind = await adapter.media(self.path, content, kind, deployment, exchange)
         data = _json_answer(raw)
         self.usage = _ImageGeneration.image_usage(self, data)  # type: ignore[arg-type]
-        answer = orjson.dumps(images.gemini_answer(data, self.public))
-        if self.wants_stream:
-            return b"data: " + answer + b"\r\n\r\n", self.usage, "text/event-stream"
-        return answer, self.usage, "application/json"
+        return self.reply(images.gemini_answer(data, self.public))
 
     def unit_cost(
         self, deployment: DeploymentEntry, table: media_prices.MediaPrice | None, usage: Usage
@@ -720,18 +732,13 @@ class GeminiImages(_Media):
         )  # fmt: skip
         return Decimal(0) if each is None else each * self.units
 
-    def summary(self, payload: bytes, content_type: str) -> bytes:
-        return orjson.dumps({"images": int(self.units), "bytes": len(payload)})
 
-
-class GeminiNativeImages(_Media):
+class GeminiNativeImages(_ForGemini):
     """A Gemini client asking a Gemini image model for image output: its
     ``generateContent`` body goes to the model as it came (the chat path's canonical
-    answer has no image parts, so it would lose them), the answer comes back as is (a
-    stream is that one answer as one event). Priced by the tokens it reports."""
+    answer has no image parts, so it would lose them), the answer comes back as is.
+    Priced by the tokens it reports."""
 
-    mode = media_prices.IMAGE
-    what = "image generation"
     gemini = True
     declared_as = "gemini_native_images"
 
@@ -785,8 +792,7 @@ class GeminiNativeImages(_Media):
     async def answer(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> tuple[bytes, Usage, str]:
-        exchange = self.call.exchange
-        assert exchange is not None
+        exchange = self.exchange()
         data = await adapter.generate_content(self.sent, deployment, exchange)
         found = sum(
             1
@@ -800,13 +806,7 @@ class GeminiNativeImages(_Media):
             input_tokens=int(reported.get("promptTokenCount") or 0),
             output_tokens=int(reported.get("candidatesTokenCount") or 0),
         )
-        answer = orjson.dumps(data)
-        if self.wants_stream:
-            return b"data: " + answer + b"\r\n\r\n", self.usage, "text/event-stream"
-        return answer, self.usage, "application/json"
-
-    def summary(self, payload: bytes, content_type: str) -> bytes:
-        return orjson.dumps({"images": int(self.units), "bytes": len(payload)})
+        return self.reply(data)
 
 
 class GeminiMixedImages(GeminiNativeImages):
