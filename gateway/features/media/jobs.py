@@ -389,11 +389,10 @@ class _ImageGeneration(_Images):
     async def answer(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> tuple[bytes, Usage, str]:
-        exchange = self.exchange()
         if adapter.speaks is OPENAI:
             content = orjson.dumps(for_deployment(self.body, deployment))
             raw, _kind = await adapter.media(
-                self.path, content, "application/json", deployment, exchange
+                self.path, content, "application/json", deployment, self.exchange()
             )
             data = _json_answer(raw)
         else:
@@ -437,9 +436,10 @@ class _Form(_Media):
         return orjson.dumps({**self.form.summary(), **self.replaced})
 
     async def post_form(self, adapter: Provider, deployment: DeploymentEntry) -> tuple[bytes, str]:
-        exchange = self.exchange()
         content = self.sent(deployment)
-        return await adapter.media(self.path, content, self.form.content_type, deployment, exchange)
+        return await adapter.media(
+            self.path, content, self.form.content_type, deployment, self.exchange()
+        )
 
 
 class _ImageEdit(_Images, _Form):
@@ -545,11 +545,10 @@ class _Transcription(_Form):
     async def open_media(
         self, adapter: Provider, deployment: DeploymentEntry
     ) -> tuple[str, AsyncIterator[bytes]]:
-        exchange = self.exchange()
         await self.measure(deployment)  # in case the final event reports no duration
         content = self.sent(deployment)
         return await adapter.media_stream(
-            self.path, content, self.form.content_type, deployment, exchange
+            self.path, content, self.form.content_type, deployment, self.exchange()
         )
 
     def watch(self, chunk: bytes) -> None:
@@ -611,10 +610,9 @@ class _Speech(_Media):
     async def open_media(
         self, adapter: Provider, deployment: DeploymentEntry
     ) -> tuple[str, AsyncIterator[bytes]]:
-        exchange = self.exchange()
         content = orjson.dumps(for_deployment(self.body, deployment))
         return await adapter.media_stream(
-            self.path, content, "application/json", deployment, exchange
+            self.path, content, "application/json", deployment, self.exchange()
         )
 
     def watch(self, chunk: bytes) -> None:
@@ -709,7 +707,6 @@ class GeminiImages(_ForGemini):
     async def answer(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> tuple[bytes, Usage, str]:
-        exchange = self.exchange()
         body = for_deployment(self.generation, deployment)
         if not deployment.model.lower().startswith("gpt-image"):  # those answer b64 alone
             body["response_format"] = "b64_json"  # the image inline, not a link
@@ -718,7 +715,7 @@ class GeminiImages(_ForGemini):
             content, kind = images.edit_form(body, self.pictures, boundary)
         else:
             content, kind = orjson.dumps(body), "application/json"
-        raw, _kind = await adapter.media(self.path, content, kind, deployment, exchange)
+        raw, _kind = await adapter.media(self.path, content, kind, deployment, self.exchange())
         data = _json_answer(raw)
         self.usage = _ImageGeneration.image_usage(self, data)  # type: ignore[arg-type]
         return self.reply(images.gemini_answer(data, self.public))
@@ -792,8 +789,7 @@ class GeminiNativeImages(_ForGemini):
     async def answer(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> tuple[bytes, Usage, str]:
-        exchange = self.exchange()
-        data = await adapter.generate_content(self.sent, deployment, exchange)
+        data = await adapter.generate_content(self.sent, deployment, self.exchange())
         found = sum(
             1
             for candidate in data.get("candidates") or []
