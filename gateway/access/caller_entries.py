@@ -6,6 +6,8 @@ user's keys come out revoked."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.base.entries import (
     KeyEntry,
     TagEntry,
@@ -22,6 +24,15 @@ def names_list(value: object) -> tuple[str, ...]:
     return tuple(str(item) for item in value) if isinstance(value, list) else ()
 
 
+_LIMITS = ("rpm_limit", "tpm_limit", "budget_usd", "budget_period")
+
+
+def _limits_of(row: Any) -> dict[str, Any]:
+    """The rpm, tpm and budget (and its period) a key, team, user or tag row sets, as
+    its entry takes them."""
+    return {name: getattr(row, name) for name in _LIMITS}
+
+
 def keys() -> dict[str, KeyEntry]:
     """The keys by hash, with their teams, owners' limits and guardrails."""
     team_guardrails = {t.id: names_list(t.guardrails) for t in Team.objects.all()}
@@ -29,10 +40,7 @@ def keys() -> dict[str, KeyEntry]:
         t.id: TeamEntry(
             id=t.id,
             name=t.name,
-            rpm_limit=t.rpm_limit,
-            tpm_limit=t.tpm_limit,
-            budget_usd=t.budget_usd,
-            budget_period=t.budget_period,
+            **_limits_of(t),
             mcp_allowed=None if t.mcp_allowed is None else mcp_list(t.mcp_allowed),
         )
         for t in Team.objects.all()
@@ -47,10 +55,7 @@ def keys() -> dict[str, KeyEntry]:
             name=k.name,
             prefix=k.prefix,
             routes=allowed or None,
-            rpm_limit=k.rpm_limit,
-            tpm_limit=k.tpm_limit,
-            budget_usd=k.budget_usd,
-            budget_period=k.budget_period,
+            **_limits_of(k),
             expires_at=k.expires_at,
             # a deactivated user's keys stop with them (401 as a revoked key's)
             revoked=k.revoked_at is not None or k.user_id in inactive,
@@ -83,10 +88,7 @@ def _limited_users() -> dict[int, UserEntry]:
         p.user_id: UserEntry(
             id=p.user_id,
             name=p.user.get_username(),
-            rpm_limit=p.rpm_limit,
-            tpm_limit=p.tpm_limit,
-            budget_usd=p.budget_usd,
-            budget_period=p.budget_period,
+            **_limits_of(p),
         )
         for p in rows
     }
@@ -98,10 +100,7 @@ def limited_tags() -> dict[str, TagEntry]:
         TagEntry(
             id=t.id,
             name=t.name,
-            rpm_limit=t.rpm_limit,
-            tpm_limit=t.tpm_limit,
-            budget_usd=t.budget_usd,
-            budget_period=t.budget_period,
+            **_limits_of(t),
         )
         for t in TagBudget.objects.all()
     )
