@@ -59,6 +59,16 @@ READ_TEAM = {
     "mcp.connect",
     "prompts.view",  # the prompt registry: templates hold no secrets
 }
+# An admin may do all an editor may, over every team (the rules say whose)
+EDIT_TEAM = READ_TEAM | {
+    "routes.edit",
+    "keys.edit",
+    "playground.use",
+    "prompts.edit",
+    # work annotation queues (editors: requests they see)
+    "annotations.review",
+    "dashboard.pin",  # editors: their teams' boards; admins: the global board and every team's
+}
 ABILITIES: dict[str, frozenset[str]] = {
     VIEWER: frozenset(READ_TEAM),
     MEMBER: frozenset(
@@ -78,27 +88,12 @@ ABILITIES: dict[str, frozenset[str]] = {
             "dashboard.pin",  # their teams' boards (rule dashboard.pin)
         }
     ),
-    EDITOR: frozenset(
-        READ_TEAM
-        | {
-            "routes.edit",
-            "keys.edit",
-            "playground.use",
-            "prompts.edit",
-            "annotations.review",
-            "dashboard.pin",
-        }
-    ),
+    EDITOR: frozenset(EDIT_TEAM),
     ADMIN: frozenset(
-        READ_TEAM
+        EDIT_TEAM
         | {
-            "routes.edit",
-            "keys.edit",
-            "playground.use",
-            "prompts.edit",
             "providers.edit",
             "teams.edit",
-            "dashboard.pin",  # the global board and every team's
             "guardrails.edit",
             "config.import",
             "users.view",
@@ -108,7 +103,6 @@ ABILITIES: dict[str, frozenset[str]] = {
             "audit.view",
             "batches.view",  # every key's batch jobs and their results
             "evals.use",
-            "annotations.review",  # work annotation queues (editors: requests they see)
             "traffic.compare",
         }
     ),
