@@ -14,7 +14,6 @@ counters cannot be reached the process's own count decides, as in one process
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -53,12 +52,8 @@ def used(deployment: DeploymentEntry, tokens: int) -> None:
     ``tpm`` cap); sent in the background, off the request's path."""
     if not deployment.tpm or tokens <= 0:
         return
-    backend = limits.shared_backend()
-    if backend is None:
-        return
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:  # no loop (a management command): nothing shares the counts
+    backend = limits.reachable_shared_backend()
+    if backend is None:  # (a management command has no loop: nothing shares the counts)
         return
     minute = int(wall() // 60)
     in_background(_send_used(backend, deployment.id, minute, int(tokens)))

@@ -135,6 +135,19 @@ def shared_backend() -> SharedCounters | RedisCounters | None:
     return None if isinstance(backend, MemoryCounters) else backend
 
 
+def reachable_shared_backend() -> SharedCounters | RedisCounters | None:
+    """``shared_backend`` when there is also a running loop to talk to it through; None
+    without one (a management command: nothing is shared)."""
+    backend = shared_backend()
+    if backend is None:
+        return None
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return backend
+
+
 def note_failure(backend: Backend, exc: Exception) -> None:
     """A shared backend failed: warn once per outage (the counter service's client
     reports its own outages; an error it answered is a bug, logged every time)."""

@@ -21,7 +21,6 @@ agree on it."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,18 +32,6 @@ from gateway.routing import affinity_book  # noqa: F401 - the counter service's 
 wall: Callable[[], float] = time.time  # seam for tests: epoch seconds
 
 
-def _backend() -> Any:
-    """The shared store, when this process has one and a running loop to talk to it."""
-    backend = limits.shared_backend()
-    if backend is None:
-        return None
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-    return backend
-
-
 def _redis_key(route: str, prefix: int) -> str:
     return f"{subjects.REDIS_PREFIX}:affinity:{route}:{prefix:x}"
 
@@ -52,7 +39,7 @@ def _redis_key(route: str, prefix: int) -> str:
 def share(route: str, prefix: int, deployment_id: int, seconds: float) -> None:
     """Tell the store, in the background, that ``deployment_id`` served ``prefix`` on
     ``route`` and keeps it warm for ``seconds`` (nothing when this process is alone)."""
-    backend = _backend()
+    backend = limits.reachable_shared_backend()
     if backend is not None:
         in_background(_put(backend, route, prefix, deployment_id, seconds))
 
@@ -74,7 +61,7 @@ async def _put(backend: Any, route: str, prefix: int, deployment_id: int, second
 async def recall(route: str, prefix: int) -> tuple[int, float] | None:
     """(deployment id, seconds still warm) the store knows for ``prefix`` on ``route``,
     or None (unknown, expired, no store, or the store unreachable)."""
-    backend = _backend()
+    backend = limits.reachable_shared_backend()
     if backend is None:
         return None
     try:

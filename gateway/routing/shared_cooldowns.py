@@ -263,18 +263,6 @@ async def _view(backend: Any, window: float) -> dict[int, State]:
 # --- what routing calls ---------------------------------------------------------------------
 
 
-def _backend() -> Any:
-    """The shared store, when this process has one and a running loop to talk to it."""
-    backend = limits.shared_backend()
-    if backend is None:
-        return None
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:  # no loop (a management command): nothing shared
-        return None
-    return backend
-
-
 def report_failure(
     deployment_id: int,
     label: str,
@@ -287,7 +275,7 @@ def report_failure(
     """Push one failed request of ``deployment_id`` to the store (in the background):
     True when it went there, False when this process counts alone. ``fallback``
     (the per-process decision) runs if the store cannot be reached."""
-    backend = _backend()
+    backend = limits.reachable_shared_backend()
     if backend is None:
         return False
     in_background(_push_failure(backend, deployment_id, label, policy, probe, alone, fallback))
@@ -318,7 +306,7 @@ async def _push_failure(backend, deployment_id, label, policy, probe, alone, fal
 def report_success(deployment_id: int) -> None:
     """Close ``deployment_id``'s breaker for everybody (routing calls this only for a
     deployment the store knows failures of)."""
-    backend = _backend()
+    backend = limits.reachable_shared_backend()
     if backend is not None:
         in_background(_push_success(backend, deployment_id))
 
@@ -336,7 +324,7 @@ async def claim_probe(deployment_id: int, lease: float) -> float | None:
     """Make this request the server's one probe of a half-open deployment: None when it
     is (or nobody shares cooldowns, or the store is unreachable), else the seconds
     until the deployment may be probed again (another process probes it)."""
-    backend = _backend()
+    backend = limits.reachable_shared_backend()
     if backend is None:
         return None
     try:
@@ -352,7 +340,7 @@ async def current(deployment_id: int, window: float) -> State | None:
     """The store's state of ``deployment_id`` now (cool_for | None, failures), asked
     before an attempt on a deployment known to fail; None when nobody shares
     cooldowns or the store is unreachable."""
-    backend = _backend()
+    backend = limits.reachable_shared_backend()
     if backend is None:
         return None
     try:
@@ -365,7 +353,7 @@ async def current(deployment_id: int, window: float) -> State | None:
 
 
 def release_probe(deployment_id: int) -> None:
-    backend = _backend()
+    backend = limits.reachable_shared_backend()
     if backend is not None:
         in_background(_push_release(backend, deployment_id))
 
