@@ -41,8 +41,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
 
@@ -66,6 +66,7 @@ def news_channel() -> str:
 State = tuple[float | None, int]
 Listener = Callable[[dict[int, State], bool], None]
 _listener: Listener | None = None
+T = TypeVar("T")
 
 
 def listen(listener: Listener) -> None:
@@ -306,63 +307,57 @@ async def _push_failure(backend, deployment_id, label, policy, probe, alone, fal
 def report_success(deployment_id: int) -> None:
     """Close ``deployment_id``'s breaker for everybody (routing calls this only for a
     deployment the store knows failures of)."""
-    backend = limits.reachable_shared_backend()
-    if backend is not None:
-        in_background(_push_success(backend, deployment_id))
-
-
-async def _push_success(backend: Any, deployment_id: int) -> None:
-    try:
-        await _succeeded(backend, deployment_id)
-    except Exception as exc:
-        limits.note_failure(backend, exc)
-    else:
-        limits.note_success(backend)
+    _tell_store(_succeeded, deployment_id)
 
 
 async def claim_probe(deployment_id: int, lease: float) -> float | None:
     """Make this request the server's one probe of a half-open deployment: None when it
     is (or nobody shares cooldowns, or the store is unreachable), else the seconds
     until the deployment may be probed again (another process probes it)."""
-    backend = limits.reachable_shared_backend()
-    if backend is None:
-        return None
-    try:
-        wait = await _probe(backend, deployment_id, lease)
-    except Exception as exc:
-        limits.note_failure(backend, exc)
-        return None
-    limits.note_success(backend)
-    return wait
+    return await _asked(_probe, deployment_id, lease)
 
 
 async def current(deployment_id: int, window: float) -> State | None:
     """The store's state of ``deployment_id`` now (cool_for | None, failures), asked
     before an attempt on a deployment known to fail; None when nobody shares
     cooldowns or the store is unreachable."""
+    return await _asked(_state, deployment_id, window)
+
+
+async def _asked(ask: Callable[..., Awaitable[T]], *args: Any) -> T | None:
+    """``ask(backend, *args)`` of the shared store, its outage noted; None when nobody
+    shares cooldowns or the store is unreachable."""
     backend = limits.reachable_shared_backend()
     if backend is None:
         return None
     try:
-        state = await _state(backend, deployment_id, window)
+        answer = await ask(backend, *args)
     except Exception as exc:
         limits.note_failure(backend, exc)
         return None
     limits.note_success(backend)
-    return state
+    return answer
 
 
 def release_probe(deployment_id: int) -> None:
+    _tell_store(_release, deployment_id)
+
+
+def _tell_store(tell: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """``tell(backend, *args)`` the shared store in the background, its outage (or its
+    coming back) noted; nothing when nobody shares cooldowns."""
     backend = limits.reachable_shared_backend()
     if backend is not None:
-        in_background(_push_release(backend, deployment_id))
+        in_background(_told(backend, tell, *args))
 
 
-async def _push_release(backend: Any, deployment_id: int) -> None:
+async def _told(backend: Any, tell: Callable[..., Awaitable[Any]], *args: Any) -> None:
     try:
-        await _release(backend, deployment_id)
+        await tell(backend, *args)
     except Exception as exc:
         limits.note_failure(backend, exc)
+    else:
+        limits.note_success(backend)
 
 
 # --- the background view --------------------------------------------------------------------
