@@ -37,6 +37,21 @@ def _sums() -> dict[str, Any]:
     }
 
 
+def _totals(row: dict[str, Any]) -> dict[str, Any]:
+    """What ``_sums`` added up for a group, as the rows ``spend.query`` return it."""
+    return {
+        "requests": row["requests"],
+        "errors": row["errors"],
+        "input_tokens": row["input_tokens"] or 0,
+        "output_tokens": row["output_tokens"] or 0,
+        "cache_read_tokens": row["cache_read_tokens"] or 0,
+        "cache_write_tokens": row["cache_write_tokens"] or 0,
+        "tokens": (row["input_tokens"] or 0) + (row["output_tokens"] or 0),
+        "cost_usd": row["cost_usd"] or Decimal(0),
+        "bucket": None,
+    }
+
+
 def query(
     since: datetime | None = None,
     until: datetime | None = None,
@@ -82,7 +97,6 @@ def query(
     out = []
     for run, row in found.items():
         call = started.get(run, {})
-        tokens = (row["input_tokens"] or 0) + (row["output_tokens"] or 0)
         out.append(
             {
                 "agent_run": run,
@@ -90,15 +104,7 @@ def query(
                 "task": call.get("upstream_model") or None,
                 "session": call.get("session") or None,
                 "key": call.get("key_name") or None,
-                "requests": row["requests"],
-                "errors": row["errors"],
-                "input_tokens": row["input_tokens"] or 0,
-                "output_tokens": row["output_tokens"] or 0,
-                "cache_read_tokens": row["cache_read_tokens"] or 0,
-                "cache_write_tokens": row["cache_write_tokens"] or 0,
-                "tokens": tokens,
-                "cost_usd": row["cost_usd"] or Decimal(0),
-                "bucket": None,
+                **_totals(row),
                 "started": row["started"],
             }
         )
@@ -168,15 +174,7 @@ def sessions(
                 "agent": first.get(pair) or None,
                 "key": row["key_name"] or None,
                 "runs": row["runs"],
-                "requests": row["requests"],
-                "errors": row["errors"],
-                "input_tokens": row["input_tokens"] or 0,
-                "output_tokens": row["output_tokens"] or 0,
-                "cache_read_tokens": row["cache_read_tokens"] or 0,
-                "cache_write_tokens": row["cache_write_tokens"] or 0,
-                "tokens": (row["input_tokens"] or 0) + (row["output_tokens"] or 0),
-                "cost_usd": row["cost_usd"] or Decimal(0),
-                "bucket": None,
+                **_totals(row),
                 "started": started,
             }
         )
