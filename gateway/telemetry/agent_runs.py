@@ -19,6 +19,7 @@ from typing import Any
 from django.db.models import Count, Max, Min, Q, Sum
 
 from gateway.models import RequestLog
+from gateway.telemetry.rollups import TOKEN_FIELDS
 
 FILTERS = ("agent", "key", "agent_run")
 
@@ -29,11 +30,10 @@ class BadRunQuery(ValueError):
 
 def _sums() -> dict[str, Any]:
     """The requests, errors, tokens and cost a group of request log rows adds up to."""
-    summed = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
     return {
         "requests": Count("id"),
         "errors": Count("id", filter=Q(status__gte=400)),
-        **{name: Sum(name) for name in (*summed, "cost_usd")},
+        **{name: Sum(name) for name in (*TOKEN_FIELDS, "cost_usd")},
     }
 
 

@@ -43,6 +43,9 @@ BOUNDS_MS: tuple[float, ...] = tuple(s * 10**d for d in range(6) for s in _STEPS
 DEFAULT_RETENTION_DAYS = 400
 PRUNE_BATCH = 2000
 GROUP_FIELDS = ("hour", "route", "key_id", "key_name", "dialect", "status_class")
+# The token counts a request log carries, summed by every rollup (the same names on
+# RequestLog, UsageRollup and SpendRollup).
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 # What a log contributes, in this order (RequestLog attribute names).
 LOG_FIELDS = (
     "created_at",
@@ -51,10 +54,7 @@ LOG_FIELDS = (
     "key_name",
     "dialect",
     "status",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
+    *TOKEN_FIELDS,
     "cost_usd",
     "cache_saved_usd",
     "latency_ms",
@@ -66,10 +66,7 @@ COUNTERS = (
     "requests",
     "errors",
     "cache_hits",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
+    *TOKEN_FIELDS,
     "cost_usd",
     "cache_saved_usd",
     "latency_ms_sum",

@@ -28,18 +28,17 @@ from django.db.models.functions import Coalesce, Trunc
 
 from gateway.models import ApiKey
 from gateway.models.telemetry import SpendRollup
-from gateway.telemetry.rollups import hour_floor, hour_of, prune_hours, refold, retention_days
+from gateway.telemetry.rollups import (
+    TOKEN_FIELDS,
+    hour_floor,
+    hour_of,
+    prune_hours,
+    refold,
+    retention_days,
+)
 
 GROUP_FIELDS = ("hour", "key_id", "key_name", "end_user", "session", "route", "model")
-COUNTERS = (
-    "requests",
-    "errors",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cost_usd",
-)
+COUNTERS = ("requests", "errors", *TOKEN_FIELDS, "cost_usd")
 # RequestLog attributes a log contributes, in this order (the journal's LOG_COLUMNS).
 LOG_FIELDS = (
     "created_at",
@@ -50,10 +49,7 @@ LOG_FIELDS = (
     "route",
     "upstream_model",
     "status",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
+    *TOKEN_FIELDS,
     "cost_usd",
 )
 
