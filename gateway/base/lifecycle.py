@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 from gateway.base import db_work, hooks, http, leases, loop_lag, process_role
@@ -143,6 +143,17 @@ def request_finished() -> None:
     _cut.discard(task)
     if _in_flight <= 0 and _idle is not None:
         _idle.set()
+
+
+@contextlib.contextmanager
+def in_flight() -> Iterator[None]:
+    """An API request in flight while the block runs (``request_started``, then
+    ``request_finished`` however it ends)."""
+    request_started()
+    try:
+        yield
+    finally:
+        request_finished()
 
 
 def was_cut(task: asyncio.Task[Any] | None = None) -> bool:

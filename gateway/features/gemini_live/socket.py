@@ -235,11 +235,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if lifecycle.closing():
         await _refuse(send, call, ShuttingDown("this gateway instance is shutting down"))
         return
-    lifecycle.request_started()
-    try:
+    with lifecycle.in_flight():
         await _serve(scope, receive, send, call, key, setup, headers)
-    finally:
-        lifecycle.request_finished()
 
 
 async def _serve(

@@ -1109,14 +1109,11 @@ async def _served(
     """A POST (or DELETE with sessions off) as a request in flight the drain waits for:
     a handshake-era POST served with a back channel when it has a session
     (``backchannel``), any other by the SDK's session manager."""
-    lifecycle.request_started()
-    try:
+    with lifecycle.in_flight():
         if scope.get("method") == "POST" and backchannel.serves(session, scope):
             await backchannel.serve(SERVER, session, scope, receive, send, INIT_OPTIONS)
         else:
             await manager.handle_request(scope, receive, send)
-    finally:
-        lifecycle.request_finished()
 
 
 def _naming(session: sessions.Session, send: Any) -> Any:

@@ -323,3 +323,13 @@ async def test_a_failed_round_is_an_outage_and_the_loop_goes_on(
     await lifecycle.every_round(outage, round_once, seconds)  # type: ignore[arg-type]
     assert outage.seen == ["failed: database away", "recovered", "recovered"]
     assert steps == [] and len(waits) == 3  # a wait after every round, the period read each time
+
+
+async def test_a_block_in_flight_counts_as_a_request_until_it_ends_however_it_ends() -> None:
+    started, before = lifecycle.activity()
+    with lifecycle.in_flight():
+        assert lifecycle.activity() == (started + 1, before + 1)
+    assert lifecycle.activity() == (started + 1, before)
+    with pytest.raises(RuntimeError), lifecycle.in_flight():
+        raise RuntimeError("the request failed")
+    assert lifecycle.activity() == (started + 2, before)
