@@ -401,19 +401,32 @@ async def _list_resources(
     ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
 ) -> types.ListResourcesResult:
     key, only, _ = _caller(ctx)
-    resources: list[types.Resource] = []
-    for server, listed in await _gather(
-        key, only, pool.list_resources, permissions.allows_resources
-    ):
-        for resource in listed:
-            _resource_owner[str(resource.uri)] = server
-            if only is None:
-                resource = resource.model_copy(
-                    update={"name": permissions.qualified(server, resource.name)}
-                )
-            resources.append(resource)
-    resources.sort(key=lambda resource: (str(resource.uri), resource.name))
+    resources = await _listed(
+        key, only, pool.list_resources, _resource_owner, lambda resource: str(resource.uri)
+    )
     return types.ListResourcesResult(resources=resources, cache_scope="private")
+
+
+async def _listed(
+    key: KeyEntry,
+    only: str | None,
+    fetch: Any,
+    owners: dict[str, str],
+    address: Callable[[Any], str],
+) -> list[Any]:
+    """Every readable server's resources (or resource templates: ``fetch``) as the key
+    sees them: each remembered as its server's in ``owners`` by its ``address`` (URI or
+    URI template), named ``server__name`` unless the call is to one server, in one order
+    (by address, then name) whatever order the servers answered in."""
+    found = []
+    for server, listed in await _gather(key, only, fetch, permissions.allows_resources):
+        for item in listed:
+            owners[address(item)] = server
+            if only is None:
+                item = item.model_copy(update={"name": permissions.qualified(server, item.name)})
+            found.append(item)
+    found.sort(key=lambda item: (address(item), item.name))
+    return found
 
 
 async def _resource_server(key: KeyEntry, only: str | None, uri: str) -> str:
@@ -476,18 +489,13 @@ async def _list_resource_templates(
     ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
 ) -> types.ListResourceTemplatesResult:
     key, only, _ = _caller(ctx)
-    templates: list[types.ResourceTemplate] = []
-    for server, listed in await _gather(
-        key, only, pool.list_resource_templates, permissions.allows_resources
-    ):
-        for template in listed:
-            _template_owner[template.uri_template] = server
-            if only is None:
-                template = template.model_copy(
-                    update={"name": permissions.qualified(server, template.name)}
-                )
-            templates.append(template)
-    templates.sort(key=lambda template: (template.uri_template, template.name))
+    templates = await _listed(
+        key,
+        only,
+        pool.list_resource_templates,
+        _template_owner,
+        lambda template: template.uri_template,
+    )
     return types.ListResourceTemplatesResult(resource_templates=templates, cache_scope="private")
 
 
