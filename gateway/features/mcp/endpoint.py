@@ -550,15 +550,7 @@ async def _complete(
     key, only, _ = _caller(ctx)
     ref = params.ref
     if isinstance(ref, types.PromptReference):
-        if only is not None:
-            server, name = only, ref.name
-        else:
-            parts = permissions.split(ref.name)
-            if parts is None:
-                raise MCPError(INVALID_PARAMS, f"unknown prompt: {ref.name}")
-            server, name = parts
-        if server not in _servers(key, only, permissions.allows_prompts):
-            raise MCPError(INVALID_PARAMS, f"unknown prompt: {ref.name}")
+        server, name = _prompt_named(key, only, ref.name)
         upstream_ref: Any = ref.model_copy(update={"name": name})
     else:
         server = only or _template_owner.get(ref.uri) or ""
@@ -597,19 +589,27 @@ async def _list_prompts(
     return types.ListPromptsResult(prompts=prompts, cache_scope="private")
 
 
+def _prompt_named(key: KeyEntry, only: str | None, named: str) -> tuple[str, str]:
+    """(server, the server's own name) of the prompt a caller names (``server__name``,
+    or its bare name on ``/mcp/<server>``): an unknown prompt when the key may not use
+    that server's prompts."""
+    if only is not None:
+        server, name = only, named
+    else:
+        parts = permissions.split(named)
+        if parts is None:
+            raise MCPError(INVALID_PARAMS, f"unknown prompt: {named}")
+        server, name = parts
+    if server not in _servers(key, only, permissions.allows_prompts):
+        raise MCPError(INVALID_PARAMS, f"unknown prompt: {named}")
+    return server, name
+
+
 async def _get_prompt(
     ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
 ) -> types.GetPromptResult | types.InputRequiredResult:
     key, only, _ = _caller(ctx)
-    if only is not None:
-        server, name = only, params.name
-    else:
-        parts = permissions.split(params.name)
-        if parts is None:
-            raise MCPError(INVALID_PARAMS, f"unknown prompt: {params.name}")
-        server, name = parts
-    if server not in _servers(key, only, permissions.allows_prompts):
-        raise MCPError(INVALID_PARAMS, f"unknown prompt: {params.name}")
+    server, name = _prompt_named(key, only, params.name)
 
     async def get(
         responses: types.InputResponses | None, state: str | None
