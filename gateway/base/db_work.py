@@ -16,6 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -130,6 +131,19 @@ def close_all() -> None:
     for conn in connections.all():
         if conn.vendor == "postgresql" and conn.settings_dict["OPTIONS"].get("pool"):
             conn.close_pool()
+
+
+def delete_older(
+    rows: Any,
+    older_than: timedelta,
+    batch_size: int,
+    max_batches: int | None = None,
+    delete: Callable[[list[Any]], object] | None = None,
+) -> int:
+    """``delete_in_batches`` of the rows of ``rows`` (a queryset or a manager) created
+    more than ``older_than`` ago (by their ``created_at``): a retention's pruning."""
+    old = rows.filter(created_at__lt=datetime.now(UTC) - older_than)
+    return delete_in_batches(old, batch_size, max_batches, delete)
 
 
 def delete_in_batches(

@@ -11,12 +11,12 @@ at a time, and never an API or console pod."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from django.db import close_old_connections
 
 from gateway.base import hooks, leases, process_role
-from gateway.base.db_work import delete_in_batches
+from gateway.base.db_work import delete_in_batches, delete_older
 from gateway.models import BodyBlob, RequestBody, RequestLog, RequestTag, SingletonLease, body_blobs
 
 PRUNE_EVERY_SECONDS = 3600.0
@@ -41,8 +41,7 @@ def prune(
         RequestTag.objects.filter(log_id__in=ids).delete()
         RequestLog.objects.filter(id__in=ids).delete()
 
-    old = RequestLog.objects.filter(created_at__lt=datetime.now(UTC) - older_than)
-    return delete_in_batches(old, batch_size, max_batches, delete)
+    return delete_older(RequestLog.objects, older_than, batch_size, max_batches, delete)
 
 
 def prune_parts(

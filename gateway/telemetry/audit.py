@@ -51,7 +51,7 @@ from django.db.backends.signals import connection_created
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.http import HttpRequest
 
-from gateway.base.db_work import delete_in_batches
+from gateway.base.db_work import delete_older
 from gateway.base.secrets import crypto
 from gateway.base.secrets.declared import Secrecy, mask_url_secrets
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
@@ -651,8 +651,7 @@ def prune(older_than: dt.timedelta, batch: int = 2000, max_batches: int | None =
         with retention_pruning():
             AuditEvent.objects.filter(id__in=ids).delete()
 
-    old = AuditEvent.objects.filter(created_at__lt=dt.datetime.now(dt.UTC) - older_than)
-    return delete_in_batches(old, batch, max_batches, delete)
+    return delete_older(AuditEvent.objects, older_than, batch, max_batches, delete)
 
 
 def prune_expired(max_batches: int) -> int:

@@ -38,7 +38,7 @@ import logging
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -455,16 +455,11 @@ async def cancel(interaction_id: str, key: KeyEntry) -> dict[str, Any]:
 # --- retention ---------------------------------------------------------------------------
 
 
-def prune(
-    older_than: timedelta, batch_size: int = PRUNE_BATCH, max_batches: int | None = None
-) -> int:
-    old = StoredInteraction.objects.filter(created_at__lt=datetime.now(UTC) - older_than)
-    return db_work.delete_in_batches(old, batch_size, max_batches)
-
-
 def prune_expired(max_batches: int) -> int:
     """The journal's pruning round: stored interactions older than
     ``SWITCHYARD_RESPONSES_RETENTION_DAYS`` (0: kept)."""
-    if days := settings.SWITCHYARD_RESPONSES_RETENTION_DAYS:
-        return prune(timedelta(days=days), max_batches=max_batches)
-    return 0
+    days = settings.SWITCHYARD_RESPONSES_RETENTION_DAYS
+    if not days:
+        return 0
+    old = timedelta(days=days)
+    return db_work.delete_older(StoredInteraction.objects, old, PRUNE_BATCH, max_batches)

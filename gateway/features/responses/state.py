@@ -37,7 +37,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -494,8 +494,7 @@ def prune(
     older_than: timedelta, batch_size: int = PRUNE_BATCH, max_batches: int | None = None
 ) -> int:
     """Delete stored responses created more than ``older_than`` ago, in batches."""
-    old = StoredResponse.objects.filter(created_at__lt=datetime.now(UTC) - older_than)
-    return db_work.delete_in_batches(old, batch_size, max_batches)
+    return db_work.delete_older(StoredResponse.objects, older_than, batch_size, max_batches)
 
 
 def prune_expired(max_batches: int) -> int:

@@ -4,6 +4,7 @@ the next unit of work connects afresh; an outage is logged once, and its end onc
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 import django.db
 import pytest
@@ -12,7 +13,7 @@ from django.db import OperationalError, connection
 from gateway.base import db_work
 from gateway.journal import background
 from gateway.journal.background import Writer
-from gateway.models import RegistryState
+from gateway.models import RegistryState, RequestLog
 from tests.gateway.journal.test_background import FakeStore, fast_backoff, make, wait_for  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -122,3 +123,14 @@ async def test_the_journal_writer_warns_once_per_outage(fast_backoff, caplog) ->
     assert sum("journal writer: database unavailable" in m for m in messages) == 1, messages
     assert sum("journal writer: database reachable again" in m for m in messages) == 1
     assert background.MIN_BACKOFF_SECONDS == 0.01  # the fixture applied
+
+
+def test_rows_older_than_a_retention_are_deleted_in_batches_and_the_rest_kept() -> None:
+    now = datetime.now(UTC)
+    RequestLog.objects.bulk_create(
+        RequestLog(request_id=f"r{days}", created_at=now - timedelta(days=days))
+        for days in (1, 10, 40, 50, 60)
+    )
+    assert db_work.delete_older(RequestLog.objects, timedelta(days=30), 1, max_batches=2) == 2
+    assert db_work.delete_older(RequestLog.objects, timedelta(days=30), 10) == 1
+    assert sorted(RequestLog.objects.values_list("request_id", flat=True)) == ["r1", "r10"]
