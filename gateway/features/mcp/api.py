@@ -26,7 +26,7 @@ from gateway.access.authorization import Denied
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.features.mcp import save
 from gateway.models import McpServer
-from gateway.telemetry import attribution, audit
+from gateway.telemetry import attribution
 from gateway.telemetry.tags import TAGS_HEADER
 from gateway.web.api.writes import ValidationErrors, check_fields, save_with_secret
 
@@ -235,38 +235,21 @@ def call_tool(request: HttpRequest, server_id: int, payload: CallIn) -> CallOut:
     request's ``x-switchyard-user`` and ``x-switchyard-tags`` reach the journal and
     the budgets as on ``/mcp``."""
     from gateway.features.mcp import calls
-    from gateway.features.mcp.errors import McpGatewayError
-    from gateway.features.mcp.oauth import caller as oauth_caller
 
     server = get_object_or_404(McpServer, pk=server_id)
     actor: roles.Actor = request.actor
     named = _journal_identity(actor)
-
-    async def run() -> Any:
-        await registry.ensure_loaded()
-        oauth_caller.act_for_holder(actor.user_id, actor.holder_id)
-        try:
-            return await calls.call(
-                MASTER,
-                server.name,
-                payload.tool,
-                payload.arguments,
-                endpoint="api",
-                journal_as=named,
-                tags_header=request.headers.get(TAGS_HEADER, ""),
-                end_user=attribution.end_user_of(request.headers),
-            )
-        except McpGatewayError as exc:
-            return calls.error_result(exc.message)
-
-    result = async_to_sync(run)()
-    audit.record(
-        "tool_call",
-        object_type="mcp_server",
-        object_id=server.pk,
-        object_name=server.name,
-        changes={"tool": payload.tool, "is_error": bool(result.is_error)},
+    result = calls.admin_call(
+        server,
+        payload.tool,
+        payload.arguments,
+        owner=actor.user_id,
+        holder=actor.holder_id,
         detail=f"tool called through /api as {named.name}",
+        endpoint="api",
+        journal_as=named,
+        tags_header=request.headers.get(TAGS_HEADER, ""),
+        end_user=attribution.end_user_of(request.headers),
     )
     return CallOut(
         is_error=bool(result.is_error),

@@ -16,14 +16,15 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import mcp_types as types
+from asgiref.sync import async_to_sync
 from mcp.shared.dispatcher import ProgressFnT
 
 from gateway import journal
 from gateway.access import registry
-from gateway.base.entries import KeyEntry, TagEntry
+from gateway.base.entries import MASTER, KeyEntry, TagEntry
 from gateway.base.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
 from gateway.features.mcp import guarded, permissions, pool, pricing, tasks
 from gateway.features.mcp.errors import (
@@ -39,7 +40,10 @@ from gateway.features.mcp.errors import (
 )
 from gateway.features.mcp.oauth import caller as oauth_caller
 from gateway.limits import subjects
-from gateway.telemetry import semconv, tags, tracing
+from gateway.telemetry import audit, semconv, tags, tracing
+
+if TYPE_CHECKING:
+    from gateway.models import McpServer
 
 # calls a tool with the (checked) arguments some other way than the pool's shared session;
 # one that lets the server ask for input may answer ``InputRequiredResult`` (``rounds``),
@@ -122,6 +126,41 @@ async def call(
     result = await call_in_rounds(key, server, tool, arguments, **options)
     if isinstance(result, types.InputRequiredResult | tasks.TaskHandle):
         return error_result(f"MCP server {server}: {tool} asked for input this caller cannot give")
+    return result
+
+
+def admin_call(
+    server: McpServer,
+    tool: str,
+    arguments: Any,
+    *,
+    owner: int | None,
+    holder: int | None,
+    detail: str,
+    **options: Unpack[CallOptions],
+) -> types.CallToolResult:
+    """A tool called by someone who may manage every server (the console's tools page,
+    ``/api``), with the master key's reach: an OAuth server gets ``owner``'s token when
+    ``holder`` is the owner (``oauth_caller.act_for_holder``), a gateway error comes
+    back as a tool error, and the call is an audit row (``detail``: how, and as whom)."""
+
+    async def run() -> types.CallToolResult:
+        await registry.ensure_loaded()
+        oauth_caller.act_for_holder(owner, holder)
+        try:
+            return await call(MASTER, server.name, tool, arguments, **options)
+        except McpGatewayError as exc:
+            return error_result(exc.message)
+
+    result = async_to_sync(run)()
+    audit.record(
+        "tool_call",
+        object_type="mcp_server",
+        object_id=server.pk,
+        object_name=server.name,
+        changes={"tool": tool, "is_error": bool(result.is_error)},
+        detail=detail,
+    )
     return result
 
 

@@ -19,19 +19,16 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from gateway.access import registry
 from gateway.access.authorization import Denied, decide
-from gateway.base.entries import MASTER
 from gateway.features.mcp import save as mcp_admin
 from gateway.features.mcp.forms import McpServerForm
 from gateway.models import McpServer, RequestLog
-from gateway.telemetry import audit
 from gateway.web.decorators import actor_of, fields_refused, form_values, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
 from gateway.web.saving import show_errors
 
 if TYPE_CHECKING:
-    from mcp.types import CallToolResult
+    pass
 
 TEMPLATE = "mcp/servers.html"
 RECENT_CALLS = 20
@@ -154,8 +151,6 @@ def mcp_tools(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def mcp_call(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     from gateway.features.mcp import calls
-    from gateway.features.mcp.errors import McpGatewayError
-    from gateway.features.mcp.oauth import caller as oauth_caller
 
     server = get_object_or_404(McpServer, pk=pk)
     tool = request.POST.get("tool", "")
@@ -166,30 +161,15 @@ def mcp_call(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     except json.JSONDecodeError as exc:
         error = f"the arguments are not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
     else:
-
-        async def run() -> CallToolResult:
-            await registry.ensure_loaded()
-            oauth_caller.act_as(request.user.pk)  # an OAuth server: the admin's own token
-            try:
-                return await calls.call(
-                    MASTER,
-                    server.name,
-                    tool,
-                    arguments,
-                    endpoint="console",
-                    from_playground=True,
-                )
-            except McpGatewayError as exc:
-                return calls.error_result(exc.message)
-
-        answer = async_to_sync(run)()
-        audit.record(
-            "tool_call",
-            object_type="mcp_server",
-            object_id=server.pk,
-            object_name=server.name,
-            changes={"tool": tool, "is_error": bool(answer.is_error)},
+        answer = calls.admin_call(
+            server,
+            tool,
+            arguments,
+            owner=request.user.pk,  # an OAuth server: the admin's own token
+            holder=request.user.pk,
             detail="tool called from the console as the master key",
+            endpoint="console",
+            from_playground=True,
         )
         result = {
             "is_error": bool(answer.is_error),
