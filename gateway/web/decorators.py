@@ -59,6 +59,13 @@ def actor_of(request: HttpRequest) -> roles.Actor:
     return actor if actor is not None else roles.actor_for_user(request.user)
 
 
+def rule_refused(request: HttpRequest, rule: str, target: Any) -> HttpResponse | None:
+    """The 403 page with the rule's reason when ``rule`` (``gateway.access.rules``) does
+    not let the console user act on ``target``, else None."""
+    decision = authorization.decide(actor_of(request), rule, target)
+    return None if decision else forbidden(request, decision.reason)
+
+
 def form_values(form: forms.BaseForm) -> dict[str, Any]:
     """What a valid form writes, by the names the field table gives them: its declared
     fields (a field a form adds for one instance, such as a provider kind's settings, is

@@ -16,7 +16,13 @@ from django.test import RequestFactory
 from gateway.access import field_rules, roles
 from gateway.models import Profile
 from gateway.web import pages
-from gateway.web.decorators import actor_of, fields_refused, form_values, staff_required
+from gateway.web.decorators import (
+    actor_of,
+    fields_refused,
+    form_values,
+    rule_refused,
+    staff_required,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -89,3 +95,11 @@ def test_a_field_the_table_refuses_gets_the_403_page_naming_it() -> None:
     owner = request_for(User.objects.create_user("ow", is_staff=True), method="post")
     field = next(iter(field_rules.FIELDS["routes"]))
     assert fields_refused(owner, "routes", {field: "x"}) is None
+
+
+def test_a_rule_that_refuses_the_console_user_gets_the_403_page_with_its_reason() -> None:
+    target = User.objects.create_user("someone")
+    refused = rule_refused(request_for(member(), method="post"), "user.manage", target)
+    assert refused is not None and refused.status_code == 403
+    owner = request_for(User.objects.create_user("ow", is_staff=True), method="post")
+    assert rule_refused(owner, "user.manage", target) is None

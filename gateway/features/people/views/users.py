@@ -26,7 +26,14 @@ from gateway.features.people.rules import InviteGrant
 from gateway.features.people.views.teams import UserLimitsForm
 from gateway.models import ApiKey, Invite, Team
 from gateway.telemetry import budget_spend
-from gateway.web.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
+from gateway.web.decorators import (
+    actor_of,
+    fields_refused,
+    forbidden,
+    form_values,
+    rule_refused,
+    staff_required,
+)
 from gateway.web.http import HtmxHttpRequest, go_to
 from gateway.web.saving import show_errors
 
@@ -140,11 +147,9 @@ def user_invite(request: HtmxHttpRequest) -> HttpResponse:
     if refused := fields_refused(request, "invites", form_values(form)):
         return refused
     teams = list(data["teams"])
-    decision = authorization.decide(
-        actor, "user.invite", InviteGrant(data["role"], frozenset(t.pk for t in teams))
-    )
-    if not decision:
-        return forbidden(request, decision.reason)
+    grant = InviteGrant(data["role"], frozenset(t.pk for t in teams))
+    if refused := rule_refused(request, "user.invite", grant):
+        return refused
     try:
         if data["how"] == "password":
             user = save.create_user(
@@ -176,9 +181,8 @@ def user_invite(request: HtmxHttpRequest) -> HttpResponse:
 def invite_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     invite = get_object_or_404(Invite, pk=pk)
     grant = InviteGrant(invite.role, frozenset(t.pk for t in invite.teams.all()))
-    decision = authorization.decide(actor_of(request), "user.invite", grant)
-    if not decision:
-        return forbidden(request, decision.reason)
+    if refused := rule_refused(request, "user.invite", grant):
+        return refused
     invites.revoke(invite)
     messages.success(request, f"The invite of {invite.username} no longer works.")
     return go_to(request, reverse("console:users") + "#invites")
@@ -218,10 +222,9 @@ def user_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def user_active(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     user = get_object_or_404(get_user_model(), pk=pk)
+    if refused := rule_refused(request, "user.manage", user):
+        return refused
     actor = actor_of(request)
-    decision = authorization.decide(actor, "user.manage", user)
-    if not decision:
-        return forbidden(request, decision.reason)
     active = request.POST.get("active") == "1"
     try:
         save.set_active(actor, user, active)
@@ -240,10 +243,9 @@ def user_active(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def user_remove(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     user = get_object_or_404(get_user_model(), pk=pk)
+    if refused := rule_refused(request, "user.manage", user):
+        return refused
     actor = actor_of(request)
-    decision = authorization.decide(actor, "user.manage", user)
-    if not decision:
-        return forbidden(request, decision.reason)
     name = user.get_username()
     if request.POST.get("confirm", "") != name:
         messages.error(request, f"Type {name} to confirm the removal.")
