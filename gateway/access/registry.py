@@ -401,17 +401,15 @@ async def _check_in_turn(state: _MissChecks, after: asyncio.Task[bool] | None) -
         me = asyncio.current_task()
         if state.queued is me:
             state.running, state.queued = me, None
-    try:
-        version = await db_work.arun(_read_version)
-        changed = version != _current.version
-        if changed:
-            await arebuild()
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # database briefly down: answer from the snapshot we have
-        _miss_outage.failed(exc)
-        return False
-    _miss_outage.recovered()
+    # the database briefly down: answer from the snapshot we have
+    return await _miss_outage.attempt(_rebuild_if_stale) or False
+
+
+async def _rebuild_if_stale() -> bool:
+    """Rebuild when the stored registry version is not the snapshot's; whether it was."""
+    changed = await db_work.arun(_read_version) != _current.version
+    if changed:
+        await arebuild()
     return changed
 
 
@@ -455,16 +453,8 @@ async def watch(stop: asyncio.Event | None = None) -> None:
                 await asyncio.sleep(poll)
         else:
             await asyncio.sleep(poll)
-        try:
-            version = await db_work.arun(_read_version)
-            if version != _current.version:
-                await arebuild()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # database briefly down: keep serving the old snapshot
-            _watch_outage.failed(exc)
-            continue
-        _watch_outage.recovered()
+        # the database briefly down: keep serving the old snapshot
+        await _watch_outage.attempt(_rebuild_if_stale)
 
 
 _fingerprint_outage = db_work.Outage("registry fingerprint check", log)
@@ -482,17 +472,15 @@ async def watch_fingerprint(stop: asyncio.Event | None = None) -> None:
             await asyncio.wait_for(stop.wait(), timeout=every)
         if stop.is_set():
             return
-        try:
-            fingerprint = await db_work.arun(registry_fingerprint.read)
-            if fingerprint != _built_from:
-                log.info("registry: the tables changed without an announcement; rebuilding")
-                await arebuild()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # database briefly down: keep serving the old snapshot
-            _fingerprint_outage.failed(exc)
-            continue
-        _fingerprint_outage.recovered()
+        # the database briefly down: keep serving the old snapshot
+        await _fingerprint_outage.attempt(_rebuild_if_unannounced)
+
+
+async def _rebuild_if_unannounced() -> None:
+    """Rebuild when the registry tables' fingerprint is not the snapshot's."""
+    if await db_work.arun(registry_fingerprint.read) != _built_from:
+        log.info("registry: the tables changed without an announcement; rebuilding")
+        await arebuild()
 
 
 async def start() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -120,6 +120,17 @@ class Outage:
         took = time.monotonic() - self.since
         self.since = None
         self.log.info("%s: %s reachable again after %.1fs", self.what, self.service, took)
+
+    async def attempt(self, work: Callable[[], Awaitable[T]]) -> T | None:
+        """``await work()``: its failure a failure of this outage (logged once), its
+        success the end of it; None when it failed. A cancellation goes through."""
+        try:
+            done = await work()
+        except Exception as exc:
+            self.failed(exc)
+            return None
+        self.recovered()
+        return done
 
 
 def close_all() -> None:

@@ -80,12 +80,7 @@ async def every_round(
     the ``outage`` (logged once, and its end) and the next round is tried as usual."""
     await asyncio.sleep(first_after)
     while not closing():
-        try:
-            await round_once()
-        except Exception as exc:
-            outage.failed(exc)
-        else:
-            outage.recovered()
+        await outage.attempt(round_once)
         await asyncio.sleep(seconds())
 
 

@@ -110,6 +110,21 @@ def test_an_outage_is_logged_once_and_its_end_once(caplog) -> None:
     assert outage.failures == 6
 
 
+async def test_an_attempt_answers_its_work_or_none_and_counts_in_the_outage() -> None:
+    outage = db_work.Outage("test loop", logging.getLogger("gateway.test"))
+
+    async def down() -> int:
+        raise OperationalError("connection refused")
+
+    async def up() -> int:
+        return 7
+
+    assert await outage.attempt(down) is None
+    assert outage.ongoing and outage.failures == 1
+    assert await outage.attempt(up) == 7
+    assert not outage.ongoing
+
+
 async def test_the_journal_writer_warns_once_per_outage(fast_backoff, caplog) -> None:  # noqa: F811
     store = FakeStore(fail=6)
     writer = Writer(store, capacity=100, flush_seconds=0.01, batch_size=50, notify=False)

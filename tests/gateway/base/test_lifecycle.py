@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from typing import Any
 
 import orjson
 import pytest
 
 from gateway import journal
-from gateway.base import lifecycle
+from gateway.base import db_work, lifecycle
 from gateway.core import service
 from gateway.core.service import Reply
 from gateway.edge import endpoints
@@ -291,8 +292,11 @@ async def test_a_server_that_stopped_accepting_serves_until_its_drain_ends_then_
     lifecycle._closing = False
 
 
-class Outage:
+class Outage(db_work.Outage):
+    """An outage that records what it was told (``attempt`` tells it)."""
+
     def __init__(self) -> None:
+        super().__init__("test loop", logging.getLogger("gateway.test"))
         self.seen: list[str] = []
 
     def failed(self, exc: Exception) -> None:
@@ -320,7 +324,7 @@ async def test_a_failed_round_is_an_outage_and_the_loop_goes_on(
         return 0.0
 
     outage = Outage()
-    await lifecycle.every_round(outage, round_once, seconds)  # type: ignore[arg-type]
+    await lifecycle.every_round(outage, round_once, seconds)
     assert outage.seen == ["failed: database away", "recovered", "recovered"]
     assert steps == [] and len(waits) == 3  # a wait after every round, the period read each time
 
