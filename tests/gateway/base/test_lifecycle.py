@@ -299,7 +299,7 @@ class Outage(db_work.Outage):
         super().__init__("test loop", logging.getLogger("gateway.test"))
         self.seen: list[str] = []
 
-    def failed(self, exc: Exception) -> None:
+    def failed(self, exc: BaseException) -> None:
         self.seen.append(f"failed: {exc}")
 
     def recovered(self) -> None:
