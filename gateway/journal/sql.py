@@ -286,21 +286,19 @@ def _insert_tags(tagged: list[tuple[int, Record]], ids: list[int], logs: list[Ro
     _insert(RequestTag, TAG_COLUMNS, rows, returning=False)
 
 
-@functools.cache
 def _usage_picker() -> Callable[[Row], Row]:
-    """Picks what the rollups tally (``rollups.LOG_FIELDS`` after the creation time)
-    out of a ``log_values`` row."""
+    """Picks what the usage rollups tally out of a ``log_values`` row."""
+    return _picker(rollups.LOG_FIELDS)
 
-    assert rollups.LOG_FIELDS[0] == "created_at"
-    picker = itemgetter(*(LOG_COLUMNS.index(name) for name in rollups.LOG_FIELDS[1:]))
-    return picker
+
+def _spend_picker() -> Callable[[Row], Row]:
+    """Picks what the spend rollups tally out of a ``log_values`` row."""
+    return _picker(spend.LOG_FIELDS)
 
 
 @functools.cache
-def _spend_picker() -> Callable[[Row], Row]:
-    """Picks what the spend rollups tally (``spend.LOG_FIELDS`` after the creation time)
-    out of a ``log_values`` row."""
-
-    assert spend.LOG_FIELDS[0] == "created_at"
-    picker = itemgetter(*(LOG_COLUMNS.index(name) for name in spend.LOG_FIELDS[1:]))
-    return picker
+def _picker(log_fields: tuple[str, ...]) -> Callable[[Row], Row]:
+    """Picks ``log_fields`` after the creation time (a rollup's ``LOG_FIELDS``) out of a
+    ``log_values`` row."""
+    assert log_fields[0] == "created_at"
+    return itemgetter(*(LOG_COLUMNS.index(name) for name in log_fields[1:]))
