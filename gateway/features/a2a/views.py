@@ -15,20 +15,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
-from gateway.access.authorization import decide
 from gateway.base import hooks
 from gateway.base.entries import OAuthTarget
 from gateway.features.a2a import save, security, snapshot, wire
 from gateway.features.a2a.forms import AgentForm
 from gateway.models import A2aAgent, RequestLog
 from gateway.telemetry import agent_runs
-from gateway.web.decorators import (
-    actor_of,
-    fields_refused,
-    forbidden,
-    form_values,
-    staff_required,
-)
+from gateway.web.decorators import fields_refused, form_values, rule_refused, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
 from gateway.web.saving import show_errors
 
@@ -200,11 +193,6 @@ def _connections(request: HtmxHttpRequest, status: int = 200, **extra: Any) -> H
     return render(request, template, {"agents": agents, **extra}, status=status)
 
 
-def _refused(request: HtmxHttpRequest, agent: A2aAgent) -> str:
-    decision = decide(actor_of(request), "a2a.oauth.connect", agent)
-    return "" if decision else decision.reason
-
-
 @staff_required
 @require_safe
 def connections(request: HtmxHttpRequest) -> HttpResponse:
@@ -217,9 +205,8 @@ def connections(request: HtmxHttpRequest) -> HttpResponse:
 @require_POST
 def connect(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     agent, target, shared = _oauth_agent(pk)
-    refused = _refused(request, agent)
-    if refused:
-        return forbidden(request, refused)
+    if refused := rule_refused(request, "a2a.oauth.connect", agent):
+        return refused
     try:
         location = async_to_sync(shared.connect)(
             target, request.user.pk, shared.redirect_uri(request)
@@ -235,9 +222,8 @@ def connect(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def disconnect(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     agent, target, shared = _oauth_agent(pk)
-    refused = _refused(request, agent)
-    if refused:
-        return forbidden(request, refused)
+    if refused := rule_refused(request, "a2a.oauth.connect", agent):
+        return refused
     revoked = async_to_sync(shared.disconnect)(target, request.user.pk)
     note = "your tokens were revoked" if revoked else "your tokens were deleted"
     return _connections(request, message=f"Disconnected from {agent.name}: {note}.")

@@ -23,12 +23,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
-from gateway.access.authorization import decide
 from gateway.base.entries import OAuthTarget
 from gateway.base.env import env_str
 from gateway.features.mcp.oauth import store
 from gateway.models import McpServer
-from gateway.web.decorators import actor_of, forbidden, staff_required
+from gateway.web.decorators import rule_refused, staff_required
 from gateway.web.http import HtmxHttpRequest
 
 TEMPLATE = "mcp/connections.html"
@@ -56,12 +55,6 @@ def _server(pk: int) -> McpServer:
     return server
 
 
-def _allowed(request: HtmxHttpRequest, server: McpServer) -> str:
-    """Why the signed-in person may not connect to ``server`` ("" when they may)."""
-    decision = decide(actor_of(request), "mcp.oauth.connect", server)
-    return "" if decision else decision.reason
-
-
 def redirect_uri(request: HtmxHttpRequest) -> str:
     """Where the authorization server sends the browser back: the operator's
     ``SWITCHYARD_MCP_OAUTH_REDIRECT_URI`` (behind a proxy that rewrites the host) or this
@@ -82,9 +75,8 @@ def connect(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     from gateway.features.mcp.oauth import flow  # the MCP SDK and Authlib: on first use
 
     server = _server(pk)
-    refused = _allowed(request, server)
-    if refused:
-        return forbidden(request, refused)
+    if refused := rule_refused(request, "mcp.oauth.connect", server):
+        return refused
     try:
         location = async_to_sync(flow.connect)(server.pk, request.user.pk, redirect_uri(request))
     except flow.FlowError as exc:
@@ -115,9 +107,8 @@ def disconnect(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     from gateway.features.mcp.oauth import flow  # the MCP SDK and Authlib: on first use
 
     server = _server(pk)
-    refused = _allowed(request, server)
-    if refused:
-        return forbidden(request, refused)
+    if refused := rule_refused(request, "mcp.oauth.connect", server):
+        return refused
     revoked = async_to_sync(flow.disconnect)(server.pk, request.user.pk)
     note = "your tokens were revoked at the server" if revoked else "your tokens were deleted"
     return _page(request, message=f"Disconnected from {server.name}: {note}.")
