@@ -29,7 +29,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any, TypeVar
 
 import mcp_types as types
@@ -143,6 +143,15 @@ def _mcp_error(ctx: ServerRequestContext[Any] | None, exc: McpGatewayError) -> M
         )
         return UrlElicitationRequiredError([params], exc.message)
     return MCPError(exc.code, exc.message)
+
+
+@contextlib.contextmanager
+def _mcp_errors(ctx: ServerRequestContext[Any] | None) -> Iterator[None]:
+    """A gateway error of the block raised as its JSON-RPC error (``_mcp_error``)."""
+    try:
+        yield
+    except McpGatewayError as exc:
+        raise _mcp_error(ctx, exc) from None
 
 
 Grant = Callable[[KeyEntry, str], bool]
@@ -523,10 +532,8 @@ async def _subscription(
     if session is None:
         raise MCPError(INVALID_REQUEST, "resource subscriptions need a session")
     server = await _resource_server(key, only, uri)
-    try:
+    with _mcp_errors(ctx):
         await change(server, key, session, uri)
-    except McpGatewayError as exc:
-        raise _mcp_error(ctx, exc) from None
     return types.EmptyResult()
 
 
@@ -565,15 +572,13 @@ async def _complete(
             raise MCPError(INVALID_PARAMS, f"unknown resource template: {ref.uri}")
         upstream_ref = ref
     arguments = params.context.arguments if params.context is not None else None
-    try:
+    with _mcp_errors(ctx):
         return await pool.complete(
             server,
             upstream_ref,
             {"name": params.argument.name, "value": params.argument.value},
             arguments,
         )
-    except McpGatewayError as exc:
-        raise _mcp_error(ctx, exc) from None
 
 
 async def _list_prompts(
@@ -793,14 +798,12 @@ async def _tasks_get(ctx: ServerRequestContext[Any], params: tasks.TaskParams) -
     """``tasks/get``: the server's task under the gateway's id; a completed task's
     result through the call's result guardrails."""
     key, binding = await _task(ctx, params.task_id)
-    try:
+    with _mcp_errors(ctx):
         found = await pool.task_request(
             binding.server,
             tasks.GetTask(params=tasks.TaskParams(task_id=binding.upstream_id)),
             tasks.DetailedTask,
         )
-    except McpGatewayError as exc:
-        raise _mcp_error(ctx, exc) from None
     found = found.model_copy(update={"task_id": binding.task_id})
     if found.status == "completed" and found.result is not None:
         checks = guarded.begin(key, binding.server, binding.tool)
@@ -824,10 +827,8 @@ async def _tasks_update(
     upstream = tasks.UpdateParams(
         task_id=binding.upstream_id, input_responses=params.input_responses
     )
-    try:
+    with _mcp_errors(ctx):
         await pool.task_request(binding.server, tasks.UpdateTask(params=upstream), tasks.Ack)
-    except McpGatewayError as exc:
-        raise _mcp_error(ctx, exc) from None
     return types.EmptyResult()
 
 
@@ -837,10 +838,8 @@ async def _tasks_cancel(
     """``tasks/cancel``: asks the server to stop the task (it may or may not)."""
     _, binding = await _task(ctx, params.task_id)
     upstream = tasks.TaskParams(task_id=binding.upstream_id)
-    try:
+    with _mcp_errors(ctx):
         await pool.task_request(binding.server, tasks.CancelTask(params=upstream), tasks.Ack)
-    except McpGatewayError as exc:
-        raise _mcp_error(ctx, exc) from None
     return types.EmptyResult()
 
 
