@@ -79,6 +79,15 @@ class Record:
     # its bodies were let go to keep the queue within its memory bound (journal.background)
     bodies_shed: bool = field(default=False, repr=False, compare=False)
 
+    def time_until_now(self, started: float, upstream_started: float | None) -> None:
+        """Its latency from ``started`` (``time.monotonic()``) to now and, when it went
+        upstream at ``upstream_started``, the upstream's part and the gateway's own."""
+        now = time.monotonic()
+        self.latency_ms = (now - started) * 1000
+        if upstream_started is not None:
+            self.upstream_ms = (now - upstream_started) * 1000
+            self.overhead_ms = self.latency_ms - self.upstream_ms
+
     @classmethod
     def of_call(cls, protocol: str, key: KeyEntry | None, **fields: Any) -> Record:
         """The row of a call on one of the gateway's own protocols (``protocol``: "mcp",

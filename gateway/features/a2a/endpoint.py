@@ -383,11 +383,7 @@ def _finish(
     started: float,
     upstream_started: float | None,
 ) -> None:
-    now = time.monotonic()
-    rec.latency_ms = (now - started) * 1000
-    if upstream_started is not None:
-        rec.upstream_ms = (now - upstream_started) * 1000
-        rec.overhead_ms = rec.latency_ms - rec.upstream_ms
+    rec.time_until_now(started, upstream_started)
     rec.cost_usd = ex.cost
     rec.upstream_model = ex.task_id[:200]
     rec.finish_reason = "error" if rec.status >= 400 else (ex.state or "stop")[:40]

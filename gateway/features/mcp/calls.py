@@ -359,11 +359,7 @@ def _finish(
     result: Answer | None,
     code: int | None = None,
 ) -> None:
-    now = time.monotonic()
-    rec.latency_ms = (now - started) * 1000
-    if upstream_started is not None:
-        rec.upstream_ms = (now - upstream_started) * 1000
-        rec.overhead_ms = rec.latency_ms - rec.upstream_ms
+    rec.time_until_now(started, upstream_started)
     if isinstance(result, types.InputRequiredResult):
         rec.finish_reason = "input_required"
     elif isinstance(result, tasks.TaskHandle):

@@ -3,6 +3,8 @@ call on one of the gateway's own protocols (MCP, A2A) as it starts."""
 
 from __future__ import annotations
 
+import time
+
 from gateway.base.entries import MASTER
 from gateway.journal.record import Record
 
@@ -25,3 +27,14 @@ def test_a_protocol_call_row_without_a_key_names_none() -> None:
     row = Record.of_call("a2a", None, status=503)
     assert (row.key_id, row.key_name, row.key_prefix, row.status) == (None, "", "", 503)
     assert row.request_id.startswith("a2a_") and row.dialect == "a2a"
+
+
+def test_a_call_timed_until_now_splits_its_latency_at_the_upstream() -> None:
+    now = time.monotonic()
+    row = Record(request_id="r")
+    row.time_until_now(now - 2.0, now - 0.5)
+    assert 2000 <= row.latency_ms < 2500 and 500 <= (row.upstream_ms or 0) < 1000
+    assert row.overhead_ms == row.latency_ms - (row.upstream_ms or 0)
+    alone = Record(request_id="s")
+    alone.time_until_now(now - 1.0, None)
+    assert alone.latency_ms >= 1000 and alone.upstream_ms is None and alone.overhead_ms is None
