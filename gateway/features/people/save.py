@@ -25,7 +25,7 @@ or removes themselves. Who may do each is the caller's question (rules ``user.in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model, password_validation
@@ -41,6 +41,12 @@ from gateway.telemetry import audit
 # team anyway, so their membership says "editor".
 TEAM_LIMITS = ("rpm_limit", "tpm_limit", "budget_usd", "budget_period", "alert_thresholds")
 TEAM_ROLE = {roles.EDITOR: roles.EDITOR, roles.MEMBER: roles.MEMBER, roles.VIEWER: roles.VIEWER}
+# What a team's keys may reach at most (MCP servers and tools, A2A agents), each with
+# its check: a bound the key's own lists are read within
+BOUNDS: tuple[tuple[str, Callable[[Any], list[str]]], ...] = (
+    ("mcp_allowed", keys.clean_mcp_allowed),
+    ("a2a_allowed", keys.clean_a2a_allowed),
+)
 
 
 def team_role(role: str) -> str:
@@ -193,18 +199,13 @@ def save_team(team: Team | None, fields: dict[str, Any]) -> Team:
             setattr(team, name, str(fields[name]).strip())
     for name, value in clean.items():
         setattr(team, name, value)
-    if "mcp_allowed" in fields:  # None: no restriction; a list (even []): the bound
-        value = fields["mcp_allowed"]
-        try:
-            team.mcp_allowed = None if value is None else keys.clean_mcp_allowed(value)
-        except ValueError as exc:
-            raise ValidationError({"mcp_allowed": [str(exc)]}) from None
-    if "a2a_allowed" in fields:  # None: no restriction; a list (even []): the bound
-        value = fields["a2a_allowed"]
-        try:
-            team.a2a_allowed = None if value is None else keys.clean_a2a_allowed(value)
-        except ValueError as exc:
-            raise ValidationError({"a2a_allowed": [str(exc)]}) from None
+    for name, clean_bound in BOUNDS:  # None: no restriction; a list (even []): the bound
+        if name in fields:
+            value = fields[name]
+            try:
+                setattr(team, name, None if value is None else clean_bound(value))
+            except ValueError as exc:
+                raise ValidationError({name: [str(exc)]}) from None
     if "guardrails" in fields:  # names of existing guardrails; null is none
         try:
             team.guardrails = keys.clean_guardrails(fields["guardrails"])
