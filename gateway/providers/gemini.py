@@ -83,8 +83,8 @@ def google_dropped_params(deployment: DeploymentEntry) -> list[tuple[str, str, s
     (the Anthropic provider's words)."""
     if not deployment.params:
         return []
-    target = target_of(deployment)
-    _params, dropped = without_refused(target.params, target.refuses)
+    refuses = target_of(deployment).refuses
+    _params, dropped = without_refused(deployment.params, refuses)
     return [(f"{name} (deployment params)", "dropped", "the model refuses it") for name in dropped]
 
 
