@@ -70,8 +70,8 @@ def google_target(deployment: DeploymentEntry, model: str | None = None) -> Targ
     (``CONTROL_PARAMS``) and less those the model refuses (``without_refused``: noted by
     ``google_dropped_params``); ``model``, when given, for the deployment's own."""
     target = target_of(deployment)
-    params = {k: v for k, v in target.params.items() if k not in CONTROL_PARAMS}
-    params, _dropped = without_refused(params, target.refuses)
+    sent = {k: v for k, v in target.params.items() if k not in CONTROL_PARAMS}
+    params, _dropped = without_refused(sent, target.refuses)
     return dataclasses.replace(
         target, model=target.model if model is None else model, params=params
     )

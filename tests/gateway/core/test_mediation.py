@@ -371,7 +371,10 @@ def gemini(gemini_mock, monkeypatch: pytest.MonkeyPatch, snapshot_reset):
         return replace(r, deployments=(deployment,))
 
     registry.install(
-        snapshot(gemini_route("flash-37", "gemini-3.7-flash"), gemini_route("flash-25", "gemini-2.5-flash"))
+        snapshot(
+            gemini_route("flash-37", "gemini-3.7-flash"),
+            gemini_route("flash-25", "gemini-2.5-flash"),
+        )
     )
     yield records, gemini_mock
 

@@ -387,9 +387,7 @@ def test_a_param_the_model_refuses_is_noted_besides_what_its_version_refuses() -
     )
     up = ProviderEntry(8, "br", "bedrock", "", "", {}, "", None)
     params = {"temperature": 0.5, "top_p": 0.9, "anthropic_version": "2026-10-21"}
-    entry = deployment(
-        "r", "anthropic.claude-fable-5", provider=up, catalog=catalog, params=params
-    )
+    entry = deployment("r", "anthropic.claude-fable-5", provider=up, catalog=catalog, params=params)
     adapter = BedrockProvider(up)
     assert "temperature" not in adapter.target(entry).params
     assert adapter.dropped_params(entry) == [

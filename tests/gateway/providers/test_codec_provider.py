@@ -279,7 +279,11 @@ def test_a_deployments_params_the_model_refuses_are_left_out_and_noted() -> None
     assert catalog is not None and "temperature" in catalog.rejects
     up = ProviderEntry(5, "gem-openai", "openai", base, "k", {}, "", None)
     entry = deployment(
-        "r", "gemini-3.7-flash", provider=up, catalog=catalog, params={"temperature": 0.2, "seed": 1}
+        "r",
+        "gemini-3.7-flash",
+        provider=up,
+        catalog=catalog,
+        params={"temperature": 0.2, "seed": 1},
     )
     target = target_of(entry)
     assert dict(target.params) == {"seed": 1}
