@@ -697,7 +697,8 @@ class DeferredChatRequest(ChatRequest):
         """While the messages are unbuilt, the texts a guardrail reads of them, in the
         order ``features.guardrails.texts.request_slots`` walks the built ones (each
         message's name, its texts, its tool results' texts, its tool calls' arguments
-        as JSON), read off the wire messages by the codec; else None."""
+        as JSON), read off the wire messages by the codec, the empty ones left out as
+        the slots leave them; else None."""
         texts = self._texts
         return None if texts is None else texts()
 

@@ -2,12 +2,13 @@
 the Interactions API) read alike from an upstream's error: the ``google.rpc`` status
 names, the words of an over-long prompt, the error body's envelope. Each codec keeps what
 it reads of the details (the reason that makes a refused key a 401, a retry delay).
-Both also take tool and output schemas cleaned alike (``clean_schema``)."""
+Both also take tool and output schemas cleaned alike (``clean_schema``), and leave out
+of a deployment's params alike what the model refuses (``without_refused``)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -106,3 +107,39 @@ def clean_schema(schema: Any) -> Any:
         else:
             out[key] = clean_schema(value)
     return out
+
+
+# Where a deployment's params nest Gemini's generation settings (generateContent's and
+# the Interactions API's spelling).
+GENERATION_CONFIGS = ("generationConfig", "generation_config")
+
+
+def _spellings(name: str) -> tuple[str, str]:
+    """A canonical parameter name (``top_p``) and its camelCase (``topP``): a Google
+    deployment's params may give either (the codecs send the one their API takes)."""
+    head, *rest = name.split("_")
+    return name, head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def without_refused(
+    params: Mapping[str, Any], refuses: frozenset[str]
+) -> tuple[Mapping[str, Any], list[str]]:
+    """A Google deployment's ``params`` without the parameters its model refuses
+    (``Target.refuses``: the catalog's ``rejects``), under either spelling, at the top
+    level and inside a nested generation config; and the canonical names left out,
+    sorted. ``params`` itself, and no names, when nothing is refused (the usual case)."""
+    if not refuses or not params:
+        return params, []
+    spelled = {s: name for name in refuses for s in _spellings(name)}
+    dropped: set[str] = set()
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if key in spelled:
+            dropped.add(spelled[key])
+            continue
+        if key in GENERATION_CONFIGS and isinstance(value, dict):
+            inner = {k: v for k, v in value.items() if k not in spelled}
+            dropped.update(spelled[k] for k in value if k in spelled)
+            value = inner
+        out[key] = value
+    return (out, sorted(dropped)) if dropped else (params, [])

@@ -49,7 +49,13 @@ from gateway.codecs.bedrock import codec as converse
 from gateway.codecs.bedrock.maps import DOCUMENT_FORMATS
 from gateway.providers import ambient, wire
 from gateway.providers.base import ApiCall, Exchange
-from gateway.providers.codec_provider import DEFRAMERS, CodecProvider, one_at_a_time, target_of
+from gateway.providers.codec_provider import (
+    DEFRAMERS,
+    CodecProvider,
+    one_at_a_time,
+    refused_params,
+    target_of,
+)
 from gateway.providers.kinds import (
     BATCH_SETTINGS,
     PASSTHROUGH_SETTINGS,
@@ -327,12 +333,17 @@ class BedrockProvider(CodecProvider):
         return dataclasses.replace(target, params=params)
 
     def dropped_params(self, deployment: DeploymentEntry) -> list[tuple[str, str, str]]:
+        """What the model refuses (``target_of`` leaves it out, as Anthropic notes it),
+        then what its Anthropic API version refuses besides."""
+        notes = refused_params(deployment)
         version = self.api_version(deployment)
         if not deployment.params or version is None or version.lenient:
-            return []
-        return [
-            (f"{name} (deployment params)", "dropped", version.why())
+            return notes
+        noted = {field for field, _action, _why in notes}
+        return notes + [
+            (field, "dropped", version.why())
             for name in sorted(version.refuses & set(deployment.params))
+            if (field := f"{name} (deployment params)") not in noted
         ]
 
     async def region(self, settings: AwsSettings, deployment: DeploymentEntry) -> str:

@@ -138,7 +138,9 @@ def target_of(
 ) -> Target:
     """The codec's view of a deployment (no secrets, no Django objects); ``host`` is the
     upstream's host name where a codec adapts to it, ``version`` the API version it
-    speaks (``Provider.api_version``). Made once per registry entry: a
+    speaks (``Provider.api_version``). Its params leave out those the model refuses
+    (``refuses``; ``CodecProvider.dropped_params`` notes them). Made once per registry
+    entry: a
     translated request asks for it twice (the body, the lossiness notes), and the
     entries are frozen and replaced, not changed, when the registry is."""
     key = (id(deployment), drop_params, host, version.name if version is not None else "")
@@ -147,9 +149,12 @@ def target_of(
     if known is not None and known[0] is deployment and known[2] is flags:
         return known[1]  # (the entry is held: its id is its own)
     refused, adaptive = _model_rules(deployment)
+    params = dict(deployment.params or {})
+    if refused and params:  # the model refuses them: never sent (``refused_params``)
+        params = {k: v for k, v in params.items() if k not in refused}
     target = Target(
         model=deployment.model,
-        params=dict(deployment.params or {}),
+        params=params,
         max_output_tokens=deployment.max_output_tokens,
         **{f.name: bool(getattr(deployment, f.name, f.default)) for f in flags},
         drop_params=drop_params,
@@ -180,6 +185,19 @@ def _model_rules(deployment: DeploymentEntry) -> tuple[frozenset[str], bool]:
     refused = set(catalog.rejects) | {r.name for r in rules if r.action == "reject"}
     adaptive = any(r.name == "reasoning.budget_tokens" and r.action == "map" for r in rules)
     return frozenset(refused), adaptive
+
+
+def refused_params(deployment: DeploymentEntry) -> list[tuple[str, str, str]]:
+    """The deployment's params that ``target_of`` leaves out because the model refuses
+    them (the catalog's ``rejects`` and ``reject`` rules), as ``Provider.dropped_params``
+    notes them."""
+    if not deployment.params:
+        return []
+    refused, _adaptive = _model_rules(deployment)
+    return [
+        (f"{name} (deployment params)", "dropped", "the model refuses it")
+        for name in sorted(refused & set(deployment.params))
+    ]
 
 
 class CodecProvider(Provider):
@@ -226,6 +244,10 @@ class CodecProvider(Provider):
         """The codec's view of ``deployment`` (a subclass adds what its codec adapts to,
         such as the upstream's host)."""
         return target_of(deployment)
+
+    def dropped_params(self, deployment: DeploymentEntry) -> list[tuple[str, str, str]]:
+        """The deployment's params the model refuses (``target_of`` leaves them out)."""
+        return refused_params(deployment)
 
     def forwarded(self, caller: Mapping[str, str]) -> dict[str, str]:
         """The caller's headers this upstream takes (default: none)."""

@@ -11,6 +11,7 @@ Provider fields: ``base_url`` is the host root (default
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
 from gateway.codecs.base import Target
 from gateway.codecs.gemini import codec as gemini_codec
+from gateway.codecs.google_common import without_refused
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
@@ -63,20 +65,27 @@ def model_path(model: str) -> str:
 
 
 def google_target(deployment: DeploymentEntry, model: str | None = None) -> Target:
-    """The Google codecs' view of a deployment: its capabilities and its params less the
-    control ones (``CONTROL_PARAMS``); ``model``, when given, for the deployment's own."""
+    """The Google codecs' view of a deployment: ``target_of``'s (every field: what the
+    model refuses, its reasoning settings...) with its params less the control ones
+    (``CONTROL_PARAMS``) and less those the model refuses (``without_refused``: noted by
+    ``google_dropped_params``); ``model``, when given, for the deployment's own."""
     target = target_of(deployment)
-    params = {k: v for k, v in target.params.items() if k not in CONTROL_PARAMS}
-    return Target(
-        model=target.model if model is None else model,
-        params=params,
-        max_output_tokens=target.max_output_tokens,
-        supports_tools=target.supports_tools,
-        supports_vision=target.supports_vision,
-        supports_reasoning=target.supports_reasoning,
-        supports_top_k=target.supports_top_k,
-        drop_params=target.drop_params,
+    sent = {k: v for k, v in target.params.items() if k not in CONTROL_PARAMS}
+    params, _dropped = without_refused(sent, target.refuses)
+    return dataclasses.replace(
+        target, model=target.model if model is None else model, params=params
     )
+
+
+def google_dropped_params(deployment: DeploymentEntry) -> list[tuple[str, str, str]]:
+    """The deployment's params its Google upstream is not sent because the model refuses
+    them (``google_target`` leaves them out), as ``Provider.dropped_params`` notes them
+    (the Anthropic provider's words)."""
+    if not deployment.params:
+        return []
+    refuses = target_of(deployment).refuses
+    _params, dropped = without_refused(deployment.params, refuses)
+    return [(f"{name} (deployment params)", "dropped", "the model refuses it") for name in dropped]
 
 
 class GoogleCodecProvider(CodecProvider):
@@ -95,6 +104,9 @@ class GoogleCodecProvider(CodecProvider):
 
     def target(self, deployment: DeploymentEntry) -> Target:
         return google_target(deployment)
+
+    def dropped_params(self, deployment: DeploymentEntry) -> list[tuple[str, str, str]]:
+        return google_dropped_params(deployment)
 
     async def locate(self, deployment: DeploymentEntry) -> tuple[str, dict[str, str]]:
         """``.../models/<id>`` (the URL the methods such as ``:generateContent`` hang
@@ -214,6 +226,7 @@ __all__ = [
     "CONTROL_PARAMS",
     "GeminiProvider",
     "GoogleCodecProvider",
+    "google_dropped_params",
     "google_target",
     "host_root",
     "ws_scheme",

@@ -30,6 +30,7 @@ from gateway.providers.gemini import (
     CONTROL_PARAMS,
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
+    google_dropped_params,
     google_target,
     host_root,
 )
@@ -73,6 +74,9 @@ class GeminiInteractionsProvider(CodecProvider):
 
     def target(self, deployment: DeploymentEntry) -> Target:
         return google_target(deployment, deployment.model.removeprefix("models/"))
+
+    def dropped_params(self, deployment: DeploymentEntry) -> list[tuple[str, str, str]]:
+        return google_dropped_params(deployment)
 
     async def sign(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
         secret, extra = wire.credentials(self.provider)

@@ -18,6 +18,9 @@ real services are strict:
   for ``gemini-3*`` models a model turn whose calls carry no signature at all is a 400
   too, unless it has Google's placeholder (accepted only for calls it never issued).
   Function-response turns must answer as many calls as the call turn made.
+- Per model (``tests.google_rules``): a sampling parameter a model refuses
+  (``temperature`` on ``gemini-3.7-flash``...) is a 400 INVALID_ARGUMENT, as Google
+  answers it, on generateContent, its stream and countTokens alike.
 
 Tests queue ``GReply`` objects and read ``seen`` (path, query, headers, JSON body).
 """
@@ -38,6 +41,8 @@ from urllib.parse import parse_qs, urlsplit
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tests import google_rules
 
 PLACEHOLDER = "skip_thought_signature_validator"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -213,11 +218,13 @@ class MockGemini:
             return self._json(handler, 200, found[0])
         model, _, verb = rest.removeprefix("models/").partition(":")
         body = seen.body if raw else {}
-        if verb == "countTokens":
-            request = body.get("generateContentRequest", body)
-            return self._json(handler, 200, {"totalTokens": _count(request)})
-        if verb not in ("generateContent", "streamGenerateContent"):
+        if verb not in ("generateContent", "streamGenerateContent", "countTokens"):
             return self._json(handler, 404, _status(404, "NOT_FOUND", f"no method {verb}"))
+        request = body.get("generateContentRequest", body) if verb == "countTokens" else body
+        if problem := google_rules.refusal(model, request.get("generationConfig")):
+            return self._json(handler, 400, _status(400, "INVALID_ARGUMENT", problem))
+        if verb == "countTokens":
+            return self._json(handler, 200, {"totalTokens": _count(request)})
         if problem := self._check_history(body, model):
             return self._json(handler, 400, _status(400, "INVALID_ARGUMENT", problem))
         with self._lock:

@@ -12,6 +12,9 @@ that refuses what the real service refuses, as its documentation states it:
 - thought signatures: a ``function_call`` step must come after, in the same model turn,
   a ``thought`` step whose ``signature`` is the one this mock issued for the first call
   it signed (a call replayed without its signature, or with another, is a 400);
+- per model (``tests.google_rules``): a sampling parameter the model refuses
+  (``temperature`` on ``gemini-3.7-flash``...) in ``generation_config`` is a 400
+  INVALID_ARGUMENT;
 - ``previous_interaction_id`` names nothing here (``store`` is honoured by keeping
   nothing): a 404.
 
@@ -33,6 +36,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests import google_rules
 
 SIGNING_KEY = b"mock-interactions-signing-key"
 CREATED = "2026-07-01T10:00:00Z"
@@ -143,6 +148,8 @@ def validate(body: Any) -> None:
         raise Refused(400, "model is required")
     if body.get("previous_interaction_id"):
         raise Refused(404, "Interaction not found", "NOT_FOUND")
+    if problem := google_rules.refusal(body["model"], body.get("generation_config")):
+        raise Refused(400, problem)
     for name in body.get("generation_config") or {}:
         if name not in GENERATION:
             raise Refused(

@@ -15,7 +15,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.live import MASTER_KEY, running_gateway
+from tests.live import MASTER_KEY, Gateway, running_gateway
 
 from .mock_gemini import GReply, MockGemini
 
@@ -70,6 +70,10 @@ route("gem3", gem, "gemini-3-pro-preview")
 route("vtx", vtx, "gemini-2.5-flash", vertex_project="proj-live",
       vertex_location="us-east5", vertex_credentials="{key_file}")
 route("gem-wrong-key", wrong, "gemini-2.5-pro")
+# a model that fixes its sampling (the catalog's rejects; the mock answers 400 to them)
+route("gem37", gem, "gemini-3.7-flash", temperature=0.2, top_k=40, seed=3)
+route("vtx37", vtx, "gemini-3.7-flash", vertex_project="proj-live",
+      vertex_location="us-east5", vertex_credentials="{key_file}", topK=40, seed=3)
 route("vtx-broken", vtx, "gemini-2.5-flash", vertex_credentials="/nonexistent/sa.json")
 Route.objects.filter(name="vtx-broken").update(fallbacks=["gem"])
 for n in range({SPARES}):
@@ -78,8 +82,8 @@ for n in range({SPARES}):
 
 
 class Live:
-    def __init__(self, url: str, mock: MockGemini) -> None:
-        self.url, self.mock = url, mock
+    def __init__(self, gw: Gateway, mock: MockGemini) -> None:
+        self.gw, self.url, self.mock = gw, gw.url, mock
         self._spare = iter(range(SPARES))
 
     def openai(self) -> openai.OpenAI:
@@ -106,7 +110,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             setup=[["shell", "-c", setup_code(mock.url, str(key_file))]],
             seed=False,
         ) as gw:
-            yield Live(gw.url, mock)
+            yield Live(gw, mock)
             assert "Traceback" not in gw.log(), gw.log()[-4000:]
             assert KEY not in gw.log()
     finally:
@@ -121,6 +125,24 @@ def mock(live: Live) -> Iterator[MockGemini]:
 
 def tool_turns(mock: MockGemini) -> list[dict]:
     return mock.last.body["contents"]
+
+
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()  # (the shell prints a banner first)
+    return lines[-1] if lines else ""
+
+
+def translation(live: Live, request_id: str) -> dict[str, tuple[str, str]]:
+    """The request's "lost in translation" notes (its log row's, once the journal
+    writer has flushed it), as field -> (action, why)."""
+    out = live.gw.shell_until(
+        "import json\nfrom gateway.models import RequestLog\n"
+        f"row = RequestLog.objects.filter(request_id={request_id!r}).first()\n"
+        "print(json.dumps(row.translation if row else None))",
+        lambda text: _last_line(text) not in ("", "null"),
+    )
+    notes = json.loads(_last_line(out)) or []
+    return {n["field"]: (n["action"], n["detail"]) for n in notes}
 
 
 # --- OpenAI chat completions --------------------------------------------------------------
@@ -156,6 +178,26 @@ def test_openai_text_with_system_prompt_and_usage(live: Live, mock: MockGemini, 
         assert mock.last.headers["authorization"].startswith("Bearer ya29.mock-")
     else:
         assert mock.last.headers["x-goog-api-key"] == KEY
+
+
+@pytest.mark.parametrize("route", ["gem37", "vtx37"])
+def test_openai_temperature_on_a_gemini_model_that_refuses_it_is_dropped_and_noted(
+    live: Live, mock: MockGemini, route: str
+) -> None:
+    """gemini-3.7-flash answers 400 to temperature, top_p and top_k (the mock as Google):
+    the caller's and the deployment's were sent as generationConfig, so every call to it
+    failed; now they are left out and the log entry says so."""
+    raw = live.openai().chat.completions.with_raw_response.create(
+        model=route, messages=[{"role": "user", "content": "Hi"}], temperature=0.7, top_p=0.9
+    )
+    assert raw.parse().choices[0].message.content == "Hi from Gemini."
+    assert mock.last.body["generationConfig"] == {"seed": 3}
+    notes = translation(live, raw.headers["x-request-id"])
+    refused = ("dropped", "the model refuses it")
+    assert notes["top_k (deployment params)"] == refused
+    assert notes["temperature"][0] == notes["top_p"][0] == "dropped"
+    if route == "gem37":
+        assert notes["temperature (deployment params)"] == refused
 
 
 @pytest.mark.parametrize("route", ["gem", "vtx"])

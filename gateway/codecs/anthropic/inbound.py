@@ -646,26 +646,32 @@ def _built_block(block: dict[str, Any]) -> Part:
 def _message_texts(value: list[Any], written: list[str]) -> list[str]:
     """The texts a guardrail reads of messages ``_scan`` took, in the order
     ``guardrails.texts.request_slots`` reads the parsed ones: texts, tool results'
-    texts, tool calls' arguments as JSON (``written``: the scan's, in order)."""
+    texts, tool calls' arguments as JSON (``written``: the scan's, in order); the empty
+    ones left out, as the slots leave them (a tool call's JSON is never empty)."""
     out: list[str] = []
+    append = out.append
     arguments = iter(written)
     for item in value:
         content = item["content"]
         if type(content) is str:
-            out.append(content)
+            if content:
+                append(content)
             continue
         for block in content:
             kind = block["type"]
             if kind == "text":
-                out.append(block["text"])
+                text = block["text"]
+                if text:
+                    append(text)
             elif kind == "tool_use":
-                out.append(next(arguments))
+                append(next(arguments))
             else:
                 raw = block.get("content")
                 if type(raw) is str:
-                    out.append(raw)
-                elif raw is not None:
-                    out += [inner["text"] for inner in raw]
+                    if raw:
+                        append(raw)
+                elif raw:
+                    out += [text for inner in raw if (text := inner["text"])]
     return out
 
 

@@ -25,9 +25,11 @@ Translation choices worth knowing:
   Gemini 3 models take an effort as ``thinkingLevel``; a token budget (or an effort on
   Gemini 2.5) is a ``thinkingBudget``.
 - Images and documents (any media type: PDFs too) -> ``inlineData``; URLs -> ``fileData``.
-- ``Target.params`` (deployment defaults, control keys already stripped by the provider)
-  go into ``generationConfig`` (snake_case names are camelCased), except Gemini's
-  top-level fields (``safetySettings``, ``cachedContent``, ``labels``...).
+- ``Target.params`` (deployment defaults, control keys and what the model refuses already
+  stripped by the provider) go into ``generationConfig`` (snake_case names are
+  camelCased), except Gemini's top-level fields (``safetySettings``, ``cachedContent``,
+  ``labels``...). A sampling parameter the model refuses (``Target.refuses``) is never
+  written (the pipeline drops it from the request first, noted).
 """
 
 from __future__ import annotations
@@ -231,7 +233,7 @@ def _generation_config(request: ChatRequest, target: Target) -> dict[str, Any]:
         config["maxOutputTokens"] = max_tokens
     for name, field in (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK")):
         value = getattr(request, name)
-        if value is not None:
+        if value is not None and name not in target.refuses:  # (dropped and noted before)
             config[field] = value
     if request.stop:
         config["stopSequences"] = list(request.stop)

@@ -230,7 +230,7 @@ def _generation_config(request: ChatRequest, target: Target) -> dict[str, Any]:
         config["max_output_tokens"] = max_tokens
     for name in ("temperature", "top_p"):
         value = getattr(request, name)
-        if value is not None:
+        if value is not None and name not in target.refuses:  # (dropped and noted before)
             config[name] = value
     if request.stop:
         config["stop_sequences"] = list(request.stop)

@@ -434,8 +434,8 @@ def _message_texts(raw: list[Any], written: list[str]) -> list[str]:
     """The texts a guardrail reads of wire messages ``_scan`` took, in the order
     ``guardrails.texts.request_slots`` reads the messages ``_messages`` makes of them:
     each message's name, its texts (not its reasoning), its tool results' texts and its
-    tool calls' arguments (``written``: the scan's, in order); the leading system
-    messages are the request's ``system``."""
+    tool calls' arguments (``written``: the scan's, in order), the empty ones left out
+    as the slots leave them; the leading system messages are the request's ``system``."""
     out: list[str] = []
     sent = iter(written)
     started = False  # past the leading system messages

@@ -98,7 +98,9 @@ class _DeferredSlots(Slots):
         for tool in request.tools:
             head.append(tool.name)
             head.append(tool.description or "")
-        self.texts = [text for text in head if text] + [text for text in texts if text]
+        head = [text for text in head if text]
+        head += texts  # (the codec's texts: none empty)
+        self.texts = head
 
     def write(self, texts: list[str]) -> dict[str, str]:
         built = _built_slots(self.request)  # (builds the messages)

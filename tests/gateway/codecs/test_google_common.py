@@ -63,3 +63,22 @@ def test_a_schema_loses_its_meta_keywords_at_every_level_but_not_its_property_na
         "items": [{"type": "integer"}],
         "enum": [{"$id": "kept as a value"}],
     }
+
+
+def test_what_the_model_refuses_leaves_a_deployments_params_in_either_spelling() -> None:
+    refuses = frozenset({"temperature", "top_p", "top_k"})
+    params = {
+        "temperature": 0.2,
+        "topK": 40,
+        "seed": 7,
+        "generationConfig": {"top_p": 0.9, "candidateCount": 1},
+        "generation_config": {"topP": 0.8},
+    }
+    kept, dropped = google_common.without_refused(params, refuses)
+    assert kept == {"seed": 7, "generationConfig": {"candidateCount": 1}, "generation_config": {}}
+    assert dropped == ["temperature", "top_k", "top_p"]
+    assert params["generationConfig"] == {"top_p": 0.9, "candidateCount": 1}  # not changed
+    # control: a model that refuses nothing, or params that hold nothing refused: as is
+    assert google_common.without_refused(params, frozenset()) == (params, [])
+    same = {"seed": 7}
+    assert google_common.without_refused(same, refuses)[0] is same

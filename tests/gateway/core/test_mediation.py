@@ -9,6 +9,7 @@ with; each has its control (the same path, nothing to mediate, unchanged)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -21,7 +22,9 @@ from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, DeploymentEntry, ProviderEntry, RouteEntry
 from gateway.base.types import ChatRequest, Message, Text
+from gateway.catalog import entry_for
 from gateway.catalog.entry import entry_from_json
+from gateway.catalog.matching import KindVendor
 from gateway.core import service
 from gateway.journal.record import Record
 from gateway.providers.anthropic import AnthropicProvider
@@ -29,6 +32,7 @@ from gateway.providers.bedrock import BedrockProvider
 from gateway.telemetry import metrics
 from tests import anthropic_rules
 from tests.gateway.entries import route, snapshot
+from tests.integration.mock_gemini import MockGemini
 
 ANTHROPIC = ProviderEntry(902, "ant", "anthropic", "http://ant.test", "sk-test", {}, "", None)
 RESPONSES = ProviderEntry(
@@ -337,6 +341,78 @@ async def test_a_rejected_unless_rule_drops_temperature_on_the_responses_api(ups
     # control: what the rules allow goes unchanged
     reply = await send("openai", {"model": "gpt6", "top_p": 0.5, "messages": HI})
     assert orjson.loads(seen[-1].content)["top_p"] == 0.5
+    assert records[-1].translation is None
+
+
+# --- what a Gemini model refuses (the mock on 127.0.0.1 refuses it as Google does) -------
+
+
+@pytest.fixture(scope="module")
+def gemini_mock():
+    mock = MockGemini().start()
+    yield mock
+    mock.stop()
+
+
+@pytest.fixture
+def gemini(gemini_mock, monkeypatch: pytest.MonkeyPatch, snapshot_reset):
+    records: list[Record] = []
+    monkeypatch.setattr(journal, "record", records.append)
+    monkeypatch.setattr(metrics, "REGISTRY", metrics.Registry())
+    gemini_mock.reset()
+    http.use_transport(None)
+    gem = ProviderEntry(904, "gem", "gemini", gemini_mock.url, gemini_mock.api_key, {}, "", None)
+    params = {"temperature": 0.2, "top_k": 40, "seed": 3}
+
+    def gemini_route(name: str, model: str) -> RouteEntry:
+        r = route(name, model, max_attempts=1, provider=gem)
+        catalog = entry_for(KindVendor("gemini"), "", model)  # the bundled catalog's
+        deployment = replace(r.deployments[0], catalog=catalog, params=params)
+        return replace(r, deployments=(deployment,))
+
+    registry.install(
+        snapshot(
+            gemini_route("flash-37", "gemini-3.7-flash"),
+            gemini_route("flash-25", "gemini-2.5-flash"),
+        )
+    )
+    yield records, gemini_mock
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_openai_clients_temperature_never_reaches_a_gemini_model_that_refuses_it(
+    gemini, stream: bool
+) -> None:
+    """gemini-3.7-flash fixes its sampling (the catalog's ``rejects``): the caller's
+    temperature and the deployment's temperature and top_k were sent as
+    ``generationConfig`` (the Google target lost ``refuses``) and Google answered 400."""
+    records, mock = gemini
+    chat = {"model": "flash-37", "temperature": 0.7, "messages": HI, "stream": stream}
+    reply = await service.handle(
+        "chat", "openai", orjson.dumps(chat), {}, service.Caller(key=MASTER)
+    )
+    assert reply.status == 200
+    if isinstance(reply, service.StreamReply):
+        streamed = b"".join([c async for c in reply.chunks]).decode()
+        assert "".join(re.findall(r'"content":"([^"]*)"', streamed)) == "Hi from Gemini."
+    else:
+        assert orjson.loads(reply.body)["choices"][0]["message"]["content"] == "Hi from Gemini."
+    assert mock.last.body["generationConfig"] == {"seed": 3}
+    assert notes(records[-1]) == {
+        "temperature": "dropped",
+        "temperature (deployment params)": "dropped",
+        "top_k (deployment params)": "dropped",
+    }
+    # control: a model that takes them gets them (a Google deployment's params win over
+    # the request's, as on OpenAI-compatible upstreams)
+    chat = {**chat, "model": "flash-25"}
+    reply = await service.handle(
+        "chat", "openai", orjson.dumps(chat), {}, service.Caller(key=MASTER)
+    )
+    assert reply.status == 200
+    if isinstance(reply, service.StreamReply):
+        [c async for c in reply.chunks]
+    assert mock.last.body["generationConfig"] == {"temperature": 0.2, "topK": 40, "seed": 3}
     assert records[-1].translation is None
 
 

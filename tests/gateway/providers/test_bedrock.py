@@ -372,3 +372,31 @@ async def test_provider_settings_are_defaults_under_the_deployment_params() -> N
     assert seen[1].url.host == f"bedrock-runtime.{REGION}.amazonaws.com"
     with pytest.raises(errors.GatewayError, match="cannot list models"):
         await adapter.list_models()
+
+
+def test_a_param_the_model_refuses_is_noted_besides_what_its_version_refuses() -> None:
+    """The target left a model-refused param out silently: no "lost in translation"
+    note, where the Anthropic provider notes it."""
+    from gateway.catalog.entry import entry_from_json
+
+    catalog = entry_from_json(
+        "bedrock",
+        "anthropic.claude-fable-5",
+        {"rejects": ["temperature", "top_k"], "api_versions": ["2023-06-01", "2026-10-21"]},
+        "",
+    )
+    up = ProviderEntry(8, "br", "bedrock", "", "", {}, "", None)
+    params = {"temperature": 0.5, "top_p": 0.9, "anthropic_version": "2026-10-21"}
+    entry = deployment("r", "anthropic.claude-fable-5", provider=up, catalog=catalog, params=params)
+    adapter = BedrockProvider(up)
+    assert "temperature" not in adapter.target(entry).params
+    assert adapter.dropped_params(entry) == [
+        ("temperature (deployment params)", "dropped", "the model refuses it"),
+        ("top_p (deployment params)", "dropped", "API version 2026-10-21 refuses it"),
+    ]
+    # control: the version's rule alone, as before
+    plain = deployment("r", "anthropic.claude-fable-5", provider=up, params=params)
+    assert adapter.dropped_params(plain) == [
+        ("temperature (deployment params)", "dropped", "API version 2026-10-21 refuses it"),
+        ("top_p (deployment params)", "dropped", "API version 2026-10-21 refuses it"),
+    ]

@@ -263,3 +263,37 @@ def test_passthrough_takes_the_forwarded_caller_headers_unless_told_otherwise() 
 
     adapter = Forwarding(PROVIDER)
     assert adapter.relayed({"x-version": "2"}) == adapter.forwarded({"x-version": "2"})
+
+
+def test_a_deployments_params_the_model_refuses_are_left_out_and_noted() -> None:
+    """Gemini's OpenAI-compatible endpoint (kind ``openai``) serving a model that fixes
+    its sampling: a LiteLLM config's temperature went into the chat body (a 400)."""
+    from gateway.catalog import entry_for
+    from gateway.catalog.matching import KindVendor
+    from gateway.codecs.openai_chat import outbound
+    from gateway.providers.base import adapter_for
+    from gateway.providers.codec_provider import target_of
+
+    base = "https://generativelanguage.googleapis.com/v1beta/openai"
+    catalog = entry_for(KindVendor(by_name="openai"), base, "gemini-3.7-flash")
+    assert catalog is not None and "temperature" in catalog.rejects
+    up = ProviderEntry(5, "gem-openai", "openai", base, "k", {}, "", None)
+    entry = deployment(
+        "r",
+        "gemini-3.7-flash",
+        provider=up,
+        catalog=catalog,
+        params={"temperature": 0.2, "seed": 1},
+    )
+    target = target_of(entry)
+    assert dict(target.params) == {"seed": 1}
+    request = ChatRequest(model="r", messages=[Message("user", [Text("hi")])])
+    body = outbound.build_body(request, adapter_for(up).target(entry))
+    assert "temperature" not in body and body["seed"] == 1
+    assert adapter_for(up).dropped_params(entry) == [
+        ("temperature (deployment params)", "dropped", "the model refuses it")
+    ]
+    # control: a model that takes it keeps it, and nothing is noted
+    taking = dataclasses.replace(entry, model="gemini-2.5-flash", catalog=None)
+    assert dict(target_of(taking).params) == {"temperature": 0.2, "seed": 1}
+    assert adapter_for(up).dropped_params(taking) == []

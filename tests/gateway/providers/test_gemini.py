@@ -5,6 +5,7 @@ tokens, listing models, and the thought-signature round trip the mock enforces."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import fields, replace
 
 import httpx
 import pytest
@@ -220,3 +221,73 @@ def test_the_google_target_keeps_control_params_out_and_may_name_the_model() -> 
     assert (target.model, dict(target.params)) == ("models/gemini-x", {"temperature": 0.2})
     assert target.supports_reasoning
     assert google_target(entry, "gemini-x").model == "gemini-x"
+
+
+def test_the_google_target_keeps_every_field_and_leaves_out_what_the_model_refuses() -> None:
+    """It copied some fields only: what the model refuses (and its reasoning settings)
+    was lost, so a refused deployment param went upstream and Google answered 400."""
+    from gateway.catalog import entry_for
+    from gateway.catalog.matching import KindVendor
+    from gateway.codecs.base import Target
+    from gateway.providers.codec_provider import target_of
+    from gateway.providers.gemini import google_target
+
+    catalog = entry_for(KindVendor("gemini"), "", "gemini-3.7-flash")
+    assert catalog is not None and "temperature" in catalog.rejects  # the bundled catalog
+    entry = deployment(
+        "g",
+        "gemini-3.7-flash",
+        params={"temperature": 0.2, "topK": 40, "seed": 7, "vertex_location": "eu"},
+        catalog=catalog,
+        supports_reasoning=True,
+    )
+    target = google_target(entry)
+    assert dict(target.params) == {"seed": 7}
+    assert {"temperature", "top_k", "top_p"} <= target.refuses
+    whole = target_of(entry)  # every other field as the shared view has it
+    for name in (f.name for f in fields(Target) if f.name not in ("model", "params")):
+        assert getattr(target, name) == getattr(whole, name), name
+    adapter = adapter_for(ProviderEntry(3, "gem", "gemini", "", KEY, {}, "", None))
+    assert adapter.dropped_params(entry) == [
+        ("temperature (deployment params)", "dropped", "the model refuses it"),
+        ("top_k (deployment params)", "dropped", "the model refuses it"),
+    ]
+    # control: a model that refuses nothing keeps them, and nothing is noted
+    taking = replace(entry, model="gemini-2.5-flash", catalog=None)
+    assert dict(google_target(taking).params) == {"temperature": 0.2, "topK": 40, "seed": 7}
+    assert adapter.dropped_params(taking) == []
+
+
+async def test_the_mock_refuses_temperature_on_a_model_that_fixes_its_sampling(
+    mock: MockGemini,
+) -> None:
+    """What the gateway must never send (Google's 400), and the control it takes."""
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "Hi"}]}],
+        "generationConfig": {"temperature": 0.3},
+    }
+    headers = {"x-goog-api-key": KEY}
+    async with httpx.AsyncClient(base_url=mock.url) as client:
+        refused = await client.post(
+            "/v1beta/models/gemini-3.7-flash:generateContent", json=body, headers=headers
+        )
+        taken = await client.post(
+            "/v1beta/models/gemini-2.5-flash:generateContent", json=body, headers=headers
+        )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert "temperature" in refused.json()["error"]["message"]
+    assert taken.status_code == 200
+
+
+async def test_a_refused_deployment_param_never_reaches_gemini(mock: MockGemini) -> None:
+    from gateway.catalog import entry_for
+    from gateway.catalog.matching import KindVendor
+
+    catalog = entry_for(KindVendor("gemini"), "", "gemini-3.8-flash")
+    entry = deployment(
+        "public", "gemini-3.8-flash", params={"temperature": 0.2, "seed": 3}, catalog=catalog
+    )
+    answer = await provider(mock).complete(ask(), entry, Exchange())
+    assert answer.text() == "Hi from Gemini."
+    assert mock.last.body["generationConfig"] == {"seed": 3}

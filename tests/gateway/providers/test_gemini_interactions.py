@@ -122,3 +122,38 @@ async def test_a_missing_key_is_a_configuration_error_before_any_connection() ->
     with pytest.raises(errors.ConfigurationError):
         await adapter_for(entry).complete(REQUEST, replace(DEPLOYMENT, provider=entry), Exchange())
     assert seen == []
+
+
+async def test_a_refused_deployment_param_never_reaches_the_interactions_api() -> None:
+    """The model fixes its sampling (the catalog's ``rejects``): the deployment's
+    temperature is left out, noted as the Anthropic provider notes it; the upstream here
+    refuses it as Google does (``tests.google_rules``)."""
+    from gateway.catalog import entry_for
+    from gateway.catalog.matching import KindVendor
+    from tests import google_rules
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = orjson.loads(request.content)
+        problem = google_rules.refusal(body["model"], body.get("generation_config"))
+        if problem:
+            error = {"code": 400, "message": problem, "status": "INVALID_ARGUMENT"}
+            return httpx.Response(400, json={"error": error})
+        return httpx.Response(200, content=fixture("text.json"))
+
+    seen = serve(handler)
+    catalog = entry_for(KindVendor("gemini"), "", "gemini-3.7-flash")
+    entry = replace(
+        DEPLOYMENT, model="gemini-3.7-flash", catalog=catalog, params={"temperature": 0.2}
+    )
+    adapter = adapter_for(PROVIDER)
+    assert adapter.dropped_params(entry) == [
+        ("temperature (deployment params)", "dropped", "the model refuses it")
+    ]
+    response = await adapter.complete(REQUEST, entry, Exchange())
+    assert response.text() == "Hello! How can I help?"
+    assert "temperature" not in orjson.loads(seen[-1].content).get("generation_config", {})
+    # control: the same param on a model that takes it goes, and nothing is noted
+    taking = replace(entry, model="gemini-3.5-flash", catalog=None)
+    assert adapter.dropped_params(taking) == []
+    await adapter.complete(REQUEST, taking, Exchange())
+    assert orjson.loads(seen[-1].content)["generation_config"] == {"temperature": 0.2}

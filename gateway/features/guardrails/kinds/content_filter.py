@@ -195,6 +195,13 @@ class Checker(BaseChecker):
         self.mask = _joined({k: r for k, r in self.names.items() if r.action == "MASK"})
         self.block_hints = _hints(blocking)
         self.mask_hints = _hints(masking)
+        # what ``_hints_present`` looks for in all the texts at once (the lowered hints
+        # that are ASCII: the scan folds ASCII case only), worked out once, not a request
+        hints = [h for h in (self.block_hints, self.mask_hints) if h]
+        self.markers = (
+            tuple(h for exact, _ in hints for h in exact),
+            tuple(h for _, lowered in hints for h in lowered if h.isascii()),
+        )
         # what ``holds`` reads: whether every rule is understood, and by kind
         self.known = all(rule.hints is not None for rule in found)
         self.unbroken = any(not r.lowered and not r.spans for r in found)
@@ -288,15 +295,17 @@ class Checker(BaseChecker):
         are many and ASCII: absent from all of them, a hint is absent from each.
         ``joined``: the texts joined by newlines, when the caller has them."""
         block, mask = self.block_hints, self.mask_hints
-        if (block is None and mask is None) or sum(map(len, texts)) < MANY_TEXTS_CHARS:
+        if block is None and mask is None:
+            return block, mask
+        # the texts' characters: the joined text's less the newlines between them
+        size = sum(map(len, texts)) if joined is None else len(joined) - len(texts) + 1
+        if size < MANY_TEXTS_CHARS:
             return block, mask
         if joined is None:
             joined = "\n".join(texts)
         if not joined.isascii():
             return block, mask
-        exact = tuple(h for hints in (block, mask) if hints for h in hints[0])
-        lowered = tuple(h for hints in (block, mask) if hints for h in hints[1] if h.isascii())
-        scan = marker_scan.scanner(exact, lowered)
+        scan = marker_scan.scanner(*self.markers)
         present = scan.found(joined) if scan is not None else None
         if present is None:
             return block, mask

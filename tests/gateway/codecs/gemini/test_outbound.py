@@ -428,6 +428,17 @@ def test_deployment_params_fill_generation_config_and_top_level_fields() -> None
     assert body["generationConfig"] == {"temperature": 0.1, "seed": 7, "presencePenalty": 0.5}
 
 
+def test_a_sampling_parameter_the_model_refuses_is_never_written() -> None:
+    """The pipeline drops it first (noted); the codec, used directly (a batch line),
+    does not write it either."""
+    refusing = Target(model="gemini-3.7-flash", refuses=frozenset({"temperature", "top_k"}))
+    body = codec.build_request(_request(temperature=0.9, top_k=5, top_p=0.5), refusing)
+    assert body["generationConfig"] == {"topP": 0.5}
+    # control: a model that takes them
+    body = codec.build_request(_request(temperature=0.9, top_k=5), Target(model="m"))
+    assert body["generationConfig"] == {"temperature": 0.9, "topK": 5}
+
+
 def test_what_gemini_cannot_carry_is_a_clear_400() -> None:
     with pytest.raises(InvalidRequest, match="n > 1"):
         codec.build_request(_request(n=2), TARGET)

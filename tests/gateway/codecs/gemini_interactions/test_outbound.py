@@ -195,6 +195,19 @@ def test_an_openai_chat_request_is_snake_case_and_flat() -> None:
     assert "previous_interaction_id" not in body and "stream" not in body
 
 
+def test_a_sampling_parameter_the_model_refuses_is_never_written() -> None:
+    request = openai_chat.parse_request(
+        {"model": "r", "messages": [{"role": "user", "content": "Hi"}],
+         "temperature": 0.3, "top_p": 0.9},
+        {},
+    )  # fmt: skip
+    refusing = Target(model="gemini-3.7-flash", refuses=frozenset({"temperature"}))
+    assert codec.build_request(request, refusing)["generation_config"] == {"top_p": 0.9}
+    # control: a model that takes it
+    taking = codec.build_request(request, Target(model="gemini-3.5-flash"))
+    assert taking["generation_config"] == {"temperature": 0.3, "top_p": 0.9}
+
+
 def test_no_camel_case_key_anywhere_in_a_body() -> None:
     body = codec.build_request(
         openai_chat.parse_request(
