@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -49,11 +50,32 @@ class Gateway:
     def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run a management command against this server's database (in a child forked
         from a process that started Django once: ``tests/command_server.py``)."""
+        self.journal_written()
         if self.commands is None or not self.commands.serves(self.env):
             if self.commands is not None:
                 self.commands.close()
             self.commands = CommandServer(self.env)
         return manage(self.env, *args, check=check, commands=self.commands)
+
+    def journal_written(self, timeout: float = 10) -> None:
+        """Wait until the server has written the journal records it queued (its
+        ``switchyard_journal_queue_depth`` is 0), so a command reads the rows of the
+        requests answered before it: the journal writes off the request path, and a
+        forked command answers in a tenth of a second where a ``manage.py`` start took
+        seconds and hid that. A server that is down has nothing to wait for."""
+        if self.process.poll() is not None:
+            return
+        deadline = time.monotonic() + timeout
+        time.sleep(0.05)  # a record is queued just after its answer's last byte
+        while time.monotonic() < deadline:
+            try:
+                text = httpx.get(f"{self.url}/metrics", timeout=2).text
+            except httpx.HTTPError:
+                return
+            depth = re.search(r"^switchyard_journal_queue_depth (\S+)$", text, re.M)
+            if depth is None or float(depth.group(1)) == 0:
+                return
+            time.sleep(0.05)
 
     def shell(self, code: str) -> str:
         """Run Python in ``manage.py shell`` against this server's database."""

@@ -60,6 +60,11 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
                     headers={"x-switchyard-tags": "board" if i % 2 else "demo"},
                 )
                 assert answer.status_code == 200, answer.text
+        # the journal writes off the request path: the scores need its five rows
+        gateway.shell_until(
+            "from gateway.models import RequestLog; print(RequestLog.objects.count())",
+            lambda out: int(out.split()[-1]) >= 5,
+        )
         gateway.shell(SCORES)
         yield gateway
 
