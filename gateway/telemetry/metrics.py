@@ -41,6 +41,8 @@ from gateway.base import hooks, lifecycle, loop_lag
 log = logging.getLogger(__name__)
 PUBLISH_SECONDS = 0.5
 LIVE_SECONDS = 5.0  # a worker's file older than this: its gauges no longer count
+# the journal's figures that say what is waiting now (the rest are counters, kept whole)
+JOURNAL_GAUGES = frozenset({"queued", "queued_bytes"})
 SCRAPE_KEEP_SECONDS = 120.0  # the loop-lag probe runs this long after a scrape
 SCRAPE_MARK = "scraped.mark"  # touched by each scrape in the shared folder
 COUNTER_FAMILIES = (
@@ -385,7 +387,8 @@ def _combined() -> tuple[Registry, Callable[[], dict[str, int]], dict[str, float
     """Every worker's counts and live gauges. This worker publishes its own first and
     then reads only the files: each file only grows, so one scrape never shows less than
     the one before (whichever worker answers); other workers' last half-second may be
-    missing. The gauges count only the workers that wrote in the last LIVE_SECONDS."""
+    missing. The gauges (the journal's queue among them) count only the workers that
+    wrote in the last LIVE_SECONDS."""
     folder = shared_dir()
     if folder is None:
         return REGISTRY, _journal_gauges, live()
@@ -398,10 +401,12 @@ def _combined() -> tuple[Registry, Callable[[], dict[str, int]], dict[str, float
     fresh = time.time() - LIVE_SECONDS
     for published in _published(folder):
         total.merge(published.get("registry", {}))
+        recent = published.get("at", 0) >= fresh
         for field, value in published.get("journal", {}).items():
-            stats[field] = stats.get(field, 0) + value
+            if recent or field not in JOURNAL_GAUGES:  # an exited worker queues nothing
+                stats[field] = stats.get(field, 0) + value
         current = published.get("live")
-        if isinstance(current, dict) and published.get("at", 0) >= fresh:
+        if isinstance(current, dict) and recent:
             gauges["requests_in_flight"] += current.get("requests_in_flight", 0)
             gauges["streams_in_flight"] += current.get("streams_in_flight", 0)
             gauges["loop_lag"] = max(gauges["loop_lag"], current.get("loop_lag", 0.0))

@@ -3,7 +3,9 @@ text exposition format, with the journal's queue depth and drops."""
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -156,6 +158,20 @@ def test_workers_sharing_a_folder_render_the_sum_of_all(
     assert got['switchyard_time_to_first_token_seconds_bucket{route="echo",le="+Inf"}'] == 2
     assert got["switchyard_journal_written_total"] == 4  # 2 from each worker
     assert got["switchyard_journal_dropped_total"] == 2
+    # a worker that exited (killed with records queued) queues nothing now; its
+    # counters still count
+    other = tmp_path / "999999.json"
+    published = json.loads(other.read_text())
+    published["journal"] = {"written": 2, "queued": 7, "queued_bytes": 900}
+    other.write_text(json.dumps(published))
+    got = samples(metrics.render())
+    assert got["switchyard_journal_queue_depth"] == 7  # written just now: it counts
+    published["at"] = time.time() - metrics.LIVE_SECONDS - 1
+    other.write_text(json.dumps(published))
+    got = samples(metrics.render())
+    assert got["switchyard_journal_queue_depth"] == 0
+    assert got["switchyard_journal_queue_bytes"] == 0
+    assert got["switchyard_journal_written_total"] == 4
     # a torn or foreign file is skipped, not fatal
     (tmp_path / "123.json").write_text("{not json")
     assert samples(metrics.render())[f"switchyard_requests_total{{{ok}}}"] == 2
