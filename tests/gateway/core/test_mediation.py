@@ -32,7 +32,6 @@ from gateway.providers.bedrock import BedrockProvider
 from gateway.telemetry import metrics
 from tests import anthropic_rules
 from tests.gateway.entries import route, snapshot
-from tests.integration.mock_gemini import MockGemini
 
 ANTHROPIC = ProviderEntry(902, "ant", "anthropic", "http://ant.test", "sk-test", {}, "", None)
 RESPONSES = ProviderEntry(
@@ -345,13 +344,6 @@ async def test_a_rejected_unless_rule_drops_temperature_on_the_responses_api(ups
 
 
 # --- what a Gemini model refuses (the mock on 127.0.0.1 refuses it as Google does) -------
-
-
-@pytest.fixture(scope="module")
-def gemini_mock():
-    mock = MockGemini().start()
-    yield mock
-    mock.stop()
 
 
 @pytest.fixture

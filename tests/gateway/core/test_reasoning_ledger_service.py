@@ -23,7 +23,7 @@ from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import reasoning_ledger, service
 from gateway.routing import routing
 from tests.gateway.entries import route, snapshot
-from tests.integration.mock_gemini import GReply, MockGemini
+from tests.integration.mock_gemini import GReply
 from tests.integration.mock_upstream import MockUpstream, Reply, ToolUse
 
 WEATHER = {
@@ -42,13 +42,6 @@ OTHER_KEY = replace(MASTER, id=4242, name="other", prefix="sk-other")
 @pytest.fixture(scope="module")
 def claude_mock():
     mock = MockUpstream().start()
-    yield mock
-    mock.stop()
-
-
-@pytest.fixture(scope="module")
-def gemini_mock():
-    mock = MockGemini().start()
     yield mock
     mock.stop()
 
