@@ -119,8 +119,15 @@ class BodiesOut(Schema):
 
 
 class LogDetail(LogOut):
+    """The console's log page in JSON: the attempt chain, the bodies and the notes the
+    journal keeps beside them (each null when there was nothing to note)."""
+
     attempts: list[dict[str, Any]]
     bodies: BodiesOut | None
+    # request fields dropped or rewritten on the way upstream (gateway.core.lossiness)
+    translation: list[dict[str, str]] | None = None
+    guardrails: list[dict[str, Any]] | None = None  # what ran and its verdict, never the text
+    mcp_calls: list[dict[str, Any]] | None = None  # hosted MCP tool calls made for it
 
 
 # --- views ------------------------------------------------------------------------------

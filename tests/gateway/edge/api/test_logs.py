@@ -193,3 +193,25 @@ def test_rows_logged_before_the_prompt_cache_column_read_as_no_breakpoints(setti
     assert client.get("/api/logs/r-old").json()["prompt_cache_breakpoints"] == ""
     listed = client.get("/api/logs/").json()["items"]
     assert [row["prompt_cache_breakpoints"] for row in listed] == [""]
+
+
+def test_detail_carries_the_journal_notes_the_console_shows(client, db) -> None:
+    """What was lost in translation, the guardrails' verdicts and hosted MCP calls are on
+    the console's log page; a script reading /api/logs/{id} gets the same notes."""
+    noted = row(
+        "r-notes",
+        1,
+        translation=[{"field": "top_k", "action": "dropped", "detail": "not on this model"}],
+        guardrails=[{"name": "pii", "mode": "pre_call", "verdict": "masked"}],
+        mcp_calls=[{"server": "docs", "tool": "search", "status": "ok", "ms": 12.5}],
+    )
+    RequestLog.objects.bulk_create([noted, row("r-plain", 2)])
+    data = client.get("/api/logs/r-notes").json()
+    assert data["translation"] == [
+        {"field": "top_k", "action": "dropped", "detail": "not on this model"}
+    ]
+    assert data["guardrails"] == [{"name": "pii", "mode": "pre_call", "verdict": "masked"}]
+    assert data["mcp_calls"] == [{"server": "docs", "tool": "search", "status": "ok", "ms": 12.5}]
+    plain = client.get("/api/logs/r-plain").json()
+    assert plain["translation"] is None and plain["guardrails"] is None
+    assert plain["mcp_calls"] is None
