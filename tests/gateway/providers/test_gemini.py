@@ -21,20 +21,13 @@ from gateway.providers.gemini import GeminiProvider
 from ...integration.mock_gemini import GReply, MockGemini
 from ..entries import deployment
 
-KEY = "AIza-mock-gemini-key-0123456789"
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[MockGemini]:
-    mock = MockGemini(api_key=KEY).start()
-    yield mock
-    mock.stop()
+KEY = "AIza-mock-gemini-key-0123456789"  # the one MockGemini takes (conftest.py)
 
 
 @pytest.fixture
-def mock(upstream: MockGemini) -> Iterator[MockGemini]:
-    upstream.reset()
-    yield upstream
+def mock(gemini_upstream: MockGemini) -> Iterator[MockGemini]:
+    gemini_upstream.reset()
+    yield gemini_upstream
 
 
 def provider(mock: MockGemini, secret: str = KEY, base: str | None = None, **kw) -> GeminiProvider:

@@ -24,21 +24,14 @@ from ...integration.mock_gemini import GReply, MockGemini, new_service_account
 from ..entries import deployment
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[MockGemini]:
-    mock = MockGemini().start()
-    yield mock
-    mock.stop()
-
-
 @pytest.fixture
-def mock(upstream: MockGemini, settings) -> Iterator[MockGemini]:  # type: ignore[no-untyped-def]
+def mock(gemini_upstream: MockGemini, settings) -> Iterator[MockGemini]:  # type: ignore[no-untyped-def]
     # the mock stands in for Google's own host: host credentials may go to it (the
     # operator's setting; refused by default: test_ambient_credentials)
     settings.SWITCHYARD_AMBIENT_CREDENTIALS_ANY_ENDPOINT = True
-    upstream.reset()
+    gemini_upstream.reset()
     google_auth.forget()
-    yield upstream
+    yield gemini_upstream
     google_auth.forget()
 
 
