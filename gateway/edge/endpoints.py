@@ -464,32 +464,16 @@ class GatewayApp:
     ) -> None:
         """A POST to the endpoint table (``dialects.POST_ROUTES``)."""
         endpoint, dialect = found
-        if lifecycle.closing():
-            await send_reply(send, refuse_new_request(scope, endpoint, dialect))
-            return
-        lifecycle.request_started()
-        try:
-            google = codecs.client(dialect).google_key  # the key may come the Google way
-            await self.api(scope, receive, send, endpoint, dialect, google_auth=google)
-        finally:
-            lifecycle.request_finished()
+        google = codecs.client(dialect).google_key  # the key may come the Google way
+        await self.api(scope, receive, send, endpoint, dialect, google_auth=google)
 
     async def post_gemini(
         self, scope: Scope, receive: Receive, send: Send, found: tuple[str, str, bool]
     ) -> None:
         """A POST to a Gemini method path (``{prefix}/{model}:{method}``)."""
         endpoint, model, stream = found
-        if lifecycle.closing():
-            await send_reply(send, refuse_new_request(scope, endpoint, dialects.GEMINI))
-            return
-        lifecycle.request_started()
-        try:
-            fields = {"model": model, "stream": stream}
-            await self.api(
-                scope, receive, send, endpoint, dialects.GEMINI, fields, google_auth=True
-            )
-        finally:
-            lifecycle.request_finished()
+        fields = {"model": model, "stream": stream}
+        await self.api(scope, receive, send, endpoint, dialects.GEMINI, fields, google_auth=True)
 
     async def passthrough(self, scope: Scope, receive: Receive, send: Send, found: str) -> None:
         """``/{vendor}/...``: the vendor's own API (``gateway.features.passthrough``), in
@@ -497,17 +481,10 @@ class GatewayApp:
         it (Bearer, ``x-api-key``, ``api-key``, ``x-goog-api-key``, ``?key=``), the body
         read size-capped, the answer relayed as it comes."""
         dialect = passthrough.dialect_for(found)
-        if lifecycle.closing():
-            await send_reply(send, refuse_new_request(scope, passthrough.ENDPOINT, dialect))
-            return
-        lifecycle.request_started()
-        try:
-            fields = {passthrough.TARGET: passthrough.target(scope, found, header_map(scope))}
-            await self.api(
-                scope, receive, send, passthrough.ENDPOINT, dialect, fields, google_auth=True
-            )
-        finally:
-            lifecycle.request_finished()
+        fields = {passthrough.TARGET: passthrough.target(scope, found, header_map(scope))}
+        await self.api(
+            scope, receive, send, passthrough.ENDPOINT, dialect, fields, google_auth=True
+        )
 
     async def files_and_batches(
         self, scope: Scope, receive: Receive, send: Send, found: tuple[str, list[str], str]
@@ -568,48 +545,56 @@ class GatewayApp:
         path_fields: dict[str, Any] | None = None,
         google_auth: bool = False,
     ) -> None:
-        """Serve a POST to the endpoint table's ``endpoint`` in ``dialect``.
+        """Serve a POST to the endpoint table's ``endpoint`` in ``dialect``: refused while
+        the process shuts down, counted in flight (``lifecycle``) while it runs.
         ``google_auth``: the key may come the Google way (the Gemini paths)."""
-        headers = header_map(scope)
-        gemini_key = google_key(scope, headers) if google_auth else ""
-        caller = await resolve_fresh_caller(headers, gemini_key or None)
-        if caller.key is None or service.key_refusal(caller.key):
-            # No body is read for a caller without a usable key: 40 unauthenticated 31 MiB
-            # posts once held 1 GB. The server discards what the client still sends
-            # (uvicorn after the response is complete; daphne spools bodies to disk).
-            refused = service.refuse_unauthorized(endpoint, dialect, caller)
-            if refused is not None:
-                await send_reply(send, refused)
-                return
-        limit = body_caps.api_body_cap(endpoint)
-        declared = ascii_int(headers.get("content-length", ""))
-        if declared is not None and declared > limit:
-            too_large = RequestTooLarge(body_caps.too_large(endpoint, limit))
-            await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
+        if lifecycle.closing():
+            await send_reply(send, refuse_new_request(scope, endpoint, dialect))
             return
+        lifecycle.request_started()
         try:
-            if service.multipart(endpoint):  # media uploads: read into one buffer
-                size = declared
-                raw: bytes | bytearray | None = await read_body_once(receive, limit, size)
-            else:
-                raw = await read_body(receive, limit)
-        except asyncio.CancelledError:
-            if lifecycle.was_cut():  # the shutdown grace period ended while it uploaded
-                asyncio.current_task().uncancel()  # type: ignore[union-attr]
-                await send_reply(send, refuse_while_closing(dialect))
+            headers = header_map(scope)
+            gemini_key = google_key(scope, headers) if google_auth else ""
+            caller = await resolve_fresh_caller(headers, gemini_key or None)
+            if caller.key is None or service.key_refusal(caller.key):
+                # No body is read for a caller without a usable key: 40 unauthenticated 31 MiB
+                # posts once held 1 GB. The server discards what the client still sends
+                # (uvicorn after the response is complete; daphne spools bodies to disk).
+                refused = service.refuse_unauthorized(endpoint, dialect, caller)
+                if refused is not None:
+                    await send_reply(send, refused)
+                    return
+            limit = body_caps.api_body_cap(endpoint)
+            declared = ascii_int(headers.get("content-length", ""))
+            if declared is not None and declared > limit:
+                too_large = RequestTooLarge(body_caps.too_large(endpoint, limit))
+                await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
                 return
-            service.record_abandoned(endpoint, dialect, caller)  # left before its body
-            return
-        if raw is None:
-            too_large = RequestTooLarge(body_caps.too_large(endpoint, limit))
-            await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
-            return
-        # From here the client may go away at any moment: its leaving cancels this task's
-        # work (the upstream request is closed by the cancellation). The request's journal
-        # record goes on once the reply is written: the client reads meanwhile.
-        work = self.respond(send, endpoint, dialect, raw, headers, caller, path_fields, scope)
-        with journal.held_until_written():
-            await until_gone(scope, receive, work)
+            try:
+                if service.multipart(endpoint):  # media uploads: read into one buffer
+                    size = declared
+                    raw: bytes | bytearray | None = await read_body_once(receive, limit, size)
+                else:
+                    raw = await read_body(receive, limit)
+            except asyncio.CancelledError:
+                if lifecycle.was_cut():  # the shutdown grace period ended while it uploaded
+                    asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                    await send_reply(send, refuse_while_closing(dialect))
+                    return
+                service.record_abandoned(endpoint, dialect, caller)  # left before its body
+                return
+            if raw is None:
+                too_large = RequestTooLarge(body_caps.too_large(endpoint, limit))
+                await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
+                return
+            # From here the client may go away at any moment: its leaving cancels this task's
+            # work (the upstream request is closed by the cancellation). The request's journal
+            # record goes on once the reply is written: the client reads meanwhile.
+            work = self.respond(send, endpoint, dialect, raw, headers, caller, path_fields, scope)
+            with journal.held_until_written():
+                await until_gone(scope, receive, work)
+        finally:
+            lifecycle.request_finished()
 
     async def respond(
         self,

@@ -152,11 +152,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         error = ShuttingDown("this gateway instance is shutting down; reconnect")
         await _deny(scope, send, Refused(call, error), subprotocols)
         return
-    lifecycle.request_started()
-    try:
+    with lifecycle.in_flight():
         await _serve(scope, receive, send, call, key, query, headers, subprotocols, grant)
-    finally:
-        lifecycle.request_finished()
 
 
 async def _serve(
