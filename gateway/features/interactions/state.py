@@ -43,7 +43,6 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from gateway.access import authorization
@@ -52,7 +51,7 @@ from gateway.base.entries import KeyEntry
 from gateway.base.errors import GatewayError, InvalidRequest, ModelNotFound
 from gateway.base.types import ChatRequest
 from gateway.codecs.gemini_interactions import inbound, maps
-from gateway.core import storage_quota
+from gateway.core import storage_quota, stored_chain
 from gateway.core.call import Reply
 from gateway.models import StoredInteraction
 
@@ -63,7 +62,6 @@ _COMPLETED = b'"interaction.completed"'
 # A streamed answer's events kept for resuming, up to this size (past it, a resumed
 # stream is rebuilt from the resource, whose event ids differ).
 MAX_EVENTS_BYTES = 2_000_000
-MAX_CHAIN = 10_000
 PRUNE_BATCH = 500
 # background interactions running in this process, by id
 _RUNNING: dict[str, asyncio.Task[None]] = {}
@@ -218,18 +216,6 @@ async def begin(body: dict[str, Any], key: KeyEntry) -> Turn:
 
 # --- the chain -------------------------------------------------------------------------
 
-_CHAIN_SQL = """
-WITH RECURSIVE chain(id, prev, depth) AS (
-    SELECT id, previous_interaction_id, 0 FROM {table} WHERE id = %s AND {owner}
-    UNION ALL
-    SELECT r.id, r.previous_interaction_id, c.depth + 1
-    FROM {table} r JOIN chain c ON r.id = c.prev
-    WHERE c.prev <> '' AND c.depth < %s
-)
-SELECT r.input_steps, r.interaction, r.status, c.prev FROM chain c JOIN {table} r ON r.id = c.id
-ORDER BY c.depth DESC
-"""
-
 
 def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
@@ -241,12 +227,9 @@ def _chain_steps(interaction_id: str, key: KeyEntry) -> list[dict[str, Any]] | N
     longer stored, or that ends in a turn still running, is refused."""
     if len(interaction_id) > 80:
         return None
-    table = connection.ops.quote_name(StoredInteraction._meta.db_table)
-    owner = "key_id IS NULL" if key.id is None else "key_id = %s"
-    params: list[Any] = [interaction_id] if key.id is None else [interaction_id, key.id]
-    with connection.cursor() as cursor:
-        cursor.execute(_CHAIN_SQL.format(table=table, owner=owner), [*params, MAX_CHAIN])
-        rows = cursor.fetchall()
+    columns = ("input_steps", "interaction", "status")
+    link = "previous_interaction_id"
+    rows = stored_chain.rows(StoredInteraction, link, columns, interaction_id, key.id)
     if not rows:
         return None
     if rows[0][3]:

@@ -42,14 +42,13 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import connection
 
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
 from gateway.base.errors import InvalidRequest, ModelNotFound
 from gateway.base.types import ChatRequest
 from gateway.codecs.openai_responses import inbound
-from gateway.core import storage_quota
+from gateway.core import storage_quota, stored_chain
 from gateway.features.responses import compaction, conversations
 from gateway.features.responses.items import as_input, carried_output, normalize_input
 from gateway.models import StoredResponse
@@ -327,23 +326,6 @@ def _not_found(response_id: str, param: str | None) -> ResponseNotFound:
     )
 
 
-# The chain ending at a response, oldest first: each row's turn and the link before it.
-# Only the last row is checked against the key: a chain is only ever extended by the
-# key that can see its last response.
-_CHAIN_SQL = """
-WITH RECURSIVE chain(id, prev, depth) AS (
-    SELECT id, previous_response_id, 0 FROM {table} WHERE id = %s AND {owner}
-    UNION ALL
-    SELECT r.id, r.previous_response_id, c.depth + 1
-    FROM {table} r JOIN chain c ON r.id = c.prev
-    WHERE c.prev <> '' AND c.depth < %s
-)
-SELECT r.input_items, r.output, c.prev FROM chain c JOIN {table} r ON r.id = c.id
-ORDER BY c.depth DESC
-"""
-MAX_CHAIN = 10_000
-
-
 def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
@@ -354,13 +336,8 @@ def _chain_items(response_id: str, key: KeyEntry) -> list[dict[str, Any]] | None
     was deleted or pruned is refused rather than continued without it."""
     if len(response_id) > 80:
         return None
-    table = connection.ops.quote_name(StoredResponse._meta.db_table)
-    owner = "key_id IS NULL" if key.id is None else "key_id = %s"
-    params: list[Any] = [response_id] if key.id is None else [response_id, key.id]
-    sql = _CHAIN_SQL.format(table=table, owner=owner)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, MAX_CHAIN])
-        rows = cursor.fetchall()
+    columns = ("input_items", "output")
+    rows = stored_chain.rows(StoredResponse, "previous_response_id", columns, response_id, key.id)
     if not rows:
         return None
     if rows[0][2]:  # the oldest row found still points further back
