@@ -6,10 +6,13 @@ import os
 import shutil
 import tempfile
 import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
-from gateway.limits import limits, subjects
+from gateway.base.counters import SOCKET_ENV
+from gateway.limits import limits, spend, subjects
 
 
 @pytest.fixture
@@ -22,6 +25,7 @@ def socket_path():
 
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
+START = datetime(2026, 3, 10, 12, 0, 0, tzinfo=UTC).timestamp()  # the limits tests' now
 
 
 @pytest.fixture
@@ -75,4 +79,22 @@ async def redis_limits(settings, own_redis):
     settings.REDIS_URL = REDIS_URL
     limits.reset()
     yield client
+    limits.reset()
+
+
+@pytest.fixture
+def clean(settings, monkeypatch):
+    """The limits backends fresh, their clock at ``START``, holds of 30 s, no spend in the
+    request log (the limits and jobs tests)."""
+    settings.REDIS_URL = ""
+    settings.SWITCHYARD_BUDGET_HOLD_SECONDS = 30.0
+    monkeypatch.setattr(spend, "now", lambda: START)
+    monkeypatch.delenv(SOCKET_ENV, raising=False)
+
+    async def no_spend(key_id, start):
+        return Decimal(0)
+
+    monkeypatch.setattr(spend, "load_spend", no_spend)
+    limits.reset()
+    yield
     limits.reset()

@@ -19,7 +19,6 @@ from gateway.base.entries import ProviderEntry, TeamEntry
 from gateway.core import service
 from gateway.limits import spend
 from tests.gateway.entries import deployment, route, snapshot
-from tests.gateway.limits.test_budget_holds import clean  # noqa: F401 (a fixture)
 from tests.gateway.limits.test_limits import key
 
 OPENAI = ProviderEntry(911, "oai", "openai", "http://oai.test/v1", "sk-test", {}, "", None)
@@ -98,7 +97,7 @@ def priced_route(name: str, model: str, provider: ProviderEntry, **extra) -> obj
 
 
 @pytest.fixture
-def upstream(clean, snapshot_reset):  # noqa: F811 (the fixture imported above)
+def upstream(clean, snapshot_reset):
     registry.install(
         snapshot(
             priced_route("chat", "up-1", OPENAI),

@@ -89,43 +89,6 @@ def test_holds_forget_a_key_and_ignore_unknown_releases():
 # --- every backend, through limits ----------------------------------------------------------
 
 
-@pytest.fixture
-def clean(settings, monkeypatch):
-    settings.REDIS_URL = ""
-    settings.SWITCHYARD_BUDGET_HOLD_SECONDS = 30.0
-    monkeypatch.setattr(spend, "now", lambda: START)
-    monkeypatch.delenv(SOCKET_ENV, raising=False)
-
-    async def no_spend(key_id, start):
-        return Decimal(0)
-
-    monkeypatch.setattr(spend, "load_spend", no_spend)
-    limits.reset()
-    yield
-    limits.reset()
-
-
-@pytest.fixture
-async def redis_db(own_redis):
-    """Redis, with this test's keys under a prefix of its own (skipped without Redis)."""
-    return await own_redis(REDIS_URL)
-
-
-@pytest.fixture(params=["memory", "counter service", "redis"])
-def workers(request, clean, socket_path):
-    """Two workers' backends sharing one store (one backend for this process alone)."""
-    if request.param == "memory":
-        yield [limits.memory]
-    elif request.param == "counter service":
-        running = CounterService(socket_path)
-        running.start()
-        yield [counters.SharedCounters(socket_path), counters.SharedCounters(socket_path)]
-        running.stop()
-    else:
-        request.getfixturevalue("redis_db")
-        yield [redis_counters.RedisCounters(REDIS_URL), redis_counters.RedisCounters(REDIS_URL)]
-
-
 async def burst(workers, k, count: int) -> list[object]:
     calls = [workers[n % len(workers)].admit(k, 10, START, UNITS) for n in range(count)]
     return await asyncio.gather(*calls, return_exceptions=True)
@@ -256,47 +219,6 @@ async def test_keys_without_a_budget_send_nothing_more(clean, socket_path, monke
 
 
 # --- through service.handle: success settles, failure releases ------------------------------
-
-
-@pytest.fixture
-def gateway(clean, monkeypatch, snapshot_reset):
-    recorded: list[journal.Record] = []
-    monkeypatch.setattr(journal, "record", recorded.append)
-    paid = dataclasses.replace(
-        route("paid", "up-1", max_attempts=1),
-        deployments=(
-            deployment("paid", "up-1", input_price=Decimal("10"), output_price=Decimal("10")),
-        ),
-    )
-    registry.install(snapshot(paid))
-    state = {"status": 200, "holds_seen": []}
-
-    def upstream(request: httpx.Request) -> httpx.Response:
-        k = state["key"]
-        state["holds_seen"].append(limits.memory.store.holds.held(k.id, "total", START))
-        if state["status"] != 200:
-            return httpx.Response(state["status"], json={"error": {"message": "broke"}})
-        return httpx.Response(
-            200,
-            json={
-                "id": "c",
-                "object": "chat.completion",
-                "created": 1,
-                "model": "up-1",
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": "hi"},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-            },
-        )
-
-    http.use_transport(httpx.MockTransport(upstream))
-    yield state, recorded
-    http.use_transport(None)
 
 
 async def ask(k) -> int:

@@ -12,10 +12,9 @@ import pytest
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.base.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from gateway.limits import limits, spend, subjects
-from tests.gateway.conftest import REDIS_URL
+from tests.gateway.conftest import REDIS_URL, START
 from tests.gateway.entries import route, snapshot
 
-START = datetime(2026, 3, 10, 12, 0, 0, tzinfo=UTC).timestamp()
 _ids = iter(range(1000, 100_000))
 
 
@@ -42,16 +41,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch, settings) -> Clock:
-    settings.REDIS_URL = ""
-    fake = Clock()
-    monkeypatch.setattr(spend, "now", fake)
-    limits.reset()
-    yield fake
-    limits.reset()
 
 
 async def test_revoked_key_is_refused_with_401(clock):

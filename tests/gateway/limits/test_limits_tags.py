@@ -23,16 +23,8 @@ from gateway.base.errors import RateLimited
 from gateway.core import service
 from gateway.limits import budget_estimate, counters, limits, spend, subjects
 from gateway.server.counter_service import CounterService
-from tests.gateway.limits.test_budget_holds import (  # noqa: F401  (fixtures)
-    ADMITTED,
-    COST,
-    UNITS,
-    clean,
-    gateway,
-    redis_db,
-    workers,
-)
-from tests.gateway.limits.test_limits import START, Clock, key
+from tests.gateway.limits.test_budget_holds import ADMITTED, COST, UNITS
+from tests.gateway.limits.test_limits import START, key
 
 _tag_ids = iter(range(700, 10_000))
 
@@ -49,27 +41,6 @@ def tag(**limits_) -> TagEntry:
     )
     fields.update(limits_)
     return TagEntry(**fields)
-
-
-@pytest.fixture
-def clock(monkeypatch, settings) -> Clock:
-    settings.REDIS_URL = ""
-    fake = Clock()
-    monkeypatch.setattr(spend, "now", fake)
-    monkeypatch.delenv(SOCKET_ENV, raising=False)
-    limits.reset()
-    yield fake
-    limits.reset()
-
-
-@pytest.fixture
-def no_spend_yet(monkeypatch):
-    """The request log holds no spend for anyone (no database needed)."""
-
-    async def nothing(counter_id, start):  # type: ignore[no-untyped-def]
-        return Decimal("0")
-
-    monkeypatch.setattr(spend, "load_counter_spend", nothing)
 
 
 @pytest.fixture
@@ -189,7 +160,7 @@ def test_a_tag_budget_makes_the_request_hold(settings):
 
 
 async def test_a_burst_of_many_keys_gets_exactly_what_the_tag_budget_covers(
-    workers,  # noqa: F811
+    workers,
     no_spend_yet,
 ):
     """30 requests at once from 5 keys without budgets, on two workers (or instances),
@@ -231,7 +202,7 @@ async def ask_tagged(k, tags_: str, dialect: str = "openai") -> tuple[int, dict]
 
 
 async def test_a_tag_over_budget_is_a_429_budget_exceeded_and_another_tag_passes(
-    gateway,  # noqa: F811
+    gateway,
     no_spend_yet,
 ):
     state, recorded = gateway

@@ -13,9 +13,8 @@ from gateway.base.entries import TeamEntry
 from gateway.base.errors import PermissionDenied, RateLimited
 from gateway.limits import limits, spend, subjects
 from gateway.limits.limits_book import CounterStore
-from gateway.server.counter_service import CounterService
-from tests.gateway.limits.test_budget_holds import ask, clean, gateway  # noqa: F401  (fixtures)
-from tests.gateway.limits.test_limits import START, Clock, key
+from tests.gateway.limits.test_budget_holds import ask
+from tests.gateway.limits.test_limits import START, key
 
 _team_ids = iter(range(500, 10_000))
 
@@ -31,27 +30,6 @@ def team(**limits_) -> TeamEntry:
     )
     fields.update(limits_)
     return TeamEntry(**fields)
-
-
-@pytest.fixture
-def clock(monkeypatch, settings) -> Clock:
-    """This process's counters, on a clock of our own (as in test_limits)."""
-    settings.REDIS_URL = ""
-    fake = Clock()
-    monkeypatch.setattr(spend, "now", fake)
-    limits.reset()
-    yield fake
-    limits.reset()
-
-
-@pytest.fixture
-def no_spend_yet(monkeypatch):
-    """The request log holds no spend for anyone (no database needed)."""
-
-    async def nothing(counter_id, start):  # type: ignore[no-untyped-def]
-        return Decimal("0")
-
-    monkeypatch.setattr(spend, "load_counter_spend", nothing)
 
 
 async def spend_across_two_keys(t: TeamEntry) -> None:
@@ -148,14 +126,6 @@ async def test_a_team_without_limits_changes_nothing(clock):
 
 
 # --- the counter service (workers of one server) ------------------------------------------
-
-
-@pytest.fixture
-def service(socket_path):
-    running = CounterService(socket_path, max_line_bytes=64 * 1024)
-    running.start()
-    yield running
-    running.stop()
 
 
 async def test_shared_service_team_budget_and_rpm(clock, service, monkeypatch, no_spend_yet):
@@ -296,7 +266,7 @@ def test_snapshot_carries_team_limits_and_route_teams() -> None:
 
 
 async def test_requests_of_two_keys_spend_the_team_budget_through_the_service(
-    gateway,  # noqa: F811
+    gateway,
     no_spend_yet,
 ):
     state, recorded = gateway

@@ -12,9 +12,8 @@ from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import UserEntry
 from gateway.base.errors import RateLimited
 from gateway.limits import limits, spend, subjects
-from gateway.server.counter_service import CounterService
 from tests.gateway.limits.test_limits import START, key
-from tests.gateway.limits.test_limits_team import clock, no_spend_yet, team  # noqa: F401,F811  (fixtures)
+from tests.gateway.limits.test_limits_team import team
 
 _user_ids = iter(range(700, 10_000))
 
@@ -60,15 +59,15 @@ async def rpm_across_two_keys(owner: UserEntry) -> None:
     assert "user ann's limit of 2 requests" in raised.value.message
 
 
-async def test_user_budget_counts_every_key_they_own(clock, no_spend_yet):  # noqa: F811
+async def test_user_budget_counts_every_key_they_own(clock, no_spend_yet):
     await spend_across_two_keys(user(budget_usd=Decimal("1.00")))
 
 
-async def test_user_rpm_counts_every_key_they_own(clock, no_spend_yet):  # noqa: F811
+async def test_user_rpm_counts_every_key_they_own(clock, no_spend_yet):
     await rpm_across_two_keys(user(rpm_limit=2))
 
 
-async def test_user_team_and_key_are_three_counters_that_do_not_collide(clock, no_spend_yet):  # noqa: F811
+async def test_user_team_and_key_are_three_counters_that_do_not_collide(clock, no_spend_yet):
     """A user whose id equals a key's id and a team's id: each keeps its own counter."""
     owner = user(id=42, rpm_limit=1)
     k = key(id=42, owner=owner, team=team(id=42, rpm_limit=5), rpm_limit=5)
@@ -83,12 +82,12 @@ async def test_user_team_and_key_are_three_counters_that_do_not_collide(clock, n
     assert store.windows[42].requests == 1  # the refusal reserved nothing
 
 
-async def test_a_user_without_limits_changes_nothing(clock):  # noqa: F811
+async def test_a_user_without_limits_changes_nothing(clock):
     reservation = await limits.admit(key(owner=None), "echo", 1)
     assert reservation.backend is None
 
 
-async def test_user_budget_is_restored_from_the_spend_loader(clock, monkeypatch):  # noqa: F811
+async def test_user_budget_is_restored_from_the_spend_loader(clock, monkeypatch):
     """After a restart the counters are empty: the user's spend is read (once) through
     ``load_counter_spend`` under the user's counter id."""
     asked: list[object] = []
@@ -130,15 +129,7 @@ def test_user_spend_loads_from_the_request_log_of_all_their_keys() -> None:
 # --- the counter service and Redis -------------------------------------------------------
 
 
-@pytest.fixture
-def service(socket_path):
-    running = CounterService(socket_path, max_line_bytes=64 * 1024)
-    running.start()
-    yield running
-    running.stop()
-
-
-async def test_shared_service_user_budget_and_rpm(clock, service, monkeypatch, no_spend_yet):  # noqa: F811
+async def test_shared_service_user_budget_and_rpm(clock, service, monkeypatch, no_spend_yet):
     monkeypatch.setenv(SOCKET_ENV, service.path)
     await spend_across_two_keys(user(budget_usd=Decimal("1.00")))
     await rpm_across_two_keys(user(rpm_limit=2))
@@ -146,7 +137,7 @@ async def test_shared_service_user_budget_and_rpm(clock, service, monkeypatch, n
 
 
 @pytest.mark.services
-async def test_redis_user_budget_and_rpm(redis_limits, monkeypatch, no_spend_yet):  # noqa: F811
+async def test_redis_user_budget_and_rpm(redis_limits, monkeypatch, no_spend_yet):
     monkeypatch.setattr(spend, "now", lambda: START)
     await spend_across_two_keys(user(budget_usd=Decimal("1.00")))
     owner = user(rpm_limit=2)

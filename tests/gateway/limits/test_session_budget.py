@@ -16,7 +16,7 @@ from asgiref.sync import sync_to_async
 from gateway.base.entries import AgentRun, KeyEntry
 from gateway.base.errors import RateLimited
 from gateway.limits import limits, subjects
-from tests.gateway.limits.test_limits import clock, key  # noqa: F401 - the fixture
+from tests.gateway.limits.test_limits import key
 
 SESSION = "ctx-1"
 
@@ -50,7 +50,7 @@ def log_cost(key_id: int, cost: str, session: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_the_runs_of_one_session_share_its_budget(clock):  # noqa: F811
+async def test_the_runs_of_one_session_share_its_budget(clock):
     k = key()
     for run in ("a2a_one", "a2a_two"):  # each run well within its own budget per run
         reservation = await limits.admit(in_run(k, run), "a2a:helper", 0)
@@ -65,7 +65,7 @@ async def test_the_runs_of_one_session_share_its_budget(clock):  # noqa: F811
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_hold_counts_against_the_session_until_it_settles(clock):  # noqa: F811
+async def test_a_hold_counts_against_the_session_until_it_settles(clock):
     k = key()
     held = await limits.admit(in_run(k, "a2a_one"), "a2a:helper", 0, hold_usd=Decimal("0.40"))
     with pytest.raises(RateLimited):  # 0.40 held + 0.40 asked > 0.50
@@ -75,7 +75,7 @@ async def test_a_hold_counts_against_the_session_until_it_settles(clock):  # noq
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_no_context_or_no_session_budget_counts_no_session(clock):  # noqa: F811
+async def test_no_context_or_no_session_budget_counts_no_session(clock):
     k = key()
     for run in ("a2a_one", "a2a_two"):
         free = in_run(k, run, context="")
@@ -90,7 +90,7 @@ async def test_no_context_or_no_session_budget_counts_no_session(clock):  # noqa
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_the_session_spend_is_restored_from_the_keys_rows_of_it(clock):  # noqa: F811
+async def test_the_session_spend_is_restored_from_the_keys_rows_of_it(clock):
     k = key()
     await sync_to_async(log_cost)(k.id, "0.45", SESSION)
     await sync_to_async(log_cost)(k.id, "9.00", "another-session")  # not this session
