@@ -13,23 +13,15 @@ import tracemalloc
 import pytest
 
 from gateway.access import registry
-from gateway.base import http
 from gateway.base.entries import Snapshot
 from gateway.features.mcp import pool
 from gateway.features.mcp.errors import McpGatewayError
-from tests.gateway.features.mcp.test_capped_hosted import BIG, LIMIT, big_url  # noqa: F401 - the fixture
+from tests.gateway.features.mcp.test_capped_hosted import BIG, LIMIT
 from tests.gateway.features.mcp.test_pool import entry
 
 
 @pytest.fixture
-def capped(settings):  # type: ignore[no-untyped-def]
-    settings.SWITCHYARD_MAX_ANSWER_BYTES = LIMIT
-    yield
-    http._answer_limit.clear()
-
-
-@pytest.fixture
-async def registered(big_url):  # noqa: F811
+async def registered(big_url):
     before = registry.current()
     server = dataclasses.replace(
         entry("big"), transport="streamable_http", url=big_url, command="", args=(), env=()

@@ -4,16 +4,8 @@ process does not hold the result (a real SDK server on 127.0.0.1, JSON answers).
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 import tracemalloc
-from collections.abc import Iterator
 
-import pytest
-
-from gateway.base import http
 from gateway.base.types import (
     ChatRequest,
     ChatResponse,
@@ -24,56 +16,9 @@ from gateway.base.types import (
     ToolResult,
 )
 from gateway.features.mcp.hosted import Loop
-from tests.live import free_port
 
 LIMIT = 1024 * 1024
 BIG = 8 * LIMIT
-
-
-SERVER = """
-import sys
-
-import uvicorn
-from mcp.server.mcpserver import MCPServer
-
-server = MCPServer("big-answers")
-
-
-@server.tool()
-def big(size: int) -> str:
-    return "x" * size
-
-
-app = server.streamable_http_app(json_response=True)
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
-"""
-
-
-@pytest.fixture(scope="module")
-def big_url() -> Iterator[str]:
-    """The server in a process of its own: this process's memory is the gateway's."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the test MCP server did not start"
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@pytest.fixture
-def capped(settings):  # type: ignore[no-untyped-def]
-    settings.SWITCHYARD_MAX_ANSWER_BYTES = LIMIT
-    yield
-    http._answer_limit.clear()
 
 
 def model(size: int):  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.jsonrpc import HEADER_MISMATCH
 
-from .test_sessions import app, fresh_memory, http  # noqa: F401  (fixtures)
+from .test_sessions import http
 
 MODERN = "2026-07-28"
 META = {
@@ -53,7 +53,7 @@ def refused_as_mismatch(response: httpx2.Response) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_modern_request_needs_headers_that_match_its_body(app):  # noqa: F811
+async def test_a_modern_request_needs_headers_that_match_its_body(app):
     async with http(app) as client:
         listed = await client.post("/mcp", json=rpc("tools/list"), headers=modern("tools/list"))
         assert listed.status_code == 200, listed.text
@@ -90,7 +90,7 @@ async def test_a_modern_request_needs_headers_that_match_its_body(app):  # noqa:
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_2025_11_25_client_sends_no_new_headers(app):  # noqa: F811
+async def test_a_2025_11_25_client_sends_no_new_headers(app):
     async with http(app) as client:
         init = {
             "jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -108,7 +108,7 @@ async def test_a_2025_11_25_client_sends_no_new_headers(app):  # noqa: F811
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_server_discover_answers_a_modern_client(app):  # noqa: F811
+async def test_server_discover_answers_a_modern_client(app):
     async with http(app) as client:
         found = await client.post(
             "/mcp", json=rpc("server/discover"), headers=modern("server/discover")
@@ -124,7 +124,7 @@ async def test_server_discover_answers_a_modern_client(app):  # noqa: F811
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_the_sdk_client_speaks_2026_07_28_with_the_headers(app):  # noqa: F811
+async def test_the_sdk_client_speaks_2026_07_28_with_the_headers(app):
     seen: list[tuple[str, dict[str, str]]] = []
 
     async def recording(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -167,7 +167,7 @@ async def test_the_sdk_client_speaks_2026_07_28_with_the_headers(app):  # noqa: 
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_lists_are_byte_identical_for_the_same_key_with_cache_hints(app, monkeypatch):  # noqa: F811
+async def test_lists_are_byte_identical_for_the_same_key_with_cache_hints(app, monkeypatch):
     """Two servers whose lists come back in another order each time: the aggregated
     list is the same bytes for the same key, in both eras, with ttlMs/cacheScope."""
     import dataclasses

@@ -16,16 +16,15 @@ from django.utils import timezone
 from gateway.features.mcp import retention
 from gateway.models import McpAccessToken, McpAuthorizationCode, McpOAuthClient, McpServer
 from gateway.models.mcp import McpOAuthState
-from tests.gateway.features.mcp.oauth_server.test_views import (  # noqa: F401 (fixture)
+from tests.gateway.features.mcp.oauth_server.test_views import (
     REDIRECT,
     check,
     register,
     sign_in,
-    world,
 )
 
 
-def test_pruning_drops_dead_rows_and_keeps_live_ones(world) -> None:  # noqa: F811 (the fixture)
+def test_pruning_drops_dead_rows_and_keeps_live_ones(world) -> None:
     from datetime import timedelta
 
     from django.utils import timezone

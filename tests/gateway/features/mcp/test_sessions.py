@@ -121,13 +121,6 @@ def test_sessions_setting(monkeypatch):
 
 
 # --- ending, through the shared database -------------------------------------------------
-@pytest.fixture
-def fresh_memory():
-    sessions.forget()
-    yield
-    sessions.forget()
-
-
 @pytest.mark.django_db(transaction=True)
 async def test_an_end_is_seen_by_every_process(fresh_memory, monkeypatch):
     one, two = open_one(), open_one()
@@ -225,22 +218,6 @@ def test_the_pruning_round_asks_for_ended_sessions():
 
 
 # --- /mcp in process -------------------------------------------------------------------------
-@pytest.fixture
-async def app(monkeypatch, settings, snapshot_reset, fresh_memory):
-    settings.SWITCHYARD_MASTER_KEY = MASTER_RAW
-    monkeypatch.setenv("SWITCHYARD_MCP_SESSIONS", "auto")
-    keys = {
-        hashlib.sha256(raw.encode()).hexdigest(): dataclasses.replace(
-            MASTER, id=n, name=f"k{n}", prefix=raw[:8], mcp_allowed=frozenset(["*"])
-        )
-        for n, raw in ((1, RAW), (2, OTHER))
-    }
-    registry.install(Snapshot(version=1, keys=keys))
-    yield endpoint.app
-    await endpoint.aclose()
-    await pool.aclose()
-
-
 def http(app, key: str = RAW) -> httpx2.AsyncClient:  # type: ignore[no-untyped-def]
     return httpx2.AsyncClient(
         transport=httpx2.ASGITransport(app=app),

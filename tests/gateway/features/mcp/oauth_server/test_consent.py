@@ -12,20 +12,17 @@ from django.contrib.auth.models import User
 
 from gateway.access import roles
 from gateway.models import ApiKey, McpAuthorizationCode
-from tests.gateway.features.mcp.oauth_server.test_views import (  # noqa: F401 (fixture)
+from tests.gateway.features.mcp.oauth_server.test_views import (
     BASE,
     Client,
-    approve,
     authorize_url,
-    check,
     pkce,
     register,
     signed_in,
-    world,
 )
 
 
-def test_the_consent_page_names_client_servers_and_tools(world) -> None:  # noqa: F811 (the fixture)
+def test_the_consent_page_names_client_servers_and_tools(world) -> None:
     client_id = register(client_name="Claude Code")["client_id"]
     _, challenge = pkce()
     page = signed_in(world["users"]["alice"]).get(authorize_url(client_id, challenge))
@@ -36,7 +33,7 @@ def test_the_consent_page_names_client_servers_and_tools(world) -> None:  # noqa
     assert page["X-Frame-Options"] == "DENY"
 
 
-def test_signed_out_the_page_sends_to_sign_in_and_back(world) -> None:  # noqa: F811 (the fixture)
+def test_signed_out_the_page_sends_to_sign_in_and_back(world) -> None:
     client_id = register()["client_id"]
     _, challenge = pkce()
     url = authorize_url(client_id, challenge)
@@ -45,7 +42,7 @@ def test_signed_out_the_page_sends_to_sign_in_and_back(world) -> None:  # noqa: 
     assert parse_qs(urlsplit(answer["Location"]).query)["next"] == [url]
 
 
-def test_deny_goes_back_with_access_denied_and_the_state(world) -> None:  # noqa: F811 (the fixture)
+def test_deny_goes_back_with_access_denied_and_the_state(world) -> None:
     client_id = register()["client_id"]
     _, challenge = pkce()
     browser = signed_in(world["users"]["alice"])
@@ -56,7 +53,7 @@ def test_deny_goes_back_with_access_denied_and_the_state(world) -> None:  # noqa
     assert McpAuthorizationCode.objects.count() == 0
 
 
-def test_authorize_refuses_bad_requests_without_storing(world) -> None:  # noqa: F811 (the fixture)
+def test_authorize_refuses_bad_requests_without_storing(world) -> None:
     client_id = register()["client_id"]
     _, challenge = pkce()
     browser = signed_in(world["users"]["alice"])
@@ -89,7 +86,7 @@ def test_authorize_refuses_bad_requests_without_storing(world) -> None:  # noqa:
     assert McpAuthorizationCode.objects.count() == 0
 
 
-def test_the_consent_answer_needs_the_csrf_token(world) -> None:  # noqa: F811 (the fixture)
+def test_the_consent_answer_needs_the_csrf_token(world) -> None:
     client_id = register()["client_id"]
     _, challenge = pkce()
     browser = Client(enforce_csrf_checks=True)
@@ -99,7 +96,7 @@ def test_the_consent_answer_needs_the_csrf_token(world) -> None:  # noqa: F811 (
     assert McpAuthorizationCode.objects.count() == 0
 
 
-def test_a_user_whose_keys_grant_nothing_cannot_approve(world) -> None:  # noqa: F811 (the fixture)
+def test_a_user_whose_keys_grant_nothing_cannot_approve(world) -> None:
     carol = User.objects.create_user("carol", password="pw-123456789")
     roles.set_role(carol, "member")
     client_id = register()["client_id"]
@@ -112,7 +109,7 @@ def test_a_user_whose_keys_grant_nothing_cannot_approve(world) -> None:  # noqa:
     assert not ApiKey.objects.filter(scopes="mcp-oauth").exists()
 
 
-def test_a_team_the_user_is_not_in_is_refused(world) -> None:  # noqa: F811 (the fixture)
+def test_a_team_the_user_is_not_in_is_refused(world) -> None:
     client_id = register()["client_id"]
     _, challenge = pkce()
     beta = str(world["beta"].pk)

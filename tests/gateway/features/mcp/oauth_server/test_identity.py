@@ -11,10 +11,9 @@ from django.utils import timezone
 from gateway.access import registry
 from gateway.features.mcp.oauth_server import identity
 from gateway.models import ApiKey
-from tests.gateway.features.mcp.oauth_server.test_views import world  # noqa: F401 (fixture)
 
 
-def test_each_team_with_what_it_opens(world) -> None:  # noqa: F811 (the fixture)
+def test_each_team_with_what_it_opens(world) -> None:
     alice, bob = world["users"]["alice"], world["users"]["bob"]
     keys = list(registry.current().keys.values())
     (alpha,) = identity.options(alice.pk, keys)
@@ -29,7 +28,7 @@ def test_each_team_with_what_it_opens(world) -> None:  # noqa: F811 (the fixture
     assert identity.options(alice.pk + bob.pk + 100, keys) == []
 
 
-def test_the_managed_key_is_made_once_and_refused_once_revoked(world) -> None:  # noqa: F811 (the fixture)
+def test_the_managed_key_is_made_once_and_refused_once_revoked(world) -> None:
     alice, alpha = world["users"]["alice"], world["alpha"]
     key = identity.signin_key(alice, alpha.pk)
     assert key.name == "mcp-oauth:alice (alpha)" and key.scopes == "mcp-oauth"
@@ -42,7 +41,7 @@ def test_the_managed_key_is_made_once_and_refused_once_revoked(world) -> None:  
         identity.signin_key(alice, alpha.pk)
 
 
-def test_mcp_acts_with_the_managed_key_and_the_persons_grant(world) -> None:  # noqa: F811 (the fixture)
+def test_mcp_acts_with_the_managed_key_and_the_persons_grant(world) -> None:
     alice = world["users"]["alice"]
     key = identity.signin_key(alice, world["alpha"].pk)
     registry.rebuild()

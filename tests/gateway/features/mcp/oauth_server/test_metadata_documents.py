@@ -22,7 +22,7 @@ from gateway.core import url_fetch
 from gateway.features.mcp.oauth_server import metadata_documents
 from gateway.models import McpAccessToken, McpAuthorizationCode, McpOAuthClient
 from tests.gateway.features.mcp.hosted.test_servers import self_signed
-from tests.gateway.features.mcp.oauth_server.test_views import (  # noqa: F401 (fixture)
+from tests.gateway.features.mcp.oauth_server.test_views import (
     BASE,
     REDIRECT,
     Client,
@@ -32,7 +32,6 @@ from tests.gateway.features.mcp.oauth_server.test_views import (  # noqa: F401 (
     exchange,
     pkce,
     signed_in,
-    world,
 )
 
 
@@ -105,13 +104,13 @@ def good(**extra: Any) -> dict[str, Any]:
     }
 
 
-def test_the_metadata_says_documents_are_accepted_beside_registration(world) -> None:  # noqa: F811 (the fixture)
+def test_the_metadata_says_documents_are_accepted_beside_registration(world) -> None:
     meta = Client().get("/.well-known/oauth-authorization-server").json()
     assert meta["client_id_metadata_document_supported"] is True
     assert meta["registration_endpoint"] == BASE + "/oauth/register"
 
 
-def test_a_client_known_by_its_document_signs_a_person_in(world, docs) -> None:  # noqa: F811 (the fixture)
+def test_a_client_known_by_its_document_signs_a_person_in(world, docs) -> None:
     _, serve = docs
     client_id = serve("/agent/client.json", good())
     verifier, challenge = pkce()
@@ -133,7 +132,7 @@ def test_a_client_known_by_its_document_signs_a_person_in(world, docs) -> None: 
     assert Documents.hits == ["/agent/client.json"]
 
 
-def test_the_copy_is_fetched_again_once_old(world, docs, monkeypatch) -> None:  # noqa: F811 (the fixture)
+def test_the_copy_is_fetched_again_once_old(world, docs, monkeypatch) -> None:
     _, serve = docs
     client_id = serve("/agent/client.json", good())
     _, challenge = pkce()
@@ -153,7 +152,7 @@ def test_the_copy_is_fetched_again_once_old(world, docs, monkeypatch) -> None:  
     assert refused.status_code == 400 and b"client_id is not its URL" in refused.content
 
 
-def test_bad_documents_urls_and_places_are_refused_naming_why(world, docs, settings) -> None:  # noqa: F811 (the fixture)
+def test_bad_documents_urls_and_places_are_refused_naming_why(world, docs, settings) -> None:
     origin, serve = docs
     _, challenge = pkce()
     browser = signed_in(world["users"]["alice"])

@@ -7,7 +7,7 @@ grants: a clear error each time, nothing stored."""
 from __future__ import annotations
 
 from gateway.models import McpAccessToken, McpOAuthClient
-from tests.gateway.features.mcp.oauth_server.test_views import (  # noqa: F401 (fixture)
+from tests.gateway.features.mcp.oauth_server.test_views import (
     REDIRECT,
     Client,
     approve,
@@ -19,11 +19,10 @@ from tests.gateway.features.mcp.oauth_server.test_views import (  # noqa: F401 (
     register,
     sign_in,
     signed_in,
-    world,
 )
 
 
-def test_refresh_rotates_and_a_spent_refresh_token_revokes_the_family(world) -> None:  # noqa: F811 (the fixture)
+def test_refresh_rotates_and_a_spent_refresh_token_revokes_the_family(world) -> None:
     client_id, pair = sign_in(world)
     refresh = {"grant_type": "refresh_token", "client_id": client_id}
     answer = Client().post("/oauth/token", {**refresh, "refresh_token": pair["refresh_token"]})
@@ -38,7 +37,7 @@ def test_refresh_rotates_and_a_spent_refresh_token_revokes_the_family(world) -> 
     assert after.status_code == 400
 
 
-def test_a_loopback_redirect_may_use_another_port(world) -> None:  # noqa: F811 (the fixture)
+def test_a_loopback_redirect_may_use_another_port(world) -> None:
     client_id = register()["client_id"]
     verifier, challenge = pkce()
     url = authorize_url(client_id, challenge, redirect_uri="http://127.0.0.1:6001/callback")
@@ -46,7 +45,7 @@ def test_a_loopback_redirect_may_use_another_port(world) -> None:  # noqa: F811 
     assert answer["Location"].startswith("http://127.0.0.1:6001/callback?code=")
 
 
-def test_a_wrong_verifier_or_redirect_or_resource_gets_no_token(world) -> None:  # noqa: F811 (the fixture)
+def test_a_wrong_verifier_or_redirect_or_resource_gets_no_token(world) -> None:
     client_id = register()["client_id"]
     verifier, challenge = pkce()
     code = approve(signed_in(world["users"]["alice"]), authorize_url(client_id, challenge))
@@ -66,7 +65,7 @@ def test_a_wrong_verifier_or_redirect_or_resource_gets_no_token(world) -> None: 
     assert exchange(client_id, code, verifier).status_code == 200  # the code still good
 
 
-def test_a_replayed_code_is_refused_and_revokes_what_it_gave(world) -> None:  # noqa: F811 (the fixture)
+def test_a_replayed_code_is_refused_and_revokes_what_it_gave(world) -> None:
     client_id = register()["client_id"]
     verifier, challenge = pkce()
     code = approve(signed_in(world["users"]["alice"]), authorize_url(client_id, challenge))
@@ -78,7 +77,7 @@ def test_a_replayed_code_is_refused_and_revokes_what_it_gave(world) -> None:  # 
     assert "revoked" in check(first.json()["access_token"]).problem
 
 
-def test_malformed_codes_and_grants_are_clear_errors(world) -> None:  # noqa: F811 (the fixture)
+def test_malformed_codes_and_grants_are_clear_errors(world) -> None:
     client_id = register()["client_id"]
     for data in (
         {"grant_type": "authorization_code", "client_id": client_id, "code": "x" * 5000},
@@ -94,7 +93,7 @@ def test_malformed_codes_and_grants_are_clear_errors(world) -> None:  # noqa: F8
     nothing_stored()
 
 
-def test_registration_refuses_untrusted_redirects_and_grants(world) -> None:  # noqa: F811 (the fixture)
+def test_registration_refuses_untrusted_redirects_and_grants(world) -> None:
     for fields in (
         {"redirect_uris": ["http://evil.example/cb"]},
         {"redirect_uris": ["javascript:alert(1)"]},

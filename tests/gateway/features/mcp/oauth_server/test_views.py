@@ -10,19 +10,14 @@ import secrets
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
 from django.test import Client
 
-from gateway.access import keys, registry, roles
 from gateway.features.mcp.oauth_server import tokens
 from gateway.models import (
     McpAccessToken,
     McpAuthorizationCode,
-    McpServer,
-    Membership,
-    Team,
 )
 
 BASE = "http://testserver"
@@ -33,26 +28,6 @@ def pkce() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     digest = hashlib.sha256(verifier.encode()).digest()
     return verifier, base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-@pytest.fixture
-def world(transactional_db, snapshot_reset, monkeypatch) -> dict[str, Any]:
-    """alice (member of alpha) holds a key granting ``web__add``; bob (member of beta)
-    one granting all of ``local``; both servers registered. (Django's test host is
-    ``testserver`` over http: Authlib wants https or a loopback address otherwise.)"""
-    monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
-    for name in ("web", "local"):
-        McpServer.objects.create(name=name, transport="streamable_http", url=f"http://x/{name}")
-    alpha, beta = Team.objects.create(name="alpha"), Team.objects.create(name="beta")
-    users = {}
-    for name, team, grant in (("alice", alpha, ["web__add"]), ("bob", beta, ["local"])):
-        user = User.objects.create_user(name, password="pw-123456789")
-        roles.set_role(user, "member")
-        Membership.objects.create(user=user, team=team, role="member")
-        keys.create_key(name=f"{name}-key", team=team.pk, user=user.pk, mcp_allowed=grant)
-        users[name] = user
-    registry.rebuild()
-    return {"users": users, "alpha": alpha, "beta": beta}
 
 
 def register(client: Client | None = None, **fields: Any) -> dict[str, Any]:
