@@ -13,6 +13,7 @@ import pytest
 
 from gateway.base.counters import SOCKET_ENV
 from gateway.limits import limits, spend, subjects
+from gateway.routing import routing
 
 
 @pytest.fixture
@@ -98,3 +99,34 @@ def clean(settings, monkeypatch):
     limits.reset()
     yield
     limits.reset()
+
+
+class FakeTime:
+    """A clock routing reads and a sleep that only moves it (the sleeps kept)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time(monkeypatch, settings) -> FakeTime:
+    """Routing's clock and sleep faked (the routing tests, and the core tests that route)."""
+    fake = FakeTime()
+    monkeypatch.setattr(routing, "clock", fake.clock)
+    monkeypatch.setattr(routing, "sleep", fake.sleep)
+    routing.reset()
+    routing.rng.seed(7)
+    settings.SWITCHYARD_RETRY_BASE_SECONDS = 0.5
+    settings.SWITCHYARD_COOLDOWN_FAILURES = 2
+    settings.SWITCHYARD_COOLDOWN_WINDOW_SECONDS = 60
+    settings.SWITCHYARD_COOLDOWN_SECONDS = 30
+    yield fake
+    routing.reset()

@@ -9,7 +9,6 @@ from gateway.base.entries import RouteEntry
 from gateway.base.types import ChatRequest, Message, Text
 from gateway.core import prompt_size
 from tests.gateway.entries import deployment, route, snapshot
-from tests.gateway.routing.test_routing import fake_time  # noqa: F401  (the fixture, used by every test)
 
 pytestmark = pytest.mark.usefixtures("fake_time")
 

@@ -14,7 +14,6 @@ from gateway.routing import routing
 from gateway.routing.attempts import Attempt
 from gateway.routing.context_windows import ContextWindowExceeded
 from tests.gateway.entries import deployment, route, snapshot
-from tests.gateway.routing.test_routing import fake_time  # noqa: F401  (the fixture, used by every test)
 
 pytestmark = pytest.mark.usefixtures("fake_time")
 

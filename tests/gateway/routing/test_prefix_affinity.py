@@ -15,14 +15,14 @@ from gateway.base.types import ChatRequest, Message, Text, Tool
 from gateway.providers import kinds
 from gateway.routing import prefix_affinity, routing
 from gateway.routing.prefix_affinity import AffinityTable, prefix_key
+from tests.gateway.conftest import FakeTime
 from tests.gateway.entries import route, snapshot
-from tests.gateway.routing.test_routing import FakeTime, fake_time  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.usefixtures("fake_time")
 
 
 @pytest.fixture
-def clock(fake_time: FakeTime) -> FakeTime:  # noqa: F811  (routing's fake clock)
+def clock(fake_time: FakeTime) -> FakeTime:
     return fake_time
 
 

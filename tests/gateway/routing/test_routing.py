@@ -19,34 +19,6 @@ from tests.gateway.entries import _ids, deployment, route, snapshot
 from tests.gateway.limits.test_limits import key
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def fake_time(monkeypatch, settings) -> FakeTime:
-    fake = FakeTime()
-    monkeypatch.setattr(routing, "clock", fake.clock)
-    monkeypatch.setattr(routing, "sleep", fake.sleep)
-    routing.reset()
-    routing.rng.seed(7)
-    settings.SWITCHYARD_RETRY_BASE_SECONDS = 0.5
-    settings.SWITCHYARD_COOLDOWN_FAILURES = 2
-    settings.SWITCHYARD_COOLDOWN_WINDOW_SECONDS = 60
-    settings.SWITCHYARD_COOLDOWN_SECONDS = 30
-    yield fake
-    routing.reset()
-
-
 class Upstream:
     """A fake ``call``: per upstream model, a list of outcomes consumed in order (an
     exception to raise or a value to return); records which models were called."""

@@ -9,8 +9,9 @@ import pytest
 
 from gateway.base.errors import InvalidRequest, UpstreamError
 from gateway.routing import routing
+from tests.gateway.conftest import FakeTime
 from tests.gateway.entries import route, snapshot
-from tests.gateway.routing.test_routing import FakeTime, Upstream, server_error
+from tests.gateway.routing.test_routing import Upstream, server_error
 
 
 @pytest.fixture

@@ -21,8 +21,9 @@ from gateway.base.errors import (
 )
 from gateway.core import service
 from gateway.routing import routing
+from tests.gateway.conftest import FakeTime
 from tests.gateway.entries import _ids, deployment, route, snapshot
-from tests.gateway.routing.test_routing import FakeTime, Upstream, completion, server_error
+from tests.gateway.routing.test_routing import Upstream, completion, server_error
 
 UNSET = "SWITCHYARD_TEST_SURELY_UNSET_KEY"
 SECRET = "sk-upstream-0123456789-distinctive"

@@ -14,8 +14,9 @@ from gateway.base.entries import MASTER
 from gateway.base.errors import GatewayError, InvalidRequest, UpstreamConnectionError, UpstreamError
 from gateway.core import service
 from gateway.routing import routing
+from tests.gateway.conftest import FakeTime
 from tests.gateway.entries import route, snapshot
-from tests.gateway.routing.test_routing import FakeTime, Upstream
+from tests.gateway.routing.test_routing import Upstream
 
 
 @pytest.fixture
