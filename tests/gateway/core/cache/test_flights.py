@@ -13,7 +13,7 @@ import pytest
 
 from gateway.core import cache
 from gateway.core.cache import flights
-from tests.gateway.core.cache.test_service_cache import ANSWER, ask, gateway, sse  # noqa: F401  (fixture)
+from tests.gateway.core.cache.test_service_cache import ANSWER, ask, sse
 
 
 class SlowUpstream:
@@ -36,7 +36,7 @@ class SlowUpstream:
 
 
 @pytest.fixture
-def slow(gateway):  # noqa: F811
+def slow(gateway):
     from gateway.base import http
 
     _, recorded = gateway

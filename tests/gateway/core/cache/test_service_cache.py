@@ -9,11 +9,8 @@ from decimal import Decimal
 
 import httpx
 import orjson
-import pytest
 
-from gateway import journal
 from gateway.access import registry
-from gateway.base import http
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.core import cache, service
 from tests.gateway.entries import route, snapshot
@@ -84,24 +81,6 @@ class Upstream:
                 200, headers={"content-type": "text/event-stream"}, content=sse(self.answer)
             )
         return httpx.Response(200, json=self.answer)
-
-
-@pytest.fixture
-def gateway(monkeypatch: pytest.MonkeyPatch, snapshot_reset, settings):
-    settings.REDIS_URL = ""
-    cache.reset()
-    recorded: list[journal.Record] = []
-    monkeypatch.setattr(journal, "record", recorded.append)
-    cached = dataclasses.replace(route("cached", "up-1", max_attempts=1), cache_ttl=60)
-    scoped = dataclasses.replace(
-        route("scoped", "up-1", max_attempts=1), cache_ttl=60, cache_scope="key"
-    )
-    registry.install(snapshot(cached, scoped, route("plain", "up-1", max_attempts=1)))
-    upstream = Upstream()
-    http.use_transport(httpx.MockTransport(upstream))
-    yield upstream, recorded
-    http.use_transport(None)
-    cache.reset()
 
 
 def key(id_: int, routes: frozenset[str] | None = None) -> KeyEntry:

@@ -11,7 +11,6 @@ from django.core.exceptions import ValidationError
 from gateway.base.secrets import crypto
 from gateway.features.people import sso_settings
 from gateway.models import SsoSettings
-from tests.gateway.features.people.views.test_sso_settings_form import clean_env  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_env")]
 GOOD = {
@@ -93,7 +92,7 @@ def test_a_secret_reference_outside_the_allow_list_is_refused() -> None:
     assert set(errors) == {"client_id"}
 
 
-def test_a_field_the_environment_sets_is_not_saved(clean_env: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_a_field_the_environment_sets_is_not_saved(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("SWITCHYARD_OIDC_ISSUER", "https://env.example.com")
     clean_env.setenv("SWITCHYARD_OIDC_CLIENT_SECRET", "from-env")
     row = sso_settings.save({**GOOD, "issuer": "not even checked"})

@@ -12,8 +12,6 @@ from django.utils import timezone
 from gateway.features.prompts import metrics, versions
 from gateway.models import RequestLog, Score
 
-from .conftest import staff, staff_client  # noqa: F401 (fixtures)
-
 
 def _log(n: int, version: int, latency: float, *, status: int = 200, name: str = "triage",
          cost: str = "0.01", age: timedelta = timedelta(0)) -> RequestLog:  # fmt: skip
@@ -24,7 +22,7 @@ def _log(n: int, version: int, latency: float, *, status: int = 200, name: str =
     )  # fmt: skip
 
 
-def test_per_version_metrics(staff_client: Client) -> None:  # noqa: F811
+def test_per_version_metrics(staff_client: Client) -> None:
     prompt, _ = versions.create("triage", versions.draft("Ticket {{body}}"))
     versions.add_version(prompt, versions.draft("Ticket, briefly: {{body}}"))
     one = [_log(i, 1, latency) for i, latency in enumerate([100, 300, 200])]
@@ -53,7 +51,7 @@ def test_per_version_metrics(staff_client: Client) -> None:  # noqa: F811
     )
 
 
-def test_an_evaluations_calls_are_not_production(staff_client: Client) -> None:  # noqa: F811
+def test_an_evaluations_calls_are_not_production(staff_client: Client) -> None:
     """A comparison of versions on a dataset (console.evals.prompt_runs) names the
     prompt in every call; those calls, journaled under ``experiment:<id>``, stay out."""
     versions.create("triage", versions.draft("Ticket {{body}}"))

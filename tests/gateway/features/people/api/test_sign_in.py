@@ -5,7 +5,6 @@ named at once; admins are refused; the environment wins where set."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import User
@@ -14,17 +13,8 @@ from django.test import Client
 from gateway.access import roles, sso
 from gateway.models import SsoSettings
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_env")]
 SECRET = "api-client-secret-Hh42"
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    for variable in sso.ENVIRONMENT.values():
-        monkeypatch.delenv(variable, raising=False)
-    sso.forget()
-    yield monkeypatch
-    sso.forget()
 
 
 def as_role(role: str) -> Client:

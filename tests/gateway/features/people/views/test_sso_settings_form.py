@@ -6,14 +6,11 @@ environment."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
 from gateway.access import roles, sso
-from gateway.features.people import sso_users
 from gateway.models import SsoSettings
 from gateway.models.telemetry import AuditEvent
 from tests.gateway.features.people.views.test_sso import CALLBACK, finish, signed_in_user, start
@@ -27,17 +24,6 @@ from tests.oidc_provider import (
 )
 
 SECRET = "console-client-secret-Q7x2"
-
-
-@pytest.fixture
-def clean_env(monkeypatch) -> Iterator[pytest.MonkeyPatch]:
-    for variable in sso.ENVIRONMENT.values():
-        monkeypatch.delenv(variable, raising=False)
-    sso.forget()
-    sso_users._registry.cache_clear()
-    yield monkeypatch
-    sso.forget()
-    sso_users._registry.cache_clear()
 
 
 def signed_in(role: str) -> Client:
