@@ -286,13 +286,7 @@ def apply_config(config: LiteLLMConfig, *, prune: bool = False) -> ImportResult:
             audit.record(
                 "apply", object_type="config", object_name="config file", detail=plan.summary()
             )
-    return ImportResult(
-        counts=plan.counts(),
-        warnings=plan.warnings,
-        notes=plan.notes,
-        skipped=plan.skipped,
-        totals=plan.summary("applied"),
-    )
+    return ImportResult.of(plan, "applied")
 
 
 def _write(plan: ImportPlan) -> None:

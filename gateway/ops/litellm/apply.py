@@ -23,6 +23,11 @@ class ImportResult:
     skipped: list[Skipped] = field(default_factory=list)
     totals: str = ""  # ImportPlan.summary() of what was applied
 
+    @classmethod
+    def of(cls, plan: ImportPlan, verb: str) -> ImportResult:
+        """What writing ``plan`` did (``verb`` of its totals: imported, applied)."""
+        return cls(plan.counts(), plan.warnings, plan.notes, plan.skipped, plan.summary(verb))
+
     def summary(self) -> str:
         parts = [
             f"{section}: {c['create']} created, {c['update']} updated, "
@@ -58,10 +63,4 @@ def apply_plan(plan: ImportPlan) -> ImportResult:
         audit.record(
             "import", object_type="config", object_name="LiteLLM config", detail=fresh.summary()
         )
-    return ImportResult(
-        counts=fresh.counts(),
-        warnings=fresh.warnings,
-        notes=fresh.notes,
-        skipped=fresh.skipped,
-        totals=fresh.summary(),
-    )
+    return ImportResult.of(fresh, "imported")
