@@ -647,6 +647,17 @@ class CountTokensJob(Job):
 # --- embeddings and legacy completions (OpenAI-compatible upstreams only) ------------------
 
 
+async def check_texts(guard: hooks.GuardRun, holders: list[dict[str, Any]], usage: Usage) -> None:
+    """The guardrails' verdict (post_call) on an answer no codec parses: the ``"text"``
+    of each of ``holders``, read as one answer's parts, written back where a check
+    rewrote it."""
+    response = ChatResponse("", "", parts=[Text(h["text"]) for h in holders], usage=usage)
+    response = await guard.after(response)
+    for holder, part in zip(holders, response.parts, strict=False):
+        if isinstance(part, Text):
+            holder["text"] = part.text
+
+
 class _OpenAIOnly(RoutedJob):
     """An OpenAI endpoint beyond chat: the body goes to an upstream that speaks the
     caller's format (or an adapter that also serves the endpoint), the model renamed."""
@@ -710,11 +721,7 @@ class _OpenAIOnly(RoutedJob):
             for c in data.get("choices") or ()
             if isinstance(c, dict) and isinstance(c.get("text"), str)
         ]
-        response = ChatResponse("", "", parts=[Text(c["text"]) for c in choices], usage=usage)
-        response = await guard.after(response)
-        for choice, part in zip(choices, response.parts, strict=False):
-            if isinstance(part, Text):
-                choice["text"] = part.text
+        await check_texts(guard, choices, usage)
 
     def pump(self, passthrough: bool, first: Any, iterator: Any) -> AsyncIterator[bytes]:
         self.call.first_token = time.perf_counter()  # legacy chunks carry text, not events

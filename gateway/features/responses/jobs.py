@@ -26,6 +26,7 @@ from gateway.core.jobs import (
     RoutedJob,
     apply_defaults,
     check_allowed,
+    check_texts,
 )
 from gateway.core.upstream import UpstreamCall
 from gateway.features.responses import compaction, state
@@ -201,11 +202,7 @@ class CompactJob(RoutedJob):
             for part in item.get("content") or ()
             if isinstance(part, dict) and isinstance(part.get("text"), str)
         ]
-        response = ChatResponse("", "", parts=[Text(p["text"]) for p in found], usage=usage)
-        response = await guard.after(response)
-        for part, checked in zip(found, response.parts, strict=False):
-            if isinstance(checked, Text):
-                part["text"] = checked.text
+        await check_texts(guard, found, usage)
 
 
 # endpoint -> its job (registered by the plugin, ``hooks.endpoint_jobs``)
