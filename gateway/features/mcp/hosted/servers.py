@@ -101,6 +101,17 @@ def _where(server: McpServer) -> str:
     return f"MCP server {server.label!r}"
 
 
+def address_refused(refused: url_fetch.FetchRefused, where: str) -> str:
+    """Why ``where`` (a hosted server, an OAuth endpoint) is not reached: its name does
+    not resolve, or it is an address only SWITCHYARD_MCP_HOSTED_ALLOW would let through."""
+    if "resolve" in str(refused):
+        return f"{where} does not resolve"
+    return (
+        f"{where} is a private, loopback or link-local address "
+        "(the gateway's SWITCHYARD_MCP_HOSTED_ALLOW can allow it)"
+    )
+
+
 def _reason(exc: BaseException) -> str:
     """What went wrong, without the exception's own text (it may quote a URL)."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
@@ -158,12 +169,7 @@ class Connections:
                 raise ValueError("not an http or https URL")
             addresses = await url_fetch.checked_addresses(url, self.allow)
         except url_fetch.FetchRefused as exc:
-            if "resolve" in str(exc):
-                raise ServerFailed(f"{_where(server)} does not resolve") from None
-            raise ServerFailed(
-                f"{_where(server)} is refused: a private, loopback or link-local address "
-                "(the gateway's SWITCHYARD_MCP_HOSTED_ALLOW can allow it)"
-            ) from None
+            raise ServerFailed(address_refused(exc, _where(server))) from None
         except (httpx.InvalidURL, ValueError):
             raise ServerFailed(f"{_where(server)} has an invalid URL") from None
         inner = contextlib.AsyncExitStack()

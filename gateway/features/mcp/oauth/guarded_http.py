@@ -18,7 +18,7 @@ import httpx2
 from django.conf import settings
 
 from gateway.core import url_fetch
-from gateway.features.mcp.hosted.servers import PinnedTransport
+from gateway.features.mcp.hosted.servers import PinnedTransport, address_refused
 
 TIMEOUT = 15.0
 
@@ -67,12 +67,7 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
         try:
             return await url_fetch.checked_addresses(httpx.URL(str(url)), allow)
         except url_fetch.FetchRefused as exc:
-            if "resolve" in str(exc):
-                raise Refused(f"{url.host} does not resolve") from None
-            raise Refused(
-                f"{url.host} is a private, loopback or link-local address "
-                "(the gateway's SWITCHYARD_MCP_HOSTED_ALLOW can allow it)"
-            ) from None
+            raise Refused(address_refused(exc, url.host)) from None
 
     async def aclose(self) -> None:
         for transport in self.pinned.values():

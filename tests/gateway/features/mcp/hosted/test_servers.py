@@ -26,7 +26,7 @@ from cryptography.x509.oid import NameOID
 
 from gateway.base.types import McpServer
 from gateway.core import url_fetch
-from gateway.features.mcp.hosted.servers import Connections, ServerFailed
+from gateway.features.mcp.hosted.servers import Connections, ServerFailed, address_refused
 from tests.mcp_test_server import running_mcp_server
 
 NAME = "mcp.pinned.test"  # made up: it resolves nowhere but through the test's resolver
@@ -140,3 +140,18 @@ def test_the_certificate_has_no_address_in_it(tls_server) -> None:
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert names.get_values_for_type(x509.DNSName) == [NAME]
     assert ipaddress.ip_address("127.0.0.1") not in names.get_values_for_type(x509.IPAddress)
+
+
+async def test_a_private_address_is_refused_naming_the_setting_that_allows_it() -> None:
+    async with Connections(timeout=5) as connections:
+        with pytest.raises(ServerFailed) as failed:
+            await connections.list_tools(hosted("http://127.0.0.1:9/mcp"))
+    assert str(failed.value) == (
+        "MCP server 'tools' (127.0.0.1) is a private, loopback or link-local address "
+        "(the gateway's SWITCHYARD_MCP_HOSTED_ALLOW can allow it)"
+    )
+
+
+def test_a_name_that_does_not_resolve_is_said_so() -> None:
+    refused = url_fetch.FetchRefused("nowhere.test does not resolve")
+    assert address_refused(refused, "MCP server 'tools'") == "MCP server 'tools' does not resolve"
