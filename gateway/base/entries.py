@@ -14,7 +14,7 @@ import fnmatch
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -480,6 +480,17 @@ MASTER = KeyEntry(
     expires_at=None,
     revoked=False,
 )
+
+
+def charged_key(key: KeyEntry | None, route: str) -> KeyEntry:
+    """The key a call the gateway makes for a request (a judge's verdict, an embedding,
+    a web search) is asked and charged under: the request's (the master key without
+    one), allowed ``route``, which the operator named, too."""
+    if key is None:
+        return MASTER
+    if key.routes is not None and route not in key.routes:
+        return replace(key, routes=key.routes | {route})
+    return key
 
 
 @dataclass(slots=True)

@@ -8,25 +8,15 @@ limits, the route's teams) or a failure is logged and answers None: a miss."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import orjson
 
-from gateway.base.entries import MASTER, KeyEntry
+from gateway.base.entries import KeyEntry, charged_key
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "switchyard-semantic-cache"
-
-
-def embedding_key(key: KeyEntry | None, route: str) -> KeyEntry:
-    """The key the embedding is charged to: the caller's, allowed ``route``."""
-    if key is None:
-        return MASTER
-    if key.routes is not None and route not in key.routes:
-        return dataclasses.replace(key, routes=key.routes | {route})
-    return key
 
 
 async def embed(route: str, text: str, key: KeyEntry) -> list[float] | None:
@@ -36,7 +26,7 @@ async def embed(route: str, text: str, key: KeyEntry) -> list[float] | None:
     from gateway.core import service
 
     raw = orjson.dumps({"model": route, "input": text, "encoding_format": "float"})
-    caller = service.Caller(key=embedding_key(key, route), user_agent=USER_AGENT)
+    caller = service.Caller(key=charged_key(key, route), user_agent=USER_AGENT)
     reply = await service.handle("embeddings", "openai", raw, {}, caller)
     if not isinstance(reply, service.Reply):  # asked for a whole answer
         await service.close_quietly(reply.chunks)

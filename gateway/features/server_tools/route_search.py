@@ -18,13 +18,12 @@ results. A refusal or a failure of the route is the search's ``unavailable`` err
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
 import orjson
 
-from gateway.base.entries import KeyEntry
+from gateway.base.entries import KeyEntry, charged_key
 from gateway.base.types import SearchResult
 from gateway.core import service
 from gateway.features.server_tools.backends import SearchFailed
@@ -33,13 +32,6 @@ USER_AGENT = "switchyard-web-search"
 MAX_TOKENS = 1024  # of the search model's answer
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-
-
-def search_key(key: KeyEntry, route: str) -> KeyEntry:
-    """The key the search is asked (and charged) under: the caller's, allowed ``route``."""
-    if key.routes is not None and route not in key.routes:
-        return dataclasses.replace(key, routes=key.routes | {route})
-    return key
 
 
 async def search(route: str, query: str, key: KeyEntry, count: int) -> list[SearchResult]:
@@ -51,7 +43,7 @@ async def search(route: str, query: str, key: KeyEntry, count: int) -> list[Sear
         "max_tokens": MAX_TOKENS,
         "stream": False,
     }
-    caller = service.Caller(key=search_key(key, route), user_agent=USER_AGENT)
+    caller = service.Caller(key=charged_key(key, route), user_agent=USER_AGENT)
     reply = await service.handle("chat", "openai", orjson.dumps(body), {}, caller)
     if not isinstance(reply, service.Reply):  # asked for a whole answer
         await service.close_quietly(reply.chunks)

@@ -6,6 +6,7 @@ identity, and the snapshot's lookups of a route (exact, then patterns) and of a 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from decimal import Decimal
 from types import SimpleNamespace
@@ -20,6 +21,7 @@ from gateway.base.entries import (
     LimitsEntry,
     OAuthTarget,
     Snapshot,
+    charged_key,
     mcp_list,
     mcp_within,
     own_identity,
@@ -154,3 +156,15 @@ def test_a_snapshot_finds_the_master_key_or_a_key_by_its_hash(settings) -> None:
     assert snap.key("sy-master-entries") is None
     settings.SWITCHYARD_MASTER_KEY = ""
     assert snap.key("") is None and entries._master_key() == b""
+
+
+def test_a_call_made_for_a_request_is_charged_to_its_key_allowed_the_route() -> None:
+    """A judge's, an embedding's or a web search's call (``charged_key``)."""
+    narrow = dataclasses.replace(MASTER, id=5, name="narrow", routes=frozenset({"chat"}))
+    assert charged_key(None, "embed") is MASTER
+    widened = charged_key(narrow, "embed")
+    assert widened.routes == {"chat", "embed"} and widened.id == 5
+    assert narrow.routes == {"chat"}
+    assert charged_key(narrow, "chat") is narrow  # already allowed
+    every = dataclasses.replace(narrow, routes=None)
+    assert charged_key(every, "embed") is every

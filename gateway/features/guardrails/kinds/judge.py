@@ -20,13 +20,12 @@ guardrail's failure policy applies), never a pass."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
 import orjson
 
-from gateway.base.entries import MASTER, GuardrailEntry, KeyEntry
+from gateway.base.entries import GuardrailEntry, charged_key
 from gateway.core import service
 from gateway.features.guardrails.kinds import Checker as BaseChecker
 from gateway.features.guardrails.kinds import ConfigError, Context, Verdict
@@ -76,15 +75,6 @@ def prompt(template: str, texts: list[str], input_type: str) -> str:
     return template.replace("{input_type}", input_type).replace("{text}", "\n\n".join(texts))
 
 
-def judge_key(key: KeyEntry | None, route: str) -> KeyEntry:
-    """The key the judge's call is charged to: the caller's, allowed ``route``."""
-    if key is None:
-        return MASTER
-    if key.routes is not None and route not in key.routes:
-        return dataclasses.replace(key, routes=key.routes | {route})
-    return key
-
-
 class Checker(BaseChecker):
     local = False
 
@@ -115,7 +105,7 @@ class Checker(BaseChecker):
             return Verdict()
         raw = orjson.dumps(self.body(texts, context))
         caller = service.Caller(
-            key=judge_key(context.key, self.route),
+            key=charged_key(context.key, self.route),
             user_agent=f"switchyard-guardrail/{self.entry.name}",
         )
         with internal_call():

@@ -20,15 +20,6 @@ from gateway.features.semantic_cache import embed
 KEY = dataclasses.replace(MASTER, id=5, name="narrow", routes=frozenset({"chat"}))
 
 
-def test_the_embedding_is_charged_to_the_caller_s_key_allowed_the_route() -> None:
-    assert embed.embedding_key(None, "embed") is MASTER
-    widened = embed.embedding_key(KEY, "embed")
-    assert widened.routes == {"chat", "embed"} and widened.id == 5 and KEY.routes == {"chat"}
-    assert embed.embedding_key(KEY, "chat") is KEY  # already allowed
-    every = dataclasses.replace(KEY, routes=None)
-    assert embed.embedding_key(every, "embed") is every
-
-
 class Pipeline:
     """``service.handle`` faked: it answers ``replies`` in turn and keeps what it was
     asked in ``asked``."""
