@@ -158,12 +158,17 @@ async def search(backend: Backend, query: str, count: int = MAX_RESULTS) -> list
         response = await http.client().send(request)
     except httpx.HTTPError as exc:
         raise SearchFailed(f"{where} could not be reached ({type(exc).__name__})") from None
-    if response.status_code == 429:
+    return api.results(answer_json(response.status_code, response.content, where))[:count]
+
+
+def answer_json(status: int, body: bytes, where: str) -> Any:
+    """A search answer's JSON; ``SearchFailed`` naming ``where`` when it is a refusal
+    (429: too_many_requests, for the model to read) or not JSON."""
+    if status == 429:
         raise SearchFailed(f"{where} is rate limiting (429)", "too_many_requests")
-    if response.status_code != 200:
-        raise SearchFailed(f"{where} answered {response.status_code}")
+    if status != 200:
+        raise SearchFailed(f"{where} answered {status}")
     try:
-        data = orjson.loads(response.content)
+        return orjson.loads(body)
     except orjson.JSONDecodeError:
         raise SearchFailed(f"{where} answered something other than JSON") from None
-    return api.results(data)[:count]

@@ -26,7 +26,7 @@ import orjson
 from gateway.base.entries import KeyEntry, charged_key
 from gateway.base.types import SearchResult
 from gateway.core import service
-from gateway.features.server_tools.backends import SearchFailed
+from gateway.features.server_tools.backends import SearchFailed, answer_json
 
 USER_AGENT = "switchyard-web-search"
 MAX_TOKENS = 1024  # of the search model's answer
@@ -48,17 +48,7 @@ async def search(route: str, query: str, key: KeyEntry, count: int) -> list[Sear
     if not isinstance(reply, service.Reply):  # asked for a whole answer
         await service.close_quietly(reply.chunks)
         raise SearchFailed(f"the search route {route!r} answered a stream")
-    if reply.status == 429:
-        raise SearchFailed(f"the search route {route!r} refused: 429", "too_many_requests")
-    if reply.status != 200:
-        raise SearchFailed(f"the search route {route!r} answered {reply.status}")
-    try:
-        data = orjson.loads(reply.body)
-    except orjson.JSONDecodeError:
-        raise SearchFailed(
-            f"the search route {route!r} answered something other than JSON"
-        ) from None
-    return results(data)[:count]
+    return results(answer_json(reply.status, reply.body, f"the search route {route!r}"))[:count]
 
 
 def _text(value: Any) -> str:

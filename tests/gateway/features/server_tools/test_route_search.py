@@ -199,6 +199,7 @@ async def test_a_refused_search_is_too_many_requests(gateway, monkeypatch) -> No
     with pytest.raises(SearchFailed) as failed:
         await route_search.search("sonar", "q", MASTER, 5)
     assert failed.value.code == "too_many_requests"
+    assert str(failed.value) == "the search route 'sonar' is rate limiting (429)"
 
 
 def test_the_form_offers_a_route_backend() -> None:
