@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
@@ -10,6 +12,8 @@ from django.test import Client
 from gateway import journal
 from gateway.base import lifecycle
 from gateway.models import Deployment, Provider, RequestBody, RequestLog, Route
+from tests.console.browser_support import CHROMIUM, CHROMIUM_ARGS, LAPTOP, PASSWORD, USER
+from tests.live import Gateway, running_gateway
 
 from .playground_support import JournalRecorder
 
@@ -104,3 +108,45 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
 
     monkeypatch.setattr(lifecycle, "ensure_started", started)
     return rec
+
+
+# --- the browser tests (``pytest.mark.browser``) ---
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """A gateway the browser drives, one a module, its operator ``USER`` (skipped
+    without Debian's Chromium)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    with running_gateway(tmp_path_factory.mktemp("console")) as gateway:
+        gateway.shell(
+            "from django.contrib.auth.models import User; "
+            f"User.objects.create_superuser({USER!r}, '', {PASSWORD!r})"
+        )
+        yield gateway
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium through Playwright, one a module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, gw: Gateway):
+    """A laptop-sized page on ``gw``; the test fails on any JavaScript error."""
+    context = browser.new_context(viewport=LAPTOP, base_url=gw.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"

@@ -16,12 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.console.test_browser import (  # noqa: F401  (fixtures)
-    browser,
-    gw,
-    shot,
-    sign_in,
-)
+from tests.console.browser_support import shot, sign_in
 from tests.live import Gateway
 
 pytestmark = pytest.mark.browser
@@ -86,7 +81,7 @@ def upstream() -> Iterator[dict[str, Any]]:
     server.shutdown()
 
 
-def new_page(browser, gw: Gateway, width: int, height: int):  # type: ignore[no-untyped-def]  # noqa: F811
+def new_page(browser, gw: Gateway, width: int, height: int):  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport={"width": width, "height": height}, base_url=gw.url)
     page = context.new_page()
     page.set_default_timeout(10_000)
@@ -101,8 +96,8 @@ def options(page) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_add_a_model_with_a_new_provider_then_errors_at_390(
-    browser,  # noqa: F811
-    gw: Gateway,  # noqa: F811
+    browser,
+    gw: Gateway,
     upstream: dict[str, Any],
 ) -> None:
     context, page, errors = new_page(browser, gw, 1440, 900)

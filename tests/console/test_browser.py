@@ -8,81 +8,17 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from tests.live import Gateway, running_gateway
-from tests.screenshots import screenshot_dir
+from tests.console.browser_support import PASSWORD, USER, shot, sign_in
+from tests.live import Gateway
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SHOTS = screenshot_dir()
-LAPTOP = {"width": 1366, "height": 860}
-USER, PASSWORD = "ops", "pw-123456789"
 SECRET = "sk-browser-Zebra-7f3a9c"
-
-
-@pytest.fixture(scope="module")
-def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    with running_gateway(tmp_path_factory.mktemp("console")) as gateway:
-        gateway.shell(
-            "from django.contrib.auth.models import User; "
-            f"User.objects.create_superuser({USER!r}, '', {PASSWORD!r})"
-        )
-        yield gateway
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser, gw: Gateway):
-    context = browser.new_context(viewport=LAPTOP, base_url=gw.url)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
-
-
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page) -> None:
-    page.goto("/")
-    assert "/login/" in page.url
-    page.fill("#id_username", USER)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/$"))
 
 
 def test_login_page_and_wrong_password(page) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.test_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, USER
+from tests.console.browser_support import CHROMIUM, CHROMIUM_ARGS, PASSWORD, USER
 from tests.live import Gateway, running_gateway
 
 pytestmark = pytest.mark.browser

@@ -12,14 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.test_browser import (  # noqa: F401  (fixtures)
-    CHROMIUM,
-    PASSWORD,
-    USER,
-    browser,
-    shot,
-    sign_in,
-)
+from tests.console.browser_support import CHROMIUM, PASSWORD, USER, shot, sign_in
 from tests.live import Gateway, running_gateway
 
 pytestmark = pytest.mark.browser
@@ -40,7 +33,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         yield gateway
 
 
-def new_page(browser, gw: Gateway, viewport: dict):  # type: ignore[no-untyped-def]  # noqa: F811
+def new_page(browser, gw: Gateway, viewport: dict):  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport=viewport, base_url=gw.url)
     page = context.new_page()
     page.set_default_timeout(10_000)
@@ -58,7 +51,7 @@ def overflow(page) -> int:  # type: ignore[no-untyped-def]
     return width
 
 
-def test_create_a_content_filter_and_test_an_email(gw: Gateway, browser) -> None:  # noqa: F811
+def test_create_a_content_filter_and_test_an_email(gw: Gateway, browser) -> None:
     context, page, errors = new_page(browser, gw, WIDE)
     sign_in(page)
     page.click("nav summary:has-text('Access')")

@@ -13,15 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.test_browser import (  # noqa: F401  (fixtures)
-    CHROMIUM,
-    PASSWORD,
-    USER,
-    browser,
-    page,
-    shot,
-    sign_in,
-)
+from tests.console.browser_support import CHROMIUM, PASSWORD, USER, shot, sign_in
 from tests.live import Gateway, running_gateway
 
 pytestmark = pytest.mark.browser
@@ -47,7 +39,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         yield gateway
 
 
-def test_add_test_and_call_an_mcp_server(page, gw: Gateway) -> None:  # noqa: F811
+def test_add_test_and_call_an_mcp_server(page, gw: Gateway) -> None:
     sign_in(page)
     page.click("nav summary:has-text('Access')")
     page.click("nav >> text=MCP")

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from tests.console.test_browser import CHROMIUM, browser, page, shot  # noqa: F401 (fixtures)
+from tests.console.browser_support import CHROMIUM, shot
 from tests.live import Gateway, running_gateway
 
 pytestmark = pytest.mark.browser
@@ -74,7 +74,7 @@ def authorize_url(gw: Gateway) -> str:
     return "/oauth/authorize/?" + urlencode(query)
 
 
-def test_sign_in_pick_a_team_and_allow(page, gw: Gateway) -> None:  # noqa: F811
+def test_sign_in_pick_a_team_and_allow(page, gw: Gateway) -> None:
     url = authorize_url(gw)
     page.goto(url)
     assert "/login/?next=" in page.url

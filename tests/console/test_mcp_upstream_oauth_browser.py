@@ -31,14 +31,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import URL_ELICITATION_REQUIRED
 
-from tests.console.test_browser import (  # noqa: F401  (fixtures)
-    CHROMIUM,
-    PASSWORD,
-    USER,
-    browser,
-    shot,
-    sign_in,
-)
+from tests.console.browser_support import CHROMIUM, PASSWORD, USER, shot, sign_in
 from tests.live import Gateway, free_port, running_gateway
 
 pytestmark = pytest.mark.browser
@@ -117,7 +110,7 @@ def _sdk(gw: Gateway, key: str) -> str:
             raise leaf from None
 
 
-def test_connect_call_refresh_and_disconnect(browser, world) -> None:  # noqa: F811
+def test_connect_call_refresh_and_disconnect(browser, world) -> None:
     gw, made, as_port = world
     context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=gw.url)
     page = context.new_page()

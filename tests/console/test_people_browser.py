@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.console.test_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, USER, shot
+from tests.console.browser_support import CHROMIUM, CHROMIUM_ARGS, PASSWORD, USER, shot
 from tests.live import Gateway, free_port, running_gateway
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, needs_provider, oidc_provider
 

@@ -11,14 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.test_browser import (  # noqa: F401  (fixtures)
-    CHROMIUM,
-    PASSWORD,
-    USER,
-    browser,
-    shot,
-    sign_in,
-)
+from tests.console.browser_support import CHROMIUM, PASSWORD, USER, shot, sign_in
 from tests.console.test_guardrails_browser import PHONE, WIDE, new_page, overflow
 from tests.live import Gateway, running_gateway
 
@@ -55,7 +48,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 
 @pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["1440", "390"])
-def test_prompts_versions_and_the_diff(gw: Gateway, browser, viewport: dict) -> None:  # noqa: F811
+def test_prompts_versions_and_the_diff(gw: Gateway, browser, viewport: dict) -> None:
     context, page, errors = new_page(browser, gw, viewport)
     sign_in(page)
     width = viewport["width"]
@@ -92,7 +85,7 @@ def test_prompts_versions_and_the_diff(gw: Gateway, browser, viewport: dict) -> 
 
 
 @pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["1440", "390"])
-def test_thumbs_and_a_comment_on_a_request(gw: Gateway, browser, viewport: dict) -> None:  # noqa: F811
+def test_thumbs_and_a_comment_on_a_request(gw: Gateway, browser, viewport: dict) -> None:
     context, page, errors = new_page(browser, gw, viewport)
     sign_in(page)
     page.goto("/logs/req-browser-1/")

@@ -8,14 +8,7 @@ import re
 
 import pytest
 
-from tests.console.test_browser import (  # noqa: F401  (fixtures)
-    LAPTOP,
-    browser,
-    gw,
-    page,
-    shot,
-    sign_in,
-)
+from tests.console.browser_support import shot, sign_in
 from tests.live import Gateway
 
 pytestmark = pytest.mark.browser
@@ -27,7 +20,7 @@ def visible(tab, selector: str) -> bool:  # type: ignore[no-untyped-def]
     return tab.locator(selector).first.is_visible()
 
 
-def test_bedrock_and_vertex_forms_show_their_own_fields(page, gw: Gateway) -> None:  # noqa: F811
+def test_bedrock_and_vertex_forms_show_their_own_fields(page, gw: Gateway) -> None:
     sign_in(page)
     page.goto("/providers/new/")
     # OpenAI-compatible (the default): no cloud settings

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from tests.console.browser_support import shot, sign_in
 from tests.live import Gateway
-
-from .test_browser import browser, gw, page, shot, sign_in  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.mark.parametrize("width", [1440, 390])
-def test_the_route_card_and_form_show_context_window_fallbacks(page, gw: Gateway, width) -> None:  # noqa: F811
+def test_the_route_card_and_form_show_context_window_fallbacks(page, gw: Gateway, width) -> None:
     gw.shell(
         "from gateway.models import Route\n"
         "for n in ('cw-mid', 'cw-big'): Route.objects.get_or_create(name=n)\n"

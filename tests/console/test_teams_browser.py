@@ -9,19 +9,13 @@ import re
 
 import pytest
 
-from tests.console.test_browser import (  # noqa: F401  (fixtures)
-    browser,
-    gw,
-    page,
-    shot,
-    sign_in,
-)
+from tests.console.browser_support import shot, sign_in
 from tests.live import Gateway
 
 pytestmark = pytest.mark.browser
 
 
-def test_owner_builds_a_team_and_a_member_sees_only_theirs(page, gw: Gateway, browser) -> None:  # noqa: F811
+def test_owner_builds_a_team_and_a_member_sees_only_theirs(page, gw: Gateway, browser) -> None:
     gw.shell(
         "from django.contrib.auth.models import User; "
         "User.objects.create_user('maya', 'maya@example.com', 'pw-123456789'); "

@@ -16,14 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.console.test_browser import (  # noqa: F401  (fixtures)
-    CHROMIUM,
-    PASSWORD,
-    USER,
-    browser,
-    shot,
-    sign_in,
-)
+from tests.console.browser_support import CHROMIUM, PASSWORD, USER, shot, sign_in
 from tests.console.test_guardrails_browser import PHONE, WIDE, new_page, overflow
 from tests.live import MASTER_KEY, Gateway, running_gateway
 
@@ -85,7 +78,7 @@ for s in Score.objects.filter(author='evaluator:support-quality').select_related
 def test_a_prompt_with_variables_runs_and_the_evaluator_says_why(
     gw: Gateway,
     upstream: Upstream,
-    browser,  # noqa: F811
+    browser,
     viewport: dict,
 ) -> None:
     context, page, errors = new_page(browser, gw, viewport)

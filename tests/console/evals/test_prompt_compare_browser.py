@@ -18,14 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.console.browser_support import CHROMIUM, PASSWORD, USER, sign_in
 from tests.console.test_accessibility_browser import serious
-from tests.console.test_browser import (  # noqa: F401  (fixtures)
-    CHROMIUM,
-    PASSWORD,
-    USER,
-    browser,
-    sign_in,
-)
 from tests.console.test_guardrails_browser import PHONE, WIDE, overflow
 from tests.live import Gateway, running_gateway
 from tests.screenshots import screenshot_dir
@@ -81,7 +75,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         yield gateway
 
 
-def opened(browser, gw: Gateway, viewport: dict, scheme: str = "light"):  # type: ignore[no-untyped-def]  # noqa: F811
+def opened(browser, gw: Gateway, viewport: dict, scheme: str = "light"):  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport=viewport, base_url=gw.url, color_scheme=scheme)
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -99,7 +93,7 @@ def no_serious_violation(page) -> None:  # type: ignore[no-untyped-def]
     assert not found, f"{page.url}: " + "\n".join(found)
 
 
-def test_compare_two_versions_on_a_dataset(gw: Gateway, browser) -> None:  # noqa: F811
+def test_compare_two_versions_on_a_dataset(gw: Gateway, browser) -> None:
     context, page, errors = opened(browser, gw, WIDE)
     sign_in(page)
     page.goto("/prompts/support.triage/")
@@ -156,7 +150,7 @@ PAGES = (
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_last_rounds_pages_fit_a_phone_and_a_wide_screen(
     gw: Gateway,
-    browser,  # noqa: F811
+    browser,
     scheme: str,
 ) -> None:
     found = gw.shell(

@@ -15,15 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.console.browser_support import CHROMIUM, PASSWORD, USER, shot, sign_in
 from tests.console.test_accessibility_browser import serious
-from tests.console.test_browser import (  # noqa: F401  (fixtures)
-    CHROMIUM,
-    PASSWORD,
-    USER,
-    browser,
-    shot,
-    sign_in,
-)
 from tests.console.test_guardrails_browser import PHONE, WIDE, new_page, overflow
 from tests.live import Gateway, running_gateway
 
@@ -66,7 +59,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         yield gateway
 
 
-def opened(browser, gw: Gateway, viewport: dict):  # type: ignore[no-untyped-def]  # noqa: F811
+def opened(browser, gw: Gateway, viewport: dict):  # type: ignore[no-untyped-def]
     """A new context's page (a loaded machine: 30 s for a step, not 10)."""
     context, page, errors = new_page(browser, gw, viewport)
     page.set_default_timeout(30_000)
@@ -88,7 +81,7 @@ def no_serious_violation(page) -> None:  # type: ignore[no-untyped-def]
 
 def test_a_lead_defines_a_queue_and_a_reviewer_works_it_with_the_keyboard(
     gw: Gateway,
-    browser,  # noqa: F811
+    browser,
 ) -> None:
     lead_context, lead, lead_errors = opened(browser, gw, WIDE)
     sign_in(lead)
@@ -201,7 +194,7 @@ def test_a_lead_defines_a_queue_and_a_reviewer_works_it_with_the_keyboard(
     lead_context.close()
 
 
-def test_the_review_pages_at_a_phone_width(gw: Gateway, browser) -> None:  # noqa: F811
+def test_the_review_pages_at_a_phone_width(gw: Gateway, browser) -> None:
     gw.shell(
         "from console.evals import queues\n"
         "from console.evals.models import AnnotationQueue, QueueItem\n"

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.console.browser_support import CHROMIUM, CHROMIUM_ARGS
 from tests.live import Gateway, running_gateway
 from tests.screenshots import screenshot_dir
-
-from ..test_browser import CHROMIUM, CHROMIUM_ARGS  # one set of Chromium flags for the suite
 
 pytestmark = pytest.mark.browser
 

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.console.browser_support import CHROMIUM, CHROMIUM_ARGS
 from tests.live import Gateway, running_gateway
-
-from ..test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 

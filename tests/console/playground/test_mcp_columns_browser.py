@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.console.browser_support import CHROMIUM, CHROMIUM_ARGS
 from tests.integration.conftest import Stack, start_stack
 from tests.integration.mock_tool_model import chatty_caller
 from tests.live import Gateway
 from tests.screenshots import screenshot_dir
-
-from ..test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
