@@ -15,7 +15,8 @@ from gateway.models import Deployment, Provider, RequestBody, RequestLog, Route
 from tests.console.browser_support import CHROMIUM, CHROMIUM_ARGS, LAPTOP, PASSWORD, USER
 from tests.live import Gateway, running_gateway
 
-from .playground_support import JournalRecorder
+from .playground_support import JournalRecorder, make_echo_routes
+from .test_shadow_scoring import log_pairs
 
 SECRET = "sk-live-Distinctive-Q9x7Wv3k"
 
@@ -108,6 +109,19 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
 
     monkeypatch.setattr(lifecycle, "ensure_started", started)
     return rec
+
+
+@pytest.fixture
+def primary(transactional_db, snapshot_reset) -> Route:
+    """Route "big" mirrored to "small", two logged pairs, and the judges' echo routes
+    (the shadow scoring tests and the shadow page's)."""
+    # "judge" echoes the prompt (its first verdict is "A"), "grader" always grades 7,
+    # "broken" fails
+    make_echo_routes({"judge": {}, "grader": {"reply": "Score: 7"}, "broken": {"fail_status": 500}})
+    primary = Route.objects.create(name="big", shadow_routes=["small"], shadow_percent=100)
+    Route.objects.create(name="small")
+    log_pairs([("4", "4"), ("four", "5")])
+    return primary
 
 
 # --- the browser tests (``pytest.mark.browser``) ---

@@ -70,17 +70,6 @@ def log_pairs(answers: list[tuple[str, str]], start: int = 0) -> None:
         )
 
 
-@pytest.fixture
-def primary(transactional_db, snapshot_reset) -> Route:
-    # "judge" echoes the prompt (its first verdict is "A"), "grader" always grades 7,
-    # "broken" fails
-    make_echo_routes({"judge": {}, "grader": {"reply": "Score: 7"}, "broken": {"fail_status": 500}})
-    primary = Route.objects.create(name="big", shadow_routes=["small"], shadow_percent=100)
-    Route.objects.create(name="small")
-    log_pairs([("4", "4"), ("four", "5")])
-    return primary
-
-
 def run_queued() -> ShadowScoring:
     pk = runner.claim_one(model=ShadowScoring)
     assert pk is not None

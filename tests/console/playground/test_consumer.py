@@ -15,8 +15,7 @@ from channels.testing import WebsocketCommunicator
 from console.models import Comparison
 from console.playground.consumer import PlaygroundConsumer
 from console.routing import websocket_urlpatterns
-from gateway import journal
-from gateway.base import http, lifecycle
+from gateway.base import http
 
 from ..playground_support import (
     JournalRecorder,
@@ -28,18 +27,6 @@ from ..playground_support import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
-    rec = JournalRecorder()
-    monkeypatch.setattr(journal, "record", rec)
-
-    async def started() -> None:  # the tests build the registry themselves
-        return None
-
-    monkeypatch.setattr(lifecycle, "ensure_started", started)
-    return rec
 
 
 @pytest.fixture

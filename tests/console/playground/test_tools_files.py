@@ -13,7 +13,7 @@ from console.models import Comparison
 from console.playground import spec as specs
 from gateway.core import service
 
-from .test_consumer import collect, connect, recorder, staff  # noqa: F401
+from .test_consumer import collect, connect, staff  # noqa: F401 (staff: its transactional fixture)
 
 PNG = base64.b64encode(
     bytes.fromhex(

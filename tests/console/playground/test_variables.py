@@ -11,8 +11,6 @@ from django.test import Client
 from console.playground import spec as specs
 from gateway.features.prompts import versions
 
-from ..conftest import staff, staff_client  # noqa: F401 (fixtures)
-
 
 def run(**overrides: object) -> specs.Spec:
     return specs.parse_spec({
@@ -47,7 +45,7 @@ def test_a_bad_variable_is_refused_by_name(variables: object, message: str) -> N
         run(variables=variables)
 
 
-def test_the_page_has_a_field_per_variable(staff_client: Client) -> None:  # noqa: F811
+def test_the_page_has_a_field_per_variable(staff_client: Client) -> None:
     versions.create("triage", versions.draft([
         {"role": "system", "content": "You answer tickets for {{company}}."},
         {"role": "user", "content": "Ticket {{ticket_id}}"},

@@ -12,15 +12,15 @@ from django.test import Client
 from console.evals.models import ShadowScoring
 from gateway.models import RequestLog, Route
 from tests.console.playground_support import JournalRecorder
-from tests.console.test_shadow_scoring import judged, primary  # noqa: F401 (fixtures)
+from tests.console.test_shadow_scoring import judged
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_asking_queues_a_job_and_returns_at_once(
     staff_client: Client,
-    primary: Route,  # noqa: F811
-    recorder: JournalRecorder,  # noqa: F811
+    primary: Route,
+    recorder: JournalRecorder,
 ) -> None:
     response = staff_client.post(
         f"/routes/{primary.pk}/shadow/", {"kind": "judge", "route": "judge", "mode": "pairwise"}
@@ -36,8 +36,8 @@ def test_asking_queues_a_job_and_returns_at_once(
 
 def test_bad_scorer_and_nothing_to_score_are_messages(
     staff_client: Client,
-    primary: Route,  # noqa: F811
-    recorder: JournalRecorder,  # noqa: F811
+    primary: Route,
+    recorder: JournalRecorder,
 ) -> None:
     response = staff_client.post(f"/routes/{primary.pk}/shadow/", {"kind": "judge"})
     assert response.status_code == 200 and "needs a route" in response.content.decode()
@@ -50,7 +50,7 @@ def test_bad_scorer_and_nothing_to_score_are_messages(
 
 def test_the_page_pairs_each_mirror_and_shows_the_newest_finished_scores(
     staff_client: Client,
-    primary: Route,  # noqa: F811
+    primary: Route,
 ) -> None:
     Route.objects.filter(pk=primary.pk).update(shadow_routes=["small", "tiny"])
     older = ShadowScoring.objects.create(
@@ -76,7 +76,7 @@ def test_the_page_pairs_each_mirror_and_shows_the_newest_finished_scores(
 
 def test_the_progress_partial_asks_for_a_refresh_when_done(
     staff_client: Client,
-    primary: Route,  # noqa: F811
+    primary: Route,
 ) -> None:
     job = ShadowScoring.objects.create(route=primary, scorer={"kind": "exact"}, mirrors=["m0"])
     url = f"/routes/{primary.pk}/shadow/scoring/{job.pk}/?was=running"
