@@ -11,6 +11,14 @@ request did not move, a trim took 3-35 ms of a thread's time every 2 s). The cal
 runs in a thread (ctypes releases the GIL), so the event loop is not held up. Where
 the C library has no ``malloc_trim`` (musl, macOS) nothing runs.
 
+A burst of agents' requests (150 KB bodies) ends with the journal's queue still full
+(up to ``SWITCHYARD_JOURNAL_MAX_BYTES`` of bodies a worker): a trim when the requests
+stop ran while the writer still held them, and what it freed once the queue was written
+(50-100 MB of a worker) stayed resident for good. The journal's records count as work
+too: a worker is quiet once no request is in flight and nothing is queued, and it is
+trimmed again once what was queued has been written (#67: a worker 3 s after the agents'
+load, 173-177 -> 109-110 MB).
+
 The start-up is trimmed too, once it is over and a quiet interval has passed, before
 any request: what importing the application and loading the registry freed (the
 collection that freezes what is alive frees more) is about 3 MB of a worker, which a
@@ -24,6 +32,7 @@ import ctypes
 import logging
 from collections.abc import Callable
 
+from gateway import journal
 from gateway.base import lifecycle
 
 log = logging.getLogger(__name__)
@@ -31,7 +40,7 @@ log = logging.getLogger(__name__)
 IDLE_SECONDS = 1.0
 BUSY_SECONDS = 2.0
 
-Activity = Callable[[], tuple[int, int]]  # (API requests started so far, in flight)
+Activity = Callable[[], tuple[int, int]]  # (work started so far, work not done yet)
 
 
 def malloc_trim() -> Callable[[], object] | None:
@@ -78,9 +87,16 @@ async def trim_when_idle(
         seen = requests
 
 
+def activity() -> tuple[int, int]:
+    """The work this process has done and still has: API requests started and in flight,
+    with the journal's records written (or dropped) and queued, whose bodies are the
+    bulk of what a burst of agents' requests leaves behind."""
+    started, in_flight = lifecycle.activity()
+    stats = journal.stats()
+    return started + stats["written"] + stats["dropped"], in_flight + stats["queued"]
+
+
 async def start() -> None:
     """At start-up (``hooks.starters``, registered in GatewayConfig.ready): trim while
-    the process serves, reading the lifecycle's request counts."""
-    lifecycle.spawn(
-        trim_when_idle(lifecycle.activity, started=lifecycle.started), name="memory-trim"
-    )
+    the process serves, reading the lifecycle's request counts and the journal's."""
+    lifecycle.spawn(trim_when_idle(activity, started=lifecycle.started), name="memory-trim")

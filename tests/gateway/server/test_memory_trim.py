@@ -105,3 +105,40 @@ def test_the_c_librarys_malloc_trim_runs_here() -> None:
     trim = memory_trim.malloc_trim()
     assert trim is not None  # glibc (Debian): the real function
     assert trim() in (0, 1)  # 1: memory was released, 0: none could be
+
+
+def test_the_journals_records_are_work_until_written(monkeypatch) -> None:
+    """A worker whose requests are over but whose journal still holds their records is
+    not quiet: the trim that counts is the one after the queue is written (#67)."""
+    journal = {"queued": 40, "queued_bytes": 12_000_000, "written": 100, "dropped": 2}
+    monkeypatch.setattr(memory_trim.lifecycle, "activity", lambda: (142, 0))
+    monkeypatch.setattr(memory_trim.journal, "stats", lambda: dict(journal))
+    assert memory_trim.activity() == (142 + 100 + 2, 40)
+    journal.update(queued=0, queued_bytes=0, written=140)
+    assert memory_trim.activity() == (142 + 140 + 2, 0)
+
+
+async def test_trimmed_again_once_the_journal_has_written_the_burst(monkeypatch) -> None:
+    journal = {"queued": 30, "written": 0, "dropped": 0}
+    requests = {"started": 30}
+    monkeypatch.setattr(memory_trim.lifecycle, "activity", lambda: (requests["started"], 0))
+    monkeypatch.setattr(memory_trim.journal, "stats", lambda: dict(journal))
+    trims: list[int] = []
+    task = asyncio.ensure_future(
+        memory_trim.trim_when_idle(
+            memory_trim.activity,
+            every=0.02,
+            trim=lambda: trims.append(journal["queued"]),
+            busy_every=60,
+        )
+    )
+    try:
+        await asyncio.sleep(0.1)
+        assert trims == []  # the requests are over, their records are not written yet
+        journal.update(queued=0, written=30)
+        await asyncio.sleep(0.1)
+        assert trims == [0]  # once the queue is written: what it held is given back
+        await asyncio.sleep(0.1)
+        assert trims == [0]
+    finally:
+        task.cancel()
