@@ -36,6 +36,7 @@ import orjson
 
 from gateway.base import errors, http
 from gateway.base.entries import DeploymentEntry
+from gateway.base.owned_bytes import fitted
 from gateway.base.pooled_transport import Answer, AnswerTooLarge, Body, body_chunks
 from gateway.base.streaming import (
     EventBatches,
@@ -313,7 +314,7 @@ class CodecProvider(Provider):
     ) -> tuple[bytes, dict[str, str]]:
         """The bytes to post and their headers: JSON, the caller's headers this upstream
         takes (``relayed`` on passthrough, else ``forwarded``), signed."""
-        content = orjson.dumps(body)
+        content = fitted(orjson.dumps(body))  # held to the journal: not in orjson's buffer
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         headers.update(self.relayed(caller) if relay else self.forwarded(caller))
         if stream:
