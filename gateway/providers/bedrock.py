@@ -39,6 +39,7 @@ from gateway.base import errors, lazy_import
 from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry
 from gateway.base.errors import MissingSecret
+from gateway.base.owned_bytes import fitted
 from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.base.types import ChatRequest
 from gateway.catalog.matching import KindVendor
@@ -403,7 +404,7 @@ class BedrockProvider(CodecProvider):
         body = self.codec.build_request(request, self.target(deployment))
         url = self.url(settings.endpoint, region, deployment.model, stream)
         self._url_checked(settings, url)
-        content = orjson.dumps(body)
+        content = fitted(orjson.dumps(body))  # held to the journal: not in orjson's buffer
         _secret, extra = wire.credentials(self.provider)
         headers = {
             **extra,

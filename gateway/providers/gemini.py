@@ -20,6 +20,7 @@ import orjson
 from gateway.base import errors
 from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry
+from gateway.base.owned_bytes import fitted
 from gateway.base.types import ChatRequest
 from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
@@ -123,7 +124,7 @@ class GoogleCodecProvider(CodecProvider):
         base, auth = await self.locate(deployment)
         url = base + (":streamGenerateContent?alt=sse" if stream else ":generateContent")
         headers = {"Content-Type": "application/json", "Accept": "application/json", **auth}
-        return url, orjson.dumps(body), headers
+        return url, fitted(orjson.dumps(body)), headers  # held to the journal
 
     async def generate_content(
         self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
