@@ -652,7 +652,7 @@ class DeferredChatRequest(ChatRequest):
     then ``digest()`` answers what the hot path asks of them (their count, their token
     estimate, that they hold no media). Equal to a ``ChatRequest`` of equal fields."""
 
-    __slots__ = ("_build", "_digest", "_head", "_texts", "_turns")
+    __slots__ = ("_build", "_chat", "_digest", "_head", "_texts", "_turns")
     # orjson writes a dataclass by the fields its own type names (the cache key's hash):
     # named here, they are read through ``messages`` as every other reader reads them
     __dataclass_fields__ = ChatRequest.__dataclass_fields__
@@ -665,6 +665,7 @@ class DeferredChatRequest(ChatRequest):
         texts: Callable[[], list[str]] | None = None,
         head: Callable[[int], list[Message]] | None = None,
         turns: Callable[[], Iterator[Turn]] | None = None,
+        chat: Callable[[], list[dict[str, Any]]] | None = None,
         **fields: Any,
     ) -> None:
         ChatRequest.__init__(self, *args, **fields)  # (sets messages: nothing pending)
@@ -672,6 +673,7 @@ class DeferredChatRequest(ChatRequest):
         self._digest, self._texts = (digest, texts) if build is not None else (None, None)
         self._head = head if build is not None else None
         self._turns = turns if build is not None else None
+        self._chat = chat if build is not None else None
 
     @property
     def messages(self) -> list[Message]:
@@ -680,13 +682,15 @@ class DeferredChatRequest(ChatRequest):
             built = build()  # (raising, it leaves them unbuilt: never an empty list)
             if self._build is build:  # not built meanwhile by another thread
                 _MESSAGES.__set__(self, built)
-                self._build = self._digest = self._texts = self._head = self._turns = None
+                self._build = self._digest = self._texts = self._head = None
+                self._turns = self._chat = None
         value: list[Message] = _MESSAGES.__get__(self)
         return value
 
     @messages.setter
     def messages(self, value: list[Message]) -> None:
-        self._build = self._digest = self._texts = self._head = self._turns = None
+        self._build = self._digest = self._texts = self._head = None
+        self._turns = self._chat = None
         _MESSAGES.__set__(self, value)
 
     def digest(self) -> MessagesDigest | None:
@@ -708,6 +712,15 @@ class DeferredChatRequest(ChatRequest):
         ``core.reasoning_ledger`` reads them of the built ones; else None."""
         turns = self._turns
         return None if turns is None else turns()
+
+    def chat_messages(self) -> list[dict[str, Any]] | None:
+        """While the messages are unbuilt, when the codec can, the messages as OpenAI
+        Chat Completions' wire carries them (``codecs.openai_chat.outbound`` writes the
+        built ones so, the system prompt apart), written off the wire messages in one
+        pass: a translated agent's 200 turns are not built as canonical objects only to
+        be written out again; else None."""
+        chat = self._chat
+        return None if chat is None else chat()
 
     def leading(self, count: int) -> list[Message]:
         """``messages[:count]``, built alone while the rest are unbuilt when the codec
@@ -741,6 +754,11 @@ def leading_messages(request: ChatRequest, count: int) -> list[Message]:
 def deferred_texts(request: ChatRequest) -> list[str] | None:
     """``DeferredChatRequest.message_texts`` of ``request``, or None: read its messages."""
     return request.message_texts() if type(request) is DeferredChatRequest else None
+
+
+def deferred_chat(request: ChatRequest) -> list[dict[str, Any]] | None:
+    """``DeferredChatRequest.chat_messages`` of ``request``, or None: write its messages."""
+    return request.chat_messages() if type(request) is DeferredChatRequest else None
 
 
 def deferred_turns(request: ChatRequest) -> Iterator[Turn] | None:

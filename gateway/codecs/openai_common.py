@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from gateway.base import errors
-from gateway.base.types import Image, ModelInfo, Tool
+from gateway.base.types import Image, ModelInfo, Tool, messages_digest
 
 # Canonical error kind -> (OpenAI error.type, default code); see DESIGN.md's error table.
 ERROR_SHAPES: dict[str, tuple[str, str | None]] = {
@@ -151,6 +151,8 @@ def derived_cache_key(request: Any) -> str | None:
 def _marked(request: Any) -> bool:
     if any(t.cache for t in request.tools) or any(t.cache for t in request.system):
         return True
+    if messages_digest(request) is not None:  # unbuilt: their marks are the scan's
+        return any(mark.startswith("messages.") for mark in request.cache_marks)
     for message in request.messages:
         for part in message.parts:
             if getattr(part, "cache", None):

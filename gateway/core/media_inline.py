@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway.base import documents
 from gateway.base.errors import InvalidRequest
-from gateway.base.types import ChatRequest, Document, Image, ToolResult
+from gateway.base.types import ChatRequest, Document, Image, ToolResult, messages_digest
 from gateway.core import url_fetch
 
 _BY_URL = (Image, Document)  # a tuple: a union in the isinstance call is built each time
@@ -40,6 +40,8 @@ def _fetchable(part: Any, by_url: frozenset[str]) -> str | None:
 def _urls(request: ChatRequest, by_url: frozenset[str]) -> dict[str, str]:
     """Every URL to fetch, with the kind of part that names it."""
     found: dict[str, str] = {}
+    if messages_digest(request) is not None:
+        return found  # (unbuilt messages hold no media: the scans take none)
     for message in request.messages:
         for part in message.parts:
             # an agent's history is mostly text: only media parts are looked at closer

@@ -38,7 +38,14 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from gateway.base.entries import DeploymentEntry, RouteEntry
-from gateway.base.types import ChatRequest, ChatResponse, Part, StreamEvent, Thinking
+from gateway.base.types import (
+    ChatRequest,
+    ChatResponse,
+    Part,
+    StreamEvent,
+    Thinking,
+    messages_digest,
+)
 from gateway.core import (
     capabilities,
     emulation,
@@ -73,6 +80,8 @@ def foreign_reasoning_dropped(request: ChatRequest, families: frozenset[str]) ->
                 out.append(Thinking(part.text))
         return out
 
+    if messages_digest(request) is not None:
+        return request  # (unbuilt messages hold no signed reasoning: the scans take none)
     if not any(foreign(p) for m in request.messages for p in m.parts):
         return request
     messages = [

@@ -675,6 +675,64 @@ def _message_texts(value: list[Any], written: list[str]) -> list[str]:
     return out
 
 
+def _chat_messages(value: list[Any], written: list[str]) -> list[dict[str, Any]]:
+    """Messages ``_scan`` took as ``codecs.openai_chat.outbound`` writes their built
+    ones (a test holds the bodies equal byte for byte), in one pass over the wire: an
+    assistant turn's texts joined, its tool calls with their arguments as the scan
+    wrote them (``written``, in order); a user turn's tool results as one ``tool``
+    message a call id, then its texts joined."""
+    out: list[dict[str, Any]] = []
+    append = out.append
+    arguments = iter(written)
+    for item in value:
+        content = item["content"]
+        if type(content) is str:
+            append({"role": item["role"], "content": content})
+            continue
+        texts: list[str] = []
+        if item["role"] == "assistant":
+            calls = []
+            for block in content:
+                if block["type"] == "text":
+                    texts.append(block["text"])
+                else:  # (an assistant turn's blocks are texts and tool calls)
+                    function = {"name": block["name"], "arguments": next(arguments)}
+                    calls.append({"id": block["id"], "type": "function", "function": function})
+            text = "\n\n".join(texts)
+            message: dict[str, Any] = {"role": "assistant"}
+            message["content"] = text if text or not calls else None
+            if calls:
+                message["tool_calls"] = calls
+            append(message)
+            continue
+        by_id: dict[str, list[str]] = {}
+        for block in content:
+            kind = block["type"]
+            if kind == "text":
+                texts.append(block["text"])
+            elif kind == "tool_use":
+                next(arguments)  # (a user turn's tool call is not written)
+            else:
+                result = _result_text(block.get("content"))
+                if not result and block.get("is_error", False):
+                    result = "error"
+                by_id.setdefault(block["tool_use_id"], []).append(result)
+        for call_id, results in by_id.items():
+            append({"role": "tool", "tool_call_id": call_id, "content": "\n\n".join(results)})
+        if texts:
+            append({"role": "user", "content": "\n\n".join(texts)})
+    return out
+
+
+def _result_text(raw: Any) -> str:
+    """A plain tool result's content (text, texts or none) as one text."""
+    if type(raw) is str:
+        return raw
+    if raw is None:
+        return ""
+    return "\n\n".join([inner["text"] for inner in raw])
+
+
 def _turns_from_end(value: list[Any]) -> Iterator[Turn]:
     """Each turn ``_scan`` took, the last first, as the reasoning ledger reads its built
     message: one canonical message a turn, of no reasoning (the scan takes no thinking)."""
@@ -905,6 +963,7 @@ def _messages_fields(parser: _Parser, raw: Any) -> tuple[type[ChatRequest], dict
         "texts": functools.partial(_message_texts, raw, written),
         "head": lambda count: _built_messages(raw[:count]),
         "turns": functools.partial(_turns_from_end, raw),
+        "chat": functools.partial(_chat_messages, raw, written),
     }
     return DeferredChatRequest, fields
 

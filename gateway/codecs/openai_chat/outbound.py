@@ -37,6 +37,7 @@ from gateway.base.types import (
     ToolCall,
     ToolResult,
     UsageEvent,
+    deferred_chat,
 )
 from gateway.codecs import openai_common as common
 from gateway.codecs.base import DONE, Target, WireEvent, arguments_from_text, chat_tool_calls
@@ -132,6 +133,10 @@ def _messages(request: ChatRequest, target: Target) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if request.system:
         out.append({"role": "system", "content": _texts(request.system)})
+    written = deferred_chat(request)  # (unbuilt messages, written off the caller's wire)
+    if written is not None:
+        out += written
+        return out
     for message in request.messages:
         if message.role == "assistant":
             out.append(_assistant_message(message, target))

@@ -21,8 +21,11 @@ from hypothesis import strategies as st
 from gateway.base import documents
 from gateway.base.errors import InvalidRequest
 from gateway.base.types import ChatRequest, DeferredChatRequest, messages_digest
+from gateway.codecs import openai_common
 from gateway.codecs.anthropic import inbound
-from gateway.core import capabilities, reasoning_ledger, tokens
+from gateway.codecs.base import Target
+from gateway.codecs.openai_chat import outbound as openai_chat
+from gateway.core import capabilities, media_inline, reasoning_ledger, tokens, upstream
 from gateway.features.guardrails import texts as guardrail_texts
 from gateway.routing import prefix_affinity
 
@@ -58,6 +61,8 @@ def test_claude_codes_body_is_deferred_and_nothing_on_the_passthrough_path_build
         guardrail_texts.request_slots(request)
         list(documents.iter_documents(request))
         wanting, newest = reasoning_ledger._wanting(request)  # (a guarded passthrough's)
+        assert parse.call_count == 0
+        openai_chat.build_body(request, Target(model="gpt"))  # (translated: written off the wire)
         assert parse.call_count == 0
         prefix_affinity.prefix_key(request, 10**6)  # the first turns only
         assert deferred(request)
@@ -200,7 +205,17 @@ def test_any_body_parses_as_the_eager_parse_on_what_the_pipeline_reads(
     # what the reasoning ledger reads of each turn, and the turns it would restore
     assert list(reasoning_ledger._turns(request)) == list(reasoning_ledger._turns(reference))
     assert reasoning_ledger._wanting(request) == reasoning_ledger._wanting(reference)
+    # what a translation to an OpenAI chat upstream reads and writes (the deferred one
+    # written off the wire in one pass): the same body, byte for byte
+    dropped = upstream.foreign_reasoning_dropped(request, frozenset())  # (no verifier)
+    assert media_inline._urls(request, frozenset()) == media_inline._urls(reference, frozenset())
+    assert openai_common.derived_cache_key(request) == openai_common.derived_cache_key(reference)
+    target = Target(model="gpt")
+    assert orjson.dumps(openai_chat.build_body(request, target)) == orjson.dumps(
+        openai_chat.build_body(reference, target)
+    )
     assert deferred(request) == lazy  # none of those built the messages
+    assert dropped == upstream.foreign_reasoning_dropped(reference, frozenset())
     # orjson writes it as the eager one (the response cache's key hashes those bytes)
     assert orjson.dumps(inbound.parse_request(body, {})) == orjson.dumps(reference)
     assert request == reference and request.messages == reference.messages
