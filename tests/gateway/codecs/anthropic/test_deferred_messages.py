@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from gateway.base import documents
 from gateway.base.errors import InvalidRequest
-from gateway.base.types import ChatRequest, DeferredChatRequest, messages_digest
+from gateway.base.types import ChatRequest, DeferredChatRequest, Text, messages_digest
 from gateway.codecs import openai_common
 from gateway.codecs.anthropic import inbound
 from gateway.codecs.base import Target
@@ -251,3 +251,19 @@ def test_most_agent_shaped_bodies_are_deferred() -> None:
     assert deferred(request)
     assert request.cache_marks == ["system.0", "messages.2.content.0"]
     assert request == eager(body)
+
+
+def test_a_rewritten_message_is_written_as_rewritten_not_off_the_wire() -> None:
+    """Once anything reads the messages (a guardrail that redacts a text, media inlined),
+    the OpenAI body is written from the built ones: a rewrite reaches the upstream."""
+    body = orjson.loads(agent_body.anthropic_body(3, model="m"))
+    request = inbound.parse_request(body, {})
+    target = Target(model="gpt")
+    assert "[REDACTED]" not in orjson.dumps(openai_chat.build_body(request, target)).decode()
+    first = request.messages[0].parts[0]
+    assert isinstance(first, Text)
+    first.text = "[REDACTED]"
+    assert not deferred(request)
+    written = openai_chat.build_body(request, target)["messages"]
+    assert written[1] == {"role": "user", "content": "[REDACTED]"}  # (after the system)
+    assert body["messages"][0]["content"] != "[REDACTED]"  # (the caller's wire untouched)
