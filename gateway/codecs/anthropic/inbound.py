@@ -699,11 +699,17 @@ def _chat_messages(value: list[Any], written: list[str]) -> list[dict[str, Any]]
                     function = {"name": block["name"], "arguments": next(arguments)}
                     calls.append({"id": block["id"], "type": "function", "function": function})
             text = "\n\n".join(texts)
-            message: dict[str, Any] = {"role": "assistant"}
-            message["content"] = text if text or not calls else None
             if calls:
-                message["tool_calls"] = calls
-            append(message)
+                append({"role": "assistant", "content": text or None, "tool_calls": calls})
+            else:
+                append({"role": "assistant", "content": text})
+            continue
+        if len(content) == 1 and content[0]["type"] == "tool_result":  # (a tool's answer)
+            block = content[0]
+            result = _result_text(block.get("content"))
+            if not result and block.get("is_error", False):
+                result = "error"
+            append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": result})
             continue
         by_id: dict[str, list[str]] = {}
         for block in content:
