@@ -68,6 +68,7 @@ class Lease:
     contended: bool = False
     used_at: float = 0.0  # monotonic: its last admission
     told: float = 0.0  # monotonic: its last report (or top-up, which reports too)
+    over: int = 0  # a tpm lease's last correction it took: asked for beside each estimate
     answered: int = 0  # the last of its operations whose answer it heard
     ttl: float = 0.0  # seconds the service keeps a budget's lease after a report
     pending: int = 0  # its top-ups not answered yet
@@ -175,7 +176,7 @@ class LeasedLimits:
             lease.limit = want.limit
             if want.line not in PER_SECOND:
                 lease.ttl = ttl
-            wanted = want.need * LEASE_REQUESTS + lease.in_flight
+            wanted = (want.need + lease.over) * LEASE_REQUESTS + lease.in_flight
             lines.append(
                 [want.counter, want.line, want.limit, None, used, returned, lease.answered]
                 + [want.need, wanted, lease.second, list((fixes or {}).items())]
@@ -241,6 +242,7 @@ class LeasedLimits:
                     # as used there, which the service counts as leased already
                     lease.free -= delta
                     lease.unreported += delta
+                    lease.over = max(delta, 0)
                     changed.append(lease)
                     continue
                 fixes = lease.fixes = lease.fixes or {}
