@@ -41,7 +41,7 @@ from gateway.journal.pruning import (
     prune_round_if_held,
     runs_here,
 )
-from gateway.journal.record import Record
+from gateway.journal.record import Record, Spliced
 from gateway.journal.rows import BODY_FIELDS, REDACTION_MARGIN
 from gateway.journal.sql import write_batch
 
@@ -65,6 +65,10 @@ DRAIN_SECONDS = 15.0
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # SWITCHYARD_JOURNAL_MAX_BYTES: the queue's memory bound
 RECORD_BYTES = 2048  # what a record holds besides its bodies, roughly
 OTHER_BODY_BYTES = 4096  # a body given as an object (not bytes or text), roughly
+# (a body queued as the other of its pair, past this many first bytes of it: a Spliced)
+SPLICED = (("upstream_request", "inbound_request"), ("upstream_response", "outbound_response"))
+SPLICE_AFTER = 4096  # the model is renamed near a JSON body's start
+SPLICE_MIN_BYTES = 4 * SPLICE_AFTER  # shorter bodies are queued whole
 
 
 def _unavailable(exc: BaseException) -> bool:
@@ -97,8 +101,32 @@ def admit(rec: Record) -> int:
             size += len(value)
         else:
             size += OTHER_BODY_BYTES
-    rec.queued_bytes = size
-    return size
+    rec.queued_bytes = size - _splice(rec)
+    return rec.queued_bytes
+
+
+def _splice(rec: Record) -> int:
+    """Queue each upstream body that ends as its neighbour does past that one's first
+    ``SPLICE_AFTER`` bytes (a passed-through body: the model renamed near the start) as
+    a ``Spliced`` over it; the bytes no longer held. One compare of the ends (about
+    1.6 us at 150 KB, no copy): a translated body differs at its last bytes and is
+    told apart at once."""
+    saved = 0
+    for target, source in SPLICED:
+        body, other = getattr(rec, target), getattr(rec, source)
+        if type(body) is not bytes or type(other) is not bytes:
+            continue
+        if len(body) < SPLICE_MIN_BYTES or len(other) < SPLICE_MIN_BYTES:
+            continue
+        head = len(body) - len(other) + SPLICE_AFTER
+        if (
+            0 <= head < len(body)
+            and body[-64:] == other[-64:]
+            and body.endswith(memoryview(other)[SPLICE_AFTER:])
+        ):
+            setattr(rec, target, Spliced(body[:head], source, SPLICE_AFTER))
+            saved += len(body) - head
+    return saved
 
 
 class Writer:

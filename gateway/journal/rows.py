@@ -15,7 +15,7 @@ import orjson
 from gateway.base import body_parts
 from gateway.base.body_parts import Split
 from gateway.base.derived_bodies import derive
-from gateway.journal.record import Attempt, Record
+from gateway.journal.record import Attempt, Record, Spliced
 from gateway.models.body_blobs import SPLIT_FIELDS
 from gateway.telemetry.redaction import redact, redact_exported
 
@@ -226,6 +226,8 @@ def body_values(
     truncated = False
     for name in BODY_FIELDS:
         value = getattr(rec, name)
+        if type(value) is Spliced:  # (queued as the rest of its neighbour: made whole)
+            value = value.made(rec)
         text = _converted_already(value, done)
         if text is None:
             text, cut = body_text(value, limit, secrets)

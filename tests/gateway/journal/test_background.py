@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from gateway import journal
 from gateway.journal import Record, Writer, background, rows, sql
+from gateway.journal.record import Spliced
 from gateway.models import RequestBody, RequestLog
 from gateway.telemetry import redaction
 from tests.gateway.journal.records import full_record
@@ -641,3 +642,51 @@ def test_sqlite_ids_are_checked_to_be_the_consecutive_run_lastrowid_implies() ->
     )
     with pytest.raises(sql.NonConsecutiveIds):
         sql._insert_sqlite(db.cursor(), "t", ("a", "b"), rows, "id")
+
+
+def _agent_body(model: str, turns: int = 400) -> bytes:
+    import orjson
+
+    messages = [{"role": "user", "content": f"turn {i} " + "x" * 300} for i in range(turns)]
+    return orjson.dumps({"model": model, "max_tokens": 1024, "messages": messages})
+
+
+def test_a_passed_through_upstream_body_is_queued_as_the_callers_rest(settings) -> None:
+    """The upstream request of a passthrough (the caller's body, the model renamed near
+    its start) is queued as a few KB over the caller's body, not a second copy, and
+    stored exactly as the whole body would be."""
+    settings.SWITCHYARD_LOG_BODY_MAX_BYTES = 1_000_000
+    caller, upstream = _agent_body("claude-sonnet-4-5"), _agent_body("my-sonnet")
+    rec = Record(request_id="p", inbound_request=caller, upstream_request=upstream)
+    whole = Record(request_id="p", inbound_request=caller, upstream_request=upstream)
+    size = journal.admit(rec)
+    assert isinstance(rec.upstream_request, Spliced)
+    assert rec.upstream_request.made(rec) == upstream
+    assert size < background.RECORD_BYTES + len(caller) + 2 * background.SPLICE_AFTER
+    assert rows.body_values(rec, 1_000_000) == rows.body_values(whole, 1_000_000)
+
+
+def test_a_translated_or_short_upstream_body_is_queued_whole(settings) -> None:
+    settings.SWITCHYARD_LOG_BODY_MAX_BYTES = 1_000_000
+    caller = _agent_body("claude-sonnet-4-5")
+    translated = caller[:-10] + b"x" * 9 + b"}"  # differs at its end
+    rec = Record(request_id="t", inbound_request=caller, upstream_request=translated)
+    journal.admit(rec)
+    assert rec.upstream_request == translated and type(rec.upstream_request) is bytes
+    short = Record(
+        request_id="s", inbound_request=b'{"model":"a"}', upstream_request=b'{"model":"b"}'
+    )
+    journal.admit(short)
+    assert short.upstream_request == b'{"model":"b"}'
+
+
+def test_a_spliced_record_sheds_its_bodies_like_any_other(settings) -> None:
+    settings.SWITCHYARD_LOG_BODY_MAX_BYTES = 1_000_000
+    caller, upstream = _agent_body("a"), _agent_body("b")
+    writer = Writer(lambda batch: [], max_bytes=len(caller) + 10_000)
+    writer.record(Record(request_id="1", inbound_request=caller, upstream_request=upstream))
+    writer.record(Record(request_id="2", inbound_request=caller, upstream_request=upstream))
+    first, second = writer.pending
+    assert not first.bodies_shed and isinstance(first.upstream_request, Spliced)
+    assert second.bodies_shed and second.upstream_request is None
+    assert rows.body_values(second, 1_000_000)[0] == rows.SHED_NOTE

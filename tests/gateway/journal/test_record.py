@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from gateway.base.entries import MASTER
-from gateway.journal.record import Record
+from gateway.journal.record import Record, Spliced
 
 
 def test_a_protocol_call_row_names_its_protocol_and_key() -> None:
@@ -38,3 +38,9 @@ def test_a_call_timed_until_now_splits_its_latency_at_the_upstream() -> None:
     alone = Record(request_id="s")
     alone.time_until_now(now - 1.0, None)
     assert alone.latency_ms >= 1000 and alone.upstream_ms is None and alone.overhead_ms is None
+
+
+def test_a_spliced_body_is_its_head_then_its_neighbour_from_an_offset() -> None:
+    rec = Record(request_id="r", inbound_request=b'{"model":"a","messages":[1,2,3]}')
+    spliced = Spliced(b'{"model":"bb"', "inbound_request", len(b'{"model":"a"'))
+    assert spliced.made(rec) == b'{"model":"bb","messages":[1,2,3]}'

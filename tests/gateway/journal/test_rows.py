@@ -135,3 +135,17 @@ def test_request_bodies_are_split_into_an_envelope_and_parts_when_asked() -> Non
     assert parts is not None and "inbound_request" in parts and truncated is False
     cut = rows.body_values(rec, 100, parts=found.append)
     assert cut is not None and cut[4] is True and cut[6] is None  # a cut body is never split
+
+
+def test_a_spliced_body_is_stored_as_the_body_it_stands_for() -> None:
+    from gateway.journal.record import Spliced
+
+    caller = b'{"model":"a","messages":["' + b"x" * 2000 + b'"]}'
+    upstream = b'{"model":"bb"' + caller[len(b'{"model":"a"') :]
+    spliced = Record(
+        request_id="r",
+        inbound_request=caller,
+        upstream_request=Spliced(upstream[:13], "inbound_request", 12),
+    )
+    whole = Record(request_id="r", inbound_request=caller, upstream_request=upstream)
+    assert rows.body_values(spliced, 100_000) == rows.body_values(whole, 100_000)
