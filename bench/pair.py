@@ -15,6 +15,12 @@ the end the ratio B/A over all rounds. Two copies of one tree measured so gave r
 0.99 and 0.97, and two runs of one pair of trees differed by up to 5 %: a difference of a
 few percent needs a second run, with A and B swapped.
 
+``--threads`` also prints, each round, where each server's CPU a request went: the
+workers' event-loop threads (user and system time apart), their other threads (the
+journal's writer, the counter client), and the supervisor (the counter service), read from
+``/proc/PID/task/*/stat``: a difference between two trees is then placed before it is
+profiled.
+
 ``--env-b`` sets a setting for B only (``--env`` for both), to price a setting on one
 tree: ``bench/pair.py T T2 --env-b SWITCHYARD_LOG_BODIES=0`` with T2 a copy of T. The two
 arguments must be different directories.
@@ -23,6 +29,8 @@ arguments must be different directories.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import sys
 import tempfile
@@ -62,6 +70,9 @@ def main() -> None:
     parser.add_argument("--env-b", action="append", default=[], help="NAME=VALUE for B only")
     parser.add_argument("--profile", choices=PROFILES, default="bare", help="both servers' key")
     parser.add_argument("--profile-b", choices=PROFILES, help="B's key, when not --profile's")
+    parser.add_argument(
+        "--threads", action="store_true", help="each round, the CPU a request by thread kind"
+    )
     args = parser.parse_args()
     a, b = Path(args.a).resolve(), Path(args.b).resolve()
     if a == b:
@@ -113,6 +124,7 @@ def compare(args: argparse.Namespace, a: Path, b: Path, workdir: Path) -> None:
         served = {name: 0.0 for name, _, _ in servers}
         for number in range(1, args.rounds + 1):
             before = {name: run.cpu_seconds(process.pid) for name, _, process in servers}
+            parts = {name: thread_seconds(process.pid) for name, _, process in servers}
             results: dict[str, dict[str, Any]] = {}
             threads = [
                 threading.Thread(
@@ -142,6 +154,14 @@ def compare(args: argparse.Namespace, a: Path, b: Path, workdir: Path) -> None:
                     f"{results[name]['rps']:.0f} rps p50 {results[name]['p50_ms']:.2f} ms"
                 )
             print(f"round {number}: " + " | ".join(cells), flush=True)
+            for name, _, process in servers if args.threads else ():
+                requests = results[name]["rps"] * args.seconds
+                after = thread_seconds(process.pid)
+                shares = (
+                    f"{kind} {(after.get(kind, 0.0) - seconds) / requests * 1e6:.1f}"
+                    for kind, seconds in parts[name].items()
+                )
+                print(f"  {name} µs a request: " + ", ".join(shares), flush=True)
         cost_a, cost_b = (spent[n] / served[n] * 1000 for n in "AB")
         p50_a, p50_b = (statistics.median(p50s[n]) for n in "AB")
         print(f"A {a}: {cost_a:.3f} ms CPU a request, p50 {p50_a:.2f} ms (median of rounds)")
@@ -154,6 +174,29 @@ def compare(args: argparse.Namespace, a: Path, b: Path, workdir: Path) -> None:
             process.wait()
         mock.terminate()
         mock.wait()
+
+
+def thread_seconds(root: int) -> dict[str, float]:
+    """CPU seconds of a server's threads so far, by kind: the workers' event loops (a
+    worker's main thread) in user and system time, the workers' other threads, and the
+    supervisor's (``root``) threads."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = dict.fromkeys(("loop user", "loop system", "worker threads", "supervisor"), 0.0)
+    for pid in run.tree(root):
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError, IndexError):
+                    stat = Path(f"/proc/{pid}/task/{task}/stat").read_text()
+                    fields = stat.rsplit(")", 1)[1].split()
+                    user, system = int(fields[11]) / ticks, int(fields[12]) / ticks
+                    if pid == root:
+                        out["supervisor"] += user + system
+                    elif int(task) == pid:
+                        out["loop user"] += user
+                        out["loop system"] += system
+                    else:
+                        out["worker threads"] += user + system
+    return out
 
 
 def _drive(
