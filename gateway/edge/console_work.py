@@ -7,7 +7,7 @@ Django runs each of those requests' synchronous work in a thread of its own. In 
 process those threads take turns with the event loop that serves ``/v1`` for the one
 interpreter lock: four console clients over a 200k-row journal were four threads
 building dashboards and log pages, and the loop waited for the lock behind each of
-them (``/v1``'s own p99 2-5.7x its quiet figure, docs/benchmarks.md "Round four
+them (``/v1``'s own p99 2-9.3x its quiet figure, docs/benchmarks.md "Round four
 (#67)"); on PostgreSQL four of them can hold every pooled connection of the process
 (``SWITCHYARD_DB_POOL_SIZE``, 2) that the journal's writer borrows too. Two at a time
 still overlap one page's database wait with another's rendering.
