@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
@@ -275,6 +276,7 @@ async def ensure_started() -> None:
             spawn(_start_when_due(dormant), name=DORMANT_TASK)
         warm_up()
         freeze_startup_objects()
+        shorten_switch_interval()
 
 
 DORMANT_TASK = "dormant-runners"
@@ -358,6 +360,25 @@ def freeze_startup_objects() -> None:
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(SERVING_GC_THRESHOLD, older, oldest)
+
+
+# How long a thread computing in Python keeps the interpreter lock from the event loop
+# (CPython's default is 5 ms). The loop gives the lock up at every wait for I/O, and a
+# thread that computes takes it at once; when the loop's I/O is ready it waits a whole
+# interval before the thread is made to give it back: every wake-up of the loop (a
+# request read, the upstream's answer, the reply written) costs that interval while a
+# console page is built in the same process, or the journal's writer builds a batch.
+# Measured (bench/gil_convoy.py, docs/benchmarks.md "Round four (#67)"): a loop's round
+# trip with one thread computing beside it 5.9 ms at 5 ms, 1.2 ms at 1 ms; the journal's
+# throughput was flat at 1 ms (the journal's knobs, docs/benchmarks.md).
+SERVING_SWITCH_INTERVAL = 0.001
+
+
+def shorten_switch_interval() -> None:
+    """In a process whose loop serves inference (``--role api`` and ``all``), threads
+    hand the interpreter lock back to it after ``SERVING_SWITCH_INTERVAL``."""
+    if process_role.runs(process_role.API):
+        sys.setswitchinterval(SERVING_SWITCH_INTERVAL)
 
 
 async def shutdown() -> None:

@@ -187,6 +187,9 @@ def _role() -> process_role.Role:
 # What this process serves and runs (gateway.base.process_role): api, console, worker or
 # all (the quick start). ``serve --role`` sets it for the worker processes it starts.
 SWITCHYARD_ROLE = _role()
+# --role all: how many of the console's (Django's) requests run at once beside /v1 (0: no
+# limit); the other roles are not limited (gateway.edge.console_work)
+SWITCHYARD_CONSOLE_WORK_LIMIT = env_int("SWITCHYARD_CONSOLE_WORK_LIMIT", 2, minimum=0)
 # The reasoning ledger (gateway.core.reasoning_ledger): signed reasoning kept per tool call
 # for clients that cannot carry it back; per worker, shared in Redis when REDIS_URL is
 # set, else in the counter service of `serve --workers N`.
@@ -421,6 +424,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # --role all: the console's requests take turns (gateway/edge/console_work)
+    "gateway.edge.console_work.console_work_limit",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

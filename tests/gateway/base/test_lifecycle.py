@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 from typing import Any
 
 import orjson
 import pytest
+from django.test import override_settings
 
 from gateway import journal
 from gateway.base import db_work, lifecycle
@@ -337,3 +339,23 @@ async def test_a_block_in_flight_counts_as_a_request_until_it_ends_however_it_en
     with pytest.raises(RuntimeError), lifecycle.in_flight():
         raise RuntimeError("the request failed")
     assert lifecycle.activity() == (started + 2, before)
+
+
+@pytest.mark.parametrize(
+    ("role", "shortened"), [("all", True), ("api", True), ("console", False), ("worker", False)]
+)
+def test_a_process_serving_inference_takes_the_lock_back_from_threads_sooner(
+    role: str, shortened: bool
+) -> None:
+    """Threads (the console's pages in ``--role all``, the journal's writer) give the
+    interpreter lock back to the event loop after 1 ms instead of CPython's 5 ms; the
+    console's and the worker's processes keep the default."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)  # CPython's default
+    try:
+        with override_settings(SWITCHYARD_ROLE=role):
+            lifecycle.shorten_switch_interval()
+        expected = lifecycle.SERVING_SWITCH_INTERVAL if shortened else 0.005
+        assert sys.getswitchinterval() == pytest.approx(expected)
+    finally:
+        sys.setswitchinterval(before)
