@@ -17,7 +17,10 @@ one thread building pages back to back still has the lock half the time. So a tu
 given back only after a pause in proportion to what it took (``SHARE``: pages built
 back to back take at most that share of the process's time, each turn paused at most
 ``MAX_PAUSE``): a page every few seconds never waits, a console hammered by scripts
-slows down, not ``/v1``.
+slows down, not ``/v1``. The pause is taken only when there is inference to give way
+to: a request of ``/v1`` (or ``/mcp``, a realtime socket) in flight when the turn ends,
+or started while it ran. A console used while no client calls the gateway (setting it
+up, a quiet evening) is limited in how many pages run at once, never paused.
 
 The console's static files (``STATIC_URL``: a file read each) take no turn. A streamed
 answer (an export, the live tail) holds its place only while its view runs, not while
@@ -35,6 +38,8 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import MiddlewareNotUsed
+
+from gateway.base import lifecycle
 
 DEFAULT_LIMIT = 2
 # The share of the process's time the console's turns take when they follow each other
@@ -70,8 +75,16 @@ class _Turns:
         return semaphore
 
     def pause_after(self, took: float) -> float:
-        """How long a turn that took ``took`` seconds is held after it ended."""
+        """How long a turn that took ``took`` seconds is held after it ended, while
+        inference runs beside it."""
         return min(MAX_PAUSE, took * (1 / self.share - 1))
+
+
+def inference_beside(started_before: int) -> bool:
+    """Whether inference shares the process now: a request in flight, or one started
+    since ``started_before`` (``lifecycle.activity()``'s count when the turn began)."""
+    started, in_flight = lifecycle.activity()
+    return in_flight > 0 or started != started_before
 
 
 def console_work_limit(get_response: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -91,11 +104,15 @@ def console_work_limit(get_response: Callable[[Any], Any]) -> Callable[[Any], An
             await semaphore.acquire()
             loop = asyncio.get_running_loop()
             started = loop.time()
+            inference_started = lifecycle.activity()[0]
             try:
                 pending: Awaitable[Any] = get_response(request)
                 return await pending
-            finally:  # the answer goes now; the turn comes back after its pause
-                loop.call_later(turns.pause_after(loop.time() - started), semaphore.release)
+            finally:  # the answer goes now; the turn comes back after its pause, if any
+                if inference_beside(inference_started):
+                    loop.call_later(turns.pause_after(loop.time() - started), semaphore.release)
+                else:
+                    semaphore.release()
 
         markcoroutinefunction(middleware)
         return middleware

@@ -1,7 +1,7 @@
 """The console's work limit (``gateway.edge.console_work``): in a ``--role all`` process
 at most ``SWITCHYARD_CONSOLE_WORK_LIMIT`` Django requests run at once, async and sync
 alike (static files take none); on a loop a turn comes back after a pause in
-proportion to what it took, the answer not waiting for it; a streamed answer gives its
+proportion to what it took while inference runs beside it (at once otherwise), the answer not waiting for it; a streamed answer gives its
 turn back once its view returned; the other roles and a limit of 0 leave the
 middleware out; the installed stack has it outermost."""
 
@@ -17,6 +17,7 @@ from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpResponse, StreamingHttpResponse
 from django.test import RequestFactory, override_settings
 
+from gateway.base import lifecycle
 from gateway.edge import console_work
 
 
@@ -124,9 +125,11 @@ def test_a_turn_is_paused_in_proportion_to_what_it_took() -> None:
     assert turns.pause_after(30.0) == console_work.MAX_PAUSE  # a provider's slow test
 
 
-@override_settings(SWITCHYARD_ROLE="all", SWITCHYARD_CONSOLE_WORK_LIMIT=1)
-async def test_the_next_request_waits_for_the_turns_pause_not_the_answer(monkeypatch) -> None:
-    monkeypatch.setattr(console_work, "MAX_PAUSE", 0.2)
+async def two_turns(*, inference: bool) -> float:
+    """Two requests through a limit of one, each view taking 0.1 s, the second sent
+    while the first runs: the gap between the first's end and the second's start
+    (with ``inference``, a /v1 request is in flight throughout). Checks on the way that
+    the first is answered before its turn comes back."""
     loop = asyncio.get_running_loop()
     moments: list[tuple[float, float]] = []
 
@@ -140,11 +143,37 @@ async def test_the_next_request_waits_for_the_turns_pause_not_the_answer(monkeyp
     first = asyncio.ensure_future(middleware(RequestFactory().get("/")))
     await asyncio.sleep(0)
     second = asyncio.ensure_future(middleware(RequestFactory().get("/")))
-    answer = await first
-    assert answer.status_code == 200 and not second.done()  # answered before the pause
+    if inference:
+        with lifecycle.in_flight():
+            answer = await first
+            assert answer.status_code == 200 and not second.done()  # before the pause
+    else:
+        await first
     await second
     (_, first_end), (second_start, _) = moments
-    assert second_start - first_end >= 0.19  # 0.1 s * 3, at most MAX_PAUSE
+    return second_start - first_end
+
+
+@override_settings(SWITCHYARD_ROLE="all", SWITCHYARD_CONSOLE_WORK_LIMIT=1)
+async def test_the_next_request_waits_for_the_turns_pause_not_the_answer(monkeypatch) -> None:
+    monkeypatch.setattr(console_work, "MAX_PAUSE", 0.2)
+    assert await two_turns(inference=True) >= 0.19  # 0.1 s * 3, at most MAX_PAUSE
+
+
+@override_settings(SWITCHYARD_ROLE="all", SWITCHYARD_CONSOLE_WORK_LIMIT=1)
+async def test_with_no_inference_beside_it_a_turn_comes_back_at_once(monkeypatch) -> None:
+    """A console used while no client calls the gateway is never paused: the second
+    page starts as the first ends."""
+    monkeypatch.setattr(console_work, "MAX_PAUSE", 0.2)
+    assert await two_turns(inference=False) < 0.05
+
+
+async def test_inference_started_during_a_turn_counts_as_beside_it() -> None:
+    before = lifecycle.activity()[0]
+    assert not console_work.inference_beside(before)
+    with lifecycle.in_flight():
+        assert console_work.inference_beside(before)
+    assert console_work.inference_beside(before)  # started (and ended) since the turn began
 
 
 @pytest.mark.parametrize(("role", "limit"), [("console", 2), ("api", 2), ("worker", 2), ("all", 0)])
