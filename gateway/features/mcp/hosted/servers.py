@@ -107,7 +107,7 @@ def address_refused(refused: url_fetch.FetchRefused, where: str) -> str:
     if "resolve" in str(refused):
         return f"{where} does not resolve"
     return (
-        f"{where} is a private, loopback or link-local address "
+        f"{where} is refused: a private, loopback or link-local address "
         "(the gateway's SWITCHYARD_MCP_HOSTED_ALLOW can allow it)"
     )
 

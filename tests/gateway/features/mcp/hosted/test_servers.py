@@ -147,7 +147,7 @@ async def test_a_private_address_is_refused_naming_the_setting_that_allows_it() 
         with pytest.raises(ServerFailed) as failed:
             await connections.list_tools(hosted("http://127.0.0.1:9/mcp"))
     assert str(failed.value) == (
-        "MCP server 'tools' (127.0.0.1) is a private, loopback or link-local address "
+        "MCP server 'tools' (127.0.0.1) is refused: a private, loopback or link-local address "
         "(the gateway's SWITCHYARD_MCP_HOSTED_ALLOW can allow it)"
     )
 
