@@ -50,6 +50,7 @@ from console.evals import runner, scorers
 from console.evals.models import Evaluator
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
+from gateway import journal
 from gateway.base import db_work, hooks, leases, lifecycle
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.features import prompts
@@ -63,6 +64,9 @@ log = logging.getLogger("console.evals.continuous")
 LEASE_NAME = "continuous-evaluators"
 BATCH = 200  # journal rows looked at per evaluator per round
 CONCURRENCY = 4  # judge calls in flight per evaluator
+# how long a round waits for its judges' calls to be written before their scores (which
+# link to them) are saved: the journal writes every SWITCHYARD_JOURNAL_FLUSH_SECONDS
+CALLS_WRITTEN_WITHIN = 10.0
 SESSION_PREFIX = "evaluator:"
 USER_AGENT = "switchyard-evaluator"
 ABILITY = "evals.use"
@@ -421,6 +425,10 @@ async def run_one(pk: int) -> int:
                 graded.append((item, Outcome(None, f"Not scored: {result}")))
             else:
                 graded.append((item, result))
+    # a score links to its judge's call: the call is in the journal before the score is
+    await journal.written(
+        [o.judge_request_id for _, o in graded if o.judge_request_id], CALLS_WRITTEN_WITHIN
+    )
     await db_work.arun(_save, evaluator, graded, newest, skipped)
     return len(graded)
 

@@ -21,7 +21,7 @@ queue and its writer task).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -155,6 +155,16 @@ def _hand_on(entry: Record) -> None:
 
 async def start() -> None:
     await writer().start()
+
+
+async def written(request_ids: Iterable[str], within: float = 10.0) -> bool:
+    """Wait until this process's journal has written the records of ``request_ids`` (or
+    ``within`` seconds pass): for a link to a request made here a moment ago, such as a
+    judge's call from a score. Records never handed to the writer count as written."""
+    wanted = set(request_ids)
+    if not wanted or _writer is None:
+        return True
+    return await _writer.settled(wanted, within)
 
 
 async def drain(within: float = DRAIN_SECONDS) -> None:

@@ -162,6 +162,7 @@ class Writer:
         self.prune_every = prune_every
         self.pending: deque[Record] = deque()
         self.in_flight = 0
+        self._in_flight_batch: list[Record] = []
         self.pending_bytes = 0
         self.in_flight_bytes = 0
         self.written = 0
@@ -277,6 +278,29 @@ class Writer:
         self._stopping = False
         self._kick()
 
+    async def settled(self, request_ids: set[str], within: float) -> bool:
+        """Wait until none of ``request_ids`` is queued or being written here (the
+        writer woken to write them now), or ``within`` seconds pass: whether they were."""
+        deadline = time.monotonic() + within
+        while True:
+            with self._lock:
+                waiting = any(r.request_id in request_ids for r in self.pending) or any(
+                    r.request_id in request_ids for r in self._in_flight_batch
+                )
+            if not waiting:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            task = self._task
+            if (
+                self._wake is not None
+                and task is not None
+                and not task.done()
+                and task.get_loop() is asyncio.get_running_loop()
+            ):
+                self._wake.set()
+            await asyncio.sleep(0.02)
+
     async def drain(self, within: float = DRAIN_SECONDS) -> None:
         """Write everything queued (retrying for up to ``within`` seconds), then stop.
         What still cannot be written is counted as dropped, with a warning."""
@@ -354,6 +378,7 @@ class Writer:
         with self._lock:
             batch, size = self._take_batch()
             self.in_flight = len(batch)
+            self._in_flight_batch = batch
             self.in_flight_bytes = size
             self.pending_bytes -= size
         try:
@@ -367,6 +392,7 @@ class Writer:
             return False
         finally:
             self.in_flight = self.in_flight_bytes = 0
+            self._in_flight_batch = []
         self.written += len(ids)
         if ids or not unwritten:
             self._outage.recovered()

@@ -17,12 +17,14 @@ from typing import Any
 
 import orjson
 import pytest
+from django.conf import settings
 from django.db import OperationalError, connections
 from django.test import Client
 from django.utils import timezone
 
 from console.evals import continuous
 from console.evals.models import Evaluator
+from gateway import journal
 from gateway.access import registry
 from gateway.base import hooks, leases
 from gateway.models import (
@@ -137,6 +139,25 @@ def test_a_judge_scores_sampled_traffic_with_its_reasoning(
     assert evaluator.spent_usd == Decimal("0.06")
     # a second round: nothing new, nothing judged twice
     assert one_round() == 0 and upstream.judge_calls == 3
+
+
+def test_a_score_is_saved_once_its_judges_call_is_in_the_journal(
+    routes, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The link from a score to its judge's call never opens a 404: the round waits
+    for the journal (which writes every SWITCHYARD_JOURNAL_FLUSH_SECONDS) to write the
+    calls before it saves the scores."""
+    monkeypatch.setattr(journal, "_writer", None)  # this test's own, with a long interval
+    monkeypatch.setattr(settings, "SWITCHYARD_JOURNAL_FLUSH_SECONDS", 30)
+    judge_evaluator()
+    traffic(2)
+    assert one_round() == 2
+    calls = [s.judge_request_id for s in Score.objects.all()]
+    assert len(calls) == 2 and all(calls)
+    written = set(
+        RequestLog.objects.filter(request_id__in=calls).values_list("request_id", flat=True)
+    )
+    assert written == set(calls)
 
 
 def test_the_reasoning_is_on_the_request_page_and_the_evaluator_page(
