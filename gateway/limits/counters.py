@@ -17,6 +17,7 @@ from django.conf import settings
 
 from gateway.base.counters import CounterClient
 from gateway.base.entries import KeyEntry
+from gateway.base.errors import RateLimited
 from gateway.limits import spend
 from gateway.limits.leased_limits import Leased, LeasedLimits, Want
 from gateway.limits.limit_leases import RPM, TPM
@@ -245,7 +246,11 @@ class SharedCounters(StoreCounters):
     async def admit(self, key: KeyEntry, tokens: int, at: float, hold: int = 0) -> Any:
         lines = self._wants(((key.id, key),), tokens, hold, at)
         if lines is None:
-            return await super().admit(key, tokens, at, hold)
+            try:
+                return await super().admit(key, tokens, at, hold)
+            except RateLimited as refused:
+                self._spent(refused, (key.id,))
+                raise
         taken = self.leases.take(lines[0], int(at))
         if taken is not None:
             return taken
@@ -268,7 +273,11 @@ class SharedCounters(StoreCounters):
         pairs = tuple((s.counter, s.limits) for s in subjects)
         lines = self._wants(pairs, tokens, hold, at)
         if lines is None:
-            return await super().admit_joint(subjects, tokens, at, hold)
+            try:
+                return await super().admit_joint(subjects, tokens, at, hold)
+            except RateLimited as refused:
+                self._spent(refused, tuple(s.counter for s in subjects))
+                raise
         wants, owners = lines
         taken = self.leases.take(wants, int(at), tuple(subjects))
         if taken is not None:
@@ -305,6 +314,14 @@ class SharedCounters(StoreCounters):
             settle_leased(joint, delta, cost)
             return
         await super().settle_joint(joint, delta, cost, at)
+
+    def _spent(self, refused: RateLimited, counters: tuple[Any, ...]) -> None:
+        """An admission asked of the service (a charge's probe) found a budget spent:
+        this worker's budget leases of ``counters`` are reported and given back now,
+        before the service's own ask for them arrives (it follows the answer)."""
+        if refused.code == "budget_exceeded":
+            for counter in counters:
+                self.leases.spent(counter)
 
     def _pushed(self, message: list[Any]) -> None:
         """What the service sends unasked: ``["lease_back", counter_id, line]``."""

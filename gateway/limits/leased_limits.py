@@ -9,11 +9,15 @@ take its reports (what it used since, the room it no longer needs) and to lease 
 least what the request needs and up to ``LEASE_REQUESTS`` requests' worth more. A
 settle puts the hold back into each budget's lease, its cost into the spend to report,
 and the difference between its tokens and their estimate into the corrections to
-report, by the second it was admitted in.
+report, by the second it was admitted in (or, when its second's tpm lease still has
+the room, taken from that lease: the service counts it leased already).
 
-What it leases goes back to the service ``IDLE_SECONDS`` after its last admission, and
-what it used is reported every ``IDLE_SECONDS`` while it is busy, both from one
-background task that runs only while a lease has anything to report. When the service
+What a lease used goes to the service with its next top-up (a per-second line tops up
+in each second it is used), and at the latest ``IDLE_SECONDS`` after its last report;
+what it leases goes back ``IDLE_SECONDS`` after its last admission; a tpm correction
+goes within ``REPORT_SECONDS``. All from one background task that runs only while a
+lease has anything to report, and wakes when the first of them is due: a key used now
+and then costs no report of its own between its top-ups. When the service
 says a line is contended (a request elsewhere did not fit), the lease covers its
 requests in flight only: every admission asks the service and every settle is reported
 at once, which is what a key without leases costs. The service may also ask for a
@@ -40,7 +44,8 @@ from gateway.limits.limit_leases import PER_SECOND, TPM
 log = logging.getLogger(__name__)
 
 LEASE_REQUESTS = 16  # a top-up asks for this many requests' worth beyond the request's
-IDLE_SECONDS = 0.05  # a lease unused this long goes back; what is used is reported this often
+IDLE_SECONDS = 1.0  # a lease unused this long goes back; what is used is told this often
+REPORT_SECONDS = 0.05  # a tpm correction the lease could not take is reported this soon
 
 Ask = Callable[..., Awaitable[list[Any]]]
 
@@ -62,6 +67,8 @@ class Lease:
     fixes: dict[int, int] | None = None  # a tpm lease's corrections to report, by second
     contended: bool = False
     used_at: float = 0.0  # monotonic: its last admission
+    told: float = 0.0  # monotonic: its last report (or top-up, which reports too)
+    over: int = 0  # a tpm lease's last correction it took: asked for beside each estimate
     answered: int = 0  # the last of its operations whose answer it heard
     ttl: float = 0.0  # seconds the service keeps a budget's lease after a report
     pending: int = 0  # its top-ups not answered yet
@@ -102,6 +109,7 @@ class LeasedLimits:
         self._seq = itertools.count(1)
         self._dirty: set[Lease] = set()  # leases with anything to report
         self._returner: asyncio.Task[None] | None = None
+        self._nap: asyncio.Future[None] | None = None  # the returner's wait for its round
         self._reports: set[asyncio.Task[None]] = set()
 
     def take(self, wants: list[Want], second: int, subjects: tuple[Any, ...] = ()) -> Leased | None:
@@ -164,10 +172,11 @@ class LeasedLimits:
             used, returned, fixes = lease.unreported, lease.free, lease.fixes
             lease.unreported = lease.free = 0
             lease.fixes = None
+            lease.told = time.monotonic()
             lease.limit = want.limit
             if want.line not in PER_SECOND:
                 lease.ttl = ttl
-            wanted = want.need * LEASE_REQUESTS + lease.in_flight
+            wanted = (want.need + lease.over) * LEASE_REQUESTS + lease.in_flight
             lines.append(
                 [want.counter, want.line, want.limit, None, used, returned, lease.answered]
                 + [want.need, wanted, lease.second, list((fixes or {}).items())]
@@ -223,6 +232,19 @@ class LeasedLimits:
             lease.unreported += cost
         if delta:
             for lease, second in leased.tokens:
+                if (
+                    lease.second == second
+                    and not lease.contended
+                    and lease.free >= delta
+                    and lease.unreported + delta >= 0
+                ):
+                    # its second's lease has the room (or the tokens, when fewer): counted
+                    # as used there, which the service counts as leased already
+                    lease.free -= delta
+                    lease.unreported += delta
+                    lease.over = max(delta, 0)
+                    changed.append(lease)
+                    continue
                 fixes = lease.fixes = lease.fixes or {}
                 fixes[second] = fixes.get(second, 0) + delta
                 changed.append(lease)
@@ -254,6 +276,11 @@ class LeasedLimits:
         self._report_soon(lease, force=True)
         lease.recalled = bool(lease.pending)  # and again once its top-ups are answered
 
+    def spent(self, counter: Any) -> None:
+        """A budget of ``counter`` was found spent: its leases here are recalled."""
+        for name in [n for n in self.leases if n[0] == counter and n[1] not in PER_SECOND]:
+            self.recall(*name)
+
     def lost(self) -> None:
         """The connection to the service was lost, and with it what this worker leased
         (the service let it go): no lease is admitted from again, not even the room its
@@ -277,6 +304,8 @@ class LeasedLimits:
         returner = self._returner
         if returner is None or returner.done():
             self._returner = asyncio.get_running_loop().create_task(self._return_idle())
+        elif lease.fixes and self._nap is not None and not self._nap.done():
+            self._nap.set_result(None)  # a correction is due sooner than the round it waits for
 
     def _report_soon(self, lease: Lease, force: bool = False) -> None:
         """Report on ``lease`` and give back its room now (a contended line); ``force``:
@@ -285,20 +314,30 @@ class LeasedLimits:
         self._reports.add(task)
         task.add_done_callback(self._reports.discard)
 
+    def _due(self, lease: Lease) -> float:
+        """When ``lease``'s report is due (monotonic): its tpm corrections soon, else
+        what it used ``IDLE_SECONDS`` after its last report, its room as long after its
+        last admission."""
+        if lease.fixes:
+            return lease.told + REPORT_SECONDS
+        return min(lease.used_at, lease.told) + IDLE_SECONDS
+
     async def _return_idle(self) -> None:
-        """Every IDLE_SECONDS while a lease has anything to report: what busy leases
-        used, what idle ones used and their room (then forgotten when nothing of them
-        is in flight). Every lease's report of a round goes in one request (one for each
-        time to live): a governed key's five leases (its budget, its team's, their rpm,
-        its tpm) cost the counter service one round trip, not five in a row, each of
-        which woke both processes."""
+        """While a lease has anything to report, a round when the first is due
+        (``_due``): what busy leases used, what idle ones used and their room (then
+        forgotten when nothing of them is in flight). Every lease's report of a round
+        goes in one request (one for each time to live): a governed key's five leases
+        (its budget, its team's, their rpm, its tpm) cost the counter service one round
+        trip, not five in a row, each of which woke both processes."""
         while self._dirty:
-            await asyncio.sleep(IDLE_SECONDS)
+            await self._wait(min(self._due(lease) for lease in self._dirty))
             moment = time.monotonic()
             seen: list[tuple[Lease, bool]] = []
             due: dict[float, list[tuple[Lease, list[Any]]]] = {}
             untimed: list[tuple[Lease, list[Any]]] = []
             for lease in list(self._dirty):
+                if self._due(lease) > moment:
+                    continue  # told lately, used lately: its turn comes
                 idle = moment - lease.used_at >= IDLE_SECONDS
                 if idle:
                     self._dirty.discard(lease)
@@ -322,6 +361,21 @@ class LeasedLimits:
                 if idle and done and self.leases.get(name) is lease:
                     del self.leases[name]
 
+    async def _wait(self, until: float) -> None:
+        """Sleep until ``until`` (monotonic), or until ``_mark`` has a correction due."""
+        delay = until - time.monotonic()
+        if delay <= 0:
+            await asyncio.sleep(0)
+            return
+        loop = asyncio.get_running_loop()
+        nap = self._nap = loop.create_future()
+        timer = loop.call_later(delay, _wake, nap)
+        try:
+            await nap
+        finally:
+            timer.cancel()
+            self._nap = None
+
     async def _report(self, lease: Lease, returning: bool, force: bool = False) -> None:
         line = self._line(lease, returning, force)
         if line is not None:
@@ -331,6 +385,7 @@ class LeasedLimits:
         """``lease``'s report (what it used, its room when ``returning``), taken off it;
         None when it has nothing to report and is not ``force``d to."""
         used, returned, fixes = lease.unreported, lease.free if returning else 0, lease.fixes
+        lease.told = time.monotonic()
         if not force and not used and not returned and not fixes:
             return None
         lease.unreported = 0
@@ -354,3 +409,8 @@ class LeasedLimits:
         if reply[0] == "ok":
             for index, (lease, _) in enumerate(reports):
                 lease.contended = bool(reply[1][index][1])
+
+
+def _wake(nap: asyncio.Future[None]) -> None:
+    if not nap.done():
+        nap.set_result(None)

@@ -148,6 +148,21 @@ class Leases:
         found = self._lines.get((counter, line))
         return found is not None and found.contended == limit
 
+    def spent(self, counter: Any, line: str, limit: int) -> None:
+        """A budget was found spent while workers lease room of it (a session's charge
+        or a batch's cost was added to its spend outside their leases): the line turns
+        contended and each of them is asked for its report and room (``lease_back``), so
+        no worker admits from room the budget no longer has."""
+        found = self._lines.get((counter, line))
+        if found is None:
+            return
+        found.contended = limit
+        self.asks += [
+            (holder, ["lease_back", counter, line])
+            for holder, lease in found.leases.items()
+            if lease.units > 0
+        ]
+
     def settled(self, counter: Any, line: str) -> None:
         """The line is no longer contended (an rpm window emptied, a budget was raised)."""
         found = self._lines.get((counter, line))
@@ -242,6 +257,7 @@ def lease(store: Any, at: float, holder: str, seq: int, ttl: float, lines: list[
             if spent is None:
                 return ["load", index]
             if spent >= limit:
+                leases.spent(counter, line, limit)
                 return ["budget", index, spent]
             held = store._held(counter, line, at)
             room = limit - spent - held

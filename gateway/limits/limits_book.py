@@ -255,6 +255,7 @@ class CounterStore:
             if spent is None:
                 return ["load"]
             if spent >= budget:
+                self.leases.spent(counter_id, period, budget)
                 return ["budget", spent]
             if hold > 0:
                 held = self._held(counter_id, period, at)
@@ -358,27 +359,37 @@ class CounterStore:
 
 
 def _on_limits(op: str) -> Callable[..., list[Any]]:
-    """The counter service's handler of ``op``: the service's ``limits`` book answers it."""
+    """The counter service's handler of ``op``: the service's ``limits`` book answers it
+    (an admission that finds a budget spent may ask workers for their leases back)."""
 
     def handler(books: CounterBooks, *args: Any) -> list[Any]:
         reply: list[Any] = getattr(books.limits, op)(*args)
+        _send_asks(books)
         return reply
 
     return handler
 
 
 def _on_lease(books: CounterBooks, *args: Any) -> list[Any] | None:
-    """``lease``: the store's answer, and the workers it asks to report sent their asks
-    on the connection each last asked on (``holder`` is the second argument)."""
-    leases = books.limits.leases
-    leases.callers[args[1]] = books.caller
+    """``lease``: the store's answer, and the asks of the workers it wants reports from
+    (``holder`` is the second argument)."""
+    books.limits.leases.callers[args[1]] = books.caller
     reply: list[Any] | None = books.limits.lease(*args)
+    _send_asks(books)
+    return reply
+
+
+def _send_asks(books: CounterBooks) -> None:
+    """Each ask the store made, sent on the connection its worker last asked on (after
+    the current answer)."""
+    leases = books.limits.leases
+    if not leases.asks:
+        return
     for holder, message in leases.asks:
         caller = leases.callers.get(holder)
         if caller is not None:
             books.push(caller, message)
     leases.asks.clear()
-    return reply
 
 
 # The shared counter service keeps one CounterStore as its book "limits".

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -92,6 +93,7 @@ async def test_a_leased_request_is_settled_at_the_reply_without_a_task(service, 
     handle = reservation.handle
     assert isinstance(handle, Leased)
     holds = [(lease, lease.in_flight, lease.free) for lease, _ in handle.holds]
+    tokens = [(lease, lease.free, lease.unreported) for lease, _ in handle.tokens]
     asked = len(sent)
     assert reservation.settlement(25, COST / 4) is None
     assert reservation.settled
@@ -100,8 +102,11 @@ async def test_a_leased_request_is_settled_at_the_reply_without_a_task(service, 
         assert lease.in_flight == in_flight - UNITS
         assert lease.free == free + UNITS - UNITS // 4
         assert lease.unreported == UNITS // 4
-    fixes = [lease.fixes for lease, _ in handle.tokens]
-    assert fixes and all(f and sum(f.values()) == 15 for f in fixes)  # 25 used, 10 estimated
+    # 25 tokens used, 10 estimated: the 15 more taken from the tpm lease of its second
+    assert tokens and all(
+        lease.free == free - 15 and lease.unreported == unreported + 15 and not lease.fixes
+        for lease, free, unreported in tokens
+    )
     assert len(sent) == asked  # nothing asked of the service
     assert reservation.settlement(25, COST / 4) is None  # once
     assert all(lease.unreported == UNITS // 4 for lease, _ in handle.holds)
@@ -144,6 +149,31 @@ async def test_a_request_needing_another_worker_s_room_gets_it_once_asked_back(
     assert spend(service, k) == UNITS  # a's report came with its room
     with pytest.raises(RateLimited):  # contended now: a asks for each request
         await asyncio.wait_for(a.admit(k, 10, START, 10 * UNITS), 5)
+
+
+async def test_a_budget_spent_by_a_charge_is_not_admitted_from_any_worker_s_lease(
+    service, monkeypatch
+):
+    """A realtime or Live session's turns are charged as they go, outside the leases
+    (their spend added, then the budget probed with nothing held): once the probe finds
+    the budget spent, no worker admits from the room it still leases (the service asks
+    for it back), however long its leases would live."""
+    monkeypatch.setattr(leased_limits, "IDLE_SECONDS", 60.0)
+    a, b = counters.SharedCounters(service.path), counters.SharedCounters(service.path)
+    k = key(budget_usd=COST * 100)
+    for worker in (a, b):  # each leases room, and gives its request's hold back
+        handle = await worker.admit(k, 10, START, UNITS)
+        assert isinstance(handle, Leased)
+        await worker.settle(k, handle, 0, Decimal(0), START)
+    with pytest.raises(RateLimited):  # a session's turn spends the whole budget
+        await limits._charge(a, k, None, COST * 100)
+    assert spend(service, k) == 100 * UNITS
+    for worker in (a, b):
+        with pytest.raises(RateLimited) as refused:
+            await asyncio.wait_for(worker.admit(k, 10, START, UNITS), 5)
+        assert refused.value.code == "budget_exceeded"
+    await asyncio.sleep(0.05)  # the room given back
+    assert leased(service, k) == 0
 
 
 async def test_an_edited_budget_is_asked_of_the_service_not_taken_from_the_lease(service):
@@ -304,14 +334,21 @@ def limits_book_ops() -> dict:
     return hooks.counter_ops._entries
 
 
-async def test_a_tpm_limit_is_leased_and_a_correction_lands_in_its_request_s_second(
-    service, monkeypatch
-):
+def tpm_worker(
+    service: CounterService, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[float], counters.SharedCounters, list[Any], Any]:
+    """A worker on a clock of the test's, its requests to the service, a key with a tpm
+    limit."""
     clock = [START]
     monkeypatch.setattr(spending, "now", lambda: clock[0])
     worker = counters.SharedCounters(service.path)
-    sent = counted(worker)
-    k = key(tpm_limit=10_000)
+    return clock, worker, counted(worker), key(tpm_limit=10_000)
+
+
+async def test_a_tpm_limit_is_leased_and_a_correction_lands_in_its_request_s_second(
+    service, monkeypatch
+):
+    clock, worker, sent, k = tpm_worker(service, monkeypatch)
     first = await worker.admit(k, 100, clock[0])
     assert isinstance(await worker.admit(k, 100, clock[0]), Leased)
     assert len(sent) == 1, "the second request's tokens came out of the lease"
@@ -322,6 +359,24 @@ async def test_a_tpm_limit_is_leased_and_a_correction_lands_in_its_request_s_sec
     tokens = {second: n for second, _, n in service.store.limits.windows[k.id].buckets}
     assert tokens == {int(START): 140, int(START) + 1: 100}
     assert service.store.limits.leases.held(k.id, "tpm", START + 1) == 0
+
+
+async def test_a_correction_its_second_s_tpm_lease_has_room_for_is_told_with_the_lease(
+    service, monkeypatch
+):
+    """No report of its own: the tokens beyond the estimate come out of the lease the
+    service counts already, and land in the request's second when the lease is told."""
+    clock, worker, sent, k = tpm_worker(service, monkeypatch)
+    first = await worker.admit(k, 100, clock[0])
+    await worker.settle(k, first, 50, Decimal(0), clock[0])  # 150 tokens used
+    second = await worker.admit(k, 100, clock[0])
+    await worker.settle(k, second, -40, Decimal(0), clock[0])  # 60 used
+    await asyncio.sleep(leased_limits.REPORT_SECONDS * 2)
+    assert len(sent) == 1, "the top-up only: nothing due before the lease is idle"
+    await worker.leases.return_all()
+    tokens = {second: n for second, _, n in service.store.limits.windows[k.id].buckets}
+    assert tokens == {int(START): 210}
+    assert service.store.limits.leases.held(k.id, "tpm", START) == 0
 
 
 async def test_a_burst_in_one_worker_waits_one_round_trip_for_its_own_report(service, monkeypatch):
