@@ -34,6 +34,13 @@ NOT_AT_START = (
     "kubernetes_validate",
     "regex",  # a text longer than a tokenizer piece (gateway.core.token_pieces)
     "websockets",  # a Realtime or Live session's upstream socket (gateway.core.realtime)
+    "a2a",  # the A2A SDK: registering an agent reads its card (gateway.features.a2a.save)
+    "opentelemetry",  # tracing, once an OTLP endpoint is configured (gateway.telemetry.tracing)
+    "redis",  # REDIS_URL's counters and pub/sub
+    "tiktoken",  # the tokenizer: the supervisor's counter service hosts it for the workers
+    "daphne",  # serve --server daphne
+    "twisted",
+    "cryptography",  # a sealed provider secret (gateway.base.secrets.crypto); none: never loaded
 )
 
 PROBE = """
