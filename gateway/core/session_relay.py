@@ -21,20 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from django.conf import settings
 
 from gateway.base import lifecycle
+from gateway.base.asgi import Receive, Send
 from gateway.base.errors import GatewayError
 from gateway.core.realtime import Session
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
 
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 # what ended the session, by the key the relay noted it under (``ends``)
 Ends = dict[str, Any]
 Ending = Literal["client", "guardrail", "budget", "too_big", "restart", "upstream"]

@@ -23,6 +23,7 @@ import orjson
 from django.conf import settings
 
 from gateway.base import db_work
+from gateway.base.asgi import Receive, Scope, Send
 from gateway.base.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -39,9 +40,6 @@ from gateway.limits import limits
 
 log = logging.getLogger(__name__)
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 PREFIXES = ("/openai", "/anthropic", "")
 ENVELOPE_SLACK = 64 * 1024  # a multipart upload's boundaries and fields around the file

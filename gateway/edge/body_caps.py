@@ -13,20 +13,14 @@ caps (``api_body_cap``, read by ``gateway.edge.endpoints``: SWITCHYARD_MAX_BODY_
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import cast
 
 import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from gateway.base.asgi import ASGIApp, Message, Receive, Scope, Send
 from gateway.edge import upload_gate
-
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Paths whose bodies may be larger than a form's: the playground sends what the API
 # takes (images), the config import uploads a LiteLLM config file.

@@ -25,6 +25,7 @@ from django.conf import settings
 
 from gateway import codecs, journal
 from gateway.base import db_work, hooks, lazy_import, lifecycle, process_role
+from gateway.base.asgi import Receive, Scope, Send
 from gateway.base.entries import KeyEntry
 from gateway.base.errors import (
     AuthenticationFailed,
@@ -48,9 +49,6 @@ from gateway.web.callers import header_map, resolve_caller, resolve_fresh_caller
 
 log = logging.getLogger(__name__)
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 # The endpoint table (POST path -> (endpoint, dialect)) and the client codecs.
 POST_ROUTES = dialects.POST_ROUTES

@@ -49,7 +49,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -57,6 +56,7 @@ import orjson
 
 from gateway import codecs
 from gateway.base import hooks, lifecycle
+from gateway.base.asgi import Receive, Scope, Send
 from gateway.base.entries import KeyEntry
 from gateway.base.errors import GatewayError, PermissionDenied, ShuttingDown
 from gateway.core import realtime, realtime_secrets, session_relay
@@ -69,9 +69,6 @@ from gateway.web.callers import header_map, resolve_fresh_caller
 log = logging.getLogger(__name__)
 
 # ASGI's callables (the messages are dicts of the spec's keys)
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 REALTIME_PATHS = ("/v1/realtime", "/realtime", "/openai/v1/realtime")
 # a translation session's socket (OpenAI's SDK: ``client.realtime.translations.connect``)

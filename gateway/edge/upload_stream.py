@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
+from gateway.base.asgi import Receive
 from gateway.base.errors import InvalidRequest, RequestTooLarge
 from gateway.codecs.openai_media.form_stream import Field, FileData, FileEnd, FileStart, FormStream
 from gateway.features.batches.files.quota import Quota
 from gateway.features.batches.files.store import Writer
-
-Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 FLUSH_BYTES = 1024 * 1024
 FILE_FIELD = "file"

@@ -26,6 +26,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from console.routing import websocket_urlpatterns  # noqa: E402
 from gateway.base import hooks, process_role  # noqa: E402
+from gateway.base.asgi import Receive, Scope, Send  # noqa: E402
 from gateway.edge import endpoints, realtime_socket, role_gate  # noqa: E402
 from gateway.edge.body_caps import BodyCapApp  # noqa: E402
 from gateway.edge.ws_origin import SameOriginWebSockets  # noqa: E402
@@ -50,9 +51,7 @@ API_SOCKETS: dict[str, tuple[str, ...]] = {
 }
 
 
-async def websockets(
-    scope: realtime_socket.Scope, receive: realtime_socket.Receive, send: realtime_socket.Send
-) -> None:
+async def websockets(scope: Scope, receive: Receive, send: Send) -> None:
     if ROLE != "all":
         inference = scope["path"] in API_SOCKETS
         if role_gate.refuses_socket(ROLE, scope["path"], inference):

@@ -40,13 +40,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import orjson
 
 from gateway.access import registry
 from gateway.base import hooks, lifecycle
+from gateway.base.asgi import Receive, Scope, Send
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.base.errors import (
     ConfigurationError,
@@ -75,9 +76,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 SETUP_SECONDS = 30.0  # for the client's setup once the socket is accepted
 CONNECT_TIMEOUT = realtime.CONNECT_TIMEOUT  # the upstream's socket open and its setupComplete

@@ -1,0 +1,13 @@
+"""The ASGI callables' types, as the edge, the realtime relays and Gemini Live name them:
+a connection's ``scope``, one ``message``, the ``receive``/``send`` pair and an app."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
