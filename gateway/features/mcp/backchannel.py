@@ -157,20 +157,33 @@ async def _hand(
             (VERSION_HEADER, session.protocol_version.encode()),
         ],
     }
-    given = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()  # never: the transport reads the body only
-        return {"type": "http.disconnect"}
 
     async def send(message: Any) -> None:
         pass
 
-    await transport.handle_request(scope, receive, send)
+    await transport.handle_request(scope, replaying(body, _never), send)
+
+
+async def _never() -> dict[str, Any]:
+    """What is received after the body: nothing (the transport reads the body only)."""
+    await asyncio.Event().wait()
+    return {"type": "http.disconnect"}
+
+
+def replaying(body: bytes, receive: Any) -> Any:
+    """An ASGI ``receive`` that gives ``body`` whole (read before), then hands on to
+    ``receive``: the endpoint's POSTs and the answers handed to the transport here."""
+    given = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        message: dict[str, Any] = await receive()
+        return message
+
+    return replay
 
 
 def answer_ids(body: bytes) -> list[str] | None:

@@ -1056,7 +1056,7 @@ async def _dispatch(
         if body is None:
             await _refuse(send, 413, "request body too large", INVALID_REQUEST)
             return
-        receive = _replaying(body, receive)
+        receive = backchannel.replaying(body, receive)
         opening = _initialize_params(body)
         if opening is not None:
             opened = sessions.issue(
@@ -1098,7 +1098,7 @@ async def _dispatch(
         if body is None:
             await _refuse(send, 413, "request body too large", INVALID_REQUEST)
             return
-        receive = _replaying(body, receive)
+        receive = backchannel.replaying(body, receive)
         answered = backchannel.answer_ids(body)
         if answered is not None:  # the client's answer to a request relayed to it
             await backchannel.route_answer(session, answered, body, scope, receive, send)
@@ -1152,20 +1152,6 @@ async def _body(receive: Any) -> bytes | None:
         if not message.get("more_body"):
             break
     return b"".join(chunks)
-
-
-def _replaying(body: bytes, receive: Any) -> Any:
-    given = False
-
-    async def replay() -> dict[str, Any]:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        message: dict[str, Any] = await receive()
-        return message
-
-    return replay
 
 
 def _initialize_params(body: bytes) -> dict[str, Any] | None:
