@@ -81,20 +81,13 @@ class AnthropicBatches(HttpBatches):
         return str(self.adapter.url(path))
 
     async def create(self, requests: list[dict[str, Any]]) -> dict[str, Any]:
-        answer: dict[str, Any] = await self.call(
-            "POST", "/v1/messages/batches", json={"requests": requests}
-        )
-        return answer
+        return await self.object_call("POST", "/v1/messages/batches", json={"requests": requests})
 
     async def retrieve(self, upstream_id: str) -> dict[str, Any]:
-        answer: dict[str, Any] = await self.call("GET", f"/v1/messages/batches/{upstream_id}")
-        return answer
+        return await self.object_call("GET", f"/v1/messages/batches/{upstream_id}")
 
     async def cancel(self, upstream_id: str) -> dict[str, Any]:
-        answer: dict[str, Any] = await self.call(
-            "POST", f"/v1/messages/batches/{upstream_id}/cancel"
-        )
-        return answer
+        return await self.object_call("POST", f"/v1/messages/batches/{upstream_id}/cancel")
 
     async def created_since(self, since: datetime) -> list[dict[str, Any]]:
         """The workspace's batches created at or after ``since``: ``GET

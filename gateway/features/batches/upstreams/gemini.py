@@ -106,12 +106,10 @@ class GeminiBatches(HttpBatches):
         return await self.call("POST", f"{model_path(model)}:batchGenerateContent", json=body)
 
     async def retrieve(self, upstream_id: str) -> dict[str, Any]:
-        answer: dict[str, Any] = await self.call("GET", upstream_id)
-        return answer
+        return await self.object_call("GET", upstream_id)
 
     async def cancel(self, upstream_id: str) -> dict[str, Any]:
-        answer: dict[str, Any] = await self.call("POST", f"{upstream_id}:cancel")
-        return answer
+        return await self.object_call("POST", f"{upstream_id}:cancel")
 
     async def find(self, display_name: str) -> str:
         """The name (``batches/...``) of a batch already made with ``display_name`` ("" :

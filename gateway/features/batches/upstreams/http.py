@@ -60,6 +60,11 @@ class HttpBatches(UpstreamBatches):
                 f"{urlparse(target).path} with no JSON"
             ) from None
 
+    async def object_call(self, method: str, path: str, *, json: Any = None) -> dict[str, Any]:
+        """``call`` whose answer is a JSON object: a batch as created, read or cancelled."""
+        answer: dict[str, Any] = await self.call(method, path, json=json)
+        return answer
+
     async def send(
         self,
         method: str,

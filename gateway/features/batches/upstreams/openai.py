@@ -77,12 +77,10 @@ class OpenAIBatches(HttpBatches):
             "completion_window": "24h",
             "metadata": metadata,
         }
-        answer: dict[str, Any] = await self.call("POST", "batches", json=body)
-        return answer
+        return await self.object_call("POST", "batches", json=body)
 
     async def retrieve(self, upstream_id: str) -> dict[str, Any]:
-        answer: dict[str, Any] = await self.call("GET", f"batches/{upstream_id}")
-        return answer
+        return await self.object_call("GET", f"batches/{upstream_id}")
 
     async def find(self, file_id: str) -> str:
         """The id of a batch already made from ``file_id`` among the newest 100 ("" :
@@ -94,8 +92,7 @@ class OpenAIBatches(HttpBatches):
         return ""
 
     async def cancel(self, upstream_id: str) -> dict[str, Any]:
-        answer: dict[str, Any] = await self.call("POST", f"batches/{upstream_id}/cancel")
-        return answer
+        return await self.object_call("POST", f"batches/{upstream_id}/cancel")
 
     async def content(self, file_id: str) -> bytes:
         answer: bytes = await self.call("GET", f"files/{file_id}/content", raw=True)
