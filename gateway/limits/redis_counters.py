@@ -215,6 +215,7 @@ class RedisCounters:
         self._settle: Any = None
         self._claim: Any = None
         self._admit_all: Any = None
+        self._scripts: dict[str, Any] = {}
 
     def client(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -240,6 +241,15 @@ class RedisCounters:
             self._admit_all = self._client.register_script(ADMIT_ALL_SCRIPT)
             self._loop = loop
         return self._client
+
+    def script(self, source: str) -> Any:
+        """``source`` registered on this event loop's client, once a client: the Lua
+        scripts of the books kept beside the counters (shared cooldowns, retry budget)."""
+        client = self.client()
+        script = self._scripts.get(source)
+        if script is None or script.registered_client is not client:
+            script = self._scripts[source] = client.register_script(source)
+        return script
 
     @staticmethod
     def names(key: KeyEntry, period_id: str) -> list[str]:

@@ -157,29 +157,6 @@ return out
 """
 
 
-class _RedisBook:
-    """The scripts, registered on one ``RedisCounters`` client (one per event loop)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.failed = client.register_script(FAILED_SCRIPT)
-        self.probe = client.register_script(PROBE_SCRIPT)
-        self.view = client.register_script(VIEW_SCRIPT)
-        self.state = client.register_script(STATE_SCRIPT)
-
-
-_books: dict[int, _RedisBook] = {}
-
-
-def _book(backend: redis_counters.RedisCounters) -> _RedisBook:
-    client = backend.client()
-    book = _books.get(id(client))
-    if book is None or book.client is not client:
-        _books.clear()
-        book = _books[id(client)] = _RedisBook(client)
-    return book
-
-
 def _seconds(raw: Any) -> float | None:
     if isinstance(raw, bytes):
         raw = raw.decode()
@@ -188,8 +165,7 @@ def _seconds(raw: Any) -> float | None:
 
 async def _failed(backend: Any, deployment_id: int, policy: Any, probe: bool, alone: bool):  # type: ignore[no-untyped-def]
     if isinstance(backend, redis_counters.RedisCounters):
-        book = _book(backend)
-        cool_for, failures, started = await book.failed(
+        cool_for, failures, started = await backend.script(FAILED_SCRIPT)(
             keys=[f"{REDIS_PREFIX}:{deployment_id}", f"{REDIS_PREFIX}s"],
             args=[
                 deployment_id,
@@ -217,7 +193,7 @@ async def _failed(backend: Any, deployment_id: int, policy: Any, probe: bool, al
 
 async def _succeeded(backend: Any, deployment_id: int) -> None:
     if isinstance(backend, redis_counters.RedisCounters):
-        async with _book(backend).client.pipeline(transaction=True) as pipe:
+        async with backend.client().pipeline(transaction=True) as pipe:
             pipe.delete(f"{REDIS_PREFIX}:{deployment_id}")
             pipe.srem(f"{REDIS_PREFIX}s", deployment_id)
             pipe.publish(news_channel(), deployment_id)
@@ -229,7 +205,9 @@ async def _succeeded(backend: Any, deployment_id: int) -> None:
 async def _probe(backend: Any, deployment_id: int, lease: float) -> float | None:
     """None when this request is the probe, else the seconds to wait."""
     if isinstance(backend, redis_counters.RedisCounters):
-        reply = await _book(backend).probe(keys=[f"{REDIS_PREFIX}:{deployment_id}"], args=[lease])
+        reply = await backend.script(PROBE_SCRIPT)(
+            keys=[f"{REDIS_PREFIX}:{deployment_id}"], args=[lease]
+        )
     else:
         reply = await backend.ask("cooldown_probe", deployment_id, wall(), lease)
     verdict = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
@@ -238,14 +216,16 @@ async def _probe(backend: Any, deployment_id: int, lease: float) -> float | None
 
 async def _release(backend: Any, deployment_id: int) -> None:
     if isinstance(backend, redis_counters.RedisCounters):
-        await _book(backend).client.hdel(f"{REDIS_PREFIX}:{deployment_id}", "probe")
+        await backend.client().hdel(f"{REDIS_PREFIX}:{deployment_id}", "probe")
         return
     await backend.ask("cooldown_release", deployment_id)
 
 
 async def _state(backend: Any, deployment_id: int, window: float) -> State:
     if isinstance(backend, redis_counters.RedisCounters):
-        reply = await _book(backend).state(keys=[f"{REDIS_PREFIX}:{deployment_id}"], args=[window])
+        reply = await backend.script(STATE_SCRIPT)(
+            keys=[f"{REDIS_PREFIX}:{deployment_id}"], args=[window]
+        )
         return _seconds(reply[0]), int(reply[1])
     reply = await backend.ask("cooldown_state", deployment_id, wall(), window)
     return reply[1], int(reply[2])
@@ -253,7 +233,7 @@ async def _state(backend: Any, deployment_id: int, window: float) -> State:
 
 async def _view(backend: Any, window: float) -> dict[int, State]:
     if isinstance(backend, redis_counters.RedisCounters):
-        rows = await _book(backend).view(
+        rows = await backend.script(VIEW_SCRIPT)(
             keys=[f"{REDIS_PREFIX}s"], args=[f"{REDIS_PREFIX}:", window]
         )
         return {int(r[0]): (_seconds(r[1]), int(r[2])) for r in rows}

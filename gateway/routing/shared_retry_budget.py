@@ -71,17 +71,6 @@ redis.call('HINCRBY', KEYS[1], 'r', 1)
 return 1
 """
 
-_scripts: dict[int, Any] = {}
-
-
-def _script(backend: redis_counters.RedisCounters) -> Any:
-    client = backend.client()
-    script = _scripts.get(id(client))
-    if script is None or script.registered_client is not client:
-        _scripts.clear()
-        script = _scripts[id(client)] = client.register_script(SCRIPT)
-    return script
-
 
 async def _call_script(
     backend: redis_counters.RedisCounters,
@@ -97,7 +86,7 @@ async def _call_script(
     args: list[Any] = [1 if route is not None else 0, share, floor]
     args += [told.get(name, 0) for name in names]
     args.append(EXPIRE_SECONDS)
-    answer = await _script(backend)(keys=[redis_key(name) for name in names], args=args)
+    answer = await backend.script(SCRIPT)(keys=[redis_key(name) for name in names], args=args)
     return bool(int(answer))
 
 
