@@ -19,24 +19,32 @@ from gateway.limits.spend import MICRO, tag_counter, to_units, user_counter
 REDIS_PREFIX = "switchyard:limits"
 
 
+def _budget_only(key: KeyEntry, counter_id: str, budget_usd: Any, **more: Any) -> KeyEntry:
+    """A sub-entry of ``key`` counting spend only, against ``budget_usd``: no rpm, tpm or
+    route limits of its own, and no team or owner (the key's request counts them once,
+    not again for its sub-entry)."""
+    return dataclasses.replace(
+        key,
+        id=counter_id,  # type: ignore[arg-type]
+        routes=None,
+        rpm_limit=None,
+        tpm_limit=None,
+        budget_usd=budget_usd,
+        max_budget_per_user=None,
+        team=None,
+        owner=None,
+        parent_id=key.id,
+        **more,
+    )
+
+
 def end_user_entry(key: KeyEntry, end_user: str) -> KeyEntry:
     """The entry counting ``end_user``'s spend on ``key`` against its
     ``max_budget_per_user`` (no rpm, tpm or route limits of its own)."""
     digest = hashlib.sha256(end_user.encode()).hexdigest()[:24]
-    return dataclasses.replace(
-        key,
-        id=f"{key.id}:user:{digest}",  # type: ignore[arg-type]
-        routes=None,
-        rpm_limit=None,
-        tpm_limit=None,
-        budget_usd=key.max_budget_per_user,
-        max_budget_per_user=None,
-        team=None,  # the team counts the key's request once, not again for its end user
-        owner=None,  # so does the key's owner
-        end_user=end_user,
-        parent_id=key.id,
-        run=None,  # the key's request counts its run once, not again for its end user
-    )
+    counter_id = f"{key.id}:user:{digest}"
+    # run=None: the key's request counts its run once, not again for its end user
+    return _budget_only(key, counter_id, key.max_budget_per_user, end_user=end_user, run=None)
 
 
 def run_entry(key: KeyEntry) -> KeyEntry:
@@ -44,20 +52,8 @@ def run_entry(key: KeyEntry) -> KeyEntry:
     agent's token is made in, ``gateway.access.delegation``) against the agent's budget
     per run: no rpm, tpm or route limits of its own, in total (a run has no period)."""
     assert key.run is not None
-    return dataclasses.replace(
-        key,
-        id=f"{key.id}:run:{key.run.id}",  # type: ignore[arg-type]
-        routes=None,
-        rpm_limit=None,
-        tpm_limit=None,
-        budget_usd=key.run.budget_usd,
-        budget_period="total",
-        max_budget_per_user=None,
-        team=None,
-        owner=None,
-        end_user=None,
-        parent_id=key.id,
-    )
+    counter_id = f"{key.id}:run:{key.run.id}"
+    return _budget_only(key, counter_id, key.run.budget_usd, budget_period="total", end_user=None)
 
 
 def session_entry(key: KeyEntry) -> KeyEntry:
