@@ -29,6 +29,8 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
+from gateway.base.scoped import scoped
+
 REPLICA = "replica"
 # app_label.ModelName of the tables the console may read from the replica.
 REPLICA_MODELS = frozenset(
@@ -52,14 +54,9 @@ def configured() -> bool:
     return REPLICA in settings.DATABASES
 
 
-@contextlib.contextmanager
-def console_reads() -> Iterator[None]:
+def console_reads() -> contextlib.AbstractContextManager[None]:
     """Within: reads of ``REPLICA_MODELS`` go to the replica (when there is one)."""
-    token = _console_reads.set(True)
-    try:
-        yield
-    finally:
-        _console_reads.reset(token)
+    return scoped(_console_reads, True)
 
 
 def reading_for_console() -> bool:

@@ -6,13 +6,14 @@ Tables of the ``gateway`` app in the store (``gateway.models``)."""
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any
 
 from django.db import models
 from django.utils import timezone
+
+from gateway.base.scoped import scoped
 
 
 class SpendRollup(models.Model):
@@ -63,13 +64,8 @@ class AppendOnly(Exception):
 pruning: contextvars.ContextVar[bool] = contextvars.ContextVar("audit_pruning", default=False)
 
 
-@contextmanager
-def retention_pruning() -> Iterator[None]:
-    token = pruning.set(True)
-    try:
-        yield
-    finally:
-        pruning.reset(token)
+def retention_pruning() -> AbstractContextManager[None]:
+    return scoped(pruning, True)
 
 
 class AuditQuerySet(models.QuerySet):

@@ -39,7 +39,7 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -52,6 +52,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.http import HttpRequest
 
 from gateway.base.db_work import delete_older
+from gateway.base.scoped import scoped
 from gateway.base.secrets import crypto
 from gateway.base.secrets.declared import Secrecy, mask_url_secrets
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
@@ -123,33 +124,18 @@ _UNTRACKED_TABLES = ("django_session", "gateway_auditevent")
 _WRITES = ("insert", "update", "delete")
 
 
-@contextmanager
-def acting(actor: Actor) -> Iterator[None]:
+def acting(actor: Actor) -> AbstractContextManager[None]:
     """Changes made inside are ``actor``'s (a management command, a job)."""
-    token = _actor.set(actor)
-    try:
-        yield
-    finally:
-        _actor.reset(token)
+    return scoped(_actor, actor)
 
 
-@contextmanager
-def via(source: str) -> Iterator[None]:
+def via(source: str) -> AbstractContextManager[None]:
     """Changes made inside came through ``source`` (``import``), whoever acts."""
-    token = _source.set(source)
-    try:
-        yield
-    finally:
-        _source.reset(token)
+    return scoped(_source, source)
 
 
-@contextmanager
-def in_request(request: HttpRequest) -> Iterator[None]:
-    token = _request.set(request)
-    try:
-        yield
-    finally:
-        _request.reset(token)
+def in_request(request: HttpRequest) -> AbstractContextManager[None]:
+    return scoped(_request, request)
 
 
 def _client_ip(request: HttpRequest) -> str | None:
@@ -255,11 +241,8 @@ def _trailing(request: HttpRequest) -> Iterator[_RequestTrail | None]:
         yield None
         return
     trail = _RequestTrail()
-    token = _trail.set(trail)
-    try:
+    with scoped(_trail, trail):
         yield trail
-    finally:
-        _trail.reset(token)
 
 
 def _backstop(request: HttpRequest, response: Any, trail: _RequestTrail | None) -> None:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
 from gateway.base.errors import GatewayError
+from gateway.base.scoped import scoped
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
 from gateway.features.guardrails.kinds import ConfigError
 
@@ -34,15 +34,10 @@ class CheckFailed(GatewayError):
 _internal: ContextVar[bool] = ContextVar("guardrail_internal_call", default=False)
 
 
-@contextlib.contextmanager
-def internal_call() -> Iterator[None]:
+def internal_call() -> contextlib.AbstractContextManager[None]:
     """While inside, a request the pipeline serves is a guardrail's own (no guardrail
     applies to it). A context variable: tasks started inside inherit it, others not."""
-    token = _internal.set(True)
-    try:
-        yield
-    finally:
-        _internal.reset(token)
+    return scoped(_internal, True)
 
 
 def in_internal_call() -> bool:
