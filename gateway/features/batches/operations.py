@@ -99,6 +99,23 @@ def line_counts(batch_ids: list[str]) -> dict[str, Counter[str]]:
     return counts
 
 
+def _new(key: KeyEntry, prefix: str, api: str, endpoint: str, total: int, **fields: Any) -> Batch:
+    """A batch of ``key``'s (not saved yet) of ``total`` lines, made now, expiring after
+    the completion window; its id ``prefix`` and 24 hex digits, as ``api`` names them."""
+    now = timezone.now()
+    return Batch(
+        id=prefix + secrets.token_hex(12),
+        api=api,
+        endpoint=endpoint,
+        key_id=key.id,
+        key_name=key.name,
+        total=total,
+        created_at=now,
+        expires_at=now + WINDOW,
+        **fields,
+    )
+
+
 def _go_native(
     key: KeyEntry, batch: Batch, api: str, lines: list[tuple[str, dict[str, Any]]]
 ) -> None:
@@ -187,22 +204,10 @@ def openai_create(key: KeyEntry, body: dict[str, Any]) -> Draft:
         )
     with closing(store.current().lines(file_id)) as source_lines:  # type: ignore[type-var]
         lines, problems = validate.parse(key, source_lines, endpoint)
-    now = timezone.now()
-    batch = Batch(
-        id="batch_" + secrets.token_hex(12),
-        api="openai",
-        endpoint=endpoint,
-        key_id=key.id,
-        key_name=key.name,
-        input_file_id=file_id,
-        completion_window="24h",
-        metadata=metadata,
-        total=len(lines),
-        created_at=now,
-        expires_at=now + WINDOW,
-    )
+    fields = {"input_file_id": file_id, "completion_window": "24h", "metadata": metadata}
+    batch = _new(key, "batch_", "openai", endpoint, len(lines), **fields)
     if problems:  # nothing runs; the batch says what is wrong with its file
-        batch.status, batch.failed_at, batch.total = "failed", now, 0
+        batch.status, batch.failed_at, batch.total = "failed", batch.created_at, 0
         batch.errors = {"object": "list", "data": problems}
         return Draft(batch, [])
     _go_native(key, batch, "openai", lines)
@@ -327,17 +332,7 @@ def anthropic_create(key: KeyEntry, body: dict[str, Any]) -> Draft:
             raise InvalidRequest(f"{where}.params.messages: Field required")
         check_model(key, params.get("model"), f"{where}.params")
         lines.append((custom_id, params))
-    now = timezone.now()
-    batch = Batch(
-        id="msgbatch_" + secrets.token_hex(12),
-        api="anthropic",
-        endpoint=ANTHROPIC_ENDPOINT,
-        key_id=key.id,
-        key_name=key.name,
-        total=len(lines),
-        created_at=now,
-        expires_at=now + WINDOW,
-    )
+    batch = _new(key, "msgbatch_", "anthropic", ANTHROPIC_ENDPOINT, len(lines))
     _go_native(key, batch, "anthropic", lines)
     return Draft(batch, lines)
 
