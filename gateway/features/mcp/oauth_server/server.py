@@ -52,8 +52,20 @@ class InvalidTargetError(OAuth2Error):  # type: ignore[misc]
     error = "invalid_target"
 
 
-def _user_usable(user: Any) -> Any:
+def _holder(granted: McpAuthorizationCode | McpAccessToken) -> Any:
+    """The person a code or token was granted to, while its key stands and they may sign
+    in (None otherwise)."""
+    if granted.api_key.revoked_at is not None:
+        return None
+    user = granted.user
     return user if user is not None and user.is_active else None
+
+
+def _for_resource(request: Any, granted: McpAuthorizationCode | McpAccessToken, what: str) -> None:
+    """A token request naming a ``resource`` names the one the code or token is for."""
+    asked = request.form.get("resource")
+    if asked and asked != granted.resource:
+        raise InvalidTargetError(f"this {what} is for {granted.resource}")
 
 
 # --- PKCE: S256 only, always ----------------------------------------------------------------
@@ -111,10 +123,7 @@ class CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
-        code = self.request.authorization_code
-        asked = self.request.form.get("resource")
-        if asked and asked != code.resource:
-            raise InvalidTargetError(f"this code is for {code.resource}")
+        _for_resource(self.request, self.request.authorization_code, "code")
 
     def delete_authorization_code(self, code: McpAuthorizationCode) -> None:
         """Spend the code; a request that spent it a moment before wins (replay)."""
@@ -126,9 +135,7 @@ class CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
             raise InvalidGrantError("Invalid 'code' in request.")
 
     def authenticate_user(self, code: McpAuthorizationCode) -> Any:
-        if code.api_key.revoked_at is not None:
-            return None
-        return _user_usable(code.user)
+        return _holder(code)
 
 
 class RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
@@ -152,15 +159,10 @@ class RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
-        old = self.request.refresh_token
-        asked = self.request.form.get("resource")
-        if asked and asked != old.resource:
-            raise InvalidTargetError(f"this token is for {old.resource}")
+        _for_resource(self.request, self.request.refresh_token, "token")
 
     def authenticate_user(self, old: McpAccessToken) -> Any:
-        if old.api_key.revoked_at is not None:
-            return None
-        return _user_usable(old.user)
+        return _holder(old)
 
     def revoke_old_credential(self, old: McpAccessToken) -> None:
         spent = McpAccessToken.objects.filter(pk=old.pk, refresh_used_at__isnull=True).update(
