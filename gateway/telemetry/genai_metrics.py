@@ -53,13 +53,22 @@ INSTRUMENTS: tuple[semconv.Metric, ...] = (
 )
 
 
-def configured(environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether the environment asks for metric export."""
+def exporting(
+    exporter: str, endpoints: tuple[str, ...], environ: Mapping[str, str] = os.environ
+) -> bool:
+    """Whether the environment asks for a signal's export (metrics here, ``tracing``'s
+    traces): the SDK not disabled, the signal's ``exporter`` variable not ``none``, and
+    one of its OTLP ``endpoints`` set."""
     if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
-    if environ.get("OTEL_METRICS_EXPORTER", "").strip().lower() == "none":
+    if environ.get(exporter, "").strip().lower() == "none":
         return False
-    return any(environ.get(name, "").strip() for name in ENDPOINT_VARIABLES)
+    return any(environ.get(name, "").strip() for name in endpoints)
+
+
+def configured(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the environment asks for metric export."""
+    return exporting("OTEL_METRICS_EXPORTER", ENDPOINT_VARIABLES, environ)
 
 
 ENABLED: bool = configured()

@@ -110,11 +110,7 @@ INFERENCE = frozenset({"chat", "text_completion", "embeddings"})  # token metric
 
 def configured(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether the environment asks for trace export."""
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False
-    if environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
-        return False
-    return any(environ.get(name, "").strip() for name in ENDPOINT_VARIABLES)
+    return genai_metrics.exporting("OTEL_TRACES_EXPORTER", ENDPOINT_VARIABLES, environ)
 
 
 TRACES: bool = configured()
