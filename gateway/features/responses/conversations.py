@@ -154,15 +154,21 @@ def delete(conversation_id: str, key: KeyEntry) -> dict[str, Any]:
 # --- items ----------------------------------------------------------------------------------------
 
 
-def _page(rows: list[Any], limit: int) -> dict[str, Any]:
-    page = [row.item for row in rows[:limit]]
+def list_page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    """OpenAI's list object of the first ``limit`` of ``items`` (more of them: ``has_more``),
+    a conversation's items or a stored response's input items."""
+    page = items[:limit]
     return {
         "object": "list",
         "data": page,
         "first_id": page[0].get("id") if page else None,
         "last_id": page[-1].get("id") if page else None,
-        "has_more": len(rows) > limit,
+        "has_more": len(items) > limit,
     }
+
+
+def _page(rows: list[Any], limit: int) -> dict[str, Any]:
+    return list_page([row.item for row in rows], limit)
 
 
 def list_items(conversation_id: str, key: KeyEntry, query: dict[str, str]) -> dict[str, Any]:

@@ -404,14 +404,7 @@ def page_input_items(items: list[dict[str, Any]], query: dict[str, str]) -> dict
         if after not in ids:
             raise InvalidRequest(f"no input item with id {after!r}", param="after")
         ordered = ordered[ids.index(after) + 1 :]
-    page = ordered[:limit]
-    return {
-        "object": "list",
-        "data": page,
-        "first_id": page[0].get("id") if page else None,
-        "last_id": page[-1].get("id") if page else None,
-        "has_more": len(ordered) > limit,
-    }
+    return conversations.list_page(ordered, limit)
 
 
 async def input_items(response_id: str, key: KeyEntry, query: dict[str, str]) -> dict[str, Any]:
