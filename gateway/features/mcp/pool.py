@@ -754,20 +754,14 @@ async def read_resource_in_rounds(
 ) -> types.ReadResourceResult | types.InputRequiredResult:
     """``read_resource`` that lets a 2026-07-28 server answer ``input_required``
     (``rounds``) and carries a retry's answers and state."""
-
-    async def fetch(
-        client: Client, limit: float
-    ) -> types.ReadResourceResult | types.InputRequiredResult:
-        if not is_modern(client):
-            return await client.read_resource(uri)
-        return await client.session.read_resource(
-            uri,
-            input_responses=input_responses,
-            request_state=request_state,
-            allow_input_required=True,
-        )
-
-    return await _request(server_name, "resources/read", fetch)
+    return await _in_rounds(
+        server_name,
+        "resources/read",
+        lambda client: client.read_resource(uri),
+        lambda session, **rounds: session.read_resource(uri, **rounds),
+        input_responses,
+        request_state,
+    )
 
 
 async def list_prompts(server_name: str) -> list[types.Prompt]:
@@ -794,23 +788,41 @@ async def get_prompt_in_rounds(
     input_responses: types.InputResponses | None = None,
     request_state: str | None = None,
 ) -> types.GetPromptResult | types.InputRequiredResult:
-    """``get_prompt`` that lets a 2026-07-28 server answer ``input_required``
-    (``rounds``) and carries a retry's answers and state."""
+    """``get_prompt`` the same way: a 2026-07-28 server may answer it with
+    ``input_required``; a retry carries the answers and state."""
+    return await _in_rounds(
+        server_name,
+        "prompts/get",
+        lambda client: client.get_prompt(name, arguments or {}),
+        lambda session, **rounds: session.get_prompt(name, arguments or {}, **rounds),
+        input_responses,
+        request_state,
+    )
 
-    async def fetch(
-        client: Client, limit: float
-    ) -> types.GetPromptResult | types.InputRequiredResult:
+
+async def _in_rounds(
+    server_name: str,
+    what: str,
+    plain: Callable[[Client], Awaitable[T]],
+    modern: Callable[..., Awaitable[T]],
+    input_responses: types.InputResponses | None,
+    request_state: str | None,
+) -> T:
+    """A request a 2026-07-28 server may answer with ``input_required``: ``modern`` (given
+    the client's session and the rounds' keywords) to such a server, ``plain`` (given the
+    client) to one of the handshake era."""
+
+    async def fetch(client: Client, limit: float) -> T:
         if not is_modern(client):
-            return await client.get_prompt(name, arguments or {})
-        return await client.session.get_prompt(
-            name,
-            arguments or {},
+            return await plain(client)
+        return await modern(
+            client.session,
             input_responses=input_responses,
             request_state=request_state,
             allow_input_required=True,
         )
 
-    return await _request(server_name, "prompts/get", fetch)
+    return await _request(server_name, what, fetch)
 
 
 def status(server_name: str) -> dict[str, Any]:
