@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.conf import settings
@@ -64,6 +64,30 @@ def rule_refused(request: HttpRequest, rule: str, target: Any) -> HttpResponse |
     not let the console user act on ``target``, else None."""
     decision = authorization.decide(actor_of(request), rule, target)
     return None if decision else forbidden(request, decision.reason)
+
+
+T = TypeVar("T")
+
+
+def acting_on(
+    load: Callable[[int], T], rule: str
+) -> Callable[
+    [Callable[[HttpRequest, T], HttpResponse]], Callable[[HttpRequest, int], HttpResponse]
+]:
+    """A view that acts on one object (``pk`` in its URL): ``load(pk)`` (its 404), then
+    ``rule`` asked of it (the 403 page, ``rule_refused``), then the view called with it."""
+
+    def decorate(view: Callable[[HttpRequest, T], HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def acting(request: HttpRequest, pk: int) -> HttpResponse:
+            target = load(pk)
+            if refused := rule_refused(request, rule, target):
+                return refused
+            return view(request, target)
+
+        return acting
+
+    return decorate
 
 
 def form_values(form: forms.BaseForm) -> dict[str, Any]:

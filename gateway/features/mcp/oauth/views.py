@@ -27,7 +27,7 @@ from gateway.base.entries import OAuthTarget
 from gateway.base.env import env_str
 from gateway.features.mcp.oauth import store
 from gateway.models import McpServer
-from gateway.web.decorators import rule_refused, staff_required
+from gateway.web.decorators import acting_on, staff_required
 from gateway.web.http import HtmxHttpRequest
 
 TEMPLATE = "mcp/connections.html"
@@ -71,12 +71,10 @@ def connections(request: HtmxHttpRequest) -> HttpResponse:
 
 @staff_required
 @require_POST
-def connect(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+@acting_on(_server, "mcp.oauth.connect")
+def connect(request: HtmxHttpRequest, server: McpServer) -> HttpResponse:
     from gateway.features.mcp.oauth import flow  # the MCP SDK and Authlib: on first use
 
-    server = _server(pk)
-    if refused := rule_refused(request, "mcp.oauth.connect", server):
-        return refused
     try:
         location = async_to_sync(flow.connect)(server.pk, request.user.pk, redirect_uri(request))
     except flow.FlowError as exc:
@@ -103,12 +101,10 @@ def callback(request: HtmxHttpRequest) -> HttpResponse:
 
 @staff_required
 @require_POST
-def disconnect(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+@acting_on(_server, "mcp.oauth.connect")
+def disconnect(request: HtmxHttpRequest, server: McpServer) -> HttpResponse:
     from gateway.features.mcp.oauth import flow  # the MCP SDK and Authlib: on first use
 
-    server = _server(pk)
-    if refused := rule_refused(request, "mcp.oauth.connect", server):
-        return refused
     revoked = async_to_sync(flow.disconnect)(server.pk, request.user.pk)
     note = "your tokens were revoked at the server" if revoked else "your tokens were deleted"
     return _page(request, message=f"Disconnected from {server.name}: {note}.")

@@ -27,6 +27,7 @@ from gateway.features.people.views.teams import UserLimitsForm
 from gateway.models import ApiKey, Invite, Team
 from gateway.telemetry import budget_spend
 from gateway.web.decorators import (
+    acting_on,
     actor_of,
     fields_refused,
     forbidden,
@@ -218,12 +219,15 @@ def user_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, "people/user_detail.html", context)
 
 
+def _user(pk: int) -> Any:
+    """A person of the user list (any other: 404)."""
+    return get_object_or_404(get_user_model(), pk=pk)
+
+
 @staff_required
 @require_POST
-def user_active(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    user = get_object_or_404(get_user_model(), pk=pk)
-    if refused := rule_refused(request, "user.manage", user):
-        return refused
+@acting_on(_user, "user.manage")
+def user_active(request: HtmxHttpRequest, user: Any) -> HttpResponse:
     actor = actor_of(request)
     active = request.POST.get("active") == "1"
     try:
@@ -236,20 +240,18 @@ def user_active(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         messages.success(
             request, f"Deactivated {user.get_username()}: signed out, and their keys refused."
         )
-    return go_to(request, reverse("console:user-detail", args=[pk]))
+    return go_to(request, reverse("console:user-detail", args=[user.pk]))
 
 
 @staff_required
 @require_POST
-def user_remove(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    user = get_object_or_404(get_user_model(), pk=pk)
-    if refused := rule_refused(request, "user.manage", user):
-        return refused
+@acting_on(_user, "user.manage")
+def user_remove(request: HtmxHttpRequest, user: Any) -> HttpResponse:
     actor = actor_of(request)
     name = user.get_username()
     if request.POST.get("confirm", "") != name:
         messages.error(request, f"Type {name} to confirm the removal.")
-        return go_to(request, reverse("console:user-detail", args=[pk]) + "#remove")
+        return go_to(request, reverse("console:user-detail", args=[user.pk]) + "#remove")
     try:
         revoked = save.remove(actor, user)
     except ValidationError as exc:
