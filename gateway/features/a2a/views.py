@@ -21,7 +21,12 @@ from gateway.features.a2a import save, security, snapshot, wire
 from gateway.features.a2a.forms import AgentForm
 from gateway.models import A2aAgent, RequestLog
 from gateway.telemetry import agent_runs
-from gateway.web.decorators import fields_refused, form_values, rule_refused, staff_required
+from gateway.web.decorators import (
+    acting_on,
+    fields_refused,
+    form_values,
+    staff_required,
+)
 from gateway.web.http import HtmxHttpRequest, go_to
 from gateway.web.saving import show_errors
 
@@ -172,14 +177,25 @@ def _shared() -> hooks.UpstreamOAuth | None:
     return next(iter(hooks.upstream_oauth), None)
 
 
-def _oauth_agent(pk: int) -> tuple[A2aAgent, OAuthTarget, hooks.UpstreamOAuth]:
-    """An enabled agent that takes each person's OAuth, as the shared machinery reads it
-    (from its row: a change just saved counts at once); any other: 404, as on the list."""
+def _oauth_agent(pk: int) -> A2aAgent:
+    """An enabled agent that takes each person's OAuth, where per-person OAuth is
+    available; any other: 404, as on the list."""
     agent: A2aAgent = get_object_or_404(A2aAgent, pk=pk, auth=A2aAgent.Auth.OAUTH, enabled=True)
+    _shared_oauth()
+    return agent
+
+
+def _shared_oauth() -> hooks.UpstreamOAuth:
     shared = _shared()
     if shared is None:
         raise Http404("per-person OAuth is not available")
-    return agent, snapshot.entry_of(agent).oauth_target(), shared
+    return shared
+
+
+def _oauth_of(agent: A2aAgent) -> tuple[OAuthTarget, hooks.UpstreamOAuth]:
+    """The agent's OAuth as the shared machinery reads it (from its row: a change just
+    saved counts at once), and that machinery."""
+    return snapshot.entry_of(agent).oauth_target(), _shared_oauth()
 
 
 def _connections(request: HtmxHttpRequest, status: int = 200, **extra: Any) -> HttpResponse:
@@ -203,10 +219,9 @@ def connections(request: HtmxHttpRequest) -> HttpResponse:
 
 @staff_required
 @require_POST
-def connect(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    agent, target, shared = _oauth_agent(pk)
-    if refused := rule_refused(request, "a2a.oauth.connect", agent):
-        return refused
+@acting_on(_oauth_agent, "a2a.oauth.connect")
+def connect(request: HtmxHttpRequest, agent: A2aAgent) -> HttpResponse:
+    target, shared = _oauth_of(agent)
     try:
         location = async_to_sync(shared.connect)(
             target, request.user.pk, shared.redirect_uri(request)
@@ -220,10 +235,9 @@ def connect(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 @staff_required
 @require_POST
-def disconnect(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    agent, target, shared = _oauth_agent(pk)
-    if refused := rule_refused(request, "a2a.oauth.connect", agent):
-        return refused
+@acting_on(_oauth_agent, "a2a.oauth.connect")
+def disconnect(request: HtmxHttpRequest, agent: A2aAgent) -> HttpResponse:
+    target, shared = _oauth_of(agent)
     revoked = async_to_sync(shared.disconnect)(target, request.user.pk)
     note = "your tokens were revoked" if revoked else "your tokens were deleted"
     return _connections(request, message=f"Disconnected from {agent.name}: {note}.")
