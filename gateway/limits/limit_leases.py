@@ -70,6 +70,7 @@ class _Line:
 
     leases: dict[str, _Lease] = field(default_factory=dict)  # by holder
     contended: int | None = None  # the limit under which it turned contended
+    limit: int | None = None  # a budget line's limit at its last grant
     # (holder, seq) of a waiting request -> (holder -> its reports when it came; deadline)
     waits: dict[tuple[str, int], tuple[dict[str, int], float]] = field(default_factory=dict)
 
@@ -130,10 +131,21 @@ class Leases:
             self._drop_if_idle(counter, line, found)
 
     def grant(
-        self, counter: Any, line: str, holder: str, seq: int, units: int, need: int, expires: float
+        self,
+        counter: Any,
+        line: str,
+        holder: str,
+        seq: int,
+        units: int,
+        need: int,
+        expires: float,
+        limit: int | None = None,
     ) -> None:
-        """Lease ``units`` more to ``holder`` for a request of ``need``."""
+        """Lease ``units`` more to ``holder`` for a request of ``need`` (``limit``: a
+        budget's, kept for ``overdrawn``)."""
         found = self._lines.setdefault((counter, line), _Line())
+        if limit is not None:
+            found.limit = limit
         found.waits.pop((holder, seq), None)
         lease = found.leases.get(holder)
         if lease is None:
@@ -162,6 +174,19 @@ class Leases:
             for holder, lease in found.leases.items()
             if lease.units > 0
         ]
+
+    def overdrawn(self, counter: Any, line: str, spent: int) -> None:
+        """Spend was added to a budget outside the leases (a session's turn charged, a
+        batch's cost, a request that cost more than its hold): when it and what workers
+        lease no longer fit the budget they were granted under, they are asked back as
+        when it is spent (``spent``), so no worker admits from room the budget no longer
+        has (a lease may live a second and more: its worker tells its use with its
+        next top-up)."""
+        found = self._lines.get((counter, line))
+        if found is None or found.limit is None:
+            return
+        if spent + sum(max(lease.units, 0) for lease in found.leases.values()) > found.limit:
+            self.spent(counter, line, found.limit)
 
     def settled(self, counter: Any, line: str) -> None:
         """The line is no longer contended (an rpm window emptied, a budget was raised)."""
@@ -277,6 +302,7 @@ def lease(store: Any, at: float, holder: str, seq: int, ttl: float, lines: list[
             continue
         units = need if contended else min(max(want, need), max(need, room // 4))
         expires = float(int(at) + WINDOW) if line in PER_SECOND else at + ttl
-        leases.grant(counter, line, holder, seq, units, need, expires)
+        budget = None if line in PER_SECOND else limit
+        leases.grant(counter, line, holder, seq, units, need, expires, budget)
         granted.append([units, int(contended)])
     return ["ok", granted]

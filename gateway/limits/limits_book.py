@@ -299,7 +299,9 @@ class CounterStore:
             if spent is None and cost > 0:
                 return ["load"]
             if spent is not None:  # a give-back on a spend not loaded yet: nothing to do
-                self.spend[(key_id, period)] = max(0, spent + cost)
+                spent = self.spend[(key_id, period)] = max(0, spent + cost)
+                if cost > 0:
+                    self.leases.overdrawn(key_id, period, spent)
         if second is not None and delta:
             window = self.windows.get(key_id)
             if window is not None:

@@ -176,6 +176,36 @@ async def test_a_budget_spent_by_a_charge_is_not_admitted_from_any_worker_s_leas
     assert leased(service, k) == 0
 
 
+async def test_a_charge_that_leaves_less_room_than_is_leased_asks_the_leases_back(
+    service, monkeypatch
+):
+    """A session's turn charged outside the leases brings the spend near the budget, not
+    to it (its probe passes): the room workers lease beyond what is left is asked back,
+    so the requests admitted after it spend the budget exactly, not a lease's worth
+    more, however long the leases would live."""
+    monkeypatch.setattr(leased_limits, "IDLE_SECONDS", 60.0)
+    a, b = counters.SharedCounters(service.path), counters.SharedCounters(service.path)
+    k = key(budget_usd=COST * 100)
+    for worker in (a, b):  # each leases room, and gives its request's hold back
+        handle = await worker.admit(k, 10, START, UNITS)
+        assert isinstance(handle, Leased)
+        await worker.settle(k, handle, 0, Decimal(0), START)
+    assert leased(service, k) > UNITS
+    await limits._charge(a, k, None, COST * 99)  # one request's worth left
+    admitted = 0
+    for worker in (a, b, a):
+        while True:
+            try:
+                handle = await asyncio.wait_for(worker.admit(k, 10, START, UNITS), 5)
+            except RateLimited:
+                break
+            admitted += 1
+            await worker.settle(k, handle, 0, COST, START)
+    for worker in (a, b):
+        await worker.leases.return_all()
+    assert (admitted, spend(service, k)) == (1, 100 * UNITS)
+
+
 async def test_an_edited_budget_is_asked_of_the_service_not_taken_from_the_lease(service):
     worker = counters.SharedCounters(service.path)
     k = key(budget_usd=COST * 100)
