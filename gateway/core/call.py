@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from django.conf import settings
 from django.utils import timezone
 
 from gateway import codecs, journal
@@ -27,6 +26,7 @@ from gateway.base.errors import (
     AuthenticationFailed,
     GatewayError,
 )
+from gateway.base.hot_settings import hot
 from gateway.base.types import (
     ChatResponse,
     Usage,
@@ -282,7 +282,7 @@ class Call:
         return out
 
     def capture_outbound(self, chunk: bytes) -> None:
-        room = settings.SWITCHYARD_LOG_BODY_MAX_BYTES - len(self.outbound)
+        room = hot.SWITCHYARD_LOG_BODY_MAX_BYTES - len(self.outbound)
         if room > 0:
             self.outbound += chunk[:room]
 
@@ -404,7 +404,7 @@ class Call:
                 rec.error_kind, rec.error_message = error.outcome, error.log_message[:2000]
             else:
                 rec.error_kind, rec.error_message = type(error).__name__, str(error)[:2000]
-        if settings.SWITCHYARD_LOG_BODIES:
+        if hot.SWITCHYARD_LOG_BODIES:
             logged = self.logged_request
             rec.inbound_request = self.raw if logged is None else logged
             if self.exchange is not None:

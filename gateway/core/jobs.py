@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any, cast
 
 import orjson
-from django.conf import settings
 
 from gateway.access import registry
 from gateway.base import hooks
@@ -28,6 +27,7 @@ from gateway.base.errors import (
     PermissionDenied,
     UpstreamError,
 )
+from gateway.base.hot_settings import hot
 from gateway.base.types import (
     ChatRequest,
     ChatResponse,
@@ -520,7 +520,7 @@ class ChatJob(RoutedJob):
 
 def begin_attempt(call: Call, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
     call.route, call.deployment = route, deployment
-    call.exchange = Exchange(capture_limit=settings.SWITCHYARD_LOG_BODY_MAX_BYTES)
+    call.exchange = Exchange(capture_limit=hot.SWITCHYARD_LOG_BODY_MAX_BYTES)
     call.exchange_attempt = len(call.record.attempts)
     if call.span is not None:
         tracing.start_attempt(call)

@@ -20,6 +20,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from gateway.base.asgi import ASGIApp, Message, Receive, Scope, Send
+from gateway.base.hot_settings import hot
 from gateway.edge import upload_gate
 
 # Paths whose bodies may be larger than a form's: the playground sends what the API
@@ -54,7 +55,7 @@ def api_body_cap(endpoint: str) -> int:
     """The largest body, in bytes, an API ``endpoint`` takes."""
     if endpoint in AUDIO_ENDPOINTS:
         return AUDIO_BODY_CAP
-    return cast(int, settings.SWITCHYARD_MAX_BODY_BYTES)
+    return cast(int, hot.SWITCHYARD_MAX_BODY_BYTES)
 
 
 def too_large(endpoint: str, limit: int) -> str:

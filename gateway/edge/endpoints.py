@@ -36,6 +36,7 @@ from gateway.base.errors import (
     RequestTooLarge,
     ShuttingDown,
 )
+from gateway.base.hot_settings import hot
 from gateway.base.numbers import ascii_int
 from gateway.core import service
 from gateway.core.call import StreamCut
@@ -385,12 +386,12 @@ def refuse_new_request(scope: Scope, endpoint: str, dialect: str) -> Reply:
 def headers_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
     """More than SWITCHYARD_MAX_HEADERS headers, or more than SWITCHYARD_MAX_HEADER_BYTES
     in all: the servers accept any number, of any size."""
-    if len(headers) > settings.SWITCHYARD_MAX_HEADERS:
+    if len(headers) > hot.SWITCHYARD_MAX_HEADERS:
         return True
     size = 0
     for name, value in headers:
         size += len(name) + len(value)
-    limit: int = settings.SWITCHYARD_MAX_HEADER_BYTES
+    limit: int = hot.SWITCHYARD_MAX_HEADER_BYTES
     return size > limit
 
 

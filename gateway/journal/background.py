@@ -31,6 +31,7 @@ from django.db import InterfaceError, OperationalError
 from django.db import connection as db_connection
 
 from gateway.base import db_work
+from gateway.base.hot_settings import hot
 from gateway.base.owned_bytes import owned
 from gateway.journal import blobs
 from gateway.journal.pruning import (
@@ -82,12 +83,12 @@ def admit(rec: Record) -> int:
     (the limit plus the redaction margin) when on: a 30 MB request body is not kept
     whole for the 256 KB stored of it."""
     size = RECORD_BYTES
-    if not settings.SWITCHYARD_LOG_BODIES:
+    if not hot.SWITCHYARD_LOG_BODIES:
         rec.inbound_request = rec.upstream_request = None
         rec.upstream_response = rec.outbound_response = None
         rec.queued_bytes = size
         return size
-    keep = settings.SWITCHYARD_LOG_BODY_MAX_BYTES + REDACTION_MARGIN
+    keep = hot.SWITCHYARD_LOG_BODY_MAX_BYTES + REDACTION_MARGIN
     for name in BODY_FIELDS:
         value = getattr(rec, name)
         if value is None:

@@ -3,6 +3,8 @@ a test transport or hooks are installed."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -19,3 +21,18 @@ async def test_pooled_is_the_transport_unless_a_test_transport_or_hooks_are_inst
     http.use_transport(None)
     monkeypatch.setattr(tracing, "ENABLED", True)
     assert http.pooled() is None
+
+
+def test_default_timeout_is_built_once_a_read_timeout_and_follows_the_settings(
+    settings: Any,
+) -> None:
+    settings.SWITCHYARD_CONNECT_TIMEOUT = 4.0
+    settings.SWITCHYARD_READ_TIMEOUT = 90.0
+    first = http.default_timeout()
+    assert (first.connect, first.read, first.write, first.pool) == (4.0, 90.0, 60.0, 30.0)
+    assert http.default_timeout() is first
+    assert http.default_timeout(read=12.0).read == 12.0
+    settings.SWITCHYARD_READ_TIMEOUT = 45.0
+    assert http.default_timeout().read == 45.0
+    settings.SWITCHYARD_CONNECT_TIMEOUT = 2.0
+    assert http.default_timeout(read=12.0).connect == 2.0
