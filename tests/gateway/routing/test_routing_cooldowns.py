@@ -15,18 +15,11 @@ from tests.gateway.routing.test_routing import Upstream, server_error
 
 
 @pytest.fixture
-def fake(monkeypatch, settings) -> FakeTime:
-    """The default cooldown settings (3 failed requests within 60 s: 30 s), a fake clock."""
-    fake = FakeTime()
-    monkeypatch.setattr(routing, "clock", fake.clock)
-    monkeypatch.setattr(routing, "sleep", fake.sleep)
-    routing.reset()
-    routing.rng.seed(7)
+def fake(fake_time: FakeTime, settings) -> FakeTime:
+    """The shared fake clock (``fake_time``) with the default cooldown: 3 failed requests
+    within 60 s cool a deployment for 30 s."""
     settings.SWITCHYARD_COOLDOWN_FAILURES = 3
-    settings.SWITCHYARD_COOLDOWN_WINDOW_SECONDS = 60
-    settings.SWITCHYARD_COOLDOWN_SECONDS = 30
-    yield fake
-    routing.reset()
+    return fake_time
 
 
 def cooling(deployment, fake: FakeTime) -> bool:

@@ -20,17 +20,12 @@ from tests.gateway.routing.test_routing import Upstream
 
 
 @pytest.fixture
-def fake(monkeypatch, settings) -> FakeTime:
-    fake = FakeTime()
-    monkeypatch.setattr(routing, "clock", fake.clock)
-    monkeypatch.setattr(routing, "sleep", fake.sleep)
-    routing.reset()
-    routing.rng.seed(3)
+def fake(fake_time: FakeTime, settings) -> FakeTime:
+    """The shared fake clock (``fake_time``); 3 failed requests within 60 s cool a
+    deployment for 30 s."""
     settings.SWITCHYARD_COOLDOWN_FAILURES = 3
-    settings.SWITCHYARD_COOLDOWN_WINDOW_SECONDS = 60
-    settings.SWITCHYARD_COOLDOWN_SECONDS = 30
-    yield fake
-    routing.reset()
+    routing.rng.seed(3)
+    return fake_time
 
 
 async def stream(r, upstream) -> routing.StreamOutcome:
