@@ -39,16 +39,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         yield gateway
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
 def _page(browser, gw: Gateway, viewport: dict, user: str = USER, scheme: str = "light"):
     context = browser.new_context(viewport=viewport, base_url=gw.url, color_scheme=scheme)
     page = context.new_page()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.browser_support import CHROMIUM, CHROMIUM_ARGS, PASSWORD, USER
+from tests.console.browser_support import CHROMIUM, PASSWORD, USER
 from tests.live import Gateway, running_gateway
 from tests.screenshots import screenshot_dir
 
@@ -39,16 +39,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     with running_gateway(tmp_path_factory.mktemp("media-prices")) as gateway:
         gateway.shell(SEED)
         yield gateway
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.parametrize("size", WIDTHS)
