@@ -151,6 +151,18 @@ async def test_a_request_needing_another_worker_s_room_gets_it_once_asked_back(
         await asyncio.wait_for(a.admit(k, 10, START, 10 * UNITS), 5)
 
 
+async def two_workers_leasing(service):
+    """Two workers, each holding a lease of a 100-request budget (its request's hold
+    given back): the room a charge outside the leases must ask back."""
+    a, b = counters.SharedCounters(service.path), counters.SharedCounters(service.path)
+    k = key(budget_usd=COST * 100)
+    for worker in (a, b):
+        handle = await worker.admit(k, 10, START, UNITS)
+        assert isinstance(handle, Leased)
+        await worker.settle(k, handle, 0, Decimal(0), START)
+    return a, b, k
+
+
 async def test_a_budget_spent_by_a_charge_is_not_admitted_from_any_worker_s_lease(
     service, monkeypatch
 ):
@@ -159,12 +171,7 @@ async def test_a_budget_spent_by_a_charge_is_not_admitted_from_any_worker_s_leas
     the budget spent, no worker admits from the room it still leases (the service asks
     for it back), however long its leases would live."""
     monkeypatch.setattr(leased_limits, "IDLE_SECONDS", 60.0)
-    a, b = counters.SharedCounters(service.path), counters.SharedCounters(service.path)
-    k = key(budget_usd=COST * 100)
-    for worker in (a, b):  # each leases room, and gives its request's hold back
-        handle = await worker.admit(k, 10, START, UNITS)
-        assert isinstance(handle, Leased)
-        await worker.settle(k, handle, 0, Decimal(0), START)
+    a, b, k = await two_workers_leasing(service)
     with pytest.raises(RateLimited):  # a session's turn spends the whole budget
         await limits._charge(a, k, None, COST * 100)
     assert spend(service, k) == 100 * UNITS
@@ -184,12 +191,7 @@ async def test_a_charge_that_leaves_less_room_than_is_leased_asks_the_leases_bac
     so the requests admitted after it spend the budget exactly, not a lease's worth
     more, however long the leases would live."""
     monkeypatch.setattr(leased_limits, "IDLE_SECONDS", 60.0)
-    a, b = counters.SharedCounters(service.path), counters.SharedCounters(service.path)
-    k = key(budget_usd=COST * 100)
-    for worker in (a, b):  # each leases room, and gives its request's hold back
-        handle = await worker.admit(k, 10, START, UNITS)
-        assert isinstance(handle, Leased)
-        await worker.settle(k, handle, 0, Decimal(0), START)
+    a, b, k = await two_workers_leasing(service)
     assert leased(service, k) > UNITS
     await limits._charge(a, k, None, COST * 99)  # one request's worth left
     admitted = 0
