@@ -12,7 +12,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
+
+from tests.integration.test_mcp_sessions_live import initialize, result, rpc
 
 from .conftest import Stack
 from .mock_upstream import MockUpstream, Reply, Seen, ToolUse
@@ -24,6 +27,25 @@ SCRIPT = (
     Path(__file__).resolve().parent.parent / "gateway" / "features" / "mcp" / "mcp_test_server.py"
 )
 TOOL = "mcp__switchyard__local__add"
+
+
+def wait_until_offered(url: str, key: str, tool: str = "local__add", within: float = 60) -> None:
+    """Wait until ``/mcp`` lists ``tool`` to ``key`` on a few connections in a row (each
+    may reach either worker): every worker's registry poll has seen the new server and
+    key, and the server has started. A fixed sleep lost that race on a loaded machine."""
+    deadline, listed, names = time.monotonic() + within, 0, "nothing"
+    while listed < 4:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{tool} was not listed within {within} s: {names}")
+        try:
+            session = initialize(url, key)
+            tools = result(rpc(url, "tools/list", {}, session=session, key=key))["tools"]
+            names = str([t["name"] for t in tools])
+            listed = listed + 1 if tool in names else 0
+        except (httpx.HTTPError, AssertionError, KeyError) as error:
+            names, listed = repr(error), 0
+        if listed < 4:
+            time.sleep(0.1 if listed else 0.25)
 
 
 def _tool_result(seen: Seen) -> str | None:
@@ -74,7 +96,7 @@ def test_claude_code_calls_a_tool_through_the_gateway_mcp_endpoint(
         "print(json.dumps(keys.create_key(name='claude-mcp', mcp_allowed=['local__add']).raw))"
     )
     key = json.loads(out.strip().splitlines()[-1])
-    time.sleep(2.0)  # the server's registry poll picks the new rows up
+    wait_until_offered(stack.url, key)
     mock.default = answer
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir()

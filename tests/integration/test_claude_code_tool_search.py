@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import pytest
 from .conftest import Stack
 from .mock_upstream import MockUpstream, Reply, Seen, ToolUse
 from .test_claude_code import CLI_TIMEOUT, claude_binary
-from .test_claude_code_mcp import SCRIPT
+from .test_claude_code_mcp import SCRIPT, wait_until_offered
 
 pytestmark = pytest.mark.cli
 
@@ -80,7 +79,7 @@ def _run(stack: Stack, route: str, tmp_path: Path) -> dict[str, Any]:
         "print(json.dumps(keys.create_key(name='claude-search', mcp_allowed=['local__add']).raw))"
     )
     key = json.loads(out.strip().splitlines()[-1])
-    time.sleep(2.0)  # the server's registry poll picks the new rows up
+    wait_until_offered(stack.url, key)
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir()
     work.mkdir()
