@@ -12,14 +12,13 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
 from console.playground.consumer import PlaygroundConsumer
 from console.tail import LogTailConsumer
 from gateway.access import roles
 from gateway.models import ApiKey, Profile, RequestBody, RequestLog, Team
+from tests.migrate import at, latest
 
 MINE, THEIRS = "secret-of-mine-7Q", "secret-of-theirs-9Z"
 
@@ -146,22 +145,13 @@ async def test_a_viewer_cannot_open_the_playground_socket_and_no_role_no_tail() 
 BEFORE = [("gateway", "0017_route_context_window_fallbacks")]
 
 
-def migrate(target) -> MigrationExecutor:  # type: ignore[no-untyped-def]
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(target if target else executor.loader.graph.leaf_nodes())
-    return executor
-
-
 @pytest.mark.django_db(transaction=True)
 def test_migration_makes_existing_staff_owners_and_keeps_keys_teamless() -> None:
-    migrate(BEFORE)
+    OldKey = at(BEFORE).get_model("gateway", "ApiKey")
     staff = User.objects.create_user("old-admin", password="pw-123456789", is_staff=True)
     plain = User.objects.create_user("old-user", password="pw-123456789")
-    executor = migrate(BEFORE)
-    OldKey = executor.loader.project_state(BEFORE).apps.get_model("gateway", "ApiKey")
     old_key = OldKey.objects.create(name="old", prefix="sy-old", key_hash="o" * 64)
-    migrate(None)
+    latest()
     assert Profile.objects.get(user=staff).role == "owner"
     assert not Profile.objects.filter(user=plain).exists()
     assert roles.role_of(User.objects.get(pk=plain.pk)) is None

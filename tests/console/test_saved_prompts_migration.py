@@ -5,26 +5,17 @@ across owners; files and tool turns are left out and said so; reversing is a no-
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from gateway.models import Prompt
+from tests.migrate import at, latest
 
 BEFORE = [("console", "0003_saved_prompt"), ("gateway", "0052_prompts_scores")]
 AFTER = [("console", "0004_saved_prompts_into_the_registry")]
 
 
-def migrate(target):  # type: ignore[no-untyped-def]
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(target if target else executor.loader.graph.leaf_nodes())
-    return executor
-
-
 @pytest.mark.django_db(transaction=True)
 def test_saved_prompts_become_version_one_of_registry_prompts() -> None:
-    executor = migrate(BEFORE)
-    apps = executor.loader.project_state(BEFORE).apps
+    apps = at(BEFORE)
     User = apps.get_model("auth", "User")
     Saved = apps.get_model("console", "SavedPrompt")
     ann, bob = User.objects.create(username="ann"), User.objects.create(username="bob")
@@ -38,8 +29,9 @@ def test_saved_prompts_become_version_one_of_registry_prompts() -> None:
     Saved.objects.create(
         owner=bob, name="Arithmetic check", messages=[{"role": "user", "content": "hi"}]
     )
-    migrate(AFTER)
-    migrate(None)
+    at(AFTER)
+    at(BEFORE)  # the reverse changes nothing and fails on nothing
+    latest()  # (the prompts read with today's models)
     first = Prompt.objects.get(name="Arithmetic-check")
     version = first.versions.get()
     assert version.number == 1 and first.created_by.username == "ann"
@@ -53,5 +45,3 @@ def test_saved_prompts_become_version_one_of_registry_prompts() -> None:
     assert "1 message(s) with files or tool turns left out" in version.note
     second = Prompt.objects.get(name="Arithmetic-check-bob")
     assert second.versions.get().messages == [{"role": "user", "content": "hi"}]
-    migrate(BEFORE)  # the reverse changes nothing and fails on nothing
-    migrate(None)

@@ -16,6 +16,7 @@ from gateway.access import registry
 from gateway.base import http
 from gateway.models import HEADER_MASK, Deployment, Provider, Route
 from gateway.ops.litellm.export import export_config
+from tests.migrate import at, latest
 
 TOKEN = "tok-Header-Unmistakable-8812"
 MASTER = "sy-master-headers-test"
@@ -147,31 +148,18 @@ def test_export_writes_environment_references(provider: Provider) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_encrypts_existing_rows() -> None:
-    from django.db.migrations.executor import MigrationExecutor
-
-    executor = MigrationExecutor(connection)
-    executor.migrate([("gateway", "0007_catalog_prices")])
-    old = executor.loader.project_state([("gateway", "0007_catalog_prices")]).apps
-    OldProvider = old.get_model("gateway", "Provider")
+    OldProvider = at([("gateway", "0007_catalog_prices")]).get_model("gateway", "Provider")
     row = OldProvider.objects.create(
         name="legacy", kind="echo", extra_headers={"X-T": TOKEN, "X-R": "os.environ/R"}
     )
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate([("gateway", "0008_security_extra_headers")])
+    at([("gateway", "0008_security_extra_headers")])
     assert TOKEN not in raw_headers(row)  # encrypted by 0008 itself
-    executor = MigrationExecutor(connection)  # later migrations add columns the model reads
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    at([("gateway", "0007_catalog_prices")])  # and back
+    assert TOKEN in raw_headers(row)
+    latest()  # later migrations add columns today's model reads
     migrated = Provider.objects.get(pk=row.pk)
     assert TOKEN not in raw_headers(migrated)
     assert migrated.stored_extra_headers() == {"X-T": TOKEN, "X-R": "os.environ/R"}
-    executor = MigrationExecutor(connection)
-    executor.migrate([("gateway", "0007_catalog_prices")])  # and back
-    assert TOKEN in raw_headers(migrated)
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def test_an_imported_config_stores_them_encrypted_and_reimports_unchanged(db) -> None:

@@ -6,18 +6,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.migrate import at, latest
 
 BEFORE = [("gateway", "0006_translate_top_k")]
 AFTER = [("gateway", "0007_catalog_prices")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 @pytest.fixture
@@ -25,14 +18,12 @@ def latest_afterwards():
     """The test database back at the latest migrations of every app (the leaf nodes)
     afterwards, whatever the test left it at: the tests after this one expect them."""
     yield
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    latest()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_old_defaults_become_catalog_and_chosen_values_stay(latest_afterwards):
-    old = migrate(BEFORE)
+    old = at(BEFORE)
     Provider = old.get_model("gateway", "Provider")
     Route = old.get_model("gateway", "Route")
     Deployment = old.get_model("gateway", "Deployment")
@@ -52,7 +43,7 @@ def test_old_defaults_become_catalog_and_chosen_values_stay(latest_afterwards):
         supports_reasoning=True,
     )
     try:
-        new = migrate(AFTER)
+        new = at(AFTER)
         Deployment = new.get_model("gateway", "Deployment")
         untouched = Deployment.objects.get(pk=untouched.pk)
         assert untouched.input_price is None and untouched.cache_write_price is None
@@ -67,10 +58,10 @@ def test_old_defaults_become_catalog_and_chosen_values_stay(latest_afterwards):
             True,
         )
         # and back: NULL becomes the old defaults again
-        back = migrate(BEFORE)
+        back = at(BEFORE)
         Deployment = back.get_model("gateway", "Deployment")
         untouched = Deployment.objects.get(pk=untouched.pk)
         assert untouched.input_price == 0 and untouched.supports_tools is True
         assert untouched.supports_reasoning is False
     finally:
-        migrate(AFTER)
+        at(AFTER)

@@ -8,28 +8,18 @@ import importlib
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from gateway.models import Invite
+from tests.migrate import at, latest
 
 MIGRATION = importlib.import_module("gateway.migrations.0056_sso_removal").Migration
 BEFORE = list(MIGRATION.dependencies)
-AFTER = [("gateway", "0056_sso_removal")]
-
-
-def migrate(target: list[tuple[str, str]] | None) -> MigrationExecutor:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(target if target else executor.loader.graph.leaf_nodes())
-    return executor
 
 
 @pytest.mark.django_db(transaction=True)
 def test_pending_invites_of_removed_inviters_are_revoked() -> None:
-    executor = migrate(BEFORE)
-    apps = executor.loader.project_state(BEFORE).apps
+    apps = at(BEFORE)
     OldInvite = apps.get_model("gateway", "Invite")
     OldAudit = apps.get_model("gateway", "AuditEvent")
     OldUser = apps.get_model("auth", "User")
@@ -51,8 +41,7 @@ def test_pending_invites_of_removed_inviters_are_revoked() -> None:
             actor_kind=actor_kind, source="api",
         )  # fmt: skip
         made[name] = invite.pk
-    migrate(AFTER)
-    migrate(None)
+    latest()  # 0056 and every migration after it
     states = {name: Invite.objects.get(pk=pk).state for name, pk in made.items()}
     assert states == {
         "orphan": "revoked",
