@@ -73,7 +73,7 @@ FLUSH_MIN_RECORDS = 64
 MIN_BACKOFF_SECONDS = 0.25
 MAX_BACKOFF_SECONDS = 30.0
 DRAIN_SECONDS = 15.0
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # SWITCHYARD_JOURNAL_MAX_BYTES: the queue's memory bound
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024  # SWITCHYARD_JOURNAL_MAX_BYTES: the queue's memory bound
 RECORD_BYTES = 2048  # what a record holds besides its bodies, roughly
 OTHER_BODY_BYTES = 4096  # a body given as an object (not bytes or text), roughly
 # (a body queued as the other of its pair, past this many first bytes of it: a Spliced)
