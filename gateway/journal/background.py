@@ -73,7 +73,7 @@ FLUSH_MIN_RECORDS = 64
 MIN_BACKOFF_SECONDS = 0.25
 MAX_BACKOFF_SECONDS = 30.0
 DRAIN_SECONDS = 15.0
-DEFAULT_MAX_BYTES = 16 * 1024 * 1024  # SWITCHYARD_JOURNAL_MAX_BYTES: the queue's memory bound
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # SWITCHYARD_JOURNAL_MAX_BYTES: the queue's memory bound
 RECORD_BYTES = 2048  # what a record holds besides its bodies, roughly
 OTHER_BODY_BYTES = 4096  # a body given as an object (not bytes or text), roughly
 # (a body queued as the other of its pair, past this many first bytes of it: a Spliced)
@@ -81,8 +81,14 @@ SPLICED = (("upstream_request", "inbound_request"), ("upstream_response", "outbo
 SPLICE_AFTER = 4096  # the model is renamed near a JSON body's start
 SPLICE_MIN_BYTES = 4 * SPLICE_AFTER  # shorter bodies are queued whole
 DEFAULT_SPOOL_BYTES = 512 * 1024 * 1024  # SWITCHYARD_JOURNAL_SPOOL_BYTES (0: no spool)
-SPILL_FROM_SHARE = 2  # the spool thread is woken past this share of the memory bound
-SPILL_TO_SHARE = 4  # and moves the newest bodies out until the queue is under this share
+# With a spool, the spool thread is woken once the queue holds this many bytes in memory
+# (or half its bound, if less), and moves the newest bodies out until it holds under
+# SPILL_TO_BYTES (or a quarter); a batch then reads back at most SPILL_TO_BYTES. So an
+# agents' burst keeps a few MB of bodies in a worker's memory, while the bound itself
+# stays where a database outage needs it: records whose bodies are on disk still count
+# RECORD_BYTES each, and at 16 MB a worker would drop spend rows after ~8,000 of them.
+SPILL_FROM_BYTES = 8 * 1024 * 1024
+SPILL_TO_BYTES = 4 * 1024 * 1024
 SPILL_SCAN = 1024  # records looked at from the newest, at most, a round
 SPOOLER_IDLE_SECONDS = 30.0  # the spool thread ends after this long unwoken
 
@@ -201,6 +207,10 @@ class Writer:
             spool_bytes = getattr(settings, "SWITCHYARD_JOURNAL_SPOOL_BYTES", DEFAULT_SPOOL_BYTES)
         data_dir = getattr(settings, "DATA_DIR", None)
         self.spool = Spool(spool_bytes, data_dir and str(data_dir)) if spool_bytes else None
+        self._spill_from = min(SPILL_FROM_BYTES, self.max_bytes // 2)
+        self._spill_to = min(SPILL_TO_BYTES, self.max_bytes // 4)
+        quarter = self.max_bytes // BATCH_BYTES_SHARE
+        self._batch_bytes = quarter if self.spool is None else min(quarter, self._spill_to)
         self._spill_wake = threading.Event()
         self._spooler: threading.Thread | None = None
         self._spool_outage = db_work.Outage("journal spool", log, service="disk")
@@ -230,9 +240,7 @@ class Writer:
                 self.pending_bytes += size
             if dropped:
                 self._drop(dropped, "the journal queue is full")
-            spill = (
-                self.spool is not None and self.pending_bytes > self.max_bytes // SPILL_FROM_SHARE
-            )
+            spill = self.spool is not None and self.pending_bytes > self._spill_from
         if spill:
             self._wake_spooler()
         self._kick()
@@ -449,7 +457,7 @@ class Writer:
         size = self.pending_bytes + (self.spool.outstanding_bytes if self.spool else 0)
         return (
             waiting >= self.batch_size
-            or size >= self.max_bytes // BATCH_BYTES_SHARE
+            or size >= self._batch_bytes
             or (size >= FLUSH_BYTES and waiting >= FLUSH_MIN_RECORDS)
         )
 
@@ -461,7 +469,7 @@ class Writer:
         the database's write lock for one huge transaction). Under the lock."""
         batch: list[Record] = []
         held = size = 0
-        budget = self.max_bytes // BATCH_BYTES_SHARE
+        budget = self._batch_bytes
         while self.pending and len(batch) < self.batch_size:
             rec = self.pending[0]
             whole = rec.queued_bytes + rec.spooled_bytes
@@ -614,7 +622,7 @@ class Writer:
     def _newest_spillable(self) -> list[tuple[Record, tuple[str, ...], bytes]]:
         """The bodies to spool, newest record first, down to the first record spooled
         already: (record, fields, bytes). Under the lock."""
-        excess = self.pending_bytes - self.max_bytes // SPILL_TO_SHARE
+        excess = self.pending_bytes - self._spill_to
         wanted: list[tuple[Record, tuple[str, ...], bytes]] = []
         for rec in itertools.islice(reversed(self.pending), SPILL_SCAN):
             if excess <= 0 or rec.spooled_bytes:

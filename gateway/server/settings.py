@@ -354,11 +354,10 @@ SWITCHYARD_ROLLUP_RETENTION_DAYS = env_int("SWITCHYARD_ROLLUP_RETENTION_DAYS", 4
 SWITCHYARD_AUDIT_RETENTION_DAYS = env_int("SWITCHYARD_AUDIT_RETENTION_DAYS", 0, minimum=0)
 SWITCHYARD_RESPONSES_RETENTION_DAYS = env_int("SWITCHYARD_RESPONSES_RETENTION_DAYS", 30, minimum=0)
 SWITCHYARD_JOURNAL_QUEUE_SIZE = env_int("SWITCHYARD_JOURNAL_QUEUE_SIZE", 50_000, minimum=10)
-# 16 MiB: with the spool below, agents' bodies wait on disk (docs/benchmarks.md, #67)
 SWITCHYARD_JOURNAL_MAX_BYTES = env_int(
-    "SWITCHYARD_JOURNAL_MAX_BYTES", 16 * 1024 * 1024, minimum=1024 * 1024
+    "SWITCHYARD_JOURNAL_MAX_BYTES", 64 * 1024 * 1024, minimum=1024 * 1024
 )
-# Queued bodies past half that bound go to a temporary file in DATA_DIR, up to this (0: none).
+# Queued bodies past 8 MiB in memory go to a temporary file in DATA_DIR, up to this (0: none).
 SWITCHYARD_JOURNAL_SPOOL_BYTES = env_int(
     "SWITCHYARD_JOURNAL_SPOOL_BYTES", 512 * 1024 * 1024, minimum=0
 )

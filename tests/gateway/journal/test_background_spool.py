@@ -174,8 +174,8 @@ def test_a_body_shed_or_written_while_it_was_being_spooled_stays_as_it_is(
 ) -> None:
     """The spool thread writes the file outside the lock: a record taken to be written
     meanwhile, or shed, keeps its body and the spooled copy is let go."""
-    monkeypatch.setattr(background, "SPILL_FROM_SHARE", 10**9)  # (spilled by hand below)
     writer = writer_for(store)
+    writer._spill_from = 10**12  # (spilled by hand below)
     for n in range(7):
         writer.record(Record(request_id=f"r{n}", inbound_request=body(n)))
     assert writer.spool is not None
@@ -195,3 +195,23 @@ def test_a_body_shed_or_written_while_it_was_being_spooled_stays_as_it_is(
     assert newest.spooled_bytes == older.spooled_bytes == 0
     spooled = sum(rec.spooled_bytes for rec in writer.pending)
     assert spooled > 0 and writer.stats()["spooled_bytes"] == spooled  # the two let go
+
+
+async def test_a_large_bound_spills_at_a_few_megabytes_and_keeps_its_room_for_records(
+    store: GatedStore,
+) -> None:
+    """The spill points do not grow with the bound: at the default 64 MiB the queue
+    holds about 8 MiB of bodies in memory before the spool takes the newest (down to
+    4 MiB), while the bound keeps its room for the records an outage queues."""
+    writer = writer_for(store)
+    writer.max_bytes = 64 * 1024 * 1024
+    writer._spill_from, writer._spill_to = background.SPILL_FROM_BYTES, background.SPILL_TO_BYTES
+    for n in range(240):  # 12 MB of bodies while the database lags
+        writer.record(Record(request_id=f"r{n}", inbound_request=body(n)))
+        await asyncio.sleep(0)
+    await wait_for(lambda: writer.stats()["spooled"] >= 60, seconds=5)  # (of 12 MB: 3+)
+    assert writer.pending_bytes <= background.SPILL_FROM_BYTES + len(body(0))
+    assert writer.bodies_shed == 0
+    store.gate.set()
+    await wait_for(lambda: len(store.bodies) == 240)
+    assert store.bodies == {f"r{n}": body(n) for n in range(240)}
