@@ -14,8 +14,8 @@ then run while the client reads, not before it can.
 One module per job: ``record`` (what is journaled), ``rows`` (records as column
 values, redacted by ``gateway.telemetry.redaction``, request bodies split into an envelope
 and parts stored once), ``blobs`` (those parts written if absent), ``sql`` (the
-multi-row INSERTs of a batch), ``pruning`` (retention) and ``background`` (the bounded
-queue and its writer task).
+multi-row INSERTs of a batch), ``pruning`` (retention), ``background`` (the bounded
+queue and its writer task) and ``spool`` (queued bodies on disk while the writer lags).
 """
 
 from __future__ import annotations
@@ -190,5 +190,7 @@ def stats() -> dict[str, int]:
             "bodies_shed": 0,
             "failures": 0,
             "pruned": 0,
+            "spooled": 0,
+            "spooled_bytes": 0,
         }
     )

@@ -10,13 +10,21 @@ When the queue's memory bound is reached, records give up their bodies before an
 record is dropped (the arriving one first, counted as ``bodies_shed``): a log row is a request's
 spend, usage and status (budgets are restored from them), a body only its text, and
 agents' requests (100-300 KB each) fill the bound long before the row count does. A
-record whose bodies were shed is stored with a note saying so in their place."""
+record whose bodies were shed is stored with a note saying so in their place.
+
+Before that bound, bodies go to disk: once the queue holds half its bound in memory,
+``record`` wakes the spool thread, which moves the newest queued records' bodies to the
+spool (``journal.spool``, at most ``SWITCHYARD_JOURNAL_SPOOL_BYTES``) until a quarter is
+left; the writer thread reads them back just before their batch is written. The request
+path does no file I/O; a full or failing spool leaves the bodies in memory, shed at the
+bound as without one."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import inspect
+import itertools
 import logging
 import threading
 import time
@@ -34,6 +42,7 @@ from gateway.base import db_work
 from gateway.base.hot_settings import hot
 from gateway.base.owned_bytes import owned
 from gateway.journal import blobs
+from gateway.journal import spool as spooling
 from gateway.journal.pruning import (
     PRUNE_BATCH,
     PRUNE_BATCHES_PER_ROUND,
@@ -44,6 +53,7 @@ from gateway.journal.pruning import (
 )
 from gateway.journal.record import Record, Spliced
 from gateway.journal.rows import BODY_FIELDS, REDACTION_MARGIN
+from gateway.journal.spool import Spool, Spooled
 from gateway.journal.sql import write_batch
 
 log = logging.getLogger("gateway.journal")
@@ -70,6 +80,17 @@ OTHER_BODY_BYTES = 4096  # a body given as an object (not bytes or text), roughl
 SPLICED = (("upstream_request", "inbound_request"), ("upstream_response", "outbound_response"))
 SPLICE_AFTER = 4096  # the model is renamed near a JSON body's start
 SPLICE_MIN_BYTES = 4 * SPLICE_AFTER  # shorter bodies are queued whole
+DEFAULT_SPOOL_BYTES = 512 * 1024 * 1024  # SWITCHYARD_JOURNAL_SPOOL_BYTES (0: no spool)
+# With a spool, the spool thread is woken once the queue holds this many bytes in memory
+# (or half its bound, if less), and moves the newest bodies out until it holds under
+# SPILL_TO_BYTES (or a quarter); a batch then reads back at most SPILL_TO_BYTES. So an
+# agents' burst keeps a few MB of bodies in a worker's memory, while the bound itself
+# stays where a database outage needs it: records whose bodies are on disk still count
+# RECORD_BYTES each, and at 16 MB a worker would drop spend rows after ~8,000 of them.
+SPILL_FROM_BYTES = 8 * 1024 * 1024
+SPILL_TO_BYTES = 4 * 1024 * 1024
+SPILL_SCAN = 1024  # records looked at from the newest, at most, a round
+SPOOLER_IDLE_SECONDS = 30.0  # the spool thread ends after this long unwoken
 
 
 def _unavailable(exc: BaseException) -> bool:
@@ -148,6 +169,7 @@ class Writer:
         batch_size: int = BATCH_SIZE,
         notify: bool = True,
         prune_every: float | None = PRUNE_EVERY_SECONDS,
+        spool_bytes: int | None = None,
     ) -> None:
         # Callable[..., ...]: called with ``hurry`` too when it takes it (sniffed below)
         self.write: Callable[..., list[int]] = write
@@ -181,6 +203,17 @@ class Writer:
         self.bodies_shed = 0  # records kept without their bodies (the memory bound)
         self._last_shed_warning = 0.0
         self._outage = db_work.Outage("journal writer", log)
+        if spool_bytes is None:
+            spool_bytes = getattr(settings, "SWITCHYARD_JOURNAL_SPOOL_BYTES", DEFAULT_SPOOL_BYTES)
+        data_dir = getattr(settings, "DATA_DIR", None)
+        self.spool = Spool(spool_bytes, data_dir and str(data_dir)) if spool_bytes else None
+        self._spill_from = min(SPILL_FROM_BYTES, self.max_bytes // 2)
+        self._spill_to = min(SPILL_TO_BYTES, self.max_bytes // 4)
+        quarter = self.max_bytes // BATCH_BYTES_SHARE
+        self._batch_bytes = quarter if self.spool is None else min(quarter, self._spill_to)
+        self._spill_wake = threading.Event()
+        self._spooler: threading.Thread | None = None
+        self._spool_outage = db_work.Outage("journal spool", log, service="disk")
 
     # --- the request path ---------------------------------------------------------------
     def record(self, rec: Record) -> None:
@@ -199,12 +232,17 @@ class Writer:
                     len(self.pending) + self.in_flight >= self.capacity
                     or self.pending_bytes + self.in_flight_bytes + size > self.max_bytes
                 ):
-                    self.pending_bytes -= self.pending.popleft().queued_bytes
+                    gone = self.pending.popleft()
+                    self.pending_bytes -= gone.queued_bytes
+                    spooling.release(gone, self.spool)
                     dropped += 1
                 self.pending.append(rec)
                 self.pending_bytes += size
             if dropped:
                 self._drop(dropped, "the journal queue is full")
+            spill = self.spool is not None and self.pending_bytes > self._spill_from
+        if spill:
+            self._wake_spooler()
         self._kick()
 
     def _shed_queued(self, excess: int) -> None:
@@ -225,6 +263,10 @@ class Writer:
         bytes it no longer counts. Counted, and warned about now and then."""
         if rec.bodies_shed or rec.queued_bytes <= RECORD_BYTES:
             return 0
+        return self._let_go_bodies(rec)
+
+    def _let_go_bodies(self, rec: Record) -> int:
+        spooling.release(rec, self.spool)
         for name in BODY_FIELDS:
             setattr(rec, name, None)
         rec.bodies_shed = True
@@ -325,6 +367,8 @@ class Writer:
         finally:
             with self._lock:
                 left = len(self.pending)
+                for rec in self.pending:
+                    spooling.release(rec, self.spool)
                 self.pending.clear()
                 self.pending_bytes = 0
             if left:
@@ -341,8 +385,13 @@ class Writer:
         if executor is None:
             return
         with contextlib.suppress(Exception):
-            await asyncio.get_running_loop().run_in_executor(executor, db_connection.close)
+            await asyncio.get_running_loop().run_in_executor(executor, self._close_thread)
         executor.shutdown(wait=False)
+
+    def _close_thread(self) -> None:
+        db_connection.close()
+        if self.spool is not None:
+            self.spool.trim()
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -377,15 +426,13 @@ class Writer:
 
     async def _flush_once(self) -> bool:
         with self._lock:
-            batch, size = self._take_batch()
+            batch, held, size = self._take_batch()
             self.in_flight = len(batch)
             self._in_flight_batch = batch
-            self.in_flight_bytes = size
-            self.pending_bytes -= size
+            self.in_flight_bytes = size  # (its spooled bodies too: they are read back)
+            self.pending_bytes -= held
         try:
-            # each batch with a usable connection, handed back after (to the pool, when
-            # pooled): a database restart costs the writer the batches while it is away
-            ids, unwritten = await self._in_thread(db_work.run, self._write_isolating, batch)
+            ids, unwritten = await self._in_thread(self._write_in_thread, batch)
         except Exception as exc:  # the database is unavailable: keep the batch
             self.failures += 1
             self._outage.failed(exc)  # once per outage, not per retry
@@ -407,27 +454,31 @@ class Writer:
     def _batch_waiting(self) -> bool:
         """Whether a whole batch (by records or by bytes) is queued."""
         waiting = len(self.pending)
+        size = self.pending_bytes + (self.spool.outstanding_bytes if self.spool else 0)
         return (
             waiting >= self.batch_size
-            or self.pending_bytes >= self.max_bytes // BATCH_BYTES_SHARE
-            or (self.pending_bytes >= FLUSH_BYTES and waiting >= FLUSH_MIN_RECORDS)
+            or size >= self._batch_bytes
+            or (size >= FLUSH_BYTES and waiting >= FLUSH_MIN_RECORDS)
         )
 
-    def _take_batch(self) -> tuple[list[Record], int]:
-        """The next batch off the queue and its bytes: up to ``batch_size`` records and
-        a quarter of the memory bound (one record at least). Records in flight cannot
-        shed their bodies, so a batch of agents' requests may not take the whole bound
-        (nor hold the database's write lock for one huge transaction). Under the lock."""
+    def _take_batch(self) -> tuple[list[Record], int, int]:
+        """The next batch off the queue, the bytes it held in memory and its bytes once
+        its spooled bodies are read back: up to ``batch_size`` records and a quarter of
+        the memory bound (one record at least). Records in flight cannot shed their
+        bodies, so a batch of agents' requests may not take the whole bound (nor hold
+        the database's write lock for one huge transaction). Under the lock."""
         batch: list[Record] = []
-        size = 0
-        budget = self.max_bytes // BATCH_BYTES_SHARE
+        held = size = 0
+        budget = self._batch_bytes
         while self.pending and len(batch) < self.batch_size:
             rec = self.pending[0]
-            if batch and size + rec.queued_bytes > budget:
+            whole = rec.queued_bytes + rec.spooled_bytes
+            if batch and size + whole > budget:
                 break
             batch.append(self.pending.popleft())
-            size += rec.queued_bytes
-        return batch, size
+            held += rec.queued_bytes
+            size += whole
+        return batch, held, size
 
     def _requeue(self, batch: list[Record]) -> None:
         """Put a batch back at the front, within the bounds (bodies shed, then the
@@ -444,11 +495,32 @@ class Writer:
                 keep.append(rec)
                 room_bytes -= rec.queued_bytes
             if len(keep) < len(batch):
+                for rec in batch[: len(batch) - len(keep)]:
+                    spooling.release(rec, self.spool)
                 self._drop(
                     len(batch) - len(keep), "the journal queue is full while the database is down"
                 )
             self.pending.extendleft(keep)
             self.pending_bytes = self.max_bytes - room_bytes
+
+    def _write_in_thread(self, batch: list[Record]) -> tuple[list[int], list[Record]]:
+        """(the writer thread) Read the batch's spooled bodies back, then write it with a
+        usable connection, handed back after (to the pool, when pooled): a database
+        restart costs the writer the batches while it is away."""
+        if self.spool is not None:
+            for rec in batch:
+                if rec.spooled_bytes:
+                    self._restore(rec, self.spool)
+            self.spool.trim()
+        return db_work.run(self._write_isolating, batch)
+
+    def _restore(self, rec: Record, spool: Spool) -> None:
+        try:
+            spooling.restore(rec, spool)
+        except OSError as exc:  # its bodies are lost: stored with the note
+            self._spool_outage.failed(exc)
+            with self._lock:
+                self._let_go_bodies(rec)
 
     def _write_isolating(self, batch: list[Record]) -> tuple[list[int], list[Record]]:
         """Write ``batch``; if the database rejects it (bad data, not an outage), write
@@ -499,6 +571,78 @@ class Writer:
         except Exception as exc:
             log.debug("journal: live-tail notification failed: %s", exc)
 
+    # --- the spool thread -------------------------------------------------------------------
+    def _wake_spooler(self) -> None:
+        """Wake the spool thread (started when first needed, ended when long unwoken)."""
+        spooler = self._spooler
+        if spooler is None or not spooler.is_alive():
+            spooler = threading.Thread(target=self._spool_loop, name="journal-spool", daemon=True)
+            self._spooler = spooler
+            spooler.start()
+        self._spill_wake.set()
+
+    def _spool_loop(self) -> None:
+        while self._spill_wake.wait(SPOOLER_IDLE_SECONDS):
+            self._spill_wake.clear()
+            self._spill()
+
+    def _spill(self) -> None:
+        """Move the newest queued records' bodies to the spool until the queue holds under
+        a quarter of its memory bound (the oldest are written next: left in memory). The
+        file is written outside the lock; a body is swapped for its place on disk under
+        it only if its record is still queued and the body unchanged (not shed, not
+        taken to be written), else released. A full or failing spool stops the round."""
+        spool = self.spool
+        assert spool is not None
+        with self._lock:
+            wanted = self._newest_spillable()
+        moved: list[tuple[Record, tuple[str, ...], bytes, Spooled]] = []
+        try:
+            for rec, names, body in wanted:
+                spooled = spool.put(body)
+                if spooled is None:
+                    break  # full: the queue sheds at its bound, as without a spool
+                moved.append((rec, names, body, spooled))
+            self._spool_outage.recovered()
+        except OSError as exc:
+            self._spool_outage.failed(exc)  # once an outage: bodies stay in memory
+        with self._lock:
+            queued = self._still_queued({id(rec) for rec, *_ in moved})
+            for rec, names, body, spooled in moved:
+                if id(rec) in queued and all(getattr(rec, name) is body for name in names):
+                    for name in names:
+                        setattr(rec, name, spooled)
+                    rec.queued_bytes -= len(body)
+                    rec.spooled_bytes += len(body)
+                    self.pending_bytes -= len(body)
+                else:
+                    spool.release(spooled)
+        spool.trim()
+
+    def _newest_spillable(self) -> list[tuple[Record, tuple[str, ...], bytes]]:
+        """The bodies to spool, newest record first, down to the first record spooled
+        already: (record, fields, bytes). Under the lock."""
+        excess = self.pending_bytes - self._spill_to
+        wanted: list[tuple[Record, tuple[str, ...], bytes]] = []
+        for rec in itertools.islice(reversed(self.pending), SPILL_SCAN):
+            if excess <= 0 or rec.spooled_bytes:
+                break
+            for names, body in spooling.spillable(rec):
+                wanted.append((rec, names, body))
+                excess -= len(body)
+        return wanted
+
+    def _still_queued(self, wanted: set[int]) -> set[int]:
+        """Which of the records ``wanted`` (by id) are queued, looked for from the newest
+        (where they were). Under the lock."""
+        found: set[int] = set()
+        for rec in reversed(self.pending):
+            if len(found) == len(wanted):
+                break
+            if id(rec) in wanted:
+                found.add(id(rec))
+        return found
+
     # --- retention --------------------------------------------------------------------------
     async def _maybe_prune(self) -> None:
         days = settings.SWITCHYARD_LOG_RETENTION_DAYS
@@ -538,4 +682,6 @@ class Writer:
             "bodies_shed": self.bodies_shed,
             "failures": self.failures,
             "pruned": self.pruned,
+            "spooled": self.spool.outstanding if self.spool else 0,
+            "spooled_bytes": self.spool.outstanding_bytes if self.spool else 0,
         }

@@ -92,6 +92,8 @@ class Record:
     queued_bytes: int = field(default=0, repr=False, compare=False)
     # its bodies were let go to keep the queue within its memory bound (journal.background)
     bodies_shed: bool = field(default=False, repr=False, compare=False)
+    # what of its bodies waits in the journal's spool on disk instead (journal.spool)
+    spooled_bytes: int = field(default=0, repr=False, compare=False)
 
     def time_until_now(self, started: float, upstream_started: float | None) -> None:
         """Its latency from ``started`` (``time.monotonic()``) to now and, when it went

@@ -357,6 +357,10 @@ SWITCHYARD_JOURNAL_QUEUE_SIZE = env_int("SWITCHYARD_JOURNAL_QUEUE_SIZE", 50_000,
 SWITCHYARD_JOURNAL_MAX_BYTES = env_int(
     "SWITCHYARD_JOURNAL_MAX_BYTES", 64 * 1024 * 1024, minimum=1024 * 1024
 )
+# Queued bodies past 8 MiB in memory go to a temporary file in DATA_DIR, up to this (0: none).
+SWITCHYARD_JOURNAL_SPOOL_BYTES = env_int(
+    "SWITCHYARD_JOURNAL_SPOOL_BYTES", 512 * 1024 * 1024, minimum=0
+)
 SWITCHYARD_JOURNAL_FLUSH_SECONDS = env_float("SWITCHYARD_JOURNAL_FLUSH_SECONDS", 0.5, minimum=0.01)
 # Routing: retry backoff, Retry-After cap and total time per request; cooldown of a
 # deployment after N failures within a window.

@@ -510,6 +510,12 @@ def _render_journal(out: list[str], stats: dict[str, int]) -> None:
             "Bytes of records waiting to be written.",
             "queued_bytes",
         ),
+        (
+            "switchyard_journal_spooled_bytes",
+            "gauge",
+            "Bytes of queued records' bodies waiting in the journal's spool on disk.",
+            "spooled_bytes",
+        ),
         ("switchyard_journal_pruned_total", "counter", "Log rows pruned by retention.", "pruned"),
         ("switchyard_journal_written_total", "counter", "Records written.", "written"),
         (

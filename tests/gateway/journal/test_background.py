@@ -95,6 +95,8 @@ async def test_records_are_written_in_batches_once_each_in_order() -> None:
         "bodies_shed": 0,
         "failures": 0,
         "pruned": 0,
+        "spooled": 0,
+        "spooled_bytes": 0,
     }
     await writer.drain()
 
@@ -473,7 +475,7 @@ def test_every_character_the_pattern_folds_onto_a_marker_letter_is_covered() -> 
 
 def test_the_queue_is_bounded_by_bytes_too(settings) -> None:
     settings.SWITCHYARD_LOG_BODY_MAX_BYTES = 100_000
-    writer = Writer(FakeStore(), capacity=1000, max_bytes=50_000, notify=False)
+    writer = Writer(FakeStore(), capacity=1000, max_bytes=50_000, notify=False, spool_bytes=0)
     for rec in make(10, inbound_request=b"x" * 10_000):
         writer.record(rec)
     stats = writer.stats()
@@ -491,7 +493,9 @@ def test_records_give_up_their_bodies_before_any_record_is_dropped(
     oldest queued ones' when even a bare record does not fit."""
     settings.SWITCHYARD_LOG_BODY_MAX_BYTES = 100_000
     bare = background.RECORD_BYTES
-    writer = Writer(FakeStore(), capacity=1000, max_bytes=3 * (bare + 10_000), notify=False)
+    writer = Writer(
+        FakeStore(), capacity=1000, max_bytes=3 * (bare + 10_000), notify=False, spool_bytes=0
+    )
     for rec in make(3, inbound_request=b"x" * 10_000):
         writer.record(rec)
     assert writer.bodies_shed == 0  # exactly full
@@ -563,7 +567,9 @@ async def test_two_megabytes_of_records_are_written_without_waiting_for_the_inte
 async def test_requeue_after_an_outage_keeps_within_the_byte_bound(fast_backoff, settings) -> None:
     settings.SWITCHYARD_LOG_BODY_MAX_BYTES = 100_000
     store = FakeStore(fail=10**9)
-    writer = Writer(store, capacity=1000, max_bytes=70_000, batch_size=5, notify=False)
+    writer = Writer(
+        store, capacity=1000, max_bytes=70_000, batch_size=5, notify=False, spool_bytes=0
+    )
     writer.flush_seconds = 0.01
     for rec in make(5, inbound_request=b"x" * 10_000):
         writer.record(rec)
@@ -582,6 +588,8 @@ async def test_requeue_after_an_outage_keeps_within_the_byte_bound(fast_backoff,
         "bodies_shed": writer.bodies_shed,
         "failures": writer.failures,
         "pruned": 0,
+        "spooled": 0,
+        "spooled_bytes": 0,
     }
 
 
@@ -708,7 +716,7 @@ def test_a_translated_or_short_upstream_body_is_queued_whole(settings) -> None:
 def test_a_spliced_record_sheds_its_bodies_like_any_other(settings) -> None:
     settings.SWITCHYARD_LOG_BODY_MAX_BYTES = 1_000_000
     caller, upstream = _agent_body("a"), _agent_body("b")
-    writer = Writer(lambda batch: [], max_bytes=len(caller) + 10_000)
+    writer = Writer(lambda batch: [], max_bytes=len(caller) + 10_000, spool_bytes=0)
     writer.record(Record(request_id="1", inbound_request=caller, upstream_request=upstream))
     writer.record(Record(request_id="2", inbound_request=caller, upstream_request=upstream))
     first, second = writer.pending

@@ -130,6 +130,7 @@ def test_journal_queue_depth_and_drops_are_exposed(monkeypatch: pytest.MonkeyPat
     assert got["switchyard_journal_queue_bytes"] == writer.stats()["queued_bytes"] > 0
     assert got["switchyard_journal_dropped_total"] == 2
     assert got["switchyard_journal_pruned_total"] == 0
+    assert got["switchyard_journal_spooled_bytes"] == 0
     assert got['switchyard_requests_total{route="echo",status="200",dialect="openai"}'] == 5
 
 
