@@ -80,9 +80,6 @@ def _sqlite(name: str) -> DBConfig:
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": name,
-        # kept open for the thread's next request: a file is never restarted, and a
-        # connect with its PRAGMAs was a tenth of a console or /api request's CPU
-        "CONN_MAX_AGE": None,
         "OPTIONS": {
             "timeout": 20,
             "transaction_mode": "IMMEDIATE",
