@@ -129,6 +129,14 @@ def snapshot_reset() -> Iterator[None]:
     registry.install(saved)
 
 
+@pytest.fixture
+def bill_drift(db: None) -> None:
+    """A day of drift on a recent day (``/api/bill-drift``'s tests and the Bills page's)."""
+    from tests.gateway.features.billing.bill_drift_rows import drift_row
+
+    drift_row()
+
+
 @pytest.fixture(scope="module")
 def bedrock_batch(request: pytest.FixtureRequest) -> Iterator[tuple[str, Any]]:
     """A moto S3 server with the module's ``BUCKET`` and the mock Bedrock batch control
