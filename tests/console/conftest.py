@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,6 +32,24 @@ def staff_client(staff) -> Client:
     client = Client()
     client.force_login(staff)
     return client
+
+
+@pytest.fixture
+def usage_today() -> datetime:
+    """Ten o'clock (UTC) today as the test starts, not as a module was collected: a run
+    that crosses midnight would otherwise put the rows on a day the page no longer calls
+    today."""
+    from .usage_rows import this_morning
+
+    return this_morning()
+
+
+@pytest.fixture
+def rollups(db: None, usage_today: datetime) -> None:
+    """The usage figures' rollups (``usage_rows.key_rollups``) counted from ``usage_today``."""
+    from .usage_rows import key_rollups
+
+    key_rollups(usage_today)
 
 
 @pytest.fixture
