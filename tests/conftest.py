@@ -129,6 +129,25 @@ def snapshot_reset() -> Iterator[None]:
     registry.install(saved)
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium through Playwright, one a module (skipped without Debian's
+    Chromium): the browser tests' (``tests/console/browser_support.py``; their ``page``
+    and gateway are ``tests/console/conftest.py``'s or a module's own)."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from .console.browser_support import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
 @pytest.fixture
 def bill_drift(db: None) -> None:
     """A day of drift on a recent day (``/api/bill-drift``'s tests and the Bills page's)."""

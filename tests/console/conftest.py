@@ -13,7 +13,7 @@ from django.test import Client
 from gateway import journal
 from gateway.base import lifecycle
 from gateway.models import Deployment, Provider, RequestBody, RequestLog, Route
-from tests.console.browser_support import CHROMIUM, CHROMIUM_ARGS, LAPTOP, PASSWORD, USER
+from tests.console.browser_support import CHROMIUM, LAPTOP, PASSWORD, USER
 from tests.live import Gateway, running_gateway
 
 from .playground_support import JournalRecorder, make_echo_routes
@@ -158,17 +158,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             f"User.objects.create_superuser({USER!r}, '', {PASSWORD!r})"
         )
         yield gateway
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium through Playwright, one a module."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -19,13 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.console.browser_support import CHROMIUM
 from tests.live import Gateway, running_gateway
 from tests.screenshots import screenshot_dir
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 USER, PASSWORD = "ops", "pw-123456789"
 
 SEED = """
@@ -117,16 +116,6 @@ def traffic(gw: Gateway) -> None:
             return
         time.sleep(0.3)
     raise AssertionError("the session's requests never reached the journal")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -15,14 +15,13 @@ from typing import Any
 
 import pytest
 
+from tests.console.browser_support import CHROMIUM
 from tests.gateway.features.billing.bill_server import bill_server
 from tests.live import Gateway, running_gateway
 from tests.screenshots import screenshot_dir
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 USER, PASSWORD = "ops", "pw-123456789"
 ADMIN_KEY = "sk-admin-browser-0123456789"
 TODAY = datetime.now(UTC).date()
@@ -80,15 +79,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory, openai_api) -> Iterator[Gateway
     with running_gateway(tmp_path_factory.mktemp("bills"), env=env) as gateway:
         gateway.shell(SEED)
         yield gateway
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -16,13 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.console.browser_support import CHROMIUM
 from tests.live import Gateway, running_gateway
 from tests.screenshots import screenshot_dir
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 USER, PASSWORD = "ops", "pw-123456789"
 SESSION = "0b5e7a52-8f1c-4d3e-9a55-2f6c0e1d9b11"
 SECRET = "sk-live-Browser-Audit-Secret-31"
@@ -117,16 +116,6 @@ def live_traffic(gw: Gateway) -> None:
             return
         time.sleep(0.3)
     raise AssertionError(f"the live requests never reached the spend rollups: {sessions}")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
