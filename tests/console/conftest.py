@@ -13,7 +13,7 @@ from django.test import Client
 from gateway import journal
 from gateway.base import lifecycle
 from gateway.models import Deployment, Provider, RequestBody, RequestLog, Route
-from tests.console.browser_support import CHROMIUM, LAPTOP, PASSWORD, USER
+from tests.console.browser_support import CHROMIUM, LAPTOP, PASSWORD, USER, opened_page
 from tests.live import Gateway, running_gateway
 
 from .playground_support import JournalRecorder, make_echo_routes
@@ -163,12 +163,5 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 @pytest.fixture
 def page(browser, gw: Gateway):
     """A laptop-sized page on ``gw``; the test fails on any JavaScript error."""
-    context = browser.new_context(viewport=LAPTOP, base_url=gw.url)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    with opened_page(browser, gw, LAPTOP) as page:
+        yield page
