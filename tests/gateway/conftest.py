@@ -157,12 +157,7 @@ def gateway_journal(db: None) -> None:
 def openai_bill(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """OpenAI's costs and usage API on 127.0.0.1 answering the golden pages, its admin
     key and address set."""
-    from tests.gateway.features.billing.bill_drift_rows import OPENAI_KEY
-    from tests.gateway.features.billing.bill_server import bill_server
+    from tests.gateway.features.billing.bill_drift_rows import admin_api
 
-    with bill_server(
-        "openai", OPENAI_KEY, "openai_costs.json", "openai_usage_completions.json"
-    ) as server:
-        monkeypatch.setenv("SWITCHYARD_OPENAI_ADMIN_KEY", OPENAI_KEY)
-        monkeypatch.setenv("SWITCHYARD_OPENAI_ADMIN_BASE_URL", server.url)
+    with admin_api("openai", monkeypatch) as server:
         yield server

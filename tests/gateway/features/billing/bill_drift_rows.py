@@ -9,19 +9,40 @@ tests/conftest.py) serve the reconciliation's tests here, ``/api/bill-drift``'s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
 from gateway.access import roles
 from gateway.models import BillDrift, Provider, RequestLog
+from tests.gateway.features.billing.bill_server import BillServer, bill_server
 
 RECENT = datetime.now(UTC).date() - timedelta(days=2)
 DAY, NEXT = date(2025, 11, 20), date(2025, 11, 21)
 OPENAI_KEY = "sk-admin-openai-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-admin01-0123456789abcdef"
+# a source's admin key and the golden pages its API answers
+BILLS = {
+    "openai": (OPENAI_KEY, "openai_costs.json", "openai_usage_completions.json"),
+    "anthropic": (ANTHROPIC_KEY, "anthropic_cost_report.json", "anthropic_usage_messages.json"),
+}
+
+
+@contextmanager
+def admin_api(kind: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[BillServer]:
+    """The source's usage and cost API on 127.0.0.1 answering the golden pages, its admin
+    key and address set in the environment (the ``openai_bill`` and ``anthropic_bill``
+    fixtures)."""
+    key, *pages = BILLS[kind]
+    with bill_server(kind, key, *pages) as server:
+        monkeypatch.setenv(f"SWITCHYARD_{kind.upper()}_ADMIN_KEY", key)
+        monkeypatch.setenv(f"SWITCHYARD_{kind.upper()}_ADMIN_BASE_URL", server.url)
+        yield server
 
 
 def client_of(role: str) -> Client:

@@ -7,17 +7,13 @@ from collections.abc import Iterator
 import pytest
 
 from tests.gateway.features.alerts.conftest import receiver  # noqa: F401 (the fixture)
-from tests.gateway.features.billing.bill_drift_rows import ANTHROPIC_KEY
-from tests.gateway.features.billing.bill_server import BillServer, bill_server
+from tests.gateway.features.billing.bill_drift_rows import admin_api
+from tests.gateway.features.billing.bill_server import BillServer
 
 
 @pytest.fixture
 def anthropic_bill(monkeypatch: pytest.MonkeyPatch) -> Iterator[BillServer]:
     """Anthropic's cost report and usage API on 127.0.0.1 answering the golden pages, its
     admin key and address set."""
-    with bill_server(
-        "anthropic", ANTHROPIC_KEY, "anthropic_cost_report.json", "anthropic_usage_messages.json"
-    ) as server:
-        monkeypatch.setenv("SWITCHYARD_ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)
-        monkeypatch.setenv("SWITCHYARD_ANTHROPIC_ADMIN_BASE_URL", server.url)
+    with admin_api("anthropic", monkeypatch) as server:
         yield server
