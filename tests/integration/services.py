@@ -79,10 +79,11 @@ def ensure_services() -> None:
 
 
 @contextmanager
-def own_database() -> Iterator[str]:
-    """The URL of a fresh database on the machine's PostgreSQL, dropped afterwards."""
+def own_database(prefix: str = "switchyard_test") -> Iterator[str]:
+    """The URL of a fresh database on the machine's PostgreSQL (started when down, with
+    Redis), named ``prefix`` and a random tail, dropped afterwards."""
     ensure_services()
-    name = f"switchyard_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
