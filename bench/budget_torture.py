@@ -711,21 +711,11 @@ def run_cell(bases: list[str], database_url: str, cell: Cell) -> None:
 def services(workdir: Path) -> Iterator[tuple[str, str]]:
     """A fresh PostgreSQL database and a claimed Redis database (scripts/services.sh's
     services, started when down, as the tests do)."""
-    import psycopg
-
-    from tests.integration.test_two_instances import PG_ADMIN, ensure_services
+    from tests.integration.services import own_database
     from tests.own_redis import own_redis_database
 
-    ensure_services()
-    name = f"switchyard_torture_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        with own_redis_database() as redis_url:
-            yield f"postgresql://postgres@127.0.0.1:5432/{name}", redis_url
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with own_database("switchyard_torture") as database_url, own_redis_database() as redis_url:
+        yield database_url, redis_url
 
 
 def make_cells(concurrencies: list[int], only: list[str]) -> list[Cell]:

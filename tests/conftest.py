@@ -130,6 +130,33 @@ def snapshot_reset() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium through Playwright, one a module (skipped without Debian's
+    Chromium): the browser tests' (``tests/console/browser_support.py``; their ``page``
+    and gateway are ``tests/console/conftest.py``'s or a module's own)."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from .console.browser_support import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def bill_drift(db: None) -> None:
+    """A day of drift on a recent day (``/api/bill-drift``'s tests and the Bills page's)."""
+    from tests.gateway.features.billing.bill_drift_rows import drift_row
+
+    drift_row()
+
+
+@pytest.fixture(scope="module")
 def bedrock_batch(request: pytest.FixtureRequest) -> Iterator[tuple[str, Any]]:
     """A moto S3 server with the module's ``BUCKET`` and the mock Bedrock batch control
     plane reading it, shared by the module's tests (unit drives and live gateways alike):

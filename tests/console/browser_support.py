@@ -5,6 +5,9 @@ in, screenshots."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from tests.screenshots import screenshot_dir
 
@@ -20,6 +23,7 @@ CHROMIUM_ARGS = [
 ]
 SHOTS = screenshot_dir()
 LAPTOP = {"width": 1366, "height": 860}
+WIDE = {"width": 1440, "height": 900}  # the screenshots' width
 USER, PASSWORD = "ops", "pw-123456789"
 
 
@@ -35,3 +39,20 @@ def sign_in(page) -> None:
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r"/$"))
+
+
+@contextmanager
+def opened_page(
+    browser: Any, gw: Any, viewport: dict[str, int], timeout: int = 10_000, **options: Any
+) -> Iterator[Any]:
+    """A page in a context of its own on ``gw`` (``options`` go to the context); fails
+    the test on any JavaScript error the page raised."""
+    context = browser.new_context(viewport=viewport, base_url=gw.url, **options)
+    page = context.new_page()
+    page.set_default_timeout(timeout)
+    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"

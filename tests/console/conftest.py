@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from django.test import Client
 from gateway import journal
 from gateway.base import lifecycle
 from gateway.models import Deployment, Provider, RequestBody, RequestLog, Route
-from tests.console.browser_support import CHROMIUM, CHROMIUM_ARGS, LAPTOP, PASSWORD, USER
+from tests.console.browser_support import CHROMIUM, LAPTOP, PASSWORD, USER, opened_page
 from tests.live import Gateway, running_gateway
 
 from .playground_support import JournalRecorder, make_echo_routes
@@ -31,6 +32,24 @@ def staff_client(staff) -> Client:
     client = Client()
     client.force_login(staff)
     return client
+
+
+@pytest.fixture
+def usage_today() -> datetime:
+    """Ten o'clock (UTC) today as the test starts, not as a module was collected: a run
+    that crosses midnight would otherwise put the rows on a day the page no longer calls
+    today."""
+    from .usage_rows import this_morning
+
+    return this_morning()
+
+
+@pytest.fixture
+def rollups(db: None, usage_today: datetime) -> None:
+    """The usage figures' rollups (``usage_rows.key_rollups``) counted from ``usage_today``."""
+    from .usage_rows import key_rollups
+
+    key_rollups(usage_today)
 
 
 @pytest.fixture
@@ -141,26 +160,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         yield gateway
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium through Playwright, one a module."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def page(browser, gw: Gateway):
     """A laptop-sized page on ``gw``; the test fails on any JavaScript error."""
-    context = browser.new_context(viewport=LAPTOP, base_url=gw.url)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    with opened_page(browser, gw, LAPTOP) as page:
+        yield page

@@ -19,14 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.console.browser_support import CHROMIUM, WIDE, opened_page, sign_in
 from tests.live import Gateway, running_gateway
 from tests.screenshots import screenshot_dir
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-USER, PASSWORD = "ops", "pw-123456789"
 
 SEED = """
 from decimal import Decimal
@@ -119,32 +117,11 @@ def traffic(gw: Gateway) -> None:
     raise AssertionError("the session's requests never reached the journal")
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def page(browser, gw: Gateway, traffic):
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=gw.url)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto("/login/")
-    page.fill("#id_username", USER)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/$"))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    with opened_page(browser, gw, WIDE) as page:
+        sign_in(page)
+        yield page
 
 
 def shots(page, name: str) -> None:

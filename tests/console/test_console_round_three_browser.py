@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.console.browser_support import CHROMIUM
 from tests.live import Gateway, running_gateway
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 LAPTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 USER, PASSWORD = "ops", "pw-123456789"
@@ -82,16 +81,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         with running_gateway(tmp_path_factory.mktemp("round3"), env=env) as gateway:
             gateway.shell(SEED)
             yield gateway
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def _page(browser, gw: Gateway, viewport: dict, scheme: str = "light"):

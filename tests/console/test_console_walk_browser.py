@@ -5,7 +5,6 @@ routes, with keys that carry the pills and limits that widened the table."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.console.browser_support import CHROMIUM, WIDE, opened_page, sign_in
 from tests.live import Gateway, running_gateway
 from tests.screenshots import screenshot_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-USER, PASSWORD = "ops", "pw-123456789"
 
 SEED = """
 from decimal import Decimal
@@ -64,31 +61,11 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         yield gateway
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def page(browser, gw: Gateway):
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=gw.url)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto("/login/")
-    page.fill("#id_username", USER)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/$"))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    with opened_page(browser, gw, WIDE, timeout=15_000) as page:
+        sign_in(page)
+        yield page
 
 
 def shots(page: Any, name: str) -> None:

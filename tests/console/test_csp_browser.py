@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.browser_support import CHROMIUM, CHROMIUM_ARGS
+from tests.console.browser_support import CHROMIUM
 from tests.live import Gateway, free_port, running_gateway
 
 pytestmark = pytest.mark.browser
@@ -63,16 +63,6 @@ Deployment.objects.create(route=route, provider=echo, model="img", params={{'rep
     with running_gateway(tmp_path_factory.mktemp("csp")) as gateway:
         gateway.shell(setup)
         yield gateway
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 WATCH = """document.addEventListener('securitypolicyviolation', (e) =>

@@ -7,30 +7,16 @@ tests/screenshots.py says where."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.console.browser_support import CHROMIUM, PASSWORD, USER, shot, sign_in
-from tests.live import Gateway, running_gateway
+from tests.console.browser_support import shot, sign_in
+from tests.live import Gateway
 
 pytestmark = pytest.mark.browser
 
 WIDE = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture(scope="module")
-def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    with running_gateway(tmp_path_factory.mktemp("guardrails-console")) as gateway:
-        gateway.shell(
-            "from django.contrib.auth.models import User; "
-            f"User.objects.create_superuser({USER!r}, '', {PASSWORD!r})"
-        )
-        yield gateway
 
 
 def new_page(browser, gw: Gateway, viewport: dict):  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.console.browser_support import CHROMIUM, CHROMIUM_ARGS, PASSWORD, USER, shot
+from tests.console.browser_support import CHROMIUM, PASSWORD, USER, shot
 from tests.live import Gateway, free_port, running_gateway
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, needs_provider, oidc_provider
 
@@ -47,16 +47,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory, issuer: str) -> Iterator[Gatewa
             "from gateway.models import Team; Team.objects.create(name='research')"
         )
         yield gateway
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def new_page(browser, gw: Gateway, width: int):  # type: ignore[no-untyped-def]

@@ -16,14 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.console.browser_support import CHROMIUM, PASSWORD, USER, WIDE, opened_page
 from tests.live import Gateway, running_gateway
 from tests.screenshots import screenshot_dir
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-USER, PASSWORD = "ops", "pw-123456789"
 SESSION = "0b5e7a52-8f1c-4d3e-9a55-2f6c0e1d9b11"
 SECRET = "sk-live-Browser-Audit-Secret-31"
 
@@ -119,37 +117,18 @@ def live_traffic(gw: Gateway) -> None:
     raise AssertionError(f"the live requests never reached the spend rollups: {sessions}")
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def page(browser, gw: Gateway, live_traffic):
-    context = browser.new_context(
-        viewport={"width": 1440, "height": 900}, base_url=gw.url, accept_downloads=True
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto("/login/")
-    page.fill("#id_username", USER)
-    page.fill("#id_password", "not-the-password-1")  # one failed sign-in for the audit log
-    page.click("button[type=submit]")
-    page.fill("#id_username", USER)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/$"))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    with opened_page(browser, gw, WIDE, accept_downloads=True) as page:
+        page.goto("/login/")
+        page.fill("#id_username", USER)
+        page.fill("#id_password", "not-the-password-1")  # one failed sign-in for the audit log
+        page.click("button[type=submit]")
+        page.fill("#id_username", USER)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r"/$"))
+        yield page
 
 
 def shot(page, name: str) -> None:

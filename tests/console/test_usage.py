@@ -4,65 +4,26 @@ The export's view: ``tests/console/views/test_usage.py``."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
-
-import pytest
-from django.utils import timezone
 
 from console import usage
 from gateway.models import UsageRollup
-
-TODAY = timezone.now().astimezone(UTC).replace(hour=10, minute=0, second=0, microsecond=0)
-
-
-@pytest.fixture(autouse=True)
-def _today() -> None:
-    """Today as each test starts, not as the module was collected: a run that crosses
-    midnight (UTC) would otherwise put the rows on a day the page no longer calls today."""
-    global TODAY
-    TODAY = timezone.now().astimezone(UTC).replace(hour=10, minute=0, second=0, microsecond=0)
+from tests.console.usage_rows import rollup
 
 
-def rollup(days_ago: int, key_id: int, key_name: str, route: str, cost: str, **more) -> UsageRollup:
-    return UsageRollup(
-        hour=TODAY - timedelta(days=days_ago),
-        route=route,
-        key_id=key_id,
-        key_name=key_name,
-        dialect="openai",
-        status_class=2,
-        requests=more.get("requests", 3),
-        errors=more.get("errors", 0),
-        input_tokens=10,
-        output_tokens=20,
-        cost_usd=Decimal(cost),
-    )
-
-
-@pytest.fixture
-def rollups(db) -> None:
-    UsageRollup.objects.bulk_create(
-        [
-            rollup(0, 1, "research", "chat", "0.50"),
-            rollup(0, 1, "research", "embed", "0.25"),
-            rollup(2, 1, "research", "chat", "1.00"),
-            rollup(1, 2, "ci", "chat", "0.0004", errors=1),
-            rollup(0, 0, "master", "chat", "0"),
-            rollup(45, 1, "research", "chat", "9.00"),  # outside 30 days, inside 90
-        ]
-    )
-
-
-def test_spend_per_key_and_day(rollups) -> None:
+def test_spend_per_key_and_day(rollups: None, usage_today: datetime) -> None:
     found = usage.usage("30d")
     assert [k.name for k in found.keys] == ["research", "ci", "master key"]
     research = found.keys[0]
     assert research.cost == Decimal("1.75") and research.requests == 9
-    assert research.per_day[TODAY.date()] == Decimal("0.75")
+    assert research.per_day[usage_today.date()] == Decimal("0.75")
     chart = found.chart()
     assert len(chart["days"]) == 30 == len(chart["series"][0]["values"])
-    assert chart["days"][-1] == datetime.combine(TODAY.date(), datetime.min.time(), UTC).timestamp()
+    assert (
+        chart["days"][-1]
+        == datetime.combine(usage_today.date(), datetime.min.time(), UTC).timestamp()
+    )
     assert chart["series"][0] == {
         "name": "research",
         "values": [0.0] * 27 + [1.0, 0.0, 0.75],
@@ -70,16 +31,18 @@ def test_spend_per_key_and_day(rollups) -> None:
     assert usage.usage("90d").keys[0].cost == Decimal("10.75")
 
 
-def test_the_master_key_and_the_consoles_requests_are_apart(db) -> None:
+def test_the_master_key_and_the_consoles_requests_are_apart(
+    db: None, usage_today: datetime
+) -> None:
     """Neither has a virtual key (key id 0): each is its own line, by name, while a
     virtual key renamed over the window stays one line."""
     UsageRollup.objects.bulk_create(
         [
-            rollup(0, 0, "master", "chat", "0.30", requests=12),
-            rollup(0, 0, "console:admin", "chat", "0.10", requests=4),
-            rollup(1, 0, "console:admin", "chat", "0.05", requests=2),
-            rollup(1, 3, "old name", "chat", "0.01"),
-            rollup(0, 3, "new name", "chat", "0.01"),
+            rollup(usage_today, 0, 0, "master", "chat", "0.30", requests=12),
+            rollup(usage_today, 0, 0, "console:admin", "chat", "0.10", requests=4),
+            rollup(usage_today, 1, 0, "console:admin", "chat", "0.05", requests=2),
+            rollup(usage_today, 1, 3, "old name", "chat", "0.01"),
+            rollup(usage_today, 0, 3, "new name", "chat", "0.01"),
         ]
     )
     found = {k.name: k for k in usage.usage("30d").keys}
@@ -92,9 +55,9 @@ def test_the_master_key_and_the_consoles_requests_are_apart(db) -> None:
     assert found["console:admin"].requests == 6 and found["console:admin"].cost == Decimal("0.15")
 
 
-def test_more_keys_than_drawn_are_summed(db) -> None:
+def test_more_keys_than_drawn_are_summed(db: None, usage_today: datetime) -> None:
     UsageRollup.objects.bulk_create(
-        [rollup(0, n, f"k{n}", "chat", str(n)) for n in range(1, usage.CHART_KEYS + 4)]
+        [rollup(usage_today, 0, n, f"k{n}", "chat", str(n)) for n in range(1, usage.CHART_KEYS + 4)]
     )
     series = usage.usage("7d").chart()["series"]
     assert len(series) == usage.CHART_KEYS + 1

@@ -6,8 +6,10 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -130,3 +132,32 @@ def fake_time(monkeypatch, settings) -> FakeTime:
     settings.SWITCHYARD_COOLDOWN_SECONDS = 30
     yield fake
     routing.reset()
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal writer's retries after a database error in hundredths of a second
+    (the journal's and the database work's tests)."""
+    from gateway.journal import background
+
+    monkeypatch.setattr(background, "MIN_BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr(background, "MAX_BACKOFF_SECONDS", 0.05)
+
+
+@pytest.fixture
+def gateway_journal(db: None) -> None:
+    """The journal's rows the golden bills answer for (the bill reconciliation's tests,
+    ``/api/bill-drift``'s and the command's)."""
+    from tests.gateway.features.billing.bill_drift_rows import journal_rows
+
+    journal_rows()
+
+
+@pytest.fixture
+def openai_bill(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """OpenAI's costs and usage API on 127.0.0.1 answering the golden pages, its admin
+    key and address set."""
+    from tests.gateway.features.billing.bill_drift_rows import admin_api
+
+    with admin_api("openai", monkeypatch) as server:
+        yield server

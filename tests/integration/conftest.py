@@ -11,6 +11,10 @@ deployment with ``max_output_tokens=8192`` and reasoning support):
 - ``dead-gpt`` / ``dead-claude`` -> the same kinds at a port nobody listens on
 - ``mock-gpt-x<N>`` / ``mock-claude-x<N>``: spare routes for tests that make the
   upstream fail, so failures never put the shared routes into cooldown.
+
+The ``services`` tests' ``database_url`` and ``redis_url``: a PostgreSQL database and a
+Redis database of the test module's own (``services.py``); ``everything``: the MCP
+conformance suite's reference server, one per test module (``conformance_server.py``).
 """
 
 from __future__ import annotations
@@ -134,3 +138,30 @@ def mock(stack: Stack) -> Iterator[MockUpstream]:
     stack.mock.reset()
     yield stack.mock
     stack.mock.reset()
+
+
+@pytest.fixture(scope="module")
+def database_url() -> Iterator[str]:
+    """A PostgreSQL database of this module's own on the machine's server."""
+    from .services import own_database
+
+    with own_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A Redis database of this module's own (claimed, emptied before and after)."""
+    from tests.own_redis import own_redis_database
+
+    with own_redis_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def everything() -> Iterator[str]:
+    """The MCP reference server's ``/mcp`` URL, one server per test module."""
+    from .conformance_server import everything_server
+
+    with everything_server() as url:
+        yield url

@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 from tests.gateway.features.a2a import live_agents
-from tests.integration.test_two_instances import database_url, redis_url  # noqa: F401 (fixtures)
 from tests.live import running_gateway
 
 pytestmark = pytest.mark.services
@@ -63,8 +62,8 @@ def why(url: str, key: str) -> str:
 
 def test_a_task_sent_through_a_killed_instance_is_got_through_another(
     tmp_path_factory: pytest.TempPathFactory,
-    database_url: str,  # noqa: F811
-    redis_url: str,  # noqa: F811
+    database_url: str,
+    redis_url: str,
 ) -> None:
     env = {
         "DATABASE_URL": database_url,

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from .test_two_instances import database_url  # noqa: F401 - the fixture
-
 pytestmark = pytest.mark.services
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +93,7 @@ print(json.dumps(report))
 """
 
 
-def test_a_writer_and_the_pruner_at_once_never_lose_a_named_part(database_url: str) -> None:  # noqa: F811
+def test_a_writer_and_the_pruner_at_once_never_lose_a_named_part(database_url: str) -> None:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

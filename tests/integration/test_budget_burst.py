@@ -17,7 +17,7 @@ import pytest
 
 from tests.live import Gateway, running_gateway
 
-from .test_two_instances import create_key, database_url, known_to, redis_url  # noqa: F401
+from .test_two_instances import create_key, known_to
 
 PRICE = Decimal("10")  # USD per 1M tokens, input and output
 TEXT = "word " * 100
@@ -142,8 +142,8 @@ def test_a_burst_on_two_workers_spends_no_more_than_the_budget(tmp_path) -> None
 @pytest.mark.services
 def test_a_burst_on_two_instances_spends_no_more_than_the_budget(
     tmp_path_factory,
-    database_url,  # noqa: F811
-    redis_url,  # noqa: F811
+    database_url,
+    redis_url,
 ) -> None:
     env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
     with (

@@ -18,7 +18,7 @@ from tests.live import Gateway, running_gateway
 from tests.own_redis import own_redis_database
 
 from .test_budget_burst import OPENAI, add_route, budget_for_ten, burst, cost_of_one, wait_for
-from .test_two_instances import create_key, database_url, known_to  # noqa: F401
+from .test_two_instances import create_key, known_to
 
 pytestmark = pytest.mark.services
 
@@ -30,7 +30,7 @@ print(json.dumps(sorted(BudgetSlice.objects.values_list('region', 'allotted_unit
 
 
 @pytest.fixture(scope="module")
-def regions(tmp_path_factory, database_url) -> Iterator[tuple[Gateway, Gateway]]:  # noqa: F811
+def regions(tmp_path_factory, database_url) -> Iterator[tuple[Gateway, Gateway]]:
     with own_redis_database() as eu_redis, own_redis_database() as us_redis:
         common = {"DATABASE_URL": database_url, "SWITCHYARD_LEDGER_SLICE_PERCENT": "20"}
         eu_env = {**common, "SWITCHYARD_REGION": "eu", "REDIS_URL": eu_redis}

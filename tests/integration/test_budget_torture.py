@@ -29,7 +29,7 @@ CELLS = ("chat:key:c8", "mcp:key:c8", "mcp:end_user:c8", "realtime:key:c8")
 # machine; the suite's 120 s ran out at load average 23 (seven other runs on two cores).
 @pytest.fixture(scope="module")
 def torture(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from .test_two_instances import ensure_services
+    from .services import ensure_services
 
     ensure_services()  # skips where PostgreSQL or Redis is not installed
     out = tmp_path_factory.mktemp("torture")

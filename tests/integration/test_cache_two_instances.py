@@ -13,7 +13,6 @@ import pytest
 from tests.live import Gateway, running_gateway
 
 from .mock_upstream import MockUpstream
-from .test_two_instances import database_url, redis_url  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.services
 
@@ -30,8 +29,8 @@ Deployment.objects.create(route=r, provider=p, model="up-gpt")
 @pytest.fixture(scope="module")
 def pair(
     tmp_path_factory,
-    database_url: str,  # noqa: F811
-    redis_url: str,  # noqa: F811
+    database_url: str,
+    redis_url: str,
 ) -> Iterator[tuple[Gateway, Gateway, MockUpstream, str]]:
     mock = MockUpstream().start()
     env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}

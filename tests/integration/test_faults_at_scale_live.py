@@ -28,7 +28,6 @@ from google.genai import types as genai_types
 from tests.live import MASTER_KEY, Gateway, running_gateway
 
 from .mock_upstream import MockUpstream, Reply, Seen
-from .test_two_instances import redis_url  # noqa: F401  (a fixture: a Redis database of its own)
 
 SECRET = "sk-faults-upstream-secret-0123456789"
 LONG = "A long answer that the cutting upstream never finishes. " * 4
@@ -247,7 +246,7 @@ def test_two_workers_share_one_cooldown_of_a_dead_deployment(tmp_path_factory, m
 def test_two_instances_share_one_cooldown_through_redis(
     tmp_path_factory,
     mock,
-    redis_url,  # noqa: F811  (a database of this run's own)
+    redis_url,  # a Redis database of this run's own
 ) -> None:
     import uuid
 

@@ -11,26 +11,17 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-import pytest
+from tests.live import MASTER_KEY, running_gateway
 
-from tests.live import MASTER_KEY, free_port, running_gateway
+from .conformance_server import CLI, FIXTURE, NEEDS_NODE
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "mcp_conformance"
-CLI = FIXTURE / "node_modules" / ".bin" / "conformance"
-TSX = FIXTURE / "node_modules" / ".bin" / "tsx"
 SUITE_SECONDS = 180  # ~15 s on a quiet machine; CI shares two cores with the rest of the suite
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None or not CLI.exists() or not TSX.exists(),
-    reason="needs Node and tests/fixtures/mcp_conformance's packages (npm ci there)",
-)
+pytestmark = NEEDS_NODE
 
 
 def run_suite(url: str, bearer: str | None = None, scenario: str | None = None) -> dict[str, bool]:
@@ -70,33 +61,6 @@ def settled(url: str, bearer: str | None = None) -> dict[str, bool]:
                 found[name] = True
                 break
     return found
-
-
-@pytest.fixture(scope="module")
-def everything() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(TSX), "everything-server.ts"],
-        cwd=FIXTURE,
-        env={**os.environ, "PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/mcp"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError("the everything server did not start") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_through_the_gateway_passes_what_passes_directly(everything: str, tmp_path: Path) -> None:

@@ -21,8 +21,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from tests.integration.test_mcp_conformance import everything, pytestmark  # noqa: F401
+from tests.integration.conformance_server import NEEDS_NODE
 from tests.live import MASTER_KEY, running_gateway
+
+pytestmark = NEEDS_NODE
 
 SETUP = """
 import json
@@ -38,7 +40,7 @@ print(json.dumps({'echo': echo.raw, 'other': other.raw}))
 
 
 @pytest.fixture(scope="module")
-def gateway(everything: str, tmp_path_factory: pytest.TempPathFactory) -> Any:  # noqa: F811
+def gateway(everything: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     with running_gateway(tmp_path_factory.mktemp("relay") / "gw", workers=1) as gw:
         keys = json.loads(gw.shell(SETUP % {"url": everything}).strip().splitlines()[-1])
         asyncio.run(_until_listed(gw.url))

@@ -12,13 +12,12 @@ from tests.live import free_port, running_gateway
 
 from .conftest import Stack, setup_code
 from .mock_upstream import MockUpstream, Reply, ToolUse
-from .test_two_instances import database_url  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.services
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Stack]:  # noqa: F811
+def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Stack]:
     mock = MockUpstream().start()
     dead = f"http://127.0.0.1:{free_port()}"
     try:

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from .test_two_instances import database_url  # noqa: F401 - the fixture
-
 pytestmark = pytest.mark.services
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +104,7 @@ def finished(process: subprocess.Popen[str]) -> str:
     return out
 
 
-def test_two_writers_add_up_in_the_same_rollup_rows(database_url: str) -> None:  # noqa: F811
+def test_two_writers_add_up_in_the_same_rollup_rows(database_url: str) -> None:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

@@ -21,7 +21,6 @@ import pytest
 from tests.live import Gateway, running_gateway
 
 from .mock_upstream import MockUpstream, Reply
-from .test_two_instances import database_url, redis_url  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.services
 
@@ -68,8 +67,8 @@ def embedding(text: str) -> list[float]:
 @pytest.fixture(scope="module")
 def pair(
     tmp_path_factory: pytest.TempPathFactory,
-    database_url: str,  # noqa: F811
-    redis_url: str,  # noqa: F811
+    database_url: str,
+    redis_url: str,
 ) -> Iterator[tuple[Gateway, Gateway, MockUpstream, str]]:
     mock = MockUpstream().start()
     mock.embedding = embedding

@@ -24,7 +24,6 @@ import pytest
 from tests.live import MASTER_KEY, Gateway, running_gateway
 
 from .mock_upstream import MockUpstream, Reply, Seen
-from .test_two_instances import redis_url  # noqa: F401  (a fixture: a Redis database of its own)
 
 SECRET = "sk-shared-state-upstream-0123456789"
 LONG = "An answer the cutting upstream never finishes. " * 4
@@ -149,7 +148,7 @@ def test_two_workers_share_one_retry_budget_and_one_cooldown(tmp_path_factory, m
 def test_two_instances_share_them_through_redis(
     tmp_path_factory,
     mock,
-    redis_url,  # noqa: F811  (a database of this run's own)
+    redis_url,  # a Redis database of this run's own
 ) -> None:
     import psycopg
     import redis

@@ -4,100 +4,16 @@ on the other within a second. Needs the local PostgreSQL and Redis (started if d
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
-import psycopg
 import pytest
 
 from tests.live import Gateway, running_gateway
-from tests.own_redis import REDIS_PORT, own_redis_database, redis_up
 
 pytestmark = pytest.mark.services
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def _postgres_up() -> bool:
-    try:
-        with psycopg.connect(PG_ADMIN, connect_timeout=2):
-            return True
-    except psycopg.OperationalError:
-        return False
-
-
-def _wait(check, what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not come up")
-        time.sleep(0.2)
-
-
-def ensure_services() -> None:
-    """Start the machine's PostgreSQL cluster and Redis when they are not running."""
-    if not _postgres_up():
-        versions = sorted(os.listdir("/etc/postgresql"))
-        if not versions or not shutil.which("pg_ctlcluster"):
-            pytest.skip("PostgreSQL is not installed here")
-        subprocess.run(
-            ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"],
-            check=False,
-            capture_output=True,
-        )
-        _wait(_postgres_up, "PostgreSQL")
-    if not redis_up():
-        if not shutil.which("redis-server"):
-            pytest.skip("Redis is not installed here")
-        os.makedirs("/var/lib/redis", exist_ok=True)
-        os.makedirs("/var/log/redis", exist_ok=True)
-        subprocess.run(
-            [
-                "redis-server",
-                "--daemonize",
-                "yes",
-                "--bind",
-                "127.0.0.1",
-                "-::1",
-                "--port",
-                str(REDIS_PORT),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                "/var/lib/redis",
-                "--logfile",
-                "/var/log/redis/ci.log",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        _wait(redis_up, "Redis")
-
-
-@pytest.fixture(scope="module")
-def database_url() -> Iterator[str]:
-    ensure_services()
-    name = f"switchyard_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with own_redis_database() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.browser_support import CHROMIUM, CHROMIUM_ARGS
+from tests.console.browser_support import CHROMIUM
 from tests.live import Gateway, running_gateway
 
 pytestmark = pytest.mark.browser
@@ -46,16 +46,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         gateway.shell(SETUP)
         time.sleep(1.2)  # the server's registry snapshot picks up the new routes
         yield gateway
-
-
-@pytest.fixture(scope="module")
-def browser(gw: Gateway):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def signed_in(browser, gw: Gateway, width: int, height: int):

@@ -15,12 +15,12 @@ from django.contrib.messages import get_messages
 
 from gateway.features.billing import runner
 from gateway.models import AuditEvent, BillDrift
-from tests.gateway.features.billing.bill_drift_rows import RECENT, client_of, drift  # noqa: F401
+from tests.gateway.features.billing.bill_drift_rows import RECENT, client_of
 
 pytestmark = pytest.mark.django_db
 
 
-def test_the_bills_page_shows_each_day_and_its_routes(drift):  # noqa: F811
+def test_the_bills_page_shows_each_day_and_its_routes(bill_drift):
     html = client_of("admin").get("/spend/bills/").content.decode()
     assert RECENT.isoformat() in html and "openai-main" in html and "gpt-4o-2024-08-06" in html
     assert "past the threshold" in html and "$1.30" in html
@@ -30,7 +30,7 @@ def test_the_bills_page_shows_each_day_and_its_routes(drift):  # noqa: F811
     assert "/spend/bills/" in client_of("owner").get("/spend/").content.decode()
 
 
-def test_the_window_and_source_pick_the_days_and_sum_them(drift) -> None:  # noqa: F811
+def test_the_window_and_source_pick_the_days_and_sum_them(bill_drift) -> None:
     old = datetime.now(UTC).date() - timedelta(days=20)
     BillDrift.objects.create(
         source="anthropic", provider="claude", route="chat", day=RECENT,

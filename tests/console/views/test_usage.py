@@ -7,16 +7,17 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import datetime
 
 from django.test import Client
 
 from console import usage
 from gateway.models import AuditEvent
-from tests.console import test_usage as rows_of
-from tests.console.test_usage import _today, rollups  # noqa: F401 (fixtures)
 
 
-def test_csv_export_per_day_key_and_route(staff_client: Client, rollups) -> None:  # noqa: F811
+def test_csv_export_per_day_key_and_route(
+    staff_client: Client, rollups: None, usage_today: datetime
+) -> None:
     response = staff_client.get("/usage/export.csv?window=30d")
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert re.match(
@@ -29,7 +30,7 @@ def test_csv_export_per_day_key_and_route(staff_client: Client, rollups) -> None
     today = [
         r
         for r in rows
-        if r["date"] == rows_of.TODAY.date().isoformat() and r["key_name"] == "research"
+        if r["date"] == usage_today.date().isoformat() and r["key_name"] == "research"
     ]
     assert {(r["route"], r["cost_usd"]) for r in today} == {
         ("chat", "0.50000000"),

@@ -14,7 +14,7 @@ from gateway.base import db_work
 from gateway.journal import background
 from gateway.journal.background import Writer
 from gateway.models import RegistryState, RequestLog
-from tests.gateway.journal.test_background import FakeStore, fast_backoff, make, wait_for  # noqa: F401 - fixture
+from tests.gateway.journal.test_background import FakeStore, make, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -125,7 +125,7 @@ async def test_an_attempt_answers_its_work_or_none_and_counts_in_the_outage() ->
     assert not outage.ongoing
 
 
-async def test_the_journal_writer_warns_once_per_outage(fast_backoff, caplog) -> None:  # noqa: F811
+async def test_the_journal_writer_warns_once_per_outage(fast_backoff, caplog) -> None:
     store = FakeStore(fail=6)
     writer = Writer(store, capacity=100, flush_seconds=0.01, batch_size=50, notify=False)
     with caplog.at_level(logging.INFO, logger="gateway.journal"):

@@ -60,12 +60,6 @@ async def wait_for(condition, seconds: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-@pytest.fixture
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(background, "MIN_BACKOFF_SECONDS", 0.01)
-    monkeypatch.setattr(background, "MAX_BACKOFF_SECONDS", 0.05)
-
-
 # --- batching ---------------------------------------------------------------------------------
 
 

@@ -9,14 +9,13 @@ from decimal import Decimal
 import pytest
 
 from gateway.models import AuditEvent
-from tests.gateway.features.billing.bill_drift_rows import RECENT, client_of, drift  # noqa: F401
+from tests.gateway.features.billing.bill_drift_rows import OPENAI_KEY, client_of
 from tests.gateway.features.billing.bill_server import bill_server
-from tests.gateway.features.billing.test_reconcile import OPENAI_KEY, gateway_journal  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_the_api_lists_the_drift_and_the_sources(drift, monkeypatch):  # noqa: F811
+def test_the_api_lists_the_drift_and_the_sources(bill_drift, monkeypatch):
     monkeypatch.setenv("SWITCHYARD_OPENAI_ADMIN_KEY", OPENAI_KEY)
     answer = client_of("admin").get("/api/bill-drift/?source=openai")
     assert answer.status_code == 200
@@ -33,7 +32,7 @@ def test_the_api_lists_the_drift_and_the_sources(drift, monkeypatch):  # noqa: F
     assert client_of("member").get("/api/bill-drift/").status_code == 403
 
 
-def test_owners_run_it_now_through_the_api(gateway_journal, monkeypatch):  # noqa: F811
+def test_owners_run_it_now_through_the_api(gateway_journal, monkeypatch):
     admin = client_of("admin")
     assert admin.post("/api/bill-drift/run", {"days": 3}, "application/json").status_code == 403
     owner = client_of("owner")

@@ -7,70 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
 from gateway.features.alerts import config
 from gateway.features.billing import reconcile, runner, sources
-from gateway.models import BillDrift, Provider, RequestLog
+from gateway.models import BillDrift
 from gateway.telemetry import redaction
-from tests.gateway.features.billing.bill_server import bill_server
+from tests.gateway.features.billing.bill_drift_rows import ANTHROPIC_KEY, DAY, NEXT, OPENAI_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-DAY, NEXT = date(2025, 11, 20), date(2025, 11, 21)
-OPENAI_KEY = "sk-admin-openai-0123456789abcdef"
-ANTHROPIC_KEY = "sk-ant-admin01-0123456789abcdef"
-
-
-def journal(provider: str, route: str, model: str, usd: str, day: date = DAY, n: int = 4) -> None:
-    at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
-    for i in range(n):  # the cost spread over n requests
-        RequestLog.objects.create(
-            request_id=f"{route}-{day}-{i}",
-            created_at=at,
-            dialect="openai",
-            endpoint="chat",
-            route=route,
-            provider=provider,
-            upstream_model=model,
-            input_tokens=100,
-            output_tokens=50,
-            cost_usd=Decimal(usd) / n,
-        )
-
-
-@pytest.fixture
-def gateway_journal(db):
-    Provider.objects.create(name="openai-main", kind="openai")
-    Provider.objects.create(name="claude", kind="anthropic")
-    journal("openai-main", "gpt", "gpt-4o", "10.00")
-    journal("openai-main", "mini", "gpt-4o-mini", "2.00")
-    journal("openai-main", "mini", "gpt-4o-mini", "0.50", NEXT)
-    journal("claude", "sonnet", "claude-sonnet-4-5", "5.00")
-    journal("elsewhere", "other", "gpt-4o", "99.00")  # not a provider of a billed kind
-
-
-@pytest.fixture
-def openai_bill(monkeypatch):
-    with bill_server(
-        "openai", OPENAI_KEY, "openai_costs.json", "openai_usage_completions.json"
-    ) as server:
-        monkeypatch.setenv("SWITCHYARD_OPENAI_ADMIN_KEY", OPENAI_KEY)
-        monkeypatch.setenv("SWITCHYARD_OPENAI_ADMIN_BASE_URL", server.url)
-        yield server
-
-
-@pytest.fixture
-def anthropic_bill(monkeypatch):
-    with bill_server(
-        "anthropic", ANTHROPIC_KEY, "anthropic_cost_report.json", "anthropic_usage_messages.json"
-    ) as server:
-        monkeypatch.setenv("SWITCHYARD_ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)
-        monkeypatch.setenv("SWITCHYARD_ANTHROPIC_ADMIN_BASE_URL", server.url)
-        yield server
 
 
 def rows() -> dict[tuple[str, str, str, date], tuple[Decimal, Decimal, Decimal]]:

@@ -10,33 +10,9 @@ from decimal import Decimal
 import pytest
 
 from gateway.features.billing import sources
-from tests.gateway.features.billing.bill_server import bill_server
+from tests.gateway.features.billing.bill_drift_rows import ANTHROPIC_KEY, DAY, NEXT
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-DAY, NEXT = date(2025, 11, 20), date(2025, 11, 21)
-OPENAI_KEY = "sk-admin-openai-0123456789abcdef"
-ANTHROPIC_KEY = "sk-ant-admin01-0123456789abcdef"
-
-
-@pytest.fixture
-def openai_bill(monkeypatch):
-    with bill_server(
-        "openai", OPENAI_KEY, "openai_costs.json", "openai_usage_completions.json"
-    ) as server:
-        monkeypatch.setenv("SWITCHYARD_OPENAI_ADMIN_KEY", OPENAI_KEY)
-        monkeypatch.setenv("SWITCHYARD_OPENAI_ADMIN_BASE_URL", server.url)
-        yield server
-
-
-@pytest.fixture
-def anthropic_bill(monkeypatch):
-    with bill_server(
-        "anthropic", ANTHROPIC_KEY, "anthropic_cost_report.json", "anthropic_usage_messages.json"
-    ) as server:
-        monkeypatch.setenv("SWITCHYARD_ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)
-        monkeypatch.setenv("SWITCHYARD_ANTHROPIC_ADMIN_BASE_URL", server.url)
-        yield server
 
 
 def test_the_sources_read_every_page_with_the_admin_key(openai_bill, anthropic_bill):

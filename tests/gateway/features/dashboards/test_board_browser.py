@@ -16,14 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.console.browser_support import CHROMIUM
 from tests.console.test_accessibility_browser import serious
 from tests.live import Gateway, running_gateway
 from tests.screenshots import screenshot_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PASSWORD = "pw-123456789"
 
 SEED = """
@@ -67,15 +66,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         )
         gateway.shell(SCORES)
         yield gateway
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def signed_in(browser: Any, gw: Gateway, user: str, **options: Any) -> Any:
