@@ -4,8 +4,9 @@ each (the ``database_url`` and ``redis_url`` fixtures of tests/integration/conft
 
 A test's PostgreSQL database is a copy of a template migrated once per test process
 (``migrated_template``): a whole ``migrate`` on PostgreSQL is ~8 s of a gateway's start
-on the 2-core CI machine, ``CREATE DATABASE ... TEMPLATE`` ~0.7 s, and the gateway's own
-``migrate`` then finds nothing to do (~3 s)."""
+on the 2-core CI machine, ``CREATE DATABASE ... TEMPLATE`` ~0.7 s; a gateway on a copy
+skips its own ``migrate``, which would find nothing to do (~3 s;
+``tests.live.MIGRATED_DATABASES``)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.live import gateway_env, manage
+from tests.live import MIGRATED_DATABASES, gateway_env, manage
 from tests.own_redis import REDIS_PORT, redis_up
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -153,7 +154,11 @@ def own_database(prefix: str = "switchyard_test", migrated: bool = True) -> Iter
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"{template}')
+    url = pg_url(name)
+    if migrated:
+        MIGRATED_DATABASES.add(url)
     try:
-        yield pg_url(name)
+        yield url
     finally:
+        MIGRATED_DATABASES.discard(url)
         _drop_database(name)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from tests.live import MIGRATED_DATABASES
+
 from .services import PG_ADMIN, migrated_template, own_database, pg_url
 
 pytestmark = pytest.mark.services
@@ -25,6 +27,7 @@ def test_a_database_is_a_copy_of_the_migrated_template_and_its_own() -> None:
         expected = applied_migrations(pg_url(template))
         assert ("gateway", "0001_initial") in expected
         assert applied_migrations(first) == applied_migrations(second) == expected
+        assert {first, second} <= MIGRATED_DATABASES  # a gateway on them skips migrate
         with psycopg.connect(first, autocommit=True) as db:
             assert db.execute("SELECT count(*) FROM gateway_route").fetchone() == (0,)
             db.execute("CREATE TABLE only_in_first (n int)")
@@ -43,3 +46,4 @@ def test_an_unmigrated_database_is_empty() -> None:
         with psycopg.connect(url) as db:
             found = db.execute("SELECT to_regclass('django_migrations')").fetchone()
         assert found == (None,)
+        assert url not in MIGRATED_DATABASES  # a gateway on it migrates
