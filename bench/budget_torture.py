@@ -714,7 +714,12 @@ def services(workdir: Path) -> Iterator[tuple[str, str]]:
     from tests.integration.services import own_database
     from tests.own_redis import own_redis_database
 
-    with own_database("switchyard_torture") as database_url, own_redis_database() as redis_url:
+    # empty: a run migrates once either way (its first instance), where a migrated
+    # template would add a copy and a migrate that finds nothing to do
+    with (
+        own_database("switchyard_torture", migrated=False) as database_url,
+        own_redis_database() as redis_url,
+    ):
         yield database_url, redis_url
 
 

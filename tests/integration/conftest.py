@@ -12,8 +12,8 @@ deployment with ``max_output_tokens=8192`` and reasoning support):
 - ``mock-gpt-x<N>`` / ``mock-claude-x<N>``: spare routes for tests that make the
   upstream fail, so failures never put the shared routes into cooldown.
 
-The ``services`` tests' ``database_url`` and ``redis_url``: a PostgreSQL database and a
-Redis database of the test module's own (``services.py``); ``everything``: the MCP
+The ``services`` tests' ``database_url`` and ``redis_url``: a migrated PostgreSQL database
+and a Redis database of the test module's own (``services.py``); ``everything``: the MCP
 conformance suite's reference server, one per test module (``conformance_server.py``).
 """
 
@@ -142,7 +142,8 @@ def mock(stack: Stack) -> Iterator[MockUpstream]:
 
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
-    """A PostgreSQL database of this module's own on the machine's server."""
+    """A PostgreSQL database of this module's own on the machine's server, migrated (a
+    copy of the test process's migrated template: ``services.migrated_template``)."""
     from .services import own_database
 
     with own_database() as url:

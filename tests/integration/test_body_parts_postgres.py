@@ -101,13 +101,6 @@ def test_a_writer_and_the_pruner_at_once_never_lose_a_named_part(database_url: s
         "DEBUG": "0",
     }
     env.pop("REDIS_URL", None)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=300,
-    )
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT],
         cwd=ROOT,

@@ -247,52 +247,35 @@ def test_two_instances_share_one_cooldown_through_redis(
     tmp_path_factory,
     mock,
     redis_url,  # a Redis database of this run's own
+    database_url,  # a migrated PostgreSQL database of this module's own
 ) -> None:
-    import uuid
-
-    import psycopg
-    import redis
-
-    admin_url = "postgresql://postgres@127.0.0.1:5432/postgres"
-    try:
-        redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2).ping()
-        psycopg.connect(admin_url, connect_timeout=2).close()
-    except Exception:
-        pytest.skip("the local PostgreSQL and Redis are not running")
-    name = f"switchyard_faults_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
     env = {
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}",
+        "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "SWITCHYARD_RETRY_BASE_SECONDS": "0.01",
     }
-    try:
-        with (
-            running_gateway(
-                tmp_path_factory.mktemp("faults-a"),
-                env=env,
-                setup=[["shell", "-c", setup_code(mock.url)]],
-                seed=False,
-            ) as a,
-            running_gateway(tmp_path_factory.mktemp("faults-b"), env=env, seed=False) as b,
-        ):
-            headers = {"authorization": f"Bearer {MASTER_KEY}"}
-            for n in range(30):  # alternating instances
-                gateway = (a, b)[n % 2]
-                reply = httpx.post(
-                    gateway.url + "/v1/chat/completions",
-                    json=hello("half-dead"),
-                    headers=headers,
-                    timeout=10,
-                )
-                assert reply.status_code == 200, reply.text
-                time.sleep(0.02)
-            served = by_model(mock)
-            # alone, each instance would count its own 3 failed requests (6 here)
-            assert served["up-dead"] <= 4, served
-            assert served["up-good"] == 30
-            assert "Traceback" not in a.log() + b.log()
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with (
+        running_gateway(
+            tmp_path_factory.mktemp("faults-a"),
+            env=env,
+            setup=[["shell", "-c", setup_code(mock.url)]],
+            seed=False,
+        ) as a,
+        running_gateway(tmp_path_factory.mktemp("faults-b"), env=env, seed=False) as b,
+    ):
+        headers = {"authorization": f"Bearer {MASTER_KEY}"}
+        for n in range(30):  # alternating instances
+            gateway = (a, b)[n % 2]
+            reply = httpx.post(
+                gateway.url + "/v1/chat/completions",
+                json=hello("half-dead"),
+                headers=headers,
+                timeout=10,
+            )
+            assert reply.status_code == 200, reply.text
+            time.sleep(0.02)
+        served = by_model(mock)
+        # alone, each instance would count its own 3 failed requests (6 here)
+        assert served["up-dead"] <= 4, served
+        assert served["up-good"] == 30
+        assert "Traceback" not in a.log() + b.log()

@@ -105,18 +105,6 @@ def finished(process: subprocess.Popen[str]) -> str:
 
 
 def test_two_writers_add_up_in_the_same_rollup_rows(database_url: str) -> None:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "gateway.server.settings",
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=300,
-    )
     writers = [run(WRITER, database_url, str(seed), "20") for seed in (1, 2)]
     for writer in writers:
         finished(writer)

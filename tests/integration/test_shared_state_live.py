@@ -14,7 +14,6 @@ tried 5 times before every worker skipped it.
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 
@@ -149,45 +148,28 @@ def test_two_instances_share_them_through_redis(
     tmp_path_factory,
     mock,
     redis_url,  # a Redis database of this run's own
+    database_url,  # a migrated PostgreSQL database of this module's own
 ) -> None:
-    import psycopg
-    import redis
-
-    admin_url = "postgresql://postgres@127.0.0.1:5432/postgres"
-    try:
-        redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2).ping()
-        psycopg.connect(admin_url, connect_timeout=2).close()
-    except Exception:
-        pytest.skip("the local PostgreSQL and Redis are not running")
-    name = f"switchyard_shared_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
     env = {
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}",
+        "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "SWITCHYARD_RETRY_BASE_SECONDS": "0.01",
     }
-    try:
-        with (
-            running_gateway(
-                tmp_path_factory.mktemp("shared-a"),
-                env=env,
-                setup=[["shell", "-c", setup_code(mock.url)]],
-                seed=False,
-                workers=2,
-            ) as a,
-            running_gateway(
-                tmp_path_factory.mktemp("shared-b"), env=env, seed=False, workers=2
-            ) as b,
-        ):
-            check_cooldown([a, b], mock)
-            mock.reset()
-            mock.default = behaviour
-            check_cut_streams([a, b], mock)
-            mock.reset()
-            mock.default = behaviour
-            check_budget([a, b], mock)
-            assert "Traceback" not in a.log() + b.log()
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with (
+        running_gateway(
+            tmp_path_factory.mktemp("shared-a"),
+            env=env,
+            setup=[["shell", "-c", setup_code(mock.url)]],
+            seed=False,
+            workers=2,
+        ) as a,
+        running_gateway(tmp_path_factory.mktemp("shared-b"), env=env, seed=False, workers=2) as b,
+    ):
+        check_cooldown([a, b], mock)
+        mock.reset()
+        mock.default = behaviour
+        check_cut_streams([a, b], mock)
+        mock.reset()
+        mock.default = behaviour
+        check_budget([a, b], mock)
+        assert "Traceback" not in a.log() + b.log()
