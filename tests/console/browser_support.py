@@ -32,11 +32,11 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def sign_in(page) -> None:
+def sign_in(page, user: str = USER, password: str = PASSWORD) -> None:
     page.goto("/")
     assert "/login/" in page.url
-    page.fill("#id_username", USER)
-    page.fill("#id_password", PASSWORD)
+    page.fill("#id_username", user)
+    page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r"/$"))
 

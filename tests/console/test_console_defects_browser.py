@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.console.browser_support import sign_in
 from tests.live import Gateway, running_gateway
 from tests.screenshots import screenshot_dir
 
@@ -46,11 +47,7 @@ def _page(browser, gw: Gateway, viewport: dict, user: str = USER, scheme: str = 
     page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
     page.errors = []
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    page.goto("/login/")
-    page.fill("#id_username", user)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/$"))
+    sign_in(page, user)
     return page
 
 

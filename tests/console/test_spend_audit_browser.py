@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.console.browser_support import CHROMIUM, PASSWORD, USER, WIDE, opened_page
+from tests.console.browser_support import CHROMIUM, USER, WIDE, opened_page, sign_in
 from tests.live import Gateway, running_gateway
 from tests.screenshots import screenshot_dir
 
@@ -124,10 +124,7 @@ def page(browser, gw: Gateway, live_traffic):
         page.fill("#id_username", USER)
         page.fill("#id_password", "not-the-password-1")  # one failed sign-in for the audit log
         page.click("button[type=submit]")
-        page.fill("#id_username", USER)
-        page.fill("#id_password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(re.compile(r"/$"))
+        sign_in(page)
         yield page
 
 
