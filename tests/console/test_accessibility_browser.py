@@ -88,6 +88,13 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         yield gateway
 
 
+@pytest.fixture(scope="module")
+def page_kinds() -> dict[str, str]:
+    """Path -> why it is not a page to check ("" for a page), found by the first scheme's
+    walk and read by the second's (``check``)."""
+    return {}
+
+
 def row_pages(gateway: Gateway) -> list[str]:
     """One page of each kind about a row."""
     found = json.loads(
@@ -170,19 +177,33 @@ def findings(results: dict[str, Any]) -> list[str]:
     return found
 
 
-async def check(context: Any, path: str, axe: Any) -> tuple[list[str] | None, str]:
+async def not_a_page(context: Any, path: str) -> str:
+    """Why ``path`` is no whole HTML page (its status, not HTML, a partial), "" when it
+    is one, asked without a browser tab (``check``)."""
+    answer = await context.request.get(path)
+    if answer.status != 200:
+        return str(answer.status)
+    if not answer.headers.get("content-type", "").startswith("text/html"):
+        return "not HTML"
+    if "<main" not in await answer.text():  # a partial (htmx): checked on its page
+        return "a partial"
+    return ""
+
+
+async def check(
+    context: Any, path: str, axe: Any, known: dict[str, str]
+) -> tuple[list[str] | None, str]:
     """axe's serious findings on ``path``, opened in a tab of its own when it is a whole
     HTML page, asked for first without a browser tab: a tab that navigated to an error
     answer (a POST-only URL's 405) or a partial left a navigation behind that
     interrupted the next path's, and that page was skipped unchecked (/audit/, /evals/,
-    /users/ and /settings/sign-in/ were, #66). (None, why) for what is not a page."""
-    answer = await context.request.get(path)
-    if answer.status != 200:
-        return None, str(answer.status)
-    if not answer.headers.get("content-type", "").startswith("text/html"):
-        return None, "not HTML"
-    if "<main" not in await answer.text():  # a partial (htmx): checked on its page
-        return None, "a partial"
+    /users/ and /settings/sign-in/ were, #66). (None, why) for what is not a page.
+    ``known`` holds what each path was found to be: the answer does not depend on the
+    colour scheme, and asking again in the second scheme rendered every page once more."""
+    if path not in known:
+        known[path] = await not_a_page(context, path)
+    if known[path]:
+        return None, known[path]
     page = await context.new_page()
     try:
         page.set_default_timeout(30_000)
@@ -194,7 +215,9 @@ async def check(context: Any, path: str, axe: Any) -> tuple[list[str] | None, st
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-async def test_no_console_page_has_a_serious_or_critical_violation(gw: Gateway, scheme) -> None:
+async def test_no_console_page_has_a_serious_or_critical_violation(
+    gw: Gateway, scheme, page_kinds: dict[str, str]
+) -> None:
     """The pages are checked a few tabs at a time (``PARALLEL``), each tab on its own
     page load, so what is checked is what a visitor's browser shows in that scheme."""
     async_api = pytest.importorskip("playwright.async_api")
@@ -220,7 +243,7 @@ async def test_no_console_page_has_a_serious_or_critical_violation(gw: Gateway, 
 
         async def one(path: str) -> tuple[list[str] | None, str]:
             async with gate:
-                return await check(context, path, axe)
+                return await check(context, path, axe, page_kinds)
 
         results = await asyncio.gather(*(one(path) for path in paths))
         await context.close()

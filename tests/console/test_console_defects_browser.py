@@ -40,28 +40,43 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         yield gateway
 
 
-def _page(browser, gw: Gateway, viewport: dict, user: str = USER, scheme: str = "light"):
-    context = browser.new_context(viewport=viewport, base_url=gw.url, color_scheme=scheme)
+@pytest.fixture(scope="module")
+def signed_in(browser, gw: Gateway) -> dict:
+    """The operator's session (cookies), signed in once through the login form: each
+    page's context starts from it instead of signing in again (three page loads, the
+    dashboard's among them: ~1.5 s of each test's page on a loaded 2-core runner)."""
+    context = browser.new_context(viewport=LAPTOP, base_url=gw.url)
+    page = context.new_page()
+    page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
+    sign_in(page, USER)
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+def _page(browser, gw: Gateway, viewport: dict, signed_in: dict, scheme: str = "light"):
+    context = browser.new_context(
+        viewport=viewport, base_url=gw.url, color_scheme=scheme, storage_state=signed_in
+    )
     page = context.new_page()
     page.set_default_timeout(10_000)
     page.set_default_navigation_timeout(30_000)  # a first page load on a loaded runner
     page.errors = []
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    sign_in(page, user)
     return page
 
 
 @pytest.fixture
-def laptop(browser, gw: Gateway):
-    page = _page(browser, gw, LAPTOP)
+def laptop(browser, gw: Gateway, signed_in: dict):
+    page = _page(browser, gw, LAPTOP, signed_in)
     yield page
     page.context.close()
     assert not page.errors, f"JavaScript errors: {page.errors}"
 
 
 @pytest.fixture
-def phone(browser, gw: Gateway):
-    page = _page(browser, gw, PHONE)
+def phone(browser, gw: Gateway, signed_in: dict):
+    page = _page(browser, gw, PHONE, signed_in)
     yield page
     page.context.close()
     assert not page.errors, f"JavaScript errors: {page.errors}"
@@ -226,7 +241,7 @@ def test_revoke_is_in_view_in_the_keys_table_at_1440(laptop, gw: Gateway) -> Non
     shot(laptop, "defects-keys-1440")
 
 
-def test_dark_mode_colours_win_over_the_light_ones(browser, gw: Gateway) -> None:
+def test_dark_mode_colours_win_over_the_light_ones(browser, gw: Gateway, signed_in: dict) -> None:
     """The dark scheme's own colours (the Anthropic pill, a primary button's text) were
     written before the light rules of the same selectors, which then won: a light-brown
     pill and white text on the pale accent in dark mode."""
@@ -238,7 +253,7 @@ def test_dark_mode_colours_win_over_the_light_ones(browser, gw: Gateway) -> None
         ("dark", "rgb(43, 29, 20)", "rgb(15, 17, 23)"),
         ("light", "rgb(251, 243, 236)", "rgb(255, 255, 255)"),
     ):
-        page = _page(browser, gw, LAPTOP, scheme=scheme)
+        page = _page(browser, gw, LAPTOP, signed_in, scheme=scheme)
         page.goto("/providers/")
         found = page.locator(".pill.anthropic").first
         assert found.evaluate("e => getComputedStyle(e).backgroundColor") == pill, scheme
@@ -248,14 +263,16 @@ def test_dark_mode_colours_win_over_the_light_ones(browser, gw: Gateway) -> None
         page.context.close()
 
 
-def test_a_long_provider_name_breaks_instead_of_widening_the_page(browser, gw: Gateway) -> None:
+def test_a_long_provider_name_breaks_instead_of_widening_the_page(
+    browser, gw: Gateway, signed_in: dict
+) -> None:
     name = "p" * 100
     gw.shell(
         "from gateway.models import Provider; "
         f"Provider.objects.get_or_create(name={name!r}, defaults={{'kind': 'echo'}})"
     )
     for viewport, label in ((LAPTOP, "1440"), (PHONE, "390")):
-        page = _page(browser, gw, viewport)
+        page = _page(browser, gw, viewport, signed_in)
         page.goto("/providers/")
         assert page.get_by_text(name).is_visible()
         width = page.evaluate("document.documentElement.scrollWidth")

@@ -75,8 +75,23 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         yield gateway
 
 
-def opened(browser, gw: Gateway, viewport: dict, scheme: str = "light"):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport=viewport, base_url=gw.url, color_scheme=scheme)
+@pytest.fixture(scope="module")
+def signed_in(browser, gw: Gateway) -> dict:  # type: ignore[no-untyped-def]
+    """The operator's session (cookies), signed in once through the login form: each
+    context starts from it instead of signing in again (three page loads, the
+    dashboard's among them: ~1.5 s a context on a loaded 2-core runner)."""
+    context, page, errors = opened(browser, gw, WIDE, {})
+    sign_in(page)
+    state = context.storage_state()
+    context.close()
+    assert not errors, errors
+    return state
+
+
+def opened(browser, gw: Gateway, viewport: dict, signed_in: dict, scheme: str = "light"):  # type: ignore[no-untyped-def]
+    context = browser.new_context(
+        viewport=viewport, base_url=gw.url, color_scheme=scheme, storage_state=signed_in or None
+    )
     page = context.new_page()
     page.set_default_timeout(30_000)
     errors: list[str] = []
@@ -93,9 +108,8 @@ def no_serious_violation(page) -> None:  # type: ignore[no-untyped-def]
     assert not found, f"{page.url}: " + "\n".join(found)
 
 
-def test_compare_two_versions_on_a_dataset(gw: Gateway, browser) -> None:
-    context, page, errors = opened(browser, gw, WIDE)
-    sign_in(page)
+def test_compare_two_versions_on_a_dataset(gw: Gateway, browser, signed_in: dict) -> None:
+    context, page, errors = opened(browser, gw, WIDE, signed_in)
     page.goto("/prompts/support.triage/")
     form = page.locator("#compare-on-dataset")
     assert form.locator("input[name=v]:checked").count() == 2  # the two newest
@@ -151,6 +165,7 @@ PAGES = (
 def test_last_rounds_pages_fit_a_phone_and_a_wide_screen(
     gw: Gateway,
     browser,
+    signed_in: dict,
     scheme: str,
 ) -> None:
     found = gw.shell(
@@ -169,8 +184,7 @@ def test_last_rounds_pages_fit_a_phone_and_a_wide_screen(
     if run:
         pages.append(f"/evals/prompts/support.triage/compare/{run}/")
     for viewport, width in ((WIDE, 1440), (PHONE, 390)):
-        context, page, errors = opened(browser, gw, viewport, scheme)
-        sign_in(page)
+        context, page, errors = opened(browser, gw, viewport, signed_in, scheme)
         for path in pages:
             page.goto(path)
             shot(page, f"round5-{path.strip('/').replace('/', '-')}-{width}-{scheme}")
