@@ -77,8 +77,9 @@ if [ "${SWITCHYARD_SKIP_LINT:-0}" != 1 ]; then
   scripts/lint.sh
 fi
 
-# two pytest processes (pytest-xdist), whole test files to one process each so a module's
-# shared server starts once: the live tests mostly wait on servers, browsers and CLIs,
-# so two nearly halve the wall time on CI's 2 cores (docs/benchmarks.md "The test suite").
-# SWITCHYARD_TEST_WORKERS=0 runs in one process (for -s / --pdb); later -n wins too.
-exec .venv/bin/python -m pytest -n "${SWITCHYARD_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
+# three pytest processes (pytest-xdist) on CI's 2 cores, whole test files to one process
+# each so a module's shared server starts once, the files that drive Chromium one after
+# the other in one process (tests/schedule.py): the live tests mostly wait on servers,
+# CLIs and sockets, and a third process fills that time (docs/benchmarks.md "The test
+# suite's wall time"). SWITCHYARD_TEST_WORKERS=0 runs in one process (for -s / --pdb).
+exec .venv/bin/python -m pytest -n "${SWITCHYARD_TEST_WORKERS:-3}" --dist loadfile --no-loadscope-reorder "$@"

@@ -177,6 +177,14 @@ def control(bedrock_batch: tuple[str, Any]) -> Any:
     return bedrock_batch[1]
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadfile``, whole files with the browser files in one unit
+    (``tests/schedule.py``)."""
+    if config.getoption("dist") == "loadfile":
+        return schedule.FilesAndBrowsers(config, log)
+    return None
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist, the longest test files first (``tests/schedule.py``)."""

@@ -1,6 +1,6 @@
 """The order test files go to pytest-xdist's processes: longest first.
 
-``scripts/test.sh`` runs ``pytest -n 2 --dist loadfile``: each file goes whole to the
+``scripts/test.sh`` runs ``pytest -n 3 --dist loadfile``: each file goes whole to the
 next free process, in the order of the collection. xdist's own default order (most
 tests first) put the many-test unit files first and the few-test live modules, which
 are the long ones (a rolling restart behind nginx, the CLIs, browsers), last, so one
@@ -8,7 +8,15 @@ process ran them alone at the end while the other was idle. Sending the longest 
 first (``--no-loadscope-reorder`` plus ``order``) lets the short ones fill in around
 them. The seconds come from a measured run (``tests/durations.json``, rewritten by
 ``python -m tests.schedule <junit xml>`` from ``pytest --junitxml``); a file not in it
-counts as short and keeps its place."""
+counts as short and keeps its place.
+
+The files that drive Chromium (marked ``pytest.mark.browser``) go whole, together, to
+one process, one after the other (``FilesAndBrowsers``): a page and the server behind
+it take both cores while they render, and browser files side by side (as an order with
+every browser file first once gave) made live tests elsewhere miss their deadlines.
+Three processes on two cores fill the time the live tests spend waiting on servers,
+CLIs and sockets (a core was idle for about a third of a two-process run), while the
+browser files stay one at a time."""
 
 from __future__ import annotations
 
@@ -18,6 +26,8 @@ import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
 from pathlib import Path
 from typing import Protocol, TypeVar
+
+from xdist.scheduler import LoadFileScheduling
 
 DURATIONS = Path(__file__).with_name("durations.json")
 KEPT = 60  # the longest files are enough: the rest are short and fill in
@@ -30,8 +40,33 @@ class _Item(Protocol):
 Item = TypeVar("Item", bound=_Item)
 
 
+BROWSER_GROUP = "browser files"
+BROWSER_MARK = "pytest.mark.browser"
+
+
 def file_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
+
+
+def browser_files(root: Path) -> frozenset[str]:
+    """Test files under ``root`` (paths as in node ids, from ``root``'s parent) that carry
+    the browser mark (``tests/test_schedule.py`` holds that every file launching
+    Chromium does): read from the files, as the scheduler sees only node ids."""
+    return frozenset(
+        path.relative_to(root.parent).as_posix()
+        for path in root.rglob("test_*.py")
+        if "node_modules" not in path.parts and BROWSER_MARK in path.read_text()
+    )
+
+
+class FilesAndBrowsers(LoadFileScheduling):
+    """``--dist loadfile`` with every browser file in one work unit."""
+
+    browsers = browser_files(Path(__file__).parent)
+
+    def _split_scope(self, nodeid: str) -> str:
+        name = file_of(nodeid)
+        return BROWSER_GROUP if name in self.browsers else name
 
 
 def seconds() -> dict[str, float]:

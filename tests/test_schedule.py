@@ -46,3 +46,33 @@ def test_the_committed_durations_name_files_that_exist() -> None:
     assert len(measured) >= 20
     root = Path(schedule.__file__).parent.parent
     assert [name for name in measured if not (root / name).is_file()] == []
+
+
+def test_the_browser_files_are_one_unit_and_every_other_file_its_own() -> None:
+    scheduler = schedule.FilesAndBrowsers.__new__(schedule.FilesAndBrowsers)
+    assert "tests/console/test_accessibility_browser.py" in scheduler.browsers
+    units = {
+        scheduler._split_scope(nodeid)
+        for nodeid in (
+            "tests/console/test_accessibility_browser.py::test_axe[dark]",
+            "tests/console/test_mcp_browser.py::test_add",
+            "tests/gateway/web/test_decorators.py::test_actor",
+            "tests/gateway/web/test_decorators.py::test_form",
+        )
+    }
+    assert units == {schedule.BROWSER_GROUP, "tests/gateway/web/test_decorators.py"}
+
+
+def test_every_file_that_drives_chromium_is_marked_browser() -> None:
+    """The browser unit is found by the mark: a file that launches Chromium without it
+    would run beside the others and take the cores they need."""
+    root = Path(schedule.__file__).parent
+    unmarked = [
+        str(path.relative_to(root))
+        for path in root.rglob("test_*.py")
+        if "node_modules" not in path.parts
+        and path.name != "test_schedule.py"
+        and ("playwright" in (text := path.read_text()) or "CHROMIUM" in text)
+        and schedule.BROWSER_MARK not in text
+    ]
+    assert unmarked == []

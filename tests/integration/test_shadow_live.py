@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import openai
+import pytest
 
 from tests.live import MASTER_KEY, running_gateway
 from tests.screenshots import screenshot_dir
@@ -17,6 +18,8 @@ from tests.screenshots import screenshot_dir
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
+
+pytestmark = pytest.mark.browser  # the console part drives Chromium
 
 
 def test_a_route_mirrors_to_its_shadow_and_the_console_compares(tmp_path: Path) -> None:
