@@ -74,23 +74,22 @@ def declare_errors(document: dict[str, Any]) -> dict[str, Any]:
 class ManagementApi(NinjaAPI):
     """``NinjaAPI`` whose document declares the errors every operation shares.
 
-    The document is built once per path prefix and set of routers, then served as it
-    is: it depends only on the code and plugins loaded, and building it took 240-400 ms
-    of CPU (about 250 kB of JSON) on every GET of /api/openapi.json. It is shared, so
-    callers read it and never change it."""
+    The document is built once per path prefix, then served as it is: it depends only
+    on the code and plugins loaded (ninja refuses a router added once the URLs exist),
+    and building it took 240-400 ms of CPU (about 250 kB of JSON) on every GET of
+    /api/openapi.json. It is shared, so callers read it and never change it."""
 
-    _documents: dict[tuple[str, int], OpenAPISchema]
+    _documents: dict[str, OpenAPISchema]
 
     def get_openapi_schema(
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
     ) -> OpenAPISchema:
         if path_prefix is None:
             path_prefix = self.get_root_path(path_params or {})
-        documents: dict[tuple[str, int], OpenAPISchema] = self.__dict__.setdefault("_documents", {})
-        key = (path_prefix, len(self._routers))  # a router added to the API later: a new one
-        document = documents.get(key)
+        documents: dict[str, OpenAPISchema] = self.__dict__.setdefault("_documents", {})
+        document = documents.get(path_prefix)
         if document is None:
             document = super().get_openapi_schema(path_prefix=path_prefix)
             declare_errors(document)
-            documents[key] = document
+            documents[path_prefix] = document
         return document

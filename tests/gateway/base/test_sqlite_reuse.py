@@ -79,3 +79,23 @@ def test_no_more_than_the_limit_stay_idle(tmp_path: Path) -> None:
         except sqlite3.ProgrammingError:
             closed += 1
     assert closed == 2
+
+
+def test_a_forked_child_opens_its_own_and_never_closes_the_parents(tmp_path: Path) -> None:
+    """A child of a fork (the command server's children, a worker's) must not share its
+    parent's SQLite connections: it gets a new one, and the parent's still works."""
+    import os
+
+    database = str(tmp_path / "db.sqlite3")
+    parent = _open(database)
+    parent.execute("CREATE TABLE t (a)")
+    parent.close()  # idle in the parent's pool
+    pid = os.fork()
+    if pid == 0:  # the child
+        child = _open(database)
+        child.close()
+        os._exit(0 if child is not parent else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert _open(database) is parent
+    assert parent.execute("SELECT count(*) FROM t").fetchone() == (0,)

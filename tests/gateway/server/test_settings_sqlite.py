@@ -90,3 +90,31 @@ def test_another_writer_between_a_read_and_a_write_waits_its_turn(
         assert told_to_wait
         other.execute("UPDATE invite SET used = used + 10 WHERE id = 1")  # its turn now
         assert other.execute("SELECT used FROM invite").fetchone() == (11,)  # both wrote
+
+
+def test_a_connection_django_closed_is_set_up_again_when_reused(
+    named: BaseDatabaseWrapper,
+) -> None:
+    """The settings' ``factory`` (``gateway.base.sqlite_reuse``): the next request's
+    connection is the one the last request closed, and Django sets it up as a new one
+    (autocommit, foreign keys, BEGIN IMMEDIATE), whatever the last left behind."""
+    named.ensure_connection()
+    first = named.connection
+    named.set_autocommit(False)
+    with named.cursor() as cursor:
+        cursor.execute("PRAGMA foreign_keys = OFF")
+        cursor.execute("UPDATE invite SET used = 5 WHERE id = 1")  # never committed
+    named.close()
+    named.ensure_connection()
+    assert named.connection is first
+    assert named.get_autocommit()
+    with named.cursor() as cursor:
+        cursor.execute("PRAGMA foreign_keys")
+        assert cursor.fetchone() == (1,)
+        cursor.execute("SELECT used FROM invite WHERE id = 1")
+        assert cursor.fetchone() == (0,)
+    other = sqlite3.connect(named.settings_dict["NAME"], timeout=0, isolation_level=None)
+    with closing(other), transaction.atomic():
+        assert first.in_transaction  # IMMEDIATE: the write lock is taken at BEGIN
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            other.execute("UPDATE invite SET used = 9 WHERE id = 1")

@@ -46,3 +46,26 @@ def test_the_served_document_declares_them(db, settings) -> None:
     operation = document["paths"]["/api/providers/"]["post"]
     assert {"400", "401", "403", "413", "422"} <= set(operation["responses"])
     assert "ApiError" in document["components"]["schemas"]
+
+
+def test_the_document_is_built_once_per_prefix_as_it_would_be_each_time() -> None:
+    """Served as built (it depends only on the code loaded): the same object again, the
+    same as a fresh build with the shared errors declared, one per path prefix."""
+    from ninja import NinjaAPI, Router
+
+    from gateway.web.api.openapi import ManagementApi
+
+    api = ManagementApi(urls_namespace="openapi-cache-test")
+    router = Router()
+
+    @router.post("/things/{thing_id}")
+    def thing(request, thing_id: int) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        return {}
+
+    api.add_router("/x", router)
+    document = api.get_openapi_schema(path_prefix="/api")
+    assert api.get_openapi_schema(path_prefix="/api") is document
+    assert document == declare_errors(NinjaAPI.get_openapi_schema(api, path_prefix="/api"))
+    assert 404 in document["paths"]["/api/x/things/{thing_id}"]["post"]["responses"]
+    other = api.get_openapi_schema(path_prefix="/v2")
+    assert list(other["paths"]) == ["/v2/x/things/{thing_id}"]
