@@ -54,12 +54,10 @@ from gateway.base.lifecycle import CUT_BODY, ON_DISCONNECT
 _HEAD_START = b"HTTP/1.1 "
 _HEAD_END = b"\r\n\r\n"
 LINGER_SECONDS = 2.0  # how long a closing connection waits for the client's FIN
-# A draining server closes a keep-alive connection only once it has been idle this long:
-# a client that just got an answer may be sending its next request on it right now
-# (that request is served, with Connection: close, instead of lost in the close).
-IDLE_BEFORE_CLOSE_SECONDS = 1.5  # 0.5 lost a loaded client's next request now and then
-# ... and one that has not had a request yet (accepted from the queue as the server
-# stopped accepting: its client connected to send one) this long after it opened.
+# A draining server closes a kept-alive connection only once it has been idle as long as
+# uvicorn's keep-alive timeout (``timeout_keep_alive``, 5 s by default) and one that has
+# not had a request yet (accepted from the queue as the server stopped accepting: its
+# client connected to send one) this long after it opened.
 FIRST_REQUEST_WAIT_SECONDS = 3.0
 HEADER_TIMEOUT_SECONDS = 10.0  # default bound on receiving a request head
 _TIMED_OUT_BODY = b"the request head took too long\n"
@@ -175,9 +173,18 @@ class HeadJoiningProtocol(HttpToolsProtocol):
     ``shutdown`` (the server is draining) lets a request under way finish with
     ``Connection: close`` (one whose head is still arriving included; one whose answer's
     head already went out finishes and then counts as idle) and closes an
-    idle connection once it has been idle IDLE_BEFORE_CLOSE_SECONDS (one that never
+    idle connection once it has been idle the keep-alive timeout (one that never
     had a request: FIRST_REQUEST_WAIT_SECONDS after it opened): a request arriving
-    before that is served, with ``Connection: close``."""
+    before that is served, with ``Connection: close``.
+
+    Closing an idle connection races the client's next request on it (HTTP/1.1 has no
+    way to say "no more" but in an answer): a request sent as the FIN is on its way is
+    lost ("server disconnected without sending a response"). A server that is not
+    draining takes that risk at its keep-alive timeout; a draining one closing sooner
+    added risk of its own: with 1.5 s, a client reusing pooled connections after idle
+    spells of up to 0.9 s on a loaded machine lost one request in a SIGHUP now and then
+    (CI). At the keep-alive timeout the drain closes no connection a running server
+    would not have closed at the same moment."""
 
     transport: HeadJoiningTransport  # type: ignore[assignment]
 
@@ -296,7 +303,7 @@ class HeadJoiningProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or not self._idle():
             return  # a request came: it ends with Connection: close
         waited = self.loop.time() - self.idle_since
-        allowed = IDLE_BEFORE_CLOSE_SECONDS if self.used else FIRST_REQUEST_WAIT_SECONDS
+        allowed = self.timeout_keep_alive if self.used else FIRST_REQUEST_WAIT_SECONDS
         if waited >= allowed:
             self.transport.close()
         else:

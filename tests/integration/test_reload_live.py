@@ -79,10 +79,10 @@ def proxy_like_client(url: str, stop: threading.Event, tally: Tally) -> None:
     """A pool of kept-alive connections shared by bursts with idle spells between
     them (0 - 0.9 s), as a reverse proxy reuses its upstream connections. A connection's
     idle time is the spell plus the wait for the burst's slowest answer, and it must stay
-    under the draining server's allowance (``http_protocol.IDLE_BEFORE_CLOSE_SECONDS``,
-    1.5 s): past it the server closes the connection, and a request sent at that very
-    moment is lost on any HTTP/1.1 server. With spells up to 1.2 s a loaded CI machine
-    (slow answers in a burst) pushed one past it once in a run."""
+    under the server's keep-alive timeout (5 s; a draining server waits as long): past
+    it the server closes the connection, and a request sent at that very moment is lost
+    on any HTTP/1.1 server. While the drain closed idle connections after 1.5 s, a loaded
+    CI machine (slow answers in a burst) pushed one past it now and then."""
     limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
     rng = random.Random(7)
     with httpx.Client(base_url=url, limits=limits, timeout=20) as client:
