@@ -531,21 +531,7 @@ def _response_format(body: dict[str, Any]) -> ResponseFormat | None:
     if raw is None:
         return None
     common.expect(raw, dict, "an object", "response_format")
-    kind = raw.get("type")
-    if kind in ("text", "json_object"):
-        return ResponseFormat(type=kind)
-    if kind == "json_schema":
-        spec = common.expect(
-            raw.get("json_schema"), dict, "an object", "response_format.json_schema"
-        )
-        schema = spec.get("schema") or {}
-        common.expect(schema, dict, "an object", "response_format.json_schema.schema")
-        return ResponseFormat(
-            type="json_schema", schema=schema, name=spec.get("name"), strict=spec.get("strict")
-        )
-    raise common.invalid(
-        "response_format.type must be text, json_object or json_schema", "response_format.type"
-    )
+    return common.response_format(raw, "response_format")
 
 
 def _reasoning(body: dict[str, Any]) -> Reasoning | None:
