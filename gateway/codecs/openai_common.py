@@ -256,11 +256,15 @@ def function_tool(fn: dict[str, Any], param: str) -> Tool:
     return Tool(name=name, description=description, parameters=parameters, strict=strict)
 
 
-def response_format(spec: dict[str, Any], param: str) -> ResponseFormat:
-    """A format object as canonical: Chat Completions' ``response_format`` (a json_schema
-    format's name, schema and strict nested under ``json_schema``, the schema defaulting
-    to ``{}``) or the Responses API's ``text.format`` (them on the format itself, the
-    schema required). ``param`` names the object in errors."""
+def response_format(spec: Any, param: str) -> ResponseFormat | None:
+    """A format object as canonical (None when not given): Chat Completions'
+    ``response_format`` (a json_schema format's name, schema and strict nested under
+    ``json_schema``, the schema defaulting to ``{}``) or the Responses API's
+    ``text.format`` (them on the format itself, the schema required). ``param`` names
+    the object in errors."""
+    if spec is None:
+        return None
+    expect(spec, dict, "an object", param)
     kind = spec.get("type")
     if kind in ("text", "json_object"):
         return ResponseFormat(type=kind)

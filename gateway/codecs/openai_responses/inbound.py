@@ -554,11 +554,7 @@ def _response_format(body: dict[str, Any], unmapped: list[str]) -> ResponseForma
     common.expect(raw, dict, "an object", "text")
     if raw.get("verbosity") is not None:
         unmapped.append("text.verbosity")
-    spec = raw.get("format")
-    if spec is None:
-        return None
-    common.expect(spec, dict, "an object", "text.format")
-    return common.response_format(spec, "text.format")
+    return common.response_format(raw.get("format"), "text.format")
 
 
 def _instructions(body: dict[str, Any]) -> list[Text]:
