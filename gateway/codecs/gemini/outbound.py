@@ -440,5 +440,4 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def parse_error(status: int, body: bytes) -> UpstreamError:
-    return maps.parse_error(status, body)
+parse_error = maps.parse_error  # (status, body): the error body as an UpstreamError

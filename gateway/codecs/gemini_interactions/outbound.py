@@ -512,5 +512,4 @@ class StreamParser:
         return [*self._parts.close(), ErrorEvent(error)]
 
 
-def parse_error(status: int, body: bytes) -> UpstreamError:
-    return maps.parse_error(status, body)
+parse_error = maps.parse_error  # (status, body): the error body as an UpstreamError
