@@ -27,6 +27,7 @@ body passes through untouched when both are the same ``Codec`` object.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol, runtime_checkable
@@ -461,6 +462,11 @@ class OnePartOpen:
             return []
         self.kind = None
         return [PartStop(self.index)]
+
+
+# A base64 data URL (``data:<media type>;base64,<data>``) as the upstream halves read an
+# image or document URL that carries its bytes.
+DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
 
 
 def add_turn(

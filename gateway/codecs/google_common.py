@@ -3,7 +3,9 @@ the Interactions API) read alike from an upstream's error: the ``google.rpc`` st
 names, the words of an over-long prompt, the error body's envelope. Each codec keeps what
 it reads of the details (the reason that makes a refused key a 401, a retry delay).
 Both also take tool and output schemas cleaned alike (``clean_schema``), and leave out
-of a deployment's params alike what the model refuses (``without_refused``)."""
+of a deployment's params alike what the model refuses (``without_refused``); their client
+halves read a generation setting's number (``config_number``) and write a call's
+arguments as an object (``call_arguments``, ``arguments_object``) alike."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from gateway.base.errors import UpstreamError
+from gateway.base.errors import InvalidRequest, UpstreamError
+from gateway.base.types import ToolCall
 
 # google.rpc.Code names -> the HTTP status Google pairs them with.
 STATUS_CODES: dict[str, int] = {
@@ -114,11 +117,16 @@ def clean_schema(schema: Any) -> Any:
 GENERATION_CONFIGS = ("generationConfig", "generation_config")
 
 
+def camel(name: str) -> str:
+    """A snake_case name (``top_p``) in camelCase (``topP``), as generateContent spells it."""
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
 def _spellings(name: str) -> tuple[str, str]:
     """A canonical parameter name (``top_p``) and its camelCase (``topP``): a Google
     deployment's params may give either (the codecs send the one their API takes)."""
-    head, *rest = name.split("_")
-    return name, head + "".join(word[:1].upper() + word[1:] for word in rest)
+    return name, camel(name)
 
 
 def without_refused(
@@ -143,3 +151,38 @@ def without_refused(
             value = inner
         out[key] = value
     return (out, sorted(dropped)) if dropped else (params, [])
+
+
+# --- the client halves ---------------------------------------------------------------------
+
+
+def config_number(config: dict[str, Any], key: str, where: str, kind: type = float) -> Any:
+    """``config[key]`` (a client's generation setting) as ``kind``, None when unset; not
+    a number (or not whole, for ``int``) is refused naming ``where.key``."""
+    value = config.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRequest(f"{where}.{key} must be a number", param=key)
+    if kind is int and value != int(value):
+        raise InvalidRequest(f"{where}.{key} must be an integer", param=key)
+    return kind(value)
+
+
+def arguments_object(text: str) -> dict[str, Any]:
+    """Tool call arguments written as JSON text, as the object both formats carry: an
+    empty one when the text is blank, not JSON or not an object."""
+    if not text.strip():
+        return {}
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def call_arguments(call: ToolCall) -> dict[str, Any]:
+    """A canonical call's arguments as an object: its own, else its raw text's."""
+    if call.arguments or not call.raw_arguments:
+        return call.arguments
+    return arguments_object(call.raw_arguments)

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from gateway.base import errors
-from gateway.base.types import Image, ModelInfo, Tool, messages_digest
+from gateway.base.types import Image, ModelInfo, ResponseFormat, Tool, messages_digest
 
 # Canonical error kind -> (OpenAI error.type, default code); see DESIGN.md's error table.
 ERROR_SHAPES: dict[str, tuple[str, str | None]] = {
@@ -254,6 +254,31 @@ def function_tool(fn: dict[str, Any], param: str) -> Tool:
     if strict is not None:
         expect(strict, bool, "a boolean", f"{param}.strict")
     return Tool(name=name, description=description, parameters=parameters, strict=strict)
+
+
+def response_format(spec: Any, param: str) -> ResponseFormat | None:
+    """A format object as canonical (None when not given): Chat Completions'
+    ``response_format`` (a json_schema format's name, schema and strict nested under
+    ``json_schema``, the schema defaulting to ``{}``) or the Responses API's
+    ``text.format`` (them on the format itself, the schema required). ``param`` names
+    the object in errors."""
+    if spec is None:
+        return None
+    expect(spec, dict, "an object", param)
+    kind = spec.get("type")
+    if kind in ("text", "json_object"):
+        return ResponseFormat(type=kind)
+    if kind != "json_schema":
+        raise invalid(f"{param}.type must be text, json_object or json_schema", f"{param}.type")
+    if param == "response_format":
+        spec = expect(spec.get("json_schema"), dict, "an object", "response_format.json_schema")
+        schema = spec.get("schema") or {}
+        expect(schema, dict, "an object", "response_format.json_schema.schema")
+    else:
+        schema = expect(spec.get("schema"), dict, "a JSON schema object", "text.format.schema")
+    return ResponseFormat(
+        type="json_schema", schema=schema, name=spec.get("name"), strict=spec.get("strict")
+    )
 
 
 def render_models(models: list[ModelInfo]) -> dict[str, Any]:

@@ -65,6 +65,7 @@ from gateway.core.realtime import Refused
 from gateway.core.realtime_secrets import Grant
 from gateway.edge.ws_origin import origin_allowed
 from gateway.web.callers import header_map, resolve_fresh_caller
+from gateway.web.origins import deny_handshake
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,6 @@ REALTIME_PATHS = ("/v1/realtime", "/realtime", "/openai/v1/realtime")
 # a translation session's socket (OpenAI's SDK: ``client.realtime.translations.connect``)
 TRANSLATION_PATHS = tuple(f"{path}/translations" for path in REALTIME_PATHS)
 PATHS = REALTIME_PATHS + TRANSLATION_PATHS
-DENIAL_EXTENSION = "websocket.http.response"
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 GOING_AWAY = 1012  # service restart: the client reconnects (to another worker)
@@ -280,11 +280,4 @@ async def _deny_origin(scope: Scope, send: Send, refused: Refused) -> None:
     """Refuse a browser from a foreign origin before accepting: the error as an HTTP
     answer when the server can send one, else a close with 4403. Journaled."""
     reply = refused.call.error_reply(refused.error)
-    if DENIAL_EXTENSION in (scope.get("extensions") or {}):
-        headers = reply.headers + [(b"content-length", str(len(reply.body)).encode())]
-        await send(
-            {"type": "websocket.http.response.start", "status": reply.status, "headers": headers}
-        )
-        await send({"type": "websocket.http.response.body", "body": reply.body})
-    else:
-        await send({"type": "websocket.close", "code": 4000 + reply.status})
+    await deny_handshake(scope, send, reply, 4000 + reply.status)

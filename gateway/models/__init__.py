@@ -49,6 +49,33 @@ def _price_field(help_text: str) -> models.DecimalField:
     )
 
 
+def managed_by_config_field() -> models.BooleanField:
+    """Written by ``apply`` (gateway.ops.apply, config as code): the file owns the row,
+    and an apply whose file no longer names it removes it. Console-made rows are False."""
+    return models.BooleanField(default=False, editable=False)
+
+
+def budget_field(**more: Any) -> models.DecimalField:
+    """A budget in USD, never negative; empty (NULL): none."""
+    return models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        **more,
+    )
+
+
+def budget_period_field() -> models.CharField:
+    """What a budget is per: a day, a month, or in total."""
+    return models.CharField(
+        max_length=10,
+        choices=[("day", "Per day"), ("month", "Per month"), ("total", "In total")],
+        default="month",
+    )
+
+
 def _capability_field() -> models.BooleanField:
     """Yes, no, or empty (NULL): the model catalog decides."""
     return models.BooleanField(
@@ -86,9 +113,7 @@ class Provider(models.Model):
     # adapter lists what it takes (settings_taken); no secrets here (the secret field
     # holds those).
     settings = models.JSONField(default=dict, blank=True)
-    # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
-    # apply whose file no longer names it removes it. Console-made rows are False.
-    managed_by_config = models.BooleanField(default=False, editable=False)
+    managed_by_config = managed_by_config_field()
     # Written by the operator's config file (import_config, apply): its references
     # resolve whatever SWITCHYARD_ENV_ALLOW says and it may send the host's credentials
     # to its own endpoint (the operator owns the host). A console or /api save that
@@ -323,18 +348,8 @@ class SharedLimits(models.Model):
 
     rpm_limit = models.PositiveIntegerField(null=True, blank=True)
     tpm_limit = models.PositiveIntegerField(null=True, blank=True)
-    budget_usd = models.DecimalField(
-        max_digits=12,
-        decimal_places=4,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(Decimal("0"))],
-    )
-    budget_period = models.CharField(
-        max_length=10,
-        choices=[("day", "Per day"), ("month", "Per month"), ("total", "In total")],
-        default="month",
-    )
+    budget_usd = budget_field()
+    budget_period = budget_period_field()
     # Budget alert thresholds in percent of the budget (gateway/features/alerts); None: the
     # global default (AlertSettings.default_thresholds), []: no alerts.
     alert_thresholds = models.JSONField(null=True, blank=True, default=None)
@@ -357,9 +372,7 @@ class Team(SharedLimits):
     a2a_allowed = models.JSONField(null=True, blank=True, default=None)
     # Guardrails (names) every request of the team's keys runs (gateway.features.guardrails).
     guardrails = models.JSONField(default=list, blank=True)
-    # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
-    # apply whose file no longer names it removes it. Console-made rows are False.
-    managed_by_config = models.BooleanField(default=False, editable=False)
+    managed_by_config = managed_by_config_field()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -559,9 +572,7 @@ class Route(models.Model):
         related_name="routes",
         help_text="teams whose keys may use this route (none: every team)",
     )
-    # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
-    # apply whose file no longer names it removes it. Console-made rows are False.
-    managed_by_config = models.BooleanField(default=False, editable=False)
+    managed_by_config = managed_by_config_field()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -708,20 +719,9 @@ class ApiKey(models.Model):
     )
     rpm_limit = models.PositiveIntegerField(null=True, blank=True)
     tpm_limit = models.PositiveIntegerField(null=True, blank=True)
-    budget_usd = models.DecimalField(
-        max_digits=12,
-        decimal_places=4,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(Decimal("0"))],
-    )
+    budget_usd = budget_field()
     budget_period = models.CharField(max_length=10, choices=Period.choices, default=Period.MONTH)
-    max_budget_per_user = models.DecimalField(
-        max_digits=12,
-        decimal_places=4,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(Decimal("0"))],
+    max_budget_per_user = budget_field(
         help_text="USD each end user (x-switchyard-user, OpenAI user, Anthropic "
         "metadata.user_id, Gemini labels) may spend through this key per budget period",
     )
@@ -768,9 +768,7 @@ class ApiKey(models.Model):
     enforce_tags = models.BooleanField(default=False)
     # Budget alert thresholds in percent (gateway/features/alerts); None: the global default.
     alert_thresholds = models.JSONField(null=True, blank=True, default=None)
-    # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
-    # apply whose file no longer names it removes it. Console-made rows are False.
-    managed_by_config = models.BooleanField(default=False, editable=False)
+    managed_by_config = managed_by_config_field()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -850,9 +848,7 @@ class McpServer(BearerSecret, models.Model):
     oauth_client_id = models.CharField(max_length=200, blank=True)
     oauth_client_secret_ciphertext = models.TextField(blank=True)
     oauth_scopes = models.CharField(max_length=300, blank=True)
-    # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
-    # apply whose file no longer names it removes it. Console-made rows are False.
-    managed_by_config = models.BooleanField(default=False, editable=False)
+    managed_by_config = managed_by_config_field()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

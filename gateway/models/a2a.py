@@ -10,6 +10,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
 from gateway.base.secrets.declared import mask_url_secrets
+from gateway.models import managed_by_config_field
 from gateway.models.sealed import BearerSecret, SealedUrlField
 
 AGENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
@@ -76,9 +77,7 @@ class A2aAgent(BearerSecret, models.Model):
     )
     timeout = models.FloatField(default=300.0, validators=[MinValueValidator(0.1)])
     enabled = models.BooleanField(default=True)
-    # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
-    # apply whose file no longer names it removes it. Console-made rows are False.
-    managed_by_config = models.BooleanField(default=False, editable=False)
+    managed_by_config = managed_by_config_field()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

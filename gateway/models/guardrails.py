@@ -13,7 +13,7 @@ from django.db import models
 from gateway.base.secrets import crypto
 from gateway.base.secrets.declared import Secrecy, url_has_secret
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
-from gateway.models import HEADER_MASK, ApiKey, Route, Team
+from gateway.models import HEADER_MASK, ApiKey, Route, Team, managed_by_config_field
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,7 @@ class Guardrail(models.Model):
     description = models.CharField(max_length=500, blank=True)
     # Saved from a config file (import or ``apply``); a person's save clears it.
     from_config = models.BooleanField(default=False)
-    # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
-    # apply whose file no longer names it removes it. Console-made rows are False.
-    managed_by_config = models.BooleanField(default=False, editable=False)
+    managed_by_config = managed_by_config_field()
     # Written by the operator's config file: its params' references and endpoints are
     # trusted (see Provider.from_operator); a person's change to them ends that.
     from_operator = models.BooleanField(default=False, editable=False)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.validators import MinValueValidator
 from django.db import models
+
+from gateway.models import budget_field, budget_period_field
 
 
 class TagBudget(models.Model):
@@ -22,18 +23,8 @@ class TagBudget(models.Model):
     description = models.CharField(max_length=500, blank=True)
     rpm_limit = models.PositiveIntegerField(null=True, blank=True)
     tpm_limit = models.PositiveIntegerField(null=True, blank=True)
-    budget_usd = models.DecimalField(
-        max_digits=12,
-        decimal_places=4,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(Decimal("0"))],
-    )
-    budget_period = models.CharField(
-        max_length=10,
-        choices=[("day", "Per day"), ("month", "Per month"), ("total", "In total")],
-        default="month",
-    )
+    budget_usd = budget_field()
+    budget_period = budget_period_field()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

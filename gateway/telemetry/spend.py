@@ -225,13 +225,7 @@ def query(
     names = dimensions(group_by)
     if bucket is not None and bucket not in BUCKETS:
         raise BadQuery(f"unknown bucket {bucket!r} (hour or day)")
-    rows = SpendRollup.objects.all()
-    if key_ids is not None:
-        rows = rows.filter(key_id__in=list(key_ids))
-    if since is not None:
-        rows = rows.filter(hour__gte=hour_of(since))
-    if until is not None:
-        rows = rows.filter(hour__lt=until)
+    rows = within(SpendRollup.objects.all(), since, until, key_ids)
     for name, value in (filters or {}).items():
         dimensions([name])
         rows = rows.annotate(**{f"_f_{name}": DIMENSIONS[name].expression()}).filter(
@@ -249,6 +243,20 @@ def query(
         totals_row["cost_usd"] = Decimal(totals_row["cost_usd"]).quantize(Decimal("0.00000001"))
         return [totals_row]
     return grouped_totals(rows, keys, names, limit)
+
+
+def within(
+    rows: Any, since: datetime | None, until: datetime | None, key_ids: Collection[int] | None
+) -> Any:
+    """Rollup ``rows`` of the hours from ``since`` (floored to its hour) to ``until``, and
+    of the keys of ``key_ids``; None leaves that side open."""
+    if key_ids is not None:
+        rows = rows.filter(key_id__in=list(key_ids))
+    if since is not None:
+        rows = rows.filter(hour__gte=hour_of(since))
+    if until is not None:
+        rows = rows.filter(hour__lt=until)
+    return rows
 
 
 def grouped_totals(

@@ -17,8 +17,8 @@ from django.db.models import F
 from django.db.models.functions import Trunc
 
 from gateway.models.tags import TagSpendRollup
-from gateway.telemetry.rollups import hour_floor, hour_of, prune_hours, retention_days
-from gateway.telemetry.spend import add_groups, count_into, grouped_totals
+from gateway.telemetry.rollups import hour_floor, prune_hours, retention_days
+from gateway.telemetry.spend import add_groups, count_into, grouped_totals, within
 
 GROUP_FIELDS = ("hour", "tag", "key_id", "key_name")
 DIMENSIONS = {"tag": "tag", "key": "key_name"}  # what a tag query may group by
@@ -75,13 +75,7 @@ def query(
         raise BadTagQuery(
             f"grouped or filtered by tag, spend goes only by {' and '.join(DIMENSIONS)}"
         )
-    rows = TagSpendRollup.objects.all()
-    if key_ids is not None:
-        rows = rows.filter(key_id__in=list(key_ids))
-    if since is not None:
-        rows = rows.filter(hour__gte=hour_of(since))
-    if until is not None:
-        rows = rows.filter(hour__lt=until)
+    rows = within(TagSpendRollup.objects.all(), since, until, key_ids)
     for name, value in (filters or {}).items():
         rows = rows.filter(**{DIMENSIONS[name]: value})
     keys: dict[str, Any] = {n: F(DIMENSIONS[n]) for n in names}

@@ -157,5 +157,29 @@ def validate(obj: Any, path: str, only: set[str] | None = None) -> None:
         obj.clean_fields(exclude=exclude)
         obj.clean()
     except ValidationError as exc:
-        detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-        raise ConfigError(f"{path}: {detail}") from None
+        raise ConfigError(f"{path}: {reasons(exc)}") from None
+
+
+def reasons(exc: ValidationError) -> str:
+    """A validation error's messages in one line: ``field: message; field: message``."""
+    return "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+
+
+def change(
+    label: str,
+    obj: Any,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    item: str,
+    secret: tuple[str, ...] = (),
+) -> Change:
+    """The ``Change`` of a row compared as ``before`` (None: not saved yet, a create) and
+    ``after``: the fields that differ, as (old, new), a ``secret`` one's values not shown;
+    unchanged when none differs."""
+    if before is None:
+        return Change("create", label, obj, {}, item=item)
+    fields = {k: (before[k], after[k]) for k in after if before[k] != after[k]}
+    for name in secret:
+        if name in fields:
+            fields[name] = ("(stored)", "(new value)")
+    return Change("update" if fields else "unchanged", label, obj, fields, item=item)

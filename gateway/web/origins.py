@@ -3,7 +3,8 @@
 as ``http``/``https``) or one of ``CSRF_TRUSTED_ORIGINS`` (``https://*.example.com`` as
 in Django), the ``Host`` passing ``ALLOWED_HOSTS``. Here, in the kit, so that the edge's
 sockets (``gateway.edge.ws_origin``: the console's, the Realtime relay) and a feature's
-(the Gemini Live relay) ask the same question."""
+(the Gemini Live relay) ask the same question; and how they refuse a handshake
+(``deny_handshake``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from gateway.base.asgi import Send
+from gateway.core.call import Reply
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# The ASGI extension that lets a WebSocket handshake be answered with an HTTP response.
+DENIAL_EXTENSION = "websocket.http.response"
 
 
 def origin_tuple(url: str) -> tuple[str, str, int] | None:
@@ -56,3 +62,16 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
     scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
     own = origin_tuple(f"{scheme}://{host}")
     return origin == own or trusted(origin)
+
+
+async def deny_handshake(scope: dict[str, Any], send: Send, reply: Reply, close_code: int) -> None:
+    """Refuse a WebSocket handshake before accepting it: ``reply`` as the HTTP answer when
+    the server can send one (``DENIAL_EXTENSION``), else a close with ``close_code``."""
+    if DENIAL_EXTENSION in (scope.get("extensions") or {}):
+        headers = reply.headers + [(b"content-length", str(len(reply.body)).encode())]
+        await send(
+            {"type": "websocket.http.response.start", "status": reply.status, "headers": headers}
+        )
+        await send({"type": "websocket.http.response.body", "body": reply.body})
+    else:
+        await send({"type": "websocket.close", "code": close_code})

@@ -71,7 +71,7 @@ from gateway.base.types import (
     UsageEvent,
 )
 from gateway.codecs.anthropic import maps, versions
-from gateway.codecs.base import Target, WireEvent, add_turn
+from gateway.codecs.base import DATA_URL, Target, WireEvent, add_turn
 
 DEFAULT_MAX_TOKENS = 4096
 JSON_TOOL = "switchyard_json"
@@ -104,7 +104,6 @@ FORWARDABLE_EXTRA = {
 }
 
 _USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-_DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
 
 
 # --- request ---------------------------------------------------------------------------
@@ -117,7 +116,7 @@ def _image_block(image: Image) -> dict[str, Any]:
             "media_type": image.media_type or "image/png",
             "data": image.data,
         }
-    elif image.url and (match := _DATA_URL.match(image.url)):
+    elif image.url and (match := DATA_URL.match(image.url)):
         source = {"type": "base64", "media_type": match["type"], "data": match["data"]}
     else:
         source = {"type": "url", "url": image.url or ""}

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from gateway.base.errors import BUDGET_EXCEEDED, GatewayError, InvalidRequest, UpstreamError
+from gateway.base.errors import BUDGET_EXCEEDED, GatewayError, InvalidRequest
 from gateway.base.streaming import sse_bytes
 from gateway.base.types import (
     ChatRequest,
@@ -64,9 +64,10 @@ from gateway.base.types import (
     Usage,
     UsageEvent,
 )
-from gateway.codecs.base import Dialect
+from gateway.codecs.base import Dialect, gateway_status
 from gateway.codecs.gemini import ids, maps
 from gateway.codecs.gemini.outbound import PLACEHOLDER_SIGNATURE
+from gateway.codecs.google_common import arguments_object, call_arguments, config_number
 
 name = "gemini"
 
@@ -399,17 +400,6 @@ def _reasoning(value: Any) -> Reasoning | None:
     return None
 
 
-def _number(config: dict[str, Any], key: str, kind: type = float) -> Any:
-    value = config.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidRequest(f"generationConfig.{key} must be a number", param=key)
-    if kind is int and value != int(value):
-        raise InvalidRequest(f"generationConfig.{key} must be an integer", param=key)
-    return kind(value)
-
-
 def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatRequest:
     """A ``GenerateContentRequest`` (or a ``countTokens`` body) as a canonical request."""
     body = {camel(k): v for k, v in body.items()}
@@ -453,14 +443,14 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         system=_system(body.get("systemInstruction")),
         tools=tools,
         tool_choice=_tool_choice(body.get("toolConfig")) if body.get("toolConfig") else None,
-        max_tokens=_number(generation, "maxOutputTokens", int),
-        temperature=_number(generation, "temperature"),
-        top_p=_number(generation, "topP"),
-        top_k=_number(generation, "topK", int),
+        max_tokens=config_number(generation, "maxOutputTokens", "generationConfig", int),
+        temperature=config_number(generation, "temperature", "generationConfig"),
+        top_p=config_number(generation, "topP", "generationConfig"),
+        top_k=config_number(generation, "topK", "generationConfig", int),
         stream=body.get("stream") is True,
         include_usage=True,
         reasoning=_reasoning(generation.get("thinkingConfig")),
-        n=_number(generation, "candidateCount", int),
+        n=config_number(generation, "candidateCount", "generationConfig", int),
         dialect=name,
     )
     stops = generation.get("stopSequences")
@@ -526,16 +516,6 @@ def _call_part(call_id: str, call_name: str, args: dict[str, Any]) -> dict[str, 
     return part
 
 
-def _arguments(call: ToolCall) -> dict[str, Any]:
-    if call.arguments or not call.raw_arguments:
-        return call.arguments
-    try:
-        parsed = orjson.loads(call.raw_arguments)
-    except orjson.JSONDecodeError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
 def render_parts(parts: list[Part]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for part in parts:
@@ -546,7 +526,7 @@ def render_parts(parts: list[Part]) -> list[dict[str, Any]]:
             if part.text:
                 out.append({"text": part.text})
         elif isinstance(part, ToolCall):
-            out.append(_call_part(part.id, part.name, _arguments(part)))
+            out.append(_call_part(part.id, part.name, call_arguments(part)))
     return out
 
 
@@ -613,7 +593,7 @@ async def render_stream(
         elif isinstance(event, PartStop):
             if event.index in calls:
                 call_id, call_name, fragments = calls.pop(event.index)
-                args = _parse_args("".join(fragments))
+                args = arguments_object("".join(fragments))
                 yield _chunk([_call_part(call_id, call_name, args)], model, response_id)
         elif isinstance(event, UsageEvent):
             usage.merge(event.usage)
@@ -623,7 +603,7 @@ async def render_stream(
             yield render_stream_error(event.error)
             return
     for call_id, call_name, fragments in calls.values():  # never closed: still sent
-        args = _parse_args("".join(fragments))
+        args = arguments_object("".join(fragments))
         yield _chunk([_call_part(call_id, call_name, args)], model, response_id)
     yield _chunk(
         [],
@@ -634,25 +614,12 @@ async def render_stream(
     )
 
 
-def _parse_args(text: str) -> dict[str, Any]:
-    if not text.strip():
-        return {}
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 # --- errors, models, token counts ------------------------------------------------------
 
 
-def client_status(error: GatewayError) -> int:
-    """The status a Gemini client gets: an upstream's server failure is 502 (the
-    gateway's Bad Gateway), its timeout 504; everything else keeps its own status."""
-    if isinstance(error, UpstreamError) and error.status >= 500 and error.status != 504:
-        return 502
-    return error.status
+# The status a Gemini client gets: the gateway's (502 for an upstream's server failure,
+# 504 for its timeout, else the error's own).
+client_status = gateway_status
 
 
 def render_error(error: GatewayError) -> dict[str, Any]:
@@ -705,7 +672,6 @@ CLIENT = Dialect(
     render_stream=render_stream,
     render_error=render_error,
     render_stream_error=render_stream_error,
-    client_status=client_status,
     render_models=render_models,
     render_count_tokens=render_count_tokens,
     # Google's SDKs read any line not starting with ``data:`` as JSON: a bare newline.

@@ -61,9 +61,9 @@ from gateway.base.types import (
     ToolResult,
     UsageEvent,
 )
-from gateway.codecs.base import OnePartOpen, Target, WireEvent, add_turn
+from gateway.codecs.base import DATA_URL, OnePartOpen, Target, WireEvent, add_turn
 from gateway.codecs.gemini import ids, maps
-from gateway.codecs.google_common import clean_schema
+from gateway.codecs.google_common import camel, clean_schema
 
 # Google's placeholder for function calls whose real signature is unknown (see
 # ``_vouch_for_foreign_calls``).
@@ -71,7 +71,6 @@ PLACEHOLDER_SIGNATURE = "skip_thought_signature_validator"
 EFFORT_BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 # Gemini 3 and later take a thinking *level*; 2.5 a budget.
 _LEVEL_MODELS = re.compile(r"(^|/)gemini-([3-9]|\d{2,})")
-_DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
 _TOP_LEVEL = {
     "safetySettings": "safetySettings",
     "safety_settings": "safetySettings",
@@ -92,16 +91,11 @@ _GENERATION_NAMES = {
 # --- request ---------------------------------------------------------------------------
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(word[:1].upper() + word[1:] for word in rest)
-
-
 def _media_part(image: Image) -> dict[str, Any]:
     if image.data is not None:
         return {"inlineData": {"mimeType": image.media_type or "image/png", "data": image.data}}
     url = image.url or ""
-    if match := _DATA_URL.match(url):
+    if match := DATA_URL.match(url):
         return {"inlineData": {"mimeType": match["type"], "data": match["data"]}}
     mime = image.media_type or mimetypes.guess_type(url.split("?", 1)[0])[0] or "image/jpeg"
     return {"fileData": {"mimeType": mime, "fileUri": url}}
@@ -277,7 +271,7 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
         elif name in ("generationConfig", "generation_config") and isinstance(value, dict):
             generation.update(value)
         else:
-            generation[_GENERATION_NAMES.get(name) or _camel(name)] = value
+            generation[_GENERATION_NAMES.get(name) or camel(name)] = value
     if generation:
         body["generationConfig"] = generation
     if request.dialect == "gemini":  # a Gemini client's own fields (codecs/gemini/inbound)
@@ -446,5 +440,4 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def parse_error(status: int, body: bytes) -> UpstreamError:
-    return maps.parse_error(status, body)
+parse_error = maps.parse_error  # (status, body): the error body as an UpstreamError

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from gateway.base.errors import GatewayError, InvalidRequest, UpstreamError
+from gateway.base.errors import GatewayError, InvalidRequest
 from gateway.base.types import (
     ChatRequest,
     ChatResponse,
@@ -57,8 +57,9 @@ from gateway.base.types import (
     Usage,
     UsageEvent,
 )
-from gateway.codecs.base import Dialect
+from gateway.codecs.base import Dialect, gateway_status
 from gateway.codecs.gemini_interactions import maps
+from gateway.codecs.google_common import arguments_object, call_arguments, config_number
 
 name = maps.NAME
 
@@ -311,17 +312,6 @@ def _tool_choice(value: Any) -> ToolChoice | None:
     raise InvalidRequest(f"{where} {mode!r} is not one of auto, any, none, validated", param=where)
 
 
-def _number(config: dict[str, Any], key: str, kind: type = float) -> Any:
-    value = config.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidRequest(f"generation_config.{key} must be a number", param=key)
-    if kind is int and value != int(value):
-        raise InvalidRequest(f"generation_config.{key} must be an integer", param=key)
-    return kind(value)
-
-
 def _response_format(body: dict[str, Any]) -> ResponseFormat | None:
     value = body.get("response_format")
     if isinstance(value, list):  # one format per modality: the text one is ours
@@ -380,7 +370,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
     if isinstance(previous, str) and previous:
         echo["previous_interaction_id"] = previous
     extra: dict[str, Any] = {}
-    seed = _number(generation, "seed", int)
+    seed = config_number(generation, "seed", "generation_config", int)
     if seed is not None:
         extra["seed"] = seed
     return ChatRequest(
@@ -389,9 +379,9 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         system=[Text(system)] if system else [],
         tools=_tools(body.get("tools")),
         tool_choice=_tool_choice(generation.get("tool_choice")),
-        max_tokens=_number(generation, "max_output_tokens", int),
-        temperature=_number(generation, "temperature"),
-        top_p=_number(generation, "top_p"),
+        max_tokens=config_number(generation, "max_output_tokens", "generation_config", int),
+        temperature=config_number(generation, "temperature", "generation_config"),
+        top_p=config_number(generation, "top_p", "generation_config"),
         stop=list(stop),
         stream=stream,
         response_format=_response_format(body),
@@ -416,22 +406,6 @@ def timestamp(seconds: int | float | None = None) -> str:
 def interaction_id(response_id: str) -> str:
     """The interaction id of an answer: an upstream's own ``int_`` id is kept."""
     return response_id if response_id.startswith("int_") else maps.new_id()
-
-
-def _arguments(call: ToolCall) -> dict[str, Any]:
-    if call.arguments or not call.raw_arguments:
-        return call.arguments
-    return _parse_args(call.raw_arguments)
-
-
-def _parse_args(text: str) -> dict[str, Any]:
-    if not text.strip():
-        return {}
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def thought_step(text: str, signature: str | None) -> dict[str, Any]:
@@ -470,7 +444,7 @@ def output_steps(parts: list[Part]) -> list[dict[str, Any]]:
                     "type": "function_call",
                     "id": part.id,
                     "name": part.name,
-                    "arguments": _arguments(part),
+                    "arguments": call_arguments(part),
                 }
             )
     return steps
@@ -715,7 +689,7 @@ def fold_steps(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             elif what in CONTENT_TYPES:
                 step.setdefault("content", []).append(dict(delta))
     for index, fragments in arguments.items():
-        steps[index]["arguments"] = _parse_args("".join(fragments))
+        steps[index]["arguments"] = arguments_object("".join(fragments))
     return [steps[i] for i in sorted(steps)]
 
 
@@ -799,12 +773,9 @@ def _error_event(error: Any, emit: _Events) -> bytes:
 # --- errors ------------------------------------------------------------------------------
 
 
-def client_status(error: GatewayError) -> int:
-    """An upstream's server failure is the gateway's 502, its timeout 504; everything
-    else keeps its own status."""
-    if isinstance(error, UpstreamError) and error.status >= 500 and error.status != 504:
-        return 502
-    return error.status
+# An upstream's server failure is the gateway's 502, its timeout 504; everything else
+# keeps its own status.
+client_status = gateway_status
 
 
 def render_error(error: GatewayError) -> dict[str, Any]:
@@ -826,6 +797,5 @@ CLIENT = Dialect(
     render_stream=render_stream,
     render_error=render_error,
     render_stream_error=render_stream_error,
-    client_status=client_status,
     google_key=True,
 )

@@ -35,7 +35,6 @@ length). The stream (``step.start`` / ``step.delta`` / ``step.stop`` between
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
@@ -61,12 +60,11 @@ from gateway.base.types import (
     ToolResult,
     UsageEvent,
 )
-from gateway.codecs.base import OnePartOpen, Target, WireEvent
+from gateway.codecs.base import DATA_URL, OnePartOpen, Target, WireEvent
 from gateway.codecs.gemini_interactions import upstream_maps as maps
 from gateway.codecs.google_common import clean_schema
 
 NAME = "gemini_interactions"
-_DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
 # Deployment params that are top-level fields of the body (the rest is generation_config).
 _TOP_LEVEL = frozenset({"safety_settings", "labels", "service_tier", "response_modalities"})
 # LiteLLM's (and OpenAI's) names for generation_config fields.
@@ -84,7 +82,7 @@ _BUDGET_LEVELS = ((512, "minimal"), (2048, "low"), (8192, "medium"))
 
 
 def _media(kind: str, data: str | None, url: str | None, mime: str | None) -> dict[str, Any]:
-    if data is None and url and (match := _DATA_URL.match(url)):
+    if data is None and url and (match := DATA_URL.match(url)):
         data, mime, url = match["data"], match["type"], None
     out: dict[str, Any] = {"type": kind}
     if data is not None:
@@ -514,5 +512,4 @@ class StreamParser:
         return [*self._parts.close(), ErrorEvent(error)]
 
 
-def parse_error(status: int, body: bytes) -> UpstreamError:
-    return maps.parse_error(status, body)
+parse_error = maps.parse_error  # (status, body): the error body as an UpstreamError

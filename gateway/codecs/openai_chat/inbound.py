@@ -30,7 +30,6 @@ from gateway.base.types import (
     PartStart,
     PartStop,
     Reasoning,
-    ResponseFormat,
     Start,
     StreamEvent,
     Text,
@@ -526,28 +525,6 @@ def _stop(body: dict[str, Any]) -> list[str]:
     return list(raw)
 
 
-def _response_format(body: dict[str, Any]) -> ResponseFormat | None:
-    raw = body.get("response_format")
-    if raw is None:
-        return None
-    common.expect(raw, dict, "an object", "response_format")
-    kind = raw.get("type")
-    if kind in ("text", "json_object"):
-        return ResponseFormat(type=kind)
-    if kind == "json_schema":
-        spec = common.expect(
-            raw.get("json_schema"), dict, "an object", "response_format.json_schema"
-        )
-        schema = spec.get("schema") or {}
-        common.expect(schema, dict, "an object", "response_format.json_schema.schema")
-        return ResponseFormat(
-            type="json_schema", schema=schema, name=spec.get("name"), strict=spec.get("strict")
-        )
-    raise common.invalid(
-        "response_format.type must be text, json_object or json_schema", "response_format.type"
-    )
-
-
 def _reasoning(body: dict[str, Any]) -> Reasoning | None:
     effort = body.get("reasoning_effort")
     if effort is None or effort == "none":
@@ -606,7 +583,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         stop=_stop(body),
         stream=stream,
         include_usage=bool(options.get("include_usage")),
-        response_format=_response_format(body),
+        response_format=common.response_format(body.get("response_format"), "response_format"),
         reasoning=_reasoning(body),
         user=user,
         end_user=common.end_user(body),

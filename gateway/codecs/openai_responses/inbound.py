@@ -554,24 +554,7 @@ def _response_format(body: dict[str, Any], unmapped: list[str]) -> ResponseForma
     common.expect(raw, dict, "an object", "text")
     if raw.get("verbosity") is not None:
         unmapped.append("text.verbosity")
-    spec = raw.get("format")
-    if spec is None:
-        return None
-    common.expect(spec, dict, "an object", "text.format")
-    kind = spec.get("type")
-    if kind in ("text", "json_object"):
-        return ResponseFormat(type=kind)
-    if kind == "json_schema":
-        schema = common.expect(
-            spec.get("schema"), dict, "a JSON schema object", "text.format.schema"
-        )
-        strict = spec.get("strict")
-        return ResponseFormat(
-            type="json_schema", schema=schema, name=spec.get("name"), strict=strict
-        )
-    raise common.invalid(
-        "text.format.type must be text, json_object or json_schema", "text.format.type"
-    )
+    return common.response_format(raw.get("format"), "text.format")
 
 
 def _instructions(body: dict[str, Any]) -> list[Text]:

@@ -48,8 +48,10 @@ from gateway.web.litellm_sections import (
     ConfigError,
     Reader,
     Section,
+    change,
     env_variable,
     plan_each,
+    reasons,
     validate,
 )
 
@@ -249,21 +251,13 @@ def plan_agent(spec: AgentSpec, existing: dict[str, A2aAgent], operator: bool) -
             values = {"url": spec.url, **(spec.oauth or {})}
             check_references(agent if agent.pk else None, values, spec.bearer)
     except ValidationError as exc:
-        reasons = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-        raise ConfigError(f"{spec.path}: not imported: {reasons}") from None
+        raise ConfigError(f"{spec.path}: not imported: {reasons(exc)}") from None
     _apply(spec, agent)
     if before is None or spec.bearer != agent.bearer_display:
         agent.set_bearer(spec.bearer)
     validate(agent, spec.path)
-    after = _comparable(agent)
-    if before is None:
-        action, fields = "create", {}
-    else:
-        fields = {k: (before[k], after[k]) for k in after if before[k] != after[k]}
-        if "bearer" in fields:
-            fields["bearer"] = ("(stored)", "(new value)")
-        action = "update" if fields else "unchanged"
-    return Change(action, f"A2A agent {spec.name}", agent, fields, item=spec.name)
+    label = f"A2A agent {spec.name}"
+    return change(label, agent, before, _comparable(agent), spec.name, secret=("bearer",))
 
 
 def plan_agents(

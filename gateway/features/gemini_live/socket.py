@@ -69,7 +69,7 @@ from gateway.providers.base import adapter_for
 from gateway.routing import routing
 from gateway.telemetry import tags
 from gateway.web.callers import header_map, resolve_fresh_caller
-from gateway.web.origins import origin_allowed
+from gateway.web.origins import deny_handshake, origin_allowed
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -79,7 +79,6 @@ log = logging.getLogger(__name__)
 
 SETUP_SECONDS = 30.0  # for the client's setup once the socket is accepted
 CONNECT_TIMEOUT = realtime.CONNECT_TIMEOUT  # the upstream's socket open and its setupComplete
-DENIAL_EXTENSION = "websocket.http.response"
 INVALID = 1007  # Google's close for a bad key or an invalid argument
 POLICY = 1008  # a model not found or not permitted, a guardrail's refusal
 TOO_BIG = 1009
@@ -398,11 +397,4 @@ async def _deny_origin(scope: Scope, send: Send, call: Call, error: GatewayError
     """Refuse a browser from a foreign origin before accepting: the error as an HTTP
     answer when the server can send one, else a close with 4403. Journaled."""
     reply = call.error_reply(error)
-    if DENIAL_EXTENSION in (scope.get("extensions") or {}):
-        headers = reply.headers + [(b"content-length", str(len(reply.body)).encode())]
-        await send(
-            {"type": "websocket.http.response.start", "status": reply.status, "headers": headers}
-        )
-        await send({"type": "websocket.http.response.body", "body": reply.body})
-    else:
-        await send({"type": "websocket.close", "code": 4000 + reply.status})
+    await deny_handshake(scope, send, reply, 4000 + reply.status)

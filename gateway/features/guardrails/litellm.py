@@ -44,7 +44,7 @@ from gateway.features.guardrails import kinds
 from gateway.features.guardrails import save as ops
 from gateway.models import Guardrail
 from gateway.models.guardrails import FAIL_CLOSED, is_sealed, unseal_params
-from gateway.web.litellm_sections import Change, Reader, Section, env_variable, strings
+from gateway.web.litellm_sections import Change, Reader, Section, change, env_variable, strings
 
 # litellm_params entries that are the guardrail's own settings, not its kind's params
 OWN_PARAMS = ("guardrail", "mode", "default_on", "unreachable_fallback", "timeout")
@@ -185,16 +185,9 @@ def plan_guardrails(
             if row is not None:
                 row.refresh_from_db()  # prepare set some values before refusing
             continue
-        after = ops.comparable(prepared)
-        if before is None:
-            action, fields = "create", {}
-        else:
-            fields = {k: (before[k], after[k]) for k in after if before[k] != after[k]}
-            if "params" in fields:
-                fields["params"] = ("(stored)", "(new value)")  # may hold secrets
-            action = "update" if fields else "unchanged"
         label = f"guardrail {spec.name} ({spec.kind})"
-        changes.append(Change(action, label, prepared, fields, item=spec.name))
+        after = ops.comparable(prepared)  # params may hold secrets
+        changes.append(change(label, prepared, before, after, spec.name, secret=("params",)))
     return changes, skipped
 
 

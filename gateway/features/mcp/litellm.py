@@ -44,8 +44,10 @@ from gateway.web.litellm_sections import (
     ConfigError,
     Reader,
     Section,
+    change,
     env_variable,
     plan_each,
+    reasons,
     validate,
 )
 
@@ -198,8 +200,7 @@ def plan_server(spec: McpServerSpec, existing: dict[str, McpServer], operator: b
                 spec.bearer,
             )
         except ValidationError as exc:
-            reasons = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-            raise ConfigError(f"{spec.path}: not imported: {reasons}") from None
+            raise ConfigError(f"{spec.path}: not imported: {reasons(exc)}") from None
     if operator:
         server.from_operator = True
     server.transport, server.url, server.command = spec.transport, spec.url, spec.command
@@ -217,16 +218,9 @@ def plan_server(spec: McpServerSpec, existing: dict[str, McpServer], operator: b
     if before is None or spec.bearer != before["bearer"]:
         server.set_bearer(spec.bearer)
     validate(server, spec.path)
-    after = _comparable(server)
-    if before is None:
-        action, fields = "create", {}
-    else:
-        fields = {k: (before[k], after[k]) for k in after if before[k] != after[k]}
-        for secret in ("bearer", "headers", "env"):
-            if secret in fields:
-                fields[secret] = ("(stored)", "(new value)")
-        action = "update" if fields else "unchanged"
-    return Change(action, f"MCP server {spec.name}", server, fields, item=spec.name)
+    label = f"MCP server {spec.name}"
+    secret = ("bearer", "headers", "env")
+    return change(label, server, before, _comparable(server), spec.name, secret)
 
 
 def plan_servers(

@@ -55,10 +55,10 @@ from gateway.base.errors import (
 from gateway.core import service
 from gateway.features.responses.state import SocketMemory
 from gateway.web.callers import header_map, resolve_caller
+from gateway.web.origins import deny_handshake
 
 log = logging.getLogger(__name__)
 
-DENIAL_EXTENSION = "websocket.http.response"
 CONNECTION_LIMIT = 60 * 60  # seconds a socket serves responses (Open Responses)
 QUEUED_EVENTS = 16  # response.create events waiting on one socket
 QUEUED_BYTES = 16 * 1024 * 1024  # and their bytes in all (an event may be 8 MiB)
@@ -127,18 +127,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
         self.worker = asyncio.ensure_future(self._work())
 
     async def _deny(self, reply: service.Reply) -> None:
-        if DENIAL_EXTENSION in (self.scope.get("extensions") or {}):
-            headers = reply.headers + [(b"content-length", str(len(reply.body)).encode())]
-            await self.base_send(
-                {
-                    "type": "websocket.http.response.start",
-                    "status": reply.status,
-                    "headers": headers,
-                }
-            )
-            await self.base_send({"type": "websocket.http.response.body", "body": reply.body})
-        else:
-            await self.close(code=4401)
+        await deny_handshake(self.scope, self.base_send, reply, 4401)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Queue the event, or refuse it at once: this never waits, so the disconnect

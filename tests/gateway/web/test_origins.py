@@ -7,9 +7,12 @@ refuses the handshake, and the real server's answers, are in
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from gateway.web.origins import origin_allowed, origin_tuple, trusted
+from gateway.core.call import Reply
+from gateway.web.origins import deny_handshake, origin_allowed, origin_tuple, trusted
 
 
 def handshake(origin: str | None, host: str = "gw.example:4000", scheme: str = "ws") -> dict:
@@ -105,3 +108,22 @@ def test_a_handshake_without_a_host_is_refused(settings) -> None:
     settings.ALLOWED_HOSTS = ["*"]
     scope = {"type": "websocket", "scheme": "ws", "headers": [(b"origin", b"http://gw.example")]}
     assert not origin_allowed(scope)
+
+
+def test_a_refused_handshake_is_an_http_answer_where_the_server_can_send_one_else_a_close():
+    reply = Reply(status=403, body=b"refused", headers=[(b"content-type", b"text/plain")])
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "extensions": {"websocket.http.response": {}}}
+    asyncio.run(deny_handshake(scope, send, reply, 4403))
+    headers = [(b"content-type", b"text/plain"), (b"content-length", b"7")]
+    assert sent == [
+        {"type": "websocket.http.response.start", "status": 403, "headers": headers},
+        {"type": "websocket.http.response.body", "body": b"refused"},
+    ]
+    sent.clear()
+    asyncio.run(deny_handshake({"type": "websocket", "extensions": None}, send, reply, 4403))
+    assert sent == [{"type": "websocket.close", "code": 4403}]
