@@ -174,8 +174,9 @@ class HeadJoiningProtocol(HttpToolsProtocol):
     ``Connection: close`` (one whose head is still arriving included; one whose answer's
     head already went out finishes and then counts as idle) and closes an
     idle connection once it has been idle the keep-alive timeout (one that never
-    had a request: FIRST_REQUEST_WAIT_SECONDS after it opened): a request arriving
-    before that is served, with ``Connection: close``.
+    had a request: FIRST_REQUEST_WAIT_SECONDS after it opened) or when the shutdown
+    grace ends, if sooner (``close_if_idle_now``): a request arriving before that is
+    served, with ``Connection: close``.
 
     Closing an idle connection races the client's next request on it (HTTP/1.1 has no
     way to say "no more" but in an answer): a request sent as the FIN is on its way is
@@ -295,6 +296,11 @@ class HeadJoiningProtocol(HttpToolsProtocol):
             # lose it. The connection is closed as an idle one (on_response_complete).
             return
         self._close_if_idle()
+
+    def close_if_idle_now(self) -> None:
+        """At the end of the shutdown grace: close the connection if it is idle."""
+        if not self.transport.is_closing() and self._idle():
+            self.transport.close()
 
     def _idle(self) -> bool:
         return not self.head_started and (self.cycle is None or self.cycle.response_complete)

@@ -323,6 +323,12 @@ SWITCHYARD_BATCH_POLL_SECONDS = env_float("SWITCHYARD_BATCH_POLL_SECONDS", 30.0,
 SWITCHYARD_HEADER_TIMEOUT_SECONDS = env_float(
     "SWITCHYARD_HEADER_TIMEOUT_SECONDS", 10.0, minimum=0.1
 )
+# A kept-alive connection idle this long is closed (uvicorn's ``timeout_keep_alive``); a
+# draining worker closes its idle connections no sooner. Behind a load balancer that
+# keeps idle connections to its backends, set it above the balancer's own idle timeout
+# (AWS ALB 60 s, Google 600 s), or the balancer may send a request on a connection the
+# gateway is closing and get none back (a 502).
+SWITCHYARD_KEEP_ALIVE_SECONDS = env_int("SWITCHYARD_KEEP_ALIVE_SECONDS", 5, minimum=1)
 SWITCHYARD_MAX_CONNECTIONS = env_int("SWITCHYARD_MAX_CONNECTIONS", 1000, minimum=1)
 # Request headers: more than this many, or more than this many bytes in all (names and
 # values), get a 431 (in the caller's dialect on the API paths).

@@ -64,6 +64,10 @@ class DrainingServer(uvicorn.Server):
             if isinstance(connection, HeadJoiningProtocol):  # WebSockets: after the drain
                 connection.shutdown()  # idle: FIN between requests; busy: Connection: close
         await lifecycle.drain(refuse=False, settled=self.connections_settled)
+        # The grace is over: an idle connection closes now, whatever its keep-alive left.
+        for connection in list(self.server_state.connections):
+            if isinstance(connection, HeadJoiningProtocol):
+                connection.close_if_idle_now()
         await super().shutdown(sockets)
 
     async def stop_accepting(self, sockets: list[socket.socket] | None = None) -> int:

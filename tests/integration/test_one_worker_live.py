@@ -22,13 +22,17 @@ from tests.integration.test_unauthenticated_bodies import BODY_BYTES, unauthenti
 from tests.live import MASTER_KEY, Gateway, running_gateway
 
 HEADER_TIMEOUT = 1.0
+KEEP_ALIVE = 2  # SWITCHYARD_KEEP_ALIVE_SECONDS (5 by default)
 USER, PASSWORD = "ops", "pw-123456789"
 AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    env = {"SWITCHYARD_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT)}
+    env = {
+        "SWITCHYARD_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
+        "SWITCHYARD_KEEP_ALIVE_SECONDS": str(KEEP_ALIVE),
+    }
     with running_gateway(tmp_path_factory.mktemp("one"), env=env, workers=1) as gw:
         gw.shell(
             "from django.contrib.auth.models import User; "
@@ -127,6 +131,23 @@ def test_a_slow_head_is_closed_after_the_header_timeout(gateway: Gateway) -> Non
         assert rest.startswith(b"HTTP/1.1 408") or sock is silent, rest
     assert time.monotonic() - started < HEADER_TIMEOUT + 4
     assert httpx.get(gateway.url + "/health/liveliness").status_code == 200
+
+
+def test_an_idle_kept_alive_connection_closes_after_the_keep_alive_setting(
+    gateway: Gateway,
+) -> None:
+    """``SWITCHYARD_KEEP_ALIVE_SECONDS`` reaches uvicorn: a connection stays open that
+    long after its answer (a request just before is served on it), then gets a FIN."""
+    with socket.create_connection(("127.0.0.1", port_of(gateway))) as sock:
+        request = b"GET /health/liveliness HTTP/1.1\r\nhost: x\r\n\r\n"
+        sock.settimeout(KEEP_ALIVE + 5)
+        for _ in range(2):
+            sock.sendall(request)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+            answered = time.monotonic()
+            time.sleep(KEEP_ALIVE - 1)  # past uvicorn's own 1 s and under the setting
+        assert sock.recv(4096) == b""
+        assert KEEP_ALIVE - 0.2 <= time.monotonic() - answered < KEEP_ALIVE + 2.5
 
 
 def test_a_forged_line_in_a_websocket_path_is_logged_escaped(gateway: Gateway) -> None:

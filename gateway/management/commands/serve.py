@@ -143,6 +143,7 @@ class Command(GatewayCommand):
             "timeout_graceful_shutdown": math.ceil(lifecycle.server_timeout_seconds()),
             "ws_max_size": uvicorn_server.ws_max_size(),
             "header_timeout": settings.SWITCHYARD_HEADER_TIMEOUT_SECONDS,
+            "timeout_keep_alive": settings.SWITCHYARD_KEEP_ALIVE_SECONDS,
         }
         _share_metrics(settings.DATA_DIR / "metrics")
         path, folder = _socket_path(settings.DATA_DIR)

@@ -126,6 +126,42 @@ async def test_a_draining_server_closes_an_idle_connection_only_at_its_keep_aliv
         idle_w.close()
 
 
+async def test_at_the_end_of_the_grace_an_idle_connection_closes_and_a_busy_one_finishes() -> None:
+    """``close_if_idle_now`` (the shutdown grace is over): FIN at once on an idle
+    connection, whatever its keep-alive left; one whose request is under way finishes
+    its answer, with Connection: close."""
+    release = asyncio.Event()
+
+    async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        await receive()
+        if scope["path"] == "/slow":
+            await release.wait()
+        start = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": start})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async with serving(app) as (port, state):
+        idle_r, idle_w = await asyncio.open_connection("127.0.0.1", port)
+        busy_r, busy_w = await asyncio.open_connection("127.0.0.1", port)
+        idle_w.write(REQUEST)
+        await read_answer(idle_r)
+        busy_w.write(REQUEST.replace(b"/x", b"/slow"))
+        await asyncio.sleep(0.1)
+        for connection in list(state.connections):
+            connection.shutdown()
+        started = time.monotonic()
+        for connection in list(state.connections):
+            connection.close_if_idle_now()
+        assert await asyncio.wait_for(idle_r.read(), KEEP_ALIVE) == b""
+        assert time.monotonic() - started < KEEP_ALIVE / 2
+        release.set()
+        last = await read_answer(busy_r)
+        assert last.startswith(b"HTTP/1.1 200") and b"connection: close" in last
+        assert await asyncio.wait_for(busy_r.read(), 5) == b""
+        idle_w.close()
+        busy_w.close()
+
+
 async def test_a_connection_idle_past_its_keep_alive_timeout_when_the_drain_begins() -> None:
     """One idle longer than the allowance when the drain begins (uvicorn's own timer
     closed it already): nothing is left open."""
