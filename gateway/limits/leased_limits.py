@@ -110,6 +110,7 @@ class LeasedLimits:
         self._dirty: set[Lease] = set()  # leases with anything to report
         self._returner: asyncio.Task[None] | None = None
         self._nap: asyncio.Future[None] | None = None  # the returner's wait for its round
+        self._nap_until = 0.0  # monotonic: when that wait ends
         self._reports: set[asyncio.Task[None]] = set()
 
     def take(self, wants: list[Want], second: int, subjects: tuple[Any, ...] = ()) -> Leased | None:
@@ -304,8 +305,16 @@ class LeasedLimits:
         returner = self._returner
         if returner is None or returner.done():
             self._returner = asyncio.get_running_loop().create_task(self._return_idle())
-        elif lease.fixes and self._nap is not None and not self._nap.done():
-            self._nap.set_result(None)  # a correction is due sooner than the round it waits for
+        elif (
+            lease.fixes
+            and self._nap is not None
+            and lease.told + REPORT_SECONDS < self._nap_until
+            and not self._nap.done()
+        ):
+            # a correction is due sooner than the round it waits for (a lease whose
+            # corrections wait already is due no sooner: each settle until its report
+            # woke the round only to sleep again)
+            self._nap.set_result(None)
 
     def _report_soon(self, lease: Lease, force: bool = False) -> None:
         """Report on ``lease`` and give back its room now (a contended line); ``force``:
@@ -369,6 +378,7 @@ class LeasedLimits:
             return
         loop = asyncio.get_running_loop()
         nap = self._nap = loop.create_future()
+        self._nap_until = until
         timer = loop.call_later(delay, _wake, nap)
         try:
             await nap
