@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -201,7 +201,7 @@ class SharedCounters(StoreCounters):
         return await self.client.call(*request)
 
     def _wants(
-        self, subjects: tuple[tuple[Any, Any], ...], tokens: int, hold: int, at: float
+        self, subjects: Sequence[tuple[Any, Any]], tokens: int, hold: int, at: float
     ) -> list[Want] | None:
         """The lines a request of ``tokens`` (estimated) and ``hold`` for ``subjects``
         ((counter, limits) each) needs room in, each naming its subject's index; None
@@ -266,7 +266,7 @@ class SharedCounters(StoreCounters):
     async def admit_joint(
         self, subjects: list[Subject], tokens: int, at: float, hold: int = 0
     ) -> Any:
-        pairs = tuple((s.counter, s.limits) for s in subjects)
+        pairs = [(s.counter, s.limits) for s in subjects]
         wants = self._wants(pairs, tokens, hold, at)
         if wants is None:
             try:
