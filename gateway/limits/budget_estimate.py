@@ -27,10 +27,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
-from django.conf import settings
-
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry, TagEntry
 from gateway.base.errors import InvalidRequest
+from gateway.base.hot_settings import hot
 
 MILLION = Decimal(1_000_000)
 
@@ -58,7 +57,7 @@ def session_hold(key: KeyEntry, tags: tuple[TagEntry, ...] = ()) -> Decimal | No
     (gateway/core/realtime.py), so its admission only asks that some budget is left."""
     if not budgeted(key, tags):
         return None
-    return Decimal(str(settings.SWITCHYARD_BUDGET_RESERVATION_USD))
+    return _reservation()
 
 
 def hold_for(
@@ -79,7 +78,6 @@ def hold_for(
     """
     if not budgeted(key, tags):
         return None
-    unknown = Decimal(str(settings.SWITCHYARD_BUDGET_RESERVATION_USD))
     routes = [route, *(reachable() if reachable is not None else ())]
     most: Decimal | None = None
     for entry in routes:
@@ -88,9 +86,15 @@ def hold_for(
             if cost is None:
                 if text_output and _priced(deployment):
                     raise _unbounded(entry, deployment)
-                cost = unknown
+                cost = _reservation()
             most = cost if most is None else max(most, cost)
-    return unknown if most is None else most
+    return _reservation() if most is None else most
+
+
+def _reservation() -> Decimal:
+    """What a request holds whose cost is unknown (``SWITCHYARD_BUDGET_RESERVATION_USD``):
+    read only then, not on every budgeted request."""
+    return Decimal(str(hot.SWITCHYARD_BUDGET_RESERVATION_USD))
 
 
 def _priced(deployment: DeploymentEntry) -> bool:

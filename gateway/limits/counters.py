@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -201,30 +201,26 @@ class SharedCounters(StoreCounters):
         return await self.client.call(*request)
 
     def _wants(
-        self, subjects: tuple[tuple[Any, Any], ...], tokens: int, hold: int, at: float
-    ) -> tuple[list[Want], list[int]] | None:
+        self, subjects: Sequence[tuple[Any, Any]], tokens: int, hold: int, at: float
+    ) -> list[Want] | None:
         """The lines a request of ``tokens`` (estimated) and ``hold`` for ``subjects``
-        ((counter, limits) each) needs room in, and each line's subject; None when it has
-        none, or a budget is checked without a hold (charges and batches' checks ask the
-        service)."""
+        ((counter, limits) each) needs room in, each naming its subject's index; None
+        when it has none, or a budget is checked without a hold (charges and batches'
+        checks ask the service)."""
         if not self.leasing:
             return None
         wants: list[Want] = []
-        owners: list[int] = []
         for index, (counter, limits_) in enumerate(subjects):
             if limits_.budget_usd is not None:
                 if hold <= 0:
                     return None
                 period_id = period_bounds(limits_.budget_period, at)[0]
-                wants.append(Want(counter, period_id, to_units(limits_.budget_usd), hold))
-                owners.append(index)
+                wants.append(Want(counter, period_id, to_units(limits_.budget_usd), hold, index))
             if limits_.rpm_limit:
-                wants.append(Want(counter, RPM, limits_.rpm_limit, 1))
-                owners.append(index)
+                wants.append(Want(counter, RPM, limits_.rpm_limit, 1, index))
             if limits_.tpm_limit:
-                wants.append(Want(counter, TPM, limits_.tpm_limit, tokens))
-                owners.append(index)
-        return (wants, owners) if wants else None
+                wants.append(Want(counter, TPM, limits_.tpm_limit, tokens, index))
+        return wants or None
 
     async def _top_up(
         self,
@@ -244,14 +240,14 @@ class SharedCounters(StoreCounters):
             return None
 
     async def admit(self, key: KeyEntry, tokens: int, at: float, hold: int = 0) -> Any:
-        lines = self._wants(((key.id, key),), tokens, hold, at)
-        if lines is None:
+        wants = self._wants(((key.id, key),), tokens, hold, at)
+        if wants is None:
             try:
                 return await super().admit(key, tokens, at, hold)
             except RateLimited as refused:
                 self._spent(refused, (key.id,))
                 raise
-        taken = self.leases.take(lines[0], int(at))
+        taken = self.leases.take(wants, int(at))
         if taken is not None:
             return taken
         period_id, start, end = period_bounds(key.budget_period, at)
@@ -259,7 +255,7 @@ class SharedCounters(StoreCounters):
         async def load(index: int) -> int:
             return to_units(await key_spend(key, start))
 
-        answer = await self._top_up(lines[0], at, load)
+        answer = await self._top_up(wants, at, load)
         if answer is None:
             return await super().admit(key, tokens, at, hold)
         if isinstance(answer, Leased):
@@ -270,22 +266,21 @@ class SharedCounters(StoreCounters):
     async def admit_joint(
         self, subjects: list[Subject], tokens: int, at: float, hold: int = 0
     ) -> Any:
-        pairs = tuple((s.counter, s.limits) for s in subjects)
-        lines = self._wants(pairs, tokens, hold, at)
-        if lines is None:
+        pairs = [(s.counter, s.limits) for s in subjects]
+        wants = self._wants(pairs, tokens, hold, at)
+        if wants is None:
             try:
                 return await super().admit_joint(subjects, tokens, at, hold)
             except RateLimited as refused:
                 self._spent(refused, tuple(s.counter for s in subjects))
                 raise
-        wants, owners = lines
         taken = self.leases.take(wants, int(at), tuple(subjects))
         if taken is not None:
             return taken
         bounds = [period_bounds(s.limits.budget_period, at) for s in subjects]
 
         async def load(index: int) -> int:
-            subject = owners[index]
+            subject = wants[index].owner
             counted = subjects[subject]
             return to_units(
                 await counter_spend(
@@ -299,7 +294,8 @@ class SharedCounters(StoreCounters):
         if isinstance(answer, Leased):
             return answer
         reason, index, *detail = answer
-        return joint_verdict(subjects, [reason, owners[index], *detail], bounds, at)  # raises
+        owner = wants[index].owner
+        return joint_verdict(subjects, [reason, owner, *detail], bounds, at)  # raises
 
     async def settle(
         self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float

@@ -35,7 +35,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -77,12 +77,14 @@ class Lease:
 
 class Want(NamedTuple):
     """One line a request needs room in: ``need`` units of ``counter``'s ``line`` (a
-    budget period, "rpm" or "tpm"), under ``limit``."""
+    budget period, "rpm" or "tpm"), under ``limit``; ``owner``: the index of its subject
+    in a joint admission."""
 
     counter: Any
     line: str
     limit: int
     need: int
+    owner: int = 0
 
 
 class Leased(NamedTuple):
@@ -110,6 +112,7 @@ class LeasedLimits:
         self._dirty: set[Lease] = set()  # leases with anything to report
         self._returner: asyncio.Task[None] | None = None
         self._nap: asyncio.Future[None] | None = None  # the returner's wait for its round
+        self._nap_until = 0.0  # monotonic: when that wait ends
         self._reports: set[asyncio.Task[None]] = set()
 
     def take(self, wants: list[Want], second: int, subjects: tuple[Any, ...] = ()) -> Leased | None:
@@ -139,15 +142,17 @@ class LeasedLimits:
         """Count what an admitted request took of each lease (room taken already)."""
         holds = []
         tokens = []
+        counted = []
         for lease, want in zip(leases, wants, strict=True):
             if want.line in PER_SECOND:
                 lease.unreported += want.need
-                self._mark(lease)
+                counted.append(lease)
                 if want.line == TPM:
                     tokens.append((lease, second))
             else:
                 lease.in_flight += want.need
                 holds.append((lease, want.need))
+        self._mark(counted)
         return Leased(self, tuple(holds), tuple(tokens), subjects)
 
     async def top_up(
@@ -218,7 +223,7 @@ class LeasedLimits:
                 lease.recalled = False
                 self._report_soon(lease, force=True)
             elif lease.free or lease.unreported or lease.fixes:
-                self._report_soon(lease) if lease.contended else self._mark(lease)
+                self._report_soon(lease) if lease.contended else self._mark((lease,))
         return result
 
     def settle(self, leased: Leased, cost: int, delta: int = 0) -> None:
@@ -248,11 +253,12 @@ class LeasedLimits:
                 fixes = lease.fixes = lease.fixes or {}
                 fixes[second] = fixes.get(second, 0) + delta
                 changed.append(lease)
+        contended = False
         for lease in changed:
             if lease.contended:
+                contended = True
                 self._report_soon(lease)
-            else:
-                self._mark(lease)
+        self._mark([lease for lease in changed if not lease.contended] if contended else changed)
 
     def _keep(self, lease: Lease, used: int, fixes: list[list[int]]) -> None:
         """A report that failed: what it told is told again with the next one."""
@@ -262,7 +268,7 @@ class LeasedLimits:
             lease.fixes = lease.fixes or {}
             lease.fixes[second] = lease.fixes.get(second, 0) + delta
         if used or fixes:
-            self._mark(lease)
+            self._mark((lease,))
 
     def recall(self, counter: Any, line: str) -> None:
         """The service asks for a complete report on a lease (its line is contended):
@@ -299,13 +305,27 @@ class LeasedLimits:
         for lease in leases:
             await self._report(lease, True)
 
-    def _mark(self, lease: Lease) -> None:
-        self._dirty.add(lease)
+    def _mark(self, leases: Collection[Lease]) -> None:
+        """``leases`` have something to report: the background round sees to it (one
+        call for all of an admission's or a settle's leases)."""
+        if not leases:
+            return
+        self._dirty.update(leases)
         returner = self._returner
         if returner is None or returner.done():
             self._returner = asyncio.get_running_loop().create_task(self._return_idle())
-        elif lease.fixes and self._nap is not None and not self._nap.done():
-            self._nap.set_result(None)  # a correction is due sooner than the round it waits for
+            return
+        nap = self._nap
+        if nap is None:
+            return
+        for lease in leases:
+            # a correction due sooner than the round it waits for (a lease whose
+            # corrections wait already is due no sooner: each settle until its report
+            # woke the round only to sleep again)
+            if lease.fixes and lease.told + REPORT_SECONDS < self._nap_until:
+                if not nap.done():
+                    nap.set_result(None)
+                return
 
     def _report_soon(self, lease: Lease, force: bool = False) -> None:
         """Report on ``lease`` and give back its room now (a contended line); ``force``:
@@ -369,6 +389,7 @@ class LeasedLimits:
             return
         loop = asyncio.get_running_loop()
         nap = self._nap = loop.create_future()
+        self._nap_until = until
         timer = loop.call_later(delay, _wake, nap)
         try:
             await nap

@@ -69,7 +69,8 @@ class Notes:
                 note["monitor"] = True
         note["checks"] += 1
         note["latency_ms"] = round(note["latency_ms"] + elapsed_ms, 3)
-        if _RANK.get(verdict, 0) > _RANK.get(note["verdict"], 0):
+        # the worst verdict is kept (the same one again, as most checks give: no lookup)
+        if verdict != note["verdict"] and _RANK.get(verdict, 0) > _RANK.get(note["verdict"], 0):
             note["verdict"] = verdict
         if entities:
             note["entities"] = list(dict.fromkeys([*note.get("entities", ()), *entities]))

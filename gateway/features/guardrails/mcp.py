@@ -12,6 +12,7 @@ object refuses the call rather than sending the tool something else."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -82,7 +83,11 @@ class Check:
     guardrail run notes them when it finishes)."""
 
     def __init__(
-        self, entries: list[GuardrailEntry], context: Context, notes: engine.Notes, record: Any
+        self,
+        entries: Sequence[GuardrailEntry],
+        context: Context,
+        notes: engine.Notes,
+        record: Any,
     ) -> None:
         self.entries, self.context, self.notes, self.record = entries, context, notes, record
 

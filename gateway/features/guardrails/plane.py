@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -110,6 +111,60 @@ def applicable(
     return [found[name] for name in names if name in found]
 
 
+class Split(NamedTuple):
+    """A request's guardrails by the mode they run in, for its endpoint."""
+
+    pre: tuple[GuardrailEntry, ...]
+    during: tuple[GuardrailEntry, ...]
+    post: tuple[GuardrailEntry, ...]
+    mcp: tuple[GuardrailEntry, ...]  # its hosted tool calls'
+
+
+def split(entries: list[GuardrailEntry], endpoint: Endpoint) -> Split:
+    pre = tuple(e for e in entries if "pre_call" in e.modes)
+    during = tuple(e for e in entries if "during_call" in e.modes)
+    if endpoint.outputs != TEXT:  # no answer to hold for the verdict: wait before
+        pre += tuple(e for e in during if e not in pre)
+        during = ()
+    post = tuple(e for e in entries if "post_call" in e.modes)
+    return Split(pre, during, post, tuple(e for e in entries if "pre_mcp_call" in e.modes))
+
+
+# What applies to a request that names no guardrails of its own, by the key's and the
+# route's guardrails and the endpoint's name: worked out once per registry snapshot (a
+# new snapshot, or new guardrails given to one, starts anew), not on every request.
+# Outcomes that refuse are not kept.
+_plans: dict[tuple[Any, ...], tuple[Endpoint | None, Split | None]] = {}
+_plans_of: list[Any] = [None, None, None]  # the snapshot, its guardrails, its default ones
+MAX_PLANS = 4096  # beyond this many combinations, start again (a bound, not a working size)
+
+
+def _planned(
+    snapshot: Snapshot, key: KeyEntry, route: RouteEntry, name: str
+) -> tuple[Endpoint | None, Split | None]:
+    """(the endpoint, its split; None when nothing applies) of a request of ``key`` on
+    ``route`` to endpoint ``name`` without a ``guardrails`` field; a refusal is raised."""
+    of = _plans_of
+    if (
+        of[0] is not snapshot
+        or of[1] is not snapshot.guardrails
+        or of[2] is not snapshot.default_guardrails
+        or len(_plans) >= MAX_PLANS
+    ):
+        _plans.clear()
+        of[:] = [snapshot, snapshot.guardrails, snapshot.default_guardrails]
+    found = _plans.get((key.guardrails, route.guardrails, name))
+    if found is not None:
+        return found
+    entries = applicable(snapshot, key, route, [])
+    endpoint = endpoints.declared(name) if entries else None
+    if entries:
+        refuse_unreadable(name, endpoint, entries)
+    plan = (endpoint, split(entries, endpoint) if entries and endpoint is not None else None)
+    _plans[(key.guardrails, route.guardrails, name)] = plan
+    return plan
+
+
 class Plane:
     """The one ``hooks.CallGuard``."""
 
@@ -124,13 +179,18 @@ class Plane:
                 requested(asked_for)  # a malformed field is still a 400
                 raise InvalidRequest("no guardrails are defined", param="guardrails")
             return None
+        name = getattr(job, "declared_as", "") or job.call.endpoint
+        if asked_for is None:  # the common case: what applies is the snapshot's
+            endpoint, planned = _planned(snapshot, job.key, route, name)
+            if planned is None or endpoint is None:  # none, or only pre_mcp_call ones
+                return None
+            return Run(job, route, [], {}, endpoint, planned)
         names, extras = requested(asked_for)
         entries = applicable(snapshot, job.key, route, names)
         if extras:
             refuse_unsettable(snapshot, extras)
         if not entries:
             return None
-        name = getattr(job, "declared_as", "") or job.call.endpoint
         endpoint = endpoints.declared(name)
         refuse_unreadable(name, endpoint, entries)
         if endpoint is None:  # only pre_mcp_call guardrails apply (checked on MCP calls)
@@ -174,15 +234,15 @@ class Run:
         entries: list[GuardrailEntry],
         extras: dict[str, Any],
         endpoint: Endpoint,
+        planned: Split | None = None,
     ) -> None:
+        """``planned``: ``entries`` split by mode already (``split``)."""
         self.job, self.route, self.endpoint = job, route, endpoint
-        self.pre = [e for e in entries if "pre_call" in e.modes]
-        self.during = [e for e in entries if "during_call" in e.modes]
-        if endpoint.outputs != TEXT:  # no answer to hold for the verdict: wait before
-            self.pre += [e for e in self.during if e not in self.pre]
-            self.during = []
-        self.post = [e for e in entries if "post_call" in e.modes]
-        self.mcp = [e for e in entries if "pre_mcp_call" in e.modes]  # its hosted tool calls
+        pre, during, post, mcp = planned or split(entries, endpoint)
+        self.pre: Sequence[GuardrailEntry] = pre
+        self.during: Sequence[GuardrailEntry] = during
+        self.post: Sequence[GuardrailEntry] = post
+        self.mcp: Sequence[GuardrailEntry] = mcp  # its hosted tool calls'
         self.extras = extras
         self.notes = engine.Notes()
         self.checks_answer = bool(self.post)

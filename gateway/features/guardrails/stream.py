@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -53,7 +53,9 @@ class Run(Protocol):
     """What the filter reads of a request's guardrails (``plane.Run``; a protocol, so
     this module does not import the plane that imports it)."""
 
-    post: list[GuardrailEntry]
+    @property
+    def post(self) -> Sequence[GuardrailEntry]: ...
+
     notes: engine.Notes
     withhold_response: bool
     job: Any

@@ -130,16 +130,13 @@ async def test_deployments_caps_are_claimed_per_minute() -> None:
 
 def test_a_shared_worker_leases_the_lines_a_request_needs(tmp_path) -> None:
     shared = SharedCounters(str(tmp_path / "none.sock"))
-    wants, owners = shared._wants(((3, key(rpm_limit=5, tpm_limit=100)),), 20, UNITS, AT) or (
-        [],
-        [],
-    )
+    wants = shared._wants(((3, key(rpm_limit=5, tpm_limit=100)),), 20, UNITS, AT) or []
     assert [(w[1], w[2], w[3]) for w in wants] == [
         (period_bounds("month", AT)[0], UNITS, UNITS),
         (RPM, 5, 1),
         (TPM, 100, 20),
     ]
-    assert owners == [0, 0, 0]
+    assert [w.owner for w in wants] == [0, 0, 0]
     assert shared._wants(((3, key()),), 20, 0, AT) is None  # a budget without a hold
     assert shared._wants(((3, key(budget_usd=None)),), 20, 0, AT) is None  # nothing to lease
     shared.leasing = False

@@ -411,6 +411,26 @@ async def test_a_correction_its_second_s_tpm_lease_has_room_for_is_told_with_the
     assert service.store.limits.leases.held(k.id, "tpm", START) == 0
 
 
+async def test_a_correction_the_lease_cannot_hold_is_told_soon_while_the_round_sleeps(
+    service, monkeypatch
+):
+    """Tokens beyond what the lease has room for are reported within REPORT_SECONDS
+    though the background round sleeps until the lease's idle report (a minute here);
+    a second such correction while the first waits is told as soon."""
+    monkeypatch.setattr(leased_limits, "IDLE_SECONDS", 60.0)
+    clock, worker, sent, k = tpm_worker(service, monkeypatch)
+    for n, extra in enumerate((5_000, 3_000)):
+        handle = await worker.admit(k, 100, clock[0])
+        assert isinstance(handle, Leased)
+        await worker.settle(k, handle, extra, Decimal(0), clock[0])
+        assert worker.leases.leases[(k.id, "tpm")].fixes, "more than the lease holds"
+        await asyncio.sleep(leased_limits.REPORT_SECONDS * 4)
+        assert len(sent) == 2 + n, "the top-up, then each correction told on its own"
+    tokens = {second: n for second, _, n in service.store.limits.windows[k.id].buckets}
+    assert tokens == {int(START): 8_200}
+    await worker.leases.return_all()
+
+
 async def test_a_burst_in_one_worker_waits_one_round_trip_for_its_own_report(service, monkeypatch):
     """The requests that do not fit wait for the worker's own complete report (it had
     not heard its grants when it asked); the service sends its ask after the answers

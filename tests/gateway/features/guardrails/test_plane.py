@@ -133,6 +133,21 @@ async def test_pre_call_masks_before_the_upstream_and_the_journal_keeps_no_origi
     assert note["verdict"] == "intervened" and note["entities"] == ["email"]
 
 
+async def test_what_applies_follows_the_snapshot_in_force_request_after_request(upstream):
+    """What applies to a request naming no guardrails is worked out once per snapshot:
+    a new snapshot, or new default guardrails given to the one in force, apply from the
+    next request."""
+    seen, _, _ = upstream
+    install(guardrail("pii", ("pre_call",), default_on=True), default=("pii",))
+    assert (await ask("ssn 123-45-6789")).status == 400
+    assert (await ask("ssn 123-45-6789")).status == 400, "the same plan, kept"
+    install(guardrail("pii", ("pre_call",)))  # defined, applied to nothing
+    assert (await ask("ssn 123-45-6789")).status == 200
+    registry.current().default_guardrails = ("pii",)
+    assert (await ask("ssn 123-45-6789")).status == 400
+    assert len(seen) == 1
+
+
 async def test_pre_call_block_sends_nothing_upstream(upstream):
     seen, _, recorded = upstream
     install(guardrail("pii", ("pre_call",)))
