@@ -108,6 +108,40 @@ async def test_the_draining_server_stops_accepting_then_drains_then_closes(monke
     assert order == ["uvicorn closes what is left"]
 
 
+async def test_when_the_grace_ends_the_drain_closes_what_is_still_idle(monkeypatch) -> None:
+    """A grace shorter than the keep-alive still bounds the drain: once ``drain``
+    returns (the grace is over) an idle connection gets its FIN at once, not at the end
+    of its keep-alive."""
+    from tests.gateway.server.test_http_protocol_graceful_close import (
+        REQUEST,
+        answering,
+        read_answer,
+        serving,
+    )
+
+    async def stop_accepting(self, sockets=None) -> int:
+        return 0
+
+    async def drain(grace=None, refuse=True, settled=None) -> None:
+        return None  # the grace is over at once
+
+    async def uvicorn_shutdown(self, sockets=None) -> None:
+        return None
+
+    monkeypatch.setattr(uvicorn_server.DrainingServer, "stop_accepting", stop_accepting)
+    monkeypatch.setattr(lifecycle, "drain", drain)
+    monkeypatch.setattr(uvicorn_server.uvicorn.Server, "shutdown", uvicorn_shutdown)
+    async with serving(answering(), keep_alive=30) as (port, state):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(REQUEST)
+        await read_answer(reader)
+        server = uvicorn_server.DrainingServer(uvicorn_server.uvicorn.Config("x:y"))
+        server.server_state = state
+        await server.shutdown()
+        assert await asyncio.wait_for(reader.read(), 3) == b""  # not 30 s later
+        writer.close()
+
+
 def read_to_end(sock: socket.socket) -> bytes:
     """Everything until the server's FIN (a reset raises ConnectionResetError)."""
     sock.settimeout(10)

@@ -419,3 +419,21 @@ async def test_a_setting_for_a_guardrail_that_takes_none_is_refused_naming_it(up
     error = orjson.loads(reply.body)["error"]
     assert error["param"] == "guardrails" and "'pii'" in error["message"]
     assert len(seen) == 1
+
+
+def test_the_kept_plan_is_the_endpoint_s_own(snapshot_reset) -> None:
+    """The plan kept per snapshot is kept per endpoint too: a during_call guardrail runs
+    beside the call on chat (an answer to hold for its verdict) and before it on
+    embeddings (none), whichever endpoint asked first."""
+    from gateway.features.guardrails import plane
+
+    install(guardrail("pii", ("during_call",)), default=("pii",))
+    snap = registry.current()
+    entry = snap.routes["m"]
+    for order in (("chat", "embeddings"), ("embeddings", "chat")):
+        plane._plans.clear()
+        found = {name: plane._planned(snap, MASTER, entry, name)[1] for name in order}
+        chat, embeddings = found["chat"], found["embeddings"]
+        assert chat is not None and embeddings is not None
+        assert [g.name for g in chat.during] == ["pii"] and not chat.pre, order
+        assert [g.name for g in embeddings.pre] == ["pii"] and not embeddings.during, order
