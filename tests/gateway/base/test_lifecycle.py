@@ -203,10 +203,13 @@ def test_startup_objects_are_frozen_once_per_process(monkeypatch: pytest.MonkeyP
         lifecycle.freeze_startup_objects()
         frozen = gc.get_freeze_count()
         assert frozen > 10_000  # Django, the gateway modules, the test session
-        holder = [[n] for n in range(1000)]  # new tracked objects
+        # the frozen count itself can drop between the calls (a frozen object freed by
+        # another thread), so the second call is judged by what it asks of the collector
+        calls: list[str] = []
+        monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+        monkeypatch.setattr(gc, "collect", lambda *args: calls.append("collect") or 0)
         lifecycle.freeze_startup_objects()
-        assert gc.get_freeze_count() == frozen, "the second call does nothing"
-        del holder
+        assert calls == [], "the second call does nothing"
     finally:
         gc.unfreeze()
 

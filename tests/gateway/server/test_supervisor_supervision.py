@@ -204,10 +204,15 @@ def test_a_killed_supervisors_workers_free_the_port_at_once_and_finish_their_str
         streamed = time.monotonic() - killed
     # each worker stopped as its pipe turned readable, not at the once-a-second check of
     # its parent; told by the workers' own words rather than by the clock, which a loaded
-    # machine stretches (0.51 s once under the whole suite)
+    # machine stretches (0.51 s once under the whole suite). A worker whose once-a-second
+    # check falls in the moment between the kernel giving it a new parent and closing the
+    # killed supervisor's files (its main thread exits before its other threads let go
+    # of the shared descriptor table) says its parent changed: seen once in CI, 4 ms
+    # before its sibling saw the pipe close. Either word is a stop; one of them, at least,
+    # is the pipe's.
     log = gw.log_path.read_text()
-    assert log.count("its pipe closed") == 2, log
-    assert "parent changed" not in log, log
+    piped, orphaned = log.count("its pipe closed"), log.count("parent changed")
+    assert piped + orphaned == 2 and piped >= 1, log
     assert freed < 1.0, freed  # within moments, not at the stream's end (2 s)
     assert freed < streamed, (freed, streamed)
     assert b"w39" in received and b"data: [DONE]" in received
