@@ -77,8 +77,7 @@ def setup(tmp_path_factory):
                 SETUP % {"script": str(SERVER_SCRIPT), "port": port, "token": TOKEN, "dead": dead}
             )
             keys = json.loads(out.strip().splitlines()[-1])
-            time.sleep(2.0)  # the server's registry poll (about once a second) sees the rows
-            _started(gw)
+            _started(gw)  # (also waits for the registry poll to see the rows)
             yield gw, keys
     finally:
         upstream.terminate()
@@ -106,6 +105,19 @@ def _started(gw) -> None:  # type: ignore[no-untyped-def]
             await asyncio.sleep(0.5)
 
     asyncio.run(go())
+
+
+async def _every_worker_lists(gw, name: str, in_a_row: int = 6) -> None:  # type: ignore[no-untyped-def]
+    """Until ``in_a_row`` listings in a row (new connections: either worker may answer
+    each) include ``name``: every worker's registry poll has seen the server."""
+    deadline, seen = time.monotonic() + 30, 0
+    while seen < in_a_row:
+        async with _client(gw.url + "/mcp", gw.master_key) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+        seen = seen + 1 if name in names else 0
+        assert time.monotonic() < deadline, names
+        if not seen:
+            await asyncio.sleep(0.2)
 
 
 def _rows(gw, until=None) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -252,14 +264,16 @@ def test_team_narrows_the_key(setup):
         "from gateway.models import Team\n"
         "t = Team.objects.get(name='narrow'); t.mcp_allowed = ['local']; t.save()"
     )
-    time.sleep(2.0)  # the registry poll
 
-    async def after():
+    async def after() -> set[str]:
         async with _client(gw.url + "/mcp", keys["teamed"]) as client:
-            names = {t.name for t in (await client.list_tools()).tools}
-            assert names == {"local__add", "local__echo"}, names
+            return {t.name for t in (await client.list_tools()).tools}
 
-    asyncio.run(after())
+    # the registry poll (about once a second; longer on a loaded machine) sees the team
+    deadline = time.monotonic() + 15
+    while (names := asyncio.run(after())) != {"local__add", "local__echo"}:
+        assert time.monotonic() < deadline, names
+        time.sleep(0.2)
     refused = httpx.post(
         gw.url + "/mcp/web", json={}, headers={"Authorization": f"Bearer {keys['teamed']}"}
     )
@@ -294,9 +308,9 @@ def test_several_workers_serve_each_client(tmp_path) -> None:
             "import sys\nfrom gateway.models import McpServer\n"
             f"McpServer.objects.create(name='local', transport='stdio', command=sys.executable, args=[{str(SERVER_SCRIPT)!r}], from_operator=True)"
         )
-        time.sleep(2.0)  # every worker's registry poll
 
         async def go():
+            await _every_worker_lists(gw, "local__add")
             for n in range(4):
                 async with _client(gw.url + "/mcp", gw.master_key) as client:
                     names = {t.name for t in (await client.list_tools()).tools}
