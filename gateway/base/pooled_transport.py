@@ -373,9 +373,10 @@ class PooledTransport(httpx.AsyncBaseTransport):
         if "\r" in joined or "\n" in joined or "\0" in joined:
             name = next(n for n, v in merged.items() if _UNSAFE.search(n) or _UNSAFE.search(v))
             raise httpx.LocalProtocolError(f"illegal character in header {name!r}")
-        lines: list[bytes | memoryview] = [prefix]
-        for name, value in merged.items():
-            lines.append(b"%s: %s\r\n" % (name.encode("ascii"), value.encode("ascii")))
+        # the header block made as one text and encoded once (a non-ASCII name or value
+        # raises UnicodeEncodeError, as encoding each did): two encodes a header less
+        block = "".join([f"{name}: {value}\r\n" for name, value in merged.items()])
+        lines: list[bytes | memoryview] = [prefix, block.encode("ascii")]
         if isinstance(body, list):  # pieces (a media body: views of the caller's)
             lines.append(b"content-length: %d\r\n\r\n" % sum(len(p) for p in body))
             lines += body

@@ -609,8 +609,7 @@ class CodecProvider(Provider):
         ``skim``: nobody reads the answer's text (no response cache keeps it), so once
         the first text went out, an event that is only more text (``codec.skims``) is
         forwarded without being parsed: its TextDelta would change nothing the journal
-        keeps (usage, finish, errors, the bytes sent), and parsing it was most of what a
-        passed-through stream cost."""
+        keeps (usage, finish, errors, the bytes sent); parsing it was most of a stream's cost."""
         codec = self._passthrough_codec()
         content, sent = await self._signed(
             url, codec.stream_body(body), caller, stream=True, relay=True
@@ -629,8 +628,9 @@ class CodecProvider(Provider):
                     failure = None
                     for item in batch:
                         if isinstance(item, SSEMessage):  # lazy: skimmed, or read now
-                            if content_out and skims(item.event, item.data):
-                                out.append(sse_bytes(item.data, item.event))
+                            if content_out and skims(item.event, item.data):  # sse_bytes'
+                                head = b"event: %s\n" % item.event.encode() if item.event else b""
+                                out.append(head + b"data: " + item.data.encode() + b"\n\n")
                                 continue
                             read = sse_wire_event(item, framing)
                             if read is None:
@@ -934,9 +934,17 @@ _NOTED_EVENTS = (UsageEvent, Start, ErrorEvent)
 _PART_EVENTS = (PartStart, PartStop, ToolArgsDelta, ThinkingDelta)
 
 
+# These two loop rather than hand a generator to any() or next(): they run on every
+# upstream event of a stream, mostly over one event, where the generator was the cost.
 def _has_content(events: list[StreamEvent]) -> bool:
-    return any(isinstance(e, CONTENT_DELTAS) for e in events)
+    for event in events:  # noqa: SIM110 (any() over a generator is what this saves)
+        if isinstance(event, CONTENT_DELTAS):
+            return True
+    return False
 
 
 def _failure(events: list[StreamEvent]) -> ErrorEvent | None:
-    return next((e for e in events if isinstance(e, ErrorEvent)), None)
+    for event in events:
+        if isinstance(event, ErrorEvent):
+            return event
+    return None

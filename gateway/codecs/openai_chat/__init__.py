@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.base.errors import GatewayError, UpstreamError
 from gateway.base.types import ChatRequest, ChatResponse, Usage
-from gateway.codecs.base import Codec, Framing, StreamEditor, Target, WireEvent
+from gateway.codecs.base import Codec, Framing, StreamEditor, Target
 from gateway.codecs.openai_chat import editor, maps, outbound
 
 
@@ -54,16 +54,11 @@ class OpenAIChatCodec:
     def stream_error(self, error: GatewayError) -> bytes:
         return maps.stream_error(error)
 
-    def answer_error(self, data: Any) -> UpstreamError | None:
-        return outbound.answer_error(data)
-
-    def stream_body(self, body: dict[str, Any]) -> dict[str, Any]:
-        return outbound.stream_body(body)
-
-    def withheld(self, event: WireEvent, body: dict[str, Any]) -> bool:
-        return outbound.withheld(event, body)
-
-    # the function itself, not a method calling it: asked once per streamed event
+    # the functions themselves, not methods calling them: asked on every passed-through
+    # answer (answer_error), stream (stream_body), parsed event (withheld) and event (skims)
+    answer_error = staticmethod(outbound.answer_error)
+    stream_body = staticmethod(outbound.stream_body)
+    withheld = staticmethod(outbound.withheld)
     skims = staticmethod(outbound.skims)
 
     def stream_editor(self, body: dict[str, Any]) -> StreamEditor | None:

@@ -371,3 +371,32 @@ async def test_post_whole_stops_reading_past_the_limit_and_drops_the_connection(
             await pool.post_whole(f"{base}/zip", {}, b"{}", httpx.Timeout(5.0), limit=10_000)
         small = await pool.post_whole(f"{base}/zip", {}, b"{}", httpx.Timeout(5.0), limit=60_000)
         assert len(small.content) == 50_000
+
+
+async def test_post_whole_sends_each_header_once_lowercased_and_refuses_a_non_ascii_one():
+    """The request's head is made once per request from the transport's defaults and
+    the caller's headers (the caller's win, names lowercased); a header that is not
+    ASCII is refused before anything is sent."""
+
+    async def answer(reader, writer, head, body):
+        writer.write(reply(b"ok"))
+        return True
+
+    server = Server(answer)
+    pool = transport()
+    pool.default_headers = {"user-agent": "switchyard", "accept": "*/*"}
+    headers = {"Accept": "application/json", "X-Trace": "t-1"}
+    async with server as base:
+        answer_ = await pool.post_whole(f"{base}/p", headers, b"{}", httpx.Timeout(5.0))
+        assert answer_.content == b"ok"
+        with pytest.raises(UnicodeEncodeError):
+            await pool.post_whole(f"{base}/p", {"x-name": "caf\u00e9"}, b"{}", httpx.Timeout(5.0))
+    (sent,) = server.requests
+    head_lines = sent.split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert head_lines[0] == b"POST /p HTTP/1.1"
+    assert head_lines[-4:] == [
+        b"user-agent: switchyard",
+        b"accept: application/json",
+        b"x-trace: t-1",
+        b"content-length: 2",
+    ]
