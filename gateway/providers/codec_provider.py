@@ -628,9 +628,8 @@ class CodecProvider(Provider):
                     failure = None
                     for item in batch:
                         if isinstance(item, SSEMessage):  # lazy: skimmed, or read now
-                            if content_out and skims(item.event, item.data):  # sse_bytes'
-                                head = b"event: %s\n" % item.event.encode() if item.event else b""
-                                out.append(head + b"data: " + item.data.encode() + b"\n\n")
+                            if content_out and skims(item.event, item.data):
+                                out.append(sse_bytes(item.data, item.event))
                                 continue
                             read = sse_wire_event(item, framing)
                             if read is None:

@@ -107,17 +107,22 @@ def _started(gw) -> None:  # type: ignore[no-untyped-def]
     asyncio.run(go())
 
 
-async def _every_worker_lists(gw, name: str, in_a_row: int = 6) -> None:  # type: ignore[no-untyped-def]
-    """Until ``in_a_row`` listings in a row (new connections: either worker may answer
-    each) include ``name``: every worker's registry poll has seen the server."""
-    deadline, seen = time.monotonic() + 30, 0
-    while seen < in_a_row:
+async def _every_worker_lists(gw, name: str, span: float = 2.0) -> None:  # type: ignore[no-untyped-def]
+    """Until listings (new connections: either worker may answer each) have included
+    ``name`` without a miss for ``span`` seconds, two of the registry polls (about once
+    a second) of every worker: a worker that has not seen the server yet breaks the
+    streak when it answers, so a loaded machine waits longer, a quiet one no longer
+    than that."""
+    deadline, since = time.monotonic() + 30, None
+    while since is None or time.monotonic() - since < span:
         async with _client(gw.url + "/mcp", gw.master_key) as client:
             names = {t.name for t in (await client.list_tools()).tools}
-        seen = seen + 1 if name in names else 0
+        if name not in names:
+            since = None
+        elif since is None:
+            since = time.monotonic()
         assert time.monotonic() < deadline, names
-        if not seen:
-            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.1)
 
 
 def _rows(gw, until=None) -> list[dict]:  # type: ignore[no-untyped-def]
