@@ -81,6 +81,12 @@ def test_a_node_is_its_content_after_its_prefix() -> None:
         json.dumps([{"content": "x" * 2000}], separators=(",", ":")),  # not an object
         '{"messages":[{"n":1.0e5,"content":"' + "x" * 2000 + '"}]}',  # a number re-spelled
         '{"model":"small","max_tokens":5}',  # nothing worth a part
+        # as long as orjson's text but not it (1e5 is 100000.0 less five characters,
+        # \u0041 is A and five more): in an element, a value, a small value
+        '{"messages":[{"n":1e5,"content":"\\u0041' + "x" * 2000 + '"}]}',
+        '{"system":{"n":1e5,"content":"\\u0041' + "x" * 2000 + '"}}',
+        '{"n":1e5,"system":"\\u0041' + "x" * 2000 + '"}',
+        '{"n":1.00e+05,"system":"' + "x" * 2000 + '"}',  # 100000.0 spelled otherwise
     ],
 )
 def test_what_is_not_canonical_is_stored_whole(text: str) -> None:
@@ -196,3 +202,43 @@ def test_what_a_remembered_text_shares_is_taken_only_where_it_lies_alike() -> No
         assert body_parts.join(split.envelope, split.refs, stored(split)) == text
         assert split == fresh_split(text)
         body_parts.split(text)  # remembered again (fresh_split forgot)
+
+
+def canonical(text: str) -> bool:
+    """The old whole-body check: orjson writes the parsed text back as the very text."""
+    try:
+        return orjson.dumps(orjson.loads(text)) == text.encode()
+    except orjson.JSONDecodeError:
+        return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(json_values, min_size=1, max_size=5),
+    st.integers(0, 10_000),
+    st.sampled_from([" ", "\n", ",", ":", "]", "}", "1", '"', "\\u00e9", ".0"]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_a_text_off_canonical_anywhere_is_stored_whole(
+    messages: list[object], where: int, insert: str, replace: bool, remembered: bool
+) -> None:
+    """The check made piece by piece as the split walks the body refuses what the whole
+    second encoding refused: a character put anywhere into a canonical body (whitespace,
+    a separator, a digit, an escape), or in place of one, gives a split only where the text is still canonical,
+    also when the text before it was remembered (its shared elements are not encoded
+    again); and a split text is split as from nothing, and joins back."""
+    body = {"model": "m", "messages": [*messages, "x" * 900], "tools": [{"t": "y" * 300}]}
+    text = compact(body).decode()
+    body_parts.forget_layouts()
+    if remembered:
+        assert body_parts.split(text) is not None
+    at = where % (len(text) + 1)
+    changed = text[:at] + insert + text[at + replace :]
+    split = body_parts.split(changed)
+    if split is None:
+        assert not canonical(changed) or len(changed) < body_parts.SPLIT_MIN_CHARS
+        return
+    assert canonical(changed)
+    assert body_parts.join(split.envelope, split.refs, stored(split)) == changed
+    assert split == fresh_split(changed)
