@@ -5,6 +5,7 @@ management commands against the same database."""
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import re
 import shutil
@@ -277,6 +278,7 @@ def running_gateway(
     finally:
         if gateway.commands is not None:
             gateway.commands.close()
+        gc.collect()  # (clients the tests let go close their kept-alive connections now)
         process.terminate()
         try:
             process.wait(timeout=20)
