@@ -135,7 +135,7 @@ def journal_rows(
         "WHERE endpoint = 'realtime' AND route = ? ORDER BY id"
     )
     rows: list[dict] = []
-    for _ in range(100):
+    for _ in range(300):  # (30 s: a session's row is written after its sockets close)
         with closing(sqlite3.connect(gw.data_dir / "switchyard.sqlite3")) as db:
             rows = [dict(zip(columns, row, strict=True)) for row in db.execute(query, (route,))]
         rows = [row for row in rows if status is None or row["status"] == status]
