@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import httpx
 import openai
@@ -262,7 +261,7 @@ def test_no_page_scrolls_sideways_at_phone_width(browser, gw: Gateway) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=gw.url)
     page = context.new_page()
     sign_in(page)
-    time.sleep(1.5)  # the journal writes its batch
+    gw.journal_written()  # the journal writes its batch (the log pages read it)
     detail = page.request.get("/logs/").text()
     found = re.search(r'href="(/logs/[^/"?]+/)"', detail)
     pages = (*PHONE_PAGES, found.group(1)) if found else PHONE_PAGES
@@ -322,7 +321,7 @@ def test_a_large_request_detail_stays_short_and_searchable(browser, gw: Gateway)
     context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=gw.url)
     page = context.new_page()
     sign_in(page)
-    time.sleep(1.5)  # the journal writes its batch
+    gw.journal_written()  # the journal writes its batch (the log pages read it)
     page.goto("/logs/?route=echo")
     # Every column is on screen at 1440 px, Cost included: nothing scrolls sideways.
     wrap = page.locator("#log-results .table-wrap")

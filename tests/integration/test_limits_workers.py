@@ -7,11 +7,13 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 
+from tests.command_client import CommandServer
 from tests.live import MASTER_KEY, gateway_env, manage, running_gateway
 
 MASTER = {"authorization": f"Bearer {MASTER_KEY}"}
@@ -21,8 +23,9 @@ OPENAI_BODY = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
 ANTHROPIC_BODY = {**OPENAI_BODY, "max_tokens": 50}
 
 
-def make_key(env: dict[str, str], *options: str) -> str:
-    out = manage(env, "create_key", "--name", f"limited-{time.monotonic_ns()}", *options).stdout
+def make_key(env: dict[str, str], commands: CommandServer, *options: str) -> str:
+    name = f"limited-{time.monotonic_ns()}"
+    out: str = manage(env, "create_key", "--name", name, *options, commands=commands).stdout
     return out.strip().splitlines()[-1]
 
 
@@ -49,23 +52,36 @@ def burst(url: str, key: str, count: int) -> list[httpx.Response]:
 
 
 def requests_per_worker(data_dir: Path) -> dict[str, int]:
-    """Requests each worker (by pid) counted, from the files they publish for /metrics."""
-    time.sleep(1.2)  # each worker publishes twice a second
-    counts = {}
-    for path in (data_dir / "metrics").glob("*.json"):
-        requests = json.loads(path.read_text())["registry"]["requests"]
-        counts[path.stem] = sum(value for _, value in requests)
-    return counts
+    """Requests each worker (by pid) counted, from the files they publish for /metrics:
+    once every worker has published after the requests before this call were counted
+    (each publishes twice a second, with the time it did; 0.1 s for a count that lands
+    just after its answer's last byte)."""
+    since = time.time() + 0.1
+    deadline = time.monotonic() + 10
+    while True:
+        published = {
+            path.stem: json.loads(path.read_text())
+            for path in (data_dir / "metrics").glob("*.json")
+        }
+        if published and all(each["at"] > since for each in published.values()):
+            break
+        assert time.monotonic() < deadline, "a worker stopped publishing its counts"
+        time.sleep(0.05)
+    return {
+        pid: sum(value for _, value in each["registry"]["requests"])
+        for pid, each in published.items()
+    }
 
 
-def wait_until_every_worker_knows(url: str, key: str) -> None:
-    """A key made while serving reaches each worker within about a second."""
+def wait_until_every_worker_knows(url: str, key: str, path: str = "/v1/models") -> None:
+    """A key (or a route, by its ``/v1/models/<name>``) made while serving reaches each
+    worker within about a second."""
     deadline = time.monotonic() + 10
     ok = 0
     while ok < 10:  # ten in a row on new connections: both workers know it
-        assert time.monotonic() < deadline, "the workers did not learn the new key"
+        assert time.monotonic() < deadline, f"the workers did not learn {path} for the key"
         reply = httpx.get(
-            url + "/v1/models", headers={"authorization": f"Bearer {key}", "connection": "close"}
+            url + path, headers={"authorization": f"Bearer {key}", "connection": "close"}
         )
         ok = ok + 1 if reply.status_code == 200 else 0
         time.sleep(0.05)
@@ -85,9 +101,12 @@ def test_rpm_and_budget_are_exact_across_two_workers(tmp_path: Path) -> None:
     data_dir = tmp_path / "gw"
     env = gateway_env(data_dir)
     data_dir.mkdir(parents=True)
-    manage(env, "migrate", "--no-input", "--skip-checks", "-v", "0")
-    rpm_keys = [make_key(env, "--rpm", "3") for _ in range(3)]
-    with running_gateway(data_dir, workers=2) as gw:
+    # the keys are made by children forked from one Django start (a manage.py start each
+    # was about a second): tests/command_server.py
+    commands = CommandServer(env)
+    manage(env, "migrate", "--no-input", "--skip-checks", "-v", "0", commands=commands)
+    rpm_keys = [make_key(env, commands, "--rpm", "3") for _ in range(3)]
+    with running_gateway(data_dir, workers=2) as gw, closing(commands):
         assert list(data_dir.glob("limits-*.sock")), "the serve process shares the counters"
         for attempt, key in enumerate(rpm_keys):
             before = requests_per_worker(data_dir)
@@ -118,7 +137,7 @@ def test_rpm_and_budget_are_exact_across_two_workers(tmp_path: Path) -> None:
         cost = (usage["prompt_tokens"] * PRICE_IN + usage["completion_tokens"] * PRICE_OUT) / 10**6
         budget = (cost * Decimal("2.5")).quantize(Decimal("0.0001"))
         assert 2 * cost < budget <= 3 * cost, (cost, budget)
-        budget_key = make_key(env, "--budget", str(budget), "--period", "month")
+        budget_key = make_key(env, commands, "--budget", str(budget), "--period", "month")
         wait_until_every_worker_knows(gw.url, budget_key)
         statuses = []
         for _ in range(8):  # one at a time, each on a new connection
@@ -170,7 +189,7 @@ def test_a_deployments_rpm_cap_holds_across_two_workers(tmp_path: Path) -> None:
                 timeout=30,
             )
             assert made.status_code == 201, made.text
-            time.sleep(1.5)  # every worker has the route (registry watch)
+            wait_until_every_worker_knows(gw.url, MASTER_KEY, f"/v1/models/{name}")
             before = requests_per_worker(gw.data_dir)
             if time.time() % 60 > 55:  # caps count per epoch minute: one burst, one minute
                 time.sleep(60.5 - time.time() % 60)

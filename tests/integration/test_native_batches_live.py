@@ -39,6 +39,10 @@ BUCKET = "bedrock-batches"  # the moto bucket of the Bedrock batch fixtures (tes
 GPT_PRICES = (Decimal("2"), Decimal("8"))
 CLAUDE_PRICES = (Decimal("3"), Decimal("15"))
 GEMINI_PRICES = (Decimal("0.3"), Decimal("2.5"))
+# each worker reads the registry's version this often (default 1 s) and its journal
+# writes this often (default 0.5 s): the tests wait for both after a change or a batch
+FAST = {"SWITCHYARD_REGISTRY_POLL_SECONDS": "0.1", "SWITCHYARD_JOURNAL_FLUSH_SECONDS": "0.05"}
+REGISTRY_SETTLE = 0.5  # a poll and a rebuild in every worker (was 1.5 s at a 1 s poll)
 
 
 def line_cost(prices: tuple[Decimal, Decimal]) -> Decimal:
@@ -104,11 +108,11 @@ def gateway(
     tmp_path_factory, mock: MockUpstream, control: MockBedrockBatch, s3: str
 ) -> Iterator[Gateway]:
     folder: Path = tmp_path_factory.mktemp("native-batches")
-    env = {"SWITCHYARD_BATCH_POLL_SECONDS": "0.1", "SWITCHYARD_BATCH_LEASE_SECONDS": "2"}
+    env = {"SWITCHYARD_BATCH_POLL_SECONDS": "0.1", "SWITCHYARD_BATCH_LEASE_SECONDS": "2", **FAST}
     with running_gateway(folder, env, workers=2) as gw:  # more than one process
         gw.shell(setup_code(mock.url))
         gw.shell(bedrock_code(control.url, s3))
-        time.sleep(1.5)  # the registry picks the new routes up
+        time.sleep(REGISTRY_SETTLE)  # the registry picks the new routes up
         yield gw
 
 
@@ -163,7 +167,7 @@ def journal_rows(gw: Gateway, batch_id: str) -> list[dict]:
         rows = json.loads(gw.shell(code).strip().splitlines()[-1])
         if rows or time.monotonic() > deadline:
             return rows
-        time.sleep(0.3)
+        time.sleep(0.1)
 
 
 def ended_message_batch(
@@ -417,7 +421,7 @@ def budgeted_key(gw: Gateway, name: str, routes: list[str], budget: str) -> str:
         headers={"Authorization": f"Bearer {MASTER_KEY}"},
     )
     assert made.status_code in (200, 201), made.text
-    time.sleep(1.5)  # the registry picks the key up
+    time.sleep(REGISTRY_SETTLE)  # the registry picks the key up
     return str(made.json()["key"])
 
 
@@ -595,10 +599,10 @@ def test_a_gateway_killed_mid_submission_does_not_submit_twice(
     saved: the restarted gateway finds the batch upstream and never sends another."""
     mock.reset()
     mock.batches.stall_answer = ("POST", "/v1/messages/batches")
-    env = {"SWITCHYARD_BATCH_POLL_SECONDS": "0.1", "SWITCHYARD_BATCH_LEASE_SECONDS": "1"}
+    env = {"SWITCHYARD_BATCH_POLL_SECONDS": "0.1", "SWITCHYARD_BATCH_LEASE_SECONDS": "1", **FAST}
     with running_gateway(tmp_path, env) as first:
         first.shell(setup_code(mock.url))
-        time.sleep(1.5)
+        time.sleep(REGISTRY_SETTLE)
         client = anthropic.Anthropic(base_url=first.url, api_key=MASTER_KEY, max_retries=0)
         made = client.messages.batches.create(requests=message_requests(2))
         assert mock.batches.stalled.wait(15)  # made upstream; the answer is held back
@@ -622,10 +626,10 @@ def test_a_gateway_killed_mid_submission_does_not_submit_twice(
 def test_polling_resumes_after_a_restart(tmp_path: Path, mock: MockUpstream) -> None:
     mock.reset()
     mock.batches.delay = 60
-    env = {"SWITCHYARD_BATCH_POLL_SECONDS": "0.1", "SWITCHYARD_BATCH_LEASE_SECONDS": "1"}
+    env = {"SWITCHYARD_BATCH_POLL_SECONDS": "0.1", "SWITCHYARD_BATCH_LEASE_SECONDS": "1", **FAST}
     with running_gateway(tmp_path, env) as first:
         first.shell(setup_code(mock.url))
-        time.sleep(1.5)
+        time.sleep(REGISTRY_SETTLE)
         client = oai(first)
         source = client.files.create(file=("in.jsonl", chat_lines("gpt-b", 2)), purpose="batch")
         batch = client.batches.create(

@@ -10,11 +10,12 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.console.browser_support import CHROMIUM, CHROMIUM_ARGS
+from tests.console.browser_support import CHROMIUM
 from tests.live import Gateway, running_gateway
 from tests.screenshots import screenshot_dir
 
@@ -103,24 +104,25 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         pytest.skip("Debian's chromium is not installed")
     with running_gateway(tmp_path_factory.mktemp("playground")) as gateway:
         gateway.shell(SETUP)
+        # once for the module (each test used to wait): the routes are made by another
+        # process, and the server's registry snapshot picks them up within ~1 s
+        time.sleep(1.2)
         yield gateway
 
 
 @pytest.fixture
-def page(gw: Gateway):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1440, "height": 1000}, base_url=gw.url)
-        page = context.new_page()
-        page.goto("/login/?next=/playground/")
-        page.fill("input[name=username]", USER)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/playground/")
-        yield page
-        browser.close()
+def page(gw: Gateway, browser: Any) -> Iterator[Any]:
+    """A signed-in playground in a context of its own (cookies, permissions), in the
+    module's one Chromium (``tests/conftest.py``): a launch a test was about a second."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, base_url=gw.url)
+    page = context.new_page()
+    page.goto("/login/?next=/playground/")
+    page.fill("input[name=username]", USER)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/playground/")
+    yield page
+    context.close()
 
 
 def playground_rows(gw: Gateway) -> list[tuple]:
@@ -132,7 +134,6 @@ def playground_rows(gw: Gateway) -> list[tuple]:
 
 
 def test_three_columns_stream_side_by_side(page, gw: Gateway) -> None:
-    time.sleep(1.2)  # the server's registry snapshot picks up the new routes within ~1 s
     page.click("#pg-add-column")
     rows = page.locator("#pg-column-rows > li")
     assert rows.count() == 3
@@ -235,7 +236,6 @@ def test_the_stop_button_stops_every_column(page, gw: Gateway) -> None:
 
 
 def test_a_blind_vote_reveals_the_column_heads_and_costs(page, gw: Gateway) -> None:
-    time.sleep(1.2)  # as above: the registry snapshot must know the routes
     rows = page.locator("#pg-column-rows > li")
     rows.nth(0).locator("select[name=route]").select_option("stream-a")
     rows.nth(1).locator("select[name=route]").select_option("stream-b")
@@ -277,7 +277,6 @@ def run_and_wait(page, routes: tuple[str, str], prompt: str) -> None:
 
 
 def test_answers_render_as_markdown_and_model_html_stays_text(page, gw: Gateway) -> None:
-    time.sleep(1.2)  # the registry snapshot must know the routes made by SETUP
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     run_and_wait(page, ("md-answer", "echo"), "Say it in Markdown")
     answer = page.locator('#pg-grid .pg-col[data-index="0"] .pg-msg.assistant').last

@@ -28,6 +28,7 @@ of it."""
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,50 +139,64 @@ USED_BY_NAME = {
 UPPER = ("gateway/ops/", "gateway/edge/", "gateway/web/", "console/")
 
 
-def sources() -> list[Path]:
+@functools.cache
+def sources() -> tuple[Path, ...]:
     found = []
     for top in ("gateway", "console"):
         for path in (ROOT / top).rglob("*"):
             if path.suffix in (".py", ".html", ".js", ".css") and "migrations" not in path.parts:
                 found.append(path)
-    return found
+    return tuple(found)
 
 
 def relative(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
+@functools.cache
 def is_module(name: str) -> bool:
     where = ROOT.joinpath(*name.split("."))
     return where.with_suffix(".py").is_file() or (where / "__init__.py").is_file()
+
+
+@functools.cache
+def parsed(text: str) -> ast.Module:
+    """A source's tree, parsed once for all the units (keyed by the text, so a file
+    rewritten in a test is parsed again): each of the eleven units parsed every module anew."""
+    return ast.parse(text)
+
+
+@functools.cache
+def named_modules(text: str) -> tuple[str, ...]:
+    """The dotted names a source imports (at any depth) or holds as a string
+    (``module`` or ``module:attribute``), in the order they appear."""
+    found: list[str] = []
+    for node in ast.walk(parsed(text)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found += [node.value.split(":", 1)[0]] if " " not in node.value else []
+    return tuple(found)
 
 
 def names_in_code(path: Path, package: str) -> bool:
     """Whether the module imports one of ``package``'s modules (at any depth of the
     file), or holds a string that is a dotted name of one (``module`` or
     ``module:attribute``)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            modules = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            modules = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            modules = [node.value.split(":", 1)[0]] if " " not in node.value else []
-        else:
-            continue
-        for module in modules:
-            while module.startswith(package + ".") and not is_module(module):
-                module = module.rsplit(".", 1)[0]  # an attribute of a module: the module
-            if module.startswith(package + "."):
-                return True
+    for module in named_modules(path.read_text(encoding="utf-8")):
+        while module.startswith(package + ".") and not is_module(module):
+            module = module.rsplit(".", 1)[0]  # an attribute of a module: the module
+        if module.startswith(package + "."):
+            return True
     return False
 
 
 def defines_named(path: Path, stem: str) -> bool:
     """Whether the module defines a top-level class or function named after ``stem``
     (other than a use listed in ``USED_BY_NAME``)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = parsed(path.read_text(encoding="utf-8"))
     kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
     where = relative(path) if ROOT in path.parents else ""
     return any(
@@ -264,7 +279,7 @@ def test_the_units_are_installed_and_compose() -> None:
     assert authorization.RULES["mcp.tool.call"].__module__ == "gateway.features.mcp.rules"
 
 
-def test_a_part_left_outside_is_named(tmp_path: Path, monkeypatch) -> None:
+def test_a_part_left_outside_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The measure sees each kind of part: a file named after the unit, a module that
     imports it or names it in a string, and a page declared outside."""
     import console.views.keys as keys_views
@@ -278,6 +293,6 @@ def test_a_part_left_outside_is_named(tmp_path: Path, monkeypatch) -> None:
     assert names_in_code(stray, "gateway.features.mcp")  # save is a module of it
     stray.write_text("def check_mcp_server_save(actor, server):\n    pass\n")
     assert defines_named(stray, "mcp")  # a save op left in gateway/ops would be named
-    stray = Page("guardrails/elsewhere/", keys_views.key_list, "guardrail-elsewhere", read=None)
-    monkeypatch.setattr(pages, "all", lambda: (*pages._PAGES.values(), stray))
+    page = Page("guardrails/elsewhere/", keys_views.key_list, "guardrail-elsewhere", read=None)
+    monkeypatch.setattr(pages, "all", lambda: (*pages._PAGES.values(), page))
     assert "console/views/keys.py" in declared_outside("guardrails", UNITS["guardrails"])

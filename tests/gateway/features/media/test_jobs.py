@@ -108,8 +108,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         )
         with running_gateway(
             folder / "gw",
-            # the mock stands in for Google's own hosts, where a key file's token may go
-            env={"SWITCHYARD_AMBIENT_CREDENTIALS_ANY_ENDPOINT": "1"},
+            env={
+                # the mock stands in for Google's own hosts, where a key file's token may go
+                "SWITCHYARD_AMBIENT_CREDENTIALS_ANY_ENDPOINT": "1",
+                # most tests read their request's journal row (and the budget its spend):
+                # written within 50 ms, not the default half second, each
+                "SWITCHYARD_JOURNAL_FLUSH_SECONDS": "0.05",
+            },
             setup=[["shell", "-c", setup]],
             seed=False,
         ) as gw:
@@ -156,7 +161,7 @@ def journal(gateway: Any, endpoint: str, route: str, rid: str = "") -> list[dict
             ]
         if rows or time.monotonic() > deadline:
             return rows
-        time.sleep(0.1)
+        time.sleep(0.02)
 
 
 # --- images --------------------------------------------------------------------------------
@@ -739,8 +744,10 @@ def test_audio_on_azure_transcription_and_speech(gateway: Any, client: openai.Op
     audio = ("memo.wav", wav_file(1.5), "audio/wav")
     result = client.audio.transcriptions.create(model="stt-azure", file=audio)
     assert result.text == TRANSCRIPT
-    text = client.audio.transcriptions.create(model="stt-azure", file=audio, response_format="vtt")
-    assert TRANSCRIPT in text
+    vtt = client.audio.transcriptions.with_raw_response.create(
+        model="stt-azure", file=audio, response_format="vtt"
+    )
+    assert TRANSCRIPT in vtt.text
     sent = media_requests(gateway, "/audio/transcriptions")
     assert [s.path for s in sent] == ["/openai/deployments/my-whisper/audio/transcriptions"] * 2
     assert all(s.query["api-version"] == ["2025-04-01-preview"] for s in sent)
@@ -750,7 +757,7 @@ def test_audio_on_azure_transcription_and_speech(gateway: Any, client: openai.Op
     [row] = journal(gateway, "transcription", "stt-azure", result._request_id)
     reported = round(len(audio[1]) / 16000, 3)  # the mock's duration
     assert float(row["cost"]) == pytest.approx(reported * 0.0002)
-    vtt_row = journal(gateway, "transcription", "stt-azure")[0]
+    [vtt_row] = journal(gateway, "transcription", "stt-azure", vtt.headers["x-request-id"])
     assert json.loads(vtt_row["inbound"])["audio_seconds"] == 1.5  # from the WAV's header
     assert float(vtt_row["cost"]) == pytest.approx(1.5 * 0.0002)
 
