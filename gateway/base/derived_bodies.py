@@ -78,10 +78,10 @@ def renames_to(source: str, target: str, old: str, new: str) -> bool:
     ``target`` at their places (an agent's request: two 145 KB texts built and one
     compared, before). Where one rename could make or unmake another (``renamed``'s
     second pass runs over the first's text), ``renamed`` decides: ``"model":`` found
-    inside a value renamed or touching it, or ``old`` or ``new`` holding ``model"`` (a
-    value's other quotes are escaped, so these are the only ways; see the tests), or
+    inside a value renamed or touching it, or ``old`` or ``new`` holding ``"model"`` (a
+    value's inner quotes are escaped, so these are the only ways; see the tests), or
     ``old`` or ``new`` not a JSON string as ``recipe`` finds them."""
-    if not (_STRING.fullmatch(old) and _STRING.fullmatch(new)) or 'model"' in old + new:
+    if not (_STRING.fullmatch(old) and _STRING.fullmatch(new)) or '"model"' in old + new:
         return renamed(source, old, new) == target
     done = pos = 0  # where the stretch to compare starts, in source and in target
     for at in _key_starts(source):

@@ -91,8 +91,9 @@ def test_a_recipe_found_always_remakes_the_text(old, new, words, keys) -> None:
 
 
 # pieces a text is made of: the key compact and spaced, values and their lookalikes
-# (a name holding model", an escaped quote, a key inside a value, a name cut short)
+# (a name holding "model" or ending in model, an escaped quote, a name cut short)
 VALUES = ['"fast"', '"m-1"', '"a\\"model"', '"model"', '"x\\"y"', '"fa"', '"fast\\""', '""']
+VALUES += ['"my-model"', '"model-2"']
 PIECES = [
     '"model":',
     '"model": ',
