@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,59 @@ def scanner(exact: tuple[str, ...], caseless: tuple[str, ...] = ()) -> Scanner |
             literal=True,
         )
         return Scanner(database, markers, hyperscan.Scratch)
+    except Exception as exc:  # ImportError, or hyperscan.error (a CPU without SSSE3)
+        _unavailable = True
+        log.info("searching long texts without Hyperscan: %s", exc)
+        return None
+
+
+class _Locator(NamedTuple):
+    database: Any
+    scratch_type: Any
+    local: threading.local
+
+
+def marker_starts(text: str, marker: str) -> list[int] | None:
+    """Where each occurrence of the ASCII ``marker`` starts in ``text``, in order, in one
+    vectorised pass (about 7 us over 140 KB where ``str.find`` took 30 to 60 us); None
+    when ``text`` is not ASCII (its utf-8 offsets are not its characters') or the scan
+    could not run: the caller then searches with ``str.find``."""
+    locator = _locator(marker) if text.isascii() else None
+    if locator is None:
+        return None
+    scratch = getattr(locator.local, "scratch", None)
+    if scratch is None:
+        scratch = locator.local.scratch = locator.scratch_type(locator.database)
+    ends: list[int] = []
+    try:
+        locator.database.scan(
+            text.encode("ascii"), match_event_handler=_note_end, context=ends, scratch=scratch
+        )
+    except Exception as exc:  # hyperscan.error
+        log.debug("marker scan failed: %s", exc)
+        return None
+    return sorted(end - len(marker) for end in ends)
+
+
+def _note_end(pattern: int, start: int, end: int, flags: int, ends: list[int]) -> None:
+    ends.append(end)
+
+
+@functools.lru_cache(maxsize=8)
+def _locator(marker: str) -> _Locator | None:
+    """A compiled database reporting every occurrence of ``marker``, or None without
+    Hyperscan."""
+    global _unavailable
+    if _unavailable or not marker:
+        return None
+    try:
+        import hyperscan
+
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        database.compile(
+            expressions=[marker.encode("ascii")], ids=[0], elements=1, flags=[0], literal=True
+        )
+        return _Locator(database, hyperscan.Scratch, threading.local())
     except Exception as exc:  # ImportError, or hyperscan.error (a CPU without SSSE3)
         _unavailable = True
         log.info("searching long texts without Hyperscan: %s", exc)

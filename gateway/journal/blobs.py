@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import threading
 import time
-from itertools import islice
+from itertools import compress, islice, repeat
+from operator import attrgetter
 
 from django.db import connection as db_connection
 
@@ -65,14 +66,17 @@ class Parts:
         self.written: list[str] = []  # what ``write`` upserted
 
     def add(self, split: Split) -> None:
-        for node in split.nodes:
-            self.nodes.setdefault(node.hash, node)
+        """Name ``split``'s nodes (a hash is one node, its content after its prefix: the
+        one kept is the one there; C's loops, not one Python call a node: an agent's
+        request names about 220)."""
+        self.nodes.update(zip(map(attrgetter("hash"), split.nodes), split.nodes, strict=True))
 
     def write(self) -> None:
         """Upsert the parts not known to be stored recently enough (step 1)."""
         fresh_from = int(self.start) - TOUCH_SECONDS
-        with _lock:
-            pending = sorted(h for h in self.nodes if _known.get(h, fresh_from - 1) < fresh_from)
+        with _lock:  # (those whose known ``seen``, or fresh_from - 1, is below fresh_from)
+            seen = map(_known.get, self.nodes, repeat(fresh_from - 1))
+            pending = sorted(compress(self.nodes, map(fresh_from.__gt__, seen)))
         self.written = pending
         if not pending:
             return

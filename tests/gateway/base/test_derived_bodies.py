@@ -6,14 +6,15 @@ the very text that was sent, and a body the recipe would not remake is stored wh
 from __future__ import annotations
 
 import json
+import re
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gateway import journal
-from gateway.base.derived_bodies import MIN_CHARS, recipe, renamed
+from gateway.base.derived_bodies import MIN_CHARS, SCAN_FROM, recipe, renamed, renames_to
 from gateway.journal import Record
 from gateway.models import RequestBody, RequestLog
 
@@ -87,6 +88,97 @@ def test_a_recipe_found_always_remakes_the_text(old, new, words, keys) -> None:
         assert renamed(source, *found) == target
     if "model" not in keys and old != new:
         assert found is not None  # the one renamed key: a recipe
+
+
+# pieces a text is made of: the key compact and spaced, values and their lookalikes
+# (a name holding "model" or ending in model, an escaped quote, a name cut short)
+VALUES = ['"fast"', '"m-1"', '"a\\"model"', '"model"', '"x\\"y"', '"fa"', '"fast\\""', '""']
+VALUES += ['"my-model"', '"model-2"']
+PIECES = [
+    '"model":',
+    '"model": ',
+    '"model":  ',
+    'model"',
+    'model":',
+    'model": ',
+    ":",
+    " ",
+    '"',
+    "\\",
+]
+
+
+def old_recipe(target: str, source: str) -> tuple[str, str] | None:
+    """``recipe`` as it was, the renamed text made and compared whole."""
+    if len(target) < MIN_CHARS or not source:
+        return None
+    if target == source:
+        return "", ""
+    if target[-32:] != source[-32:]:
+        return None
+    in_target = re.search(r'"model": ?("(?:[^"\\]|\\.)*")', target)
+    in_source = re.search(r'"model": ?("(?:[^"\\]|\\.)*")', source)
+    if in_target is None or in_source is None:
+        return None
+    old, new = in_source.group(1), in_target.group(1)
+    if old == new or renamed(source, old, new) != target:
+        return None
+    return old, new
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    old=st.sampled_from(VALUES + ["x", ""]),
+    new=st.sampled_from(VALUES + ["y", ""]),
+    picks=st.lists(st.integers(0, len(PIECES) + 3), max_size=24),
+    edit=st.none() | st.tuples(st.integers(0, 400), st.sampled_from(PIECES + VALUES + [""])),
+    long=st.booleans(),
+)
+@example('"fast"', '"m-1"', [0, 10, 4, 10], None, False)  # "model":"fast"model":"fast": they touch
+@example('"fast"', '"a\\"model"', [0, 10, 6, 7, 10], None, False)  # the first makes a second
+@example('"fast"', '"m-1"', [1, 10, 4, 10], None, False)  # a spaced one's quote opens the next
+def test_renames_to_decides_as_the_renamed_text_does(
+    old: str, new: str, picks: list[int], edit: tuple[int, str] | None, long: bool
+) -> None:
+    """Told stretch by stretch, whether ``target`` is ``source`` renamed is what making
+    the renamed text and comparing it decides: with the value there 0, 1 or many times,
+    compact or spaced, values that overlap or touch (``"model":"x""model":"x"``), a
+    rename that makes another (``"model":"a\"model": "x"``), escaped quotes, and
+    ``target`` renamed exactly or with one piece put in or taken out anywhere; the
+    key found by Hyperscan in a ``long`` text, by str.find in a short one."""
+    pieces = [*PIECES, old, old, new, new]
+    source = "".join(pieces[pick] for pick in picks) + ("z" * SCAN_FROM if long else "")
+    target = renamed(source, old, new)
+    if edit is not None:
+        at, piece = edit
+        at %= len(target) + 1
+        target = target[:at] + piece + target[at + (not piece) :]
+    assert renames_to(source, target, old, new) == (renamed(source, old, new) == target)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    count=st.integers(0, 5),
+    old=st.sampled_from(VALUES[:2]),
+    new=st.sampled_from(VALUES[1:3]),
+    filler=st.text(alphabet='x "\\:model', max_size=40),
+    spaced=st.booleans(),
+    edit=st.none() | st.integers(0, 10_000),
+)
+def test_recipe_finds_what_it_found_before(
+    count: int, old: str, new: str, filler: str, spaced: bool, edit: int | None
+) -> None:
+    """A body long enough to derive, naming its model 0 to 5 times among lookalikes:
+    ``recipe`` finds exactly what it found when it made the renamed text whole."""
+    key = '"model": ' if spaced else '"model":'
+    source = "{" + (filler + key + old + ",") * count + '"t":"' + "z" * MIN_CHARS + '"}'
+    target = renamed(source, old, new)
+    if edit is not None:
+        at = edit % len(target)
+        target = target[:at] + "q" + target[at + 1 :]
+    assert recipe(target, source) == old_recipe(target, source)
+    if count and edit is None and old != new:
+        assert recipe(target, source) in {(old, new), None}
 
 
 def record(inbound: bytes, upstream: bytes, **more: object) -> Record:

@@ -20,9 +20,11 @@ CASELESS = ("bearer", "authorization", "api-key")
 @pytest.fixture
 def fresh() -> Iterator[None]:
     marker_scan.scanner.cache_clear()
+    marker_scan._locator.cache_clear()
     marker_scan._unavailable = False
     yield
     marker_scan.scanner.cache_clear()
+    marker_scan._locator.cache_clear()
     marker_scan._unavailable = False
 
 
@@ -86,6 +88,29 @@ def test_without_hyperscan_there_is_no_scanner(fresh, monkeypatch: pytest.Monkey
     monkeypatch.setattr(builtins, "__import__", no_hyperscan)
     assert marker_scan.scanner(EXACT, CASELESS) is None
     assert marker_scan._unavailable  # not tried again on every text
+    assert marker_scan.marker_starts('"model":' * 10, '"model":') is None
+
+
+def str_starts(text: str, marker: str) -> list[int]:
+    """Every start of ``marker`` in ``text`` by ``str.find`` (overlapping ones too)."""
+    starts, at = [], text.find(marker)
+    while at >= 0:
+        starts.append(at)
+        at = text.find(marker, at + 1)
+    return starts
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(['"model":', '"model"', "model", "aa", "a", ":", "\n", "x" * 50])),
+    st.sampled_from(['"model":', "aa"]),
+)
+def test_marker_starts_are_where_str_find_finds_the_marker(pieces: list[str], marker: str) -> None:
+    """Every occurrence, in order, overlapping ones too ("aa" in "aaa"); a text that is
+    not ASCII is left to str.find (its utf-8 offsets are not its characters')."""
+    text = "".join(pieces)
+    assert marker_scan.marker_starts(text, marker) == str_starts(text, marker)
+    assert marker_scan.marker_starts(text + "é", marker) is None
 
 
 def test_no_markers_is_no_scanner(fresh) -> None:

@@ -69,6 +69,33 @@ def test_a_part_known_stored_is_not_written_again(db, clock, committed) -> None:
     assert parts.written == []  # every part of turn 4 is known: no statement at all
 
 
+def test_a_batch_upserts_each_part_once_unless_known_fresh(db) -> None:
+    """Nodes several bodies of a batch name are one part each, in the order first named;
+    of them those known with ``seen`` at least ``start - TOUCH_SECONDS`` are not
+    upserted, those unknown or known older are, in hash order."""
+    body_parts.forget_layouts()
+    messages = [{"c": "x" * 600}, {"c": "y" * 600}, {"c": "z" * 600}]
+    one, two = (
+        body_parts.split(json.dumps({"messages": messages[:count]}, separators=(",", ":")))
+        for count in (2, 3)
+    )
+    assert one is not None and two is not None and one.nodes == two.nodes[:2]
+    parts = blobs.Parts(start=T0)
+    parts.add(one)
+    parts.add(two)
+    parts.add(one)
+    assert list(parts.nodes.values()) == two.nodes
+    fresh_from = int(T0) - body_blobs.TOUCH_SECONDS
+    first, second, third = (node.hash for node in two.nodes)
+    try:
+        with blobs._lock:
+            blobs._known.update({first: fresh_from, second: fresh_from - 1})
+        parts.write()
+        assert parts.written == sorted([second, third])
+    finally:
+        blobs.forget()
+
+
 def test_a_stored_part_is_never_rewritten_and_its_seen_moves_twice_a_day(
     db, clock, committed
 ) -> None:
