@@ -41,6 +41,21 @@ def sign_in(page, user: str = USER, password: str = PASSWORD) -> None:
     page.wait_for_url(re.compile(r"/$"))
 
 
+def playground_page(
+    browser: Any, gw: Any, user: str, password: str, viewport: dict[str, int]
+) -> Any:
+    """A page in a context of its own on ``gw``, signed in as ``user`` through the login
+    form and on the playground (close it with ``page.context.close()``)."""
+    context = browser.new_context(viewport=viewport, base_url=gw.url)
+    page = context.new_page()
+    page.goto("/login/?next=/playground/")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/playground/")
+    return page
+
+
 @contextmanager
 def opened_page(
     browser: Any, gw: Any, viewport: dict[str, int], timeout: int = 10_000, **options: Any

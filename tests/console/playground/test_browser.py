@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.console.browser_support import CHROMIUM
+from tests.console.browser_support import CHROMIUM, playground_page
 from tests.live import Gateway, running_gateway
 from tests.screenshots import screenshot_dir
 
@@ -114,15 +114,9 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 def page(gw: Gateway, browser: Any) -> Iterator[Any]:
     """A signed-in playground in a context of its own (cookies, permissions), in the
     module's one Chromium (``tests/conftest.py``): a launch a test was about a second."""
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, base_url=gw.url)
-    page = context.new_page()
-    page.goto("/login/?next=/playground/")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/playground/")
+    page = playground_page(browser, gw, USER, PASSWORD, {"width": 1440, "height": 1000})
     yield page
-    context.close()
+    page.context.close()
 
 
 def playground_rows(gw: Gateway) -> list[tuple]:

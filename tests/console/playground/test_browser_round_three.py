@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.browser_support import CHROMIUM
+from tests.console.browser_support import CHROMIUM, playground_page
 from tests.live import Gateway, running_gateway
 
 pytestmark = pytest.mark.browser
@@ -49,14 +49,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 
 def signed_in(browser, gw: Gateway, width: int, height: int):
-    context = browser.new_context(viewport={"width": width, "height": height}, base_url=gw.url)
-    page = context.new_page()
-    page.goto("/login/?next=/playground/")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/playground/")
-    return page
+    return playground_page(browser, gw, USER, PASSWORD, {"width": width, "height": height})
 
 
 @pytest.fixture(params=[(1440, 900), (390, 844)], ids=["1440px", "390px"])
