@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_right
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from hashlib import sha256
@@ -57,13 +56,16 @@ PART_MIN_BYTES = 256
 SPLIT_MIN_CHARS = 1024
 # shown in place of a part no longer stored (never expected: see gateway.models.body_blobs)
 MISSING = "[part of this body no longer stored by Switchyard]"
-# texts split recently, by session (``_fingerprint``), whose parts the next split of the
-# session takes instead of encoding and hashing them again: the last request of 32
-# sessions (about 10 MB at an agent's 150 KB: the text and its parts' bytes)
+# texts split recently whose parts a next split takes instead of encoding, hashing and
+# parsing them again: 32 of them (about 10 MB at an agent's 150 KB: the text and its
+# parts' bytes), the newest first
 RECENT_LAYOUTS = 32
-# sessions that look alike (one agent's system prompt, tools and first messages: see
-# ``_fingerprint``) remembered side by side, the one sharing the most taken from
-SESSIONS_ALIKE = 4
+# of the remembered texts that look like the same conversation (``_Layout.probes``), the
+# newest this many are compared in full, and the one sharing the most taken from
+ALIKE_COMPARED = 4
+# how many bytes of a remembered text ``_recall`` compares at each probe before
+# comparing all of it
+PROBE_BYTES = 48
 
 # A part reference as RequestBody.parts stores it: [tip, count] for a list (its last
 # node and its length), [hash] for one value.
@@ -92,10 +94,8 @@ class Split:
     nodes: list[Node]
 
 
-# fingerprint -> the texts last split with it (``split``), the newest first; the
-# fingerprints used longest ago first
-_recent: OrderedDict[bytes, list[_Layout]] = OrderedDict()
-_remembered = 0  # layouts in ``_recent``
+# the texts last split (``split``), the newest first
+_recent: list[_Layout] = []
 _recent_lock = threading.Lock()
 
 
@@ -122,64 +122,145 @@ def split(text: str) -> Split | None:
     found exactly once in the envelope (see the module docstring).
 
     What the body repeats of one split shortly before (``_Layout``: an agent's next turn
-    repeats the conversation so far) is taken from that split, not encoded and hashed
-    again: a part whose bytes lie wholly inside the prefix the two texts share sits at
-    the same offset, after the same parts, so it is the same node."""
+    repeats the conversation so far) is taken from that split, not parsed, encoded and
+    hashed again: a key or a part whose bytes lie wholly inside the prefix the two texts
+    share sits at the same offset, after the same keys and parts, so it is the same key
+    and value, and the same node. Only the text after them is parsed (``_resumed``)."""
     if len(text) < SPLIT_MIN_CHARS or not text.startswith("{"):
         return None
     data = text.encode()
+    prior, same = _recall(data)
+    walk = _resumed(data, prior, same) if prior is not None else None
+    if walk is not None:
+        done = _walked(data, walk, prior, same)
+        if done is not None:
+            return done
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError:
         return None
     if not isinstance(body, dict):
         return None
-    fingerprint = _fingerprint(body)
-    prior, same = None, 0
-    for layout in _recall(fingerprint):  # the one sharing the longest prefix
-        shared = _common_prefix(data, layout.data)
-        if shared > same:
-            prior, same = layout, shared
-    earlier = prior.chains if prior is not None else {}
-    refs: dict[str, Ref] = {}
-    nodes: list[Node] = []
-    envelope: dict[str, Any] = {}
-    chains: dict[str, _Chain] = {}
-    taken = 0  # parts taken from ``prior``
-    at = 1  # the offset in ``data`` of the current key's value (after "{" or ",", "key":)
-    left = len(body)  # keys still to come, this one included
-    for key, value in body.items():
-        name = orjson.dumps(key)
-        if not data.startswith(name, at) or not data.startswith(b":", at + len(name)):
+    return _walked(data, _Walk(list(body.items()), 1), prior, same)
+
+
+class _Walk:
+    """A split under way: the keys still to walk from offset ``at`` (after the "{" or
+    "," before the first of them) and what the keys before them gave."""
+
+    __slots__ = ("items", "at", "keys", "envelope", "chains", "nodes", "refs", "taken", "virtual")
+
+    def __init__(self, items: list[tuple[str, Any]], at: int) -> None:
+        self.items = items
+        self.at = at
+        self.keys: list[_Key] = []
+        self.envelope: dict[str, Any] = {}
+        self.chains: dict[str, _Chain] = {}
+        self.nodes: list[Node] = []
+        self.refs: dict[str, Ref] = {}
+        self.taken = 0  # parts taken from the remembered text
+        self.virtual = ""  # a list whose first elements were taken (None in their place)
+
+    def add(self, key: _Key, chain: _Chain | None) -> None:
+        self.keys.append(key)
+        self.envelope[key.name] = key.kept
+        if chain is not None:
+            self.chains[key.name] = chain
+            self.nodes.extend(chain.nodes)
+            self.refs[key.name] = (
+                [chain.nodes[-1].hash, len(chain.nodes)] if chain.listed else [chain.nodes[0].hash]
+            )
+
+
+def _resumed(data: bytes, prior: _Layout, same: int) -> _Walk | None:
+    """The walk of ``data`` past what it shares with ``prior`` (its first ``same``
+    bytes): the keys lying wholly in those bytes taken, and the rest of the text parsed
+    alone: from the first element of a list not wholly shared (a session's next turn:
+    its new messages) or from the first key not wholly shared. None when nothing past
+    the first key is shared, or the rest does not parse."""
+    walk = _Walk([], 1)
+    for key in prior.keys:
+        if key.end >= same:
+            break
+        taken = prior.chains.get(key.name)
+        walk.add(key, taken)
+        walk.taken += len(taken.nodes) if taken is not None else 0
+        walk.at = key.end + 1
+    else:
+        return walk  # (all of ``prior``: the walk checks ``data`` ends there too)
+    chain = prior.chains.get(key.name)
+    if chain is not None and chain.listed and chain.first <= same:
+        count = bisect_right(chain.ends, same)
+        sep = chain.ends[count - 1] if count else 0
+        if sep >= len(data):
             return None
-        at += len(name) + 1
-        envelope[key] = value
-        placed = _value_part(value, data, at, earlier.get(key), same)
+        if not count:
+            rest = b'{"\\u0000":[' + data[chain.first :]
+        elif data[sep : sep + 1] == b",":  # (elements follow those taken)
+            rest = b'{"\\u0000":[' + data[sep + 1 :]
+        else:  # (the list ends where it did, or sooner: the walk checks its "]")
+            rest = b'{"\\u0000":[]' + data[sep + 1 :]
+        parsed = _parsed(rest)
+        if parsed is None or not isinstance(first := next(iter(parsed.values()), None), list):
+            return None
+        items = list(parsed.items())
+        items[0] = (key.name, [None] * count + first)
+        walk.virtual = key.name if count else ""
+    else:
+        if not walk.keys:
+            return None
+        parsed = _parsed(b"{" + data[key.at :])
+        if parsed is None:
+            return None
+        items = list(parsed.items())
+    walk.items = items
+    return walk
+
+
+def _parsed(text: bytes) -> dict[str, Any] | None:
+    try:
+        found = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _walked(data: bytes, walk: _Walk, prior: _Layout | None, same: int) -> Split | None:
+    """``walk`` walked to the end of ``data``: each key, value and separator checked to be
+    what orjson writes at its offset (``_value_part``), the large values made parts; the
+    split, remembered for the next, or None (see ``split``)."""
+    earlier = prior.chains if prior is not None else {}
+    at, left = walk.at, len(walk.items)
+    for name, value in walk.items:
+        if name in walk.envelope:  # (a key taken and written again: not canonical)
+            return None
+        encoded = orjson.dumps(name)
+        if not data.startswith(encoded, at) or not data.startswith(b":", at + len(encoded)):
+            return None
+        key_at = at
+        at += len(encoded) + 1
+        placed = _value_part(value, data, at, earlier.get(name), same)
         if placed is None:
             return None
         chain, size, shared = placed
-        taken += shared
+        if chain is None and name == walk.virtual:
+            return None  # (a list left in the envelope: its taken elements are not at hand)
+        walk.taken += shared
         left -= 1
         if not data.startswith(b"," if left else b"}", at + size):
             return None
+        kept = value if chain is None else "\x00" + name
+        walk.add(_Key(name, key_at, at, at + size, kept), chain)
         at += size + 1  # the value and the "," or "}" after it
-        if chain is None:
-            continue
-        chains[key] = chain
-        nodes.extend(chain.nodes)
-        refs[key] = (
-            [chain.nodes[-1].hash, len(chain.nodes)] if chain.listed else [chain.nodes[0].hash]
-        )
-        envelope[key] = "\x00" + key
-    if not refs or at != len(data):  # (the walk found ``data`` to be orjson's ``body``
+    if not walk.refs or at != len(data):  # (the walk found ``data`` to be orjson's body
         return None  # up to ``at``: the rest would be text after the object)
-    wrapped = orjson.dumps(envelope).decode()
-    if any(wrapped.count(placeholder(key)) != 1 for key in refs):
+    wrapped = orjson.dumps(walk.envelope).decode()
+    if any(wrapped.count(placeholder(key)) != 1 for key in walk.refs):
         return None
     # the layout it took most from is this session's turn before: this one replaces it
-    superseded = prior if prior is not None and taken * 2 >= prior.parts() else None
-    _remember(fingerprint, _Layout(data, chains), superseded)
-    return Split(wrapped, refs, nodes)
+    superseded = prior if prior is not None and walk.taken * 2 >= prior.parts() else None
+    _remember(_Layout.of(data, walk.chains, walk.keys), superseded)
+    return Split(wrapped, walk.refs, walk.nodes)
 
 
 def _value_part(
@@ -225,11 +306,32 @@ class _Chain(NamedTuple):
     nodes: list[Node]
 
 
+class _Key(NamedTuple):
+    """Where one top-level key of a text split lies: the offset of its name, of its value
+    and after its value (its "," or "}"), and its value as the envelope keeps it."""
+
+    name: str
+    at: int
+    value: int
+    end: int
+    kept: Any
+
+
 class _Layout(NamedTuple):
-    """A text split recently and where each key's parts lie in it."""
+    """A text split recently: where each key and each key's parts lie in it, and its
+    probes: for each list or value made parts, the ``PROBE_BYTES`` before the end of its
+    second element (its first, if one), as ``(offset, bytes)`` (see ``_recall``)."""
 
     data: bytes
     chains: dict[str, _Chain]
+    keys: list[_Key]
+    probes: tuple[tuple[int, bytes], ...]
+
+    @classmethod
+    def of(cls, data: bytes, chains: dict[str, _Chain], keys: list[_Key]) -> _Layout:
+        ends = (chain.ends[min(1, len(chain.ends) - 1)] for chain in chains.values())
+        starts = (max(0, end - PROBE_BYTES) for end in ends)
+        return cls(data, chains, keys, tuple((at, data[at : at + PROBE_BYTES]) for at in starts))
 
     def parts(self) -> int:
         return sum(len(chain.nodes) for chain in self.chains.values())
@@ -278,24 +380,16 @@ def _list_part(
     return _Chain(True, first, ends, nodes), taken
 
 
-def _fingerprint(body: dict[str, Any]) -> bytes:
-    """What tells a body's session from others' (its lists' first elements: the system
-    prompt, the first tool, the first message), the key it is remembered under."""
-    hasher = sha256()
-    for key, value in body.items():
-        if isinstance(value, list) and value:
-            hasher.update(orjson.dumps([key, value[:2]]))
-    return hasher.digest()[:DIGEST_BYTES]
-
-
 def _common_prefix(one: bytes, other: bytes) -> int:
-    """How many first bytes ``one`` and ``other`` share (compared a window at a time)."""
+    """How many first bytes ``one`` and ``other`` share (compared a window at a time,
+    in place: a memoryview's window is no copy)."""
     low, high = 0, min(len(one), len(other))
-    if one[:high] == other[:high]:
+    view = memoryview(other)
+    if one.startswith(view[:high]):
         return high
     while high - low > 64:  # one[:low] == other[:low], one[:high] != other[:high]
         middle = (low + high) // 2
-        if one[low:middle] == other[low:middle]:
+        if one.startswith(view[low:middle], low):
             low = middle
         else:
             high = middle
@@ -304,34 +398,47 @@ def _common_prefix(one: bytes, other: bytes) -> int:
     return low
 
 
-def _recall(fingerprint: bytes) -> list[_Layout]:
+def _recall(data: bytes) -> tuple[_Layout | None, int]:
+    """The remembered text sharing the longest prefix with ``data`` and how many bytes
+    it shares (None, 0 when none shares a probe). Compared in full: the newest
+    ``ALIKE_COMPARED`` of those whose probes ``data`` holds at their offsets, the most
+    probes held first. A probe tells one conversation from another by its first
+    elements (an agent's system prompt and first message), whatever it added since; a
+    list after the conversation (OpenAI's tools) moves as it grows, so not all hold."""
     with _recent_lock:
-        return list(_recent.get(fingerprint, ()))
+        layouts = list(_recent)
+    alike: list[tuple[int, int, _Layout]] = []
+    for order, layout in enumerate(layouts):
+        held = 0
+        for start, probed in layout.probes:
+            if data.startswith(probed, start):
+                held += 1
+        if held:
+            alike.append((-held, order, layout))
+    alike.sort(key=lambda found: found[:2])
+    best, same = None, 0
+    for _held, _order, layout in alike[:ALIKE_COMPARED]:
+        if same and not data.startswith(memoryview(layout.data)[: same + 1]):
+            continue  # (shares less than the best: told at its first difference)
+        shared = _common_prefix(data, layout.data)
+        if shared > same:
+            best, same = layout, shared
+    return best, same
 
 
-def _remember(fingerprint: bytes, layout: _Layout, superseded: _Layout | None) -> None:
-    """Keep ``layout`` first among its fingerprint's (dropping ``superseded``, the same
-    session's turn before), at most ``SESSIONS_ALIKE`` of them, ``RECENT_LAYOUTS`` in all
-    (the fingerprints used longest ago dropped first)."""
-    global _remembered
+def _remember(layout: _Layout, superseded: _Layout | None) -> None:
+    """Keep ``layout`` first (dropping ``superseded``, the same session's turn before),
+    ``RECENT_LAYOUTS`` at most (the oldest dropped)."""
     with _recent_lock:
-        bucket = _recent.pop(fingerprint, [])
-        _remembered -= len(bucket)
-        bucket = [layout, *(kept for kept in bucket if kept is not superseded)]
-        del bucket[SESSIONS_ALIKE:]
-        _recent[fingerprint] = bucket
-        _remembered += len(bucket)
-        while _remembered > RECENT_LAYOUTS:
-            _key, dropped = _recent.popitem(last=False)
-            _remembered -= len(dropped)
+        kept = [one for one in _recent if one is not superseded]  # (not ==: 150 KB compares)
+        kept.insert(0, layout)
+        _recent[:] = kept[:RECENT_LAYOUTS]
 
 
 def forget_layouts() -> None:
     """Forget the texts split recently (tests: a split made from nothing remembered)."""
-    global _remembered
     with _recent_lock:
         _recent.clear()
-        _remembered = 0
 
 
 def tips(refs: Mapping[str, Ref]) -> list[str]:

@@ -242,3 +242,84 @@ def test_a_text_off_canonical_anywhere_is_stored_whole(
     assert canonical(changed)
     assert body_parts.join(split.envelope, split.refs, stored(split)) == changed
     assert split == fresh_split(changed)
+
+
+class _CountingJson:
+    """orjson, with the length of each text ``loads`` parses noted."""
+
+    JSONDecodeError = orjson.JSONDecodeError
+    dumps = staticmethod(orjson.dumps)
+
+    def __init__(self) -> None:
+        self.parsed: list[int] = []
+
+    def loads(self, text: bytes) -> object:
+        self.parsed.append(len(text))
+        return orjson.loads(text)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_next_turn_is_parsed_only_past_what_it_shares(
+    dialect: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session's next turn is not parsed whole (150 KB: 140 us of an agent's request):
+    what it shares with the turn before is taken as that split left it, and only its
+    new messages (and what follows them) are parsed; the split is the one from nothing."""
+    body_parts.forget_layouts()
+    body_parts.split(request(dialect, 8).decode())
+    counting = _CountingJson()
+    monkeypatch.setattr(body_parts, "orjson", counting)
+    text = request(dialect, 9).decode()
+    split = body_parts.split(text)
+    monkeypatch.undo()
+    assert counting.parsed and sum(counting.parsed) < len(text.encode()) * 0.4
+    assert split is not None and split == fresh_split(text)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        ',"model":"again"}',  # a key of the shared prefix written again
+        ',"\\u0000":[1,2]}',  # the key the rest is parsed under
+        ',"\\u0000":"x"}',
+        ',"extra":[' + ",".join(['"' + "e" * 300 + '"'] * 2) + "]}",
+        "}",
+    ],
+)
+@pytest.mark.parametrize("kept", [3, 2, 1, 0])
+def test_a_rest_parsed_alone_gives_the_split_from_nothing(
+    tail: str, kept: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever follows the shared prefix (the turn before's messages and one more, or
+    fewer of them, or none: a list closed at once; a key written twice, the key the rest
+    is parsed under): only the rest is parsed, and the split is exactly the one from
+    nothing; a text that is no canonical body (a duplicate key) is stored whole."""
+    big = "m" * 1100
+    shared = [{"a": big}, {"b": big}, {"c": big}]
+    body_parts.forget_layouts()
+    before = {"model": "m", "head": big, "messages": shared, "s": big}
+    assert body_parts.split(compact(before).decode())
+    messages = [*shared[:kept], {"d": big}] if kept else []
+    text = compact({"model": "m", "head": big, "messages": messages}).decode()[:-1] + tail
+    counting = _CountingJson()
+    monkeypatch.setattr(body_parts, "orjson", counting)
+    split = body_parts.split(text)
+    monkeypatch.undo()
+    assert counting.parsed[0] < len(text.encode())  # (the rest, first)
+    assert split == fresh_split(text)
+    if split is not None:
+        assert body_parts.join(split.envelope, split.refs, stored(split)) == text
+
+
+def test_a_list_taken_in_part_that_falls_under_a_parts_size_is_made_from_nothing() -> None:
+    """A list whose first elements lie in the shared prefix but that is now too short
+    to be a part stays in the envelope whole: made from the text, not from what was
+    taken (which the envelope cannot hold)."""
+    big = "m" * 1100
+    body_parts.forget_layouts()
+    before = {"model": "m", "head": big, "messages": [{"a": 1}, {"b": 2}, {"c": big}]}
+    assert body_parts.split(compact(before).decode())
+    text = compact({"model": "m", "head": big, "messages": [{"a": 1}, {"b": 2}]}).decode()
+    split = body_parts.split(text)
+    assert split is not None and split == fresh_split(text)
+    assert '"messages":[{"a":1},{"b":2}]' in split.envelope
