@@ -241,3 +241,32 @@ def test_any_messages_parse_as_the_eager_parse_with_its_estimate(messages: list[
     assert orjson.dumps(inbound.parse_request(body, {})) == orjson.dumps(reference)
     assert request == reference
     assert request.unmapped == reference.unmapped
+
+
+@pytest.mark.parametrize("pad", [10, inbound.REMEMBERED_ARGUMENTS_CHARS])
+def test_arguments_sent_again_are_read_as_the_first_time_short_ones_remembered(pad: int) -> None:
+    """A call's arguments an agent sends again every turn: short ones are remembered
+    (not parsed and encoded again), long ones (a file written) are not kept; either way
+    the request, its estimate and its guardrail texts are the eager parse's."""
+    text = json.dumps({"path": "a.py", "content": "x" * pad})
+    body = {
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": "go"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "w", "arguments": text}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "done"},
+        ],
+    }
+    inbound._sent_text.cache_clear()
+    for _ in range(2):
+        parsed = inbound.parse_request(copy.deepcopy(body), {})
+        eager_parse = eager(copy.deepcopy(body))
+        assert parsed == eager_parse
+        assert tokens.estimate_tokens(parsed) == tokens.estimate_tokens(eager_parse)
+    remembered = inbound._sent_text.cache_info()
+    assert (remembered.hits, remembered.currsize) == ((1, 1) if pad == 10 else (0, 0))
