@@ -17,7 +17,13 @@ from gateway.base.body_parts import Split
 from gateway.base.derived_bodies import derive
 from gateway.journal.record import Attempt, Record, Spliced
 from gateway.models.body_blobs import SPLIT_FIELDS
-from gateway.telemetry.redaction import redact, redact_exported
+from gateway.telemetry.redaction import (
+    holds_nothing,
+    marker_reach,
+    redact,
+    redact_exported,
+    redact_noting,
+)
 
 REDACTION_MARGIN = 4096  # bytes past the body limit redacted before the cut
 TRUNCATION_MARKER = "\n…[truncated by Switchyard: body exceeded {limit} bytes]"
@@ -47,18 +53,56 @@ def body_text(value: Any, limit: int, secrets: Iterable[str] = ()) -> tuple[str,
     reaches the limit counts as cut. Redaction happens before the cut (over
     ``REDACTION_MARGIN`` more bytes), so a secret straddling the boundary cannot leave
     half of itself behind."""
+    text, truncated, _clean = _body_text(value, limit, secrets)
+    return text, truncated
+
+
+def _body_text(value: Any, limit: int, secrets: Iterable[str]) -> tuple[str, bool, bool]:
+    """``body_text``, and whether the text is the body's bytes as they are: valid utf-8
+    without a NUL, not cut, and holding nothing redaction looks for (its scan said so)."""
     data = _raw_bytes(value)
     if not data:
-        return "", False
+        return "", False, False
     truncated = len(data) >= limit
-    text = data[: limit + REDACTION_MARGIN].decode("utf-8", "replace")
+    kept = data[: limit + REDACTION_MARGIN]
+    try:
+        text, whole = kept.decode("utf-8"), not truncated
+    except UnicodeDecodeError:
+        text, whole = kept.decode("utf-8", "replace"), False
     if "\x00" in text:
-        text = text.replace("\x00", "\ufffd")
-    text = redact(text, secrets)
+        text, whole = text.replace("\x00", "\ufffd"), False
+    text, clean = redact_noting(text, secrets)
     if truncated:
         cut = text.encode("utf-8")[:limit].decode("utf-8", "ignore")
         text = cut + TRUNCATION_MARKER.format(limit=limit)
-    return text, truncated
+    return text, truncated, clean and whole
+
+
+def _spliced_text(
+    spliced: Spliced, rec: Record, clean_texts: dict[str, str], limit: int, secrets: tuple[str, ...]
+) -> str | None:
+    """The text of a ``Spliced`` body (its head, then its neighbour's bytes from ``at``)
+    without making it whole and scanning all of it again, when its neighbour's text is
+    clean (``_body_text``): the made body is then its head's text and the neighbour's
+    text from there, and it holds nothing redaction looks for if the head and the
+    ``marker_reach`` characters after it hold nothing (whatever it could find lying in
+    the neighbour's text alone is not there). None when this does not hold (the body is
+    made and converted as any other)."""
+    source_text = clean_texts.get(spliced.source)
+    source = getattr(rec, spliced.source)
+    if source_text is None or type(source) is not bytes:
+        return None
+    if len(spliced.head) + len(source) - spliced.at >= limit:
+        return None  # (a body cut at the limit)
+    try:  # (fails for a join inside a character)
+        head = spliced.head.decode("utf-8")
+        at = len(source[: spliced.at].decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
+    joined = head + source_text[at : at + marker_reach(secrets)]
+    if "\x00" in head or not holds_nothing(joined, secrets):
+        return None
+    return head + source_text[at:]
 
 
 def _count(value: int | None) -> int:
@@ -223,16 +267,26 @@ def body_values(
         return (SHED_NOTE, "", "", "", adapt_flag(True), None, None)
     texts: list[str] = []
     done: list[tuple[Any, str]] = []
+    clean_texts: dict[str, str] = {}  # fields whose text is their bytes (``_body_text``)
     truncated = False
+    secrets = tuple(secrets)
     for name in BODY_FIELDS:
         value = getattr(rec, name)
-        if type(value) is Spliced:  # (queued as the rest of its neighbour: made whole)
-            value = value.made(rec)
-        text = _converted_already(value, done)
+        text = None
+        if type(value) is Spliced:  # (queued as the rest of its neighbour)
+            text = _spliced_text(value, rec, clean_texts, limit, secrets)
+            if text is not None:
+                clean_texts[name] = text
+            else:
+                value = value.made(rec)
         if text is None:
-            text, cut = body_text(value, limit, secrets)
+            text = _converted_already(value, done)
+        if text is None:
+            text, cut, clean = _body_text(value, limit, secrets)
             truncated = truncated or cut
             done.append((value, text))
+            if clean:
+                clean_texts[name] = text
         texts.append(text)
     if not any(texts):
         return None

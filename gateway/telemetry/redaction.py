@@ -84,11 +84,39 @@ def may_match_secret_pattern(text: str) -> bool:
 
 def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every configured secret and every key-looking token replaced."""
+    return redact_noting(text, secrets)[0]
+
+
+def redact_noting(text: str, secrets: Iterable[str]) -> tuple[str, bool]:
+    """``redact``, and whether its scan found nothing it looks for in ``text`` (which is
+    then ``text`` itself: see ``holds_nothing``). Always False for a text shorter than
+    ``SCAN_FROM``, which is searched without a scan."""
     if len(text) >= SCAN_FROM:
         secrets = tuple(secrets)
         found = _markers_in(text, secrets)
         if found is not None:
-            return _redact_holding(text, secrets, found)
+            return _redact_holding(text, secrets, found), not found
+    return _redact_searching(text, secrets), False
+
+
+def holds_nothing(text: str, secrets: tuple[str, ...]) -> bool:
+    """True only when one scan of ``text`` finds none of the secrets and markers
+    ``redact`` looks for, so that ``redact`` leaves it as it is: every replacement it
+    makes starts at one of them (a secret, a key prefix, a caseless marker, a caller's
+    credential field). False when the scan cannot tell."""
+    found = _markers_in(text, secrets)
+    return found is not None and not found
+
+
+def marker_reach(secrets: tuple[str, ...]) -> int:
+    """The length of the longest secret or marker ``holds_nothing`` looks for: a text
+    joined from two that hold nothing holds nothing if the characters this far either
+    side of the join do not."""
+    return max(map(len, (*secrets, *_MARKERS)))
+
+
+def _redact_searching(text: str, secrets: Iterable[str]) -> str:
+    """``redact`` without the scan: each secret and marker searched for in turn."""
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
@@ -101,10 +129,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 def _markers_in(text: str, secrets: tuple[str, ...]) -> frozenset[str] | None:
     """Which secrets and markers a long text holds, from one scan; None when it could
     not tell (no Hyperscan here, or a character only Unicode case folding matches)."""
-    scan = marker_scan.scanner(
-        (*secrets, *_PREFIX_MARKERS, *caller_credentials.MARKERS, *_FOLDING_NON_ASCII),
-        _CASELESS_MARKERS,
-    )
+    scan = marker_scan.scanner((*secrets, *_EXACT_MARKERS), _CASELESS_MARKERS)
     found = scan.found(text) if scan is not None else None
     if found is None or any(odd in found for odd in _FOLDING_NON_ASCII):
         return None
@@ -112,6 +137,8 @@ def _markers_in(text: str, secrets: tuple[str, ...]) -> frozenset[str] | None:
 
 
 _PREFIX_MARKERS = ("sy-", "sk-")  # what _KEY_PREFIXES finds
+_EXACT_MARKERS = (*_PREFIX_MARKERS, *caller_credentials.MARKERS, *_FOLDING_NON_ASCII)
+_MARKERS = (*_EXACT_MARKERS, *_CASELESS_MARKERS)
 
 
 def _redact_holding(text: str, secrets: tuple[str, ...], found: frozenset[str]) -> str:

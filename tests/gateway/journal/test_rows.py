@@ -9,8 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gateway import journal
-from gateway.journal import Record, rows
+from gateway.journal import Record, background, rows
+from gateway.journal.record import Spliced
 from tests.gateway.journal.records import full_record
 
 
@@ -149,3 +154,87 @@ def test_a_spliced_body_is_stored_as_the_body_it_stands_for() -> None:
     )
     whole = Record(request_id="r", inbound_request=caller, upstream_request=upstream)
     assert rows.body_values(spliced, 100_000) == rows.body_values(whole, 100_000)
+
+
+SECRETS = ("s3cr3t-value-123", "another-secret-xyz")
+# what redaction finds: secrets, key prefixes, caseless markers, a caller's credential
+# fields, characters only Unicode case folding matches, and a NUL
+FINDINGS = (
+    *SECRETS,
+    "sk-abcdefghijklmnopqrstuvwx",
+    "Bearer tok",
+    "API-KEY",
+    '\\"authorization_token\\": \\"t\\"',
+    "\u212a",
+    "\x00",
+    "é",
+    "完",
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 20_000) | st.integers(4_020, 4_080), st.sampled_from(FINDINGS)),
+        max_size=3,
+    ),
+    st.sampled_from(['"b"', '"gpt-4o-mini"', '"sk-model-xyz"', '"s3cr3t-value-123"', '"m\u212a"']),
+    st.sampled_from([10_000_000, 20_500, 4_000]),
+)
+def test_a_spliced_body_is_read_from_its_neighbours_text_as_made_whole(
+    findings: list[tuple[int, str]], model: str, limit: int
+) -> None:
+    """A passed-through upstream body queued as a ``Spliced`` of the caller's is read
+    from the caller's text without scanning it again only where that gives what making
+    it whole gives: secrets and markers anywhere (in the renamed head, across the join,
+    after it), non-ASCII text, a NUL, a body cut at the limit."""
+    content = "x" * 20_000
+    for at, finding in sorted(findings, reverse=True):
+        content = content[:at] + finding + content[at:]
+    caller = ('{"model":"a","messages":["' + content + '"]}').encode()
+    upstream = b'{"model":' + model.encode() + caller[len(b'{"model":"a"') :]
+    queued = Record(request_id="r", inbound_request=caller, upstream_request=upstream)
+    background._splice(queued)
+    assert isinstance(queued.upstream_request, Spliced)
+    whole = Record(request_id="r", inbound_request=caller, upstream_request=upstream)
+    assert rows.body_values(queued, limit, SECRETS) == rows.body_values(whole, limit, SECRETS)
+
+
+def test_a_spliced_body_whose_head_makes_a_marker_with_its_neighbours_text_is_scanned() -> None:
+    """A head and the neighbour's text after the join that hold a key prefix only
+    together ("s" + "k-..."): the body is redacted as made whole."""
+    caller = ('{"model":"a","x":"' + "y" * 20_000 + 'k-abcdefghijklmnopqrstuvwxyz"}').encode()
+    join = len(caller) - len('k-abcdefghijklmnopqrstuvwxyz"}')
+    upstream = b'{"model":"b","x":"' + b"y" * 19_998 + b" s" + caller[join:]
+    head = len(upstream) - len(caller) + join
+    queued = Record(
+        request_id="r",
+        inbound_request=caller,
+        upstream_request=Spliced(upstream[:head], "inbound_request", join),
+    )
+    whole = Record(request_id="r", inbound_request=caller, upstream_request=upstream)
+    values = rows.body_values(queued, 10_000_000, SECRETS)
+    assert values == rows.body_values(whole, 10_000_000, SECRETS)
+    assert values is not None and "sk-abc" not in values[1]
+
+
+@pytest.mark.parametrize("model", ['"b"', '"bcd"'])
+def test_a_spliced_body_joined_inside_a_character_is_made_whole(model: str) -> None:
+    """A three-byte character across the join (the neighbour's offset inside it): the
+    body is made whole and read as any other, never a half decoded alone."""
+    start = '{"model":"a","x":"'
+    caller = (start + "y" * (4095 - len(start)) + "完" + "y" * 20_000 + '"}').encode()
+    upstream = b'{"model":' + model.encode() + caller[len(b'{"model":"a"') :]
+    queued = Record(request_id="r", inbound_request=caller, upstream_request=upstream)
+    background._splice(queued)
+    assert isinstance(queued.upstream_request, Spliced)
+    whole = Record(request_id="r", inbound_request=caller, upstream_request=upstream)
+    assert rows.body_values(queued, 10_000_000, SECRETS) == rows.body_values(
+        whole, 10_000_000, SECRETS
+    )
+    inside = Spliced(upstream[:100], "inbound_request", 4096)  # (caller[4096]: inside 完)
+    crafted = Record(request_id="r", inbound_request=caller, upstream_request=inside)
+    made = Record(request_id="r", inbound_request=caller, upstream_request=inside.made(crafted))
+    assert rows.body_values(crafted, 10_000_000, SECRETS) == rows.body_values(
+        made, 10_000_000, SECRETS
+    )
