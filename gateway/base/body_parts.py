@@ -116,7 +116,28 @@ def node_hash(parent: bytes, data: bytes) -> bytes:
     return digest.digest()[:DIGEST_BYTES]
 
 
-def split(text: str) -> Split | None:
+class Recalled(NamedTuple):
+    """A text's bytes, the remembered text sharing the longest prefix with them (None:
+    none) and how many bytes they share (``recall``)."""
+
+    data: bytes
+    prior: _Layout | None
+    same: int
+
+    def clean_prefix(self, checked: object) -> int:
+        """How many first bytes are a prefix of a remembered text that its caller
+        vouched for with ``checked`` (``split``'s ``clean``); 0 when none."""
+        prior = self.prior
+        return self.same if prior is not None and prior.clean == checked else 0
+
+
+def recall(data: bytes) -> Recalled:
+    """What ``split`` takes from earlier texts for a text of these bytes (see
+    ``_recall``); handed to ``split`` so that it is not looked for twice."""
+    return Recalled(data, *_recall(data))
+
+
+def split(text: str, *, clean: object = None, recalled: Recalled | None = None) -> Split | None:
     """``text`` as envelope and parts, or None when it is to be stored whole: not a JSON
     object in canonical form, no value large enough to be a part, or a placeholder not
     found exactly once in the envelope (see the module docstring).
@@ -125,14 +146,17 @@ def split(text: str) -> Split | None:
     repeats the conversation so far) is taken from that split, not parsed, encoded and
     hashed again: a key or a part whose bytes lie wholly inside the prefix the two texts
     share sits at the same offset, after the same keys and parts, so it is the same key
-    and value, and the same node. Only the text after them is parsed (``_resumed``)."""
+    and value, and the same node. Only the text after them is parsed (``_resumed``).
+
+    ``clean``: what the caller vouches this text was checked against (its redaction's
+    secrets), kept with it for ``Recalled.clean_prefix``; ``recalled``: ``recall`` of
+    the text's utf-8 bytes, made already."""
     if len(text) < SPLIT_MIN_CHARS or not text.startswith("{"):
         return None
-    data = text.encode()
-    prior, same = _recall(data)
+    data, prior, same = recalled if recalled is not None else recall(text.encode())
     walk = _resumed(data, prior, same) if prior is not None else None
     if walk is not None:
-        done = _walked(data, walk, prior, same)
+        done = _walked(data, walk, prior, same, clean)
         if done is not None:
             return done
     try:
@@ -141,7 +165,7 @@ def split(text: str) -> Split | None:
         return None
     if not isinstance(body, dict):
         return None
-    return _walked(data, _Walk(list(body.items()), 1), prior, same)
+    return _walked(data, _Walk(list(body.items()), 1), prior, same, clean)
 
 
 class _Walk:
@@ -225,7 +249,9 @@ def _parsed(text: bytes) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
-def _walked(data: bytes, walk: _Walk, prior: _Layout | None, same: int) -> Split | None:
+def _walked(
+    data: bytes, walk: _Walk, prior: _Layout | None, same: int, clean: object
+) -> Split | None:
     """``walk`` walked to the end of ``data``: each key, value and separator checked to be
     what orjson writes at its offset (``_value_part``), the large values made parts; the
     split, remembered for the next, or None (see ``split``)."""
@@ -259,7 +285,7 @@ def _walked(data: bytes, walk: _Walk, prior: _Layout | None, same: int) -> Split
         return None
     # the layout it took most from is this session's turn before: this one replaces it
     superseded = prior if prior is not None and walk.taken * 2 >= prior.parts() else None
-    _remember(_Layout.of(data, walk.chains, walk.keys), superseded)
+    _remember(_Layout.of(data, walk.chains, walk.keys, clean), superseded)
     return Split(wrapped, walk.refs, walk.nodes)
 
 
@@ -326,12 +352,14 @@ class _Layout(NamedTuple):
     chains: dict[str, _Chain]
     keys: list[_Key]
     probes: tuple[tuple[int, bytes], ...]
+    clean: object  # (``split``'s)
 
     @classmethod
-    def of(cls, data: bytes, chains: dict[str, _Chain], keys: list[_Key]) -> _Layout:
+    def of(cls, data: bytes, chains: dict[str, _Chain], keys: list[_Key], clean: object) -> _Layout:
         ends = (chain.ends[min(1, len(chain.ends) - 1)] for chain in chains.values())
         starts = (max(0, end - PROBE_BYTES) for end in ends)
-        return cls(data, chains, keys, tuple((at, data[at : at + PROBE_BYTES]) for at in starts))
+        probes = tuple((at, data[at : at + PROBE_BYTES]) for at in starts)
+        return cls(data, chains, keys, probes, clean)
 
     def parts(self) -> int:
         return sum(len(chain.nodes) for chain in self.chains.values())

@@ -8,16 +8,17 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from gateway.base import body_parts
-from gateway.base.body_parts import Split
+from gateway.base.body_parts import Recalled, Split
 from gateway.base.derived_bodies import derive
 from gateway.journal.record import Attempt, Record, Spliced
 from gateway.models.body_blobs import SPLIT_FIELDS
 from gateway.telemetry.redaction import (
+    SCAN_FROM,
     holds_nothing,
     marker_reach,
     redact,
@@ -265,21 +266,46 @@ def body_values(
     bodies up has ``SHED_NOTE`` for its request body, marked cut."""
     if rec.bodies_shed:
         return (SHED_NOTE, "", "", "", adapt_flag(True), None, None)
+    secrets = tuple(secrets)
+    recalls: dict[str, Recalled] | None = {} if parts is not None else None
+    texts, truncated, clean_texts = _texts(rec, limit, secrets, recalls)
+    if not any(texts):
+        return None
+    derived = split = None
+    if not truncated:  # (a cut body may have lost what its recipe would rename)
+        bodies = dict(zip(BODY_FIELDS, texts, strict=True))
+        derived = derive(bodies)
+        if parts is not None and recalls is not None:
+            split = _split(bodies, parts, _Splitting(recalls, clean_texts, secrets))
+        if derived is not None or split is not None:
+            texts = [bodies[name] for name in BODY_FIELDS]
+    return (*texts, adapt_flag(truncated), derived, split)
+
+
+def _texts(
+    rec: Record, limit: int, secrets: tuple[str, ...], recalls: dict[str, Recalled] | None
+) -> tuple[list[str], bool, dict[str, str]]:
+    """Each body's text (``body_text``), whether any was cut, and the texts that are
+    their bodies' bytes as they came (clean: nothing redacted, ``_body_text``). With
+    ``recalls`` (bodies to be split), a long request body's ``body_parts.recall`` is made
+    here and kept: what it shares with a clean text split before is not scanned again
+    (``_clean_past``)."""
     texts: list[str] = []
     done: list[tuple[Any, str]] = []
-    clean_texts: dict[str, str] = {}  # fields whose text is their bytes (``_body_text``)
+    clean_texts: dict[str, str] = {}
     truncated = False
-    secrets = tuple(secrets)
     for name in BODY_FIELDS:
         value = getattr(rec, name)
         text = None
         if type(value) is Spliced:  # (queued as the rest of its neighbour)
             text = _spliced_text(value, rec, clean_texts, limit, secrets)
-            if text is not None:
-                clean_texts[name] = text
-            else:
+            if text is None:
                 value = value.made(rec)
-        if text is None:
+        elif recalls is not None and name in SPLIT_FIELDS and type(value) is bytes:
+            text = _clean_past(value, name, recalls, limit, secrets)
+        if text is not None:
+            clean_texts[name] = text
+        else:
             text = _converted_already(value, done)
         if text is None:
             text, cut, clean = _body_text(value, limit, secrets)
@@ -288,25 +314,55 @@ def body_values(
             if clean:
                 clean_texts[name] = text
         texts.append(text)
-    if not any(texts):
+    return texts, truncated, clean_texts
+
+
+def _clean_past(
+    data: bytes, name: str, recalls: dict[str, Recalled], limit: int, secrets: tuple[str, ...]
+) -> str | None:
+    """The text of a request body whose first bytes are those of a clean text split
+    before with these ``secrets`` (an agent's next turn), when it is clean too: what
+    the two share holds nothing redaction looks for, so only the bytes from
+    ``marker_reach`` characters before the end of the shared prefix are scanned. None
+    otherwise (the body is converted as any other). Its ``recall`` goes to ``recalls``."""
+    if len(data) < SCAN_FROM or len(data) >= limit:
         return None
-    derived = split = None
-    if not truncated:  # (a cut body may have lost what its recipe would rename)
-        bodies = dict(zip(BODY_FIELDS, texts, strict=True))
-        derived = derive(bodies)
-        if parts is not None:
-            split = _split(bodies, parts)
-        if derived is not None or split is not None:
-            texts = [bodies[name] for name in BODY_FIELDS]
-    return (*texts, adapt_flag(truncated), derived, split)
+    recalled = recalls[name] = body_parts.recall(data)
+    same = recalled.clean_prefix(secrets)
+    if not same:
+        return None
+    start = max(0, same - 4 * marker_reach(secrets))  # (4: the most bytes a character takes)
+    while start and 0x80 <= data[start] < 0xC0:  # (back to a character's first byte)
+        start -= 1
+    try:
+        text, tail = data.decode("utf-8"), data[start:].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if "\x00" not in tail and holds_nothing(tail, secrets) else None
 
 
-def _split(bodies: dict[str, str], parts: Callable[[Split], None]) -> str | None:
+class _Splitting(NamedTuple):
+    """What ``_split`` takes from the bodies' conversion: their ``recall``s, the clean
+    texts among them, and the secrets they were checked against."""
+
+    recalls: dict[str, Recalled]
+    clean_texts: dict[str, str]
+    secrets: tuple[str, ...]
+
+
+def _split(bodies: dict[str, str], parts: Callable[[Split], None], known: _Splitting) -> str | None:
     """Put each request body's envelope in ``bodies`` in its place, its parts to
-    ``parts``; the references (``RequestBody.parts``), or None when none was split."""
+    ``parts``; the references (``RequestBody.parts``), or None when none was split. A
+    clean text is split as vouched for by its secrets, with its ``recall`` when it is
+    its bytes as they came."""
     refs: dict[str, dict[str, Any]] = {}
     for name in SPLIT_FIELDS:
-        found = body_parts.split(bodies[name])  # (None for "": a derived body)
+        text = bodies[name]
+        clean = known.clean_texts.get(name) is text
+        recalled = known.recalls.get(name) if clean else None
+        found = body_parts.split(  # (None for "": a derived body)
+            text, clean=known.secrets if clean else None, recalled=recalled
+        )
         if found is not None:
             bodies[name] = found.envelope
             refs[name] = found.refs

@@ -223,5 +223,5 @@ def test_a_turn_stores_at_most_twice_what_is_new_in_it(
 def test_stored_whole_a_turn_stores_many_times_what_is_new(db, monkeypatch, committed) -> None:
     """The measure is not vacuous: the journal before parts stored a turn's whole
     conversation again (what ``test_a_turn_stores_at_most_twice...`` rules out)."""
-    monkeypatch.setattr(body_parts, "split", lambda text: None)
+    monkeypatch.setattr(body_parts, "split", lambda text, **_: None)
     assert worst_turn(records("anthropic", 12), False, committed) > 5

@@ -6,6 +6,7 @@ through the backend's adapters."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway import journal
+from gateway.base import body_parts
 from gateway.journal import Record, background, rows
 from gateway.journal.record import Spliced
 from tests.gateway.journal.records import full_record
@@ -238,3 +240,85 @@ def test_a_spliced_body_joined_inside_a_character_is_made_whole(model: str) -> N
     assert rows.body_values(crafted, 10_000_000, SECRETS) == rows.body_values(
         made, 10_000_000, SECRETS
     )
+
+
+def _agent_body(messages: list[str]) -> bytes:
+    turns = [{"role": "user", "content": text} for text in messages]
+    return json.dumps({"model": "m", "messages": turns}, separators=(",", ":")).encode()
+
+
+def _values_and_parts(body: bytes, secrets: tuple[str, ...]) -> tuple[object, list[object]]:
+    found: list[object] = []
+    values = rows.body_values(
+        Record(request_id="r", inbound_request=body), 10_000_000, secrets, parts=found.append
+    )
+    return values, found
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(FINDINGS),
+    st.integers(0, 40),
+    st.lists(st.tuples(st.integers(0, 3_000), st.sampled_from(FINDINGS)), max_size=2),
+)
+def test_a_next_turn_is_scanned_only_past_what_it_shares_with_a_clean_one(
+    across: str, begun: int, findings: list[tuple[int, str]]
+) -> None:
+    """An agent's next turn, split after the turn before: what it shares with a turn
+    whose text was clean is not scanned again. A secret or marker the turn before began
+    (its first characters, or all of it: then that turn was not clean) and the next
+    completes, and others anywhere in the new turn: the row and its parts are those
+    made from nothing."""
+    lead = ["first: " + "y" * 2_000, "second: " + "y" * 2_000]
+    before = [*lead, "third: " + "y" * 16_000 + " " + across[:begun]]
+    new = "fourth: " + "z" * 3_000
+    for at, finding in sorted(findings, reverse=True):
+        new = new[:at] + finding + new[at:]
+    nxt = [*lead, "third: " + "y" * 16_000 + " " + across + " more", new]
+    body_parts.forget_layouts()
+    _values_and_parts(_agent_body(before), SECRETS)
+    after = _values_and_parts(_agent_body(nxt), SECRETS)
+    body_parts.forget_layouts()
+    assert after == _values_and_parts(_agent_body(nxt), SECRETS)
+
+
+def test_a_nul_after_what_a_turn_shares_is_replaced_as_from_nothing() -> None:
+    """A body that goes on past a clean turn's text with a NUL byte (no JSON: stored
+    whole): the NUL is replaced, as in any body."""
+    lead = ["first: " + "y" * 2_000, "second: " + "y" * 2_000, "third: " + "y" * 20_000]
+    body_parts.forget_layouts()
+    _values_and_parts(_agent_body(lead), SECRETS)
+    odd = _agent_body(lead)[:-3] + b'\x00tail"}]}'
+    after = _values_and_parts(odd, SECRETS)
+    assert after[0] is not None and "\x00" not in str(after[0])
+    body_parts.forget_layouts()
+    assert after == _values_and_parts(odd, SECRETS)
+
+
+def test_a_secret_configured_after_a_turn_is_redacted_from_what_the_next_shares() -> None:
+    """A turn split clean, then a secret configured that its text holds: the next turn,
+    which shares that text, is scanned whole and the secret redacted."""
+    messages = ["first: new-secret-value-9 " + "y" * 20_000, "second: " + "y" * 100]
+    body_parts.forget_layouts()
+    _values_and_parts(_agent_body(messages), ())
+    values, found = _values_and_parts(_agent_body([*messages, "third"]), ("new-secret-value-9",))
+    assert values is not None and "new-secret-value-9" not in str(values[0])
+    nodes = [node.data for split in found for node in split.nodes]  # type: ignore[attr-defined]
+    assert nodes and not any(b"new-secret-value-9" in data for data in nodes)
+    assert any(b"first: [redacted] " in data for data in nodes)
+
+
+def test_a_key_begun_in_what_a_turn_shares_and_ended_after_is_redacted() -> None:
+    """The turn before ends a message with "s" where the next one goes on "k-...": a
+    key prefix that only the new bytes complete, found by scanning back from the end of
+    what the two share."""
+    lead = ["first: " + "y" * 2_000, "second: " + "y" * 2_000]
+    messages = [*lead, "third: " + "y" * 20_000 + " s"]
+    nxt = [*lead, "third: " + "y" * 20_000 + " sk-abcdefghijklmnopqrstuvwxyz", "fourth"]
+    body_parts.forget_layouts()
+    _values_and_parts(_agent_body(messages), SECRETS)
+    values, found = _values_and_parts(_agent_body(nxt), SECRETS)
+    nodes = [node.data for split in found for node in split.nodes]  # type: ignore[attr-defined]
+    assert nodes and not any(b"sk-abc" in data for data in nodes)
+    body_parts.forget_layouts()
+    assert (values, found) == _values_and_parts(_agent_body(nxt), SECRETS)

@@ -41,7 +41,7 @@ def whole(rec: journal.Record) -> dict[str, str]:
 
 def stored_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the journal store every body whole, as it did before parts."""
-    monkeypatch.setattr(body_parts, "split", lambda text: None)
+    monkeypatch.setattr(body_parts, "split", lambda text, **_: None)
 
 
 # every dialect's shape, passed through and translated to each of two other dialects
