@@ -300,14 +300,11 @@ class PooledTransport(httpx.AsyncBaseTransport):
         url = request.url
         origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
         payload = _serialize(request, await request.aread())
-        return await self._exchange(
-            origin,
-            payload,
-            timeouts.get("pool"),
-            timeouts.get("connect"),
-            timeouts.get("read"),
-            request,
+        read = timeouts.get("read")
+        conn = await self._start(
+            origin, payload, timeouts.get("pool"), timeouts.get("connect"), read
         )
+        return self._response(conn, read, request)
 
     async def post(
         self, url: str, headers: Mapping[str, str], body: Body, timeouts: httpx.Timeout
@@ -320,9 +317,10 @@ class PooledTransport(httpx.AsyncBaseTransport):
         callers that need none of those layers (``gateway.base.http.pooled`` says when)."""
         origin, payload = self._post_payload(url, headers, body)
         try:
-            return await self._exchange(
-                origin, payload, timeouts.pool, timeouts.connect, timeouts.read, None
+            conn = await self._start(
+                origin, payload, timeouts.pool, timeouts.connect, timeouts.read
             )
+            return self._response(conn, timeouts.read, None)
         except httpx.RequestError as exc:
             _attach(exc, httpx.Request("POST", url))
             raise
@@ -413,16 +411,10 @@ class PooledTransport(httpx.AsyncBaseTransport):
         target = self._targets[url] = ((parsed.scheme, parsed.host, port), prefix)
         return target
 
-    async def _exchange(
-        self,
-        origin: Origin,
-        payload: bytes,
-        pool_timeout: float | None,
-        connect_timeout: float | None,
-        read_timeout: float | None,
-        request: httpx.Request | None,
+    def _response(
+        self, conn: _Connection, read_timeout: float | None, request: httpx.Request | None
     ) -> httpx.Response:
-        conn = await self._start(origin, payload, pool_timeout, connect_timeout, read_timeout)
+        """The started exchange on ``conn`` as httpx's response, its body still to read."""
         stream = _BodyStream(self, conn, read_timeout, request)
         return httpx.Response(
             conn.status,

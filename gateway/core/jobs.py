@@ -627,7 +627,7 @@ class CountTokensJob(Job):
                 continue  # no counting endpoint upstream (Anthropic and Gemini have one)
             call.deployment = deployment
             try:  # the adapter takes what it counts from the caller's body
-                count = await adapter.count_tokens(request, deployment, body, request.headers)
+                count = await adapter.count_tokens(request, deployment, body)
             except (UpstreamError, ConfigurationError) as exc:
                 log.info("count_tokens upstream failed (%s); counting locally", exc.message)
                 count = None

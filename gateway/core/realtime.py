@@ -63,7 +63,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import orjson
 
 from gateway.access import registry
-from gateway.base import socket_messages
+from gateway.base import lifecycle, socket_messages
+from gateway.base.asgi import Receive
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.base.errors import (
     ConfigurationError,
@@ -785,6 +786,16 @@ async def _connect(
     if beta:
         headers["OpenAI-Beta"] = beta
     return await open_upstream(url, headers, "realtime")
+
+
+async def client_connected(receive: Receive) -> bool:
+    """Whether a session socket's client asked to connect (False: it left first); the
+    gateway is started when it did. The first steps of both relays' ASGI apps."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return False
+    await lifecycle.ensure_started()
+    return True
 
 
 async def open_upstream(url: str, headers: dict[str, str], name: str) -> ClientConnection:

@@ -116,10 +116,8 @@ def error_event(error: GatewayError) -> str:
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     """The ASGI application of the realtime paths."""
-    message = await receive()
-    if message["type"] != "websocket.connect":
+    if not await realtime.client_connected(receive):
         return
-    await lifecycle.ensure_started()
     headers = header_map(scope)
     subprotocols = _subprotocols(scope)
     if BETA_SUBPROTOCOL in subprotocols and "openai-beta" not in headers:

@@ -184,11 +184,7 @@ class AnthropicProvider(CodecProvider):
         headers[versions.HEADER] = version
 
     async def count_tokens(
-        self,
-        request: ChatRequest,
-        deployment: DeploymentEntry,
-        body: dict[str, Any],
-        headers: dict[str, str],
+        self, request: ChatRequest, deployment: DeploymentEntry, body: dict[str, Any]
     ) -> int | None:
         source = (
             for_deployment(body, deployment)
@@ -198,7 +194,7 @@ class AnthropicProvider(CodecProvider):
         counted = {name: source[name] for name in outbound.COUNT_FIELDS if name in source}
         counted, _changes = versions.conform(counted, self.api_version(deployment))
         url = self.url("/v1/messages/count_tokens")
-        caller = self.for_upstream(headers or request.headers, deployment)
+        caller = self.for_upstream(request.headers, deployment)
         content, sent = await self._signed(url, counted, caller)
         data = await self._post_json(url, content, sent, Exchange())
         value = data.get("input_tokens") if isinstance(data, dict) else None

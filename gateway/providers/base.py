@@ -370,11 +370,7 @@ class Provider:
         raise NotImplementedError
 
     async def count_tokens(
-        self,
-        request: ChatRequest,
-        deployment: DeploymentEntry,
-        body: dict[str, Any],
-        headers: dict[str, str],
+        self, request: ChatRequest, deployment: DeploymentEntry, body: dict[str, Any]
     ) -> int | None:
         """The upstream's own count (adapters declaring ``counts_tokens``), or None
         where it has no counting endpoint."""

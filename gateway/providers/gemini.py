@@ -138,11 +138,7 @@ class GoogleCodecProvider(CodecProvider):
         return data
 
     async def count_tokens(
-        self,
-        request: ChatRequest,
-        deployment: DeploymentEntry,
-        body: dict[str, Any],
-        headers: dict[str, str],
+        self, request: ChatRequest, deployment: DeploymentEntry, body: dict[str, Any]
     ) -> int | None:
         counted = gemini_codec.count_tokens_body(
             request, self.target(deployment), self.count_wrapped

@@ -137,11 +137,7 @@ class OpenAIResponsesProvider(CodecProvider):
         return f"{self.base()}/models"
 
     async def count_tokens(
-        self,
-        request: ChatRequest,
-        deployment: DeploymentEntry,
-        body: dict[str, Any],
-        headers: dict[str, str],
+        self, request: ChatRequest, deployment: DeploymentEntry, body: dict[str, Any]
     ) -> int | None:
         """The upstream's own count (``/responses/input_tokens``): of the caller's body
         when it is a Responses body, else of the request written in its format."""
@@ -153,7 +149,7 @@ class OpenAIResponsesProvider(CodecProvider):
         counted = {name: source[name] for name in COUNT_FIELDS if name in source}
         counted["model"] = deployment.model
         url = f"{self.base()}/responses/input_tokens"
-        data = await self.post_json(url, counted, Exchange(), headers or request.headers)
+        data = await self.post_json(url, counted, Exchange(), request.headers)
         value = data.get("input_tokens") if isinstance(data, dict) else None
         if not isinstance(value, int) or isinstance(value, bool):
             raise errors.UpstreamError("the upstream's input_tokens answer has no count")

@@ -9,7 +9,7 @@ from typing import Any
 from gateway.base.errors import GatewayError, UpstreamError
 from gateway.base.types import ChatRequest, ChatResponse, Usage
 from gateway.codecs.anthropic import editor, maps, outbound
-from gateway.codecs.base import Codec, Framing, StreamEditor, Target, WireEvent
+from gateway.codecs.base import Codec, Framing, Target, WireEvent
 
 
 class AnthropicCodec:
@@ -50,11 +50,10 @@ class AnthropicCodec:
     def withheld(self, event: WireEvent, body: dict[str, Any]) -> bool:
         return False
 
-    # the function itself, not a method calling it: asked once per streamed event
+    # the functions themselves, not methods calling them: skims is asked once per
+    # streamed event
     skims = staticmethod(outbound.skims)
-
-    def stream_editor(self, body: dict[str, Any]) -> StreamEditor | None:
-        return editor.editor(body)
+    stream_editor = staticmethod(editor.editor)
 
     def with_output_ceiling(
         self, body: dict[str, Any], ceiling: int, target: Target

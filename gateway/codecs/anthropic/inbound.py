@@ -1416,10 +1416,6 @@ def render_models(models: list[ModelInfo]) -> dict[str, Any]:
     }
 
 
-def render_count_tokens(input_tokens: int) -> dict[str, int]:
-    return {"input_tokens": input_tokens}
-
-
 def client_status(error: GatewayError) -> int:
     """An upstream that says it is overloaded (529, or 503) is Anthropic's 529
     ``overloaded_error``, which the Anthropic SDKs and Claude Code retry; otherwise the
@@ -1447,7 +1443,6 @@ CLIENT = Dialect(
     render_stream_error=render_stream_error,
     client_status=client_status,
     render_models=render_models,
-    render_count_tokens=render_count_tokens,
     finish_reason_of=finish_reason_of,
     counts_prompt_in_stream=COUNTS_PROMPT_IN_STREAM,
     # Anthropic's own ping event keeps a silent stream open.

@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.base.errors import GatewayError, UpstreamError
 from gateway.base.types import ChatRequest, ChatResponse, Usage
-from gateway.codecs.base import Codec, Framing, StreamEditor, Target
+from gateway.codecs.base import Codec, Framing, Target
 from gateway.codecs.openai_chat import editor, maps, outbound
 
 
@@ -60,9 +60,7 @@ class OpenAIChatCodec:
     stream_body = staticmethod(outbound.stream_body)
     withheld = staticmethod(outbound.withheld)
     skims = staticmethod(outbound.skims)
-
-    def stream_editor(self, body: dict[str, Any]) -> StreamEditor | None:
-        return editor.editor(body)
+    stream_editor = staticmethod(editor.editor)
 
     def with_output_ceiling(
         self, body: dict[str, Any], ceiling: int, target: Target

@@ -204,10 +204,8 @@ async def _connect(
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     """The ASGI application of the Live paths."""
-    message = await receive()
-    if message["type"] != "websocket.connect":
+    if not await realtime.client_connected(receive):
         return
-    await lifecycle.ensure_started()
     headers = header_map(scope)
     caller = await resolve_fresh_caller(headers, key_token(scope, headers))
     call = Call("gemini_live", "gemini", b"", caller)
@@ -233,20 +231,20 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await _refuse(send, call, ShuttingDown("this gateway instance is shutting down"))
         return
     with lifecycle.in_flight():
-        await _serve(scope, receive, send, call, key, setup, headers)
+        await _serve(receive, send, call, key, setup, headers, scope["path"])
 
 
 async def _serve(
-    scope: Scope,
     receive: Receive,
     send: Send,
     call: Call,
     key: KeyEntry,
     setup: dict[str, Any],
     headers: dict[str, str],
+    path: str,
 ) -> None:
     try:
-        route, guard, upstream, answer = await _open(call, key, setup, headers, scope["path"])
+        route, guard, upstream, answer = await _open(call, key, setup, headers, path)
     except _Refused as refused:
         if refused.guard is not None:
             refused.guard.finished(call.record)

@@ -470,7 +470,6 @@ async def test_count_tokens_posts_the_countable_fields(upstream):
         caller_request(system=[Text("sys")], temperature=0.5, tools=[Tool("f")]),
         make_deployment(),
         {},
-        {},
     )
     assert count == 1234
     assert str(upstream.requests[0].url) == "https://api.example.test/v1/messages/count_tokens"
@@ -487,7 +486,7 @@ async def test_count_tokens_of_a_caller_body(upstream):
         "messages": [{"role": "user", "content": "x"}],
     }
     count = await AnthropicProvider(make_provider()).count_tokens(
-        request(), make_deployment(), inbound, {}
+        request(), make_deployment(), inbound
     )
     assert count == 9
     assert upstream.body == {

@@ -158,7 +158,7 @@ async def test_error_mid_stream_is_an_error_event(mock: MockGemini) -> None:
 
 async def test_count_tokens_and_list_models(mock: MockGemini) -> None:
     p = provider(mock)
-    count = await p.count_tokens(ask("count me please"), DEP, {}, {})
+    count = await p.count_tokens(ask("count me please"), DEP, {})
     assert isinstance(count, int) and count > 0
     seen = mock.seen[-1]
     assert seen.path == "/v1beta/models/gemini-2.5-flash:countTokens"

@@ -237,7 +237,7 @@ async def test_stream_count_tokens_and_tuned_model_paths(mock: MockGemini, key_f
     assert mock.last.path.endswith(
         "/locations/global/publishers/google/models/gemini-2.5-pro:streamGenerateContent"
     )
-    count = await p.count_tokens(ASK, d, {}, {})
+    count = await p.count_tokens(ASK, d, {})
     assert count and "generateContentRequest" not in mock.seen[-1].body
     assert mock.seen[-1].body["contents"] == [{"role": "user", "parts": [{"text": "hi"}]}]
     tuned = deployment(

@@ -51,7 +51,6 @@ from gateway.codecs.anthropic import inbound
 from gateway.codecs.anthropic.inbound import (
     closed_schema,
     parse_request,
-    render_count_tokens,
     render_error,
     render_models,
     render_response,
@@ -659,7 +658,7 @@ def test_render_models_and_count_tokens():
         "last_id": "fast",
     }
     assert render_models([])["first_id"] is None
-    assert render_count_tokens(42) == {"input_tokens": 42}
+    assert inbound.CLIENT.render_count_tokens(42) == {"input_tokens": 42}
 
 
 async def test_error_event_object_renders_even_when_not_a_gateway_error():
