@@ -339,11 +339,14 @@ _frozen = False
 # await chain of some 25 coroutines, lists, tuples, futures): at 700 the count crossed
 # the threshold every 11 requests under load, and each pass walked the ~1,200 objects of
 # the requests in flight for nothing (they are alive), 140 us a pass, a gen-1 pass every
-# 10th: about 15 us a request, 4-6% of a worker's CPU. At 5,000 only real growth
-# reaches it (30 passes in 6 s at 2,500 requests a second instead of 1,300), and a pass
-# takes about 1 ms. Requests leave almost no cyclic garbage (tests/gateway/
-# test_reference_cycles.py), so what waits longer for a pass is a few objects.
-SERVING_GC_THRESHOLD = 5_000
+# 10th: about 15 us a request, 4-6% of a worker's CPU. A coding agent's request holds
+# about 1,500 more while it is in flight (its parsed 150 KB body): at 5,000 a worker
+# under bench/run.py's agent cells still made one pass every 9 requests, each walking
+# the bodies in flight (0.6 ms; a gen-1 pass 3 ms), 3-4 % of its CPU; at 20,000 about
+# half as many; at 50,000 none in the whole run. Requests leave almost no cyclic garbage
+# (tests/gateway/test_reference_cycles.py), so what waits longer for a pass is a few
+# objects.
+SERVING_GC_THRESHOLD = 50_000
 
 
 def freeze_startup_objects() -> None:
