@@ -62,7 +62,7 @@ class Context:
 
 
 class Checker:
-    """Runs one guardrail. Subclasses set ``local`` and implement ``check``."""
+    """Runs one guardrail. Subclasses implement ``check``; a local kind sets ``local``."""
 
     local = False  # in process and cheap: streams are checked at each delta
     # the longest text a match may span (a stream holds back this many characters)

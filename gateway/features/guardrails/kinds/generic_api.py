@@ -144,8 +144,6 @@ def request_data(context: Context) -> dict[str, Any]:
 
 
 class Checker(BaseChecker):
-    local = False
-
     def __init__(self, entry: GuardrailEntry) -> None:
         super().__init__(entry)
         params = validate(dict(entry.params))

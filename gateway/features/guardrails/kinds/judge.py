@@ -76,8 +76,6 @@ def prompt(template: str, texts: list[str], input_type: str) -> str:
 
 
 class Checker(BaseChecker):
-    local = False
-
     def __init__(self, entry: GuardrailEntry) -> None:
         super().__init__(entry)
         params = validate(dict(entry.params))

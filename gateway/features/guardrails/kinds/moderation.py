@@ -65,8 +65,6 @@ def deployment_of(route: str) -> tuple[DeploymentEntry, OpenAICompatibleProvider
 
 
 class Checker(BaseChecker):
-    local = False
-
     def __init__(self, entry: GuardrailEntry) -> None:
         super().__init__(entry)
         params = validate(dict(entry.params))
