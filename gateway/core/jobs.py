@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -69,6 +69,7 @@ from gateway.routing import prefix_affinity, routing
 from gateway.telemetry import tags, tracing
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def apply_defaults(body: dict[str, Any], route: RouteEntry) -> None:
@@ -263,29 +264,48 @@ class RoutedJob(Job):
         assert self.request is not None  # jobs without a parsed request override this
         return self.request.model
 
-    async def respond(self, route: RouteEntry) -> Reply | StreamReply:
+    async def routed(self, route: RouteEntry, attempt: routing.Call[T], stream: bool = False) -> T:
+        """``attempt`` on the deployments of this job's plan for ``route`` until one
+        succeeds (``routing.run``: retries, fallbacks, each try recorded on the call); a
+        stream's outcome, settled when it ends, is kept on the call."""
         call = self.call
-        snapshot = registry.current()
-        if not self.stream:
+        outcome = None
+        if stream:
+            outcome = call.stream_outcome = routing.StreamOutcome()
+        return await routing.run(
+            registry.current(),
+            self.plan(route),
+            attempt,
+            call.record.attempts,
+            self.key,
+            outcome,
+            prefix=self.prefix_key,
+        )
 
-            async def attempt(
-                route: RouteEntry, deployment: DeploymentEntry
-            ) -> tuple[bytes, Usage, str]:
-                return await self.answer(self.begin(route, deployment), route, deployment)
+    async def respond(self, route: RouteEntry) -> Reply | StreamReply:
+        if self.stream:
+            return await self.respond_streamed(route)
+        return await self.respond_whole(route)
 
-            payload, usage, reason = await routing.run(
-                snapshot,
-                self.plan(route),
-                attempt,
-                call.record.attempts,
-                self.key,
-                prefix=self.prefix_key,
-            )
-            if call.state is not None and call.state.keeps:
-                await call.state.keep(orjson.loads(payload))
-            call.capture_outbound(payload)
-            call.finish(status=200, usage=usage, finish_reason=reason, cost=self.priced)
-            return Reply(200, payload, call.headers())
+    async def respond_whole(self, route: RouteEntry) -> Reply:
+        """The non-streamed answer, from the first attempt that succeeds."""
+        call = self.call
+
+        async def attempt(
+            route: RouteEntry, deployment: DeploymentEntry
+        ) -> tuple[bytes, Usage, str]:
+            return await self.answer(self.begin(route, deployment), route, deployment)
+
+        payload, usage, reason = await self.routed(route, attempt)
+        if call.state is not None and call.state.keeps:
+            await call.state.keep(orjson.loads(payload))
+        call.capture_outbound(payload)
+        call.finish(status=200, usage=usage, finish_reason=reason, cost=self.priced)
+        return Reply(200, payload, call.headers())
+
+    async def respond_streamed(self, route: RouteEntry) -> StreamReply:
+        """The streamed answer, from the first attempt whose stream opens."""
+        call = self.call
 
         async def open_stream(
             route: RouteEntry, deployment: DeploymentEntry
@@ -303,16 +323,7 @@ class RoutedJob(Job):
                 raise
             return passthrough, first, iterator
 
-        outcome = call.stream_outcome = routing.StreamOutcome()
-        passthrough, first, iterator = await routing.run(
-            snapshot,
-            self.plan(route),
-            open_stream,
-            call.record.attempts,
-            self.key,
-            outcome,
-            prefix=self.prefix_key,
-        )
+        passthrough, first, iterator = await self.routed(route, open_stream, stream=True)
         assert call.deployment is not None  # the attempt that opened the stream chose it
         call.release_deployment = routing.hold(call.deployment.id)  # in flight until finish
         chunks = self.pump(passthrough, first, iterator)

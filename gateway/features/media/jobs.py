@@ -39,7 +39,6 @@ from typing import Any
 
 import orjson
 
-from gateway.access import registry
 from gateway.base import db_work, hooks
 from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.base.errors import GatewayError, InvalidRequest, UpstreamError
@@ -173,25 +172,24 @@ class _Media(RoutedJob):
         """The answer as the journal keeps it."""
         return payload
 
-    async def respond(self, route: RouteEntry) -> Reply | StreamReply:
+    async def respond_whole(self, route: RouteEntry) -> Reply:
         call = self.call
-        snapshot = registry.current()
-        if not self.stream:
 
-            async def attempt(
-                route: RouteEntry, deployment: DeploymentEntry
-            ) -> tuple[bytes, Usage, str]:
-                adapter = self.begin(route, deployment)
-                payload, usage, kind = await self.answer(adapter, route, deployment)
-                call.extra_cost = self.price(deployment, usage)
-                return payload, usage, kind
+        async def attempt(
+            route: RouteEntry, deployment: DeploymentEntry
+        ) -> tuple[bytes, Usage, str]:
+            adapter = self.begin(route, deployment)
+            payload, usage, kind = await self.answer(adapter, route, deployment)
+            call.extra_cost = self.price(deployment, usage)
+            return payload, usage, kind
 
-            payload, usage, kind = await routing.run(
-                snapshot, self.plan(route), attempt, call.record.attempts, self.key
-            )
-            call.capture_outbound(self.summary(payload, kind))
-            call.finish(status=200, usage=usage, finish_reason="stop")
-            return Reply(200, payload, call.headers(kind.encode("latin-1")))
+        payload, usage, kind = await self.routed(route, attempt)
+        call.capture_outbound(self.summary(payload, kind))
+        call.finish(status=200, usage=usage, finish_reason="stop")
+        return Reply(200, payload, call.headers(kind.encode("latin-1")))
+
+    async def respond_streamed(self, route: RouteEntry) -> StreamReply:
+        call = self.call
 
         async def open_stream(
             route: RouteEntry, deployment: DeploymentEntry
@@ -205,10 +203,7 @@ class _Media(RoutedJob):
                 first = b""
             return kind, first, iterator
 
-        outcome = call.stream_outcome = routing.StreamOutcome()
-        kind, first, iterator = await routing.run(
-            snapshot, self.plan(route), open_stream, call.record.attempts, self.key, outcome
-        )
+        kind, first, iterator = await self.routed(route, open_stream, stream=True)
         call.release_deployment = routing.hold(call.deployment.id)  # type: ignore[union-attr]
         kind = kind or self.content_type
         self.events = kind.startswith("text/event-stream")
