@@ -27,7 +27,7 @@ from gateway.base.secrets.secret_refs import ENV_REFERENCE as ENV_REFERENCE  # o
 from gateway.base.secrets.secret_refs import resolve_secret  # noqa: F401 (re-exported)
 from gateway.catalog import entry_for
 from gateway.models.sealed import HEADER_MASK as HEADER_MASK  # forms and the API show it
-from gateway.models.sealed import BearerSecret, SealedUrlField
+from gateway.models.sealed import BearerSecret, SealedUrlField, seal
 from gateway.providers import kinds
 
 # What is shown instead of a stored extra header value (and, sent back unchanged by a
@@ -36,8 +36,9 @@ from gateway.providers import kinds
 ROUTE_NAME = re.compile(r"^[A-Za-z0-9*?\[][A-Za-z0-9._:/@+*?\[\]-]{0,199}$")
 
 
-def _price_field(help_text: str) -> models.DecimalField:
-    """A price a deployment may set; empty (NULL) means "the catalog's", 0 means free."""
+def _price_field(help_text: str, empty: str = "from the model catalog") -> models.DecimalField:
+    """A price a deployment (or a setting) may set; empty (NULL) means ``empty`` (the
+    catalog's), 0 means free."""
     return models.DecimalField(
         max_digits=12,
         decimal_places=6,
@@ -45,7 +46,7 @@ def _price_field(help_text: str) -> models.DecimalField:
         blank=True,
         default=None,
         validators=[MinValueValidator(Decimal("0"))],
-        help_text=help_text + " (empty: from the model catalog)",
+        help_text=f"{help_text} (empty: {empty})",
     )
 
 
@@ -53,6 +54,15 @@ def managed_by_config_field() -> models.BooleanField:
     """Written by ``apply`` (gateway.ops.apply, config as code): the file owns the row,
     and an apply whose file no longer names it removes it. Console-made rows are False."""
     return models.BooleanField(default=False, editable=False)
+
+
+class NamedRow:
+    """A row shown by its name (``str(row)``: the admin, messages, logs)."""
+
+    name: Any
+
+    def __str__(self) -> str:
+        return str(self.name)
 
 
 def budget_field(**more: Any) -> models.DecimalField:
@@ -83,7 +93,7 @@ def _capability_field() -> models.BooleanField:
     )
 
 
-class Provider(models.Model):
+class Provider(NamedRow, models.Model):
     # Names for the built-in kinds (Provider.Kind.BEDROCK == "bedrock"), made from the
     # kinds registry when this module loads. The field's choices are the registry itself,
     # read on each use: a kind added there is valid at once and needs no migration.
@@ -125,22 +135,11 @@ class Provider(models.Model):
     class Meta:
         ordering = ["name"]
 
-    def __str__(self) -> str:
-        return self.name
-
     # --- secret handling ---------------------------------------------------------------
     def set_secret(self, value: str | None) -> None:
         """Store ``value``: an ``os.environ/NAME`` reference as is, anything else
         encrypted. An empty value clears the secret."""
-        value = (value or "").strip()
-        if not value:
-            self.secret_ref, self.secret_ciphertext = "", ""
-        elif value.startswith("os.environ/"):
-            if not ENV_REFERENCE.match(value):
-                raise ValidationError({"secret": f"not a valid environment reference: {value!r}"})
-            self.secret_ref, self.secret_ciphertext = value, ""
-        else:
-            self.secret_ref, self.secret_ciphertext = "", crypto.encrypt(value)
+        self.secret_ref, self.secret_ciphertext = seal(value or "", "secret")
 
     @property
     def has_secret(self) -> bool:
@@ -358,7 +357,7 @@ class SharedLimits(models.Model):
         abstract = True
 
 
-class Team(SharedLimits):
+class Team(NamedRow, SharedLimits):
     """A group of users and keys sharing limits: a key's requests count against its
     team's rpm/tpm and its spend against the team's budget, like the key's own."""
 
@@ -378,9 +377,6 @@ class Team(SharedLimits):
 
     class Meta:
         ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Profile(SharedLimits):
@@ -415,7 +411,7 @@ class Membership(models.Model):
         return f"{self.user} in {self.team} ({self.role})"
 
 
-class Route(models.Model):
+class Route(NamedRow, models.Model):
     class Strategy(models.TextChoices):
         WEIGHTED = "weighted", "Weighted random"
         LEAST_BUSY = "least_busy", "Least busy"
@@ -521,15 +517,7 @@ class Route(models.Model):
         default="",
         help_text="the search API's key, as os.environ/NAME (the operator's environment)",
     )
-    web_search_price = models.DecimalField(
-        max_digits=12,
-        decimal_places=6,
-        null=True,
-        blank=True,
-        default=None,
-        validators=[MinValueValidator(Decimal("0"))],
-        help_text="USD charged per search the gateway runs (empty: free)",
-    )
+    web_search_price = _price_field("USD charged per search the gateway runs", empty="free")
     shadow_routes = models.JSONField(
         default=list,
         blank=True,
@@ -585,9 +573,6 @@ class Route(models.Model):
         from urllib.parse import urlsplit
 
         return urlsplit(self.web_search_url).hostname or ""
-
-    def __str__(self) -> str:
-        return self.name
 
     def clean(self) -> None:
         if not ROUTE_NAME.match(self.name or ""):
@@ -792,7 +777,7 @@ class ApiKey(models.Model):
 MCP_SERVER_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_)){0,62}$")
 
 
-class McpServer(BearerSecret, models.Model):
+class McpServer(NamedRow, BearerSecret, models.Model):
     """An upstream MCP server the gateway connects to (``gateway.features.mcp``): streamable HTTP,
     legacy SSE or a stdio command. Headers, the bearer token and stdio env values are
     literals kept encrypted or ``os.environ/NAME`` references resolved when connecting."""
@@ -854,9 +839,6 @@ class McpServer(BearerSecret, models.Model):
 
     class Meta:
         ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
 
     def unique_error_message(
         self, model_class: type[models.Model], unique_check: tuple[str, ...]

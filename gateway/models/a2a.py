@@ -10,13 +10,13 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
 from gateway.base.secrets.declared import mask_url_secrets
-from gateway.models import managed_by_config_field
+from gateway.models import NamedRow, managed_by_config_field
 from gateway.models.sealed import BearerSecret, SealedUrlField
 
 AGENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 
 
-class A2aAgent(BearerSecret, models.Model):
+class A2aAgent(NamedRow, BearerSecret, models.Model):
     """A remote A2A agent served at ``/a2a/<name>``. ``url`` is its agent card's URL or
     its base URL (the card is then ``/.well-known/agent-card.json`` under it); the card
     is fetched when the agent is saved or refreshed (``card``: as the agent published
@@ -83,9 +83,6 @@ class A2aAgent(BearerSecret, models.Model):
 
     class Meta:
         ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
 
     @property
     def url_display(self) -> str:

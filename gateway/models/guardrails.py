@@ -13,7 +13,7 @@ from django.db import models
 from gateway.base.secrets import crypto
 from gateway.base.secrets.declared import Secrecy, url_has_secret
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
-from gateway.models import HEADER_MASK, ApiKey, Route, Team, managed_by_config_field
+from gateway.models import HEADER_MASK, ApiKey, NamedRow, Route, Team, managed_by_config_field
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ MODES = ("pre_call", "during_call", "post_call", "pre_mcp_call")
 FAIL_CLOSED, FAIL_OPEN = "fail_closed", "fail_open"
 
 
-class Guardrail(models.Model):
+class Guardrail(NamedRow, models.Model):
     """A named check on what a call carries: its ``kind`` (content filter, PII,
     secrets, an external service, moderation, an LLM judge) with the kind's ``params``,
     the ``modes`` it runs in, and what a failure of the check itself does
@@ -58,9 +58,6 @@ class Guardrail(models.Model):
 
     class Meta:
         ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
 
     def stored_params(self) -> dict[str, Any]:
         """The params as the checker uses them: literal secrets decrypted (an

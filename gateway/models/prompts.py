@@ -9,13 +9,15 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from gateway.models import NamedRow
+
 # A label or prompt name: letters, digits, ``-``, ``_`` and ``.`` (a slug with dots, so
 # ``support.triage`` reads as the namespaced name people give prompts).
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 DEFAULT_LABEL = "production"
 
 
-class Prompt(models.Model):
+class Prompt(NamedRow, models.Model):
     """A named prompt; what it says lives in its versions."""
 
     name = models.CharField(max_length=100, unique=True)
@@ -32,9 +34,6 @@ class Prompt(models.Model):
 
     class Meta:
         ordering = ["name"]
-
-    def __str__(self) -> str:
-        return str(self.name)
 
 
 class PromptVersion(models.Model):

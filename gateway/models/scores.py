@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from gateway.models import NamedRow
+
 
 class Score(models.Model):
     class Source(models.TextChoices):
@@ -51,7 +53,7 @@ class Score(models.Model):
         return f"{self.name}={self.value if self.value is not None else self.label}"
 
 
-class ScoreConfig(models.Model):
+class ScoreConfig(NamedRow, models.Model):
     """What a score of this ``name`` may hold, wherever it comes from (the API, a judge, a
     reviewer; ``gateway.telemetry.scores.governed``): a number within ``min_value`` and
     ``max_value`` (either may be open), one of ``categories``, or a boolean. A score whose
@@ -74,9 +76,6 @@ class ScoreConfig(models.Model):
 
     class Meta:
         ordering = ["name"]
-
-    def __str__(self) -> str:
-        return str(self.name)
 
     @property
     def range_text(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.db import models
 
@@ -83,6 +84,20 @@ class SealedUrlField(models.TextField):
 HEADER_MASK = "•••••••• (stored encrypted)"  # what a form or the API shows of a stored secret
 
 
+def seal(value: str, field: str) -> tuple[str, str]:
+    """A secret as stored, (reference, ciphertext): an ``os.environ/NAME`` reference kept
+    as it is, a literal encrypted, an empty value neither; a malformed reference is a
+    ``ValidationError`` naming ``field``."""
+    value = value.strip()
+    if not value:
+        return "", ""
+    if value.startswith("os.environ/"):
+        if not ENV_REFERENCE.match(value):
+            raise ValidationError({field: f"not a valid environment reference: {value!r}"})
+        return value, ""
+    return "", crypto.encrypt(value)
+
+
 class BearerSecret:
     """A bearer token a row sends upstream (an MCP server's, an A2A agent's): an
     ``os.environ/NAME`` reference kept as it is or a literal kept encrypted, in the
@@ -96,17 +111,7 @@ class BearerSecret:
         it; None or ``HEADER_MASK`` keeps what is stored."""
         if value is None or value == HEADER_MASK:
             return
-        value = value.strip()
-        if not value:
-            self.bearer_ref, self.bearer_ciphertext = "", ""
-        elif value.startswith("os.environ/"):
-            if not ENV_REFERENCE.match(value):
-                from django.core.exceptions import ValidationError
-
-                raise ValidationError({"bearer": f"not a valid environment reference: {value!r}"})
-            self.bearer_ref, self.bearer_ciphertext = value, ""
-        else:
-            self.bearer_ref, self.bearer_ciphertext = "", crypto.encrypt(value)
+        self.bearer_ref, self.bearer_ciphertext = seal(value, "bearer")
 
     @property
     def bearer_display(self) -> str:

@@ -10,10 +10,10 @@ from decimal import Decimal
 
 from django.db import models
 
-from gateway.models import budget_field, budget_period_field
+from gateway.models import NamedRow, budget_field, budget_period_field
 
 
-class TagBudget(models.Model):
+class TagBudget(NamedRow, models.Model):
     """A tag's limits (LiteLLM's tag budgets: ``max_budget`` per ``budget_duration``): its
     spend per period and its requests and tokens per minute, across every key, counted
     like a team's (one more subject beside the key, its team and its owner). None: no
@@ -31,9 +31,6 @@ class TagBudget(models.Model):
     class Meta:
         app_label = "gateway"
         ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
 
     @property
     def max_budget(self) -> Decimal | None:
