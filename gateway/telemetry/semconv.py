@@ -101,49 +101,34 @@ MCP_BUCKETS: Final = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120,
 
 Metric = tuple[str, str, tuple[float, ...] | None]
 
-INFERENCE_DURATION: Final[Metric] = ("gen_ai.client.inference.duration", "s", DURATION_BUCKETS)
-INFERENCE_FIRST_CHUNK: Final[Metric] = (
-    "gen_ai.client.inference.time_to_first_chunk",
-    "s",
-    DURATION_BUCKETS,
+
+def tokens(name: str, buckets: tuple[float, ...] | None = None) -> Metric:
+    """A metric counting tokens: a counter, or with ``buckets`` a histogram."""
+    return (name, "{token}", buckets)
+
+
+def seconds(name: str, buckets: tuple[float, ...]) -> Metric:
+    """A histogram of durations in seconds."""
+    return (name, "s", buckets)
+
+
+INFERENCE_DURATION: Final = seconds("gen_ai.client.inference.duration", DURATION_BUCKETS)
+INFERENCE_FIRST_CHUNK: Final = seconds(
+    "gen_ai.client.inference.time_to_first_chunk", DURATION_BUCKETS
 )
-USAGE_INPUT_TOKENS: Final[Metric] = ("gen_ai.client.inference.usage.input_tokens", "{token}", None)
-USAGE_OUTPUT_TOKENS: Final[Metric] = (
-    "gen_ai.client.inference.usage.output_tokens",
-    "{token}",
-    None,
+USAGE_INPUT_TOKENS: Final = tokens("gen_ai.client.inference.usage.input_tokens")
+USAGE_OUTPUT_TOKENS: Final = tokens("gen_ai.client.inference.usage.output_tokens")
+USAGE_CACHE_READ_TOKENS: Final = tokens("gen_ai.client.inference.usage.cache_read.input_tokens")
+USAGE_CACHE_WRITE_TOKENS: Final = tokens("gen_ai.client.inference.usage.cache_write.input_tokens")
+USAGE_REASONING_TOKENS: Final = tokens("gen_ai.client.inference.usage.reasoning.output_tokens")
+OPERATION_INPUT_TOKENS: Final = tokens(
+    "gen_ai.client.inference.operation.input_tokens", TOKEN_BUCKETS
 )
-USAGE_CACHE_READ_TOKENS: Final[Metric] = (
-    "gen_ai.client.inference.usage.cache_read.input_tokens",
-    "{token}",
-    None,
+OPERATION_OUTPUT_TOKENS: Final = tokens(
+    "gen_ai.client.inference.operation.output_tokens", TOKEN_BUCKETS
 )
-USAGE_CACHE_WRITE_TOKENS: Final[Metric] = (
-    "gen_ai.client.inference.usage.cache_write.input_tokens",
-    "{token}",
-    None,
-)
-USAGE_REASONING_TOKENS: Final[Metric] = (
-    "gen_ai.client.inference.usage.reasoning.output_tokens",
-    "{token}",
-    None,
-)
-OPERATION_INPUT_TOKENS: Final[Metric] = (
-    "gen_ai.client.inference.operation.input_tokens",
-    "{token}",
-    TOKEN_BUCKETS,
-)
-OPERATION_OUTPUT_TOKENS: Final[Metric] = (
-    "gen_ai.client.inference.operation.output_tokens",
-    "{token}",
-    TOKEN_BUCKETS,
-)
-SERVER_DURATION: Final[Metric] = ("gen_ai.server.request.duration", "s", DURATION_BUCKETS)
-SERVER_FIRST_TOKEN: Final[Metric] = (
-    "gen_ai.server.time_to_first_token",
-    "s",
-    FIRST_TOKEN_BUCKETS,
-)
-TOOL_DURATION: Final[Metric] = ("gen_ai.execute_tool.duration", "s", DURATION_BUCKETS)
-MCP_SERVER_DURATION: Final[Metric] = ("mcp.server.operation.duration", "s", MCP_BUCKETS)
-MCP_CLIENT_DURATION: Final[Metric] = ("mcp.client.operation.duration", "s", MCP_BUCKETS)
+SERVER_DURATION: Final = seconds("gen_ai.server.request.duration", DURATION_BUCKETS)
+SERVER_FIRST_TOKEN: Final = seconds("gen_ai.server.time_to_first_token", FIRST_TOKEN_BUCKETS)
+TOOL_DURATION: Final = seconds("gen_ai.execute_tool.duration", DURATION_BUCKETS)
+MCP_SERVER_DURATION: Final = seconds("mcp.server.operation.duration", MCP_BUCKETS)
+MCP_CLIENT_DURATION: Final = seconds("mcp.client.operation.duration", MCP_BUCKETS)
