@@ -62,6 +62,12 @@ class McpTask(models.Model):
         return self.task_id
 
 
+def _target(field: Any, model: str, related_name: str) -> Any:
+    """A server or an agent an OAuth row is for (``_one_target``: one of the two), gone
+    with it."""
+    return field(model, null=True, blank=True, on_delete=models.CASCADE, related_name=related_name)
+
+
 def _one_target(name: str) -> models.CheckConstraint:
     """An OAuth row is an MCP server's or an A2A agent's: exactly one of the two."""
     return models.CheckConstraint(
@@ -76,21 +82,9 @@ class McpUpstreamClient(models.Model):
     client registration answered (or the pre-registered client id), bound to the issuer
     it was registered with (another issuer registers anew). The secret is sealed."""
 
-    server = models.OneToOneField(
-        "gateway.McpServer",
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="oauth_client",
-    )
+    server = _target(models.OneToOneField, "gateway.McpServer", "oauth_client")
     # or an A2A agent's (``auth`` "oauth"): every OAuth row names one server or one agent
-    agent = models.OneToOneField(
-        "gateway.A2aAgent",
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="oauth_client",
-    )
+    agent = _target(models.OneToOneField, "gateway.A2aAgent", "oauth_client")
     issuer = models.CharField(max_length=500)
     client_id = models.CharField(max_length=300)
     client_secret_ciphertext = models.TextField(blank=True)
@@ -110,20 +104,9 @@ class McpOAuthToken(models.Model):
     client credentials). Both tokens are sealed (``base.secrets.crypto``); ``expires_at``
     is when the access token stops working (null: the server did not say)."""
 
-    server = models.ForeignKey(
-        "gateway.McpServer",
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="oauth_tokens",
-    )
-    agent = models.ForeignKey(  # or an A2A agent's (never both, never neither)
-        "gateway.A2aAgent",
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="oauth_tokens",
-    )
+    server = _target(models.ForeignKey, "gateway.McpServer", "oauth_tokens")
+    # or an A2A agent's (never both, never neither)
+    agent = _target(models.ForeignKey, "gateway.A2aAgent", "oauth_tokens")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
     )
