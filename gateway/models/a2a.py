@@ -5,6 +5,8 @@ or team never reads, cancels or follows it, on any worker or instance."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -14,6 +16,13 @@ from gateway.models import NamedRow, managed_by_config_field
 from gateway.models.sealed import BearerSecret, SealedUrlField
 
 AGENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+
+
+def _usd(**more: Any) -> models.DecimalField:
+    """An amount of USD, never negative (a price, a budget)."""
+    return models.DecimalField(
+        max_digits=12, decimal_places=6, validators=[MinValueValidator(0)], **more
+    )
 
 
 class A2aAgent(NamedRow, BearerSecret, models.Model):
@@ -50,31 +59,17 @@ class A2aAgent(NamedRow, BearerSecret, models.Model):
     oauth_client_id = models.CharField(max_length=200, blank=True)
     oauth_client_secret_ref = models.CharField(max_length=200, blank=True)
     oauth_scopes = models.CharField(max_length=300, blank=True)
-    price_usd = models.DecimalField(
-        max_digits=12, decimal_places=6, default=0, validators=[MinValueValidator(0)]
-    )
+    price_usd = _usd(default=0)
     # Whether the agent is trusted to act as its callers: each message it is sent carries
     # a token acting as the caller's key in that run (gateway/access/delegation.py)
     act_as_caller = models.BooleanField(default=False)
     # The most one run of the agent may spend through the gateway (the call's price and
     # reported cost, and every model and MCP call its agent makes with the token it was
     # carried); None: no budget per run.
-    run_budget_usd = models.DecimalField(
-        max_digits=12,
-        decimal_places=6,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(0)],
-    )
+    run_budget_usd = _usd(null=True, blank=True)
     # The most one A2A session (a context id: the runs a caller's key makes in it, and
     # every call those runs make down the chain) may spend; None: no budget per session.
-    session_budget_usd = models.DecimalField(
-        max_digits=12,
-        decimal_places=6,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(0)],
-    )
+    session_budget_usd = _usd(null=True, blank=True)
     timeout = models.FloatField(default=300.0, validators=[MinValueValidator(0.1)])
     enabled = models.BooleanField(default=True)
     managed_by_config = managed_by_config_field()
