@@ -261,19 +261,14 @@ def save(log: RequestLog, given: Given, *, source: str, author: str,
     return score
 
 
+SCORE_FIELDS = (
+    "name", "value", "label", "comment", "source", "author", "reasoning", "judge_request_id",
+    "created_at",
+)  # fmt: skip
+
+
 def as_dict(score: Score) -> dict[str, Any]:
-    return {
-        "id": score.pk,
-        "name": score.name,
-        "value": score.value,
-        "label": score.label,
-        "comment": score.comment,
-        "source": score.source,
-        "author": score.author,
-        "reasoning": score.reasoning,
-        "judge_request_id": score.judge_request_id,
-        "created_at": score.created_at,
-    }
+    return {"id": score.pk, **{name: getattr(score, name) for name in SCORE_FIELDS}}
 
 
 def log_filter(spec: str) -> Q:

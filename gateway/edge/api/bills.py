@@ -74,16 +74,15 @@ def _source_list() -> list[dict[str, Any]]:
     ]
 
 
+ITEM_FIELDS = (
+    "source", "provider", "route", "day", "journal_usd", "provider_usd", "drift_usd",
+    "drift_percent",
+)  # fmt: skip
+
+
 def as_item(row: BillDrift) -> dict[str, Any]:
     return {
-        "source": row.source,
-        "provider": row.provider,
-        "route": row.route,
-        "day": row.day,
-        "journal_usd": row.journal_usd,
-        "provider_usd": row.provider_usd,
-        "drift_usd": row.drift_usd,
-        "drift_percent": row.drift_percent,
+        **{name: getattr(row, name) for name in ITEM_FIELDS},
         "models": row.models_seen if isinstance(row.models_seen, list) else [],
         "alerted": row.alerted_at is not None,
     }
