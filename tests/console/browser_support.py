@@ -41,18 +41,25 @@ def sign_in(page, user: str = USER, password: str = PASSWORD) -> None:
     page.wait_for_url(re.compile(r"/$"))
 
 
-def playground_page(
-    browser: Any, gw: Any, user: str, password: str, viewport: dict[str, int]
+def signed_in_page(
+    browser: Any,
+    gw: Any,
+    user: str,
+    password: str,
+    viewport: dict[str, int],
+    landing: str = "/playground/",
+    **options: Any,
 ) -> Any:
-    """A page in a context of its own on ``gw``, signed in as ``user`` through the login
-    form and on the playground (close it with ``page.context.close()``)."""
-    context = browser.new_context(viewport=viewport, base_url=gw.url)
+    """A page in a context of its own on ``gw`` (``options`` go to the context), signed
+    in as ``user`` through the login form and on ``landing`` (close it with
+    ``page.context.close()``)."""
+    context = browser.new_context(viewport=viewport, base_url=gw.url, **options)
     page = context.new_page()
-    page.goto("/login/?next=/playground/")
+    page.goto(f"/login/?next={landing}")
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    page.wait_for_url("**/playground/")
+    page.wait_for_url(f"**{landing}")
     return page
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.browser_support import CHROMIUM
+from tests.console.browser_support import CHROMIUM, signed_in_page
 from tests.live import Gateway, running_gateway
 
 pytestmark = pytest.mark.browser
@@ -188,19 +188,13 @@ def test_log_search_answers_as_one_types(laptop) -> None:
 
 
 def test_log_search_works_without_javascript(browser, gw: Gateway) -> None:
-    context = browser.new_context(viewport=PHONE, base_url=gw.url, java_script_enabled=False)
-    page = context.new_page()
-    page.goto("/login/")
-    page.fill("#id_username", USER)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.goto("/logs/")
+    page = signed_in_page(browser, gw, USER, PASSWORD, PHONE, "/logs/", java_script_enabled=False)
     page.fill("#id_q", "rate_limit")
     page.press("#id_q", "Enter")
     page.wait_for_url(re.compile(r"q=rate_limit"))
     assert page.locator("#log-rows tr").count() == 6
     shot(page, "logs-search-390-nojs")
-    context.close()
+    page.context.close()
 
 
 @pytest.mark.parametrize("width", ["laptop", "phone"])

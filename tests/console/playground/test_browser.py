@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.console.browser_support import CHROMIUM, playground_page
+from tests.console.browser_support import CHROMIUM, signed_in_page
 from tests.live import Gateway, running_gateway
 from tests.screenshots import screenshot_dir
 
@@ -114,7 +114,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 def page(gw: Gateway, browser: Any) -> Iterator[Any]:
     """A signed-in playground in a context of its own (cookies, permissions), in the
     module's one Chromium (``tests/conftest.py``): a launch a test was about a second."""
-    page = playground_page(browser, gw, USER, PASSWORD, {"width": 1440, "height": 1000})
+    page = signed_in_page(browser, gw, USER, PASSWORD, {"width": 1440, "height": 1000})
     yield page
     page.context.close()
 

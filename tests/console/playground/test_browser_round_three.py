@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.browser_support import CHROMIUM, playground_page
+from tests.console.browser_support import CHROMIUM, signed_in_page
 from tests.live import Gateway, running_gateway
 
 pytestmark = pytest.mark.browser
@@ -49,7 +49,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 
 def signed_in(browser, gw: Gateway, width: int, height: int):
-    return playground_page(browser, gw, USER, PASSWORD, {"width": width, "height": height})
+    return signed_in_page(browser, gw, USER, PASSWORD, {"width": width, "height": height})
 
 
 @pytest.fixture(params=[(1440, 900), (390, 844)], ids=["1440px", "390px"])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.browser_support import CHROMIUM, CHROMIUM_ARGS, playground_page
+from tests.console.browser_support import CHROMIUM, CHROMIUM_ARGS, signed_in_page
 from tests.integration.conftest import Stack, start_stack
 from tests.integration.mock_tool_model import chatty_caller
 from tests.live import Gateway
@@ -52,7 +52,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def signed_in(browser, gw: Gateway, user: str, width: int):  # type: ignore[no-untyped-def]
-    return playground_page(browser, gw, user, PASSWORD, {"width": width, "height": 1000})
+    return signed_in_page(browser, gw, user, PASSWORD, {"width": width, "height": 1000})
 
 
 # The answer as shown, in order: each rendered piece of text, each MCP call's summary.
