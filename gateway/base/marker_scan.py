@@ -18,37 +18,78 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from typing import Any, NamedTuple
+from collections.abc import Container
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 _unavailable = False  # hyperscan failed to import or compile once: never tried again
 
 
-class Scanner:
-    """A compiled marker set. Thread-safe: each thread scans with its own scratch."""
+class _Compiled:
+    """A Hyperscan database and a scratch for each thread that scans with it."""
 
-    def __init__(self, database: Any, markers: tuple[str, ...], scratch_type: Any) -> None:
-        self._database = database
-        self._markers = markers
+    def __init__(self, database: Any, scratch_type: Any) -> None:
+        self.database = database
         self._scratch_type = scratch_type
         self._local = threading.local()
 
-    def found(self, text: str) -> frozenset[str] | None:
-        """The markers ``text`` holds; None when the scan failed."""
+    def scan(self, data: bytes, handler: Any, context: list[int]) -> bool:
+        """``data`` scanned, each match handed to ``handler`` with ``context``; False
+        when the scan failed (never let it cost a caller its text)."""
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
-            scratch = self._local.scratch = self._scratch_type(self._database)
-        hits: list[int] = []
+            scratch = self._local.scratch = self._scratch_type(self.database)
         try:
-            self._database.scan(
-                text.encode("utf-8", "surrogatepass"),
-                match_event_handler=_note_hit,
-                context=hits,
-                scratch=scratch,
-            )
-        except Exception as exc:  # hyperscan.error: never let it cost a caller its text
+            self.database.scan(data, match_event_handler=handler, context=context, scratch=scratch)
+        except Exception as exc:  # hyperscan.error
             log.debug("marker scan failed: %s", exc)
+            return False
+        return True
+
+
+def _compiled(
+    expressions: list[bytes], single: bool = False, caseless: Container[int] = ()
+) -> _Compiled | None:
+    """Literal ``expressions`` compiled (ids by position; ``single``: each reported
+    once; ``caseless``: the positions matched in any ASCII case), or None without
+    Hyperscan or when they cannot be compiled (never tried again then)."""
+    global _unavailable
+    if _unavailable:
+        return None
+    try:
+        import hyperscan
+
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        database.compile(
+            expressions=expressions,
+            ids=list(range(len(expressions))),
+            elements=len(expressions),
+            flags=[
+                (hyperscan.HS_FLAG_SINGLEMATCH if single else 0)
+                | (hyperscan.HS_FLAG_CASELESS if i in caseless else 0)
+                for i in range(len(expressions))
+            ],
+            literal=True,
+        )
+        return _Compiled(database, hyperscan.Scratch)
+    except Exception as exc:  # ImportError, or hyperscan.error (a CPU without SSSE3)
+        _unavailable = True
+        log.info("searching long texts without Hyperscan: %s", exc)
+        return None
+
+
+class Scanner:
+    """A compiled marker set. Thread-safe: each thread scans with its own scratch."""
+
+    def __init__(self, compiled: _Compiled, markers: tuple[str, ...]) -> None:
+        self._compiled = compiled
+        self._markers = markers
+
+    def found(self, text: str) -> frozenset[str] | None:
+        """The markers ``text`` holds; None when the scan failed."""
+        hits: list[int] = []
+        if not self._compiled.scan(text.encode("utf-8", "surrogatepass"), _note_hit, hits):
             return None
         markers = self._markers
         return frozenset(markers[i] for i in hits)
@@ -62,36 +103,16 @@ def _note_hit(pattern: int, start: int, end: int, flags: int, hits: list[int]) -
 def scanner(exact: tuple[str, ...], caseless: tuple[str, ...] = ()) -> Scanner | None:
     """A scanner for these markers, or None without Hyperscan (or when it cannot compile
     them). ``caseless`` markers must be ASCII."""
-    global _unavailable
     markers = tuple(dict.fromkeys(m for m in (*exact, *caseless) if m))
-    if _unavailable or not markers:
+    if not markers:
         return None
-    try:
-        import hyperscan
-
-        folded = set(caseless)
-        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        database.compile(
-            expressions=[m.encode("utf-8", "surrogatepass") for m in markers],
-            ids=list(range(len(markers))),
-            elements=len(markers),
-            flags=[
-                hyperscan.HS_FLAG_SINGLEMATCH | (hyperscan.HS_FLAG_CASELESS if m in folded else 0)
-                for m in markers
-            ],
-            literal=True,
-        )
-        return Scanner(database, markers, hyperscan.Scratch)
-    except Exception as exc:  # ImportError, or hyperscan.error (a CPU without SSSE3)
-        _unavailable = True
-        log.info("searching long texts without Hyperscan: %s", exc)
-        return None
-
-
-class _Locator(NamedTuple):
-    database: Any
-    scratch_type: Any
-    local: threading.local
+    folded = set(caseless)
+    compiled = _compiled(
+        [m.encode("utf-8", "surrogatepass") for m in markers],
+        single=True,
+        caseless={i for i, m in enumerate(markers) if m in folded},
+    )
+    return Scanner(compiled, markers) if compiled is not None else None
 
 
 def marker_starts(text: str, marker: str) -> list[int] | None:
@@ -100,18 +121,8 @@ def marker_starts(text: str, marker: str) -> list[int] | None:
     when ``text`` is not ASCII (its utf-8 offsets are not its characters') or the scan
     could not run: the caller then searches with ``str.find``."""
     locator = _locator(marker) if text.isascii() else None
-    if locator is None:
-        return None
-    scratch = getattr(locator.local, "scratch", None)
-    if scratch is None:
-        scratch = locator.local.scratch = locator.scratch_type(locator.database)
     ends: list[int] = []
-    try:
-        locator.database.scan(
-            text.encode("ascii"), match_event_handler=_note_end, context=ends, scratch=scratch
-        )
-    except Exception as exc:  # hyperscan.error
-        log.debug("marker scan failed: %s", exc)
+    if locator is None or not locator.scan(text.encode("ascii"), _note_end, ends):
         return None
     return sorted(end - len(marker) for end in ends)
 
@@ -121,21 +132,7 @@ def _note_end(pattern: int, start: int, end: int, flags: int, ends: list[int]) -
 
 
 @functools.lru_cache(maxsize=8)
-def _locator(marker: str) -> _Locator | None:
+def _locator(marker: str) -> _Compiled | None:
     """A compiled database reporting every occurrence of ``marker``, or None without
     Hyperscan."""
-    global _unavailable
-    if _unavailable or not marker:
-        return None
-    try:
-        import hyperscan
-
-        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        database.compile(
-            expressions=[marker.encode("ascii")], ids=[0], elements=1, flags=[0], literal=True
-        )
-        return _Locator(database, hyperscan.Scratch, threading.local())
-    except Exception as exc:  # ImportError, or hyperscan.error (a CPU without SSSE3)
-        _unavailable = True
-        log.info("searching long texts without Hyperscan: %s", exc)
-        return None
+    return _compiled([marker.encode("ascii")]) if marker else None
