@@ -13,7 +13,7 @@ from django.db import models
 from gateway.base.secrets import crypto
 from gateway.base.secrets.declared import Secrecy, url_has_secret
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
-from gateway.models import HEADER_MASK, ApiKey, NamedRow, Route, Team, managed_by_config_field
+from gateway.models import HEADER_MASK, ApiKey, ConfigRow, NamedRow, Route, Team
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ MODES = ("pre_call", "during_call", "post_call", "pre_mcp_call")
 FAIL_CLOSED, FAIL_OPEN = "fail_closed", "fail_open"
 
 
-class Guardrail(NamedRow, models.Model):
+class Guardrail(NamedRow, ConfigRow):
     """A named check on what a call carries: its ``kind`` (content filter, PII,
     secrets, an external service, moderation, an LLM judge) with the kind's ``params``,
     the ``modes`` it runs in, and what a failure of the check itself does
@@ -49,12 +49,9 @@ class Guardrail(NamedRow, models.Model):
     description = models.CharField(max_length=500, blank=True)
     # Saved from a config file (import or ``apply``); a person's save clears it.
     from_config = models.BooleanField(default=False)
-    managed_by_config = managed_by_config_field()
     # Written by the operator's config file: its params' references and endpoints are
     # trusted (see Provider.from_operator); a person's change to them ends that.
     from_operator = models.BooleanField(default=False, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
