@@ -63,6 +63,18 @@ class ConfigRow(models.Model):
         abstract = True
 
 
+class SettingsRow(models.Model):
+    """The one row of a table of settings (pk 1), shown by the table's plural name."""
+
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return str(self._meta.verbose_name_plural)
+
+
 class NamedRow:
     """A row shown by its name (``str(row)``: the admin, messages, logs)."""
 
