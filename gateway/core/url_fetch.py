@@ -168,10 +168,17 @@ async def fetch(
     provider's issuer), allowed wherever they resolve; a redirect elsewhere is checked.
     ``max_bytes``: a smaller cap than ``SWITCHYARD_URL_FETCH_MAX_BYTES`` (a document
     known to be small)."""
+    allow = _allowlist()
+    if trusted_hosts:
+        extra = {h.lower().rstrip(".") for h in trusted_hosts}
+        allow = Allowlist(allow.hosts | extra, allow.networks)
+    limit = int(getattr(settings, "SWITCHYARD_URL_FETCH_MAX_BYTES", DEFAULT_MAX_BYTES))
+    if max_bytes is not None:
+        limit = min(limit, max_bytes)
     timeout = float(getattr(settings, "SWITCHYARD_URL_FETCH_TIMEOUT", DEFAULT_TIMEOUT))
     try:
         async with asyncio.timeout(timeout):
-            return await _fetch(url, accept, trusted_hosts, max_bytes)
+            return await _fetch(url, accept, allow, limit)
     except TimeoutError:
         raise FetchRefused(f"{host_of(url)} did not answer within {timeout:g} s") from None
 
@@ -220,19 +227,7 @@ async def _connect(
     return await send_pinned("GET", url, addresses, {"Accept": ", ".join(sorted(accept))})
 
 
-async def _fetch(
-    url: str,
-    accept: frozenset[str],
-    trusted_hosts: Iterable[str] = (),
-    max_bytes: int | None = None,
-) -> Fetched:
-    allow = _allowlist()
-    if trusted_hosts:
-        extra = {h.lower().rstrip(".") for h in trusted_hosts}
-        allow = Allowlist(allow.hosts | extra, allow.networks)
-    limit = int(getattr(settings, "SWITCHYARD_URL_FETCH_MAX_BYTES", DEFAULT_MAX_BYTES))
-    if max_bytes is not None:
-        limit = min(limit, max_bytes)
+async def _fetch(url: str, accept: frozenset[str], allow: Allowlist, limit: int) -> Fetched:
     try:
         current = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError):

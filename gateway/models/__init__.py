@@ -50,10 +50,29 @@ def _price_field(help_text: str, empty: str = "from the model catalog") -> model
     )
 
 
-def managed_by_config_field() -> models.BooleanField:
-    """Written by ``apply`` (gateway.ops.apply, config as code): the file owns the row,
+class ConfigRow(models.Model):
+    """A row config as code may own, with the times it was made and last changed.
+    ``managed_by_config``: written by ``apply`` (gateway.ops.apply), the file owns the row,
     and an apply whose file no longer names it removes it. Console-made rows are False."""
-    return models.BooleanField(default=False, editable=False)
+
+    managed_by_config = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class SettingsRow(models.Model):
+    """The one row of a table of settings (pk 1), shown by the table's plural name."""
+
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return str(self._meta.verbose_name_plural)
 
 
 class NamedRow:
@@ -93,7 +112,7 @@ def _capability_field() -> models.BooleanField:
     )
 
 
-class Provider(NamedRow, models.Model):
+class Provider(NamedRow, ConfigRow):
     # Names for the built-in kinds (Provider.Kind.BEDROCK == "bedrock"), made from the
     # kinds registry when this module loads. The field's choices are the registry itself,
     # read on each use: a kind added there is valid at once and needs no migration.
@@ -123,14 +142,11 @@ class Provider(NamedRow, models.Model):
     # adapter lists what it takes (settings_taken); no secrets here (the secret field
     # holds those).
     settings = models.JSONField(default=dict, blank=True)
-    managed_by_config = managed_by_config_field()
     # Written by the operator's config file (import_config, apply): its references
     # resolve whatever SWITCHYARD_ENV_ALLOW says and it may send the host's credentials
     # to its own endpoint (the operator owns the host). A console or /api save that
     # changes its references or endpoint ends that (gateway.web.references).
     from_operator = models.BooleanField(default=False, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -357,7 +373,7 @@ class SharedLimits(models.Model):
         abstract = True
 
 
-class Team(NamedRow, SharedLimits):
+class Team(NamedRow, ConfigRow, SharedLimits):
     """A group of users and keys sharing limits: a key's requests count against its
     team's rpm/tpm and its spend against the team's budget, like the key's own."""
 
@@ -371,9 +387,6 @@ class Team(NamedRow, SharedLimits):
     a2a_allowed = models.JSONField(null=True, blank=True, default=None)
     # Guardrails (names) every request of the team's keys runs (gateway.features.guardrails).
     guardrails = models.JSONField(default=list, blank=True)
-    managed_by_config = managed_by_config_field()
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -411,7 +424,7 @@ class Membership(models.Model):
         return f"{self.user} in {self.team} ({self.role})"
 
 
-class Route(NamedRow, models.Model):
+class Route(NamedRow, ConfigRow):
     class Strategy(models.TextChoices):
         WEIGHTED = "weighted", "Weighted random"
         LEAST_BUSY = "least_busy", "Least busy"
@@ -560,9 +573,6 @@ class Route(NamedRow, models.Model):
         related_name="routes",
         help_text="teams whose keys may use this route (none: every team)",
     )
-    managed_by_config = managed_by_config_field()
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -690,7 +700,7 @@ class Deployment(models.Model):
             raise ValidationError({"params": f"{name}: {why}"})
 
 
-class ApiKey(models.Model):
+class ApiKey(ConfigRow):
     class Period(models.TextChoices):
         DAY = "day", "Per day"
         MONTH = "month", "Per month"
@@ -753,9 +763,6 @@ class ApiKey(models.Model):
     enforce_tags = models.BooleanField(default=False)
     # Budget alert thresholds in percent (gateway/features/alerts); None: the global default.
     alert_thresholds = models.JSONField(null=True, blank=True, default=None)
-    managed_by_config = managed_by_config_field()
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -777,7 +784,7 @@ class ApiKey(models.Model):
 MCP_SERVER_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_)){0,62}$")
 
 
-class McpServer(NamedRow, BearerSecret, models.Model):
+class McpServer(NamedRow, BearerSecret, ConfigRow):
     """An upstream MCP server the gateway connects to (``gateway.features.mcp``): streamable HTTP,
     legacy SSE or a stdio command. Headers, the bearer token and stdio env values are
     literals kept encrypted or ``os.environ/NAME`` references resolved when connecting."""
@@ -833,9 +840,6 @@ class McpServer(NamedRow, BearerSecret, models.Model):
     oauth_client_id = models.CharField(max_length=200, blank=True)
     oauth_client_secret_ciphertext = models.TextField(blank=True)
     oauth_scopes = models.CharField(max_length=300, blank=True)
-    managed_by_config = managed_by_config_field()
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -1187,7 +1191,22 @@ class RequestBody(models.Model):
         return body
 
 
-class UsageRollup(models.Model):
+class UsageCounts(models.Model):
+    """What an hourly rollup adds up per group: requests, errors, tokens and cost."""
+
+    requests = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal("0"))
+
+    class Meta:
+        abstract = True
+
+
+class UsageRollup(UsageCounts):
     """Hourly totals of RequestLog per (hour, route, key, dialect, status class), kept
     up to date by the journal writer in the same transaction as each batch, so the
     dashboard's day and week views read a few thousand rows instead of millions.
@@ -1203,14 +1222,7 @@ class UsageRollup(models.Model):
     key_name = models.CharField(max_length=200, blank=True)
     dialect = models.CharField(max_length=20, blank=True)
     status_class = models.PositiveSmallIntegerField(help_text="2 for 2xx ... 5 for 5xx, 0 none")
-    requests = models.BigIntegerField(default=0)
-    errors = models.BigIntegerField(default=0)
     cache_hits = models.BigIntegerField(default=0)
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    cache_read_tokens = models.BigIntegerField(default=0)
-    cache_write_tokens = models.BigIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal("0"))
     cache_saved_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal("0"))
     latency_ms_sum = models.FloatField(default=0)
     latency_hist = models.JSONField(default=dict)

@@ -12,7 +12,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
 from gateway.base.secrets.declared import mask_url_secrets
-from gateway.models import NamedRow, managed_by_config_field
+from gateway.models import ConfigRow, NamedRow
 from gateway.models.sealed import BearerSecret, SealedUrlField
 
 AGENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
@@ -25,7 +25,7 @@ def _usd(**more: Any) -> models.DecimalField:
     )
 
 
-class A2aAgent(NamedRow, BearerSecret, models.Model):
+class A2aAgent(NamedRow, BearerSecret, ConfigRow):
     """A remote A2A agent served at ``/a2a/<name>``. ``url`` is its agent card's URL or
     its base URL (the card is then ``/.well-known/agent-card.json`` under it); the card
     is fetched when the agent is saved or refreshed (``card``: as the agent published
@@ -72,9 +72,6 @@ class A2aAgent(NamedRow, BearerSecret, models.Model):
     session_budget_usd = _usd(null=True, blank=True)
     timeout = models.FloatField(default=300.0, validators=[MinValueValidator(0.1)])
     enabled = models.BooleanField(default=True)
-    managed_by_config = managed_by_config_field()
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]

@@ -11,6 +11,8 @@ from decimal import Decimal
 from django.db import models
 from django.utils import timezone
 
+from gateway.models import SettingsRow
+
 DEFAULT_THRESHOLDS = [50, 80, 100]
 
 
@@ -18,7 +20,7 @@ def default_thresholds() -> list[int]:
     return list(DEFAULT_THRESHOLDS)
 
 
-class AlertSettings(models.Model):
+class AlertSettings(SettingsRow):
     """The webhook and the email addresses budget alerts go to and the thresholds of
     every key, team and user without their own. One row (pk 1); ``webhook_ciphertext`` is the URL encrypted at
     rest (a Slack webhook's path is its secret), never shown in full."""
@@ -28,14 +30,10 @@ class AlertSettings(models.Model):
     # addresses every alert is emailed to (gateway/features/alerts/email.py; the operator's SMTP)
     email_recipients = models.JSONField(default=list, blank=True)
     default_thresholds = models.JSONField(default=default_thresholds, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         app_label = "gateway"
         verbose_name_plural = "alert settings"
-
-    def __str__(self) -> str:
-        return "alert settings"
 
 
 class BudgetAlert(models.Model):

@@ -6,6 +6,7 @@ and on keys, teams and routes (their ``guardrails`` lists), or asked for per req
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.db import models
@@ -13,7 +14,7 @@ from django.db import models
 from gateway.base.secrets import crypto
 from gateway.base.secrets.declared import Secrecy, url_has_secret
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
-from gateway.models import HEADER_MASK, ApiKey, NamedRow, Route, Team, managed_by_config_field
+from gateway.models import HEADER_MASK, ApiKey, ConfigRow, NamedRow, Route, Team
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ MODES = ("pre_call", "during_call", "post_call", "pre_mcp_call")
 FAIL_CLOSED, FAIL_OPEN = "fail_closed", "fail_open"
 
 
-class Guardrail(NamedRow, models.Model):
+class Guardrail(NamedRow, ConfigRow):
     """A named check on what a call carries: its ``kind`` (content filter, PII,
     secrets, an external service, moderation, an LLM judge) with the kind's ``params``,
     the ``modes`` it runs in, and what a failure of the check itself does
@@ -49,12 +50,9 @@ class Guardrail(NamedRow, models.Model):
     description = models.CharField(max_length=500, blank=True)
     # Saved from a config file (import or ``apply``); a person's save clears it.
     from_config = models.BooleanField(default=False)
-    managed_by_config = managed_by_config_field()
     # Written by the operator's config file: its params' references and endpoints are
     # trusted (see Provider.from_operator); a person's change to them ends that.
     from_operator = models.BooleanField(default=False, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -113,22 +111,25 @@ def seal_params(params: Any, stored: Any = None, secrecy: Any = None) -> Any:
             secret = isinstance(value, str) and url_has_secret(value)
         else:
             secret = kind is not Secrecy.PLAIN
-        out[name] = _sealed(value, old.get(name)) if secret else value
+        out[name] = _beside(value, old.get(name), _sealed) if secret else value
     return out
 
 
-def _sealed(value: Any, before: Any) -> Any:
-    """``value`` with every literal string in it encrypted (mappings and lists followed;
-    numbers and booleans are no credentials and stay)."""
-
+def _beside(value: Any, before: Any, leaf: Callable[[Any, Any], Any]) -> Any:
+    """``value`` with each leaf ``leaf(it, what before holds in its place)``: mappings and
+    lists are followed in both, ``before``'s item by the same name or index (else None)."""
     if isinstance(value, dict):
         old = before if isinstance(before, dict) else {}
-        return {k: _sealed(v, old.get(k)) for k, v in value.items()}
+        return {k: _beside(v, old.get(k), leaf) for k, v in value.items()}
     if isinstance(value, list):
-        old_items = before if isinstance(before, list) else []
-        return [
-            _sealed(v, old_items[i] if i < len(old_items) else None) for i, v in enumerate(value)
-        ]
+        items = before if isinstance(before, list) else []
+        return [_beside(v, items[i] if i < len(items) else None, leaf) for i, v in enumerate(value)]
+    return leaf(value, before)
+
+
+def _sealed(value: Any, before: Any) -> Any:
+    """A leaf of params encrypted if it is a literal string (numbers and booleans are no
+    credentials and stay); ``before`` kept if it seals the same."""
     if not isinstance(value, str) or not value or _reference(value) or is_sealed(value):
         return value
     same = isinstance(before, str) and is_sealed(before) and _decrypted(before, "") == value
@@ -169,16 +170,10 @@ def unmask_params(sent: Any, stored: Any) -> Any:
     """``sent`` (params from a form or a PATCH) where a value equal to ``MASK`` keeps the
     stored one under that name (decrypted); a mask where nothing is stored stays and
     the save refuses it."""
+    return _beside(sent, stored, _unmasked)
 
-    if isinstance(sent, dict):
-        old = stored if isinstance(stored, dict) else {}
-        return {name: unmask_params(value, old.get(name)) for name, value in sent.items()}
-    if isinstance(sent, list):
-        items = stored if isinstance(stored, list) else []
-        return [
-            unmask_params(value, items[i] if i < len(items) else None)
-            for i, value in enumerate(sent)
-        ]
+
+def _unmasked(sent: Any, stored: Any) -> Any:
     if sent == HEADER_MASK and isinstance(stored, str):
         return _decrypted(stored, "") if is_sealed(stored) else stored
     return sent

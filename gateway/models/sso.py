@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from django.db import models
 
+from gateway.models import SettingsRow
+
 
 def _no_pairs() -> dict[str, str]:
     return {}
 
 
-class SsoSettings(models.Model):
+class SsoSettings(SettingsRow):
     """The identity provider and its claim maps. One row (pk 1); the client secret is
     encrypted at rest (``client_secret_ciphertext``) and never shown."""
 
@@ -27,11 +29,7 @@ class SsoSettings(models.Model):
     default_role = models.CharField(max_length=20, blank=True, default="")  # "": member
     team_claim = models.CharField(max_length=200, blank=True, default="")
     team_map = models.JSONField(default=_no_pairs, blank=True)  # claim value -> team
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         app_label = "gateway"
         verbose_name_plural = "single sign-on settings"
-
-    def __str__(self) -> str:
-        return "single sign-on settings"

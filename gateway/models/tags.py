@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.db import models
 
-from gateway.models import NamedRow, budget_field, budget_period_field
+from gateway.models import NamedRow, UsageCounts, budget_field, budget_period_field
 
 
 class TagBudget(NamedRow, models.Model):
@@ -66,7 +66,7 @@ class RequestTag(models.Model):
         return f"{self.tag} on {self.log_id}"
 
 
-class TagSpendRollup(models.Model):
+class TagSpendRollup(UsageCounts):
     """Hourly spend per (hour, tag, key): a request with three tags adds to three rows,
     so sums across tags count such a request once per tag (by design: "what did tag X
     cost" is the question). Empty key name and key_id 0: the master key."""
@@ -75,13 +75,6 @@ class TagSpendRollup(models.Model):
     tag = models.CharField(max_length=64)
     key_id = models.BigIntegerField(default=0)
     key_name = models.CharField(max_length=200, blank=True)
-    requests = models.BigIntegerField(default=0)
-    errors = models.BigIntegerField(default=0)
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    cache_read_tokens = models.BigIntegerField(default=0)
-    cache_write_tokens = models.BigIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal("0"))
 
     class Meta:
         app_label = "gateway"

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import contextvars
 from contextlib import AbstractContextManager
-from decimal import Decimal
 from typing import Any
 
 from django.db import models
 from django.utils import timezone
 
 from gateway.base.scoped import scoped
+from gateway.models import UsageCounts
 
 
-class SpendRollup(models.Model):
+class SpendRollup(UsageCounts):
     """Hourly spend per (hour, key, end user, session, route, upstream model), added by
     the journal writer in the same transaction as each batch of logs (like
     ``UsageRollup``), so ``/api/spend`` and the spend page read these rows, not the
@@ -30,13 +30,6 @@ class SpendRollup(models.Model):
     session = models.CharField(max_length=200, blank=True)
     route = models.CharField(max_length=200, blank=True)
     model = models.CharField(max_length=200, blank=True, help_text="upstream model")
-    requests = models.BigIntegerField(default=0)
-    errors = models.BigIntegerField(default=0)
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    cache_read_tokens = models.BigIntegerField(default=0)
-    cache_write_tokens = models.BigIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal("0"))
 
     class Meta:
         app_label = "gateway"

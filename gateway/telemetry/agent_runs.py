@@ -11,15 +11,15 @@ agent_session``): a context id of agent runs, per key, every row of that key in 
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 from django.db.models import Count, Max, Min, Q, Sum
 
 from gateway.models import RequestLog
 from gateway.telemetry.rollups import TOKEN_FIELDS
+from gateway.telemetry.spend import LIMIT, Asked
 
 FILTERS = ("agent", "key", "agent_run")
 
@@ -52,27 +52,21 @@ def _totals(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def query(
-    since: datetime | None = None,
-    until: datetime | None = None,
-    filters: dict[str, str] | None = None,
-    limit: int = 1000,
-    key_ids: Collection[int] | None = None,
-) -> list[dict[str, Any]]:
+def query(**asked: Unpack[Asked]) -> list[dict[str, Any]]:
     """One row per agent run (newest first): its agent, task, context, key and totals
     (the rows ``spend.query`` returns, with ``agent_run``, ``agent``, ``task``,
     ``session``); ``filters`` by ``agent``, ``key`` (its name) or ``agent_run``."""
-    unknown = [name for name in filters or {} if name not in FILTERS]
+    wanted = dict(asked.get("filters") or {})
+    unknown = [name for name in wanted if name not in FILTERS]
     if unknown:
         raise BadRunQuery(f"by agent run, spend filters only by {', '.join(FILTERS)}")
     rows = RequestLog.objects.filter(agent_run__isnull=False)
-    if key_ids is not None:
+    if (key_ids := asked.get("key_ids")) is not None:
         rows = rows.filter(key_id__in=list(key_ids))
-    if since is not None:
+    if (since := asked.get("since")) is not None:
         rows = rows.filter(created_at__gte=since)
-    if until is not None:
+    if (until := asked.get("until")) is not None:
         rows = rows.filter(created_at__lt=until)
-    wanted = dict(filters or {})
     if "agent_run" in wanted:
         rows = rows.filter(agent_run=wanted["agent_run"])
     if "key" in wanted:
@@ -87,7 +81,7 @@ def query(
             started=Min("created_at"),
             last=Max("created_at"),
         )
-        .order_by("-started")[: max(1, min(limit, 10000))]
+        .order_by("-started")[: max(1, min(asked.get("limit", LIMIT), 10000))]
     )
     found = {row["agent_run"]: row for row in totals}
     calls = RequestLog.objects.filter(request_id__in=list(found), dialect="a2a").values(

@@ -20,7 +20,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from django.db import connection
 from django.db.models import F, OuterRef, Subquery, Sum, Value
@@ -210,23 +210,32 @@ def dimensions(names: Iterable[str]) -> list[str]:
     return out
 
 
+class Asked(TypedDict, total=False):
+    """What a spend query is asked beside its grouping (``query``, ``tag_spend.query``,
+    ``agent_runs.query``): the rows from ``since`` to ``until``, matching ``filters``
+    exactly, of the keys of ``key_ids`` (None or not given: all, the master key's
+    included), at most ``limit`` groups (``LIMIT`` when not given)."""
+
+    since: datetime | None
+    until: datetime | None
+    filters: dict[str, str] | None
+    limit: int
+    key_ids: Collection[int] | None
+
+
+LIMIT = 1000
+
+
 def query(
-    group_by: Iterable[str] = ("key",),
-    bucket: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    filters: dict[str, str] | None = None,
-    limit: int = 1000,
-    key_ids: Collection[int] | None = None,
+    group_by: Iterable[str] = ("key",), bucket: str | None = None, **asked: Unpack[Asked]
 ) -> list[dict[str, Any]]:
     """Spend, tokens and requests per group (and time bucket), costliest first. Times
-    are floored to the hour (the rollups' grain); ``filters`` match dimensions exactly;
-    ``key_ids`` (None: all, the master key's included) keeps those keys' rows only."""
+    are floored to the hour (the rollups' grain); ``filters`` match dimensions."""
     names = dimensions(group_by)
     if bucket is not None and bucket not in BUCKETS:
         raise BadQuery(f"unknown bucket {bucket!r} (hour or day)")
-    rows = within(SpendRollup.objects.all(), since, until, key_ids)
-    for name, value in (filters or {}).items():
+    rows = within(SpendRollup.objects.all(), asked)
+    for name, value in (asked.get("filters") or {}).items():
         dimensions([name])
         rows = rows.annotate(**{f"_f_{name}": DIMENSIONS[name].expression()}).filter(
             **{f"_f_{name}": value}
@@ -242,19 +251,17 @@ def query(
         totals_row["tokens"] = sum(totals_row[f] for f in FIGURES[2:6])
         totals_row["cost_usd"] = Decimal(totals_row["cost_usd"]).quantize(Decimal("0.00000001"))
         return [totals_row]
-    return grouped_totals(rows, keys, names, limit)
+    return grouped_totals(rows, keys, names, asked.get("limit", LIMIT))
 
 
-def within(
-    rows: Any, since: datetime | None, until: datetime | None, key_ids: Collection[int] | None
-) -> Any:
+def within(rows: Any, asked: Asked) -> Any:
     """Rollup ``rows`` of the hours from ``since`` (floored to its hour) to ``until``, and
     of the keys of ``key_ids``; None leaves that side open."""
-    if key_ids is not None:
+    if (key_ids := asked.get("key_ids")) is not None:
         rows = rows.filter(key_id__in=list(key_ids))
-    if since is not None:
+    if (since := asked.get("since")) is not None:
         rows = rows.filter(hour__gte=hour_of(since))
-    if until is not None:
+    if (until := asked.get("until")) is not None:
         rows = rows.filter(hour__lt=until)
     return rows
 

@@ -9,16 +9,23 @@ sum to the total spend: a tag's row answers "what did this tag cost". Its own mo
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Iterable
+from datetime import UTC, timedelta
+from typing import Any, Unpack
 
 from django.db.models import F
 from django.db.models.functions import Trunc
 
 from gateway.models.tags import TagSpendRollup
 from gateway.telemetry.rollups import hour_floor, prune_hours, retention_days
-from gateway.telemetry.spend import add_groups, count_into, grouped_totals, within
+from gateway.telemetry.spend import (
+    LIMIT,
+    Asked,
+    add_groups,
+    count_into,
+    grouped_totals,
+    within,
+)
 
 GROUP_FIELDS = ("hour", "tag", "key_id", "key_name")
 DIMENSIONS = {"tag": "tag", "key": "key_name"}  # what a tag query may group by
@@ -59,26 +66,21 @@ class BadTagQuery(ValueError):
 
 
 def query(
-    group_by: Iterable[str] = ("tag",),
-    bucket: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    filters: dict[str, str] | None = None,
-    limit: int = 1000,
-    key_ids: Collection[int] | None = None,
+    group_by: Iterable[str] = ("tag",), bucket: str | None = None, **asked: Unpack[Asked]
 ) -> list[dict[str, Any]]:
     """Spend, tokens and requests per tag (and key, and time bucket), costliest first,
-    in the rows ``spend.query`` returns; ``key_ids`` (None: all) keeps those keys'."""
+    in the rows ``spend.query`` returns."""
     names = list(dict.fromkeys(n.strip() for n in group_by if n.strip()))
+    filters = asked.get("filters") or {}
     unknown = [n for n in names if n not in DIMENSIONS]
-    if unknown or any(f not in DIMENSIONS for f in filters or {}):
+    if unknown or any(f not in DIMENSIONS for f in filters):
         raise BadTagQuery(
             f"grouped or filtered by tag, spend goes only by {' and '.join(DIMENSIONS)}"
         )
-    rows = within(TagSpendRollup.objects.all(), since, until, key_ids)
-    for name, value in (filters or {}).items():
+    rows = within(TagSpendRollup.objects.all(), asked)
+    for name, value in filters.items():
         rows = rows.filter(**{DIMENSIONS[name]: value})
     keys: dict[str, Any] = {n: F(DIMENSIONS[n]) for n in names}
     if bucket is not None:
         keys["bucket"] = Trunc("hour", bucket, tzinfo=UTC)
-    return grouped_totals(rows, keys, names, limit)
+    return grouped_totals(rows, keys, names, asked.get("limit", LIMIT))

@@ -297,13 +297,11 @@ class _Parser:
     def whole(self, value: Any, path: str) -> int | None:
         if value is None:
             return None
-        if isinstance(value, bool):
-            raise ConfigError(f"{path}: must be a whole number, got {value!r}")
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, str) and ascii_int(value) is not None:
             value = ascii_int(value)
-        if not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, int):  # True is an int
             raise ConfigError(f"{path}: must be a whole number, got {value!r}")
         if value < 0:
             raise ConfigError(f"{path}: must not be negative, got {value}")
