@@ -65,7 +65,8 @@ from gateway.base.types import (
 )
 from gateway.codecs.anthropic import claude_code, maps, versions, web_tools
 from gateway.codecs.anthropic.maps import stop_reason, usage_body
-from gateway.codecs.base import Dialect, choices_finish_reason, gateway_status, render_events
+from gateway.codecs.base import choices_finish_reason, gateway_status, render_events
+from gateway.codecs.inbound_common import client_dialect
 
 log = logging.getLogger(__name__)
 
@@ -1433,14 +1434,10 @@ def finish_reason_of(data: Mapping[str, Any]) -> str:
     return choices_finish_reason(data)
 
 
-CLIENT = Dialect(
-    name="anthropic",
-    label="Anthropic",
-    parse_request=parse_request,
-    render_response=render_response,
-    render_stream=render_stream,
-    render_error=render_error,
-    render_stream_error=render_stream_error,
+CLIENT = client_dialect(
+    globals(),
+    "anthropic",
+    "Anthropic",
     client_status=client_status,
     render_models=render_models,
     finish_reason_of=finish_reason_of,

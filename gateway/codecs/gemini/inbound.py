@@ -64,10 +64,11 @@ from gateway.base.types import (
     Usage,
     UsageEvent,
 )
-from gateway.codecs.base import Dialect, gateway_status
+from gateway.codecs.base import gateway_status
 from gateway.codecs.gemini import ids, maps
 from gateway.codecs.gemini.outbound import PLACEHOLDER_SIGNATURE
 from gateway.codecs.google_common import arguments_object, call_arguments, config_number
+from gateway.codecs.inbound_common import client_dialect
 
 name = "gemini"
 
@@ -664,14 +665,10 @@ def render_count_tokens(total_tokens: int) -> dict[str, int]:
     return {"totalTokens": total_tokens}
 
 
-CLIENT = Dialect(
-    name=name,
-    label="Gemini",
-    parse_request=parse_request,
-    render_response=render_response,
-    render_stream=render_stream,
-    render_error=render_error,
-    render_stream_error=render_stream_error,
+CLIENT = client_dialect(
+    globals(),
+    name,
+    "Gemini",
     render_models=render_models,
     render_count_tokens=render_count_tokens,
     # Google's SDKs read any line not starting with ``data:`` as JSON: a bare newline.

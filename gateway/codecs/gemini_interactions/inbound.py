@@ -57,9 +57,10 @@ from gateway.base.types import (
     Usage,
     UsageEvent,
 )
-from gateway.codecs.base import Dialect, gateway_status
+from gateway.codecs.base import gateway_status
 from gateway.codecs.gemini_interactions import maps
 from gateway.codecs.google_common import arguments_object, call_arguments, config_number
+from gateway.codecs.inbound_common import client_dialect
 
 name = maps.NAME
 
@@ -789,13 +790,4 @@ def render_stream_error(error: GatewayError) -> bytes:
     return maps.sse(body) + maps.DONE
 
 
-CLIENT = Dialect(
-    name=name,
-    label="Gemini Interactions",
-    parse_request=parse_request,
-    render_response=render_response,
-    render_stream=render_stream,
-    render_error=render_error,
-    render_stream_error=render_stream_error,
-    google_key=True,
-)
+CLIENT = client_dialect(globals(), name, "Gemini Interactions", google_key=True)
