@@ -34,24 +34,20 @@ from typing import Any
 
 import orjson
 
+from gateway.base import types as t
 from gateway.base.errors import BUDGET_EXCEEDED, GatewayError, InvalidRequest
 from gateway.base.streaming import sse_bytes
 from gateway.base.types import (
     ChatRequest,
-    ChatResponse,
-    Document,
     ErrorEvent,
     Finish,
     Image,
     Message,
-    ModelInfo,
-    Part,
     PartStart,
     PartStop,
     Reasoning,
     ResponseFormat,
     Start,
-    StreamEvent,
     Text,
     TextDelta,
     Thinking,
@@ -251,7 +247,7 @@ class _Calls:
         )
 
 
-def _result_content(response: Any) -> tuple[list[Text | Image | Document], bool]:
+def _result_content(response: Any) -> tuple[list[Text | Image | t.Document], bool]:
     """A ``functionResponse.response`` as tool-result text. Google's convention:
     ``{"output": ...}`` or ``{"result": ...}`` for success, ``{"error": ...}`` for a
     failure; any other object is sent as its JSON."""
@@ -278,13 +274,13 @@ def _media(data: dict[str, Any], where: str, inline: bool) -> Image:
     return Image(url=uri, media_type=mime if isinstance(mime, str) else None)
 
 
-def _turn(content: Any, i: int, calls: _Calls, unmapped: list[str]) -> tuple[str, list[Part]]:
+def _turn(content: Any, i: int, calls: _Calls, unmapped: list[str]) -> tuple[str, list[t.Part]]:
     where = f"contents[{i}]"
     turn = _fields(content, where)
     role = turn.get("role") or "user"
     if role not in ("user", "model", "function", "tool"):
         raise InvalidRequest(f"{where}.role must be 'user' or 'model'", param=f"{where}.role")
-    parts: list[Part] = []
+    parts: list[t.Part] = []
     for j, raw_part in enumerate(_list(turn.get("parts"), f"{where}.parts")):
         at = f"{where}.parts[{j}]"
         part = _fields(raw_part, at)
@@ -517,7 +513,7 @@ def _call_part(call_id: str, call_name: str, args: dict[str, Any]) -> dict[str, 
     return part
 
 
-def render_parts(parts: list[Part]) -> list[dict[str, Any]]:
+def render_parts(parts: list[t.Part]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, Thinking):
@@ -535,7 +531,7 @@ def _response_id(response_id: str) -> str:
     return response_id or "resp_" + os.urandom(12).hex()
 
 
-def render_response(response: ChatResponse, request: ChatRequest) -> dict[str, Any]:
+def render_response(response: t.ChatResponse, request: ChatRequest) -> dict[str, Any]:
     """A ``GenerateContentResponse``: one candidate, usage, the public model name."""
     return {
         "candidates": [
@@ -564,7 +560,7 @@ def _chunk(parts: list[dict[str, Any]], model: str, response_id: str, **more: An
 
 
 async def render_stream(
-    events: AsyncIterator[StreamEvent], request: ChatRequest
+    events: AsyncIterator[t.StreamEvent], request: ChatRequest
 ) -> AsyncIterator[bytes]:
     """Canonical events as ``streamGenerateContent?alt=sse`` chunks: each text or
     thought delta is a chunk, a function call one whole chunk when its arguments are
@@ -646,7 +642,7 @@ def render_stream_error(error: GatewayError) -> bytes:
     return sse_bytes(orjson.dumps(render_error(error)))
 
 
-def model_entry(model: ModelInfo) -> dict[str, Any]:
+def model_entry(model: t.ModelInfo) -> dict[str, Any]:
     return {
         "name": f"models/{model.id}",
         "baseModelId": model.id,
@@ -657,7 +653,7 @@ def model_entry(model: ModelInfo) -> dict[str, Any]:
     }
 
 
-def render_models(models: list[ModelInfo]) -> dict[str, Any]:
+def render_models(models: list[t.ModelInfo]) -> dict[str, Any]:
     return {"models": [model_entry(m) for m in models]}
 
 
