@@ -20,34 +20,26 @@ from typing import Any
 import orjson
 
 from gateway.base import documents
+from gateway.base import types as t
 from gateway.base.errors import GatewayError, InvalidRequest, UpstreamError
 from gateway.base.streaming import sse_bytes
 from gateway.base.types import (
-    CacheTTL,
     ChatRequest,
-    ChatResponse,
     DeferredChatRequest,
     Document,
     ErrorEvent,
     Finish,
-    Hosted,
     HostedItem,
     Image,
-    McpItem,
     McpServer,
     Message,
     MessagesDigest,
-    ModelInfo,
-    Part,
     PartStart,
     PartStop,
     Reasoning,
     ResponseFormat,
-    Role,
-    ServerTool,
     ServerToolItem,
     Start,
-    StreamEvent,
     Text,
     TextDelta,
     Thinking,
@@ -56,16 +48,15 @@ from gateway.base.types import (
     ToolArgsDelta,
     ToolCall,
     ToolChoice,
-    ToolChoiceMode,
     ToolResult,
-    Turn,
     Usage,
     UsageEvent,
     mcp_tool_name,
 )
 from gateway.codecs.anthropic import claude_code, maps, versions, web_tools
 from gateway.codecs.anthropic.maps import stop_reason, usage_body
-from gateway.codecs.base import Dialect, choices_finish_reason, gateway_status, render_events
+from gateway.codecs.base import choices_finish_reason, gateway_status, render_events
+from gateway.codecs.inbound_common import client_dialect
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +118,9 @@ class _Parser:
         self.cache_marks: list[str] = []  # where cache_control was, as Anthropic names it
         # mcp_toolset tools by server name: (enabled by default, per-tool configs)
         self.toolsets: dict[str, tuple[bool, dict[str, Any]]] = {}
-        self.server_tools: list[ServerTool] = []  # web search, fetch, code execution
+        self.server_tools: list[t.ServerTool] = []  # web search, fetch, code execution
 
-    def cache_ttl(self, block: dict[str, Any], where: str) -> CacheTTL | None:
+    def cache_ttl(self, block: dict[str, Any], where: str) -> t.CacheTTL | None:
         ttl = _cache_ttl(block, where)
         if ttl is not None:
             self.cache_marks.append(where)
@@ -250,7 +241,7 @@ class _Parser:
             parts.append(self.text_block(block, where))
         return parts
 
-    def content(self, value: Any, role: str, index: int) -> list[Part]:
+    def content(self, value: Any, role: str, index: int) -> list[t.Part]:
         """The content of ``messages[index]``. An agent's history is hundreds of blocks:
         the common ones (``_plain_block``) are read without writing their parameter
         path, which only an error or a cache breakpoint reads."""
@@ -259,7 +250,7 @@ class _Parser:
         where = f"messages.{index}.content"
         if not isinstance(value, list):
             raise _invalid(where, "Input should be a string or a list of content blocks")
-        parts: list[Part] = []
+        parts: list[t.Part] = []
         for j, block in enumerate(value):
             plain = _plain_block(block, role)
             if plain is not None:
@@ -283,7 +274,7 @@ class _Parser:
                 parts.append(part)
         return parts
 
-    def block(self, block: dict[str, Any], kind: Any, at: str) -> Part | None:
+    def block(self, block: dict[str, Any], kind: Any, at: str) -> t.Part | None:
         if kind == "text":
             return self.text_block(block, at)
         if kind == "image":
@@ -495,7 +486,7 @@ class _Parser:
         return tools
 
 
-def _plain_block(block: Any, role: str) -> Part | None:
+def _plain_block(block: Any, role: str) -> t.Part | None:
     """A content block of the shapes an agent's history is made of (text; a tool call; a
     tool result whose content is text), valid and without a cache breakpoint, read
     without its parameter path; None for any other (``ParseState.content`` reads it
@@ -618,16 +609,16 @@ def _built_messages(value: list[Any]) -> list[Message]:
     for item in value:
         content = item["content"]
         if type(content) is str:
-            parts: list[Part] = [Text(content)]
+            parts: list[t.Part] = [Text(content)]
         else:
             parts = [_built_block(block) for block in content]
         out.append(Message(role=item["role"], parts=parts))
     return out
 
 
-def _built_block(block: dict[str, Any]) -> Part:
+def _built_block(block: dict[str, Any]) -> t.Part:
     control = block.get("cache_control")
-    cache: CacheTTL | None = None if control is None else control.get("ttl", "5m")
+    cache: t.CacheTTL | None = None if control is None else control.get("ttl", "5m")
     kind = block["type"]
     if kind == "text":
         return Text(block["text"], cache=cache)
@@ -739,7 +730,7 @@ def _result_text(raw: Any) -> str:
     return "\n\n".join([inner["text"] for inner in raw])
 
 
-def _turns_from_end(value: list[Any]) -> Iterator[Turn]:
+def _turns_from_end(value: list[Any]) -> Iterator[t.Turn]:
     """Each turn ``_scan`` took, the last first, as the reasoning ledger reads its built
     message: one canonical message a turn, of no reasoning (the scan takes no thinking)."""
     for index in range(len(value) - 1, -1, -1):
@@ -780,7 +771,7 @@ def _plain_text(item: Any) -> bool:
     )
 
 
-def _split_results(role: str, parts: list[Part]) -> list[Message]:
+def _split_results(role: str, parts: list[t.Part]) -> list[Message]:
     """A turn as canonical messages. Hosted MCP results (``mcp_tool_result``) sit in
     the assistant's own turn; canonically a tool's result is the user's, so the turn
     splits around them: assistant (the call), user (its result), assistant (the rest)."""
@@ -788,7 +779,7 @@ def _split_results(role: str, parts: list[Part]) -> list[Message]:
         return [Message(role=role, parts=parts)]  # type: ignore[arg-type]
     out: list[Message] = []
     for part in parts:
-        speaker: Role = "user" if isinstance(part, ToolResult) else "assistant"
+        speaker: t.Role = "user" if isinstance(part, ToolResult) else "assistant"
         if out and out[-1].role == speaker:
             out[-1].parts.append(part)
         else:
@@ -807,7 +798,7 @@ def _prompt_order(where: str) -> int:
     return _PROMPT_ORDER.get(where.split(".", 1)[0], 2)
 
 
-def _cache_ttl(block: dict[str, Any], where: str) -> CacheTTL | None:
+def _cache_ttl(block: dict[str, Any], where: str) -> t.CacheTTL | None:
     """A block's ``cache_control`` as a canonical breakpoint: its TTL, ``5m`` unless
     it says ``1h``; None when the block has none. Validated as Anthropic does."""
     control = block.get("cache_control")
@@ -828,7 +819,7 @@ def _tool_choice(value: Any) -> ToolChoice | None:
     if not isinstance(value, dict):
         raise _invalid("tool_choice", "Input should be an object")
     kind = value.get("type")
-    mapping: dict[str, ToolChoiceMode] = {
+    mapping: dict[str, t.ToolChoiceMode] = {
         "auto": "auto",
         "any": "required",
         "tool": "tool",
@@ -1070,7 +1061,7 @@ def message_id(response_id: str) -> str:
     return "msg_" + (response_id or secrets.token_hex(12))
 
 
-def _block(part: Part) -> dict[str, Any] | None:
+def _block(part: t.Part) -> dict[str, Any] | None:
     if isinstance(part, Text):
         return {"type": "text", "text": part.text}
     if isinstance(part, Thinking):
@@ -1082,7 +1073,7 @@ def _block(part: Part) -> dict[str, Any] | None:
     return None
 
 
-def hosted_blocks(item: Hosted) -> list[dict[str, Any]]:
+def hosted_blocks(item: t.Hosted) -> list[dict[str, Any]]:
     """A step the gateway ran as its blocks: a server tool call's ``server_tool_use``
     and result, a hosted MCP call's (``mcp_blocks``)."""
     if isinstance(item, ServerToolItem):
@@ -1090,7 +1081,7 @@ def hosted_blocks(item: Hosted) -> list[dict[str, Any]]:
     return mcp_blocks(item)
 
 
-def mcp_blocks(item: McpItem) -> list[dict[str, Any]]:
+def mcp_blocks(item: t.McpItem) -> list[dict[str, Any]]:
     """A hosted MCP call as its ``mcp_tool_use`` and ``mcp_tool_result`` blocks, the
     model's text before its calls as a ``text`` block (tool lists and approvals have no
     blocks in Anthropic's MCP connector)."""
@@ -1120,7 +1111,7 @@ def mcp_blocks(item: McpItem) -> list[dict[str, Any]]:
     ]
 
 
-def render_response(response: ChatResponse, request: ChatRequest) -> dict[str, Any]:
+def render_response(response: t.ChatResponse, request: ChatRequest) -> dict[str, Any]:
     """The Messages API response body: hosted MCP blocks first, then blocks ordered
     thinking, text, tool_use."""
     parts = sorted(response.parts, key=lambda p: _BLOCK_ORDER.get(p.kind, 3))
@@ -1209,7 +1200,7 @@ class StreamRenderer:
             body["input_tokens"] = self.request.prompt_tokens
         return body
 
-    def feed(self, event: StreamEvent) -> list[bytes]:
+    def feed(self, event: t.StreamEvent) -> list[bytes]:
         if type(event) is TextDelta and self.started:  # most of a stream: the short way
             index = event.index
             if index in self._blocks and index not in self._closed:
@@ -1257,7 +1248,7 @@ class StreamRenderer:
                 out += self._hosted(item)
         return out
 
-    def _hosted(self, item: Hosted) -> list[bytes]:
+    def _hosted(self, item: t.Hosted) -> list[bytes]:
         """A hosted step's blocks, whole: the ``mcp_tool_use`` or ``server_tool_use``
         (its input as one ``input_json_delta``), then its result block; the model's text
         before its calls as a ``text`` block (one ``text_delta``)."""
@@ -1379,7 +1370,9 @@ class StreamRenderer:
         return out
 
 
-def render_stream(events: AsyncIterator[StreamEvent], request: ChatRequest) -> AsyncIterator[bytes]:
+def render_stream(
+    events: AsyncIterator[t.StreamEvent], request: ChatRequest
+) -> AsyncIterator[bytes]:
     """Anthropic SSE, one event per yielded chunk, as canonical events arrive. An
     ErrorEvent becomes ``event: error`` and ends the stream."""
     return render_events(StreamRenderer(request), events)
@@ -1396,7 +1389,7 @@ def render_stream_error(error: GatewayError) -> bytes:
     return maps.stream_error(error)
 
 
-def render_models(models: list[ModelInfo]) -> dict[str, Any]:
+def render_models(models: list[t.ModelInfo]) -> dict[str, Any]:
     data = [
         {
             "type": "model",
@@ -1433,14 +1426,10 @@ def finish_reason_of(data: Mapping[str, Any]) -> str:
     return choices_finish_reason(data)
 
 
-CLIENT = Dialect(
-    name="anthropic",
-    label="Anthropic",
-    parse_request=parse_request,
-    render_response=render_response,
-    render_stream=render_stream,
-    render_error=render_error,
-    render_stream_error=render_stream_error,
+CLIENT = client_dialect(
+    globals(),
+    "anthropic",
+    "Anthropic",
     client_status=client_status,
     render_models=render_models,
     finish_reason_of=finish_reason_of,

@@ -34,24 +34,20 @@ from typing import Any
 
 import orjson
 
+from gateway.base import types as t
 from gateway.base.errors import BUDGET_EXCEEDED, GatewayError, InvalidRequest
 from gateway.base.streaming import sse_bytes
 from gateway.base.types import (
     ChatRequest,
-    ChatResponse,
-    Document,
     ErrorEvent,
     Finish,
     Image,
     Message,
-    ModelInfo,
-    Part,
     PartStart,
     PartStop,
     Reasoning,
     ResponseFormat,
     Start,
-    StreamEvent,
     Text,
     TextDelta,
     Thinking,
@@ -64,10 +60,11 @@ from gateway.base.types import (
     Usage,
     UsageEvent,
 )
-from gateway.codecs.base import Dialect, gateway_status
+from gateway.codecs.base import gateway_status
 from gateway.codecs.gemini import ids, maps
 from gateway.codecs.gemini.outbound import PLACEHOLDER_SIGNATURE
 from gateway.codecs.google_common import arguments_object, call_arguments, config_number
+from gateway.codecs.inbound_common import client_dialect
 
 name = "gemini"
 
@@ -250,7 +247,7 @@ class _Calls:
         )
 
 
-def _result_content(response: Any) -> tuple[list[Text | Image | Document], bool]:
+def _result_content(response: Any) -> tuple[list[Text | Image | t.Document], bool]:
     """A ``functionResponse.response`` as tool-result text. Google's convention:
     ``{"output": ...}`` or ``{"result": ...}`` for success, ``{"error": ...}`` for a
     failure; any other object is sent as its JSON."""
@@ -277,13 +274,13 @@ def _media(data: dict[str, Any], where: str, inline: bool) -> Image:
     return Image(url=uri, media_type=mime if isinstance(mime, str) else None)
 
 
-def _turn(content: Any, i: int, calls: _Calls, unmapped: list[str]) -> tuple[str, list[Part]]:
+def _turn(content: Any, i: int, calls: _Calls, unmapped: list[str]) -> tuple[str, list[t.Part]]:
     where = f"contents[{i}]"
     turn = _fields(content, where)
     role = turn.get("role") or "user"
     if role not in ("user", "model", "function", "tool"):
         raise InvalidRequest(f"{where}.role must be 'user' or 'model'", param=f"{where}.role")
-    parts: list[Part] = []
+    parts: list[t.Part] = []
     for j, raw_part in enumerate(_list(turn.get("parts"), f"{where}.parts")):
         at = f"{where}.parts[{j}]"
         part = _fields(raw_part, at)
@@ -516,7 +513,7 @@ def _call_part(call_id: str, call_name: str, args: dict[str, Any]) -> dict[str, 
     return part
 
 
-def render_parts(parts: list[Part]) -> list[dict[str, Any]]:
+def render_parts(parts: list[t.Part]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, Thinking):
@@ -534,7 +531,7 @@ def _response_id(response_id: str) -> str:
     return response_id or "resp_" + os.urandom(12).hex()
 
 
-def render_response(response: ChatResponse, request: ChatRequest) -> dict[str, Any]:
+def render_response(response: t.ChatResponse, request: ChatRequest) -> dict[str, Any]:
     """A ``GenerateContentResponse``: one candidate, usage, the public model name."""
     return {
         "candidates": [
@@ -563,7 +560,7 @@ def _chunk(parts: list[dict[str, Any]], model: str, response_id: str, **more: An
 
 
 async def render_stream(
-    events: AsyncIterator[StreamEvent], request: ChatRequest
+    events: AsyncIterator[t.StreamEvent], request: ChatRequest
 ) -> AsyncIterator[bytes]:
     """Canonical events as ``streamGenerateContent?alt=sse`` chunks: each text or
     thought delta is a chunk, a function call one whole chunk when its arguments are
@@ -645,7 +642,7 @@ def render_stream_error(error: GatewayError) -> bytes:
     return sse_bytes(orjson.dumps(render_error(error)))
 
 
-def model_entry(model: ModelInfo) -> dict[str, Any]:
+def model_entry(model: t.ModelInfo) -> dict[str, Any]:
     return {
         "name": f"models/{model.id}",
         "baseModelId": model.id,
@@ -656,7 +653,7 @@ def model_entry(model: ModelInfo) -> dict[str, Any]:
     }
 
 
-def render_models(models: list[ModelInfo]) -> dict[str, Any]:
+def render_models(models: list[t.ModelInfo]) -> dict[str, Any]:
     return {"models": [model_entry(m) for m in models]}
 
 
@@ -664,14 +661,10 @@ def render_count_tokens(total_tokens: int) -> dict[str, int]:
     return {"totalTokens": total_tokens}
 
 
-CLIENT = Dialect(
-    name=name,
-    label="Gemini",
-    parse_request=parse_request,
-    render_response=render_response,
-    render_stream=render_stream,
-    render_error=render_error,
-    render_stream_error=render_stream_error,
+CLIENT = client_dialect(
+    globals(),
+    name,
+    "Gemini",
     render_models=render_models,
     render_count_tokens=render_count_tokens,
     # Google's SDKs read any line not starting with ``data:`` as JSON: a bare newline.

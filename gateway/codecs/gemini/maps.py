@@ -29,11 +29,9 @@ FINISH_REASONS: dict[str, FinishReason] = {
     "TOO_MANY_TOOL_CALLS": "error",
 }
 
-# Canonical -> Gemini, for the inbound half (a Gemini client reading our answer).
+# Canonical -> Gemini, for the inbound half (a Gemini client reading our answer); the
+# other reasons (stop, stop_sequence, tool_calls) are Gemini's STOP, the readers' default.
 FINISH_REASONS_OUT: dict[FinishReason, str] = {
-    "stop": "STOP",
-    "stop_sequence": "STOP",
-    "tool_calls": "STOP",
     "length": "MAX_TOKENS",
     "content_filter": "SAFETY",
     "error": "OTHER",

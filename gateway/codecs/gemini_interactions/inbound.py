@@ -29,22 +29,20 @@ from typing import Any
 
 import orjson
 
+from gateway.base import types as t
 from gateway.base.errors import GatewayError, InvalidRequest
 from gateway.base.types import (
     ChatRequest,
-    ChatResponse,
     Document,
     ErrorEvent,
     Finish,
     Image,
     Message,
-    Part,
     PartStart,
     PartStop,
     Reasoning,
     ResponseFormat,
     Start,
-    StreamEvent,
     Text,
     TextDelta,
     Thinking,
@@ -57,9 +55,10 @@ from gateway.base.types import (
     Usage,
     UsageEvent,
 )
-from gateway.codecs.base import Dialect, gateway_status
+from gateway.codecs.base import gateway_status
 from gateway.codecs.gemini_interactions import maps
 from gateway.codecs.google_common import arguments_object, call_arguments, config_number
+from gateway.codecs.inbound_common import client_dialect
 
 name = maps.NAME
 
@@ -145,7 +144,7 @@ def _content(raw: Any, where: str) -> Text | Image | Document:
     )
 
 
-def _contents(raw: Any, where: str) -> list[Part]:
+def _contents(raw: Any, where: str) -> list[t.Part]:
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -176,7 +175,7 @@ class _Turns:
         self.calls: dict[str, str] = {}  # call id -> function name
         self.answered: set[str] = set()
 
-    def add(self, role: str, part: Part) -> None:
+    def add(self, role: str, part: t.Part) -> None:
         last = self.messages[-1] if self.messages else None
         if last is not None and last.role == role:
             last.parts.append(part)
@@ -417,7 +416,7 @@ def thought_step(text: str, signature: str | None) -> dict[str, Any]:
     return step
 
 
-def output_steps(parts: list[Part]) -> list[dict[str, Any]]:
+def output_steps(parts: list[t.Part]) -> list[dict[str, Any]]:
     """An answer's parts as the steps the model made: thoughts, one ``model_output`` per
     run of text, and each function call."""
     steps: list[dict[str, Any]] = []
@@ -476,7 +475,7 @@ def resource(
     return body
 
 
-def render_response(response: ChatResponse, request: ChatRequest) -> dict[str, Any]:
+def render_response(response: t.ChatResponse, request: ChatRequest) -> dict[str, Any]:
     """The create response: the model's steps only, the status the turn ended with."""
     status = maps.STATUS_OF_FINISH.get(response.finish_reason, "completed")
     if any(isinstance(p, ToolCall) for p in response.parts):
@@ -545,7 +544,7 @@ def event_id(ordinal: int) -> str:
 
 
 async def render_stream(
-    events: AsyncIterator[StreamEvent], request: ChatRequest
+    events: AsyncIterator[t.StreamEvent], request: ChatRequest
 ) -> AsyncIterator[bytes]:
     """Canonical events as the Interactions stream: created, the steps (start, deltas,
     stop), completed with the usage, then ``[DONE]``."""
@@ -789,13 +788,4 @@ def render_stream_error(error: GatewayError) -> bytes:
     return maps.sse(body) + maps.DONE
 
 
-CLIENT = Dialect(
-    name=name,
-    label="Gemini Interactions",
-    parse_request=parse_request,
-    render_response=render_response,
-    render_stream=render_stream,
-    render_error=render_error,
-    render_stream_error=render_stream_error,
-    google_key=True,
-)
+CLIENT = client_dialect(globals(), name, "Gemini Interactions", google_key=True)

@@ -66,10 +66,10 @@ def split_call_id(tool_call_id: str) -> tuple[str, str | None]:
         return upstream, None
 
 
-# Interaction ``status`` -> canonical finish reason. ``requires_action`` is how an
-# interaction that called functions ends; ``incomplete`` ran out of output tokens.
+# Interaction ``status`` -> canonical finish reason (``completed``: stop, the default).
+# ``requires_action`` is how an interaction that called functions ends; ``incomplete``
+# ran out of output tokens.
 FINISH_REASONS: dict[str, FinishReason] = {
-    "completed": "stop",
     "requires_action": "tool_calls",
     "incomplete": "length",
     "budget_exceeded": "length",

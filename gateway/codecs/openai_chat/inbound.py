@@ -45,7 +45,8 @@ from gateway.base.types import (
     UsageEvent,
 )
 from gateway.codecs import openai_common as common
-from gateway.codecs.base import Dialect, chat_tool_calls, render_events
+from gateway.codecs.base import chat_tool_calls, render_events
+from gateway.codecs.inbound_common import client_dialect
 from gateway.codecs.openai_chat import inputs, maps
 from gateway.codecs.openai_chat.maps import usage_body as render_usage
 
@@ -786,15 +787,11 @@ def render_stream_error(error: errors.GatewayError) -> bytes:
 render_models = common.render_models
 
 
-CLIENT = Dialect(
-    name="openai",
-    label="OpenAI",
-    parse_request=parse_request,
-    render_response=render_response,
-    render_stream=render_stream,
+CLIENT = client_dialect(
+    globals(),
+    "openai",
+    "OpenAI",
     stream_renderer=StreamRenderer,
-    render_error=render_error,
-    render_stream_error=render_stream_error,
     render_models=render_models,
     stream_end=DONE,  # a stream the shutdown ends still closes the way clients expect
     body_checks={

@@ -65,7 +65,8 @@ from gateway.base.types import (
     refused_caller_header,
 )
 from gateway.codecs import openai_common as common
-from gateway.codecs.base import Dialect, render_events, tool_call_text
+from gateway.codecs.base import render_events, tool_call_text
+from gateway.codecs.inbound_common import client_dialect
 from gateway.codecs.openai_responses import maps
 from gateway.codecs.openai_responses.maps import usage_body as render_usage
 
@@ -1355,15 +1356,11 @@ def render_count_tokens(input_tokens: int) -> dict[str, Any]:
     return {"object": "response.input_tokens", "input_tokens": input_tokens}
 
 
-CLIENT = Dialect(
-    name="responses",
-    label="OpenAI Responses",
-    parse_request=parse_request,
-    render_response=render_response,
-    render_stream=render_stream,
+CLIENT = client_dialect(
+    globals(),
+    "responses",
+    "OpenAI Responses",
     stream_renderer=Rendering,
-    render_error=render_error,
-    render_stream_error=render_stream_error,
     render_models=render_models,
     render_count_tokens=render_count_tokens,
     renders_hosted=True,

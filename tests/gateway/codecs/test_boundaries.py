@@ -24,6 +24,8 @@ FORBIDDEN_ROOTS = ("django", "channels", "httpx", "console")
 MODULES = sorted(CODECS.rglob("*.py"))
 
 
+# Not codecs: what every codec may read (inbound_common: what every client half builds alike).
+EVERY_CODEC = ("gateway.codecs.base", "gateway.codecs.inbound_common")
 # Not codecs: modules several codecs of one family read (neither imports the other).
 FAMILY = {
     "gateway.codecs.openai_common": (
@@ -41,7 +43,7 @@ def _allowed(name: str, own: str) -> bool:
         return True
     if any(name == shared or name.startswith(shared + ".") for shared in SHARED):
         return True
-    if name == "gateway.codecs.base" or name.startswith("gateway.codecs.base."):
+    if any(name == m or name.startswith(m + ".") for m in EVERY_CODEC):
         return True
     for module, readers in FAMILY.items():
         if (name == module or name.startswith(module + ".")) and own in readers:
