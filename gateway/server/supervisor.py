@@ -54,6 +54,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gateway.server import accept_balance
+
 # Set for the workers: they leave daphne's app out (``gateway.server.settings``).
 UVICORN_WORKER_ENV = "SWITCHYARD_UVICORN_WORKER"
 STARTUP_FAILURE = 3  # uvicorn's exit status when a server cannot start
@@ -148,6 +150,7 @@ class Worker:
     started: float
     ready: bool = False
     retiring: bool = False  # asked to stop: its end is no reason to replace it
+    slot: int = -1  # its slot in the accept ledger (``gateway.server.accept_balance``)
 
     @property
     def pid(self) -> int:
@@ -175,6 +178,7 @@ class Supervisor:
     docstring); ``run`` returns the exit status."""
 
     SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGTTIN", "SIGTTOU", "SIGCHLD")
+    ledger: accept_balance.Ledger | None = None
 
     def __init__(self, app: str, count: int, options: dict[str, Any], sock: socket.socket):
         self.app, self.count, self.options, self.sock = app, count, options, sock
@@ -188,6 +192,9 @@ class Supervisor:
         # The workers inherit the read end; closing the write end (or the supervisor's
         # death) tells them all at once that the server stops (``WorkerServer``).
         self._stopping_r, self._stopping_w = os.pipe()
+        # Where the workers tell each other how many connections they hold, so that new
+        # ones spread evenly; without memfd_create (not Linux) they accept as they come.
+        self.ledger = accept_balance.Ledger.create() if hasattr(os, "memfd_create") else None
 
     # --- signals and waiting -------------------------------------------------------------
 
@@ -228,7 +235,14 @@ class Supervisor:
             "ready_fd": ready_w,
             "stop_fd": self._stopping_r,
         }
-        fds = (self.sock.fileno(), ready_w, self._stopping_r)
+        fds: tuple[int, ...] = (self.sock.fileno(), ready_w, self._stopping_r)
+        slot = -1
+        if self.ledger is not None:
+            slot = accept_balance.free_slot({w.slot for w in self.workers + self.retired})
+            self.ledger.set(slot, accept_balance.IDLE)  # (until the worker accepts)
+            spec[accept_balance.LEDGER_FD_KEY] = self.ledger.fd
+            spec[accept_balance.SLOT_KEY] = slot
+            fds += (self.ledger.fd,)
         try:
             process = subprocess.Popen(worker_command(spec), pass_fds=fds)
         except BaseException:
@@ -236,7 +250,12 @@ class Supervisor:
             raise
         finally:
             os.close(ready_w)
-        return Worker(process, ready_r, time.monotonic())
+        return Worker(process, ready_r, time.monotonic(), slot=slot)
+
+    def _forget(self, worker: Worker) -> None:
+        """A worker is gone: its slot in the ledger counts for nobody."""
+        if self.ledger is not None and worker.slot >= 0:
+            self.ledger.set(worker.slot, accept_balance.IDLE)
 
     def _reap(self) -> None:
         """Forget workers that exited; schedule the replacement of those that should
@@ -248,6 +267,7 @@ class Supervisor:
             if worker.ready_fd >= 0:
                 worker.read_ready()  # it may have served before it died
             self.workers.remove(worker)
+            self._forget(worker)
             if worker.retiring or self.status is not None:
                 continue
             code = worker.process.returncode
@@ -264,6 +284,7 @@ class Supervisor:
             if worker.process.poll() is not None:
                 worker.close_pipe()
                 self.retired.remove(worker)
+                self._forget(worker)
 
     def _replace_due(self) -> None:
         now = time.monotonic()
@@ -323,6 +344,7 @@ class Supervisor:
                 new.signal(signal.SIGKILL)
                 new.process.wait()
                 new.close_pipe()
+                self._forget(new)
                 if signal.SIGINT not in taken and signal.SIGTERM not in taken:
                     _say(f"SIGHUP: worker {new.pid} did not start; keeping the others")
                 self._handle(taken)

@@ -48,10 +48,14 @@ import uvicorn
 from uvicorn.config import WS_PROTOCOLS
 from uvicorn.importer import import_from_string
 
+from gateway.server.accept_balance import LEDGER_FD_KEY, SLOT_KEY, BalancedAcceptor, Ledger
+
 log = logging.getLogger(__name__)
 
 
 class DrainingServer(uvicorn.Server):
+    acceptors: tuple[BalancedAcceptor, ...] = ()  # (``WorkerServer``'s own accepting)
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self.force_exit:  # a second Ctrl-C / SIGTERM skips the drain
             await super().shutdown(sockets)
@@ -79,6 +83,10 @@ class DrainingServer(uvicorn.Server):
         from gateway.server.syn_filter import HANDSHAKE_SECONDS, refuse_new_connections
 
         held: list[socket.socket] = []
+        for acceptor in self.acceptors:
+            acceptor.stop()
+            with contextlib.suppress(OSError):
+                held.append(socket.socket(fileno=os.dup(acceptor.listener.fileno())))
         for server in getattr(self, "servers", ()):
             for listener in server.sockets or ():
                 with contextlib.suppress(OSError):
@@ -123,15 +131,18 @@ class DrainingServer(uvicorn.Server):
         return True
 
     def new_protocol(self) -> asyncio.Protocol:
-        """The protocol of a connection taken from the accept queue while stopping, as
-        uvicorn's startup makes them, draining from the start (its request is answered
-        with ``Connection: close``)."""
-        config = self.config
-        protocol = config.http_protocol_class(  # type: ignore[call-arg]
-            config=config, server_state=self.server_state, app_state=self.lifespan.state
-        )
+        """The protocol of a connection taken from the accept queue while stopping,
+        draining from the start (its request is answered with ``Connection: close``)."""
+        protocol = self.connection_protocol()
         protocol.shutdown_on_open = True  # type: ignore[attr-defined]
         return protocol
+
+    def connection_protocol(self) -> asyncio.Protocol:
+        """A new connection's protocol, as uvicorn's startup makes them."""
+        config = self.config
+        return config.http_protocol_class(  # type: ignore[call-arg]
+            config=config, server_state=self.server_state, app_state=self.lifespan.state
+        )
 
     def connections_settled(self) -> bool:
         """No HTTP connection is left open but those closing (WebSockets aside): each
@@ -155,12 +166,17 @@ class WorkerServer(DrainingServer):
     check of its parent (once a second)."""
 
     def __init__(
-        self, config: uvicorn.Config, ready_fd: int | None = None, stop_fd: int | None = None
+        self,
+        config: uvicorn.Config,
+        ready_fd: int | None = None,
+        stop_fd: int | None = None,
+        ledger: tuple[Ledger, int] | None = None,
     ) -> None:
         super().__init__(config)
         self.ready_fd = ready_fd
         self.stop_fd = stop_fd
         self.parent = os.getppid()
+        self.ledger = ledger  # the table of its siblings' connections and its slot in it
 
     def stops_whole_server(self) -> bool:
         """The socket is shared with the other workers: only when the supervisor stops
@@ -184,6 +200,8 @@ class WorkerServer(DrainingServer):
         self.should_exit = True
 
     async def on_tick(self, counter: int) -> bool:
+        for acceptor in self.acceptors:
+            acceptor.publish()  # (connections that closed since)
         if counter % 10 == 0 and not self.should_exit and os.getppid() != self.parent:
             # checked once a second, with uvicorn's date header: the backstop for a
             # worker whose pipe did not tell (none given); when it did and its callback
@@ -196,7 +214,25 @@ class WorkerServer(DrainingServer):
         return await super().on_tick(counter)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
+        """uvicorn's start-up; with a ledger, this worker accepts on ``sockets`` itself,
+        spreading connections over its siblings (``gateway.server.accept_balance``)."""
+        ledger, slot = self.ledger or (None, -1)
+        balanced = ledger is not None and bool(sockets)
+        await super().startup([] if balanced else sockets)
+        if self.started and ledger is not None and balanced and sockets:
+            connections = self.server_state.connections
+            self.acceptors = tuple(
+                BalancedAcceptor(
+                    sock,
+                    self.connection_protocol,
+                    connections.__len__,
+                    ledger,
+                    slot,
+                    ssl=self.config.ssl,
+                    backlog=self.config.backlog,
+                )
+                for sock in sockets
+            )
         if self.started and self.stop_fd is not None:
             asyncio.get_running_loop().add_reader(self.stop_fd, self.supervisor_stopping)
         if self.started and self.ready_fd is not None:
@@ -271,7 +307,10 @@ def serve_worker(spec: dict[str, Any]) -> None:
     (SIGINT / SIGTERM start the graceful shutdown, with the drain first)."""
     config = worker_config(spec["app"], spec["options"])
     sock = socket.socket(fileno=spec["fd"])  # family and type read from the descriptor
-    WorkerServer(config, spec.get("ready_fd"), spec.get("stop_fd")).run(sockets=[sock])
+    ledger = None
+    if spec.get(LEDGER_FD_KEY) is not None:
+        ledger = (Ledger(spec[LEDGER_FD_KEY]), int(spec[SLOT_KEY]))
+    WorkerServer(config, spec.get("ready_fd"), spec.get("stop_fd"), ledger).run(sockets=[sock])
 
 
 def run(app: str, **options: Any) -> None:

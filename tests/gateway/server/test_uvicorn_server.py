@@ -151,14 +151,17 @@ def read_to_end(sock: socket.socket) -> bytes:
     return data
 
 
-async def test_stopping_serves_the_accept_queue_and_then_refuses(monkeypatch) -> None:
+@pytest.mark.parametrize("accepting", ["uvicorn", "balanced"])
+async def test_stopping_serves_the_accept_queue_and_then_refuses(accepting, monkeypatch) -> None:
     """Connections the kernel completed but the server had not accepted when it stopped
     are served (with Connection: close), not reset when the listening socket closes; a
-    connection after that is refused (a load balancer retries it elsewhere)."""
+    connection after that is refused (a load balancer retries it elsewhere). The same
+    when the worker accepts itself (``accept_balance``), its slot then idle."""
     import functools
 
     import uvicorn
 
+    from gateway.server.accept_balance import Ledger
     from gateway.server.http_protocol import HeadJoiningProtocol
 
     monkeypatch.setattr(lifecycle, "_closing", False)  # restored: the drain sets them
@@ -177,14 +180,20 @@ async def test_stopping_serves_the_accept_queue_and_then_refuses(monkeypatch) ->
         app, lifespan="off", log_level="warning", http=functools.partial(HeadJoiningProtocol)
     )
     config.load()
-    server = uvicorn_server.DrainingServer(config)
+    ledger = Ledger.create()
+    server: uvicorn_server.DrainingServer = uvicorn_server.DrainingServer(config)
+    if accepting == "balanced":
+        server = uvicorn_server.WorkerServer(config, ledger=(ledger, 0))
     server.lifespan = config.lifespan_class(config)
     await server.startup(sockets=[listener])
+    assert len(server.acceptors) == (accepting == "balanced")
+    assert ledger.least_other(1) == (0 if accepting == "balanced" else None)
     # The event loop does not run until the stop: these wait in the accept queue.
     queued = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
     for client in queued:
         client.sendall(b"GET / HTTP/1.1\r\nhost: t\r\n\r\n")
     assert await server.stop_accepting([listener]) == 3
+    assert ledger.least_other(1) is None  # (stopped: nobody's reference)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2)
     for connection in list(server.server_state.connections):
@@ -196,6 +205,7 @@ async def test_stopping_serves_the_accept_queue_and_then_refuses(monkeypatch) ->
         client.close()
     await server.shutdown()  # the drain ends at once: nothing in flight, nothing open
     assert lifecycle.closing()
+    ledger.close()
 
 
 async def test_a_worker_stops_at_once_when_its_supervisor_stops_or_dies() -> None:
