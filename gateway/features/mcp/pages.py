@@ -22,9 +22,14 @@ register(
     Page("mcp-servers/", views.mcp_list, "mcp", read=EDIT, nav=SERVERS),
     Page("mcp-servers/new/", views.mcp_create, "mcp-create", read=EDIT),
     Page("mcp-servers/<int:pk>/", views.mcp_edit, "mcp-edit", read=EDIT),
-    Page("mcp-servers/<int:pk>/delete/", views.mcp_delete, "mcp-delete", read=EDIT),
-    Page("mcp-servers/<int:pk>/tools/", views.mcp_tools, "mcp-tools", read=EDIT),
-    Page("mcp-servers/<int:pk>/call/", views.mcp_call, "mcp-call", read=EDIT),
+    *(
+        Page(f"mcp-servers/<int:pk>/{action}/", view, f"mcp-{action}", read=EDIT)
+        for action, view in (
+            ("delete", views.mcp_delete),
+            ("tools", views.mcp_tools),
+            ("call", views.mcp_call),
+        )
+    ),
     # one's own OAuth connections to MCP servers (and the rule mcp.oauth.connect); the
     # servers' admins have the MCP link above instead
     Page("mcp-connections/", oauth.connections, "mcp-connections", read=CONNECT, nav=CONNECTIONS),
