@@ -15,17 +15,8 @@ from typing import Any
 
 import orjson
 
-from gateway.base.types import (
-    ChatRequest,
-    Document,
-    Image,
-    Message,
-    Part,
-    Text,
-    Thinking,
-    ToolCall,
-    ToolResult,
-)
+from gateway.base import types as t
+from gateway.base.types import Document, Image, Message, Text, Thinking, ToolCall, ToolResult
 from gateway.codecs import CODECS
 from gateway.codecs import client as client_codec
 from gateway.web.answers import logged_answer
@@ -55,7 +46,7 @@ def _cut(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + " …"
 
 
-def part_text(part: Part) -> str:
+def part_text(part: t.Part) -> str:
     if isinstance(part, Text):
         return part.text
     if isinstance(part, Image):
@@ -75,7 +66,7 @@ def _call(part: ToolCall) -> str:
     return f"{part.name}({args[:300]}{'…' if len(args) > 300 else ''})"
 
 
-def turn_of(role: str, parts: list[Part]) -> Turn:
+def turn_of(role: str, parts: list[t.Part]) -> Turn:
     text = "\n".join(t for t in (part_text(p) for p in parts) if t).strip()
     calls = [_call(p) for p in parts if isinstance(p, ToolCall)]
     shown = (
@@ -86,12 +77,12 @@ def turn_of(role: str, parts: list[Part]) -> Turn:
     return Turn(shown, _cut(text), calls)
 
 
-def _request(dialect: str, inbound: str) -> ChatRequest | None:
+def _request(dialect: str, inbound: str) -> t.ChatRequest | None:
     if not inbound or dialect not in CODECS or CODECS[dialect].client is None:
         return None
     try:
         body = orjson.loads(inbound)
-        parsed: ChatRequest = client_codec(dialect).parse_request(body, {})
+        parsed: t.ChatRequest = client_codec(dialect).parse_request(body, {})
     except Exception:  # cut by the journal, not JSON, or a body its parser refuses
         return None
     return parsed

@@ -224,18 +224,19 @@ class ExperimentIn(Schema):
     baseline: int = 0
 
 
+# an experiment's fields answered as stored, after its progress, name and dataset
+EXPERIMENT_FIELDS = (
+    *("dataset_version", "columns", "scorers", "baseline", "concurrency"),
+    *("created_at", "finished_at"),
+)
+
+
 def _experiment_out(experiment: Experiment) -> dict[str, Any]:
     return {
         **experiments.progress(experiment),
         "name": experiment.name,
         "dataset": experiment.dataset_id,
-        "dataset_version": experiment.dataset_version,
-        "columns": experiment.columns,
-        "scorers": experiment.scorers,
-        "baseline": experiment.baseline,
-        "concurrency": experiment.concurrency,
-        "created_at": experiment.created_at,
-        "finished_at": experiment.finished_at,
+        **{name: getattr(experiment, name) for name in EXPERIMENT_FIELDS},
     }
 
 
@@ -316,30 +317,22 @@ class EvaluatorIn(Schema):
     status: str | None = None
 
 
+# an evaluator's fields answered as stored: its settings (before its budget and today's
+# spend), then its alerting and counts
+EVALUATOR_SETTINGS = ("name", "route", "tag", "filters", "scorer", "score_name", "sample_rate")
+EVALUATOR_STATE = (
+    *("alert_below", "alert_window", "alerting", "status", "sampled", "scored", "unscored"),
+    *("skipped_budget", "last_error", "last_run_at", "created_by", "created_at"),
+)
+
+
 def _evaluator_out(evaluator: Evaluator) -> dict[str, Any]:
     return {
         "id": evaluator.pk,
-        "name": evaluator.name,
-        "route": evaluator.route,
-        "tag": evaluator.tag,
-        "filters": evaluator.filters,
-        "scorer": evaluator.scorer,
-        "score_name": evaluator.score_name,
-        "sample_rate": evaluator.sample_rate,
+        **{name: getattr(evaluator, name) for name in EVALUATOR_SETTINGS},
         "budget_usd_per_day": f"{Decimal(evaluator.budget_usd_per_day).normalize():f}",
         "spent_today_usd": f"{continuous.spent_today(evaluator).normalize():f}",
-        "alert_below": evaluator.alert_below,
-        "alert_window": evaluator.alert_window,
-        "alerting": evaluator.alerting,
-        "status": evaluator.status,
-        "sampled": evaluator.sampled,
-        "scored": evaluator.scored,
-        "unscored": evaluator.unscored,
-        "skipped_budget": evaluator.skipped_budget,
-        "last_error": evaluator.last_error,
-        "last_run_at": evaluator.last_run_at,
-        "created_by": evaluator.created_by,
-        "created_at": evaluator.created_at,
+        **{name: getattr(evaluator, name) for name in EVALUATOR_STATE},
     }
 
 

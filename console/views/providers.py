@@ -17,7 +17,7 @@ from console.forms import ProviderForm
 from gateway.models import Provider
 from gateway.ops import admin_ops
 from gateway.web.decorators import fields_refused, form_values, staff_required
-from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.http import HtmxHttpRequest, deleted, go_to
 from gateway.web.saving import show_errors
 
 FORM_FIELDS = ("name", "kind", "base_url", "api_version", "timeout", "extra_headers")
@@ -90,9 +90,7 @@ def provider_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             response = render(request, template + "#flash", context)
             return retarget(reswap(response, "innerHTML"), "#flash")
         return render(request, template, context, status=409)
-    if request.htmx:
-        return HttpResponse("")  # the row swaps itself out
-    return go_to(request, reverse("console:providers"))
+    return deleted(request, reverse("console:providers"))
 
 
 @staff_required

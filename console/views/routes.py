@@ -29,7 +29,7 @@ from gateway.access import field_rules, roles
 from gateway.models import Deployment, Provider, Route, Team
 from gateway.ops import admin_ops
 from gateway.web.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
-from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.http import HtmxHttpRequest, deleted, go_to
 from gateway.web.saving import show_errors
 
 ROUTE_FIELDS = tuple(RouteForm.base_fields)
@@ -240,9 +240,7 @@ def route_delete(request: HtmxHttpRequest, route: Route) -> HttpResponse:
         if request.htmx:
             return _card(request, route, error=" ".join(exc.messages))
         return _whole_page(request, status=409, error=" ".join(exc.messages))
-    if request.htmx:
-        return HttpResponse("")
-    return go_to(request, reverse("console:routes"))
+    return deleted(request, reverse("console:routes"))
 
 
 def _back_to_route(request: HtmxHttpRequest, route: Route, done: str) -> HttpResponse:

@@ -132,21 +132,17 @@ ENDPOINTS: dict[str, Endpoint] = _declare(
         NOTHING,
         costs=(PER_SEARCH_UNIT, TOKENS),
     ),
-    Endpoint(
-        "image_generation",
-        (Field("prompt"),),
-        UNREADABLE,
-        IMAGES,
-        costs=(TOKENS, PER_IMAGE),
-        owns=("image_file",),  # response_format "url": a signed link to the key's file
-    ),
-    Endpoint(
-        "image_edit",
-        (Field("prompt"),),
-        UNREADABLE,
-        IMAGES,
-        costs=(TOKENS, PER_IMAGE),
-        owns=("image_file",),
+    # an image made or edited; response_format "url": a signed link to the key's file
+    *(
+        Endpoint(
+            name,
+            (Field("prompt"),),
+            UNREADABLE,
+            IMAGES,
+            costs=(TOKENS, PER_IMAGE),
+            owns=("image_file",),
+        )
+        for name in ("image_generation", "image_edit")
     ),
     Endpoint("gemini_images", (Field("prompt"),), UNREADABLE, IMAGES, costs=(TOKENS, PER_IMAGE)),
     Endpoint("gemini_native_images", REQUEST, UNREADABLE, IMAGES),

@@ -791,6 +791,12 @@ def _declared(*names: str) -> Callable[[], set[str]]:
     return lambda: set(names)
 
 
+def _endpoints_of(table: dict[str, tuple[str, Any]]) -> Callable[[], set[str]]:
+    """The endpoints a path table (path or method -> (endpoint, ...)) names, read when
+    asked."""
+    return lambda: {endpoint for endpoint, _ in table.values()}
+
+
 def _post_endpoint(scope: Scope, method: str, path: str) -> tuple[str, str] | None:
     return POST_ROUTES.get(path) if method == "POST" else None
 
@@ -856,39 +862,18 @@ def _metrics(scope: Scope, method: str, path: str) -> bool:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route(
-        "POST endpoint",
-        _post_endpoint,
-        GatewayApp.post_endpoint,
-        lambda: {endpoint for endpoint, _ in POST_ROUTES.values()},
-    ),
-    Route(
-        "POST Gemini method",
-        _post_gemini,
-        GatewayApp.post_gemini,
-        lambda: {endpoint for endpoint, _ in GEMINI_METHODS.values()},
-    ),
+    Route("POST endpoint", _post_endpoint, GatewayApp.post_endpoint, _endpoints_of(POST_ROUTES)),
+    Route("POST Gemini method", _post_gemini, GatewayApp.post_gemini, _endpoints_of(GEMINI_METHODS)),
     Route("GET Gemini models", _gemini_listing, GatewayApp.gemini_models, _declared("models")),
     Route("GET models", _models, GatewayApp.models, _declared("models")),
-    Route(
-        "files and batches",
-        _files_and_batches,
-        GatewayApp.files_and_batches,
-        _declared("files", "batches"),
-    ),
+    Route("files and batches", _files_and_batches, GatewayApp.files_and_batches, _declared("files", "batches")),
     Route("GET signed file link", _file_link, GatewayApp.file_link, _declared("file_link")),
     Route("MCP", _mcp, GatewayApp.mcp, _declared("mcp")),
     Route("A2A agents", _agents, GatewayApp.agents, _declared("a2a")),
-    Route(
-        "passthrough",
-        _passthrough,
-        GatewayApp.passthrough,
-        _declared(*passthrough.DECLARED),
-        catch_all=True,
-    ),
+    Route("passthrough", _passthrough, GatewayApp.passthrough, _declared(*passthrough.DECLARED), catch_all=True),
     Route("GET metrics", _metrics, GatewayApp.metrics),  # /metrics: not an API path
     Route("GET health probe", _probe, GatewayApp.probe),  # /health/...: not an API path
-)
+)  # fmt: skip
 
 
 def feature_row(api: hooks.ApiRoute) -> Route:

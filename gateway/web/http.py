@@ -36,6 +36,12 @@ def go_to(request: HtmxHttpRequest, url: str) -> HttpResponse:
     return HttpResponseRedirect(url)
 
 
+def deleted(request: HtmxHttpRequest, url: str) -> HttpResponse:
+    """After a row is deleted: nothing for htmx (the row swaps itself out), else on to
+    ``url`` (the list)."""
+    return HttpResponse("") if request.htmx else HttpResponseRedirect(url)
+
+
 def page_or_partial(request: HtmxHttpRequest, template: str, partial: str) -> str:
     """The whole page for a normal request, just the named partial for htmx."""
     return f"{template}#{partial}" if request.htmx else template

@@ -27,7 +27,7 @@ from gateway.web.decorators import (
     form_values,
     staff_required,
 )
-from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.http import HtmxHttpRequest, deleted, go_to
 from gateway.web.saving import show_errors
 
 RECENT_CALLS = 20
@@ -150,9 +150,7 @@ def agent_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def agent_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     save.delete_agent(get_object_or_404(A2aAgent, pk=pk))
-    if request.htmx:
-        return HttpResponse("")
-    return go_to(request, reverse("console:a2a"))
+    return deleted(request, reverse("console:a2a"))
 
 
 @staff_required

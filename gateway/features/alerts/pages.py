@@ -6,14 +6,11 @@ from __future__ import annotations
 from gateway.features.alerts import views
 from gateway.web.pages import Nav, Page, register
 
+ALERTS = Nav("Observe", "Alerts", ("alert",), order=40)
+
 register(
     Page(
-        "alerts/",
-        views.alerts_page,
-        "alerts",
-        read="spend.view",
-        write="settings.edit",
-        nav=Nav("Observe", "Alerts", ("alert",), order=40),
+        "alerts/", views.alerts_page, "alerts", read="spend.view", write="settings.edit", nav=ALERTS
     ),
     Page("alerts/test/", views.alerts_test, "alerts-test", read="settings.edit"),
     Page("alerts/<int:pk>/retry/", views.alert_retry, "alert-retry", read="settings.edit"),

@@ -25,7 +25,7 @@ the key."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -59,6 +59,18 @@ class BilledUsage:
     key: str = ""  # the provider's API key id, when reported
 
 
+@dataclass(frozen=True, slots=True)
+class Window:
+    """How a source's API names the days it reads: the start (also each daily bucket's
+    start in the answer), the end, the scope filter; and a day as sent and as answered."""
+
+    start: str
+    end: str
+    scope: str
+    stamp: Callable[[date], str]
+    day_of: Callable[[Any], date]
+
+
 class BillSource:
     """One provider's bill: ``costs`` and ``usage`` of the days in [first, last)."""
 
@@ -89,6 +101,29 @@ class BillSource:
 
     def headers(self) -> dict[str, str]:
         raise NotImplementedError
+
+    window: ClassVar[Window]
+
+    def _window(self, first: date, last: date) -> list[tuple[str, str]]:
+        window = self.window
+        params = [
+            (window.start, window.stamp(first)),
+            (window.end, window.stamp(last)),
+            ("bucket_width", "1d"),
+            ("limit", str(min(31, max(1, (last - first).days)))),
+        ]
+        if self.scope():
+            params.append((window.scope, self.scope()))
+        return params
+
+    async def _results(
+        self, path: str, params: list[tuple[str, str]]
+    ) -> AsyncIterator[tuple[date, dict[str, Any]]]:
+        """Every result of every daily bucket, with its day."""
+        async for bucket in self._pages(path, params):
+            day = self.window.day_of(bucket[self.window.start])
+            for result in bucket.get("results") or []:
+                yield day, result
 
     async def _get(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
         try:
@@ -140,6 +175,12 @@ def _rfc3339(day: date) -> str:
     return f"{day.isoformat()}T00:00:00Z"
 
 
+def _usage(day: date, result: dict[str, Any], inputs: int, requests: int) -> BilledUsage:
+    """A usage row: the model, output tokens and API key id are named alike by both APIs."""
+    model, key = str(result.get("model") or ""), str(result.get("api_key_id") or "")
+    return BilledUsage(day, model, inputs, int(result.get("output_tokens") or 0), requests, key)
+
+
 class OpenAIBill(BillSource):
     name = "openai"
     key_setting = "SWITCHYARD_OPENAI_ADMIN_KEY"
@@ -147,52 +188,31 @@ class OpenAIBill(BillSource):
     scope_setting = "SWITCHYARD_OPENAI_BILLING_PROJECT"
     default_base = "https://api.openai.com"
 
+    window = Window("start_time", "end_time", "project_ids", _epoch, _day_of_epoch)
+
     def headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.admin_key()}"}
-
-    def _window(self, first: date, last: date) -> list[tuple[str, str]]:
-        params = [
-            ("start_time", _epoch(first)),
-            ("end_time", _epoch(last)),
-            ("bucket_width", "1d"),
-            ("limit", str(min(31, max(1, (last - first).days)))),
-        ]
-        if self.scope():
-            params.append(("project_ids", self.scope()))
-        return params
 
     async def costs(self, first: date, last: date) -> list[BilledCost]:
         params = self._window(first, last)
         params += [("group_by", "line_item"), ("group_by", "project_id")]
         found = []
-        async for bucket in self._pages("/v1/organization/costs", params):
-            day = _day_of_epoch(bucket["start_time"])
-            for result in bucket.get("results") or []:
-                amount = result.get("amount") or {}
-                if str(amount.get("currency", "usd")).lower() != "usd":
-                    raise BillError(f"openai: a cost in {amount.get('currency')!r}, not USD")
-                item = str(result.get("line_item") or "")
-                model = item.split(",", 1)[0].strip() if "," in item else ""
-                usd = Decimal(str(amount.get("value") or 0))
-                found.append(BilledCost(day, model, usd, str(result.get("project_id") or "")))
+        async for day, result in self._results("/v1/organization/costs", params):
+            amount = result.get("amount") or {}
+            if str(amount.get("currency", "usd")).lower() != "usd":
+                raise BillError(f"openai: a cost in {amount.get('currency')!r}, not USD")
+            item = str(result.get("line_item") or "")
+            model = item.split(",", 1)[0].strip() if "," in item else ""
+            usd = Decimal(str(amount.get("value") or 0))
+            found.append(BilledCost(day, model, usd, str(result.get("project_id") or "")))
         return found
 
     async def usage(self, first: date, last: date) -> list[BilledUsage]:
         params = self._window(first, last) + [("group_by", "model")]
         found = []
-        async for bucket in self._pages("/v1/organization/usage/completions", params):
-            day = _day_of_epoch(bucket["start_time"])
-            for result in bucket.get("results") or []:
-                found.append(
-                    BilledUsage(
-                        day,
-                        str(result.get("model") or ""),
-                        int(result.get("input_tokens") or 0),
-                        int(result.get("output_tokens") or 0),
-                        int(result.get("num_model_requests") or 0),
-                        str(result.get("api_key_id") or ""),
-                    )
-                )
+        async for day, result in self._results("/v1/organization/usage/completions", params):
+            inputs = int(result.get("input_tokens") or 0)
+            found.append(_usage(day, result, inputs, int(result.get("num_model_requests") or 0)))
         return found
 
 
@@ -204,59 +224,37 @@ class AnthropicBill(BillSource):
     default_base = "https://api.anthropic.com"
     version = "2023-06-01"
 
+    window = Window("starting_at", "ending_at", "workspace_ids[]", _rfc3339, _day_of_rfc3339)
+
     def headers(self) -> dict[str, str]:
         return {"x-api-key": self.admin_key(), "anthropic-version": self.version}
-
-    def _window(self, first: date, last: date) -> list[tuple[str, str]]:
-        params = [
-            ("starting_at", _rfc3339(first)),
-            ("ending_at", _rfc3339(last)),
-            ("bucket_width", "1d"),
-            ("limit", str(min(31, max(1, (last - first).days)))),
-        ]
-        if self.scope():
-            params.append(("workspace_ids[]", self.scope()))
-        return params
 
     async def costs(self, first: date, last: date) -> list[BilledCost]:
         params = self._window(first, last)
         params += [("group_by[]", "description"), ("group_by[]", "workspace_id")]
         found = []
-        async for bucket in self._pages("/v1/organizations/cost_report", params):
-            day = _day_of_rfc3339(bucket["starting_at"])
-            for result in bucket.get("results") or []:
-                if str(result.get("currency") or "USD").upper() != "USD":
-                    raise BillError(f"anthropic: a cost in {result.get('currency')!r}, not USD")
-                cents = Decimal(str(result.get("amount") or "0"))
-                model = str(result.get("model") or "")
-                scope = str(result.get("workspace_id") or "")
-                found.append(BilledCost(day, model, cents / 100, scope))
+        async for day, result in self._results("/v1/organizations/cost_report", params):
+            if str(result.get("currency") or "USD").upper() != "USD":
+                raise BillError(f"anthropic: a cost in {result.get('currency')!r}, not USD")
+            cents = Decimal(str(result.get("amount") or "0"))
+            model = str(result.get("model") or "")
+            scope = str(result.get("workspace_id") or "")
+            found.append(BilledCost(day, model, cents / 100, scope))
         return found
 
     async def usage(self, first: date, last: date) -> list[BilledUsage]:
         params = self._window(first, last)
         params += [("group_by[]", "model"), ("group_by[]", "api_key_id")]
         found = []
-        async for bucket in self._pages("/v1/organizations/usage_report/messages", params):
-            day = _day_of_rfc3339(bucket["starting_at"])
-            for result in bucket.get("results") or []:
-                creation = result.get("cache_creation") or {}
-                inputs = (
-                    int(result.get("uncached_input_tokens") or 0)
-                    + int(result.get("cache_read_input_tokens") or 0)
-                    + int(creation.get("ephemeral_5m_input_tokens") or 0)
-                    + int(creation.get("ephemeral_1h_input_tokens") or 0)
-                )
-                found.append(
-                    BilledUsage(
-                        day,
-                        str(result.get("model") or ""),
-                        inputs,
-                        int(result.get("output_tokens") or 0),
-                        0,
-                        str(result.get("api_key_id") or ""),
-                    )
-                )
+        async for day, result in self._results("/v1/organizations/usage_report/messages", params):
+            creation = result.get("cache_creation") or {}
+            inputs = (
+                int(result.get("uncached_input_tokens") or 0)
+                + int(result.get("cache_read_input_tokens") or 0)
+                + int(creation.get("ephemeral_5m_input_tokens") or 0)
+                + int(creation.get("ephemeral_1h_input_tokens") or 0)
+            )
+            found.append(_usage(day, result, inputs, 0))
         return found
 
 

@@ -6,12 +6,6 @@ from __future__ import annotations
 from gateway.features.cache_doctor import views
 from gateway.web.pages import Nav, Page, register
 
-register(
-    Page(
-        "spend/caching/",
-        views.cache_doctor,
-        "cache-doctor",
-        read="spend.view",
-        nav=Nav("Observe", "Caching", ("cache-doctor",), order=35),
-    ),
-)
+CACHING = Nav("Observe", "Caching", ("cache-doctor",), order=35)
+
+register(Page("spend/caching/", views.cache_doctor, "cache-doctor", read="spend.view", nav=CACHING))

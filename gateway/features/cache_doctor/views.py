@@ -29,11 +29,13 @@ def _context(request: HtmxHttpRequest) -> dict[str, Any]:
     report = reading.diagnose(
         timezone.now() - timedelta(hours=WINDOWS[window]), route=route, session=session
     )
+    routes, keys, sessions = report.routes[:SHOWN], report.keys[:SHOWN], report.sessions[:SHOWN]
     return {
         "report": report,
-        "routes": report.routes[:SHOWN],
-        "keys": report.keys[:SHOWN],
-        "sessions": report.sessions[:SHOWN],
+        "routes": routes,
+        "keys": keys,
+        "sessions": sessions,
+        "by": (("route", routes), ("key", keys), ("session", sessions)),  # a card each
         "misses": report.misses[:SHOWN],
         "window": window,
         "windows": list(WINDOWS),

@@ -8,11 +8,11 @@ from __future__ import annotations
 from gateway.features.dashboards import views
 from gateway.web.pages import Page, Panel, register, register_panel
 
+PIN = "dashboard.pin"
+
 register(
-    Page("dashboard/pin/", views.pin_chart, "dashboard-pin", read="dashboard.pin"),
-    Page(
-        "dashboard/pins/<int:pk>/unpin/", views.unpin_chart, "dashboard-unpin", read="dashboard.pin"
-    ),
-    Page("dashboard/pins/<int:pk>/move/", views.move_chart, "dashboard-move", read="dashboard.pin"),
+    Page("dashboard/pin/", views.pin_chart, "dashboard-pin", read=PIN),
+    Page("dashboard/pins/<int:pk>/unpin/", views.unpin_chart, "dashboard-unpin", read=PIN),
+    Page("dashboard/pins/<int:pk>/move/", views.move_chart, "dashboard-move", read=PIN),
 )
 register_panel(Panel("dashboard", views.BOARD_ID, views.board))

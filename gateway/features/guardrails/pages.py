@@ -7,25 +7,16 @@ from __future__ import annotations
 from gateway.features.guardrails import views
 from gateway.web.pages import Nav, Page, register
 
+VIEW = "guardrails.view"
+EDIT = "guardrails.edit"
+GUARDRAILS = Nav("Access", "Guardrails", ("guardrail",), order=30)
+
 register(
-    Page(
-        "guardrails/",
-        views.guardrail_list,
-        "guardrails",
-        read="guardrails.view",
-        write="guardrails.edit",
-        nav=Nav("Access", "Guardrails", ("guardrail",), order=30),
-    ),
-    Page("guardrails/new/", views.guardrail_create, "guardrail-create", read="guardrails.edit"),
-    Page(
-        "guardrails/<int:pk>/",
-        views.guardrail_detail,
-        "guardrail-detail",
-        read="guardrails.view",
-        write="guardrails.edit",
-    ),
+    Page("guardrails/", views.guardrail_list, "guardrails", read=VIEW, write=EDIT, nav=GUARDRAILS),
+    Page("guardrails/new/", views.guardrail_create, "guardrail-create", read=EDIT),
+    Page("guardrails/<int:pk>/", views.guardrail_detail, "guardrail-detail", read=VIEW, write=EDIT),
     *(
-        Page(f"guardrails/<int:pk>/{action}/", view, f"guardrail-{action}", read="guardrails.edit")
+        Page(f"guardrails/<int:pk>/{action}/", view, f"guardrail-{action}", read=EDIT)
         for action, view in (
             ("edit", views.guardrail_edit),
             ("delete", views.guardrail_delete),

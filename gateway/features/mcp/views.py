@@ -24,7 +24,7 @@ from gateway.features.mcp import save as mcp_admin
 from gateway.features.mcp.forms import McpServerForm
 from gateway.models import McpServer, RequestLog
 from gateway.web.decorators import actor_of, fields_refused, form_values, staff_required
-from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.http import HtmxHttpRequest, deleted, go_to
 from gateway.web.saving import show_errors
 
 if TYPE_CHECKING:
@@ -121,9 +121,7 @@ def mcp_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def mcp_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     mcp_admin.delete_server(get_object_or_404(McpServer, pk=pk))
-    if request.htmx:
-        return HttpResponse("")
-    return go_to(request, reverse("console:mcp"))
+    return deleted(request, reverse("console:mcp"))
 
 
 @staff_required

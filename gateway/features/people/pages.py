@@ -16,29 +16,18 @@ register(
 )
 
 # --- teams, users, invitations, sign-in settings
+TEAMS = Nav("Access", "Teams", ("team",), order=40)
+USERS = Nav("Access", "Users", ("user",), order=50)
+SETTINGS = "settings.edit"
+
 register(
-    Page(
-        "teams/",
-        teams.team_list,
-        "teams",
-        read="teams.view",
-        write="teams.edit",
-        nav=Nav("Access", "Teams", ("team",), order=40),
-    ),
+    Page("teams/", teams.team_list, "teams", read="teams.view", write="teams.edit", nav=TEAMS),
     Page("teams/new/", teams.team_create, "team-create", read="teams.edit"),
     Page("teams/<int:pk>/", teams.team_edit, "team-edit", read="teams.view", write="teams.edit"),
-    Page(
-        "users/",
-        users.user_list,
-        "users",
-        read="users.view",
-        write="users.edit",
-        nav=Nav("Access", "Users", ("user",), order=50),
-    ),
+    Page("users/", users.user_list, "users", read="users.view", write="users.edit", nav=USERS),
     Page("users/<int:pk>/role/", teams.user_edit, "user-edit", read="users.edit"),
-    Page(
-        "users/<int:pk>/limits/", teams.user_limits, "user-limits", read="teams.edit"
-    ),  # user.limit
+    # a user's limits (rule user.limit)
+    Page("users/<int:pk>/limits/", teams.user_limits, "user-limits", read="teams.edit"),
     # people: invites (rule user.invite: admins below owner), a user's page, deactivate
     # and remove (rule user.manage: owners)
     Page(
@@ -53,11 +42,8 @@ register(
     # the one-time link itself is the credential
     Page("invite/<str:token>/", invite_accept.invite_accept, "invite-accept", read=None),
     # the sign-in settings (OpenID Connect, set here or by the environment): owners
-    Page("settings/sign-in/", sign_in.sign_in_settings, "sign-in", read="settings.edit"),
+    Page("settings/sign-in/", sign_in.sign_in_settings, "sign-in", read=SETTINGS),
     Page(
-        "settings/sign-in/discovery/",
-        sign_in.sign_in_discovery,
-        "sign-in-discovery",
-        read="settings.edit",
+        "settings/sign-in/discovery/", sign_in.sign_in_discovery, "sign-in-discovery", read=SETTINGS
     ),
 )

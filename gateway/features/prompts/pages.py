@@ -6,21 +6,12 @@ from __future__ import annotations
 from gateway.features.prompts import views
 from gateway.web.pages import Nav, Page, register
 
+VIEW = "prompts.view"
+EDIT = "prompts.edit"
+PROMPTS = Nav("Build", "Prompts", ("prompt",), order=20)
+
 register(
-    Page(
-        "prompts/",
-        views.prompt_list,
-        "prompts",
-        read="prompts.view",
-        write="prompts.edit",
-        nav=Nav("Build", "Prompts", ("prompt",), order=20),
-    ),
-    Page(
-        "prompts/<str:name>/",
-        views.prompt_detail,
-        "prompt-detail",
-        read="prompts.view",
-        write="prompts.edit",
-    ),
-    Page("prompts/<str:name>/diff/", views.prompt_diff, "prompt-diff", read="prompts.view"),
+    Page("prompts/", views.prompt_list, "prompts", read=VIEW, write=EDIT, nav=PROMPTS),
+    Page("prompts/<str:name>/", views.prompt_detail, "prompt-detail", read=VIEW, write=EDIT),
+    Page("prompts/<str:name>/diff/", views.prompt_diff, "prompt-diff", read=VIEW),
 )

@@ -47,6 +47,21 @@ SETTINGS = (
 SECRET_SETTINGS = frozenset({"SWITCHYARD_OIDC_CLIENT_SECRET"})
 
 
+def _claim_and_map(what: str, example: str) -> tuple[forms.CharField, forms.CharField]:
+    """The claim read for a role or teams, and the map of its values (one a line)."""
+    claim = forms.CharField(
+        required=False, max_length=200, label=f"{what.title()} claim", help_text="default: groups"
+    )
+    values = forms.CharField(
+        required=False,
+        max_length=4000,
+        label=f"{what.title()} map",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=f"claim value={what}, one a line: {example}",
+    )
+    return claim, values
+
+
 class SsoSettingsForm(forms.Form):
     issuer = forms.CharField(
         required=False,
@@ -71,16 +86,7 @@ class SsoSettingsForm(forms.Form):
         label="Button label",
         help_text="default: Sign in with <issuer host>",
     )
-    role_claim = forms.CharField(
-        required=False, max_length=200, label="Role claim", help_text="default: groups"
-    )
-    role_map = forms.CharField(
-        required=False,
-        max_length=4000,
-        label="Role map",
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="claim value=role, one a line: llm-admins=admin",
-    )
+    role_claim, role_map = _claim_and_map("role", "llm-admins=admin")
     default_role = forms.CharField(
         required=False,
         max_length=20,
@@ -88,16 +94,7 @@ class SsoSettingsForm(forms.Form):
         help_text="when no value maps: owner, admin, editor, member, viewer or none "
         "(refused); default: member",
     )
-    team_claim = forms.CharField(
-        required=False, max_length=200, label="Team claim", help_text="default: groups"
-    )
-    team_map = forms.CharField(
-        required=False,
-        max_length=4000,
-        label="Team map",
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="claim value=team, one a line: team-red=Red",
-    )
+    team_claim, team_map = _claim_and_map("team", "team-red=Red")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -34,6 +34,27 @@ USAGE_DAYS = 30
 TEAM_ROLES = [(r, r) for r in (roles.EDITOR, roles.MEMBER, roles.VIEWER)]
 
 
+# a team's bounds on what its keys may use: what the box limits, the key's own rules
+# that apply without it, the list's label, what the list names
+BOUNDS = {
+    "mcp": ("MCP access", "MCP permissions", "MCP servers and tools the team's keys may use at most", "server, server__tool or *"),
+    "a2a": ("A2A agents", "agent grants", "A2A agents the team's keys may call at most", "agent names or *"),
+}  # fmt: skip
+
+
+def _team_bound(unit: str) -> tuple[forms.Field, CommaList]:
+    """A team's bound on what its keys may use (``BOUNDS``): the box that sets it and the
+    list; a key keeps only what is in its own list and here."""
+    what, own, label, names = BOUNDS[unit]
+    box = forms.BooleanField(
+        required=False,
+        label=f"Limit the team's {what}",
+        help_text=f"off: each key's own {own} apply as they are",
+    )
+    help_text = f"{names}, comma separated; a key keeps only what is in its own list and here"
+    return box, CommaList(required=False, label=label, help_text=f"{help_text} (empty: none)")
+
+
 class TeamForm(forms.Form):
     name = forms.SlugField(
         max_length=100, help_text="letters, digits, - and _ (no spaces): it names the team in /api"
@@ -49,28 +70,8 @@ class TeamForm(forms.Form):
         label="Budget alerts at (%)",
         help_text="e.g. 50, 80, 100; empty: the default thresholds; none: no alerts",
     )
-    mcp_restricted = forms.BooleanField(
-        required=False,
-        label="Limit the team's MCP access",
-        help_text="off: each key's own MCP permissions apply as they are",
-    )
-    mcp_allowed = CommaList(
-        required=False,
-        label="MCP servers and tools the team's keys may use at most",
-        help_text="server, server__tool or *, comma separated; a key keeps only what is "
-        "in its own list and here (empty: none)",
-    )
-    a2a_restricted = forms.BooleanField(
-        required=False,
-        label="Limit the team's A2A agents",
-        help_text="off: each key's own agent grants apply as they are",
-    )
-    a2a_allowed = CommaList(
-        required=False,
-        label="A2A agents the team's keys may call at most",
-        help_text="agent names or *, comma separated; a key keeps only what is in its own "
-        "list and here (empty: none)",
-    )
+    mcp_restricted, mcp_allowed = _team_bound("mcp")
+    a2a_restricted, a2a_allowed = _team_bound("a2a")
 
     guardrails = guardrail_field(
         "checked on every request of the team's keys, beside the ones on by default"
