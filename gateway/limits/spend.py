@@ -86,12 +86,18 @@ def _batch_holds_sync(key_ids: Any) -> Decimal:
     return rows.aggregate(total=Sum("held_usd"))["total"] or Decimal("0")
 
 
-async def load_spend(key_id: int, start: datetime | None, **whose: str | None) -> Decimal:
-    """What ``key_id`` (or only its ``end_user``, ``agent_run`` or ``session``: ``whose``)
-    spent since ``start``, from the request log, plus what its native batches hold (two
-    queries, once per counter load, in the database thread: never per request)."""
+async def load_spend(
+    key_id: int,
+    start: datetime | None,
+    end_user: str | None = None,
+    agent_run: str | None = None,
+    session: str | None = None,
+) -> Decimal:
+    """What ``key_id`` (or only its ``end_user``) spent since ``start``, from the
+    request log, plus what its native batches hold (two queries, once per counter
+    load, in the database thread: never per request)."""
 
-    return await db_work.arun(functools.partial(_load_spend_sync, key_id, start, **whose))
+    return await db_work.arun(_load_spend_sync, key_id, start, end_user, agent_run, session)
 
 
 def _owned_spend_sync(owner: dict[str, int], start: datetime | None) -> Decimal:
@@ -185,7 +191,7 @@ async def key_spend(key: KeyEntry, start: datetime | None) -> Decimal:
         )
         return initial
     if key.end_user is not None and key.parent_id is not None:
-        return await load_spend(key.parent_id, start, end_user=key.end_user)
+        return await load_spend(key.parent_id, start, key.end_user)
     if key.session is not None and key.parent_id is not None:  # a session (session_entry)
         return await load_spend(key.parent_id, None, session=key.session)
     if key.run is not None and key.parent_id is not None:  # an agent run (run_entry)
