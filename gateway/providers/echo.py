@@ -81,7 +81,7 @@ def _tool_to_call(request: t.ChatRequest, prompt: str) -> t.Tool | None:
     if choice is not None and choice.mode == "none":
         return None
     if choice is not None and choice.mode == "tool" and choice.name:
-        return next((t for t in request.tools if t.name == choice.name), None)
+        return next((tool for tool in request.tools if tool.name == choice.name), None)
     lowered = prompt.lower()
     for tool in request.tools:
         name = re.escape(tool.name.lower())
@@ -121,7 +121,7 @@ def plan_reply(request: t.ChatRequest, deployment: DeploymentEntry) -> list[t.Pa
 
 def _usage(request: t.ChatRequest, parts: list[t.Part]) -> t.Usage:
     prompt = sum(_words(m.text()) + 3 for m in request.messages)
-    prompt += sum(_words(t.text) for t in request.system)
+    prompt += sum(_words(p.text) for p in request.system)
     out = 0
     for part in parts:
         if isinstance(part, Text):
@@ -215,7 +215,7 @@ class EchoProvider(Provider):
             if packed:
                 vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
             data.append({"object": "embedding", "index": index, "embedding": vector})
-        tokens = sum(max(1, _words(t)) for t in texts)
+        tokens = sum(max(1, _words(text)) for text in texts)
         exchange.usage = t.Usage(input_tokens=tokens)
         exchange.end()
         return {

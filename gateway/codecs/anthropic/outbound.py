@@ -501,6 +501,7 @@ class StreamTranslator:
         self._real_tools = False
         self.finished = False  # message_delta with a stop reason seen
         self.done = False  # message_stop seen
+        self.failed = False  # an error event seen (given as an ErrorEvent)
 
     def feed(self, event: dict[str, Any]) -> list[t.StreamEvent]:
         kind = event.get("type")
@@ -537,6 +538,7 @@ class StreamTranslator:
         if kind == "message_stop":
             self.done = True
         elif kind == "error":
+            self.failed = True
             return [t.ErrorEvent(error_from_body(event.get("error")))]
         return []  # ping and anything new
 
@@ -632,7 +634,7 @@ class StreamParser:
         if self.failed or self.translator.done or not isinstance(event.data, dict):
             return []
         events = self.translator.feed(event.data)
-        self.failed = any(isinstance(e, t.ErrorEvent) for e in events)
+        self.failed = self.translator.failed
         return events
 
     def finish(self) -> list[t.StreamEvent]:

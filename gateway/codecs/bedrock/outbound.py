@@ -33,7 +33,7 @@ import orjson
 
 from gateway.base import types as t
 from gateway.base.errors import InvalidRequest, UpstreamError
-from gateway.base.types import Text
+from gateway.base.types import Document, Image, Text, Thinking, ToolCall, ToolResult
 from gateway.codecs.base import Target, add_turn
 from gateway.codecs.bedrock import cache_points, maps
 
@@ -70,7 +70,7 @@ INFERENCE_PARAMS = {
 # --- request ---------------------------------------------------------------------------
 
 
-def _media(part: t.Image, where: str) -> dict[str, Any]:
+def _media(part: Image, where: str) -> dict[str, Any]:
     if part.data is None:
         raise InvalidRequest(
             "Bedrock accepts images and documents as base64 data only, not URLs: send a "
@@ -93,7 +93,7 @@ def _media(part: t.Image, where: str) -> dict[str, Any]:
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9\-()\[\] ]+")
 
 
-def _document(doc: t.Document, where: str, names: set[str]) -> dict[str, Any]:
+def _document(doc: Document, where: str, names: set[str]) -> dict[str, Any]:
     """Text documents as text; files as a ``document`` block whose name is unique in
     the request (Bedrock refuses two documents of one name)."""
     if doc.text is not None:
@@ -112,13 +112,13 @@ def _document(doc: t.Document, where: str, names: set[str]) -> dict[str, Any]:
     return {"document": {"format": fmt, "name": name, "source": {"bytes": doc.data}}}
 
 
-def _result_content(result: t.ToolResult, where: str, names: set[str]) -> list[dict[str, Any]]:
+def _result_content(result: ToolResult, where: str, names: set[str]) -> list[dict[str, Any]]:
     content: list[dict[str, Any]] = []
     for part in result.content:
         if isinstance(part, Text):
             if part.text:
                 content.append({"text": part.text})
-        elif isinstance(part, t.Document):
+        elif isinstance(part, Document):
             content.append(_document(part, where, names))
         else:
             content.append(_media(part, where))
@@ -128,13 +128,13 @@ def _result_content(result: t.ToolResult, where: str, names: set[str]) -> list[d
 def _block(part: t.Part, where: str, names: set[str]) -> dict[str, Any] | None:
     if isinstance(part, Text):
         return {"text": part.text} if part.text else None
-    if isinstance(part, t.Image):
+    if isinstance(part, Image):
         return _media(part, where)
-    if isinstance(part, t.Document):
+    if isinstance(part, Document):
         return _document(part, where, names)
-    if isinstance(part, t.ToolCall):
+    if isinstance(part, ToolCall):
         return {"toolUse": {"toolUseId": part.id, "name": part.name, "input": part.arguments}}
-    if isinstance(part, t.ToolResult):
+    if isinstance(part, ToolResult):
         result: dict[str, Any] = {
             "toolUseId": part.call_id,
             "content": _result_content(part, where, names),
@@ -142,7 +142,7 @@ def _block(part: t.Part, where: str, names: set[str]) -> dict[str, Any] | None:
         if part.is_error:
             result["status"] = "error"
         return {"toolResult": result}
-    if isinstance(part, t.Thinking) and part.claude_signed():  # not OpenAI's encrypted
+    if isinstance(part, Thinking) and part.claude_signed():  # not OpenAI's encrypted
         if part.redacted:
             return {"reasoningContent": {"redactedContent": part.redacted}}
         if part.signature:
@@ -224,7 +224,7 @@ def _tool_config(
     mode = choice.mode if choice is not None else "auto"
     tools = []
     if request.tools and (mode != "none" or _has_tool_blocks(turns)):
-        tools = [_spec(t.name, t.description, t.parameters) for t in request.tools]
+        tools = [_spec(tool.name, tool.description, tool.parameters) for tool in request.tools]
     declared = {tool["toolSpec"]["name"] for tool in tools}
     for name in _used_tool_names(turns):
         if name not in declared:
@@ -372,7 +372,7 @@ def parse_response(data: Any) -> t.ChatResponse:
             else:
                 real_tools = True
                 parts.append(
-                    t.ToolCall(
+                    ToolCall(
                         id=use.get("toolUseId", ""),
                         name=use.get("name", ""),
                         arguments=use.get("input") or {},
@@ -381,10 +381,10 @@ def parse_response(data: Any) -> t.ChatResponse:
         elif "reasoningContent" in block:
             content = block["reasoningContent"]
             if "redactedContent" in content:
-                parts.append(t.Thinking(redacted=content["redactedContent"]))
+                parts.append(Thinking(redacted=content["redactedContent"]))
             else:
                 text = content.get("reasoningText") or {}
-                parts.append(t.Thinking(text=text.get("text", ""), signature=text.get("signature")))
+                parts.append(Thinking(text=text.get("text", ""), signature=text.get("signature")))
     fields = data.get("additionalModelResponseFields") or {}
     return t.ChatResponse(
         id="",

@@ -162,7 +162,7 @@ def _tools(request: t.ChatRequest, body: dict[str, Any]) -> None:
     choice = request.tool_choice
     tools = request.tools
     if choice is not None and choice.mode == "tool":
-        tools = [t for t in tools if t.name == choice.name]
+        tools = [tool for tool in tools if tool.name == choice.name]
         if not tools:
             raise InvalidRequest(
                 f"tool_choice names tool {choice.name!r}, which is not among the tools",

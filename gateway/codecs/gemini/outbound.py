@@ -42,7 +42,7 @@ import orjson
 
 from gateway.base import types as t
 from gateway.base.errors import InvalidRequest, UpstreamConnectionError, UpstreamError
-from gateway.base.types import Text, TextDelta, ThinkingDelta, ToolArgsDelta
+from gateway.base.types import Text, TextDelta, ThinkingDelta, ToolArgsDelta, UsageEvent
 from gateway.codecs.base import DATA_URL, OnePartOpen, Target, WireEvent, add_turn
 from gateway.codecs.gemini import ids, maps
 from gateway.codecs.google_common import camel, clean_schema
@@ -376,7 +376,7 @@ class StreamParser:
             if isinstance(raw, dict):
                 out.extend(self._part(raw))
         if data.get("usageMetadata"):
-            out.append(t.UsageEvent(maps.usage(data["usageMetadata"])))
+            out.append(UsageEvent(maps.usage(data["usageMetadata"])))
         if candidate.get("finishReason") or (not candidate and _blocked(data)):
             out.extend(self._parts.close())
             reason = maps.finish_reason(candidate.get("finishReason"), self._calls > 0)

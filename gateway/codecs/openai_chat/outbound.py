@@ -17,7 +17,15 @@ import orjson
 
 from gateway.base import documents, errors
 from gateway.base import types as t
-from gateway.base.types import PartStart, PartStop, Text, TextDelta, ThinkingDelta, ToolArgsDelta
+from gateway.base.types import (
+    PartStart,
+    PartStop,
+    Text,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+    UsageEvent,
+)
 from gateway.codecs import openai_common as common
 from gateway.codecs.base import DONE, Target, WireEvent, arguments_from_text, chat_tool_calls
 from gateway.codecs.openai_chat import maps
@@ -415,7 +423,7 @@ class ChunkTranslator:
                 self._pending = maps.finish_reason(choice["finish_reason"], bool(self._tool_parts))
         usage = chunk.get("usage")
         if usage:
-            events.append(t.UsageEvent(maps.usage(usage)))
+            events.append(UsageEvent(maps.usage(usage)))
             if self._pending:
                 events.append(self._finish())
         return events

@@ -237,7 +237,7 @@ def build_request(request: t.ChatRequest, target: Target) -> dict[str, Any]:
     body: dict[str, Any] = {"model": target.model, "input": _input(request), "store": False}
     encrypted = maps.wants_encrypted_reasoning(params, target.supports_reasoning)
     include = [maps.ENCRYPTED_REASONING] if encrypted else []
-    instructions = "\n\n".join(t.text for t in request.system if t.text)
+    instructions = "\n\n".join(p.text for p in request.system if p.text)
     if instructions:
         body["instructions"] = instructions
     if request.tools:
