@@ -16,15 +16,16 @@ from gateway.base.types import (
     PartStart,
     PartStop,
     Start,
-    Text,
     TextDelta,
     Thinking,
     ThinkingDelta,
     ToolArgsDelta,
-    ToolCall,
     Usage,
     UsageEvent,
 )
+
+# the parts whose text comes in deltas (a tuple: a union written in the call is built anew)
+_TEXTUAL = (t.Text, Thinking)
 
 
 class StreamFolder:
@@ -63,7 +64,7 @@ class StreamFolder:
         if isinstance(event, TextDelta):  # most of a stream: tested before any other case
             i, text = event.index, event.text
             if i not in self._parts:
-                self._parts[i] = Text("")
+                self._parts[i] = t.Text("")
             if not self.truncated and self._room(text):  # (no call once full)
                 self._texts.setdefault(i, []).append(text)
             return
@@ -74,11 +75,11 @@ class StreamFolder:
                 if usage:
                     r.usage.merge(usage)
             case PartStart(index=i, kind="text", phase=phase):
-                self._parts[i] = Text("", phase=phase)
+                self._parts[i] = t.Text("", phase=phase)
             case PartStart(index=i, kind="thinking"):
                 self._parts[i] = Thinking("")
             case PartStart(index=i, kind="tool_call", tool_id=tid, tool_name=name):
-                self._parts[i] = ToolCall(id=tid or "", name=name or "")
+                self._parts[i] = t.ToolCall(id=tid or "", name=name or "")
                 self._args[i] = []
             case ThinkingDelta(index=i, text=text, signature=sig, redacted=red):
                 part = self._parts.setdefault(i, Thinking(""))
@@ -105,11 +106,11 @@ class StreamFolder:
         parts: list[t.Part] = []
         for index in sorted(self._parts):
             part = self._parts[index]
-            if isinstance(part, Text | Thinking) and index in self._texts:
+            if isinstance(part, _TEXTUAL) and index in self._texts:
                 part.text += "".join(self._texts.pop(index))
             if isinstance(part, Thinking) and index in self._signatures:
                 part.signature = (part.signature or "") + "".join(self._signatures.pop(index))
-            if isinstance(part, ToolCall):
+            if isinstance(part, t.ToolCall):
                 raw = "".join(self._args.get(index, []))
                 try:
                     part.arguments = orjson.loads(raw) if raw.strip() else {}
