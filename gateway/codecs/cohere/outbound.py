@@ -250,9 +250,7 @@ def build_request(request: t.ChatRequest, target: Target) -> dict[str, Any]:
     if request.stream:
         body["stream"] = True
     _tools(request, body)
-    max_tokens = request.max_tokens
-    if max_tokens is not None and target.max_output_tokens:
-        max_tokens = min(max_tokens, target.max_output_tokens)
+    max_tokens = target.capped(request.max_tokens)
     if max_tokens is not None:
         body["max_tokens"] = max_tokens
     if request.temperature is not None:

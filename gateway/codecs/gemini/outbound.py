@@ -204,9 +204,7 @@ def _thinking(request: t.ChatRequest, target: Target) -> dict[str, Any] | None:
 
 def _generation_config(request: t.ChatRequest, target: Target) -> dict[str, Any]:
     config: dict[str, Any] = {}
-    max_tokens = request.max_tokens
-    if max_tokens is not None and target.max_output_tokens:
-        max_tokens = min(max_tokens, target.max_output_tokens)
+    max_tokens = target.capped(request.max_tokens)
     if max_tokens is not None:
         config["maxOutputTokens"] = max_tokens
     for name, field in (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK")):

@@ -205,9 +205,7 @@ def _thinking_level(request: t.ChatRequest, target: Target) -> str | None:
 
 def _generation_config(request: t.ChatRequest, target: Target) -> dict[str, Any]:
     config: dict[str, Any] = {}
-    max_tokens = request.max_tokens
-    if max_tokens is not None and target.max_output_tokens:
-        max_tokens = min(max_tokens, target.max_output_tokens)
+    max_tokens = target.capped(request.max_tokens)
     if max_tokens is not None:
         config["max_output_tokens"] = max_tokens
     for name in ("temperature", "top_p"):

@@ -256,9 +256,7 @@ def build_body(request: t.ChatRequest, target: Target) -> dict[str, Any]:
             body["tool_choice"] = choice
         if request.tool_choice and request.tool_choice.parallel is not None:
             body["parallel_tool_calls"] = request.tool_choice.parallel
-    max_tokens = request.max_tokens  # optional upstream: absent means its own default
-    if max_tokens is not None and target.max_output_tokens:
-        max_tokens = min(max_tokens, target.max_output_tokens)
+    max_tokens = target.capped(request.max_tokens)  # optional: absent, its own default
     if max_tokens is not None:
         body[max_tokens_field(target)] = max_tokens
     for name in ("temperature", "top_p", "n"):

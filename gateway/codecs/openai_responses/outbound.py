@@ -247,9 +247,7 @@ def build_request(request: t.ChatRequest, target: Target) -> dict[str, Any]:
             body["tool_choice"] = choice
         if request.tool_choice and request.tool_choice.parallel is not None:
             body["parallel_tool_calls"] = request.tool_choice.parallel
-    max_tokens = request.max_tokens
-    if max_tokens is not None and target.max_output_tokens:
-        max_tokens = min(max_tokens, target.max_output_tokens)
+    max_tokens = target.capped(request.max_tokens)
     if max_tokens is not None:
         body["max_output_tokens"] = max(max_tokens, maps.MIN_OUTPUT_TOKENS)
     skipped = set(unsupported_params(request, target))
