@@ -9,24 +9,23 @@ from typing import Any
 
 import orjson
 
+from gateway.base import types as t
 from gateway.base.types import (
-    ChatResponse,
     ErrorEvent,
     Finish,
-    Part,
     PartStart,
     PartStop,
     Start,
-    StreamEvent,
-    Text,
     TextDelta,
     Thinking,
     ThinkingDelta,
     ToolArgsDelta,
-    ToolCall,
     Usage,
     UsageEvent,
 )
+
+# the parts whose text comes in deltas (a tuple: a union written in the call is built anew)
+_TEXTUAL = (t.Text, Thinking)
 
 
 class StreamFolder:
@@ -40,8 +39,8 @@ class StreamFolder:
     keeps it (the response cache) must then not."""
 
     def __init__(self, max_chars: int | None = None) -> None:
-        self.response = ChatResponse(id="", model="")
-        self._parts: dict[int, Part] = {}
+        self.response = t.ChatResponse(id="", model="")
+        self._parts: dict[int, t.Part] = {}
         self._texts: dict[int, list[str]] = {}
         self._signatures: dict[int, list[str]] = {}
         self._args: dict[int, list[str]] = {}
@@ -61,11 +60,11 @@ class StreamFolder:
         self.kept_chars += len(text)
         return True
 
-    def feed(self, event: StreamEvent) -> None:
+    def feed(self, event: t.StreamEvent) -> None:
         if isinstance(event, TextDelta):  # most of a stream: tested before any other case
             i, text = event.index, event.text
             if i not in self._parts:
-                self._parts[i] = Text("")
+                self._parts[i] = t.Text("")
             if not self.truncated and self._room(text):  # (no call once full)
                 self._texts.setdefault(i, []).append(text)
             return
@@ -76,11 +75,11 @@ class StreamFolder:
                 if usage:
                     r.usage.merge(usage)
             case PartStart(index=i, kind="text", phase=phase):
-                self._parts[i] = Text("", phase=phase)
+                self._parts[i] = t.Text("", phase=phase)
             case PartStart(index=i, kind="thinking"):
                 self._parts[i] = Thinking("")
             case PartStart(index=i, kind="tool_call", tool_id=tid, tool_name=name):
-                self._parts[i] = ToolCall(id=tid or "", name=name or "")
+                self._parts[i] = t.ToolCall(id=tid or "", name=name or "")
                 self._args[i] = []
             case ThinkingDelta(index=i, text=text, signature=sig, redacted=red):
                 part = self._parts.setdefault(i, Thinking(""))
@@ -103,15 +102,15 @@ class StreamFolder:
             case ErrorEvent(error=error):
                 self.error = error
 
-    def result(self) -> ChatResponse:
-        parts: list[Part] = []
+    def result(self) -> t.ChatResponse:
+        parts: list[t.Part] = []
         for index in sorted(self._parts):
             part = self._parts[index]
-            if isinstance(part, Text | Thinking) and index in self._texts:
+            if isinstance(part, _TEXTUAL) and index in self._texts:
                 part.text += "".join(self._texts.pop(index))
             if isinstance(part, Thinking) and index in self._signatures:
                 part.signature = (part.signature or "") + "".join(self._signatures.pop(index))
-            if isinstance(part, ToolCall):
+            if isinstance(part, t.ToolCall):
                 raw = "".join(self._args.get(index, []))
                 try:
                     part.arguments = orjson.loads(raw) if raw.strip() else {}
@@ -122,14 +121,14 @@ class StreamFolder:
         return self.response
 
 
-def fold_events(events: Iterable[StreamEvent]) -> ChatResponse:
+def fold_events(events: Iterable[t.StreamEvent]) -> t.ChatResponse:
     folder = StreamFolder()
     for event in events:
         folder.feed(event)
     return folder.result()
 
 
-async def afold_events(events: AsyncIterator[StreamEvent]) -> ChatResponse:
+async def afold_events(events: AsyncIterator[t.StreamEvent]) -> t.ChatResponse:
     folder = StreamFolder()
     async for event in events:
         folder.feed(event)
@@ -145,15 +144,15 @@ class EventBatches:
 
     __slots__ = ("_source", "_ready", "_next")
 
-    def __init__(self, source: AsyncGenerator[list[StreamEvent], None]) -> None:
+    def __init__(self, source: AsyncGenerator[list[t.StreamEvent], None]) -> None:
         self._source = source
-        self._ready: list[StreamEvent] = []
+        self._ready: list[t.StreamEvent] = []
         self._next = 0  # the first event of ``_ready`` not read yet
 
     def __aiter__(self) -> EventBatches:
         return self
 
-    async def __anext__(self) -> StreamEvent:
+    async def __anext__(self) -> t.StreamEvent:
         while self._next >= len(self._ready):
             self._ready = await self._source.__anext__()
             self._next = 0
@@ -161,13 +160,13 @@ class EventBatches:
         self._next += 1
         return event
 
-    def take_ready(self) -> list[StreamEvent]:
+    def take_ready(self) -> list[t.StreamEvent]:
         """What event-by-event reading left of the current batch (read without waiting)."""
         rest = self._ready[self._next :]
         self._ready, self._next = [], 0
         return rest
 
-    def batches(self) -> AsyncGenerator[list[StreamEvent], None]:
+    def batches(self) -> AsyncGenerator[list[t.StreamEvent], None]:
         """The batches after the current one (``take_ready`` first)."""
         return self._source
 

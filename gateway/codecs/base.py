@@ -105,6 +105,13 @@ class Target:
     # the deployment's params do not bring them back either.
     refuses: frozenset[str] = frozenset()
 
+    def capped(self, max_tokens: int | None) -> int | None:
+        """``max_tokens`` held to the model's ``max_output_tokens`` (None stays None: the
+        upstream's own default)."""
+        if max_tokens is not None and self.max_output_tokens:
+            return min(max_tokens, self.max_output_tokens)
+        return max_tokens
+
 
 @dataclass(slots=True)
 class WireEvent:

@@ -35,6 +35,7 @@ import httpx
 import orjson
 
 from gateway.base import errors, http
+from gateway.base import types as t
 from gateway.base.entries import DeploymentEntry
 from gateway.base.owned_bytes import fitted
 from gateway.base.pooled_transport import Answer, AnswerTooLarge, Body, body_chunks
@@ -45,20 +46,7 @@ from gateway.base.streaming import (
     iter_sse_batches,
     sse_bytes,
 )
-from gateway.base.types import (
-    CONTENT_DELTAS,
-    ChatRequest,
-    ChatResponse,
-    ErrorEvent,
-    PartStart,
-    PartStop,
-    Start,
-    StreamEvent,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
-    UsageEvent,
-)
+from gateway.base.types import CONTENT_DELTAS, ErrorEvent, TextDelta
 from gateway.catalog import capability_flags
 from gateway.codecs.base import (
     ApiVersion,
@@ -293,7 +281,7 @@ class CodecProvider(Provider):
 
     # -- the shared path ------------------------------------------------------------
     async def _prepare(
-        self, request: ChatRequest, deployment: DeploymentEntry, stream: bool
+        self, request: t.ChatRequest, deployment: DeploymentEntry, stream: bool
     ) -> tuple[str, bytes, dict[str, str]]:
         if request.stream != stream:  # the codec reads the variant from the request
             request = dataclasses.replace(request, stream=stream)
@@ -323,8 +311,8 @@ class CodecProvider(Provider):
         return content, headers
 
     async def complete(
-        self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
-    ) -> ChatResponse:
+        self, request: t.ChatRequest, deployment: DeploymentEntry, exchange: Exchange
+    ) -> t.ChatResponse:
         url, content, headers = await self._prepare(request, deployment, stream=False)
         result = self.codec.parse_response(await self._post_json(url, content, headers, exchange))
         exchange.usage = result.usage
@@ -378,16 +366,16 @@ class CodecProvider(Provider):
         return answer, body
 
     def stream(
-        self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
-    ) -> AsyncIterator[StreamEvent]:
+        self, request: t.ChatRequest, deployment: DeploymentEntry, exchange: Exchange
+    ) -> AsyncIterator[t.StreamEvent]:
         """The upstream's stream as canonical events (what the upstream lacks is
         emulated around it: ``gateway.core.upstream``), made an upstream read at a time
         (``EventBatches``)."""
         return EventBatches(self._stream_batches(request, deployment, exchange))
 
     async def _stream_batches(
-        self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
-    ) -> AsyncGenerator[list[StreamEvent], None]:
+        self, request: t.ChatRequest, deployment: DeploymentEntry, exchange: Exchange
+    ) -> AsyncGenerator[list[t.StreamEvent], None]:
         """The events of each upstream read, a list at a time (never an empty one). A
         failure before the first event is raised; after it, the stream ends with an
         ErrorEvent behind the events parsed before it.
@@ -402,7 +390,7 @@ class CodecProvider(Provider):
         deframe = DEFRAMERS[self.codec.framing]
         yielded = False
         early_tokens = 2  # content events that still end their batch
-        pending: list[StreamEvent] = []  # parsed, not handed on yet
+        pending: list[t.StreamEvent] = []  # parsed, not handed on yet
         exchange.begin(url, content)
         try:
             async with self._answering(url, content, headers, exchange) as response:
@@ -442,7 +430,7 @@ class CodecProvider(Provider):
         finally:
             exchange.end()
 
-    def _noted(self, event: StreamEvent, exchange: Exchange, begun: bool) -> bool:
+    def _noted(self, event: t.StreamEvent, exchange: Exchange, begun: bool) -> bool:
         """A usage-carrying event counted into the exchange; an error hidden of the
         provider's secret and raised when no event came before it, else True: it ends
         the stream."""
@@ -557,7 +545,7 @@ class CodecProvider(Provider):
         exchange: Exchange,
         headers: dict[str, str],
         skim: bool = False,
-    ) -> AsyncIterator[tuple[bytes, list[StreamEvent]]]:
+    ) -> AsyncIterator[tuple[bytes, list[t.StreamEvent]]]:
         url = self.endpoint(deployment, True)
         caller = self.for_upstream(headers, deployment)
         return self.forward(url, for_deployment(body, deployment), exchange, caller, skim=skim)
@@ -598,7 +586,7 @@ class CodecProvider(Provider):
         exchange: Exchange,
         caller: Mapping[str, str],
         skim: bool = False,
-    ) -> AsyncIterator[tuple[bytes, list[StreamEvent]]]:
+    ) -> AsyncIterator[tuple[bytes, list[t.StreamEvent]]]:
         """Stream a same-format ``body`` from ``url``: the upstream events that arrived
         together as the bytes to forward (one piece: one write to the client rather
         than one per event), with their canonical events (for the journal). Events the
@@ -615,7 +603,7 @@ class CodecProvider(Provider):
             url, codec.stream_body(body), caller, stream=True, relay=True
         )
         parser = codec.stream_parser()
-        held: list[StreamEvent] = []  # canonical events of withheld upstream events
+        held: list[t.StreamEvent] = []  # canonical events of withheld upstream events
         yielded = False
         content_out = False  # the first text, tool-argument or thinking delta was handed on
         framing, skims = codec.framing, codec.skims
@@ -624,7 +612,7 @@ class CodecProvider(Provider):
             async with self._answering(url, content, sent, exchange) as response:
                 async for batch in _wire_batches(response, exchange, framing, skim):
                     out: list[bytes] = []
-                    out_events: list[StreamEvent] = []
+                    out_events: list[t.StreamEvent] = []
                     failure = None
                     for item in batch:
                         if isinstance(item, SSEMessage):  # lazy: skimmed, or read now
@@ -751,7 +739,7 @@ class CodecProvider(Provider):
 
     def _fed(
         self, parser: StreamParser, wire_event: WireEvent, nothing_sent: bool
-    ) -> tuple[list[StreamEvent], ErrorEvent | None, WireEvent]:
+    ) -> tuple[list[t.StreamEvent], ErrorEvent | None, WireEvent]:
         """One upstream event's canonical events and the failure among them, its secret
         hidden (raised when nothing went to the client yet), with the event as it may
         be forwarded (a failure's secret hidden in it too)."""
@@ -769,8 +757,8 @@ class CodecProvider(Provider):
         codec: PassthroughCodec,
         parser: StreamParser,
         yielded: bool,
-        held: list[StreamEvent],
-    ) -> tuple[bytes, list[StreamEvent]] | None:
+        held: list[t.StreamEvent],
+    ) -> tuple[bytes, list[t.StreamEvent]] | None:
         """What ``forward`` owes after the upstream's last event: the parser's own
         events with those still withheld, or the error of a stream cut short; None
         when nothing is owed."""
@@ -795,7 +783,7 @@ class CodecProvider(Provider):
 
     def _owed(
         self, parser: StreamParser, yielded: bool
-    ) -> tuple[list[StreamEvent], ErrorEvent | None]:
+    ) -> tuple[list[t.StreamEvent], ErrorEvent | None]:
         """The events the parser owes at the stream's end, and the failure among them
         (its secret hidden; raised when nothing went to the client yet)."""
         tail = parser.finish()
@@ -920,29 +908,31 @@ def _wire_batches(
     return DEFRAMERS[framing](chunks, exchange.received)
 
 
-def _count(event: StreamEvent, exchange: Exchange) -> None:
+def _count(event: t.StreamEvent, exchange: Exchange) -> None:
     """Usage a stream reports (in its start event or on its own) into the exchange."""
-    usage = event.usage if isinstance(event, UsageEvent | Start) else None
+    usage = event.usage if isinstance(event, _USAGE_EVENTS) else None
     if usage:
         exchange.usage.merge(usage)
 
 
+# events that carry usage (a tuple: a union written in the call is built at every event)
+_USAGE_EVENTS = (t.UsageEvent, t.Start)
 # events ``_stream_batches`` looks at: usage counted, an error ends the stream
-_NOTED_EVENTS = (UsageEvent, Start, ErrorEvent)
+_NOTED_EVENTS = (t.UsageEvent, t.Start, ErrorEvent)
 # events that leave no text part open for skimming to add to
-_PART_EVENTS = (PartStart, PartStop, ToolArgsDelta, ThinkingDelta)
+_PART_EVENTS = (t.PartStart, t.PartStop, t.ToolArgsDelta, t.ThinkingDelta)
 
 
 # These two loop rather than hand a generator to any() or next(): they run on every
 # upstream event of a stream, mostly over one event, where the generator was the cost.
-def _has_content(events: list[StreamEvent]) -> bool:
+def _has_content(events: list[t.StreamEvent]) -> bool:
     for event in events:  # noqa: SIM110 (any() over a generator is what this saves)
         if isinstance(event, CONTENT_DELTAS):
             return True
     return False
 
 
-def _failure(events: list[StreamEvent]) -> ErrorEvent | None:
+def _failure(events: list[t.StreamEvent]) -> ErrorEvent | None:
     for event in events:
         if isinstance(event, ErrorEvent):
             return event

@@ -30,28 +30,11 @@ from typing import Any
 
 import orjson
 
+from gateway.base import types as t
 from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry
 from gateway.base.errors import InvalidRequest, UpstreamError
-from gateway.base.types import (
-    ChatRequest,
-    ChatResponse,
-    Finish,
-    Message,
-    Part,
-    PartStart,
-    PartStop,
-    Start,
-    StreamEvent,
-    Text,
-    TextDelta,
-    Tool,
-    ToolArgsDelta,
-    ToolCall,
-    ToolResult,
-    Usage,
-    UsageEvent,
-)
+from gateway.base.types import PartStart, PartStop, Text, TextDelta, ToolArgsDelta, ToolCall
 from gateway.catalog.matching import KindVendor
 from gateway.providers.base import Exchange, Provider
 from gateway.providers.kinds import FormHelp, Keyless
@@ -61,7 +44,7 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-def _last_user(request: ChatRequest) -> Message | None:
+def _last_user(request: t.ChatRequest) -> t.Message | None:
     for message in reversed(request.messages):
         if message.role == "user":
             return message
@@ -91,14 +74,14 @@ def _arguments_for(schema: dict[str, Any], prompt: str) -> dict[str, Any]:
     return {name: _example_value(props.get(name) or {}, name, prompt) for name in required}
 
 
-def _tool_to_call(request: ChatRequest, prompt: str) -> Tool | None:
+def _tool_to_call(request: t.ChatRequest, prompt: str) -> t.Tool | None:
     if not request.tools:
         return None
     choice = request.tool_choice
     if choice is not None and choice.mode == "none":
         return None
     if choice is not None and choice.mode == "tool" and choice.name:
-        return next((t for t in request.tools if t.name == choice.name), None)
+        return next((tool for tool in request.tools if tool.name == choice.name), None)
     lowered = prompt.lower()
     for tool in request.tools:
         name = re.escape(tool.name.lower())
@@ -109,13 +92,13 @@ def _tool_to_call(request: ChatRequest, prompt: str) -> Tool | None:
     return None
 
 
-def plan_reply(request: ChatRequest, deployment: DeploymentEntry) -> list[Part]:
+def plan_reply(request: t.ChatRequest, deployment: DeploymentEntry) -> list[t.Part]:
     """The deterministic answer's parts for ``request``."""
     fixed = deployment.params.get("reply")
     if isinstance(fixed, str):
         return [Text(fixed)]
     last = request.messages[-1] if request.messages else None
-    results = [p for p in (last.parts if last else []) if isinstance(p, ToolResult)]
+    results = [p for p in (last.parts if last else []) if isinstance(p, t.ToolResult)]
     if results:
         said = "; ".join(
             f"{r.call_id} {'failed' if r.is_error else 'returned'}: "
@@ -136,22 +119,22 @@ def plan_reply(request: ChatRequest, deployment: DeploymentEntry) -> list[Part]:
     return [Text(f"Echo: {prompt}" if prompt else "Echo: (no text)")]
 
 
-def _usage(request: ChatRequest, parts: list[Part]) -> Usage:
+def _usage(request: t.ChatRequest, parts: list[t.Part]) -> t.Usage:
     prompt = sum(_words(m.text()) + 3 for m in request.messages)
-    prompt += sum(_words(t.text) for t in request.system)
+    prompt += sum(_words(p.text) for p in request.system)
     out = 0
     for part in parts:
         if isinstance(part, Text):
             out += _words(part.text)
         elif isinstance(part, ToolCall):
             out += _words(part.name) + len(orjson.dumps(part.arguments)) // 4 + 1
-    return Usage(input_tokens=max(1, prompt), output_tokens=max(1, out))
+    return t.Usage(input_tokens=max(1, prompt), output_tokens=max(1, out))
 
 
-def _truncate(parts: list[Part], max_tokens: int | None) -> tuple[list[Part], bool]:
+def _truncate(parts: list[t.Part], max_tokens: int | None) -> tuple[list[t.Part], bool]:
     if not max_tokens:
         return parts, False
-    out: list[Part] = []
+    out: list[t.Part] = []
     budget = max_tokens
     for part in parts:
         if isinstance(part, Text):
@@ -232,8 +215,8 @@ class EchoProvider(Provider):
             if packed:
                 vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
             data.append({"object": "embedding", "index": index, "embedding": vector})
-        tokens = sum(max(1, _words(t)) for t in texts)
-        exchange.usage = Usage(input_tokens=tokens)
+        tokens = sum(max(1, _words(text)) for text in texts)
+        exchange.usage = t.Usage(input_tokens=tokens)
         exchange.end()
         return {
             "object": "list",
@@ -249,7 +232,7 @@ class EchoProvider(Provider):
                 f"echo deployment configured to fail with {status}", status=int(status)
             )
 
-    def _answer(self, request: ChatRequest, deployment: DeploymentEntry):  # type: ignore[no-untyped-def]
+    def _answer(self, request: t.ChatRequest, deployment: DeploymentEntry):  # type: ignore[no-untyped-def]
         parts, truncated = _truncate(plan_reply(request, deployment), request.max_tokens)
         if truncated:
             reason = "length"
@@ -260,8 +243,8 @@ class EchoProvider(Provider):
         return parts, reason, _usage(request, parts)
 
     async def complete(
-        self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
-    ) -> ChatResponse:
+        self, request: t.ChatRequest, deployment: DeploymentEntry, exchange: Exchange
+    ) -> t.ChatResponse:
         exchange.begin("echo://" + deployment.model, b"")
         self._fail_if_asked(deployment)
         delay = float(deployment.params.get("first_delay") or 0)
@@ -270,7 +253,7 @@ class EchoProvider(Provider):
         parts, reason, usage = self._answer(request, deployment)
         exchange.usage = usage
         exchange.end()
-        return ChatResponse(
+        return t.ChatResponse(
             id="echo-" + uuid.uuid4().hex[:24],
             model=deployment.model,
             parts=parts,
@@ -280,8 +263,8 @@ class EchoProvider(Provider):
         )
 
     async def stream(
-        self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
-    ) -> AsyncIterator[StreamEvent]:
+        self, request: t.ChatRequest, deployment: DeploymentEntry, exchange: Exchange
+    ) -> AsyncIterator[t.StreamEvent]:
         exchange.begin("echo://" + deployment.model, b"")
         self._fail_if_asked(deployment)
         delay = float(deployment.params.get("delay") or 0)
@@ -290,11 +273,11 @@ class EchoProvider(Provider):
             await asyncio.sleep(first_delay)
         parts, reason, usage = self._answer(request, deployment)
         exchange.received(b"")
-        yield Start(
+        yield t.Start(
             id="echo-" + uuid.uuid4().hex[:24],
             model=deployment.model,
             created=int(time.time()),
-            usage=Usage(input_tokens=usage.input_tokens),
+            usage=t.Usage(input_tokens=usage.input_tokens),
         )
         for index, part in enumerate(parts):
             if isinstance(part, Text):
@@ -314,8 +297,8 @@ class EchoProvider(Provider):
             yield PartStop(index)
         exchange.usage = usage
         exchange.end()
-        yield UsageEvent(usage)
-        yield Finish(reason)
+        yield t.UsageEvent(usage)
+        yield t.Finish(reason)
 
     answers_any_model = True  # echo answers whatever model a deployment names
 

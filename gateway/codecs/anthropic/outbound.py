@@ -40,6 +40,7 @@ from typing import Any
 
 import orjson
 
+from gateway.base import types as t
 from gateway.base.documents import PDF
 from gateway.base.errors import (
     InvalidRequest,
@@ -47,29 +48,7 @@ from gateway.base.errors import (
     UpstreamError,
     UpstreamOverloaded,
 )
-from gateway.base.types import (
-    ChatRequest,
-    ChatResponse,
-    Document,
-    ErrorEvent,
-    Finish,
-    FinishReason,
-    Image,
-    Message,
-    Part,
-    PartStart,
-    PartStop,
-    Start,
-    StreamEvent,
-    Text,
-    TextDelta,
-    Thinking,
-    ThinkingDelta,
-    ToolArgsDelta,
-    ToolCall,
-    ToolResult,
-    UsageEvent,
-)
+from gateway.base.types import PartStart, PartStop, Text, TextDelta, ThinkingDelta, ToolArgsDelta
 from gateway.codecs.anthropic import maps, versions
 from gateway.codecs.base import DATA_URL, Target, WireEvent, add_turn
 
@@ -109,7 +88,7 @@ _USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 # --- request ---------------------------------------------------------------------------
 
 
-def _image_block(image: Image) -> dict[str, Any]:
+def _image_block(image: t.Image) -> dict[str, Any]:
     if image.data is not None:
         source = {
             "type": "base64",
@@ -123,7 +102,7 @@ def _image_block(image: Image) -> dict[str, Any]:
     return {"type": "image", "source": source}
 
 
-def _document_block(doc: Document) -> dict[str, Any]:
+def _document_block(doc: t.Document) -> dict[str, Any]:
     """A ``document`` block: text as a text source, a PDF as base64 or by URL
     (``capabilities`` refused other media types)."""
     if doc.text is not None:
@@ -143,7 +122,7 @@ def cache_control(ttl: str) -> dict[str, str]:
     return {"type": "ephemeral", "ttl": ttl} if ttl == "1h" else {"type": "ephemeral"}
 
 
-def _content_blocks(parts: list[Text | Image | Document]) -> list[dict[str, Any]]:
+def _content_blocks(parts: list[Text | t.Image | t.Document]) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     for part in parts:
         block: dict[str, Any]
@@ -151,7 +130,7 @@ def _content_blocks(parts: list[Text | Image | Document]) -> list[dict[str, Any]
             if not part.text:
                 continue
             block = {"type": "text", "text": part.text}
-        elif isinstance(part, Document):
+        elif isinstance(part, t.Document):
             block = _document_block(part)
         else:
             block = _image_block(part)
@@ -161,7 +140,7 @@ def _content_blocks(parts: list[Text | Image | Document]) -> list[dict[str, Any]
     return blocks
 
 
-def _block(part: Part) -> dict[str, Any] | None:
+def _block(part: t.Part) -> dict[str, Any] | None:
     block = _plain_block(part)
     cache = getattr(part, "cache", None)
     if block is not None and cache:
@@ -169,16 +148,16 @@ def _block(part: Part) -> dict[str, Any] | None:
     return block
 
 
-def _plain_block(part: Part) -> dict[str, Any] | None:
+def _plain_block(part: t.Part) -> dict[str, Any] | None:
     if isinstance(part, Text):
         return {"type": "text", "text": part.text} if part.text else None
-    if isinstance(part, Image):
+    if isinstance(part, t.Image):
         return _image_block(part)
-    if isinstance(part, Document):
+    if isinstance(part, t.Document):
         return _document_block(part)
-    if isinstance(part, ToolCall):
+    if isinstance(part, t.ToolCall):
         return {"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}
-    if isinstance(part, ToolResult):
+    if isinstance(part, t.ToolResult):
         block: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.call_id}
         content = _content_blocks(part.content)
         if content:
@@ -186,7 +165,7 @@ def _plain_block(part: Part) -> dict[str, Any] | None:
         if part.is_error:
             block["is_error"] = True
         return block
-    if isinstance(part, Thinking) and part.claude_signed():  # not OpenAI's encrypted
+    if isinstance(part, t.Thinking) and part.claude_signed():  # not OpenAI's encrypted
         if part.redacted:
             return {"type": "redacted_thinking", "data": part.redacted}
         if part.signature:
@@ -195,7 +174,7 @@ def _plain_block(part: Part) -> dict[str, Any] | None:
 
 
 def _turns(
-    messages: list[Message], keep_mid_system: bool
+    messages: list[t.Message], keep_mid_system: bool
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Anthropic turns from canonical messages, and the system texts moved out of them."""
     turns: list[dict[str, Any]] = []
@@ -242,7 +221,7 @@ def _supports_mid_system(target: Target) -> bool:
     return bool(MID_SYSTEM_MODELS.search(target.model))
 
 
-def _max_tokens(request: ChatRequest, target: Target) -> int:
+def _max_tokens(request: t.ChatRequest, target: Target) -> int:
     ceiling = target.max_output_tokens
     wanted = request.max_tokens
     if wanted is None:
@@ -251,7 +230,7 @@ def _max_tokens(request: ChatRequest, target: Target) -> int:
 
 
 def _thinking(
-    request: ChatRequest, target: Target, max_tokens: int
+    request: t.ChatRequest, target: Target, max_tokens: int
 ) -> tuple[dict[str, Any] | None, int]:
     """The ``thinking`` field and the max_tokens that leaves room for its budget."""
     reasoning = request.reasoning
@@ -283,7 +262,7 @@ def _unsigned_tool_turn(turns: list[dict[str, Any]]) -> bool:
     return False
 
 
-def _json_instruction(request: ChatRequest) -> str:
+def _json_instruction(request: t.ChatRequest) -> str:
     fmt = request.response_format
     text = "Respond with a single JSON object and nothing else."
     if fmt is not None and fmt.schema:
@@ -300,7 +279,7 @@ def upstream_user(user: str) -> str:
     return hashlib.sha256(user.encode()).hexdigest()
 
 
-def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
+def build_body(request: t.ChatRequest, target: Target) -> dict[str, Any]:
     """The Messages API body for ``request`` on ``target`` (no ``stream`` key)."""
     if request.n is not None and request.n > 1:
         raise InvalidRequest("Anthropic does not support n > 1 (several choices)", param="n")
@@ -379,7 +358,7 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
 
 
 def _system_and_turns(
-    request: ChatRequest, target: Target
+    request: t.ChatRequest, target: Target
 ) -> tuple[list[Text], list[dict[str, Any]]]:
     """The system blocks (the request's, its leading system messages', and the ones
     ``target`` cannot take mid-conversation) and the Messages API turns."""
@@ -399,7 +378,7 @@ def _system_and_turns(
     return system, turns
 
 
-def _tools(request: ChatRequest) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def _tools(request: t.ChatRequest) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """The request's tools and tool choice as the Messages API takes them."""
     tools = [
         {
@@ -425,8 +404,8 @@ _SAMPLING = ("temperature", "top_p", "top_k", "stop_sequences")
 
 
 def _with_param_defaults(
-    request: ChatRequest, fields: dict[str, Any], refused: frozenset[str]
-) -> ChatRequest:
+    request: t.ChatRequest, fields: dict[str, Any], refused: frozenset[str]
+) -> t.ChatRequest:
     """``request`` with the deployment's sampling params where it sets none (so the
     thinking rules below hold for them too), leaving out what the model refuses."""
     changes: dict[str, Any] = {}
@@ -438,7 +417,7 @@ def _with_param_defaults(
     return dataclasses.replace(request, **changes) if changes else request
 
 
-def _effort(request: ChatRequest) -> str:
+def _effort(request: t.ChatRequest) -> str:
     """The effort a reasoning setting stands for (a budget: the nearest bucket)."""
     reasoning = request.reasoning
     if reasoning is None or reasoning.effort is not None:
@@ -457,36 +436,38 @@ def _system_block(part: Text) -> dict[str, Any]:
 # --- response --------------------------------------------------------------------------
 
 
-def _finish(stop_reason: str | None, only_json_tool: bool) -> FinishReason:
+def _finish(stop_reason: str | None, only_json_tool: bool) -> t.FinishReason:
     reason = maps.finish_reason(stop_reason)
     if reason == "tool_calls" and only_json_tool:
         return "stop"
     return reason
 
 
-def parse_response(data: dict[str, Any]) -> ChatResponse:
-    parts: list[Part] = []
+def parse_response(data: dict[str, Any]) -> t.ChatResponse:
+    parts: list[t.Part] = []
     real_tools = False
     for block in data.get("content") or []:
         kind = block.get("type")
         if kind == "text":
             parts.append(Text(block.get("text", "")))
         elif kind == "thinking":
-            parts.append(Thinking(text=block.get("thinking", ""), signature=block.get("signature")))
+            parts.append(
+                t.Thinking(text=block.get("thinking", ""), signature=block.get("signature"))
+            )
         elif kind == "redacted_thinking":
-            parts.append(Thinking(redacted=block.get("data")))
+            parts.append(t.Thinking(redacted=block.get("data")))
         elif kind == "tool_use" and block.get("name") == JSON_TOOL:
             parts.append(Text(orjson.dumps(block.get("input") or {}).decode()))
         elif kind == "tool_use":
             real_tools = True
             parts.append(
-                ToolCall(
+                t.ToolCall(
                     id=block.get("id", ""),
                     name=block.get("name", ""),
                     arguments=block.get("input") or {},
                 )
             )
-    return ChatResponse(
+    return t.ChatResponse(
         id=data.get("id", ""),
         model=data.get("model", ""),
         parts=parts,
@@ -520,13 +501,14 @@ class StreamTranslator:
         self._real_tools = False
         self.finished = False  # message_delta with a stop reason seen
         self.done = False  # message_stop seen
+        self.failed = False  # an error event seen (given as an ErrorEvent)
 
-    def feed(self, event: dict[str, Any]) -> list[StreamEvent]:
+    def feed(self, event: dict[str, Any]) -> list[t.StreamEvent]:
         kind = event.get("type")
         if kind == "message_start":
             message = event.get("message") or {}
             return [
-                Start(
+                t.Start(
                     id=message.get("id", ""),
                     model=message.get("model", ""),
                     usage=maps.usage(message.get("usage")),
@@ -540,14 +522,14 @@ class StreamTranslator:
             part = self._parts.get(event.get("index", 0))
             return [PartStop(part)] if part is not None else []
         if kind == "message_delta":
-            out: list[StreamEvent] = []
+            out: list[t.StreamEvent] = []
             if event.get("usage"):
-                out.append(UsageEvent(maps.usage(event["usage"])))
+                out.append(t.UsageEvent(maps.usage(event["usage"])))
             delta = event.get("delta") or {}
             if delta.get("stop_reason"):
                 self.finished = True
                 out.append(
-                    Finish(
+                    t.Finish(
                         _finish(delta["stop_reason"], not self._real_tools),
                         delta.get("stop_sequence"),
                     )
@@ -556,15 +538,16 @@ class StreamTranslator:
         if kind == "message_stop":
             self.done = True
         elif kind == "error":
-            return [ErrorEvent(error_from_body(event.get("error")))]
+            self.failed = True
+            return [t.ErrorEvent(error_from_body(event.get("error")))]
         return []  # ping and anything new
 
-    def _start(self, index: int, block: dict[str, Any]) -> list[StreamEvent]:
+    def _start(self, index: int, block: dict[str, Any]) -> list[t.StreamEvent]:
         kind = block.get("type")
         part = len(self._parts)
         if kind == "text":
             self._parts[index] = part
-            out: list[StreamEvent] = [PartStart(part, "text")]
+            out: list[t.StreamEvent] = [PartStart(part, "text")]
             if block.get("text"):
                 out.append(TextDelta(part, block["text"]))
             return out
@@ -587,7 +570,7 @@ class StreamTranslator:
             return [PartStart(part, "thinking"), ThinkingDelta(part, redacted=block.get("data"))]
         return []
 
-    def _delta(self, index: int, delta: dict[str, Any]) -> list[StreamEvent]:
+    def _delta(self, index: int, delta: dict[str, Any]) -> list[t.StreamEvent]:
         part = self._parts.get(index)
         if part is None:
             return []
@@ -604,7 +587,7 @@ class StreamTranslator:
             return [ThinkingDelta(part, signature=delta["signature"])]
         return []
 
-    def finish(self) -> list[StreamEvent]:
+    def finish(self) -> list[t.StreamEvent]:
         """At end of stream: nothing is held back (message_delta carries both usage and
         the stop reason); an unfinished stream is an error the caller reports."""
         return []
@@ -647,16 +630,16 @@ class StreamParser:
         self.translator = StreamTranslator()
         self.failed = False  # an error event ended the stream
 
-    def feed(self, event: WireEvent) -> list[StreamEvent]:
+    def feed(self, event: WireEvent) -> list[t.StreamEvent]:
         if self.failed or self.translator.done or not isinstance(event.data, dict):
             return []
         events = self.translator.feed(event.data)
-        self.failed = any(isinstance(e, ErrorEvent) for e in events)
+        self.failed = self.translator.failed
         return events
 
-    def finish(self) -> list[StreamEvent]:
+    def finish(self) -> list[t.StreamEvent]:
         if self.failed:
             return []
         if not self.translator.finished:
-            return [ErrorEvent(stream_cut())]
+            return [t.ErrorEvent(stream_cut())]
         return self.translator.finish()

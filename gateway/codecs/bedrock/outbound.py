@@ -31,19 +31,9 @@ from typing import Any
 
 import orjson
 
+from gateway.base import types as t
 from gateway.base.errors import InvalidRequest, UpstreamError
-from gateway.base.types import (
-    ChatRequest,
-    ChatResponse,
-    Document,
-    Image,
-    Message,
-    Part,
-    Text,
-    Thinking,
-    ToolCall,
-    ToolResult,
-)
+from gateway.base.types import Document, Image, Text, Thinking, ToolCall, ToolResult
 from gateway.codecs.base import Target, add_turn
 from gateway.codecs.bedrock import cache_points, maps
 
@@ -135,7 +125,7 @@ def _result_content(result: ToolResult, where: str, names: set[str]) -> list[dic
     return content or [{"text": "(empty)"}]
 
 
-def _block(part: Part, where: str, names: set[str]) -> dict[str, Any] | None:
+def _block(part: t.Part, where: str, names: set[str]) -> dict[str, Any] | None:
     if isinstance(part, Text):
         return {"text": part.text} if part.text else None
     if isinstance(part, Image):
@@ -165,7 +155,7 @@ def _block(part: Part, where: str, names: set[str]) -> dict[str, Any] | None:
 
 
 def _turns(
-    messages: list[Message], caching: bool = False
+    messages: list[t.Message], caching: bool = False
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Alternating Converse turns, and the system texts moved out of the messages;
     ``caching``: a cachePoint follows each part with a breakpoint."""
@@ -205,7 +195,7 @@ def _used_tool_names(turns: list[dict[str, Any]]) -> list[str]:
 
 
 def _has_tool_blocks(turns: list[dict[str, Any]]) -> bool:
-    return any("toolUse" in b or "toolResult" in b for t in turns for b in t["content"])
+    return any("toolUse" in b or "toolResult" in b for turn in turns for b in turn["content"])
 
 
 def _unreasoned_tool_turn(turns: list[dict[str, Any]]) -> bool:
@@ -228,14 +218,14 @@ def _spec(name: str, description: str | None, schema: dict[str, Any]) -> dict[st
 
 
 def _tool_config(
-    request: ChatRequest, turns: list[dict[str, Any]], system: list[str]
+    request: t.ChatRequest, turns: list[dict[str, Any]], system: list[str]
 ) -> dict[str, Any] | None:
     choice = request.tool_choice
     mode = choice.mode if choice is not None else "auto"
     tools = []
     if request.tools and (mode != "none" or _has_tool_blocks(turns)):
-        tools = [_spec(t.name, t.description, t.parameters) for t in request.tools]
-    declared = {t["toolSpec"]["name"] for t in tools}
+        tools = [_spec(tool.name, tool.description, tool.parameters) for tool in request.tools]
+    declared = {tool["toolSpec"]["name"] for tool in tools}
     for name in _used_tool_names(turns):
         if name not in declared:
             tools.append(_spec(name, None, OPEN_SCHEMA))
@@ -265,7 +255,7 @@ def _tool_config(
     return config
 
 
-def _max_tokens(request: ChatRequest, target: Target) -> int | None:
+def _max_tokens(request: t.ChatRequest, target: Target) -> int | None:
     ceiling = target.max_output_tokens
     wanted = request.max_tokens if request.max_tokens is not None else ceiling
     if wanted is not None and ceiling:
@@ -274,7 +264,7 @@ def _max_tokens(request: ChatRequest, target: Target) -> int | None:
 
 
 def _thinking(
-    request: ChatRequest, target: Target, max_tokens: int | None
+    request: t.ChatRequest, target: Target, max_tokens: int | None
 ) -> tuple[dict[str, Any] | None, int | None]:
     """Claude's ``thinking`` field and a maxTokens that leaves room for its budget."""
     reasoning = request.reasoning
@@ -293,7 +283,7 @@ def _thinking(
     return {"type": "enabled", "budget_tokens": budget}, max_tokens
 
 
-def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
+def build_request(request: t.ChatRequest, target: Target) -> dict[str, Any]:
     """The Converse (and ConverseStream: same body) request for ``request``."""
     if request.n is not None and request.n > 1:
         raise InvalidRequest("Bedrock does not support n > 1 (several choices)", param="n")
@@ -364,13 +354,13 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
 # --- response --------------------------------------------------------------------------
 
 
-def parse_response(data: Any) -> ChatResponse:
+def parse_response(data: Any) -> t.ChatResponse:
     """A Converse answer as a canonical response. Converse names neither the response
     nor the model: the client codec fills in its own id and the public model name."""
     if not isinstance(data, dict):
         raise UpstreamError("Bedrock answer is not a JSON object", status=502)
     message = (data.get("output") or {}).get("message") or {}
-    parts: list[Part] = []
+    parts: list[t.Part] = []
     real_tools = False
     for block in message.get("content") or []:
         if "text" in block:
@@ -396,7 +386,7 @@ def parse_response(data: Any) -> ChatResponse:
                 text = content.get("reasoningText") or {}
                 parts.append(Thinking(text=text.get("text", ""), signature=text.get("signature")))
     fields = data.get("additionalModelResponseFields") or {}
-    return ChatResponse(
+    return t.ChatResponse(
         id="",
         model="",
         parts=parts,

@@ -12,19 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.base import types as t
 from gateway.base.errors import UpstreamConnectionError
-from gateway.base.types import (
-    ErrorEvent,
-    Finish,
-    PartStart,
-    PartStop,
-    Start,
-    StreamEvent,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
-    UsageEvent,
-)
+from gateway.base.types import PartStart, PartStop, TextDelta, ThinkingDelta, ToolArgsDelta
 from gateway.codecs.base import WireEvent
 from gateway.codecs.bedrock import maps
 from gateway.codecs.bedrock.outbound import JSON_TOOL
@@ -41,12 +31,12 @@ class ConverseStreamParser:
         self.stopped = False
         self.failed = False  # an exception frame was reported: nothing more is owed
 
-    def feed(self, event: WireEvent) -> list[StreamEvent]:
+    def feed(self, event: WireEvent) -> list[t.StreamEvent]:
         data: dict[str, Any] = event.data if isinstance(event.data, dict) else {}
-        out: list[StreamEvent] = []
+        out: list[t.StreamEvent] = []
         if not self._started and event.event != "exception":
             self._started = True
-            out.append(Start(id="", model=""))
+            out.append(t.Start(id="", model=""))
         match event.event:
             case "contentBlockStart":
                 out += self._start(data.get("contentBlockIndex", 0), data.get("start") or {})
@@ -61,13 +51,13 @@ class ConverseStreamParser:
                 fields = data.get("additionalModelResponseFields")
                 sequence = fields.get("stop_sequence") if isinstance(fields, dict) else None
                 reason = maps.finish_reason(data.get("stopReason"), not self._real_tools)
-                out.append(Finish(reason, sequence))
+                out.append(t.Finish(reason, sequence))
             case "metadata":
                 if data.get("usage"):
-                    out.append(UsageEvent(maps.usage(data["usage"])))
+                    out.append(t.UsageEvent(maps.usage(data["usage"])))
             case "exception":
                 self.failed = True
-                out.append(ErrorEvent(maps.error(data.get("type"), data.get("message"), None)))
+                out.append(t.ErrorEvent(maps.error(data.get("type"), data.get("message"), None)))
         return out  # messageStart and anything new add nothing but Start
 
     def _open(self, index: int, kind: str) -> int:
@@ -76,7 +66,7 @@ class ConverseStreamParser:
         self._kinds[index] = kind
         return part
 
-    def _start(self, index: int, start: dict[str, Any]) -> list[StreamEvent]:
+    def _start(self, index: int, start: dict[str, Any]) -> list[t.StreamEvent]:
         use = start.get("toolUse")
         if not isinstance(use, dict) or index in self._parts:
             return []
@@ -86,8 +76,8 @@ class ConverseStreamParser:
         part = self._open(index, "tool_call")
         return [PartStart(part, "tool_call", use.get("toolUseId"), use.get("name"))]
 
-    def _delta(self, index: int, delta: dict[str, Any]) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
+    def _delta(self, index: int, delta: dict[str, Any]) -> list[t.StreamEvent]:
+        out: list[t.StreamEvent] = []
         if "text" in delta:
             if not delta["text"]:
                 return out
@@ -114,7 +104,7 @@ class ConverseStreamParser:
             out.append(ThinkingDelta(self._parts[index], text, signature, redacted))
         return out
 
-    def finish(self) -> list[StreamEvent]:
+    def finish(self) -> list[t.StreamEvent]:
         if self.stopped or self.failed:
             return []
-        return [ErrorEvent(UpstreamConnectionError("Bedrock stream ended before messageStop"))]
+        return [t.ErrorEvent(UpstreamConnectionError("Bedrock stream ended before messageStop"))]

@@ -29,32 +29,14 @@ from typing import Any
 
 import orjson
 
+from gateway.base import types as t
 from gateway.base.errors import InvalidRequest, UpstreamError, UpstreamOverloaded, UpstreamTimeout
-from gateway.base.types import (
-    ChatRequest,
-    ChatResponse,
-    Document,
-    ErrorEvent,
-    Finish,
-    Image,
-    Message,
-    Part,
-    PartStart,
-    PartStop,
-    ResponseFormat,
-    Start,
-    StreamEvent,
-    Text,
-    TextDelta,
-    Thinking,
-    ThinkingDelta,
-    ToolArgsDelta,
-    ToolCall,
-    ToolResult,
-    UsageEvent,
-)
+from gateway.base.types import PartStart, PartStop, Text, TextDelta, ThinkingDelta, ToolArgsDelta
 from gateway.codecs.base import Target, WireEvent, chat_tool_calls, tool_call_arguments
 from gateway.codecs.cohere import maps
+
+# isinstance against tuples: a union written in the call is built anew each time
+_TEXT_OR_IMAGE = (Text, t.Image)
 
 # OpenAI-named deployment params (LiteLLM ``litellm_params``) -> Cohere names; params
 # already in Cohere's names (``p``, ``k``, ``safety_mode``, ``strict_tools``, ...) pass.
@@ -77,18 +59,18 @@ def _texts(parts: list[Any]) -> str:
     return "\n\n".join(p.text for p in parts if isinstance(p, Text))
 
 
-def _image(image: Image) -> dict[str, Any]:
+def _image(image: t.Image) -> dict[str, Any]:
     url = image.url or f"data:{image.media_type or 'image/png'};base64,{image.data}"
     return {"type": "image_url", "image_url": {"url": url}}
 
 
-def _user_content(parts: list[Text | Image]) -> str | list[dict[str, Any]]:
+def _user_content(parts: list[Text | t.Image]) -> str | list[dict[str, Any]]:
     if all(isinstance(p, Text) for p in parts):
         return _texts(parts)
     return [
         {"type": "text", "text": p.text} if isinstance(p, Text) else _image(p)
         for p in parts
-        if isinstance(p, Text | Image)
+        if isinstance(p, _TEXT_OR_IMAGE)
     ]
 
 
@@ -97,7 +79,7 @@ def _as_text(parts: list[Any]) -> list[Any]:
     refuses it before the call; this guards a direct use of the codec)."""
     out = []
     for part in parts:
-        if isinstance(part, Document):
+        if isinstance(part, t.Document):
             if part.text is None:
                 raise InvalidRequest(
                     f"Cohere cannot take a document of type {part.content_type()}: "
@@ -109,13 +91,13 @@ def _as_text(parts: list[Any]) -> list[Any]:
     return out
 
 
-def _assistant(message: Message, target: Target) -> dict[str, Any] | None:
+def _assistant(message: t.Message, target: Target) -> dict[str, Any] | None:
     out: dict[str, Any] = {"role": "assistant"}
-    calls = [p for p in message.parts if isinstance(p, ToolCall)]
-    thinking = [p.text for p in message.parts if isinstance(p, Thinking) and p.text]
+    calls = [p for p in message.parts if isinstance(p, t.ToolCall)]
+    thinking = [p.text for p in message.parts if isinstance(p, t.Thinking) and p.text]
     content: list[dict[str, Any]] = []
     if thinking and target.supports_reasoning:
-        content += [{"type": "thinking", "thinking": t} for t in thinking]
+        content += [{"type": "thinking", "thinking": text} for text in thinking]
     elif thinking and calls:
         out["tool_plan"] = "\n\n".join(thinking)
     text = _texts(message.parts)
@@ -129,16 +111,16 @@ def _assistant(message: Message, target: Target) -> dict[str, Any] | None:
     return out if len(out) > 1 else None  # Cohere rejects an empty turn
 
 
-def _tool_messages(results: list[ToolResult]) -> tuple[list[dict[str, Any]], list[Image]]:
+def _tool_messages(results: list[t.ToolResult]) -> tuple[list[dict[str, Any]], list[t.Image]]:
     by_id: dict[str, list[str]] = {}
-    images: list[Image] = []
+    images: list[t.Image] = []
     for result in results:
         content = _as_text(result.content)
         text = _texts(content)
         if result.is_error and not text:
             text = "error"
         by_id.setdefault(result.call_id, []).append(text)
-        images += [p for p in content if isinstance(p, Image)]
+        images += [p for p in content if isinstance(p, t.Image)]
     messages = [
         {
             "role": "tool",
@@ -150,7 +132,7 @@ def _tool_messages(results: list[ToolResult]) -> tuple[list[dict[str, Any]], lis
     return messages, images
 
 
-def _messages(request: ChatRequest, target: Target) -> list[dict[str, Any]]:
+def _messages(request: t.ChatRequest, target: Target) -> list[dict[str, Any]]:
     system = [_texts(request.system)] if request.system else []
     out: list[dict[str, Any]] = []
     for message in request.messages:
@@ -161,9 +143,9 @@ def _messages(request: ChatRequest, target: Target) -> list[dict[str, Any]]:
             if assistant is not None:
                 out.append(assistant)
         else:
-            results = [p for p in message.parts if isinstance(p, ToolResult)]
+            results = [p for p in message.parts if isinstance(p, t.ToolResult)]
             parts = _as_text(message.parts)
-            rest: list[Text | Image] = [p for p in parts if isinstance(p, Text | Image)]
+            rest: list[Text | t.Image] = [p for p in parts if isinstance(p, _TEXT_OR_IMAGE)]
             if results:
                 tool_messages, images = _tool_messages(results)
                 out += tool_messages
@@ -176,11 +158,11 @@ def _messages(request: ChatRequest, target: Target) -> list[dict[str, Any]]:
     return out
 
 
-def _tools(request: ChatRequest, body: dict[str, Any]) -> None:
+def _tools(request: t.ChatRequest, body: dict[str, Any]) -> None:
     choice = request.tool_choice
     tools = request.tools
     if choice is not None and choice.mode == "tool":
-        tools = [t for t in tools if t.name == choice.name]
+        tools = [tool for tool in tools if tool.name == choice.name]
         if not tools:
             raise InvalidRequest(
                 f"tool_choice names tool {choice.name!r}, which is not among the tools",
@@ -202,7 +184,7 @@ def _tools(request: ChatRequest, body: dict[str, Any]) -> None:
         body["tool_choice"] = "NONE"
 
 
-def _response_format(fmt: ResponseFormat) -> dict[str, Any] | None:
+def _response_format(fmt: t.ResponseFormat) -> dict[str, Any] | None:
     if fmt.type == "text":
         return None
     out: dict[str, Any] = {"type": "json_object"}
@@ -211,7 +193,7 @@ def _response_format(fmt: ResponseFormat) -> dict[str, Any] | None:
     return out
 
 
-def _thinking(request: ChatRequest) -> dict[str, Any] | None:
+def _thinking(request: t.ChatRequest) -> dict[str, Any] | None:
     reasoning = request.reasoning
     if reasoning is None:
         return None
@@ -235,7 +217,7 @@ def _param_defaults(target: Target, body: dict[str, Any]) -> None:
                 body["thinking"] = {"type": "enabled", "token_budget": budget}
             continue
         if name == "response_format" and isinstance(value, dict):
-            fmt = ResponseFormat(
+            fmt = t.ResponseFormat(
                 type=value.get("type", "text"),
                 schema=(value.get("json_schema") or {}).get("schema") or value.get("schema"),
             )
@@ -249,7 +231,7 @@ def _param_defaults(target: Target, body: dict[str, Any]) -> None:
         body[name] = value
 
 
-def unsupported(request: ChatRequest) -> list[str]:
+def unsupported(request: t.ChatRequest) -> list[str]:
     """Canonical parameters set on ``request`` that Cohere cannot honour (left out of
     the body; a route without drop_params refuses the request naming them)."""
     choice = request.tool_choice
@@ -258,7 +240,7 @@ def unsupported(request: ChatRequest) -> list[str]:
     return []
 
 
-def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
+def build_request(request: t.ChatRequest, target: Target) -> dict[str, Any]:
     """The Cohere ``/v2/chat`` body for ``request`` on ``target``."""
     if request.n is not None and request.n > 1:
         raise InvalidRequest(
@@ -268,9 +250,7 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
     if request.stream:
         body["stream"] = True
     _tools(request, body)
-    max_tokens = request.max_tokens
-    if max_tokens is not None and target.max_output_tokens:
-        max_tokens = min(max_tokens, target.max_output_tokens)
+    max_tokens = target.capped(request.max_tokens)
     if max_tokens is not None:
         body["max_tokens"] = max_tokens
     if request.temperature is not None:
@@ -304,7 +284,7 @@ def _failure(raw_reason: str, detail: Any) -> UpstreamError:
     return UpstreamError(f"Cohere finished with ERROR: {message}", status=502)
 
 
-def parse_response(data: Any) -> ChatResponse:
+def parse_response(data: Any) -> t.ChatResponse:
     """A non-streamed ``/v2/chat`` answer -> ``ChatResponse``: content items in order
     (thinking, text), the tool plan as thinking, then the tool calls."""
     if not isinstance(data, dict):
@@ -315,7 +295,7 @@ def parse_response(data: Any) -> ChatResponse:
         message = {}
     if reason in maps.FAILED_FINISH:
         raise _failure(reason, data.get("error") or message.get("error"))
-    parts: list[Part] = []
+    parts: list[t.Part] = []
     content = message.get("content")
     if isinstance(content, str):
         content = [{"type": "text", "text": content}]
@@ -323,11 +303,11 @@ def parse_response(data: Any) -> ChatResponse:
         if not isinstance(item, dict):
             continue
         if item.get("type") == "thinking" and item.get("thinking"):
-            parts.append(Thinking(item["thinking"]))
+            parts.append(t.Thinking(item["thinking"]))
         elif item.get("type") == "text" and item.get("text"):
             parts.append(Text(item["text"]))
     if message.get("tool_plan") and isinstance(message["tool_plan"], str):
-        parts.append(Thinking(message["tool_plan"]))
+        parts.append(t.Thinking(message["tool_plan"]))
     calls = message.get("tool_calls")
     for call in calls if isinstance(calls, list) else []:
         if not isinstance(call, dict):
@@ -335,15 +315,15 @@ def parse_response(data: Any) -> ChatResponse:
         fn: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else {}
         arguments, raw = tool_call_arguments(fn.get("arguments"))
         parts.append(
-            ToolCall(
+            t.ToolCall(
                 id=str(call.get("id") or ""),
                 name=str(fn.get("name") or ""),
                 arguments=arguments,
                 raw_arguments=raw,
             )
         )
-    has_calls = any(isinstance(p, ToolCall) for p in parts)
-    return ChatResponse(
+    has_calls = any(isinstance(p, t.ToolCall) for p in parts)
+    return t.ChatResponse(
         id=data.get("id") or "",
         model="",
         parts=parts,
@@ -383,7 +363,7 @@ class StreamParser:
     def __init__(self) -> None:
         self.started = False
         self.done = False
-        self._start: Start | None = None  # held until the first other event
+        self._start: t.Start | None = None  # held until the first other event
         self._next = 0
         self._open: int | None = None  # our index of the open part
         self._open_kind: str | None = None  # "text", "thinking", "plan", "tool_call"
@@ -392,15 +372,15 @@ class StreamParser:
         self._calls: dict[int, int] = {}  # Cohere tool-call index -> our index
         self._saw_calls = False
 
-    def feed(self, event: WireEvent) -> list[StreamEvent]:
+    def feed(self, event: WireEvent) -> list[t.StreamEvent]:
         data = event.data if isinstance(event.data, dict) else {}
         kind = data.get("type") or event.event
         if self.done:
             return []
-        out: list[StreamEvent] = []
+        out: list[t.StreamEvent] = []
         if not self.started:
             self.started = True
-            self._start = Start(id=str(data.get("id") or ""), model="")
+            self._start = t.Start(id=str(data.get("id") or ""), model="")
         message = _delta_message(data)
         if kind == "content-start":
             item = _field(message, "content")
@@ -446,35 +426,37 @@ class StreamParser:
             out += self._end(delta if isinstance(delta, dict) else {})
         return self._flush(out)
 
-    def finish(self) -> list[StreamEvent]:
+    def finish(self) -> list[t.StreamEvent]:
         if self.done:
             return []
         self.done = True
         out = self._close()
-        out.append(ErrorEvent(UpstreamError("Cohere stream ended before message-end", status=502)))
+        out.append(
+            t.ErrorEvent(UpstreamError("Cohere stream ended before message-end", status=502))
+        )
         return self._flush(out)
 
     # -- internals --
-    def _open_part(self, kind: str, role: str, **tool: str) -> list[StreamEvent]:
+    def _open_part(self, kind: str, role: str, **tool: str) -> list[t.StreamEvent]:
         out = self._close()
         self._open, self._open_kind = self._next, role
         self._next += 1
         return [*out, PartStart(self._open, kind, **tool)]  # type: ignore[arg-type]
 
-    def _close(self) -> list[StreamEvent]:
+    def _close(self) -> list[t.StreamEvent]:
         if self._open is None:
             return []
         index, self._open, self._open_kind, self._open_content = self._open, None, None, None
         return [PartStop(index)]
 
-    def _content(self, index: int, item: dict[str, Any]) -> list[StreamEvent]:
+    def _content(self, index: int, item: dict[str, Any]) -> list[t.StreamEvent]:
         """A content block's text: opens its part on the first non-empty piece."""
         kind = self._content_kind.get(index) or ("thinking" if "thinking" in item else "text")
         self._content_kind[index] = kind
         text = item.get(kind)
         if not text or not isinstance(text, str):
             return []
-        out: list[StreamEvent] = []
+        out: list[t.StreamEvent] = []
         if self._open_content != index or self._open_kind != kind:
             out += self._open_part(kind, kind)
             self._open_content = index
@@ -482,31 +464,31 @@ class StreamParser:
         return [*out, delta(self._open, text)]  # type: ignore[arg-type]
 
     @staticmethod
-    def _arguments(index: int | None, fn: dict[str, Any]) -> list[StreamEvent]:
+    def _arguments(index: int | None, fn: dict[str, Any]) -> list[t.StreamEvent]:
         fragment = fn.get("arguments")
         if index is None or not fragment or not isinstance(fragment, str):
             return []
         return [ToolArgsDelta(index, fragment)]
 
-    def _flush(self, out: list[StreamEvent]) -> list[StreamEvent]:
+    def _flush(self, out: list[t.StreamEvent]) -> list[t.StreamEvent]:
         """Put the held ``Start`` before ``out`` unless ``out`` is a lone error."""
-        if self._start is not None and out and not isinstance(out[0], ErrorEvent):
+        if self._start is not None and out and not isinstance(out[0], t.ErrorEvent):
             out.insert(0, self._start)
             self._start = None
         return out
 
-    def _end(self, delta: dict[str, Any]) -> list[StreamEvent]:
+    def _end(self, delta: dict[str, Any]) -> list[t.StreamEvent]:
         self.done = True
         out = self._close()
         reason = str(delta.get("finish_reason") or "COMPLETE").upper()
         if reason in maps.FAILED_FINISH and self._start is not None:
-            return [ErrorEvent(_failure(reason, delta.get("error")))]  # nothing began
+            return [t.ErrorEvent(_failure(reason, delta.get("error")))]  # nothing began
         if delta.get("usage"):
-            out.append(UsageEvent(maps.usage(delta["usage"])))
+            out.append(t.UsageEvent(maps.usage(delta["usage"])))
         if reason in maps.FAILED_FINISH:
-            out.append(ErrorEvent(_failure(reason, delta.get("error"))))
+            out.append(t.ErrorEvent(_failure(reason, delta.get("error"))))
         else:
-            out.append(Finish(maps.finish_reason(reason, self._saw_calls)))
+            out.append(t.Finish(maps.finish_reason(reason, self._saw_calls)))
         return out
 
 

@@ -40,31 +40,15 @@ from typing import Any
 
 import orjson
 
+from gateway.base import types as t
 from gateway.base.errors import InvalidRequest, UpstreamConnectionError, UpstreamError
-from gateway.base.types import (
-    ChatRequest,
-    ChatResponse,
-    Document,
-    ErrorEvent,
-    Finish,
-    Image,
-    Message,
-    Part,
-    Start,
-    StreamEvent,
-    Text,
-    TextDelta,
-    Thinking,
-    ThinkingDelta,
-    ToolArgsDelta,
-    ToolCall,
-    ToolResult,
-    UsageEvent,
-)
+from gateway.base.types import Text, TextDelta, ThinkingDelta, ToolArgsDelta, UsageEvent
 from gateway.codecs.base import DATA_URL, OnePartOpen, Target, WireEvent, add_turn
 from gateway.codecs.gemini import ids, maps
 from gateway.codecs.google_common import camel, clean_schema
 
+# isinstance against tuples: a union written in the call is built anew each time
+_TEXTUAL = (Text, t.Document)
 # Google's placeholder for function calls whose real signature is unknown (see
 # ``_vouch_for_foreign_calls``).
 PLACEHOLDER_SIGNATURE = "skip_thought_signature_validator"
@@ -91,7 +75,7 @@ _GENERATION_NAMES = {
 # --- request ---------------------------------------------------------------------------
 
 
-def _media_part(image: Image) -> dict[str, Any]:
+def _media_part(image: t.Image) -> dict[str, Any]:
     if image.data is not None:
         return {"inlineData": {"mimeType": image.media_type or "image/png", "data": image.data}}
     url = image.url or ""
@@ -101,7 +85,7 @@ def _media_part(image: Image) -> dict[str, Any]:
     return {"fileData": {"mimeType": mime, "fileUri": url}}
 
 
-def _document_part(doc: Document) -> dict[str, Any]:
+def _document_part(doc: t.Document) -> dict[str, Any]:
     """Text documents as text; files (PDFs...) as ``inlineData``, by URL ``fileData``."""
     if doc.text is not None:
         return {"text": doc.text}
@@ -112,36 +96,36 @@ def _document_part(doc: Document) -> dict[str, Any]:
     return {"fileData": {"mimeType": mime, "fileUri": url}}
 
 
-def _tool_result_parts(result: ToolResult, name: str) -> list[dict[str, Any]]:
+def _tool_result_parts(result: t.ToolResult, name: str) -> list[dict[str, Any]]:
     text = "\n\n".join(
-        p.text for p in result.content if isinstance(p, Text | Document) and p.text is not None
+        p.text for p in result.content if isinstance(p, _TEXTUAL) and p.text is not None
     )
     response = {"error": text} if result.is_error else {"result": text}
     parts: list[dict[str, Any]] = [{"functionResponse": {"name": name, "response": response}}]
-    parts.extend(_media_part(p) for p in result.content if isinstance(p, Image))
+    parts.extend(_media_part(p) for p in result.content if isinstance(p, t.Image))
     parts.extend(
-        _document_part(p) for p in result.content if isinstance(p, Document) and p.text is None
+        _document_part(p) for p in result.content if isinstance(p, t.Document) and p.text is None
     )
     return parts
 
 
-def _parts(message: Message, names: dict[str, str]) -> list[dict[str, Any]]:
+def _parts(message: t.Message, names: dict[str, str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for part in message.parts:
         if isinstance(part, Text):
             if part.text:
                 out.append({"text": part.text})
-        elif isinstance(part, Image):
+        elif isinstance(part, t.Image):
             out.append(_media_part(part))
-        elif isinstance(part, Document):
+        elif isinstance(part, t.Document):
             out.append(_document_part(part))
-        elif isinstance(part, ToolCall):
+        elif isinstance(part, t.ToolCall):
             names[part.id] = part.name
             call: dict[str, Any] = {"functionCall": {"name": part.name, "args": part.arguments}}
             if signature := ids.signature_of(part.id):
                 call["thoughtSignature"] = signature
             out.append(call)
-        elif isinstance(part, ToolResult):
+        elif isinstance(part, t.ToolResult):
             name = names.get(part.call_id)
             if name is None:
                 raise InvalidRequest(
@@ -167,7 +151,7 @@ def _vouch_for_foreign_calls(contents: list[dict[str, Any]]) -> None:
             calls[0]["thoughtSignature"] = PLACEHOLDER_SIGNATURE
 
 
-def _contents(request: ChatRequest) -> tuple[list[dict[str, Any]], list[str]]:
+def _contents(request: t.ChatRequest) -> tuple[list[dict[str, Any]], list[str]]:
     """Gemini turns, and the system texts found among the messages."""
     contents: list[dict[str, Any]] = []
     system: list[str] = []
@@ -188,7 +172,7 @@ def _contents(request: ChatRequest) -> tuple[list[dict[str, Any]], list[str]]:
     return contents, system
 
 
-def _tool_config(request: ChatRequest) -> dict[str, Any] | None:
+def _tool_config(request: t.ChatRequest) -> dict[str, Any] | None:
     choice = request.tool_choice
     if choice is None:
         return None
@@ -203,7 +187,7 @@ def _tool_config(request: ChatRequest) -> dict[str, Any] | None:
     return {"functionCallingConfig": config}
 
 
-def _thinking(request: ChatRequest, target: Target) -> dict[str, Any] | None:
+def _thinking(request: t.ChatRequest, target: Target) -> dict[str, Any] | None:
     reasoning = request.reasoning
     if reasoning is None or not target.supports_reasoning:
         return None
@@ -218,11 +202,9 @@ def _thinking(request: ChatRequest, target: Target) -> dict[str, Any] | None:
     return config
 
 
-def _generation_config(request: ChatRequest, target: Target) -> dict[str, Any]:
+def _generation_config(request: t.ChatRequest, target: Target) -> dict[str, Any]:
     config: dict[str, Any] = {}
-    max_tokens = request.max_tokens
-    if max_tokens is not None and target.max_output_tokens:
-        max_tokens = min(max_tokens, target.max_output_tokens)
+    max_tokens = target.capped(request.max_tokens)
     if max_tokens is not None:
         config["maxOutputTokens"] = max_tokens
     for name, field in (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK")):
@@ -241,7 +223,7 @@ def _generation_config(request: ChatRequest, target: Target) -> dict[str, Any]:
     return config
 
 
-def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
+def build_request(request: t.ChatRequest, target: Target) -> dict[str, Any]:
     """The ``generateContent`` body for ``request`` (the same body streams: the
     endpoint, not the body, asks for a stream)."""
     if request.n is not None and request.n > 1:
@@ -283,7 +265,7 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
     return body
 
 
-def count_tokens_body(request: ChatRequest, target: Target, wrapped: bool) -> dict[str, Any]:
+def count_tokens_body(request: t.ChatRequest, target: Target, wrapped: bool) -> dict[str, Any]:
     """The ``countTokens`` body: the Gemini API wants the whole request under
     ``generateContentRequest`` (with ``models/<id>``); Vertex AI takes its fields."""
     body = build_request(request, target)
@@ -307,7 +289,7 @@ def _blocked(data: dict[str, Any]) -> bool:
     return isinstance(feedback, dict) and bool(feedback.get("blockReason"))
 
 
-def parse_response(data: Any) -> ChatResponse:
+def parse_response(data: Any) -> t.ChatResponse:
     """A whole ``GenerateContentResponse`` as a canonical response."""
     if not isinstance(data, dict):
         raise UpstreamError("Gemini upstream answered with something other than an object")
@@ -315,7 +297,7 @@ def parse_response(data: Any) -> ChatResponse:
         raise maps.error_from_object(data["error"])
     candidate = _candidate(data)
     response_id = str(data.get("responseId") or "")
-    parts: list[Part] = []
+    parts: list[t.Part] = []
     joined: dict[int, list[str]] = {}  # part index -> its texts, for consecutive text parts
     calls = 0
     for raw in (candidate.get("content") or {}).get("parts") or []:
@@ -327,7 +309,7 @@ def parse_response(data: Any) -> ChatResponse:
             name = str(call.get("name") or "")
             args = call.get("args")
             parts.append(
-                ToolCall(
+                t.ToolCall(
                     id=ids.call_id(response_id, calls, name, signature),
                     name=name,
                     arguments=args if isinstance(args, dict) else {},
@@ -337,10 +319,10 @@ def parse_response(data: Any) -> ChatResponse:
         elif raw.get("thought"):
             if not isinstance(raw.get("text"), str) or not raw["text"]:
                 continue
-            if parts and isinstance(parts[-1], Thinking):
+            if parts and isinstance(parts[-1], t.Thinking):
                 joined.setdefault(len(parts) - 1, [parts[-1].text]).append(raw["text"])
             else:
-                parts.append(Thinking(raw["text"]))
+                parts.append(t.Thinking(raw["text"]))
         elif isinstance(raw.get("text"), str) and raw["text"]:
             if parts and isinstance(parts[-1], Text):
                 joined.setdefault(len(parts) - 1, [parts[-1].text]).append(raw["text"])
@@ -352,7 +334,7 @@ def parse_response(data: Any) -> ChatResponse:
     finish = maps.finish_reason(reason, calls > 0)
     if not candidate and _blocked(data):
         finish = "content_filter"
-    return ChatResponse(
+    return t.ChatResponse(
         id=response_id,
         model=str(data.get("modelVersion") or ""),
         parts=parts,
@@ -375,18 +357,18 @@ class StreamParser:
         self._reason: str | None = None
         self._finished = False
 
-    def feed(self, event: WireEvent) -> list[StreamEvent]:
+    def feed(self, event: WireEvent) -> list[t.StreamEvent]:
         data = event.data
         if not isinstance(data, dict):
             return []
         if "error" in data:
             self._finished = True  # the error ends the stream: finish() owes nothing more
-            return [*self._parts.close(), ErrorEvent(maps.error_from_object(data["error"]))]
-        out: list[StreamEvent] = []
+            return [*self._parts.close(), t.ErrorEvent(maps.error_from_object(data["error"]))]
+        out: list[t.StreamEvent] = []
         if not self._started:
             self._started = True
             self._response_id = str(data.get("responseId") or "")
-            out.append(Start(id=self._response_id, model=str(data.get("modelVersion") or "")))
+            out.append(t.Start(id=self._response_id, model=str(data.get("modelVersion") or "")))
         candidate = _candidate(data)
         for raw in (candidate.get("content") or {}).get("parts") or []:
             if isinstance(raw, dict):
@@ -400,10 +382,10 @@ class StreamParser:
                 reason = "content_filter"
             if not self._finished:
                 self._finished = True
-                out.append(Finish(reason))
+                out.append(t.Finish(reason))
         return out
 
-    def _part(self, raw: dict[str, Any]) -> list[StreamEvent]:
+    def _part(self, raw: dict[str, Any]) -> list[t.StreamEvent]:
         signature = raw.get("thoughtSignature")
         if isinstance(raw.get("functionCall"), dict):
             call = raw["functionCall"]
@@ -429,11 +411,11 @@ class StreamParser:
         out.append(TextDelta(self._parts.index, text))
         return out
 
-    def finish(self) -> list[StreamEvent]:
+    def finish(self) -> list[t.StreamEvent]:
         if self._finished:
             return []
         error = UpstreamConnectionError("Gemini upstream stream ended without a finish reason")
-        return [*self._parts.close(), ErrorEvent(error)]
+        return [*self._parts.close(), t.ErrorEvent(error)]
 
 
 def _json(value: Any) -> str:

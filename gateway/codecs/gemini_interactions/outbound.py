@@ -39,32 +39,18 @@ from typing import Any
 
 import orjson
 
+from gateway.base import types as t
 from gateway.base.errors import InvalidRequest, UpstreamConnectionError, UpstreamError
-from gateway.base.types import (
-    ChatRequest,
-    ChatResponse,
-    Document,
-    ErrorEvent,
-    Finish,
-    Image,
-    Message,
-    Part,
-    Start,
-    StreamEvent,
-    Text,
-    TextDelta,
-    Thinking,
-    ThinkingDelta,
-    ToolArgsDelta,
-    ToolCall,
-    ToolResult,
-    UsageEvent,
-)
+from gateway.base.types import Text, TextDelta, ThinkingDelta, ToolArgsDelta
 from gateway.codecs.base import DATA_URL, OnePartOpen, Target, WireEvent
 from gateway.codecs.gemini_interactions import upstream_maps as maps
 from gateway.codecs.google_common import clean_schema
 
 NAME = "gemini_interactions"
+# isinstance against tuples: a union written in the call is built anew each time
+_TEXTUAL = (Text, t.Document)
+_THINKING_OR_RESULT = (t.Thinking, t.ToolResult)
+_THINKING_OR_CALL = (t.Thinking, t.ToolCall)
 # Deployment params that are top-level fields of the body (the rest is generation_config).
 _TOP_LEVEL = frozenset({"safety_settings", "labels", "service_tier", "response_modalities"})
 # LiteLLM's (and OpenAI's) names for generation_config fields.
@@ -98,27 +84,25 @@ def _media(kind: str, data: str | None, url: str | None, mime: str | None) -> di
     return out
 
 
-def _content(part: Part) -> dict[str, Any] | None:
+def _content(part: t.Part) -> dict[str, Any] | None:
     if isinstance(part, Text):
         return {"type": "text", "text": part.text} if part.text else None
-    if isinstance(part, Image):
+    if isinstance(part, t.Image):
         return _media("image", part.data, part.url, part.media_type)
-    if isinstance(part, Document):
+    if isinstance(part, t.Document):
         if part.text is not None:
             return {"type": "text", "text": part.text}
         return _media("document", part.data, part.url, part.media_type)
     return None
 
 
-def _result(result: ToolResult, name: str, call_id: str) -> dict[str, Any]:
-    texts = [
-        p.text for p in result.content if isinstance(p, Text | Document) and p.text is not None
-    ]
+def _result(result: t.ToolResult, name: str, call_id: str) -> dict[str, Any]:
+    texts = [p.text for p in result.content if isinstance(p, _TEXTUAL) and p.text is not None]
     media = [c for p in result.content if not isinstance(p, Text) and (c := _content(p))]
     media = [c for c in media if c["type"] != "text"]
     value: Any = "\n\n".join(texts)
     if media:  # text and image content (what a function_result takes besides a string)
-        value = [{"type": "text", "text": t} for t in texts if t] + media
+        value = [{"type": "text", "text": text} for text in texts if text] + media
     step: dict[str, Any] = {
         "type": "function_result",
         "call_id": call_id,
@@ -130,7 +114,7 @@ def _result(result: ToolResult, name: str, call_id: str) -> dict[str, Any]:
     return step
 
 
-def _assistant_steps(message: Message, names: dict[str, str]) -> list[dict[str, Any]]:
+def _assistant_steps(message: t.Message, names: dict[str, str]) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = []
     content: list[dict[str, Any]] = []
 
@@ -140,7 +124,7 @@ def _assistant_steps(message: Message, names: dict[str, str]) -> list[dict[str, 
             content.clear()
 
     for part in message.parts:
-        if isinstance(part, ToolCall):
+        if isinstance(part, t.ToolCall):
             flush()
             upstream_id, signature = maps.split_call_id(part.id)
             names[part.id] = part.name
@@ -154,17 +138,17 @@ def _assistant_steps(message: Message, names: dict[str, str]) -> list[dict[str, 
                     "arguments": part.arguments,
                 }
             )
-        elif not isinstance(part, Thinking | ToolResult) and (c := _content(part)):
+        elif not isinstance(part, _THINKING_OR_RESULT) and (c := _content(part)):
             content.append(c)
     flush()
     return steps
 
 
-def _user_steps(message: Message, names: dict[str, str]) -> list[dict[str, Any]]:
+def _user_steps(message: t.Message, names: dict[str, str]) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     content: list[dict[str, Any]] = []
     for part in message.parts:
-        if isinstance(part, ToolResult):
+        if isinstance(part, t.ToolResult):
             name = names.get(part.call_id)
             if name is None:
                 raise InvalidRequest(
@@ -173,14 +157,14 @@ def _user_steps(message: Message, names: dict[str, str]) -> list[dict[str, Any]]
                     param="messages",
                 )
             results.append(_result(part, name, maps.split_call_id(part.call_id)[0]))
-        elif not isinstance(part, Thinking | ToolCall) and (c := _content(part)):
+        elif not isinstance(part, _THINKING_OR_CALL) and (c := _content(part)):
             content.append(c)
     if content:
         results.append({"type": "user_input", "content": content})
     return results
 
 
-def input_steps(request: ChatRequest) -> tuple[list[dict[str, Any]], list[str]]:
+def input_steps(request: t.ChatRequest) -> tuple[list[dict[str, Any]], list[str]]:
     """The conversation as ``input`` steps, and the system texts among the messages."""
     steps: list[dict[str, Any]] = []
     system: list[str] = []
@@ -196,7 +180,7 @@ def input_steps(request: ChatRequest) -> tuple[list[dict[str, Any]], list[str]]:
     return steps, system
 
 
-def _tool_choice(request: ChatRequest) -> Any:
+def _tool_choice(request: t.ChatRequest) -> Any:
     choice = request.tool_choice
     if choice is None:
         return None
@@ -205,7 +189,7 @@ def _tool_choice(request: ChatRequest) -> Any:
     return {"auto": "auto", "required": "any", "none": "none"}.get(choice.mode, "auto")
 
 
-def _thinking_level(request: ChatRequest, target: Target) -> str | None:
+def _thinking_level(request: t.ChatRequest, target: Target) -> str | None:
     reasoning = request.reasoning
     if reasoning is None or not target.supports_reasoning:
         return None
@@ -219,11 +203,9 @@ def _thinking_level(request: ChatRequest, target: Target) -> str | None:
     return None
 
 
-def _generation_config(request: ChatRequest, target: Target) -> dict[str, Any]:
+def _generation_config(request: t.ChatRequest, target: Target) -> dict[str, Any]:
     config: dict[str, Any] = {}
-    max_tokens = request.max_tokens
-    if max_tokens is not None and target.max_output_tokens:
-        max_tokens = min(max_tokens, target.max_output_tokens)
+    max_tokens = target.capped(request.max_tokens)
     if max_tokens is not None:
         config["max_output_tokens"] = max_tokens
     for name in ("temperature", "top_p"):
@@ -240,7 +222,7 @@ def _generation_config(request: ChatRequest, target: Target) -> dict[str, Any]:
     return config
 
 
-def unsupported_params(request: ChatRequest, target: Target) -> list[str]:
+def unsupported_params(request: t.ChatRequest, target: Target) -> list[str]:
     """Canonical parameters the Interactions API has no field for: ``top_k`` and more
     than one choice. ``build_request`` leaves them out; a strict route refuses."""
     names = []
@@ -251,7 +233,7 @@ def unsupported_params(request: ChatRequest, target: Target) -> list[str]:
     return names
 
 
-def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
+def build_request(request: t.ChatRequest, target: Target) -> dict[str, Any]:
     """The ``POST /interactions`` body for ``request`` on ``target`` (``stream`` set
     when the stream variant is wanted)."""
     steps, mid_system = input_steps(request)
@@ -330,7 +312,7 @@ def _failure(data: dict[str, Any]) -> UpstreamError:
     return UpstreamError(f"Gemini Interactions upstream: the interaction {status}", status=502)
 
 
-def parse_response(data: Any) -> ChatResponse:
+def parse_response(data: Any) -> t.ChatResponse:
     """A whole interaction (``steps`` are the output steps only) as canonical."""
     if not isinstance(data, dict):
         raise UpstreamError(
@@ -341,7 +323,7 @@ def parse_response(data: Any) -> ChatResponse:
     status = data.get("status")
     if status in maps.FAILED:
         raise _failure(data)
-    parts: list[Part] = []
+    parts: list[t.Part] = []
     signature: str | None = None  # of the last thought step, for the next call
     calls = 0
     for step in data.get("steps") or []:
@@ -351,14 +333,14 @@ def parse_response(data: Any) -> ChatResponse:
         if kind == "thought":
             signature = step.get("signature") or None
             if text := _texts(step.get("summary")):
-                parts.append(Thinking(text))
+                parts.append(t.Thinking(text))
         elif kind == "model_output":
             if text := _texts(step.get("content")):
                 parts.append(Text(text))
         elif kind == "function_call":
             args = step.get("arguments")
             parts.append(
-                ToolCall(
+                t.ToolCall(
                     id=maps.call_id(str(step.get("id") or ""), signature),
                     name=str(step.get("name") or ""),
                     arguments=args if isinstance(args, dict) else {},
@@ -366,7 +348,7 @@ def parse_response(data: Any) -> ChatResponse:
             )
             signature = None
             calls += 1
-    return ChatResponse(
+    return t.ChatResponse(
         id=str(data.get("id") or ""),
         model=str(data.get("model") or ""),
         parts=parts,
@@ -392,20 +374,20 @@ class StreamParser:
         self._signature: str | None = None
         self._calls = 0
 
-    def feed(self, event: WireEvent) -> list[StreamEvent]:
+    def feed(self, event: WireEvent) -> list[t.StreamEvent]:
         data = event.data
         if not isinstance(data, dict):
             return []
         kind = data.get("event_type") or event.event
-        out: list[StreamEvent] = []
+        out: list[t.StreamEvent] = []
         if kind == "error":
             self._finished = True
-            return [*self._parts.close(), ErrorEvent(maps.error_from_object(data.get("error")))]
+            return [*self._parts.close(), t.ErrorEvent(maps.error_from_object(data.get("error")))]
         if not self._started:
             self._started = True
             interaction = _object(data.get("interaction"))
             out.append(
-                Start(
+                t.Start(
                     id=str(interaction.get("id") or ""),
                     model=str(interaction.get("model") or ""),
                     created=maps.created(interaction.get("created")),
@@ -422,7 +404,7 @@ class StreamParser:
         return out
 
     # -- steps ------------------------------------------------------------------------
-    def _step_start(self, data: dict[str, Any]) -> list[StreamEvent]:
+    def _step_start(self, data: dict[str, Any]) -> list[t.StreamEvent]:
         step = _object(data.get("step"))
         index = data.get("index")
         kind = str(step.get("type") or "")
@@ -445,7 +427,7 @@ class StreamParser:
                 self._args[index] = (False, step.get("arguments"))
         return out
 
-    def _step_delta(self, data: dict[str, Any]) -> list[StreamEvent]:
+    def _step_delta(self, data: dict[str, Any]) -> list[t.StreamEvent]:
         delta = _object(data.get("delta"))
         index = data.get("index")
         kind = delta.get("type")
@@ -469,9 +451,9 @@ class StreamParser:
             )
         return []
 
-    def _step_stop(self, data: dict[str, Any]) -> list[StreamEvent]:
+    def _step_stop(self, data: dict[str, Any]) -> list[t.StreamEvent]:
         index = data.get("index")
-        out: list[StreamEvent] = []
+        out: list[t.StreamEvent] = []
         if isinstance(index, int) and index in self._args and self._parts.kind == "tool_call":
             seen, start_args = self._args.pop(index)
             if not seen:  # the whole arguments came with the step's start
@@ -479,37 +461,37 @@ class StreamParser:
                 out.append(ToolArgsDelta(self._parts.index, orjson.dumps(args).decode()))
         return [*out, *self._parts.close()]
 
-    def _completed(self, interaction: Any) -> list[StreamEvent]:
+    def _completed(self, interaction: Any) -> list[t.StreamEvent]:
         interaction = interaction if isinstance(interaction, dict) else {}
         out = self._parts.close()
         if interaction.get("usage"):
-            out.append(UsageEvent(maps.usage(interaction["usage"])))
+            out.append(t.UsageEvent(maps.usage(interaction["usage"])))
         self._finished = True
         status = interaction.get("status")
         if status in maps.FAILED:
-            return [*out, ErrorEvent(_failure(interaction))]
-        return [*out, Finish(maps.finish_reason(status, self._calls > 0))]
+            return [*out, t.ErrorEvent(_failure(interaction))]
+        return [*out, t.Finish(maps.finish_reason(status, self._calls > 0))]
 
     # -- canonical parts --------------------------------------------------------------
-    def _text(self, text: str) -> list[StreamEvent]:
+    def _text(self, text: str) -> list[t.StreamEvent]:
         if not text:
             return []
         out = self._parts.go_on("text")
         return [*out, TextDelta(self._parts.index, text)]
 
-    def _thinking(self, text: str) -> list[StreamEvent]:
+    def _thinking(self, text: str) -> list[t.StreamEvent]:
         if not text:
             return []
         out = self._parts.go_on("thinking")
         return [*out, ThinkingDelta(self._parts.index, text)]
 
-    def finish(self) -> list[StreamEvent]:
+    def finish(self) -> list[t.StreamEvent]:
         if self._finished:
             return []
         error = UpstreamConnectionError(
             "Gemini Interactions upstream stream ended before interaction.completed"
         )
-        return [*self._parts.close(), ErrorEvent(error)]
+        return [*self._parts.close(), t.ErrorEvent(error)]
 
 
 parse_error = maps.parse_error  # (status, body): the error body as an UpstreamError

@@ -16,36 +16,23 @@ from typing import Any
 import orjson
 
 from gateway.base import documents, errors
+from gateway.base import types as t
 from gateway.base.types import (
-    ChatRequest,
-    ChatResponse,
-    Document,
-    ErrorEvent,
-    Finish,
-    Image,
-    Message,
-    Part,
     PartStart,
     PartStop,
-    Start,
-    StreamEvent,
     Text,
     TextDelta,
-    Thinking,
     ThinkingDelta,
     ToolArgsDelta,
-    ToolCall,
-    ToolResult,
     UsageEvent,
-    deferred_chat,
 )
 from gateway.codecs import openai_common as common
 from gateway.codecs.base import DONE, Target, WireEvent, arguments_from_text, chat_tool_calls
 from gateway.codecs.openai_chat import maps
 
 # isinstance against tuples: a union written in the call is built anew each time
-_MEDIA = (Image, Document)
-_CONTENT = (Text, Image, Document)
+_MEDIA = (t.Image, t.Document)
+_CONTENT = (Text, t.Image, t.Document)
 
 # target.params keys that steer this codec instead of going upstream.
 CONTROL_PARAMS = frozenset({"max_tokens_field"})
@@ -61,45 +48,45 @@ def _texts(parts: list[Any]) -> str:
     return "\n\n".join(p.text for p in parts if isinstance(p, Text))
 
 
-def _image_part(image: Image) -> dict[str, Any]:
+def _image_part(image: t.Image) -> dict[str, Any]:
     url = image.url or f"data:{image.media_type or 'image/png'};base64,{image.data}"
     return {"type": "image_url", "image_url": {"url": url}}
 
 
-def _file_part(doc: Document) -> dict[str, Any]:
+def _file_part(doc: t.Document) -> dict[str, Any]:
     """A ``file`` part with the document inline (``capabilities`` refused URLs)."""
     data_url = f"data:{doc.media_type or documents.PDF};base64,{doc.data}"
     return {"type": "file", "file": {"filename": doc.name(), "file_data": data_url}}
 
 
-def _user_content(parts: list[Part]) -> str | list[dict[str, Any]]:
+def _user_content(parts: list[t.Part]) -> str | list[dict[str, Any]]:
     """Text-only turns as one string (every server takes that); with images or files,
     parts. Text documents go as text."""
-    parts = [Text(p.text) if isinstance(p, Document) and p.text is not None else p for p in parts]
+    parts = [Text(p.text) if isinstance(p, t.Document) and p.text is not None else p for p in parts]
     if all(isinstance(p, Text) for p in parts):
         return _texts(parts)
     content: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, Text):
             content.append({"type": "text", "text": part.text})
-        elif isinstance(part, Image):
+        elif isinstance(part, t.Image):
             content.append(_image_part(part))
-        elif isinstance(part, Document):
+        elif isinstance(part, t.Document):
             content.append(_file_part(part))
     return content
 
 
 def _tool_messages(
-    results: list[ToolResult],
-) -> tuple[list[dict[str, Any]], list[Image | Document]]:
+    results: list[t.ToolResult],
+) -> tuple[list[dict[str, Any]], list[t.Image | t.Document]]:
     """One ``role: tool`` message per call id (results sharing an id are joined).
     Tool messages carry text only (text documents included), so images and files in
     results are handed back to go in the user content that follows."""
     by_id: dict[str, list[str]] = {}
-    images: list[Image | Document] = []
+    images: list[t.Image | t.Document] = []
     for result in results:
         content = [
-            Text(p.text) if isinstance(p, Document) and p.text is not None else p
+            Text(p.text) if isinstance(p, t.Document) and p.text is not None else p
             for p in result.content
         ]
         text = _texts(content)
@@ -114,14 +101,14 @@ def _tool_messages(
     return messages, images
 
 
-def _assistant_message(message: Message, target: Target) -> dict[str, Any]:
+def _assistant_message(message: t.Message, target: Target) -> dict[str, Any]:
     out: dict[str, Any] = {"role": "assistant"}
     text = _texts(message.parts)
-    calls = [p for p in message.parts if isinstance(p, ToolCall)]
+    calls = [p for p in message.parts if isinstance(p, t.ToolCall)]
     out["content"] = text if text or not calls else None
     if calls:
         out["tool_calls"] = chat_tool_calls(calls)
-    reasoning = "".join(p.text for p in message.parts if isinstance(p, Thinking))
+    reasoning = "".join(p.text for p in message.parts if isinstance(p, t.Thinking))
     if reasoning and target.echo_reasoning:  # DeepSeek-style thinking wants it back
         out["reasoning_content"] = reasoning
     if message.name:
@@ -129,11 +116,11 @@ def _assistant_message(message: Message, target: Target) -> dict[str, Any]:
     return out
 
 
-def _messages(request: ChatRequest, target: Target) -> list[dict[str, Any]]:
+def _messages(request: t.ChatRequest, target: Target) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if request.system:
         out.append({"role": "system", "content": _texts(request.system)})
-    written = deferred_chat(request)  # (unbuilt messages, written off the caller's wire)
+    written = t.deferred_chat(request)  # (unbuilt messages, written off the caller's wire)
     if written is not None:
         out += written
         return out
@@ -144,8 +131,8 @@ def _messages(request: ChatRequest, target: Target) -> list[dict[str, Any]]:
         if message.role == "system":
             out.append({"role": "system", "content": _texts(message.parts)})
             continue
-        results = [p for p in message.parts if isinstance(p, ToolResult)]
-        rest: list[Part] = [p for p in message.parts if isinstance(p, _CONTENT)]
+        results = [p for p in message.parts if isinstance(p, t.ToolResult)]
+        rest: list[t.Part] = [p for p in message.parts if isinstance(p, _CONTENT)]
         if results:
             tool_messages, images = _tool_messages(results)
             out.extend(tool_messages)
@@ -158,7 +145,7 @@ def _messages(request: ChatRequest, target: Target) -> list[dict[str, Any]]:
     return out
 
 
-def reasoning_effort(request: ChatRequest) -> str | None:
+def reasoning_effort(request: t.ChatRequest) -> str | None:
     """The effort bucket for a request's reasoning (a token budget is bucketed)."""
     reasoning = request.reasoning
     if reasoning is None:
@@ -186,7 +173,7 @@ def max_tokens_field(target: Target) -> str:
     return "max_completion_tokens" if _REASONING_MODEL.match(model) else "max_tokens"
 
 
-def _tool_choice(request: ChatRequest) -> Any:
+def _tool_choice(request: t.ChatRequest) -> Any:
     choice = request.tool_choice
     if choice is None:
         return None
@@ -243,7 +230,7 @@ def clean_schema_for_gemini(schema: Any) -> Any:
     return cleaned
 
 
-def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
+def build_body(request: t.ChatRequest, target: Target) -> dict[str, Any]:
     """The upstream Chat Completions body for ``request`` on ``target``.
 
     ``request.extra`` is forwarded only when the caller spoke OpenAI
@@ -269,9 +256,7 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
             body["tool_choice"] = choice
         if request.tool_choice and request.tool_choice.parallel is not None:
             body["parallel_tool_calls"] = request.tool_choice.parallel
-    max_tokens = request.max_tokens  # optional upstream: absent means its own default
-    if max_tokens is not None and target.max_output_tokens:
-        max_tokens = min(max_tokens, target.max_output_tokens)
+    max_tokens = target.capped(request.max_tokens)  # optional: absent, its own default
     if max_tokens is not None:
         body[max_tokens_field(target)] = max_tokens
     for name in ("temperature", "top_p", "n"):
@@ -326,15 +311,15 @@ def _content_text(content: Any) -> str:
     return content or ""
 
 
-def parse_response(data: dict[str, Any]) -> ChatResponse:
+def parse_response(data: dict[str, Any]) -> t.ChatResponse:
     """A non-streamed ``chat.completion`` -> ``ChatResponse`` (thinking, text, calls)."""
     choices = data.get("choices") or [{}]
     choice = choices[0] or {}
     message = choice.get("message") or {}
-    parts: list[Part] = []
+    parts: list[t.Part] = []
     reasoning = _reasoning_text(message)
     if reasoning:
-        parts.append(Thinking(reasoning))
+        parts.append(t.Thinking(reasoning))
     text = _content_text(message.get("content")) or message.get("refusal") or ""
     if text:
         parts.append(Text(text))
@@ -342,15 +327,15 @@ def parse_response(data: dict[str, Any]) -> ChatResponse:
         fn = call.get("function") or {}
         arguments, raw = _parse_arguments(fn.get("arguments"))
         parts.append(
-            ToolCall(
+            t.ToolCall(
                 id=call.get("id") or _call_id(),
                 name=fn.get("name") or "",
                 arguments=arguments,
                 raw_arguments=raw,
             )
         )
-    has_calls = any(isinstance(p, ToolCall) for p in parts)
-    return ChatResponse(
+    has_calls = any(isinstance(p, t.ToolCall) for p in parts)
+    return t.ChatResponse(
         id=data.get("id") or "",
         model=data.get("model") or "",
         parts=parts,
@@ -407,7 +392,7 @@ class ChunkTranslator:
         self._held: dict[int, tuple[str, str, list[str]]] = {}  # upstream index -> id, name, args
         self._pending: str | None = None  # finish reason held for usage
 
-    def feed(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+    def feed(self, chunk: dict[str, Any]) -> list[t.StreamEvent]:
         more_text = self._more_text(chunk)
         if more_text is not None:
             return [more_text]
@@ -415,8 +400,8 @@ class ChunkTranslator:
             return []
         if "error" in chunk and chunk["error"]:
             self.done = self.failed = True
-            return [ErrorEvent(chunk_error(chunk))]
-        events: list[StreamEvent] = []
+            return [t.ErrorEvent(chunk_error(chunk))]
+        events: list[t.StreamEvent] = []
         if not self.started:
             events.append(self._start(chunk))
         for choice in chunk.get("choices") or []:
@@ -441,11 +426,11 @@ class ChunkTranslator:
                 events.append(self._finish())
         return events
 
-    def finish(self) -> list[StreamEvent]:
+    def finish(self) -> list[t.StreamEvent]:
         """The stream ended (``[DONE]`` or end of body): close what is open, Finish."""
         if self.done:
             return []
-        events: list[StreamEvent] = []
+        events: list[t.StreamEvent] = []
         if not self.started:
             events.append(self._start({}))
         events += self._close()
@@ -487,21 +472,21 @@ class ChunkTranslator:
         return self._pending is not None
 
     # -- internals --
-    def _start(self, chunk: dict[str, Any]) -> Start:
+    def _start(self, chunk: dict[str, Any]) -> t.Start:
         self.started = True
-        return Start(
+        return t.Start(
             id=chunk.get("id") or "",
             model=chunk.get("model") or "",
             created=chunk.get("created") or 0,
         )
 
-    def _finish(self) -> Finish:
+    def _finish(self) -> t.Finish:
         self.done = True
-        return Finish(self._pending or "stop")  # type: ignore[arg-type]
+        return t.Finish(self._pending or "stop")  # type: ignore[arg-type]
 
-    def _close(self) -> list[StreamEvent]:
+    def _close(self) -> list[t.StreamEvent]:
         """Close the open part, then send every held tool call whole."""
-        events: list[StreamEvent] = []
+        events: list[t.StreamEvent] = []
         if self._open is not None:
             events.append(PartStop(self._open[0]))
             self._open = None
@@ -509,14 +494,16 @@ class ChunkTranslator:
             events += self._release(stay_open=False)
         return events
 
-    def _release(self, stay_open: bool) -> list[StreamEvent]:
+    def _release(self, stay_open: bool) -> list[t.StreamEvent]:
         upstream_index = next(iter(self._held))
         call_id, name, fragments = self._held.pop(upstream_index)
         index = self._next_index
         self._next_index += 1
         self._tool_parts[upstream_index] = index
         self._arguments[index] = fragments
-        events: list[StreamEvent] = [PartStart(index, "tool_call", tool_id=call_id, tool_name=name)]
+        events: list[t.StreamEvent] = [
+            PartStart(index, "tool_call", tool_id=call_id, tool_name=name)
+        ]
         if fragments:
             events.append(ToolArgsDelta(index, "".join(fragments)))
         if stay_open:
@@ -536,9 +523,9 @@ class ChunkTranslator:
         except orjson.JSONDecodeError:
             return False
 
-    def _advance(self) -> list[StreamEvent]:
+    def _advance(self) -> list[t.StreamEvent]:
         """Release held calls one after another while the open one is complete."""
-        events: list[StreamEvent] = []
+        events: list[t.StreamEvent] = []
         while self._held and self._open_call_complete():
             if self._open is not None:
                 events.append(PartStop(self._open[0]))
@@ -546,7 +533,7 @@ class ChunkTranslator:
             events += self._release(stay_open=True)
         return events
 
-    def _open_part(self, kind: str, **tool: str) -> list[StreamEvent]:
+    def _open_part(self, kind: str, **tool: str) -> list[t.StreamEvent]:
         events = self._close()
         index = self._next_index
         self._next_index += 1
@@ -554,14 +541,14 @@ class ChunkTranslator:
         events.append(PartStart(index, kind, **tool))  # type: ignore[arg-type]
         return events
 
-    def _delta(self, kind: str, make: type, text: str) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
+    def _delta(self, kind: str, make: type, text: str) -> list[t.StreamEvent]:
+        events: list[t.StreamEvent] = []
         if self._open is None or self._open[1] != kind:
             events = self._open_part(kind)
         events.append(make(self._open[0], text))  # type: ignore[index]
         return events
 
-    def _tool_call(self, call: dict[str, Any], position: int) -> list[StreamEvent]:
+    def _tool_call(self, call: dict[str, Any], position: int) -> list[t.StreamEvent]:
         fn = call.get("function") or {}
         upstream_index = call.get("index")
         if not isinstance(upstream_index, int):
@@ -576,7 +563,7 @@ class ChunkTranslator:
             if arguments:
                 held[2].append(arguments)
             return []
-        events: list[StreamEvent] = []
+        events: list[t.StreamEvent] = []
         part = self._tool_parts.get(upstream_index)
         if part is None:
             call_id, name = call.get("id") or _call_id(), fn.get("name") or ""
@@ -604,7 +591,7 @@ def stream_cut() -> errors.UpstreamError:
     return errors.UpstreamError("upstream stream ended before finishing")
 
 
-def unsupported_params(request: ChatRequest, target: Target) -> list[str]:
+def unsupported_params(request: t.ChatRequest, target: Target) -> list[str]:
     """Chat Completions has no top_k; only servers marked ``supports_top_k`` take it."""
     return ["top_k"] if request.top_k is not None and not target.supports_top_k else []
 
@@ -672,7 +659,7 @@ class StreamParser:
     def __init__(self) -> None:
         self.translator = ChunkTranslator()
 
-    def feed(self, event: WireEvent) -> list[StreamEvent]:
+    def feed(self, event: WireEvent) -> list[t.StreamEvent]:
         data = event.data
         if data is DONE:
             return self.translator.finish()
@@ -682,11 +669,11 @@ class StreamParser:
             data = {"error": data}
         return self.translator.feed(data)
 
-    def finish(self) -> list[StreamEvent]:
+    def finish(self) -> list[t.StreamEvent]:
         translator = self.translator
         if translator.done:
             return []
         if not translator.saw_finish_reason:
             translator.done = translator.failed = True
-            return [ErrorEvent(stream_cut())]
+            return [t.ErrorEvent(stream_cut())]
         return translator.finish()

@@ -19,40 +19,22 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from gateway.base import types as t
 from gateway.base.errors import InvalidRequest, UpstreamError
-from gateway.base.types import (
-    ChatRequest,
-    ChatResponse,
-    Document,
-    ErrorEvent,
-    Finish,
-    Image,
-    Message,
-    Part,
-    PartStart,
-    PartStop,
-    Phase,
-    Start,
-    StreamEvent,
-    Text,
-    TextDelta,
-    Thinking,
-    ThinkingDelta,
-    ToolArgsDelta,
-    ToolCall,
-    ToolResult,
-    UsageEvent,
-)
+from gateway.base.types import PartStart, PartStop, Text, TextDelta, ThinkingDelta, ToolArgsDelta
 from gateway.codecs import openai_common as common
 from gateway.codecs.base import Target, WireEvent, tool_call_arguments, tool_call_text
 from gateway.codecs.openai_responses import maps
 
+# isinstance against tuples: a union written in the call is built anew each time
+_MEDIA = (t.Image, t.Document)
+_CONTENT = (Text, t.Image, t.Document)
 MAX_USER_CHARS = 64  # OpenAI's limit on ``user``; longer ids are hashed
 
 # --- canonical -> upstream -------------------------------------------------------------
 
 
-def _image(image: Image) -> dict[str, Any]:
+def _image(image: t.Image) -> dict[str, Any]:
     if image.url:
         url = image.url
     elif image.data:
@@ -62,7 +44,7 @@ def _image(image: Image) -> dict[str, Any]:
     return {"type": "input_image", "image_url": url, "detail": "auto"}
 
 
-def _file(doc: Document) -> dict[str, Any]:
+def _file(doc: t.Document) -> dict[str, Any]:
     """An ``input_file``: text documents as ``input_text``, files inline or by URL."""
     if doc.text is not None:
         return {"type": "input_text", "text": doc.text}
@@ -75,30 +57,30 @@ def _file(doc: Document) -> dict[str, Any]:
     return out
 
 
-def _user_content(parts: list[Text | Image | Document]) -> list[dict[str, Any]]:
+def _user_content(parts: list[Text | t.Image | t.Document]) -> list[dict[str, Any]]:
     content: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, Text):
             if part.text:
                 content.append({"type": "input_text", "text": part.text})
-        elif isinstance(part, Document):
+        elif isinstance(part, t.Document):
             content.append(_file(part))
         else:
             content.append(_image(part))
     return content
 
 
-def _tool_output(result: ToolResult) -> dict[str, Any]:
+def _tool_output(result: t.ToolResult) -> dict[str, Any]:
     """A function_call_output item: the output as a string when it is text only (what
     every Responses server takes), as content parts when it carries images or files."""
-    if any(isinstance(p, Image | Document) for p in result.content):
+    if any(isinstance(p, _MEDIA) for p in result.content):
         output: Any = _user_content(result.content)
     else:
         output = "".join(p.text for p in result.content if isinstance(p, Text))
     return {"type": "function_call_output", "call_id": result.call_id, "output": output}
 
 
-def _reasoning_item(part: Thinking) -> dict[str, Any] | None:
+def _reasoning_item(part: t.Thinking) -> dict[str, Any] | None:
     """The reasoning input item for a Thinking part we made, with the id it came with
     (see ``maps.REASONING_PREFIX``); None for plain text or another vendor's signature."""
     unpacked = maps.unpack_reasoning_item(part.signature) or maps.unpack_reasoning_item(
@@ -118,12 +100,12 @@ def _reasoning_item(part: Thinking) -> dict[str, Any] | None:
     return item
 
 
-def _assistant_items(message: Message) -> list[dict[str, Any]]:
+def _assistant_items(message: t.Message) -> list[dict[str, Any]]:
     """Reasoning, text and function calls in the order the model produced them; runs of
     text become one assistant message item."""
     items: list[dict[str, Any]] = []
     text: list[str] = []
-    phase: list[Phase | None] = [None]  # of the text gathered
+    phase: list[t.Phase | None] = [None]  # of the text gathered
 
     def flush() -> None:
         if text:
@@ -139,12 +121,12 @@ def _assistant_items(message: Message) -> list[dict[str, Any]]:
                 flush()
             phase[0] = part.phase
             text.append(part.text)
-        elif isinstance(part, Thinking):
+        elif isinstance(part, t.Thinking):
             flush()
             item = _reasoning_item(part)
             if item is not None:
                 items.append(item)
-        elif isinstance(part, ToolCall):
+        elif isinstance(part, t.ToolCall):
             flush()
             items.append(
                 {
@@ -166,7 +148,7 @@ def _assistant_items(message: Message) -> list[dict[str, Any]]:
     return items
 
 
-def _input(request: ChatRequest) -> list[dict[str, Any]]:
+def _input(request: t.ChatRequest) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for message in request.messages:
         if message.role == "assistant":
@@ -176,16 +158,16 @@ def _input(request: ChatRequest) -> list[dict[str, Any]]:
             if text:
                 items.append({"type": "message", "role": "developer", "content": text})
         else:  # user and tool turns: tool outputs first, then what the user said
-            results = [p for p in message.parts if isinstance(p, ToolResult)]
+            results = [p for p in message.parts if isinstance(p, t.ToolResult)]
             items += [_tool_output(r) for r in results]
-            rest = [p for p in message.parts if isinstance(p, Text | Image | Document)]
+            rest = [p for p in message.parts if isinstance(p, _CONTENT)]
             content = _user_content(rest)
             if content:
                 items.append({"type": "message", "role": "user", "content": content})
     return items
 
 
-def _tools(request: ChatRequest) -> list[dict[str, Any]]:
+def _tools(request: t.ChatRequest) -> list[dict[str, Any]]:
     tools = []
     for tool in request.tools:
         spec: dict[str, Any] = {"type": "function", "name": tool.name}
@@ -199,7 +181,7 @@ def _tools(request: ChatRequest) -> list[dict[str, Any]]:
     return tools
 
 
-def _tool_choice(request: ChatRequest) -> Any:
+def _tool_choice(request: t.ChatRequest) -> Any:
     choice = request.tool_choice
     if choice is None:
         return None
@@ -208,7 +190,7 @@ def _tool_choice(request: ChatRequest) -> Any:
     return choice.mode
 
 
-def _text_format(request: ChatRequest) -> dict[str, Any] | None:
+def _text_format(request: t.ChatRequest) -> dict[str, Any] | None:
     fmt = request.response_format
     if fmt is None or fmt.type == "text":
         return None
@@ -230,7 +212,7 @@ def _user(user: str) -> str:
     return hashlib.sha256(user.encode()).hexdigest()
 
 
-def unsupported_params(request: ChatRequest, target: Target) -> list[str]:
+def unsupported_params(request: t.ChatRequest, target: Target) -> list[str]:
     """Canonical parameters set on ``request`` that the Responses API has no field for
     (``top_k``, ``n`` > 1), or that reasoning models refuse (``temperature``, ``top_p``).
     ``build_request`` leaves them out; a route without drop_params refuses. ``stop`` is
@@ -245,7 +227,7 @@ def unsupported_params(request: ChatRequest, target: Target) -> list[str]:
     return names
 
 
-def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
+def build_request(request: t.ChatRequest, target: Target) -> dict[str, Any]:
     """The ``POST /responses`` body for ``request`` on ``target``.
 
     ``request.extra`` is forwarded only when the caller spoke the Responses API;
@@ -255,7 +237,7 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
     body: dict[str, Any] = {"model": target.model, "input": _input(request), "store": False}
     encrypted = maps.wants_encrypted_reasoning(params, target.supports_reasoning)
     include = [maps.ENCRYPTED_REASONING] if encrypted else []
-    instructions = "\n\n".join(t.text for t in request.system if t.text)
+    instructions = "\n\n".join(p.text for p in request.system if p.text)
     if instructions:
         body["instructions"] = instructions
     if request.tools:
@@ -265,9 +247,7 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
             body["tool_choice"] = choice
         if request.tool_choice and request.tool_choice.parallel is not None:
             body["parallel_tool_calls"] = request.tool_choice.parallel
-    max_tokens = request.max_tokens
-    if max_tokens is not None and target.max_output_tokens:
-        max_tokens = min(max_tokens, target.max_output_tokens)
+    max_tokens = target.capped(request.max_tokens)
     if max_tokens is not None:
         body["max_output_tokens"] = max(max_tokens, maps.MIN_OUTPUT_TOKENS)
     skipped = set(unsupported_params(request, target))
@@ -323,7 +303,7 @@ def _reasoning_text(item: dict[str, Any]) -> str:
     return ""
 
 
-def _thinking(item: dict[str, Any]) -> Thinking | None:
+def _thinking(item: dict[str, Any]) -> t.Thinking | None:
     """A reasoning output item as Thinking: the summary as text, the encrypted content
     packed into the signature (or redacted, when there is no summary)."""
     text = _reasoning_text(item)
@@ -334,9 +314,9 @@ def _thinking(item: dict[str, Any]) -> Thinking | None:
         else None
     )
     if text:
-        return Thinking(text, signature=packed)
+        return t.Thinking(text, signature=packed)
     if packed:
-        return Thinking("", redacted=packed)
+        return t.Thinking("", redacted=packed)
     return None
 
 
@@ -354,18 +334,18 @@ def _message_text(item: dict[str, Any]) -> tuple[str, bool]:
     return "".join(texts), refused
 
 
-def _phase(item: dict[str, Any]) -> Phase | None:
+def _phase(item: dict[str, Any]) -> t.Phase | None:
     phase = item.get("phase")
     return phase if phase in ("commentary", "final_answer") else None
 
 
-def parse_response(data: Any) -> ChatResponse:
+def parse_response(data: Any) -> t.ChatResponse:
     """A response object -> ChatResponse. A ``failed`` response raises its error."""
     if not isinstance(data, dict):
         raise UpstreamError("upstream answered with something other than a response object")
     if data.get("status") == "failed":
         raise maps.stream_error(data.get("error"), "upstream response failed")
-    parts: list[Part] = []
+    parts: list[t.Part] = []
     saw_call = refused = False
     for item in data.get("output") or []:
         if not isinstance(item, dict):
@@ -384,14 +364,14 @@ def parse_response(data: Any) -> ChatResponse:
             saw_call = True
             args, raw = tool_call_arguments(item.get("arguments"))
             parts.append(
-                ToolCall(
+                t.ToolCall(
                     id=item.get("call_id") or item.get("id") or "",
                     name=item.get("name") or "",
                     arguments=args,
                     raw_arguments=raw,
                 )
             )
-    return ChatResponse(
+    return t.ChatResponse(
         id=data.get("id") or "",
         model=data.get("model") or "",
         parts=parts,
@@ -415,11 +395,11 @@ class StreamParser:
     retry or fail over."""
 
     def __init__(self) -> None:
-        self._start: Start | None = None
+        self._start: t.Start | None = None
         self._started = False
         self._parts: dict[int, int] = {}  # output_index -> canonical part index
         self._kinds: dict[int, str] = {}  # output_index -> item type
-        self._phases: dict[int, Phase] = {}  # output_index -> a message item's phase
+        self._phases: dict[int, t.Phase] = {}  # output_index -> a message item's phase
         self._streamed: set[int] = set()  # output indexes that got a delta
         self._closed: set[int] = set()  # output indexes whose part was stopped
         self._summary: dict[int, Any] = {}  # output_index -> summary_index last streamed
@@ -429,13 +409,13 @@ class StreamParser:
         self._done = False
 
     # -- helpers --
-    def _begin(self) -> list[StreamEvent]:
+    def _begin(self) -> list[t.StreamEvent]:
         if self._started:
             return []
         self._started = True
-        return [self._start or Start(id="", model="")]
+        return [self._start or t.Start(id="", model="")]
 
-    def _open(self, output: int, kind: str, **tool: str) -> list[StreamEvent]:
+    def _open(self, output: int, kind: str, **tool: str) -> list[t.StreamEvent]:
         events = self._begin()
         if output not in self._parts:
             self._parts[output] = self._next
@@ -452,7 +432,7 @@ class StreamParser:
         return value if isinstance(value, int) else 0
 
     # -- events --
-    def feed(self, event: WireEvent) -> list[StreamEvent]:
+    def feed(self, event: WireEvent) -> list[t.StreamEvent]:
         data = event.data if isinstance(event.data, dict) else {}
         kind = data.get("type") or event.event or ""
         if self._done:
@@ -460,16 +440,16 @@ class StreamParser:
         handler = _HANDLERS.get(kind)
         return handler(self, data) if handler else []
 
-    def _created(self, data: dict[str, Any]) -> list[StreamEvent]:
+    def _created(self, data: dict[str, Any]) -> list[t.StreamEvent]:
         response = data.get("response") or {}
-        self._start = Start(
+        self._start = t.Start(
             id=response.get("id") or "",
             model=response.get("model") or "",
             created=int(response.get("created_at") or 0),
         )
         return []
 
-    def _item_added(self, data: dict[str, Any]) -> list[StreamEvent]:
+    def _item_added(self, data: dict[str, Any]) -> list[t.StreamEvent]:
         item = data.get("item") or {}
         output = self._index(data)
         self._kinds[output] = item.get("type") or ""
@@ -486,7 +466,7 @@ class StreamParser:
             )
         return []
 
-    def _text_delta(self, data: dict[str, Any]) -> list[StreamEvent]:
+    def _text_delta(self, data: dict[str, Any]) -> list[t.StreamEvent]:
         delta = data.get("delta")
         if not isinstance(delta, str) or not delta:
             return []
@@ -495,11 +475,11 @@ class StreamParser:
         events = self._open(output, "text")
         return [*events, TextDelta(self._parts[output], delta)]
 
-    def _refusal_delta(self, data: dict[str, Any]) -> list[StreamEvent]:
+    def _refusal_delta(self, data: dict[str, Any]) -> list[t.StreamEvent]:
         self._refused = True
         return self._text_delta(data)
 
-    def _args_delta(self, data: dict[str, Any]) -> list[StreamEvent]:
+    def _args_delta(self, data: dict[str, Any]) -> list[t.StreamEvent]:
         delta = data.get("delta")
         output = self._index(data)
         if not isinstance(delta, str) or not delta or output not in self._parts:
@@ -507,7 +487,7 @@ class StreamParser:
         self._streamed.add(output)
         return [ToolArgsDelta(self._parts[output], delta)]
 
-    def _args_done(self, data: dict[str, Any]) -> list[StreamEvent]:
+    def _args_done(self, data: dict[str, Any]) -> list[t.StreamEvent]:
         output = self._index(data)
         arguments = data.get("arguments")
         if output in self._streamed or output not in self._parts or not arguments:
@@ -515,7 +495,7 @@ class StreamParser:
         self._streamed.add(output)  # arguments given whole, never in deltas
         return [ToolArgsDelta(self._parts[output], arguments)]
 
-    def _summary_delta(self, data: dict[str, Any]) -> list[StreamEvent]:
+    def _summary_delta(self, data: dict[str, Any]) -> list[t.StreamEvent]:
         delta = data.get("delta")
         if not isinstance(delta, str) or not delta:
             return []
@@ -528,11 +508,11 @@ class StreamParser:
         events = self._open(output, "thinking")
         return [*events, ThinkingDelta(self._parts[output], delta)]
 
-    def _item_done(self, data: dict[str, Any]) -> list[StreamEvent]:
+    def _item_done(self, data: dict[str, Any]) -> list[t.StreamEvent]:
         item = data.get("item") or {}
         output = self._index(data)
         kind = item.get("type") or self._kinds.get(output)
-        events: list[StreamEvent] = []
+        events: list[t.StreamEvent] = []
         if kind == "reasoning":
             events += self._reasoning_done(output, item)
         elif kind == "message" and output not in self._streamed:
@@ -558,11 +538,11 @@ class StreamParser:
             events.append(PartStop(self._parts[output]))
         return events
 
-    def _reasoning_done(self, output: int, item: dict[str, Any]) -> list[StreamEvent]:
+    def _reasoning_done(self, output: int, item: dict[str, Any]) -> list[t.StreamEvent]:
         thinking = _thinking(item)
         if thinking is None:
             return []
-        events: list[StreamEvent] = []
+        events: list[t.StreamEvent] = []
         if output not in self._streamed and thinking.text:
             events += self._open(output, "thinking")
             events.append(ThinkingDelta(self._parts[output], thinking.text))
@@ -575,7 +555,7 @@ class StreamParser:
             events.append(ThinkingDelta(self._parts[output], redacted=thinking.redacted))
         return events
 
-    def _terminal(self, data: dict[str, Any]) -> list[StreamEvent]:
+    def _terminal(self, data: dict[str, Any]) -> list[t.StreamEvent]:
         response = data.get("response") or {}
         if data.get("type") == "response.incomplete" and not response.get("status"):
             response = {**response, "status": "incomplete"}  # terse compatible servers
@@ -586,25 +566,25 @@ class StreamParser:
         for output in sorted(set(self._parts) - self._closed):  # never got output_item.done
             self._closed.add(output)
             events.append(PartStop(self._parts[output]))
-        events.append(UsageEvent(maps.parse_usage(response.get("usage"))))
-        events.append(Finish(maps.finish_reason(response, self._saw_call, self._refused)))
+        events.append(t.UsageEvent(maps.parse_usage(response.get("usage"))))
+        events.append(t.Finish(maps.finish_reason(response, self._saw_call, self._refused)))
         return events
 
-    def _failed(self, data: dict[str, Any]) -> list[StreamEvent]:
+    def _failed(self, data: dict[str, Any]) -> list[t.StreamEvent]:
         self._done = True
         response = data.get("response") or {}
-        return [ErrorEvent(maps.stream_error(response.get("error"), "upstream response failed"))]
+        return [t.ErrorEvent(maps.stream_error(response.get("error"), "upstream response failed"))]
 
-    def _error(self, data: dict[str, Any]) -> list[StreamEvent]:
+    def _error(self, data: dict[str, Any]) -> list[t.StreamEvent]:
         self._done = True
-        return [ErrorEvent(maps.stream_error(data, "upstream stream error"))]
+        return [t.ErrorEvent(maps.stream_error(data, "upstream stream error"))]
 
-    def finish(self) -> list[StreamEvent]:
+    def finish(self) -> list[t.StreamEvent]:
         if self._done:
             return []
         self._done = True
         return [
-            ErrorEvent(
+            t.ErrorEvent(
                 UpstreamError("upstream stream ended before the response completed", status=502)
             )
         ]

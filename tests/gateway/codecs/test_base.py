@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.codecs.base import Codec, register
+from gateway.codecs.base import Codec, Target, register
 
 
 def test_two_codecs_of_one_name_are_refused_at_registration() -> None:
@@ -74,3 +74,11 @@ def test_opening_a_part_stops_the_open_one_and_more_of_its_kind_continues_it() -
     assert (parts.index, parts.kind) == (1, "tool_call")
     assert parts.close() == [PartStop(1)]
     assert parts.kind is None
+
+
+@pytest.mark.parametrize(
+    ("asked", "ceiling", "sent"),
+    [(None, 100, None), (50, 100, 50), (500, 100, 100), (500, None, 500), (0, 100, 0)],
+)
+def test_max_tokens_are_held_to_the_models_ceiling(asked, ceiling, sent) -> None:
+    assert Target(model="m", max_output_tokens=ceiling).capped(asked) == sent
