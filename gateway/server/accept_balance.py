@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import mmap
 import os
 import socket
@@ -28,6 +29,8 @@ import struct
 import time
 from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 SLOTS = 64  # workers of one server at once (SIGHUP doubles them for a moment)
 _SLOT = struct.Struct("=i")
@@ -149,9 +152,10 @@ class BalancedAcceptor:
         if accepted:
             self.last_deferred = 0.0
             self.pending += len(accepted)
-            task = self.loop.create_task(self._serve(accepted))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            for connection in accepted:  # wired side by side: none waits for another's turn
+                task = self.loop.create_task(self._serve(connection))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
 
     def _behind(self, held: int) -> bool:
         """Whether an accepting sibling holds clearly fewer connections than ``held``
@@ -181,18 +185,18 @@ class BalancedAcceptor:
         if not self.stopped:
             self.loop.add_reader(self.listener.fileno(), self._readable)
 
-    async def _serve(self, connections: list[socket.socket]) -> None:
-        """Make each accepted connection a transport with its protocol (then counted by
+    async def _serve(self, connection: socket.socket) -> None:
+        """Make an accepted connection a transport with its protocol (then counted by
         ``held``; until then by ``pending``)."""
-        for connection in connections:
-            try:
-                await self.loop.connect_accepted_socket(
-                    self.protocol_factory, connection, ssl=self.ssl
-                )
-            except OSError:
-                connection.close()
-            finally:
-                self.pending -= 1
+        try:
+            await self.loop.connect_accepted_socket(self.protocol_factory, connection, ssl=self.ssl)
+        except OSError:  # the client went away meanwhile
+            connection.close()
+        except Exception:  # never leave it open unserved (its client would wait)
+            log.exception("could not serve an accepted connection")
+            connection.close()
+        finally:
+            self.pending -= 1
 
     def stop(self) -> None:
         """Stop accepting (the listener stays open for the caller to empty its queue)."""

