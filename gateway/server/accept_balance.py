@@ -38,6 +38,9 @@ IDLE = -1  # the slot's worker does not accept (none, starting, draining, gone)
 # connections a worker may hold above the least loaded sibling before it defers (and an
 # eighth of the sibling's more: a few connections' difference among many is no matter)
 SLACK = 2
+# below this many, a worker never defers: a few connections' split costs no core, and a
+# burst of a few (sessions opened at once) is served as it comes, as libuv served it
+DEFER_FROM = 8
 BATCH = 16  # connections accepted at most at one readiness (then the loop's other work)
 DEFER_SECONDS = 0.0005
 MOST_DEFERRED_SECONDS = 0.01  # then it accepts one, whoever is less loaded
@@ -90,8 +93,8 @@ def free_slot(taken: set[int]) -> int:
 
 class BalancedAcceptor:
     """Accepts connections on ``listener`` (a bound socket it listens on) for
-    ``protocol_factory``, one at a time, deferring to a less loaded sibling
-    (``Ledger``); ``held`` says how many connections this worker holds now."""
+    ``protocol_factory``, up to ``BATCH`` at a readiness, deferring to a less loaded
+    sibling (``Ledger``); ``held`` says how many connections this worker holds now."""
 
     def __init__(
         self,
@@ -133,7 +136,7 @@ class BalancedAcceptor:
         held = self.held() + self.pending
         accepted: list[socket.socket] = []
         while len(accepted) < BATCH:
-            if held > SLACK and self._behind(held):
+            if held >= DEFER_FROM and self._behind(held):
                 if not accepted:
                     self._defer()
                 break

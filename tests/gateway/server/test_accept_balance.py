@@ -5,6 +5,7 @@ table they share marks a stopped or gone worker as nobody's reference."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 import time
@@ -71,14 +72,14 @@ async def test_a_worker_holding_more_lets_a_connection_wait_for_its_sibling() ->
     made: list[_Accepted] = []
     _Accepted.made = made
     ledger.set(1, 0)  # a sibling holding no connection
-    acceptor = BalancedAcceptor(listener, _Accepted, lambda: 3, ledger, 0)
+    acceptor = BalancedAcceptor(listener, _Accepted, lambda: 9, ledger, 0)
     client = socket.create_connection(("127.0.0.1", port))
     try:
         # deferred while the sibling may take it ...
         assert not await _accepted_within(accept_balance.MOST_DEFERRED_SECONDS / 2, made)
         # ... which never does here: accepted anyway, soon after
         assert await _accepted_within(0.5, made)
-        assert ledger.least_other(1) == 4  # its count, published with the connection
+        assert ledger.least_other(1) == 10  # its count, published with the connection
     finally:
         acceptor.stop()
         client.close()
@@ -87,13 +88,14 @@ async def test_a_worker_holding_more_lets_a_connection_wait_for_its_sibling() ->
 
 
 async def test_a_worker_accepts_at_once_when_no_sibling_holds_fewer() -> None:
-    for sibling in (IDLE, 2, 3, 9):  # none; within the slack; as many; more loaded
+    for held, sibling in ((9, IDLE), (9, 7), (9, 9), (9, 12), (7, 0)):
+        # none; within the slack; as many; more loaded; this one holds too few to defer
         ledger = Ledger.create()
         listener, port = _listener()
         made: list[_Accepted] = []
         _Accepted.made = made
         ledger.set(1, sibling)
-        acceptor = BalancedAcceptor(listener, _Accepted, lambda: 3, ledger, 0)
+        acceptor = BalancedAcceptor(listener, _Accepted, functools.partial(int, held), ledger, 0)
         client = socket.create_connection(("127.0.0.1", port))
         try:
             assert await _accepted_within(accept_balance.MOST_DEFERRED_SECONDS / 2, made), sibling
