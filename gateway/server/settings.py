@@ -334,8 +334,6 @@ SWITCHYARD_MAX_CONNECTIONS = env_int("SWITCHYARD_MAX_CONNECTIONS", 1000, minimum
 # values), get a 431 (in the caller's dialect on the API paths).
 SWITCHYARD_MAX_HEADERS = env_int("SWITCHYARD_MAX_HEADERS", 100, minimum=10)
 SWITCHYARD_MAX_HEADER_BYTES = env_int("SWITCHYARD_MAX_HEADER_BYTES", 32 * 1024, minimum=4096)
-# Graceful shutdown (SIGTERM): new API requests get a 503 at once; those in flight get
-# this long to finish; streams still open then end with an in-stream error event.
 # Budgets: what a request holds of its key's budget while in flight when its cost
 # cannot be estimated (the route's price or the request's max output is unknown), USD;
 # and how long a hold outlives a request that never settles (its worker was killed).
@@ -343,8 +341,9 @@ SWITCHYARD_BUDGET_RESERVATION_USD = env_float("SWITCHYARD_BUDGET_RESERVATION_USD
 SWITCHYARD_BUDGET_HOLD_SECONDS = env_float(
     "SWITCHYARD_BUDGET_HOLD_SECONDS", SWITCHYARD_TOTAL_TIMEOUT + 60, minimum=1.0
 )
+# Graceful shutdown (SIGTERM): new API requests get a 503 at once; those in flight get
+# this long to finish; streams still open then end with an in-stream error event.
 SWITCHYARD_SHUTDOWN_GRACE_SECONDS = env_float("SWITCHYARD_SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0)
-# Request journal.
 # Response cache in this process's memory (routes opt in; with REDIS_URL it is in Redis).
 SWITCHYARD_CACHE_MAX_ENTRIES = env_int("SWITCHYARD_CACHE_MAX_ENTRIES", 10_000, minimum=1)
 SWITCHYARD_CACHE_MAX_BYTES = env_int("SWITCHYARD_CACHE_MAX_BYTES", 128 * 1024 * 1024, minimum=1024)
@@ -353,15 +352,17 @@ SWITCHYARD_CACHE_MAX_BYTES = env_int("SWITCHYARD_CACHE_MAX_BYTES", 128 * 1024 * 
 SWITCHYARD_CACHE_FLIGHT_WAIT_SECONDS = env_float(
     "SWITCHYARD_CACHE_FLIGHT_WAIT_SECONDS", 60.0, minimum=0
 )
+# Request journal: bodies kept, their cap, how long rows are kept.
 SWITCHYARD_LOG_BODIES = env_bool("SWITCHYARD_LOG_BODIES", True)
 SWITCHYARD_LOG_BODY_MAX_BYTES = env_int("SWITCHYARD_LOG_BODY_MAX_BYTES", 256 * 1024, minimum=0)
 SWITCHYARD_LOG_RETENTION_DAYS = env_int("SWITCHYARD_LOG_RETENTION_DAYS", 30, minimum=0)
 # Hourly usage rollups behind the dashboard outlive the raw rows.
 SWITCHYARD_ROLLUP_RETENTION_DAYS = env_int("SWITCHYARD_ROLLUP_RETENTION_DAYS", 400, minimum=0)
-# Stored Responses API responses (store: true, previous_response_id); 0 keeps them.
 # Days audit events are kept (0: forever, the default); pruned with the logs.
 SWITCHYARD_AUDIT_RETENTION_DAYS = env_int("SWITCHYARD_AUDIT_RETENTION_DAYS", 0, minimum=0)
+# Stored Responses API responses (store: true, previous_response_id); 0 keeps them.
 SWITCHYARD_RESPONSES_RETENTION_DAYS = env_int("SWITCHYARD_RESPONSES_RETENTION_DAYS", 30, minimum=0)
+# The journal's queue per process (gateway.journal): records, bytes in memory.
 SWITCHYARD_JOURNAL_QUEUE_SIZE = env_int("SWITCHYARD_JOURNAL_QUEUE_SIZE", 50_000, minimum=10)
 SWITCHYARD_JOURNAL_MAX_BYTES = env_int(
     "SWITCHYARD_JOURNAL_MAX_BYTES", 64 * 1024 * 1024, minimum=1024 * 1024
