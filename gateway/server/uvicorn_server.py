@@ -52,6 +52,8 @@ from gateway.server.accept_balance import LEDGER_FD_KEY, SLOT_KEY, BalancedAccep
 
 log = logging.getLogger(__name__)
 
+DEFAULT_KEEP_ALIVE_SECONDS = 5  # uvicorn's own ``timeout_keep_alive``
+
 
 class DrainingServer(uvicorn.Server):
     acceptors: tuple[BalancedAcceptor, ...] = ()  # (``WorkerServer``'s own accepting)
@@ -284,13 +286,27 @@ def _protocol_class(name: str) -> Any:
     return import_from_string(WS_PROTOCOLS.get(name, name))
 
 
+def announced_keep_alive(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with every response saying how long the server keeps an idle
+    connection (``Keep-Alive: timeout=N``, uvicorn's ``timeout_keep_alive``). A client
+    that reuses a connection as the server closes it for idleness gets a reset or an
+    empty answer ("socket hang up"); Node's http agent (its global agent's own idle
+    timeout is 5 s, the server's default too) and undici close a pooled connection a
+    second before the timeout a server announces, so that race is theirs no more."""
+    seconds = int(options.get("timeout_keep_alive", DEFAULT_KEEP_ALIVE_SECONDS))
+    headers = [tuple(header) for header in options.get("headers") or ()]
+    if any(str(name).lower() == "keep-alive" for name, _ in headers):
+        return dict(options)
+    return {**options, "headers": [*headers, ("keep-alive", f"timeout={seconds}")]}
+
+
 def head_joining(options: dict[str, Any]) -> dict[str, Any]:
     """``options`` with uvicorn's httptools protocol replaced by the same protocol
     writing each response's head with its body, bounding the wait for a request head by
     ``options["header_timeout"]`` (seconds; not a uvicorn option, so taken out) and
     closing without resets (``gateway.server.http_protocol``); the WebSocket protocol
     loaded on first use (``lazy_websockets``)."""
-    options = dict(lazy_websockets(options))
+    options = announced_keep_alive(lazy_websockets(options))
     header_timeout = options.pop("header_timeout", None)
     if options.get("http") != "httptools":
         return options

@@ -5,8 +5,10 @@ the socket its supervisor bound, telling it once it serves."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import ServerState
 
 from gateway.base import lifecycle
 from gateway.server import uvicorn_server
@@ -308,3 +311,82 @@ print(type(protocol).__name__)
 @pytest.mark.parametrize("ws", ["none", WebSocketsSansIOProtocol])
 def test_no_websockets_or_a_class_given_stays_as_it_is(ws: object) -> None:
     assert uvicorn_server.lazy_websockets({"ws": ws})["ws"] is ws
+
+
+def test_every_response_announces_the_keep_alive_timeout() -> None:
+    """``Keep-Alive: timeout=N`` with uvicorn's own idle timeout, on every worker's
+    responses; a keep-alive header given in the options stays the only one."""
+    config = uvicorn_server.worker_config("x:y", {"http": "httptools", "timeout_keep_alive": 7})
+    assert ("keep-alive", "timeout=7") in config.headers
+    default = uvicorn_server.head_joining({"http": "httptools"})
+    assert default["headers"] == [("keep-alive", "timeout=5")]  # uvicorn's default timeout
+    given = uvicorn_server.head_joining({"headers": [["Keep-Alive", "timeout=3, max=9"]]})
+    assert given["headers"] == [["Keep-Alive", "timeout=3, max=9"]]
+
+
+NODE_CLIENT = """
+const http = require("http");  // the global agent: keep-alive, its own idle timeout 5 s
+function post() {
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      {port: Number(process.argv[1]), method: "POST", path: "/", headers: {"content-length": 2}},
+      (answer) => { answer.resume(); answer.on("end", () => resolve(request.reusedSocket)); });
+    request.on("error", reject);
+    request.end("{}");
+  });
+}
+(async () => {
+  const first = await post();
+  await new Promise((done) => setTimeout(done, Number(process.argv[2])));
+  const second = await post();
+  console.log(JSON.stringify({first, second}));
+  http.globalAgent.destroy();
+})().catch((error) => { console.log(JSON.stringify({error: String(error)})); });
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
+@pytest.mark.parametrize("announced", [True, False])
+async def test_nodes_agent_lets_go_of_an_idle_connection_before_the_server_closes_it(
+    announced: bool,
+) -> None:
+    """The race the announcement ends: the server closes a connection idle for 2 s
+    here. Told so, Node's agent drops its pooled connection a second before, and its
+    request 1.5 s later goes on a new one; untold, it reuses the connection the server
+    is about to close (as it would at 4.99 s with the default 5)."""
+
+    async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        await receive()
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+        )
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    options = {
+        "http": "httptools",
+        "lifespan": "off",
+        "timeout_keep_alive": 2,
+        "log_level": "warning",
+    }
+    config = uvicorn_server.worker_config("x:y", options)
+    if not announced:
+        config.headers = []
+    config.app = app
+    config.load()
+    loop = asyncio.get_running_loop()
+    state = ServerState()
+    state.default_headers = config.encoded_headers  # (uvicorn's server sets them each second)
+    server = await loop.create_server(
+        lambda: config.http_protocol_class(config, state, {}, loop), "127.0.0.1", 0
+    )
+    port = server.sockets[0].getsockname()[1]
+    try:
+        node = await asyncio.create_subprocess_exec(
+            "node", "-e", NODE_CLIENT, str(port), "1500", stdout=subprocess.PIPE
+        )
+        out, _ = await asyncio.wait_for(node.communicate(), 20)
+    finally:
+        server.close()
+        for connection in list(state.connections):
+            connection.transport.abort()
+    assert json.loads(out) == {"first": False, "second": not announced}
