@@ -32,6 +32,7 @@ from gateway.base.errors import InvalidRequest
 from gateway.base.hot_settings import hot
 
 MILLION = Decimal(1_000_000)
+ZERO = Decimal(0)
 
 
 def budgeted(key: KeyEntry, tags: tuple[TagEntry, ...] = ()) -> bool:
@@ -136,19 +137,28 @@ def _unbounded(route: RouteEntry, deployment: DeploymentEntry) -> InvalidRequest
 def _most(
     deployment: DeploymentEntry, prompt_tokens: int, max_output: int | None
 ) -> Decimal | None:
-    if not _priced(deployment):
+    """``most_cost``; on each budgeted request, so written out: no ``max``, ``min`` or
+    helper calls (what ``_priced`` and ``assumed_ceiling`` say, read inline)."""
+    input_price, output_price = deployment.input_price, deployment.output_price
+    if not (input_price or output_price):
         return None  # no prices known
     if max_output == 0:
         output = 0
     else:
-        ceilings = [n for n in (max_output, assumed_ceiling(deployment)) if n]
-        if not ceilings:
-            return None  # no output ceiling known
-        output = min(ceilings)
-    output_price = max(deployment.output_price, deployment.reasoning_price or Decimal(0))
-    return (Decimal(max(0, prompt_tokens)) * deployment.input_price + output * output_price) / (
-        MILLION
-    )
+        ceiling = deployment.max_output_tokens  # ``assumed_ceiling``
+        if not max_output:
+            if not ceiling:
+                return None  # no output ceiling known
+            output = ceiling
+        elif ceiling and ceiling < max_output:
+            output = ceiling
+        else:
+            output = max_output
+    reasoning = deployment.reasoning_price or ZERO
+    if reasoning > output_price:
+        output_price = reasoning
+    prompt = Decimal(prompt_tokens if prompt_tokens > 0 else 0)
+    return (prompt * input_price + output * output_price) / MILLION
 
 
 def most_cost(

@@ -43,7 +43,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -179,7 +179,7 @@ class Region:
             raise self._refusal(key, None, exc) from None
 
     async def admit_joint(
-        self, subjects: list[Subject], tokens: int, at: float, hold: int = 0
+        self, subjects: Sequence[Subject], tokens: int, at: float, hold: int = 0
     ) -> Any:
         mine = [_regional_subject(s) for s in subjects]
         try:

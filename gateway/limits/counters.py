@@ -19,11 +19,31 @@ from gateway.base.counters import CounterClient
 from gateway.base.entries import KeyEntry
 from gateway.base.errors import RateLimited
 from gateway.limits import spend
-from gateway.limits.leased_limits import Leased, LeasedLimits, Want
+from gateway.limits.leased_limits import (
+    BUDGET,
+    REQUESTS,
+    TOKENS,
+    Leased,
+    LeasedLimits,
+    Line,
+)
 from gateway.limits.limit_leases import RPM, TPM
 from gateway.limits.limits_book import CounterStore
-from gateway.limits.spend import counter_spend, key_spend, period_bounds, to_units
-from gateway.limits.subjects import Admission, Joint, Subject, joint_verdict, verdict
+from gateway.limits.spend import (
+    DAY_SECONDS,
+    counter_spend,
+    key_spend,
+    period_bounds,
+    to_units,
+)
+from gateway.limits.subjects import (
+    Admission,
+    Joint,
+    Subject,
+    joint_verdict,
+    plan_of,
+    verdict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +81,7 @@ class StoreCounters:
             await self.ask(*args, to_units(await key_spend(key, start)), hold_period, hold)
 
     async def admit_joint(
-        self, subjects: list[Subject], tokens: int, at: float, hold: int = 0
+        self, subjects: Sequence[Subject], tokens: int, at: float, hold: int = 0
     ) -> Joint:
         """Check and reserve against a key and its team at once (one round trip)."""
         bounds = [period_bounds(s.limits.budget_period, at) for s in subjects]
@@ -200,31 +220,33 @@ class SharedCounters(StoreCounters):
     async def ask(self, *request: Any) -> list[Any]:
         return await self.client.call(*request)
 
-    def _wants(
-        self, subjects: Sequence[tuple[Any, Any]], tokens: int, hold: int, at: float
-    ) -> list[Want] | None:
-        """The lines a request of ``tokens`` (estimated) and ``hold`` for ``subjects``
-        ((counter, limits) each) needs room in, each naming its subject's index; None
-        when it has none, or a budget is checked without a hold (charges and batches'
-        checks ask the service)."""
+    def _lines(self, subjects: Sequence[Subject], hold: int, at: float) -> Sequence[Line] | None:
+        """The lines a request of ``hold`` for ``subjects`` needs room in (``lines_of``
+        each), each naming its subject's index; None when it has none, or a budget is
+        checked without a hold (charges and batches' checks ask the service). Kept on the
+        first subject for the day: a key's subjects are the same tuple on each of its
+        requests (``subjects.plan_of``), and its lines change only with the day."""
         if not self.leasing:
             return None
-        wants: list[Want] = []
-        for index, (counter, limits_) in enumerate(subjects):
-            if limits_.budget_usd is not None:
-                if hold <= 0:
-                    return None
-                period_id = period_bounds(limits_.budget_period, at)[0]
-                wants.append(Want(counter, period_id, to_units(limits_.budget_usd), hold, index))
-            if limits_.rpm_limit:
-                wants.append(Want(counter, RPM, limits_.rpm_limit, 1, index))
-            if limits_.tpm_limit:
-                wants.append(Want(counter, TPM, limits_.tpm_limit, tokens, index))
-        return wants or None
+        day = int(at // DAY_SECONDS)
+        memo = subjects[0].leasing
+        if memo is None or memo[0] != day or memo[1] is not subjects:
+            lines = tuple(
+                line
+                for owner, subject in enumerate(subjects)
+                for line in lines_of(subject.counter, subject.limits, owner, day)
+            )
+            memo = (day, subjects, lines, any(line.needs == BUDGET for line in lines))
+            object.__setattr__(subjects[0], "leasing", memo)  # a cache on a frozen subject
+        if memo[3] and hold <= 0:
+            return None
+        return memo[2] or None
 
     async def _top_up(
         self,
-        wants: list[Want],
+        lines: Sequence[Line],
+        hold: int,
+        tokens: int,
         at: float,
         load: Callable[[int], Awaitable[int]],
         subjects: tuple[Any, ...] = (),
@@ -232,7 +254,7 @@ class SharedCounters(StoreCounters):
         """``LeasedLimits.top_up``; None when the service does not lease (an older
         supervisor beside a rolling reload's new workers): admit as before then."""
         try:
-            return await self.leases.top_up(wants, at, hold_ttl(), load, subjects)
+            return await self.leases.top_up(lines, hold, tokens, at, hold_ttl(), load, subjects)
         except RuntimeError as exc:
             if "unknown operation 'lease'" not in str(exc):
                 raise
@@ -240,14 +262,14 @@ class SharedCounters(StoreCounters):
             return None
 
     async def admit(self, key: KeyEntry, tokens: int, at: float, hold: int = 0) -> Any:
-        wants = self._wants(((key.id, key),), tokens, hold, at)
-        if wants is None:
+        lines = self._lines(plan_of(key).subjects[:1], hold, at)
+        if lines is None:
             try:
                 return await super().admit(key, tokens, at, hold)
             except RateLimited as refused:
                 self._spent(refused, (key.id,))
                 raise
-        taken = self.leases.take(wants, int(at))
+        taken = self.leases.take(lines, hold, tokens, int(at))
         if taken is not None:
             return taken
         period_id, start, end = period_bounds(key.budget_period, at)
@@ -255,7 +277,7 @@ class SharedCounters(StoreCounters):
         async def load(index: int) -> int:
             return to_units(await key_spend(key, start))
 
-        answer = await self._top_up(wants, at, load)
+        answer = await self._top_up(lines, hold, tokens, at, load)
         if answer is None:
             return await super().admit(key, tokens, at, hold)
         if isinstance(answer, Leased):
@@ -264,23 +286,22 @@ class SharedCounters(StoreCounters):
         return verdict(key, [reason, *detail], period_id, end, at)  # raises: a refusal
 
     async def admit_joint(
-        self, subjects: list[Subject], tokens: int, at: float, hold: int = 0
+        self, subjects: Sequence[Subject], tokens: int, at: float, hold: int = 0
     ) -> Any:
-        pairs = [(s.counter, s.limits) for s in subjects]
-        wants = self._wants(pairs, tokens, hold, at)
-        if wants is None:
+        lines = self._lines(subjects, hold, at)
+        if lines is None:
             try:
                 return await super().admit_joint(subjects, tokens, at, hold)
             except RateLimited as refused:
                 self._spent(refused, tuple(s.counter for s in subjects))
                 raise
-        taken = self.leases.take(wants, int(at), tuple(subjects))
+        taken = self.leases.take(lines, hold, tokens, int(at), tuple(subjects))
         if taken is not None:
             return taken
         bounds = [period_bounds(s.limits.budget_period, at) for s in subjects]
 
         async def load(index: int) -> int:
-            subject = wants[index].owner
+            subject = lines[index].owner
             counted = subjects[subject]
             return to_units(
                 await counter_spend(
@@ -288,13 +309,13 @@ class SharedCounters(StoreCounters):
                 )
             )
 
-        answer = await self._top_up(wants, at, load, tuple(subjects))
+        answer = await self._top_up(lines, hold, tokens, at, load, tuple(subjects))
         if answer is None:
             return await super().admit_joint(subjects, tokens, at, hold)
         if isinstance(answer, Leased):
             return answer
         reason, index, *detail = answer
-        owner = wants[index].owner
+        owner = lines[index].owner
         return joint_verdict(subjects, [reason, owner, *detail], bounds, at)  # raises
 
     async def settle(
@@ -335,6 +356,20 @@ class SharedCounters(StoreCounters):
 
     def _up(self) -> None:
         log.info("limits: the shared counter service is back; counting for every worker")
+
+
+def lines_of(counter: Any, limits: Any, owner: int, day: int) -> tuple[Line, ...]:
+    """The lines a request counted against ``counter``'s ``limits`` (a key's, a
+    team's ...) needs room in on UTC ``day``: its budget's period, its rpm, its tpm."""
+    lines = []
+    if limits.budget_usd is not None:
+        period_id = period_bounds(limits.budget_period, day * DAY_SECONDS)[0]
+        lines.append(Line((counter, period_id), to_units(limits.budget_usd), BUDGET, owner))
+    if limits.rpm_limit:
+        lines.append(Line((counter, RPM), limits.rpm_limit, REQUESTS, owner))
+    if limits.tpm_limit:
+        lines.append(Line((counter, TPM), limits.tpm_limit, TOKENS, owner))
+    return tuple(lines)
 
 
 def settle_leased(leased: Leased, delta: int, cost: Decimal) -> None:

@@ -35,11 +35,11 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from gateway.limits.limit_leases import PER_SECOND, TPM
+from gateway.limits.limit_leases import PER_SECOND
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +75,25 @@ class Lease:
     recalled: bool = False  # the service asked for a complete report
 
 
-class Want(NamedTuple):
-    """One line a request needs room in: ``need`` units of ``counter``'s ``line`` (a
-    budget period, "rpm" or "tpm"), under ``limit``; ``owner``: the index of its subject
-    in a joint admission."""
+BUDGET, REQUESTS, TOKENS = 0, 1, 2  # what a request needs of a line (``Line.needs``)
 
-    counter: Any
-    line: str
+
+class Line(NamedTuple):
+    """One line a subject's requests need room in: ``counter``'s ``name[1]`` (a budget
+    period, "rpm" or "tpm") under ``limit``; of it each request ``needs`` its
+    ``BUDGET`` hold, one of its ``REQUESTS`` or its ``TOKENS``; ``owner``: the index of
+    its subject in a joint admission. ``name`` is the lease's, as ``LeasedLimits.leases``
+    files it. A subject's lines depend only on its limits and the day (its budget
+    period), so they are worked out once a day per subject (``counters.lines_of``)."""
+
+    name: tuple[Any, str]
     limit: int
-    need: int
+    needs: int
     owner: int = 0
+
+
+NO_LEASE = Lease(None, "", contended=True)  # what ``take`` finds of a line not leased:
+# never admitted from (contended), so never changed
 
 
 class Leased(NamedTuple):
@@ -115,109 +124,123 @@ class LeasedLimits:
         self._nap_until = 0.0  # monotonic: when that wait ends
         self._reports: set[asyncio.Task[None]] = set()
 
-    def take(self, wants: list[Want], second: int, subjects: tuple[Any, ...] = ()) -> Leased | None:
-        """Admit from the leases in memory; None when the service must be asked."""
-        leases = self.leases
-        found = []
-        for want in wants:
-            lease = leases.get((want.counter, want.line))
+    def take(
+        self,
+        lines: Sequence[Line],
+        hold: int,
+        tokens: int,
+        second: int,
+        subjects: tuple[Any, ...] = (),
+    ) -> Leased | None:
+        """Admit a request of ``hold`` and ``tokens`` (its estimate) from the leases in
+        memory; None when the service must be asked."""
+        needs = (hold, 1, tokens)  # by ``Line.needs``
+        found = [self.leases.get(line[0], NO_LEASE) for line in lines]
+        for lease, (_, limit, kind, _) in zip(found, lines, strict=True):
             if (
-                lease is None
-                or lease.free < want.need
+                lease.free < needs[kind]
                 or lease.contended
-                or lease.limit != want.limit
-                or (want.line in PER_SECOND and lease.second != second)
+                or lease.limit != limit
+                or (kind != BUDGET and lease.second != second)
             ):
                 return None
-            found.append(lease)
         moment = time.monotonic()
-        for lease, want in zip(found, wants, strict=True):
-            lease.free -= want.need
+        for lease, line in zip(found, lines, strict=True):
+            lease.free -= needs[line[2]]
             lease.used_at = moment
-        return self._admitted(found, wants, second, subjects)
+        return self._admitted(found, lines, needs, second, subjects)
 
     def _admitted(
-        self, leases: list[Lease], wants: list[Want], second: int, subjects: tuple[Any, ...]
+        self,
+        leases: list[Lease],
+        lines: Sequence[Line],
+        needs: tuple[int, int, int],
+        second: int,
+        subjects: tuple[Any, ...],
     ) -> Leased:
         """Count what an admitted request took of each lease (room taken already)."""
-        holds = []
-        tokens = []
-        counted = []
-        for lease, want in zip(leases, wants, strict=True):
-            if want.line in PER_SECOND:
-                lease.unreported += want.need
-                counted.append(lease)
-                if want.line == TPM:
-                    tokens.append((lease, second))
+        hold = needs[BUDGET]
+        for lease, line in zip(leases, lines, strict=True):
+            if line[2] == BUDGET:
+                lease.in_flight += hold
             else:
-                lease.in_flight += want.need
-                holds.append((lease, want.need))
-        self._mark(counted)
-        return Leased(self, tuple(holds), tuple(tokens), subjects)
+                lease.unreported += needs[line[2]]
+        pairs = tuple(zip(leases, lines, strict=True))
+        self._mark([lease for lease, line in pairs if line[2] != BUDGET])
+        return Leased(
+            self,
+            tuple([(lease, hold) for lease, line in pairs if line[2] == BUDGET]),
+            tuple([(lease, second) for lease, line in pairs if line[2] == TOKENS]),
+            subjects,
+        )
 
     async def top_up(
         self,
-        wants: list[Want],
+        lines: Sequence[Line],
+        hold: int,
+        tokens: int,
         at: float,
         ttl: float,
         load: Callable[[int], Awaitable[int]],
         subjects: tuple[Any, ...] = (),
     ) -> Leased | list[Any]:
-        """One round trip: report each line, then lease at least what the request needs
-        of each and admit it. Returns the admission, or the service's refusal (``[reason,
-        index of the line, *detail]``); ``load(index)``: the spend of a budget line the
-        service does not know yet."""
+        """One round trip: report each line, then lease at least what the request (of
+        ``hold`` and ``tokens``) needs of each and admit it. Returns the admission, or
+        the service's refusal (``[reason, index of the line, *detail]``);
+        ``load(index)``: the spend of a budget line the service does not know yet."""
         seq = next(self._seq)
+        needs = (hold, 1, tokens)  # by ``Line.needs``
         leases: list[Lease] = []
-        lines: list[list[Any]] = []
-        for want in wants:
-            lease = self.leases.get((want.counter, want.line))
+        asked: list[list[Any]] = []
+        for (counter, line_name), limit, kind, _ in lines:
+            need = needs[kind]
+            lease = self.leases.get((counter, line_name))
             if lease is None:
-                lease = self.leases[(want.counter, want.line)] = Lease(want.counter, want.line)
+                lease = self.leases[(counter, line_name)] = Lease(counter, line_name)
             used, returned, fixes = lease.unreported, lease.free, lease.fixes
             lease.unreported = lease.free = 0
             lease.fixes = None
             lease.told = time.monotonic()
-            lease.limit = want.limit
-            if want.line not in PER_SECOND:
+            lease.limit = limit
+            if kind == BUDGET:
                 lease.ttl = ttl
-            wanted = (want.need + lease.over) * LEASE_REQUESTS + lease.in_flight
-            lines.append(
-                [want.counter, want.line, want.limit, None, used, returned, lease.answered]
-                + [want.need, wanted, lease.second, list((fixes or {}).items())]
+            wanted = (need + lease.over) * LEASE_REQUESTS + lease.in_flight
+            asked.append(
+                [counter, line_name, limit, None, used, returned, lease.answered]
+                + [need, wanted, lease.second, list((fixes or {}).items())]
             )
             lease.pending += 1
             leases.append(lease)
-        request = ["lease", at, self.holder, seq, ttl, lines]
+        request = ["lease", at, self.holder, seq, ttl, asked]
         try:
             reply = await self.ask(*request)
-            for _ in wants:  # each budget line may need its spend read, once
+            for _ in lines:  # each budget line may need its spend read, once
                 if reply[0] != "load":
                     break
                 index = int(reply[1])
-                lines[index][3] = await load(index)
+                asked[index][3] = await load(index)
                 reply = await self.ask(*request)
         except BaseException:
             # Told again with the next report. The room returned is not taken back: if
             # the service did not get it, the lease lapses.
-            for lease, line in zip(leases, lines, strict=True):
-                self._keep(lease, line[4], line[10])
+            for lease, told in zip(leases, asked, strict=True):
+                self._keep(lease, told[4], told[10])
             raise
         finally:
             for lease in leases:
                 lease.pending -= 1
         admitted = reply[0] == "ok"
         moment = time.monotonic()
-        for index, (lease, want) in enumerate(zip(leases, wants, strict=True)):
+        for index, (lease, line) in enumerate(zip(leases, lines, strict=True)):
             lease.answered = max(lease.answered, seq)
             if admitted:
                 units, contended = reply[1][index]
                 lease.contended = bool(contended)
-                lease.free += int(units) - want.need
+                lease.free += int(units) - needs[line.needs]
                 lease.used_at = moment
-                if want.line in PER_SECOND:
+                if line.needs != BUDGET:
                     lease.second = int(at)
-        result = self._admitted(leases, wants, int(at), subjects) if admitted else reply
+        result = self._admitted(leases, lines, needs, int(at), subjects) if admitted else reply
         for lease in leases:
             if lease.recalled and not lease.pending:
                 lease.recalled = False
@@ -247,7 +270,7 @@ class LeasedLimits:
                     # as used there, which the service counts as leased already
                     lease.free -= delta
                     lease.unreported += delta
-                    lease.over = max(delta, 0)
+                    lease.over = delta if delta > 0 else 0
                     changed.append(lease)
                     continue
                 fixes = lease.fixes = lease.fixes or {}

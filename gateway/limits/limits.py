@@ -85,11 +85,14 @@ from gateway.limits.redis_counters import RedisCounters
 from gateway.limits.spend import current_region, to_units
 from gateway.limits.subjects import (
     Joint,
+    KeyPlan,
     end_user_entry,
+    plan_of,
     run_entry,
     session_entry,
     shares_limits,
     subjects_of,
+    tag_subjects,
 )
 
 log = logging.getLogger(__name__)
@@ -252,9 +255,8 @@ class Reservation:
 
     def _owed(self, tokens: int, cost: Decimal) -> tuple[int, Decimal]:
         """(tokens over the estimate, cost not yet counted by ``charge``)."""
-        return int(tokens) - self.estimated_tokens, max(
-            Decimal(0), Decimal(cost or 0) - self.charged
-        )
+        owed = Decimal(cost or 0) - self.charged
+        return int(tokens) - self.estimated_tokens, owed if owed > 0 else Decimal(0)
 
     async def settle(self, tokens: int, cost: Decimal) -> None:
         """Record what the request really used (tokens, cost); once. What ``charge``
@@ -463,8 +465,9 @@ async def _admit(
         raise PermissionDenied(may_call.reason)
     tokens = max(0, int(estimated_tokens))
     reservation = Reservation(key=key, route=route, estimated_tokens=tokens)
-    if tags or shares_limits(key):
-        return await _admit_joint(reservation, key, tokens, at, hold_usd, tags)
+    plan = plan_of(key)
+    if tags or plan.joint:
+        return await _admit_joint(reservation, plan, tokens, at, hold_usd, tags)
     if key.rpm_limit is None and key.tpm_limit is None and key.budget_usd is None:
         return reservation
     if key.budget_usd is None:
@@ -477,7 +480,7 @@ async def _admit(
 
 async def _admit_joint(
     reservation: Reservation,
-    key: KeyEntry,
+    plan: KeyPlan,
     tokens: int,
     at: float,
     hold_usd: Decimal | None,
@@ -486,8 +489,11 @@ async def _admit_joint(
     """A key of a team with limits (or of a user with limits, or a request carrying tags
     with limits): the key's, the team's, the owner's and the tags' counters are checked
     and reserved together, in the same store and the same single round trip."""
-    subjects = subjects_of(key, tags)
-    budgeted = any(s.limits.budget_usd is not None for s in subjects)
+    subjects = plan.subjects
+    budgeted = plan.budgeted
+    if tags:
+        subjects += tag_subjects(tags)
+        budgeted = budgeted or any(t.budget_usd is not None for t in tags)
     hold = to_units(hold_usd) if hold_usd and budgeted else 0
     return await _reserve(
         reservation,

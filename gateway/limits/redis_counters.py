@@ -5,6 +5,7 @@ per settle, one per deployment cap claim."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -294,7 +295,7 @@ class RedisCounters:
         )
 
     async def admit_joint(
-        self, subjects: list[Subject], tokens: int, at: float, hold: int = 0
+        self, subjects: Sequence[Subject], tokens: int, at: float, hold: int = 0
     ) -> Joint:
         """A key and its team checked and reserved in one script (one round trip)."""
         self.client()

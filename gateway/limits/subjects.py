@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -171,6 +172,8 @@ class Subject:
     counter: int | str
     limits: Any  # KeyEntry, TeamEntry, UserEntry or TagEntry: rpm/tpm, budget, period
     who: str  # how refusals name it
+    # a worker's lease lines of an admission it heads, for a day (``SharedCounters._lines``)
+    leasing: Any = field(default=None, init=False, compare=False, repr=False)
 
     def budget_units(self) -> int:
         return to_units(self.limits.budget_usd) if self.limits.budget_usd is not None else -1
@@ -198,8 +201,45 @@ def subjects_of(key: KeyEntry, tags: tuple[TagEntry, ...] = ()) -> list[Subject]
         subjects.append(Subject(-key.team.id, key.team, f"team {key.team.name}'s"))
     if key.owner is not None and key.owner.limited:
         subjects.append(Subject(user_counter(key.owner.id), key.owner, f"user {key.owner.name}'s"))
-    subjects.extend(Subject(tag_counter(t.name), t, f"tag {t.name}'s") for t in tags)
+    subjects.extend(tag_subjects(tags))
     return subjects
+
+
+def tag_subjects(tags: tuple[TagEntry, ...]) -> tuple[Subject, ...]:
+    """The subjects of a request's ``tags`` (those with limits)."""
+    return tuple(Subject(tag_counter(t.name), t, f"tag {t.name}'s") for t in tags)
+
+
+class KeyPlan(NamedTuple):
+    """What admission counts for one key entry (``plan_of``): its ``subjects_of``, whether
+    it shares limits (``shares_limits``: admitted jointly) and whether one of them has
+    a budget (a request holds part of it)."""
+
+    key: KeyEntry
+    subjects: tuple[Subject, ...]
+    joint: bool
+    budgeted: bool
+
+
+PLANS_KEPT = 4096  # key entries whose plans are kept (all of them once more are seen)
+_plans: dict[int, KeyPlan] = {}
+
+
+def plan_of(key: KeyEntry) -> KeyPlan:
+    """``key``'s plan, worked out once per key entry rather than on each of its
+    requests. An entry never changes (a registry change makes new ones), so a plan kept
+    for it is never stale: the one kept under its ``id`` is checked to be its own."""
+    plan = _plans.get(id(key))
+    if plan is not None and plan.key is key:
+        return plan
+    subjects = tuple(subjects_of(key))
+    budgeted = any(s.limits.budget_usd is not None for s in subjects)
+    plan = KeyPlan(key, subjects, shares_limits(key), budgeted)
+    if key.parent_id is None:  # not an entry made for one request (``end_user_entry``)
+        if len(_plans) >= PLANS_KEPT:
+            _plans.clear()
+        _plans[id(key)] = plan
+    return plan
 
 
 def tag_limits(snapshot_tags: dict[str, TagEntry], tags: tuple[str, ...]) -> tuple[TagEntry, ...]:
@@ -217,7 +257,9 @@ def shares_limits(key: KeyEntry) -> bool:
     return team or (key.owner is not None and key.owner.limited)
 
 
-def joint_verdict(subjects: list[Subject], reply: list[Any], bounds: list[Any], at: float) -> Joint:
+def joint_verdict(
+    subjects: Sequence[Subject], reply: list[Any], bounds: list[Any], at: float
+) -> Joint:
     reason = reply[0]
     if reason == "ok":
         parts = []

@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
-from gateway.base.entries import KeyEntry, TeamEntry
+from gateway.base.entries import KeyEntry, TagEntry, TeamEntry
 from gateway.base.errors import RateLimited
 from gateway.limits import counters
 from gateway.limits.counters import MemoryCounters, SharedCounters, hold_ttl, parts_of
+from gateway.limits.leased_limits import BUDGET, REQUESTS, TOKENS
 from gateway.limits.limit_leases import RPM, TPM
-from gateway.limits.spend import period_bounds
-from gateway.limits.subjects import Admission, subjects_of
+from gateway.limits.spend import DAY_SECONDS, period_bounds
+from gateway.limits.subjects import Admission, Subject, subjects_of
 
 AT = 1_767_225_600.0 + 3600  # 2026-01-01T01:00Z
 UNITS = 100_000_000
@@ -130,14 +131,52 @@ async def test_deployments_caps_are_claimed_per_minute() -> None:
 
 def test_a_shared_worker_leases_the_lines_a_request_needs(tmp_path) -> None:
     shared = SharedCounters(str(tmp_path / "none.sock"))
-    wants = shared._wants(((3, key(rpm_limit=5, tpm_limit=100)),), 20, UNITS, AT) or []
-    assert [(w[1], w[2], w[3]) for w in wants] == [
-        (period_bounds("month", AT)[0], UNITS, UNITS),
-        (RPM, 5, 1),
-        (TPM, 100, 20),
+    one = (Subject(3, key(rpm_limit=5, tpm_limit=100), ""),)
+    lines = shared._lines(one, UNITS, AT) or []
+    assert [(line.name, line.limit, line.needs) for line in lines] == [
+        ((3, period_bounds("month", AT)[0]), UNITS, BUDGET),
+        ((3, RPM), 5, REQUESTS),
+        ((3, TPM), 100, TOKENS),
     ]
-    assert [w.owner for w in wants] == [0, 0, 0]
-    assert shared._wants(((3, key()),), 20, 0, AT) is None  # a budget without a hold
-    assert shared._wants(((3, key(budget_usd=None)),), 20, 0, AT) is None  # nothing to lease
+    assert [line.owner for line in lines] == [0, 0, 0]
+    assert shared._lines((Subject(3, key(), ""),), 0, AT) is None  # a budget without a hold
+    nothing = (Subject(3, key(budget_usd=None), ""),)
+    assert shared._lines(nothing, 0, AT) is None  # nothing to lease
+    both = shared._lines(tuple(subjects_of(key(rpm_limit=5, team=TEAM))), UNITS, AT) or []
+    assert [(line.name, line.owner) for line in both] == [
+        ((3, period_bounds("month", AT)[0]), 0),
+        ((3, RPM), 0),
+        ((-4, period_bounds("month", AT)[0]), 1),
+    ]
     shared.leasing = False
-    assert shared._wants(((3, key(rpm_limit=5)),), 20, UNITS, AT) is None
+    assert shared._lines((Subject(3, key(rpm_limit=5), ""),), UNITS, AT) is None
+
+
+def test_an_admissions_lines_are_kept_for_the_day_and_follow_its_budget_periods(
+    tmp_path,
+) -> None:
+    """The lines of a tuple of subjects (a key's plan's) are kept on its first subject
+    for the day; on another day they name the budgets' periods of that day (a day's
+    budget: the new day; a month's: its month until it ends)."""
+    shared = SharedCounters(str(tmp_path / "none.sock"))
+    daily = Subject(3, key(budget_period="day"), "")
+    monthly = Subject(-4, TEAM, "")
+    both = (daily, monthly)
+    first = shared._lines(both, UNITS, AT)
+    kept = daily.leasing
+    assert shared._lines(both, UNITS, AT + 3600) is first  # the same day: not redone
+    assert daily.leasing is kept
+    for at in (AT + DAY_SECONDS, AT + 30 * DAY_SECONDS, AT + 31 * DAY_SECONDS):
+        lines = shared._lines(both, UNITS, at) or []
+        assert [line.name[1] for line in lines] == [
+            period_bounds("day", at)[0],
+            period_bounds("month", at)[0],
+        ]
+    later = shared._lines(both, UNITS, AT + 31 * DAY_SECONDS) or []
+    assert [line.name[1] for line in later] == ["d2026-02-01", "m2026-02"]
+    # other subjects headed by the same one (a tagged request's): their own lines
+    tag = Subject("tag:ci", TagEntry(1, "ci", 7, None, None, "day"), "")
+    tagged = shared._lines((daily, monthly, tag), UNITS, AT) or []
+    assert [(line.name, line.owner) for line in tagged][2:] == [(("tag:ci", RPM), 2)]
+    assert [line.owner for line in shared._lines((monthly, daily), UNITS, AT) or []] == [0, 1]
+    assert shared._lines(both, UNITS, AT) == first  # and its own again

@@ -16,7 +16,7 @@ from gateway.base.counters import SOCKET_ENV, Unavailable
 from gateway.base.errors import RateLimited
 from gateway.limits import counters, leased_limits, limits, subjects
 from gateway.limits import spend as spending
-from gateway.limits.leased_limits import Leased, Want
+from gateway.limits.leased_limits import BUDGET, Leased, Line
 from gateway.server.counter_service import CounterService
 from tests.gateway.limits.test_limits import START, key
 
@@ -270,7 +270,8 @@ async def test_room_a_lost_lease_s_request_gives_back_is_not_admitted_from(servi
     worker.client._writer.close()  # type: ignore[union-attr]
     await asyncio.sleep(0.05)
     await worker.settle(k, handle, 0, Decimal(0), START)  # failed: its hold comes back
-    assert worker.leases.take([Want(k.id, "m2026-03", 100 * UNITS, UNITS)], int(START)) is None
+    budget = Line((k.id, "m2026-03"), 100 * UNITS, BUDGET)
+    assert worker.leases.take([budget], UNITS, 0, int(START)) is None
 
 
 # --- rpm limits, and a key's team ---------------------------------------------------------

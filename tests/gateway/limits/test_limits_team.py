@@ -4,6 +4,7 @@ one round trip; keys without a team take exactly the path they took before."""
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -123,6 +124,27 @@ async def test_a_team_without_limits_changes_nothing(clock):
     k = key(team=team())
     reservation = await limits.admit(k, "echo", 1)
     assert reservation.backend is None
+
+
+async def test_a_registry_change_is_admitted_under_the_new_entrys_limits(clock, no_spend_yet):
+    """What admission works out once per key entry (``subjects.plan_of``) is the entry's
+    own: the snapshot a registry change builds has new entries, admitted under their
+    limits (a team limited, no longer limited, limited again), never a plan kept for
+    an older entry of the same key."""
+    before = key(team=team(rpm_limit=1))
+    await limits.admit(before, "echo", 1)
+    with pytest.raises(RateLimited, match="team research's limit of 1 requests"):
+        await limits.admit(before, "echo", 1)
+    loosened = dataclasses.replace(before, team=team())  # its team's limits removed
+    for _ in range(3):
+        assert (await limits.admit(loosened, "echo", 1)).backend is None
+    tightened = dataclasses.replace(before, team=team(rpm_limit=2))
+    await limits.admit(tightened, "echo", 1)
+    await limits.admit(tightened, "echo", 1)
+    with pytest.raises(RateLimited, match="limit of 2 requests"):
+        await limits.admit(tightened, "echo", 1)
+    with pytest.raises(RateLimited, match="limit of 1 requests"):
+        await limits.admit(before, "echo", 1)  # the older entry, still its own
 
 
 # --- the counter service (workers of one server) ------------------------------------------

@@ -84,6 +84,30 @@ def test_a_keys_subjects_are_its_own_its_limited_team_and_owner_and_its_tags() -
     assert not subjects.shares_limits(key(team=LOOSE_TEAM))
 
 
+def test_a_keys_plan_is_worked_out_once_per_entry(monkeypatch) -> None:
+    """``plan_of``: the same plan for an entry on each request; another entry of the key
+    (a registry change makes new ones) its own; entries made for one request (an end
+    user's) not kept; and no more than ``PLANS_KEPT`` kept."""
+    monkeypatch.setattr(subjects, "_plans", {})
+    k = key(team=TEAM, owner=OWNER)
+    plan = subjects.plan_of(k)
+    assert subjects.plan_of(k) is plan
+    assert plan.subjects == tuple(subjects.subjects_of(k)) and plan.joint and plan.budgeted
+    changed = key(team=LOOSE_TEAM, budget_usd=None)
+    other = subjects.plan_of(changed)
+    assert [s.counter for s in other.subjects] == [3]
+    assert not other.joint and not other.budgeted
+    assert subjects.plan_of(k) is plan  # each entry its own
+    per_request = subjects.end_user_entry(key(max_budget_per_user=Decimal(1)), "bob")
+    assert subjects.plan_of(per_request).subjects[0].limits is per_request
+    assert id(per_request) not in subjects._plans
+    monkeypatch.setattr(subjects, "PLANS_KEPT", 2)
+    third = key()
+    subjects.plan_of(third)  # over the bound: the others forgotten
+    assert list(subjects._plans) == [id(third)]
+    assert subjects.plan_of(k) is not plan and subjects.plan_of(k) == plan  # worked out again
+
+
 def test_a_requests_tags_with_limits() -> None:
     ci = TagEntry(1, "ci", 5, None, None, "day")
     assert subjects.tag_limits({"ci": ci}, ("ci", "other")) == (ci,)
