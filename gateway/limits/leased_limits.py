@@ -97,15 +97,30 @@ NO_LEASE = Lease(None, "", contended=True)  # what ``take`` finds of a line not 
 
 
 class Leased(NamedTuple):
-    """An admission's handle: whose leases hold it, the budget leases and the hold each
-    keeps until it settles, the tpm leases it took tokens of (and the second it took
-    them in), and the subjects of a joint admission (a key's team or owner counted too;
-    empty for a key alone)."""
+    """An admission's handle: whose leases hold it, the lease of each of its ``lines``
+    (the budgets' keep its ``hold`` until it settles; the tpm ones it took tokens of in
+    ``second``), and the subjects of a joint admission (a key's team or owner counted
+    too; empty for a key alone)."""
 
     owner: LeasedLimits
-    holds: tuple[tuple[Lease, int], ...]
-    tokens: tuple[tuple[Lease, int], ...] = ()
+    leases: Sequence[Lease]
+    lines: Sequence[Line]
+    hold: int
+    second: int
     subjects: tuple[Any, ...] = ()
+
+    @property
+    def holds(self) -> list[tuple[Lease, int]]:
+        """The budget leases and the hold each keeps until the request settles."""
+        return [(lease, self.hold) for lease, line in self._taken() if line[2] == BUDGET]
+
+    @property
+    def tokens(self) -> list[tuple[Lease, int]]:
+        """The tpm leases the request took tokens of, and the second it took them in."""
+        return [(lease, self.second) for lease, line in self._taken() if line[2] == TOKENS]
+
+    def _taken(self) -> zip[tuple[Lease, Line]]:
+        return zip(self.leases, self.lines, strict=True)
 
 
 class LeasedLimits:
@@ -144,10 +159,6 @@ class LeasedLimits:
                 or (kind != BUDGET and lease.second != second)
             ):
                 return None
-        moment = time.monotonic()
-        for lease, line in zip(found, lines, strict=True):
-            lease.free -= needs[line[2]]
-            lease.used_at = moment
         return self._admitted(found, lines, needs, second, subjects)
 
     def _admitted(
@@ -158,21 +169,22 @@ class LeasedLimits:
         second: int,
         subjects: tuple[Any, ...],
     ) -> Leased:
-        """Count what an admitted request took of each lease (room taken already)."""
-        hold = needs[BUDGET]
+        """Take what an admitted request needs of each lease's room: a budget's hold
+        kept in flight, a per-second line's requests or tokens counted as used."""
+        moment = time.monotonic()
+        counted = []
         for lease, line in zip(leases, lines, strict=True):
-            if line[2] == BUDGET:
-                lease.in_flight += hold
+            kind = line[2]
+            need = needs[kind]
+            lease.free -= need
+            lease.used_at = moment
+            if kind == BUDGET:
+                lease.in_flight += need
             else:
-                lease.unreported += needs[line[2]]
-        pairs = tuple(zip(leases, lines, strict=True))
-        self._mark([lease for lease, line in pairs if line[2] != BUDGET])
-        return Leased(
-            self,
-            tuple([(lease, hold) for lease, line in pairs if line[2] == BUDGET]),
-            tuple([(lease, second) for lease, line in pairs if line[2] == TOKENS]),
-            subjects,
-        )
+                lease.unreported += need
+                counted.append(lease)
+        self._mark(counted)
+        return Leased(self, leases, lines, needs[BUDGET], second, subjects)
 
     async def top_up(
         self,
@@ -230,14 +242,12 @@ class LeasedLimits:
             for lease in leases:
                 lease.pending -= 1
         admitted = reply[0] == "ok"
-        moment = time.monotonic()
         for index, (lease, line) in enumerate(zip(leases, lines, strict=True)):
             lease.answered = max(lease.answered, seq)
             if admitted:
                 units, contended = reply[1][index]
                 lease.contended = bool(contended)
-                lease.free += int(units) - needs[line.needs]
-                lease.used_at = moment
+                lease.free += int(units)  # the request's need taken by ``_admitted``
                 if line.needs != BUDGET:
                     lease.second = int(at)
         result = self._admitted(leases, lines, needs, int(at), subjects) if admitted else reply
@@ -253,13 +263,20 @@ class LeasedLimits:
         """The request ended having cost ``cost`` units and used ``delta`` tokens more
         than its estimate: its hold back into each budget's lease, its cost and its
         tokens' correction to report (at once when the line is contended)."""
-        changed = [lease for lease, _ in leased.holds]
-        for lease, hold in leased.holds:
-            lease.in_flight -= hold
-            lease.free += hold - cost
-            lease.unreported += cost
+        changed = []
+        hold = leased.hold
+        pairs = tuple(zip(leased.leases, leased.lines, strict=True))
+        for lease, line in pairs:
+            if line[2] == BUDGET:
+                lease.in_flight -= hold
+                lease.free += hold - cost
+                lease.unreported += cost
+                changed.append(lease)
         if delta:
-            for lease, second in leased.tokens:
+            second = leased.second
+            for lease, line in pairs:
+                if line[2] != TOKENS:
+                    continue
                 if (
                     lease.second == second
                     and not lease.contended
