@@ -73,6 +73,7 @@ from typing import Any
 
 from django.conf import settings
 
+from gateway.access import registry
 from gateway.access.authorization import decide
 from gateway.access.rules.routes import RouteName
 from gateway.base.counters import SOCKET_ENV, Unavailable
@@ -87,6 +88,7 @@ from gateway.limits.subjects import (
     Joint,
     KeyPlan,
     end_user_entry,
+    forget_plans,
     plan_of,
     run_entry,
     session_entry,
@@ -96,6 +98,8 @@ from gateway.limits.subjects import (
 )
 
 log = logging.getLogger(__name__)
+
+registry.on_change(forget_plans)  # the old snapshot's keys' plans go with it
 
 
 # --- the backend in force -------------------------------------------------------------------

@@ -225,6 +225,12 @@ PLANS_KEPT = 4096  # key entries whose plans are kept (all of them once more are
 _plans: dict[int, KeyPlan] = {}
 
 
+def forget_plans(snapshot: object = None) -> None:
+    """Drop the kept plans (a registry change: the new snapshot's entries are new; the
+    old ones' plans would only be kept until ``PLANS_KEPT``)."""
+    _plans.clear()
+
+
 def plan_of(key: KeyEntry) -> KeyPlan:
     """``key``'s plan, worked out once per key entry rather than on each of its
     requests. An entry never changes (a registry change makes new ones), so a plan kept

@@ -9,11 +9,13 @@ from decimal import Decimal
 
 import pytest
 
+from gateway.access import registry
 from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import TeamEntry
 from gateway.base.errors import PermissionDenied, RateLimited
 from gateway.limits import limits, spend, subjects
 from gateway.limits.limits_book import CounterStore
+from tests.gateway.entries import snapshot
 from tests.gateway.limits.test_budget_holds import ask
 from tests.gateway.limits.test_limits import START, key
 
@@ -145,6 +147,14 @@ async def test_a_registry_change_is_admitted_under_the_new_entrys_limits(clock, 
         await limits.admit(tightened, "echo", 1)
     with pytest.raises(RateLimited, match="limit of 1 requests"):
         await limits.admit(before, "echo", 1)  # the older entry, still its own
+
+
+def test_a_registry_change_forgets_the_kept_plans(snapshot_reset) -> None:
+    """The plans kept for the old snapshot's entries go when a new one is installed."""
+    subjects.plan_of(key(team=team(rpm_limit=1)))
+    assert subjects._plans
+    registry.install(snapshot())
+    assert not subjects._plans
 
 
 # --- the counter service (workers of one server) ------------------------------------------
