@@ -74,7 +74,7 @@ from typing import Any
 from django.conf import settings
 
 from gateway.access import registry
-from gateway.access.authorization import decide
+from gateway.access.authorization import Decision, decide
 from gateway.access.rules.routes import RouteName
 from gateway.base.counters import SOCKET_ENV, Unavailable
 from gateway.base.entries import KeyEntry, TagEntry
@@ -464,12 +464,14 @@ async def _admit(
     at = spend.now()
     if key.expires_at is not None and key.expires_at.timestamp() <= at:
         raise AuthenticationFailed("this API key has expired")
-    may_call = decide(key, "route.call", RouteName(route, route_teams))
-    if not may_call:
-        raise PermissionDenied(may_call.reason)
+    plan = plan_of(key)
+    allowed = plan.calls.get((route, route_teams))
+    if allowed is None:
+        allowed = may_call(plan, route, route_teams)
+    if not allowed.allowed:
+        raise PermissionDenied(allowed.reason)
     tokens = max(0, int(estimated_tokens))
     reservation = Reservation(key=key, route=route, estimated_tokens=tokens)
-    plan = plan_of(key)
     if tags or plan.joint:
         return await _admit_joint(reservation, plan, tokens, at, hold_usd, tags)
     if key.rpm_limit is None and key.tpm_limit is None and key.budget_usd is None:
@@ -480,6 +482,21 @@ async def _admit(
     return await _reserve(
         reservation, lambda backend: backend.admit(key, tokens, at, hold), current_region()
     )
+
+
+CALLS_KEPT = 256  # route decisions kept per key entry (all forgotten once more are taken)
+
+
+def may_call(plan: KeyPlan, route: str, route_teams: frozenset[int] | None) -> Decision:
+    """``route.call`` for the plan's key and ``route`` (limited to ``route_teams``), kept
+    on the plan: the rule reads only the key entry (is it the master key, its routes,
+    its team) and the route's name and teams, none of which changes, so each key entry
+    asks it once per route rather than on each request."""
+    decided = decide(plan.key, "route.call", RouteName(route, route_teams))
+    if len(plan.calls) >= CALLS_KEPT:
+        plan.calls.clear()
+    plan.calls[(route, route_teams)] = decided
+    return decided
 
 
 async def _admit_joint(

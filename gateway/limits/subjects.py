@@ -212,13 +212,15 @@ def tag_subjects(tags: tuple[TagEntry, ...]) -> tuple[Subject, ...]:
 
 class KeyPlan(NamedTuple):
     """What admission counts for one key entry (``plan_of``): its ``subjects_of``, whether
-    it shares limits (``shares_limits``: admitted jointly) and whether one of them has
-    a budget (a request holds part of it)."""
+    it shares limits (``shares_limits``: admitted jointly), whether one of them has a
+    budget (a request holds part of it), and the ``route.call`` decisions admission took
+    for it, by route and the route's teams (``limits.may_call``)."""
 
     key: KeyEntry
     subjects: tuple[Subject, ...]
     joint: bool
     budgeted: bool
+    calls: dict[tuple[str, frozenset[int] | None], Any]
 
 
 PLANS_KEPT = 4096  # key entries whose plans are kept (all of them once more are seen)
@@ -240,7 +242,7 @@ def plan_of(key: KeyEntry) -> KeyPlan:
         return plan
     subjects = tuple(subjects_of(key))
     budgeted = any(s.limits.budget_usd is not None for s in subjects)
-    plan = KeyPlan(key, subjects, shares_limits(key), budgeted)
+    plan = KeyPlan(key, subjects, shares_limits(key), budgeted, {})
     if key.parent_id is None:  # not an entry made for one request (``end_user_entry``)
         if len(_plans) >= PLANS_KEPT:
             _plans.clear()

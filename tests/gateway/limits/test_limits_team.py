@@ -120,6 +120,40 @@ async def test_route_limited_to_other_teams_is_403(clock):
     await limits.admit(key(team=t), "echo", 1, route_teams=frozenset({t.id}))
 
 
+async def test_a_keys_route_decisions_are_kept_per_route_and_teams(clock, monkeypatch):
+    """``route.call`` is asked once per key entry, route and route's teams (the rule
+    reads nothing else): each later request gets the same answer, allowed or refused,
+    another route or other teams their own, and another entry of the key its own."""
+    asked: list[tuple[str, frozenset[int] | None]] = []
+    decide = limits.decide
+
+    def counting(actor, action, resource):  # type: ignore[no-untyped-def]
+        asked.append((resource.name, resource.teams))
+        return decide(actor, action, resource)
+
+    monkeypatch.setattr(limits, "decide", counting)
+    t = team()
+    k = key(team=t, routes=frozenset({"echo", "other"}))
+    theirs, others = frozenset({t.id}), frozenset({t.id + 1})
+    for _ in range(3):
+        await limits.admit(k, "echo", 1, route_teams=theirs)
+        await limits.admit(k, "other", 1)
+        with pytest.raises(PermissionDenied, match="limited to other teams"):
+            await limits.admit(k, "echo", 1, route_teams=others)
+        with pytest.raises(PermissionDenied, match="may not use model 'closed'"):
+            await limits.admit(k, "closed", 1)
+    assert asked == [("echo", theirs), ("other", None), ("echo", others), ("closed", None)]
+    narrowed = dataclasses.replace(k, routes=frozenset({"other"}))  # a registry change
+    with pytest.raises(PermissionDenied, match="may not use model 'echo'"):
+        await limits.admit(narrowed, "echo", 1, route_teams=theirs)
+    assert asked[4:] == [("echo", theirs)]
+    monkeypatch.setattr(limits, "CALLS_KEPT", 4)
+    with pytest.raises(PermissionDenied):
+        await limits.admit(k, "third", 1)  # a fifth decision: the four kept are forgotten
+    await limits.admit(k, "echo", 1, route_teams=theirs)
+    assert asked[5:] == [("third", None), ("echo", theirs)]
+
+
 async def test_a_team_without_limits_changes_nothing(clock):
     """A key in a team with no limits takes the key-only path: no counters at all for a
     key without limits either."""
