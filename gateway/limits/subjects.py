@@ -225,12 +225,14 @@ class KeyPlan(NamedTuple):
 
 PLANS_KEPT = 4096  # key entries whose plans are kept (all of them once more are seen)
 _plans: dict[int, KeyPlan] = {}
+_made_for_one: list[KeyPlan | None] = [None]  # the last entry made for one request's
 
 
 def forget_plans(snapshot: object = None) -> None:
     """Drop the kept plans (a registry change: the new snapshot's entries are new; the
     old ones' plans would only be kept until ``PLANS_KEPT``)."""
     _plans.clear()
+    _made_for_one[0] = None
 
 
 def plan_of(key: KeyEntry) -> KeyPlan:
@@ -240,10 +242,15 @@ def plan_of(key: KeyEntry) -> KeyPlan:
     plan = _plans.get(id(key))
     if plan is not None and plan.key is key:
         return plan
+    plan = _made_for_one[0]
+    if plan is not None and plan.key is key:
+        return plan
     subjects = tuple(subjects_of(key))
     budgeted = any(s.limits.budget_usd is not None for s in subjects)
     plan = KeyPlan(key, subjects, shares_limits(key), budgeted, {})
-    if key.parent_id is None:  # not an entry made for one request (``end_user_entry``)
+    if key.parent_id is not None:  # an entry made for one request (``end_user_entry``):
+        _made_for_one[0] = plan  # its admission and its store's read it, then it goes
+    else:
         if len(_plans) >= PLANS_KEPT:
             _plans.clear()
         _plans[id(key)] = plan

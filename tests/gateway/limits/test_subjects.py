@@ -89,6 +89,7 @@ def test_a_keys_plan_is_worked_out_once_per_entry(monkeypatch) -> None:
     (a registry change makes new ones) its own; entries made for one request (an end
     user's) not kept; and no more than ``PLANS_KEPT`` kept."""
     monkeypatch.setattr(subjects, "_plans", {})
+    monkeypatch.setattr(subjects, "_made_for_one", [None])
     k = key(team=TEAM, owner=OWNER)
     plan = subjects.plan_of(k)
     assert subjects.plan_of(k) is plan
@@ -99,8 +100,12 @@ def test_a_keys_plan_is_worked_out_once_per_entry(monkeypatch) -> None:
     assert not other.joint and not other.budgeted
     assert subjects.plan_of(k) is plan  # each entry its own
     per_request = subjects.end_user_entry(key(max_budget_per_user=Decimal(1)), "bob")
-    assert subjects.plan_of(per_request).subjects[0].limits is per_request
-    assert id(per_request) not in subjects._plans
+    made = subjects.plan_of(per_request)
+    assert made.subjects[0].limits is per_request and id(per_request) not in subjects._plans
+    assert subjects.plan_of(per_request) is made  # the admission's store reads it again
+    another = subjects.end_user_entry(key(max_budget_per_user=Decimal(1)), "bob")
+    assert subjects.plan_of(another).subjects[0].limits is another  # the next one's own
+    assert subjects.plan_of(per_request) is not made  # the one before is not kept
     monkeypatch.setattr(subjects, "PLANS_KEPT", 2)
     third = key()
     subjects.plan_of(third)  # over the bound: the others forgotten
