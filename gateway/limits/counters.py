@@ -13,11 +13,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
-
 from gateway.base.counters import CounterClient
 from gateway.base.entries import KeyEntry
 from gateway.base.errors import RateLimited
+from gateway.base.hot_settings import hot
 from gateway.limits import spend
 from gateway.limits.leased_limits import (
     BUDGET,
@@ -187,7 +186,7 @@ def settled_units(
 
 def hold_ttl() -> float:
     """Seconds a budget hold outlives a request that never settles (its worker died)."""
-    return float(settings.SWITCHYARD_BUDGET_HOLD_SECONDS)
+    return float(hot.SWITCHYARD_BUDGET_HOLD_SECONDS)
 
 
 class MemoryCounters(StoreCounters):

@@ -64,7 +64,9 @@ async def test_the_spend_is_read_from_the_log_once_and_a_spent_budget_refused(lo
 
 
 async def test_a_hold_is_taken_and_given_back_when_settled(settings, logged) -> None:
-    settings.SWITCHYARD_BUDGET_HOLD_SECONDS = 30
+    settings.SWITCHYARD_BUDGET_HOLD_SECONDS = 45
+    assert hold_ttl() == 45.0
+    settings.SWITCHYARD_BUDGET_HOLD_SECONDS = 30  # read once, and again once changed
     assert hold_ttl() == 30.0
     store = MemoryCounters()
     held = await store.admit(key(), 0, AT, hold=UNITS // 2)
