@@ -84,7 +84,7 @@ class Line(NamedTuple):
     ``BUDGET`` hold, one of its ``REQUESTS`` or its ``TOKENS``; ``owner``: the index of
     its subject in a joint admission. ``name`` is the lease's, as ``LeasedLimits.leases``
     files it. A subject's lines depend only on its limits and the day (its budget
-    period), so they are worked out once a day per subject (``counters.lines_of``)."""
+    period): ``counters.lines_of``, kept for the day by ``SharedCounters._lines``."""
 
     name: tuple[Any, str]
     limit: int
