@@ -59,10 +59,6 @@ def console_reads() -> contextlib.AbstractContextManager[None]:
     return scoped(_console_reads, True)
 
 
-def reading_for_console() -> bool:
-    return _console_reads.get()
-
-
 class ReplicaRouter:
     """Django database router (``settings.DATABASE_ROUTERS``)."""
 
