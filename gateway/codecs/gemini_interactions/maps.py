@@ -87,17 +87,6 @@ STATUS_OF_FINISH: dict[FinishReason, str] = {
 }
 
 
-def finish_of_status(status: str, calls_tools: bool) -> FinishReason:
-    """The canonical finish reason of an interaction that ended with ``status``."""
-    if calls_tools or status == "requires_action":
-        return "tool_calls"
-    if status == "incomplete":
-        return "length"
-    if status == "failed":
-        return "error"
-    return "stop"
-
-
 def usage_body(value: Usage) -> dict[str, int]:
     """Canonical -> the interaction's ``usage`` (the inverse of
     ``upstream_maps.usage``, which reads it). ``total_input_tokens`` includes the
