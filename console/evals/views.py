@@ -482,7 +482,3 @@ def compare(request: HttpRequest) -> HttpResponse:
             "ids": ids,
         },
     )
-
-
-def scorer_names(experiment: Experiment) -> list[str]:
-    return [name_of(s) for s in experiment.scorers]
