@@ -35,9 +35,9 @@ def client_codec(endpoint: str) -> Codec | None:
     return CODECS[name] if name else None
 
 
-def translates(endpoint: str, deployment: DeploymentEntry, wire: str) -> bool:
-    """Whether lines of ``endpoint`` can go to ``deployment`` in the ``wire`` codec
-    (the format its batch API takes): same format, or both ends chat codecs."""
+def translates(endpoint: str, wire: str) -> bool:
+    """Whether lines of ``endpoint`` can go to an upstream in the ``wire`` codec (the
+    format its batch API takes): same format, or both ends chat codecs."""
     if CHAT_ENDPOINTS.get(endpoint) == wire:
         return True
     ours = client_codec(endpoint)
