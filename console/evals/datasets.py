@@ -83,11 +83,6 @@ def edit_row(dataset: Dataset, index: int, data: Mapping[str, Any]) -> Dataset:
     return edited
 
 
-def append_rows(dataset: Dataset, added: list[ParsedRow]) -> Dataset:
-    appended: Dataset = new_version(dataset, current_rows(dataset) + added)
-    return appended
-
-
 def rows_from_log(
     filters: Mapping[str, Any], *, with_answers: bool, limit: int = FROM_LOG_LIMIT
 ) -> list[ParsedRow]:

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from console.evals import continuous, runner
 from console.evals.models import Evaluator
-from console.evals.scorers import DEFAULT_POINTWISE_RUBRIC, RULE_KINDS
+from console.evals.scorers import DEFAULT_POINTWISE_RUBRIC
 from gateway.access import registry
 from gateway.web.decorators import actor_of, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
@@ -83,7 +83,6 @@ def _context(**extra: Any) -> dict[str, Any]:
     return {
         "routes": sorted(registry.current().routes),
         "kinds": SCORER_KINDS,
-        "rule_kinds": RULE_KINDS,
         **extra,
     }
 

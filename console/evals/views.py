@@ -24,13 +24,7 @@ from console.evals.exports import csv_response, json_document
 from console.evals.models import Cell, Dataset, Experiment
 from console.evals.parsing import MAX_BYTES, DatasetError, parse_file
 from console.evals.queue_views import queues_to_send
-from console.evals.scorers import (
-    DEFAULT_PAIRWISE_RUBRIC,
-    DEFAULT_POINTWISE_RUBRIC,
-    KINDS,
-    label_of,
-    name_of,
-)
+from console.evals.scorers import DEFAULT_POINTWISE_RUBRIC, KINDS, label_of, name_of
 from console.playground.spec import EFFORTS
 from gateway.access import registry
 from gateway.models import ScoreConfig
@@ -266,7 +260,6 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
             "error": error,
             "post": request.POST,
             "pointwise_rubric": DEFAULT_POINTWISE_RUBRIC,
-            "pairwise_rubric": DEFAULT_PAIRWISE_RUBRIC,
             "configs": scale_configs(),
         },
     )
@@ -482,7 +475,3 @@ def compare(request: HttpRequest) -> HttpResponse:
             "ids": ids,
         },
     )
-
-
-def scorer_names(experiment: Experiment) -> list[str]:
-    return [name_of(s) for s in experiment.scorers]

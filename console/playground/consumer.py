@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -26,8 +25,6 @@ from console.playground.run import ColumnRun, TurnRun
 from gateway.access import authorization, console_keys, registry, roles
 from gateway.base import lifecycle
 from gateway.base.entries import KeyEntry
-
-log = logging.getLogger(__name__)
 
 FORBIDDEN = 4403
 

@@ -33,7 +33,7 @@ class PromptError(ValueError):
     """Why a prompt cannot be saved, said to the user."""
 
 
-def saved_prompts(user: Any = None) -> list[Prompt]:
+def saved_prompts() -> list[Prompt]:
     """Every prompt of the registry (any role reads them), with its newest number."""
     return list(Prompt.objects.annotate(latest=Max("versions__number")).order_by("name"))
 

@@ -199,7 +199,7 @@ def history(request: HtmxHttpRequest) -> HttpResponse:
     return render(
         request,
         "console/playground_history.html",
-        {"history": _comparisons(request)[:HISTORY_SIZE], "full": True},
+        {"history": _comparisons(request)[:HISTORY_SIZE]},
     )
 
 

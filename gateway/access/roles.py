@@ -34,7 +34,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from gateway.models import ApiKey, Membership, Profile, RequestLog
+from gateway.models import ApiKey, Membership, Profile
 
 OWNER, ADMIN, EDITOR, MEMBER, VIEWER = "owner", "admin", "editor", "member", "viewer"
 ROLES = (OWNER, ADMIN, EDITOR, MEMBER, VIEWER)
@@ -422,13 +422,6 @@ def visible_logs(actor: Actor, logs: QuerySet) -> QuerySet:
     return logs.filter(mine)
 
 
-def may_see_log(actor: Actor, log: Any) -> bool:
-    if actor.everywhere:
-        return True
-    seen: bool = visible_logs(actor, RequestLog.objects.filter(pk=log.pk)).exists()
-    return seen
-
-
 def visible_comparisons(actor: Actor, comparisons: QuerySet) -> QuerySet:
     """Playground sessions: everyone's for owners and admins, else one's own."""
     if actor.everywhere:
@@ -440,10 +433,6 @@ def visible_teams(actor: Actor, teams: QuerySet) -> QuerySet:
     if actor.everywhere:
         return teams
     return teams.filter(pk__in=actor.team_ids())
-
-
-def may_manage_team(actor: Actor, team: Any) -> bool:
-    return actor.can("teams.edit")
 
 
 # --- changing roles and memberships (the console, the API and single sign-on) ----------------
@@ -471,10 +460,6 @@ def assign_membership(user: Any, team: Any, role: str = MEMBER) -> Any:
     if hasattr(user, "_switchyard_actor"):
         del user._switchyard_actor
     return membership
-
-
-def remove_membership(user: Any, team: Any) -> None:
-    Membership.objects.filter(user=user, team=team).delete()
 
 
 def role_of_any(user: Any) -> str | None:

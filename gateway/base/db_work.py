@@ -96,10 +96,6 @@ class Outage:
         self.since: float | None = None
         self.failures = 0
 
-    @property
-    def ongoing(self) -> bool:
-        return self.since is not None
-
     def failed(self, exc: BaseException) -> None:
         self.failures += 1
         if self.since is None:

@@ -9,8 +9,8 @@ next claim resumes the job. Shared by the evaluations' runner (experiments, shad
 scoring) and the batch runner.
 
 A singleton job (retention pruning) has no job row: it holds a named lease instead
-(``hold``, ``let_go``: a row of ``gateway.models.SingletonLease``), taken and extended
-the same way, so one process of all the instances runs it at a time."""
+(``hold``: a row of ``gateway.models.SingletonLease``), taken and extended the same
+way, so one process of all the instances runs it at a time."""
 
 from __future__ import annotations
 
@@ -109,10 +109,3 @@ def hold(model: type[Model], name: str, seconds: float, runner_id: str = PROCESS
     except IntegrityError:  # someone holds it (or made it a moment ago)
         return False
     return True
-
-
-def let_go(model: type[Model], name: str, runner_id: str = PROCESS_ID) -> None:
-    """Free the lease ``name`` when ``runner_id`` holds it (the next taker need not wait)."""
-    model._default_manager.filter(pk=name, runner=runner_id).update(
-        runner="", lease_until=timezone.now()
-    )

@@ -48,19 +48,9 @@ _console_reads: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 
-def configured() -> bool:
-    from django.conf import settings
-
-    return REPLICA in settings.DATABASES
-
-
 def console_reads() -> contextlib.AbstractContextManager[None]:
     """Within: reads of ``REPLICA_MODELS`` go to the replica (when there is one)."""
     return scoped(_console_reads, True)
-
-
-def reading_for_console() -> bool:
-    return _console_reads.get()
 
 
 class ReplicaRouter:

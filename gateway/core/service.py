@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -25,7 +24,7 @@ import orjson
 from gateway.access import authorization, registry
 from gateway.base import endpoints, hooks, lifecycle
 from gateway.base.endpoints import TEXT, Endpoint
-from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
+from gateway.base.entries import KeyEntry, RouteEntry
 from gateway.base.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -34,10 +33,7 @@ from gateway.base.errors import (
     PermissionDenied,
     ShuttingDown,
 )
-from gateway.base.types import (
-    ModelInfo,
-    Usage,
-)
+from gateway.base.types import ModelInfo
 from gateway.core import call as _call_module
 from gateway.core import (
     shadow,
@@ -358,10 +354,6 @@ def list_models(key: KeyEntry) -> list[ModelInfo]:
     ]
 
 
-def cost_of(deployment: DeploymentEntry | None, usage: Usage) -> Decimal:
-    return deployment.cost(usage) if deployment is not None else Decimal("0")
-
-
 def multipart(endpoint: str) -> bool:
     """Whether ``endpoint``'s body is multipart/form-data (a feature's upload: media's
     images edits, transcriptions and translations), which the edge reads into one buffer
@@ -382,7 +374,6 @@ __all__ = [
     "StreamReply",
     "client_status",
     "close_quietly",
-    "cost_of",
     "handle",
     "key_refusal",
     "list_models",

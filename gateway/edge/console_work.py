@@ -41,7 +41,6 @@ from django.core.exceptions import MiddlewareNotUsed
 
 from gateway.base import lifecycle
 
-DEFAULT_LIMIT = 2
 # The share of the process's time the console's turns take when they follow each other
 # without a gap: a turn that took t seconds is given back t * (1 / SHARE - 1) later.
 SHARE = 0.25

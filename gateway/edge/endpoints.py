@@ -14,7 +14,6 @@ refuses the paths of the other with a 421 (``gateway.edge.role_gate``)."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -47,9 +46,6 @@ from gateway.features import passthrough
 from gateway.features.batches.files import links
 from gateway.telemetry import metrics
 from gateway.web.callers import header_map, resolve_caller, resolve_fresh_caller
-
-log = logging.getLogger(__name__)
-
 
 # The endpoint table (POST path -> (endpoint, dialect)) and the client codecs.
 POST_ROUTES = dialects.POST_ROUTES

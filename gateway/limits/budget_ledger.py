@@ -114,10 +114,6 @@ class _Seen:
     pending: int = 0  # units the ledger and the store disagree by (ledger - store)
 
 
-class LedgerDown(Exception):
-    """The ledger could not be reached (the region keeps its slices)."""
-
-
 @dataclass
 class Region:
     """A region's view of the ledger and its counter store (``backend``; None: the store

@@ -117,9 +117,6 @@ def extra_headers(provider: ProviderEntry) -> dict[str, str]:
         raise ConfigurationError(f"provider {provider.name!r}: {exc}") from None
 
 
-SECRET_SHOWN_AS = provider_credentials.SHOWN_AS
-
-
 def hide_secret(error: GatewayError, provider: ProviderEntry) -> None:
     """Take every credential configured for ``provider`` out of an upstream error the
     caller will read (``base.secrets.provider_credentials``): an upstream that echoes what it was sent

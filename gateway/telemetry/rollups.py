@@ -61,7 +61,6 @@ LOG_FIELDS = (
     "ttft_ms",
     "cache_hit",
 )
-_log_values = attrgetter(*LOG_FIELDS)
 COUNTERS = (
     "requests",
     "errors",
@@ -199,10 +198,6 @@ def tally(
     return groups
 
 
-def tally_logs(logs: Iterable[RequestLog]) -> dict[Group, Tally]:
-    return tally(_log_values(log) for log in logs)
-
-
 # --- writing -------------------------------------------------------------------------------
 
 
@@ -318,10 +313,6 @@ def add(groups: dict[Group, Tally]) -> None:
     except IntegrityError:
         with transaction.atomic():
             _upsert(groups)
-
-
-def add_logs(logs: Iterable[RequestLog]) -> None:
-    add(tally_logs(logs))
 
 
 # --- rebuild and retention -----------------------------------------------------------------

@@ -84,7 +84,6 @@ TOOL_ERROR: Final = "tool_error"  # error.type of a CallToolResult with isError
 UNKNOWN_MODALITY: Final = "unknown"  # no per-modality breakdown from the provider
 EXTENSION_TOOL: Final = "extension"  # gen_ai.tool.type: run by the agent side (the gateway)
 FINISH_ERROR: Final = "error"  # a finish reason expected but not received
-OTHER_ERROR: Final = "_OTHER"  # error.type when nothing more precise is known
 
 # --- metrics: (name, unit, bucket boundaries; None for counters) ----------------------------
 

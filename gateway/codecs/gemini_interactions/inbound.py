@@ -63,9 +63,6 @@ from gateway.codecs.inbound_common import client_dialect
 name = maps.NAME
 
 CONTENT_TYPES = frozenset({"text", "image", "audio", "document", "video"})
-STEP_TYPES = frozenset(
-    {"user_input", "model_output", "thought", "function_call", "function_result"}
-)
 # thinking_level -> canonical effort (xhigh is the most there is)
 _LEVELS = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
 # generation_config fields read here; others are named in ``unmapped``

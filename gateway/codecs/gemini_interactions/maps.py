@@ -37,40 +37,6 @@ ERROR_CODES: dict[int, str] = {
     504: "deadline_exceeded",
 }
 
-# Error code -> HTTP status (an upstream's envelope read back; codes in either case).
-STATUS_CODES: dict[str, int] = {
-    "invalid_argument": 400,
-    "failed_precondition": 400,
-    "out_of_range": 400,
-    "unauthenticated": 401,
-    "permission_denied": 403,
-    "not_found": 404,
-    "aborted": 409,
-    "already_exists": 409,
-    "resource_exhausted": 429,
-    "cancelled": 499,
-    "internal": 500,
-    "unknown": 500,
-    "unimplemented": 501,
-    "unavailable": 503,
-    "deadline_exceeded": 504,
-}
-
-# The statuses of an interaction (the resource's ``status``).
-STATUSES = frozenset(
-    {
-        "in_progress",
-        "requires_action",
-        "completed",
-        "failed",
-        "cancelled",
-        "incomplete",
-        "budget_exceeded",
-        "queued",
-        "idle",
-        "requires_continuation",
-    }
-)
 # A status a finished turn may have (a background one still runs while it is none).
 FINAL_STATUSES = frozenset({"completed", "requires_action", "failed", "cancelled", "incomplete"})
 
@@ -85,17 +51,6 @@ STATUS_OF_FINISH: dict[FinishReason, str] = {
     "content_filter": "incomplete",
     "error": "failed",
 }
-
-
-def finish_of_status(status: str, calls_tools: bool) -> FinishReason:
-    """The canonical finish reason of an interaction that ended with ``status``."""
-    if calls_tools or status == "requires_action":
-        return "tool_calls"
-    if status == "incomplete":
-        return "length"
-    if status == "failed":
-        return "error"
-    return "stop"
 
 
 def usage_body(value: Usage) -> dict[str, int]:

@@ -119,7 +119,6 @@ _HARMLESS = {
 # Fields kept only to be echoed on the response object (they ask the model for nothing).
 _ECHOED = frozenset({"safety_identifier"})
 _TEXT_PARTS = {"input_text": "text", "output_text": "text", "text": "text", "refusal": "refusal"}
-_ASSISTANT_ITEMS = ("function_call", "reasoning")
 
 
 # --- requests ------------------------------------------------------------------------

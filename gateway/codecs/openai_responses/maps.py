@@ -116,13 +116,6 @@ def unpack_reasoning_item(carried: str | None) -> tuple[str | None, str] | None:
     return (None, rest) if rest else None
 
 
-def unpack_reasoning(carried: str | None) -> str | None:
-    """The encrypted content in a packed signature, or None when ``carried`` is not one
-    of ours."""
-    unpacked = unpack_reasoning_item(carried)
-    return None if unpacked is None else unpacked[1]
-
-
 def wants_encrypted_reasoning(params: Any, supports_reasoning: bool) -> bool:
     """Whether to ask for ``reasoning.encrypted_content``: the deployment's
     ``encrypted_reasoning`` param when set, else whether it is a reasoning deployment."""

@@ -55,7 +55,7 @@ def _row(config_id: int) -> ScoreConfig:
     return row
 
 
-def _checked(sent: dict[str, Any], name: str | None = None,
+def _checked(sent: dict[str, Any],
              exclude: int | None = None) -> tuple[dict[str, Any], dict[str, list[str]]]:  # fmt: skip
     values, errors = scores.config_errors(sent)
     taken = ScoreConfig.objects.filter(name=values["name"])

@@ -52,7 +52,7 @@ from gateway.features.a2a import errors, snapshot, tasks, wire
 from gateway.features.a2a.errors import A2aFault
 from gateway.features.a2a.snapshot import AgentEntry
 from gateway.limits import limits, subjects
-from gateway.telemetry import tags, tracing
+from gateway.telemetry import semconv, tags, tracing
 from gateway.web.callers import header_map, resolve_fresh_caller
 
 PREFIX = "/a2a/"
@@ -395,7 +395,7 @@ def _finish(
         if ex.state:
             attributes["a2a.task.state"] = ex.state
         if rec.session:
-            attributes["gen_ai.conversation.id"] = rec.session
+            attributes[semconv.CONVERSATION_ID] = rec.session
         span.set(attributes)
         if rec.status >= 400:
             span.end(rec.error_kind or str(rec.status), rec.error_message)

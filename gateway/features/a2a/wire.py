@@ -335,13 +335,3 @@ def rewritten(card: dict[str, Any], base: str, *, extended: bool) -> dict[str, A
     if extended:
         out["supportsAuthenticatedExtendedCard"] = True
     return out
-
-
-def only_version(card: dict[str, Any], version: str) -> dict[str, Any]:
-    """A served card with only the interfaces of ``version`` (what a client pinned to one
-    version is given)."""
-    out = dict(card)
-    out["supportedInterfaces"] = [
-        i for i in card.get("supportedInterfaces", ()) if i.get("protocolVersion") == version
-    ]
-    return out

@@ -45,7 +45,7 @@ def _host(url: str) -> str:
         return ""
 
 
-def _private_allowed(host: str) -> Allowlist | None:
+def _private_allowed() -> Allowlist | None:
     """None when any host may be called (the operator allows private ones), else the
     allow list of hosts and networks that may be private."""
     if getattr(settings, "SWITCHYARD_ALERT_WEBHOOK_PRIVATE", False):
@@ -62,7 +62,7 @@ def check_form(url: str) -> None:
         raise Refused("not a URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Refused("an http or https URL with a host")
-    allow = _private_allowed(parts.hostname)
+    allow = _private_allowed()
     if allow is None or allow.allows_host(parts.hostname):
         return
     try:
@@ -85,10 +85,10 @@ def _private_message(host: str) -> str:
 _ANYWHERE = Allowlist.parse(["0.0.0.0/0", "::/0"])
 
 
-def _allow(host: str) -> Allowlist:
+def _allow() -> Allowlist:
     """The addresses the webhook may reach: public ones, and those the operator allows
     (every address with ``SWITCHYARD_ALERT_WEBHOOK_PRIVATE``)."""
-    allow = _private_allowed(host)
+    allow = _private_allowed()
     return _ANYWHERE if allow is None else allow
 
 
@@ -99,7 +99,7 @@ async def check_resolved(url: str) -> list[url_fetch.IPAddress]:
     check_form(url)
     host = _host(url)
     try:
-        return await url_fetch.checked_addresses(httpx.URL(url), _allow(host))
+        return await url_fetch.checked_addresses(httpx.URL(url), _allow())
     except url_fetch.FetchRefused as exc:
         if "resolve" in str(exc):
             raise Refused(f"{host} does not resolve") from None

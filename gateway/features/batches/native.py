@@ -91,7 +91,7 @@ def refusal(
     if theirs == api:
         return ""
     upstream = upstreams.UPSTREAMS[theirs]
-    if not upstream.wire or not translate.translates(endpoint, deployment, upstream.wire):
+    if not upstream.wire or not translate.translates(endpoint, upstream.wire):
         return OTHER_FORMAT
     return upstream.refuses(endpoint, bodies)
 

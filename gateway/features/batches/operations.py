@@ -47,10 +47,6 @@ SERVICE_CALL = {**OPENAI_ENDPOINTS, ANTHROPIC_ENDPOINT: ("chat", "anthropic")}
 WINDOW = timedelta(hours=24)
 MAX_ANTHROPIC_LINES = 100_000
 ANTHROPIC_CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-OPENAI_STATUSES = (
-    "validating", "in_progress", "finalizing", "completed", "failed", "expired",
-    "cancelling", "cancelled",
-)  # fmt: skip
 
 
 def epoch(moment: datetime | None) -> int | None:

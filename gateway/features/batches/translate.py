@@ -35,15 +35,9 @@ def client_codec(endpoint: str) -> Codec | None:
     return CODECS[name] if name else None
 
 
-def upstream_codec(deployment: DeploymentEntry) -> Codec | None:
-    """The codec the deployment's upstream speaks."""
-    speaks: Codec | None = getattr(adapter_for(deployment.provider), "speaks", None)
-    return speaks
-
-
-def translates(endpoint: str, deployment: DeploymentEntry, wire: str) -> bool:
-    """Whether lines of ``endpoint`` can go to ``deployment`` in the ``wire`` codec
-    (the format its batch API takes): same format, or both ends chat codecs."""
+def translates(endpoint: str, wire: str) -> bool:
+    """Whether lines of ``endpoint`` can go to an upstream in the ``wire`` codec (the
+    format its batch API takes): same format, or both ends chat codecs."""
     if CHAT_ENDPOINTS.get(endpoint) == wire:
         return True
     ours = client_codec(endpoint)
@@ -137,6 +131,5 @@ __all__ = [
     "client_error",
     "client_codec",
     "translates",
-    "upstream_codec",
     "upstream_request",
 ]

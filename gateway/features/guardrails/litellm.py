@@ -46,8 +46,6 @@ from gateway.models import Guardrail
 from gateway.models.guardrails import FAIL_CLOSED, is_sealed, unseal_params
 from gateway.web.litellm_sections import Change, Reader, Section, change, env_variable, strings
 
-# litellm_params entries that are the guardrail's own settings, not its kind's params
-OWN_PARAMS = ("guardrail", "mode", "default_on", "unreachable_fallback", "timeout")
 ENTRY_KEYS = frozenset({"guardrail_name", "litellm_params", "guardrail_info"})
 OWN_KEY = "switchyard"  # guardrail_info.switchyard: Switchyard's settings LiteLLM lacks
 DEFAULT_TIMEOUT = 5.0

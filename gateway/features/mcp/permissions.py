@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from gateway.access.authorization import decide
 from gateway.base.entries import KeyEntry
-from gateway.features.mcp.rules import SEPARATOR, tools_granted
+from gateway.features.mcp.rules import SEPARATOR
 
 __all__ = [
     "SEPARATOR",
@@ -21,7 +21,6 @@ __all__ = [
     "allows_tool",
     "qualified",
     "split",
-    "tools_allowed",
 ]
 
 
@@ -40,12 +39,6 @@ def split(name: str) -> tuple[str, str] | None:
 def allows_server(key: KeyEntry, server: str) -> bool:
     """Whether the key may see the server at all (all of it or some of its tools)."""
     return decide(key, "mcp.server.use", server).allowed
-
-
-def tools_allowed(key: KeyEntry, server: str) -> list[str] | None:
-    """The tools of ``server`` the key may call: None for all of them, else the ones its
-    ``server__tool`` entries name (empty: none)."""
-    return tools_granted(key, server)
 
 
 def allows_tool(key: KeyEntry, server: str, tool: str) -> bool:

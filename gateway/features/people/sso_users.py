@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from authlib.integrations.django_client import OAuth, OAuthError
+from authlib.integrations.django_client import OAuth
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -23,7 +23,7 @@ from gateway.models import Membership, SsoLink, SsoRemoval, Team
 logger = logging.getLogger("gateway.sso")
 HTTP_TIMEOUT = 10.0  # seconds for each call to the identity provider
 
-__all__ = ["OAuthError", "oidc_client", "provision", "apply_role", "verified_claims"]
+__all__ = ["oidc_client", "provision", "apply_role", "verified_claims"]
 
 
 @functools.cache

@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import weakref
 from typing import Any
 
 import orjson
@@ -95,14 +94,6 @@ def failure(payload: bytes) -> bool:
     return isinstance(event, dict) and event.get("type") in FAILED_TYPES
 
 
-_live: weakref.WeakSet[ResponsesSocket] = weakref.WeakSet()
-
-
-def live_sockets() -> list[ResponsesSocket]:
-    """The sockets connected now (the tests check that a disconnect lets go of one)."""
-    return list(_live)
-
-
 class ResponsesSocket(AsyncWebsocketConsumer):
     worker: asyncio.Task[None] | None = None
     gone = False
@@ -123,7 +114,6 @@ class ResponsesSocket(AsyncWebsocketConsumer):
                 await self._deny(refused)
                 return
         await self.accept()
-        _live.add(self)
         self.worker = asyncio.ensure_future(self._work())
 
     async def _deny(self, reply: service.Reply) -> None:
@@ -156,7 +146,6 @@ class ResponsesSocket(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Cancel the running response, drop what waits and the socket's memory."""
-        _live.discard(self)
         worker, self.worker = self.worker, None
         self._drop_queue()
         if worker is not None:

@@ -24,7 +24,7 @@ from gateway.base import db_work, lifecycle, process_role
 from gateway.management.base import GatewayCommand
 from gateway.server import uvicorn_server
 from gateway.server.asgi import application
-from gateway.server.supervisor import Plan, start_service
+from gateway.server.supervisor import Plan
 from gateway.server.supervisor import command as supervisor_command
 
 ROLE_BANNER: dict[str, str] = {
@@ -213,17 +213,6 @@ def _socket_path(data_dir: Path) -> tuple[str, str]:
         folder = tempfile.mkdtemp(prefix="switchyard-")
         return os.path.join(folder, "limits.sock"), folder
     return path, ""
-
-
-def _share_limits(data_dir: Path) -> str | None:
-    """Serve the shared per-key counters (and tokenizer) from a thread of this process
-    until it exits, as the supervisor does; for callers that keep Django loaded.
-    Returns why it could not (the workers then count on their own) or None."""
-    path, folder = _socket_path(data_dir)
-    plan = Plan(
-        "", 0, socket=path, share_limits=True, temp_folder=folder, books=list(counter_books())
-    )
-    return start_service(plan)
 
 
 def _alive(pid: int) -> bool:

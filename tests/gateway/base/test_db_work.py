@@ -120,9 +120,9 @@ async def test_an_attempt_answers_its_work_or_none_and_counts_in_the_outage() ->
         return 7
 
     assert await outage.attempt(down) is None
-    assert outage.ongoing and outage.failures == 1
+    assert outage.since is not None and outage.failures == 1
     assert await outage.attempt(up) == 7
-    assert not outage.ongoing
+    assert outage.since is None
 
 
 async def test_the_journal_writer_warns_once_per_outage(fast_backoff, caplog) -> None:

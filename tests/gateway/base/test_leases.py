@@ -128,19 +128,21 @@ def test_every_background_task_names_its_roles() -> None:
 
 
 @pytest.mark.django_db
-def test_a_named_lease_has_one_holder_until_it_expires_or_is_let_go() -> None:
+def test_a_named_lease_has_one_holder_until_it_expires() -> None:
     assert leases.hold(SingletonLease, "retention", 60, runner_id="a")
     assert not leases.hold(SingletonLease, "retention", 60, runner_id="b")
     assert leases.hold(SingletonLease, "retention", 60, runner_id="a")  # extended
-    leases.let_go(SingletonLease, "retention", runner_id="b")  # not b's: nothing
     assert not leases.hold(SingletonLease, "retention", 60, runner_id="b")
-    SingletonLease.objects.filter(pk="retention").update(
+    _expire("retention")
+    assert leases.hold(SingletonLease, "retention", 60, runner_id="b")  # expired: b's
+    assert not leases.hold(SingletonLease, "retention", 60, runner_id="c")
+    assert SingletonLease.objects.get(pk="retention").runner == "b"
+
+
+def _expire(name: str) -> None:
+    SingletonLease.objects.filter(pk=name).update(
         lease_until=datetime.now(UTC) - timedelta(seconds=1)
     )
-    assert leases.hold(SingletonLease, "retention", 60, runner_id="b")  # expired: b's
-    leases.let_go(SingletonLease, "retention", runner_id="b")
-    assert leases.hold(SingletonLease, "retention", 60, runner_id="c")
-    assert SingletonLease.objects.get(pk="retention").runner == "c"
 
 
 def _ancient() -> None:
@@ -158,7 +160,7 @@ def test_retention_prunes_only_while_this_process_holds_the_lease() -> None:
     leases.hold(SingletonLease, pruning.LEASE_NAME, 60, runner_id="another-process")
     assert pruning.prune_round_if_held(timedelta(days=7), 5) == 0
     assert RequestLog.objects.filter(request_id="ancient").exists()
-    leases.let_go(SingletonLease, pruning.LEASE_NAME, runner_id="another-process")
+    _expire(pruning.LEASE_NAME)  # the other process stopped renewing it
     assert pruning.prune_round_if_held(timedelta(days=7), 5) == 1
     assert SingletonLease.objects.get(pk=pruning.LEASE_NAME).runner == leases.PROCESS_ID
 

@@ -187,4 +187,4 @@ def test_other_roles_and_a_limit_of_zero_leave_it_out(role, limit) -> None:
 
 def test_the_installed_stack_has_it_outermost() -> None:
     assert settings.MIDDLEWARE[0] == "gateway.edge.console_work.console_work_limit"
-    assert settings.SWITCHYARD_CONSOLE_WORK_LIMIT == console_work.DEFAULT_LIMIT
+    assert settings.SWITCHYARD_CONSOLE_WORK_LIMIT == 2  # the default

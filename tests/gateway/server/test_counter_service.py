@@ -345,9 +345,22 @@ def test_counter_service_imports_no_django():
 # --- serve: start-up of the service ---------------------------------------------------------
 
 
+def _share_limits(data_dir: Path) -> str | None:
+    """The counter service at serve's socket path in ``data_dir``, from a thread of this
+    process (as serve's supervisor starts it): why it could not, or None."""
+    from gateway.apps import counter_books
+    from gateway.management.commands import serve
+    from gateway.server.supervisor import Plan, start_service
+
+    path, folder = serve._socket_path(data_dir)
+    books = list(counter_books())
+    return start_service(
+        Plan("", 0, socket=path, share_limits=True, temp_folder=folder, books=books)
+    )
+
+
 def test_serve_starts_the_service_for_its_workers(monkeypatch):
     from gateway.core.shared_tokenizer import TOKENIZER_ENV
-    from gateway.management.commands import serve
     from gateway.server import supervisor
 
     folder = Path(tempfile.mkdtemp(prefix="sy-", dir="/tmp"))
@@ -361,7 +374,7 @@ def test_serve_starts_the_service_for_its_workers(monkeypatch):
     stale = folder / f"limits-{dead.stdout.strip()}.sock"
     stale.touch()
     try:
-        assert serve._share_limits(folder) is None
+        assert _share_limits(folder) is None
         path = os.environ[SOCKET_ENV]
         assert path == str(folder / f"limits-{os.getpid()}.sock")
         assert not stale.exists(), "a socket left by a dead server is removed"
@@ -378,7 +391,6 @@ def test_serve_starts_the_service_for_its_workers(monkeypatch):
 
 def test_serve_goes_on_with_per_worker_counters_when_the_service_cannot_listen(monkeypatch):
     from gateway.core.shared_tokenizer import TOKENIZER_ENV
-    from gateway.management.commands import serve
     from gateway.server import supervisor
 
     folder = Path(tempfile.mkdtemp(prefix="sy-", dir="/tmp"))
@@ -387,7 +399,7 @@ def test_serve_goes_on_with_per_worker_counters_when_the_service_cannot_listen(m
     monkeypatch.delenv(TOKENIZER_ENV, raising=False)
     (folder / f"limits-{os.getpid()}.sock").mkdir()  # the socket path is taken
     try:
-        problem = serve._share_limits(folder)
+        problem = _share_limits(folder)
         assert problem is not None and "could not listen" in problem
         assert SOCKET_ENV not in os.environ, "the workers count on their own"
         assert TOKENIZER_ENV not in os.environ, "and tokenize on their own"

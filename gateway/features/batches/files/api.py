@@ -21,8 +21,6 @@ from gateway.features.batches.files import quota, store
 from gateway.models.files import StoredFile
 
 PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
-# Files the gateway writes (batch output and errors): listed and read, never uploaded.
-WRITTEN_PURPOSES = frozenset({"batch_output"})
 BATCH_FILE_DAYS = 30  # a batch file's default lifetime, as OpenAI's
 MIN_EXPIRY, MAX_EXPIRY = 3600, 30 * 24 * 3600
 MAX_LIST = 10000

@@ -26,7 +26,6 @@ as for a registered client; a document that changes is read into the same row.""
 from __future__ import annotations
 
 import json
-import logging
 from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -37,8 +36,6 @@ from gateway.core import url_fetch
 from gateway.features.mcp.oauth_server import resources
 from gateway.features.mcp.oauth_server.client_rules import GRANT_TYPES, redirect_uri_problem
 from gateway.models.mcp import McpOAuthClient
-
-log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 3600  # a document is fetched again once its copy is this old
 MAX_BYTES = 5 * 1024  # the draft's suggested most

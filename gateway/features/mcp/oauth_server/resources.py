@@ -16,7 +16,6 @@ from gateway.base.env import env_str
 
 MCP_PATH = "/mcp"
 PRM_PATH = "/.well-known/oauth-protected-resource"
-AS_METADATA_PATH = "/.well-known/oauth-authorization-server"
 AUTHORIZE_PATH = "/oauth/authorize/"
 TOKEN_PATH = "/oauth/token"
 REGISTER_PATH = "/oauth/register"

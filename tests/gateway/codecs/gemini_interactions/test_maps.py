@@ -1,6 +1,6 @@
-"""The Interactions API's vocabulary as the gateway serves it: the finish a status
-means, usage as Gemini bills it (read back by the upstream half), the error envelope a
-client reads, fresh ids and the stream's events."""
+"""The Interactions API's vocabulary as the gateway serves it: usage as Gemini bills it
+(read back by the upstream half), the error envelope a client reads, fresh ids and the
+stream's events."""
 
 from __future__ import annotations
 
@@ -15,21 +15,6 @@ def test_usage_round_trips() -> None:
     body = maps.usage_body(USAGE)
     assert body == fixture("interaction_text.json")["usage"]
     assert upstream_maps.usage(body) == USAGE  # what the upstream half reads back
-
-
-@pytest.mark.parametrize(
-    ("status", "calls", "finish"),
-    [
-        ("completed", False, "stop"),
-        ("completed", True, "tool_calls"),
-        ("requires_action", False, "tool_calls"),
-        ("incomplete", False, "length"),
-        ("failed", False, "error"),
-        ("cancelled", False, "stop"),
-    ],
-)
-def test_the_finish_a_status_means(status, calls, finish) -> None:
-    assert maps.finish_of_status(status, calls) == finish
 
 
 def test_usage_without_thoughts_or_cache_leaves_them_out() -> None:

@@ -94,8 +94,9 @@ def test_incomplete_is_length_and_summaryless_reasoning_is_redacted() -> None:
     assert response.finish_reason == "length"
     thinking = response.parts[0]
     assert isinstance(thinking, Thinking) and thinking.text == ""
-    assert maps.unpack_reasoning(thinking.redacted) == (
-        "gAAAAABosKoCnOsUmMaRy_EnCrYpTeD-9876543210zyxw=="
+    assert maps.unpack_reasoning_item(thinking.redacted) == (
+        "rs_68b0aa0211d08190b2c3d4e5f6a7b8c90d1e2f3a4b5c6d7e",
+        "gAAAAABosKoCnOsUmMaRy_EnCrYpTeD-9876543210zyxw==",
     )
     assert response.text() == '{"name": "Ada", "born": 18'
 

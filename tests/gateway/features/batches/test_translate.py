@@ -70,8 +70,8 @@ def test_lines_of_each_format_become_converse_bodies(deployment) -> None:
     body = translate.upstream_request("/v1/responses", response, deployment, "bedrock")
     assert body["messages"][0]["content"] == [{"text": "hey"}]
     assert body["system"] == [{"text": "Short."}]
-    assert translate.translates("/v1/chat/completions", deployment, "bedrock")
-    assert not translate.translates("/v1/embeddings", deployment, "bedrock")
+    assert translate.translates("/v1/chat/completions", "bedrock")
+    assert not translate.translates("/v1/embeddings", "bedrock")
 
 
 def test_what_converse_cannot_carry_is_refused_naming_it(deployment) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.access.keys import _mcp_allowed
 from gateway.base.entries import MASTER, mcp_within
-from gateway.features.mcp import permissions
+from gateway.features.mcp import permissions, rules
 
 
 def key(*allowed: str):
@@ -57,6 +57,6 @@ def test_team_bounds_the_key() -> None:
     bounded = key(*mcp_within({"web", "local__add"}, ["web__get", "local"]))
     assert permissions.allows_tool(bounded, "web", "get")
     assert not permissions.allows_tool(bounded, "web", "put")
-    assert permissions.tools_allowed(bounded, "web") == ["get"]
+    assert rules.tools_granted(bounded, "web") == ["get"]
     assert permissions.allows_tool(bounded, "local", "add")
     assert not permissions.allows_tool(bounded, "local", "echo")

@@ -18,7 +18,7 @@ from gateway.base import lifecycle
 from gateway.core import service
 from gateway.core.service import Caller
 from gateway.features.responses import socket as responses_socket
-from gateway.features.responses.socket import QUEUED_EVENTS, ResponsesSocket, live_sockets
+from gateway.features.responses.socket import QUEUED_EVENTS, ResponsesSocket
 
 # channels closes a consumer's old database connections on every dispatch: after a test
 # that opened one (tests/gateway/features/responses/test_state.py), that is database access
@@ -77,12 +77,30 @@ async def until(predicate, seconds: float = 5.0) -> bool:
     return predicate()
 
 
-async def open_socket() -> tuple[WebsocketCommunicator, ResponsesSocket]:
-    before = set(map(id, live_sockets()))
-    communicator = WebsocketCommunicator(ResponsesSocket.as_asgi(), "/v1/responses")
+_connecting: list[WatchedSocket] = []
+
+
+class WatchedSocket(ResponsesSocket):
+    """The socket itself, telling the test which instance serves it and when its
+    disconnect began."""
+
+    disconnected = False
+
+    async def connect(self) -> None:
+        _connecting.append(self)
+        await super().connect()
+
+    async def disconnect(self, code: int) -> None:
+        self.disconnected = True
+        await super().disconnect(code)
+
+
+async def open_socket() -> tuple[WebsocketCommunicator, WatchedSocket]:
+    communicator = WebsocketCommunicator(WatchedSocket.as_asgi(), "/v1/responses")
     connected, _ = await communicator.connect()
+    socket = _connecting.pop()
+    _connecting.clear()  # (held here, no socket could be collected)
     assert connected
-    [socket] = [s for s in live_sockets() if id(s) not in before]
     return communicator, socket
 
 
@@ -124,7 +142,7 @@ async def test_a_disconnect_after_a_burst_lets_go_of_everything(upstream):
     for _ in range(QUEUED_EVENTS + 8):  # a burst past the bound, then gone
         await communicator.send_to(text_data=event(50_000))
     await communicator.send_input({"type": "websocket.disconnect", "code": 1006})
-    assert await until(lambda: socket not in live_sockets())
+    assert await until(lambda: socket.disconnected)
     assert await until(upstream.cancelled.is_set)  # the running response ended
     assert await until(lambda: socket.worker is None and socket.queue.qsize() == 0)
     assert socket.queued_bytes == 0
@@ -159,7 +177,7 @@ async def test_a_client_gone_mid_answer_ends_the_worker_quietly(upstream, caplog
     assert sent  # it did try to answer
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
     await communicator.send_input({"type": "websocket.disconnect", "code": 1006})
-    assert await until(lambda: socket not in live_sockets())
+    assert await until(lambda: socket.disconnected)
 
 
 async def test_after_sixty_minutes_a_turn_gets_the_limit_error_and_the_socket_closes(upstream):

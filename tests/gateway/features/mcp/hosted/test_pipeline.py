@@ -224,13 +224,13 @@ async def test_a_routes_server_offers_only_what_the_keys_grant_names(gateway, mo
 
 def test_a_key_allowed_some_tools_of_a_server_is_offered_those_only():
     from gateway.base.types import ChatRequest, McpServer
-    from gateway.features.mcp import permissions
+    from gateway.features.mcp import rules
 
     request = ChatRequest(model="m", mcp_servers=[McpServer(label="docs", registered="docs")])
     pipeline.check_permissions(keyed({"docs__other", "wiki"}), request)
     assert request.mcp_servers[0].allowed == ["other"]
-    assert permissions.tools_allowed(keyed({"docs"}), "docs") is None
-    assert permissions.tools_allowed(MASTER, "docs") is None
+    assert rules.tools_granted(keyed({"docs"}), "docs") is None
+    assert rules.tools_granted(MASTER, "docs") is None
 
 
 async def test_an_answer_made_with_mcp_tools_is_never_served_from_the_cache(gateway):
