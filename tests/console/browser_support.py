@@ -63,6 +63,18 @@ def signed_in_page(
     return page
 
 
+def signed_in_state(
+    browser: Any, gw: Any, user: str = USER, password: str = PASSWORD
+) -> dict[str, Any]:
+    """``user``'s session (cookies), signed in once through the login form, for
+    contexts to start from (``storage_state``) instead of signing in again; fails on
+    any JavaScript error of the login page or the dashboard it lands on."""
+    with opened_page(browser, gw, WIDE) as page:
+        sign_in(page, user, password)
+        state: dict[str, Any] = page.context.storage_state()
+    return state
+
+
 @contextmanager
 def opened_page(
     browser: Any, gw: Any, viewport: dict[str, int], timeout: int = 10_000, **options: Any

@@ -615,8 +615,12 @@ def test_a_gateway_killed_mid_submission_does_not_submit_twice(
         )
         assert row.strip().splitlines()[-1] == "'' True"
     assert len(mock.batches.message_batches) == 1
-    with running_gateway(tmp_path, env, seed=False) as second:
-        client = anthropic.Anthropic(base_url=second.url, api_key=MASTER_KEY, max_retries=0)
+    # the client is closed before the server stops: a draining server closes a kept-alive
+    # connection only after the keep-alive timeout, then waits for the client's FIN (7 s)
+    with (
+        running_gateway(tmp_path, env, seed=False) as second,
+        anthropic.Anthropic(base_url=second.url, api_key=MASTER_KEY, max_retries=0) as client,
+    ):
         assert wait_ended(client, made.id).request_counts.succeeded == 2
         check_results(client, made.id)
     assert len(mock.batches.message_batches) == 1  # found, never submitted twice

@@ -3,10 +3,11 @@ whichever interpreter holds the SDK version under test (the project's venv for t
 pinned set, an isolated venv for the newest): it imports only the SDK, never the
 project.
 
-    python python_sdks.py CLIENT BASE_URL KEY ROUTE
+    python python_sdks.py CLIENT BASE_URL KEY ROUTE [ROUTE ...]
 
-prints one JSON object ``{feature: "pass" | "n.a." | "fail: why"}`` and the SDK's
-version under ``"version"``. Features: plain, stream, tools (a whole tool loop: the
+prints, for each route in turn, one JSON line ``{feature: "pass" | "n.a." | "fail: why"}``
+with the SDK's version under ``"version"`` (one process for every route: the SDK is
+imported once). Features: plain, stream, tools (a whole tool loop: the
 model calls ``get_weather``, the flow answers ``sunny-22``, the model's answer quotes
 it), thinking (a reasoning request whose thought comes back), image (a PNG sent
 inline). What the mocks answer is in ``tests/compat/stack.py``.
@@ -405,4 +406,6 @@ def run(client: str, base: str, key: str, route: str) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(*sys.argv[1:5])))
+    name, base_url, key, *routes = sys.argv[1:]
+    for each in routes:
+        print(json.dumps(run(name, base_url, key, each)), flush=True)
