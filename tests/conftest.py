@@ -3,11 +3,15 @@ echo routes, shared by the tests of a module."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from httpx._transports import default as httpx_transports
 from hypothesis import HealthCheck, settings
 
 from gateway.access import registry
@@ -34,6 +38,36 @@ for _plugin in plugins.loaded():
 # a slow draw there is the machine, not the strategy (the examples drawn are the same).
 settings.register_profile("switchyard", suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("switchyard")
+
+
+# Every HTTP client the tests make (httpx.get/post, the SDKs' clients on httpx or httpx2)
+# built a TLS context and loaded a CA bundle: ~20 ms of CPU a client, against ~1 ms for a
+# request to a local server (the live tests make thousands, one per httpx.post). The
+# default context is made once for each setting it is read from (trust_env,
+# SSL_CERT_FILE, SSL_CERT_DIR) and shared (an SSLContext serves any number of
+# connections); a client asking for anything else (verify=False, a context of its own, a
+# client certificate) gets its own as before.
+def _share_default_ssl_context(transports: Any) -> None:
+    make = transports.create_ssl_context
+
+    @functools.cache
+    def default(trust_env: bool, cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+        return make(verify=True, cert=None, trust_env=trust_env)  # type: ignore[no-any-return]
+
+    def shared(verify: Any = True, cert: Any = None, trust_env: bool = True) -> ssl.SSLContext:
+        if verify is True and cert is None:
+            environ = os.environ
+            return default(trust_env, environ.get("SSL_CERT_FILE"), environ.get("SSL_CERT_DIR"))
+        return make(verify=verify, cert=cert, trust_env=trust_env)  # type: ignore[no-any-return]
+
+    transports.create_ssl_context = shared
+
+
+_share_default_ssl_context(httpx_transports)
+with contextlib.suppress(ImportError):  # the SDKs' fork, where installed
+    from httpx2._transports import default as httpx2_transports
+
+    _share_default_ssl_context(httpx2_transports)
 
 
 @pytest.fixture(autouse=True)
