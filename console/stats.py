@@ -380,11 +380,11 @@ def hour_summaries(
     return [(h, known[h]) for h in sorted(versions)]
 
 
-def refold_week(now: datetime | None = None) -> None:
+def refold_week() -> None:
     """Fold and keep the summaries of the week view's hours whose rollups changed (a
     rollup rebuild gives every row a new id), so that the first week view after it reads
     stored summaries instead of folding 168 hours (0.7-1.2 s at a million logs)."""
-    moment = now or timezone.now()
+    moment = timezone.now()
     last = rollups.hour_of(moment)
     hours = round(WINDOWS["7d"].span / timedelta(hours=1))
     hour_summaries(last - timedelta(hours=hours - 1), last, moment)

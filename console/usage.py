@@ -77,8 +77,8 @@ def window_of(key: str | None) -> str:
     return key if key in WINDOWS else DEFAULT_WINDOW
 
 
-def first_day(window: str, today: date | None = None) -> date:
-    today = today or timezone.now().astimezone(UTC).date()
+def first_day(window: str) -> date:
+    today: date = timezone.now().astimezone(UTC).date()
     return today - timedelta(days=WINDOWS[window][1] - 1)
 
 

@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -75,7 +74,6 @@ def build_snapshot() -> Snapshot:
         patterns=patterns,
         providers={p.name: p for p in providers.values()},
         keys=keys,
-        built_at=time.time(),
         mcp_servers=mcp_servers,
         guardrails=guardrails,
         default_guardrails=tuple(name for name, g in guardrails.items() if g.default_on),

@@ -500,7 +500,6 @@ class Snapshot:
     patterns: list[RouteEntry] = field(default_factory=list)  # names with * or ?
     providers: dict[str, ProviderEntry] = field(default_factory=dict)
     keys: dict[str, KeyEntry] = field(default_factory=dict)  # by sha256 hex
-    built_at: float = 0.0
     mcp_servers: dict[str, McpServerEntry] = field(default_factory=dict)  # by name
     guardrails: dict[str, GuardrailEntry] = field(default_factory=dict)  # enabled, by name
     default_guardrails: tuple[str, ...] = ()  # the enabled ones that are default_on

@@ -152,12 +152,12 @@ def in_flight() -> Iterator[None]:
         request_finished()
 
 
-def was_cut(task: asyncio.Task[Any] | None = None) -> bool:
-    """Whether the drain cancelled ``task`` (default: the current one), as opposed to a
-    client that went away: the request then ends with a 503 / in-stream error event."""
+def was_cut() -> bool:
+    """Whether the drain cancelled the current task, as opposed to a client that went
+    away: the request then ends with a 503 / in-stream error event."""
     if not _cut:
         return False
-    return (task or asyncio.current_task()) in _cut
+    return asyncio.current_task() in _cut
 
 
 def cut_requests() -> int:

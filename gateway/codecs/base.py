@@ -87,7 +87,6 @@ class Target:
     supports_vision: bool = True
     supports_reasoning: bool = False
     supports_top_k: bool = False
-    drop_params: bool = True
     # Send earlier turns' reasoning back (DeepSeek-style ``reasoning_content``).
     echo_reasoning: bool = False
     # False for models that always reason and take no effort setting.

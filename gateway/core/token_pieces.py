@@ -58,11 +58,10 @@ def pieces(text: str, size: int = PIECE_CHARS) -> list[tuple[int, int]]:
     return spans
 
 
-def within_budget(texts: list[str], budget: int | None = None) -> tuple[list[str], int]:
-    """The texts to count, in order, until ``budget`` characters (``COUNTED_CHARS``) in
-    all, and the characters of the ones left (estimated at the counted rate)."""
-    budget = COUNTED_CHARS if budget is None else budget
-    total = 0
+def within_budget(texts: list[str]) -> tuple[list[str], int]:
+    """The texts to count, in order, until ``COUNTED_CHARS`` characters in all, and the
+    characters of the ones left (estimated at the counted rate)."""
+    budget, total = COUNTED_CHARS, 0
     for index, text in enumerate(texts):
         total += len(text)
         if total > budget and index > 0:

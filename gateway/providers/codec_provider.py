@@ -121,7 +121,6 @@ SSE_FRAMINGS = frozenset({"sse", "sse+done"})  # the framings ``sse_events`` rea
 
 def target_of(
     deployment: DeploymentEntry,
-    drop_params: bool = True,
     host: str = "",
     version: ApiVersion | None = None,
 ) -> Target:
@@ -132,7 +131,7 @@ def target_of(
     entry: a
     translated request asks for it twice (the body, the lossiness notes), and the
     entries are frozen and replaced, not changed, when the registry is."""
-    key = (id(deployment), drop_params, host, version.name if version is not None else "")
+    key = (id(deployment), host, version.name if version is not None else "")
     known = _targets.get(key)
     flags = capability_flags.FLAGS  # (the declaration it was made by: tests change it)
     if known is not None and known[0] is deployment and known[2] is flags:
@@ -146,7 +145,6 @@ def target_of(
         params=params,
         max_output_tokens=deployment.max_output_tokens,
         **{f.name: bool(getattr(deployment, f.name, f.default)) for f in flags},
-        drop_params=drop_params,
         echo_reasoning=bool(getattr(deployment, "echo_reasoning", False)),
         takes_reasoning_effort=bool(getattr(deployment, "takes_reasoning_effort", True)),
         host=host,
@@ -161,7 +159,7 @@ def target_of(
 
 
 _TARGETS_KEPT = 512
-_targets: dict[tuple[int, bool, str, str], tuple[DeploymentEntry, Target, object]] = {}
+_targets: dict[tuple[int, str, str], tuple[DeploymentEntry, Target, object]] = {}
 
 
 def _model_rules(deployment: DeploymentEntry) -> tuple[frozenset[str], bool]:

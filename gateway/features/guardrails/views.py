@@ -69,12 +69,12 @@ def _example(kind: str) -> dict[str, Any]:
 COUNTED = ("checks", "blocked", "intervened", "would_block", "would_intervene", "error", "bypassed")
 
 
-def recent_counts(since: Any = None) -> tuple[dict[str, Counter[str]], bool]:
+def recent_counts() -> tuple[dict[str, Counter[str]], bool]:
     """Per guardrail name, what its journal notes of the last 24 hours say: notes
     (``checks``: one per request and mode it ran in), each verdict, and the failures let
     through (``bypassed``). Counted in Python over the newest ``RECENT_ROWS`` rows that
     ran a guardrail (the same on SQLite and PostgreSQL); True when there were more."""
-    since = since or timezone.now() - WINDOW
+    since = timezone.now() - WINDOW
     rows = list(
         RequestLog.objects.filter(created_at__gte=since, guardrails__isnull=False)
         .order_by("-created_at", "-id")
