@@ -106,6 +106,7 @@ def client() -> httpx.AsyncClient:
         max_connections=max_connections,
         max_keepalive=max_keepalive,
         keepalive_expiry=keepalive_expiry,
+        total_timeout=settings.SWITCHYARD_TOTAL_TIMEOUT,
     )
     created = PooledClient(
         timeout=default_timeout(),
@@ -137,6 +138,11 @@ def _forget_answer_limit(setting: str, **kwargs: object) -> None:
         _answer_limit.clear()
     if setting in ("SWITCHYARD_CONNECT_TIMEOUT", "SWITCHYARD_READ_TIMEOUT"):
         _timeouts.clear()
+    if setting == "SWITCHYARD_TOTAL_TIMEOUT":
+        for made in _clients.values():
+            pool = made._transport  # (httpx's own attribute: the transport it sends with)
+            if isinstance(pool, PooledTransport):
+                pool.total_timeout = settings.SWITCHYARD_TOTAL_TIMEOUT
 
 
 setting_changed.connect(_forget_answer_limit)

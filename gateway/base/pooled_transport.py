@@ -29,6 +29,7 @@ import httpx
 URL_CACHE_SIZE = 512
 _UNSAFE = re.compile(r"[\r\n\0]")  # never in a header name or value
 HIGH_WATER = 1 << 20  # pause reading a response body past 1 MiB unread
+DEFAULT_TOTAL_SECONDS = 1800.0  # SWITCHYARD_TOTAL_TIMEOUT's default
 LOW_WATER = 1 << 18
 
 # A request body: bytes, or pieces written out one after the other (views of a body
@@ -61,6 +62,10 @@ class _Connection(asyncio.Protocol):
         self.paused = False
         self.got_bytes = False
         self.error: Exception | None = None
+        # when this exchange must be over (``time.monotonic()``), and the time it was
+        # given in all (``_start`` sets both: the transport's ``total_timeout``)
+        self.deadline = float("inf")
+        self.allowed = 0.0
 
     # --- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -158,18 +163,33 @@ class _Connection(asyncio.Protocol):
 
     async def next_piece(self, read_timeout: float | None) -> bytes | None:
         """The body received since the last piece (``take_all``), waiting for some;
-        None at the body's end. Raises the connection's error, or ``ReadTimeout`` when
-        nothing came for ``read_timeout`` seconds."""
+        None at the body's end. Raises the connection's error, ``ReadTimeout`` when
+        nothing came for ``read_timeout`` seconds, or ``TotalTimeout`` once the
+        exchange has lasted past its deadline (an upstream that keeps sending a little
+        is cut there too)."""
         while not self.body:
             if self.complete:
                 return None
             if self.error is not None:
                 raise self.error
-            try:
-                await self.wait(read_timeout)
-            except TimeoutError:
-                raise httpx.ReadTimeout("timed out reading the upstream response") from None
+            await self.wait_for_news(read_timeout, "timed out reading the upstream response")
+        if time.monotonic() >= self.deadline:
+            raise TotalTimeout(self.allowed)
         return self.take_all()
+
+    async def wait_for_news(self, read_timeout: float | None, message: str) -> None:
+        """``wait``, for no longer than ``read_timeout`` nor past the deadline:
+        ``ReadTimeout`` (``message``) or ``TotalTimeout`` when it ran out."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TotalTimeout(self.allowed)
+        bounded = left if read_timeout is None or left < read_timeout else read_timeout
+        try:
+            await self.wait(bounded)
+        except TimeoutError:
+            if bounded == left:
+                raise TotalTimeout(self.allowed) from None
+            raise httpx.ReadTimeout(message) from None
 
     @property
     def reusable(self) -> bool:
@@ -179,6 +199,16 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+
+class TotalTimeout(httpx.ReadTimeout):
+    """The upstream's exchange lasted longer than it may in all (``total_timeout``,
+    ``SWITCHYARD_TOTAL_TIMEOUT``): a ``ReadTimeout`` to whatever handles one."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"the upstream's answer took longer than {seconds:g}s in all (SWITCHYARD_TOTAL_TIMEOUT)"
+        )
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
@@ -228,9 +258,18 @@ class _BodyStream(httpx.AsyncByteStream):
 class PooledTransport(httpx.AsyncBaseTransport):
     """Keep-alive connections per origin, at most ``max_connections`` in use at once."""
 
-    def __init__(self, max_connections: int, max_keepalive: int, keepalive_expiry: float) -> None:
+    def __init__(
+        self,
+        max_connections: int,
+        max_keepalive: int,
+        keepalive_expiry: float,
+        total_timeout: float = DEFAULT_TOTAL_SECONDS,
+    ) -> None:
         self.max_keepalive = max_keepalive
         self.keepalive_expiry = keepalive_expiry
+        # the longest one exchange may last, its answer's body included (the upstream's
+        # time to first byte and between chunks is the read timeout's)
+        self.total_timeout = total_timeout
         self.slots = asyncio.Semaphore(max_connections)
         self.idle: dict[Origin, list[_Connection]] = {}
         self.idle_count = 0
@@ -432,7 +471,9 @@ class PooledTransport(httpx.AsyncBaseTransport):
         read_timeout: float | None,
     ) -> _Connection:
         """Write ``payload`` on a connection to ``origin`` and wait for the response's
-        head; the connection (holding a slot) is the caller's to release."""
+        head; the connection (holding a slot) is the caller's to release. The exchange
+        must be over ``total_timeout`` seconds from now (its body read included)."""
+        started = time.monotonic()
         if self.slots.locked():  # wait for a free connection, at most pool_timeout
             try:
                 async with asyncio.timeout(pool_timeout):
@@ -449,11 +490,9 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 if conn is None:
                     conn = await self.connect(origin, connect_timeout)
                 conn.transport.write(payload)  # type: ignore[union-attr]
+                conn.allowed, conn.deadline = self.total_timeout, started + self.total_timeout
                 while not conn.headers_done and conn.error is None:
-                    try:
-                        await conn.wait(read_timeout)
-                    except TimeoutError:
-                        raise httpx.ReadTimeout("timed out waiting for the upstream") from None
+                    await conn.wait_for_news(read_timeout, "timed out waiting for the upstream")
                 if conn.headers_done:
                     break
                 if not (reused and not conn.got_bytes):

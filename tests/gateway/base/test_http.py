@@ -36,3 +36,16 @@ def test_default_timeout_is_built_once_a_read_timeout_and_follows_the_settings(
     assert http.default_timeout().read == 45.0
     settings.SWITCHYARD_CONNECT_TIMEOUT = 2.0
     assert http.default_timeout(read=12.0).connect == 2.0
+
+
+async def test_the_pooled_transport_keeps_to_the_total_timeout_setting(settings: Any) -> None:
+    """``SWITCHYARD_TOTAL_TIMEOUT`` is the longest one upstream exchange may last
+    (``PooledTransport.total_timeout``): given when the client is made, and followed
+    when the setting changes."""
+    settings.SWITCHYARD_TOTAL_TIMEOUT = 120.0
+    http.use_transport(None)  # a new client, made with the setting as it is now
+    pool = http.pooled()
+    assert pool is not None and pool.total_timeout == 120.0
+    settings.SWITCHYARD_TOTAL_TIMEOUT = 7.5
+    assert pool.total_timeout == 7.5
+    await http.aclose()

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import time
 from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
 
-from gateway.base.pooled_transport import PooledTransport
+from gateway.base.pooled_transport import PooledTransport, TotalTimeout
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, bytes, bytes], Awaitable[bool]]
 
@@ -400,3 +401,62 @@ async def test_post_whole_sends_each_header_once_lowercased_and_refuses_a_non_as
         b"x-trace: t-1",
         b"content-length: 2",
     ]
+
+
+def trickling(pieces: int = 100, every: float = 0.1) -> Handler:
+    """Answers with a chunked body, a small piece every ``every`` seconds: never
+    silent long enough for the read timeout."""
+
+    async def answer(reader, writer, head, body):  # type: ignore[no-untyped-def]
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        for _ in range(pieces):
+            writer.write(b"6\r\ndata: \r\n")
+            await writer.drain()
+            await asyncio.sleep(every)
+        writer.write(b"0\r\n\r\n")
+        return True
+
+    return answer
+
+
+async def test_an_upstream_that_keeps_trickling_is_cut_at_the_total_timeout():
+    """Each piece comes well within the read timeout (5 s); the exchange as a whole may
+    last 0.5 s: reading past that raises TotalTimeout (a ReadTimeout), the half-read
+    connection is not reused and its slot is free again."""
+    server = Server(trickling())
+    pool = transport(max_connections=1)
+    pool.total_timeout = 0.5
+    async with server as base:
+        response = await pool.post(f"{base}/t", {}, b"", httpx.Timeout(5.0))
+        started = time.monotonic()
+        with pytest.raises(TotalTimeout) as caught:
+            async for _ in response.aiter_bytes():
+                pass
+        assert 0.2 < time.monotonic() - started < 2.0
+        assert isinstance(caught.value, httpx.ReadTimeout)
+        assert "SWITCHYARD_TOTAL_TIMEOUT" in str(caught.value)
+        assert pool.idle_count == 0
+        with pytest.raises(TotalTimeout):  # the whole answer read at once: the same
+            await pool.post_whole(f"{base}/t", {}, b"", httpx.Timeout(5.0))
+        pool.total_timeout = 30.0
+        server.handler = trickling(pieces=3, every=0.01)
+        answer = await pool.post_whole(f"{base}/t", {}, b"", httpx.Timeout(5.0))
+        assert answer.content == b"data: " * 3  # the slot was given back each time
+
+
+async def test_the_wait_for_the_head_ends_at_the_total_timeout_when_it_comes_first():
+    async def silent(reader, writer, head, body):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(3)
+        return False
+
+    pool = transport()
+    pool.total_timeout = 0.3
+    async with Server(silent) as base:
+        started = time.monotonic()
+        with pytest.raises(TotalTimeout):
+            await pool.post_whole(f"{base}/s", {}, b"", httpx.Timeout(5.0))
+        assert time.monotonic() - started < 2.0
+        pool.total_timeout = 30.0  # the read timeout comes first: a plain ReadTimeout
+        with pytest.raises(httpx.ReadTimeout) as caught:
+            await pool.post_whole(f"{base}/s", {}, b"", httpx.Timeout(0.2))
+        assert not isinstance(caught.value, TotalTimeout)
