@@ -884,22 +884,44 @@ class Session:
     other: str = ""
 
 
-async def _realtime_session(base: str, cell: Cell) -> Session:
+class Opened:
+    """The sessions of a burst that have had their admission's answer: each admitted one
+    asks for its first response only once every session of the burst has been admitted
+    or refused, so "c sessions at once" means c admissions before any charge, however
+    late a loaded machine lets one of them connect."""
+
+    def __init__(self, sessions: int) -> None:
+        self.left = sessions
+        self.all = asyncio.Event()
+
+    def one(self) -> None:
+        self.left -= 1
+        if self.left <= 0:
+            self.all.set()
+
+
+async def _realtime_session(base: str, cell: Cell, opened: Opened | None = None) -> Session:
     """One session: admitted (``session.created``) or refused (an ``error`` event),
-    then responses one after another until the gateway cuts it for the budget."""
+    then (once ``opened`` says every session of its burst was answered) responses one
+    after another until the gateway cuts it for the budget."""
     import websockets
 
     url = base.replace("http://", "ws://") + "/v1/realtime?model=torture-rt"
     out = Session()
+    opened = opened or Opened(1)
+    answered = False
     try:
         async with websockets.connect(url, additional_headers=headers_of(cell)) as socket:
             first = json.loads(await asyncio.wait_for(socket.recv(), 60))
+            answered = True
+            opened.one()
             if first.get("type") == "error":
                 code = (first.get("error") or {}).get("code")
                 out.refused = code == "budget_exceeded"
                 out.other = "" if out.refused else f"admission: {json.dumps(first)[:200]}"
                 return out
             out.admitted = True
+            await asyncio.wait_for(opened.all.wait(), 60)
             for _ in range(RT_MOST_RESPONSES):
                 create = {"type": "response.create", "response": {"metadata": {"delay": RT_DELAY}}}
                 await socket.send(json.dumps(create))
@@ -921,6 +943,9 @@ async def _realtime_session(base: str, cell: Cell) -> Session:
         out.cut = out.cut or out.admitted
     except (OSError, TimeoutError) as exc:
         out.other = f"{type(exc).__name__}: {exc}"
+    finally:
+        if not answered:
+            opened.one()  # never answered: the others do not wait for it
     return out
 
 
@@ -936,8 +961,12 @@ def run_realtime_cell(bases: list[str], database_url: str, cell: Cell) -> None:
     (at most ``c`` open at once): ``budget + admitted x RT_RESPONSE``."""
 
     async def the_burst() -> list[Session]:
+        opened = Opened(cell.concurrency)
         return await asyncio.gather(
-            *(_realtime_session(bases[n % len(bases)], cell) for n in range(cell.concurrency))
+            *(
+                _realtime_session(bases[n % len(bases)], cell, opened)
+                for n in range(cell.concurrency)
+            )
         )
 
     started = time.monotonic()

@@ -67,7 +67,14 @@ Evaluator.objects.create(name='helpdesk-quality', route='echo', score_name='qual
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed")
-    with running_gateway(tmp_path_factory.mktemp("axe")) as gateway:
+    # Playwright's request context pools connections with no idle timeout of its own, so
+    # it does not heed the server's Keep-Alive hint (Node 20 only shortens an agent's
+    # own timeout by it) and, an axe run later, could reuse a connection just as the
+    # server closed it for idleness ("socket hang up", seen once in a whole run): the
+    # server keeps idle connections longer than the walk's pauses here.
+    with running_gateway(
+        tmp_path_factory.mktemp("axe"), env={"SWITCHYARD_KEEP_ALIVE_SECONDS": "300"}
+    ) as gateway:
         gateway.shell(SEED)
         with httpx.Client(
             base_url=gateway.url, headers={"Authorization": f"Bearer {gateway.master_key}"}
