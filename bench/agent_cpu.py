@@ -33,10 +33,8 @@ turns meets in production). Without it, every request is the same body, as
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import io
-import os
 import pstats
 import sys
 import tempfile
@@ -73,25 +71,7 @@ def main() -> None:
 
 
 def measure(args: argparse.Namespace, workdir: Path) -> str:
-    log = open(workdir / "mock.log", "w")  # noqa: SIM115
-    mock_port = run.free_port()
-    mock = run.start_mock(mock_port, log)
-    os.environ.update(
-        SWITCHYARD_DATA_DIR=str(workdir / "data"),
-        SWITCHYARD_MASTER_KEY=run.ADMIN_KEY,
-        SWITCHYARD_LOG_BODIES="1",
-        DJANGO_SETTINGS_MODULE="gateway.server.settings",
-        DEBUG="0",
-    )
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.pop("REDIS_URL", None)
-    sys.path.insert(0, str(Path(args.source).resolve()))
-    try:
-        return asyncio.run(_measure(args, mock_port, workdir / "counters.sock"))
-    finally:
-        mock.terminate()
-        mock.wait()
-        log.close()
+    return calls.in_process(workdir, args.source, lambda p, s: _measure(args, p, s))
 
 
 # the cells: the path sent to (calls.PATHS) and the route (its upstream's dialect)
@@ -114,25 +94,9 @@ def _bodies(dialect: str, route: str, count: int, session: bool) -> list[bytes]:
 
 
 async def _measure(args: argparse.Namespace, mock_port: int, socket: Path) -> str:
-    import django
-
-    django.setup()
-    from gateway.apps import COUNTER_BOOKS
-    from gateway.server.supervisor import Plan, start_service
-
-    refused = start_service(
-        Plan(app="", workers=1, socket=str(socket), share_limits=True, books=[*COUNTER_BOOKS])
-    )
-    if refused is not None:
-        raise SystemExit(f"the counter service did not start: {refused}")
-    from asgiref.sync import sync_to_async
-    from django.core.management import call_command
-
-    await sync_to_async(call_command)("migrate", "--no-input", verbosity=0)
+    application, keys = await calls.started(mock_port, socket)
     from gateway import journal
-    from gateway.server.asgi import application
 
-    keys = await sync_to_async(calls._configure)(mock_port)
     key = keys[args.profile]
     writer = journal.writer()
     plain_write = writer.write

@@ -34,6 +34,7 @@ import os
 import pstats
 import sys
 import tempfile
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,15 @@ def main() -> None:
 
 
 def measure(args: argparse.Namespace, workdir: Path) -> str:
+    return in_process(workdir, args.source, lambda port, socket: _measure(args, port, socket))
+
+
+def in_process(
+    workdir: Path, source: str, measuring: Callable[[int, Path], Coroutine[Any, Any, str]]
+) -> str:
+    """Run ``measuring(mock port, counter socket)`` against bench/mock_upstream.py with
+    this process set up as bench/run.py's server is (SQLite in ``workdir``, body logging
+    on, no Redis, the tree at ``source`` imported)."""
     log = open(workdir / "mock.log", "w")  # noqa: SIM115
     mock_port = run.free_port()
     mock = run.start_mock(mock_port, log)
@@ -74,21 +84,23 @@ def measure(args: argparse.Namespace, workdir: Path) -> str:
     )
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("REDIS_URL", None)
-    sys.path.insert(0, str(Path(args.source).resolve()))
+    sys.path.insert(0, str(Path(source).resolve()))
     try:
-        return asyncio.run(_measure(args, mock_port, workdir / "counters.sock"))
+        return asyncio.run(measuring(mock_port, workdir / "counters.sock"))
     finally:
         mock.terminate()
         mock.wait()
         log.close()
 
 
-async def _measure(args: argparse.Namespace, mock_port: int, socket: Path) -> str:
+async def started(mock_port: int, socket: Path) -> tuple[Any, dict[str, str]]:
+    """Django set up, limits counted as ``serve`` counts them (by a counter service, here
+    in a thread of this process; each worker admitting from what it leased), the
+    database migrated, the route and the profiles made: (the ASGI application, the key
+    of each profile)."""
     import django
 
     django.setup()
-    # as ``serve`` runs its workers: keys' and teams' limits counted by the supervisor's
-    # counter service (each worker admitting from what it leased), tokens counted there
     from gateway.apps import COUNTER_BOOKS
     from gateway.server.supervisor import Plan, start_service
 
@@ -103,7 +115,11 @@ async def _measure(args: argparse.Namespace, mock_port: int, socket: Path) -> st
     await sync_to_async(call_command)("migrate", "--no-input", verbosity=0)
     from gateway.server.asgi import application
 
-    keys = await sync_to_async(_configure)(mock_port)
+    return application, await sync_to_async(_configure)(mock_port)
+
+
+async def _measure(args: argparse.Namespace, mock_port: int, socket: Path) -> str:
+    application, keys = await started(mock_port, socket)
     counts: dict[tuple[str, str, str], float] = {}
     partial: dict[tuple[str, str, str, str], float] = {}  # to the first chunk; to the end
     profiles: dict[tuple[str, str, str], pstats.Stats] = {}

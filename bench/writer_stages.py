@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import collections
 import json
-import os
 import sys
 import tempfile
 import time
@@ -48,48 +47,16 @@ def main() -> None:
     parser.add_argument("--source", default=str(BENCH.parent), help="Switchyard tree to load")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sy-writer-") as folder:
-        workdir = Path(folder)
-        with open(workdir / "mock.log", "w") as log:
-            port = run.free_port()
-            mock = run.start_mock(port, log)
-            os.environ.update(
-                SWITCHYARD_DATA_DIR=str(workdir / "data"),
-                SWITCHYARD_MASTER_KEY=setup.ADMIN_KEY,
-                SWITCHYARD_LOG_BODIES="1",
-                DJANGO_SETTINGS_MODULE="gateway.server.settings",
-                DEBUG="0",
-            )
-            os.environ.pop("DATABASE_URL", None)
-            os.environ.pop("REDIS_URL", None)
-            sys.path.insert(0, str(Path(args.source).resolve()))
-            try:
-                print(asyncio.run(_measure(args, port, workdir / "counters.sock")))
-            finally:
-                mock.terminate()
-                mock.wait()
+        print(setup.in_process(Path(folder), args.source, lambda p, s: _measure(args, p, s)))
 
 
 async def _measure(args: argparse.Namespace, mock_port: int, socket: Path) -> str:
-    import django
-
-    django.setup()
     from asgiref.sync import sync_to_async
-    from django.core.management import call_command
 
-    from gateway.apps import COUNTER_BOOKS
-    from gateway.server.supervisor import Plan, start_service
-
-    refused = start_service(
-        Plan(app="", workers=1, socket=str(socket), share_limits=True, books=[*COUNTER_BOOKS])
-    )
-    if refused is not None:
-        raise SystemExit(f"the counter service did not start: {refused}")
-    await sync_to_async(call_command)("migrate", "--no-input", verbosity=0)
+    application, keys = await setup.started(mock_port, socket)
     import gateway.journal as journal
     from gateway.journal import background
-    from gateway.server.asgi import application
 
-    keys = await sync_to_async(setup._configure)(mock_port)
     captured: list[Any] = []
     journal._hand_on = captured.append  # the records as queued, not written meanwhile
     rows = []
