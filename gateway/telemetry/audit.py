@@ -46,6 +46,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import connections, models, transaction
 from django.db.backends.signals import connection_created
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
@@ -473,6 +474,7 @@ def record(
 # model -> the name its events carry (object_type)
 AUDITED: dict[type[models.Model], str] = {}
 _BEFORE = "_audit_before"
+_NAME = "_audit_name"
 
 
 def watch(model: type[models.Model], name: str | None = None) -> None:
@@ -515,6 +517,8 @@ def _after_save(  # type: ignore[no-untyped-def]
 def _before_delete(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
     if _enabled():
         setattr(instance, _BEFORE, snapshot(instance))
+        # named now: by its post_delete a cascade may have taken the rows its str() reads
+        setattr(instance, _NAME, _name_of(sender, instance))
 
 
 def _after_delete(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
@@ -556,11 +560,20 @@ def _write(
                 action,
                 object_type=AUDITED.get(sender, sender.__name__.lower()),
                 object_id=instance.pk if instance.pk is not None else "",
-                object_name=str(instance)[:300],
+                object_name=getattr(instance, _NAME, None) or _name_of(sender, instance),
                 changes=changes,
             )
     except Exception:
         log.exception("audit: could not record %s of %s %s", action, sender.__name__, instance.pk)
+
+
+def _name_of(sender: type[models.Model], instance: models.Model) -> str:
+    """The row's ``str``, or its kind and id when that reads a row another request has just
+    deleted (a team removed while one of its members is)."""
+    try:
+        return str(instance)[:300]
+    except ObjectDoesNotExist:
+        return f"{AUDITED.get(sender, sender.__name__.lower())} {instance.pk}"
 
 
 # --- sign-ins -------------------------------------------------------------------------------

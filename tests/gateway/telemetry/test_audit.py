@@ -245,3 +245,23 @@ def test_teams_memberships_roles_and_mcp_servers_are_audited(api):
     assert AuditEvent.objects.filter(object_type="membership", action="create").exists()
     McpServer.objects.create(name="docs", transport="streamable_http", url="https://mcp.example/")
     assert AuditEvent.objects.filter(object_type="mcp_server", object_name="docs").exists()
+
+
+def test_a_row_whose_related_row_went_first_is_still_audited_by_id(caplog):
+    """Two requests at once: one deletes a team while the other removes a member. By the
+    member's delete its ``str`` cannot reach the team; the event is written all the same."""
+    from gateway.access import roles
+    from gateway.models import Membership, Team
+
+    team = Team.objects.create(name="green")
+    roles.assign_membership(
+        User.objects.create_user("gil", password="pw-123456789"), team, "viewer"
+    )
+    member = Membership.objects.get(team=team)  # the team not cached on it
+    member_id = member.pk
+    Team.objects.filter(pk=team.pk)._raw_delete("default")  # the other request's delete
+    caplog.clear()
+    member.delete()
+    gone = AuditEvent.objects.get(object_type="membership", action="delete")
+    assert (gone.object_name, gone.object_id) == (f"membership {member_id}", str(member_id))
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
