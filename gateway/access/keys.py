@@ -483,7 +483,10 @@ USER_LIMITS = ("rpm_limit", "tpm_limit", "budget_usd", "budget_period", "alert_t
 def user_limits(user: Any) -> dict[str, Any]:
     """A user's own limits (all None, period "month", when they have none)."""
 
-    profile = Profile.objects.filter(user=user).first()
+    try:
+        profile = user.switchyard  # a list's users come with it (select_related)
+    except Profile.DoesNotExist:
+        profile = None
     if profile is None:
         return {
             "rpm_limit": None,
@@ -504,7 +507,10 @@ def save_user_limits(user: Any, values: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValidationError({f: ["not a user limit"] for f in unknown})
     clean = clean_fields(values)
-    profile = Profile.objects.filter(user=user).first()
+    try:
+        profile = user.switchyard  # a list's users come with it (select_related)
+    except Profile.DoesNotExist:
+        profile = None
     if profile is None:
         role = roles.role_of_any(user)
         if role is None:

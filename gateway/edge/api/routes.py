@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
@@ -152,7 +153,7 @@ class RouteOut(Schema):
 
     @staticmethod
     def resolve_deployments(obj: Route) -> list[Deployment]:
-        return list(obj.deployments.select_related("provider"))
+        return list(obj.deployments.all())  # prefetched with their providers (_with_parts)
 
 
 class RoutePatch(Schema):
@@ -243,8 +244,7 @@ def _attachable(request: HttpRequest, wanted: list[str] | None, attached: Any = 
 
 @router.get("/", response=list[RouteOut])
 def list_routes(request: HttpRequest) -> list[Route]:
-    routes = Route.objects.prefetch_related("deployments__provider")
-    return list(roles.visible_routes(request.actor, routes))
+    return list(roles.visible_routes(request.actor, _with_parts()))
 
 
 @router.post("/", response={201: RouteOut, 422: ValidationErrors})
@@ -267,14 +267,20 @@ def create_route(request: HttpRequest, payload: RouteIn) -> Status[Any]:
                     ) from None
     except ValidationError as exc:
         return _invalid(exc)
-    return Status(201, route)
+    return Status(201, _with_parts().get(pk=route.pk))
 
 
 @router.get("/{rowid:route_id}", response=RouteOut)
 def get_route(request: HttpRequest, route_id: int) -> Route:
-    visible = roles.visible_routes(request.actor, Route.objects.all())
+    visible = roles.visible_routes(request.actor, _with_parts())
     route: Route = get_object_or_404(visible, pk=route_id)
     return route
+
+
+def _with_parts() -> QuerySet[Route]:
+    """Routes with what ``RouteOut`` reads of them: a listing's queries do not grow with
+    its routes."""
+    return Route.objects.prefetch_related("deployments__provider", "teams")
 
 
 @router.patch("/{rowid:route_id}", response={200: RouteOut, 422: ValidationErrors})
@@ -288,7 +294,7 @@ def update_route(request: HttpRequest, route_id: int, payload: RoutePatch) -> St
             route = admin_ops.save_route(route, _set_fields(payload, {"teams"}))
             if teams is not None:
                 route.teams.set(teams)
-        return Status(200, route)
+        return Status(200, _with_parts().get(pk=route.pk))
     except ValidationError as exc:
         return _invalid(exc)
 

@@ -75,9 +75,7 @@ class UserOut(Schema):
 
     @staticmethod
     def resolve_teams(obj: Any) -> list[dict[str, str]]:
-        return [
-            {"team": m.team.name, "role": m.role} for m in obj.memberships.select_related("team")
-        ]
+        return [{"team": m.team.name, "role": m.role} for m in obj.memberships.all()]
 
 
 class UserPatch(Schema):
@@ -119,7 +117,8 @@ def _role(value: str) -> str:
 
 @router.get("/", response=list[UserOut])
 def list_users(request: HttpRequest) -> list[Any]:
-    return list(get_user_model().objects.order_by("username"))
+    users = get_user_model().objects.order_by("username").select_related("switchyard")
+    return list(users.prefetch_related("memberships__team"))
 
 
 def teams_named(names: list[str]) -> list[Team]:

@@ -229,3 +229,35 @@ def test_context_window_fallbacks_are_set_validated_and_protect_their_targets(
     assert "unknown route(s): nope" in str(unknown.json()["errors"]["context_window_fallbacks"])
     big = Route.objects.get(name="big")
     assert api.delete(f"/api/routes/{big.pk}").status_code == 409  # small falls back to it
+
+
+def _routes_with_teams(count: int) -> None:
+    from gateway.models import Team
+
+    echo = Provider.objects.get(name="echo")
+    for n in range(count):
+        route = Route.objects.create(name=f"n1/route-{n}")
+        route.teams.add(Team.objects.get_or_create(name=f"team-{n}")[0])
+        for model in ("echo-1", "echo-2"):
+            Deployment.objects.create(route=route, provider=echo, model=model)
+
+
+def test_listing_routes_costs_the_same_queries_for_one_route_or_many(api: Client) -> None:
+    """Deployments, their providers and teams come prefetched: no query a route."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _routes_with_teams(1)
+    with CaptureQueriesContext(connection) as one:
+        assert len(api.get("/api/routes/").json()) == 1
+    _routes_with_teams(0)
+    for n in range(1, 6):
+        route = Route.objects.create(name=f"n5/route-{n}")
+        Deployment.objects.create(route=route, provider_id=Provider.objects.get().pk, model="m")
+    with CaptureQueriesContext(connection) as six:
+        listed = api.get("/api/routes/").json()
+    assert len(listed) == 6 and listed[0]["teams"] == ["team-0"]
+    assert listed[0]["deployments"][0]["provider"] == "echo"
+    assert len(six.captured_queries) == len(one.captured_queries), [
+        q["sql"][:120] for q in six.captured_queries
+    ]

@@ -290,3 +290,27 @@ def test_the_last_owner_is_never_removed(people, settings) -> None:
     )
     assert reply.status_code == 409
     assert User.objects.get(username="owner").is_active
+
+
+def test_listing_users_costs_the_same_queries_for_one_user_or_many(settings) -> None:
+    """Each user's role, limits and teams come with the listing, not a query a user."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.SWITCHYARD_MASTER_KEY = "sy-master-users-list"
+    api = Client(HTTP_AUTHORIZATION="Bearer sy-master-users-list")
+    team = Team.objects.create(name="crew")
+    roles.assign_membership(made("owner")["owner"], team, "editor")
+    with CaptureQueriesContext(connection) as one:
+        assert len(api.get("/api/users/").json()) == 1
+    for n in range(4):
+        user = User.objects.create_user(f"person-{n}", password="pw-123456789")
+        roles.set_role(user, "editor")
+        roles.assign_membership(user, team, "viewer")
+    with CaptureQueriesContext(connection) as five:
+        listed = {u["username"]: u for u in api.get("/api/users/").json()}
+    assert listed["person-0"]["role"] == "editor"
+    assert listed["person-0"]["teams"] == [{"team": "crew", "role": "viewer"}]
+    assert len(five.captured_queries) == len(one.captured_queries), [
+        q["sql"][:120] for q in five.captured_queries
+    ]
