@@ -40,7 +40,7 @@ Saved = TypeVar("Saved")  # what an admin_ops save returns (a Route, a Deploymen
 
 
 def _routes() -> QuerySet:
-    return Route.objects.prefetch_related("deployments__provider")
+    return Route.objects.prefetch_related("deployments__provider", "teams")
 
 
 def _with_usage(routes: Iterable[Route]) -> list[Route]:

@@ -65,18 +65,11 @@ SEARCH_SCAN_ROWS = 5_000
 # smaller of the two is used. Measured in bench/README.md ("The console at a million
 # log rows").
 BODY_SEARCH_SCAN_ROWS = 1_000
-# What a list row carries: every column but the attempt chain (a JSON list that only
-# the detail shows). The bodies live in another table (RequestBody).
-LIST_FIELDS = (
-    "id", "request_id", "created_at", "key_id", "key_name", "key_prefix", "dialect",
-    "endpoint", "route", "deployment_id", "provider", "upstream_model", "stream", "status",
-    "finish_reason", "error_kind", "error_message", "latency_ms", "ttft_ms", "upstream_ms",
-    "overhead_ms", "input_tokens", "output_tokens", "cache_read_tokens",
-    "cache_write_tokens", "cost_usd", "user_agent", "from_playground", "client_disconnected",
-    "cache_hit", "prompt_cache_breakpoints", "shadow_of", "cache_saved_usd", "end_user",
-    "session", "tags",
-    "session", "prompt_name", "prompt_version", "agent_run",
-)  # fmt: skip
+# What only a request's detail shows: JSON lists a list row leaves unread. A list row
+# carries every other column (a new column too, so no list reads it a row at a time).
+# The bodies live in another table (RequestBody).
+DETAIL_ONLY = frozenset({"attempts", "mcp_calls", "guardrails", "translation"})
+LIST_FIELDS = tuple(f.name for f in RequestLog._meta.concrete_fields if f.name not in DETAIL_ONLY)
 STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)

@@ -9,6 +9,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
@@ -51,7 +52,11 @@ class ProviderOut(Schema):
             settings=provider.settings or {},
             has_secret=provider.has_secret,
             secret_display=provider.secret_display,
-            deployments=provider.deployments.count(),
+            deployments=(
+                provider.deployment_count
+                if hasattr(provider, "deployment_count")
+                else provider.deployments.count()
+            ),
         )
 
 
@@ -91,7 +96,8 @@ class ConnectionOut(Schema):
 
 @router.get("/", response=list[ProviderOut])
 def list_providers(request: HttpRequest) -> list[ProviderOut]:
-    return [ProviderOut.of(p) for p in Provider.objects.all()]
+    counted = Provider.objects.annotate(deployment_count=Count("deployments"))
+    return [ProviderOut.of(p) for p in counted]
 
 
 @router.post("/", response={201: ProviderOut, 422: ValidationErrors})

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Max, Prefetch, QuerySet
 from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
@@ -21,7 +22,7 @@ from gateway.access import authorization
 from gateway.base.errors import InvalidRequest
 from gateway.features.prompts import reference, template, versions
 from gateway.features.prompts.entries import PromptEntry, VersionEntry
-from gateway.models import Prompt, PromptVersion
+from gateway.models import Prompt, PromptLabel, PromptVersion
 from gateway.web.api.ids import row_id
 from gateway.web.api.writes import ValidationErrors, check_fields
 
@@ -77,15 +78,16 @@ class RenderIn(Schema):
 
 
 def _labels_of(prompt: Prompt) -> dict[str, int]:
-    return {label.name: label.version.number for label in prompt.labels.select_related("version")}
+    """Label name -> version number (prefetched by ``_listed()``)."""
+    return {label.name: label.version.number for label in prompt.labels.all()}
 
 
 def _prompt_out(prompt: Prompt) -> dict[str, Any]:
-    latest = prompt.versions.order_by("-number").values_list("number", flat=True).first()
+    """A prompt of ``_listed()``: its latest version and labels came with it."""
     return {
         "name": prompt.name,
         "description": prompt.description,
-        "latest": latest,
+        "latest": prompt.latest,
         "labels": _labels_of(prompt),
         "created_by": prompt.created_by.get_username() if prompt.created_by else None,
         "updated_at": prompt.updated_at,
@@ -141,7 +143,13 @@ def _invalid(exc: versions.PromptError) -> Status[Any]:
 
 @router.get("/", response=list[PromptOut])
 def list_prompts(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_prompt_out(p) for p in Prompt.objects.select_related("created_by")]
+    return [_prompt_out(p) for p in _listed()]
+
+
+def _listed() -> QuerySet[Prompt]:
+    labels = Prefetch("labels", queryset=PromptLabel.objects.select_related("version"))
+    prompts = Prompt.objects.select_related("created_by").prefetch_related(labels)
+    return prompts.annotate(latest=Max("versions__number"))
 
 
 @router.post("/", response={201: VersionOut, 422: ValidationErrors})
