@@ -10,10 +10,12 @@ declares the shape for every status an operation can answer (``gateway.web.api.o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
@@ -21,6 +23,9 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from pydantic import ConfigDict, model_validator
+
+log = logging.getLogger(__name__)
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Where ninja says a bad value was: the first part of ``loc``, not a field.
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie", "form", "file"})
@@ -105,7 +110,21 @@ def install(api: NinjaAPI) -> None:
         JSON body that does not parse, not Django's HTML page."""
         return api.create_response(request, body(f"Cannot parse request body: {exc}"), status=400)
 
+    def raced(request: HttpRequest, exc: Any) -> HttpResponse:
+        """A row this request read was deleted, or a row it writes was made or removed, by
+        another request at the same time (two scripts on one team, a name taken twice):
+        a 409 to retry on (a read: the row is gone, a 404), not a 500."""
+        log.warning("api: %s %s met a concurrent change: %s", request.method, request.path, exc)
+        if request.method in _READS:
+            return api.create_response(
+                request, body("No such row (it was just deleted)"), status=404
+            )
+        detail = "another request changed or deleted what this one needed: read it again, retry"
+        return api.create_response(request, body(detail), status=409)
+
     api.add_exception_handler(NinjaValidationError, invalid)
+    api.add_exception_handler(IntegrityError, raced)
+    api.add_exception_handler(ObjectDoesNotExist, raced)
     api.add_exception_handler(MultiPartParserError, unreadable_form)
     api.add_exception_handler(HttpError, http_error)
     api.add_exception_handler(Http404, not_found)

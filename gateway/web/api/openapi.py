@@ -9,7 +9,9 @@ the one error body (``gateway.web.api.errors.ApiError``):
 - 422 for any operation with a parameter or a body (a value the schema refuses);
 - 400 (a body that does not parse) and 413 (over ``DATA_UPLOAD_MAX_MEMORY_SIZE``) for an
   operation with a body;
-- 404 for an operation with a path parameter (it names a row that may not exist).
+- 404 for an operation with a path parameter (it names a row that may not exist);
+- 409 for an operation that writes (another request changed or deleted a row it needed
+  at the same time: ``gateway.web.api.errors``).
 
 A status a view itself declares keeps the view's declaration (409s, a 404 a body's id
 can cause, ...). ``tests/gateway/edge/api/test_fuzz.py`` holds the document to this."""
@@ -29,15 +31,17 @@ _DESCRIPTIONS = {
     401: "No credential, or not one the API knows",
     403: "The caller's role may not do this",
     404: "No such row (or not one the caller may see)",
+    409: "Another request changed or deleted a row this one needed at the same time",
     413: "The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE",
     422: "A value the schema or the server refuses; errors names each field",
 }
 _METHODS = frozenset({"get", "put", "post", "patch", "delete", "head", "options"})
+_WRITES = frozenset({"put", "post", "patch", "delete"})
 
 
-def shared_errors(operation: dict[str, Any]) -> list[int]:
+def shared_errors(operation: dict[str, Any], method: str = "get") -> list[int]:
     """The error statuses ``operation`` can answer whatever its view does."""
-    statuses = [401, 403]
+    statuses = [401, 403, 409] if method in _WRITES else [401, 403]
     parameters = operation.get("parameters") or []
     has_body = "requestBody" in operation
     if has_body:
@@ -60,7 +64,7 @@ def declare_errors(document: dict[str, Any]) -> dict[str, Any]:
             if method not in _METHODS:
                 continue
             responses = operation.setdefault("responses", {})
-            for status in shared_errors(operation):
+            for status in shared_errors(operation, method):
                 if status in responses or str(status) in responses:  # ninja's keys are ints
                     continue
                 responses[status] = {

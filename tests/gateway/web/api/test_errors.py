@@ -103,3 +103,37 @@ def test_a_path_under_api_that_names_nothing_is_a_json_404(admin) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(User.objects.get(username="boss"))
     assert client.post("/api/no-such-thing/here").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)  # the foreign key is checked when the write commits
+def test_a_write_that_races_a_delete_is_a_409_not_a_500(settings, monkeypatch, caplog) -> None:
+    """Two scripts at once: one deletes a team while the other adds a member to it."""
+    from gateway.features.people.api import teams as teams_api
+    from gateway.models import Membership, Team
+
+    settings.SWITCHYARD_MASTER_KEY = "sy-master-race"
+    team = Team.objects.create(name="racing")
+    User.objects.create_user("late", password="pw-123456789")
+    real = teams_api.roles.assign_membership
+
+    def deleted_meanwhile(user, team, role):  # type: ignore[no-untyped-def]
+        Team.objects.filter(pk=team.pk).delete()  # the other request
+        return real(user, team, role)
+
+    monkeypatch.setattr(teams_api.roles, "assign_membership", deleted_meanwhile)
+    answer = Client(HTTP_AUTHORIZATION="Bearer sy-master-race").put(
+        f"/api/teams/{team.pk}/members/late", {"role": "member"}, content_type="application/json"
+    )
+    assert answer.status_code == 409, answer.content
+    assert "retry" in answer.json()["detail"] and answer.json()["errors"] == {}
+    assert not Membership.objects.exists()
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+
+
+def test_every_write_declares_the_409(db, settings) -> None:
+    settings.SWITCHYARD_MASTER_KEY = "sy-master-race"
+    document = Client(HTTP_X_API_KEY="sy-master-race").get("/api/openapi.json").json()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in {"post", "put", "patch", "delete"}:
+                assert "409" in operation["responses"], (method, path)

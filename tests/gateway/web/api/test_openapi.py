@@ -17,6 +17,8 @@ def test_the_shared_errors_follow_from_what_the_operation_takes() -> None:
     assert shared_errors({"requestBody": {}}) == [400, 401, 403, 413, 422]
     path = {"parameters": [{"in": "path"}], "requestBody": {}}
     assert shared_errors(path) == [400, 401, 403, 404, 413, 422]
+    assert shared_errors(path, "patch") == [400, 401, 403, 404, 409, 413, 422]
+    assert shared_errors({}, "delete") == [401, 403, 409]
 
 
 def test_each_operation_gets_its_shared_errors_and_keeps_its_own() -> None:
@@ -33,7 +35,7 @@ def test_each_operation_gets_its_shared_errors_and_keeps_its_own() -> None:
     }
     declare_errors(document)
     responses = document["paths"]["/api/x/{id}"]["patch"]["responses"]
-    assert list(responses) == [200, 401, 403, "404", 422]
+    assert list(responses) == [200, 401, 403, "404", 409, 422]
     assert responses["404"] == {"description": "mine"}
     assert responses[422]["content"]["application/json"]["schema"] == REF
     assert document["paths"]["/api/x/{id}"]["parameters"] == [{"in": "path"}]
