@@ -507,10 +507,7 @@ def save_user_limits(user: Any, values: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValidationError({f: ["not a user limit"] for f in unknown})
     clean = clean_fields(values)
-    try:
-        profile = user.switchyard  # a list's users come with it (select_related)
-    except Profile.DoesNotExist:
-        profile = None
+    profile = Profile.objects.filter(user=user).first()  # as stored: it is saved below
     if profile is None:
         role = roles.role_of_any(user)
         if role is None:

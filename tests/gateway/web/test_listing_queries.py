@@ -105,3 +105,39 @@ def test_no_listing_makes_a_query_a_row(settings: Any) -> None:
     ), one
     growing = {p: (one[p][1], six[p][1]) for p in read if six[p][1] > one[p][1]}
     assert not growing, growing
+
+
+def _grow(team: Team, route: Route, user: User, tag: str, count: int) -> None:
+    provider = Provider.objects.get_or_create(name="parts", kind="echo")[0]
+    for n in range(count):
+        member = User.objects.create_user(f"{tag}-member{n}", password="pw-123456789")
+        roles.assign_membership(member, team, "member")
+        roles.assign_membership(user, Team.objects.create(name=f"{tag}-t{n}"), "viewer")
+        key = ApiKey.objects.create(
+            name=f"{tag}-k{n}", key_hash=f"{tag}{n}".ljust(64, "0"), team=team, user=user
+        )
+        key.routes.add(route)
+        Deployment.objects.create(route=route, provider=provider, model=f"{tag}-m{n}")
+
+
+def test_no_row_makes_a_query_a_part(settings: Any) -> None:
+    """A team's page with one member and key and with six, a route's with one deployment
+    and with six, a user's with one team and with six: the same number of queries."""
+    settings.SWITCHYARD_MASTER_KEY = MASTER
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {MASTER}")
+    console = Client()
+    console.force_login(User.objects.create_user("boss", password="pw-123456789", is_staff=True))
+    team, route = Team.objects.create(name="home"), Route.objects.create(name="home-route")
+    user = User.objects.create_user("person", password="pw-123456789")
+    route.teams.add(team)
+    paths = [
+        f"api/teams/{team.pk}", f"api/routes/{route.pk}", f"api/routes/{route.pk}/deployments",
+        "api/users/person", f"teams/{team.pk}/", f"routes/{route.pk}/", f"users/{user.pk}/",
+    ]  # fmt: skip
+    _grow(team, route, user, "one", 1)
+    one = _read(paths, api, console)
+    _grow(team, route, user, "more", 5)
+    six = _read(paths, api, console)
+    assert all(one[p][0] == six[p][0] == 200 for p in paths), (one, six)
+    growing = {p: (one[p][1], six[p][1]) for p in paths if six[p][1] > one[p][1]}
+    assert not growing, growing

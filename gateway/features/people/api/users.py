@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
@@ -117,8 +118,14 @@ def _role(value: str) -> str:
 
 @router.get("/", response=list[UserOut])
 def list_users(request: HttpRequest) -> list[Any]:
-    users = get_user_model().objects.order_by("username").select_related("switchyard")
-    return list(users.prefetch_related("memberships__team"))
+    return list(_with_parts().order_by("username"))
+
+
+def _with_parts() -> QuerySet[Any]:
+    """Users with what ``UserOut`` reads of them (role, limits, teams): a listing's
+    queries do not grow with its users, nor a user's with their teams."""
+    users = get_user_model().objects.select_related("switchyard")
+    return users.prefetch_related("memberships__team")
 
 
 def teams_named(names: list[str]) -> list[Team]:
@@ -145,12 +152,12 @@ def create_user(request: HttpRequest, payload: UserIn) -> Status[Any]:
         )
     except ValidationError as exc:
         return Status(422, {"errors": saving.errors_by_field(exc)})
-    return Status(201, user)
+    return Status(201, _with_parts().get(pk=user.pk))
 
 
 @router.get("/{username}", response=UserOut)
 def get_user(request: HttpRequest, username: str) -> Any:
-    return _user(username)
+    return _with_parts().get(pk=_user(username).pk)
 
 
 @router.patch("/{username}", response={200: UserOut, 409: ValidationErrors})
@@ -176,7 +183,7 @@ def update_user(request: HttpRequest, username: str, payload: UserPatch) -> Any:
         except ValidationError as exc:
             return Status(409, {"errors": saving.errors_by_field(exc)})
     # as stored now: the role just set, not the one the last-owner check read before it
-    return get_user_model().objects.get(pk=user.pk)
+    return _with_parts().get(pk=user.pk)
 
 
 @router.delete("/{username}", response={200: Removed, 409: ValidationErrors})
