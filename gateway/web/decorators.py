@@ -3,6 +3,7 @@ the signed-in user may open it; the rules are there, not here."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any, TypeVar
@@ -10,6 +11,8 @@ from typing import Any, TypeVar
 from django import forms
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
@@ -26,6 +29,16 @@ def forbidden(request: HttpRequest, reason: str = "") -> HttpResponse:
         {"role": actor.role, "reason": reason},
         status=403,
     )
+
+
+log = logging.getLogger(__name__)
+
+
+def raced(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The console's 409 page: another user (or script) changed or deleted what this
+    request needed at the same time (a team removed while a member is added to it)."""
+    log.warning("console: %s %s met a concurrent change: %s", request.method, request.path, exc)
+    return render(request, "console/raced.html", status=409)
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -48,7 +61,10 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         if actor.role is None or not decision:
             return forbidden(request)
         request.actor = actor
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except (IntegrityError, ObjectDoesNotExist) as exc:  # Http404 is neither: a 404 stays
+            return raced(request, exc)
 
     return wrapper
 

@@ -221,19 +221,23 @@ document.addEventListener("submit", (event) => {
   problems.forEach(([el, message]) => showFieldError(el, message));
   problems[0][0].focus();
 }, true);
-// A body the server still refused (a file, a cap set lower): say so on the form.
+// A body the server still refused (a file, a cap set lower), or a change another user
+// made at the same moment (409: nothing saved): say so on the form.
+const REFUSED = {
+  413: "Too large for the server: make this smaller.",
+  400: "The server could not read this form (too large or malformed).",
+  409: "Changed by someone else at the same moment: nothing was saved. Reload the page and try again.",
+};
 document.addEventListener("htmx:responseError", (event) => {
   const status = event.detail.xhr.status;
-  if (status !== 413 && status !== 400) return;
+  if (!(status in REFUSED)) return;
   const form = event.detail.elt.closest("form") || event.detail.elt;
   if (!(form instanceof HTMLFormElement) || form.querySelector(".errors[data-client]")) return;
   const target = [...form.elements].find((el) => el.type === "file" && el.files.length) ||
-    [...form.elements].filter((el) => el.name && typeof el.value === "string")
-      .sort((a, b) => b.value.length - a.value.length)[0];
-  if (target) {
-    showFieldError(target, status === 413 ? "Too large for the server: make this smaller." :
-      "The server could not read this form (too large or malformed).");
-  }
+    [...form.elements].filter((el) => el.name && typeof el.value === "string" && el.type !== "hidden")
+      .sort((a, b) => b.value.length - a.value.length)[0] ||
+    form.querySelector("button, [type=submit]");
+  if (target) showFieldError(target, REFUSED[status]);
 });
 
 // The top bar's sections: one dropdown open at a time, closed by a click elsewhere or Esc.

@@ -103,3 +103,34 @@ def test_a_rule_that_refuses_the_console_user_gets_the_403_page_with_its_reason(
     assert refused is not None and refused.status_code == 403
     owner = request_for(User.objects.create_user("ow", is_staff=True), method="post")
     assert rule_refused(owner, "user.manage", target) is None
+
+
+@pytest.mark.django_db(transaction=True)  # the foreign key is checked when the write commits
+def test_a_console_change_that_races_a_delete_gets_the_409_page(monkeypatch, caplog) -> None:
+    """One user deletes a team while another adds a member to it: a page that says so and
+    offers the page again, not a 500; nothing half-saved."""
+    from django.test import Client
+
+    from gateway.features.people.views import teams as team_views
+    from gateway.models import Membership, Team
+
+    team = Team.objects.create(name="racing")
+    newcomer = User.objects.create_user("late", password="pw-123456789")
+    console = Client()
+    console.force_login(User.objects.create_user("boss", password="pw-123456789", is_staff=True))
+    real = team_views.roles.assign_membership
+
+    def deleted_meanwhile(user, team, role):  # type: ignore[no-untyped-def]
+        Team.objects.filter(pk=team.pk).delete()  # the other user's delete
+        return real(user, team, role)
+
+    monkeypatch.setattr(team_views.roles, "assign_membership", deleted_meanwhile)
+    answer = console.post(
+        f"/teams/{team.pk}/", {"action": "add-member", "user": newcomer.username, "role": "member"}
+    )
+    assert answer.status_code == 409, answer.content[:500]
+    assert (
+        b"Changed meanwhile" in answer.content and f"/teams/{team.pk}/".encode() in answer.content
+    )
+    assert not Membership.objects.exists()
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
