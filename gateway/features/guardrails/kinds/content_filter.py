@@ -208,6 +208,8 @@ class Checker(BaseChecker):
         self.spanning = tuple(dict.fromkeys(r.spans for r in found if r.spans))
         self.words = tuple(h for r in found if r.lowered for h in r.hints or ())
         self.word_letters = frozenset("".join(self.words))
+        # each word with how far before a cut an occurrence over the cut may begin
+        self.word_reach = tuple((word, len(word) - 1) for word in self.words)
 
     async def check(self, texts: list[str], context: Context) -> Verdict:
         return self.scan(texts)
@@ -235,16 +237,22 @@ class Checker(BaseChecker):
         lowered = text.lower() if self.words else ""
         if lowered and lowered[-1] in self.word_letters:
             for word in self.words:
-                for length in range(min(len(word), size), size - cut, -1):
-                    if lowered.endswith(word[:length]):
-                        cut = size - length
+                # the longest beginning of the word the text ends with (before ``cut``):
+                # from the first occurrence of its first letter that begins it to the end
+                first = word[0]
+                at = lowered.find(first, max(size - len(word), 0), cut)
+                while at >= 0:
+                    if word.startswith(lowered[at:]):
+                        cut = at
                         break
+                    at = lowered.find(first, at + 1, cut)
+        spanning = self.spanning
         while 0 < cut < size:
             before, after = text[cut - 1], text[cut]
             if (
-                (_is_word(before) and _is_word(after))
+                ((before.isalnum() or before == "_") and (after.isalnum() or after == "_"))
                 or (self.unbroken and not before.isspace() and not after.isspace())
-                or any(before in run and after in run for run in self.spanning)
+                or (spanning and any(before in run and after in run for run in spanning))
             ):
                 cut -= 1
                 continue
@@ -258,8 +266,9 @@ class Checker(BaseChecker):
         """Where a blocked word that ``cut`` would split begins (-1: none does)."""
         if lowered[cut - 1] not in self.word_letters:
             return -1  # an occurrence across the cut would hold this character
-        for word in self.words:
-            start = lowered.find(word, max(0, cut - len(word) + 1), cut + len(word) - 1)
+        for word, reach in self.word_reach:
+            low = cut - reach
+            start = lowered.find(word, low if low > 0 else 0, cut + reach)
             if 0 <= start < cut:
                 return start
         return -1
@@ -411,11 +420,6 @@ def _narrowed(hints: Hints | None, present: frozenset[str]) -> Hints | None:
         return None
     exact, lowered = hints
     return tuple(h for h in exact if h in present), tuple(h for h in lowered if h in present)
-
-
-def _is_word(char: str) -> bool:
-    """``\\w`` of an ASCII character."""
-    return char.isalnum() or char == "_"
 
 
 def _hints(rules: list[Rule]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
