@@ -300,3 +300,14 @@ def test_holds_what_its_rule_holds(text: str, words_only: bool) -> None:
     params = EVERY_PATTERN if not words_only else {"blocked_words": ["confidential", "ab a"]}
     filter_ = checker(params)
     assert filter_.holds(text) == held_as_written(filter_, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.lists(PIECES, max_size=12).map("".join))
+def test_one_text_gets_the_verdict_it_gets_among_others(text: str) -> None:
+    """``scan`` of one text (a stream's check, an answer) takes a shorter way: the same
+    verdict as the text's among several (an empty one beside it)."""
+    filter_ = checker(EVERY_PATTERN)
+    one, among = filter_.scan([text]), filter_.scan([text, ""])
+    assert (one.action, one.reason, one.entities) == (among.action, among.reason, among.entities)
+    assert one.texts == (among.texts[:1] if among.texts is not None else None)
