@@ -291,7 +291,7 @@ class Piece:
     text: str = ""
     part: int = -1  # the canonical text part its text belongs to
     wait: int = 0
-    approved: list[str] = field(default_factory=list)  # its text as checked
+    approved: list[str] = field(default_factory=list)  # its text as checked (empty: as it came)
     edited: bool = False  # a check changed its text or its tool-call arguments
 
 

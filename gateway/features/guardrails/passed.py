@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 
@@ -62,6 +63,8 @@ async def guarded(
     # taken from the queue, not yet yielded (a block still sends them, then the end)
     out: list[bytes] = []
     out_events: list[StreamEvent] = []
+    index, part = -1, None  # the part the last text came in (forgotten when flushed)
+    items: deque[list[Any]] = deque()
     try:
         async for batch in batches:
             for piece in batch:
@@ -69,13 +72,16 @@ async def guarded(
                 if behind_calls is not None:
                     piece.wait += 1
                     behind_calls.append(piece)
-                if piece.text:
-                    part = held.get(piece.part)
-                    if part is None:
-                        part = held[piece.part] = _Held(Segments())
-                    part.pending += piece.text
-                    assert part.segments is not None  # a passed-through part's
-                    part.segments.add(piece, piece.text)
+                if text := piece.text:
+                    if part is None or piece.part != index:
+                        index, part = piece.part, held.get(piece.part)
+                        if part is None:
+                            part = held[index] = _Held(Segments())
+                        assert part.segments is not None  # a passed-through part's
+                        items = part.segments.items
+                    part.pending += text
+                    items.append([piece, text])  # Segments.add, inline: a call a piece less
+                    piece.wait += 1
                 for event in piece.events:
                     if isinstance(event, ToolArgsDelta):
                         fragments.setdefault(event.index, []).append((piece, event.fragment))
@@ -85,18 +91,14 @@ async def guarded(
                             behind_calls = [piece]
                     elif isinstance(event, PartStop):
                         await _flush(gate, editor, run, held, fragments, event.index)
+                        part = None
                     elif isinstance(event, Finish | ErrorEvent):
                         await _flush_all(gate, editor, run, held, fragments, behind_calls)
-                        behind_calls = None
+                        behind_calls, part = None, None
                     elif isinstance(event, UsageEvent | Start) and event.usage:
                         usage.merge(event.usage)
                         usage_seen = usage_seen or isinstance(event, UsageEvent)
-            # what arrived together is checked together: one check a read, not a delta
-            pending = False
-            for part in held.values():
-                if part.pending:
-                    await _settle(gate, part, False)
-                    pending = pending or bool(part.pending)
+            pending = await _settle_read(gate, held)
             sent_chars += _take(queue, editor, open_parts, out, out_events)
             # until the first text goes, what may go before it (a role chunk, a start
             # event) waits to leave with it in one write, as in a bare passthrough: for
@@ -106,11 +108,9 @@ async def guarded(
                 yield b"".join(out), out_events
                 out, out_events = [], []
         await _flush_all(gate, editor, run, held, fragments, behind_calls)  # no Finish came
-        behind_calls = None
         sent_chars += _take(queue, editor, open_parts, out, out_events)
         if out or out_events:
             yield b"".join(out), out_events
-            out, out_events = [], []
     except GuardrailBlocked:
         # nothing offending went out: what was checked before it goes, then the end
         sent_chars += _take(queue, editor, open_parts, out, out_events)
@@ -120,6 +120,17 @@ async def guarded(
     finally:
         with contextlib.suppress(Exception):
             await batches.aclose()  # type: ignore[attr-defined]
+
+
+async def _settle_read(gate: Gate, held: dict[int, _Held]) -> bool:
+    """What arrived together, checked together (one check a read, not a delta):
+    whether some text is still held."""
+    pending = False
+    for part in held.values():
+        if part.pending:
+            await _settle(gate, part, False)
+            pending = pending or bool(part.pending)
+    return pending
 
 
 async def _settle(gate: Gate, part: _Held, final: bool) -> None:
@@ -243,7 +254,7 @@ def _rendered(piece: Piece, editor: StreamEditor) -> bytes:
     ``flush`` placed in its data)."""
     if not piece.raw:  # withheld from the caller
         return b""
-    text = "".join(piece.approved)
+    text = "".join(piece.approved) if piece.approved else piece.text  # empty: gone whole
     data = piece.data
     if data is None:  # skimmed: nothing but text
         if not text:

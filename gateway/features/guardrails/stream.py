@@ -91,10 +91,6 @@ class Segments:
     def __init__(self) -> None:
         self.items: deque[list[Any]] = deque()  # [piece, its text still held]
 
-    def add(self, piece: Piece, text: str) -> None:
-        self.items.append([piece, text])
-        piece.wait += 1
-
     def replace(self, old: str, new: str) -> None:
         """The held text's first ``len(old)`` characters, ``old``, were rewritten as
         ``new``: what changed goes into the piece the change begins in, the other
@@ -118,18 +114,27 @@ class Segments:
             if position >= end:
                 return
 
+    def add(self, piece: Piece, text: str) -> None:
+        self.items.append([piece, text])
+        piece.wait += 1
+
     def take(self, count: int) -> None:
-        """The first ``count`` held characters went out."""
+        """The first ``count`` held characters went out. A piece whose text goes whole
+        and unchanged records no share (``approved`` stays empty: its text as it came);
+        a piece a check changed, or whose text goes in parts, records each share."""
         items = self.items
-        while items and (count > 0 or not items[0][1]):
+        while items:
             item = items[0]
             piece, text = item
-            taken = min(len(text), count)
-            piece.approved.append(text[:taken])
-            count -= taken
-            if taken < len(text):
-                item[1] = text[taken:]
+            size = len(text)
+            if count < size:
+                if count > 0:
+                    piece.approved.append(text[:count])
+                    item[1] = text[count:]
                 return
+            if piece.edited or piece.approved:
+                piece.approved.append(text)
+            count -= size
             items.popleft()
             piece.wait -= 1
 
@@ -176,25 +181,25 @@ class Gate:
         # still to come (``Checker.holds``), and only that is held back, not a window
         self.ask = self.step == 0 and all(checker.local for checker in self.checkers)
         self.context = run.context("response", "post_call")
+        # what of a text may begin a match: the one check's answer, or the most of any
+        self.holds = self.checkers[0].holds if len(self.checkers) == 1 else self._held_most
 
-    def hold(self, part: _Held) -> int:
-        if not self.ask:
-            return self.window
-        region = part.sent_tail + part.pending
-        return min(self.window, max(checker.holds(region) for checker in self.checkers))
+    def _held_most(self, region: str) -> int:
+        return max(checker.holds(region) for checker in self.checkers)
 
     def due(self, part: _Held) -> int | None:
         """How much of ``part``'s held text to keep back in a release now, or None when
         no release is due: the first text as soon as some may go, later text a few
         words at a time (or a window and a step's worth, for checks that call out)."""
+        size = len(part.pending)
         if self.ask:
-            if part.sent and len(part.pending) <= STEP_AFTER_FIRST:
+            if part.sent and size <= STEP_AFTER_FIRST:
                 return None
-            keep = self.hold(part)
+            keep = min(self.window, self.holds(part.sent_tail + part.pending))
             due = keep + (STEP_AFTER_FIRST if part.sent else 0)
         else:
             keep, due = self.window, self.window + self.step
-        return keep if len(part.pending) > due else None
+        return keep if size > due else None
 
     async def release(self, part: _Held, final: bool, keep: int) -> str:
         """Check and let out what may go of ``part``'s held text (all of it when
@@ -277,14 +282,15 @@ async def _guarded(
     usage_seen = False
     started = False  # the first content event was handed on
     out: list[StreamEvent] = []
-
+    index, part = -1, None  # the part the last text came in (forgotten when flushed)
     try:
         async for batch in batches:
             for event in batch:
                 if isinstance(event, TextDelta):
-                    part = held.get(event.index)
-                    if part is None:
-                        part = held[event.index] = _Held()
+                    if part is None or event.index != index:
+                        index, part = event.index, held.get(event.index)
+                        if part is None:
+                            part = held[index] = _Held()
                     part.pending += event.text
                     keep = gate.due(part)
                     if keep is not None:
@@ -305,12 +311,14 @@ async def _guarded(
                             out = []
                         out += await _flush(gate, held, arguments, event.index)
                         open_parts.discard(event.index)
+                        part = None
                     elif isinstance(event, Finish | ErrorEvent):  # what was held goes, checked
-                        for index in sorted({*held, *arguments}):
+                        part = None
+                        for flushed in sorted({*held, *arguments}):
                             if out and calls_out:
                                 yield out
                                 out = []
-                            out += await _flush(gate, held, arguments, index)
+                            out += await _flush(gate, held, arguments, flushed)
                     elif isinstance(event, UsageEvent):
                         usage_seen = True
                     out.append(event)
@@ -323,11 +331,10 @@ async def _guarded(
                 out = []
     except GuardrailBlocked:
         # nothing offending went out: close what is open and end the caller's way
-        for index in sorted(open_parts):
-            out.append(PartStop(index))
+        out += [PartStop(open_index) for open_index in sorted(open_parts)]
         out.append(Finish("content_filter"))
         if not usage_seen:
-            sent = sum(part.sent for part in held.values())
+            sent = sum(held_part.sent for held_part in held.values())
             out.append(UsageEvent(stopped_usage(run, sent)))
         yield out
     finally:

@@ -208,6 +208,12 @@ class Checker(BaseChecker):
         self.spanning = tuple(dict.fromkeys(r.spans for r in found if r.spans))
         self.words = tuple(h for r in found if r.lowered for h in r.hints or ())
         self.word_letters = frozenset("".join(self.words))
+        # each word with how far before a cut an occurrence over the cut may begin; the
+        # pairs of characters in a row in some word
+        self.word_reach = tuple((word, len(word) - 1) for word in self.words)
+        self.word_pairs = frozenset(
+            word[i : i + 2] for word in self.words for i in range(len(word) - 1)
+        )
 
     async def check(self, texts: list[str], context: Context) -> Verdict:
         return self.scan(texts)
@@ -235,20 +241,29 @@ class Checker(BaseChecker):
         lowered = text.lower() if self.words else ""
         if lowered and lowered[-1] in self.word_letters:
             for word in self.words:
-                for length in range(min(len(word), size), size - cut, -1):
-                    if lowered.endswith(word[:length]):
-                        cut = size - length
+                # the longest beginning of the word the text ends with (before ``cut``):
+                # from the first occurrence of its first letter that begins it to the end
+                first = word[0]
+                at = lowered.find(first, max(size - len(word), 0), cut)
+                while at >= 0:
+                    if word.startswith(lowered[at:]):
+                        cut = at
                         break
+                    at = lowered.find(first, at + 1, cut)
+        spanning = self.spanning
         while 0 < cut < size:
             before, after = text[cut - 1], text[cut]
             if (
-                (_is_word(before) and _is_word(after))
+                ((before.isalnum() or before == "_") and (after.isalnum() or after == "_"))
                 or (self.unbroken and not before.isspace() and not after.isspace())
-                or any(before in run and after in run for run in self.spanning)
+                or (spanning and any(before in run and after in run for run in spanning))
             ):
                 cut -= 1
                 continue
-            inside = self._word_around(lowered, cut) if lowered else -1
+            # an occurrence of a word over the cut holds the two characters either side
+            if not lowered or lowered[cut - 1 : cut + 1] not in self.word_pairs:
+                break
+            inside = self._word_around(lowered, cut)
             if inside < 0:
                 break
             cut = inside
@@ -256,10 +271,9 @@ class Checker(BaseChecker):
 
     def _word_around(self, lowered: str, cut: int) -> int:
         """Where a blocked word that ``cut`` would split begins (-1: none does)."""
-        if lowered[cut - 1] not in self.word_letters:
-            return -1  # an occurrence across the cut would hold this character
-        for word in self.words:
-            start = lowered.find(word, max(0, cut - len(word) + 1), cut + len(word) - 1)
+        for word, reach in self.word_reach:
+            low = cut - reach
+            start = lowered.find(word, low if low > 0 else 0, cut + reach)
             if 0 <= start < cut:
                 return start
         return -1
@@ -312,6 +326,8 @@ class Checker(BaseChecker):
         return _narrowed(block, present), _narrowed(mask, present)
 
     def scan(self, texts: list[str]) -> Verdict:
+        if len(texts) == 1 and len(texts[0]) < MANY_TEXTS_CHARS:
+            return self._scan_one(texts[0])
         originals = texts
         joined = "\n".join(texts) if len(texts) > 1 else None  # (one pass: is all ASCII?)
         if joined is None or not joined.isascii():
@@ -328,9 +344,7 @@ class Checker(BaseChecker):
                     continue
                 found = self.block.search(text)
                 if found is not None:
-                    rule = self._rule_of(found)
-                    what = "a blocked word" if rule.name == "keyword" else f"{rule.name} pattern"
-                    return Verdict("blocked", f"{what} detected", entities=(rule.name,))
+                    return self._blocked(found)
         hints, mask = mask_hints, self.mask
         if mask is None or mask_none:
             return Verdict()
@@ -338,6 +352,36 @@ class Checker(BaseChecker):
         scanned = [may(hints, text) for text in texts]
         if True not in scanned:  # no text holds what a masking rule needs
             return Verdict()
+        return self._masked(mask, texts, originals, scanned)
+
+    def _scan_one(self, original: str) -> Verdict:
+        """``scan`` of one text shorter than ``MANY_TEXTS_CHARS`` (a stream's check, an
+        answer): the same verdict, without the lists and the look in all texts at once
+        (which never narrows the hints of one such text)."""
+        text = original if original.isascii() else normalized(original)
+        if self.block is not None and self._may_match(self.block_hints, text):
+            found = self.block.search(text)
+            if found is not None:
+                return self._blocked(found)
+        mask = self.mask
+        if mask is None or not self._may_match(self.mask_hints, text):
+            return Verdict()
+        return self._masked(mask, [text], [original], [True])
+
+    def _blocked(self, found: re.Match[str]) -> Verdict:
+        rule = self._rule_of(found)
+        what = "a blocked word" if rule.name == "keyword" else f"{rule.name} pattern"
+        return Verdict("blocked", f"{what} detected", entities=(rule.name,))
+
+    def _masked(
+        self,
+        mask: re.Pattern[str],
+        texts: list[str],
+        originals: list[str],
+        scanned: list[bool],
+    ) -> Verdict:
+        """The texts a masking rule may match (``scanned``) with its matches replaced:
+        each in its normal form (``texts``), written into the text as it came."""
         seen: list[str] = []
 
         def masked(found: re.Match[str]) -> str:
@@ -411,11 +455,6 @@ def _narrowed(hints: Hints | None, present: frozenset[str]) -> Hints | None:
         return None
     exact, lowered = hints
     return tuple(h for h in exact if h in present), tuple(h for h in lowered if h in present)
-
-
-def _is_word(char: str) -> bool:
-    """``\\w`` of an ASCII character."""
-    return char.isalnum() or char == "_"
 
 
 def _hints(rules: list[Rule]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:

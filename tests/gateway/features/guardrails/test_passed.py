@@ -23,10 +23,12 @@ from gateway.base.entries import GuardrailEntry
 from gateway.base.streaming import SSEDecoder, fold_events
 from gateway.base.types import ChatResponse, ErrorEvent, StreamEvent, TextDelta
 from gateway.codecs.anthropic import outbound as anthropic_outbound
-from gateway.codecs.base import sse_wire_event
+from gateway.codecs.base import Piece, sse_wire_event
 from gateway.codecs.openai_chat import outbound as openai_outbound
+from gateway.codecs.openai_chat.editor import ChunkEditor
 from gateway.features.guardrails import engine, passed, stream
 from gateway.features.guardrails.kinds import Context
+from gateway.features.guardrails.stream import Segments
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Exchange, Provider
 from gateway.providers.openai_compatible import OpenAICompatibleProvider
@@ -346,3 +348,46 @@ async def test_the_first_text_goes_before_the_rest_of_its_read(kind: str) -> Non
     first = fold_events(parsed(kind, items[0])).text()
     assert first and LEAKY.startswith(first) and len(first) < 12
     assert b"".join(items) == raw
+
+
+@PER_EVENT
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_an_email_split_across_deltas_is_masked_as_a_translated_check_masks_it(
+    kind: str, per_event: bool
+) -> None:
+    """An address in 3-character deltas: the rewrite lands in the events it came in
+    (the first carries it, the others' share gone), the text around it as it came."""
+    text = "Here is the plan, step by step. Write to jo.doe@example.com today. More."
+    raw = leaky(kind, text)
+    email = {"patterns": [{"pattern_type": "prebuilt", "pattern_name": "email", "action": "MASK"}]}
+    run = Run(email)
+    checked, _ = await served(kind, raw, per_event, run)
+    got = fold_events(parsed(kind, checked))
+    expected = await translated(kind, raw, Run(email))
+    assert got.text() == expected.text() == text.replace("jo.doe@example.com", "[EMAIL_REDACTED]")
+    assert run.withhold_response
+
+
+def test_a_piece_written_again_keeps_the_text_that_went_and_its_approved_shares() -> None:
+    """A piece whose text went whole and unchanged records no share of it, yet written
+    again (a check rewrote the tool call it also carries) it keeps that text; a piece
+    whose text went in two releases, the second rewritten, is written with both."""
+    editor = ChunkEditor({"model": "m", "messages": []})
+
+    def piece(text: str) -> Piece:
+        data = {"id": "c", "choices": [{"index": 0, "delta": {"content": text}}]}
+        return Piece(b"raw", [], data, None, text, 0)
+
+    whole, split = piece("hello "), piece("big wor")
+    segments = Segments()
+    segments.add(whole, "hello ")
+    segments.add(split, "big wor")
+    segments.take(6 + 4)  # "hello " and "big "
+    assert whole.wait == 0 and split.wait == 1
+    segments.replace("wor", "WOR")
+    segments.take(3)
+    assert split.wait == 0
+    for item, expected in ((whole, "hello "), (split, "big WOR")):
+        item.edited = True
+        rendered = orjson.loads(passed._rendered(item, editor).removeprefix(b"data: "))
+        assert rendered["choices"][0]["delta"]["content"] == expected

@@ -175,3 +175,66 @@ async def test_the_first_text_let_out_goes_on_at_once_not_behind_the_rest_of_its
     assert sum(isinstance(e, TextDelta) for e in first) == 1
     text = "".join(e.text for batch in handed for e in batch if isinstance(e, TextDelta))
     assert text == "".join(words)
+
+
+def text_of(out: list[StreamEvent], index: int = 0) -> str:
+    return "".join(e.text for e in out if isinstance(e, TextDelta) and e.index == index)
+
+
+def source_of(events: list[StreamEvent], batched: bool) -> Any:
+    async def one_read() -> AsyncIterator[list[StreamEvent]]:
+        yield events
+
+    return EventBatches(one_read()) if batched else one_at_a_time(events)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_a_blocked_word_split_across_deltas_is_stopped_before_any_of_it_goes(
+    batched: bool,
+) -> None:
+    filter_ = checker({"blocked_words": [{"keyword": "confidential", "action": "BLOCK"}]})
+    pieces = ["Here is some ", "fine text, ", "and the ", "co", "nfi", "den", "tial", " plan."]
+    out = await let_out(Run(filter_), source_of(answer(pieces, [], False), batched))
+    text = text_of(out)
+    assert text.startswith("Here is some fine text,") and "co" not in text[20:]
+    assert out[-3:-1] == [PartStop(0), Finish("content_filter")]
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_an_email_split_across_deltas_is_masked_whole(batched: bool) -> None:
+    filter_ = checker(
+        {"patterns": [{"pattern_type": "prebuilt", "pattern_name": "email", "action": "MASK"}]}
+    )
+    pieces = ["write to jo", "hn.d", "oe@exa", "mple.c", "om today, ", "or ", "later"]
+    run = Run(filter_)
+    out = await let_out(run, source_of(answer(pieces, [], True), batched))
+    assert text_of(out) == "write to [EMAIL_REDACTED] today, or later"
+    assert run.withhold_response and out[-2] == Finish("stop")
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_each_text_part_is_checked_whole_when_parts_interleave_or_begin_again(
+    batched: bool,
+) -> None:
+    """The check follows each part's own text when deltas of two parts alternate, and
+    a part begun again after it ended is checked from its new start."""
+    filter_ = checker({"blocked_words": [{"keyword": "confidential", "action": "MASK"}]})
+    events: list[StreamEvent] = [
+        PartStart(0, "text"),
+        TextDelta(0, "one conf"),
+        PartStart(1, "text"),
+        TextDelta(1, "two conf"),
+        TextDelta(1, "idential y "),
+        TextDelta(0, "idential x "),
+        PartStop(1),
+        PartStop(0),
+        PartStart(0, "text"),
+        TextDelta(0, "three conf"),
+        TextDelta(0, "idential, con"),  # "con" held: a blocked word may begin
+        PartStop(0),
+        Finish("stop"),
+    ]
+    out = await let_out(Run(filter_), source_of(events, batched))
+    masked = "[KEYWORD_REDACTED]"
+    assert text_of(out, 0) == f"one {masked} x three {masked}, con"
+    assert text_of(out, 1) == f"two {masked} y "

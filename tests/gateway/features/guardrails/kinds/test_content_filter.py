@@ -255,3 +255,59 @@ def test_a_masked_text_keeps_the_form_of_what_was_not_masked() -> None:
     assert (streamed, finish) == ("a [KEYWORD_REDACTED] \u212a ｘ", "stop")
     # a word disguised by a zero-width space is masked whole; the rest keeps its form
     assert filter_.scan(["ｙ code\u200bname ｙ"]).texts == ["ｙ [KEYWORD_REDACTED] ｙ"]
+
+
+def held_as_written(filter_: Checker, text: str) -> int:
+    """``Checker.holds`` read off its docstring, one step at a time (each beginning of
+    each blocked word tried, each occurrence of each word looked for around the cut)."""
+    if not filter_.known or not text.isascii():
+        return len(text)
+    size = cut = len(text)
+    if filter_.unbroken and text and not text[-1].isspace():
+        cut = size - len(text.rsplit(None, 1)[-1])
+    for alphabet in filter_.spanning:
+        cut = min(cut, len(text.rstrip(alphabet)))
+    lowered = text.lower()
+    for word in filter_.words:
+        for length in range(min(len(word), size), size - cut, -1):
+            if lowered.endswith(word[:length]):
+                cut = size - length
+                break
+    while 0 < cut < size:
+        before, after = text[cut - 1], text[cut]
+        if (
+            (before.isalnum() or before == "_")
+            and (after.isalnum() or after == "_")
+            or (filter_.unbroken and not before.isspace() and not after.isspace())
+            or any(before in run and after in run for run in filter_.spanning)
+        ):
+            cut -= 1
+            continue
+        around = [
+            lowered.find(word, max(0, cut - len(word) + 1), cut + len(word) - 1)
+            for word in filter_.words
+        ]
+        inside = next((start for start in around if 0 <= start < cut), -1)
+        if inside < 0:
+            break
+        cut = inside
+    return size - cut
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.lists(PIECES, max_size=12).map("".join), words_only=st.booleans())
+def test_holds_what_its_rule_holds(text: str, words_only: bool) -> None:
+    params = EVERY_PATTERN if not words_only else {"blocked_words": ["confidential", "ab a"]}
+    filter_ = checker(params)
+    assert filter_.holds(text) == held_as_written(filter_, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.lists(PIECES, max_size=12).map("".join))
+def test_one_text_gets_the_verdict_it_gets_among_others(text: str) -> None:
+    """``scan`` of one text (a stream's check, an answer) takes a shorter way: the same
+    verdict as the text's among several (an empty one beside it)."""
+    filter_ = checker(EVERY_PATTERN)
+    one, among = filter_.scan([text]), filter_.scan([text, ""])
+    assert (one.action, one.reason, one.entities) == (among.action, among.reason, among.entities)
+    assert one.texts == (among.texts[:1] if among.texts is not None else None)
