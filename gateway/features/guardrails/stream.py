@@ -230,7 +230,7 @@ class Gate:
             part.segments.take(cut)
         if out:
             part.sent += len(out)
-            part.sent_tail = (part.sent_tail + out)[-window:] if window else ""
+            part.sent_tail = _tail(part.sent_tail + out, window) if window else ""
         return out
 
     async def arguments(self, joined: str) -> str:
@@ -249,6 +249,28 @@ class Gate:
                 guardrail=run.post[0].name,
             ) from None
         return checked[0]
+
+
+# How far before the window the text a check reads again may reach to start at a word's
+# start (a longer word is cut where the window falls)
+WORD_REACH = 64
+
+
+def _tail(sent: str, window: int) -> str:
+    """The last ``window`` characters of ``sent``, reaching back to the start of the
+    word the window would cut into: a check reading them again must not take the cut
+    for a word's start ("nonconfidential" holds no whole word "confidential")."""
+    start = len(sent) - window
+    if start <= 0:
+        return sent
+    floor = max(0, start - WORD_REACH)
+    while start > floor and _wordy(sent[start - 1]) and _wordy(sent[start]):
+        start -= 1
+    return sent[start:]
+
+
+def _wordy(char: str) -> bool:
+    return char.isalnum() or char == "_"  # what ``\w`` matches
 
 
 def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> EventBatches:

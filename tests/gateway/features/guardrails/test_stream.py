@@ -238,3 +238,21 @@ async def test_each_text_part_is_checked_whole_when_parts_interleave_or_begin_ag
     masked = "[KEYWORD_REDACTED]"
     assert text_of(out, 0) == f"one {masked} x three {masked}, con"
     assert text_of(out, 1) == f"two {masked} y "
+
+
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("size", [3, 5, 7])
+async def test_a_word_the_window_cuts_into_is_not_taken_for_a_blocked_word(
+    batched: bool, size: int
+) -> None:
+    """The text already sent that a check reads again starts at a word's start, not where
+    the window cuts: "nonconfidential" holds no "confidential" (a whole-word match)."""
+    filter_ = checker({"blocked_words": [{"keyword": "confidential", "action": "BLOCK"}]})
+    whole = "x " * 4 + "nonconfidential " + "abcdef " * 40
+    pieces = [whole[i : i + size] for i in range(0, len(whole), size)]
+    out = await let_out(Run(filter_), source_of(answer(pieces, [], False), batched))
+    assert text_of(out) == whole and Finish("stop") in out, out[-3:]
+    blocked = whole.replace("nonconfidential", "a confidential")
+    pieces = [blocked[i : i + size] for i in range(0, len(blocked), size)]
+    out = await let_out(Run(filter_), source_of(answer(pieces, [], False), batched))
+    assert Finish("content_filter") in out and "confid" not in text_of(out)
