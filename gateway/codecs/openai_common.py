@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from gateway.base import errors
-from gateway.base.types import Image, ModelInfo, ResponseFormat, Tool, messages_digest
+from gateway.base.types import Image, ModelInfo, ResponseFormat, Tool, ToolChoice, messages_digest
 
 # Canonical error kind -> (OpenAI error.type, default code); see DESIGN.md's error table.
 ERROR_SHAPES: dict[str, tuple[str, str | None]] = {
@@ -72,6 +72,32 @@ def http_error(status: int, raw: bytes, top_message: bool = False) -> errors.Ups
 
 def invalid(message: str, param: str) -> errors.InvalidRequest:
     return errors.InvalidRequest(message, param=param)
+
+
+def model_and_stream(body: Any) -> tuple[str, bool]:
+    """A create body's ``model`` (required, a string) and ``stream`` (a boolean, false
+    when absent), checked first in both OpenAI formats: the body must be an object."""
+    if not isinstance(body, dict):
+        raise invalid("the request body must be a JSON object", "body")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise invalid("model is required and must be a string", "model")
+    stream = body.get("stream", False)
+    if stream is not True and stream is not False:  # (no call for the usual answer)
+        raise invalid("stream must be a boolean", "stream")
+    return model, stream
+
+
+def with_parallel(choice: ToolChoice | None, body: dict[str, Any]) -> ToolChoice | None:
+    """``choice`` with the body's ``parallel_tool_calls`` (a boolean), when it sets one
+    (on an ``auto`` choice when it sets no ``tool_choice``)."""
+    parallel = body.get("parallel_tool_calls")
+    if parallel is None:
+        return choice
+    expect(parallel, bool, "a boolean", "parallel_tool_calls")
+    choice = choice or ToolChoice()
+    choice.parallel = parallel
+    return choice
 
 
 def expect(value: Any, kind: type | tuple[type, ...], what: str, param: str) -> Any:

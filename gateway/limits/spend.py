@@ -11,13 +11,15 @@ import functools
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
 from gateway.models import ApiKey, RequestLog, RequestTag
 from gateway.models.batches import Batch
 
+# One end user, session or agent run of a key: its request log column and value.
+Part = tuple[Literal["end_user", "session", "agent_run"], str]
 MICRO = Decimal("0.00000001")  # spend is counted in units of 1e-8 USD
 
 now: Any = time.time  # seam for tests: epoch seconds
@@ -53,28 +55,18 @@ def _bounds_on_day(period: str, day: int) -> tuple[str, datetime | None, datetim
     return "total", None, None
 
 
-def _load_spend_sync(
-    key_id: int,
-    start: datetime | None,
-    end_user: str | None = None,
-    agent_run: str | None = None,
-    session: str | None = None,
-) -> Decimal:
+def _load_spend_sync(key_id: int, start: datetime | None, part: Part | None = None) -> Decimal:
     from django.db.models import Sum
 
     rows = RequestLog.objects.filter(key_id=key_id)
-    if end_user is not None:
-        rows = rows.filter(end_user=end_user)
-    if agent_run is not None:
-        rows = rows.filter(agent_run=agent_run)
-        end_user = agent_run  # no batch holds: a run's spend is its rows
-    if session is not None:
-        rows = rows.filter(session=session)
-        end_user = session  # nor a session's
+    if part is not None:
+        column, value = part
+        rows = rows.filter(**{column: value})
     if start is not None:
         rows = rows.filter(created_at__gte=start)
     spent = rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
-    return spent if end_user is not None else spent + _batch_holds_sync([key_id])
+    # a part's spend is its rows: the key's native batches hold for the key alone
+    return spent if part is not None else spent + _batch_holds_sync([key_id])
 
 
 def _batch_holds_sync(key_ids: Any) -> Decimal:
@@ -86,18 +78,12 @@ def _batch_holds_sync(key_ids: Any) -> Decimal:
     return rows.aggregate(total=Sum("held_usd"))["total"] or Decimal("0")
 
 
-async def load_spend(
-    key_id: int,
-    start: datetime | None,
-    end_user: str | None = None,
-    agent_run: str | None = None,
-    session: str | None = None,
-) -> Decimal:
-    """What ``key_id`` (or only its ``end_user``) spent since ``start``, from the
-    request log, plus what its native batches hold (two queries, once per counter
-    load, in the database thread: never per request)."""
+async def load_spend(key_id: int, start: datetime | None, part: Part | None = None) -> Decimal:
+    """What ``key_id`` (or only its ``part``) spent since ``start``, from the request
+    log, plus what its native batches hold (two queries, once per counter load, in the
+    database thread: never per request)."""
 
-    return await db_work.arun(_load_spend_sync, key_id, start, end_user, agent_run, session)
+    return await db_work.arun(_load_spend_sync, key_id, start, part)
 
 
 def _owned_spend_sync(owner: dict[str, int], start: datetime | None) -> Decimal:
@@ -191,9 +177,9 @@ async def key_spend(key: KeyEntry, start: datetime | None) -> Decimal:
         )
         return initial
     if key.end_user is not None and key.parent_id is not None:
-        return await load_spend(key.parent_id, start, key.end_user)
+        return await load_spend(key.parent_id, start, ("end_user", key.end_user))
     if key.session is not None and key.parent_id is not None:  # a session (session_entry)
-        return await load_spend(key.parent_id, None, session=key.session)
+        return await load_spend(key.parent_id, None, ("session", key.session))
     if key.run is not None and key.parent_id is not None:  # an agent run (run_entry)
-        return await load_spend(key.parent_id, None, agent_run=key.run.id)
+        return await load_spend(key.parent_id, None, ("agent_run", key.run.id))
     return await load_spend(key.id, start)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry, ProviderEntry, RouteEntry
 from gateway.base.errors import ConfigurationError, GatewayError
+from gateway.base.pooled_transport import Body
 from gateway.base.types import ChatRequest, ChatResponse, StreamEvent, Usage
 from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
@@ -62,6 +63,19 @@ class Exchange:
         if not self.started:
             return None
         return ((self.ended or time.perf_counter()) - self.started) * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPost:
+    """A request to one of OpenAI's media endpoints (``Provider.media``): ``path`` under
+    the API base (``images/generations``, ``images/edits``, ``audio/transcriptions``,
+    ``audio/translations``, ``audio/speech``) and ``content`` of ``content_type`` (JSON
+    or multipart, as the caller sent it with the model renamed; pieces of the caller's
+    body written out one after the other)."""
+
+    path: str
+    content: Body
+    content_type: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,27 +335,14 @@ class Provider:
         raise NotImplementedError
 
     async def media(
-        self,
-        path: str,
-        content: bytes | list[bytes | memoryview],
-        content_type: str,
-        deployment: DeploymentEntry,
-        exchange: Exchange,
+        self, post: MediaPost, deployment: DeploymentEntry, exchange: Exchange
     ) -> tuple[bytes, str]:
-        """OpenAI's media endpoints (``images/generations``, ``images/edits``,
-        ``audio/transcriptions``, ``audio/translations``, ``audio/speech``): ``content``
-        (JSON or multipart, as the caller sent it with the model renamed; pieces of the
-        caller's body written out one after the other) posted to
-        ``path``; the answer's bytes and content type. Adapters that speak OpenAI."""
+        """``post`` to one of OpenAI's media endpoints; the answer's bytes and content
+        type. Adapters that speak OpenAI."""
         raise NotImplementedError
 
     async def media_stream(
-        self,
-        path: str,
-        content: bytes | list[bytes | memoryview],
-        content_type: str,
-        deployment: DeploymentEntry,
-        exchange: Exchange,
+        self, post: MediaPost, deployment: DeploymentEntry, exchange: Exchange
     ) -> tuple[str, AsyncIterator[bytes]]:
         """``media`` whose answer is read as it arrives (speech audio, a transcription's
         events): its content type and its body chunks. Raises before returning when the

@@ -25,7 +25,7 @@ from gateway.codecs.base import Target
 from gateway.codecs.openai_chat import codec as openai_chat_codec
 from gateway.codecs.openai_chat import outbound
 from gateway.providers import wire
-from gateway.providers.base import Exchange
+from gateway.providers.base import Exchange, MediaPost
 from gateway.providers.codec_provider import CodecProvider, target_of
 from gateway.providers.kinds import (
     BATCH_SETTINGS,
@@ -145,27 +145,18 @@ class OpenAICompatibleProvider(CodecProvider):
         return await self.post_json(url, body, exchange, {})
 
     async def media(
-        self,
-        path: str,
-        content: bytes | list[bytes | memoryview],
-        content_type: str,
-        deployment: DeploymentEntry,
-        exchange: Exchange,
+        self, post: MediaPost, deployment: DeploymentEntry, exchange: Exchange
     ) -> tuple[bytes, str]:
         # images/generations, images/edits, audio/transcriptions, audio/translations,
         # audio/speech: {api_base}/<path> (Azure: under the deployment's path)
-        return await self.post_bytes(self.url(path, deployment), content, content_type, exchange)
+        url = self.url(post.path, deployment)
+        return await self.post_bytes(url, post.content, post.content_type, exchange)
 
     async def media_stream(
-        self,
-        path: str,
-        content: bytes | list[bytes | memoryview],
-        content_type: str,
-        deployment: DeploymentEntry,
-        exchange: Exchange,
+        self, post: MediaPost, deployment: DeploymentEntry, exchange: Exchange
     ) -> tuple[str, AsyncIterator[bytes]]:
-        url = self.url(path, deployment)
-        return await self.stream_bytes(url, content, content_type, exchange)
+        url = self.url(post.path, deployment)
+        return await self.stream_bytes(url, post.content, post.content_type, exchange)
 
     async def text_completion(
         self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange

@@ -429,7 +429,7 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             deployment.id in health.shared
             and deployment.id not in health.cool_until
             and not request.ignore_cooldown
-            and await cooled_meanwhile(health, rng, route, deployment, request, _clock)
+            and await cooled_meanwhile(health, rng, route, deployment, request)
         ):
             back_off = False  # this request waited already: on to another deployment
             continue
@@ -541,7 +541,7 @@ async def _claimed(route: RouteEntry, deployment: DeploymentEntry, request: _Req
     if health.claim_probe(deployment.id, clock()):
         probe = "probe"
         if deployment.id in health.shared:
-            probe = await claim_shared_probe(health, rng, route, deployment, request, _clock)
+            probe = await claim_shared_probe(health, rng, route, deployment, request)
         if probe == "skip":
             return False
         if probe == "probe":

@@ -3,8 +3,9 @@
 Only where workers share their counters (``shared_cooldowns``, ``shared_affinity``), and
 only off the steady state: a prompt prefix this process does not know, a deployment
 that failed since its last success, a half-open deployment's probe. Each is one round
-trip; what the store answers is kept in this process's ``Health`` or ``AffinityTable``,
-passed in by routing with its clock, so the seams tests patch stay routing's."""
+trip; what the store answers is kept in this process's ``Health`` (its clock is
+routing's) or ``AffinityTable`` (with routing's clock), passed in by routing, so the
+seams tests patch stay routing's."""
 
 from __future__ import annotations
 
@@ -46,7 +47,6 @@ async def cooled_meanwhile(
     route: RouteEntry,
     deployment: DeploymentEntry,
     request: Asking,
-    clock: Callable[[], float],
 ) -> bool:
     """A deployment the shared store knows failures of, not cooled in this process's
     view: ask the store whether it cools now (a cooldown another worker started a
@@ -56,7 +56,7 @@ async def cooled_meanwhile(
     state = await shared_cooldowns.current(deployment.id, request.policy.cooldown_window)
     if state is None or state[0] is None:
         return False
-    now = clock()
+    now = health.clock()
     health.cool_until[deployment.id] = now + state[0]
     if state[0] <= 0:
         return False  # half-open: its probe is claimed next, as any half-open one's
@@ -69,7 +69,6 @@ async def claim_shared_probe(
     route: RouteEntry,
     deployment: DeploymentEntry,
     request: Asking,
-    clock: Callable[[], float],
 ) -> str:
     """This process may probe a half-open deployment; may the server (the store says
     whether another worker's probe is in flight)? If not, the deployment cools here
@@ -80,7 +79,7 @@ async def claim_shared_probe(
     if wait is None:
         return "probe"
     health.probing.discard(deployment.id)
-    now = clock()
+    now = health.clock()
     health.cool_until[deployment.id] = now + max(wait, 0.05)
     if choose(health, rng, route, set(), now, request.excluded | {deployment.id}) is None:
         return "plain"  # its probe is elsewhere, but this request has nowhere else to go

@@ -24,34 +24,13 @@ from gateway.base import types as t
 from gateway.base.errors import GatewayError, InvalidRequest, UpstreamError
 from gateway.base.streaming import sse_bytes
 from gateway.base.types import (
-    ChatRequest,
-    DeferredChatRequest,
-    Document,
     ErrorEvent,
-    Finish,
-    HostedItem,
-    Image,
-    McpServer,
-    Message,
-    MessagesDigest,
     PartStart,
     PartStop,
-    Reasoning,
-    ResponseFormat,
-    ServerToolItem,
     Start,
-    Text,
     TextDelta,
-    Thinking,
     ThinkingDelta,
-    Tool,
     ToolArgsDelta,
-    ToolCall,
-    ToolChoice,
-    ToolResult,
-    Usage,
-    UsageEvent,
-    mcp_tool_name,
 )
 from gateway.codecs.anthropic import claude_code, maps, versions, web_tools
 from gateway.codecs.anthropic.maps import stop_reason, usage_body
@@ -130,15 +109,15 @@ class _Parser:
         if name not in self.unmapped:
             self.unmapped.append(name)
 
-    def text_block(self, block: dict[str, Any], where: str) -> Text:
+    def text_block(self, block: dict[str, Any], where: str) -> t.Text:
         text = block.get("text")
         if not isinstance(text, str):
             raise _invalid(f"{where}.text", "Field required: a string")
         if block.get("citations"):
             self.note("citations")
-        return Text(text, cache=self.cache_ttl(block, where))
+        return t.Text(text, cache=self.cache_ttl(block, where))
 
-    def image_block(self, block: dict[str, Any], where: str) -> Image:
+    def image_block(self, block: dict[str, Any], where: str) -> t.Image:
         cache = self.cache_ttl(block, where)
         source = block.get("source")
         if not isinstance(source, dict):
@@ -150,15 +129,17 @@ class _Parser:
                 raise _invalid(f"{where}.source.data", "Field required: a base64 string")
             if not isinstance(media_type, str):
                 raise _invalid(f"{where}.source.media_type", "Field required: a string")
-            return Image(data=data, media_type=media_type, cache=cache)
+            return t.Image(data=data, media_type=media_type, cache=cache)
         if kind == "url":
             url = source.get("url")
             if not isinstance(url, str):
                 raise _invalid(f"{where}.source.url", "Field required: a string")
-            return Image(url=url, cache=cache)
+            return t.Image(url=url, cache=cache)
         raise _invalid(f"{where}.source.type", "Input should be 'base64' or 'url'")
 
-    def document_block(self, block: dict[str, Any], where: str) -> list[Text | Image | Document]:
+    def document_block(
+        self, block: dict[str, Any], where: str
+    ) -> list[t.Text | t.Image | t.Document]:
         """A ``document`` block: base64 (PDF), text, url (PDF) or content (text and
         image blocks) source. ``title`` names it; ``context`` goes before it as text;
         ``citations`` is a hint other dialects cannot carry; ``cache_control`` marks
@@ -172,7 +153,7 @@ class _Parser:
         context = block.get("context")
         if context is not None and not isinstance(context, str):
             raise _invalid(f"{where}.context", "Input should be a string")
-        out: list[Text | Image | Document] = [Text(context)] if context else []
+        out: list[t.Text | t.Image | t.Document] = [t.Text(context)] if context else []
         source = block.get("source")
         if not isinstance(source, dict):
             raise _invalid(f"{where}.source", "Field required: an object")
@@ -185,7 +166,7 @@ class _Parser:
                 raise _invalid(f"{at}.media_type", "Input should be a string")
             if kind == "text":
                 out.append(
-                    Document(media_type=media_type or "text/plain", text=data, filename=title)
+                    t.Document(media_type=media_type or "text/plain", text=data, filename=title)
                 )
             else:
                 out.append(documents.from_base64(data, media_type or documents.PDF, title))
@@ -193,11 +174,11 @@ class _Parser:
             url = source.get("url")
             if not isinstance(url, str) or not url:
                 raise _invalid(f"{at}.url", "Field required: a string")
-            out.append(Document(media_type=documents.PDF, url=url, filename=title))
+            out.append(t.Document(media_type=documents.PDF, url=url, filename=title))
         elif kind == "content":
             content = source.get("content")
             if isinstance(content, str):
-                out.append(Document(media_type="text/plain", text=content, filename=title))
+                out.append(t.Document(media_type="text/plain", text=content, filename=title))
             elif isinstance(content, list):
                 texts: list[str] = []
                 for k, item in enumerate(content):
@@ -211,7 +192,7 @@ class _Parser:
                         raise _invalid(f"{item_at}.type", "Input should be 'text' or 'image'")
                 if texts:
                     text = "\n\n".join(texts)
-                    out.append(Document(media_type="text/plain", text=text, filename=title))
+                    out.append(t.Document(media_type="text/plain", text=text, filename=title))
             else:
                 raise _invalid(f"{at}.content", "Input should be a string or a list of blocks")
         elif kind == "file":
@@ -226,11 +207,11 @@ class _Parser:
             out[-1].cache = cache
         return out
 
-    def system(self, value: Any) -> list[Text]:
+    def system(self, value: Any) -> list[t.Text]:
         if value is None:
             return []
         if isinstance(value, str):
-            return [Text(value)] if value else []
+            return [t.Text(value)] if value else []
         if not isinstance(value, list):
             raise _invalid("system", "Input should be a string or a list of text blocks")
         parts = []
@@ -246,7 +227,7 @@ class _Parser:
         the common ones (``_plain_block``) are read without writing their parameter
         path, which only an error or a cache breakpoint reads."""
         if isinstance(value, str):
-            return [Text(value)]
+            return [t.Text(value)]
         where = f"messages.{index}.content"
         if not isinstance(value, list):
             raise _invalid(where, "Input should be a string or a list of content blocks")
@@ -288,7 +269,7 @@ class _Parser:
             if not isinstance(server, str) or not server:
                 raise _invalid(f"{at}.server_name", "Field required: a string")
             call = self.tool_use(block, at)
-            call.name = mcp_tool_name(server, call.name)
+            call.name = t.mcp_tool_name(server, call.name)
             return call
         if kind == "thinking":
             text, signature = block.get("thinking"), block.get("signature")
@@ -296,12 +277,12 @@ class _Parser:
                 raise _invalid(f"{at}.thinking", "Field required: a string")
             if signature is not None and not isinstance(signature, str):
                 raise _invalid(f"{at}.signature", "Input should be a string")
-            return Thinking(text=text, signature=signature)
+            return t.Thinking(text=text, signature=signature)
         if kind == "redacted_thinking":
             data = block.get("data")
             if not isinstance(data, str):
                 raise _invalid(f"{at}.data", "Field required: a string")
-            return Thinking(redacted=data)
+            return t.Thinking(redacted=data)
         if kind == "server_tool_use":  # an earlier turn's web search or fetch: its call
             earlier = web_tools.history_call(block, at)
             if earlier is not None:
@@ -326,7 +307,7 @@ class _Parser:
             raise _invalid(f"{where}.configs", "Input should be an object")
         self.toolsets[server] = (default.get("enabled", True) is not False, configs)
 
-    def mcp_servers(self, value: Any) -> list[McpServer]:
+    def mcp_servers(self, value: Any) -> list[t.McpServer]:
         """``mcp_servers``: ``{type: url, url, name, authorization_token}``; a ``url``
         that is not http(s) names a server of the gateway's registry."""
         if value is None:
@@ -343,7 +324,7 @@ class _Parser:
                 raise _invalid(f"{where}.name", "Field required: a string")
             if not isinstance(url, str) or not url:
                 raise _invalid(f"{where}.url", "Field required: a string")
-            server = McpServer(label=name, approval="never")
+            server = t.McpServer(label=name, approval="never")
             if url.startswith(("http://", "https://")):
                 server.url = url
             else:
@@ -376,7 +357,7 @@ class _Parser:
             raise _invalid("tools", f"mcp_toolset names unknown MCP server {name!r}")
         return servers
 
-    def tool_use(self, block: dict[str, Any], at: str) -> ToolCall:
+    def tool_use(self, block: dict[str, Any], at: str) -> t.ToolCall:
         call_id, name, arguments = block.get("id"), block.get("name"), block.get("input")
         if not isinstance(call_id, str) or not call_id:
             raise _invalid(f"{at}.id", "Field required: a string")
@@ -384,9 +365,11 @@ class _Parser:
             raise _invalid(f"{at}.name", "Field required: a string")
         if not isinstance(arguments, dict):
             raise _invalid(f"{at}.input", "Input should be an object")
-        return ToolCall(id=call_id, name=name, arguments=arguments, cache=self.cache_ttl(block, at))
+        return t.ToolCall(
+            id=call_id, name=name, arguments=arguments, cache=self.cache_ttl(block, at)
+        )
 
-    def tool_result(self, block: dict[str, Any], at: str) -> ToolResult:
+    def tool_result(self, block: dict[str, Any], at: str) -> t.ToolResult:
         call_id = block.get("tool_use_id")
         if not isinstance(call_id, str) or not call_id:
             raise _invalid(f"{at}.tool_use_id", "Field required: a string")
@@ -395,9 +378,9 @@ class _Parser:
             raise _invalid(f"{at}.is_error", "Input should be a boolean")
         cache = self.cache_ttl(block, at)
         raw = block.get("content")
-        content: list[Text | Image | Document] = []
+        content: list[t.Text | t.Image | t.Document] = []
         if isinstance(raw, str):
-            content = [Text(raw)] if raw else []
+            content = [t.Text(raw)] if raw else []
         elif isinstance(raw, list):
             for k, item in enumerate(raw):
                 where = f"{at}.content.{k}"
@@ -418,9 +401,9 @@ class _Parser:
                     raise _invalid(f"{where}.type", "Input should be 'text' or 'image'")
         elif raw is not None:
             raise _invalid(f"{at}.content", "Input should be a string or a list of blocks")
-        return ToolResult(call_id=call_id, content=content, is_error=is_error, cache=cache)
+        return t.ToolResult(call_id=call_id, content=content, is_error=is_error, cache=cache)
 
-    def messages(self, value: Any) -> list[Message]:
+    def messages(self, value: Any) -> list[t.Message]:
         if not isinstance(value, list):
             raise _invalid("messages", "Field required: a list of messages")
         if not value:
@@ -442,7 +425,7 @@ class _Parser:
             out.extend(_split_results(role, parts))
         return out
 
-    def tools(self, value: Any) -> list[Tool]:
+    def tools(self, value: Any) -> list[t.Tool]:
         if value is None:
             return []
         if not isinstance(value, list):
@@ -480,7 +463,7 @@ class _Parser:
                 self.note(key)
             if strict:
                 strict = closed_schema(schema)
-            tool = Tool(name=name, description=description, parameters=schema, strict=strict)
+            tool = t.Tool(name=name, description=description, parameters=schema, strict=strict)
             tool.cache = self.cache_ttl(item, where)
             tools.append(tool)
         return tools
@@ -497,7 +480,7 @@ def _plain_block(block: Any, role: str) -> t.Part | None:
     if kind == "text":
         text = block.get("text")
         if type(text) is str and not block.get("citations"):
-            return Text(text)
+            return t.Text(text)
         return None
     if role == "system":
         return None  # (text blocks only)
@@ -507,7 +490,7 @@ def _plain_block(block: Any, role: str) -> t.Part | None:
         arguments: Any = block.get("input")
         named = type(call_id) is str and call_id and type(name) is str and name
         if named and type(arguments) is dict:
-            return ToolCall(id=call_id, name=name, arguments=arguments)
+            return t.ToolCall(id=call_id, name=name, arguments=arguments)
         return None
     if kind == "tool_result":
         call_id, is_error = block.get("tool_use_id"), block.get("is_error", False)
@@ -515,18 +498,18 @@ def _plain_block(block: Any, role: str) -> t.Part | None:
             return None
         raw = block.get("content")
         if type(raw) is str:
-            return ToolResult(
-                call_id=call_id, content=[Text(raw)] if raw else [], is_error=is_error
+            return t.ToolResult(
+                call_id=call_id, content=[t.Text(raw)] if raw else [], is_error=is_error
             )
         if raw is None:
-            return ToolResult(call_id=call_id, content=[], is_error=is_error)
+            return t.ToolResult(call_id=call_id, content=[], is_error=is_error)
         if type(raw) is list and all(map(_plain_text, raw)):
-            content: list[Text | Image | Document] = [Text(item["text"]) for item in raw]
-            return ToolResult(call_id=call_id, content=content, is_error=is_error)
+            content: list[t.Text | t.Image | t.Document] = [t.Text(item["text"]) for item in raw]
+            return t.ToolResult(call_id=call_id, content=content, is_error=is_error)
     return None
 
 
-def _scan(value: Any) -> tuple[MessagesDigest, list[str], list[str]] | None:
+def _scan(value: Any) -> tuple[t.MessagesDigest, list[str], list[str]] | None:
     """The digest, the cache marks and the tool calls' arguments as JSON (what the
     estimate counts and a guardrail reads, in order) of ``messages`` in the shape an
     agent sends (user and assistant turns of texts, tool calls and tool results of texts;
@@ -560,7 +543,7 @@ def _scan(value: Any) -> tuple[MessagesDigest, list[str], list[str]] | None:
             if block.get("cache_control") is not None:
                 _cache_ttl(block, f"messages.{i}.content.{j}")  # (raises as the parse does)
                 marks.append(f"messages.{i}.content.{j}")
-    return MessagesDigest(count=len(value), text_tokens=tokens), marks, written
+    return t.MessagesDigest(count=len(value), text_tokens=tokens), marks, written
 
 
 def _plain_tokens(block: Any, role: str, written: list[str]) -> int | None:
@@ -602,17 +585,17 @@ def _plain_tokens(block: Any, role: str, written: list[str]) -> int | None:
     return None
 
 
-def _built_messages(value: list[Any]) -> list[Message]:
+def _built_messages(value: list[Any]) -> list[t.Message]:
     """The canonical messages of turns ``_scan`` took, as ``_Parser.messages`` makes
     them (a test holds them equal) without its checks, which the scan made."""
-    out: list[Message] = []
+    out: list[t.Message] = []
     for item in value:
         content = item["content"]
         if type(content) is str:
-            parts: list[t.Part] = [Text(content)]
+            parts: list[t.Part] = [t.Text(content)]
         else:
             parts = [_built_block(block) for block in content]
-        out.append(Message(role=item["role"], parts=parts))
+        out.append(t.Message(role=item["role"], parts=parts))
     return out
 
 
@@ -621,17 +604,19 @@ def _built_block(block: dict[str, Any]) -> t.Part:
     cache: t.CacheTTL | None = None if control is None else control.get("ttl", "5m")
     kind = block["type"]
     if kind == "text":
-        return Text(block["text"], cache=cache)
+        return t.Text(block["text"], cache=cache)
     if kind == "tool_use":
-        return ToolCall(id=block["id"], name=block["name"], arguments=block["input"], cache=cache)
+        return t.ToolCall(id=block["id"], name=block["name"], arguments=block["input"], cache=cache)
     raw = block.get("content")
-    content: list[Text | Image | Document] = []
+    content: list[t.Text | t.Image | t.Document] = []
     if type(raw) is str:
-        content = [Text(raw)] if raw else []
+        content = [t.Text(raw)] if raw else []
     elif raw is not None:
-        content = [Text(inner["text"]) for inner in raw]
+        content = [t.Text(inner["text"]) for inner in raw]
     is_error = block.get("is_error", False)
-    return ToolResult(call_id=block["tool_use_id"], content=content, is_error=is_error, cache=cache)
+    return t.ToolResult(
+        call_id=block["tool_use_id"], content=content, is_error=is_error, cache=cache
+    )
 
 
 def _message_texts(value: list[Any], written: list[str]) -> list[str]:
@@ -750,14 +735,14 @@ def _turns_from_end(value: list[Any]) -> Iterator[t.Turn]:
         yield index, item["role"], calls, results, False
 
 
-def _tool_reference(item: dict[str, Any], where: str) -> Text:
+def _tool_reference(item: dict[str, Any], where: str) -> t.Text:
     """A ``tool_reference`` in a tool result (what a tool search found: the tool is
     loaded for the next turn) as text naming the tool, so an upstream of another
     format reads which tool it may call now instead of an empty result."""
     name = item.get("tool_name")
     if not isinstance(name, str) or not name:
         raise _invalid(f"{where}.tool_name", "Field required: a string")
-    return Text(f"Tool {name} is loaded and may be called.")
+    return t.Text(f"Tool {name} is loaded and may be called.")
 
 
 def _plain_text(item: Any) -> bool:
@@ -771,19 +756,19 @@ def _plain_text(item: Any) -> bool:
     )
 
 
-def _split_results(role: str, parts: list[t.Part]) -> list[Message]:
+def _split_results(role: str, parts: list[t.Part]) -> list[t.Message]:
     """A turn as canonical messages. Hosted MCP results (``mcp_tool_result``) sit in
     the assistant's own turn; canonically a tool's result is the user's, so the turn
     splits around them: assistant (the call), user (its result), assistant (the rest)."""
-    if role != "assistant" or not any(isinstance(p, ToolResult) for p in parts):
-        return [Message(role=role, parts=parts)]  # type: ignore[arg-type]
-    out: list[Message] = []
+    if role != "assistant" or not any(isinstance(p, t.ToolResult) for p in parts):
+        return [t.Message(role=role, parts=parts)]  # type: ignore[arg-type]
+    out: list[t.Message] = []
     for part in parts:
-        speaker: t.Role = "user" if isinstance(part, ToolResult) else "assistant"
+        speaker: t.Role = "user" if isinstance(part, t.ToolResult) else "assistant"
         if out and out[-1].role == speaker:
             out[-1].parts.append(part)
         else:
-            out.append(Message(role=speaker, parts=[part]))
+            out.append(t.Message(role=speaker, parts=[part]))
     return out
 
 
@@ -813,7 +798,7 @@ def _cache_ttl(block: dict[str, Any], where: str) -> t.CacheTTL | None:
     raise _invalid(f"{at}.ttl", "Input should be '5m' or '1h'")
 
 
-def _tool_choice(value: Any) -> ToolChoice | None:
+def _tool_choice(value: Any) -> t.ToolChoice | None:
     if value is None:
         return None
     if not isinstance(value, dict):
@@ -833,14 +818,14 @@ def _tool_choice(value: Any) -> ToolChoice | None:
     disable = value.get("disable_parallel_tool_use")
     if disable is not None and not isinstance(disable, bool):
         raise _invalid("tool_choice.disable_parallel_tool_use", "Input should be a boolean")
-    return ToolChoice(
+    return t.ToolChoice(
         mode=mapping[kind],
         name=name if kind == "tool" else None,
         parallel=False if disable else None,
     )
 
 
-def _reasoning(value: Any) -> Reasoning | None:
+def _reasoning(value: Any) -> t.Reasoning | None:
     """``enabled`` carries a budget; ``adaptive`` lets the model decide (a Reasoning
     with neither budget nor effort); ``disabled`` is no reasoning."""
     if value is None:
@@ -851,19 +836,19 @@ def _reasoning(value: Any) -> Reasoning | None:
     if kind == "disabled":
         return None
     if kind == "adaptive":
-        return Reasoning()
+        return t.Reasoning()
     if kind == "enabled":
         budget = value.get("budget_tokens")
         if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
             raise _invalid("thinking.budget_tokens", "Field required: a positive integer")
-        return Reasoning(budget_tokens=budget)
+        return t.Reasoning(budget_tokens=budget)
     raise _invalid("thinking.type", "Input should be 'enabled', 'adaptive' or 'disabled'")
 
 
 _FORMAT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def _output_format(body: dict[str, Any], parser: _Parser) -> ResponseFormat | None:
+def _output_format(body: dict[str, Any], parser: _Parser) -> t.ResponseFormat | None:
     """Structured output: ``output_config.format`` (or the older beta ``output_format``),
     ``{"type": "json_schema", "schema": {...}}``. Anthropic always constrains decoding to
     the schema, so the canonical format is strict; the schema's ``title`` names it where
@@ -891,7 +876,7 @@ def _output_format(body: dict[str, Any], parser: _Parser) -> ResponseFormat | No
         raise _invalid(f"{where}.schema", "Field required: a JSON schema object")
     title = schema.get("title")
     name = title if isinstance(title, str) and _FORMAT_NAME.match(title) else None
-    return ResponseFormat(
+    return t.ResponseFormat(
         type="json_schema", schema=schema, name=name, strict=closed_schema(schema)
     )
 
@@ -944,14 +929,14 @@ def _number(body: dict[str, Any], name: str) -> float | None:
     return value
 
 
-def _messages_fields(parser: _Parser, raw: Any) -> tuple[type[ChatRequest], dict[str, Any]]:
+def _messages_fields(parser: _Parser, raw: Any) -> tuple[type[t.ChatRequest], dict[str, Any]]:
     """The request's type and its messages' fields: an agent's turns (``_scan``) are
     built when something reads them (a translation, a guardrail that rewrites), by the
     parse that would have made them now (the scan took only what it parses alike);
     any other body's are parsed now."""
     scanned = _scan(raw)
     if scanned is None:
-        return ChatRequest, {"messages": parser.messages(raw)}
+        return t.ChatRequest, {"messages": parser.messages(raw)}
     digest, marks, written = scanned
     parser.cache_marks += marks
     fields = {
@@ -962,10 +947,10 @@ def _messages_fields(parser: _Parser, raw: Any) -> tuple[type[ChatRequest], dict
         "turns": functools.partial(_turns_from_end, raw),
         "chat": functools.partial(_chat_messages, raw, written),
     }
-    return DeferredChatRequest, fields
+    return t.DeferredChatRequest, fields
 
 
-def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatRequest:
+def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> t.ChatRequest:
     """Validate an Anthropic Messages body into a canonical ChatRequest."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body should be a JSON object")
@@ -1062,13 +1047,13 @@ def message_id(response_id: str) -> str:
 
 
 def _block(part: t.Part) -> dict[str, Any] | None:
-    if isinstance(part, Text):
+    if isinstance(part, t.Text):
         return {"type": "text", "text": part.text}
-    if isinstance(part, Thinking):
+    if isinstance(part, t.Thinking):
         if part.redacted:
             return {"type": "redacted_thinking", "data": part.redacted}
         return {"type": "thinking", "thinking": part.text, "signature": part.signature or ""}
-    if isinstance(part, ToolCall):
+    if isinstance(part, t.ToolCall):
         return {"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}
     return None
 
@@ -1076,7 +1061,7 @@ def _block(part: t.Part) -> dict[str, Any] | None:
 def hosted_blocks(item: t.Hosted) -> list[dict[str, Any]]:
     """A step the gateway ran as its blocks: a server tool call's ``server_tool_use``
     and result, a hosted MCP call's (``mcp_blocks``)."""
-    if isinstance(item, ServerToolItem):
+    if isinstance(item, t.ServerToolItem):
         return web_tools.blocks(item)
     return mcp_blocks(item)
 
@@ -1111,13 +1096,13 @@ def mcp_blocks(item: t.McpItem) -> list[dict[str, Any]]:
     ]
 
 
-def render_response(response: t.ChatResponse, request: ChatRequest) -> dict[str, Any]:
+def render_response(response: t.ChatResponse, request: t.ChatRequest) -> dict[str, Any]:
     """The Messages API response body: hosted MCP blocks first, then blocks ordered
     thinking, text, tool_use."""
     parts = sorted(response.parts, key=lambda p: _BLOCK_ORDER.get(p.kind, 3))
     content = [block for item in response.hosted for block in hosted_blocks(item)]
     content += [block for part in parts if (block := _block(part)) is not None]
-    has_tools = any(isinstance(p, ToolCall) for p in parts)
+    has_tools = any(isinstance(p, t.ToolCall) for p in parts)
     reason = stop_reason(response.finish_reason, has_tools)
     return {
         "id": message_id(response.id),
@@ -1156,11 +1141,11 @@ class StreamRenderer:
     until the stream ends, so usage arriving after the finish reason still counts.
     """
 
-    def __init__(self, request: ChatRequest) -> None:
+    def __init__(self, request: t.ChatRequest) -> None:
         self.request = request
-        self.usage = Usage()
+        self.usage = t.Usage()
         self.started = False
-        self.finish: Finish | None = None
+        self.finish: t.Finish | None = None
         self.saw_tool_call = False
         self._kinds: dict[int, str] = {}  # canonical index -> part kind
         self._blocks: dict[int, int] = {}  # canonical index -> Anthropic block index
@@ -1240,11 +1225,11 @@ class StreamRenderer:
                 out += self._thinking(i, event)
             case PartStop(index=i):
                 out += self._close(i)
-            case UsageEvent(usage=usage):
+            case t.UsageEvent(usage=usage):
                 self.usage.merge(usage)
-            case Finish():
+            case t.Finish():
                 self.finish = event
-            case HostedItem(item=item):
+            case t.HostedItem(item=item):
                 out += self._hosted(item)
         return out
 
@@ -1349,7 +1334,7 @@ class StreamRenderer:
         out: list[bytes] = [] if self.started else self._message_start(None)
         for canonical in [c for c, b in self._blocks.items() if b in self._open]:
             out += self._close(canonical)
-        finish = self.finish or Finish("stop")
+        finish = self.finish or t.Finish("stop")
         reason = stop_reason(finish.reason, self.saw_tool_call)
         out.append(
             _event(
@@ -1371,7 +1356,7 @@ class StreamRenderer:
 
 
 def render_stream(
-    events: AsyncIterator[t.StreamEvent], request: ChatRequest
+    events: AsyncIterator[t.StreamEvent], request: t.ChatRequest
 ) -> AsyncIterator[bytes]:
     """Anthropic SSE, one event per yielded chunk, as canonical events arrive. An
     ErrorEvent becomes ``event: error`` and ends the stream."""

@@ -37,29 +37,7 @@ import orjson
 from gateway.base import types as t
 from gateway.base.errors import BUDGET_EXCEEDED, GatewayError, InvalidRequest
 from gateway.base.streaming import sse_bytes
-from gateway.base.types import (
-    ChatRequest,
-    ErrorEvent,
-    Finish,
-    Image,
-    Message,
-    PartStart,
-    PartStop,
-    Reasoning,
-    ResponseFormat,
-    Start,
-    Text,
-    TextDelta,
-    Thinking,
-    ThinkingDelta,
-    Tool,
-    ToolArgsDelta,
-    ToolCall,
-    ToolChoice,
-    ToolResult,
-    Usage,
-    UsageEvent,
-)
+from gateway.base.types import PartStart, PartStop, Start, TextDelta, ThinkingDelta, ToolArgsDelta
 from gateway.codecs.base import gateway_status
 from gateway.codecs.gemini import ids, maps
 from gateway.codecs.gemini.outbound import PLACEHOLDER_SIGNATURE
@@ -200,10 +178,10 @@ class _Calls:
 
     def __init__(self) -> None:
         self.count = 0
-        self.pending: list[ToolCall] = []  # calls not answered yet, in order
+        self.pending: list[t.ToolCall] = []  # calls not answered yet, in order
         self.aliases: dict[str, str] = {}  # client id -> canonical id, where they differ
 
-    def call(self, raw: dict[str, Any], signature: Any, where: str) -> ToolCall:
+    def call(self, raw: dict[str, Any], signature: Any, where: str) -> t.ToolCall:
         name = raw.get("name")
         if not isinstance(name, str) or not name:
             raise InvalidRequest(f"{where}.name must be a non-empty string", param=where)
@@ -221,7 +199,7 @@ class _Calls:
         else:
             call_id = ids.call_id("gemini-in", self.count, name, signature)
         self.count += 1
-        call = ToolCall(id=call_id, name=name, arguments=dict(args or {}))
+        call = t.ToolCall(id=call_id, name=name, arguments=dict(args or {}))
         self.pending.append(call)
         if isinstance(given, str) and given and given != call_id:
             self.aliases[given] = call_id
@@ -247,7 +225,7 @@ class _Calls:
         )
 
 
-def _result_content(response: Any) -> tuple[list[Text | Image | t.Document], bool]:
+def _result_content(response: Any) -> tuple[list[t.Text | t.Image | t.Document], bool]:
     """A ``functionResponse.response`` as tool-result text. Google's convention:
     ``{"output": ...}`` or ``{"result": ...}`` for success, ``{"error": ...}`` for a
     failure; any other object is sent as its JSON."""
@@ -255,23 +233,23 @@ def _result_content(response: Any) -> tuple[list[Text | Image | t.Document], boo
         ((key, value),) = response.items()
         if key in ("output", "result", "error", "content"):
             text = value if isinstance(value, str) else orjson.dumps(value).decode()
-            return [Text(text)], key == "error"
+            return [t.Text(text)], key == "error"
     if response is None:
-        return [Text("")], False
-    return [Text(orjson.dumps(response).decode())], False
+        return [t.Text("")], False
+    return [t.Text(orjson.dumps(response).decode())], False
 
 
-def _media(data: dict[str, Any], where: str, inline: bool) -> Image:
+def _media(data: dict[str, Any], where: str, inline: bool) -> t.Image:
     mime = data.get("mimeType")
     if inline:
         payload = data.get("data")
         if not isinstance(payload, str):
             raise InvalidRequest(f"{where}.data must be a base64 string", param=where)
-        return Image(data=payload, media_type=mime if isinstance(mime, str) else None)
+        return t.Image(data=payload, media_type=mime if isinstance(mime, str) else None)
     uri = data.get("fileUri")
     if not isinstance(uri, str) or not uri:
         raise InvalidRequest(f"{where}.fileUri must be a non-empty string", param=where)
-    return Image(url=uri, media_type=mime if isinstance(mime, str) else None)
+    return t.Image(url=uri, media_type=mime if isinstance(mime, str) else None)
 
 
 def _turn(content: Any, i: int, calls: _Calls, unmapped: list[str]) -> tuple[str, list[t.Part]]:
@@ -296,7 +274,7 @@ def _turn(content: Any, i: int, calls: _Calls, unmapped: list[str]) -> tuple[str
             response = _fields(part["functionResponse"], f"{at}.functionResponse")
             call_id = calls.answer(response, f"{at}.functionResponse")
             content_parts, is_error = _result_content(response.get("response"))
-            parts.append(ToolResult(call_id=call_id, content=content_parts, is_error=is_error))
+            parts.append(t.ToolResult(call_id=call_id, content=content_parts, is_error=is_error))
         elif "inlineData" in part:
             parts.append(_media(_fields(part["inlineData"], at), f"{at}.inlineData", True))
         elif "fileData" in part:
@@ -307,9 +285,9 @@ def _turn(content: Any, i: int, calls: _Calls, unmapped: list[str]) -> tuple[str
                 raise InvalidRequest(f"{at}.text must be a string", param=at)
             if part.get("thought"):
                 if text:
-                    parts.append(Thinking(text))
+                    parts.append(t.Thinking(text))
             elif text or not part.get("thoughtSignature"):
-                parts.append(Text(text))
+                parts.append(t.Text(text))
         elif "thoughtSignature" in part or "thought" in part:
             continue  # a bare signature or empty thought: nothing to carry
         else:
@@ -320,22 +298,22 @@ def _turn(content: Any, i: int, calls: _Calls, unmapped: list[str]) -> tuple[str
     return ("assistant" if role == "model" else "user"), parts
 
 
-def _system(value: Any) -> list[Text]:
+def _system(value: Any) -> list[t.Text]:
     if value is None:
         return []
     if isinstance(value, str):
-        return [Text(value)] if value else []
+        return [t.Text(value)] if value else []
     instruction = _fields(value, "systemInstruction")
     out = []
     for j, raw in enumerate(_list(instruction.get("parts"), "systemInstruction.parts")):
         part = _fields(raw, f"systemInstruction.parts[{j}]")
         if isinstance(part.get("text"), str) and part["text"]:
-            out.append(Text(part["text"]))
+            out.append(t.Text(part["text"]))
     return out
 
 
-def _tools(value: Any, extra_tools: list[Any]) -> list[Tool]:
-    tools: list[Tool] = []
+def _tools(value: Any, extra_tools: list[Any]) -> list[t.Tool]:
+    tools: list[t.Tool] = []
     for i, raw in enumerate(_list(value, "tools")):
         entry = _fields(raw, f"tools[{i}]")
         declarations = entry.pop("functionDeclarations", None)
@@ -349,7 +327,7 @@ def _tools(value: Any, extra_tools: list[Any]) -> list[Tool]:
             parameters = json_schema(schema) if isinstance(schema, dict) else None
             description = fields.get("description")
             tools.append(
-                Tool(
+                t.Tool(
                     name=tool_name,
                     description=description if isinstance(description, str) else None,
                     parameters=parameters or {"type": "object", "properties": {}},
@@ -360,44 +338,44 @@ def _tools(value: Any, extra_tools: list[Any]) -> list[Tool]:
     return tools
 
 
-def _tool_choice(value: Any) -> ToolChoice | None:
+def _tool_choice(value: Any) -> t.ToolChoice | None:
     config = _fields(_fields(value, "toolConfig").get("functionCallingConfig"), "toolConfig")
     mode = str(config.get("mode") or "").upper()
     if not mode or mode == "MODE_UNSPECIFIED":
         return None
     if mode == "NONE":
-        return ToolChoice("none")
+        return t.ToolChoice("none")
     if mode in ("ANY", "VALIDATED"):
         allowed = config.get("allowedFunctionNames") or []
         if isinstance(allowed, list) and len(allowed) == 1 and isinstance(allowed[0], str):
-            return ToolChoice("tool", name=allowed[0])
-        return ToolChoice("required")
+            return t.ToolChoice("tool", name=allowed[0])
+        return t.ToolChoice("required")
     if mode == "AUTO":
-        return ToolChoice("auto")
+        return t.ToolChoice("auto")
     raise InvalidRequest(
         f"toolConfig.functionCallingConfig.mode {mode!r} is not one of AUTO, ANY, NONE",
         param="toolConfig.functionCallingConfig.mode",
     )
 
 
-def _reasoning(value: Any) -> Reasoning | None:
+def _reasoning(value: Any) -> t.Reasoning | None:
     config = _fields(value, "generationConfig.thinkingConfig")
     level = config.get("thinkingLevel")
     if isinstance(level, str) and level.lower() in _LEVELS:
-        return Reasoning(effort=level.lower())  # type: ignore[arg-type]
+        return t.Reasoning(effort=level.lower())  # type: ignore[arg-type]
     budget = config.get("thinkingBudget")
     if isinstance(budget, int) and not isinstance(budget, bool):
         if budget == 0:
             return None  # thinking off
         if budget < 0:
-            return Reasoning(effort="medium")  # -1: dynamic, the model decides
-        return Reasoning(budget_tokens=budget)
+            return t.Reasoning(effort="medium")  # -1: dynamic, the model decides
+        return t.Reasoning(budget_tokens=budget)
     if config.get("includeThoughts"):
-        return Reasoning(effort="medium")
+        return t.Reasoning(effort="medium")
     return None
 
 
-def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatRequest:
+def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> t.ChatRequest:
     """A ``GenerateContentRequest`` (or a ``countTokens`` body) as a canonical request."""
     body = {camel(k): v for k, v in body.items()}
     if isinstance(body.get("generateContentRequest"), dict):  # countTokens, wrapped
@@ -409,7 +387,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
     unmapped: list[str] = []
     extra: dict[str, Any] = {}
     calls = _Calls()
-    messages: list[Message] = []
+    messages: list[t.Message] = []
     contents = body.get("contents")
     contents = [contents] if isinstance(contents, dict) else _list(contents, "contents")
     for i, content in enumerate(contents):
@@ -419,7 +397,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         if messages and messages[-1].role == role:
             messages[-1].parts.extend(parts)
         else:
-            messages.append(Message(role, parts))  # type: ignore[arg-type]
+            messages.append(t.Message(role, parts))  # type: ignore[arg-type]
     if not messages:
         raise InvalidRequest("contents must hold at least one part", param="contents")
     extra_tools: list[Any] = []
@@ -434,7 +412,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
             generation.setdefault(
                 field, [value] if field == "stopSequences" and isinstance(value, str) else value
             )
-    request = ChatRequest(
+    request = t.ChatRequest(
         model=model.removeprefix("models/"),
         messages=messages,
         system=_system(body.get("systemInstruction")),
@@ -487,7 +465,7 @@ def _attribution(labels: Any) -> tuple[str | None, str | None]:
     return first(USER_LABELS), first(SESSION_LABELS)
 
 
-def _response_format(generation: dict[str, Any]) -> ResponseFormat | None:
+def _response_format(generation: dict[str, Any]) -> t.ResponseFormat | None:
     mime = generation.get("responseMimeType")
     schema = generation.get("responseJsonSchema") or generation.get("responseSchema")
     if mime not in (None, "text/plain", "application/json"):
@@ -497,9 +475,9 @@ def _response_format(generation: dict[str, Any]) -> ResponseFormat | None:
             param="responseMimeType",
         )
     if isinstance(schema, dict):
-        return ResponseFormat("json_schema", schema=json_schema(schema), name="response")
+        return t.ResponseFormat("json_schema", schema=json_schema(schema), name="response")
     if mime == "application/json":
-        return ResponseFormat("json_object")
+        return t.ResponseFormat("json_object")
     return None
 
 
@@ -516,13 +494,13 @@ def _call_part(call_id: str, call_name: str, args: dict[str, Any]) -> dict[str, 
 def render_parts(parts: list[t.Part]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for part in parts:
-        if isinstance(part, Thinking):
+        if isinstance(part, t.Thinking):
             if part.text:
                 out.append({"text": part.text, "thought": True})
-        elif isinstance(part, Text):
+        elif isinstance(part, t.Text):
             if part.text:
                 out.append({"text": part.text})
-        elif isinstance(part, ToolCall):
+        elif isinstance(part, t.ToolCall):
             out.append(_call_part(part.id, part.name, call_arguments(part)))
     return out
 
@@ -531,7 +509,7 @@ def _response_id(response_id: str) -> str:
     return response_id or "resp_" + os.urandom(12).hex()
 
 
-def render_response(response: t.ChatResponse, request: ChatRequest) -> dict[str, Any]:
+def render_response(response: t.ChatResponse, request: t.ChatRequest) -> dict[str, Any]:
     """A ``GenerateContentResponse``: one candidate, usage, the public model name."""
     return {
         "candidates": [
@@ -560,14 +538,14 @@ def _chunk(parts: list[dict[str, Any]], model: str, response_id: str, **more: An
 
 
 async def render_stream(
-    events: AsyncIterator[t.StreamEvent], request: ChatRequest
+    events: AsyncIterator[t.StreamEvent], request: t.ChatRequest
 ) -> AsyncIterator[bytes]:
     """Canonical events as ``streamGenerateContent?alt=sse`` chunks: each text or
     thought delta is a chunk, a function call one whole chunk when its arguments are
     complete; the last chunk carries the finish reason and the usage."""
     model = request.model
     response_id = ""
-    usage = Usage()
+    usage = t.Usage()
     finish: str | None = None
     calls: dict[int, tuple[str, str, list[str]]] = {}  # index -> (id, name, fragments)
     async for event in events:
@@ -592,11 +570,11 @@ async def render_stream(
                 call_id, call_name, fragments = calls.pop(event.index)
                 args = arguments_object("".join(fragments))
                 yield _chunk([_call_part(call_id, call_name, args)], model, response_id)
-        elif isinstance(event, UsageEvent):
+        elif isinstance(event, t.UsageEvent):
             usage.merge(event.usage)
-        elif isinstance(event, Finish):
+        elif isinstance(event, t.Finish):
             finish = maps.FINISH_REASONS_OUT.get(event.reason, "STOP")
-        elif isinstance(event, ErrorEvent):
+        elif isinstance(event, t.ErrorEvent):
             yield render_stream_error(event.error)
             return
     for call_id, call_name, fragments in calls.values():  # never closed: still sent

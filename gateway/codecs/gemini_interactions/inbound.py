@@ -31,30 +31,7 @@ import orjson
 
 from gateway.base import types as t
 from gateway.base.errors import GatewayError, InvalidRequest
-from gateway.base.types import (
-    ChatRequest,
-    Document,
-    ErrorEvent,
-    Finish,
-    Image,
-    Message,
-    PartStart,
-    PartStop,
-    Reasoning,
-    ResponseFormat,
-    Start,
-    Text,
-    TextDelta,
-    Thinking,
-    ThinkingDelta,
-    Tool,
-    ToolArgsDelta,
-    ToolCall,
-    ToolChoice,
-    ToolResult,
-    Usage,
-    UsageEvent,
-)
+from gateway.base.types import PartStart, PartStop, Start, TextDelta, ThinkingDelta, ToolArgsDelta
 from gateway.codecs.base import gateway_status
 from gateway.codecs.gemini_interactions import maps
 from gateway.codecs.google_common import arguments_object, call_arguments, config_number
@@ -115,12 +92,12 @@ def _string(value: Any, where: str) -> str:
     return value
 
 
-def _content(raw: Any, where: str) -> Text | Image | Document:
+def _content(raw: Any, where: str) -> t.Text | t.Image | t.Document:
     """One content object (``text``, ``image``, ``document``) as a canonical part."""
     item = _fields(raw, where)
     kind = item.get("type")
     if kind == "text":
-        return Text(_string(item.get("text"), f"{where}.text"))
+        return t.Text(_string(item.get("text"), f"{where}.text"))
     if kind in ("image", "document"):
         mime = item.get("mime_type")
         mime = mime if isinstance(mime, str) else None
@@ -129,11 +106,11 @@ def _content(raw: Any, where: str) -> Text | Image | Document:
             raise InvalidRequest(f"{where} needs data (base64) or uri", param=where)
         if kind == "image":
             if isinstance(data, str):
-                return Image(data=data, media_type=mime)
-            return Image(url=uri, media_type=mime)
+                return t.Image(data=data, media_type=mime)
+            return t.Image(url=uri, media_type=mime)
         if isinstance(data, str):
-            return Document(data=data, media_type=mime or "application/pdf")
-        return Document(url=uri, media_type=mime)
+            return t.Document(data=data, media_type=mime or "application/pdf")
+        return t.Document(url=uri, media_type=mime)
     if kind in ("audio", "video"):
         raise InvalidRequest(f"{where}: {kind} input is not supported by this gateway", param=where)
     raise InvalidRequest(
@@ -149,18 +126,18 @@ def _contents(raw: Any, where: str) -> list[t.Part]:
     return [_content(item, f"{where}[{i}]") for i, item in enumerate(raw)]
 
 
-def _result(raw: Any, where: str) -> list[Text | Image | Document]:
+def _result(raw: Any, where: str) -> list[t.Text | t.Image | t.Document]:
     """A function result's ``result``: a string, a list of contents or any JSON value
     (sent on as its JSON text)."""
     if isinstance(raw, str):
-        return [Text(raw)]
+        return [t.Text(raw)]
     if isinstance(raw, list) and all(
         isinstance(item, dict) and item.get("type") in CONTENT_TYPES for item in raw
     ):
         return [_content(item, f"{where}[{i}]") for i, item in enumerate(raw)]
     if raw is None:
         raise InvalidRequest(f"{where} is required", param=where)
-    return [Text(orjson.dumps(raw).decode())]
+    return [t.Text(orjson.dumps(raw).decode())]
 
 
 class _Turns:
@@ -168,7 +145,7 @@ class _Turns:
     calls) make one assistant message, results and user input user messages."""
 
     def __init__(self) -> None:
-        self.messages: list[Message] = []
+        self.messages: list[t.Message] = []
         self.calls: dict[str, str] = {}  # call id -> function name
         self.answered: set[str] = set()
 
@@ -177,7 +154,7 @@ class _Turns:
         if last is not None and last.role == role:
             last.parts.append(part)
         else:
-            self.messages.append(Message(role, [part]))  # type: ignore[arg-type]
+            self.messages.append(t.Message(role, [part]))  # type: ignore[arg-type]
 
     def step(self, raw: Any, where: str) -> None:
         step = _fields(raw, where)
@@ -195,12 +172,12 @@ class _Turns:
             text = "".join(
                 part.text
                 for part in _contents(summary, f"{where}.summary")
-                if isinstance(part, Text)
+                if isinstance(part, t.Text)
             )
             signature = step.get("signature")
             signature = signature if isinstance(signature, str) and signature else None
             if text or signature:
-                self.add("assistant", Thinking(text, signature=signature))
+                self.add("assistant", t.Thinking(text, signature=signature))
         elif kind == "function_call":
             call_id = _string(step.get("id"), f"{where}.id")
             call_name = _string(step.get("name"), f"{where}.name")
@@ -212,7 +189,7 @@ class _Turns:
                     f"{where}.arguments must be an object", param=f"{where}.arguments"
                 )
             self.calls[call_id] = call_name
-            self.add("assistant", ToolCall(call_id, call_name, arguments))
+            self.add("assistant", t.ToolCall(call_id, call_name, arguments))
         elif kind == "function_result":
             call_id = _string(step.get("call_id"), f"{where}.call_id")
             if call_id not in self.calls:
@@ -224,7 +201,7 @@ class _Turns:
             self.answered.add(call_id)
             content = _result(step.get("result"), f"{where}.result")
             is_error = step.get("is_error") is True
-            self.add("user", ToolResult(call_id=call_id, content=content, is_error=is_error))
+            self.add("user", t.ToolResult(call_id=call_id, content=content, is_error=is_error))
         else:
             raise InvalidRequest(
                 f"{where}.type {kind!r} is not supported by this gateway (steps: "
@@ -233,11 +210,11 @@ class _Turns:
             )
 
 
-def parse_input(value: Any) -> list[Message]:
+def parse_input(value: Any) -> list[t.Message]:
     """``input`` (a string, a content, a list of contents or of steps) as messages."""
     turns = _Turns()
     if isinstance(value, str):
-        turns.add("user", Text(value))
+        turns.add("user", t.Text(value))
     elif isinstance(value, dict):
         turns.step(value, "input")
     elif isinstance(value, list):
@@ -251,12 +228,12 @@ def parse_input(value: Any) -> list[Message]:
     return turns.messages
 
 
-def _tools(value: Any) -> list[Tool]:
+def _tools(value: Any) -> list[t.Tool]:
     if value is None:
         return []
     if not isinstance(value, list):
         raise InvalidRequest("tools must be a list", param="tools")
-    tools: list[Tool] = []
+    tools: list[t.Tool] = []
     for i, raw in enumerate(value):
         where = f"tools[{i}]"
         tool = _fields(raw, where)
@@ -279,7 +256,7 @@ def _tools(value: Any) -> list[Tool]:
         if parameters is None:
             parameters = {"type": "object", "properties": {}}
         tools.append(
-            Tool(
+            t.Tool(
                 tool_name,
                 description if isinstance(description, str) else None,
                 _fields(parameters, f"{where}.parameters"),
@@ -288,7 +265,7 @@ def _tools(value: Any) -> list[Tool]:
     return tools
 
 
-def _tool_choice(value: Any) -> ToolChoice | None:
+def _tool_choice(value: Any) -> t.ToolChoice | None:
     where = "generation_config.tool_choice"
     allowed: Any = None
     mode = value
@@ -298,17 +275,17 @@ def _tool_choice(value: Any) -> ToolChoice | None:
     if mode is None:
         return None
     if mode == "none":
-        return ToolChoice("none")
+        return t.ToolChoice("none")
     if mode == "auto":
-        return ToolChoice("auto")
+        return t.ToolChoice("auto")
     if mode in ("any", "validated"):
         if isinstance(allowed, list) and len(allowed) == 1 and isinstance(allowed[0], str):
-            return ToolChoice("tool", name=allowed[0])
-        return ToolChoice("required")
+            return t.ToolChoice("tool", name=allowed[0])
+        return t.ToolChoice("required")
     raise InvalidRequest(f"{where} {mode!r} is not one of auto, any, none, validated", param=where)
 
 
-def _response_format(body: dict[str, Any]) -> ResponseFormat | None:
+def _response_format(body: dict[str, Any]) -> t.ResponseFormat | None:
     value = body.get("response_format")
     if isinstance(value, list):  # one format per modality: the text one is ours
         value = next((v for v in value if isinstance(v, dict) and v.get("type") == "text"), None)
@@ -322,13 +299,13 @@ def _response_format(body: dict[str, Any]) -> ResponseFormat | None:
     if mime not in (None, "text/plain", "application/json"):
         raise InvalidRequest(f"response_format mime_type {mime!r} is not supported")
     if isinstance(schema, dict) and schema:
-        return ResponseFormat("json_schema", schema=schema, name="response")
+        return t.ResponseFormat("json_schema", schema=schema, name="response")
     if mime == "application/json":
-        return ResponseFormat("json_object")
+        return t.ResponseFormat("json_object")
     return None
 
 
-def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatRequest:
+def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> t.ChatRequest:
     """A create body (``CreateModelInteraction``) as a canonical request."""
     if "agent" in body and "model" not in body:
         raise InvalidRequest(
@@ -357,7 +334,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
     level = generation.get("thinking_level")
     reasoning = None
     if isinstance(level, str) and level in _LEVELS:
-        reasoning = Reasoning(effort=_LEVELS[level])  # type: ignore[arg-type]
+        reasoning = t.Reasoning(effort=_LEVELS[level])  # type: ignore[arg-type]
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequest("stream must be a boolean", param="stream")
@@ -369,10 +346,10 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
     seed = config_number(generation, "seed", "generation_config", int)
     if seed is not None:
         extra["seed"] = seed
-    return ChatRequest(
+    return t.ChatRequest(
         model=model.removeprefix("models/"),
         messages=messages,
-        system=[Text(system)] if system else [],
+        system=[t.Text(system)] if system else [],
         tools=_tools(body.get("tools")),
         tool_choice=_tool_choice(generation.get("tool_choice")),
         max_tokens=config_number(generation, "max_output_tokens", "generation_config", int),
@@ -418,11 +395,11 @@ def output_steps(parts: list[t.Part]) -> list[dict[str, Any]]:
     run of text, and each function call."""
     steps: list[dict[str, Any]] = []
     for part in parts:
-        if isinstance(part, Thinking):
+        if isinstance(part, t.Thinking):
             if part.text or part.signature:
                 steps.append(thought_step(part.text, part.signature))
-        elif isinstance(part, Text | Image):
-            if isinstance(part, Text):
+        elif isinstance(part, t.Text | t.Image):
+            if isinstance(part, t.Text):
                 if not part.text:
                     continue
                 content: dict[str, Any] = {"type": "text", "text": part.text}
@@ -434,7 +411,7 @@ def output_steps(parts: list[t.Part]) -> list[dict[str, Any]]:
                 last["content"].append(content)
             else:
                 steps.append({"type": "model_output", "content": [content]})
-        elif isinstance(part, ToolCall):
+        elif isinstance(part, t.ToolCall):
             steps.append(
                 {
                     "type": "function_call",
@@ -451,7 +428,7 @@ def resource(
     model: str,
     status: str,
     steps: list[dict[str, Any]],
-    usage: Usage | None,
+    usage: t.Usage | None,
     created: str,
     echo: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -472,10 +449,10 @@ def resource(
     return body
 
 
-def render_response(response: t.ChatResponse, request: ChatRequest) -> dict[str, Any]:
+def render_response(response: t.ChatResponse, request: t.ChatRequest) -> dict[str, Any]:
     """The create response: the model's steps only, the status the turn ended with."""
     status = maps.STATUS_OF_FINISH.get(response.finish_reason, "completed")
-    if any(isinstance(p, ToolCall) for p in response.parts):
+    if any(isinstance(p, t.ToolCall) for p in response.parts):
         status = "requires_action"
     return resource(
         interaction_id(response.id),
@@ -541,14 +518,14 @@ def event_id(ordinal: int) -> str:
 
 
 async def render_stream(
-    events: AsyncIterator[t.StreamEvent], request: ChatRequest
+    events: AsyncIterator[t.StreamEvent], request: t.ChatRequest
 ) -> AsyncIterator[bytes]:
     """Canonical events as the Interactions stream: created, the steps (start, deltas,
     stop), completed with the usage, then ``[DONE]``."""
     emit = _Events()
     interaction = maps.new_id()
     created = timestamp()
-    usage = Usage()
+    usage = t.Usage()
     reason = None
     steps = _Steps(emit)
     calls = False
@@ -596,11 +573,11 @@ async def render_stream(
         elif isinstance(event, PartStop):
             if event.index in steps.at:
                 yield emit({"event_type": "step.stop", "index": steps.at.pop(event.index)})
-        elif isinstance(event, UsageEvent):
+        elif isinstance(event, t.UsageEvent):
             usage.merge(event.usage)
-        elif isinstance(event, Finish):
+        elif isinstance(event, t.Finish):
             reason = event.reason
-        elif isinstance(event, ErrorEvent):
+        elif isinstance(event, t.ErrorEvent):
             yield _error_event(event.error, emit)
             yield maps.DONE
             return
@@ -632,7 +609,7 @@ class _Steps:
         return self.emit({"event_type": "step.start", "index": self.at[index], "step": step})
 
 
-def _opening(emit: _Events, interaction: str, created: str, request: ChatRequest) -> bytes:
+def _opening(emit: _Events, interaction: str, created: str, request: t.ChatRequest) -> bytes:
     """The stream's ``interaction.created`` event."""
     body: dict[str, Any] = {"id": interaction, "object": "interaction", "model": request.model}
     body.update({"status": "in_progress", "created": created, **request.echo})

@@ -16,34 +16,9 @@ from typing import Any
 import orjson
 
 from gateway.base import documents, errors
+from gateway.base import types as t
 from gateway.base.streaming import sse_bytes
-from gateway.base.types import (
-    ChatRequest,
-    ChatResponse,
-    DeferredChatRequest,
-    Document,
-    ErrorEvent,
-    Finish,
-    Image,
-    Message,
-    MessagesDigest,
-    PartStart,
-    PartStop,
-    Reasoning,
-    Start,
-    StreamEvent,
-    Text,
-    TextDelta,
-    Thinking,
-    ThinkingDelta,
-    Tool,
-    ToolArgsDelta,
-    ToolCall,
-    ToolChoice,
-    ToolResult,
-    Usage,
-    UsageEvent,
-)
+from gateway.base.types import PartStart, PartStop, TextDelta, ThinkingDelta, ToolArgsDelta
 from gateway.codecs import openai_common as common
 from gateway.codecs.base import chat_tool_calls, render_events
 from gateway.codecs.inbound_common import client_dialect
@@ -80,7 +55,7 @@ _EFFORTS = ("minimal", "low", "medium", "high")
 # --- requests ------------------------------------------------------------------------
 
 
-def _file(part: dict[str, Any], param: str) -> Document:
+def _file(part: dict[str, Any], param: str) -> t.Document:
     """A ``file`` part: ``file_data`` as a base64 data URL with its ``filename``. A
     ``file_id`` names a file uploaded to OpenAI's Files API, which the gateway does not
     have: refused, saying what to send instead."""
@@ -112,16 +87,16 @@ def _file(part: dict[str, Any], param: str) -> Document:
 
 def _content_parts(
     content: Any, param: str, unmapped: list[str], *, images: bool = True
-) -> list[Text | Image | Document]:
+) -> list[t.Text | t.Image | t.Document]:
     """A message's ``content``: a string or a list of text / image_url / file parts.
     Other part types OpenAI accepts (``input_audio``...) are named in ``unmapped``: a
     passthrough forwards them, a translation drops them or says which it cannot carry."""
     if content is None:
         return []
     if isinstance(content, str):
-        return [Text(content)] if content else []
+        return [t.Text(content)] if content else []
     common.expect(content, list, "a string or an array of content parts", param)
-    parts: list[Text | Image | Document] = []
+    parts: list[t.Text | t.Image | t.Document] = []
     for i, part in enumerate(content):
         where = f"{param}[{i}]"
         common.expect(part, dict, "an object", where)
@@ -130,7 +105,7 @@ def _content_parts(
             text = part.get(kind)
             common.expect(text, str, "a string", f"{where}.{kind}")
             if text:
-                parts.append(Text(text))
+                parts.append(t.Text(text))
         elif kind == "image_url" and images:
             parts.append(common.image(part, where))
         elif kind == "file" and images:
@@ -144,21 +119,21 @@ def _content_parts(
     return parts
 
 
-def _assistant(msg: dict[str, Any], param: str, unmapped: list[str]) -> Message:
+def _assistant(msg: dict[str, Any], param: str, unmapped: list[str]) -> t.Message:
     parts: list[Any] = []
     reasoning = msg.get("reasoning_content")
     if reasoning is not None:
         common.expect(reasoning, str, "a string", f"{param}.reasoning_content")
         if reasoning:
-            parts.append(Thinking(reasoning))
+            parts.append(t.Thinking(reasoning))
     content = msg.get("content")
     if isinstance(content, str):  # the common shape, without building a parameter path
         if content:
-            parts.append(Text(content))
+            parts.append(t.Text(content))
     elif content is not None:
         parts.extend(_content_parts(content, f"{param}.content", unmapped, images=False))
     if msg.get("refusal"):
-        parts.append(Text(common.expect(msg["refusal"], str, "a string", f"{param}.refusal")))
+        parts.append(t.Text(common.expect(msg["refusal"], str, "a string", f"{param}.refusal")))
     calls = msg.get("tool_calls") or []
     if not isinstance(calls, list):
         common.expect(calls, list, "an array", f"{param}.tool_calls")
@@ -170,11 +145,11 @@ def _assistant(msg: dict[str, Any], param: str, unmapped: list[str]) -> Message:
             legacy.get("arguments", ""), f"{param}.function_call.arguments"
         )
         call_id = f"call_{legacy['name']}"
-        parts.append(ToolCall(id=call_id, name=legacy["name"], arguments=args, raw_arguments=raw))
-    return Message("assistant", parts, name=msg.get("name"))
+        parts.append(t.ToolCall(id=call_id, name=legacy["name"], arguments=args, raw_arguments=raw))
+    return t.Message("assistant", parts, name=msg.get("name"))
 
 
-def _tool_call(call: Any, param: str, j: int) -> ToolCall:
+def _tool_call(call: Any, param: str, j: int) -> t.ToolCall:
     """One of an assistant message's ``tool_calls``. An agent's history holds hundreds:
     the checks run first and a parameter's path is written only for its error."""
     fn: Any = call.get("function") if isinstance(call, dict) else None
@@ -191,29 +166,29 @@ def _tool_call(call: Any, param: str, j: int) -> ToolCall:
     # only another value's error needs the path
     where = "" if isinstance(raw_arguments, str | dict) else f"{param}.tool_calls[{j}]"
     args, raw = common.call_arguments(raw_arguments, f"{where}.function.arguments")
-    return ToolCall(id=call_id, name=name, arguments=args, raw_arguments=raw)
+    return t.ToolCall(id=call_id, name=name, arguments=args, raw_arguments=raw)
 
 
-def _tool_result(msg: dict[str, Any], param: str, unmapped: list[str]) -> ToolResult:
+def _tool_result(msg: dict[str, Any], param: str, unmapped: list[str]) -> t.ToolResult:
     call_id: Any = msg.get("tool_call_id")
     if not isinstance(call_id, str):
         common.expect(call_id, str, "a string", f"{param}.tool_call_id")
     content = msg.get("content")
     if isinstance(content, str):  # the common shape, without building a parameter path
-        return ToolResult(call_id=call_id, content=[Text(content)] if content else [])
+        return t.ToolResult(call_id=call_id, content=[t.Text(content)] if content else [])
     parts = _content_parts(content, f"{param}.content", unmapped, images=False)
-    return ToolResult(call_id=call_id, content=parts)
+    return t.ToolResult(call_id=call_id, content=parts)
 
 
-def _messages(raw: Any, unmapped: list[str]) -> tuple[list[Text], list[Message]]:
+def _messages(raw: Any, unmapped: list[str]) -> tuple[list[t.Text], list[t.Message]]:
     """Leading system/developer messages become the system prompt; later ones stay in
     place as ``system`` messages; consecutive tool messages become one user turn of
     ToolResult parts (the shape every upstream can take)."""
     common.expect(raw, list, "an array of messages", "messages")
     if not raw:
         raise common.invalid("messages must contain at least one message", "messages")
-    system: list[Text] = []
-    messages: list[Message] = []
+    system: list[t.Text] = []
+    messages: list[t.Message] = []
     for i, msg in enumerate(raw):
         param = f"messages[{i}]"
         if not isinstance(msg, dict):  # (checked here first: a call a message is many)
@@ -225,21 +200,25 @@ def _messages(raw: Any, unmapped: list[str]) -> tuple[list[Text], list[Message]]
         if role in ("system", "developer"):
             parts = _content_parts(msg.get("content"), f"{param}.content", unmapped, images=False)
             if messages:
-                messages.append(Message("system", list(parts)))
+                messages.append(t.Message("system", list(parts)))
             else:
                 system.extend(parts)  # type: ignore[arg-type]
         elif role == "user":
             parts = _content_parts(msg.get("content"), f"{param}.content", unmapped)
-            messages.append(Message("user", list(parts), name=msg.get("name")))
+            messages.append(t.Message("user", list(parts), name=msg.get("name")))
         elif role == "assistant":
             messages.append(_assistant(msg, param, unmapped))
         elif role == "tool":
             result = _tool_result(msg, param, unmapped)
             last = messages[-1] if messages else None
-            if last and last.role == "user" and all(isinstance(p, ToolResult) for p in last.parts):
+            if (
+                last
+                and last.role == "user"
+                and all(isinstance(p, t.ToolResult) for p in last.parts)
+            ):
                 last.parts.append(result)
             else:
-                messages.append(Message("user", [result]))
+                messages.append(t.Message("user", [result]))
         elif role == "function":
             raise common.invalid(
                 "role 'function' is deprecated; send role 'tool' with tool_call_id", f"{param}.role"
@@ -251,54 +230,54 @@ def _messages(raw: Any, unmapped: list[str]) -> tuple[list[Text], list[Message]]
     return system, messages
 
 
-def _built_messages(raw: list[Any]) -> list[Message]:
+def _built_messages(raw: list[Any]) -> list[t.Message]:
     """The canonical messages of wire messages ``_scan`` took, as ``_messages`` makes
     them (a test holds them equal) without its checks, which the scan made."""
-    messages: list[Message] = []
+    messages: list[t.Message] = []
     results: list[Any] | None = None  # a user turn of tool results only: a tool joins it
     for msg in raw:
         role = msg["role"]
         content = msg.get("content")
         if type(content) is str:
-            texts: list[Any] = [Text(content)] if content else []
+            texts: list[Any] = [t.Text(content)] if content else []
         elif content is None:
             texts = []
         else:
-            texts = [Text(text) for text in _plain_texts(content) or ()]
+            texts = [t.Text(text) for text in _plain_texts(content) or ()]
         if role == "assistant":
             reasoning = msg.get("reasoning_content")
-            parts: list[Any] = [Thinking(reasoning)] if reasoning else []
+            parts: list[Any] = [t.Thinking(reasoning)] if reasoning else []
             parts += texts
             for call in msg.get("tool_calls") or ():
                 fn = call["function"]
                 arguments, raw_arguments = common.call_arguments(fn.get("arguments", ""), "")
                 parts.append(
-                    ToolCall(
+                    t.ToolCall(
                         id=call["id"],
                         name=fn["name"],
                         arguments=arguments,
                         raw_arguments=raw_arguments,
                     )
                 )
-            messages.append(Message("assistant", parts, name=msg.get("name")))
+            messages.append(t.Message("assistant", parts, name=msg.get("name")))
             results = None
         elif role == "tool":
-            result = ToolResult(call_id=msg["tool_call_id"], content=texts)
+            result = t.ToolResult(call_id=msg["tool_call_id"], content=texts)
             if results is None:
                 results = [result]
-                messages.append(Message("user", results))
+                messages.append(t.Message("user", results))
             else:
                 results.append(result)
         elif role == "user":
-            messages.append(Message("user", texts, name=msg.get("name")))
+            messages.append(t.Message("user", texts, name=msg.get("name")))
             results = None if texts else texts
         elif messages:  # a system message in place (the leading ones are the system prompt)
-            messages.append(Message("system", texts))
+            messages.append(t.Message("system", texts))
             results = None
     return messages
 
 
-def _scan(raw: Any) -> tuple[list[Text], MessagesDigest, list[str]] | None:
+def _scan(raw: Any) -> tuple[list[t.Text], t.MessagesDigest, list[str]] | None:
     """The system prompt, the digest and the tool calls' arguments as sent (what the
     estimate counts and a guardrail reads, in order) of wire messages in the shape an
     agent sends (texts, tool calls and tool results: what ``_messages`` takes without an
@@ -308,7 +287,7 @@ def _scan(raw: Any) -> tuple[list[Text], MessagesDigest, list[str]] | None:
     list gives ``tokens.estimate_tokens`` (a test holds them equal)."""
     if type(raw) is not list or not raw:
         return None
-    system: list[Text] = []
+    system: list[t.Text] = []
     written: list[str] = []
     count = tokens = 0
     folds = False  # the last message is a user turn of tool results only: a tool joins it
@@ -351,12 +330,12 @@ def _scan(raw: Any) -> tuple[list[Text], MessagesDigest, list[str]] | None:
                 folds = False
             elif type(content) is str:
                 if content:
-                    system.append(Text(content))
+                    system.append(t.Text(content))
             else:
-                system.extend(Text(text) for text in _plain_texts(content) or ())
+                system.extend(t.Text(text) for text in _plain_texts(content) or ())
         else:
             return None
-    return system, MessagesDigest(count=count, text_tokens=tokens), written
+    return system, t.MessagesDigest(count=count, text_tokens=tokens), written
 
 
 def _plain_texts(content: Any) -> list[str] | None:
@@ -478,8 +457,8 @@ def _message_texts(raw: list[Any], written: list[str]) -> list[str]:
     return out
 
 
-def _tools(body: dict[str, Any], unmapped: list[str]) -> list[Tool]:
-    tools: list[Tool] = []
+def _tools(body: dict[str, Any], unmapped: list[str]) -> list[t.Tool]:
+    tools: list[t.Tool] = []
     raw = body.get("tools")
     if raw is not None:
         common.expect(raw, list, "an array", "tools")
@@ -502,14 +481,14 @@ def _tools(body: dict[str, Any], unmapped: list[str]) -> list[Tool]:
     return tools
 
 
-def _tool_choice(body: dict[str, Any]) -> ToolChoice | None:
+def _tool_choice(body: dict[str, Any]) -> t.ToolChoice | None:
     raw, param = body.get("tool_choice"), "tool_choice"
     if raw is None and body.get("function_call") is not None:
         raw, param = body["function_call"], "function_call"
-    choice: ToolChoice | None = None
+    choice: t.ToolChoice | None = None
     if raw is not None:
         if raw in ("auto", "none", "required"):
-            choice = ToolChoice(mode=raw)
+            choice = t.ToolChoice(mode=raw)
         elif isinstance(raw, dict):
             fn = raw.get("function") if param == "tool_choice" else raw
             if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
@@ -518,17 +497,12 @@ def _tool_choice(body: dict[str, Any]) -> ToolChoice | None:
                     '{"type": "function", "function": {"name": ...}}',
                     param,
                 )
-            choice = ToolChoice(mode="tool", name=fn["name"])
+            choice = t.ToolChoice(mode="tool", name=fn["name"])
         else:
             raise common.invalid(
                 "tool_choice must be auto, none, required or a function object", param
             )
-    parallel = body.get("parallel_tool_calls")
-    if parallel is not None:
-        common.expect(parallel, bool, "a boolean", "parallel_tool_calls")
-        choice = choice or ToolChoice()
-        choice.parallel = parallel
-    return choice
+    return common.with_parallel(choice, body)
 
 
 def _stop(body: dict[str, Any]) -> list[str]:
@@ -543,7 +517,7 @@ def _stop(body: dict[str, Any]) -> list[str]:
     return list(raw)
 
 
-def _reasoning(body: dict[str, Any]) -> Reasoning | None:
+def _reasoning(body: dict[str, Any]) -> t.Reasoning | None:
     effort = body.get("reasoning_effort")
     if effort is None or effort == "none":
         return None
@@ -551,23 +525,18 @@ def _reasoning(body: dict[str, Any]) -> Reasoning | None:
         raise common.invalid(
             "reasoning_effort must be one of minimal, low, medium, high", "reasoning_effort"
         )
-    return Reasoning(effort=effort)
+    return t.Reasoning(effort=effort)
 
 
-def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatRequest:
+def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> t.ChatRequest:
     """Validate an OpenAI Chat Completions body into a ``ChatRequest``."""
-    if not isinstance(body, dict):
-        raise common.invalid("the request body must be a JSON object", "body")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise common.invalid("model is required and must be a string", "model")
+    model, stream = common.model_and_stream(body)
     extra = {k: v for k, v in body.items() if k not in _MODELLED}
     unmapped = list(extra)
     raw_messages = body.get("messages")
     scanned = _scan(raw_messages)  # an agent's messages: built when something reads them
     if scanned is None:
         system, messages = _messages(raw_messages, unmapped)
-    stream = bool(common.expect(body.get("stream", False), bool, "a boolean", "stream"))
     options = body.get("stream_options") or {}
     common.expect(options, dict, "an object", "stream_options")
     max_tokens = common.optional_int(body, "max_completion_tokens")
@@ -580,14 +549,14 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
     fields: dict[str, Any] = {}
     if scanned is None:
         fields["messages"] = messages
-        made: type[ChatRequest] = ChatRequest
+        made: type[t.ChatRequest] = t.ChatRequest
     else:
         system, digest, written = scanned
         assert isinstance(raw_messages, list)  # (what the scan took)
         fields["build"] = functools.partial(_built_messages, raw_messages)
         fields["digest"] = digest
         fields["texts"] = functools.partial(_message_texts, raw_messages, written)
-        made = DeferredChatRequest
+        made = t.DeferredChatRequest
     return made(
         dialect="openai",
         model=model,
@@ -621,7 +590,7 @@ def _new_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def render_response(response: ChatResponse, request: ChatRequest) -> dict[str, Any]:
+def render_response(response: t.ChatResponse, request: t.ChatRequest) -> dict[str, Any]:
     """A ``chat.completion`` object for one canonical response."""
     message: dict[str, Any] = {"role": "assistant", "content": None}
     text = response.text()
@@ -630,7 +599,7 @@ def render_response(response: ChatResponse, request: ChatRequest) -> dict[str, A
     calls = response.tool_calls()
     if calls:
         message["tool_calls"] = chat_tool_calls(calls)
-    reasoning = "".join(p.text for p in response.parts if isinstance(p, Thinking))
+    reasoning = "".join(p.text for p in response.parts if isinstance(p, t.Thinking))
     if reasoning:
         message["reasoning_content"] = reasoning
     message["refusal"] = None
@@ -654,12 +623,12 @@ def render_response(response: ChatResponse, request: ChatRequest) -> dict[str, A
 class _ChunkWriter:
     """Builds ``chat.completion.chunk`` SSE events sharing one id/created/model."""
 
-    def __init__(self, request: ChatRequest) -> None:
+    def __init__(self, request: t.ChatRequest) -> None:
         self.model = request.model
         self.id = _new_id()
         self.created = int(time.time())
 
-    def start(self, event: Start) -> None:
+    def start(self, event: t.Start) -> None:
         self.id = event.id or self.id
         self.created = event.created or self.created
 
@@ -668,7 +637,7 @@ class _ChunkWriter:
             [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
         )
 
-    def usage(self, usage: Usage) -> bytes:
+    def usage(self, usage: t.Usage) -> bytes:
         return self._write([], usage=render_usage(usage))
 
     def _write(self, choices: list[Any], **more: Any) -> bytes:
@@ -693,26 +662,26 @@ class StreamRenderer:
     finish chunk, then ``[DONE]``. An error ends the stream with an error chunk and no
     ``[DONE]``; so does a stream that ends without a Finish (never a silent cut)."""
 
-    def __init__(self, request: ChatRequest) -> None:
+    def __init__(self, request: t.ChatRequest) -> None:
         self.request = request
         self.writer = _ChunkWriter(request)
         self.started = self.finished = False
         self.ended = False  # an error ended the stream
         self.tool_index: dict[int, int] = {}  # part index -> tool-call index
         self.silent: set[int] = set()  # tool calls that got no argument fragment yet
-        self.usage = Usage()
+        self.usage = t.Usage()
 
-    def feed(self, event: StreamEvent) -> list[bytes]:
+    def feed(self, event: t.StreamEvent) -> list[bytes]:
         writer = self.writer
         if type(event) is TextDelta and self.started:  # most of a stream: the short way
             return [writer.chunk({"content": event.text})] if event.text else []
         out: list[bytes] = []
-        if not self.started and not isinstance(event, ErrorEvent):
+        if not self.started and not isinstance(event, t.ErrorEvent):
             self.started = True
-            if isinstance(event, Start):
+            if isinstance(event, t.Start):
                 writer.start(event)
             out.append(writer.chunk({"role": "assistant", "content": ""}))
-            if isinstance(event, Start):
+            if isinstance(event, t.Start):
                 if event.usage:
                     self.usage.merge(event.usage)
                 return out
@@ -741,12 +710,12 @@ class StreamRenderer:
                 self.silent.discard(i)
                 call = {"index": self.tool_index[i], "function": {"arguments": "{}"}}
                 out.append(writer.chunk({"tool_calls": [call]}))
-            case UsageEvent(usage=more):
+            case t.UsageEvent(usage=more):
                 self.usage.merge(more)
-            case Finish(reason=reason) if not self.finished:
+            case t.Finish(reason=reason) if not self.finished:
                 self.finished = True
                 out.append(writer.chunk({}, maps.FINISH_OUT.get(reason, "stop")))
-            case ErrorEvent(error=error):
+            case t.ErrorEvent(error=error):
                 self.ended = True
                 out.append(render_stream_error(_as_gateway_error(error)))
         return out
@@ -760,7 +729,9 @@ class StreamRenderer:
         return out
 
 
-def render_stream(events: AsyncIterator[StreamEvent], request: ChatRequest) -> AsyncIterator[bytes]:
+def render_stream(
+    events: AsyncIterator[t.StreamEvent], request: t.ChatRequest
+) -> AsyncIterator[bytes]:
     """OpenAI SSE chunks, one per yielded chunk, as canonical events arrive
     (``StreamRenderer``)."""
     return render_events(StreamRenderer(request), events)

@@ -28,41 +28,15 @@ from typing import Any
 import orjson
 
 from gateway.base import documents, errors
+from gateway.base import types as t
 from gateway.base.streaming import sse_bytes
 from gateway.base.types import (
-    ChatRequest,
-    ChatResponse,
-    Document,
     ErrorEvent,
-    Finish,
-    Hosted,
-    HostedItem,
-    Image,
-    McpApproval,
-    McpItem,
-    McpServer,
-    Message,
     PartStart,
     PartStop,
-    Phase,
-    Reasoning,
-    ResponseFormat,
-    ServerTool,
-    ServerToolItem,
-    Start,
-    StreamEvent,
-    Text,
     TextDelta,
-    Thinking,
     ThinkingDelta,
     ToolArgsDelta,
-    ToolCall,
-    ToolChoice,
-    ToolResult,
-    Usage,
-    UsageEvent,
-    mcp_tool_name,
-    refused_caller_header,
 )
 from gateway.codecs import openai_common as common
 from gateway.codecs.base import render_events, tool_call_text
@@ -124,7 +98,7 @@ _TEXT_PARTS = {"input_text": "text", "output_text": "text", "text": "text", "ref
 # --- requests ------------------------------------------------------------------------
 
 
-def _input_file(part: dict[str, Any], where: str) -> Document:
+def _input_file(part: dict[str, Any], where: str) -> t.Document:
     """An ``input_file``: ``file_data`` (a base64 data URL, or bare base64 taken as a
     PDF) or ``file_url``, with its ``filename``; ``file_id`` is refused (no Files API)."""
     data, url, name = part.get("file_data"), part.get("file_url"), part.get("filename")
@@ -145,7 +119,7 @@ def _input_file(part: dict[str, Any], where: str) -> Document:
         common.expect(url, str, "a string", f"{where}.file_url")
         if not url.startswith(("http://", "https://")):
             raise common.invalid("input_file.file_url must be an http(s) URL", f"{where}.file_url")
-        return Document(media_type=documents.media_type_of_url(url), url=url, filename=name)
+        return t.Document(media_type=documents.media_type_of_url(url), url=url, filename=name)
     if part.get("file_id") is not None:
         raise common.invalid(
             "input_file.file_id is not supported (no Files API: no files are stored); send "
@@ -155,13 +129,13 @@ def _input_file(part: dict[str, Any], where: str) -> Document:
     raise common.invalid("input_file needs file_data or file_url", f"{where}.file_data")
 
 
-def _text_or_image(part: Any, where: str, *, images: bool) -> Text | Image | Document | None:
+def _text_or_image(part: Any, where: str, *, images: bool) -> t.Text | t.Image | t.Document | None:
     common.expect(part, dict, "an object", where)
     kind = part.get("type")
     field = _TEXT_PARTS.get(kind)
     if field is not None:
         text = common.expect(part.get(field), str, "a string", f"{where}.{field}")
-        return Text(text) if text else None
+        return t.Text(text) if text else None
     if kind == "input_image" and images:
         if part.get("image_url") is None and part.get("file_id") is not None:
             raise common.invalid(
@@ -178,17 +152,17 @@ def _text_or_image(part: Any, where: str, *, images: bool) -> Text | Image | Doc
     )
 
 
-def _content(content: Any, param: str, *, images: bool) -> list[Text | Image | Document]:
+def _content(content: Any, param: str, *, images: bool) -> list[t.Text | t.Image | t.Document]:
     """A message's ``content`` (or a tool output): a string or a list of parts."""
     if isinstance(content, str):
-        return [Text(content)] if content else []
+        return [t.Text(content)] if content else []
     common.expect(content, list, "a string or an array of content parts", param)
     parts = [_text_or_image(p, f"{param}[{i}]", images=images) for i, p in enumerate(content)]
     return [p for p in parts if p is not None]
 
 
 # OpenAI's assistant phases (``phase`` on message items): kept on the text parts
-PHASES: tuple[Phase, ...] = ("commentary", "final_answer")
+PHASES: tuple[t.Phase, ...] = ("commentary", "final_answer")
 
 
 def _string(item: dict[str, Any], name: str, param: str) -> str:
@@ -198,7 +172,7 @@ def _string(item: dict[str, Any], name: str, param: str) -> str:
     return value
 
 
-def _reasoning_item(item: dict[str, Any], param: str) -> Thinking | None:
+def _reasoning_item(item: dict[str, Any], param: str) -> t.Thinking | None:
     """A reasoning item becomes Thinking when it carries summary (or reasoning) text,
     redacted Thinking when it carries only ``encrypted_content``."""
     texts: list[str] = []
@@ -215,9 +189,11 @@ def _reasoning_item(item: dict[str, Any], param: str) -> Thinking | None:
     signature = item.get("encrypted_content")
     if not texts:
         if isinstance(signature, str) and signature:
-            return Thinking("", redacted=signature)
+            return t.Thinking("", redacted=signature)
         return None
-    return Thinking("\n\n".join(texts), signature=signature if isinstance(signature, str) else None)
+    return t.Thinking(
+        "\n\n".join(texts), signature=signature if isinstance(signature, str) else None
+    )
 
 
 class _Conversation:
@@ -225,43 +201,43 @@ class _Conversation:
     message and function_call items in a row) becomes one assistant message; tool
     outputs in a row become one user message of ToolResult parts."""
 
-    def __init__(self, system: list[Text]) -> None:
+    def __init__(self, system: list[t.Text]) -> None:
         self.system = system
-        self.messages: list[Message] = []
-        self.mcp_pending: list[McpItem] = []  # approval requests of earlier turns
-        self.mcp_approvals: list[McpApproval] = []
+        self.messages: list[t.Message] = []
+        self.mcp_pending: list[t.McpItem] = []  # approval requests of earlier turns
+        self.mcp_approvals: list[t.McpApproval] = []
         self.mcp_answered: set[str] = set()  # approval requests an mcp_call already ran
         self.calls: set[str] = set()  # call_ids of the function_call items so far
 
-    def _last(self, role: str) -> Message | None:
+    def _last(self, role: str) -> t.Message | None:
         last = self.messages[-1] if self.messages else None
         return last if last is not None and last.role == role else None
 
     def assistant_part(self, part: Any) -> None:
         last = self._last("assistant")
         if last is None:
-            last = Message("assistant")
+            last = t.Message("assistant")
             self.messages.append(last)
         last.parts.append(part)
 
-    def tool_result(self, result: ToolResult) -> None:
+    def tool_result(self, result: t.ToolResult) -> None:
         last = self._last("user")
-        if last is not None and last.parts and all(isinstance(p, ToolResult) for p in last.parts):
+        if last is not None and last.parts and all(isinstance(p, t.ToolResult) for p in last.parts):
             last.parts.append(result)
         else:
-            self.messages.append(Message("user", [result]))
+            self.messages.append(t.Message("user", [result]))
 
     def message(self, item: dict[str, Any], param: str) -> None:
         role = item.get("role")
         content = item.get("content")
         if role == "user":
             self.messages.append(
-                Message("user", list(_content(content, f"{param}.content", images=True)))
+                t.Message("user", list(_content(content, f"{param}.content", images=True)))
             )
         elif role in ("system", "developer"):
             parts = _content(content, f"{param}.content", images=False)
             if self.messages:
-                self.messages.append(Message("system", list(parts)))
+                self.messages.append(t.Message("system", list(parts)))
             else:
                 self.system.extend(parts)  # type: ignore[arg-type]
         elif role == "assistant":
@@ -271,7 +247,7 @@ class _Conversation:
                     "phase must be 'commentary' or 'final_answer'", f"{param}.phase"
                 )
             for part in _content(content, f"{param}.content", images=False):
-                if phase is not None and isinstance(part, Text):
+                if phase is not None and isinstance(part, t.Text):
                     part.phase = phase
                 self.assistant_part(part)
         else:
@@ -288,7 +264,9 @@ class _Conversation:
             call_id = _string(item, "call_id", param)
             name = _string(item, "name", param)
             args, raw = common.call_arguments(item.get("arguments", ""), f"{param}.arguments")
-            self.assistant_part(ToolCall(id=call_id, name=name, arguments=args, raw_arguments=raw))
+            self.assistant_part(
+                t.ToolCall(id=call_id, name=name, arguments=args, raw_arguments=raw)
+            )
             self.calls.add(call_id)
         elif kind == "function_call_output":
             call_id = _string(item, "call_id", param)
@@ -302,7 +280,9 @@ class _Conversation:
                     "conversation (in input, or in the response previous_response_id names)",
                     f"{param}.call_id",
                 )
-            self.tool_result(ToolResult(call_id, _content(output, f"{param}.output", images=True)))
+            self.tool_result(
+                t.ToolResult(call_id, _content(output, f"{param}.output", images=True))
+            )
         elif kind == "reasoning":
             thinking = _reasoning_item(item, param)
             if thinking is not None:
@@ -319,7 +299,7 @@ class _Conversation:
             # (maps.COMPACTION_MARK).
             sealed = item.get("encrypted_content")
             common.expect(sealed, str, "a string", f"{param}.encrypted_content")
-            self.assistant_part(Thinking("", redacted=maps.pack_compaction(sealed)))
+            self.assistant_part(t.Thinking("", redacted=maps.pack_compaction(sealed)))
         elif kind == "item_reference":
             raise common.invalid(
                 "item_reference is not supported: send the items themselves, or continue a "
@@ -341,7 +321,7 @@ class _Conversation:
         action = action if isinstance(action, dict) else {}
         query = action.get("query")
         arguments = {"query": query} if isinstance(query, str) else {}
-        self.assistant_part(ToolCall(id=item_id, name="web_search", arguments=arguments))
+        self.assistant_part(t.ToolCall(id=item_id, name="web_search", arguments=arguments))
         sources = action.get("sources")
         urls = [
             str(source.get("url"))
@@ -350,7 +330,7 @@ class _Conversation:
         ]
         failed = item.get("status") == "failed"
         text = "error: the search failed" if failed else "\n".join(urls) or "searched"
-        self.tool_result(ToolResult(item_id, [Text(text)], is_error=failed))
+        self.tool_result(t.ToolResult(item_id, [t.Text(text)], is_error=failed))
 
     def mcp_item(self, kind: str, item: dict[str, Any], param: str) -> None:
         """Hosted MCP items of earlier turns: a call becomes the model's tool call and
@@ -360,7 +340,7 @@ class _Conversation:
             approve = common.expect(item.get("approve"), bool, "a boolean", f"{param}.approve")
             reason = item.get("reason")
             self.mcp_approvals.append(
-                McpApproval(_string(item, "approval_request_id", param), approve, reason)
+                t.McpApproval(_string(item, "approval_request_id", param), approve, reason)
             )
             return
         if kind == "mcp_list_tools":
@@ -371,18 +351,18 @@ class _Conversation:
         common.expect(arguments, str, "a JSON string", f"{param}.arguments")
         item_id = _string(item, "id", param)
         if kind == "mcp_approval_request":
-            self.mcp_pending.append(McpItem("approval_request", item_id, server, name, arguments))
+            self.mcp_pending.append(t.McpItem("approval_request", item_id, server, name, arguments))
             return
         answered = item.get("approval_request_id")
         if isinstance(answered, str) and answered:
             self.mcp_answered.add(answered)
         args, raw = common.call_arguments(arguments, f"{param}.arguments")
-        call = ToolCall(id=item_id, name=mcp_tool_name(server, name), arguments=args)
+        call = t.ToolCall(id=item_id, name=t.mcp_tool_name(server, name), arguments=args)
         call.raw_arguments = raw
         self.assistant_part(call)
         error, output = item.get("error"), item.get("output")
         text = str(error) if error else str(output or "")
-        self.tool_result(ToolResult(item_id, [Text(text)], is_error=bool(error)))
+        self.tool_result(t.ToolResult(item_id, [t.Text(text)], is_error=bool(error)))
 
 
 # input items of the hosted MCP tool (gateway/features/mcp/hosted)
@@ -394,7 +374,7 @@ _MCP_ITEMS = frozenset(
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 
 
-def _mcp_server(tool: dict[str, Any], param: str) -> McpServer:
+def _mcp_server(tool: dict[str, Any], param: str) -> t.McpServer:
     """A Responses ``mcp`` tool: ``server_url`` (or a name the gateway's registry
     knows, in ``server_url`` or alone in ``server_label``), ``headers``,
     ``allowed_tools`` (names or ``{"tool_names": [...]}``) and ``require_approval``
@@ -409,7 +389,7 @@ def _mcp_server(tool: dict[str, Any], param: str) -> McpServer:
     if not all(isinstance(v, str) for v in headers.values()):
         raise common.invalid("headers values must be strings", f"{param}.headers")
     for name, value in headers.items():
-        if reason := refused_caller_header(name):
+        if reason := t.refused_caller_header(name):
             raise common.invalid(f"headers may not set {name!r}: {reason}", f"{param}.headers")
         if not _HEADER_NAME.fullmatch(name) or any(c in value for c in "\r\n\0"):
             raise common.invalid(f"headers has an invalid header {name!r}", f"{param}.headers")
@@ -425,7 +405,7 @@ def _mcp_server(tool: dict[str, Any], param: str) -> McpServer:
             'allowed_tools must be a list of names or {"tool_names": [...]}',
             f"{param}.allowed_tools",
         )
-    server = McpServer(label=label, headers=dict(headers), allowed=allowed)
+    server = t.McpServer(label=label, headers=dict(headers), allowed=allowed)
     if url and url.startswith(("http://", "https://")):
         server.url = url
     else:
@@ -449,11 +429,11 @@ def _mcp_server(tool: dict[str, Any], param: str) -> McpServer:
 
 
 def _input(
-    body: dict[str, Any], system: list[Text], conversation: _Conversation | None = None
-) -> list[Message]:
+    body: dict[str, Any], system: list[t.Text], conversation: _Conversation | None = None
+) -> list[t.Message]:
     raw = body.get("input")
     if isinstance(raw, str):
-        return [Message("user", [Text(raw)] if raw else [])]
+        return [t.Message("user", [t.Text(raw)] if raw else [])]
     if raw is None:
         raise common.invalid("input is required (a string or an array of input items)", "input")
     common.expect(raw, list, "a string or an array of input items", "input")
@@ -468,8 +448,8 @@ def _input(
 def _tools(
     body: dict[str, Any],
     unmapped: list[str],
-    servers: list[McpServer] | None = None,
-    server_tools: list[ServerTool] | None = None,
+    servers: list[t.McpServer] | None = None,
+    server_tools: list[t.ServerTool] | None = None,
 ) -> list[Any]:
     raw = body.get("tools")
     if raw is None:
@@ -498,7 +478,7 @@ def _tools(
     return tools
 
 
-def _web_search_tool(tool: dict[str, Any], kind: str, param: str) -> ServerTool:
+def _web_search_tool(tool: dict[str, Any], kind: str, param: str) -> t.ServerTool:
     filters = tool.get("filters")
     allowed: list[str] = []
     if filters is not None:
@@ -508,30 +488,25 @@ def _web_search_tool(tool: dict[str, Any], kind: str, param: str) -> ServerTool:
         for i, domain in enumerate(raw):
             common.expect(domain, str, "a domain name", f"{param}.filters.allowed_domains[{i}]")
         allowed = list(raw)
-    return ServerTool("web_search", kind, "web_search", allowed_domains=allowed)
+    return t.ServerTool("web_search", kind, "web_search", allowed_domains=allowed)
 
 
-def _tool_choice(body: dict[str, Any]) -> ToolChoice | None:
+def _tool_choice(body: dict[str, Any]) -> t.ToolChoice | None:
     raw = body.get("tool_choice")
-    choice: ToolChoice | None = None
+    choice: t.ToolChoice | None = None
     if raw in ("auto", "none", "required"):
-        choice = ToolChoice(mode=raw)
+        choice = t.ToolChoice(mode=raw)
     elif isinstance(raw, dict) and raw.get("type") == "function":
-        choice = ToolChoice(mode="tool", name=_string(raw, "name", "tool_choice"))
+        choice = t.ToolChoice(mode="tool", name=_string(raw, "name", "tool_choice"))
     elif raw is not None:
         raise common.invalid(
             'tool_choice must be auto, none, required or {"type": "function", "name": ...}',
             "tool_choice",
         )
-    parallel = body.get("parallel_tool_calls")
-    if parallel is not None:
-        common.expect(parallel, bool, "a boolean", "parallel_tool_calls")
-        choice = choice or ToolChoice()
-        choice.parallel = parallel
-    return choice
+    return common.with_parallel(choice, body)
 
 
-def _reasoning(body: dict[str, Any]) -> Reasoning | None:
+def _reasoning(body: dict[str, Any]) -> t.Reasoning | None:
     raw = body.get("reasoning")
     if raw is None:
         return None
@@ -544,10 +519,10 @@ def _reasoning(body: dict[str, Any]) -> Reasoning | None:
             "reasoning.effort must be one of none, minimal, low, medium, high, xhigh",
             "reasoning.effort",
         )
-    return Reasoning(effort=maps.CLIENT_EFFORTS[effort])  # type: ignore[arg-type]
+    return t.Reasoning(effort=maps.CLIENT_EFFORTS[effort])  # type: ignore[arg-type]
 
 
-def _response_format(body: dict[str, Any], unmapped: list[str]) -> ResponseFormat | None:
+def _response_format(body: dict[str, Any], unmapped: list[str]) -> t.ResponseFormat | None:
     raw = body.get("text")
     if raw is None:
         return None
@@ -557,12 +532,12 @@ def _response_format(body: dict[str, Any], unmapped: list[str]) -> ResponseForma
     return common.response_format(raw.get("format"), "text.format")
 
 
-def _instructions(body: dict[str, Any]) -> list[Text]:
+def _instructions(body: dict[str, Any]) -> list[t.Text]:
     raw = body.get("instructions")
     if raw is None:
         return []
     text = common.expect(raw, str, "a string", "instructions")
-    return [Text(text)] if text else []
+    return [t.Text(text)] if text else []
 
 
 def _refuse_stateful(body: dict[str, Any]) -> None:
@@ -575,18 +550,13 @@ def _refuse_stateful(body: dict[str, Any]) -> None:
             )
 
 
-def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatRequest:
+def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> t.ChatRequest:
     """Validate a Responses API create body into a ``ChatRequest``."""
-    if not isinstance(body, dict):
-        raise common.invalid("the request body must be a JSON object", "body")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise common.invalid("model is required and must be a string", "model")
+    model, stream = common.model_and_stream(body)
     _refuse_stateful(body)
     system = _instructions(body)
     conversation = _Conversation(system)
     messages = _input(body, system, conversation)
-    stream = bool(common.expect(body.get("stream", False), bool, "a boolean", "stream"))
     user = body.get("user")
     if user is not None:
         common.expect(user, str, "a string", "user")
@@ -603,12 +573,12 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
     unmapped = [k for k, v in extra.items() if k not in _ECHOED and v not in _HARMLESS.get(k, ())]
     if metadata:
         extra["metadata"] = metadata  # kept for the response object
-    servers: list[McpServer] = []
-    server_tools: list[ServerTool] = []
+    servers: list[t.McpServer] = []
+    server_tools: list[t.ServerTool] = []
     tools = _tools(body, unmapped, servers, server_tools)
     response_format = _response_format(body, unmapped)
     cache_key, cache_retention = common.prompt_cache(body)
-    return ChatRequest(
+    return t.ChatRequest(
         dialect="responses",
         model=model,
         messages=messages,
@@ -651,7 +621,7 @@ def _output_text(text: str) -> dict[str, Any]:
 
 
 def _message_item(
-    item_id: str, text: str | None, status: str = "completed", phase: Phase | None = None
+    item_id: str, text: str | None, status: str = "completed", phase: t.Phase | None = None
 ) -> dict[str, Any]:
     content = [] if text is None else [_output_text(text)]
     item = {
@@ -687,7 +657,7 @@ def _reasoning_output(item_id: str, text: str | None, signature: str | None) -> 
     return item
 
 
-def _tool_choice_out(request: ChatRequest) -> Any:
+def _tool_choice_out(request: t.ChatRequest) -> Any:
     choice = request.tool_choice
     if choice is None:
         return "auto"
@@ -696,7 +666,7 @@ def _tool_choice_out(request: ChatRequest) -> Any:
     return choice.mode
 
 
-def _format_out(request: ChatRequest) -> dict[str, Any]:
+def _format_out(request: t.ChatRequest) -> dict[str, Any]:
     fmt = request.response_format
     if fmt is None or fmt.type != "json_schema":
         return {"type": fmt.type if fmt else "text"}
@@ -738,13 +708,13 @@ def _status_of(reason: str | None) -> tuple[str, dict[str, str] | None]:
 
 
 def _response_object(
-    request: ChatRequest,
+    request: t.ChatRequest,
     *,
     response_id: str,
     created: int,
     status: str,
     output: list[dict[str, Any]],
-    usage: Usage | None,
+    usage: t.Usage | None,
     incomplete: dict[str, str] | None = None,
     error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -802,7 +772,7 @@ def _response_object(
     }
 
 
-def web_search_item(item: ServerToolItem, status: str | None = None) -> dict[str, Any]:
+def web_search_item(item: t.ServerToolItem, status: str | None = None) -> dict[str, Any]:
     """A search the gateway ran as a ``web_search_call`` item (its sources listed)."""
     action: dict[str, Any]
     if item.kind == "web_fetch":
@@ -820,13 +790,13 @@ def web_search_item(item: ServerToolItem, status: str | None = None) -> dict[str
     }
 
 
-def hosted_output_item(item: Hosted) -> dict[str, Any]:
-    if isinstance(item, ServerToolItem):
+def hosted_output_item(item: t.Hosted) -> dict[str, Any]:
+    if isinstance(item, t.ServerToolItem):
         return web_search_item(item)
     return mcp_output_item(item)
 
 
-def mcp_output_item(item: McpItem) -> dict[str, Any]:
+def mcp_output_item(item: t.McpItem) -> dict[str, Any]:
     """A hosted MCP step as its Responses output item."""
     if item.kind == "message":  # what the model said before calling tools
         return _message_item(item.id, item.output or "")
@@ -878,7 +848,7 @@ _NOT_NULL = (
 )
 
 
-def conform(response: dict[str, Any], request: ChatRequest) -> dict[str, Any]:
+def conform(response: dict[str, Any], request: t.ChatRequest) -> dict[str, Any]:
     """An upstream's response object (passed through) with every field Open Responses
     requires: what it lacks, or leaves null where the schema wants a value, is the
     request's echo, as the gateway renders it for translated upstreams."""
@@ -899,24 +869,24 @@ def conform(response: dict[str, Any], request: ChatRequest) -> dict[str, Any]:
     return response
 
 
-def _output_items(response: ChatResponse) -> list[dict[str, Any]]:
+def _output_items(response: t.ChatResponse) -> list[dict[str, Any]]:
     """Output items in part order; consecutive text parts make one message item."""
     hosted = [hosted_output_item(item) for item in response.hosted]
     items: list[dict[str, Any]] = []
     text_item: dict[str, Any] | None = None
     for part in response.parts:
-        if isinstance(part, Text):
+        if isinstance(part, t.Text):
             if text_item is None or text_item.get("phase") != part.phase:
                 text_item = _message_item(_new_id("msg"), "", phase=part.phase)
                 items.append(text_item)
             text_item["content"][0]["text"] += part.text
             continue
         text_item = None
-        if isinstance(part, Thinking) and part.text:
+        if isinstance(part, t.Thinking) and part.text:
             items.append(_reasoning_output(_new_id("rs"), part.text, part.signature))
-        elif isinstance(part, Thinking) and part.redacted:
+        elif isinstance(part, t.Thinking) and part.redacted:
             items.append(_reasoning_output(_new_id("rs"), None, part.redacted))
-        elif isinstance(part, ToolCall):
+        elif isinstance(part, t.ToolCall):
             items.append(
                 _function_call_item(_new_id("fc"), part.id, part.name, tool_call_text(part))
             )
@@ -925,7 +895,7 @@ def _output_items(response: ChatResponse) -> list[dict[str, Any]]:
     return hosted + items
 
 
-def render_response(response: ChatResponse, request: ChatRequest) -> dict[str, Any]:
+def render_response(response: t.ChatResponse, request: t.ChatRequest) -> dict[str, Any]:
     """The ``response`` object for one canonical response."""
     status, incomplete = _status_of(response.finish_reason)
     return _response_object(
@@ -956,7 +926,7 @@ class _Item:
     name: str = ""
     signature: str | None = None
     closed: bool = False
-    phase: Phase | None = None  # a message item's (the upstream's PartStart)
+    phase: t.Phase | None = None  # a message item's (the upstream's PartStart)
 
     @property
     def text(self) -> str:
@@ -979,14 +949,14 @@ class StreamRenderer:
     whole response with usage (usage after the finish reason still counts).
     """
 
-    def __init__(self, request: ChatRequest) -> None:
+    def __init__(self, request: t.ChatRequest) -> None:
         self.request = request
         self.id = _new_id("resp")
         self.created = int(time.time())
         self.sequence = 0
         self.started = False
-        self.usage = Usage()
-        self.finish: Finish | None = None
+        self.usage = t.Usage()
+        self.finish: t.Finish | None = None
         self._kinds: dict[int, str] = {}  # canonical index -> part kind
         self._tools: dict[int, PartStart] = {}  # tool PartStarts not yet opened
         self._signatures: dict[int, str] = {}
@@ -994,7 +964,7 @@ class StreamRenderer:
         self._items: dict[int, _Item] = {}  # canonical index -> item
         self._done: dict[int, dict[str, Any]] = {}  # output_index -> finished item
         self._hosted = 0  # hosted MCP items sent (they take output indexes too)
-        self._phases: dict[int, Phase] = {}  # canonical index -> its text's phase
+        self._phases: dict[int, t.Phase] = {}  # canonical index -> its text's phase
 
     def event(self, kind: str, **payload: Any) -> bytes:
         body = {"type": kind, **payload, "sequence_number": self.sequence}
@@ -1012,7 +982,7 @@ class StreamRenderer:
             **more,
         )
 
-    def start(self, event: Start | None) -> list[bytes]:
+    def start(self, event: t.Start | None) -> list[bytes]:
         self.started = True
         if event is not None:
             self.created = event.created or self.created
@@ -1024,10 +994,10 @@ class StreamRenderer:
             self.event("response.in_progress", response=response),
         ]
 
-    def feed(self, event: StreamEvent) -> list[bytes]:
+    def feed(self, event: t.StreamEvent) -> list[bytes]:
         out: list[bytes] = []
         if not self.started:
-            out += self.start(event if isinstance(event, Start) else None)
+            out += self.start(event if isinstance(event, t.Start) else None)
         match event:
             case PartStart(index=i, kind=kind):
                 self._kinds[i] = kind
@@ -1056,15 +1026,15 @@ class StreamRenderer:
                     out += self._close(item)
                 elif i in self._redacted:
                     out += self._redacted_item(i)
-            case UsageEvent(usage=usage):
+            case t.UsageEvent(usage=usage):
                 self.usage.merge(usage)
-            case Finish():
+            case t.Finish():
                 self.finish = event
-            case HostedItem(item=item):
+            case t.HostedItem(item=item):
                 out += self._hosted_item(item)
         return out
 
-    def _hosted_item(self, step: Hosted) -> list[bytes]:
+    def _hosted_item(self, step: t.Hosted) -> list[bytes]:
         """A hosted step, whole: ``output_item.added``, its own progress events
         (``response.mcp_list_tools.*``, ``response.mcp_call_arguments.*``,
         ``response.mcp_call.*``, ``response.web_search_call.*``), ``output_item.done``."""
@@ -1074,7 +1044,7 @@ class StreamRenderer:
         where = {"output_index": index}
         ids = {"item_id": step.id, "output_index": index}
         out: list[bytes] = []
-        if isinstance(step, ServerToolItem):
+        if isinstance(step, t.ServerToolItem):
             added = web_search_item(step, "in_progress")
             out += [
                 self.event("response.output_item.added", **where, item=added),
@@ -1301,7 +1271,7 @@ class Rendering(StreamRenderer):
 
     ended = False
 
-    def feed(self, event: StreamEvent) -> list[bytes]:
+    def feed(self, event: t.StreamEvent) -> list[bytes]:
         if isinstance(event, ErrorEvent):
             self.ended = True
             return [*self.fail(event.error), DONE]
@@ -1311,7 +1281,9 @@ class Rendering(StreamRenderer):
         return [*super().end(), DONE]
 
 
-def render_stream(events: AsyncIterator[StreamEvent], request: ChatRequest) -> AsyncIterator[bytes]:
+def render_stream(
+    events: AsyncIterator[t.StreamEvent], request: t.ChatRequest
+) -> AsyncIterator[bytes]:
     """Responses SSE, one event per yielded chunk, as canonical events arrive
     (``Rendering``)."""
     return render_events(Rendering(request), events)

@@ -49,7 +49,7 @@ from gateway.codecs.openai_media import audio, forms, images
 from gateway.core.call import Reply, StreamCut, StreamReply
 from gateway.core.jobs import RoutedJob, begin_attempt
 from gateway.providers import kinds
-from gateway.providers.base import Exchange, Provider
+from gateway.providers.base import Exchange, MediaPost, Provider
 from gateway.providers.passthrough_body import for_deployment
 from gateway.routing import routing
 from gateway.telemetry import tags
@@ -386,9 +386,8 @@ class _ImageGeneration(_Images):
     ) -> tuple[bytes, Usage, str]:
         if adapter.speaks is OPENAI:
             content = orjson.dumps(for_deployment(self.body, deployment))
-            raw, _kind = await adapter.media(
-                self.path, content, "application/json", deployment, self.exchange()
-            )
+            post = MediaPost(self.path, content, "application/json")
+            raw, _kind = await adapter.media(post, deployment, self.exchange())
             data = _json_answer(raw)
         else:
             data = await self.from_gemini(adapter, deployment, None)
@@ -432,9 +431,8 @@ class _Form(_Media):
 
     async def post_form(self, adapter: Provider, deployment: DeploymentEntry) -> tuple[bytes, str]:
         content = self.sent(deployment)
-        return await adapter.media(
-            self.path, content, self.form.content_type, deployment, self.exchange()
-        )
+        post = MediaPost(self.path, content, self.form.content_type)
+        return await adapter.media(post, deployment, self.exchange())
 
 
 class _ImageEdit(_Images, _Form):
@@ -542,9 +540,8 @@ class _Transcription(_Form):
     ) -> tuple[str, AsyncIterator[bytes]]:
         await self.measure(deployment)  # in case the final event reports no duration
         content = self.sent(deployment)
-        return await adapter.media_stream(
-            self.path, content, self.form.content_type, deployment, self.exchange()
-        )
+        post = MediaPost(self.path, content, self.form.content_type)
+        return await adapter.media_stream(post, deployment, self.exchange())
 
     def watch(self, chunk: bytes) -> None:
         # SSE: usage is in the final transcript.text.done event's data line
@@ -606,9 +603,8 @@ class _Speech(_Media):
         self, adapter: Provider, deployment: DeploymentEntry
     ) -> tuple[str, AsyncIterator[bytes]]:
         content = orjson.dumps(for_deployment(self.body, deployment))
-        return await adapter.media_stream(
-            self.path, content, "application/json", deployment, self.exchange()
-        )
+        post = MediaPost(self.path, content, "application/json")
+        return await adapter.media_stream(post, deployment, self.exchange())
 
     def watch(self, chunk: bytes) -> None:
         if not self.sse:
@@ -710,7 +706,9 @@ class GeminiImages(_ForGemini):
             content, kind = images.edit_form(body, self.pictures, boundary)
         else:
             content, kind = orjson.dumps(body), "application/json"
-        raw, _kind = await adapter.media(self.path, content, kind, deployment, self.exchange())
+        raw, _kind = await adapter.media(
+            MediaPost(self.path, content, kind), deployment, self.exchange()
+        )
         data = _json_answer(raw)
         self.usage = _ImageGeneration.image_usage(self, data)  # type: ignore[arg-type]
         return self.reply(images.gemini_answer(data, self.public))

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from gateway.base import errors
-from gateway.base.types import Image, Message, ModelInfo, Text, Tool, ToolResult
+from gateway.base.types import Image, Message, ModelInfo, Text, Tool, ToolChoice, ToolResult
 from gateway.codecs import openai_common as common
 
 
@@ -49,6 +49,34 @@ def test_numbers_and_integers_are_checked_by_their_field():
             parse(body, name)
         assert raised.value.param == name
     assert common.optional_int({"n": 0}, "n", minimum=0) == 0
+
+
+def test_a_create_body_names_its_model_and_says_whether_it_streams():
+    assert common.model_and_stream({"model": "m"}) == ("m", False)
+    assert common.model_and_stream({"model": "m", "stream": True}) == ("m", True)
+    for body, param, words in [
+        ([{"model": "m"}], "body", "the request body must be a JSON object"),
+        ({"messages": []}, "model", "model is required and must be a string"),
+        ({"model": ""}, "model", "model is required and must be a string"),
+        ({"model": 4}, "model", "model is required and must be a string"),
+        ({"model": "m", "stream": 1}, "stream", "stream must be a boolean"),
+        ({"model": "m", "stream": "true"}, "stream", "stream must be a boolean"),
+        ({"model": "m", "stream": None}, "stream", "stream must be a boolean"),
+    ]:
+        with pytest.raises(errors.InvalidRequest, match=words) as raised:
+            common.model_and_stream(body)
+        assert raised.value.param == param
+
+
+def test_parallel_tool_calls_set_on_the_choice_or_an_auto_one():
+    required = ToolChoice(mode="required")
+    assert common.with_parallel(required, {}) is required and required.parallel is None
+    assert common.with_parallel(None, {}) is None
+    assert common.with_parallel(required, {"parallel_tool_calls": False}).parallel is False
+    assert common.with_parallel(None, {"parallel_tool_calls": True}) == ToolChoice(parallel=True)
+    with pytest.raises(errors.InvalidRequest, match="must be a boolean") as raised:
+        common.with_parallel(None, {"parallel_tool_calls": "yes"})
+    assert raised.value.param == "parallel_tool_calls"
 
 
 def test_the_end_user_is_the_safety_identifier_else_the_user():

@@ -41,7 +41,7 @@ from gateway.codecs.openai_chat.outbound import (
     clean_schema_for_gemini,
     parse_response,
 )
-from gateway.providers.base import Exchange
+from gateway.providers.base import Exchange, MediaPost
 from gateway.providers.openai_compatible import (
     AzureOpenAIProvider,
     OpenAICompatibleProvider,
@@ -893,6 +893,25 @@ async def test_embeddings_and_legacy_completions_pass_through(upstream):
     assert str(seen[0].url) == "http://upstream.test/v1/embeddings"
     await adapter.text_completion({"model": "e", "prompt": "hi"}, deployment(), Exchange())
     assert str(seen[1].url) == "http://upstream.test/v1/completions"
+
+
+async def test_a_media_post_goes_to_its_path_with_its_content_type(upstream):
+    seen: list[httpx.Request] = []
+    upstream(b"RIFF-audio", seen=seen, headers={"content-type": "audio/wav"})
+    adapter = OpenAICompatibleProvider(provider_entry())
+    pieces: list[bytes | memoryview] = [b"--b\r\n", memoryview(b"part"), b"\r\n--b--"]
+    form = MediaPost("audio/transcriptions", pieces, "multipart/form-data; boundary=b")
+    assert await adapter.media(form, deployment(), Exchange()) == (b"RIFF-audio", "audio/wav")
+    speech = MediaPost("audio/speech", b'{"model":"tts"}', "application/json")
+    kind, chunks = await adapter.media_stream(speech, deployment(), Exchange())
+    assert kind == "audio/wav" and b"".join(await collect(chunks)) == b"RIFF-audio"
+    assert [str(r.url) for r in seen] == [
+        "http://upstream.test/v1/audio/transcriptions",
+        "http://upstream.test/v1/audio/speech",
+    ]
+    assert seen[0].headers["content-type"] == "multipart/form-data; boundary=b"
+    assert seen[0].content == b"--b\r\npart\r\n--b--"
+    assert seen[1].headers["content-type"] == "application/json"
 
 
 async def test_legacy_completion_stream_forwards_raw_sse(upstream):

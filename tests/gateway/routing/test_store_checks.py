@@ -75,8 +75,8 @@ async def test_a_cooldown_started_elsewhere_moves_the_request_on(monkeypatch):
     r = route("chat", "a", "b")
     a, _ = r.deployments
     asked = answers(monkeypatch, shared_cooldowns, "current", (12.0, 2))
-    health = Health()
-    moved = await store_checks.cooled_meanwhile(health, random.Random(1), r, a, Request(), clock)
+    health = Health(clock)
+    moved = await store_checks.cooled_meanwhile(health, random.Random(1), r, a, Request())
     assert moved is True and asked == [(a.id, 60)]
     assert health.cool_until[a.id] == NOW + 12
 
@@ -85,9 +85,9 @@ async def test_a_cooling_deployment_is_still_taken_when_the_request_has_no_other
     r = route("chat", "a", "b")
     a, b = r.deployments
     answers(monkeypatch, shared_cooldowns, "current", (12.0, 2))
-    health = Health()
+    health = Health(clock)
     request = Request(excluded={b.id})
-    assert not await store_checks.cooled_meanwhile(health, random.Random(1), r, a, request, clock)
+    assert not await store_checks.cooled_meanwhile(health, random.Random(1), r, a, request)
     assert health.cool_until[a.id] == NOW + 12  # known here all the same
 
 
@@ -96,8 +96,8 @@ async def test_no_cooldown_or_a_half_open_one_does_not_move_the_request(monkeypa
     r = route("chat", "a", "b")
     a = r.deployments[0]
     answers(monkeypatch, shared_cooldowns, "current", answer)
-    health = Health()
-    assert not await store_checks.cooled_meanwhile(health, random.Random(1), r, a, Request(), clock)
+    health = Health(clock)
+    assert not await store_checks.cooled_meanwhile(health, random.Random(1), r, a, Request())
     assert (a.id in health.cool_until) is kept
 
 
@@ -105,11 +105,10 @@ async def test_a_probe_the_store_grants_is_made_here(monkeypatch):
     r = route("chat", "a", "b")
     a = r.deployments[0]
     asked = answers(monkeypatch, shared_cooldowns, "claim_probe", None)
-    health = Health()
+    health = Health(clock)
     health.probing.add(a.id)
     assert (
-        await store_checks.claim_shared_probe(health, random.Random(1), r, a, Request(), clock)
-        == "probe"
+        await store_checks.claim_shared_probe(health, random.Random(1), r, a, Request()) == "probe"
     )
     assert asked == [(a.id, 30)] and a.id in health.probing
 
@@ -118,10 +117,10 @@ async def test_a_probe_in_flight_elsewhere_cools_the_deployment_here(monkeypatch
     r = route("chat", "a", "b")
     a, b = r.deployments
     answers(monkeypatch, shared_cooldowns, "claim_probe", 0.0)
-    health = Health()
+    health = Health(clock)
     health.probing.add(a.id)
     rng = random.Random(1)
-    assert await store_checks.claim_shared_probe(health, rng, r, a, Request(), clock) == "skip"
+    assert await store_checks.claim_shared_probe(health, rng, r, a, Request()) == "skip"
     assert a.id not in health.probing and health.cool_until[a.id] == NOW + 0.05
     alone = Request(excluded={b.id})
-    assert await store_checks.claim_shared_probe(health, rng, r, a, alone, clock) == "plain"
+    assert await store_checks.claim_shared_probe(health, rng, r, a, alone) == "plain"

@@ -128,7 +128,7 @@ def test_loading_a_spend_counts_its_batches_holds():
     make_batch("msgbatch_b", 501, "0.50", status="completed")  # not given back yet
     make_batch("msgbatch_c", 502, "0.125")
     assert spend._load_spend_sync(501, None) == Decimal("0.75")
-    assert spend._load_spend_sync(501, None, end_user="someone") == Decimal(0)
+    assert spend._load_spend_sync(501, None, ("end_user", "someone")) == Decimal(0)
     assert spend._batch_holds_sync([501, 502]) == Decimal("0.875")
 
 

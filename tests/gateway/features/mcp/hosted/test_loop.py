@@ -15,6 +15,7 @@ from gateway.base.types import (
     ChatRequest,
     ChatResponse,
     HostedItem,
+    McpApproval,
     McpServer,
     Message,
     Text,
@@ -170,7 +171,7 @@ async def test_approval_stops_the_loop_then_the_approval_runs_the_call(mcp_url):
     # the client answers (pending request replayed, approval given)
     follow = request(needs)
     follow.mcp_pending = [asked]
-    follow.mcp_approvals = [responses.McpApproval(asked.id, True)]
+    follow.mcp_approvals = [McpApproval(asked.id, True)]
     model = Model("tools__secret_word")
     second = await Loop(follow, model, max_calls=5, timeout=5, allow=LOCAL).run()
     call = next(item for item in second.hosted if item.kind == "call")
