@@ -1,5 +1,17 @@
+"""The server's URL conf: health, the admin, the management API (/api), the units' own
+URLs, and the console at the root.
+
+The console's URL conf (its views, forms and the gateway modules they use: 3.5-5 MB of
+a worker of ``serve``) is loaded when a path first reaches it, not with this module: a
+worker that has only answered /api (a deployment configured through the management API)
+and the health checks never loads it. ``include()`` imports its module at once; a
+resolver given the module's name imports it on its first resolve that gets that far, or
+the first ``reverse()`` (which reads every pattern).
+"""
+
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLResolver, include, path, re_path
+from django.urls.resolvers import RoutePattern
 
 from gateway.access.login_throttle import throttled_sign_in
 from gateway.edge import health
@@ -18,7 +30,10 @@ urlpatterns = [
     re_path(r"^api/", errors.unknown_path),  # every other /api path: a JSON 404
     # the units' own URLs outside the console (MCP's /.well-known/..., /oauth/...)
     *(path("", include(module)) for module in units.modules("urls")),
-    path("", include("console.urls")),
+    # include("console.urls") without importing it: its app_name is the namespace
+    URLResolver(
+        RoutePattern("", is_endpoint=False), "console.urls", app_name="console", namespace="console"
+    ),
 ]
 
 handler404 = "console.views.errors.not_found"

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.urls import URLPattern, get_resolver, path
+from django.urls import URLPattern, URLResolver, get_resolver, path
 
 from gateway.access import roles
 
@@ -113,8 +113,11 @@ def register(*pages: Page) -> tuple[Page, ...]:
 
 def all() -> tuple[Page, ...]:  # noqa: A001 - pages.all(), as the registry reads
     """Every registered page, in registration order. The URLconf imports the modules that
-    declare pages, so it is loaded first if no request has loaded it yet."""
-    get_resolver().url_patterns  # noqa: B018 - loads the URLconf (cached after the first)
+    declare pages, so it is loaded first if no request has loaded it yet, with the
+    URLconfs it includes (the console's is loaded on first use: gateway/server/urls.py)."""
+    for pattern in get_resolver().url_patterns:  # (cached after the first)
+        if isinstance(pattern, URLResolver):
+            pattern.url_patterns  # noqa: B018 - loading an included URLconf is the point
     return tuple(_PAGES.values())
 
 

@@ -97,8 +97,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.server.settings")
 import django
 django.setup()
 import gateway.server.asgi  # noqa: F401
-from django.urls import get_resolver
-get_resolver().url_patterns
+from django.urls import URLResolver, get_resolver
+for pattern in get_resolver().url_patterns:  # the included ones too (the console's: lazy)
+    if isinstance(pattern, URLResolver):
+        pattern.url_patterns
 print(json.dumps(sorted(sys.modules)))
 """
 
@@ -109,6 +111,40 @@ def test_the_url_conf_leaves_the_oauth_libraries_to_their_pages(tmp_path: Path) 
     assert (
         "gateway.features.mcp.oauth_server.consent" in loaded and "ninja" in loaded
     )  # the probe did load them
+
+
+# A worker that has answered only the management API (a deployment configured through it)
+# or the health checks: the console's URL conf and views (about 6 MB of a worker) stay
+# out until a path reaches them (gateway/server/urls.py).
+CONSOLE = ("console.urls", "console.views")
+
+API_PROBE = """
+import json, os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.server.settings")
+import django
+django.setup()
+import gateway.server.asgi  # noqa: F401
+from django.urls import resolve, reverse
+for answered in ("/api/keys/", "/api/teams", "/api/no-such-thing/", "/health/liveliness"):
+    resolve(answered)
+api = sorted(sys.modules)
+console = resolve("/").namespace, reverse("console:dashboard")
+print(json.dumps([api, console]))
+"""
+
+
+def test_the_management_api_leaves_the_console_to_its_pages(tmp_path: Path) -> None:
+    env = {**os.environ, "SWITCHYARD_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    env.pop("DATABASE_URL", None)
+    env["DJANGO_SETTINGS_MODULE"] = "gateway.server.settings"
+    done = subprocess.run(
+        [sys.executable, "-c", API_PROBE], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    api, console = json.loads(done.stdout.strip().splitlines()[-1])
+    assert among(CONSOLE, set(api)) == [], "imported by the management API"
+    assert "gateway.edge.api.keys" in api  # the probe did load the API
+    assert console == ["console", "/"]  # and the console resolves once a path reaches it
 
 
 # A retention round runs in one worker of every deployment (the journal writer's, each
