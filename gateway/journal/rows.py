@@ -24,6 +24,7 @@ from gateway.telemetry.redaction import (
     redact,
     redact_exported,
     redact_noting,
+    untouched,
 )
 
 REDACTION_MARGIN = 4096  # bytes past the body limit redacted before the cut
@@ -290,6 +291,9 @@ def _texts(
     ``recalls`` (bodies to be split), a long request body's ``body_parts.recall`` is made
     here and kept: what it shares with a clean text split before is not scanned again
     (``_clean_past``)."""
+    short = _short_texts(rec, limit, secrets)
+    if short is not None:
+        return short, False, {}
     texts: list[str] = []
     done: list[tuple[Any, str]] = []
     clean_texts: dict[str, str] = {}
@@ -315,6 +319,32 @@ def _texts(
                 clean_texts[name] = text
         texts.append(text)
     return texts, truncated, clean_texts
+
+
+_bodies_of = attrgetter(*BODY_FIELDS)
+
+
+def _short_texts(rec: Record, limit: int, secrets: tuple[str, ...]) -> list[str] | None:
+    """The bodies' texts (``_texts``) made at once when each body is bytes (or None)
+    shorter than the limit and than ``SCAN_FROM`` (a short question's four): when their
+    bytes joined by NULs are valid utf-8 holding no other NUL and nothing redaction
+    changes (``redaction.untouched``, true of each part of a text it is true of), each
+    text is its bytes decoded, as ``_body_text`` makes it (not cut, nothing replaced,
+    none scanned: none clean); one decode and one search of each kind for the record
+    where each body took its own. None otherwise: each body is converted on its own."""
+    bodies = _bodies_of(rec)
+    cap = min(limit, SCAN_FROM)
+    for body in bodies:
+        if body is not None and (body.__class__ is not bytes or len(body) >= cap):
+            return None
+    try:
+        joined = b"\x00".join([body or b"" for body in bodies]).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    texts = joined.split("\x00")
+    if len(texts) != len(bodies) or not untouched(joined, secrets):
+        return None  # (a NUL of a body's own, or something to redact)
+    return texts
 
 
 def _clean_past(

@@ -48,6 +48,17 @@ def redact_caller_credentials(text: str, markers: Container[str] | None = None) 
     return text
 
 
+def may_hold_credentials(text: str) -> bool:
+    """False only when ``redact_caller_credentials`` leaves ``text`` as it is (it holds
+    none of the fields whose values it takes). A substring test each: false for a text,
+    false for every part of it."""
+    return (
+        MARKERS[0] in text
+        or MARKERS[1] in text
+        or (("@" in text or "=" in text) and MARKERS[2] in text)
+    )
+
+
 def _redacted_headers(match: re.Match[str]) -> str:
     values = _HEADER_VALUE.sub(lambda m: f'{m.group(1)}"{REDACTED}"', match.group(2))
     return f"{match.group(1)}{values}}}"

@@ -18,6 +18,7 @@ from gateway import journal
 from gateway.base import body_parts
 from gateway.journal import Record, background, rows
 from gateway.journal.record import Spliced
+from gateway.telemetry import redaction
 from tests.gateway.journal.records import full_record
 
 
@@ -75,6 +76,54 @@ def test_equal_bodies_of_one_record_are_both_stored_redacted() -> None:
     inbound, upstream_request, upstream_response, outbound, truncated, derived, parts = values
     assert upstream_response == outbound == '{"echo":"[redacted]"}'  # short: stored whole
     assert (inbound, upstream_request, truncated, derived, parts) == ("{}", "", False, None, None)
+
+
+SHORT_BODIES: list[bytes | None] = [
+    b'{"model":"m","messages":[{"role":"user","content":"hi"}]}',
+    b'{"model":"m","messages":[{"role":"user","content":"my key is sk-abcdefghijklmnopqrst"}]}',
+    b'{"choices":[{"message":{"content":"Bearer abcdefgh12345678"}}]}',
+    b'{"mcp_servers":[{"authorization_token":"tok-123456789"}]}',
+    b'{"tools":[{"type":"mcp","server_url":"https://u:p@h/sse"}]}',
+    b"not utf-8 \xff\xfe",
+    b"a NUL \x00 here",
+    b"the configured upstream-literal-secret-123 here",
+    b"\xc3",  # (a character cut: only its first byte)
+    b"",
+    None,
+    b'{"content":"' + b"a longer answer, " * 70 + b'"}',  # (joined: past the scan's start)
+    b'{"content":"' + b"a longer answer, " * 70 + b'Bearer abcdefgh12345678"}',
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(SHORT_BODIES), min_size=4, max_size=4), st.sampled_from((20, 10_000))
+)
+def test_short_bodies_made_at_once_are_those_made_one_by_one(
+    bodies: list[bytes | None], limit: int
+) -> None:
+    secrets = ("upstream-literal-secret-123",)
+    rec = Record("r")
+    for name, body in zip(rows.BODY_FIELDS, bodies, strict=True):
+        setattr(rec, name, body)
+    texts, truncated, clean = rows._texts(rec, limit, secrets, {})
+    one_by_one = [rows._body_text(body, limit, secrets) for body in bodies]
+    assert texts == [text for text, _, _ in one_by_one]
+    assert truncated == any(cut for _, cut, _ in one_by_one)
+    assert clean == {}  # (short texts are never scanned: none is vouched clean)
+
+
+def test_a_short_questions_bodies_are_made_at_once_and_others_one_by_one() -> None:
+    question = b'{"model":"m","messages":[{"role":"user","content":"hi"}]}'
+    short = Record("r", inbound_request=question, outbound_response=b'{"a":1}')
+    assert rows._short_texts(short, 10_000, ()) == [question.decode(), "", "", '{"a":1}']
+    for odd in SHORT_BODIES[1:9]:
+        assert odd is not None
+        rec = Record("r", inbound_request=question, upstream_response=odd)
+        assert rows._short_texts(rec, 10_000, ("upstream-literal-secret-123",)) is None, odd
+    for body in (b"x" * redaction.SCAN_FROM, b"x" * 20, {"an": "object"}, "text"):
+        rec = Record("r", inbound_request=body)
+        assert rows._short_texts(rec, 20, ()) is None, body
 
 
 def test_a_record_without_its_bodies_is_stored_with_a_note() -> None:

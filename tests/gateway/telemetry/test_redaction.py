@@ -66,3 +66,48 @@ def test_without_the_scan_a_long_text_is_still_redacted(monkeypatch: pytest.Monk
     text = FILLER + "sk-" + "q" * 24 + FILLER
     assert "[redacted]" in redaction.redact(text, SECRETS)
     assert "sk-q" not in redaction.redact(text, SECRETS)
+
+
+def test_untouched_is_false_for_every_text_redaction_changes() -> None:
+    for planted in PLANTED[:-1]:
+        if planted == "\u212a":
+            continue  # (the KELVIN SIGN alone changes nothing: it only completes a marker)
+        text = "before " + planted + " after"
+        assert redaction.redact(text, SECRETS) != text, planted
+        assert not redaction.untouched(text, SECRETS), planted
+    assert redaction.untouched("plain words, x = y - 1", SECRETS)
+    assert not redaction.untouched('"url": "http://h/?a=1"', ())  # (a URL that may hold one)
+    assert redaction.untouched('"url": "http://h/"', ())  # (no user info, no query)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(PLANTED + ["é", "-", "sk", "y-", '"', " ", "ı", "K"]), max_size=5),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_texts_joined_untouched_are_each_left_as_they_are(parts: list[list[str]]) -> None:
+    texts = ["".join(pieces) for pieces in parts]
+    if redaction.untouched("\n".join(texts), SECRETS):
+        for text in texts:
+            assert redaction.redact(text, SECRETS) == text
+            assert redaction.untouched(text, SECRETS)
+
+
+@pytest.mark.parametrize("scan", [True, False])
+def test_a_longer_text_is_untouched_as_the_searches_say(
+    scan: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not scan:
+        monkeypatch.setattr(marker_scan, "scanner", lambda *markers: None)
+    elif marker_scan.scanner(("sk-",)) is None:
+        pytest.skip("Hyperscan is not installed on this platform")
+    filler = FILLER[: redaction.UNTOUCHED_SCAN_FROM]
+    assert redaction.untouched(filler + filler, SECRETS)
+    for planted in PLANTED:
+        text = filler + planted + filler
+        if redaction.redact(text, SECRETS) != text:
+            assert not redaction.untouched(text, SECRETS), planted
+    assert not redaction.untouched(filler + SECRETS[1] + filler, SECRETS)
