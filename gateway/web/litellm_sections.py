@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol, TypeVar
 
 from django.core.exceptions import ValidationError
@@ -130,6 +131,19 @@ def env_variable(*parts: str) -> str:
     export writes in place of a stored secret)."""
     name = re.sub(r"[^A-Z0-9]+", "_", "_".join(parts).upper()).strip("_")
     return name if re.match(r"[A-Z_]", name) else f"_{name}"
+
+
+def dollars(value: Any, path: str) -> Decimal:
+    """A price or budget in USD: a number, 0 or more (``ConfigError`` naming ``path``)."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{path}: not a number")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ConfigError(f"{path}: not a number") from None
+    if not amount.is_finite() or amount < 0:
+        raise ConfigError(f"{path}: must be a number of dollars, 0 or more")
+    return amount
 
 
 def strings(value: Any, path: str) -> Iterable[tuple[str, str, str]]:

@@ -35,7 +35,7 @@ unless secrets are included; an OAuth client secret is only ever a reference."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -49,6 +49,7 @@ from gateway.web.litellm_sections import (
     Reader,
     Section,
     change,
+    dollars,
     env_variable,
     plan_each,
     reasons,
@@ -107,18 +108,6 @@ def camel(value: Any) -> Any:
     return value
 
 
-def _money(value: Any, path: str) -> Decimal:
-    if isinstance(value, bool):
-        raise ConfigError(f"{path}: not a number")
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise ConfigError(f"{path}: not a number") from None
-    if not amount.is_finite() or amount < 0:
-        raise ConfigError(f"{path}: must be a number of dollars, 0 or more")
-    return amount
-
-
 def _bearer(reader: Reader, entry: dict[str, Any], params: dict[str, Any], path: str) -> str:
     """The operator's token: ``litellm_params.api_key``, else LiteLLM's static
     ``Authorization: Bearer ...`` header (other static headers are not sent: warned)."""
@@ -139,19 +128,19 @@ def _own(reader: Reader, spec: AgentSpec, params: dict[str, Any], own: dict[str,
     path = spec.path
     reader.unknown(f"{path}.switchyard", [k for k in own if k not in OWN])
     if params.get("cost_per_query") is not None:
-        spec.price_usd = _money(params["cost_per_query"], f"{path}.litellm_params.cost_per_query")
+        spec.price_usd = dollars(params["cost_per_query"], f"{path}.litellm_params.cost_per_query")
     elif own.get("price_usd") is not None:
-        spec.price_usd = _money(own["price_usd"], f"{path}.switchyard.price_usd")
+        spec.price_usd = dollars(own["price_usd"], f"{path}.switchyard.price_usd")
     if "max_budget_per_session" in params:
         value, where = (
             params["max_budget_per_session"],
             f"{path}.litellm_params.max_budget_per_session",
         )
-        spec.budgets["session_budget_usd"] = None if value is None else _money(value, where)
+        spec.budgets["session_budget_usd"] = None if value is None else dollars(value, where)
     if "run_budget_usd" in own:
         value = own["run_budget_usd"]
         where = f"{path}.switchyard.run_budget_usd"
-        spec.budgets["run_budget_usd"] = None if value is None else _money(value, where)
+        spec.budgets["run_budget_usd"] = None if value is None else dollars(value, where)
     spec.act_as_caller = reader.boolean(
         own.get("act_as_caller"), f"{path}.switchyard.act_as_caller"
     )

@@ -29,7 +29,7 @@ from the operator's own file unless the operator allows stdio servers (rule
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -45,6 +45,7 @@ from gateway.web.litellm_sections import (
     Reader,
     Section,
     change,
+    dollars,
     env_variable,
     plan_each,
     reasons,
@@ -147,10 +148,7 @@ def parse(reader: Reader, section: Any) -> list[McpServerSpec]:
                     own.get("sampling_route"), f"{path}.switchyard.sampling_route"
                 )
             if own.get("price_usd") is not None:
-                try:
-                    spec.price_usd = Decimal(str(own["price_usd"]))
-                except InvalidOperation:
-                    raise ConfigError(f"{path}.switchyard.price_usd: not a number") from None
+                spec.price_usd = dollars(own["price_usd"], f"{path}.switchyard.price_usd")
             auth = reader.string(entry.get("auth_type"), f"{path}.auth_type") or "none"
             value = reader.reference_or_text(
                 entry.get("auth_value", entry.get("authentication_token")), f"{path}.auth_value"

@@ -78,3 +78,23 @@ def test_import_plan_apply_and_round_trip() -> None:
     assert all(c.action == "unchanged" for c in back.changes("mcp_servers")), [
         (c.label, c.fields) for c in back.changes("mcp_servers")
     ]
+
+
+@pytest.mark.parametrize(
+    "price, reason",
+    [
+        ("-0.5", "0 or more"),
+        ("nan", "0 or more"),
+        ("true", "not a number"),
+        ("lots", "not a number"),
+    ],
+)
+def test_a_bad_price_skips_the_server_naming_its_field(price: str, reason: str) -> None:
+    """The same rule and words as an A2A agent's price (``litellm_sections.dollars``)."""
+    config = parse_config(
+        "model_list: []\nmcp_servers:\n  paid:\n    url: https://mcp.example/mcp\n"
+        f"    switchyard: {{price_usd: {price}}}\n"
+    )
+    assert not config.specs("mcp_servers")
+    skipped = " ".join(str(s) for s in config.skipped)
+    assert "mcp_servers.paid.switchyard.price_usd" in skipped and reason in skipped, skipped
