@@ -671,7 +671,10 @@ def render(
         lines += [
             "",
             "Resident memory (VmRSS, MB) of every server process right after the load, and "
-            f"{REST_SECONDS:.0f} s later at rest: the short questions' load, then the agents':",
+            f"{REST_SECONDS:.0f} s later at rest: the short questions' load, then the agents' "
+            "(the supervisor's ~29 MB over its idle 26 is the shared tokenizer, loaded by the "
+            "first Anthropic stream translated to an OpenAI upstream and let go 10 minutes "
+            "unused):",
             "",
         ]
         lines += [
