@@ -553,6 +553,12 @@ class GuardRun(Protocol):
         the answer, rewritten or not, or a refusal raised."""
         ...
 
+    async def after_passed(self, data: Any, codec: Any) -> Any:
+        """``after`` for a passed-through whole answer body ``data`` (``codec``'s, a
+        ``PassthroughCodec``): None when it stands as received, else the ``ChatResponse``
+        a check rewrote (to render again); a refusal raised."""
+        ...
+
     def stream(self, events: Any) -> Any:
         """The canonical events of a streamed answer, checked as they pass (post_call
         with a bounded hold-back window)."""

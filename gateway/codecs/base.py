@@ -343,6 +343,13 @@ class PassthroughCodec(UpstreamCodec, Protocol):
         with an error envelope), or None when it is an answer."""
         ...
 
+    def answer_texts(self, data: Any) -> list[str] | None:
+        """The texts the guardrails read of a whole answer body (those of
+        ``parse_response(data)``: its text parts, its tool calls' arguments as JSON),
+        read without building the answer; None when they cannot be (then it is parsed).
+        A post_call check of a passed-through answer parses it only for a rewrite."""
+        ...
+
     def stream_body(self, body: dict[str, Any]) -> dict[str, Any]:
         """A passed-through body as sent for a stream: the stream flag set, and what
         the journal needs the upstream to send (OpenAI: usage, asked for always)."""

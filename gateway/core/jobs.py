@@ -467,8 +467,9 @@ class ChatJob(RoutedJob):
 
     async def _checked(self, data: dict[str, Any]) -> dict[str, Any]:
         """A passed-through whole answer after the guardrails: during_call's verdict,
-        then post_call's checks of its texts, parsed by the caller's own codec; the
-        answer as received unless a check rewrote a text (then rendered again)."""
+        then post_call's checks of its texts, read by the caller's own codec (parsed
+        only for a rewrite); the answer as received unless a check rewrote a text (then
+        rendered again)."""
         call = self.call
         guard = call.guard
         assert guard is not None  # the caller checked
@@ -477,9 +478,8 @@ class ChatJob(RoutedJob):
             return data
         codec = call.codec.upstream  # the caller's, which the upstream speaks too
         assert codec is not None  # it passes through, so it has one
-        response = codec.parse_response(data)
-        checked = await guard.after(response)
-        if not guard.withhold_response:  # nothing rewritten: the upstream's bytes stand
+        checked = await guard.after_passed(data, codec)
+        if checked is None:  # nothing rewritten: the upstream's bytes stand
             return data
         rendered: dict[str, Any] = call.client.render_response(checked, self.request)
         return rendered

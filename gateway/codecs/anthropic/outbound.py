@@ -443,6 +443,25 @@ def _finish(stop_reason: str | None, only_json_tool: bool) -> t.FinishReason:
     return reason
 
 
+def answer_texts(data: dict[str, Any]) -> list[str]:
+    """What the guardrails read of a whole answer (``parse_response``'s text parts and
+    tool calls' arguments, as ``guardrails.texts.response_slots`` takes them), read off
+    the body without building the answer: read as ``parse_response`` reads it, which a
+    test holds it to."""
+    texts = []
+    for block in data.get("content") or []:
+        kind = block.get("type")
+        if kind == "text":
+            text = block.get("text", "")
+        elif kind == "tool_use":  # the JSON tool's input is a text part, the same dump
+            text = orjson.dumps(block.get("input") or {}).decode()
+        else:
+            continue
+        if text:
+            texts.append(text)
+    return texts
+
+
 def parse_response(data: dict[str, Any]) -> t.ChatResponse:
     parts: list[t.Part] = []
     real_tools = False

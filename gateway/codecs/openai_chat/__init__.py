@@ -55,8 +55,10 @@ class OpenAIChatCodec:
         return maps.stream_error(error)
 
     # the functions themselves, not methods calling them: asked on every passed-through
-    # answer (answer_error), stream (stream_body), parsed event (withheld) and event (skims)
+    # answer (answer_error, answer_texts when checked), stream (stream_body), parsed event
+    # (withheld) and event (skims)
     answer_error = staticmethod(outbound.answer_error)
+    answer_texts = staticmethod(outbound.answer_texts)
     stream_body = staticmethod(outbound.stream_body)
     withheld = staticmethod(outbound.withheld)
     skims = staticmethod(outbound.skims)

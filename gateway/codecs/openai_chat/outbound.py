@@ -311,6 +311,23 @@ def _content_text(content: Any) -> str:
     return content or ""
 
 
+def answer_texts(data: dict[str, Any]) -> list[str] | None:
+    """What the guardrails read of a whole answer (``parse_response``'s text part, as
+    ``guardrails.texts.response_slots`` takes it), read off the body without building
+    the answer; None when it has tool calls (their arguments are read as parsed and
+    dumped again) or another shape than an answer's: ``parse_response`` then. Read as
+    ``parse_response`` reads it, which a test holds it to."""
+    choices = data.get("choices") or [{}]
+    choice = (choices[0] or {}) if isinstance(choices, list) else None
+    if not isinstance(choice, dict):
+        return None
+    message = choice.get("message") or {}
+    if not isinstance(message, dict) or message.get("tool_calls"):
+        return None
+    text = _content_text(message.get("content")) or message.get("refusal") or ""
+    return [text] if text else []
+
+
 def parse_response(data: dict[str, Any]) -> t.ChatResponse:
     """A non-streamed ``chat.completion`` -> ``ChatResponse`` (thinking, text, calls)."""
     choices = data.get("choices") or [{}]

@@ -337,6 +337,30 @@ class Run:
             raise
         return response
 
+    async def after_passed(self, data: dict[str, Any], codec: Any) -> ChatResponse | None:
+        """``after`` for a passed-through whole answer (``data``, in ``codec``'s format):
+        its texts read off the body (``codec.answer_texts``), the answer parsed only
+        when a check rewrote one (then returned, to be rendered again); None when it
+        stands as the upstream sent it."""
+        found = codec.answer_texts(data)
+        if found is None:  # (tool calls: read as parsed)
+            checked: ChatResponse = await self.after(codec.parse_response(data))
+            return checked if self.withhold_response else None
+        try:
+            await self.gate()
+            if self.post:
+                slots = texts.PassedSlots(found, lambda: codec.parse_response(data))
+                checked_texts = await engine.run(
+                    self.post, slots.texts, self.context("response", "post_call"), self.notes
+                )
+                if checked_texts is not slots.texts and slots.write(checked_texts):
+                    self.withhold_response = True
+                    return slots.response
+        except GuardrailBlocked as refusal:
+            refusal.usage = codec.usage_of(data)  # the upstream answered: its usage counts
+            raise
+        return None
+
     def stream(self, events: Any) -> Any:
         if not self.post:
             return events

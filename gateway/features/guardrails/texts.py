@@ -160,6 +160,26 @@ def response_slots(response: ChatResponse) -> Slots:
     return slots
 
 
+class PassedSlots(Slots):
+    """A passed-through whole answer's slots: its texts read off the body
+    (``PassthroughCodec.answer_texts``); the answer is parsed (``parse``) only for a
+    rewrite to land in, and kept as ``response`` to be rendered again."""
+
+    def __init__(self, texts: list[str], parse: Callable[[], ChatResponse]) -> None:
+        super().__init__()
+        self.texts = texts
+        self.parse = parse
+        self.response: ChatResponse | None = None
+
+    def write(self, texts: list[str]) -> dict[str, str]:
+        response = self.response = self.parse()
+        built = response_slots(response)
+        assert built.texts == self.texts, "the codec read other texts than its answer holds"
+        changed = built.write(texts)
+        self.texts = built.texts
+        return changed
+
+
 def _item_setter(container: Any, where: Any) -> Callable[[str], None]:
     def set_item(value: str) -> None:
         container[where] = value

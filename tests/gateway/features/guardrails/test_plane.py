@@ -217,6 +217,57 @@ async def test_post_call_on_a_clean_whole_answer_keeps_it_as_the_upstream_sent_i
     assert b"x@y.org" not in reply.body and b"x@y.org" not in bytes(recorded[1].upstream_response)
 
 
+async def test_a_passed_through_answer_is_parsed_only_when_a_check_rewrites_it(
+    upstream, monkeypatch
+):
+    """Its texts are read off the body (``answer_texts``); a clean answer, or a blocked
+    one, is never built; a rewrite parses it to land in; an answer with tool calls is
+    read as parsed, and a rewrite of their arguments reaches the caller."""
+    from gateway.codecs.openai_chat import OpenAIChatCodec
+
+    parsed: list[Any] = []
+    parse = OpenAIChatCodec.parse_response
+
+    def counted(self: Any, data: Any) -> Any:
+        parsed.append(data)
+        return parse(self, data)
+
+    monkeypatch.setattr(OpenAIChatCodec, "parse_response", counted)
+    _, answer, recorded = upstream
+    install(guardrail("out", ("post_call",)), default=("out",))
+    answer["text"] = "all clean"
+    assert (await ask("hello")).status == 200 and not parsed
+    answer["text"] = "this is forbidden text"
+    assert (await ask("hello")).status == 400 and not parsed
+    assert recorded[1].output_tokens == 3  # the upstream's usage still counts
+    answer["text"] = "mail x@y.org"
+    reply = await ask("hello")
+    assert orjson.loads(reply.body)["choices"][0]["message"]["content"] == "mail [EMAIL_REDACTED]"
+    assert len(parsed) == 1
+    answer["text"] = ""
+    answer["choices"] = [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "t1",
+                        "type": "function",
+                        "function": {"name": "send", "arguments": '{"to": "x@y.org"}'},
+                    }
+                ],
+            },
+            "finish_reason": "tool_calls",
+        }
+    ]
+    reply = await ask("hello")
+    (called,) = orjson.loads(reply.body)["choices"][0]["message"]["tool_calls"]
+    assert orjson.loads(called["function"]["arguments"]) == {"to": "[EMAIL_REDACTED]"}
+    assert len(parsed) == 2 and b"x@y.org" not in reply.body
+
+
 async def read(reply) -> list[dict[str, Any]]:
     body = b"".join([chunk async for chunk in reply.chunks])
     return [orjson.loads(line[6:]) for line in body.split(b"\n") if line.startswith(b"data: {")]

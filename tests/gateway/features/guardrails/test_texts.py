@@ -4,9 +4,12 @@ where the text came from; a body's declared fields include ``{"text": ...}`` ite
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from gateway.base.endpoints import Field
+from gateway.base.types import ChatResponse, Text, ToolCall
 from gateway.codecs import client
 from gateway.features.guardrails import texts
 
@@ -71,3 +74,89 @@ def test_a_body_fields_strings_and_text_objects_are_read_and_rewritten() -> None
     assert slots.texts == ["q1", "d1", "d2"]
     slots.write(["Q", "D1", "D2"])
     assert body == {"query": "Q", "documents": ["D1", {"text": "D2"}, {"other": "x"}, 3]}
+
+
+# Whole answers as upstreams send them, each codec's own shapes and the odd ones: what a
+# codec reads off the body (``answer_texts``) must be what its parsed answer holds.
+OPENAI_ANSWERS: list[dict[str, Any]] = [
+    {"choices": [{"message": {"role": "assistant", "content": "hello there"}}]},
+    {"choices": [{"message": {"content": [{"type": "text", "text": "a"}, {"text": "b"}, 3]}}]},
+    {"choices": [{"message": {"content": None, "refusal": "I can't"}}]},
+    {"choices": [{"message": {"content": "", "reasoning_content": "thought"}}]},
+    {"choices": [{"message": {"content": "x", "tool_calls": []}}]},
+    {"choices": [{"message": {}}]},
+    {"choices": [{}]},
+    {"choices": []},
+    {"object": "chat.completion"},
+    {"choices": [None]},
+    {
+        "choices": [
+            {
+                "message": {
+                    "content": "calling",
+                    "tool_calls": [
+                        {"id": "c", "function": {"name": "f", "arguments": '{"a":  1}'}},
+                        {"id": "d", "function": {"name": "g", "arguments": "not json"}},
+                    ],
+                }
+            }
+        ]
+    },
+]
+ANTHROPIC_ANSWERS: list[dict[str, Any]] = [
+    {"content": [{"type": "text", "text": "hello there"}]},
+    {"content": [{"type": "thinking", "thinking": "t"}, {"type": "text", "text": ""}]},
+    {
+        "content": [
+            {"type": "text", "text": "one"},
+            {"type": "tool_use", "id": "t", "name": "f", "input": {"q": "the plan", "n": 2}},
+            {"type": "tool_use", "id": "u", "name": "switchyard_json", "input": {"a": [1]}},
+            {"type": "tool_use", "id": "v", "name": "g"},
+            {"type": "redacted_thinking", "data": "x"},
+            {"type": "text", "text": "two"},
+        ]
+    },
+    {"content": []},
+    {},
+]
+
+
+def test_a_passthrough_codec_reads_an_answer_s_texts_as_its_parsed_answer_holds_them() -> None:
+    from gateway.codecs.anthropic import codec as anthropic
+    from gateway.codecs.openai_chat import codec as openai
+
+    read = 0
+    for codec, answers in ((openai, OPENAI_ANSWERS), (anthropic, ANTHROPIC_ANSWERS)):
+        for data in answers:
+            found = codec.answer_texts(data)
+            if found is None:  # read as parsed: only tool calls, or no answer's shape
+                assert data["choices"][0]["message"]["tool_calls"]
+                continue
+            read += 1
+            assert found == texts.response_slots(codec.parse_response(data)).texts, data
+    assert read == 15
+
+
+def test_a_passed_answer_is_parsed_only_for_a_rewrite_and_the_rewrite_lands_in_it() -> None:
+    from gateway.codecs.anthropic import codec as anthropic
+
+    data = {
+        "content": [
+            {"type": "text", "text": "mail x@y.org"},
+            {"type": "tool_use", "id": "t", "name": "f", "input": {"to": "x@y.org"}},
+        ]
+    }
+    parsed: list[ChatResponse] = []
+
+    def parse() -> ChatResponse:
+        parsed.append(anthropic.parse_response(data))
+        return parsed[-1]
+
+    slots = texts.PassedSlots(anthropic.answer_texts(data), parse)
+    assert slots.texts == ["mail x@y.org", '{"to":"x@y.org"}'] and not parsed
+    changed = slots.write(["mail [EMAIL]", '{"to":"[EMAIL]"}'])
+    assert changed == {"mail x@y.org": "mail [EMAIL]", '{"to":"x@y.org"}': '{"to":"[EMAIL]"}'}
+    assert slots.response is parsed[0]
+    text, call = slots.response.parts
+    assert isinstance(text, Text) and isinstance(call, ToolCall)
+    assert text.text == "mail [EMAIL]" and call.arguments == {"to": "[EMAIL]"}
