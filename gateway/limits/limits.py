@@ -71,14 +71,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
-
 from gateway.access import registry
 from gateway.access.authorization import Decision, decide
 from gateway.access.rules.routes import RouteName
 from gateway.base.counters import SOCKET_ENV, Unavailable
 from gateway.base.entries import KeyEntry, TagEntry
 from gateway.base.errors import AuthenticationFailed, PermissionDenied, RateLimited
+from gateway.base.hot_settings import hot
 from gateway.limits import spend
 from gateway.limits.counters import MemoryCounters, SharedCounters, settle_leased
 from gateway.limits.leased_limits import Leased
@@ -116,7 +115,7 @@ def _backend() -> Backend:
     """Redis when ``REDIS_URL`` is set, else the server's counter service when this
     process is one of its workers (``SWITCHYARD_LIMITS_SOCKET``), else this process."""
     global _redis, _shared
-    url = getattr(settings, "REDIS_URL", "")
+    url = hot.REDIS_URL  # (a read of ``settings`` costs a Python call on every admission)
     if url:
         if _redis is None or _redis.url != url:
             _redis = RedisCounters(url)
@@ -240,22 +239,37 @@ class Reservation:
         None: the end of a request whose reservation counts nothing (the master key's, a
         key without limits) starts no task, and one admitted against this worker's
         leased allowance (``Leased``) is bookkeeping in memory, settled by a callback
-        of the loop instead of a task (about 2 us less a request)."""
+        of the loop instead of a task (about 2 us less a request); so is one whose end
+        user's, run's and session's reservations are all of that kind too."""
         if self.end_user is None and self.run is None and self.session is None:
             if self.settled or self.backend is None:
                 return None
-            handle = self.handle
-            if isinstance(handle, Leased):
-                self.settled = True
-                delta, owed = self._owed(tokens, cost)
-                # after the reply's bytes are written (at c=1 what runs before them is the
-                # client's wait), as the task did, but as a callback of the loop
-                try:
-                    asyncio.get_running_loop().call_soon(settle_leased, handle, delta, owed)
-                except RuntimeError:  # no loop running here (a thread): now
-                    settle_leased(handle, delta, owed)
+            if isinstance(self.handle, Leased):
+                self._settle_leased(tokens, cost)
                 return None
-        return self.settle(tokens, cost)
+            return self.settle(tokens, cost)
+        parts = (self.end_user, self.run, self.session, self)  # in ``settle``'s order
+        waiting = []  # those with anything to settle: each this worker's bookkeeping?
+        for part in parts:
+            if part is not None and not part.settled and part.backend is not None:
+                if not isinstance(part.handle, Leased):
+                    return self.settle(tokens, cost)  # a round trip to wait for
+                waiting.append(part)
+        for part in waiting:
+            part._settle_leased(tokens, cost)
+        return None
+
+    def _settle_leased(self, tokens: int, cost: Decimal) -> None:
+        """``settle`` of a reservation admitted from this worker's leases, with no others
+        of its own: after the reply's bytes are written (at c=1 what runs before them is
+        the client's wait), as the task did, but as a callback of the loop."""
+        handle = self.handle
+        self.settled = True
+        delta, owed = self._owed(tokens, cost)
+        try:
+            asyncio.get_running_loop().call_soon(settle_leased, handle, delta, owed)
+        except RuntimeError:  # no loop running here (a thread): now
+            settle_leased(handle, delta, owed)
 
     def _owed(self, tokens: int, cost: Decimal) -> tuple[int, Decimal]:
         """(tokens over the estimate, cost not yet counted by ``charge``)."""

@@ -39,13 +39,27 @@ def _budget_only(key: KeyEntry, counter_id: str, budget_usd: Any, **more: Any) -
     )
 
 
+END_USERS_KEPT = 4096  # end users' entries kept (all of them forgotten once more are made)
+_end_users: dict[tuple[int, str], tuple[KeyEntry, KeyEntry]] = {}
+
+
 def end_user_entry(key: KeyEntry, end_user: str) -> KeyEntry:
     """The entry counting ``end_user``'s spend on ``key`` against its
-    ``max_budget_per_user`` (no rpm, tpm or route limits of its own)."""
+    ``max_budget_per_user`` (no rpm, tpm or route limits of its own). Made once per key
+    entry and end user, not on each of their requests: it depends on nothing else, and
+    a registry change makes new key entries (and drops the kept ones, ``forget_plans``),
+    so a kept one is never stale; its plan and its lease lines are kept with it."""
+    kept = _end_users.get((id(key), end_user))
+    if kept is not None and kept[0] is key:
+        return kept[1]
     digest = hashlib.sha256(end_user.encode()).hexdigest()[:24]
     counter_id = f"{key.id}:user:{digest}"
     # run=None: the key's request counts its run once, not again for its end user
-    return _budget_only(key, counter_id, key.max_budget_per_user, end_user=end_user, run=None)
+    entry = _budget_only(key, counter_id, key.max_budget_per_user, end_user=end_user, run=None)
+    if len(_end_users) >= END_USERS_KEPT:
+        _end_users.clear()
+    _end_users[(id(key), end_user)] = (key, entry)
+    return entry
 
 
 def run_entry(key: KeyEntry) -> KeyEntry:
@@ -229,9 +243,10 @@ _made_for_one: list[KeyPlan | None] = [None]  # the last entry made for one requ
 
 
 def forget_plans(snapshot: object = None) -> None:
-    """Drop the kept plans (a registry change: the new snapshot's entries are new; the
-    old ones' plans would only be kept until ``PLANS_KEPT``)."""
+    """Drop the kept plans and end users' entries (a registry change: the new snapshot's
+    entries are new; the old ones' would only be kept until ``PLANS_KEPT``)."""
     _plans.clear()
+    _end_users.clear()
     _made_for_one[0] = None
 
 
@@ -248,8 +263,8 @@ def plan_of(key: KeyEntry) -> KeyPlan:
     subjects = tuple(subjects_of(key))
     budgeted = any(s.limits.budget_usd is not None for s in subjects)
     plan = KeyPlan(key, subjects, shares_limits(key), budgeted, {})
-    if key.parent_id is not None:  # an entry made for one request (``end_user_entry``):
-        _made_for_one[0] = plan  # its admission and its store's read it, then it goes
+    if key.parent_id is not None and not key.end_user:  # an entry made for one request
+        _made_for_one[0] = plan  # (``run_entry``): its admission and its store's read it
     else:
         if len(_plans) >= PLANS_KEPT:
             _plans.clear()

@@ -112,6 +112,50 @@ async def test_a_leased_request_is_settled_at_the_reply_without_a_task(service, 
     assert all(lease.unreported == UNITS // 4 for lease, _ in handle.holds)
 
 
+async def test_an_end_user_s_leased_request_is_settled_without_a_task_and_its_budget_holds(
+    service, monkeypatch
+):
+    """A key with a budget per end user: the key's and the end user's reservations both
+    admitted from leases are settled by loop callbacks (no task), each counting its cost
+    once; the end user's budget still refuses once spent, the next end user is admitted."""
+    monkeypatch.setenv(SOCKET_ENV, service.path)
+    k = key(budget_usd=COST * 100, max_budget_per_user=COST * 3)
+    for _ in range(3):
+        reservation = await limits.admit(k, "r", 10, hold_usd=COST, end_user="bob")
+        user = reservation.end_user
+        assert user is not None and isinstance(user.handle, Leased)
+        assert isinstance(reservation.handle, Leased)
+        ((hold, _),), ((user_hold, _),) = reservation.handle.holds, user.handle.holds
+        assert user_hold.in_flight == UNITS
+        told = (hold.unreported, user_hold.unreported)
+        assert reservation.settlement(10, COST) is None  # no task to start
+        assert reservation.settled and user.settled
+        await asyncio.sleep(0)  # the loop's callbacks: the holds back, the costs counted
+        assert user_hold.in_flight == 0 and hold.in_flight == 0
+        assert (hold.unreported, user_hold.unreported) == (told[0] + UNITS, told[1] + UNITS)
+        assert reservation.settlement(10, COST) is None  # once
+        await asyncio.sleep(0)
+        assert (hold.unreported, user_hold.unreported) == (told[0] + UNITS, told[1] + UNITS)
+    with pytest.raises(RateLimited) as refused:
+        await limits.admit(k, "r", 10, hold_usd=COST, end_user="bob")
+    assert "end user" in refused.value.message
+    other = await limits.admit(k, "r", 10, hold_usd=COST, end_user="eve")
+    assert other.end_user is not None and isinstance(other.end_user.handle, Leased)
+
+
+async def test_an_end_user_s_settlement_that_must_ask_the_counters_is_a_task(service):
+    """Where a reservation of the request was not admitted from a lease (this process's
+    own counters), its settle may wait: the whole settlement is handed back to run."""
+    k = key(budget_usd=COST * 100, max_budget_per_user=COST * 3)  # no counter service here
+    reservation = await limits.admit(k, "r", 10, hold_usd=COST, end_user="bob")
+    assert reservation.end_user is not None
+    assert not isinstance(reservation.end_user.handle, Leased)
+    settling = reservation.settlement(10, COST)
+    assert settling is not None and not reservation.settled
+    await settling
+    assert reservation.settled and reservation.end_user.settled
+
+
 async def test_two_workers_one_request_at_a_time_spend_exactly_the_budget(service):
     workers = [counters.SharedCounters(service.path) for _ in range(2)]
     k = key(budget_usd=COST * 10)

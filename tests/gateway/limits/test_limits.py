@@ -327,7 +327,7 @@ async def test_count_tokens_counts_against_the_keys_rpm(clock, echo_snapshot):
 
 
 @pytest.mark.services
-async def test_redis_outage_is_warned_about_once_and_its_end_logged(redis_limits, caplog):
+async def test_redis_outage_is_warned_about_once_and_its_end_logged(redis_limits, caplog, settings):
     caplog.set_level("INFO", logger="gateway.limits")
     k = key(rpm_limit=100)
 
@@ -339,7 +339,7 @@ async def test_redis_outage_is_warned_about_once_and_its_end_logged(redis_limits
         ]
 
     for url in ("redis://127.0.0.1:1/0", REDIS_URL, "redis://127.0.0.1:1/0"):
-        limits.settings.REDIS_URL = url
+        settings.REDIS_URL = url
         for _ in range(5):
             await limits.admit(k, "echo", 1)
     assert len(messages("WARNING")) == 2, "one per outage"

@@ -184,11 +184,13 @@ async def test_a_registry_change_is_admitted_under_the_new_entrys_limits(clock, 
 
 
 def test_a_registry_change_forgets_the_kept_plans(snapshot_reset) -> None:
-    """The plans kept for the old snapshot's entries go when a new one is installed."""
+    """The plans and end users' entries kept for the old snapshot's entries go when a
+    new one is installed."""
     subjects.plan_of(key(team=team(rpm_limit=1)))
-    assert subjects._plans
+    subjects.end_user_entry(key(max_budget_per_user=Decimal(1)), "bob")
+    assert subjects._plans and subjects._end_users
     registry.install(snapshot())
-    assert not subjects._plans
+    assert not subjects._plans and not subjects._end_users
 
 
 # --- the counter service (workers of one server) ------------------------------------------

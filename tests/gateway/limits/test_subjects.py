@@ -86,8 +86,8 @@ def test_a_keys_subjects_are_its_own_its_limited_team_and_owner_and_its_tags() -
 
 def test_a_keys_plan_is_worked_out_once_per_entry(monkeypatch) -> None:
     """``plan_of``: the same plan for an entry on each request; another entry of the key
-    (a registry change makes new ones) its own; entries made for one request (an end
-    user's) not kept; and no more than ``PLANS_KEPT`` kept."""
+    (a registry change makes new ones) its own; entries made for one request (an agent
+    run's) not kept; and no more than ``PLANS_KEPT`` kept."""
     monkeypatch.setattr(subjects, "_plans", {})
     monkeypatch.setattr(subjects, "_made_for_one", [None])
     k = key(team=TEAM, owner=OWNER)
@@ -99,11 +99,12 @@ def test_a_keys_plan_is_worked_out_once_per_entry(monkeypatch) -> None:
     assert [s.counter for s in other.subjects] == [3]
     assert not other.joint and not other.budgeted
     assert subjects.plan_of(k) is plan  # each entry its own
-    per_request = subjects.end_user_entry(key(max_budget_per_user=Decimal(1)), "bob")
+    carried = key(run=AgentRun("req-1", "helper", budget_usd=Decimal(1)))
+    per_request = subjects.run_entry(carried)
     made = subjects.plan_of(per_request)
     assert made.subjects[0].limits is per_request and id(per_request) not in subjects._plans
     assert subjects.plan_of(per_request) is made  # the admission's store reads it again
-    another = subjects.end_user_entry(key(max_budget_per_user=Decimal(1)), "bob")
+    another = subjects.run_entry(carried)
     assert subjects.plan_of(another).subjects[0].limits is another  # the next one's own
     assert subjects.plan_of(per_request) is not made  # the one before is not kept
     monkeypatch.setattr(subjects, "PLANS_KEPT", 2)
@@ -111,6 +112,33 @@ def test_a_keys_plan_is_worked_out_once_per_entry(monkeypatch) -> None:
     subjects.plan_of(third)  # over the bound: the others forgotten
     assert list(subjects._plans) == [id(third)]
     assert subjects.plan_of(k) is not plan and subjects.plan_of(k) == plan  # worked out again
+
+
+def test_an_end_users_entry_and_plan_are_made_once_per_key_entry_and_end_user(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Kept for the key entry (an entry never changes): the same entry and plan on each
+    request of that end user; another end user, another entry of the key (a registry
+    change makes new ones, with other limits) or a registry change (``forget_plans``)
+    makes them anew, under the limits in force; no more than ``END_USERS_KEPT`` kept."""
+    monkeypatch.setattr(subjects, "_plans", {})
+    monkeypatch.setattr(subjects, "_end_users", {})
+    k = key(max_budget_per_user=Decimal("0.5"))
+    bob = subjects.end_user_entry(k, "bob")
+    plan = subjects.plan_of(bob)
+    assert subjects.end_user_entry(k, "bob") is bob and subjects.plan_of(bob) is plan
+    assert plan.subjects[0].limits is bob and plan.budgeted
+    assert subjects.end_user_entry(k, "eve").end_user == "eve"
+    changed = key(max_budget_per_user=Decimal("0.1"))  # the key's entry after a change
+    again = subjects.end_user_entry(changed, "bob")
+    assert again is not bob and again.budget_usd == Decimal("0.1") and again.id == bob.id
+    assert subjects.plan_of(again).subjects[0].limits is again
+    subjects.forget_plans()
+    assert subjects.end_user_entry(k, "bob") is not bob and not subjects._plans
+    monkeypatch.setattr(subjects, "END_USERS_KEPT", 2)
+    subjects.end_user_entry(k, "ann")
+    subjects.end_user_entry(k, "cy")  # over the bound: the others forgotten
+    assert list(subjects._end_users) == [(id(k), "cy")]
 
 
 def test_a_requests_tags_with_limits() -> None:
