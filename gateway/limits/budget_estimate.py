@@ -75,11 +75,16 @@ def hold_for(
     its ``tags``'); None when none of them has a budget.
     ``max_output``: the request's own ceiling (None: not given; 0: it makes no output).
     ``text_output``: the request generates text tokens (an unknown ceiling is refused).
-    ``reachable``: the other routes it may be answered by (called for budgeted keys only).
+    ``reachable``: the other routes it may be answered by (called for budgeted keys
+    only, and only when ``route`` names fallbacks: without, it reaches no other route).
     """
     if not budgeted(key, tags):
         return None
-    routes = [route, *(reachable() if reachable is not None else ())]
+    routes = (
+        [route, *reachable()]
+        if reachable is not None and (route.fallbacks or route.context_window_fallbacks)
+        else [route]
+    )
     most: Decimal | None = None
     for entry in routes:
         for deployment in entry.deployments:

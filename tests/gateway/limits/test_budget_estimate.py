@@ -50,7 +50,19 @@ def test_the_hold_counts_the_routes_that_may_answer(settings):
     dear = dataclasses.replace(route("dear", "b"), deployments=(priced(output_price=Decimal(8)),))
     alone = budget_estimate.hold_for(k, cheap, 0, 100)
     assert alone == Decimal("0.0002")
-    assert budget_estimate.hold_for(k, cheap, 0, 100, reachable=lambda: [dear]) == Decimal("0.0008")
+    falling = dataclasses.replace(cheap, fallbacks=("dear",))
+    assert budget_estimate.hold_for(k, falling, 0, 100, reachable=lambda: [dear]) == Decimal(
+        "0.0008"
+    )
+    windowing = dataclasses.replace(cheap, context_window_fallbacks=("dear",))
+    assert budget_estimate.hold_for(k, windowing, 0, 100, reachable=lambda: [dear]) == Decimal(
+        "0.0008"
+    )
+
+    def walked() -> list[object]:
+        raise AssertionError("a route without fallbacks reaches no other")
+
+    assert budget_estimate.hold_for(k, cheap, 0, 100, reachable=walked) == alone
     windowed = dataclasses.replace(
         cheap, deployments=(priced(max_output_tokens=None, context_window=4000),)
     )
