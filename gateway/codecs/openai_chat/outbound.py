@@ -315,16 +315,18 @@ def answer_texts(data: dict[str, Any]) -> list[str] | None:
     """What the guardrails read of a whole answer (``parse_response``'s text part, as
     ``guardrails.texts.response_slots`` takes it), read off the body without building
     the answer; None when it has tool calls (their arguments are read as parsed and
-    dumped again) or another shape than an answer's: ``parse_response`` then. Read as
+    dumped again), text in parts, or another shape: ``parse_response`` then. Read as
     ``parse_response`` reads it, which a test holds it to."""
-    choices = data.get("choices") or [{}]
-    choice = (choices[0] or {}) if isinstance(choices, list) else None
-    if not isinstance(choice, dict):
+    try:  # (subscripts, not calls: on every checked answer)
+        message = data["choices"][0]["message"]
+        if message.get("tool_calls"):
+            return None
+        content = message.get("content")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None  # no choice, no message: parsed (as an empty answer, or refused)
+    if isinstance(content, list):  # a few servers answer in parts: parsed
         return None
-    message = choice.get("message") or {}
-    if not isinstance(message, dict) or message.get("tool_calls"):
-        return None
-    text = _content_text(message.get("content")) or message.get("refusal") or ""
+    text = content or message.get("refusal") or ""  # ``_content_text`` of a string
     return [text] if text else []
 
 
