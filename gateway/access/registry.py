@@ -28,6 +28,7 @@ from gateway import catalog
 from gateway.access import caller_entries, registry_fingerprint
 from gateway.access.caller_entries import names_list
 from gateway.base import db_work, hooks, lifecycle
+from gateway.base.background import woken
 from gateway.base.entries import (
     DeploymentEntry,
     GuardrailEntry,
@@ -466,8 +467,7 @@ async def watch_fingerprint(stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     every = settings.SWITCHYARD_REGISTRY_FINGERPRINT_SECONDS
     while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every)
+        await woken(stop, every)
         if stop.is_set():
             return
         # the database briefly down: keep serving the old snapshot

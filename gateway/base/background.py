@@ -24,3 +24,16 @@ async def done() -> None:
     """Wait until every ``in_background`` task so far has ended (tests)."""
     while _tasks:
         await asyncio.gather(*list(_tasks), return_exceptions=True)
+
+
+async def woken(event: asyncio.Event, seconds: float) -> bool:
+    """Wait for ``event`` at most ``seconds``: whether it was set. A background loop's
+    sleep: unlike ``asyncio.wait_for`` on Python 3.11, a cancellation that comes as the
+    event is set is not swallowed (a swallowed one kept a loop running, and the process
+    waiting for it at shutdown)."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from gateway.base import db_work, leases, lifecycle
+from gateway.base.background import woken
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,7 @@ class LeasedRunner:
         wake.set()  # started on a queued job (or with the process): claim at once
         try:
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self.poll_seconds)
+                await woken(wake, self.poll_seconds)
                 wake.clear()
                 for pk in [pk for pk, task in self.running.items() if task.done()]:
                     del self.running[pk]

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 from gateway.base import db_work, hooks, http, leases, loop_lag, process_role
+from gateway.base.background import woken
 
 log = logging.getLogger(__name__)
 
@@ -308,8 +309,7 @@ async def _start_when_due(dormant: list[hooks.BackgroundTask]) -> None:
                     spawn(task.run(), name=task.name)
             if not dormant:
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_dormant_wake.wait(), DORMANT_POLL_SECONDS)
+            await woken(_dormant_wake, DORMANT_POLL_SECONDS)
             _dormant_wake.clear()
     finally:
         _dormant_wake = _dormant_loop = None

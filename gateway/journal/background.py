@@ -39,6 +39,7 @@ from django.db import InterfaceError, OperationalError
 from django.db import connection as db_connection
 
 from gateway.base import db_work
+from gateway.base.background import woken
 from gateway.base.hot_settings import hot
 from gateway.base.owned_bytes import owned
 from gateway.journal import blobs
@@ -402,8 +403,7 @@ class Writer:
 
     async def _sleep(self, seconds: float) -> None:
         assert self._wake is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+        await woken(self._wake, seconds)
         self._wake.clear()
 
     # --- writing ----------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from django.utils import timezone
 from gateway import codecs, journal
 from gateway.access import registry
 from gateway.base import db_work, lifecycle
+from gateway.base.background import woken
 from gateway.base.entries import MASTER, DeploymentEntry, KeyEntry, RouteEntry
 from gateway.base.errors import GatewayError, InvalidRequest
 from gateway.base.types import Usage
@@ -240,8 +241,7 @@ async def drive(batch: Batch, stop: asyncio.Event) -> str:
             forwarded = True
             continue  # read its state again at once
         await db_work.arun(_progress, batch.id, status, completed, failed)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), poll)
+        await woken(stop, poll)
         if stop.is_set() or lifecycle.closing():
             return ""  # the lease is lost, or we are going away: polling resumes later
 

@@ -47,6 +47,7 @@ from django.utils import timezone
 
 from gateway.access import authorization, registry
 from gateway.base import db_work, lifecycle
+from gateway.base.background import woken
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.base.errors import InvalidRequest, PermissionDenied
 from gateway.base.leased_runner import LeasedRunner
@@ -304,8 +305,7 @@ async def follow(
                 continue
             if status in BackgroundResponse.FINAL and last + 1 >= count:
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(news.wait(), FOLLOW_POLL_SECONDS)
+            await woken(news, FOLLOW_POLL_SECONDS)
         yield b"data: [DONE]\n\n"
     finally:
         followers = _news.get(response_id)

@@ -40,6 +40,7 @@ from urllib.parse import urlparse
 from django.utils import timezone
 
 from gateway.base import db_work, lifecycle
+from gateway.base.background import woken
 from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.base.errors import GatewayError, UpstreamError
 from gateway.features.batches.translate import upstream_body
@@ -195,8 +196,7 @@ class AnthropicBatches(HttpBatches):
                     return True
                 candidates.remove(candidate)  # someone else's: left alone
             if candidates:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), poll)
+                await woken(stop, poll)
                 if stop.is_set() or lifecycle.closing():
                     return False
         batch.submitting_at = None  # none is ours: the POST made nothing; submit again

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import orjson
 
 from gateway.base import lifecycle
+from gateway.base.background import woken
 from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.base.errors import GatewayError
 from gateway.models.batches import Batch, BatchLine
@@ -147,8 +148,7 @@ async def transient(call: Any, poll: float, stop: asyncio.Event) -> Any:
             if attempt == TRIES - 1:
                 raise
             log.warning("native batch: upstream away, trying again (%s)", exc)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), wait)
+        await woken(stop, wait)
         if stop.is_set() or lifecycle.closing():
             return None
         wait = min(wait * 2, 300.0)
