@@ -25,6 +25,7 @@ from console.evals.models import (
     Evaluator,
     Experiment,
     QueueItem,
+    ShadowScoring,
     SliceScoring,
 )
 from gateway.access import roles
@@ -174,9 +175,10 @@ def _log(tag: str, n: int, **fields: Any) -> RequestLog:
 
 def _home() -> dict[str, Any]:
     """One row of each kind whose detail page shows its parts."""
-    route = Route.objects.create(name="detail-route")
+    route = Route.objects.create(name="detail-route", shadow_routes=["detail-shadow"])
     dataset = Dataset.objects.create(name="detail-dataset")
     columns = [{"route": route.name, "params": {}}, {"route": "other", "params": {}}]
+    log = _log("detail", 0, session="detail-session", route=route.name)
     return {
         "route": route,
         "provider": Provider.objects.create(name="detail-provider", kind="echo"),
@@ -189,13 +191,14 @@ def _home() -> dict[str, Any]:
             name="detail-g", kind="content_filter", modes=["pre_call"], params={}
         ),
         "prompt": Prompt.objects.create(name="detail-prompt"),
-        "log": _log("detail", 0, session="detail-session", route=route.name),
+        "log": log,
         "dataset": dataset,
         "experiment": Experiment.objects.create(
             name="detail-exp", dataset=dataset, dataset_version=1, columns=columns,
             status=Experiment.Status.DONE,
         ),
-        "queue": AnnotationQueue.objects.create(name="detail-queue"),
+        "queue": (queue := AnnotationQueue.objects.create(name="detail-queue")),
+        "item": QueueItem.objects.create(queue=queue, log=log, source="log"),
         "evaluator": Evaluator.objects.create(
             name="detail-eval", route=route.name, scorer={"kind": "exact"}, score_name="q"
         ),
@@ -224,10 +227,15 @@ def _more_holders(home: dict[str, Any], tag: str) -> None:
 
 
 def _more_traffic(home: dict[str, Any], tag: str) -> None:
-    """A log's scores, tags and attempts, a session's requests, a queue's items and
-    score configs, an evaluator's scores, a judging run's logs."""
+    """A log's scores, tags and attempts, a session's requests, a route's shadow pairs
+    and their scoring runs, a queue's items and score configs (and a reviewer's scores
+    of an item), an evaluator's scores, a judging run's logs."""
     log = home["log"]
     part = _log(tag, 0, session="detail-session", route=home["route"].name, key_id=home["key"].pk)
+    _log(f"{tag}-mirror", 0, route="detail-shadow", shadow_of=part.request_id)
+    ShadowScoring.objects.create(
+        route=home["route"], scorer={"kind": "exact"}, status="done", scores={part.request_id: 1}
+    )
     Score.objects.create(log=log, name=f"{tag}-s", value=1, source="api")
     Score.objects.create(
         log=part, name="q", value=1, source="judge", author=home["evaluator"].author
@@ -238,13 +246,15 @@ def _more_traffic(home: dict[str, Any], tag: str) -> None:
     QueueItem.objects.create(queue=home["queue"], log=part, source="log")
     config = ScoreConfig.objects.create(name=f"{tag}-sc", data_type="numeric")
     home["queue"].score_configs.add(config)
+    Score.objects.create(log=log, name=config.name, value=1, source="review", author="boss")
     run = home["run"]
     run.logs, run.scored = [*run.logs, part.pk], {**run.scored, str(part.pk): 1.0}
     run.save(update_fields=["logs", "scored"])
 
 
 def _more_versions(home: dict[str, Any], tag: str) -> None:
-    """A prompt's versions and labels, a dataset's rows, an experiment's cells."""
+    """A prompt's versions and labels (and a comparison's experiment of each), a
+    dataset's rows, an experiment's cells."""
     prompt, hi = home["prompt"], [{"role": "user", "content": "hi"}]
     version = PromptVersion.objects.create(
         prompt=prompt, number=prompt.versions.count() + 1, messages=hi
@@ -252,8 +262,16 @@ def _more_versions(home: dict[str, Any], tag: str) -> None:
     PromptLabel.objects.create(prompt=prompt, name=f"{tag}-label", version=version)
     index = home["dataset"].all_rows.count()
     DatasetRow.objects.create(dataset=home["dataset"], version=1, index=index, messages=hi)
-    for column in (0, 1):
-        Cell.objects.create(experiment=home["experiment"], row_index=index, column=column)
+    for side in (0, 1):
+        Cell.objects.create(experiment=home["experiment"], row_index=index, column=side)
+    spec = {"name": prompt.name, "run": "detail-run", "version": version.number}
+    column = {"route": "detail-route", "params": {}, "prompt": spec, "label": f"v{version.number}"}
+    compared = Experiment.objects.create(
+        name=f"{tag}-compared", dataset=home["dataset"], dataset_version=1, columns=[column],
+        scorers=[{"kind": "exact"}], status=Experiment.Status.DONE,
+    )  # fmt: skip
+    for row in range(index + 1):
+        Cell.objects.create(experiment=compared, row_index=row, column=0, scores={"exact": 1.0})
 
 
 # (the pages and /api answers showing a row with its parts, what adds a part of each)
@@ -263,11 +281,14 @@ DETAILS = (
       "api/guardrails/{guardrail}", "keys/{key}/edit/", "api/keys/{key}",
       "providers/{provider}/", "api/providers/{provider}"), _more_holders),
     (("logs/detail-req0/", "api/logs/detail-req0", "api/logs/detail-req0/scores",
-      "sessions/detail-session/", "evals/queues/{queue}/", "api/annotation-queues/{queue}",
+      "sessions/detail-session/", "routes/{route}/shadow/", "evals/queues/{queue}/",
+      "evals/queues/{queue}/items/{item}/", "api/annotation-queues/{queue}",
       "evals/evaluators/{evaluator}/", "api/evaluators/{evaluator}", "scores/runs/{run}/"),
      _more_traffic),
     (("prompts/detail-prompt/", "prompts/detail-prompt/diff/", "api/prompts/detail-prompt",
       "api/prompts/detail-prompt/versions", "evals/prompts/detail-prompt/compare/",
+      "evals/prompts/detail-prompt/compare/detail-run/",
+      "api/prompt-comparisons/detail-prompt/detail-run",
       "evals/datasets/{dataset}/", "evals/datasets/{dataset}/rows/0/", "api/datasets/{dataset}",
       "api/datasets/{dataset}/rows", "evals/experiments/{experiment}/",
       "evals/experiments/{experiment}/review/", "evals/experiments/{experiment}/rows/0/",
