@@ -44,7 +44,7 @@ from gateway.models.guardrails import Guardrail
 from gateway.models.mcp import McpOAuthToken
 from gateway.models.prompts import Prompt, PromptLabel, PromptVersion
 from gateway.models.scores import Score, ScoreConfig
-from gateway.models.tags import RequestTag
+from gateway.models.tags import RequestTag, TagBudget, TagSpendRollup
 
 pytestmark = pytest.mark.django_db
 MASTER = "sy-master-listings"
@@ -85,6 +85,14 @@ def _seed(tag: str, count: int) -> None:
         )
         A2aAgent.objects.create(name=f"{tag}-a{n}", url="https://agent.example/")
         Prompt.objects.create(name=f"{tag}-prompt{n}")
+        # one period: a listing reads the spends in a query a period (day, month, total)
+        TagBudget.objects.create(name=f"{tag}-tag{n}", budget_usd=10, budget_period="month")
+        TagSpendRollup.objects.create(
+            hour=now.replace(minute=0, second=0, microsecond=0),
+            tag=f"{tag}-tag{n}",
+            key_id=key.pk,
+            cost_usd=1,
+        )
         RequestLog.objects.create(
             request_id=f"{tag}-req{n}",
             created_at=now - timedelta(seconds=n),
@@ -97,6 +105,7 @@ def _seed(tag: str, count: int) -> None:
             provider=provider.name,
             deployment_id=route.deployments.first().pk,
             end_user=f"{tag}-customer{n}",
+            tags=[f"{tag}-tag{n}"],
             latency_ms=1.0,
         )
 
