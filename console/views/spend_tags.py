@@ -65,6 +65,7 @@ class TagBudgetForm(forms.Form):
 def budgets_section(form: TagBudgetForm | None = None) -> dict[str, Any]:
     """The tag budgets and their standing, with the form that adds one."""
     rows = list(TagBudget.objects.all())
+    spent = tag_budgets.period_spends(rows)
     for row in rows:
-        row.standing = tag_budgets.standing(row)
+        row.standing = tag_budgets.standing(row, spent[row.name])
     return {"rows": rows, "form": form or TagBudgetForm()}

@@ -12,6 +12,8 @@ the field, rather than run on another clock than the one asked for."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -102,13 +104,27 @@ def period_spend(row: TagBudget) -> Decimal:
     """What the tag's requests spent in its current budget period, from the hourly tag
     spend rollups (a period starts on an hour; pages only, never on a request), the
     master key's excepted as admission counts it (``spend.load_tag_spend_sync``)."""
+    return period_spends([row])[row.name]
+
+
+def period_spends(rows: Iterable[TagBudget]) -> dict[str, Decimal]:
+    """``period_spend`` of each of ``rows`` by name, in one query a budget period (day,
+    month, total) however many tags: what a listing of budgets reads."""
     from django.db.models import Sum
 
-    _, start, _ = spend.period_bounds(row.budget_period, time.time())
-    rows = TagSpendRollup.objects.filter(tag=row.name).exclude(key_id=0)
-    if start is not None:
-        rows = rows.filter(hour__gte=start)
-    spent: Decimal = rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal(0)
+    now = time.time()
+    periods: dict[datetime | None, list[str]] = {}
+    for row in rows:
+        _, start, _ = spend.period_bounds(row.budget_period, now)
+        periods.setdefault(start, []).append(row.name)
+    spent: dict[str, Decimal] = {}
+    for start, names in periods.items():
+        spent.update(dict.fromkeys(names, Decimal(0)))
+        found = TagSpendRollup.objects.filter(tag__in=names).exclude(key_id=0)
+        if start is not None:
+            found = found.filter(hour__gte=start)
+        sums = found.order_by().values("tag").annotate(total=Sum("cost_usd"))
+        spent.update((tag, total or Decimal(0)) for tag, total in sums.values_list("tag", "total"))
     return spent
 
 
@@ -123,12 +139,13 @@ def standing(row: TagBudget, spent: Decimal | None = None) -> Standing | None:
 def with_budgets(rows: list[dict[str, Any]]) -> None:
     """Each spend-by-tag row of a tag with a budget gets the budget (``max_budget``), its
     period and the tag's spend in the current period (``budget_spend``): one query for
-    the budgets, one per budgeted tag shown."""
+    the budgets, one for their spend a budget period."""
     names = {row["tag"] for row in rows if row.get("tag")}
     if not names:
         return
-    budgets = TagBudget.objects.filter(name__in=names, budget_usd__isnull=False)
-    found = {b.name: (b, period_spend(b)) for b in budgets}
+    budgets = list(TagBudget.objects.filter(name__in=names, budget_usd__isnull=False))
+    spends = period_spends(budgets)
+    found = {b.name: (b, spends[b.name]) for b in budgets}
     for row in rows:
         if row.get("tag") in found:
             budget, spent = found[row["tag"]]

@@ -110,8 +110,8 @@ def _version_out(version: PromptVersion) -> dict[str, Any]:
     }
 
 
-def _prompt(name: str) -> Prompt:
-    prompt: Prompt | None = Prompt.objects.filter(name=name).first()
+def _prompt(name: str, rows: QuerySet[Prompt] | None = None) -> Prompt:
+    prompt: Prompt | None = (Prompt.objects if rows is None else rows).filter(name=name).first()
     if prompt is None:
         raise Http404(f"no prompt named {name!r}")
     return prompt
@@ -175,7 +175,7 @@ def get_prompt(
 ) -> dict[str, Any]:
     """One version of the prompt: ``version``, else ``label``'s, else ``production``'s,
     else the newest."""
-    prompt = _prompt(name)
+    prompt = _prompt(name, _listed())  # its labels' versions with it, not one query a label
     chosen = _entry(prompt).pick(version, label)
     if chosen is None:
         raise Http404(
@@ -290,7 +290,7 @@ class RenderOut(Schema):
 def render(request: HttpRequest, name: str, payload: RenderIn) -> dict[str, Any]:
     """The version's messages with ``variables`` filled in (Portkey's "render"), as a
     ``/v1`` request naming it would send them; a missing variable is a 422 naming it."""
-    prompt = _prompt(name)
+    prompt = _prompt(name, _listed())
     entry = _entry(prompt)
     chosen = entry.pick(payload.version, payload.label)
     if chosen is None:
@@ -306,7 +306,8 @@ def render(request: HttpRequest, name: str, payload: RenderIn) -> dict[str, Any]
 
 
 def _entry(prompt: Prompt) -> PromptEntry:
-    """The prompt as a request reads it (so the API picks the version a request would)."""
+    """The prompt as a request reads it (so the API picks the version a request would);
+    ``prompt`` of ``_listed()``, so its labels came with it."""
     found = {
         v.number: VersionEntry(
             v.number, tuple(v.messages), tuple(v.variables), v.model, v.params, tuple(v.tools)

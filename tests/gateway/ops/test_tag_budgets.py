@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from gateway.models import TagBudget, TagSpendRollup
 from gateway.ops import tag_budgets
@@ -115,3 +117,22 @@ def test_spend_rows_of_budgeted_tags_get_their_budget_and_spend():
         {"tag": "free"},
         {"tag": ""},
     ]
+
+
+def test_the_spends_of_many_tags_are_each_ones_in_a_query_a_period() -> None:
+    """A listing's spends: each tag's as ``period_spend`` says (its own period, the
+    master key's excepted), a tag without rollups at 0, one query a budget period."""
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    budgets = []
+    for n, period in enumerate(("day", "month", "total", "day", "month", "total", "day")):
+        name = f"t{n}"
+        spent(name, now, str(n + 1))
+        spent(name, now - timedelta(days=40), "50")  # this month's and today's leave it out
+        spent(name, now, "100", key_id=0)
+        budgets.append(TagBudget.objects.create(name=name, budget_period=period))
+    budgets.append(TagBudget.objects.create(name="idle", budget_period="day"))
+    with CaptureQueriesContext(connection) as queries:
+        spends = tag_budgets.period_spends(budgets)
+    assert len(queries.captured_queries) == 3
+    assert spends == {b.name: tag_budgets.period_spend(b) for b in budgets}
+    assert (spends["t0"], spends["t2"], spends["idle"]) == (Decimal(1), Decimal(53), Decimal(0))

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from gateway.access import registry, roles
 from gateway.models import AuditEvent, Prompt, PromptVersion
@@ -99,6 +101,27 @@ def test_render_fills_the_variables_or_names_the_missing_ones(api: Client) -> No
     assert done.json()["messages"][1] == {"role": "user", "content": "Ticket: 7"}
     missing = send(api, "post", "/api/prompts/support.triage/render", {"variables": {}})
     assert missing.status_code == 422 and "company, ticket" in missing.json()["detail"]
+
+
+def test_render_reads_the_labels_in_one_query(api: Client) -> None:
+    """Rendering by label reads every label of the prompt with its version in one
+    query, whatever their number (before: one query more a label)."""
+    send(api, "post", "/api/prompts/", TRIAGE)
+
+    def counted() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            done = send(api, "post", "/api/prompts/support.triage/render",
+                        {"variables": {"company": "Acme", "ticket": 7}, "label": "production"})  # fmt: skip
+        assert done.status_code == 200, done.content
+        return len(queries.captured_queries)
+
+    one = counted()
+    for n in range(5):
+        assert (
+            send(api, "put", f"/api/prompts/support.triage/labels/l{n}", {"version": 1}).status_code
+            == 200
+        )
+    assert counted() == one
 
 
 @pytest.mark.parametrize(
