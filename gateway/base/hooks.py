@@ -29,20 +29,25 @@ class Registry(Generic[T]):
     def __init__(self, name: str, doc: str) -> None:
         self.name = name
         self.__doc__ = doc
-        self._entries: list[T] = []
+        # a tuple, replaced (not changed) by ``register``/``unregister``: an iteration
+        # goes over the entries as they were when it began, and the request path's
+        # seven iterations a request copy nothing
+        self._entries: tuple[T, ...] = ()
 
     def register(self, entry: T) -> T:
         """Add ``entry`` (once); returns it, so it can decorate a function."""
         if entry not in self._entries:
-            self._entries.append(entry)
+            self._entries += (entry,)
         return entry
 
     def unregister(self, entry: T) -> None:
         if entry in self._entries:
-            self._entries.remove(entry)
+            entries = list(self._entries)
+            entries.remove(entry)
+            self._entries = tuple(entries)
 
     def __iter__(self) -> Iterator[T]:
-        return iter(list(self._entries))
+        return iter(self._entries)
 
     def __len__(self) -> int:
         return len(self._entries)

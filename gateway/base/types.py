@@ -446,6 +446,16 @@ class ChatRequest:
     server_tools: list[ServerTool] = field(default_factory=list)
 
 
+# the counts of a Usage besides input and output (``Usage.merge``)
+_RARER_COUNTS = (
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "web_search_requests",
+    "web_fetch_requests",
+)
+
+
 @dataclass(slots=True)
 class Usage:
     """Token counts. ``input_tokens`` excludes cache reads and writes (Anthropic's
@@ -469,19 +479,24 @@ class Usage:
         return self.prompt_tokens + self.output_tokens
 
     def merge(self, other: Usage) -> None:
-        """Take every non-zero count from ``other`` (streams report usage piecemeal)."""
-        for name in (
-            "input_tokens",
-            "output_tokens",
-            "cache_read_tokens",
-            "cache_write_tokens",
-            "reasoning_tokens",
-            "web_search_requests",
-            "web_fetch_requests",
+        """Take every non-zero count from ``other`` (streams report usage piecemeal).
+        The two counts every usage has are read by name, the rest only when one is
+        there: a getattr for each of the seven was 0.8 us a merge, twice a stream."""
+        if other.input_tokens:
+            self.input_tokens = other.input_tokens
+        if other.output_tokens:
+            self.output_tokens = other.output_tokens
+        if (
+            other.cache_read_tokens
+            or other.cache_write_tokens
+            or other.reasoning_tokens
+            or other.web_search_requests
+            or other.web_fetch_requests
         ):
-            value = getattr(other, name)
-            if value:
-                setattr(self, name, value)
+            for name in _RARER_COUNTS:
+                value = getattr(other, name)
+                if value:
+                    setattr(self, name, value)
 
 
 @dataclass(slots=True)

@@ -1,7 +1,8 @@
 """The hooks the layers read and the units fill (``gateway.base.hooks``): a registry keeps
-each entry once in registration order and is iterated over a copy; a named registry
-refuses a second entry under a name; an OAuth refusal names its target and why. (What
-``ready`` registers into them: ``tests/gateway/test_feature_hooks.py``.)"""
+each entry once in registration order, and an iteration goes over the entries as they
+were when it began; a named registry refuses a second entry under a name; an OAuth
+refusal names its target and why. (What ``ready`` registers into them:
+``tests/gateway/test_feature_hooks.py``.)"""
 
 from __future__ import annotations
 
@@ -33,6 +34,16 @@ def test_a_registry_may_change_while_it_is_iterated() -> None:
         seen.append(n)
         registry.unregister(n)
     assert seen == [1, 2, 3] and len(registry) == 0
+
+
+def test_an_entry_registered_during_an_iteration_is_not_in_it() -> None:
+    registry: hooks.Registry[int] = hooks.Registry("numbers", "")
+    registry.register(1)
+    seen = []
+    for n in registry:
+        seen.append(n)
+        registry.register(n + 1)
+    assert seen == [1] and list(registry) == [1, 2]
 
 
 def test_a_registry_decorates_a_function() -> None:

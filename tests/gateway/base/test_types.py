@@ -6,6 +6,8 @@ only when read (equal to an eager one)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from gateway.base.types import (
@@ -73,6 +75,17 @@ def test_usage_takes_each_non_zero_count_of_a_piece() -> None:
     usage.merge(Usage(output_tokens=5, cache_read_tokens=3, web_search_requests=1))
     assert usage == Usage(10, 5, 3, 0, 0, 1, 0)
     assert usage.prompt_tokens == 13 and usage.total_tokens == 18
+
+
+def test_usage_merges_every_count_it_has() -> None:
+    # merge names each field: a count added to Usage and not to merge fails here
+    for name in (f.name for f in dataclasses.fields(Usage)):
+        usage = Usage(*range(1, len(dataclasses.fields(Usage)) + 1))
+        before = dataclasses.asdict(usage)
+        usage.merge(Usage(**{name: 100}))
+        assert dataclasses.asdict(usage) == {**before, name: 100}
+        usage.merge(Usage())
+        assert dataclasses.asdict(usage) == {**before, name: 100}
 
 
 def test_mcp_tools_allowed_denied_and_approved() -> None:
