@@ -18,7 +18,7 @@ from gateway.base.derived_bodies import derive
 from gateway.journal.record import Attempt, Record, Spliced
 from gateway.models.body_blobs import SPLIT_FIELDS
 from gateway.telemetry.redaction import (
-    SCAN_FROM,
+    CLEAN_FROM,
     holds_nothing,
     marker_reach,
     redact,
@@ -326,14 +326,14 @@ _bodies_of = attrgetter(*BODY_FIELDS)
 
 def _short_texts(rec: Record, limit: int, secrets: tuple[str, ...]) -> list[str] | None:
     """The bodies' texts (``_texts``) made at once when each body is bytes (or None)
-    shorter than the limit and than ``SCAN_FROM`` (a short question's four): when their
+    shorter than the limit and than ``CLEAN_FROM`` (a short question's four): when their
     bytes joined by NULs are valid utf-8 holding no other NUL and nothing redaction
     changes (``redaction.untouched``, true of each part of a text it is true of), each
     text is its bytes decoded, as ``_body_text`` makes it (not cut, nothing replaced,
     none scanned: none clean); one decode and one search of each kind for the record
     where each body took its own. None otherwise: each body is converted on its own."""
     bodies = _bodies_of(rec)
-    cap = min(limit, SCAN_FROM)
+    cap = min(limit, CLEAN_FROM)
     for body in bodies:
         if body is not None and (body.__class__ is not bytes or len(body) >= cap):
             return None
@@ -355,7 +355,7 @@ def _clean_past(
     the two share holds nothing redaction looks for, so only the bytes from
     ``marker_reach`` characters before the end of the shared prefix are scanned. None
     otherwise (the body is converted as any other). Its ``recall`` goes to ``recalls``."""
-    if len(data) < SCAN_FROM or len(data) >= limit:
+    if len(data) < CLEAN_FROM or len(data) >= limit:
         return None
     recalled = recalls[name] = body_parts.recall(data)
     same = recalled.clean_prefix(secrets)

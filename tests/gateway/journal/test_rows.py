@@ -371,3 +371,70 @@ def test_a_key_begun_in_what_a_turn_shares_and_ended_after_is_redacted() -> None
     assert nodes and not any(b"sk-abc" in data for data in nodes)
     body_parts.forget_layouts()
     assert (values, found) == _values_and_parts(_agent_body(nxt), SECRETS)
+
+
+MID_PIECES = [
+    b"",
+    b"sk-" + b"q" * 24,
+    b"Bearer abcdefgh12345678",
+    b'"Authorization": "Basic dXNlcjpwYXNz"',
+    b'"authorization_token": "tok-123456789"',
+    b'"headers": {"X-Token": "t-987654321"}',
+    b'"url": "https://user:pw@mcp.example/sse?token=abc"',
+    b"the configured upstream-literal-secret-123 here",
+    "réponse, 日本語 \u212a \u0130".encode(),
+    b"a NUL \x00 here",
+    b"not utf-8 \xff\xfe",
+    "é".encode()[:1],  # (a character cut: only its first byte)
+]
+MID_FILLER = b'{"role":"user","content":"a line of code - x = y + 1; # see it"},'
+
+
+def old_body_text(data: bytes, limit: int, secrets: tuple[str, ...]) -> tuple[str, bool, bool]:
+    """``rows._body_text`` as it was before mid-size texts were scanned (from 16 KB)."""
+    saved = redaction.SCAN_FROM
+    redaction.SCAN_FROM = 16 * 1024
+    try:
+        return rows._body_text(data, limit, secrets)
+    finally:
+        redaction.SCAN_FROM = saved
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from((1, 2, 4, 8, 16)),
+    st.integers(-80, 80),
+    st.lists(st.tuples(st.sampled_from(MID_PIECES), st.floats(0, 1)), max_size=4),
+    st.sampled_from((None, 0.5, 0.98)),
+)
+def test_a_mid_size_body_is_stored_as_it_was_before_it_was_scanned(
+    kb: int, jitter: int, pieces: list[tuple[bytes, float]], cut: float | None
+) -> None:
+    data = (MID_FILLER * (kb * 1024 // len(MID_FILLER) + 1))[: kb * 1024 + jitter]
+    for piece, where in pieces:
+        at = int(len(data) * where)
+        data = data[:at] + piece + data[at:]
+    limit = 1 << 20 if cut is None else int(len(data) * cut)
+    secrets = ("upstream-literal-secret-123", "provider-secret-abc123")
+    assert rows._body_text(data, limit, secrets) == old_body_text(data, limit, secrets)
+
+
+def test_a_mid_size_body_is_scanned_but_not_vouched_clean(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.base import marker_scan
+
+    if marker_scan.scanner(("sk-",)) is None:
+        pytest.skip("Hyperscan is not installed on this platform")
+
+    def searched(text: str, secrets: object) -> str:
+        raise AssertionError("a mid-size text searched marker by marker")
+
+    monkeypatch.setattr(redaction, "_redact_searching", searched)
+    body = MID_FILLER * 60  # (about 4 KB)
+    assert rows._body_text(body, 1 << 20, ("upstream-literal-secret-123",)) == (
+        body.decode(), False, False,  # (clean only from CLEAN_FROM: splicing, splitting)
+    )  # fmt: skip
+    secret = body[:2000] + b"sk-" + b"q" * 24 + body[2000:]
+    assert b"sk-q" not in rows._body_text(secret, 1 << 20, ())[0].encode()
+    rec = Record("r", inbound_request=secret, upstream_response=body)
+    texts, _, clean = rows._texts(rec, 1 << 20, (), {})
+    assert texts[2] == body.decode() and clean == {}

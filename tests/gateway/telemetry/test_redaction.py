@@ -111,3 +111,16 @@ def test_a_longer_text_is_untouched_as_the_searches_say(
         if redaction.redact(text, SECRETS) != text:
             assert not redaction.untouched(text, SECRETS), planted
     assert not redaction.untouched(filler + SECRETS[1] + filler, SECRETS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from((1, 2, 4, 8, 16)),
+    st.lists(st.sampled_from(PLANTED + ["é", "日本", "\x00", "-", "sk", "y-", '"']), max_size=6),
+)
+def test_a_mid_size_text_is_redacted_as_the_searches_would(kb: int, pieces: list[str]) -> None:
+    filler = FILLER[: kb * 512]
+    text = filler + " ".join(pieces) + filler
+    assert redaction.redact(text, SECRETS) == slow(text, SECRETS)
+    if len(text) < redaction.CLEAN_FROM:  # (noted clean from there only)
+        assert redaction.redact_noting(text, SECRETS)[1] is False
