@@ -381,6 +381,7 @@ MID_PIECES = [
     b'"authorization_token": "tok-123456789"',
     b'"headers": {"X-Token": "t-987654321"}',
     b'"url": "https://user:pw@mcp.example/sse?token=abc"',
+    b'"x-API-Key" : "v-1", a task-list, easy-going, "api-key":"k"',
     b"the configured upstream-literal-secret-123 here",
     "réponse, 日本語 \u212a \u0130".encode(),
     b"a NUL \x00 here",
@@ -391,13 +392,17 @@ MID_FILLER = b'{"role":"user","content":"a line of code - x = y + 1; # see it"},
 
 
 def old_body_text(data: bytes, limit: int, secrets: tuple[str, ...]) -> tuple[str, bool, bool]:
-    """``rows._body_text`` as it was before mid-size texts were scanned (from 16 KB)."""
-    saved = redaction.SCAN_FROM
+    """``rows._body_text`` as it was before mid-size texts were scanned (from 16 KB) and
+    the key patterns tried only where a match can start (``re.sub`` over the text)."""
+    saved = redaction.SCAN_FROM, redaction._patterns_replaced
     redaction.SCAN_FROM = 16 * 1024
+    redaction._patterns_replaced = lambda text, *markers: redaction._SECRET_PATTERNS.sub(
+        redaction._redacted_match, text
+    )
     try:
         return rows._body_text(data, limit, secrets)
     finally:
-        redaction.SCAN_FROM = saved
+        redaction.SCAN_FROM, redaction._patterns_replaced = saved
 
 
 @settings(max_examples=300, deadline=None)

@@ -124,3 +124,40 @@ def test_a_mid_size_text_is_redacted_as_the_searches_would(kb: int, pieces: list
     assert redaction.redact(text, SECRETS) == slow(text, SECRETS)
     if len(text) < redaction.CLEAN_FROM:  # (noted clean from there only)
         assert redaction.redact_noting(text, SECRETS)[1] is False
+
+
+KEY_PIECES = [
+    "Bearer", "bEaReR", "bearer", "authorization", "AUTHORIZATION", "x-api-key", "X-Api-Key",
+    "api-key", "sk-", "sy-", "SK-", "task-", "x", '"', '":', " : ", ": ", "\t", "\n", "-",
+    "abcdefgh", "1234567890ab", "é", "\u0130", "\u0131", "\u212a", "[redacted]", "=", "/",
+    '"Authorization": "Basic dXNlcjpwYXNz"', '"authorization"', '"X-API-KEY":"', '"api-key"',
+]  # fmt: skip
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(KEY_PIECES), max_size=24))
+def test_the_key_patterns_tried_where_they_can_start_replace_what_sub_does(
+    pieces: list[str],
+) -> None:
+    text = "".join(pieces)
+    expected = redaction._SECRET_PATTERNS.sub(redaction._redacted_match, text)
+    assert redaction._patterns_replaced(text) == expected
+    long = FILLER[:1500] + text + FILLER[:1500] + text  # (its markers placed by a scan)
+    expected = redaction._SECRET_PATTERNS.sub(redaction._redacted_match, long)
+    assert redaction._patterns_replaced(long) == expected
+    found = redaction._markers_in(long, ())
+    if found is not None:  # (the markers a scan found: only those looked for)
+        assert redaction._patterns_replaced(long, found) == expected
+
+
+def test_keys_everywhere_in_a_text_are_each_replaced() -> None:
+    text = (
+        'Bearer abcdefgh12345678 "X-API-Key": "v" task-abcdefghijklmnopq "api-key":"w" '
+        "sk-abcdefghijklmnopqr(sy-abcdefghijklmnopqr) bearer\tshort "
+        '{"Authorization" : "Basic dXNlcjpwYXNz"}'
+    )
+    assert redaction._patterns_replaced(text) == (
+        'Bearer [redacted] "X-API-Key": "[redacted]" task-abcdefghijklmnopq "api-key": "[redacted]" '
+        "[redacted]([redacted]) bearer\tshort "
+        '{"Authorization" : "[redacted]"}'
+    )
