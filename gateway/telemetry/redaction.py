@@ -169,14 +169,18 @@ _MARKERS = (*_EXACT_MARKERS, *_CASELESS_MARKERS)
 
 
 def _redact_holding(text: str, secrets: tuple[str, ...], found: frozenset[str]) -> str:
-    """``redact`` of a text known to hold ``found`` (and nothing else it looks for)."""
+    """``redact`` of a text known to hold ``found`` (and nothing else it looks for). A
+    credential's URL put back together (``mask_url``) has its scheme lowered: "SK-..."
+    becomes a key prefix the text did not hold, so the prefixes are looked for again."""
     for secret in secrets:
         if secret in found:
             text = text.replace(secret, REDACTED)
-    text = redact_caller_credentials(text, found)
+    masked = redact_caller_credentials(text, found)
+    if caller_credentials.MARKERS[2] in found and masked is not text and masked != text:
+        found = found.union(_PREFIX_MARKERS)  # (a URL masked: the rest put in "[redacted]")
     if found.isdisjoint(_PATTERN_MARKERS):
-        return text
-    return _patterns_replaced(text, found)
+        return masked
+    return _patterns_replaced(masked, found)
 
 
 # Where a match of _SECRET_PATTERNS can start: at each of these markers (caseless ones

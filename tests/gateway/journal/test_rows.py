@@ -382,6 +382,7 @@ MID_PIECES = [
     b'"headers": {"X-Token": "t-987654321"}',
     b'"url": "https://user:pw@mcp.example/sse?token=abc"',
     b'"x-API-Key" : "v-1", a task-list, easy-going, "api-key":"k"',
+    b'{"url": "SK-ABCDEFGHIJKLMNOPQRSTU://user:pw@mcp.example/sse"}',
     b"the configured upstream-literal-secret-123 here",
     "réponse, 日本語 \u212a \u0130".encode(),
     b"a NUL \x00 here",

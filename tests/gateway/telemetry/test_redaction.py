@@ -113,10 +113,23 @@ def test_a_longer_text_is_untouched_as_the_searches_say(
     assert not redaction.untouched(filler + SECRETS[1] + filler, SECRETS)
 
 
+# A URL whose scheme its masking lowers into a key prefix the text did not hold.
+SK_SCHEME = '{"url": "SK-ABCDEFGHIJKLMNOPQRSTU://user:pw@mcp.example/sse"}'
+
+
+@pytest.mark.parametrize("filler", [FILLER[:600], FILLER])
+def test_a_key_prefix_a_masked_url_makes_is_redacted_as_the_searches_would(filler: str) -> None:
+    text = filler + SK_SCHEME
+    assert redaction.redact(text, SECRETS) == slow(text, SECRETS)
+    assert redaction.redact(text, SECRETS).endswith('{"url": "[redacted]://***@mcp.example/sse"}')
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.sampled_from((1, 2, 4, 8, 16)),
-    st.lists(st.sampled_from(PLANTED + ["é", "日本", "\x00", "-", "sk", "y-", '"']), max_size=6),
+    st.lists(
+        st.sampled_from(PLANTED + [SK_SCHEME, "é", "日本", "\x00", "-", "sk", '"']), max_size=6
+    ),
 )
 def test_a_mid_size_text_is_redacted_as_the_searches_would(kb: int, pieces: list[str]) -> None:
     filler = FILLER[: kb * 512]
