@@ -459,7 +459,7 @@ class ChatJob(RoutedJob):
             call.response_id, call.response_model = response.id, response.model
         if call.guard is not None:
             response = await call.guard.after(response)  # during_call, then post_call
-        reasoning_ledger.record_response(self.key, response)
+        await reasoning_ledger.shared(reasoning_ledger.record_response(self.key, response))
         rendered = orjson.dumps(call.client.render_response(response, request))
         if call.keeps_answer:
             keep_in_cache(call, response)

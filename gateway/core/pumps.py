@@ -90,6 +90,14 @@ class _Tap:
         if self.reasoning is not None and isinstance(event, reasoning_ledger.FED_EVENTS):
             self.reasoning.feed(event)  # (25 calls a stream saved: most events are text)
 
+    async def share_reasoning(self) -> None:
+        """Record the answer's signed reasoning before its end goes out: the next turn,
+        on any worker, finds it (``reasoning_ledger.shared``). Once: ``close`` then
+        records nothing."""
+        reasoning, key, self.reasoning = self.reasoning, self.call.caller.key, None
+        if reasoning is not None and key is not None and self.folder.error is None:
+            await reasoning_ledger.shared(reasoning.record(key))
+
     def close(self, disconnected: bool) -> None:
         folder = self.folder
         error = cast("BaseException | None", folder.error)  # an ErrorEvent's: a GatewayError
@@ -103,7 +111,7 @@ class _Tap:
         elif self.call.keeps_answer and folder.finished and not folder.truncated:
             keep_in_cache(self.call, folder.result())
         if error is None and self.reasoning is not None and self.call.caller.key is not None:
-            self.reasoning.record(self.call.caller.key)
+            self.reasoning.record(self.call.caller.key)  # (a stream cut before its finish)
         if self.call.span is not None:  # the upstream's names, from its stream's start
             self.call.response_id = folder.response.id
             self.call.response_model = folder.response.model
@@ -166,7 +174,7 @@ async def _pump_batches(
         events = [first, *iterator.take_ready()]
         while True:
             for chunk in _rendered(tap, renderer, events, held):
-                yield await _kept(call, chunk)
+                yield await _kept(call, chunk, tap)
             if renderer.ended:
                 break
             step = batches.__anext__()
@@ -182,10 +190,10 @@ async def _pump_batches(
             except BaseException:
                 step = None
                 if held:  # what came before the failure goes first
-                    yield await _kept(call, _joined(held))
+                    yield await _kept(call, _joined(held), tap)
                 raise
             if held:  # it has to wait: what is rendered goes first
-                yield await _kept(call, _joined(held))
+                yield await _kept(call, _joined(held), tap)
             try:
                 events = await Resume(step, pending)
             except StopAsyncIteration:
@@ -194,7 +202,7 @@ async def _pump_batches(
             finally:
                 step = None
         if held:
-            yield await _kept(call, _joined(held))
+            yield await _kept(call, _joined(held), tap)
         disconnected = False
     except GatewayError as error:  # a renderer refusing mid-stream: tell the client
         disconnected = False
@@ -228,8 +236,12 @@ def _rendered(
         since = clock()
 
 
-async def _kept(call: Call, chunk: bytes) -> bytes:
-    """``chunk`` captured for the journal and kept for a stored response, on its way."""
+async def _kept(call: Call, chunk: bytes, tap: _Tap) -> bytes:
+    """``chunk`` captured for the journal and kept for a stored response, on its way;
+    an answer that called tools has its reasoning shared before its end goes."""
+    reasoning = tap.reasoning
+    if reasoning is not None and reasoning.calls and tap.folder.finished:
+        await tap.share_reasoning()
     call.capture_outbound(chunk)
     await call.keep_response(chunk)
     return chunk
@@ -268,7 +280,7 @@ async def _pump_events(
     )
     try:
         async for chunks in batches:
-            yield await _kept(call, _joined(chunks))
+            yield await _kept(call, _joined(chunks), tap)
         disconnected = False
     except GatewayError as error:  # a renderer refusing mid-stream: tell the client
         disconnected = False

@@ -20,11 +20,16 @@ makes (``codecs.gemini.ids``), which every client echoes and any worker can read
 
 Where it lives: an LRU in each worker, bounded in entries, bytes and time (TTL)
 (``core/ledger_book.py``). With ``REDIS_URL`` set, entries are also written to Redis
-(``sy:reason:<key id>:<call id>``, same TTL) off the reply's path, and a local miss asks
-Redis once per request (one MGET), so any worker of any instance can serve the next
-turn. Without Redis, the workers of one ``serve --workers N`` share it the same way
-through the supervisor's counter service (one ``ledger_put`` off the reply's path, one
-``ledger_get`` per request that misses locally; the service's book has the same bounds).
+(``sy:reason:<key id>:<call id>``, same TTL), and a local miss asks Redis once per
+request (one MGET), so any worker of any instance can serve the next turn. Without
+Redis, the workers of one ``serve --workers N`` share it the same way through the
+supervisor's counter service (one ``ledger_put``, one ``ledger_get`` per request that
+misses locally; the service's book has the same bounds). The answer's end waits for
+that write (``shared``, at most ``REDIS_TIMEOUT``): a client sends its next turn as soon
+as it has the answer, often to the other worker, which would otherwise ask the shared
+store before the write got there and send the turn without its reasoning. Only an
+answer that called tools with signed reasoning waits; a slow store's write goes on in
+the background.
 A single process, or another instance without Redis, has only its own: a turn that
 finds nothing goes on without the reasoning (the Anthropic codec then turns thinking
 off for that turn) rather than failing.
@@ -248,11 +253,12 @@ async def _store_shared(client: Any, scope: str, entries: list[tuple[str, Blob]]
 # --- record (after an answer) and restore (before the next request) -------------------------
 
 
-def record(key: Any, call_ids: list[str], blob: Blob) -> None:
+def record(key: Any, call_ids: list[str], blob: Blob) -> asyncio.Task[None] | None:
     """Keep ``blob`` (one answer's signed reasoning) under each of its tool calls' ids.
-    Memory now; Redis, when set, in the background (off the reply's path)."""
+    Memory now; the shared store (Redis, or the counter service) in a task, returned for
+    ``shared`` to wait on before the answer's end goes out."""
     if not call_ids or not blob:
-        return
+        return None
     scope = scope_of(key)
     book = ledger()
     for call_id in call_ids:
@@ -261,9 +267,17 @@ def record(key: Any, call_ids: list[str], blob: Blob) -> None:
     gained(scope)
     client = _redis.client()
     if client is not None:
-        background.in_background(_store_shared(client, scope, [(c, blob) for c in call_ids]))
-    elif (service := _counter_service()) is not None:
-        background.in_background(_store_in_service(service, scope, list(call_ids), blob))
+        return background.in_background(_store_shared(client, scope, [(c, blob) for c in call_ids]))
+    if (service := _counter_service()) is not None:
+        return background.in_background(_store_in_service(service, scope, list(call_ids), blob))
+    return None
+
+
+async def shared(write: asyncio.Task[None] | None) -> None:
+    """Wait, at most ``REDIS_TIMEOUT``, for ``record``'s write to the shared store (see
+    the module docstring); a slower one goes on without the answer waiting."""
+    if write is not None and not write.done():
+        await asyncio.wait((write,), timeout=REDIS_TIMEOUT)
 
 
 def gained(scope: str) -> None:
@@ -277,11 +291,10 @@ def _remember(memory: OrderedDict[tuple[str, str], Any], key: tuple[str, str], v
         memory.popitem(last=False)
 
 
-def record_response(key: Any, response: ChatResponse) -> None:
+def record_response(key: Any, response: ChatResponse) -> asyncio.Task[None] | None:
     """``record`` for a whole answer: its tool calls and its signed reasoning."""
     calls = [p.id for p in response.parts if isinstance(p, ToolCall)]
-    if calls:
-        record(key, calls, blob_of(response.parts))
+    return record(key, calls, blob_of(response.parts)) if calls else None
 
 
 def _turns(request: ChatRequest) -> Iterator[Turn]:
@@ -503,6 +516,5 @@ class StreamReasoning:
             if signature or redacted
         )
 
-    def record(self, key: Any) -> None:
-        if self.calls:
-            record(key, self.calls, self.blob())
+    def record(self, key: Any) -> asyncio.Task[None] | None:
+        return record(key, self.calls, self.blob()) if self.calls else None

@@ -397,3 +397,120 @@ async def test_the_first_token_is_written_before_the_rest_of_its_read_is_parsed(
     rest = b"".join([piece async for piece in chunks])
     assert all(f'"text":"{word}"'.encode() in rest for word in words[1:])
     assert [text for text in parsed if text] == words
+
+
+def signed_tool_call_bytes() -> bytes:
+    """An Anthropic stream whose answer calls a tool after signed thinking."""
+
+    def event(kind: str, data: dict[str, Any]) -> bytes:
+        return sse_bytes(orjson.dumps({"type": kind, **data}), kind)
+
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "up-1"}
+    usage = {"input_tokens": 3, "output_tokens": 0}
+    thinking = {"type": "thinking", "thinking": ""}
+    tool = {"type": "tool_use", "id": "toolu_signed", "name": "f", "input": {}}
+    return b"".join(
+        [
+            event("message_start", {"message": {**message, "content": [], "usage": usage}}),
+            event("content_block_start", {"index": 0, "content_block": thinking}),
+            event(
+                "content_block_delta",
+                {"index": 0, "delta": {"type": "thinking_delta", "thinking": "Look."}},
+            ),
+            event(
+                "content_block_delta",
+                {"index": 0, "delta": {"type": "signature_delta", "signature": "sig-9"}},
+            ),
+            event("content_block_stop", {"index": 0}),
+            event("content_block_start", {"index": 1, "content_block": tool}),
+            event(
+                "content_block_delta",
+                {"index": 1, "delta": {"type": "input_json_delta", "partial_json": "{}"}},
+            ),
+            event("content_block_stop", {"index": 1}),
+            event(
+                "message_delta",
+                {"delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 5}},
+            ),
+            event("message_stop", {}),
+        ]
+    )
+
+
+@pytest.fixture
+def slow_shared_store(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A shared reasoning store (Redis's place) whose writes take 50 ms: the call ids
+    written, once written."""
+    from gateway.core import reasoning_ledger
+
+    written: list[str] = []
+
+    async def store(client: Any, scope: str, entries: list[tuple[str, Any]]) -> None:
+        await asyncio.sleep(0.05)
+        written.extend(call_id for call_id, _ in entries)
+
+    reasoning_ledger.reset()
+    monkeypatch.setattr(reasoning_ledger._redis, "client", lambda: object())
+    monkeypatch.setattr(reasoning_ledger, "_store_shared", store)
+    monkeypatch.setattr(journal, "record", lambda rec: None)
+    yield written
+    reasoning_ledger.reset()
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_a_stream_ends_only_once_its_signed_reasoning_is_shared(
+    batched: bool,
+    slow_shared_store: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    snapshot_reset: None,
+) -> None:
+    """A client sends its next turn as soon as the answer has ended, often to another
+    worker: that worker must find the turn's reasoning in the shared store."""
+    monkeypatch.setattr(pumps, "BATCH_WINDOW", 10.0)
+    registry.install(snapshot(route("r", "up-1", max_attempts=1, provider=ANTHROPIC)))
+    if not batched:
+        monkeypatch.setattr(pumps, "EventBatches", type("NotBatches", (), {}))
+    http.use_transport(
+        httpx.MockTransport(
+            lambda request: httpx.Response(
+                200,
+                headers={"content-type": "text/event-stream"},
+                stream=Reads(signed_tool_call_bytes(), [200, 700]),
+            )
+        )
+    )
+    try:
+        reply = await service.handle(
+            "chat", "openai", orjson.dumps(request_body("openai")), {}, service.Caller(key=MASTER)
+        )
+        assert isinstance(reply, service.StreamReply)
+        seen = [(piece, list(slow_shared_store)) async for piece in reply.chunks]
+    finally:
+        http.use_transport(None)
+    (written,) = [w for p, w in seen if b'"finish_reason":"tool_calls"' in p]
+    assert written == ["toolu_signed"]  # shared before the finish went out
+
+
+async def test_a_whole_answer_is_returned_only_once_its_signed_reasoning_is_shared(
+    slow_shared_store: list[str], snapshot_reset: None
+) -> None:
+    registry.install(snapshot(route("r", "up-1", max_attempts=1, provider=ANTHROPIC)))
+    answer = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "up-1",
+        "content": [
+            {"type": "thinking", "thinking": "Look.", "signature": "sig-9"},
+            {"type": "tool_use", "id": "toolu_signed", "name": "f", "input": {}},
+        ],
+        "stop_reason": "tool_use",
+        "usage": {"input_tokens": 3, "output_tokens": 5},
+    }
+    http.use_transport(httpx.MockTransport(lambda request: httpx.Response(200, json=answer)))
+    body = {**request_body("openai"), "stream": False}
+    try:
+        await service.handle("chat", "openai", orjson.dumps(body), {}, service.Caller(key=MASTER))
+    finally:
+        http.use_transport(None)
+    assert slow_shared_store == ["toolu_signed"]
