@@ -15,6 +15,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 
 from gateway.access import authorization, field_rules, roles
@@ -38,7 +39,20 @@ def raced(request: HttpRequest, exc: Exception) -> HttpResponse:
     """The console's 409 page: another user (or script) changed or deleted what this
     request needed at the same time (a team removed while a member is added to it)."""
     log.warning("console: %s %s met a concurrent change: %s", request.method, request.path, exc)
-    return render(request, "console/raced.html", status=409)
+    return render(request, "console/raced.html", {"again": _page_again(request)}, status=409)
+
+
+def _page_again(request: HttpRequest) -> str:
+    """The page to open again: a read's own; a form's, the page it was sent from (many
+    actions answer only POST), when that is this console's, else the action's path."""
+    if request.method in ("GET", "HEAD"):
+        return request.get_full_path()
+    referer = request.headers.get("Referer", "")
+    if referer and url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return referer
+    return request.path
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -134,3 +134,30 @@ def test_a_console_change_that_races_a_delete_gets_the_409_page(monkeypatch, cap
     )
     assert not Membership.objects.exists()
     assert not [r for r in caplog.records if r.exc_info], caplog.text
+
+
+@pytest.mark.parametrize(
+    ("method", "referer", "again"),
+    [
+        ("get", "", "/teams/7/?tab=members"),  # a read: its own page
+        ("post", "http://testserver/teams/7/", "http://testserver/teams/7/"),  # the form's
+        ("post", "https://elsewhere.example/teams/7/", "/teams/7/members/add"),  # not ours
+        ("post", "", "/teams/7/members/add"),
+    ],
+)
+def test_the_409_page_offers_the_page_the_form_was_sent_from(
+    method: str, referer: str, again: str
+) -> None:
+    """Many console actions answer only POST: the page to open again is the one the form
+    was on, never the action's own path (a 405), and never another site's."""
+    from django.db import IntegrityError
+
+    from gateway.web.decorators import raced
+
+    path = "/teams/7/?tab=members" if method == "get" else "/teams/7/members/add"
+    headers = {"HTTP_REFERER": referer} if referer else {}
+    request = getattr(RequestFactory(), method)(path, **headers)
+    request.user = User.objects.create_user("boss", password="pw-123456789", is_staff=True)
+    answer = raced(request, IntegrityError("gone"))
+    assert answer.status_code == 409
+    assert f'<a href="{again}">Open the page again</a>'.encode() in answer.content
