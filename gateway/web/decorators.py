@@ -46,13 +46,13 @@ def _page_again(request: HttpRequest) -> str:
     """The page to open again: a read's own; a form's, the page it was sent from (many
     actions answer only POST), when that is this console's, else the action's path."""
     if request.method in ("GET", "HEAD"):
-        return request.get_full_path()
-    referer = request.headers.get("Referer", "")
+        return str(request.get_full_path())
+    referer = str(request.headers.get("Referer", ""))
     if referer and url_has_allowed_host_and_scheme(
         referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return referer
-    return request.path
+    return str(request.path)
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
