@@ -68,7 +68,7 @@ supervisor process that hosts the service loads none.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.base import hooks
@@ -208,7 +208,7 @@ class CounterStore:
         hold_ttl: float = 0,
     ) -> list[Any]:
         hold = hold if budget >= 0 else 0
-        refusal = self._check(key_id, rpm, tpm, tokens, budget, period, at, initial, hold)
+        refusal = self._check((key_id, rpm, tpm, budget, period, initial), tokens, at, hold)
         if refusal is not None:
             return refusal
         second = self.window(key_id).add(int(at), tokens) if rpm or tpm else None
@@ -222,8 +222,8 @@ class CounterStore:
         only if all pass is anything reserved. Answers ``["ok", [[second, hold_id],
         ...]]`` or a refusal of one subject: ``[reason, index, *detail]`` (``"load"``:
         send that subject's ``initial``)."""
-        for index, (counter_id, rpm, tpm, budget, period, initial) in enumerate(subjects):
-            refusal = self._check(counter_id, rpm, tpm, tokens, budget, period, at, initial, hold)
+        for index, subject in enumerate(subjects):
+            refusal = self._check(subject, tokens, at, hold)
             if refusal is not None:
                 return [refusal[0], index, *refusal[1:]]
         taken = []
@@ -237,19 +237,10 @@ class CounterStore:
             taken.append([second, hold_id])
         return ["ok", taken]
 
-    def _check(
-        self,
-        counter_id: int,
-        rpm: int,
-        tpm: int,
-        tokens: int,
-        budget: int,
-        period: str,
-        at: float,
-        initial: int | None,
-        hold: int,
-    ) -> list[Any] | None:
-        """Why one subject cannot take one more request now (None: it can)."""
+    def _check(self, subject: Sequence[Any], tokens: int, at: float, hold: int) -> list[Any] | None:
+        """Why one subject (``[counter_id, rpm, tpm, budget, period, initial]``, as
+        ``admit_all`` takes it) cannot take one more request now (None: it can)."""
+        counter_id, rpm, tpm, budget, period, initial = subject
         if budget >= 0:
             spent = self._spent(counter_id, period, initial)
             if spent is None:
