@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import Field
 
@@ -18,6 +18,7 @@ from console.evals.models import AnnotationQueue, QueueItem
 from gateway.access import roles
 from gateway.telemetry import audit
 from gateway.web.api.writes import ValidationErrors, check_fields
+from gateway.web.http import first_or_404
 
 router = Router(tags=["evaluations"])
 
@@ -74,9 +75,8 @@ def _out(queue: AnnotationQueue) -> dict[str, Any]:
 
 
 def _queue(queue_id: int) -> AnnotationQueue:
-    found: AnnotationQueue | None = AnnotationQueue.objects.filter(pk=queue_id).first()
-    if found is None:
-        raise Http404(f"no annotation queue {queue_id}")
+    rows = AnnotationQueue.objects.filter(pk=queue_id)
+    found: AnnotationQueue = first_or_404(rows, f"no annotation queue {queue_id}")
     return found
 
 

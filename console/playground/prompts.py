@@ -23,7 +23,7 @@ from gateway.access import authorization
 from gateway.features.prompts import versions
 from gateway.models import Prompt, PromptVersion
 from gateway.web.decorators import actor_of, staff_required
-from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.http import HtmxHttpRequest, first_or_404, go_to
 
 TEMPLATE = "console/playground_prompts.html"
 PLAYGROUND_PARAMS = ("temperature", "max_tokens", "reasoning_effort")
@@ -40,9 +40,7 @@ def saved_prompts() -> list[Prompt]:
 
 def opened(name: Any, number: Any = None) -> PromptVersion:
     """Version ``number`` of prompt ``name``, or the one a request would get."""
-    prompt = Prompt.objects.filter(name=str(name or "")).first()
-    if prompt is None:
-        raise Http404("no such prompt")
+    prompt = first_or_404(Prompt.objects.filter(name=str(name or "")), "no such prompt")
     if number not in (None, ""):
         try:
             found: PromptVersion = prompt.versions.get(number=int(number))

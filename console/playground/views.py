@@ -28,7 +28,7 @@ from console.templatetags.console import significant_usd
 from gateway.access import console_keys, roles
 from gateway.models import RequestBody, RequestLog, Route
 from gateway.web.decorators import actor_of, staff_required
-from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.http import HtmxHttpRequest, first_or_404, go_to
 
 HISTORY_SIZE = 30
 
@@ -80,9 +80,8 @@ def _comparisons(request: HtmxHttpRequest) -> Any:
 
 def _prefill_from_replay(request: HtmxHttpRequest, request_id: str) -> dict[str, Any]:
     logs = roles.visible_logs(actor_of(request), RequestLog.objects.all())
-    log = logs.filter(request_id=request_id).order_by("-created_at", "-id").first()
-    if log is None:
-        raise Http404(f"no logged request {request_id}")
+    newest = logs.filter(request_id=request_id).order_by("-created_at", "-id")
+    log = first_or_404(newest, f"no logged request {request_id}")
     # (a model object: a body stored as parts is joined when loaded)
     row = RequestBody.objects.filter(log=log).only("log_id", "inbound_request", "parts").first()
     body = row.inbound_request if row is not None else ""

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 
 from console.bodies import present
@@ -18,7 +18,7 @@ from gateway.features import dashboards
 from gateway.models import ApiKey, RequestBody, RequestLog, Route, Score, TagSpendRollup
 from gateway.telemetry import logquery
 from gateway.web.decorators import actor_of, staff_required
-from gateway.web.http import HtmxHttpRequest
+from gateway.web.http import HtmxHttpRequest, first_or_404
 
 TEMPLATE = "console/logs.html"
 
@@ -161,9 +161,8 @@ def timing(log: RequestLog) -> dict[str, Any]:
 @staff_required
 def log_detail(request: HtmxHttpRequest, request_id: str) -> HttpResponse:
     rows = roles.visible_logs(actor_of(request), RequestLog.objects.all())
-    log = rows.filter(request_id=request_id).order_by("-created_at", "-id").first()
-    if log is None:
-        raise Http404(f"no request {request_id} you may see")
+    newest = rows.filter(request_id=request_id).order_by("-created_at", "-id")
+    log = first_or_404(newest, f"no request {request_id} you may see")
     body = RequestBody.objects.filter(log=log).first()
     bodies = [
         present(name, getattr(body, name) if body else "")

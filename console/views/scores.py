@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -21,7 +21,7 @@ from gateway.access import authorization, roles
 from gateway.models import RequestLog, Route, Score, ScoreConfig
 from gateway.telemetry import scores
 from gateway.web.decorators import actor_of, staff_required
-from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.http import HtmxHttpRequest, first_or_404, go_to
 
 PAGE = "console/scores.html"
 WINDOWS = {"24h": ("Last 24 hours", timedelta(hours=24)), "7d": ("Last 7 days", timedelta(days=7)),
@@ -39,11 +39,8 @@ def log_score(request: HtmxHttpRequest, request_id: str) -> HttpResponse:
     (a second one replaces the first); the scores card for htmx, else back to the page."""
     actor = actor_of(request)
     rows = roles.visible_logs(actor, RequestLog.objects.all())
-    log: RequestLog | None = (
-        rows.filter(request_id=request_id).order_by("-created_at", "-id").first()
-    )
-    if log is None:
-        raise Http404(f"no request {request_id} you may see")
+    newest = rows.filter(request_id=request_id).order_by("-created_at", "-id")
+    log: RequestLog = first_or_404(newest, f"no request {request_id} you may see")
     detail = reverse("console:log-detail", args=[request_id])
     if request.method != "POST":
         return redirect(detail)

@@ -1,8 +1,11 @@
-"""What the console's views share: the typed htmx request and small response helpers."""
+"""What the console's views (and some API handlers) share: the typed htmx request and small
+response helpers."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
@@ -45,3 +48,12 @@ def deleted(request: HtmxHttpRequest, url: str) -> HttpResponse:
 def page_or_partial(request: HtmxHttpRequest, template: str, partial: str) -> str:
     """The whole page for a normal request, just the named partial for htmx."""
     return f"{template}#{partial}" if request.htmx else template
+
+
+def first_or_404(rows: Any, missing: str) -> Any:
+    """The first of ``rows``, or a 404 saying ``missing`` (``get_object_or_404`` names
+    the model, not the row asked for)."""
+    found = rows.first()
+    if found is None:
+        raise Http404(missing)
+    return found

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
@@ -24,6 +24,7 @@ from gateway.models import ApiKey
 from gateway.telemetry import audit
 from gateway.web import saving
 from gateway.web.api.writes import check_fields
+from gateway.web.http import first_or_404
 
 router = Router(tags=["keys"])
 
@@ -129,9 +130,7 @@ def _rows(request: HttpRequest) -> QuerySet:  # of ApiKey
 
 
 def _key(request: HttpRequest, key_id: int) -> ApiKey:
-    key: ApiKey | None = _rows(request).filter(pk=key_id).first()
-    if key is None:
-        raise Http404(f"no key {key_id}")
+    key: ApiKey = first_or_404(_rows(request).filter(pk=key_id), f"no key {key_id}")
     return key
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router, Schema, Status
 
 from gateway.models import ScoreConfig
 from gateway.telemetry import audit, scores
 from gateway.web.api.writes import ValidationErrors, check_fields
+from gateway.web.http import first_or_404
 
 router = Router(tags=["score configs"])
 
@@ -49,9 +50,8 @@ class ScoreConfigIn(ScoreConfigPatch):
 
 
 def _row(config_id: int) -> ScoreConfig:
-    row: ScoreConfig | None = ScoreConfig.objects.filter(pk=config_id).first()
-    if row is None:
-        raise Http404(f"no score config {config_id}")
+    rows = ScoreConfig.objects.filter(pk=config_id)
+    row: ScoreConfig = first_or_404(rows, f"no score config {config_id}")
     return row
 
 

@@ -11,13 +11,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from gateway.models import TagBudget
 from gateway.ops import tag_budgets
 from gateway.web import saving
 from gateway.web.api.writes import ValidationErrors, check_fields
+from gateway.web.http import first_or_404
 
 router = Router(tags=["tags"])
 
@@ -60,9 +61,7 @@ class TagBudgetIn(TagBudgetPatch):
 
 
 def _row(tag_id: int) -> TagBudget:
-    row: TagBudget | None = TagBudget.objects.filter(pk=tag_id).first()
-    if row is None:
-        raise Http404(f"no tag budget {tag_id}")
+    row: TagBudget = first_or_404(TagBudget.objects.filter(pk=tag_id), f"no tag budget {tag_id}")
     return row
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
@@ -21,6 +21,7 @@ from gateway.features.dashboards import save
 from gateway.models import PinnedChart, Team
 from gateway.web import saving
 from gateway.web.api.writes import ValidationErrors, check_fields
+from gateway.web.http import first_or_404
 
 PATH = "/dashboards"
 router = Router(tags=["dashboards"])
@@ -90,9 +91,7 @@ def pin_chart(request: HttpRequest, payload: PinnedChartIn) -> Status[Any]:
 
 @router.delete("/{rowid:chart_id}", response={204: None})
 def unpin_chart(request: HttpRequest, chart_id: int) -> Status[None]:
-    chart = _visible(request).filter(pk=chart_id).first()
-    if chart is None:
-        raise Http404(f"no pinned chart {chart_id}")
+    chart = first_or_404(_visible(request).filter(pk=chart_id), f"no pinned chart {chart_id}")
     try:
         save.unpin(request.actor, chart)
     except authorization.Denied as denied:

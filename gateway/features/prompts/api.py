@@ -25,6 +25,7 @@ from gateway.features.prompts.entries import PromptEntry, VersionEntry
 from gateway.models import Prompt, PromptLabel, PromptVersion
 from gateway.web.api.ids import row_id
 from gateway.web.api.writes import ValidationErrors, check_fields
+from gateway.web.http import first_or_404
 
 PATH = "/prompts"
 router = Router(tags=["prompts"])
@@ -111,9 +112,8 @@ def _version_out(version: PromptVersion) -> dict[str, Any]:
 
 
 def _prompt(name: str, rows: QuerySet[Prompt] | None = None) -> Prompt:
-    prompt: Prompt | None = (Prompt.objects if rows is None else rows).filter(name=name).first()
-    if prompt is None:
-        raise Http404(f"no prompt named {name!r}")
+    rows = Prompt.objects if rows is None else rows
+    prompt: Prompt = first_or_404(rows.filter(name=name), f"no prompt named {name!r}")
     return prompt
 
 

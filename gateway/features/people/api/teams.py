@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Count, ProtectedError, QuerySet
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from gateway.access import roles
@@ -18,6 +18,7 @@ from gateway.features.people.save import save_team
 from gateway.models import Membership, Team
 from gateway.web import saving
 from gateway.web.api.writes import ValidationErrors, check_fields
+from gateway.web.http import first_or_404
 
 router = Router(tags=["teams"])
 
@@ -82,11 +83,8 @@ class MemberIn(Schema):
 
 
 def _team(request: HttpRequest, team_id: int) -> Team:
-    team: Team | None = (
-        roles.visible_teams(request.actor, Team.objects.all()).filter(pk=team_id).first()
-    )
-    if team is None:
-        raise Http404(f"no team {team_id}")
+    rows = roles.visible_teams(request.actor, Team.objects.all())
+    team: Team = first_or_404(rows.filter(pk=team_id), f"no team {team_id}")
     return team
 
 
@@ -146,9 +144,7 @@ def delete_team(request: HttpRequest, team_id: int) -> Status[Any]:
 @router.put("/{rowid:team_id}/members/{username}", response={200: TeamOut, 422: ValidationErrors})
 def put_member(request: HttpRequest, team_id: int, username: str, payload: MemberIn) -> Status[Any]:
     team = _team(request, team_id)
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise Http404(f"no user {username!r}")
+    user = first_or_404(get_user_model().objects.filter(username=username), f"no user {username!r}")
     if payload.role not in (roles.EDITOR, roles.MEMBER, roles.VIEWER):
         return Status(422, {"errors": {"role": ["a team role is editor, member or viewer"]}})
     check_fields(request, "team_members", payload.dict())
