@@ -45,6 +45,8 @@ from gateway.limits.subjects import (
 )
 
 log = logging.getLogger(__name__)
+# What a settle changes (``settlement``): second, hold, hold's period, budget units.
+Settled = tuple[int | None, Any, str | None, int]
 
 
 class StoreCounters:
@@ -70,10 +72,9 @@ class StoreCounters:
         self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float
     ) -> None:
         """Correct the tokens by ``delta``, add ``cost`` to the spend, give back the hold."""
-        second, hold, hold_period = parts_of(handle)
-        units = settled_units(key, second, hold, delta, cost)
-        if units is None:
+        if (settled := settlement(key, handle, delta, cost)) is None:
             return  # nothing that a limit of this key reads (one round trip saved)
+        second, hold, hold_period, units = settled
         period_id, start, _ = period_bounds(key.budget_period, at)
         args = ("settle", key.id, second, delta, period_id, units)
         if (await self.ask(*args, None, hold_period, hold))[0] == "load":
@@ -165,11 +166,14 @@ class StoreCounters:
         await self.ask("used", deployment_id, minute, tokens)
 
 
-def parts_of(handle: Any) -> tuple[int | None, Any, str | None]:
-    """(second, hold, hold's period) of an admission's handle (a bare second, or None)."""
-    if isinstance(handle, Admission):
-        return handle.second, handle.hold, handle.period if handle.hold is not None else None
-    return handle, None, None
+def settlement(key: KeyEntry, handle: Any, delta: int, cost: Decimal) -> Settled | None:
+    """(second, hold, hold's period, budget units) of settling ``handle`` (an ``Admission``, a
+    bare second, or None); None when it changes nothing ``key``'s limits read."""
+    admitted = isinstance(handle, Admission)
+    second, hold = (handle.second, handle.hold) if admitted else (handle, None)
+    hold_period = handle.period if admitted and hold is not None else None
+    units = settled_units(key, second, hold, delta, cost)
+    return None if units is None else (second, hold, hold_period, units)
 
 
 def settled_units(

@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway.base.entries import KeyEntry
 from gateway.limits import subjects
-from gateway.limits.counters import hold_ttl, parts_of, settled_units
+from gateway.limits.counters import hold_ttl, settled_units, settlement
 from gateway.limits.spend import counter_spend, key_spend, period_bounds, to_units
 from gateway.limits.subjects import Admission, Joint, Subject, joint_verdict, verdict
 
@@ -282,10 +282,9 @@ class RedisCounters:
     async def settle(
         self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float
     ) -> None:
-        second, hold, hold_period = parts_of(handle)
-        units = settled_units(key, second, hold, delta, cost)
-        if units is None:
+        if (settled := settlement(key, handle, delta, cost)) is None:
             return  # nothing that a limit of this key reads
+        second, hold, hold_period, units = settled
         self.client()
         period_id, _, _ = period_bounds(key.budget_period, at)
         names = self.names(key, period_id) + self.hold_names(key, hold_period or period_id)

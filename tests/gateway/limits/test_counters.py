@@ -15,7 +15,7 @@ import pytest
 from gateway.base.entries import KeyEntry, TagEntry, TeamEntry
 from gateway.base.errors import RateLimited
 from gateway.limits import counters
-from gateway.limits.counters import MemoryCounters, SharedCounters, hold_ttl, parts_of
+from gateway.limits.counters import MemoryCounters, SharedCounters, hold_ttl, settlement
 from gateway.limits.leased_limits import BUDGET, REQUESTS, TOKENS
 from gateway.limits.limit_leases import RPM, TPM
 from gateway.limits.spend import DAY_SECONDS, period_bounds
@@ -70,7 +70,8 @@ async def test_a_hold_is_taken_and_given_back_when_settled(settings, logged) -> 
     assert hold_ttl() == 30.0
     store = MemoryCounters()
     held = await store.admit(key(), 0, AT, hold=UNITS // 2)
-    assert held.hold is not None and parts_of(held) == (None, held.hold, held.period)
+    assert held.hold is not None
+    assert settlement(key(), held, 0, Decimal(0)) == (None, held.hold, held.period, 0)
     with pytest.raises(RateLimited, match="in flight"):
         await store.admit(key(), 0, AT, hold=UNITS // 2)
     await store.settle(key(), held, 0, Decimal(0), AT)
@@ -89,7 +90,10 @@ async def test_settling_what_no_limit_reads_asks_nothing() -> None:
     await store.settle(key(budget_usd=None), 17, 5, Decimal("1"), AT)  # no budget, no tpm
     await store.settle(key(), None, 0, Decimal(0), AT)
     assert asked == []
-    assert parts_of(17) == (17, None, None) and parts_of(None) == (None, None, None)
+    assert settlement(key(budget_usd=None), 17, 5, Decimal("1")) is None
+    assert settlement(key(), None, 0, Decimal(0)) is None
+    assert settlement(key(tpm_limit=100), 17, 5, Decimal(0)) == (17, None, None, 0)
+    assert settlement(key(), None, 0, Decimal("0.5")) == (None, None, None, 50_000_000)
 
 
 async def test_a_key_and_its_team_are_admitted_and_settled_together(logged) -> None:
