@@ -3,6 +3,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db.models import ForeignKey, QuerySet
+from django.forms import ModelChoiceField
 from django.http import HttpRequest
 
 from gateway.access import roles
@@ -56,6 +58,19 @@ class DeploymentInline(admin.TabularInline):
     model = Deployment
     extra = 0
     fields = ["provider", "model", "enabled", "weight", "rpm", "tpm", "input_price", "output_price"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Deployment]:
+        # each row is titled by its route and provider (Deployment.__str__)
+        return super().get_queryset(request).select_related("route", "provider")
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
+        """The provider menu read once for every row's (Django reads it for each)."""
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None and db_field.name == "provider":
+            field.choices = list(field.choices)
+        return field
 
 
 @admin.register(Route)
