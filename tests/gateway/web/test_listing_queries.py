@@ -1,20 +1,25 @@
 """Every page and /api listing without a path parameter, read with one row of each kind
 and with six: the same number of queries. A row's part read by a template or a resolver
 (a route's teams, a provider's deployment count) must come with the listing, or a
-registry of a few hundred rows makes a page of a thousand queries."""
+registry of a few hundred rows makes a page of a thousand queries. So must a page or
+/api answer with a path parameter (a row's, read with one part and with six): every one
+of the URL conf's that answers a GET is read here or exempt, with why (``EXEMPT``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import User
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.utils import timezone
 
 from console.evals.models import (
@@ -28,10 +33,13 @@ from console.evals.models import (
     ShadowScoring,
     SliceScoring,
 )
+from console.models import BlindVote, Comparison
 from gateway.access import roles
+from gateway.features.people import invites
 from gateway.models import (
     ApiKey,
     Deployment,
+    Invite,
     McpServer,
     Provider,
     RequestBody,
@@ -52,13 +60,17 @@ MASTER = "sy-master-listings"
 LEFT_OUT = {"logout/", "login/sso/", "login/sso/callback/", "oauth/authorize/"}
 
 
-def _paths(patterns: list[URLPattern | URLResolver], prefix: str = "") -> Iterator[str]:
+def _routes(patterns: list[URLPattern | URLResolver], prefix: str = "") -> Iterator[str]:
     for pattern in patterns:
-        path = prefix + str(pattern.pattern)
+        route = prefix + str(pattern.pattern)
         if isinstance(pattern, URLResolver):
-            yield from _paths(pattern.url_patterns, path)
-        elif "<" not in path and "^" not in path and "(" not in path:
-            yield path
+            yield from _routes(pattern.url_patterns, route)
+        else:
+            yield route
+
+
+def _parameterised(route: str) -> bool:
+    return "<" in route or "^" in route or "(" in route
 
 
 def _seed(tag: str, count: int) -> None:
@@ -125,8 +137,9 @@ def test_no_listing_makes_a_query_a_row(settings: Any) -> None:
     settings.SWITCHYARD_MASTER_KEY = MASTER
     api = Client(HTTP_AUTHORIZATION=f"Bearer {MASTER}")
     console = Client()
-    console.force_login(User.objects.create_user("boss", password="pw-123456789", is_staff=True))
-    paths = sorted(set(_paths(get_resolver().url_patterns)) - LEFT_OUT)
+    console.force_login(User.objects.create_superuser("boss", password="pw-123456789"))
+    routes = set(_routes(get_resolver().url_patterns))
+    paths = sorted({route for route in routes if not _parameterised(route)} - LEFT_OUT)
     _seed("one", 1)
     one = _read(paths, api, console)
     _seed("more", 5)
@@ -152,9 +165,18 @@ def _grow(team: Team, route: Route, user: User, tag: str, count: int) -> None:
         Deployment.objects.create(route=route, provider=provider, model=f"{tag}-m{n}")
 
 
+# (a team's, a route's and a user's pages and /api answers: the parts _grow adds)
+PARTS = (
+    "api/teams/{team}", "api/routes/{route}", "api/routes/{route}/deployments",
+    "api/users/person", "api/user-limits/person", "teams/{team}/", "routes/{route}/",
+    "users/{user}/",
+)  # fmt: skip
+
+
 def test_no_row_makes_a_query_a_part(settings: Any) -> None:
     """A team's page with one member and key and with six, a route's with one deployment
-    and with six, a user's with one team and with six: the same number of queries."""
+    and with six, a user's with one team and key and with six: the same number of
+    queries."""
     settings.SWITCHYARD_MASTER_KEY = MASTER
     api = Client(HTTP_AUTHORIZATION=f"Bearer {MASTER}")
     console = Client()
@@ -162,10 +184,8 @@ def test_no_row_makes_a_query_a_part(settings: Any) -> None:
     team, route = Team.objects.create(name="home"), Route.objects.create(name="home-route")
     user = User.objects.create_user("person", password="pw-123456789")
     route.teams.add(team)
-    paths = [
-        f"api/teams/{team.pk}", f"api/routes/{route.pk}", f"api/routes/{route.pk}/deployments",
-        "api/users/person", f"teams/{team.pk}/", f"routes/{route.pk}/", f"users/{user.pk}/",
-    ]  # fmt: skip
+    pk = {"team": team.pk, "route": route.pk, "user": user.pk}
+    paths = [path.format(**pk) for path in PARTS]
     _grow(team, route, user, "one", 1)
     one = _read(paths, api, console)
     _grow(team, route, user, "more", 5)
@@ -188,9 +208,10 @@ def _home() -> dict[str, Any]:
     dataset = Dataset.objects.create(name="detail-dataset")
     columns = [{"route": route.name, "params": {}}, {"route": "other", "params": {}}]
     log = _log("detail", 0, session="detail-session", route=route.name)
+    provider = Provider.objects.create(name="detail-provider", kind="echo")
     return {
         "route": route,
-        "provider": Provider.objects.create(name="detail-provider", kind="echo"),
+        "provider": provider,
         "key": ApiKey.objects.create(name="detail-key", key_hash="d".ljust(64, "0")),
         "mcp": McpServer.objects.create(
             name="detail-mcp", transport="streamable_http", url="https://mcp.example/"
@@ -212,12 +233,23 @@ def _home() -> dict[str, Any]:
             name="detail-eval", route=route.name, scorer={"kind": "exact"}, score_name="q"
         ),
         "run": SliceScoring.objects.create(scorer={"kind": "exact"}, score_name="q"),
+        "deployment": Deployment.objects.create(route=route, provider=provider, model="home"),
+        "config": ScoreConfig.objects.create(name="detail-config", data_type="numeric"),
+        "tag": TagBudget.objects.create(name="detail-tag", budget_usd=10, budget_period="total"),
+        "scoring": ShadowScoring.objects.create(route=route, scorer={"kind": "exact"}),
+        "invite": Invite.objects.create(
+            token_hash=invites.token_hash("detail-token"), username="invited", role="viewer",
+            expires_at=timezone.now() + timedelta(days=1), created_by=User.objects.create_user(
+                "inviter", password="pw-123456789", is_staff=True),
+        ),
+        "comparison": _comparison(),
     }  # fmt: skip
 
 
 def _more_holders(home: dict[str, Any], tag: str) -> None:
     """A key's routes and tags, a guardrail's routes, teams and verdicts, an MCP
-    server's and an agent's connections, an agent's runs, a provider's deployments."""
+    server's and an agent's connections, an agent's runs, a provider's and a route's
+    deployments (and a deployment form's providers), an invite's teams, admin history."""
     user = User.objects.create_user(f"{tag}-holder", password="pw-123456789")
     named = [home["guardrail"].name]
     team = Team.objects.create(name=f"{tag}-dt", guardrails=named)
@@ -233,12 +265,20 @@ def _more_holders(home: dict[str, Any], tag: str) -> None:
     home["key"].tags = [*home["key"].tags, f"{tag}-tag"]
     home["key"].save(update_fields=["tags"])
     Deployment.objects.create(route=home["route"], provider=home["provider"], model=tag)
+    Provider.objects.create(name=f"{tag}-provider", kind="echo")  # a deployment form's choices
+    home["invite"].teams.add(team)
+    for name in ("route", "provider", "key", "log"):  # their admin history
+        LogEntry.objects.create(
+            user=user, content_type=ContentType.objects.get_for_model(home[name]),
+            object_id=str(home[name].pk), object_repr=tag, action_flag=CHANGE,
+        )  # fmt: skip
 
 
 def _more_traffic(home: dict[str, Any], tag: str) -> None:
     """A log's scores, tags and attempts, a session's requests, a route's shadow pairs
     and their scoring runs, a queue's items and score configs (and a reviewer's scores
-    of an item), an evaluator's scores, a judging run's logs."""
+    of an item), an evaluator's scores, a judging run's logs, a score config's scores, a
+    scoring run's pairs, a tag budget's spend rows."""
     log = home["log"]
     part = _log(tag, 0, session="detail-session", route=home["route"].name, key_id=home["key"].pk)
     _log(f"{tag}-mirror", 0, route="detail-shadow", shadow_of=part.request_id)
@@ -259,11 +299,21 @@ def _more_traffic(home: dict[str, Any], tag: str) -> None:
     run = home["run"]
     run.logs, run.scored = [*run.logs, part.pk], {**run.scored, str(part.pk): 1.0}
     run.save(update_fields=["logs", "scored"])
+    Score.objects.create(log=part, name=home["config"].name, value=1, source="api")
+    scoring = home["scoring"]
+    scoring.mirrors, scoring.scores = (
+        [*scoring.mirrors, part.request_id],
+        {**scoring.scores, part.request_id: 1},
+    )
+    scoring.save(update_fields=["mirrors", "scores"])
+    TagSpendRollup.objects.create(
+        hour=timezone.now(), tag=home["tag"].name, key_id=home["key"].pk, key_name=tag, cost_usd=1
+    )
 
 
 def _more_versions(home: dict[str, Any], tag: str) -> None:
     """A prompt's versions and labels (and a comparison's experiment of each), a
-    dataset's rows, an experiment's cells."""
+    dataset's rows, an experiment's cells, a playground session's turns."""
     prompt, hi = home["prompt"], [{"role": "user", "content": "hi"}]
     version = PromptVersion.objects.create(
         prompt=prompt, number=prompt.versions.count() + 1, messages=hi
@@ -281,19 +331,47 @@ def _more_versions(home: dict[str, Any], tag: str) -> None:
     )  # fmt: skip
     for row in range(index + 1):
         Cell.objects.create(experiment=compared, row_index=row, column=0, scores={"exact": 1.0})
+    comparison = home["comparison"]  # a playground session's turns
+    comparison.followups = [*comparison.followups, tag]
+    comparison.results = [*comparison.results, comparison.results[0]]
+    comparison.save(update_fields=["followups", "results"])
 
+
+def _comparison() -> Comparison:
+    """A blind playground session of two columns, voted on (its routes shown)."""
+    columns = [{"route": route, "dialect": "openai", "params": {}} for route in ("x", "y")]
+    answers = [{"route": c["route"], "text": "hi", "metrics": {"cost_usd": "0.01"},
+                "request": {"model": c["route"]}} for c in columns]  # fmt: skip
+    comparison = Comparison.objects.create(
+        messages=[{"role": "user", "content": "hi"}], columns=columns, results=[answers],
+        blind=True,
+    )  # fmt: skip
+    BlindVote.objects.create(comparison=comparison, winner_index=0, routes=["x", "y"])
+    return comparison
+
+
+# Django's admin of a row (its change, delete and history pages): the model, the row
+ADMIN = (("gateway/route", "route"), ("gateway/provider", "provider"), ("gateway/apikey", "key"),
+         ("gateway/requestlog", "log"))  # fmt: skip
+DELETES_NAMING_DEPLOYMENTS = ("gateway/route", "gateway/provider")  # exempt, below
 
 # (the pages and /api answers showing a row with its parts, what adds a part of each)
 DETAILS = (
     (("mcp-servers/{mcp}/", "api/mcp-servers/{mcp}", "a2a-agents/{agent}/",
       "api/a2a-agents/{agent}", "guardrails/{guardrail}/", "guardrails/{guardrail}/edit/",
       "api/guardrails/{guardrail}", "keys/{key}/edit/", "api/keys/{key}",
-      "providers/{provider}/", "api/providers/{provider}"), _more_holders),
+      "providers/{provider}/", "api/providers/{provider}", "deployments/{deployment}/",
+      "routes/{route}/deployments/new/", "invite/detail-token/",
+      *(f"admin/{model}/{{{name}}}/{page}" for model, name in ADMIN
+        for page in ("change/", "delete/", "history/")
+        if not (page == "delete/" and model in DELETES_NAMING_DEPLOYMENTS)),
+      ".well-known/oauth-protected-resource/mcp/detail-mcp"), _more_holders),
     (("logs/detail-req0/", "api/logs/detail-req0", "api/logs/detail-req0/scores",
       "sessions/detail-session/", "routes/{route}/shadow/", "evals/queues/{queue}/",
       "evals/queues/{queue}/items/{item}/", "api/annotation-queues/{queue}",
-      "evals/evaluators/{evaluator}/", "api/evaluators/{evaluator}", "scores/runs/{run}/"),
-     _more_traffic),
+      "evals/evaluators/{evaluator}/", "api/evaluators/{evaluator}", "scores/runs/{run}/",
+      "api/score-configs/{config}", "evals/score-configs/{config}/", "api/tags/{tag}",
+      "routes/{route}/shadow/scoring/{scoring}/"), _more_traffic),
     (("prompts/detail-prompt/", "prompts/detail-prompt/diff/", "api/prompts/detail-prompt",
       "api/prompts/detail-prompt/versions", "evals/prompts/detail-prompt/compare/",
       "evals/prompts/detail-prompt/compare/detail-run/",
@@ -301,7 +379,11 @@ DETAILS = (
       "evals/datasets/{dataset}/", "evals/datasets/{dataset}/rows/0/", "api/datasets/{dataset}",
       "api/datasets/{dataset}/rows", "evals/experiments/{experiment}/",
       "evals/experiments/{experiment}/review/", "evals/experiments/{experiment}/rows/0/",
-      "api/experiments/{experiment}", "api/experiments/{experiment}/results"), _more_versions),
+      "api/experiments/{experiment}", "api/experiments/{experiment}/results",
+      "api/prompts/detail-prompt/diff?from=1&to=1", "evals/experiments/{experiment}/progress/",
+      "evals/experiments/{experiment}/export.csv", "evals/experiments/{experiment}/export.json",
+      "playground/?comparison={comparison}", "playground/{comparison}/panel/",
+      "playground/{comparison}/diff/", "playground/{comparison}/raw/0/1/"), _more_versions),
 )  # fmt: skip
 
 
@@ -309,11 +391,13 @@ def test_no_detail_makes_a_query_a_part(settings: Any) -> None:
     """Every other detail page and /api answer showing a row with its parts (a key's
     routes, a guardrail's holders, an agent's runs, a log's scores and attempts, a
     session's requests, a queue's items, a prompt's versions and labels, a dataset's
-    rows, an experiment's cells), with one part and with six: the same number of queries."""
+    rows, an experiment's cells, an invite's teams, a playground session's turns, a
+    route's deployments in Django's admin), with one part and with six: the same number
+    of queries."""
     settings.SWITCHYARD_MASTER_KEY = MASTER
     api = Client(HTTP_AUTHORIZATION=f"Bearer {MASTER}")
     console = Client()
-    console.force_login(User.objects.create_user("boss", password="pw-123456789", is_staff=True))
+    console.force_login(User.objects.create_superuser("boss", password="pw-123456789"))  # admin too
     home = _home()
     pk = {name: row.pk for name, row in home.items()}
     paths = [path.format(**pk) for kind, _ in DETAILS for path in kind]
@@ -327,3 +411,75 @@ def test_no_detail_makes_a_query_a_part(settings: Any) -> None:
     assert all(one[p][0] == six[p][0] == 200 for p in paths), (one, six)
     growing = {p: (one[p][1], six[p][1]) for p in paths if six[p][1] > one[p][1]}
     assert not growing, growing
+
+
+# Every route with a path parameter that answers a GET and is read by none of the tests
+# above, and why: a new one is read above or named here, or the test below fails.
+REDIRECTS = "a GET only redirects (to a page read above); its form POSTs"
+EXEMPT = {
+    "static/<path:path>": "a file from disk: no rows",
+    "^api/": "an /api path of no endpoint: a 404 reading no rows",
+    "logs/<str:request_id>/score/": REDIRECTS,
+    "dashboard/pins/<int:pk>/unpin/": REDIRECTS,
+    "dashboard/pins/<int:pk>/move/": REDIRECTS,
+    "evals/queues/<int:pk>/dataset/": REDIRECTS,
+    "evals/queues/<int:pk>/review/": "claims the reviewer's next item (of at most 20 free ones) "
+    "and redirects to its page, read above",
+    "mcp-servers/<int:pk>/tools/": "connects to the server for its tools: what it shows is "
+    "the server's answer, of one row (a test would call out to the internet)",
+    "batches/<str:batch_id>/<str:which>.jsonl": "one batch's file, from the file store",
+    "admin/(?P<url>.*)$": "Django's admin: an admin URL of no page, redirected",
+    "admin/^(?P<app_label>auth|gateway)/$": "Django's admin: an app's models, no rows",
+    "admin/r/<path:content_type_id>/<path:object_id>/": "Django's admin: redirects to a row's "
+    "page",
+    **{f"admin/{model}/<path:object_id>/": "Django's admin: redirects to the row's change page"
+       for model, _ in ADMIN},
+    **{f"admin/auth/{model}/<path:object_id>/{page}": "Django's own admin of its users and "
+       "groups (UserAdmin, GroupAdmin): nothing of ours draws it"
+       for model in ("user", "group") for page in ("", "change/", "delete/", "history/")},
+    "admin/auth/user/<id>/password/": "Django's own admin: a user's password form",
+    # Django's collector names each row deleted with the route (kept from the provider) by
+    # its __str__, a deployment's by its route's and provider's names: a query a
+    # deployment, with no hook for a join short of a copy of Django's
+    # admin.utils.get_deleted_objects. An owner's page, seen once before a delete.
+    **{f"admin/{model}/<path:object_id>/delete/": "Django's delete confirmation: a query a "
+       "deployment (Deployment.__str__)" for model in DELETES_NAMING_DEPLOYMENTS},
+}  # fmt: skip
+
+
+class _Ones(dict[str, int]):
+    def __missing__(self, key: str) -> int:
+        return 1
+
+
+def _read_above() -> set[str]:
+    """The routes of the pages and /api answers the tests above read, by row."""
+    paths = [path.format_map(_Ones()) for path in PARTS]
+    paths += [path.format_map(_Ones()) for kind, _ in DETAILS for path in kind]
+    return {resolve("/" + path.partition("?")[0]).route for path in paths}
+
+
+def _answers_get(route: str, api: Client, console: Client) -> bool:
+    """Whether a GET of ``route``, for a row that is not there, is answered other than
+    with a 405 (a regular expression's route is taken to answer)."""
+    if "^" in route or "(" in route:
+        return True
+    made = re.sub(r"<(?:(\w+):)?\w+>", lambda m: "9" if m[1] in ("int", "rowid") else "x9", route)
+    return (api if route.startswith("api/") else console).get("/" + made).status_code != 405
+
+
+def test_every_parameterised_get_is_read_or_exempt(settings: Any) -> None:
+    """Each route with a path parameter that answers a GET is read by a test above (a
+    row's page with one part and with six) or exempt, with why; an exemption names such
+    a route, read by none of them."""
+    settings.SWITCHYARD_MASTER_KEY = MASTER
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {MASTER}")
+    console = Client()
+    console.force_login(User.objects.create_superuser("boss", password="pw-123456789"))
+    read = _read_above()
+    routes = [r for r in dict.fromkeys(_routes(get_resolver().url_patterns)) if r not in read]
+    answering = {r for r in routes if _parameterised(r) and _answers_get(r, api, console)}
+    stale = set(EXEMPT) - answering
+    assert not stale, f"exempt, but read above or answering no GET: {sorted(stale)}"
+    unread = answering - set(EXEMPT)
+    assert not unread, f"read these in a test above, or exempt them with why: {sorted(unread)}"
