@@ -1,7 +1,8 @@
 """Django's admin as the console sets it up (``console.admin``): open to staff who are
 owners only (a staff user with a lesser console role is sent to sign in), a provider's
-secret written encrypted through its form (blank keeps the one set), and a route that is
-some key's only allowed route listed as protected when it is deleted."""
+secret written encrypted through its form (blank keeps the one set), a route's deployments
+on its page (their provider menu read once), and a route that is some key's only
+allowed route listed as protected when it is deleted."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.test import Client
 
 from console.admin import ProviderAdminForm
 from gateway.access import roles
-from gateway.models import ApiKey, Provider, Route
+from gateway.models import ApiKey, Deployment, Provider, Route
 
 pytestmark = pytest.mark.django_db
 
@@ -62,3 +63,16 @@ def test_deleting_a_keys_only_route_is_protected() -> None:
     assert "API key wide" not in page
     free = owner.get(f"/admin/gateway/route/{shared.pk}/delete/").content.decode()
     assert "its only allowed route" not in free
+
+
+def test_each_of_a_routes_deployments_shows_its_own_provider() -> None:
+    """The provider menu is read once for every deployment's row: each row still has its
+    own provider chosen, and every provider to choose from."""
+    first, second = (Provider.objects.create(name=n, kind="echo") for n in ("first", "second"))
+    route = Route.objects.create(name="r")
+    rows = [Deployment.objects.create(route=route, provider=p, model="m") for p in (first, second)]
+    page = staff_of("owner").get(f"/admin/gateway/route/{route.pk}/change/").content.decode()
+    for n, row in enumerate(rows):
+        menu = page.split(f'name="deployments-{n}-provider"')[1].split("</select>")[0]
+        assert f'<option value="{row.provider_id}" selected>' in menu
+        assert menu.count(" selected>") == 1 and menu.count("<option") == 3  # and "---------"
