@@ -103,7 +103,7 @@ async def _measure(args: argparse.Namespace, mock_port: int, socket: Path) -> st
         await _round(key, route, args.requests, users, recorder)
         if args.dump:
             recorder.dump_stats(str(Path(args.dump) / f"{name.replace(' ', '-')}.prof"))
-        stats = pstats.Stats(recorder).stats  # type: ignore[attr-defined]
+        stats = pstats.Stats(recorder).stats  # type: ignore[attr-defined]  # typeshed: pstats.Stats has no .stats
         calls = sum(nc for (_cc, nc, _tt, _ct, _callers) in stats.values()) / args.requests
         least, median = min(times), statistics.median(times)
         lines.append(f"| {name} | {least:.1f} | {median:.1f} | {calls:.0f} |")

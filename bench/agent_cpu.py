@@ -181,7 +181,7 @@ async def _measure(args: argparse.Namespace, mock_port: int, socket: Path) -> st
 
 def _top(stats: pstats.Stats, count: int, per: int) -> str:
     """The ``count`` functions with the most own time: calls and µs a request."""
-    table = stats.stats  # type: ignore[attr-defined]
+    table = stats.stats  # type: ignore[attr-defined]  # typeshed: pstats.Stats has no .stats
     total = sum(tt for (_cc, _nc, tt, _ct, _callers) in table.values()) or 1.0
     ranked = sorted(table.items(), key=lambda item: -item[1][2])[:count]
     out = io.StringIO()

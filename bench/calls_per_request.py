@@ -264,7 +264,7 @@ async def _one(
 
 
 def _calls(stats: pstats.Stats) -> int:
-    table = stats.stats  # type: ignore[attr-defined]
+    table = stats.stats  # type: ignore[attr-defined]  # typeshed: pstats.Stats has no .stats
     return sum(nc for (_cc, nc, _tt, _ct, _callers) in table.values())
 
 
@@ -311,7 +311,7 @@ def _top_difference(
     bare: pstats.Stats, governed: pstats.Stats, args: argparse.Namespace
 ) -> list[str]:
     def per_function(stats: pstats.Stats) -> dict[str, float]:
-        table = stats.stats  # type: ignore[attr-defined]
+        table = stats.stats  # type: ignore[attr-defined]  # typeshed: pstats.Stats has no .stats
         out: dict[str, float] = {}
         for (file, line, name), (_cc, nc, _tt, _ct, _callers) in table.items():
             where = (

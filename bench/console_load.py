@@ -45,6 +45,7 @@ import contextlib
 import datetime
 import json
 import multiprocessing
+import multiprocessing.queues
 import os
 import re
 import socket
@@ -353,7 +354,9 @@ def console_session(url: str) -> httpx.Client:
     return client
 
 
-def hammer(url: str, clients: int, duration: float, done: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def hammer(
+    url: str, clients: int, duration: float, done: multiprocessing.queues.Queue[tuple[int, int]]
+) -> None:
     """``clients`` threads looping over the dashboard and log searches; puts the count
     of pages served and of those not answered 200."""
     import threading
@@ -397,7 +400,7 @@ def phase(
 ) -> dict[str, float]:
     served = 0
     worker = None
-    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    queue: multiprocessing.queues.Queue[tuple[int, int]] = multiprocessing.Queue()
     if console_url is not None:
         worker = multiprocessing.Process(
             target=hammer, args=(console_url, args.hammer, args.duration + 1, queue)
@@ -423,8 +426,8 @@ def phase(
 
 
 def measure_layout(
-    layout: str, env: dict[str, str], journal: Journal, workdir: Path, args
-) -> dict[str, dict]:
+    layout: str, env: dict[str, str], journal: Journal, workdir: Path, args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
     log = workdir / f"{layout}.log"
     processes = []
     try:
@@ -447,7 +450,7 @@ def measure_layout(
             stop(process)
 
 
-def report(results: list[tuple[str, dict[str, dict]]], args) -> str:
+def report(results: list[tuple[str, dict[str, dict[str, float]]]], args: argparse.Namespace) -> str:
     lines = [
         f"console_load: {args.rows} journal rows, /v1 at concurrency {args.concurrency}, "
         f"{args.hammer} console clients, {args.duration:.0f} s per phase"

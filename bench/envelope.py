@@ -29,7 +29,6 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -51,9 +50,10 @@ def answered(port: int) -> bool:
     )
     try:
         with urllib.request.urlopen(request, timeout=2) as response:
-            return response.status == 200
+            status: int = response.status  # typeshed: urlopen's answer is Any
     except Exception:
         return False
+    return status == 200
 
 
 def prepared(workdir: Path, mock_port: int) -> tuple[Path, dict[str, str]]:
@@ -246,4 +246,4 @@ def render(r: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

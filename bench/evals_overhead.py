@@ -71,7 +71,7 @@ def main() -> None:
     from gateway.access import registry
     from gateway.models import Deployment, Provider, Route
 
-    journal.record = lambda record: None  # type: ignore[assignment]
+    journal.record = lambda entry: None
     provider = Provider.objects.create(name="echo", kind="echo")
     names = ["echo-a", "echo-b", "echo-c"]
     for name in names:
@@ -134,7 +134,8 @@ def main() -> None:
         await experiment_run()
         cpus_d.clear()
         cpus_e.clear()
-        d, e = [], []
+        d: list[float] = []
+        e: list[float] = []
         for round_no in range(args.rounds):
             # alternate which goes first: the database grows by an experiment's cells
             # every round and the machine's load drifts, neither may favour one way

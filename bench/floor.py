@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -96,7 +96,9 @@ def serve(
                 self.authorization = value
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.transport = transport  # type: ignore[assignment]
+            # typeshed gives the BaseTransport every protocol kind shares; a stream
+            # protocol's is a Transport (uvloop's subclasses no asyncio class: no isinstance)
+            self.transport = cast(asyncio.Transport, transport)
 
         def on_body(self, chunk: bytes) -> None:
             self.body += chunk

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import multiprocessing.queues
 import os
 import socket
 import statistics
@@ -35,7 +36,9 @@ def compute(stop: threading.Event) -> None:
             total += i * i
 
 
-def server(ports: multiprocessing.Queue, interval: float, threads: int, cpu: int) -> None:  # type: ignore[type-arg]
+def server(
+    ports: multiprocessing.queues.Queue[int], interval: float, threads: int, cpu: int
+) -> None:
     os.sched_setaffinity(0, {cpu})
     sys.setswitchinterval(interval)
     stop = threading.Event()
@@ -85,7 +88,7 @@ def main() -> None:
     print("| --- | --- | --- |")
     for interval in args.intervals:
         for threads in args.threads:
-            ports: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+            ports: multiprocessing.queues.Queue[int] = multiprocessing.Queue()
             process = multiprocessing.Process(
                 target=server, args=(ports, interval / 1000, threads, cpus[0])
             )

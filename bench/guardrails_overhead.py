@@ -32,6 +32,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.base.asgi import Message, Scope
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -84,7 +88,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, floa
         from gateway.models import Deployment, Guardrail, Provider, Route
         from gateway.server.asgi import application
 
-        journal.record = lambda record: None  # type: ignore[assignment]
+        journal.record = lambda entry: None
         provider = Provider(
             name="mock", kind=Provider.Kind.OPENAI, base_url=f"http://127.0.0.1:{mock_port}/v1"
         )
@@ -106,7 +110,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, floa
             registry.rebuild()
             connections.close_all()
 
-        def scope(body: bytes) -> dict:
+        def scope(body: bytes) -> Scope:
             return {
                 "type": "http",
                 "asgi": {"version": "3.0"},
@@ -137,7 +141,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, floa
             started = time.perf_counter()
             first: list[float] = []
 
-            async def receive() -> dict:
+            async def receive() -> Message:
                 nonlocal given
                 if not given:
                     given = True
@@ -145,7 +149,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, floa
                 await sent.wait()
                 return {"type": "http.disconnect"}
 
-            async def send(message: dict) -> None:
+            async def send(message: Message) -> None:
                 if message["type"] == "http.response.start":
                     status.append(message["status"])
                 elif message["type"] == "http.response.body":
@@ -166,7 +170,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, floa
 
         def calls(profile: cProfile.Profile) -> int:
             stats = pstats.Stats(profile)
-            return sum(nc for (_cc, nc, _tt, _ct, _callers) in stats.stats.values())  # type: ignore[attr-defined]
+            return sum(nc for (_cc, nc, _tt, _ct, _callers) in stats.stats.values())  # type: ignore[attr-defined]  # typeshed: pstats.Stats has no .stats
 
         async def run_all() -> dict[str, dict[str, float]]:
             results: dict[str, dict[str, list[float]]] = {s: {} for s in SETTINGS}

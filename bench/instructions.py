@@ -36,7 +36,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NotRequired, TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 BENCH = Path(__file__).resolve().parent
@@ -46,6 +48,24 @@ import run  # noqa: E402  (bench/run.py: the same setup as the benchmark)
 from streamload import read_response  # noqa: E402
 
 KINDS = [(path, stream) for path in run.PATHS for stream in (False, True)]
+T = TypeVar("T")
+
+
+class Cell(TypedDict):
+    """A row of the report: the server at rest (path "idle": ``per_second``) or a
+    path's cell (the rest)."""
+
+    path: str
+    mode: str
+    concurrency: int
+    requests: int
+    instructions: int
+    wall_s: float
+    per_second: NotRequired[float]
+    failed: NotRequired[int]
+    per_request: NotRequired[float]
+    per_request_net: NotRequired[float]  # net of the instructions a second at rest
+    dumps: NotRequired[int]
 
 
 async def load(url: str, body: bytes, headers: list[str], total: int, concurrency: int) -> int:
@@ -102,8 +122,9 @@ def instructions(files: list[Path]) -> int:
     return total
 
 
-def count_window(outdir: Path, pids: list[int], work) -> tuple[int, float, int]:
-    """(instructions, seconds, dumps) of every server process while ``work()`` runs."""
+def count_window(outdir: Path, pids: list[int], work: Callable[[], T]) -> tuple[int, float, int, T]:
+    """(instructions, seconds, dumps) of every server process while ``work()`` runs, and
+    what it returned."""
     before = set(outdir.glob("cg.*"))
     control(pids, "--instr=on")
     started = time.monotonic()
@@ -116,8 +137,10 @@ def count_window(outdir: Path, pids: list[int], work) -> tuple[int, float, int]:
     return instructions(dumps), wall, len(dumps), result
 
 
-def measure(args, base: str, outdir: Path, pids: list[int], workdir: Path) -> list[dict]:
-    rows = []
+def measure(
+    args: argparse.Namespace, base: str, outdir: Path, pids: list[int], workdir: Path
+) -> list[Cell]:
+    rows: list[Cell] = []
     # what the server does with no request (timers, watchers): per second
     idle, idle_wall, _, _ = count_window(outdir, pids, lambda: time.sleep(args.idle))
     rows.append(
@@ -150,7 +173,7 @@ def measure(args, base: str, outdir: Path, pids: list[int], workdir: Path) -> li
                 ),
             )
             background = idle / idle_wall * wall  # timers and watchers, not the requests
-            row = {
+            row: Cell = {
                 "path": path_name,
                 "mode": "stream" if stream else "plain",
                 "concurrency": concurrency,
@@ -211,7 +234,7 @@ def main() -> None:
         f"--callgrind-out-file={outdir}/cg.%p",
     ]
     process = None
-    rows: list[dict] = []
+    rows: list[Cell] = []
     try:
         started = time.monotonic()
         process = run.start_switchyard(

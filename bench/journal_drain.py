@@ -18,6 +18,10 @@ import os
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported at run time after django.setup()
+    from gateway.journal import Record
 
 
 def main() -> None:
@@ -43,7 +47,7 @@ def main() -> None:
     asyncio.run(drain(args.records, args.batch, not args.idle))
 
 
-def records(count: int) -> list:
+def records(count: int) -> list[Record]:
     from gateway.journal import Record
     from gateway.routing.attempts import Attempt
 

@@ -17,6 +17,8 @@ import asyncio
 import dataclasses
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVarTuple
 
 import django
 
@@ -43,12 +45,15 @@ async def before(raw: str) -> KeyEntry | None:
     return key
 
 
-async def timed(label: str, fn: object, *args: object) -> float:
+Ts = TypeVarTuple("Ts")
+
+
+async def timed(label: str, fn: Callable[[*Ts], Awaitable[object]], *args: *Ts) -> float:
     for _ in range(1000):
-        await fn(*args)  # type: ignore[operator]
+        await fn(*args)
     started = time.perf_counter()
     for _ in range(N):
-        await fn(*args)  # type: ignore[operator]
+        await fn(*args)
     per = (time.perf_counter() - started) / N * 1e6
     print(f"{label:<46} {per:6.2f} µs")
     return per

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Mapping
+from typing import cast
 
 import orjson
 
@@ -44,7 +46,7 @@ def _http_chunked(events: list[bytes]) -> bytes:
     return head + b"".join(chunks) + b"0\r\n\r\n"
 
 
-def _sse(data: dict | str, event: str | None = None) -> bytes:
+def _sse(data: Mapping[str, object] | str, event: str | None = None) -> bytes:
     payload = data if isinstance(data, str) else orjson.dumps(data).decode()
     prefix = f"event: {event}\n" if event else ""
     return f"{prefix}data: {payload}\n\n".encode()
@@ -70,10 +72,14 @@ def openai_json() -> bytes:
 
 
 def openai_stream() -> bytes:
-    base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000}
-    base["model"] = "bench-model"
+    base: dict[str, object] = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "bench-model",
+    }
 
-    def chunk(delta: dict, finish: str | None = None) -> dict:
+    def chunk(delta: dict[str, object], finish: str | None = None) -> dict[str, object]:
         return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
     events = [_sse(chunk({"role": "assistant", "content": ""}))]
@@ -99,7 +105,7 @@ def anthropic_json() -> bytes:
 
 
 def anthropic_stream() -> bytes:
-    message = {
+    message: dict[str, object] = {
         "id": "msg_bench",
         "type": "message",
         "role": "assistant",
@@ -147,9 +153,14 @@ class MockProtocol(asyncio.Protocol):
     """Parses pipelined HTTP/1.1 requests out of the buffer; answers each at once."""
 
     __slots__ = ("transport", "buffer")
+    transport: asyncio.Transport
+    buffer: bytes
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # typeshed gives Protocol.connection_made the BaseTransport every protocol kind
+        # shares; a stream protocol's is a Transport (asyncio's or uvloop's, which
+        # subclasses no asyncio class, so no isinstance check).
+        self.transport = cast(asyncio.Transport, transport)
         self.buffer = b""
 
     def data_received(self, data: bytes) -> None:
@@ -171,7 +182,7 @@ class MockProtocol(asyncio.Protocol):
             body = buffer[end + 4 : total]
             buffer = buffer[total:]
             path = head.split(b" ", 2)[1].split(b"?", 1)[0]
-            self.transport.write(RESPONSES.get((path, wants_stream(body)), NOT_FOUND))  # type: ignore[attr-defined]
+            self.transport.write(RESPONSES.get((path, wants_stream(body)), NOT_FOUND))
         self.buffer = buffer
 
 

@@ -24,8 +24,19 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported at run time after django.setup()
+    from gateway.base.entries import KeyEntry
+    from gateway.limits.counters import SharedCounters
+    from gateway.limits.redis_counters import RedisCounters
+    from gateway.limits.spend import Part
+
+    Counters = SharedCounters | RedisCounters
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,26 +51,26 @@ def setup() -> None:
     django.setup()
 
 
-def key(n: int, **extra):
+def key(n: int, *, rpm_limit: int | None = None, budget_usd: Decimal | None = None) -> KeyEntry:
     from gateway.base.entries import KeyEntry
 
-    fields = dict(
+    return KeyEntry(
         id=n,
         name="k",
         prefix="sy-bench",
         routes=None,
-        rpm_limit=None,
+        rpm_limit=rpm_limit,
         tpm_limit=None,
-        budget_usd=None,
+        budget_usd=budget_usd,
         budget_period="month",
         expires_at=None,
         revoked=False,
     )
-    fields.update(extra)
-    return KeyEntry(**fields)
 
 
-async def timed(label: str, count: int, call) -> tuple[str, float, float]:
+async def timed(
+    label: str, count: int, call: Callable[[], Awaitable[object]]
+) -> tuple[str, float, float]:
     for _ in range(min(50, count)):  # connections opened, scripts loaded
         await call()
     samples = []
@@ -74,26 +85,26 @@ async def timed(label: str, count: int, call) -> tuple[str, float, float]:
     return label, p50, p99
 
 
-async def measure(store: str, backend, count: int) -> list[tuple[str, float, float]]:
+async def measure(store: str, backend: Counters, count: int) -> list[tuple[str, float, float]]:
     from gateway.limits import limits
     from gateway.routing import health, shared_cooldowns
 
-    rows = []
+    rows: list[tuple[str, float, float]] = []
     at = time.time()
     rpm_key = key(900001, rpm_limit=10**9)
     budget_key = key(900002, budget_usd=Decimal(10**6))
     rows.append(
         await timed(f"{store}: admit, rpm only", count, lambda: backend.admit(rpm_key, 10, at))
     )
-    held = []
+    held: list[object] = []  # the stores' opaque hold handles
 
-    async def admit_hold():
+    async def admit_hold() -> None:
         held.append(await backend.admit(budget_key, 10, at, 1000))
 
     rows.append(await timed(f"{store}: admit with a budget hold", count, admit_hold))
     pending = iter(held)
 
-    async def settle():
+    async def settle() -> None:
         await backend.settle(budget_key, next(pending), 0, Decimal("0.00001"), at)
 
     rows.append(await timed(f"{store}: settle (cost added, hold given back)", count, settle))
@@ -101,7 +112,7 @@ async def measure(store: str, backend, count: int) -> list[tuple[str, float, flo
         budget_key, "rt", 0, backend, await backend.admit(budget_key, 0, at, 1000)
     )
 
-    async def charge():
+    async def charge() -> None:
         assert await running.charge(Decimal("0.00001")) is None
 
     rows.append(
@@ -141,17 +152,17 @@ async def measure(store: str, backend, count: int) -> list[tuple[str, float, flo
     return rows
 
 
-async def main_async(args) -> None:
+async def main_async(args: argparse.Namespace) -> None:
     from django.conf import settings
 
     from gateway.limits import counters, redis_counters, spend
     from gateway.server.counter_service import CounterService
 
-    async def no_spend(key_id, start):
+    async def no_spend(key_id: int, start: datetime | None, part: Part | None = None) -> Decimal:
         return Decimal(0)
 
     spend.load_spend = no_spend
-    rows = []
+    rows: list[tuple[str, float, float]] = []
     folder = tempfile.mkdtemp(prefix="sy-", dir="/tmp")
     service = CounterService(os.path.join(folder, "limits.sock"))
     service.start()

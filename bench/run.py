@@ -42,7 +42,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol, TypedDict
 
 import agent_body  # bench/agent_body.py (the script's folder is on the path)
 
@@ -72,7 +72,11 @@ UNREACHED = 1_000_000_000  # a limit the load counts against and never reaches
 REST_SECONDS = 3.0
 ROUTE = "bench"
 HOP = "nginx-hop"  # the target name of the nginx proxy_pass hop (start_nginx_hop)
-Cells = dict[tuple[str, str, int], dict[str, Any]]  # a target's rows by path, mode, conc
+# A cell's figures: run_wrk's or streamload.py's JSON, then its target, path, mode,
+# concurrency and server CPU a request (cpu_ms); what the report and the .json file read.
+Row = dict[str, Any]
+Cells = dict[tuple[str, str, int], Row]  # a target's rows by path, mode, conc
+Log = IO[str] | IO[bytes]  # where a started server's output goes
 BASELINES = ("direct", HOP)  # rows the README's copy leaves out (its hop column keeps one)
 MESSAGES = [{"role": "user", "content": "Say hello in twenty tokens."}]
 # plain and streamed short questions; "agent": a coding agent's 150 KB request, plain
@@ -87,10 +91,10 @@ PATHS = {
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
-def wait_for(url: str, timeout: float = 60.0, headers: dict | None = None) -> None:
+def wait_for(url: str, timeout: float = 60.0, headers: dict[str, str] | None = None) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
@@ -188,7 +192,7 @@ class Target:
     name: str
     base: str  # http://127.0.0.1:PORT
     gateway: bool
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen[bytes] | None = None
     key: str = MASTER_KEY  # what the load authenticates with
     profile: str = "bare"
     memory: dict[str, list[float]] = field(default_factory=dict)
@@ -249,7 +253,7 @@ def interpreter_build(python: str) -> str:
     return done.stdout.strip()
 
 
-def start_mock(port: int, log) -> subprocess.Popen:
+def start_mock(port: int, log: Log) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [PYTHON, str(BENCH / "mock_upstream.py"), "--port", str(port)], stdout=log, stderr=log
     )
@@ -257,15 +261,26 @@ def start_mock(port: int, log) -> subprocess.Popen:
     return process
 
 
+class ServeOptions(Protocol):
+    """What start_switchyard reads of its caller's options (this script's arguments, or
+    the types.SimpleNamespace another bench script makes)."""
+
+    env: list[str]  # NAME=VALUE for the server
+    source: str  # the Switchyard tree
+    python: str  # its interpreter
+    workers: int
+    server: str  # auto | daphne | uvicorn
+
+
 def start_switchyard(
-    args,
+    args: ServeOptions,
     port: int,
     config: Path,
     data_dir: Path,
-    log,
+    log: Log,
     wrap: list[str] | None = None,
     ready_timeout: float = 60.0,
-) -> subprocess.Popen:
+) -> subprocess.Popen[bytes]:
     """``manage.py serve`` on a fresh data dir; ``wrap`` prefixes the serve command
     (bench/instructions.py runs it under valgrind)."""
     env = {
@@ -279,7 +294,9 @@ def start_switchyard(
         "SWITCHYARD_PLUGINS": "none",
     }
     env.pop("DATABASE_URL", None)
-    env.update(item.split("=", 1) for item in args.env)
+    for item in args.env:
+        name, value = item.split("=", 1)
+        env[name] = value
     source = Path(args.source).resolve()
     manage = [args.python, str(source / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=source)
@@ -309,7 +326,7 @@ def start_switchyard(
     return process
 
 
-def admin_call(base: str, method: str, path: str, body: dict) -> dict:
+def admin_call(base: str, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
     request = urllib.request.Request(
         base + path,
         data=json.dumps(body).encode(),
@@ -317,7 +334,7 @@ def admin_call(base: str, method: str, path: str, body: dict) -> dict:
         headers={"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as reply:
-        answer: dict = json.loads(reply.read() or b"{}")
+        answer: dict[str, Any] = json.loads(reply.read() or b"{}")
         return answer
 
 
@@ -376,7 +393,7 @@ def budgeted(base: str) -> str:
     return key
 
 
-def start_litellm(port: int, config: Path, log) -> subprocess.Popen:
+def start_litellm(port: int, config: Path, log: Log) -> subprocess.Popen[bytes]:
     binary = LITELLM_VENV / "bin" / "litellm"
     if not binary.exists():
         raise SystemExit(
@@ -435,7 +452,7 @@ http {{
 
 
 def start_nginx_hop(
-    port: int, mock_port: int, workers: int, workdir: Path, log: IO[str]
+    port: int, mock_port: int, workers: int, workdir: Path, log: Log
 ) -> subprocess.Popen[bytes] | None:
     """A bare nginx ``proxy_pass`` hop to the mock (``workers`` worker processes, kept-alive
     upstream connections, streams relayed as they arrive): the anchor #44's goals were
@@ -470,7 +487,7 @@ def body_file(workdir: Path, stream: bool, agent: str = "") -> Path:
         maker = agent_body.anthropic_body if agent == "anthropic" else agent_body.openai_body
         path.write_bytes(maker(stream=stream, model=ROUTE))
         return path
-    body = {"model": ROUTE, "max_tokens": 64, "messages": MESSAGES}
+    body: dict[str, object] = {"model": ROUTE, "max_tokens": 64, "messages": MESSAGES}
     if stream:
         body["stream"] = True
     path = workdir / f"body-{'stream' if stream else 'plain'}.json"
@@ -478,7 +495,7 @@ def body_file(workdir: Path, stream: bool, agent: str = "") -> Path:
     return path
 
 
-def run_wrk(url: str, body: Path, headers: list[str], concurrency: int, duration: float) -> dict:
+def run_wrk(url: str, body: Path, headers: list[str], concurrency: int, duration: float) -> Row:
     command = [
         "wrk",
         "-t1",
@@ -505,7 +522,7 @@ def run_wrk(url: str, body: Path, headers: list[str], concurrency: int, duration
     }
 
 
-def run_stream(url: str, body: Path, headers: list[str], concurrency: int, duration: float):
+def run_stream(url: str, body: Path, headers: list[str], concurrency: int, duration: float) -> Row:
     command = [
         PYTHON,
         str(BENCH / "streamload.py"),
@@ -524,14 +541,15 @@ def run_stream(url: str, body: Path, headers: list[str], concurrency: int, durat
     for header in headers:
         command += ["--header", header]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    row: Row = json.loads(output.strip().splitlines()[-1])
+    return row
 
 
-def measure(target: Target, args, workdir: Path) -> list[dict]:
+def measure(target: Target, args: argparse.Namespace, workdir: Path) -> list[Row]:
     """Every cell of ``target``: the short questions of both paths first, memory read
     right after them and at rest, then the agents' requests and memory again (a queue of
     150 KB bodies is its own load: the two are reported apart)."""
-    rows = []
+    rows: list[Row] = []
     for group, modes in (("", ("plain", "stream")), ("agent ", ("agent",))):
         wanted = [m for m in modes if not args.only_mode or args.only_mode == m]
         if not wanted:
@@ -545,7 +563,9 @@ def measure(target: Target, args, workdir: Path) -> list[dict]:
     return rows
 
 
-def measure_cells(target: Target, args, workdir: Path, path_name: str, mode: str) -> list[dict]:
+def measure_cells(
+    target: Target, args: argparse.Namespace, workdir: Path, path_name: str, mode: str
+) -> list[Row]:
     """One path and mode at each concurrency."""
     gw_path, mock_path, extra = PATHS[path_name]
     url = target.base + (gw_path if target.gateway else mock_path)
@@ -554,7 +574,7 @@ def measure_cells(target: Target, args, workdir: Path, path_name: str, mode: str
     body = body_file(workdir, stream, agent=path_name.split("->")[0] * (mode == "agent"))
     runner = run_stream if stream else run_wrk
     runner(url, body, auth + extra, 4, 1.0)  # warm up pools and caches
-    rows = []
+    rows: list[Row] = []
     for concurrency in args.concurrency:
         cpu_before = cpu_seconds(target.process.pid) if target.process else 0.0
         result = runner(url, body, auth + extra, concurrency, args.duration)
@@ -577,10 +597,10 @@ def measure_cells(target: Target, args, workdir: Path, path_name: str, mode: str
 # --- reporting ---------------------------------------------------------------------------
 
 
-def wants_readme(args) -> bool:
+def wants_readme(args: argparse.Namespace) -> bool:
     """A partial or diagnostic run must not replace the README's table."""
     if args.readme != "auto":
-        return args.readme == "yes"
+        return bool(args.readme == "yes")
     full = (
         not args.only_mode
         and not args.no_direct
@@ -607,7 +627,11 @@ def update_readme(readme: Path, section: str, report: str) -> None:
 
 
 def render(
-    rows: list[dict], targets: list[Target], args, soak: dict | None, brief: bool = False
+    rows: list[Row],
+    targets: list[Target],
+    args: argparse.Namespace,
+    soak: Soak | None,
+    brief: bool = False,
 ) -> str:
     """The run's report. ``brief`` (the README's copy): without the mock's own rows (the
     added latencies are worked out from them all the same), the governance cost table
@@ -702,7 +726,7 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def _hop_cpu(hops: Cells, row: dict[str, Any]) -> str:
+def _hop_cpu(hops: Cells, row: Row) -> str:
     hop = hops.get((row["path"], row["mode"], row["concurrency"]))
     return f"{hop['cpu_ms']:.3f}" if hop and "cpu_ms" in hop else ""
 
@@ -718,7 +742,7 @@ GOALS = {
 }
 
 
-def hop_ratios(rows: list[dict[str, Any]], hops: Cells) -> list[str]:
+def hop_ratios(rows: list[Row], hops: Cells) -> list[str]:
     """Each gateway cell at c=64 as a multiple of the hop's CPU in the same run, beside
     what #44's goal is as a multiple of the hop it was stated with."""
     lines = []
@@ -760,7 +784,7 @@ def _memory_cells(target: Target, when: str) -> tuple[str, str] | None:
     return each, f"{sum(values):.0f}"
 
 
-def governance_cost(rows: list[dict]) -> list[str]:
+def governance_cost(rows: list[Row]) -> list[str]:
     """What the governed profile costs over the bare one, cell by cell."""
     bare = {
         (r["path"], r["mode"], r["concurrency"]): r for r in rows if r["target"] == "switchyard"
@@ -794,7 +818,12 @@ def governance_cost(rows: list[dict]) -> list[str]:
     ]
 
 
-def run_soak(target: Target, args, workdir: Path) -> dict:
+class Soak(TypedDict):
+    summary: str
+    samples: list[tuple[float, list[float]]]  # (minute, each server process's RSS in MB)
+
+
+def run_soak(target: Target, args: argparse.Namespace, workdir: Path) -> Soak:
     """Steady load (plain OpenAI path, concurrency 16) for --soak-seconds; RSS sampled."""
     body = body_file(workdir, False)
     url = target.base + PATHS["openai->openai"][0]
@@ -837,7 +866,13 @@ def run_soak(target: Target, args, workdir: Path) -> dict:
     return {"summary": summary, "samples": samples}
 
 
-def run_journal(target: Target, args, workdir: Path) -> dict:
+class JournalRun(TypedDict):
+    summary: str
+    load: Row  # run_wrk's
+    counters: dict[str, float]  # the journal's, from /metrics
+
+
+def run_journal(target: Target, args: argparse.Namespace, workdir: Path) -> JournalRun:
     """Plain load (OpenAI path, concurrency 64, body logging on) for --journal seconds,
     then the journal's counters from /metrics (summed over the workers) once its queues
     are empty: did the writer keep every record?"""
@@ -941,8 +976,8 @@ def main() -> None:
         targets.append(
             Target("direct", f"http://127.0.0.1:{mock_port}", gateway=False, process=mock)
         )
-    rows: list[dict] = []
-    soak = None
+    rows: list[Row] = []
+    soak: Soak | None = None
     hop = None
     try:
         if not (args.no_direct or args.no_hop or args.soak or args.journal):

@@ -122,7 +122,8 @@ def main() -> None:
     python_rounds = max(3, args.rounds // 10)
     results["python"] = median_ms(lambda: index.scan(found.entries, next_query()), python_rounds)
 
-    assert index.scan(found.entries, asked[0])[1].id == expected[1].id  # type: ignore[index]
+    scanned = index.scan(found.entries, asked[0])
+    assert scanned is not None and scanned[1].id == expected[1].id
 
     with tempfile.TemporaryDirectory() as tmp:
         conn = sqlite_vec_connection(os.path.join(tmp, "vec.sqlite3"))

@@ -47,6 +47,10 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.base.asgi import Message
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -75,7 +79,8 @@ def config_yaml(mock_port: int) -> str:
 # --- server: wall clock and CPU, alternating ---------------------------------------------
 
 
-def api(base: str, method: str, path: str, body: dict | None = None) -> object:
+def api(base: str, method: str, path: str, body: dict[str, object] | None = None) -> Any:
+    """The management API's answer: its JSON, whatever its shape."""
     request = urllib.request.Request(
         base + path,
         method=method,
@@ -105,20 +110,20 @@ def mirrored(db: Path) -> int:
         )
 
 
-def measure_server(args, workdir: Path) -> list[dict]:
+def measure_server(args: argparse.Namespace, workdir: Path) -> list[run.Row]:
     log = open(workdir / "servers.log", "w")  # noqa: SIM115  (lives for the whole run)
     mock_port, port = run.free_port(), run.free_port()
     config = workdir / "litellm.yaml"
     config.write_text(config_yaml(mock_port))
     mock = run.start_mock(mock_port, log)
     server = None
-    cells: list[dict] = []
+    cells: list[run.Row] = []
     try:
         server = run.start_switchyard(args, port, config, workdir / "data", log)
         base = f"http://127.0.0.1:{port}"
         db = workdir / "data" / "switchyard.sqlite3"
-        routes = api(base, "GET", "/api/routes/")
-        route_id = next(r["id"] for r in routes if r["name"] == run.ROUTE)  # type: ignore[union-attr]
+        routes: list[dict[str, Any]] = api(base, "GET", "/api/routes/")
+        route_id = next(r["id"] for r in routes if r["name"] == run.ROUTE)
         body = run.body_file(workdir, stream=False)
         url = base + "/v1/chat/completions"
         auth = [f"Authorization: Bearer {run.MASTER_KEY}"]
@@ -159,7 +164,7 @@ def measure_server(args, workdir: Path) -> list[dict]:
 # --- calls: cProfile on the primary's path, in process -------------------------------------
 
 
-def measure_calls(args, workdir: Path) -> dict[int, dict[str, float]]:
+def measure_calls(args: argparse.Namespace, workdir: Path) -> dict[int, dict[str, float]]:
     log = open(workdir / "mock.log", "w")  # noqa: SIM115
     mock_port = run.free_port()
     mock = run.start_mock(mock_port, log)
@@ -186,7 +191,7 @@ def measure_calls(args, workdir: Path) -> dict[int, dict[str, float]]:
         from gateway.models import Deployment, Provider, Route
         from gateway.server.asgi import application
 
-        journal.record = lambda record: None  # type: ignore[assignment]
+        journal.record = lambda entry: None
         provider = Provider(
             name="mock", kind=Provider.Kind.OPENAI, base_url=f"http://127.0.0.1:{mock_port}/v1"
         )
@@ -222,7 +227,7 @@ def measure_calls(args, workdir: Path) -> dict[int, dict[str, float]]:
 
             given = False
 
-            async def receive() -> dict:
+            async def receive() -> Message:
                 nonlocal given
                 if not given:
                     given = True
@@ -230,7 +235,7 @@ def measure_calls(args, workdir: Path) -> dict[int, dict[str, float]]:
                 await sent.wait()  # as a server does: nothing more until the answer is out
                 return {"type": "http.disconnect"}
 
-            async def send(message: dict) -> None:
+            async def send(message: Message) -> None:
                 if message["type"] == "http.response.start":
                     status.append(message["status"])
                 elif message["type"] == "http.response.body" and not message.get("more_body"):
@@ -248,7 +253,7 @@ def measure_calls(args, workdir: Path) -> dict[int, dict[str, float]]:
 
         def calls(profile: cProfile.Profile) -> int:
             stats = pstats.Stats(profile)
-            return sum(nc for (_cc, nc, _tt, _ct, _callers) in stats.stats.values())  # type: ignore[attr-defined]
+            return sum(nc for (_cc, nc, _tt, _ct, _callers) in stats.stats.values())  # type: ignore[attr-defined]  # typeshed: pstats.Stats has no .stats
 
         def set_percent(percent: float) -> None:
             Route.objects.filter(pk=primary.pk).update(shadow_percent=percent)
@@ -291,7 +296,9 @@ def measure_calls(args, workdir: Path) -> dict[int, dict[str, float]]:
 # --- report --------------------------------------------------------------------------------
 
 
-def report(cells: list[dict], calls: dict | None, args) -> str:
+def report(
+    cells: list[run.Row], calls: dict[int, dict[str, float]] | None, args: argparse.Namespace
+) -> str:
     load = os.getloadavg()
     lines = [
         f"Shadow 0 % vs 100 % (route `{run.ROUTE}` mirrored to `{SHADOW}`, both on the mock "

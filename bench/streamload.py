@@ -31,7 +31,9 @@ class Stats:
         self.statuses: dict[int, int] = {}
 
 
-async def read_response(reader: asyncio.StreamReader, marker: bytes, started: float):
+async def read_response(
+    reader: asyncio.StreamReader, marker: bytes, started: float
+) -> tuple[int, float | None, bool]:
     """(status, ttft seconds or None, keep_alive) after reading the whole response."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -41,7 +43,7 @@ async def read_response(reader: asyncio.StreamReader, marker: bytes, started: fl
         if ":" in line:
             name, value = line.split(":", 1)
             headers[name.strip().lower()] = value.strip().lower()
-    ttft = None
+    ttft: float | None = None
     tail = b""
     if headers.get("transfer-encoding") == "chunked":
         while True:
@@ -60,13 +62,14 @@ async def read_response(reader: asyncio.StreamReader, marker: bytes, started: fl
     return status, ttft, headers.get("connection") != "close"
 
 
-async def worker(args, request: bytes, deadline: float, stats: Stats) -> None:
+async def worker(args: argparse.Namespace, request: bytes, deadline: float, stats: Stats) -> None:
     url = urlsplit(args.url)
     marker = args.marker.encode()
-    reader = writer = None
+    reader: asyncio.StreamReader | None = None
+    writer: asyncio.StreamWriter | None = None
     while time.perf_counter() < deadline:
         try:
-            if writer is None:
+            if reader is None or writer is None:
                 reader, writer = await asyncio.open_connection(url.hostname, url.port)
             started = time.perf_counter()
             writer.write(request)
@@ -94,7 +97,7 @@ async def worker(args, request: bytes, deadline: float, stats: Stats) -> None:
         writer.close()
 
 
-async def run(args) -> dict:
+async def run(args: argparse.Namespace) -> dict[str, object]:
     url = urlsplit(args.url)
     body = args.body
     headers = [

@@ -19,6 +19,7 @@ import sys
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -62,8 +63,20 @@ OPENAI_REASONING = re.compile(r"^(o\d(-mini|-pro)?|gpt-5(-mini|-nano|-pro)?)(-\d
 # Facts LiteLLM's file leaves out for models people use every day, from the providers'
 # model pages (docs.x.ai/docs/models/grok-4-0709: image input, always reasons, cached
 # input $0.75 per 1M, structured outputs).
-GROK_4 = {"caps": {"vision", "reasoning", "json_schema"}, "cache_read": Decimal("0.75")}
-CORRECTIONS: dict[tuple[str, str], dict] = {
+class Correction(TypedDict, total=False):
+    """What a correction gives an entry: capabilities added, facts replaced."""
+
+    caps: frozenset[str]
+    input: Decimal
+    cache_read: Decimal
+    context_window: int
+
+
+GROK_4: Correction = {
+    "caps": frozenset({"vision", "reasoning", "json_schema"}),
+    "cache_read": Decimal("0.75"),
+}
+CORRECTIONS: dict[tuple[str, str], Correction] = {
     ("xai", name): GROK_4 for name in ("grok-4", "grok-4-latest", "grok-4-0709")
 }
 # Cohere's structured outputs (response_format json_schema) work on Command A and the
@@ -71,7 +84,7 @@ CORRECTIONS: dict[tuple[str, str], dict] = {
 # no flag for them.
 CORRECTIONS.update(
     {
-        ("cohere", name): {"caps": ("json_schema",)}
+        ("cohere", name): {"caps": frozenset({"json_schema"})}
         for name in (
             "command-a-03-2025",
             "command-r-08-2024",
@@ -96,7 +109,7 @@ CORRECTIONS[("cohere", "embed-multilingual-light-v3.0")] = {"input": Decimal("0.
 # overview" gives 200k for both; 1M is a Sonnet 4 beta sent with the context-1m header.
 # litellm.base_window now reads such entries as 200k; the corrections below pin 3.5
 # Sonnet whatever the next file says, and check_window stops any other such leak.
-CLAUDE_200K = {"context_window": 200_000}
+CLAUDE_200K: Correction = {"context_window": 200_000}
 for name in ("anthropic.claude-3-5-sonnet-20240620", "anthropic.claude-3-5-sonnet-20241022"):
     CORRECTIONS[("bedrock", name)] = CLAUDE_200K
 
@@ -121,8 +134,8 @@ def correct(entry: Entry) -> Entry:
     fix = CORRECTIONS.get((entry.vendor, entry.model))
     if not fix:
         return entry
-    changes = {k: v for k, v in fix.items() if k != "caps"}
-    return replace(entry, caps=entry.caps | frozenset(fix.get("caps", ())), **changes)
+    changes: Correction = {**fix, "caps": entry.caps | fix.get("caps", frozenset())}
+    return replace(entry, **changes)
 
 
 # Claude models whose own window is 1M (no beta): Anthropic's "Models overview" lists
@@ -177,7 +190,24 @@ def enrich(entry: Entry) -> Entry:
     )
 
 
-def keep(key: str, spec: dict, as_of: str) -> bool:
+class Provider(TypedDict):
+    name: str
+    source: str
+    as_of: str
+    models: dict[str, dict[str, Any]]  # Entry.to_json()'s, by model name
+
+
+class Catalog(TypedDict):
+    """gateway/catalog/models.json: LiteLLM's file is JSON of any shape (dict[str, Any]);
+    what this script writes is this."""
+
+    schema: int
+    updated: str
+    notes: str
+    providers: dict[str, Provider]
+
+
+def keep(key: str, spec: dict[str, Any], as_of: str) -> bool:
     if key.endswith("/"):
         return False
     deprecated = str(spec.get("deprecation_date") or "")
@@ -198,7 +228,7 @@ def keep(key: str, spec: dict, as_of: str) -> bool:
     return spec.get("input_cost_per_token") is not None
 
 
-def build(data: dict, as_of: str, origin: str) -> dict:
+def build(data: dict[str, Any], as_of: str, origin: str) -> Catalog:
     kept = {k: v for k, v in data.items() if isinstance(v, dict) and keep(k, v, as_of)}
     entries, _ = litellm.parse(kept, as_of)
     by_vendor: dict[str, dict[str, Entry]] = {}
@@ -207,7 +237,7 @@ def build(data: dict, as_of: str, origin: str) -> dict:
         check_window(entry)
         by_vendor.setdefault(entry.vendor, {})[entry.model] = replace(entry, as_of="")
     borrow_maker_capabilities(by_vendor)
-    providers: dict = {}
+    providers: dict[str, Provider] = {}
     for vendor, (name, source) in PROVIDERS.items():
         models = by_vendor.get(vendor, {})
         aliases: dict[str, list[str]] = {}
@@ -273,7 +303,7 @@ def _borrow(
         )
 
 
-def render(catalog: dict) -> str:
+def render(catalog: Catalog) -> str:
     """JSON with one line per model, so a refresh reads as a per-model diff."""
     head = {k: v for k, v in catalog.items() if k != "providers"}
     lines = ["{"] + [
@@ -283,8 +313,9 @@ def render(catalog: dict) -> str:
     vendors = list(catalog["providers"].items())
     for i, (vendor, spec) in enumerate(vendors):
         lines.append(f"  {json.dumps(vendor)}: {{")
-        for key in ("name", "source", "as_of"):
-            lines.append(f"   {json.dumps(key)}: {json.dumps(spec[key], ensure_ascii=False)},")
+        for key, value in spec.items():
+            if key != "models":
+                lines.append(f"   {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},")
         lines.append('   "models": {')
         models = list(spec["models"].items())
         for j, (name, item) in enumerate(models):

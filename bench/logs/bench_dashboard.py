@@ -16,6 +16,7 @@ import argparse
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,8 +51,8 @@ def run_one(db: str, rows: int) -> None:
         started = time.perf_counter()
         stats.dashboard(key, now=now)
         cold = (time.perf_counter() - started) * 1000
-        served = bench_logs.timed(lambda k=key: stats.dashboard(k, now=now), runs=5)
-        raw = bench_logs.timed(lambda w=window: stats.raw_dashboard(w, now), runs=1)
+        served = bench_logs.timed(partial(stats.dashboard, key, now=now), runs=5)
+        raw = bench_logs.timed(partial(stats.raw_dashboard, window, now), runs=1)
         source = "rollups" if window.from_rollups else "raw rows"
         print(
             f"| {window.label} ({source}) | {cold:.1f} | {served:.1f} | {raw:.1f} | "

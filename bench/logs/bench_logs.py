@@ -26,8 +26,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported at run time after django.setup()
+    from django.test import Client
 
 ROOT = Path(__file__).resolve().parents[2]
 SQLITE_DIR = Path(tempfile.gettempdir()) / "switchyard-bench-logs"
@@ -63,7 +68,7 @@ def prepare_database(db: str) -> dict[str, str]:
     return env
 
 
-def generate(rows: int, now: datetime):  # type: ignore[no-untyped-def]
+def generate(rows: int, now: datetime) -> Iterator[tuple[object, ...]]:
     """Rows as tuples in COLUMNS order, oldest first (as a journal would write them)."""
     rng = random.Random(42)
     span = DAYS * 86400
@@ -127,7 +132,7 @@ def seed(rows: int) -> float:
     started = time.perf_counter()
     table = "gateway_requestlog"
     names = ", ".join(COLUMNS)
-    batch: list[tuple] = []
+    batch: list[tuple[object, ...]] = []
 
     def flush() -> None:
         with transaction.atomic(), connection.cursor() as cursor:
@@ -184,7 +189,7 @@ def seed(rows: int) -> float:
     return time.perf_counter() - started
 
 
-def timed(fn, runs: int = 15) -> float:  # type: ignore[no-untyped-def]
+def timed(fn: Callable[[], object], runs: int = 15) -> float:
     fn()  # warm the cache: the console's second look is the usual one
     samples = []
     for _ in range(runs):
@@ -311,7 +316,7 @@ CASES: list[tuple[str, str, str]] = [
 ]
 
 
-def next_path(client, path: str) -> str:  # type: ignore[no-untyped-def]
+def next_path(client: Client, path: str) -> str:
     """The URL of the page after ``path``'s first one, as the page links to it."""
     import re
 
