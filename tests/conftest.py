@@ -7,6 +7,7 @@ import contextlib
 import functools
 import os
 import ssl
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,6 +81,41 @@ def _lifecycle_flags_restored() -> Iterator[None]:
     closing, draining = lifecycle._closing, lifecycle._draining
     yield
     lifecycle._closing, lifecycle._draining = closing, draining
+
+
+JOURNAL_THREAD_SECONDS = 60.0  # generous: it writes one batch (500 records at most) at a time
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Before any fixture of the test is torn down (pytest-django's flush of a
+    transactional test database among them), the process's journal thread has finished
+    the batch it is writing: the loop of the test that queued the records is closed
+    when the test ends, which cancels the writer's task but not the write its thread is
+    doing, and that transaction, on the test database (SQLite in memory with a shared
+    cache, whose table locks refuse at once rather than wait), made the flush or the
+    next test's first write fail with "database table is locked" (seen after
+    tests/gateway/routing/test_prefix_affinity_service.py's 212 requests)."""
+    _journal_thread_idle()
+    return (yield)
+
+
+def _journal_thread_idle() -> None:
+    journal = sys.modules.get("gateway.journal")  # (not imported: no thread either)
+    writer = getattr(journal, "_writer", None)
+    executor = getattr(writer, "_executor", None)  # (a test's stand-in has none)
+    if executor is None:
+        return
+    try:
+        finished = executor.submit(int)  # its one thread runs it after what it is doing
+    except RuntimeError:
+        return  # shut down meanwhile (a drain): it writes nothing more
+    try:
+        finished.result(timeout=JOURNAL_THREAD_SECONDS)
+    except TimeoutError:
+        raise AssertionError(
+            f"the journal thread was still writing {JOURNAL_THREAD_SECONDS:.0f} s after the test"
+        ) from None
 
 
 @pytest.fixture(autouse=True, scope="session")

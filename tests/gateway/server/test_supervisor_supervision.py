@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -156,7 +157,8 @@ def test_a_killed_supervisors_workers_free_the_port_at_once_and_finish_their_str
 ) -> None:
     """The supervisor killed (SIGKILL), its workers see it at once (the "stopping"
     pipe's write end went with it): they stop accepting, so the port is free for the
-    next ``serve`` within moments, and finish the stream in flight whole."""
+    next ``serve`` while the stream in flight still runs, and they finish it whole
+    (docs/production.md: "the port is free from the start of the drain")."""
     words = " ".join(f"w{n}" for n in range(40))  # echo-slow: 50 ms a word, 2 s
     with running_gateway(tmp_path / "gw", workers=2) as gw:
         pid = gw.process.pid
@@ -174,7 +176,17 @@ def test_a_killed_supervisors_workers_free_the_port_at_once_and_finish_their_str
             timeout=30,
         ) as response:
             chunks = response.iter_bytes()
-            received = next(chunks)
+            received = [next(chunks)]
+            ended = threading.Event()
+
+            def read_the_rest() -> None:
+                """Each chunk as it comes, beside the port's probes."""
+                for chunk in chunks:
+                    received.append(chunk)
+                ended.set()
+
+            reader = threading.Thread(target=read_the_rest, daemon=True)
+            reader.start()
             gw.process.kill()
             gw.process.wait()
             killed = time.monotonic()
@@ -198,10 +210,10 @@ def test_a_killed_supervisors_workers_free_the_port_at_once_and_finish_their_str
             while not free():
                 assert time.monotonic() - killed < 10, "the port is still taken"
                 time.sleep(0.02)
-            freed = time.monotonic() - killed
-            for chunk in chunks:
-                received += chunk
-        streamed = time.monotonic() - killed
+            streaming = not ended.is_set()
+            so_far = b"".join(received)
+            assert ended.wait(30), "the stream did not end"
+    received_all = b"".join(received)
     # each worker stopped as its pipe turned readable, not at the once-a-second check of
     # its parent; told by the workers' own words rather than by the clock, which a loaded
     # machine stretches (0.51 s once under the whole suite). A worker whose once-a-second
@@ -213,9 +225,12 @@ def test_a_killed_supervisors_workers_free_the_port_at_once_and_finish_their_str
     log = gw.log_path.read_text()
     piped, orphaned = log.count("its pipe closed"), log.count("parent changed")
     assert piped + orphaned == 2 and piped >= 1, log
-    assert freed < 1.0, freed  # within moments, not at the stream's end (2 s)
-    assert freed < streamed, (freed, streamed)
-    assert b"w39" in received and b"data: [DONE]" in received
+    # free while the stream still ran (the workers' stop, not their exit at its end):
+    # told by the stream itself, its last words still to come when the port was found
+    # free, rather than by a bound on the clock (1.0 s, which the loaded CI machine
+    # stretched to 1.12 s; the stream's end is 2 s after its start at the least)
+    assert streaming and b"w39" not in so_far, so_far
+    assert b"w39" in received_all and b"data: [DONE]" in received_all
 
 
 def test_a_worker_that_cannot_start_stops_the_server_with_status_3(tmp_path) -> None:
