@@ -152,6 +152,22 @@ def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, timeout: 
     raise RuntimeError(f"server did not come up in {timeout}s:\n{log_path.read_text()}")
 
 
+def wait_for_workers(
+    folder: Path, workers: int, process: subprocess.Popen, log_path: Path, timeout: float = 90
+) -> None:
+    """Until every worker serves: the gateway answers once one does, and a test that
+    spreads connections over the workers would otherwise find them all on the first
+    while the others start (seconds on the loaded CI machine). A worker publishes its
+    /metrics file (``folder``, emptied by ``serve``) once its start-up is done."""
+    deadline = time.monotonic() + timeout
+    while len(list(folder.glob("*.json"))) < workers:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not every worker started in {timeout}s:\n{log_path.read_text()}")
+        time.sleep(0.05)
+
+
 SQLITE_NAME = "switchyard.sqlite3"
 _templates: dict[tuple, Path] = {}
 _templates_lock = threading.Lock()
@@ -299,6 +315,8 @@ def running_gateway(
     )
     try:
         wait_until_up(url, process, log_path)
+        if workers > 1:
+            wait_for_workers(data_dir / "metrics", workers, process, log_path)
         yield gateway
     finally:
         if gateway.commands is not None:
