@@ -113,9 +113,14 @@ def held_until_written() -> Iterator[None]:
     finally:
         _held.reset(token)
         held.open = False
-        for entry in held.records:
+        # A task or timer started inside the block keeps a copy of its context, and so
+        # this object, for as long as it lives (a pooled connection's, a flush's): it
+        # must not keep the request's records and calls, their bodies, alive with it.
+        records, after = held.records, held.after
+        held.records, held.after = [], []
+        for entry in records:
             _hand_on(entry)
-        for work in held.after:
+        for work in after:
             try:
                 work()
             except Exception:

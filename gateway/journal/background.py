@@ -594,6 +594,8 @@ class Writer:
         taken to be written), else released. A full or failing spool stops the round."""
         spool = self.spool
         assert spool is not None
+        if spool.outstanding_bytes + spooling.SPILL_MIN_BYTES > spool.bound:
+            return  # full: no body would go (looked at again on the next record)
         with self._lock:
             wanted = self._newest_spillable()
         moved: list[tuple[Record, tuple[str, ...], bytes, Spooled]] = []
@@ -620,12 +622,16 @@ class Writer:
         spool.trim()
 
     def _newest_spillable(self) -> list[tuple[Record, tuple[str, ...], bytes]]:
-        """The bodies to spool, newest record first, down to the first record spooled
-        already: (record, fields, bytes). Under the lock."""
+        """The bodies to spool, newest record first, until what stays in memory is the
+        spill-to point's worth: (record, fields, bytes). Past records spooled already:
+        a round the spool refused (full, or the disk failing) leaves older bodies in
+        memory behind newer ones on disk, and they go once it takes them again; stopping
+        at the first spooled record left them there for good, so a worker's queue stayed
+        at its memory bound and every record arriving shed its bodies. Under the lock."""
         excess = self.pending_bytes - self._spill_to
         wanted: list[tuple[Record, tuple[str, ...], bytes]] = []
         for rec in itertools.islice(reversed(self.pending), SPILL_SCAN):
-            if excess <= 0 or rec.spooled_bytes:
+            if excess <= 0:
                 break
             for names, body in spooling.spillable(rec):
                 wanted.append((rec, names, body))

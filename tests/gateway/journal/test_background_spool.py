@@ -221,3 +221,27 @@ async def test_a_large_bound_spills_at_a_few_megabytes_and_keeps_its_room_for_re
     store.gate.set()
     await wait_for(lambda: len(store.bodies) == 240)
     assert store.bodies == {f"r{n}": body(n) for n in range(240)}
+
+
+def test_bodies_a_full_spool_left_in_memory_go_once_it_has_room(
+    store: GatedStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round the spool refused part of leaves older bodies in memory behind the newest
+    on disk; the next round with room moves them too (it stopped at the newest spooled
+    record: under an agents' burst a worker's queue then stayed at its memory bound and
+    every record arriving shed its bodies), keeping the oldest, written next."""
+    writer = writer_for(store)
+    writer._spill_from = 10**12  # (spilled by hand below)
+    for n in range(6):  # 300 KB in memory; the spill-to point is a quarter of 400 KB
+        writer.record(Record(request_id=f"r{n}", inbound_request=body(n)))
+    assert writer.spool is not None
+    room = writer.spool.bound
+    writer.spool.bound = len(body(0))  # full after one body
+    writer._spill()
+    on_disk = [rec.request_id for rec in writer.pending if rec.spooled_bytes]
+    assert on_disk == ["r5"] and writer.pending_bytes > BOUND // 2
+    writer.spool.bound = room
+    writer._spill()
+    in_memory = [rec.request_id for rec in writer.pending if not rec.spooled_bytes]
+    assert in_memory == ["r0"] and writer.pending_bytes <= BOUND // 4
+    assert writer.bodies_shed == 0

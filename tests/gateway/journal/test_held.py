@@ -4,6 +4,7 @@ written, never lost, and a record made once the reply is out goes on at once."""
 from __future__ import annotations
 
 import asyncio
+import weakref
 
 import pytest
 
@@ -78,3 +79,25 @@ def test_completing_a_record_waits_for_the_reply_and_runs_at_once_elsewhere(
     assert "completing a request's record failed" in caplog.text
     journal.when_written(lambda: complete("outside"))
     assert done[-1] == "outside" and seen[-1] == "outside"
+
+
+async def test_a_task_the_request_started_keeps_none_of_its_work_alive(seen: list[str]) -> None:
+    """A task or timer started inside the block (a pooled connection's reader, a
+    counter's flush) keeps a copy of the request's context for as long as it lives;
+    what the block held (the call a completion closes over, with its 150 KB bodies)
+    is let go once it was handed on, not kept with that copy."""
+
+    class Call:
+        pass
+
+    call = Call()
+    gone = weakref.ref(call)
+    stay = asyncio.Event()
+    with journal.held_until_written():
+        lingering = asyncio.ensure_future(stay.wait())
+        journal.when_written(lambda held=call: journal.record(Record(request_id="done")))
+    del call
+    assert seen == ["done"]
+    assert gone() is None  # (refcounting alone: nothing cyclic holds it)
+    stay.set()
+    await lingering
