@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import atexit
 import gc
+import itertools
 import os
+import random
 import re
 import shutil
 import socket
@@ -29,10 +31,27 @@ ROOT = Path(__file__).resolve().parent.parent
 MASTER_KEY = "sy-test-master-key"
 
 
+# Ports for the servers tests start in other processes: below the kernel's ephemeral
+# range (32768-60999), a block for each xdist worker, handed out in turn from a random
+# start. A port that bind(0) found free was free only until the next bind(0), so another
+# worker's server (or an in-process mock's) could take it before the child bound it, and
+# a test met a stranger there ("port 39867 answers, not guarded").
+PORTS_FROM, PORTS_PER_WORKER, WORKER_BLOCKS = 20_000, 2_000, 6
+_next_port = itertools.count(random.randrange(PORTS_PER_WORKER))
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    block = PORTS_FROM + (int(worker) if worker.isdigit() else 0) % WORKER_BLOCKS * PORTS_PER_WORKER
+    for _ in range(PORTS_PER_WORKER):
+        port = block + next(_next_port) % PORTS_PER_WORKER
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:  # in use, or its last connections still closing
+                continue
+            return port
+    raise RuntimeError(f"no free port from {block} to {block + PORTS_PER_WORKER}")
 
 
 @dataclass
