@@ -8,5 +8,12 @@ from gateway.web.units import Unit
 class EvalsConfig(Unit):
     name = "console.evals"
     label = "evals"
+    api_paths = (  # /api/<each>/...
+        "datasets",
+        "evaluators",
+        "experiments",
+        "annotation-queues",
+        "prompt-comparisons",
+    )
     verbose_name = "Switchyard evaluations"
     default_auto_field = "django.db.models.BigAutoField"

@@ -2,15 +2,20 @@
 URLs, and the console at the root.
 
 The console's URL conf (its views, forms and the gateway modules they use: 3.5-5 MB of
-a worker of ``serve``) is loaded when a path first reaches it, not with this module: a
+a worker of ``serve``), the units' own URLs (MCP's OAuth views) and the admin's URLs
+are loaded when a path first reaches them, not with this module, and the API's
+resources each on the first request under its paths (``gateway.web.api.mounts``): a
 worker that has only answered /api (a deployment configured through the management API)
-and the health checks never loads it. ``include()`` imports its module at once; a
-resolver given the module's name imports it on its first resolve that gets that far, or
-the first ``reverse()`` (which reads every pattern).
+and the health checks never loads the others. ``include()`` imports its module at once;
+a resolver given the module's name (or an object whose ``urlpatterns`` are built when
+read) loads it on its first resolve that gets that far, or the first ``reverse()``
+(which reads every pattern).
 """
 
+from typing import Any
+
 from django.contrib import admin
-from django.urls import URLResolver, include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.urls.resolvers import RoutePattern
 
 from gateway.access.login_throttle import throttled_sign_in
@@ -19,21 +24,34 @@ from gateway.edge.api import api, slashless_aliases
 from gateway.web import units
 from gateway.web.api import errors
 
+
+class AdminUrls:
+    """``admin.site.urls``' patterns (every registered model's), built when first read."""
+
+    @property
+    def urlpatterns(self) -> list[URLPattern | URLResolver]:
+        patterns: list[URLPattern | URLResolver] = admin.site.get_urls()
+        return patterns
+
+
+def unloaded(prefix: str, urlconf: Any, **names: Any) -> URLResolver:
+    """``include(urlconf)`` at ``prefix``, without importing (or building) it yet."""
+    return URLResolver(RoutePattern(prefix, is_endpoint=False), urlconf, **names)
+
+
 urlpatterns = [
     path("health/liveliness", health.liveliness, name="health-liveliness"),
     path("health/readiness", health.readiness, name="health-readiness"),
     path("health", health.deployments, name="health-deployments"),
     path("admin/login/", throttled_sign_in(admin.site.login)),  # before admin.site.urls
-    path("admin/", admin.site.urls),
+    unloaded("admin/", AdminUrls(), app_name="admin", namespace=admin.site.name),
     path("api/", api.urls),
     path("api/", include(slashless_aliases())),
     re_path(r"^api/", errors.unknown_path),  # every other /api path: a JSON 404
     # the units' own URLs outside the console (MCP's /.well-known/..., /oauth/...)
-    *(path("", include(module)) for module in units.modules("urls")),
-    # include("console.urls") without importing it: its app_name is the namespace
-    URLResolver(
-        RoutePattern("", is_endpoint=False), "console.urls", app_name="console", namespace="console"
-    ),
+    *(unloaded("", module) for module in units.module_names("urls")),
+    # include("console.urls"): its app_name is the namespace
+    unloaded("", "console.urls", app_name="console", namespace="console"),
 ]
 
 handler404 = "console.views.errors.not_found"

@@ -6,9 +6,11 @@ and the busiest console templates too.
 
 A process of the ``all`` role (the quick start) loads the console when a console page,
 the admin or the management API is first asked of it, not at start: a gateway that only
-serves inference never pays for it (the URL conf brings the console's views, the admin
-and the API's pydantic schemas, about 30 MB of each worker), and a person opening the
-console pays its load once per worker (docs/benchmarks.md, "Memory")."""
+serves inference never pays for it, and a person opening the console pays its load once
+per worker (docs/benchmarks.md, "Memory"). The URL conf brings django-ninja and
+pydantic (about 12 MB of a worker); the console's views, the admin's URLs and each API
+resource's schemas load when a path first reaches them (``gateway/server/urls.py``,
+``gateway.web.api.mounts``)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ store's migrations never move), so ``APP_DIRS`` and the static files finder find
 - ``pages.py``: its console pages (``gateway.web.pages.register``), composed into the
   console's URLconf by ``console/urls.py``;
 - ``api.py``: its ``/api`` router, ``router`` mounted at ``PATH`` by ``gateway.edge.api``
-  (or ``ROUTERS``, (path, router) pairs, for a unit of several resources);
+  (or ``ROUTERS``, (path, router) pairs, for a unit of several resources), imported on
+  the first request under one of its config's ``api_paths``;
 - ``urls.py``: Django URL patterns of its own outside the console (``urlpatterns``),
   included at the root by ``gateway/server/urls.py``;
 - ``litellm.py``: its section of a LiteLLM config (``gateway.web.config_sections``),
@@ -47,6 +48,10 @@ class Unit(AppConfig):
 
     default = False  # never picked by itself: INSTALLED_APPS names the subclass
     counter_books: tuple[str, ...] = ()  # modules defining the unit's counter-service books
+    # the first segments of the /api paths its ``api`` module serves (``teams`` for
+    # /api/teams/...): the API imports the module when a request first reaches one
+    # (gateway.web.api.mounts); none named, the first /api path that reaches it
+    api_paths: tuple[str, ...] = ()
 
     def register(self) -> None:
         """Plug the unit into the lower layers: its ``rules`` module imported (its rules
@@ -74,11 +79,17 @@ def installed() -> list[Unit]:
     return [config for config in apps.get_app_configs() if isinstance(config, Unit)]
 
 
+def has_module(unit: Unit, name: str) -> bool:
+    """Whether ``unit`` has a module ``name``, found without importing it."""
+    return bool(module_has_submodule(unit.module, name))
+
+
+def module_names(name: str) -> list[str]:
+    """The dotted names of the units' modules ``name``, in order, none imported."""
+    return [f"{unit.name}.{name}" for unit in installed() if has_module(unit, name)]
+
+
 def modules(name: str) -> list[ModuleType]:
     """Each installed unit's module ``name`` (``pages``, ``api``, ``litellm``...),
     imported, in the order of ``INSTALLED_APPS``; units without one are skipped."""
-    found = []
-    for unit in installed():
-        if module_has_submodule(unit.module, name):
-            found.append(importlib.import_module(f"{unit.name}.{name}"))
-    return found
+    return [importlib.import_module(module) for module in module_names(name)]

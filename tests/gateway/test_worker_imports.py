@@ -147,6 +147,57 @@ def test_the_management_api_leaves_the_console_to_its_pages(tmp_path: Path) -> N
     assert console == ["console", "/"]  # and the console resolves once a path reaches it
 
 
+# A worker's first management API call (the governed bench's set-up: keys, teams...)
+# through the server's own application: the resource it asks for, not the console's
+# pages, the admin's URLs (every registered model's, with contenttypes' views), the
+# units' own URLs (MCP's OAuth views) or the API's other resources, whose schemas
+# were about 10 MB of the worker (gateway.web.api.mounts).
+NOT_WITH_ONE_API_CALL = (
+    "console.urls",
+    "console.views",
+    "django.contrib.contenttypes.views",  # imported by the admin's URL conf only
+    "gateway.features.mcp.urls",
+    "gateway.features.mcp.oauth_server",
+    "gateway.edge.api.routes",
+    "gateway.edge.api.logs",
+    "gateway.features.people.api",
+    "console.evals.api",
+)
+
+FIRST_API_CALL_PROBE = """
+import asyncio, json, os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.server.settings")
+os.environ["SWITCHYARD_MASTER_KEY"] = "sy-probe-master-key-0123456789abcdef"
+import django
+django.setup()
+from gateway.server import asgi, warm_up
+warm_up.warm_up()
+scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+         "scheme": "http", "path": "/api/keys/", "raw_path": b"/api/keys/", "query_string": b"",
+         "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+         "headers": [(b"host", b"127.0.0.1"),
+                     (b"authorization", b"Bearer sy-probe-master-key-0123456789abcdef")]}
+sent, bodies = [], [{"type": "http.request", "body": b"", "more_body": False}]
+async def receive():  # the body, then nothing until the answer is sent
+    return bodies.pop() if bodies else await asyncio.Future()
+async def send(message):
+    sent.append(message)
+asyncio.run(asgi.application(scope, receive, send))
+status = [m["status"] for m in sent if m["type"] == "http.response.start"]
+assert status == [200], sent
+print(json.dumps(sorted(sys.modules)), flush=True)
+os._exit(0)  # the writer's threads
+"""
+
+
+def test_the_first_api_call_loads_its_resource_and_not_the_console_or_the_admin(
+    tmp_path: Path,
+) -> None:
+    loaded = loaded_by(FIRST_API_CALL_PROBE, tmp_path)  # (the probe checks the call's 200)
+    assert "gateway.edge.api.keys" in loaded  # by its resource
+    assert among(NOT_WITH_ONE_API_CALL, loaded) == [], "imported by one /api call"
+
+
 # A retention round runs in one worker of every deployment (the journal writer's, each
 # hour): what it deletes for the features it does not use must not load them.
 PRUNE_PROBE = """

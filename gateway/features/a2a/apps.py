@@ -10,4 +10,5 @@ from gateway.web.units import Unit
 class A2aConfig(Unit):
     name = "gateway.features.a2a"
     label = "a2a"
+    api_paths = ("a2a-agents",)  # /api/<each>/...
     verbose_name = "Switchyard A2A gateway"

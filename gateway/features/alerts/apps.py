@@ -7,3 +7,4 @@ from gateway.web.units import Unit
 class AlertsConfig(Unit):
     name = "gateway.features.alerts"
     label = "alerts"
+    api_paths = ("alerts",)  # /api/<each>/...

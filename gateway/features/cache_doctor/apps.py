@@ -18,6 +18,7 @@ LOSS_ALERTS = hooks.BackgroundTask(
 class CacheDoctorConfig(Unit):
     name = "gateway.features.cache_doctor"
     label = "cache_doctor"
+    api_paths = ("cache-doctor",)  # /api/<each>/...
     verbose_name = "Switchyard cache doctor"
 
     def register(self) -> None:

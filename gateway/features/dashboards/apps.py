@@ -9,3 +9,4 @@ from gateway.web.units import Unit
 class DashboardsConfig(Unit):
     name = "gateway.features.dashboards"
     label = "dashboards"
+    api_paths = ("dashboards",)  # /api/<each>/...

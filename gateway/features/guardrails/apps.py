@@ -13,6 +13,7 @@ from gateway.web.units import Unit
 class GuardrailsConfig(Unit):
     name = "gateway.features.guardrails"
     label = "guardrails"
+    api_paths = ("guardrails",)  # /api/<each>/...
     verbose_name = "Switchyard guardrails"
 
     def plugin_sinks(self) -> Mapping[str, Sink]:

@@ -11,4 +11,12 @@ from gateway.web.units import Unit
 class PeopleConfig(Unit):
     name = "gateway.features.people"
     label = "people"
+    api_paths = (  # /api/<each>/...
+        "teams",
+        "users",
+        "user-limits",
+        "invites",
+        "sso-removals",
+        "sign-in",
+    )
     verbose_name = "Switchyard people"

@@ -7,3 +7,4 @@ from gateway.web.units import Unit
 class PromptsConfig(Unit):
     name = "gateway.features.prompts"
     label = "prompts"
+    api_paths = ("prompts",)  # /api/<each>/...

@@ -18,12 +18,17 @@ can cause, ...). ``tests/gateway/edge/api/test_fuzz.py`` holds the document to t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from ninja import NinjaAPI
+from django.urls import URLPattern, URLResolver
+from ninja import NinjaAPI, Router
 from ninja.openapi.schema import OpenAPISchema
+from ninja.openapi.urls import get_openapi_urls, get_root_url
+from ninja.router import BoundRouter
 
 from gateway.web.api.errors import ApiError
+from gateway.web.api.mounts import Mount, Mounted, Routers, Slashless
 
 _REF = "#/components/schemas/ApiError"
 _DESCRIPTIONS = {
@@ -76,7 +81,9 @@ def declare_errors(document: dict[str, Any]) -> dict[str, Any]:
 
 
 class ManagementApi(NinjaAPI):
-    """``NinjaAPI`` whose document declares the errors every operation shares.
+    """``NinjaAPI`` whose document declares the errors every operation shares, and whose
+    resources are mounted (``mount``) to be imported when a request first reaches them
+    (``gateway.web.api.mounts``), in the order they were mounted.
 
     The document is built once per path prefix, then served as it is: it depends only
     on the code and plugins loaded (ninja refuses a router added once the URLs exist),
@@ -84,6 +91,52 @@ class ManagementApi(NinjaAPI):
     /api/openapi.json. It is shared, so callers read it and never change it."""
 
     _documents: dict[str, OpenAPISchema]
+
+    def __init__(self, **options: Any) -> None:
+        self._mounts: list[Mount] = []
+        super().__init__(**options)
+
+    def mount(self, segments: Iterable[str] | None, load: Callable[[], Routers]) -> None:
+        """The routers ``load`` gives, serving the /api paths under ``segments``
+        (``("keys",)``; None: paths it cannot name, imported by the first that reaches it)."""
+        self._mounts.append(Mount(self, segments, load))
+
+    def mounts(self) -> list[Mount]:
+        return list(self._mounts)
+
+    def routers(self) -> list[tuple[str, Router]]:
+        """(prefix, router) of every router of the API, each mount imported."""
+        return [(b.prefix, b.template) for b in self._get_bound_routers()]
+
+    def prepare(self, path: str) -> Callable[[], None] | None:
+        """What binds the mounts ``path`` (below /api/) may reach and are not bound yet,
+        for the caller to run off its event loop; None when there is nothing to do."""
+        waiting = [m for m in self._mounts if not m.is_bound and m.serves(path)]
+        if not waiting:
+            return None
+
+        def bind() -> None:
+            for mount in waiting:
+                mount.bound()
+
+        return bind
+
+    def slashless_urls(self) -> list[URLResolver]:
+        """``/api/keys`` as well as ``/api/keys/`` for every collection path, a mount's
+        read when it is (mounted under ``api/`` after ``urls``)."""
+        return [Mounted(mount, Slashless(mount)) for mount in self._mounts]
+
+    def _get_urls(self) -> list[URLResolver | URLPattern]:
+        """ninja's (the document and its page, the routers, the root), each mount in its
+        own ``Mounted`` resolver."""
+        default = [p for b in super()._get_bound_routers() for p in b.urls_paths(b.prefix)]
+        mounted: list[URLResolver | URLPattern] = [Mounted(m) for m in self._mounts]
+        return [*get_openapi_urls(self), *default, *mounted, get_root_url(self)]
+
+    def _get_bound_routers(self) -> list[BoundRouter]:
+        """ninja's own (the default router), then every mount's, each imported."""
+        own: list[BoundRouter] = super()._get_bound_routers()
+        return [*own, *(bound for mount in self._mounts for bound in mount.bound())]
 
     def get_openapi_schema(
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None

@@ -103,7 +103,8 @@ NOT_RESOURCE_FORMS = {
 def write_schemas(api: NinjaAPI) -> list[tuple[str, type]]:
     """(operation, schema) for every body or form schema of every unsafe operation."""
     found = []
-    for prefix, router in api._routers:
+    for bound in api._get_bound_routers():  # every router, a ManagementApi's mounts too
+        prefix, router = bound.prefix, bound.template
         for path, view in router.path_operations.items():
             for operation in view.operations:
                 if not set(operation.methods) & {"POST", "PUT", "PATCH"}:

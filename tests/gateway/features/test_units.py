@@ -220,7 +220,7 @@ def declared_outside(name: str, expected: Expected) -> set[str]:
                 found.add(page.view.__module__)
         from gateway.edge.api import api
 
-        for prefix, router in api._routers:
+        for prefix, router in api.routers():  # every resource, each imported
             if prefix.rstrip("/") == each.api:
                 for view in router.path_operations.values():
                     found.update(op.view_func.__module__ for op in view.operations)
