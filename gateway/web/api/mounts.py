@@ -5,10 +5,10 @@ operation's models when its view is declared): every router of the API together 
 about 10 MB of a worker, paid by its first /api request. A ``Mount`` names the first
 path segments its routers serve (``keys`` for ``/api/keys/...``) and how to get them;
 ``Mounted`` is its place in the URL conf, a resolver that answers only paths under
-those segments and imports the routers on the first one (``ManagementApi.prepare``
-does it off the event loop before Django resolves the path). ``reverse()``, the system
-checks and the OpenAPI document read every pattern, so they import every mount, as
-the URL conf did before."""
+those segments and imports the routers on the first one (the edge has that done in a
+thread first, ``ManagementApi.prepare``: Django resolves in the event loop).
+``reverse()``, the system checks and the OpenAPI document read every pattern, so they
+import every mount, as the URL conf did before."""
 
 from __future__ import annotations
 
