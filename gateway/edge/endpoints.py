@@ -418,6 +418,14 @@ def refuse_headers(path: str, headers: list[tuple[bytes, bytes]]) -> Reply:
     return json_error(dialect, error)
 
 
+def url_loader(urls: Any, path: str) -> Callable[[], None] | None:
+    """What the URL conf (``urls``, loaded) asks to run off the loop before Django
+    resolves ``path`` there (``gateway.server.urls.loader_for``; a URL conf without it
+    loads everything with itself)."""
+    loader_for = getattr(urls, "loader_for", None)
+    return None if loader_for is None else cast("Callable[[], None] | None", loader_for(path))
+
+
 class GatewayApp:
     """The HTTP side of the ASGI application: the route table's handlers, Django for
     every other path."""
@@ -453,8 +461,11 @@ class GatewayApp:
         if route is None:
             if self.urls is None:  # the console's views, the admin, the API: off the loop
                 self.urls = await lazy_import.loaded(settings.ROOT_URLCONF)
-            if path.startswith("/api/") and (load := api_resources(path)) is not None:
-                await asyncio.to_thread(load)  # an /api resource's schemas: off the loop too
+            if path.startswith("/api/"):
+                if (load := api_resources(path)) is not None:
+                    await asyncio.to_thread(load)  # an /api resource's schemas: off the loop
+            elif (load := url_loader(self.urls, path)) is not None:
+                await asyncio.to_thread(load)  # the console's URL conf and views: off it too
             await self.django_app(scope, receive, send)
         else:
             await route.serve(self, scope, receive, send, found)

@@ -9,13 +9,19 @@ worker that has only answered /api (a deployment configured through the manageme
 and the health checks never loads the others. ``include()`` imports its module at once;
 a resolver given the module's name (or an object whose ``urlpatterns`` are built when
 read) loads it on its first resolve that gets that far, or the first ``reverse()``
-(which reads every pattern).
+(which reads every pattern). Django resolves a path in the event loop: until those
+modules are imported, the edge resolves a path in a thread first (``loader_for``), so
+the console's ~280 ms import does not stall the requests its worker is serving.
 """
 
+import contextlib
+import sys
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.contrib import admin
-from django.urls import URLPattern, URLResolver, include, path, re_path
+from django.urls import URLPattern, URLResolver, get_resolver, include, path, re_path
 from django.urls.resolvers import RoutePattern
 
 from gateway.access.login_throttle import throttled_sign_in
@@ -53,6 +59,25 @@ urlpatterns = [
     # include("console.urls"): its app_name is the namespace
     unloaded("", "console.urls", app_name="console", namespace="console"),
 ]
+
+# the modules included unloaded, in the order a path reaches them
+UNLOADED = (*units.module_names("urls"), "console.urls")
+
+
+def loader_for(path: str) -> Callable[[], None] | None:
+    """A resolve of ``path`` for the edge to run off its event loop while a module this
+    URL conf includes unloaded is not imported yet; None once they all are, and for /api
+    (``gateway.edge.api.resources_for``) and health paths, which reach none of them."""
+    if path.startswith(("/api/", "/health")) or all(name in sys.modules for name in UNLOADED):
+        return None
+    return partial(_resolved, path)
+
+
+def _resolved(path: str) -> None:
+    # whatever it raises (a 404 most often), Django's own resolve raises again and answers
+    with contextlib.suppress(Exception):
+        get_resolver().resolve(path)
+
 
 handler404 = "console.views.errors.not_found"
 handler500 = "console.views.errors.server_error"

@@ -221,3 +221,50 @@ print(json.dumps(sorted(set(sys.modules) - before)))
 def test_a_retention_round_loads_none_of_the_features_it_prunes(tmp_path: Path) -> None:
     loaded = loaded_by(PRUNE_PROBE, tmp_path)  # what the round itself loaded
     assert among(NOT_AT_START, loaded) == [], "imported by the retention round"
+
+
+# A worker's first console page: the console's URL conf (its views and forms, ~280 ms of
+# CPU to import) is imported off the event loop (gateway.server.urls.loader_for), not by
+# Django's resolve in the loop, where it would stall every request the worker is serving.
+FIRST_PAGE_PROBE = """
+import asyncio, json, os, sys, threading
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.server.settings")
+import django
+django.setup()
+from gateway.server import asgi, warm_up
+warm_up.warm_up()
+imported_in = []
+class Noting:  # finds nothing itself: notes which thread imports the console's URL conf
+    def find_spec(self, name, path=None, target=None):
+        if name == "console.urls":
+            imported_in.append(threading.current_thread() is threading.main_thread())
+        return None
+sys.meta_path.insert(0, Noting())
+scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+         "scheme": "http", "path": "/", "raw_path": b"/", "query_string": b"",
+         "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+         "headers": [(b"host", b"127.0.0.1")]}
+sent, bodies = [], [{"type": "http.request", "body": b"", "more_body": False}]
+async def receive():
+    return bodies.pop() if bodies else await asyncio.Future()
+async def send(message):
+    sent.append(message)
+asyncio.run(asgi.application(scope, receive, send))
+status = [m["status"] for m in sent if m["type"] == "http.response.start"]
+print(json.dumps([status, imported_in]), flush=True)
+os._exit(0)
+"""
+
+
+def test_the_first_console_page_imports_the_console_off_the_event_loop(tmp_path: Path) -> None:
+    env = {**os.environ, "SWITCHYARD_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    env.pop("DATABASE_URL", None)
+    env["DJANGO_SETTINGS_MODULE"] = "gateway.server.settings"
+    copy_template_database(tmp_path, env, seed=False)
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_PAGE_PROBE], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    status, in_loop_thread = json.loads(done.stdout.strip().splitlines()[-1])
+    assert status == [302]  # the sign-in page: the console answered
+    assert in_loop_thread == [False]  # imported once, in a thread
