@@ -255,7 +255,7 @@ def _walked(
     """``walk`` walked to the end of ``data``: each key, value and separator checked to be
     what orjson writes at its offset (``_value_part``), the large values made parts; the
     split, remembered for the next, or None (see ``split``)."""
-    earlier = prior.chains if prior is not None else {}
+    earlier, before = (prior.chains, prior.data) if prior is not None else ({}, b"")
     at, left = walk.at, len(walk.items)
     for name, value in walk.items:
         if name in walk.envelope:  # (a key taken and written again: not canonical)
@@ -265,7 +265,7 @@ def _walked(
             return None
         key_at = at
         at += len(encoded) + 1
-        placed = _value_part(value, data, at, earlier.get(name), same)
+        placed = _value_part(value, data, at, earlier.get(name), same, before)
         if placed is None:
             return None
         chain, size, shared = placed
@@ -290,14 +290,16 @@ def _walked(
 
 
 def _value_part(
-    value: Any, data: bytes, at: int, known: _Chain | None, same: int
+    value: Any, data: bytes, at: int, known: _Chain | None, same: int, before: bytes
 ) -> tuple[_Chain | None, int, int] | None:
     """Where the top-level ``value`` at offset ``at`` of ``data`` lies: its chain (None
     when it stays in the envelope), its size in bytes and how many nodes it took from
-    ``known`` (see ``_list_part``); None when ``data`` does not hold it as orjson writes
-    it. A value taken from ``known`` lies in the bytes shared with a text checked before."""
+    ``known`` (see ``_list_part`` and ``_moved``); None when ``data`` does not hold it as
+    orjson writes it. A value taken from ``known`` lies in the bytes shared with
+    ``before`` (the text ``known`` was split from, checked then), or is those very bytes
+    moved (``_moved``)."""
     if isinstance(value, list) and value:
-        listed = _list_part(value, data, at, known, same)
+        listed = _list_part(value, data, at, known, same, before)
         if listed is None:
             return None
         chain, taken = listed
@@ -313,6 +315,9 @@ def _value_part(
         and known.ends[0] <= same
     ):
         return known, known.ends[0] - at, 1
+    moved = _moved(value, data, at, known, before) if known is not None else None
+    if moved is not None:
+        return moved, moved.ends[0] - at, 1
     item = orjson.dumps(value)
     if not data.startswith(item, at):
         return None
@@ -366,14 +371,15 @@ class _Layout(NamedTuple):
 
 
 def _list_part(
-    value: list[Any], data: bytes, at: int, known: _Chain | None, same: int
+    value: list[Any], data: bytes, at: int, known: _Chain | None, same: int, before: bytes
 ) -> tuple[_Chain, int] | None:
     """The chain of the list at offset ``at`` of ``data``. The elements that ``known``
-    (the same key's chain in a text sharing the first ``same`` bytes) has at the same
-    offsets, wholly inside those bytes, are taken from it (the same bytes after the same
-    prefix: the same nodes); the rest are encoded and chained after them. Returns the
-    chain and how many nodes it took, or None when ``data`` does not hold the list as
-    orjson writes it (each element encoded is found at its offset, and each separator)."""
+    (the same key's chain in ``before``, a text sharing the first ``same`` bytes) has at
+    the same offsets, wholly inside those bytes, are taken from it (the same bytes after
+    the same prefix: the same nodes); the rest are encoded and chained after them, unless
+    the whole list is ``known``'s moved (``_moved``). Returns the chain and how many
+    nodes it took, or None when ``data`` does not hold the list as orjson writes it (each
+    element encoded is found at its offset, and each separator)."""
     if not data.startswith(b"[", at):
         return None
     first = at + 1  # after "["
@@ -386,6 +392,10 @@ def _list_part(
         # (the separators before ends[taken - 1] lie in the shared bytes; that one not always)
         if taken and not data.startswith(b"," if taken < len(value) else b"]", ends[-1]):
             return None
+    if known is not None and taken < len(value):
+        moved = _moved(value, data, at, known, before)
+        if moved is not None:
+            return moved, len(moved.nodes)
     start = ends[-1] + 1 if ends else first  # after the ","
     parent = nodes[-1].hash if nodes else None
     digest = bytes.fromhex(parent) if parent is not None else b""
@@ -406,6 +416,33 @@ def _list_part(
         start += 1
         parent = node.hash
     return _Chain(True, first, ends, nodes), taken
+
+
+def _moved(value: Any, data: bytes, at: int, known: _Chain, before: bytes) -> _Chain | None:
+    """``known`` at offset ``at`` of ``data``, when ``data`` holds there the very bytes
+    its value had in ``before`` (the text it was split from), from its first byte to its
+    last: a value after the conversation, moved as the conversation grew (OpenAI chat's
+    ``tools`` after ``messages``, as the gateway's translation writes them: 20 tools
+    encoded and hashed again every turn). None otherwise.
+
+    A JSON list, object or string ends where its own bytes say (its closing bracket,
+    brace or quote), so the value ``data`` was parsed into at ``at`` is the one those
+    bytes were parsed into in ``before``: they were checked to be its orjson encoding
+    when ``before`` was split, element by element, and a node is its bytes after the
+    list's earlier elements, wherever the list starts. ``value`` agrees in kind and
+    length, a check that costs nothing."""
+    if known.listed:
+        if value.__class__ is not list or len(value) != len(known.nodes):
+            return None
+        start, end = known.first - 1, known.ends[-1] + 1  # its "[" and after its "]"
+    elif isinstance(value, dict | str):
+        start, end = known.first, known.ends[0]
+    else:
+        return None
+    if not data.startswith(memoryview(before)[start:end], at):
+        return None
+    shift = at - start
+    return _Chain(known.listed, known.first + shift, [e + shift for e in known.ends], known.nodes)
 
 
 def _common_prefix(one: bytes, other: bytes) -> int:

@@ -323,3 +323,65 @@ def test_a_list_taken_in_part_that_falls_under_a_parts_size_is_made_from_nothing
     split = body_parts.split(text)
     assert split is not None and split == fresh_split(text)
     assert '"messages":[{"a":1},{"b":2}]' in split.envelope
+
+
+# what follows each dialect's conversation in ``request``: moved as the conversation grows
+AFTER_THE_CONVERSATION = {
+    "openai": ("tools",),
+    "responses": ("tools",),
+    "gemini": ("systemInstruction", "tools"),
+}
+
+
+@pytest.mark.parametrize("dialect", sorted(AFTER_THE_CONVERSATION))
+def test_what_follows_the_conversation_is_taken_where_it_moved(dialect: str) -> None:
+    """A list or value after the conversation (OpenAI chat's tools, as the gateway's
+    translation writes them) moves as the conversation grows: the next turn takes it
+    from the turn before at its new offset, its nodes not encoded or hashed again (the
+    same node objects), and the split is the one from nothing."""
+    body_parts.forget_layouts()
+    before = body_parts.split(request(dialect, 5).decode())
+    text = request(dialect, 6).decode()
+    after = body_parts.split(text)
+    assert before is not None and after is not None
+    assert after == fresh_split(text)
+    old = {node.hash: node for node in before.nodes}
+    for key in AFTER_THE_CONVERSATION[dialect]:
+        assert after.refs[key] == before.refs[key]
+        tip = after.refs[key][0]
+        assert [n for n in after.nodes if n.hash == tip][0] is old[tip]
+    body_parts.forget_layouts()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 10_000),
+    st.sampled_from([" ", ",", "]", "}", "1", '"', "\\u00e9", "x", '{"t":"y"}']),
+    st.booleans(),
+    st.sampled_from(["tools", "system", "both"]),
+)
+def test_a_moved_value_changed_anywhere_gives_the_split_from_nothing(
+    where: int, insert: str, replace: bool, after: str
+) -> None:
+    """The turn after a remembered one, its list and value after the conversation moved,
+    with a character put anywhere into it (or in place of one): the split is the one
+    made from nothing (None where the text is not canonical), and joins back."""
+    tools = [{"t": "y" * 300}, {"u": "z" * 300}]
+    system = {"text": "s" * 400}
+    extra: dict[str, object] = {
+        "tools": {"tools": tools},
+        "system": {"system": system},
+        "both": {"tools": tools, "system": system},
+    }[after]
+    messages: list[object] = [{"m": "a" * 300}, {"m": "b" * 300}]
+    body_parts.forget_layouts()
+    assert body_parts.split(compact({"model": "m", "messages": messages, **extra}).decode())
+    grown = compact({"model": "m", "messages": [*messages, {"m": "c"}], **extra}).decode()
+    at = where % (len(grown) + 1)
+    changed = grown[:at] + insert + grown[at + replace :]
+    split = body_parts.split(changed)
+    fresh = fresh_split(changed)
+    assert split == fresh
+    if split is not None:
+        assert canonical(changed)
+        assert body_parts.join(split.envelope, split.refs, stored(split)) == changed
