@@ -172,7 +172,10 @@ class _Walk:
     """A split under way: the keys still to walk from offset ``at`` (after the "{" or
     "," before the first of them) and what the keys before them gave."""
 
-    __slots__ = ("items", "at", "keys", "envelope", "chains", "nodes", "refs", "taken", "virtual")
+    __slots__ = (
+        *("items", "at", "keys", "envelope", "chains", "nodes", "refs", "taken", "virtual"),
+        *("after", "shift"),
+    )
 
     def __init__(self, items: list[tuple[str, Any]], at: int) -> None:
         self.items = items
@@ -184,6 +187,9 @@ class _Walk:
         self.refs: dict[str, Ref] = {}
         self.taken = 0  # parts taken from the remembered text
         self.virtual = ""  # a list whose first elements were taken (None in their place)
+        # the remembered text's keys after the last of ``items``, taken moved by ``shift``
+        self.after: list[_Key] = []
+        self.shift = 0
 
     def add(self, key: _Key, chain: _Chain | None) -> None:
         self.keys.append(key)
@@ -203,7 +209,7 @@ def _resumed(data: bytes, prior: _Layout, same: int) -> _Walk | None:
     its new messages) or from the first key not wholly shared. None when nothing past
     the first key is shared, or the rest does not parse."""
     walk = _Walk([], 1)
-    for key in prior.keys:
+    for index, key in enumerate(prior.keys):  # noqa: B007  (``index`` read after the loop)
         if key.end >= same:
             break
         taken = prior.chains.get(key.name)
@@ -218,10 +224,14 @@ def _resumed(data: bytes, prior: _Layout, same: int) -> _Walk | None:
         sep = chain.ends[count - 1] if count else 0
         if sep >= len(data):
             return None
-        if not count:
-            rest = b'{"\\u0000":[' + data[chain.first :]
-        elif data[sep : sep + 1] == b",":  # (elements follow those taken)
-            rest = b'{"\\u0000":[' + data[sep + 1 :]
+        start = sep + 1 if count else chain.first
+        grows = not count or data[sep : sep + 1] == b","  # (elements follow those taken)
+        if grows and _ends_as_after(data, prior, index, start):
+            # (what follows the list is the text before's: only the new elements parsed)
+            walk.after, walk.shift = prior.keys[index + 1 :], len(data) - len(prior.data)
+            rest = b'{"\\u0000":[' + data[start : key.end + walk.shift] + b"}"
+        elif grows:
+            rest = b'{"\\u0000":[' + data[start:]
         else:  # (the list ends where it did, or sooner: the walk checks its "]")
             rest = b'{"\\u0000":[]' + data[sep + 1 :]
         parsed = _parsed(rest)
@@ -241,6 +251,18 @@ def _resumed(data: bytes, prior: _Layout, same: int) -> _Walk | None:
     return walk
 
 
+def _ends_as_after(data: bytes, prior: _Layout, index: int, start: int) -> bool:
+    """Whether ``prior`` has keys after its ``index``-th (the conversation's list) and
+    ``data`` ends, past ``start``, with the very bytes ``prior`` has from that list's end
+    (the "," after it, those keys, the "}"): checked when ``prior`` was split, so they
+    are those keys and values, moved by what the list grew (OpenAI chat's ``tools``
+    after ``messages``; ``_walked`` takes them, ``_moved`` their parts)."""
+    end = prior.keys[index].end
+    if index + 1 >= len(prior.keys) or len(data) - (len(prior.data) - end) <= start:
+        return False
+    return data.endswith(memoryview(prior.data)[end:])
+
+
 def _parsed(text: bytes) -> dict[str, Any] | None:
     try:
         found = orjson.loads(text)
@@ -256,7 +278,7 @@ def _walked(
     what orjson writes at its offset (``_value_part``), the large values made parts; the
     split, remembered for the next, or None (see ``split``)."""
     earlier, before = (prior.chains, prior.data) if prior is not None else ({}, b"")
-    at, left = walk.at, len(walk.items)
+    at, left = walk.at, len(walk.items) + len(walk.after)
     for name, value in walk.items:
         if name in walk.envelope:  # (a key taken and written again: not canonical)
             return None
@@ -278,6 +300,15 @@ def _walked(
         kept = value if chain is None else "\x00" + name
         walk.add(_Key(name, key_at, at, at + size, kept), chain)
         at += size + 1  # the value and the "," or "}" after it
+    shift = walk.shift
+    for key in walk.after:  # (the text before's keys after the list, moved: _ends_as_after)
+        if key.name in walk.envelope or at != key.at + shift:
+            return None
+        taken = earlier.get(key.name)
+        chain = _shifted(taken, shift) if taken is not None else None
+        walk.taken += len(taken.nodes) if taken is not None else 0
+        walk.add(_Key(key.name, at, key.value + shift, key.end + shift, key.kept), chain)
+        at = key.end + shift + 1
     if not walk.refs or at != len(data):  # (the walk found ``data`` to be orjson's body
         return None  # up to ``at``: the rest would be text after the object)
     wrapped = orjson.dumps(walk.envelope).decode()
@@ -441,8 +472,14 @@ def _moved(value: Any, data: bytes, at: int, known: _Chain, before: bytes) -> _C
         return None
     if not data.startswith(memoryview(before)[start:end], at):
         return None
-    shift = at - start
-    return _Chain(known.listed, known.first + shift, [e + shift for e in known.ends], known.nodes)
+    return _shifted(known, at - start)
+
+
+def _shifted(chain: _Chain, shift: int) -> _Chain:
+    """``chain`` (its nodes) in a text where its value lies ``shift`` bytes further on."""
+    return _Chain(
+        chain.listed, chain.first + shift, [end + shift for end in chain.ends], chain.nodes
+    )
 
 
 def _common_prefix(one: bytes, other: bytes) -> int:
