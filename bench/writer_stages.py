@@ -182,8 +182,16 @@ def _timed(
 
 
 def _report(rows: list[tuple[str, int, float, dict[str, float]]], args: argparse.Namespace) -> str:
-    labels = ("log_values", "body_values", *INSIDE_BODIES, "insert", "rollups", "spend")
-    labels += ("parts", "rest")
+    labels = (
+        "log_values",
+        "body_values",
+        *INSIDE_BODIES,
+        "insert",
+        "rollups",
+        "spend",
+        "parts",
+        "rest",
+    )
     mode = args.mode + (" session" if args.session and args.mode in AGENT else "")
     lines = [
         f"The journal writer's CPU a record, {mode} (thread CPU, us; "
