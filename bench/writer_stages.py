@@ -1,6 +1,7 @@
-"""The journal writer's CPU a record, by stage, for the short question's records.
+"""The journal writer's CPU a record, by stage, for the short question's or an agent's records.
 
-    .venv/bin/python bench/writer_stages.py [--requests 300] [--mode plain|stream]
+    .venv/bin/python bench/writer_stages.py [--requests 300]
+        [--mode plain|stream|agent|agent-translated] [--session] [--batch 100]
 
 Runs bench/calls_per_request.py's set-up in process (the route on bench/mock_upstream.py,
 the bare and the governed profiles, body logging on, limits counted by a counter
@@ -15,7 +16,16 @@ of bench/run.py's "server CPU a request" but of no in-process request profile
 (calls_per_request.py, agent_cpu.py). Stages: ``log_values`` (the log row),
 ``body_values`` (the four bodies: text, redaction, recipe, parts), ``insert`` (the
 rows' INSERTs: SQLite's own work included), rollups and spend (tallied, then added),
-the rest of ``write_batch`` (adapters, the transaction, the commit's CPU)."""
+the rest of ``write_batch`` (adapters, the transaction, the commit's CPU). Inside
+``body_values`` (not counted again in "rest"): ``texts`` (decode, redaction, the clean
+prefix), ``derive`` (the passed-through recipe), ``split`` (envelope and parts).
+
+``agent``: bench/agent_body.py's 150 KB tool loop passed through (OpenAI in, OpenAI
+out), as ``bench/run.py --only-mode agent`` sends it (one body again and again);
+``agent-translated``: Anthropic in, OpenAI out. ``--session``: a session's growing
+turns instead (request i is the loop at turn 100 - requests + i). An agent's records
+reach the writer about 25 a batch (``journal.background``: a batch takes at most 4 MB),
+so ``--batch 25`` is the load's batch for them."""
 
 from __future__ import annotations
 
@@ -36,19 +46,28 @@ if TYPE_CHECKING:  # imported at run time once the set-up has configured Django
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+import agent_body  # noqa: E402
 import calls_per_request as setup  # noqa: E402  (the same route, profiles and scope)
 import run  # noqa: E402
 
 BATCH = 100
+# the agent modes: (path, route, the body maker's dialect)
+AGENT = {"agent": "openai", "agent-translated": "anthropic"}
+AGENT_TURNS = 100
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=300, help="records a profile")
     parser.add_argument("--rounds", type=int, default=4, help="writes of them (the least kept)")
-    parser.add_argument("--mode", choices=("plain", "stream"), default="plain")
+    parser.add_argument("--mode", choices=("plain", "stream", *AGENT), default="plain")
+    parser.add_argument("--session", action="store_true", help="agent: a session's turns")
+    parser.add_argument("--batch", type=int, default=BATCH, help="records a write_batch")
+    parser.add_argument("--profile", choices=("bare", "governed", "both"), default="both")
     parser.add_argument("--source", default=str(BENCH.parent), help="Switchyard tree to load")
     args = parser.parse_args()
+    if args.session and 20 + args.requests > AGENT_TURNS:
+        parser.error(f"--session: at most {AGENT_TURNS - 20} requests (a session's turns)")
     with tempfile.TemporaryDirectory(prefix="sy-writer-") as folder:
         print(setup.in_process(Path(folder), args.source, lambda p, s: _measure(args, p, s)))
 
@@ -68,31 +87,46 @@ async def _measure(args: argparse.Namespace, mock_port: int, socket: Path) -> st
     journal._hand_on = keep
     rows = []
     for profile, key in keys.items():
-        path, extra = setup.PATHS["openai"]
-        body: dict[str, Any] = {"model": run.ROUTE, "max_tokens": 64, "messages": run.MESSAGES}
-        if args.mode == "stream":
-            body["stream"] = True
-        raw = json.dumps(body).encode()
-        scope = setup._scope(path, raw, key, extra)
-        for _ in range(20):  # warm up
-            await setup._one(application, scope, raw, None)
+        if args.profile not in ("both", profile):
+            continue
+        dialect = AGENT.get(args.mode, "openai")
+        path, extra = setup.PATHS[dialect]
+        bodies = _bodies(args, dialect)
+        for raw in bodies[:20]:  # warm up
+            await setup._one(application, setup._scope(path, raw, key, extra), raw, None)
         await asyncio.sleep(0.2)
         captured.clear()
-        for _ in range(args.requests):
-            await setup._one(application, scope, raw, None)
+        for raw in bodies[20:]:
+            await setup._one(application, setup._scope(path, raw, key, extra), raw, None)
         await asyncio.sleep(0.5)  # records completed after the reply
         records = list(captured)
         for record in records:
             background.admit(record)  # as the writer's queue takes it
-        least, stages = await sync_to_async(_write, thread_sensitive=False)(records, args.rounds)
+        least, stages = await sync_to_async(_write, thread_sensitive=False)(
+            records, args.rounds, args.batch
+        )
         rows.append((profile, len(records), least, stages))
     return _report(rows, args)
 
 
-def _write(records: list[Record], rounds: int) -> tuple[float, dict[str, float]]:
+def _bodies(args: argparse.Namespace, dialect: str) -> list[bytes]:
+    """The warm-up's 20 request bodies, then ``--requests`` measured."""
+    count = 20 + args.requests
+    if args.mode in AGENT:
+        make = agent_body.anthropic_body if dialect == "anthropic" else agent_body.openai_body
+        if not args.session:
+            return [make(AGENT_TURNS, model=run.ROUTE)] * count
+        return [make(AGENT_TURNS - count + 1 + i, model=run.ROUTE) for i in range(count)]
+    body: dict[str, Any] = {"model": run.ROUTE, "max_tokens": 64, "messages": run.MESSAGES}
+    if args.mode == "stream":
+        body["stream"] = True
+    return [json.dumps(body).encode()] * count
+
+
+def _write(records: list[Record], rounds: int, batch: int) -> tuple[float, dict[str, float]]:
     """(least thread CPU a record, each stage's mean thread CPU a record and the rest of
     the mean as "rest"), in us."""
-    from gateway.journal import blobs, sql
+    from gateway.journal import blobs, rows, sql
     from gateway.telemetry import rollups, spend
 
     spent: collections.defaultdict[str, float] = collections.defaultdict(float)
@@ -105,6 +139,9 @@ def _write(records: list[Record], rounds: int) -> tuple[float, dict[str, float]]
         (spend, "tally", "spend"),
         (spend, "add", "spend"),
         (blobs.Parts, "write", "parts"),
+        (rows, "_texts", "texts"),  # (these three inside body_values)
+        (rows, "derive", "derive"),
+        (rows, "_split", "split"),
     ]
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in wrapped]
     for (owner, name, label), (_, _, original) in zip(wrapped, originals, strict=True):
@@ -113,8 +150,8 @@ def _write(records: list[Record], rounds: int) -> tuple[float, dict[str, float]]
     try:
         for _ in range(rounds):
             started = time.thread_time()
-            for start in range(0, len(records), BATCH):
-                sql.write_batch(records[start : start + BATCH])
+            for start in range(0, len(records), batch):
+                sql.write_batch(records[start : start + batch])
             took = time.thread_time() - started
             least, total = min(least, took), total + took
     finally:
@@ -122,8 +159,13 @@ def _write(records: list[Record], rounds: int) -> tuple[float, dict[str, float]]
             setattr(owner, name, original)
     per_record = 1e6 / (rounds * len(records))
     stages = {k: v * per_record for k, v in spent.items()}
-    stages["rest"] = total * per_record - sum(stages.values())
+    stages["rest"] = total * per_record - sum(
+        v for k, v in stages.items() if k not in INSIDE_BODIES
+    )
     return least * 1e6 / len(records), stages
+
+
+INSIDE_BODIES = ("texts", "derive", "split")
 
 
 def _timed(
@@ -140,10 +182,20 @@ def _timed(
 
 
 def _report(rows: list[tuple[str, int, float, dict[str, float]]], args: argparse.Namespace) -> str:
-    labels = ("log_values", "body_values", "insert", "rollups", "spend", "parts", "rest")
+    labels = (
+        "log_values",
+        "body_values",
+        *INSIDE_BODIES,
+        "insert",
+        "rollups",
+        "spend",
+        "parts",
+        "rest",
+    )
+    mode = args.mode + (" session" if args.session and args.mode in AGENT else "")
     lines = [
-        f"The journal writer's CPU a record, OpenAI {args.mode} (thread CPU, us; "
-        f"{args.rounds} writes of each profile's records, batches of {BATCH}):",
+        f"The journal writer's CPU a record, {mode} (thread CPU, us; "
+        f"{args.rounds} writes of each profile's records, batches of {args.batch}):",
         "",
         "| profile | records | a record (least) | " + " | ".join(labels) + " |",
         "|---|---:|---:|" + "---:|" * len(labels),

@@ -172,7 +172,10 @@ class _Walk:
     """A split under way: the keys still to walk from offset ``at`` (after the "{" or
     "," before the first of them) and what the keys before them gave."""
 
-    __slots__ = ("items", "at", "keys", "envelope", "chains", "nodes", "refs", "taken", "virtual")
+    __slots__ = (
+        *("items", "at", "keys", "envelope", "chains", "nodes", "refs", "taken", "virtual"),
+        *("after", "shift"),
+    )
 
     def __init__(self, items: list[tuple[str, Any]], at: int) -> None:
         self.items = items
@@ -184,6 +187,9 @@ class _Walk:
         self.refs: dict[str, Ref] = {}
         self.taken = 0  # parts taken from the remembered text
         self.virtual = ""  # a list whose first elements were taken (None in their place)
+        # the remembered text's keys after the last of ``items``, taken moved by ``shift``
+        self.after: list[_Key] = []
+        self.shift = 0
 
     def add(self, key: _Key, chain: _Chain | None) -> None:
         self.keys.append(key)
@@ -203,7 +209,7 @@ def _resumed(data: bytes, prior: _Layout, same: int) -> _Walk | None:
     its new messages) or from the first key not wholly shared. None when nothing past
     the first key is shared, or the rest does not parse."""
     walk = _Walk([], 1)
-    for key in prior.keys:
+    for index, key in enumerate(prior.keys):  # noqa: B007  (``index`` read after the loop)
         if key.end >= same:
             break
         taken = prior.chains.get(key.name)
@@ -218,10 +224,14 @@ def _resumed(data: bytes, prior: _Layout, same: int) -> _Walk | None:
         sep = chain.ends[count - 1] if count else 0
         if sep >= len(data):
             return None
-        if not count:
-            rest = b'{"\\u0000":[' + data[chain.first :]
-        elif data[sep : sep + 1] == b",":  # (elements follow those taken)
-            rest = b'{"\\u0000":[' + data[sep + 1 :]
+        start = sep + 1 if count else chain.first
+        grows = not count or data[sep : sep + 1] == b","  # (elements follow those taken)
+        if grows and _ends_as_after(data, prior, index, start):
+            # (what follows the list is the text before's: only the new elements parsed)
+            walk.after, walk.shift = prior.keys[index + 1 :], len(data) - len(prior.data)
+            rest = b'{"\\u0000":[' + data[start : key.end + walk.shift] + b"}"
+        elif grows:
+            rest = b'{"\\u0000":[' + data[start:]
         else:  # (the list ends where it did, or sooner: the walk checks its "]")
             rest = b'{"\\u0000":[]' + data[sep + 1 :]
         parsed = _parsed(rest)
@@ -241,6 +251,18 @@ def _resumed(data: bytes, prior: _Layout, same: int) -> _Walk | None:
     return walk
 
 
+def _ends_as_after(data: bytes, prior: _Layout, index: int, start: int) -> bool:
+    """Whether ``prior`` has keys after its ``index``-th (the conversation's list) and
+    ``data`` ends, past ``start``, with the very bytes ``prior`` has from that list's end
+    (the "," after it, those keys, the "}"): checked when ``prior`` was split, so they
+    are those keys and values, moved by what the list grew (OpenAI chat's ``tools``
+    after ``messages``; ``_walked`` takes them, ``_moved`` their parts)."""
+    end = prior.keys[index].end
+    if index + 1 >= len(prior.keys) or len(data) - (len(prior.data) - end) <= start:
+        return False
+    return data.endswith(memoryview(prior.data)[end:])
+
+
 def _parsed(text: bytes) -> dict[str, Any] | None:
     try:
         found = orjson.loads(text)
@@ -255,8 +277,8 @@ def _walked(
     """``walk`` walked to the end of ``data``: each key, value and separator checked to be
     what orjson writes at its offset (``_value_part``), the large values made parts; the
     split, remembered for the next, or None (see ``split``)."""
-    earlier = prior.chains if prior is not None else {}
-    at, left = walk.at, len(walk.items)
+    earlier, before = (prior.chains, prior.data) if prior is not None else ({}, b"")
+    at, left = walk.at, len(walk.items) + len(walk.after)
     for name, value in walk.items:
         if name in walk.envelope:  # (a key taken and written again: not canonical)
             return None
@@ -265,7 +287,7 @@ def _walked(
             return None
         key_at = at
         at += len(encoded) + 1
-        placed = _value_part(value, data, at, earlier.get(name), same)
+        placed = _value_part(value, data, at, earlier.get(name), same, before)
         if placed is None:
             return None
         chain, size, shared = placed
@@ -278,6 +300,15 @@ def _walked(
         kept = value if chain is None else "\x00" + name
         walk.add(_Key(name, key_at, at, at + size, kept), chain)
         at += size + 1  # the value and the "," or "}" after it
+    shift = walk.shift
+    for key in walk.after:  # (the text before's keys after the list, moved: _ends_as_after)
+        if key.name in walk.envelope or at != key.at + shift:
+            return None
+        taken = earlier.get(key.name)
+        chain = _shifted(taken, shift) if taken is not None else None
+        walk.taken += len(taken.nodes) if taken is not None else 0
+        walk.add(_Key(key.name, at, key.value + shift, key.end + shift, key.kept), chain)
+        at = key.end + shift + 1
     if not walk.refs or at != len(data):  # (the walk found ``data`` to be orjson's body
         return None  # up to ``at``: the rest would be text after the object)
     wrapped = orjson.dumps(walk.envelope).decode()
@@ -290,14 +321,16 @@ def _walked(
 
 
 def _value_part(
-    value: Any, data: bytes, at: int, known: _Chain | None, same: int
+    value: Any, data: bytes, at: int, known: _Chain | None, same: int, before: bytes
 ) -> tuple[_Chain | None, int, int] | None:
     """Where the top-level ``value`` at offset ``at`` of ``data`` lies: its chain (None
     when it stays in the envelope), its size in bytes and how many nodes it took from
-    ``known`` (see ``_list_part``); None when ``data`` does not hold it as orjson writes
-    it. A value taken from ``known`` lies in the bytes shared with a text checked before."""
+    ``known`` (see ``_list_part`` and ``_moved``); None when ``data`` does not hold it as
+    orjson writes it. A value taken from ``known`` lies in the bytes shared with
+    ``before`` (the text ``known`` was split from, checked then), or is those very bytes
+    moved (``_moved``)."""
     if isinstance(value, list) and value:
-        listed = _list_part(value, data, at, known, same)
+        listed = _list_part(value, data, at, known, same, before)
         if listed is None:
             return None
         chain, taken = listed
@@ -313,6 +346,9 @@ def _value_part(
         and known.ends[0] <= same
     ):
         return known, known.ends[0] - at, 1
+    moved = _moved(value, data, at, known, before) if known is not None else None
+    if moved is not None:
+        return moved, moved.ends[0] - at, 1
     item = orjson.dumps(value)
     if not data.startswith(item, at):
         return None
@@ -366,14 +402,15 @@ class _Layout(NamedTuple):
 
 
 def _list_part(
-    value: list[Any], data: bytes, at: int, known: _Chain | None, same: int
+    value: list[Any], data: bytes, at: int, known: _Chain | None, same: int, before: bytes
 ) -> tuple[_Chain, int] | None:
     """The chain of the list at offset ``at`` of ``data``. The elements that ``known``
-    (the same key's chain in a text sharing the first ``same`` bytes) has at the same
-    offsets, wholly inside those bytes, are taken from it (the same bytes after the same
-    prefix: the same nodes); the rest are encoded and chained after them. Returns the
-    chain and how many nodes it took, or None when ``data`` does not hold the list as
-    orjson writes it (each element encoded is found at its offset, and each separator)."""
+    (the same key's chain in ``before``, a text sharing the first ``same`` bytes) has at
+    the same offsets, wholly inside those bytes, are taken from it (the same bytes after
+    the same prefix: the same nodes); the rest are encoded and chained after them, unless
+    the whole list is ``known``'s moved (``_moved``). Returns the chain and how many
+    nodes it took, or None when ``data`` does not hold the list as orjson writes it (each
+    element encoded is found at its offset, and each separator)."""
     if not data.startswith(b"[", at):
         return None
     first = at + 1  # after "["
@@ -386,6 +423,10 @@ def _list_part(
         # (the separators before ends[taken - 1] lie in the shared bytes; that one not always)
         if taken and not data.startswith(b"," if taken < len(value) else b"]", ends[-1]):
             return None
+    if known is not None and taken < len(value):
+        moved = _moved(value, data, at, known, before)
+        if moved is not None:
+            return moved, len(moved.nodes)
     start = ends[-1] + 1 if ends else first  # after the ","
     parent = nodes[-1].hash if nodes else None
     digest = bytes.fromhex(parent) if parent is not None else b""
@@ -406,6 +447,39 @@ def _list_part(
         start += 1
         parent = node.hash
     return _Chain(True, first, ends, nodes), taken
+
+
+def _moved(value: Any, data: bytes, at: int, known: _Chain, before: bytes) -> _Chain | None:
+    """``known`` at offset ``at`` of ``data``, when ``data`` holds there the very bytes
+    its value had in ``before`` (the text it was split from), from its first byte to its
+    last: a value after the conversation, moved as the conversation grew (OpenAI chat's
+    ``tools`` after ``messages``, as the gateway's translation writes them: 20 tools
+    encoded and hashed again every turn). None otherwise.
+
+    A JSON list, object or string ends where its own bytes say (its closing bracket,
+    brace or quote), so the value ``data`` was parsed into at ``at`` is the one those
+    bytes were parsed into in ``before``: they were checked to be its orjson encoding
+    when ``before`` was split, element by element, and a node is its bytes after the
+    list's earlier elements, wherever the list starts. ``value`` agrees in kind and
+    length, a check that costs nothing."""
+    if known.listed:
+        if value.__class__ is not list or len(value) != len(known.nodes):
+            return None
+        start, end = known.first - 1, known.ends[-1] + 1  # its "[" and after its "]"
+    elif isinstance(value, dict | str):
+        start, end = known.first, known.ends[0]
+    else:
+        return None
+    if not data.startswith(memoryview(before)[start:end], at):
+        return None
+    return _shifted(known, at - start)
+
+
+def _shifted(chain: _Chain, shift: int) -> _Chain:
+    """``chain`` (its nodes) in a text where its value lies ``shift`` bytes further on."""
+    return _Chain(
+        chain.listed, chain.first + shift, [end + shift for end in chain.ends], chain.nodes
+    )
 
 
 def _common_prefix(one: bytes, other: bytes) -> int:

@@ -265,15 +265,36 @@ def test_a_next_turn_is_parsed_only_past_what_it_shares(
     """A session's next turn is not parsed whole (150 KB: 140 us of an agent's request):
     what it shares with the turn before is taken as that split left it, and only its
     new messages (and what follows them) are parsed; the split is the one from nothing."""
+    counting, text, split = _next_turn_parsed(dialect, monkeypatch)
+    assert counting.parsed and sum(counting.parsed) < len(text.encode()) * 0.4
+    assert split is not None and split == fresh_split(text)
+
+
+def _next_turn_parsed(
+    dialect: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[_KeptJson, str, body_parts.Split | None]:
+    """Turn 9 of ``dialect``'s session split after turn 8: what it parsed, its text and
+    its split."""
     body_parts.forget_layouts()
     body_parts.split(request(dialect, 8).decode())
-    counting = _CountingJson()
-    monkeypatch.setattr(body_parts, "orjson", counting)
+    kept = _KeptJson()
+    monkeypatch.setattr(body_parts, "orjson", kept)
     text = request(dialect, 9).decode()
     split = body_parts.split(text)
     monkeypatch.undo()
-    assert counting.parsed and sum(counting.parsed) < len(text.encode()) * 0.4
-    assert split is not None and split == fresh_split(text)
+    return kept, text, split
+
+
+class _KeptJson(_CountingJson):
+    """orjson, with each text ``loads`` parses kept too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[bytes] = []
+
+    def loads(self, text: bytes) -> object:
+        self.texts.append(text)
+        return super().loads(text)
 
 
 @pytest.mark.parametrize(
@@ -323,3 +344,122 @@ def test_a_list_taken_in_part_that_falls_under_a_parts_size_is_made_from_nothing
     split = body_parts.split(text)
     assert split is not None and split == fresh_split(text)
     assert '"messages":[{"a":1},{"b":2}]' in split.envelope
+
+
+# what follows each dialect's conversation in ``request``: moved as the conversation grows
+AFTER_THE_CONVERSATION = {
+    "openai": ("tools",),
+    "responses": ("tools",),
+    "gemini": ("systemInstruction", "tools"),
+}
+
+
+@pytest.mark.parametrize("dialect", sorted(AFTER_THE_CONVERSATION))
+def test_what_follows_the_conversation_is_taken_where_it_moved(dialect: str) -> None:
+    """A list or value after the conversation (OpenAI chat's tools, as the gateway's
+    translation writes them) moves as the conversation grows: the next turn takes it
+    from the turn before at its new offset, its nodes not encoded or hashed again (the
+    same node objects), and the split is the one from nothing."""
+    body_parts.forget_layouts()
+    before = body_parts.split(request(dialect, 5).decode())
+    text = request(dialect, 6).decode()
+    after = body_parts.split(text)
+    assert before is not None and after is not None
+    assert after == fresh_split(text)
+    old = {node.hash: node for node in before.nodes}
+    for key in AFTER_THE_CONVERSATION[dialect]:
+        assert after.refs[key] == before.refs[key]
+        tip = after.refs[key][0]
+        assert [n for n in after.nodes if n.hash == tip][0] is old[tip]
+    body_parts.forget_layouts()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 10_000),
+    st.sampled_from([" ", ",", "]", "}", "1", '"', "\\u00e9", "x", '{"t":"y"}']),
+    st.booleans(),
+    st.sampled_from(["tools", "system", "both"]),
+)
+def test_a_moved_value_changed_anywhere_gives_the_split_from_nothing(
+    where: int, insert: str, replace: bool, after: str
+) -> None:
+    """The turn after a remembered one, its list and value after the conversation moved,
+    with a character put anywhere into it (or in place of one): the split is the one
+    made from nothing (None where the text is not canonical), and joins back."""
+    tools = [{"t": "y" * 300}, {"u": "z" * 300}]
+    system = {"text": "s" * 400}
+    extra: dict[str, object] = {
+        "tools": {"tools": tools},
+        "system": {"system": system},
+        "both": {"tools": tools, "system": system},
+    }[after]
+    messages: list[object] = [{"m": "a" * 300}, {"m": "b" * 300}]
+    body_parts.forget_layouts()
+    assert body_parts.split(compact({"model": "m", "messages": messages, **extra}).decode())
+    grown = compact({"model": "m", "messages": [*messages, {"m": "c"}], **extra}).decode()
+    at = where % (len(grown) + 1)
+    changed = grown[:at] + insert + grown[at + replace :]
+    split = body_parts.split(changed)
+    fresh = fresh_split(changed)
+    assert split == fresh
+    if split is not None:
+        assert canonical(changed)
+        assert body_parts.join(split.envelope, split.refs, stored(split)) == changed
+
+
+# a key only each dialect's tools hold (not the conversation)
+TOOLS_MARK = {
+    "openai": b'"parameters"',
+    "responses": b'"parameters"',
+    "gemini": b"functionDeclarations",
+}
+
+
+@pytest.mark.parametrize("dialect", sorted(AFTER_THE_CONVERSATION))
+def test_what_follows_the_conversation_is_not_parsed_again(
+    dialect: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A next turn that ends as the turn before did after its conversation (the tools,
+    the settings) has only its new messages parsed: what follows is taken from the turn
+    before, moved; the split is the one from nothing."""
+    kept, text, split = _next_turn_parsed(dialect, monkeypatch)
+    assert kept.texts and not any(TOOLS_MARK[dialect] in t for t in kept.texts)
+    assert split is not None and split == fresh_split(text)
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        ',"tools":[' + ",".join(['"' + "t" * 300 + '"'] * 2) + "]}",
+        ',"n":1,"tools":[' + ",".join(['"' + "t" * 300 + '"'] * 2) + '],"s":"' + "s" * 300 + '"}',
+    ],
+)
+@pytest.mark.parametrize(
+    "grown",
+    [
+        ',{"d":"' + "m" * 1100 + '"}]',  # one more message
+        "]",  # none (the list as it was)
+        ']],"x":[1',  # the list closed sooner, a key between
+        '],"tools":[1]',  # a key written again
+        ',{"d":1}],"tools":[]',
+        ',{"d":1}],"x":1',  # a key between the list and the tail
+        ',{"d":1}],"\\u0000":[5]',  # the key the rest is parsed under
+        ',{"d":1}]',
+    ],
+)
+def test_a_tail_taken_from_the_turn_before_gives_the_split_from_nothing(
+    after: str, grown: str
+) -> None:
+    """What a next turn adds before a tail it ends with as the turn before did (one more
+    message, none, or text that closes the list sooner and writes keys between or a key
+    again): the split is exactly the one from nothing, or none where that is none."""
+    big = "m" * 1100
+    shared = '{"model":"m","messages":[{"a":"' + big + '"},{"b":"' + big + '"}'
+    body_parts.forget_layouts()
+    assert body_parts.split(shared + "]" + after)
+    text = shared + grown + after
+    split = body_parts.split(text)
+    assert split == fresh_split(text)
+    if split is not None:
+        assert body_parts.join(split.envelope, split.refs, stored(split)) == text

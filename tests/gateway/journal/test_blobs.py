@@ -13,7 +13,7 @@ from gateway import journal
 from gateway.base import body_parts
 from gateway.journal import Writer, blobs, rows
 from gateway.models import BodyBlob, RequestBody, RequestLog, body_blobs
-from tests.gateway.journal.sessions import DIALECTS, records
+from tests.gateway.journal.sessions import DIALECTS, records, request
 
 T0 = 1_900_000_000.0
 HALF_DAY = body_blobs.TOUCH_SECONDS // 2
@@ -94,6 +94,32 @@ def test_a_batch_upserts_each_part_once_unless_known_fresh(db) -> None:
         assert parts.written == sorted([second, third])
     finally:
         blobs.forget()
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_batch_names_each_node_once_the_first_it_was_named(dialect: str) -> None:
+    """A batch of a session's turns (out of order, one again, another session between):
+    each node any of them names is named once, the node object first named kept (what
+    a later split names again is not gone over a node at a time), in the order first
+    named; a chain named in part is named from its first node not named yet."""
+    turns = [3, 4, 6, 4, 2, 7]
+    splits = []
+    for turn in turns:  # (nothing remembered: each split's nodes its own objects)
+        for model in ("agent-model", "another-session"):
+            body_parts.forget_layouts()
+            split = body_parts.split(request(dialect, turn, model=model).decode())
+            assert split is not None
+            splits.append(split)
+    parts = blobs.Parts(start=T0)
+    for split in splits:
+        parts.add(split)
+    first: dict[str, body_parts.Node] = {}
+    for split in splits:
+        for node in split.nodes:
+            first.setdefault(node.hash, node)
+    assert list(parts.nodes) == list(first)
+    assert all(parts.nodes[key] is node for key, node in first.items())
+    body_parts.forget_layouts()
 
 
 def test_a_stored_part_is_never_rewritten_and_its_seen_moves_twice_a_day(
