@@ -64,9 +64,6 @@ def is_api_path(path: str) -> bool:
 # /v1/ a GET is Gemini's only when the caller authenticates the Google way.
 GEMINI_MODELS = ("/v1beta/models", "/v1/models")
 GEMINI_METHODS = dialects.GEMINI_METHODS
-# what imports the management API's resources a path under /api/ reaches, or None
-# (gateway.edge.api: the module is the URL conf's, loaded before this is asked)
-api_resources = lazy_import.function("gateway.edge.api:resources_for")
 
 
 def gemini_method(path: str) -> tuple[str, str, bool] | None:
@@ -461,11 +458,8 @@ class GatewayApp:
         if route is None:
             if self.urls is None:  # the console's views, the admin, the API: off the loop
                 self.urls = await lazy_import.loaded(settings.ROOT_URLCONF)
-            if path.startswith("/api/"):
-                if (load := api_resources(path)) is not None:
-                    await asyncio.to_thread(load)  # an /api resource's schemas: off the loop
-            elif (load := url_loader(self.urls, path)) is not None:
-                await asyncio.to_thread(load)  # the console's URL conf and views: off it too
+            if (load := url_loader(self.urls, path)) is not None:
+                await asyncio.to_thread(load)  # the console's views, an /api resource's schemas
             await self.django_app(scope, receive, send)
         else:
             await route.serve(self, scope, receive, send, found)

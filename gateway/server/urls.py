@@ -26,7 +26,7 @@ from django.urls.resolvers import RoutePattern
 
 from gateway.access.login_throttle import throttled_sign_in
 from gateway.edge import health
-from gateway.edge.api import api, slashless_aliases
+from gateway.edge.api import api, resources_for, slashless_aliases
 from gateway.web import units
 from gateway.web.api import errors
 
@@ -65,10 +65,13 @@ UNLOADED = (*units.module_names("urls"), "console.urls")
 
 
 def loader_for(path: str) -> Callable[[], None] | None:
-    """A resolve of ``path`` for the edge to run off its event loop while a module this
-    URL conf includes unloaded is not imported yet; None once they all are, and for /api
-    (``gateway.edge.api.resources_for``) and health paths, which reach none of them."""
-    if path.startswith(("/api/", "/health")) or all(name in sys.modules for name in UNLOADED):
+    """What the edge runs off its event loop before Django resolves ``path``: for /api,
+    the import of the resources the path reaches (``gateway.edge.api.resources_for``);
+    else a resolve of the path while a module this URL conf includes unloaded is not
+    imported yet. None when nothing is left to load (and for health paths)."""
+    if path.startswith("/api/"):
+        return resources_for(path)
+    if path.startswith("/health") or all(name in sys.modules for name in UNLOADED):
         return None
     return partial(_resolved, path)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -144,10 +145,12 @@ async def test_a_feature_error_is_rendered_in_the_routes_dialect(app) -> None:
     }
 
 
-async def test_an_api_resource_is_imported_off_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Django resolves a path in the event loop: the first request under an /api
-    resource's paths has the edge import the resource in a thread first
-    (``gateway.edge.api.resources_for``); once it is, nothing is run."""
+async def test_what_the_url_conf_loads_is_loaded_off_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Django resolves a path in the event loop: what the URL conf says a path needs
+    loaded first (``gateway.server.urls.loader_for``: an /api resource, the console's
+    URL conf) the edge runs in a thread; once it is loaded, nothing is run."""
 
     async def started() -> None:
         return None
@@ -155,19 +158,18 @@ async def test_an_api_resource_is_imported_off_the_loop(monkeypatch: pytest.Monk
     monkeypatch.setattr(lifecycle, "ensure_started", started)
     loop_thread, imported_in, asked, reached = threading.current_thread(), [], [], []
 
-    def resources_for(path: str) -> Any:
+    def loader_for(path: str) -> Any:
         asked.append(path)
         return None if imported_in else lambda: imported_in.append(threading.current_thread())
 
     async def django_app(scope: Any, receive: Any, send: Any) -> None:
         reached.append(scope["path"])
 
-    monkeypatch.setattr(endpoints, "api_resources", resources_for)
     gateway = endpoints.GatewayApp(django_app=django_app, role="all")
-    gateway.urls = endpoints  # type: ignore[assignment]  # as if the URL conf were loaded
+    gateway.urls = SimpleNamespace(loader_for=loader_for)  # type: ignore[assignment]
     for path in ("/api/keys/", "/api/keys/", "/ui/"):
         scope = {"type": "http", "method": "GET", "path": path, "headers": []}
         await gateway(scope, None, None)  # type: ignore[arg-type]
-    assert asked == ["/api/keys/", "/api/keys/"]  # not asked for a console path
+    assert asked == ["/api/keys/", "/api/keys/", "/ui/"]  # every path Django resolves
     assert len(imported_in) == 1 and imported_in[0] is not loop_thread
     assert reached == ["/api/keys/", "/api/keys/", "/ui/"]

@@ -15,7 +15,8 @@ def test_nothing_is_asked_for_api_and_health_paths_nor_once_everything_is_loaded
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(urls, "UNLOADED", ("tests.gateway.server.never_imported",))
-    assert urls.loader_for("/api/keys/") is None  # gateway.edge.api.resources_for's
+    monkeypatch.setattr(urls, "resources_for", lambda path: f"resources of {path}")
+    assert urls.loader_for("/api/keys/") == "resources of /api/keys/"  # /api's own
     assert urls.loader_for("/health/readiness") is None
     assert urls.loader_for("/logs/") is not None  # a module this path may reach is unloaded
     monkeypatch.setattr(urls, "UNLOADED", tuple(name for name in sys.modules if "." in name)[:3])
