@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from django.db import transaction
@@ -42,6 +42,9 @@ class Draft:
     params: dict[str, Any]
     tools: list[dict[str, Any]]
     note: str
+
+
+CONTENT = tuple(f.name for f in fields(Draft))  # a version's columns a Draft fills
 
 
 def clean_name(given: Any) -> str:
