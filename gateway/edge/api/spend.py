@@ -91,21 +91,29 @@ def figures(request: Any, filters: SpendFilters) -> tuple[list[str], list[dict[s
         return run_figures(filters, since, until)
     try:
         names = spend.dimensions(filters.group_by.split(","))
+        given = {
+            name: getattr(filters, name)
+            for name in ("key", "end_user", "session", "route", "model")
+        }
         rows = spend.query(
-            names,
-            bucket=filters.bucket or None,
-            since=logquery.parse_moment(since, "from") if since else None,
-            until=logquery.parse_moment(until, "to") if until else None,
-            filters={
-                name: value
-                for name in ("key", "end_user", "session", "route", "model")
-                if (value := getattr(filters, name)) is not None
-            },
-            limit=max(1, min(filters.limit, 10000)),
+            names, bucket=filters.bucket or None, **_asked(filters, since, until, given)
         )
     except (spend.BadQuery, logquery.InvalidFilter) as exc:
         raise HttpError(422, str(exc)) from None
     return names, rows
+
+
+def _asked(
+    filters: SpendFilters, since: str | None, until: str | None, given: dict[str, str | None]
+) -> spend.Asked:
+    """What every spend query is asked besides its grouping: the moments (``from``, ``to``:
+    ``InvalidFilter`` for a bad one), the filters ``given`` a value, at most 10,000 rows."""
+    return spend.Asked(
+        since=logquery.parse_moment(since, "from") if since else None,
+        until=logquery.parse_moment(until, "to") if until else None,
+        filters={name: value for name, value in given.items() if value is not None},
+        limit=max(1, min(filters.limit, 10000)),
+    )
 
 
 def run_figures(
@@ -151,12 +159,7 @@ def _agent_figures(
         raise HttpError(422, f"by {label}, spend filters only by agent, {own_filter} and key")
     given = {"agent": filters.agent, own_filter: getattr(filters, own_filter), "key": filters.key}
     try:
-        rows = query(
-            since=logquery.parse_moment(since, "from") if since else None,
-            until=logquery.parse_moment(until, "to") if until else None,
-            filters={name: value for name, value in given.items() if value is not None},
-            limit=max(1, min(filters.limit, 10000)),
-        )
+        rows = query(**_asked(filters, since, until, given))
     except (agent_runs.BadRunQuery, logquery.InvalidFilter) as exc:
         raise HttpError(422, str(exc)) from None
     return [grouping], rows
@@ -175,12 +178,7 @@ def tag_figures(
         raise HttpError(422, "by tag, spend filters only by tag and key")
     try:
         rows = tag_spend.query(
-            names,
-            bucket=filters.bucket or None,
-            since=logquery.parse_moment(since, "from") if since else None,
-            until=logquery.parse_moment(until, "to") if until else None,
-            filters={name: value for name, value in given.items() if value is not None},
-            limit=max(1, min(filters.limit, 10000)),
+            names, bucket=filters.bucket or None, **_asked(filters, since, until, given)
         )
     except (tag_spend.BadTagQuery, spend.BadQuery, logquery.InvalidFilter) as exc:
         raise HttpError(422, str(exc)) from None

@@ -43,18 +43,7 @@ from django.core.exceptions import ValidationError
 from gateway.base.secrets import crypto
 from gateway.features.a2a.save import check_card, check_references, check_security
 from gateway.models import A2aAgent
-from gateway.web.litellm_sections import (
-    Change,
-    ConfigError,
-    Reader,
-    Section,
-    change,
-    dollars,
-    env_variable,
-    plan_each,
-    reasons,
-    validate,
-)
+from gateway.web import litellm_sections as kit
 
 KNOWN = {
     *("agent_name", "agent_card_params", "litellm_params", "switchyard", "agent_id"),
@@ -108,7 +97,7 @@ def camel(value: Any) -> Any:
     return value
 
 
-def _bearer(reader: Reader, entry: dict[str, Any], params: dict[str, Any], path: str) -> str:
+def _bearer(reader: kit.Reader, entry: dict[str, Any], params: dict[str, Any], path: str) -> str:
     """The operator's token: ``litellm_params.api_key``, else LiteLLM's static
     ``Authorization: Bearer ...`` header (other static headers are not sent: warned)."""
     token = reader.reference_or_text(params.get("api_key"), f"{path}.litellm_params.api_key")
@@ -122,38 +111,42 @@ def _bearer(reader: Reader, entry: dict[str, Any], params: dict[str, Any], path:
     return token
 
 
-def _own(reader: Reader, spec: AgentSpec, params: dict[str, Any], own: dict[str, Any]) -> None:
+def _own(reader: kit.Reader, spec: AgentSpec, params: dict[str, Any], own: dict[str, Any]) -> None:
     """Prices and budgets (LiteLLM's spelling first, then ``switchyard:``), the agent's
     trust to act as its callers, and its per-user OAuth."""
     path = spec.path
     reader.unknown(f"{path}.switchyard", [k for k in own if k not in OWN])
     if params.get("cost_per_query") is not None:
-        spec.price_usd = dollars(params["cost_per_query"], f"{path}.litellm_params.cost_per_query")
+        spec.price_usd = kit.dollars(
+            params["cost_per_query"], f"{path}.litellm_params.cost_per_query"
+        )
     elif own.get("price_usd") is not None:
-        spec.price_usd = dollars(own["price_usd"], f"{path}.switchyard.price_usd")
+        spec.price_usd = kit.dollars(own["price_usd"], f"{path}.switchyard.price_usd")
     if "max_budget_per_session" in params:
         value, where = (
             params["max_budget_per_session"],
             f"{path}.litellm_params.max_budget_per_session",
         )
-        spec.budgets["session_budget_usd"] = None if value is None else dollars(value, where)
+        spec.budgets["session_budget_usd"] = None if value is None else kit.dollars(value, where)
     if "run_budget_usd" in own:
         value = own["run_budget_usd"]
         where = f"{path}.switchyard.run_budget_usd"
-        spec.budgets["run_budget_usd"] = None if value is None else dollars(value, where)
+        spec.budgets["run_budget_usd"] = None if value is None else kit.dollars(value, where)
     spec.act_as_caller = reader.boolean(
         own.get("act_as_caller"), f"{path}.switchyard.act_as_caller"
     )
     auth = reader.string(own.get("auth"), f"{path}.switchyard.auth")
     if auth not in ("", "oauth"):
-        raise ConfigError(f"{path}.switchyard.auth: {auth!r} is not one (oauth, or leave it out)")
+        raise kit.ConfigError(
+            f"{path}.switchyard.auth: {auth!r} is not one (oauth, or leave it out)"
+        )
     if auth == "oauth":
         if spec.bearer:
-            raise ConfigError(f"{path}: per-user OAuth and a bearer token at once")
+            raise kit.ConfigError(f"{path}: per-user OAuth and a bearer token at once")
         spec.oauth = {n: reader.string(own.get(n), f"{path}.switchyard.{n}") for n in OAUTH_FIELDS}
         secret = spec.oauth["oauth_client_secret_ref"]
         if secret and not secret.startswith("os.environ/"):
-            raise ConfigError(
+            raise kit.ConfigError(
                 f"{path}.switchyard.oauth_client_secret_ref: an os.environ/NAME, never the secret"
             )
         reader.reference_or_text(secret, f"{path}.switchyard.oauth_client_secret_ref")
@@ -161,7 +154,7 @@ def _own(reader: Reader, spec: AgentSpec, params: dict[str, Any], own: dict[str,
         reader.warn(f"{path}.switchyard: oauth_* settings without auth: oauth are not used")
 
 
-def parse(reader: Reader, section: Any) -> list[AgentSpec]:
+def parse(reader: kit.Reader, section: Any) -> list[AgentSpec]:
     specs: list[AgentSpec] = []
     for index, entry in enumerate(reader.sequence(section, "agents")):
         path = f"agents[{index}]"
@@ -230,7 +223,7 @@ def _apply(spec: AgentSpec, agent: A2aAgent) -> None:
         agent.auth = A2aAgent.Auth.NONE
 
 
-def plan_agent(spec: AgentSpec, existing: dict[str, A2aAgent], operator: bool) -> Change:
+def plan_agent(spec: AgentSpec, existing: dict[str, A2aAgent], operator: bool) -> kit.Change:
     agent = existing.get(spec.name) or A2aAgent(name=spec.name)
     before = _comparable(agent) if agent.pk else None
     try:
@@ -240,20 +233,20 @@ def plan_agent(spec: AgentSpec, existing: dict[str, A2aAgent], operator: bool) -
             values = {"url": spec.url, **(spec.oauth or {})}
             check_references(agent if agent.pk else None, values, spec.bearer)
     except ValidationError as exc:
-        raise ConfigError(f"{spec.path}: not imported: {reasons(exc)}") from None
+        raise kit.ConfigError(f"{spec.path}: not imported: {kit.reasons(exc)}") from None
     _apply(spec, agent)
     if before is None or spec.bearer != agent.bearer_display:
         agent.set_bearer(spec.bearer)
-    validate(agent, spec.path)
+    kit.validate(agent, spec.path)
     label = f"A2A agent {spec.name}"
-    return change(label, agent, before, _comparable(agent), spec.name, secret=("bearer",))
+    return kit.change(label, agent, before, _comparable(agent), spec.name, secret=("bearer",))
 
 
 def plan_agents(
     specs: list[AgentSpec], operator: bool = False
-) -> tuple[list[Change], list[tuple[str, str]]]:
+) -> tuple[list[kit.Change], list[tuple[str, str]]]:
     existing = {a.name: a for a in A2aAgent.objects.all()}
-    return plan_each(specs, lambda spec: plan_agent(spec, existing, operator))
+    return kit.plan_each(specs, lambda spec: plan_agent(spec, existing, operator))
 
 
 def _exported_token(agent: A2aAgent, include_secrets: bool, comments: list[str]) -> str:
@@ -263,7 +256,7 @@ def _exported_token(agent: A2aAgent, include_secrets: bool, comments: list[str])
         return ""
     if include_secrets:
         return crypto.decrypt(agent.bearer_ciphertext)
-    name = env_variable("A2A", agent.name, "TOKEN")
+    name = kit.env_variable("A2A", agent.name, "TOKEN")
     comments.append(f"A2A agent {agent.name}: set {name} to its token")
     return f"os.environ/{name}"
 
@@ -318,7 +311,7 @@ def secrets(spec: AgentSpec) -> tuple[list[tuple[str, str]], list[tuple[str, str
     return [(f"{spec.path}.litellm_params.api_key", spec.bearer)], others
 
 
-SECTION = Section(
+SECTION = kit.Section(
     key="agents",
     what="A2A agent",
     model=A2aAgent,

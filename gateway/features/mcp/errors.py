@@ -4,10 +4,15 @@ value (``safe_message`` redacts what an upstream error text might quote)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, URL_ELICITATION_REQUIRED
 
 from gateway.features.mcp.secrets import known_secrets
 from gateway.telemetry.redaction import redact
+
+if TYPE_CHECKING:  # the SDK is imported with the pool, not with its errors
+    from mcp.shared.exceptions import MCPError
 
 
 class McpGatewayError(Exception):
@@ -53,6 +58,11 @@ class UpstreamError(McpGatewayError):
     """The upstream server answered with a JSON-RPC error."""
 
     kind = "upstream_error"
+
+    @classmethod
+    def answered(cls, server: str, error: MCPError) -> UpstreamError:
+        """``server``'s JSON-RPC ``error``: its code, its message made safe."""
+        return cls(safe_message(f"MCP server {server}: {error.message}"), code=error.code)
 
 
 def safe_message(text: str) -> str:

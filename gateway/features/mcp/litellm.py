@@ -39,18 +39,7 @@ from gateway.access.rules.operator import OPERATOR, REGISTERED
 from gateway.base.secrets.declared import url_has_secret
 from gateway.features.mcp.save import check_references
 from gateway.models import ENV_REFERENCE, McpServer
-from gateway.web.litellm_sections import (
-    Change,
-    ConfigError,
-    Reader,
-    Section,
-    change,
-    dollars,
-    env_variable,
-    plan_each,
-    reasons,
-    validate,
-)
+from gateway.web import litellm_sections as kit
 
 TRANSPORTS = {
     "http": "streamable_http",
@@ -112,7 +101,7 @@ def _comparable(server: McpServer) -> dict[str, Any]:
     }
 
 
-def parse(reader: Reader, section: Any) -> list[McpServerSpec]:
+def parse(reader: kit.Reader, section: Any) -> list[McpServerSpec]:
     """The section's servers; an entry that cannot be imported is skipped (listed)."""
     specs: list[McpServerSpec] = []
     for name, entry in reader.mapping(section, "mcp_servers").items():
@@ -125,7 +114,7 @@ def parse(reader: Reader, section: Any) -> list[McpServerSpec]:
                 "stdio" if entry.get("command") else "http"
             )
             if transport not in TRANSPORTS:
-                raise ConfigError(f"{path}.transport: http, sse or stdio, got {transport!r}")
+                raise kit.ConfigError(f"{path}.transport: http, sse or stdio, got {transport!r}")
             spec = McpServerSpec(path=path, name=str(name), transport=TRANSPORTS[transport])
             spec.description = reader.string(entry.get("description"), f"{path}.description")
             spec.url = reader.reference_or_text(entry.get("url"), f"{path}.url")
@@ -134,7 +123,7 @@ def parse(reader: Reader, section: Any) -> list[McpServerSpec]:
             if not isinstance(args, list) or not all(
                 isinstance(a, str | int | float) for a in args
             ):
-                raise ConfigError(f"{path}.args: must be a list of strings")
+                raise kit.ConfigError(f"{path}.args: must be a list of strings")
             spec.args = [str(a) for a in args]
             spec.env = reader.string_map(entry.get("env"), f"{path}.env")
             headers = entry.get("static_headers", entry.get("headers"))
@@ -142,13 +131,13 @@ def parse(reader: Reader, section: Any) -> list[McpServerSpec]:
             spec.call_timeout = reader.number(entry.get("timeout"), f"{path}.timeout")
             own = entry.get("switchyard") or {}
             if not isinstance(own, dict):
-                raise ConfigError(f"{path}.switchyard: must be a mapping")
+                raise kit.ConfigError(f"{path}.switchyard: must be a mapping")
             if "sampling_route" in own:
                 spec.sampling_route = reader.string(
                     own.get("sampling_route"), f"{path}.switchyard.sampling_route"
                 )
             if own.get("price_usd") is not None:
-                spec.price_usd = dollars(own["price_usd"], f"{path}.switchyard.price_usd")
+                spec.price_usd = kit.dollars(own["price_usd"], f"{path}.switchyard.price_usd")
             auth = reader.string(entry.get("auth_type"), f"{path}.auth_type") or "none"
             value = reader.reference_or_text(
                 entry.get("auth_value", entry.get("authentication_token")), f"{path}.auth_value"
@@ -160,7 +149,7 @@ def parse(reader: Reader, section: Any) -> list[McpServerSpec]:
             elif auth == "authorization" and value:
                 spec.headers.setdefault("Authorization", value)
             elif auth not in ("none", "bearer_token", "api_key", "authorization"):
-                raise ConfigError(
+                raise kit.ConfigError(
                     f"{path}.auth_type: {auth!r} is not supported (bearer_token, api_key, "
                     "authorization, none)"
                 )
@@ -172,7 +161,7 @@ def parse(reader: Reader, section: Any) -> list[McpServerSpec]:
     return specs
 
 
-def plan_server(spec: McpServerSpec, existing: dict[str, McpServer], operator: bool) -> Change:
+def plan_server(spec: McpServerSpec, existing: dict[str, McpServer], operator: bool) -> kit.Change:
     """The server's Change: created, updated (by name) or unchanged. A stdio server (a
     command run on this host), or a change to one, is imported only from the operator's
     own file (``operator``) unless the operator allows stdio servers; else a
@@ -181,7 +170,7 @@ def plan_server(spec: McpServerSpec, existing: dict[str, McpServer], operator: b
     if spec.transport == "stdio" or server.transport == "stdio":
         decision = decide(OPERATOR if operator else REGISTERED, "mcp_server.stdio", spec)
         if not decision:
-            raise ConfigError(f"{spec.path}: not imported: {decision.reason}")
+            raise kit.ConfigError(f"{spec.path}: not imported: {decision.reason}")
     before = _comparable(server) if server.pk else None
     if not operator:  # judged as a console save (save.check_references)
         try:
@@ -198,7 +187,7 @@ def plan_server(spec: McpServerSpec, existing: dict[str, McpServer], operator: b
                 spec.bearer,
             )
         except ValidationError as exc:
-            raise ConfigError(f"{spec.path}: not imported: {reasons(exc)}") from None
+            raise kit.ConfigError(f"{spec.path}: not imported: {kit.reasons(exc)}") from None
     if operator:
         server.from_operator = True
     server.transport, server.url, server.command = spec.transport, spec.url, spec.command
@@ -215,19 +204,19 @@ def plan_server(spec: McpServerSpec, existing: dict[str, McpServer], operator: b
         server.env = dict(spec.env)
     if before is None or spec.bearer != before["bearer"]:
         server.set_bearer(spec.bearer)
-    validate(server, spec.path)
+    kit.validate(server, spec.path)
     label = f"MCP server {spec.name}"
     secret = ("bearer", "headers", "env")
-    return change(label, server, before, _comparable(server), spec.name, secret)
+    return kit.change(label, server, before, _comparable(server), spec.name, secret)
 
 
 def plan_servers(
     specs: list[McpServerSpec], operator: bool = False
-) -> tuple[list[Change], list[tuple[str, str]]]:
+) -> tuple[list[kit.Change], list[tuple[str, str]]]:
     """A ``Change`` per server (created, updated by name, unchanged), (path, reason) per
     one that cannot be imported."""
     existing = {s.name: s for s in McpServer.objects.all()}
-    return plan_each(specs, lambda spec: plan_server(spec, existing, operator))
+    return kit.plan_each(specs, lambda spec: plan_server(spec, existing, operator))
 
 
 def export_section(include_secrets: bool, comments: list[str]) -> dict[str, Any]:
@@ -253,7 +242,7 @@ def export_section(include_secrets: bool, comments: list[str]) -> dict[str, Any]
         if server.bearer_ref or server.bearer_ciphertext:
             entry["auth_type"] = "bearer_token"
             if server.bearer_ref or not include_secrets:
-                variable = env_variable(server.name, "MCP_TOKEN")
+                variable = kit.env_variable(server.name, "MCP_TOKEN")
                 entry["auth_value"] = server.bearer_ref or f"os.environ/{variable}"
                 if not server.bearer_ref:
                     comments.append(
@@ -290,7 +279,7 @@ def _export_url(server: McpServer, include_secrets: bool, comments: list[str]) -
     url = server.url
     if include_secrets or not url_has_secret(url) or ENV_REFERENCE.match(url):
         return url
-    variable = env_variable(server.name, "MCP_URL")
+    variable = kit.env_variable(server.name, "MCP_URL")
     comments.append(
         f"MCP server {server.name}: its URL holds credentials; exported as os.environ/{variable}"
     )
@@ -312,7 +301,7 @@ def _secrets(
         elif include_secrets:
             out[name] = stored[name]
         else:
-            variable = env_variable(server, "MCP", what, name)
+            variable = kit.env_variable(server, "MCP", what, name)
             out[name] = f"os.environ/{variable}"
             comments.append(f"MCP server {server}: {name} is exported as os.environ/{variable}")
     return out
@@ -329,7 +318,7 @@ def secrets(spec: McpServerSpec) -> tuple[list[tuple[str, str]], list[tuple[str,
     return sealed, [(f"{spec.path}.url", spec.url)]
 
 
-SECTION = Section(
+SECTION = kit.Section(
     key="mcp_servers",
     what="MCP server",
     model=McpServer,

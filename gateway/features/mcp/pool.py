@@ -579,9 +579,7 @@ async def _request(
             raise ServerUnavailable(
                 f"MCP server {server_name}: the connection closed during {what}"
             ) from None
-        raise UpstreamError(
-            safe_message(f"MCP server {server_name}: {exc.message}"), code=exc.code
-        ) from None
+        raise UpstreamError.answered(server_name, exc) from None
     except McpGatewayError:
         raise
     except Exception as exc:  # the transport failed: reconnect next time

@@ -321,9 +321,7 @@ async def call_tool(
         except TimeoutError:
             raise ToolTimeout(f"MCP server {server}: tools/call {tool} timed out") from None
         except MCPError as exc:
-            raise UpstreamError(
-                safe_message(f"MCP server {server}: {exc.message}"), code=exc.code
-            ) from None
+            raise UpstreamError.answered(server, exc) from None
         except Exception as exc:
             await bound.close()
             raise ServerUnavailable(pool.describe(bound.entry, exc)) from None
@@ -367,9 +365,7 @@ async def subscribe(server: str, key: KeyEntry, session: sessions.Session, uri: 
         await client.subscribe_resource(uri)
     except MCPError as exc:
         bound.subscriptions.discard(uri)
-        raise UpstreamError(
-            safe_message(f"MCP server {server}: {exc.message}"), code=exc.code
-        ) from None
+        raise UpstreamError.answered(server, exc) from None
 
 
 async def unsubscribe(server: str, key: KeyEntry, session: sessions.Session, uri: str) -> None:
@@ -378,9 +374,7 @@ async def unsubscribe(server: str, key: KeyEntry, session: sessions.Session, uri
             try:
                 await bound.client.unsubscribe_resource(uri)
             except MCPError as exc:
-                raise UpstreamError(
-                    safe_message(f"MCP server {server}: {exc.message}"), code=exc.code
-                ) from None
+                raise UpstreamError.answered(server, exc) from None
             finally:
                 bound.subscriptions.discard(uri)
 

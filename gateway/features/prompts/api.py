@@ -100,12 +100,7 @@ def _version_out(version: PromptVersion) -> dict[str, Any]:
         "name": version.prompt.name,
         "version": version.number,
         "labels": sorted(label.name for label in version.labels.all()),
-        "messages": version.messages,
-        "variables": version.variables,
-        "model": version.model,
-        "params": version.params,
-        "tools": version.tools,
-        "note": version.note,
+        **{name: getattr(version, name) for name in versions.CONTENT},
         "created_by": version.created_by,
         "created_at": version.created_at,
     }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from django.db import transaction
@@ -34,7 +34,7 @@ class PromptError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Draft:
-    """A version's content, checked."""
+    """A version's content, checked: its columns (``_save``)."""
 
     messages: list[dict[str, str]]
     variables: list[str]
@@ -42,6 +42,9 @@ class Draft:
     params: dict[str, Any]
     tools: list[dict[str, Any]]
     note: str
+
+
+CONTENT = tuple(f.name for f in fields(Draft))  # a version's columns a Draft fills
 
 
 def clean_name(given: Any) -> str:
@@ -175,15 +178,7 @@ def add_version(prompt: Prompt, content: Draft, *, by: str = "",
 def _save(prompt: Prompt, content: Draft, by: str) -> PromptVersion:
     top = prompt.versions.aggregate(top=Max("number"))["top"] or 0
     version: PromptVersion = PromptVersion.objects.create(
-        prompt=prompt,
-        number=top + 1,
-        messages=content.messages,
-        variables=content.variables,
-        model=content.model,
-        params=content.params,
-        tools=content.tools,
-        note=content.note,
-        created_by=by[:150],
+        prompt=prompt, number=top + 1, created_by=by[:150], **asdict(content)
     )
     Prompt.objects.filter(pk=prompt.pk).update(updated_at=timezone.now())
     return version

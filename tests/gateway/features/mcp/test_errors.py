@@ -8,6 +8,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, URL_ELICITATION_REQUIRED
 
 from gateway.features.mcp import errors, secrets
@@ -17,6 +18,7 @@ from gateway.features.mcp.errors import (
     NotAllowed,
     ServerUnavailable,
     UnknownTool,
+    UpstreamError,
     safe_message,
 )
 
@@ -64,3 +66,10 @@ def test_a_missing_token_says_where_to_connect() -> None:
     assert AuthorizationRequired.CONNECT_PATH in error.message
     assert (error.server, error.why) == ("docs", "the token was revoked")
     assert isinstance(error, errors.McpGatewayError)
+
+
+def test_a_servers_json_rpc_error_keeps_its_code_and_loses_its_secrets(one_server) -> None:
+    error = UpstreamError.answered("s", MCPError(-32001, f"token {TOKEN} expired"))
+    assert (error.code, error.kind) == (-32001, "upstream_error")
+    assert error.message.startswith("MCP server s: token ") and TOKEN not in error.message
+    assert "expired" in error.message
