@@ -317,16 +317,27 @@ def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> EventBatches:
     return EventBatches(_guarded(run, _batches_of(events), events))
 
 
-async def _batches_of(events: AsyncIterator[StreamEvent]) -> AsyncIterator[list[StreamEvent]]:
+def _batches_of(events: AsyncIterator[StreamEvent]) -> AsyncIterator[list[StreamEvent]]:
+    """``events`` a read at a time: an ``EventBatches``'s own batches when nothing of
+    the current one was left unread (no generator between them and the check), else
+    what was left first."""
     if isinstance(events, EventBatches):
         ready = events.take_ready()
-        if ready:
-            yield ready
-        async for batch in events.batches():
-            yield batch
-    else:
-        async for event in events:
-            yield [event]
+        return _after(ready, events.batches()) if ready else events.batches()
+    return _one_each(events)
+
+
+async def _after(
+    ready: list[StreamEvent], batches: AsyncIterator[list[StreamEvent]]
+) -> AsyncIterator[list[StreamEvent]]:
+    yield ready
+    async for batch in batches:
+        yield batch
+
+
+async def _one_each(events: AsyncIterator[StreamEvent]) -> AsyncIterator[list[StreamEvent]]:
+    async for event in events:
+        yield [event]
 
 
 async def _guarded(
