@@ -82,21 +82,26 @@ def stream_body() -> bytes:
 
 
 class Run:
-    """What the checks read of a request's guardrails (``guardrails.stream.Run``)."""
+    """What the checks read of a request's guardrails (``guardrails.stream.Run``): a
+    request's own notes, the snapshot's one entry (as a server's requests share it)."""
+
+    entries: list[Any] = []
 
     def __init__(self) -> None:
         from gateway.base.entries import GuardrailEntry
         from gateway.features.guardrails import engine
 
-        self.post = [
-            GuardrailEntry(
-                id=1,
-                name="bench-filter",
-                kind="litellm_content_filter",
-                modes=frozenset({"pre_call", "post_call"}),
-                params=run.CONTENT_FILTER,
+        if not Run.entries:
+            Run.entries.append(
+                GuardrailEntry(
+                    id=1,
+                    name="bench-filter",
+                    kind="litellm_content_filter",
+                    modes=frozenset({"pre_call", "post_call"}),
+                    params=run.CONTENT_FILTER,
+                )
             )
-        ]
+        self.post = Run.entries
         self.notes = engine.Notes()
         self.withhold_response = False
         self.job = None
