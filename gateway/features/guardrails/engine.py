@@ -126,6 +126,21 @@ async def run(
     return texts
 
 
+def found_nothing(
+    entries: Sequence[GuardrailEntry], mode: str, notes: Notes, elapsed_ms: float
+) -> None:
+    """Note a check of ``entries`` their checkers knew to find nothing without running
+    it (``Checker.finds_nothing``), as ``run`` notes a verdict of none."""
+    by_key = notes.by_key
+    for entry in entries:
+        note = by_key.get((entry.name, mode))
+        if note is None:
+            notes.add(entry, mode, "none", elapsed_ms)
+        else:  # ``add`` of a verdict of none to a note there: a check more, its time
+            note["checks"] += 1
+            note["latency_ms"] = round(note["latency_ms"] + elapsed_ms, 3)
+
+
 def _failed(
     entry: GuardrailEntry, context: Context, notes: Notes, exc: BaseException, elapsed: float
 ) -> None:

@@ -128,20 +128,21 @@ async def _settle_read(gate: Gate, held: dict[int, _Held]) -> bool:
     pending = False
     for part in held.values():
         if part.pending:
-            await _settle(gate, part, False)
+            keep = gate.due(part)  # (most reads: none due, and no coroutine made)
+            if keep is not None:
+                await _settle(gate, part, False, keep)
             pending = pending or bool(part.pending)
     return pending
 
 
-async def _settle(gate: Gate, part: _Held, final: bool) -> None:
-    """Check and let out what may go of a part (all of it when ``final``), all that
-    arrived together at once; when that check blocks, again a piece at a time as
-    the deltas came, so that the clean text before the match still goes, as in a
-    translated stream (the last of those checks raises)."""
+async def _settle(gate: Gate, part: _Held, final: bool, keep: int) -> None:
+    """Let out what may go of a part (all of it when ``final``), keeping back
+    ``keep`` characters (``Gate.due``), all that arrived together checked at once;
+    when that check blocks, again a piece at a time as the deltas came, so that the
+    clean text before the match still goes, as in a translated stream (the last of
+    those checks raises)."""
     try:
-        keep = 0 if final else gate.due(part)
-        if keep is not None:
-            await gate.release(part, final, keep)
+        await gate.release(part, final, keep)
     except GuardrailBlocked:
         segments = part.segments
         assert segments is not None  # a passed-through part's
@@ -152,9 +153,9 @@ async def _settle(gate: Gate, part: _Held, final: bool) -> None:
             piece.wait -= 1
             part.pending += text
             segments.add(piece, text)
-            keep = gate.due(part)
-            if keep is not None:
-                await gate.release(part, False, keep)
+            again = gate.due(part)
+            if again is not None:
+                await gate.release(part, False, again)
         raise
 
 
@@ -170,7 +171,7 @@ async def _flush(
     arguments, whole; rewritten arguments placed in the pieces that carried them."""
     part = held.pop(index, None)
     if part is not None and part.pending:
-        await _settle(gate, part, True)
+        await _settle(gate, part, True, 0)
     pieces = fragments.pop(index, None)
     if pieces is None:
         return

@@ -23,8 +23,9 @@ codec renders the caller's way (OpenAI ``finish_reason: content_filter``, Anthro
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -67,6 +68,7 @@ DEFAULT_SEGMENT = 200  # characters a service-backed guardrail is asked about at
 # with checks that know their matches: new characters gathered after the first release
 # before the next (a check at every delta cost three times the CPU of the filter itself)
 STEP_AFTER_FIRST = 12
+NEVER_KNOWS = kinds.Checker.finds_nothing  # a kind that does not say when it finds nothing
 
 
 class _Held:
@@ -152,11 +154,10 @@ def _common_prefix(a: str, b: str) -> int:
     return low
 
 
-def _settings(run: Run) -> tuple[int, int]:
+def _settings(run: Run, checkers: list[kinds.Checker]) -> tuple[int, int]:
     """(window, step): held characters, and new ones needed before a check."""
     window, step = 0, 0
-    for entry in run.post:
-        checker = kinds.checker(entry)
+    for entry, checker in zip(run.post, checkers, strict=True):
         own = entry.params.get("stream_window")
         window = max(window, int(own) if isinstance(own, int) and own > 0 else checker.window)
         if checker.local:
@@ -175,17 +176,51 @@ class Gate:
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self.window, self.step = _settings(run)
         self.checkers = [kinds.checker(entry) for entry in run.post]
+        self.window, self.step = _settings(run, self.checkers)
         # local checks at every delta: each says what of the text may begin a match
         # still to come (``Checker.holds``), and only that is held back, not a window
         self.ask = self.step == 0 and all(checker.local for checker in self.checkers)
-        self.context = run.context("response", "post_call")
+        self._context: Context | None = None  # made for the first check run
         # what of a text may begin a match: the one check's answer, or the most of any
         self.holds = self.checkers[0].holds if len(self.checkers) == 1 else self._held_most
+        # whether every check of a region would find nothing, known without running it
+        # (``Checker.finds_nothing``; None: some kind never knows). Local checks only: a
+        # service's check may fail, and its failure policy refuse the answer
+        knowing = [c for c in self.checkers if c.local and type(c).finds_nothing is not NEVER_KNOWS]
+        self.knows: Callable[[str], bool] | None = None
+        if len(knowing) == len(self.checkers):
+            self.knows = knowing[0].finds_nothing if len(knowing) == 1 else self._all_know
+
+    @property
+    def context(self) -> Context:
+        """The checks' context (made once, when a check first runs: a stream whose
+        every release is known clean makes none)."""
+        if self._context is None:
+            self._context = self.run.context("response", "post_call")
+        return self._context
 
     def _held_most(self, region: str) -> int:
         return max(checker.holds(region) for checker in self.checkers)
+
+    def _all_know(self, region: str) -> bool:
+        return all(checker.finds_nothing(region) for checker in self.checkers)
+
+    def known_clean(self, region: str) -> bool:
+        """Whether every checker knows a check of ``region`` would find nothing (an
+        ASCII text holding none of what any content-filter rule needs): then the check
+        is noted as one that found nothing, and not run."""
+        knows = self.knows
+        if knows is None:
+            return False
+        started = time.perf_counter()
+        if not knows(region):
+            return False
+        run = self.run
+        engine.found_nothing(
+            run.post, "post_call", run.notes, (time.perf_counter() - started) * 1000
+        )
+        return True
 
     def due(self, part: _Held) -> int | None:
         """How much of ``part``'s held text to keep back in a release now, or None when
@@ -209,10 +244,12 @@ class Gate:
         run, ask, window = self.run, self.ask, self.window
         upto = len(part.pending) - keep if ask and not final else len(part.pending)
         region = part.sent_tail + part.pending[:upto]
-        checked = await engine.run(run.post, [region], self.context, run.notes)
-        if checked[0] != region:
+        if self.known_clean(region):
+            new = region
+        else:
+            new = (await engine.run(run.post, [region], self.context, run.notes))[0]
+        if new != region:
             run.withhold_response = True
-            new = checked[0]
             if not new.startswith(part.sent_tail):  # a match reached into what went out
                 raise GuardrailBlocked(
                     "a guardrail rewrote text already sent; the answer was stopped",
@@ -280,16 +317,27 @@ def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> EventBatches:
     return EventBatches(_guarded(run, _batches_of(events), events))
 
 
-async def _batches_of(events: AsyncIterator[StreamEvent]) -> AsyncIterator[list[StreamEvent]]:
+def _batches_of(events: AsyncIterator[StreamEvent]) -> AsyncIterator[list[StreamEvent]]:
+    """``events`` a read at a time: an ``EventBatches``'s own batches when nothing of
+    the current one was left unread (no generator between them and the check), else
+    what was left first."""
     if isinstance(events, EventBatches):
         ready = events.take_ready()
-        if ready:
-            yield ready
-        async for batch in events.batches():
-            yield batch
-    else:
-        async for event in events:
-            yield [event]
+        return _after(ready, events.batches()) if ready else events.batches()
+    return _one_each(events)
+
+
+async def _after(
+    ready: list[StreamEvent], batches: AsyncIterator[list[StreamEvent]]
+) -> AsyncIterator[list[StreamEvent]]:
+    yield ready
+    async for batch in batches:
+        yield batch
+
+
+async def _one_each(events: AsyncIterator[StreamEvent]) -> AsyncIterator[list[StreamEvent]]:
+    async for event in events:
+        yield [event]
 
 
 async def _guarded(

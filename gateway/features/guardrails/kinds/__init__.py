@@ -83,6 +83,12 @@ class Checker:
         most ``window``). Here all of them; a kind that knows its matches says less."""
         return len(text)
 
+    def finds_nothing(self, text: str) -> bool:
+        """Whether a check of ``[text]`` certainly finds nothing (no block, no rewrite,
+        a verdict of none), known without running it: a stream's release then notes
+        the check and skips it. Here never; a kind that knows its matches may say so."""
+        return False
+
     async def close(self) -> None:
         """Release what the checker holds (connections); a new snapshot built anew."""
 

@@ -214,6 +214,13 @@ class Checker(BaseChecker):
         self.word_pairs = frozenset(
             word[i : i + 2] for word in self.words for i in range(len(word) - 1)
         )
+        # what ``finds_nothing`` looks for: every action's hints (None: a rule has none)
+        self.any_hint: Hints | None = None
+        if self.block_hints is not None and self.mask_hints is not None:
+            self.any_hint = (
+                self.block_hints[0] + self.mask_hints[0],
+                self.block_hints[1] + self.mask_hints[1],
+            )
 
     async def check(self, texts: list[str], context: Context) -> Verdict:
         return self.scan(texts)
@@ -268,6 +275,11 @@ class Checker(BaseChecker):
                 break
             cut = inside
         return size - cut
+
+    def finds_nothing(self, text: str) -> bool:
+        """An ASCII text that holds none of the hints of any rule (every rule has them):
+        ``scan`` would search it for nothing and answer none."""
+        return not self._may_match(self.any_hint, text)
 
     def _word_around(self, lowered: str, cut: int) -> int:
         """Where a blocked word that ``cut`` would split begins (-1: none does)."""

@@ -108,3 +108,18 @@ def test_a_note_keeps_the_worst_verdict_and_counts_the_checks() -> None:
     assert note["verdict"] == "intervened" and note["checks"] == 3
     assert note["latency_ms"] == 4.5 and note["entities"] == ["EMAIL", "PHONE"]
     assert note["reason"] == "masked" and notes
+
+
+def test_a_check_known_to_find_nothing_is_noted_as_a_verdict_of_none() -> None:
+    """``found_nothing`` notes what ``run`` notes of a check that finds nothing: a new
+    note, or one check more (and its time) on the note there, its verdict kept."""
+    entry, other = guardrail("g", ("post_call",)), guardrail("h", ("post_call",))
+    noted, found = engine.Notes(), engine.Notes()
+    noted.add(entry, "post_call", "intervened", 2.5, entities=["EMAIL"], reason="masked")
+    found.add(entry, "post_call", "intervened", 2.5, entities=["EMAIL"], reason="masked")
+    for _ in range(2):
+        for note in (entry, other):
+            noted.add(note, "post_call", "none", 0.25)
+        engine.found_nothing([entry, other], "post_call", found, 0.25)
+    assert found.as_list() == noted.as_list()
+    assert [note["checks"] for note in found.as_list()] == [3, 2]

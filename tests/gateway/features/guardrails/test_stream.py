@@ -25,11 +25,12 @@ from gateway.base.types import (
     Usage,
     UsageEvent,
 )
-from gateway.features.guardrails import engine, stream
+from gateway.features.guardrails import engine, kinds, stream
 from gateway.features.guardrails.kinds import Context, content_filter
 from tests.gateway.features.guardrails.kinds.test_content_filter import (
     EVERY_PATTERN,
     PIECES,
+    STREAMED,
     checker,
 )
 
@@ -256,3 +257,35 @@ async def test_a_word_the_window_cuts_into_is_not_taken_for_a_blocked_word(
     pieces = [blocked[i : i + size] for i in range(0, len(blocked), size)]
     out = await let_out(Run(filter_), source_of(answer(pieces, [], False), batched))
     assert Finish("content_filter") in out and "confid" not in text_of(out)
+
+
+def notes_without_time(run: Run) -> list[dict[str, Any]]:
+    return [{k: v for k, v in note.items() if k != "latency_ms"} for note in run.notes.as_list()]
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_a_release_known_to_find_nothing_is_noted_and_not_checked(batched: bool) -> None:
+    """A release whose text holds nothing any rule needs (no "@", no "-", no blocked
+    word) is not checked: what goes out and the note (a check each release) are those
+    of the checks run; a text holding a hint is checked as before."""
+    filter_ = checker(STREAMED)
+    clean = answer([f" tok{n}" for n in range(20)], [], True)
+    with mock.patch.object(engine, "run", wraps=engine.run) as ran:
+        run = Run(filter_)
+        out = await let_out(run, source_of(clean, batched))
+    assert ran.call_count == 0
+    with mock.patch.object(content_filter.Checker, "finds_nothing", kinds.Checker.finds_nothing):
+        checked = Run(filter_)
+        assert await let_out(checked, source_of(clean, batched)) == out
+    assert notes_without_time(run) == notes_without_time(checked)
+    assert run.notes.as_list()[0]["checks"] > 5 and text_of(out) == "".join(
+        f" tok{n}" for n in range(20)
+    )
+    hinted = answer(["a well-known ", "word, then ", "mail a@b.co ", "please"], [], True)
+    with mock.patch.object(engine, "run", wraps=engine.run) as ran:
+        run = Run(filter_)
+        out = await let_out(run, source_of(hinted, batched))
+    assert (
+        ran.call_count > 0
+        and text_of(out) == "a well-known word, then mail [EMAIL_REDACTED] please"
+    )

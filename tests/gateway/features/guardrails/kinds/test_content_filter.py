@@ -311,3 +311,38 @@ def test_one_text_gets_the_verdict_it_gets_among_others(text: str) -> None:
     one, among = filter_.scan([text]), filter_.scan([text, ""])
     assert (one.action, one.reason, one.entities) == (among.action, among.reason, among.entities)
     assert one.texts == (among.texts[:1] if among.texts is not None else None)
+
+
+# the governed benchmark's filter (bench/run.py): two prebuilt patterns and two words
+WORDS = ("confidential", "internal only")
+STREAMED = {
+    "patterns": [
+        {"pattern_type": "prebuilt", "pattern_name": name, "action": action}
+        for name, action in (("email", "MASK"), ("us_ssn", "BLOCK"))
+    ],
+    "blocked_words": [{"keyword": word, "action": "BLOCK"} for word in WORDS],
+}
+
+
+def test_finds_nothing_only_in_an_ascii_text_holding_no_hint_of_any_rule() -> None:
+    filter_ = checker(STREAMED)
+    assert filter_.finds_nothing("Hello tok1 tok2 tok3, and the Internal memo")
+    assert not filter_.finds_nothing("mail me @ home")  # no e-mail, but an "@": scanned
+    assert not filter_.finds_nothing("well-known")  # an SSN's "-": scanned, finds nothing
+    assert not filter_.finds_nothing("so CONFIDENTIAL")  # a blocked word, any case
+    assert not filter_.finds_nothing("for Internal Only use")
+    assert not filter_.finds_nothing("caf\u00e9")  # not ASCII: its normal form is scanned
+    custom = checker({"patterns": [{"pattern_type": "regex", "pattern": "x+", "action": "MASK"}]})
+    assert not custom.finds_nothing("hello")  # a rule without hints: never known
+    words_only = checker({"blocked_words": [{"keyword": "caf\u00e9", "action": "BLOCK"}]})
+    assert not words_only.finds_nothing("hello")  # a word with other letters: no hint
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.lists(PIECES, max_size=12).map("".join), which=st.sampled_from([0, 1, 2]))
+def test_a_text_it_finds_nothing_in_is_one_every_rule_lets_pass(text: str, which: int) -> None:
+    params = [EVERY_PATTERN, STREAMED, {"blocked_words": ["confidential", "ab a"]}][which]
+    filter_ = checker(params)
+    if filter_.finds_nothing(text):  # each rule's expression run: nothing found
+        assert without_hints(filter_).scan([text]).action == "none"
+        assert filter_.scan([text]).action == "none"
