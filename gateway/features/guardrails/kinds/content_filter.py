@@ -13,16 +13,19 @@ action needs (an ``@`` for an email, a blocked word's letters) is not scanned fo
 Over many texts (an agent's request: hundreds of texts, 150 KB), the hints are first
 looked for in all of them at once (``gateway.base.marker_scan``): a text is then tested
 only for the hints found somewhere, and a blocked word absent from every text costs no
-text a lowering and a search."""
+text a lowering and a search. An agent sends the whole conversation again each turn:
+a list of texts that began with a list found clean before (``CleanLists``) is checked
+from where that one ended (a text's verdict is its own, whatever the others hold)."""
 
 from __future__ import annotations
 
 import functools
 import itertools
 import re
+import threading
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway.base import marker_scan
@@ -221,6 +224,7 @@ class Checker(BaseChecker):
                 self.block_hints[0] + self.mask_hints[0],
                 self.block_hints[1] + self.mask_hints[1],
             )
+        self.checked = CleanLists()  # this configuration's (a new one: a new checker)
 
     async def check(self, texts: list[str], context: Context) -> Verdict:
         return self.scan(texts)
@@ -338,8 +342,32 @@ class Checker(BaseChecker):
         return _narrowed(block, present), _narrowed(mask, present)
 
     def scan(self, texts: list[str]) -> Verdict:
+        if len(texts) < 2:  # (a stream's check, an answer: nothing to remember)
+            return self._scanned(texts)
+        checked = self.checked
+        found, chars = checked.known(texts)  # the first texts, found clean before
+        count = len(found)
+        if count == len(texts):  # (the same texts again)
+            return Verdict()
+        rest = texts[count:] if count else texts
+        verdict = self._scanned(rest)
+        if verdict.action != "none":
+            if count and verdict.texts is not None:  # the clean ones as they came
+                verdict = replace(verdict, texts=texts[:count] + verdict.texts)
+            return verdict
+        chars += sum(map(len, rest))
+        if chars >= MANY_TEXTS_CHARS:  # (a short list is checked whole sooner)
+            checked.remember(texts, chars, found)
+        return verdict
+
+    def _scanned(self, texts: list[str]) -> Verdict:
+        """``scan`` of all of ``texts``, none remembered."""
         if len(texts) == 1 and len(texts[0]) < MANY_TEXTS_CHARS:
             return self._scan_one(texts[0])
+        return self._scan_many(texts)
+
+    def _scan_many(self, texts: list[str]) -> Verdict:
+        """``scan`` of texts, all of them (several, or one as long as an agent's)."""
         originals = texts
         joined = "\n".join(texts) if len(texts) > 1 else None  # (one pass: is all ASCII?)
         if joined is None or not joined.isascii():
@@ -409,6 +437,55 @@ class Checker(BaseChecker):
             return Verdict()
         entities = tuple(dict.fromkeys(seen))
         return Verdict("intervened", f"masked {', '.join(entities)}", rewritten, entities)
+
+
+class CleanLists:
+    """Lists of texts a checker found clean (no rule matched any text), a few: an agent's
+    session each, its latest turn. ``known`` finds the one a list's first texts are,
+    text for text (the same characters, compared, never a hash); a list found clean
+    then takes the place of the one it extends. At most ``most_lists``
+    lists and ``most_chars`` characters are kept, the least recently met let go first.
+    A lock: the console's trial of a guardrail runs its checker in another thread."""
+
+    def __init__(self, most_lists: int = 16, most_chars: int = 1 << 20) -> None:
+        self.most_lists, self.most_chars = most_lists, most_chars
+        self.lists: list[tuple[list[str], int]] = []  # (texts, characters), newest last
+        self.chars = 0
+        self.lock = threading.Lock()
+
+    def known(self, texts: list[str]) -> tuple[list[str], int]:
+        """The remembered list ``texts`` begins with and its characters, made the
+        newest; ([], 0) when it begins with none."""
+        if not self.lists:  # (a short request's texts are never remembered)
+            return [], 0
+        size = len(texts)
+        with self.lock:
+            lists = self.lists
+            for index in range(len(lists) - 1, -1, -1):
+                found, chars = lists[index]
+                count = len(found)
+                # the last text first: another session's differs there soonest
+                if count <= size and found[-1] == texts[count - 1] and found == texts[:count]:
+                    lists.append(lists.pop(index))
+                    return found, chars
+        return [], 0
+
+    def remember(self, texts: list[str], chars: int, extends: list[str]) -> None:
+        """``texts`` (``chars`` characters) found clean, in place of the list ``known``
+        found them to begin with (``extends``)."""
+        if not texts or chars > self.most_chars:
+            return
+        kept = (list(texts), chars)  # (a copy: the caller's list may change)
+        with self.lock:
+            lists = self.lists
+            for index in range(len(lists) - 1, -1, -1) if extends else ():
+                if lists[index][0] is extends:
+                    self.chars -= lists.pop(index)[1]
+                    break
+            lists.append(kept)
+            self.chars += chars
+            while len(lists) > self.most_lists or self.chars > self.most_chars:
+                self.chars -= lists.pop(0)[1]
 
 
 Hints = tuple[tuple[str, ...], tuple[str, ...]]  # (exact, lowered): see ``_hints``

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from gateway.base import marker_scan
 from gateway.base.entries import GuardrailEntry
-from gateway.features.guardrails.kinds import content_filter
+from gateway.features.guardrails import kinds
+from gateway.features.guardrails.kinds import Verdict, content_filter
 from gateway.features.guardrails.kinds.content_filter import PREBUILT, Checker
 
 EVERY_PATTERN = {
@@ -346,3 +347,126 @@ def test_a_text_it_finds_nothing_in_is_one_every_rule_lets_pass(text: str, which
     if filter_.finds_nothing(text):  # each rule's expression run: nothing found
         assert without_hints(filter_).scan([text]).action == "none"
         assert filter_.scan([text]).action == "none"
+
+
+# An agent's session: the whole conversation again each turn, a text or two more.
+TURN = st.lists(st.lists(PIECES, max_size=8).map("".join), min_size=1, max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(TURN, min_size=1, max_size=4), min_size=1, max_size=3),
+    st.lists(st.integers(min_value=0, max_value=11), max_size=12),
+)
+def test_a_session_checked_turn_by_turn_gets_every_verdict_of_a_whole_check(
+    sessions: list[list[list[str]]], order: list[int]
+) -> None:
+    """Sessions interleaved, each turn its whole conversation so far: one checker that
+    remembers what it found clean gives every list the verdict (action, reason, texts,
+    entities) a checker meeting it first gives."""
+    with mock.patch.object(content_filter, "MANY_TEXTS_CHARS", 0):  # every list remembered
+        remembering = checker(EVERY_PATTERN)
+        sent = [0] * len(sessions)
+        for pick in [*order, *[*range(len(sessions))] * 4]:
+            index = pick % len(sessions)
+            turns = sessions[index]
+            if sent[index] == len(turns):
+                continue
+            sent[index] += 1
+            texts = [text for turn in turns[: sent[index]] for text in turn]
+            fresh = checker(EVERY_PATTERN).scan(list(texts))
+            assert dataclasses.astuple(remembering.scan(texts)) == dataclasses.astuple(fresh)
+
+
+def agent_turns(count: int) -> list[str]:
+    return [
+        f"turn {n}: read the handler of module {n} and run the tests again " * 8
+        for n in range(count)
+    ]
+
+
+def test_the_next_turn_of_a_session_found_clean_is_checked_from_its_new_texts() -> None:
+    """A conversation found clean, then again with two texts more: only those two are
+    checked; a text changed anywhere before them and the whole list is."""
+    filter_ = checker(EVERY_PATTERN)
+    checked: list[list[str]] = []
+    scanned = filter_._scanned
+
+    def spied(texts: list[str]) -> Verdict:
+        checked.append(list(texts))
+        return scanned(texts)
+
+    filter_._scanned = spied  # type: ignore[method-assign]
+    texts = agent_turns(300)
+    assert filter_.scan(texts).action == "none"
+    assert checked == [texts]
+    new = ["the tests pass now", "commit it"]
+    assert filter_.scan([*texts, *new]).action == "none"
+    assert checked[1:] == [new]
+    assert filter_.scan(list([*texts, *new])).action == "none"  # the same texts again
+    assert checked[2:] == []
+    changed = [*texts[:5], texts[5] + ".", *texts[6:], *new]
+    assert filter_.scan(changed).action == "none"
+    assert checked[2:] == [changed]
+
+
+def test_what_the_new_texts_hold_is_found_the_clean_ones_given_back_as_they_came() -> None:
+    filter_ = checker(EVERY_PATTERN)
+    texts = agent_turns(300)
+    assert filter_.scan(texts).action == "none"
+    blocked = filter_.scan([*texts, "this is Confidential"])
+    assert (blocked.action, blocked.reason) == ("blocked", "a blocked word detected")
+    token = "ghp_" + "a1" * 18
+    masked = filter_.scan([*texts, f"token {token}", "the codename"])
+    assert masked.action == "intervened" and masked.entities == ("github_token", "keyword")
+    assert masked.texts == [*texts, "token [GITHUB_TOKEN_REDACTED]", "the [KEYWORD_REDACTED]"]
+    # a masked word planted in a text of the prefix: not that list, checked whole
+    planted = [*texts[:7], texts[7] + " codename", *texts[8:], "go on"]
+    masked = filter_.scan(planted)
+    assert masked.texts is not None and masked.texts[7].endswith("[KEYWORD_REDACTED]")
+
+
+def test_the_lists_remembered_are_bounded_the_least_recent_let_go() -> None:
+    filter_ = checker(EVERY_PATTERN)
+    lists = filter_.checked = content_filter.CleanLists(most_lists=3, most_chars=200_000)
+    sessions = [[f"session {s}: {text}" for text in agent_turns(60)] for s in range(5)]
+    for texts in sessions:
+        assert filter_.scan(texts).action == "none"
+    assert [found for found, _ in lists.lists] == sessions[2:]
+    assert lists.chars == sum(map(len, [t for s in sessions[2:] for t in s]))
+    assert lists.known(sessions[1] + ["more"]) == ([], 0)
+    assert lists.known(sessions[2] + ["more"])[0] == sessions[2]  # made the newest
+    assert filter_.scan(sessions[3] + ["more"]).action == "none"  # replaces the one it extends
+    assert [found for found, _ in lists.lists] == [sessions[4], sessions[2], [*sessions[3], "more"]]
+    long = [f"{n}: " + "words of one long turn " * 40 for n in range(300)]
+    assert sum(map(len, long)) > lists.most_chars
+    assert filter_.scan(long).action == "none"
+    assert len(lists.lists) == 3 and lists.chars <= lists.most_chars  # not remembered
+
+
+def test_a_changed_configuration_checks_again_what_the_last_one_found_clean() -> None:
+    entry = GuardrailEntry(
+        id=91, name="f", kind="litellm_content_filter", modes=frozenset({"pre_call"}),
+        params={"blocked_words": ["confidential"]},
+    )  # fmt: skip
+    texts = [*agent_turns(300), "the secret plan"]
+    first = kinds.checker(entry)
+    assert isinstance(first, Checker) and first.scan(texts).action == "none"
+    changed = dataclasses.replace(entry, params={"blocked_words": ["confidential", "secret"]})
+    again = kinds.checker(changed)
+    assert isinstance(again, Checker) and again.scan(list(texts)).action == "blocked"
+
+
+def test_a_list_replaces_the_one_it_extends_whatever_was_met_between() -> None:
+    """The console tries a guardrail in a thread of its own: between a list's look-up
+    and its being remembered another session may be met; the list it extends goes."""
+    lists = content_filter.CleanLists()
+    first, second = agent_turns(10), [f"other {text}" for text in agent_turns(10)]
+    lists.remember(first, 100, [])
+    lists.remember(second, 100, [])
+    found, _ = lists.known([*first, "next"])
+    assert found == first
+    assert lists.known([*second, "next"])[0] == second  # (the newest now)
+    lists.remember([*first, "next"], 104, found)
+    assert [kept for kept, _ in lists.lists] == [second, [*first, "next"]]
+    assert lists.chars == 204
