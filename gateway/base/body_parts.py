@@ -355,7 +355,8 @@ def _value_part(
     size = len(item)
     if size < PART_MIN_BYTES or not isinstance(value, dict | str):
         return None, size, 0
-    return _Chain(False, at, [at + size], [Node(node_hash(b"", item).hex(), None, item)]), size, 0
+    node = Node(node_hash(b"", item).hex(), None, data[at : at + size])  # (see _list_part)
+    return _Chain(False, at, [at + size], [node]), size, 0
 
 
 class _Chain(NamedTuple):
@@ -438,9 +439,12 @@ def _list_part(
         hasher = sha256(digest)
         hasher.update(item)
         digest = hasher.digest()[:DIGEST_BYTES]
-        node = Node(digest.hex(), parent, item)
+        # its bytes at their own size (``item`` is orjson's, in a 4 KiB block at least):
+        # a node outlives the split in the layouts remembered (``_recent``)
+        end = start + len(item)
+        node = Node(digest.hex(), parent, data[start:end])
         nodes.append(node)
-        start += len(item)
+        start = end
         if not data.startswith(b"," if index < last else b"]", start):
             return None
         ends.append(start)

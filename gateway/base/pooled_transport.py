@@ -36,6 +36,13 @@ LOW_WATER = 1 << 18
 # received from a client, around a rewritten field: gateway.codecs.openai_media.forms).
 Body = bytes | list[bytes | memoryview]
 Origin = tuple[str, str, int]
+# What ``_start`` writes: a request in one buffer, or its head and then its body's pieces
+# (written in one call, not joined: see ``_post_payload``).
+Payload = bytes | list[bytes | memoryview]
+# A body from this size is written after its head as it is: joining it there copies it
+# (150 KB: 52 -> 44 us a write, uvloop); a shorter one is joined, as one buffer is
+# uvloop's fast path (200 bytes: 7.4 us joined, 9.5 as two buffers)
+APART_BYTES = 16 * 1024
 
 
 class _Connection(asyncio.Protocol):
@@ -394,7 +401,10 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
     def _post_payload(
         self, url: str, headers: Mapping[str, str], body: Body
-    ) -> tuple[Origin, bytes]:
+    ) -> tuple[Origin, Payload]:
+        """The origin and what to write: the head and a short body joined; a body of
+        ``APART_BYTES`` or more (an agent's request, held for the journal as it is)
+        after the head as it is, not copied behind it (``_start``)."""
         target = self._targets.get(url)
         if target is None:
             target = self._target(url)
@@ -413,12 +423,18 @@ class PooledTransport(httpx.AsyncBaseTransport):
         # the header block made as one text and encoded once (a non-ASCII name or value
         # raises UnicodeEncodeError, as encoding each did): two encodes a header less
         block = "".join([f"{name}: {value}\r\n" for name, value in merged.items()])
-        lines: list[bytes | memoryview] = [prefix, block.encode("ascii")]
-        if isinstance(body, list):  # pieces (a media body: views of the caller's)
-            lines.append(b"content-length: %d\r\n\r\n" % sum(len(p) for p in body))
+        # (a list: a media body's pieces, views of the caller's body around a field)
+        size = sum(len(p) for p in body) if isinstance(body, list) else len(body)
+        lines: list[bytes | memoryview] = [
+            prefix,
+            block.encode("ascii"),
+            b"content-length: %d\r\n\r\n" % size,
+        ]
+        if size >= APART_BYTES:
+            return origin, [b"".join(lines), *(body if isinstance(body, list) else (body,))]
+        if isinstance(body, list):
             lines += body
         else:
-            lines.append(b"content-length: %d\r\n\r\n" % len(body))
             lines.append(body)
         return origin, b"".join(lines)
 
@@ -465,14 +481,17 @@ class PooledTransport(httpx.AsyncBaseTransport):
     async def _start(
         self,
         origin: Origin,
-        payload: bytes,
+        payload: Payload,
         pool_timeout: float | None,
         connect_timeout: float | None,
         read_timeout: float | None,
     ) -> _Connection:
         """Write ``payload`` on a connection to ``origin`` and wait for the response's
         head; the connection (holding a slot) is the caller's to release. The exchange
-        must be over ``total_timeout`` seconds from now (its body read included)."""
+        must be over ``total_timeout`` seconds from now (its body read included).
+        ``payload`` in pieces is written in one call (``writelines``: uvloop writes
+        them with one vectored send and keeps what it could not send as it is, where
+        joining them would copy an agent's 150 KB body behind its head)."""
         started = time.monotonic()
         if self.slots.locked():  # wait for a free connection, at most pool_timeout
             try:
@@ -489,7 +508,10 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 reused = conn is not None
                 if conn is None:
                     conn = await self.connect(origin, connect_timeout)
-                conn.transport.write(payload)  # type: ignore[union-attr]
+                if isinstance(payload, list):
+                    conn.transport.writelines(payload)  # type: ignore[union-attr]
+                else:
+                    conn.transport.write(payload)  # type: ignore[union-attr]
                 conn.allowed, conn.deadline = self.total_timeout, started + self.total_timeout
                 while not conn.headers_done and conn.error is None:
                     await conn.wait_for_news(read_timeout, "timed out waiting for the upstream")

@@ -460,3 +460,54 @@ async def test_the_wait_for_the_head_ends_at_the_total_timeout_when_it_comes_fir
         with pytest.raises(httpx.ReadTimeout) as caught:
             await pool.post_whole(f"{base}/s", {}, b"", httpx.Timeout(0.2))
         assert not isinstance(caught.value, TotalTimeout)
+
+
+def test_a_body_is_written_as_it_is_not_copied_behind_its_head():
+    """``post_whole`` writes the head and then the body object itself (one vectored
+    write on uvloop, the server's loop): the body is not copied into one buffer with its
+    head, which an agent's request (150 KB, already held for the journal) held twice
+    while it waited for the answer."""
+    import tracemalloc
+
+    import uvloop
+
+    body = b'{"messages":"' + b"x" * 1_000_000 + b'"}'
+    copies: list[int] = []
+
+    async def answer(reader, writer, head, received):
+        if not tracemalloc.is_tracing():
+            writer.write(reply(b"ok"))
+            return True
+        snapshot = tracemalloc.take_snapshot()
+        copies.extend(  # made by the transport (the test's server keeps what it read)
+            trace.size
+            for trace in snapshot.traces
+            if trace.size >= len(body) // 2
+            and trace.traceback[-1].filename.endswith("/base/pooled_transport.py")
+        )
+        writer.write(reply(b"ok"))
+        return True
+
+    async def send() -> bytes:
+        server = Server(answer)
+        pool = transport()
+        async with server as base:
+            tracemalloc.start(8)
+            try:
+                got = await pool.post_whole(f"{base}/p", {"x-a": "1"}, body, httpx.Timeout(5.0))
+            finally:
+                tracemalloc.stop()
+            # a body in pieces (a media body's views), short and long: each arrives whole
+            for size in (10, 40_000):
+                pieces: list[bytes | memoryview] = [b"[", memoryview(b"y" * size), b"]"]
+                await pool.post_whole(f"{base}/p", {}, pieces, httpx.Timeout(5.0))
+            await pool.aclose()
+        assert server.requests[0].endswith(b"\r\n\r\n" + body)
+        assert b"\r\nx-a: 1\r\n" in server.requests[0]
+        for sent, size in zip(server.requests[1:], (10, 40_000), strict=True):
+            assert sent.endswith(b"content-length: %d\r\n\r\n[%s]" % (size + 2, b"y" * size))
+        return got.content
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(send()) == b"ok"
+    assert copies == []
