@@ -17,6 +17,7 @@ fails on a reused connection before any response byte is retried once on a new o
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import ssl
 import time
@@ -51,6 +52,11 @@ class _Connection(asyncio.Protocol):
     def __init__(self, origin: Origin) -> None:
         self.origin = origin
         self.transport: asyncio.Transport | None = None
+        self.body: deque[bytes] = deque()  # the body pieces received, not taken yet
+        # httptools hands each body piece (an SSE stream's: one an event) to ``on_body``,
+        # looked up once, here: the deque's own append, no call of ours a piece
+        # (``data_received`` counts what a read brought)
+        self.on_body = self.body.append
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.idle_since = 0.0
@@ -64,8 +70,8 @@ class _Connection(asyncio.Protocol):
         self.complete = False
         self.keep_alive = True
         self.until_eof = False
-        self.body: deque[bytes] = deque()
-        self.buffered = 0
+        self.body.clear()
+        self.buffered = 0  # the bytes in ``body``
         self.paused = False
         self.got_bytes = False
         self.error: Exception | None = None
@@ -80,13 +86,25 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.got_bytes = True
+        body = self.body
+        before = len(body)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self.error = httpx.RemoteProtocolError(f"invalid HTTP response: {exc}")
             self.keep_alive = False
             self.close()
+        if len(body) > before:
+            self._received(len(body) - before)
         self.wake()
+
+    def _received(self, pieces: int) -> None:
+        """The read brought ``pieces`` body pieces: counted; reading pauses past
+        HIGH_WATER bytes unread (``take`` and ``take_all`` resume it)."""
+        self.buffered += sum(map(len, itertools.islice(reversed(self.body), pieces)))
+        if self.buffered > HIGH_WATER and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -102,7 +120,7 @@ class _Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         pass
 
-    # --- httptools callbacks -----------------------------------------------------------
+    # --- httptools callbacks (and ``on_body``: the body's append) ------------------------
     # They run inside ``feed_data`` only, and ``data_received`` wakes the reader once
     # after it: an SSE stream's read carries a body piece per event, and a wake for
     # each was a call and a check per event for nothing.
@@ -115,13 +133,6 @@ class _Connection(asyncio.Protocol):
         names = {name.lower() for name, _ in self.headers}
         self.until_eof = b"content-length" not in names and b"transfer-encoding" not in names
         self.headers_done = True
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-        self.buffered += len(body)
-        if self.buffered > HIGH_WATER and not self.paused and self.transport is not None:
-            self.paused = True
-            self.transport.pause_reading()
 
     def on_message_complete(self) -> None:
         self.complete = True

@@ -284,6 +284,111 @@ class SSEDecoder:
             self.event = value
 
 
+class SkimmingDecoder(SSEDecoder):
+    """An ``SSEDecoder`` for a passed-through stream whose later text nobody reads: once
+    told of an event that is only text (``learn``), an event whose bytes are that one's
+    but for the strings ``keys`` name is handed on as those bytes (``bytes``: a run of
+    such events as one piece, each up to and with its empty line), neither decoded nor
+    made a message; anything else is a message as ``SSEDecoder`` makes it.
+
+    ``keys`` are what comes right before such strings in the event's data, as the format
+    writes them: the text's first (OpenAI chat: ``"content":"``), then any padding the
+    format adds (OpenAI's ``"obfuscation":"``, another in each event). A JSON string ends
+    at its first quote no backslash escapes; so an event made of the learnt event's bytes
+    with, in place of each such string, one without a quote, a backslash before its end
+    or a line break is the learnt event with other strings there, which the parser reads
+    as more text only. Its bytes are those ``sse_bytes`` writes of the message it decodes
+    to (valid UTF-8). Asking the codec's ``skims`` of it (a dozen substring scans of the
+    whole event) cost most of a skimmed stream's reading."""
+
+    __slots__ = ("keys", "pieces", "lines")
+
+    def __init__(self, keys: tuple[bytes, ...]) -> None:
+        super().__init__()
+        self.keys = keys
+        # the learnt event's bytes around the strings (the first: from "event: "/"data: "
+        # on; the last: with the empty line), and how many line ends it has
+        self.pieces: tuple[bytes, ...] = ()
+        self.lines = 0
+
+    def learn(self, sent: bytes) -> None:
+        """``sent`` (as ``sse_bytes`` wrote an event) is only text: events like it are
+        handed on as their bytes from now on, this read's later ones too. Forgets what it
+        had learnt when ``sent`` has no text where the first key says, or several data
+        lines."""
+        self.pieces, pieces, at = (), [], 0
+        data = sent.find(b"data: ")
+        if data < 0 or sent.find(b"\n", data) != len(sent) - 2:
+            return  # several lines of data
+        for number, key in enumerate(self.keys):
+            start = sent.find(key, max(at, data))
+            if start < 0 and number:
+                continue  # no padding in it
+            end = sent.find(b'"', start + len(key))
+            if start < 0 or end < 0 or sent[end - 1] == 92:  # 92: "\\" (escapes a quote)
+                return
+            pieces.append(sent[at : start + len(key)])
+            at = end
+        self.pieces, self.lines = (*pieces, sent[at:]), sent.count(b"\n")
+
+    def events(self, chunk: bytes) -> Iterator[Any]:
+        """``SSEDecoder.events``, an event at a time: what ``learn`` was told while this
+        read's earlier events were handed on applies to its later ones."""
+        if self.pending:
+            chunk, self.pending = self.pending + chunk, b""
+        return self._blocks(chunk)
+
+    def _blocks(self, chunk: bytes) -> Iterator[Any]:
+        """The events of ``chunk`` (``pending`` before it): a run of events like the
+        learnt one as one piece of bytes, the others as messages."""
+        find, start, run = chunk.find, 0, -1  # run: where the events being skimmed start
+        fresh = not self.data and self.event is None  # no event under way from the last read
+        pieces, lines = self.pieces, self.lines  # (learn runs only while this waits at a yield)
+        while True:
+            if fresh and pieces and chunk.startswith(pieces[0], start):
+                at = start + len(pieces[0])
+                for piece in pieces[1:]:
+                    closing = find(b'"', at)  # the string's end, if nothing escapes it
+                    if (
+                        closing < 0
+                        or chunk[closing - 1] == 92
+                        or not chunk.startswith(piece, closing)
+                    ):
+                        break
+                    at = closing + len(piece)
+                else:
+                    event = chunk[start:at]
+                    if event.count(b"\n") == lines and (event.isascii() or _utf8(event)):
+                        run = start if run < 0 else run
+                        start = at
+                        continue
+            end = find(b"\n\n", start)  # an event's lines, then the empty line ending it
+            if end < 0:
+                break
+            if run >= 0:
+                yield chunk[run:start]
+                run = -1
+            yield from self._decoded(chunk[start:end].split(b"\n"))
+            message = self._take()
+            if message is not None:
+                yield message
+            start, fresh = end + 2, True
+            pieces, lines = self.pieces, self.lines
+        if run >= 0:
+            yield chunk[run:start]
+        *rest, self.pending = chunk[start:].split(b"\n")
+        yield from self._decoded(rest)
+
+
+def _utf8(text: bytes) -> bool:
+    """Whether ``text`` is valid UTF-8 (decoded with replacement, it is the same bytes)."""
+    try:
+        text.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def iter_sse_batches(
     chunks: AsyncIterator[bytes], on_chunk: Callable[[bytes], None] | None = None
 ) -> AsyncIterator[list[SSEMessage]]:

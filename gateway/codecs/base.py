@@ -368,6 +368,12 @@ class PassthroughCodec(UpstreamCodec, Protocol):
         reasoning in it. Read off the text by substrings; a doubt says False (parsed)."""
         ...
 
+    # What comes right before the JSON strings two events ``skims`` admits may differ in
+    # (their text's first, then any padding), as the format writes it: a skimmed stream
+    # hands on events that differ from a skimmed one only there without asking ``skims``
+    # (``streaming.SkimmingDecoder``).
+    skim_keys: tuple[bytes, ...]
+
     def stream_editor(self, body: dict[str, Any]) -> StreamEditor | None:
         """An editor for one stream answering ``body`` (the caller's, as received), or
         None when such a stream cannot be checked in its own bytes (it is translated)."""

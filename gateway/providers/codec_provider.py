@@ -41,6 +41,7 @@ from gateway.base.owned_bytes import fitted
 from gateway.base.pooled_transport import Answer, AnswerTooLarge, Body, body_chunks
 from gateway.base.streaming import (
     EventBatches,
+    SkimmingDecoder,
     SSEMessage,
     decoded_lazily,
     iter_sse_batches,
@@ -593,9 +594,9 @@ class CodecProvider(Provider):
         event in the format's own shape.
 
         ``skim``: nobody reads the answer's text (no response cache keeps it), so once
-        the first text went out, an event that is only more text (``codec.skims``) is
-        forwarded without being parsed: its TextDelta would change nothing the journal
-        keeps (usage, finish, errors, the bytes sent); parsing it was most of a stream's cost."""
+        the first text went out, an event that is only more text (``codec.skims``, or a
+        ``SkimmingDecoder``'s) is forwarded unparsed: its TextDelta would change nothing
+        the journal keeps (usage, finish, errors, the bytes sent); parsing it was most of a stream's cost."""
         codec = self._passthrough_codec()
         content, sent = await self._signed(
             url, codec.stream_body(body), caller, stream=True, relay=True
@@ -604,18 +605,21 @@ class CodecProvider(Provider):
         held: list[t.StreamEvent] = []  # canonical events of withheld upstream events
         yielded = False
         content_out = False  # the first text, tool-argument or thinking delta was handed on
-        framing, skims = codec.framing, codec.skims
+        framing, skims, skimmer = codec.framing, codec.skims, _skimmer(codec, skim)
         exchange.begin(url, content)
         try:
             async with self._answering(url, content, sent, exchange) as response:
-                async for batch in _wire_batches(response, exchange, framing, skim):
+                async for batch in _wire_batches(response, exchange, framing, skimmer):
                     out: list[bytes] = []
                     out_events: list[t.StreamEvent] = []
                     failure = None
                     for item in batch:
+                        if isinstance(item, bytes):  # only more text, as it came (skimmed)
+                            out.append(item)
+                            continue
                         if isinstance(item, SSEMessage):  # lazy: skimmed, or read now
                             if content_out and skims(item.event, item.data):
-                                out.append(sse_bytes(item.data, item.event))
+                                out.append(_skimmed(item, skimmer))
                                 continue
                             read = sse_wire_event(item, framing)
                             if read is None:
@@ -895,15 +899,33 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
 
 
 def _wire_batches(
-    response: httpx.Response, exchange: Exchange, framing: str, skim: bool
-) -> AsyncIterator[Iterable[WireEvent]] | AsyncIterator[list[SSEMessage]]:
-    """The upstream's events a read at a time: when skimming an SSE stream, as its
-    messages (the loop reads each as it reaches it, not a read's at once), else as
-    wire events."""
+    response: httpx.Response,
+    exchange: Exchange,
+    framing: str,
+    skimmer: SkimmingDecoder | None,
+) -> AsyncIterator[Iterable[WireEvent]] | AsyncIterator[Iterable[SSEMessage | bytes]]:
+    """The upstream's events a read at a time, each decoded as the loop reaches it:
+    when skimming an SSE stream, as ``skimmer`` hands them on (messages, and the bytes of
+    the events it skimmed), else as wire events."""
     chunks = body_chunks(response)
-    if skim and framing in SSE_FRAMINGS:
-        return iter_sse_batches(chunks, exchange.received)
+    if skimmer is not None:
+        return decoded_lazily(chunks, skimmer, exchange.received)
     return DEFRAMERS[framing](chunks, exchange.received)
+
+
+def _skimmer(codec: PassthroughCodec, skim: bool) -> SkimmingDecoder | None:
+    """The decoder of a skimmed stream (its events a read, those like one ``skims``
+    admitted handed on unread), or None: the stream is read whole or not SSE."""
+    return SkimmingDecoder(codec.skim_keys) if skim and codec.framing in SSE_FRAMINGS else None
+
+
+def _skimmed(message: SSEMessage, skimmer: SkimmingDecoder | None) -> bytes:
+    """The bytes to forward of an event ``skims`` admitted; the stream's decoder learns
+    from them to hand on the events like it unread."""
+    sent = sse_bytes(message.data, message.event)
+    if skimmer is not None:  # (there is one when skimming)
+        skimmer.learn(sent)
+    return sent
 
 
 def _count(event: t.StreamEvent, exchange: Exchange) -> None:

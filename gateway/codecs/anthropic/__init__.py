@@ -53,6 +53,7 @@ class AnthropicCodec:
     # the functions themselves, not methods calling them: skims is asked once per
     # streamed event
     skims = staticmethod(outbound.skims)
+    skim_keys = (b'"text":"',)  # what comes before an event's text (``SkimmingDecoder``)
     answer_texts = staticmethod(outbound.answer_texts)
     stream_editor = staticmethod(editor.editor)
 

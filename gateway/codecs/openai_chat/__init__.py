@@ -62,6 +62,9 @@ class OpenAIChatCodec:
     stream_body = staticmethod(outbound.stream_body)
     withheld = staticmethod(outbound.withheld)
     skims = staticmethod(outbound.skims)
+    # what comes before the strings an event skims admits may differ in from another:
+    # its text, and the padding OpenAI adds to each event (``SkimmingDecoder``)
+    skim_keys = (b'"content":"', b'"obfuscation":"')
     stream_editor = staticmethod(editor.editor)
 
     def with_output_ceiling(

@@ -511,3 +511,51 @@ def test_a_body_is_written_as_it_is_not_copied_behind_its_head():
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         assert runner.run(send()) == b"ok"
     assert copies == []
+
+
+class _Transport:
+    """What a connection calls on its transport, recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pause_reading(self) -> None:
+        self.calls.append("pause")
+
+    def resume_reading(self) -> None:
+        self.calls.append("resume")
+
+
+def test_a_connection_counts_the_body_a_read_brought_and_pauses_past_the_high_water(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Body pieces go to the body as httptools parses them (no call of ours a piece);
+    each read's are counted after it: reading pauses past HIGH_WATER bytes unread and
+    resumes once taken below LOW_WATER (or all at once)."""
+    from gateway.base import pooled_transport
+
+    monkeypatch.setattr(pooled_transport, "HIGH_WATER", 100)
+    monkeypatch.setattr(pooled_transport, "LOW_WATER", 50)
+    connection = pooled_transport._Connection(("http", "upstream", 80))
+    transport = _Transport()
+    connection.connection_made(transport)  # type: ignore[arg-type]
+    pieces = [b"x" * 30, b"y" * 40, b"z" * 20]
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces)
+    connection.data_received(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + chunked)
+    assert list(connection.body) == pieces
+    assert connection.buffered == 90
+    assert transport.calls == []  # 90 bytes: under the high water
+    connection.data_received(b"5\r\n" + b"w" * 5 + b"\r\n6\r\n" + b"v" * 6 + b"\r\n")
+    assert connection.buffered == 101
+    assert transport.calls == ["pause"]
+    assert connection.take() == pieces[0]  # 71 unread: still paused
+    assert connection.take() == pieces[1]  # 31 unread: below the low water
+    assert transport.calls == ["pause", "resume"]
+    assert connection.take_all() == b"z" * 20 + b"w" * 5 + b"v" * 6
+    assert connection.buffered == 0
+    connection.data_received(b"0\r\n\r\n")
+    assert connection.complete
+    connection.reset()  # the next exchange on it starts from nothing
+    assert not connection.body and connection.buffered == 0
+    connection.data_received(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+    assert connection.take_all() == b"ok"

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from gateway.base import http
-from gateway.base.streaming import SSEDecoder
+from gateway.base.streaming import SkimmingDecoder, SSEDecoder, sse_bytes
 from gateway.base.types import (
     PartStart,
     PartStop,
@@ -22,8 +22,10 @@ from gateway.base.types import (
     ThinkingDelta,
     ToolArgsDelta,
 )
+from gateway.codecs.anthropic import AnthropicCodec
 from gateway.codecs.anthropic import outbound as anthropic_outbound
 from gateway.codecs.base import sse_wire_event
+from gateway.codecs.openai_chat import OpenAIChatCodec
 from gateway.codecs.openai_chat import outbound as openai_outbound
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Exchange, Provider
@@ -149,6 +151,37 @@ def test_every_event_a_codec_skims_means_only_text(kind: str, name: str) -> None
         if content_seen and codec.skims(message.event, message.data):
             assert all(isinstance(e, TextDelta | PartStart | PartStop) for e in events), message
         content_seen = content_seen or any(isinstance(e, CONTENT) for e in events)
+
+
+@pytest.mark.parametrize(("kind", "name"), CASES)
+def test_every_event_a_skimming_decoder_hands_on_unread_means_only_text(
+    kind: str, name: str
+) -> None:
+    """As above, for the events ``forward``'s decoder hands on as bytes once told of one
+    ``skims`` admitted (``SkimmingDecoder``: like it but for the text), an event a read."""
+    codec = openai_outbound if kind == "openai" else anthropic_outbound
+    keys = (OpenAIChatCodec if kind == "openai" else AnthropicCodec).skim_keys
+    framing = "sse+done" if kind == "openai" else "sse"
+    parser = codec.StreamParser()
+    decoder = SkimmingDecoder(keys)
+    content_seen = False
+    unread = 0
+    for chunk in [e + b"\n\n" for e in transcript(kind, name).split(b"\n\n") if e.strip()]:
+        for item in decoder.events(chunk):
+            if isinstance(item, bytes):
+                messages, unread = SSEDecoder().feed(item), unread + 1
+            else:
+                messages = [item]
+                if content_seen and codec.skims(item.event, item.data):
+                    decoder.learn(sse_bytes(item.data, item.event))
+            for message in messages:
+                wire_event = sse_wire_event(message, framing)
+                events = [] if wire_event is None else parser.feed(wire_event)
+                if isinstance(item, bytes):
+                    assert all(isinstance(e, TextDelta | PartStart | PartStop) for e in events)
+                content_seen = content_seen or any(isinstance(e, CONTENT) for e in events)
+    if (kind, name) in (("openai", "openai_text"), ("anthropic", "text")):
+        assert unread  # (else this would pass with nothing handed on unread)
 
 
 TEXT = '{"id":"c","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}'
