@@ -81,9 +81,15 @@ def among(names: tuple[str, ...], loaded: set[str]) -> list[str]:
     return [n for n in names if n in loaded or any(m.startswith(n + ".") for m in loaded)]
 
 
+# The console's sockets' consumers (the log tail, the playground, an experiment's
+# progress) load when the first is opened (gateway.server.asgi.console_sockets).
+CONSOLE_SOCKETS = ("console.routing", "console.tail", "console.playground", "console.evals.live")
+
+
 def test_a_worker_starts_without_the_features_it_has_not_used(tmp_path: Path) -> None:
     loaded = loaded_by(PROBE, tmp_path)
     assert among(NOT_AT_START, loaded) == [], "imported at start"
+    assert among(CONSOLE_SOCKETS, loaded) == [], "the console's sockets imported at start"
     assert "gateway.core.service" in loaded  # the probe did load the request stack
 
 
