@@ -6,7 +6,9 @@
 - **Cold start**: ``manage.py serve --workers N`` started on a migrated database with a
   route imported (as ``bench/run.py`` does), timed from the process's start to the first
   answered ``/v1/chat/completions`` (polled every 20 ms against the bench mock
-  upstream); the median of ``--runs`` starts.
+  upstream); the median of ``--runs`` starts. With it, the CPU every process of the
+  server had used by then (user and system, children they waited for included: a
+  worker's helper processes), which a loaded machine moves far less than the seconds.
 - **Idle memory**: the RSS of every process of the server (supervisor, workers, the
   counter service) ``--idle-seconds`` after that first answer, with no traffic; and
   their PSS, where a page shared by several processes counts once in the sum.
@@ -100,6 +102,18 @@ def cold_start(
     return time.perf_counter() - started, process, port
 
 
+def tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of ``pid``'s tree, with those of the children each
+    process waited for (``cutime``, ``cstime``)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in run.server_processes(pid):
+        with contextlib.suppress(OSError, IndexError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(fields[i]) for i in (11, 12, 13, 14))
+    return total / ticks
+
+
 def tree_rss(pid: int) -> dict[str, float]:
     return {f"{run.process_role(p, pid)} {p}": run.rss_mb(p) for p in run.server_processes(pid)}
 
@@ -180,13 +194,14 @@ def main() -> None:
     results: dict[str, Any] = {"workers": args.workers, "cpus": os.cpu_count()}
     try:
         _, env = prepared(workdir, mock_port)
-        starts = []
+        starts, start_cpu = [], []
         idle: dict[str, float] = {}
         idle_pss = 0.0
         soak: list[float] = []
         for index in range(args.runs):
             seconds, server, port = cold_start(env, args.workers, log)
             starts.append(seconds)
+            start_cpu.append(tree_cpu(server.pid))
             if index == args.runs - 1:
                 time.sleep(args.idle_seconds)
                 idle = tree_rss(server.pid)
@@ -202,6 +217,7 @@ def main() -> None:
             stop(server)
         results.update(
             cold_start_s=statistics.median(starts), cold_starts_s=starts,
+            cold_start_cpu_s=statistics.median(start_cpu), cold_start_cpus_s=start_cpu,
             idle_rss_mb=sum(idle.values()), idle_pss_mb=idle_pss, idle_processes=idle,
             soak_rss_mb=soak, soak_growth_mb=(soak[-1] - soak[0]) if len(soak) > 1 else None,
             **install_size(),
@@ -225,6 +241,8 @@ def render(r: dict[str, Any]) -> str:
         "|---|---|",
         f"| cold start to the first answer (median of {len(r['cold_starts_s'])}) | "
         f"{r['cold_start_s']:.2f} s ({', '.join(f'{s:.2f}' for s in r['cold_starts_s'])}) |",
+        f"| CPU to the first answer, every process (median) | {r['cold_start_cpu_s']:.2f} s "
+        f"({', '.join(f'{s:.2f}' for s in r['cold_start_cpus_s'])}) |",
         f"| idle RSS, every process | {r['idle_rss_mb']:.0f} MB |",
         f"| idle PSS, every process (shared pages counted once) | {r['idle_pss_mb']:.0f} MB |",
     ]

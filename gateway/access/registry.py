@@ -37,15 +37,26 @@ from gateway.base.entries import (
     RouteEntry,
     Snapshot,
 )
-from gateway.base.secrets import provider_credentials, secret_refs
+from gateway.base.secrets import crypto, provider_credentials, secret_refs
 from gateway.base.secrets.secret_refs import references
 from gateway.catalog import capability_flags
 from gateway.models import Deployment, Guardrail, McpServer, Provider, RegistryState, Route
+from gateway.models.sealed import stored_tokens
 from gateway.providers import kinds
 
 log = logging.getLogger(__name__)
 
 GROUP = "switchyard.registry"
+
+# The tables a snapshot opens sealed values of (its parts' too: A2A agents' bearers).
+SEALED_IN = (
+    "gateway.Provider",
+    "gateway.Deployment",
+    "gateway.Route",
+    "gateway.McpServer",
+    "gateway.Guardrail",
+    "gateway.A2aAgent",
+)
 
 
 def _as_route_reaches_it(provider: ProviderEntry, timeout: float | None) -> ProviderEntry:
@@ -57,7 +68,10 @@ def _as_route_reaches_it(provider: ProviderEntry, timeout: float | None) -> Prov
 
 
 def build_snapshot() -> Snapshot:
-    """Read the registry tables into a new Snapshot (sync; run it in a thread from async)."""
+    """Read the registry tables into a new Snapshot (sync; run it in a thread from async).
+    Their sealed values are opened first, together (``crypto.open_ahead``: in a child
+    process unless this one has loaded ``cryptography``)."""
+    crypto.open_ahead(lambda: stored_tokens(SEALED_IN))
     try:
         models = catalog.load()
     except catalog.CatalogError as exc:  # a broken bundled file: serve without it

@@ -10,15 +10,19 @@ exporting it an ``os.environ/`` name. Lookups by value are not possible on such 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
 from typing import Any
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
-from django.db import models
+from django.db import connections, models, router
 
 from gateway.base.secrets import crypto
 from gateway.base.secrets.declared import url_has_secret
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
+from gateway.models.secrecy import DECLARED, DIGEST, PLAIN
 
 log = logging.getLogger(__name__)
 
@@ -121,3 +125,38 @@ class BearerSecret:
 
     def stored_bearer(self) -> str:
         return str(self.bearer_ref or crypto.decrypt(self.bearer_ciphertext))
+
+
+# A sealed value as any column holds it, alone or inside a JSON text (a sealed header's
+# value, a guardrail's sealed parameter): Fernet tokens are url-safe base64.
+SEALED_TEXT = re.compile(re.escape(crypto.PREFIX) + r"[A-Za-z0-9_-]+=*")
+
+
+def stored_tokens(labels: Iterable[str]) -> set[str]:
+    """Every sealed value stored in these models' secret-bearing fields (each field
+    ``secrecy.DECLARED`` says is neither PLAIN nor a DIGEST), read as the database holds
+    it: no field's converter runs, so nothing is opened here (``crypto.open_ahead``
+    opens them together). One query a table."""
+    found: set[str] = set()
+    for label in labels:
+        model = apps.get_model(label)
+        connection = connections[router.db_for_read(model)]
+        quote = connection.ops.quote_name
+        columns = [
+            f"CAST({quote(model._meta.get_field(name).column)} AS TEXT)"
+            for name, secrecy in DECLARED[label].items()
+            if secrecy not in (PLAIN, DIGEST)
+        ]
+        if not columns:
+            continue
+        sealed = " OR ".join(f"{column} LIKE %s" for column in columns)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(columns)} FROM {quote(model._meta.db_table)} "  # noqa: S608 - quoted names
+                f"WHERE {sealed}",
+                ["%" + crypto.PREFIX + "%"] * len(columns),
+            )
+            for row in cursor.fetchall():
+                for text in row:
+                    found.update(SEALED_TEXT.findall(text or ""))
+    return found

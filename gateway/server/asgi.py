@@ -24,8 +24,7 @@ django_application = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from console.routing import websocket_urlpatterns  # noqa: E402
-from gateway.base import hooks, process_role  # noqa: E402
+from gateway.base import hooks, lazy_import, process_role  # noqa: E402
 from gateway.base.asgi import Receive, Scope, Send  # noqa: E402
 from gateway.edge import endpoints, realtime_socket, role_gate  # noqa: E402
 from gateway.edge.body_caps import BodyCapApp  # noqa: E402
@@ -33,7 +32,19 @@ from gateway.edge.ws_origin import SameOriginWebSockets  # noqa: E402
 from gateway.server.lifespan import lifespan  # noqa: E402
 from gateway.server.send_coalescing import CoalescingApp  # noqa: E402
 
-console_sockets = SameOriginWebSockets(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+_console_app: SameOriginWebSockets | None = None
+
+
+async def console_sockets(scope: Scope, receive: Receive, send: Send) -> None:
+    """The console's sockets (``console.routing``: the log tail, the playground, an
+    experiment's progress), their consumers imported off the event loop when the first
+    is opened: about 0.5 MB of every worker that never serves one (#67)."""
+    global _console_app
+    if _console_app is None:
+        routing = await lazy_import.loaded("console.routing")
+        stack = AuthMiddlewareStack(URLRouter(routing.websocket_urlpatterns))
+        _console_app = SameOriginWebSockets(stack)
+    await _console_app(scope, receive, send)
 
 
 ROLE = process_role.current()

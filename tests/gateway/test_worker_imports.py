@@ -81,9 +81,15 @@ def among(names: tuple[str, ...], loaded: set[str]) -> list[str]:
     return [n for n in names if n in loaded or any(m.startswith(n + ".") for m in loaded)]
 
 
+# The console's sockets' consumers (the log tail, the playground, an experiment's
+# progress) load when the first is opened (gateway.server.asgi.console_sockets).
+CONSOLE_SOCKETS = ("console.routing", "console.tail", "console.playground", "console.evals.live")
+
+
 def test_a_worker_starts_without_the_features_it_has_not_used(tmp_path: Path) -> None:
     loaded = loaded_by(PROBE, tmp_path)
     assert among(NOT_AT_START, loaded) == [], "imported at start"
+    assert among(CONSOLE_SOCKETS, loaded) == [], "the console's sockets imported at start"
     assert "gateway.core.service" in loaded  # the probe did load the request stack
 
 
@@ -268,3 +274,45 @@ def test_the_first_console_page_imports_the_console_off_the_event_loop(tmp_path:
     status, in_loop_thread = json.loads(done.stdout.strip().splitlines()[-1])
     assert status == [302]  # the sign-in page: the console answered
     assert in_loop_thread == [False]  # imported once, in a thread
+
+
+# A worker whose registry holds sealed secrets (every literal api_key of an imported
+# LiteLLM config): its snapshot opens them in a child process (crypto.open_ahead), so
+# the worker never loads cryptography (about 9 MB of each, #67), and the snapshot holds
+# the plaintexts all the same.
+SEALING_PROBE = """
+import os
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.server.settings")
+import django
+django.setup()
+from gateway.models import Provider
+provider = Provider(name="sealed", kind="openai", base_url="https://u:pw@llm.example/v1")
+provider.set_secret("sk-sealed-upstream-key")
+provider.set_extra_headers({"X-Key": "header-secret"})
+provider.save()
+assert provider.secret_ciphertext
+print("[]")
+"""
+
+SEALED_SNAPSHOT_PROBE = """
+import json, os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.server.settings")
+import django
+django.setup()
+import gateway.server.asgi  # noqa: F401
+from gateway.server import warm_up
+warm_up.warm_up()
+from gateway.access import registry
+entry = registry.rebuild().providers["sealed"]
+assert entry.secret == "sk-sealed-upstream-key", entry.secret
+assert entry.base_url == "https://u:pw@llm.example/v1", entry.base_url
+assert entry.extra_headers == {"X-Key": "header-secret"}, entry.extra_headers
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_a_worker_opens_its_sealed_secrets_without_loading_cryptography(tmp_path: Path) -> None:
+    loaded_by(SEALING_PROBE, tmp_path)  # sealed by another process, as import_config does
+    loaded = loaded_by(SEALED_SNAPSHOT_PROBE, tmp_path)  # (the probe checks the plaintexts)
+    assert "gateway.access.registry" in loaded
+    assert among(("cryptography",), loaded) == [], "imported to open the snapshot's secrets"

@@ -74,3 +74,19 @@ def test_a_broken_override_is_ignored_and_the_bundle_still_serves(settings, capl
 def test_malformed_files_are_refused_with_the_place(data, message):
     with pytest.raises(CatalogError, match=message):
         store.parse(data)
+
+
+def test_equal_prices_and_name_sets_of_the_entries_are_one_object_each() -> None:
+    """The bundled catalog holds a few hundred values of prices and capability sets for
+    its thousands (every worker keeps it): each equal value is one object, read as it was."""
+    store.reset()
+    entries = store.load().all()
+    sets = [names for entry in entries for names in (entry.caps, entry.rejects)]
+    prices = [entry.input for entry in entries if entry.input is not None]
+    assert len({id(names) for names in sets}) == len(set(sets))
+    assert len({id(price) for price in prices}) == len({str(price) for price in prices})
+    assert len(set(sets)) < len(sets) / 5 and len(set(prices)) < len(prices) / 2
+    parsed = store.parse({"providers": {"v": {"models": {"m": {"input": "2.50", "caps": []}}}}})
+    entry = parsed.get("v", "m")
+    assert entry is not None and entry.input == Decimal("2.5") and str(entry.input) == "2.5"
+    assert entry.caps == frozenset() and entry.rejects is entry.caps

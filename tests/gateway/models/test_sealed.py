@@ -15,7 +15,10 @@ from django.db import connection
 from django.test import Client
 
 from gateway.access import roles
-from gateway.models import McpServer, Provider
+from gateway.access.registry import SEALED_IN
+from gateway.base.secrets import crypto
+from gateway.models import A2aAgent, Guardrail, McpServer, Provider, Route
+from gateway.models.sealed import stored_tokens
 from gateway.ops.litellm.export import export_config
 
 # the password and the session value are what no name heuristic called a credential
@@ -123,3 +126,44 @@ def test_an_mcp_server_url_is_sealed_masked_kept_and_exported_by_type() -> None:
     exported: dict[str, Any] = yaml.safe_load(export_config())["mcp_servers"]
     assert exported["docs"]["url"].startswith("os.environ/") and leaks(str(exported)) == []
     assert exported["open"]["url"] == "https://open.example/mcp"
+
+
+@pytest.mark.django_db
+def test_the_registry_s_sealed_values_are_read_as_stored_without_opening_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a snapshot opens ahead (``crypto.open_ahead``): every sealed value of the
+    registry's secret-bearing fields, alone or inside JSON, and none of a plain field."""
+    provider = Provider(name="p", kind="openai", base_url=BASE)
+    provider.set_secret("sk-provider")
+    provider.set_extra_headers({"X-Key": "hdr", "X-Ref": "os.environ/HDR"})
+    provider.save()
+    headers = Provider.objects.get(pk=provider.pk).extra_headers
+    assert headers["X-Ref"] == "os.environ/HDR"
+    mcp = McpServer(name="m", transport="streamable_http", url="https://mcp.example/")
+    mcp.set_bearer("mcp-bearer")
+    mcp.save()
+    agent = A2aAgent(name="a", url=MCP_URL)
+    agent.set_bearer("a2a-bearer")
+    agent.save()
+    params = {"api_key": crypto.encrypt("g-key"), "list": [crypto.encrypt("g-item"), 3]}
+    Guardrail.objects.create(name="g", kind="secrets", params=params)
+    Route.objects.create(name="r", description=crypto.encrypt("plain, not read"))
+
+    def opened(value: str) -> str:
+        raise AssertionError("opened")
+
+    monkeypatch.setattr(crypto, "decrypt", opened)
+    found = stored_tokens(SEALED_IN)
+    expected = {
+        stored("gateway_provider", "base_url", provider.pk),
+        stored("gateway_provider", "secret_ciphertext", provider.pk),
+        headers["X-Key"],
+        stored("gateway_mcpserver", "bearer_ciphertext", mcp.pk),
+        stored("gateway_a2aagent", "url", agent.pk),
+        stored("gateway_a2aagent", "bearer_ciphertext", agent.pk),
+        params["api_key"],
+        params["list"][0],
+    }
+    assert all(value.startswith(crypto.PREFIX) for value in expected)
+    assert found == expected

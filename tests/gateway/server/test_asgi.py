@@ -1,6 +1,7 @@
 """The ASGI entry point's WebSocket dispatch: a path the process's role does not serve
 is closed before it is accepted; the others go to the feature serving the path, the
-Realtime relay or the console's consumers."""
+Realtime relay or the console's consumers, which load off the event loop when the first
+console socket is opened."""
 
 from __future__ import annotations
 
@@ -83,3 +84,34 @@ async def test_each_socket_path_reaches_its_own_app_in_the_all_role(monkeypatch)
         ("realtime", "/v1/realtime"),
         ("console", "/ws/logs/tail/"),
     ]
+
+
+async def test_the_console_s_sockets_load_off_the_loop_on_the_first_one_opened(
+    monkeypatch,
+) -> None:
+    from gateway.base import lazy_import
+    from gateway.server import asgi
+
+    loading: list[str] = []
+    loaded = lazy_import.loaded
+
+    async def noting(name: str):
+        loading.append(name)
+        return await loaded(name)
+
+    monkeypatch.setattr(asgi, "_console_app", None)
+    monkeypatch.setattr(lazy_import, "loaded", noting)
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    foreign = [(b"host", b"127.0.0.1"), (b"origin", b"http://evil.example")]
+    for _ in range(2):
+        scope = {"type": "websocket", "path": "/ws/logs/tail/", "headers": foreign}
+        await asgi.console_sockets(scope, receive, send)
+    assert loading == ["console.routing"]  # in a thread (lazy_import.loaded), once
+    assert sent == [{"type": "websocket.close", "code": 4403}] * 2  # the console's own checks
