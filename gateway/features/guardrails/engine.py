@@ -122,7 +122,10 @@ async def run(
             _failed(entry, context, notes, exc, elapsed)
             continue
         elapsed = (time.perf_counter() - started) * 1000
-        texts = _apply(entry, context, notes, verdict, texts, elapsed)
+        if verdict.action == "none":  # most checks: noted, nothing else (``_apply``'s last case)
+            notes.add(entry, context.mode, "none", elapsed)
+        else:
+            texts = _apply(entry, context, notes, verdict, texts, elapsed)
     return texts
 
 

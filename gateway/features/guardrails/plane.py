@@ -324,7 +324,8 @@ class Run:
 
     async def after(self, response: ChatResponse) -> ChatResponse:
         try:
-            await self.gate()
+            if self.during_task is not None:
+                await self.gate()
             if self.post:
                 slots = texts.response_slots(response)
                 checked = await engine.run(
@@ -347,7 +348,8 @@ class Run:
             checked: ChatResponse = await self.after(codec.parse_response(data))
             return checked if self.withhold_response else None
         try:
-            await self.gate()
+            if self.during_task is not None:  # (``gate``, without a coroutine when none runs)
+                await self.gate()
             if self.post:
                 slots = texts.PassedSlots(found, lambda: codec.parse_response(data))
                 checked_texts = await engine.run(

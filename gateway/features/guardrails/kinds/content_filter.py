@@ -30,8 +30,8 @@ from typing import Any
 
 from gateway.base import marker_scan
 from gateway.base.entries import GuardrailEntry
+from gateway.features.guardrails.kinds import NONE, ConfigError, Context, Verdict
 from gateway.features.guardrails.kinds import Checker as BaseChecker
-from gateway.features.guardrails.kinds import ConfigError, Context, Verdict
 
 # Common patterns, by the names LiteLLM's content filter gives them. Each is written
 # here from the format it matches (the issuers' published shapes).
@@ -198,6 +198,8 @@ class Checker(BaseChecker):
         self.mask = _joined({k: r for k, r in self.names.items() if r.action == "MASK"})
         self.block_hints = _hints(blocking)
         self.mask_hints = _hints(masking)
+        # whether a hint is looked for in the lowered text (``_scan_one`` folds it once)
+        self.folds = any(h is not None and h[1] for h in (self.block_hints, self.mask_hints))
         # what ``_hints_present`` looks for in all the texts at once (the lowered hints
         # that are ASCII: the scan folds ASCII case only), worked out once, not a request
         hints = [h for h in (self.block_hints, self.mask_hints) if h]
@@ -227,6 +229,8 @@ class Checker(BaseChecker):
         self.checked = CleanLists()  # this configuration's (a new one: a new checker)
 
     async def check(self, texts: list[str], context: Context) -> Verdict:
+        if len(texts) == 1 and len(texts[0]) < MANY_TEXTS_CHARS:  # (``scan``'s first case)
+            return self._scan_one(texts[0])
         return self.scan(texts)
 
     def holds(self, text: str) -> int:
@@ -387,25 +391,31 @@ class Checker(BaseChecker):
                     return self._blocked(found)
         hints, mask = mask_hints, self.mask
         if mask is None or mask_none:
-            return Verdict()
+            return NONE  # (one verdict of none, not one made a check)
         may = self._may_match
         scanned = [may(hints, text) for text in texts]
         if True not in scanned:  # no text holds what a masking rule needs
-            return Verdict()
+            return NONE
         return self._masked(mask, texts, originals, scanned)
 
     def _scan_one(self, original: str) -> Verdict:
         """``scan`` of one text shorter than ``MANY_TEXTS_CHARS`` (a stream's check, an
-        answer): the same verdict, without the lists and the look in all texts at once
-        (which never narrows the hints of one such text)."""
+        answer, a short request): the same verdict, without the lists and the look in all
+        texts at once (which never narrows the hints of one such text), and with one ASCII
+        test and one fold of the text for both actions' hints (``_may_match`` of each)."""
         text = original if original.isascii() else normalized(original)
-        if self.block is not None and self._may_match(self.block_hints, text):
-            found = self.block.search(text)
+        block, mask = self.block, self.mask
+        may_block = may_mask = True
+        if text is original or text.isascii():
+            folded = text.lower() if self.folds else text
+            may_block = _hinted(self.block_hints, text, folded)
+            may_mask = mask is not None and _hinted(self.mask_hints, text, folded)
+        if block is not None and may_block:
+            found = block.search(text)
             if found is not None:
                 return self._blocked(found)
-        mask = self.mask
-        if mask is None or not self._may_match(self.mask_hints, text):
-            return Verdict()
+        if mask is None or not may_mask:
+            return NONE
         return self._masked(mask, [text], [original], [True])
 
     def _blocked(self, found: re.Match[str]) -> Verdict:
@@ -434,7 +444,7 @@ class Checker(BaseChecker):
             for text, original, it in zip(texts, originals, scanned, strict=True)
         ]
         if not seen:
-            return Verdict()
+            return NONE
         entities = tuple(dict.fromkeys(seen))
         return Verdict("intervened", f"masked {', '.join(entities)}", rewritten, entities)
 
@@ -501,6 +511,20 @@ def format_characters() -> dict[int, None]:
     that is not ASCII."""
     planes = itertools.chain(range(0x20000), range(0xE0000, 0xE1000))
     return dict.fromkeys(c for c in planes if unicodedata.category(chr(c)) == "Cf")
+
+
+def _hinted(hints: Hints | None, text: str, folded: str) -> bool:
+    """``Checker._may_match`` of an ASCII ``text`` whose lowered form is ``folded``."""
+    if hints is None:
+        return True
+    exact, lowered = hints
+    for hint in exact:
+        if hint in text:
+            return True
+    for hint in lowered:  # noqa: SIM110 - ``any`` of a generator: calls on every check
+        if hint in folded:
+            return True
+    return False
 
 
 def normalized(text: str) -> str:
