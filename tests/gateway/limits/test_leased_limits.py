@@ -417,9 +417,10 @@ async def test_a_key_and_its_team_are_admitted_from_their_leases_and_refused_as_
     )
 
 
-async def test_a_team_key_s_leased_admission_awaits_nothing_of_the_backend(service, monkeypatch):
-    """Once its leases have room, a key of a team is admitted from them by a plain call
-    (``SharedCounters.take_joint``): no coroutine of the backend, no round trip."""
+@pytest.fixture
+def team_key(service, monkeypatch):
+    """(a team with a budget and an rpm limit, a key of it with both), counted by the
+    service; the spends start at nothing."""
     from tests.gateway.limits.test_limits_team import team
 
     monkeypatch.setenv(SOCKET_ENV, service.path)
@@ -429,7 +430,15 @@ async def test_a_team_key_s_leased_admission_awaits_nothing_of_the_backend(servi
 
     monkeypatch.setattr(spending, "load_counter_spend", no_counter_spend)
     crew = team(budget_usd=COST * 100, rpm_limit=1000)
-    k = key(team=crew, budget_usd=COST * 100, rpm_limit=100)
+    return crew, key(team=crew, budget_usd=COST * 100, rpm_limit=100)
+
+
+async def test_a_team_key_s_leased_admission_awaits_nothing_of_the_backend(
+    service, team_key, monkeypatch
+):
+    """Once its leases have room, a key of a team is admitted from them by a plain call
+    (``SharedCounters.take_joint``): no coroutine of the backend, no round trip."""
+    crew, k = team_key
     first = await limits.admit(k, "r", 10, hold_usd=COST)  # the top-up
     await first.settle(10, COST)
     backend = limits._backend()
@@ -557,19 +566,10 @@ async def test_a_leased_settlement_outside_the_event_loop_is_made_at_once(servic
     assert [lease.in_flight for lease, _ in holds] == [n - UNITS for _, n in holds]
 
 
-async def test_a_rounds_reports_of_every_lease_go_in_one_request(service, monkeypatch):
+async def test_a_rounds_reports_of_every_lease_go_in_one_request(service, team_key):
     """A key with a budget and an rpm limit in a team with both holds four leases: what
     they used is reported in one request a round, not four in a row."""
-    from tests.gateway.limits.test_limits_team import team
-
-    monkeypatch.setenv(SOCKET_ENV, service.path)
-
-    async def no_counter_spend(counter_id, start):
-        return Decimal(0)
-
-    monkeypatch.setattr(spending, "load_counter_spend", no_counter_spend)
-    crew = team(budget_usd=COST * 100, rpm_limit=1000)
-    k = key(team=crew, budget_usd=COST * 100, rpm_limit=100)
+    crew, k = team_key
     sent = counted(limits._backend())  # type: ignore[arg-type]
     for _ in range(3):
         reservation = await limits.admit(k, "r", 10, hold_usd=COST)
