@@ -403,13 +403,13 @@ class Checker(BaseChecker):
         answer, a short request): the same verdict, without the lists and the look in all
         texts at once (which never narrows the hints of one such text), and with one ASCII
         test and one fold of the text for both actions' hints (``_may_match`` of each)."""
-        text = original if original.isascii() else normalized(original)
+        ascii_text = original.isascii()
+        text = original if ascii_text else normalized(original)
         block, mask = self.block, self.mask
         may_block = may_mask = True
-        if text is original or text.isascii():
+        if ascii_text or text.isascii():
             folded = text.lower() if self.folds else text
-            may_block = _hinted(self.block_hints, text, folded)
-            may_mask = mask is not None and _hinted(self.mask_hints, text, folded)
+            may_block, may_mask = _hinted(self.block_hints, self.mask_hints, text, folded)
         if block is not None and may_block:
             found = block.search(text)
             if found is not None:
@@ -513,18 +513,25 @@ def format_characters() -> dict[int, None]:
     return dict.fromkeys(c for c in planes if unicodedata.category(chr(c)) == "Cf")
 
 
-def _hinted(hints: Hints | None, text: str, folded: str) -> bool:
-    """``Checker._may_match`` of an ASCII ``text`` whose lowered form is ``folded``."""
-    if hints is None:
-        return True
-    exact, lowered = hints
-    for hint in exact:
-        if hint in text:
-            return True
-    for hint in lowered:  # noqa: SIM110 - ``any`` of a generator: calls on every check
-        if hint in folded:
-            return True
-    return False
+def _hinted(block: Hints | None, mask: Hints | None, text: str, folded: str) -> tuple[bool, ...]:
+    """``Checker._may_match`` of an ASCII ``text`` whose lowered form is ``folded``, for
+    the block hints and for the mask hints: (block, mask), in one call (on every check)."""
+    found: tuple[bool, ...] = ()
+    for hints in (block, mask):
+        may = hints is None
+        if hints is not None:
+            exact, lowered = hints
+            for hint in exact:
+                if hint in text:
+                    may = True
+                    break
+            else:
+                for hint in lowered:
+                    if hint in folded:
+                        may = True
+                        break
+        found += (may,)
+    return found
 
 
 def normalized(text: str) -> str:
