@@ -144,6 +144,28 @@ def found_nothing(
             note["latency_ms"] = round(note["latency_ms"] + elapsed_ms, 3)
 
 
+def known_clean(
+    entries: Sequence[GuardrailEntry], texts: list[str], mode: str, notes: Notes
+) -> bool:
+    """Whether every check of ``entries`` would find nothing in ``texts``, known without
+    running it (each a local kind that says so of each text: ``Checker.finds_nothing``):
+    then noted as checks that found nothing (``found_nothing``), not run, and no context
+    made for them. A service's check always runs (it may fail, and its failure policy
+    refuse the request); so does a check of no text."""
+    if not texts:
+        return False
+    started = time.perf_counter()
+    for entry in entries:
+        checker = kinds.checker(entry)
+        if not checker.local:
+            return False
+        for text in texts:
+            if not checker.finds_nothing(text):
+                return False
+    found_nothing(entries, mode, notes, (time.perf_counter() - started) * 1000)
+    return True
+
+
 def _failed(
     entry: GuardrailEntry, context: Context, notes: Notes, exc: BaseException, elapsed: float
 ) -> None:
