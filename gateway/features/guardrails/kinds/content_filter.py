@@ -198,8 +198,6 @@ class Checker(BaseChecker):
         self.mask = _joined({k: r for k, r in self.names.items() if r.action == "MASK"})
         self.block_hints = _hints(blocking)
         self.mask_hints = _hints(masking)
-        # whether a hint is looked for in the lowered text (``_scan_one`` folds it once)
-        self.folds = any(h is not None and h[1] for h in (self.block_hints, self.mask_hints))
         # what ``_hints_present`` looks for in all the texts at once (the lowered hints
         # that are ASCII: the scan folds ASCII case only), worked out once, not a request
         hints = [h for h in (self.block_hints, self.mask_hints) if h]
@@ -400,21 +398,15 @@ class Checker(BaseChecker):
 
     def _scan_one(self, original: str) -> Verdict:
         """``scan`` of one text shorter than ``MANY_TEXTS_CHARS`` (a stream's check, an
-        answer, a short request): the same verdict, without the lists and the look in all
-        texts at once (which never narrows the hints of one such text), and with one ASCII
-        test and one fold of the text for both actions' hints (``_may_match`` of each)."""
-        ascii_text = original.isascii()
-        text = original if ascii_text else normalized(original)
-        block, mask = self.block, self.mask
-        may_block = may_mask = True
-        if ascii_text or text.isascii():
-            folded = text.lower() if self.folds else text
-            may_block, may_mask = _hinted(self.block_hints, self.mask_hints, text, folded)
-        if block is not None and may_block:
-            found = block.search(text)
+        answer): the same verdict, without the lists and the look in all texts at once
+        (which never narrows the hints of one such text)."""
+        text = original if original.isascii() else normalized(original)
+        if self.block is not None and self._may_match(self.block_hints, text):
+            found = self.block.search(text)
             if found is not None:
                 return self._blocked(found)
-        if mask is None or not may_mask:
+        mask = self.mask
+        if mask is None or not self._may_match(self.mask_hints, text):
             return NONE
         return self._masked(mask, [text], [original], [True])
 
@@ -511,27 +503,6 @@ def format_characters() -> dict[int, None]:
     that is not ASCII."""
     planes = itertools.chain(range(0x20000), range(0xE0000, 0xE1000))
     return dict.fromkeys(c for c in planes if unicodedata.category(chr(c)) == "Cf")
-
-
-def _hinted(block: Hints | None, mask: Hints | None, text: str, folded: str) -> tuple[bool, ...]:
-    """``Checker._may_match`` of an ASCII ``text`` whose lowered form is ``folded``, for
-    the block hints and for the mask hints: (block, mask), in one call (on every check)."""
-    found: tuple[bool, ...] = ()
-    for hints in (block, mask):
-        may = hints is None
-        if hints is not None:
-            exact, lowered = hints
-            for hint in exact:
-                if hint in text:
-                    may = True
-                    break
-            else:
-                for hint in lowered:
-                    if hint in folded:
-                        may = True
-                        break
-        found += (may,)
-    return found
 
 
 def normalized(text: str) -> str:
