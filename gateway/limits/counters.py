@@ -288,6 +288,17 @@ class SharedCounters(StoreCounters):
         reason, _, *detail = answer
         return verdict(key, [reason, *detail], period_id, end, at)  # raises: a refusal
 
+    def take_joint(
+        self, subjects: Sequence[Subject], tokens: int, at: float, hold: int = 0
+    ) -> Leased | None:
+        """``admit_joint`` when this worker's leases have the room (no round trip, and
+        called without a coroutine: most of a busy key's admissions); None when the
+        service must be asked (``admit_joint`` then)."""
+        lines = self._lines(subjects, hold, at)
+        if lines is None:
+            return None
+        return self.leases.take(lines, hold, tokens, int(at), tuple(subjects))
+
     async def admit_joint(
         self, subjects: Sequence[Subject], tokens: int, at: float, hold: int = 0
     ) -> Any:

@@ -6,7 +6,8 @@ service gave it, in its own memory, when each has room: its hold in each budget'
 lease, one request in each rpm lease of the current second, its token estimate in each
 tpm lease of the current second. Otherwise it asks the service, in one round trip, to
 take its reports (what it used since, the room it no longer needs) and to lease it at
-least what the request needs and up to ``LEASE_REQUESTS`` requests' worth more. A
+least what the request needs and up to ``LEASE_REQUESTS`` requests' worth more (more
+for a line that runs short again within a second: ``_scale``). A
 settle puts the hold back into each budget's lease, its cost into the spend to report,
 and the difference between its tokens and their estimate into the corrections to
 report, by the second it was admitted in (or, when its second's tpm lease still has
@@ -44,6 +45,9 @@ from gateway.limits.limit_leases import PER_SECOND
 log = logging.getLogger(__name__)
 
 LEASE_REQUESTS = 16  # a top-up asks for this many requests' worth beyond the request's
+# ... and up to this many for a line that ran short again within a second of its last
+# top-up (``_scale``: doubled each time; the service grants at most a quarter of the room)
+MAX_LEASE_REQUESTS = 1024
 IDLE_SECONDS = 1.0  # a lease unused this long goes back; what is used is told this often
 REPORT_SECONDS = 0.05  # a tpm correction the lease could not take is reported this soon
 
@@ -73,6 +77,8 @@ class Lease:
     ttl: float = 0.0  # seconds the service keeps a budget's lease after a report
     pending: int = 0  # its top-ups not answered yet
     recalled: bool = False  # the service asked for a complete report
+    scale: int = LEASE_REQUESTS  # requests' worth its last top-up asked for (``_scale``)
+    topped: float = 0.0  # monotonic: its last top-up
 
 
 BUDGET, REQUESTS, TOKENS = 0, 1, 2  # what a request needs of a line (``Line.needs``)
@@ -138,6 +144,12 @@ class LeasedLimits:
         self._nap: asyncio.Future[None] | None = None  # the returner's wait for its round
         self._nap_until = 0.0  # monotonic: when that wait ends
         self._reports: set[asyncio.Task[None]] = set()
+        # ``take``'s last lines, the leases it found of them and the per-second ones among
+        # those: a key's lines are the same tuple on each of its requests (kept for the
+        # day by ``SharedCounters._lines``), and the leases filed under them change only
+        # when one is filed or forgotten (``_filed``), so a run of one key's requests
+        # looks its leases up once (five lines: a list and five lookups a request)
+        self._found: tuple[Any, Any, tuple[Lease, ...], tuple[Lease, ...]] = ((), None, (), ())
 
     def take(
         self,
@@ -150,7 +162,10 @@ class LeasedLimits:
         """Admit a request of ``hold`` and ``tokens`` (its estimate) from the leases in
         memory; None when the service must be asked."""
         needs = (hold, 1, tokens)  # by ``Line.needs``
-        found = [self.leases.get(line[0], NO_LEASE) for line in lines]
+        memo = self._found
+        if memo[0] is not lines or memo[1] is not self.leases:
+            memo = self._found = self._find(lines)
+        found = memo[2]
         for lease, (_, limit, kind, _) in zip(found, lines, strict=True):
             if (
                 lease.free < needs[kind]
@@ -159,18 +174,33 @@ class LeasedLimits:
                 or (kind != BUDGET and lease.second != second)
             ):
                 return None
-        return self._admitted(found, lines, needs, second, subjects)
+        return self._admitted(found, lines, needs, second, subjects, memo[3])
+
+    def _find(self, lines: Sequence[Line]) -> tuple[Any, Any, tuple[Lease, ...], tuple[Lease, ...]]:
+        """``take``'s memo of ``lines``: (them, the leases dict, the lease of each line or
+        ``NO_LEASE``, the per-second ones of those)."""
+        found = tuple(self.leases.get(line[0], NO_LEASE) for line in lines)
+        per_second = tuple(
+            lease for lease, line in zip(found, lines, strict=True) if line[2] != BUDGET
+        )
+        return (lines, self.leases, found, per_second)
+
+    def _filed(self) -> None:
+        """A lease was filed in ``leases`` or forgotten: ``take`` looks its lines up again."""
+        self._found = ((), None, (), ())
 
     def _admitted(
         self,
-        leases: list[Lease],
+        leases: Sequence[Lease],
         lines: Sequence[Line],
         needs: tuple[int, int, int],
         second: int,
         subjects: tuple[Any, ...],
+        per_second: Sequence[Lease] | None = None,
     ) -> Leased:
         """Take what an admitted request needs of each lease's room: a budget's hold
-        kept in flight, a per-second line's requests or tokens counted as used."""
+        kept in flight, a per-second line's requests or tokens counted as used
+        (``per_second``: those leases, when the caller has them)."""
         moment = time.monotonic()
         for lease, line in zip(leases, lines, strict=True):
             kind = line[2]
@@ -181,8 +211,11 @@ class LeasedLimits:
                 lease.in_flight += need
             else:
                 lease.unreported += need
-        # the per-second ones counted what they used (one list, not an append each)
-        self._mark([lease for lease, line in zip(leases, lines, strict=True) if line[2] != BUDGET])
+        if per_second is None:
+            per_second = [
+                lease for lease, line in zip(leases, lines, strict=True) if line[2] != BUDGET
+            ]
+        self._mark(per_second)  # they counted what they used (one call for all of them)
         return Leased(self, leases, lines, needs[BUDGET], second, subjects)
 
     async def top_up(
@@ -203,19 +236,22 @@ class LeasedLimits:
         needs = (hold, 1, tokens)  # by ``Line.needs``
         leases: list[Lease] = []
         asked: list[list[Any]] = []
+        moment = time.monotonic()
         for (counter, line_name), limit, kind, _ in lines:
             need = needs[kind]
             lease = self.leases.get((counter, line_name))
             if lease is None:
                 lease = self.leases[(counter, line_name)] = Lease(counter, line_name)
+                self._filed()
+            scale = _scale(lease, need, kind != BUDGET, int(at), moment)
             used, returned, fixes = lease.unreported, lease.free, lease.fixes
             lease.unreported = lease.free = 0
             lease.fixes = None
-            lease.told = time.monotonic()
+            lease.told = moment
             lease.limit = limit
             if kind == BUDGET:
                 lease.ttl = ttl
-            wanted = (need + lease.over) * LEASE_REQUESTS + lease.in_flight
+            wanted = (need + lease.over) * scale + lease.in_flight
             asked.append(
                 [counter, line_name, limit, None, used, returned, lease.answered]
                 + [need, wanted, lease.second, list((fixes or {}).items())]
@@ -419,6 +455,7 @@ class LeasedLimits:
                 done = not (busy or lease.pending)
                 if idle and done and self.leases.get(name) is lease:
                     del self.leases[name]
+                    self._filed()
 
     async def _wait(self, until: float) -> None:
         """Sleep until ``until`` (monotonic), or until ``_mark`` has a correction due."""
@@ -469,6 +506,30 @@ class LeasedLimits:
         if reply[0] == "ok":
             for index, (lease, _) in enumerate(reports):
                 lease.contended = bool(reply[1][index][1])
+
+
+def _scale(lease: Lease, need: int, per_second: bool, second: int, moment: float) -> int:
+    """How many requests' worth a top-up asks for of ``lease`` (before it reports): at
+    first, and when its last top-up was ``IDLE_SECONDS`` ago or more, ``LEASE_REQUESTS``;
+    twice its last, up to ``MAX_LEASE_REQUESTS``, when it has less room than ``need``
+    again (in the same second, for a per-second line): a key busier than what it leases
+    asks the service about once a doubling rather than every ``LEASE_REQUESTS`` requests
+    (a worker serving a key 1,500 requests a second: 7 top-ups in its first second, not
+    90); half its last when a per-second line moves to a new second with more of its
+    room unused than used since its last top-up (the key slowed down). A contended line
+    asks for ``LEASE_REQUESTS`` again (its grants cover the asking request only until
+    half the limit is free). What the service grants stays within the room, a quarter
+    of it at most: the limits hold as they did."""
+    scale = lease.scale
+    if lease.contended or moment - lease.topped >= IDLE_SECONDS:
+        scale = LEASE_REQUESTS
+    elif per_second and lease.second != second:
+        if lease.free > lease.unreported:
+            scale = max(LEASE_REQUESTS, scale // 2)
+    elif lease.free < need:
+        scale = min(MAX_LEASE_REQUESTS, scale * 2)
+    lease.scale, lease.topped = scale, moment
+    return scale
 
 
 def _wake(nap: asyncio.Future[None]) -> None:

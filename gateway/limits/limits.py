@@ -530,10 +530,16 @@ async def _admit_joint(
         subjects += tag_subjects(tags)
         budgeted = budgeted or any(t.budget_usd is not None for t in tags)
     hold = to_units(hold_usd) if hold_usd and budgeted else 0
+    region = current_region() if budgeted else None
+    if region is None:
+        backend = _backend()
+        if type(backend) is SharedCounters:  # this worker's leases first, without awaiting
+            taken = backend.take_joint(subjects, tokens, at, hold)
+            if taken is not None:
+                reservation.handle, reservation.backend = taken, backend
+                return reservation
     return await _reserve(
-        reservation,
-        lambda backend: backend.admit_joint(subjects, tokens, at, hold),
-        current_region() if budgeted else None,
+        reservation, lambda backend: backend.admit_joint(subjects, tokens, at, hold), region
     )
 
 

@@ -122,7 +122,10 @@ async def run(
             _failed(entry, context, notes, exc, elapsed)
             continue
         elapsed = (time.perf_counter() - started) * 1000
-        texts = _apply(entry, context, notes, verdict, texts, elapsed)
+        if verdict.action == "none":  # most checks: noted, nothing else (``_apply``'s last case)
+            notes.add(entry, context.mode, "none", elapsed)
+        else:
+            texts = _apply(entry, context, notes, verdict, texts, elapsed)
     return texts
 
 
@@ -139,6 +142,28 @@ def found_nothing(
         else:  # ``add`` of a verdict of none to a note there: a check more, its time
             note["checks"] += 1
             note["latency_ms"] = round(note["latency_ms"] + elapsed_ms, 3)
+
+
+def known_clean(
+    entries: Sequence[GuardrailEntry], texts: list[str], mode: str, notes: Notes
+) -> bool:
+    """Whether every check of ``entries`` would find nothing in ``texts``, known without
+    running it (each a local kind that says so of each text: ``Checker.finds_nothing``):
+    then noted as checks that found nothing (``found_nothing``), not run, and no context
+    made for them. A service's check always runs (it may fail, and its failure policy
+    refuse the request); so does a check of no text."""
+    if not texts:
+        return False
+    started = time.perf_counter()
+    for entry in entries:
+        checker = kinds.checker(entry)
+        if not checker.local:
+            return False
+        for text in texts:
+            if not checker.finds_nothing(text):
+                return False
+    found_nothing(entries, mode, notes, (time.perf_counter() - started) * 1000)
+    return True
 
 
 def _failed(

@@ -274,13 +274,16 @@ class Run:
     async def before(self) -> None:
         if self.pre:
             slots = self._input()
-            checked = await engine.run(
-                self.pre, slots.texts, self.context("request", "pre_call"), self.notes
-            )
-            if checked is not slots.texts:
-                changed = slots.write(checked)
-                if changed:
-                    self._carry(changed)
+            # most requests: no text holds what a content filter's rule needs (a request's
+            # own settings for a guardrail, ``extras``, have its checks run)
+            if self.extras or not engine.known_clean(self.pre, slots.texts, "pre_call", self.notes):
+                checked = await engine.run(
+                    self.pre, slots.texts, self.context("request", "pre_call"), self.notes
+                )
+                if checked is not slots.texts:
+                    changed = slots.write(checked)
+                    if changed:
+                        self._carry(changed)
         if self.during:
             slots = self._input()
             self.during_task = asyncio.ensure_future(
@@ -324,14 +327,18 @@ class Run:
 
     async def after(self, response: ChatResponse) -> ChatResponse:
         try:
-            await self.gate()
+            if self.during_task is not None:
+                await self.gate()
             if self.post:
                 slots = texts.response_slots(response)
-                checked = await engine.run(
-                    self.post, slots.texts, self.context("response", "post_call"), self.notes
-                )
-                if checked is not slots.texts and slots.write(checked):
-                    self.withhold_response = True
+                if self.extras or not engine.known_clean(
+                    self.post, slots.texts, "post_call", self.notes
+                ):
+                    checked = await engine.run(
+                        self.post, slots.texts, self.context("response", "post_call"), self.notes
+                    )
+                    if checked is not slots.texts and slots.write(checked):
+                        self.withhold_response = True
         except GuardrailBlocked as refusal:
             refusal.usage = response.usage  # the upstream answered: its usage counts
             raise
@@ -347,8 +354,11 @@ class Run:
             checked: ChatResponse = await self.after(codec.parse_response(data))
             return checked if self.withhold_response else None
         try:
-            await self.gate()
-            if self.post:
+            if self.during_task is not None:  # (``gate``, without a coroutine when none runs)
+                await self.gate()
+            if self.post and (
+                self.extras or not engine.known_clean(self.post, found, "post_call", self.notes)
+            ):
                 slots = texts.PassedSlots(found, lambda: codec.parse_response(data))
                 checked_texts = await engine.run(
                     self.post, slots.texts, self.context("response", "post_call"), self.notes

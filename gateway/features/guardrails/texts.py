@@ -91,9 +91,12 @@ class _DeferredSlots(Slots):
     read off the wire messages; the messages are built only for a rewrite to land in."""
 
     def __init__(self, request: ChatRequest, texts: list[str]) -> None:
-        super().__init__()
+        self.setters = []  # (``Slots``' own: the built slots' are written through)
         self.request = request
         # the texts alone: a rewrite lands through the built slots (``write``)
+        if not request.system and not request.tools:  # a short question: the messages'
+            self.texts = texts
+            return
         head = [block.text for block in request.system]
         for tool in request.tools:
             head.append(tool.name)
@@ -166,7 +169,7 @@ class PassedSlots(Slots):
     rewrite to land in, and kept as ``response`` to be rendered again."""
 
     def __init__(self, texts: list[str], parse: Callable[[], ChatResponse]) -> None:
-        super().__init__()
+        self.setters = []  # (``Slots``' own, set here: a call less on every answer)
         self.texts = texts
         self.parse = parse
         self.response: ChatResponse | None = None

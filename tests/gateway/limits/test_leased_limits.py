@@ -344,6 +344,30 @@ async def test_an_rpm_limit_is_leased_a_second_at_a_time(service, monkeypatch):
     assert leased(service, k) == 0 and service.store.limits.leases.held(k.id, "rpm", START) == 0
 
 
+async def test_a_busy_key_s_lease_grows_and_a_quiet_key_s_starts_small_again(service, monkeypatch):
+    """A line that runs short again within a second of its top-up asks for twice as many
+    requests' worth each time (a key 1,500 requests a second asked 90 times a second
+    with 16 at a time), up to ``MAX_LEASE_REQUESTS``; after a quiet second it asks for
+    ``LEASE_REQUESTS`` again, and the window counts exactly the requests admitted."""
+    clock = [START]
+    monkeypatch.setattr(spending, "now", lambda: clock[0])
+    worker = counters.SharedCounters(service.path)
+    sent = counted(worker)
+    k = key(rpm_limit=1_000_000)
+    base = leased_limits.LEASE_REQUESTS
+    for _ in range(base + 2 * base + 4 * base):  # 16, then 32, then 64 of one second
+        assert isinstance(await worker.admit(k, 10, clock[0]), Leased)
+    assert len(sent) == 3, "three top-ups, not seven"
+    assert [request[5][0][8] for request in sent] == [base, 2 * base, 4 * base]
+    await worker.leases.return_all()
+    assert window(service, k.id) == {int(START): 7 * base}
+    assert service.store.limits.leases.held(k.id, "rpm", START) == 0
+    worker.leases.leases[(k.id, "rpm")].topped -= leased_limits.IDLE_SECONDS  # quiet since
+    clock[0] = START + 2
+    assert isinstance(await worker.admit(k, 10, clock[0]), Leased)
+    assert sent[-1][5][0][8] == base, "a quiet key asks for the first lease's size again"
+
+
 async def test_an_rpm_limit_is_exact_across_two_workers_one_request_at_a_time(service):
     workers = [counters.SharedCounters(service.path) for _ in range(2)]
     k = key(rpm_limit=5)
@@ -391,6 +415,46 @@ async def test_a_key_and_its_team_are_admitted_from_their_leases_and_refused_as_
     assert (
         raised.value.code == "budget_exceeded" and "team research's budget" in raised.value.message
     )
+
+
+@pytest.fixture
+def team_key(service, monkeypatch):
+    """(a team with a budget and an rpm limit, a key of it with both), counted by the
+    service; the spends start at nothing."""
+    from tests.gateway.limits.test_limits_team import team
+
+    monkeypatch.setenv(SOCKET_ENV, service.path)
+
+    async def no_counter_spend(counter_id, start):
+        return Decimal(0)
+
+    monkeypatch.setattr(spending, "load_counter_spend", no_counter_spend)
+    crew = team(budget_usd=COST * 100, rpm_limit=1000)
+    return crew, key(team=crew, budget_usd=COST * 100, rpm_limit=100)
+
+
+async def test_a_team_key_s_leased_admission_awaits_nothing_of_the_backend(
+    service, team_key, monkeypatch
+):
+    """Once its leases have room, a key of a team is admitted from them by a plain call
+    (``SharedCounters.take_joint``): no coroutine of the backend, no round trip."""
+    crew, k = team_key
+    first = await limits.admit(k, "r", 10, hold_usd=COST)  # the top-up
+    await first.settle(10, COST)
+    backend = limits._backend()
+    sent = counted(backend)  # type: ignore[arg-type]
+
+    async def asked(*args: Any) -> Any:
+        raise AssertionError("admitted through the backend's coroutine")
+
+    monkeypatch.setattr(backend, "admit_joint", asked)
+    for _ in range(3):
+        reservation = await limits.admit(k, "r", 10, hold_usd=COST)
+        assert isinstance(reservation.handle, Leased) and reservation.backend is backend
+        await reservation.settle(10, COST)
+    assert sent == []
+    await limits.return_leases()
+    assert service.store.limits.spend[(-crew.id, "total")] == 4 * UNITS
 
 
 async def test_a_service_without_leases_is_asked_as_before(service, monkeypatch):
@@ -502,19 +566,10 @@ async def test_a_leased_settlement_outside_the_event_loop_is_made_at_once(servic
     assert [lease.in_flight for lease, _ in holds] == [n - UNITS for _, n in holds]
 
 
-async def test_a_rounds_reports_of_every_lease_go_in_one_request(service, monkeypatch):
+async def test_a_rounds_reports_of_every_lease_go_in_one_request(service, team_key):
     """A key with a budget and an rpm limit in a team with both holds four leases: what
     they used is reported in one request a round, not four in a row."""
-    from tests.gateway.limits.test_limits_team import team
-
-    monkeypatch.setenv(SOCKET_ENV, service.path)
-
-    async def no_counter_spend(counter_id, start):
-        return Decimal(0)
-
-    monkeypatch.setattr(spending, "load_counter_spend", no_counter_spend)
-    crew = team(budget_usd=COST * 100, rpm_limit=1000)
-    k = key(team=crew, budget_usd=COST * 100, rpm_limit=100)
+    crew, k = team_key
     sent = counted(limits._backend())  # type: ignore[arg-type]
     for _ in range(3):
         reservation = await limits.admit(k, "r", 10, hold_usd=COST)

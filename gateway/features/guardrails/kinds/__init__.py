@@ -42,7 +42,7 @@ class Verdict:
     entities: tuple[str, ...] = ()
 
 
-NONE = Verdict()
+NONE = Verdict()  # a verdict of none a checker may answer (read, never changed)
 
 
 @dataclass(slots=True)

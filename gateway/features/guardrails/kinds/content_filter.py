@@ -30,8 +30,8 @@ from typing import Any
 
 from gateway.base import marker_scan
 from gateway.base.entries import GuardrailEntry
+from gateway.features.guardrails.kinds import NONE, ConfigError, Context, Verdict
 from gateway.features.guardrails.kinds import Checker as BaseChecker
-from gateway.features.guardrails.kinds import ConfigError, Context, Verdict
 
 # Common patterns, by the names LiteLLM's content filter gives them. Each is written
 # here from the format it matches (the issuers' published shapes).
@@ -227,6 +227,8 @@ class Checker(BaseChecker):
         self.checked = CleanLists()  # this configuration's (a new one: a new checker)
 
     async def check(self, texts: list[str], context: Context) -> Verdict:
+        if len(texts) == 1 and len(texts[0]) < MANY_TEXTS_CHARS:  # (``scan``'s first case)
+            return self._scan_one(texts[0])
         return self.scan(texts)
 
     def holds(self, text: str) -> int:
@@ -387,11 +389,11 @@ class Checker(BaseChecker):
                     return self._blocked(found)
         hints, mask = mask_hints, self.mask
         if mask is None or mask_none:
-            return Verdict()
+            return NONE  # (one verdict of none, not one made a check)
         may = self._may_match
         scanned = [may(hints, text) for text in texts]
         if True not in scanned:  # no text holds what a masking rule needs
-            return Verdict()
+            return NONE
         return self._masked(mask, texts, originals, scanned)
 
     def _scan_one(self, original: str) -> Verdict:
@@ -405,7 +407,7 @@ class Checker(BaseChecker):
                 return self._blocked(found)
         mask = self.mask
         if mask is None or not self._may_match(self.mask_hints, text):
-            return Verdict()
+            return NONE
         return self._masked(mask, [text], [original], [True])
 
     def _blocked(self, found: re.Match[str]) -> Verdict:
@@ -434,7 +436,7 @@ class Checker(BaseChecker):
             for text, original, it in zip(texts, originals, scanned, strict=True)
         ]
         if not seen:
-            return Verdict()
+            return NONE
         entities = tuple(dict.fromkeys(seen))
         return Verdict("intervened", f"masked {', '.join(entities)}", rewritten, entities)
 

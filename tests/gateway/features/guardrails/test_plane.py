@@ -217,6 +217,36 @@ async def test_post_call_on_a_clean_whole_answer_keeps_it_as_the_upstream_sent_i
     assert b"x@y.org" not in reply.body and b"x@y.org" not in bytes(recorded[1].upstream_response)
 
 
+async def test_a_clean_question_and_answer_are_noted_without_running_the_checks(
+    upstream, monkeypatch
+):
+    """A content filter that knows a text holds nothing any of its rules needs (ASCII, no
+    hint: ``Checker.finds_nothing``) notes the check as one that found nothing without
+    running it, on the request and on the answer; a text with a hint is checked."""
+    from gateway.features.guardrails import engine
+
+    seen, answer, recorded = upstream
+    install(guardrail("both", ("pre_call", "post_call")), default=("both",))
+    ran: list[str] = []
+    real = engine.run
+
+    async def counted(entries, texts, context, notes):
+        ran.append(context.mode)
+        return await real(entries, texts, context, notes)
+
+    monkeypatch.setattr(engine, "run", counted)
+    answer["text"] = "all clean"
+    reply = await ask("hello there")
+    assert reply.status == 200 and ran == []
+    notes = {note["mode"]: note for note in recorded[0].guardrails}
+    assert [notes[m]["verdict"] for m in ("pre_call", "post_call")] == ["none", "none"]
+    assert [notes[m]["checks"] for m in ("pre_call", "post_call")] == [1, 1]
+    answer["text"] = "a well-known fact"  # a "-": what an SSN needs, so checked
+    reply = await ask("mail a@b.co")
+    assert reply.status == 200 and ran == ["pre_call", "post_call"]
+    assert seen[-1]["messages"][0]["content"] == "mail [EMAIL_REDACTED]"
+
+
 async def test_a_passed_through_answer_is_parsed_only_when_a_check_rewrites_it(
     upstream, monkeypatch
 ):

@@ -470,3 +470,20 @@ def test_a_list_replaces_the_one_it_extends_whatever_was_met_between() -> None:
     lists.remember([*first, "next"], 104, found)
     assert [kept for kept, _ in lists.lists] == [second, [*first, "next"]]
     assert lists.chars == 204
+
+
+@pytest.mark.parametrize(
+    "text", ["ssn \u0661\u0662\u0663-\u0664\u0665-\u0666\u0667\u0668\u0669", "é 123-45-6789"]
+)
+def test_a_short_text_its_normal_form_leaves_unicode_is_searched_whatever_the_hints(
+    text: str,
+) -> None:
+    """A text NFKC leaves as it is, not ASCII (Arabic-Indic digits, which ``\\d`` reads
+    and no ASCII hint holds): every rule may match it, so it is searched, by a check of
+    one text (``_scan_one``) as by one of many."""
+    filter_ = checker(
+        {"patterns": [{"pattern_type": "prebuilt", "pattern_name": "us_ssn", "action": "BLOCK"}]}
+    )
+    assert content_filter.normalized(text) == text
+    assert filter_.scan([text]).action == "blocked"
+    assert filter_.scan([text, "and more"]).action == "blocked"
