@@ -114,13 +114,13 @@ def start_service(plan: Plan) -> str | None:
     inherit) what to use it for. Returns why it could not (the workers then count keys
     and tokens on their own) or None."""
     from gateway.base.counters import SOCKET_ENV
-    from gateway.core import tokens
+    from gateway.core import token_pieces
     from gateway.core.shared_tokenizer import TOKENIZER_ENV, TokenizerHost
     from gateway.server.counter_service import CounterService
 
     for module in plan.books:  # each registers its book and operations
         importlib.import_module(module)
-    service = CounterService(plan.socket, tokenizer=TokenizerHost(tokens.load_encoder))
+    service = CounterService(plan.socket, tokenizer=TokenizerHost(token_pieces.load_encoder))
     if plan.temp_folder:
         atexit.register(_remove_folder, plan.temp_folder)  # runs after service.stop
     try:
