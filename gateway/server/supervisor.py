@@ -80,6 +80,17 @@ class Plan:
         return json.dumps(asdict(self))
 
 
+# The supervisor speaks no TLS (its one server is the counter service's Unix socket), and
+# asyncio imports ``ssl`` only to offer it: imported while ``ssl`` is marked missing, it
+# does without (OpenSSL's libraries and set-up: about 5 MB of the process, #67). The mark
+# is removed at once (unless ``ssl`` was there before), so a module that imports ``ssl``
+# later gets it; only asyncio's TLS transports stay unavailable in this process.
+WITHOUT_TLS = (
+    "sys.modules.setdefault('ssl', None); import asyncio; "
+    "sys.modules['ssl'] is None and sys.modules.pop('ssl');"
+)
+
+
 def _root() -> str:
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -87,7 +98,7 @@ def _root() -> str:
 def command(plan: Plan) -> list[str]:
     """The argv that runs ``plan`` in a fresh interpreter, finding this source tree
     whatever the working directory."""
-    code = f"import sys; sys.path.insert(0, {_root()!r}); from gateway.server.supervisor import main; main()"
+    code = f"import sys; sys.path.insert(0, {_root()!r}); {WITHOUT_TLS} from gateway.server.supervisor import main; main()"
     return [sys.executable, "-c", code, plan.to_json()]
 
 
@@ -103,13 +114,13 @@ def start_service(plan: Plan) -> str | None:
     inherit) what to use it for. Returns why it could not (the workers then count keys
     and tokens on their own) or None."""
     from gateway.base.counters import SOCKET_ENV
-    from gateway.core import tokens
+    from gateway.core import token_pieces
     from gateway.core.shared_tokenizer import TOKENIZER_ENV, TokenizerHost
     from gateway.server.counter_service import CounterService
 
     for module in plan.books:  # each registers its book and operations
         importlib.import_module(module)
-    service = CounterService(plan.socket, tokenizer=TokenizerHost(tokens.load_encoder))
+    service = CounterService(plan.socket, tokenizer=TokenizerHost(token_pieces.load_encoder))
     if plan.temp_folder:
         atexit.register(_remove_folder, plan.temp_folder)  # runs after service.stop
     try:

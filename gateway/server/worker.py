@@ -18,6 +18,50 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import threading
+from types import ModuleType
+from typing import Any
+
+# Modules Django imports at its top for work a serving worker never does, each loaded on
+# its first use instead (``defer``, #67): sqlparse (about 0.5 MB of a worker), which
+# ``django.db.backends.base.operations`` imports to split SQL scripts (migrations,
+# ``sqlflush``), and multiprocessing, which ``django.db.backends.sqlite3.creation``
+# imports to clone test databases.
+DEFERRED = ("sqlparse", "multiprocessing")
+_loading = threading.RLock()  # one thread runs a deferred module's code, the others wait
+
+
+class _Deferred(ModuleType):
+    """A module whose code runs when a name it does not have yet is first read. It has
+    its spec, file and loader from the start, which is all ``import`` reads of it (the
+    standard library's ``LazyLoader`` loads on any read, ``__spec__`` included, so
+    ``import sqlparse`` itself would load it)."""
+
+    def __getattr__(self, name: str) -> Any:
+        with _loading:
+            if type(self) is _Deferred and "__deferred_running__" not in self.__dict__:
+                self.__dict__["__deferred_running__"] = True  # its own imports read it
+                try:
+                    spec = self.__spec__
+                    assert spec is not None and spec.loader is not None
+                    spec.loader.exec_module(self)
+                finally:
+                    del self.__dict__["__deferred_running__"]
+                object.__setattr__(self, "__class__", ModuleType)  # a plain module from now on
+        return ModuleType.__getattribute__(self, name)
+
+
+def defer(name: str) -> None:
+    """Make ``import name`` give a module that loads on first use (``_Deferred``), unless
+    it is already imported or cannot be found (then the plain import does as usual)."""
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    module.__class__ = _Deferred
+    sys.modules[name] = module
 
 
 def load_uvicorn_server() -> None:
@@ -51,6 +95,8 @@ def prepare() -> None:
     """What a worker does before it imports anything else."""
     leave_out_httpx_cli()
     load_uvicorn_server()
+    for name in DEFERRED:
+        defer(name)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,7 +15,7 @@ from gateway.core.token_pieces import COUNTED_CHARS, PIECE_CHARS, count_bounded,
 
 @pytest.fixture(scope="module")
 def whole_count():
-    encoding = tiktoken.get_encoding(tokens.ENCODING_NAME)
+    encoding = tiktoken.get_encoding(token_pieces.ENCODING_NAME)
     return lambda text: len(encoding.encode(text, disallowed_special=()))
 
 

@@ -18,7 +18,7 @@ from gateway.base.types import (
     ToolCall,
     ToolResult,
 )
-from gateway.core import tokens
+from gateway.core import token_pieces, tokens
 
 
 def request(*messages: Message, **fields) -> ChatRequest:
@@ -97,7 +97,7 @@ def test_estimate_is_close_to_the_count_for_english():
 
 def test_falls_back_to_characters_when_the_encoding_cannot_load(monkeypatch):
     monkeypatch.setattr(tokens, "_encoder", None)
-    monkeypatch.setattr(tokens, "ENCODING_NAME", "no_such_encoding")
+    monkeypatch.setattr(token_pieces, "ENCODING_NAME", "no_such_encoding")
     assert tokens.encoder() is tokens._char_estimate
     assert tokens.count_request_tokens(request(user("x" * 400))) == tokens.estimate_tokens(
         request(user("x" * 400))

@@ -24,15 +24,22 @@ ROOT = Path(__file__).resolve().parents[3]
 LEFT_OUT = (
     "django", "channels", "tiktoken", "uvicorn", "multiprocessing", "watchfiles", "click",
     "regex",  # the tokenizer's pieces of a long text (#67): loaded with tiktoken
+    "ssl", "uvloop",  # no TLS served or used: OpenSSL's libraries and set-up, 5 MB (#67)
 )  # fmt: skip
+# the requests' types and their counting: the service's tokenizer is token_pieces' (#67)
+LEFT_OUT_OF_OURS = ("gateway.core.tokens", "gateway.base.types")
 
 
 def test_the_supervisor_loads_neither_django_nor_uvicorn(tmp_path) -> None:
     """Everything the supervisor runs before it watches its workers (who import the
     application): the service started and the port bound, with neither Django nor
-    uvicorn (nor multiprocessing, uvicorn's way to start workers) imported."""
+    uvicorn (nor multiprocessing, uvicorn's way to start workers) imported, nor ssl."""
     plan = Plan("gateway.server.asgi:application", 2, {"port": 0}, str(tmp_path / "s.sock"), True)
-    code = f"""
+    # what command() runs before the supervisor's module (asyncio imported without ssl)
+    prelude = command(plan)[2].removesuffix("from gateway.server.supervisor import main; main()")
+    code = (
+        prelude
+        + f"""
 import os, sys
 from gateway.server import supervisor
 def run(self):
@@ -40,11 +47,13 @@ def run(self):
     assert os.environ[{UVICORN_WORKER_ENV!r}] == "1"
     assert os.path.exists({plan.socket!r})
     assert self.sock.getsockname()[0] == "127.0.0.1" and self.count == 2
-    print(sorted(m for m in sys.modules if m.split(".")[0] in {LEFT_OUT!r}))
+    print(sorted(m for m in sys.modules if m.split(".")[0] in {LEFT_OUT!r}
+                 or m in {LEFT_OUT_OF_OURS!r}))
     return 0
 supervisor.Supervisor.run = run
 supervisor.main()
 """
+    )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     result = subprocess.run(
         [sys.executable, "-c", code, plan.to_json()],

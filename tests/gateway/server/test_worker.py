@@ -7,8 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import types
+from pathlib import Path
 
 from gateway.server.supervisor import UVICORN_WORKER_ENV, worker_command
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_a_worker_loads_neither_the_command_lines_nor_uvicorns_supervisors(tmp_path) -> None:
@@ -61,3 +66,72 @@ def test_the_spec_is_read_as_json_and_served(monkeypatch) -> None:
     monkeypatch.setattr(uvicorn_server, "serve_worker", served.append)
     worker.main(['{"port": 8123, "fd": 4}'])
     assert served == ["prepared", {"port": 8123, "fd": 4}]
+
+
+def test_a_worker_defers_what_django_imports_for_scripts_and_test_databases(tmp_path) -> None:
+    """sqlparse and multiprocessing, which Django's database backends import at their top,
+    stay unloaded in a worker that has loaded its application and queried its database
+    (#67), and still do their work when asked."""
+    code = """
+import sys, types
+from gateway.server import worker
+worker.prepare()
+from gateway.server.uvicorn_server import worker_config
+worker_config("gateway.server.asgi:application", {"lifespan": "on"}).load()
+from django.contrib.auth.models import User
+from django.db import connection
+User.objects.count()
+print(sorted(m for m in sys.modules if m.split(".")[0] in worker.DEFERRED
+             and type(sys.modules[m]) is types.ModuleType))
+print(connection.ops.prepare_sql_script("select 1; select 2;"))
+from django.db.backends.sqlite3 import creation  # what clones test databases
+print(creation.multiprocessing.get_start_method() in ("fork", "spawn", "forkserver"))
+print(sorted(m for m in sys.modules if m.split(".")[0] in worker.DEFERRED
+             and type(sys.modules[m]) is types.ModuleType))
+"""
+    argv = worker_command({})
+    code = argv[2].replace("from gateway.server.worker import main; main()", "") + code
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DATABASE_URL"))}
+    env.update({UVICORN_WORKER_ENV: "1", "SWITCHYARD_DATA_DIR": str(tmp_path)})
+    env["DJANGO_SETTINGS_MODULE"] = "gateway.server.settings"
+    subprocess.run(
+        [argv[0], str(ROOT / "manage.py"), "migrate", "-v0"], env=env, check=True, timeout=300
+    )
+    result = subprocess.run(
+        [argv[0], "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()[-4:]
+    assert lines[:3] == ["[]", "['select 1;', 'select 2;']", "True"]
+    assert "sqlparse" in lines[3] and "multiprocessing" in lines[3]
+
+
+def test_a_deferred_module_loads_once_on_first_use_from_any_thread(monkeypatch, tmp_path) -> None:
+    from gateway.server import worker
+
+    (tmp_path / "slowpkg").mkdir()
+    (tmp_path / "slowpkg" / "__init__.py").write_text(
+        "import time\nruns = []\nruns.append(1)\ntime.sleep(0.2)\nVALUE = 42\nfrom . import part\n"
+    )
+    (tmp_path / "slowpkg" / "part.py").write_text("PART = 'p'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("slowpkg", "slowpkg.part"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    worker.defer("slowpkg")
+    worker.defer("no_such_module_anywhere")
+    assert "no_such_module_anywhere" not in sys.modules
+    import slowpkg  # noqa: F401 (the import itself runs nothing)
+
+    assert "runs" not in vars(sys.modules["slowpkg"])
+    seen: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: seen.append(sys.modules["slowpkg"].VALUE)) for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    from slowpkg import part, runs
+
+    assert seen == [42] * 4 and runs == [1] and part.PART == "p"
+    assert type(sys.modules["slowpkg"]) is types.ModuleType
