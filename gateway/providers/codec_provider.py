@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import httpx
@@ -58,6 +58,7 @@ from gateway.codecs.base import (
     StreamEditor,
     StreamParser,
     Target,
+    TextDecoder,
     UpstreamCodec,
     WireEvent,
     WireEventDecoder,
@@ -386,16 +387,24 @@ class CodecProvider(Provider):
         so the rest costs the first token nothing."""
         url, content, headers = await self._prepare(request, deployment, stream=True)
         parser = self.codec.stream_parser()
-        deframe = DEFRAMERS[self.codec.framing]
+        decoder = _text_decoder(self.codec, parser)
         yielded = False
         early_tokens = 2  # content events that still end their batch
         pending: list[t.StreamEvent] = []  # parsed, not handed on yet
         exchange.begin(url, content)
         try:
             async with self._answering(url, content, headers, exchange) as response:
-                async for wire_events in deframe(body_chunks(response), exchange.received):
+                async for wire_events in _upstream_events(
+                    response, exchange, self.codec.framing, decoder
+                ):
                     for wire_event in wire_events:
-                        for event in parser.feed(wire_event):
+                        if isinstance(wire_event, TextDelta):  # read off its bytes (``decoder``)
+                            made: Sequence[t.StreamEvent] = (wire_event,)
+                        else:
+                            made = parser.feed(wire_event)
+                            if decoder is not None:
+                                _learnt(decoder, parser, wire_event, made)
+                        for event in made:
                             if isinstance(event, _NOTED_EVENTS) and self._noted(
                                 event, exchange, yielded or bool(pending)
                             ):
@@ -911,6 +920,44 @@ def _wire_batches(
     if skimmer is not None:
         return decoded_lazily(chunks, skimmer, exchange.received)
     return DEFRAMERS[framing](chunks, exchange.received)
+
+
+def _text_decoder(codec: UpstreamCodec, parser: StreamParser) -> TextDecoder | None:
+    """The decoder of a translated stream whose events that are only more text are read
+    off their bytes (``TextDecoder``): an SSE upstream whose codec names the keys of
+    such events' strings and whose parser tells which it reads so; else None."""
+    keys = getattr(codec, "skim_keys", None)
+    if keys is None or codec.framing not in SSE_FRAMINGS or not hasattr(parser, "text_open"):
+        return None
+    return TextDecoder(codec.framing, keys)
+
+
+def _upstream_events(
+    response: httpx.Response, exchange: Exchange, framing: str, decoder: TextDecoder | None
+) -> AsyncIterator[Iterable[WireEvent | TextDelta]]:
+    """A translated stream's upstream events a read at a time, as ``decoder`` hands
+    them on (decoded as the loop reaches them), or as the framing's de-framer does."""
+    if decoder is not None:
+        return decoded_lazily(body_chunks(response), decoder, exchange.received)
+    return DEFRAMERS[framing](body_chunks(response), exchange.received)
+
+
+def _learnt(
+    decoder: TextDecoder, parser: Any, wire_event: WireEvent, made: Sequence[t.StreamEvent]
+) -> None:
+    """After the parser read ``wire_event`` (into ``made``): ``decoder`` forgets the
+    events it reads off their bytes when the parser's open text part is no longer the
+    one they are more text for, and learns them from an event that was only more text
+    (and had no escape in it: one with any is not read so)."""
+    if decoder.pieces:
+        if parser.text_open() != decoder.index:
+            decoder.pieces = ()
+        return
+    if len(made) != 1 or type(made[0]) is not TextDelta or "\\" in wire_event.text:
+        return
+    index = parser.text_index(wire_event)
+    if index is not None and index == made[0].index:
+        decoder.learn(sse_bytes(wire_event.text, wire_event.event), index, made[0].text)
 
 
 def _skimmer(codec: PassthroughCodec, skim: bool) -> SkimmingDecoder | None:

@@ -688,6 +688,26 @@ class StreamParser:
             data = {"error": data}
         return self.translator.feed(data)
 
+    def text_index(self, event: WireEvent) -> int | None:
+        """The index of the text part ``event`` is only more text for, read without
+        changing anything (the short way, ``ChunkTranslator._more_text``): an event
+        differing from it only in that text (not empty) would be read so too, as a
+        ``TextDelta`` of this part. None for any other event."""
+        data = event.data
+        if event.event == "error" or not isinstance(data, dict):
+            return None
+        more_text = self.translator._more_text(data)
+        return None if more_text is None else more_text.index
+
+    def text_open(self) -> int | None:
+        """The index of the text part an event that is only text would be more text for
+        (``text_index``: what it depends on), or None."""
+        translator = self.translator
+        open_part = translator._open
+        if open_part is None or open_part[1] != "text" or translator.done:
+            return None
+        return open_part[0]
+
     def finish(self) -> list[t.StreamEvent]:
         translator = self.translator
         if translator.done:
