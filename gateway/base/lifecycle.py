@@ -97,13 +97,15 @@ def begin_shutdown() -> None:
     _closing = True
 
 
-def request_started() -> None:
+def request_started(task: asyncio.Task[Any] | None = None) -> None:
     """Count an API request in flight (the journal drains only once they are done); its
-    task is remembered so that the drain can end it when the grace period runs out."""
+    task (``task``, when the caller has it at hand) is remembered so that the drain can
+    end it when the grace period runs out."""
     global _in_flight, _started_total
     _in_flight += 1
     _started_total += 1
-    task = asyncio.current_task()
+    if task is None:
+        task = asyncio.current_task()
     if task is not None:
         _requests.add(task)
 

@@ -79,6 +79,10 @@ class _Connection(asyncio.Protocol):
         # given in all (``_start`` sets both: the transport's ``total_timeout``)
         self.deadline = float("inf")
         self.allowed = 0.0
+        # the loop its transport runs on, looked up by its first ``wait`` (a lookup of the
+        # running loop is a ``getpid`` system call on Python 3.11: one a connection, not
+        # one a request)
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     # --- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -147,7 +151,9 @@ class _Connection(asyncio.Protocol):
         """Until the protocol has news; ``TimeoutError`` after ``seconds``. A timer on
         the waiter rather than ``asyncio.timeout`` (which cancels and uncancels the
         task): 2% of a plain request's CPU less."""
-        loop = asyncio.get_running_loop()
+        loop = self.loop
+        if loop is None:
+            loop = self.loop = asyncio.get_running_loop()
         self.waiter = waiter = loop.create_future()
         timer = None if seconds is None else loop.call_later(seconds, _expire, waiter)
         try:

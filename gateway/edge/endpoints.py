@@ -295,14 +295,20 @@ async def cancel_on_disconnect(
         task.cancel()
 
 
-async def until_gone(scope: Scope, receive: Receive, work: Awaitable[None]) -> None:
+async def until_gone(
+    scope: Scope, receive: Receive, work: Awaitable[None], task: asyncio.Task[Any] | None = None
+) -> None:
     """Run ``work`` in this task, cancelled if the client leaves first (then this returns
     quietly; a cancellation from outside, the server's, still propagates). The server's
     protocol tells of a lost connection (``lifecycle.ON_DISCONNECT``); under another
-    server a second task waits on the ASGI receive for ``http.disconnect``."""
-    task = asyncio.current_task()
+    server a second task waits on the ASGI receive for ``http.disconnect``. ``task``:
+    this task, when the caller has it (each lookup of the running loop is a ``getpid``
+    system call on Python 3.11; the task knows its loop)."""
+    if task is None:
+        task = asyncio.current_task()
     assert task is not None  # a request's own task
-    gone = asyncio.get_running_loop().create_future()
+    loop = task.get_loop()
+    gone = loop.create_future()
     watch = (scope.get("extensions") or {}).get(lifecycle.ON_DISCONNECT)
     watcher: asyncio.Future[None] | None = None
     if watch is not None:
@@ -314,7 +320,7 @@ async def until_gone(scope: Scope, receive: Receive, work: Awaitable[None]) -> N
 
         watch(left)
     else:
-        watcher = asyncio.ensure_future(cancel_on_disconnect(receive, task, gone))
+        watcher = loop.create_task(cancel_on_disconnect(receive, task, gone))
     try:
         await work
     except asyncio.CancelledError:
@@ -556,7 +562,8 @@ class GatewayApp:
         if lifecycle.closing():
             await send_reply(send, refuse_new_request(scope, endpoint, dialect))
             return
-        lifecycle.request_started()
+        task = asyncio.current_task()  # looked up once (a ``getpid`` each time on 3.11)
+        lifecycle.request_started(task)
         try:
             headers = header_map(scope)
             gemini_key = google_key(scope, headers) if google_auth else ""
@@ -583,7 +590,7 @@ class GatewayApp:
                     raw = await read_body(receive, limit)
             except asyncio.CancelledError:
                 if lifecycle.was_cut():  # the shutdown grace period ended while it uploaded
-                    asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                    task.uncancel()  # type: ignore[union-attr]
                     await send_reply(send, refuse_while_closing(dialect))
                     return
                 service.record_abandoned(endpoint, dialect, caller)  # left before its body
@@ -597,7 +604,7 @@ class GatewayApp:
             # record goes on once the reply is written: the client reads meanwhile.
             work = self.respond(send, endpoint, dialect, raw, headers, caller, path_fields, scope)
             with journal.held_until_written():
-                await until_gone(scope, receive, work)
+                await until_gone(scope, receive, work, task)
         finally:
             lifecycle.request_finished()
 

@@ -255,7 +255,11 @@ class SharedCounters(StoreCounters):
         subjects: tuple[Any, ...] = (),
     ) -> Leased | list[Any] | None:
         """``LeasedLimits.top_up``; None when the service does not lease (an older
-        supervisor beside a rolling reload's new workers): admit as before then."""
+        supervisor beside a rolling reload's new workers): admit as before then. A top-up
+        of one of ``lines`` in flight is waited for first (``after_top_up``)."""
+        taken = await self.leases.after_top_up(lines, hold, tokens, int(at), subjects)
+        if taken is not None:
+            return taken
         try:
             return await self.leases.top_up(lines, hold, tokens, at, hold_ttl(), load, subjects)
         except RuntimeError as exc:

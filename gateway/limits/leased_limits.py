@@ -79,6 +79,7 @@ class Lease:
     recalled: bool = False  # the service asked for a complete report
     scale: int = LEASE_REQUESTS  # requests' worth its last top-up asked for (``_scale``)
     topped: float = 0.0  # monotonic: its last top-up
+    topping: asyncio.Future[None] | None = None  # done when its last top-up is answered
 
 
 BUDGET, REQUESTS, TOKENS = 0, 1, 2  # what a request needs of a line (``Line.needs``)
@@ -218,6 +219,21 @@ class LeasedLimits:
         self._mark(per_second)  # they counted what they used (one call for all of them)
         return Leased(self, leases, lines, needs[BUDGET], second, subjects)
 
+    async def after_top_up(
+        self, lines: Sequence[Line], hold: int, tokens: int, second: int, subjects: tuple[Any, ...]
+    ) -> Leased | None:
+        """``take``, once a top-up in flight of one of ``lines`` is answered: at a new
+        second, the requests that arrive before the first top-up is answered (up to eight
+        at c=8 asked each for one of its own) wait for it and are admitted from its grant
+        when that has the room; None when the service must be asked (no top-up in
+        flight, or its grant is short)."""
+        while (topping := _in_flight(self.leases, lines)) is not None:
+            await asyncio.shield(topping)
+            taken = self.take(lines, hold, tokens, second, subjects)
+            if taken is not None:
+                return taken
+        return None
+
     async def top_up(
         self,
         lines: Sequence[Line],
@@ -237,6 +253,7 @@ class LeasedLimits:
         leases: list[Lease] = []
         asked: list[list[Any]] = []
         moment = time.monotonic()
+        answered = asyncio.get_running_loop().create_future()  # ``topping``: what waits
         for (counter, line_name), limit, kind, _ in lines:
             need = needs[kind]
             lease = self.leases.get((counter, line_name))
@@ -257,6 +274,7 @@ class LeasedLimits:
                 + [need, wanted, lease.second, list((fixes or {}).items())]
             )
             lease.pending += 1
+            lease.topping = answered
             leases.append(lease)
         request = ["lease", at, self.holder, seq, ttl, asked]
         try:
@@ -274,8 +292,11 @@ class LeasedLimits:
                 self._keep(lease, told[4], told[10])
             raise
         finally:
+            answered.set_result(None)
             for lease in leases:
                 lease.pending -= 1
+                if lease.topping is answered:
+                    lease.topping = None
         admitted = reply[0] == "ok"
         for index, (lease, line) in enumerate(zip(leases, lines, strict=True)):
             lease.answered = max(lease.answered, seq)
@@ -530,6 +551,16 @@ def _scale(lease: Lease, need: int, per_second: bool, second: int, moment: float
         scale = min(MAX_LEASE_REQUESTS, scale * 2)
     lease.scale, lease.topped = scale, moment
     return scale
+
+
+def _in_flight(leases: dict[tuple[Any, str], Lease], lines: Sequence[Line]) -> Any:
+    """A top-up in flight of one of ``lines``' leases (not contended: a contended
+    lease covers only the request that asked), or None."""
+    for line in lines:
+        lease = leases.get(line[0])
+        if lease is not None and lease.topping is not None and not lease.contended:
+            return lease.topping
+    return None
 
 
 def _wake(nap: asyncio.Future[None]) -> None:

@@ -582,3 +582,35 @@ async def test_a_rounds_reports_of_every_lease_go_in_one_request(service, team_k
     assert len(reports) <= 2, "a round or two, one request each"
     assert service.store.limits.spend[(-crew.id, "total")] == 3 * UNITS
     assert service.store.limits.spend[(k.id, "m2026-03")] == 3 * UNITS
+
+
+async def test_concurrent_admissions_at_a_new_second_share_one_top_up(service, monkeypatch):
+    """At a new second each per-second lease is stale: the requests that arrive before
+    the first top-up is answered wait for it and are admitted from its grant, instead of
+    each sending a top-up of its own (eight at c=8); the window still counts each one."""
+    clock = [START]
+    monkeypatch.setattr(spending, "now", lambda: clock[0])
+    worker = counters.SharedCounters(service.path)
+    sent = counted(worker)
+    k = key(rpm_limit=1000)
+    assert isinstance(await worker.admit(k, 10, clock[0]), Leased)
+    clock[0] = START + 1
+    admitted = await asyncio.gather(*(worker.admit(k, 10, clock[0]) for _ in range(8)))
+    assert all(isinstance(one, Leased) for one in admitted)
+    assert [request[0] for request in sent] == ["lease", "lease"], "one top-up a second"
+    await worker.leases.return_all()
+    assert window(service, k.id) == {int(START): 1, int(START) + 1: 8}
+
+
+async def test_concurrent_admissions_sharing_a_top_up_stay_within_the_limit(service):
+    """Requests waiting for another's top-up are admitted only as far as its grant and
+    the limit go: of eight at once under an rpm limit of five, five are admitted."""
+    worker = counters.SharedCounters(service.path)
+    k = key(rpm_limit=5)
+    outcomes = await asyncio.gather(
+        *(worker.admit(k, 10, START) for _ in range(8)), return_exceptions=True
+    )
+    assert sum(isinstance(one, Leased) for one in outcomes) == 5
+    assert all(isinstance(one, RateLimited | Leased) for one in outcomes)
+    await worker.leases.return_all()
+    assert window(service, k.id) == {int(START): 5}
