@@ -61,46 +61,43 @@ class Layout:
     def of(cls, raw: bytes, body: dict[str, Any], levels: int) -> Layout | None:
         """The layout of ``raw``, the text ``body`` was parsed from, when ``raw`` is
         ``orjson.dumps(body)`` (JSON white space around it allowed); None when it is
-        not. Every value is encoded whatever is found, nested at most ``levels`` levels
-        with the object as the first: deeper raises ``TooDeep`` (orjson's own count:
-        each value is encoded inside as many lists as take it to orjson's limit). A
-        value orjson cannot write raises ``orjson.JSONEncodeError``."""
-        wrappers = ORJSON_LEVELS - levels + 1  # (the value is one level below the object)
+        not. ``body`` is encoded whole, nested at most ``levels`` levels (the object
+        the first): deeper raises ``TooDeep`` (orjson's own count: it is encoded inside
+        as many lists as take it to orjson's limit); a value orjson cannot write raises
+        ``orjson.JSONEncodeError``. Where each member lies follows from the lengths of
+        their encodings: each value is encoded alone but the container with the most
+        items, whose length is what the others leave (one big encode, as the depth
+        check made before, and not a second of the biggest value)."""
+        wrappers = ORJSON_LEVELS - levels
         assert wrappers > 0, f"orjson writes {ORJSON_LEVELS} levels at most"
+        wrapped: Any = body
+        for _ in range(wrappers):
+            wrapped = [wrapped]
+        whole = memoryview(_nested(wrapped))[wrappers:-wrappers]
         start = len(raw) - len(raw.lstrip(_SPACE))
-        at = start + 1
-        found: dict[str, tuple[Any, int, int]] | None = {}
-        if not raw.startswith(b"{", start):
-            found = None
-        inner: list[Any] = [None]  # a container is encoded as ``inner``'s item (``_nested``)
-        outer = inner
-        for _ in range(wrappers - 1):
-            outer = [outer]
-        for key, value in body.items():
-            if type(value) is dict or type(value) is list:
-                inner[0] = value
-                text: bytes | memoryview = memoryview(_nested(outer))[wrappers:-wrappers]
-            else:
-                text = orjson.dumps(value)
-            if found is None:
-                continue  # (the depth is still checked)
-            name = orjson.dumps(key)
-            value_at = at + len(name) + 1
-            end = value_at + len(text)
-            if (
-                (found and raw[at - 1 : at] != b",")
-                or not raw.startswith(name, at)
-                or raw[value_at - 1 : value_at] != b":"
-                or not raw.startswith(text, value_at)
-            ):
-                found = None
-                continue
-            found[key] = (value, at, end)
-            at = end + 1
-        close = at if found else at + 1  # (after the last value's end, or ``{``)
-        if found is None or not raw.startswith(b"}", close - 1) or raw[close:].strip(_SPACE):
+        end = start + len(whole)
+        if not raw.startswith(whole, start) or raw[end:].strip(_SPACE):
             return None
-        return cls(raw, found)
+        # the lengths of each member's key and value, the biggest container's left out
+        biggest, items = None, -1
+        for key, value in body.items():
+            if (type(value) is dict or type(value) is list) and len(value) > items:
+                biggest, items = key, len(value)
+        lengths: list[tuple[str, Any, int, int]] = []
+        known = 2 + max(len(body) - 1, 0)  # ``{``, ``}`` and the commas
+        for key, value in body.items():
+            name = len(orjson.dumps(key)) + 1  # (with its colon)
+            size = -1 if key == biggest else len(orjson.dumps(value))
+            known += name + max(size, 0)
+            lengths.append((key, value, name, size))
+        members: dict[str, tuple[Any, int, int]] = {}
+        at = start + 1
+        for key, value, name, size in lengths:
+            if size < 0:
+                size = len(whole) - known
+            members[key] = (value, at, at + name + size)
+            at += name + size + 1
+        return cls(raw, members)
 
     def pieces(self, body: dict[str, Any]) -> Pieces | None:
         """``orjson.dumps(body)`` in pieces: a member whose value is the very object
@@ -153,7 +150,8 @@ ORJSON_LEVELS = 254  # the most levels orjson.dumps writes (255 raise)
 
 
 def _nested(value: list[Any]) -> bytes:
-    """``value`` (a value inside its wrappers) encoded, ``TooDeep`` past orjson's levels."""
+    """``value`` (an object inside its wrappers) encoded, ``TooDeep`` past orjson's
+    levels."""
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError as exc:
