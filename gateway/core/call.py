@@ -20,7 +20,7 @@ import orjson
 from django.utils import timezone
 
 from gateway import codecs, journal
-from gateway.base import background, hooks
+from gateway.base import background, hooks, json_layout
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.base.errors import (
     AuthenticationFailed,
@@ -249,6 +249,9 @@ class Call:
         # catalog prices it pays where the model has them (DeploymentEntry.cost).
         self.service_tier = ""
         self.logged_request: bytes | None = None
+        # where a long body's members lie in ``raw`` (``service._parse_json``), when its
+        # text is orjson's: a body passed through is sent as views of them
+        self.layout: json_layout.Layout | None = None
         self.logged_upstream: bytes | None = None
         self.guard: hooks.GuardRun | None = None  # the request's guardrails, when any apply
 

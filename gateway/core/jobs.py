@@ -410,6 +410,10 @@ class ChatJob(RoutedJob):
         adapted, notes = mediation.for_body(adapted, self.request, adapter, route, deployment)
         if notes:
             self.call.record.translation = lossiness.merged(self.call.record.translation, notes)
+        # sent as views of the caller's body where it holds the caller's very values
+        # (json_layout), unless a guardrail rewrote the body (encoded whole then)
+        if self.call.logged_request is None:
+            self.call.attempt_exchange.origin = self.call.layout
         return tags.without_tags(adapted)  # metadata.tags is the gateway's, not a note
 
     def translated(

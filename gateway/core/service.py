@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from gateway.access import authorization, registry
-from gateway.base import endpoints, hooks, lifecycle
+from gateway.base import endpoints, hooks, json_layout, lifecycle
 from gateway.base.endpoints import TEXT, Endpoint
 from gateway.base.entries import KeyEntry, RouteEntry
 from gateway.base.errors import (
@@ -90,7 +90,7 @@ async def handle(
             call.logged_request = b""  # the journal never keeps the uploaded files
             body: dict[str, Any] = {}
         else:
-            body = _parse_json(raw)
+            body = _parse_json(raw, call)
         if path_fields:
             body.update(path_fields)
         for rewrite in hooks.request_bodies:  # a feature's rewrite (a prompt reference)
@@ -150,7 +150,10 @@ def reject(endpoint: str, dialect: str, error: GatewayError, caller: Caller) -> 
     return Call(endpoint, dialect, b"", caller).error_reply(error)
 
 
-def _parse_json(raw: bytes) -> dict[str, Any]:
+def _parse_json(raw: bytes, call: Call | None = None) -> dict[str, Any]:
+    """The body parsed (a 400 for what is not a JSON object, or nests too deep); a long
+    one's layout on ``call`` when its text is orjson's (``json_layout``: what a body
+    passed through is sent from)."""
     if not raw.strip():
         raise InvalidRequest("the request body is empty; expected a JSON object")
     try:
@@ -161,10 +164,24 @@ def _parse_json(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest("the request body must be a JSON object")
     # a value nests no deeper than the brackets it has: most short bodies are not walked;
     # a long one is walked without counting first (an agent's has thousands of brackets,
-    # counting them costs 80 us, and a long body with few has few containers to walk)
-    if (
-        len(raw) >= LONG_BODY or raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH
-    ) and _nests_deeper(body, MAX_JSON_DEPTH):
+    # counting them costs 80 us, and a long body with few has few containers to walk),
+    # its members encoded one by one to find them in its text (the same encode)
+    if len(raw) >= LONG_BODY:
+        try:
+            layout = json_layout.Layout.of(raw, body, MAX_JSON_DEPTH)
+        except json_layout.TooDeep:
+            raise InvalidRequest(
+                f"the request body nests deeper than {MAX_JSON_DEPTH} levels"
+            ) from None
+        except orjson.JSONEncodeError:  # (a value orjson cannot write: walked)
+            layout = None
+            if _walks_deeper(body, MAX_JSON_DEPTH):
+                raise InvalidRequest(
+                    f"the request body nests deeper than {MAX_JSON_DEPTH} levels"
+                ) from None
+        if call is not None:
+            call.layout = layout
+    elif raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and _nests_deeper(body, MAX_JSON_DEPTH):
         raise InvalidRequest(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
     return body
 

@@ -41,6 +41,7 @@ from django.db import connection as db_connection
 from gateway.base import db_work
 from gateway.base.background import woken
 from gateway.base.hot_settings import hot
+from gateway.base.json_layout import Pieces
 from gateway.base.owned_bytes import owned
 from gateway.journal import blobs
 from gateway.journal import spool as spooling
@@ -111,11 +112,15 @@ def admit(rec: Record) -> int:
         rec.queued_bytes = size
         return size
     keep = hot.SWITCHYARD_LOG_BODY_MAX_BYTES + REDACTION_MARGIN
+    if type(rec.upstream_request) is Pieces:
+        rec.upstream_request = _from_pieces(rec.upstream_request, rec.inbound_request, keep)
     for name in BODY_FIELDS:
         value = getattr(rec, name)
         if value is None:
             continue
-        if isinstance(value, bytes | bytearray | str):
+        if type(value) is Spliced:
+            size += len(value.head)
+        elif isinstance(value, bytes | bytearray | str):
             if len(value) > keep:
                 value = value[:keep]
                 setattr(rec, name, value)
@@ -126,6 +131,16 @@ def admit(rec: Record) -> int:
             size += OTHER_BODY_BYTES
     rec.queued_bytes = size - _splice(rec)
     return rec.queued_bytes
+
+
+def _from_pieces(pieces: Pieces, inbound: Any, keep: int) -> bytes | Spliced:
+    """A body sent in pieces of the caller's (``json_layout``) as it is queued: its
+    head and the caller's body from ``tail`` on (a ``Spliced``, as ``_splice`` queues a
+    passed-through body) when its tail is that body as journaled and kept whole, else
+    joined."""
+    if pieces.tail >= 0 and pieces.raw is inbound and len(inbound) <= keep:
+        return Spliced(pieces.head(), "inbound_request", pieces.tail)
+    return b"".join(pieces)
 
 
 def _splice(rec: Record) -> int:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry, ProviderEntry, RouteEntry
 from gateway.base.errors import ConfigurationError, GatewayError
+from gateway.base.json_layout import Layout
 from gateway.base.pooled_transport import Body
 from gateway.base.types import ChatRequest, ChatResponse, StreamEvent, Usage
 from gateway.catalog.matching import KindVendor
@@ -35,7 +36,7 @@ class Exchange:
     Adapters fill it in; bodies are kept as bytes exactly as sent/received."""
 
     url: str = ""
-    request_body: bytes = b""
+    request_body: Body = b""  # (pieces: a passed-through body sent from the caller's)
     status: int = 0
     response_body: bytearray = field(default_factory=bytearray)
     started: float = 0.0
@@ -43,8 +44,11 @@ class Exchange:
     ended: float | None = None
     usage: Usage = field(default_factory=Usage)
     capture_limit: int = 256 * 1024
+    # the caller's body a passed-through body is sent from, where it is unchanged
+    # (``relay``, ``forward``: ``json_layout``); None: encoded whole
+    origin: Layout | None = None
 
-    def begin(self, url: str, body: bytes) -> None:
+    def begin(self, url: str, body: Body) -> None:
         self.url, self.request_body, self.started = url, body, time.perf_counter()
 
     def received(self, chunk: bytes) -> None:

@@ -199,6 +199,9 @@ class CodecProvider(Provider):
     # The Accept header of a streamed call (OpenAI-compatible servers want
     # text/event-stream; others answer a stream whatever Accept says).
     stream_accept = "application/json"
+    # Whether ``sign`` reads the body's bytes (a signature over them): a passed-through
+    # body is then encoded whole, never sent as pieces of the caller's (``_relayed``).
+    signs_body = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -303,12 +306,36 @@ class CodecProvider(Provider):
         """The bytes to post and their headers: JSON, the caller's headers this upstream
         takes (``relayed`` on passthrough, else ``forwarded``), signed."""
         content = fitted(orjson.dumps(body))  # held to the journal: not in orjson's buffer
+        headers = self._json_headers(caller, stream, relay)
+        await self.sign("POST", url, content, headers)
+        return content, headers
+
+    def _json_headers(self, caller: Mapping[str, str], stream: bool, relay: bool) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         headers.update(self.relayed(caller) if relay else self.forwarded(caller))
         if stream:
             headers["Accept"] = self.stream_accept
-        await self.sign("POST", url, content, headers)
-        return content, headers
+        return headers
+
+    async def _relayed(
+        self,
+        url: str,
+        body: dict[str, Any],
+        caller: Mapping[str, str],
+        exchange: Exchange,
+        stream: bool = False,
+    ) -> tuple[Body, dict[str, str]]:
+        """``_signed`` for a passed-through ``body``: sent as views of the caller's body
+        where it holds the caller's very values (``exchange.origin``, ``json_layout``:
+        byte for byte the encode's text, without the encode and its copy of the body),
+        unless this kind's signature covers the body's bytes (``signs_body``)."""
+        origin = exchange.origin
+        pieces = None if origin is None or self.signs_body else origin.pieces(body)
+        if pieces is None:
+            return await self._signed(url, body, caller, stream=stream, relay=True)
+        headers = self._json_headers(caller, stream, True)
+        await self.sign("POST", url, b"", headers)  # (no kind signing bodies gets here)
+        return pieces, headers
 
     async def complete(
         self, request: t.ChatRequest, deployment: DeploymentEntry, exchange: Exchange
@@ -319,7 +346,7 @@ class CodecProvider(Provider):
         return result
 
     async def _post_json(
-        self, url: str, content: bytes, headers: dict[str, str], exchange: Exchange
+        self, url: str, content: Body, headers: dict[str, str], exchange: Exchange
     ) -> Any:
         """Post, record the exchange, and hand back the answer's JSON (failures raised
         as the codec reads them)."""
@@ -576,7 +603,7 @@ class CodecProvider(Provider):
         """Post a same-format ``body`` to ``url`` as is and hand back the upstream's
         JSON answer, its usage read for the journal."""
         codec = self._passthrough_codec()
-        content, sent = await self._signed(url, body, caller, relay=True)
+        content, sent = await self._relayed(url, body, caller, exchange)
         data = await self._post_json(url, content, sent, exchange)
         if not isinstance(data, dict):
             raise errors.UpstreamError("upstream answered with unexpected JSON", status=502)
@@ -607,8 +634,8 @@ class CodecProvider(Provider):
         ``SkimmingDecoder``'s) is forwarded unparsed: its TextDelta would change nothing
         the journal keeps (usage, finish, errors, the bytes sent); parsing it was most of a stream's cost."""
         codec = self._passthrough_codec()
-        content, sent = await self._signed(
-            url, codec.stream_body(body), caller, stream=True, relay=True
+        content, sent = await self._relayed(
+            url, codec.stream_body(body), caller, exchange, stream=True
         )
         parser = codec.stream_parser()
         held: list[t.StreamEvent] = []  # canonical events of withheld upstream events
@@ -682,8 +709,8 @@ class CodecProvider(Provider):
         part has had text, an event that is only more of it (``codec.skims``) is not
         parsed: the editor reads its text. Fails as ``forward`` does."""
         codec = self._passthrough_codec()
-        content, sent = await self._signed(
-            url, codec.stream_body(body), caller, stream=True, relay=True
+        content, sent = await self._relayed(
+            url, codec.stream_body(body), caller, exchange, stream=True
         )
         parser = codec.stream_parser()
         framing, skims, text_of = codec.framing, codec.skims, editor.text_of
@@ -817,7 +844,7 @@ class CodecProvider(Provider):
 
     @contextlib.asynccontextmanager
     async def _answering(
-        self, url: str, content: bytes, headers: dict[str, str], exchange: Exchange
+        self, url: str, content: Body, headers: dict[str, str], exchange: Exchange
     ) -> AsyncIterator[httpx.Response]:
         """A streamed POST that answered 2xx; an upstream's error status is raised as
         its error, the body it sent recorded."""
@@ -831,15 +858,16 @@ class CodecProvider(Provider):
 
     @contextlib.asynccontextmanager
     async def _streamed(
-        self, url: str, content: bytes, headers: dict[str, str]
+        self, url: str, content: Body, headers: dict[str, str]
     ) -> AsyncIterator[httpx.Response]:
         """A POST whose response body is read as it comes, closed on exit: straight on
         the pooled transport when there is one (``http.pooled``), else through the
-        client (a test's transport, tracing's hooks)."""
+        client (a test's transport, tracing's hooks: pieces joined, sent with a length)."""
         direct = http.pooled()
         if direct is None:
+            whole = content if isinstance(content, bytes) else b"".join(content)
             async with http.client().stream(
-                "POST", url, content=content, headers=headers, timeout=self.timeout()
+                "POST", url, content=whole, headers=headers, timeout=self.timeout()
             ) as response:
                 yield response
             return

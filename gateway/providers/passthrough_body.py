@@ -5,7 +5,9 @@ A request whose budget hold assumed the deployment's max output (it named no cei
 given that ceiling too (``with_held_ceiling``). Everything else the upstream is sent is
 the caller's: the stream flag and the usage a
 stream must report are the codec's (``PassthroughCodec.stream_body``), fields a model
-does not take are dropped by ``capabilities.adapt_body`` before this."""
+does not take are dropped by ``capabilities.adapt_body`` before this. Each rewrite
+copies what it changes, never a value in place: a long body is sent as views of the
+caller's bytes wherever it still holds the very value parsed (``json_layout``)."""
 
 from __future__ import annotations
 
