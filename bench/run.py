@@ -696,7 +696,7 @@ def render(
             "",
             "Resident memory (VmRSS, MB) of every server process right after the load, and "
             f"{REST_SECONDS:.0f} s later at rest: the short questions' load, then the agents' "
-            "(the supervisor's ~29 MB over its idle 26 is the shared tokenizer, loaded by the "
+            "(the supervisor's ~31 MB over its idle 19 is the shared tokenizer, loaded by the "
             "first Anthropic stream translated to an OpenAI upstream and let go 10 minutes "
             "unused):",
             "",
