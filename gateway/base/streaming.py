@@ -316,20 +316,10 @@ class SkimmingDecoder(SSEDecoder):
         handed on as their bytes from now on, this read's later ones too. Forgets what it
         had learnt when ``sent`` has no text where the first key says, or several data
         lines."""
-        self.pieces, pieces, at = (), [], 0
-        data = sent.find(b"data: ")
-        if data < 0 or sent.find(b"\n", data) != len(sent) - 2:
-            return  # several lines of data
-        for number, key in enumerate(self.keys):
-            start = sent.find(key, max(at, data))
-            if start < 0 and number:
-                continue  # no padding in it
-            end = sent.find(b'"', start + len(key))
-            if start < 0 or end < 0 or sent[end - 1] == 92:  # 92: "\\" (escapes a quote)
-                return
-            pieces.append(sent[at : start + len(key)])
-            at = end
-        self.pieces, self.lines = (*pieces, sent[at:]), sent.count(b"\n")
+        self.pieces = ()
+        cut = strings_apart(sent, self.keys)
+        if cut is not None:
+            self.pieces, self.lines = cut[0], sent.count(b"\n")
 
     def events(self, chunk: bytes) -> Iterator[Any]:
         """``SSEDecoder.events``, an event at a time: what ``learn`` was told while this
@@ -378,6 +368,30 @@ class SkimmingDecoder(SSEDecoder):
             yield chunk[run:start]
         *rest, self.pending = chunk[start:].split(b"\n")
         yield from self._decoded(rest)
+
+
+def strings_apart(sent: bytes, keys: tuple[bytes, ...]) -> tuple[tuple[bytes, ...], bytes] | None:
+    """``sent`` (an event as ``sse_bytes`` writes it) cut around the JSON strings ``keys``
+    name (the first's, then padding that may be absent): the bytes around them (the
+    first from the event's start, the last with its empty line) and the first string's
+    bytes. None when it has several data lines, no first key, or a string whose closing
+    quote is escaped. What ``SkimmingDecoder`` and ``codecs.base.TextDecoder`` learn."""
+    data = sent.find(b"data: ")
+    if data < 0 or sent.find(b"\n", data) != len(sent) - 2:
+        return None  # several lines of data
+    pieces, at, first = [], 0, b""
+    for number, key in enumerate(keys):
+        start = sent.find(key, max(at, data))
+        if start < 0 and number:
+            continue  # no padding in it
+        end = sent.find(b'"', start + len(key))
+        if start < 0 or end < 0 or sent[end - 1] == 92:  # 92: "\\" (escapes a quote)
+            return None
+        if not number:
+            first = sent[start + len(key) : end]
+        pieces.append(sent[at : start + len(key)])
+        at = end
+    return (*pieces, sent[at:]), first
 
 
 def _utf8(text: bytes) -> bool:

@@ -35,7 +35,7 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 import orjson
 
 from gateway.base.errors import GatewayError, UpstreamError
-from gateway.base.streaming import SSEDecoder, SSEMessage
+from gateway.base.streaming import SSEDecoder, SSEMessage, strings_apart
 from gateway.base.types import (
     ChatRequest,
     ChatResponse,
@@ -239,28 +239,14 @@ class TextDecoder(WireEventDecoder):
         ``sent`` once (``"content"`` nowhere else: the text the parser read is that
         key's), with ``text`` there, and ``sent`` has no backslash (no key written with
         escapes), no control character but its line feeds and one data line."""
-        self.pieces, pieces, at = (), [], 0
-        data = sent.find(b"data: ")
+        self.pieces = ()
         name = self.keys[0][: self.keys[0].index(b'"', 1) + 1]  # '"content"'
-        if (
-            data < 0
-            or sent.find(b"\n", data) != len(sent) - 2
-            or sent.count(name) != 1
-            or len(sent.translate(None, _NOT_PLAIN)) != len(sent) - sent.count(b"\n")
-        ):
+        plain = len(sent.translate(None, _NOT_PLAIN)) == len(sent) - sent.count(b"\n")
+        if sent.count(name) != 1 or not plain:
             return
-        for number, key in enumerate(self.keys):
-            start = sent.find(key, max(at, data))
-            if start < 0 and number:
-                continue  # no padding in it
-            end = sent.find(b'"', start + len(key))
-            if start < 0 or end < 0:
-                return
-            if not number and sent[start + len(key) : end] != text.encode():
-                return
-            pieces.append(sent[at : start + len(key)])
-            at = end
-        self.pieces, self.index = (*pieces, sent[at:]), index
+        cut = strings_apart(sent, self.keys)
+        if cut is not None and cut[1] == text.encode():
+            self.pieces, self.index = cut[0], index
 
     def events(self, chunk: bytes) -> Iterator[Any]:
         """``WireEventDecoder.events``, an event at a time, those like the learnt one as
