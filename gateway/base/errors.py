@@ -94,6 +94,18 @@ class InvalidRequest(GatewayError):
     kind = "invalid_request_error"
 
 
+class SnapshotMiss(Exception):
+    """A request names something this process's registry snapshot lacks, perhaps
+    created a moment ago in another process: raised by a request rewrite
+    (``hooks.request_bodies``) before it changes the body. The service checks the
+    stored registry once, runs the rewrite again and answers ``refusal`` if it still
+    misses, as it does for an unknown key or model."""
+
+    def __init__(self, refusal: GatewayError) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
 class RequestTooLarge(InvalidRequest):
     status = 413
     kind = "request_too_large"

@@ -385,12 +385,15 @@ deferred_requests: NamedRegistry[DeferredRequests] = NamedRegistry(
 )
 
 
-request_bodies: Registry[Callable[[Any, Any, dict[str, Any]], None]] = Registry(
+BodyRewrite = Callable[[Any, Any, dict[str, Any]], None]
+request_bodies: Registry[BodyRewrite] = Registry(
     "request_bodies",
     "Called by ``gateway.core.service.handle`` with ``(call, key, body)`` once a JSON "
     "body is parsed, before its job is made and its route looked up: each may rewrite "
     "the caller's body in place (the prompt registry, ``gateway.features.prompts.plugin``, turns a "
-    "prompt reference into messages) or refuse it by raising a ``GatewayError``. A body "
+    "prompt reference into messages) or refuse it by raising a ``GatewayError`` (a "
+    "``SnapshotMiss``, before changing the body, when it names something the snapshot "
+    "lacks: the service checks the registry and calls it again). A body "
     "an entry has nothing to do with must cost it a dict lookup or two, nothing more. "
     "Filled from ``GatewayConfig.ready``.",
 )

@@ -32,6 +32,7 @@ from gateway.base.errors import (
     ModelNotFound,
     PermissionDenied,
     ShuttingDown,
+    SnapshotMiss,
 )
 from gateway.base.types import ModelInfo
 from gateway.core import call as _call_module
@@ -94,7 +95,10 @@ async def handle(
         if path_fields:
             body.update(path_fields)
         for rewrite in hooks.request_bodies:  # a feature's rewrite (a prompt reference)
-            rewrite(call, key, body)
+            try:
+                rewrite(call, key, body)
+            except SnapshotMiss:
+                await _rewrite_after_check(rewrite, call, key, body)
         job = JOBS.get(endpoint) or feature
         if job is None:
             raise ModelNotFound(f"unknown endpoint {endpoint!r}")
@@ -110,6 +114,18 @@ async def handle(
     except Exception as exc:  # a bug: log it, answer cleanly, never a traceback
         log.exception("request %s failed", caller.request_id)
         return call.error_reply(GatewayError(f"internal error ({type(exc).__name__})"))
+
+
+async def _rewrite_after_check(
+    rewrite: hooks.BodyRewrite, call: Call, key: KeyEntry, body: dict[str, Any]
+) -> None:
+    """``rewrite`` once more after a registry check: what the body names may have been
+    created a moment ago in another process (as ``_fresh_route_for`` does for a model)."""
+    await registry.refresh_on_miss()
+    try:
+        rewrite(call, key, body)
+    except SnapshotMiss as miss:
+        raise miss.refusal from None
 
 
 async def _mirror(

@@ -157,6 +157,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = header_map(scope)
         key = await _key(headers, name)  # first: no agent is named to a caller without a key
         agent = snapshot.current().agents.get(name)
+        if agent is None and await registry.refresh_on_miss():  # created elsewhere just now?
+            agent = snapshot.current().agents.get(name)
         if agent is None or not agent.enabled:
             raise errors.AgentNotFound(f"no agent named {name!r}")
         allowed = decide(key, "a2a.agent.call", name)

@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.access import authorization, registry
 from gateway.base import hooks
-from gateway.base.errors import PermissionDenied
+from gateway.base.errors import PermissionDenied, SnapshotMiss
 from gateway.features.prompts import reference, snapshot
 
 
@@ -20,13 +20,16 @@ def expand(call: Any, key: Any, body: dict[str, Any]) -> None:
     dialect = call.dialect
     if call.endpoint != "chat" or dialect not in reference.DIALECTS:
         return  # ``prompt`` of /v1/completions is its text, not a reference
+    if "prompt_id" not in body and dialect != "responses":
+        return
     prompts = registry.current().parts.get(snapshot.PART, {})
+    unknown = reference.missing(body, prompts)
+    if unknown is not None:  # created a moment ago in another process?
+        raise SnapshotMiss(unknown)
     if "prompt_id" in body:
         ref: reference.Reference | None = reference.chat_reference(body)
-    elif dialect == "responses":
-        ref = reference.responses_reference(body, prompts)
     else:
-        return
+        ref = reference.responses_reference(body, prompts)
     if ref is None:  # OpenAI's own stored prompt: the upstream's to read
         return
     version = reference.resolve(ref, prompts)

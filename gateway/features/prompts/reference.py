@@ -109,12 +109,29 @@ def responses_reference(
     )
 
 
+def _unknown(name: str, field: str) -> InvalidRequest:
+    return InvalidRequest(f"no prompt named {name!r}", param=field, code="prompt_not_found")
+
+
+def missing(body: Mapping[str, Any], prompts: Mapping[str, PromptEntry]) -> InvalidRequest | None:
+    """The refusal of a body naming a prompt ``prompts`` lack, read before anything is
+    taken out of it; None when the body names one they hold, none at all, or OpenAI's."""
+    if "prompt_id" in body:
+        name, field = body["prompt_id"], "prompt_id"
+    else:
+        value = body.get("prompt")
+        name, field = (value.get("id"), "prompt.id") if isinstance(value, dict) else (None, "")
+    if not isinstance(name, str) or not name or name in prompts:
+        return None
+    if field == "prompt.id" and name.startswith(OPENAI_HOSTED):
+        return None
+    return _unknown(name, field)
+
+
 def resolve(ref: Reference, prompts: Mapping[str, PromptEntry]) -> VersionEntry:
     entry = prompts.get(ref.name)
     if entry is None:
-        raise InvalidRequest(
-            f"no prompt named {ref.name!r}", param=ref.field, code="prompt_not_found"
-        )
+        raise _unknown(ref.name, ref.field)
     chosen = entry.pick(ref.version, ref.label)
     if chosen is None:
         what = f"version {ref.version}" if ref.version is not None else f"label {ref.label!r}"

@@ -19,6 +19,8 @@ from gateway import journal
 from gateway.access import registry
 from gateway.base.entries import MASTER, Snapshot
 from gateway.edge import endpoints
+from gateway.features.prompts import snapshot as prompt_snapshot
+from gateway.features.prompts.entries import PromptEntry, VersionEntry
 from tests.gateway.entries import PROVIDER, route, snapshot
 
 NEW_KEY = "sy-created-a-moment-ago-in-another-worker-42"
@@ -201,6 +203,38 @@ async def test_a_known_model_never_reads_the_version(stale, monkeypatch) -> None
         sent = await _post({"model": "fresh-route", "messages": [{"role": "user", "content": "x"}]})
         assert sent[0]["status"] == 200
     assert stale["reads"] == 0
+
+
+def with_prompt(version: int) -> Snapshot:
+    newer = with_new_key(version)
+    asking = VersionEntry(1, ({"role": "system", "content": "Be brief."},), ())
+    newer.parts[prompt_snapshot.PART] = {"fresh": PromptEntry("fresh", {1: asking}, {})}
+    return newer
+
+
+async def test_a_prompt_created_elsewhere_is_expanded_on_first_use(stale, monkeypatch) -> None:
+    monkeypatch.setattr(journal, "record", lambda record: None)
+    monkeypatch.setattr(registry, "build_snapshot", lambda: with_prompt(2))
+    registry.install(with_new_key(1))  # key and route known, the prompt not yet
+    body = {
+        "model": "fresh-route",
+        "prompt_id": "fresh",
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    sent = await _post(body)
+    assert sent[0]["status"] == 200, sent
+    assert stale["reads"] == 1 and registry.current().version == 2
+
+
+async def test_an_unknown_prompt_is_still_a_400(stale, monkeypatch) -> None:
+    monkeypatch.setattr(journal, "record", lambda record: None)
+    stale["stored"] = 1
+    registry.install(with_new_key(1))
+    sent = await _post({"model": "fresh-route", "prompt_id": "nope", "messages": []})
+    assert sent[0]["status"] == 400
+    error = orjson.loads(sent[1]["body"])["error"]
+    assert (error["code"], error["param"]) == ("prompt_not_found", "prompt_id")
+    assert stale["reads"] == 1 and stale["builds"] == 0
 
 
 async def _post(body: dict) -> list[dict]:

@@ -94,6 +94,27 @@ def test_an_agent_not_there_or_disabled_is_not_found(agent: A2aAgent) -> None:
     assert _call("GET", "/a2a/echo/tasks/t1").json()["error"]["code"] == 404
 
 
+def test_an_agent_created_a_moment_ago_in_another_process_is_found(
+    agent: A2aAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its row is stored but this process's snapshot is older: the unknown name makes
+    the endpoint check the stored registry once before answering "no agent"."""
+    A2aAgent.objects.create(name="fresh", url="https://agents.example/fresh", card=CARD)
+    newer, checks = registry.build_snapshot(), []
+
+    async def refresh_on_miss() -> bool:
+        checks.append(newer.version)
+        registry.install(newer)
+        return True
+
+    monkeypatch.setattr(registry, "refresh_on_miss", refresh_on_miss)
+    card = _call("GET", "/a2a/fresh/.well-known/agent-card.json")
+    assert card.status_code == 200 and card.json()["name"] == "echo"
+    assert len(checks) == 1
+    assert _call("GET", "/a2a/fresh/.well-known/agent-card.json").status_code == 200
+    assert len(checks) == 1  # known now: no second check
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [

@@ -12,7 +12,7 @@ import pytest
 from gateway.access import registry, roles
 from gateway.base import hooks
 from gateway.base.entries import MASTER
-from gateway.base.errors import InvalidRequest, PermissionDenied
+from gateway.base.errors import InvalidRequest, PermissionDenied, SnapshotMiss
 from gateway.features.prompts import plugin, snapshot
 from gateway.features.prompts.entries import PromptEntry, VersionEntry
 from tests.gateway.entries import snapshot as bare_snapshot
@@ -78,9 +78,28 @@ def test_bodies_that_are_not_a_registry_reference_are_left_alone(prompts: None) 
         assert body == before and the_call.record.prompt_name == ""
 
 
-def test_a_bad_reference_is_a_400(prompts: None) -> None:
-    with pytest.raises(InvalidRequest, match="no prompt named 'nope'"):
-        plugin.expand(call(), MASTER, {"prompt_id": "nope"})
+def test_an_unknown_prompt_asks_for_a_registry_check_before_touching_the_body(
+    prompts: None,
+) -> None:
+    """It may have been created a moment ago in another process: the service checks
+    the stored registry and calls ``expand`` again before answering the refusal."""
+    for dialect, body, field in [
+        ("openai", {"prompt_id": "nope", "prompt_variables": {}}, "prompt_id"),
+        ("responses", {"input": "hi", "prompt": {"id": "nope"}}, "prompt.id"),
+    ]:
+        before = dict(body)
+        with pytest.raises(SnapshotMiss) as miss:
+            plugin.expand(call(dialect), MASTER, body)
+        assert body == before
+        refusal = miss.value.refusal
+        assert isinstance(refusal, InvalidRequest) and refusal.status == 400
+        assert (refusal.message, refusal.param) == ("no prompt named 'nope'", field)
+        assert refusal.code == "prompt_not_found"
+
+
+def test_a_malformed_reference_is_refused_without_a_check(prompts: None) -> None:
+    with pytest.raises(InvalidRequest, match="prompt_id must be a prompt's name"):
+        plugin.expand(call(), MASTER, {"prompt_id": 7})
 
 
 def test_a_caller_that_is_no_key_may_not_use_a_prompt(prompts: None) -> None:
