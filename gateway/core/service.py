@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
@@ -60,6 +60,8 @@ from gateway.providers import wire
 from gateway.routing import context_windows
 from gateway.telemetry import attribution, tags, tracing
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 log = logging.getLogger(__name__)
 
 
@@ -98,7 +100,7 @@ async def handle(
             try:
                 rewrite(call, key, body)
             except SnapshotMiss:
-                await _rewrite_after_check(rewrite, call, key, body)
+                await _after_registry_check(rewrite, call, key, body)
         job = JOBS.get(endpoint) or feature
         if job is None:
             raise ModelNotFound(f"unknown endpoint {endpoint!r}")
@@ -116,14 +118,13 @@ async def handle(
         return call.error_reply(GatewayError(f"internal error ({type(exc).__name__})"))
 
 
-async def _rewrite_after_check(
-    rewrite: hooks.BodyRewrite, call: Call, key: KeyEntry, body: dict[str, Any]
-) -> None:
-    """``rewrite`` once more after a registry check: what the body names may have been
-    created a moment ago in another process (as ``_fresh_route_for`` does for a model)."""
+async def _after_registry_check(step: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """``step`` once more after a registry check, having raised ``SnapshotMiss``: what
+    the request names may have been created a moment ago in another process (as
+    ``_fresh_route_for`` does for a model); its refusal if it still misses."""
     await registry.refresh_on_miss()
     try:
-        rewrite(call, key, body)
+        return step(*args, **kwargs)
     except SnapshotMiss as miss:
         raise miss.refusal from None
 
@@ -307,7 +308,10 @@ async def _serve(job: Job) -> Reply | StreamReply:
     for choose in hooks.route_jobs:  # a feature's job for this route (Gemini image output)
         job = choose(job, route)
     for plane in hooks.call_guards:  # the guardrails that apply (the request's own field out)
-        call.guard = plane.begin(job, route)
+        try:
+            call.guard = plane.begin(job, route)
+        except SnapshotMiss:
+            call.guard = await _after_registry_check(plane.begin, job, route)
     await job.prepare(route)
     attribution.attribute(call.record, job.request, job.headers)
     if key.run is not None and key.run.context:  # an agent's token: its run's session,

@@ -34,7 +34,7 @@ from gateway.access import registry
 from gateway.base import endpoints
 from gateway.base.endpoints import REQUEST, TEXT, UNREADABLE, Endpoint
 from gateway.base.entries import GuardrailEntry, KeyEntry, RouteEntry, Snapshot
-from gateway.base.errors import GuardrailBlocked, InvalidRequest
+from gateway.base.errors import GuardrailBlocked, InvalidRequest, SnapshotMiss
 from gateway.base.types import ChatResponse
 from gateway.features.guardrails import engine, kinds, passed, stream, texts
 from gateway.features.guardrails.kinds import Context, remote
@@ -91,6 +91,20 @@ def refuse_unsettable(snapshot: Snapshot, extras: dict[str, dict[str, Any]]) -> 
                 "a request (its configured params hold; its definition names what a request "
                 "may set)",
                 param="guardrails",
+            )
+
+
+def miss_unknown(snapshot: Snapshot, asked_for: Any) -> None:
+    """A ``SnapshotMiss`` when a request asks for a guardrail the snapshot lacks (one
+    created a moment ago in another process?): the service checks the stored registry
+    and begins again; the refusal if it still lacks it."""
+    names, _ = requested(asked_for)
+    for name in names:
+        if name not in snapshot.guardrails:
+            raise SnapshotMiss(
+                InvalidRequest(f"unknown guardrail {name!r}", param="guardrails")
+                if snapshot.guardrails
+                else InvalidRequest("no guardrails are defined", param="guardrails")
             )
 
 
@@ -169,11 +183,15 @@ class Plane:
     """The one ``hooks.CallGuard``."""
 
     def begin(self, job: Any, route: RouteEntry) -> Run | None:
-        body = job.body
-        asked_for = body.pop("guardrails", None) if "guardrails" in body else None
+        body, snapshot = job.body, registry.current()
+        asked_for = None
+        if "guardrails" in body:
+            asked_for = body["guardrails"]
+            if not remote.in_internal_call():
+                miss_unknown(snapshot, asked_for)  # before the body changes
+            del body["guardrails"]
         if remote.in_internal_call():  # a guardrail's own call (a judge's): none applies
             return None
-        snapshot = registry.current()
         if not snapshot.guardrails:
             if asked_for:
                 requested(asked_for)  # a malformed field is still a 400

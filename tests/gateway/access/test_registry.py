@@ -17,7 +17,7 @@ import pytest
 
 from gateway import journal
 from gateway.access import registry
-from gateway.base.entries import MASTER, Snapshot
+from gateway.base.entries import MASTER, GuardrailEntry, Snapshot
 from gateway.edge import endpoints
 from gateway.features.prompts import snapshot as prompt_snapshot
 from gateway.features.prompts.entries import PromptEntry, VersionEntry
@@ -235,6 +235,30 @@ async def test_an_unknown_prompt_is_still_a_400(stale, monkeypatch) -> None:
     error = orjson.loads(sent[1]["body"])["error"]
     assert (error["code"], error["param"]) == ("prompt_not_found", "prompt_id")
     assert stale["reads"] == 1 and stale["builds"] == 0
+
+
+async def test_a_guardrail_created_elsewhere_applies_on_first_use(stale, monkeypatch) -> None:
+    """Asked for by name a moment after another process saved it: checked, not a 400."""
+    monkeypatch.setattr(journal, "record", lambda record: None)
+    words = {"blocked_words": [{"keyword": "forbidden", "action": "BLOCK"}]}
+    fresh = GuardrailEntry(
+        7, "fresh", "litellm_content_filter", frozenset({"pre_call"}), params=words
+    )
+
+    def build() -> Snapshot:
+        newer = with_new_key(2)
+        newer.guardrails = {"fresh": fresh}
+        return newer
+
+    monkeypatch.setattr(registry, "build_snapshot", build)
+    registry.install(with_new_key(1))  # no guardrails here yet
+    ask = {"model": "fresh-route", "guardrails": ["fresh"]}
+    sent = await _post({**ask, "messages": [{"role": "user", "content": "a forbidden word"}]})
+    assert sent[0]["status"] == 400, sent
+    assert orjson.loads(sent[1]["body"])["error"]["code"] == "guardrail_blocked"
+    assert stale["reads"] == 1 and registry.current().version == 2
+    sent = await _post({**ask, "guardrails": ["nope"], "messages": []})
+    assert orjson.loads(sent[1]["body"])["error"]["message"] == "unknown guardrail 'nope'"
 
 
 async def _post(body: dict) -> list[dict]:
