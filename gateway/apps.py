@@ -15,6 +15,7 @@ COUNTER_BOOKS = (
     "gateway.routing.affinity_book",
     "gateway.routing.retry_budget",
     "gateway.access.login_attempts",
+    "gateway.access.registry_book",
     "gateway.core.ledger_book",
 )
 

@@ -4,8 +4,10 @@ path reads (no database query per request).
 Freshness: a change saved anywhere (console, API, admin, import_config) bumps
 ``RegistryState.version`` in the same transaction and, once committed, rebuilds this
 process's snapshot and announces the change on the channel layer group
-``switchyard.registry`` (with Redis: every instance). Each process also polls the version
-about once a second (``watch``), so snapshots converge even without Redis. On
+``switchyard.registry`` (with Redis: every instance). Without Redis, the workers of one
+``serve`` tell each other through its counter service (``registry_book``), the writer
+waiting until every worker has rebuilt. Each process also polls the version about once
+a second (``watch``), so snapshots converge whatever else is down. On
 PostgreSQL a change that bumped nothing (SQL, a queryset ``.update()``) is found by
 comparing the tables' fingerprint every few seconds (``watch_fingerprint``,
 ``gateway.access.registry_fingerprint``).
@@ -17,7 +19,9 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,7 +31,7 @@ from django.conf import settings
 from gateway import catalog
 from gateway.access import caller_entries, registry_fingerprint
 from gateway.access.caller_entries import names_list
-from gateway.base import db_work, hooks, lifecycle
+from gateway.base import counters, db_work, hooks, lifecycle
 from gateway.base.background import woken
 from gateway.base.entries import (
     DeploymentEntry,
@@ -442,6 +446,10 @@ async def watch(stop: asyncio.Event | None = None) -> None:
 
     stop = stop or asyncio.Event()
     poll = settings.SWITCHYARD_REGISTRY_POLL_SECONDS
+    path = _counter_service()
+    if path:
+        await _watch_with_workers(path, stop, poll)
+        return
     layer = get_channel_layer()
     channel = None
     if layer is not None:
@@ -468,6 +476,56 @@ async def watch(stop: asyncio.Event | None = None) -> None:
             await asyncio.sleep(poll)
         # the database briefly down: keep serving the old snapshot
         await _watch_outage.attempt(_rebuild_if_stale)
+
+
+def _counter_service() -> str:
+    """The counter service's socket for a worker of ``serve`` without Redis (whose
+    channel layer reaches no other worker), else ''."""
+    return "" if settings.REDIS_URL else os.environ.get(counters.SOCKET_ENV, "")
+
+
+_service_outage = db_work.Outage("registry watcher", log, service="counter service")
+SETTLE_SECONDS = 1.0  # how long a change's writer waits for the other workers at most
+
+
+async def _watch_with_workers(path: str, stop: asyncio.Event, poll: float) -> None:
+    """``watch`` for a worker of ``serve`` without Redis: woken through the counter
+    service (``registry_book``) the moment another worker commits a change, else every
+    ``poll`` seconds as before; says which change it has built, for ``tell_workers``."""
+    watcher = counters.CounterClient(path, timeout=poll + 5)
+    seen = -1
+    while not stop.is_set():
+        try:
+            reply = await watcher.call("registry_watch", seen, time.time(), poll)
+            _service_outage.recovered()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the supervisor restarting it: poll meanwhile
+            _service_outage.failed(exc)
+            reply = ["ok", seen]
+            await asyncio.sleep(poll)
+        if await _watch_outage.attempt(_rebuild_if_stale) is None:
+            await asyncio.sleep(poll)  # the database briefly down: built nothing new
+            continue
+        if int(reply[1]) != seen:
+            seen = int(reply[1])
+            with contextlib.suppress(Exception):
+                await watcher.call("registry_built", seen)
+
+
+def tell_workers() -> None:
+    """After a commit that changed the registry, in a worker of ``serve`` without
+    Redis: tell the others and wait (at most SETTLE_SECONDS) until each has rebuilt, so
+    what the API or console answers next (a key revoked) holds on every worker."""
+    path = _counter_service()
+    if not path:
+        return
+    try:
+        (change,) = counters.call_blocking(path, ["registry_changed"], 1.0, "counter service")
+        ask = ["registry_settled", change, time.time(), SETTLE_SECONDS]
+        counters.call_blocking(path, ask, SETTLE_SECONDS + 1.0, "counter service")
+    except (OSError, ValueError) as exc:  # the others find it at their next poll
+        log.warning("registry: could not tell the other workers of a change: %s", exc)
 
 
 _fingerprint_outage = db_work.Outage("registry fingerprint check", log)

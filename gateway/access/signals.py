@@ -61,6 +61,8 @@ class _AfterCommit:
         registry.rebuild()
         if settings.REDIS_URL:
             registry.announce()
+        else:  # the other workers of this server, through its counter service
+            registry.tell_workers()
 
 
 def _already_pending(using: str) -> bool:

@@ -323,11 +323,8 @@ async def _serve(job: Job) -> Reply | StreamReply:
         job.body = tags.without_tags(job.body)  # (embeddings, completions, images, speech)
     declared = declaration(job)  # what it costs: the budget hold follows from it
     # the request's tags with limits of their own (an untagged request: one test)
-    tagged = (
-        subjects.tag_limits(registry.current().tag_limits, call.record.tags)
-        if call.record.tags
-        else ()
-    )
+    named = call.record.tags
+    tagged = subjects.tag_limits(registry.current().tag_limits, named) if named else ()
     hold = (
         budget_estimate.hold_for(
             key,

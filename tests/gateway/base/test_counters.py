@@ -31,6 +31,7 @@ def test_each_registered_book_is_an_attribute_and_answers_its_operations() -> No
         "retries",
         "mcp",  # answers to relayed MCP requests (gateway.features.mcp.mailbox_book)
         "affinity",  # shared cache affinity (gateway.routing.affinity_book)
+        "registry",  # the workers told of registry changes (gateway.access.registry_book)
     }
     assert books.answer(["ping"]) == ["pong"]
     assert books.answer(["admit", 1, 0, 0, 0, -1, "total", 0.0]) == ["ok", None]
@@ -43,6 +44,7 @@ def test_each_registered_book_is_an_attribute_and_answers_its_operations() -> No
     assert books.answer(["ledger_get", "s", [["c"]]]) == ["ok", [None]]
     assert books.answer(["retry_ask", "r", 0.2, 1, 60.0, [["r", 5]]]) == ["ok", True]
     assert books.retries.routes["r"].requests == 5
+    assert books.answer(["registry_changed"]) == ["ok", 1]
     assert books.answer(["affinity_put", "r", 9, 3, 300.0, 1000.0]) == ["ok"]
     assert books.answer(["affinity_get", "r", 9, 1100.0]) == ["ok", 3, 200.0]
     assert CounterBooks().limits is not books.limits  # one of each per service
