@@ -19,9 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
 import threading
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -29,9 +27,9 @@ from typing import Any
 from django.conf import settings
 
 from gateway import catalog
-from gateway.access import caller_entries, registry_fingerprint
+from gateway.access import caller_entries, registry_fingerprint, registry_settle
 from gateway.access.caller_entries import names_list
-from gateway.base import counters, db_work, hooks, lifecycle
+from gateway.base import db_work, hooks, lifecycle
 from gateway.base.background import woken
 from gateway.base.entries import (
     DeploymentEntry,
@@ -446,12 +444,12 @@ async def watch(stop: asyncio.Event | None = None) -> None:
 
     stop = stop or asyncio.Event()
     poll = settings.SWITCHYARD_REGISTRY_POLL_SECONDS
-    path = _counter_service()
-    if path:
-        await _watch_with_workers(path, stop, poll)
+    path = registry_settle.counter_service()
+    if path:  # the workers of one ``serve`` without Redis
+        await registry_settle.watch_workers(path, stop, poll, _checked)
         return
-    layer = get_channel_layer()
-    channel = None
+    marks = registry_settle.BuiltMarks.for_this_process()  # None without Redis
+    layer, channel = get_channel_layer(), None
     if layer is not None:
         try:
             channel = await layer.new_channel()
@@ -475,57 +473,13 @@ async def watch(stop: asyncio.Event | None = None) -> None:
         else:
             await asyncio.sleep(poll)
         # the database briefly down: keep serving the old snapshot
-        await _watch_outage.attempt(_rebuild_if_stale)
+        if await _checked() and marks is not None:
+            await marks.mark(_current.version)
 
 
-def _counter_service() -> str:
-    """The counter service's socket for a worker of ``serve`` without Redis (whose
-    channel layer reaches no other worker), else ''."""
-    return "" if settings.REDIS_URL else os.environ.get(counters.SOCKET_ENV, "")
-
-
-_service_outage = db_work.Outage("registry watcher", log, service="counter service")
-SETTLE_SECONDS = 1.0  # how long a change's writer waits for the other workers at most
-
-
-async def _watch_with_workers(path: str, stop: asyncio.Event, poll: float) -> None:
-    """``watch`` for a worker of ``serve`` without Redis: woken through the counter
-    service (``registry_book``) the moment another worker commits a change, else every
-    ``poll`` seconds as before; says which change it has built, for ``tell_workers``."""
-    watcher = counters.CounterClient(path, timeout=poll + 5)
-    seen = -1
-    while not stop.is_set():
-        try:
-            reply = await watcher.call("registry_watch", seen, time.time(), poll)
-            _service_outage.recovered()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the supervisor restarting it: poll meanwhile
-            _service_outage.failed(exc)
-            reply = ["ok", seen]
-            await asyncio.sleep(poll)
-        if await _watch_outage.attempt(_rebuild_if_stale) is None:
-            await asyncio.sleep(poll)  # the database briefly down: built nothing new
-            continue
-        if int(reply[1]) != seen:
-            seen = int(reply[1])
-            with contextlib.suppress(Exception):
-                await watcher.call("registry_built", seen)
-
-
-def tell_workers() -> None:
-    """After a commit that changed the registry, in a worker of ``serve`` without
-    Redis: tell the others and wait (at most SETTLE_SECONDS) until each has rebuilt, so
-    what the API or console answers next (a key revoked) holds on every worker."""
-    path = _counter_service()
-    if not path:
-        return
-    try:
-        (change,) = counters.call_blocking(path, ["registry_changed"], 1.0, "counter service")
-        ask = ["registry_settled", change, time.time(), SETTLE_SECONDS]
-        counters.call_blocking(path, ask, SETTLE_SECONDS + 1.0, "counter service")
-    except (OSError, ValueError) as exc:  # the others find it at their next poll
-        log.warning("registry: could not tell the other workers of a change: %s", exc)
+async def _checked() -> bool:
+    """``_rebuild_if_stale`` through the watcher's outage: whether the check was made."""
+    return await _watch_outage.attempt(_rebuild_if_stale) is not None
 
 
 _fingerprint_outage = db_work.Outage("registry fingerprint check", log)

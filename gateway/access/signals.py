@@ -13,7 +13,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.dispatch import receiver
 from django.utils import timezone
 
-from gateway.access import registry, registry_fingerprint
+from gateway.access import registry, registry_fingerprint, registry_settle
 from gateway.access.keys import keys_limited_to
 from gateway.models import (
     A2aAgent,
@@ -58,11 +58,10 @@ class _AfterCommit:
         self.using = using
 
     def __call__(self) -> None:
-        registry.rebuild()
+        built = registry.rebuild()
         if settings.REDIS_URL:
             registry.announce()
-        else:  # the other workers of this server, through its counter service
-            registry.tell_workers()
+        registry_settle.settle(built.version)  # the others rebuilt too, or a second passed
 
 
 def _already_pending(using: str) -> bool:

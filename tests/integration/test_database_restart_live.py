@@ -4,7 +4,8 @@ local Redis (issue #25, faults at scale):
 - after PostgreSQL stops and comes back, a route edit through one instance reaches every
   worker of the other within 2 s and a new key works there; each worker logged the
   outage once and its end once (it used to fail forever: "the connection is closed");
-- a key or route created on one instance works at once on the other (no 401, no 404);
+- a key or route created on one instance works at once on the other (no 401, no 404),
+  and a key revoked through one is refused by every worker of both by the time it answers;
 - each worker holds at most SWITCHYARD_DB_POOL_SIZE connections under concurrent load.
 """
 
@@ -194,6 +195,29 @@ def test_a_new_key_works_at_once_on_the_other_instance(cluster) -> None:
     assert len(statuses) == 50
     assert statuses.count(401) == 0, statuses
     assert set(statuses) == {200}, statuses
+
+
+def test_a_key_revoked_through_one_instance_is_refused_everywhere_at_once(cluster) -> None:
+    """A's answer to the revocation waits until every worker of both instances has
+    rebuilt (``gateway.access.registry_settle``): B's warm connections, asked the moment
+    it came, never serve the revoked key."""
+    a, b = cluster.a, cluster.b
+    warm = [WarmClients(b, 4), WarmClients(a, 4)]
+    statuses: list[int] = []
+    try:
+        with api(a) as client:
+            for _ in range(5):
+                made = client.post("/keys/", json={"name": f"k-{uuid.uuid4().hex[:8]}"})
+                assert made.status_code == 201, made.text
+                key = made.json()["key"]
+                assert [s for w in warm for s in w.chat(key)] == [200] * 8
+                revoked = client.post(f"/keys/{made.json()['id']}/revoke")
+                assert revoked.status_code == 200, revoked.text
+                statuses += [s for w in warm for s in w.chat(key)]
+    finally:
+        for clients in warm:
+            clients.close()
+    assert statuses == [401] * 40, statuses
 
 
 def test_a_new_route_works_at_once_on_the_other_instance(cluster) -> None:

@@ -6,12 +6,14 @@ identities are remembered."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import ProtectedError
 
-from gateway.access import registry, signals
+from gateway.access import registry, registry_settle, signals
 from gateway.models import ApiKey, RegistryState, Route, SsoLink, SsoRemoval, Team
 
 pytestmark = pytest.mark.django_db
@@ -50,14 +52,21 @@ def test_the_version_row_is_made_when_missing() -> None:
 
 
 def test_a_rebuild_tells_the_other_instances_only_with_redis(settings, monkeypatch) -> None:
+    """And, either way, waits for the other processes to rebuild (``registry_settle``)."""
     done: list[str] = []
-    monkeypatch.setattr(registry, "rebuild", lambda: done.append("rebuild"))
+
+    def rebuild() -> SimpleNamespace:
+        done.append("rebuild")
+        return SimpleNamespace(version=len(done))
+
+    monkeypatch.setattr(registry, "rebuild", rebuild)
     monkeypatch.setattr(registry, "announce", lambda: done.append("announce"))
+    monkeypatch.setattr(registry_settle, "settle", lambda version: done.append(f"settle {version}"))
     settings.REDIS_URL = ""
     signals._AfterCommit("default")()
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     signals._AfterCommit("default")()
-    assert done == ["rebuild", "rebuild", "announce"]
+    assert done == ["rebuild", "settle 1", "rebuild", "announce", "settle 3"]
 
 
 def test_a_users_activation_changes_the_registry_and_a_sign_in_does_not() -> None:
