@@ -50,6 +50,12 @@ def tier_for(
     return next((name for name in order if name in tiers), None)
 
 
+def same_named(source: Any, names: str) -> dict[str, Any]:
+    """``source``'s attributes ``names`` (space-separated) by name: the fields an entry,
+    an API answer or a form copies from a row as they are."""
+    return {name: getattr(source, name) for name in names.split()}
+
+
 class CatalogFacts(Protocol):
     """What is read of a deployment's model catalog entry (``gateway.catalog.Entry``)."""
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from gateway.base.entries import same_named
 from gateway.features.alerts import config
 from gateway.models import ApiKey, Profile, Team
 from gateway.models.alerts import BudgetAlert
@@ -167,10 +168,7 @@ def as_fields(alert: BudgetAlert) -> dict[str, Any]:
     """What the webhook's structured part says of ``alert``."""
     budget = alert.budget_usd or Decimal(0)
     return {
-        "scope": alert.scope,
-        "subject_id": alert.subject_id,
-        "subject_name": alert.subject_name,
-        "period": alert.period,
+        **same_named(alert, "scope subject_id subject_name period"),
         "period_label": period_label(alert.period),
         "threshold": alert.threshold,
         "spend_usd": alert.spend_usd,

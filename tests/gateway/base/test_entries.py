@@ -168,3 +168,11 @@ def test_a_call_made_for_a_request_is_charged_to_its_key_allowed_the_route() -> 
     assert charged_key(narrow, "chat") is narrow  # already allowed
     every = dataclasses.replace(narrow, routes=None)
     assert charged_key(every, "embed") is every
+
+
+def test_same_named_copies_the_named_attributes_and_only_those() -> None:
+    row = SimpleNamespace(id=3, name="gpt", secret="sk-1", timeout=None)
+    assert entries.same_named(row, "id name  timeout") == {"id": 3, "name": "gpt", "timeout": None}
+    assert entries.same_named(row, "") == {}
+    with pytest.raises(AttributeError):  # a name the row lacks is a mistake, not a default
+        entries.same_named(row, "id missing")
