@@ -90,10 +90,6 @@ def within(own: frozenset[str], team: frozenset[str] | None) -> frozenset[str]:
 
 def entry_of(agent: A2aAgent) -> AgentEntry:
     """The snapshot's entry of ``agent`` (the console's connect reads a row just saved)."""
-    return _entry(agent)
-
-
-def _entry(agent: A2aAgent) -> AgentEntry:
     bearer = ""
     if agent.bearer_ciphertext:
         bearer = crypto.decrypt(agent.bearer_ciphertext)
@@ -112,7 +108,7 @@ def _entry(agent: A2aAgent) -> AgentEntry:
 
 
 def load() -> Part:
-    agents = {a.name: _entry(a) for a in A2aAgent.objects.all()}
+    agents = {a.name: entry_of(a) for a in A2aAgent.objects.all()}
     teams = {
         pk: (None if bound is None else names(bound))
         for pk, bound in Team.objects.values_list("id", "a2a_allowed")
