@@ -41,45 +41,18 @@ class Subject:
 
 def subjects(defaults: list[int]) -> list[Subject]:
     """Everything with a budget and at least one threshold (its own, else ``defaults``)."""
-    found: list[Subject] = []
-
-    def own(value: Any) -> tuple[int, ...]:
-        return tuple(defaults if value is None else value)
-
     keys = ApiKey.objects.filter(budget_usd__gt=0, revoked_at__isnull=True)
-    for key in keys.only("id", "name", "budget_usd", "budget_period", "alert_thresholds"):
-        found.append(
-            Subject(
-                "key",
-                key.pk,
-                key.name,
-                key.budget_usd,
-                key.budget_period,
-                own(key.alert_thresholds),
-            )
-        )
-    for team in Team.objects.filter(budget_usd__gt=0):
-        found.append(
-            Subject(
-                "team",
-                team.pk,
-                team.name,
-                team.budget_usd,
-                team.budget_period,
-                own(team.alert_thresholds),
-            )
-        )
-    for profile in Profile.objects.filter(budget_usd__gt=0).select_related("user"):
-        found.append(
-            Subject(
-                "user",
-                profile.user_id,
-                profile.user.get_username(),
-                profile.budget_usd,
-                profile.budget_period,
-                own(profile.alert_thresholds),
-            )
-        )
+    keys = keys.only("id", "name", "budget_usd", "budget_period", "alert_thresholds")
+    users = Profile.objects.filter(budget_usd__gt=0).select_related("user")
+    named: list[tuple[str, int, str, Any]] = [
+        *(("key", key.pk, key.name, key) for key in keys),
+        *(("team", team.pk, team.name, team) for team in Team.objects.filter(budget_usd__gt=0)),
+        *(("user", p.user_id, p.user.get_username(), p) for p in users),
+    ]
+    found = []
+    for scope, pk, name, row in named:
+        own = defaults if row.alert_thresholds is None else row.alert_thresholds
+        found.append(Subject(scope, pk, name, row.budget_usd, row.budget_period, tuple(own)))
     return [s for s in found if s.thresholds]
 
 
