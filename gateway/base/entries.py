@@ -526,6 +526,10 @@ class Snapshot:
                 return pattern
         return None
 
+    def key_by_id(self, key_id: object) -> KeyEntry | None:
+        """The key whose row id is ``key_id`` (its own entry, no end user's), or None."""
+        return next((e for e in self.keys.values() if e.id == key_id and e.end_user is None), None)
+
     def key(self, raw: str) -> KeyEntry | None:
         """The key entry for a raw bearer token (master key included), or None."""
         if not raw:

@@ -311,10 +311,7 @@ def key_for(batch: Batch) -> KeyEntry | None:
     """The batch's key as the registry has it now (None: deleted since)."""
     if batch.key_id is None:
         return MASTER
-    for entry in registry.current().keys.values():
-        if entry.id == batch.key_id and entry.end_user is None:
-            return entry
-    return None
+    return registry.current().key_by_id(batch.key_id)
 
 
 def _record_all(

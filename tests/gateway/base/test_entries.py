@@ -176,3 +176,12 @@ def test_same_named_copies_the_named_attributes_and_only_those() -> None:
     assert entries.same_named(row, "") == {}
     with pytest.raises(AttributeError):  # a name the row lacks is a mistake, not a default
         entries.same_named(row, "id missing")
+
+
+def test_a_snapshot_finds_a_key_by_its_row_id_never_an_end_users_view_of_it() -> None:
+    key = dataclasses.replace(MASTER, id=7, name="seven")
+    viewed = dataclasses.replace(key, end_user="alice")
+    snap = Snapshot(keys={"a": viewed, "b": key})
+    assert snap.key_by_id(7) is key
+    assert snap.key_by_id(8) is None and snap.key_by_id(None) is None
+    assert Snapshot(keys={"a": viewed}).key_by_id(7) is None
