@@ -6,8 +6,6 @@ user's keys come out revoked."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from gateway.base.entries import (
     KeyEntry,
     TagEntry,
@@ -15,6 +13,7 @@ from gateway.base.entries import (
     UserEntry,
     mcp_list,
     mcp_within,
+    same_named,
 )
 from gateway.models import ApiKey, Profile, TagBudget, Team
 
@@ -24,13 +23,8 @@ def names_list(value: object) -> tuple[str, ...]:
     return tuple(str(item) for item in value) if isinstance(value, list) else ()
 
 
-_LIMITS = ("rpm_limit", "tpm_limit", "budget_usd", "budget_period")
-
-
-def _limits_of(row: Any) -> dict[str, Any]:
-    """The rpm, tpm and budget (and its period) a key, team, user or tag row sets, as
-    its entry takes them."""
-    return {name: getattr(row, name) for name in _LIMITS}
+# the rpm, tpm and budget (and its period) a key, team, user or tag row sets
+_LIMITS = "rpm_limit tpm_limit budget_usd budget_period"
 
 
 def keys() -> dict[str, KeyEntry]:
@@ -38,9 +32,7 @@ def keys() -> dict[str, KeyEntry]:
     team_guardrails = {t.id: names_list(t.guardrails) for t in Team.objects.all()}
     teams = {
         t.id: TeamEntry(
-            id=t.id,
-            name=t.name,
-            **_limits_of(t),
+            **same_named(t, "id name " + _LIMITS),
             mcp_allowed=None if t.mcp_allowed is None else mcp_list(t.mcp_allowed),
         )
         for t in Team.objects.all()
@@ -51,17 +43,12 @@ def keys() -> dict[str, KeyEntry]:
     for k in ApiKey.objects.prefetch_related("routes"):
         allowed = frozenset(r.name for r in k.routes.all())
         keys[k.key_hash] = KeyEntry(
-            id=k.id,
-            name=k.name,
-            prefix=k.prefix,
+            **same_named(k, "id name prefix expires_at max_budget_per_user user_id enforce_tags"),
             routes=allowed or None,
-            **_limits_of(k),
-            expires_at=k.expires_at,
+            **same_named(k, _LIMITS),
             # a deactivated user's keys stop with them (401 as a revoked key's)
             revoked=k.revoked_at is not None or k.user_id in inactive,
-            max_budget_per_user=k.max_budget_per_user,
             team=teams.get(k.team_id) if k.team_id is not None else None,
-            user_id=k.user_id,
             minted_by=k.minted_by_id,
             owner=owners.get(k.user_id) if k.user_id is not None else None,
             mcp_allowed=mcp_within(
@@ -72,7 +59,6 @@ def keys() -> dict[str, KeyEntry]:
                 dict.fromkeys((*names_list(k.guardrails), *team_guardrails.get(k.team_id, ())))
             ),
             tags=tuple(names_list(k.tags)),
-            enforce_tags=k.enforce_tags,
         )
     return keys
 
@@ -88,7 +74,7 @@ def _limited_users() -> dict[int, UserEntry]:
         p.user_id: UserEntry(
             id=p.user_id,
             name=p.user.get_username(),
-            **_limits_of(p),
+            **same_named(p, _LIMITS),
         )
         for p in rows
     }
@@ -96,14 +82,7 @@ def _limited_users() -> dict[int, UserEntry]:
 
 def limited_tags() -> dict[str, TagEntry]:
     """The tags with limits of their own (``TagBudget``), by name: one query per build."""
-    entries = (
-        TagEntry(
-            id=t.id,
-            name=t.name,
-            **_limits_of(t),
-        )
-        for t in TagBudget.objects.all()
-    )
+    entries = (TagEntry(**same_named(t, "id name " + _LIMITS)) for t in TagBudget.objects.all())
     return {entry.name: entry for entry in entries if entry.limited}
 
 

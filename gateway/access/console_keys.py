@@ -154,10 +154,10 @@ def _ensure_row(user: Any, team: TeamChoice, *, mcp: bool) -> Any:
 def _snapshot_entry(row: Any) -> KeyEntry:
     """The row's entry in this process's snapshot, rebuilt once when it is not there yet
     or is older than the row (just created, or changed through another process)."""
-    entry = _find(row.pk)
+    entry = registry.current().key_by_id(row.pk)
     if entry is None or entry.mcp_allowed != _expected_mcp(row, entry):
         registry.rebuild()
-        entry = _find(row.pk)
+        entry = registry.current().key_by_id(row.pk)
     if entry is None:  # pragma: no cover - the row was deleted meanwhile
         raise ConsoleIdentityRefused("your console key could not be loaded: try again")
     if entry.revoked:
@@ -168,10 +168,3 @@ def _snapshot_entry(row: Any) -> KeyEntry:
 def _expected_mcp(row: Any, entry: KeyEntry) -> frozenset[str]:
     team = entry.team.mcp_allowed if entry.team is not None else None
     return mcp_within(frozenset(row.mcp_allowed or ()), team)
-
-
-def _find(key_id: int) -> KeyEntry | None:
-    for entry in registry.current().keys.values():
-        if entry.id == key_id:
-            return entry
-    return None

@@ -38,6 +38,7 @@ from gateway.base.entries import (
     ProviderEntry,
     RouteEntry,
     Snapshot,
+    same_named,
 )
 from gateway.base.secrets import crypto, provider_credentials, secret_refs
 from gateway.base.secrets.secret_refs import references
@@ -111,16 +112,11 @@ def _providers() -> dict[int, ProviderEntry]:
             log.error("provider %s: %s", p.name, exc)
             secret, extra_headers = "", {}
         providers[p.id] = ProviderEntry(
-            id=p.id,
-            name=p.name,
-            kind=p.kind,
+            **same_named(p, "id name kind api_version timeout from_operator"),
             base_url=p.base_url.rstrip("/"),
             secret=secret,
             extra_headers=extra_headers,
-            api_version=p.api_version,
-            timeout=p.timeout,
             settings=dict(p.settings or {}),
-            from_operator=p.from_operator,
         )
     return providers
 
@@ -138,38 +134,23 @@ def _routes(
             if d.enabled
         )
         entry = RouteEntry(
-            id=r.id,
-            name=r.name,
-            enabled=r.enabled,
-            strategy=r.strategy,
+            **same_named(r, "id name enabled strategy drop_params timeout cache_ttl cache_scope"),
+            **same_named(r, "semantic_cache_threshold semantic_cache_scope semantic_cache_route"),
+            **same_named(r, "web_search_url web_search_key web_search_price retry_budget"),
+            **same_named(r, "auto_cache_breakpoints shadow_percent mcp_passthrough batch_mode"),
             deployments=deployments,
             fallbacks=tuple(r.fallbacks or ()),
             context_window_fallbacks=tuple(r.context_window_fallbacks or ()),
-            drop_params=r.drop_params,
             default_params=r.default_params if isinstance(r.default_params, dict) else {},
             max_attempts=max(1, r.max_attempts),
             created=int(r.created_at.timestamp()),
-            timeout=r.timeout,
-            cache_ttl=r.cache_ttl,
-            cache_scope=r.cache_scope,
             semantic_cache_ttl=r.semantic_cache_ttl if r.semantic_cache_route else 0,
-            semantic_cache_threshold=r.semantic_cache_threshold,
-            semantic_cache_scope=r.semantic_cache_scope,
-            semantic_cache_route=r.semantic_cache_route,
             semantic_cache_dialects=frozenset(
                 str(name) for name in r.semantic_cache_dialects or ()
             ),
             web_search_backend=r.web_search_backend if r.web_search_url else "",
-            web_search_url=r.web_search_url,
-            web_search_key=r.web_search_key,
-            web_search_price=r.web_search_price,
-            retry_budget=r.retry_budget,
-            auto_cache_breakpoints=r.auto_cache_breakpoints,
             shadow_routes=tuple(r.shadow_routes or ()),
-            shadow_percent=r.shadow_percent,
-            mcp_passthrough=r.mcp_passthrough,
             mcp_servers=tuple(str(name) for name in r.mcp_servers or ()),
-            batch_mode=r.batch_mode,
             teams=frozenset(t.id for t in r.teams.all()) or None,
             guardrails=names_list(r.guardrails),
         )
@@ -186,14 +167,9 @@ def _guardrails() -> dict[str, GuardrailEntry]:
     """The enabled guardrails by name."""
     return {
         g.name: GuardrailEntry(
-            id=g.id,
-            name=g.name,
-            kind=g.kind,
+            **same_named(g, "id name kind default_on monitor timeout"),
             modes=frozenset(names_list(g.modes)),
-            default_on=g.default_on,
-            monitor=g.monitor,
             fail_open=g.unreachable_fallback == "fail_open",
-            timeout=g.timeout,
             params=g.stored_params() if isinstance(g.params, dict) else {},
         )
         for g in Guardrail.objects.filter(enabled=True)
@@ -227,25 +203,15 @@ def mcp_entry(m: Any) -> McpServerEntry:
         log.error("MCP server %s: %s", m.name, exc)
         bearer, headers, env, client_secret = "", {}, {}, ""
     return McpServerEntry(
-        id=m.id,
-        name=m.name,
-        transport=m.transport,
-        url=m.url,
+        **same_named(m, "id name transport url command enabled connect_timeout call_timeout"),
+        **same_named(m, "description oauth oauth_client_id oauth_scopes"),
         headers=tuple(sorted(headers.items())),
         bearer=bearer,
-        command=m.command,
         args=tuple(m.args if isinstance(m.args, list) else ()),
         env=tuple(sorted(env.items())),
-        enabled=m.enabled,
-        connect_timeout=m.connect_timeout,
-        call_timeout=m.call_timeout,
-        description=m.description,
         from_operator=bool(getattr(m, "from_operator", False)),
         sampling_route=getattr(m, "sampling_route", "") or "",
-        oauth=m.oauth,
-        oauth_client_id=m.oauth_client_id,
         oauth_client_secret=client_secret,
-        oauth_scopes=m.oauth_scopes,
         price_usd=Decimal(m.price_usd or 0),
     )
 
@@ -265,32 +231,24 @@ def _deployment_entry(
     its provider with the route's own timeout when the route has one."""
     entry = catalog.lookup(models, kinds.catalog_vendor(provider.kind), provider.base_url, d.model)
     figures = catalog.resolve(d, entry)
+    # the capability flags: the deployment's, else the catalog's
+    flags: dict[str, Any] = capability_flags.in_force(d, entry)
     return DeploymentEntry(
-        id=d.id,
+        **same_named(d, "id model weight rpm tpm"),
         route=route,
         provider=_as_route_reaches_it(provider, timeout),
-        model=d.model,
-        weight=d.weight,
-        rpm=d.rpm,
-        tpm=d.tpm,
-        input_price=figures.input_price,
-        output_price=figures.output_price,
-        cache_read_price=figures.cache_read_price,
-        cache_write_price=figures.cache_write_price,
-        context_window=figures.context_window,
+        **same_named(figures, "input_price output_price cache_read_price cache_write_price"),
+        **same_named(figures, "context_window reasoning_price sources search_unit_price"),
+        tier_prices=figures.tier_prices,
         max_output_tokens=figures.max_output_tokens or _kind_max_output(provider.kind),
-        **capability_flags.in_force(d, entry),  # the deployment's, else the catalog's
+        **flags,
         params=d.params if isinstance(d.params, dict) else {},  # clean() checks it
         catalog=entry,
-        reasoning_price=figures.reasoning_price,
-        sources=figures.sources,
         audio_input_price=entry.audio_input if entry is not None else None,
         audio_output_price=entry.audio_output if entry is not None else None,
         audio_cache_read_price=entry.audio_cache_read if entry is not None else None,
         image_input_price=entry.image_input if entry is not None else None,
         image_cache_read_price=entry.image_cache_read if entry is not None else None,
-        search_unit_price=figures.search_unit_price,
-        tier_prices=figures.tier_prices,
         long_context_above=(
             entry.long_context_above if entry is not None and figures.tier_prices else None
         ),

@@ -181,10 +181,11 @@ def _merged() -> dict[str, Any]:
     return {**values, **{k: v for k, v in env.items() if k not in ("role_map", "team_map")}}
 
 
-def load_config() -> SsoConfig | None:
-    """The configured provider, or None when single sign-on is off. A half-done
-    configuration is an ``ImproperlyConfigured`` naming the variable or the console
-    field at fault."""
+def config() -> SsoConfig | None:
+    """The configured provider, or None when single sign-on is off: the environment
+    (read once per process) over what the console stored (read each time, so a save
+    reaches every worker at its next sign-in). A half-done configuration is an
+    ``ImproperlyConfigured`` naming the variable or the console field at fault."""
     values = _merged()
     issuer = values.get("issuer", "")
     if not issuer:
@@ -229,12 +230,6 @@ def _resolved(field_name: str, value: str) -> str:
         return resolve_secret(value)
     except MissingSecret as exc:
         raise ImproperlyConfigured(f"{_source(field_name)}: {exc}") from None
-
-
-def config() -> SsoConfig | None:
-    """The configuration: the environment (read once per process) over what the console
-    stored (read each time, so a save reaches every worker at its next sign-in)."""
-    return load_config()
 
 
 def forget() -> None:

@@ -50,6 +50,12 @@ def tier_for(
     return next((name for name in order if name in tiers), None)
 
 
+def same_named(source: Any, names: str) -> dict[str, Any]:
+    """``source``'s attributes ``names`` (space-separated) by name: the fields an entry,
+    an API answer or a form copies from a row as they are."""
+    return {name: getattr(source, name) for name in names.split()}
+
+
 class CatalogFacts(Protocol):
     """What is read of a deployment's model catalog entry (``gateway.catalog.Entry``)."""
 
@@ -519,6 +525,10 @@ class Snapshot:
             if fnmatch.fnmatchcase(name, pattern.name):
                 return pattern
         return None
+
+    def key_by_id(self, key_id: object) -> KeyEntry | None:
+        """The key whose row id is ``key_id`` (its own entry, no end user's), or None."""
+        return next((e for e in self.keys.values() if e.id == key_id and e.end_user is None), None)
 
     def key(self, raw: str) -> KeyEntry | None:
         """The key entry for a raw bearer token (master key included), or None."""

@@ -92,6 +92,14 @@ def release(model: type[Model], pk: Any, runner_id: str) -> None:
 PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def take_free(model: type[Model], name: str, seconds: float) -> bool:
+    """Take the lease ``name`` for ``seconds`` only when nobody holds it, this process
+    included: a round run once a lease (a daily one), the lease never extended."""
+    if model._default_manager.filter(pk=name, lease_until__gt=timezone.now()).exists():
+        return False
+    return hold(model, name, seconds)
+
+
 def hold(model: type[Model], name: str, seconds: float, runner_id: str = PROCESS_ID) -> bool:
     """Take the lease ``name`` for ``seconds``, or extend it when it is ours already:
     True when ``runner_id`` holds it now. A compare-and-set, as ``claim``: the UPDATE

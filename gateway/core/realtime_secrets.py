@@ -252,7 +252,7 @@ def grant_of(token: str) -> Grant | None:
     if not isinstance(payload, dict) or payload.get("x", 0) < time.time():
         return None
     key_id = payload.get("k")
-    key = MASTER if key_id is None else _key(key_id)
+    key = MASTER if key_id is None else registry.current().key_by_id(key_id)
     if key is None:
         return None
     return Grant(
@@ -263,10 +263,3 @@ def grant_of(token: str) -> Grant | None:
         str(payload["u"]),
         str(payload.get("h") or ""),
     )
-
-
-def _key(key_id: Any) -> KeyEntry | None:
-    for entry in registry.current().keys.values():
-        if entry.id == key_id:
-            return entry
-    return None

@@ -24,7 +24,7 @@ from django.conf import settings
 
 from gateway import codecs, journal
 from gateway.base import db_work, hooks, lazy_import, lifecycle, process_role
-from gateway.base.asgi import Receive, Scope, Send
+from gateway.base.asgi import Receive, Scope, Send, until_disconnect
 from gateway.base.entries import KeyEntry
 from gateway.base.errors import (
     AuthenticationFailed,
@@ -276,13 +276,6 @@ class _KeepAlive:
         self.timer.cancel()
         if self.pinging is not None:
             self.pinging.cancel()
-
-
-async def until_disconnect(receive: Receive) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
 
 
 async def cancel_on_disconnect(

@@ -19,7 +19,7 @@ from django.db.models import ProtectedError
 
 from gateway.access.authorization import decide
 from gateway.access.keys import clean_guardrails
-from gateway.base.entries import ProviderEntry
+from gateway.base.entries import ProviderEntry, same_named
 from gateway.base.errors import GatewayError
 from gateway.base.numbers import row_id
 from gateway.catalog import capability_flags
@@ -152,13 +152,10 @@ def provider_entry(provider: Provider) -> ProviderEntry:
     """The registry entry of a saved provider, as the request path would see it."""
     return ProviderEntry(
         id=provider.pk or 0,  # 0: not saved yet (the add-model form asks it for models)
-        name=provider.name,
-        kind=provider.kind,
+        **same_named(provider, "name kind api_version timeout"),
         base_url=provider.base_url.rstrip("/"),
         secret=provider.stored_secret() if provider.has_secret else "",
         extra_headers=provider.stored_extra_headers(),
-        api_version=provider.api_version,
-        timeout=provider.timeout,
         settings=dict(provider.settings or {}),
     )
 

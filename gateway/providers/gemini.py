@@ -152,21 +152,15 @@ class GoogleCodecProvider(CodecProvider):
         return value
 
 
-class GeminiProvider(GoogleCodecProvider):
-    kind = "gemini"
+class GeminiApi(CodecProvider):
+    """What the Gemini API's two upstreams share (``generateContent`` here, the
+    Interactions API): the host, its version path, the key and the model list."""
+
     catalog_vendor = KindVendor("gemini")
     keyless = None
     trace_name = "gcp.gemini"
     needs_base_url = False
     default_base_url = DEFAULT_BASE_URL
-    secret_params = frozenset({"api_key", "vertex_credentials", "vertex_ai_credentials"})
-    form_help = FormHelp(
-        base_url="Empty: https://generativelanguage.googleapis.com (the native Gemini API).",
-        secret="The Gemini API key (stored encrypted) or os.environ/NAME; sent in the "
-        "x-goog-api-key header.",
-        api_version="The version path; empty: v1beta.",
-    )
-
     settings_taken = PASSTHROUGH_SETTINGS  # gateway/features/passthrough
 
     async def api_root(self, deployment: DeploymentEntry) -> str | None:
@@ -174,8 +168,7 @@ class GeminiProvider(GoogleCodecProvider):
 
     def root(self) -> str:
         base = (self.provider.base_url or DEFAULT_BASE_URL).rstrip("/")
-        last = base.rsplit("/", 1)[-1]
-        if last.startswith("v1"):  # the version is already in the base URL
+        if base.rsplit("/", 1)[-1].startswith("v1"):  # the version is in the base URL
             return base
         return f"{base}/{self.provider.api_version or DEFAULT_API_VERSION}"
 
@@ -187,15 +180,26 @@ class GeminiProvider(GoogleCodecProvider):
             )
         return {**extra, "x-goog-api-key": secret}
 
+    def models_url(self, page: str) -> str:
+        """Every model, a page at a time (``nextPageToken``)."""
+        return f"{self.root()}/models?pageSize=1000" + (f"&pageToken={quote(page)}" if page else "")
+
+
+class GeminiProvider(GeminiApi, GoogleCodecProvider):
+    kind = "gemini"
+    secret_params = frozenset({"api_key", "vertex_credentials", "vertex_ai_credentials"})
+    form_help = FormHelp(
+        base_url="Empty: https://generativelanguage.googleapis.com (the native Gemini API).",
+        secret="The Gemini API key (stored encrypted) or os.environ/NAME; sent in the "
+        "x-goog-api-key header.",
+        api_version="The version path; empty: v1beta.",
+    )
+
     async def locate(self, deployment: DeploymentEntry) -> tuple[str, dict[str, str]]:
         return f"{self.root()}/{model_path(deployment.model)}", self.auth()
 
     async def sign(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
         headers.update(self.auth())
-
-    def models_url(self, page: str) -> str:
-        """Every model, a page at a time (``nextPageToken``)."""
-        return f"{self.root()}/models?pageSize=1000" + (f"&pageToken={quote(page)}" if page else "")
 
     async def live_target(
         self, deployment: DeploymentEntry, version: str
@@ -221,6 +225,7 @@ def ws_scheme(url: str) -> str:
 
 __all__ = [
     "CONTROL_PARAMS",
+    "GeminiApi",
     "GeminiProvider",
     "GoogleCodecProvider",
     "google_dropped_params",

@@ -13,38 +13,25 @@ in the URL; ``Api-Revision`` pins the ``steps`` schema the codec speaks.
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from gateway.base import errors
 from gateway.base.documents import Accepts
 from gateway.base.entries import DeploymentEntry
 from gateway.base.types import ChatRequest
-from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
 from gateway.codecs.base import Target
 from gateway.codecs.gemini_interactions import codec as interactions_codec
 from gateway.codecs.gemini_interactions import upstream_maps
-from gateway.providers import wire
-from gateway.providers.codec_provider import CodecProvider
 from gateway.providers.gemini import (
     CONTROL_PARAMS,
-    DEFAULT_API_VERSION,
-    DEFAULT_BASE_URL,
+    GeminiApi,
     google_dropped_params,
     google_target,
-    host_root,
 )
-from gateway.providers.kinds import PASSTHROUGH_SETTINGS, FormHelp
+from gateway.providers.kinds import FormHelp
 
 
-class GeminiInteractionsProvider(CodecProvider):
+class GeminiInteractionsProvider(GeminiApi):
     kind = "gemini_interactions"
     documents = Accepts()  # any
-    catalog_vendor = KindVendor("gemini")
-    keyless = None
-    trace_name = "gcp.gemini"
-    needs_base_url = False
-    default_base_url = DEFAULT_BASE_URL
     credential_params = CONTROL_PARAMS | {"base_url", "api_key"}
     form_help = FormHelp(
         base_url="Empty: https://generativelanguage.googleapis.com (requests go to "
@@ -58,17 +45,6 @@ class GeminiInteractionsProvider(CodecProvider):
     # Implicit caching, as on the Gemini API (short-lived, no documented lifetime).
     prompt_cache_seconds = 180.0
 
-    settings_taken = PASSTHROUGH_SETTINGS  # gateway/features/passthrough
-
-    async def api_root(self, deployment: DeploymentEntry) -> str | None:
-        return host_root(wire.base_url(self.provider) or DEFAULT_BASE_URL)
-
-    def root(self) -> str:
-        base = (self.provider.base_url or DEFAULT_BASE_URL).rstrip("/")
-        if base.rsplit("/", 1)[-1].startswith("v1"):  # the version is in the base URL
-            return base
-        return f"{base}/{self.provider.api_version or DEFAULT_API_VERSION}"
-
     def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
         return f"{self.root()}/interactions"
 
@@ -79,20 +55,11 @@ class GeminiInteractionsProvider(CodecProvider):
         return google_dropped_params(deployment)
 
     async def sign(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
-        secret, extra = wire.credentials(self.provider)
-        if not secret:
-            raise errors.ConfigurationError(
-                f"provider {self.provider.name!r} has no Gemini API key (set its secret)"
-            )
-        headers.update(extra)
-        headers["x-goog-api-key"] = secret
+        headers.update(self.auth())
         headers.setdefault("Api-Revision", upstream_maps.API_REVISION)
 
     def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
         return interactions_codec.unsupported_params(request, self.target(deployment))
-
-    def models_url(self, page: str) -> str:
-        return f"{self.root()}/models?pageSize=1000" + (f"&pageToken={quote(page)}" if page else "")
 
 
 __all__ = ["GeminiInteractionsProvider"]

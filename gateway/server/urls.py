@@ -26,7 +26,7 @@ from django.urls.resolvers import RoutePattern
 
 from gateway.access.login_throttle import throttled_sign_in
 from gateway.edge import health
-from gateway.edge.api import api, resources_for, slashless_aliases
+from gateway.edge.api import api, resources_for
 from gateway.web import units
 from gateway.web.api import errors
 
@@ -52,7 +52,7 @@ urlpatterns = [
     path("admin/login/", throttled_sign_in(admin.site.login)),  # before admin.site.urls
     unloaded("admin/", AdminUrls(), app_name="admin", namespace=admin.site.name),
     path("api/", api.urls),
-    path("api/", include(slashless_aliases())),
+    path("api/", include(api.slashless_urls())),
     re_path(r"^api/", errors.unknown_path),  # every other /api path: a JSON 404
     # the units' own URLs outside the console (MCP's /.well-known/..., /oauth/...)
     *(unloaded("", module) for module in units.module_names("urls")),

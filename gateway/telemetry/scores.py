@@ -24,6 +24,7 @@ from django.db.models import Avg, Count, Q
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
+from gateway.base.entries import same_named
 from gateway.models import RequestLog, Score, ScoreConfig
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -224,15 +225,9 @@ def config_errors(data: Any) -> tuple[dict[str, Any], dict[str, str]]:
 def config_dict(config: ScoreConfig) -> dict[str, Any]:
     return {
         "id": config.pk,
-        "name": config.name,
-        "data_type": config.data_type,
-        "min_value": config.min_value,
-        "max_value": config.max_value,
+        **same_named(config, "name data_type min_value max_value"),
         "categories": list(config.categories),
-        "description": config.description,
-        "created_by": config.created_by,
-        "created_at": config.created_at,
-        "updated_at": config.updated_at,
+        **same_named(config, "description created_by created_at updated_at"),
     }
 
 

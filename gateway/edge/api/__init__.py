@@ -16,8 +16,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from django.urls import URLResolver
-
 from gateway.web import units
 from gateway.web.api import errors
 from gateway.web.api.auth import MasterKeyAuth, StaffSessionAuth, staff_or_master_key
@@ -78,12 +76,3 @@ def resources_for(path: str) -> Callable[[], None] | None:
     yet, for the server to run off its event loop (Django resolves a path in the loop);
     None when they are."""
     return api.prepare(path.removeprefix("/api/"))
-
-
-def slashless_aliases() -> list[URLResolver]:
-    """``/api/keys`` as well as ``/api/keys/`` for every collection path.
-
-    The README documents ``POST /api/keys``; without the alias Django's APPEND_SLASH
-    answers a 301 that clients follow as a GET (curl -L) or not at all, so the body
-    is lost and nothing is created. Mounted under ``api/`` next to ``api.urls``."""
-    return api.slashless_urls()

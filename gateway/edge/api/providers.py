@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
+from gateway.base.entries import same_named
 from gateway.models import Provider
 from gateway.ops import admin_ops
 from gateway.web import saving
@@ -43,15 +44,10 @@ class ProviderOut(Schema):
     def of(provider: Provider) -> ProviderOut:
         return ProviderOut(
             id=provider.pk,
-            name=provider.name,
-            kind=provider.kind,
+            **same_named(provider, "name kind api_version timeout has_secret secret_display"),
             base_url=provider.base_url_display,  # credentials in it masked
-            api_version=provider.api_version,
             extra_headers=provider.extra_headers_display,
-            timeout=provider.timeout,
             settings=provider.settings or {},
-            has_secret=provider.has_secret,
-            secret_display=provider.secret_display,
             deployments=(
                 provider.deployment_count
                 if hasattr(provider, "deployment_count")

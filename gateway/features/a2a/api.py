@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
+from gateway.base.entries import same_named
 from gateway.features.a2a import save, security
 from gateway.models import A2aAgent
 from gateway.web.api.writes import ValidationErrors, check_fields, save_with_secret
@@ -51,21 +52,11 @@ class AgentOut(Schema):
     def of(agent: A2aAgent) -> AgentOut:
         return AgentOut(
             id=agent.pk,
-            name=agent.name,
-            description=agent.description,
+            **same_named(agent, "name description auth oauth_issuer oauth_client_id"),
+            **same_named(agent, "oauth_client_secret_ref oauth_scopes price_usd run_budget_usd"),
+            **same_named(agent, "session_budget_usd act_as_caller timeout enabled"),
             url=agent.url_display,
-            auth=agent.auth,
             bearer=agent.bearer_display,
-            oauth_issuer=agent.oauth_issuer,
-            oauth_client_id=agent.oauth_client_id,
-            oauth_client_secret_ref=agent.oauth_client_secret_ref,
-            oauth_scopes=agent.oauth_scopes,
-            price_usd=agent.price_usd,
-            run_budget_usd=agent.run_budget_usd,
-            session_budget_usd=agent.session_budget_usd,
-            act_as_caller=agent.act_as_caller,
-            timeout=agent.timeout,
-            enabled=agent.enabled,
             card=agent.card if isinstance(agent.card, dict) else {},
             served_at=f"/a2a/{agent.name}",
             card_auth=security.read(agent.card if isinstance(agent.card, dict) else {}).as_dict(),

@@ -40,6 +40,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from gateway.base.entries import same_named
 from gateway.base.secrets import crypto
 from gateway.features.a2a.save import check_card, check_references, check_security
 from gateway.models import A2aAgent
@@ -191,15 +192,9 @@ def parse(reader: kit.Reader, section: Any) -> list[AgentSpec]:
 
 def _comparable(agent: A2aAgent) -> dict[str, Any]:
     return {
-        "url": agent.url,
-        "card": agent.card,
-        "description": agent.description,
-        "auth": agent.auth,
+        **same_named(agent, "url card description auth"),
         "bearer": agent.bearer_ref or agent.bearer_ciphertext,
-        "price_usd": agent.price_usd,
-        "run_budget_usd": agent.run_budget_usd,
-        "session_budget_usd": agent.session_budget_usd,
-        "act_as_caller": agent.act_as_caller,
+        **same_named(agent, "price_usd run_budget_usd session_budget_usd act_as_caller"),
         **{name: getattr(agent, name) for name in OAUTH_FIELDS},
     }
 

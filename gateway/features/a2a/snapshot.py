@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.access import registry
-from gateway.base.entries import KeyEntry, OAuthTarget
+from gateway.base.entries import KeyEntry, OAuthTarget, same_named
 from gateway.base.secrets import crypto
 from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.features.a2a import wire
@@ -59,14 +59,9 @@ class AgentEntry:
         )
         return OAuthTarget(
             kind="agent",
-            id=self.id,
-            name=self.name,
+            **same_named(self, "id name enabled oauth_issuer oauth_client_id oauth_scopes"),
             url=url,
-            enabled=self.enabled,
-            oauth_issuer=self.oauth_issuer,
-            oauth_client_id=self.oauth_client_id,
             oauth_client_secret=secret or "",
-            oauth_scopes=self.oauth_scopes,
             page=CONNECT_PATH,
         )
 
@@ -95,38 +90,25 @@ def within(own: frozenset[str], team: frozenset[str] | None) -> frozenset[str]:
 
 def entry_of(agent: A2aAgent) -> AgentEntry:
     """The snapshot's entry of ``agent`` (the console's connect reads a row just saved)."""
-    return _entry(agent)
-
-
-def _entry(agent: A2aAgent) -> AgentEntry:
     bearer = ""
     if agent.bearer_ciphertext:
         bearer = crypto.decrypt(agent.bearer_ciphertext)
     return AgentEntry(
         id=agent.pk,
-        name=agent.name,
-        url=agent.url,
+        **same_named(agent, "name url auth bearer_ref timeout enabled act_as_caller oauth_issuer"),
+        **same_named(agent, "oauth_client_id oauth_client_secret_ref oauth_scopes"),
         card=agent.card if isinstance(agent.card, dict) else {},
-        auth=agent.auth,
         bearer=bearer,
-        bearer_ref=agent.bearer_ref,
         price_usd=Decimal(agent.price_usd or 0),
-        timeout=agent.timeout,
-        enabled=agent.enabled,
         run_budget_usd=None if agent.run_budget_usd is None else Decimal(agent.run_budget_usd),
-        act_as_caller=agent.act_as_caller,
         session_budget_usd=(
             None if agent.session_budget_usd is None else Decimal(agent.session_budget_usd)
         ),
-        oauth_issuer=agent.oauth_issuer,
-        oauth_client_id=agent.oauth_client_id,
-        oauth_client_secret_ref=agent.oauth_client_secret_ref,
-        oauth_scopes=agent.oauth_scopes,
     )
 
 
 def load() -> Part:
-    agents = {a.name: _entry(a) for a in A2aAgent.objects.all()}
+    agents = {a.name: entry_of(a) for a in A2aAgent.objects.all()}
     teams = {
         pk: (None if bound is None else names(bound))
         for pk, bound in Team.objects.values_list("id", "a2a_allowed")

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from gateway.base import hooks
-from gateway.base.entries import OAuthTarget
+from gateway.base.entries import OAuthTarget, same_named
 from gateway.features.a2a import save, security, snapshot, wire
 from gateway.features.a2a.forms import AgentForm
 from gateway.models import A2aAgent, RequestLog
@@ -105,17 +105,9 @@ def _edit(request: HtmxHttpRequest, agent: A2aAgent | None) -> HttpResponse:
                 "name": agent.name,
                 "description": agent.description,
                 "url": agent.url_display,
-                "auth": agent.auth,
-                "price_usd": agent.price_usd,
-                "run_budget_usd": agent.run_budget_usd,
-                "session_budget_usd": agent.session_budget_usd,
-                "act_as_caller": agent.act_as_caller,
-                "timeout": agent.timeout,
-                "enabled": agent.enabled,
-                "oauth_issuer": agent.oauth_issuer,
-                "oauth_client_id": agent.oauth_client_id,
-                "oauth_client_secret_ref": agent.oauth_client_secret_ref,
-                "oauth_scopes": agent.oauth_scopes,
+                **same_named(agent, "auth price_usd run_budget_usd session_budget_usd"),
+                **same_named(agent, "act_as_caller timeout enabled oauth_issuer oauth_client_id"),
+                **same_named(agent, "oauth_client_secret_ref oauth_scopes"),
             }
         card_auth = security.read(agent.card if agent and isinstance(agent.card, dict) else {})
         if agent is not None and not agent.auth and card_auth.kind:  # the card asks for one

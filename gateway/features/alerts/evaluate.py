@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from gateway.base.entries import same_named
 from gateway.features.alerts import config
 from gateway.models import ApiKey, Profile, Team
 from gateway.models.alerts import BudgetAlert
@@ -40,45 +41,18 @@ class Subject:
 
 def subjects(defaults: list[int]) -> list[Subject]:
     """Everything with a budget and at least one threshold (its own, else ``defaults``)."""
-    found: list[Subject] = []
-
-    def own(value: Any) -> tuple[int, ...]:
-        return tuple(defaults if value is None else value)
-
     keys = ApiKey.objects.filter(budget_usd__gt=0, revoked_at__isnull=True)
-    for key in keys.only("id", "name", "budget_usd", "budget_period", "alert_thresholds"):
-        found.append(
-            Subject(
-                "key",
-                key.pk,
-                key.name,
-                key.budget_usd,
-                key.budget_period,
-                own(key.alert_thresholds),
-            )
-        )
-    for team in Team.objects.filter(budget_usd__gt=0):
-        found.append(
-            Subject(
-                "team",
-                team.pk,
-                team.name,
-                team.budget_usd,
-                team.budget_period,
-                own(team.alert_thresholds),
-            )
-        )
-    for profile in Profile.objects.filter(budget_usd__gt=0).select_related("user"):
-        found.append(
-            Subject(
-                "user",
-                profile.user_id,
-                profile.user.get_username(),
-                profile.budget_usd,
-                profile.budget_period,
-                own(profile.alert_thresholds),
-            )
-        )
+    keys = keys.only("id", "name", "budget_usd", "budget_period", "alert_thresholds")
+    users = Profile.objects.filter(budget_usd__gt=0).select_related("user")
+    named: list[tuple[str, int, str, Any]] = [
+        *(("key", key.pk, key.name, key) for key in keys),
+        *(("team", team.pk, team.name, team) for team in Team.objects.filter(budget_usd__gt=0)),
+        *(("user", p.user_id, p.user.get_username(), p) for p in users),
+    ]
+    found = []
+    for scope, pk, name, row in named:
+        own = defaults if row.alert_thresholds is None else row.alert_thresholds
+        found.append(Subject(scope, pk, name, row.budget_usd, row.budget_period, tuple(own)))
     return [s for s in found if s.thresholds]
 
 
@@ -167,10 +141,7 @@ def as_fields(alert: BudgetAlert) -> dict[str, Any]:
     """What the webhook's structured part says of ``alert``."""
     budget = alert.budget_usd or Decimal(0)
     return {
-        "scope": alert.scope,
-        "subject_id": alert.subject_id,
-        "subject_name": alert.subject_name,
-        "period": alert.period,
+        **same_named(alert, "scope subject_id subject_name period"),
         "period_label": period_label(alert.period),
         "threshold": alert.threshold,
         "spend_usd": alert.spend_usd,

@@ -41,7 +41,7 @@ from gateway import codecs, journal
 from gateway.access import registry
 from gateway.base import db_work, lifecycle
 from gateway.base.background import woken
-from gateway.base.entries import MASTER, DeploymentEntry, KeyEntry, RouteEntry
+from gateway.base.entries import MASTER, DeploymentEntry, KeyEntry, RouteEntry, same_named
 from gateway.base.errors import GatewayError, InvalidRequest
 from gateway.base.types import Usage
 from gateway.codecs.anthropic import maps as anthropic_maps
@@ -311,10 +311,7 @@ def key_for(batch: Batch) -> KeyEntry | None:
     """The batch's key as the registry has it now (None: deleted since)."""
     if batch.key_id is None:
         return MASTER
-    for entry in registry.current().keys.values():
-        if entry.id == batch.key_id and entry.end_user is None:
-            return entry
-    return None
+    return registry.current().key_by_id(batch.key_id)
 
 
 def _record_all(
@@ -392,10 +389,7 @@ def _journal_row(
         status=status,
         error_kind="upstream_error" if status >= 400 else "",
         error_message=message[:500],
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
+        **same_named(usage, "input_tokens output_tokens cache_read_tokens cache_write_tokens"),
         cost_usd=cost,
         user_agent=USER_AGENT,
         session=batch.id,

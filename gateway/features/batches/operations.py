@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from gateway.access import registry
 from gateway.access.authorization import decide
-from gateway.base.entries import KeyEntry
+from gateway.base.entries import KeyEntry, same_named
 from gateway.base.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.features.batches import holds, native, upstreams, validate
 from gateway.features.batches.files import api as files
@@ -239,11 +239,7 @@ def openai_render(batch: Batch, counts: Counter[str]) -> dict[str, Any]:
     return {
         "id": batch.id,
         "object": "batch",
-        "endpoint": batch.endpoint,
-        "errors": batch.errors,
-        "input_file_id": batch.input_file_id,
-        "completion_window": batch.completion_window,
-        "status": batch.status,
+        **same_named(batch, "endpoint errors input_file_id completion_window status"),
         "output_file_id": batch.output_file_id or None,
         "error_file_id": batch.error_file_id or None,
         "created_at": epoch(batch.created_at),

@@ -66,76 +66,50 @@ def line_problems(
     if not isinstance(item, dict):
         return [problem("invalid_request", "Each line must be a JSON object.", number)]
     found: list[Problem] = []
+
+    def add(code: str, message: str, param: str) -> None:
+        found.append(problem(code, message, number, param))
+
     for name, kind, what in TOP_LEVEL:
         if name not in item:
-            found.append(
-                problem(
-                    "missing_required_parameter",
-                    f"Missing required parameter: '{name}'.",
-                    number,
-                    name,
-                )
-            )
+            add("missing_required_parameter", f"Missing required parameter: '{name}'.", name)
         elif not isinstance(item[name], kind) or (kind is str and not item[name]):
-            found.append(problem("invalid_request", f"'{name}' must be {what}.", number, name))
+            add("invalid_request", f"'{name}' must be {what}.", name)
     custom_id, method, url, body = (item.get(n) for n in ("custom_id", "method", "url", "body"))
     if isinstance(custom_id, str) and custom_id:
         if custom_id in seen:
-            found.append(
-                problem(
-                    "duplicate_custom_id",
-                    "The custom_id for this request is a duplicate of another request. "
-                    "The custom_id parameter must be unique for each request in a batch.",
-                    number,
-                    "custom_id",
-                )
+            add(
+                "duplicate_custom_id",
+                "The custom_id for this request is a duplicate of another request. "
+                "The custom_id parameter must be unique for each request in a batch.",
+                "custom_id",
             )
         seen.add(custom_id)
     if isinstance(method, str) and method and method != "POST":
-        found.append(
-            problem("invalid_request", "Only the POST method is supported.", number, "method")
-        )
+        add("invalid_request", "Only the POST method is supported.", "method")
     if isinstance(url, str) and url and url != endpoint:
-        found.append(
-            problem(
-                "invalid_url",
-                "The URL provided for this request does not match the batch endpoint.",
-                number,
-                "url",
-            )
+        add(
+            "invalid_url",
+            "The URL provided for this request does not match the batch endpoint.",
+            "url",
         )
     if isinstance(body, dict):
         if body.get("stream"):
-            found.append(
-                problem(
-                    "streaming_unsupported",
-                    "Streaming is not supported in the Batch API.",
-                    number,
-                    "body.stream",
-                )
+            add(
+                "streaming_unsupported",
+                "Streaming is not supported in the Batch API.",
+                "body.stream",
             )
         model = model_problem(key, body.get("model"), number)
         if model:
             found.append(model)
         for name, wanted in REQUIRED_BODY.get(endpoint, ()):
             if name not in body:
-                found.append(
-                    problem(
-                        "invalid_request",
-                        f"{name.capitalize()} parameter is required.",
-                        number,
-                        f"body.{name}",
-                    )
+                add(
+                    "invalid_request", f"{name.capitalize()} parameter is required.", f"body.{name}"
                 )
             elif not isinstance(body[name], wanted):
-                found.append(
-                    problem(
-                        "invalid_request",
-                        f"Invalid type for 'body.{name}'.",
-                        number,
-                        f"body.{name}",
-                    )
-                )
+                add("invalid_request", f"Invalid type for 'body.{name}'.", f"body.{name}")
     return found
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
 from django.conf import settings
-from django.utils import timezone
 
 from gateway.base import db_work, hooks, leases, lifecycle
 from gateway.features.billing import reconcile, sources
@@ -25,6 +25,7 @@ log = logging.getLogger("gateway.features.billing")
 LEASE_NAME = "bill-reconciliation"
 CHECK_EVERY_SECONDS = 600.0  # how often a process looks whether today's run is due
 LEASE_SECONDS = 23 * 3600.0  # the day's run holds it this long: once a day
+_due = partial(leases.take_free, SingletonLease, LEASE_NAME, LEASE_SECONDS)  # today's round
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
@@ -93,15 +94,6 @@ async def _notify(notice: dict[str, Any]) -> list[str]:
 
 def days_back() -> int:
     return int(getattr(settings, "SWITCHYARD_BILL_RECONCILE_DAYS", 3))
-
-
-def _due() -> bool:
-    """Whether today's run is due and this process took it (the lease, for the day)."""
-
-    held = SingletonLease.objects.filter(pk=LEASE_NAME, lease_until__gt=timezone.now())
-    if held.exists():
-        return False
-    return leases.hold(SingletonLease, LEASE_NAME, LEASE_SECONDS, leases.PROCESS_ID)
 
 
 async def round_once() -> Outcome | None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 
 from gateway.base import db_work, hooks, leases, lifecycle
 from gateway.features.cache_doctor import reading
@@ -25,6 +25,7 @@ log = logging.getLogger("gateway.features.cache_doctor")
 LEASE_NAME = "cache-loss-alert"
 CHECK_EVERY_SECONDS = 900.0
 LEASE_SECONDS = 23 * 3600.0
+_due = partial(leases.take_free, SingletonLease, LEASE_NAME, LEASE_SECONDS)  # today's round
 
 
 def threshold() -> Decimal:
@@ -70,14 +71,6 @@ async def run(day: datetime) -> list[str]:
         if taken:
             told.append(group.name)
     return told
-
-
-def _due() -> bool:
-
-    held = SingletonLease.objects.filter(pk=LEASE_NAME, lease_until__gt=timezone.now())
-    if held.exists():
-        return False
-    return leases.hold(SingletonLease, LEASE_NAME, LEASE_SECONDS, leases.PROCESS_ID)
 
 
 def yesterday() -> datetime:

@@ -23,7 +23,7 @@ from ninja.errors import HttpError
 
 from gateway.access import console_keys, registry, roles
 from gateway.access.authorization import Denied
-from gateway.base.entries import MASTER, KeyEntry
+from gateway.base.entries import MASTER, KeyEntry, same_named
 from gateway.features.mcp import save
 from gateway.models import McpServer
 from gateway.telemetry import attribution
@@ -59,22 +59,13 @@ class McpServerOut(Schema):
     def of(server: McpServer) -> McpServerOut:
         return McpServerOut(
             id=server.pk,
-            name=server.name,
-            description=server.description,
-            transport=server.transport,
+            **same_named(server, "name description transport command enabled connect_timeout"),
+            **same_named(server, "call_timeout price_usd sampling_route oauth oauth_client_id"),
             url=server.url_display,  # user info and query masked (the URL type)
             headers=server.headers_display,
             bearer=server.bearer_display,
-            command=server.command,
             args=list(server.args or []),
             env=server.env_display,
-            enabled=server.enabled,
-            connect_timeout=server.connect_timeout,
-            call_timeout=server.call_timeout,
-            price_usd=server.price_usd,
-            sampling_route=server.sampling_route,
-            oauth=server.oauth,
-            oauth_client_id=server.oauth_client_id,
             oauth_client_secret=server.oauth_client_secret_display,
             oauth_scopes=server.oauth_scopes,
         )

@@ -98,12 +98,6 @@ def schema_problem(tool: types.Tool, arguments: Any) -> str | None:
     )
 
 
-def error_result(message: str) -> types.CallToolResult:
-    return types.CallToolResult(
-        content=[types.TextContent(type="text", text=message)], is_error=True
-    )
-
-
 class CallOptions(TypedDict, total=False):
     """``call_in_rounds``'s keywords, as ``call`` hands them on (see there)."""
 
@@ -125,7 +119,9 @@ async def call(
     such an answer is a tool error."""
     result = await call_in_rounds(key, server, tool, arguments, **options)
     if isinstance(result, types.InputRequiredResult | tasks.TaskHandle):
-        return error_result(f"MCP server {server}: {tool} asked for input this caller cannot give")
+        return tasks.error_result(
+            f"MCP server {server}: {tool} asked for input this caller cannot give"
+        )
     return result
 
 
@@ -150,7 +146,7 @@ def admin_call(
         try:
             return await call(MASTER, server.name, tool, arguments, **options)
         except McpGatewayError as exc:
-            return error_result(exc.message)
+            return tasks.error_result(exc.message)
 
     result = async_to_sync(run)()
     audit.record(
@@ -212,7 +208,7 @@ async def call_in_rounds(
         problem = schema_problem(found, arguments)
         if problem is not None:
             rec.status, rec.error_kind, rec.error_message = 400, "invalid_arguments", problem
-            result = error_result(problem)
+            result = tasks.error_result(problem)
         else:
             checks = guarded.begin(key, server, tool, record=rec)
             if checks:
@@ -232,7 +228,7 @@ async def call_in_rounds(
         rec.status = _STATUS.get(type(exc), 429 if isinstance(exc, RateLimitedCall) else 500)
         rec.error_kind, rec.error_message = exc.kind, exc.message
         if isinstance(exc, ServerUnavailable | ToolTimeout | UpstreamError):
-            result = error_result(exc.message)  # a tool execution error the model can read
+            result = tasks.error_result(exc.message)  # a tool execution error the model can read
         else:
             await _settle(reservation, rec)
             _finish(rec, started, upstream_started, span, None, exc.code)
@@ -309,14 +305,14 @@ def _refused(
     """A guardrail's refusal, on the row and as the tool error the model reads."""
     rec.status, rec.error_kind = refusal.status, refusal.code or refusal.kind
     rec.error_message = refusal.message
-    return error_result(refusal.message)
+    return tasks.error_result(refusal.message)
 
 
 def _crashed(rec: journal.Record, server: str, exc: Exception) -> types.CallToolResult:
     """An unexpected failure, on the row (no secret) and as a tool error naming none."""
     rec.status, rec.error_kind = 500, "internal_error"
     rec.error_message = safe_message(f"{type(exc).__name__}: {exc}")
-    return error_result(f"MCP server {server}: internal error")
+    return tasks.error_result(f"MCP server {server}: internal error")
 
 
 async def _admit(

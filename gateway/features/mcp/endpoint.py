@@ -241,7 +241,7 @@ async def _call_tool(
         if state is None:
             raise MCPError(INVALID_PARAMS, "unknown or expired requestState")
         if state.connect and rounds.declined(params.input_responses):
-            return calls.error_result(f"MCP server {server}: the account was not connected")
+            return tasks.error_result(f"MCP server {server}: the account was not connected")
     downstream = relay.Downstream(ctx, _session(ctx))
     progress = _progress(downstream)
     via: calls.Upstream | None = None
@@ -311,7 +311,7 @@ def _in_rounds(
                 progress=progress,
             )  # fmt: skip
             if isinstance(answered, tasks.TaskHandle):  # not asked for: followed by the pool
-                return calls.error_result(f"MCP server {server}: an unexpected task")
+                return tasks.error_result(f"MCP server {server}: an unexpected task")
             return answered
 
         answer = await pool.call_tool_in_rounds(
@@ -330,7 +330,7 @@ def _in_rounds(
         }
         missing = sorted(c for c in wanted if not downstream.can_ask(c))
         if missing:
-            return calls.error_result(
+            return tasks.error_result(
                 f"MCP server {server}: {tool} needs input this client cannot give "
                 f"({', '.join(missing)})"
             )
@@ -812,7 +812,7 @@ async def _tasks_get(ctx: ServerRequestContext[Any], params: tasks.TaskParams) -
                 result = types.CallToolResult.model_validate(found.result)
                 checked = await guarded.result(checks, result)
             except (GuardrailBlocked, GuardrailUnavailable) as refusal:
-                checked = calls.error_result(refusal.message)
+                checked = tasks.error_result(refusal.message)
             found = found.model_copy(
                 update={"result": checked.model_dump(by_alias=True, mode="json", exclude_none=True)}
             )

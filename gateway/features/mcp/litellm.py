@@ -36,6 +36,7 @@ from django.core.exceptions import ValidationError
 
 from gateway.access.authorization import decide
 from gateway.access.rules.operator import OPERATOR, REGISTERED
+from gateway.base.entries import same_named
 from gateway.base.secrets.declared import url_has_secret
 from gateway.features.mcp.save import check_references
 from gateway.models import ENV_REFERENCE, McpServer
@@ -177,11 +178,7 @@ def plan_server(spec: McpServerSpec, existing: dict[str, McpServer], operator: b
             check_references(
                 server if server.pk else None,
                 {
-                    "url": spec.url,
-                    "transport": spec.transport,
-                    "headers": spec.headers,
-                    "env": spec.env,
-                    "command": spec.command,
+                    **same_named(spec, "url transport headers env command"),
                     "args": list(spec.args),
                 },
                 spec.bearer,

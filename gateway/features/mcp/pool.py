@@ -150,7 +150,7 @@ class _Connection:
             except BaseException as exc:  # noqa: BLE001 - anything from the transport
                 if isinstance(exc, KeyboardInterrupt | SystemExit):
                     raise
-                self.last_error = _describe(self.entry, exc)
+                self.last_error = describe(self.entry, exc)
                 log.warning("MCP server %s: %s", self.entry.name, self.last_error)
                 self.failures += 1
                 if not attempt.done():
@@ -226,7 +226,7 @@ class _Connection:
                 async with asyncio.timeout(self.entry.connect_timeout):
                     await _alive(client)
             except Exception as exc:
-                self.last_error = _describe(self.entry, exc)
+                self.last_error = describe(self.entry, exc)
                 return
 
     # --- what callers use ---------------------------------------------------------------
@@ -438,7 +438,7 @@ async def _http_transport(  # type: ignore[no-untyped-def]
         yield streams
 
 
-def _describe(entry: McpServerEntry, exc: BaseException) -> str:
+def describe(entry: McpServerEntry, exc: BaseException) -> str:
     """Why connecting or calling failed, without secrets (an exception group's first
     leaf says more than the group)."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
@@ -584,9 +584,7 @@ async def _request(
         raise
     except Exception as exc:  # the transport failed: reconnect next time
         conn.broken()
-        raise ServerUnavailable(
-            _describe(conn.entry, exc).replace("cannot connect", what)
-        ) from None
+        raise ServerUnavailable(describe(conn.entry, exc).replace("cannot connect", what)) from None
 
 
 async def list_tools(server_name: str) -> list[types.Tool]:
@@ -908,8 +906,3 @@ def bound_client(entry: McpServerEntry, **callbacks: Any) -> Client:
         auth = oauth_caller.Bearer(entry, oauth_caller.principal(entry))
     # server-to-client requests and session state live in the handshake era
     return _client_for(entry, capped.Overflow(), notices, auth, mode="legacy", **callbacks)
-
-
-def describe(entry: McpServerEntry, exc: BaseException) -> str:
-    """Why connecting or calling failed, safe to show (``_describe``)."""
-    return _describe(entry, exc)

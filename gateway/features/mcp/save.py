@@ -155,6 +155,6 @@ async def probe(server: McpServer, user_id: int | None = None) -> Probe:
     except BaseException as exc:  # noqa: BLE001 - the error is what the caller sees
         if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
             raise
-        message = pool._describe(entry, exc)
+        message = pool.describe(entry, exc)
         return Probe(ok=False, error=message, elapsed_ms=(time.monotonic() - started) * 1000)
     return Probe(ok=True, tools=tools, elapsed_ms=(time.monotonic() - started) * 1000)

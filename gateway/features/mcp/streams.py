@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.access import registry
+from gateway.base.asgi import until_disconnect
 from gateway.base.entries import KeyEntry, McpServerEntry, Snapshot
 from gateway.features.mcp import permissions, sessions
 
@@ -197,7 +198,7 @@ async def serve(
     it from outside: ``endpoint``)."""
     listener = Listener(session, key, only)
     _listen(listener)
-    leaving = asyncio.ensure_future(_left(receive))
+    leaving = asyncio.ensure_future(until_disconnect(receive))
     try:
         await send(
             {
@@ -232,10 +233,3 @@ async def serve(
     finally:
         _listeners.discard(listener)
         leaving.cancel()
-
-
-async def _left(receive: Any) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return

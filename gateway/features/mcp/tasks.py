@@ -141,7 +141,8 @@ def _poll_seconds(milliseconds: int | None) -> float:
     return min(max(milliseconds / 1000, MIN_POLL_SECONDS), MAX_POLL_SECONDS)
 
 
-def _error_result(message: str) -> types.CallToolResult:
+def error_result(message: str) -> types.CallToolResult:
+    """A tool result that is an error the model can read (``isError``)."""
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=message)], is_error=True
     )
@@ -172,7 +173,7 @@ async def follow(handle: TaskHandle, session: ClientSession) -> types.CallToolRe
                 str(error.get("message") or "the task failed"),
             )
         if status == "cancelled":
-            return _error_result("the task was cancelled")
+            return error_result("the task was cancelled")
         if status == "input_required":
             try:
                 await session.send_request(
@@ -180,7 +181,7 @@ async def follow(handle: TaskHandle, session: ClientSession) -> types.CallToolRe
                 )
             except MCPError as exc:
                 log.debug("MCP task %s: cancel refused: %s", handle.task_id, exc)
-            return _error_result("the task asked for input this caller cannot give")
+            return error_result("the task asked for input this caller cannot give")
 
 
 async def _resolve(handle: TaskHandle, ctx: ClaimContext) -> types.CallToolResult:

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from gateway.access.authorization import Denied, decide
+from gateway.base.entries import same_named
 from gateway.features.mcp import save as mcp_admin
 from gateway.features.mcp.forms import McpServerForm
 from gateway.models import McpServer, RequestLog
@@ -87,14 +88,8 @@ def _edit(request: HtmxHttpRequest, server: McpServer | None) -> HttpResponse:
                 "command": server.command,
                 "args": list(server.args or []),
                 "env": server.env_display,
-                "enabled": server.enabled,
-                "connect_timeout": server.connect_timeout,
-                "call_timeout": server.call_timeout,
-                "price_usd": server.price_usd,
-                "sampling_route": server.sampling_route,
-                "oauth": server.oauth,
-                "oauth_client_id": server.oauth_client_id,
-                "oauth_scopes": server.oauth_scopes,
+                **same_named(server, "enabled connect_timeout call_timeout price_usd"),
+                **same_named(server, "sampling_route oauth oauth_client_id oauth_scopes"),
             }
         form = McpServerForm(initial=initial, stdio=stdio, read_only=read_only)
     template = "mcp/server_form.html"

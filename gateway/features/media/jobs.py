@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import dataclasses
 import time
 import uuid
@@ -48,6 +47,7 @@ from gateway.codecs import CODECS
 from gateway.codecs.openai_media import audio, forms, images
 from gateway.core.call import Reply, StreamCut, StreamReply
 from gateway.core.jobs import RoutedJob, begin_attempt
+from gateway.core.pumps import close_quietly
 from gateway.providers import kinds
 from gateway.providers.base import Exchange, MediaPost, Provider
 from gateway.providers.passthrough_body import for_deployment
@@ -245,7 +245,7 @@ class _Media(RoutedJob):
                 yield call.client.render_stream_error(error)
             disconnected = False
         finally:
-            await _close(iterator)
+            await close_quietly(iterator)  # a finished upstream response too
             deployment = call.deployment
             if deployment is not None:
                 call.extra_cost = self.price(deployment, self.usage)
@@ -262,13 +262,6 @@ class _Media(RoutedJob):
 
     def stream_summary(self, sent: int) -> bytes:
         return orjson.dumps({"streamed_bytes": sent})
-
-
-async def _close(iterator: AsyncIterator[bytes]) -> None:
-    close = getattr(iterator, "aclose", None)
-    if close is not None:
-        with contextlib.suppress(Exception):  # closing a finished upstream response
-            await close()
 
 
 def _base_url(headers: Mapping[str, str]) -> str:

@@ -38,6 +38,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from gateway.access import authorization, roles, usernames
@@ -96,13 +97,7 @@ def issue(
     if errors:
         raise ValidationError(errors)
     name = usernames.normalise(username)
-    pending = Invite.objects.filter(
-        username__iexact=name,
-        used_at__isnull=True,
-        revoked_at__isnull=True,
-        expires_at__gt=timezone.now(),
-    )
-    if pending.exists():
+    if _pending(username__iexact=name).exists():
         raise ValidationError(
             {"username": [f"an invite for {name!r} is pending: revoke it to send a new one"]}
         )
@@ -225,22 +220,12 @@ def revoke(invite: Invite, why: str = "") -> Invite:
     return invite
 
 
-def _pending_of(user_id: int) -> list[Invite]:
-    rows = Invite.objects.filter(
-        created_by_id=user_id,
-        used_at__isnull=True,
-        revoked_at__isnull=True,
-        expires_at__gt=timezone.now(),
-    )
-    return list(rows)
-
-
 def revoke_lost(user_id: int, *, removed: bool = False) -> int:
     """Revoke the pending invites the user ``user_id`` made that they may no longer
     grant (all of them when ``removed``: the account is going). Returns how many were
     revoked."""
     revoked = 0
-    for invite in _pending_of(user_id):
+    for invite in list(_pending(created_by_id=user_id)):
         why = "its inviter was removed" if removed else inviter_refusal(invite)
         if why:
             revoke(invite, f"revoked with its inviter's right to invite: {why}")
@@ -250,10 +235,15 @@ def revoke_lost(user_id: int, *, removed: bool = False) -> int:
 
 def pending() -> list[Invite]:
     """Invites not yet used, revoked or expired, newest first."""
-    rows = Invite.objects.filter(
-        used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    return list(_pending().select_related("created_by").prefetch_related("teams"))
+
+
+def _pending(**where: Any) -> QuerySet[Invite]:
+    """The invites not yet used, revoked or expired (``where``: of these, which)."""
+    now = timezone.now()
+    return Invite.objects.filter(
+        used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now, **where
     )
-    return list(rows.select_related("created_by").prefetch_related("teams"))
 
 
 def email_link(invite: Invite, link: str, sender: str) -> bool:

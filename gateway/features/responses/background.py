@@ -330,10 +330,7 @@ def key_for(key_id: int | None) -> KeyEntry | None:
     """The response's key as the registry has it now (None: deleted since)."""
     if key_id is None:
         return MASTER
-    for entry in registry.current().keys.values():
-        if entry.id == key_id and entry.end_user is None:
-            return entry
-    return None
+    return registry.current().key_by_id(key_id)
 
 
 def _start(pk: str) -> Any:

@@ -26,6 +26,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from gateway.base.entries import same_named
 from gateway.base.errors import InvalidRequest
 from gateway.base.secrets import crypto
 from gateway.base.types import ChatRequest, Document, Image, Message, Text, ToolCall, ToolResult
@@ -134,14 +135,10 @@ def summary_request(request: ChatRequest) -> ChatRequest:
     else:
         prompt = f"The conversation:\n{prompt}"
     return ChatRequest(
-        dialect=request.dialect,
-        model=request.model,
+        **same_named(request, "dialect model headers user prompt_cache_key"),
         system=[Text(INSTRUCTIONS)],
         messages=[Message("user", [Text(prompt)])],
         stream=False,
-        headers=request.headers,
-        user=request.user,
-        prompt_cache_key=request.prompt_cache_key,
     )
 
 

@@ -20,6 +20,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.utils.text import slugify
 
+from gateway.base.entries import same_named
 from gateway.base.secrets import secret_refs
 from gateway.models import ENV_REFERENCE, ApiKey, Deployment, Guardrail, McpServer, Provider, Route
 from gateway.ops import cloud_checks
@@ -485,10 +486,7 @@ class _Planner:
             provider = Provider(name=self.new_provider_name(spec))
             provider.set_secret(spec.secret)
             values |= {
-                "kind": spec.kind,
-                "base_url": spec.base_url,
-                "api_version": spec.api_version,
-                "extra_headers": spec.extra_headers,
+                **same_named(spec, "kind base_url api_version extra_headers"),
             }
         if values:
             values["from_operator"] = self.config.operator
@@ -579,16 +577,8 @@ class _Planner:
         inherited = provider.settings or {}  # what the provider sets, the deployment need not
         params = {k: v for k, v in spec.params.items() if inherited.get(k) != v}
         values = {
-            "model": spec.model,
-            "weight": spec.weight,
-            "rpm": spec.rpm,
-            "tpm": spec.tpm,
-            "input_price": spec.input_price,
-            "output_price": spec.output_price,
-            "cache_read_price": spec.cache_read_price,
-            "cache_write_price": spec.cache_write_price,
-            "search_unit_price": spec.search_unit_price,
-            "context_window": spec.context_window,
+            **same_named(spec, "model weight rpm tpm input_price output_price cache_read_price"),
+            **same_named(spec, "cache_write_price search_unit_price context_window"),
             "max_output_tokens": spec.max_output_tokens,
             **spec.flags,
             "params": params,

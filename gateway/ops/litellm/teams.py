@@ -29,6 +29,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from gateway.base.entries import same_named
 from gateway.models import Team
 
 SECTION = "switchyard"  # the top-level key
@@ -60,11 +61,7 @@ class TeamSpec:
 
     def values(self) -> dict[str, Any]:
         return {
-            "description": self.description,
-            "rpm_limit": self.rpm_limit,
-            "tpm_limit": self.tpm_limit,
-            "budget_usd": self.budget_usd,
-            "budget_period": self.budget_period,
+            **same_named(self, "description rpm_limit tpm_limit budget_usd budget_period"),
             "guardrails": list(self.guardrails),
             "mcp_allowed": None if self.mcp_allowed is None else list(self.mcp_allowed),
         }

@@ -123,7 +123,9 @@ class ManagementApi(NinjaAPI):
 
     def slashless_urls(self) -> list[URLResolver]:
         """``/api/keys`` as well as ``/api/keys/`` for every collection path, a mount's
-        read when it is (mounted under ``api/`` after ``urls``)."""
+        read when it is (mounted under ``api/`` after ``urls``). The README documents
+        ``POST /api/keys``: without the alias Django's APPEND_SLASH answers a 301 that
+        clients follow as a GET (curl -L) or not at all, the body lost."""
         return [Mounted(mount, Slashless(mount)) for mount in self._mounts]
 
     def _get_urls(self) -> list[URLResolver | URLPattern]:

@@ -63,7 +63,7 @@ def env(monkeypatch, db):  # the console's stored settings are read too
 
 
 def test_unset_issuer_means_off(env):
-    assert sso.load_config() is None
+    assert sso.config() is None
     assert sso.password_sign_in_allowed("anyone")
 
 
@@ -73,7 +73,7 @@ def test_settings_are_read_with_secret_references(env):
     env.setenv("SWITCHYARD_OIDC_CLIENT_SECRET", "os.environ/MY_IDP_SECRET")
     env.setenv("MY_IDP_SECRET", "s3cr3t")
     env.setenv("SWITCHYARD_OIDC_ROLE_MAP", "a=admin, b = viewer")
-    cfg = sso.load_config()
+    cfg = sso.config()
     assert cfg is not None and cfg.client_secret == "s3cr3t"
     assert cfg.role_map == {"a": "admin", "b": "viewer"}
     assert cfg.label == "Sign in with login.example.org"
@@ -96,13 +96,13 @@ def test_bad_settings_name_the_variable(env, name, value, message):
     env.setenv("SWITCHYARD_OIDC_CLIENT_ID", "gw")
     env.setenv(name, value)
     with pytest.raises(ImproperlyConfigured, match=message):
-        sso.load_config()
+        sso.config()
 
 
 def test_an_issuer_without_client_id_is_a_configuration_error(env):
     env.setenv("SWITCHYARD_OIDC_ISSUER", "https://idp.example.com")
     with pytest.raises(ImproperlyConfigured, match="CLIENT_ID"):
-        sso.load_config()
+        sso.config()
 
 
 def test_sso_only_keeps_passwords_for_break_glass_accounts(env):

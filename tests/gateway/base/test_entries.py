@@ -168,3 +168,20 @@ def test_a_call_made_for_a_request_is_charged_to_its_key_allowed_the_route() -> 
     assert charged_key(narrow, "chat") is narrow  # already allowed
     every = dataclasses.replace(narrow, routes=None)
     assert charged_key(every, "embed") is every
+
+
+def test_same_named_copies_the_named_attributes_and_only_those() -> None:
+    row = SimpleNamespace(id=3, name="gpt", secret="sk-1", timeout=None)
+    assert entries.same_named(row, "id name  timeout") == {"id": 3, "name": "gpt", "timeout": None}
+    assert entries.same_named(row, "") == {}
+    with pytest.raises(AttributeError):  # a name the row lacks is a mistake, not a default
+        entries.same_named(row, "id missing")
+
+
+def test_a_snapshot_finds_a_key_by_its_row_id_never_an_end_users_view_of_it() -> None:
+    key = dataclasses.replace(MASTER, id=7, name="seven")
+    viewed = dataclasses.replace(key, end_user="alice")
+    snap = Snapshot(keys={"a": viewed, "b": key})
+    assert snap.key_by_id(7) is key
+    assert snap.key_by_id(8) is None and snap.key_by_id(None) is None
+    assert Snapshot(keys={"a": viewed}).key_by_id(7) is None

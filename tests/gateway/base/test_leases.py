@@ -165,6 +165,19 @@ def test_retention_prunes_only_while_this_process_holds_the_lease() -> None:
     assert SingletonLease.objects.get(pk=pruning.LEASE_NAME).runner == leases.PROCESS_ID
 
 
+@pytest.mark.django_db
+def test_a_free_lease_is_taken_once_and_never_extended_by_its_holder() -> None:
+    """``take_free``: a daily round's lease; held by anyone, this process too, not due."""
+    assert leases.take_free(SingletonLease, "daily", 60)
+    assert not leases.take_free(SingletonLease, "daily", 60)  # ours, still running
+    _expire("daily")
+    leases.hold(SingletonLease, "daily", 60, runner_id="another-process")
+    assert not leases.take_free(SingletonLease, "daily", 60)
+    _expire("daily")
+    assert leases.take_free(SingletonLease, "daily", 60)
+    assert SingletonLease.objects.get(pk="daily").runner == leases.PROCESS_ID
+
+
 @pytest.mark.parametrize(("role", "prunes"), [("api", False), ("console", False), ("worker", True)])
 async def test_the_writer_prunes_only_on_a_role_that_runs_retention(
     settings, monkeypatch, role, prunes

@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from gateway.access import sso
+from gateway.base.entries import same_named
 from gateway.features.people import sso_settings
 from gateway.models import SsoSettings
 from gateway.web import saving
@@ -77,14 +78,9 @@ def _shown() -> dict[str, Any]:
     }
     if cfg is not None:
         shown.update(
-            issuer=cfg.issuer,
-            client_id=cfg.client_id,
-            scopes=cfg.scopes,
-            label=cfg.label,
-            role_claim=cfg.role_claim,
+            **same_named(cfg, "issuer client_id scopes label role_claim team_claim"),
             role_map=dict(cfg.role_map),
             default_role=cfg.default_role or "none",
-            team_claim=cfg.team_claim,
             team_map=dict(cfg.team_map),
         )
         return shown

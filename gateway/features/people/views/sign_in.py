@@ -21,6 +21,7 @@ from gateway.access import sso
 from gateway.base.env import env_str
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
 from gateway.features.people import oidc_discovery, sso_settings
+from gateway.features.people.views.sso import callback_url
 from gateway.models import SsoSettings, Team
 from gateway.web.decorators import fields_refused, form_values, staff_required
 from gateway.web.fields import SecretField
@@ -126,13 +127,6 @@ def shown_value(name: str) -> str:
     if name in SECRET_SETTINGS and raw and not ENV_REFERENCE.match(raw):
         return "set (hidden)"
     return raw
-
-
-def callback_url(request: HttpRequest) -> str:
-    """The redirect URI to register at the provider: what ``gateway.features.people.views.sso`` sends."""
-    return env_str("SWITCHYARD_OIDC_REDIRECT_URI").strip() or request.build_absolute_uri(
-        reverse("console:sso-callback")
-    )
 
 
 def _context(request: HttpRequest, form: SsoSettingsForm | None = None) -> dict[str, Any]:

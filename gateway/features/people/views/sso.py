@@ -68,9 +68,10 @@ def refused(request: HttpRequest, message: str, status: int) -> HttpResponse:
     return render(request, "people/login.html", context, status=status)
 
 
-def _redirect_uri(request: HttpRequest) -> str:
-    """Where the provider sends the browser back: ``SWITCHYARD_OIDC_REDIRECT_URI`` when
-    a proxy in front changes the address, else this request's own origin."""
+def callback_url(request: HttpRequest) -> str:
+    """Where the provider sends the browser back (the redirect URI to register there):
+    ``SWITCHYARD_OIDC_REDIRECT_URI`` when a proxy in front changes the address, else this
+    request's own origin."""
     return env_str("SWITCHYARD_OIDC_REDIRECT_URI").strip() or request.build_absolute_uri(
         reverse("console:sso-callback")
     )
@@ -87,7 +88,7 @@ def sso_start(request: HttpRequest) -> HttpResponse:
     safe = url_has_allowed_host_and_scheme(wanted, {request.get_host()}, request.is_secure())
     request.session[NEXT_KEY] = wanted if safe else ""
     try:
-        return oidc_client(cfg).authorize_redirect(request, _redirect_uri(request))
+        return oidc_client(cfg).authorize_redirect(request, callback_url(request))
     except (requests.RequestException, ValueError, AuthlibBaseError) as exc:
         return refused(
             request,
