@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/agent_tail.py [--rounds 6] [--seconds 5] [--concurrency 64]
         [--profile governed|bare] [--dialect openai|anthropic] [--lead-in] [--source DIR]
-        [--source-b DIR] [--env NAME=VALUE] [--keep]
+        [--source-b DIR] [--profile-b governed|bare] [--env NAME=VALUE] [--keep]
 
 Issue #67 asks that an agent's request (bench/agent_body.py, about 150 KB) keep its p99 at
 c=64 within three times its p50. bench/run.py measures that cell once, after 40 other
@@ -16,7 +16,8 @@ as the full run does. The last lines give the median and the spread of p99 / p50
 rounds: one bad round among good ones is the machine, a ratio high in every round is
 the gateway. ``--source-b`` serves a second tree beside the first (each its own data
 dir) and measures the two in turn, round by round, one loaded at a time: before and after
-in the same stretch of the machine's load.
+in the same stretch of the machine's load; ``--profile-b`` gives B another profile (A's
+tree again without ``--source-b``: governed against bare in one machine state).
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, list[float]]:
     mock = run.start_mock(mock_port, log)
     body = run.body_file(workdir, False, agent=args.dialect)
     gw_path, _, extra = run.PATHS[f"{args.dialect}->openai"]
-    trees = {"A": args.source, **({"B": args.source_b} if args.source_b else {})}
+    source_b = args.source_b or (args.source if args.profile_b else None)
+    trees = {"A": args.source, **({"B": source_b} if source_b else {})}
     servers: list[Server] = []
     ratios: dict[str, list[float]] = {name: [] for name in trees}
     try:
@@ -95,7 +97,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, list[float]]:
             )
             process = run.start_switchyard(options, port, config, workdir / f"data-{name}", log)
             base = f"http://127.0.0.1:{port}"
-            key = run.govern(base) if args.profile == "governed" else run.MASTER_KEY
+            profile = (args.profile_b or args.profile) if name == "B" else args.profile
+            key = run.govern(base) if profile == "governed" else run.MASTER_KEY
             headers = [f"Authorization: Bearer {key}", *extra]
             servers.append(Server(name, process, base, base + gw_path, headers))
             run.run_wrk(base + gw_path, body, headers, 4, 1.0)  # run.py's warm-up of a cell
@@ -161,6 +164,11 @@ def main() -> None:
     parser.add_argument("--source", default=str(run.ROOT), help="the Switchyard tree to run")
     parser.add_argument(
         "--source-b", help="a second tree (B), served beside A and measured in turn with it"
+    )
+    parser.add_argument(
+        "--profile-b",
+        choices=["governed", "bare"],
+        help="B's profile (B is A's tree again when --source-b is not given)",
     )
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and the log")
