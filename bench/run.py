@@ -514,12 +514,16 @@ def run_wrk(url: str, body: Path, headers: list[str], concurrency: int, duration
     line = next(x for x in output.splitlines() if x.startswith("BENCH "))
     data = json.loads(line[6:])
     errors = sum(data[k] for k in ("connect", "read", "write", "status", "timeout"))
-    return {
+    row: Row = {
         "rps": data["requests"] / (data["duration_us"] / 1e6),
         "p50_ms": data["p50_us"] / 1000,
         "p99_ms": data["p99_us"] / 1000,
         "errors": errors,
     }
+    for name in ("p90", "p999", "max"):  # post.lua's tail besides the p99
+        if f"{name}_us" in data:
+            row[f"{name}_ms"] = data[f"{name}_us"] / 1000
+    return row
 
 
 def run_stream(url: str, body: Path, headers: list[str], concurrency: int, duration: float) -> Row:

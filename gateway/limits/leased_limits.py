@@ -7,7 +7,7 @@ lease, one request in each rpm lease of the current second, its token estimate i
 tpm lease of the current second. Otherwise it asks the service, in one round trip, to
 take its reports (what it used since, the room it no longer needs) and to lease it at
 least what the request needs and up to ``LEASE_REQUESTS`` requests' worth more (more
-for a line that runs short again within a second: ``_scale``). A
+for a line that runs short again within a second: ``lease_sizes.scale``). A
 settle puts the hold back into each budget's lease, its cost into the spend to report,
 and the difference between its tokens and their estimate into the corrections to
 report, by the second it was admitted in (or, when its second's tpm lease still has
@@ -40,15 +40,11 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from gateway.limits.lease_sizes import IDLE_SECONDS, LEASE_REQUESTS, scale
 from gateway.limits.limit_leases import PER_SECOND
 
 log = logging.getLogger(__name__)
 
-LEASE_REQUESTS = 16  # a top-up asks for this many requests' worth beyond the request's
-# ... and up to this many for a line that ran short again within a second of its last
-# top-up (``_scale``: doubled each time; the service grants at most a quarter of the room)
-MAX_LEASE_REQUESTS = 1024
-IDLE_SECONDS = 1.0  # a lease unused this long goes back; what is used is told this often
 REPORT_SECONDS = 0.05  # a tpm correction the lease could not take is reported this soon
 
 Ask = Callable[..., Awaitable[list[Any]]]
@@ -77,9 +73,16 @@ class Lease:
     ttl: float = 0.0  # seconds the service keeps a budget's lease after a report
     pending: int = 0  # its top-ups not answered yet
     recalled: bool = False  # the service asked for a complete report
-    scale: int = LEASE_REQUESTS  # requests' worth its last top-up asked for (``_scale``)
+    scale: int = LEASE_REQUESTS  # requests' worth its last top-up asked for (``lease_sizes``)
+    # a per-second lease's units used in ``second`` that its top-ups and reports told
+    # already (with ``unreported``: what its second used in all, which sizes the next)
+    second_used: int = 0
+    # the least room a per-second lease had left in its second (what it did not need)
+    low: int = 0
     topped: float = 0.0  # monotonic: its last top-up
-    topping: asyncio.Future[None] | None = None  # done when its last top-up is answered
+    # the requests waiting for its top-up in flight (``after_top_up``), each woken by its
+    # own future once the top-up is answered; None when none is in flight
+    topping: list[asyncio.Future[None]] | None = None
 
 
 BUDGET, REQUESTS, TOKENS = 0, 1, 2  # what a request needs of a line (``Line.needs``)
@@ -151,6 +154,7 @@ class LeasedLimits:
         # when one is filed or forgotten (``_filed``), so a run of one key's requests
         # looks its leases up once (five lines: a list and five lookups a request)
         self._found: tuple[Any, Any, tuple[Lease, ...], tuple[Lease, ...]] = ((), None, (), ())
+        self.newest = 0  # the newest second a per-second lease was topped up for
 
     def take(
         self,
@@ -161,7 +165,14 @@ class LeasedLimits:
         subjects: tuple[Any, ...] = (),
     ) -> Leased | None:
         """Admit a request of ``hold`` and ``tokens`` (its estimate) from the leases in
-        memory; None when the service must be asked."""
+        memory; None when the service must be asked. A request whose clock read the
+        second before the newest one leased (it waited, or others overtook it on a busy
+        loop) is counted in the newest, as the counter service's window counts a late
+        caller (``Window.add``): a later second keeps it in the window longer, never
+        shorter, and its worker's leases do not go back a second (a top-up, at a
+        ``LEASE_REQUESTS`` size) and forth again (another)."""
+        if second < self.newest and second + 1 >= self.newest:
+            second = self.newest
         needs = (hold, 1, tokens)  # by ``Line.needs``
         memo = self._found
         if memo[0] is not lines or memo[1] is not self.leases:
@@ -206,7 +217,9 @@ class LeasedLimits:
         for lease, line in zip(leases, lines, strict=True):
             kind = line[2]
             need = needs[kind]
-            lease.free -= need
+            free = lease.free = lease.free - need
+            if free < lease.low:
+                lease.low = free
             lease.used_at = moment
             if kind == BUDGET:
                 lease.in_flight += need
@@ -226,9 +239,15 @@ class LeasedLimits:
         second, the requests that arrive before the first top-up is answered (up to eight
         at c=8 asked each for one of its own) wait for it and are admitted from its grant
         when that has the room; None when the service must be asked (no top-up in
-        flight, or its grant is short)."""
+        flight, or its grant is short). Each waits on a future of its own, which the
+        top-up sets as soon as its answer is in: one turn of the event loop, where a
+        future shared by all (shielded, so that a waiter cancelled would not cancel it)
+        took two, and on a worker whose loop turns every 30-40 ms under load each turn
+        is that much more of a wait (issue #67)."""
         while (topping := _in_flight(self.leases, lines)) is not None:
-            await asyncio.shield(topping)
+            waiter = asyncio.get_running_loop().create_future()
+            topping.append(waiter)
+            await waiter
             taken = self.take(lines, hold, tokens, second, subjects)
             if taken is not None:
                 return taken
@@ -249,32 +268,18 @@ class LeasedLimits:
         the service's refusal (``[reason, index of the line, *detail]``);
         ``load(index)``: the spend of a budget line the service does not know yet."""
         seq = next(self._seq)
+        if at < self.newest and at + 1 >= self.newest:  # (a late request: ``take``)
+            at = float(self.newest)
         needs = (hold, 1, tokens)  # by ``Line.needs``
         leases: list[Lease] = []
         asked: list[list[Any]] = []
         moment = time.monotonic()
-        answered = asyncio.get_running_loop().create_future()  # ``topping``: what waits
-        for (counter, line_name), limit, kind, _ in lines:
-            need = needs[kind]
-            lease = self.leases.get((counter, line_name))
-            if lease is None:
-                lease = self.leases[(counter, line_name)] = Lease(counter, line_name)
-                self._filed()
-            scale = _scale(lease, need, kind != BUDGET, int(at), moment)
-            used, returned, fixes = lease.unreported, lease.free, lease.fixes
-            lease.unreported = lease.free = 0
-            lease.fixes = None
-            lease.told = moment
-            lease.limit = limit
-            if kind == BUDGET:
-                lease.ttl = ttl
-            wanted = (need + lease.over) * scale + lease.in_flight
-            asked.append(
-                [counter, line_name, limit, None, used, returned, lease.answered]
-                + [need, wanted, lease.second, list((fixes or {}).items())]
-            )
+        waiting: list[asyncio.Future[None]] = []  # ``topping``: what waits for it
+        for line in lines:
+            lease, told = self._asking(line, needs[line[2]], at, ttl, moment)
+            asked.append(told)
             lease.pending += 1
-            lease.topping = answered
+            lease.topping = waiting
             leases.append(lease)
         request = ["lease", at, self.holder, seq, ttl, asked]
         try:
@@ -292,10 +297,12 @@ class LeasedLimits:
                 self._keep(lease, told[4], told[10])
             raise
         finally:
-            answered.set_result(None)
+            for waiter in waiting:
+                if not waiter.done():  # (one cancelled meanwhile)
+                    waiter.set_result(None)
             for lease in leases:
                 lease.pending -= 1
-                if lease.topping is answered:
+                if lease.topping is waiting:
                     lease.topping = None
         admitted = reply[0] == "ok"
         for index, (lease, line) in enumerate(zip(leases, lines, strict=True)):
@@ -306,6 +313,7 @@ class LeasedLimits:
                 lease.free += int(units)  # the request's need taken by ``_admitted``
                 if line.needs != BUDGET:
                     lease.second = int(at)
+                    self.newest = max(self.newest, lease.second)
         result = self._admitted(leases, lines, needs, int(at), subjects) if admitted else reply
         for lease in leases:
             if lease.recalled and not lease.pending:
@@ -314,6 +322,30 @@ class LeasedLimits:
             elif lease.free or lease.unreported or lease.fixes:
                 self._report_soon(lease) if lease.contended else self._mark((lease,))
         return result
+
+    def _asking(
+        self, line: Line, need: int, at: float, ttl: float, moment: float
+    ) -> tuple[Lease, list[Any]]:
+        """A top-up's line of ``line`` (filed if new): its lease's report (what it used,
+        all its room given back) and what it asks for (``lease_sizes.scale``)."""
+        (counter, line_name), limit, kind, _ = line
+        lease = self.leases.get((counter, line_name))
+        if lease is None:
+            lease = self.leases[(counter, line_name)] = Lease(counter, line_name)
+            self._filed()
+        size = scale(lease, need, kind != BUDGET, int(at), moment)
+        used, returned, fixes = lease.unreported, lease.free, lease.fixes
+        if kind != BUDGET:  # what its second used, a new second starting at nothing
+            lease.second_used = lease.second_used + used if lease.second == int(at) else 0
+        lease.unreported = lease.free = 0
+        lease.fixes = None
+        lease.told = moment
+        lease.limit = limit
+        if kind == BUDGET:
+            lease.ttl = ttl
+        wanted = (need + lease.over) * size + lease.in_flight
+        told = [counter, line_name, limit, None, used, returned, lease.answered]
+        return lease, told + [need, wanted, lease.second, list((fixes or {}).items())]
 
     def settle(self, leased: Leased, cost: int, delta: int = 0) -> None:
         """The request ended having cost ``cost`` units and used ``delta`` tokens more
@@ -507,6 +539,7 @@ class LeasedLimits:
         if not force and not used and not returned and not fixes:
             return None
         lease.unreported = 0
+        lease.second_used += used  # (a budget's is never read)
         lease.free -= returned
         lease.fixes = None
         answered = lease.answered if returning else -1
@@ -529,33 +562,11 @@ class LeasedLimits:
                 lease.contended = bool(reply[1][index][1])
 
 
-def _scale(lease: Lease, need: int, per_second: bool, second: int, moment: float) -> int:
-    """How many requests' worth a top-up asks for of ``lease`` (before it reports): at
-    first, and when its last top-up was ``IDLE_SECONDS`` ago or more, ``LEASE_REQUESTS``;
-    twice its last, up to ``MAX_LEASE_REQUESTS``, when it has less room than ``need``
-    again (in the same second, for a per-second line): a key busier than what it leases
-    asks the service about once a doubling rather than every ``LEASE_REQUESTS`` requests
-    (a worker serving a key 1,500 requests a second: 7 top-ups in its first second, not
-    90); half its last when a per-second line moves to a new second with more of its
-    room unused than used since its last top-up (the key slowed down). A contended line
-    asks for ``LEASE_REQUESTS`` again (its grants cover the asking request only until
-    half the limit is free). What the service grants stays within the room, a quarter
-    of it at most: the limits hold as they did."""
-    scale = lease.scale
-    if lease.contended or moment - lease.topped >= IDLE_SECONDS:
-        scale = LEASE_REQUESTS
-    elif per_second and lease.second != second:
-        if lease.free > lease.unreported:
-            scale = max(LEASE_REQUESTS, scale // 2)
-    elif lease.free < need:
-        scale = min(MAX_LEASE_REQUESTS, scale * 2)
-    lease.scale, lease.topped = scale, moment
-    return scale
-
-
-def _in_flight(leases: dict[tuple[Any, str], Lease], lines: Sequence[Line]) -> Any:
-    """A top-up in flight of one of ``lines``' leases (not contended: a contended
-    lease covers only the request that asked), or None."""
+def _in_flight(
+    leases: dict[tuple[Any, str], Lease], lines: Sequence[Line]
+) -> list[asyncio.Future[None]] | None:
+    """The waiters of a top-up in flight of one of ``lines``' leases (not contended: a
+    contended lease covers only the request that asked), or None."""
     for line in lines:
         lease = leases.get(line[0])
         if lease is not None and lease.topping is not None and not lease.contended:

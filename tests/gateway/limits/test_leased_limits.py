@@ -362,7 +362,9 @@ async def test_a_busy_key_s_lease_grows_and_a_quiet_key_s_starts_small_again(ser
     await worker.leases.return_all()
     assert window(service, k.id) == {int(START): 7 * base}
     assert service.store.limits.leases.held(k.id, "rpm", START) == 0
-    worker.leases.leases[(k.id, "rpm")].topped -= leased_limits.IDLE_SECONDS  # quiet since
+    quiet = worker.leases.leases[(k.id, "rpm")]  # nothing admitted nor topped up since
+    quiet.topped -= leased_limits.IDLE_SECONDS
+    quiet.used_at -= leased_limits.IDLE_SECONDS
     clock[0] = START + 2
     assert isinstance(await worker.admit(k, 10, clock[0]), Leased)
     assert sent[-1][5][0][8] == base, "a quiet key asks for the first lease's size again"
@@ -614,3 +616,159 @@ async def test_concurrent_admissions_sharing_a_top_up_stay_within_the_limit(serv
     assert all(isinstance(one, RateLimited | Leased) for one in outcomes)
     await worker.leases.return_all()
     assert window(service, k.id) == {int(START): 5}
+
+
+async def test_a_steady_key_s_per_second_lease_is_topped_up_once_a_second(service, monkeypatch):
+    """A key as busy each second as the last (100 requests a second on one worker) asks
+    for its per-second lease once a second after its first: a new second's lease is
+    sized by what the whole last second used (and a quarter more). It used to be halved
+    when its last top-up, made late in a second that had grown it, looked oversized, and
+    reset to ``LEASE_REQUESTS`` when that top-up was a second old (as each is when a
+    lease is topped up once a second): two or three top-ups a second, each waited for by
+    the requests that came meanwhile (issue #67's agent p99). The window counts exactly
+    the requests admitted."""
+    k = key(rpm_limit=1_000_000)
+
+    async def busy(worker: counters.SharedCounters, at: float) -> None:
+        for _ in range(100):
+            assert isinstance(await worker.admit(k, 10, at), Leased)
+
+    per_second, sent = await top_ups_each_second(service, monkeypatch, 5, busy)
+    assert per_second == [3, 1, 1, 1, 1], "16, 32 and 64 in the first second, then 128"
+    assert [request[5][0][8] for request in sent[3:7]] == [128] * 4
+    assert window(service, k.id) == {int(START) + second: 100 for second in range(5)}
+
+
+async def test_a_busy_budget_lease_keeps_its_size_and_a_quiet_one_starts_small(
+    service, monkeypatch
+):
+    """A budget lease that ran short again is asked at twice its last size even when its
+    last top-up is a second old (the lease lasted that long, requests kept coming); only
+    a lease nothing was admitted from for ``IDLE_SECONDS`` asks for ``LEASE_REQUESTS``
+    again."""
+    monkeypatch.setenv(SOCKET_ENV, service.path)
+    k = key(budget_usd=COST * 1_000_000)
+    backend = limits._backend()
+    sent = counted(backend)  # type: ignore[arg-type]
+    base = leased_limits.LEASE_REQUESTS
+
+    async def spend_one() -> None:
+        reservation = await limits.admit(k, "r", 10, hold_usd=COST)
+        await reservation.settle(10, COST)  # all of its hold: a lease of N lasts N requests
+
+    for _ in range(base + 2 * base):
+        await spend_one()
+    (lease,) = backend.leases.leases.values()  # type: ignore[union-attr]
+    lease.topped -= leased_limits.IDLE_SECONDS  # its last top-up a second ago, still busy
+    for _ in range(4 * base):
+        await spend_one()
+    wanted = {request[3]: request[5][0][8] // UNITS for request in sent}  # by top-up
+    assert list(wanted.values()) == [base, 2 * base, 4 * base]
+    lease.used_at -= leased_limits.IDLE_SECONDS  # nothing admitted for a second: quiet
+    lease.topped -= leased_limits.IDLE_SECONDS
+    lease.free = 0  # (its room gone: the next request asks)
+    await spend_one()
+    assert sent[-1][5][0][8] // UNITS == base, "a quiet lease asks for the first size again"
+    await limits.return_leases()
+
+
+async def test_requests_waiting_for_a_top_up_go_on_one_loop_turn_after_its_answer(service):
+    """The requests that wait for a top-up in flight each wait on a future of their own,
+    set as soon as the answer is in: they go on in the loop's next turn (a future shared
+    by all, shielded, took a turn more: on a loaded worker whose loop turns every 30-40
+    ms, that much more of every such wait). A waiter cancelled meanwhile is skipped; the
+    top-up and the others are not disturbed."""
+    answer = asyncio.get_running_loop().create_future()
+
+    async def ask(*request: Any) -> list[Any]:
+        await answer
+        return ["ok", [[100, 0] for _ in request[5]]]
+
+    async def load(index: int) -> int:
+        raise AssertionError("no budget line")
+
+    worker = leased_limits.LeasedLimits(ask, lambda: START)
+    lines = (Line((1, "rpm"), 1000, leased_limits.REQUESTS),)
+    asking = asyncio.ensure_future(worker.top_up(lines, 0, 10, START, 0.0, load))
+    await asyncio.sleep(0)
+    waiting = [
+        asyncio.ensure_future(worker.after_top_up(lines, 0, 10, int(START), ())) for _ in range(3)
+    ]
+    await asyncio.sleep(0)
+    assert not any(one.done() for one in [asking, *waiting]), "they wait for its answer"
+    waiting.pop().cancel()
+    answer.set_result(None)
+    await asyncio.sleep(0)  # the top-up's turn: its answer read, its waiters set
+    await asyncio.sleep(0)  # theirs
+    assert isinstance(asking.result(), Leased)
+    assert all(one.done() and isinstance(one.result(), Leased) for one in waiting)
+    assert worker.leases[(1, "rpm")].free == 100 - 3
+    await worker.return_all()
+
+
+async def test_a_request_whose_clock_read_the_last_second_is_counted_in_the_newest(
+    service, monkeypatch
+):
+    """On a busy worker a request that read the clock at the end of a second may be
+    admitted after others of the next: it is admitted from the newest second's lease and
+    counted there, as the service counts a late caller, instead of topping the lease up
+    back to its own second (and the next request forward again, each time at the first
+    lease's size). A clock more than a second behind (it was set back) is not moved."""
+    worker = counters.SharedCounters(service.path)
+    sent = counted(worker)
+    k = key(rpm_limit=1000)
+    assert isinstance(await worker.admit(k, 10, START + 1), Leased)
+    late = await worker.admit(k, 10, START + 0.9)
+    assert isinstance(late, Leased) and late.second == int(START) + 1
+    assert len(sent) == 1, "no top-up back to the second before"
+    assert isinstance(await worker.admit(k, 10, START - 5), Leased)
+    assert len(sent) == 2
+    await worker.leases.return_all()
+    assert window(service, k.id) == {int(START) - 5: 1, int(START) + 1: 2}
+
+
+async def test_a_steady_tpm_lease_keeps_the_size_its_requests_in_flight_need(service, monkeypatch):
+    """A tpm lease must hold the estimates of the requests in flight; each settle gives
+    back what its request used less than its estimate. A key that keeps 24 requests in
+    flight each second grows its lease to 32 requests' worth in its first second and
+    keeps it: one top-up a second. (Its unused room at the turn of a second, the
+    corrections' given back, used to halve it, and every second grew it again.)"""
+    k = key(tpm_limit=1_000_000_000)
+
+    async def busy(worker: counters.SharedCounters, at: float) -> None:
+        admitted = [await worker.admit(k, 100, at) for _ in range(24)]
+        for one in admitted:
+            assert isinstance(one, Leased)
+            worker.leases.settle(one, 0, -90)  # it used 10 tokens of its 100
+
+    per_second, _ = await top_ups_each_second(service, monkeypatch, 4, busy)
+    assert per_second == [2, 1, 1, 1]
+    assert window_tokens(service, k.id) == {int(START) + second: 240 for second in range(4)}
+
+
+def window_tokens(service: CounterService, counter) -> dict[int, int]:
+    """The tokens of each second of ``counter``'s window."""
+    buckets = service.store.limits.windows[counter].buckets
+    return {second: tokens for second, _, tokens in buckets if tokens}
+
+
+async def top_ups_each_second(
+    service: CounterService, monkeypatch: Any, seconds: int, busy: Any
+) -> tuple[list[int], list[list[object]]]:
+    """A worker's top-ups in each of ``seconds`` seconds of ``busy(worker, at)``, and all
+    it sent; between two seconds, a second of wall time is made to go by (its leases' last
+    top-up a second older), and at the end it reports every lease."""
+    clock = [START]
+    monkeypatch.setattr(spending, "now", lambda: clock[0])
+    worker = counters.SharedCounters(service.path)
+    sent = counted(worker)
+    per_second = []
+    for second in range(seconds):
+        clock[0] = START + second
+        for lease in worker.leases.leases.values():  # a second went by since its top-up
+            lease.topped -= leased_limits.IDLE_SECONDS
+        before = len(sent)
+        await busy(worker, clock[0])
+        per_second.append(len(sent) - before)
+    await worker.leases.return_all()
+    return per_second, sent
