@@ -425,12 +425,11 @@ class CodecProvider(Provider):
                     response, exchange, self.codec.framing, decoder
                 ):
                     for wire_event in wire_events:
+                        parsed = None  # the event the parser read, to learn from
                         if isinstance(wire_event, TextDelta):  # read off its bytes (``decoder``)
                             made: Sequence[t.StreamEvent] = (wire_event,)
                         else:
-                            made = parser.feed(wire_event)
-                            if decoder is not None:
-                                _learnt(decoder, parser, wire_event, made)
+                            made, parsed = parser.feed(wire_event), wire_event
                         for event in made:
                             if isinstance(event, _NOTED_EVENTS) and self._noted(
                                 event, exchange, yielded or bool(pending)
@@ -444,6 +443,8 @@ class CodecProvider(Provider):
                                 batch, pending = pending, []
                                 yielded = True
                                 yield batch
+                        if parsed is not None and decoder is not None:
+                            _learnt(decoder, parser, parsed, made)  # (the first token went)
                     if pending:
                         batch, pending = pending, []
                         yielded = True

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.base import http
 from gateway.base.types import StreamEvent, TextDelta, ThinkingDelta, ToolArgsDelta
 from gateway.codecs.anthropic import AnthropicCodec
 from gateway.codecs.anthropic import outbound as anthropic_outbound
 from gateway.codecs.base import TextDecoder, WireEvent
 from gateway.codecs.openai_chat.inbound import StreamRenderer
+from gateway.providers import codec_provider
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Exchange
 from tests.gateway.providers import test_anthropic as anthropic_case
@@ -365,3 +368,32 @@ def test_the_parser_tells_which_events_are_only_text() -> None:
     feed({"type": "message_stop"})
     assert parser.text_open() is None
     assert parser.text_index(WireEvent(None, text)) is None  # read as nothing now
+
+
+async def test_the_first_token_goes_before_the_decoder_learns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Learning an event's layout (a few dozen calls) waits until the first text it
+    carried was handed on: the first token does not wait for it."""
+    decoders: list[TextDecoder] = []
+
+    def decoder(codec: Any, parser: Any) -> TextDecoder | None:
+        decoders.append(TextDecoder(codec.framing, codec.skim_keys))
+        return decoders[-1]
+
+    monkeypatch.setattr(codec_provider, "_text_decoder", decoder)
+    body = SYNTHETIC["plain"]
+    reply = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+    http.use_transport(httpx.MockTransport(lambda request: reply))
+    adapter = AnthropicProvider(anthropic_case.make_provider())
+    request = anthropic_case.caller_request(stream=True)
+    texts, learnt = [], []  # (the decoder forgets at the stream's end, read with the rest)
+    try:
+        async for event in adapter.stream(request, anthropic_case.make_deployment(), Exchange()):
+            if isinstance(event, TextDelta):
+                texts.append(event.text)
+                learnt.append(bool(decoders[0].pieces))
+    finally:
+        http.use_transport(None)
+    assert texts == ["Hi", " there", ",", " you"]
+    assert learnt[:2] == [False, True]
