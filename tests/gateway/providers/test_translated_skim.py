@@ -25,6 +25,7 @@ from gateway.codecs.anthropic.inbound import StreamRenderer
 from gateway.codecs.base import TextDecoder
 from gateway.codecs.openai_chat import OpenAIChatCodec
 from gateway.codecs.openai_chat import outbound as openai_outbound
+from gateway.codecs.openai_chat.inbound import StreamRenderer as OpenAIStreamRenderer
 from gateway.providers import codec_provider
 from gateway.providers.base import Exchange
 from gateway.providers.openai_compatible import OpenAICompatibleProvider
@@ -182,6 +183,20 @@ async def stream(
     return await streamed(adapter, request, deployment, reads, monkeypatch, skim)
 
 
+def stream_of(
+    adapter: Callable[[], Any], request: ChatRequest, deployment: DeploymentEntry
+) -> Stream:
+    """``stream`` for the stream a new ``adapter()`` translates (any upstream's) for
+    ``request`` to ``deployment``."""
+
+    async def stream(
+        reads: list[bytes], monkeypatch: pytest.MonkeyPatch, skim: bool
+    ) -> tuple[list[StreamEvent], Exchange, int]:
+        return await streamed(adapter(), request, deployment, reads, monkeypatch, skim)
+
+    return stream
+
+
 async def streamed(
     adapter: Any,
     request: ChatRequest,
@@ -238,7 +253,16 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def rendered(events: list[StreamEvent]) -> bytes:
     """What an Anthropic client reads of ``events``."""
-    renderer = StreamRenderer(openai_case.chat(stream=True))
+    return written(StreamRenderer(openai_case.chat(stream=True)), events)
+
+
+def openai_client(request: ChatRequest) -> Callable[[list[StreamEvent]], bytes]:
+    """What an OpenAI client that sent ``request`` reads of some events."""
+    return lambda events: written(OpenAIStreamRenderer(request), events)
+
+
+def written(renderer: Any, events: list[StreamEvent]) -> bytes:
+    """What ``renderer`` (a client's) writes of ``events``, its end too."""
     out = [chunk for event in events for chunk in renderer.feed(event)]
     return b"".join(out + renderer.end())
 
@@ -353,6 +377,75 @@ def test_any_texts_any_cuts(
     ]
     body = START + text_event(b"a") + b"".join(events) + END
     same_cut_at(body, cuts, stream, rendered, monkeypatch)
+
+
+def upstream_tests(
+    bodies: dict[str, bytes],
+    stream: Stream,
+    rendered: Callable[[list[StreamEvent]], bytes],
+    skimmed: dict[str, int],
+    around: tuple[bytes, Callable[[bytes], bytes], bytes],
+) -> tuple[Callable[..., Awaitable[None]], Callable[..., Awaitable[None]], Callable[..., None]]:
+    """The three tests of an upstream's translated stream, for its ``bodies``: each,
+    however cut, reads the same skimmed and not (``same_however_cut``; but a body named
+    ``error``, which ends at an error, for what came after it), and has as many
+    TextDeltas read off its bytes as ``skimmed`` says, in one read as an event a read;
+    and any texts, written by ``around``'s text event between its start and its end,
+    however cut, read the same skimmed and not."""
+    start, text_event, end = around
+
+    @pytest.mark.parametrize("name", sorted(bodies))
+    async def test_reads_the_same_events_however_cut(
+        name: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        await same_however_cut(bodies[name], stream, rendered, monkeypatch, name != "error")
+
+    @pytest.mark.parametrize("name", sorted(bodies))
+    async def test_which_text_deltas_are_read_off_their_bytes(
+        name: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without this the test above would pass with a decoder that never skims."""
+        for reads in ([bodies[name]], by_event(bodies[name])):
+            assert (await stream(reads, monkeypatch, True))[2] == skimmed[name]
+
+    @any_texts
+    def test_any_texts_any_cuts(
+        texts: list[str], raw: list[bool], cuts: list[int], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        body = start + text_event(b"a") + texts_written(texts, raw, text_event) + end
+        same_cut_at(body, cuts, stream, rendered, monkeypatch)
+
+    return (
+        test_reads_the_same_events_however_cut,
+        test_which_text_deltas_are_read_off_their_bytes,
+        test_any_texts_any_cuts,
+    )
+
+
+def any_texts(test: Callable[..., None]) -> Callable[..., None]:
+    """``test`` given texts (``texts``), whether each is written raw or escaped
+    (``raw``, see ``texts_written``) and where to cut the body (``cuts``)."""
+    given_texts = given(
+        texts=st.lists(PLAIN_TEXT, min_size=1, max_size=8),
+        raw=st.lists(st.booleans(), min_size=8, max_size=8),
+        cuts=st.lists(st.integers(min_value=1, max_value=4000), max_size=8),
+    )
+    return SETTINGS(given_texts(test))  # type: ignore[no-any-return]
+
+
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def texts_written(texts: list[str], raw: list[bool], text_event: Callable[[bytes], bytes]) -> bytes:
+    """The events ``text_event`` makes of ``texts``, each escaped as orjson writes a
+    JSON string or, where ``raw`` says, its UTF-8 bytes as they are (control characters
+    and quotes too)."""
+    written = (
+        text.encode() if raw[n % 8] else orjson.dumps(text)[1:-1] for n, text in enumerate(texts)
+    )
+    return b"".join(text_event(text) for text in written)
 
 
 def same_cut_at(

@@ -12,15 +12,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from gateway.base import http
-from gateway.base.types import StreamEvent, TextDelta, ThinkingDelta, ToolArgsDelta
+from gateway.base.types import TextDelta, ThinkingDelta, ToolArgsDelta
 from gateway.codecs.anthropic import AnthropicCodec
 from gateway.codecs.anthropic import outbound as anthropic_outbound
 from gateway.codecs.base import TextDecoder, WireEvent
-from gateway.codecs.openai_chat.inbound import StreamRenderer
 from gateway.providers import codec_provider
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Exchange
@@ -29,12 +26,11 @@ from tests.gateway.providers.test_translated_skim import (
     BENCH_TEXTS,
     ESCAPES,
     TEXT_DECODER,
-    by_event,
     goldens,
-    same_cut_at,
-    same_however_cut,
+    openai_client,
     skims_all_but,
-    streamed,
+    stream_of,
+    upstream_tests,
 )
 
 FIXTURES = anthropic_case.FIXTURES
@@ -222,34 +218,17 @@ SYNTHETIC = {
 }
 
 
-def bodies() -> dict[str, bytes]:
-    return {**goldens(FIXTURES), **SYNTHETIC}
+BODIES = {**goldens(FIXTURES), **SYNTHETIC}
+# the canonical events of the Anthropic upstream's stream answered with some reads, the
+# exchange, and how many TextDeltas were read off their bytes
+stream = stream_of(
+    lambda: AnthropicProvider(anthropic_case.make_provider()),
+    anthropic_case.caller_request(stream=True),
+    anthropic_case.make_deployment(),
+)
 
 
-async def stream(
-    reads: list[bytes], monkeypatch: pytest.MonkeyPatch, skim: bool
-) -> tuple[list[StreamEvent], Exchange, int]:
-    """The canonical events of the Anthropic upstream's stream answered with ``reads``,
-    the exchange, and how many TextDeltas were read off their bytes."""
-    adapter = AnthropicProvider(anthropic_case.make_provider())
-    request = anthropic_case.caller_request(stream=True)
-    deployment = anthropic_case.make_deployment()
-    return await streamed(adapter, request, deployment, reads, monkeypatch, skim)
-
-
-def rendered(events: list[StreamEvent]) -> bytes:
-    """What an OpenAI client reads of ``events``."""
-    renderer = StreamRenderer(anthropic_case.caller_request(stream=True))
-    out = [chunk for event in events for chunk in renderer.feed(event)]
-    return b"".join(out + renderer.end())
-
-
-@pytest.mark.parametrize("name", sorted(bodies()))
-async def test_an_anthropic_stream_reads_the_same_events_however_cut(
-    name: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # (the stream ends at an error: what came after it may not have been read)
-    await same_however_cut(bodies()[name], stream, rendered, monkeypatch, name != "error")
+rendered = openai_client(anthropic_case.caller_request(stream=True))
 
 
 # how many TextDeltas of each body are read off their bytes, in one read as an event a
@@ -278,16 +257,6 @@ SKIMMED = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(bodies()))
-async def test_which_text_deltas_are_read_off_their_bytes(
-    name: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Without this the test above would pass with a decoder that never skims."""
-    body = bodies()[name]
-    for reads in ([body], by_event(body)):
-        assert (await stream(reads, monkeypatch, skim=True))[2] == SKIMMED[name]
-
-
 async def test_thinking_and_tool_arguments_are_never_read_as_text(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -314,31 +283,6 @@ async def test_the_benchs_stream_is_read_off_its_bytes(monkeypatch: pytest.Monke
     read off their bytes, in one read as an event a read."""
     body = START + b"".join(text_event(t.encode()) for t in BENCH_TEXTS) + END
     await skims_all_but(1, body, stream, monkeypatch)
-
-
-PLAIN_TEXT = st.text(st.characters(codec="utf-8"), min_size=0, max_size=12)
-
-
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    texts=st.lists(PLAIN_TEXT, min_size=1, max_size=8),
-    raw=st.lists(st.booleans(), min_size=8, max_size=8),
-    cuts=st.lists(st.integers(min_value=1, max_value=4000), max_size=8),
-)
-def test_any_texts_any_cuts(
-    texts: list[str], raw: list[bool], cuts: list[int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Texts as Anthropic escapes them (orjson) or written raw (any UTF-8, control
-    characters and quotes too), the body cut anywhere: the same events as read event
-    by event."""
-    events = [
-        text_event(text.encode() if raw[n % 8] else orjson.dumps(text)[1:-1])
-        for n, text in enumerate(texts)
-    ]
-    body = START + text_event(b"a") + b"".join(events) + END
-    same_cut_at(body, cuts, stream, rendered, monkeypatch)
 
 
 def test_the_parser_tells_which_events_are_only_text() -> None:
@@ -397,3 +341,13 @@ async def test_the_first_token_goes_before_the_decoder_learns(
         http.use_transport(None)
     assert texts == ["Hi", " there", ",", " you"]
     assert learnt[:2] == [False, True]
+
+
+# (texts as the upstream escapes them, orjson, or written raw: any UTF-8, control
+# characters and quotes too)
+AROUND = (START, text_event, END)
+(
+    test_reads_the_same_events_however_cut,
+    test_which_text_deltas_are_read_off_their_bytes,
+    test_any_texts_any_cuts,
+) = upstream_tests(BODIES, stream, rendered, SKIMMED, AROUND)
