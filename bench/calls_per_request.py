@@ -1,10 +1,11 @@
 """Python calls per request, bare and governed: the deterministic side of bench/run.py.
 
-    .venv/bin/python bench/calls_per_request.py [--requests 60] [--top 25]
+    .venv/bin/python bench/calls_per_request.py [--requests 60] [--top 25] [--upstream anthropic]
 
 The ASGI application the server runs answers requests one at a time, in this process,
 against bench/mock_upstream.py, on both dialects (OpenAI chat and Anthropic messages to
-an OpenAI upstream), plain and streamed, in bench/run.py's two profiles:
+an OpenAI upstream, or with ``--upstream anthropic`` to the mock as an Anthropic one),
+plain and streamed, in bench/run.py's two profiles:
 
 - ``bare``: the master key, nothing configured but the route;
 - ``governed``: a key of a team, both with a budget and rpm/tpm limits far above the
@@ -57,6 +58,13 @@ def main() -> None:
     parser.add_argument("--by-module", action="store_true", help="--top by module")
     parser.add_argument("--source", default=str(BENCH.parent), help="Switchyard tree to load")
     parser.add_argument("--dump", metavar="DIR", help="write each cell's profile to DIR")
+    parser.add_argument(
+        "--upstream",
+        choices=["openai", "anthropic"],
+        default="openai",
+        help="the upstream's format: anthropic answers Anthropic clients by passthrough "
+        "and OpenAI ones translated (the route bench/pair.py's anthropic-native sends to)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sy-calls-") as folder:
         print(measure(args, Path(folder)))
@@ -123,10 +131,11 @@ async def _measure(args: argparse.Namespace, mock_port: int, socket: Path) -> st
     counts: dict[tuple[str, str, str], float] = {}
     partial: dict[tuple[str, str, str, str], float] = {}  # to the first chunk; to the end
     profiles: dict[tuple[str, str, str], pstats.Stats] = {}
+    route = run.ROUTE + "-anthropic" if args.upstream == "anthropic" else run.ROUTE
     for profile, key in keys.items():
         for dialect, (path, extra) in PATHS.items():
             for stream in (False, True):
-                body = {"model": run.ROUTE, "max_tokens": 64, "messages": run.MESSAGES}
+                body = {"model": route, "max_tokens": 64, "messages": run.MESSAGES}
                 if stream:
                     body["stream"] = True
                 raw = json.dumps(body).encode()
@@ -275,8 +284,8 @@ def _report(
     args: argparse.Namespace,
 ) -> str:
     lines = [
-        f"Python calls per request, in process ({args.requests} requests a cell), to the "
-        "last byte (a stream's to its first chunk; after the last byte):",
+        f"Python calls per request, in process ({args.requests} requests a cell, "
+        f"{args.upstream} upstream), to the last byte (a stream's to its first chunk; after the last byte):",
         "",
         "| dialect | mode | bare | governed | governed - bare |",
         "|---|---|---:|---:|---:|",

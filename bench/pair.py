@@ -3,7 +3,7 @@ at the same time: the CPU a request of each, measured in one machine state.
 
     .venv/bin/python bench/pair.py A_DIR B_DIR [--mode plain|stream|agent] [--dialect openai]
         [--concurrency 8] [--seconds 8] [--rounds 3] [--workers 1] [--env-b NAME=VALUE]
-        [--profile bare|governed] [--profile-b bare|governed]
+        [--profile bare|governed] [--profile-b bare|governed] [--upstream anthropic]
 
 ``bench/run.py`` measures one server at a time, and on a shared VM the same tree's CPU a
 request moves by 20-60 % between two runs minutes apart: a change worth 5-10 % does not
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import statistics
 import sys
@@ -60,6 +61,13 @@ def main() -> None:
         default="openai",
         help="the client's; its upstream is OpenAI's, but anthropic-native's Anthropic's "
         "(the mock as both: Anthropic in, Anthropic out, passed through)",
+    )
+    parser.add_argument(
+        "--upstream",
+        choices=["openai", "anthropic"],
+        default="openai",
+        help="the mock as which upstream (anthropic: an OpenAI client's stream translated "
+        "from Anthropic events, an Anthropic client's passed through)",
     )
     parser.add_argument("--concurrency", type=int, default=8, help="connections per server")
     parser.add_argument("--seconds", type=int, default=8, help="seconds a round")
@@ -114,6 +122,10 @@ def compare(args: argparse.Namespace, a: Path, b: Path, workdir: Path) -> None:
             body.write_bytes(agent_body.anthropic_body(stream=stream, model=NATIVE))
         else:
             body = run.body_file(workdir, stream, agent=agent)
+        if args.upstream == "anthropic":
+            native = {**json.loads(body.read_bytes()), "model": NATIVE}
+            body = body.with_name(body.stem + "-native.json")
+            body.write_bytes(json.dumps(native).encode())
         path, extra = _path_and_headers(args.dialect)
         load = run.run_stream if stream else run.run_wrk
         headers = {name: [f"Authorization: Bearer {keys[name]}", *extra] for name in keys}

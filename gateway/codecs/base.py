@@ -29,7 +29,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import orjson
@@ -46,6 +46,7 @@ from gateway.base.types import (
     TextDelta,
     ToolCall,
     Usage,
+    UsageEvent,
 )
 
 
@@ -209,8 +210,9 @@ class TextDecoder(WireEventDecoder):
     is only more text for its open text part without changing (``StreamParser.text_index``):
     once told of one (``learn``), an event whose bytes are that one's but for the
     strings ``keys`` name is handed on as the ``TextDelta`` the parser would make of it
-    (its first string's bytes, decoded), neither decoded line by line, parsed as JSON
-    nor fed to the parser. Any other event is a ``WireEvent`` as ``WireEventDecoder``
+    (its first string's bytes, decoded), then the ``UsageEvent``s the learnt one's other
+    bytes said (a Gemini chunk's ``usageMetadata``), neither decoded line by line, parsed
+    as JSON nor fed to the parser. Any other event is a ``WireEvent`` as ``WireEventDecoder``
     makes it; whoever feeds it to the parser makes the decoder forget what it learnt
     (``pieces = ()``) when the parser moved on (``StreamParser.text_open``).
 
@@ -224,18 +226,22 @@ class TextDecoder(WireEventDecoder):
     expression's search or ``bytes.translate`` of the whole event cost more than the
     parse they spare)."""
 
-    __slots__ = ("keys", "pieces", "index")
+    __slots__ = ("keys", "pieces", "index", "usages")
 
     def __init__(self, framing: Framing, keys: tuple[bytes, ...]) -> None:
         super().__init__(framing)
         self.keys = keys
         self.pieces: tuple[bytes, ...] = ()  # as ``SkimmingDecoder``'s
         self.index = 0  # the text part's
+        # the counts of the usage each such event reported too (Gemini's every chunk has
+        # its ``usageMetadata``), as fields of a ``Usage``: one made anew an event
+        self.usages: tuple[tuple[int, ...], ...] = ()
 
-    def learn(self, sent: bytes, index: int, text: str) -> None:
+    def learn(self, sent: bytes, index: int, text: str, usages: tuple[Usage, ...] = ()) -> None:
         """``sent`` (an event as ``sse_bytes`` writes it) was read by the parser as only
-        ``text`` for its part ``index``: events like it are read off their bytes from now
-        on, this read's later ones too. Learns nothing unless the first key's name is in
+        ``text`` for its part ``index`` (and ``usages``, which its bytes besides the text
+        say): events like it are read off their bytes from now on, this read's later
+        ones too. Learns nothing unless the first key's name is in
         ``sent`` once (``"content"`` nowhere else: the text the parser read is that
         key's), with ``text`` there, and ``sent`` has no backslash (no key written with
         escapes), no control character but its line feeds and one data line."""
@@ -247,6 +253,7 @@ class TextDecoder(WireEventDecoder):
         cut = strings_apart(sent, self.keys)
         if cut is not None and cut[1] == text.encode():
             self.pieces, self.index = cut[0], index
+            self.usages = tuple(astuple(usage) for usage in usages)
 
     def events(self, chunk: bytes) -> Iterator[Any]:
         """``WireEventDecoder.events``, an event at a time, those like the learnt one as
@@ -284,6 +291,8 @@ class TextDecoder(WireEventDecoder):
                     if text:
                         start = at
                         yield TextDelta(self.index, text)
+                        for counts in self.usages:
+                            yield UsageEvent(Usage(*counts))
                         continue
             end = find(b"\n\n", start)  # an event's lines, then the empty line ending it
             if end < 0:

@@ -425,12 +425,11 @@ class CodecProvider(Provider):
                     response, exchange, self.codec.framing, decoder
                 ):
                     for wire_event in wire_events:
-                        if isinstance(wire_event, TextDelta):  # read off its bytes (``decoder``)
+                        parsed = None  # the event the parser read, to learn from
+                        if isinstance(wire_event, _READ_OFF):  # off its bytes (``decoder``)
                             made: Sequence[t.StreamEvent] = (wire_event,)
                         else:
-                            made = parser.feed(wire_event)
-                            if decoder is not None:
-                                _learnt(decoder, parser, wire_event, made)
+                            made, parsed = parser.feed(wire_event), wire_event
                         for event in made:
                             if isinstance(event, _NOTED_EVENTS) and self._noted(
                                 event, exchange, yielded or bool(pending)
@@ -444,6 +443,8 @@ class CodecProvider(Provider):
                                 batch, pending = pending, []
                                 yielded = True
                                 yield batch
+                        if parsed is not None and decoder is not None:
+                            _learnt(decoder, parser, parsed, made)  # (the first token went)
                     if pending:
                         batch, pending = pending, []
                         yielded = True
@@ -962,7 +963,7 @@ def _text_decoder(codec: UpstreamCodec, parser: StreamParser) -> TextDecoder | N
 
 def _upstream_events(
     response: httpx.Response, exchange: Exchange, framing: str, decoder: TextDecoder | None
-) -> AsyncIterator[Iterable[WireEvent | TextDelta]]:
+) -> AsyncIterator[Iterable[WireEvent | TextDelta | t.UsageEvent]]:
     """A translated stream's upstream events a read at a time, as ``decoder`` hands
     them on (decoded as the loop reaches them), or as the framing's de-framer does."""
     if decoder is not None:
@@ -981,11 +982,17 @@ def _learnt(
         if parser.text_open() != decoder.index:
             decoder.pieces = ()
         return
-    if len(made) != 1 or type(made[0]) is not TextDelta or "\\" in wire_event.text:
+    if not made or type(made[0]) is not TextDelta or "\\" in wire_event.text:
         return
+    usages = []  # what else the event said: only usage (Gemini's chunks report it each)
+    for event in made[1:]:
+        if type(event) is not t.UsageEvent:
+            return
+        usages.append(event.usage)
     index = parser.text_index(wire_event)
     if index is not None and index == made[0].index:
-        decoder.learn(sse_bytes(wire_event.text, wire_event.event), index, made[0].text)
+        sent = sse_bytes(wire_event.text, wire_event.event)
+        decoder.learn(sent, index, made[0].text, tuple(usages))
 
 
 def _skimmer(codec: PassthroughCodec, skim: bool) -> SkimmingDecoder | None:
@@ -1014,6 +1021,8 @@ def _count(event: t.StreamEvent, exchange: Exchange) -> None:
 _USAGE_EVENTS = (t.UsageEvent, t.Start)
 # events ``_stream_batches`` looks at: usage counted, an error ends the stream
 _NOTED_EVENTS = (t.UsageEvent, t.Start, ErrorEvent)
+# what a ``TextDecoder`` hands on of an event it read off its bytes (a tuple: as above)
+_READ_OFF = (TextDelta, t.UsageEvent)
 # events that leave no text part open for skimming to add to
 _PART_EVENTS = (t.PartStart, t.PartStop, t.ToolArgsDelta, t.ThinkingDelta)
 

@@ -518,6 +518,9 @@ class StreamTranslator:
         self._parts: dict[int, int] = {}  # Anthropic block index -> canonical part index
         self._json_text: set[int] = set()  # blocks of the JSON-output tool, sent as text
         self._real_tools = False
+        # the canonical part of the block last started, when it is answer text (what an
+        # event that is only more text is read as: ``StreamParser.text_open``), else None
+        self.text_open: int | None = None
         self.finished = False  # message_delta with a stop reason seen
         self.done = False  # message_stop seen
         self.failed = False  # an error event seen (given as an ErrorEvent)
@@ -564,6 +567,7 @@ class StreamTranslator:
     def _start(self, index: int, block: dict[str, Any]) -> list[t.StreamEvent]:
         kind = block.get("type")
         part = len(self._parts)
+        self.text_open = part if kind == "text" else None
         if kind == "text":
             self._parts[index] = part
             out: list[t.StreamEvent] = [PartStart(part, "text")]
@@ -605,6 +609,22 @@ class StreamTranslator:
         if kind == "signature_delta" and delta.get("signature"):
             return [ThinkingDelta(part, signature=delta["signature"])]
         return []
+
+    def text_index(self, event: dict[str, Any]) -> int | None:
+        """The canonical part ``event`` is only more text for (a ``text_delta`` with
+        text, of a block that has a part), read without changing anything; None for any
+        other event. An event differing from it only in that text (not empty) is read
+        as a ``TextDelta`` of the same part, as long as that block is not started again
+        (which changes ``text_open``)."""
+        if event.get("type") != "content_block_delta":
+            return None
+        delta = event.get("delta")
+        if type(delta) is not dict or delta.get("type") != "text_delta":
+            return None
+        text = delta.get("text")
+        if type(text) is not str or not text:
+            return None
+        return self._parts.get(event.get("index", 0))
 
     def finish(self) -> list[t.StreamEvent]:
         """At end of stream: nothing is held back (message_delta carries both usage and
@@ -655,6 +675,25 @@ class StreamParser:
         events = self.translator.feed(event.data)
         self.failed = self.translator.failed
         return events
+
+    def text_index(self, event: WireEvent) -> int | None:
+        """The index of the text part ``event`` is only more text for, read without
+        changing anything (``StreamTranslator.text_index``): an event differing from it
+        only in that text (not empty) would be read so too while ``text_open`` stays
+        that part. None for any other event, or once the stream ended."""
+        data = event.data
+        if self.failed or self.translator.done or type(data) is not dict:
+            return None
+        return self.translator.text_index(data)
+
+    def text_open(self) -> int | None:
+        """The part of the text block last started, while the stream goes on: what
+        ``text_index`` of an event learnt from it depends on (its block's part changes
+        only when a block is started, and nothing is read after the stream ended), or
+        None."""
+        if self.failed or self.translator.done:
+            return None
+        return self.translator.text_open
 
     def finish(self) -> list[t.StreamEvent]:
         if self.failed:

@@ -15,6 +15,8 @@ class GeminiCodec(OutboundCodec):
     name = "gemini"
     framing: Framing = "sse"
     outbound = outbound
+    # what comes before a stream event's text as Gemini writes it (``TextDecoder``)
+    skim_keys = (b'"text": "',)
 
     def model_list(self, data: Any) -> tuple[list[str], str]:
         """Models that can ``generateContent`` (ids without ``models/``)."""

@@ -385,6 +385,31 @@ class StreamParser:
                 out.append(t.Finish(reason))
         return out
 
+    def text_index(self, event: WireEvent) -> int | None:
+        """The index of the open text part ``event`` is only more text for (one part of
+        answer text, not empty, and nothing else in its candidate but what
+        ``usageMetadata`` says: no finish, no error), read without changing anything: an
+        event differing from it only in that text (not empty) would be read so too, as a
+        ``TextDelta`` of this part and the same ``UsageEvent``. None for any other."""
+        data, parts = event.data, self._parts
+        if type(data) is not dict or parts.kind != "text" or not self._started or "error" in data:
+            return None
+        candidate = _candidate(data)
+        content = candidate.get("content")
+        raws = content.get("parts") if type(content) is dict else None
+        if candidate.get("finishReason") or type(raws) is not list or len(raws) != 1:
+            return None
+        raw = raws[0]
+        if type(raw) is not dict or len(raw) != 1 or type(raw.get("text")) is not str:
+            return None
+        return parts.index if raw["text"] else None
+
+    def text_open(self) -> int | None:
+        """The index of the open part when it is answer text: what ``text_index`` of an
+        event learnt from it depends on (the stream has started once it is), or None."""
+        parts = self._parts
+        return parts.index if parts.kind == "text" else None
+
     def _part(self, raw: dict[str, Any]) -> list[t.StreamEvent]:
         signature = raw.get("thoughtSignature")
         if isinstance(raw.get("functionCall"), dict):
