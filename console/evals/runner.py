@@ -510,29 +510,41 @@ async def _run_cells(plan: Plan, stop: asyncio.Event) -> None:
 # --- scorers that call a route -------------------------------------------------------------
 
 
-async def chat_text(route: str, prompt: str, experiment_id: int, key: KeyEntry) -> str:
-    """One judge call through the service (as the starter, tagged with the experiment)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a job's judge and similarity calls go out as, the session that tags them in
+    the journal and their user agent."""
+
+    key: KeyEntry
+    session: str
+    user_agent: str = USER_AGENT
+
+
+async def judge_run(who: Caller, route: str, prompt: str, max_tokens: int = 300) -> ColumnRun:
+    """One judge call through the service, its body written by the OpenAI codec (as the
+    playground's are), its streamed answer folded."""
     body = specs.build_body(
-        "openai", route, "", [{"role": "user", "content": prompt}], specs.Params(max_tokens=300), []
-    )
+        "openai", route, "", [{"role": "user", "content": prompt}],
+        specs.Params(max_tokens=max_tokens), [],
+    )  # fmt: skip
     run = ColumnRun(0, route, "openai", body)
-    await run_column(run, key, USER_AGENT, session=session_of(experiment_id))
+    await run_column(run, who.key, who.user_agent, session=who.session)
+    return run
+
+
+async def chat_text(who: Caller, route: str, prompt: str) -> str:
+    """A judge call's answer (RuntimeError when the call failed)."""
+    run = await judge_run(who, route, prompt)
     if run.error:
         raise RuntimeError(run.error)
-    return run.reader.fold.text
+    return str(run.reader.fold.text)
 
 
-async def embed(
-    route: str, texts: list[str], experiment_id: int, key: KeyEntry
-) -> list[list[float]]:
-    session = session_of(experiment_id)
-    caller = service.Caller(key=key, user_agent=USER_AGENT, session=session)
+async def embed(who: Caller, route: str, texts: list[str]) -> list[list[float]]:
+    caller = service.Caller(key=who.key, user_agent=who.user_agent, session=who.session)
+    body = orjson.dumps(openai_inputs.embeddings_body(route, texts))
     reply = await service.handle(
-        "embeddings",
-        "openai",
-        orjson.dumps(openai_inputs.embeddings_body(route, texts)),
-        {SESSION_HEADER: session},
-        caller,
+        "embeddings", "openai", body, {SESSION_HEADER: who.session}, caller
     )
     if not isinstance(reply, service.Reply) or reply.status >= 400:
         raise RuntimeError("embedding call failed")
@@ -560,7 +572,7 @@ async def _score_async(
         by_row.setdefault(cell.row_index, {})[cell.column] = cell
     headline = name_of(experiment.scorers[0])
     semaphore = asyncio.Semaphore(max(1, min(experiment.concurrency, MAX_CONCURRENCY)))
-    pk = experiment.pk
+    who = Caller(key, session_of(experiment.pk))
 
     async def score(scorer: dict[str, Any], cell: Cell) -> None:
         name = name_of(scorer)
@@ -572,7 +584,7 @@ async def _score_async(
         async def ask(route: str, prompt: str) -> str:
             nonlocal failed
             try:
-                return await chat_text(route, prompt, pk, key)
+                return await chat_text(who, route, prompt)
             except Exception:
                 failed = True
                 raise
@@ -584,7 +596,7 @@ async def _score_async(
             question = row.prompt()
             if scorer["kind"] == "similarity":
                 value = await similarity(
-                    scorer, cell.output, row.reference, lambda r, t: embed(r, t, pk, key)
+                    scorer, cell.output, row.reference, lambda r, t: embed(who, r, t)
                 )
                 why = (
                     scoring.NO_REFERENCE
