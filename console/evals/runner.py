@@ -103,11 +103,6 @@ def wake() -> None:
 MASTER_STARTER = "(master key)"
 
 
-def experiment_key(experiment_id: int) -> KeyEntry:
-    """The key of an experiment the master key started (its calls journaled under it)."""
-    return dataclasses.replace(MASTER, name=f"experiment:{experiment_id}", prefix="eval")
-
-
 def starter_of(actor: Any) -> str:
     """What ``created_by`` records for a job ``actor`` (a ``roles.Actor``) starts."""
     return MASTER_STARTER if getattr(actor, "via", "") == "master" else actor.username
@@ -224,7 +219,8 @@ class Plan:
 
 def _plan(pk: int) -> Plan:
     experiment = Experiment.objects.select_related("dataset").get(pk=pk)
-    key = starter_key(experiment.created_by, "evals.use", experiment_key(pk))
+    master = dataclasses.replace(MASTER, name=f"experiment:{pk}", prefix="eval")
+    key = starter_key(experiment.created_by, "evals.use", master)
     rows = {r.index: r for r in experiment.dataset.rows(experiment.dataset_version)}
     done = set(Cell.objects.filter(experiment=experiment).values_list("row_index", "column"))
     pending = [
@@ -552,10 +548,6 @@ async def embed(who: Caller, route: str, texts: list[str]) -> list[list[float]]:
     return [item["embedding"] for item in sorted(data, key=lambda d: d["index"])]
 
 
-def _cells_for_scoring(pk: int) -> list[Cell]:
-    return list(Cell.objects.filter(experiment_id=pk, error="").order_by("row_index", "column"))
-
-
 def _save_scores(cells: list[Cell]) -> None:
     Cell.objects.bulk_update(cells, ["scores", "score", "unscored", "reasons"], batch_size=500)
 
@@ -566,7 +558,9 @@ async def _score_async(
     scorers = [s for s in experiment.scorers if s["kind"] in ASYNC_KINDS]
     if not scorers:
         return
-    cells = await database_sync_to_async(_cells_for_scoring)(experiment.pk)
+    cells = await database_sync_to_async(list)(
+        Cell.objects.filter(experiment_id=experiment.pk, error="").order_by("row_index", "column")
+    )
     by_row: dict[int, dict[int, Cell]] = {}
     for cell in cells:
         by_row.setdefault(cell.row_index, {})[cell.column] = cell

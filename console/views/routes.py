@@ -48,7 +48,7 @@ def _with_usage(routes: Iterable[Route]) -> list[Route]:
     (requests, spend, prompt-cache reads, writes, hit rate and dollars saved)."""
     rows = list(routes)
     since = timezone.now() - timedelta(days=USAGE_DAYS)
-    usage = stats.route_usage([r.name for r in rows], since)
+    usage = stats.usage_by("route", [r.name for r in rows], since)
     for route in rows:
         route.usage = usage.get(route.name)
     return rows

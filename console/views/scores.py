@@ -29,10 +29,6 @@ WINDOWS = {"24h": ("Last 24 hours", timedelta(hours=24)), "7d": ("Last 7 days", 
 RUNS = 10
 
 
-def scores_of(log: RequestLog) -> list[Score]:
-    return list(log.scores.all())
-
-
 @staff_required
 def log_score(request: HtmxHttpRequest, request_id: str) -> HttpResponse:
     """POST: the user's thumbs (``value`` up or down) and comment on a request they see
@@ -65,7 +61,7 @@ def log_score(request: HtmxHttpRequest, request_id: str) -> HttpResponse:
         "console/log_detail.html#log-scores",
         {
             "log": log,
-            "scores": scores_of(log),
+            "scores": list(log.scores.all()),
             "score_error": error,
             "my_score": _mine(log, request.user.get_username()),
         },  # fmt: skip
