@@ -76,15 +76,18 @@ def _mine(log: RequestLog, username: str) -> Score | None:
     return mine
 
 
+def _visible_ids(actor: roles.Actor) -> Any:
+    """The ids of the requests ``actor`` may see (None: every request)."""
+    if actor.everywhere:
+        return None
+    return roles.visible_logs(actor, RequestLog.objects.all()).values("id")
+
+
 def chart_data(name: str, window: str, actor: roles.Actor) -> dict[str, Any]:
     """``{x: [unix seconds], series: [{name: route, values}]}``: the mean of score
     ``name`` per route and hour (24 h) or day, over the requests ``actor`` may see."""
     label, span = WINDOWS[window]
-    visible = (
-        None
-        if actor.everywhere
-        else roles.visible_logs(actor, RequestLog.objects.all()).values("id")
-    )
+    visible = _visible_ids(actor)
     series = scores.per_route(name, timezone.now() - span, hourly=window == "24h", log_ids=visible)
     xs = sorted({int(point[0].timestamp()) for s in series for point in s.points})
     index = {x: i for i, x in enumerate(xs)}
@@ -102,11 +105,7 @@ def chart_data(name: str, window: str, actor: roles.Actor) -> dict[str, Any]:
 
 def totals(name: str, window: str, actor: roles.Actor) -> list[dict[str, Any]]:
     span = WINDOWS[window][1]
-    visible = (
-        None
-        if actor.everywhere
-        else roles.visible_logs(actor, RequestLog.objects.all()).values("id")
-    )
+    visible = _visible_ids(actor)
     return [
         {"route": s.route, "count": sum(n for *_, n in s.points),
          "mean": sum(m * n for _, m, n in s.points) / max(1, sum(n for *_, n in s.points))}
