@@ -53,14 +53,6 @@ from console.evals.models import (
     ShadowScoring,
     SliceScoring,
 )
-from console.evals.scorers import (
-    ASYNC_KINDS,
-    judge_pairwise,
-    judge_pointwise_reasoned,
-    name_of,
-    score_sync,
-    similarity,
-)
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
 from gateway.access import console_keys
@@ -324,15 +316,15 @@ async def run_cell(
     unscored: dict[str, str] = {}
     for scorer in experiment.scorers:
         if error:
-            scores[name_of(scorer)] = None
-        elif scorer["kind"] not in ASYNC_KINDS:
-            scores[name_of(scorer)] = score_sync(scorer, output, row.reference)
-            if scores[name_of(scorer)] is None:
-                unscored[name_of(scorer)] = scoring.why_sync_unscored(scorer)
+            scores[scoring.name_of(scorer)] = None
+        elif scorer["kind"] not in scoring.ASYNC_KINDS:
+            scores[scoring.name_of(scorer)] = scoring.score_sync(scorer, output, row.reference)
+            if scores[scoring.name_of(scorer)] is None:
+                unscored[scoring.name_of(scorer)] = scoring.why_sync_unscored(scorer)
     cell["scores"] = scores
     cell["unscored"] = unscored
     if experiment.scorers:
-        cell["score"] = scores.get(name_of(experiment.scorers[0]))
+        cell["score"] = scores.get(scoring.name_of(experiment.scorers[0]))
     return cell
 
 
@@ -555,7 +547,7 @@ def _save_scores(cells: list[Cell]) -> None:
 async def _score_async(
     experiment: Experiment, rows: dict[int, DatasetRow], stop: asyncio.Event, key: KeyEntry
 ) -> None:
-    scorers = [s for s in experiment.scorers if s["kind"] in ASYNC_KINDS]
+    scorers = [s for s in experiment.scorers if s["kind"] in scoring.ASYNC_KINDS]
     if not scorers:
         return
     cells = await database_sync_to_async(list)(
@@ -564,12 +556,12 @@ async def _score_async(
     by_row: dict[int, dict[int, Cell]] = {}
     for cell in cells:
         by_row.setdefault(cell.row_index, {})[cell.column] = cell
-    headline = name_of(experiment.scorers[0])
+    headline = scoring.name_of(experiment.scorers[0])
     semaphore = asyncio.Semaphore(max(1, min(experiment.concurrency, MAX_CONCURRENCY)))
     who = Caller(key, session_of(experiment.pk))
 
     async def score(scorer: dict[str, Any], cell: Cell) -> None:
-        name = name_of(scorer)
+        name = scoring.name_of(scorer)
         row = rows.get(cell.row_index)
         if row is None or name in cell.scores:
             return
@@ -589,7 +581,7 @@ async def _score_async(
                 return
             question = row.prompt()
             if scorer["kind"] == "similarity":
-                value = await similarity(
+                value = await scoring.similarity(
                     scorer, cell.output, row.reference, lambda r, t: embed(who, r, t)
                 )
                 why = (
@@ -604,12 +596,12 @@ async def _score_async(
                 if cell.column == experiment.baseline or base is None:
                     value = None  # the baseline is not judged against itself: not unscored
                 else:
-                    value = await judge_pairwise(
+                    value = await scoring.judge_pairwise(
                         scorer, question, cell.output, base.output, row.reference, ask
                     )
                     why = scoring.JUDGE_FAILED if failed else scoring.JUDGE_NO_VERDICT
             else:
-                value, words = await judge_pointwise_reasoned(
+                value, words = await scoring.judge_pointwise_reasoned(
                     scorer, question, cell.output, row.reference, ask
                 )
                 if words:
@@ -622,7 +614,7 @@ async def _score_async(
             cell.score = value
 
     for scorer in scorers:
-        pending = [c for c in cells if name_of(scorer) not in c.scores]
+        pending = [c for c in cells if scoring.name_of(scorer) not in c.scores]
         for start in range(0, len(pending), 100):  # saved as it goes: a restart resumes
             chunk = pending[start : start + 100]
             await asyncio.gather(*(score(scorer, c) for c in chunk))
