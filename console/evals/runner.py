@@ -188,14 +188,18 @@ async def run_forever() -> None:
                     _running[(model, pk)] = asyncio.create_task(run(pk), name=name)
                     _wake.set()  # maybe another one
     finally:
-        tasks = list(_running.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await _cancelled(*_running.values())
         _running.clear()
         _wake = _loop = None
+
+
+async def _cancelled(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel ``tasks`` and wait for their end, whatever it is."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 # --- running one experiment ------------------------------------------------------------------
@@ -376,9 +380,7 @@ async def run_claimed(pk: int) -> None:
             pk, Experiment.Status.FAILED, f"{type(exc).__name__}: {exc}"
         )
     finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await heartbeat
+        await _cancelled(heartbeat)
         if outcome == ["cancelled"]:
             with contextlib.suppress(Exception):
                 await database_sync_to_async(summary.refresh)(
@@ -418,9 +420,7 @@ async def run_scoring(
                 pk, ScoringRun.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
             )
     finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await heartbeat
+        await _cancelled(heartbeat)
         with contextlib.suppress(Exception):
             await asyncio.shield(database_sync_to_async(release)(pk, RUNNER_ID, model))
 
@@ -487,11 +487,7 @@ async def _run_cells(plan: Plan, stop: asyncio.Event) -> None:
             if len(finished) >= FLUSH_CELLS or time.monotonic() - last_flush >= FLUSH_SECONDS:
                 await flush()
     finally:
-        for w in workers:
-            w.cancel()
-        for w in workers:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await w
+        await _cancelled(*workers)
         await asyncio.shield(flush())
 
 
