@@ -16,7 +16,7 @@ from django.utils import timezone
 from gateway.models import UsageRollup
 from gateway.telemetry import spend
 
-WINDOWS = {"7d": ("Last 7 days", 7), "30d": ("Last 30 days", 30), "90d": ("Last 90 days", 90)}
+WINDOWS = {"7d": 7, "30d": 30, "90d": 90}  # days
 DEFAULT_WINDOW = "30d"
 CENTS_E8 = Decimal("0.00000001")  # the rollups' precision (SQLite sums come back as floats)
 MASTER_LABEL = spend.MASTER_KEY_LABEL  # one name for it on every page
@@ -33,7 +33,7 @@ def window_of(key: str | None) -> str:
 def _since(window: str) -> datetime:
     """Midnight (UTC) of the window's first day: the window is whole days up to today."""
     today: date = timezone.now().astimezone(UTC).date()
-    return datetime.combine(today - timedelta(days=WINDOWS[window][1] - 1), time(), UTC)
+    return datetime.combine(today - timedelta(days=WINDOWS[window] - 1), time(), UTC)
 
 
 def key_label(key_id: int, name: str) -> str:

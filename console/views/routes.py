@@ -32,7 +32,6 @@ from gateway.web.decorators import actor_of, fields_refused, forbidden, form_val
 from gateway.web.http import HtmxHttpRequest, deleted, go_to
 from gateway.web.saving import show_errors
 
-ROUTE_FIELDS = tuple(RouteForm.base_fields)
 TEMPLATE = "console/routes.html"
 USAGE_DAYS = 30
 
