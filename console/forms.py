@@ -21,15 +21,7 @@ from gateway.access.rules import routes as route_rules
 from gateway.access.tag_bounds import parse_tags
 from gateway.catalog import capability_flags
 from gateway.features import server_tools
-from gateway.models import (
-    ApiKey,
-    BatchMode,
-    CacheScope,
-    Provider,
-    Route,
-    SemanticScope,
-    Team,
-)
+from gateway.models import ApiKey, BatchMode, CacheScope, Provider, Route, SemanticScope, Team
 from gateway.providers import kinds
 from gateway.web.fields import (
     CommaList,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from functools import partial
 from typing import Any
 
 import orjson
@@ -32,15 +33,10 @@ from django.utils import timezone
 
 from console.evals import runner, scorers, summary
 from console.evals.models import ShadowScoring
-from console.playground import spec as specs
-from console.playground.run import ColumnRun, run_column
-from gateway.base.entries import MASTER, KeyEntry
+from gateway.base.entries import MASTER
 from gateway.base.types import Text
 from gateway.codecs import CODECS
-from gateway.codecs.openai_chat import inputs as openai_inputs
-from gateway.core import service
 from gateway.models import Route
-from gateway.telemetry.attribution import SESSION_HEADER
 
 from . import shadow_pairs
 
@@ -51,14 +47,6 @@ CONCURRENCY = 8
 HISTORY = 10  # earlier runs the comparison page lists
 USER_AGENT = "switchyard-shadow-scoring"
 ABILITY = "traffic.compare"  # what asking for a scoring run needs (roles.PAGES)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Caller:
-    """Who a scoring run's judge and similarity calls go out as, and their log tag."""
-
-    key: KeyEntry
-    session: str
 
 
 def question_of(dialect: str, raw: str | bytes | None) -> str:
@@ -79,54 +67,21 @@ def question_of(dialect: str, raw: str | bytes | None) -> str:
     return ""
 
 
-async def chat(who: Caller, route: str, prompt: str) -> str:
-    """One judge call through the service, its body written by the OpenAI codec (as the
-    playground's and the evaluations' are), its streamed answer folded."""
-    body = specs.build_body(
-        "openai", route, "", [{"role": "user", "content": prompt}], specs.Params(max_tokens=300), []
-    )
-    run = ColumnRun(0, route, "openai", body)
-    await run_column(run, who.key, USER_AGENT, session=who.session)
-    if run.error:
-        raise RuntimeError(run.error)
-    return str(run.reader.fold.text)
-
-
-async def embed(who: Caller, route: str, texts: list[str]) -> list[list[float]]:
-
-    caller = service.Caller(key=who.key, user_agent=USER_AGENT, session=who.session)
-    body = orjson.dumps(openai_inputs.embeddings_body(route, texts))
-    reply = await service.handle(
-        "embeddings", "openai", body, {SESSION_HEADER: who.session}, caller
-    )
-    if not isinstance(reply, service.Reply) or reply.status >= 400:
-        raise RuntimeError("the embedding route failed")
-    data = orjson.loads(reply.body)["data"]
-    return [item["embedding"] for item in sorted(data, key=lambda d: d["index"])]
-
-
 async def score_one(
-    scorer: dict[str, Any], pair: shadow_pairs.Pair, question: str, who: Caller
+    scorer: dict[str, Any], pair: shadow_pairs.Pair, question: str, who: runner.Caller
 ) -> float | None:
     """The shadow's answer scored against the primary's (None: unscored), any judge or
     similarity call made as ``who``."""
     output, reference = pair.mirror_text, pair.primary_text
     if output is None or reference is None:
         return None
-    kind = scorer["kind"]
-
-    async def _chat(route: str, prompt: str) -> str:
-        return await chat(who, route, prompt)
-
-    async def _embed(route: str, texts: list[str]) -> list[list[float]]:
-        return await embed(who, route, texts)
-
+    kind, chat = scorer["kind"], partial(runner.chat_text, who)
     if kind == "similarity":
-        return await scorers.similarity(scorer, output, reference, _embed)
+        return await scorers.similarity(scorer, output, reference, partial(runner.embed, who))
     if kind == "judge":
         if scorer.get("mode") == "pairwise":
-            return await scorers.judge_pairwise(scorer, question, output, reference, "", _chat)
-        return await scorers.judge_pointwise(scorer, question, output, reference, _chat)
+            return await scorers.judge_pairwise(scorer, question, output, reference, "", chat)
+        return await scorers.judge_pointwise(scorer, question, output, reference, chat)
     try:
         return scorers.score_sync(scorer, output, reference)
     except Exception:
@@ -134,7 +89,7 @@ async def score_one(
 
 
 async def score_pairs(
-    scorer: dict[str, Any], pairs: list[shadow_pairs.Pair], questions: list[str], who: Caller
+    scorer: dict[str, Any], pairs: list[shadow_pairs.Pair], questions: list[str], who: runner.Caller
 ) -> list[float | None]:
     gate = asyncio.Semaphore(CONCURRENCY)
 
@@ -186,15 +141,15 @@ def latest(route: Route) -> list[ShadowScoring]:
     return list(ShadowScoring.objects.filter(route=route)[:HISTORY])
 
 
-def caller_of(job: ShadowScoring) -> Caller:
+def caller_of(job: ShadowScoring) -> runner.Caller:
     """Who ``job``'s calls go out as (sync): the admin who asked for it, as they are now;
     ConsoleIdentityRefused when unknown or no longer allowed."""
     master = dataclasses.replace(MASTER, name="shadow-scoring", prefix="shadow-scoring")
     key = runner.starter_key(job.created_by, ABILITY, master)
-    return Caller(key, f"shadow-scoring:{job.pk}")
+    return runner.Caller(key, f"shadow-scoring:{job.pk}", USER_AGENT)
 
 
-def _start(pk: int) -> tuple[ShadowScoring, list[shadow_pairs.Pair], Caller]:
+def _start(pk: int) -> tuple[ShadowScoring, list[shadow_pairs.Pair], runner.Caller]:
     job = ShadowScoring.objects.select_related("route").get(pk=pk)
     who = caller_of(job)
     pairs = shadow_pairs.pairs_by_id(job.route, list(job.mirrors))

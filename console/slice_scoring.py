@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from functools import partial
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -77,24 +78,21 @@ def _question_and_answer(row: RequestLog, body: RequestBody | None) -> tuple[str
 
 
 async def grade(scorer: dict[str, Any], question: str, answer: str | None,
-                who: shadow_scoring.Caller) -> float | None:  # fmt: skip
+                who: runner.Caller) -> float | None:  # fmt: skip
     """The judge's grade of one answer (None: unscored)."""
     if not question or not answer:
         return None
-
-    async def _chat(route: str, prompt: str) -> str:
-        return await shadow_scoring.chat(who, route, prompt)
-
-    return await scorers.judge_pointwise(scorer, question, answer, "", _chat)
+    chat = partial(runner.chat_text, who)
+    return await scorers.judge_pointwise(scorer, question, answer, "", chat)
 
 
-def _start(pk: int) -> tuple[SliceScoring, shadow_scoring.Caller]:
+def _start(pk: int) -> tuple[SliceScoring, runner.Caller]:
     job = SliceScoring.objects.get(pk=pk)
     master = dataclasses.replace(MASTER, name="slice-scoring", prefix="slice-scoring")
     key = runner.starter_key(job.created_by, ABILITY, master)
     job.status = SliceScoring.Status.RUNNING
     SliceScoring.objects.filter(pk=pk, runner=runner.RUNNER_ID).update(status=job.status)
-    return job, shadow_scoring.Caller(key, f"slice-scoring:{pk}")
+    return job, runner.Caller(key, f"slice-scoring:{pk}", shadow_scoring.USER_AGENT)
 
 
 def _load(ids: list[int]) -> list[tuple[RequestLog, RequestBody | None]]:

@@ -600,21 +600,10 @@ def dashboard(window_key: str, now: datetime | None = None) -> Dashboard:
     return result
 
 
-def key_usage(key_ids: list[int], since: datetime) -> dict[int, dict[str, Any]]:
-    """Requests, tokens and spend per key since the hour of ``since`` (the keys page),
-    from the hourly rollups."""
-    return _usage_by("key_id", key_ids, since)
-
-
-def route_usage(names: list[str], since: datetime) -> dict[str, dict[str, Any]]:
-    """Requests, tokens, spend and what the prompt cache saved per route since the hour
-    of ``since`` (the routes page), from the hourly rollups."""
-    return _usage_by("route", names, since)
-
-
-def _usage_by(column: str, values: list[Any], since: datetime) -> dict[Any, dict[str, Any]]:
-    """The rollups' sums per ``column`` for the rows whose ``column`` is among ``values``,
-    since the hour of ``since``."""
+def usage_by(column: str, values: list[Any], since: datetime) -> dict[Any, dict[str, Any]]:
+    """The rollups' sums (requests, tokens, spend, what the prompt cache saved) per
+    ``column`` (``key_id``: the keys page, ``route``: the routes page) for the rows whose
+    ``column`` is among ``values``, since the hour of ``since``."""
     rows = (
         UsageRollup.objects.filter(**{f"{column}__in": values}, hour__gte=rollups.hour_of(since))
         .order_by()

@@ -123,21 +123,34 @@ def ids_above(floor: int, limit: int) -> list[int]:
     )
 
 
-class LogTailConsumer(AsyncWebsocketConsumer):
-    poller: asyncio.Task[None] | None = None
+class PollingConsumer(AsyncWebsocketConsumer):
+    """A socket whose ``poller`` task watches the database (its outages logged once by
+    ``outage``); however the consumer ends (close, disconnect, server shutdown), the
+    polling ends with it."""
 
-    def __init__(self, *args: Any, poll_seconds: float = POLL_SECONDS, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.poll_seconds = poll_seconds
-        self.outage = db_work.Outage("live tail", log)
+    poller: asyncio.Task[None] | None = None
+    outage: db_work.Outage
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """However the consumer ends (close, disconnect, server shutdown), the polling
-        ends with it."""
         try:
             await super().__call__(scope, receive, send)
         finally:
             await self._stop_polling()
+
+    async def _stop_polling(self) -> None:
+        poller, self.poller = self.poller, None
+        if poller is not None and poller is not asyncio.current_task():
+            poller.cancel()
+            await asyncio.wait([poller])  # never raises what ended the poller
+            if not poller.cancelled() and poller.exception() is not None:
+                self.outage.log.debug("%s: polling ended: %s", self.outage.what, poller.exception())
+
+
+class LogTailConsumer(PollingConsumer):
+    def __init__(self, *args: Any, poll_seconds: float = POLL_SECONDS, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.poll_seconds = poll_seconds
+        self.outage = db_work.Outage("live tail", log)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -203,11 +216,3 @@ class LogTailConsumer(AsyncWebsocketConsumer):
         except Exception:
             log.warning("live tail: rendering new rows failed", exc_info=True)
             return ""
-
-    async def _stop_polling(self) -> None:
-        poller, self.poller = self.poller, None
-        if poller is not None and poller is not asyncio.current_task():
-            poller.cancel()
-            await asyncio.wait([poller])  # never raises what ended the poller
-            if not poller.cancelled() and poller.exception() is not None:
-                log.debug("live tail: polling ended: %s", poller.exception())

@@ -48,8 +48,6 @@ from django.utils import timezone
 from console import shadow_scoring
 from console.evals import runner, scorers
 from console.evals.models import Evaluator
-from console.playground import spec as specs
-from console.playground.run import ColumnRun, run_column
 from gateway import journal
 from gateway.base import db_work, hooks, leases, lifecycle
 from gateway.base.entries import MASTER, KeyEntry
@@ -311,12 +309,8 @@ async def judge(evaluator: Evaluator, item: Item, key: KeyEntry) -> Outcome:
     call: dict[str, Any] = {}
 
     async def chat(route: str, prompt: str) -> str:
-        body = specs.build_body(
-            "openai", route, "", [{"role": "user", "content": prompt}],
-            specs.Params(max_tokens=400), [],
-        )  # fmt: skip
-        run = ColumnRun(0, route, "openai", body)
-        await run_column(run, key, USER_AGENT, session=f"{SESSION_PREFIX}{evaluator.name}")
+        who = runner.Caller(key, f"{SESSION_PREFIX}{evaluator.name}", USER_AGENT)
+        run = await runner.judge_run(who, route, prompt, max_tokens=400)
         call["request_id"] = run.request_id
         call["cost"] = Decimal(str(run.cost() or 0))
         if run.error:

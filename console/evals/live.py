@@ -28,6 +28,7 @@ from channels.layers import get_channel_layer
 from django.template.loader import render_to_string
 
 from console.evals.models import Experiment
+from console.tail import PollingConsumer
 from gateway.access import authorization, roles
 from gateway.base import db_work
 
@@ -69,22 +70,13 @@ def state_of(pk: int) -> dict[str, Any] | None:
     }
 
 
-class ExperimentProgressConsumer(AsyncJsonWebsocketConsumer):
-    poller: asyncio.Task[None] | None = None
-
+class ExperimentProgressConsumer(PollingConsumer, AsyncJsonWebsocketConsumer):
     def __init__(self, *args: Any, poll_seconds: float = POLL_SECONDS, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.poll_seconds = poll_seconds
         self.outage = db_work.Outage("experiment progress", log)
         self.last: tuple[Any, ...] | None = None
         self.nudged = asyncio.Event()
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """However the consumer ends, the polling ends with it."""
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            await self._stop_polling()
 
     async def connect(self) -> None:
         actor = await database_sync_to_async(roles.actor_for_user)(self.scope.get("user"))
@@ -137,9 +129,3 @@ class ExperimentProgressConsumer(AsyncJsonWebsocketConsumer):
         if key != self.last:
             self.last = key
             await self.send_json(state)
-
-    async def _stop_polling(self) -> None:
-        poller, self.poller = self.poller, None
-        if poller is not None and poller is not asyncio.current_task():
-            poller.cancel()
-            await asyncio.wait([poller])

@@ -13,10 +13,9 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import Field
 
-from console.evals import queues
+from console.evals import events, queues
 from console.evals.models import AnnotationQueue, QueueItem
 from gateway.access import roles
-from gateway.telemetry import audit
 from gateway.web.api.writes import ValidationErrors, check_fields
 from gateway.web.http import first_or_404
 
@@ -103,8 +102,7 @@ def create_queue(request: HttpRequest, payload: QueueIn) -> Status[Any]:
     except queues.QueueError as exc:
         return Status(422, _errors(exc))
     added = queues.fill(queue, _username(request)) if queue.filters else 0
-    audit.record("create", object_type="annotation_queue", object_id=queue.pk,
-                 object_name=queue.name, changes={**sent, "items": added})  # fmt: skip
+    events.queue_event("create", queue, **{**sent, "items": added})
     return Status(201, _out(queue))
 
 
@@ -127,8 +125,7 @@ def add_items(request: HttpRequest, queue_id: int, payload: QueueItemsIn) -> Sta
             found[request_id] = ids[0]
     unknown = [r for r in payload.request_ids if r not in found]
     added = queues.add_logs(queue, list(found.values()), QueueItem.Source.LOG, _username(request))
-    audit.record("update", object_type="annotation_queue", object_id=queue.pk,
-                 object_name=queue.name, changes={"items_added": added})  # fmt: skip
+    events.queue_event("update", queue, items_added=added)
     return Status(200, {"added": added, "present": len(found) - added, "unknown": unknown})
 
 
@@ -140,8 +137,7 @@ def fill_queue(request: HttpRequest, queue_id: int) -> Status[Any]:
         added = queues.fill(queue, _username(request))
     except queues.QueueError as exc:
         return Status(422, _errors(exc))
-    audit.record("update", object_type="annotation_queue", object_id=queue.pk,
-                 object_name=queue.name, changes={"items_added": added})  # fmt: skip
+    events.queue_event("update", queue, items_added=added)
     return Status(200, {"added": added})
 
 
@@ -149,7 +145,6 @@ def fill_queue(request: HttpRequest, queue_id: int) -> Status[Any]:
 def delete_queue(request: HttpRequest, queue_id: int) -> Status[None]:
     """The queue and its items; the scores given in it stay on the requests."""
     queue = _queue(queue_id)
-    audit.record("delete", object_type="annotation_queue", object_id=queue.pk,
-                 object_name=queue.name)  # fmt: skip
+    events.queue_event("delete", queue)
     queue.delete()
     return Status(204, None)

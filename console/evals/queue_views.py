@@ -19,13 +19,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from console.evals import events as datasets_audit
-from console.evals import queues
+from console.evals import events, queues
 from console.evals.models import AnnotationQueue, QueueItem
 from console.playground.replay import prefill_from_log
 from gateway.access import registry, roles
 from gateway.models import RequestBody, RequestLog, ScoreConfig
-from gateway.telemetry import audit, scores
+from gateway.telemetry import scores
 from gateway.web.answers import answer_text
 from gateway.web.decorators import actor_of, staff_required
 
@@ -35,11 +34,6 @@ ITEMS_SHOWN = 200
 
 def _config_context(form: Any, errors: dict[str, str]) -> dict[str, Any]:
     return {"form": form, "errors": errors, "types": ScoreConfig.DataType.values}
-
-
-def _config_audit(action: str, config: ScoreConfig, changes: dict[str, Any] | None = None) -> None:
-    audit.record(action, object_type="score_config", object_id=config.pk,
-                 object_name=config.name, changes=changes or {})  # fmt: skip
 
 
 @staff_required
@@ -54,9 +48,8 @@ def score_configs(request: HttpRequest) -> HttpResponse:
             errors["name"] = f"a score config named {values['name']!r} exists already"
         if not errors:
             config = ScoreConfig.objects.create(**values, created_by=request.user.get_username())
-            _config_audit(
-                "create", config, {k: v for k, v in values.items() if v not in ("", None, [])}
-            )
+            given = {k: v for k, v in values.items() if v not in ("", None, [])}
+            events.event("create", "score_config", config, given)
             messages.success(request, f"Score config {config.name} saved.")
             return redirect("console:evals-scoring")
     context = {
@@ -77,7 +70,7 @@ def score_config_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form["categories"] = "\n".join(config.categories)
     if request.method == "POST":
         if request.POST.get("action") == "delete":
-            _config_audit("delete", config)
+            events.event("delete", "score_config", config, {})
             config.delete()
             messages.success(request, f"Score config {config.name} deleted.")
             return redirect("console:evals-scoring")
@@ -88,7 +81,7 @@ def score_config_edit(request: HttpRequest, pk: int) -> HttpResponse:
             errors["name"] = f"a score config named {values['name']!r} exists already"
         if not errors:
             ScoreConfig.objects.filter(pk=pk).update(**values, updated_at=timezone.now())
-            _config_audit("update", config, values)
+            events.event("update", "score_config", config, values)
             messages.success(request, f"Score config {values['name']} saved.")
             return redirect("console:evals-scoring")
     context = {**_config_context(form, errors), "config": config}
@@ -128,9 +121,7 @@ def queue_list(request: HttpRequest) -> HttpResponse:
             errors = exc.errors
         else:
             added = queues.fill(queue, request.user.get_username()) if queue.filters else 0
-            audit.record("create", object_type="annotation_queue", object_id=queue.pk,
-                         object_name=queue.name,
-                         changes={"filters": queue.filters, "items": added})  # fmt: skip
+            events.queue_event("create", queue, filters=queue.filters, items=added)
             messages.success(request, f"Queue {queue.name} created with {added} items.")
             return redirect("console:evals-queue", pk=queue.pk)
     rows = [
@@ -160,17 +151,14 @@ def queue_detail(request: HttpRequest, pk: int) -> HttpResponse:
             except queues.QueueError as exc:
                 messages.error(request, f"Not filled: {'; '.join(exc.errors.values())}")
             else:
-                audit.record("update", object_type="annotation_queue", object_id=queue.pk,
-                             object_name=queue.name, changes={"items_added": added})  # fmt: skip
+                events.queue_event("update", queue, items_added=added)
                 messages.success(request, f"Added {added} requests from the filter.")
         elif action == "reopen":
             reopened = queues.reopen_skipped(queue)
-            audit.record("update", object_type="annotation_queue", object_id=queue.pk,
-                         object_name=queue.name, changes={"reopened": reopened})  # fmt: skip
+            events.queue_event("update", queue, reopened=reopened)
             messages.success(request, f"{reopened} skipped items are pending again.")
         elif action == "delete":
-            audit.record("delete", object_type="annotation_queue", object_id=queue.pk,
-                         object_name=queue.name)  # fmt: skip
+            events.queue_event("delete", queue)
             queue.delete()
             messages.success(request, f"Queue {queue.name} deleted (its scores stay).")
             return redirect("console:evals-queues")
@@ -207,7 +195,7 @@ def queue_dataset(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, f"No dataset: {'; '.join(exc.errors.values())}")
         return redirect("console:evals-queue", pk=pk)
     rows = dataset.rows().count()
-    datasets_audit.created(dataset, rows, f"from annotation queue {queue.name}")
+    events.created(dataset, rows, f"from annotation queue {queue.name}")
     messages.success(request, f"Created {dataset.name} with {rows} reviewed requests.")
     return redirect("console:evals-dataset", pk=dataset.pk)
 
@@ -240,8 +228,7 @@ def queue_add(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Not added: no request you may see was named.")
         return redirect(back)
     added = queues.add_logs(queue, ids, source, request.user.get_username())
-    audit.record("update", object_type="annotation_queue", object_id=queue.pk,
-                 object_name=queue.name, changes={"items_added": added, "from": source})  # fmt: skip
+    events.queue_event("update", queue, items_added=added, **{"from": source})
     already = len(ids) - added
     note = f" ({already} already in it)" if already else ""
     messages.success(request, f"Added {added} to queue {queue.name}{note}.")

@@ -53,14 +53,6 @@ from console.evals.models import (
     ShadowScoring,
     SliceScoring,
 )
-from console.evals.scorers import (
-    ASYNC_KINDS,
-    judge_pairwise,
-    judge_pointwise_reasoned,
-    name_of,
-    score_sync,
-    similarity,
-)
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
 from gateway.access import console_keys
@@ -101,11 +93,6 @@ def wake() -> None:
 
 # ``created_by`` of a job the master key started (not a valid username: no user has it)
 MASTER_STARTER = "(master key)"
-
-
-def experiment_key(experiment_id: int) -> KeyEntry:
-    """The key of an experiment the master key started (its calls journaled under it)."""
-    return dataclasses.replace(MASTER, name=f"experiment:{experiment_id}", prefix="eval")
 
 
 def starter_of(actor: Any) -> str:
@@ -201,14 +188,18 @@ async def run_forever() -> None:
                     _running[(model, pk)] = asyncio.create_task(run(pk), name=name)
                     _wake.set()  # maybe another one
     finally:
-        tasks = list(_running.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await _cancelled(*_running.values())
         _running.clear()
         _wake = _loop = None
+
+
+async def _cancelled(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel ``tasks`` and wait for their end, whatever it is."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 # --- running one experiment ------------------------------------------------------------------
@@ -224,7 +215,8 @@ class Plan:
 
 def _plan(pk: int) -> Plan:
     experiment = Experiment.objects.select_related("dataset").get(pk=pk)
-    key = starter_key(experiment.created_by, "evals.use", experiment_key(pk))
+    master = dataclasses.replace(MASTER, name=f"experiment:{pk}", prefix="eval")
+    key = starter_key(experiment.created_by, "evals.use", master)
     rows = {r.index: r for r in experiment.dataset.rows(experiment.dataset_version)}
     done = set(Cell.objects.filter(experiment=experiment).values_list("row_index", "column"))
     pending = [
@@ -328,15 +320,15 @@ async def run_cell(
     unscored: dict[str, str] = {}
     for scorer in experiment.scorers:
         if error:
-            scores[name_of(scorer)] = None
-        elif scorer["kind"] not in ASYNC_KINDS:
-            scores[name_of(scorer)] = score_sync(scorer, output, row.reference)
-            if scores[name_of(scorer)] is None:
-                unscored[name_of(scorer)] = scoring.why_sync_unscored(scorer)
+            scores[scoring.name_of(scorer)] = None
+        elif scorer["kind"] not in scoring.ASYNC_KINDS:
+            scores[scoring.name_of(scorer)] = scoring.score_sync(scorer, output, row.reference)
+            if scores[scoring.name_of(scorer)] is None:
+                unscored[scoring.name_of(scorer)] = scoring.why_sync_unscored(scorer)
     cell["scores"] = scores
     cell["unscored"] = unscored
     if experiment.scorers:
-        cell["score"] = scores.get(name_of(experiment.scorers[0]))
+        cell["score"] = scores.get(scoring.name_of(experiment.scorers[0]))
     return cell
 
 
@@ -388,9 +380,7 @@ async def run_claimed(pk: int) -> None:
             pk, Experiment.Status.FAILED, f"{type(exc).__name__}: {exc}"
         )
     finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await heartbeat
+        await _cancelled(heartbeat)
         if outcome == ["cancelled"]:
             with contextlib.suppress(Exception):
                 await database_sync_to_async(summary.refresh)(
@@ -430,9 +420,7 @@ async def run_scoring(
                 pk, ScoringRun.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
             )
     finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await heartbeat
+        await _cancelled(heartbeat)
         with contextlib.suppress(Exception):
             await asyncio.shield(database_sync_to_async(release)(pk, RUNNER_ID, model))
 
@@ -499,49 +487,53 @@ async def _run_cells(plan: Plan, stop: asyncio.Event) -> None:
             if len(finished) >= FLUSH_CELLS or time.monotonic() - last_flush >= FLUSH_SECONDS:
                 await flush()
     finally:
-        for w in workers:
-            w.cancel()
-        for w in workers:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await w
+        await _cancelled(*workers)
         await asyncio.shield(flush())
 
 
 # --- scorers that call a route -------------------------------------------------------------
 
 
-async def chat_text(route: str, prompt: str, experiment_id: int, key: KeyEntry) -> str:
-    """One judge call through the service (as the starter, tagged with the experiment)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a job's judge and similarity calls go out as, the session that tags them in
+    the journal and their user agent."""
+
+    key: KeyEntry
+    session: str
+    user_agent: str = USER_AGENT
+
+
+async def judge_run(who: Caller, route: str, prompt: str, max_tokens: int = 300) -> ColumnRun:
+    """One judge call through the service, its body written by the OpenAI codec (as the
+    playground's are), its streamed answer folded."""
     body = specs.build_body(
-        "openai", route, "", [{"role": "user", "content": prompt}], specs.Params(max_tokens=300), []
-    )
+        "openai", route, "", [{"role": "user", "content": prompt}],
+        specs.Params(max_tokens=max_tokens), [],
+    )  # fmt: skip
     run = ColumnRun(0, route, "openai", body)
-    await run_column(run, key, USER_AGENT, session=session_of(experiment_id))
+    await run_column(run, who.key, who.user_agent, session=who.session)
+    return run
+
+
+async def chat_text(who: Caller, route: str, prompt: str) -> str:
+    """A judge call's answer (RuntimeError when the call failed)."""
+    run = await judge_run(who, route, prompt)
     if run.error:
         raise RuntimeError(run.error)
-    return run.reader.fold.text
+    return str(run.reader.fold.text)
 
 
-async def embed(
-    route: str, texts: list[str], experiment_id: int, key: KeyEntry
-) -> list[list[float]]:
-    session = session_of(experiment_id)
-    caller = service.Caller(key=key, user_agent=USER_AGENT, session=session)
+async def embed(who: Caller, route: str, texts: list[str]) -> list[list[float]]:
+    caller = service.Caller(key=who.key, user_agent=who.user_agent, session=who.session)
+    body = orjson.dumps(openai_inputs.embeddings_body(route, texts))
     reply = await service.handle(
-        "embeddings",
-        "openai",
-        orjson.dumps(openai_inputs.embeddings_body(route, texts)),
-        {SESSION_HEADER: session},
-        caller,
+        "embeddings", "openai", body, {SESSION_HEADER: who.session}, caller
     )
     if not isinstance(reply, service.Reply) or reply.status >= 400:
         raise RuntimeError("embedding call failed")
     data = orjson.loads(reply.body)["data"]
     return [item["embedding"] for item in sorted(data, key=lambda d: d["index"])]
-
-
-def _cells_for_scoring(pk: int) -> list[Cell]:
-    return list(Cell.objects.filter(experiment_id=pk, error="").order_by("row_index", "column"))
 
 
 def _save_scores(cells: list[Cell]) -> None:
@@ -551,19 +543,21 @@ def _save_scores(cells: list[Cell]) -> None:
 async def _score_async(
     experiment: Experiment, rows: dict[int, DatasetRow], stop: asyncio.Event, key: KeyEntry
 ) -> None:
-    scorers = [s for s in experiment.scorers if s["kind"] in ASYNC_KINDS]
+    scorers = [s for s in experiment.scorers if s["kind"] in scoring.ASYNC_KINDS]
     if not scorers:
         return
-    cells = await database_sync_to_async(_cells_for_scoring)(experiment.pk)
+    cells = await database_sync_to_async(list)(
+        Cell.objects.filter(experiment_id=experiment.pk, error="").order_by("row_index", "column")
+    )
     by_row: dict[int, dict[int, Cell]] = {}
     for cell in cells:
         by_row.setdefault(cell.row_index, {})[cell.column] = cell
-    headline = name_of(experiment.scorers[0])
+    headline = scoring.name_of(experiment.scorers[0])
     semaphore = asyncio.Semaphore(max(1, min(experiment.concurrency, MAX_CONCURRENCY)))
-    pk = experiment.pk
+    who = Caller(key, session_of(experiment.pk))
 
     async def score(scorer: dict[str, Any], cell: Cell) -> None:
-        name = name_of(scorer)
+        name = scoring.name_of(scorer)
         row = rows.get(cell.row_index)
         if row is None or name in cell.scores:
             return
@@ -572,7 +566,7 @@ async def _score_async(
         async def ask(route: str, prompt: str) -> str:
             nonlocal failed
             try:
-                return await chat_text(route, prompt, pk, key)
+                return await chat_text(who, route, prompt)
             except Exception:
                 failed = True
                 raise
@@ -583,8 +577,8 @@ async def _score_async(
                 return
             question = row.prompt()
             if scorer["kind"] == "similarity":
-                value = await similarity(
-                    scorer, cell.output, row.reference, lambda r, t: embed(r, t, pk, key)
+                value = await scoring.similarity(
+                    scorer, cell.output, row.reference, lambda r, t: embed(who, r, t)
                 )
                 why = (
                     scoring.NO_REFERENCE
@@ -598,12 +592,12 @@ async def _score_async(
                 if cell.column == experiment.baseline or base is None:
                     value = None  # the baseline is not judged against itself: not unscored
                 else:
-                    value = await judge_pairwise(
+                    value = await scoring.judge_pairwise(
                         scorer, question, cell.output, base.output, row.reference, ask
                     )
                     why = scoring.JUDGE_FAILED if failed else scoring.JUDGE_NO_VERDICT
             else:
-                value, words = await judge_pointwise_reasoned(
+                value, words = await scoring.judge_pointwise_reasoned(
                     scorer, question, cell.output, row.reference, ask
                 )
                 if words:
@@ -616,7 +610,7 @@ async def _score_async(
             cell.score = value
 
     for scorer in scorers:
-        pending = [c for c in cells if name_of(scorer) not in c.scores]
+        pending = [c for c in cells if scoring.name_of(scorer) not in c.scores]
         for start in range(0, len(pending), 100):  # saved as it goes: a restart resumes
             chunk = pending[start : start + 100]
             await asyncio.gather(*(score(scorer, c) for c in chunk))

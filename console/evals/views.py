@@ -18,8 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from console.evals import datasets, experiments, scales, summary
-from console.evals import events as datasets_audit
+from console.evals import datasets, events, experiments, scales, summary
 from console.evals.exports import csv_response, json_document
 from console.evals.models import Cell, Dataset, Experiment
 from console.evals.parsing import MAX_BYTES, DatasetError, parse_file
@@ -28,7 +27,6 @@ from console.evals.scorers import DEFAULT_POINTWISE_RUBRIC, KINDS, label_of, nam
 from console.playground.spec import EFFORTS
 from gateway.access import registry
 from gateway.models import ScoreConfig
-from gateway.telemetry import audit
 from gateway.telemetry.logquery import InvalidFilter
 from gateway.web.decorators import actor_of, staff_required
 
@@ -104,7 +102,7 @@ def _created(
     request: HttpRequest, dataset: Dataset, rows: int, how: str, said: str
 ) -> HttpResponse:
     """A new dataset of ``rows`` rows audited (``how`` it was made), said, and shown."""
-    datasets_audit.created(dataset, rows, how)
+    events.created(dataset, rows, how)
     messages.success(request, said)
     return redirect("console:evals-dataset", pk=dataset.pk)
 
@@ -151,7 +149,7 @@ def row_edit(request: HttpRequest, pk: int, index: int) -> HttpResponse:
                         "metadata": metadata,
                     },
                 )
-            datasets_audit.row_edited(dataset, index, deleted=bool(request.POST.get("delete")))
+            events.row_edited(dataset, index, deleted=bool(request.POST.get("delete")))
             messages.success(request, "Saved as a new version.")
             return redirect("console:evals-dataset", pk=pk)
         except DatasetError as exc:
@@ -365,11 +363,11 @@ def experiment_row(request: HttpRequest, pk: int, index: int) -> HttpResponse:
 def experiment_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     experiment = get_object_or_404(Experiment, pk=pk)
     if fmt == "csv":
-        datasets_audit.experiment_exported(experiment, "csv")
+        events.experiment_exported(experiment, "csv")
         return csv_response(experiment)
     if fmt != "json":
         return HttpResponseBadRequest("csv or json")
-    datasets_audit.experiment_exported(experiment, "json")
+    events.experiment_exported(experiment, "json")
     response = HttpResponse(json_document(experiment), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="experiment-{experiment.pk}.json"'
     return response
@@ -418,13 +416,8 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
                 cell.scores = {**cell.scores, "human": value}
                 cell.save(update_fields=["scores"])
                 summary.refresh(experiment)
-                audit.record(
-                    "review",
-                    object_type="experiment",
-                    object_id=experiment.pk,
-                    object_name=experiment.name,
-                    changes={"row": pending["row"], "column": column, "human": value},
-                )
+                changes = {"row": pending["row"], "column": column, "human": value}
+                events.experiment_event("review", experiment, **changes)
         request.session.pop(session_key, None)
         return redirect(f"{reverse('console:evals-review', args=[pk])}?column={column}")
     candidates = _review_candidates(experiment, column)

@@ -29,12 +29,6 @@ from gateway.base.entries import KeyEntry
 FORBIDDEN = 4403
 
 
-def console_key(user_id: int, team: object = console_keys.DEFAULT) -> KeyEntry:
-    """The key a user's playground runs are made (and journaled) with, for ``team`` (sync:
-    the database is asked who they are now)."""
-    return console_keys.key_for(user_id, team, "playground.use")
-
-
 def usable_mcp_servers(actor: roles.Actor) -> list[str]:
     """The enabled registered MCP servers the actor may attach to playground columns."""
     if not roles.may_use_mcp_servers(actor):
@@ -155,7 +149,8 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _key(self, team: Any) -> KeyEntry:
-        return console_key(self.user.pk, console_keys.parse_team(team))
+        """The key this user's runs are made (and journaled) with, for ``team``."""
+        return console_keys.key_for(self.user.pk, console_keys.parse_team(team), "playground.use")
 
     @database_sync_to_async
     def _create(self, raw: Any) -> Comparison:

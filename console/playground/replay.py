@@ -19,55 +19,45 @@ from typing import Any
 import orjson
 
 from console.playground import spec as specs
+from gateway.base import types
 from gateway.base.errors import GatewayError
-from gateway.base.types import (
-    ChatRequest,
-    Document,
-    Image,
-    Message,
-    Part,
-    Text,
-    Thinking,
-    ToolCall,
-    ToolResult,
-)
 from gateway.codecs import client as client_codec
 from gateway.codecs.anthropic.outbound import EFFORT_BUDGETS
 
 REPLAYABLE_DIALECTS = ("openai", "anthropic", "responses")
 
 
-def _part_text(part: Part) -> str:
+def _part_text(part: types.Part) -> str:
     """A text part's text, or a bracketed note for what the conversation cannot carry."""
-    if isinstance(part, Text):
+    if isinstance(part, types.Text):
         return part.text
-    if isinstance(part, Image):
+    if isinstance(part, types.Image):
         return "[image]"
-    if isinstance(part, Document):
+    if isinstance(part, types.Document):
         if part.text is not None:
             return part.text
         return f"[document {part.filename or part.media_type or ''}]".replace(" ]", "]")
-    if isinstance(part, ToolCall):
+    if isinstance(part, types.ToolCall):
         return _call_text(_call(part))
-    if isinstance(part, ToolResult):
+    if isinstance(part, types.ToolResult):
         return _result_text(_result(part))
-    if isinstance(part, Thinking):
+    if isinstance(part, types.Thinking):
         return ""  # the model's own reasoning is not part of what the user sent
     return f"[{getattr(part, 'kind', 'part')}]"  # e.g. a document: named, not lost
 
 
-def _text(parts: Sequence[Part]) -> str:
+def _text(parts: Sequence[types.Part]) -> str:
     return "\n".join(t for t in (_part_text(p) for p in parts) if t).strip()
 
 
-def _call(part: ToolCall) -> dict[str, str]:
+def _call(part: types.ToolCall) -> dict[str, str]:
     """A tool call as the playground's assistant message carries it (the logged
     arguments text when there is one, so the run sends the same bytes)."""
     arguments = part.raw_arguments or orjson.dumps(part.arguments).decode()
     return {"id": part.id, "name": part.name, "arguments": arguments}
 
 
-def _result(part: ToolResult) -> dict[str, Any]:
+def _result(part: types.ToolResult) -> dict[str, Any]:
     result: dict[str, Any] = {
         "role": "tool",
         "tool_call_id": part.call_id,
@@ -99,7 +89,7 @@ def _add(turns: list[dict[str, Any]], turn: dict[str, Any]) -> None:
         last["tool_calls"] = [*last.get("tool_calls", []), *turn["tool_calls"]]
 
 
-def _turns(messages: list[Message]) -> tuple[list[str], list[dict[str, Any]]]:
+def _turns(messages: list[types.Message]) -> tuple[list[str], list[dict[str, Any]]]:
     """System texts found among the messages, and the user, assistant and tool turns:
     an assistant message's tool calls in ``tool_calls``, every tool result (whichever
     role carried it: a chat ``tool`` message, an Anthropic user turn) a ``tool``
@@ -107,19 +97,19 @@ def _turns(messages: list[Message]) -> tuple[list[str], list[dict[str, Any]]]:
     system: list[str] = []
     turns: list[dict[str, Any]] = []
     for message in messages:
-        structured = (ToolCall, ToolResult)
+        structured = (types.ToolCall, types.ToolResult)
         text = _text([p for p in message.parts if not isinstance(p, structured)])
         if message.role == "system":
             if text:
                 system.append(text)
             continue
         if message.role == "assistant":
-            calls = [_call(p) for p in message.parts if isinstance(p, ToolCall)]
+            calls = [_call(p) for p in message.parts if isinstance(p, types.ToolCall)]
             if text or calls:
                 _add(turns, {"role": "assistant", "content": text, **_some("tool_calls", calls)})
             continue
         for part in message.parts:
-            if isinstance(part, ToolResult):
+            if isinstance(part, types.ToolResult):
                 turns.append(_result(part))
         if text:
             _add(turns, {"role": "user", "content": text})
@@ -168,7 +158,7 @@ def _paired(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return paired
 
 
-def _conversation(request: ChatRequest) -> tuple[str, list[dict[str, Any]]]:
+def _conversation(request: types.ChatRequest) -> tuple[str, list[dict[str, Any]]]:
     """The system prompt (top-level plus any system message found mid-conversation)
     and the conversation's turns, neighbours of the same role merged, ending with the
     prompt or with tool results (a trailing assistant prefill is dropped)."""
@@ -180,7 +170,7 @@ def _conversation(request: ChatRequest) -> tuple[str, list[dict[str, Any]]]:
     return "\n\n".join(system), merged
 
 
-def _params(request: ChatRequest) -> dict[str, Any]:
+def _params(request: types.ChatRequest) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if request.temperature is not None:
         params["temperature"] = request.temperature
@@ -204,14 +194,14 @@ def effort_for_budget(budget: int) -> str:
     return next((e for e in specs.EFFORTS if budget <= EFFORT_BUDGETS[e]), specs.EFFORTS[-1])
 
 
-def _tools(request: ChatRequest) -> list[dict[str, Any]]:
+def _tools(request: types.ChatRequest) -> list[dict[str, Any]]:
     return [
         {"name": t.name, "description": t.description or "", "parameters": t.parameters}
         for t in request.tools
     ]
 
 
-def parse_logged(dialect: str, inbound: str) -> ChatRequest:
+def parse_logged(dialect: str, inbound: str) -> types.ChatRequest:
     """The canonical request of a logged inbound body, or a ``ValueError`` saying why
     it cannot be replayed (not JSON, cut short by the journal, refused by its parser)."""
     if dialect not in REPLAYABLE_DIALECTS:

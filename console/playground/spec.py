@@ -12,19 +12,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeVar
 
+from gateway.base import types
 from gateway.base.errors import GatewayError
-from gateway.base.types import (
-    ChatRequest,
-    Document,
-    Image,
-    Message,
-    Part,
-    Reasoning,
-    Text,
-    Tool,
-    ToolCall,
-    ToolResult,
-)
 from gateway.codecs import request_body
 from gateway.features import prompts
 
@@ -545,14 +534,16 @@ def build_body(
     temperature = params.temperature
     if temperature is not None and dialect in TEMPERATURE_CEILING:
         temperature = min(temperature, TEMPERATURE_CEILING[dialect])
-    request = ChatRequest(
+    request = types.ChatRequest(
         model=route,
-        system=[Text(system)] if system else [],
+        system=[types.Text(system)] if system else [],
         messages=[_canonical_message(m) for m in history],
-        tools=[Tool(t["name"], t["description"] or None, t["parameters"]) for t in tools],
+        tools=[types.Tool(t["name"], t["description"] or None, t["parameters"]) for t in tools],
         max_tokens=params.max_tokens,
         temperature=temperature,
-        reasoning=Reasoning(effort=params.reasoning_effort) if params.reasoning_effort else None,
+        reasoning=types.Reasoning(effort=params.reasoning_effort)
+        if params.reasoning_effort
+        else None,
         stream=True,
         include_usage=True,
     )
@@ -562,27 +553,31 @@ def build_body(
         raise SpecError(f"{route} via {dialect}: {exc}") from None
 
 
-def _canonical_message(message: dict[str, Any]) -> Message:
+def _canonical_message(message: dict[str, Any]) -> types.Message:
     role = message["role"]
     if role == "tool":
-        result = ToolResult(
+        result = types.ToolResult(
             message["tool_call_id"],
-            [Text(message["content"])] if message["content"] else [],
+            [types.Text(message["content"])] if message["content"] else [],
             is_error=bool(message.get("is_error")),
         )
-        return Message("tool", [result])
-    parts: list[Part] = []
+        return types.Message("tool", [result])
+    parts: list[types.Part] = []
     for f in message.get("attachments") or []:
         if f["media_type"] == "application/pdf":
-            parts.append(Document(media_type=f["media_type"], data=f["data"], filename=f["name"]))
+            parts.append(
+                types.Document(media_type=f["media_type"], data=f["data"], filename=f["name"])
+            )
         else:
-            parts.append(Image(data=f["data"], media_type=f["media_type"]))
+            parts.append(types.Image(data=f["data"], media_type=f["media_type"]))
     if message["content"]:
-        parts.append(Text(message["content"]))
+        parts.append(types.Text(message["content"]))
     for call in message.get("tool_calls") or []:
         arguments = call["arguments"] or "{}"
-        parts.append(ToolCall(call["id"], call["name"], _arguments_object(arguments), arguments))
-    return Message(role, parts)
+        parts.append(
+            types.ToolCall(call["id"], call["name"], _arguments_object(arguments), arguments)
+        )
+    return types.Message(role, parts)
 
 
 def _arguments_object(text: str) -> dict[str, Any]:

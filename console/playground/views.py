@@ -189,17 +189,10 @@ def split_prompt(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
 @require_GET
 def history(request: HtmxHttpRequest) -> HttpResponse:
     """The saved comparisons; to htmx (the playground after a run) only the list."""
+    history = _comparisons(request)[:HISTORY_SIZE]
     if request.htmx:
-        return render(
-            request,
-            "console/playground_history_list.html",
-            {"history": _comparisons(request)[:HISTORY_SIZE]},
-        )
-    return render(
-        request,
-        "console/playground_history.html",
-        {"history": _comparisons(request)[:HISTORY_SIZE]},
-    )
+        return render(request, "console/playground_history_list.html", {"history": history})
+    return render(request, "console/playground_history.html", {"history": history})
 
 
 def _panel_context(comparison: Comparison, **extra: Any) -> dict[str, Any]:

@@ -35,12 +35,8 @@ from gateway.web.saving import show_errors
 TEMPLATE = "console/add_model.html"
 
 
-def _may_create_provider(request: HtmxHttpRequest) -> bool:
-    return bool(authorization.decide(actor_of(request), "provider.change", None))
-
-
 def _forms(request: HtmxHttpRequest) -> tuple[AddModelForm, ProviderForm]:
-    may = _may_create_provider(request)
+    may = bool(authorization.decide(actor_of(request), "provider.change", None))
     if request.method == "POST":
         return (
             AddModelForm(request.POST, may_create_provider=may),

@@ -6,10 +6,12 @@ alone when htmx aims at its id."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.utils.safestring import SafeString
 
 from console import stats
 from gateway.access import roles
@@ -22,32 +24,18 @@ from gateway.web.http import HtmxHttpRequest, page_or_partial
 
 def _charts(board: stats.Dashboard) -> dict[str, Any]:
     labels = [b.start.strftime(board.window.bucket_label) for b in board.buckets]
+
+    def chart(title: str, unit: str, css: str, value: Callable[[stats.Bucket], float],
+              overlay: Series | None = None) -> SafeString:  # fmt: skip
+        bars = Series([value(b) for b in board.buckets], css)
+        return bar_chart(title, labels, bars, overlay, value_label=unit)
+
+    errors = Series([b.errors for b in board.buckets], "bar-error")
     return {
-        "requests": bar_chart(
-            "Requests and errors",
-            labels,
-            Series([b.requests for b in board.buckets], "bar"),
-            Series([b.errors for b in board.buckets], "bar-error"),
-            value_label="req",
-        ),
-        "latency": bar_chart(
-            "Average latency",
-            labels,
-            Series([round(b.avg_ms or 0, 1) for b in board.buckets], "bar-latency"),
-            value_label="ms",
-        ),
-        "tokens": bar_chart(
-            "Tokens",
-            labels,
-            Series([b.tokens for b in board.buckets], "bar-tokens"),
-            value_label="tok",
-        ),
-        "spend": bar_chart(
-            "Spend",
-            labels,
-            Series([round(float(b.cost), 6) for b in board.buckets], "bar-spend"),
-            value_label="USD",
-        ),
+        "requests": chart("Requests and errors", "req", "bar", lambda b: b.requests, errors),
+        "latency": chart("Average latency", "ms", "bar-latency", lambda b: round(b.avg_ms or 0, 1)),
+        "tokens": chart("Tokens", "tok", "bar-tokens", lambda b: b.tokens),
+        "spend": chart("Spend", "USD", "bar-spend", lambda b: round(float(b.cost), 6)),
     }
 
 

@@ -34,7 +34,9 @@ USAGE_DAYS = 30
 
 
 def _with_usage(keys: list[ApiKey]) -> list[ApiKey]:
-    usage = stats.key_usage([k.pk for k in keys], timezone.now() - timedelta(days=USAGE_DAYS))
+    usage = stats.usage_by(
+        "key_id", [k.pk for k in keys], timezone.now() - timedelta(days=USAGE_DAYS)
+    )
     empty = stats.with_prompt_cache(
         {"requests": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0, "cost": 0}
     )

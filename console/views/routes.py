@@ -32,7 +32,6 @@ from gateway.web.decorators import actor_of, fields_refused, forbidden, form_val
 from gateway.web.http import HtmxHttpRequest, deleted, go_to
 from gateway.web.saving import show_errors
 
-ROUTE_FIELDS = tuple(RouteForm.base_fields)
 TEMPLATE = "console/routes.html"
 USAGE_DAYS = 30
 
@@ -48,7 +47,7 @@ def _with_usage(routes: Iterable[Route]) -> list[Route]:
     (requests, spend, prompt-cache reads, writes, hit rate and dollars saved)."""
     rows = list(routes)
     since = timezone.now() - timedelta(days=USAGE_DAYS)
-    usage = stats.route_usage([r.name for r in rows], since)
+    usage = stats.usage_by("route", [r.name for r in rows], since)
     for route in rows:
         route.usage = usage.get(route.name)
     return rows
@@ -191,10 +190,9 @@ def route_create(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @staff_required
-def route_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    route = get_object_or_404(Route, pk=pk)
-    if (refused := _refused(request, route)) is not None:
-        return refused
+@_changing_route
+def route_edit(request: HtmxHttpRequest, route: Route) -> HttpResponse:
+    pk = route.pk
     if request.method == "POST":
         form = RouteForm(request.POST, actor=actor_of(request), attached=route.mcp_servers)
         if (refused := _fields_refused(request, route, form)) is not None:
@@ -254,13 +252,11 @@ def _back_to_route(request: HtmxHttpRequest, route: Route, done: str) -> HttpRes
 
 
 @staff_required
-def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    route = get_object_or_404(Route, pk=pk)
-    if (refused := _refused(request, route)) is not None:
-        return refused
+@_changing_route
+def deployment_create(request: HtmxHttpRequest, route: Route) -> HttpResponse:
     suggested = _then(request.GET) if request.method == "GET" else {}
     form = DeploymentForm(
-        request.POST or None, initial=suggested or None, picker=f"models-r{pk}-new"
+        request.POST or None, initial=suggested or None, picker=f"models-r{route.pk}-new"
     )
     if request.method == "POST":
         if form.is_valid() and (

@@ -29,10 +29,6 @@ WINDOWS = {"24h": ("Last 24 hours", timedelta(hours=24)), "7d": ("Last 7 days", 
 RUNS = 10
 
 
-def scores_of(log: RequestLog) -> list[Score]:
-    return list(log.scores.all())
-
-
 @staff_required
 def log_score(request: HtmxHttpRequest, request_id: str) -> HttpResponse:
     """POST: the user's thumbs (``value`` up or down) and comment on a request they see
@@ -65,7 +61,7 @@ def log_score(request: HtmxHttpRequest, request_id: str) -> HttpResponse:
         "console/log_detail.html#log-scores",
         {
             "log": log,
-            "scores": scores_of(log),
+            "scores": list(log.scores.all()),
             "score_error": error,
             "my_score": _mine(log, request.user.get_username()),
         },  # fmt: skip
@@ -80,15 +76,18 @@ def _mine(log: RequestLog, username: str) -> Score | None:
     return mine
 
 
+def _visible_ids(actor: roles.Actor) -> Any:
+    """The ids of the requests ``actor`` may see (None: every request)."""
+    if actor.everywhere:
+        return None
+    return roles.visible_logs(actor, RequestLog.objects.all()).values("id")
+
+
 def chart_data(name: str, window: str, actor: roles.Actor) -> dict[str, Any]:
     """``{x: [unix seconds], series: [{name: route, values}]}``: the mean of score
     ``name`` per route and hour (24 h) or day, over the requests ``actor`` may see."""
     label, span = WINDOWS[window]
-    visible = (
-        None
-        if actor.everywhere
-        else roles.visible_logs(actor, RequestLog.objects.all()).values("id")
-    )
+    visible = _visible_ids(actor)
     series = scores.per_route(name, timezone.now() - span, hourly=window == "24h", log_ids=visible)
     xs = sorted({int(point[0].timestamp()) for s in series for point in s.points})
     index = {x: i for i, x in enumerate(xs)}
@@ -106,11 +105,7 @@ def chart_data(name: str, window: str, actor: roles.Actor) -> dict[str, Any]:
 
 def totals(name: str, window: str, actor: roles.Actor) -> list[dict[str, Any]]:
     span = WINDOWS[window][1]
-    visible = (
-        None
-        if actor.everywhere
-        else roles.visible_logs(actor, RequestLog.objects.all()).values("id")
-    )
+    visible = _visible_ids(actor)
     return [
         {"route": s.route, "count": sum(n for *_, n in s.points),
          "mean": sum(m * n for _, m, n in s.points) / max(1, sum(n for *_, n in s.points))}

@@ -27,7 +27,8 @@ from gateway.web.http import HtmxHttpRequest
 PAGE_SIZE = 50  # requests (with their bodies) per page of a session
 INDEX_SIZE = 50  # sessions per page of the index
 WINDOWS = {"1h": 1, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
-FILTERS = ("end_user", "key", "route", "tag")
+# each filter the index takes, and the log field it reads
+FILTERS = {"end_user": "end_user", "key": "key_name", "route": "route", "tag": "request_tags__tag"}
 
 
 @staff_required
@@ -42,14 +43,9 @@ def session_list(request: HtmxHttpRequest) -> HttpResponse:
             session__isnull=False, created_at__gte=timezone.now() - timedelta(hours=WINDOWS[window])
         ),
     )
-    if given["end_user"]:
-        rows = rows.filter(end_user=given["end_user"])
-    if given["key"]:
-        rows = rows.filter(key_name=given["key"])
-    if given["route"]:
-        rows = rows.filter(route=given["route"])
-    if given["tag"]:
-        rows = rows.filter(request_tags__tag=given["tag"])
+    for name, field in FILTERS.items():
+        if given[name]:
+            rows = rows.filter(**{field: given[name]})
     page = max(1, int(request.GET["page"])) if request.GET.get("page", "").isdecimal() else 1
     grouped = (
         rows.values("session")
