@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import os
 import statistics
@@ -69,6 +70,7 @@ def main() -> None:
     from console.playground.run import ColumnRun, run_column
     from gateway import journal
     from gateway.access import registry
+    from gateway.base.entries import MASTER
     from gateway.models import Deployment, Provider, Route
 
     journal.record = lambda entry: None
@@ -96,13 +98,14 @@ def main() -> None:
         experiment = Experiment(pk=0, columns=[{"route": n, "params": {}} for n in names])
         queue = [(row, c, n) for row in saved_rows for c, n in enumerate(names)][::-1]
         answers = []
+        as_experiment = dataclasses.replace(MASTER, name="experiment:0", prefix="eval")
 
         async def worker() -> None:
             while queue:
                 row, c, route = queue.pop()
                 body = runner.column_body(experiment, row, c)
                 column = ColumnRun(0, route, "openai", body)
-                await run_column(column, runner.experiment_key(0), runner.USER_AGENT)
+                await run_column(column, as_experiment, runner.USER_AGENT)
                 answers.append(column.reader.fold.text)
 
         started, cpu = time.perf_counter(), time.process_time()
