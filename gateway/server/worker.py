@@ -26,8 +26,11 @@ from typing import Any
 # its first use instead (``defer``, #67): sqlparse (about 0.5 MB of a worker), which
 # ``django.db.backends.base.operations`` imports to split SQL scripts (migrations,
 # ``sqlflush``), and multiprocessing, which ``django.db.backends.sqlite3.creation``
-# imports to clone test databases.
-DEFERRED = ("sqlparse", "multiprocessing")
+# imports to clone test databases; and ``django.test`` (2.4 MB of a worker that has
+# answered /api: its client, test cases and utilities, with jinja2, unittest, wsgiref and
+# xml.dom), whose package django-ninja's settings run to take one signal from
+# ``django.test.signals`` (the submodule loads without the package's code).
+DEFERRED = ("sqlparse", "multiprocessing", "django.test")
 _loading = threading.RLock()  # one thread runs a deferred module's code, the others wait
 
 

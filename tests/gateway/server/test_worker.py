@@ -135,3 +135,70 @@ def test_a_deferred_module_loads_once_on_first_use_from_any_thread(monkeypatch, 
 
     assert seen == [42] * 4 and runs == [1] and part.PART == "p"
     assert type(sys.modules["slowpkg"]) is types.ModuleType
+
+
+# A worker as ``serve`` starts it (``worker.prepare``, the application loaded, the warm-up)
+# leaves the management API's stack out until an /api request asks for it, then answers
+# it; Django's test package, which django-ninja's settings reach for one signal, stays
+# unloaded (#67: 3.7 MB of every worker that has answered /api) and loads when used.
+API_CODE = """
+import asyncio, json, os, sys, types
+from gateway.server import worker
+worker.prepare()
+from gateway.server.uvicorn_server import worker_config
+worker_config("gateway.server.asgi:application", {"lifespan": "on"}).load()
+from gateway.server import asgi, warm_up
+warm_up.warm_up()
+def loaded(*names):
+    return sorted(m for m in sys.modules if m.split(".")[0] in names
+                  and type(sys.modules[m]) is types.ModuleType)
+def ask(path):
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+             "headers": [(b"host", b"127.0.0.1"),
+                         (b"authorization", b"Bearer sy-probe-master-key-0123456789abcdef")]}
+    sent, bodies = [], [{"type": "http.request", "body": b"", "more_body": False}]
+    async def receive():
+        return bodies.pop() if bodies else await asyncio.Future()
+    async def send(message):
+        sent.append(message)
+    asyncio.run(asgi.application(scope, receive, send))
+    status = [m["status"] for m in sent if m["type"] == "http.response.start"]
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, json.loads(body)
+started = loaded("ninja", "pydantic", "pydantic_core")
+v1 = ask("/v1/models")[0]
+after_v1 = loaded("ninja", "pydantic", "pydantic_core")
+keys = ask("/api/keys/")
+schema = ask("/api/openapi.json")
+api = loaded("ninja", "pydantic_core")
+test_package = loaded("unittest", "jinja2") + [m for m in loaded("django") if m == "django.test"]
+from django.test import Client, signals
+print(json.dumps([started, v1, after_v1, keys, schema[0], "/api/keys/" in schema[1]["paths"],
+                  bool(api), test_package, Client.__name__, type(sys.modules["django.test"]).__name__]))
+os._exit(0)  # the writer's threads
+"""
+
+
+def test_a_worker_loads_the_management_api_on_the_first_api_request(tmp_path) -> None:
+    from tests.live import copy_template_database
+
+    argv = worker_command({})
+    code = argv[2].replace("from gateway.server.worker import main; main()", "") + API_CODE
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DATABASE_URL"))}
+    env.update({UVICORN_WORKER_ENV: "1", "SWITCHYARD_DATA_DIR": str(tmp_path)})
+    env.update({"SWITCHYARD_MASTER_KEY": "sy-probe-master-key-0123456789abcdef"})
+    env.update({"DJANGO_SETTINGS_MODULE": "gateway.server.settings", "PYTHONPATH": str(ROOT)})
+    copy_template_database(tmp_path, env, seed=False)
+    result = subprocess.run(
+        [argv[0], "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = __import__("json").loads(result.stdout.strip().splitlines()[-1])
+    started, v1, after_v1, keys, schema, keys_documented, api, test_package, client, kind = found
+    assert started == [] and v1 == [200] and after_v1 == []  # /v1 never loads it
+    assert keys[0] == [200] and isinstance(keys[1], list)  # /api answers, authorized
+    assert schema == [200] and keys_documented and api  # the OpenAPI document too
+    assert test_package == []  # ninja's settings took their signal without the package
+    assert client == "Client" and kind == "module"  # which loads when it is used
