@@ -19,6 +19,7 @@ import importlib.util
 import json
 import sys
 import threading
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -29,8 +30,19 @@ from typing import Any
 # imports to clone test databases; and ``django.test`` (2.4 MB of a worker that has
 # answered /api: its client, test cases and utilities, with jinja2, unittest, wsgiref and
 # xml.dom), whose package django-ninja's settings run to take one signal from
-# ``django.test.signals`` (the submodule loads without the package's code).
-DEFERRED = ("sqlparse", "multiprocessing", "django.test")
+# ``django.test.signals`` (the submodule loads without the package's code); and
+# ``django.core.mail`` (with the email package's policies, header parser and MIME
+# classes, about 1.2 MB), which ``django.utils.log`` imports for the admins' email
+# handler (``get_connection``, a stand-in until a message is sent), as Django's auth
+# models, forms and common middleware do (``FORWARDED``); ``django.core.management``
+# (with argparse, about 0.4 MB), whose package ``django.utils.log`` runs to take
+# ``color_style`` from its ``color`` module.
+DEFERRED = (
+    "sqlparse", "multiprocessing", "django.test", "django.core.mail", "django.core.management",
+)  # fmt: skip
+FORWARDED = {  # the names modules a worker loads import from them at their top
+    "django.core.mail": ("get_connection", "send_mail", "mail_managers", "EmailMultiAlternatives"),
+}
 _loading = threading.RLock()  # one thread runs a deferred module's code, the others wait
 
 
@@ -41,22 +53,43 @@ class _Deferred(ModuleType):
     ``import sqlparse`` itself would load it)."""
 
     def __getattr__(self, name: str) -> Any:
-        with _loading:
-            if type(self) is _Deferred and "__deferred_running__" not in self.__dict__:
-                self.__dict__["__deferred_running__"] = True  # its own imports read it
-                try:
-                    spec = self.__spec__
-                    assert spec is not None and spec.loader is not None
-                    spec.loader.exec_module(self)
-                finally:
-                    del self.__dict__["__deferred_running__"]
-                object.__setattr__(self, "__class__", ModuleType)  # a plain module from now on
+        if name == "__path__":  # not a package (``from module import name`` asks)
+            raise AttributeError(name)
+        _load(self)
         return ModuleType.__getattribute__(self, name)
 
 
-def defer(name: str) -> None:
+def _load(module: ModuleType) -> None:
+    """Run a deferred module's code, once (a plain module from then on)."""
+    with _loading:
+        if type(module) is _Deferred and "__deferred_running__" not in module.__dict__:
+            module.__dict__["__deferred_running__"] = True  # its own imports read it
+            try:
+                spec = module.__spec__
+                assert spec is not None and spec.loader is not None
+                spec.loader.exec_module(module)
+            finally:
+                del module.__dict__["__deferred_running__"]
+            object.__setattr__(module, "__class__", ModuleType)
+
+
+def _forwarder(module: ModuleType, name: str) -> Callable[..., Any]:
+    """A stand-in for the function ``name`` of a deferred module: ``from module import
+    name`` takes it without loading the module; a call loads it and calls its own."""
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        _load(module)
+        return module.__dict__[name](*args, **kwargs)
+
+    forward.__name__ = forward.__qualname__ = name
+    return forward
+
+
+def defer(name: str, functions: tuple[str, ...] = ()) -> None:
     """Make ``import name`` give a module that loads on first use (``_Deferred``), unless
-    it is already imported or cannot be found (then the plain import does as usual)."""
+    it is already imported or cannot be found (then the plain import does as usual);
+    ``functions``, names other modules import from it at their top, are stand-ins until
+    it loads (``_forwarder``)."""
     if name in sys.modules:
         return
     spec = importlib.util.find_spec(name)
@@ -64,6 +97,8 @@ def defer(name: str) -> None:
         return
     module = importlib.util.module_from_spec(spec)
     module.__class__ = _Deferred
+    for function in functions:
+        module.__dict__[function] = _forwarder(module, function)
     sys.modules[name] = module
 
 
@@ -99,7 +134,7 @@ def prepare() -> None:
     leave_out_httpx_cli()
     load_uvicorn_server()
     for name in DEFERRED:
-        defer(name)
+        defer(name, FORWARDED.get(name, ()))
 
 
 def main(argv: list[str] | None = None) -> None:

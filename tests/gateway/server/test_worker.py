@@ -137,6 +137,81 @@ def test_a_deferred_module_loads_once_on_first_use_from_any_thread(monkeypatch, 
     assert type(sys.modules["slowpkg"]) is types.ModuleType
 
 
+def test_a_deferred_modules_functions_imported_at_a_top_load_it_when_called(
+    monkeypatch, tmp_path
+) -> None:
+    from gateway.server import worker
+
+    (tmp_path / "mailish.py").write_text(
+        "runs = []\nruns.append(1)\ndef send(x):\n    return x * 2\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "mailish", raising=False)
+    worker.defer("mailish", ("send",))
+    from mailish import send  # a stand-in: the module's code has not run
+
+    assert "runs" not in vars(sys.modules["mailish"])
+    assert send.__name__ == "send" and send(21) == 42  # the call loads it, then calls its own
+    from mailish import runs
+    from mailish import send as own
+
+    assert runs == [1] and own is not send and own(2) == 4
+    assert type(sys.modules["mailish"]) is types.ModuleType
+
+
+# Django's mail and management command packages, which its logging, auth and common
+# middleware import at their top, stay unloaded in a worker that has started and
+# answered requests (#67: about 1.1 MB of each), and work when used.
+DJANGO_CODE = """
+import asyncio, sys, types
+from gateway.server import worker
+worker.prepare()
+from gateway.server.uvicorn_server import worker_config
+worker_config("gateway.server.asgi:application", {"lifespan": "on"}).load()
+from gateway.server import asgi, warm_up
+warm_up.warm_up()
+for path in ("/v1/models", "/health/liveliness"):
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+             "server": ("127.0.0.1", 80), "headers": [(b"host", b"127.0.0.1")]}
+    bodies = [{"type": "http.request", "body": b"", "more_body": False}]
+    async def receive():
+        return bodies.pop() if bodies else await asyncio.Future()
+    async def send(message):
+        pass
+    asyncio.run(asgi.application(scope, receive, send))
+names = ("django.core.mail", "django.core.management", "email.policy", "argparse")
+print(sorted(n for n in names if type(sys.modules.get(n)) is types.ModuleType))
+from django.conf import settings
+settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+from gateway.base import mail
+mail.send_now(["ops@example.com"], "subject", "body")
+from django.core import mail as django_mail
+print(len(django_mail.outbox), django_mail.outbox[0].to)
+from django.core.management import get_commands
+print("migrate" in get_commands())
+import os
+os._exit(0)
+"""
+
+
+def test_a_worker_defers_djangos_mail_and_commands_until_used(tmp_path) -> None:
+    from tests.live import copy_template_database
+
+    argv = worker_command({})
+    code = argv[2].replace("from gateway.server.worker import main; main()", "") + DJANGO_CODE
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DATABASE_URL"))}
+    env.update({UVICORN_WORKER_ENV: "1", "SWITCHYARD_DATA_DIR": str(tmp_path)})
+    env.update({"DJANGO_SETTINGS_MODULE": "gateway.server.settings", "PYTHONPATH": str(ROOT)})
+    copy_template_database(tmp_path, env, seed=False)
+    result = subprocess.run(
+        [argv[0], "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-3:] == ["[]", "1 ['ops@example.com']", "True"]
+
+
 # A worker as ``serve`` starts it (``worker.prepare``, the application loaded, the warm-up)
 # leaves the management API's stack out until an /api request asks for it, then answers
 # it; Django's test package, which django-ninja's settings reach for one signal, stays
