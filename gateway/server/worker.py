@@ -23,25 +23,28 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-# Modules Django imports at its top for work a serving worker never does, each loaded on
-# its first use instead (``defer``, #67): sqlparse (about 0.5 MB of a worker), which
-# ``django.db.backends.base.operations`` imports to split SQL scripts (migrations,
-# ``sqlflush``), and multiprocessing, which ``django.db.backends.sqlite3.creation``
-# imports to clone test databases; and ``django.test`` (2.4 MB of a worker that has
-# answered /api: its client, test cases and utilities, with jinja2, unittest, wsgiref and
-# xml.dom), whose package django-ninja's settings run to take one signal from
-# ``django.test.signals`` (the submodule loads without the package's code); and
-# ``django.core.mail`` (with the email package's policies, header parser and MIME
-# classes, about 1.2 MB), which ``django.utils.log`` imports for the admins' email
-# handler (``get_connection``, a stand-in until a message is sent), as Django's auth
-# models, forms and common middleware do (``FORWARDED``); ``django.core.management``
-# (with argparse, about 0.4 MB), whose package ``django.utils.log`` runs to take
-# ``color_style`` from its ``color`` module.
+# Modules Django (and django-ninja) import at their top for work a serving worker never
+# does, each loaded on its first use instead (``defer``, #67), with what it imports:
+# - sqlparse (about 0.5 MB): ``django.db.backends.base.operations``, to split SQL scripts
+#   (migrations, ``sqlflush``);
+# - multiprocessing: ``django.db.backends.sqlite3.creation``, to clone test databases;
+# - django.test (2.4 MB of a worker that has answered /api: its client, test cases and
+#   utilities, with jinja2, unittest, wsgiref and xml.dom): django-ninja's settings take
+#   one signal from ``django.test.signals`` (the submodule loads without the package);
+# - django.core.mail (the email package's policies, header parser and MIME classes, about
+#   0.7 MB): Django's logging (the admins' error emails), auth models and forms and common
+#   middleware take a name from it each (``FORWARDED``: stand-ins until one is called);
+# - django.core.management (argparse, about 0.4 MB): Django's logging takes
+#   ``color_style`` from its ``color`` module (the submodule loads without the package);
+# - django.views.debug (its template engine, 0.3-0.5 MB): the exception handler, for
+#   DEBUG's error pages, and Django's logging, for the admins' error report (a stand-in).
 DEFERRED = (
     "sqlparse", "multiprocessing", "django.test", "django.core.mail", "django.core.management",
+    "django.views.debug",
 )  # fmt: skip
 FORWARDED = {  # the names modules a worker loads import from them at their top
     "django.core.mail": ("get_connection", "send_mail", "mail_managers", "EmailMultiAlternatives"),
+    "django.views.debug": ("ExceptionReporter",),
 }
 _loading = threading.RLock()  # one thread runs a deferred module's code, the others wait
 
