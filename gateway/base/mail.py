@@ -14,7 +14,7 @@ import logging
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
+from django.core import mail as django_mail  # a worker loads it when it sends (worker.defer)
 from django.db import transaction
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,8 @@ def send_now(recipients: list[str], subject: str, body: str) -> None:
     """Send one plain-text message (blocking); ``Refused`` on failure."""
     host = getattr(settings, "EMAIL_HOST", "") or "the email backend"
     try:
-        connection = get_connection(fail_silently=False)
-        EmailMessage(subject, body, to=recipients, connection=connection).send()
+        connection = django_mail.get_connection(fail_silently=False)
+        django_mail.EmailMessage(subject, body, to=recipients, connection=connection).send()
     except Exception as exc:  # SMTP refusals, a host down or slow, a bad backend
         raise Refused(f"{host}: {type(exc).__name__}") from None
 

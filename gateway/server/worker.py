@@ -19,15 +19,33 @@ import importlib.util
 import json
 import sys
 import threading
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-# Modules Django imports at its top for work a serving worker never does, each loaded on
-# its first use instead (``defer``, #67): sqlparse (about 0.5 MB of a worker), which
-# ``django.db.backends.base.operations`` imports to split SQL scripts (migrations,
-# ``sqlflush``), and multiprocessing, which ``django.db.backends.sqlite3.creation``
-# imports to clone test databases.
-DEFERRED = ("sqlparse", "multiprocessing")
+# Modules Django (and django-ninja) import at their top for work a serving worker never
+# does, each loaded on its first use instead (``defer``, #67), with what it imports:
+# - sqlparse (about 0.5 MB): ``django.db.backends.base.operations``, to split SQL scripts
+#   (migrations, ``sqlflush``);
+# - multiprocessing: ``django.db.backends.sqlite3.creation``, to clone test databases;
+# - django.test (2.4 MB of a worker that has answered /api: its client, test cases and
+#   utilities, with jinja2, unittest, wsgiref and xml.dom): django-ninja's settings take
+#   one signal from ``django.test.signals`` (the submodule loads without the package);
+# - django.core.mail (the email package's policies, header parser and MIME classes, about
+#   0.7 MB): Django's logging (the admins' error emails), auth models and forms and common
+#   middleware take a name from it each (``FORWARDED``: stand-ins until one is called);
+# - django.core.management (argparse, about 0.4 MB): Django's logging takes
+#   ``color_style`` from its ``color`` module (the submodule loads without the package);
+# - django.views.debug (its template engine, 0.3-0.5 MB): the exception handler, for
+#   DEBUG's error pages, and Django's logging, for the admins' error report (a stand-in).
+DEFERRED = (
+    "sqlparse", "multiprocessing", "django.test", "django.core.mail", "django.core.management",
+    "django.views.debug",
+)  # fmt: skip
+FORWARDED = {  # the names modules a worker loads import from them at their top
+    "django.core.mail": ("get_connection", "send_mail", "mail_managers", "EmailMultiAlternatives"),
+    "django.views.debug": ("ExceptionReporter",),
+}
 _loading = threading.RLock()  # one thread runs a deferred module's code, the others wait
 
 
@@ -38,22 +56,43 @@ class _Deferred(ModuleType):
     ``import sqlparse`` itself would load it)."""
 
     def __getattr__(self, name: str) -> Any:
-        with _loading:
-            if type(self) is _Deferred and "__deferred_running__" not in self.__dict__:
-                self.__dict__["__deferred_running__"] = True  # its own imports read it
-                try:
-                    spec = self.__spec__
-                    assert spec is not None and spec.loader is not None
-                    spec.loader.exec_module(self)
-                finally:
-                    del self.__dict__["__deferred_running__"]
-                object.__setattr__(self, "__class__", ModuleType)  # a plain module from now on
+        if name == "__path__":  # not a package (``from module import name`` asks)
+            raise AttributeError(name)
+        _load(self)
         return ModuleType.__getattribute__(self, name)
 
 
-def defer(name: str) -> None:
+def _load(module: ModuleType) -> None:
+    """Run a deferred module's code, once (a plain module from then on)."""
+    with _loading:
+        if type(module) is _Deferred and "__deferred_running__" not in module.__dict__:
+            module.__dict__["__deferred_running__"] = True  # its own imports read it
+            try:
+                spec = module.__spec__
+                assert spec is not None and spec.loader is not None
+                spec.loader.exec_module(module)
+            finally:
+                del module.__dict__["__deferred_running__"]
+            object.__setattr__(module, "__class__", ModuleType)
+
+
+def _forwarder(module: ModuleType, name: str) -> Callable[..., Any]:
+    """A stand-in for the function ``name`` of a deferred module: ``from module import
+    name`` takes it without loading the module; a call loads it and calls its own."""
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        _load(module)
+        return module.__dict__[name](*args, **kwargs)
+
+    forward.__name__ = forward.__qualname__ = name
+    return forward
+
+
+def defer(name: str, functions: tuple[str, ...] = ()) -> None:
     """Make ``import name`` give a module that loads on first use (``_Deferred``), unless
-    it is already imported or cannot be found (then the plain import does as usual)."""
+    it is already imported or cannot be found (then the plain import does as usual);
+    ``functions``, names other modules import from it at their top, are stand-ins until
+    it loads (``_forwarder``)."""
     if name in sys.modules:
         return
     spec = importlib.util.find_spec(name)
@@ -61,6 +100,8 @@ def defer(name: str) -> None:
         return
     module = importlib.util.module_from_spec(spec)
     module.__class__ = _Deferred
+    for function in functions:
+        module.__dict__[function] = _forwarder(module, function)
     sys.modules[name] = module
 
 
@@ -96,7 +137,7 @@ def prepare() -> None:
     leave_out_httpx_cli()
     load_uvicorn_server()
     for name in DEFERRED:
-        defer(name)
+        defer(name, FORWARDED.get(name, ()))
 
 
 def main(argv: list[str] | None = None) -> None:
