@@ -23,7 +23,7 @@ import orjson
 from django.conf import settings
 
 from gateway import codecs, journal
-from gateway.base import db_work, hooks, lazy_import, lifecycle, process_role
+from gateway.base import db_work, hooks, lazy_import, lifecycle, process_role, running_loop
 from gateway.base.asgi import Receive, Scope, Send, until_disconnect
 from gateway.base.entries import KeyEntry
 from gateway.base.errors import (
@@ -555,7 +555,7 @@ class GatewayApp:
         if lifecycle.closing():
             await send_reply(send, refuse_new_request(scope, endpoint, dialect))
             return
-        task = asyncio.current_task()  # looked up once (a ``getpid`` each time on 3.11)
+        task = running_loop.current_task()  # looked up once, from the loop held
         lifecycle.request_started(task)
         try:
             headers = header_map(scope)
@@ -599,7 +599,7 @@ class GatewayApp:
             with journal.held_until_written():
                 await until_gone(scope, receive, work, task)
         finally:
-            lifecycle.request_finished()
+            lifecycle.request_finished(task)
 
     async def respond(
         self,

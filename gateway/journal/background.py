@@ -38,7 +38,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.db import connection as db_connection
 
-from gateway.base import db_work
+from gateway.base import db_work, running_loop
 from gateway.base.background import woken
 from gateway.base.hot_settings import hot
 from gateway.base.json_layout import Pieces
@@ -302,7 +302,7 @@ class Writer:
 
     def _kick(self) -> None:
         try:
-            loop = asyncio.get_running_loop()
+            loop = running_loop.get()
         except RuntimeError:
             return  # no loop here: start() or the next record() on a loop takes it up
         if self._task is None or self._task.done() or self._task.get_loop().is_closed():
