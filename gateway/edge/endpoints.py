@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
@@ -383,11 +384,8 @@ def headers_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
     in all: the servers accept any number, of any size."""
     if len(headers) > hot.SWITCHYARD_MAX_HEADERS:
         return True
-    size = 0
-    for name, value in headers:
-        size += len(name) + len(value)
     limit: int = hot.SWITCHYARD_MAX_HEADER_BYTES
-    return size > limit
+    return sum(map(len, chain.from_iterable(headers))) > limit
 
 
 def refuse_headers(path: str, headers: list[tuple[bytes, bytes]]) -> Reply:

@@ -42,7 +42,7 @@ from gateway.base import db_work, running_loop
 from gateway.base.background import woken
 from gateway.base.hot_settings import hot
 from gateway.base.json_layout import Pieces
-from gateway.base.owned_bytes import owned
+from gateway.base.owned_bytes import ORJSON_BLOCK, owned
 from gateway.journal import blobs
 from gateway.journal import spool as spooling
 from gateway.journal.pruning import (
@@ -118,7 +118,12 @@ def admit(rec: Record) -> int:
         value = getattr(rec, name)
         if value is None:
             continue
-        if type(value) is Spliced:
+        kind = type(value)
+        if kind is bytes and (length := len(value)) <= keep:  # nearly every body: whole
+            if length < ORJSON_BLOCK:  # ``owned``'s copy, its test made here
+                setattr(rec, name, memoryview(value).tobytes())
+            size += length
+        elif kind is Spliced:
             size += len(value.head)
         elif isinstance(value, bytes | bytearray | str):
             if len(value) > keep:
