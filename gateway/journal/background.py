@@ -310,7 +310,12 @@ class Writer:
             loop = running_loop.get()
         except RuntimeError:
             return  # no loop here: start() or the next record() on a loop takes it up
-        if self._task is None or self._task.done() or self._task.get_loop().is_closed():
+        task = self._task
+        if (
+            task is None
+            or task.done()
+            or (task.get_loop() is not loop and task.get_loop().is_closed())  # (running: open)
+        ):
             if self._stopping:
                 return
             self._launch(loop)
