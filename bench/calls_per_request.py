@@ -79,7 +79,7 @@ def in_process(
 ) -> str:
     """Run ``measuring(mock port, counter socket)`` against bench/mock_upstream.py with
     this process set up as bench/run.py's server is (SQLite in ``workdir``, body logging
-    on, no Redis, the tree at ``source`` imported)."""
+    on, no Redis, no plugin, the tree at ``source`` imported)."""
     log = open(workdir / "mock.log", "w")  # noqa: SIM115
     mock_port = run.free_port()
     mock = run.start_mock(mock_port, log)
@@ -89,6 +89,9 @@ def in_process(
         SWITCHYARD_LOG_BODIES="1",
         DJANGO_SETTINGS_MODULE="gateway.server.settings",
         DEBUG="0",
+        # the gateway as shipped, as bench/run.py serves it: not the test environment's
+        # example plugin (its request callback queued an outcome a request to a thread)
+        SWITCHYARD_PLUGINS="none",
     )
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("REDIS_URL", None)

@@ -8,7 +8,6 @@ in ``hooks.http_client_hooks``: this module imports nothing of telemetry."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +15,7 @@ import httpx
 from django.conf import settings
 from django.core.signals import setting_changed
 
-from gateway.base import hooks
+from gateway.base import hooks, running_loop
 from gateway.base.pooled_transport import AnswerTooLarge, PooledTransport
 
 URL_CACHE_SIZE = 512
@@ -90,7 +89,7 @@ def event_hooks() -> dict[str, list[Callable[..., Any]]]:
 
 def client() -> httpx.AsyncClient:
     """The pooled client for the running event loop (created on first use)."""
-    loop_id = id(asyncio.get_running_loop())
+    loop_id = id(running_loop.get())
     existing = _clients.get(loop_id)
     if existing is not None and not existing.is_closed:
         return existing

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
-from gateway.base import db_work, hooks, http, leases, loop_lag, process_role
+from gateway.base import db_work, hooks, http, leases, loop_lag, process_role, running_loop
 from gateway.base.background import woken
 
 log = logging.getLogger(__name__)
@@ -134,10 +134,12 @@ def streams() -> int:
     return _streams
 
 
-def request_finished() -> None:
+def request_finished(task: asyncio.Task[Any] | None = None) -> None:
+    """The end of ``request_started``'s request (``task``: its task, when at hand)."""
     global _in_flight
     _in_flight -= 1
-    task = asyncio.current_task()
+    if task is None:
+        task = asyncio.current_task()
     _requests.discard(task)
     _cut.discard(task)
     if _in_flight <= 0 and _idle is not None:
@@ -256,7 +258,7 @@ async def ensure_started() -> None:
     awaited in order (the registry snapshot is loaded before anything is served), then
     the background tasks this process's role runs are started, the warm-ups run and what is alive is frozen."""
     global _started_loop, _lock
-    loop = asyncio.get_running_loop()
+    loop = running_loop.get()
     if _started_loop is loop:
         return
     if _lock is None or _lock._loop is not loop:  # type: ignore[attr-defined]

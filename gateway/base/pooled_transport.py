@@ -61,6 +61,10 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self.waiter: asyncio.Future[None] | None = None
+        # the loop its transport runs on, looked up by its first ``wait`` (a lookup of the
+        # running loop is a ``getpid`` system call on Python 3.11: one a connection, not
+        # one a request)
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -79,10 +83,6 @@ class _Connection(asyncio.Protocol):
         # given in all (``_start`` sets both: the transport's ``total_timeout``)
         self.deadline = float("inf")
         self.allowed = 0.0
-        # the loop its transport runs on, looked up by its first ``wait`` (a lookup of the
-        # running loop is a ``getpid`` system call on Python 3.11: one a connection, not
-        # one a request)
-        self.loop: asyncio.AbstractEventLoop | None = None
 
     # --- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -349,15 +349,19 @@ class Call:
         # upstream time is the sum of the attempts, so the log's figures agree.
         exchange_ms = exchange.upstream_ms or 0.0
         attempts = rec.attempts
-        if len(attempts) > self.exchange_attempt:
+        cut_short = len(attempts) <= self.exchange_attempt
+        if not cut_short:
             attempts[self.exchange_attempt].duration_ms = exchange_ms
-            rec.upstream_ms = sum(a.duration_ms for a in attempts)
-        else:  # cut short (the client left) before routing recorded the attempt
-            rec.upstream_ms = sum(a.duration_ms for a in attempts) + exchange_ms
         # the retry backoff slept between attempts is neither the upstream's time
         # nor the gateway's work: each attempt says how long it waited
-        waited = sum(a.waited_ms for a in attempts)
-        rec.overhead_ms = max(0.0, rec.latency_ms - rec.upstream_ms - waited)
+        upstream = waited = 0.0
+        for attempt in attempts:  # one pass, no generator a sum (a plain request's one)
+            upstream += attempt.duration_ms
+            waited += attempt.waited_ms
+        if cut_short:  # (the client left) before routing recorded the attempt
+            upstream += exchange_ms
+        rec.upstream_ms = upstream
+        rec.overhead_ms = max(0.0, rec.latency_ms - upstream - waited)
 
     def _complete(
         self,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
@@ -23,7 +24,7 @@ import orjson
 from django.conf import settings
 
 from gateway import codecs, journal
-from gateway.base import db_work, hooks, lazy_import, lifecycle, process_role
+from gateway.base import db_work, hooks, lazy_import, lifecycle, process_role, running_loop
 from gateway.base.asgi import Receive, Scope, Send, until_disconnect
 from gateway.base.entries import KeyEntry
 from gateway.base.errors import (
@@ -383,11 +384,8 @@ def headers_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
     in all: the servers accept any number, of any size."""
     if len(headers) > hot.SWITCHYARD_MAX_HEADERS:
         return True
-    size = 0
-    for name, value in headers:
-        size += len(name) + len(value)
     limit: int = hot.SWITCHYARD_MAX_HEADER_BYTES
-    return size > limit
+    return sum(map(len, chain.from_iterable(headers))) > limit
 
 
 def refuse_headers(path: str, headers: list[tuple[bytes, bytes]]) -> Reply:
@@ -555,7 +553,7 @@ class GatewayApp:
         if lifecycle.closing():
             await send_reply(send, refuse_new_request(scope, endpoint, dialect))
             return
-        task = asyncio.current_task()  # looked up once (a ``getpid`` each time on 3.11)
+        task = running_loop.current_task()  # looked up once, from the loop held
         lifecycle.request_started(task)
         try:
             headers = header_map(scope)
@@ -599,7 +597,7 @@ class GatewayApp:
             with journal.held_until_written():
                 await until_gone(scope, receive, work, task)
         finally:
-            lifecycle.request_finished()
+            lifecycle.request_finished(task)
 
     async def respond(
         self,

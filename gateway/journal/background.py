@@ -38,11 +38,11 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.db import connection as db_connection
 
-from gateway.base import db_work
+from gateway.base import db_work, running_loop
 from gateway.base.background import woken
 from gateway.base.hot_settings import hot
 from gateway.base.json_layout import Pieces
-from gateway.base.owned_bytes import owned
+from gateway.base.owned_bytes import ORJSON_BLOCK, owned
 from gateway.journal import blobs
 from gateway.journal import spool as spooling
 from gateway.journal.pruning import (
@@ -118,7 +118,12 @@ def admit(rec: Record) -> int:
         value = getattr(rec, name)
         if value is None:
             continue
-        if type(value) is Spliced:
+        kind = type(value)
+        if kind is bytes and (length := len(value)) <= keep:  # nearly every body: whole
+            if length < ORJSON_BLOCK:  # ``owned``'s copy, its test made here
+                setattr(rec, name, memoryview(value).tobytes())
+            size += length
+        elif kind is Spliced:
             size += len(value.head)
         elif isinstance(value, bytes | bytearray | str):
             if len(value) > keep:
@@ -302,10 +307,15 @@ class Writer:
 
     def _kick(self) -> None:
         try:
-            loop = asyncio.get_running_loop()
+            loop = running_loop.get()
         except RuntimeError:
             return  # no loop here: start() or the next record() on a loop takes it up
-        if self._task is None or self._task.done() or self._task.get_loop().is_closed():
+        task = self._task
+        if (
+            task is None
+            or task.done()
+            or (task.get_loop() is not loop and task.get_loop().is_closed())  # (running: open)
+        ):
             if self._stopping:
                 return
             self._launch(loop)

@@ -46,6 +46,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 
+from gateway.base import running_loop
 from gateway.base.background import in_background
 from gateway.base.counters import CounterClient
 from gateway.limits import counters, limits, redis_counters, subjects
@@ -356,7 +357,7 @@ def ensure_refreshing(window: float) -> asyncio.Future[None] | None:
     not in yet (a process's first requests only), else None."""
     global _refreshing, _refresher, _first
     try:
-        loop = asyncio.get_running_loop()
+        loop = running_loop.get()
     except RuntimeError:
         return None
     if loop is _refreshing:

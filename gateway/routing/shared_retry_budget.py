@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from gateway.base import running_loop
 from gateway.limits import limits, redis_counters, subjects
 from gateway.routing.retry_budget import RetryBudget
 
@@ -121,7 +122,7 @@ class SharedRetryBudget:
 
     def requested(self, route: str, now: float) -> None:
         """Count one request on ``route`` (each request once, whatever its retries)."""
-        if asyncio.get_running_loop() is not self._loop:
+        if running_loop.get() is not self._loop:
             self._bind()
         if self._shared:
             self.pending[route] = self.pending.get(route, 0) + 1
@@ -131,7 +132,7 @@ class SharedRetryBudget:
     async def allows(self, route: str, share: float, floor: int) -> bool:
         """Whether ``route`` may make one more retry now; if so it is counted."""
         now = self.clock()
-        if asyncio.get_running_loop() is not self._loop:
+        if running_loop.get() is not self._loop:
             self._bind()
         if not self._shared:
             return self.local.allows(route, share, floor, now)

@@ -27,6 +27,8 @@ import asyncio
 import contextlib
 from typing import Any
 
+from gateway.base import running_loop
+
 WINDOW = 0.0001  # seconds a held chunk may wait for company while the app keeps busy
 
 
@@ -40,11 +42,14 @@ class CoalescingApp:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sender = CoalescingSend(send)
+        loop = asyncio.get_running_loop()  # the request's one lookup (running_loop)
+        held = running_loop.hold(loop)
+        sender = CoalescingSend(send, loop)
         try:
             await self.app(scope, receive, sender)
         finally:
             await sender.close()
+            running_loop.release(held)
 
 
 class CoalescingSend:
@@ -52,9 +57,9 @@ class CoalescingSend:
 
     __slots__ = ("send", "loop", "held", "since", "last", "writer", "writing", "error")
 
-    def __init__(self, send: Any) -> None:
+    def __init__(self, send: Any, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.send = send
-        self.loop = asyncio.get_running_loop()
+        self.loop = loop or asyncio.get_running_loop()
         self.held: list[bytes] | None = None
         self.since = 0.0  # when the oldest held chunk came
         self.last = 0.0  # when the last write was made

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from gateway.base.pooled_transport import PooledTransport, TotalTimeout
+from gateway.base.pooled_transport import PooledTransport, TotalTimeout, _Connection
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, bytes, bytes], Awaitable[bool]]
 
@@ -559,3 +559,27 @@ def test_a_connection_counts_the_body_a_read_brought_and_pauses_past_the_high_wa
     assert not connection.body and connection.buffered == 0
     connection.data_received(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
     assert connection.take_all() == b"ok"
+
+
+async def test_a_connection_looks_its_loop_up_once_not_once_an_exchange(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lookup of the running loop is a ``getpid`` system call on Python 3.11: a
+    connection's first wait makes it, the waits of its next exchanges do not."""
+    from gateway.base import pooled_transport
+
+    connection = pooled_transport._Connection(("http", "upstream", 80))
+    lookups: list[int] = []
+    real = asyncio.get_running_loop
+    monkeypatch.setattr(asyncio, "get_running_loop", lambda: lookups.append(1) or real())
+    for _ in range(3):
+        asyncio.create_task(_wake_soon(connection))
+        await connection.wait(5.0)
+        connection.reset()  # the exchange ended: the connection goes back to the pool
+    assert len(lookups) == 1
+    assert connection.loop is real()
+
+
+async def _wake_soon(connection: _Connection) -> None:
+    await asyncio.sleep(0)
+    connection.wake()
