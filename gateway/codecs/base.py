@@ -418,7 +418,8 @@ class Piece:
     raw: bytes
     events: list[StreamEvent]
     data: Any = None
-    message: SSEMessage | None = None  # as received (None: the parser's own events)
+    # as received (None: the parser's own events, or read off its bytes: ``PieceDecoder``)
+    message: SSEMessage | None = None
     text: str = ""
     part: int = -1  # the canonical text part its text belongs to
     wait: int = 0
