@@ -226,7 +226,7 @@ class TextDecoder(WireEventDecoder):
     expression's search or ``bytes.translate`` of the whole event cost more than the
     parse they spare)."""
 
-    __slots__ = ("keys", "pieces", "index", "usages")
+    __slots__ = ("keys", "pieces", "index", "usages", "whole")
 
     def __init__(self, framing: Framing, keys: tuple[bytes, ...]) -> None:
         super().__init__(framing)
@@ -236,6 +236,7 @@ class TextDecoder(WireEventDecoder):
         # the counts of the usage each such event reported too (Gemini's every chunk has
         # its ``usageMetadata``), as fields of a ``Usage``: one made anew an event
         self.usages: tuple[tuple[int, ...], ...] = ()
+        self.whole = False  # such an event as a ``Piece`` (``PieceDecoder``), not a TextDelta
 
     def learn(self, sent: bytes, index: int, text: str, usages: tuple[Usage, ...] = ()) -> None:
         """``sent`` (an event as ``sse_bytes`` writes it) was read by the parser as only
@@ -289,7 +290,10 @@ class TextDecoder(WireEventDecoder):
                     at = closing + len(piece)
                 else:
                     if text:
-                        start = at
+                        begun, start = start, at
+                        if self.whole:  # (``PieceDecoder``: the event's bytes with it)
+                            yield Piece(chunk[begun:at], [], None, None, text, self.index)
+                            continue
                         yield TextDelta(self.index, text)
                         for counts in self.usages:
                             yield UsageEvent(Usage(*counts))
@@ -304,6 +308,25 @@ class TextDecoder(WireEventDecoder):
             start, fresh = end + 2, True
         *rest, self.pending = chunk[start:].split(b"\n")
         yield from self._decoded(rest)
+
+
+class PieceDecoder(TextDecoder):
+    """A ``TextDecoder`` for a passed-through stream a post_call guardrail reads
+    (``CodecProvider.pieces``): an event like the learnt one is handed on as the
+    ``Piece`` it is (its bytes as received, to forward; its text, read off them, to
+    check; no canonical event, as a skimmed event has none), any other as the
+    ``SSEMessage`` ``SSEDecoder`` makes (the codec's ``skims`` and the editor read its
+    data as received). What it learns, and when it learns nothing, is ``TextDecoder``'s;
+    its reader forgets (``pieces = ()``) when the text part it learnt closes."""
+
+    __slots__ = ()
+
+    def __init__(self, keys: tuple[bytes, ...]) -> None:
+        super().__init__("sse", keys)
+        self.whole = True
+
+    _take = SSEDecoder._take  # messages, not wire events
+    end = SSEDecoder.end
 
 
 class StreamParser(Protocol):
@@ -395,7 +418,8 @@ class Piece:
     raw: bytes
     events: list[StreamEvent]
     data: Any = None
-    message: SSEMessage | None = None  # as received (None: the parser's own events)
+    # as received (None: the parser's own events, or read off its bytes: ``PieceDecoder``)
+    message: SSEMessage | None = None
     text: str = ""
     part: int = -1  # the canonical text part its text belongs to
     wait: int = 0

@@ -44,7 +44,6 @@ from gateway.base.streaming import (
     SkimmingDecoder,
     SSEMessage,
     decoded_lazily,
-    iter_sse_batches,
     sse_bytes,
 )
 from gateway.base.types import CONTENT_DELTAS, ErrorEvent, TextDelta
@@ -55,6 +54,7 @@ from gateway.codecs.base import (
     ModelLister,
     PassthroughCodec,
     Piece,
+    PieceDecoder,
     StreamEditor,
     StreamParser,
     Target,
@@ -707,50 +707,51 @@ class CodecProvider(Provider):
         """``forward`` for a stream a post_call guardrail reads (``guardrails.passed``):
         each upstream event a ``Piece`` (the bytes to forward, empty when withheld; its
         canonical events; the event parsed), those of one read together. Once a text
-        part has had text, an event that is only more of it (``codec.skims``) is not
-        parsed: the editor reads its text. Fails as ``forward`` does."""
+        part has had text, an event only more of it (``codec.skims``) is not parsed:
+        the editor reads its text, and ``PieceDecoder`` reads the events like it off
+        their bytes. Fails as ``forward`` does."""
         codec = self._passthrough_codec()
         content, sent = await self._relayed(
             url, codec.stream_body(body), caller, exchange, stream=True
         )
         parser = codec.stream_parser()
-        framing, skims, text_of = codec.framing, codec.skims, editor.text_of
+        skims, text_of = codec.skims, editor.text_of
+        decoder = PieceDecoder(codec.skim_keys)
         # the text part open, once a parsed event gave it text (the journal reads the
-        # time to first token off that event), -1 none
-        text_part = -1
+        text_part = -1  # time to first token off that event), -1 none
         yielded = False
         early_texts = 2
         exchange.begin(url, content)
         try:
             async with self._answering(url, content, sent, exchange) as response:
-                async for messages in iter_sse_batches(body_chunks(response), exchange.received):
+                chunks = body_chunks(response)
+                async for messages in decoded_lazily(chunks, decoder, exchange.received):
                     pieces: list[Piece] = []
                     failure = None
                     for message in messages:
-                        piece = None
-                        if text_part >= 0 and skims(message.event, message.data):
+                        # (a Piece: only more text, read off its bytes)
+                        piece = message if type(message) is Piece else None
+                        if piece is None and text_part >= 0 and skims(message.event, message.data):
                             text = text_of(message.data)
                             if text is not None:
                                 raw = sse_bytes(message.data, message.event)
                                 piece = Piece(raw, [], None, message, text, text_part)
+                                if not decoder.pieces:
+                                    decoder.learn(raw, text_part, text)
                         if piece is None:
-                            wire_event = sse_wire_event(message, framing)
-                            if wire_event is None:
-                                continue
-                            events, failure, wire_event = self._fed(
-                                parser, wire_event, not yielded and not pieces
+                            piece, failure, text_part = self._parsed_piece(
+                                codec,
+                                parser,
+                                message,
+                                body,
+                                exchange,
+                                text_part,
+                                not yielded and not pieces,
                             )
-                            text, part = "", -1
-                            for event in events:
-                                _count(event, exchange)
-                                if isinstance(event, TextDelta):
-                                    text += event.text
-                                    part = text_part = event.index
-                                elif isinstance(event, _PART_EVENTS):
-                                    text_part = -1
-                            withheld = failure is None and codec.withheld(wire_event, body)
-                            raw = b"" if withheld else sse_bytes(wire_event.text, wire_event.event)
-                            piece = Piece(raw, events, wire_event.data, message, text, part)
+                            if piece is None:
+                                continue
+                            if decoder.pieces and text_part != decoder.index:
+                                decoder.pieces = ()  # the part it learnt is closed
                         pieces.append(piece)
                         if failure is not None:
                             break
@@ -775,6 +776,34 @@ class CodecProvider(Provider):
             yield [Piece(codec.stream_error(error), [ErrorEvent(error)])]
         finally:
             exchange.end()
+
+    def _parsed_piece(
+        self,
+        codec: PassthroughCodec,
+        parser: StreamParser,
+        message: SSEMessage,
+        body: dict[str, Any],
+        exchange: Exchange,
+        text_part: int,
+        nothing_sent: bool,
+    ) -> tuple[Piece | None, ErrorEvent | None, int]:
+        """``pieces``' event parsed: its piece (None: nothing the parser reads), the
+        failure among its events, and the text part open after it (-1 none)."""
+        wire_event = sse_wire_event(message, codec.framing)
+        if wire_event is None:
+            return None, None, text_part
+        events, failure, wire_event = self._fed(parser, wire_event, nothing_sent)
+        text, part = "", -1
+        for event in events:
+            _count(event, exchange)
+            if isinstance(event, TextDelta):
+                text += event.text
+                part = text_part = event.index
+            elif isinstance(event, _PART_EVENTS):
+                text_part = -1
+        withheld = failure is None and codec.withheld(wire_event, body)
+        raw = b"" if withheld else sse_bytes(wire_event.text, wire_event.event)
+        return Piece(raw, events, wire_event.data, message, text, part), failure, text_part
 
     def _fed(
         self, parser: StreamParser, wire_event: WireEvent, nothing_sent: bool

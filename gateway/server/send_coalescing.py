@@ -15,8 +15,13 @@ write is held, and written (joined with the chunks that follow it) as soon as th
 application waits for anything — the next turn of the event loop — or once the
 oldest held chunk has waited ``WINDOW`` seconds, whichever comes first: a token is
 never held back behind work that is not its own for longer than that. A chunk after
-a quiet spell (tokens trickling in from a real model) is written at once, and so is
-the first one (the server writes it together with the response's head). The last message of a response carries what is still held, any other
+a quiet spell (tokens trickling in from a real model: ``WINDOW`` since the last write,
+and the application waited for something since) is written at once, and so is the
+first one (the server writes it together with the response's head). A chunk the
+application made without waiting since the last write is still the same burst of
+work (the rest of an upstream read that brought the whole answer, a checked stream's
+included, takes longer than ``WINDOW``), so it is held: written when the application
+next waits, or with the response's last message, not alone with the end after it. The last message of a response carries what is still held, any other
 message (the response's start, trailers) first writes it. Bytes and their order are
 unchanged; only their grouping into writes is.
 """
@@ -55,7 +60,7 @@ class CoalescingApp:
 class CoalescingSend:
     """The ``send`` callable handed to the application (see the module docstring)."""
 
-    __slots__ = ("send", "loop", "held", "since", "last", "writer", "writing", "error")
+    __slots__ = ("send", "loop", "held", "since", "last", "waited", "writer", "writing", "error")
 
     def __init__(self, send: Any, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.send = send
@@ -63,6 +68,7 @@ class CoalescingSend:
         self.held: list[bytes] | None = None
         self.since = 0.0  # when the oldest held chunk came
         self.last = 0.0  # when the last write was made
+        self.waited = True  # the loop turned since the last write: the application waited
         self.writer: asyncio.Task[None] | None = None
         self.writing = False  # a write from the application's own task is under way
         self.error: BaseException | None = None
@@ -76,9 +82,14 @@ class CoalescingSend:
                 return  # an empty chunk writes nothing
             if self.held is None:
                 now = self.loop.time()
-                if now - self.last >= WINDOW and self.writer is None and not self.writing:
-                    self.last = now  # after a quiet spell (tokens trickling in): at once
-                    await self.send(message)
+                if (
+                    self.waited
+                    and now - self.last >= WINDOW
+                    and self.writer is None
+                    and not self.writing
+                ):
+                    await self.send(message)  # after a quiet spell (tokens trickling in)
+                    self._wrote()
                     return
                 self.held = [body]
                 self.since = now
@@ -101,7 +112,7 @@ class CoalescingSend:
         if message["type"] != "http.response.start":
             # The first chunk after the head is never held: the server writes the two
             # together (gateway.server.http_protocol), at once.
-            self.last = self.loop.time()
+            self._wrote()
 
     async def flush(self) -> None:
         """Write what is held now (after a write in progress)."""
@@ -113,7 +124,7 @@ class CoalescingSend:
                 await self.send(_chunk(held))
             finally:
                 self.writing = False
-                self.last = self.loop.time()
+                self._wrote()
             if self.held is not None:  # held meanwhile (a keep-alive ping): write it soon
                 self.loop.call_soon(self._start_writer)
 
@@ -121,6 +132,16 @@ class CoalescingSend:
         """The application returned or raised: write what it left held."""
         with contextlib.suppress(Exception):  # the client is gone: nothing to add
             await self.flush()
+
+    def _wrote(self) -> None:
+        """A write was made: when, and whether the application waits before its next
+        chunk (the next turn of the loop says so)."""
+        self.last = self.loop.time()
+        self.waited = False
+        self.loop.call_soon(self._waits)
+
+    def _waits(self) -> None:
+        self.waited = True
 
     def _start_writer(self) -> None:
         if self.held is not None and self.writer is None and not self.writing:
@@ -131,7 +152,7 @@ class CoalescingSend:
             while self.held is not None:
                 held, self.held = self.held, None
                 await self.send(_chunk(held))
-                self.last = self.loop.time()
+                self._wrote()
         except Exception as exc:  # raised to the application at its next send
             self.error = exc
         finally:

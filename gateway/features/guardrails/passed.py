@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from gateway.base.errors import GuardrailBlocked
-from gateway.base.streaming import sse_bytes
+from gateway.base.streaming import SSEDecoder, sse_bytes
 from gateway.base.types import (
     ErrorEvent,
     Finish,
@@ -256,13 +256,13 @@ def _rendered(piece: Piece, editor: StreamEditor) -> bytes:
     if not piece.raw:  # withheld from the caller
         return b""
     text = "".join(piece.approved) if piece.approved else piece.text  # empty: gone whole
-    data = piece.data
+    data, message = piece.data, piece.message
     if data is None:  # skimmed: nothing but text
         if not text:
             return b""  # its text went into another piece's rewrite
-        assert piece.message is not None  # a skimmed piece keeps what it received
-        data = orjson.loads(piece.message.data)
+        if message is None:  # read off its bytes (``PieceDecoder``): the one event they are
+            message = SSEDecoder().feed(piece.raw)[0]
+        data = orjson.loads(message.data)
     if text != piece.text:
         editor.set_text(data, text)
-    event = piece.message.event if piece.message is not None else None
-    return sse_bytes(orjson.dumps(data), event)
+    return sse_bytes(orjson.dumps(data), message.event if message is not None else None)

@@ -392,7 +392,7 @@ async def _guarded(
                     elif isinstance(event, UsageEvent):
                         usage_seen = True
                     out.append(event)
-                if not started and any(isinstance(e, CONTENT_DELTAS) for e in out):
+                if not started and out and _has_content(out):
                     started = True  # the first token goes on at once, not behind its read
                     yield out
                     out = []
@@ -413,6 +413,15 @@ async def _guarded(
             if closer is not None:
                 with contextlib.suppress(Exception):
                     await closer()
+
+
+def _has_content(events: list[StreamEvent]) -> bool:
+    """Whether ``events`` hold a content delta (a loop: ``any()`` over a generator, at
+    every event until the first token went, cost a generator and its frames)."""
+    for event in events:  # noqa: SIM110
+        if isinstance(event, CONTENT_DELTAS):
+            return True
+    return False
 
 
 async def _flush(

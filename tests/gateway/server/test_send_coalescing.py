@@ -171,3 +171,38 @@ def test_a_failed_background_write_reaches_the_app():
 
     with pytest.raises(Gone):
         asyncio.run(CoalescingApp(app)({"type": "http"}, receive, send))
+
+
+def test_a_chunk_the_app_made_without_waiting_is_held_however_long_it_worked(monkeypatch):
+    """The rest of a read that brought the whole answer, worked on longer than the
+    window (a checked stream): still one burst of work, so it goes with the last message,
+    not alone with the end after it; a token after the app waited goes at once."""
+    clock = Clock()
+    window = 0.25
+    monkeypatch.setattr(send_coalescing, "WINDOW", window)
+
+    async def busy(scope, receive, send):
+        clock.install()
+        await send(START)
+        await send(body(b"first token"))  # with the head, at once
+        clock.now += 4 * window  # the rest of the read checked and rendered: no wait
+        await send(body(b"the rest"))
+        await send(body(b"", more=False))
+
+    sent = serve(busy)
+    assert bodies(sent) == [b"first token", b"the rest"]
+    assert sent[-1]["more_body"] is False
+
+    async def trickling(scope, receive, send):
+        clock.install()
+        await send(START)
+        await send(body(b"a"))
+        await asyncio.sleep(0)  # waiting for the upstream's next token
+        clock.now += window
+        await send(body(b"b"))  # after a quiet spell: at once
+        await asyncio.sleep(0)
+        clock.now += window
+        await send(body(b"c"))
+        await send(body(b"", more=False))
+
+    assert bodies(serve(trickling)) == [b"a", b"b", b"c", b""]

@@ -89,6 +89,15 @@ class Checker:
         the check and skips it. Here never; a kind that knows its matches may say so."""
         return False
 
+    def finds_nothing_in(self, texts: list[str]) -> bool:
+        """``finds_nothing`` of each of ``texts`` (a request's: an agent's are hundreds),
+        never True where one of them is False. A kind may answer for all at once."""
+        finds_nothing = self.finds_nothing
+        for text in texts:  # noqa: SIM110 (all() over a generator: a frame more a text)
+            if not finds_nothing(text):
+                return False
+        return True
+
     async def close(self) -> None:
         """Release what the checker holds (connections); a new snapshot built anew."""
 

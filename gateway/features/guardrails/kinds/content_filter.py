@@ -287,6 +287,27 @@ class Checker(BaseChecker):
         ``scan`` would search it for nothing and answer none."""
         return not self._may_match(self.any_hint, text)
 
+    def finds_nothing_in(self, texts: list[str]) -> bool:
+        """``finds_nothing`` of every text, for many texts (an agent's hundreds) at
+        once: their ASCII join holds none of the hints (every rule has them), looked for
+        in one pass (``marker_scan``, else the joined text's own search). A hint found
+        only across the newline joining two texts says False, and the check runs: it
+        never says True where a text holds a hint."""
+        if len(texts) == 1:  # (a short question's)
+            return self.finds_nothing(texts[0])
+        if sum(map(len, texts)) < MANY_TEXTS_CHARS:
+            return super().finds_nothing_in(texts)
+        if self.any_hint is None:
+            return False
+        joined = "\n".join(texts)
+        if not joined.isascii():
+            return False  # (each non-ASCII text may match)
+        scan = marker_scan.scanner(*self.markers)
+        present = scan.found(joined) if scan is not None else None
+        if present is None:
+            return not self._may_match(self.any_hint, joined)
+        return not present
+
     def _word_around(self, lowered: str, cut: int) -> int:
         """Where a blocked word that ``cut`` would split begins (-1: none does)."""
         for word, reach in self.word_reach:

@@ -302,18 +302,24 @@ async def test_a_block_lets_out_the_clean_text_before_it(kind: str, per_event: b
     assert len(expected.text()) - len(response.text()) <= 3
 
 
-async def checked_items(kind: str, raw: bytes) -> list[bytes]:
-    """What a checked stream sends, write by write, of ``raw`` received in one read."""
+async def checked_items(
+    kind: str, raw: bytes, per_event: bool = False, text_read: list[str] | None = None
+) -> list[bytes]:
+    """What a checked stream sends, write by write, of ``raw`` received in one read (or
+    an event a read); ``text_read`` gets each event's data the editor read text of."""
     http.use_transport(
         httpx.MockTransport(
             lambda r: httpx.Response(
-                200, headers={"content-type": "text/event-stream"}, content=reads(raw, False)
+                200, headers={"content-type": "text/event-stream"}, content=reads(raw, per_event)
             )
         )
     )
     adapter, deployment, body = upstream(kind)
     codec: Any = adapter.speaks.upstream
     editor = codec.stream_editor(body)
+    if text_read is not None:
+        text_of = editor.text_of
+        editor.text_of = lambda data: text_read.append(data) or text_of(data)
     pieces = adapter.passthrough_pieces(body, deployment, Exchange(), {}, editor)
     run = Run(words(("zyzzyva", "BLOCK")))
     try:
@@ -391,3 +397,45 @@ def test_a_piece_written_again_keeps_the_text_that_went_and_its_approved_shares(
         item.edited = True
         rendered = orjson.loads(passed._rendered(item, editor).removeprefix(b"data: "))
         assert rendered["choices"][0]["delta"]["content"] == expected
+
+
+@PER_EVENT
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_text_events_like_one_read_before_are_read_off_their_bytes(
+    kind: str, per_event: bool
+) -> None:
+    """After the first event that is only more text, the events like it are neither
+    decoded nor handed to the editor (``PieceDecoder``): their text is read off their
+    bytes, and the client still gets the upstream's bytes, checked as before."""
+    raw = leaky(kind, LEAKY)
+    read: list[str] = []
+    sent = b"".join(await checked_items(kind, raw, per_event, read))
+    assert sent == raw
+    assert len(read) == 1  # the one it learnt the others from
+    assert fold_events(parsed(kind, sent)).text() == LEAKY
+
+
+async def test_text_after_the_part_it_learnt_from_closed_is_parsed_again() -> None:
+    """Text that comes after a tool call, in chunks shaped as the earlier text's, opens
+    a new part: it is parsed (the parser sees the tool call end and the part begin), not
+    read off its bytes into the closed part."""
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        body = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+        return b"data: " + orjson.dumps({**body, "choices": [choice]}) + b"\n\n"
+
+    call = {"index": 0, "id": "call_1", "type": "function"}
+    call["function"] = {"name": "f", "arguments": '{"a": 1}'}
+    raw = (
+        chunk({"role": "assistant", "content": ""})
+        + b"".join(chunk({"content": text}) for text in ("Hello", " there", " friend"))
+        + chunk({"tool_calls": [call]})
+        + b"".join(chunk({"content": text}) for text in (" and", " again", " more"))
+        + chunk({}, "stop")
+        + b"data: [DONE]\n\n"
+    )
+    checked, events = await served("openai", raw, False, Run(words(("zyzzyva", "BLOCK"))))
+    assert checked == raw
+    later = [e for e in events if isinstance(e, TextDelta) and e.text in (" and", " again")]
+    assert later and all(e.index != 0 for e in later)

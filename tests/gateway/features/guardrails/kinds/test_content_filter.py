@@ -487,3 +487,46 @@ def test_a_short_text_its_normal_form_leaves_unicode_is_searched_whatever_the_hi
     assert content_filter.normalized(text) == text
     assert filter_.scan([text]).action == "blocked"
     assert filter_.scan([text, "and more"]).action == "blocked"
+
+
+CLEAN_PIECES = st.sampled_from([" ", "a", "Z", "0", "tok1", "Internal", "only", "confident", "\n"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(
+        st.lists(st.one_of(CLEAN_PIECES, CLEAN_PIECES, PIECES), max_size=6).map("".join),
+        max_size=8,
+    ),
+    which=st.sampled_from([0, 1]),
+    hyperscan=st.booleans(),
+)
+def test_many_texts_are_found_clean_at_once_exactly_when_each_is(
+    texts: list[str], which: int, hyperscan: bool
+) -> None:
+    """``finds_nothing_in`` over many texts (an agent's: one look in all of them at
+    once, with Hyperscan or without) answers what asking each text does: never True
+    where a text holds a hint, so a check it spares finds nothing in any text."""
+    filter_ = checker([STREAMED, EVERY_PATTERN][which])
+    each = all(filter_.finds_nothing(text) for text in texts)
+    scanner = marker_scan.scanner if hyperscan else lambda *markers: None  # (none found)
+    with (
+        mock.patch.object(content_filter, "MANY_TEXTS_CHARS", 0),  # every list at once
+        mock.patch.object(marker_scan, "scanner", scanner),
+    ):
+        assert filter_.finds_nothing_in(texts) == each
+    if each and texts:
+        assert filter_.scan(list(texts)).action == "none"
+
+
+def test_an_agents_texts_are_found_clean_in_one_look(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hundreds of texts past ``MANY_TEXTS_CHARS``: clean, found so without asking each
+    text; a hint in any one of them (an "@", a blocked word in any case) is found."""
+    filter_ = checker(STREAMED)
+    texts = [f"turn {n}: read the file and run the tests again" for n in range(400)]
+    asked: list[str] = []
+    monkeypatch.setattr(filter_, "finds_nothing", lambda text: asked.append(text) or True)
+    assert filter_.finds_nothing_in(texts) and not asked
+    for hint in ("mail me @ home", "so CONFIDENTIAL", "for Internal Only use", "well-known"):
+        assert not filter_.finds_nothing_in([*texts[:200], hint, *texts[200:]])
+    assert not filter_.finds_nothing_in([*texts, "caf\u00e9"])  # not ASCII: scanned
