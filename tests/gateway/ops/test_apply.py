@@ -335,7 +335,9 @@ def test_an_apply_is_one_commit_and_one_snapshot_rebuild(env: None, monkeypatch)
     from gateway.access import registry
 
     rebuilds: list[int] = []
-    monkeypatch.setattr(registry, "rebuild", lambda *a, **k: rebuilds.append(1))
+    monkeypatch.setattr(
+        registry, "rebuild", lambda *a, **k: rebuilds.append(1) or registry.current()
+    )
     version = RegistryState.objects.get_or_create(pk=1)[0].version
     apply(CONFIG)
     assert rebuilds == [1]  # other processes see one change, the whole of it
