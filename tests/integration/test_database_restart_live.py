@@ -86,11 +86,16 @@ def chat(gateway: Gateway, key: str, model: str = "echo") -> httpx.Response:
     )
 
 
+def made_key(client: httpx.Client) -> dict:
+    """A new key made through ``client`` (an ``api``): its row as /api answers it."""
+    reply = client.post("/keys/", json={"name": f"k-{uuid.uuid4().hex[:8]}"})
+    assert reply.status_code == 201, reply.text
+    return reply.json()
+
+
 def create_key(gateway: Gateway) -> str:
     with api(gateway) as client:
-        reply = client.post("/keys/", json={"name": f"k-{uuid.uuid4().hex[:8]}"})
-    assert reply.status_code == 201, reply.text
-    return reply.json()["key"]
+        return made_key(client)["key"]
 
 
 def at_once(calls: int, fn) -> list:  # type: ignore[no-untyped-def]
@@ -185,9 +190,7 @@ def test_a_new_key_works_at_once_on_the_other_instance(cluster) -> None:
     try:
         with api(a) as client:
             for _ in range(10):
-                reply = client.post("/keys/", json={"name": f"k-{uuid.uuid4().hex[:8]}"})
-                assert reply.status_code == 201, reply.text
-                statuses += warm.chat(reply.json()["key"])
+                statuses += warm.chat(made_key(client)["key"])
     finally:
         stop.set()
         flood.join()
@@ -207,11 +210,10 @@ def test_a_key_revoked_through_one_instance_is_refused_everywhere_at_once(cluste
     try:
         with api(a) as client:
             for _ in range(5):
-                made = client.post("/keys/", json={"name": f"k-{uuid.uuid4().hex[:8]}"})
-                assert made.status_code == 201, made.text
-                key = made.json()["key"]
+                made = made_key(client)
+                key = made["key"]
                 assert [s for w in warm for s in w.chat(key)] == [200] * 8
-                revoked = client.post(f"/keys/{made.json()['id']}/revoke")
+                revoked = client.post(f"/keys/{made['id']}/revoke")
                 assert revoked.status_code == 200, revoked.text
                 statuses += [s for w in warm for s in w.chat(key)]
     finally:
