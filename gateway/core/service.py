@@ -187,25 +187,22 @@ def _parse_json(raw: bytes, call: Call | None = None) -> dict[str, Any]:
         try:
             layout = json_layout.Layout.of(raw, body, MAX_JSON_DEPTH)
         except json_layout.TooDeep:
-            raise InvalidRequest(
-                f"the request body nests deeper than {MAX_JSON_DEPTH} levels"
-            ) from None
+            raise InvalidRequest(TOO_DEEP) from None
         except orjson.JSONEncodeError:  # (a value orjson cannot write: walked)
             layout = None
             if _walks_deeper(body, MAX_JSON_DEPTH):
-                raise InvalidRequest(
-                    f"the request body nests deeper than {MAX_JSON_DEPTH} levels"
-                ) from None
+                raise InvalidRequest(TOO_DEEP) from None
         if call is not None:
             call.layout = layout
     elif raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and _nests_deeper(body, MAX_JSON_DEPTH):
-        raise InvalidRequest(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
+        raise InvalidRequest(TOO_DEEP)
     return body
 
 
 # orjson reads deeper JSON than it writes (255 levels): a body nested deeper than this
 # would fail later, when re-encoded for the upstream or the token estimate.
 MAX_JSON_DEPTH = 128
+TOO_DEEP = f"the request body nests deeper than {MAX_JSON_DEPTH} levels"
 LONG_BODY = 16 * 1024  # bytes from which a body is walked without counting its brackets
 
 
